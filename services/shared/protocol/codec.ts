@@ -1,0 +1,209 @@
+/**
+ * Encoders and decoders for every v1 frame. Pure functions over bytes and
+ * strings: no sockets, no clocks. Decoders never throw; any input, however
+ * malformed, yields either a frame or a failure carrying the close code to use.
+ */
+import { Close } from './close-codes.js';
+import { readVarint, varintLength, writeVarint } from './varint.js';
+import {
+  AckFlag, BinaryOp, LIMITS,
+  type ClientFrame, type Decoded, type HeartbeatAckFrame, type ServerFrame,
+} from './frames.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const HEARTBEAT_BARE = Uint8Array.of(BinaryOp.HEARTBEAT);
+const HEARTBEAT_ACK_BARE = Uint8Array.of(BinaryOp.HEARTBEAT_ACK);
+const TOPIC_RE = /^[A-Za-z0-9._-]+$/;
+
+function fail(reason: string, code: number = Close.INVALID_FRAME): { ok: false; code: number; reason: string } {
+  return { ok: false, code, reason };
+}
+
+function isSeq(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isInterval(v: number): boolean {
+  return v >= LIMITS.minIntervalMs && v <= LIMITS.maxIntervalMs;
+}
+
+// ---- binary control frames -------------------------------------------------
+
+/** Heartbeat: 1 byte, or 1 byte + varint interval (ms) when the client announces a new interval. */
+export function encodeHeartbeat(intervalMs?: number): Uint8Array {
+  if (intervalMs === undefined) return HEARTBEAT_BARE;
+  const out = new Uint8Array(1 + varintLength(intervalMs));
+  out[0] = BinaryOp.HEARTBEAT;
+  writeVarint(out, 1, intervalMs);
+  return out;
+}
+
+/** Heartbeat ack: 1 byte when there is nothing to say; otherwise op, flags, then the flagged varints. */
+export function encodeHeartbeatAck(fields?: Omit<HeartbeatAckFrame, 'op'>): Uint8Array {
+  if (!fields || (fields.seq === undefined && fields.intervalMs === undefined && fields.unread === undefined)) {
+    return HEARTBEAT_ACK_BARE;
+  }
+  let flags = 0;
+  let len = 2;
+  if (fields.seq !== undefined) { flags |= AckFlag.SEQ; len += varintLength(fields.seq); }
+  if (fields.intervalMs !== undefined) { flags |= AckFlag.INTERVAL; len += varintLength(fields.intervalMs); }
+  if (fields.unread !== undefined) { flags |= AckFlag.UNREAD; len += varintLength(fields.unread); }
+  const out = new Uint8Array(len);
+  out[0] = BinaryOp.HEARTBEAT_ACK;
+  out[1] = flags;
+  let off = 2;
+  if (fields.seq !== undefined) off = writeVarint(out, off, fields.seq);
+  if (fields.intervalMs !== undefined) off = writeVarint(out, off, fields.intervalMs);
+  if (fields.unread !== undefined) writeVarint(out, off, fields.unread);
+  return out;
+}
+
+/** Cumulative ack: op + varint seq. */
+export function encodeAck(seq: number): Uint8Array {
+  const out = new Uint8Array(1 + varintLength(seq));
+  out[0] = BinaryOp.ACK;
+  writeVarint(out, 1, seq);
+  return out;
+}
+
+// ---- JSON frames -------------------------------------------------------------
+
+/** Encodes any JSON frame (client or server). */
+export function encodeJson(frame: ServerFrame | ClientFrame): string {
+  return JSON.stringify(frame);
+}
+
+/**
+ * Push frame from an already-serialised JSON payload. The router serialises
+ * `data` once; the gateway splices it in without parsing it again.
+ */
+export function encodePushRaw(seq: number, id: string, ts: number, dataJson: string): string {
+  return '{"op":"push","seq":' + seq + ',"id":' + JSON.stringify(id) + ',"ts":' + ts + ',"data":' + dataJson + '}';
+}
+
+function toBytes(data: ArrayBuffer | Uint8Array): Uint8Array {
+  return data instanceof Uint8Array ? data : new Uint8Array(data);
+}
+
+function parseJsonObject(data: ArrayBuffer | Uint8Array | string): Decoded<Record<string, unknown>> {
+  let text: string;
+  if (typeof data === 'string') text = data;
+  else {
+    try { text = utf8.decode(toBytes(data)); } catch { return fail('text frame is not valid UTF-8'); }
+  }
+  let value: unknown;
+  try { value = JSON.parse(text); } catch { return fail('text frame is not valid JSON'); }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('text frame must be a JSON object');
+  return { ok: true, frame: value as Record<string, unknown> };
+}
+
+// ---- client → server decoding (gateway side) --------------------------------
+
+/**
+ * Decodes one frame received from a client. `isBinary` is the WebSocket
+ * opcode: binary frames hold control ops, text frames hold JSON.
+ */
+export function decodeClientFrame(data: ArrayBuffer | Uint8Array | string, isBinary: boolean): Decoded<ClientFrame> {
+  if (isBinary && typeof data !== 'string') return decodeClientBinary(toBytes(data));
+  const parsed = parseJsonObject(data);
+  if (!parsed.ok) return parsed;
+  const o = parsed.frame;
+  switch (o.op) {
+    case 'send': {
+      if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > LIMITS.maxIdLength) return fail(`send.id must be a string of 1-${LIMITS.maxIdLength} characters`);
+      if (typeof o.topic !== 'string' || o.topic.length === 0 || o.topic.length > LIMITS.maxTopicLength || !TOPIC_RE.test(o.topic)) {
+        return fail(`send.topic must match [A-Za-z0-9._-]{1,${LIMITS.maxTopicLength}}`);
+      }
+      if (!('data' in o)) return fail('send.data is required');
+      return { ok: true, frame: { op: 'send', id: o.id, topic: o.topic, data: o.data } };
+    }
+    case 'heartbeat':
+    case 'ack':
+      return fail(`${o.op} must be sent as a binary frame`);
+    default:
+      return fail(typeof o.op === 'string' ? `unknown op "${o.op.slice(0, 32)}"` : 'missing op');
+  }
+}
+
+function decodeClientBinary(b: Uint8Array): Decoded<ClientFrame> {
+  if (b.length === 0) return fail('empty binary frame');
+  switch (b[0]) {
+    case BinaryOp.HEARTBEAT: {
+      if (b.length === 1) return { ok: true, frame: { op: 'heartbeat' } };
+      const v = readVarint(b, 1);
+      if (!v || v.next !== b.length) return fail('heartbeat: malformed interval');
+      if (!isInterval(v.value)) return fail(`heartbeat: interval must be ${LIMITS.minIntervalMs}-${LIMITS.maxIntervalMs} ms`);
+      return { ok: true, frame: { op: 'heartbeat', intervalMs: v.value } };
+    }
+    case BinaryOp.ACK: {
+      const v = readVarint(b, 1);
+      if (!v || v.next !== b.length) return fail('ack: malformed seq');
+      return { ok: true, frame: { op: 'ack', seq: v.value } };
+    }
+    default:
+      return fail(`unknown binary op 0x${b[0]!.toString(16).padStart(2, '0')}`);
+  }
+}
+
+// ---- server → client decoding (SDK side) -------------------------------------
+
+/** Decodes one frame received from the gateway. Strict on v1 fields it uses; ignores extra JSON fields. */
+export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBinary: boolean): Decoded<ServerFrame> {
+  if (isBinary && typeof data !== 'string') return decodeServerBinary(toBytes(data));
+  const parsed = parseJsonObject(data);
+  if (!parsed.ok) return parsed;
+  const o = parsed.frame;
+  switch (o.op) {
+    case 'hello': {
+      const hb = o.hb as Record<string, unknown> | undefined;
+      const limits = o.limits as Record<string, unknown> | undefined;
+      if (o.v !== 1) return fail('hello: unsupported protocol version', Close.UNSUPPORTED_PROTOCOL);
+      if (typeof o.session !== 'string' || typeof o.conn !== 'string' || typeof o.gateway !== 'string') return fail('hello: session, conn and gateway must be strings');
+      if (typeof o.resumed !== 'boolean' || !isSeq(o.seq)) return fail('hello: resumed must be boolean and seq a non-negative integer');
+      if (!hb || typeof hb !== 'object' || !isSeq(hb.minMs) || !isSeq(hb.maxMs) || !isSeq(hb.intervalMs) || !isSeq(hb.graceMs)) return fail('hello: malformed hb');
+      if (!limits || typeof limits !== 'object' || !isSeq(limits.maxPayload) || typeof limits.ratePerSec !== 'number' || !isSeq(limits.burst)) return fail('hello: malformed limits');
+      return {
+        ok: true,
+        frame: {
+          op: 'hello', v: 1, session: o.session, conn: o.conn, gateway: o.gateway, resumed: o.resumed, seq: o.seq,
+          hb: { minMs: hb.minMs, maxMs: hb.maxMs, intervalMs: hb.intervalMs, graceMs: hb.graceMs },
+          limits: { maxPayload: limits.maxPayload, ratePerSec: limits.ratePerSec, burst: limits.burst },
+        },
+      };
+    }
+    case 'push':
+      if (!isSeq(o.seq) || typeof o.id !== 'string' || !isSeq(o.ts) || !('data' in o)) return fail('push: malformed');
+      return { ok: true, frame: { op: 'push', seq: o.seq, id: o.id, ts: o.ts, data: o.data } };
+    case 'reconnect':
+      if (!isSeq(o.delayMs) || typeof o.reason !== 'string') return fail('reconnect: malformed');
+      return { ok: true, frame: { op: 'reconnect', delayMs: o.delayMs, reason: o.reason } };
+    case 'error':
+      if (!isSeq(o.code) || typeof o.name !== 'string' || typeof o.message !== 'string') return fail('error: malformed');
+      return { ok: true, frame: { op: 'error', code: o.code, name: o.name, message: o.message } };
+    case 'sent':
+      if (typeof o.id !== 'string' || (o.error !== undefined && typeof o.error !== 'string')) return fail('sent: malformed');
+      return { ok: true, frame: o.error === undefined ? { op: 'sent', id: o.id } : { op: 'sent', id: o.id, error: o.error } };
+    default:
+      return fail(typeof o.op === 'string' ? `unknown op "${o.op.slice(0, 32)}"` : 'missing op');
+  }
+}
+
+function decodeServerBinary(b: Uint8Array): Decoded<ServerFrame> {
+  if (b.length === 0) return fail('empty binary frame');
+  if (b[0] !== BinaryOp.HEARTBEAT_ACK) return fail(`unknown binary op 0x${b[0]!.toString(16).padStart(2, '0')}`);
+  if (b.length === 1) return { ok: true, frame: { op: 'heartbeat_ack' } };
+  const flags = b[1]!;
+  if (flags === 0 || (flags & ~(AckFlag.SEQ | AckFlag.INTERVAL | AckFlag.UNREAD)) !== 0) return fail('heartbeat_ack: bad flags');
+  const frame: HeartbeatAckFrame = { op: 'heartbeat_ack' };
+  let off = 2;
+  for (const [flag, key] of [[AckFlag.SEQ, 'seq'], [AckFlag.INTERVAL, 'intervalMs'], [AckFlag.UNREAD, 'unread']] as const) {
+    if ((flags & flag) === 0) continue;
+    const v = readVarint(b, off);
+    if (!v) return fail(`heartbeat_ack: malformed ${key}`);
+    frame[key] = v.value;
+    off = v.next;
+  }
+  if (off !== b.length) return fail('heartbeat_ack: trailing bytes');
+  return { ok: true, frame };
+}

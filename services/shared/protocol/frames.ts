@@ -1,0 +1,83 @@
+/**
+ * Wire protocol v1 frame types. docs/protocol.md is the normative spec; this
+ * file is its executable form.
+ *
+ * Two encodings share one connection:
+ *  - binary frames for the hot, tiny control messages: heartbeat (1 byte when
+ *    there is nothing else to say), heartbeat ack (1 byte), cumulative ack;
+ *  - text frames holding one JSON object with an `op` field for everything else.
+ */
+
+export const PROTOCOL_VERSION = 1;
+/** The WebSocket subprotocol a v1 client offers and the gateway selects. */
+export const SUBPROTOCOL = 'longlink.v1';
+/** A client may carry its token as a second offered subprotocol: `longlink.token.<jwt>`. */
+export const TOKEN_SUBPROTOCOL_PREFIX = 'longlink.token.';
+
+/** First byte of each binary frame. */
+export const BinaryOp = Object.freeze({
+  HEARTBEAT: 0x01,
+  HEARTBEAT_ACK: 0x02,
+  ACK: 0x03,
+});
+
+/** Bits of the heartbeat-ack flags byte: which varint fields follow, in this order. */
+export const AckFlag = Object.freeze({
+  SEQ: 0x01,
+  INTERVAL: 0x02,
+  UNREAD: 0x04,
+});
+
+export const LIMITS = Object.freeze({
+  /** Upstream message ids and topics. */
+  maxIdLength: 128,
+  maxTopicLength: 128,
+  /** Heartbeat intervals a client may announce (ms): 100 ms … 1 hour. */
+  minIntervalMs: 100,
+  maxIntervalMs: 3_600_000,
+});
+
+// ---- client → server -------------------------------------------------------
+
+/** "I am alive"; may announce the interval the client will use from now on. */
+export interface HeartbeatFrame { op: 'heartbeat'; intervalMs?: number }
+/** Cumulative: every push with seq ≤ `seq` was received. */
+export interface AckFrame { op: 'ack'; seq: number }
+/** Upstream message for backends; answered by a `sent` frame with the same id. */
+export interface SendFrame { op: 'send'; id: string; topic: string; data: unknown }
+
+export type ClientFrame = HeartbeatFrame | AckFrame | SendFrame;
+
+// ---- server → client -------------------------------------------------------
+
+export interface HelloFrame {
+  op: 'hello';
+  v: number;
+  session: string;
+  conn: string;
+  gateway: string;
+  resumed: boolean;
+  /** Highest seq the server has assigned to this user when the connection opened (0 if none). */
+  seq: number;
+  hb: { minMs: number; maxMs: number; intervalMs: number; graceMs: number };
+  limits: { maxPayload: number; ratePerSec: number; burst: number };
+}
+
+/** Answer to a heartbeat. Fields appear only when there is something to say. */
+export interface HeartbeatAckFrame { op: 'heartbeat_ack'; seq?: number; intervalMs?: number; unread?: number }
+
+export interface PushFrame { op: 'push'; seq: number; id: string; ts: number; data: unknown }
+
+/** Server is draining: reconnect (and resume) after `delayMs`. */
+export interface ReconnectFrame { op: 'reconnect'; delayMs: number; reason: string }
+
+/** Sent just before a close: the close code, its name and a human-readable message. */
+export interface ErrorFrame { op: 'error'; code: number; name: string; message: string }
+
+/** Answer to an upstream `send`: accepted, or `error` says why not (the connection stays open). */
+export interface SentFrame { op: 'sent'; id: string; error?: string }
+
+export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame;
+
+/** A decoder's answer: never an exception. `code` is the close code to use on failure. */
+export type Decoded<T> = { ok: true; frame: T } | { ok: false; code: number; reason: string };

@@ -1,0 +1,5 @@
+/** Longlink wire protocol v1: frames, codecs and close codes. Pure: safe for browsers, Node and k6. */
+export * from './frames.js';
+export * from './codec.js';
+export * from './close-codes.js';
+export * from './varint.js';
