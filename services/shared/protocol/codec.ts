@@ -10,11 +10,24 @@ import {
   type ClientFrame, type Decoded, type HeartbeatAckFrame, type ServerFrame,
 } from './frames.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text so JSON.parse rejects it: a
+// text frame then decodes the same whether it arrives as bytes (gateway) or as
+// a string (browser SDK). RFC 8259 forbids sending a BOM.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 const HEARTBEAT_BARE = Uint8Array.of(BinaryOp.HEARTBEAT);
 const HEARTBEAT_ACK_BARE = Uint8Array.of(BinaryOp.HEARTBEAT_ACK);
 const TOPIC_RE = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Deepest nesting of arrays/objects allowed inside `send.data` and
+ * `push.data` (a scalar is depth 0, `[]` depth 1). JSON.parse copes with any
+ * depth, but JSON.stringify recurses and throws RangeError at a few thousand
+ * levels, so without this bound a 10 KB frame would decode fine and then crash
+ * whoever re-serialises it (the gateway publishing upstream, an app logging a
+ * push). 64 also keeps whole frames within common parser limits (serde_json: 128).
+ */
+export const MAX_DATA_DEPTH = 64;
 
 function fail(reason: string, code: number = Close.INVALID_FRAME): { ok: false; code: number; reason: string } {
   return { ok: false, code, reason };
@@ -24,8 +37,25 @@ function isSeq(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+/**
+ * A rate may be fractional but must be finite: JSON.parse reads `1e400` as
+ * Infinity, which JSON.stringify writes back as `null`.
+ */
+function isRate(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
+
 function isInterval(v: number): boolean {
   return v >= LIMITS.minIntervalMs && v <= LIMITS.maxIntervalMs;
+}
+
+/** True when `v` nests no deeper than `budget` levels. Recursion is bounded by `budget`. */
+function withinDepth(v: unknown, budget: number): boolean {
+  if (typeof v !== 'object' || v === null) return true;
+  if (budget === 0) return false;
+  const children = Array.isArray(v) ? (v as unknown[]) : Object.values(v);
+  for (const c of children) if (!withinDepth(c, budget - 1)) return false;
+  return true;
 }
 
 // ---- binary control frames -------------------------------------------------
@@ -116,6 +146,7 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array | string, isBin
         return fail(`send.topic must match [A-Za-z0-9._-]{1,${LIMITS.maxTopicLength}}`);
       }
       if (!('data' in o)) return fail('send.data is required');
+      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`send.data nests deeper than ${MAX_DATA_DEPTH} levels`);
       return { ok: true, frame: { op: 'send', id: o.id, topic: o.topic, data: o.data } };
     }
     case 'heartbeat':
@@ -162,7 +193,7 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
       if (typeof o.session !== 'string' || typeof o.conn !== 'string' || typeof o.gateway !== 'string') return fail('hello: session, conn and gateway must be strings');
       if (typeof o.resumed !== 'boolean' || !isSeq(o.seq)) return fail('hello: resumed must be boolean and seq a non-negative integer');
       if (!hb || typeof hb !== 'object' || !isSeq(hb.minMs) || !isSeq(hb.maxMs) || !isSeq(hb.intervalMs) || !isSeq(hb.graceMs)) return fail('hello: malformed hb');
-      if (!limits || typeof limits !== 'object' || !isSeq(limits.maxPayload) || typeof limits.ratePerSec !== 'number' || !isSeq(limits.burst)) return fail('hello: malformed limits');
+      if (!limits || typeof limits !== 'object' || !isSeq(limits.maxPayload) || !isRate(limits.ratePerSec) || !isSeq(limits.burst)) return fail('hello: malformed limits');
       return {
         ok: true,
         frame: {
@@ -174,6 +205,7 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
     }
     case 'push':
       if (!isSeq(o.seq) || typeof o.id !== 'string' || !isSeq(o.ts) || !('data' in o)) return fail('push: malformed');
+      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`push.data nests deeper than ${MAX_DATA_DEPTH} levels`);
       return { ok: true, frame: { op: 'push', seq: o.seq, id: o.id, ts: o.ts, data: o.data } };
     case 'reconnect':
       if (!isSeq(o.delayMs) || typeof o.reason !== 'string') return fail('reconnect: malformed');

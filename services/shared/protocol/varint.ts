@@ -7,8 +7,21 @@
 
 export const MAX_VARINT_BYTES = 8;
 
-/** Number of bytes `value` takes as a varint. */
+/**
+ * Encoders accept only what the decoder can read back: a safe non-negative
+ * integer. Anything else used to loop forever (Infinity) or silently write a
+ * byte the peer rejects (negative, fractional, > 2^53-1), so fail loudly at the
+ * source instead.
+ */
+function checkValue(value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`varint value must be a safe non-negative integer, got ${String(value)}`);
+  }
+}
+
+/** Number of bytes `value` takes as a varint. Throws RangeError unless `value` is a safe non-negative integer. */
 export function varintLength(value: number): number {
+  checkValue(value);
   let n = 1;
   while (value >= 0x80) {
     value = Math.floor(value / 128);
@@ -17,8 +30,12 @@ export function varintLength(value: number): number {
   return n;
 }
 
-/** Writes `value` at `offset`; returns the offset after it. Caller sizes the buffer. */
+/**
+ * Writes `value` at `offset`; returns the offset after it. Caller sizes the
+ * buffer. Throws RangeError unless `value` is a safe non-negative integer.
+ */
 export function writeVarint(buf: Uint8Array, offset: number, value: number): number {
+  checkValue(value);
   while (value >= 0x80) {
     buf[offset++] = (value % 128) | 0x80;
     value = Math.floor(value / 128);

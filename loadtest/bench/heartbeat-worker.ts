@@ -1,0 +1,59 @@
+/**
+ * Load-generator worker for the memory benchmark: opens N WebSocket
+ * connections from one loopback source address, heartbeats each with the
+ * 1-byte frame every interval (jittered phase), and reports counts to the
+ * parent over IPC. Commands from the parent: {cmd:'stats'}, {cmd:'close'}.
+ */
+import WebSocket from 'ws';
+import { mintToken } from '../../services/gateway/auth.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeHeartbeat } from '../../services/shared/protocol/index.js';
+
+interface Args { url: string; count: number; localAddress: string; intervalMs: number; secret?: string; prefix: string; concurrency: number }
+const args = JSON.parse(process.argv[2]!) as Args;
+const HB = encodeHeartbeat();
+const sockets: WebSocket[] = [];
+let open = 0, acks = 0, closedUnexpectedly = 0, failed = 0, sent = 0;
+let closing = false;
+
+async function openOne(i: number): Promise<void> {
+  const protocols = [SUBPROTOCOL];
+  if (args.secret) protocols.push(TOKEN_SUBPROTOCOL_PREFIX + (await mintToken(args.secret, `${args.prefix}-${i}`, { ttlSeconds: 3600 })));
+  await new Promise<void>((resolve) => {
+    const ws = new WebSocket(args.url + `?hb=${args.intervalMs}`, protocols, { localAddress: args.localAddress, perMessageDeflate: false });
+    ws.binaryType = 'nodebuffer';
+    ws.on('open', () => {
+      open++;
+      sockets.push(ws);
+      const phase = Math.random() * args.intervalMs;
+      setTimeout(() => {
+        const beat = (): void => { if (ws.readyState === WebSocket.OPEN) { ws.send(HB); sent++; } };
+        beat();
+        const t = setInterval(beat, args.intervalMs);
+        ws.on('close', () => clearInterval(t));
+      }, phase);
+      resolve();
+    });
+    ws.on('message', (_d, isBinary) => { if (isBinary) acks++; });
+    ws.on('close', () => { if (!closing) closedUnexpectedly++; });
+    ws.on('error', () => { failed++; resolve(); });
+  });
+}
+
+async function main(): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: args.concurrency }, async () => {
+    while (next < args.count) await openOne(next++);
+  });
+  await Promise.all(lanes);
+  process.send!({ type: 'ready', open, failed });
+}
+
+process.on('message', (m: { cmd: string }) => {
+  if (m.cmd === 'stats') process.send!({ type: 'stats', open, acks, sent, closedUnexpectedly, failed });
+  if (m.cmd === 'close') {
+    closing = true;
+    for (const ws of sockets) ws.terminate();
+    setTimeout(() => process.exit(0), 200);
+  }
+});
+void main();

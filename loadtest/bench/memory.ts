@@ -1,0 +1,125 @@
+/**
+ * `npm run bench:memory`: RSS per connection and CPU per heartbeat of one
+ * Longlink gateway process (standalone mode) holding N authenticated,
+ * heartbeating connections opened by worker processes from several loopback
+ * source addresses. In the same run, the same clients against a bare uWS
+ * server and a `ws` server (baseline-servers.ts) give the ratios.
+ *
+ * Flags: --connections N (15000) --workers W (3) --interval MS (5000)
+ *        --window MS (10000) --only longlink|uws|ws
+ * Last line of output: one JSON object.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuMicros, rssBytes } from './proc-stats.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../../..');
+const { values } = parseArgs({ options: {
+  connections: { type: 'string', default: '15000' }, workers: { type: 'string', default: '3' },
+  interval: { type: 'string', default: '5000' }, window: { type: 'string', default: '10000' }, only: { type: 'string' },
+} });
+const N = Number(values.connections), W = Number(values.workers), INTERVAL = Number(values.interval), WINDOW = Number(values.window);
+const SECRET = 'bench-secret-0123456789-0123456789-0123456789';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface WorkerStats { open: number; acks: number; sent: number; closedUnexpectedly: number; failed: number }
+interface Result { server: string; connections: number; rss_bytes_per_conn: number; cpu_us_per_heartbeat: number; heartbeats_per_s: number; rss_idle_mb: number; rss_loaded_mb: number; unexpected_closes: number; failed: number }
+
+function waitLine(child: ChildProcess, re: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`server did not print ${re}: ${buf}`)), 20_000);
+    const on = (d: Buffer): void => { buf += d.toString(); const m = buf.match(re); if (m) { clearTimeout(t); resolve(m); } };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+  });
+}
+
+function ask(w: ChildProcess, cmd: string): Promise<WorkerStats> {
+  return new Promise((resolve) => {
+    const on = (m: { type: string } & WorkerStats): void => { if (m.type === 'stats') { w.off('message', on); resolve(m); } };
+    w.on('message', on);
+    w.send({ cmd });
+  });
+}
+
+async function phase(server: 'longlink' | 'uws' | 'ws'): Promise<Result> {
+  let child: ChildProcess;
+  let url: string;
+  if (server === 'longlink') {
+    child = spawn(process.execPath, [path.join(root, 'dist/services/standalone/main.js')], {
+      env: { ...process.env, LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_PORT: '0', LONGLINK_JWT_SECRET: SECRET,
+        LONGLINK_API_KEYS: 'bench-api-key-0123456789', LONGLINK_LOG_LEVEL: 'warn', LONGLINK_MAX_CONNECTIONS: '100000',
+        LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_HB_MIN_MS: '1000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    url = (await waitLine(child, /WebSocket:\s+(ws:\/\/\S+)/))[1]!;
+  } else {
+    child = spawn(process.execPath, [path.join(here, 'baseline-servers.js'), server, String(INTERVAL)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    url = `ws://127.0.0.1:${(await waitLine(child, /PORT (\d+)/))[1]}/ws`;
+  }
+  const pid = child.pid!;
+  await sleep(1500);
+  const rss0 = rssBytes(pid);
+  const workers: ChildProcess[] = [];
+  const per = Math.ceil(N / W);
+  const ready: Array<Promise<void>> = [];
+  for (let i = 0; i < W; i++) {
+    const count = Math.min(per, N - i * per);
+    const w = fork(path.join(here, 'heartbeat-worker.js'), [JSON.stringify({
+      url, count, localAddress: `127.0.0.${2 + i}`, intervalMs: INTERVAL, prefix: `w${i}`, concurrency: 50,
+      ...(server === 'longlink' ? { secret: SECRET } : {}),
+    })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    workers.push(w);
+    ready.push(new Promise((r) => w.once('message', () => r())));
+  }
+  await Promise.all(ready);
+  await sleep(INTERVAL + 2000); // every client heartbeats at least once; heap settles
+  const rss1 = rssBytes(pid);
+  const before = await Promise.all(workers.map((w) => ask(w, 'stats')));
+  const cpu0 = cpuMicros(pid);
+  const t0 = performance.now();
+  await sleep(WINDOW);
+  const cpu1 = cpuMicros(pid);
+  const t1 = performance.now();
+  const afterStats = await Promise.all(workers.map((w) => ask(w, 'stats')));
+  const sum = (xs: WorkerStats[], k: keyof WorkerStats): number => xs.reduce((a, x) => a + x[k], 0);
+  const open = sum(afterStats, 'open');
+  const beats = sum(afterStats, 'acks') - sum(before, 'acks');
+  for (const w of workers) w.send({ cmd: 'close' });
+  await sleep(500);
+  child.kill('SIGKILL');
+  await sleep(500);
+  return {
+    server, connections: open,
+    rss_bytes_per_conn: Math.round((rss1 - rss0) / open),
+    cpu_us_per_heartbeat: Number(((cpu1 - cpu0) / Math.max(1, beats)).toFixed(2)),
+    heartbeats_per_s: Math.round(beats / ((t1 - t0) / 1000)),
+    rss_idle_mb: Number((rss0 / 1048576).toFixed(1)), rss_loaded_mb: Number((rss1 / 1048576).toFixed(1)),
+    unexpected_closes: sum(afterStats, 'closedUnexpectedly'), failed: sum(afterStats, 'failed'),
+  };
+}
+
+const servers = (values.only ? [values.only] : ['longlink', 'uws', 'ws']) as Array<'longlink' | 'uws' | 'ws'>;
+const results: Result[] = [];
+for (const s of servers) {
+  process.stderr.write(`[bench:memory] ${s}: ${N} connections from ${W} workers, heartbeat every ${INTERVAL} ms…\n`);
+  results.push(await phase(s));
+}
+const ll = results.find((r) => r.server === 'longlink');
+console.log('\nserver     conns   RSS/conn (B)  CPU/heartbeat (µs)  heartbeats/s  RSS idle→loaded (MB)  unexpected closes');
+for (const r of results) {
+  console.log(`${r.server.padEnd(9)} ${String(r.connections).padStart(6)} ${String(r.rss_bytes_per_conn).padStart(14)} ${String(r.cpu_us_per_heartbeat).padStart(19)} ${String(r.heartbeats_per_s).padStart(13)}   ${r.rss_idle_mb}→${r.rss_loaded_mb}`.padEnd(90) + String(r.unexpected_closes));
+}
+const ratios: Record<string, { rss: number; cpu: number }> = {};
+if (ll) for (const r of results) if (r !== ll) ratios[`longlink_vs_${r.server}`] = { rss: Number((ll.rss_bytes_per_conn / r.rss_bytes_per_conn).toFixed(2)), cpu: Number((ll.cpu_us_per_heartbeat / r.cpu_us_per_heartbeat).toFixed(2)) };
+if (Object.keys(ratios).length) console.log('\nratios (longlink / baseline; < 1 is better):', JSON.stringify(ratios));
+console.log(JSON.stringify({
+  bench: 'memory', date: new Date().toISOString(), interval_ms: INTERVAL,
+  connections: ll?.connections, rss_bytes_per_conn: ll?.rss_bytes_per_conn, cpu_us_per_heartbeat: ll?.cpu_us_per_heartbeat,
+  results, ratios,
+}));
+process.exit(0);

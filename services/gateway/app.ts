@@ -1,0 +1,92 @@
+/**
+ * Builds a running gateway from validated config and a bus: auth, core,
+ * bus link, metrics and the uWS transport. Used by the standalone process
+ * and the cluster gateway process alike.
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { Bus } from '../shared/bus/bus.js';
+import type { Subjects } from '../shared/bus/subjects.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/log.js';
+import { createAuthenticator } from './auth.js';
+import { DEV_JWT_SECRET, type GatewayConfig } from './config.js';
+import { BusGatewayLink } from './bus-link.js';
+import { GatewayCore } from './core/gateway-core.js';
+import type { CoreOptions } from './core/options.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { assertNativeUws, startUwsGateway, type UwsGateway } from './transport/uws-server.js';
+
+export interface RunningGateway {
+  readonly id: string;
+  readonly port: number;
+  readonly core: GatewayCore;
+  readonly link: BusGatewayLink;
+  readonly metrics: GatewayMetrics;
+  /** Tells every client to reconnect elsewhere (paced over the drain window); resolves when none is left. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function coreOptions(c: GatewayConfig, gatewayId: string): CoreOptions {
+  return {
+    gatewayId,
+    hb: { minMs: c.hbMinMs, maxMs: c.hbMaxMs, defaultMs: c.hbDefaultMs, graceMs: c.hbGraceMs, check: c.hbCheck, log: c.hbLog },
+    wheel: { tickMs: c.wheelTickMs, size: c.wheelSize },
+    limits: { maxPayload: c.maxPayload, ratePerSec: c.ratePerSec, burst: c.rateBurst, sendBufferBound: c.sendBufferBound, writeTimeoutMs: c.writeTimeoutMs },
+    admission: { maxConnections: c.maxConnections, connectRate: c.connectRate, connectBurst: c.connectBurst },
+    drain: { windowMs: c.drainWindowMs, reconnectJitterMs: c.drainReconnectJitterMs },
+  };
+}
+
+/** Connection/session-local ids: boot prefix + counter (unique cluster-wide, cheap). */
+function idSource(bootId: string): { next(): string } {
+  let n = 0;
+  return { next: () => bootId + (++n).toString(36) };
+}
+
+export async function startGateway(deps: { config: GatewayConfig; bus: Bus; subjects: Subjects; log: Logger; clock?: Clock; ready?: () => boolean }): Promise<RunningGateway> {
+  assertNativeUws();
+  const { config, bus, subjects, log } = deps;
+  const clock = deps.clock ?? systemClock;
+  const bootId = randomBytes(6).toString('base64url');
+  const id = config.gatewayId ?? `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${bootId.slice(0, 4).replace(/[^A-Za-z0-9]/g, 'x')}`;
+  if (config.dev && config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined) {
+    log.warn('DEV MODE: accepting tokens signed with the built-in dev secret. Anyone can mint them. Never expose this gateway.');
+  }
+  const auth = createAuthenticator({
+    secret: config.jwtSecret ?? (config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined ? DEV_JWT_SECRET : undefined),
+    publicKeyPem: config.jwtPublicKey, jwksUrl: config.jwtJwksUrl, algorithms: config.jwtAlgorithms,
+    audience: config.jwtAudience, issuer: config.jwtIssuer, log,
+  });
+  const metrics = createGatewayMetrics();
+  const link = new BusGatewayLink({
+    bus, subjects, gatewayId: id, bootId, resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: 5000,
+    wallNow: () => clock.wallNow(), log,
+  });
+  const core = new GatewayCore({ options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer });
+  metrics.bind(core);
+  link.attach(core);
+  const ready = deps.ready ?? (() => true);
+  let server: UwsGateway;
+  try {
+    server = await startUwsGateway({
+      core, auth, clock, host: config.host, port: config.port, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
+      tickMs: config.wheelTickMs, ready: () => !core.isDraining && auth.ready() && ready(),
+      metrics: { contentType: metrics.registry.contentType, metrics: () => metrics.registry.metrics() }, log,
+    });
+  } catch (err) {
+    await link.close();
+    throw err;
+  }
+  log.info({ gateway: id, port: server.port }, 'gateway listening');
+  return {
+    id, port: server.port, core, link, metrics,
+    drain: () => core.startDrain(),
+    async close() {
+      server.close();
+      auth.close();
+      await link.close();
+    },
+  };
+}

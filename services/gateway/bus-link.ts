@@ -1,0 +1,112 @@
+/**
+ * GatewayLink over the Bus contract: the same code runs over the in-memory
+ * bus (standalone) and NATS (cluster). Outbound: presence events, batched
+ * acks, resume requests, upstream messages, periodic beacons. Inbound: this
+ * gateway's deliver and control subjects, handed to the core.
+ */
+import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
+import type { Subjects } from '../shared/bus/subjects.js';
+import type { GatewayCore } from './core/gateway-core.js';
+import type { ControlCommand, Delivery, GatewayLink, PresenceEvent, ResumeReply, ResumeRequest, UpstreamMessage } from './core/ports.js';
+
+export interface GatewayBeacon {
+  gateway: string;
+  /** New on every process start, so a restarted gateway's old entries never come back. */
+  boot: string;
+  connections: number;
+  draining: boolean;
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface BusLinkOptions {
+  bus: Bus;
+  subjects: Subjects;
+  gatewayId: string;
+  bootId: string;
+  resumeTimeoutMs: number;
+  ackFlushMs: number;
+  beaconIntervalMs: number;
+  wallNow: () => number;
+  log: { warn(obj: object, msg: string): void };
+}
+
+export class BusGatewayLink implements GatewayLink {
+  private core: GatewayCore | undefined;
+  private subs: Subscription[] = [];
+  private readonly pendingAcks = new Map<string, [string, string, number]>();
+  private ackTimer: NodeJS.Timeout | undefined;
+  private beaconTimer: NodeJS.Timeout | undefined;
+  /** Malformed bus messages dropped (counted, never thrown). */
+  badMessages = 0;
+
+  constructor(private readonly o: BusLinkOptions) {}
+
+  /** Subscribes this gateway's subjects and starts beacons. */
+  attach(core: GatewayCore): void {
+    this.core = core;
+    const { bus, subjects, gatewayId } = this.o;
+    this.subs.push(bus.subscribe(subjects.deliver(gatewayId), (m) => {
+      const msg = decodeMsg<{ deliveries?: Delivery[] }>(m.data);
+      if (!msg || !Array.isArray(msg.deliveries)) { this.badMessages++; return; }
+      for (const d of msg.deliveries) core.deliver(d);
+    }));
+    this.subs.push(bus.subscribe(subjects.control(gatewayId), (m) => {
+      const cmd = decodeMsg<ControlCommand>(m.data);
+      if (!cmd || typeof cmd.user !== 'string') { this.badMessages++; return; }
+      core.control(cmd);
+    }));
+    this.beacon();
+    this.beaconTimer = setInterval(() => this.beacon(), this.o.beaconIntervalMs);
+  }
+
+  beacon(): void {
+    if (!this.core) return;
+    const b: GatewayBeacon = { gateway: this.o.gatewayId, boot: this.o.bootId, connections: this.core.connections, draining: this.core.isDraining, at: this.o.wallNow() };
+    this.o.bus.publish(this.o.subjects.beacon, encodeMsg(b));
+  }
+
+  async resume(req: ResumeRequest): Promise<ResumeReply> {
+    const m = await this.o.bus.request(this.o.subjects.resume, encodeMsg(req), { timeoutMs: this.o.resumeTimeoutMs });
+    const reply = decodeMsg<ResumeReply & { error?: string }>(m.data);
+    if (!reply || typeof reply.session !== 'string' || !Array.isArray(reply.pushes)) {
+      throw new Error(reply?.error ?? 'malformed resume reply');
+    }
+    return reply;
+  }
+
+  presence(ev: PresenceEvent): void {
+    this.o.bus.publish(this.o.subjects.presence, encodeMsg(ev));
+  }
+
+  ack(user: string, device: string, seq: number): void {
+    const key = user + '\u0000' + device;
+    const cur = this.pendingAcks.get(key);
+    if (cur) { if (seq > cur[2]) cur[2] = seq; }
+    else this.pendingAcks.set(key, [user, device, seq]);
+    this.ackTimer ??= setTimeout(() => this.flushAcks(), this.o.ackFlushMs);
+  }
+
+  flushAcks(): void {
+    this.ackTimer = undefined;
+    if (this.pendingAcks.size === 0) return;
+    const acks = [...this.pendingAcks.values()];
+    this.pendingAcks.clear();
+    this.o.bus.publish(this.o.subjects.acks, encodeMsg({ acks }));
+  }
+
+  async upstream(msg: UpstreamMessage): Promise<void> {
+    this.o.bus.publish(this.o.subjects.upstream(msg.topic), encodeMsg(msg), {
+      'longlink-user': msg.user, 'longlink-device': msg.device, 'longlink-conn': msg.conn, 'longlink-gateway': msg.gateway,
+    });
+  }
+
+  async close(): Promise<void> {
+    this.flushAcks();
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    if (this.beaconTimer) clearInterval(this.beaconTimer);
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    await this.o.bus.flush();
+  }
+}

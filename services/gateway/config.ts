@@ -1,0 +1,63 @@
+/**
+ * Gateway configuration: every variable, its default and meaning. Validated
+ * once at start-up and frozen; `--help` prints this table.
+ */
+import { z } from 'zod';
+import { bool, csv, int, loadConfig, optionalString, v, type ConfigOf } from '../shared/config.js';
+
+export const gatewaySpec = {
+  host: v('LONGLINK_GATEWAY_HOST', z.string().min(1), 'Address the WebSocket listener binds to.', '0.0.0.0'),
+  port: v('LONGLINK_GATEWAY_PORT', int(0, 65535), 'WebSocket port (also serves /healthz, /readyz, /metrics). 0 picks a free port.', '8080'),
+  gatewayId: v('LONGLINK_GATEWAY_ID', optionalString, 'Gateway id announced in hello and presence. Default: host name + random suffix.'),
+  dev: v('LONGLINK_DEV', bool, 'Dev mode: allows the built-in, publicly known dev JWT secret. Never in production.', 'false'),
+  jwtSecret: v('LONGLINK_JWT_SECRET', optionalString, 'HS256 shared secret for client JWTs (>= 32 characters).', undefined, true),
+  jwtPublicKey: v('LONGLINK_JWT_PUBLIC_KEY', optionalString, 'PEM (SPKI) public key for RS256/EdDSA client JWTs.'),
+  jwtJwksUrl: v('LONGLINK_JWT_JWKS_URL', z.string().url().optional(), 'JWKS URL for client JWTs (RS256/EdDSA/ES256).'),
+  jwtAlgorithms: v('LONGLINK_JWT_ALGORITHMS', csv, 'Accepted JWT algorithms (comma-separated). Default: HS256 for a secret, RS256,EdDSA,ES256 for keys.', ''),
+  jwtAudience: v('LONGLINK_JWT_AUDIENCE', optionalString, 'Required "aud" claim, if set.'),
+  jwtIssuer: v('LONGLINK_JWT_ISSUER', optionalString, 'Required "iss" claim, if set.'),
+  hbMinMs: v('LONGLINK_HB_MIN_MS', int(100, 3_600_000), 'Smallest heartbeat interval a client may use (ms).', '5000'),
+  hbMaxMs: v('LONGLINK_HB_MAX_MS', int(100, 3_600_000), 'Largest heartbeat interval a client may use (ms); bounds every deadline.', '900000'),
+  hbDefaultMs: v('LONGLINK_HB_DEFAULT_MS', int(100, 3_600_000), 'Interval suggested in hello and used until the client announces its own (ms).', '60000'),
+  hbGraceMs: v('LONGLINK_HB_GRACE_MS', int(0, 600_000), 'Grace added to interval x 1.5 for the server deadline (ms).', '5000'),
+  hbCheck: v('LONGLINK_HB_CHECK', bool, 'Close connections that miss their heartbeat deadline. Turn off only for debugging.', 'true'),
+  hbLog: v('LONGLINK_HB_LOG', bool, 'Log every heartbeat at debug level (off: heartbeats are never logged).', 'false'),
+  wheelTickMs: v('LONGLINK_WHEEL_TICK_MS', int(10, 10_000), 'Timing-wheel tick (ms): idle connections close within one tick of their deadline.', '500'),
+  wheelSize: v('LONGLINK_WHEEL_SIZE', int(2, 1 << 20).refine((n) => (n & (n - 1)) === 0, 'must be a power of two'), 'Timing-wheel slots (power of two).', '2048'),
+  maxPayload: v('LONGLINK_MAX_PAYLOAD', int(64, 16 * 1024 * 1024), 'Largest inbound frame (bytes); bigger closes with 1009.', '65536'),
+  sendBufferBound: v('LONGLINK_SEND_BUFFER_BOUND', int(1024, 1 << 30), 'Send-buffer size (bytes) above which a connection counts as stuck.', '262144'),
+  maxBackpressure: v('LONGLINK_MAX_BACKPRESSURE', int(1024, 1 << 30), 'Hard send-buffer cap (bytes): a send over it is dropped and the connection closed as a slow consumer.', '1048576'),
+  writeTimeoutMs: v('LONGLINK_WRITE_TIMEOUT_MS', int(100, 600_000), 'How long the send buffer may stay over its bound before the peer counts as gone (ms).', '10000'),
+  ratePerSec: v('LONGLINK_RATE_PER_SEC', int(1, 100_000), 'Inbound frames per second per connection (token bucket refill).', '20'),
+  rateBurst: v('LONGLINK_RATE_BURST', int(1, 100_000), 'Inbound token-bucket size per connection.', '60'),
+  maxConnections: v('LONGLINK_MAX_CONNECTIONS', int(1, 10_000_000), 'Connections this gateway accepts; more get 503 + Retry-After.', '100000'),
+  connectRate: v('LONGLINK_CONNECT_RATE', int(1, 1_000_000), 'New connections per second admitted (token bucket refill).', '2000'),
+  connectBurst: v('LONGLINK_CONNECT_BURST', int(1, 1_000_000), 'Connect token-bucket size.', '4000'),
+  drainWindowMs: v('LONGLINK_DRAIN_WINDOW_MS', int(0, 3_600_000), 'On SIGTERM, reconnect frames go out in paced batches over this window (ms).', '30000'),
+  drainReconnectJitterMs: v('LONGLINK_DRAIN_RECONNECT_JITTER_MS', int(0, 600_000), 'Upper bound of the random delay told to each client in its reconnect frame (ms).', '5000'),
+  shutdownTimeoutMs: v('LONGLINK_SHUTDOWN_TIMEOUT_MS', int(100, 3_600_000), 'Hard deadline from SIGTERM to exit (ms); must exceed the drain window.', '45000'),
+  logLevel: v('LONGLINK_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'Log level.', 'info'),
+} as const;
+
+export type GatewayConfig = ConfigOf<typeof gatewaySpec>;
+
+/** A dev secret everyone can read in this file: accepted only with LONGLINK_DEV=true. */
+export const DEV_JWT_SECRET = 'longlink-dev-secret-DO-NOT-USE-IN-PRODUCTION-0000';
+
+/** Cross-field rules that a per-variable schema can't express. */
+export function validateGatewayConfig(c: GatewayConfig): string[] {
+  const p: string[] = [];
+  if (c.hbMinMs > c.hbMaxMs) p.push('LONGLINK_HB_MIN_MS must be <= LONGLINK_HB_MAX_MS');
+  if (c.hbDefaultMs < c.hbMinMs || c.hbDefaultMs > c.hbMaxMs) p.push('LONGLINK_HB_DEFAULT_MS must lie within [LONGLINK_HB_MIN_MS, LONGLINK_HB_MAX_MS]');
+  if (c.sendBufferBound > c.maxBackpressure) p.push('LONGLINK_SEND_BUFFER_BOUND must be <= LONGLINK_MAX_BACKPRESSURE');
+  if (c.shutdownTimeoutMs <= c.drainWindowMs) p.push('LONGLINK_SHUTDOWN_TIMEOUT_MS must exceed LONGLINK_DRAIN_WINDOW_MS');
+  if (c.jwtSecret !== undefined && c.jwtSecret.length < 32) p.push('LONGLINK_JWT_SECRET must be at least 32 characters');
+  const keys = [c.jwtSecret, c.jwtPublicKey, c.jwtJwksUrl].filter((x) => x !== undefined).length;
+  if (keys > 1) p.push('set only one of LONGLINK_JWT_SECRET, LONGLINK_JWT_PUBLIC_KEY, LONGLINK_JWT_JWKS_URL');
+  if (keys === 0 && !c.dev) p.push('no JWT key: set LONGLINK_JWT_SECRET, LONGLINK_JWT_PUBLIC_KEY or LONGLINK_JWT_JWKS_URL (or LONGLINK_DEV=true for the insecure dev secret)');
+  return p;
+}
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  return loadConfig(gatewaySpec, env, validateGatewayConfig);
+}

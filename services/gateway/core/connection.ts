@@ -1,0 +1,59 @@
+/**
+ * Per-connection state. One object per socket, shaped for memory: the timing
+ * wheel's links and the inbound token bucket live in plain fields here, so
+ * the hot paths (touch on every frame, rate check) allocate nothing.
+ */
+import type { WheelNode } from './timing-wheel.js';
+import type { BucketState } from './token-bucket.js';
+import type { ClientSocket, PushRecord } from './ports.js';
+
+export class Connection implements WheelNode, BucketState {
+  // timing wheel (intrusive)
+  deadline = Infinity;
+  wheelPrev: WheelNode | null = null;
+  wheelNext: WheelNode | null = null;
+  wheelSlot = -1;
+  // inbound token bucket
+  tokens: number;
+  last: number;
+
+  /** Negotiated heartbeat interval and the derived server-side span (interval x 1.5 + grace). */
+  intervalMs: number;
+  deadlineSpanMs: number;
+  /** Set once `end()` was called or the transport reported the close: never touch the socket after. */
+  closed = false;
+  /** Close code the core chose (for metrics); undefined when the peer closed. */
+  closeCode: number | undefined = undefined;
+  /** Registered in the local registry and announced online. */
+  registered = false;
+  /** -1 when the send buffer is under its bound; otherwise when it went over. */
+  stuckSince = -1;
+  /** Between open and the end of the resume replay, live pushes wait here. */
+  pending: PushRecord[] | null = [];
+  session = '';
+  /** Highest seq written to this socket, and highest the client acked. */
+  sentSeq = 0;
+  ackedSeq = 0;
+
+  constructor(
+    readonly socket: ClientSocket,
+    readonly id: string,
+    readonly user: string,
+    readonly device: string,
+    readonly tokenExpiresAt: number,
+    intervalMs: number,
+    graceMs: number,
+    burst: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.last = now;
+    this.intervalMs = intervalMs;
+    this.deadlineSpanMs = intervalMs * 1.5 + graceMs;
+  }
+}
+
+/** Clamp helper shared by hello negotiation and heartbeat announcements. */
+export function clampInterval(ms: number, min: number, max: number): number {
+  return ms < min ? min : ms > max ? max : ms;
+}

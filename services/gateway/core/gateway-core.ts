@@ -1,0 +1,414 @@
+/**
+ * The gateway's protocol core: connection lifecycle, frames, heartbeats,
+ * resume, local delivery, admission, slow-consumer detection and drain.
+ *
+ * It knows sockets only through `ClientSocket` and the cluster only through
+ * `GatewayLink`, and reads time only from the injected clock; the transport
+ * calls `tick()` every wheel tick. Every async continuation re-checks
+ * `conn.closed` before touching the socket.
+ */
+import {
+  BinaryOp, Close, PROTOCOL_VERSION, closeCodeInfo, closeReasonLabel, decodeClientFrame, encodeHeartbeatAck, encodeJson, encodePushRaw,
+  type HelloFrame,
+} from '../../shared/protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
+import { Errors, type ErrorSpec } from '../../shared/errors.js';
+import { Connection, clampInterval } from './connection.js';
+import { ConnectionRegistry } from './registry.js';
+import { TimingWheel } from './timing-wheel.js';
+import { newBucket, take, waitMs, type BucketState } from './token-bucket.js';
+import { bump, newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
+import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord } from './ports.js';
+
+export interface CoreLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface CoreDeps {
+  options: CoreOptions;
+  clock: Clock;
+  ids: IdSource;
+  link: GatewayLink;
+  log: CoreLogger;
+  observer?: CoreObserver;
+  /** [0, 1); injectable for deterministic drain jitter in tests. */
+  random?: () => number;
+}
+
+export type Admission = { ok: true } | { ok: false; error: ErrorSpec; retryAfterS: number };
+
+const HEARTBEAT_ACK_BARE = encodeHeartbeatAck();
+
+export class GatewayCore {
+  readonly stats: CoreStats = newStats();
+  private readonly o: CoreOptions;
+  private readonly clock: Clock;
+  private readonly wheel: TimingWheel<Connection>;
+  private readonly registry = new ConnectionRegistry();
+  private readonly stuck = new Set<Connection>();
+  private readonly connectBucket: BucketState;
+  private readonly random: () => number;
+  private pendingUpgrades = 0;
+  private draining = false;
+  private drainStartedAt = 0;
+  private drainQueue: Connection[] = [];
+  private drainWaiters: Array<() => void> = [];
+  private readonly onExpire = (c: Connection): void => this.expire(c);
+
+  constructor(private readonly deps: CoreDeps) {
+    this.o = deps.options;
+    this.clock = deps.clock;
+    this.random = deps.random ?? Math.random;
+    const now = this.clock.now();
+    this.wheel = new TimingWheel<Connection>({ tickMs: this.o.wheel.tickMs, wheelSize: this.o.wheel.size, startMs: now });
+    this.connectBucket = newBucket(this.o.admission.connectBurst, now);
+  }
+
+  get connections(): number { return this.registry.size; }
+  get wheelSize(): number { return this.wheel.size; }
+  get isDraining(): boolean { return this.draining; }
+  get gatewayId(): string { return this.o.gatewayId; }
+
+  // ---- admission (before auth, before upgrade) -------------------------------
+
+  /** Decides whether a new upgrade may proceed. Call `upgradeDone()` once it is accepted or abandoned. */
+  admit(): Admission {
+    let res: Admission = { ok: true };
+    if (this.draining) res = { ok: false, error: Errors.DRAINING, retryAfterS: 5 };
+    else if (this.registry.size + this.pendingUpgrades >= this.o.admission.maxConnections) res = { ok: false, error: Errors.ADMISSION_MAX_CONNECTIONS, retryAfterS: 10 };
+    else if (!take(this.connectBucket, this.o.admission.connectRate, this.o.admission.connectBurst, this.clock.now())) {
+      const wait = waitMs(this.connectBucket, this.o.admission.connectRate, this.clock.now());
+      // Spread the retries: a bare "1" would bring every rejected client back in the same second.
+      res = { ok: false, error: Errors.ADMISSION_RATE, retryAfterS: Math.max(1, Math.ceil(wait / 1000)) + Math.floor(this.random() * 3) };
+    }
+    if (res.ok) this.pendingUpgrades++;
+    else bump(this.stats.admissionRejections, res.error.code);
+    return res;
+  }
+
+  upgradeDone(): void {
+    if (this.pendingUpgrades > 0) this.pendingUpgrades--;
+  }
+
+  recordAuthFailure(code: string): void {
+    bump(this.stats.authFailures, code);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------
+
+  /** The transport opened a socket for a verified handshake. */
+  open(socket: ClientSocket, hs: Handshake): Connection {
+    const now = this.clock.now();
+    const interval = clampInterval(hs.requestedIntervalMs ?? this.o.hb.defaultMs, this.o.hb.minMs, this.o.hb.maxMs);
+    const c = new Connection(socket, this.deps.ids.next(), hs.user, hs.device, hs.tokenExpiresAt, interval, this.o.hb.graceMs, this.o.limits.burst, now);
+    this.stats.opened++;
+    this.deps.observer?.negotiatedIntervalMs(interval);
+    // One live session per (user, device) on this gateway: the newest wins.
+    for (const old of [...this.registry.get(hs.user, hs.device)]) {
+      this.closeWith(old, Close.REPLACED, 'a newer connection for this user and device took over');
+    }
+    this.registry.add(c);
+    c.registered = true;
+    this.schedule(c, now);
+    // Register before asking for missed pushes, so nothing published in between is lost:
+    // live deliveries wait in c.pending and are de-duplicated against the replay.
+    this.deps.link.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: hs.session ?? '', gateway: this.o.gatewayId, at: this.clock.wallNow() });
+    this.deps.link
+      .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq })
+      .then((reply) => {
+        if (c.closed) return;
+        c.session = reply.session;
+        bump(this.stats.resumeOutcomes, hs.session === undefined ? 'fresh' : reply.resumed ? 'resumed' : 'rejected');
+        const hello: HelloFrame = {
+          op: 'hello', v: PROTOCOL_VERSION, session: reply.session, conn: c.id, gateway: this.o.gatewayId,
+          resumed: reply.resumed, seq: reply.latestSeq,
+          hb: { minMs: this.o.hb.minMs, maxMs: this.o.hb.maxMs, intervalMs: c.intervalMs, graceMs: this.o.hb.graceMs },
+          limits: { maxPayload: this.o.limits.maxPayload, ratePerSec: this.o.limits.ratePerSec, burst: this.o.limits.burst },
+        };
+        const pending = c.pending ?? [];
+        c.pending = null;
+        c.socket.cork(() => {
+          this.write(c, encodeJson(hello), false);
+          this.writePushes(c, reply.pushes);
+          let max = 0;
+          for (const p of reply.pushes) if (p.seq > max) max = p.seq;
+          for (const p of pending) if (p.seq > max) this.writePush(c, p);
+        });
+      })
+      .catch((err: unknown) => {
+        bump(this.stats.resumeOutcomes, 'failed');
+        this.deps.log.warn({ err: String(err), conn: c.id }, 'resume failed; closing so the client retries');
+        this.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
+      });
+    return c;
+  }
+
+  /** The transport reports the socket closed (by us or the peer). Idempotent. */
+  closed(c: Connection, code: number): void {
+    c.closed = true;
+    this.wheel.cancel(c);
+    this.stuck.delete(c);
+    c.pending = null;
+    if (c.registered) {
+      // Counted once: uWS reports the close again after closeWith() already did.
+      bump(this.stats.closedByReason, closeReasonLabel(c.closeCode ?? code));
+      c.registered = false;
+      this.registry.remove(c);
+      this.deps.link.presence({ type: 'offline', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at: this.clock.wallNow() });
+      if (this.draining && this.registry.size === 0) this.finishDrain();
+    }
+  }
+
+  /** Sends an error frame and closes with `code`. Safe to call on an already-closed connection. */
+  closeWith(c: Connection, code: number, message: string): void {
+    if (c.closed) return;
+    const info = closeCodeInfo(code);
+    c.closeCode = code;
+    if (code !== Close.DRAINING) {
+      this.write(c, encodeJson({ op: 'error', code, name: info?.name ?? 'OTHER', message }), false);
+    }
+    c.closed = true;
+    c.socket.end(code, message.slice(0, 120));
+    // uWS reports the close from inside end(); call closed() anyway so fakes and
+    // other transports behave the same (closed() is idempotent for the registry).
+    if (c.registered) this.closed(c, code);
+  }
+
+  // ---- inbound frames ------------------------------------------------------------
+
+  message(c: Connection, data: ArrayBuffer, isBinary: boolean): void {
+    if (c.closed) return;
+    const now = this.clock.now();
+    const len = data.byteLength;
+    this.stats.framesIn++;
+    this.stats.bytesIn += len;
+    if (len > this.o.limits.maxPayload) {
+      this.closeWith(c, Close.MESSAGE_TOO_BIG, `frame of ${len} bytes exceeds the ${this.o.limits.maxPayload}-byte limit`);
+      return;
+    }
+    if (!take(c, this.o.limits.ratePerSec, this.o.limits.burst, now)) {
+      this.closeWith(c, Close.RATE_LIMITED, `more than ${this.o.limits.ratePerSec} frames/s (burst ${this.o.limits.burst})`);
+      return;
+    }
+    // Last-packet time: any frame is liveness. O(1), no allocation.
+    this.touch(c, now);
+    // Fast path for the bare 1-byte heartbeat: no decoder, preallocated ack.
+    if (isBinary && len === 1 && new Uint8Array(data, 0, 1)[0] === BinaryOp.HEARTBEAT) {
+      this.heartbeat(c, undefined);
+      return;
+    }
+    const d = decodeClientFrame(data, isBinary);
+    if (!d.ok) {
+      this.closeWith(c, d.code, d.reason);
+      return;
+    }
+    const f = d.frame;
+    switch (f.op) {
+      case 'heartbeat':
+        this.heartbeat(c, f.intervalMs);
+        return;
+      case 'ack':
+        this.stats.acks++;
+        if (f.seq > c.ackedSeq) {
+          c.ackedSeq = f.seq;
+          this.deps.link.ack(c.user, c.device, f.seq);
+        }
+        return;
+      case 'send':
+        this.stats.upstream++;
+        this.deps.link
+          .upstream({ user: c.user, device: c.device, conn: c.id, gateway: this.o.gatewayId, topic: f.topic, id: f.id, data: f.data })
+          .then(
+            () => { if (!c.closed) this.write(c, encodeJson({ op: 'sent', id: f.id }), false); },
+            (err: unknown) => { if (!c.closed) this.write(c, encodeJson({ op: 'sent', id: f.id, error: err instanceof Error ? err.message : 'upstream unavailable' }), false); },
+          );
+        return;
+    }
+  }
+
+  private heartbeat(c: Connection, announcedMs: number | undefined): void {
+    this.stats.heartbeats++;
+    if (this.o.hb.log) this.deps.log.debug({ conn: c.id, user: c.user, intervalMs: announcedMs }, 'heartbeat');
+    let intervalMs: number | undefined;
+    if (announcedMs !== undefined) {
+      const clamped = clampInterval(announcedMs, this.o.hb.minMs, this.o.hb.maxMs);
+      if (clamped !== c.intervalMs) {
+        c.intervalMs = clamped;
+        c.deadlineSpanMs = clamped * 1.5 + this.o.hb.graceMs;
+        this.deps.observer?.negotiatedIntervalMs(clamped);
+        this.touch(c, this.clock.now());
+      }
+      if (clamped !== announcedMs) intervalMs = clamped;
+    }
+    // Business data rides on the ack only when there is something to say.
+    const behind = c.sentSeq > c.ackedSeq;
+    if (intervalMs === undefined && !behind) this.write(c, HEARTBEAT_ACK_BARE, true);
+    else this.write(c, encodeHeartbeatAck({ ...(behind ? { seq: c.sentSeq } : {}), ...(intervalMs !== undefined ? { intervalMs } : {}) }), true);
+  }
+
+  // ---- deadlines -------------------------------------------------------------------
+
+  private nextDeadline(c: Connection, now: number): number {
+    return this.o.hb.check ? Math.min(now + c.deadlineSpanMs, c.tokenExpiresAt) : c.tokenExpiresAt;
+  }
+
+  private schedule(c: Connection, now: number): void {
+    const d = this.nextDeadline(c, now);
+    if (d !== Infinity) this.wheel.schedule(c, d);
+  }
+
+  private touch(c: Connection, now: number): void {
+    if (c.wheelSlot >= 0) this.wheel.touch(c, this.nextDeadline(c, now));
+  }
+
+  private expire(c: Connection): void {
+    if (c.closed) return;
+    const now = this.clock.now();
+    if (now >= c.tokenExpiresAt) {
+      this.closeWith(c, Close.TOKEN_EXPIRED, 'token expired; reconnect with a fresh token');
+    } else if (this.o.hb.check) {
+      this.stats.heartbeatTimeouts++;
+      this.closeWith(c, Close.HEARTBEAT_TIMEOUT, `nothing received for ${Math.round(c.deadlineSpanMs)} ms`);
+    } else {
+      this.schedule(c, now);
+    }
+  }
+
+  /** Called every wheel tick by the transport: expire deadlines, close stuck writers, pace the drain. */
+  tick(): void {
+    const t0 = performance.now();
+    const now = this.clock.now();
+    this.wheel.advance(now, this.onExpire);
+    if (this.stuck.size > 0) {
+      for (const c of this.stuck) {
+        if (c.closed) { this.stuck.delete(c); continue; }
+        if (c.socket.getBufferedAmount() <= this.o.limits.sendBufferBound) { c.stuckSince = -1; this.stuck.delete(c); continue; }
+        if (now - c.stuckSince >= this.o.limits.writeTimeoutMs) {
+          this.stats.slowConsumerCloses++;
+          this.stuck.delete(c);
+          this.closeWith(c, Close.SLOW_CONSUMER, `send buffer over ${this.o.limits.sendBufferBound} bytes for ${this.o.limits.writeTimeoutMs} ms`);
+        }
+      }
+    }
+    if (this.draining) this.drainStep(now);
+    this.deps.observer?.sweepSeconds((performance.now() - t0) / 1000);
+  }
+
+  /** The transport's drain event: the send buffer shrank. */
+  drained(c: Connection): void {
+    if (!c.closed && c.stuckSince >= 0 && c.socket.getBufferedAmount() <= this.o.limits.sendBufferBound) {
+      c.stuckSince = -1;
+      this.stuck.delete(c);
+    }
+  }
+
+  // ---- outbound ---------------------------------------------------------------------
+
+  private write(c: Connection, data: Uint8Array | string, isBinary: boolean): void {
+    if (c.closed) return;
+    const status = c.socket.send(data, isBinary);
+    this.stats.framesOut++;
+    this.stats.bytesOut += typeof data === 'string' ? data.length : data.byteLength;
+    if (status === SendStatus.OK) return;
+    if (status === SendStatus.DROPPED) {
+      this.stats.backpressureDrops++;
+      // Already closing (e.g. the error frame itself was dropped): don't re-enter closeWith.
+      if (c.closeCode !== undefined) return;
+      this.stats.slowConsumerCloses++;
+      this.closeWith(c, Close.SLOW_CONSUMER, 'send buffer overflowed');
+      return;
+    }
+    if (c.stuckSince < 0 && c.socket.getBufferedAmount() > this.o.limits.sendBufferBound) {
+      c.stuckSince = this.clock.now();
+      this.stuck.add(c);
+    }
+  }
+
+  private writePush(c: Connection, p: PushRecord): void {
+    this.write(c, encodePushRaw(p.seq, p.id, p.ts, p.data), false);
+    if (p.seq > c.sentSeq) c.sentSeq = p.seq;
+    this.stats.pushesDelivered++;
+  }
+
+  private writePushes(c: Connection, pushes: readonly PushRecord[]): void {
+    for (const p of pushes) {
+      if (c.closed) return;
+      this.writePush(c, p);
+    }
+  }
+
+  /** A delivery from the router: write to this user's local sockets. Returns how many connections got it. */
+  deliver(d: Delivery): number {
+    const conns = this.registry.get(d.user, d.device);
+    let n = 0;
+    for (const c of [...conns]) {
+      if (c.closed) continue;
+      if (c.pending !== null) { c.pending.push(...d.pushes); n++; continue; }
+      if (d.pushes.length === 1) this.writePush(c, d.pushes[0]!);
+      else c.socket.cork(() => this.writePushes(c, d.pushes));
+      n++;
+    }
+    return n;
+  }
+
+  control(cmd: ControlCommand): number {
+    const targets = [...this.registry.get(cmd.user, cmd.device)];
+    let n = 0;
+    for (const c of targets) {
+      if (cmd.type === 'replace' && c.id === cmd.keepConn) continue;
+      n++;
+      if (cmd.type === 'kick') this.closeWith(c, Close.KICKED, 'disconnected by the service');
+      else if (cmd.type === 'logout') this.closeWith(c, Close.LOGGED_OUT, 'logged out');
+      else this.closeWith(c, Close.REPLACED, 'a newer connection for this user and device took over');
+    }
+    return n;
+  }
+
+  /** Local connections of a user (for presence lookups in standalone mode and tests). */
+  localConnections(user: string): readonly Connection[] {
+    return this.registry.get(user);
+  }
+
+  // ---- drain -----------------------------------------------------------------------------
+
+  /**
+   * Stops admitting, then over the drain window tells every session to
+   * reconnect elsewhere (after a jittered delay) and closes it, in batches
+   * paced by the wheel tick. Resolves when no connection is left.
+   */
+  startDrain(): Promise<void> {
+    if (!this.draining) {
+      this.draining = true;
+      this.drainStartedAt = this.clock.now();
+      this.drainQueue = [...this.registry.all()];
+      this.stats.drainTotal = this.drainQueue.length;
+      this.deps.log.info({ connections: this.drainQueue.length, windowMs: this.o.drain.windowMs }, 'drain started');
+      this.drainStep(this.drainStartedAt);
+    }
+    if (this.registry.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private drainStep(now: number): void {
+    const total = this.stats.drainTotal;
+    const window = this.o.drain.windowMs;
+    const due = window <= 0 ? total : Math.min(total, Math.ceil((total * (now - this.drainStartedAt + this.o.wheel.tickMs)) / window));
+    while (this.stats.drainSent < due && this.drainQueue.length > 0) {
+      const c = this.drainQueue.pop()!;
+      this.stats.drainSent++;
+      if (c.closed) continue;
+      const delayMs = Math.floor(this.random() * this.o.drain.reconnectJitterMs);
+      this.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'gateway draining' }), false);
+      this.closeWith(c, Close.DRAINING, 'gateway draining');
+    }
+  }
+
+  private finishDrain(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+}

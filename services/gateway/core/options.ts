@@ -1,0 +1,49 @@
+/** The subset of gateway configuration the core uses (the composition root maps config → options). */
+export interface CoreOptions {
+  gatewayId: string;
+  hb: { minMs: number; maxMs: number; defaultMs: number; graceMs: number; check: boolean; log: boolean };
+  wheel: { tickMs: number; size: number };
+  limits: { maxPayload: number; ratePerSec: number; burst: number; sendBufferBound: number; writeTimeoutMs: number };
+  admission: { maxConnections: number; connectRate: number; connectBurst: number };
+  drain: { windowMs: number; reconnectJitterMs: number };
+}
+
+/** Plain counters the core bumps on hot paths; the metrics module reads them at scrape time. */
+export interface CoreStats {
+  opened: number;
+  heartbeats: number;
+  heartbeatTimeouts: number;
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  pushesDelivered: number;
+  backpressureDrops: number;
+  slowConsumerCloses: number;
+  upstream: number;
+  acks: number;
+  drainTotal: number;
+  drainSent: number;
+  readonly closedByReason: Map<string, number>;
+  readonly authFailures: Map<string, number>;
+  readonly admissionRejections: Map<string, number>;
+  readonly resumeOutcomes: Map<string, number>;
+}
+
+export function newStats(): CoreStats {
+  return {
+    opened: 0, heartbeats: 0, heartbeatTimeouts: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
+    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, drainTotal: 0, drainSent: 0,
+    closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(),
+  };
+}
+
+export function bump(m: Map<string, number>, key: string, n = 1): void {
+  m.set(key, (m.get(key) ?? 0) + n);
+}
+
+/** Hooks for distributions (histograms) that plain counters can't carry. */
+export interface CoreObserver {
+  sweepSeconds(s: number): void;
+  negotiatedIntervalMs(ms: number): void;
+}

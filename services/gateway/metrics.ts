@@ -1,0 +1,86 @@
+/**
+ * Gateway metrics (prom-client). Hot-path counts live as plain numbers in
+ * `core.stats` and are read at scrape time, so a heartbeat costs an integer
+ * increment, not a prom-client call. Names: `longlink_gateway_*`, base units,
+ * `_total` on counters; labels are bounded (close-code names, error codes),
+ * never user or connection ids. docs/metrics.md lists them all.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GatewayCore } from './core/gateway-core.js';
+import type { CoreObserver } from './core/options.js';
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly observer: CoreObserver;
+  /** Binds the scrape-time collectors to a running core. */
+  bind(core: GatewayCore): void;
+}
+
+const P = 'longlink_gateway_';
+
+export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): GatewayMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  let core: GatewayCore | undefined;
+
+  const fromStat = (name: string, help: string, read: (c: GatewayCore) => number): void => {
+    new Counter({
+      name: P + name, help, registers: [registry],
+      collect() {
+        this.reset();
+        if (core) this.inc(read(core));
+      },
+    });
+  };
+  const fromMap = (name: string, help: string, label: string, read: (c: GatewayCore) => Map<string, number>): void => {
+    new Counter({
+      name: P + name, help, labelNames: [label], registers: [registry],
+      collect() {
+        this.reset();
+        if (core) for (const [k, v] of read(core)) this.inc({ [label]: k }, v);
+      },
+    });
+  };
+  const gauge = (name: string, help: string, read: (c: GatewayCore) => number): void => {
+    new Gauge({ name: P + name, help, registers: [registry], collect() { if (core) this.set(read(core)); } });
+  };
+
+  gauge('connections', 'Live WebSocket connections.', (c) => c.connections);
+  gauge('wheel_entries', 'Deadlines scheduled in the timing wheel.', (c) => c.wheelSize);
+  gauge('draining', '1 while the gateway drains, else 0.', (c) => (c.isDraining ? 1 : 0));
+  gauge('drain_remaining', 'Sessions not yet told to reconnect during a drain.', (c) => c.stats.drainTotal - c.stats.drainSent);
+  fromStat('connections_opened_total', 'Connections opened.', (c) => c.stats.opened);
+  fromMap('connections_closed_total', 'Connections closed, by close-code name.', 'reason', (c) => c.stats.closedByReason);
+  fromMap('auth_failures_total', 'Upgrades rejected by authentication, by error code.', 'reason', (c) => c.stats.authFailures);
+  fromMap('admission_rejections_total', 'Upgrades rejected by admission control (503), by error code.', 'reason', (c) => c.stats.admissionRejections);
+  fromMap('resume_total', 'Session starts by outcome: fresh, resumed, rejected, failed.', 'outcome', (c) => c.stats.resumeOutcomes);
+  fromStat('heartbeats_total', 'Heartbeats received.', (c) => c.stats.heartbeats);
+  fromStat('heartbeat_timeouts_total', 'Connections closed for missing their heartbeat deadline.', (c) => c.stats.heartbeatTimeouts);
+  fromStat('frames_received_total', 'WebSocket frames received.', (c) => c.stats.framesIn);
+  fromStat('frames_sent_total', 'WebSocket frames sent.', (c) => c.stats.framesOut);
+  fromStat('received_bytes_total', 'Payload bytes received.', (c) => c.stats.bytesIn);
+  fromStat('sent_bytes_total', 'Payload bytes sent.', (c) => c.stats.bytesOut);
+  fromStat('pushes_delivered_total', 'Push frames written to sockets.', (c) => c.stats.pushesDelivered);
+  fromStat('backpressure_drops_total', 'Frames dropped because a send buffer was full.', (c) => c.stats.backpressureDrops);
+  fromStat('slow_consumer_closes_total', 'Connections closed as slow consumers.', (c) => c.stats.slowConsumerCloses);
+  fromStat('upstream_messages_total', 'Upstream send frames received.', (c) => c.stats.upstream);
+  fromStat('acks_received_total', 'Cumulative ack frames received.', (c) => c.stats.acks);
+
+  const sweep = new Histogram({
+    name: P + 'sweep_duration_seconds', help: 'Time spent in one wheel tick (expiries, stuck writers, drain pacing).', registers: [registry],
+    buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1],
+  });
+  const interval = new Histogram({
+    name: P + 'heartbeat_interval_seconds', help: 'Negotiated heartbeat intervals (observed on open and on change): the fleet\'s learned NAT timeouts.', registers: [registry],
+    buckets: [5, 15, 30, 60, 120, 180, 240, 300, 420, 600, 900],
+  });
+
+  return {
+    registry,
+    observer: {
+      sweepSeconds: (s) => sweep.observe(s),
+      negotiatedIntervalMs: (ms) => interval.observe(ms / 1000),
+    },
+    bind(c) { core = c; },
+  };
+}

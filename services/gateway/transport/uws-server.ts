@@ -1,0 +1,237 @@
+/**
+ * The uWebSockets.js transport: the only file that touches uWS. It turns
+ * HTTP upgrades into verified handshakes (admission → protocol → params →
+ * JWT, all synchronous), hands sockets to the core, and serves /healthz, /readyz and
+ * /metrics on the same port.
+ *
+ * uWS rules this file keeps: the upgrade completes synchronously inside the
+ * upgrade handler (req is stack-allocated, and async corked upgrades are
+ * unsafe in this uWS build); async HTTP responses (/metrics) register
+ * onAborted and cork their writes; never touch a WebSocket after its close
+ * handler ran (the core guards that with `conn.closed`).
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import uWS from 'uWebSockets.js';
+import type { Clock } from '../../shared/clock.js';
+import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, LIMITS } from '../../shared/protocol/index.js';
+import { DEVICE_RE, type Authenticator } from '../auth.js';
+import type { Connection } from '../core/connection.js';
+import type { GatewayCore } from '../core/gateway-core.js';
+import type { Handshake } from '../core/ports.js';
+
+/**
+ * uWS's loader silently falls back to a slow JS implementation when the
+ * native binary fails to load. Refuse to run on the fallback.
+ */
+export function assertNativeUws(): void {
+  const require = createRequire(import.meta.url);
+  const pkgDir = path.dirname(require.resolve('uWebSockets.js/package.json'));
+  const binary = path.join(pkgDir, 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
+  let native: unknown;
+  try {
+    native = require(binary);
+  } catch (err) {
+    throw new LonglinkError(Errors.NATIVE_UWS_MISSING, `${binary}: ${String(err)} (use glibc Linux x64/arm64 with Node 20; Alpine/musl is not supported)`);
+  }
+  if (native !== uWS) throw new LonglinkError(Errors.NATIVE_UWS_MISSING, 'uWebSockets.js loaded its JS fallback (UWS_USE_FALLBACK set?)');
+}
+
+interface UserData {
+  hs: Handshake | null;
+  conn: Connection | null;
+}
+
+export interface UwsGatewayOptions {
+  core: GatewayCore;
+  auth: Authenticator;
+  clock: Clock;
+  host: string;
+  port: number;
+  maxPayload: number;
+  maxBackpressure: number;
+  tickMs: number;
+  ready: () => boolean;
+  metrics: { contentType: string; metrics(): Promise<string> };
+  log: { warn(obj: object, msg: string): void };
+}
+
+export interface UwsGateway {
+  readonly port: number;
+  /** Stops listening (existing sockets stay) and stops the tick timer. */
+  close(): void;
+}
+
+function reject(res: uWS.HttpResponse, spec: ErrorSpec, detail?: string, retryAfterS?: number): void {
+  res.cork(() => {
+    res.writeStatus(spec.status === 503 ? '503 Service Unavailable' : spec.status === 401 ? '401 Unauthorized' : spec.status === 404 ? '404 Not Found' : '400 Bad Request');
+    if (retryAfterS !== undefined) res.writeHeader('Retry-After', String(retryAfterS));
+    res.writeHeader('Content-Type', 'application/json');
+    res.end(errorBody(spec, detail));
+  });
+}
+
+function parseUintParam(q: URLSearchParams, name: string): number | undefined | null {
+  const raw = q.get(name);
+  if (raw === null) return undefined;
+  if (!/^\d{1,16}$/.test(raw)) return null;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Validates query parameters into the handshake fields the core needs. Returns an error string on bad input. */
+function parseParams(query: string): { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string } | string {
+  const q = new URLSearchParams(query);
+  const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string } = {};
+  const device = q.get('device');
+  if (device !== null) {
+    if (!DEVICE_RE.test(device)) return 'device must match [A-Za-z0-9._-]{1,64}';
+    out.device = device;
+  }
+  const hb = parseUintParam(q, 'hb');
+  if (hb === null || (hb !== undefined && (hb < LIMITS.minIntervalMs || hb > LIMITS.maxIntervalMs))) return `hb must be an integer ${LIMITS.minIntervalMs}-${LIMITS.maxIntervalMs} (ms)`;
+  if (hb !== undefined) out.hb = hb;
+  const session = q.get('session');
+  const lastSeq = parseUintParam(q, 'last_seq');
+  if (lastSeq === null) return 'last_seq must be a non-negative integer';
+  if ((session === null) !== (lastSeq === undefined)) return 'session and last_seq go together';
+  if (session !== null) {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(session)) return 'session must match [A-Za-z0-9_-]{1,64}';
+    out.session = session;
+    out.lastSeq = lastSeq!;
+  }
+  const token = q.get('access_token');
+  if (token !== null) out.token = token;
+  return out;
+}
+
+export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
+  const { core, auth, clock } = o;
+  const app = uWS.App();
+
+  app.ws<UserData>('/ws', {
+    // Our own limit (o.maxPayload) is enforced in the core so the client gets
+    // an error frame and 1009; uWS's hard cap only cuts absurd frames.
+    maxPayloadLength: o.maxPayload * 2,
+    maxBackpressure: o.maxBackpressure,
+    closeOnBackpressureLimit: 0,
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+
+    upgrade: (res, req, context) => {
+      const query = req.getQuery() ?? '';
+      const key = req.getHeader('sec-websocket-key');
+      const protoHeader = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+
+      const admission = core.admit();
+      if (!admission.ok) {
+        reject(res, admission.error, undefined, admission.retryAfterS);
+        return;
+      }
+      const protocols = protoHeader.length > 0 ? protoHeader.split(',').map((p) => p.trim()) : [];
+      if (protocols.length > 0 && !protocols.includes(SUBPROTOCOL)) {
+        core.upgradeDone();
+        reject(res, Errors.UNSUPPORTED_PROTOCOL);
+        return;
+      }
+      const params = parseParams(query);
+      if (typeof params === 'string') {
+        core.upgradeDone();
+        reject(res, Errors.BAD_HANDSHAKE, params);
+        return;
+      }
+      const token = protocols.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX))?.slice(TOKEN_SUBPROTOCOL_PREFIX.length) ?? params.token ?? '';
+
+      // Synchronous verification, so the upgrade completes inside this handler:
+      // uWS 20.30 can close a fresh socket after an async, corked upgrade
+      // (uNetworking/uWebSockets#1928; see jwt-verify.ts).
+      core.upgradeDone();
+      let vt;
+      try {
+        vt = auth.verify(token);
+      } catch (err) {
+        const spec = err instanceof LonglinkError ? (Object.values(Errors).find((e) => e.code === err.code) ?? Errors.AUTH_INVALID_TOKEN) : Errors.AUTH_INVALID_TOKEN;
+        core.recordAuthFailure(spec.code);
+        reject(res, spec, undefined, spec.status === 503 ? 2 : undefined);
+        return;
+      }
+      if (vt.device !== undefined && params.device !== undefined && vt.device !== params.device) {
+        reject(res, Errors.BAD_HANDSHAKE, 'device parameter does not match the token');
+        return;
+      }
+      const hs: Handshake = {
+        user: vt.user,
+        device: vt.device ?? params.device ?? 'default',
+        tokenExpiresAt: clock.now() + (vt.expiresAt - clock.wallNow()),
+        requestedIntervalMs: params.hb,
+        session: params.session,
+        lastSeq: params.lastSeq,
+      };
+      res.upgrade<UserData>({ hs, conn: null }, key, protocols.length > 0 ? SUBPROTOCOL : '', extensions, context);
+    },
+
+    open: (ws) => {
+      const ud = ws.getUserData();
+      const hs = ud.hs!;
+      ud.hs = null;
+      ud.conn = core.open(ws, hs);
+    },
+    message: (ws, message, isBinary) => {
+      const c = ws.getUserData().conn;
+      if (c !== null) core.message(c, message, isBinary);
+    },
+    drain: (ws) => {
+      const c = ws.getUserData().conn;
+      if (c !== null) core.drained(c);
+    },
+    close: (ws, code) => {
+      const c = ws.getUserData().conn;
+      if (c !== null) core.closed(c, code);
+    },
+  });
+
+  app.get('/healthz', (res) => {
+    res.writeHeader('Content-Type', 'application/json').end('{"status":"ok"}');
+  });
+  app.get('/readyz', (res) => {
+    if (o.ready()) res.writeHeader('Content-Type', 'application/json').end('{"status":"ready"}');
+    else res.writeStatus('503 Service Unavailable').writeHeader('Content-Type', 'application/json').end(`{"status":"${core.isDraining ? 'draining' : 'degraded'}"}`);
+  });
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => { aborted = true; });
+    o.metrics.metrics().then(
+      (text) => { if (!aborted) res.cork(() => { res.writeHeader('Content-Type', o.metrics.contentType).end(text); }); },
+      (err: unknown) => {
+        o.log.warn({ err: String(err) }, 'metrics collection failed');
+        if (!aborted) res.cork(() => { res.writeStatus('500 Internal Server Error').end(); });
+      },
+    );
+  });
+  app.any('/*', (res) => {
+    res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json').end(errorBody(Errors.NOT_FOUND));
+  });
+
+  return new Promise((resolve, reject) => {
+    app.listen(o.host, o.port, (listenSocket) => {
+      if (!listenSocket) {
+        reject(new Error(`gateway could not listen on ${o.host}:${o.port}`));
+        return;
+      }
+      const port = uWS.us_socket_local_port(listenSocket);
+      const timer = setInterval(() => core.tick(), o.tickMs);
+      let open = true;
+      resolve({
+        port,
+        close() {
+          if (!open) return;
+          open = false;
+          clearInterval(timer);
+          uWS.us_listen_socket_close(listenSocket);
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * The inbox contract: per-user sequence numbers and a bounded store of recent
+ * pushes, plus per-device ack cursors.
+ *
+ * Why per user: every device of a user sees the same seq numbers (docs/protocol.md §6),
+ * so a reconnecting device asks for "everything after N" without the router
+ * tracking what each connection saw.
+ *
+ * Every method is async so that a Redis implementation fits unchanged. The
+ * intended Redis mapping (all keys of one user share the hash tag `{user}` so
+ * they live in one cluster slot and one Lua script may touch them):
+ *  - `ll:{u}:seq`    counter (INCR; never expires: a seq must never go backwards);
+ *  - `ll:{u}:inbox`  stream or sorted set of records (XADD … MAXLEN / ZADD + ZREMRANGEBYRANK),
+ *                    entries older than the TTL filtered on read and trimmed on write;
+ *  - `ll:{u}:acks`   hash device → cursor, EXPIRE refreshed on every ack;
+ *  - `ll:{u}:idem:K` string → record, SET NX PX idempotencyTtlMs.
+ * `append` is one Lua script (idempotency check, INCR, add, trim), so seq
+ * assignment and storage are atomic and no seq is ever lost or reused.
+ *
+ * Ordering: implementations apply calls in the order they are made (a single
+ * pipelined Redis connection does). The router relies on this to publish a
+ * user's pushes in seq order.
+ */
+import type { PushRecord } from '../../gateway/core/ports.js';
+
+export type { PushRecord };
+
+/** What the router stores per push; `data` is already-serialised JSON. */
+export interface InboxEntry {
+  id: string;
+  /** Router accept time, epoch ms. */
+  ts: number;
+  data: string;
+}
+
+export interface InboxLimits {
+  /** Entries kept per user; older ones are dropped first when a new one would exceed it. */
+  maxLen: number;
+  /** An entry is dropped this long after it was appended (ms). */
+  ttlMs: number;
+  /** How long an idempotency key maps to its first result (ms). */
+  idempotencyTtlMs: number;
+  /** A user's ack cursors are forgotten this long after the last ack of any of their devices (ms). */
+  cursorTtlMs: number;
+}
+
+export const DEFAULT_INBOX_LIMITS: Readonly<InboxLimits> = Object.freeze({
+  maxLen: 1000,
+  ttlMs: 7 * 24 * 3600_000,
+  idempotencyTtlMs: 24 * 3600_000,
+  cursorTtlMs: 30 * 24 * 3600_000,
+});
+
+export interface AppendResult {
+  record: PushRecord;
+  /** True when the idempotency key was seen within its TTL: `record` is the first append's record and nothing was stored. */
+  duplicate: boolean;
+}
+
+export interface AckResult {
+  /** The device's cursor after the ack (unchanged if the ack was lower). */
+  cursor: number;
+  /** Entries removed because every known device has now acked them. */
+  trimmed: number;
+}
+
+export interface Inbox {
+  /**
+   * Assigns the user's next seq and stores the entry, atomically. With an
+   * idempotency key seen within `idempotencyTtlMs`, returns the first
+   * append's record with `duplicate: true` and stores nothing. Keys are
+   * scoped per user.
+   */
+  append(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<AppendResult>;
+
+  /** Up to `limit` stored, unexpired entries with seq > afterSeq, in seq order. */
+  since(user: string, afterSeq: number, limit: number): Promise<PushRecord[]>;
+
+  /** Highest seq ever assigned to the user (0 if none), even if its entry is gone. */
+  latestSeq(user: string): Promise<number>;
+
+  /**
+   * Cumulative ack from one device: the cursor only moves forward and never
+   * past latestSeq. Then trims every entry with seq ≤ the minimum cursor over
+   * the user's known devices (those with a cursor), so no known device loses
+   * a push it has not acked. A device that never acked is not known: it gets
+   * what is still stored.
+   */
+  ack(user: string, device: string, seq: number): Promise<AckResult>;
+
+  /** The device's ack cursor (0 if it never acked or its cursor expired). */
+  acked(user: string, device: string): Promise<number>;
+
+  /** Releases resources (connections, timers). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,112 @@
+/**
+ * The presence directory contract: which gateway holds which connection of
+ * which user, and which gateways are alive.
+ *
+ * Gateways hold no durable state and can die without saying goodbye, so the
+ * directory never trusts an entry on its own: every entry hangs off its
+ * gateway's lease. A gateway renews its lease with a beacon every few
+ * seconds; once `leaseMs` passes without one, `lookup` stops returning that
+ * gateway's entries and `sweep` deletes them. Leases are measured on the
+ * store's clock at receipt, never from `beacon.at` (hosts' clocks differ).
+ *
+ * Restarts: a beacon whose `boot` differs from the known one means the
+ * gateway restarted under the same id; its older entries are dead and are
+ * dropped. This relies on the gateway sending a beacon before it accepts its
+ * first connection (events from one publisher arrive in order).
+ *
+ * Intended Redis mapping (Centrifuge's pattern; Redis 7.0 has no per-field TTL):
+ *  - `ll:{u}:presence`  hash entryKey → JSON entry (per user, one slot);
+ *  - `ll:gateways`      sorted set gateway → lease expiry, `ll:gw:<g>` hash of the last beacon,
+ *                       `ll:gw:<g>:conns` set of "user entryKey" so a sweep can find its entries;
+ *  - lookup = HGETALL + ZMSCORE of the entries' gateways, filtering expired leases.
+ * Implementations apply calls in call order (the router's presence handler relies on it).
+ */
+import type { PresenceEvent } from '../../gateway/core/ports.js';
+
+export type { PresenceEvent };
+
+/** Liveness beacon a gateway publishes every few seconds on `subjects.beacon`. */
+export interface GatewayBeacon {
+  gateway: string;
+  /** Random id chosen at process start: a new value means the gateway restarted. */
+  boot: string;
+  /** Connections the gateway holds right now. */
+  connections: number;
+  /** Shutting down: no new connections; existing ones are being moved away. */
+  draining: boolean;
+  /** Gateway wall clock, epoch ms (informational). */
+  at: number;
+}
+
+/** One live connection. */
+export interface PresenceEntry {
+  user: string;
+  device: string;
+  conn: string;
+  gateway: string;
+  session: string;
+  /** From the online event: gateway wall clock, epoch ms. */
+  since: number;
+}
+
+export interface GatewayInfo extends GatewayBeacon {
+  /** ms since the last beacon (or the online event that registered the gateway), on the store's clock. */
+  ageMs: number;
+  /** Directory entries held for this gateway. */
+  entries: number;
+}
+
+export interface OnlineResult {
+  /**
+   * Entries of the same user and device that this connection replaced (the
+   * cluster-wide one-session rule): removed from the directory; the router
+   * tells their gateways to close them. The newest online event wins.
+   */
+  displaced: PresenceEntry[];
+}
+
+export interface SweepResult {
+  gateways: number;
+  entries: number;
+}
+
+export interface PresenceLimits {
+  /** A gateway without a beacon for this long is dead (ms). A few beacon intervals. */
+  leaseMs: number;
+  /** How long an offline for an unknown connection blocks its late online (ms). */
+  tombstoneMs: number;
+}
+
+export const DEFAULT_PRESENCE_LIMITS: Readonly<PresenceLimits> = Object.freeze({ leaseMs: 15_000, tombstoneMs: 60_000 });
+
+export interface Presence {
+  /**
+   * Records a connection. If its gateway is not alive (unknown, or lease
+   * expired), the event counts as a beacon: the gateway is registered with
+   * boot "" (unknown), after the stale entries of an expired lease are dropped.
+   * Ignored if the connection's offline was already applied (tombstone, see offline).
+   */
+  online(ev: PresenceEvent): Promise<OnlineResult>;
+
+  /**
+   * Removes a connection. Several routers share the event stream (queue
+   * group), so an offline may be applied before its online: for an unknown
+   * connection a tombstone is kept for `tombstoneMs` and that connection's
+   * late online is ignored. Returns whether an entry was removed.
+   */
+  offline(ev: PresenceEvent): Promise<boolean>;
+
+  /** The user's connections on alive gateways. */
+  lookup(user: string): Promise<PresenceEntry[]>;
+
+  /** Renews the gateway's lease (see the restart rule above). */
+  beacon(b: GatewayBeacon): Promise<void>;
+
+  /** Alive gateways, by id. */
+  gateways(): Promise<GatewayInfo[]>;
+
+  /** Deletes gateways whose lease expired, and their entries. Called periodically by the router. */
+  sweep(): Promise<SweepResult>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,355 @@
+/**
+ * The router's core: push API, presence directory upkeep, resume and acks.
+ *
+ * Stateless by design: everything durable lives behind the Inbox, Sessions
+ * and Presence contracts, so any number of routers can share one store and
+ * the bus spreads push and resume requests over them (queue group
+ * ROUTER_QUEUE). Gateway → router traffic (presence, beacons, acks) uses
+ * the same queue group, so each event is applied once per cluster, not once
+ * per router. The price is that two routers may apply one gateway's events
+ * out of order; the stores are built to tolerate it (acks are cumulative
+ * maxima, an offline before its online leaves a tombstone).
+ *
+ * Push flow: validate → inbox.append per user (atomic seq + store) →
+ * presence lookup → deliveries grouped per gateway, one bus message per
+ * gateway (split only when large) → per-user result. Offline users' pushes
+ * stay in the inbox and an OfflineNotice goes out on `subjects.offline`.
+ */
+import { randomUUID } from 'node:crypto';
+import { decodeMsg, encodeMsg, type BusMessage, type Subscription } from '../../shared/bus/bus.js';
+import { ROUTER_QUEUE } from '../../shared/bus/subjects.js';
+import { Errors, LonglinkError } from '../../shared/errors.js';
+import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../gateway/core/ports.js';
+import type { AppendResult, InboxEntry, PushRecord } from './inbox.js';
+import { Lanes } from './lanes.js';
+import type { GatewayBeacon, PresenceEntry, PresenceEvent } from './presence.js';
+import { checkPushRequest, parseAcks, parseBeacon, parsePresenceEvent, parsePushBody, parseResumeRequest, type PushRequest } from './schemas.js';
+import {
+  DEFAULT_ROUTER_OPTIONS, bump, newRouterStats, type ClusterView, type ControlOutcome, type ControlRequest, type OfflineNotice,
+  type PresenceView, type PushOutcome, type PushResult, type RouterCoreDeps, type RouterCoreOptions, type RouterStats,
+} from './router-types.js';
+
+export * from './router-types.js';
+
+interface Prepared {
+  users: string[];
+  entry: InboxEntry;
+  idempotencyKey: string | undefined;
+}
+
+export class RouterCore {
+  readonly stats: RouterStats = newRouterStats();
+  readonly options: RouterCoreOptions;
+  private readonly lanes = new Lanes();
+  private subs: Subscription[] = [];
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private started = false;
+
+  constructor(private readonly deps: RouterCoreDeps) {
+    this.options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
+  }
+
+  /** True between start() and stop(): the HTTP API's /readyz. */
+  get ready(): boolean { return this.started; }
+
+  /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const { bus, subjects: s } = this.deps;
+    const q = { queue: ROUTER_QUEUE };
+    this.subs = [
+      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, (ev) => this.applyPresence(ev)), q),
+      bus.subscribe(s.beacon, (m) => this.onEvent(m, parseBeacon, (b) => this.applyBeacon(b)), q),
+      bus.subscribe(s.acks, (m) => this.onEvent(m, parseAcks, (a) => this.applyAcks(a)), q),
+      bus.subscribe(s.resume, (m) => void this.onResume(m), q),
+      bus.subscribe(s.push, (m) => void this.onPush(m), q),
+    ];
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
+    this.sweepTimer.unref?.();
+  }
+
+  stop(): void {
+    this.started = false;
+    for (const sub of this.subs) sub.unsubscribe();
+    this.subs = [];
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  // ---- push ------------------------------------------------------------------------
+
+  push(req: PushRequest): Promise<PushOutcome> {
+    return this.pushBatch([req]).then((r) => r[0]!);
+  }
+
+  /**
+   * Several messages in one go: deliveries of the whole batch are grouped per
+   * gateway. Throws LonglinkError API_VALIDATION or API_TOO_LARGE (payload over maxPushBytes; nothing stored) or
+   * STORE_UNAVAILABLE (some recipients may have been stored: retry with the
+   * same idempotency key to be safe).
+   */
+  async pushBatch(reqs: readonly PushRequest[]): Promise<PushOutcome[]> {
+    const prepared = reqs.map((r, i) => this.prepare(r, reqs.length > 1 ? `messages[${i}].` : ''));
+    this.stats.pushRequests += prepared.length;
+    const users = new Set<string>();
+    for (const p of prepared) for (const u of p.users) users.add(u);
+    // Take the users' lanes and start every append synchronously: see Lanes for why this orders publishes by seq.
+    const lease = this.lanes.acquire(users);
+    try {
+      const pending = prepared.map((p) => p.users.map((u) => this.deps.inbox.append(u, p.entry, p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined)));
+      const appended = await this.store('append', Promise.all(pending.map((a) => Promise.all(a))));
+      const fresh = new Set<string>();
+      prepared.forEach((p, i) => p.users.forEach((u, j) => { if (!appended[i]![j]!.duplicate) fresh.add(u); }));
+      const where = new Map<string, PresenceEntry[]>();
+      await this.store('lookup', Promise.all([...fresh].map(async (u) => { where.set(u, await this.deps.presence.lookup(u)); })));
+      this.stats.presenceLookups += fresh.size;
+      await lease.ready;
+      return this.route(prepared, appended, where);
+    } finally {
+      lease.release();
+    }
+  }
+
+  private prepare(req: PushRequest, where: string): Prepared {
+    const r = checkPushRequest(req, this.options);
+    if (!r.ok) throw new LonglinkError(Errors.API_VALIDATION, where === '' ? r.message : r.message.replace(/^|; /g, (m) => `${m}${where}`));
+    let data: string | undefined;
+    try {
+      data = JSON.stringify(r.value.data);
+    } catch {
+      data = undefined;
+    }
+    if (data === undefined) throw new LonglinkError(Errors.API_VALIDATION, `${where}data: must be a JSON value`);
+    const bytes = Buffer.byteLength(data);
+    if (bytes > this.options.maxPushBytes) {
+      throw new LonglinkError(Errors.API_TOO_LARGE, `${where}data: serialised size ${bytes} bytes exceeds the ${this.options.maxPushBytes}-byte limit`);
+    }
+    return {
+      users: [...new Set(r.value.users)],
+      entry: { id: r.value.id ?? randomUUID(), ts: this.deps.clock.wallNow(), data },
+      idempotencyKey: r.value.idempotencyKey,
+    };
+  }
+
+  private route(prepared: Prepared[], appended: AppendResult[][], where: Map<string, PresenceEntry[]>): PushOutcome[] {
+    const perGateway = new Map<string, Map<string, PushRecord[]>>();
+    const notices: OfflineNotice[] = [];
+    const outcomes = prepared.map((p, i): PushOutcome => {
+      const results = p.users.map((user, j): PushResult => {
+        const { record, duplicate } = appended[i]![j]!;
+        const base = { user, seq: record.seq, id: record.id };
+        if (duplicate) {
+          this.stats.inboxDuplicates++;
+          bump(this.stats.pushes, 'duplicate');
+          return { ...base, status: 'duplicate', connections: 0 };
+        }
+        this.stats.inboxAppends++;
+        const entries = where.get(user) ?? [];
+        if (entries.length === 0) {
+          notices.push({ user, seq: record.seq, id: record.id, ts: record.ts });
+          bump(this.stats.pushes, 'offline');
+          return { ...base, status: 'offline', connections: 0 };
+        }
+        for (const gw of new Set(entries.map((e) => e.gateway))) {
+          let byUser = perGateway.get(gw);
+          if (!byUser) perGateway.set(gw, (byUser = new Map()));
+          const list = byUser.get(user);
+          if (list) list.push(record);
+          else byUser.set(user, [record]);
+        }
+        bump(this.stats.pushes, 'sent');
+        return { ...base, status: 'sent', connections: entries.length };
+      });
+      return { id: p.entry.id, results };
+    });
+    for (const [gw, byUser] of perGateway) this.deliver(gw, byUser);
+    for (const n of notices) if (this.publish(this.deps.subjects.offline, n)) this.stats.offlineNotices++;
+    return outcomes;
+  }
+
+  /** One bus message per gateway, split only past maxBusMessageBytes so a huge fan-out stays under the bus's payload limit. */
+  private deliver(gateway: string, byUser: Map<string, PushRecord[]>): void {
+    const subject = this.deps.subjects.deliver(gateway);
+    let batch: Delivery[] = [];
+    let size = 0;
+    for (const [user, pushes] of byUser) {
+      let bytes = user.length + 32;
+      for (const p of pushes) bytes += p.data.length + p.id.length + 64;
+      if (batch.length > 0 && size + bytes > this.options.maxBusMessageBytes) {
+        if (this.publish(subject, { deliveries: batch })) this.stats.deliveryMessages++;
+        batch = [];
+        size = 0;
+      }
+      batch.push({ user, pushes });
+      size += bytes;
+    }
+    if (batch.length > 0 && this.publish(subject, { deliveries: batch })) this.stats.deliveryMessages++;
+  }
+
+  // ---- queries and commands -------------------------------------------------------
+
+  async presenceOf(user: string): Promise<PresenceView> {
+    const entries = await this.store('lookup', this.deps.presence.lookup(user));
+    this.stats.presenceLookups++;
+    return {
+      user,
+      online: entries.length > 0,
+      connections: entries.map((e) => ({ conn: e.conn, device: e.device, gateway: e.gateway, since: e.since })),
+    };
+  }
+
+  /** Kick or log out a user (or one device) on every gateway holding them. Logout also drops the session(s), so they can't be resumed. */
+  async control(cmd: ControlRequest): Promise<ControlOutcome> {
+    const all = await this.store('lookup', this.deps.presence.lookup(cmd.user));
+    this.stats.presenceLookups++;
+    const entries = cmd.device === undefined ? all : all.filter((e) => e.device === cmd.device);
+    const gateways = new Set(entries.map((e) => e.gateway));
+    const msg: ControlCommand = { type: cmd.type, user: cmd.user, ...(cmd.device !== undefined ? { device: cmd.device } : {}) };
+    for (const gw of gateways) this.publish(this.deps.subjects.control(gw), msg);
+    if (cmd.type === 'logout') await this.store('sessions', this.deps.sessions.drop(cmd.user, cmd.device));
+    this.stats.controls++;
+    return { ...msg, gateways: gateways.size, connections: entries.length };
+  }
+
+  async cluster(): Promise<ClusterView> {
+    return { gateways: await this.store('gateways', this.deps.presence.gateways()) };
+  }
+
+  // ---- gateway traffic (bus handlers; public for direct wiring and tests) ---------
+
+  /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
+  async resume(req: ResumeRequest): Promise<ResumeReply> {
+    const { inbox } = this.deps;
+    try {
+      const s = await this.store('sessions', this.deps.sessions.open(req.user, req.device, req.session));
+      const after = s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.store('acked', inbox.acked(req.user, req.device));
+      const [pushes, latestSeq] = await this.store('since', Promise.all([inbox.since(req.user, after, this.options.maxResumePushes), inbox.latestSeq(req.user)]));
+      bump(this.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
+      return { session: s.session, resumed: s.resumed, latestSeq, pushes };
+    } catch (err) {
+      bump(this.stats.resumes, 'failed');
+      throw err;
+    }
+  }
+
+  async applyPresence(ev: PresenceEvent): Promise<void> {
+    this.stats.presenceEvents++;
+    if (ev.type === 'offline') {
+      await this.store('presence', this.deps.presence.offline(ev));
+      // The session's TTL counts from the last time the client was seen.
+      if (ev.session !== '') await this.store('sessions', this.deps.sessions.touch(ev.user, ev.device, ev.session));
+      return;
+    }
+    const { displaced } = await this.store('presence', this.deps.presence.online(ev));
+    // Same gateway: it already closed its older connection itself.
+    const others = new Set(displaced.filter((d) => d.gateway !== ev.gateway).map((d) => d.gateway));
+    for (const gw of others) {
+      const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn };
+      if (this.publish(this.deps.subjects.control(gw), cmd)) this.stats.replaces++;
+    }
+  }
+
+  async applyBeacon(b: GatewayBeacon): Promise<void> {
+    this.stats.beacons++;
+    await this.store('presence', this.deps.presence.beacon(b));
+  }
+
+  async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {
+    this.stats.acks += acks.length;
+    const res = await this.store('ack', Promise.all(acks.map(([u, d, seq]) => this.deps.inbox.ack(u, d, seq))));
+    for (const r of res) this.stats.inboxTrims += r.trimmed;
+  }
+
+  /** Deletes dead gateways' entries; runs on a timer after start(). */
+  async sweep(): Promise<void> {
+    try {
+      const r = await this.store('sweep', this.deps.presence.sweep());
+      this.stats.sweptEntries += r.entries;
+      if (r.gateways > 0) this.deps.log.info({ gateways: r.gateways, entries: r.entries }, 'presence: dropped gateways whose lease expired');
+    } catch {
+      // counted and logged by store()
+    }
+  }
+
+  // ---- bus plumbing -----------------------------------------------------------------
+
+  private onEvent<T>(m: BusMessage, parse: (v: unknown) => T | undefined, apply: (v: T) => Promise<void>): void {
+    const v = parse(decodeMsg<unknown>(m.data));
+    if (v === undefined) {
+      this.stats.busErrors++;
+      return;
+    }
+    apply(v).catch(() => { /* counted and logged by store() */ });
+  }
+
+  private async onResume(m: BusMessage): Promise<void> {
+    const req = parseResumeRequest(decodeMsg<unknown>(m.data));
+    if (!req) {
+      this.stats.busErrors++;
+      this.reply(m, new LonglinkError(Errors.API_VALIDATION, 'malformed resume request').toJSON());
+      return;
+    }
+    try {
+      this.reply(m, await this.resume(req));
+    } catch (err) {
+      this.reply(m, toLonglinkError(err).toJSON());
+    }
+  }
+
+  /** Bus push requests take the HTTP body shapes and get the HTTP response bodies back. */
+  private async onPush(m: BusMessage): Promise<void> {
+    const body = decodeMsg<unknown>(m.data);
+    if (body === undefined) {
+      this.reply(m, new LonglinkError(Errors.API_BAD_JSON).toJSON());
+      return;
+    }
+    const parsed = parsePushBody(body, this.options);
+    if (!parsed.ok) {
+      this.reply(m, new LonglinkError(Errors.API_VALIDATION, parsed.message).toJSON());
+      return;
+    }
+    try {
+      const v = parsed.value;
+      this.reply(m, v.kind === 'single' ? await this.push(v.request) : { messages: await this.pushBatch(v.requests) });
+    } catch (err) {
+      this.reply(m, toLonglinkError(err).toJSON());
+    }
+  }
+
+  private reply(m: BusMessage, body: unknown): void {
+    try {
+      this.deps.bus.respond(m, encodeMsg(body));
+    } catch (err) {
+      this.stats.busErrors++;
+      this.deps.log.warn({ err: String(err) }, 'bus reply failed');
+    }
+  }
+
+  private publish(subject: string, body: unknown): boolean {
+    try {
+      this.deps.bus.publish(subject, encodeMsg(body));
+      return true;
+    } catch (err) {
+      this.stats.busErrors++;
+      this.deps.log.warn({ err: String(err), subject }, 'bus publish failed');
+      return false;
+    }
+  }
+
+  /** Store failures become STORE_UNAVAILABLE (HTTP 503), counted and logged once. */
+  private async store<T>(op: string, p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      if (err instanceof LonglinkError) throw err;
+      this.stats.storeErrors++;
+      this.deps.log.warn({ op, err: err instanceof Error ? err.message : String(err) }, 'store operation failed');
+      throw new LonglinkError(Errors.STORE_UNAVAILABLE, op);
+    }
+  }
+}
+
+function toLonglinkError(err: unknown): LonglinkError {
+  return err instanceof LonglinkError ? err : new LonglinkError(Errors.INTERNAL);
+}

@@ -1,0 +1,147 @@
+/**
+ * Shapes the router core exposes to its callers (HTTP API, bus, metrics),
+ * its options and its counters.
+ */
+import type { Bus } from '../../shared/bus/bus.js';
+import type { Subjects } from '../../shared/bus/subjects.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Inbox } from './inbox.js';
+import type { GatewayInfo, Presence } from './presence.js';
+import type { PushLimits } from './schemas.js';
+import type { Sessions } from './sessions.js';
+
+export type { PushLimits, PushRequest } from './schemas.js';
+
+/** pino's Logger satisfies this. */
+export interface RouterLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RouterCoreOptions extends PushLimits {
+  /** Serialised size of one push's `data` (UTF-8 bytes). */
+  maxPushBytes: number;
+  /** Most pushes returned to one resume (the rest stays in the inbox until acked pushes are trimmed). */
+  maxResumePushes: number;
+  /** How often dead gateways' presence entries are deleted (ms). */
+  sweepIntervalMs: number;
+  /** Deliveries to one gateway are split into bus messages of about this many bytes (NATS' default max_payload is 1 MiB). */
+  maxBusMessageBytes: number;
+}
+
+export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze({
+  maxUsersPerPush: 1000,
+  maxBatch: 100,
+  maxPushBytes: 64 * 1024,
+  maxResumePushes: 1000,
+  sweepIntervalMs: 5000,
+  maxBusMessageBytes: 512 * 1024,
+});
+
+export interface RouterCoreDeps {
+  bus: Bus;
+  subjects: Subjects;
+  inbox: Inbox;
+  sessions: Sessions;
+  presence: Presence;
+  clock: Clock;
+  log: RouterLogger;
+  options?: Partial<RouterCoreOptions>;
+}
+
+/**
+ * `sent`: at least one connection's gateway was sent the push. `offline`: no
+ * live connection; the push waits in the inbox and an offline notice was
+ * published. `duplicate`: the idempotency key was seen before; seq/id are the
+ * first push's and nothing was stored or delivered again.
+ */
+export type PushStatus = 'sent' | 'offline' | 'duplicate';
+
+export interface PushResult {
+  user: string;
+  seq: number;
+  id: string;
+  status: PushStatus;
+  /** Live connections the push was routed to. */
+  connections: number;
+}
+
+export interface PushOutcome {
+  /** The message id (given or generated). For a duplicate, each result carries the first push's id. */
+  id: string;
+  results: PushResult[];
+}
+
+/** Published on `subjects.offline` for each push that found the user offline. */
+export interface OfflineNotice {
+  user: string;
+  seq: number;
+  id: string;
+  ts: number;
+}
+
+export interface PresenceView {
+  user: string;
+  online: boolean;
+  /** Session ids are left out on purpose: they are resume credentials. */
+  connections: Array<{ conn: string; device: string; gateway: string; since: number }>;
+}
+
+export interface ControlRequest {
+  type: 'kick' | 'logout';
+  user: string;
+  device?: string;
+}
+
+export interface ControlOutcome extends ControlRequest {
+  /** Gateways the command was published to. */
+  gateways: number;
+  /** Connections the directory listed for the user (and device). */
+  connections: number;
+}
+
+export interface ClusterView {
+  gateways: GatewayInfo[];
+}
+
+/** Plain counters bumped on hot paths; the metrics module reads them at scrape time. */
+export interface RouterStats {
+  /** Push messages accepted (each message of a batch counts). */
+  pushRequests: number;
+  /** Per-recipient results, by PushStatus. */
+  readonly pushes: Map<string, number>;
+  inboxAppends: number;
+  inboxDuplicates: number;
+  /** Entries trimmed because every known device acked them. */
+  inboxTrims: number;
+  presenceLookups: number;
+  presenceEvents: number;
+  beacons: number;
+  /** Replace commands sent to other gateways (cluster-wide one-session rule). */
+  replaces: number;
+  /** By outcome: resumed, fresh, rejected, failed. */
+  readonly resumes: Map<string, number>;
+  acks: number;
+  controls: number;
+  /** Bus messages published to gateways' deliver subjects. */
+  deliveryMessages: number;
+  offlineNotices: number;
+  sweptEntries: number;
+  /** Malformed bus messages and failed publishes. */
+  busErrors: number;
+  storeErrors: number;
+}
+
+export function newRouterStats(): RouterStats {
+  return {
+    pushRequests: 0, pushes: new Map(), inboxAppends: 0, inboxDuplicates: 0, inboxTrims: 0, presenceLookups: 0, presenceEvents: 0,
+    beacons: 0, replaces: 0, resumes: new Map(), acks: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0,
+    busErrors: 0, storeErrors: 0,
+  };
+}
+
+export function bump(m: Map<string, number>, key: string, n = 1): void {
+  m.set(key, (m.get(key) ?? 0) + n);
+}

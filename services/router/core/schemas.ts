@@ -1,0 +1,183 @@
+/**
+ * Validation of everything the router accepts from outside: HTTP bodies, bus
+ * push requests (same JSON shapes) and gateway messages on the bus. One
+ * definition each, so the HTTP API and the bus answer with the same messages.
+ * Messages name the field (`messages[1].users[0]: …`) because a caller
+ * fixing a request needs nothing else.
+ */
+import { z } from 'zod';
+import type { GatewayBeacon, PresenceEvent } from './presence.js';
+import type { ResumeRequest } from '../../gateway/core/ports.js';
+
+export const MAX_ID_CHARS = 128;
+
+export interface PushLimits {
+  /** Recipients of one push. */
+  maxUsersPerPush: number;
+  /** Messages in one batch request. */
+  maxBatch: number;
+}
+
+/** A validated push, in the router's own (camelCase) form. */
+export interface PushRequest {
+  /** Recipients; duplicates are ignored. */
+  users: string[];
+  /** Any JSON value (null included); stored serialised. */
+  data: unknown;
+  /** Message id, the same for every recipient; generated if absent. */
+  id?: string;
+  /** Same key within its TTL → same seq and record per user, stored and delivered once. */
+  idempotencyKey?: string;
+}
+
+export type ParsedPushBody = { kind: 'single'; request: PushRequest } | { kind: 'batch'; requests: PushRequest[] };
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Our wording for a non-object; zod's own for the rest (e.g. unrecognised keys). */
+const objectError = (iss: { code: string }): string | undefined => (iss.code === 'invalid_type' ? 'must be a JSON object' : undefined);
+
+const idString = (what: string) =>
+  z.string({ error: `must be a string (${what})` })
+    .min(1, `must be 1-${MAX_ID_CHARS} characters (${what})`)
+    .max(MAX_ID_CHARS, `must be 1-${MAX_ID_CHARS} characters (${what})`);
+
+export const userId = idString('user id');
+/** Same rule as the gateway's `device` handshake parameter (docs/protocol.md §2.2). */
+export const deviceId = z.string({ error: 'must be a string (device id)' }).regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ - (device id)');
+
+function pushMessage(limits: PushLimits) {
+  return z
+    .strictObject({
+      user: userId.optional(),
+      users: z.array(userId, { error: 'must be an array of user ids' })
+        .min(1, 'must list at least one user')
+        .max(limits.maxUsersPerPush, `must list at most ${limits.maxUsersPerPush} users`)
+        .optional(),
+      data: z.unknown().optional(),
+      id: idString('message id').optional(),
+      idempotency_key: idString('idempotency key').optional(),
+    }, { error: objectError })
+    .superRefine((m, ctx) => {
+      if ((m.user === undefined) === (m.users === undefined)) ctx.addIssue({ code: 'custom', path: ['users'], message: 'give exactly one of "user" or "users"' });
+      if (m.data === undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'is required (any JSON value; null is allowed)' });
+    })
+    .transform((m): PushRequest => ({
+      users: m.users ?? (m.user !== undefined ? [m.user] : []),
+      data: m.data,
+      ...(m.id !== undefined ? { id: m.id } : {}),
+      ...(m.idempotency_key !== undefined ? { idempotencyKey: m.idempotency_key } : {}),
+    }));
+}
+
+function batch(limits: PushLimits) {
+  return z.strictObject({
+    messages: z.array(pushMessage(limits), { error: 'must be an array of push messages' })
+      .min(1, 'must hold at least one message')
+      .max(limits.maxBatch, `must hold at most ${limits.maxBatch} messages`),
+  });
+}
+
+/** `a.b[2].c: message; …` */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => {
+      let path = '';
+      for (const p of i.path) path += typeof p === 'number' ? `[${p}]` : path === '' ? String(p) : `.${String(p)}`;
+      return `${path === '' ? 'body' : path}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+function parseWith<T>(schema: z.ZodType<T>, input: unknown): Parsed<T> {
+  const r = schema.safeParse(input);
+  return r.success ? { ok: true, value: r.data } : { ok: false, message: formatIssues(r.error) };
+}
+
+const schemaCache = new Map<string, { single: z.ZodType<PushRequest>; batch: z.ZodType<{ messages: PushRequest[] }> }>();
+
+function pushSchemas(limits: PushLimits) {
+  const k = `${limits.maxUsersPerPush}/${limits.maxBatch}`;
+  let s = schemaCache.get(k);
+  if (!s) {
+    s = { single: pushMessage(limits), batch: batch(limits) };
+    schemaCache.set(k, s);
+  }
+  return s;
+}
+
+/** A push body: one message, or `{messages: [...]}` for a batch. */
+export function parsePushBody(body: unknown, limits: PushLimits): Parsed<ParsedPushBody> {
+  const s = pushSchemas(limits);
+  if (typeof body === 'object' && body !== null && !Array.isArray(body) && 'messages' in body) {
+    const r = parseWith(s.batch, body);
+    return r.ok ? { ok: true, value: { kind: 'batch', requests: r.value.messages } } : r;
+  }
+  const r = parseWith(s.single, body);
+  return r.ok ? { ok: true, value: { kind: 'single', request: r.value } } : r;
+}
+
+/** Checks a PushRequest built in code (not parsed from JSON): same rules as the wire form. */
+export function checkPushRequest(req: PushRequest, limits: PushLimits): Parsed<PushRequest> {
+  const { idempotencyKey, ...rest } = req;
+  const r = parseWith(pushSchemas(limits).single, { ...rest, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}) });
+  return r.ok ? { ok: true, value: r.value } : r;
+}
+
+export interface KickRequest {
+  user: string;
+  device?: string;
+  type: 'kick' | 'logout';
+}
+
+const kickSchema = z.strictObject({
+  user: userId,
+  device: deviceId.optional(),
+  type: z.enum(['kick', 'logout'], { error: 'must be "kick" or "logout"' }).default('kick'),
+}, { error: objectError });
+
+export function parseKickBody(body: unknown): Parsed<KickRequest> {
+  const r = parseWith(kickSchema, body);
+  if (!r.ok) return r;
+  const { user, device, type } = r.value;
+  return { ok: true, value: { user, type, ...(device !== undefined ? { device } : {}) } };
+}
+
+// ---- gateway → router bus messages (malformed ones are counted and dropped) ----
+
+const str = z.string().min(1).max(256);
+const wallMs = z.number().finite();
+
+const presenceEventSchema = z.object({
+  type: z.enum(['online', 'offline']), user: userId, device: str, conn: str, session: z.string().max(256), gateway: str, at: wallMs,
+});
+const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs });
+const acksSchema = z.object({ acks: z.array(z.tuple([userId, str, z.number().int().min(0)])).max(100_000) });
+const resumeSchema = z.object({
+  user: userId, device: str, gateway: str, conn: str,
+  session: z.string().max(256).optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
+});
+
+export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {
+  const r = presenceEventSchema.safeParse(v);
+  return r.success ? r.data : undefined;
+}
+
+export function parseBeacon(v: unknown): GatewayBeacon | undefined {
+  const r = beaconSchema.safeParse(v);
+  return r.success ? r.data : undefined;
+}
+
+export function parseAcks(v: unknown): Array<[string, string, number]> | undefined {
+  const r = acksSchema.safeParse(v);
+  return r.success ? r.data.acks : undefined;
+}
+
+/** JSON has no `undefined`: a gateway may send null or omit the field. */
+export function parseResumeRequest(v: unknown): ResumeRequest | undefined {
+  const r = resumeSchema.safeParse(v);
+  if (!r.success) return undefined;
+  const { session, lastSeq, ...rest } = r.data;
+  return { ...rest, session: session ?? undefined, lastSeq: lastSeq ?? undefined };
+}

@@ -1,0 +1,250 @@
+/**
+ * The router's HTTP API (docs/api.md): push, presence, kick, cluster, plus
+ * unauthenticated /healthz, /readyz and /metrics for orchestrators.
+ *
+ * Plain node:http rather than uWS: this is a low-rate backend API where
+ * request/response ergonomics matter more than socket count.
+ *
+ * Checks run cheapest-first and reject before any body is read: path (404),
+ * method (405), API key (401), content type (415), declared length (413).
+ * Bodies are read up to `maxBodyBytes` and no further. Client input never
+ * yields a 500; store failures yield 503. API keys and bodies are never logged.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../shared/errors.js';
+import type { RouterCore, RouterLogger } from './core/router-core.js';
+import { parseKickBody, parsePushBody, userId, type PushLimits } from './core/schemas.js';
+
+/** The part of RouterCore the API uses (tests may substitute it). */
+export type RouterApi = Pick<RouterCore, 'ready' | 'push' | 'pushBatch' | 'presenceOf' | 'control' | 'cluster'>;
+
+export interface RouterHttpOptions {
+  core: RouterApi;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Accepted as `Authorization: Bearer <key>`. */
+  apiKeys: string[];
+  limits: PushLimits & { maxBodyBytes: number };
+  /** A prom-client Registry fits. Without it /metrics answers 404. */
+  metrics?: { contentType: string; metrics(): Promise<string> };
+  log: RouterLogger;
+}
+
+export interface RouterHttp {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+interface Reply {
+  status: number;
+  body: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+type Handler = (req: IncomingMessage, param: string) => Promise<Reply>;
+
+interface Route {
+  method: 'GET' | 'POST';
+  /** Needs an API key. */
+  auth: boolean;
+  handler: Handler;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+const json = (status: number, value: unknown): Reply => ({ status, body: JSON.stringify(value) });
+const fail = (which: ErrorSpec, detail?: string, headers?: Record<string, string>): Reply => ({
+  status: which.status, body: errorBody(which, detail), ...(headers ? { headers } : {}),
+});
+
+/** Digests first, so comparison time depends on neither the key's content nor its length. */
+function keyMatcher(keys: readonly string[]): (presented: string) => boolean {
+  const digests = keys.map((k) => createHash('sha256').update(k).digest());
+  return (presented) => {
+    const d = createHash('sha256').update(presented).digest();
+    let ok = false;
+    for (const k of digests) ok = timingSafeEqual(k, d) || ok;
+    return ok;
+  };
+}
+
+type Body = { ok: true; text: string } | { ok: false; reply: Reply };
+
+/** Reads at most `max` bytes; past that it stops reading and answers 413. */
+function readBody(req: IncomingMessage, max: number): Promise<Body> {
+  const tooLarge: Body = { ok: false, reply: fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`, { connection: 'close' }) };
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) return Promise.resolve(tooLarge);
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (b: Body): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onEnd);
+      resolve(b);
+    };
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      if (size > max) {
+        req.pause();
+        done(tooLarge);
+      } else chunks.push(c);
+    };
+    const onEnd = (): void => done({ ok: true, text: Buffer.concat(chunks).toString('utf8') });
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onEnd);
+  });
+}
+
+export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHttp> {
+  const { core, limits, log } = opts;
+  if (opts.apiKeys.length === 0) throw new RangeError('startRouterHttp: at least one API key is required');
+  const keyOk = keyMatcher(opts.apiKeys);
+
+  /** Parses a JSON request body; the union's failure arm is the reply to send. */
+  async function jsonBody(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }> {
+    const b = await readBody(req, limits.maxBodyBytes);
+    if (!b.ok) return b;
+    try {
+      return { ok: true, value: JSON.parse(b.text) as unknown };
+    } catch (err) {
+      return { ok: false, reply: fail(Errors.API_BAD_JSON, err instanceof Error ? err.message : undefined) };
+    }
+  }
+
+  const routes: Record<string, Route> = {
+    '/v1/push': {
+      method: 'POST', auth: true,
+      handler: async (req) => {
+        const body = await jsonBody(req);
+        if (!body.ok) return body.reply;
+        const parsed = parsePushBody(body.value, limits);
+        if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+        const v = parsed.value;
+        return json(200, v.kind === 'single' ? await core.push(v.request) : { messages: await core.pushBatch(v.requests) });
+      },
+    },
+    '/v1/presence/:user': {
+      method: 'GET', auth: true,
+      handler: async (_req, param) => {
+        let user: string;
+        try {
+          user = decodeURIComponent(param);
+        } catch {
+          return fail(Errors.API_VALIDATION, 'user: bad percent-encoding in path');
+        }
+        const r = userId.safeParse(user);
+        if (!r.success) return fail(Errors.API_VALIDATION, `user: ${r.error.issues[0]?.message ?? 'invalid'}`);
+        return json(200, await core.presenceOf(r.data));
+      },
+    },
+    '/v1/kick': {
+      method: 'POST', auth: true,
+      handler: async (req) => {
+        const body = await jsonBody(req);
+        if (!body.ok) return body.reply;
+        const parsed = parseKickBody(body.value);
+        if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+        return json(200, await core.control(parsed.value));
+      },
+    },
+    '/v1/cluster': { method: 'GET', auth: true, handler: async () => json(200, await core.cluster()) },
+    '/healthz': { method: 'GET', auth: false, handler: async () => json(200, { status: 'ok' }) },
+    '/readyz': {
+      method: 'GET', auth: false,
+      handler: async () => (core.ready ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
+    },
+    '/metrics': {
+      method: 'GET', auth: false,
+      handler: async () => (opts.metrics ? { status: 200, body: await opts.metrics.metrics(), contentType: opts.metrics.contentType } : fail(Errors.NOT_FOUND)),
+    },
+  };
+
+  function match(url: string | undefined): { route: Route; param: string } | undefined {
+    const path = (url ?? '/').split('?', 1)[0]!;
+    const exact = path.includes(':') ? undefined : routes[path];
+    if (exact) return { route: exact, param: '' };
+    const prefix = '/v1/presence/';
+    if (path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) {
+      return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length) };
+    }
+    return undefined;
+  }
+
+  async function handle(req: IncomingMessage): Promise<Reply> {
+    const m = match(req.url);
+    if (!m) return fail(Errors.NOT_FOUND);
+    const { route, param } = m;
+    const method = req.method === 'HEAD' && route.method === 'GET' ? 'GET' : req.method;
+    if (method !== route.method) return fail(Errors.API_METHOD, `use ${route.method}`, { allow: route.method === 'GET' ? 'GET, HEAD' : route.method });
+    if (route.auth) {
+      const h = req.headers.authorization ?? '';
+      const sp = h.indexOf(' ');
+      if (sp < 0 || h.slice(0, sp).toLowerCase() !== 'bearer' || !keyOk(h.slice(sp + 1).trim())) {
+        return fail(Errors.API_UNAUTHORIZED, undefined, { 'www-authenticate': 'Bearer' });
+      }
+    }
+    if (route.method === 'POST') {
+      const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+      if (type !== 'application/json') return fail(Errors.API_UNSUPPORTED_MEDIA);
+    }
+    return route.handler(req, param);
+  }
+
+  function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): void {
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(r.status, {
+      'content-type': r.contentType ?? JSON_TYPE,
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(r.body),
+      ...r.headers,
+    });
+    res.end(r.body);
+    // The route, not the URL: paths can hold user ids. Never headers or bodies.
+    const route = match(req.url) ? (req.url ?? '').split('?', 1)[0]!.replace(/^\/v1\/presence\/.*/, '/v1/presence/:user') : 'unknown';
+    log.debug({ method: req.method, route, status: r.status, ms: Math.round(performance.now() - t0) }, 'http request');
+  }
+
+  const server = createServer((req, res) => {
+    const t0 = performance.now();
+    handle(req).then(
+      (r) => send(req, res, r, t0),
+      (err: unknown) => {
+        if (err instanceof LonglinkError) {
+          send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()) }, t0);
+          return;
+        }
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');
+        send(req, res, fail(Errors.INTERNAL), t0);
+      },
+    );
+  });
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 15_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info({ host: opts.host, port }, 'router HTTP API listening');
+
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      // Requests still in flight get a moment to finish; after that, connections are cut.
+      setTimeout(() => server.closeAllConnections(), 1000).unref();
+    }),
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The message-bus contract between gateways, routers and backends. Its
+ * semantics are NATS core semantics, so the NATS adapter is a thin mapping
+ * and the in-memory adapter (standalone mode) behaves the same:
+ *  - subjects are dot-separated tokens; `*` matches one token, `>` the rest;
+ *  - a subscription with a queue group shares messages with the other
+ *    members of that group (each message goes to one member);
+ *  - delivery is asynchronous and at-most-once; publish never throws on a
+ *    missing subscriber;
+ *  - request() resolves with the first reply, or rejects with BusTimeoutError
+ *    or BusNoRespondersError.
+ * The same contract suite (tests/contract/bus.contract.ts) runs against every adapter.
+ */
+
+export type Headers = Record<string, string>;
+
+export interface BusMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: Headers | undefined;
+  /** Set on requests: pass the message to `respond`. */
+  readonly reply: string | undefined;
+}
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+export interface Bus {
+  publish(subject: string, data: Uint8Array, headers?: Headers): void;
+  subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: { queue?: string }): Subscription;
+  request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers?: Headers }): Promise<BusMessage>;
+  respond(to: BusMessage, data: Uint8Array, headers?: Headers): void;
+  /** Resolves when everything published so far has been handed to the server (or subscribers). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class BusTimeoutError extends Error {
+  constructor(subject: string, ms: number) {
+    super(`no reply on ${subject} within ${ms} ms`);
+    this.name = 'BusTimeoutError';
+  }
+}
+
+export class BusNoRespondersError extends Error {
+  constructor(subject: string) {
+    super(`no responders on ${subject}`);
+    this.name = 'BusNoRespondersError';
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Bus payloads between Longlink services are JSON. */
+export function encodeMsg(value: unknown): Uint8Array {
+  return enc.encode(JSON.stringify(value));
+}
+
+/** Decodes a JSON payload; returns undefined for malformed input (callers count and drop it). */
+export function decodeMsg<T>(data: Uint8Array): T | undefined {
+  try {
+    return JSON.parse(dec.decode(data)) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** NATS subject matching: `*` one token, `>` one or more trailing tokens. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  if (pattern === subject) return true;
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    const t = p[i];
+    if (t === '>') return s.length > i;
+    if (i >= s.length) return false;
+    if (t !== '*' && t !== s[i]) return false;
+  }
+  return p.length === s.length;
+}

@@ -1,0 +1,45 @@
+/**
+ * Every bus subject Longlink uses, under one configurable prefix.
+ *
+ * | subject                         | from → to             | payload                         |
+ * |---------------------------------|-----------------------|---------------------------------|
+ * | P.presence                      | gateway → routers     | PresenceEvent                   |
+ * | P.beacon                        | gateway → routers     | GatewayBeacon                   |
+ * | P.gw.<gateway>.deliver          | router → one gateway  | { deliveries: Delivery[] }      |
+ * | P.gw.<gateway>.control          | router → one gateway  | ControlCommand                  |
+ * | P.acks                          | gateway → routers     | { acks: [user, device, seq][] } |
+ * | P.resume (queue: routers)       | gateway → a router    | ResumeRequest → ResumeReply     |
+ * | P.push (queue: routers)         | backend → a router    | push request → push result      |
+ * | P.upstream.<topic>              | gateway → backends    | UpstreamMessage                 |
+ * | P.offline                       | router → notifiers    | pushes for offline users        |
+ */
+export interface Subjects {
+  readonly presence: string;
+  readonly beacon: string;
+  deliver(gateway: string): string;
+  control(gateway: string): string;
+  readonly acks: string;
+  readonly resume: string;
+  readonly push: string;
+  upstream(topic: string): string;
+  readonly upstreamAll: string;
+  readonly offline: string;
+}
+
+export const ROUTER_QUEUE = 'routers';
+
+export function subjects(prefix = 'longlink'): Subjects {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) throw new RangeError(`invalid subject prefix "${prefix}"`);
+  return Object.freeze({
+    presence: `${prefix}.presence`,
+    beacon: `${prefix}.beacon`,
+    deliver: (gw: string) => `${prefix}.gw.${gw}.deliver`,
+    control: (gw: string) => `${prefix}.gw.${gw}.control`,
+    acks: `${prefix}.acks`,
+    resume: `${prefix}.resume`,
+    push: `${prefix}.push`,
+    upstream: (topic: string) => `${prefix}.upstream.${topic}`,
+    upstreamAll: `${prefix}.upstream.>`,
+    offline: `${prefix}.offline`,
+  });
+}

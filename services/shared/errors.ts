@@ -1,0 +1,62 @@
+/**
+ * The error catalogue: every error Longlink reports to a caller (HTTP API,
+ * upgrade response, config loader) has a stable code here. Codes never change
+ * meaning once released; docs/errors.md documents each one and a test checks
+ * that every code is unique and documented.
+ */
+export interface ErrorSpec {
+  readonly code: string;
+  readonly status: number;
+  readonly message: string;
+}
+
+function spec(code: string, status: number, message: string): ErrorSpec {
+  return Object.freeze({ code, status, message });
+}
+
+export const Errors = Object.freeze({
+  CONFIG_INVALID: spec('LL_CONFIG_INVALID', 500, 'Configuration is invalid'),
+  NATIVE_UWS_MISSING: spec('LL_NATIVE_UWS_MISSING', 500, 'The native uWebSockets.js binary did not load'),
+  AUTH_MISSING_TOKEN: spec('LL_AUTH_MISSING_TOKEN', 401, 'No token: send it as subprotocol longlink.token.<jwt> or access_token query parameter'),
+  AUTH_INVALID_TOKEN: spec('LL_AUTH_INVALID_TOKEN', 401, 'Token is invalid'),
+  AUTH_TOKEN_EXPIRED: spec('LL_AUTH_TOKEN_EXPIRED', 401, 'Token has expired'),
+  AUTH_KEYS_UNAVAILABLE: spec('LL_AUTH_KEYS_UNAVAILABLE', 503, 'Token signing keys are not loaded yet; retry shortly'),
+  UNSUPPORTED_PROTOCOL: spec('LL_UNSUPPORTED_PROTOCOL', 400, 'Offered subprotocols do not include longlink.v1'),
+  BAD_HANDSHAKE: spec('LL_BAD_HANDSHAKE', 400, 'Invalid handshake parameter'),
+  ADMISSION_MAX_CONNECTIONS: spec('LL_ADMISSION_MAX_CONNECTIONS', 503, 'Gateway is at its connection limit'),
+  ADMISSION_RATE: spec('LL_ADMISSION_RATE', 503, 'Gateway is over its connect rate'),
+  DRAINING: spec('LL_DRAINING', 503, 'Gateway is draining'),
+  NOT_FOUND: spec('LL_NOT_FOUND', 404, 'No such endpoint'),
+  API_UNAUTHORIZED: spec('LL_API_UNAUTHORIZED', 401, 'Missing or invalid API key'),
+  API_VALIDATION: spec('LL_API_VALIDATION', 400, 'Request body failed validation'),
+  API_BAD_JSON: spec('LL_API_BAD_JSON', 400, 'Request body is not valid JSON'),
+  API_TOO_LARGE: spec('LL_API_TOO_LARGE', 413, 'Request body is too large'),
+  API_METHOD: spec('LL_API_METHOD', 405, 'Method not allowed'),
+  API_UNSUPPORTED_MEDIA: spec('LL_API_UNSUPPORTED_MEDIA', 415, 'Content-Type must be application/json'),
+  STORE_UNAVAILABLE: spec('LL_STORE_UNAVAILABLE', 503, 'Storage backend is unavailable'),
+  INTERNAL: spec('LL_INTERNAL', 500, 'Internal error'),
+});
+
+export type ErrorName = keyof typeof Errors;
+
+/** A typed error carrying a catalogue entry and an optional detail for the caller. */
+export class LonglinkError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly detail: string | undefined;
+  constructor(which: ErrorSpec, detail?: string) {
+    super(detail ? `${which.message}: ${detail}` : which.message);
+    this.name = 'LonglinkError';
+    this.code = which.code;
+    this.status = which.status;
+    this.detail = detail;
+  }
+  toJSON(): { error: { code: string; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/** JSON body for an error response: `{"error":{"code","message"}}`. */
+export function errorBody(which: ErrorSpec, detail?: string): string {
+  return JSON.stringify(new LonglinkError(which, detail).toJSON());
+}

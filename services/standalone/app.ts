@@ -1,0 +1,101 @@
+/**
+ * Standalone mode: a gateway and a router in one process over the in-memory
+ * bus and stores. Nothing but Node is needed. The wiring is the cluster's,
+ * with the memory adapters in place of NATS and Redis.
+ */
+import { randomBytes } from 'node:crypto';
+import { MemoryBus } from '../shared/bus/memory-bus.js';
+import { subjects as makeSubjects } from '../shared/bus/subjects.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { createLogger, type Logger } from '../shared/log.js';
+import { mintToken } from '../gateway/auth.js';
+import { DEV_JWT_SECRET, loadGatewayConfig } from '../gateway/config.js';
+import { startGateway, type RunningGateway } from '../gateway/app.js';
+import { RouterCore } from '../router/core/router-core.js';
+import { MemoryInbox } from '../router/core/inbox-memory.js';
+import { MemorySessions } from '../router/core/sessions-memory.js';
+import { MemoryPresence } from '../router/core/presence-memory.js';
+import { startRouterHttp } from '../router/http-api.js';
+import { loadRouterSettings } from './config.js';
+
+export interface Standalone {
+  readonly gateway: RunningGateway;
+  readonly router: RouterCore;
+  /** ws://host:port/ws */
+  readonly gatewayUrl: string;
+  /** http://host:port (gateway port: /healthz, /readyz, /metrics) */
+  readonly gatewayHttpUrl: string;
+  /** http://host:port (push API) */
+  readonly apiUrl: string;
+  readonly apiKey: string;
+  /** True when the built-in dev secret signs tokens (LONGLINK_DEV). */
+  readonly devSecret: boolean;
+  /** Mints a client token with the configured HS256 secret. */
+  mintToken(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
+  /** Drains the gateway (reconnect frames, paced), then closes everything. */
+  shutdown(): Promise<void>;
+  /** Closes listeners and timers at once (tests). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts standalone mode from environment-style settings. Standalone defaults
+ * to dev mode (LONGLINK_DEV=true) unless a JWT key is configured.
+ */
+export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts: { log?: Logger; clock?: Clock } = {}): Promise<Standalone> {
+  const hasKey = env.LONGLINK_JWT_SECRET || env.LONGLINK_JWT_PUBLIC_KEY || env.LONGLINK_JWT_JWKS_URL;
+  const effective = { ...env, LONGLINK_DEV: env.LONGLINK_DEV ?? (hasKey ? 'false' : 'true') };
+  const config = loadGatewayConfig(effective);
+  const settings = loadRouterSettings(effective);
+  const log = opts.log ?? createLogger('longlink', config.logLevel);
+  const clock = opts.clock ?? systemClock;
+  const bus = new MemoryBus();
+  const subjects = makeSubjects();
+
+  const router = new RouterCore({
+    bus, subjects, clock, log,
+    inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
+    sessions: new MemorySessions({ clock }),
+    presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
+    options: { maxPushBytes: settings.maxPushBytes },
+  });
+  router.start();
+
+  const apiKey = settings.apiKeys[0] ?? `dev-${randomBytes(18).toString('base64url')}`;
+  const apiKeys = settings.apiKeys.length > 0 ? settings.apiKeys : [apiKey];
+  const gateway = await startGateway({ config, bus, subjects, log, clock });
+  const http = await startRouterHttp({
+    core: router, host: settings.apiHost, port: settings.apiPort, apiKeys,
+    limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
+    metrics: { contentType: gateway.metrics.registry.contentType, metrics: () => gateway.metrics.registry.metrics() },
+    log,
+  });
+  const secret = config.jwtSecret ?? DEV_JWT_SECRET;
+  const host = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await gateway.close();
+    await http.close();
+    router.stop();
+    await bus.close();
+  };
+  return {
+    gateway, router,
+    gatewayUrl: `ws://${host(config.host)}:${gateway.port}/ws`,
+    gatewayHttpUrl: `http://${host(config.host)}:${gateway.port}`,
+    apiUrl: `http://${host(settings.apiHost)}:${http.port}`,
+    apiKey,
+    devSecret: config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined,
+    mintToken: (user, o = {}) => {
+      if (config.jwtSecret === undefined && !config.dev) return Promise.reject(new Error('tokens can be minted here only with LONGLINK_JWT_SECRET or in dev mode'));
+      return mintToken(secret, user, { ...o, ...(config.jwtAudience ? { audience: config.jwtAudience } : {}), ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}) });
+    },
+    async shutdown() {
+      await gateway.drain();
+      await close();
+    },
+    close,
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * Standalone-mode settings beyond the gateway's own: the router's HTTP API
+ * and in-memory inbox bounds. Dev defaults are loud: without
+ * LONGLINK_API_KEYS a random key is generated and printed at start-up.
+ */
+import { z } from 'zod';
+import { csv, int, loadConfig, v, type ConfigOf } from '../shared/config.js';
+
+export const routerSpec = {
+  apiHost: v('LONGLINK_API_HOST', z.string().min(1), 'Address the push HTTP API binds to.', '127.0.0.1'),
+  apiPort: v('LONGLINK_API_PORT', int(0, 65535), 'Push HTTP API port. 0 picks a free port.', '8081'),
+  apiKeys: v('LONGLINK_API_KEYS', csv, 'Comma-separated API keys accepted as "Authorization: Bearer <key>". Standalone generates one when unset.', '', true),
+  inboxMaxLen: v('LONGLINK_INBOX_MAX_LEN', int(1, 1_000_000), 'Messages kept per user inbox (oldest dropped first).', '1000'),
+  inboxTtlMs: v('LONGLINK_INBOX_TTL_MS', int(1000, 30 * 24 * 3600_000), 'How long an undelivered message is kept (ms).', String(7 * 24 * 3600_000)),
+  maxPushBytes: v('LONGLINK_MAX_PUSH_BYTES', int(16, 16 * 1024 * 1024), 'Largest serialised push payload (bytes).', '65536'),
+  maxUsersPerPush: v('LONGLINK_MAX_USERS_PER_PUSH', int(1, 100_000), 'Recipients allowed in one push call.', '1000'),
+  maxBodyBytes: v('LONGLINK_MAX_BODY_BYTES', int(1024, 64 * 1024 * 1024), 'Largest HTTP request body (bytes).', String(1024 * 1024)),
+  leaseMs: v('LONGLINK_GATEWAY_LEASE_MS', int(1000, 600_000), 'A gateway whose beacons stop for this long is dead: its presence stops routing.', '15000'),
+} as const;
+
+export type RouterSettings = ConfigOf<typeof routerSpec>;
+
+export function loadRouterSettings(env: NodeJS.ProcessEnv = process.env): RouterSettings {
+  return loadConfig(routerSpec, env, (c) => (c.apiKeys.some((k) => k.length < 16) ? ['LONGLINK_API_KEYS: every key must be at least 16 characters'] : []));
+}

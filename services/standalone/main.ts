@@ -1,0 +1,64 @@
+/**
+ * `npm start`: standalone Longlink (gateway + router, in-memory) for a
+ * machine with nothing but Node. SIGTERM/SIGINT drain the gateway (clients
+ * get reconnect frames, paced over LONGLINK_DRAIN_WINDOW_MS) and exit before
+ * LONGLINK_SHUTDOWN_TIMEOUT_MS.
+ */
+import { ConfigError, helpText } from '../shared/config.js';
+import { gatewaySpec } from '../gateway/config.js';
+import { routerSpec } from './config.js';
+import { startStandalone } from './app.js';
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(helpText('Longlink standalone: gateway + router in one process, in-memory (no NATS, no Redis).\n\nUsage: npm start [-- --help]', [gatewaySpec, routerSpec]));
+  process.exit(0);
+}
+
+try {
+  const s = await startStandalone(process.env);
+  const banner = [
+    '',
+    'Longlink standalone is running.',
+    `  WebSocket:  ${s.gatewayUrl}`,
+    `  Health:     ${s.gatewayHttpUrl}/healthz  ${s.gatewayHttpUrl}/readyz  ${s.gatewayHttpUrl}/metrics`,
+    `  Push API:   ${s.apiUrl}/v1/push`,
+    `  API key:    ${s.apiKey}`,
+  ];
+  if (s.devSecret) {
+    banner.push(
+      '',
+      '  !!! DEV MODE: tokens are signed with the PUBLIC built-in dev secret and the API key above',
+      '  !!! was generated for this run. Set LONGLINK_JWT_SECRET and LONGLINK_API_KEYS for anything real.',
+      '',
+      '  Try it:  npm run token -- alice',
+      '           npm run client -- alice',
+      `           curl -s -H "Authorization: Bearer ${s.apiKey}" -H "Content-Type: application/json" \\`,
+      `                -d '{"users":["alice"],"data":{"text":"hello"}}' ${s.apiUrl}/v1/push`,
+    );
+  }
+  console.log(banner.join('\n') + '\n');
+  const shutdownTimeoutMs = Number(process.env.LONGLINK_SHUTDOWN_TIMEOUT_MS ?? 45_000);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: draining ${s.gateway.core.connections} connection(s)…`);
+    setTimeout(() => {
+      console.error('shutdown deadline reached; exiting with connections still open');
+      process.exit(1);
+    }, shutdownTimeoutMs).unref();
+    s.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => { console.error('shutdown failed:', err); process.exit(1); },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`Invalid configuration (${err.code}):${err.detail ?? ''}\nRun with --help to list every variable.`);
+  } else {
+    console.error(err instanceof Error ? err.message : err);
+  }
+  process.exit(1);
+}

@@ -1,0 +1,28 @@
+/** Runs the store contracts against the in-memory implementations (time on a ManualClock). */
+import { ManualClock } from '../../services/shared/clock.js';
+import { MemoryInbox } from '../../services/router/core/inbox-memory.js';
+import { MemorySessions } from '../../services/router/core/sessions-memory.js';
+import { MemoryPresence } from '../../services/router/core/presence-memory.js';
+import { inboxContract } from './inbox.contract.js';
+import { sessionsContract } from './sessions.contract.js';
+import { presenceContract } from './presence.contract.js';
+
+function manual(): { clock: ManualClock; advance(ms: number): Promise<void> } {
+  const clock = new ManualClock(1000);
+  return { clock, advance: async (ms) => clock.advance(ms) };
+}
+
+inboxContract('memory', async (limits) => {
+  const { clock, advance } = manual();
+  return { inbox: new MemoryInbox({ clock, ...limits }), advance };
+});
+
+sessionsContract('memory', async (limits) => {
+  const { clock, advance } = manual();
+  return { sessions: new MemorySessions({ clock, ...limits }), advance };
+});
+
+presenceContract('memory', async (limits) => {
+  const { clock, advance } = manual();
+  return { presence: new MemoryPresence({ clock, ...limits }), advance };
+});

@@ -1,0 +1,43 @@
+/** A ClientSocket that records what the core does to it. */
+import { decodeServerFrame, type ServerFrame } from '../../services/shared/protocol/index.js';
+import { SendStatus, type ClientSocket } from '../../services/gateway/core/ports.js';
+
+export class FakeSocket implements ClientSocket {
+  sent: Array<{ data: Uint8Array | string; isBinary: boolean }> = [];
+  ended: { code: number; reason: string } | undefined;
+  buffered = 0;
+  nextStatus: number = SendStatus.OK;
+  touchedAfterEnd = false;
+
+  send(message: Uint8Array | string, isBinary = false): number {
+    if (this.ended) this.touchedAfterEnd = true;
+    this.sent.push({ data: message, isBinary });
+    return this.nextStatus;
+  }
+  end(code = 1000, reason = ''): void {
+    if (this.ended) this.touchedAfterEnd = true;
+    this.ended = { code, reason };
+  }
+  getBufferedAmount(): number {
+    if (this.ended) this.touchedAfterEnd = true;
+    return this.buffered;
+  }
+  cork(cb: () => void): void {
+    cb();
+  }
+  /** Decoded frames sent so far. */
+  frames(): ServerFrame[] {
+    return this.sent.map((s) => {
+      const d = decodeServerFrame(s.data, s.isBinary);
+      if (!d.ok) throw new Error(`gateway sent an undecodable frame: ${d.reason}`);
+      return d.frame;
+    });
+  }
+  /** Close code, if ended (a method, so assert narrowing of `ended` doesn't stick). */
+  code(): number | undefined {
+    return this.ended?.code;
+  }
+  ops(): string[] {
+    return this.frames().map((f) => f.op);
+  }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Makes sure the real servers and browser the test suite talks to are present.
+# Installs missing ones with apt-get when running as root; otherwise fails
+# naming what is missing. Tests never skip for a missing dependency.
+set -euo pipefail
+
+need=()
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "tests/setup.sh: installing ${need[*]} with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "tests/setup.sh: missing ${need[*]}. Install them (Debian: apt-get install ${need[*]}) and re-run." >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,44 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, helpText } from '../../services/shared/config.js';
+import { gatewaySpec, loadGatewayConfig } from '../../services/gateway/config.js';
+
+const KEY = { LONGLINK_JWT_SECRET: 'x'.repeat(32) };
+
+describe('gateway config', () => {
+  it('defaults validate and the result is frozen', () => {
+    const c = loadGatewayConfig(KEY);
+    assert.equal(c.port, 8080);
+    assert.equal(c.hbCheck, true);
+    assert.ok(Object.isFrozen(c));
+    assert.throws(() => { (c as { port: number }).port = 1; });
+  });
+  it('names every bad variable at once, without echoing secrets', () => {
+    try {
+      loadGatewayConfig({ LONGLINK_GATEWAY_PORT: 'eighty', LONGLINK_HB_CHECK: 'maybe', LONGLINK_WHEEL_SIZE: '1000', LONGLINK_JWT_SECRET: 'short-secret' });
+      assert.fail('expected ConfigError');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.code, 'LL_CONFIG_INVALID');
+      const text = err.problems.join('\n');
+      assert.match(text, /LONGLINK_GATEWAY_PORT: .*"eighty"/);
+      assert.match(text, /LONGLINK_HB_CHECK/);
+      assert.match(text, /LONGLINK_WHEEL_SIZE: must be a power of two/);
+      assert.equal(err.problems.length, 3, 'cross-field checks run only once fields parse');
+    }
+    assert.throws(() => loadGatewayConfig({ LONGLINK_JWT_SECRET: 'short-secret' }), (e: ConfigError) => e.problems.some((p) => /at least 32/.test(p)) && !e.message.includes('short-secret'));
+  });
+  it('cross-field rules: bounds order, one key source, a key unless dev', () => {
+    assert.throws(() => loadGatewayConfig({ ...KEY, LONGLINK_HB_MIN_MS: '9000', LONGLINK_HB_MAX_MS: '8000', LONGLINK_HB_DEFAULT_MS: '8500' }), /LONGLINK_HB_MIN_MS must be <= LONGLINK_HB_MAX_MS/);
+    assert.throws(() => loadGatewayConfig({}), /no JWT key/);
+    assert.equal(loadGatewayConfig({ LONGLINK_DEV: 'true' }).dev, true);
+    assert.throws(() => loadGatewayConfig({ ...KEY, LONGLINK_JWT_JWKS_URL: 'https://example.test/jwks' }), /only one of/);
+    assert.throws(() => loadGatewayConfig({ ...KEY, LONGLINK_DRAIN_WINDOW_MS: '60000', LONGLINK_SHUTDOWN_TIMEOUT_MS: '30000' }), /SHUTDOWN_TIMEOUT_MS must exceed/);
+  });
+  it('--help lists every variable with its default and hides secrets', () => {
+    const text = helpText('t', [gatewaySpec]);
+    for (const s of Object.values(gatewaySpec)) assert.ok(text.includes(s.env), s.env);
+    assert.match(text, /LONGLINK_JWT_SECRET[\s\S]*?\(secret, no default\)/);
+    assert.match(text, /LONGLINK_HB_GRACE_MS[\s\S]*?default: 5000/);
+  });
+});

@@ -1,0 +1,32 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Errors, LonglinkError, errorBody } from '../../services/shared/errors.js';
+
+describe('error catalogue', () => {
+  const specs = Object.values(Errors);
+  it('every code is unique, prefixed and has a message and status', () => {
+    const codes = specs.map((s) => s.code);
+    assert.equal(new Set(codes).size, codes.length, 'duplicate error code');
+    for (const s of specs) {
+      assert.match(s.code, /^LL_[A-Z_]+$/);
+      assert.ok(s.message.length > 5);
+      assert.ok(s.status >= 400 && s.status < 600);
+    }
+  });
+  it('every code is documented in docs/errors.md, and the doc lists no unknown code', () => {
+    const doc = readFileSync('docs/errors.md', 'utf8');
+    const documented = [...doc.matchAll(/^\| `(LL_[A-Z_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
+    assert.deepEqual(documented.map(([c]) => c).sort(), specs.map((s) => s.code).sort());
+    for (const [code, status] of documented) {
+      const s = specs.find((x) => x.code === code)!;
+      if (status !== '—') assert.equal(Number(status), s.status, `${code} status in docs`);
+    }
+  });
+  it('errors serialise to the documented body shape', () => {
+    assert.deepEqual(JSON.parse(errorBody(Errors.API_VALIDATION, 'users: required')), { error: { code: 'LL_API_VALIDATION', message: 'Request body failed validation: users: required' } });
+    const e = new LonglinkError(Errors.DRAINING);
+    assert.equal(e.status, 503);
+    assert.ok(e instanceof Error);
+  });
+});

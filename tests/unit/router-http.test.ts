@@ -1,0 +1,232 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
+import { encodeMsg } from '../../services/shared/bus/bus.js';
+import { subjects as makeSubjects } from '../../services/shared/bus/subjects.js';
+import { ManualClock } from '../../services/shared/clock.js';
+import { MemoryInbox } from '../../services/router/core/inbox-memory.js';
+import { MemorySessions } from '../../services/router/core/sessions-memory.js';
+import { MemoryPresence } from '../../services/router/core/presence-memory.js';
+import type { Presence } from '../../services/router/core/presence.js';
+import { RouterCore } from '../../services/router/core/router-core.js';
+import { startRouterHttp, type RouterHttp } from '../../services/router/http-api.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const KEY = 'test-key-0123456789abcdef';
+const KEY2 = 'second-key-0123456789abcdef';
+
+interface Server {
+  base: string;
+  http: RouterHttp;
+  core: RouterCore;
+  bus: MemoryBus;
+}
+
+async function serve(o: { presence?: Presence; metrics?: boolean } = {}): Promise<Server> {
+  const clock = new ManualClock(1000);
+  const bus = new MemoryBus();
+  const subjects = makeSubjects('t');
+  const core = new RouterCore({
+    bus, subjects, clock, log: silent,
+    inbox: new MemoryInbox({ clock }),
+    sessions: new MemorySessions({ clock }),
+    presence: o.presence ?? new MemoryPresence({ clock }),
+    options: { maxPushBytes: 1000, maxUsersPerPush: 3, maxBatch: 2 },
+  });
+  core.start();
+  const http = await startRouterHttp({
+    core, host: '127.0.0.1', port: 0, apiKeys: [KEY, KEY2], log: silent,
+    limits: { maxBodyBytes: 4096, maxUsersPerPush: 3, maxBatch: 2 },
+    ...(o.metrics ? { metrics: { contentType: 'text/plain; version=0.0.4', metrics: async () => 'longlink_up 1\n' } } : {}),
+  });
+  return { base: `http://127.0.0.1:${http.port}`, http, core, bus };
+}
+
+interface ErrorBody { error: { code: string; message: string } }
+
+async function call(s: Server, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; json: unknown }> {
+  const init: RequestInit = {
+    method,
+    headers: { authorization: `Bearer ${KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  };
+  const r = await fetch(s.base + path, init);
+  const text = await r.text();
+  return { status: r.status, headers: r.headers, json: text.startsWith('{') ? JSON.parse(text) : text };
+}
+
+const code = (r: { json: unknown }): string => (r.json as ErrorBody).error.code;
+const message = (r: { json: unknown }): string => (r.json as ErrorBody).error.message;
+
+describe('router HTTP API', () => {
+  let s: Server;
+  before(async () => { s = await serve({ metrics: true }); });
+  after(async () => { s.core.stop(); await s.http.close(); });
+
+  it('serves healthz, readyz and metrics without an API key', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics']) {
+      const r = await fetch(s.base + path);
+      assert.equal(r.status, 200, path);
+    }
+    const m = await fetch(s.base + '/metrics');
+    assert.equal(m.headers.get('content-type'), 'text/plain; version=0.0.4');
+    assert.equal(await m.text(), 'longlink_up 1\n');
+  });
+
+  it('requires a valid API key on /v1', async () => {
+    for (const authorization of [undefined, 'Bearer wrong', `Basic ${KEY}`, 'Bearer', `Bearer ${KEY}x`]) {
+      const r = await fetch(s.base + '/v1/cluster', authorization !== undefined ? { headers: { authorization } } : {});
+      assert.equal(r.status, 401, String(authorization));
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer');
+      assert.equal(((await r.json()) as ErrorBody).error.code, 'LL_API_UNAUTHORIZED');
+    }
+    assert.equal((await call(s, 'GET', '/v1/cluster', undefined, { authorization: `bearer ${KEY2}` })).status, 200);
+  });
+
+  it('answers a single push with per-user results', async () => {
+    const gw = makeSubjects('t');
+    s.bus.publish(gw.presence, encodeMsg({ type: 'online', user: 'alice', device: 'phone', conn: 'c1', session: 's1', gateway: 'A', at: 5 }));
+    await s.bus.flush();
+    const r = await call(s, 'POST', '/v1/push', { users: ['alice', 'bob'], data: { text: 'hi' }, id: 'm-1' });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, {
+      id: 'm-1',
+      results: [
+        { user: 'alice', seq: 1, id: 'm-1', status: 'sent', connections: 1 },
+        { user: 'bob', seq: 1, id: 'm-1', status: 'offline', connections: 0 },
+      ],
+    });
+    const one = await call(s, 'POST', '/v1/push', { user: 'bob', data: null, idempotency_key: 'k1' });
+    assert.deepEqual((one.json as { results: unknown[] }).results, [{ user: 'bob', seq: 2, id: (one.json as { id: string }).id, status: 'offline', connections: 0 }]);
+    const dup = await call(s, 'POST', '/v1/push', { user: 'bob', data: null, idempotency_key: 'k1' });
+    assert.equal((dup.json as { results: Array<{ status: string; seq: number }> }).results[0]!.status, 'duplicate');
+  });
+
+  it('answers a batch with one outcome per message', async () => {
+    const r = await call(s, 'POST', '/v1/push', { messages: [{ user: 'carol', data: 1, id: 'b1' }, { users: ['carol'], data: 2, id: 'b2' }] });
+    assert.equal(r.status, 200);
+    const out = r.json as { messages: Array<{ id: string; results: Array<{ seq: number }> }> };
+    assert.deepEqual(out.messages.map((m) => [m.id, m.results[0]!.seq]), [['b1', 1], ['b2', 2]]);
+  });
+
+  it('names the offending field in validation errors', async () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ user: 'a' }, /^Request body failed validation: data: is required/],
+      [{ user: 'a', users: ['b'], data: 1 }, /users: give exactly one of "user" or "users"/],
+      [{ data: 1 }, /users: give exactly one of "user" or "users"/],
+      [{ user: 'x'.repeat(129), data: 1 }, /user: must be 1-128 characters \(user id\)/],
+      [{ user: '', data: 1 }, /user: must be 1-128 characters/],
+      [{ users: ['a', 'b', 'c', 'd'], data: 1 }, /users: must list at most 3 users/],
+      [{ users: ['a', 7], data: 1 }, /users\[1\]: must be a string \(user id\)/],
+      [{ user: 'a', data: 1, extra: true }, /body: Unrecognized key: "extra"/],
+      [{ messages: [{ user: 'a', data: 1 }, { user: 'a' }] }, /messages\[1\]\.data: is required/],
+      [{ messages: [1, 2, 3] }, /messages: must hold at most 2 messages/],
+      [{ messages: [] }, /messages: must hold at least one message/],
+      [[1, 2], /body: must be a JSON object/],
+      ['"text"', /body: must be a JSON object/],
+    ];
+    for (const [body, re] of cases) {
+      const r = await call(s, 'POST', '/v1/push', body);
+      assert.equal(r.status, 400, JSON.stringify(body).slice(0, 80));
+      assert.equal(code(r), 'LL_API_VALIDATION');
+      assert.match(message(r), re);
+    }
+  });
+
+  it('rejects bad JSON, wrong content types, methods and paths', async () => {
+    const bad = await call(s, 'POST', '/v1/push', '{"user": "a",');
+    assert.deepEqual([bad.status, code(bad)], [400, 'LL_API_BAD_JSON']);
+    const empty = await call(s, 'POST', '/v1/push', '');
+    assert.deepEqual([empty.status, code(empty)], [400, 'LL_API_BAD_JSON']);
+    const text = await call(s, 'POST', '/v1/push', 'hello', { 'content-type': 'text/plain' });
+    assert.deepEqual([text.status, code(text)], [415, 'LL_API_UNSUPPORTED_MEDIA']);
+    const charset = await call(s, 'POST', '/v1/push', { user: 'a', data: 1 }, { 'content-type': 'Application/JSON; charset=utf-8' });
+    assert.equal(charset.status, 200);
+    const get = await call(s, 'GET', '/v1/push');
+    assert.deepEqual([get.status, code(get), get.headers.get('allow')], [405, 'LL_API_METHOD', 'POST']);
+    const del = await call(s, 'DELETE', '/healthz');
+    assert.deepEqual([del.status, del.headers.get('allow')], [405, 'GET, HEAD']);
+    for (const path of ['/v2/push', '/v1/presence/', '/v1/presence/a/b', '/', '/v1/pushx']) {
+      const r = await call(s, 'GET', path);
+      assert.deepEqual([r.status, code(r)], [404, 'LL_NOT_FOUND'], path);
+    }
+  });
+
+  it('answers 413 for a payload over maxPushBytes', async () => {
+    const r = await call(s, 'POST', '/v1/push', { user: 'a', data: 'x'.repeat(1200) });
+    assert.deepEqual([r.status, code(r)], [413, 'LL_API_TOO_LARGE']);
+    assert.match(message(r), /data: serialised size 1202 bytes exceeds the 1000-byte limit/);
+  });
+
+  it('answers 413 past maxBodyBytes without reading the rest', async () => {
+    const big = JSON.stringify({ user: 'a', data: 'x'.repeat(5000) });
+    const r = await call(s, 'POST', '/v1/push', big);
+    assert.deepEqual([r.status, code(r)], [413, 'LL_API_TOO_LARGE']);
+    // Chunked, no Content-Length: the limit is enforced while reading.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(s.base + '/v1/push', { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 10; i++) req.write('x'.repeat(1000));
+      req.end();
+    });
+    assert.equal(status, 413);
+  });
+
+  it('reports presence by user id (percent-encoded in the path)', async () => {
+    const gw = makeSubjects('t');
+    s.bus.publish(gw.presence, encodeMsg({ type: 'online', user: 'dave smith/1', device: 'tablet', conn: 'c9', session: 's9', gateway: 'B', at: 7 }));
+    await s.bus.flush();
+    const r = await call(s, 'GET', `/v1/presence/${encodeURIComponent('dave smith/1')}`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, { user: 'dave smith/1', online: true, connections: [{ conn: 'c9', device: 'tablet', gateway: 'B', since: 7 }] });
+    const nobody = await call(s, 'GET', '/v1/presence/nobody');
+    assert.deepEqual(nobody.json, { user: 'nobody', online: false, connections: [] });
+    const long = await call(s, 'GET', `/v1/presence/${'x'.repeat(129)}`);
+    assert.deepEqual([long.status, code(long)], [400, 'LL_API_VALIDATION']);
+    const bad = await call(s, 'GET', '/v1/presence/%E0%A4%A');
+    assert.deepEqual([bad.status, code(bad)], [400, 'LL_API_VALIDATION']);
+  });
+
+  it('kicks and logs out', async () => {
+    const r = await call(s, 'POST', '/v1/kick', { user: 'alice' });
+    assert.deepEqual([r.status, r.json], [200, { type: 'kick', user: 'alice', gateways: 1, connections: 1 }]);
+    const l = await call(s, 'POST', '/v1/kick', { user: 'alice', device: 'tablet', type: 'logout' });
+    assert.deepEqual(l.json, { type: 'logout', user: 'alice', device: 'tablet', gateways: 0, connections: 0 });
+    const bad = await call(s, 'POST', '/v1/kick', { user: 'alice', type: 'ban' });
+    assert.equal(bad.status, 400);
+    assert.match(message(bad), /type: must be "kick" or "logout"/);
+    const dev = await call(s, 'POST', '/v1/kick', { user: 'alice', device: 'no spaces' });
+    assert.match(message(dev), /device: must be 1-64 characters/);
+  });
+
+  it('lists the cluster', async () => {
+    const r = await call(s, 'GET', '/v1/cluster');
+    assert.equal(r.status, 200);
+    const ids = (r.json as { gateways: Array<{ gateway: string }> }).gateways.map((g) => g.gateway);
+    assert.deepEqual(ids, ['A', 'B']);
+  });
+});
+
+describe('router HTTP API failure modes', () => {
+  it('answers 503 LL_STORE_UNAVAILABLE when a store fails, and readyz 503 once stopped', async () => {
+    const broken = new MemoryPresence({ clock: new ManualClock() });
+    broken.lookup = () => Promise.reject(new Error('ECONNREFUSED'));
+    const s = await serve({ presence: broken });
+    try {
+      const r = await call(s, 'GET', '/v1/presence/alice');
+      assert.deepEqual([r.status, code(r)], [503, 'LL_STORE_UNAVAILABLE']);
+      const p = await call(s, 'POST', '/v1/push', { user: 'alice', data: 1 });
+      assert.deepEqual([p.status, code(p)], [503, 'LL_STORE_UNAVAILABLE']);
+      assert.equal((await fetch(s.base + '/metrics')).status, 404, 'no metrics configured');
+      s.core.stop();
+      assert.equal((await fetch(s.base + '/readyz')).status, 503);
+    } finally {
+      s.core.stop();
+      await s.http.close();
+    }
+  });
+});
