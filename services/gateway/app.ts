@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { Registry } from 'prom-client';
 import type { Bus } from '../shared/bus/bus.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import { systemClock, type Clock } from '../shared/clock.js';
@@ -45,7 +46,11 @@ function idSource(bootId: string): { next(): string } {
   return { next: () => bootId + (++n).toString(36) };
 }
 
-export async function startGateway(deps: { config: GatewayConfig; bus: Bus; subjects: Subjects; log: Logger; clock?: Clock; ready?: () => boolean }): Promise<RunningGateway> {
+export async function startGateway(deps: {
+  config: GatewayConfig; bus: Bus; subjects: Subjects; log: Logger; clock?: Clock; ready?: () => boolean;
+  /** More registries served on this gateway's /metrics (standalone mode adds the router's). */
+  moreMetrics?: Registry[];
+}): Promise<RunningGateway> {
   assertNativeUws();
   const { config, bus, subjects, log } = deps;
   const clock = deps.clock ?? systemClock;
@@ -68,12 +73,13 @@ export async function startGateway(deps: { config: GatewayConfig; bus: Bus; subj
   metrics.bind(core);
   link.attach(core);
   const ready = deps.ready ?? (() => true);
+  const served = deps.moreMetrics?.length ? Registry.merge([metrics.registry, ...deps.moreMetrics]) : metrics.registry;
   let server: UwsGateway;
   try {
     server = await startUwsGateway({
       core, auth, clock, host: config.host, port: config.port, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
       tickMs: config.wheelTickMs, ready: () => !core.isDraining && auth.ready() && ready(),
-      metrics: { contentType: metrics.registry.contentType, metrics: () => metrics.registry.metrics() }, log,
+      metrics: { contentType: served.contentType, metrics: () => served.metrics() }, log,
     });
   } catch (err) {
     await link.close();

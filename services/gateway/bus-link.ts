@@ -7,17 +7,9 @@
 import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type { GatewayCore } from './core/gateway-core.js';
-import type { ControlCommand, Delivery, GatewayLink, PresenceEvent, ResumeReply, ResumeRequest, UpstreamMessage } from './core/ports.js';
+import type { ControlCommand, Delivery, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, UpstreamMessage } from '../shared/bus/messages.js';
+import type { GatewayLink } from './core/ports.js';
 
-export interface GatewayBeacon {
-  gateway: string;
-  /** New on every process start, so a restarted gateway's old entries never come back. */
-  boot: string;
-  connections: number;
-  draining: boolean;
-  /** Epoch ms. */
-  at: number;
-}
 
 export interface BusLinkOptions {
   bus: Bus;
@@ -68,11 +60,21 @@ export class BusGatewayLink implements GatewayLink {
 
   async resume(req: ResumeRequest): Promise<ResumeReply> {
     const m = await this.o.bus.request(this.o.subjects.resume, encodeMsg(req), { timeoutMs: this.o.resumeTimeoutMs });
-    const reply = decodeMsg<ResumeReply & { error?: string }>(m.data);
+    const reply = decodeMsg<ResumeReply & { error?: { code?: string; message?: string } }>(m.data);
     if (!reply || typeof reply.session !== 'string' || !Array.isArray(reply.pushes)) {
-      throw new Error(reply?.error ?? 'malformed resume reply');
+      throw new Error(reply?.error ? `${reply.error.code ?? 'error'}: ${reply.error.message ?? ''}` : 'malformed resume reply');
     }
     return reply;
+  }
+
+  /** Publishes an online event for every live connection (after a bus outage). */
+  reannounce(): void {
+    if (!this.core) return;
+    this.beacon();
+    const at = this.o.wallNow();
+    for (const c of this.core.allConnections()) {
+      this.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at });
+    }
   }
 
   presence(ev: PresenceEvent): void {

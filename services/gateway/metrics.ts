@@ -5,7 +5,8 @@
  * `_total` on counters; labels are bounded (close-code names, error codes),
  * never user or connection ids. docs/metrics.md lists them all.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Histogram, type Registry } from 'prom-client';
+import { ScrapeMetrics } from '../shared/metrics.js';
 import type { GatewayCore } from './core/gateway-core.js';
 import type { CoreObserver } from './core/options.js';
 
@@ -19,52 +20,29 @@ export interface GatewayMetrics {
 const P = 'longlink_gateway_';
 
 export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): GatewayMetrics {
-  const registry = new Registry();
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
-  let core: GatewayCore | undefined;
+  const m = new ScrapeMetrics<GatewayCore>(P, opts);
+  const { registry } = m;
 
-  const fromStat = (name: string, help: string, read: (c: GatewayCore) => number): void => {
-    new Counter({
-      name: P + name, help, registers: [registry],
-      collect() {
-        this.reset();
-        if (core) this.inc(read(core));
-      },
-    });
-  };
-  const fromMap = (name: string, help: string, label: string, read: (c: GatewayCore) => Map<string, number>): void => {
-    new Counter({
-      name: P + name, help, labelNames: [label], registers: [registry],
-      collect() {
-        this.reset();
-        if (core) for (const [k, v] of read(core)) this.inc({ [label]: k }, v);
-      },
-    });
-  };
-  const gauge = (name: string, help: string, read: (c: GatewayCore) => number): void => {
-    new Gauge({ name: P + name, help, registers: [registry], collect() { if (core) this.set(read(core)); } });
-  };
-
-  gauge('connections', 'Live WebSocket connections.', (c) => c.connections);
-  gauge('wheel_entries', 'Deadlines scheduled in the timing wheel.', (c) => c.wheelSize);
-  gauge('draining', '1 while the gateway drains, else 0.', (c) => (c.isDraining ? 1 : 0));
-  gauge('drain_remaining', 'Sessions not yet told to reconnect during a drain.', (c) => c.stats.drainTotal - c.stats.drainSent);
-  fromStat('connections_opened_total', 'Connections opened.', (c) => c.stats.opened);
-  fromMap('connections_closed_total', 'Connections closed, by close-code name.', 'reason', (c) => c.stats.closedByReason);
-  fromMap('auth_failures_total', 'Upgrades rejected by authentication, by error code.', 'reason', (c) => c.stats.authFailures);
-  fromMap('admission_rejections_total', 'Upgrades rejected by admission control (503), by error code.', 'reason', (c) => c.stats.admissionRejections);
-  fromMap('resume_total', 'Session starts by outcome: fresh, resumed, rejected, failed.', 'outcome', (c) => c.stats.resumeOutcomes);
-  fromStat('heartbeats_total', 'Heartbeats received.', (c) => c.stats.heartbeats);
-  fromStat('heartbeat_timeouts_total', 'Connections closed for missing their heartbeat deadline.', (c) => c.stats.heartbeatTimeouts);
-  fromStat('frames_received_total', 'WebSocket frames received.', (c) => c.stats.framesIn);
-  fromStat('frames_sent_total', 'WebSocket frames sent.', (c) => c.stats.framesOut);
-  fromStat('received_bytes_total', 'Payload bytes received.', (c) => c.stats.bytesIn);
-  fromStat('sent_bytes_total', 'Payload bytes sent.', (c) => c.stats.bytesOut);
-  fromStat('pushes_delivered_total', 'Push frames written to sockets.', (c) => c.stats.pushesDelivered);
-  fromStat('backpressure_drops_total', 'Frames dropped because a send buffer was full.', (c) => c.stats.backpressureDrops);
-  fromStat('slow_consumer_closes_total', 'Connections closed as slow consumers.', (c) => c.stats.slowConsumerCloses);
-  fromStat('upstream_messages_total', 'Upstream send frames received.', (c) => c.stats.upstream);
-  fromStat('acks_received_total', 'Cumulative ack frames received.', (c) => c.stats.acks);
+  m.gauge('connections', 'Live WebSocket connections.', (c) => c.connections);
+  m.gauge('wheel_entries', 'Deadlines scheduled in the timing wheel.', (c) => c.wheelSize);
+  m.gauge('draining', '1 while the gateway drains, else 0.', (c) => (c.isDraining ? 1 : 0));
+  m.gauge('drain_remaining', 'Sessions not yet told to reconnect during a drain.', (c) => c.stats.drainTotal - c.stats.drainSent);
+  m.counter('connections_opened_total', 'Connections opened.', (c) => c.stats.opened);
+  m.labeledCounter('connections_closed_total', 'Connections closed, by close-code name.', 'reason', (c) => c.stats.closedByReason);
+  m.labeledCounter('auth_failures_total', 'Upgrades rejected by authentication, by error code.', 'reason', (c) => c.stats.authFailures);
+  m.labeledCounter('admission_rejections_total', 'Upgrades rejected by admission control (503), by error code.', 'reason', (c) => c.stats.admissionRejections);
+  m.labeledCounter('resume_total', 'Session starts by outcome: fresh, resumed, rejected, failed.', 'outcome', (c) => c.stats.resumeOutcomes);
+  m.counter('heartbeats_total', 'Heartbeats received.', (c) => c.stats.heartbeats);
+  m.counter('heartbeat_timeouts_total', 'Connections closed for missing their heartbeat deadline.', (c) => c.stats.heartbeatTimeouts);
+  m.counter('frames_received_total', 'WebSocket frames received.', (c) => c.stats.framesIn);
+  m.counter('frames_sent_total', 'WebSocket frames sent.', (c) => c.stats.framesOut);
+  m.counter('received_bytes_total', 'Payload bytes received.', (c) => c.stats.bytesIn);
+  m.counter('sent_bytes_total', 'Payload bytes sent.', (c) => c.stats.bytesOut);
+  m.counter('pushes_delivered_total', 'Push frames written to sockets.', (c) => c.stats.pushesDelivered);
+  m.counter('backpressure_drops_total', 'Frames dropped because a send buffer was full.', (c) => c.stats.backpressureDrops);
+  m.counter('slow_consumer_closes_total', 'Connections closed as slow consumers.', (c) => c.stats.slowConsumerCloses);
+  m.counter('upstream_messages_total', 'Upstream send frames received.', (c) => c.stats.upstream);
+  m.counter('acks_received_total', 'Cumulative ack frames received.', (c) => c.stats.acks);
 
   const sweep = new Histogram({
     name: P + 'sweep_duration_seconds', help: 'Time spent in one wheel tick (expiries, stuck writers, drain pacing).', registers: [registry],
@@ -81,6 +59,6 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
       sweepSeconds: (s) => sweep.observe(s),
       negotiatedIntervalMs: (ms) => interval.observe(ms / 1000),
     },
-    bind(c) { core = c; },
+    bind: (c) => m.bind(c),
   };
 }

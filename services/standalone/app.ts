@@ -16,7 +16,8 @@ import { MemoryInbox } from '../router/core/inbox-memory.js';
 import { MemorySessions } from '../router/core/sessions-memory.js';
 import { MemoryPresence } from '../router/core/presence-memory.js';
 import { startRouterHttp } from '../router/http-api.js';
-import { loadRouterSettings } from './config.js';
+import { createRouterMetrics } from '../router/metrics.js';
+import { loadRouterSettings } from '../router/config.js';
 
 export interface Standalone {
   readonly gateway: RunningGateway;
@@ -57,17 +58,19 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
     sessions: new MemorySessions({ clock }),
     presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
-    options: { maxPushBytes: settings.maxPushBytes },
+    options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
   });
   router.start();
+  const routerMetrics = createRouterMetrics({ defaultMetrics: false });
+  routerMetrics.bind(router);
 
   const apiKey = settings.apiKeys[0] ?? `dev-${randomBytes(18).toString('base64url')}`;
   const apiKeys = settings.apiKeys.length > 0 ? settings.apiKeys : [apiKey];
-  const gateway = await startGateway({ config, bus, subjects, log, clock });
+  const gateway = await startGateway({ config, bus, subjects, log, clock, moreMetrics: [routerMetrics.registry] });
   const http = await startRouterHttp({
     core: router, host: settings.apiHost, port: settings.apiPort, apiKeys,
     limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
-    metrics: { contentType: gateway.metrics.registry.contentType, metrics: () => gateway.metrics.registry.metrics() },
+    metrics: { contentType: routerMetrics.registry.contentType, metrics: () => routerMetrics.registry.metrics() },
     log,
   });
   const secret = config.jwtSecret ?? DEV_JWT_SECRET;

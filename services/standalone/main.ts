@@ -6,7 +6,7 @@
  */
 import { ConfigError, helpText } from '../shared/config.js';
 import { gatewaySpec } from '../gateway/config.js';
-import { routerSpec } from './config.js';
+import { routerSpec } from '../router/config.js';
 import { startStandalone } from './app.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {

@@ -367,6 +367,11 @@ export class GatewayCore {
     return n;
   }
 
+  /** Every live connection (for presence re-announcement). */
+  allConnections(): IterableIterator<Connection> {
+    return this.registry.all();
+  }
+
   /** Local connections of a user (for presence lookups in standalone mode and tests). */
   localConnections(user: string): readonly Connection[] {
     return this.registry.get(user);

@@ -5,6 +5,11 @@
  * `GatewayLink` (memory bus in standalone mode, NATS in cluster mode).
  */
 
+import type { ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
+
+/** Bus messages the core speaks; defined once for every service. */
+export type { PushRecord, ResumeRequest, ResumeReply, PresenceEvent, UpstreamMessage, Delivery, ControlCommand } from '../../shared/bus/messages.js';
+
 /** uWS send() results. */
 export const SendStatus = Object.freeze({ BACKPRESSURE: 0, OK: 1, DROPPED: 2 });
 
@@ -21,15 +26,6 @@ export interface ClientSocket {
   cork(cb: () => void): unknown;
 }
 
-/** One push as stored and routed: `data` is already-serialised JSON. */
-export interface PushRecord {
-  seq: number;
-  id: string;
-  /** Router accept time, epoch ms. */
-  ts: number;
-  data: string;
-}
-
 /** Identity established by the upgrade handler (token verified, params validated). */
 export interface Handshake {
   user: string;
@@ -43,46 +39,6 @@ export interface Handshake {
   lastSeq: number | undefined;
 }
 
-export interface ResumeRequest {
-  user: string;
-  device: string;
-  gateway: string;
-  conn: string;
-  session: string | undefined;
-  lastSeq: number | undefined;
-}
-
-export interface ResumeReply {
-  /** The session id to use: the given one when resumed, otherwise a new one. */
-  session: string;
-  resumed: boolean;
-  /** Highest seq assigned to the user so far. */
-  latestSeq: number;
-  /** What the client missed, in seq order. */
-  pushes: PushRecord[];
-}
-
-export interface PresenceEvent {
-  type: 'online' | 'offline';
-  user: string;
-  device: string;
-  conn: string;
-  session: string;
-  gateway: string;
-  /** Epoch ms. */
-  at: number;
-}
-
-export interface UpstreamMessage {
-  user: string;
-  device: string;
-  conn: string;
-  gateway: string;
-  topic: string;
-  id: string;
-  data: unknown;
-}
-
 /** Gateway → router/backends. */
 export interface GatewayLink {
   /** Session check and missed pushes (fresh session: the undelivered inbox). Rejects if the router can't answer. */
@@ -93,18 +49,6 @@ export interface GatewayLink {
   upstream(msg: UpstreamMessage): Promise<void>;
 }
 
-/** Router/backends → gateway. */
-export interface Delivery {
-  user: string;
-  /** Only this device's connections, if set. */
-  device?: string;
-  pushes: PushRecord[];
-}
-
-export type ControlCommand =
-  | { type: 'kick' | 'logout'; user: string; device?: string }
-  /** Cluster-wide one-session rule: close this user+device's connections except `keepConn`. */
-  | { type: 'replace'; user: string; device: string; keepConn: string };
 
 export interface IdSource {
   /** Short unique id (connection ids, session ids). */

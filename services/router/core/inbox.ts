@@ -21,7 +21,7 @@
  * pipelined Redis connection does). The router relies on this to publish a
  * user's pushes in seq order.
  */
-import type { PushRecord } from '../../gateway/core/ports.js';
+import type { PushRecord } from '../../shared/bus/messages.js';
 
 export type { PushRecord };
 

@@ -21,22 +21,12 @@
  *  - lookup = HGETALL + ZMSCORE of the entries' gateways, filtering expired leases.
  * Implementations apply calls in call order (the router's presence handler relies on it).
  */
-import type { PresenceEvent } from '../../gateway/core/ports.js';
+import type { PresenceEvent } from '../../shared/bus/messages.js';
 
 export type { PresenceEvent };
 
-/** Liveness beacon a gateway publishes every few seconds on `subjects.beacon`. */
-export interface GatewayBeacon {
-  gateway: string;
-  /** Random id chosen at process start: a new value means the gateway restarted. */
-  boot: string;
-  /** Connections the gateway holds right now. */
-  connections: number;
-  /** Shutting down: no new connections; existing ones are being moved away. */
-  draining: boolean;
-  /** Gateway wall clock, epoch ms (informational). */
-  at: number;
-}
+export type { GatewayBeacon } from '../../shared/bus/messages.js';
+import type { GatewayBeacon } from '../../shared/bus/messages.js';
 
 /** One live connection. */
 export interface PresenceEntry {

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeMsg, encodeMsg, type BusMessage, type Subscription } from '../../shared/bus/bus.js';
 import { ROUTER_QUEUE } from '../../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
-import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../gateway/core/ports.js';
+import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
 import type { AppendResult, InboxEntry, PushRecord } from './inbox.js';
 import { Lanes } from './lanes.js';
 import type { GatewayBeacon, PresenceEntry, PresenceEvent } from './presence.js';

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { GatewayBeacon, PresenceEvent } from './presence.js';
-import type { ResumeRequest } from '../../gateway/core/ports.js';
+import type { ResumeRequest } from '../../shared/bus/messages.js';
 
 export const MAX_ID_CHARS = 128;
 

@@ -1,7 +1,8 @@
 /**
- * Standalone-mode settings beyond the gateway's own: the router's HTTP API
- * and in-memory inbox bounds. Dev defaults are loud: without
- * LONGLINK_API_KEYS a random key is generated and printed at start-up.
+ * Router settings: the push HTTP API, inbox bounds, presence lease. Used by
+ * the router process and by standalone mode. Standalone generates (and
+ * prints) an API key when LONGLINK_API_KEYS is unset; the router process
+ * refuses to start without one.
  */
 import { z } from 'zod';
 import { csv, int, loadConfig, v, type ConfigOf } from '../shared/config.js';
@@ -9,7 +10,7 @@ import { csv, int, loadConfig, v, type ConfigOf } from '../shared/config.js';
 export const routerSpec = {
   apiHost: v('LONGLINK_API_HOST', z.string().min(1), 'Address the push HTTP API binds to.', '127.0.0.1'),
   apiPort: v('LONGLINK_API_PORT', int(0, 65535), 'Push HTTP API port. 0 picks a free port.', '8081'),
-  apiKeys: v('LONGLINK_API_KEYS', csv, 'Comma-separated API keys accepted as "Authorization: Bearer <key>". Standalone generates one when unset.', '', true),
+  apiKeys: v('LONGLINK_API_KEYS', csv, 'Comma-separated API keys accepted as "Authorization: Bearer <key>" (>= 16 chars each). Standalone generates one when unset.', '', true),
   inboxMaxLen: v('LONGLINK_INBOX_MAX_LEN', int(1, 1_000_000), 'Messages kept per user inbox (oldest dropped first).', '1000'),
   inboxTtlMs: v('LONGLINK_INBOX_TTL_MS', int(1000, 30 * 24 * 3600_000), 'How long an undelivered message is kept (ms).', String(7 * 24 * 3600_000)),
   maxPushBytes: v('LONGLINK_MAX_PUSH_BYTES', int(16, 16 * 1024 * 1024), 'Largest serialised push payload (bytes).', '65536'),

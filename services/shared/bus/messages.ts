@@ -1,0 +1,77 @@
+/**
+ * The messages gateways, routers and backends exchange over the bus (JSON).
+ * One definition for every service: gateway and router both import from here.
+ */
+
+/** One push as stored and routed: `data` is already-serialised JSON. */
+export interface PushRecord {
+  seq: number;
+  id: string;
+  /** Router accept time, epoch ms. */
+  ts: number;
+  data: string;
+}
+
+export interface ResumeRequest {
+  user: string;
+  device: string;
+  gateway: string;
+  conn: string;
+  session: string | undefined;
+  lastSeq: number | undefined;
+}
+
+export interface ResumeReply {
+  /** The session id to use: the given one when resumed, otherwise a new one. */
+  session: string;
+  resumed: boolean;
+  /** Highest seq assigned to the user so far. */
+  latestSeq: number;
+  /** What the client missed, in seq order. */
+  pushes: PushRecord[];
+}
+
+export interface PresenceEvent {
+  type: 'online' | 'offline';
+  user: string;
+  device: string;
+  conn: string;
+  session: string;
+  gateway: string;
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface UpstreamMessage {
+  user: string;
+  device: string;
+  conn: string;
+  gateway: string;
+  topic: string;
+  id: string;
+  data: unknown;
+}
+
+
+/** Router/backends → gateway. */
+export interface Delivery {
+  user: string;
+  /** Only this device's connections, if set. */
+  device?: string;
+  pushes: PushRecord[];
+}
+
+export type ControlCommand =
+  | { type: 'kick' | 'logout'; user: string; device?: string }
+  /** Cluster-wide one-session rule: close this user+device's connections except `keepConn`. */
+  | { type: 'replace'; user: string; device: string; keepConn: string };
+
+/** Periodic liveness beacon of a gateway; `boot` is new on every process start. */
+export interface GatewayBeacon {
+  gateway: string;
+  boot: string;
+  connections: number;
+  draining: boolean;
+  /** Epoch ms. */
+  at: number;
+}

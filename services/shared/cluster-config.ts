@@ -1,0 +1,18 @@
+/**
+ * Settings every cluster-mode process shares: where NATS and Redis are, and
+ * the subject/key prefix. Standalone mode needs none of them.
+ */
+import { z } from 'zod';
+import { csv, v, type ConfigOf } from './config.js';
+
+export const natsSpec = {
+  natsUrls: v('LONGLINK_NATS_URLS', csv.refine((a) => a.length > 0, 'at least one URL'), 'NATS servers, comma-separated (nats://host:4222,...). Give several for failover.', 'nats://127.0.0.1:4222'),
+  prefix: v('LONGLINK_SUBJECT_PREFIX', z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated tokens of [A-Za-z0-9_-]'), 'Prefix of every NATS subject and Redis key.', 'longlink'),
+} as const;
+
+export const redisSpec = {
+  redisUrl: v('LONGLINK_REDIS_URL', z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'), 'Redis URL (router only): redis://[:password@]host:port[/db].', 'redis://127.0.0.1:6379', true),
+} as const;
+
+export type NatsSettings = ConfigOf<typeof natsSpec>;
+export type RedisSettings = ConfigOf<typeof redisSpec>;
