@@ -20,29 +20,29 @@ export class ScrapeMetrics<S> {
   }
 
   counter(name: string, help: string, read: (s: S) => number): void {
-    const self = this;
+    const src = (): S | undefined => this.source;
     new Counter({
       name: this.prefix + name, help, registers: [this.registry],
       collect() {
         this.reset();
-        if (self.source !== undefined) this.inc(read(self.source));
+        const v = src(); if (v !== undefined) this.inc(read(v));
       },
     });
   }
 
   labeledCounter(name: string, help: string, label: string, read: (s: S) => ReadonlyMap<string, number>): void {
-    const self = this;
+    const src = (): S | undefined => this.source;
     new Counter({
       name: this.prefix + name, help, labelNames: [label], registers: [this.registry],
       collect() {
         this.reset();
-        if (self.source !== undefined) for (const [k, v] of read(self.source)) this.inc({ [label]: k }, v);
+        const v = src(); if (v !== undefined) for (const [k, n] of read(v)) this.inc({ [label]: k }, n);
       },
     });
   }
 
   gauge(name: string, help: string, read: (s: S) => number): void {
-    const self = this;
-    new Gauge({ name: this.prefix + name, help, registers: [this.registry], collect() { if (self.source !== undefined) this.set(read(self.source)); } });
+    const src = (): S | undefined => this.source;
+    new Gauge({ name: this.prefix + name, help, registers: [this.registry], collect() { const v = src(); if (v !== undefined) this.set(read(v)); } });
   }
 }
