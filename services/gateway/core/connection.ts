@@ -6,8 +6,9 @@
 import type { WheelNode } from './timing-wheel.js';
 import type { BucketState } from './token-bucket.js';
 import type { ClientSocket, PushRecord } from './ports.js';
+import type { OrderedConn } from './ordered-delivery.js';
 
-export class Connection implements WheelNode, BucketState {
+export class Connection implements WheelNode, BucketState, OrderedConn {
   // timing wheel (intrusive)
   deadline = Infinity;
   wheelPrev: WheelNode | null = null;
@@ -34,6 +35,10 @@ export class Connection implements WheelNode, BucketState {
   /** Highest seq written to this socket, and highest the client acked. */
   sentSeq = 0;
   ackedSeq = 0;
+  /** Out-of-order live pushes waiting for a gap to fill (see ordered-delivery.ts). */
+  held: PushRecord[] | null = null;
+  heldSince = 0;
+  repairing = false;
 
   constructor(
     readonly socket: ClientSocket,

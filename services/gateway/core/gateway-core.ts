@@ -15,6 +15,7 @@ import type { Clock } from '../../shared/clock.js';
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
 import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
+import { OrderedDelivery } from './ordered-delivery.js';
 import { TimingWheel } from './timing-wheel.js';
 import { newBucket, take, waitMs, type BucketState } from './token-bucket.js';
 import { bump, newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
@@ -57,6 +58,7 @@ export class GatewayCore {
   private drainQueue: Connection[] = [];
   private drainWaiters: Array<() => void> = [];
   private readonly onExpire = (c: Connection): void => this.expire(c);
+  private readonly ordered: OrderedDelivery<Connection>;
 
   constructor(private readonly deps: CoreDeps) {
     this.o = deps.options;
@@ -65,6 +67,18 @@ export class GatewayCore {
     const now = this.clock.now();
     this.wheel = new TimingWheel<Connection>({ tickMs: this.o.wheel.tickMs, wheelSize: this.o.wheel.size, startMs: now });
     this.connectBucket = newBucket(this.o.admission.connectBurst, now);
+    this.ordered = new OrderedDelivery<Connection>({
+      write: (c, p) => this.writePush(c, p),
+      fetch: (c, afterSeq) => deps.link
+        .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: c.session, lastSeq: afterSeq })
+        .then((r) => r.pushes),
+      repairAfterMs: this.o.wheel.tickMs,
+    });
+  }
+
+  /** Out-of-order repairs (fetches from the inbox) and gaps the inbox could not fill. */
+  get orderingStats(): { repairs: number; skippedGaps: number; pendingGaps: number } {
+    return { repairs: this.ordered.repairs, skippedGaps: this.ordered.skippedGaps, pendingGaps: this.ordered.pendingGaps };
   }
 
   get connections(): number { return this.registry.size; }
@@ -133,9 +147,10 @@ export class GatewayCore {
         c.socket.cork(() => {
           this.write(c, encodeJson(hello), false);
           this.writePushes(c, reply.pushes);
-          let max = 0;
-          for (const p of reply.pushes) if (p.seq > max) max = p.seq;
-          for (const p of pending) if (p.seq > max) this.writePush(c, p);
+          // The watermark for in-order delivery: what the replay reached, or the
+          // user's latest seq when there was nothing to replay.
+          if (reply.pushes.length === 0) c.sentSeq = Math.max(c.sentSeq, reply.latestSeq);
+          this.ordered.offer(c, pending, this.clock.now());
         });
       })
       .catch((err: unknown) => {
@@ -152,6 +167,7 @@ export class GatewayCore {
     this.wheel.cancel(c);
     this.stuck.delete(c);
     c.pending = null;
+    this.ordered.forget(c);
     if (c.registered) {
       // Counted once: uWS reports the close again after closeWith() already did.
       bump(this.stats.closedByReason, closeReasonLabel(c.closeCode ?? code));
@@ -293,6 +309,7 @@ export class GatewayCore {
         }
       }
     }
+    this.ordered.tick(now);
     if (this.draining) this.drainStep(now);
     this.deps.observer?.sweepSeconds((performance.now() - t0) / 1000);
   }
@@ -343,13 +360,14 @@ export class GatewayCore {
   /** A delivery from the router: write to this user's local sockets. Returns how many connections got it. */
   deliver(d: Delivery): number {
     const conns = this.registry.get(d.user, d.device);
+    const now = this.clock.now();
     let n = 0;
     for (const c of [...conns]) {
       if (c.closed) continue;
-      if (c.pending !== null) { c.pending.push(...d.pushes); n++; continue; }
-      if (d.pushes.length === 1) this.writePush(c, d.pushes[0]!);
-      else c.socket.cork(() => this.writePushes(c, d.pushes));
       n++;
+      if (c.pending !== null) { c.pending.push(...d.pushes); continue; }
+      if (d.pushes.length === 1) this.ordered.offer(c, d.pushes, now);
+      else c.socket.cork(() => this.ordered.offer(c, d.pushes, now));
     }
     return n;
   }
