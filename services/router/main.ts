@@ -1,0 +1,70 @@
+/**
+ * Router process (cluster mode): config → NATS bus + Redis stores → router
+ * core → HTTP API. Stateless: run several behind the NATS queue group and a
+ * load balancer; all state lives in Redis.
+ */
+import os from 'node:os';
+import { ConfigError, helpText, loadConfig } from '../shared/config.js';
+import { natsSpec, redisSpec } from '../shared/cluster-config.js';
+import { connectNatsBus } from '../shared/bus/nats-bus.js';
+import { subjects } from '../shared/bus/subjects.js';
+import { systemClock } from '../shared/clock.js';
+import { createLogger } from '../shared/log.js';
+import { exitOnStartError, onShutdown } from '../shared/shutdown.js';
+import { z } from 'zod';
+import { v } from '../shared/config.js';
+import { loadRouterSettings, routerSpec } from './config.js';
+import { RouterCore } from './core/router-core.js';
+import { RedisInbox } from './core/inbox-redis.js';
+import { RedisSessions } from './core/sessions-redis.js';
+import { RedisPresence } from './core/presence-redis.js';
+import { createRedis } from './core/redis/client.js';
+import { startRouterHttp } from './http-api.js';
+import { createRouterMetrics } from './metrics.js';
+
+const processSpec = {
+  logLevel: v('LONGLINK_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'Log level.', 'info'),
+  shutdownTimeoutMs: v('LONGLINK_SHUTDOWN_TIMEOUT_MS', z.coerce.number().int().min(100), 'Hard deadline from SIGTERM to exit (ms).', '15000'),
+} as const;
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, natsSpec, redisSpec, processSpec]));
+  process.exit(0);
+}
+
+try {
+  const settings = loadRouterSettings();
+  if (settings.apiKeys.length === 0) throw new ConfigError(['LONGLINK_API_KEYS: required for the router process (comma-separated, >= 16 characters each)']);
+  const nats = loadConfig(natsSpec);
+  const redisCfg = loadConfig(redisSpec);
+  const proc = loadConfig(processSpec);
+  const log = createLogger('longlink-router', proc.logLevel);
+  const redis = await createRedis({ url: redisCfg.redisUrl, name: `longlink-router-${os.hostname()}` });
+  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log });
+  const clock = systemClock;
+  const prefix = nats.prefix;
+  const router = new RouterCore({
+    bus, subjects: subjects(prefix), clock, log,
+    inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
+    sessions: new RedisSessions({ redis, prefix }),
+    presence: new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs }),
+    options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
+  });
+  router.start();
+  const metrics = createRouterMetrics();
+  metrics.bind(router);
+  const http = await startRouterHttp({
+    core: router, host: settings.apiHost, port: settings.apiPort, apiKeys: settings.apiKeys,
+    limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
+    metrics: { contentType: metrics.registry.contentType, metrics: () => metrics.registry.metrics() }, log,
+  });
+  console.log(`router listening on http://${settings.apiHost}:${http.port} (NATS ${nats.natsUrls.join(',')}, Redis ${new URL(redisCfg.redisUrl).host})`);
+  onShutdown(async () => {
+    await http.close();
+    router.stop();
+    await bus.close();
+    redis.disconnect();
+  }, proc.shutdownTimeoutMs, log);
+} catch (err) {
+  exitOnStartError(err);
+}
