@@ -1,45 +1,61 @@
 /**
- * Heartbeat-deadline sweep: hashed timing wheel vs the naive per-tick scan.
+ * Heartbeat-deadline sweep: hashed timing wheel vs the naive per-tick scan,
+ * for two heartbeat profiles (loadtest/bench/wheel-workload.ts):
+ *   web    30 s +-10%, deadline 30 x 1.5 + 5 = 50 s   (fixed browser-style)
+ *   smart 270 s +-10%, deadline 270 x 1.5 + 5 = 410 s (the SDK's Mars-style
+ *          adaptive heartbeat: learned intervals 3.5-10 min, ~4.5 typical)
  *
  *   npm run bench:wheel
  *
  * Workload (identical for both sides, precomputed so generating it is not
- * measured): n connections in steady state, each heartbeating every 30 s with
- * +-3 s uniform jitter from a random phase; deadline = last frame + 45 s + 5 s
- * grace; 1% go silent at a random moment in the first 60 s and must be
- * detected. 120 simulated seconds, a sweep every simulated second (wheel tick
- * 1 s). Each second first applies the heartbeats that arrived during it (wheel:
- * touch(); naive: `s.last = t`), then sweeps. Only the sweep is timed:
- *   wheel: advance(now)
+ * measured): n connections in steady state, each heartbeating from a random
+ * phase; 1% go silent at a random moment and must be detected. Tick 1 s for
+ * both sides (equal 1-tick detection accuracy); wheel size is the smallest
+ * power of two covering one deadline (64 / 512 slots; the gateway's default
+ * 2048 x 500 ms covers both too). Each tick first applies the heartbeats that
+ * arrived during it (wheel: touch(); naive: `s.last = t`), then sweeps. Only
+ * the sweep is timed:
+ *   wheel: advance(now), over `timedTicks` after a one-deadline warm-up
+ *          (web 120 s, smart 1,200 s: the wheel's cost per second depends on
+ *          the interval, so it must span several of them);
  *   naive: the classic checkSessionHeartbeat loop over every session,
  *          `now - s.last > timeout`, swap-removing the dead (array: the
- *          cheapest container a naive gateway could use).
+ *          cheapest container a naive gateway could use). Its cost per
+ *          simulated second does not depend on the interval (every session is
+ *          read every tick), so it is timed over the last 120 ticks only: the
+ *          table is snapshotted as a steady-state scanner would hold it just
+ *          before that window. Both report ms per simulated second.
+ * Correctness: both sides must detect exactly the silent connections, and
+ * inside the naive window both must detect the same number.
  * Separately, ns/touch: touch() in a tight loop over already-scheduled nodes
  * with increasing deadlines (the lazy path every received frame takes).
  * The sweep is synchronous on one thread, so its wall time is its CPU time
  * unless preempted. Runs alternate sides and replay the identical workload,
  * so tick k does the same work in every run: each tick's sweep time is the
- * median over runs, and ms/s is the sum of those medians / 120. Per-tick
- * medians shrug off the multi-ms preemptions of a shared 2-core box that
- * would swamp a 5 us sweep in a plain sum (process.cpuUsage() was tried too:
- * it also bills V8's background GC/compiler threads to the sweep). ns/touch
- * is process CPU time over a >= 10M-touch loop, median over runs.
+ * median over runs, and ms/s is the sum of those medians / timed ticks.
+ * Per-tick medians shrug off the multi-ms preemptions of a shared 2-core box
+ * that would swamp a 5 us sweep in a plain sum (process.cpuUsage() was tried
+ * too: it also bills V8's background GC/compiler threads to the sweep).
+ * ns/touch is process CPU time over a >= 10M-touch loop, median over runs.
  *
  * Reading the result: ratio ~= (naive visits / wheel visits) x (naive cost
  * per session / wheel cost per visit). The first factor is the algorithmic
- * win (about the heartbeat interval in seconds: ~36x here; both columns are
- * printed). The second is memory: the naive scan streams objects in
+ * win (a lazily touched entry is visited about once per interval +
+ * (timeout - interval) / 2, so ~35x for web, ~275x for smart; both columns
+ * are printed). The second is memory: the naive scan streams objects in
  * allocation order (prefetch-friendly, ~10 ns each at 1M), while each wheel
  * visit is a random access missing cache and TLB (~100 ns at 1M, even with
  * the wheel's lane interleaving). The JSON rows use densely packed Conn
- * objects (the naive scan's best case). An extra table row at 1M interleaves
- * ~1 KB of per-connection heap objects, as a real gateway's socket/parser
- * state would; it is informational and not part of the JSON.
- * Last stdout line: one JSON object (consumed by CI/docs).
+ * objects (the naive scan's best case). An extra table row per profile at 1M
+ * interleaves ~1 KB of per-connection heap objects, as a real gateway's
+ * socket/parser state would; it is informational and not part of the JSON.
+ * Last stdout line: one JSON object (consumed by CI/docs), 1M smart last.
  */
 import { performance } from 'node:perf_hooks';
 import { TimingWheel } from '../../services/gateway/core/timing-wheel.js';
 import type { WheelNode } from '../../services/gateway/core/timing-wheel.js';
+import { PROFILES, TICK_MS, buildWorkload } from './wheel-workload.js';
+import type { Profile, Workload } from './wheel-workload.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -49,13 +65,6 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-const HEARTBEAT_MS = 30_000;
-const JITTER_MS = 3_000;
-const TIMEOUT_MS = 45_000 + 5_000;
-const TICK_MS = 1_000;
-const SIM_S = 120;
-const DEAD_FRACTION = 0.01;
-const WHEEL_SIZE = 64; // one rotation (64 s) covers a whole deadline: no revisits
 /** Repetitions per size (median reported); small sizes are cheap and noisier. */
 const repsFor = (n: number): number => (n >= 1_000_000 ? 3 : 7);
 const SIZES = [10_000, 100_000, 1_000_000];
@@ -70,70 +79,6 @@ class Conn implements WheelNode {
   last = 0;
   extra: { a: number; b: number }[] | null = null;
   constructor(readonly id: number) {}
-}
-
-interface Workload {
-  n: number;
-  /** Time of each connection's last frame before t=0 (steady state). */
-  initialLast: Float64Array;
-  /** Heartbeats bucketed by the simulated second they arrive in (CSR). */
-  tickStart: Int32Array;
-  conn: Int32Array;
-  at: Float64Array;
-  expectedDead: number;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function buildWorkload(n: number): Workload {
-  const r = rng(n);
-  const simMs = SIM_S * TICK_MS;
-  const initialLast = new Float64Array(n);
-  const deathAt = new Float64Array(n).fill(Infinity);
-  const counts = new Int32Array(SIM_S + 2);
-  const arrivals: number[][] = [];
-  let expectedDead = 0;
-  for (let i = 0; i < n; i++) {
-    const phase = r() * HEARTBEAT_MS;
-    initialLast[i] = phase - HEARTBEAT_MS;
-    if (r() < DEAD_FRACTION) deathAt[i] = r() * 60_000;
-    const list: number[] = [];
-    let last = initialLast[i] ?? 0;
-    for (let t = phase; t <= simMs; t += HEARTBEAT_MS) {
-      const at = Math.max(0.001, t + (r() * 2 - 1) * JITTER_MS);
-      if (at > (deathAt[i] ?? Infinity) || at > simMs) break;
-      list.push(at);
-      last = at;
-      counts[Math.ceil(at / TICK_MS)]! += 1;
-    }
-    if (last + TIMEOUT_MS < simMs) expectedDead++;
-    arrivals.push(list);
-  }
-  const tickStart = new Int32Array(SIM_S + 3);
-  for (let s = 0; s <= SIM_S + 1; s++) tickStart[s + 1] = (tickStart[s] ?? 0) + (counts[s] ?? 0);
-  const total = tickStart[SIM_S + 2] ?? 0;
-  const conn = new Int32Array(total);
-  const at = new Float64Array(total);
-  const fill = tickStart.slice(0, SIM_S + 2);
-  arrivals.forEach((list, i) => {
-    for (const a of list) {
-      const s = Math.ceil(a / TICK_MS);
-      const k = fill[s]!;
-      fill[s] = k + 1;
-      conn[k] = i;
-      at[k] = a;
-    }
-  });
-  return { n, initialLast, tickStart, conn, at, expectedDead };
 }
 
 /** `baggage` > 0 interleaves that many small heap objects with each Conn. */
@@ -153,19 +98,22 @@ function makeConns(n: number, baggage = 0): Conn[] {
 }
 
 interface SweepResult {
-  /** Sweep wall time (ms) per simulated second, index = second - 1. */
+  /** Sweep wall time (ms) of each timed tick. */
   tickMs: Float64Array;
+  /** Silent connections detected over the whole run. */
   detected: number;
-  /** Entries examined per simulated second. */
+  /** Of those, detected inside the naive window. */
+  inNaiveWindow: number;
+  /** Entries examined per timed simulated second. */
   visitsPerS: number;
 }
 
 /** Classic scan; swap-remove keeps the array dense like a real session table would. */
-function naiveSweep(sessions: Conn[], len: number, now: number): number {
+function naiveSweep(sessions: Conn[], len: number, now: number, timeoutMs: number): number {
   let i = 0;
   while (i < len) {
     const s = sessions[i]!;
-    if (now - s.last > TIMEOUT_MS) {
+    if (now - s.last > timeoutMs) {
       len--;
       sessions[i] = sessions[len]!;
     } else {
@@ -176,22 +124,25 @@ function naiveSweep(sessions: Conn[], len: number, now: number): number {
 }
 
 function runNaive(w: Workload, baggage: number): SweepResult {
+  const { timeoutMs, naiveTicks } = w.p;
   const conns = makeConns(w.n, baggage);
-  for (let i = 0; i < w.n; i++) conns[i]!.last = w.initialLast[i]!;
+  for (let i = 0; i < w.n; i++) conns[i]!.last = w.lastAtNaiveFrom[i]!;
   const sessions = conns.slice();
-  let len = sessions.length;
+  // Untimed: what a scanner running since t=0 would already have removed.
+  let len = naiveSweep(sessions, sessions.length, w.naiveFrom * TICK_MS, timeoutMs);
+  const before = len;
   let visits = 0;
   gc?.();
-  const tickMs = new Float64Array(SIM_S);
-  for (let s = 1; s <= SIM_S; s++) {
+  const tickMs = new Float64Array(naiveTicks);
+  for (let s = w.naiveFrom + 1; s <= w.totalTicks; s++) {
     for (let k = w.tickStart[s]!, end = w.tickStart[s + 1]!; k < end; k++) conns[w.conn[k]!]!.last = w.at[k]!;
     const now = s * TICK_MS;
     visits += len;
     const t0 = performance.now();
-    len = naiveSweep(sessions, len, now);
-    tickMs[s - 1] = performance.now() - t0;
+    len = naiveSweep(sessions, len, now, timeoutMs);
+    tickMs[s - w.naiveFrom - 1] = performance.now() - t0;
   }
-  return { tickMs, detected: w.n - len, visitsPerS: visits / SIM_S };
+  return { tickMs, detected: w.n - len, inNaiveWindow: before - len, visitsPerS: visits / naiveTicks };
 }
 
 // JIT hygiene. Optimized code for the sweep embeds the wheel (and the callback)
@@ -199,44 +150,58 @@ function runNaive(w: Workload, baggage: number): SweepResult {
 // ("weak objects" deopt) and the next run sweeps unoptimized for a while, which
 // at 10k inflated the wheel's numbers ~10x. A gateway has one long-lived wheel,
 // so keep every bench wheel alive (emptied first) and the callback module-level.
+// Workloads too: once the first profile's warm-up workload was collected, the
+// second's code deopted the same way and web 10k read 0.018 ms/s, not 0.005.
 const retainedWheels: TimingWheel<Conn>[] = [];
+const retainedWorkloads: Workload[] = [];
+function workload(p: Profile, n: number): Workload {
+  const w = buildWorkload(p, n);
+  retainedWorkloads.push(w);
+  return w;
+}
 let detected = 0;
 function onExpire(): void {
   detected++;
 }
 
 function runWheel(w: Workload, baggage: number): SweepResult {
+  const { timeoutMs, wheelSize, timedTicks } = w.p;
   const conns = makeConns(w.n, baggage);
-  const wheel = new TimingWheel<Conn>({ tickMs: TICK_MS, wheelSize: WHEEL_SIZE, startMs: 0 });
-  for (let i = 0; i < w.n; i++) wheel.schedule(conns[i]!, w.initialLast[i]! + TIMEOUT_MS);
+  const wheel = new TimingWheel<Conn>({ tickMs: TICK_MS, wheelSize, startMs: 0 });
+  for (let i = 0; i < w.n; i++) wheel.schedule(conns[i]!, w.initialLast[i]! + timeoutMs);
   detected = 0;
+  let atNaiveFrom = 0;
+  let visitedBefore = 0;
   gc?.();
-  const tickMs = new Float64Array(SIM_S);
-  for (let s = 1; s <= SIM_S; s++) {
+  const tickMs = new Float64Array(timedTicks);
+  for (let s = 1; s <= w.totalTicks; s++) {
     for (let k = w.tickStart[s]!, end = w.tickStart[s + 1]!; k < end; k++) {
-      wheel.touch(conns[w.conn[k]!]!, w.at[k]! + TIMEOUT_MS);
+      wheel.touch(conns[w.conn[k]!]!, w.at[k]! + timeoutMs);
     }
+    if (s === w.warmTicks + 1) visitedBefore = wheel.stats.visited;
     const now = s * TICK_MS;
     const t0 = performance.now();
     wheel.advance(now, onExpire);
-    tickMs[s - 1] = performance.now() - t0;
+    if (s > w.warmTicks) tickMs[s - w.warmTicks - 1] = performance.now() - t0;
+    if (s === w.naiveFrom) atNaiveFrom = detected;
   }
+  const visitsPerS = (wheel.stats.visited - visitedBefore) / timedTicks;
   for (const c of conns) wheel.cancel(c);
   retainedWheels.push(wheel);
-  return { tickMs, detected, visitsPerS: wheel.stats.visited / SIM_S };
+  return { tickMs, detected, inNaiveWindow: detected - atNaiveFrom, visitsPerS };
 }
 
 /** ns per lazy touch over already-scheduled nodes, deadlines increasing. */
-function measureTouch(n: number): number {
+function measureTouch(p: Profile, n: number): number {
   const conns = makeConns(n);
-  const wheel = new TimingWheel<Conn>({ tickMs: TICK_MS, wheelSize: WHEEL_SIZE, startMs: 0 });
-  for (let i = 0; i < n; i++) wheel.schedule(conns[i]!, TIMEOUT_MS + (i % 30_000));
+  const wheel = new TimingWheel<Conn>({ tickMs: TICK_MS, wheelSize: p.wheelSize, startMs: 0 });
+  for (let i = 0; i < n; i++) wheel.schedule(conns[i]!, p.timeoutMs + (i % p.intervalMs));
   const rounds = Math.max(5, Math.ceil(10_000_000 / n));
   gc?.();
   const t0 = cpuMs();
   for (let r = 1; r <= rounds; r++) {
-    const base = TIMEOUT_MS + r * HEARTBEAT_MS;
-    for (let i = 0; i < n; i++) wheel.touch(conns[i]!, base + (i % 30_000));
+    const base = p.timeoutMs + r * p.intervalMs;
+    for (let i = 0; i < n; i++) wheel.touch(conns[i]!, base + (i % p.intervalMs));
   }
   const ns = ((cpuMs() - t0) * 1e6) / (rounds * n);
   if (wheel.stats.visited !== 0 || wheel.size !== n) throw new Error('touch bench: wheel did work it should not have');
@@ -252,12 +217,15 @@ function median(xs: ArrayLike<number>): number {
 
 /** Sum over ticks of the per-tick median across runs, per simulated second. */
 function msPerSecond(runs: Float64Array[]): number {
+  const ticks = runs[0]?.length ?? 0;
   let sum = 0;
-  for (let t = 0; t < SIM_S; t++) sum += median(runs.map((r) => r[t] ?? 0));
-  return sum / SIM_S;
+  for (let t = 0; t < ticks; t++) sum += median(runs.map((r) => r[t] ?? 0));
+  return sum / ticks;
 }
 
 interface Row {
+  profile: string;
+  interval_ms: number;
   n: number;
   wheel_cpu_ms_per_s: number;
   naive_cpu_ms_per_s: number;
@@ -283,17 +251,23 @@ function measure(w: Workload, baggage: number, label: string): Measured {
   const touchNs: number[] = [];
   let wheelVisits = 0;
   let naiveVisits = 0;
+  const id = `${w.p.name} n=${w.n}`;
   for (let rep = 0, reps = repsFor(w.n); rep < reps; rep++) {
     const a = runNaive(w, baggage);
     const b = runWheel(w, baggage);
     if (a.detected !== w.expectedDead || b.detected !== w.expectedDead) {
-      throw new Error(`n=${w.n}: detected naive=${a.detected} wheel=${b.detected}, expected ${w.expectedDead}`);
+      throw new Error(`${id}: detected naive=${a.detected} wheel=${b.detected}, expected ${w.expectedDead}`);
+    }
+    if (a.inNaiveWindow !== w.expectedNaiveWindow || b.inNaiveWindow !== w.expectedNaiveWindow) {
+      throw new Error(
+        `${id}: in naive window detected naive=${a.inNaiveWindow} wheel=${b.inNaiveWindow}, expected ${w.expectedNaiveWindow}`,
+      );
     }
     naiveMs.push(a.tickMs);
     wheelMs.push(b.tickMs);
     naiveVisits = a.visitsPerS;
     wheelVisits = b.visitsPerS;
-    if (baggage === 0) touchNs.push(measureTouch(w.n));
+    if (baggage === 0) touchNs.push(measureTouch(w.p, w.n));
   }
   const wheelMed = msPerSecond(wheelMs);
   const naiveMed = msPerSecond(naiveMs);
@@ -302,6 +276,8 @@ function measure(w: Workload, baggage: number, label: string): Measured {
     wheelVisitsPerS: wheelVisits,
     naiveVisitsPerS: naiveVisits,
     row: {
+      profile: w.p.name,
+      interval_ms: w.p.intervalMs,
       n: w.n,
       wheel_cpu_ms_per_s: round(wheelMed, 4),
       naive_cpu_ms_per_s: round(naiveMed, 4),
@@ -314,38 +290,49 @@ function measure(w: Workload, baggage: number, label: string): Measured {
 function main(): void {
   const started = performance.now();
   // JIT warm-up of every measured path on a small population.
-  const warm = buildWorkload(20_000);
-  for (let i = 0; i < 3; i++) {
-    runNaive(warm, 0);
-    runWheel(warm, 0);
-    measureTouch(20_000);
+  for (const p of PROFILES) {
+    const warm = workload(p, 20_000);
+    for (let i = 0; i < 3; i++) {
+      runNaive(warm, 0);
+      runWheel(warm, 0);
+      measureTouch(p, 20_000);
+    }
   }
   const measured: Measured[] = [];
-  let last: Workload | undefined;
-  for (const n of SIZES) {
-    last = buildWorkload(n);
-    measured.push(measure(last, 0, n.toLocaleString('en-US')));
+  const extras: Measured[] = [];
+  for (const p of PROFILES) {
+    let last: Workload | undefined;
+    for (const n of SIZES) {
+      last = workload(p, n);
+      measured.push(measure(last, 0, n.toLocaleString('en-US')));
+    }
+    if (last) extras.push(measure(last, SPREAD_OBJECTS, `${last.n.toLocaleString('en-US')}*`));
   }
-  const extra = last ? measure(last, SPREAD_OBJECTS, `${last.n.toLocaleString('en-US')}*`) : undefined;
 
   const pad = (v: string, k: number): string => v.padStart(k);
-  console.log(
-    `timing wheel vs naive scan — ${SIM_S} s simulated, heartbeat ${HEARTBEAT_MS / 1000}s±${JITTER_MS / 1000}s, ` +
-      `deadline ${TIMEOUT_MS / 1000}s, tick ${TICK_MS} ms, wheel ${WHEEL_SIZE} slots`,
-  );
-  console.log(
-    `${pad('n', 11)} ${pad('wheel ms/s', 11)} ${pad('naive ms/s', 11)} ${pad('ratio', 7)} ` +
-      `${pad('wheel visits/s', 15)} ${pad('naive visits/s', 15)} ${pad('ns/touch', 9)}`,
-  );
-  for (const m of extra ? [...measured, extra] : measured) {
-    const r = m.row;
+  console.log(`timing wheel vs naive scan — tick ${TICK_MS} ms for both, heartbeat jitter ±10%, deadline = interval × 1.5 + 5 s`);
+  for (const p of PROFILES) {
     console.log(
-      `${pad(m.label, 11)} ${pad(r.wheel_cpu_ms_per_s.toFixed(4), 11)} ${pad(r.naive_cpu_ms_per_s.toFixed(4), 11)} ` +
-        `${pad(`${r.ratio.toFixed(1)}x`, 7)} ${pad(Math.round(m.wheelVisitsPerS).toLocaleString('en-US'), 15)} ` +
-        `${pad(Math.round(m.naiveVisitsPerS).toLocaleString('en-US'), 15)} ${pad(Number.isNaN(r.ns_per_touch) ? '-' : r.ns_per_touch.toFixed(1), 9)}`,
+      `  ${p.name}: heartbeat ${p.intervalMs / 1000}s, deadline ${p.timeoutMs / 1000}s, wheel ${p.wheelSize} slots; ` +
+        `timed ${p.timedTicks} s (wheel, after ${Math.ceil(p.timeoutMs / TICK_MS)} s warm-up) / ${p.naiveTicks} s (naive)`,
     );
   }
-  if (extra) console.log(`* each Conn interleaved with ${SPREAD_OBJECTS} small heap objects (~1 KB/conn); not in the JSON`);
+  console.log(
+    `${pad('profile', 7)} ${pad('n', 11)} ${pad('wheel ms/s', 11)} ${pad('naive ms/s', 11)} ${pad('ratio', 7)} ` +
+      `${pad('wheel visits/s', 15)} ${pad('naive visits/s', 15)} ${pad('ns/touch', 9)}`,
+  );
+  const rows = PROFILES.flatMap((p) => [...measured, ...extras].filter((m) => m.row.profile === p.name));
+  for (const m of rows) {
+    const r = m.row;
+    console.log(
+      `${pad(r.profile, 7)} ${pad(m.label, 11)} ${pad(r.wheel_cpu_ms_per_s.toFixed(4), 11)} ` +
+        `${pad(r.naive_cpu_ms_per_s.toFixed(4), 11)} ${pad(`${r.ratio.toFixed(1)}x`, 7)} ` +
+        `${pad(Math.round(m.wheelVisitsPerS).toLocaleString('en-US'), 15)} ` +
+        `${pad(Math.round(m.naiveVisitsPerS).toLocaleString('en-US'), 15)} ` +
+        `${pad(Number.isNaN(r.ns_per_touch) ? '-' : r.ns_per_touch.toFixed(1), 9)}`,
+    );
+  }
+  console.log(`* each Conn interleaved with ${SPREAD_OBJECTS} small heap objects (~1 KB/conn); not in the JSON`);
   console.log(`(total ${((performance.now() - started) / 1000).toFixed(1)} s${gc ? '' : '; run with --expose-gc for steadier numbers'})`);
   console.log(JSON.stringify({ bench: 'wheel', results: measured.map((m) => m.row) }));
 }

@@ -66,7 +66,7 @@ export async function startGateway(deps: {
   });
   const metrics = createGatewayMetrics();
   const link = new BusGatewayLink({
-    bus, subjects, gatewayId: id, bootId, resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: 5000,
+    bus, subjects, gatewayId: id, bootId, resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
     wallNow: () => clock.wallNow(), log,
   });
   const core = new GatewayCore({ options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer });

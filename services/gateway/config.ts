@@ -36,6 +36,7 @@ export const gatewaySpec = {
   drainWindowMs: v('LONGLINK_DRAIN_WINDOW_MS', int(0, 3_600_000), 'On SIGTERM, reconnect frames go out in paced batches over this window (ms).', '30000'),
   drainReconnectJitterMs: v('LONGLINK_DRAIN_RECONNECT_JITTER_MS', int(0, 600_000), 'Upper bound of the random delay told to each client in its reconnect frame (ms).', '5000'),
   shutdownTimeoutMs: v('LONGLINK_SHUTDOWN_TIMEOUT_MS', int(100, 3_600_000), 'Hard deadline from SIGTERM to exit (ms); must exceed the drain window.', '45000'),
+  beaconIntervalMs: v('LONGLINK_BEACON_INTERVAL_MS', int(100, 600_000), 'How often the gateway announces itself to routers (ms); keep well under the routers\' LONGLINK_GATEWAY_LEASE_MS.', '5000'),
   logLevel: v('LONGLINK_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'Log level.', 'info'),
 } as const;
 

@@ -1,0 +1,319 @@
+/**
+ * LonglinkClient: the public face of the SDK. It wires the reconnect state
+ * machine, one Connection at a time, the smart heartbeat policy with its
+ * per-network memory, push delivery (dedup + acks) and upstream sends.
+ *
+ * Platform-neutral: the WebSocket comes from `options.transport`, time from
+ * `options.timers`; the browser and node entries fill in defaults. No global
+ * state: any number of clients per process.
+ */
+import type { HelloFrame } from '../../services/shared/protocol/index.js';
+import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js';
+import { Connection } from './connection.js';
+import { DEFAULT_DELIVERY, Delivery, type PushMessage } from './delivery.js';
+import { Emitter } from './emitter.js';
+import {
+  FixedHeartbeatPolicy, MARS_DEFAULTS, SmartHeartbeatPolicy, type HeartbeatPolicy, type PolicyChange, type SmartHeartbeatConfig,
+} from './heartbeat-policy.js';
+import type { Beat } from './heartbeat-scheduler.js';
+import { staticNetwork, type NetworkEvent, type NetworkMonitor } from './network.js';
+import { ReconnectMachine, isTerminal, type ClientState, type LossInfo, type WakeSource } from './reconnect-machine.js';
+import { HeartbeatMemory, MemoryStorage } from './storage.js';
+import { systemTimers, type Timers } from './timers.js';
+import type { ClientEvents, ClientOptions, ClientStats, HeartbeatOptions, TokenProvider } from './types.js';
+import { SendError, Upstream } from './upstream.js';
+
+const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+export class LonglinkClient {
+  private readonly events: Emitter<ClientEvents>;
+  private readonly timers: Timers;
+  private readonly random: () => number;
+  private readonly machine: ReconnectMachine;
+  private readonly policy: HeartbeatPolicy;
+  private readonly memory: HeartbeatMemory;
+  private readonly monitor: NetworkMonitor;
+  private readonly delivery: Delivery;
+  private readonly upstream: Upstream;
+  private readonly tokenProvider: TokenProvider;
+  private readonly hbTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly sendTimeoutMs: number;
+  private conn: Connection | undefined;
+  private attemptSeq = 0;
+  private attemptUsedFreshToken = false;
+  private sessionId: string | undefined;
+  private networkKey: string;
+  /** Network whose record the policy holds; undefined until loaded. */
+  private loadedNetwork: string | undefined;
+  private networkSeq = 0;
+  private unsubscribe: (() => void) | undefined;
+  private lastRetryMs: number | undefined;
+  private readonly counters = { connects: 0, zombies: 0, heartbeatsSent: 0, heartbeatAcks: 0, lastRttMs: undefined as number | undefined };
+
+  constructor(private readonly opts: ClientOptions) {
+    this.events = new Emitter<ClientEvents>((err, ev) => { if (ev !== 'error') this.events.emit('error', toError(err)); });
+    this.timers = opts.timers ?? systemTimers();
+    this.random = opts.random ?? Math.random;
+    const hb = opts.heartbeat ?? {};
+    this.hbTimeoutMs = hb.timeoutMs ?? 60_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 15_000;
+    this.sendTimeoutMs = opts.sendTimeoutMs ?? 10_000;
+    this.policy = hb.smart === false
+      ? new FixedHeartbeatPolicy(hb.intervalMs ?? 30_000)
+      : new SmartHeartbeatPolicy(smartConfig(hb), () => this.timers.wallNow());
+    this.memory = new HeartbeatMemory(opts.storage ?? new MemoryStorage(), opts.storageKey);
+    this.monitor = opts.network ?? staticNetwork();
+    this.networkKey = this.monitor.key();
+    this.tokenProvider = typeof opts.token === 'string' ? ((t: string) => () => t)(opts.token) : opts.token;
+    this.delivery = new Delivery(
+      { ackDelayMs: opts.ackDelayMs ?? DEFAULT_DELIVERY.ackDelayMs, ackBatch: opts.ackBatch ?? DEFAULT_DELIVERY.ackBatch },
+      this.timers,
+      (p) => this.events.emit('push', p),
+      opts.resume?.lastSeq ?? 0,
+    );
+    this.sessionId = opts.resume?.session;
+    this.upstream = new Upstream(this.timers, `c${Math.floor(this.random() * 2 ** 32).toString(36)}-`);
+    const backoff: BackoffConfig = { ...DEFAULT_BACKOFF, ...stripUndefined(opts.backoff ?? {}) };
+    this.machine = new ReconnectMachine(backoff, this.timers, this.random, {
+      connect: (refresh) => this.attempt(refresh),
+      abort: (reason) => this.dropConnection(reason),
+      state: (c) => {
+        if (isTerminal(c.to)) this.onTerminal(c.reason);
+        this.events.emit('state', c);
+      },
+      retry: (delayMs) => { this.lastRetryMs = delayMs; },
+    });
+  }
+
+  // ---- public API ------------------------------------------------------------
+
+  on<K extends keyof ClientEvents>(event: K, fn: (p: ClientEvents[K]) => void): () => void { return this.events.on(event, fn); }
+  once<K extends keyof ClientEvents>(event: K, fn: (p: ClientEvents[K]) => void): () => void { return this.events.once(event, fn); }
+  off<K extends keyof ClientEvents>(event: K, fn: (p: ClientEvents[K]) => void): void { this.events.off(event, fn); }
+
+  get state(): ClientState { return this.machine.state; }
+  get session(): string | undefined { return this.sessionId; }
+  /** Highest push seq handed to the app. */
+  get lastSeq(): number { return this.delivery.lastSeq; }
+  /** Save this (e.g. in sessionStorage) and pass it as `resume` to continue after a restart. */
+  get resumeState(): { session: string; lastSeq: number } | undefined {
+    return this.sessionId === undefined ? undefined : { session: this.sessionId, lastSeq: this.delivery.lastSeq };
+  }
+  /** Current heartbeat interval (ms). */
+  get heartbeatIntervalMs(): number { return this.policy.intervalMs; }
+  get heartbeatStable(): boolean { return this.policy.stable; }
+  get network(): string { return this.networkKey; }
+
+  get stats(): ClientStats {
+    return {
+      state: this.machine.state, attempts: this.machine.attemptsStarted, connects: this.counters.connects, zombies: this.counters.zombies,
+      heartbeatsSent: this.counters.heartbeatsSent, heartbeatAcks: this.counters.heartbeatAcks,
+      pushes: this.delivery.delivered, duplicates: this.delivery.duplicates, acksSent: this.delivery.acksSent, lastRttMs: this.counters.lastRttMs,
+    };
+  }
+
+  /** Starts connecting (and keeps the connection up). No-op while connecting or connected. */
+  connect(): void {
+    if (this.unsubscribe === undefined) this.unsubscribe = this.monitor.subscribe((ev) => this.onNetworkEvent(ev));
+    this.machine.start();
+  }
+
+  /** Closes for good (until `connect()` again). Pending sends are rejected. */
+  close(): void {
+    this.machine.stop();
+  }
+
+  /** The app learned that the network is available / the page is visible: retry now if disconnected. */
+  wake(source: WakeSource = 'app'): void {
+    this.machine.wake(source);
+  }
+
+  /**
+   * The device moved to network `key`. Loads what was learned there; if
+   * connected, checks the link at once (old paths usually die silently on a
+   * switch); if disconnected, retries now.
+   */
+  setNetwork(key: string): void {
+    const changed = key !== this.networkKey;
+    this.networkKey = key;
+    if (changed) void this.loadNetwork(key);
+    if (this.machine.state === 'connected') {
+      if (changed) this.conn?.scheduler.check();
+    } else {
+      this.machine.wake('network');
+    }
+  }
+
+  /** Upstream message; resolves on the gateway's `sent`. See upstream.ts for the semantics. */
+  send(topic: string, data: unknown, opts: { timeoutMs?: number; id?: string } = {}): Promise<void> {
+    if (isTerminal(this.machine.state) || this.machine.state === 'idle') {
+      return Promise.reject(new SendError('closed', `client is ${this.machine.state}`, opts.id ?? ''));
+    }
+    return this.upstream.send(topic, data, opts.timeoutMs ?? this.sendTimeoutMs, opts.id);
+  }
+
+  /** Resolves once connected (now, if already). Rejects on a terminal state or after `timeoutMs`. */
+  whenConnected(timeoutMs = 30_000): Promise<void> {
+    if (this.machine.state === 'connected') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = this.timers.setTimeout(() => { off(); reject(new Error(`not connected within ${timeoutMs} ms`)); }, timeoutMs);
+      const off = this.events.on('state', (c) => {
+        if (c.to === 'connected') { off(); timer.cancel(); resolve(); }
+        else if (isTerminal(c.to)) { off(); timer.cancel(); reject(new Error(`client ${c.to}: ${c.reason}`)); }
+      });
+    });
+  }
+
+  // ---- attempts ----------------------------------------------------------------
+
+  private attempt(refresh: boolean): void {
+    const id = ++this.attemptSeq;
+    this.attemptUsedFreshToken = refresh;
+    const prepare = async (): Promise<string> => {
+      if (this.loadedNetwork !== this.networkKey) await this.loadNetwork(this.networkKey);
+      return await this.tokenProvider({ refresh });
+    };
+    prepare().then(
+      (token) => { if (id === this.attemptSeq && this.machine.state === 'connecting') this.open(token); },
+      (err: unknown) => {
+        if (id !== this.attemptSeq || this.machine.state !== 'connecting') return;
+        this.events.emit('error', toError(err));
+        this.machine.lost({ code: 1006, reason: `token provider failed: ${toError(err).message}`, tokenError: true });
+      },
+    );
+  }
+
+  private open(token: string): void {
+    const resume = this.sessionId === undefined ? undefined : { session: this.sessionId, lastSeq: this.delivery.lastSeq };
+    const conn: Connection = new Connection(
+      {
+        url: this.opts.url, token, tokenIn: this.opts.tokenIn ?? 'protocol', device: this.opts.device, hbMs: this.policy.intervalMs,
+        resume, connectTimeoutMs: this.connectTimeoutMs, heartbeatTimeoutMs: this.hbTimeoutMs,
+      },
+      this.opts.transport, this.timers, this.random,
+      {
+        hello: (f) => { if (this.conn === conn) this.onHello(conn, f); },
+        push: (f) => { if (this.conn === conn) this.delivery.receive({ seq: f.seq, id: f.id, ts: f.ts, data: f.data }); },
+        sent: (f) => { if (this.conn === conn) this.upstream.onSent(f); },
+        heartbeatAck: (f, beat, rtt) => { if (this.conn === conn) this.onHeartbeatAck(f.intervalMs, f.unread, beat, rtt); },
+        beatSent: (b) => {
+          this.counters.heartbeatsSent++;
+          this.events.emit('heartbeat', { kind: b.kind, intervalMs: b.intervalMs });
+        },
+        lost: (info, beat) => { if (this.conn === conn) this.onLost(info, beat); },
+      },
+    );
+    this.conn = conn;
+    conn.start();
+  }
+
+  private onHello(conn: Connection, f: HelloFrame): void {
+    if (f.session !== this.sessionId) this.sessionId = f.session;
+    this.report(this.policy.setBounds(f.hb.minMs, f.hb.maxMs));
+    conn.scheduler.start(this.policy.intervalMs, f.hb.intervalMs);
+    this.counters.connects++;
+    this.delivery.attach((seq) => conn.sendAck(seq));
+    this.upstream.attach((frame) => conn.sendText(frame));
+    this.machine.opened();
+    if (this.conn !== conn) return; // a state listener closed the client
+    this.events.emit('connected', {
+      session: f.session, resumed: f.resumed, gateway: f.gateway, conn: f.conn, intervalMs: this.policy.intervalMs, serverSeq: f.seq,
+    });
+  }
+
+  private onHeartbeatAck(serverMs: number | undefined, unread: number | undefined, beat: Beat | undefined, rttMs: number): void {
+    this.counters.heartbeatAcks++;
+    this.counters.lastRttMs = rttMs;
+    if (beat?.kind === 'probe') this.report(this.policy.onSuccess(beat.intervalMs), true);
+    if (serverMs !== undefined && serverMs !== this.conn?.scheduler.currentIntervalMs) this.conn?.scheduler.setInterval(serverMs);
+    if (unread !== undefined) this.events.emit('unread', { count: unread });
+    this.events.emit('heartbeatAck', { rttMs, kind: beat?.kind });
+  }
+
+  private onLost(info: LossInfo, beat: Beat | undefined): void {
+    this.conn = undefined;
+    this.delivery.detach();
+    this.upstream.detach();
+    if (info.zombie) this.counters.zombies++;
+    // Mars: a failure is an idle beat that died unanswered (our timeout, or a close without a
+    // close frame). The jittered first beat counts too: it waited *less* than the interval, so its
+    // death shows the interval is too long all the more (and without it, a connection that dies
+    // on every first beat would never reach a probe and never learn). See heartbeat-policy.ts.
+    if ((beat?.kind === 'probe' || beat?.kind === 'first') && !beat.aliveSeen && (info.zombie === true || info.code === 1006)) {
+      this.report(this.policy.onFailure(beat.intervalMs), true);
+    }
+    this.lastRetryMs = undefined;
+    const d = this.machine.lost({ ...info, usedFreshToken: this.attemptUsedFreshToken });
+    this.events.emit('disconnected', {
+      code: info.code, reason: info.reason, zombie: info.zombie === true,
+      ...(d?.kind === 'terminal' ? { terminal: d.state } : this.lastRetryMs !== undefined ? { retryInMs: this.lastRetryMs } : {}),
+    });
+  }
+
+  private dropConnection(reason: string): void {
+    const c = this.conn;
+    this.conn = undefined;
+    this.delivery.flush();
+    this.delivery.detach();
+    this.upstream.detach();
+    c?.dispose(1000, reason.slice(0, 120));
+  }
+
+  private onTerminal(reason: string): void {
+    this.attemptSeq++;
+    this.upstream.rejectAll(`client stopped: ${reason}`);
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  // ---- heartbeat learning and networks ---------------------------------------------
+
+  /** Applies a policy change: tell the scheduler, persist, emit. `persist` also saves counters. */
+  private report(change: PolicyChange | undefined, persist = false): void {
+    if (change !== undefined) {
+      this.conn?.scheduler.setInterval(this.policy.intervalMs);
+      this.events.emit('interval', { network: this.loadedNetwork ?? this.networkKey, ...change });
+    }
+    if ((change !== undefined || persist) && this.policy.smart && this.loadedNetwork !== undefined) {
+      this.memory.save(this.loadedNetwork, this.policy.record()).catch((e: unknown) => this.events.emit('error', toError(e)));
+    }
+  }
+
+  private async loadNetwork(key: string): Promise<void> {
+    const seq = ++this.networkSeq;
+    let rec;
+    try {
+      rec = this.policy.smart ? await this.memory.load(key) : undefined;
+    } catch (e) {
+      this.events.emit('error', toError(e));
+    }
+    if (seq !== this.networkSeq) return; // a newer switch won
+    this.loadedNetwork = key;
+    const change = this.policy.useNetwork(rec);
+    if (change !== undefined) {
+      this.conn?.scheduler.setInterval(this.policy.intervalMs);
+      this.events.emit('interval', { network: key, ...change });
+    }
+  }
+
+  private onNetworkEvent(ev: NetworkEvent): void {
+    if (ev === 'online' || ev === 'visible') this.machine.wake(ev);
+    else if (ev === 'network') this.setNetwork(this.monitor.key());
+  }
+}
+
+function smartConfig(hb: HeartbeatOptions): SmartHeartbeatConfig {
+  const c: SmartHeartbeatConfig = { ...MARS_DEFAULTS };
+  for (const k of Object.keys(MARS_DEFAULTS) as Array<keyof SmartHeartbeatConfig>) {
+    const v = hb[k];
+    if (v !== undefined) c[k] = v;
+  }
+  return c;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export type { PushMessage };

@@ -1,0 +1,204 @@
+/**
+ * One WebSocket connection attempt and its life: handshake URL, waiting for
+ * hello (bounded by `connectTimeoutMs`), decoding frames with the shared
+ * protocol module, heartbeats (heartbeat-scheduler.ts) and the end.
+ *
+ * A Connection reports its end exactly once through `lost()`, unless the
+ * owner ended it with `dispose()` (then nothing more is reported). After
+ * either, every socket event is ignored, so a late close or message from an
+ * abandoned socket can never touch the client's state.
+ */
+import {
+  SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat,
+  type HeartbeatAckFrame, type HelloFrame, type PushFrame, type SentFrame,
+} from '../../services/shared/protocol/index.js';
+import { HeartbeatScheduler, type Beat } from './heartbeat-scheduler.js';
+import type { LossInfo } from './reconnect-machine.js';
+import type { Timer, Timers } from './timers.js';
+import type { CloseInfo, TransportFactory, TransportSocket, WireData } from './transport.js';
+
+export interface ConnectionParams {
+  /** ws(s)://host/ws */
+  url: string;
+  token: string;
+  tokenIn: 'protocol' | 'query';
+  device: string | undefined;
+  /** Interval asked for in the handshake (`hb`). */
+  hbMs: number;
+  resume: { session: string; lastSeq: number } | undefined;
+  connectTimeoutMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+export interface ConnectionEvents {
+  hello(f: HelloFrame): void;
+  push(f: PushFrame): void;
+  sent(f: SentFrame): void;
+  heartbeatAck(f: HeartbeatAckFrame, beat: Beat | undefined, rttMs: number): void;
+  /** The connection ended (never after dispose()). `pendingBeat`: a beat still awaiting its ack. */
+  lost(info: LossInfo, pendingBeat: Beat | undefined): void;
+  beatSent(beat: Beat): void;
+}
+
+/** Builds the handshake URL (docs/protocol.md §2.2). */
+export function handshakeUrl(p: Pick<ConnectionParams, 'url' | 'token' | 'tokenIn' | 'device' | 'hbMs' | 'resume'>): string {
+  const u = new URL(p.url);
+  if (p.device !== undefined) u.searchParams.set('device', p.device);
+  u.searchParams.set('hb', String(Math.round(p.hbMs)));
+  if (p.resume !== undefined) {
+    u.searchParams.set('session', p.resume.session);
+    u.searchParams.set('last_seq', String(p.resume.lastSeq));
+  }
+  if (p.tokenIn === 'query') u.searchParams.set('access_token', p.token);
+  return u.toString();
+}
+
+export class Connection {
+  private socket: TransportSocket | undefined;
+  private done = false;
+  private helloSeen = false;
+  private connectTimer: Timer | undefined;
+  private reconnectAt: number | undefined;
+  private lastError: string | undefined;
+  readonly scheduler: HeartbeatScheduler;
+  session: string | undefined;
+
+  constructor(
+    private readonly p: ConnectionParams,
+    private readonly transport: TransportFactory,
+    private readonly timers: Timers,
+    random: () => number,
+    private readonly ev: ConnectionEvents,
+  ) {
+    this.scheduler = new HeartbeatScheduler(timers, random, { timeoutMs: p.heartbeatTimeoutMs }, {
+      send: (announce) => {
+        this.write(encodeHeartbeat(announce));
+        const b = this.scheduler.pending;
+        if (!this.done && b !== undefined) this.ev.beatSent(b);
+      },
+      zombie: (beat) => this.fail({ code: 1006, reason: `no answer to a heartbeat within ${Math.min(beat.intervalMs, p.heartbeatTimeoutMs)} ms`, zombie: true }),
+    });
+  }
+
+  get open(): boolean { return this.helloSeen && !this.done; }
+
+  start(): void {
+    const protocols = this.p.tokenIn === 'protocol' ? [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + this.p.token] : [SUBPROTOCOL];
+    this.connectTimer = this.timers.setTimeout(() => {
+      this.connectTimer = undefined;
+      this.fail({ code: 1006, reason: `no hello within ${this.p.connectTimeoutMs} ms` });
+    }, this.p.connectTimeoutMs);
+    try {
+      this.socket = this.transport(handshakeUrl(this.p), protocols, {
+        onOpen: () => {},
+        onMessage: (data, isBinary) => this.onMessage(data, isBinary),
+        onClose: (info) => this.onClose(info),
+      });
+    } catch (err) {
+      this.fail({ code: 1006, reason: `cannot open a WebSocket: ${err instanceof Error ? err.message : String(err)}` });
+    }
+  }
+
+  /** Sends a JSON text frame (upstream). */
+  sendText(frame: string): void {
+    this.write(frame);
+  }
+
+  sendAck(seq: number): void {
+    this.write(encodeAck(seq));
+  }
+
+  /** The owner ends the connection: close gracefully (or hard), report nothing. */
+  dispose(code = 1000, reason = 'client closed', hard = false): void {
+    if (this.done) return;
+    this.done = true;
+    this.teardownTimers();
+    const s = this.socket;
+    this.socket = undefined;
+    if (s === undefined) return;
+    try {
+      if (hard) s.terminate();
+      else s.close(code, reason);
+    } catch { /* already gone */ }
+  }
+
+  private write(data: string | Uint8Array): void {
+    if (this.done || this.socket === undefined) return;
+    try {
+      this.socket.send(data);
+      this.scheduler.sent();
+    } catch (err) {
+      this.fail({ code: 1006, reason: `send failed: ${err instanceof Error ? err.message : String(err)}` });
+    }
+  }
+
+  private onMessage(data: WireData, isBinary: boolean): void {
+    if (this.done) return;
+    const d = decodeServerFrame(data, isBinary);
+    if (!d.ok) {
+      // docs/protocol.md §10: a client that rejects a server frame closes with its decoder's code.
+      const s = this.socket;
+      this.socket = undefined;
+      try { s?.close(d.code, d.reason.slice(0, 120)); } catch { /* gone */ }
+      this.fail({ code: d.code, reason: `client rejected a server frame: ${d.reason}` });
+      return;
+    }
+    this.scheduler.received();
+    const f = d.frame;
+    switch (f.op) {
+      case 'hello':
+        if (this.helloSeen) return;
+        this.helloSeen = true;
+        this.session = f.session;
+        this.connectTimer?.cancel();
+        this.connectTimer = undefined;
+        this.ev.hello(f);
+        return;
+      case 'heartbeat_ack':
+        this.scheduler.ack(f.intervalMs, (beat, rtt) => this.ev.heartbeatAck(f, beat, rtt));
+        return;
+      case 'push':
+        this.ev.push(f);
+        return;
+      case 'sent':
+        this.ev.sent(f);
+        return;
+      case 'reconnect':
+        this.reconnectAt = this.timers.now() + f.delayMs;
+        return;
+      case 'error':
+        this.lastError = `${f.name}: ${f.message}`;
+        return;
+    }
+  }
+
+  private onClose(info: CloseInfo): void {
+    if (this.done) return;
+    const loss: LossInfo = { code: info.code, reason: this.lastError ?? info.reason };
+    if (info.httpStatus !== undefined) loss.httpStatus = info.httpStatus;
+    if (info.retryAfterMs !== undefined) loss.retryAfterMs = info.retryAfterMs;
+    if (info.errorCode !== undefined) loss.errorCode = info.errorCode;
+    this.socket = undefined;
+    this.fail(loss);
+  }
+
+  private fail(info: LossInfo): void {
+    if (this.done) return;
+    this.done = true;
+    const pending = this.scheduler.pending;
+    this.teardownTimers();
+    if (this.reconnectAt !== undefined) info.reconnectDelayMs = Math.max(0, this.reconnectAt - this.timers.now());
+    const s = this.socket;
+    this.socket = undefined;
+    if (s !== undefined) {
+      try { s.terminate(); } catch { /* gone */ }
+    }
+    this.ev.lost(info, pending);
+  }
+
+  private teardownTimers(): void {
+    this.connectTimer?.cancel();
+    this.connectTimer = undefined;
+    this.scheduler.stop();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Push delivery: de-duplication by seq, in-order hand-off to the app, and
+ * cumulative acks batched briefly.
+ *
+ * The wire is at-least-once (a reconnect may replay pushes the client already
+ * has), so a push whose seq is <= the highest seq handed to the app is dropped.
+ * The app therefore sees each push once, in increasing seq order.
+ *
+ * No buffering on a seq gap, on purpose: seq is per *user* and the protocol
+ * allows gaps (inbox trimming, expiry, pushes for the user's other devices),
+ * so a gap is not evidence of loss and waiting would only add latency. Order
+ * is guaranteed by the gateway (one connection sends in increasing seq, replay
+ * before live), and loss is prevented by acks: anything not acked is replayed
+ * on the next resume. (docs/protocol.md §6, §7.)
+ *
+ * Acks: after a push (new or duplicate), ack the highest processed seq after at
+ * most `ackDelayMs`, or at once when `ackBatch` pushes are waiting. Acking
+ * duplicates too lets the server trim what the client already has.
+ */
+import type { Timer, Timers } from './timers.js';
+
+export interface DeliveryConfig {
+  ackDelayMs: number;
+  ackBatch: number;
+}
+
+export const DEFAULT_DELIVERY: Readonly<DeliveryConfig> = Object.freeze({ ackDelayMs: 100, ackBatch: 50 });
+
+export interface PushMessage {
+  seq: number;
+  id: string;
+  /** Epoch ms when the router accepted the push. */
+  ts: number;
+  data: unknown;
+}
+
+export class Delivery {
+  private last: number;
+  private unacked = 0;
+  private ackTimer: Timer | undefined;
+  private sendAck: ((seq: number) => void) | undefined;
+  /** Counters for stats. */
+  delivered = 0;
+  duplicates = 0;
+  acksSent = 0;
+
+  constructor(
+    private readonly cfg: DeliveryConfig,
+    private readonly timers: Timers,
+    private readonly deliver: (p: PushMessage) => void,
+    lastSeq = 0,
+  ) {
+    this.last = lastSeq;
+  }
+
+  /** Highest seq handed to the app (sent as `last_seq` on resume). */
+  get lastSeq(): number { return this.last; }
+
+  /** A connection is ready: acks go through `send`. Flushes an ack owed from before. */
+  attach(send: (seq: number) => void): void {
+    this.sendAck = send;
+    if (this.unacked > 0) this.schedule();
+  }
+
+  /** The connection is gone: keep what is owed for the next one. */
+  detach(): void {
+    this.sendAck = undefined;
+    this.ackTimer?.cancel();
+    this.ackTimer = undefined;
+  }
+
+  /** One push from the wire. Returns true when it was new and handed to the app. */
+  receive(p: PushMessage): boolean {
+    this.unacked++;
+    let fresh = false;
+    if (p.seq > this.last) {
+      this.last = p.seq;
+      this.delivered++;
+      fresh = true;
+      this.deliver(p);
+    } else {
+      this.duplicates++;
+    }
+    if (this.unacked >= this.cfg.ackBatch) this.flush();
+    else this.schedule();
+    return fresh;
+  }
+
+  /** Sends the cumulative ack now, if one is owed and a connection is attached. */
+  flush(): void {
+    this.ackTimer?.cancel();
+    this.ackTimer = undefined;
+    if (this.unacked === 0 || this.sendAck === undefined || this.last === 0) return;
+    this.unacked = 0;
+    this.acksSent++;
+    this.sendAck(this.last);
+  }
+
+  /** Stops timers for good. */
+  dispose(): void {
+    this.detach();
+  }
+
+  private schedule(): void {
+    if (this.ackTimer !== undefined || this.sendAck === undefined) return;
+    this.ackTimer = this.timers.setTimeout(() => {
+      this.ackTimer = undefined;
+      this.flush();
+    }, this.cfg.ackDelayMs);
+  }
+}

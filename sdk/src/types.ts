@@ -1,0 +1,124 @@
+/** Public option, event and stats types of the client. */
+import type { BackoffConfig } from './backoff.js';
+import type { PushMessage } from './delivery.js';
+import type { BeatKind } from './heartbeat-scheduler.js';
+import type { ChangeReason, SmartHeartbeatConfig } from './heartbeat-policy.js';
+import type { NetworkMonitor } from './network.js';
+import type { ClientState, StateChange, TerminalState, WakeSource } from './reconnect-machine.js';
+import type { KeyValueStorage } from './storage.js';
+import type { Timers } from './timers.js';
+import type { TransportFactory } from './transport.js';
+
+/**
+ * Returns the token to connect with. `refresh: true` means the last one
+ * expired or was refused: fetch a new one (e.g. from your auth backend).
+ */
+export type TokenProvider = (ctx: { refresh: boolean }) => string | Promise<string>;
+
+export interface HeartbeatOptions extends Partial<SmartHeartbeatConfig> {
+  /** Smart (adaptive) heartbeat. Default true. With false, `intervalMs` is used as is. */
+  smart?: boolean;
+  /** Fixed interval when `smart` is false (ms). Default 30 000. */
+  intervalMs?: number;
+  /**
+   * Client-side heartbeat timeout cap (ms): after a beat, the link is a zombie
+   * when nothing arrives within min(interval, timeoutMs). Default 60 000.
+   */
+  timeoutMs?: number;
+}
+
+export interface ClientOptions {
+  /** Gateway endpoint, `ws(s)://host[:port]/ws`. */
+  url: string;
+  token: string | TokenProvider;
+  /** Where the token travels: a `longlink.token.<jwt>` subprotocol (default) or `?access_token=`. */
+  tokenIn?: 'protocol' | 'query';
+  /** Device id (`device` query parameter) when the token has no `did` claim. */
+  device?: string;
+  /** WebSocket factory. The browser and node entries supply a default. */
+  transport: TransportFactory;
+  /** Injectable time (tests pass FakeTimers). Default: the platform's timers. */
+  timers?: Timers;
+  /** Injectable randomness in [0, 1) (jitter). Default Math.random. */
+  random?: () => number;
+  heartbeat?: HeartbeatOptions;
+  backoff?: Partial<BackoffConfig>;
+  /** From opening the socket to hello (ms). Default 15 000. */
+  connectTimeoutMs?: number;
+  /** Ack batching: at most this long (ms) ... Default 100. */
+  ackDelayMs?: number;
+  /** ... or this many pushes. Default 50. */
+  ackBatch?: number;
+  /** Default timeout of `send()` (ms). Default 10 000. */
+  sendTimeoutMs?: number;
+  /** Where learned heartbeat intervals are kept. The entries pick a default (localStorage / memory). */
+  storage?: KeyValueStorage;
+  /** Key of the JSON document in `storage`. */
+  storageKey?: string;
+  /** Network identity and wake-up events. Default: a static 'default' network (browser entry: Network Information API). */
+  network?: NetworkMonitor;
+  /** Resume a session saved earlier (e.g. across a page reload) from `client.resumeState`. */
+  resume?: { session: string; lastSeq: number };
+}
+
+export interface ConnectedEvent {
+  session: string;
+  resumed: boolean;
+  gateway: string;
+  conn: string;
+  /** Heartbeat interval in force on this connection. */
+  intervalMs: number;
+  /** hello.seq: highest seq the server has assigned to the user. */
+  serverSeq: number;
+}
+
+export interface DisconnectedEvent {
+  code: number;
+  reason: string;
+  /** The client's heartbeat timeout detected a dead link. */
+  zombie: boolean;
+  /** When the next attempt is due (ms), unless terminal. */
+  retryInMs?: number;
+  /** Set when the client stopped for good. */
+  terminal?: TerminalState;
+}
+
+export interface IntervalEvent {
+  network: string;
+  fromMs: number;
+  toMs: number;
+  stable: boolean;
+  reason: ChangeReason;
+}
+
+export interface ClientEvents {
+  state: StateChange;
+  connected: ConnectedEvent;
+  disconnected: DisconnectedEvent;
+  /** A push, once, in seq order. */
+  push: PushMessage;
+  /** A heartbeat went out. `probe` beats test the current interval. */
+  heartbeat: { kind: BeatKind; intervalMs: number };
+  heartbeatAck: { rttMs: number; kind: BeatKind | undefined };
+  /** The smart heartbeat changed its interval. */
+  interval: IntervalEvent;
+  /** An unread count carried by a heartbeat ack. */
+  unread: { count: number };
+  /** Something went wrong that the client handled (a listener threw, storage failed, ...). */
+  error: Error;
+}
+
+export interface ClientStats {
+  state: ClientState;
+  attempts: number;
+  connects: number;
+  zombies: number;
+  heartbeatsSent: number;
+  heartbeatAcks: number;
+  pushes: number;
+  duplicates: number;
+  acksSent: number;
+  lastRttMs: number | undefined;
+}
+
+export type { ClientState, StateChange, TerminalState, WakeSource, PushMessage };

@@ -1,0 +1,108 @@
+/**
+ * Inbox on Redis (cluster mode). Behaves like MemoryInbox and passes the
+ * same contract suite; see redis/keys.ts for the key layout and
+ * redis/lua-user.ts for the scripts.
+ *
+ * Storage choice: a stream per user, entry id "<seq>-0", rather than a sorted
+ * set. Range reads by seq, exact MAXLEN and trim-to-cursor (XTRIM MINID,
+ * which also returns the trimmed count) are native; fields are stored as is
+ * (no per-member encoding, and ZSET members would have to embed the seq to
+ * stay unique); and a 1000-entry stream packs into a few listpack nodes where
+ * a 1000-member ZSET with payloads over 64 bytes becomes a skiplist plus a
+ * dict, several times the memory. Stream ids are not times, so the TTL is an
+ * `exp` field: reads skip expired entries, writes trim the expired prefix,
+ * and the key's PEXPIREAT is the newest entry's expiry, so an idle user's
+ * inbox disappears by itself. The seq counter is a separate key without TTL:
+ * a seq must never go backwards, even after every entry has expired.
+ *
+ * Ordering: each method is one command on the shared connection, sent when
+ * the method is called, so calls are applied in call order (the router's
+ * Lanes rely on it for appends).
+ */
+import type { Clock } from '../../shared/clock.js';
+import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type PushRecord } from './inbox.js';
+import type { RedisClient } from './redis/client.js';
+import { DEFAULT_PREFIX, UserKeys } from './redis/keys.js';
+import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE } from './redis/lua-user.js';
+import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './redis/script.js';
+
+export interface RedisStoreOptions {
+  /** Shared client (see redis/client.ts createRedis); the store never quits it. */
+  redis: RedisClient;
+  /** First part of every key. Default "ll". */
+  prefix?: string;
+  /** Wall clock for expiry decisions; default: the Redis server's TIME (see redis/script.ts). */
+  clock?: Clock;
+}
+
+export class RedisInbox implements Inbox {
+  private readonly redis: RedisClient;
+  private readonly keys: UserKeys;
+  private readonly clock: Clock | undefined;
+  private readonly limits: InboxLimits;
+  private readonly appendScript: RunScript;
+  private readonly sinceScript: RunScript;
+  private readonly ackScript: RunScript;
+
+  constructor(opts: RedisStoreOptions & Partial<InboxLimits>) {
+    const { redis, prefix, clock, ...limits } = opts;
+    this.redis = redis;
+    this.keys = new UserKeys(prefix ?? DEFAULT_PREFIX);
+    this.clock = clock;
+    this.limits = { ...DEFAULT_INBOX_LIMITS, ...limits };
+    if (!(this.limits.maxLen >= 1)) throw new RangeError('RedisInbox: maxLen must be >= 1');
+    this.appendScript = defineScript(redis, 'inbox_append', INBOX_APPEND);
+    this.sinceScript = defineScript(redis, 'inbox_since', INBOX_SINCE, { readOnly: true });
+    this.ackScript = defineScript(redis, 'inbox_ack', INBOX_ACK);
+  }
+
+  async append(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<AppendResult> {
+    const k = this.keys;
+    const keys = [k.seq(user), k.inbox(user)];
+    const idem = opts?.idempotencyKey;
+    if (idem !== undefined) keys.push(k.idem(user, idem));
+    const { maxLen, ttlMs, idempotencyTtlMs } = this.limits;
+    const r = asArray(await this.appendScript(keys, [
+      nowArg(this.clock), entry.id, String(entry.ts), entry.data, Math.floor(maxLen), Math.ceil(ttlMs), Math.ceil(idempotencyTtlMs),
+    ]));
+    if (asNumber(r[0]) === 1) {
+      return { record: { seq: asNumber(r[1]), id: asString(r[2]), ts: asNumber(r[3]), data: asString(r[4]) }, duplicate: true };
+    }
+    return { record: { seq: asNumber(r[1]), id: entry.id, ts: entry.ts, data: entry.data }, duplicate: false };
+  }
+
+  async since(user: string, afterSeq: number, limit: number): Promise<PushRecord[]> {
+    const n = Math.floor(limit);
+    if (!(n >= 1)) return [];
+    // Seqs are integers: "> afterSeq" is "> floor(afterSeq)"; a negative (or NaN) bound means from the start.
+    if (afterSeq >= Number.MAX_SAFE_INTEGER) return [];
+    const start = afterSeq >= 0 ? `(${Math.floor(afterSeq)}-0` : '-';
+    const r = asArray(await this.sinceScript([this.keys.inbox(user)], [nowArg(this.clock), start, n]));
+    const out: PushRecord[] = [];
+    for (let i = 0; i + 3 < r.length; i += 4) {
+      out.push({ seq: asNumber(r[i]), id: asString(r[i + 1]), ts: asNumber(r[i + 2]), data: asString(r[i + 3]) });
+    }
+    return out;
+  }
+
+  async latestSeq(user: string): Promise<number> {
+    const v = await this.redis.get(this.keys.seq(user));
+    return v === null ? 0 : asNumber(v);
+  }
+
+  async ack(user: string, device: string, seq: number): Promise<AckResult> {
+    const k = this.keys;
+    // Lua numbers are doubles: keep the bound finite; anything above latestSeq is clamped by the script anyway.
+    const bound = Number.isNaN(seq) ? 0 : Math.floor(Math.max(-1, Math.min(seq, Number.MAX_SAFE_INTEGER)));
+    const r = asArray(await this.ackScript([k.seq(user), k.inbox(user), k.acks(user)], [nowArg(this.clock), device, bound, Math.ceil(this.limits.cursorTtlMs)]));
+    return { cursor: asNumber(r[0]), trimmed: asNumber(r[1]) };
+  }
+
+  async acked(user: string, device: string): Promise<number> {
+    const v = await this.redis.hget(this.keys.acks(user), device);
+    return v === null ? 0 : asNumber(v);
+  }
+
+  /** The client is shared and owned by whoever created it: nothing to release here. */
+  async close(): Promise<void> {}
+}

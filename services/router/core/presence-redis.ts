@@ -1,0 +1,252 @@
+/**
+ * Presence directory on Redis (cluster mode). Behaves like MemoryPresence
+ * and passes the same contract suite; Lua in redis/lua-presence.ts, keys in
+ * redis/keys.ts.
+ *
+ * Layout (Centrifuge's pattern: Redis 7.0 has no per-field TTL, so expiry is
+ * a sorted-set score next to a hash):
+ *  - per user, in the user's slot: a hash of the user's entries, and a zset
+ *    of tombstones scored by expiry;
+ *  - per cluster, in the `{gw}` slot: a zset of gateways scored by lease
+ *    expiry, a hash per gateway (last beacon, epoch), and a set per epoch
+ *    indexing that gateway's entries, so a sweep finds them.
+ *
+ * A call that needs both sides (online, offline, lookup) runs as a short
+ * sequence of single-slot scripts instead of one script, because a Redis
+ * Cluster refuses scripts whose keys span slots. What keeps that correct:
+ *  - Gateway epochs (see lua-presence.ts): an entry is valid only while its
+ *    gateway's current epoch equals the one it was stamped with. Purging a
+ *    gateway is one atomic step in the gateway slot; the removal of the
+ *    purged entries from users' hashes that follows is cleanup, order-free
+ *    and best-effort (lookup hides and drops leftovers).
+ *  - Call order: online and offline send their gateway step synchronously
+ *    when called, like beacon, sweep and gateways, so gateway steps run in
+ *    call order on the connection; their user steps then run through a
+ *    per-user queue, in call order too. So a beacon with a new boot called
+ *    before an online invalidates older entries but not that online's, as in
+ *    memory.
+ *  - Across routers (the queue group spreads one gateway's events over
+ *    several), order was never guaranteed; tombstones and "newest online
+ *    wins" are what make that safe, exactly as in memory.
+ *
+ * Known difference: tombstones are kept per user (the offline event names
+ * the user), MemoryPresence keeps them per gateway+connection. Connection ids
+ * are unique per gateway and belong to one user, so this only differs for a
+ * malformed event pairing one connection with two users.
+ */
+import type { Clock } from '../../shared/clock.js';
+import type { RedisStoreOptions } from './inbox-redis.js';
+import {
+  DEFAULT_PRESENCE_LIMITS, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
+  type PresenceEvent, type PresenceLimits, type SweepResult,
+} from './presence.js';
+import type { RedisClient } from './redis/client.js';
+import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './redis/keys.js';
+import { GW_ALIVE, GW_BEACON, GW_CONNECT, GW_LIST, GW_ONLINE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './redis/lua-presence.js';
+import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './redis/script.js';
+
+/** What a user hash stores per entry: the entry without the user, plus the gateway epoch it belongs to. */
+interface Stored extends Omit<PresenceEntry, 'user'> {
+  epoch: string;
+}
+
+const noop = (): void => {};
+
+/** Runs tasks with the same key one after another, in call order; different keys run concurrently. */
+class KeyedQueue {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key);
+    // An idle key runs at once, so the task's first command is sent from this very call.
+    const p = prev === undefined ? task() : prev.then(task);
+    const tail = p.then(noop, noop);
+    this.tails.set(key, tail);
+    void tail.then(() => { if (this.tails.get(key) === tail) this.tails.delete(key); });
+    return p;
+  }
+}
+
+function parseStored(v: string): Stored {
+  const o: unknown = JSON.parse(v);
+  if (typeof o !== 'object' || o === null) throw new ReplyShapeError('a presence entry', v);
+  const e = o as Record<string, unknown>;
+  const { device, conn, gateway, session, since, epoch } = e;
+  if (typeof device !== 'string' || typeof conn !== 'string' || typeof gateway !== 'string' || typeof session !== 'string'
+    || typeof since !== 'number' || typeof epoch !== 'string') throw new ReplyShapeError('a presence entry', v);
+  return { device, conn, gateway, session, since, epoch };
+}
+
+const toEntry = (user: string, s: Stored): PresenceEntry => ({ user, device: s.device, conn: s.conn, gateway: s.gateway, session: s.session, since: s.since });
+/** User-hash field of a connection (connection ids are only unique per gateway). JSON keeps any characters unambiguous. */
+const fieldOf = (gateway: string, conn: string): string => JSON.stringify([gateway, conn]);
+/** Gateway-index member of a connection: enough to find its user-hash field. */
+const refOf = (user: string, conn: string): string => JSON.stringify([user, conn]);
+
+interface Purged {
+  gateway: string;
+  epoch: string;
+  refs: string[];
+}
+
+export class RedisPresence implements Presence {
+  private readonly redis: RedisClient;
+  private readonly users: UserKeys;
+  private readonly gws: GatewayKeys;
+  private readonly clock: Clock | undefined;
+  private readonly limits: PresenceLimits;
+  private readonly queue = new KeyedQueue();
+  private readonly s: Record<'gwOnline' | 'gwBeacon' | 'gwConnect' | 'gwAlive' | 'gwList' | 'gwSweep' | 'online' | 'offline' | 'drop', RunScript>;
+
+  constructor(opts: RedisStoreOptions & Partial<PresenceLimits>) {
+    const { redis, prefix, clock, ...limits } = opts;
+    this.redis = redis;
+    this.users = new UserKeys(prefix ?? DEFAULT_PREFIX);
+    this.gws = new GatewayKeys(prefix ?? DEFAULT_PREFIX);
+    this.clock = clock;
+    this.limits = { ...DEFAULT_PRESENCE_LIMITS, ...limits };
+    const d = (name: string, lua: string, readOnly = false): RunScript => defineScript(redis, name, lua, { readOnly });
+    this.s = {
+      gwOnline: d('gw_online', GW_ONLINE), gwBeacon: d('gw_beacon', GW_BEACON), gwConnect: d('gw_connect', GW_CONNECT),
+      gwAlive: d('gw_alive', GW_ALIVE, true), gwList: d('gw_list', GW_LIST, true), gwSweep: d('gw_sweep', GW_SWEEP),
+      online: d('pres_online', PRES_ONLINE), offline: d('pres_offline', PRES_OFFLINE), drop: d('pres_drop', PRES_DROP),
+    };
+  }
+
+  private get now(): string { return nowArg(this.clock); }
+
+  online(ev: PresenceEvent): Promise<OnlineResult> {
+    const g = this.gws;
+    const first = this.s.gwOnline([g.leases, g.info(ev.gateway), g.epoch], [this.now, g.base, ev.gateway, Math.ceil(this.limits.leaseMs), String(ev.at)]);
+    first.catch(noop); // awaited below, possibly after other tasks of this user: not an unhandled rejection meanwhile
+    return this.queue.run(ev.user, async () => {
+      const r = asArray(await first);
+      const epoch = asString(r[0]);
+      // Not awaited: the cleanup queues behind this very task when it touches this user.
+      if (r.length > 1) void this.cleanup(readPurges(r, 1, ev.gateway, false));
+      const u = this.users;
+      const field = fieldOf(ev.gateway, ev.conn);
+      const stored: Stored = { device: ev.device, conn: ev.conn, gateway: ev.gateway, session: ev.session, since: ev.at, epoch };
+      const res = asArray(await this.s.online([u.presence(ev.user), u.tomb(ev.user)], [this.now, field, JSON.stringify(stored), ev.device]));
+      const added = asNumber(res[0]) === 1;
+      const displaced = res.slice(1).map((v) => parseStored(asString(v)));
+      if (!added && displaced.length === 0) return { displaced: [] };
+      const args: string[] = [this.now, g.base, epoch, refOf(ev.user, ev.conn), added ? '1' : '0'];
+      for (const d of displaced) args.push(d.gateway, d.epoch, refOf(ev.user, d.conn));
+      const c = asArray(await this.s.gwConnect([g.leases, g.info(ev.gateway)], args));
+      // The gateway was purged between the first step and now: the new entry is already dead.
+      if (added && asNumber(c[0]) === 0) void this.cleanup([{ gateway: ev.gateway, epoch, refs: [refOf(ev.user, ev.conn)] }]);
+      // An entry of a dead gateway is just stale: nobody needs to close it.
+      return { displaced: displaced.filter((_, i) => asNumber(c[i + 1]) === 1).map((d) => toEntry(ev.user, d)) };
+    });
+  }
+
+  offline(ev: PresenceEvent): Promise<boolean> {
+    const first = this.redis.hget(this.gws.info(ev.gateway), 'epoch');
+    first.catch(noop);
+    return this.queue.run(ev.user, async () => {
+      const epoch = (await first) ?? '';
+      const u = this.users;
+      const r = asArray(await this.s.offline([u.presence(ev.user), u.tomb(ev.user)], [this.now, fieldOf(ev.gateway, ev.conn), epoch, Math.ceil(this.limits.tombstoneMs)]));
+      if (asNumber(r[0]) !== 1) return false;
+      await this.redis.srem(this.gws.conns(asString(r[1])), refOf(ev.user, ev.conn));
+      return true;
+    });
+  }
+
+  lookup(user: string): Promise<PresenceEntry[]> {
+    return this.queue.run(user, async () => {
+      const all = await this.redis.hgetall(this.users.presence(user));
+      const stored = Object.values(all).map(parseStored);
+      if (stored.length === 0) return [];
+      const gateways = [...new Set(stored.map((s) => s.gateway))];
+      const r = asArray(await this.s.gwAlive([this.gws.leases], [this.now, this.gws.base, ...gateways]));
+      const state = new Map(gateways.map((gw, i) => [gw, { epoch: asString(r[2 * i]), alive: asNumber(r[2 * i + 1]) === 1 }]));
+      const out: PresenceEntry[] = [];
+      const stale: Purged[] = [];
+      for (const s of stored) {
+        const g = state.get(s.gateway);
+        if (g?.epoch !== s.epoch) stale.push({ gateway: s.gateway, epoch: s.epoch, refs: [refOf(user, s.conn)] });
+        else if (g.alive) out.push(toEntry(user, s));
+      }
+      // Leftovers of a purge whose cleanup did not run (e.g. the router died): drop them, without delaying the answer.
+      if (stale.length > 0) void this.cleanup(stale);
+      return out;
+    });
+  }
+
+  async beacon(b: GatewayBeacon): Promise<void> {
+    const g = this.gws;
+    const r = asArray(await this.s.gwBeacon([g.leases, g.info(b.gateway), g.epoch], [
+      this.now, g.base, b.gateway, Math.ceil(this.limits.leaseMs), b.boot, String(b.connections), b.draining ? '1' : '0', String(b.at),
+    ]));
+    if (r.length > 0) await this.cleanup(readPurges(r, 0, b.gateway, false));
+  }
+
+  async gateways(): Promise<GatewayInfo[]> {
+    const r = asArray(await this.s.gwList([this.gws.leases], [this.now, this.gws.base]));
+    const now = asNumber(r[0]);
+    const out: GatewayInfo[] = [];
+    for (let i = 1; i + 6 < r.length; i += 7) {
+      out.push({
+        gateway: asString(r[i]), boot: asString(r[i + 1]), connections: asNumber(r[i + 2]), draining: asString(r[i + 3]) === '1',
+        at: asNumber(r[i + 4]), ageMs: Math.round(now - asNumber(r[i + 5])), entries: asNumber(r[i + 6]),
+      });
+    }
+    return out.sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0));
+  }
+
+  async sweep(): Promise<SweepResult> {
+    const r = asArray(await this.s.gwSweep([this.gws.leases], [this.now, this.gws.base]));
+    const purged = readPurges(r, 1, '', true);
+    await this.cleanup(purged);
+    return { gateways: asNumber(r[0]), entries: purged.reduce((n, p) => n + p.refs.length, 0) };
+  }
+
+  /**
+   * Removes purged entries from their users' hashes, one script per user,
+   * all pipelined. Best-effort: those entries are already invisible (their
+   * epoch is over), so a failure here only leaves garbage for lookup to drop.
+   * Each user's script goes through that user's queue, so a call made before
+   * the purge (an offline still waiting for its turn) still finds its entry,
+   * as it would have in memory. Never rejects.
+   */
+  private async cleanup(purged: readonly Purged[]): Promise<void> {
+    const byUser = new Map<string, Map<string, string[]>>(); // user → epoch → fields
+    for (const p of purged) {
+      for (const ref of p.refs) {
+        const [user, conn] = JSON.parse(ref) as [string, string];
+        let epochs = byUser.get(user);
+        if (!epochs) byUser.set(user, (epochs = new Map()));
+        const fields = epochs.get(p.epoch) ?? [];
+        fields.push(fieldOf(p.gateway, conn));
+        epochs.set(p.epoch, fields);
+      }
+    }
+    const calls: Array<Promise<unknown>> = [];
+    for (const [user, epochs] of byUser) {
+      for (const [epoch, fields] of epochs) calls.push(this.queue.run(user, () => this.s.drop([this.users.presence(user)], ['', epoch, ...fields])));
+    }
+    await Promise.allSettled(calls);
+  }
+
+  /** The client is shared and owned by whoever created it: nothing to release here. */
+  async close(): Promise<void> {}
+}
+
+/**
+ * Reads purge groups from a gateway script reply, from index `i`:
+ * `epoch, n, ref×n` repeated, each preceded by the gateway id when `withId`.
+ */
+function readPurges(r: unknown[], i: number, gateway: string, withId: boolean): Purged[] {
+  const out: Purged[] = [];
+  while (i < r.length) {
+    const gw = withId ? asString(r[i++]) : gateway;
+    const epoch = asString(r[i]);
+    const n = asNumber(r[i + 1]);
+    const refs = r.slice(i + 2, i + 2 + n).map(asString);
+    i += 2 + n;
+    out.push({ gateway: gw, epoch, refs });
+  }
+  return out;
+}

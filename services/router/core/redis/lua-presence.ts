@@ -1,0 +1,228 @@
+/**
+ * Lua for RedisPresence (see presence-redis.ts for how the steps fit).
+ *
+ * Gateway scripts ("GW_*") touch only `{gw}`-tagged keys: KEYS[1] is the
+ * leases zset, and they derive `gw:<id>` info hashes and `conns:<epoch>` sets
+ * from ARGV[2], the `<prefix>:{gw}:` base, which shares that hash tag, so
+ * they stay in one cluster slot. User scripts ("PRES_*") touch one user's
+ * keys only.
+ *
+ * Epochs: every registration of a gateway (first sighting, online after an
+ * expired lease, beacon after an expired lease or with a new boot id) takes a
+ * new number from the `epoch` counter. Entries are stamped with the epoch
+ * they were added under, and an entry counts only while its gateway's
+ * current epoch equals it. Dropping all entries of a gateway is therefore a
+ * single atomic step in the gateway slot (new epoch, delete the conns set);
+ * deleting the dead entries from the users' hashes is cleanup that may
+ * happen later, in any order, and never touches a live entry.
+ */
+
+const GW_HELPERS = `
+local function info_key(g) return ARGV[2] .. 'gw:' .. g end
+local function conns_key(e) return ARGV[2] .. 'conns:' .. e end
+-- Ends the gateway's current epoch: returns {epoch, refs} of the entries to clean up, or nil.
+local function purge(ik)
+  local old = redis.call('HGET', ik, 'epoch')
+  if not old then return nil end
+  local ck = conns_key(old)
+  local refs = redis.call('SMEMBERS', ck)
+  redis.call('DEL', ck)
+  return {old, refs}
+end
+-- Appends a purge result to a reply as: epoch, n, ref…
+local function push_purge(out, p)
+  if not p then return end
+  out[#out + 1] = p[1]
+  out[#out + 1] = #p[2]
+  for _, r in ipairs(p[2]) do out[#out + 1] = r end
+end
+`;
+
+/**
+ * First step of an online event: makes sure the gateway is alive; an unknown
+ * or expired one is (re)registered with boot "" after its old epoch is purged.
+ * KEYS: leases, info(g), epoch   ARGV: now, base, gateway, leaseMs, at
+ * → {epoch[, oldEpoch, n, ref…]}
+ */
+export const GW_ONLINE = GW_HELPERS + `
+local now = now_ms(ARGV[1])
+local lease = redis.call('ZSCORE', KEYS[1], ARGV[3])
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if epoch and lease and tonumber(lease) > now then return {epoch} end
+local p = purge(KEYS[2])
+local e = redis.call('INCR', KEYS[3])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'boot', '', 'connections', '0', 'draining', '0', 'at', ARGV[5], 'seen', fmt(now), 'epoch', fmt(e))
+redis.call('ZADD', KEYS[1], fmt(now + tonumber(ARGV[4])), ARGV[3])
+local out = {fmt(e)}
+push_purge(out, p)
+return out
+`;
+
+/**
+ * Beacon: renews the lease; a restart (new boot, the old one known) or an
+ * expired lease first purges the old epoch.
+ * KEYS: leases, info(g), epoch   ARGV: now, base, gateway, leaseMs, boot, connections, draining (0|1), at
+ * → {[oldEpoch, n, ref…]}
+ */
+export const GW_BEACON = GW_HELPERS + `
+local now = now_ms(ARGV[1])
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+local out = {}
+if not epoch then
+  epoch = fmt(redis.call('INCR', KEYS[3]))
+else
+  local lease = redis.call('ZSCORE', KEYS[1], ARGV[3])
+  local boot = redis.call('HGET', KEYS[2], 'boot') or ''
+  if not (lease and tonumber(lease) > now) or (boot ~= '' and boot ~= ARGV[5]) then
+    push_purge(out, purge(KEYS[2]))
+    epoch = fmt(redis.call('INCR', KEYS[3]))
+  end
+end
+redis.call('HSET', KEYS[2], 'boot', ARGV[5], 'connections', ARGV[6], 'draining', ARGV[7], 'at', ARGV[8], 'seen', fmt(now), 'epoch', epoch)
+redis.call('ZADD', KEYS[1], fmt(now + tonumber(ARGV[4])), ARGV[3])
+return out
+`;
+
+/**
+ * Last step of an online event: indexes the new entry under its epoch (if
+ * that epoch is still current), unindexes the displaced entries, and says
+ * which displaced entries were on alive gateways.
+ * KEYS: leases, info(g)   ARGV: now, base, epoch, ref, added (0|1), then per displaced entry: gateway, epoch, ref
+ * → {indexed (0|1), alive (0|1) per displaced entry}
+ */
+export const GW_CONNECT = GW_HELPERS + `
+local now = now_ms(ARGV[1])
+local ok = 0
+if ARGV[5] == '1' and redis.call('HGET', KEYS[2], 'epoch') == ARGV[3] then
+  redis.call('SADD', conns_key(ARGV[3]), ARGV[4])
+  ok = 1
+end
+local out = {ok}
+for i = 6, #ARGV, 3 do
+  redis.call('SREM', conns_key(ARGV[i + 1]), ARGV[i + 2])
+  local lease = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  local alive = lease and tonumber(lease) > now and redis.call('HGET', info_key(ARGV[i]), 'epoch') == ARGV[i + 1]
+  out[#out + 1] = alive and 1 or 0
+end
+return out
+`;
+
+/**
+ * Read-only: each gateway's current epoch ('' if unknown) and whether its lease is unexpired.
+ * KEYS: leases   ARGV: now, base, gateway…   → {epoch|'', alive (0|1) per gateway}
+ */
+export const GW_ALIVE = GW_HELPERS + `
+local now = now_ms(ARGV[1])
+local out = {}
+for i = 3, #ARGV do
+  local lease = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  out[#out + 1] = redis.call('HGET', info_key(ARGV[i]), 'epoch') or ''
+  out[#out + 1] = (lease and tonumber(lease) > now) and 1 or 0
+end
+return out
+`;
+
+/**
+ * Read-only: alive gateways with their last beacon and entry count.
+ * KEYS: leases   ARGV: now, base   → {now, then per gateway: id, boot, connections, draining, at, seen, entries}
+ */
+export const GW_LIST = GW_HELPERS + `
+local now = now_ms(ARGV[1])
+local out = {fmt(now)}
+for _, g in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf')) do
+  local f = redis.call('HMGET', info_key(g), 'boot', 'connections', 'draining', 'at', 'seen', 'epoch')
+  if f[6] then
+    local n = redis.call('SCARD', conns_key(f[6]))
+    local row = {g, f[1], f[2], f[3], f[4], f[5], n}
+    for _, v in ipairs(row) do out[#out + 1] = v end
+  end
+end
+return out
+`;
+
+/**
+ * Deletes gateways whose lease expired, with their epoch's index.
+ * KEYS: leases   ARGV: now, base   → {gateways, then per gateway: id, epoch, n, ref…}
+ */
+export const GW_SWEEP = GW_HELPERS + `
+local now = now_ms(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
+local out = {#ids}
+for _, g in ipairs(ids) do
+  local ik = info_key(g)
+  local p = purge(ik)
+  redis.call('DEL', ik)
+  redis.call('ZREM', KEYS[1], g)
+  out[#out + 1] = g
+  if p then
+    push_purge(out, p)
+  else
+    out[#out + 1] = ''
+    out[#out + 1] = 0
+  end
+end
+return out
+`;
+
+/**
+ * User step of an online event: ignored if the connection has a live
+ * tombstone; otherwise replaces the user's other entries for the same
+ * device (returned as displaced) and stores the new one.
+ * KEYS: presence, tomb   ARGV: now, field, entry JSON, device
+ * → {added (0|1), displaced entry JSON…}
+ */
+export const PRES_ONLINE = `
+local now = now_ms(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return {0} end
+local out = {1}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[2] and cjson.decode(all[i + 1]).device == ARGV[4] then
+    redis.call('HDEL', KEYS[1], all[i])
+    out[#out + 1] = all[i + 1]
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return out
+`;
+
+/**
+ * User step of an offline event. An entry stamped with an epoch other than
+ * the gateway's current one was already dropped (purged gateway), so it
+ * counts as absent: removed, and a tombstone is left as for an unknown one.
+ * KEYS: presence, tomb   ARGV: now, field, current epoch ('' = gateway unknown), tombstoneMs
+ * → {1, epoch} removed | {0} tombstoned
+ */
+export const PRES_OFFLINE = `
+local v = redis.call('HGET', KEYS[1], ARGV[2])
+if v then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  local e = cjson.decode(v).epoch
+  if e == ARGV[3] then return {1, e} end
+end
+local now = now_ms(ARGV[1])
+local exp = now + tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+redis.call('ZADD', KEYS[2], fmt(exp), ARGV[2])
+extend_to(KEYS[2], exp)
+return {0}
+`;
+
+/**
+ * Cleanup: deletes the listed fields if they still hold an entry of `epoch`
+ * (a newer entry for the same connection is left alone).
+ * KEYS: presence   ARGV: now (unused), epoch, field…   → number deleted
+ */
+export const PRES_DROP = `
+local n = 0
+for i = 3, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v and cjson.decode(v).epoch == ARGV[2] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+`;

@@ -1,0 +1,157 @@
+/**
+ * Lua for RedisInbox and RedisSessions. Each script touches the keys of one
+ * user only (one hash tag, one cluster slot), and runs atomically, which is
+ * what the contracts' "atomic" and "gap-free" promises rest on.
+ *
+ * Inbox entries live in a stream whose entry ids are "<seq>-0": XRANGE by id
+ * is a range by seq, `XADD … MAXLEN n` is the exact length bound, and
+ * `XTRIM MINID` both trims to the ack cursor and reports how many it removed.
+ * Fields are always written in the order id, ts, data, exp, so `f[8]` is exp.
+ */
+
+/** Drops the expired prefix of a stream. Entries share one TTL and are in seq order, so expired ones come first. */
+const PRUNE = `
+local function prune(key, now)
+  while true do
+    local batch = redis.call('XRANGE', key, '-', '+', 'COUNT', 16)
+    if #batch == 0 then return end
+    for _, e in ipairs(batch) do
+      if tonumber(e[2][8]) > now then
+        redis.call('XTRIM', key, 'MINID', e[1])
+        return
+      end
+    end
+    local last = tonumber(string.match(batch[#batch][1], '^%d+'))
+    redis.call('XTRIM', key, 'MINID', fmt(last + 1) .. '-0')
+  end
+end
+`;
+
+/**
+ * Idempotency check, seq INCR, XADD with exact MAXLEN, TTL prune, key
+ * expiry, idempotency record: one atomic step, so a seq is never lost,
+ * reused or assigned to two concurrent retries of one key.
+ * KEYS: seq, inbox[, idem]   ARGV: now, id, ts, data, maxLen, ttlMs, idemTtlMs
+ * → {0, seq} | {1, seq, id, ts, data} (duplicate: the first append's record)
+ */
+export const INBOX_APPEND = PRUNE + `
+local now = now_ms(ARGV[1])
+if KEYS[3] then
+  local r = redis.call('HMGET', KEYS[3], 'seq', 'id', 'ts', 'data')
+  if r[1] then return {1, r[1], r[2], r[3], r[4]} end
+end
+prune(KEYS[2], now)
+local seq = redis.call('INCR', KEYS[1])
+local exp = now + tonumber(ARGV[6])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], fmt(seq) .. '-0', 'id', ARGV[2], 'ts', ARGV[3], 'data', ARGV[4], 'exp', fmt(exp))
+extend_to(KEYS[2], exp)
+if KEYS[3] then
+  redis.call('HSET', KEYS[3], 'seq', fmt(seq), 'id', ARGV[2], 'ts', ARGV[3], 'data', ARGV[4])
+  redis.call('PEXPIREAT', KEYS[3], fmt(now + tonumber(ARGV[7])))
+end
+return {0, seq}
+`;
+
+/**
+ * Read-only: unexpired entries after a stream id, up to `limit`, skipping
+ * (not deleting) expired ones so reads never write.
+ * KEYS: inbox   ARGV: now, start ("(<seq>-0" exclusive, or "-"), limit
+ * → flat {seq, id, ts, data, …}
+ */
+export const INBOX_SINCE = `
+local now = now_ms(ARGV[1])
+local limit = tonumber(ARGV[3])
+local out, n, start = {}, 0, ARGV[2]
+while n < limit do
+  local want = limit - n
+  local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', want)
+  for _, e in ipairs(batch) do
+    local f = e[2]
+    if tonumber(f[8]) > now then
+      out[#out + 1] = string.match(e[1], '^%d+')
+      out[#out + 1] = f[2]
+      out[#out + 1] = f[4]
+      out[#out + 1] = f[6]
+      n = n + 1
+    end
+  end
+  if #batch < want then break end
+  start = '(' .. batch[#batch][1]
+end
+return out
+`;
+
+/**
+ * Cumulative ack and trim to the minimum cursor, atomically, so no device's
+ * cursor can move between computing the minimum and trimming.
+ * KEYS: seq, inbox, acks   ARGV: now, device, seq, cursorTtlMs
+ * → {cursor, trimmed}
+ */
+export const INBOX_ACK = PRUNE + `
+local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
+if latest == 0 then return {0, 0} end
+local now = now_ms(ARGV[1])
+prune(KEYS[2], now)
+local prev = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
+local cursor = math.max(prev, math.min(tonumber(ARGV[3]), latest))
+redis.call('HSET', KEYS[3], ARGV[2], fmt(cursor))
+-- All cursors of the user are forgotten together, cursorTtlMs after the last ack.
+redis.call('PEXPIREAT', KEYS[3], fmt(now + tonumber(ARGV[4])))
+local min = cursor
+for _, v in ipairs(redis.call('HVALS', KEYS[3])) do
+  local c = tonumber(v)
+  if c < min then min = c end
+end
+local trimmed = 0
+if min >= 1 then trimmed = redis.call('XTRIM', KEYS[2], 'MINID', fmt(min + 1) .. '-0') end
+return {cursor, trimmed}
+`;
+
+/** Splits a stored "<expiresAt>|<session>" value. */
+const SESSION_PARSE = `
+local function parse(v)
+  local sep = string.find(v, '|', 1, true)
+  return tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1)
+end
+`;
+
+/**
+ * Resume-or-replace in one step, so concurrent resumes of one session all see
+ * it and a replacement is never half-applied. Other devices' expired
+ * sessions are dropped on the way (a user has few devices).
+ * KEYS: sessions   ARGV: now, device, requested ('' = none), newId, ttlMs
+ * → {resumed (0|1), session}
+ */
+export const SESSION_OPEN = SESSION_PARSE + `
+local now = now_ms(ARGV[1])
+local exp = now + tonumber(ARGV[5])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local at, id = parse(all[i + 1])
+  if at <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif all[i] == ARGV[2] and ARGV[3] ~= '' and id == ARGV[3] then
+    redis.call('HSET', KEYS[1], ARGV[2], fmt(exp) .. '|' .. id)
+    extend_to(KEYS[1], exp)
+    return {1, id}
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[2], fmt(exp) .. '|' .. ARGV[4])
+extend_to(KEYS[1], exp)
+return {0, ARGV[4]}
+`;
+
+/**
+ * KEYS: sessions   ARGV: now, device, session, ttlMs   → 1 if extended, else 0
+ */
+export const SESSION_TOUCH = SESSION_PARSE + `
+local now = now_ms(ARGV[1])
+local v = redis.call('HGET', KEYS[1], ARGV[2])
+if not v then return 0 end
+local at, id = parse(v)
+if at <= now or id ~= ARGV[3] then return 0 end
+local exp = now + tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[2], fmt(exp) .. '|' .. id)
+extend_to(KEYS[1], exp)
+return 1
+`;

@@ -1,0 +1,98 @@
+/**
+ * Lua plumbing shared by the Redis stores: script registration, the common
+ * Lua prelude, the time argument, and typed reading of script replies.
+ *
+ * Time: every script takes `now` as its first ARGV. Empty means "use the
+ * server's TIME", the default and the right choice with several routers: one
+ * clock for every router, and the same clock Redis uses to expire keys. A
+ * store built with a `clock` passes `clock.wallNow()` instead (epoch ms, never
+ * the per-process monotonic `now()`: values are stored and compared across
+ * processes and restarts). Per-item expiries (inbox entries, sessions,
+ * leases, tombstones) are compared with that `now`; whole keys are expired by
+ * Redis at the same absolute times (PEXPIREAT/PXAT), so an injected clock
+ * must track the server's wall clock.
+ */
+import { createHash } from 'node:crypto';
+import type { Clock } from '../../../shared/clock.js';
+import type { RedisClient } from './client.js';
+
+export type ScriptArg = string | number;
+export type RunScript = (keys: readonly string[], args: readonly ScriptArg[]) => Promise<unknown>;
+
+/**
+ * Helpers every script starts with (after its shebang line, see defineScript).
+ *  - now_ms: ARGV[1] or the server's TIME, in integer ms. Redis 7 replicates
+ *    script effects, so reading TIME before writing is allowed and the AOF
+ *    records the resulting values, not the call.
+ *  - fmt: integers as plain digits (Lua would print 1e+17 for big numbers).
+ *  - extend_to: moves a key's expiry out to `at`, never in, so a key holding
+ *    items with their own expiry lives as long as its longest-lived item.
+ */
+export const LUA_PRELUDE = `
+local function now_ms(arg)
+  if arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function fmt(n) return string.format('%.0f', n) end
+local function extend_to(key, at)
+  local cur = redis.call('PEXPIRETIME', key)
+  if cur == -1 or (cur >= 0 and cur < at) then redis.call('PEXPIREAT', key, fmt(at)) end
+end
+`;
+
+/**
+ * Registers `lua` (prelude prepended) on the client with defineCommand and
+ * returns a caller taking keys and args. The command name carries a hash of
+ * the source, so two versions of a script never collide on a shared client,
+ * and registering the same script twice is a no-op.
+ *
+ * Every script starts with a Redis 7 shebang (`#!lua`), which opts it out of
+ * the legacy compatibility mode: the server then refuses any key access
+ * outside the slot of the declared keys (even keys a script derives itself,
+ * which legacy mode lets through on a node that happens to own both slots),
+ * so a cross-slot mistake fails in every test instead of only on a real
+ * multi-node cluster. Read-only scripts are flagged `no-writes`, so they may
+ * run on replicas and are not refused when the server is out of memory.
+ */
+export function defineScript(client: RedisClient, name: string, lua: string, opts: { readOnly?: boolean } = {}): RunScript {
+  const source = (opts.readOnly === true ? '#!lua flags=no-writes\n' : '#!lua\n') + LUA_PRELUDE + lua;
+  const command = `longlink_${name}_${createHash('sha1').update(source).digest('hex').slice(0, 10)}`;
+  const host = client as unknown as Record<string, unknown>;
+  if (typeof host[command] !== 'function') client.defineCommand(command, { lua: source, readOnly: opts.readOnly === true });
+  return (keys, args) => {
+    const fn = host[command] as (...a: ScriptArg[]) => Promise<unknown>;
+    return fn.call(client, keys.length, ...keys, ...args);
+  };
+}
+
+/** ARGV[1] of every script: the injected wall clock in ms, or '' for the server's TIME. */
+export function nowArg(clock: Clock | undefined): string {
+  return clock ? String(Math.floor(clock.wallNow())) : '';
+}
+
+// ---- replies ------------------------------------------------------------------------
+
+export class ReplyShapeError extends Error {
+  constructor(what: string, got: unknown) {
+    super(`unexpected redis reply: expected ${what}, got ${JSON.stringify(got)}`);
+    this.name = 'ReplyShapeError';
+  }
+}
+
+export function asArray(v: unknown): unknown[] {
+  if (!Array.isArray(v)) throw new ReplyShapeError('an array', v);
+  return v;
+}
+
+export function asString(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  throw new ReplyShapeError('a string', v);
+}
+
+export function asNumber(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+  if (!Number.isFinite(n)) throw new ReplyShapeError('a number', v);
+  return n;
+}

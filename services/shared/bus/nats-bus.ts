@@ -1,0 +1,429 @@
+/**
+ * The Bus contract (bus.ts) over NATS core, using the v3 client
+ * (@nats-io/transport-node). This is the only module that touches NATS: the
+ * rest of Longlink sees `Bus` plus the connection state exposed here for
+ * readiness probes and metrics.
+ *
+ * Mapping and the reasons behind it:
+ *  - Bus headers (one string per key) ↔ NATS headers. Keys keep their case;
+ *    a key sent twice by a foreign publisher reads back as its first value.
+ *    The client trims values and rejects `\r`/`\n` in values and `:`,
+ *    spaces or control characters in keys (publish throws for those).
+ *  - Handlers run on the client's socket-read path: in 3.4.0 a throw there
+ *    ends the client's read loop and the connection stalls silently (no
+ *    status event; flush never resolves), so every handler call is wrapped:
+ *    sync throws and rejected promises are counted and logged (throttled).
+ *  - request(): the client's TimeoutError → BusTimeoutError, its
+ *    no-responders RequestError (server 503 status) → BusNoRespondersError.
+ *    Other failures (closed connection) propagate as the client's errors.
+ *  - Reconnection is unlimited (maxReconnectAttempts -1) with jitter, so a
+ *    cluster node dying or entering lame-duck mode moves the client to
+ *    another node; subscriptions are re-sent by the client on reconnect.
+ *
+ * Publishing while disconnected: unlike nats.js v2/nats.go (reconnectBufSize),
+ * the v3 client does NOT keep what was published while disconnected: it
+ * resets its outbound buffer on every dial attempt. So this adapter holds
+ * those publishes itself (at most `maxPendingEvents` messages and
+ * `maxPendingBytes` bytes, dropping the oldest beyond that, counted) and
+ * replays them in order once reconnected. Publishes that were already
+ * written to the dying socket are lost: delivery stays at-most-once.
+ * A request() made while disconnected waits for the reconnect within its own
+ * timeout instead of being published into the void.
+ */
+import {
+  connect, headers as natsHeaders, NoRespondersError, RequestError, TimeoutError,
+  type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription as NatsSubscription,
+} from '@nats-io/transport-node';
+import { BusNoRespondersError, BusTimeoutError, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
+
+/** pino's Logger satisfies this. */
+export interface BusLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface NatsBusOptions {
+  /** Client URLs, e.g. `nats://10.0.0.1:4222`; the cluster gossips the rest. */
+  servers: string[];
+  /** Shown by the server's monitoring (connz): use the service instance name. */
+  name: string;
+  log: BusLogger;
+  /** Publishes held while disconnected (oldest dropped beyond this). Default 10,000; 0 drops them all. */
+  maxPendingEvents?: number;
+  /** Payload+subject bytes held while disconnected (the analogue of reconnectBufSize). Default 8 MiB. */
+  maxPendingBytes?: number;
+  /** Delay before retrying a server already tried; jitter of up to `reconnectJitterMs` is added. Defaults 2000 / 1000 ms. */
+  reconnectTimeWaitMs?: number;
+  reconnectJitterMs?: number;
+  /** Client PING interval; two missed PONGs mark the connection stale and reconnect. Default 20 s. */
+  pingIntervalMs?: number;
+  /** Limit on one dial + handshake (client default 20 s, spent in full on a vanished host). Default 5 s. */
+  connectTimeoutMs?: number;
+  /** close() drains (lets in-flight messages finish) for at most this long, then closes. Default 5 s. */
+  drainTimeoutMs?: number;
+}
+
+/** `reconnecting` covers both "socket just dropped" and "dialling servers". */
+export type NatsBusStatus = 'connected' | 'reconnecting' | 'closed';
+
+export interface NatsBusEvent {
+  readonly type: 'disconnect' | 'reconnecting' | 'reconnect' | 'ldm' | 'error' | 'stale' | 'update' | 'close';
+  /** State after the event. */
+  readonly status: NatsBusStatus;
+  /** Server concerned (host:port), when the client names one. */
+  readonly server?: string;
+  readonly error?: Error;
+}
+
+/**
+ * Monotonic counters for metrics. reconnects excludes the initial connect;
+ * reconnectAttempts counts dials while reconnecting; errors are client/server
+ * errors (permissions, protocol, stale connection); handlerErrors are
+ * handlers that threw or rejected; the *WhileDisconnected/replayed ones
+ * follow the hold-and-replay of publishes; droppedAfterClose counts
+ * publishes made while closing/closed (and held ones never replayed).
+ */
+export interface NatsBusCounters {
+  reconnects: number; disconnects: number; reconnectAttempts: number; lameDuckNotices: number;
+  errors: number; handlerErrors: number;
+  bufferedWhileDisconnected: number; droppedWhileDisconnected: number; replayedAfterReconnect: number;
+  droppedAfterClose: number;
+}
+
+interface Held { subject: string; data: Uint8Array; headers: Headers | undefined; size: number }
+
+const HANDLER_LOG_EVERY_MS = 10_000;
+
+export async function connectNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
+  if (opts.servers.length === 0) throw new RangeError('connectNatsBus: servers must not be empty');
+  const nc = await connect({
+    servers: opts.servers,
+    name: opts.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: opts.reconnectTimeWaitMs ?? 2000,
+    reconnectJitter: opts.reconnectJitterMs ?? 1000,
+    pingInterval: opts.pingIntervalMs ?? 20_000,
+    maxPingOut: 2,
+    timeout: opts.connectTimeoutMs ?? 5000,
+  });
+  return new NatsBus(nc, opts);
+}
+
+export class NatsBus implements Bus {
+  private state: NatsBusStatus = 'connected';
+  private closing = false;
+  private closePromise: Promise<void> | undefined;
+  private readonly listeners = new Set<(e: NatsBusEvent) => void>();
+  private readonly connectWaiters = new Set<() => void>();
+  /** Held publishes are held[heldHead..]: dropping the oldest is O(1) (no Array.shift on a big array). */
+  private held: Array<Held | undefined> = [];
+  private heldHead = 0;
+  private heldBytes = 0;
+  private readonly maxHeld: number;
+  private readonly maxHeldBytes: number;
+  private readonly statusLoop: Promise<void>;
+  private readonly c: NatsBusCounters = {
+    reconnects: 0, disconnects: 0, reconnectAttempts: 0, lameDuckNotices: 0, errors: 0, handlerErrors: 0,
+    bufferedWhileDisconnected: 0, droppedWhileDisconnected: 0, replayedAfterReconnect: 0, droppedAfterClose: 0,
+  };
+
+  /** Use connectNatsBus(); the constructor takes an already connected client. */
+  constructor(private readonly nc: NatsConnection, private readonly opts: NatsBusOptions) {
+    this.maxHeld = opts.maxPendingEvents ?? 10_000;
+    this.maxHeldBytes = opts.maxPendingBytes ?? 8 * 1024 * 1024;
+    // status() must be called now: the client only queues events for iterators that exist.
+    this.statusLoop = this.watch(nc.status());
+    void nc.closed().then((err) => {
+      if (err) opts.log.error({ err, name: opts.name }, 'NATS connection closed with an error');
+      this.setClosed();
+    });
+    opts.log.info({ server: nc.getServer(), name: opts.name }, 'connected to NATS');
+  }
+
+  get status(): NatsBusStatus {
+    return this.state;
+  }
+
+  /** host:port of the server the client is connected to, or undefined while not connected. */
+  get server(): string | undefined {
+    return this.state === 'connected' ? this.nc.getServer() : undefined;
+  }
+
+  /** What is currently held for replay after a reconnect. */
+  get pendingWhileDisconnected(): { messages: number; bytes: number } {
+    return { messages: this.held.length - this.heldHead, bytes: this.heldBytes };
+  }
+
+  counters(): Readonly<NatsBusCounters> {
+    return { ...this.c };
+  }
+
+  /** Client traffic totals (bytes/messages in and out). */
+  traffic(): { inBytes: number; outBytes: number; inMsgs: number; outMsgs: number } {
+    return this.nc.stats();
+  }
+
+  /** Listens to connection events; returns a function that removes the listener. */
+  onStatus(cb: (e: NatsBusEvent) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  publish(subject: string, data: Uint8Array, headers?: Headers): void {
+    if (this.closing || this.state === 'closed') { this.c.droppedAfterClose++; return; }
+    if (this.state === 'reconnecting') { this.hold({ subject, data, headers, size: subject.length + data.length }); return; }
+    this.nc.publish(subject, data, headers ? { headers: toNatsHeaders(headers) } : undefined);
+  }
+
+  subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: { queue?: string }): Subscription {
+    if (this.closing || this.state === 'closed') {
+      this.opts.log.warn({ subject }, 'subscribe on a closed NATS bus ignored');
+      return { unsubscribe: () => undefined };
+    }
+    let active = true;
+    let lastLog = 0;
+    let suppressed = 0;
+    const failed = (err: unknown): void => {
+      this.c.handlerErrors++;
+      const now = Date.now();
+      if (now - lastLog < HANDLER_LOG_EVERY_MS) { suppressed++; return; }
+      this.opts.log.error({ err, subject, suppressed }, 'bus handler failed');
+      [lastLog, suppressed] = [now, 0];
+    };
+    const sub: NatsSubscription = this.nc.subscribe(subject, {
+      ...(opts?.queue !== undefined ? { queue: opts.queue } : {}),
+      callback: (err: Error | null, m: Msg) => {
+        if (err) { this.c.errors++; this.opts.log.error({ err, subject }, 'NATS subscription error'); return; }
+        if (!active) return;
+        try {
+          const r: unknown = handler(toBusMessage(m));
+          if (r instanceof Promise) r.catch(failed);
+        } catch (e) {
+          failed(e);
+        }
+      },
+    });
+    return {
+      unsubscribe: () => {
+        if (!active) return;
+        active = false;
+        try { sub.unsubscribe(); } catch { /* closed with the connection: nothing to undo */ }
+      },
+    };
+  }
+
+  async request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers?: Headers }): Promise<BusMessage> {
+    const started = Date.now();
+    if (this.state === 'reconnecting' && !this.closing && !(await this.waitConnected(opts.timeoutMs))) {
+      throw new BusTimeoutError(subject, opts.timeoutMs);
+    }
+    const remaining = Math.max(1, opts.timeoutMs - (Date.now() - started));
+    try {
+      const m = await this.nc.request(subject, data, {
+        timeout: remaining,
+        ...(opts.headers ? { headers: toNatsHeaders(opts.headers) } : {}),
+      });
+      return toBusMessage(m);
+    } catch (err) {
+      throw mapRequestError(err, subject, opts.timeoutMs);
+    }
+  }
+
+  respond(to: BusMessage, data: Uint8Array, headers?: Headers): void {
+    if (to.reply !== undefined) this.publish(to.reply, data, headers);
+  }
+
+  /**
+   * Resolves once the server has seen everything published so far (a PING/PONG
+   * round trip). While disconnected it waits for the reconnect (held publishes
+   * are replayed first), so callers wanting a bound should race it with a timer.
+   * After close() it resolves at once: close() already flushed.
+   */
+  async flush(): Promise<void> {
+    while (!this.closing && this.state !== 'closed') {
+      if (this.state === 'reconnecting') {
+        await this.waitConnected(Number.POSITIVE_INFINITY);
+        continue;
+      }
+      try {
+        await this.nc.flush();
+        return;
+      } catch {
+        // The PONG was lost to a disconnect (or close): loop decides which.
+        if (this.state === 'connected' && !this.closing) await new Promise<void>((r) => setImmediate(r));
+      }
+    }
+  }
+
+  /**
+   * Drains (unsubscribe, let in-flight messages reach handlers, flush
+   * publishes) then closes; bounded by drainTimeoutMs. Held publishes that
+   * never found a server are dropped and counted. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closing = true;
+    if (this.state === 'connected' && !this.nc.isClosed()) {
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((r) => { timer = setTimeout(r, this.opts.drainTimeoutMs ?? 5000); });
+      try {
+        await Promise.race([this.nc.drain(), limit]);
+      } catch (err) {
+        this.opts.log.warn({ err }, 'NATS drain failed; closing');
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    if (!this.nc.isClosed()) await this.nc.close();
+    await this.statusLoop;
+    this.setClosed();
+  }
+
+  private hold(h: Held): void {
+    this.c.bufferedWhileDisconnected++;
+    this.held.push(h);
+    this.heldBytes += h.size;
+    while (this.heldHead < this.held.length && (this.held.length - this.heldHead > this.maxHeld || this.heldBytes > this.maxHeldBytes)) {
+      this.heldBytes -= this.held[this.heldHead]?.size ?? 0;
+      this.held[this.heldHead++] = undefined; // let the payload be collected
+      this.c.droppedWhileDisconnected++;
+    }
+    if (this.heldHead > 1024 && this.heldHead * 2 > this.held.length) {
+      this.held = this.held.slice(this.heldHead);
+      this.heldHead = 0;
+    }
+  }
+
+  private takeHeld(): Held[] {
+    const items = this.held.slice(this.heldHead).filter((h): h is Held => h !== undefined);
+    this.held = [];
+    this.heldHead = 0;
+    this.heldBytes = 0;
+    return items;
+  }
+
+  private replayHeld(): void {
+    for (const h of this.takeHeld()) {
+      try {
+        this.nc.publish(h.subject, h.data, h.headers ? { headers: toNatsHeaders(h.headers) } : undefined);
+        this.c.replayedAfterReconnect++;
+      } catch (err) {
+        this.c.droppedWhileDisconnected++;
+        this.opts.log.warn({ err, subject: h.subject }, 'could not replay a publish held while disconnected');
+      }
+    }
+  }
+
+  /** Resolves true once connected, false on timeout or close. */
+  private waitConnected(timeoutMs: number): Promise<boolean> {
+    if (this.state === 'connected') return Promise.resolve(true);
+    if (this.state === 'closed' || this.closing) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const done = (): void => { clearTimeout(timer); this.connectWaiters.delete(done); resolve(this.state === 'connected'); };
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(done, timeoutMs) : undefined;
+      this.connectWaiters.add(done);
+    });
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.connectWaiters]) w();
+  }
+
+  private setClosed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.c.droppedAfterClose += this.takeHeld().length;
+    this.wakeWaiters();
+  }
+
+  private async watch(events: AsyncIterable<Status>): Promise<void> {
+    for await (const s of events) {
+      try { this.onClientStatus(s); } catch (err) { this.opts.log.error({ err }, 'NATS status handling failed'); }
+    }
+  }
+
+  private onClientStatus(s: Status): void {
+    const log = this.opts.log;
+    switch (s.type) {
+      case 'disconnect':
+        this.c.disconnects++;
+        if (this.state === 'connected') this.state = 'reconnecting';
+        log.warn({ server: s.server }, 'disconnected from NATS; reconnecting');
+        return this.emit({ type: 'disconnect', status: this.state, server: s.server });
+      case 'reconnecting':
+        this.c.reconnectAttempts++;
+        return this.emit({ type: 'reconnecting', status: this.state });
+      case 'reconnect':
+        this.c.reconnects++;
+        if (this.state !== 'closed') this.state = 'connected';
+        log.info({ server: s.server, held: this.pendingWhileDisconnected.messages }, 'reconnected to NATS');
+        if (!this.closing) this.replayHeld();
+        this.wakeWaiters();
+        return this.emit({ type: 'reconnect', status: this.state, server: s.server });
+      case 'ldm':
+        // The server will close us during its lame-duck window and we reconnect
+        // elsewhere then; leaving now would make every client move at once.
+        this.c.lameDuckNotices++;
+        log.warn({ server: s.server }, 'NATS server entered lame duck mode; will reconnect elsewhere when it lets go');
+        return this.emit({ type: 'ldm', status: this.state, server: s.server });
+      case 'error':
+        this.c.errors++;
+        log.error({ err: s.error }, 'NATS error');
+        return this.emit({ type: 'error', status: this.state, error: s.error });
+      case 'staleConnection':
+        this.c.errors++;
+        log.warn({}, 'NATS connection stale (PINGs unanswered); reconnecting');
+        return this.emit({ type: 'stale', status: this.state });
+      case 'update':
+        log.debug({ added: s.added, deleted: s.deleted }, 'NATS cluster membership changed');
+        return this.emit({ type: 'update', status: this.state });
+      case 'close':
+        this.setClosed();
+        return this.emit({ type: 'close', status: 'closed' });
+      default:
+        return; // ping, slowConsumer (iterators only), forceReconnect: nothing to do
+    }
+  }
+
+  private emit(e: NatsBusEvent): void {
+    for (const cb of [...this.listeners]) {
+      try { cb(e); } catch (err) { this.opts.log.error({ err, event: e.type }, 'NATS status listener failed'); }
+    }
+  }
+}
+
+function toNatsHeaders(h: Headers): MsgHdrs {
+  const out = natsHeaders();
+  for (const [k, v] of Object.entries(h)) out.set(k, v);
+  return out;
+}
+
+function fromNatsHeaders(h: MsgHdrs | undefined): Headers | undefined {
+  if (!h) return undefined;
+  const out: Headers = {};
+  for (const [k, [first]] of h) if (first !== undefined) out[k] = first;
+  return out;
+}
+
+/**
+ * `data` is a view into the socket read chunk (no copy): handlers that keep
+ * a payload for long should copy it, or the whole chunk stays alive.
+ */
+function toBusMessage(m: Msg): BusMessage {
+  return { subject: m.subject, data: m.data, headers: fromNatsHeaders(m.headers), reply: m.reply ? m.reply : undefined };
+}
+
+function mapRequestError(err: unknown, subject: string, timeoutMs: number): unknown {
+  let mapped: Error | undefined;
+  if (err instanceof TimeoutError) mapped = new BusTimeoutError(subject, timeoutMs);
+  else if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) mapped = new BusNoRespondersError(subject);
+  if (!mapped) return err;
+  mapped.cause = err;
+  return mapped;
+}

@@ -1,0 +1,333 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Close, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../services/shared/protocol/index.js';
+import { LonglinkClient } from '../../sdk/src/client.js';
+import { ManualNetwork } from '../../sdk/src/network.js';
+import { FakeTimers, FakeTransport, flushMicrotasks } from '../../sdk/src/testing.js';
+import type { ClientOptions } from '../../sdk/src/types.js';
+import { SendError } from '../../sdk/src/upstream.js';
+
+function setup(over: Partial<ClientOptions> = {}) {
+  const timers = new FakeTimers();
+  const tr = new FakeTransport();
+  const client = new LonglinkClient({
+    url: 'ws://gw.test/ws', token: 'tok', device: 'phone', transport: tr.factory, timers, random: () => 0.5,
+    heartbeat: { minMs: 1000, maxMs: 8000, stepMs: 1000, marginMs: 200, successesToStep: 2, timeoutMs: 60_000 },
+    backoff: { baseMs: 1000, capMs: 8000, healthyAfterMs: 5000 },
+    ...over,
+  });
+  const states: string[] = [];
+  client.on('state', (c) => states.push(c.to));
+  const pushes: number[] = [];
+  client.on('push', (p) => pushes.push(p.seq));
+  return { timers, tr, client, states, pushes };
+}
+
+/** connect() and let the async token step run; returns the socket. */
+async function connect(r: ReturnType<typeof setup>) {
+  r.client.connect();
+  await flushMicrotasks();
+  return r.tr.last;
+}
+
+test('handshake: subprotocols carry the token; device, hb and (later) session + last_seq in the query', async () => {
+  const r = setup();
+  const s = await connect(r);
+  assert.deepEqual(s.protocols, [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + 'tok']);
+  assert.equal(s.url.pathname, '/ws');
+  assert.equal(s.url.searchParams.get('device'), 'phone');
+  assert.equal(s.url.searchParams.get('hb'), '1000');
+  assert.equal(s.url.searchParams.has('session'), false);
+  assert.equal(s.url.searchParams.has('access_token'), false);
+  s.open().hello({ session: 'S1' });
+  assert.equal(r.client.state, 'connected');
+  s.push(5).push(7);
+  s.drop();
+  r.timers.advance(1000);
+  await flushMicrotasks();
+  const s2 = r.tr.last;
+  assert.equal(s2.url.searchParams.get('session'), 'S1');
+  assert.equal(s2.url.searchParams.get('last_seq'), '7');
+});
+
+test('token in the query when asked', async () => {
+  const r = setup({ tokenIn: 'query' });
+  const s = await connect(r);
+  assert.deepEqual(s.protocols, [SUBPROTOCOL]);
+  assert.equal(s.url.searchParams.get('access_token'), 'tok');
+});
+
+test('pushes: each once, in order, duplicates after a resume dropped; acks cumulative and batched', async () => {
+  const r = setup({ ackDelayMs: 100, ackBatch: 3 });
+  const s = await connect(r);
+  s.hello();
+  s.push(1).push(2);
+  assert.deepEqual(s.acks(), [], 'batched: nothing yet');
+  r.timers.advance(99);
+  assert.deepEqual(s.acks(), []);
+  r.timers.advance(1);
+  assert.deepEqual(s.acks(), [2], 'one cumulative ack after ackDelayMs');
+  s.push(3).push(4).push(5);
+  assert.deepEqual(s.acks(), [2, 5], 'ackBatch pushes: ack at once');
+  s.push(9);
+  s.drop();
+  r.timers.advance(1000);
+  await flushMicrotasks();
+  const s2 = r.tr.last;
+  assert.equal(s2.url.searchParams.get('last_seq'), '9');
+  s2.hello({ resumed: true });
+  r.timers.advance(0);
+  assert.deepEqual(s2.acks(), [], 'the ack owed for 9 waits for its batch');
+  s2.push(8).push(9).push(10).push(12);
+  r.timers.advance(100);
+  assert.deepEqual(r.pushes, [1, 2, 3, 4, 5, 9, 10, 12]);
+  assert.deepEqual(s2.acks(), [9, 12], '9 was owed from the dropped connection');
+  assert.equal(r.client.stats.duplicates, 2);
+  assert.equal(r.client.lastSeq, 12);
+});
+
+test('an ack owed when the connection dropped is sent on the next one', async () => {
+  const r = setup({ ackDelayMs: 100 });
+  const s = await connect(r);
+  s.hello();
+  s.push(3);
+  s.drop();
+  r.timers.advance(1000);
+  await flushMicrotasks();
+  const s2 = r.tr.last;
+  s2.hello();
+  r.timers.advance(100);
+  assert.deepEqual(s.acks(), []);
+  assert.deepEqual(s2.acks(), [3]);
+});
+
+test('terminal close codes stop the client and reject pending sends', async () => {
+  for (const [code, state] of [[Close.REPLACED, 'replaced'], [Close.KICKED, 'kicked'], [Close.LOGGED_OUT, 'logged-out'], [Close.AUTH_FAILED, 'failed'], [Close.INVALID_FRAME, 'failed'], [Close.MESSAGE_TOO_BIG, 'failed'], [Close.UNSUPPORTED_PROTOCOL, 'failed']] as const) {
+    const r = setup();
+    const s = await connect(r);
+    s.hello();
+    const sending = r.client.send('t', 1);
+    const ev = new Promise((resolve) => r.client.once('disconnected', resolve));
+    s.serverClose(code);
+    assert.equal(r.client.state, state);
+    assert.deepEqual(await ev, { code, reason: '', zombie: false, terminal: state });
+    await assert.rejects(sending, (e: unknown) => e instanceof SendError && e.kind === 'closed');
+    r.timers.advance(1_000_000);
+    await flushMicrotasks();
+    assert.equal(r.tr.count, 1, `${state}: never reconnects`);
+  }
+});
+
+test('backoff close codes reconnect with backoff and resume', async () => {
+  for (const code of [1001, 1006, 1011, Close.HEARTBEAT_TIMEOUT, Close.SLOW_CONSUMER, Close.RATE_LIMITED, 4999]) {
+    const r = setup();
+    const s = await connect(r);
+    s.hello({ session: 'S' });
+    s.serverClose(code);
+    assert.equal(r.client.state, 'disconnected');
+    r.timers.advance(499);
+    await flushMicrotasks();
+    assert.equal(r.tr.count, 1);
+    r.timers.advance(1); // random 0.5 * base 1000
+    await flushMicrotasks();
+    assert.equal(r.tr.count, 2, `code ${code}`);
+    assert.equal(r.tr.last.url.searchParams.get('session'), 'S');
+  }
+});
+
+test('token expired (4002): the app is asked for a fresh token, then the client reconnects at once', async () => {
+  const calls: boolean[] = [];
+  const r = setup({ token: ({ refresh }) => { calls.push(refresh); return Promise.resolve(refresh ? 'fresh' : 'old'); } });
+  const s = await connect(r);
+  s.hello();
+  s.serverClose(Close.TOKEN_EXPIRED);
+  assert.equal(r.client.state, 'disconnected');
+  r.timers.advance(0);
+  await flushMicrotasks();
+  assert.deepEqual(calls, [false, true]);
+  assert.deepEqual(r.tr.last.protocols, [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + 'fresh']);
+  assert.deepEqual(r.states, ['connecting', 'connected', 'disconnected', 'connecting']);
+});
+
+test('a failing token provider backs off and retries with refresh', async () => {
+  let n = 0;
+  const r = setup({ token: () => (n++ === 0 ? Promise.reject(new Error('auth down')) : 'ok') });
+  const errors: string[] = [];
+  r.client.on('error', (e) => errors.push(e.message));
+  r.client.connect();
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 0);
+  assert.equal(r.client.state, 'disconnected');
+  assert.deepEqual(errors, ['auth down']);
+  r.timers.advance(500);
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 1);
+});
+
+test('drain: the reconnect frame delay is honoured, then resume', async () => {
+  const r = setup();
+  const s = await connect(r);
+  s.hello({ session: 'S' });
+  s.reconnect(2500);
+  r.timers.advance(1000);
+  s.serverClose(Close.DRAINING);
+  r.timers.advance(1499);
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 1);
+  r.timers.advance(1);
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 2);
+});
+
+test('refused upgrades: 503 Retry-After honoured; 401 refreshes the token once; 400 stops', async () => {
+  const r = setup();
+  let s = await connect(r);
+  s.refuse(503, 4000, 'LL_ADMISSION_RATE');
+  r.timers.advance(4999); // 4000 * (1 + 0.5 * 0.5)
+  r.client.wake('online');
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 1, 'an online event does not jump a Retry-After');
+  r.timers.advance(1);
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 2);
+  s = r.tr.last;
+  s.refuse(401, undefined, 'LL_AUTH_TOKEN_EXPIRED');
+  r.timers.advance(0);
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 3);
+  r.tr.last.refuse(401, undefined, 'LL_AUTH_INVALID_TOKEN');
+  assert.equal(r.client.state, 'failed', 'rejected even with a fresh token: stop');
+  const r2 = setup();
+  (await connect(r2)).refuse(400, undefined, 'LL_BAD_HANDSHAKE');
+  assert.equal(r2.client.state, 'failed');
+});
+
+test('connect timeout: no hello in time means drop and back off', async () => {
+  const r = setup({ connectTimeoutMs: 3000 });
+  const s = await connect(r);
+  s.open();
+  r.timers.advance(2999);
+  assert.equal(r.client.state, 'connecting');
+  r.timers.advance(1);
+  assert.equal(r.client.state, 'disconnected');
+  assert.equal(s.terminated, true);
+});
+
+test('zombie: unanswered heartbeat → offline first (disconnected), then a new connection; the old socket is dropped hard', async () => {
+  const r = setup();
+  const s = await connect(r);
+  s.hello();
+  const seen: string[] = [];
+  r.client.on('disconnected', (d) => seen.push(`disconnected zombie=${d.zombie} retry=${d.retryInMs}`));
+  r.client.on('state', (c) => seen.push(c.to));
+  r.timers.advance(750); // first beat (jittered 0.75 * 1000)
+  assert.equal(s.heartbeats().length, 1);
+  r.timers.advance(999);
+  assert.equal(r.client.state, 'connected');
+  r.timers.advance(1);
+  assert.equal(s.terminated, true);
+  assert.deepEqual(seen, ['disconnected', 'disconnected zombie=true retry=500']);
+  s.heartbeatAck(); // a late frame on the abandoned socket changes nothing
+  r.timers.advance(500);
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 2);
+  assert.equal(r.client.stats.zombies, 1);
+});
+
+test('no double connect: online + visible + network + retry timer together open one socket', async () => {
+  const net = new ManualNetwork('wifi');
+  const r = setup({ network: net, random: () => 0 });
+  const s = await connect(r);
+  s.hello();
+  s.drop(); // retry delay 0 with random 0
+  net.emit('online');
+  net.emit('visible');
+  net.switchTo('cell');
+  r.client.wake('app');
+  r.timers.advance(0);
+  r.client.connect();
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 2);
+  r.tr.last.hello();
+  net.emit('online');
+  net.emit('visible');
+  r.client.connect();
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 2, 'ignored while connected');
+});
+
+test('close() while the token is being fetched opens no socket; close() on a live one closes 1000', async () => {
+  let release: (t: string) => void = () => {};
+  const r = setup({ token: () => new Promise<string>((res) => { release = res; }) });
+  r.client.connect();
+  r.client.close();
+  release('late');
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 0);
+  assert.equal(r.client.state, 'closed');
+  const r2 = setup();
+  const s = await connect(r2);
+  s.hello();
+  r2.client.close();
+  assert.deepEqual(s.clientClosed, { code: 1000, reason: 'closed by the app' });
+  assert.equal(r2.timers.pending, 0, 'no timer left behind');
+});
+
+test('send(): resolves on sent, rejects on error or timeout, waits for a connection, resends after a drop', async () => {
+  const r = setup({ sendTimeoutMs: 5000 });
+  await assert.rejects(r.client.send('t', 1), (e: unknown) => e instanceof SendError && e.kind === 'closed', 'idle client');
+  const s = await connect(r);
+  const early = r.client.send('chat.typing', { room: 'r9' }, { id: 'u-1' });
+  assert.equal(s.sent.length, 0, 'waits for hello');
+  s.hello();
+  assert.deepEqual(s.frames().filter((f) => f.op === 'send'), [{ op: 'send', id: 'u-1', topic: 'chat.typing', data: { room: 'r9' } }]);
+  s.sentAck('u-1');
+  await early;
+  const bad = r.client.send('t', 2, { id: 'u-2' });
+  s.sentAck('u-2', 'upstream unavailable');
+  await assert.rejects(bad, (e: unknown) => e instanceof SendError && e.kind === 'rejected' && e.message === 'upstream unavailable');
+  const slow = r.client.send('t', 3, { id: 'u-3', timeoutMs: 1000 });
+  r.timers.advance(1000);
+  await assert.rejects(slow, (e: unknown) => e instanceof SendError && e.kind === 'timeout');
+  const lost = r.client.send('t', 4, { id: 'u-4' });
+  s.drop();
+  r.timers.advance(500);
+  await flushMicrotasks();
+  const s2 = r.tr.last;
+  s2.hello();
+  assert.deepEqual(s2.frames().filter((f) => f.op === 'send').map((f) => f.op === 'send' && f.id), ['u-4'], 'same id again');
+  s2.sentAck('u-4');
+  await lost;
+});
+
+test('many clients per process are independent', async () => {
+  const a = setup();
+  const b = setup();
+  (await connect(a)).hello();
+  const sb = await connect(b);
+  sb.hello();
+  sb.serverClose(Close.KICKED);
+  assert.equal(a.client.state, 'connected');
+  assert.equal(b.client.state, 'kicked');
+});
+
+test('a throwing push listener does not break delivery; the error is reported', async () => {
+  const r = setup();
+  const errors: string[] = [];
+  r.client.on('error', (e) => errors.push(e.message));
+  r.client.on('push', () => { throw new Error('app bug'); });
+  const s = await connect(r);
+  s.hello();
+  s.push(1).push(2);
+  assert.deepEqual(r.pushes, [1, 2]);
+  assert.deepEqual(errors, ['app bug', 'app bug']);
+});
+
+test('an undecodable server frame closes with the decoder code (terminal 4008)', async () => {
+  const r = setup();
+  const s = await connect(r);
+  s.hello();
+  s.text('{"op":"bogus"}');
+  assert.equal(s.clientClosed?.code, Close.INVALID_FRAME);
+  assert.equal(r.client.state, 'failed');
+});
