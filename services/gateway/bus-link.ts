@@ -7,7 +7,7 @@
 import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type { GatewayCore } from './core/gateway-core.js';
-import type { ControlCommand, Delivery, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, UpstreamMessage } from '../shared/bus/messages.js';
+import type { ControlCommand, Delivery, DeliveryReceipt, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, UpstreamMessage } from '../shared/bus/messages.js';
 import type { GatewayLink } from './core/ports.js';
 
 
@@ -41,7 +41,13 @@ export class BusGatewayLink implements GatewayLink {
     this.subs.push(bus.subscribe(subjects.deliver(gatewayId), (m) => {
       const msg = decodeMsg<{ deliveries?: Delivery[] }>(m.data);
       if (!msg || !Array.isArray(msg.deliveries)) { this.badMessages++; return; }
-      for (const d of msg.deliveries) core.deliver(d);
+      for (const d of msg.deliveries) {
+        const n = core.deliver(d);
+        if (d.receipt !== undefined && n > 0) {
+          const receipt: DeliveryReceipt = { user: d.user, seqs: d.pushes.map((p) => p.seq), gateway: gatewayId };
+          bus.publish(d.receipt, encodeMsg(receipt));
+        }
+      }
     }));
     this.subs.push(bus.subscribe(subjects.control(gatewayId), (m) => {
       const cmd = decodeMsg<ControlCommand>(m.data);

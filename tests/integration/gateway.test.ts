@@ -144,6 +144,19 @@ describe('gateway over real sockets', () => {
     assert.deepEqual(missed.map((m) => m.seq), [p.seq + 1, p.seq + 2]);
   });
 
+  it('push with await_ms reports delivered once the gateway wrote it to the socket', async () => {
+    const c = await open('erin');
+    await c.frame('hello');
+    const res = await fetch(`${s.apiUrl}/v1/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ users: ['erin', 'nobody-home'], data: { hi: 1 }, await_ms: 2000 }),
+    });
+    const body = await res.json() as { results: Array<{ user: string; status: string }> };
+    assert.deepEqual(body.results.map((r) => [r.user, r.status]), [['erin', 'delivered'], ['nobody-home', 'offline']]);
+    assert.deepEqual((await c.frame('push')).data, { hi: 1 });
+  });
+
   it('serves /healthz, /readyz and /metrics with the live connection count', async () => {
     assert.equal((await fetch(`${s.gatewayHttpUrl}/healthz`)).status, 200);
     assert.equal((await fetch(`${s.gatewayHttpUrl}/readyz`)).status, 200);

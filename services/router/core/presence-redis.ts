@@ -42,7 +42,7 @@ import {
 } from './presence.js';
 import type { RedisClient } from './redis/client.js';
 import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './redis/keys.js';
-import { GW_ALIVE, GW_BEACON, GW_CONNECT, GW_LIST, GW_ONLINE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './redis/lua-presence.js';
+import { GW_ALIVE, GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './redis/lua-presence.js';
 import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './redis/script.js';
 
 /** What a user hash stores per entry: the entry without the user, plus the gateway epoch it belongs to. */
@@ -64,6 +64,11 @@ class KeyedQueue {
     this.tails.set(key, tail);
     void tail.then(() => { if (this.tails.get(key) === tail) this.tails.delete(key); });
     return p;
+  }
+
+  /** Resolves once every task queued so far (any key) has settled. */
+  async settled(): Promise<void> {
+    await Promise.all(this.tails.values());
   }
 }
 
@@ -96,7 +101,7 @@ export class RedisPresence implements Presence {
   private readonly clock: Clock | undefined;
   private readonly limits: PresenceLimits;
   private readonly queue = new KeyedQueue();
-  private readonly s: Record<'gwOnline' | 'gwBeacon' | 'gwConnect' | 'gwAlive' | 'gwList' | 'gwSweep' | 'online' | 'offline' | 'drop', RunScript>;
+  private readonly s: Record<'gwOnline' | 'gwBeacon' | 'gwConnect' | 'gwMark' | 'gwAlive' | 'gwList' | 'gwSweep' | 'online' | 'offline' | 'drop', RunScript>;
 
   constructor(opts: RedisStoreOptions & Partial<PresenceLimits>) {
     const { redis, prefix, clock, ...limits } = opts;
@@ -108,7 +113,7 @@ export class RedisPresence implements Presence {
     const d = (name: string, lua: string, readOnly = false): RunScript => defineScript(redis, name, lua, { readOnly });
     this.s = {
       gwOnline: d('gw_online', GW_ONLINE), gwBeacon: d('gw_beacon', GW_BEACON), gwConnect: d('gw_connect', GW_CONNECT),
-      gwAlive: d('gw_alive', GW_ALIVE, true), gwList: d('gw_list', GW_LIST, true), gwSweep: d('gw_sweep', GW_SWEEP),
+      gwMark: d('gw_mark', GW_MARK, true), gwAlive: d('gw_alive', GW_ALIVE, true), gwList: d('gw_list', GW_LIST, true), gwSweep: d('gw_sweep', GW_SWEEP),
       online: d('pres_online', PRES_ONLINE), offline: d('pres_offline', PRES_OFFLINE), drop: d('pres_drop', PRES_DROP),
     };
   }
@@ -121,9 +126,9 @@ export class RedisPresence implements Presence {
     first.catch(noop); // awaited below, possibly after other tasks of this user: not an unhandled rejection meanwhile
     return this.queue.run(ev.user, async () => {
       const r = asArray(await first);
-      const epoch = asString(r[0]);
+      const [epoch, n0, t0] = [asString(r[0]), asString(r[1]), asString(r[2])];
       // Not awaited: the cleanup queues behind this very task when it touches this user.
-      if (r.length > 1) void this.cleanup(readPurges(r, 1, ev.gateway, false));
+      if (r.length > 3) void this.cleanup(readPurges(r, 3, ev.gateway, false));
       const u = this.users;
       const field = fieldOf(ev.gateway, ev.conn);
       const stored: Stored = { device: ev.device, conn: ev.conn, gateway: ev.gateway, session: ev.session, since: ev.at, epoch };
@@ -131,7 +136,8 @@ export class RedisPresence implements Presence {
       const added = asNumber(res[0]) === 1;
       const displaced = res.slice(1).map((v) => parseStored(asString(v)));
       if (!added && displaced.length === 0) return { displaced: [] };
-      const args: string[] = [this.now, g.base, epoch, refOf(ev.user, ev.conn), added ? '1' : '0'];
+      // Displaced entries are judged as of when this online took effect (n0, t0), as memory would.
+      const args: string[] = [t0, g.base, n0, epoch, refOf(ev.user, ev.conn), added ? '1' : '0'];
       for (const d of displaced) args.push(d.gateway, d.epoch, refOf(ev.user, d.conn));
       const c = asArray(await this.s.gwConnect([g.leases, g.info(ev.gateway)], args));
       // The gateway was purged between the first step and now: the new entry is already dead.
@@ -155,12 +161,17 @@ export class RedisPresence implements Presence {
   }
 
   lookup(user: string): Promise<PresenceEntry[]> {
+    // The gateway side is read after the user's entries, so it is read as of this mark, sent now:
+    // a gateway restarted by a later beacon still counts for this lookup, as it would in memory.
+    const mark = this.s.gwMark([this.gws.epoch], [this.now]);
+    mark.catch(noop);
     return this.queue.run(user, async () => {
       const all = await this.redis.hgetall(this.users.presence(user));
+      const m = asArray(await mark);
       const stored = Object.values(all).map(parseStored);
       if (stored.length === 0) return [];
       const gateways = [...new Set(stored.map((s) => s.gateway))];
-      const r = asArray(await this.s.gwAlive([this.gws.leases], [this.now, this.gws.base, ...gateways]));
+      const r = asArray(await this.s.gwAlive([this.gws.leases], [asString(m[1]), this.gws.base, asString(m[0]), ...gateways]));
       const state = new Map(gateways.map((gw, i) => [gw, { epoch: asString(r[2 * i]), alive: asNumber(r[2 * i + 1]) === 1 }]));
       const out: PresenceEntry[] = [];
       const stale: Purged[] = [];
@@ -184,6 +195,9 @@ export class RedisPresence implements Presence {
   }
 
   async gateways(): Promise<GatewayInfo[]> {
+    // Entry counts come from the gateway index, which an online updates in its last step:
+    // let the calls made before this one finish, so their entries are counted.
+    await this.queue.settled();
     const r = asArray(await this.s.gwList([this.gws.leases], [this.now, this.gws.base]));
     const now = asNumber(r[0]);
     const out: GatewayInfo[] = [];

@@ -22,6 +22,7 @@ import { Errors, LonglinkError } from '../../shared/errors.js';
 import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
 import type { AppendResult, InboxEntry, PushRecord } from './inbox.js';
 import { Lanes } from './lanes.js';
+import { ReceiptWaiter, type Receipt } from './receipts.js';
 import type { GatewayBeacon, PresenceEntry, PresenceEvent } from './presence.js';
 import { checkPushRequest, parseAcks, parseBeacon, parsePresenceEvent, parsePushBody, parseResumeRequest, type PushRequest } from './schemas.js';
 import {
@@ -35,6 +36,7 @@ interface Prepared {
   users: string[];
   entry: InboxEntry;
   idempotencyKey: string | undefined;
+  awaitMs: number | undefined;
 }
 
 export class RouterCore {
@@ -44,9 +46,13 @@ export class RouterCore {
   private subs: Subscription[] = [];
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private started = false;
+  private readonly receipts = new ReceiptWaiter();
+  /** This process's receipt subject (router instances share everything else). */
+  private readonly receiptSubject: string;
 
   constructor(private readonly deps: RouterCoreDeps) {
     this.options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
+    this.receiptSubject = deps.subjects.receipts(randomUUID().replace(/-/g, ''));
   }
 
   /** True between start() and stop(): the HTTP API's /readyz. */
@@ -64,6 +70,11 @@ export class RouterCore {
       bus.subscribe(s.acks, (m) => this.onEvent(m, parseAcks, (a) => this.applyAcks(a)), q),
       bus.subscribe(s.resume, (m) => void this.onResume(m), q),
       bus.subscribe(s.push, (m) => void this.onPush(m), q),
+      bus.subscribe(this.receiptSubject, (m) => {
+        const r = decodeMsg<Receipt>(m.data);
+        if (r && typeof r.user === 'string' && Array.isArray(r.seqs)) this.receipts.receive(r);
+        else this.stats.busErrors++;
+      }),
     ];
     this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
     this.sweepTimer.unref?.();
@@ -105,10 +116,28 @@ export class RouterCore {
       await this.store('lookup', Promise.all([...fresh].map(async (u) => { where.set(u, await this.deps.presence.lookup(u)); })));
       this.stats.presenceLookups += fresh.size;
       await lease.ready;
-      return this.route(prepared, appended, where);
+      const outcomes = this.route(prepared, appended, where);
+      lease.release();
+      return prepared.some((p) => p.awaitMs !== undefined) ? await this.awaitReceipts(prepared, outcomes) : outcomes;
     } finally {
       lease.release();
     }
+  }
+
+  /** Turns `sent` into `delivered` or `stored` for pushes that asked to await receipts. */
+  private async awaitReceipts(prepared: Prepared[], outcomes: PushOutcome[]): Promise<PushOutcome[]> {
+    await Promise.all(outcomes.map(async (o, i) => {
+      const ms = prepared[i]!.awaitMs;
+      if (ms === undefined) return;
+      await Promise.all(o.results.map(async (r) => {
+        if (r.status !== 'sent') return;
+        const ok = await r.receipt;
+        r.status = ok ? 'delivered' : 'stored';
+        bump(this.stats.pushes, r.status);
+      }));
+      for (const r of o.results) delete r.receipt;
+    }));
+    return outcomes;
   }
 
   private prepare(req: PushRequest, where: string): Prepared {
@@ -129,11 +158,14 @@ export class RouterCore {
       users: [...new Set(r.value.users)],
       entry: { id: r.value.id ?? randomUUID(), ts: this.deps.clock.wallNow(), data },
       idempotencyKey: r.value.idempotencyKey,
+      awaitMs: r.value.awaitMs,
     };
   }
 
   private route(prepared: Prepared[], appended: AppendResult[][], where: Map<string, PresenceEntry[]>): PushOutcome[] {
     const perGateway = new Map<string, Map<string, PushRecord[]>>();
+    /** Users whose deliveries carry this router's receipt subject. */
+    const awaited = new Set<string>();
     const notices: OfflineNotice[] = [];
     const outcomes = prepared.map((p, i): PushOutcome => {
       const results = p.users.map((user, j): PushResult => {
@@ -158,18 +190,24 @@ export class RouterCore {
           if (list) list.push(record);
           else byUser.set(user, [record]);
         }
-        bump(this.stats.pushes, 'sent');
-        return { ...base, status: 'sent', connections: entries.length };
+        const waitMs = p.awaitMs;
+        if (waitMs === undefined) bump(this.stats.pushes, 'sent');
+        else awaited.add(user);
+        return {
+          ...base, status: 'sent', connections: entries.length,
+          // Registered before the delivery is published, so a fast receipt can't be missed.
+          ...(waitMs !== undefined ? { receipt: this.receipts.expect(user, record.seq, waitMs) } : {}),
+        };
       });
       return { id: p.entry.id, results };
     });
-    for (const [gw, byUser] of perGateway) this.deliver(gw, byUser);
+    for (const [gw, byUser] of perGateway) this.deliver(gw, byUser, awaited);
     for (const n of notices) if (this.publish(this.deps.subjects.offline, n)) this.stats.offlineNotices++;
     return outcomes;
   }
 
   /** One bus message per gateway, split only past maxBusMessageBytes so a huge fan-out stays under the bus's payload limit. */
-  private deliver(gateway: string, byUser: Map<string, PushRecord[]>): void {
+  private deliver(gateway: string, byUser: Map<string, PushRecord[]>, awaited: ReadonlySet<string>): void {
     const subject = this.deps.subjects.deliver(gateway);
     let batch: Delivery[] = [];
     let size = 0;
@@ -181,7 +219,7 @@ export class RouterCore {
         batch = [];
         size = 0;
       }
-      batch.push({ user, pushes });
+      batch.push(awaited.has(user) ? { user, pushes, receipt: this.receiptSubject } : { user, pushes });
       size += bytes;
     }
     if (batch.length > 0 && this.publish(subject, { deliveries: batch })) this.stats.deliveryMessages++;

@@ -56,8 +56,11 @@ export interface RouterCoreDeps {
  * live connection; the push waits in the inbox and an offline notice was
  * published. `duplicate`: the idempotency key was seen before; seq/id are the
  * first push's and nothing was stored or delivered again.
+ * With `awaitMs`, `sent` becomes `delivered` (a gateway confirmed writing it
+ * to a live connection in time) or `stored` (no receipt in time: it stays in
+ * the inbox and arrives on the next resume).
  */
-export type PushStatus = 'sent' | 'offline' | 'duplicate';
+export type PushStatus = 'sent' | 'offline' | 'duplicate' | 'delivered' | 'stored';
 
 export interface PushResult {
   user: string;
@@ -66,6 +69,8 @@ export interface PushResult {
   status: PushStatus;
   /** Live connections the push was routed to. */
   connections: number;
+  /** Internal while awaiting: resolves true when a receipt arrived. Never serialised. */
+  receipt?: Promise<boolean>;
 }
 
 export interface PushOutcome {

@@ -28,7 +28,12 @@ export interface PushRequest {
   id?: string;
   /** Same key within its TTL → same seq and record per user, stored and delivered once. */
   idempotencyKey?: string;
+  /** Wait up to this long (ms) for delivery receipts: results say delivered / stored / offline. */
+  awaitMs?: number;
 }
+
+/** Longest a caller may wait for delivery receipts. */
+export const MAX_AWAIT_MS = 30_000;
 
 export type ParsedPushBody = { kind: 'single'; request: PushRequest } | { kind: 'batch'; requests: PushRequest[] };
 
@@ -56,6 +61,7 @@ function pushMessage(limits: PushLimits) {
         .optional(),
       data: z.unknown().optional(),
       id: idString('message id').optional(),
+      await_ms: z.number({ error: 'must be a number of milliseconds' }).int('must be an integer (ms)').min(1, 'must be at least 1 (ms)').max(MAX_AWAIT_MS, `must be at most ${MAX_AWAIT_MS} (ms)`).optional(),
       idempotency_key: idString('idempotency key').optional(),
     }, { error: objectError })
     .superRefine((m, ctx) => {
@@ -67,6 +73,7 @@ function pushMessage(limits: PushLimits) {
       data: m.data,
       ...(m.id !== undefined ? { id: m.id } : {}),
       ...(m.idempotency_key !== undefined ? { idempotencyKey: m.idempotency_key } : {}),
+      ...(m.await_ms !== undefined ? { awaitMs: m.await_ms } : {}),
     }));
 }
 
@@ -120,8 +127,10 @@ export function parsePushBody(body: unknown, limits: PushLimits): Parsed<ParsedP
 
 /** Checks a PushRequest built in code (not parsed from JSON): same rules as the wire form. */
 export function checkPushRequest(req: PushRequest, limits: PushLimits): Parsed<PushRequest> {
-  const { idempotencyKey, ...rest } = req;
-  const r = parseWith(pushSchemas(limits).single, { ...rest, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}) });
+  const { idempotencyKey, awaitMs, ...rest } = req;
+  const r = parseWith(pushSchemas(limits).single, {
+    ...rest, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}), ...(awaitMs !== undefined ? { await_ms: awaitMs } : {}),
+  });
   return r.ok ? { ok: true, value: r.value } : r;
 }
 

@@ -59,6 +59,15 @@ export interface Delivery {
   /** Only this device's connections, if set. */
   device?: string;
   pushes: PushRecord[];
+  /** Set for pushes sent with await_ms: publish a receipt here once written to a live connection. */
+  receipt?: string;
+}
+
+/** Gateway → router: these pushes were written to at least one live connection of the user. */
+export interface DeliveryReceipt {
+  user: string;
+  seqs: number[];
+  gateway: string;
 }
 
 export type ControlCommand =

@@ -12,6 +12,7 @@
  * | P.push (queue: routers)         | backend → a router    | push request → push result      |
  * | P.upstream.<topic>              | gateway → backends    | UpstreamMessage                 |
  * | P.offline                       | router → notifiers    | pushes for offline users        |
+ * | P.receipts.<router>             | gateway → one router  | delivery receipt (await_ms)     |
  */
 export interface Subjects {
   readonly presence: string;
@@ -24,6 +25,7 @@ export interface Subjects {
   upstream(topic: string): string;
   readonly upstreamAll: string;
   readonly offline: string;
+  receipts(router: string): string;
 }
 
 export const ROUTER_QUEUE = 'routers';
@@ -41,5 +43,6 @@ export function subjects(prefix = 'longlink'): Subjects {
     upstream: (topic: string) => `${prefix}.upstream.${topic}`,
     upstreamAll: `${prefix}.upstream.>`,
     offline: `${prefix}.offline`,
+    receipts: (router: string) => `${prefix}.receipts.${router}`,
   });
 }

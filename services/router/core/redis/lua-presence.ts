@@ -36,25 +36,44 @@ local function push_purge(out, p)
   out[#out + 1] = #p[2]
   for _, r in ipairs(p[2]) do out[#out + 1] = r end
 end
+-- A gateway's epoch and liveness as they were at an earlier point of the
+-- gateway slot's history: when the epoch counter stood at n0, at time t0.
+-- A gateway re-registered since then kept its previous epoch and lease in
+-- prev/prevLease. Exact unless it was re-registered twice since: then ''.
+local function as_of(g, n0, t0)
+  local f = redis.call('HMGET', info_key(g), 'epoch', 'prev', 'prevLease')
+  if not f[1] then return '', 0 end
+  if tonumber(f[1]) <= n0 then
+    local lease = redis.call('ZSCORE', KEYS[1], g)
+    return f[1], (lease and tonumber(lease) > t0) and 1 or 0
+  end
+  if f[2] and tonumber(f[2]) <= n0 then return f[2], (tonumber(f[3]) > t0) and 1 or 0 end
+  return '', 0
+end
 `;
 
 /**
  * First step of an online event: makes sure the gateway is alive; an unknown
  * or expired one is (re)registered with boot "" after its old epoch is purged.
+ * Also returns the point in the slot's history the call took effect at (the
+ * epoch counter and the time), for GW_CONNECT.
  * KEYS: leases, info(g), epoch   ARGV: now, base, gateway, leaseMs, at
- * → {epoch[, oldEpoch, n, ref…]}
+ * → {epoch, n0, t0[, oldEpoch, n, ref…]}
  */
 export const GW_ONLINE = GW_HELPERS + `
 local now = now_ms(ARGV[1])
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[3])
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
-if epoch and lease and tonumber(lease) > now then return {epoch} end
+if epoch and lease and tonumber(lease) > now then
+  return {epoch, redis.call('GET', KEYS[3]) or '0', fmt(now)}
+end
 local p = purge(KEYS[2])
-local e = redis.call('INCR', KEYS[3])
+local e = fmt(redis.call('INCR', KEYS[3]))
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'boot', '', 'connections', '0', 'draining', '0', 'at', ARGV[5], 'seen', fmt(now), 'epoch', fmt(e))
+redis.call('HSET', KEYS[2], 'boot', '', 'connections', '0', 'draining', '0', 'at', ARGV[5], 'seen', fmt(now), 'epoch', e)
+if epoch then redis.call('HSET', KEYS[2], 'prev', epoch, 'prevLease', lease or '0') end
 redis.call('ZADD', KEYS[1], fmt(now + tonumber(ARGV[4])), ARGV[3])
-local out = {fmt(e)}
+local out = {e, e, fmt(now)}
 push_purge(out, p)
 return out
 `;
@@ -76,6 +95,7 @@ else
   local boot = redis.call('HGET', KEYS[2], 'boot') or ''
   if not (lease and tonumber(lease) > now) or (boot ~= '' and boot ~= ARGV[5]) then
     push_purge(out, purge(KEYS[2]))
+    redis.call('HSET', KEYS[2], 'prev', epoch, 'prevLease', lease or '0')
     epoch = fmt(redis.call('INCR', KEYS[3]))
   end
 end
@@ -87,38 +107,48 @@ return out
 /**
  * Last step of an online event: indexes the new entry under its epoch (if
  * that epoch is still current), unindexes the displaced entries, and says
- * which displaced entries were on alive gateways.
- * KEYS: leases, info(g)   ARGV: now, base, epoch, ref, added (0|1), then per displaced entry: gateway, epoch, ref
+ * which displaced entries were on gateways alive when the online took effect
+ * (n0, t0 from GW_ONLINE), whatever happened to them since.
+ * KEYS: leases, info(g)   ARGV: t0, base, n0, epoch, ref, added (0|1), then per displaced entry: gateway, epoch, ref
  * → {indexed (0|1), alive (0|1) per displaced entry}
  */
 export const GW_CONNECT = GW_HELPERS + `
-local now = now_ms(ARGV[1])
+local t0, n0 = now_ms(ARGV[1]), tonumber(ARGV[3])
 local ok = 0
-if ARGV[5] == '1' and redis.call('HGET', KEYS[2], 'epoch') == ARGV[3] then
-  redis.call('SADD', conns_key(ARGV[3]), ARGV[4])
+if ARGV[6] == '1' and redis.call('HGET', KEYS[2], 'epoch') == ARGV[4] then
+  redis.call('SADD', conns_key(ARGV[4]), ARGV[5])
   ok = 1
 end
 local out = {ok}
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   redis.call('SREM', conns_key(ARGV[i + 1]), ARGV[i + 2])
-  local lease = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  local alive = lease and tonumber(lease) > now and redis.call('HGET', info_key(ARGV[i]), 'epoch') == ARGV[i + 1]
-  out[#out + 1] = alive and 1 or 0
+  local e, alive = as_of(ARGV[i], n0, t0)
+  out[#out + 1] = (e == ARGV[i + 1]) and alive or 0
 end
 return out
 `;
 
 /**
- * Read-only: each gateway's current epoch ('' if unknown) and whether its lease is unexpired.
- * KEYS: leases   ARGV: now, base, gateway…   → {epoch|'', alive (0|1) per gateway}
+ * Read-only, sent when lookup is called: marks the point in the gateway
+ * slot's history the lookup takes effect at.
+ * KEYS: epoch   ARGV: now   → {n0, t0}
+ */
+export const GW_MARK = `
+return {redis.call('GET', KEYS[1]) or '0', fmt(now_ms(ARGV[1]))}
+`;
+
+/**
+ * Read-only: each gateway's epoch ('' if unknown) and whether its lease was
+ * alive, as of the lookup's mark.
+ * KEYS: leases   ARGV: t0, base, n0, gateway…   → {epoch|'', alive (0|1) per gateway}
  */
 export const GW_ALIVE = GW_HELPERS + `
-local now = now_ms(ARGV[1])
+local t0, n0 = now_ms(ARGV[1]), tonumber(ARGV[3])
 local out = {}
-for i = 3, #ARGV do
-  local lease = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  out[#out + 1] = redis.call('HGET', info_key(ARGV[i]), 'epoch') or ''
-  out[#out + 1] = (lease and tonumber(lease) > now) and 1 or 0
+for i = 4, #ARGV do
+  local e, alive = as_of(ARGV[i], n0, t0)
+  out[#out + 1] = e
+  out[#out + 1] = alive
 end
 return out
 `;
