@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { mintToken } from '../../services/gateway/auth.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeHeartbeat } from '../../services/shared/protocol/index.js';
 
-interface Args { url: string; count: number; localAddress: string; intervalMs: number; secret?: string; prefix: string; concurrency: number }
+interface Args { url: string; count: number; firstStage?: number; localAddress: string; intervalMs: number; secret?: string; prefix: string; concurrency: number }
 const args = JSON.parse(process.argv[2]!) as Args;
 const HB = encodeHeartbeat();
 const sockets: WebSocket[] = [];
@@ -39,16 +39,31 @@ async function openOne(i: number): Promise<void> {
   });
 }
 
-async function main(): Promise<void> {
-  let next = 0;
+let proceed: () => void = () => {};
+const continued = new Promise<void>((r) => { proceed = r; });
+
+async function openUpTo(n: number, from: number): Promise<void> {
+  let next = from;
   const lanes = Array.from({ length: args.concurrency }, async () => {
-    while (next < args.count) await openOne(next++);
+    while (next < n) await openOne(next++);
   });
   await Promise.all(lanes);
+}
+
+async function main(): Promise<void> {
+  // Optional two stages, so the parent can measure memory at two connection counts.
+  const first = Math.min(args.firstStage ?? args.count, args.count);
+  await openUpTo(first, 0);
+  if (first < args.count) {
+    process.send!({ type: 'stage', open, failed });
+    await continued;
+    await openUpTo(args.count, first);
+  }
   process.send!({ type: 'ready', open, failed });
 }
 
 process.on('message', (m: { cmd: string }) => {
+  if (m.cmd === 'continue') proceed();
   if (m.cmd === 'stats') process.send!({ type: 'stats', open, acks, sent, closedUnexpectedly, failed });
   if (m.cmd === 'close') {
     closing = true;
