@@ -14,6 +14,8 @@ export const CLUSTER_SECRET = 'cluster-secret-0123456789-0123456789-abcd';
 export const CLUSTER_API_KEY = 'cluster-api-key-0123456789';
 
 export interface ClusterOptions {
+  /** 'test' (default): fast beacons, short leases and heartbeats for quick tests. 'dev': the services' own defaults. */
+  profile?: 'test' | 'dev';
   gateways?: number;
   routers?: number;
   natsNodes?: 1 | 3;
@@ -56,9 +58,12 @@ export class Cluster {
     const proc = spawnNode('dist/services/gateway/main.js', {
       LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_GATEWAY_ID: id,
       LONGLINK_NATS_URLS: this.nats.urls.join(','), LONGLINK_JWT_SECRET: CLUSTER_SECRET,
-      LONGLINK_LOG_LEVEL: 'warn', LONGLINK_BEACON_INTERVAL_MS: '500', LONGLINK_WHEEL_TICK_MS: '100',
-      LONGLINK_HB_MIN_MS: '200', LONGLINK_CONNECT_RATE: '10000', LONGLINK_CONNECT_BURST: '10000',
-      LONGLINK_DRAIN_WINDOW_MS: '1000', LONGLINK_SHUTDOWN_TIMEOUT_MS: '5000',
+      LONGLINK_LOG_LEVEL: 'warn',
+      ...(this.o.profile === 'dev' ? {} : {
+        LONGLINK_BEACON_INTERVAL_MS: '500', LONGLINK_WHEEL_TICK_MS: '100',
+        LONGLINK_HB_MIN_MS: '200', LONGLINK_CONNECT_RATE: '10000', LONGLINK_CONNECT_BURST: '10000',
+        LONGLINK_DRAIN_WINDOW_MS: '1000', LONGLINK_SHUTDOWN_TIMEOUT_MS: '5000',
+      }),
       ...this.o.gatewayEnv,
     });
     const m = await proc.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/, 20_000);
@@ -73,7 +78,8 @@ export class Cluster {
     const proc = spawnNode('dist/services/router/main.js', {
       LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0', LONGLINK_API_KEYS: CLUSTER_API_KEY,
       LONGLINK_NATS_URLS: this.nats.urls.join(','), LONGLINK_REDIS_URL: this.redis.url,
-      LONGLINK_GATEWAY_LEASE_MS: '2000', LONGLINK_LOG_LEVEL: 'warn',
+      LONGLINK_LOG_LEVEL: 'warn',
+      ...(this.o.profile === 'dev' ? {} : { LONGLINK_GATEWAY_LEASE_MS: '2000' }),
       ...this.o.routerEnv,
     });
     const m = await proc.waitFor(/router listening on (http:\/\/\S+) /, 20_000);
@@ -113,6 +119,13 @@ export class Cluster {
 
   push(users: string[], data: unknown): Promise<{ status: number; body: unknown }> {
     return this.api('POST', '/v1/push', { users, data });
+  }
+
+  /** Graceful: SIGTERM (gateways drain), then stop NATS and Redis. */
+  async shutdown(): Promise<void> {
+    for (const p of [...this.gateways.map((g) => g.proc), ...this.routers.map((r) => r.proc)]) p.kill('SIGTERM');
+    await Promise.all([...this.gateways.map((g) => g.proc), ...this.routers.map((r) => r.proc)].map((p) => p.exited(60_000).catch(() => p.kill('SIGKILL'))));
+    await this.stop();
   }
 
   async stop(): Promise<void> {
