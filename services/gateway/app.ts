@@ -10,6 +10,8 @@ import type { Bus } from '../shared/bus/bus.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
+import type { NatsBusStats } from '../shared/metrics.js';
+import { traceBus, traceHooks } from '../shared/tracing.js';
 import { createAuthenticator } from './auth.js';
 import { DEV_JWT_SECRET, type GatewayConfig } from './config.js';
 import { BusGatewayLink } from './bus-link.js';
@@ -50,6 +52,8 @@ export async function startGateway(deps: {
   config: GatewayConfig; bus: Bus; subjects: Subjects; log: Logger; clock?: Clock; ready?: () => boolean;
   /** More registries served on this gateway's /metrics (standalone mode adds the router's). */
   moreMetrics?: Registry[];
+  /** Cluster mode: the NATS bus behind `bus`, for its connection metrics (`longlink_nats_*`). */
+  nats?: NatsBusStats;
 }): Promise<RunningGateway> {
   assertNativeUws();
   const { config, bus, subjects, log } = deps;
@@ -65,12 +69,13 @@ export async function startGateway(deps: {
     audience: config.jwtAudience, issuer: config.jwtIssuer, log,
   });
   const metrics = createGatewayMetrics();
+  // Trace context rides in bus headers; a pass-through unless startTracing() enabled tracing.
   const link = new BusGatewayLink({
-    bus, subjects, gatewayId: id, bootId, resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
+    bus: traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory'), subjects, gatewayId: id, bootId, resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
     wallNow: () => clock.wallNow(), log,
   });
-  const core = new GatewayCore({ options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer });
-  metrics.bind(core);
+  const core = new GatewayCore({ options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer, trace: traceHooks('longlink-gateway') });
+  metrics.bind(core, { link, maxConnections: config.maxConnections, ...(deps.nats ? { nats: deps.nats } : {}) });
   link.attach(core);
   const ready = deps.ready ?? (() => true);
   const served = deps.moreMetrics?.length ? Registry.merge([metrics.registry, ...deps.moreMetrics]) : metrics.registry;

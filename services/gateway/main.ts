@@ -13,6 +13,7 @@ import { createLogger } from '../shared/log.js';
 import { exitOnStartError, onShutdown } from '../shared/shutdown.js';
 import { gatewaySpec, loadGatewayConfig } from './config.js';
 import { startGateway } from './app.js';
+import { startTracing } from '../shared/tracing.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(helpText('Longlink gateway (cluster mode: NATS).\n\nUsage: node dist/services/gateway/main.js', [gatewaySpec, natsSpec]));
@@ -23,8 +24,10 @@ try {
   const config = loadGatewayConfig();
   const nats = loadConfig(natsSpec);
   const log = createLogger('longlink-gateway', config.logLevel);
+  // Off unless OTEL_* configures an exporter (docs/observability.md).
+  const tracing = await startTracing({ serviceName: 'longlink-gateway' });
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `gateway-${config.gatewayId ?? os.hostname()}`, log });
-  const gw = await startGateway({ config, bus, subjects: subjects(nats.prefix), log, ready: () => bus.status === 'connected' });
+  const gw = await startGateway({ config, bus, subjects: subjects(nats.prefix), log, ready: () => bus.status === 'connected', nats: bus });
   bus.onStatus((e) => {
     // After an outage, announce every live connection again so the directory
     // has no missing online user (offline events were held by the bus).
@@ -35,6 +38,7 @@ try {
     await gw.drain();
     await gw.close();
     await bus.close();
+    await tracing.shutdown();
   }, config.shutdownTimeoutMs, log);
 } catch (err) {
   exitOnStartError(err);

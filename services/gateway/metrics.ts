@@ -4,20 +4,40 @@
  * increment, not a prom-client call. Names: `longlink_gateway_*`, base units,
  * `_total` on counters; labels are bounded (close-code names, error codes),
  * never user or connection ids. docs/metrics.md lists them all.
+ *
+ * The end-to-end push latency histogram lives here, not in the router: the
+ * gateway observes `wall clock now - push.ts` (router accept time) when it
+ * writes a push to a socket, so it spans router accept → gateway write.
  */
-import { Histogram, type Registry } from 'prom-client';
-import { ScrapeMetrics } from '../shared/metrics.js';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { ScrapeMetrics, registerNatsMetrics, type NatsBusStats } from '../shared/metrics.js';
 import type { GatewayCore } from './core/gateway-core.js';
 import type { CoreObserver } from './core/options.js';
+
+export interface GatewayMetricsSources {
+  /** The bus link's malformed-message count. */
+  link?: { readonly badMessages: number };
+  /** Cluster mode: the NATS bus (adds `longlink_nats_*`). */
+  nats?: NatsBusStats;
+  /** The admission limit, exported as a gauge so dashboards can show headroom. */
+  maxConnections?: number;
+}
 
 export interface GatewayMetrics {
   readonly registry: Registry;
   readonly observer: CoreObserver;
-  /** Binds the scrape-time collectors to a running core. */
-  bind(core: GatewayCore): void;
+  /** Binds the scrape-time collectors to a running core (and its link and bus). Call once. */
+  bind(core: GatewayCore, more?: GatewayMetricsSources): void;
 }
 
 const P = 'longlink_gateway_';
+
+/**
+ * Push latency buckets: live deliveries sit in the low ones; replays of
+ * pushes stored while the user was offline (path="replay") can be hours old,
+ * hence the long tail.
+ */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400];
 
 export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): GatewayMetrics {
   const m = new ScrapeMetrics<GatewayCore>(P, opts);
@@ -26,7 +46,9 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.gauge('connections', 'Live WebSocket connections.', (c) => c.connections);
   m.gauge('wheel_entries', 'Deadlines scheduled in the timing wheel.', (c) => c.wheelSize);
   m.gauge('draining', '1 while the gateway drains, else 0.', (c) => (c.isDraining ? 1 : 0));
+  m.gauge('drain_sessions', 'Sessions to move when the current drain started (0 before any drain).', (c) => c.stats.drainTotal);
   m.gauge('drain_remaining', 'Sessions not yet told to reconnect during a drain.', (c) => c.stats.drainTotal - c.stats.drainSent);
+  m.gauge('delivery_gaps_pending', 'Connections holding out-of-order pushes while a seq gap is repaired.', (c) => c.orderingStats.pendingGaps);
   m.counter('connections_opened_total', 'Connections opened.', (c) => c.stats.opened);
   m.labeledCounter('connections_closed_total', 'Connections closed, by close-code name.', 'reason', (c) => c.stats.closedByReason);
   m.labeledCounter('auth_failures_total', 'Upgrades rejected by authentication, by error code.', 'reason', (c) => c.stats.authFailures);
@@ -54,13 +76,34 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
     name: P + 'heartbeat_interval_seconds', help: 'Negotiated heartbeat intervals (observed on open and on change): the fleet\'s learned NAT timeouts.', registers: [registry],
     buckets: [5, 15, 30, 60, 120, 180, 240, 300, 420, 600, 900],
   });
+  const latency = new Histogram({
+    name: P + 'push_latency_seconds',
+    help: 'Router accept (push.ts) to write on this gateway\'s socket, wall clock. path="live": routed while the user was online; path="replay": sent on resume from the inbox.',
+    labelNames: ['path'], registers: [registry], buckets: LATENCY_BUCKETS,
+  });
+  // Pre-bound children: observe() on the hot path skips the label hashing.
+  const live = latency.labels({ path: 'live' });
+  const replay = latency.labels({ path: 'replay' });
 
+  let bound = false;
   return {
     registry,
     observer: {
       sweepSeconds: (s) => sweep.observe(s),
       negotiatedIntervalMs: (ms) => interval.observe(ms / 1000),
+      // Clocks of router and gateway hosts differ slightly: a negative age is clamped to 0.
+      pushLatencySeconds: (s, path) => (path === 'live' ? live : replay).observe(s > 0 ? s : 0),
     },
-    bind: (c) => m.bind(c),
+    bind(core, more = {}) {
+      if (bound) throw new Error('gateway metrics already bound');
+      bound = true;
+      m.bind(core);
+      const { link, nats, maxConnections } = more;
+      if (link) m.counter('bus_bad_messages_total', 'Malformed deliver/control messages dropped by the bus link.', () => link.badMessages);
+      if (maxConnections !== undefined) {
+        new Gauge({ name: P + 'max_connections', help: 'Admission limit on live connections (LONGLINK_MAX_CONNECTIONS).', registers: [registry] }).set(maxConnections);
+      }
+      if (nats) registerNatsMetrics(registry, nats);
+    },
   };
 }

@@ -14,6 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../shared/errors.js';
+import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { RouterCore, RouterLogger } from './core/router-core.js';
 import { parseKickBody, parsePushBody, userId, type PushLimits } from './core/schemas.js';
 
@@ -30,6 +31,10 @@ export interface RouterHttpOptions {
   limits: PushLimits & { maxBodyBytes: number };
   /** A prom-client Registry fits. Without it /metrics answers 404. */
   metrics?: { contentType: string; metrics(): Promise<string> };
+  /** Called once per answered request; `route` is the route template (never a user id). */
+  observe?: (route: string, method: string, status: number, seconds: number) => void;
+  /** /v1/* requests run in a SERVER span continuing the caller's `traceparent`; NO_TRACING by default. */
+  trace?: TraceHooks;
   log: RouterLogger;
 }
 
@@ -197,6 +202,11 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     return route.handler(req, param);
   }
 
+  /** The route, not the URL: paths can hold user ids. */
+  function routeOf(url: string | undefined): string {
+    return match(url) ? (url ?? '').split('?', 1)[0]!.replace(/^\/v1\/presence\/.*/, '/v1/presence/:user') : 'unknown';
+  }
+
   function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): void {
     if (res.headersSent || res.destroyed) return;
     res.writeHead(r.status, {
@@ -206,24 +216,39 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
       ...r.headers,
     });
     res.end(r.body);
-    // The route, not the URL: paths can hold user ids. Never headers or bodies.
-    const route = match(req.url) ? (req.url ?? '').split('?', 1)[0]!.replace(/^\/v1\/presence\/.*/, '/v1/presence/:user') : 'unknown';
-    log.debug({ method: req.method, route, status: r.status, ms: Math.round(performance.now() - t0) }, 'http request');
+    // Never headers or bodies.
+    const route = routeOf(req.url);
+    const seconds = (performance.now() - t0) / 1000;
+    log.debug({ method: req.method, route, status: r.status, ms: Math.round(seconds * 1000) }, 'http request');
+    opts.observe?.(route, req.method ?? 'GET', r.status, seconds);
   }
+
+  const trace = opts.trace ?? NO_TRACING;
+  /** Handles and answers one request; resolves with the status sent. */
+  const answer = (req: IncomingMessage, res: ServerResponse, t0: number): Promise<number> => handle(req).then(
+    (r) => { send(req, res, r, t0); return r.status; },
+    (err: unknown) => {
+      if (err instanceof LonglinkError) {
+        send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()) }, t0);
+        return err.status;
+      }
+      log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');
+      send(req, res, fail(Errors.INTERNAL), t0);
+      return 500;
+    },
+  );
 
   const server = createServer((req, res) => {
     const t0 = performance.now();
-    handle(req).then(
-      (r) => send(req, res, r, t0),
-      (err: unknown) => {
-        if (err instanceof LonglinkError) {
-          send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()) }, t0);
-          return;
-        }
-        log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');
-        send(req, res, fail(Errors.INTERNAL), t0);
-      },
-    );
+    const route = trace.enabled ? routeOf(req.url) : '';
+    // Probes and scrapes (/healthz, /readyz, /metrics) would start a trace each: only the API is traced.
+    if (!route.startsWith('/v1/')) { void answer(req, res, t0); return; }
+    const method = req.method ?? 'GET';
+    void trace.span(`${method} ${route}`, { kind: 'server', carrier: req.headers, attrs: { 'http.request.method': method, 'http.route': route } }, (span) =>
+      answer(req, res, t0).then((status) => {
+        span.setAttributes({ 'http.response.status_code': status });
+        if (status >= 500) span.fail(`HTTP ${status}`);
+      }));
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;

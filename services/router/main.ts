@@ -21,6 +21,7 @@ import { RedisPresence } from './core/presence-redis.js';
 import { createRedis } from './core/redis/client.js';
 import { startRouterHttp } from './http-api.js';
 import { createRouterMetrics } from './metrics.js';
+import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
 
 const processSpec = {
   logLevel: v('LONGLINK_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'Log level.', 'info'),
@@ -39,12 +40,14 @@ try {
   const redisCfg = loadConfig(redisSpec);
   const proc = loadConfig(processSpec);
   const log = createLogger('longlink-router', proc.logLevel);
+  // Off unless OTEL_* configures an exporter (docs/observability.md).
+  const tracing = await startTracing({ serviceName: 'longlink-router' });
   const redis = await createRedis({ url: redisCfg.redisUrl, name: `longlink-router-${os.hostname()}` });
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log });
   const clock = systemClock;
   const prefix = nats.prefix;
   const router = new RouterCore({
-    bus, subjects: subjects(prefix), clock, log,
+    bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log, trace: traceHooks('longlink-router'),
     inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
     sessions: new RedisSessions({ redis, prefix }),
     presence: new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs }),
@@ -52,11 +55,12 @@ try {
   });
   router.start();
   const metrics = createRouterMetrics();
-  metrics.bind(router);
+  metrics.bind(router, { nats: bus, redis });
   const http = await startRouterHttp({
     core: router, host: settings.apiHost, port: settings.apiPort, apiKeys: settings.apiKeys,
     limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
     metrics: { contentType: metrics.registry.contentType, metrics: () => metrics.registry.metrics() }, log,
+    observe: metrics.observeHttp, trace: traceHooks('longlink-router'),
   });
   console.log(`router listening on http://${settings.apiHost}:${http.port} (NATS ${nats.natsUrls.join(',')}, Redis ${new URL(redisCfg.redisUrl).host})`);
   onShutdown(async () => {
@@ -64,6 +68,7 @@ try {
     router.stop();
     await bus.close();
     redis.disconnect();
+    await tracing.shutdown();
   }, proc.shutdownTimeoutMs, log);
 } catch (err) {
   exitOnStartError(err);

@@ -1,21 +1,44 @@
 /**
  * Router metrics (`longlink_router_*`), read at scrape time from RouterCore's
- * plain counters. Labels are bounded (push status, resume outcome).
+ * plain counters, plus the HTTP API's request counter and latency histogram
+ * (fed through `observeHttp`, given to startRouterHttp as `observe`).
+ * Labels are bounded: push status, resume outcome, route templates, HTTP
+ * status codes, known methods.
+ *
+ * End-to-end push latency (router accept → socket write) is measured where
+ * the write happens: `longlink_gateway_push_latency_seconds` on the gateways.
  */
-import type { Registry } from 'prom-client';
-import { ScrapeMetrics } from '../shared/metrics.js';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { ScrapeMetrics, registerNatsMetrics, type NatsBusStats } from '../shared/metrics.js';
 import type { RouterCore } from './core/router-core.js';
+
+export interface RouterMetricsSources {
+  /** Cluster mode: the NATS bus (adds `longlink_nats_*`). */
+  nats?: NatsBusStats;
+  /** Cluster mode: the ioredis client (`status` is "ready" while usable). */
+  redis?: { readonly status: string };
+}
 
 export interface RouterMetrics {
   readonly registry: Registry;
-  bind(core: RouterCore): void;
+  /** Binds the scrape-time collectors to a running core (and its bus and store client). Call once. */
+  bind(core: RouterCore, more?: RouterMetricsSources): void;
+  /** The HTTP API's per-request hook (RouterHttpOptions.observe). */
+  observeHttp(route: string, method: string, status: number, seconds: number): void;
 }
 
+const P = 'longlink_router_';
+/** The live-gateway gauge reads the directory (a store call): at most this often, whatever the scrape interval. */
+const GATEWAYS_REFRESH_MS = 2000;
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+
 export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMetrics {
-  const m = new ScrapeMetrics<RouterCore>('longlink_router_', opts);
+  const m = new ScrapeMetrics<RouterCore>(P, opts);
+  const { registry } = m;
   m.counter('push_requests_total', 'Push messages accepted (each message of a batch counts).', (r) => r.stats.pushRequests);
-  m.labeledCounter('pushes_total', 'Per-recipient push results by status: sent, offline, duplicate.', 'status', (r) => r.stats.pushes);
+  m.labeledCounter('pushes_total', 'Per-recipient push results by status: sent, offline, duplicate, delivered, stored.', 'status', (r) => r.stats.pushes);
   m.counter('inbox_appends_total', 'Messages appended to user inboxes.', (r) => r.stats.inboxAppends);
+  m.counter('inbox_duplicates_total', 'Appends skipped because their idempotency key was seen before.', (r) => r.stats.inboxDuplicates);
   m.counter('inbox_trims_total', 'Inbox entries trimmed after every known device acked them.', (r) => r.stats.inboxTrims);
   m.counter('presence_lookups_total', 'Presence directory lookups.', (r) => r.stats.presenceLookups);
   m.counter('presence_events_total', 'Presence events applied.', (r) => r.stats.presenceEvents);
@@ -23,10 +46,65 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.counter('replaces_total', 'Replace commands sent (one session per user and device, cluster-wide).', (r) => r.stats.replaces);
   m.labeledCounter('resumes_total', 'Resume requests by outcome.', 'outcome', (r) => r.stats.resumes);
   m.counter('acks_total', 'Client acks applied.', (r) => r.stats.acks);
+  m.counter('controls_total', 'Kick and logout commands handled.', (r) => r.stats.controls);
   m.counter('delivery_messages_total', 'Messages published to gateways\' deliver subjects.', (r) => r.stats.deliveryMessages);
   m.counter('offline_notices_total', 'Offline notices published for external notifiers.', (r) => r.stats.offlineNotices);
   m.counter('presence_swept_total', 'Presence entries removed because their gateway\'s lease expired.', (r) => r.stats.sweptEntries);
+  m.counter('presence_lease_expiries_total', 'Gateways whose presence lease expired (no beacon within the lease: died without draining).', (r) => r.stats.leaseExpiries);
   m.counter('bus_errors_total', 'Malformed bus messages and failed publishes.', (r) => r.stats.busErrors);
   m.counter('store_errors_total', 'Failed storage calls (Redis unavailable, timeouts).', (r) => r.stats.storeErrors);
-  return { registry: m.registry, bind: (r) => m.bind(r) };
+
+  const requests = new Counter({
+    name: P + 'http_requests_total', help: 'Push API requests answered, by route template, method and HTTP status code.',
+    labelNames: ['route', 'method', 'code'], registers: [registry],
+  });
+  const duration = new Histogram({
+    name: P + 'http_request_duration_seconds', help: 'Push API request duration (first byte read to response written), by route template.',
+    labelNames: ['route'], registers: [registry], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  });
+
+  let bound = false;
+  return {
+    registry,
+    bind(core, more = {}) {
+      if (bound) throw new Error('router metrics already bound');
+      bound = true;
+      m.bind(core);
+      registerGatewaysGauge(registry, core);
+      const { nats, redis } = more;
+      if (redis) {
+        new Gauge({ name: P + 'redis_connected', help: '1 while the Redis client is ready, else 0.', registers: [registry], collect() { this.set(redis.status === 'ready' ? 1 : 0); } });
+      }
+      if (nats) registerNatsMetrics(registry, nats);
+    },
+    observeHttp(route, method, status, seconds) {
+      requests.inc({ route, method: METHODS.has(method) ? method : 'other', code: String(status) });
+      duration.observe({ route }, seconds);
+    },
+  };
+}
+
+/**
+ * `longlink_router_gateways{state}`: gateways with a live presence lease, from
+ * the shared directory, so every router reports the cluster-wide number
+ * (aggregate with max, not sum). Refreshed at most every GATEWAYS_REFRESH_MS;
+ * while the store is unreachable the last known value stays (the outage shows
+ * in store_errors_total and redis_connected).
+ */
+function registerGatewaysGauge(registry: Registry, core: RouterCore): void {
+  let last: { live: number; draining: number } | undefined;
+  let at = -Infinity;
+  let pending: Promise<void> | undefined;
+  const refresh = (): Promise<void> => (pending ??= core.cluster().then(
+    (v) => { last = { live: v.gateways.filter((g) => !g.draining).length, draining: v.gateways.filter((g) => g.draining).length }; at = performance.now(); },
+    () => { at = performance.now(); },
+  ).finally(() => { pending = undefined; }));
+  new Gauge({
+    name: P + 'gateways', help: 'Gateways with a live presence lease (cluster-wide, from the directory), by state: live or draining.',
+    labelNames: ['state'], registers: [registry],
+    async collect() {
+      if (performance.now() - at >= GATEWAYS_REFRESH_MS) await refresh();
+      if (last) { this.set({ state: 'live' }, last.live); this.set({ state: 'draining' }, last.draining); }
+    },
+  });
 }

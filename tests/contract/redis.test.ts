@@ -16,9 +16,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisInbox } from '../../services/router/core/inbox-redis.js';
+import type { GatewayBeacon, Presence, PresenceEntry, PresenceEvent } from '../../services/router/core/presence.js';
+import { MemoryPresence } from '../../services/router/core/presence-memory.js';
 import { RedisPresence } from '../../services/router/core/presence-redis.js';
 import { RedisSessions } from '../../services/router/core/sessions-redis.js';
 import { createRedis, type RedisClient } from '../../services/router/core/redis/client.js';
+import { systemClock } from '../../services/shared/clock.js';
 import { startRedis } from '../helpers/redis.js';
 import { inboxContract } from './inbox.contract.js';
 import { presenceContract } from './presence.contract.js';
@@ -80,25 +83,47 @@ describe('Redis stores: layout and call order', () => {
     assert.deepEqual((await since).map((r) => r.seq), [4, 5]);
   });
 
-  it('presence calls that are not awaited apply in call order', async () => {
-    const presence = new RedisPresence({ redis: cluster, prefix: prefix() });
-    const ev = (type: 'online' | 'offline', device: string, conn: string) => ({ type, user: 'u', device, conn, session: `s-${conn}`, gateway: 'gw', at: 5 });
-    const beacon = (boot: string) => ({ gateway: 'gw', boot, connections: 0, draining: false, at: 5 });
-    const calls = [
-      presence.beacon(beacon('b1')),
-      presence.online(ev('online', 'phone', 'c1')),
-      presence.offline(ev('offline', 'phone', 'c1')),
-      presence.online(ev('online', 'tablet', 'c2')),
-      presence.lookup('u'),
-      presence.beacon(beacon('b2')),
-      presence.online(ev('online', 'laptop', 'c3')),
-      presence.lookup('u'),
-      presence.gateways(),
-    ] as const;
-    const [, , removed, , before, , , afterRestart, gws] = await Promise.all(calls);
-    assert.equal(removed, true, 'the offline saw the online before it');
-    assert.deepEqual(before.map((e) => e.conn), ['c2']);
-    assert.deepEqual(afterRestart.map((e) => e.conn), ['c3'], 'the new boot dropped c2, not c3 that came after it');
-    assert.deepEqual(gws.map((g) => [g.gateway, g.boot, g.entries]), [['gw', 'b2', 1]]);
+  it('presence calls that are not awaited apply in call order, with the results memory gives', async () => {
+    const ev = (type: 'online' | 'offline', device: string, conn: string, gateway = 'gw'): PresenceEvent => (
+      { type, user: 'u', device, conn, session: `s-${conn}`, gateway, at: 5 });
+    const beacon = (boot: string, gateway = 'gw'): GatewayBeacon => ({ gateway, boot, connections: 0, draining: false, at: 5 });
+    // Fired without awaiting, as the router applies bus events.
+    const run = (p: Presence) => Promise.all([
+      p.beacon(beacon('b1')),
+      p.online(ev('online', 'phone', 'c1')),
+      p.offline(ev('offline', 'phone', 'c1')),
+      p.online(ev('online', 'tablet', 'c2')),
+      p.online(ev('online', 'watch', 'c9', 'gw2')),
+      p.lookup('u'),
+      p.beacon(beacon('b2')),
+      p.online(ev('online', 'tablet', 'c3', 'gw2')),
+      p.online(ev('online', 'laptop', 'c4')),
+      p.lookup('u'),
+      p.offline(ev('offline', 'watch', 'c9', 'gw2')),
+      p.gateways(),
+    ]);
+    const strip = (r: Awaited<ReturnType<typeof run>>) => r.map((x) => (Array.isArray(x)
+      ? x.map((y) => ('ageMs' in y ? { ...y, ageMs: 0 } : y)).sort((m, n) => JSON.stringify(m).localeCompare(JSON.stringify(n)))
+      : x));
+    const memory = strip(await run(new MemoryPresence({ clock: systemClock })));
+    const redisResults = strip(await run(new RedisPresence({ redis: cluster, prefix: prefix() })));
+    assert.deepEqual(redisResults, memory);
+    // What memory gives, spelled out: the offline saw its online; the lookup before the restart beacon saw c2;
+    // the tablet moving to gw2 displaced nothing alive (b2 had dropped c2).
+    assert.equal(memory[2], true);
+    assert.deepEqual((memory[5] as PresenceEntry[]).map((e) => e.conn), ['c2', 'c9']);
+    assert.deepEqual(memory[7], { displaced: [] });
+    assert.deepEqual((memory[9] as PresenceEntry[]).map((e) => e.conn).sort(), ['c3', 'c4', 'c9']);
+  });
+
+  it('an injected clock replaces the server TIME (wall ms, stored as absolute expiries)', async () => {
+    const p = prefix();
+    const ahead = 3_600_000;
+    const clock = { now: () => performance.now(), wallNow: () => Date.now() + ahead };
+    const sessions = new RedisSessions({ redis, prefix: p, clock, ttlMs: 10_000 });
+    const { session } = await sessions.open('u', 'phone');
+    const at = await redis.pexpiretime(`${p}:{u:u}:sessions`);
+    assert.ok(Math.abs(at - (Date.now() + ahead + 10_000)) < 1000, `expires at ${at}`);
+    assert.equal((await sessions.open('u', 'phone', session)).resumed, true);
   });
 });

@@ -260,18 +260,23 @@ describe('GatewayCore', () => {
     assert.equal(s.ended, undefined);
   });
 
-  it('admission: connection limit and connect rate reject with retry-after; pending upgrades count', () => {
+  it('admission: connection limit and connect rate reject with retry-after', async () => {
     const a = setup({ admission: { maxConnections: 2, connectRate: 1000, connectBurst: 1000 } });
     assert.equal(a.core.admit().ok, true);
-    assert.equal(a.core.admit().ok, true);
+    const first = new FakeSocket();
+    a.core.open(first, a.hs('u1'));
+    a.core.open(new FakeSocket(), a.hs('u2'));
     const third = a.core.admit();
     assert.equal(third.ok, false);
     if (!third.ok) { assert.equal(third.error.code, 'LL_ADMISSION_MAX_CONNECTIONS'); assert.ok(third.retryAfterS >= 1); }
-    a.core.upgradeDone();
-    assert.equal(a.core.admit().ok, true);
+    await flush();
+    a.core.message(a.core.localConnections('u1')[0]!, buf(encodeHeartbeat()), true);
+    assert.equal(first.code(), undefined, 'existing sessions are unaffected');
+    a.core.closeWith(a.core.localConnections('u1')[0]!, Close.NORMAL, 'bye');
+    assert.equal(a.core.admit().ok, true, 'a slot freed up');
 
     const b = setup({ admission: { maxConnections: 100, connectRate: 2, connectBurst: 3 } });
-    const results = Array.from({ length: 5 }, () => { const r = b.core.admit(); if (r.ok) b.core.upgradeDone(); return r.ok; });
+    const results = Array.from({ length: 5 }, () => b.core.admit().ok);
     assert.deepEqual(results, [true, true, true, false, false]);
     b.clock.advance(500);
     assert.equal(b.core.admit().ok, true, 'bucket refills');

@@ -12,12 +12,14 @@ import {
   type HelloFrame,
 } from '../../shared/protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
-import { Errors, type ErrorSpec } from '../../shared/errors.js';
+import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
 import { OrderedDelivery } from './ordered-delivery.js';
 import { TimingWheel } from './timing-wheel.js';
-import { newBucket, take, waitMs, type BucketState } from './token-bucket.js';
+import { take } from './token-bucket.js';
+import { AdmissionControl, type Admission } from './admission.js';
+import { DrainPacer } from './drain.js';
 import { bump, newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
 import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord } from './ports.js';
 
@@ -35,11 +37,12 @@ export interface CoreDeps {
   link: GatewayLink;
   log: CoreLogger;
   observer?: CoreObserver;
+  /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
+  trace?: TraceHooks;
   /** [0, 1); injectable for deterministic drain jitter in tests. */
   random?: () => number;
 }
 
-export type Admission = { ok: true } | { ok: false; error: ErrorSpec; retryAfterS: number };
 
 const HEARTBEAT_ACK_BARE = encodeHeartbeatAck();
 
@@ -50,13 +53,10 @@ export class GatewayCore {
   private readonly wheel: TimingWheel<Connection>;
   private readonly registry = new ConnectionRegistry();
   private readonly stuck = new Set<Connection>();
-  private readonly connectBucket: BucketState;
+  private readonly admission: AdmissionControl;
   private readonly random: () => number;
-  private pendingUpgrades = 0;
-  private draining = false;
-  private drainStartedAt = 0;
-  private drainQueue: Connection[] = [];
-  private drainWaiters: Array<() => void> = [];
+  private readonly trace: TraceHooks;
+  private readonly drain: DrainPacer<Connection>;
   private readonly onExpire = (c: Connection): void => this.expire(c);
   private readonly ordered: OrderedDelivery<Connection>;
 
@@ -64,11 +64,19 @@ export class GatewayCore {
     this.o = deps.options;
     this.clock = deps.clock;
     this.random = deps.random ?? Math.random;
+    this.trace = deps.trace ?? NO_TRACING;
     const now = this.clock.now();
     this.wheel = new TimingWheel<Connection>({ tickMs: this.o.wheel.tickMs, wheelSize: this.o.wheel.size, startMs: now });
-    this.connectBucket = newBucket(this.o.admission.connectBurst, now);
+    this.admission = new AdmissionControl(this.o.admission, now, this.random);
+    this.drain = new DrainPacer<Connection>({ ...this.o.drain, tickMs: this.o.wheel.tickMs }, this.random, (c, delayMs) => {
+      this.stats.drainTotal = this.drain.total;
+      this.stats.drainSent = this.drain.sent;
+      if (c.closed) return;
+      this.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'gateway draining' }), false);
+      this.closeWith(c, Close.DRAINING, 'gateway draining');
+    });
     this.ordered = new OrderedDelivery<Connection>({
-      write: (c, p) => this.writePush(c, p),
+      write: (c, p) => this.writePush(c, p, 'live'),
       fetch: (c, afterSeq) => deps.link
         .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: c.session, lastSeq: afterSeq })
         .then((r) => r.pushes),
@@ -83,28 +91,16 @@ export class GatewayCore {
 
   get connections(): number { return this.registry.size; }
   get wheelSize(): number { return this.wheel.size; }
-  get isDraining(): boolean { return this.draining; }
+  get isDraining(): boolean { return this.drain.active; }
   get gatewayId(): string { return this.o.gatewayId; }
 
   // ---- admission (before auth, before upgrade) -------------------------------
 
-  /** Decides whether a new upgrade may proceed. Call `upgradeDone()` once it is accepted or abandoned. */
+  /** Decides, before auth and before the upgrade, whether a new connection may proceed. */
   admit(): Admission {
-    let res: Admission = { ok: true };
-    if (this.draining) res = { ok: false, error: Errors.DRAINING, retryAfterS: 5 };
-    else if (this.registry.size + this.pendingUpgrades >= this.o.admission.maxConnections) res = { ok: false, error: Errors.ADMISSION_MAX_CONNECTIONS, retryAfterS: 10 };
-    else if (!take(this.connectBucket, this.o.admission.connectRate, this.o.admission.connectBurst, this.clock.now())) {
-      const wait = waitMs(this.connectBucket, this.o.admission.connectRate, this.clock.now());
-      // Spread the retries: a bare "1" would bring every rejected client back in the same second.
-      res = { ok: false, error: Errors.ADMISSION_RATE, retryAfterS: Math.max(1, Math.ceil(wait / 1000)) + Math.floor(this.random() * 3) };
-    }
-    if (res.ok) this.pendingUpgrades++;
-    else bump(this.stats.admissionRejections, res.error.code);
+    const res = this.admission.decide({ draining: this.drain.active, connections: this.registry.size }, this.clock.now());
+    if (!res.ok) bump(this.stats.admissionRejections, res.error.code);
     return res;
-  }
-
-  upgradeDone(): void {
-    if (this.pendingUpgrades > 0) this.pendingUpgrades--;
   }
 
   recordAuthFailure(code: string): void {
@@ -127,10 +123,22 @@ export class GatewayCore {
     this.registry.add(c);
     c.registered = true;
     this.schedule(c, now);
+    // The session span covers announcing, the resume round trip, HELLO and the replay (one trace per session start).
+    if (this.trace.enabled) {
+      void this.trace.span('longlink.gateway.session', { kind: 'server', attrs: { 'longlink.gateway': this.o.gatewayId, 'longlink.resume_requested': hs.session !== undefined } },
+        () => this.startSession(c, hs));
+    } else {
+      void this.startSession(c, hs);
+    }
+    return c;
+  }
+
+  /** Announces the connection, then asks for the session and missed pushes. Settles once HELLO is written or the connection closed. */
+  private startSession(c: Connection, hs: Handshake): Promise<void> {
     // Register before asking for missed pushes, so nothing published in between is lost:
     // live deliveries wait in c.pending and are de-duplicated against the replay.
     this.deps.link.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: hs.session ?? '', gateway: this.o.gatewayId, at: this.clock.wallNow() });
-    this.deps.link
+    return this.deps.link
       .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq })
       .then((reply) => {
         if (c.closed) return;
@@ -158,7 +166,6 @@ export class GatewayCore {
         this.deps.log.warn({ err: String(err), conn: c.id }, 'resume failed; closing so the client retries');
         this.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
       });
-    return c;
   }
 
   /** The transport reports the socket closed (by us or the peer). Idempotent. */
@@ -174,7 +181,7 @@ export class GatewayCore {
       c.registered = false;
       this.registry.remove(c);
       this.deps.link.presence({ type: 'offline', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at: this.clock.wallNow() });
-      if (this.draining && this.registry.size === 0) this.finishDrain();
+      if (this.drain.active && this.registry.size === 0) this.drain.finish();
     }
   }
 
@@ -310,7 +317,7 @@ export class GatewayCore {
       }
     }
     this.ordered.tick(now);
-    if (this.draining) this.drainStep(now);
+    this.drain.step(now);
     this.deps.observer?.sweepSeconds((performance.now() - t0) / 1000);
   }
 
@@ -344,16 +351,25 @@ export class GatewayCore {
     }
   }
 
-  private writePush(c: Connection, p: PushRecord): void {
+  /** `path`: live delivery, or replay from the inbox on resume (kept apart in the latency histogram). */
+  private writePush(c: Connection, p: PushRecord, path: 'live' | 'replay'): void {
+    if (!this.trace.enabled) { this.writePushNow(c, p, path); return; }
+    // Only inside a trace (a traced delivery or session): a held push flushed by the tick starts none.
+    this.trace.span('longlink.gateway.write', { childOnly: true, attrs: { 'messaging.message.id': p.id, 'longlink.seq': p.seq, 'longlink.path': path } },
+      () => this.writePushNow(c, p, path));
+  }
+
+  private writePushNow(c: Connection, p: PushRecord, path: 'live' | 'replay'): void {
     this.write(c, encodePushRaw(p.seq, p.id, p.ts, p.data), false);
     if (p.seq > c.sentSeq) c.sentSeq = p.seq;
     this.stats.pushesDelivered++;
+    this.deps.observer?.pushLatencySeconds((this.clock.wallNow() - p.ts) / 1000, path);
   }
 
   private writePushes(c: Connection, pushes: readonly PushRecord[]): void {
     for (const p of pushes) {
       if (c.closed) return;
-      this.writePush(c, p);
+      this.writePush(c, p, 'replay');
     }
   }
 
@@ -403,35 +419,7 @@ export class GatewayCore {
    * paced by the wheel tick. Resolves when no connection is left.
    */
   startDrain(): Promise<void> {
-    if (!this.draining) {
-      this.draining = true;
-      this.drainStartedAt = this.clock.now();
-      this.drainQueue = [...this.registry.all()];
-      this.stats.drainTotal = this.drainQueue.length;
-      this.deps.log.info({ connections: this.drainQueue.length, windowMs: this.o.drain.windowMs }, 'drain started');
-      this.drainStep(this.drainStartedAt);
-    }
-    if (this.registry.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
-  }
-
-  private drainStep(now: number): void {
-    const total = this.stats.drainTotal;
-    const window = this.o.drain.windowMs;
-    const due = window <= 0 ? total : Math.min(total, Math.ceil((total * (now - this.drainStartedAt + this.o.wheel.tickMs)) / window));
-    while (this.stats.drainSent < due && this.drainQueue.length > 0) {
-      const c = this.drainQueue.pop()!;
-      this.stats.drainSent++;
-      if (c.closed) continue;
-      const delayMs = Math.floor(this.random() * this.o.drain.reconnectJitterMs);
-      this.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'gateway draining' }), false);
-      this.closeWith(c, Close.DRAINING, 'gateway draining');
-    }
-  }
-
-  private finishDrain(): void {
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
+    if (!this.drain.active) this.deps.log.info({ connections: this.registry.size, windowMs: this.o.drain.windowMs }, 'drain started');
+    return this.drain.start([...this.registry.all()], this.clock.now(), this.registry.size === 0);
   }
 }

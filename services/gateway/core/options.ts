@@ -46,4 +46,6 @@ export function bump(m: Map<string, number>, key: string, n = 1): void {
 export interface CoreObserver {
   sweepSeconds(s: number): void;
   negotiatedIntervalMs(ms: number): void;
+  /** A push was written to a socket `s` seconds after the router accepted it (wall clocks; may be slightly negative across hosts). */
+  pushLatencySeconds(s: number, path: 'live' | 'replay'): void;
 }

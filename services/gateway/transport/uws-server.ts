@@ -132,13 +132,11 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       }
       const protocols = protoHeader.length > 0 ? protoHeader.split(',').map((p) => p.trim()) : [];
       if (protocols.length > 0 && !protocols.includes(SUBPROTOCOL)) {
-        core.upgradeDone();
         reject(res, Errors.UNSUPPORTED_PROTOCOL);
         return;
       }
       const params = parseParams(query);
       if (typeof params === 'string') {
-        core.upgradeDone();
         reject(res, Errors.BAD_HANDSHAKE, params);
         return;
       }
@@ -147,7 +145,6 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       // Synchronous verification, so the upgrade completes inside this handler:
       // uWS 20.30 can close a fresh socket after an async, corked upgrade
       // (uNetworking/uWebSockets#1928; see jwt-verify.ts).
-      core.upgradeDone();
       let vt;
       try {
         vt = auth.verify(token);

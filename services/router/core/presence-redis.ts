@@ -20,11 +20,18 @@
  *    purged entries from users' hashes that follows is cleanup, order-free
  *    and best-effort (lookup hides and drops leftovers).
  *  - Call order: online and offline send their gateway step synchronously
- *    when called, like beacon, sweep and gateways, so gateway steps run in
- *    call order on the connection; their user steps then run through a
- *    per-user queue, in call order too. So a beacon with a new boot called
- *    before an online invalidates older entries but not that online's, as in
- *    memory.
+ *    when called, like beacon and sweep, so gateway steps run in call order
+ *    on the connection; their user steps then run through a per-user queue,
+ *    in call order too (purge cleanups join that queue, so an offline called
+ *    before a purge still finds its entry). So a beacon with a new boot
+ *    called before an online invalidates older entries but not that online's.
+ *  - Reads that see both sides are taken as of their call: lookup sends a
+ *    mark (epoch counter, time) when called and judges gateways as they
+ *    were then (gateways keep their previous epoch and lease for this), and
+ *    an online judges its displaced entries as of its own first step. The
+ *    one approximation: a gateway re-registered twice since the mark counts
+ *    as gone. gateways() waits for the calls made before it to finish, since
+ *    entry counts come from the index an online updates last.
  *  - Across routers (the queue group spreads one gateway's events over
  *    several), order was never guaranteed; tombstones and "newest online
  *    wins" are what make that safe, exactly as in memory.
@@ -136,8 +143,8 @@ export class RedisPresence implements Presence {
       const added = asNumber(res[0]) === 1;
       const displaced = res.slice(1).map((v) => parseStored(asString(v)));
       if (!added && displaced.length === 0) return { displaced: [] };
-      // Displaced entries are judged as of when this online took effect (n0, t0), as memory would.
-      const args: string[] = [t0, g.base, n0, epoch, refOf(ev.user, ev.conn), added ? '1' : '0'];
+      // Displaced entries are judged as of when this online took effect (n0, t0), as memory would (see GW_CONNECT).
+      const args: string[] = [this.now, g.base, t0, n0, epoch, refOf(ev.user, ev.conn), added ? '1' : '0'];
       for (const d of displaced) args.push(d.gateway, d.epoch, refOf(ev.user, d.conn));
       const c = asArray(await this.s.gwConnect([g.leases, g.info(ev.gateway)], args));
       // The gateway was purged between the first step and now: the new entry is already dead.
@@ -172,13 +179,16 @@ export class RedisPresence implements Presence {
       if (stored.length === 0) return [];
       const gateways = [...new Set(stored.map((s) => s.gateway))];
       const r = asArray(await this.s.gwAlive([this.gws.leases], [asString(m[1]), this.gws.base, asString(m[0]), ...gateways]));
-      const state = new Map(gateways.map((gw, i) => [gw, { epoch: asString(r[2 * i]), alive: asNumber(r[2 * i + 1]) === 1 }]));
+      const state = new Map(gateways.map((gw, i) => [gw, { asOf: asString(r[3 * i]), alive: asNumber(r[3 * i + 1]) === 1, current: asString(r[3 * i + 2]) }]));
       const out: PresenceEntry[] = [];
       const stale: Purged[] = [];
       for (const s of stored) {
         const g = state.get(s.gateway);
-        if (g?.epoch !== s.epoch) stale.push({ gateway: s.gateway, epoch: s.epoch, refs: [refOf(user, s.conn)] });
-        else if (g.alive) out.push(toEntry(user, s));
+        if (g === undefined) continue;
+        if (g.asOf === s.epoch && g.alive) out.push(toEntry(user, s));
+        // Epochs only grow: an entry older than its gateway's current epoch (or of a swept gateway) is dead for good.
+        // One newer than the mark was added since (maybe by another router) and is left alone.
+        else if (g.current === '' || Number(s.epoch) < Number(g.current)) stale.push({ gateway: s.gateway, epoch: s.epoch, refs: [refOf(user, s.conn)] });
       }
       // Leftovers of a purge whose cleanup did not run (e.g. the router died): drop them, without delaying the answer.
       if (stale.length > 0) void this.cleanup(stale);

@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeMsg, encodeMsg, type BusMessage, type Subscription } from '../../shared/bus/bus.js';
 import { ROUTER_QUEUE } from '../../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
+import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
 import type { AppendResult, InboxEntry, PushRecord } from './inbox.js';
 import { Lanes } from './lanes.js';
@@ -49,9 +50,11 @@ export class RouterCore {
   private readonly receipts = new ReceiptWaiter();
   /** This process's receipt subject (router instances share everything else). */
   private readonly receiptSubject: string;
+  private readonly trace: TraceHooks;
 
   constructor(private readonly deps: RouterCoreDeps) {
     this.options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
+    this.trace = deps.trace ?? NO_TRACING;
     this.receiptSubject = deps.subjects.receipts(randomUUID().replace(/-/g, ''));
   }
 
@@ -99,8 +102,14 @@ export class RouterCore {
    * gateway. Throws LonglinkError API_VALIDATION or API_TOO_LARGE (payload over maxPushBytes; nothing stored) or
    * STORE_UNAVAILABLE (some recipients may have been stored: retry with the
    * same idempotency key to be safe).
+   * Traced as `longlink.router.push` (child of the API request's span): the deliveries' publish spans hang off it.
    */
-  async pushBatch(reqs: readonly PushRequest[]): Promise<PushOutcome[]> {
+  pushBatch(reqs: readonly PushRequest[]): Promise<PushOutcome[]> {
+    if (!this.trace.enabled) return this.routeBatch(reqs);
+    return this.trace.span('longlink.router.push', { attrs: { 'longlink.messages': reqs.length } }, () => this.routeBatch(reqs));
+  }
+
+  private async routeBatch(reqs: readonly PushRequest[]): Promise<PushOutcome[]> {
     const prepared = reqs.map((r, i) => this.prepare(r, reqs.length > 1 ? `messages[${i}].` : ''));
     this.stats.pushRequests += prepared.length;
     const users = new Set<string>();
@@ -257,7 +266,12 @@ export class RouterCore {
   // ---- gateway traffic (bus handlers; public for direct wiring and tests) ---------
 
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
-  async resume(req: ResumeRequest): Promise<ResumeReply> {
+  resume(req: ResumeRequest): Promise<ResumeReply> {
+    if (!this.trace.enabled) return this.resumeNow(req);
+    return this.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req));
+  }
+
+  private async resumeNow(req: ResumeRequest): Promise<ResumeReply> {
     const { inbox } = this.deps;
     try {
       const s = await this.store('sessions', this.deps.sessions.open(req.user, req.device, req.session));
@@ -304,6 +318,7 @@ export class RouterCore {
     try {
       const r = await this.store('sweep', this.deps.presence.sweep());
       this.stats.sweptEntries += r.entries;
+      this.stats.leaseExpiries += r.gateways;
       if (r.gateways > 0) this.deps.log.info({ gateways: r.gateways, entries: r.entries }, 'presence: dropped gateways whose lease expired');
     } catch {
       // counted and logged by store()

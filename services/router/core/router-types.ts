@@ -5,6 +5,7 @@
 import type { Bus } from '../../shared/bus/bus.js';
 import type { Subjects } from '../../shared/bus/subjects.js';
 import type { Clock } from '../../shared/clock.js';
+import type { TraceHooks } from '../../shared/trace-hooks.js';
 import type { Inbox } from './inbox.js';
 import type { GatewayInfo, Presence } from './presence.js';
 import type { PushLimits } from './schemas.js';
@@ -49,6 +50,8 @@ export interface RouterCoreDeps {
   clock: Clock;
   log: RouterLogger;
   options?: Partial<RouterCoreOptions>;
+  /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
+  trace?: TraceHooks;
 }
 
 /**
@@ -134,6 +137,8 @@ export interface RouterStats {
   deliveryMessages: number;
   offlineNotices: number;
   sweptEntries: number;
+  /** Gateways whose presence lease expired (no beacon for leaseMs: died without draining), swept with their entries. */
+  leaseExpiries: number;
   /** Malformed bus messages and failed publishes. */
   busErrors: number;
   storeErrors: number;
@@ -142,7 +147,7 @@ export interface RouterStats {
 export function newRouterStats(): RouterStats {
   return {
     pushRequests: 0, pushes: new Map(), inboxAppends: 0, inboxDuplicates: 0, inboxTrims: 0, presenceLookups: 0, presenceEvents: 0,
-    beacons: 0, replaces: 0, resumes: new Map(), acks: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0,
+    beacons: 0, replaces: 0, resumes: new Map(), acks: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0, leaseExpiries: 0,
     busErrors: 0, storeErrors: 0,
   };
 }

@@ -107,23 +107,28 @@ return out
 /**
  * Last step of an online event: indexes the new entry under its epoch (if
  * that epoch is still current), unindexes the displaced entries, and says
- * which displaced entries were on gateways alive when the online took effect
- * (n0, t0 from GW_ONLINE), whatever happened to them since.
- * KEYS: leases, info(g)   ARGV: t0, base, n0, epoch, ref, added (0|1), then per displaced entry: gateway, epoch, ref
+ * which displaced entries were on alive gateways, either when the online took
+ * effect (n0, t0 from GW_ONLINE; whatever happened to them since, as in
+ * memory) or now (an entry another router added after t0). Erring towards
+ * "alive" costs a redundant close; the other way would leave two sessions.
+ * KEYS: leases, info(g)   ARGV: now, base, t0, n0, epoch, ref, added (0|1), then per displaced entry: gateway, epoch, ref
  * → {indexed (0|1), alive (0|1) per displaced entry}
  */
 export const GW_CONNECT = GW_HELPERS + `
-local t0, n0 = now_ms(ARGV[1]), tonumber(ARGV[3])
+local now, t0, n0 = now_ms(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ok = 0
-if ARGV[6] == '1' and redis.call('HGET', KEYS[2], 'epoch') == ARGV[4] then
-  redis.call('SADD', conns_key(ARGV[4]), ARGV[5])
+if ARGV[7] == '1' and redis.call('HGET', KEYS[2], 'epoch') == ARGV[5] then
+  redis.call('SADD', conns_key(ARGV[5]), ARGV[6])
   ok = 1
 end
 local out = {ok}
-for i = 7, #ARGV, 3 do
-  redis.call('SREM', conns_key(ARGV[i + 1]), ARGV[i + 2])
-  local e, alive = as_of(ARGV[i], n0, t0)
-  out[#out + 1] = (e == ARGV[i + 1]) and alive or 0
+for i = 8, #ARGV, 3 do
+  local g, e = ARGV[i], ARGV[i + 1]
+  redis.call('SREM', conns_key(e), ARGV[i + 2])
+  local then_e, then_alive = as_of(g, n0, t0)
+  local lease = redis.call('ZSCORE', KEYS[1], g)
+  local now_alive = lease and tonumber(lease) > now and redis.call('HGET', info_key(g), 'epoch') == e
+  out[#out + 1] = ((then_e == e and then_alive == 1) or now_alive) and 1 or 0
 end
 return out
 `;
@@ -139,8 +144,10 @@ return {redis.call('GET', KEYS[1]) or '0', fmt(now_ms(ARGV[1]))}
 
 /**
  * Read-only: each gateway's epoch ('' if unknown) and whether its lease was
- * alive, as of the lookup's mark.
- * KEYS: leases   ARGV: t0, base, n0, gateway…   → {epoch|'', alive (0|1) per gateway}
+ * alive, as of the lookup's mark; and its current epoch ('' if unknown), so
+ * the caller can tell entries that are dead for good from ones newer than
+ * the mark (added since, possibly by another router).
+ * KEYS: leases   ARGV: t0, base, n0, gateway…   → {epoch|'', alive (0|1), current|'' per gateway}
  */
 export const GW_ALIVE = GW_HELPERS + `
 local t0, n0 = now_ms(ARGV[1]), tonumber(ARGV[3])
@@ -149,6 +156,7 @@ for i = 4, #ARGV do
   local e, alive = as_of(ARGV[i], n0, t0)
   out[#out + 1] = e
   out[#out + 1] = alive
+  out[#out + 1] = redis.call('HGET', info_key(ARGV[i]), 'epoch') or ''
 end
 return out
 `;
