@@ -93,7 +93,16 @@ describe('cluster failure behaviour', () => {
     fleet.push(stay, leave);
     await waitFor(() => stay.gateways.length > 0 && leave.gateways.length > 0, 20_000, 'connected');
     const online = async (u: string): Promise<boolean> => ((await c.api('GET', `/v1/presence/${u}`)).body as PresenceBody).online;
+    const readyz = async (): Promise<{ status: number; body: string }> => {
+      const r = await fetch(`${c.gateways[0]!.httpUrl}/readyz`);
+      return { status: r.status, body: await r.text() };
+    };
+    assert.equal((await readyz()).status, 200);
     await c.nats.kill(0);
+    // The gateway keeps its sockets and heartbeats but reports degraded so no new traffic is sent to it.
+    let rz = await readyz();
+    for (let i = 0; i < 40 && rz.status !== 503; i++) { await new Promise((r) => setTimeout(r, 100)); rz = await readyz(); }
+    assert.deepEqual(rz, { status: 503, body: '{"status":"degraded"}' });
     leave.client.close(); // its offline event is published while NATS is away
     const arrive = fleetClient(c, 'arrives'); // cannot finish its handshake until NATS is back
     fleet.push(arrive);
@@ -108,6 +117,8 @@ describe('cluster failure behaviour', () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     assert.deepEqual(state, { stays: true, leaves: false, arrives: true });
+    assert.equal((await readyz()).status, 200, 'ready again once NATS is back');
+    assert.equal(stay.gateways.length, 1, 'the client that stayed kept its connection through the outage');
     assert.equal((await c.push(['stays'], { after: 'outage' })).status, 200);
     await waitFor(() => stay.seqs.length === 1, 10_000, 'the user who stayed connected still gets pushes');
   });
