@@ -17,10 +17,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { BusLogger, NatsBus, NatsBusEvent } from '../../services/shared/bus/nats-bus.js';
+import { freePorts, guardChild } from './children.js';
 
 export interface NatsHarnessOptions {
   /** Enable JetStream (store in the harness temp dir). */
@@ -94,34 +94,7 @@ export function startNatsCluster(size = 3, opts: NatsHarnessOptions = {}): Promi
   return startNats(size, opts);
 }
 
-/** Free loopback ports, all held open at once so they are distinct. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const s = createServer();
-      servers.push(s);
-      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(0, '127.0.0.1', () => resolve()); });
-      const addr = s.address();
-      if (addr === null || typeof addr === 'string') throw new Error('unexpected listen address');
-      ports.push(addr.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-  });
-}
+export { freePorts };
 
 interface Node {
   info: NatsNodeInfo;
@@ -135,7 +108,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 async function startNats(size: number, opts: NatsHarnessOptions): Promise<NatsHarness> {
   const bin = natsServerBinary();
-  installExitHook();
   // A port found free can be taken before the server binds it: retry with fresh ports.
   let lastErr: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -217,11 +189,11 @@ class Harness implements NatsHarness {
     const child = spawn(this.bin, ['-c', n.conf], { stdio: ['ignore', fd, fd], detached: false });
     closeSync(fd);
     child.unref();
-    live.add(child);
+    guardChild(child);
     n.child = child;
     n.exit = new Promise<void>((resolve) => {
-      child.once('exit', () => { live.delete(child); resolve(); });
-      child.once('error', () => { live.delete(child); resolve(); });
+      child.once('exit', () => { resolve(); });
+      child.once('error', () => { resolve(); });
     });
   }
 

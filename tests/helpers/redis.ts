@@ -12,10 +12,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePorts, guardChild } from './children.js';
 
 export interface RedisHarnessOptions {
   /** Durable mode: `--appendonly yes --appendfsync always`, so every acknowledged write survives SIGKILL. */
@@ -54,7 +54,6 @@ export interface RedisHarness {
   cleanup(): Promise<void>;
 }
 
-const STANDARD_PORT = 6379;
 
 /** Throws an Error naming the missing binary and the setup script if redis-server is not on PATH. */
 export function assertRedisServer(): void {
@@ -62,27 +61,6 @@ export function assertRedisServer(): void {
   if (r.error || r.status !== 0) {
     throw new Error('redis-server not found on PATH: run `bash tests/setup.sh` (Debian: apt-get install redis-server)');
   }
-}
-
-async function freePort(): Promise<number> {
-  for (;;) {
-    const s = createServer();
-    await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(0, '127.0.0.1', () => resolve()); });
-    const addr = s.address();
-    await new Promise<void>((r) => s.close(() => r()));
-    if (addr === null || typeof addr === 'string') throw new Error('unexpected listen address');
-    if (addr.port !== STANDARD_PORT) return addr.port;
-  }
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-  });
 }
 
 class Harness implements RedisHarness {
@@ -118,11 +96,11 @@ class Harness implements RedisHarness {
     ];
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.child = child;
-    live.add(child);
+    guardChild(child);
     let exited = false;
     this.exit = new Promise<void>((resolve) => {
-      child.once('exit', () => { exited = true; live.delete(child); if (this.child === child) this.child = undefined; resolve(); });
-      child.once('error', () => { exited = true; live.delete(child); if (this.child === child) this.child = undefined; resolve(); });
+      child.once('exit', () => { exited = true; if (this.child === child) this.child = undefined; resolve(); });
+      child.once('error', () => { exited = true; if (this.child === child) this.child = undefined; resolve(); });
     });
     const deadline = Date.now() + (this.opts.readyTimeoutMs ?? 15_000);
     // The log is appended to across restarts: count the ready lines seen before this start.
@@ -182,11 +160,10 @@ class Harness implements RedisHarness {
 /** Starts redis-server on a free loopback port with its own temp dir; resolves once it accepts connections. */
 export async function startRedis(opts: RedisHarnessOptions = {}): Promise<RedisHarness> {
   assertRedisServer();
-  installExitHook();
   // A port found free can be taken before the server binds it: retry with a fresh one.
   let lastErr: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const h = new Harness(await freePort(), mkdtempSync(join(tmpdir(), 'longlink-redis-')), opts);
+    const h = new Harness((await freePorts(1))[0]!, mkdtempSync(join(tmpdir(), 'longlink-redis-')), opts);
     try {
       await h.start();
       return h;
