@@ -20,6 +20,7 @@ import { staticNetwork, type NetworkEvent, type NetworkMonitor } from './network
 import { ReconnectMachine, isTerminal, type ClientState, type LossInfo, type WakeSource } from './reconnect-machine.js';
 import { HeartbeatMemory, MemoryStorage } from './storage.js';
 import { systemTimers, type Timers } from './timers.js';
+import { tokenExpired } from './token.js';
 import type { ClientEvents, ClientOptions, ClientStats, HeartbeatOptions, TokenProvider } from './types.js';
 import { SendError, Upstream } from './upstream.js';
 
@@ -52,6 +53,8 @@ export class LonglinkClient {
   private readonly counters = { connects: 0, zombies: 0, heartbeatsSent: 0, heartbeatAcks: 0, lastRttMs: undefined as number | undefined };
 
   constructor(private readonly opts: ClientOptions) {
+    const u = new URL(opts.url); // throws on a malformed URL: a permanent error, not one to retry
+    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`url must be ws:// or wss://, got ${u.protocol}`);
     this.events = new Emitter<ClientEvents>((err, ev) => { if (ev !== 'error') this.events.emit('error', toError(err)); });
     this.timers = opts.timers ?? systemTimers();
     this.random = opts.random ?? Math.random;
@@ -172,14 +175,30 @@ export class LonglinkClient {
     this.attemptUsedFreshToken = refresh;
     const prepare = async (): Promise<string> => {
       if (this.loadedNetwork !== this.networkKey) await this.loadNetwork(this.networkKey);
-      return await this.tokenProvider({ refresh });
+      const token = await this.tokenProvider({ refresh });
+      if (refresh || !tokenExpired(token, this.timers.wallNow())) return token;
+      // Already expired (a browser would only see 1006 for the gateway's 401): ask for a fresh one now.
+      if (id === this.attemptSeq) this.attemptUsedFreshToken = true;
+      return await this.tokenProvider({ refresh: true });
     };
+    const fail = (err: Error): void => {
+      this.events.emit('error', err);
+      this.machine.lost({ code: 1006, reason: `token provider failed: ${err.message}`, tokenError: true });
+    };
+    // A provider that never settles must not leave the client connecting forever.
+    const timer = this.timers.setTimeout(() => {
+      if (id !== this.attemptSeq || this.machine.state !== 'connecting') return;
+      this.attemptSeq++; // whatever the provider returns later is stale
+      fail(new Error(`no token within ${this.connectTimeoutMs} ms`));
+    }, this.connectTimeoutMs);
     prepare().then(
-      (token) => { if (id === this.attemptSeq && this.machine.state === 'connecting') this.open(token); },
+      (token) => {
+        timer.cancel();
+        if (id === this.attemptSeq && this.machine.state === 'connecting') this.open(token);
+      },
       (err: unknown) => {
-        if (id !== this.attemptSeq || this.machine.state !== 'connecting') return;
-        this.events.emit('error', toError(err));
-        this.machine.lost({ code: 1006, reason: `token provider failed: ${toError(err).message}`, tokenError: true });
+        timer.cancel();
+        if (id === this.attemptSeq && this.machine.state === 'connecting') fail(toError(err));
       },
     );
   }
@@ -209,7 +228,8 @@ export class LonglinkClient {
   }
 
   private onHello(conn: Connection, f: HelloFrame): void {
-    if (f.session !== this.sessionId) this.sessionId = f.session;
+    this.sessionId = f.session;
+    if (!f.resumed && f.seq < this.delivery.lastSeq) this.delivery.rebase();
     this.report(this.policy.setBounds(f.hb.minMs, f.hb.maxMs));
     conn.scheduler.start(this.policy.intervalMs, f.hb.intervalMs);
     this.counters.connects++;
@@ -240,7 +260,10 @@ export class LonglinkClient {
     // close frame). The jittered first beat counts too: it waited *less* than the interval, so its
     // death shows the interval is too long all the more (and without it, a connection that dies
     // on every first beat would never reach a probe and never learn). See heartbeat-policy.ts.
-    if ((beat?.kind === 'probe' || beat?.kind === 'first') && !beat.aliveSeen && (info.zombie === true || info.code === 1006)) {
+    // A beat whose timer fired far too late (device asleep, background-tab throttling) was idle
+    // much longer than the interval: its death says nothing about the interval.
+    if ((beat?.kind === 'probe' || beat?.kind === 'first') && !beat.aliveSeen && (info.zombie === true || info.code === 1006)
+      && beat.idleMs <= lateBeatLimit(beat.intervalMs)) {
       this.report(this.policy.onFailure(beat.intervalMs), true);
     }
     this.lastRetryMs = undefined;
@@ -301,6 +324,11 @@ export class LonglinkClient {
     if (ev === 'online' || ev === 'visible') this.machine.wake(ev);
     else if (ev === 'network') this.setNetwork(this.monitor.key());
   }
+}
+
+/** Idle time beyond which a beat counts as sent late (its failure is not held against the interval). */
+export function lateBeatLimit(intervalMs: number): number {
+  return intervalMs * 1.25 + 250;
 }
 
 function smartConfig(hb: HeartbeatOptions): SmartHeartbeatConfig {

@@ -56,6 +56,16 @@ export class Delivery {
   /** Highest seq handed to the app (sent as `last_seq` on resume). */
   get lastSeq(): number { return this.last; }
 
+  /**
+   * The server's sequence is behind ours (hello.seq < lastSeq on a fresh
+   * session): its store was reset, so our seqs belong to an old epoch. Start
+   * over, or every new push would be dropped as a "duplicate" forever.
+   */
+  rebase(): void {
+    this.last = 0;
+    this.unacked = 0;
+  }
+
   /** A connection is ready: acks go through `send`. Flushes an ack owed from before. */
   attach(send: (seq: number) => void): void {
     this.sendAck = send;

@@ -21,6 +21,8 @@
  *    traffic or on a network switch), says nothing about idleness: none counts.
  *  - a failure at the minimum interval is ignored: then the network is bad, and
  *    backing off further cannot help (Mars does the same).
+ *  - a beat whose timer fired far too late (device asleep, throttled background
+ *    tab) was idle much longer than the interval: not counted (client.ts).
  *
  * Learning (all counts are consecutive, at the current interval):
  *  - probing: `successesToStep` successes → interval += step. At the maximum,

@@ -26,6 +26,8 @@ export interface Beat {
   /** The interval in force when the beat was sent. */
   intervalMs: number;
   sentAt: number;
+  /** How long the link had been idle when the beat went out (more than the interval if the timer fired late, e.g. after a sleep). */
+  idleMs: number;
   /** A frame arrived after this beat was sent: the path is alive, whatever happens next. */
   aliveSeen: boolean;
 }
@@ -171,7 +173,7 @@ export class HeartbeatScheduler {
     const now = this.timers.now();
     const announce = this.serverMs !== this.intervalMs ? this.intervalMs : undefined;
     if (announce !== undefined) this.serverMs = announce;
-    const b: Beat = { kind, intervalMs: this.intervalMs, sentAt: now, aliveSeen: false };
+    const b: Beat = { kind, intervalMs: this.intervalMs, sentAt: now, idleMs: now - this.lastActivity, aliveSeen: false };
     this.outstanding = b;
     this.beatsSent++;
     this.lastActivity = now;

@@ -30,3 +30,4 @@ export { systemTimers } from './timers.js';
 export type { Timer, Timers } from './timers.js';
 export { FakeTimers } from './fake-timers.js';
 export { Emitter } from './emitter.js';
+export { jwtExpiresAtMs, tokenExpired } from './token.js';

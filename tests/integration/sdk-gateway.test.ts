@@ -132,7 +132,7 @@ test('kicked and logged out through the API are terminal', async () => {
 test('token expired during the session: the app is asked for a fresh token, then the client resumes', async () => {
   const asked: boolean[] = [];
   const { c, seqs } = client('frank', {
-    token: ({ refresh }) => { asked.push(refresh); return rig.token('frank', 'd1', refresh ? 600 : 2); },
+    token: ({ refresh }) => { asked.push(refresh); return rig.token('frank', 'd1', refresh ? 600 : 3); },
   });
   c.connect();
   await c.whenConnected(5000);

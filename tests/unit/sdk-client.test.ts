@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { Close, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../services/shared/protocol/index.js';
 import { LonglinkClient } from '../../sdk/src/client.js';
 import { ManualNetwork } from '../../sdk/src/network.js';
+import { HeartbeatMemory, MemoryStorage } from '../../sdk/src/storage.js';
+import { jwtExpiresAtMs, tokenExpired } from '../../sdk/src/token.js';
 import { FakeTimers, FakeTransport, flushMicrotasks } from '../../sdk/src/testing.js';
 import type { ClientOptions } from '../../sdk/src/types.js';
 import { SendError } from '../../sdk/src/upstream.js';
@@ -330,4 +332,82 @@ test('an undecodable server frame closes with the decoder code (terminal 4008)',
   s.text('{"op":"bogus"}');
   assert.equal(s.clientClosed?.code, Close.INVALID_FRAME);
   assert.equal(r.client.state, 'failed');
+});
+
+test('a server whose sequence restarted (hello.seq below ours, fresh session) is followed, not ignored', async () => {
+  const r = setup({ resume: { session: 'old', lastSeq: 500 } });
+  const s = await connect(r);
+  s.hello({ session: 'new', resumed: false, seq: 2 });
+  s.push(1).push(2);
+  assert.deepEqual(r.pushes, [1, 2]);
+  const r2 = setup({ resume: { session: 'S', lastSeq: 5 } });
+  const s2 = await connect(r2);
+  s2.hello({ session: 'S', resumed: true, seq: 7 });
+  s2.push(5).push(6).push(7);
+  assert.deepEqual(r2.pushes, [6, 7], 'a normal resume still de-duplicates');
+});
+
+test('a malformed or non-WebSocket URL is refused at construction', () => {
+  assert.throws(() => setup({ url: 'not a url' }), TypeError);
+  assert.throws(() => setup({ url: 'http://gw.test/ws' }), /ws:\/\/ or wss:\/\//);
+});
+
+test('a beat sent far too late (device asleep) is not held against the interval', async () => {
+  const storage = new MemoryStorage();
+  await new HeartbeatMemory(storage).save('default', { intervalMs: 4000, stable: false, successes: 0, failures: 0, modifiedAt: 0 });
+  let sleepNext = false;
+  const timers = new FakeTimers();
+  // Once armed, the next timer fires 30 s late, like a laptop waking up.
+  const sleepy = {
+    now: () => timers.now(), wallNow: () => timers.wallNow(),
+    setTimeout: (fn: () => void, ms: number) => {
+      const late = sleepNext ? 30_000 : 0;
+      sleepNext = false;
+      return timers.setTimeout(fn, ms + late);
+    },
+  };
+  // failuresToBackOff 1: any counted failure would change the interval at once.
+  const r = setup({ timers: sleepy, storage, heartbeat: { minMs: 1000, maxMs: 8000, stepMs: 1000, marginMs: 200, successesToStep: 2, failuresToBackOff: 1, timeoutMs: 1000 } });
+  const changes: string[] = [];
+  r.client.on('interval', (e) => changes.push(`${e.reason}:${e.toMs}`));
+  const s = await connect(r);
+  sleepNext = true; // the idle timer armed by hello sleeps
+  s.hello();
+  assert.equal(r.client.heartbeatIntervalMs, 4000);
+  assert.deepEqual(changes, ['network:4000'], 'loaded from storage');
+  changes.length = 0;
+  timers.advance(40_000);
+  assert.equal(s.heartbeats().length, 1, 'the late first beat went out');
+  assert.equal(r.client.stats.zombies, 1, 'and its silence was detected');
+  await flushMicrotasks();
+  assert.deepEqual(changes, []);
+  assert.equal(r.client.heartbeatIntervalMs, 4000);
+});
+
+test('a JWT that is already expired is refreshed before connecting (browsers cannot see the 401)', async () => {
+  const jwt = (expS: number): string => `h.${Buffer.from(JSON.stringify({ sub: 'u', exp: expS })).toString('base64url')}.s`;
+  const timers = new FakeTimers(0, 1_700_000_000_000);
+  const asked: boolean[] = [];
+  const r = setup({ timers, token: ({ refresh }) => { asked.push(refresh); return refresh ? jwt(1_700_000_600) : jwt(1_699_999_000); } });
+  const s = await connect(r);
+  assert.deepEqual(asked, [false, true]);
+  assert.equal(s.protocols[1], TOKEN_SUBPROTOCOL_PREFIX + jwt(1_700_000_600));
+  assert.equal(tokenExpired('opaque-token', 0), false);
+  assert.equal(jwtExpiresAtMs(jwt(42)), 42_000);
+  assert.equal(jwtExpiresAtMs('a.!!!.c'), undefined);
+});
+
+test('a token provider that never answers does not leave the client connecting forever', async () => {
+  let calls = 0;
+  const r = setup({ connectTimeoutMs: 2000, token: () => (++calls === 1 ? new Promise<string>(() => {}) : 'ok') });
+  r.client.connect();
+  await flushMicrotasks();
+  r.timers.advance(1999);
+  assert.equal(r.client.state, 'connecting');
+  r.timers.advance(1);
+  assert.equal(r.client.state, 'disconnected');
+  r.timers.advance(500);
+  await flushMicrotasks();
+  assert.equal(r.tr.count, 1);
+  assert.equal(calls, 2);
 });
