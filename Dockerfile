@@ -1,7 +1,15 @@
 # syntax=docker/dockerfile:1
-# One image for every role: `docker run longlink gateway|router|standalone`.
-# glibc base (Debian bookworm): on musl (Alpine) uWebSockets.js has no native
-# binary and the gateway refuses to start rather than run its slow fallback.
+# One image for every role: `docker run longlink gateway|router|standalone`
+# (the chart passes the role as the container's argument).
+#
+# glibc base (Debian 12 bookworm): uWebSockets.js ships no musl binary, so on
+# Alpine the gateway would refuse to start rather than run uWS's slow JS
+# fallback.
+#
+# tests/chart/image-build.test.ts replays this file without Docker: it copies
+# exactly what the COPY lines name (minus .dockerignore), runs the build
+# stage's RUN lines, assembles the runtime stage's COPY --from files, and starts
+# gateway and router from the result. Keep every RUN a plain shell command.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -9,10 +17,15 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY services ./services
-RUN npx tsc -p tsconfig.json --rootDir . --outDir dist \
- && npm prune --omit=dev --no-audit --no-fund \
- # keep only the linux-x64 Node 20 (ABI 115) uWS binary; drop the JS fallback's deps
- && find node_modules/uWebSockets.js/binaries node_modules/uWebSockets.js/dist -name '*.node' ! -name 'uws_linux_x64_115.node' -delete
+RUN npx tsc -p tsconfig.json --declaration false
+RUN npm prune --omit=dev --no-audit --no-fund
+# Keep only the uWS binary for this platform and Node ABI (linux-x64, ABI 115
+# = Node 20, on amd64); drop the other 20 (~104 MiB), uWS's docs and the JS
+# fallback's own copy of ws (the gateway refuses the fallback anyway).
+RUN keep="uws_$(node -p 'process.platform + "_" + process.arch + "_" + process.versions.modules').node" \
+ && test -f "node_modules/uWebSockets.js/binaries/$keep" \
+ && find node_modules/uWebSockets.js -name '*.node' ! -path "*/binaries/$keep" -delete \
+ && rm -rf node_modules/uWebSockets.js/docs node_modules/uWebSockets.js/node_modules
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
@@ -20,8 +33,12 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/services ./dist/services
-USER node
+# Numeric uid:gid of the image's "node" user, so Kubernetes' runAsNonRoot can
+# verify it. Files stay root-owned: the process cannot modify its own code.
+USER 1000:1000
 EXPOSE 8080 8081
-# Exec form: node itself is PID 1 and installs SIGTERM/SIGINT handlers, so a pod stop triggers the drain.
+STOPSIGNAL SIGTERM
+# Exec form: node is PID 1 and gets SIGTERM itself; its handler starts the
+# gateway's paced drain (the router closes its HTTP server and connections).
 ENTRYPOINT ["node", "dist/services/entry.js"]
 CMD ["gateway"]

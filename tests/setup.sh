@@ -8,6 +8,7 @@ need=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -20,3 +21,4 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+bash "$(dirname "$0")/chart/get-helm.sh" >/dev/null  # helm for tests/chart (cached outside the repo)
