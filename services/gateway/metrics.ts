@@ -53,7 +53,7 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.labeledCounter('connections_closed_total', 'Connections closed, by close-code name.', 'reason', (c) => c.stats.closedByReason);
   m.labeledCounter('auth_failures_total', 'Upgrades rejected by authentication, by error code.', 'reason', (c) => c.stats.authFailures);
   m.labeledCounter('admission_rejections_total', 'Upgrades rejected by admission control (503), by error code.', 'reason', (c) => c.stats.admissionRejections);
-  m.labeledCounter('resume_total', 'Session starts by outcome: fresh, resumed, rejected, failed.', 'outcome', (c) => c.stats.resumeOutcomes);
+  m.labeledCounter('resume_total', 'Session starts by outcome: fresh, resumed, rejected, failed.', 'outcome', (c) => c.stats.resumeOutcomes, ['fresh', 'resumed', 'rejected', 'failed']);
   m.counter('heartbeats_total', 'Heartbeats received.', (c) => c.stats.heartbeats);
   m.counter('heartbeat_timeouts_total', 'Connections closed for missing their heartbeat deadline.', (c) => c.stats.heartbeatTimeouts);
   m.counter('frames_received_total', 'WebSocket frames received.', (c) => c.stats.framesIn);
@@ -81,7 +81,10 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
     help: 'Router accept (push.ts) to write on this gateway\'s socket, wall clock. path="live": routed while the user was online; path="replay": sent on resume from the inbox.',
     labelNames: ['path'], registers: [registry], buckets: LATENCY_BUCKETS,
   });
-  // Pre-bound children: observe() on the hot path skips the label hashing.
+  // Both series exist from the start (a series born with its first push counted shows no rate for it);
+  // pre-bound children: observe() on the hot path skips the label hashing.
+  latency.zero({ path: 'live' });
+  latency.zero({ path: 'replay' });
   const live = latency.labels({ path: 'live' });
   const replay = latency.labels({ path: 'replay' });
 

@@ -42,7 +42,10 @@ try {
   const log = createLogger('longlink-router', proc.logLevel);
   // Off unless OTEL_* configures an exporter (docs/observability.md).
   const tracing = await startTracing({ serviceName: 'longlink-router' });
-  const redis = await createRedis({ url: redisCfg.redisUrl, name: `longlink-router-${os.hostname()}` });
+  const redis = await createRedis({
+    ...(redisCfg.redisClusterNodes.length > 0 ? { nodes: redisCfg.redisClusterNodes } : { url: redisCfg.redisUrl }),
+    name: `longlink-router-${os.hostname()}`,
+  });
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log });
   const clock = systemClock;
   const prefix = nats.prefix;
@@ -62,7 +65,7 @@ try {
     metrics: { contentType: metrics.registry.contentType, metrics: () => metrics.registry.metrics() }, log,
     observe: metrics.observeHttp, trace: traceHooks('longlink-router'),
   });
-  console.log(`router listening on http://${settings.apiHost}:${http.port} (NATS ${nats.natsUrls.join(',')}, Redis ${new URL(redisCfg.redisUrl).host})`);
+  console.log(`router listening on http://${settings.apiHost}:${http.port} (NATS ${nats.natsUrls.join(',')}, Redis ${redisCfg.redisClusterNodes.length > 0 ? `cluster ${redisCfg.redisClusterNodes.map((u) => new URL(u).host).join(',')}` : new URL(redisCfg.redisUrl).host})`);
   onShutdown(async () => {
     await http.close();
     router.stop();

@@ -18,6 +18,7 @@ import { MemoryPresence } from '../router/core/presence-memory.js';
 import { startRouterHttp } from '../router/http-api.js';
 import { createRouterMetrics } from '../router/metrics.js';
 import { loadRouterSettings } from '../router/config.js';
+import { traceBus, traceHooks } from '../shared/tracing.js';
 
 export interface Standalone {
   readonly gateway: RunningGateway;
@@ -53,8 +54,9 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const bus = new MemoryBus();
   const subjects = makeSubjects();
 
+  // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
   const router = new RouterCore({
-    bus, subjects, clock, log,
+    bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'),
     inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
     sessions: new MemorySessions({ clock }),
     presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
@@ -71,6 +73,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     core: router, host: settings.apiHost, port: settings.apiPort, apiKeys,
     limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
     metrics: { contentType: routerMetrics.registry.contentType, metrics: () => routerMetrics.registry.metrics() },
+    observe: routerMetrics.observeHttp, trace: traceHooks('longlink-router'),
     log,
   });
   const secret = config.jwtSecret ?? DEV_JWT_SECRET;

@@ -8,6 +8,7 @@ import { ConfigError, helpText } from '../shared/config.js';
 import { gatewaySpec } from '../gateway/config.js';
 import { routerSpec } from '../router/config.js';
 import { startStandalone } from './app.js';
+import { startTracing } from '../shared/tracing.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(helpText('Longlink standalone: gateway + router in one process, in-memory (no NATS, no Redis).\n\nUsage: npm start [-- --help]', [gatewaySpec, routerSpec]));
@@ -15,6 +16,8 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 }
 
 try {
+  // Off unless OTEL_* configures an exporter (docs/observability.md).
+  const tracing = await startTracing({ serviceName: 'longlink' });
   const s = await startStandalone(process.env);
   const banner = [
     '',
@@ -47,7 +50,7 @@ try {
       console.error('shutdown deadline reached; exiting with connections still open');
       process.exit(1);
     }, shutdownTimeoutMs).unref();
-    s.shutdown().then(
+    s.shutdown().then(() => tracing.shutdown()).then(
       () => process.exit(0),
       (err: unknown) => { console.error('shutdown failed:', err); process.exit(1); },
     );
