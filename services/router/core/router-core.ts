@@ -275,6 +275,13 @@ export class RouterCore {
     const { inbox } = this.deps;
     try {
       const s = await this.store('sessions', this.deps.sessions.open(req.user, req.device, req.session));
+      // Register the connection in the directory BEFORE reading the inbox. The gateway's
+      // own online event travels separately and may be applied later; without this a push
+      // that appends after our snapshot but looks up presence before that event would be
+      // routed to the client's old (dead) gateway and never replayed. With it, every push
+      // either appended before the snapshot (replayed below) or looks up presence after
+      // this online (delivered live). Applying the same online twice is harmless.
+      await this.applyPresence({ type: 'online', user: req.user, device: req.device, conn: req.conn, session: s.session, gateway: req.gateway, at: this.deps.clock.wallNow() });
       const after = s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.store('acked', inbox.acked(req.user, req.device));
       const [pushes, latestSeq] = await this.store('since', Promise.all([inbox.since(req.user, after, this.options.maxResumePushes), inbox.latestSeq(req.user)]));
       bump(this.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');

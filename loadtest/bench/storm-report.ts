@@ -1,0 +1,71 @@
+/** Result type, table and jitter-vs-fixed comparison of the reconnect-storm bench (storm.ts). Pure. */
+
+export interface Lat { n: number; p50: number; p95: number; p99: number; p999: number; max: number; mean: number }
+
+export interface StormResult {
+  mode: 'sdk' | 'fixed';
+  connections: number;
+  /** Kill → every client connected again (s); -1 if it never happened within the timeout. */
+  recover_s: number;
+  reconnect_ms: Lat;
+  reconnected: number;
+  resumed: number;
+  peak_connect_rate_per_gateway: Record<string, number>;
+  admission_rejections_503: number;
+  client_seen_503: number;
+  failed_attempts: number;
+  failed_by_error: Record<string, number>;
+  connections_after: Record<string, number>;
+  pushes: { requests: number; sent: number; offline: number; errors: number; checked: number; lost: number; lost_samples: string[] };
+  unexpected_closes: number;
+  closes_by_code?: Record<string, number>;
+  /** Each attempt during the storm: start → hello (queueing in the client, upgrade, resume, replay). */
+  attempt_to_hello_ms?: Lat;
+  push_error_samples?: Record<string, number>;
+  machine_busy_pct_storm: number;
+  timeline?: Array<{ t: number; opened: number[]; rejected: number[] }>;
+}
+
+const label = (m: StormResult['mode']): string => (m === 'sdk' ? 'SDK backoff, full jitter' : 'fixed 1 s, no jitter');
+const peakMax = (r: StormResult): number => Math.max(...Object.values(r.peak_connect_rate_per_gateway));
+
+export function stormTable(rs: StormResult[]): string {
+  const rows: Array<[string, (r: StormResult) => string]> = [
+    ['clients moved', (r) => String(r.connections)],
+    ['all reconnected after (s)', (r) => String(r.recover_s)],
+    ['per-client reconnect p50 / p99 / max (ms)', (r) => `${r.reconnect_ms.p50} / ${r.reconnect_ms.p99} / ${r.reconnect_ms.max}`],
+    ['resumed sessions', (r) => `${r.resumed} of ${r.reconnected}`],
+    ['peak connect rate per gateway (/s, 1 s window)', (r) => Object.entries(r.peak_connect_rate_per_gateway).map(([g, v]) => `${g} ${v}`).join(', ')],
+    ['admission rejections (503, gateways)', (r) => String(r.admission_rejections_503)],
+    ['503s seen by clients', (r) => String(r.client_seen_503)],
+    ['failed attempts (all causes)', (r) => `${r.failed_attempts} ${JSON.stringify(r.failed_by_error)}`],
+    ['attempt → hello p50 / p99 (ms)', (r) => (r.attempt_to_hello_ms ? `${r.attempt_to_hello_ms.p50} / ${r.attempt_to_hello_ms.p99}` : '-')],
+    ['unexpected closes (by code)', (r) => `${r.unexpected_closes} ${JSON.stringify(r.closes_by_code ?? {})}`],
+    ['connections after (per gateway)', (r) => Object.entries(r.connections_after).map(([g, v]) => `${g} ${v}`).join(', ')],
+    ['pushes accepted during storm (sent + stored)', (r) => `${r.pushes.sent + r.pushes.offline} (${r.pushes.errors} API errors${r.pushes.errors ? ' ' + JSON.stringify(r.push_error_samples ?? {}) : ''})`],
+    ['pushes lost after resume', (r) => `${r.pushes.lost} of ${r.pushes.checked}${r.pushes.lost ? ' e.g. ' + r.pushes.lost_samples.slice(0, 4).join(' ') : ''}`],
+    ['machine busy during storm', (r) => `${r.machine_busy_pct_storm}%`],
+  ];
+  const wl = Math.max(...rows.map(([k]) => k.length));
+  const cols = rs.map((r) => label(r.mode));
+  const wc = rs.map((r, i) => Math.max(cols[i]!.length, ...rows.map(([, f]) => f(r).length)));
+  const line = (k: string, vs: string[]): string => `${k.padEnd(wl)}  ${vs.map((v, i) => v.padEnd(wc[i]!)).join('  ')}`.trimEnd();
+  return ['', line('', cols), line('-'.repeat(wl), wc.map((w) => '-'.repeat(w))), ...rows.map(([k, f]) => line(k, rs.map(f)))].join('\n');
+}
+
+/** What jitter buys: fixed / jitter ratios (> 1: the fixed retry is worse). */
+export function compareStorms(rs: StormResult[]): { ratios: Record<string, number>; text: string } | undefined {
+  const j = rs.find((r) => r.mode === 'sdk'), f = rs.find((r) => r.mode === 'fixed');
+  if (!j || !f) return undefined;
+  const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 100) / 100 : a > 0 ? Infinity : 1);
+  const ratios = {
+    peak_connect_rate: ratio(peakMax(f), peakMax(j)),
+    admission_rejections: ratio(f.admission_rejections_503, j.admission_rejections_503),
+    recover_time: ratio(f.recover_s, j.recover_s),
+    reconnect_p99: ratio(f.reconnect_ms.p99, j.reconnect_ms.p99),
+  };
+  const text = `Fixed-delay retry vs SDK jitter: peak connect rate ×${ratios.peak_connect_rate} (${peakMax(f)} vs ${peakMax(j)}/s per gateway), ` +
+    `503s ×${ratios.admission_rejections} (${f.admission_rejections_503} vs ${j.admission_rejections_503}), ` +
+    `time to recover ×${ratios.recover_time} (${f.recover_s} vs ${j.recover_s} s).`;
+  return { ratios, text };
+}

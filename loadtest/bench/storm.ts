@@ -1,0 +1,179 @@
+/**
+ * `npm run bench:storm`: reconnect storm. A local cluster of 3 gateways
+ * (tests/helpers/cluster.ts, admission control at production defaults:
+ * 2,000 connects/s, burst 4,000 per gateway); --connections protocol-level
+ * clients (the load generator's workers: ClientSession over `ws`, SDK
+ * backoff) all on gateway 0; pushes to random users flow through the router
+ * API. Gateway 0 is SIGKILLed; its clients reconnect with resume to the other
+ * two (clients pick one at random per attempt, as a balancer would; the dead
+ * one is removed right after the kill, as the TCP balancer does).
+ *
+ * Reported per retry policy (--modes sdk,fixed; each on a fresh cluster):
+ * time until every client is connected again, per-client reconnect time,
+ * peak connect rate per gateway (1 s windows, from the gateways' own
+ * counters), admission rejections (503s), and whether every push accepted
+ * during the storm was delivered after resume (lost = 0).
+ *
+ * Flags: --connections 15000 --workers 3 --modes sdk,fixed --push-rate 300
+ *        --connect-rate 2000 --connect-burst 4000 --hb 30000 --ramp-rate 1500 --timeout 180
+ * Prints a table; the last line is one JSON object.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../../tests/helpers/cluster.js';
+import { Aggregator } from '../generator/aggregate.js';
+import { splitWork } from '../generator/options.js';
+import type { Sample, WorkerArgs } from '../generator/worker.js';
+import { scrapeGateway } from '../lib/gateway-metrics.js';
+import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
+import { Pusher } from '../lib/pusher.js';
+import { compareStorms, stormTable, type StormResult } from './storm-report.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { values: o } = parseArgs({ options: {
+  connections: { type: 'string', default: '15000' }, workers: { type: 'string', default: '3' }, modes: { type: 'string', default: 'sdk,fixed' },
+  'push-rate': { type: 'string', default: '300' }, 'connect-rate': { type: 'string', default: '2000' }, 'connect-burst': { type: 'string', default: '4000' },
+  hb: { type: 'string', default: '30000' }, 'ramp-rate': { type: 'string', default: '1500' }, timeout: { type: 'string', default: '180' },
+} });
+const N = Number(o.connections), W = Number(o.workers), PUSH_RATE = Number(o['push-rate']), TIMEOUT_S = Number(o.timeout);
+const modes = o.modes.split(',').map((m) => m.trim()) as Array<'sdk' | 'fixed'>;
+for (const m of modes) if (m !== 'sdk' && m !== 'fixed') throw new Error('--modes: sdk and/or fixed');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (s: string): void => { process.stderr.write(`[bench:storm] ${s}\n`); };
+
+let cluster: Cluster | undefined;
+let workers: ChildProcess[] = [];
+function killAll(): void {
+  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  if (cluster) { for (const g of cluster.gateways) g.proc.kill('SIGKILL'); for (const r of cluster.routers) r.proc.kill('SIGKILL'); }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
+
+function ask<T>(w: ChildProcess, msg: object, type: string, timeoutMs = 30_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { w.off('message', on); reject(new Error(`worker ${w.pid}: no ${type} reply`)); }, timeoutMs);
+    const on = (m: { type: string }): void => { if (m.type === type) { clearTimeout(timer); w.off('message', on); resolve(m as T); } };
+    w.on('message', on);
+    w.send(msg);
+  });
+}
+
+async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
+  log(`${mode}: starting a cluster (3 gateways, admission ${o['connect-rate']}/s burst ${o['connect-burst']})…`);
+  const c = (cluster = await startCluster({ gateways: 3, routers: 1, gatewayEnv: {
+    LONGLINK_CONNECT_RATE: o['connect-rate'], LONGLINK_CONNECT_BURST: o['connect-burst'], LONGLINK_MAX_CONNECTIONS: '50000',
+    LONGLINK_HB_MIN_MS: '1000', LONGLINK_LOG_LEVEL: 'warn',
+  } }));
+  const [victim, ...others] = c.gateways;
+  const prefix = `st-${mode}-`;
+  const shares = splitWork({ connections: N, workers: W, sources: Array.from({ length: W * 2 }, (_, i) => `127.0.0.${2 + i}`) });
+  const agg = new Aggregator(Date.now());
+  workers = shares.map((s, i) => {
+    const args: WorkerArgs = { urls: [victim!.url], first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: prefix,
+      hbMs: Number(o.hb), retry: mode, concurrency: 64, sampleMs: 250, recordSeqs: true };
+    const w = fork(path.join(here, '../generator/worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    w.on('message', (m: Sample) => { if (m.type === 'sample') agg.add(i, m); });
+    return w;
+  });
+  await Promise.all(workers.map((w) => new Promise<void>((r) => w.on('message', (m: { type: string }) => { if (m.type === 'ready') r(); }))));
+  shares.forEach((s, i) => workers[i]!.send({ cmd: 'start', ratePerS: (Number(o['ramp-rate']) * s.count) / N }));
+  const rampDeadline = Date.now() + ((N / Number(o['ramp-rate'])) * 3 + 60) * 1000;
+  while (agg.gauge().open < N && Date.now() < rampDeadline) await sleep(250);
+  if (agg.gauge().open < N) throw new Error(`only ${agg.gauge().open}/${N} connected to ${victim!.id}`);
+  log(`${mode}: ${N} clients on ${victim!.id}; pushing ${PUSH_RATE}/s, then SIGKILL ${victim!.id}…`);
+  const failedBefore = agg.totals.failed, statusesBefore = { ...agg.statuses };
+  const pusher = new Pusher(c.apiUrl, CLUSTER_API_KEY, 64, true);
+  pusher.start(PUSH_RATE, () => `${prefix}${Math.floor(Math.random() * N)}`);
+  await sleep(2000);
+  const before = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl)));
+  const j0 = machineJiffies();
+  agg.phase = 'storm';
+  for (const w of workers) w.send({ cmd: 'mark' });
+  const tKill = performance.now();
+  const killed = c.killGateway(0);
+  // The balancer drops the dead backend as soon as it is gone (the TCP balancer does it on exit).
+  for (const w of workers) w.send({ cmd: 'backends', urls: others.map((g) => g.url) });
+  await killed;
+
+  // Watch the survivors' own counters: accepted connects and 503s, in 250 ms steps.
+  const steps: Array<{ t: number; opened: number[]; rejected: number[] }> = [];
+  let recoverS: number | undefined;
+  while (performance.now() - tKill < TIMEOUT_S * 1000) {
+    await sleep(250);
+    const now = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl, 2000)));
+    steps.push({ t: (performance.now() - tKill) / 1000, opened: now.map((m) => m?.opened ?? NaN),
+      rejected: now.map((m) => Object.values(m?.admissionRejections ?? {}).reduce((a, b) => a + b, 0)) });
+    if (recoverS === undefined && agg.gauge().open >= N) { recoverS = (performance.now() - tKill) / 1000; break; }
+  }
+  const j1 = machineJiffies();
+  await sleep(2000); // pushes keep flowing to the recovered clients
+  await pusher.stop();
+  const after = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl)));
+
+  // Every push the router accepted (sent, or stored for an offline user) must have arrived.
+  let checked: number, missing: number;
+  const samples: string[] = [];
+  const verifyDeadline = Date.now() + 30_000;
+  while (true) {
+    checked = 0; missing = 0; samples.length = 0;
+    const replies = await Promise.all(workers.map((w, i) => {
+      const s = shares[i]!;
+      const expected: Record<string, number[]> = {};
+      for (let n = s.first; n < s.first + s.count; n++) { const l = pusher.accepted.get(`${prefix}${n}`); if (l) expected[`${prefix}${n}`] = l; }
+      return ask<{ checked: number; missing: number; samples: string[] }>(w, { cmd: 'verify', expected }, 'verify');
+    }));
+    for (const r of replies) { checked += r.checked; missing += r.missing; samples.push(...r.samples); }
+    if (missing === 0 || Date.now() > verifyDeadline) break;
+    await sleep(1000);
+  }
+  await Promise.all(workers.map((w) => ask(w, { cmd: 'stop' }, 'stopped', 10_000).catch(() => undefined)));
+  workers = [];
+  await c.stop();
+  cluster = undefined;
+
+  // Peak connect rate per gateway: accepted connects in any 1 s window (4 consecutive 250 ms steps).
+  const peak = others.map((_, g) => {
+    const series = [before[g]?.opened ?? 0, ...steps.map((s) => s.opened[g]!)];
+    let best = 0;
+    for (let i = 0; i + 4 < series.length; i++) best = Math.max(best, series[i + 4]! - series[i]!);
+    if (series.length <= 4) best = series.at(-1)! - series[0]!;
+    return best;
+  });
+  const rejected = others.map((_, g) => Object.values(after[g]?.admissionRejections ?? {}).reduce((a, b) => a + b, 0) -
+    Object.values(before[g]?.admissionRejections ?? {}).reduce((a, b) => a + b, 0));
+  const client503 = (agg.statuses['503'] ?? 0) - (statusesBefore['503'] ?? 0);
+  return {
+    mode, connections: N, recover_s: recoverS === undefined ? -1 : Math.round(recoverS * 100) / 100,
+    reconnect_ms: Aggregator.lat(agg.reconnect), reconnected: agg.reconnect.n, resumed: agg.totals.resumed,
+    peak_connect_rate_per_gateway: Object.fromEntries(others.map((g, i) => [g.id, peak[i]!])),
+    admission_rejections_503: rejected.reduce((a, b) => a + b, 0), client_seen_503: client503,
+    failed_attempts: agg.totals.failed - failedBefore, failed_by_error: agg.errors,
+    connections_after: Object.fromEntries(others.map((g, i) => [g.id, after[i]?.connections ?? -1])),
+    pushes: { requests: pusher.stats.requests, sent: pusher.stats.sent, offline: pusher.stats.offline, errors: pusher.stats.errors, checked, lost: missing, lost_samples: samples },
+    unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: Aggregator.lat(agg.merged(['storm']).connect),
+    push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
+    timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, rejected: s.rejected })),
+  };
+}
+
+async function main(): Promise<void> {
+  const machine = await machineInfo();
+  log(`machine: ${machine.cpus} cores, busy ${machine.busy_pct_before}% before start (load avg ${machine.loadavg_1m})`);
+  const results: StormResult[] = [];
+  for (const m of modes) results.push(await storm(m));
+  console.log(stormTable(results));
+  const comparison = compareStorms(results);
+  if (comparison) console.log(`\n${comparison.text}`);
+  console.log(JSON.stringify({ bench: 'storm', date: new Date().toISOString(), machine, connections: N, gateways: 3,
+    admission: { connect_rate: Number(o['connect-rate']), connect_burst: Number(o['connect-burst']) }, push_rate: PUSH_RATE,
+    results, comparison: comparison?.ratios }));
+}
+
+main().then(() => process.exit(0), async (err: unknown) => {
+  log(`failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  await cluster?.stop().catch(() => undefined);
+  process.exit(1);
+});

@@ -1,0 +1,209 @@
+/**
+ * Load-generator worker (main.ts forks several): holds connections
+ * [first, first+count) as protocol-level clients (ClientSession over `ws`,
+ * loopback source addresses round-robin), heartbeating per protocol, acking
+ * pushes, reconnecting with resume as the session advises. Every `sampleMs`
+ * it sends the parent one sample: gauges plus deltas (counters and sparse
+ * latency histograms) since the previous sample.
+ *
+ * IPC from the parent: {cmd:'start', ratePerS}, {cmd:'drop', fraction},
+ * {cmd:'stop'}; for the storm bench also {cmd:'backends', urls} (clients
+ * then pick a random one per attempt, as a balancer would), {cmd:'mark'}
+ * (per-client time to the next hello goes into `reconnect`) and
+ * {cmd:'verify', expected: {user: seqs}} → {type:'verify', checked, missing}.
+ */
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { mintToken } from '../../services/gateway/auth.js';
+import { ClientSession, FIXED_RETRY, SDK_RETRY } from '../lib/protocol-session.js';
+import { SessionDriver, nowMs, type EndInfo } from '../lib/ws-driver.js';
+import { Histogram, type Sparse } from '../lib/histogram.js';
+
+export interface WorkerArgs {
+  urls: string[]; first: number; count: number; sources: string[]; secret: string; userPrefix: string;
+  hbMs: number; retry: 'sdk' | 'fixed'; concurrency: number; sampleMs: number;
+  /** Keep every received seq per user (for 'verify'). */
+  recordSeqs?: boolean;
+}
+
+export interface Counts {
+  opened: number; reconnects: number; resumed: number; failed: number; unexpectedCloses: number; dropped: number;
+  hbSent: number; hbAcks: number; pushes: number; duplicates: number; gaps: number; zombies: number; timeouts: number;
+}
+export interface HistDelta { b: Sparse; n: number; maxUs: number; sumUs: number }
+export interface Sample {
+  type: 'sample'; t: number; open: number; connecting: number; waiting: number; attempted: number;
+  d: Counts; codes: Record<string, number>; statuses: Record<string, number>; errors: Record<string, number>;
+  hb: HistDelta; push: HistDelta; connect: HistDelta; reconnect: HistDelta;
+  /** Worst event-loop delay of this worker over the sample (ms): when high, the generator itself was the bottleneck. */
+  lagMaxMs: number;
+}
+
+export const zeroCounts = (): Counts => ({ opened: 0, reconnects: 0, resumed: 0, failed: 0, unexpectedCloses: 0, dropped: 0,
+  hbSent: 0, hbAcks: 0, pushes: 0, duplicates: 0, gaps: 0, zombies: 0, timeouts: 0 });
+
+function runWorker(a: WorkerArgs): void {
+  const drivers: SessionDriver[] = [];
+  const dropping = new WeakSet<SessionDriver>();
+  let d = zeroCounts();
+  let codes: Record<string, number> = {}, statuses: Record<string, number> = {}, errors: Record<string, number> = {};
+  const hb = new Histogram(), push = new Histogram(), connect = new Histogram(), reconnect = new Histogram();
+  let urls = a.urls, randomUrl = false, markAt = 0;
+  const seqs = new Map<string, Set<number>>();
+  const marked = new WeakSet<SessionDriver>();
+  const bump = (o: Record<string, number>, k: string): void => { o[k] = (o[k] ?? 0) + 1; };
+  const retry = a.retry === 'fixed' ? FIXED_RETRY : SDK_RETRY;
+  let stopping = false;
+
+  const onEnd = (e: EndInfo, drv: SessionDriver): void => {
+    if (stopping) return;
+    if (e.wasOpen) {
+      if (dropping.has(drv)) { dropping.delete(drv); d.dropped++; }
+      else {
+        d.unexpectedCloses++;
+        bump(codes, String(e.closeCode ?? 1006));
+        if (e.closeCode === 4006) d.timeouts++;
+      }
+    } else {
+      d.failed++;
+      if (e.status !== undefined) bump(statuses, String(e.status));
+      else bump(errors, e.error ?? 'closed before open');
+    }
+  };
+
+  // At most 32 socket creations per event-loop turn (see DriverOptions.gate).
+  const queue: Array<() => void> = [];
+  const drainQueue = (): void => {
+    for (let k = 0; k < 32 && queue.length > 0; k++) queue.shift()!();
+    if (queue.length > 0) setImmediate(drainQueue);
+  };
+  const gate = (fn: () => void): void => { if (queue.push(fn) === 1) setImmediate(drainQueue); };
+
+  const make = (i: number): SessionDriver => {
+    const n = a.first + i;
+    const user = `${a.userPrefix}${n}`;
+    let token: Promise<string> | undefined;
+    const session = new ClientSession({ intervalMs: a.hbMs, retry });
+    let seenHello = false;
+    return new SessionDriver({
+      url: () => urls[randomUrl ? Math.floor(Math.random() * urls.length) : n % urls.length]!, localAddress: a.sources[i % a.sources.length]!, session, tokenIn: 'subprotocol',
+      token: () => (token ??= mintToken(a.secret, user, { ttlSeconds: 6 * 3600 })),
+      onEnd, gate,
+      onEvent: (e, drv) => {
+        switch (e.type) {
+          case 'hello':
+            d.opened++;
+            if (seenHello) { d.reconnects++; if (e.frame.resumed) d.resumed++; }
+            seenHello = true;
+            connect.recordMs(nowMs() - drv.attemptStartedAt);
+            if (markAt > 0 && !marked.has(drv)) { marked.add(drv); reconnect.recordMs(nowMs() - markAt); }
+            break;
+          case 'heartbeat_ack': d.hbAcks++; if (e.rttMs !== undefined) hb.recordMs(e.rttMs); break;
+          case 'push':
+            if (e.duplicate) { d.duplicates++; break; }
+            d.pushes++;
+            d.gaps += e.gap;
+            push.recordMs(e.e2eMs ?? e.latencyMs);
+            if (a.recordSeqs) { let set = seqs.get(user); if (!set) seqs.set(user, (set = new Set())); set.add(e.frame.seq); }
+            break;
+          default: break;
+        }
+      },
+    });
+  };
+
+  // Heartbeats and acks: one sweep over every driver instead of a timer per socket.
+  let lastHb = 0, lastZombies = 0;
+  const sweep = setInterval(() => {
+    const now = nowMs();
+    for (const drv of drivers) drv.tick(now);
+  }, 100);
+
+  const send = (m: object): void => { if (process.connected) process.send!(m); };
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  lag.enable();
+  let lastSampleAt = nowMs();
+  const sample = (): void => {
+    // A block that just ended may not be in the monitor yet: the sampler's own lateness covers it.
+    const late = nowMs() - lastSampleAt - a.sampleMs;
+    lastSampleAt = nowMs();
+    let open = 0, connecting = 0, waiting = 0, hbSent = 0, zombies = 0;
+    for (const drv of drivers) {
+      // Open = hello received; an upgraded socket still waiting for its hello counts as connecting.
+      if (drv.ready) open++; else if (drv.state === 'connecting' || drv.state === 'open') connecting++; else if (drv.state === 'waiting') waiting++;
+      hbSent += drv.session.stats.heartbeats;
+      zombies += drv.session.stats.zombies;
+    }
+    d.hbSent = hbSent - lastHb; lastHb = hbSent;
+    d.zombies = zombies - lastZombies; lastZombies = zombies;
+    const s: Sample = { type: 'sample', t: Date.now(), open, connecting, waiting, attempted: drivers.length, d, codes, statuses, errors,
+      hb: hb.toSparse(), push: push.toSparse(), connect: connect.toSparse(), reconnect: reconnect.toSparse(),
+      lagMaxMs: Math.round(Math.max(lag.max / 1e6, late)) };
+    lag.reset();
+    send(s);
+    d = zeroCounts(); codes = {}; statuses = {}; errors = {};
+    hb.reset(); push.reset(); connect.reset(); reconnect.reset();
+  };
+  const sampler = setInterval(sample, a.sampleMs);
+
+  // Ramp: open at ratePerS, at most `concurrency` handshakes in flight.
+  const start = (ratePerS: number): void => {
+    const t0 = nowMs();
+    const pace = setInterval(() => {
+      if (stopping) { clearInterval(pace); return; }
+      const due = Math.min(a.count, Math.floor(((nowMs() - t0) / 1000) * ratePerS) + 1);
+      let inFlight = 0;
+      for (let k = Math.max(0, drivers.length - 4 * a.concurrency); k < drivers.length; k++) if (drivers[k]!.state === 'connecting') inFlight++;
+      while (drivers.length < due && inFlight < a.concurrency) {
+        const drv = make(drivers.length);
+        drivers.push(drv);
+        drv.connect();
+        inFlight++;
+      }
+      if (drivers.length >= a.count) clearInterval(pace);
+    }, 20);
+  };
+
+  process.on('message', (msg: { cmd: string; ratePerS?: number; fraction?: number; urls?: string[]; expected?: Record<string, number[]> }) => {
+    if (msg.cmd === 'start') start(msg.ratePerS ?? 1000);
+    if (msg.cmd === 'backends') { urls = msg.urls ?? urls; randomUrl = true; }
+    if (msg.cmd === 'mark') markAt = nowMs();
+    if (msg.cmd === 'verify') {
+      let checked = 0, missing = 0;
+      const samples: string[] = [];
+      for (const [user, want] of Object.entries(msg.expected ?? {})) {
+        const got = seqs.get(user);
+        for (const q of want) {
+          checked++;
+          if (!got?.has(q)) { missing++; if (samples.length < 5) samples.push(`${user}#${q}`); }
+        }
+      }
+      send({ type: 'verify', checked, missing, samples });
+    }
+    if (msg.cmd === 'drop') {
+      const open = drivers.filter((x) => x.state === 'open');
+      const k = Math.round(open.length * (msg.fraction ?? 0));
+      for (let i = 0; i < k; i++) {
+        // An even spread over this worker's connections (and so over the gateways).
+        const drv = open[Math.floor((i * open.length) / k)]!;
+        dropping.add(drv);
+        drv.drop();
+      }
+    }
+    if (msg.cmd === 'stop') {
+      sample();
+      stopping = true;
+      clearInterval(sweep);
+      clearInterval(sampler);
+      for (const drv of drivers) drv.stop();
+      send({ type: 'stopped' });
+      setTimeout(() => process.exit(0), 300);
+    }
+  });
+  process.on('disconnect', () => process.exit(0)); // parent gone: never linger
+  send({ type: 'ready' });
+}
+
+if (process.send !== undefined && process.argv[1] === fileURLToPath(import.meta.url)) {
+  runWorker(JSON.parse(process.argv[2]!) as WorkerArgs);
+}

@@ -1,0 +1,75 @@
+/**
+ * push-latency: CONNECTIONS users connected and heartbeating; a second
+ * scenario pushes to random users through the router's push API at
+ * PUSH_RATE per second. Each client measures end-to-end latency from the
+ * pusher's timestamp (`data.t`, epoch ms, taken just before the HTTP call)
+ * and from the router's `ts`. k6 runs both scenarios on one clock.
+ *
+ *   k6 run -e LONGLINK_URL=ws://gw:8080/ws -e LONGLINK_API=http://router:8081 \
+ *          -e LONGLINK_API_KEY=… -e LONGLINK_JWT_SECRET=… \
+ *          -e CONNECTIONS=2000 -e PUSH_RATE=500 -e PUSH_S=60 loadtest/k6/push-latency.ts
+ */
+import exec from 'k6/execution';
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+import { setTimeout } from 'k6/timers';
+import { Counter } from 'k6/metrics';
+import type { Options } from 'k6/options';
+import { API, API_KEY, K6Connection, USER_PREFIX, envNum, touchCounters, urlFor } from './common.ts';
+
+const CONNECTIONS = envNum('CONNECTIONS', 2000);
+const PER_VU = Math.max(1, envNum('CONNS_PER_VU', 1));
+const VUS = Math.ceil(CONNECTIONS / PER_VU);
+const RAMP_S = envNum('RAMP_S', 30);
+const SETTLE_S = envNum('SETTLE_S', 5);
+const PUSH_S = envNum('PUSH_S', 60);
+const PUSH_RATE = envNum('PUSH_RATE', 500);
+const pushesAccepted = new Counter('longlink_pushes_accepted');
+
+export const options: Options = {
+  scenarios: {
+    clients: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: `${RAMP_S + SETTLE_S + PUSH_S + 60}s`, exec: 'clients' },
+    pusher: {
+      executor: 'constant-arrival-rate', exec: 'pusher', rate: PUSH_RATE, timeUnit: '1s', duration: `${PUSH_S}s`,
+      startTime: `${RAMP_S + SETTLE_S}s`, preAllocatedVUs: Math.max(10, Math.ceil(PUSH_RATE / 20)), maxVUs: Math.max(50, PUSH_RATE),
+    },
+  },
+  thresholds: {
+    longlink_push_latency_ms: [`p(95)<${envNum('PUSH_P95_MS', 100)}`, `p(99)<${envNum('PUSH_P99_MS', 250)}`],
+    'http_req_failed{scenario:pusher}': ['rate<0.01'],
+    'checks{scenario:pusher}': ['rate>0.99'],
+    longlink_unexpected_closes: ['count==0'],
+    longlink_connect_failures: ['count==0'],
+  },
+};
+
+export function clients(): void {
+  touchCounters();
+  const vu = exec.vu.idInTest;
+  const start = exec.scenario.startTime;
+  const end = start + (RAMP_S + SETTLE_S + PUSH_S + 5) * 1000;
+  for (let k = 0; k < PER_VU; k++) {
+    const n = (vu - 1) * PER_VU + k;
+    if (n >= CONNECTIONS) break;
+    const c = new K6Connection({ url: urlFor(n), user: `${USER_PREFIX}${n}`, reconnect: true });
+    setTimeout(() => {
+      c.connect();
+      setTimeout(() => c.close(), Math.max(0, end - Date.now()));
+    }, Math.max(0, start + (RAMP_S * 1000 * n) / CONNECTIONS - Date.now()));
+  }
+  sleep(0);
+}
+
+export function pusher(): void {
+  const user = `${USER_PREFIX}${Math.floor(Math.random() * CONNECTIONS)}`;
+  const body = JSON.stringify({ users: [user], data: { t: Date.now() } });
+  const res = http.post(`${API}/v1/push`, body, { headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, tags: { name: 'push' } });
+  const ok = check(res, {
+    'push 200': (r) => r.status === 200,
+    'push sent to a live connection': (r) => {
+      const b = r.json() as { results?: Array<{ status?: string }> } | null;
+      return b?.results?.[0]?.status === 'sent';
+    },
+  });
+  if (ok) pushesAccepted.add(1);
+}

@@ -1,0 +1,94 @@
+/**
+ * The benchmark suite (`npm run bench`) and the reconnect-storm bench
+ * (`npm run bench:storm`), run end to end at toy sizes: every server and
+ * every retry policy produces numbers, the baselines verify JWTs, nothing is
+ * lost in the storm. Plus the pure report pieces (ratios, comparison).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { verifyHs256 } from '../../loadtest/bench/baseline-auth.js';
+import { compareStorms, stormTable, type StormResult } from '../../loadtest/bench/storm-report.js';
+import { suiteRatios, type SuiteResult } from '../../loadtest/bench/suite-report.js';
+import { mintToken } from '../../services/gateway/auth.js';
+
+async function run(script: string, args: string[]): Promise<{ json: Record<string, unknown>; out: string }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  assert.equal(code, 0, `${script} exited ${code}:\n${err}\n${out}`);
+  return { json: JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>, out };
+}
+
+describe('bench pieces', () => {
+  it('baseline JWT check: accepts a good HS256 token, rejects wrong secret, expiry and alg', async () => {
+    const secret = 'baseline-secret-0123456789-0123456789';
+    assert.equal(verifyHs256(await mintToken(secret, 'alice', { ttlSeconds: 60 }), secret), 'alice');
+    await assert.rejects(async () => verifyHs256(await mintToken(secret + 'x', 'alice'), secret), /signature/);
+    await assert.rejects(async () => verifyHs256(await mintToken(secret, 'alice', { ttlSeconds: 60 }), secret, Date.now() / 1000 + 120), /expired/);
+    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"a","exp":9999999999}').toString('base64url')}.`;
+    assert.throws(() => verifyHs256(none, secret), /algorithm/);
+  });
+
+  it('suite ratios are Longlink / baseline per metric', () => {
+    const r = (server: SuiteResult['server'], k: number): SuiteResult => ({ server, connections: 10, failed: 0, unexpected_closes: 0, connect_rate_per_s: 100 * k,
+      cpu_us_per_connect: 10 * k, rss_bytes_per_conn: 1000 * k, rss_avg_bytes_per_conn: 0, rss_idle_mb: 0, rss_loaded_mb: 0, cpu_us_per_heartbeat: 2 * k, heartbeats_per_s: 1,
+      push: { offered_per_s: 1, accepted: 1, errors: 0, received: 1, achieved_per_s: 50, p50_ms: k, p99_ms: 0, max_ms: 0 } });
+    const x = suiteRatios([r('longlink', 1), r('ws', 2), r('socketio', 4)]);
+    assert.deepEqual(Object.keys(x), ['longlink_vs_ws', 'longlink_vs_socketio']);
+    assert.equal(x.longlink_vs_ws!.rss_per_conn, 0.5);
+    assert.equal(x.longlink_vs_socketio!.connect_rate, 0.25);
+    assert.equal(x.longlink_vs_ws!.push_p99, -1, 'a zero denominator is reported as not measured');
+    assert.equal(x.longlink_vs_ws!.push_throughput, 1);
+  });
+
+  it('storm comparison: fixed / jitter ratios and a table with both columns', () => {
+    const base: StormResult = { mode: 'sdk', connections: 100, recover_s: 2, reconnect_ms: { n: 100, p50: 1, p95: 2, p99: 3, p999: 3, max: 4, mean: 1 }, reconnected: 100, resumed: 100,
+      peak_connect_rate_per_gateway: { gw1: 100, gw2: 80 }, admission_rejections_503: 10, client_seen_503: 10, failed_attempts: 10, failed_by_error: {},
+      connections_after: { gw1: 50, gw2: 50 }, pushes: { requests: 5, sent: 5, offline: 0, errors: 0, checked: 5, lost: 0, lost_samples: [] }, unexpected_closes: 100, machine_busy_pct_storm: 50 };
+    const fixed: StormResult = { ...base, mode: 'fixed', recover_s: 5, peak_connect_rate_per_gateway: { gw1: 300, gw2: 250 }, admission_rejections_503: 40 };
+    const c = compareStorms([base, fixed])!;
+    assert.deepEqual(c.ratios, { peak_connect_rate: 3, admission_rejections: 4, recover_time: 2.5, reconnect_p99: 1 });
+    const t = stormTable([base, fixed]);
+    assert.match(t, /SDK backoff, full jitter\s+fixed 1 s, no jitter/);
+    assert.match(t, /pushes lost after resume\s+0 of 5\s+0 of 5/);
+    assert.equal(compareStorms([base]), undefined);
+  });
+});
+
+describe('benches end to end (toy sizes)', () => {
+  it('bench: Longlink, ws and Socket.IO all connect with JWTs, heartbeat and deliver pushes; ratios computed', async () => {
+    const { json } = await run('dist/loadtest/bench/suite.js', ['--connections', '150', '--workers', '2', '--interval', '2000', '--window', '2500', '--push-rate', '40', '--push-s', '1']);
+    const results = json.results as SuiteResult[];
+    assert.deepEqual(results.map((r) => r.server), ['longlink', 'ws', 'socketio']);
+    for (const r of results) {
+      assert.equal(r.connections, 150, `${r.server}: all connected`);
+      assert.equal(r.failed + r.unexpected_closes, 0, r.server);
+      // 150 connections are too few for memory (the gateway's start-up garbage can outweigh them): only that it was read.
+      assert.ok(r.connect_rate_per_s > 0 && r.heartbeats_per_s > 0 && Number.isFinite(r.rss_avg_bytes_per_conn) && r.rss_loaded_mb > 0, JSON.stringify(r));
+      assert.ok(r.push.accepted > 10 && r.push.received === r.push.accepted && r.push.p50_ms >= 0, `${r.server} push ${JSON.stringify(r.push)}`);
+    }
+    const ratios = json.ratios as Record<string, Record<string, number>>;
+    assert.ok(ratios.longlink_vs_ws!.cpu_per_heartbeat! > 0 && ratios.longlink_vs_socketio!.rss_per_conn! !== undefined);
+  });
+
+  it('bench:storm: every client reconnects with resume after the gateway dies, with both retry policies, and no push is lost', async () => {
+    const { json, out } = await run('dist/loadtest/bench/storm.js', ['--connections', '300', '--workers', '1', '--push-rate', '40',
+      '--connect-rate', '100', '--connect-burst', '100', '--ramp-rate', '300', '--timeout', '60']);
+    const results = json.results as StormResult[];
+    assert.deepEqual(results.map((r) => r.mode), ['sdk', 'fixed']);
+    for (const r of results) {
+      assert.ok(r.recover_s > 0, `${r.mode} recovered: ${r.recover_s}`);
+      assert.equal(r.reconnected, 300);
+      // A failed resume is legal (a fresh session replays the inbox); nearly all should resume.
+      assert.ok(r.resumed >= 285, `${r.mode}: ${r.resumed} of 300 sessions resumed`);
+      assert.equal(Object.values(r.connections_after).reduce((a, b) => a + b, 0), 300, 'all on the surviving gateways');
+      assert.ok(r.pushes.checked > 0, 'pushes were sent during the storm');
+      assert.equal(r.pushes.lost, 0, `${r.mode}: lost ${r.pushes.lost_samples.join(' ')}`);
+      assert.ok(Object.values(r.peak_connect_rate_per_gateway).every((v) => v > 0));
+    }
+    assert.match(out, /Fixed-delay retry vs SDK jitter: /);
+  });
+});
