@@ -81,9 +81,10 @@ type Body = { ok: true; text: string } | { ok: false; reply: Reply };
 
 /** Reads at most `max` bytes; past that it stops reading and answers 413. */
 function readBody(req: IncomingMessage, max: number): Promise<Body> {
-  const tooLarge: Body = { ok: false, reply: fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`, { connection: 'close' }) };
+  // Built only when needed: the error carries a stack trace, too costly for every request.
+  const tooLarge = (): Body => ({ ok: false, reply: fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`, { connection: 'close' }) });
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) return Promise.resolve(tooLarge);
+  if (Number.isFinite(declared) && declared > max) return Promise.resolve(tooLarge());
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -97,7 +98,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Body> {
       size += c.length;
       if (size > max) {
         req.pause();
-        done(tooLarge);
+        done(tooLarge());
       } else chunks.push(c);
     };
     const onEnd = (): void => done({ ok: true, text: Buffer.concat(chunks).toString('utf8') });

@@ -70,6 +70,9 @@ export function failFastOptions(o: CreateRedisOptions = {}): RedisOptions {
   const c = { ...REDIS_DEFAULTS, ...o };
   return {
     enableOfflineQueue: false,
+    // Commands issued in the same tick go out in one write (order preserved): a push
+    // runs several scripts, and one write per command was the router's top CPU cost.
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     commandTimeout: c.commandTimeoutMs,
@@ -87,6 +90,7 @@ function clusterOptions(o: CreateRedisOptions, first: URL | undefined): ClusterO
   const { enableOfflineQueue: _q, retryStrategy: _r, ...node } = failFastOptions(o);
   return {
     enableOfflineQueue: false,
+    enableAutoPipelining: true,
     enableReadyCheck: true,
     clusterRetryStrategy: backoff(c.maxReconnectDelayMs),
     // Redirections during a failover are retried briefly; commandTimeout still bounds the whole call.
