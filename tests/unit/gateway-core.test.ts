@@ -25,7 +25,8 @@ class FakeLink implements GatewayLink {
   presenceEvents: PresenceEvent[] = [];
   acks: Array<[string, string, number]> = [];
   resumeReply: (req: ResumeRequest) => Promise<ResumeReply> = async (req) => ({ session: req.session ?? 's-new', resumed: req.session !== undefined, latestSeq: 0, pushes: [] });
-  resume(req: ResumeRequest): Promise<ResumeReply> { return this.resumeReply(req); }
+  resumes: ResumeRequest[] = [];
+  resume(req: ResumeRequest): Promise<ResumeReply> { this.resumes.push(req); return this.resumeReply(req); }
   presence(ev: PresenceEvent): void { this.presenceEvents.push(ev); }
   ack(user: string, device: string, seq: number): void { this.acks.push([user, device, seq]); }
   async upstream(): Promise<void> {}
@@ -65,7 +66,9 @@ describe('GatewayCore', () => {
     assert.equal(hello.resumed, false);
     assert.deepEqual(hello.hb, { minMs: 1000, maxMs: 60_000, intervalMs: 10_000, graceMs: 2000 });
     assert.deepEqual(hello.limits, { maxPayload: 1024, ratePerSec: 10, burst: 20 });
-    assert.equal(link.presenceEvents[0]?.type, 'online');
+    // The resume request registers the connection (the router applies it before reading the inbox).
+    assert.deepEqual(link.resumes[0], { user: 'alice', device: 'd1', gateway: 'gw-test', conn: hello.conn, session: undefined, lastSeq: undefined });
+    assert.equal(link.presenceEvents.length, 0, 'no separate online event');
     assert.equal(core.connections, 1);
   });
 

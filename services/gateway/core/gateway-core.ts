@@ -78,7 +78,7 @@ export class GatewayCore {
     this.ordered = new OrderedDelivery<Connection>({
       write: (c, p) => this.writePush(c, p, 'live'),
       fetch: (c, afterSeq) => deps.link
-        .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: c.session, lastSeq: afterSeq })
+        .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: c.session, lastSeq: afterSeq, repair: true })
         .then((r) => r.pushes),
       repairAfterMs: this.o.wheel.tickMs,
     });
@@ -133,11 +133,14 @@ export class GatewayCore {
     return c;
   }
 
-  /** Announces the connection, then asks for the session and missed pushes. Settles once HELLO is written or the connection closed. */
+  /**
+   * Asks for the session and missed pushes; the router registers the connection
+   * online before it reads the inbox (see ResumeRequest). The connection is
+   * already in the local registry, so live deliveries that arrive meanwhile wait
+   * in c.pending and are de-duplicated against the replay. Settles once HELLO is
+   * written or the connection closed.
+   */
   private startSession(c: Connection, hs: Handshake): Promise<void> {
-    // Register before asking for missed pushes, so nothing published in between is lost:
-    // live deliveries wait in c.pending and are de-duplicated against the replay.
-    this.deps.link.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: hs.session ?? '', gateway: this.o.gatewayId, at: this.clock.wallNow() });
     return this.deps.link
       .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq })
       .then((reply) => {

@@ -274,16 +274,22 @@ export class RouterCore {
   private async resumeNow(req: ResumeRequest): Promise<ResumeReply> {
     const { inbox } = this.deps;
     try {
+      if (req.repair === true && req.lastSeq !== undefined) {
+        // Gap repair for a live connection: just the pushes after its watermark.
+        const latestSeq = await this.store('since', inbox.latestSeq(req.user));
+        const pushes = await this.store('since', inbox.since(req.user, req.lastSeq, this.options.maxResumePushes));
+        return { session: req.session ?? '', resumed: true, latestSeq, pushes };
+      }
       const s = await this.store('sessions', this.deps.sessions.open(req.user, req.device, req.session));
-      // Register the connection in the directory BEFORE reading the inbox. The gateway's
-      // own online event travels separately and may be applied later; without this a push
-      // that appends after our snapshot but looks up presence before that event would be
-      // routed to the client's old (dead) gateway and never replayed. With it, every push
-      // either appended before the snapshot (replayed below) or looks up presence after
-      // this online (delivered live). Applying the same online twice is harmless.
+      // Register the connection in the directory BEFORE reading the inbox: every push then
+      // either appended before the snapshot below (replayed) or looks up presence after
+      // this (delivered live). The gateway sends no separate online event at open.
       await this.applyPresence({ type: 'online', user: req.user, device: req.device, conn: req.conn, session: s.session, gateway: req.gateway, at: this.deps.clock.wallNow() });
       const after = s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.store('acked', inbox.acked(req.user, req.device));
-      const [pushes, latestSeq] = await this.store('since', Promise.all([inbox.since(req.user, after, this.options.maxResumePushes), inbox.latestSeq(req.user)]));
+      // latestSeq strictly BEFORE since(): the gateway uses it as its in-order watermark
+      // when the replay is empty, so it must never be ahead of what since() saw.
+      const latestSeq = await this.store('since', inbox.latestSeq(req.user));
+      const pushes = await this.store('since', inbox.since(req.user, after, this.options.maxResumePushes));
       bump(this.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
       return { session: s.session, resumed: s.resumed, latestSeq, pushes };
     } catch (err) {

@@ -166,6 +166,7 @@ const acksSchema = z.object({ acks: z.array(z.tuple([userId, str, z.number().int
 const resumeSchema = z.object({
   user: userId, device: str, gateway: str, conn: str,
   session: z.string().max(256).optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
+  repair: z.boolean().optional(),
 });
 
 export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {
@@ -187,6 +188,6 @@ export function parseAcks(v: unknown): Array<[string, string, number]> | undefin
 export function parseResumeRequest(v: unknown): ResumeRequest | undefined {
   const r = resumeSchema.safeParse(v);
   if (!r.success) return undefined;
-  const { session, lastSeq, ...rest } = r.data;
-  return { ...rest, session: session ?? undefined, lastSeq: lastSeq ?? undefined };
+  const { session, lastSeq, repair, ...rest } = r.data;
+  return { ...rest, session: session ?? undefined, lastSeq: lastSeq ?? undefined, ...(repair === true ? { repair: true } : {}) };
 }

@@ -12,6 +12,12 @@ export interface PushRecord {
   data: string;
 }
 
+/**
+ * Session start on a gateway. It also registers the connection in the
+ * presence directory: the router applies that before it reads the inbox, so
+ * no push can slip between the replay and live routing. With `repair`, only
+ * the pushes after `lastSeq` are fetched (in-order delivery gap repair).
+ */
 export interface ResumeRequest {
   user: string;
   device: string;
@@ -19,6 +25,7 @@ export interface ResumeRequest {
   conn: string;
   session: string | undefined;
   lastSeq: number | undefined;
+  repair?: boolean;
 }
 
 export interface ResumeReply {
