@@ -54,6 +54,9 @@ export class BusGatewayLink implements GatewayLink {
       if (!cmd || typeof cmd.user !== 'string') { this.badMessages++; return; }
       core.control(cmd);
     }));
+    // A router that (re)connected asks every gateway to announce its connections again:
+    // after a NATS restart, announcements made before the router re-subscribed were lost.
+    this.subs.push(bus.subscribe(subjects.sync, () => this.reannounce()));
     this.beacon();
     this.beaconTimer = setInterval(() => this.beacon(), this.o.beaconIntervalMs);
   }

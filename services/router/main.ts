@@ -57,6 +57,10 @@ try {
     options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
   });
   router.start();
+  // Whichever side reconnects last triggers the re-announcement: gateways do it on their
+  // own reconnect, and a reconnected router asks them (announcements sent while it was not
+  // yet subscribed on the restarted server were dropped).
+  bus.onStatus((e) => { if (e.type === 'reconnect') bus.publish(subjects(prefix).sync, new Uint8Array(0)); });
   const metrics = createRouterMetrics();
   metrics.bind(router, { nats: bus, redis });
   const http = await startRouterHttp({

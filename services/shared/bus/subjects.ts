@@ -13,6 +13,7 @@
  * | P.upstream.<topic>              | gateway → backends    | UpstreamMessage                 |
  * | P.offline                       | router → notifiers    | pushes for offline users        |
  * | P.receipts.<router>             | gateway → one router  | delivery receipt (await_ms)     |
+ * | P.sync                          | router → all gateways | re-announce your connections    |
  */
 export interface Subjects {
   readonly presence: string;
@@ -26,6 +27,7 @@ export interface Subjects {
   readonly upstreamAll: string;
   readonly offline: string;
   receipts(router: string): string;
+  readonly sync: string;
 }
 
 export const ROUTER_QUEUE = 'routers';
@@ -44,5 +46,6 @@ export function subjects(prefix = 'longlink'): Subjects {
     upstreamAll: `${prefix}.upstream.>`,
     offline: `${prefix}.offline`,
     receipts: (router: string) => `${prefix}.receipts.${router}`,
+    sync: `${prefix}.sync`,
   });
 }
