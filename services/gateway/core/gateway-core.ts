@@ -69,8 +69,6 @@ export class GatewayCore {
     this.wheel = new TimingWheel<Connection>({ tickMs: this.o.wheel.tickMs, wheelSize: this.o.wheel.size, startMs: now });
     this.admission = new AdmissionControl(this.o.admission, now, this.random);
     this.drain = new DrainPacer<Connection>({ ...this.o.drain, tickMs: this.o.wheel.tickMs }, this.random, (c, delayMs) => {
-      this.stats.drainTotal = this.drain.total;
-      this.stats.drainSent = this.drain.sent;
       if (c.closed) return;
       this.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'gateway draining' }), false);
       this.closeWith(c, Close.DRAINING, 'gateway draining');
@@ -92,6 +90,8 @@ export class GatewayCore {
   get connections(): number { return this.registry.size; }
   get wheelSize(): number { return this.wheel.size; }
   get isDraining(): boolean { return this.drain.active; }
+  /** Sessions to move in the current drain, and how many were told so far. */
+  get drainProgress(): { total: number; sent: number } { return { total: this.drain.total, sent: this.drain.sent }; }
   get gatewayId(): string { return this.o.gatewayId; }
 
   // ---- admission (before auth, before upgrade) -------------------------------
@@ -117,7 +117,7 @@ export class GatewayCore {
     this.stats.opened++;
     this.deps.observer?.negotiatedIntervalMs(interval);
     // One live session per (user, device) on this gateway: the newest wins.
-    for (const old of [...this.registry.get(hs.user, hs.device)]) {
+    for (const old of this.registry.get(hs.user, hs.device)) {
       this.closeWith(old, Close.REPLACED, 'a newer connection for this user and device took over');
     }
     this.registry.add(c);
@@ -381,7 +381,7 @@ export class GatewayCore {
     const conns = this.registry.get(d.user, d.device);
     const now = this.clock.now();
     let n = 0;
-    for (const c of [...conns]) {
+    for (const c of conns) {
       if (c.closed) continue;
       n++;
       if (c.pending !== null) { c.pending.push(...d.pushes); continue; }
@@ -392,7 +392,7 @@ export class GatewayCore {
   }
 
   control(cmd: ControlCommand): number {
-    const targets = [...this.registry.get(cmd.user, cmd.device)];
+    const targets = this.registry.get(cmd.user, cmd.device);
     let n = 0;
     for (const c of targets) {
       if (cmd.type === 'replace' && c.id === cmd.keepConn) continue;

@@ -22,8 +22,6 @@ export interface CoreStats {
   slowConsumerCloses: number;
   upstream: number;
   acks: number;
-  drainTotal: number;
-  drainSent: number;
   readonly closedByReason: Map<string, number>;
   readonly authFailures: Map<string, number>;
   readonly admissionRejections: Map<string, number>;
@@ -33,7 +31,7 @@ export interface CoreStats {
 export function newStats(): CoreStats {
   return {
     opened: 0, heartbeats: 0, heartbeatTimeouts: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
-    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, drainTotal: 0, drainSent: 0,
+    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0,
     closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(),
   };
 }

@@ -5,6 +5,8 @@
  */
 import type { Connection } from './connection.js';
 
+const EMPTY: readonly Connection[] = Object.freeze([]);
+
 export class ConnectionRegistry {
   private readonly byUser = new Map<string, Connection | Connection[]>();
   private count = 0;
@@ -35,12 +37,15 @@ export class ConnectionRegistry {
     return true;
   }
 
-  /** Connections of `user` (optionally one device). Returns a fresh array only when filtering is needed. */
+  /**
+   * Connections of `user` (optionally one device), as a snapshot: callers may
+   * close connections while iterating (closing removes them from the registry).
+   */
   get(user: string, device?: string): readonly Connection[] {
     const cur = this.byUser.get(user);
-    if (cur === undefined) return [];
-    const all = Array.isArray(cur) ? cur : [cur];
-    return device === undefined ? all : all.filter((c) => c.device === device);
+    if (cur === undefined) return EMPTY;
+    if (!Array.isArray(cur)) return device === undefined || cur.device === device ? [cur] : EMPTY;
+    return device === undefined ? cur.slice() : cur.filter((c) => c.device === device);
   }
 
   *all(): IterableIterator<Connection> {
