@@ -18,6 +18,8 @@ export interface StormResult {
   connections_after: Record<string, number>;
   pushes: { requests: number; sent: number; offline: number; errors: number; checked: number; lost: number; lost_samples: string[] };
   unexpected_closes: number;
+  /** The router's resume outcomes, and resumes it dropped (expired in its queue) or refused (queue full). */
+  router_resumes?: { outcomes: Record<string, number>; expired: number; shed: number } | undefined;
   closes_by_code?: Record<string, number>;
   /** Each attempt during the storm: start → hello (queueing in the client, upgrade, resume, replay). */
   attempt_to_hello_ms?: Lat;
@@ -40,6 +42,7 @@ export function stormTable(rs: StormResult[]): string {
     ['503s seen by clients', (r) => String(r.client_seen_503)],
     ['failed attempts (all causes)', (r) => `${r.failed_attempts} ${JSON.stringify(r.failed_by_error)}`],
     ['attempt → hello p50 / p99 (ms)', (r) => (r.attempt_to_hello_ms ? `${r.attempt_to_hello_ms.p50} / ${r.attempt_to_hello_ms.p99}` : '-')],
+    ['router resumes: expired / shed', (r) => (r.router_resumes ? `${r.router_resumes.expired} / ${r.router_resumes.shed}` : '-')],
     ['unexpected closes (by code)', (r) => `${r.unexpected_closes} ${JSON.stringify(r.closes_by_code ?? {})}`],
     ['connections after (per gateway)', (r) => Object.entries(r.connections_after).map(([g, v]) => `${g} ${v}`).join(', ')],
     ['pushes accepted during storm (sent + stored)', (r) => `${r.pushes.sent + r.pushes.offline} (${r.pushes.errors} API errors${r.pushes.errors ? ' ' + JSON.stringify(r.push_error_samples ?? {}) : ''})`],

@@ -15,7 +15,8 @@
  * during the storm was delivered after resume (lost = 0).
  *
  * Flags: --connections 15000 --workers 3 --modes sdk,fixed --push-rate 300
- *        --connect-rate 2000 --connect-burst 4000 --hb 30000 --ramp-rate 1500 --timeout 180
+ *        --connect-rate 2000 --connect-burst 4000 --max-starting 1000 --resume-concurrency 256
+ *        --hb 30000 --ramp-rate 1500 --timeout 180
  * Prints a table; the last line is one JSON object.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -26,7 +27,7 @@ import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../
 import { Aggregator } from '../generator/aggregate.js';
 import { splitWork } from '../generator/options.js';
 import type { Sample, WorkerArgs } from '../generator/worker.js';
-import { scrapeGateway } from '../lib/gateway-metrics.js';
+import { scrapeGateway, scrapeRouterResumes } from '../lib/gateway-metrics.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { compareStorms, stormTable, type StormResult } from './storm-report.js';
@@ -35,6 +36,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = parseArgs({ options: {
   connections: { type: 'string', default: '15000' }, workers: { type: 'string', default: '3' }, modes: { type: 'string', default: 'sdk,fixed' },
   'push-rate': { type: 'string', default: '300' }, 'connect-rate': { type: 'string', default: '2000' }, 'connect-burst': { type: 'string', default: '4000' },
+  'max-starting': { type: 'string', default: '1000' }, 'resume-concurrency': { type: 'string', default: '256' },
   hb: { type: 'string', default: '30000' }, 'ramp-rate': { type: 'string', default: '1500' }, timeout: { type: 'string', default: '180' },
 } });
 const N = Number(o.connections), W = Number(o.workers), PUSH_RATE = Number(o['push-rate']), TIMEOUT_S = Number(o.timeout);
@@ -63,7 +65,8 @@ function ask<T>(w: ChildProcess, msg: object, type: string, timeoutMs = 30_000):
 
 async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   log(`${mode}: starting a cluster (3 gateways, admission ${o['connect-rate']}/s burst ${o['connect-burst']})…`);
-  const c = (cluster = await startCluster({ gateways: 3, routers: 1, gatewayEnv: {
+  const c = (cluster = await startCluster({ gateways: 3, routers: 1, routerEnv: { LONGLINK_RESUME_CONCURRENCY: o['resume-concurrency'] }, gatewayEnv: {
+    LONGLINK_MAX_STARTING_SESSIONS: o['max-starting'],
     LONGLINK_CONNECT_RATE: o['connect-rate'], LONGLINK_CONNECT_BURST: o['connect-burst'], LONGLINK_MAX_CONNECTIONS: '50000',
     LONGLINK_HB_MIN_MS: '1000', LONGLINK_LOG_LEVEL: 'warn',
   } }));
@@ -112,6 +115,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   await sleep(2000); // pushes keep flowing to the recovered clients
   await pusher.stop();
   const after = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl)));
+  const router = await scrapeRouterResumes(c.apiUrl);
 
   // Every push the router accepted (sent, or stored for an offline user) must have arrived.
   let checked: number, missing: number;
@@ -153,6 +157,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     failed_attempts: agg.totals.failed - failedBefore, failed_by_error: agg.errors,
     connections_after: Object.fromEntries(others.map((g, i) => [g.id, after[i]?.connections ?? -1])),
     pushes: { requests: pusher.stats.requests, sent: pusher.stats.sent, offline: pusher.stats.offline, errors: pusher.stats.errors, checked, lost: missing, lost_samples: samples },
+    router_resumes: router,
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: Aggregator.lat(agg.merged(['storm']).connect),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
     timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, rejected: s.rejected })),
@@ -168,7 +173,8 @@ async function main(): Promise<void> {
   const comparison = compareStorms(results);
   if (comparison) console.log(`\n${comparison.text}`);
   console.log(JSON.stringify({ bench: 'storm', date: new Date().toISOString(), machine, connections: N, gateways: 3,
-    admission: { connect_rate: Number(o['connect-rate']), connect_burst: Number(o['connect-burst']) }, push_rate: PUSH_RATE,
+    admission: { connect_rate: Number(o['connect-rate']), connect_burst: Number(o['connect-burst']), max_starting: Number(o['max-starting']) },
+    resume_concurrency: Number(o['resume-concurrency']), push_rate: PUSH_RATE,
     results, comparison: comparison?.ratios }));
 }
 

@@ -175,7 +175,14 @@ function runWorker(a: WorkerArgs): void {
         const got = seqs.get(user);
         for (const q of want) {
           checked++;
-          if (!got?.has(q)) { missing++; if (samples.length < 5) samples.push(`${user}#${q}`); }
+          if (!got?.has(q)) {
+            missing++;
+            if (samples.length < 5) {
+              const st = drivers[Number(user.slice(a.userPrefix.length)) - a.first]?.session;
+              samples.push(`${user}#${q} got=[${[...(got ?? [])].sort((x, y) => x - y).join(',')}] want=[${want.join(',')}]` +
+                (st ? ` lastSeq=${st.lastSeq} gw=${st.gateway ?? '-'} ${JSON.stringify(st.stats)}` : ''));
+            }
+          }
         }
       }
       send({ type: 'verify', checked, missing, samples });

@@ -40,6 +40,21 @@ export function parseGatewayMetrics(text: string): GatewayScrape {
   };
 }
 
+/** The router's resume outcomes and overload counters (its /metrics on the API port). */
+export interface RouterResumes { outcomes: Record<string, number>; expired: number; shed: number }
+
+export async function scrapeRouterResumes(apiUrl: string, timeoutMs = 5000): Promise<RouterResumes | undefined> {
+  try {
+    const res = await fetch(`${apiUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return undefined;
+    const text = await res.text();
+    const p = 'longlink_router_';
+    return { outcomes: labelled(text, p + 'resumes_total', 'outcome'), expired: sample(text, p + 'resumes_expired_total'), shed: sample(text, p + 'resumes_shed_total') };
+  } catch {
+    return undefined;
+  }
+}
+
 export async function scrapeGateway(httpUrl: string, timeoutMs = 5000): Promise<GatewayScrape | undefined> {
   try {
     const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });

@@ -1,61 +1,33 @@
 /**
  * Client side of Longlink wire protocol v1 (docs/protocol.md) for load tools:
- * frame building and parsing (heartbeat, heartbeat ack, ack, hello, push, …),
  * connect URLs with resume parameters, the heartbeat / zombie / ack-batching
  * rules of §5-§6 as a clock-driven state machine, and reconnect delays
  * (exponential backoff with full jitter, as sdk/src/backoff.ts, or a fixed
- * delay for comparison).
+ * delay for comparison). Frames are built and parsed by the one protocol
+ * module (services/shared/protocol), as in the gateway and the SDK.
  *
- * Self-contained plain ES module: no imports, no Node, DOM or k6 APIs (no
- * TextDecoder, no URL), so k6 runs it as is (loadtest/k6/*.ts import the .ts
- * file) and Node runs its compiled form (the load generator, the benches,
- * tests/loadtest/*). The driver owns the socket and the clock: it feeds
- * received frames to `receive()`, sends what `poll()` returns, and wakes up at
- * `nextWakeAt()`. tests/loadtest/protocol-session.test.ts checks the codec
- * against services/shared/protocol and the backoff against the SDK's.
+ * Plain ES module: no Node, DOM or k6 APIs (no TextDecoder, no URL), so the
+ * k6 scripts bundle it (`npm run build:k6`) and Node runs its compiled form
+ * (the load generator, the benches, tests/loadtest/*). The driver owns the
+ * socket and the clock: it feeds received frames to `receive()`, sends what
+ * `poll()` returns, and wakes up at `nextWakeAt()`.
+ * tests/loadtest/protocol-session.test.ts checks the backoff against the SDK's.
  */
+import { closeCodeInfo, type ReconnectAdvice } from '../../services/shared/protocol/close-codes.js';
+import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../services/shared/protocol/codec.js';
+import {
+  SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
+  type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PushFrame, type ReconnectFrame, type SentFrame,
+} from '../../services/shared/protocol/frames.js';
 
-export const SUBPROTOCOL = 'longlink.v1';
-export const TOKEN_SUBPROTOCOL_PREFIX = 'longlink.token.';
-const OP_HEARTBEAT = 0x01;
-const OP_HEARTBEAT_ACK = 0x02;
-const OP_ACK = 0x03;
+export { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX };
 
-// ---- varints (unsigned LEB128, ≤ 8 bytes, minimal) ------------------------------
-
-function varintBytes(value: number): number[] {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint value must be a safe non-negative integer, got ${String(value)}`);
-  const out: number[] = [];
-  while (value >= 0x80) { out.push((value % 128) | 0x80); value = Math.floor(value / 128); }
-  out.push(value);
-  return out;
-}
-
-function readVarint(b: Uint8Array, offset: number): { value: number; next: number } | undefined {
-  let value = 0, scale = 1;
-  for (let i = 0; i < 8 && offset + i < b.length; i++) {
-    const byte = b[offset + i]!;
-    value += (byte & 0x7f) * scale;
-    if ((byte & 0x80) === 0) {
-      if (!Number.isSafeInteger(value) || (i > 0 && byte === 0)) return undefined;
-      return { value, next: offset + i + 1 };
-    }
-    scale *= 128;
-  }
-  return undefined;
-}
-
-// ---- client → server frames ----------------------------------------------------------
+// ---- frames ------------------------------------------------------------------------------
 
 /** Heartbeat: `01`, or `01 <varint intervalMs>` announcing the client's next interval. */
-export function heartbeatFrame(intervalMs?: number): Uint8Array {
-  return Uint8Array.from(intervalMs === undefined ? [OP_HEARTBEAT] : [OP_HEARTBEAT, ...varintBytes(intervalMs)]);
-}
-
+export const heartbeatFrame = (intervalMs?: number): Uint8Array => encodeHeartbeat(intervalMs);
 /** Cumulative ack: `03 <varint seq>`. */
-export function ackFrame(seq: number): Uint8Array {
-  return Uint8Array.from([OP_ACK, ...varintBytes(seq)]);
-}
+export const ackFrame = (seq: number): Uint8Array => encodeAck(seq);
 
 /** A standalone ArrayBuffer holding exactly the frame's bytes (what k6's `ws.send` wants for a binary frame). */
 export function toArrayBuffer(frame: Uint8Array): ArrayBuffer {
@@ -64,79 +36,20 @@ export function toArrayBuffer(frame: Uint8Array): ArrayBuffer {
   return out;
 }
 
-// ---- server → client frames ------------------------------------------------------------
-
-export interface Hello {
-  op: 'hello'; v: number; session: string; conn: string; gateway: string; resumed: boolean; seq: number;
-  hb: { minMs: number; maxMs: number; intervalMs: number; graceMs: number };
-  limits: { maxPayload: number; ratePerSec: number; burst: number };
-}
-export interface HeartbeatAck { op: 'heartbeat_ack'; seq?: number; intervalMs?: number; unread?: number }
-export interface Push { op: 'push'; seq: number; id: string; ts: number; data: unknown }
-export interface Reconnect { op: 'reconnect'; delayMs: number; reason: string }
-export interface ErrorMsg { op: 'error'; code: number; name: string; message: string }
-export interface Sent { op: 'sent'; id: string; error?: string }
+export type Hello = HelloFrame;
+export type HeartbeatAck = HeartbeatAckFrame;
+export type Push = PushFrame;
+export type Reconnect = ReconnectFrame;
+export type ErrorMsg = ErrorFrame;
+export type Sent = SentFrame;
+/** A frame the codec rejected: counted, never thrown. */
 export interface Invalid { op: 'invalid'; reason: string }
 export type ServerMessage = Hello | HeartbeatAck | Push | Reconnect | ErrorMsg | Sent | Invalid;
 
-const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const invalid = (reason: string): Invalid => ({ op: 'invalid', reason });
-
-function parseBinary(b: Uint8Array): ServerMessage {
-  if (b.length === 0 || b[0] !== OP_HEARTBEAT_ACK) return invalid(b.length === 0 ? 'empty binary frame' : `unknown binary op ${b[0]!}`);
-  if (b.length === 1) return { op: 'heartbeat_ack' };
-  const flags = b[1]!;
-  if (flags === 0 || (flags & ~7) !== 0) return invalid('heartbeat_ack: bad flags');
-  const ack: HeartbeatAck = { op: 'heartbeat_ack' };
-  let off = 2;
-  for (const [bit, key] of [[1, 'seq'], [2, 'intervalMs'], [4, 'unread']] as const) {
-    if ((flags & bit) === 0) continue;
-    const v = readVarint(b, off);
-    if (!v) return invalid(`heartbeat_ack: malformed ${key}`);
-    ack[key] = v.value;
-    off = v.next;
-  }
-  return off === b.length ? ack : invalid('heartbeat_ack: trailing bytes');
-}
-
-function parseText(text: string): ServerMessage {
-  let o: Record<string, unknown>;
-  try {
-    const v: unknown = JSON.parse(text);
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return invalid('text frame must be a JSON object');
-    o = v as Record<string, unknown>;
-  } catch { return invalid('text frame is not valid JSON'); }
-  switch (o.op) {
-    case 'hello': {
-      const hb = o.hb as Record<string, unknown> | undefined, lim = o.limits as Record<string, unknown> | undefined;
-      if (o.v !== 1 || typeof o.session !== 'string' || typeof o.conn !== 'string' || typeof o.gateway !== 'string' || typeof o.resumed !== 'boolean' || !isUint(o.seq)) return invalid('hello: malformed');
-      if (typeof hb !== 'object' || hb === null || !isUint(hb.minMs) || !isUint(hb.maxMs) || !isUint(hb.intervalMs) || !isUint(hb.graceMs)) return invalid('hello: malformed hb');
-      if (typeof lim !== 'object' || lim === null || !isUint(lim.maxPayload) || typeof lim.ratePerSec !== 'number' || !isUint(lim.burst)) return invalid('hello: malformed limits');
-      return { op: 'hello', v: 1, session: o.session, conn: o.conn, gateway: o.gateway, resumed: o.resumed, seq: o.seq,
-        hb: { minMs: hb.minMs, maxMs: hb.maxMs, intervalMs: hb.intervalMs, graceMs: hb.graceMs },
-        limits: { maxPayload: lim.maxPayload, ratePerSec: lim.ratePerSec, burst: lim.burst } };
-    }
-    case 'push':
-      if (!isUint(o.seq) || typeof o.id !== 'string' || !isUint(o.ts) || !('data' in o)) return invalid('push: malformed');
-      return { op: 'push', seq: o.seq, id: o.id, ts: o.ts, data: o.data };
-    case 'reconnect':
-      if (!isUint(o.delayMs) || typeof o.reason !== 'string') return invalid('reconnect: malformed');
-      return { op: 'reconnect', delayMs: o.delayMs, reason: o.reason };
-    case 'error':
-      if (!isUint(o.code) || typeof o.name !== 'string' || typeof o.message !== 'string') return invalid('error: malformed');
-      return { op: 'error', code: o.code, name: o.name, message: o.message };
-    case 'sent':
-      if (typeof o.id !== 'string' || (o.error !== undefined && typeof o.error !== 'string')) return invalid('sent: malformed');
-      return o.error === undefined ? { op: 'sent', id: o.id } : { op: 'sent', id: o.id, error: o.error };
-    default:
-      return invalid(typeof o.op === 'string' ? `unknown op "${o.op.slice(0, 32)}"` : 'missing op');
-  }
-}
-
 /** Parses one server frame: a string is a text (JSON) frame, bytes are a binary frame. Never throws. */
 export function parseServerFrame(data: string | ArrayBuffer | Uint8Array): ServerMessage {
-  if (typeof data === 'string') return parseText(data);
-  return parseBinary(data instanceof Uint8Array ? data : new Uint8Array(data));
+  const r = decodeServerFrame(data, typeof data !== 'string');
+  return r.ok ? r.frame : { op: 'invalid', reason: r.reason };
 }
 
 // ---- handshake -------------------------------------------------------------------------------
@@ -172,14 +85,11 @@ export function subprotocols(token?: string): string[] {
 
 // ---- close codes and reconnect delays ----------------------------------------------------------
 
-export type CloseAdvice = 'backoff' | 'after-delay' | 'refresh-token' | 'no';
-const TERMINAL = [1000, 1009, 4001, 4003, 4004, 4005, 4008, 4010];
+export type CloseAdvice = ReconnectAdvice;
 
-/** What a client does after a close code (§11); codes the table does not define mean backoff. */
+/** What a client does after a close code (the close-code table, §11); codes the table does not define mean backoff. */
 export function closeAdvice(code: number): CloseAdvice {
-  if (code === 4000) return 'after-delay';
-  if (code === 4002) return 'refresh-token';
-  return TERMINAL.includes(code) ? 'no' : 'backoff';
+  return closeCodeInfo(code)?.reconnect ?? 'backoff';
 }
 
 export interface RetryPolicy {

@@ -37,7 +37,7 @@ export function coreOptions(c: GatewayConfig, gatewayId: string): CoreOptions {
     hb: { minMs: c.hbMinMs, maxMs: c.hbMaxMs, defaultMs: c.hbDefaultMs, graceMs: c.hbGraceMs, check: c.hbCheck, log: c.hbLog },
     wheel: { tickMs: c.wheelTickMs, size: c.wheelSize },
     limits: { maxPayload: c.maxPayload, ratePerSec: c.ratePerSec, burst: c.rateBurst, sendBufferBound: c.sendBufferBound, writeTimeoutMs: c.writeTimeoutMs },
-    admission: { maxConnections: c.maxConnections, connectRate: c.connectRate, connectBurst: c.connectBurst },
+    admission: { maxConnections: c.maxConnections, connectRate: c.connectRate, connectBurst: c.connectBurst, maxStarting: c.maxStartingSessions },
     drain: { windowMs: c.drainWindowMs, reconnectJitterMs: c.drainReconnectJitterMs },
   };
 }

@@ -68,7 +68,7 @@ export class BusGatewayLink implements GatewayLink {
   }
 
   async resume(req: ResumeRequest): Promise<ResumeReply> {
-    const m = await this.o.bus.request(this.o.subjects.resume, encodeMsg(req), { timeoutMs: this.o.resumeTimeoutMs });
+    const m = await this.o.bus.request(this.o.subjects.resume, encodeMsg({ ...req, timeoutMs: this.o.resumeTimeoutMs }), { timeoutMs: this.o.resumeTimeoutMs });
     const reply = decodeMsg<ResumeReply & { error?: { code?: string; message?: string } }>(m.data);
     if (!reply || typeof reply.session !== 'string' || !Array.isArray(reply.pushes)) {
       throw new Error(reply?.error ? `${reply.error.code ?? 'error'}: ${reply.error.message ?? ''}` : 'malformed resume reply');

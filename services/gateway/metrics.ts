@@ -45,6 +45,7 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
 
   m.gauge('connections', 'Live WebSocket connections.', (c) => c.connections);
   m.gauge('wheel_entries', 'Deadlines scheduled in the timing wheel.', (c) => c.wheelSize);
+  m.gauge('sessions_starting', 'Connections waiting for the router\'s answer to their session start (admission limit: LONGLINK_MAX_STARTING_SESSIONS).', (c) => c.sessionsStarting);
   m.gauge('draining', '1 while the gateway drains, else 0.', (c) => (c.isDraining ? 1 : 0));
   m.gauge('drain_sessions', 'Sessions to move when the current drain started (0 before any drain).', (c) => c.drainProgress.total);
   m.gauge('drain_remaining', 'Sessions not yet told to reconnect during a drain.', (c) => c.drainProgress.total - c.drainProgress.sent);

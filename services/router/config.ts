@@ -16,6 +16,8 @@ export const routerSpec = {
   maxPushBytes: v('LONGLINK_MAX_PUSH_BYTES', int(16, 16 * 1024 * 1024), 'Largest serialised push payload (bytes).', '65536'),
   maxUsersPerPush: v('LONGLINK_MAX_USERS_PER_PUSH', int(1, 100_000), 'Recipients allowed in one push call.', '1000'),
   maxBodyBytes: v('LONGLINK_MAX_BODY_BYTES', int(1024, 64 * 1024 * 1024), 'Largest HTTP request body (bytes).', String(1024 * 1024)),
+  resumeConcurrency: v('LONGLINK_RESUME_CONCURRENCY', int(1, 100_000), 'Resume requests (session starts) served at once; the rest wait in a FIFO and are dropped once their gateway stopped waiting.', '256'),
+  resumeQueue: v('LONGLINK_RESUME_QUEUE', int(0, 1_000_000), 'Resume requests allowed to wait for a slot; more are refused at once (the client backs off).', '20000'),
   leaseMs: v('LONGLINK_GATEWAY_LEASE_MS', int(1000, 600_000), 'A gateway whose beacons stop for this long is dead: its presence stops routing.', '15000'),
 } as const;
 

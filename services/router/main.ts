@@ -54,7 +54,7 @@ try {
     inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
     sessions: new RedisSessions({ redis, prefix }),
     presence: new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs }),
-    options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
+    options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100, resumeConcurrency: settings.resumeConcurrency, resumeQueue: settings.resumeQueue },
   });
   router.start();
   // Whichever side reconnects last triggers the re-announcement: gateways do it on their

@@ -25,6 +25,7 @@ export const Errors = Object.freeze({
   BAD_HANDSHAKE: spec('LL_BAD_HANDSHAKE', 400, 'Invalid handshake parameter'),
   ADMISSION_MAX_CONNECTIONS: spec('LL_ADMISSION_MAX_CONNECTIONS', 503, 'Gateway is at its connection limit'),
   ADMISSION_RATE: spec('LL_ADMISSION_RATE', 503, 'Gateway is over its connect rate'),
+  ADMISSION_STARTING: spec('LL_ADMISSION_STARTING', 503, 'Gateway has too many sessions waiting to start'),
   DRAINING: spec('LL_DRAINING', 503, 'Gateway is draining'),
   NOT_FOUND: spec('LL_NOT_FOUND', 404, 'No such endpoint'),
   API_UNAUTHORIZED: spec('LL_API_UNAUTHORIZED', 401, 'Missing or invalid API key'),
@@ -34,6 +35,7 @@ export const Errors = Object.freeze({
   API_METHOD: spec('LL_API_METHOD', 405, 'Method not allowed'),
   API_UNSUPPORTED_MEDIA: spec('LL_API_UNSUPPORTED_MEDIA', 415, 'Content-Type must be application/json'),
   STORE_UNAVAILABLE: spec('LL_STORE_UNAVAILABLE', 503, 'Storage backend is unavailable'),
+  ROUTER_OVERLOADED: spec('LL_ROUTER_OVERLOADED', 503, 'Router is overloaded; retry shortly'),
   INTERNAL: spec('LL_INTERNAL', 500, 'Internal error'),
 });
 

@@ -60,7 +60,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
     sessions: new MemorySessions({ clock }),
     presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
-    options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
+    options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100, resumeConcurrency: settings.resumeConcurrency, resumeQueue: settings.resumeQueue },
   });
   router.start();
   const routerMetrics = createRouterMetrics({ defaultMetrics: false });

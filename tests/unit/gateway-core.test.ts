@@ -15,7 +15,7 @@ function options(over: Partial<CoreOptions> = {}): CoreOptions {
     hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: true, log: false },
     wheel: { tickMs: 100, size: 512 },
     limits: { maxPayload: 1024, ratePerSec: 10, burst: 20, sendBufferBound: 1000, writeTimeoutMs: 3000 },
-    admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000 },
+    admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 },
     drain: { windowMs: 1000, reconnectJitterMs: 500 },
     ...over,
   };
@@ -264,7 +264,7 @@ describe('GatewayCore', () => {
   });
 
   it('admission: connection limit and connect rate reject with retry-after', async () => {
-    const a = setup({ admission: { maxConnections: 2, connectRate: 1000, connectBurst: 1000 } });
+    const a = setup({ admission: { maxConnections: 2, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 } });
     assert.equal(a.core.admit().ok, true);
     const first = new FakeSocket();
     a.core.open(first, a.hs('u1'));
@@ -278,12 +278,38 @@ describe('GatewayCore', () => {
     a.core.closeWith(a.core.localConnections('u1')[0]!, Close.NORMAL, 'bye');
     assert.equal(a.core.admit().ok, true, 'a slot freed up');
 
-    const b = setup({ admission: { maxConnections: 100, connectRate: 2, connectBurst: 3 } });
+    const b = setup({ admission: { maxConnections: 100, connectRate: 2, connectBurst: 3, maxStarting: 1000 } });
     const results = Array.from({ length: 5 }, () => b.core.admit().ok);
     assert.deepEqual(results, [true, true, true, false, false]);
     b.clock.advance(500);
     assert.equal(b.core.admit().ok, true, 'bucket refills');
     assert.equal(b.core.stats.admissionRejections.get('LL_ADMISSION_RATE'), 2);
+  });
+
+  it('admission: too many sessions waiting for the router refuses new connects (before spending a rate token)', async () => {
+    const a = setup({ admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 2 } });
+    const replies: Array<() => void> = [];
+    a.link.resumeReply = (req) => new Promise((resolve, reject) => {
+      replies.push(() => resolve({ session: 's', resumed: false, latestSeq: 0, pushes: [] }));
+      if (req.user === 'fails') replies.push(() => reject(new Error('timeout')));
+    });
+    a.core.open(new FakeSocket(), a.hs('u1'));
+    a.core.open(new FakeSocket(), a.hs('u2'));
+    assert.equal(a.core.sessionsStarting, 2);
+    const refused = a.core.admit();
+    assert.equal(refused.ok, false);
+    if (!refused.ok) { assert.equal(refused.error.code, 'LL_ADMISSION_STARTING'); assert.ok(refused.retryAfterS >= 1 && refused.retryAfterS <= 3); }
+    replies.shift()!();
+    await flush();
+    assert.equal(a.core.sessionsStarting, 1, 'a settled session start frees a slot');
+    assert.equal(a.core.admit().ok, true);
+    // A failed start (router timeout) frees its slot too.
+    a.core.open(new FakeSocket(), a.hs('fails'));
+    assert.equal(a.core.sessionsStarting, 2);
+    replies.pop()!();
+    await flush();
+    assert.equal(a.core.sessionsStarting, 1);
+    assert.equal(a.core.stats.admissionRejections.get('LL_ADMISSION_STARTING'), 1);
   });
 
   it('drain: reconnect frames with jittered delays paced over the window, then DRAINING closes; admission refuses', async () => {

@@ -237,6 +237,36 @@ describe('RouterCore resume and acks', () => {
     assert.equal(r.latestSeq, 5);
   });
 
+  it('bounds concurrent resumes: a full queue refuses at once, a request whose gateway stopped waiting is dropped unapplied', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let onlines = 0;
+    const t = setup({
+      options: { resumeConcurrency: 1, resumeQueue: 1 },
+      presence: (p) => Object.assign(Object.create(p) as Presence, {
+        online: async (ev: Parameters<Presence['online']>[0]) => { if (onlines++ === 0) await gate; return p.online(ev); },
+      }),
+    });
+    const ask = (user: string, timeoutMs = 200): Promise<unknown> =>
+      t.bus.request(t.s.resume, encodeMsg({ gateway: 'gwX', conn: `c-${user}`, user, device: 'd', timeoutMs: 1000 }), { timeoutMs })
+        .then((m) => decodeMsg<unknown>(m.data));
+    const a = ask('a', 5000);
+    await t.settle();
+    const b = ask('b').then(() => 'answered', () => 'no answer');
+    await t.settle();
+    assert.equal(t.core.resumeWork.inFlight, 1);
+    assert.equal(t.core.resumeWork.queued, 1);
+    const c = await ask('c');
+    assert.deepEqual((c as { error: { code: string } }).error.code, 'LL_ROUTER_OVERLOADED', 'queue full: refused at once');
+    t.clock.advance(801); // past 80 % of b's 1000 ms budget
+    release();
+    assert.equal((await a as ResumeReply).resumed, false);
+    assert.equal(await b, 'no answer', 'b is dropped without a reply');
+    assert.equal(onlines, 1, 'b never registered its connection');
+    assert.deepEqual(await t.presence.lookup('b'), []);
+    assert.deepEqual(t.core.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
+  });
+
   it('acks move cursors and trim what every known device has acked', async () => {
     const t = setup();
     for (let i = 1; i <= 4; i++) await t.core.push({ users: ['u1'], data: i });

@@ -59,6 +59,8 @@ export class GatewayCore {
   private readonly drain: DrainPacer<Connection>;
   private readonly onExpire = (c: Connection): void => this.expire(c);
   private readonly ordered: OrderedDelivery<Connection>;
+  /** Connections between open() and the settling of their session start. */
+  private starting = 0;
 
   constructor(private readonly deps: CoreDeps) {
     this.o = deps.options;
@@ -88,6 +90,8 @@ export class GatewayCore {
   }
 
   get connections(): number { return this.registry.size; }
+  /** Connections waiting for the router's answer to their session start. */
+  get sessionsStarting(): number { return this.starting; }
   get wheelSize(): number { return this.wheel.size; }
   get isDraining(): boolean { return this.drain.active; }
   /** Sessions to move in the current drain, and how many were told so far. */
@@ -98,7 +102,7 @@ export class GatewayCore {
 
   /** Decides, before auth and before the upgrade, whether a new connection may proceed. */
   admit(): Admission {
-    const res = this.admission.decide({ draining: this.drain.active, connections: this.registry.size }, this.clock.now());
+    const res = this.admission.decide({ draining: this.drain.active, connections: this.registry.size, starting: this.starting }, this.clock.now());
     if (!res.ok) bump(this.stats.admissionRejections, res.error.code);
     return res;
   }
@@ -141,6 +145,7 @@ export class GatewayCore {
    * written or the connection closed.
    */
   private startSession(c: Connection, hs: Handshake): Promise<void> {
+    this.starting++;
     return this.deps.link
       .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq })
       .then((reply) => {
@@ -168,7 +173,8 @@ export class GatewayCore {
         bump(this.stats.resumeOutcomes, 'failed');
         this.deps.log.warn({ err: String(err), conn: c.id }, 'resume failed; closing so the client retries');
         this.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
-      });
+      })
+      .finally(() => { this.starting--; });
   }
 
   /** The transport reports the socket closed (by us or the peer). Idempotent. */

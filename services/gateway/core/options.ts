@@ -4,7 +4,7 @@ export interface CoreOptions {
   hb: { minMs: number; maxMs: number; defaultMs: number; graceMs: number; check: boolean; log: boolean };
   wheel: { tickMs: number; size: number };
   limits: { maxPayload: number; ratePerSec: number; burst: number; sendBufferBound: number; writeTimeoutMs: number };
-  admission: { maxConnections: number; connectRate: number; connectBurst: number };
+  admission: { maxConnections: number; connectRate: number; connectBurst: number; maxStarting: number };
   drain: { windowMs: number; reconnectJitterMs: number };
 }
 

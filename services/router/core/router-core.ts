@@ -24,6 +24,7 @@ import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../..
 import type { AppendResult, InboxEntry, PushRecord } from './inbox.js';
 import { Lanes } from './lanes.js';
 import { ReceiptWaiter, type Receipt } from './receipts.js';
+import { QueueExpiredError, WorkQueue } from './work-queue.js';
 import type { GatewayBeacon, PresenceEntry, PresenceEvent } from './presence.js';
 import { checkPushRequest, parseAcks, parseBeacon, parsePresenceEvent, parsePushBody, parseResumeRequest, type PushRequest } from './schemas.js';
 import {
@@ -51,10 +52,13 @@ export class RouterCore {
   /** This process's receipt subject (router instances share everything else). */
   private readonly receiptSubject: string;
   private readonly trace: TraceHooks;
+  /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
+  readonly resumeWork: WorkQueue;
 
   constructor(private readonly deps: RouterCoreDeps) {
     this.options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
     this.trace = deps.trace ?? NO_TRACING;
+    this.resumeWork = new WorkQueue({ concurrency: this.options.resumeConcurrency, maxQueued: this.options.resumeQueue, startWithin: 0.8 }, () => deps.clock.now());
     this.receiptSubject = deps.subjects.receipts(randomUUID().replace(/-/g, ''));
   }
 
@@ -357,8 +361,10 @@ export class RouterCore {
       return;
     }
     try {
-      this.reply(m, await this.resume(req));
+      this.reply(m, await this.resumeWork.run(() => this.resume(req), req.timeoutMs));
     } catch (err) {
+      // Expired in the queue: the gateway has given up, nobody would read the answer.
+      if (err instanceof QueueExpiredError) return;
       this.reply(m, toLonglinkError(err).toJSON());
     }
   }

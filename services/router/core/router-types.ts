@@ -30,6 +30,10 @@ export interface RouterCoreOptions extends PushLimits {
   sweepIntervalMs: number;
   /** Deliveries to one gateway are split into bus messages of about this many bytes (NATS' default max_payload is 1 MiB). */
   maxBusMessageBytes: number;
+  /** Resume requests from the bus served at once; the rest wait in a FIFO (see work-queue.ts). */
+  resumeConcurrency: number;
+  /** Resume requests allowed to wait; more are refused at once (ROUTER_OVERLOADED). */
+  resumeQueue: number;
 }
 
 export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze({
@@ -39,6 +43,8 @@ export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze
   maxResumePushes: 1000,
   sweepIntervalMs: 5000,
   maxBusMessageBytes: 512 * 1024,
+  resumeConcurrency: 256,
+  resumeQueue: 20_000,
 });
 
 export interface RouterCoreDeps {

@@ -166,7 +166,7 @@ const acksSchema = z.object({ acks: z.array(z.tuple([userId, str, z.number().int
 const resumeSchema = z.object({
   user: userId, device: str, gateway: str, conn: str,
   session: z.string().max(256).optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
-  repair: z.boolean().optional(),
+  repair: z.boolean().optional(), timeoutMs: z.number().int().min(1).max(600_000).optional(),
 });
 
 export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {

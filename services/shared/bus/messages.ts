@@ -26,6 +26,13 @@ export interface ResumeRequest {
   session: string | undefined;
   lastSeq: number | undefined;
   repair?: boolean;
+  /**
+   * How long the gateway waits for the reply (ms). A router that could not
+   * start on the request within most of it drops it unanswered: the gateway
+   * has closed the connection by then, and registering it online would only
+   * leave a ghost entry.
+   */
+  timeoutMs?: number;
 }
 
 export interface ResumeReply {

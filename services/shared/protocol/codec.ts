@@ -13,7 +13,9 @@ import {
 // ignoreBOM keeps a leading U+FEFF in the text so JSON.parse rejects it: a
 // text frame then decodes the same whether it arrives as bytes (gateway) or as
 // a string (browser SDK). RFC 8259 forbids sending a BOM.
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+// Made on first use, not at import: k6 has no TextDecoder, and its scripts
+// import this module (text frames reach them as strings, so they never need it).
+let utf8: TextDecoder | undefined;
 
 const HEARTBEAT_BARE = Uint8Array.of(BinaryOp.HEARTBEAT);
 const HEARTBEAT_ACK_BARE = Uint8Array.of(BinaryOp.HEARTBEAT_ACK);
@@ -120,7 +122,7 @@ function parseJsonObject(data: ArrayBuffer | Uint8Array | string): Decoded<Recor
   let text: string;
   if (typeof data === 'string') text = data;
   else {
-    try { text = utf8.decode(toBytes(data)); } catch { return fail('text frame is not valid UTF-8'); }
+    try { text = (utf8 ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })).decode(toBytes(data)); } catch { return fail('text frame is not valid UTF-8'); }
   }
   let value: unknown;
   try { value = JSON.parse(text); } catch { return fail('text frame is not valid JSON'); }
