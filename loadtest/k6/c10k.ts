@@ -4,7 +4,7 @@
  * round trip, and no unexpected close, no failed connect, no zombie.
  *
  *   k6 run -e LONGLINK_URL=ws://gw:8080/ws -e LONGLINK_JWT_SECRET=… \
- *          -e CONNECTIONS=10000 -e RAMP_S=60 -e HOLD_S=300 -e HB_MS=30000 loadtest/k6/c10k.ts
+ *          -e CONNECTIONS=10000 -e RAMP_S=60 -e HOLD_S=300 -e HB_MS=30000 dist/k6/c10k.js   # after npm run build:k6
  *
  * CONNS_PER_VU (default 1) holds several connections per VU, which keeps k6's
  * own memory down at large counts. See loadtest/README.md.

@@ -3,8 +3,8 @@
  * the script, custom metrics, and `K6Connection`, which wires one
  * `k6/websockets` WebSocket to a ClientSession from
  * ../lib/protocol-session.ts (the same protocol logic the Node load
- * generator and CI's tests run). Needs k6 ≥ 1.0 (stable k6/websockets,
- * TypeScript without a build step).
+ * generator and CI's tests run). Needs k6 ≥ 1.0 (stable k6/websockets);
+ * run the bundles `npm run build:k6` writes to dist/k6/.
  *
  * k6's WebSocket takes no subprotocol list, so the token travels in the
  * `access_token` query parameter; a v1 gateway accepts a connection that

@@ -7,7 +7,7 @@
  *
  *   k6 run -e LONGLINK_URL=ws://gw:8080/ws -e LONGLINK_API=http://router:8081 \
  *          -e LONGLINK_API_KEY=… -e LONGLINK_JWT_SECRET=… \
- *          -e CONNECTIONS=2000 -e PUSH_RATE=500 -e PUSH_S=60 loadtest/k6/push-latency.ts
+ *          -e CONNECTIONS=2000 -e PUSH_RATE=500 -e PUSH_S=60 dist/k6/push-latency.js   # after npm run build:k6
  */
 import exec from 'k6/execution';
 import http from 'k6/http';

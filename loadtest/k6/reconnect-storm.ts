@@ -12,7 +12,7 @@
  * and the VUs reconnect elsewhere. Pushes go out every PUSH_EVERY_S.
  *
  *   k6 run -e LONGLINK_URL=ws://lb:8080/ws -e LONGLINK_API=http://router:8081 -e LONGLINK_API_KEY=… \
- *          -e LONGLINK_JWT_SECRET=… -e CONNECTIONS=5000 loadtest/k6/reconnect-storm.ts
+ *          -e LONGLINK_JWT_SECRET=… -e CONNECTIONS=5000 dist/k6/reconnect-storm.js   # after npm run build:k6
  */
 import exec from 'k6/execution';
 import http from 'k6/http';

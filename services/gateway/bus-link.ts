@@ -7,7 +7,7 @@
 import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type { GatewayCore } from './core/gateway-core.js';
-import type { ControlCommand, Delivery, DeliveryReceipt, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, UpstreamMessage } from '../shared/bus/messages.js';
+import type { ControlCommand, Delivery, DeliveryReceipt, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage } from '../shared/bus/messages.js';
 import type { GatewayLink } from './core/ports.js';
 
 
@@ -56,7 +56,12 @@ export class BusGatewayLink implements GatewayLink {
     }));
     // A router that (re)connected asks every gateway to announce its connections again:
     // after a NATS restart, announcements made before the router re-subscribed were lost.
-    this.subs.push(bus.subscribe(subjects.sync, () => this.reannounce()));
+    // A router that found this gateway's lease expired (late beacons) asks this one only.
+    this.subs.push(bus.subscribe(subjects.sync, (m) => {
+      const req = m.data.length === 0 ? {} : decodeMsg<SyncRequest>(m.data);
+      if (!req || typeof req !== 'object') { this.badMessages++; return; }
+      if (req.gateway === undefined || req.gateway === gatewayId) this.reannounce();
+    }));
     this.beacon();
     this.beaconTimer = setInterval(() => this.beacon(), this.o.beaconIntervalMs);
   }
@@ -82,7 +87,9 @@ export class BusGatewayLink implements GatewayLink {
     this.beacon();
     const at = this.o.wallNow();
     for (const c of this.core.allConnections()) {
-      this.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at });
+      // A connection still starting gets its missed pushes from its resume; the others name their watermark.
+      const seq = c.pending === null ? { seq: c.sentSeq } : {};
+      this.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at, ...seq });
     }
   }
 

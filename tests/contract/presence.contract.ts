@@ -91,6 +91,26 @@ export function presenceContract(name: string, factory: PresenceFactory, cleanup
       assert.ok(info.ageMs >= 100 && info.ageMs < 1000, `ageMs ${info.ageMs}`);
     });
 
+    it('a beacon says when it (re)registered its gateway: first sighting, lapsed lease, swept, restarted', async () => {
+      const { presence, advance } = await make({ leaseMs: 400 });
+      const [u, gw] = [uid('u'), uid('gw')];
+      assert.deepEqual(await presence.beacon(beacon(gw)), { registered: true }, 'first beacon');
+      await presence.online(ev('online', u, 'phone', 'c1', gw));
+      await advance(200);
+      assert.deepEqual(await presence.beacon(beacon(gw, 'boot-1', 1)), { registered: false }, 'renewal in time');
+      assert.deepEqual(await conns(presence, u), [`${gw}/c1`]);
+      await advance(500);
+      assert.deepEqual(await presence.beacon(beacon(gw, 'boot-1', 1)), { registered: true }, 'late beacon: the lease had lapsed');
+      assert.deepEqual(await conns(presence, u), [], 'the lapsed epoch\'s entries are gone (the router then asks the gateway to re-announce)');
+      await presence.online(ev('online', u, 'phone', 'c1', gw));
+      assert.deepEqual(await conns(presence, u), [`${gw}/c1`], 're-announced');
+      await advance(500);
+      await presence.sweep();
+      assert.deepEqual(await presence.beacon(beacon(gw, 'boot-1', 1)), { registered: true }, 'swept, then a beacon');
+      assert.deepEqual(await presence.beacon(beacon(gw, 'boot-2')), { registered: true }, 'restart (new boot)');
+      assert.deepEqual(await presence.beacon(beacon(gw, 'boot-2')), { registered: false });
+    });
+
     it("hides a gateway's entries once its lease expires, and sweep deletes them", async () => {
       const { presence, advance } = await make({ leaseMs: 400 });
       const [u, live, dead] = [uid('u'), uid('live'), uid('dead')];

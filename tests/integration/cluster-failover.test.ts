@@ -1,6 +1,7 @@
 /**
  * Failure behaviour of the cluster on real processes: Redis going away and
- * coming back (with AOF, nothing stored or acked is lost), a NATS node dying
+ * coming back (with AOF, nothing stored or acked is lost; away longer than
+ * the presence lease, connected clients are re-announced), a NATS node dying
  * under a 3-node cluster, and NATS briefly away (presence catches up: no
  * ghost, no missing online user).
  */
@@ -56,6 +57,32 @@ describe('cluster failure behaviour', () => {
     fleet.push(bob);
     await waitFor(() => bob.seqs.length === 3, 15_000, 'bob got his stored inbox', () => JSON.stringify(bob.seqs));
     assert.deepEqual(bob.seqs, [1, 2, 3]);
+  });
+
+  it('Redis away longer than the presence lease: a client that stayed connected gets live pushes again, without reconnecting', async () => {
+    const c = await startCluster({ gateways: 1, redisAof: true });
+    clusters.push(c);
+    const carol = fleetClient(c, 'carol');
+    fleet.push(carol);
+    await waitFor(() => carol.gateways.length > 0, 20_000, 'carol connected');
+    assert.equal((await c.push(['carol'], { n: 1 })).status, 200);
+    await waitFor(() => carol.seqs.length === 1, 10_000, 'carol got her push');
+    await c.redis.kill();
+    // Beacons fail while Redis is away: once it is back, the gateway's lease has lapsed and its entries are dropped.
+    await new Promise((r) => setTimeout(r, 3000)); // > the 2 s lease
+    await c.redis.restart();
+    // The first beacon after the return re-registers the gateway; the router asks it to re-announce.
+    const deadline = Date.now() + 20_000;
+    let sent = 0;
+    while (Date.now() < deadline && carol.seqs.length < 2) {
+      if ((await c.push(['carol'], { n: 'after' })).status === 200) sent++;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(carol.seqs.length >= 2, `a push reached carol live after Redis returned (${sent} accepted)`);
+    assert.equal(carol.gateways.length, 1, 'on the connection she kept through the outage');
+    // Pushes stored while the directory had no entry for her come through the gap repair, in order.
+    await waitFor(() => carol.seqs.length >= sent + 1, 10_000, 'every accepted push', () => JSON.stringify(carol.seqs));
+    assert.deepEqual(carol.seqs, Array.from({ length: carol.seqs.length }, (_, i) => i + 1), 'all of them, in order, none twice');
   });
 
   it('a NATS node dies under a 3-node cluster: gateways and routers reconnect and delivery continues', async () => {

@@ -346,6 +346,42 @@ describe('RouterCore presence and control', () => {
     assert.equal((await resume(t, { user: 'u1', device: 'phone', session: s.session, lastSeq: 0 })).resumed, false);
   });
 
+  it('asks a gateway whose lease lapsed while it held connections to re-announce them; re-announced connections catch up from the inbox', async () => {
+    const t = setup();
+    const syncs: unknown[] = [];
+    t.bus.subscribe(t.s.sync, (m) => syncs.push(decodeMsg<unknown>(m.data)));
+    const a = t.gw('A');
+    a.beacon('boot-a', 0);
+    await t.settle();
+    assert.deepEqual(syncs, [], 'a fresh gateway with no connections');
+    a.presence('online', 'u1', 'phone', 'a1');
+    await t.settle();
+    await t.core.push({ users: ['u1'], data: 1 });
+    t.clock.advance(5000);
+    a.beacon('boot-a', 1);
+    await t.settle();
+    assert.deepEqual(syncs, [], 'a beacon in time renews the lease');
+    t.clock.advance(10_001); // beacons applied late: the lease (10 s here) lapsed
+    assert.equal((await t.core.push({ users: ['u1'], data: 2 })).results[0]!.status, 'offline', 'lapsed: the entry no longer routes');
+    a.beacon('boot-a', 1);
+    await t.settle();
+    assert.deepEqual(syncs, [{ gateway: 'A' }], 'only the lapsed gateway is asked');
+    assert.equal(t.core.stats.resyncs, 1);
+    // The gateway's re-announcement names what it last wrote to the connection: seq 1.
+    const reannounce = (seq: number): void => t.bus.publish(t.s.presence, encodeMsg({ type: 'online', user: 'u1', device: 'phone', conn: 'a1', session: 's', gateway: 'A', at: 1, seq }));
+    reannounce(1);
+    await t.settle();
+    assert.deepEqual(a.pushes(), ['u1:1', 'u1:2'], 'the push stored during the lapse is sent');
+    assert.equal(a.messages.at(-1)![0]!.device, 'phone', 'to that device only');
+    await t.core.push({ users: ['u1'], data: 3 });
+    assert.deepEqual(a.pushes(), ['u1:1', 'u1:2', 'u1:3'], 'routes live again');
+    reannounce(3);
+    await t.settle();
+    assert.equal(a.pushes().length, 3, 'nothing missed: nothing sent');
+    assert.equal(t.core.stats.catchUps, 1);
+    assert.deepEqual((await t.presence.lookup('u1')).map((e) => Object.keys(e).sort()), [['conn', 'device', 'gateway', 'session', 'since', 'user']], 'the watermark is not stored');
+  });
+
   it('lists gateways from their beacons', async () => {
     const t = setup();
     t.gw('A').beacon('boot-a', 12);

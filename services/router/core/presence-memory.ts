@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import {
-  DEFAULT_PRESENCE_LIMITS, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
+  DEFAULT_PRESENCE_LIMITS, type BeaconResult, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
   type PresenceEvent, type PresenceLimits, type SweepResult,
 } from './presence.js';
 
@@ -120,18 +120,20 @@ export class MemoryPresence implements Presence {
     return out;
   }
 
-  async beacon(b: GatewayBeacon): Promise<void> {
+  async beacon(b: GatewayBeacon): Promise<BeaconResult> {
     const now = this.clock.now();
     const g = this.gws.get(b.gateway);
     if (!g) {
       this.register(b, now);
-      return;
+      return { registered: true };
     }
     const restarted = g.beacon.boot !== '' && g.beacon.boot !== b.boot;
-    if (!this.alive(g, now) || restarted) this.purge(g);
+    const registered = !this.alive(g, now) || restarted;
+    if (registered) this.purge(g);
     g.beacon = { ...b };
     g.seenAt = now;
     g.expiresAt = now + this.limits.leaseMs;
+    return { registered };
   }
 
   async gateways(): Promise<GatewayInfo[]> {

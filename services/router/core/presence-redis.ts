@@ -44,7 +44,7 @@
 import type { Clock } from '../../shared/clock.js';
 import type { RedisStoreOptions } from './inbox-redis.js';
 import {
-  DEFAULT_PRESENCE_LIMITS, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
+  DEFAULT_PRESENCE_LIMITS, type BeaconResult, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
   type PresenceEvent, type PresenceLimits, type SweepResult,
 } from './presence.js';
 import type { RedisClient } from './redis/client.js';
@@ -196,12 +196,13 @@ export class RedisPresence implements Presence {
     });
   }
 
-  async beacon(b: GatewayBeacon): Promise<void> {
+  async beacon(b: GatewayBeacon): Promise<BeaconResult> {
     const g = this.gws;
     const r = asArray(await this.s.gwBeacon([g.leases, g.info(b.gateway), g.epoch], [
       this.now, g.base, b.gateway, Math.ceil(this.limits.leaseMs), b.boot, String(b.connections), b.draining ? '1' : '0', String(b.at),
     ]));
-    if (r.length > 0) await this.cleanup(readPurges(r, 0, b.gateway, false));
+    if (r.length > 1) await this.cleanup(readPurges(r, 1, b.gateway, false));
+    return { registered: asNumber(r[0]) === 1 };
   }
 
   async gateways(): Promise<GatewayInfo[]> {

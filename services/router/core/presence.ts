@@ -55,6 +55,18 @@ export interface OnlineResult {
   displaced: PresenceEntry[];
 }
 
+export interface BeaconResult {
+  /**
+   * The beacon (re)registered its gateway: unknown (first beacon, or swept
+   * after its lease expired), lease expired, or restarted (new boot). Any
+   * entries it had are gone. A gateway that still reports connections in
+   * such a beacon was alive all along (its beacons were late: an overloaded
+   * router or store, a stalled process), so the router asks it to announce
+   * its connections again.
+   */
+  registered: boolean;
+}
+
 export interface SweepResult {
   gateways: number;
   entries: number;
@@ -90,7 +102,7 @@ export interface Presence {
   lookup(user: string): Promise<PresenceEntry[]>;
 
   /** Renews the gateway's lease (see the restart rule above). */
-  beacon(b: GatewayBeacon): Promise<void>;
+  beacon(b: GatewayBeacon): Promise<BeaconResult>;
 
   /** Alive gateways, by id. */
   gateways(): Promise<GatewayInfo[]>;

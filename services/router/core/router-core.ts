@@ -25,6 +25,7 @@ import type { AppendResult, InboxEntry, PushRecord } from './inbox.js';
 import { Lanes } from './lanes.js';
 import { ReceiptWaiter, type Receipt } from './receipts.js';
 import { QueueExpiredError, WorkQueue } from './work-queue.js';
+import { GatewayEvents } from './gateway-events.js';
 import type { GatewayBeacon, PresenceEntry, PresenceEvent } from './presence.js';
 import { checkPushRequest, parseAcks, parseBeacon, parsePresenceEvent, parsePushBody, parseResumeRequest, type PushRequest } from './schemas.js';
 import {
@@ -54,11 +55,17 @@ export class RouterCore {
   private readonly trace: TraceHooks;
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
   readonly resumeWork: WorkQueue;
+  private readonly events: GatewayEvents;
 
   constructor(private readonly deps: RouterCoreDeps) {
     this.options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
     this.trace = deps.trace ?? NO_TRACING;
     this.resumeWork = new WorkQueue({ concurrency: this.options.resumeConcurrency, maxQueued: this.options.resumeQueue, startWithin: 0.8 }, () => deps.clock.now());
+    this.events = new GatewayEvents({
+      inbox: deps.inbox, sessions: deps.sessions, presence: deps.presence, subjects: deps.subjects, clock: deps.clock, log: deps.log,
+      stats: this.stats, maxResumePushes: this.options.maxResumePushes, trace: this.trace,
+      publish: (subject, body) => this.publish(subject, body), store: (op, p) => this.store(op, p),
+    });
     this.receiptSubject = deps.subjects.receipts(randomUUID().replace(/-/g, ''));
   }
 
@@ -270,77 +277,12 @@ export class RouterCore {
   // ---- gateway traffic (bus handlers; public for direct wiring and tests) ---------
 
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
-  resume(req: ResumeRequest): Promise<ResumeReply> {
-    if (!this.trace.enabled) return this.resumeNow(req);
-    return this.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req));
-  }
-
-  private async resumeNow(req: ResumeRequest): Promise<ResumeReply> {
-    const { inbox } = this.deps;
-    try {
-      if (req.repair === true && req.lastSeq !== undefined) {
-        // Gap repair for a live connection: just the pushes after its watermark.
-        const latestSeq = await this.store('since', inbox.latestSeq(req.user));
-        const pushes = await this.store('since', inbox.since(req.user, req.lastSeq, this.options.maxResumePushes));
-        return { session: req.session ?? '', resumed: true, latestSeq, pushes };
-      }
-      const s = await this.store('sessions', this.deps.sessions.open(req.user, req.device, req.session));
-      // Register the connection in the directory BEFORE reading the inbox: every push then
-      // either appended before the snapshot below (replayed) or looks up presence after
-      // this (delivered live). The gateway sends no separate online event at open.
-      await this.applyPresence({ type: 'online', user: req.user, device: req.device, conn: req.conn, session: s.session, gateway: req.gateway, at: this.deps.clock.wallNow() });
-      const after = s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.store('acked', inbox.acked(req.user, req.device));
-      // latestSeq strictly BEFORE since(): the gateway uses it as its in-order watermark
-      // when the replay is empty, so it must never be ahead of what since() saw.
-      const latestSeq = await this.store('since', inbox.latestSeq(req.user));
-      const pushes = await this.store('since', inbox.since(req.user, after, this.options.maxResumePushes));
-      bump(this.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
-      return { session: s.session, resumed: s.resumed, latestSeq, pushes };
-    } catch (err) {
-      bump(this.stats.resumes, 'failed');
-      throw err;
-    }
-  }
-
-  async applyPresence(ev: PresenceEvent): Promise<void> {
-    this.stats.presenceEvents++;
-    if (ev.type === 'offline') {
-      await this.store('presence', this.deps.presence.offline(ev));
-      // The session's TTL counts from the last time the client was seen.
-      if (ev.session !== '') await this.store('sessions', this.deps.sessions.touch(ev.user, ev.device, ev.session));
-      return;
-    }
-    const { displaced } = await this.store('presence', this.deps.presence.online(ev));
-    // Same gateway: it already closed its older connection itself.
-    const others = new Set(displaced.filter((d) => d.gateway !== ev.gateway).map((d) => d.gateway));
-    for (const gw of others) {
-      const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn };
-      if (this.publish(this.deps.subjects.control(gw), cmd)) this.stats.replaces++;
-    }
-  }
-
-  async applyBeacon(b: GatewayBeacon): Promise<void> {
-    this.stats.beacons++;
-    await this.store('presence', this.deps.presence.beacon(b));
-  }
-
-  async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {
-    this.stats.acks += acks.length;
-    const res = await this.store('ack', Promise.all(acks.map(([u, d, seq]) => this.deps.inbox.ack(u, d, seq))));
-    for (const r of res) this.stats.inboxTrims += r.trimmed;
-  }
-
+  resume(req: ResumeRequest): Promise<ResumeReply> { return this.events.resume(req); }
+  applyPresence(ev: PresenceEvent): Promise<void> { return this.events.applyPresence(ev); }
+  applyBeacon(b: GatewayBeacon): Promise<void> { return this.events.applyBeacon(b); }
+  applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> { return this.events.applyAcks(acks); }
   /** Deletes dead gateways' entries; runs on a timer after start(). */
-  async sweep(): Promise<void> {
-    try {
-      const r = await this.store('sweep', this.deps.presence.sweep());
-      this.stats.sweptEntries += r.entries;
-      this.stats.leaseExpiries += r.gateways;
-      if (r.gateways > 0) this.deps.log.info({ gateways: r.gateways, entries: r.entries }, 'presence: dropped gateways whose lease expired');
-    } catch {
-      // counted and logged by store()
-    }
-  }
+  sweep(): Promise<void> { return this.events.sweep(); }
 
   // ---- bus plumbing -----------------------------------------------------------------
 

@@ -135,6 +135,10 @@ export interface RouterStats {
   beacons: number;
   /** Replace commands sent to other gateways (cluster-wide one-session rule). */
   replaces: number;
+  /** Gateways asked to re-announce their connections after their lease lapsed while they were alive. */
+  resyncs: number;
+  /** Re-announced connections sent pushes they missed while the directory did not list them. */
+  catchUps: number;
   /** By outcome: resumed, fresh, rejected, failed. */
   readonly resumes: Map<string, number>;
   acks: number;
@@ -153,7 +157,7 @@ export interface RouterStats {
 export function newRouterStats(): RouterStats {
   return {
     pushRequests: 0, pushes: new Map(), inboxAppends: 0, inboxDuplicates: 0, inboxTrims: 0, presenceLookups: 0, presenceEvents: 0,
-    beacons: 0, replaces: 0, resumes: new Map(), acks: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0, leaseExpiries: 0,
+    beacons: 0, replaces: 0, resyncs: 0, catchUps: 0, resumes: new Map(), acks: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0, leaseExpiries: 0,
     busErrors: 0, storeErrors: 0,
   };
 }

@@ -160,6 +160,7 @@ const wallMs = z.number().finite();
 
 const presenceEventSchema = z.object({
   type: z.enum(['online', 'offline']), user: userId, device: str, conn: str, session: z.string().max(256), gateway: str, at: wallMs,
+  seq: z.number().int().min(0).optional(),
 });
 const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs });
 const acksSchema = z.object({ acks: z.array(z.tuple([userId, str, z.number().int().min(0)])).max(100_000) });

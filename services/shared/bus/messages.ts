@@ -54,6 +54,14 @@ export interface PresenceEvent {
   gateway: string;
   /** Epoch ms. */
   at: number;
+  /**
+   * Only on re-announced onlines (SyncRequest, or the gateway's own NATS
+   * reconnect): the highest seq written to this connection. Pushes stored
+   * while the directory did not list the connection are then sent to it
+   * from the inbox (read after the entry is back, as a resume does), so none
+   * waits for the next reconnect.
+   */
+  seq?: number;
 }
 
 export interface UpstreamMessage {
@@ -97,4 +105,14 @@ export interface GatewayBeacon {
   draining: boolean;
   /** Epoch ms. */
   at: number;
+}
+
+/**
+ * Asks gateways to announce every connection again (online events). Empty
+ * body: all gateways (a router reconnected to NATS and may have missed
+ * announcements). `gateway` set: only that one (its lease had expired in the
+ * directory, dropping its entries, while it was alive).
+ */
+export interface SyncRequest {
+  gateway?: string;
 }

@@ -13,7 +13,7 @@
  * | P.upstream.<topic>              | gateway → backends    | UpstreamMessage                 |
  * | P.offline                       | router → notifiers    | pushes for offline users        |
  * | P.receipts.<router>             | gateway → one router  | delivery receipt (await_ms)     |
- * | P.sync                          | router → all gateways | re-announce your connections    |
+ * | P.sync                          | router → gateways     | re-announce your connections (SyncRequest; empty: all) |
  */
 export interface Subjects {
   readonly presence: string;

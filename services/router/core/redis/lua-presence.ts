@@ -80,16 +80,18 @@ return out
 
 /**
  * Beacon: renews the lease; a restart (new boot, the old one known) or an
- * expired lease first purges the old epoch.
+ * expired lease first purges the old epoch. `registered` is 1 when the
+ * beacon started a new epoch (unknown gateway, expired lease or restart).
  * KEYS: leases, info(g), epoch   ARGV: now, base, gateway, leaseMs, boot, connections, draining (0|1), at
- * → {[oldEpoch, n, ref…]}
+ * → {registered, [oldEpoch, n, ref…]}
  */
 export const GW_BEACON = GW_HELPERS + `
 local now = now_ms(ARGV[1])
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
-local out = {}
+local out = {0}
 if not epoch then
   epoch = fmt(redis.call('INCR', KEYS[3]))
+  out[1] = 1
 else
   local lease = redis.call('ZSCORE', KEYS[1], ARGV[3])
   local boot = redis.call('HGET', KEYS[2], 'boot') or ''
@@ -97,6 +99,7 @@ else
     push_purge(out, purge(KEYS[2]))
     redis.call('HSET', KEYS[2], 'prev', epoch, 'prevLease', lease or '0')
     epoch = fmt(redis.call('INCR', KEYS[3]))
+    out[1] = 1
   end
 end
 redis.call('HSET', KEYS[2], 'boot', ARGV[5], 'connections', ARGV[6], 'draining', ARGV[7], 'at', ARGV[8], 'seen', fmt(now), 'epoch', epoch)

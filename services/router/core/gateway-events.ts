@@ -1,0 +1,127 @@
+/**
+ * What gateways tell the router, applied to the stores: session starts
+ * (resume, gap repair), presence events (with the catch-up of re-announced
+ * connections), beacons (asking a lapsed gateway to re-announce), acks, and
+ * the periodic presence sweep. RouterCore owns the bus subscriptions and
+ * hands these calls here, so the push path and this one read on their own.
+ */
+import type { Clock } from '../../shared/clock.js';
+import type { ControlCommand, Delivery, ResumeReply, ResumeRequest, SyncRequest } from '../../shared/bus/messages.js';
+import type { Subjects } from '../../shared/bus/subjects.js';
+import type { TraceHooks } from '../../shared/trace-hooks.js';
+import type { Inbox } from './inbox.js';
+import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
+import { bump, type RouterLogger, type RouterStats } from './router-types.js';
+import type { Sessions } from './sessions.js';
+
+export interface GatewayEventsDeps {
+  inbox: Inbox;
+  sessions: Sessions;
+  presence: Presence;
+  subjects: Subjects;
+  clock: Clock;
+  log: RouterLogger;
+  stats: RouterStats;
+  maxResumePushes: number;
+  trace: TraceHooks;
+  /** Publishes on the bus; false (counted, logged) if it failed. */
+  publish(subject: string, body: unknown): boolean;
+  /** Turns a store failure into STORE_UNAVAILABLE (counted, logged). */
+  store<T>(op: string, p: Promise<T>): Promise<T>;
+}
+
+export class GatewayEvents {
+  constructor(private readonly d: GatewayEventsDeps) {}
+
+  /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
+  resume(req: ResumeRequest): Promise<ResumeReply> {
+    if (!this.d.trace.enabled) return this.resumeNow(req);
+    return this.d.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req));
+  }
+
+  private async resumeNow(req: ResumeRequest): Promise<ResumeReply> {
+    const { inbox } = this.d;
+    try {
+      if (req.repair === true && req.lastSeq !== undefined) {
+        // Gap repair for a live connection: just the pushes after its watermark.
+        const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
+        const pushes = await this.d.store('since', inbox.since(req.user, req.lastSeq, this.d.maxResumePushes));
+        return { session: req.session ?? '', resumed: true, latestSeq, pushes };
+      }
+      const s = await this.d.store('sessions', this.d.sessions.open(req.user, req.device, req.session));
+      // Register the connection in the directory BEFORE reading the inbox: every push then
+      // either appended before the snapshot below (replayed) or looks up presence after
+      // this (delivered live). The gateway sends no separate online event at open.
+      await this.applyPresence({ type: 'online', user: req.user, device: req.device, conn: req.conn, session: s.session, gateway: req.gateway, at: this.d.clock.wallNow() });
+      const after = s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.d.store('acked', inbox.acked(req.user, req.device));
+      // latestSeq strictly BEFORE since(): the gateway uses it as its in-order watermark
+      // when the replay is empty, so it must never be ahead of what since() saw.
+      const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
+      const pushes = await this.d.store('since', inbox.since(req.user, after, this.d.maxResumePushes));
+      bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
+      return { session: s.session, resumed: s.resumed, latestSeq, pushes };
+    } catch (err) {
+      bump(this.d.stats.resumes, 'failed');
+      throw err;
+    }
+  }
+
+  async applyPresence(withSeq: PresenceEvent): Promise<void> {
+    this.d.stats.presenceEvents++;
+    const { seq, ...ev } = withSeq;
+    if (ev.type === 'offline') {
+      await this.d.store('presence', this.d.presence.offline(ev));
+      // The session's TTL counts from the last time the client was seen.
+      if (ev.session !== '') await this.d.store('sessions', this.d.sessions.touch(ev.user, ev.device, ev.session));
+      return;
+    }
+    const { displaced } = await this.d.store('presence', this.d.presence.online(ev));
+    // Same gateway: it already closed its older connection itself.
+    const others = new Set(displaced.filter((d) => d.gateway !== ev.gateway).map((d) => d.gateway));
+    for (const gw of others) {
+      const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn };
+      if (this.d.publish(this.d.subjects.control(gw), cmd)) this.d.stats.replaces++;
+    }
+    if (seq !== undefined) await this.catchUp(ev, seq);
+  }
+
+  /**
+   * A re-announced connection may have missed pushes stored while the
+   * directory did not list it. Read after the entry is back (as a resume
+   * does), so every push is either in this read or routed to it live; the
+   * gateway's in-order delivery drops what it already wrote.
+   */
+  private async catchUp(ev: PresenceEvent, sentSeq: number): Promise<void> {
+    const { inbox } = this.d;
+    if ((await this.d.store('since', inbox.latestSeq(ev.user))) <= sentSeq) return;
+    const pushes = await this.d.store('since', inbox.since(ev.user, sentSeq, this.d.maxResumePushes));
+    if (pushes.length === 0) return;
+    const d: Delivery = { user: ev.user, device: ev.device, pushes };
+    if (this.d.publish(this.d.subjects.deliver(ev.gateway), { deliveries: [d] })) this.d.stats.catchUps++;
+  }
+
+  async applyBeacon(b: GatewayBeacon): Promise<void> {
+    this.d.stats.beacons++;
+    const { registered } = await this.d.store('presence', this.d.presence.beacon(b));
+    // Registered anew while holding connections: its lease lapsed (late beacons), dropping its entries.
+    if (registered && b.connections > 0 && this.d.publish(this.d.subjects.sync, { gateway: b.gateway } satisfies SyncRequest)) this.d.stats.resyncs++;
+  }
+
+  async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {
+    this.d.stats.acks += acks.length;
+    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq]) => this.d.inbox.ack(u, d, seq))));
+    for (const r of res) this.d.stats.inboxTrims += r.trimmed;
+  }
+
+  /** Deletes dead gateways' entries; runs on a timer after start(). */
+  async sweep(): Promise<void> {
+    try {
+      const r = await this.d.store('sweep', this.d.presence.sweep());
+      this.d.stats.sweptEntries += r.entries;
+      this.d.stats.leaseExpiries += r.gateways;
+      if (r.gateways > 0) this.d.log.info({ gateways: r.gateways, entries: r.entries }, 'presence: dropped gateways whose lease expired');
+    } catch {
+      // counted and logged by store()
+    }
+  }
+}
