@@ -16,7 +16,7 @@ export interface StormResult {
   failed_attempts: number;
   failed_by_error: Record<string, number>;
   connections_after: Record<string, number>;
-  pushes: { requests: number; sent: number; offline: number; errors: number; checked: number; lost: number; lost_samples: string[] };
+  pushes: { requests: number; sent: number; offline: number; errors: number; checked: number; lost: number; lost_samples: string[]; lost_diagnosis?: string[] };
   unexpected_closes: number;
   /** The router's resume outcomes, and resumes it dropped (expired in its queue) or refused (queue full). */
   router_resumes?: { outcomes: Record<string, number>; expired: number; shed: number } | undefined;

@@ -89,6 +89,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   log(`${mode}: ${N} clients on ${victim!.id}; pushing ${PUSH_RATE}/s, then SIGKILL ${victim!.id}…`);
   const failedBefore = agg.totals.failed, statusesBefore = { ...agg.statuses };
   const pusher = new Pusher(c.apiUrl, CLUSTER_API_KEY, 64, true);
+  const pusherStart = performance.now();
   pusher.start(PUSH_RATE, () => `${prefix}${Math.floor(Math.random() * N)}`);
   await sleep(2000);
   const before = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl)));
@@ -133,6 +134,13 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     if (missing === 0 || Date.now() > verifyDeadline) break;
     await sleep(1000);
   }
+  // Lost pushes: what the router answered, and what its directory lists for the user now.
+  const diagnosis: string[] = [];
+  for (const sample of samples.slice(0, 5)) {
+    const key = sample.split(' ')[0]!;
+    const presence = await c.api('GET', `/v1/presence/${encodeURIComponent(key.split('#')[0]!)}`).catch(() => undefined);
+    diagnosis.push(`${key} answered ${pusher.outcomes.get(key) ?? '?'} (kill at ${Math.round(tKill - pusherStart)}ms); directory now ${JSON.stringify(presence?.body)}`);
+  }
   await Promise.all(workers.map((w) => ask(w, { cmd: 'stop' }, 'stopped', 10_000).catch(() => undefined)));
   workers = [];
   await c.stop();
@@ -156,7 +164,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     admission_rejections_503: rejected.reduce((a, b) => a + b, 0), client_seen_503: client503,
     failed_attempts: agg.totals.failed - failedBefore, failed_by_error: agg.errors,
     connections_after: Object.fromEntries(others.map((g, i) => [g.id, after[i]?.connections ?? -1])),
-    pushes: { requests: pusher.stats.requests, sent: pusher.stats.sent, offline: pusher.stats.offline, errors: pusher.stats.errors, checked, lost: missing, lost_samples: samples },
+    pushes: { requests: pusher.stats.requests, sent: pusher.stats.sent, offline: pusher.stats.offline, errors: pusher.stats.errors, checked, lost: missing, lost_samples: samples, lost_diagnosis: diagnosis },
     router_resumes: router,
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: Aggregator.lat(agg.merged(['storm']).connect),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),

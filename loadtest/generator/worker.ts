@@ -180,7 +180,7 @@ function runWorker(a: WorkerArgs): void {
             if (samples.length < 5) {
               const st = drivers[Number(user.slice(a.userPrefix.length)) - a.first]?.session;
               samples.push(`${user}#${q} got=[${[...(got ?? [])].sort((x, y) => x - y).join(',')}] want=[${want.join(',')}]` +
-                (st ? ` lastSeq=${st.lastSeq} gw=${st.gateway ?? '-'} ${JSON.stringify(st.stats)}` : ''));
+                (st ? ` lastSeq=${st.lastSeq} gw=${st.gateway ?? '-'} conn=${st.conn ?? '-'} hello=${markAt > 0 ? Math.round(st.helloAt - markAt) : '-'}ms-after-kill ${JSON.stringify(st.stats)}` : ''));
             }
           }
         }

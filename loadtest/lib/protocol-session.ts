@@ -152,6 +152,10 @@ export class ClientSession {
   /** From the last hello: kept across connections for resume. */
   session: string | undefined;
   gateway: string | undefined;
+  /** The current (last hello's) connection id. */
+  conn: string | undefined;
+  /** When the last hello arrived (the driver's clock). */
+  helloAt = 0;
   resumed = false;
   /** Highest seq processed (what `last_seq` says on resume). */
   lastSeq = 0;
@@ -210,6 +214,8 @@ export class ClientSession {
         if (m.resumed) this.stats.resumes++;
         this.session = m.session;
         this.gateway = m.gateway;
+        this.conn = m.conn;
+        this.helloAt = now;
         this.resumed = m.resumed;
         this.intervalMs = m.hb.intervalMs;
         // The first heartbeat is jittered in [interval/2, interval], so a crowd that reconnected together does not beat together.

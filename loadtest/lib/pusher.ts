@@ -20,6 +20,9 @@ export class Pusher {
   readonly stats: PushStats = { requests: 0, sent: 0, offline: 0, errors: 0, expectedDeliveries: 0, errorSamples: {} };
   /** Accepted pushes (sent or stored offline) per user: their seqs. */
   readonly accepted = new Map<string, number[]>();
+  /** With `record`: how the router answered each accepted push ("user#seq" → "sent/1@<ms since start>"), for loss reports. */
+  readonly outcomes = new Map<string, string>();
+  private readonly startedAt = performance.now();
   private readonly agent: http.Agent;
   private readonly api: URL;
   private inFlight = 0;
@@ -58,6 +61,7 @@ export class Pusher {
             let l = this.accepted.get(r.user);
             if (!l) this.accepted.set(r.user, (l = []));
             l.push(r.seq);
+            this.outcomes.set(`${r.user}#${r.seq}`, `${r.status}/${r.connections}@${Math.round(performance.now() - this.startedAt)}ms`);
           }
           resolve(r);
         });

@@ -44,7 +44,7 @@ export function presenceContract(name: string, factory: PresenceFactory, cleanup
       const { presence } = await make();
       const [u, gw] = [uid('u'), uid('gw')];
       await presence.beacon(beacon(gw));
-      assert.deepEqual(await presence.online(ev('online', u, 'phone', 'c1', gw)), { displaced: [] });
+      assert.deepEqual(await presence.online(ev('online', u, 'phone', 'c1', gw)), { displaced: [], gatewayRegistered: false });
       await presence.online(ev('online', u, 'tablet', 'c2', gw));
       const entries = await presence.lookup(u);
       assert.deepEqual(entries.find((e) => e.conn === 'c1'), { user: u, device: 'phone', conn: 'c1', gateway: gw, session: 's-c1', since: 1_700_000_000_000 });
@@ -109,6 +109,18 @@ export function presenceContract(name: string, factory: PresenceFactory, cleanup
       assert.deepEqual(await presence.beacon(beacon(gw, 'boot-1', 1)), { registered: true }, 'swept, then a beacon');
       assert.deepEqual(await presence.beacon(beacon(gw, 'boot-2')), { registered: true }, 'restart (new boot)');
       assert.deepEqual(await presence.beacon(beacon(gw, 'boot-2')), { registered: false });
+    });
+
+    it('an online for an unknown or lapsed gateway says it (re)registered it', async () => {
+      const { presence, advance } = await make({ leaseMs: 400 });
+      const [u, gw] = [uid('u'), uid('gw')];
+      assert.equal((await presence.online(ev('online', u, 'phone', 'c1', gw))).gatewayRegistered, true, 'unknown gateway');
+      assert.equal((await presence.online(ev('online', u, 'tablet', 'c2', gw))).gatewayRegistered, false, 'alive');
+      await advance(500);
+      const r = await presence.online(ev('online', u, 'watch', 'c3', gw));
+      assert.equal(r.gatewayRegistered, true, 'lapsed lease');
+      assert.deepEqual(r.displaced, []);
+      assert.deepEqual(await conns(presence, u), [`${gw}/c3`], 'the lapsed epoch\'s entries are gone');
     });
 
     it("hides a gateway's entries once its lease expires, and sweep deletes them", async () => {

@@ -112,7 +112,8 @@ describe('Redis stores: layout and call order', () => {
     // the tablet moving to gw2 displaced nothing alive (b2 had dropped c2).
     assert.equal(memory[2], true);
     assert.deepEqual((memory[5] as PresenceEntry[]).map((e) => e.conn), ['c2', 'c9']);
-    assert.deepEqual(memory[7], { displaced: [] });
+    assert.deepEqual(memory[7], { displaced: [], gatewayRegistered: false });
+    assert.equal((memory[4] as { gatewayRegistered: boolean }).gatewayRegistered, true, 'gw2 first seen through an online');
     assert.deepEqual((memory[9] as PresenceEntry[]).map((e) => e.conn).sort(), ['c3', 'c4', 'c9']);
   });
 

@@ -382,6 +382,24 @@ describe('RouterCore presence and control', () => {
     assert.deepEqual((await t.presence.lookup('u1')).map((e) => Object.keys(e).sort()), [['conn', 'device', 'gateway', 'session', 'since', 'user']], 'the watermark is not stored');
   });
 
+  it('an online that re-registers a lapsed gateway (before its late beacon) also asks it to re-announce', async () => {
+    const t = setup();
+    const syncs: unknown[] = [];
+    t.bus.subscribe(t.s.sync, (m) => syncs.push(decodeMsg<unknown>(m.data)));
+    const a = t.gw('A');
+    a.beacon('boot-a', 0);
+    a.presence('online', 'u1', 'phone', 'a1');
+    await t.settle();
+    assert.deepEqual(syncs, []);
+    t.clock.advance(10_001);
+    a.presence('online', 'u2', 'phone', 'a2'); // a session start reaches the router before the late beacon
+    await t.settle();
+    assert.deepEqual(syncs, [{ gateway: 'A' }]);
+    a.beacon('boot-a', 2);
+    await t.settle();
+    assert.deepEqual(syncs, [{ gateway: 'A' }], 'the lease is alive again: the beacon asks nothing more');
+  });
+
   it('lists gateways from their beacons', async () => {
     const t = setup();
     t.gw('A').beacon('boot-a', 12);

@@ -75,7 +75,9 @@ export class GatewayEvents {
       if (ev.session !== '') await this.d.store('sessions', this.d.sessions.touch(ev.user, ev.device, ev.session));
       return;
     }
-    const { displaced } = await this.d.store('presence', this.d.presence.online(ev));
+    const { displaced, gatewayRegistered } = await this.d.store('presence', this.d.presence.online(ev));
+    // An online that re-registered a lapsed gateway dropped its other entries, as a late beacon would.
+    if (gatewayRegistered) this.resync(ev.gateway);
     // Same gateway: it already closed its older connection itself.
     const others = new Set(displaced.filter((d) => d.gateway !== ev.gateway).map((d) => d.gateway));
     for (const gw of others) {
@@ -104,7 +106,12 @@ export class GatewayEvents {
     this.d.stats.beacons++;
     const { registered } = await this.d.store('presence', this.d.presence.beacon(b));
     // Registered anew while holding connections: its lease lapsed (late beacons), dropping its entries.
-    if (registered && b.connections > 0 && this.d.publish(this.d.subjects.sync, { gateway: b.gateway } satisfies SyncRequest)) this.d.stats.resyncs++;
+    if (registered && b.connections > 0) this.resync(b.gateway);
+  }
+
+  /** Asks one gateway to announce all its connections again. */
+  private resync(gateway: string): void {
+    if (this.d.publish(this.d.subjects.sync, { gateway } satisfies SyncRequest)) this.d.stats.resyncs++;
   }
 
   async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {

@@ -66,13 +66,14 @@ export class MemoryPresence implements Presence {
   async online(ev: PresenceEvent): Promise<OnlineResult> {
     const now = this.clock.now();
     let g = this.gws.get(ev.gateway);
-    if (!this.alive(g, now)) {
+    const gatewayRegistered = !this.alive(g, now);
+    if (gatewayRegistered) {
       if (g) this.purge(g);
       g = this.register({ gateway: ev.gateway, boot: '', connections: 0, draining: false, at: ev.at }, now);
     }
     const key = entryKey(ev.gateway, ev.conn);
     this.pruneTombstones(now);
-    if (this.tombstones.has(key)) return { displaced: [] };
+    if (this.tombstones.has(key)) return { displaced: [], gatewayRegistered };
     const displaced: PresenceEntry[] = [];
     const entries = this.users.get(ev.user);
     if (entries) {
@@ -90,8 +91,8 @@ export class MemoryPresence implements Presence {
       this.users.set(ev.user, map);
     }
     map.set(key, entry);
-    g.conns.set(key, ev.user);
-    return { displaced };
+    g!.conns.set(key, ev.user);
+    return { displaced, gatewayRegistered };
   }
 
   async offline(ev: PresenceEvent): Promise<boolean> {

@@ -134,15 +134,16 @@ export class RedisPresence implements Presence {
     return this.queue.run(ev.user, async () => {
       const r = asArray(await first);
       const [epoch, n0, t0] = [asString(r[0]), asString(r[1]), asString(r[2])];
+      const gatewayRegistered = asNumber(r[3]) === 1;
       // Not awaited: the cleanup queues behind this very task when it touches this user.
-      if (r.length > 3) void this.cleanup(readPurges(r, 3, ev.gateway, false));
+      if (r.length > 4) void this.cleanup(readPurges(r, 4, ev.gateway, false));
       const u = this.users;
       const field = fieldOf(ev.gateway, ev.conn);
       const stored: Stored = { device: ev.device, conn: ev.conn, gateway: ev.gateway, session: ev.session, since: ev.at, epoch };
       const res = asArray(await this.s.online([u.presence(ev.user), u.tomb(ev.user)], [this.now, field, JSON.stringify(stored), ev.device]));
       const added = asNumber(res[0]) === 1;
       const displaced = res.slice(1).map((v) => parseStored(asString(v)));
-      if (!added && displaced.length === 0) return { displaced: [] };
+      if (!added && displaced.length === 0) return { displaced: [], gatewayRegistered };
       // Displaced entries are judged as of when this online took effect (n0, t0), as memory would (see GW_CONNECT).
       const args: string[] = [this.now, g.base, t0, n0, epoch, refOf(ev.user, ev.conn), added ? '1' : '0'];
       for (const d of displaced) args.push(d.gateway, d.epoch, refOf(ev.user, d.conn));
@@ -150,7 +151,7 @@ export class RedisPresence implements Presence {
       // The gateway was purged between the first step and now: the new entry is already dead.
       if (added && asNumber(c[0]) === 0) void this.cleanup([{ gateway: ev.gateway, epoch, refs: [refOf(ev.user, ev.conn)] }]);
       // An entry of a dead gateway is just stale: nobody needs to close it.
-      return { displaced: displaced.filter((_, i) => asNumber(c[i + 1]) === 1).map((d) => toEntry(ev.user, d)) };
+      return { displaced: displaced.filter((_, i) => asNumber(c[i + 1]) === 1).map((d) => toEntry(ev.user, d)), gatewayRegistered };
     });
   }
 

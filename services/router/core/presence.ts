@@ -53,6 +53,12 @@ export interface OnlineResult {
    * tells their gateways to close them. The newest online event wins.
    */
   displaced: PresenceEntry[];
+  /**
+   * This online (re)registered its gateway (unknown, or its lease had
+   * lapsed), like a beacon would (see BeaconResult.registered): whatever
+   * entries the gateway had are gone, so the router asks it to re-announce.
+   */
+  gatewayRegistered: boolean;
 }
 
 export interface BeaconResult {

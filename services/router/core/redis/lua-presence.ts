@@ -56,16 +56,17 @@ end
  * First step of an online event: makes sure the gateway is alive; an unknown
  * or expired one is (re)registered with boot "" after its old epoch is purged.
  * Also returns the point in the slot's history the call took effect at (the
- * epoch counter and the time), for GW_CONNECT.
+ * epoch counter and the time), for GW_CONNECT, and whether it registered
+ * the gateway (1) or found it alive (0).
  * KEYS: leases, info(g), epoch   ARGV: now, base, gateway, leaseMs, at
- * → {epoch, n0, t0[, oldEpoch, n, ref…]}
+ * → {epoch, n0, t0, registered[, oldEpoch, n, ref…]}
  */
 export const GW_ONLINE = GW_HELPERS + `
 local now = now_ms(ARGV[1])
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[3])
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if epoch and lease and tonumber(lease) > now then
-  return {epoch, redis.call('GET', KEYS[3]) or '0', fmt(now)}
+  return {epoch, redis.call('GET', KEYS[3]) or '0', fmt(now), 0}
 end
 local p = purge(KEYS[2])
 local e = fmt(redis.call('INCR', KEYS[3]))
@@ -73,7 +74,7 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'boot', '', 'connections', '0', 'draining', '0', 'at', ARGV[5], 'seen', fmt(now), 'epoch', e)
 if epoch then redis.call('HSET', KEYS[2], 'prev', epoch, 'prevLease', lease or '0') end
 redis.call('ZADD', KEYS[1], fmt(now + tonumber(ARGV[4])), ARGV[3])
-local out = {e, e, fmt(now)}
+local out = {e, e, fmt(now), 1}
 push_purge(out, p)
 return out
 `;
