@@ -15,7 +15,7 @@
  * during the storm was delivered after resume (lost = 0).
  *
  * Flags: --connections 15000 --workers 3 --modes sdk,fixed --push-rate 300
- *        --connect-rate 2000 --connect-burst 4000 --max-starting 1000 --resume-concurrency 256
+ *        --connect-rate 2000 --connect-burst 4000 --max-starting 5000 --resume-concurrency 256
  *        --hb 30000 --ramp-rate 1500 --timeout 180
  * Prints a table; the last line is one JSON object.
  */
@@ -36,7 +36,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = parseArgs({ options: {
   connections: { type: 'string', default: '15000' }, workers: { type: 'string', default: '3' }, modes: { type: 'string', default: 'sdk,fixed' },
   'push-rate': { type: 'string', default: '300' }, 'connect-rate': { type: 'string', default: '2000' }, 'connect-burst': { type: 'string', default: '4000' },
-  'max-starting': { type: 'string', default: '1000' }, 'resume-concurrency': { type: 'string', default: '256' },
+  'max-starting': { type: 'string', default: '5000' }, 'resume-concurrency': { type: 'string', default: '256' },
   hb: { type: 'string', default: '30000' }, 'ramp-rate': { type: 'string', default: '1500' }, timeout: { type: 'string', default: '180' },
 } });
 const N = Number(o.connections), W = Number(o.workers), PUSH_RATE = Number(o['push-rate']), TIMEOUT_S = Number(o.timeout);

@@ -33,7 +33,7 @@ export const gatewaySpec = {
   maxConnections: v('LONGLINK_MAX_CONNECTIONS', int(1, 10_000_000), 'Connections this gateway accepts; more get 503 + Retry-After.', '100000'),
   connectRate: v('LONGLINK_CONNECT_RATE', int(1, 1_000_000), 'New connections per second admitted (token bucket refill).', '2000'),
   connectBurst: v('LONGLINK_CONNECT_BURST', int(1, 1_000_000), 'Connect token-bucket size.', '4000'),
-  maxStartingSessions: v('LONGLINK_MAX_STARTING_SESSIONS', int(1, 1_000_000), 'Connections allowed to wait for their session start (the resume round trip to a router) at once; more get 503 + Retry-After, so a reconnect storm cannot queue more on the routers than they answer within the resume timeout.', '1000'),
+  maxStartingSessions: v('LONGLINK_MAX_STARTING_SESSIONS', int(1, 1_000_000), 'Connections allowed to wait for their session start (the resume round trip to a router) at once; more get 503 + Retry-After, bounding what a reconnect storm queues on the routers (who drop what they cannot start within the resume timeout).', '5000'),
   drainWindowMs: v('LONGLINK_DRAIN_WINDOW_MS', int(0, 3_600_000), 'On SIGTERM, reconnect frames go out in paced batches over this window (ms).', '30000'),
   drainReconnectJitterMs: v('LONGLINK_DRAIN_RECONNECT_JITTER_MS', int(0, 600_000), 'Upper bound of the random delay told to each client in its reconnect frame (ms).', '5000'),
   shutdownTimeoutMs: v('LONGLINK_SHUTDOWN_TIMEOUT_MS', int(100, 3_600_000), 'Hard deadline from SIGTERM to exit (ms); must exceed the drain window.', '45000'),
