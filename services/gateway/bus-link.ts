@@ -87,9 +87,9 @@ export class BusGatewayLink implements GatewayLink {
     this.beacon();
     const at = this.o.wallNow();
     for (const c of this.core.allConnections()) {
-      // A connection still starting gets its missed pushes from its resume; the others name their watermark.
-      const seq = c.pending === null ? { seq: c.sentSeq } : {};
-      this.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at, ...seq });
+      // Each names its watermark. One still starting says 0: its resume may have read the inbox before
+      // the directory lost it, and what the catch-up sends waits in c.pending, de-duplicated by seq.
+      this.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at, seq: c.sentSeq });
     }
   }
 
