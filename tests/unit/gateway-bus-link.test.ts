@@ -1,0 +1,88 @@
+/**
+ * The gateway's bus link with a real GatewayCore over the in-memory bus:
+ * re-announcement on `sync` (all gateways, or this one only), each
+ * re-announced connection naming its watermark (0 while its session is still
+ * starting), and malformed sync messages counted, not thrown.
+ */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
+import { decodeMsg, encodeMsg, type BusMessage } from '../../services/shared/bus/bus.js';
+import { subjects as makeSubjects } from '../../services/shared/bus/subjects.js';
+import type { PresenceEvent, ResumeRequest } from '../../services/shared/bus/messages.js';
+import { ManualClock } from '../../services/shared/clock.js';
+import { BusGatewayLink } from '../../services/gateway/bus-link.js';
+import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
+import type { Handshake } from '../../services/gateway/core/ports.js';
+import { FakeSocket } from '../helpers/fake-socket.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const links: BusGatewayLink[] = [];
+afterEach(async () => { for (const l of links.splice(0)) await l.close(); });
+
+function setup() {
+  const bus = new MemoryBus();
+  const s = makeSubjects('t');
+  const clock = new ManualClock(0);
+  const link = new BusGatewayLink({ bus, subjects: s, gatewayId: 'gwA', bootId: 'boot', resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: 60_000, wallNow: () => clock.wallNow(), log: silent });
+  links.push(link);
+  let n = 0;
+  const core = new GatewayCore({
+    options: {
+      gatewayId: 'gwA', hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: true, log: false }, wheel: { tickMs: 100, size: 512 },
+      limits: { maxPayload: 1024, ratePerSec: 10, burst: 20, sendBufferBound: 1000, writeTimeoutMs: 3000 },
+      admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 100 }, drain: { windowMs: 1000, reconnectJitterMs: 500 },
+    },
+    clock, ids: { next: () => `c${++n}` }, link, log: silent,
+  });
+  link.attach(core);
+  // A router stand-in: answers resumes at once, except for user "slow" (held until released).
+  const held: BusMessage[] = [];
+  bus.subscribe(s.resume, (m) => {
+    const req = decodeMsg<ResumeRequest>(m.data)!;
+    if (req.user === 'slow') { held.push(m); return; }
+    bus.respond(m, encodeMsg({ session: `s-${req.user}`, resumed: false, latestSeq: 0, pushes: [] }));
+  });
+  const events: PresenceEvent[] = [];
+  let beacons = 0;
+  bus.subscribe(s.presence, (m) => events.push(decodeMsg<PresenceEvent>(m.data)!));
+  bus.subscribe(s.beacon, () => { beacons++; });
+  const hs = (user: string): Handshake => ({ user, device: 'd1', tokenExpiresAt: Infinity, requestedIntervalMs: undefined, session: undefined, lastSeq: undefined });
+  const settle = async (): Promise<void> => { for (let i = 0; i < 4; i++) await bus.flush(); };
+  return { bus, s, link, core, events, hs, settle, held, beacons: () => beacons };
+}
+
+describe('BusGatewayLink re-announcement', () => {
+  it('answers sync for all gateways or for this one, naming each connection\'s watermark; ignores others', async () => {
+    const t = setup();
+    t.core.open(new FakeSocket(), t.hs('alice'));
+    t.core.open(new FakeSocket(), t.hs('slow'));
+    await t.settle();
+    t.bus.publish(t.s.deliver('gwA'), encodeMsg({ deliveries: [{ user: 'alice', pushes: [{ seq: 1, id: 'm1', ts: 1, data: '1' }, { seq: 2, id: 'm2', ts: 1, data: '2' }] }] }));
+    await t.settle();
+    const announced = (): Array<[string, number | undefined]> => t.events.map((e): [string, number | undefined] => [e.user, e.seq]).sort();
+
+    t.bus.publish(t.s.sync, encodeMsg({ gateway: 'gwB' }));
+    await t.settle();
+    assert.equal(t.events.length, 0, 'a sync for another gateway is not ours');
+
+    const beaconsBefore = t.beacons();
+    t.bus.publish(t.s.sync, encodeMsg({ gateway: 'gwA' }));
+    await t.settle();
+    assert.deepEqual(announced(), [['alice', 2], ['slow', 0]], 'alice has seq 2; slow is still starting');
+    assert.ok(t.events.every((e) => e.type === 'online' && e.gateway === 'gwA'));
+    assert.equal(t.beacons(), beaconsBefore + 1, 'a beacon goes first');
+
+    t.events.length = 0;
+    t.bus.publish(t.s.sync, new Uint8Array(0));
+    await t.settle();
+    assert.deepEqual(announced(), [['alice', 2], ['slow', 0]], 'an empty sync means every gateway');
+
+    t.events.length = 0;
+    const bad = t.link.badMessages;
+    t.bus.publish(t.s.sync, new TextEncoder().encode('not json'));
+    await t.settle();
+    assert.equal(t.events.length, 0);
+    assert.equal(t.link.badMessages, bad + 1);
+  });
+});
