@@ -204,6 +204,16 @@ describe('RouterCore push', () => {
   });
 });
 
+/** A router with gateway A registered (no connections), and the sync requests it publishes. */
+function withGatewayA(): { t: Setup; syncs: unknown[]; a: FakeGateway } {
+  const t = setup();
+  const syncs: unknown[] = [];
+  t.bus.subscribe(t.s.sync, (m) => syncs.push(decodeMsg<unknown>(m.data)));
+  const a = t.gw('A');
+  a.beacon('boot-a', 0);
+  return { t, syncs, a };
+}
+
 describe('RouterCore resume and acks', () => {
   it('fresh, resumed and rejected sessions get the right missed pushes, in order', async () => {
     const t = setup();
@@ -347,11 +357,7 @@ describe('RouterCore presence and control', () => {
   });
 
   it('asks a gateway whose lease lapsed while it held connections to re-announce them; re-announced connections catch up from the inbox', async () => {
-    const t = setup();
-    const syncs: unknown[] = [];
-    t.bus.subscribe(t.s.sync, (m) => syncs.push(decodeMsg<unknown>(m.data)));
-    const a = t.gw('A');
-    a.beacon('boot-a', 0);
+    const { t, syncs, a } = withGatewayA();
     await t.settle();
     assert.deepEqual(syncs, [], 'a fresh gateway with no connections');
     a.presence('online', 'u1', 'phone', 'a1');
@@ -383,11 +389,7 @@ describe('RouterCore presence and control', () => {
   });
 
   it('an online that re-registers a lapsed gateway (before its late beacon) also asks it to re-announce', async () => {
-    const t = setup();
-    const syncs: unknown[] = [];
-    t.bus.subscribe(t.s.sync, (m) => syncs.push(decodeMsg<unknown>(m.data)));
-    const a = t.gw('A');
-    a.beacon('boot-a', 0);
+    const { t, syncs, a } = withGatewayA();
     a.presence('online', 'u1', 'phone', 'a1');
     await t.settle();
     assert.deepEqual(syncs, []);
