@@ -1,77 +1,13 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
 import { decodeMsg, encodeMsg } from '../../services/shared/bus/bus.js';
-import { subjects as makeSubjects, type Subjects } from '../../services/shared/bus/subjects.js';
-import { ManualClock } from '../../services/shared/clock.js';
 import { LonglinkError } from '../../services/shared/errors.js';
-import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
-import { MemoryInbox } from '../../services/router/core/inbox-memory.js';
-import { MemorySessions } from '../../services/router/core/sessions-memory.js';
-import { MemoryPresence } from '../../services/router/core/presence-memory.js';
 import type { Inbox } from '../../services/router/core/inbox.js';
 import type { Presence } from '../../services/router/core/presence.js';
-import { RouterCore, type OfflineNotice, type PushOutcome, type RouterCoreOptions } from '../../services/router/core/router-core.js';
+import type { OfflineNotice, PushOutcome } from '../../services/router/core/router-core.js';
+import { resume, setup, stopRouters } from '../helpers/router-harness.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** Subscribes to one gateway's deliver and control subjects, and speaks for it on the bus. */
-class FakeGateway {
-  readonly messages: Delivery[][] = [];
-  readonly controls: ControlCommand[] = [];
-  constructor(private readonly bus: MemoryBus, private readonly s: Subjects, readonly id: string) {
-    bus.subscribe(s.deliver(id), (m) => this.messages.push(decodeMsg<{ deliveries: Delivery[] }>(m.data)!.deliveries));
-    bus.subscribe(s.control(id), (m) => this.controls.push(decodeMsg<ControlCommand>(m.data)!));
-  }
-  beacon(boot = 'boot-1', connections = 0): void {
-    this.bus.publish(this.s.beacon, encodeMsg({ gateway: this.id, boot, connections, draining: false, at: 1 }));
-  }
-  presence(type: 'online' | 'offline', user: string, device: string, conn: string, session = 's'): void {
-    this.bus.publish(this.s.presence, encodeMsg({ type, user, device, conn, session, gateway: this.id, at: 1 }));
-  }
-  /** Every push this gateway was sent, flattened: "user:seq". */
-  pushes(): string[] {
-    return this.messages.flat().flatMap((d) => d.pushes.map((p) => `${d.user}:${p.seq}`));
-  }
-}
-
-interface Setup {
-  clock: ManualClock;
-  bus: MemoryBus;
-  s: Subjects;
-  inbox: Inbox;
-  sessions: MemorySessions;
-  presence: Presence;
-  core: RouterCore;
-  gw(id: string): FakeGateway;
-  settle(): Promise<void>;
-}
-
-const running: RouterCore[] = [];
-afterEach(() => { for (const c of running.splice(0)) c.stop(); });
-
-function setup(o: { options?: Partial<RouterCoreOptions>; inbox?: (i: Inbox) => Inbox; presence?: (p: Presence) => Presence } = {}): Setup {
-  const clock = new ManualClock(1000);
-  const bus = new MemoryBus();
-  const s = makeSubjects('t');
-  const baseInbox = new MemoryInbox({ clock, maxLen: 100 });
-  const inbox = o.inbox ? o.inbox(baseInbox) : baseInbox;
-  const sessions = new MemorySessions({ clock });
-  const basePresence = new MemoryPresence({ clock, leaseMs: 10_000 });
-  const presence = o.presence ? o.presence(basePresence) : basePresence;
-  const core = new RouterCore({ bus, subjects: s, inbox, sessions, presence, clock, log: silent, ...(o.options ? { options: o.options } : {}) });
-  core.start();
-  running.push(core);
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 3; i++) await bus.flush();
-  };
-  return { clock, bus, s, inbox, sessions, presence, core, gw: (id) => new FakeGateway(bus, s, id), settle };
-}
-
-async function resume(t: Setup, req: Partial<ResumeRequest> & { user: string; device: string }): Promise<ResumeReply> {
-  const m = await t.bus.request(t.s.resume, encodeMsg({ gateway: 'gwX', conn: 'cX', ...req }), { timeoutMs: 1000 });
-  return decodeMsg<ResumeReply>(m.data)!;
-}
+afterEach(stopRouters);
 
 describe('RouterCore push', () => {
   it('sends to an online user through its gateway', async () => {
@@ -204,103 +140,6 @@ describe('RouterCore push', () => {
   });
 });
 
-/** A router with gateway A registered (no connections), and the sync requests it publishes. */
-function withGatewayA(): { t: Setup; syncs: unknown[]; a: FakeGateway } {
-  const t = setup();
-  const syncs: unknown[] = [];
-  t.bus.subscribe(t.s.sync, (m) => syncs.push(decodeMsg<unknown>(m.data)));
-  const a = t.gw('A');
-  a.beacon('boot-a', 0);
-  return { t, syncs, a };
-}
-
-describe('RouterCore resume and acks', () => {
-  it('fresh, resumed and rejected sessions get the right missed pushes, in order', async () => {
-    const t = setup();
-    const fresh = await resume(t, { user: 'u1', device: 'phone' });
-    assert.equal(fresh.resumed, false);
-    assert.equal(fresh.latestSeq, 0);
-    assert.deepEqual(fresh.pushes, []);
-    for (let i = 1; i <= 4; i++) await t.core.push({ users: ['u1'], data: i });
-
-    const resumed = await resume(t, { user: 'u1', device: 'phone', session: fresh.session, lastSeq: 1 });
-    assert.deepEqual({ ...resumed, pushes: resumed.pushes.map((p) => p.seq) }, { session: fresh.session, resumed: true, latestSeq: 4, pushes: [2, 3, 4] });
-    assert.deepEqual(resumed.pushes.map((p) => p.data), ['2', '3', '4']);
-
-    t.bus.publish(t.s.acks, encodeMsg({ acks: [['u1', 'phone', 2]] }));
-    await t.settle();
-    const rejected = await resume(t, { user: 'u1', device: 'phone', session: 'stale', lastSeq: 0 });
-    assert.equal(rejected.resumed, false);
-    assert.notEqual(rejected.session, fresh.session);
-    assert.deepEqual(rejected.pushes.map((p) => p.seq), [3, 4], 'a fresh session gets what the device has not acked');
-
-    const tablet = await resume(t, { user: 'u1', device: 'tablet' });
-    assert.deepEqual(tablet.pushes.map((p) => p.seq), [3, 4], 'a new device gets what is still stored');
-    assert.deepEqual(Object.fromEntries(t.core.stats.resumes), { fresh: 2, resumed: 1, rejected: 1 });
-  });
-
-  it('caps the pushes returned to one resume', async () => {
-    const t = setup({ options: { maxResumePushes: 3 } });
-    for (let i = 1; i <= 5; i++) await t.core.push({ users: ['u1'], data: i });
-    const r = await resume(t, { user: 'u1', device: 'phone' });
-    assert.deepEqual(r.pushes.map((p) => p.seq), [1, 2, 3]);
-    assert.equal(r.latestSeq, 5);
-  });
-
-  it('bounds concurrent resumes: a full queue refuses at once, a request whose gateway stopped waiting is dropped unapplied', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
-    let onlines = 0;
-    const t = setup({
-      options: { resumeConcurrency: 1, resumeQueue: 1 },
-      presence: (p) => Object.assign(Object.create(p) as Presence, {
-        online: async (ev: Parameters<Presence['online']>[0]) => { if (onlines++ === 0) await gate; return p.online(ev); },
-      }),
-    });
-    const ask = (user: string, timeoutMs = 200): Promise<unknown> =>
-      t.bus.request(t.s.resume, encodeMsg({ gateway: 'gwX', conn: `c-${user}`, user, device: 'd', timeoutMs: 1000 }), { timeoutMs })
-        .then((m) => decodeMsg<unknown>(m.data));
-    const a = ask('a', 5000);
-    await t.settle();
-    const b = ask('b').then(() => 'answered', () => 'no answer');
-    await t.settle();
-    assert.equal(t.core.resumeWork.inFlight, 1);
-    assert.equal(t.core.resumeWork.queued, 1);
-    const c = await ask('c');
-    assert.deepEqual((c as { error: { code: string } }).error.code, 'LL_ROUTER_OVERLOADED', 'queue full: refused at once');
-    t.clock.advance(801); // past 80 % of b's 1000 ms budget
-    release();
-    assert.equal((await a as ResumeReply).resumed, false);
-    assert.equal(await b, 'no answer', 'b is dropped without a reply');
-    assert.equal(onlines, 1, 'b never registered its connection');
-    assert.deepEqual(await t.presence.lookup('b'), []);
-    assert.deepEqual(t.core.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
-  });
-
-  it('acks move cursors and trim what every known device has acked', async () => {
-    const t = setup();
-    for (let i = 1; i <= 4; i++) await t.core.push({ users: ['u1'], data: i });
-    // In order: the tablet's ack makes it a known device before the phone's ack trims.
-    t.bus.publish(t.s.acks, encodeMsg({ acks: [['u1', 'tablet', 1], ['u1', 'phone', 3]] }));
-    await t.settle();
-    assert.equal(await t.inbox.acked('u1', 'phone'), 3);
-    assert.deepEqual((await t.inbox.since('u1', 0, 10)).map((r) => r.seq), [2, 3, 4]);
-    assert.equal(t.core.stats.inboxTrims, 1);
-    t.bus.publish(t.s.acks, encodeMsg({ acks: [['u1', 'tablet', 4]] }));
-    await t.settle();
-    assert.deepEqual((await t.inbox.since('u1', 0, 10)).map((r) => r.seq), [4]);
-  });
-
-  it('counts and drops malformed gateway messages', async () => {
-    const t = setup();
-    t.bus.publish(t.s.acks, encodeMsg({ acks: [['u1', 'phone', 'x']] }));
-    t.bus.publish(t.s.presence, encodeMsg({ type: 'online' }));
-    t.bus.publish(t.s.beacon, new TextEncoder().encode('not json'));
-    await t.settle();
-    assert.equal(t.core.stats.busErrors, 3);
-  });
-});
-
 describe('RouterCore presence and control', () => {
   it('replaces an older connection of the same device on another gateway', async () => {
     const t = setup();
@@ -354,52 +193,6 @@ describe('RouterCore presence and control', () => {
     await t.settle();
     assert.deepEqual(a.controls, [{ type: 'logout', user: 'u1', device: 'phone' }]);
     assert.equal((await resume(t, { user: 'u1', device: 'phone', session: s.session, lastSeq: 0 })).resumed, false);
-  });
-
-  it('asks a gateway whose lease lapsed while it held connections to re-announce them; re-announced connections catch up from the inbox', async () => {
-    const { t, syncs, a } = withGatewayA();
-    await t.settle();
-    assert.deepEqual(syncs, [], 'a fresh gateway with no connections');
-    a.presence('online', 'u1', 'phone', 'a1');
-    await t.settle();
-    await t.core.push({ users: ['u1'], data: 1 });
-    t.clock.advance(5000);
-    a.beacon('boot-a', 1);
-    await t.settle();
-    assert.deepEqual(syncs, [], 'a beacon in time renews the lease');
-    t.clock.advance(10_001); // beacons applied late: the lease (10 s here) lapsed
-    assert.equal((await t.core.push({ users: ['u1'], data: 2 })).results[0]!.status, 'offline', 'lapsed: the entry no longer routes');
-    a.beacon('boot-a', 1);
-    await t.settle();
-    assert.deepEqual(syncs, [{ gateway: 'A' }], 'only the lapsed gateway is asked');
-    assert.equal(t.core.stats.resyncs, 1);
-    // The gateway's re-announcement names what it last wrote to the connection: seq 1.
-    const reannounce = (seq: number): void => t.bus.publish(t.s.presence, encodeMsg({ type: 'online', user: 'u1', device: 'phone', conn: 'a1', session: 's', gateway: 'A', at: 1, seq }));
-    reannounce(1);
-    await t.settle();
-    assert.deepEqual(a.pushes(), ['u1:1', 'u1:2'], 'the push stored during the lapse is sent');
-    assert.equal(a.messages.at(-1)![0]!.device, 'phone', 'to that device only');
-    await t.core.push({ users: ['u1'], data: 3 });
-    assert.deepEqual(a.pushes(), ['u1:1', 'u1:2', 'u1:3'], 'routes live again');
-    reannounce(3);
-    await t.settle();
-    assert.equal(a.pushes().length, 3, 'nothing missed: nothing sent');
-    assert.equal(t.core.stats.catchUps, 1);
-    assert.deepEqual((await t.presence.lookup('u1')).map((e) => Object.keys(e).sort()), [['conn', 'device', 'gateway', 'session', 'since', 'user']], 'the watermark is not stored');
-  });
-
-  it('an online that re-registers a lapsed gateway (before its late beacon) also asks it to re-announce', async () => {
-    const { t, syncs, a } = withGatewayA();
-    a.presence('online', 'u1', 'phone', 'a1');
-    await t.settle();
-    assert.deepEqual(syncs, []);
-    t.clock.advance(10_001);
-    a.presence('online', 'u2', 'phone', 'a2'); // a session start reaches the router before the late beacon
-    await t.settle();
-    assert.deepEqual(syncs, [{ gateway: 'A' }]);
-    a.beacon('boot-a', 2);
-    await t.settle();
-    assert.deepEqual(syncs, [{ gateway: 'A' }], 'the lease is alive again: the beacon asks nothing more');
   });
 
   it('lists gateways from their beacons', async () => {
