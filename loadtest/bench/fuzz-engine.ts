@@ -26,7 +26,8 @@ import {
 } from '../../services/shared/protocol/index.js';
 import { GENERATORS, generateCase, type FuzzCase } from './fuzz-gen.js';
 
-export { Rand, caseSeed, generateCase, type FuzzCase } from './fuzz-gen.js';
+export { caseSeed, generateCase, type FuzzCase } from './fuzz-gen.js';
+export { Rand } from '../lib/rand.js';
 
 export type Decoder<T> = (data: ArrayBuffer | Uint8Array | string, isBinary: boolean) => Decoded<T>;
 

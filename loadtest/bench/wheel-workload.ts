@@ -10,6 +10,7 @@
  * seconds the wheel visits nothing; timing starts once every initial entry has
  * been visited at least once.
  */
+import { rng } from '../lib/rand.js';
 
 export interface Profile {
   name: string;
@@ -66,17 +67,6 @@ export interface Workload {
   expectedDead: number;
   /** Of those, the ones first overdue inside the naive window. */
   expectedNaiveWindow: number;
-}
-
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function buildWorkload(p: Profile, n: number): Workload {

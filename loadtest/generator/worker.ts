@@ -178,9 +178,10 @@ function runWorker(a: WorkerArgs): void {
           if (!got?.has(q)) {
             missing++;
             if (samples.length < 5) {
-              const st = drivers[Number(user.slice(a.userPrefix.length)) - a.first]?.session;
+              const drv = drivers[Number(user.slice(a.userPrefix.length)) - a.first];
+              const st = drv?.session;
               samples.push(`${user}#${q} got=[${[...(got ?? [])].sort((x, y) => x - y).join(',')}] want=[${want.join(',')}]` +
-                (st ? ` lastSeq=${st.lastSeq} gw=${st.gateway ?? '-'} conn=${st.conn ?? '-'} hello=${markAt > 0 ? Math.round(st.helloAt - markAt) : '-'}ms-after-kill ${JSON.stringify(st.stats)}` : ''));
+                (drv && st ? ` lastSeq=${st.lastSeq} gw=${st.gateway ?? '-'} conn=${st.conn ?? '-'} hello=${markAt > 0 ? Math.round(drv.helloAt - markAt) : '-'}ms-after-kill ${JSON.stringify(st.stats)}` : ''));
             }
           }
         }

@@ -1,7 +1,8 @@
 /**
  * Reads a gateway's own counters from its Prometheus endpoint (/metrics on
- * the WebSocket port), and a process's RSS and CPU from /proc, for the load
- * generator and the storm bench.
+ * the WebSocket port), a router's resume counters (/metrics on the API port),
+ * and a process's RSS and CPU from /proc, for the load generator and the
+ * storm bench.
  */
 import { cpuMicros, rssBytes } from '../bench/proc-stats.js';
 

@@ -17,17 +17,13 @@ import { closeCodeInfo, type ReconnectAdvice } from '../../services/shared/proto
 import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../services/shared/protocol/codec.js';
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
-  type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PushFrame, type ReconnectFrame, type SentFrame,
+  type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
 } from '../../services/shared/protocol/frames.js';
 
-export { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX };
+// The client frames, under the names the load tools use.
+export { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeAck as ackFrame, encodeHeartbeat as heartbeatFrame };
 
 // ---- frames ------------------------------------------------------------------------------
-
-/** Heartbeat: `01`, or `01 <varint intervalMs>` announcing the client's next interval. */
-export const heartbeatFrame = (intervalMs?: number): Uint8Array => encodeHeartbeat(intervalMs);
-/** Cumulative ack: `03 <varint seq>`. */
-export const ackFrame = (seq: number): Uint8Array => encodeAck(seq);
 
 /** A standalone ArrayBuffer holding exactly the frame's bytes (what k6's `ws.send` wants for a binary frame). */
 export function toArrayBuffer(frame: Uint8Array): ArrayBuffer {
@@ -36,15 +32,9 @@ export function toArrayBuffer(frame: Uint8Array): ArrayBuffer {
   return out;
 }
 
-export type Hello = HelloFrame;
-export type HeartbeatAck = HeartbeatAckFrame;
-export type Push = PushFrame;
-export type Reconnect = ReconnectFrame;
-export type ErrorMsg = ErrorFrame;
-export type Sent = SentFrame;
 /** A frame the codec rejected: counted, never thrown. */
 export interface Invalid { op: 'invalid'; reason: string }
-export type ServerMessage = Hello | HeartbeatAck | Push | Reconnect | ErrorMsg | Sent | Invalid;
+export type ServerMessage = ServerFrame | Invalid;
 
 /** Parses one server frame: a string is a text (JSON) frame, bytes are a binary frame. Never throws. */
 export function parseServerFrame(data: string | ArrayBuffer | Uint8Array): ServerMessage {
@@ -129,13 +119,13 @@ export interface SessionOptions {
 }
 
 export type SessionEvent =
-  | { type: 'hello'; frame: Hello }
-  | { type: 'heartbeat_ack'; frame: HeartbeatAck; rttMs: number | undefined }
+  | { type: 'hello'; frame: HelloFrame }
+  | { type: 'heartbeat_ack'; frame: HeartbeatAckFrame; rttMs: number | undefined }
   /** `latencyMs`: now − push.ts (router accept); `e2eMs`: now − data.t when the pusher stamped one. `gap`: seqs skipped before it. */
-  | { type: 'push'; frame: Push; duplicate: boolean; gap: number; latencyMs: number; e2eMs: number | undefined }
-  | { type: 'reconnect'; frame: Reconnect }
-  | { type: 'error'; frame: ErrorMsg }
-  | { type: 'sent'; frame: Sent }
+  | { type: 'push'; frame: PushFrame; duplicate: boolean; gap: number; latencyMs: number; e2eMs: number | undefined }
+  | { type: 'reconnect'; frame: ReconnectFrame }
+  | { type: 'error'; frame: ErrorFrame }
+  | { type: 'sent'; frame: SentFrame }
   | { type: 'invalid'; frame: Invalid };
 
 /** Why the last connection ended, as the driver saw it. */
@@ -154,8 +144,6 @@ export class ClientSession {
   gateway: string | undefined;
   /** The current (last hello's) connection id. */
   conn: string | undefined;
-  /** When the last hello arrived (the driver's clock). */
-  helloAt = 0;
   resumed = false;
   /** Highest seq processed (what `last_seq` says on resume). */
   lastSeq = 0;
@@ -215,7 +203,6 @@ export class ClientSession {
         this.session = m.session;
         this.gateway = m.gateway;
         this.conn = m.conn;
-        this.helloAt = now;
         this.resumed = m.resumed;
         this.intervalMs = m.hb.intervalMs;
         // The first heartbeat is jittered in [interval/2, interval], so a crowd that reconnected together does not beat together.
@@ -269,7 +256,7 @@ export class ClientSession {
       return { frames, zombie: true };
     }
     if (this.pendingAcks > 0 && now >= this.ackDueAt && this.lastSeq > this.ackedSeq) {
-      frames.push(ackFrame(this.lastSeq));
+      frames.push(encodeAck(this.lastSeq));
       this.ackedSeq = this.lastSeq;
       this.pendingAcks = 0;
       this.ackDueAt = Infinity;
@@ -277,7 +264,7 @@ export class ClientSession {
       this.nextHeartbeatAt = now + this.intervalMs;
     }
     if (now >= this.nextHeartbeatAt) {
-      frames.push(heartbeatFrame());
+      frames.push(encodeHeartbeat());
       this.stats.heartbeats++;
       this.hbSentAt = now;
       this.silentSince ??= now;

@@ -66,9 +66,8 @@ export class GatewayEvents {
     }
   }
 
-  async applyPresence(withSeq: PresenceEvent): Promise<void> {
+  async applyPresence(ev: PresenceEvent): Promise<void> {
     this.d.stats.presenceEvents++;
-    const { seq, ...ev } = withSeq;
     if (ev.type === 'offline') {
       await this.d.store('presence', this.d.presence.offline(ev));
       // The session's TTL counts from the last time the client was seen.
@@ -84,7 +83,8 @@ export class GatewayEvents {
       const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn };
       if (this.d.publish(this.d.subjects.control(gw), cmd)) this.d.stats.replaces++;
     }
-    if (seq !== undefined) await this.catchUp(ev, seq);
+    // The stores keep named fields only: the watermark is never stored.
+    if (ev.seq !== undefined) await this.catchUp(ev, ev.seq);
   }
 
   /**
