@@ -20,6 +20,7 @@ import { TimingWheel } from './timing-wheel.js';
 import { take } from './token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
 import { DrainPacer } from './drain.js';
+import { SlowConsumers } from './slow-consumers.js';
 import { bump, newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
 import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord } from './ports.js';
 
@@ -52,12 +53,16 @@ export class GatewayCore {
   private readonly clock: Clock;
   private readonly wheel: TimingWheel<Connection>;
   private readonly registry = new ConnectionRegistry();
-  private readonly stuck = new Set<Connection>();
+  private readonly slow: SlowConsumers<Connection>;
   private readonly admission: AdmissionControl;
   private readonly random: () => number;
   private readonly trace: TraceHooks;
   private readonly drain: DrainPacer<Connection>;
   private readonly onExpire = (c: Connection): void => this.expire(c);
+  private readonly onStuck = (c: Connection): void => {
+    this.stats.slowConsumerCloses++;
+    this.closeWith(c, Close.SLOW_CONSUMER, `send buffer over ${this.o.limits.sendBufferBound} bytes for ${this.o.limits.writeTimeoutMs} ms`);
+  };
   private readonly ordered: OrderedDelivery<Connection>;
   /** Connections between open() and the settling of their session start. */
   private starting = 0;
@@ -70,6 +75,7 @@ export class GatewayCore {
     const now = this.clock.now();
     this.wheel = new TimingWheel<Connection>({ tickMs: this.o.wheel.tickMs, wheelSize: this.o.wheel.size, startMs: now });
     this.admission = new AdmissionControl(this.o.admission, now, this.random);
+    this.slow = new SlowConsumers(this.o.limits);
     this.drain = new DrainPacer<Connection>({ ...this.o.drain, tickMs: this.o.wheel.tickMs }, this.random, (c, delayMs) => {
       if (c.closed) return;
       this.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'gateway draining' }), false);
@@ -181,7 +187,7 @@ export class GatewayCore {
   closed(c: Connection, code: number): void {
     c.closed = true;
     this.wheel.cancel(c);
-    this.stuck.delete(c);
+    this.slow.forget(c);
     c.pending = null;
     this.ordered.forget(c);
     if (c.registered) {
@@ -314,17 +320,7 @@ export class GatewayCore {
     const t0 = performance.now();
     const now = this.clock.now();
     this.wheel.advance(now, this.onExpire);
-    if (this.stuck.size > 0) {
-      for (const c of this.stuck) {
-        if (c.closed) { this.stuck.delete(c); continue; }
-        if (c.socket.getBufferedAmount() <= this.o.limits.sendBufferBound) { c.stuckSince = -1; this.stuck.delete(c); continue; }
-        if (now - c.stuckSince >= this.o.limits.writeTimeoutMs) {
-          this.stats.slowConsumerCloses++;
-          this.stuck.delete(c);
-          this.closeWith(c, Close.SLOW_CONSUMER, `send buffer over ${this.o.limits.sendBufferBound} bytes for ${this.o.limits.writeTimeoutMs} ms`);
-        }
-      }
-    }
+    this.slow.sweep(now, this.onStuck);
     this.ordered.tick(now);
     this.drain.step(now);
     this.deps.observer?.sweepSeconds((performance.now() - t0) / 1000);
@@ -332,10 +328,7 @@ export class GatewayCore {
 
   /** The transport's drain event: the send buffer shrank. */
   drained(c: Connection): void {
-    if (!c.closed && c.stuckSince >= 0 && c.socket.getBufferedAmount() <= this.o.limits.sendBufferBound) {
-      c.stuckSince = -1;
-      this.stuck.delete(c);
-    }
+    this.slow.drained(c);
   }
 
   // ---- outbound ---------------------------------------------------------------------
@@ -354,10 +347,7 @@ export class GatewayCore {
       this.closeWith(c, Close.SLOW_CONSUMER, 'send buffer overflowed');
       return;
     }
-    if (c.stuckSince < 0 && c.socket.getBufferedAmount() > this.o.limits.sendBufferBound) {
-      c.stuckSince = this.clock.now();
-      this.stuck.add(c);
-    }
+    this.slow.buffered(c, this.clock.now());
   }
 
   /** `path`: live delivery, or replay from the inbox on resume (kept apart in the latency histogram). */
