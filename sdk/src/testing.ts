@@ -57,7 +57,7 @@ export class FakeSocket implements TransportSocket {
   // ---- the "server" side ----
   open(): this { if (this.live) this.h.onOpen('longlink.v1'); return this; }
 
-  hello(over: Partial<HelloFrame> & { hb?: Partial<HelloFrame['hb']> } = {}): this {
+  hello(over: Omit<Partial<HelloFrame>, 'hb'> & { hb?: Partial<HelloFrame['hb']> } = {}): this {
     this.helloCount++;
     const hbParam = Number(this.url.searchParams.get('hb') ?? '60000');
     const hb = { minMs: 100, maxMs: 3_600_000, intervalMs: hbParam, graceMs: 1000, ...over.hb };

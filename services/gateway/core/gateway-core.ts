@@ -419,6 +419,6 @@ export class GatewayCore {
    */
   startDrain(): Promise<void> {
     if (!this.drain.active) this.deps.log.info({ connections: this.registry.size, windowMs: this.o.drain.windowMs }, 'drain started');
-    return this.drain.start([...this.registry.all()], this.clock.now(), this.registry.size === 0);
+    return this.drain.start([...this.registry.all()], this.clock.now(), () => this.registry.size);
   }
 }
