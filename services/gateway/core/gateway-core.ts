@@ -22,7 +22,8 @@ import { take } from './token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
-import { bump, newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
+import { bump } from '../../shared/stats.js';
+import { newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
 import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord } from './ports.js';
 
 
