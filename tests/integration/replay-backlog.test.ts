@@ -7,9 +7,9 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeAck, type PushFrame } from '../../services/shared/protocol/index.js';
+import { encodeAck, type PushFrame } from '../../protocol/index.js';
 import { mustConnect, type TestClient } from '../helpers/client.js';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { push, start, TEST_SECRET } from '../helpers/standalone.js';
 import { mintToken } from '../../services/gateway/auth.js';
 import type { Standalone } from '../../services/standalone/app.js';

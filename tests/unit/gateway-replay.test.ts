@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeAck, type PushFrame } from '../../services/shared/protocol/index.js';
+import { encodeAck, type PushFrame } from '../../protocol/index.js';
 import type { PushRecord, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
 import { FakeSocket } from '../helpers/fake-socket.js';
 import { buf, flush, gatewayBench } from '../helpers/gateway-harness.js';
