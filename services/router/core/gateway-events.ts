@@ -11,7 +11,7 @@ import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../..
 import type { Logger } from '../../shared/log.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { Inbox } from './inbox.js';
+import type { Inbox, PushRecord } from './inbox.js';
 import type { RouterOutbound } from './ports.js';
 import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
@@ -28,17 +28,24 @@ export interface GatewayEventsDeps {
   log: Logger;
   stats: RouterStats;
   store: StoreCall;
-  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'resumeConcurrency' | 'resumeQueue'>;
+  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue'>;
   trace?: TraceHooks;
 }
+
+/** Pushes read from the inbox per round trip while filling a resume page. */
+const RESUME_CHUNK = 32;
 
 export class GatewayEvents {
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
   readonly resumeWork: WorkQueue;
   private readonly trace: TraceHooks;
+  /** A resume reply's pushes stop at about this many bytes of data; the gateway asks for the rest. */
+  private readonly maxResumeBytes: number;
 
   constructor(private readonly d: GatewayEventsDeps) {
     this.trace = d.trace ?? NO_TRACING;
+    // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
+    this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
     this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
   }
 
@@ -59,8 +66,8 @@ export class GatewayEvents {
       if (req.repair === true && req.lastSeq !== undefined) {
         // Gap repair for a live connection: just the pushes after its watermark.
         const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
-        const pushes = await this.d.store('since', inbox.since(req.user, req.lastSeq, this.d.options.maxResumePushes));
-        return { session: req.session ?? '', resumed: true, latestSeq, pushes };
+        const page = await this.page(req.user, req.lastSeq);
+        return { session: req.session ?? '', resumed: true, latestSeq, ...page };
       }
       const s = await this.d.store('sessions', this.d.sessions.open(req.user, req.device, req.session));
       // Register the connection in the directory BEFORE reading the inbox: every push then
@@ -71,12 +78,37 @@ export class GatewayEvents {
       // latestSeq strictly BEFORE since(): the gateway uses it as its in-order watermark
       // when the replay is empty, so it must never be ahead of what since() saw.
       const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
-      const pushes = await this.d.store('since', inbox.since(req.user, after, this.d.options.maxResumePushes));
+      const page = await this.page(req.user, after);
       bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
-      return { session: s.session, resumed: s.resumed, latestSeq, pushes };
+      return { session: s.session, resumed: s.resumed, latestSeq, ...page };
     } catch (err) {
       bump(this.d.stats.resumes, 'failed');
       throw err;
+    }
+  }
+
+  /**
+   * One page of the inbox after `after`: read in small chunks until about
+   * maxResumeBytes of data (at least one push) or maxResumePushes, so a
+   * backlog of large pushes neither overflows a bus message nor is read
+   * whole for each page. `more` when it stopped at a bound.
+   */
+  private async page(user: string, after: number): Promise<{ pushes: PushRecord[]; more?: true }> {
+    const pushes: PushRecord[] = [];
+    let bytes = 0;
+    let from = after;
+    for (;;) {
+      const want = Math.min(RESUME_CHUNK, this.d.options.maxResumePushes - pushes.length);
+      const chunk = await this.d.store('since', this.d.inbox.since(user, from, want));
+      for (const p of chunk) {
+        const size = Buffer.byteLength(p.data);
+        if (pushes.length > 0 && bytes + size > this.maxResumeBytes) return { pushes, more: true };
+        pushes.push(p);
+        bytes += size;
+      }
+      if (chunk.length < want) return { pushes };
+      if (pushes.length >= this.d.options.maxResumePushes) return { pushes, more: true };
+      from = chunk[chunk.length - 1]!.seq;
     }
   }
 
