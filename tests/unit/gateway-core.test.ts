@@ -1,20 +1,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../services/shared/clock.js';
-import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../services/shared/protocol/index.js';
+import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../protocol/index.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
-import type { Admission, AdmissionOptions } from '../../services/gateway/core/admission.js';
+import type { Admission } from '../../services/gateway/core/admission.js';
+import { admissionOptions } from '../helpers/gateway-harness.js';
 import { SendStatus, type GatewayLink, type Handshake, type PresenceEvent, type PushRecord, type ResumeReply, type ResumeRequest } from '../../services/gateway/core/ports.js';
 import { FakeSocket } from '../helpers/fake-socket.js';
 import { Errors, LonglinkError } from '../../services/shared/errors.js';
+import { silent } from '../helpers/log.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** Admission options: the given static limits, the adaptive ones at their defaults, no per-source budget. */
-function adm(o: Partial<AdmissionOptions> = {}): AdmissionOptions {
-  return { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000, startTargetMs: 1000, resumeTimeoutMs: 5000, sourceRate: 0, sourceBurst: 1, ...o };
-}
+const adm = admissionOptions;
 
 /** What the transport does for an upgrade whose token verified: precheck (source budget), then the shared budget. */
 function admit(core: GatewayCore, source = '192.0.2.1'): Admission {
