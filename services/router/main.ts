@@ -20,6 +20,7 @@ import { RedisSessions } from './core/sessions-redis.js';
 import { RedisPresence } from './core/presence-redis.js';
 import { createRedis } from './core/redis/client.js';
 import { startRouterHttp } from './http-api.js';
+import { consoleSpec, loadConsoleAccess, startConsole } from './console/index.js';
 import { createRouterMetrics } from './metrics.js';
 import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
 
@@ -29,7 +30,7 @@ const processSpec = {
 } as const;
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, natsSpec, redisSpec, processSpec]));
+  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, consoleSpec, natsSpec, redisSpec, processSpec]));
   process.exit(0);
 }
 
@@ -39,6 +40,8 @@ try {
   const nats = loadConfig(natsSpec);
   const redisCfg = loadConfig(redisSpec);
   const proc = loadConfig(processSpec);
+  // Off unless LONGLINK_CONSOLE_TOKEN is set: the router process has no dev mode.
+  const access = loadConsoleAccess(process.env, { dev: false, apiKeys: settings.apiKeys });
   const log = createLogger('longlink-router', proc.logLevel);
   // Off unless OTEL_* configures an exporter (docs/observability.md).
   const tracing = await startTracing({ serviceName: 'longlink-router' });
@@ -49,9 +52,10 @@ try {
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log });
   const clock = systemClock;
   const prefix = nats.prefix;
+  const inbox = new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
   const router = new RouterCore({
     bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log, trace: traceHooks('longlink-router'),
-    inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
+    inbox,
     sessions: new RedisSessions({ redis, prefix }),
     presence: new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs }),
     options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100, resumeConcurrency: settings.resumeConcurrency, resumeQueue: settings.resumeQueue },
@@ -63,15 +67,21 @@ try {
   bus.onStatus((e) => { if (e.type === 'reconnect') bus.publish(subjects(prefix).sync, new Uint8Array(0)); });
   const metrics = createRouterMetrics();
   metrics.bind(router, { nats: bus, redis });
+  const consoleApp = access.enabled
+    ? await startConsole({ access, core: router, inbox, clock, mode: 'cluster', metrics: metrics.registry, log })
+    : undefined;
   const http = await startRouterHttp({
     core: router, host: settings.apiHost, port: settings.apiPort, apiKeys: settings.apiKeys,
     limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
     metrics: { contentType: metrics.registry.contentType, metrics: () => metrics.registry.metrics() }, log,
     observe: metrics.observeHttp, trace: traceHooks('longlink-router'),
+    ...(consoleApp ? { console: consoleApp.http } : {}),
   });
+  if (consoleApp) console.log(`operator console on http://${settings.apiHost}:${http.port}/console/ (credential: LONGLINK_CONSOLE_TOKEN)`);
   console.log(`router listening on http://${settings.apiHost}:${http.port} (NATS ${nats.natsUrls.join(',')}, Redis ${redisCfg.redisClusterNodes.length > 0 ? `cluster ${redisCfg.redisClusterNodes.map((u) => new URL(u).host).join(',')}` : new URL(redisCfg.redisUrl).host})`);
   onShutdown(async () => {
     await http.close();
+    consoleApp?.close();
     router.stop();
     await bus.close();
     redis.disconnect();

@@ -19,6 +19,7 @@ import { startRouterHttp } from '../router/http-api.js';
 import { createRouterMetrics } from '../router/metrics.js';
 import { loadRouterSettings } from '../router/config.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
+import { loadConsoleAccess, startConsole, type RunningConsole } from '../router/console/index.js';
 
 export interface Standalone {
   readonly gateway: RunningGateway;
@@ -32,6 +33,8 @@ export interface Standalone {
   readonly apiKey: string;
   /** True when the built-in dev secret signs tokens (LONGLINK_DEV). */
   readonly devSecret: boolean;
+  /** The operator console, when enabled: its URL and credential (`generated`: made up for this dev run). */
+  readonly console: { url: string; token: string; generated: boolean } | undefined;
   /** Mints a client token with the configured HS256 secret. */
   mintToken(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
   /** Drains the gateway (reconnect frames, paced), then closes everything. */
@@ -54,10 +57,11 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const bus = new MemoryBus();
   const subjects = makeSubjects();
 
+  const inbox = new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
   // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
   const router = new RouterCore({
     bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'),
-    inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
+    inbox,
     sessions: new MemorySessions({ clock }),
     presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
     options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100, resumeConcurrency: settings.resumeConcurrency, resumeQueue: settings.resumeQueue },
@@ -69,11 +73,16 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const apiKey = settings.apiKeys[0] ?? `dev-${randomBytes(18).toString('base64url')}`;
   const apiKeys = settings.apiKeys.length > 0 ? settings.apiKeys : [apiKey];
   const gateway = await startGateway({ config, bus, subjects, log, clock, moreMetrics: [routerMetrics.registry] });
+  const access = loadConsoleAccess(effective, { dev: config.dev, apiKeys });
+  const consoleApp: RunningConsole | undefined = access.enabled
+    ? await startConsole({ access, core: router, inbox, clock, mode: 'standalone', metrics: routerMetrics.registry, log })
+    : undefined;
   const http = await startRouterHttp({
     core: router, host: settings.apiHost, port: settings.apiPort, apiKeys,
     limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
     metrics: { contentType: routerMetrics.registry.contentType, metrics: () => routerMetrics.registry.metrics() },
     observe: routerMetrics.observeHttp, trace: traceHooks('longlink-router'),
+    ...(consoleApp ? { console: consoleApp.http } : {}),
     log,
   });
   const secret = config.jwtSecret ?? DEV_JWT_SECRET;
@@ -84,6 +93,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     closed = true;
     await gateway.close();
     await http.close();
+    consoleApp?.close();
     router.stop();
     await bus.close();
   };
@@ -93,6 +103,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     gatewayHttpUrl: `http://${host(config.host)}:${gateway.port}`,
     apiUrl: `http://${host(settings.apiHost)}:${http.port}`,
     apiKey,
+    console: access.enabled ? { url: `http://${host(settings.apiHost)}:${http.port}/console/`, token: access.token, generated: access.generated } : undefined,
     devSecret: config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined,
     mintToken: (user, o = {}) => {
       if (config.jwtSecret === undefined && !config.dev) return Promise.reject(new Error('tokens can be minted here only with LONGLINK_JWT_SECRET or in dev mode'));
