@@ -1,7 +1,7 @@
 /**
  * Bundles the console page at build time (`npm run build` runs this after
  * tsc): ui/app.ts → app.js (esbuild, one same-origin script, no runtime
- * dependencies), ui/app.css → app.css, ui/index.html copied, all into
+ * dependencies), ui/app.css → app.css, ui/index.html and icon.svg copied, all into
  * dist/services/router/console/assets/. The router serves these files and
  * nothing else; nothing is fetched from a CDN.
  *
@@ -26,6 +26,7 @@ export async function buildConsoleUi(outdir = path.join(here, 'assets')): Promis
     }),
     build({ entryPoints: [path.join(src, 'app.css')], bundle: true, minify: true, outfile: path.join(outdir, 'app.css'), logLevel: 'warning' }),
     copyFile(path.join(src, 'index.html'), path.join(outdir, 'index.html')),
+    copyFile(path.join(src, 'icon.svg'), path.join(outdir, 'icon.svg')),
   ]);
   return outdir;
 }

@@ -5,7 +5,7 @@
  * node:http and uWebSockets.js; both pass one test suite.
  *
  *   GET  /console, /console/          the page (static, no data)
- *   GET  /console/app.js, app.css     its bundled script and styles (same origin only)
+ *   GET  /console/app.js, app.css     its bundled script and styles, icon.svg (same origin only)
  *   GET  /console/api/overview        connections, gateways, history, rates, counters, panels
  *   GET  /console/api/users/:user     a user's connections and inbox
  *   POST /console/api/push            {user, data}: a test push, answered with its receipt
@@ -43,6 +43,7 @@ export interface ConsoleAssets {
   'index.html': Uint8Array;
   'app.js': Uint8Array;
   'app.css': Uint8Array;
+  'icon.svg': Uint8Array;
 }
 
 export interface ConsoleHttpOptions {
@@ -81,6 +82,7 @@ const STATIC: Record<string, [keyof ConsoleAssets, string]> = {
   '/console/': ['index.html', 'text/html; charset=utf-8'],
   '/console/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/console/app.css': ['app.css', 'text/css; charset=utf-8'],
+  '/console/icon.svg': ['icon.svg', 'image/svg+xml'],
 };
 const USERS = '/console/api/users/';
 

@@ -174,18 +174,17 @@ function renderUser(u: UserView): void {
   );
   const body = byId('connections').querySelector('tbody')!;
   clear(body);
-  if (u.connections.length === 0) body.append(el('tr', {}, el('td', { colspan: '5', class: 'muted' }, 'No live connection.')));
+  if (u.connections.length === 0) body.append(el('tr', {}, el('td', { colspan: '4', class: 'muted' }, 'No live connection.')));
   for (const c of u.connections) {
     const kick = el('button', { type: 'button', class: 'danger small' }, 'Kick');
     kick.addEventListener('click', () => void confirmControl('kick', u.user, c.device));
     const out = el('button', { type: 'button', class: 'danger small' }, 'Log out');
     out.addEventListener('click', () => void confirmControl('logout', u.user, c.device));
     body.append(el('tr', { 'data-device': c.device },
-      el('th', { scope: 'row' }, c.device),
+      el('th', { scope: 'row' }, el('span', { class: 'device' }, c.device), el('span', { class: 'mono muted conn' }, c.conn)),
       el('td', {}, c.gateway),
-      el('td', {}, `${fmtTime(c.since)} (${fmtAgo(Date.now() - c.since)} ago)`),
-      el('td', { class: 'mono' }, c.conn),
-      el('td', { class: 'row-actions' }, kick, out),
+      el('td', {}, fmtTime(c.since), el('span', { class: 'muted ago' }, `${fmtAgo(Date.now() - c.since)} ago`)),
+      el('td', {}, el('div', { class: 'row-actions' }, kick, out)),
     ));
   }
   for (let i = watching.length - 1; i >= 0; i--) {
@@ -214,9 +213,10 @@ async function lookup(user: string): Promise<void> {
 
 // ---- kick / logout with confirmation ----------------------------------------------
 
-function confirm(title: string, text: string): Promise<boolean> {
+function confirm(title: string, text: string, action: string): Promise<boolean> {
   const d = byId<HTMLDialogElement>('confirm');
   byId('confirm-title').textContent = title;
+  byId('confirm-ok').textContent = action;
   byId('confirm-text').textContent = text;
   return new Promise((resolve) => {
     const done = (ok: boolean): void => {
@@ -242,7 +242,8 @@ async function confirmControl(type: 'kick' | 'logout', user: string, device?: st
   const what = type === 'kick'
     ? `Kick ${who}? The connection is closed; the client may reconnect.`
     : `Log out ${who}? The connection is closed and its session dropped; the client must sign in again.`;
-  if (!(await confirm(type === 'kick' ? 'Kick' : 'Log out', what))) return;
+  const action = type === 'kick' ? 'Kick' : 'Log out';
+  if (!(await confirm(`${action}?`, what, action))) return;
   try {
     const r = await api<{ gateways: number; connections: number }>('/console/api/control', { type, user, ...(device !== undefined ? { device } : {}) });
     byId('control-result').textContent = `${type} sent to ${r.gateways} gateway${r.gateways === 1 ? '' : 's'} (${r.connections} connection${r.connections === 1 ? '' : 's'}).`;
@@ -255,10 +256,14 @@ async function confirmControl(type: 'kick' | 'logout', user: string, device?: st
 
 // ---- test push and its receipt ----------------------------------------------------
 
+/** The row's status shows the whole way so far, e.g. "sending → delivered → acked". */
 function setReceipt(row: HTMLElement, status: string, note: string): void {
+  const trail = row.dataset.trail ? row.dataset.trail.split(' ') : [];
+  if (trail.at(-1) !== status) trail.push(status);
+  row.dataset.trail = trail.join(' ');
   row.dataset.status = status;
   const s = row.querySelector('.status')!;
-  s.textContent = status;
+  s.textContent = trail.join(' → ');
   s.className = `status st-${status}`;
   row.querySelector('.note')!.textContent = note;
 }

@@ -11,7 +11,6 @@ export interface HistoryPoint {
   gateways: Record<string, number>;
 }
 
-const W = 600;
 const H = 180;
 const PAD = { left: 44, right: 8, top: 10, bottom: 20 };
 const SERIES_CLASSES = 6;
@@ -29,6 +28,9 @@ function path(points: Array<[number, number | null]>, x: (t: number) => number, 
 
 export function drawChart(root: SVGElement, legend: HTMLElement, history: HistoryPoint[], nowMs: number): void {
   for (const c of Array.from(root.children)) if (c.tagName !== 'desc') root.removeChild(c);
+  // The viewBox follows the drawn width, so text and lines are never stretched.
+  const W = Math.max(200, Math.round(root.getBoundingClientRect().width) || 600);
+  root.setAttribute('viewBox', `0 0 ${W} ${H}`);
   clear(legend);
   const t0 = history.length > 0 ? Math.min(history[0]!.t, nowMs - 60_000) : nowMs - 60_000;
   const span = Math.max(1, nowMs - t0);
