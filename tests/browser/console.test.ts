@@ -18,7 +18,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { createClient, type LonglinkClient } from '../../sdk/src/node.js';
 import { repoRoot } from '../../sdk/build-browser.js';
 import type { Standalone } from '../../services/standalone/app.js';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { start } from '../helpers/standalone.js';
 import { waitFor } from '../helpers/sdk-clients.js';
 

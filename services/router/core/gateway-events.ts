@@ -9,7 +9,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { ControlCommand, Delivery, ResumeReply, ResumeRequest, SyncRequest } from '../../shared/bus/messages.js';
 import type { Subjects } from '../../shared/bus/subjects.js';
 import type { TraceHooks } from '../../shared/trace-hooks.js';
-import type { Inbox } from './inbox.js';
+import type { Inbox, PushRecord } from './inbox.js';
 import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
 import { bump, type RouterLogger, type RouterStats } from './router-types.js';
 import type { Sessions } from './sessions.js';
@@ -23,12 +23,17 @@ export interface GatewayEventsDeps {
   log: RouterLogger;
   stats: RouterStats;
   maxResumePushes: number;
+  /** A resume reply's pushes stop at about this many bytes of data (the bus's payload limit); the gateway asks for the rest. */
+  maxResumeBytes: number;
   trace: TraceHooks;
   /** Publishes on the bus; false (counted, logged) if it failed. */
   publish(subject: string, body: unknown): boolean;
   /** Turns a store failure into STORE_UNAVAILABLE (counted, logged). */
   store<T>(op: string, p: Promise<T>): Promise<T>;
 }
+
+/** Pushes read from the inbox per round trip while filling a resume page. */
+const RESUME_CHUNK = 32;
 
 export class GatewayEvents {
   constructor(private readonly d: GatewayEventsDeps) {}
@@ -45,8 +50,8 @@ export class GatewayEvents {
       if (req.repair === true && req.lastSeq !== undefined) {
         // Gap repair for a live connection: just the pushes after its watermark.
         const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
-        const pushes = await this.d.store('since', inbox.since(req.user, req.lastSeq, this.d.maxResumePushes));
-        return { session: req.session ?? '', resumed: true, latestSeq, pushes };
+        const page = await this.page(req.user, req.lastSeq);
+        return { session: req.session ?? '', resumed: true, latestSeq, ...page };
       }
       const s = await this.d.store('sessions', this.d.sessions.open(req.user, req.device, req.session));
       // Register the connection in the directory BEFORE reading the inbox: every push then
@@ -57,12 +62,37 @@ export class GatewayEvents {
       // latestSeq strictly BEFORE since(): the gateway uses it as its in-order watermark
       // when the replay is empty, so it must never be ahead of what since() saw.
       const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
-      const pushes = await this.d.store('since', inbox.since(req.user, after, this.d.maxResumePushes));
+      const page = await this.page(req.user, after);
       bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
-      return { session: s.session, resumed: s.resumed, latestSeq, pushes };
+      return { session: s.session, resumed: s.resumed, latestSeq, ...page };
     } catch (err) {
       bump(this.d.stats.resumes, 'failed');
       throw err;
+    }
+  }
+
+  /**
+   * One page of the inbox after `after`: read in small chunks until about
+   * maxResumeBytes of data (at least one push) or maxResumePushes, so a
+   * backlog of large pushes neither overflows a bus message nor is read
+   * whole for each page. `more` when it stopped at a bound.
+   */
+  private async page(user: string, after: number): Promise<{ pushes: PushRecord[]; more?: true }> {
+    const pushes: PushRecord[] = [];
+    let bytes = 0;
+    let from = after;
+    for (;;) {
+      const want = Math.min(RESUME_CHUNK, this.d.maxResumePushes - pushes.length);
+      const chunk = await this.d.store('since', this.d.inbox.since(user, from, want));
+      for (const p of chunk) {
+        const size = Buffer.byteLength(p.data);
+        if (pushes.length > 0 && bytes + size > this.d.maxResumeBytes) return { pushes, more: true };
+        pushes.push(p);
+        bytes += size;
+      }
+      if (chunk.length < want) return { pushes };
+      if (pushes.length >= this.d.maxResumePushes) return { pushes, more: true };
+      from = chunk[chunk.length - 1]!.seq;
     }
   }
 

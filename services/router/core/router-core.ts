@@ -63,7 +63,8 @@ export class RouterCore {
     this.resumeWork = new WorkQueue({ concurrency: this.options.resumeConcurrency, maxQueued: this.options.resumeQueue, startWithin: 0.8 }, () => deps.clock.now());
     this.events = new GatewayEvents({
       inbox: deps.inbox, sessions: deps.sessions, presence: deps.presence, subjects: deps.subjects, clock: deps.clock, log: deps.log,
-      stats: this.stats, maxResumePushes: this.options.maxResumePushes, trace: this.trace,
+      stats: this.stats, maxResumePushes: this.options.maxResumePushes, // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
+      maxResumeBytes: this.options.maxBusMessageBytes / 2, trace: this.trace,
       publish: (subject, body) => this.publish(subject, body), store: (op, p) => this.store(op, p),
     });
     this.receiptSubject = deps.subjects.receipts(randomUUID().replace(/-/g, ''));
