@@ -15,16 +15,19 @@ import type { AddressInfo } from 'node:net';
 import { bearerOf, keyMatcher } from '../shared/bearer.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../shared/errors.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
-import type { RouterCore, RouterLogger } from './core/router-core.js';
+import type { Logger } from '../shared/log.js';
+import type { PushLimits, RouterCore } from './core/router-core.js';
+import { parseKickBody, parsePushBody, userId } from './schemas.js';
 import { consoleRoute, type ConsoleHttp } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
-import { parseKickBody, parsePushBody, userId, type PushLimits } from './core/schemas.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'ready' | 'push' | 'pushBatch' | 'presenceOf' | 'control' | 'cluster'>;
+export type RouterApi = Pick<RouterCore, 'push' | 'pushBatch' | 'presenceOf' | 'control' | 'cluster'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
+  /** /readyz: true while the router is subscribed to the bus. */
+  ready: () => boolean;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -39,7 +42,7 @@ export interface RouterHttpOptions {
   trace?: TraceHooks;
   /** The operator console (console/): serves every /console path with its own credential. Absent: those paths are 404. */
   console?: ConsoleHttp;
-  log: RouterLogger;
+  log: Logger;
 }
 
 export interface RouterHttp {
@@ -157,7 +160,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     '/healthz': { method: 'GET', auth: false, handler: async () => json(200, { status: 'ok' }) },
     '/readyz': {
       method: 'GET', auth: false,
-      handler: async () => (core.ready ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
+      handler: async () => (opts.ready() ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
     },
     '/metrics': {
       method: 'GET', auth: false,

@@ -19,7 +19,8 @@ import { serveConsoleNode } from '../../services/router/console/node-http.js';
 import { mountConsoleUws } from '../../services/router/console/uws-http.js';
 import { loadConsoleAccess } from '../../services/router/console/config.js';
 import { ConfigError } from '../../services/shared/config.js';
-import { setup, silent, stopRouters, type Setup } from '../helpers/router-harness.js';
+import { setup, stopRouters, type Setup } from '../helpers/router-harness.js';
+import { silent } from '../helpers/log.js';
 import { start, TEST_API_KEY, TEST_SECRET } from '../helpers/standalone.js';
 import { startStandalone } from '../../services/standalone/app.js';
 

@@ -20,7 +20,7 @@
  */
 import { bearerOf, keyMatcher } from '../../shared/bearer.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
-import { deviceId, userId } from '../core/schemas.js';
+import { deviceId, userId } from '../schemas.js';
 import type { ConsoleData } from './data.js';
 
 export interface ConsoleRequest {

@@ -8,6 +8,8 @@ import { VERSION } from '../../shared/version.js';
 import { loadConsoleAssets } from './assets.js';
 import type { ConsoleAccess } from './config.js';
 import { ConsoleData, type ConsoleCore, type ConsolePanel, type ConsoleSources } from './data.js';
+
+export type { ConsolePanel } from './data.js';
 import { createConsoleHttp, type ConsoleHttp } from './http.js';
 
 export type { ConsoleHttp } from './http.js';
