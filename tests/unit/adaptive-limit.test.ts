@@ -84,6 +84,24 @@ describe('AdaptiveLimit', () => {
     assert.equal(shallow.limit, 90);
   });
 
+  it('a start unanswered for longer than the target cuts the limit before it completes, once per episode', () => {
+    const l = new AdaptiveLimit(opts({ initial: 100 }));
+    for (let i = 0; i < 10; i++) l.acquire(0);
+    l.observe(100);
+    assert.equal(l.limit, 100, 'at the target: nothing yet');
+    assert.equal(l.oldestAgeMs(150), 150);
+    l.observe(150);
+    assert.equal(l.limit, 66, 'x target / age');
+    l.observe(400);
+    assert.equal(l.limit, 66, 'the same old starts do not cut twice');
+    l.acquire(400);
+    for (let i = 0; i < 10; i++) l.release(0, 500, 'ok'); // the old ones answer (started before the cut: no new cut)
+    assert.equal(l.limit, 66);
+    assert.equal(l.oldestAgeMs(500), 100, 'the oldest in flight is now the one from t=400');
+    l.observe(600);
+    assert.equal(l.limit, 33, 'a start admitted after the cut and slow too: cut again');
+  });
+
   it('a failed start halves the limit; the limit stays within [min, max]', () => {
     const l = new AdaptiveLimit(opts({ initial: 40, min: 3, max: 44 }));
     l.acquire(); l.release(0, 10, 'failed');

@@ -327,10 +327,10 @@ describe('GatewayCore', () => {
     const pending: Array<() => void> = [];
     a.link.resumeReply = () => new Promise((resolve) => pending.push(() => resolve({ session: 's', resumed: false, latestSeq: 0, pushes: [] })));
     const startLimit = a.core.startLimit.limit;
-    assert.equal(startLimit, 50, 'starts at the initial limit, below the ceiling');
+    assert.equal(startLimit, 500, 'starts at the initial limit, below the ceiling');
     let opened = 0;
     while (admit(a.core).ok) { a.core.open(new FakeSocket(), a.hs(`u${opened++}`)); }
-    assert.equal(opened, 50, 'admits up to the limit');
+    assert.equal(opened, 500, 'admits up to the limit');
     const refused = admit(a.core);
     assert.ok(!refused.ok && refused.error.code === 'LL_ADMISSION_STARTING' && refused.retryAfterS >= 1);
     // The router answers after 400 ms: four times the target.
@@ -338,7 +338,7 @@ describe('GatewayCore', () => {
     for (const r of pending.splice(0)) r();
     await flush();
     assert.equal(a.core.sessionsStarting, 0);
-    assert.equal(a.core.startLimit.limit, 25, 'cut by at most half, once for the episode');
+    assert.equal(a.core.startLimit.limit, 250, 'cut by at most half, once for the episode');
     assert.ok(a.core.startLimit.latencyMs >= 390);
     // Now the router answers in 10 ms: the limit grows back while it is in use.
     for (let round = 0; round < 15; round++) {
@@ -347,9 +347,22 @@ describe('GatewayCore', () => {
       for (const r of pending.splice(0)) r();
       await flush();
     }
-    assert.ok(a.core.startLimit.limit > 50, `grew back: ${a.core.startLimit.limit}`);
+    assert.ok(a.core.startLimit.limit > 500, `grew back: ${a.core.startLimit.limit}`);
     assert.ok(a.core.startLimit.resumeTimeoutMs >= 200 && a.core.startLimit.resumeTimeoutMs <= 5000, 'resume timeout within [2 x target, ceiling]');
     assert.ok((a.core.stats.admissionRejections.get('LL_ADMISSION_STARTING') ?? 0) >= 7);
+  });
+
+  it('adaptive admission: starts still unanswered after the target cut the limit before any answer arrives', () => {
+    const a = setup({ admission: adm({ maxConnections: 100_000, connectBurst: 100_000, maxStarting: 1000, startTargetMs: 100 }) });
+    a.link.resumeReply = () => new Promise(() => {}); // the router never answers
+    for (let i = 0; i < 300; i++) { assert.ok(admit(a.core).ok); a.core.open(new FakeSocket(), a.hs(`u${i}`)); }
+    a.clock.advance(90);
+    assert.ok(admit(a.core).ok, 'younger than the target: no signal yet');
+    a.core.open(new FakeSocket(), a.hs('late'));
+    a.clock.advance(110); // the oldest has waited 200 ms: twice the target
+    assert.equal(admit(a.core).ok, false);
+    assert.equal(a.core.startLimit.limit, 250, 'cut in proportion (x 0.5): 301 starts unanswered are over it');
+    assert.equal(a.core.sessionsStarting, 301);
   });
 
   it('a router that sheds a session start: 1013 after a reconnect frame with a jittered delay, and the limit halves', async () => {

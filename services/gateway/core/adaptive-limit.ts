@@ -16,6 +16,9 @@
  *   limit × max(minRatio, target / latency) (the gradient of Netflix's
  *   Gradient limit), and a start that failed (timed out, or refused by an
  *   overloaded router) halves it;
+ * - a start still waiting after more than the target counts as a slow sample
+ *   already (its latency can only grow): the limit reacts within the target,
+ *   not when the backend finally answers or the start times out;
  * - both only once per congestion episode: a sample that started before the
  *   last decrease reflects the old limit, so it cannot cut again (TCP reacts
  *   once per window).
@@ -44,8 +47,13 @@ export interface AdaptiveLimitOptions {
   smoothing: number;
 }
 
+/**
+ * initial: enough for a burst of connects to a fresh gateway, small enough
+ * that the first seconds of a storm do not flood the routers before any
+ * start has answered (the age check then cuts it within the target).
+ */
 export const DEFAULT_LIMIT_OPTIONS: Readonly<Omit<AdaptiveLimitOptions, 'max' | 'targetMs'>> = Object.freeze({
-  initial: 50, min: 4, minRatio: 0.5, smoothing: 0.1,
+  initial: 500, min: 4, minRatio: 0.5, smoothing: 0.1,
 });
 
 export type SampleOutcome = 'ok' | 'failed' | 'ignore';
@@ -72,6 +80,8 @@ export class AdaptiveLimit {
   /** Smoothed latency of completed starts (ms); 0 until the first sample. */
   private smoothed = 0;
   private lastDecreaseAt = -Infinity;
+  /** Starts in flight per start time, oldest first (a monotonic clock inserts in order). */
+  private readonly pending = new Map<number, number>();
 
   constructor(private readonly o: AdaptiveLimitOptions) {
     validateLimitOptions(o);
@@ -90,10 +100,28 @@ export class AdaptiveLimit {
 
   /**
    * Takes a slot; the caller must `release` it exactly once. Not refused here:
-   * the caller checked `hasRoom` when it admitted the connection.
+   * the caller checked `hasRoom` when it admitted the connection. With `now`,
+   * the start's age is watched (see `observe`) until it is released with the
+   * same time as `startedAt`.
    */
-  acquire(): void {
+  acquire(now?: number): void {
     this.running++;
+    if (now !== undefined) this.pending.set(now, (this.pending.get(now) ?? 0) + 1);
+  }
+
+  /** Age of the oldest start in flight (ms), 0 if none is watched. */
+  oldestAgeMs(now: number): number {
+    for (const t of this.pending.keys()) return now - t;
+    return 0;
+  }
+
+  /** The age check: a start in flight for longer than the target is slow already; cut once for it. */
+  observe(now: number): void {
+    let oldest: number | undefined;
+    for (const t of this.pending.keys()) { oldest = t; break; }
+    if (oldest === undefined || oldest < this.lastDecreaseAt) return;
+    const age = now - oldest;
+    if (age > this.o.targetMs) this.decrease(Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / age)), now);
   }
 
   /**
@@ -103,6 +131,8 @@ export class AdaptiveLimit {
   release(startedAt: number, now: number, outcome: SampleOutcome): void {
     const wasRunning = this.running;
     this.running = Math.max(0, this.running - 1);
+    const n = this.pending.get(startedAt);
+    if (n !== undefined) { if (n > 1) this.pending.set(startedAt, n - 1); else this.pending.delete(startedAt); }
     if (outcome === 'ignore') return;
     const latency = Math.max(0, now - startedAt);
     this.smoothed = this.smoothed === 0 ? latency : this.smoothed + this.o.smoothing * (latency - this.smoothed);

@@ -71,6 +71,7 @@ export class AdmissionControl {
 
   /** Step 4, for an upgrade whose token verified. On ok, the caller must `startBegan` (the open follows synchronously). */
   admitVerified(now: number): Admission {
+    this.limit.observe(now);
     // Before the bucket: a refused connect should not also spend a token.
     if (!this.limit.hasRoom) {
       return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: this.retry.refuse(now, this.random) };
@@ -85,7 +86,7 @@ export class AdmissionControl {
 
   /** A session start began (the connection opened); returns its start time for `startEnded`. */
   startBegan(now: number): number {
-    this.limit.acquire();
+    this.limit.acquire(now);
     return now;
   }
 
@@ -103,6 +104,7 @@ export class AdmissionControl {
   }
 
   tick(now: number): void {
+    this.limit.observe(now);
     this.sources.sweep(now);
   }
 }
