@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { explainLoadFailure, glibcVersion, MIN_GLIBC } from '../../services/shared/uws-native.js';
-import { spawnNode } from '../helpers/process.js';
+import { spawnNode } from '../../infra/local/process.js';
 import { TEST_API_KEY, TEST_SECRET } from '../helpers/standalone.js';
 
 const MAIN = 'dist/services/standalone/main.js';

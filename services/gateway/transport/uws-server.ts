@@ -14,7 +14,7 @@ import type * as uWS from 'uWebSockets.js';
 import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
 import { loadNativeUws, type NativeUws } from '../../shared/uws-native.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, LIMITS } from '../../shared/protocol/index.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, LIMITS } from '../../../protocol/index.js';
 import { DEVICE_RE, type Authenticator } from '../auth.js';
 import type { Connection } from '../core/connection.js';
 import type { GatewayCore } from '../core/gateway-core.js';
