@@ -60,7 +60,7 @@ export async function startGateway(deps: {
   const { config, bus, subjects, log } = deps;
   log.info({ uws: native.build, node: process.version }, 'uWebSockets.js native build loaded');
   const legacy = legacyWarning(native);
-  if (legacy) log.warn(legacy);
+  if (legacy) log.warn({ uws: native.build }, legacy);
   const clock = deps.clock ?? systemClock;
   const bootId = randomBytes(6).toString('base64url');
   const id = config.gatewayId ?? `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${bootId.slice(0, 4).replace(/[^A-Za-z0-9]/g, 'x')}`;
