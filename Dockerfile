@@ -20,6 +20,8 @@ COPY tsconfig.json ./
 COPY protocol ./protocol
 COPY services ./services
 RUN npx tsc -p tsconfig.json --declaration false
+# The operator console's page (esbuild, a dev dependency: bundled here, served as static files).
+RUN node dist/services/router/console/build-ui.js
 # --omit=optional drops the legacy Node 20 uWS build (uws-legacy-node20) and
 # its optional helpers: the image runs the supported build only.
 RUN npm prune --omit=dev --omit=optional --no-audit --no-fund
