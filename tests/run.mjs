@@ -15,7 +15,7 @@ const ROOT_ONLY = ['tests/chart/image-build.test.js', 'tests/integration/uws-pac
 const ROOT_SUITE = [
   'tests/integration/gateway.test.js', 'tests/integration/drain.test.js', 'tests/integration/native-uws.test.js',
   'tests/integration/cluster-', 'tests/integration/sdk-gateway.test.js', 'tests/unit/router-http.test.js',
-  'tests/loadtest/benches.test.js', 'tests/loadtest/live-gateway.test.js', ...ROOT_ONLY,
+  'tests/integration/console-api.test.js', 'tests/loadtest/benches.test.js', 'tests/loadtest/live-gateway.test.js', ...ROOT_ONLY,
 ];
 const inRoot = process.env.LONGLINK_IN_TRIXIE_ROOT === '1';
 
