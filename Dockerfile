@@ -16,8 +16,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY protocol ./protocol
 COPY services ./services
 RUN npx tsc -p tsconfig.json --declaration false
+# The operator console's page (esbuild, a dev dependency: bundled here, served as static files).
+RUN node dist/services/router/console/build-ui.js
 RUN npm prune --omit=dev --no-audit --no-fund
 # Keep only the uWS binary for this platform and Node ABI (linux-x64, ABI 115
 # = Node 20, on amd64); drop the other 20 (~104 MiB), uWS's docs and the JS
@@ -32,6 +35,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/protocol ./dist/protocol
 COPY --from=build /app/dist/services ./dist/services
 # Numeric uid:gid of the image's "node" user, so Kubernetes' runAsNonRoot can
 # verify it. Files stay root-owned: the process cannot modify its own code.

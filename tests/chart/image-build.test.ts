@@ -18,8 +18,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { startNatsServer, type NatsHarness } from '../helpers/nats.js';
-import { startRedis, type RedisHarness } from '../helpers/redis.js';
+import { startNatsServer, type NatsHarness } from '../../infra/local/nats.js';
+import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 import { copyContext, dockerignore, parseDockerfile, type Instruction, type Stage } from './dockerfile.js';
 import { REPO } from './k8s-models.js';
 
@@ -124,7 +124,7 @@ test('replayed build: runtime files hold no dev dependency and only this platfor
   if (process.platform === 'linux' && process.arch === 'x64') assert.deepEqual(binaries, ['uws_linux_x64_115.node']);
   assert.ok(existsSync(join(dir, 'dist/services/entry.js')), 'dist/services/entry.js missing');
   assert.ok(!existsSync(join(dir, 'dist/services/entry.d.ts')), 'declarations are not needed at run time');
-  assert.ok(!existsSync(join(dir, 'services')) && !existsSync(join(dir, 'tsconfig.json')), 'sources must stay in the build stage');
+  assert.ok(!existsSync(join(dir, 'services')) && !existsSync(join(dir, 'protocol')) && !existsSync(join(dir, 'tsconfig.json')), 'sources must stay in the build stage');
 });
 
 interface Running { child: ChildProcess; out: () => string; exit: Promise<number | null> }
@@ -169,6 +169,7 @@ test('gateway and router start from the replayed image, answer /healthz, and exi
   });
   const router = startRole(dir, 'router', {
     ...common, LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0', LONGLINK_API_KEYS: 'image-test-api-key-0123456789', LONGLINK_REDIS_URL: redis.url,
+    LONGLINK_CONSOLE_TOKEN: 'image-test-console-token-0123456789',
   });
   const gwPort = (await waitFor(gateway, /gateway \S+ listening on ws:\/\/[^:]+:(\d+)\/ws/, 'gateway'))[1]!;
   const rtPort = (await waitFor(router, /router listening on http:\/\/[^:]+:(\d+)/, 'router'))[1]!;
@@ -184,6 +185,10 @@ test('gateway and router start from the replayed image, answer /healthz, and exi
   }
   assert.match((await get(`http://127.0.0.1:${gwPort}/metrics`)).body, /^longlink_gateway_connections /m);
   assert.match((await get(`http://127.0.0.1:${rtPort}/metrics`)).body, /^# TYPE longlink_router_/m);
+  // The console's page is in the image (bundled in the build stage), and its API answers with its token.
+  for (const f of ['/console/', '/console/app.js', '/console/app.css']) assert.equal((await get(`http://127.0.0.1:${rtPort}${f}`)).status, 200, `router ${f}`);
+  const overview = await fetch(`http://127.0.0.1:${rtPort}/console/api/overview`, { headers: { authorization: 'Bearer image-test-console-token-0123456789' } });
+  assert.equal(overview.status, 200, 'console API with its token');
   gateway.child.kill('SIGTERM');
   router.child.kill('SIGTERM');
   assert.equal(await gateway.exit, 0, `gateway exit code after SIGTERM:\n${gateway.out()}`);

@@ -1,7 +1,7 @@
 /**
  * Presence directory on Redis (cluster mode). Behaves like MemoryPresence
- * and passes the same contract suite; Lua in redis/lua-presence.ts, keys in
- * redis/keys.ts.
+ * and passes the same contract suite; Lua in lua-presence.ts, keys in
+ * keys.ts.
  *
  * Layout (Centrifuge's pattern: Redis 7.0 has no per-field TTL, so expiry is
  * a sorted-set score next to a hash):
@@ -41,16 +41,16 @@
  * are unique per gateway and belong to one user, so this only differs for a
  * malformed event pairing one connection with two users.
  */
-import type { Clock } from '../../shared/clock.js';
-import type { RedisStoreOptions } from './inbox-redis.js';
+import type { Clock } from '../../../shared/clock.js';
+import type { RedisStoreOptions } from '../shared.js';
 import {
   DEFAULT_PRESENCE_LIMITS, type BeaconResult, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
   type PresenceEvent, type PresenceLimits, type SweepResult,
-} from './presence.js';
-import type { RedisClient } from './redis/client.js';
-import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './redis/keys.js';
-import { GW_ALIVE, GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './redis/lua-presence.js';
-import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './redis/script.js';
+} from '../../core/presence.js';
+import type { RedisClient } from './client.js';
+import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './keys.js';
+import { GW_ALIVE, GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './lua-presence.js';
+import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
 
 /** What a user hash stores per entry: the entry without the user, plus the gateway epoch it belongs to. */
 interface Stored extends Omit<PresenceEntry, 'user'> {
@@ -200,7 +200,7 @@ export class RedisPresence implements Presence {
   async beacon(b: GatewayBeacon): Promise<BeaconResult> {
     const g = this.gws;
     const r = asArray(await this.s.gwBeacon([g.leases, g.info(b.gateway), g.epoch], [
-      this.now, g.base, b.gateway, Math.ceil(this.limits.leaseMs), b.boot, String(b.connections), b.draining ? '1' : '0', String(b.at),
+      this.now, g.base, b.gateway, Math.ceil(this.limits.leaseMs), b.boot, String(b.connections), b.draining ? '1' : '0', String(b.at), b.version ?? '',
     ]));
     if (r.length > 1) await this.cleanup(readPurges(r, 1, b.gateway, false));
     return { registered: asNumber(r[0]) === 1 };
@@ -213,10 +213,11 @@ export class RedisPresence implements Presence {
     const r = asArray(await this.s.gwList([this.gws.leases], [this.now, this.gws.base]));
     const now = asNumber(r[0]);
     const out: GatewayInfo[] = [];
-    for (let i = 1; i + 6 < r.length; i += 7) {
+    for (let i = 1; i + 7 < r.length; i += 8) {
+      const version = asString(r[i + 7]);
       out.push({
         gateway: asString(r[i]), boot: asString(r[i + 1]), connections: asNumber(r[i + 2]), draining: asString(r[i + 3]) === '1',
-        at: asNumber(r[i + 4]), ageMs: Math.round(now - asNumber(r[i + 5])), entries: asNumber(r[i + 6]),
+        at: asNumber(r[i + 4]), ageMs: Math.round(now - asNumber(r[i + 5])), entries: asNumber(r[i + 6]), ...(version !== '' ? { version } : {}),
       });
     }
     return out.sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0));
