@@ -26,7 +26,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { CLUSTER_SECRET, startCluster } from '../../tests/helpers/cluster.js';
+import { CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({ options: {
