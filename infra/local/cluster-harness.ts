@@ -4,7 +4,7 @@
  * from dist/, and a TCP balancer in front of the gateways (what a Kubernetes
  * Service does). Every piece can be killed and restarted by the test.
  */
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { startTcpBalancer, type TcpBalancer } from './tcp-balancer.js';
 import { startNatsCluster, startNatsServer, type NatsHarness } from './nats.js';
 import { startRedis, type RedisHarness } from './redis.js';

@@ -15,8 +15,8 @@ import path from 'node:path';
 import uWS from 'uWebSockets.js';
 import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, LIMITS } from '../../../protocol/index.js';
-import { DEVICE_RE, type Authenticator } from '../auth.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, checkDeviceId, checkSessionId } from '../../../protocol/index.js';
+import type { Authenticator } from '../auth.js';
 import type { Connection } from '../core/connection.js';
 import type { GatewayCore } from '../core/gateway-core.js';
 import type { Handshake } from '../core/ports.js';
@@ -86,18 +86,21 @@ function parseParams(query: string): { device?: string; hb?: number; session?: s
   const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string } = {};
   const device = q.get('device');
   if (device !== null) {
-    if (!DEVICE_RE.test(device)) return 'device must match [A-Za-z0-9._-]{1,64}';
+    const bad = checkDeviceId(device);
+    if (bad !== undefined) return `device ${bad}`;
     out.device = device;
   }
+  // Out of range is clamped by the core to the gateway's [hb.minMs, hb.maxMs] (docs/protocol.md §2.2); only non-integers are refused.
   const hb = parseUintParam(q, 'hb');
-  if (hb === null || (hb !== undefined && (hb < LIMITS.minIntervalMs || hb > LIMITS.maxIntervalMs))) return `hb must be an integer ${LIMITS.minIntervalMs}-${LIMITS.maxIntervalMs} (ms)`;
+  if (hb === null) return 'hb must be a non-negative integer (ms)';
   if (hb !== undefined) out.hb = hb;
   const session = q.get('session');
   const lastSeq = parseUintParam(q, 'last_seq');
   if (lastSeq === null) return 'last_seq must be a non-negative integer';
   if ((session === null) !== (lastSeq === undefined)) return 'session and last_seq go together';
   if (session !== null) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(session)) return 'session must match [A-Za-z0-9_-]{1,64}';
+    const bad = checkSessionId(session);
+    if (bad !== undefined) return `session ${bad}`;
     out.session = session;
     out.lastSeq = lastSeq!;
   }
