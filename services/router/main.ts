@@ -65,7 +65,7 @@ try {
   metrics.bind(router, { nats: bus, redis });
   const http = await startRouterHttp({
     core: router, host: settings.apiHost, port: settings.apiPort, apiKeys: settings.apiKeys,
-    limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
+    limits: { maxBodyBytes: settings.maxBodyBytes },
     metrics: { contentType: metrics.registry.contentType, metrics: () => metrics.registry.metrics() }, log,
     observe: metrics.observeHttp, trace: traceHooks('longlink-router'),
   });

@@ -71,7 +71,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const gateway = await startGateway({ config, bus, subjects, log, clock, moreMetrics: [routerMetrics.registry] });
   const http = await startRouterHttp({
     core: router, host: settings.apiHost, port: settings.apiPort, apiKeys,
-    limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
+    limits: { maxBodyBytes: settings.maxBodyBytes },
     metrics: { contentType: routerMetrics.registry.contentType, metrics: () => routerMetrics.registry.metrics() },
     observe: routerMetrics.observeHttp, trace: traceHooks('longlink-router'),
     log,

@@ -8,10 +8,10 @@ import type { Clock } from '../../shared/clock.js';
 import type { TraceHooks } from '../../shared/trace-hooks.js';
 import type { Inbox } from './inbox.js';
 import type { GatewayInfo, Presence } from './presence.js';
-import type { PushLimits } from './schemas.js';
+import type { PushLimits } from './push-input.js';
 import type { Sessions } from './sessions.js';
 
-export type { PushLimits, PushRequest } from './schemas.js';
+export type { PushLimits, PushRequest, ValidPush } from './push-input.js';
 
 /** pino's Logger satisfies this. */
 export interface RouterLogger {

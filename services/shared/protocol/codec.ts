@@ -52,7 +52,7 @@ function isInterval(v: number): boolean {
 }
 
 /** True when `v` nests no deeper than `budget` levels. Recursion is bounded by `budget`. */
-function withinDepth(v: unknown, budget: number): boolean {
+export function withinDepth(v: unknown, budget: number): boolean {
   if (typeof v !== 'object' || v === null) return true;
   if (budget === 0) return false;
   const children = Array.isArray(v) ? (v as unknown[]) : Object.values(v);
