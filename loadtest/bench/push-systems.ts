@@ -13,8 +13,8 @@ import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster } from '../../tests/helpers/cluster.js';
-import { spawnNode, type Spawned } from '../../tests/helpers/process.js';
+import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
+import { spawnNode, type Spawned } from '../../infra/local/process.js';
 
 export interface BenchSystem {
   /** e.g. "cluster new", "standalone old". */

@@ -30,7 +30,8 @@
  *    `failuresToBackOff` failures → settle at interval − step − margin, i.e.
  *    the largest interval that survived minus the safety margin.
  *  - stable: `failuresToBackOff` failures → the old value no longer holds (the
- *    NAT changed under the same network key): restart probing from the minimum.
+ *    NAT changed under the same network key): restart probing from the minimum
+ *    (or, at or below the minimum, descend as above).
  *    After `reprobeAfterMs` stable (and `successesToStep` fresh successes) →
  *    re-probe from the largest interval that survived (interval + margin), in
  *    case the NAT timeout grew.
@@ -74,9 +75,11 @@ export interface HeartbeatRecord {
   failures: number;
   /** Wall-clock ms of the last change of interval or stability. */
   modifiedAt: number;
+  /** Searching downward below the configured minimum (absent: false). */
+  descending?: boolean;
 }
 
-export type ChangeReason = 'step-up' | 'settle' | 'settle-at-max' | 'restart' | 'reprobe' | 'network' | 'bounds';
+export type ChangeReason = 'step-up' | 'settle' | 'settle-at-max' | 'restart' | 'reprobe' | 'network' | 'bounds' | 'below-min';
 
 export interface PolicyChange {
   fromMs: number;
@@ -114,6 +117,8 @@ export class SmartHeartbeatPolicy implements HeartbeatPolicy {
   private rec: HeartbeatRecord;
   private lo: number;
   private hi: number;
+  /** The server's minimum (hello.hb.minMs), once a hello said it. */
+  private serverMin: number | undefined;
 
   constructor(private readonly cfg: SmartHeartbeatConfig, private readonly wallNow: () => number) {
     validateSmartConfig(cfg);
@@ -124,8 +129,11 @@ export class SmartHeartbeatPolicy implements HeartbeatPolicy {
 
   get intervalMs(): number { return this.rec.intervalMs; }
   get stable(): boolean { return this.rec.stable; }
-  /** Effective bounds (config ∩ server). */
-  get bounds(): { minMs: number; maxMs: number } { return { minMs: this.lo, maxMs: this.hi }; }
+  /** Effective bounds (config ∩ server), and the floor a descent may reach (the server's minimum). */
+  get bounds(): { minMs: number; maxMs: number; floorMs: number } { return { minMs: this.lo, maxMs: this.hi, floorMs: this.floor }; }
+
+  /** How far a descent may go: the server's minimum; no descent before a server said what it allows. */
+  private get floor(): number { return this.serverMin === undefined ? this.lo : Math.min(this.lo, this.serverMin); }
 
   record(): HeartbeatRecord { return { ...this.rec }; }
 
@@ -140,6 +148,7 @@ export class SmartHeartbeatPolicy implements HeartbeatPolicy {
     const from = this.rec.intervalMs;
     this.lo = Math.max(this.cfg.minMs, minMs);
     this.hi = Math.max(this.lo, Math.min(this.cfg.maxMs, maxMs));
+    this.serverMin = Math.max(100, minMs);
     this.clampRecord();
     return this.change(from, 'bounds');
   }
@@ -150,6 +159,11 @@ export class SmartHeartbeatPolicy implements HeartbeatPolicy {
     r.failures = 0;
     r.successes++;
     const from = r.intervalMs;
+    if (r.descending === true) {
+      if (r.successes < this.cfg.successesToStep) return undefined;
+      this.set(Math.max(this.floor, r.intervalMs - this.cfg.marginMs), true);
+      return this.change(from, 'settle', true);
+    }
     if (r.stable) {
       if (r.successes >= this.cfg.successesToStep && r.intervalMs < this.hi && this.wallNow() - r.modifiedAt >= this.cfg.reprobeAfterMs) {
         // Back to the largest interval that survived; probing continues from there.
@@ -169,11 +183,17 @@ export class SmartHeartbeatPolicy implements HeartbeatPolicy {
 
   onFailure(intervalMs: number): PolicyChange | undefined {
     const r = this.rec;
-    if (intervalMs !== r.intervalMs || r.intervalMs <= this.lo) return undefined;
+    // At the server's floor nothing lower is allowed: the network is bad, not the NAT (Mars' rule).
+    if (intervalMs !== r.intervalMs || r.intervalMs <= this.floor) return undefined;
     r.successes = 0;
     r.failures++;
     if (r.failures < this.cfg.failuresToBackOff) return undefined;
     const from = r.intervalMs;
+    if (r.descending === true || r.intervalMs <= this.lo) {
+      // The NAT forgets sooner than our minimum: go below it, a step at a time.
+      this.set(Math.max(this.floor, r.intervalMs - this.cfg.stepMs), false, true);
+      return this.change(from, 'below-min', true);
+    }
     if (r.stable) {
       this.set(this.lo, false);
       return this.change(from, 'restart', true);
@@ -186,13 +206,17 @@ export class SmartHeartbeatPolicy implements HeartbeatPolicy {
     return { intervalMs: this.lo, stable: false, successes: 0, failures: 0, modifiedAt: this.wallNow() };
   }
 
-  private set(intervalMs: number, stable: boolean): void {
-    this.rec = { intervalMs, stable, successes: 0, failures: 0, modifiedAt: this.wallNow() };
+  private set(intervalMs: number, stable: boolean, descending = false): void {
+    this.rec = { intervalMs, stable, successes: 0, failures: 0, modifiedAt: this.wallNow(), ...(descending ? { descending } : {}) };
   }
 
+  /**
+   * A record below the minimum was learned by descending: kept while the server
+   * allows it (before any hello, down to the protocol minimum).
+   */
   private clampRecord(): void {
     const r = this.rec;
-    if (r.intervalMs < this.lo) this.set(this.lo, false);
+    if (r.intervalMs < (this.serverMin ?? 100)) this.set(this.lo, false);
     else if (r.intervalMs > this.hi) this.set(Math.max(this.lo, this.hi - (r.stable ? this.cfg.marginMs : 0)), r.stable);
   }
 
@@ -232,5 +256,6 @@ export function isHeartbeatRecord(v: unknown): v is HeartbeatRecord {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Record<string, unknown>;
   const num = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x >= 0;
-  return num(r.intervalMs) && typeof r.stable === 'boolean' && num(r.successes) && num(r.failures) && num(r.modifiedAt);
+  return num(r.intervalMs) && typeof r.stable === 'boolean' && num(r.successes) && num(r.failures) && num(r.modifiedAt)
+    && (r.descending === undefined || typeof r.descending === 'boolean');
 }

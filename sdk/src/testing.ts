@@ -7,7 +7,7 @@
 import {
   PROTOCOL_VERSION, decodeClientFrame, encodeHeartbeatAck, encodeJson,
   type ClientFrame, type HeartbeatAckFrame, type HelloFrame,
-} from '../../services/shared/protocol/index.js';
+} from '../../protocol/index.js';
 import type { LonglinkClient } from './client.js';
 import type { TransportFactory, TransportHandlers, TransportSocket } from './transport.js';
 import type { ClientEvents } from './types.js';
@@ -57,7 +57,7 @@ export class FakeSocket implements TransportSocket {
   // ---- the "server" side ----
   open(): this { if (this.live) this.h.onOpen('longlink.v1'); return this; }
 
-  hello(over: Partial<HelloFrame> & { hb?: Partial<HelloFrame['hb']> } = {}): this {
+  hello(over: Omit<Partial<HelloFrame>, 'hb'> & { hb?: Partial<HelloFrame['hb']> } = {}): this {
     this.helloCount++;
     const hbParam = Number(this.url.searchParams.get('hb') ?? '60000');
     const hb = { minMs: 100, maxMs: 3_600_000, intervalMs: hbParam, graceMs: 1000, ...over.hb };

@@ -6,10 +6,10 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Close } from '../../services/shared/protocol/index.js';
+import { Close } from '../../protocol/index.js';
 import { mintToken } from '../../services/gateway/auth.js';
 import { connect, mustConnect, type TestClient } from '../helpers/client.js';
-import { spawnNode, type Spawned } from '../helpers/process.js';
+import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { TEST_API_KEY, TEST_SECRET } from '../helpers/standalone.js';
 
 describe('drain on SIGTERM', () => {
@@ -55,4 +55,37 @@ describe('drain on SIGTERM', () => {
     const exit = await proc.exited(8000);
     assert.equal(exit.code, 0);
   });
+});
+
+describe('drain completion on SIGTERM (the last session closed by the first step)', () => {
+  const procs: Spawned[] = [];
+  after(() => { for (const p of procs) p.kill(); });
+
+  for (const [name, env, n] of [
+    ['one connection, default window', {}, 1],
+    ['LONGLINK_DRAIN_WINDOW_MS=0, 20 connections', { LONGLINK_DRAIN_WINDOW_MS: '0' }, 20],
+  ] as const) {
+    it(`${name}: exits 0 at once, not at the shutdown deadline`, async () => {
+      const proc = spawnNode('dist/services/standalone/main.js', {
+        LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_PORT: '0',
+        LONGLINK_JWT_SECRET: TEST_SECRET, LONGLINK_API_KEYS: TEST_API_KEY, LONGLINK_LOG_LEVEL: 'warn',
+        LONGLINK_SHUTDOWN_TIMEOUT_MS: '40000', ...env,
+      });
+      procs.push(proc);
+      const url = (await proc.waitFor(/WebSocket:\s+(ws:\/\/\S+)/))[1]!;
+      const clients: TestClient[] = [];
+      for (let i = 0; i < n; i++) {
+        const c = await mustConnect(url, { token: await mintToken(TEST_SECRET, `user${i}`) });
+        await c.frame('hello');
+        clients.push(c);
+      }
+      const t0 = performance.now();
+      proc.child.kill('SIGTERM');
+      const exit = await proc.exited(39_000);
+      const tookMs = performance.now() - t0;
+      assert.equal(exit.code, 0, proc.output());
+      assert.ok(tookMs < 3000, `exited after ${tookMs.toFixed(0)} ms`);
+      for (const c of clients) assert.equal((await c.closeEvent()).code, Close.DRAINING);
+    });
+  }
 });

@@ -61,7 +61,7 @@ test('results for another interval than the current one are ignored (Mars: "dyna
   assert.deepEqual([p.record().successes, p.record().failures], [0, 0]);
 });
 
-test('failures at the minimum are ignored: the network is bad, not the NAT', () => {
+test('before the server said its minimum, failures at the minimum are ignored (Mars)', () => {
   const p = policy();
   for (let i = 0; i < 10; i++) assert.equal(p.onFailure(1000), undefined);
   assert.equal(p.intervalMs, 1000);
@@ -154,6 +154,67 @@ test('converges below the NAT timeout for any timeout in range (simulated NAT)',
     // Once stable, the learned interval keeps working: no more changes.
     for (let k = 0; k < 20; k++) assert.equal(p.onSuccess(p.intervalMs), undefined);
   }
+});
+
+test('repeated deaths at the minimum descend below it, down to the server minimum, then settle', () => {
+  const p = policy();
+  p.setBounds(200, 3_600_000); // the server allows 200 ms; our minimum is 1000
+  assert.equal(p.onFailure(1000), undefined, 'one failure may be noise');
+  assert.deepEqual(p.onFailure(1000), { fromMs: 1000, toMs: 200, stable: false, reason: 'below-min' }, 'one step (1000) down, not below the floor');
+  assert.equal(p.record().descending, true);
+  succeed(p, 2);
+  assert.equal(p.stable, false);
+  assert.deepEqual(p.onSuccess(200), { fromMs: 200, toMs: 200, stable: true, reason: 'settle' }, 'settles at the floor: margin not below it');
+  assert.equal(p.record().descending, undefined);
+  for (let i = 0; i < 5; i++) assert.equal(p.onFailure(200), undefined, 'at the server floor failures are ignored');
+});
+
+test('a NAT timeout below the minimum: converges below it for any timeout the server allows (simulated NAT)', () => {
+  const c = { ...cfg, minMs: 3000, stepMs: 500, marginMs: 100 };
+  for (let natMs = 450; natMs < 3000; natMs += 97) {
+    const p = policy(c);
+    p.setBounds(300, 3_600_000);
+    let rounds = 0;
+    let deaths = 0;
+    while (!p.stable && rounds++ < 1000) {
+      const i = p.intervalMs;
+      if (i < natMs) p.onSuccess(i);
+      else { deaths++; p.onFailure(i); }
+    }
+    assert.equal(p.stable, true, `T=${natMs}: stable`);
+    const settled = p.intervalMs;
+    assert.ok(settled < natMs, `T=${natMs}: settled ${settled} below T`);
+    assert.ok(settled >= Math.max(300, natMs - c.stepMs - c.marginMs), `T=${natMs}: settled ${settled} within step + margin of T`);
+    assert.ok(deaths <= 2 * Math.ceil((3000 - natMs) / c.stepMs) + 2, `T=${natMs}: ${deaths} deaths`);
+    for (let k = 0; k < 20; k++) assert.equal(p.onSuccess(p.intervalMs), undefined, 'stays');
+    // The record learned below the minimum survives a restart (storage) and the next hello.
+    const q = policy(c);
+    q.useNetwork(p.record());
+    q.setBounds(300, 3_600_000);
+    assert.equal(q.intervalMs, settled);
+    // A server that raises its minimum above it clamps it back.
+    q.setBounds(3000, 3_600_000);
+    assert.equal(q.intervalMs, 3000);
+  }
+});
+
+test('stable below the minimum and the NAT shrinks again: descends from there', () => {
+  const p = policy();
+  p.setBounds(100, 3_600_000);
+  p.onFailure(1000);
+  p.onFailure(1000); // descend to 100? step 1000 -> floor 100
+  assert.equal(p.intervalMs, 100);
+  const q = policy({ ...cfg, stepMs: 300 });
+  q.setBounds(100, 3_600_000);
+  q.onFailure(1000);
+  q.onFailure(1000);
+  assert.equal(q.intervalMs, 700);
+  succeed(q, 3);
+  assert.equal(q.intervalMs, 500);
+  assert.equal(q.stable, true);
+  q.onFailure(500);
+  assert.equal(q.onFailure(500)?.reason, 'below-min');
+  assert.equal(q.intervalMs, 200);
 });
 
 test('server bounds clamp the interval; the network record restores what was learned', () => {

@@ -19,7 +19,7 @@ class FakeNatWorld {
   private seen = new Map<FakeSocket, { last: number; frames: number; dead: boolean }>();
   deaths = 0;
 
-  constructor(natMs: number) { this.natMs = natMs; }
+  constructor(natMs: number, private readonly serverMinMs = 100) { this.natMs = natMs; }
 
   /** Kill every current path (a network switch). */
   dropAll(): void {
@@ -41,7 +41,7 @@ class FakeNatWorld {
     if (st === undefined) {
       st = { last: now, frames: 0, dead: false };
       this.seen.set(s, st);
-      s.open().hello();
+      s.open().hello({ hb: { minMs: this.serverMinMs } });
     }
     if (!s.live) return;
     const frames = s.frames();
@@ -79,6 +79,25 @@ test('converges just below the NAT timeout, then holds with no more losses', asy
   await world.run(600_000, 50); // ten more fake minutes idle
   assert.equal(c.stats.zombies, zombies, 'no connection lost after convergence');
   assert.equal(c.state, 'connected');
+});
+
+test('a 2-minute carrier NAT under Mars\' 3.5-minute minimum: descends below it (server minimum 30 s) and stays connected', async () => {
+  const world = new FakeNatWorld(120_000, 30_000);
+  const { c, intervals } = client(world, { heartbeat: { ...MARS_DEFAULTS } });
+  c.connect();
+  await world.run(2 * 3_600_000, 1000);
+  assert.equal(c.heartbeatStable, true);
+  // 210 s dies twice, 150 s dies twice, 90 s survives five probes: settle at 90 − 20.
+  assert.deepEqual(intervals.map((e) => `${e.reason}:${e.toMs / 1000}`), ['below-min:150', 'below-min:90', 'settle:70']);
+  assert.equal(world.deaths, 4);
+  const deaths = world.deaths;
+  const before = c.stats.heartbeatsSent;
+  await world.run(3_600_000, 1000);
+  assert.equal(world.deaths, deaths, 'no connection lost after convergence');
+  assert.equal(c.state, 'connected');
+  const perHour = c.stats.heartbeatsSent - before;
+  assert.ok(perHour >= 51 && perHour <= 52, `${perHour}/h at 70 s`);
+  c.close();
 });
 
 test('Mars defaults at a 5-minute NAT: settles at 250 s; heartbeats per hour vs fixed 30 s', async () => {

@@ -23,8 +23,14 @@ export class DrainPacer<C> {
 
   constructor(private readonly o: DrainOptions, private readonly random: () => number, private readonly tell: (c: C, delayMs: number) => void) {}
 
-  /** Starts (once) and resolves when `finish()` reports that no session is left. */
-  start(sessions: C[], now: number, empty: boolean): Promise<void> {
+  /**
+   * Starts (once) and resolves when `finish()` reports that no session is
+   * left. The waiter is registered before the first step: that step may close
+   * the last session (one connection, or a zero window), and its `finish()`
+   * must find someone to wake. `remaining()` covers the already-empty case.
+   */
+  start(sessions: C[], now: number, remaining: () => number): Promise<void> {
+    const done = new Promise<void>((resolve) => this.waiters.push(resolve));
     if (!this.active) {
       this.active = true;
       this.startedAt = now;
@@ -32,8 +38,8 @@ export class DrainPacer<C> {
       this.total = sessions.length;
       this.step(now);
     }
-    if (empty) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (remaining() === 0) this.finish();
+    return done;
   }
 
   /** Tells as many sessions to go as the elapsed part of the window calls for (one tick ahead). */

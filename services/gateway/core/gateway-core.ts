@@ -10,7 +10,7 @@
 import {
   BinaryOp, Close, PROTOCOL_VERSION, closeCodeInfo, closeReasonLabel, decodeClientFrame, encodeHeartbeatAck, encodeJson, encodePushRaw,
   type HelloFrame,
-} from '../../shared/protocol/index.js';
+} from '../../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import { Connection, clampInterval } from './connection.js';
@@ -419,6 +419,6 @@ export class GatewayCore {
    */
   startDrain(): Promise<void> {
     if (!this.drain.active) this.deps.log.info({ connections: this.registry.size, windowMs: this.o.drain.windowMs }, 'drain started');
-    return this.drain.start([...this.registry.all()], this.clock.now(), this.registry.size === 0);
+    return this.drain.start([...this.registry.all()], this.clock.now(), () => this.registry.size);
   }
 }

@@ -12,7 +12,7 @@
  * `data` nesting deeper than the protocol's MAX_DATA_DEPTH. Stored, such a
  * push would be replayed to every device of the user on every resume.
  */
-import { MAX_DATA_DEPTH, withinDepth } from '../../shared/protocol/codec.js';
+import { MAX_DATA_DEPTH, withinDepth } from '../../../protocol/codec.js';
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
 
 export const MAX_ID_CHARS = 128;

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { mintToken } from '../../services/gateway/auth.js';
-import { startTcpBalancer, type TcpBalancer } from '../../infra/local/tcp-balancer.js';
+import { startTcpBalancer, type TcpBalancer } from './tcp-balancer.js';
 import { startNatsCluster, startNatsServer, type NatsHarness } from './nats.js';
 import { startRedis, type RedisHarness } from './redis.js';
 import { spawnNode, type Spawned } from './process.js';

@@ -1,0 +1,53 @@
+/**
+ * A GatewayCore on a manual clock with a fake router link and fake sockets:
+ * the unit-test bench for the gateway's protocol core.
+ */
+import { ManualClock } from '../../services/shared/clock.js';
+import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
+import type { CoreOptions } from '../../services/gateway/core/options.js';
+import type { GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
+
+export const silentLog = { debug() {}, info() {}, warn() {}, error() {} };
+
+export function coreOptions(over: Partial<CoreOptions> = {}): CoreOptions {
+  return {
+    gatewayId: 'gw-test',
+    hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: true, log: false },
+    wheel: { tickMs: 100, size: 512 },
+    limits: { maxPayload: 1024, ratePerSec: 10, burst: 20, sendBufferBound: 1000, writeTimeoutMs: 3000 },
+    admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 },
+    drain: { windowMs: 1000, reconnectJitterMs: 500 },
+    ...over,
+  };
+}
+
+export class FakeLink implements GatewayLink {
+  presenceEvents: PresenceEvent[] = [];
+  acks: Array<[string, string, number]> = [];
+  resumeReply: (req: ResumeRequest) => Promise<ResumeReply> = async (req) => ({ session: req.session ?? 's-new', resumed: req.session !== undefined, latestSeq: 0, pushes: [] });
+  resumes: ResumeRequest[] = [];
+  resume(req: ResumeRequest): Promise<ResumeReply> { this.resumes.push(req); return this.resumeReply(req); }
+  presence(ev: PresenceEvent): void { this.presenceEvents.push(ev); }
+  ack(user: string, device: string, seq: number): void { this.acks.push([user, device, seq]); }
+  async upstream(): Promise<void> {}
+}
+
+export function gatewayBench(over: Partial<CoreOptions> = {}) {
+  const clock = new ManualClock(0);
+  const link = new FakeLink();
+  let n = 0;
+  const core = new GatewayCore({ options: coreOptions(over), clock, ids: { next: () => `c${++n}` }, link, log: silentLog, random: () => 0.5 });
+  const hs = (user = 'alice', device = 'd1', extra: Partial<Handshake> = {}): Handshake => ({
+    user, device, tokenExpiresAt: Infinity, requestedIntervalMs: undefined, session: undefined, lastSeq: undefined, ...extra,
+  });
+  /** Advances the clock in tick-sized steps, ticking the core like the transport does. */
+  const run = (ms: number): void => {
+    const step = core['o'].wheel.tickMs;
+    for (let t = 0; t < ms; t += step) { clock.advance(Math.min(step, ms - t)); core.tick(); }
+  };
+  return { clock, link, core, hs, run };
+}
+
+export const flush = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+export const buf = (u: Uint8Array): ArrayBuffer => u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+export const text = (s: string): ArrayBuffer => buf(new TextEncoder().encode(s));
