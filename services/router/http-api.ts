@@ -15,14 +15,17 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../shared/errors.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
-import type { RouterCore, RouterLogger } from './core/router-core.js';
-import { parseKickBody, userId } from './core/schemas.js';
+import type { Logger } from '../shared/log.js';
+import type { RouterCore } from './core/router-core.js';
+import { parseKickBody, userId } from './schemas.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'ready' | 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster'>;
+export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
+  /** /readyz: true while the router is subscribed to the bus. */
+  ready: () => boolean;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -36,7 +39,7 @@ export interface RouterHttpOptions {
   observe?: (route: string, method: string, status: number, seconds: number) => void;
   /** /v1/* requests run in a SERVER span continuing the caller's `traceparent`; NO_TRACING by default. */
   trace?: TraceHooks;
-  log: RouterLogger;
+  log: Logger;
 }
 
 export interface RouterHttp {
@@ -192,7 +195,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     '/healthz': { method: 'GET', auth: false, handler: async () => json(200, { status: 'ok' }) },
     '/readyz': {
       method: 'GET', auth: false,
-      handler: async () => (core.ready ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
+      handler: async () => (opts.ready() ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
     },
     '/metrics': {
       method: 'GET', auth: false,

@@ -15,11 +15,11 @@ import { MAX_DATA_DEPTH, decodeServerFrame } from '../../protocol/codec.js';
 import { MemoryInbox } from '../../services/router/stores/memory/inbox.js';
 import { MemorySessions } from '../../services/router/stores/memory/sessions.js';
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
-import { RouterCore } from '../../services/router/core/router-core.js';
+import { Router } from '../../services/router/app.js';
 import { startRouterHttp, type RouterHttp } from '../../services/router/http-api.js';
 import { Rand } from '../../loadtest/lib/rand.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
+import { silent } from '../helpers/log.js';
 const KEY = 'abuse-key-0123456789abcdef';
 const MAX_BODY = 16_384;
 
@@ -27,19 +27,20 @@ const MAX_BODY = 16_384;
 const nestedText = (depth: number): string => '['.repeat(depth) + '1' + ']'.repeat(depth);
 const nested = (depth: number): unknown => JSON.parse(nestedText(depth));
 
-interface Server { port: number; http: RouterHttp; core: RouterCore; bus: MemoryBus; inbox: MemoryInbox }
+interface Server { port: number; http: RouterHttp; router: Router; core: Router['core']; bus: MemoryBus; inbox: MemoryInbox }
 
 async function serve(o: { maxUsersPerPush?: number; maxBatch?: number } = {}): Promise<Server> {
   const clock = new ManualClock(1000);
   const bus = new MemoryBus();
   const inbox = new MemoryInbox({ clock, maxLen: 100_000 });
-  const core = new RouterCore({
-    bus, subjects: makeSubjects('t'), clock, log: silent, inbox, sessions: new MemorySessions({ clock }), presence: new MemoryPresence({ clock }),
+  const router = new Router({
+    bus, subjects: makeSubjects('t'), clock, log: silent,
+    stores: { inbox, sessions: new MemorySessions({ clock }), presence: new MemoryPresence({ clock }) },
     options: { maxPushBytes: 100_000, maxUsersPerPush: o.maxUsersPerPush ?? 10, maxBatch: o.maxBatch ?? 10 },
   });
-  core.start();
-  const http = await startRouterHttp({ core, host: '127.0.0.1', port: 0, apiKeys: [KEY], log: silent, limits: { maxBodyBytes: MAX_BODY } });
-  return { port: http.port, http, core, bus, inbox };
+  router.start();
+  const http = await startRouterHttp({ core: router.core, ready: () => router.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY], log: silent, limits: { maxBodyBytes: MAX_BODY } });
+  return { port: http.port, http, router, core: router.core, bus, inbox };
 }
 
 const post = async (s: Server, body: unknown | string): Promise<{ status: number; json: { error?: { code: string; message: string } } }> => {
@@ -73,7 +74,7 @@ function raw(port: number, parts: string[], untilMs = 1500, pauseMs = 5): Promis
 describe('push API abuse: poison pushes', () => {
   let s: Server;
   before(async () => { s = await serve(); });
-  after(async () => { s.core.stop(); await s.http.close(); });
+  after(async () => { s.router.stop(); await s.http.close(); });
 
   it(`refuses data nested deeper than the protocol's ${MAX_DATA_DEPTH} levels with 400, accepts exactly ${MAX_DATA_DEPTH}`, async () => {
     const ok = await post(s, { user: 'victim', data: nested(MAX_DATA_DEPTH) });
@@ -105,7 +106,7 @@ describe('push API abuse: poison pushes', () => {
 describe('push API abuse: HTTP', () => {
   let s: Server;
   before(async () => { s = await serve(); });
-  after(async () => { s.core.stop(); await s.http.close(); });
+  after(async () => { s.router.stop(); await s.http.close(); });
 
   it('a chunked body over the limit gets a readable 413 (no reset) and the connection stays usable', async () => {
     const head = `POST /v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
@@ -163,7 +164,7 @@ describe('push API abuse: maximum-size batches', () => {
       assert.equal(appends, 100_000);
       assert.ok(seenAtFirstTurn > 0 && seenAtFirstTurn < 100_000, `another callback ran after ${seenAtFirstTurn} of 100,000 store calls`);
     } finally {
-      s.core.stop();
+      s.router.stop();
       await s.http.close();
     }
   });
@@ -179,7 +180,7 @@ describe('push API abuse: maximum-size batches', () => {
       const [, one] = await Promise.all([big, small]);
       assert.equal(one.results[0]!.seq, 11, 'the later push gets the later seq');
     } finally {
-      s.core.stop();
+      s.router.stop();
       await s.http.close();
     }
   });
@@ -188,9 +189,10 @@ describe('push API abuse: maximum-size batches', () => {
 describe('push API abuse: fuzzed bodies', () => {
   it('parsePush never throws and only ever answers 400 or 413 for 20,000 random bodies', () => {
     const clock = new ManualClock(1000);
-    const core = new RouterCore({
-      bus: new MemoryBus(), subjects: makeSubjects('t'), clock, log: silent, inbox: new MemoryInbox({ clock }),
-      sessions: new MemorySessions({ clock }), presence: new MemoryPresence({ clock }), options: { maxPushBytes: 200, maxUsersPerPush: 3, maxBatch: 3 },
+    const { core } = new Router({
+      bus: new MemoryBus(), subjects: makeSubjects('t'), clock, log: silent,
+      stores: { inbox: new MemoryInbox({ clock }), sessions: new MemorySessions({ clock }), presence: new MemoryPresence({ clock }) },
+      options: { maxPushBytes: 200, maxUsersPerPush: 3, maxBatch: 3 },
     });
     const r = new Rand(13);
     const keys = ['user', 'users', 'data', 'id', 'await_ms', 'idempotency_key', 'messages', 'extra', '__proto__', 'constructor'];

@@ -14,33 +14,14 @@
  */
 import { MAX_DATA_DEPTH, withinDepth } from '../../../protocol/codec.js';
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
+import type { PushRequest, RouterCoreOptions } from './router-types.js';
 
 export const MAX_ID_CHARS = 128;
 /** Longest a caller may wait for delivery receipts. */
 export const MAX_AWAIT_MS = 30_000;
 
-export interface PushLimits {
-  /** Recipients of one push. */
-  maxUsersPerPush: number;
-  /** Messages in one batch request. */
-  maxBatch: number;
-  /** Serialised size of one push's `data` (UTF-8 bytes). */
-  maxPushBytes: number;
-}
-
-/** A push built in code, in the router's (camelCase) form; validated like the wire form. */
-export interface PushRequest {
-  /** Recipients; duplicates are ignored. */
-  users: string[];
-  /** Any JSON value (null included); stored serialised. */
-  data: unknown;
-  /** Message id, the same for every recipient; generated if absent. */
-  id?: string;
-  /** Same key within its TTL → same seq and record per user, stored and delivered once. */
-  idempotencyKey?: string;
-  /** Wait up to this long (ms) for delivery receipts: results say delivered / stored / offline. */
-  awaitMs?: number;
-}
+/** The limits a push is checked against (the core's options). */
+export type PushLimits = Pick<RouterCoreOptions, 'maxUsersPerPush' | 'maxBatch' | 'maxPushBytes'>;
 
 declare const validated: unique symbol;
 

@@ -1,13 +1,13 @@
 /**
  * Validation of what the router accepts from outside besides pushes (those
- * are in push-input.ts): kick bodies, path parameters and gateway messages on
- * the bus.
+ * go through core/push-input.ts, hand-written for the hot path): kick bodies,
+ * path parameters and gateway messages on the bus.
  * Messages name the field (`messages[1].users[0]: …`) because a caller
  * fixing a request needs nothing else.
  */
 import { z } from 'zod';
-import type { GatewayBeacon, PresenceEvent } from './presence.js';
-import type { ResumeRequest } from '../../shared/bus/messages.js';
+import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
+import type { DeliveryReceipt, ResumeRequest } from '../shared/bus/messages.js';
 
 export const MAX_ID_CHARS = 128;
 
@@ -72,6 +72,7 @@ const presenceEventSchema = z.object({
 });
 const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs });
 const acksSchema = z.object({ acks: z.array(z.tuple([userId, str, z.number().int().min(0)])).max(100_000) });
+const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().min(0)).max(100_000), gateway: str });
 const resumeSchema = z.object({
   user: userId, device: str, gateway: str, conn: str,
   session: z.string().max(256).optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
@@ -91,6 +92,11 @@ export function parseBeacon(v: unknown): GatewayBeacon | undefined {
 export function parseAcks(v: unknown): Array<[string, string, number]> | undefined {
   const r = acksSchema.safeParse(v);
   return r.success ? r.data.acks : undefined;
+}
+
+export function parseReceipt(v: unknown): DeliveryReceipt | undefined {
+  const r = receiptSchema.safeParse(v);
+  return r.success ? r.data : undefined;
 }
 
 /** JSON has no `undefined`: a gateway may send null or omit the field. */
