@@ -16,7 +16,7 @@
  * yields the event loop between them.
  */
 import { randomUUID } from 'node:crypto';
-import { Errors, LonglinkError } from '../../shared/errors.js';
+import { LonglinkError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { bump } from '../../shared/stats.js';
