@@ -21,6 +21,7 @@ import type { Sessions } from './core/sessions.js';
 import { storeCall } from './core/store-call.js';
 import { startRouterHttp, type RouterHttp } from './http-api.js';
 import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
+import { startConsole, type ConsoleAccess, type ConsolePanel, type RunningConsole } from './console/index.js';
 
 export interface RouterStores {
   inbox: Inbox;
@@ -86,6 +87,8 @@ export class Router {
 export interface RunningRouter {
   readonly router: Router;
   readonly http: RouterHttp;
+  /** The operator console, when enabled. */
+  readonly console: RunningConsole | undefined;
   /** Closes the HTTP API (in-flight requests get a moment), then unsubscribes. The bus and stores are the caller's. */
   close(): Promise<void>;
 }
@@ -97,25 +100,38 @@ export async function startRouter(o: RouterDeps & {
   metrics: RouterMetrics;
   /** Cluster mode: the NATS bus and Redis client behind the metrics. */
   sources?: RouterMetricsSources;
+  /** The operator console (docs/console.md): served on the API port when enabled. */
+  console?: { access: ConsoleAccess; mode: 'standalone' | 'cluster'; panels?: readonly ConsolePanel[] };
 }): Promise<RunningRouter> {
   const router = new Router({ ...o, options: { ...routerOptions(o.settings), ...o.options } });
   router.start();
   o.metrics.bind(router, o.sources);
+  let consoleApp: RunningConsole | undefined;
   try {
+    const c = o.console;
+    if (c?.access.enabled) {
+      consoleApp = await startConsole({
+        access: c.access, core: router.core, inbox: o.stores.inbox, clock: o.clock, mode: c.mode, metrics: o.metrics.registry, log: o.log,
+        ...(c.panels ? { panels: c.panels } : {}),
+      });
+    }
     const http = await startRouterHttp({
       core: router.core, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
       limits: { maxBodyBytes: o.settings.maxBodyBytes },
       metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
       observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),
+      ...(consoleApp ? { console: consoleApp.http } : {}),
     });
     return {
-      router, http,
+      router, http, console: consoleApp,
       async close() {
         await http.close();
+        consoleApp?.close();
         router.stop();
       },
     };
   } catch (err) {
+    consoleApp?.close();
     router.stop();
     throw err;
   }

@@ -20,6 +20,7 @@ import { RedisSessions } from './stores/redis/sessions.js';
 import { RedisPresence } from './stores/redis/presence.js';
 import { createRedis } from './stores/redis/client.js';
 import { createRouterMetrics } from './metrics.js';
+import { consoleSpec, loadConsoleAccess } from './console/index.js';
 import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
 
 const processSpec = {
@@ -28,7 +29,7 @@ const processSpec = {
 } as const;
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, natsSpec, redisSpec, processSpec]));
+  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, consoleSpec, natsSpec, redisSpec, processSpec]));
   process.exit(0);
 }
 
@@ -38,6 +39,8 @@ try {
   const nats = loadConfig(natsSpec);
   const redisCfg = loadConfig(redisSpec);
   const proc = loadConfig(processSpec);
+  // Off unless LONGLINK_CONSOLE_TOKEN is set: the router process has no dev mode.
+  const access = loadConsoleAccess(process.env, { dev: false, apiKeys: settings.apiKeys });
   const log = createLogger('longlink-router', proc.logLevel);
   // Off unless OTEL_* configures an exporter (docs/observability.md).
   const tracing = await startTracing({ serviceName: 'longlink-router' });
@@ -51,6 +54,7 @@ try {
   const running = await startRouter({
     settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
+    console: { access, mode: 'cluster' },
     stores: {
       inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
       sessions: new RedisSessions({ redis, prefix }),
@@ -61,6 +65,7 @@ try {
   // own reconnect, and a reconnected router asks them (announcements sent while it was not
   // yet subscribed on the restarted server were dropped).
   bus.onStatus((e) => { if (e.type === 'reconnect') running.router.link.sync({}); });
+  if (running.console) console.log(`operator console on http://${settings.apiHost}:${running.http.port}/console/ (credential: LONGLINK_CONSOLE_TOKEN)`);
   console.log(`router listening on http://${settings.apiHost}:${running.http.port} (NATS ${nats.natsUrls.join(',')}, Redis ${redisCfg.redisClusterNodes.length > 0 ? `cluster ${redisCfg.redisClusterNodes.map((u) => new URL(u).host).join(',')}` : new URL(redisCfg.redisUrl).host})`);
   onShutdown(async () => {
     await running.close();

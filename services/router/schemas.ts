@@ -70,7 +70,7 @@ const presenceEventSchema = z.object({
   type: z.enum(['online', 'offline']), user: userId, device: str, conn: str, session: z.string().max(256), gateway: str, at: wallMs,
   seq: z.number().int().min(0).optional(),
 });
-const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs });
+const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs, version: z.string().max(64).optional() });
 const acksSchema = z.object({ acks: z.array(z.tuple([userId, str, z.number().int().min(0)])).max(100_000) });
 const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().min(0)).max(100_000), gateway: str });
 const resumeSchema = z.object({

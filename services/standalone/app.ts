@@ -18,6 +18,7 @@ import { MemoryPresence } from '../router/stores/memory/presence.js';
 import { createRouterMetrics } from '../router/metrics.js';
 import { loadRouterSettings } from '../router/config.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
+import { loadConsoleAccess } from '../router/console/index.js';
 
 export interface Standalone {
   readonly gateway: RunningGateway;
@@ -31,6 +32,8 @@ export interface Standalone {
   readonly apiKey: string;
   /** True when the built-in dev secret signs tokens (LONGLINK_DEV). */
   readonly devSecret: boolean;
+  /** The operator console, when enabled: its URL and credential (`generated`: made up for this dev run). */
+  readonly console: { url: string; token: string; generated: boolean } | undefined;
   /** Mints a client token with the configured HS256 secret. */
   mintToken(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
   /** Drains the gateway (reconnect frames, paced), then closes everything. */
@@ -56,9 +59,11 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const apiKey = settings.apiKeys[0] ?? `dev-${randomBytes(18).toString('base64url')}`;
   const apiKeys = settings.apiKeys.length > 0 ? settings.apiKeys : [apiKey];
   const routerMetrics = createRouterMetrics({ defaultMetrics: false });
+  const access = loadConsoleAccess(effective, { dev: config.dev, apiKeys });
   // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
   const routed = await startRouter({
     settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'), metrics: routerMetrics,
+    console: { access, mode: 'standalone' },
     stores: {
       inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
       sessions: new MemorySessions({ clock }),
@@ -90,6 +95,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     gatewayHttpUrl: `http://${host(config.host)}:${gateway.port}`,
     apiUrl: `http://${host(settings.apiHost)}:${http.port}`,
     apiKey,
+    console: access.enabled ? { url: `http://${host(settings.apiHost)}:${http.port}/console/`, token: access.token, generated: access.generated } : undefined,
     devSecret: config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined,
     mintToken: (user, o = {}) => {
       if (config.jwtSecret === undefined && !config.dev) return Promise.reject(new Error('tokens can be minted here only with LONGLINK_JWT_SECRET or in dev mode'));
