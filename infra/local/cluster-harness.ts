@@ -70,7 +70,7 @@ export class Cluster {
         LONGLINK_DRAIN_WINDOW_MS: '1000', LONGLINK_SHUTDOWN_TIMEOUT_MS: '5000',
       }),
       ...this.o.gatewayEnv,
-    }, [], this.o.nodeArgs?.('gateway'));
+    }, [], undefined, this.o.nodeArgs?.('gateway'));
     const m = await proc.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/, 20_000);
     const port = Number(m[1]);
     const g: GatewayProc = { id, port, url: `ws://127.0.0.1:${port}/ws`, httpUrl: `http://127.0.0.1:${port}`, proc };
@@ -86,7 +86,7 @@ export class Cluster {
       LONGLINK_LOG_LEVEL: 'warn',
       ...(this.o.profile === 'dev' ? {} : { LONGLINK_GATEWAY_LEASE_MS: '2000' }),
       ...this.o.routerEnv,
-    }, [], this.o.nodeArgs?.('router'));
+    }, [], undefined, this.o.nodeArgs?.('router'));
     const m = await proc.waitFor(/router listening on (http:\/\/\S+) /, 20_000);
     const r: RouterProc = { apiUrl: m[1]!, proc };
     this.routers.push(r);

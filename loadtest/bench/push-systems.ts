@@ -88,7 +88,7 @@ export async function startStandaloneSystem(o: StartOptions): Promise<BenchSyste
     ...GATEWAY_ENV,
     LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0',
     LONGLINK_JWT_SECRET: CLUSTER_SECRET, LONGLINK_API_KEYS: CLUSTER_API_KEY, LONGLINK_LOG_LEVEL: 'warn',
-  }, [], o.nodeArgs?.('standalone'));
+  }, [], undefined, o.nodeArgs?.('standalone'));
   const ws = await proc.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 30_000);
   const api = await proc.waitFor(/Push API:\s+(http:\/\/\S+)\/v1\/push/, 30_000);
   return {
