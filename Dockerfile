@@ -16,6 +16,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY protocol ./protocol
 COPY services ./services
 RUN npx tsc -p tsconfig.json --declaration false
 RUN npm prune --omit=dev --no-audit --no-fund
@@ -32,6 +33,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/protocol ./dist/protocol
 COPY --from=build /app/dist/services ./dist/services
 # Numeric uid:gid of the image's "node" user, so Kubernetes' runAsNonRoot can
 # verify it. Files stay root-owned: the process cannot modify its own code.

@@ -9,7 +9,7 @@
  * It reuses the integration tests' harness, so what is tested is what runs.
  */
 import { parseArgs } from 'node:util';
-import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster } from '../../tests/helpers/cluster.js';
+import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster } from './cluster-harness.js';
 
 const { values } = parseArgs({ options: {
   gateways: { type: 'string', default: '2' }, routers: { type: 'string', default: '1' },

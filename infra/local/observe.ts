@@ -8,29 +8,12 @@
  *   npm run observe -- [--gateways 2] [--routers 1] [--clients 20] [--push-every-ms 1000] [--prometheus-port 9090]
  *
  * Needs nats-server, redis-server and prometheus (`bash tests/setup.sh`
- * installs them as root). The cluster harness is infra/local/cluster-harness
- * when present, else tests/helpers/cluster (found at run time, so this
- * script does not depend on where the harness lives).
+ * installs them as root).
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createClient, type LonglinkClient } from '../../sdk/src/node.js';
+import { CLUSTER_API_KEY, startCluster } from './cluster-harness.js';
 import { freePort, startPrometheus, type RunningPrometheus } from './prometheus.js';
-
-/** What this script uses of the cluster harness. */
-interface LocalCluster {
-  readonly gateways: ReadonlyArray<{ readonly id: string; readonly url: string; readonly httpUrl: string }>;
-  readonly url: string;
-  readonly apiUrl: string;
-  token(user: string, device?: string): Promise<string>;
-  push(users: string[], data: unknown): Promise<{ status: number; body: unknown }>;
-  stop(): Promise<void>;
-}
-interface HarnessModule {
-  startCluster(o: { gateways?: number; routers?: number }): Promise<LocalCluster>;
-  CLUSTER_API_KEY?: string;
-}
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,13 +21,6 @@ function arg(name: string, dflt: number): number {
   const v = Number(process.argv[i + 1]);
   if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} needs a non-negative integer`);
   return v;
-}
-
-async function harness(): Promise<HarnessModule> {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const moved = path.join(here, 'cluster-harness.js');
-  const file = existsSync(moved) ? moved : path.join(here, '../../tests/helpers/cluster.js');
-  return (await import(file)) as HarnessModule;
 }
 
 async function prometheusPort(wanted: number): Promise<number> {
@@ -66,9 +42,8 @@ async function main(): Promise<void> {
   const routers = arg('routers', 1);
   const clients = arg('clients', 20);
   const pushEveryMs = arg('push-every-ms', 1000);
-  const mod = await harness();
   console.log(`starting NATS, Redis, ${routers} router(s), ${gateways} gateway(s)…`);
-  const cluster = await mod.startCluster({ gateways, routers });
+  const cluster = await startCluster({ gateways, routers });
   let prom: RunningPrometheus | undefined;
   const fleet: LonglinkClient[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -119,7 +94,7 @@ async function main(): Promise<void> {
     `  WebSocket:    ${cluster.url}  (TCP balancer in front of the gateways)`,
     ...cluster.gateways.map((g) => `  Gateway ${g.id}:  ${g.httpUrl}/metrics`),
     `  Push API:     ${cluster.apiUrl}/v1/push   metrics: ${cluster.apiUrl}/metrics`,
-    ...(mod.CLUSTER_API_KEY ? [`  API key:      ${mod.CLUSTER_API_KEY}`] : []),
+    `  API key:      ${CLUSTER_API_KEY}   (!!! DEV: a fixed, public test value)`,
     `  Demo fleet:   ${clients} SDK clients${pushEveryMs > 0 && clients > 0 ? `, a push every ${pushEveryMs} ms` : ''}`,
     `  Config:       ${prom.configFile}`,
     '',

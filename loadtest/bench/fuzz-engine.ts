@@ -23,7 +23,7 @@ import {
   closeCodeInfo, decodeClientFrame, decodeServerFrame,
   encodeAck, encodeHeartbeat, encodeHeartbeatAck, encodeJson, encodePushRaw,
   type ClientFrame, type Decoded, type ServerFrame,
-} from '../../services/shared/protocol/index.js';
+} from '../../protocol/index.js';
 import { GENERATORS, generateCase, type FuzzCase } from './fuzz-gen.js';
 
 export { caseSeed, generateCase, type FuzzCase } from './fuzz-gen.js';

@@ -13,7 +13,7 @@ import {
   CLOSE_CODES, LIMITS, MAX_DATA_DEPTH,
   encodeAck, encodeHeartbeat, encodeHeartbeatAck, encodeJson, encodePushRaw,
   type ClientFrame, type ServerFrame,
-} from '../../services/shared/protocol/index.js';
+} from '../../protocol/index.js';
 import { Rand } from '../lib/rand.js';
 
 /** Seed for case `index` of a run: an avalanche hash, so neighbouring cases are unrelated. */

@@ -6,7 +6,7 @@
  */
 import WebSocket from 'ws';
 import { mintToken } from '../../services/gateway/auth.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeHeartbeat } from '../../services/shared/protocol/index.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeHeartbeat } from '../../protocol/index.js';
 
 interface Args { url: string; count: number; firstStage?: number; localAddress: string; intervalMs: number; secret?: string; prefix: string; concurrency: number }
 const args = JSON.parse(process.argv[2]!) as Args;

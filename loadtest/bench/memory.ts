@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMicros, rssBytes } from './proc-stats.js';
-import { CLUSTER_SECRET, startCluster, type Cluster } from '../../tests/helpers/cluster.js';
+import { CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../../..');

@@ -18,7 +18,7 @@
 import WebSocket from 'ws';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../../services/gateway/auth.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat } from '../../services/shared/protocol/index.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/index.js';
 
 // ---- histogram (shared with push.ts) ----------------------------------------------
 // Microsecond values; exact below 128 µs, then 64 sub-buckets per power of two

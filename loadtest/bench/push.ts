@@ -1,7 +1,7 @@
 /**
  * `npm run bench:push`: end-to-end push latency (HTTP API call → client
  * receive) through a real local cluster: 1 router, 2 gateways, nats-server and
- * redis-server (tests/helpers/cluster.ts), with N users connected as raw
+ * redis-server (infra/local/cluster-harness.ts), with N users connected as raw
  * protocol clients by worker processes (push-worker.ts) that heartbeat, ack
  * and timestamp every push they get.
  *
@@ -29,7 +29,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../tests/helpers/cluster.js';
+import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { cpuMicros } from './proc-stats.js';
 import { HIST_SIZE, bucketOf, bucketValue, type WorkerArgs } from './push-worker.js';
 

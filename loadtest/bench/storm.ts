@@ -1,6 +1,6 @@
 /**
  * `npm run bench:storm`: reconnect storm. A local cluster of 3 gateways
- * (tests/helpers/cluster.ts, admission control at production defaults:
+ * (infra/local/cluster-harness.ts, admission control at production defaults:
  * 2,000 connects/s, burst 4,000 per gateway); --connections protocol-level
  * clients (the load generator's workers: ClientSession over `ws`, SDK
  * backoff) all on gateway 0; pushes to random users flow through the router
@@ -23,7 +23,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../../tests/helpers/cluster.js';
+import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../../infra/local/cluster-harness.js';
 import { Aggregator } from '../generator/aggregate.js';
 import { splitWork } from '../generator/options.js';
 import type { Sample, WorkerArgs } from '../generator/worker.js';

@@ -21,7 +21,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../tests/helpers/cluster.js';
+import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { Histogram, r2 } from '../lib/histogram.js';
 import { machineInfo } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';

@@ -6,7 +6,7 @@
  * While it runs: a progress line on stderr. At the end: a table and, as the
  * last stdout line, the JSON report; report.json and report.svg (connections,
  * heartbeat-ack latency and push latency over time) in --out.
- * With --cluster G it starts a local cluster (tests/helpers/cluster.ts) and
+ * With --cluster G it starts a local cluster (infra/local/cluster-harness.ts) and
  * also reports each gateway's RSS per connection and CPU.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../tests/helpers/cluster.js';
+import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuPct, procSnap, scrapeGateway, type GatewayScrape, type ProcSnap } from '../lib/gateway-metrics.js';

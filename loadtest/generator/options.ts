@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 export interface GeneratorConfig {
   /** Gateway URLs (clients spread over them), or empty with `cluster` > 0. */
   urls: string[];
-  /** Start a local cluster (tests/helpers/cluster.ts) with this many gateways. */
+  /** Start a local cluster (infra/local/cluster-harness.ts) with this many gateways. */
   cluster: number;
   gatewayEnv: Record<string, string>;
   api: string | undefined;

@@ -1,4 +1,4 @@
-// The shared codec (services/shared/protocol/codec.ts) names TextDecoder for
+// The shared codec (protocol/codec.ts) names TextDecoder for
 // text frames that arrive as bytes. k6 hands text frames to scripts as
 // strings, so the codec never constructs one there (it does so lazily, and
 // k6 has none). Declared only so the codec type-checks against k6's types.

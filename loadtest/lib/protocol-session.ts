@@ -4,7 +4,7 @@
  * rules of §5-§6 as a clock-driven state machine, and reconnect delays
  * (exponential backoff with full jitter, as sdk/src/backoff.ts, or a fixed
  * delay for comparison). Frames are built and parsed by the one protocol
- * module (services/shared/protocol), as in the gateway and the SDK.
+ * module (protocol), as in the gateway and the SDK.
  *
  * Plain ES module: no Node, DOM or k6 APIs (no TextDecoder, no URL), so the
  * k6 scripts bundle it (`npm run build:k6`) and Node runs its compiled form
@@ -13,12 +13,12 @@
  * `poll()` returns, and wakes up at `nextWakeAt()`.
  * tests/loadtest/protocol-session.test.ts checks the backoff against the SDK's.
  */
-import { closeCodeInfo, type ReconnectAdvice } from '../../services/shared/protocol/close-codes.js';
-import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../services/shared/protocol/codec.js';
+import { closeCodeInfo, type ReconnectAdvice } from '../../protocol/close-codes.js';
+import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/codec.js';
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
   type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
-} from '../../services/shared/protocol/frames.js';
+} from '../../protocol/frames.js';
 
 // The client frames, under the names the load tools use.
 export { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeAck as ackFrame, encodeHeartbeat as heartbeatFrame };

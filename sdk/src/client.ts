@@ -7,7 +7,7 @@
  * `options.timers`; the browser and node entries fill in defaults. No global
  * state: any number of clients per process.
  */
-import type { HelloFrame } from '../../services/shared/protocol/index.js';
+import type { HelloFrame } from '../../protocol/index.js';
 import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js';
 import { Connection } from './connection.js';
 import { DEFAULT_DELIVERY, Delivery, type PushMessage } from './delivery.js';

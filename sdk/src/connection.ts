@@ -11,7 +11,7 @@
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat,
   type HeartbeatAckFrame, type HelloFrame, type PushFrame, type SentFrame,
-} from '../../services/shared/protocol/index.js';
+} from '../../protocol/index.js';
 import { HeartbeatScheduler, type Beat } from './heartbeat-scheduler.js';
 import type { LossInfo } from './reconnect-machine.js';
 import type { Timer, Timers } from './timers.js';

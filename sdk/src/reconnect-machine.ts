@@ -23,10 +23,10 @@
  *    next attempt, including a heartbeat failure.
  *
  * What a loss leads to is decided by `decide()` from the close code's advice
- * (services/shared/protocol/close-codes.ts) or the refused upgrade's HTTP
+ * (protocol/close-codes.ts) or the refused upgrade's HTTP
  * status.
  */
-import { Close, closeCodeInfo } from '../../services/shared/protocol/index.js';
+import { Close, closeCodeInfo } from '../../protocol/index.js';
 import { backoffDelay, retryAfterDelay, type BackoffConfig } from './backoff.js';
 import type { Timer, Timers } from './timers.js';
 

@@ -7,7 +7,7 @@
 import {
   PROTOCOL_VERSION, decodeClientFrame, encodeHeartbeatAck, encodeJson,
   type ClientFrame, type HeartbeatAckFrame, type HelloFrame,
-} from '../../services/shared/protocol/index.js';
+} from '../../protocol/index.js';
 import type { LonglinkClient } from './client.js';
 import type { TransportFactory, TransportHandlers, TransportSocket } from './transport.js';
 import type { ClientEvents } from './types.js';

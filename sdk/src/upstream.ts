@@ -11,7 +11,7 @@
  * unknown, so the frame is sent again with the same id on the next connection
  * (docs/protocol.md §8: backends that need exactly-once de-duplicate by id).
  */
-import { encodeJson, type SentFrame } from '../../services/shared/protocol/index.js';
+import { encodeJson, type SentFrame } from '../../protocol/index.js';
 import type { Timer, Timers } from './timers.js';
 
 export type SendErrorKind = 'rejected' | 'timeout' | 'closed';

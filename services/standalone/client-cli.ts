@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { mintToken } from '../gateway/auth.js';
 import { DEV_JWT_SECRET } from '../gateway/config.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, closeCodeInfo, decodeServerFrame, encodeAck, encodeHeartbeat } from '../shared/protocol/index.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, closeCodeInfo, decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/index.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

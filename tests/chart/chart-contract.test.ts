@@ -21,7 +21,7 @@ import { loadRouterSettings, routerSpec } from '../../services/router/config.js'
 import { natsSpec, redisSpec } from '../../services/shared/cluster-config.js';
 import { loadConfig, type ConfigSpec } from '../../services/shared/config.js';
 import { tracingConfigured } from '../../services/shared/tracing.js';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { CHART, byKind, renderCases, template } from './helm.js';
 import { REPO, type K8sObject } from './k8s-models.js';
 import { containers, deployments, type Container } from './objects.js';

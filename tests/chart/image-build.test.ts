@@ -18,8 +18,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { startNatsServer, type NatsHarness } from '../helpers/nats.js';
-import { startRedis, type RedisHarness } from '../helpers/redis.js';
+import { startNatsServer, type NatsHarness } from '../../infra/local/nats.js';
+import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 import { copyContext, dockerignore, parseDockerfile, type Instruction, type Stage } from './dockerfile.js';
 import { REPO } from './k8s-models.js';
 
@@ -124,7 +124,7 @@ test('replayed build: runtime files hold no dev dependency and only this platfor
   if (process.platform === 'linux' && process.arch === 'x64') assert.deepEqual(binaries, ['uws_linux_x64_115.node']);
   assert.ok(existsSync(join(dir, 'dist/services/entry.js')), 'dist/services/entry.js missing');
   assert.ok(!existsSync(join(dir, 'dist/services/entry.d.ts')), 'declarations are not needed at run time');
-  assert.ok(!existsSync(join(dir, 'services')) && !existsSync(join(dir, 'tsconfig.json')), 'sources must stay in the build stage');
+  assert.ok(!existsSync(join(dir, 'services')) && !existsSync(join(dir, 'protocol')) && !existsSync(join(dir, 'tsconfig.json')), 'sources must stay in the build stage');
 });
 
 interface Running { child: ChildProcess; out: () => string; exit: Promise<number | null> }

@@ -8,7 +8,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
 import { connectNatsBus, type NatsBus, type NatsBusOptions } from '../../services/shared/bus/nats-bus.js';
-import { startNatsServer, recordingLog, nextEvent, type NatsHarness } from '../helpers/nats.js';
+import { startNatsServer, recordingLog, nextEvent, type NatsHarness } from '../../infra/local/nats.js';
 import { busContract } from './bus.contract.js';
 import type { BusMessage } from '../../services/shared/bus/bus.js';
 

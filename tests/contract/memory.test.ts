@@ -1,8 +1,8 @@
 /** Runs the store contracts against the in-memory implementations (time on a ManualClock). */
 import { ManualClock } from '../../services/shared/clock.js';
-import { MemoryInbox } from '../../services/router/core/inbox-memory.js';
-import { MemorySessions } from '../../services/router/core/sessions-memory.js';
-import { MemoryPresence } from '../../services/router/core/presence-memory.js';
+import { MemoryInbox } from '../../services/router/stores/memory/inbox.js';
+import { MemorySessions } from '../../services/router/stores/memory/sessions.js';
+import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
 import { inboxContract } from './inbox.contract.js';
 import { sessionsContract } from './sessions.contract.js';
 import { presenceContract } from './presence.contract.js';

@@ -15,14 +15,14 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisInbox } from '../../services/router/core/inbox-redis.js';
+import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
 import type { GatewayBeacon, Presence, PresenceEntry, PresenceEvent } from '../../services/router/core/presence.js';
-import { MemoryPresence } from '../../services/router/core/presence-memory.js';
-import { RedisPresence } from '../../services/router/core/presence-redis.js';
-import { RedisSessions } from '../../services/router/core/sessions-redis.js';
-import { createRedis, type RedisClient } from '../../services/router/core/redis/client.js';
+import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
+import { RedisPresence } from '../../services/router/stores/redis/presence.js';
+import { RedisSessions } from '../../services/router/stores/redis/sessions.js';
+import { createRedis, type RedisClient } from '../../services/router/stores/redis/client.js';
 import { systemClock } from '../../services/shared/clock.js';
-import { startRedis } from '../helpers/redis.js';
+import { startRedis } from '../../infra/local/redis.js';
 import { inboxContract } from './inbox.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { sessionsContract } from './sessions.contract.js';

@@ -4,7 +4,7 @@
  * for the close.
  */
 import WebSocket from 'ws';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, type ServerFrame } from '../../services/shared/protocol/index.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, type ServerFrame } from '../../protocol/index.js';
 
 export interface Upgraded {
   ok: true;

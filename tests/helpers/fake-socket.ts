@@ -1,5 +1,5 @@
 /** A ClientSocket that records what the core does to it. */
-import { decodeServerFrame, type ServerFrame } from '../../services/shared/protocol/index.js';
+import { decodeServerFrame, type ServerFrame } from '../../protocol/index.js';
 import { SendStatus, type ClientSocket } from '../../services/gateway/core/ports.js';
 
 export class FakeSocket implements ClientSocket {

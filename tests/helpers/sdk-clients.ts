@@ -3,7 +3,7 @@
  * per-user record of what the app saw: every push, in arrival order.
  */
 import { createClient, type LonglinkClient } from '../../sdk/src/node.js';
-import type { Cluster } from './cluster.js';
+import type { Cluster } from '../../infra/local/cluster-harness.js';
 
 export interface Recorded {
   user: string;

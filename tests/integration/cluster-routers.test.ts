@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { decodeMsg, encodeMsg } from '../../services/shared/bus/bus.js';
 import { subjects } from '../../services/shared/bus/subjects.js';
-import { CLUSTER_API_KEY, startCluster, type Cluster } from '../helpers/cluster.js';
+import { CLUSTER_API_KEY, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { fleetClient, waitFor, type Recorded } from '../helpers/sdk-clients.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };

@@ -5,8 +5,8 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Close } from '../../services/shared/protocol/index.js';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { Close } from '../../protocol/index.js';
+import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { mustConnect, type TestClient } from '../helpers/client.js';
 
 describe('cluster sessions', () => {

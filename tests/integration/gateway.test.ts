@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
-import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../services/shared/protocol/index.js';
+import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../protocol/index.js';
 import type { Standalone } from '../../services/standalone/app.js';
 import { connect, mustConnect, type TestClient } from '../helpers/client.js';
 import { TEST_SECRET, push, sleep, start } from '../helpers/standalone.js';

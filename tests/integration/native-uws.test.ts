@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnNode } from '../helpers/process.js';
+import { spawnNode } from '../../infra/local/process.js';
 import { TEST_API_KEY, TEST_SECRET } from '../helpers/standalone.js';
 
 describe('native uWebSockets.js', () => {

@@ -12,7 +12,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectNatsBus, type NatsBus } from '../../services/shared/bus/nats-bus.js';
-import { startNatsCluster, recordingLog, nextEvent, type NatsHarness, type LogEntry } from '../helpers/nats.js';
+import { startNatsCluster, recordingLog, nextEvent, type NatsHarness, type LogEntry } from '../../infra/local/nats.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

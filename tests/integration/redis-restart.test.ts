@@ -14,11 +14,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedisInbox } from '../../services/router/core/inbox-redis.js';
-import { RedisPresence } from '../../services/router/core/presence-redis.js';
-import { RedisSessions } from '../../services/router/core/sessions-redis.js';
-import { createRedis, type RedisClient } from '../../services/router/core/redis/client.js';
-import { startRedis, type RedisHarness } from '../helpers/redis.js';
+import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
+import { RedisPresence } from '../../services/router/stores/redis/presence.js';
+import { RedisSessions } from '../../services/router/stores/redis/sessions.js';
+import { createRedis, type RedisClient } from '../../services/router/stores/redis/client.js';
+import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 
 const FAIL_FAST_MS = 2000;
 const entry = (id: string) => ({ id, ts: 1_700_000_000_000, data: JSON.stringify({ id }) });

@@ -3,7 +3,7 @@
  * checks what it can:
  *  - they type-check against @types/k6 with no Node or DOM types;
  *  - `npm run build:k6` bundles them with only k6's own modules left as
- *    imports, the protocol module included from services/shared/protocol;
+ *    imports, the protocol module included from protocol;
  *  - each bundle's init context (what k6 evaluates before any VU runs:
  *    options, metrics, environment) runs in a bare ECMAScript context, with
  *    stand-ins for the k6 modules and no Node or DOM globals, so nothing at
@@ -89,7 +89,7 @@ describe('k6 scripts', () => {
         assert.ok(imports.length > 0 && imports.every((i) => i === 'k6' || i.startsWith('k6/')), `${f} imports only k6 modules: ${imports.join(', ')}`);
         assert.match(js, /export\s*\{[^}]*options/, `${f} exports options`);
         // The codec's own decoder, not a copy: its depth limit and close-code table come along.
-        assert.match(js, /MAX_DATA_DEPTH/, `${f} bundles services/shared/protocol`);
+        assert.match(js, /MAX_DATA_DEPTH/, `${f} bundles protocol/`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import {
 } from '../../loadtest/lib/protocol-session.js';
 import {
   CLOSE_CODES, decodeServerFrame, encodeAck, encodeHeartbeat, encodeHeartbeatAck, encodeJson, encodePushRaw,
-} from '../../services/shared/protocol/index.js';
+} from '../../protocol/index.js';
 import { DEFAULT_BACKOFF, backoffDelay, retryAfterDelay } from '../../sdk/src/backoff.js';
 
 const hello = (o: Partial<{ session: string; resumed: boolean; intervalMs: number; seq: number }> = {}): string => encodeJson({
@@ -23,7 +23,7 @@ const push = (seq: number, data: unknown = {}, ts = 1000): string => encodePushR
 /** Deterministic random: a fixed cycle of draws. */
 const draws = (xs: number[]): (() => number) => { let i = 0; return () => xs[i++ % xs.length]!; };
 
-describe('protocol-session codec = services/shared/protocol', () => {
+describe('protocol-session codec = protocol', () => {
   it('heartbeat and ack frames are byte-identical to the gateway codec', () => {
     for (const v of [undefined, 100, 127, 128, 300, 30_000, 60_000, 3_600_000]) assert.deepEqual(heartbeatFrame(v), encodeHeartbeat(v), `heartbeat ${v}`);
     for (const s of [0, 1, 42, 127, 128, 1234, 2 ** 31, Number.MAX_SAFE_INTEGER]) assert.deepEqual(ackFrame(s), encodeAck(s), `ack ${s}`);

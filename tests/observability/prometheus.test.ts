@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { prometheusBinary, promtool, startPrometheus, type RunningPrometheus } from '../../infra/local/prometheus.js';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { fleetClient, waitFor, type Recorded } from '../helpers/sdk-clients.js';
 import { connect, mustConnect } from '../helpers/client.js';
 import {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../services/shared/clock.js';
-import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../services/shared/protocol/index.js';
+import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../protocol/index.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import { SendStatus, type GatewayLink, type Handshake, type PresenceEvent, type PushRecord, type ResumeReply, type ResumeRequest } from '../../services/gateway/core/ports.js';

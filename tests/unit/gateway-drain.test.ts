@@ -7,7 +7,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Close } from '../../services/shared/protocol/index.js';
+import { Close } from '../../protocol/index.js';
 import { FakeSocket } from '../helpers/fake-socket.js';
 import { flush, gatewayBench } from '../helpers/gateway-harness.js';
 

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeClientFrame, decodeServerFrame, type ClientFrame, type ServerFrame } from '../../services/shared/protocol/index.js';
+import { decodeClientFrame, decodeServerFrame, type ClientFrame, type ServerFrame } from '../../protocol/index.js';
 import { Rand, generateCase, runFuzz, type Decoder } from '../../loadtest/bench/fuzz-engine.js';
 
 const SEED = Number(process.env.LONGLINK_FUZZ_SEED ?? 0x4c4c3031); // 'LL01'

@@ -13,7 +13,7 @@ import {
   encodeAck, encodeHeartbeat, encodeHeartbeatAck, encodeJson, encodePushRaw,
   readVarint, varintLength, writeVarint,
   type ClientFrame, type Decoded, type ServerFrame,
-} from '../../services/shared/protocol/index.js';
+} from '../../protocol/index.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const bytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h.replace(/\s+/g, ''), 'hex'));

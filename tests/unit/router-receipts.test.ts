@@ -6,9 +6,9 @@ import { subjects as makeSubjects } from '../../services/shared/bus/subjects.js'
 import type { Delivery, DeliveryReceipt, PresenceEvent } from '../../services/shared/bus/messages.js';
 import { systemClock } from '../../services/shared/clock.js';
 import { RouterCore } from '../../services/router/core/router-core.js';
-import { MemoryInbox } from '../../services/router/core/inbox-memory.js';
-import { MemorySessions } from '../../services/router/core/sessions-memory.js';
-import { MemoryPresence } from '../../services/router/core/presence-memory.js';
+import { MemoryInbox } from '../../services/router/stores/memory/inbox.js';
+import { MemorySessions } from '../../services/router/stores/memory/sessions.js';
+import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const flush = () => new Promise<void>((r) => setTimeout(r, 5));

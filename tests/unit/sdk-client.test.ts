@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Close, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../services/shared/protocol/index.js';
+import { Close, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../protocol/index.js';
 import { LonglinkClient } from '../../sdk/src/client.js';
 import { ManualNetwork } from '../../sdk/src/network.js';
 import { HeartbeatMemory, MemoryStorage } from '../../sdk/src/storage.js';

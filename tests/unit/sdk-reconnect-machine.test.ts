@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLOSE_CODES, Close } from '../../services/shared/protocol/index.js';
+import { CLOSE_CODES, Close } from '../../protocol/index.js';
 import { DEFAULT_BACKOFF, backoffDelay, backoffWindow, parseRetryAfter, retryAfterDelay, type BackoffConfig } from '../../sdk/src/backoff.js';
 import { FakeTimers } from '../../sdk/src/fake-timers.js';
 import { ReconnectMachine, decide, type ClientState, type LossInfo, type StateChange } from '../../sdk/src/reconnect-machine.js';

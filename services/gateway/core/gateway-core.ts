@@ -10,7 +10,7 @@
 import {
   BinaryOp, Close, PROTOCOL_VERSION, closeCodeInfo, closeReasonLabel, decodeClientFrame, encodeHeartbeatAck, encodeJson, encodePushRaw,
   type HelloFrame,
-} from '../../shared/protocol/index.js';
+} from '../../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import { Connection, clampInterval } from './connection.js';

@@ -1,7 +1,7 @@
 /**
  * Inbox on Redis (cluster mode). Behaves like MemoryInbox and passes the
- * same contract suite; see redis/keys.ts for the key layout and
- * redis/lua-user.ts for the scripts.
+ * same contract suite; see keys.ts for the key layout and
+ * lua-user.ts for the scripts.
  *
  * Storage choice: a stream per user, entry id "<seq>-0", rather than a sorted
  * set. Range reads by seq, exact MAXLEN and trim-to-cursor (XTRIM MINID,
@@ -19,21 +19,13 @@
  * the method is called, so calls are applied in call order (the router's
  * Lanes rely on it for appends).
  */
-import type { Clock } from '../../shared/clock.js';
-import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type PushRecord } from './inbox.js';
-import type { RedisClient } from './redis/client.js';
-import { DEFAULT_PREFIX, UserKeys } from './redis/keys.js';
-import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE } from './redis/lua-user.js';
-import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './redis/script.js';
-
-export interface RedisStoreOptions {
-  /** Shared client (see redis/client.ts createRedis); the store never quits it. */
-  redis: RedisClient;
-  /** First part of every key. Default "ll". */
-  prefix?: string;
-  /** Wall clock for expiry decisions; default: the Redis server's TIME (see redis/script.ts). */
-  clock?: Clock;
-}
+import type { Clock } from '../../../shared/clock.js';
+import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type PushRecord } from '../../core/inbox.js';
+import type { RedisClient } from './client.js';
+import type { RedisStoreOptions } from '../shared.js';
+import { DEFAULT_PREFIX, UserKeys } from './keys.js';
+import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE } from './lua-user.js';
+import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
 
 export class RedisInbox implements Inbox {
   private readonly redis: RedisClient;

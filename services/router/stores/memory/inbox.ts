@@ -4,8 +4,8 @@
  * applied in call order, which is what the contract asks of every store.
  * Expiry reads the injected clock (monotonic `now()`), so tests drive TTLs by hand.
  */
-import type { Clock } from '../../shared/clock.js';
-import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type PushRecord } from './inbox.js';
+import type { Clock } from '../../../shared/clock.js';
+import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type PushRecord } from '../../core/inbox.js';
 
 interface Stored {
   record: PushRecord;

@@ -3,11 +3,11 @@
  * the injected clock. Entries are keyed by gateway + connection id, since
  * connection ids are only unique within one gateway.
  */
-import type { Clock } from '../../shared/clock.js';
+import type { Clock } from '../../../shared/clock.js';
 import {
   DEFAULT_PRESENCE_LIMITS, type BeaconResult, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
   type PresenceEvent, type PresenceLimits, type SweepResult,
-} from './presence.js';
+} from '../../core/presence.js';
 
 interface GatewayState {
   beacon: GatewayBeacon;

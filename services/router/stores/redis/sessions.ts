@@ -9,14 +9,14 @@
  * of other devices are dropped whenever the user opens a session, which
  * replaces MemorySessions' periodic sweep.
  */
-import type { Clock } from '../../shared/clock.js';
-import type { RedisStoreOptions } from './inbox-redis.js';
-import type { RedisClient } from './redis/client.js';
-import { DEFAULT_PREFIX, UserKeys } from './redis/keys.js';
-import { SESSION_OPEN, SESSION_TOUCH } from './redis/lua-user.js';
-import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './redis/script.js';
-import { newSessionId } from './sessions-memory.js';
-import { DEFAULT_SESSION_LIMITS, type SessionLimits, type SessionOpen, type Sessions } from './sessions.js';
+import type { Clock } from '../../../shared/clock.js';
+import type { RedisStoreOptions } from '../shared.js';
+import type { RedisClient } from './client.js';
+import { DEFAULT_PREFIX, UserKeys } from './keys.js';
+import { SESSION_OPEN, SESSION_TOUCH } from './lua-user.js';
+import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
+import { newSessionId } from '../shared.js';
+import { DEFAULT_SESSION_LIMITS, type SessionLimits, type SessionOpen, type Sessions } from '../../core/sessions.js';
 
 export class RedisSessions implements Sessions {
   private readonly redis: RedisClient;

@@ -2,9 +2,9 @@
  * In-process Sessions for standalone mode and tests. Expiry reads the
  * injected clock; expired entries are removed when next read.
  */
-import { randomBytes } from 'node:crypto';
-import type { Clock } from '../../shared/clock.js';
-import { DEFAULT_SESSION_LIMITS, type SessionLimits, type SessionOpen, type Sessions } from './sessions.js';
+import type { Clock } from '../../../shared/clock.js';
+import { newSessionId } from '../shared.js';
+import { DEFAULT_SESSION_LIMITS, type SessionLimits, type SessionOpen, type Sessions } from '../../core/sessions.js';
 
 interface Stored {
   session: string;
@@ -12,10 +12,6 @@ interface Stored {
 }
 
 /** 16 random bytes, base64url: 22 characters, 128 bits, unguessable. */
-export function newSessionId(): string {
-  return randomBytes(16).toString('base64url');
-}
-
 export class MemorySessions implements Sessions {
   /** user → device → session */
   private readonly users = new Map<string, Map<string, Stored>>();

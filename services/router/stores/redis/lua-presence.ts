@@ -1,5 +1,5 @@
 /**
- * Lua for RedisPresence (see presence-redis.ts for how the steps fit).
+ * Lua for RedisPresence (see presence.ts for how the steps fit).
  *
  * Gateway scripts ("GW_*") touch only `{gw}`-tagged keys: KEYS[1] is the
  * leases zset, and they derive `gw:<id>` info hashes and `conns:<epoch>` sets

@@ -5,7 +5,7 @@
  * Service does). Every piece can be killed and restarted by the test.
  */
 import { mintToken } from '../../services/gateway/auth.js';
-import { startTcpBalancer, type TcpBalancer } from '../../infra/local/tcp-balancer.js';
+import { startTcpBalancer, type TcpBalancer } from './tcp-balancer.js';
 import { startNatsCluster, startNatsServer, type NatsHarness } from './nats.js';
 import { startRedis, type RedisHarness } from './redis.js';
 import { spawnNode, type Spawned } from './process.js';

@@ -1,7 +1,7 @@
 /**
  * Presence directory on Redis (cluster mode). Behaves like MemoryPresence
- * and passes the same contract suite; Lua in redis/lua-presence.ts, keys in
- * redis/keys.ts.
+ * and passes the same contract suite; Lua in lua-presence.ts, keys in
+ * keys.ts.
  *
  * Layout (Centrifuge's pattern: Redis 7.0 has no per-field TTL, so expiry is
  * a sorted-set score next to a hash):
@@ -41,16 +41,16 @@
  * are unique per gateway and belong to one user, so this only differs for a
  * malformed event pairing one connection with two users.
  */
-import type { Clock } from '../../shared/clock.js';
-import type { RedisStoreOptions } from './inbox-redis.js';
+import type { Clock } from '../../../shared/clock.js';
+import type { RedisStoreOptions } from '../shared.js';
 import {
   DEFAULT_PRESENCE_LIMITS, type BeaconResult, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
   type PresenceEvent, type PresenceLimits, type SweepResult,
-} from './presence.js';
-import type { RedisClient } from './redis/client.js';
-import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './redis/keys.js';
-import { GW_ALIVE, GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './redis/lua-presence.js';
-import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './redis/script.js';
+} from '../../core/presence.js';
+import type { RedisClient } from './client.js';
+import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './keys.js';
+import { GW_ALIVE, GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './lua-presence.js';
+import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
 
 /** What a user hash stores per entry: the entry without the user, plus the gateway epoch it belongs to. */
 interface Stored extends Omit<PresenceEntry, 'user'> {
