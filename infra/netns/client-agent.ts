@@ -28,10 +28,11 @@ function add(c: AddCmd): void {
   });
   clients.set(c.id, client);
   const id = c.id;
-  client.on('connected', (e) => emit({ ev: 'connected', id, session: e.session, resumed: e.resumed, gateway: e.gateway, intervalMs: e.intervalMs }));
-  client.on('disconnected', (e) => emit({ ev: 'disconnected', id, code: e.code, zombie: e.zombie, retryInMs: e.retryInMs }));
+  client.on('connected', (e) => emit({ ev: 'connected', id, session: e.session, resumed: e.resumed, gateway: e.gateway, conn: e.conn, intervalMs: e.intervalMs }));
+  client.on('disconnected', (e) => emit({ ev: 'disconnected', id, code: e.code, reason: e.reason, zombie: e.zombie, retryInMs: e.retryInMs }));
   client.on('push', (p) => emit({ ev: 'push', id, seq: p.seq, data: p.data }));
   client.on('interval', (e) => emit({ ev: 'interval', id, fromMs: e.fromMs, toMs: e.toMs, stable: e.stable, reason: e.reason }));
+  client.on('heartbeatAck', (e) => emit({ ev: 'ack', id, rttMs: Math.round(e.rttMs) }));
   client.on('error', (err) => emit({ ev: 'error', id, error: String(err) }));
   client.connect();
 }

@@ -9,7 +9,7 @@ import type { Netns, NsProcess } from './netns.js';
 const AGENT = fileURLToPath(new URL('./client-agent.js', import.meta.url));
 
 export interface AgentEvent {
-  ev: 'ready' | 'connected' | 'disconnected' | 'push' | 'interval' | 'stats' | 'error';
+  ev: 'ready' | 'connected' | 'disconnected' | 'push' | 'interval' | 'ack' | 'stats' | 'error';
   id?: string;
   t: number;
   [k: string]: unknown;

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../../services/gateway/auth.js';
-import { natsServerBinary } from '../../tests/helpers/nats.js';
+import { natsServerBinary } from '../local/nats.js';
 import { ClientHost } from './clients.js';
 import { Forwarder } from './forward.js';
 import { Netns, type NsProcess } from './netns.js';
