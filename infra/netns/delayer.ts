@@ -18,11 +18,12 @@
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import type { RawNetlinkSocket as RawSocket } from 'netlink';
+import type * as Netlink from 'netlink';
 import { Rand } from '../../loadtest/lib/rand.js';
 import { configCommand, configParams, decode, NETLINK_NETFILTER, NF_ACCEPT, NFQNL_CFG_CMD_BIND, NFQNL_CFG_CMD_UNBIND, NFQNL_COPY_META, verdict } from './nfqueue.js';
 
-const { RawNetlinkSocket } = createRequire(import.meta.url)('netlink') as typeof import('netlink');
+// netlink is CommonJS with a native binding: loaded with require.
+const { RawNetlinkSocket } = createRequire(import.meta.url)('netlink') as typeof Netlink;
 
 interface Queue {
   delayMs: number;
@@ -43,7 +44,7 @@ if (nums.length === 0 || nums.some((n) => !Number.isInteger(n) || n < 0 || n > 6
 }
 const rand = new Rand(Number(values.seed));
 const queues = new Map<number, Queue>(nums.map((n) => [n, { delayMs: 0, jitterMs: 0, held: [], head: 0, lastDue: 0, timer: undefined, passed: 0, maxHeld: 0 }]));
-const sock: RawSocket = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+const sock: Netlink.RawNetlinkSocket = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
 const emit = (o: object): void => { process.stdout.write(JSON.stringify(o) + '\n'); };
 
 let seq = 1;

