@@ -19,6 +19,8 @@ COPY tsconfig.json ./
 COPY protocol ./protocol
 COPY services ./services
 RUN npx tsc -p tsconfig.json --declaration false
+# The operator console's page (esbuild, a dev dependency: bundled here, served as static files).
+RUN node dist/services/router/console/build-ui.js
 RUN npm prune --omit=dev --no-audit --no-fund
 # Keep only the uWS binary for this platform and Node ABI (linux-x64, ABI 115
 # = Node 20, on amd64); drop the other 20 (~104 MiB), uWS's docs and the JS

@@ -61,7 +61,7 @@ export async function startGateway(deps: {
   const bootId = randomBytes(6).toString('base64url');
   const id = config.gatewayId ?? `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${bootId.slice(0, 4).replace(/[^A-Za-z0-9]/g, 'x')}`;
   if (config.dev && config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined) {
-    log.warn('DEV MODE: accepting tokens signed with the built-in dev secret. Anyone can mint them. Never expose this gateway.');
+    log.warn({}, 'DEV MODE: accepting tokens signed with the built-in dev secret. Anyone can mint them. Never expose this gateway.');
   }
   const auth = createAuthenticator({
     secret: config.jwtSecret ?? (config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined ? DEV_JWT_SECRET : undefined),

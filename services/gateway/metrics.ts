@@ -67,6 +67,8 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.counter('upstream_messages_total', 'Upstream send frames received.', (c) => c.stats.upstream);
   m.counter('delivery_gap_repairs_total', 'Out-of-order pushes repaired by fetching the gap from the inbox.', (c) => c.orderingStats.repairs);
   m.counter('delivery_gaps_skipped_total', 'Seq gaps the inbox could no longer fill (trimmed), skipped.', (c) => c.orderingStats.skippedGaps);
+  m.counter('replay_pages_total', 'Replay pages fetched from the inbox after a session start\'s first page (large backlogs).', (c) => c.replayStats.pages);
+  m.counter('replay_pauses_total', 'Times a replay paused on a send buffer at its bound, until the socket drained.', (c) => c.replayStats.pauses);
   m.counter('acks_received_total', 'Cumulative ack frames received.', (c) => c.stats.acks);
 
   const sweep = new Histogram({

@@ -169,6 +169,7 @@ test('gateway and router start from the replayed image, answer /healthz, and exi
   });
   const router = startRole(dir, 'router', {
     ...common, LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0', LONGLINK_API_KEYS: 'image-test-api-key-0123456789', LONGLINK_REDIS_URL: redis.url,
+    LONGLINK_CONSOLE_TOKEN: 'image-test-console-token-0123456789',
   });
   const gwPort = (await waitFor(gateway, /gateway \S+ listening on ws:\/\/[^:]+:(\d+)\/ws/, 'gateway'))[1]!;
   const rtPort = (await waitFor(router, /router listening on http:\/\/[^:]+:(\d+)/, 'router'))[1]!;
@@ -184,6 +185,10 @@ test('gateway and router start from the replayed image, answer /healthz, and exi
   }
   assert.match((await get(`http://127.0.0.1:${gwPort}/metrics`)).body, /^longlink_gateway_connections /m);
   assert.match((await get(`http://127.0.0.1:${rtPort}/metrics`)).body, /^# TYPE longlink_router_/m);
+  // The console's page is in the image (bundled in the build stage), and its API answers with its token.
+  for (const f of ['/console/', '/console/app.js', '/console/app.css']) assert.equal((await get(`http://127.0.0.1:${rtPort}${f}`)).status, 200, `router ${f}`);
+  const overview = await fetch(`http://127.0.0.1:${rtPort}/console/api/overview`, { headers: { authorization: 'Bearer image-test-console-token-0123456789' } });
+  assert.equal(overview.status, 200, 'console API with its token');
   gateway.child.kill('SIGTERM');
   router.child.kill('SIGTERM');
   assert.equal(await gateway.exit, 0, `gateway exit code after SIGTERM:\n${gateway.out()}`);

@@ -45,6 +45,23 @@ describe('RouterCore resume and acks', () => {
     assert.equal(r.latestSeq, 5);
   });
 
+  it('bounds a resume page in bytes (at least one push) and says there is more; repair pages continue after a seq', async () => {
+    const t = setup({ options: { maxBusMessageBytes: 40_000 } });
+    for (let i = 1; i <= 7; i++) await t.core.push({ users: ['u1'], data: 'x'.repeat(9_000) });
+    const first = await resume(t, { user: 'u1', device: 'phone' });
+    assert.deepEqual(first.pushes.map((p) => p.seq), [1, 2], 'about half a bus message of data per page');
+    assert.equal(first.more, true);
+    const next = await resume(t, { user: 'u1', device: 'phone', session: first.session, lastSeq: 2, repair: true });
+    assert.deepEqual(next.pushes.map((p) => p.seq), [3, 4]);
+    assert.equal(next.more, true);
+    const last = await resume(t, { user: 'u1', device: 'phone', session: first.session, lastSeq: 6, repair: true });
+    assert.deepEqual(last.pushes.map((p) => p.seq), [7]);
+    assert.equal(last.more, undefined, 'the end of the inbox');
+    await t.core.push({ users: ['u1'], data: 'y'.repeat(50_000) });
+    const big = await resume(t, { user: 'u1', device: 'phone', session: first.session, lastSeq: 7, repair: true });
+    assert.deepEqual(big.pushes.map((p) => p.seq), [8], 'a push over the page bound still goes, alone');
+  });
+
   it('bounds concurrent resumes: a full queue refuses at once, a request whose gateway stopped waiting is dropped unapplied', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
@@ -62,8 +79,8 @@ describe('RouterCore resume and acks', () => {
     await t.settle();
     const b = ask('b').then(() => 'answered', () => 'no answer');
     await t.settle();
-    assert.equal(t.core.resumeWork.inFlight, 1);
-    assert.equal(t.core.resumeWork.queued, 1);
+    assert.equal(t.router.resumeWork.inFlight, 1);
+    assert.equal(t.router.resumeWork.queued, 1);
     const c = await ask('c');
     assert.deepEqual((c as { error: { code: string } }).error.code, 'LL_ROUTER_OVERLOADED', 'queue full: refused at once');
     t.clock.advance(801); // past 80 % of b's 1000 ms budget
@@ -72,7 +89,7 @@ describe('RouterCore resume and acks', () => {
     assert.equal(await b, 'no answer', 'b is dropped without a reply');
     assert.equal(onlines, 1, 'b never registered its connection');
     assert.deepEqual(await t.presence.lookup('b'), []);
-    assert.deepEqual(t.core.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
+    assert.deepEqual(t.router.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
   });
 
   it('acks move cursors and trim what every known device has acked', async () => {

@@ -7,8 +7,9 @@ import type { WheelNode } from './timing-wheel.js';
 import type { BucketState } from './token-bucket.js';
 import type { ClientSocket, PushRecord } from './ports.js';
 import type { OrderedConn } from './ordered-delivery.js';
+import type { ReplayConn, ReplayState } from './replay.js';
 
-export class Connection implements WheelNode, BucketState, OrderedConn {
+export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn {
   // timing wheel (intrusive)
   deadline = Infinity;
   wheelPrev: WheelNode | null = null;
@@ -31,6 +32,8 @@ export class Connection implements WheelNode, BucketState, OrderedConn {
   stuckSince = -1;
   /** Between open and the end of the resume replay, live pushes wait here. */
   pending: PushRecord[] | null = [];
+  /** The backlog being replayed, paced by the send buffer (replay.ts); null once done. */
+  replay: ReplayState | null = null;
   session = '';
   /** Highest seq written to this socket, and highest the client acked. */
   sentSeq = 0;

@@ -12,6 +12,7 @@ import {
   type HelloFrame,
 } from '../../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
@@ -21,22 +22,18 @@ import { take } from './token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
-import { bump, newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
+import { Replayer } from './replay.js';
+import { bump } from '../../shared/stats.js';
+import { newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
 import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord } from './ports.js';
 
-export interface CoreLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface CoreDeps {
   options: CoreOptions;
   clock: Clock;
   ids: IdSource;
   link: GatewayLink;
-  log: CoreLogger;
+  log: Logger;
   observer?: CoreObserver;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
@@ -46,6 +43,8 @@ export interface CoreDeps {
 
 
 const HEARTBEAT_ACK_BARE = encodeHeartbeatAck();
+/** Live pushes held for one connection during its replay before they are dropped for one more inbox page (replay.ts). */
+const MAX_PENDING_DURING_REPLAY = 1024;
 
 export class GatewayCore {
   readonly stats: CoreStats = newStats();
@@ -64,6 +63,7 @@ export class GatewayCore {
     this.closeWith(c, Close.SLOW_CONSUMER, `send buffer over ${this.o.limits.sendBufferBound} bytes for ${this.o.limits.writeTimeoutMs} ms`);
   };
   private readonly ordered: OrderedDelivery<Connection>;
+  private readonly replayer: Replayer<Connection>;
   /** Connections between open() and the settling of their session start. */
   private starting = 0;
 
@@ -88,11 +88,33 @@ export class GatewayCore {
         .then((r) => r.pushes),
       repairAfterMs: this.o.wheel.tickMs,
     });
+    this.replayer = new Replayer<Connection>({
+      write: (c, p) => this.writePush(c, p, 'replay'),
+      fetch: (c, afterSeq) => deps.link
+        .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: c.session, lastSeq: afterSeq, repair: true }),
+      done: (c) => {
+        const pending = c.pending ?? [];
+        c.pending = null;
+        if (pending.length > 0) c.socket.cork(() => this.ordered.offer(c, pending, this.clock.now()));
+      },
+      failed: (c, err) => {
+        this.deps.log.warn({ err: String(err), conn: c.id }, 'replay page fetch failed; closing so the client resumes');
+        this.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
+      },
+      // Under the slow-consumer bound: a reading client is never taken for a stuck one.
+      highWaterBytes: this.o.limits.sendBufferBound,
+      maxPending: MAX_PENDING_DURING_REPLAY,
+    });
   }
 
   /** Out-of-order repairs (fetches from the inbox) and gaps the inbox could not fill. */
   get orderingStats(): { repairs: number; skippedGaps: number; pendingGaps: number } {
     return { repairs: this.ordered.repairs, skippedGaps: this.ordered.skippedGaps, pendingGaps: this.ordered.pendingGaps };
+  }
+
+  /** Replay pages fetched after the session start's, and pauses on a full send buffer. */
+  get replayStats(): { pages: number; pauses: number } {
+    return { pages: this.replayer.pagesFetched, pauses: this.replayer.pauses };
   }
 
   get connections(): number { return this.registry.size; }
@@ -164,15 +186,10 @@ export class GatewayCore {
           hb: { minMs: this.o.hb.minMs, maxMs: this.o.hb.maxMs, intervalMs: c.intervalMs, graceMs: this.o.hb.graceMs },
           limits: { maxPayload: this.o.limits.maxPayload, ratePerSec: this.o.limits.ratePerSec, burst: this.o.limits.burst },
         };
-        const pending = c.pending ?? [];
-        c.pending = null;
         c.socket.cork(() => {
           this.write(c, encodeJson(hello), false);
-          this.writePushes(c, reply.pushes);
-          // The watermark for in-order delivery: what the replay reached, or the
-          // user's latest seq when there was nothing to replay.
-          if (reply.pushes.length === 0) c.sentSeq = Math.max(c.sentSeq, reply.latestSeq);
-          this.ordered.offer(c, pending, this.clock.now());
+          // Paced by the send buffer; live pushes stay in c.pending until it ends.
+          this.replayer.start(c, reply);
         });
       })
       .catch((err: unknown) => {
@@ -189,6 +206,7 @@ export class GatewayCore {
     this.wheel.cancel(c);
     this.slow.forget(c);
     c.pending = null;
+    c.replay = null;
     this.ordered.forget(c);
     if (c.registered) {
       // Counted once: uWS reports the close again after closeWith() already did.
@@ -329,6 +347,7 @@ export class GatewayCore {
   /** The transport's drain event: the send buffer shrank. */
   drained(c: Connection): void {
     this.slow.drained(c);
+    if (c.replay !== null) c.socket.cork(() => this.replayer.drained(c));
   }
 
   // ---- outbound ---------------------------------------------------------------------
@@ -365,13 +384,6 @@ export class GatewayCore {
     this.deps.observer?.pushLatencySeconds((this.clock.wallNow() - p.ts) / 1000, path);
   }
 
-  private writePushes(c: Connection, pushes: readonly PushRecord[]): void {
-    for (const p of pushes) {
-      if (c.closed) return;
-      this.writePush(c, p, 'replay');
-    }
-  }
-
   /** A delivery from the router: write to this user's local sockets. Returns how many connections got it. */
   deliver(d: Delivery): number {
     const conns = this.registry.get(d.user, d.device);
@@ -380,7 +392,7 @@ export class GatewayCore {
     for (const c of conns) {
       if (c.closed) continue;
       n++;
-      if (c.pending !== null) { c.pending.push(...d.pushes); continue; }
+      if (c.pending !== null) { this.replayer.hold(c, d.pushes); continue; }
       if (d.pushes.length === 1) this.ordered.offer(c, d.pushes, now);
       else c.socket.cork(() => this.ordered.offer(c, d.pushes, now));
     }

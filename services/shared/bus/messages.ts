@@ -41,8 +41,10 @@ export interface ResumeReply {
   resumed: boolean;
   /** Highest seq assigned to the user so far. */
   latestSeq: number;
-  /** What the client missed, in seq order. */
+  /** What the client missed, in seq order: one page, bounded in count and bytes. */
   pushes: PushRecord[];
+  /** The inbox may hold more after this page: ask again (`repair`) after its last seq. */
+  more?: boolean;
 }
 
 export interface PresenceEvent {
@@ -106,6 +108,8 @@ export interface GatewayBeacon {
   draining: boolean;
   /** Epoch ms. */
   at: number;
+  /** The gateway's software version (package.json); absent from older gateways. Shown by the operator console. */
+  version?: string;
 }
 
 /**
