@@ -40,7 +40,6 @@ export async function smartHeartbeatThroughNat(o: SmartNatOptions): Promise<Reco
     const pushes = new PushLoop(c, ['smart', 'fixed'], 7000); // sparse: a push resets the idle time a probe needs
     const settled = await host.waitEvent((e) => e.id === 'smart' && e.ev === 'interval' && e.stable === true, o.learnTimeoutMs ?? 90_000, 'the smart interval to settle');
     const learnMs = settled.t - t0;
-    const deathsLearning = host.of('smart', 'disconnected').length;
     // Pushes covered the learning (where connections die); the steady window is idle, so beats/hour mean what they say.
     await pushes.stop();
     const s0 = await host.stats();
@@ -59,7 +58,7 @@ export async function smartHeartbeatThroughNat(o: SmartNatOptions): Promise<Reco
       learnedMs: s1.find((r) => r.id === 'smart')!.intervalMs,
       stable: s1.find((r) => r.id === 'smart')!.stable,
       intervals: host.of('smart', 'interval').map((e) => `${String(e.reason)}:${String(e.toMs)}`),
-      learnMs, deathsLearning,
+      learnMs, deathsLearning: host.of('smart', 'disconnected').filter((e) => e.t < w0).length,
       steadyWindowMs: windowMs,
       steadyDisconnects: host.of('smart', 'disconnected').filter((e) => e.t >= w0).length,
       heartbeatsPerScaledHour: { smart: smartH, fixed30s: fixedH, ratio: round(fixedH / smartH, 2) },
@@ -164,7 +163,6 @@ export async function natBelowMinimum(o: BelowMinOptions): Promise<Record<string
     await addClient(c, host, 'u', c.gateways[0]!.url, hb);
     const pushes = new PushLoop(c, ['u'], 7000); // sparse: a push resets the idle time a probe needs
     const settled = await host.waitEvent((e) => e.id === 'u' && e.ev === 'interval' && e.stable === true, o.learnTimeoutMs ?? 120_000, 'the interval to settle');
-    const deathsLearning = host.of('u', 'disconnected').length;
     const w0 = Date.now();
     await sleep(o.holdMs);
     await pushes.stop();
@@ -173,7 +171,7 @@ export async function natBelowMinimum(o: BelowMinOptions): Promise<Record<string
     return {
       scenario: 'NAT timeout below the SDK minimum', scale: 60, natTimeoutMs: 2000, sdkMinMs: hb.minMs, serverMinMs: 500,
       intervals: host.of('u', 'interval').map((e) => `${String(e.reason)}:${String(e.toMs)}`),
-      learnedMs: st.intervalMs, stable: st.stable, convergeMs: settled.t - t0, deathsLearning,
+      learnedMs: st.intervalMs, stable: st.stable, convergeMs: settled.t - t0, deathsLearning: host.of('u', 'disconnected').filter((e) => e.t < w0).length,
       holdMs: Date.now() - w0, disconnectsAfter: host.of('u', 'disconnected').filter((e) => e.t >= w0).length, state: st.state,
       pushes: { accepted: pushes.acceptedCount, lost },
     };
