@@ -55,6 +55,7 @@ try {
     sessions: new RedisSessions({ redis, prefix }),
     presence: new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs }),
     options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100, resumeConcurrency: settings.resumeConcurrency, resumeQueue: settings.resumeQueue },
+    storesConnected: () => redis.status === 'ready',
   });
   router.start();
   // Whichever side reconnects last triggers the re-announcement: gateways do it on their

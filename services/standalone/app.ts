@@ -30,6 +30,8 @@ export interface Standalone {
   /** http://host:port (push API) */
   readonly apiUrl: string;
   readonly apiKey: string;
+  /** True when `apiKey` was generated for this run (LONGLINK_API_KEYS unset): only then may it be printed. */
+  readonly apiKeyGenerated: boolean;
   /** True when the built-in dev secret signs tokens (LONGLINK_DEV). */
   readonly devSecret: boolean;
   /** Mints a client token with the configured HS256 secret. */
@@ -93,6 +95,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     gatewayHttpUrl: `http://${host(config.host)}:${gateway.port}`,
     apiUrl: `http://${host(settings.apiHost)}:${http.port}`,
     apiKey,
+    apiKeyGenerated: settings.apiKeys.length === 0,
     devSecret: config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined,
     mintToken: (user, o = {}) => {
       if (config.jwtSecret === undefined && !config.dev) return Promise.reject(new Error('tokens can be minted here only with LONGLINK_JWT_SECRET or in dev mode'));

@@ -56,6 +56,7 @@ export class RouterCore {
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
   readonly resumeWork: WorkQueue;
   private readonly events: GatewayEvents;
+  private storeFailing = false;
 
   constructor(private readonly deps: RouterCoreDeps) {
     this.options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
@@ -71,7 +72,12 @@ export class RouterCore {
   }
 
   /** True between start() and stop(): the HTTP API's /readyz. */
-  get ready(): boolean { return this.started; }
+  /**
+   * The HTTP API's /readyz: started, the stores connected, and the last store
+   * call succeeded (a hung server keeps its socket, so the status alone
+   * misses it; beacons and the sweep keep calling, so this recovers).
+   */
+  get ready(): boolean { return this.started && !this.storeFailing && (this.deps.storesConnected?.() ?? true); }
 
   /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */
   start(): void {
@@ -355,9 +361,12 @@ export class RouterCore {
   /** Store failures become STORE_UNAVAILABLE (HTTP 503), counted and logged once. */
   private async store<T>(op: string, p: Promise<T>): Promise<T> {
     try {
-      return await p;
+      const v = await p;
+      this.storeFailing = false;
+      return v;
     } catch (err) {
       if (err instanceof LonglinkError) throw err;
+      this.storeFailing = true;
       this.stats.storeErrors++;
       this.deps.log.warn({ op, err: err instanceof Error ? err.message : String(err) }, 'store operation failed');
       throw new LonglinkError(Errors.STORE_UNAVAILABLE, op);

@@ -58,6 +58,8 @@ export interface RouterCoreDeps {
   options?: Partial<RouterCoreOptions>;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
+  /** Whether the stores' connection is up (Redis: client status "ready"); part of /readyz. */
+  storesConnected?: () => boolean;
 }
 
 /**
