@@ -19,7 +19,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { BusLogger, NatsBus, NatsBusEvent } from '../../services/shared/bus/nats-bus.js';
+import type { NatsBus, NatsBusEvent } from '../../services/shared/bus/nats-bus.js';
+import type { Logger } from '../../services/shared/log.js';
 import { freePorts, guardChild } from './children.js';
 
 export interface NatsHarnessOptions {
@@ -311,8 +312,8 @@ export interface LogEntry {
   obj: object;
 }
 
-/** A BusLogger (pino-shaped) that records instead of printing; `echo` prints warn/error too, for debugging. */
-export function recordingLog(echo = false): { log: BusLogger; entries: LogEntry[] } {
+/** A Logger (pino-shaped) that records instead of printing; `echo` prints warn/error too, for debugging. */
+export function recordingLog(echo = false): { log: Logger; entries: LogEntry[] } {
   const entries: LogEntry[] = [];
   const at = (level: LogEntry['level']) => (obj: object, msg: string): void => {
     entries.push({ level, msg, obj });

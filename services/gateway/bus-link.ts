@@ -9,6 +9,7 @@ import type { Subjects } from '../shared/bus/subjects.js';
 import type { GatewayCore } from './core/gateway-core.js';
 import type { ControlCommand, Delivery, DeliveryReceipt, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage } from '../shared/bus/messages.js';
 import type { GatewayLink } from './core/ports.js';
+import { VERSION } from '../shared/version.js';
 
 
 export interface BusLinkOptions {
@@ -68,7 +69,7 @@ export class BusGatewayLink implements GatewayLink {
 
   beacon(): void {
     if (!this.core) return;
-    const b: GatewayBeacon = { gateway: this.o.gatewayId, boot: this.o.bootId, connections: this.core.connections, draining: this.core.isDraining, at: this.o.wallNow() };
+    const b: GatewayBeacon = { gateway: this.o.gatewayId, boot: this.o.bootId, connections: this.core.connections, draining: this.core.isDraining, at: this.o.wallNow(), version: VERSION };
     this.o.bus.publish(this.o.subjects.beacon, encodeMsg(b));
   }
 

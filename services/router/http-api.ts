@@ -10,19 +10,24 @@
  * Bodies are read up to `maxBodyBytes` and no further. Client input never
  * yields a 500; store failures yield 503. API keys and bodies are never logged.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { bearerOf, keyMatcher } from '../shared/bearer.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../shared/errors.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
-import type { RouterCore, RouterLogger } from './core/router-core.js';
-import { parseKickBody, parsePushBody, userId, type PushLimits } from './core/schemas.js';
+import type { Logger } from '../shared/log.js';
+import type { PushLimits, RouterCore } from './core/router-core.js';
+import { parseKickBody, parsePushBody, userId } from './schemas.js';
+import { consoleRoute, type ConsoleHttp } from './console/http.js';
+import { serveConsoleNode } from './console/node-http.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'ready' | 'push' | 'pushBatch' | 'presenceOf' | 'control' | 'cluster'>;
+export type RouterApi = Pick<RouterCore, 'push' | 'pushBatch' | 'presenceOf' | 'control' | 'cluster'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
+  /** /readyz: true while the router is subscribed to the bus. */
+  ready: () => boolean;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -35,7 +40,9 @@ export interface RouterHttpOptions {
   observe?: (route: string, method: string, status: number, seconds: number) => void;
   /** /v1/* requests run in a SERVER span continuing the caller's `traceparent`; NO_TRACING by default. */
   trace?: TraceHooks;
-  log: RouterLogger;
+  /** The operator console (console/): serves every /console path with its own credential. Absent: those paths are 404. */
+  console?: ConsoleHttp;
+  log: Logger;
 }
 
 export interface RouterHttp {
@@ -65,17 +72,6 @@ const json = (status: number, value: unknown): Reply => ({ status, body: JSON.st
 const fail = (which: ErrorSpec, detail?: string, headers?: Record<string, string>): Reply => ({
   status: which.status, body: errorBody(which, detail), ...(headers ? { headers } : {}),
 });
-
-/** Digests first, so comparison time depends on neither the key's content nor its length. */
-function keyMatcher(keys: readonly string[]): (presented: string) => boolean {
-  const digests = keys.map((k) => createHash('sha256').update(k).digest());
-  return (presented) => {
-    const d = createHash('sha256').update(presented).digest();
-    let ok = false;
-    for (const k of digests) ok = timingSafeEqual(k, d) || ok;
-    return ok;
-  };
-}
 
 type Body = { ok: true; text: string } | { ok: false; reply: Reply };
 
@@ -164,7 +160,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     '/healthz': { method: 'GET', auth: false, handler: async () => json(200, { status: 'ok' }) },
     '/readyz': {
       method: 'GET', auth: false,
-      handler: async () => (core.ready ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
+      handler: async () => (opts.ready() ? json(200, { status: 'ready' }) : json(503, { status: 'not ready' })),
     },
     '/metrics': {
       method: 'GET', auth: false,
@@ -190,9 +186,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     const method = req.method === 'HEAD' && route.method === 'GET' ? 'GET' : req.method;
     if (method !== route.method) return fail(Errors.API_METHOD, `use ${route.method}`, { allow: route.method === 'GET' ? 'GET, HEAD' : route.method });
     if (route.auth) {
-      const h = req.headers.authorization ?? '';
-      const sp = h.indexOf(' ');
-      if (sp < 0 || h.slice(0, sp).toLowerCase() !== 'bearer' || !keyOk(h.slice(sp + 1).trim())) {
+      const key = bearerOf(req.headers.authorization);
+      if (key === undefined || !keyOk(key)) {
         return fail(Errors.API_UNAUTHORIZED, undefined, { 'www-authenticate': 'Bearer' });
       }
     }
@@ -239,8 +234,26 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     },
   );
 
+  /** The console's routes are its own (console/http.ts): only the route template reaches logs and metrics. */
+  function serveConsole(c: ConsoleHttp, req: IncomingMessage, res: ServerResponse, path: string, t0: number): void {
+    const route = consoleRoute(path);
+    const done = (status: number): void => {
+      const seconds = (performance.now() - t0) / 1000;
+      log.debug({ method: req.method, route, status, ms: Math.round(seconds * 1000) }, 'http request');
+      opts.observe?.(route, req.method ?? 'GET', status, seconds);
+    };
+    serveConsoleNode(c, req, res).then(done, () => {
+      if (!res.headersSent) res.writeHead(500).end();
+      done(500);
+    });
+  }
+
   const server = createServer((req, res) => {
     const t0 = performance.now();
+    if (opts.console) {
+      const path = (req.url ?? '/').split('?', 1)[0]!;
+      if (opts.console.owns(path)) { serveConsole(opts.console, req, res, path, t0); return; }
+    }
     const route = trace.enabled ? routeOf(req.url) : '';
     // Probes and scrapes (/healthz, /readyz, /metrics) would start a trace each: only the API is traced.
     if (!route.startsWith('/v1/')) { void answer(req, res, t0); return; }

@@ -14,13 +14,13 @@ import { exitOnStartError, onShutdown } from '../shared/shutdown.js';
 import { z } from 'zod';
 import { v } from '../shared/config.js';
 import { loadRouterSettings, routerSpec } from './config.js';
-import { RouterCore } from './core/router-core.js';
+import { startRouter } from './app.js';
 import { RedisInbox } from './stores/redis/inbox.js';
 import { RedisSessions } from './stores/redis/sessions.js';
 import { RedisPresence } from './stores/redis/presence.js';
 import { createRedis } from './stores/redis/client.js';
-import { startRouterHttp } from './http-api.js';
 import { createRouterMetrics } from './metrics.js';
+import { consoleSpec, loadConsoleAccess } from './console/index.js';
 import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
 
 const processSpec = {
@@ -29,7 +29,7 @@ const processSpec = {
 } as const;
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, natsSpec, redisSpec, processSpec]));
+  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, consoleSpec, natsSpec, redisSpec, processSpec]));
   process.exit(0);
 }
 
@@ -39,6 +39,8 @@ try {
   const nats = loadConfig(natsSpec);
   const redisCfg = loadConfig(redisSpec);
   const proc = loadConfig(processSpec);
+  // Off unless LONGLINK_CONSOLE_TOKEN is set: the router process has no dev mode.
+  const access = loadConsoleAccess(process.env, { dev: false, apiKeys: settings.apiKeys });
   const log = createLogger('longlink-router', proc.logLevel);
   // Off unless OTEL_* configures an exporter (docs/observability.md).
   const tracing = await startTracing({ serviceName: 'longlink-router' });
@@ -49,31 +51,25 @@ try {
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log });
   const clock = systemClock;
   const prefix = nats.prefix;
-  const router = new RouterCore({
-    bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log, trace: traceHooks('longlink-router'),
-    inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
-    sessions: new RedisSessions({ redis, prefix }),
-    presence: new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs }),
-    options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100, resumeConcurrency: settings.resumeConcurrency, resumeQueue: settings.resumeQueue },
+  const running = await startRouter({
+    settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
+    trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
+    console: { access, mode: 'cluster' },
     storesConnected: () => redis.status === 'ready',
+    stores: {
+      inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
+      sessions: new RedisSessions({ redis, prefix }),
+      presence: new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs }),
+    },
   });
-  router.start();
   // Whichever side reconnects last triggers the re-announcement: gateways do it on their
   // own reconnect, and a reconnected router asks them (announcements sent while it was not
   // yet subscribed on the restarted server were dropped).
-  bus.onStatus((e) => { if (e.type === 'reconnect') bus.publish(subjects(prefix).sync, new Uint8Array(0)); });
-  const metrics = createRouterMetrics();
-  metrics.bind(router, { nats: bus, redis });
-  const http = await startRouterHttp({
-    core: router, host: settings.apiHost, port: settings.apiPort, apiKeys: settings.apiKeys,
-    limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
-    metrics: { contentType: metrics.registry.contentType, metrics: () => metrics.registry.metrics() }, log,
-    observe: metrics.observeHttp, trace: traceHooks('longlink-router'),
-  });
-  console.log(`router listening on http://${settings.apiHost}:${http.port} (NATS ${nats.natsUrls.join(',')}, Redis ${redisCfg.redisClusterNodes.length > 0 ? `cluster ${redisCfg.redisClusterNodes.map((u) => new URL(u).host).join(',')}` : new URL(redisCfg.redisUrl).host})`);
+  bus.onStatus((e) => { if (e.type === 'reconnect') running.router.link.sync({}); });
+  if (running.console) console.log(`operator console on http://${settings.apiHost}:${running.http.port}/console/ (credential: LONGLINK_CONSOLE_TOKEN)`);
+  console.log(`router listening on http://${settings.apiHost}:${running.http.port} (NATS ${nats.natsUrls.join(',')}, Redis ${redisCfg.redisClusterNodes.length > 0 ? `cluster ${redisCfg.redisClusterNodes.map((u) => new URL(u).host).join(',')}` : new URL(redisCfg.redisUrl).host})`);
   onShutdown(async () => {
-    await http.close();
-    router.stop();
+    await running.close();
     await bus.close();
     redis.disconnect();
     await tracing.shutdown();

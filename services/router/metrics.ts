@@ -1,5 +1,5 @@
 /**
- * Router metrics (`longlink_router_*`), read at scrape time from RouterCore's
+ * Router metrics (`longlink_router_*`), read at scrape time from the router's
  * plain counters, plus the HTTP API's request counter and latency histogram
  * (fed through `observeHttp`, given to startRouterHttp as `observe`).
  * Labels are bounded: push status, resume outcome, route templates, HTTP
@@ -10,7 +10,15 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ScrapeMetrics, registerNatsMetrics, type NatsBusStats } from '../shared/metrics.js';
-import type { RouterCore } from './core/router-core.js';
+import type { ClusterView, RouterStats } from './core/router-types.js';
+import type { WorkQueue } from './core/work-queue.js';
+
+/** What the collectors read: the router's counters, its resume queue and the directory. */
+export interface RouterMetricsSource {
+  readonly stats: RouterStats;
+  readonly resumeWork: Pick<WorkQueue, 'queued' | 'inFlight' | 'stats'>;
+  readonly core: { cluster(): Promise<ClusterView> };
+}
 
 export interface RouterMetricsSources {
   /** Cluster mode: the NATS bus (adds `longlink_nats_*`). */
@@ -21,8 +29,8 @@ export interface RouterMetricsSources {
 
 export interface RouterMetrics {
   readonly registry: Registry;
-  /** Binds the scrape-time collectors to a running core (and its bus and store client). Call once. */
-  bind(core: RouterCore, more?: RouterMetricsSources): void;
+  /** Binds the scrape-time collectors to a running router (and its bus and store client). Call once. */
+  bind(router: RouterMetricsSource, more?: RouterMetricsSources): void;
   /** The HTTP API's per-request hook (RouterHttpOptions.observe). */
   observeHttp(route: string, method: string, status: number, seconds: number): void;
 }
@@ -33,7 +41,7 @@ const GATEWAYS_REFRESH_MS = 2000;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 
 export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMetrics {
-  const m = new ScrapeMetrics<RouterCore>(P, opts);
+  const m = new ScrapeMetrics<RouterMetricsSource>(P, opts);
   const { registry } = m;
   m.counter('push_requests_total', 'Push messages accepted (each message of a batch counts).', (r) => r.stats.pushRequests);
   m.labeledCounter('pushes_total', 'Per-recipient push results by status: sent, offline, duplicate, delivered, stored.', 'status', (r) => r.stats.pushes, ['sent', 'offline', 'duplicate', 'delivered', 'stored']);
@@ -72,11 +80,11 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   let bound = false;
   return {
     registry,
-    bind(core, more = {}) {
+    bind(router, more = {}) {
       if (bound) throw new Error('router metrics already bound');
       bound = true;
-      m.bind(core);
-      registerGatewaysGauge(registry, core);
+      m.bind(router);
+      registerGatewaysGauge(registry, router.core);
       const { nats, redis } = more;
       if (redis) {
         new Gauge({ name: P + 'redis_connected', help: '1 while the Redis client is ready, else 0.', registers: [registry], collect() { this.set(redis.status === 'ready' ? 1 : 0); } });
@@ -97,7 +105,7 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
  * while the store is unreachable the last known value stays (the outage shows
  * in store_errors_total and redis_connected).
  */
-function registerGatewaysGauge(registry: Registry, core: RouterCore): void {
+function registerGatewaysGauge(registry: Registry, core: RouterMetricsSource['core']): void {
   let last: { live: number; draining: number } | undefined;
   let at = -Infinity;
   let pending: Promise<void> | undefined;

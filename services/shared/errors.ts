@@ -30,6 +30,7 @@ export const Errors = Object.freeze({
   DRAINING: spec('LL_DRAINING', 503, 'Gateway is draining'),
   NOT_FOUND: spec('LL_NOT_FOUND', 404, 'No such endpoint'),
   API_UNAUTHORIZED: spec('LL_API_UNAUTHORIZED', 401, 'Missing or invalid API key'),
+  CONSOLE_UNAUTHORIZED: spec('LL_CONSOLE_UNAUTHORIZED', 401, 'Missing or invalid console credential'),
   API_VALIDATION: spec('LL_API_VALIDATION', 400, 'Request body failed validation'),
   API_BAD_JSON: spec('LL_API_BAD_JSON', 400, 'Request body is not valid JSON'),
   API_TOO_LARGE: spec('LL_API_TOO_LARGE', 413, 'Request body is too large'),

@@ -3,9 +3,18 @@
  * redacted wherever they appear in a logged object; code must still never
  * pass a secret in a message string.
  */
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 
-export type { Logger };
+/**
+ * The one logging interface every module takes: structured fields first,
+ * then a constant message. pino's logger satisfies it.
+ */
+export interface Logger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
 
 const REDACT = [
   'token', '*.token', 'accessToken', '*.accessToken', 'access_token', '*.access_token',

@@ -11,18 +11,18 @@ import { createLogger, type Logger } from '../shared/log.js';
 import { mintToken } from '../gateway/auth.js';
 import { DEV_JWT_SECRET, loadGatewayConfig } from '../gateway/config.js';
 import { startGateway, type RunningGateway } from '../gateway/app.js';
-import { RouterCore } from '../router/core/router-core.js';
+import { startRouter, type Router } from '../router/app.js';
 import { MemoryInbox } from '../router/stores/memory/inbox.js';
 import { MemorySessions } from '../router/stores/memory/sessions.js';
 import { MemoryPresence } from '../router/stores/memory/presence.js';
-import { startRouterHttp } from '../router/http-api.js';
 import { createRouterMetrics } from '../router/metrics.js';
 import { loadRouterSettings } from '../router/config.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
+import { loadConsoleAccess } from '../router/console/index.js';
 
 export interface Standalone {
   readonly gateway: RunningGateway;
-  readonly router: RouterCore;
+  readonly router: Router;
   /** ws://host:port/ws */
   readonly gatewayUrl: string;
   /** http://host:port (gateway port: /healthz, /readyz, /metrics) */
@@ -34,6 +34,8 @@ export interface Standalone {
   readonly apiKeyGenerated: boolean;
   /** True when the built-in dev secret signs tokens (LONGLINK_DEV). */
   readonly devSecret: boolean;
+  /** The operator console, when enabled: its URL and credential (`generated`: made up for this dev run). */
+  readonly console: { url: string; token: string; generated: boolean } | undefined;
   /** Mints a client token with the configured HS256 secret. */
   mintToken(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
   /** Drains the gateway (reconnect frames, paced), then closes everything. */
@@ -56,28 +58,29 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const bus = new MemoryBus();
   const subjects = makeSubjects();
 
-  // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
-  const router = new RouterCore({
-    bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'),
-    inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
-    sessions: new MemorySessions({ clock }),
-    presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
-    options: { maxPushBytes: settings.maxPushBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100, resumeConcurrency: settings.resumeConcurrency, resumeQueue: settings.resumeQueue },
-  });
-  router.start();
-  const routerMetrics = createRouterMetrics({ defaultMetrics: false });
-  routerMetrics.bind(router);
-
   const apiKey = settings.apiKeys[0] ?? `dev-${randomBytes(18).toString('base64url')}`;
   const apiKeys = settings.apiKeys.length > 0 ? settings.apiKeys : [apiKey];
-  const gateway = await startGateway({ config, bus, subjects, log, clock, moreMetrics: [routerMetrics.registry] });
-  const http = await startRouterHttp({
-    core: router, host: settings.apiHost, port: settings.apiPort, apiKeys,
-    limits: { maxBodyBytes: settings.maxBodyBytes, maxUsersPerPush: settings.maxUsersPerPush, maxBatch: 100 },
-    metrics: { contentType: routerMetrics.registry.contentType, metrics: () => routerMetrics.registry.metrics() },
-    observe: routerMetrics.observeHttp, trace: traceHooks('longlink-router'),
-    log,
+  const routerMetrics = createRouterMetrics({ defaultMetrics: false });
+  const access = loadConsoleAccess(effective, { dev: config.dev, apiKeys });
+  // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
+  const routed = await startRouter({
+    settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'), metrics: routerMetrics,
+    console: { access, mode: 'standalone' },
+    stores: {
+      inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
+      sessions: new MemorySessions({ clock }),
+      presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
+    },
   });
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway({ config, bus, subjects, log, clock, moreMetrics: [routerMetrics.registry] });
+  } catch (err) {
+    await routed.close();
+    throw err;
+  }
+  const router = routed.router;
+  const http = routed.http;
   const secret = config.jwtSecret ?? DEV_JWT_SECRET;
   const host = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
   let closed = false;
@@ -85,8 +88,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     if (closed) return;
     closed = true;
     await gateway.close();
-    await http.close();
-    router.stop();
+    await routed.close();
     await bus.close();
   };
   return {
@@ -96,6 +98,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     apiUrl: `http://${host(settings.apiHost)}:${http.port}`,
     apiKey,
     apiKeyGenerated: settings.apiKeys.length === 0,
+    console: access.enabled ? { url: `http://${host(settings.apiHost)}:${http.port}/console/`, token: access.token, generated: access.generated } : undefined,
     devSecret: config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined,
     mintToken: (user, o = {}) => {
       if (config.jwtSecret === undefined && !config.dev) return Promise.reject(new Error('tokens can be minted here only with LONGLINK_JWT_SECRET or in dev mode'));

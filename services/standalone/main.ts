@@ -7,11 +7,12 @@
 import { ConfigError, helpText } from '../shared/config.js';
 import { gatewaySpec } from '../gateway/config.js';
 import { routerSpec } from '../router/config.js';
+import { consoleSpec } from '../router/console/config.js';
 import { startStandalone } from './app.js';
 import { startTracing } from '../shared/tracing.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(helpText('Longlink standalone: gateway + router in one process, in-memory (no NATS, no Redis).\n\nUsage: npm start [-- --help]', [gatewaySpec, routerSpec]));
+  console.log(helpText('Longlink standalone: gateway + router in one process, in-memory (no NATS, no Redis).\n\nUsage: npm start [-- --help]', [gatewaySpec, routerSpec, consoleSpec]));
   process.exit(0);
 }
 
@@ -29,6 +30,12 @@ try {
     `  API key:    ${s.apiKeyGenerated ? `${s.apiKey}  (generated for this run)` : '(configured in LONGLINK_API_KEYS, not shown)'}`,
   ];
   const shownKey = s.apiKeyGenerated ? s.apiKey : '$API_KEY';
+  if (s.console) {
+    banner.push(`  Console:    ${s.console.url}`);
+    banner.push(s.console.generated
+      ? `  Console token (DEV, generated for this run): ${s.console.token}`
+      : '  Console token: the value of LONGLINK_CONSOLE_TOKEN');
+  }
   if (s.devSecret) {
     banner.push(
       '',

@@ -39,6 +39,24 @@ export function inboxContract(name: string, factory: InboxFactory, cleanup?: () 
       assert.equal(await inbox.latestSeq(u), 0);
       assert.deepEqual(await inbox.since(u, 0, 10), []);
       assert.equal(await inbox.acked(u, 'phone'), 0);
+      assert.deepEqual(await inbox.summary(u), { latestSeq: 0, depth: 0, cursors: {} });
+    });
+
+    it('summary: latest seq, unexpired depth and every known cursor', async () => {
+      const { inbox, advance } = await make({ ttlMs: 400 });
+      const u = uid('u');
+      await inbox.append(u, entry('old'));
+      await advance(250);
+      for (let i = 2; i <= 4; i++) await inbox.append(u, entry(`m${i}`));
+      assert.deepEqual(await inbox.summary(u), { latestSeq: 4, depth: 4, cursors: {} });
+      await inbox.ack(u, 'phone', 2);
+      await inbox.ack(u, 'tablet', 3);
+      assert.deepEqual(await inbox.summary(u), { latestSeq: 4, depth: 2, cursors: { phone: 2, tablet: 3 } }, 'acked by both devices: trimmed');
+      await advance(250);
+      await inbox.append(u, entry('m5'));
+      assert.deepEqual(await inbox.summary(u), { latestSeq: 5, depth: 3, cursors: { phone: 2, tablet: 3 } }, 'nothing expired yet');
+      await advance(250);
+      assert.deepEqual(await inbox.summary(u), { latestSeq: 5, depth: 1, cursors: { phone: 2, tablet: 3 } }, 'the expired prefix is not counted');
     });
 
     it('assigns 1, 2, 3… per user and returns the stored record', async () => {

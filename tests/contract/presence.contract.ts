@@ -91,6 +91,19 @@ export function presenceContract(name: string, factory: PresenceFactory, cleanup
       assert.ok(info.ageMs >= 100 && info.ageMs < 1000, `ageMs ${info.ageMs}`);
     });
 
+    it("keeps the version a gateway's beacon names; an online that registers a gateway knows none", async () => {
+      const { presence } = await make({ leaseMs: 1000 });
+      const [u, gw, other] = [uid('u'), uid('gw'), uid('gw')];
+      await presence.beacon({ ...beacon(gw, 'b1', 0), version: '1.2.3' });
+      await presence.online(ev('online', u, 'phone', 'c1', other));
+      const list = await presence.gateways();
+      assert.equal(list.find((g) => g.gateway === gw)?.version, '1.2.3');
+      assert.ok(list.some((g) => g.gateway === other));
+      assert.equal(list.find((g) => g.gateway === other)?.version, undefined);
+      await presence.beacon({ ...beacon(gw, 'b1', 0), version: '1.2.4' });
+      assert.equal((await presence.gateways()).find((g) => g.gateway === gw)?.version, '1.2.4', 'a rolling upgrade shows');
+    });
+
     it('a beacon says when it (re)registered its gateway: first sighting, lapsed lease, swept, restarted', async () => {
       const { presence, advance } = await make({ leaseMs: 400 });
       const [u, gw] = [uid('u'), uid('gw')];

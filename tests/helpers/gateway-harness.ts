@@ -6,8 +6,7 @@ import { ManualClock } from '../../services/shared/clock.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import type { GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
-
-export const silentLog = { debug() {}, info() {}, warn() {}, error() {} };
+import { silent } from './log.js';
 
 export function coreOptions(over: Partial<CoreOptions> = {}): CoreOptions {
   return {
@@ -36,7 +35,7 @@ export function gatewayBench(over: Partial<CoreOptions> = {}) {
   const clock = new ManualClock(0);
   const link = new FakeLink();
   let n = 0;
-  const core = new GatewayCore({ options: coreOptions(over), clock, ids: { next: () => `c${++n}` }, link, log: silentLog, random: () => 0.5 });
+  const core = new GatewayCore({ options: coreOptions(over), clock, ids: { next: () => `c${++n}` }, link, log: silent, random: () => 0.5 });
   const hs = (user = 'alice', device = 'd1', extra: Partial<Handshake> = {}): Handshake => ({
     user, device, tokenExpiresAt: Infinity, requestedIntervalMs: undefined, session: undefined, lastSeq: undefined, ...extra,
   });

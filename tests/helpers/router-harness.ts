@@ -12,9 +12,10 @@ import { MemorySessions } from '../../services/router/stores/memory/sessions.js'
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
 import type { Inbox } from '../../services/router/core/inbox.js';
 import type { Presence } from '../../services/router/core/presence.js';
-import { RouterCore, type RouterCoreOptions } from '../../services/router/core/router-core.js';
+import { Router } from '../../services/router/app.js';
+import type { RouterCore, RouterCoreOptions } from '../../services/router/core/router-core.js';
+import { silent } from './log.js';
 
-export const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Subscribes to one gateway's deliver and control subjects, and speaks for it on the bus. */
 export class FakeGateway {
@@ -43,12 +44,13 @@ export interface Setup {
   inbox: Inbox;
   sessions: MemorySessions;
   presence: Presence;
+  router: Router;
   core: RouterCore;
   gw(id: string): FakeGateway;
   settle(): Promise<void>;
 }
 
-const running: RouterCore[] = [];
+const running: Router[] = [];
 /** Stops every router set up so far: call from afterEach. */
 export function stopRouters(): void { for (const c of running.splice(0)) c.stop(); }
 
@@ -61,13 +63,13 @@ export function setup(o: { options?: Partial<RouterCoreOptions>; inbox?: (i: Inb
   const sessions = new MemorySessions({ clock });
   const basePresence = new MemoryPresence({ clock, leaseMs: 10_000 });
   const presence = o.presence ? o.presence(basePresence) : basePresence;
-  const core = new RouterCore({ bus, subjects: s, inbox, sessions, presence, clock, log: silent, ...(o.options ? { options: o.options } : {}) });
-  core.start();
-  running.push(core);
+  const router = new Router({ bus, subjects: s, stores: { inbox, sessions, presence }, clock, log: silent, ...(o.options ? { options: o.options } : {}) });
+  router.start();
+  running.push(router);
   const settle = async (): Promise<void> => {
     for (let i = 0; i < 3; i++) await bus.flush();
   };
-  return { clock, bus, s, inbox, sessions, presence, core, gw: (id) => new FakeGateway(bus, s, id), settle };
+  return { clock, bus, s, inbox, sessions, presence, router, core: router.core, gw: (id) => new FakeGateway(bus, s, id), settle };
 }
 
 export async function resume(t: Setup, req: Partial<ResumeRequest> & { user: string; device: string }): Promise<ResumeReply> {

@@ -11,8 +11,8 @@ import { decodeMsg, encodeMsg } from '../../services/shared/bus/bus.js';
 import { subjects } from '../../services/shared/bus/subjects.js';
 import { CLUSTER_API_KEY, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { fleetClient, waitFor, type Recorded } from '../helpers/sdk-clients.js';
+import { silent } from '../helpers/log.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 describe('router replicas', () => {
   let c: Cluster | undefined;

@@ -15,8 +15,8 @@ import { BusGatewayLink } from '../../services/gateway/bus-link.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { Handshake } from '../../services/gateway/core/ports.js';
 import { FakeSocket } from '../helpers/fake-socket.js';
+import { silent } from '../helpers/log.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const links: BusGatewayLink[] = [];
 afterEach(async () => { for (const l of links.splice(0)) await l.close(); });
 

@@ -6,8 +6,8 @@ import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import { SendStatus, type GatewayLink, type Handshake, type PresenceEvent, type PushRecord, type ResumeReply, type ResumeRequest } from '../../services/gateway/core/ports.js';
 import { FakeSocket } from '../helpers/fake-socket.js';
+import { silent } from '../helpers/log.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 function options(over: Partial<CoreOptions> = {}): CoreOptions {
   return {

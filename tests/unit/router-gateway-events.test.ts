@@ -79,8 +79,8 @@ describe('RouterCore resume and acks', () => {
     await t.settle();
     const b = ask('b').then(() => 'answered', () => 'no answer');
     await t.settle();
-    assert.equal(t.core.resumeWork.inFlight, 1);
-    assert.equal(t.core.resumeWork.queued, 1);
+    assert.equal(t.router.resumeWork.inFlight, 1);
+    assert.equal(t.router.resumeWork.queued, 1);
     const c = await ask('c');
     assert.deepEqual((c as { error: { code: string } }).error.code, 'LL_ROUTER_OVERLOADED', 'queue full: refused at once');
     t.clock.advance(801); // past 80 % of b's 1000 ms budget
@@ -89,7 +89,7 @@ describe('RouterCore resume and acks', () => {
     assert.equal(await b, 'no answer', 'b is dropped without a reply');
     assert.equal(onlines, 1, 'b never registered its connection');
     assert.deepEqual(await t.presence.lookup('b'), []);
-    assert.deepEqual(t.core.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
+    assert.deepEqual(t.router.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
   });
 
   it('acks move cursors and trim what every known device has acked', async () => {

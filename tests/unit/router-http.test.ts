@@ -9,17 +9,17 @@ import { MemoryInbox } from '../../services/router/stores/memory/inbox.js';
 import { MemorySessions } from '../../services/router/stores/memory/sessions.js';
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
 import type { Presence } from '../../services/router/core/presence.js';
-import { RouterCore } from '../../services/router/core/router-core.js';
+import { Router } from '../../services/router/app.js';
 import { startRouterHttp, type RouterHttp } from '../../services/router/http-api.js';
+import { silent } from '../helpers/log.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const KEY = 'test-key-0123456789abcdef';
 const KEY2 = 'second-key-0123456789abcdef';
 
 interface Server {
   base: string;
   http: RouterHttp;
-  core: RouterCore;
+  core: Router;
   bus: MemoryBus;
 }
 
@@ -27,16 +27,14 @@ async function serve(o: { presence?: Presence; metrics?: boolean } = {}): Promis
   const clock = new ManualClock(1000);
   const bus = new MemoryBus();
   const subjects = makeSubjects('t');
-  const core = new RouterCore({
+  const core = new Router({
     bus, subjects, clock, log: silent,
-    inbox: new MemoryInbox({ clock }),
-    sessions: new MemorySessions({ clock }),
-    presence: o.presence ?? new MemoryPresence({ clock }),
+    stores: { inbox: new MemoryInbox({ clock }), sessions: new MemorySessions({ clock }), presence: o.presence ?? new MemoryPresence({ clock }) },
     options: { maxPushBytes: 1000, maxUsersPerPush: 3, maxBatch: 2 },
   });
   core.start();
   const http = await startRouterHttp({
-    core, host: '127.0.0.1', port: 0, apiKeys: [KEY, KEY2], log: silent,
+    core: core.core, ready: () => core.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY, KEY2], log: silent,
     limits: { maxBodyBytes: 4096, maxUsersPerPush: 3, maxBatch: 2 },
     ...(o.metrics ? { metrics: { contentType: 'text/plain; version=0.0.4', metrics: async () => 'longlink_up 1\n' } } : {}),
   });

@@ -5,21 +5,21 @@ import { decodeMsg, encodeMsg } from '../../services/shared/bus/bus.js';
 import { subjects as makeSubjects } from '../../services/shared/bus/subjects.js';
 import type { Delivery, DeliveryReceipt, PresenceEvent } from '../../services/shared/bus/messages.js';
 import { systemClock } from '../../services/shared/clock.js';
-import { RouterCore } from '../../services/router/core/router-core.js';
+import { Router } from '../../services/router/app.js';
 import { MemoryInbox } from '../../services/router/stores/memory/inbox.js';
 import { MemorySessions } from '../../services/router/stores/memory/sessions.js';
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
+import { silent } from '../helpers/log.js';
 
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const flush = () => new Promise<void>((r) => setTimeout(r, 5));
 
 describe('push with await_ms (delivery receipts)', () => {
   it('reports delivered when a gateway confirms, stored when none does in time, offline when no one is connected', async () => {
     const bus = new MemoryBus();
     const s = makeSubjects();
-    const router = new RouterCore({
+    const router = new Router({
       bus, subjects: s, clock: systemClock, log: silent,
-      inbox: new MemoryInbox({ clock: systemClock }), sessions: new MemorySessions({ clock: systemClock }), presence: new MemoryPresence({ clock: systemClock }),
+      stores: { inbox: new MemoryInbox({ clock: systemClock }), sessions: new MemorySessions({ clock: systemClock }), presence: new MemoryPresence({ clock: systemClock }) },
     });
     router.start();
     const seen: Delivery[] = [];
@@ -43,14 +43,14 @@ describe('push with await_ms (delivery receipts)', () => {
     online('bob', 'gw-mute', 'c2');
     await flush();
     const t0 = Date.now();
-    const out = await router.push({ users: ['alice', 'bob', 'carol'], data: { x: 1 }, awaitMs: 300 });
+    const out = await router.core.push({ users: ['alice', 'bob', 'carol'], data: { x: 1 }, awaitMs: 300 });
     const status = Object.fromEntries(out.results.map((r) => [r.user, r.status]));
     assert.deepEqual(status, { alice: 'delivered', bob: 'stored', carol: 'offline' });
     assert.ok(Date.now() - t0 >= 280, 'waited for the missing receipt');
     assert.ok(out.results.every((r) => !('receipt' in r)), 'no internal fields leak into results');
     assert.ok(seen.every((d) => typeof d.receipt === 'string'));
     // Without await_ms, deliveries carry no receipt subject and results say sent.
-    const plain = await router.push({ users: ['alice'], data: 1 });
+    const plain = await router.core.push({ users: ['alice'], data: 1 });
     assert.equal(plain.results[0]!.status, 'sent');
     await flush();
     assert.equal(seen.at(-1)!.receipt, undefined);

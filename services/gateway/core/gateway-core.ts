@@ -12,6 +12,7 @@ import {
   type HelloFrame,
 } from '../../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
@@ -22,22 +23,17 @@ import { AdmissionControl, type Admission } from './admission.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
 import { Replayer } from './replay.js';
-import { bump, newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
+import { bump } from '../../shared/stats.js';
+import { newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
 import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord } from './ports.js';
 
-export interface CoreLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface CoreDeps {
   options: CoreOptions;
   clock: Clock;
   ids: IdSource;
   link: GatewayLink;
-  log: CoreLogger;
+  log: Logger;
   observer?: CoreObserver;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
@@ -321,7 +317,7 @@ export class GatewayCore {
   }
 
   private touch(c: Connection, now: number): void {
-    if (c.wheelSlot >= 0) this.wheel.touch(c, this.nextDeadline(c, now));
+    if (c.wheelId >= 0) this.wheel.touch(c, this.nextDeadline(c, now));
   }
 
   private expire(c: Connection): void {

@@ -36,10 +36,6 @@ export function newStats(): CoreStats {
   };
 }
 
-export function bump(m: Map<string, number>, key: string, n = 1): void {
-  m.set(key, (m.get(key) ?? 0) + n);
-}
-
 /** Hooks for distributions (histograms) that plain counters can't carry. */
 export interface CoreObserver {
   sweepSeconds(s: number): void;

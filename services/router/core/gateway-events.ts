@@ -2,46 +2,62 @@
  * What gateways tell the router, applied to the stores: session starts
  * (resume, gap repair), presence events (with the catch-up of re-announced
  * connections), beacons (asking a lapsed gateway to re-announce), acks, and
- * the periodic presence sweep. RouterCore owns the bus subscriptions and
- * hands these calls here, so the push path and this one read on their own.
+ * the periodic presence sweep. The bus link hands these calls here directly;
+ * the push path (RouterCore) and this one share only the stores, the
+ * counters and RouterOutbound.
  */
 import type { Clock } from '../../shared/clock.js';
-import type { ControlCommand, Delivery, ResumeReply, ResumeRequest, SyncRequest } from '../../shared/bus/messages.js';
-import type { Subjects } from '../../shared/bus/subjects.js';
-import type { TraceHooks } from '../../shared/trace-hooks.js';
+import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
+import type { Logger } from '../../shared/log.js';
+import { bump } from '../../shared/stats.js';
+import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { Inbox, PushRecord } from './inbox.js';
+import type { RouterOutbound } from './ports.js';
 import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
-import { bump, type RouterLogger, type RouterStats } from './router-types.js';
+import type { RouterCoreOptions, RouterStats } from './router-types.js';
 import type { Sessions } from './sessions.js';
+import type { StoreCall } from './store-call.js';
+import { WorkQueue } from './work-queue.js';
 
 export interface GatewayEventsDeps {
+  out: RouterOutbound;
   inbox: Inbox;
   sessions: Sessions;
   presence: Presence;
-  subjects: Subjects;
   clock: Clock;
-  log: RouterLogger;
+  log: Logger;
   stats: RouterStats;
-  maxResumePushes: number;
-  /** A resume reply's pushes stop at about this many bytes of data (the bus's payload limit); the gateway asks for the rest. */
-  maxResumeBytes: number;
-  trace: TraceHooks;
-  /** Publishes on the bus; false (counted, logged) if it failed. */
-  publish(subject: string, body: unknown): boolean;
-  /** Turns a store failure into STORE_UNAVAILABLE (counted, logged). */
-  store<T>(op: string, p: Promise<T>): Promise<T>;
+  store: StoreCall;
+  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue'>;
+  trace?: TraceHooks;
 }
 
 /** Pushes read from the inbox per round trip while filling a resume page. */
 const RESUME_CHUNK = 32;
 
 export class GatewayEvents {
-  constructor(private readonly d: GatewayEventsDeps) {}
+  /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
+  readonly resumeWork: WorkQueue;
+  private readonly trace: TraceHooks;
+  /** A resume reply's pushes stop at about this many bytes of data; the gateway asks for the rest. */
+  private readonly maxResumeBytes: number;
+
+  constructor(private readonly d: GatewayEventsDeps) {
+    this.trace = d.trace ?? NO_TRACING;
+    // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
+    this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
+    this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
+  }
+
+  /** resume() through the bounded queue; rejects with QueueExpiredError if its deadline passed before it started. */
+  queuedResume(req: ResumeRequest): Promise<ResumeReply> {
+    return this.resumeWork.run(() => this.resume(req), req.timeoutMs);
+  }
 
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
   resume(req: ResumeRequest): Promise<ResumeReply> {
-    if (!this.d.trace.enabled) return this.resumeNow(req);
-    return this.d.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req));
+    if (!this.trace.enabled) return this.resumeNow(req);
+    return this.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req));
   }
 
   private async resumeNow(req: ResumeRequest): Promise<ResumeReply> {
@@ -82,16 +98,16 @@ export class GatewayEvents {
     let bytes = 0;
     let from = after;
     for (;;) {
-      const want = Math.min(RESUME_CHUNK, this.d.maxResumePushes - pushes.length);
+      const want = Math.min(RESUME_CHUNK, this.d.options.maxResumePushes - pushes.length);
       const chunk = await this.d.store('since', this.d.inbox.since(user, from, want));
       for (const p of chunk) {
         const size = Buffer.byteLength(p.data);
-        if (pushes.length > 0 && bytes + size > this.d.maxResumeBytes) return { pushes, more: true };
+        if (pushes.length > 0 && bytes + size > this.maxResumeBytes) return { pushes, more: true };
         pushes.push(p);
         bytes += size;
       }
       if (chunk.length < want) return { pushes };
-      if (pushes.length >= this.d.maxResumePushes) return { pushes, more: true };
+      if (pushes.length >= this.d.options.maxResumePushes) return { pushes, more: true };
       from = chunk[chunk.length - 1]!.seq;
     }
   }
@@ -111,7 +127,7 @@ export class GatewayEvents {
     const others = new Set(displaced.filter((d) => d.gateway !== ev.gateway).map((d) => d.gateway));
     for (const gw of others) {
       const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn };
-      if (this.d.publish(this.d.subjects.control(gw), cmd)) this.d.stats.replaces++;
+      if (this.d.out.control(gw, cmd)) this.d.stats.replaces++;
     }
     // The stores keep named fields only: the watermark is never stored.
     if (ev.seq !== undefined) await this.catchUp(ev, ev.seq);
@@ -126,10 +142,10 @@ export class GatewayEvents {
   private async catchUp(ev: PresenceEvent, sentSeq: number): Promise<void> {
     const { inbox } = this.d;
     if ((await this.d.store('since', inbox.latestSeq(ev.user))) <= sentSeq) return;
-    const pushes = await this.d.store('since', inbox.since(ev.user, sentSeq, this.d.maxResumePushes));
+    const pushes = await this.d.store('since', inbox.since(ev.user, sentSeq, this.d.options.maxResumePushes));
     if (pushes.length === 0) return;
     const d: Delivery = { user: ev.user, device: ev.device, pushes };
-    if (this.d.publish(this.d.subjects.deliver(ev.gateway), { deliveries: [d] })) this.d.stats.catchUps++;
+    if (this.d.out.deliver(ev.gateway, [d])) this.d.stats.catchUps++;
   }
 
   async applyBeacon(b: GatewayBeacon): Promise<void> {
@@ -141,7 +157,7 @@ export class GatewayEvents {
 
   /** Asks one gateway to announce all its connections again. */
   private resync(gateway: string): void {
-    if (this.d.publish(this.d.subjects.sync, { gateway } satisfies SyncRequest)) this.d.stats.resyncs++;
+    if (this.d.out.sync({ gateway })) this.d.stats.resyncs++;
   }
 
   async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {

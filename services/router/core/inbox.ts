@@ -64,6 +64,16 @@ export interface AckResult {
   trimmed: number;
 }
 
+/** What the operator console shows of one user's inbox. */
+export interface InboxSummary {
+  /** As latestSeq(). */
+  latestSeq: number;
+  /** Stored, unexpired entries (waiting for an ack from some known device, or for a device that never acked). */
+  depth: number;
+  /** Ack cursor per known device (devices whose cursor expired are gone). */
+  cursors: Record<string, number>;
+}
+
 export interface Inbox {
   /**
    * Assigns the user's next seq and stores the entry, atomically. With an
@@ -90,6 +100,9 @@ export interface Inbox {
 
   /** The device's ack cursor (0 if it never acked or its cursor expired). */
   acked(user: string, device: string): Promise<number>;
+
+  /** Latest seq, depth and every device's cursor, read at one instant. For operators: cost grows with the depth. */
+  summary(user: string): Promise<InboxSummary>;
 
   /** Releases resources (connections, timers). */
   close(): Promise<void>;

@@ -7,11 +7,7 @@
  * the next resume). "Delivered" means written to the user's socket(s) on a
  * gateway, not read by the app: app-level reads are the client's acks.
  */
-export interface Receipt {
-  user: string;
-  seqs: number[];
-  gateway: string;
-}
+import type { DeliveryReceipt } from '../../shared/bus/messages.js';
 
 export class ReceiptWaiter {
   private readonly waiting = new Map<string, () => void>();
@@ -34,7 +30,7 @@ export class ReceiptWaiter {
     });
   }
 
-  receive(r: Receipt): void {
+  receive(r: DeliveryReceipt): void {
     for (const seq of r.seqs) {
       const done = this.waiting.get(`${seq}\u0000${r.user}`);
       if (done) done();

@@ -1,39 +1,53 @@
 /**
- * The router's core: push API, presence directory upkeep, resume and acks.
+ * The router's core: the push path, presence queries and control commands.
  *
  * Stateless by design: everything durable lives behind the Inbox, Sessions
  * and Presence contracts, so any number of routers can share one store and
- * the bus spreads push and resume requests over them (queue group
- * ROUTER_QUEUE). Gateway → router traffic (presence, beacons, acks) uses
- * the same queue group, so each event is applied once per cluster, not once
- * per router. The price is that two routers may apply one gateway's events
- * out of order; the stores are built to tolerate it (acks are cumulative
- * maxima, an offline before its online leaves a tombstone).
+ * the bus spreads push and resume requests over them. What gateways report
+ * (presence, beacons, acks, session starts) is GatewayEvents' job; the bus
+ * link (../bus-link.ts) owns every subscription and hands each message to
+ * one of the two; both send through RouterOutbound.
  *
  * Push flow: validate → inbox.append per user (atomic seq + store) →
  * presence lookup → deliveries grouped per gateway, one bus message per
  * gateway (split only when large) → per-user result. Offline users' pushes
- * stay in the inbox and an OfflineNotice goes out on `subjects.offline`.
+ * stay in the inbox and an OfflineNotice goes out.
  */
 import { randomUUID } from 'node:crypto';
-import { decodeMsg, encodeMsg, type BusMessage, type Subscription } from '../../shared/bus/bus.js';
-import { ROUTER_QUEUE } from '../../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { Clock } from '../../shared/clock.js';
+import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
-import type { AppendResult, InboxEntry, PushRecord } from './inbox.js';
+import type { ControlCommand, Delivery, DeliveryReceipt } from '../../shared/bus/messages.js';
+import type { AppendResult, Inbox, InboxEntry, PushRecord } from './inbox.js';
 import { Lanes } from './lanes.js';
-import { ReceiptWaiter, type Receipt } from './receipts.js';
-import { QueueExpiredError, WorkQueue } from './work-queue.js';
-import { GatewayEvents } from './gateway-events.js';
-import type { GatewayBeacon, PresenceEntry, PresenceEvent } from './presence.js';
-import { checkPushRequest, parseAcks, parseBeacon, parsePresenceEvent, parsePushBody, parseResumeRequest, type PushRequest } from './schemas.js';
+import type { RouterOutbound } from './ports.js';
+import { ReceiptWaiter } from './receipts.js';
+import type { Presence, PresenceEntry } from './presence.js';
+import type { Sessions } from './sessions.js';
+import type { StoreCall } from './store-call.js';
+import { checkPushRequest } from '../schemas.js';
 import {
-  DEFAULT_ROUTER_OPTIONS, bump, newRouterStats, type ClusterView, type ControlOutcome, type ControlRequest, type OfflineNotice,
-  type PresenceView, type PushOutcome, type PushResult, type RouterCoreDeps, type RouterCoreOptions, type RouterStats,
+  type ClusterView, type ControlOutcome, type ControlRequest, type OfflineNotice, type PresenceView, type PushOutcome, type PushRequest,
+  type PushResult, type RouterCoreOptions, type RouterStats,
 } from './router-types.js';
 
 export * from './router-types.js';
+
+export interface RouterCoreDeps {
+  out: RouterOutbound;
+  inbox: Inbox;
+  sessions: Sessions;
+  presence: Presence;
+  clock: Clock;
+  log: Logger;
+  stats: RouterStats;
+  store: StoreCall;
+  options: RouterCoreOptions;
+  /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
+  trace?: TraceHooks;
+}
 
 interface Prepared {
   users: string[];
@@ -43,70 +57,23 @@ interface Prepared {
 }
 
 export class RouterCore {
-  readonly stats: RouterStats = newRouterStats();
+  readonly stats: RouterStats;
   readonly options: RouterCoreOptions;
   private readonly lanes = new Lanes();
-  private subs: Subscription[] = [];
-  private sweepTimer: ReturnType<typeof setInterval> | undefined;
-  private started = false;
   private readonly receipts = new ReceiptWaiter();
-  /** This process's receipt subject (router instances share everything else). */
-  private readonly receiptSubject: string;
   private readonly trace: TraceHooks;
-  /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
-  readonly resumeWork: WorkQueue;
-  private readonly events: GatewayEvents;
-  private storeFailing = false;
+  private readonly store: StoreCall;
 
   constructor(private readonly deps: RouterCoreDeps) {
-    this.options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
+    this.options = deps.options;
+    this.stats = deps.stats;
+    this.store = deps.store;
     this.trace = deps.trace ?? NO_TRACING;
-    this.resumeWork = new WorkQueue({ concurrency: this.options.resumeConcurrency, maxQueued: this.options.resumeQueue, startWithin: 0.8 }, () => deps.clock.now());
-    this.events = new GatewayEvents({
-      inbox: deps.inbox, sessions: deps.sessions, presence: deps.presence, subjects: deps.subjects, clock: deps.clock, log: deps.log,
-      stats: this.stats, maxResumePushes: this.options.maxResumePushes, // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
-      maxResumeBytes: this.options.maxBusMessageBytes / 2, trace: this.trace,
-      publish: (subject, body) => this.publish(subject, body), store: (op, p) => this.store(op, p),
-    });
-    this.receiptSubject = deps.subjects.receipts(randomUUID().replace(/-/g, ''));
   }
 
-  /** True between start() and stop(): the HTTP API's /readyz. */
-  /**
-   * The HTTP API's /readyz: started, the stores connected, and the last store
-   * call succeeded (a hung server keeps its socket, so the status alone
-   * misses it; beacons and the sweep keep calling, so this recovers).
-   */
-  get ready(): boolean { return this.started && !this.storeFailing && (this.deps.storesConnected?.() ?? true); }
-
-  /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */
-  start(): void {
-    if (this.started) return;
-    this.started = true;
-    const { bus, subjects: s } = this.deps;
-    const q = { queue: ROUTER_QUEUE };
-    this.subs = [
-      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, (ev) => this.applyPresence(ev)), q),
-      bus.subscribe(s.beacon, (m) => this.onEvent(m, parseBeacon, (b) => this.applyBeacon(b)), q),
-      bus.subscribe(s.acks, (m) => this.onEvent(m, parseAcks, (a) => this.applyAcks(a)), q),
-      bus.subscribe(s.resume, (m) => void this.onResume(m), q),
-      bus.subscribe(s.push, (m) => void this.onPush(m), q),
-      bus.subscribe(this.receiptSubject, (m) => {
-        const r = decodeMsg<Receipt>(m.data);
-        if (r && typeof r.user === 'string' && Array.isArray(r.seqs)) this.receipts.receive(r);
-        else this.stats.busErrors++;
-      }),
-    ];
-    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
-    this.sweepTimer.unref?.();
-  }
-
-  stop(): void {
-    this.started = false;
-    for (const sub of this.subs) sub.unsubscribe();
-    this.subs = [];
-    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
+  /** A gateway confirmed writing these pushes (deliveries that carried receiptAddress). */
+  receipt(r: DeliveryReceipt): void {
+    this.receipts.receive(r);
   }
 
   // ---- push ------------------------------------------------------------------------
@@ -229,27 +196,26 @@ export class RouterCore {
       return { id: p.entry.id, results };
     });
     for (const [gw, byUser] of perGateway) this.deliver(gw, byUser, awaited);
-    for (const n of notices) if (this.publish(this.deps.subjects.offline, n)) this.stats.offlineNotices++;
+    for (const n of notices) if (this.deps.out.offline(n)) this.stats.offlineNotices++;
     return outcomes;
   }
 
   /** One bus message per gateway, split only past maxBusMessageBytes so a huge fan-out stays under the bus's payload limit. */
   private deliver(gateway: string, byUser: Map<string, PushRecord[]>, awaited: ReadonlySet<string>): void {
-    const subject = this.deps.subjects.deliver(gateway);
     let batch: Delivery[] = [];
     let size = 0;
     for (const [user, pushes] of byUser) {
       let bytes = user.length + 32;
       for (const p of pushes) bytes += p.data.length + p.id.length + 64;
       if (batch.length > 0 && size + bytes > this.options.maxBusMessageBytes) {
-        if (this.publish(subject, { deliveries: batch })) this.stats.deliveryMessages++;
+        if (this.deps.out.deliver(gateway, batch)) this.stats.deliveryMessages++;
         batch = [];
         size = 0;
       }
-      batch.push(awaited.has(user) ? { user, pushes, receipt: this.receiptSubject } : { user, pushes });
+      batch.push(awaited.has(user) ? { user, pushes, receipt: this.deps.out.receiptAddress } : { user, pushes });
       size += bytes;
     }
-    if (batch.length > 0 && this.publish(subject, { deliveries: batch })) this.stats.deliveryMessages++;
+    if (batch.length > 0 && this.deps.out.deliver(gateway, batch)) this.stats.deliveryMessages++;
   }
 
   // ---- queries and commands -------------------------------------------------------
@@ -271,7 +237,7 @@ export class RouterCore {
     const entries = cmd.device === undefined ? all : all.filter((e) => e.device === cmd.device);
     const gateways = new Set(entries.map((e) => e.gateway));
     const msg: ControlCommand = { type: cmd.type, user: cmd.user, ...(cmd.device !== undefined ? { device: cmd.device } : {}) };
-    for (const gw of gateways) this.publish(this.deps.subjects.control(gw), msg);
+    for (const gw of gateways) this.deps.out.control(gw, msg);
     if (cmd.type === 'logout') await this.store('sessions', this.deps.sessions.drop(cmd.user, cmd.device));
     this.stats.controls++;
     return { ...msg, gateways: gateways.size, connections: entries.length };
@@ -280,100 +246,4 @@ export class RouterCore {
   async cluster(): Promise<ClusterView> {
     return { gateways: await this.store('gateways', this.deps.presence.gateways()) };
   }
-
-  // ---- gateway traffic (bus handlers; public for direct wiring and tests) ---------
-
-  /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
-  resume(req: ResumeRequest): Promise<ResumeReply> { return this.events.resume(req); }
-  applyPresence(ev: PresenceEvent): Promise<void> { return this.events.applyPresence(ev); }
-  applyBeacon(b: GatewayBeacon): Promise<void> { return this.events.applyBeacon(b); }
-  applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> { return this.events.applyAcks(acks); }
-  /** Deletes dead gateways' entries; runs on a timer after start(). */
-  sweep(): Promise<void> { return this.events.sweep(); }
-
-  // ---- bus plumbing -----------------------------------------------------------------
-
-  private onEvent<T>(m: BusMessage, parse: (v: unknown) => T | undefined, apply: (v: T) => Promise<void>): void {
-    const v = parse(decodeMsg<unknown>(m.data));
-    if (v === undefined) {
-      this.stats.busErrors++;
-      return;
-    }
-    apply(v).catch(() => { /* counted and logged by store() */ });
-  }
-
-  private async onResume(m: BusMessage): Promise<void> {
-    const req = parseResumeRequest(decodeMsg<unknown>(m.data));
-    if (!req) {
-      this.stats.busErrors++;
-      this.reply(m, new LonglinkError(Errors.API_VALIDATION, 'malformed resume request').toJSON());
-      return;
-    }
-    try {
-      this.reply(m, await this.resumeWork.run(() => this.resume(req), req.timeoutMs));
-    } catch (err) {
-      // Expired in the queue: the gateway has given up, nobody would read the answer.
-      if (err instanceof QueueExpiredError) return;
-      this.reply(m, toLonglinkError(err).toJSON());
-    }
-  }
-
-  /** Bus push requests take the HTTP body shapes and get the HTTP response bodies back. */
-  private async onPush(m: BusMessage): Promise<void> {
-    const body = decodeMsg<unknown>(m.data);
-    if (body === undefined) {
-      this.reply(m, new LonglinkError(Errors.API_BAD_JSON).toJSON());
-      return;
-    }
-    const parsed = parsePushBody(body, this.options);
-    if (!parsed.ok) {
-      this.reply(m, new LonglinkError(Errors.API_VALIDATION, parsed.message).toJSON());
-      return;
-    }
-    try {
-      const v = parsed.value;
-      this.reply(m, v.kind === 'single' ? await this.push(v.request) : { messages: await this.pushBatch(v.requests) });
-    } catch (err) {
-      this.reply(m, toLonglinkError(err).toJSON());
-    }
-  }
-
-  private reply(m: BusMessage, body: unknown): void {
-    try {
-      this.deps.bus.respond(m, encodeMsg(body));
-    } catch (err) {
-      this.stats.busErrors++;
-      this.deps.log.warn({ err: String(err) }, 'bus reply failed');
-    }
-  }
-
-  private publish(subject: string, body: unknown): boolean {
-    try {
-      this.deps.bus.publish(subject, encodeMsg(body));
-      return true;
-    } catch (err) {
-      this.stats.busErrors++;
-      this.deps.log.warn({ err: String(err), subject }, 'bus publish failed');
-      return false;
-    }
-  }
-
-  /** Store failures become STORE_UNAVAILABLE (HTTP 503), counted and logged once. */
-  private async store<T>(op: string, p: Promise<T>): Promise<T> {
-    try {
-      const v = await p;
-      this.storeFailing = false;
-      return v;
-    } catch (err) {
-      if (err instanceof LonglinkError) throw err;
-      this.storeFailing = true;
-      this.stats.storeErrors++;
-      this.deps.log.warn({ op, err: err instanceof Error ? err.message : String(err) }, 'store operation failed');
-      throw new LonglinkError(Errors.STORE_UNAVAILABLE, op);
-    }
-  }
-}
-
-function toLonglinkError(err: unknown): LonglinkError {
-  return err instanceof LonglinkError ? err : new LonglinkError(Errors.INTERNAL);
 }

@@ -2,23 +2,27 @@
  * Shapes the router core exposes to its callers (HTTP API, bus, metrics),
  * its options and its counters.
  */
-import type { Bus } from '../../shared/bus/bus.js';
-import type { Subjects } from '../../shared/bus/subjects.js';
-import type { Clock } from '../../shared/clock.js';
-import type { TraceHooks } from '../../shared/trace-hooks.js';
-import type { Inbox } from './inbox.js';
-import type { GatewayInfo, Presence } from './presence.js';
-import type { PushLimits } from './schemas.js';
-import type { Sessions } from './sessions.js';
+import type { GatewayInfo } from './presence.js';
 
-export type { PushLimits, PushRequest } from './schemas.js';
+export interface PushLimits {
+  /** Recipients of one push. */
+  maxUsersPerPush: number;
+  /** Messages in one batch request. */
+  maxBatch: number;
+}
 
-/** pino's Logger satisfies this. */
-export interface RouterLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
+/** A validated push, in the router's own (camelCase) form. */
+export interface PushRequest {
+  /** Recipients; duplicates are ignored. */
+  users: string[];
+  /** Any JSON value (null included); stored serialised. */
+  data: unknown;
+  /** Message id, the same for every recipient; generated if absent. */
+  id?: string;
+  /** Same key within its TTL → same seq and record per user, stored and delivered once. */
+  idempotencyKey?: string;
+  /** Wait up to this long (ms) for delivery receipts: results say delivered / stored / offline. */
+  awaitMs?: number;
 }
 
 export interface RouterCoreOptions extends PushLimits {
@@ -46,21 +50,6 @@ export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze
   resumeConcurrency: 256,
   resumeQueue: 20_000,
 });
-
-export interface RouterCoreDeps {
-  bus: Bus;
-  subjects: Subjects;
-  inbox: Inbox;
-  sessions: Sessions;
-  presence: Presence;
-  clock: Clock;
-  log: RouterLogger;
-  options?: Partial<RouterCoreOptions>;
-  /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
-  trace?: TraceHooks;
-  /** Whether the stores' connection is up (Redis: client status "ready"); part of /readyz. */
-  storesConnected?: () => boolean;
-}
 
 /**
  * `sent`: at least one connection's gateway was sent the push. `offline`: no
@@ -162,8 +151,4 @@ export function newRouterStats(): RouterStats {
     beacons: 0, replaces: 0, resyncs: 0, catchUps: 0, resumes: new Map(), acks: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0, leaseExpiries: 0,
     busErrors: 0, storeErrors: 0,
   };
-}
-
-export function bump(m: Map<string, number>, key: string, n = 1): void {
-  m.set(key, (m.get(key) ?? 0) + n);
 }

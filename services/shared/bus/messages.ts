@@ -108,6 +108,8 @@ export interface GatewayBeacon {
   draining: boolean;
   /** Epoch ms. */
   at: number;
+  /** The gateway's software version (package.json); absent from older gateways. Shown by the operator console. */
+  version?: string;
 }
 
 /**

@@ -34,22 +34,16 @@ import {
   connect, headers as natsHeaders, NoRespondersError, RequestError, TimeoutError,
   type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription as NatsSubscription,
 } from '@nats-io/transport-node';
+import type { Logger } from '../log.js';
 import { BusNoRespondersError, BusTimeoutError, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
 
-/** pino's Logger satisfies this. */
-export interface BusLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface NatsBusOptions {
   /** Client URLs, e.g. `nats://10.0.0.1:4222`; the cluster gossips the rest. */
   servers: string[];
   /** Shown by the server's monitoring (connz): use the service instance name. */
   name: string;
-  log: BusLogger;
+  log: Logger;
   /** Publishes held while disconnected (oldest dropped beyond this). Default 10,000; 0 drops them all. */
   maxPendingEvents?: number;
   /** Payload+subject bytes held while disconnected (the analogue of reconnectBufSize). Default 8 MiB. */

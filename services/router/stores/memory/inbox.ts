@@ -5,7 +5,7 @@
  * Expiry reads the injected clock (monotonic `now()`), so tests drive TTLs by hand.
  */
 import type { Clock } from '../../../shared/clock.js';
-import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type PushRecord } from '../../core/inbox.js';
+import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord } from '../../core/inbox.js';
 
 interface Stored {
   record: PushRecord;
@@ -113,6 +113,13 @@ export class MemoryInbox implements Inbox {
     if (!u) return 0;
     this.prune(u, this.clock.now());
     return u.cursors.get(device) ?? 0;
+  }
+
+  async summary(user: string): Promise<InboxSummary> {
+    const u = this.users.get(user);
+    if (!u) return { latestSeq: 0, depth: 0, cursors: {} };
+    this.prune(u, this.clock.now());
+    return { latestSeq: u.seq, depth: u.entries.length, cursors: Object.fromEntries(u.cursors) };
   }
 
   async close(): Promise<void> {

@@ -20,11 +20,11 @@
  * Lanes rely on it for appends).
  */
 import type { Clock } from '../../../shared/clock.js';
-import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type PushRecord } from '../../core/inbox.js';
+import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord } from '../../core/inbox.js';
 import type { RedisClient } from './client.js';
 import type { RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, UserKeys } from './keys.js';
-import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE } from './lua-user.js';
+import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE, INBOX_SUMMARY } from './lua-user.js';
 import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
 
 export class RedisInbox implements Inbox {
@@ -35,6 +35,7 @@ export class RedisInbox implements Inbox {
   private readonly appendScript: RunScript;
   private readonly sinceScript: RunScript;
   private readonly ackScript: RunScript;
+  private readonly summaryScript: RunScript;
 
   constructor(opts: RedisStoreOptions & Partial<InboxLimits>) {
     const { redis, prefix, clock, ...limits } = opts;
@@ -46,6 +47,7 @@ export class RedisInbox implements Inbox {
     this.appendScript = defineScript(redis, 'inbox_append', INBOX_APPEND);
     this.sinceScript = defineScript(redis, 'inbox_since', INBOX_SINCE, { readOnly: true });
     this.ackScript = defineScript(redis, 'inbox_ack', INBOX_ACK);
+    this.summaryScript = defineScript(redis, 'inbox_summary', INBOX_SUMMARY, { readOnly: true });
   }
 
   async append(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<AppendResult> {
@@ -93,6 +95,14 @@ export class RedisInbox implements Inbox {
   async acked(user: string, device: string): Promise<number> {
     const v = await this.redis.hget(this.keys.acks(user), device);
     return v === null ? 0 : asNumber(v);
+  }
+
+  async summary(user: string): Promise<InboxSummary> {
+    const k = this.keys;
+    const r = asArray(await this.summaryScript([k.seq(user), k.inbox(user), k.acks(user)], [nowArg(this.clock)]));
+    const cursors: Record<string, number> = {};
+    for (let i = 2; i + 1 < r.length; i += 2) cursors[asString(r[i])] = asNumber(r[i + 1]);
+    return { latestSeq: asNumber(r[0]), depth: asNumber(r[1]), cursors };
   }
 
   /** The client is shared and owned by whoever created it: nothing to release here. */

@@ -71,7 +71,7 @@ end
 local p = purge(KEYS[2])
 local e = fmt(redis.call('INCR', KEYS[3]))
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'boot', '', 'connections', '0', 'draining', '0', 'at', ARGV[5], 'seen', fmt(now), 'epoch', e)
+redis.call('HSET', KEYS[2], 'boot', '', 'connections', '0', 'draining', '0', 'at', ARGV[5], 'seen', fmt(now), 'epoch', e, 'version', '')
 if epoch then redis.call('HSET', KEYS[2], 'prev', epoch, 'prevLease', lease or '0') end
 redis.call('ZADD', KEYS[1], fmt(now + tonumber(ARGV[4])), ARGV[3])
 local out = {e, e, fmt(now), 1}
@@ -83,7 +83,7 @@ return out
  * Beacon: renews the lease; a restart (new boot, the old one known) or an
  * expired lease first purges the old epoch. `registered` is 1 when the
  * beacon started a new epoch (unknown gateway, expired lease or restart).
- * KEYS: leases, info(g), epoch   ARGV: now, base, gateway, leaseMs, boot, connections, draining (0|1), at
+ * KEYS: leases, info(g), epoch   ARGV: now, base, gateway, leaseMs, boot, connections, draining (0|1), at, version
  * → {registered, [oldEpoch, n, ref…]}
  */
 export const GW_BEACON = GW_HELPERS + `
@@ -103,7 +103,7 @@ else
     out[1] = 1
   end
 end
-redis.call('HSET', KEYS[2], 'boot', ARGV[5], 'connections', ARGV[6], 'draining', ARGV[7], 'at', ARGV[8], 'seen', fmt(now), 'epoch', epoch)
+redis.call('HSET', KEYS[2], 'boot', ARGV[5], 'connections', ARGV[6], 'draining', ARGV[7], 'at', ARGV[8], 'seen', fmt(now), 'epoch', epoch, 'version', ARGV[9])
 redis.call('ZADD', KEYS[1], fmt(now + tonumber(ARGV[4])), ARGV[3])
 return out
 `;
@@ -167,16 +167,16 @@ return out
 
 /**
  * Read-only: alive gateways with their last beacon and entry count.
- * KEYS: leases   ARGV: now, base   → {now, then per gateway: id, boot, connections, draining, at, seen, entries}
+ * KEYS: leases   ARGV: now, base   → {now, then per gateway: id, boot, connections, draining, at, seen, entries, version ('' if none)}
  */
 export const GW_LIST = GW_HELPERS + `
 local now = now_ms(ARGV[1])
 local out = {fmt(now)}
 for _, g in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf')) do
-  local f = redis.call('HMGET', info_key(g), 'boot', 'connections', 'draining', 'at', 'seen', 'epoch')
+  local f = redis.call('HMGET', info_key(g), 'boot', 'connections', 'draining', 'at', 'seen', 'epoch', 'version')
   if f[6] then
     local n = redis.call('SCARD', conns_key(f[6]))
-    local row = {g, f[1], f[2], f[3], f[4], f[5], n}
+    local row = {g, f[1], f[2], f[3], f[4], f[5], n, f[7] or ''}
     for _, v in ipairs(row) do out[#out + 1] = v end
   end
 end

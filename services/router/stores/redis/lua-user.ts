@@ -107,6 +107,31 @@ if min >= 1 then trimmed = redis.call('XTRIM', KEYS[2], 'MINID', fmt(min + 1) ..
 return {cursor, trimmed}
 `;
 
+/**
+ * Read-only: latest seq, unexpired entry count and every ack cursor. Expired
+ * entries form a prefix (one TTL, seq order), so only that prefix is walked.
+ * KEYS: seq, inbox, acks   ARGV: now   → {latestSeq, depth, device, cursor, …}
+ */
+export const INBOX_SUMMARY = `
+local now = now_ms(ARGV[1])
+local len = redis.call('XLEN', KEYS[2])
+local expired, start = 0, '-'
+while expired < len do
+  local batch = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 64)
+  if #batch == 0 then break end
+  local live = false
+  for _, e in ipairs(batch) do
+    if tonumber(e[2][8]) > now then live = true break end
+    expired = expired + 1
+  end
+  if live then break end
+  start = '(' .. batch[#batch][1]
+end
+local out = {tonumber(redis.call('GET', KEYS[1]) or '0'), len - expired}
+for _, v in ipairs(redis.call('HGETALL', KEYS[3])) do out[#out + 1] = v end
+return out
+`;
+
 /** Splits a stored "<expiresAt>|<session>" value. */
 const SESSION_PARSE = `
 local function parse(v)

@@ -200,7 +200,7 @@ export class RedisPresence implements Presence {
   async beacon(b: GatewayBeacon): Promise<BeaconResult> {
     const g = this.gws;
     const r = asArray(await this.s.gwBeacon([g.leases, g.info(b.gateway), g.epoch], [
-      this.now, g.base, b.gateway, Math.ceil(this.limits.leaseMs), b.boot, String(b.connections), b.draining ? '1' : '0', String(b.at),
+      this.now, g.base, b.gateway, Math.ceil(this.limits.leaseMs), b.boot, String(b.connections), b.draining ? '1' : '0', String(b.at), b.version ?? '',
     ]));
     if (r.length > 1) await this.cleanup(readPurges(r, 1, b.gateway, false));
     return { registered: asNumber(r[0]) === 1 };
@@ -213,10 +213,11 @@ export class RedisPresence implements Presence {
     const r = asArray(await this.s.gwList([this.gws.leases], [this.now, this.gws.base]));
     const now = asNumber(r[0]);
     const out: GatewayInfo[] = [];
-    for (let i = 1; i + 6 < r.length; i += 7) {
+    for (let i = 1; i + 7 < r.length; i += 8) {
+      const version = asString(r[i + 7]);
       out.push({
         gateway: asString(r[i]), boot: asString(r[i + 1]), connections: asNumber(r[i + 2]), draining: asString(r[i + 3]) === '1',
-        at: asNumber(r[i + 4]), ageMs: Math.round(now - asNumber(r[i + 5])), entries: asNumber(r[i + 6]),
+        at: asNumber(r[i + 4]), ageMs: Math.round(now - asNumber(r[i + 5])), entries: asNumber(r[i + 6]), ...(version !== '' ? { version } : {}),
       });
     }
     return out.sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0));

@@ -6,31 +6,11 @@
  * fixing a request needs nothing else.
  */
 import { z } from 'zod';
-import type { GatewayBeacon, PresenceEvent } from './presence.js';
-import type { ResumeRequest } from '../../shared/bus/messages.js';
+import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
+import type { PushLimits, PushRequest } from './core/router-types.js';
+import type { DeliveryReceipt, ResumeRequest } from '../shared/bus/messages.js';
 
 export const MAX_ID_CHARS = 128;
-
-export interface PushLimits {
-  /** Recipients of one push. */
-  maxUsersPerPush: number;
-  /** Messages in one batch request. */
-  maxBatch: number;
-}
-
-/** A validated push, in the router's own (camelCase) form. */
-export interface PushRequest {
-  /** Recipients; duplicates are ignored. */
-  users: string[];
-  /** Any JSON value (null included); stored serialised. */
-  data: unknown;
-  /** Message id, the same for every recipient; generated if absent. */
-  id?: string;
-  /** Same key within its TTL → same seq and record per user, stored and delivered once. */
-  idempotencyKey?: string;
-  /** Wait up to this long (ms) for delivery receipts: results say delivered / stored / offline. */
-  awaitMs?: number;
-}
 
 /** Longest a caller may wait for delivery receipts. */
 export const MAX_AWAIT_MS = 30_000;
@@ -162,8 +142,9 @@ const presenceEventSchema = z.object({
   type: z.enum(['online', 'offline']), user: userId, device: str, conn: str, session: z.string().max(256), gateway: str, at: wallMs,
   seq: z.number().int().min(0).optional(),
 });
-const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs });
+const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs, version: z.string().max(64).optional() });
 const acksSchema = z.object({ acks: z.array(z.tuple([userId, str, z.number().int().min(0)])).max(100_000) });
+const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().min(0)).max(100_000), gateway: str });
 const resumeSchema = z.object({
   user: userId, device: str, gateway: str, conn: str,
   session: z.string().max(256).optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
@@ -183,6 +164,11 @@ export function parseBeacon(v: unknown): GatewayBeacon | undefined {
 export function parseAcks(v: unknown): Array<[string, string, number]> | undefined {
   const r = acksSchema.safeParse(v);
   return r.success ? r.data.acks : undefined;
+}
+
+export function parseReceipt(v: unknown): DeliveryReceipt | undefined {
+  const r = receiptSchema.safeParse(v);
+  return r.success ? r.data : undefined;
 }
 
 /** JSON has no `undefined`: a gateway may send null or omit the field. */

@@ -1,0 +1,148 @@
+/**
+ * The router's composition root, used by the router process (NATS + Redis,
+ * main.ts) and by standalone mode (memory bus and stores) alike: settings →
+ * options, stores + bus → core, gateway events and bus link → metrics →
+ * HTTP API. Limits are written once: in DEFAULT_ROUTER_OPTIONS, overridden
+ * only by settings.
+ */
+import type { Bus } from '../shared/bus/bus.js';
+import type { Subjects } from '../shared/bus/subjects.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/log.js';
+import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
+import { RouterBusLink } from './bus-link.js';
+import type { RouterSettings } from './config.js';
+import { GatewayEvents } from './core/gateway-events.js';
+import type { Inbox } from './core/inbox.js';
+import type { Presence } from './core/presence.js';
+import { RouterCore } from './core/router-core.js';
+import { DEFAULT_ROUTER_OPTIONS, newRouterStats, type RouterCoreOptions, type RouterStats } from './core/router-types.js';
+import type { Sessions } from './core/sessions.js';
+import { storeCall, type StoreHealth } from './core/store-call.js';
+import { startRouterHttp, type RouterHttp } from './http-api.js';
+import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
+import { startConsole, type ConsoleAccess, type ConsolePanel, type RunningConsole } from './console/index.js';
+
+export interface RouterStores {
+  inbox: Inbox;
+  sessions: Sessions;
+  presence: Presence;
+}
+
+export interface RouterDeps {
+  bus: Bus;
+  subjects: Subjects;
+  stores: RouterStores;
+  clock: Clock;
+  log: Logger;
+  options?: Partial<RouterCoreOptions>;
+  /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
+  trace?: TraceHooks;
+  /** Whether the stores' connection is up (Redis: client status "ready"); part of /readyz. */
+  storesConnected?: () => boolean;
+}
+
+/** Core options from the router's settings; everything not set here keeps its default. */
+export function routerOptions(s: RouterSettings): Partial<RouterCoreOptions> {
+  return { maxPushBytes: s.maxPushBytes, maxUsersPerPush: s.maxUsersPerPush, resumeConcurrency: s.resumeConcurrency, resumeQueue: s.resumeQueue };
+}
+
+/** One router: the push core, the gateway events and the bus link, with their lifecycle. */
+export class Router {
+  readonly stats: RouterStats = newRouterStats();
+  readonly core: RouterCore;
+  readonly events: GatewayEvents;
+  readonly link: RouterBusLink;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly storeHealth: StoreHealth = { failing: false };
+  private readonly storesConnected: () => boolean;
+
+  constructor(deps: RouterDeps) {
+    const options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
+    const { clock, log } = deps;
+    const store = storeCall(this.stats, log, this.storeHealth);
+    this.storesConnected = deps.storesConnected ?? (() => true);
+    const trace = deps.trace ?? NO_TRACING;
+    this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats });
+    const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace };
+    this.core = new RouterCore(common);
+    this.events = new GatewayEvents(common);
+  }
+
+  /**
+   * The HTTP API's /readyz: between start() and stop(), while the stores are
+   * connected and the last store call succeeded (beacons and the sweep keep
+   * calling the stores, so readiness comes back on its own).
+   */
+  get ready(): boolean { return this.link.listening && !this.storeHealth.failing && this.storesConnected(); }
+  get resumeWork(): GatewayEvents['resumeWork'] { return this.events.resumeWork; }
+  get options(): RouterCoreOptions { return this.core.options; }
+
+  /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */
+  start(): void {
+    if (this.link.listening) return;
+    this.link.listen({ core: this.core, events: this.events });
+    this.sweepTimer = setInterval(() => void this.events.sweep(), this.core.options.sweepIntervalMs);
+    this.sweepTimer.unref?.();
+  }
+
+  stop(): void {
+    this.link.close();
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+}
+
+export interface RunningRouter {
+  readonly router: Router;
+  readonly http: RouterHttp;
+  /** The operator console, when enabled. */
+  readonly console: RunningConsole | undefined;
+  /** Closes the HTTP API (in-flight requests get a moment), then unsubscribes. The bus and stores are the caller's. */
+  close(): Promise<void>;
+}
+
+/** A started router with its HTTP API and metrics (the router process and standalone mode). */
+export async function startRouter(o: RouterDeps & {
+  settings: RouterSettings;
+  apiKeys: string[];
+  metrics: RouterMetrics;
+  /** Cluster mode: the NATS bus and Redis client behind the metrics. */
+  sources?: RouterMetricsSources;
+  /** The operator console (docs/console.md): served on the API port when enabled. */
+  console?: { access: ConsoleAccess; mode: 'standalone' | 'cluster'; panels?: readonly ConsolePanel[] };
+}): Promise<RunningRouter> {
+  const router = new Router({ ...o, options: { ...routerOptions(o.settings), ...o.options } });
+  router.start();
+  o.metrics.bind(router, o.sources);
+  const { maxUsersPerPush, maxBatch } = router.options;
+  let consoleApp: RunningConsole | undefined;
+  try {
+    const c = o.console;
+    if (c?.access.enabled) {
+      consoleApp = await startConsole({
+        access: c.access, core: router.core, inbox: o.stores.inbox, clock: o.clock, mode: c.mode, metrics: o.metrics.registry, log: o.log,
+        ...(c.panels ? { panels: c.panels } : {}),
+      });
+    }
+    const http = await startRouterHttp({
+      core: router.core, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
+      limits: { maxBodyBytes: o.settings.maxBodyBytes, maxUsersPerPush, maxBatch },
+      metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
+      observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),
+      ...(consoleApp ? { console: consoleApp.http } : {}),
+    });
+    return {
+      router, http, console: consoleApp,
+      async close() {
+        await http.close();
+        consoleApp?.close();
+        router.stop();
+      },
+    };
+  } catch (err) {
+    consoleApp?.close();
+    router.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The router's side of the bus, as the gateway's bus-link.ts is the
+ * gateway's: it owns every subscription and reply, parses what arrives
+ * (schemas.ts; malformed messages are counted and dropped, or answered with
+ * an error when someone waits for a reply), and implements RouterOutbound
+ * for the core. Works over any Bus: NATS in cluster mode, the memory bus in
+ * standalone mode.
+ *
+ * Gateway → router traffic (presence, beacons, acks, resumes) and push
+ * requests use the queue group ROUTER_QUEUE, so each is handled by one router
+ * of the cluster; receipts come to this router's own subject.
+ */
+import { randomUUID } from 'node:crypto';
+import { decodeMsg, encodeMsg, type Bus, type BusMessage, type Subscription } from '../shared/bus/bus.js';
+import type { ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
+import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
+import { Errors, LonglinkError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { GatewayEvents } from './core/gateway-events.js';
+import type { RouterOutbound } from './core/ports.js';
+import type { RouterCore } from './core/router-core.js';
+import type { OfflineNotice, RouterStats } from './core/router-types.js';
+import { QueueExpiredError } from './core/work-queue.js';
+import { parseAcks, parseBeacon, parsePresenceEvent, parsePushBody, parseResumeRequest, parseReceipt } from './schemas.js';
+
+export interface RouterBusLinkOptions {
+  bus: Bus;
+  subjects: Subjects;
+  log: Pick<Logger, 'warn'>;
+  /** busErrors is counted here (malformed messages, failed publishes). */
+  stats: RouterStats;
+}
+
+/** What the link hands incoming messages to. */
+export interface RouterHandlers {
+  core: Pick<RouterCore, 'push' | 'pushBatch' | 'receipt' | 'options'>;
+  events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume'>;
+}
+
+export class RouterBusLink implements RouterOutbound {
+  /** This process's receipt subject (router instances share everything else). */
+  readonly receiptAddress: string;
+  private subs: Subscription[] = [];
+
+  constructor(private readonly o: RouterBusLinkOptions) {
+    this.receiptAddress = o.subjects.receipts(randomUUID().replace(/-/g, ''));
+  }
+
+  get listening(): boolean { return this.subs.length > 0; }
+
+  /** Subscribes the router's subjects. Idempotent. */
+  listen(h: RouterHandlers): void {
+    if (this.subs.length > 0) return;
+    const { bus, subjects: s } = this.o;
+    const q = { queue: ROUTER_QUEUE };
+    this.subs = [
+      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, (ev) => h.events.applyPresence(ev)), q),
+      bus.subscribe(s.beacon, (m) => this.onEvent(m, parseBeacon, (b) => h.events.applyBeacon(b)), q),
+      bus.subscribe(s.acks, (m) => this.onEvent(m, parseAcks, (a) => h.events.applyAcks(a)), q),
+      bus.subscribe(s.resume, (m) => void this.onResume(m, h), q),
+      bus.subscribe(s.push, (m) => void this.onPush(m, h), q),
+      bus.subscribe(this.receiptAddress, (m) => this.onEvent(m, parseReceipt, async (r: DeliveryReceipt) => h.core.receipt(r))),
+    ];
+  }
+
+  close(): void {
+    for (const sub of this.subs) sub.unsubscribe();
+    this.subs = [];
+  }
+
+  // ---- RouterOutbound ------------------------------------------------------------
+
+  deliver(gateway: string, deliveries: Delivery[]): boolean {
+    return this.publish(this.o.subjects.deliver(gateway), { deliveries });
+  }
+
+  control(gateway: string, cmd: ControlCommand): boolean {
+    return this.publish(this.o.subjects.control(gateway), cmd);
+  }
+
+  offline(notice: OfflineNotice): boolean {
+    return this.publish(this.o.subjects.offline, notice);
+  }
+
+  sync(req: SyncRequest): boolean {
+    return this.publish(this.o.subjects.sync, req);
+  }
+
+  // ---- inbound ---------------------------------------------------------------------
+
+  private onEvent<T>(m: BusMessage, parse: (v: unknown) => T | undefined, apply: (v: T) => Promise<void>): void {
+    const v = parse(decodeMsg<unknown>(m.data));
+    if (v === undefined) {
+      this.o.stats.busErrors++;
+      return;
+    }
+    apply(v).catch(() => { /* counted and logged by the store call */ });
+  }
+
+  private async onResume(m: BusMessage, h: RouterHandlers): Promise<void> {
+    const req = parseResumeRequest(decodeMsg<unknown>(m.data));
+    if (!req) {
+      this.o.stats.busErrors++;
+      this.reply(m, new LonglinkError(Errors.API_VALIDATION, 'malformed resume request').toJSON());
+      return;
+    }
+    try {
+      this.reply(m, await h.events.queuedResume(req));
+    } catch (err) {
+      // Expired in the queue: the gateway has given up, nobody would read the answer.
+      if (err instanceof QueueExpiredError) return;
+      this.reply(m, toLonglinkError(err).toJSON());
+    }
+  }
+
+  /** Bus push requests take the HTTP body shapes and get the HTTP response bodies back. */
+  private async onPush(m: BusMessage, h: RouterHandlers): Promise<void> {
+    const body = decodeMsg<unknown>(m.data);
+    if (body === undefined) {
+      this.reply(m, new LonglinkError(Errors.API_BAD_JSON).toJSON());
+      return;
+    }
+    const parsed = parsePushBody(body, h.core.options);
+    if (!parsed.ok) {
+      this.reply(m, new LonglinkError(Errors.API_VALIDATION, parsed.message).toJSON());
+      return;
+    }
+    try {
+      const v = parsed.value;
+      this.reply(m, v.kind === 'single' ? await h.core.push(v.request) : { messages: await h.core.pushBatch(v.requests) });
+    } catch (err) {
+      this.reply(m, toLonglinkError(err).toJSON());
+    }
+  }
+
+  private reply(m: BusMessage, body: unknown): void {
+    try {
+      this.o.bus.respond(m, encodeMsg(body));
+    } catch (err) {
+      this.o.stats.busErrors++;
+      this.o.log.warn({ err: String(err) }, 'bus reply failed');
+    }
+  }
+
+  private publish(subject: string, body: unknown): boolean {
+    try {
+      this.o.bus.publish(subject, encodeMsg(body));
+      return true;
+    } catch (err) {
+      this.o.stats.busErrors++;
+      this.o.log.warn({ err: String(err), subject }, 'bus publish failed');
+      return false;
+    }
+  }
+}
+
+function toLonglinkError(err: unknown): LonglinkError {
+  return err instanceof LonglinkError ? err : new LonglinkError(Errors.INTERNAL);
+}

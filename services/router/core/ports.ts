@@ -1,0 +1,21 @@
+/**
+ * What the router core sends to the rest of the cluster, and nothing more.
+ * The bus link (services/router/bus-link.ts) implements it over the Bus
+ * contract (NATS in cluster mode, the memory bus in standalone mode) and
+ * owns every subscription; the core never sees a subject or a bus message.
+ */
+import type { ControlCommand, Delivery, SyncRequest } from '../../shared/bus/messages.js';
+import type { OfflineNotice } from './router-types.js';
+
+export interface RouterOutbound {
+  /** Deliveries for connections on one gateway. False if publishing failed (counted and logged by the link). */
+  deliver(gateway: string, deliveries: Delivery[]): boolean;
+  /** Kick, logout or replace on one gateway. */
+  control(gateway: string, cmd: ControlCommand): boolean;
+  /** A push found its user offline (for external notifiers). */
+  offline(notice: OfflineNotice): boolean;
+  /** Asks one gateway (or all, without `gateway`) to announce its connections again. */
+  sync(req: SyncRequest): boolean;
+  /** Where gateways send this router's delivery receipts (put in deliveries that await them). */
+  readonly receiptAddress: string;
+}
