@@ -67,15 +67,15 @@ function cpuMs(): number {
 
 /** Repetitions per size (median reported); small sizes are cheap and noisier. */
 const repsFor = (n: number): number => (n >= 1_000_000 ? 3 : 7);
-const SIZES = [10_000, 100_000, 1_000_000];
+/** `--sizes 1000000` (comma-separated) narrows the run, e.g. to the 1M rows the targets are about. */
+const sizesArg = process.argv.indexOf('--sizes');
+const SIZES = sizesArg > 0 ? (process.argv[sizesArg + 1] ?? '').split(',').map(Number) : [10_000, 100_000, 1_000_000];
+if (SIZES.some((n) => !Number.isInteger(n) || n < 1_000)) throw new Error('--sizes: comma-separated integers >= 1000');
 const SPREAD_OBJECTS = 24; // per-connection baggage for the layout row (~1 KB)
 
-/** Shape a gateway connection would have: wheel links plus the naive side's field. */
+/** Shape a gateway connection would have: the wheel's record index plus the naive side's field. */
 class Conn implements WheelNode {
-  deadline = 0;
-  wheelPrev: WheelNode | null = null;
-  wheelNext: WheelNode | null = null;
-  wheelSlot = -1;
+  wheelId = -1;
   last = 0;
   extra: { a: number; b: number }[] | null = null;
   constructor(readonly id: number) {}
@@ -121,6 +121,54 @@ function naiveSweep(sessions: Conn[], len: number, now: number, timeoutMs: numbe
     }
   }
   return len;
+}
+
+/**
+ * The same scan over a data-oriented table: last-frame times in a dense
+ * Float64Array (swap-remove), heartbeats writing through a position map. It
+ * reads 8 sequential bytes per session, no objects: the cheapest full scan
+ * there is (informational: a naive gateway keeps the time on its objects).
+ */
+function naiveSweepF64(last: Float64Array, ids: Int32Array, pos: Int32Array, len: number, now: number, timeoutMs: number): number {
+  let i = 0;
+  while (i < len) {
+    if (now - last[i]! > timeoutMs) {
+      pos[ids[i]!] = -1;
+      len--;
+      const moved = ids[len]!;
+      last[i] = last[len]!;
+      ids[i] = moved;
+      pos[moved] = i;
+    } else {
+      i++;
+    }
+  }
+  return len;
+}
+
+function runNaiveF64(w: Workload): SweepResult {
+  const { timeoutMs, naiveTicks } = w.p;
+  gc?.();
+  const last = w.lastAtNaiveFrom.slice();
+  const ids = new Int32Array(w.n);
+  const pos = new Int32Array(w.n);
+  for (let i = 0; i < w.n; i++) ids[i] = pos[i] = i;
+  let len = naiveSweepF64(last, ids, pos, w.n, w.naiveFrom * TICK_MS, timeoutMs);
+  const before = len;
+  let visits = 0;
+  const tickMs = new Float64Array(naiveTicks);
+  for (let s = w.naiveFrom + 1; s <= w.totalTicks; s++) {
+    for (let k = w.tickStart[s]!, end = w.tickStart[s + 1]!; k < end; k++) {
+      const p = pos[w.conn[k]!]!;
+      if (p >= 0) last[p] = w.at[k]!;
+    }
+    const now = s * TICK_MS;
+    visits += len;
+    const t0 = performance.now();
+    len = naiveSweepF64(last, ids, pos, len, now, timeoutMs);
+    tickMs[s - w.naiveFrom - 1] = performance.now() - t0;
+  }
+  return { tickMs, detected: w.n - len, inNaiveWindow: before - len, visitsPerS: visits / naiveTicks };
 }
 
 function runNaive(w: Workload, baggage: number): SweepResult {
@@ -230,6 +278,9 @@ interface Row {
   wheel_cpu_ms_per_s: number;
   naive_cpu_ms_per_s: number;
   ratio: number;
+  /** Informational: the full scan over a dense Float64Array of last-frame times, and the wheel's ratio to it. */
+  naive_f64_cpu_ms_per_s: number;
+  ratio_vs_f64: number;
   ns_per_touch: number;
 }
 
@@ -248,6 +299,7 @@ function round(x: number, digits: number): number {
 function measure(w: Workload, baggage: number, label: string): Measured {
   const wheelMs: Float64Array[] = [];
   const naiveMs: Float64Array[] = [];
+  const naiveF64Ms: Float64Array[] = [];
   const touchNs: number[] = [];
   let wheelVisits = 0;
   let naiveVisits = 0;
@@ -265,12 +317,20 @@ function measure(w: Workload, baggage: number, label: string): Measured {
     }
     naiveMs.push(a.tickMs);
     wheelMs.push(b.tickMs);
+    if (baggage === 0) {
+      const c = runNaiveF64(w);
+      if (c.detected !== w.expectedDead || c.inNaiveWindow !== w.expectedNaiveWindow) {
+        throw new Error(`${id}: f64 scan detected ${c.detected} (${c.inNaiveWindow} in window), expected ${w.expectedDead} (${w.expectedNaiveWindow})`);
+      }
+      naiveF64Ms.push(c.tickMs);
+    }
     naiveVisits = a.visitsPerS;
     wheelVisits = b.visitsPerS;
     if (baggage === 0) touchNs.push(measureTouch(w.p, w.n));
   }
   const wheelMed = msPerSecond(wheelMs);
   const naiveMed = msPerSecond(naiveMs);
+  const f64Med = naiveF64Ms.length > 0 ? msPerSecond(naiveF64Ms) : Number.NaN;
   return {
     label,
     wheelVisitsPerS: wheelVisits,
@@ -282,6 +342,8 @@ function measure(w: Workload, baggage: number, label: string): Measured {
       wheel_cpu_ms_per_s: round(wheelMed, 4),
       naive_cpu_ms_per_s: round(naiveMed, 4),
       ratio: round(naiveMed / wheelMed, 1),
+      naive_f64_cpu_ms_per_s: round(f64Med, 4),
+      ratio_vs_f64: round(f64Med / wheelMed, 1),
       ns_per_touch: round(median(touchNs), 1),
     },
   };
@@ -294,6 +356,7 @@ function main(): void {
     const warm = workload(p, 20_000);
     for (let i = 0; i < 3; i++) {
       runNaive(warm, 0);
+      runNaiveF64(warm);
       runWheel(warm, 0);
       measureTouch(p, 20_000);
     }
@@ -319,7 +382,7 @@ function main(): void {
   }
   console.log(
     `${pad('profile', 7)} ${pad('n', 11)} ${pad('wheel ms/s', 11)} ${pad('naive ms/s', 11)} ${pad('ratio', 7)} ` +
-      `${pad('wheel visits/s', 15)} ${pad('naive visits/s', 15)} ${pad('ns/touch', 9)}`,
+      `${pad('wheel visits/s', 15)} ${pad('naive visits/s', 15)} ${pad('ns/touch', 9)} ${pad('f64 scan ms/s', 14)} ${pad('vs f64', 7)}`,
   );
   const rows = PROFILES.flatMap((p) => [...measured, ...extras].filter((m) => m.row.profile === p.name));
   for (const m of rows) {
@@ -329,7 +392,9 @@ function main(): void {
         `${pad(r.naive_cpu_ms_per_s.toFixed(4), 11)} ${pad(`${r.ratio.toFixed(1)}x`, 7)} ` +
         `${pad(Math.round(m.wheelVisitsPerS).toLocaleString('en-US'), 15)} ` +
         `${pad(Math.round(m.naiveVisitsPerS).toLocaleString('en-US'), 15)} ` +
-        `${pad(Number.isNaN(r.ns_per_touch) ? '-' : r.ns_per_touch.toFixed(1), 9)}`,
+        `${pad(Number.isNaN(r.ns_per_touch) ? '-' : r.ns_per_touch.toFixed(1), 9)} ` +
+        `${pad(Number.isNaN(r.naive_f64_cpu_ms_per_s) ? '-' : r.naive_f64_cpu_ms_per_s.toFixed(4), 14)} ` +
+        `${pad(Number.isNaN(r.ratio_vs_f64) ? '-' : `${r.ratio_vs_f64.toFixed(1)}x`, 7)}`,
     );
   }
   console.log(`* each Conn interleaved with ${SPREAD_OBJECTS} small heap objects (~1 KB/conn); not in the JSON`);

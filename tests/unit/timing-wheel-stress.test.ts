@@ -22,7 +22,7 @@ describe('TimingWheel onExpire re-entrancy', () => {
     assert.equal(w.size, 0);
   });
 
-  // 8 slots get 8 lanes per slot, 2^20 slots a single list per slot: cover both.
+  // A small wheel and the largest one (each slot's bucket detached while walked): cover both.
   for (const wheelSize of [8, 2 ** 20]) {
     it(`the callback may cancel, touch and schedule nodes in the slot being walked (wheelSize ${wheelSize})`, () => {
       const w = wheel({ wheelSize });
@@ -40,7 +40,7 @@ describe('TimingWheel onExpire re-entrancy', () => {
         first = x;
         // Everything else in this slot is still pending (detached, not walked).
         others = same.filter((n) => n !== x);
-        // With one list: others[0] is its tail, others[10] its head.
+        // Cancel from both ends and the middle of the pending bucket (swap-remove).
         for (const i of [0, 10, 5, 1, 9, 4]) w.cancel(others[i]!);
         for (const i of [2, 3, 6]) w.touch(others[i]!, START + 500); // later: re-slotted when reached
         w.touch(d, START + 30); // earlier, but this tick is being processed: due at the next one
@@ -92,7 +92,7 @@ describe('TimingWheel onExpire re-entrancy', () => {
           assert.ok(d !== undefined, `node ${x.id} fired while not scheduled`);
           assert.equal(x.deadline, d);
           assert.ok(d <= now, `node ${x.id} fired early`);
-          assert.equal(x.wheelSlot, -1);
+          assert.equal(x.wheelId, -1);
           model.delete(x);
           // Deadlines set from inside the callback are in the future.
           if (r() < 0.5) randomOp(now + 0.001);
@@ -103,7 +103,8 @@ describe('TimingWheel onExpire re-entrancy', () => {
         const target = Math.floor((now - START) / TICK);
         for (const n of nodes) {
           const d = model.get(n);
-          assert.equal(n.wheelSlot !== -1, d !== undefined, `node ${n.id} membership`);
+          assert.equal(n.wheelId !== -1, d !== undefined, `node ${n.id} membership`);
+          assert.equal(w.deadlineOf(n), d);
           if (d !== undefined) assert.ok(Math.ceil((d - START) / TICK) > target, `node ${n.id} overdue after advance`);
         }
       }
@@ -148,6 +149,35 @@ describe('TimingWheel onExpire re-entrancy', () => {
     );
     assert.equal(w.size, 7);
     assert.equal(w.advance(START + 10_000, () => {}), 7);
+  });
+});
+
+describe('TimingWheel record storage', () => {
+  it('grows while onExpire schedules new nodes mid-walk, and reuses released records', () => {
+    const w = wheel({ wheelSize: 8 });
+    // More than the initial record capacity, all due in one tick.
+    const first = Array.from({ length: 1_500 }, (_, i) => new TNode(i));
+    for (const n of first) w.schedule(n, START + 20);
+    const later = Array.from({ length: 3_000 }, (_, i) => new TNode(10_000 + i));
+    let next = 0;
+    let fired = 0;
+    w.advance(START + 20, () => {
+      fired++;
+      // Two new nodes per expiry: the record array doubles while the slot is walked.
+      for (let k = 0; k < 2; k++) w.schedule(later[next++]!, START + 40 + (next % 3) * TICK);
+    });
+    assert.equal(fired, 1_500);
+    assert.equal(w.size, 3_000);
+    for (const n of first) assert.equal(n.wheelId, -1);
+    const firedLater = new Map<TNode, number[]>();
+    driveTicks(w, START + 30, START + 100, firedLater);
+    assert.equal(firedLater.size, 3_000);
+    for (const [n, at] of firedLater) assert.deepEqual(at, [START + Math.ceil((n.deadline - START) / TICK) * TICK]);
+    // Released records are reused: ids stay below the peak population.
+    const again = Array.from({ length: 4_000 }, (_, i) => new TNode(20_000 + i));
+    for (const n of again) w.schedule(n, START + 500);
+    assert.ok(again.every((n) => n.wheelId >= 0 && n.wheelId < 4_500));
+    assert.equal(new Set(again.map((n) => n.wheelId)).size, 4_000);
   });
 });
 
@@ -196,7 +226,7 @@ describe('TimingWheel at scale', () => {
   it('1,000,000 entries each expire exactly once within one tick', () => {
     const N = 1_000_000;
     const r = rng(4);
-    const w = new TimingWheel<TNode>({ tickMs: TICK, wheelSize: 1024, startMs: START });
+    const w = wheel({ wheelSize: 1024 });
     const nodes: TNode[] = new Array<TNode>(N);
     for (let i = 0; i < N; i++) {
       const n = new TNode(i);

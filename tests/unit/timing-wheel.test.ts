@@ -50,7 +50,7 @@ describe('TimingWheel expiry accuracy', () => {
       const t = at[0] ?? Number.NaN;
       assert.ok(t >= n.deadline, `node ${n.id} early: ${t} < ${n.deadline}`);
       assert.ok(t < n.deadline + TICK, `node ${n.id} late: ${t} >= ${n.deadline} + ${TICK}`);
-      assert.equal(n.wheelSlot, -1);
+      assert.equal(n.wheelId, -1);
     }
     assert.equal(w.stats.expired, 5_000);
   });
@@ -116,10 +116,11 @@ describe('TimingWheel touch', () => {
     const w = wheel({ wheelSize: 64 }); // one rotation covers both deadlines
     const n = new TNode(0);
     w.schedule(n, START + 100);
-    const slot = n.wheelSlot;
+    const slot = w.slotOf(n);
     w.touch(n, START + 500);
     assert.equal(n.deadline, START + 500);
-    assert.equal(n.wheelSlot, slot, 'touch to a later deadline must not move the node');
+    assert.equal(w.deadlineOf(n), START + 500);
+    assert.equal(w.slotOf(n), slot, 'touch to a later deadline must not move the node');
     assert.equal(w.stats.reslotted, 0);
     // Boundaries before the old slot's visit: no work on n at all.
     w.advance(START + 90, () => assert.fail('fired early'));
@@ -150,9 +151,10 @@ describe('TimingWheel touch', () => {
     const other = new TNode(1);
     w.schedule(n, START + 5_000);
     w.schedule(other, START + 5_000);
-    const slot = n.wheelSlot;
+    const slot = w.slotOf(n);
     w.touch(n, START + 23);
-    assert.notEqual(n.wheelSlot, slot);
+    assert.notEqual(w.slotOf(n), slot);
+    assert.equal(w.deadlineOf(n), START + 23);
     assert.equal(n.deadline, START + 23);
     const fired = new Map<TNode, number[]>();
     driveTicks(w, START, START + 5_000, fired);
@@ -176,7 +178,8 @@ describe('TimingWheel touch', () => {
     n.deadline = 7;
     w.touch(n, START + 50);
     assert.equal(n.deadline, 7);
-    assert.equal(n.wheelSlot, -1);
+    assert.equal(n.wheelId, -1);
+    assert.equal(w.deadlineOf(n), undefined);
     assert.equal(w.size, 0);
   });
 });
@@ -199,20 +202,19 @@ describe('TimingWheel schedule and cancel', () => {
   });
 
   it('cancelled nodes never fire; size tracks; head, middle and tail of one slot', () => {
-    const w = wheel({ wheelSize: 2 ** 20 }); // single list per slot, so head/middle/tail are well defined
+    const w = wheel({ wheelSize: 2 ** 20 }); // one slot holds them all, in schedule order: first, middle and last cell
     const nodes = Array.from({ length: 5 }, (_, i) => new TNode(i));
     for (const n of nodes) w.schedule(n, START + 40);
     assert.equal(w.size, 5);
     const [n0, n1, n2, n3, n4] = nodes as [TNode, TNode, TNode, TNode, TNode];
-    w.cancel(n4); // head (pushed last)
-    w.cancel(n2); // middle
-    w.cancel(n0); // tail
+    w.cancel(n4); // last cell
+    w.cancel(n2); // middle (n3 swapped in)
+    w.cancel(n0); // first cell
     w.cancel(n0); // idempotent
     assert.equal(w.size, 2);
     for (const n of [n0, n2, n4]) {
-      assert.equal(n.wheelSlot, -1);
-      assert.equal(n.wheelPrev, null);
-      assert.equal(n.wheelNext, null);
+      assert.equal(n.wheelId, -1);
+      assert.equal(w.slotOf(n), -1);
     }
     const fired = new Map<TNode, number[]>();
     driveTicks(w, START, START + 200, fired);

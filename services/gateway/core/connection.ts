@@ -1,6 +1,6 @@
 /**
  * Per-connection state. One object per socket, shaped for memory: the timing
- * wheel's links and the inbound token bucket live in plain fields here, so
+ * wheel's record index and the inbound token bucket live in plain fields here, so
  * the hot paths (touch on every frame, rate check) allocate nothing.
  */
 import type { WheelNode } from './timing-wheel.js';
@@ -10,11 +10,8 @@ import type { OrderedConn } from './ordered-delivery.js';
 import type { ReplayConn, ReplayState } from './replay.js';
 
 export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn {
-  // timing wheel (intrusive)
-  deadline = Infinity;
-  wheelPrev: WheelNode | null = null;
-  wheelNext: WheelNode | null = null;
-  wheelSlot = -1;
+  /** The timing wheel's index for this connection's deadline record (-1: none). */
+  wheelId = -1;
   // inbound token bucket
   tokens: number;
   last: number;

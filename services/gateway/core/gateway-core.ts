@@ -317,7 +317,7 @@ export class GatewayCore {
   }
 
   private touch(c: Connection, now: number): void {
-    if (c.wheelSlot >= 0) this.wheel.touch(c, this.nextDeadline(c, now));
+    if (c.wheelId >= 0) this.wheel.touch(c, this.nextDeadline(c, now));
   }
 
   private expire(c: Connection): void {

@@ -1,43 +1,64 @@
 /**
  * Hashed timing wheel (Varghese & Lauck, "scheme 6"; the shape of Netty's
- * HashedWheelTimer) owning every connection's heartbeat deadline.
+ * HashedWheelTimer) owning every connection's heartbeat deadline, laid out
+ * data-oriented: each slot is a dense bucket of (entry, deadline) cells in a
+ * Float64Array, an entry's location is two int32s in a typed array, and a node
+ * carries only its entry index (`wheelId`).
  *
  * Algorithm
  *   Time is cut into ticks of `tickMs`, counted from `startMs`: tick k ends at
  *   boundary B(k) = startMs + k * tickMs. A deadline d belongs to tick
  *   T(d) = ceil((d - startMs) / tickMs), the first boundary at or after d.
- *   `wheelSize` slots (a power of two) each hold an intrusive doubly linked
- *   list; an entry for tick k lives in slot k & (wheelSize - 1), so a slot is
- *   shared by ticks one rotation apart. advance(now) processes every boundary
- *   B(k) <= now it has not processed yet, and for tick k walks only slot k's
- *   list: entries with T(deadline) <= k expire, the rest are re-slotted for
- *   their current deadline. No per-entry round counter is kept; an entry more
- *   than a rotation away is simply seen (and re-linked in place) once per
+ *   `wheelSize` slots (a power of two) each hold a bucket: an unordered dense
+ *   array of cells [entry index, deadline], removed from by swap-remove. An
+ *   entry for tick k sits in slot k & (wheelSize - 1), so a slot is shared by
+ *   ticks one rotation apart. advance(now) processes every boundary B(k) <= now
+ *   it has not processed yet, and for tick k walks only slot k's bucket:
+ *   entries with T(deadline) <= k expire, the rest are appended to the bucket
+ *   of their current deadline. No per-entry round counter is kept; an entry
+ *   more than a rotation away is simply seen (and re-appended) once per
  *   rotation until its tick comes up.
  *
- *   Each slot is split into up to 8 lanes (independent lists, filled
- *   round-robin) and a tick walks its lanes interleaved. Walking one linked
- *   list is a chain of dependent cache misses; interleaving lets the CPU have a
- *   miss per lane in flight, which halved sweep CPU once the nodes no longer
- *   fit in cache (1M connections, loadtest/bench/wheel.ts: 1 lane 6.7 ms/s,
- *   4 lanes 3.0, 8 lanes 3.1, 16 lanes 3.2). Lanes are capped so the head
- *   array stays <= max(2^20, wheelSize) entries.
+ *   Layout (why it is fast). The deadline lives in the bucket cell, beside the
+ *   index, so a walk reads its bucket sequentially and never chases a pointer:
+ *   the only random access per visit is the write of the entry's new location
+ *   (slot, position: 8 bytes per entry), a store the CPU does not wait for.
+ *   touch() goes the other way (entry -> location -> cell), one random access
+ *   on the heartbeat path, where the connection is being touched anyway. The
+ *   previous layout, an intrusive doubly linked list through the connection
+ *   objects, cost ~390 ns per visit at 1M entries (each visit a chain of
+ *   dependent cache misses); loadtest/bench/wheel.ts and docs/benchmarks.md
+ *   have today's figures. Free entries form a list through their position
+ *   field; `nodes` maps an index back to its node and is read only on expiry.
  *
- *   Touches are lazy: extending a deadline only writes node.deadline, and the
- *   entry is moved when its old slot comes round. Invariant that makes this
- *   correct: the slot an entry sits in is visited no later than
+ *   Touches are lazy: extending a deadline only rewrites the cell's deadline,
+ *   and the entry is moved when its old slot comes round. Invariant that makes
+ *   this correct: the slot an entry sits in is visited no later than
  *   max(T(deadline), next unprocessed tick). Moving a deadline later keeps it;
  *   moving it earlier may break it, so touch() re-slots eagerly in that case.
  *
+ *   While a slot is walked its bucket is detached ("pending") and the slot
+ *   starts a fresh one, so entries re-slotted into the same slot (a deadline
+ *   a rotation or more away) are not seen twice in one tick. An entry whose
+ *   location names the walked slot is in pending iff its position is below the
+ *   pending length and pending holds its index there; that is what lets
+ *   onExpire cancel/touch any entry, including ones not walked yet, without
+ *   marking every entry of the slot.
+ *
  * Complexity (n = entries, S = wheelSize)
- *   schedule / cancel / touch   O(1) time, no allocation (links live on N).
+ *   touch / cancel              O(1), no allocation.
+ *   schedule                    O(1) amortized; allocates only when the entry
+ *                               table or a bucket doubles (not in steady state:
+ *                               capacity is kept and buckets are recycled).
  *   advance                     O(ticks crossed + entries in their slots);
  *                               a jump of more than one rotation is capped at
  *                               O(S + n): one pass over every slot.
  *   Per entry, a deadline D ticks ahead costs ceil(D / S) visits, and a lazily
  *   touched entry is visited about once per touch interval, so sweep cost per
  *   second scales with the touch (heartbeat) rate, not with n.
- *   Space: O(S * lanes) for list heads; nothing per entry beyond N's fields.
+ *   Space per entry: a 16 B cell (buckets double, so up to 2x that), an 8 B
+ *   location and one reference, at the peak entry count; O(S) bucket headers,
+ *   allocated lazily.
  *
  * Accuracy
  *   An entry expires on the first tick boundary at or after its deadline, i.e.
@@ -54,14 +75,10 @@
  * belong to at most one wheel.
  */
 
-/** Intrusive node: the gateway's Connection class implements these fields itself, so the wheel allocates nothing per entry. */
+/** What the wheel needs on a node: one number (the gateway's Connection carries it), so it allocates nothing per touch. */
 export interface WheelNode {
-  /** Absolute ms on the caller's clock; set by schedule/touch. */
-  deadline: number;
-  wheelPrev: WheelNode | null;
-  wheelNext: WheelNode | null;
-  /** -1 when not in the wheel; otherwise an opaque list index owned by the wheel. */
-  wheelSlot: number;
+  /** -1 when not in the wheel (set it so before the first schedule); otherwise the wheel's index for it. */
+  wheelId: number;
 }
 
 export interface TimingWheelOptions {
@@ -78,12 +95,18 @@ export interface TimingWheelStats {
   visited: number;
   /** Entries expired (onExpire calls). */
   expired: number;
-  /** Visited entries that were not yet due and were re-linked for a later tick. */
+  /** Visited entries that were not yet due and were moved to a later tick's slot. */
   reslotted: number;
 }
 
 const MAX_WHEEL_SIZE = 1 << 20;
-const MAX_LANE_SHIFT = 3; // 8 lanes: flat from 4 up on the bench VM; headroom for CPUs with more misses in flight
+const INITIAL_ENTRIES = 1024;
+/** Initial bucket capacity in cells. */
+const INITIAL_BUCKET = 16;
+const EMPTY = new Float64Array(0);
+// A bucket cell is [index, deadline] (two float64s); a location is [slot, pos] (two int32s).
+const CELL = 2;
+const LOC = 2;
 
 export class TimingWheel<N extends WheelNode> {
   /** Cumulative counters, mutated in place (cheap to export as metrics). */
@@ -92,21 +115,22 @@ export class TimingWheel<N extends WheelNode> {
   private readonly tickMs: number;
   private readonly startMs: number;
   private readonly mask: number;
-  private readonly laneShift: number;
-  private readonly laneMask: number;
-  /** List heads, indexed by wheelSlot = (slot << laneShift) | lane. */
-  private readonly heads: (N | null)[];
-  private lane = 0;
+  /** Per entry i: slot at [2i] (-1 when free), cell position at [2i + 1] (next free entry when free). */
+  private locs = new Int32Array(0);
+  private readonly nodes: (N | undefined)[] = [];
+  private freeHead = -1;
+  /** Per slot: cells [index, deadline] at [2p], [2p + 1] for p < lens[slot]. */
+  private readonly buckets: Float64Array[];
+  private readonly lens: Int32Array;
+  /** An empty bucket handed to the slot being walked (the walked one becomes the next spare). */
+  private spare: Float64Array = EMPTY;
+  /** The detached bucket of the slot being walked; cells [0, pendingLen) are not walked yet. */
+  private pending: Float64Array = EMPTY;
+  private pendingLen = 0;
+  private pendingSlot = -1;
   /** Next tick index to process; every tick below it has been processed. */
   private nextTick = 0;
   private count = 0;
-  /**
-   * Per lane, the head of the list detached from the slot being walked. Its
-   * nodes keep their wheelSlot, so unlink() tells "head of a slot list" from
-   * "head of a pending list" by comparing pointers; that is what lets onExpire
-   * cancel/touch any node, including ones not walked yet.
-   */
-  private readonly pending: (N | null)[];
   private advancing = false;
 
   constructor(opts: TimingWheelOptions) {
@@ -129,10 +153,9 @@ export class TimingWheel<N extends WheelNode> {
     this.tickMs = tickMs;
     this.startMs = startMs;
     this.mask = wheelSize - 1;
-    this.laneShift = Math.max(0, Math.min(MAX_LANE_SHIFT, 20 - Math.log2(wheelSize)));
-    this.laneMask = (1 << this.laneShift) - 1;
-    this.heads = new Array<N | null>(wheelSize << this.laneShift).fill(null);
-    this.pending = new Array<N | null>(1 << this.laneShift).fill(null);
+    this.buckets = new Array<Float64Array>(wheelSize).fill(EMPTY);
+    this.lens = new Int32Array(wheelSize);
+    this.growEntries(INITIAL_ENTRIES);
   }
 
   /** Number of scheduled nodes (including any mid-walk inside advance()). */
@@ -140,17 +163,35 @@ export class TimingWheel<N extends WheelNode> {
     return this.count;
   }
 
+  /** The node's current deadline, or undefined when it is not scheduled. */
+  deadlineOf(node: N): number | undefined {
+    const i = node.wheelId;
+    if (i < 0) return undefined;
+    const p = this.locs[i * LOC + 1]!;
+    return this.bucketOf(i)[p * CELL + 1];
+  }
+
+  /** Slot currently holding the node (-1 when not scheduled). Introspection for tests; lazy touches do not change it. */
+  slotOf(node: N): number {
+    const i = node.wheelId;
+    return i < 0 ? -1 : this.locs[i * LOC]!;
+  }
+
   /**
    * Insert `node`, or move it if already scheduled. Any deadline works: far
-   * ones are re-linked once per rotation, +Infinity never expires, past ones
+   * ones are re-appended once per rotation, +Infinity never expires, past ones
    * are due at the next unprocessed tick boundary. NaN is rejected.
    */
   schedule(node: N, deadline: number): void {
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
-    if (node.wheelSlot !== -1) this.unlink(node);
-    else this.count++;
-    node.deadline = deadline;
-    this.link(node, this.slotFor(deadline));
+    let i = node.wheelId;
+    if (i === -1) {
+      i = this.alloc(node);
+      this.count++;
+    } else {
+      this.unlink(i);
+    }
+    this.append(i, this.slotFor(deadline), deadline);
   }
 
   /**
@@ -160,32 +201,39 @@ export class TimingWheel<N extends WheelNode> {
    * No-op for a node that is not scheduled.
    */
   touch(node: N, deadline: number): void {
-    if (node.wheelSlot === -1) return;
-    if (deadline >= node.deadline) {
-      node.deadline = deadline;
+    const i = node.wheelId;
+    if (i < 0) return;
+    const at = i * LOC;
+    const slot = this.locs[at]!;
+    const cell = this.locs[at + 1]! * CELL + 1;
+    const bucket = slot === this.pendingSlot ? this.bucketOf(i) : this.buckets[slot]!;
+    if (deadline >= bucket[cell]!) {
+      bucket[cell] = deadline;
       return;
     }
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
-    node.deadline = deadline;
-    const slot = this.slotFor(deadline);
+    bucket[cell] = deadline;
+    const to = this.slotFor(deadline);
     // Same slot: its next visit is already <= the new tick (see invariant).
-    if (slot !== node.wheelSlot >> this.laneShift) {
-      this.unlink(node);
-      this.link(node, slot);
+    if (to !== slot) {
+      this.unlink(i);
+      this.append(i, to, deadline);
     }
   }
 
-  /** O(1). No-op if not scheduled; afterwards node.wheelSlot === -1. */
+  /** O(1). No-op if not scheduled; afterwards node.wheelId === -1. */
   cancel(node: N): void {
-    if (node.wheelSlot === -1) return;
-    this.unlink(node);
-    node.wheelSlot = -1;
+    const i = node.wheelId;
+    if (i < 0) return;
+    this.unlink(i);
+    this.release(i);
+    node.wheelId = -1;
     this.count--;
   }
 
   /**
    * Process every tick boundary <= now not yet processed. Each due entry is
-   * removed (wheelSlot = -1) before onExpire(node) runs, so the callback may
+   * removed (wheelId = -1) before onExpire(node) runs, so the callback may
    * reschedule it or schedule/touch/cancel any other node; it must not call
    * advance(). Returns how many expired. A `now` earlier than the last one is a
    * no-op. If onExpire throws, the error propagates and the wheel stays
@@ -229,61 +277,66 @@ export class TimingWheel<N extends WheelNode> {
     return this.stats.expired - expiredBefore;
   }
 
-  /** Detach slot `s` and examine each entry as of tick `tick`, lanes interleaved. */
+  /** Detach slot `s` and examine each of its entries as of tick `tick`. */
   private walk(s: number, tick: number, onExpire: (node: N) => void): void {
-    const { heads, pending, laneMask, stats } = this;
-    const base = s << this.laneShift;
-    let live = false;
-    for (let l = 0; l <= laneMask; l++) {
-      const head = heads[base | l] ?? null;
-      if (head === null) continue;
-      heads[base | l] = null;
-      pending[l] = head;
-      live = true;
-    }
-    while (live) {
-      live = false;
-      for (let l = 0; l <= laneMask; l++) {
-        const node = pending[l] ?? null;
-        if (node === null) continue;
-        live = true;
-        // Pop before anything else: the callback may unlink other pending nodes.
-        const next = node.wheelNext as N | null;
-        pending[l] = next;
-        if (next !== null) next.wheelPrev = null;
-        node.wheelNext = null;
-        stats.visited++;
-        const t = this.tickOf(node.deadline);
+    const len = this.lens[s]!;
+    if (len === 0) return;
+    const pending = this.buckets[s]!;
+    this.buckets[s] = this.spare;
+    this.spare = EMPTY;
+    this.lens[s] = 0;
+    this.pending = pending;
+    this.pendingLen = len;
+    this.pendingSlot = s;
+    const { stats, startMs, tickMs, mask } = this;
+    let visited = 0;
+    let reslotted = 0;
+    try {
+      // Pop from the end: the callback may swap-remove other pending cells,
+      // which keeps [0, pendingLen) exactly the entries not walked yet. Only a
+      // callback can change pendingLen, so it is synced around callbacks only.
+      let k = len;
+      while (k > 0) {
+        k--;
+        const i = pending[k * CELL]! | 0;
+        const d = pending[k * CELL + 1]!;
+        visited++;
+        const t = Math.ceil((d - startMs) / tickMs);
         if (t <= tick) {
-          node.wheelSlot = -1;
+          const node = this.nodes[i]!;
+          this.release(i);
+          node.wheelId = -1;
           this.count--;
           stats.expired++;
+          this.pendingLen = k;
           onExpire(node);
+          k = this.pendingLen;
         } else {
-          stats.reslotted++;
+          reslotted++;
           // t > tick >= nextTick - 1, so no clamping is needed.
-          this.link(node, t & this.mask);
+          this.append(i, t & mask, d);
         }
       }
+      this.pendingLen = 0;
+    } finally {
+      stats.visited += visited;
+      stats.reslotted += reslotted;
     }
+    this.pendingSlot = -1;
+    this.pending = EMPTY;
+    // The walked bucket's capacity serves the next detached slot.
+    this.spare = pending;
   }
 
   /** After onExpire threw: park unexamined entries in the next tick's slot. */
   private requeuePending(): void {
+    const pending = this.pending;
+    const n = this.pendingLen;
+    this.pendingLen = 0;
+    this.pendingSlot = -1;
+    this.pending = EMPTY;
     const slot = this.nextTick & this.mask;
-    for (let l = 0; l <= this.laneMask; l++) {
-      let node = this.pending[l] ?? null;
-      this.pending[l] = null;
-      while (node !== null) {
-        const next = node.wheelNext as N | null;
-        this.link(node, slot);
-        node = next;
-      }
-    }
-  }
-
-  private tickOf(deadline: number): number {
-    return Math.ceil((deadline - this.startMs) / this.tickMs);
+    for (let k = 0; k < n; k++) this.append(pending[k * CELL]! | 0, slot, pending[k * CELL + 1]!);
   }
 
   /**
@@ -292,36 +345,84 @@ export class TimingWheel<N extends WheelNode> {
    * 2^53, and maps +/-Infinity to slot 0 (harmless: revisited each rotation).
    */
   private slotFor(deadline: number): number {
-    const t = this.tickOf(deadline);
+    const t = Math.ceil((deadline - this.startMs) / this.tickMs);
     return (t < this.nextTick ? this.nextTick : t) & this.mask;
   }
 
-  /** Push at the head of one of `slot`'s lanes (round-robin). Overwrites the node's links. */
-  private link(node: N, slot: number): void {
-    const lane = (this.lane = (this.lane + 1) & this.laneMask);
-    const idx = (slot << this.laneShift) | lane;
-    const head = this.heads[idx] ?? null;
-    node.wheelPrev = null;
-    node.wheelNext = head;
-    if (head !== null) head.wheelPrev = node;
-    this.heads[idx] = node;
-    node.wheelSlot = idx;
+  /** The bucket holding entry i's cell: its slot's, or pending (see the class comment). */
+  private bucketOf(i: number): Float64Array {
+    const slot = this.locs[i * LOC]!;
+    if (slot === this.pendingSlot) {
+      const p = this.locs[i * LOC + 1]!;
+      if (p < this.pendingLen && this.pending[p * CELL] === i) return this.pending;
+    }
+    return this.buckets[slot]!;
   }
 
-  /** Remove from whichever list holds it (a slot lane or a pending lane). Leaves wheelSlot as is. */
-  private unlink(node: N): void {
-    const prev = node.wheelPrev;
-    const next = node.wheelNext as N | null;
-    const idx = node.wheelSlot;
-    if (next !== null) next.wheelPrev = prev;
-    if (prev !== null) {
-      prev.wheelNext = next;
-    } else if (this.heads[idx] === node) {
-      this.heads[idx] = next;
-    } else if (this.pending[idx & this.laneMask] === node) {
-      this.pending[idx & this.laneMask] = next;
+  /** Append entry i with `deadline` to `slot`'s bucket and point its location at the cell. */
+  private append(i: number, slot: number, deadline: number): void {
+    let bucket = this.buckets[slot]!;
+    const n = this.lens[slot]!;
+    if (n * CELL === bucket.length) {
+      const grown = new Float64Array(Math.max(INITIAL_BUCKET, n * 2) * CELL);
+      grown.set(bucket);
+      this.buckets[slot] = bucket = grown;
     }
-    node.wheelPrev = null;
-    node.wheelNext = null;
+    bucket[n * CELL] = i;
+    bucket[n * CELL + 1] = deadline;
+    this.lens[slot] = n + 1;
+    this.locs[i * LOC] = slot;
+    this.locs[i * LOC + 1] = n;
+  }
+
+  /** Swap-remove entry i's cell from whichever bucket holds it (a slot's, or pending). */
+  private unlink(i: number): void {
+    const locs = this.locs;
+    const slot = locs[i * LOC]!;
+    const p = locs[i * LOC + 1]!;
+    let bucket: Float64Array;
+    let last: number;
+    if (slot === this.pendingSlot && p < this.pendingLen && this.pending[p * CELL] === i) {
+      bucket = this.pending;
+      last = --this.pendingLen;
+    } else {
+      bucket = this.buckets[slot]!;
+      last = --this.lens[slot]!;
+    }
+    const moved = bucket[last * CELL]! | 0;
+    bucket[p * CELL] = moved;
+    bucket[p * CELL + 1] = bucket[last * CELL + 1]!;
+    locs[moved * LOC + 1] = p;
+  }
+
+  private alloc(node: N): number {
+    if (this.freeHead === -1) this.growEntries(this.nodes.length * 2);
+    const i = this.freeHead;
+    this.freeHead = this.locs[i * LOC + 1]!;
+    this.nodes[i] = node;
+    node.wheelId = i;
+    return i;
+  }
+
+  /** Return entry i to the free list (its node reference dropped so it can be collected). */
+  private release(i: number): void {
+    this.nodes[i] = undefined;
+    this.locs[i * LOC] = -1;
+    this.locs[i * LOC + 1] = this.freeHead;
+    this.freeHead = i;
+  }
+
+  /** Double (or create) the entry table; new entries go on the free list, lowest index first. */
+  private growEntries(capacity: number): void {
+    const old = this.nodes.length;
+    const locs = new Int32Array(capacity * LOC);
+    locs.set(this.locs);
+    this.locs = locs;
+    for (let i = capacity - 1; i >= old; i--) {
+      locs[i * LOC] = -1;
+      locs[i * LOC + 1] = this.freeHead;
+      this.freeHead = i;
+    }
+    for (let i = old; i < capacity; i++) this.nodes.push(undefined);
   }
 }

@@ -1,0 +1,205 @@
+/**
+ * `npm run bench:heartbeat-cpu`: CPU per heartbeat of one Longlink gateway
+ * process (cluster mode; router, NATS and Redis in their own processes) vs a
+ * bare uWebSockets.js server (baseline-servers.ts: answers the 1-byte
+ * heartbeat with a 1-byte ack, nothing else), both loaded AT THE SAME TIME by
+ * the same kind of clients, so a busy shared machine disturbs both alike.
+ * Optionally a third server: the gateway built from another tree
+ * (--before DIR, a `dist/` of an older commit), for before/after in one run.
+ *
+ * Each server gets N connections (authenticated for the gateway) from W worker
+ * processes (heartbeat-worker.ts), each heartbeating with the 1-byte frame
+ * every --interval ms. After the clients are up and a settle period, K windows
+ * of --window ms are measured: per server, CPU time of all its threads (from
+ * /proc/<pid>/task/<tid>/schedstat, nanoseconds; the gateway's GC and libuv
+ * threads count) divided by the acks its clients received in the window. Per
+ * window the ratio gateway / bare uWS is taken; the median over windows is
+ * reported (and the median of each side's µs/heartbeat).
+ *
+ * Flags: --connections N (10000 per server) --workers W (2 per server)
+ *        --interval MS (5000) --window MS (5000) --windows K (9)
+ *        --before DIR (dist/ of another build) --cpu-prof DIR (profile the gateway)
+ * Last line of output: one JSON object.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({ options: {
+  connections: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' },
+  interval: { type: 'string', default: '5000' }, window: { type: 'string', default: '5000' }, windows: { type: 'string', default: '9' },
+  before: { type: 'string' }, 'cpu-prof': { type: 'string' },
+} });
+const N = Number(values.connections), W = Number(values.workers), INTERVAL = Number(values.interval);
+const WINDOW = Number(values.window), WINDOWS = Number(values.windows);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function waitLine(child: ChildProcess, re: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`server did not print ${re}: ${buf}`)), 20_000);
+    const on = (d: Buffer): void => { buf += d.toString(); const m = buf.match(re); if (m) { clearTimeout(t); resolve(m); } };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', (code) => { clearTimeout(t); reject(new Error(`server exited (${code}) before ${re}: ${buf}`)); });
+  });
+}
+
+/** CPU time (ns, schedstat's first field) of each thread of `pid`, by thread name (V8's workers share one). */
+function threadCpuNs(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      const name = tid === String(pid) ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      byName.set(name, (byName.get(name) ?? 0) + ns);
+    } catch {
+      // thread exited between readdir and read
+    }
+  }
+  return byName;
+}
+
+const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
+
+interface WorkerStats { open: number; acks: number; sent: number; closedUnexpectedly: number; failed: number }
+
+function ask(w: ChildProcess): Promise<WorkerStats> {
+  return new Promise((resolve) => {
+    const on = (m: { type: string } & WorkerStats): void => { if (m.type === 'stats') { w.off('message', on); resolve(m); } };
+    w.on('message', on);
+    w.send({ cmd: 'stats' });
+  });
+}
+
+interface Target { name: string; pid: number; url: string; secret?: string; workers: ChildProcess[] }
+
+async function acks(t: Target): Promise<WorkerStats> {
+  const all = await Promise.all(t.workers.map(ask));
+  return all.reduce((a, x) => ({ open: a.open + x.open, acks: a.acks + x.acks, sent: a.sent + x.sent, closedUnexpectedly: a.closedUnexpectedly + x.closedUnexpectedly, failed: a.failed + x.failed }));
+}
+
+function startWorkers(t: Target, addrBase: number): Promise<unknown> {
+  const per = Math.ceil(N / W);
+  const ready: Promise<void>[] = [];
+  for (let i = 0; i < W; i++) {
+    const w = fork(path.join(here, 'heartbeat-worker.js'), [JSON.stringify({
+      url: t.url, count: Math.min(per, N - i * per), localAddress: `127.0.0.${addrBase + i}`, intervalMs: INTERVAL, prefix: `${t.name}${i}`, concurrency: 50,
+      ...(t.secret !== undefined ? { secret: t.secret } : {}),
+    })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    t.workers.push(w);
+    ready.push(new Promise((r) => { const on = (m: { type: string }): void => { if (m.type === 'ready') { w.off('message', on); r(); } }; w.on('message', on); }));
+  }
+  return Promise.all(ready);
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+
+async function main(): Promise<void> {
+  const gatewayEnv: Record<string, string> = {
+    LONGLINK_MAX_CONNECTIONS: '100000', LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000',
+    LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
+  };
+  // Gateways started here rather than by the cluster helper, so node flags (--cpu-prof) can be passed.
+  const cluster = await startCluster({ gateways: 0, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } });
+  const gateways: ChildProcess[] = [];
+  const startGateway = async (dist: string, id: string, nodeArgs: string[]): Promise<string> => {
+    const child = spawn(process.execPath, [...nodeArgs, path.join(dist, 'services/gateway/main.js')], {
+      env: { ...process.env, ...gatewayEnv, LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_GATEWAY_ID: id,
+        LONGLINK_NATS_URLS: cluster.nats.urls.join(','), LONGLINK_JWT_SECRET: CLUSTER_SECRET, LONGLINK_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    gateways.push(child);
+    return `ws://127.0.0.1:${(await waitLine(child, /listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/))[1]}/ws`;
+  };
+  const gwUrl = await startGateway(path.resolve(here, '../..'), 'gw-now', values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : []);
+  const uws = spawn(process.execPath, [path.join(here, 'baseline-servers.js'), 'uws', String(INTERVAL)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const uwsPort = (await waitLine(uws, /PORT (\d+)/))[1]!;
+  const targets: Target[] = [
+    { name: 'longlink', pid: gateways[0]!.pid!, url: gwUrl, secret: CLUSTER_SECRET, workers: [] },
+    { name: 'uws', pid: uws.pid!, url: `ws://127.0.0.1:${uwsPort}/ws`, workers: [] },
+  ];
+  try {
+    if (values.before) {
+      // The same gateway configuration, started from the other build, on the same NATS (its own gateway id).
+      const url = await startGateway(path.resolve(values.before), 'gw-before', []);
+      targets.push({ name: 'before', pid: gateways[1]!.pid!, url, secret: CLUSTER_SECRET, workers: [] });
+    }
+    process.stderr.write(`[bench:heartbeat-cpu] ${targets.map((t) => t.name).join(', ')}: ${N} connections each from ${W} workers, heartbeat every ${INTERVAL} ms…\n`);
+    // Distinct source addresses per worker (each has ~28k ephemeral ports).
+    await Promise.all(targets.map((t, k) => startWorkers(t, 2 + k * W)));
+    await sleep(INTERVAL + 3000); // every client heartbeats; heaps settle
+    const rows: Record<string, { us: number[]; hbPerS: number[] }> = {};
+    for (const t of targets) rows[t.name] = { us: [], hbPerS: [] };
+    /** Mean µs per heartbeat by thread (where the time goes: the main thread vs V8's GC/compiler workers). */
+    const threads: Record<string, Map<string, number>> = {};
+    for (const t of targets) threads[t.name] = new Map();
+    const ratios: number[] = [];
+    const beforeRatios: number[] = [];
+    for (let k = 0; k < WINDOWS; k++) {
+      const a0 = await Promise.all(targets.map(acks));
+      const th0 = targets.map((t) => threadCpuNs(t.pid));
+      const t0 = performance.now();
+      await sleep(WINDOW);
+      const th1 = targets.map((t) => threadCpuNs(t.pid));
+      const c0 = th0.map(total);
+      const c1 = th1.map(total);
+      const t1 = performance.now();
+      const a1 = await Promise.all(targets.map(acks));
+      const us = targets.map((t, i) => {
+        const beats = a1[i]!.acks - a0[i]!.acks;
+        rows[t.name]!.hbPerS.push(beats / ((t1 - t0) / 1000));
+        const v = (c1[i]! - c0[i]!) / 1000 / Math.max(1, beats);
+        rows[t.name]!.us.push(v);
+        for (const [name, ns] of th1[i]!) {
+          const per = threads[t.name]!;
+          per.set(name, (per.get(name) ?? 0) + (ns - (th0[i]!.get(name) ?? 0)) / 1000 / Math.max(1, beats) / WINDOWS);
+        }
+        return v;
+      });
+      ratios.push(us[0]! / us[1]!);
+      if (us[2] !== undefined) beforeRatios.push(us[2] / us[1]!);
+      process.stderr.write(`  window ${k + 1}/${WINDOWS}: ${targets.map((t, i) => `${t.name} ${us[i]!.toFixed(2)} µs`).join(', ')}; longlink/uws ${ratios.at(-1)!.toFixed(3)}\n`);
+    }
+    const end = await Promise.all(targets.map(acks));
+    const result = {
+      bench: 'heartbeat-cpu', date: new Date().toISOString(), node: process.version, connections: N, interval_ms: INTERVAL, window_ms: WINDOW, windows: WINDOWS,
+      servers: Object.fromEntries(targets.map((t, i) => [t.name, {
+        cpu_us_per_heartbeat: Number(median(rows[t.name]!.us).toFixed(3)), heartbeats_per_s: Math.round(median(rows[t.name]!.hbPerS)),
+        threads_us_per_heartbeat: Object.fromEntries([...threads[t.name]!].filter(([, v]) => v >= 0.01).map(([k, v]) => [k, Number(v.toFixed(2))])),
+        open: end[i]!.open, unexpected_closes: end[i]!.closedUnexpectedly, failed: end[i]!.failed,
+      }])),
+      ratio_longlink_vs_uws: Number(median(ratios).toFixed(3)),
+      ratio_range: [Number(Math.min(...ratios).toFixed(3)), Number(Math.max(...ratios).toFixed(3))],
+      ...(beforeRatios.length ? { ratio_before_vs_uws: Number(median(beforeRatios).toFixed(3)) } : {}),
+    };
+    console.log('\nserver      µs/heartbeat (median)  heartbeats/s  open  unexpected closes');
+    for (const [name, r] of Object.entries(result.servers)) {
+      console.log(`${name.padEnd(10)} ${r.cpu_us_per_heartbeat.toFixed(3).padStart(21)} ${String(r.heartbeats_per_s).padStart(13)} ${String(r.open).padStart(5)}  ${r.unexpected_closes}`);
+      console.log(`           by thread (mean µs/heartbeat): ${Object.entries(r.threads_us_per_heartbeat).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    }
+    console.log(`\nlonglink / bare uWS: median ${result.ratio_longlink_vs_uws}× over ${WINDOWS} windows (range ${result.ratio_range[0]}–${result.ratio_range[1]})` +
+      (beforeRatios.length ? `; before / bare uWS: ${result.ratio_before_vs_uws}×` : ''));
+    console.log(JSON.stringify(result));
+  } finally {
+    for (const t of targets) for (const w of t.workers) w.send({ cmd: 'close' });
+    await sleep(500);
+    uws.kill('SIGKILL');
+    // SIGTERM: the gateway drains and exits normally, which is when --cpu-prof writes its profile.
+    await Promise.all(gateways.map((g) => new Promise<void>((resolve) => {
+      const t = setTimeout(() => { g.kill('SIGKILL'); resolve(); }, 15_000);
+      g.once('exit', () => { clearTimeout(t); resolve(); });
+      g.kill('SIGTERM');
+    })));
+    await cluster.shutdown();
+  }
+}
+
+main().then(() => process.exit(0), (err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
