@@ -22,3 +22,6 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 bash "$(dirname "$0")/chart/get-helm.sh" >/dev/null  # helm for tests/chart (cached outside the repo)
+# The trixie root (Debian 13, Node 24) where `npm test` also runs the gateway,
+# router and cluster tests and the image replay (cached outside the repo).
+bash "$(dirname "$0")/trixie/root.sh" >/dev/null

@@ -19,6 +19,7 @@ import { GatewayCore } from './core/gateway-core.js';
 import type { CoreOptions } from './core/options.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { assertNativeUws, startUwsGateway, type UwsGateway } from './transport/uws-server.js';
+import { legacyWarning } from '../shared/uws-native.js';
 
 export interface RunningGateway {
   readonly id: string;
@@ -55,8 +56,11 @@ export async function startGateway(deps: {
   /** Cluster mode: the NATS bus behind `bus`, for its connection metrics (`longlink_nats_*`). */
   nats?: NatsBusStats;
 }): Promise<RunningGateway> {
-  assertNativeUws();
+  const native = assertNativeUws();
   const { config, bus, subjects, log } = deps;
+  log.info({ uws: native.build, node: process.version }, 'uWebSockets.js native build loaded');
+  const legacy = legacyWarning(native);
+  if (legacy) log.warn({ uws: native.build }, legacy);
   const clock = deps.clock ?? systemClock;
   const bootId = randomBytes(6).toString('base64url');
   const id = config.gatewayId ?? `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${bootId.slice(0, 4).replace(/[^A-Za-z0-9]/g, 'x')}`;

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import uWS from 'uWebSockets.js';
+import type * as UWS from 'uWebSockets.js';
+import { loadNativeUws } from '../../services/shared/uws-native.js';
 import { pino } from 'pino';
 import { ConsoleData } from '../../services/router/console/data.js';
 import { CONSOLE_CSP, createConsoleHttp, type ConsoleHttp } from '../../services/router/console/http.js';
@@ -38,10 +39,11 @@ const adapters: Record<string, (c: ConsoleHttp) => Promise<Served>> = {
     };
   },
   'uWebSockets.js': async (c) => {
+    const uWS = loadNativeUws().uws;
     const app = uWS.App();
     mountConsoleUws(app, c);
     app.any('/*', (res) => { res.writeStatus('404 Not Found').end(); });
-    const socket = await new Promise<uWS.us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (s) => (s ? resolve(s) : reject(new Error('uWS listen failed')))));
+    const socket = await new Promise<UWS.us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (s) => (s ? resolve(s) : reject(new Error('uWS listen failed')))));
     return { base: `http://127.0.0.1:${uWS.us_socket_local_port(socket)}`, close: async () => { uWS.us_listen_socket_close(socket); } };
   },
 };

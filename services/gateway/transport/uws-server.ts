@@ -6,15 +6,14 @@
  *
  * uWS rules this file keeps: the upgrade completes synchronously inside the
  * upgrade handler (req is stack-allocated, and async corked upgrades are
- * unsafe in this uWS build); async HTTP responses (/metrics) register
+ * unsafe in uWS 20.30, the legacy build); async HTTP responses (/metrics) register
  * onAborted and cork their writes; never touch a WebSocket after its close
  * handler ran (the core guards that with `conn.closed`).
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import uWS from 'uWebSockets.js';
+import type * as uWS from 'uWebSockets.js';
 import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
+import { loadNativeUws, type NativeUws } from '../../shared/uws-native.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, LIMITS } from '../../../protocol/index.js';
 import { DEVICE_RE, type Authenticator } from '../auth.js';
 import type { Connection } from '../core/connection.js';
@@ -22,20 +21,12 @@ import type { GatewayCore } from '../core/gateway-core.js';
 import type { Handshake } from '../core/ports.js';
 
 /**
- * uWS's loader silently falls back to a slow JS implementation when the
- * native binary fails to load. Refuse to run on the fallback.
+ * The native uWS build this process runs (see shared/uws-native.ts): throws
+ * LL_NATIVE_UWS_MISSING naming the fix when none can run, refuses uWS's JS
+ * fallback.
  */
-export function assertNativeUws(): void {
-  const require = createRequire(import.meta.url);
-  const pkgDir = path.dirname(require.resolve('uWebSockets.js/package.json'));
-  const binary = path.join(pkgDir, 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
-  let native: unknown;
-  try {
-    native = require(binary);
-  } catch (err) {
-    throw new LonglinkError(Errors.NATIVE_UWS_MISSING, `${binary}: ${String(err)} (use glibc Linux x64/arm64 with Node 20; Alpine/musl is not supported)`);
-  }
-  if (native !== uWS) throw new LonglinkError(Errors.NATIVE_UWS_MISSING, 'uWebSockets.js loaded its JS fallback (UWS_USE_FALLBACK set?)');
+export function assertNativeUws(): NativeUws {
+  return loadNativeUws();
 }
 
 interface UserData {
@@ -108,14 +99,15 @@ function parseParams(query: string): { device?: string; hb?: number; session?: s
 
 export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
   const { core, auth, clock } = o;
-  const app = uWS.App();
+  const { uws } = loadNativeUws();
+  const app = uws.App();
 
   app.ws<UserData>('/ws', {
     // Our own limit (o.maxPayload) is enforced in the core so the client gets
     // an error frame and 1009; uWS's hard cap only cuts absurd frames.
     maxPayloadLength: o.maxPayload * 2,
     maxBackpressure: o.maxBackpressure,
-    closeOnBackpressureLimit: 0,
+    closeOnBackpressureLimit: false,
     idleTimeout: 0,
     sendPingsAutomatically: false,
 
@@ -217,7 +209,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         reject(new Error(`gateway could not listen on ${o.host}:${o.port}`));
         return;
       }
-      const port = uWS.us_socket_local_port(listenSocket);
+      const port = uws.us_socket_local_port(listenSocket);
       const timer = setInterval(() => core.tick(), o.tickMs);
       let open = true;
       resolve({
@@ -226,7 +218,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
           if (!open) return;
           open = false;
           clearInterval(timer);
-          uWS.us_listen_socket_close(listenSocket);
+          uws.us_listen_socket_close(listenSocket);
         },
       });
     });
