@@ -52,7 +52,7 @@ function isInterval(v: number): boolean {
 }
 
 /** True when `v` nests no deeper than `budget` levels. Recursion is bounded by `budget`. */
-function withinDepth(v: unknown, budget: number): boolean {
+export function withinDepth(v: unknown, budget: number): boolean {
   if (typeof v !== 'object' || v === null) return true;
   if (budget === 0) return false;
   const children = Array.isArray(v) ? (v as unknown[]) : Object.values(v);
@@ -207,7 +207,7 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
     }
     case 'push':
       if (!isSeq(o.seq) || typeof o.id !== 'string' || !isSeq(o.ts) || !('data' in o)) return fail('push: malformed');
-      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`push.data nests deeper than ${MAX_DATA_DEPTH} levels`);
+      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return { ...fail(`push.data nests deeper than ${MAX_DATA_DEPTH} levels`), push: { seq: o.seq, id: o.id } };
       return { ok: true, frame: { op: 'push', seq: o.seq, id: o.id, ts: o.ts, data: o.data } };
     case 'reconnect':
       if (!isSeq(o.delayMs) || typeof o.reason !== 'string') return fail('reconnect: malformed');

@@ -80,4 +80,10 @@ export interface SentFrame { op: 'sent'; id: string; error?: string }
 export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame;
 
 /** A decoder's answer: never an exception. `code` is the close code to use on failure. */
-export type Decoded<T> = { ok: true; frame: T } | { ok: false; code: number; reason: string };
+/**
+ * A failed decode. `push` is set when the frame is a well-formed push whose
+ * `data` a client may not accept (deeper than MAX_DATA_DEPTH): the seq and
+ * id are known, so the client reports it and acks past it instead of closing
+ * (docs/protocol.md §10), or one poison push would end every session.
+ */
+export type Decoded<T> = { ok: true; frame: T } | { ok: false; code: number; reason: string; push?: { seq: number; id: string } };

@@ -214,6 +214,9 @@ export class LonglinkClient {
       {
         hello: (f) => { if (this.conn === conn) this.onHello(conn, f); },
         push: (f) => { if (this.conn === conn) this.delivery.receive({ seq: f.seq, id: f.id, ts: f.ts, data: f.data }); },
+        undecodable: (p, reason) => {
+          if (this.conn === conn && this.delivery.skip(p.seq)) this.events.emit('pushError', { seq: p.seq, id: p.id, reason });
+        },
         sent: (f) => { if (this.conn === conn) this.upstream.onSent(f); },
         heartbeatAck: (f, beat, rtt) => { if (this.conn === conn) this.onHeartbeatAck(f.intervalMs, f.unread, beat, rtt); },
         beatSent: (b) => {

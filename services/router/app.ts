@@ -115,7 +115,6 @@ export async function startRouter(o: RouterDeps & {
   const router = new Router({ ...o, options: { ...routerOptions(o.settings), ...o.options } });
   router.start();
   o.metrics.bind(router, o.sources);
-  const { maxUsersPerPush, maxBatch } = router.options;
   let consoleApp: RunningConsole | undefined;
   try {
     const c = o.console;
@@ -127,7 +126,7 @@ export async function startRouter(o: RouterDeps & {
     }
     const http = await startRouterHttp({
       core: router.core, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
-      limits: { maxBodyBytes: o.settings.maxBodyBytes, maxUsersPerPush, maxBatch },
+      limits: { maxBodyBytes: o.settings.maxBodyBytes },
       metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
       observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),
       ...(consoleApp ? { console: consoleApp.http } : {}),

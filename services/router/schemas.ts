@@ -1,21 +1,15 @@
 /**
- * Validation of everything the router accepts from outside: HTTP bodies, bus
- * push requests (same JSON shapes) and gateway messages on the bus. One
- * definition each, so the HTTP API and the bus answer with the same messages.
+ * Validation of what the router accepts from outside besides pushes (those
+ * go through core/push-input.ts, hand-written for the hot path): kick bodies,
+ * path parameters and gateway messages on the bus.
  * Messages name the field (`messages[1].users[0]: …`) because a caller
  * fixing a request needs nothing else.
  */
 import { z } from 'zod';
 import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
-import type { PushLimits, PushRequest } from './core/router-types.js';
 import type { DeliveryReceipt, ResumeRequest } from '../shared/bus/messages.js';
 
 export const MAX_ID_CHARS = 128;
-
-/** Longest a caller may wait for delivery receipts. */
-export const MAX_AWAIT_MS = 30_000;
-
-export type ParsedPushBody = { kind: 'single'; request: PushRequest } | { kind: 'batch'; requests: PushRequest[] };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -30,40 +24,6 @@ const idString = (what: string) =>
 export const userId = idString('user id');
 /** Same rule as the gateway's `device` handshake parameter (docs/protocol.md §2.2). */
 export const deviceId = z.string({ error: 'must be a string (device id)' }).regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ - (device id)');
-
-function pushMessage(limits: PushLimits) {
-  return z
-    .strictObject({
-      user: userId.optional(),
-      users: z.array(userId, { error: 'must be an array of user ids' })
-        .min(1, 'must list at least one user')
-        .max(limits.maxUsersPerPush, `must list at most ${limits.maxUsersPerPush} users`)
-        .optional(),
-      data: z.unknown().optional(),
-      id: idString('message id').optional(),
-      await_ms: z.number({ error: 'must be a number of milliseconds' }).int('must be an integer (ms)').min(1, 'must be at least 1 (ms)').max(MAX_AWAIT_MS, `must be at most ${MAX_AWAIT_MS} (ms)`).optional(),
-      idempotency_key: idString('idempotency key').optional(),
-    }, { error: objectError })
-    .superRefine((m, ctx) => {
-      if ((m.user === undefined) === (m.users === undefined)) ctx.addIssue({ code: 'custom', path: ['users'], message: 'give exactly one of "user" or "users"' });
-      if (m.data === undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'is required (any JSON value; null is allowed)' });
-    })
-    .transform((m): PushRequest => ({
-      users: m.users ?? (m.user !== undefined ? [m.user] : []),
-      data: m.data,
-      ...(m.id !== undefined ? { id: m.id } : {}),
-      ...(m.idempotency_key !== undefined ? { idempotencyKey: m.idempotency_key } : {}),
-      ...(m.await_ms !== undefined ? { awaitMs: m.await_ms } : {}),
-    }));
-}
-
-function batch(limits: PushLimits) {
-  return z.strictObject({
-    messages: z.array(pushMessage(limits), { error: 'must be an array of push messages' })
-      .min(1, 'must hold at least one message')
-      .max(limits.maxBatch, `must hold at most ${limits.maxBatch} messages`),
-  });
-}
 
 /** `a.b[2].c: message; …` */
 export function formatIssues(error: z.ZodError): string {
@@ -80,38 +40,6 @@ export function formatIssues(error: z.ZodError): string {
 function parseWith<T>(schema: z.ZodType<T>, input: unknown): Parsed<T> {
   const r = schema.safeParse(input);
   return r.success ? { ok: true, value: r.data } : { ok: false, message: formatIssues(r.error) };
-}
-
-const schemaCache = new Map<string, { single: z.ZodType<PushRequest>; batch: z.ZodType<{ messages: PushRequest[] }> }>();
-
-function pushSchemas(limits: PushLimits) {
-  const k = `${limits.maxUsersPerPush}/${limits.maxBatch}`;
-  let s = schemaCache.get(k);
-  if (!s) {
-    s = { single: pushMessage(limits), batch: batch(limits) };
-    schemaCache.set(k, s);
-  }
-  return s;
-}
-
-/** A push body: one message, or `{messages: [...]}` for a batch. */
-export function parsePushBody(body: unknown, limits: PushLimits): Parsed<ParsedPushBody> {
-  const s = pushSchemas(limits);
-  if (typeof body === 'object' && body !== null && !Array.isArray(body) && 'messages' in body) {
-    const r = parseWith(s.batch, body);
-    return r.ok ? { ok: true, value: { kind: 'batch', requests: r.value.messages } } : r;
-  }
-  const r = parseWith(s.single, body);
-  return r.ok ? { ok: true, value: { kind: 'single', request: r.value } } : r;
-}
-
-/** Checks a PushRequest built in code (not parsed from JSON): same rules as the wire form. */
-export function checkPushRequest(req: PushRequest, limits: PushLimits): Parsed<PushRequest> {
-  const { idempotencyKey, awaitMs, ...rest } = req;
-  const r = parseWith(pushSchemas(limits).single, {
-    ...rest, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}), ...(awaitMs !== undefined ? { await_ms: awaitMs } : {}),
-  });
-  return r.ok ? { ok: true, value: r.value } : r;
 }
 
 export interface KickRequest {

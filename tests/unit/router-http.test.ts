@@ -35,7 +35,7 @@ async function serve(o: { presence?: Presence; metrics?: boolean } = {}): Promis
   core.start();
   const http = await startRouterHttp({
     core: core.core, ready: () => core.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY, KEY2], log: silent,
-    limits: { maxBodyBytes: 4096, maxUsersPerPush: 3, maxBatch: 2 },
+    limits: { maxBodyBytes: 4096 },
     ...(o.metrics ? { metrics: { contentType: 'text/plain; version=0.0.4', metrics: async () => 'longlink_up 1\n' } } : {}),
   });
   return { base: `http://127.0.0.1:${http.port}`, http, core, bus };
