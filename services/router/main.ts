@@ -55,6 +55,7 @@ try {
     settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
     console: { access, mode: 'cluster' },
+    storesConnected: () => redis.status === 'ready',
     stores: {
       inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
       sessions: new RedisSessions({ redis, prefix }),
