@@ -54,10 +54,19 @@ export interface UwsGateway {
   close(): void;
 }
 
+const STATUS_LINES: Readonly<Record<number, string>> = {
+  401: '401 Unauthorized', 404: '404 Not Found', 426: '426 Upgrade Required', 503: '503 Service Unavailable',
+};
+
+/** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
+const WS_KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
+
 function reject(res: uWS.HttpResponse, spec: ErrorSpec, detail?: string, retryAfterS?: number): void {
   res.cork(() => {
-    res.writeStatus(spec.status === 503 ? '503 Service Unavailable' : spec.status === 401 ? '401 Unauthorized' : spec.status === 404 ? '404 Not Found' : '400 Bad Request');
+    res.writeStatus(STATUS_LINES[spec.status] ?? '400 Bad Request');
     if (retryAfterS !== undefined) res.writeHeader('Retry-After', String(retryAfterS));
+    // RFC 6455 §4.4: a version the server does not speak is answered with the versions it does.
+    if (spec.status === 426) res.writeHeader('Sec-WebSocket-Version', '13');
     res.writeHeader('Content-Type', 'application/json');
     res.end(errorBody(spec, detail));
   });
@@ -119,6 +128,15 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       const key = req.getHeader('sec-websocket-key');
       const protoHeader = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      // RFC 6455 §4.2.1: checked before anything is spent on the request.
+      if (req.getHeader('sec-websocket-version') !== '13') {
+        reject(res, Errors.UNSUPPORTED_WS_VERSION);
+        return;
+      }
+      if (!WS_KEY_RE.test(key)) {
+        reject(res, Errors.BAD_HANDSHAKE, 'Sec-WebSocket-Key must be 16 bytes in base64');
+        return;
+      }
 
       const admission = core.admit();
       if (!admission.ok) {
