@@ -181,6 +181,9 @@ describe('console wiring and configuration', () => {
       assert.equal(o.json.dev, false);
       assert.equal((await call(s.apiUrl, '/console/api/overview', { token: s.apiKey })).status, 401, 'the push key opens no console');
       assert.equal((await call(s.apiUrl, '/v1/push', { token: TOKEN, body: JSON.stringify({ users: ['a'], data: 1 }) })).status, 401, 'the console token is no push key');
+      // That 401 shows in the overview's push API counts (read from the router's request counter); console calls do not.
+      const after401 = (await call(s.apiUrl, '/console/api/overview', { token: TOKEN })).json.counters as { http: Record<string, number> };
+      assert.deepEqual(after401.http, { '4xx': 1, '5xx': 0, '503': 0 });
     } finally {
       await s.close();
     }
