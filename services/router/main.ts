@@ -48,13 +48,14 @@ try {
     ...(redisCfg.redisClusterNodes.length > 0 ? { nodes: redisCfg.redisClusterNodes } : { url: redisCfg.redisUrl }),
     name: `longlink-router-${os.hostname()}`,
   });
-  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log });
+  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log , pingIntervalMs: nats.natsPingIntervalMs });
   const clock = systemClock;
   const prefix = nats.prefix;
   const running = await startRouter({
     settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
     console: { access, mode: 'cluster' },
+    storesConnected: () => redis.status === 'ready',
     stores: {
       inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
       sessions: new RedisSessions({ redis, prefix }),
