@@ -5,7 +5,7 @@
  * Service does). Every piece can be killed and restarted by the test.
  */
 import path from 'node:path';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { startTcpBalancer, type TcpBalancer } from './tcp-balancer.js';
 import { startNatsCluster, startNatsServer, type NatsHarness } from './nats.js';
 import { startRedis, type RedisHarness } from './redis.js';

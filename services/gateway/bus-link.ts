@@ -4,7 +4,7 @@
  * acks, resume requests, upstream messages, periodic beacons. Inbound: this
  * gateway's deliver and control subjects, handed to the core.
  */
-import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
+import { decodeMsg, encodeMsg, headerValue, type Bus, type Subscription } from '../shared/bus/bus.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type { GatewayCore } from './core/gateway-core.js';
 import type { ControlCommand, Delivery, DeliveryReceipt, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage } from '../shared/bus/messages.js';
@@ -116,7 +116,8 @@ export class BusGatewayLink implements GatewayLink {
 
   async upstream(msg: UpstreamMessage): Promise<void> {
     this.o.bus.publish(this.o.subjects.upstream(msg.topic), encodeMsg(msg), {
-      'longlink-user': msg.user, 'longlink-device': msg.device, 'longlink-conn': msg.conn, 'longlink-gateway': msg.gateway,
+      // Ids come from tokens and handshakes: percent-encoded where not plain visible ASCII.
+      'longlink-user': headerValue(msg.user), 'longlink-device': headerValue(msg.device), 'longlink-conn': headerValue(msg.conn), 'longlink-gateway': headerValue(msg.gateway),
     });
   }
 

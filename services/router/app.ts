@@ -19,7 +19,7 @@ import type { Presence } from './core/presence.js';
 import { RouterCore } from './core/router-core.js';
 import { DEFAULT_ROUTER_OPTIONS, newRouterStats, type RouterCoreOptions, type RouterStats } from './core/router-types.js';
 import type { Sessions } from './core/sessions.js';
-import { storeCall } from './core/store-call.js';
+import { storeCall, type StoreHealth } from './core/store-call.js';
 import { startRouterHttp, type RouterHttp } from './http-api.js';
 import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
 import { startConsole, type ConsoleAccess, type ConsolePanel, type RunningConsole } from './console/index.js';
@@ -41,6 +41,8 @@ export interface RouterDeps {
   options?: Partial<RouterCoreOptions>;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
+  /** Whether the stores' connection is up (Redis: client status "ready"); part of /readyz. */
+  storesConnected?: () => boolean;
 }
 
 /** Core options from the router's settings; everything not set here keeps its default. */
@@ -55,11 +57,14 @@ export class Router {
   readonly events: GatewayEvents;
   readonly link: RouterBusLink;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly storeHealth: StoreHealth = { failing: false };
+  private readonly storesConnected: () => boolean;
 
   constructor(deps: RouterDeps) {
     const options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
     const { clock, log } = deps;
-    const store = storeCall(this.stats, log);
+    const store = storeCall(this.stats, log, this.storeHealth);
+    this.storesConnected = deps.storesConnected ?? (() => true);
     const trace = deps.trace ?? NO_TRACING;
     this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats });
     const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace };
@@ -67,8 +72,12 @@ export class Router {
     this.events = new GatewayEvents(common);
   }
 
-  /** True between start() and stop(): the HTTP API's /readyz. */
-  get ready(): boolean { return this.link.listening; }
+  /**
+   * The HTTP API's /readyz: between start() and stop(), while the stores are
+   * connected and the last store call succeeded (beacons and the sweep keep
+   * calling the stores, so readiness comes back on its own).
+   */
+  get ready(): boolean { return this.link.listening && !this.storeHealth.failing && this.storesConnected(); }
   get resumeWork(): GatewayEvents['resumeWork'] { return this.events.resumeWork; }
   get options(): RouterCoreOptions { return this.core.options; }
 

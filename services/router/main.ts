@@ -49,7 +49,7 @@ try {
     ...(redisCfg.redisClusterNodes.length > 0 ? { nodes: redisCfg.redisClusterNodes } : { url: redisCfg.redisUrl }),
     name: `longlink-router-${os.hostname()}`,
   });
-  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log });
+  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log , pingIntervalMs: nats.natsPingIntervalMs });
   const clock = systemClock;
   const prefix = nats.prefix;
   const inbox = new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
@@ -58,6 +58,7 @@ try {
     settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
     console: { access, mode: 'cluster' },
+    storesConnected: () => redis.status === 'ready',
     stores: { inbox, sessions: new RedisSessions({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence) },
   });
   // Whichever side reconnects last triggers the re-announcement: gateways do it on their

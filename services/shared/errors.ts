@@ -23,6 +23,7 @@ export const Errors = Object.freeze({
   AUTH_KEYS_UNAVAILABLE: spec('LL_AUTH_KEYS_UNAVAILABLE', 503, 'Token signing keys are not loaded yet; retry shortly'),
   UNSUPPORTED_PROTOCOL: spec('LL_UNSUPPORTED_PROTOCOL', 400, 'Offered subprotocols do not include longlink.v1'),
   BAD_HANDSHAKE: spec('LL_BAD_HANDSHAKE', 400, 'Invalid handshake parameter'),
+  UNSUPPORTED_WS_VERSION: spec('LL_UNSUPPORTED_WS_VERSION', 426, 'Only WebSocket version 13 (RFC 6455) is supported'),
   ADMISSION_MAX_CONNECTIONS: spec('LL_ADMISSION_MAX_CONNECTIONS', 503, 'Gateway is at its connection limit'),
   ADMISSION_RATE: spec('LL_ADMISSION_RATE', 503, 'Gateway is over its connect rate'),
   ADMISSION_STARTING: spec('LL_ADMISSION_STARTING', 503, 'Gateway has too many sessions waiting to start'),

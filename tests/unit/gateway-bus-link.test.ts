@@ -85,4 +85,19 @@ describe('BusGatewayLink re-announcement', () => {
     assert.equal(t.events.length, 0);
     assert.equal(t.link.badMessages, bad + 1);
   });
+
+  it('upstream headers carry client-controlled ids percent-encoded: no control character, CR/LF or space raw', async () => {
+    const { bus, s, link } = setup();
+    const got: BusMessage[] = [];
+    bus.subscribe(s.upstreamAll, (m) => got.push(m));
+    await link.upstream({ user: 'eve\r\nInjected: 1\u0000\u0007 x%', device: 'ph\u00e9', conn: 'c1', gateway: 'gwA', topic: 't', id: 'u1', data: null });
+    await link.upstream({ user: 'alice', device: 'phone-1', conn: 'c2', gateway: 'gwA', topic: 't', id: 'u2', data: null });
+    await new Promise((r) => setImmediate(r));
+    const h = got[0]!.headers!;
+    assert.equal(h['longlink-user'], 'eve%0D%0AInjected:%201%00%07%20x%25');
+    assert.equal(decodeURIComponent(h['longlink-user']!), 'eve\r\nInjected: 1\u0000\u0007 x%', 'reversible');
+    assert.equal(h['longlink-device'], 'ph%C3%A9');
+    for (const v of Object.values(h)) assert.match(v, /^[\x21-\x7e]*$/);
+    assert.deepEqual(got[1]!.headers, { 'longlink-user': 'alice', 'longlink-device': 'phone-1', 'longlink-conn': 'c2', 'longlink-gateway': 'gwA' }, 'plain ids unchanged');
+  });
 });

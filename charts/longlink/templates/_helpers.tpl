@@ -121,6 +121,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail "auth.apiKeys: every key must be at least 16 characters" }}
 {{- end }}
 {{- end }}
+{{- with .Values.router.console.token }}
+{{- if lt (len .) 24 }}
+{{- fail "router.console.token must be at least 24 characters" }}
+{{- end }}
+{{- if has . $.Values.auth.apiKeys }}
+{{- fail "router.console.token must differ from every auth.apiKeys key" }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if and (eq $mode "jwks") (not .Values.auth.jwt.jwksUrl) }}
 {{- fail "auth.jwt.mode=jwks needs auth.jwt.jwksUrl" }}
@@ -137,7 +145,7 @@ With an existing Secret the chart cannot see its content: rotate by changing
 its name or restarting the deployments.
 */}}
 {{- define "longlink.secretChecksum" -}}
-{{- $in := dict "existing" .Values.auth.existingSecret "keys" .Values.auth.secretKeys "jwt" .Values.auth.jwt "apiKeys" .Values.auth.apiKeys "redis" .Values.redis.url }}
+{{- $in := dict "existing" .Values.auth.existingSecret "keys" .Values.auth.secretKeys "jwt" .Values.auth.jwt "apiKeys" .Values.auth.apiKeys "redis" .Values.redis.url "console" .Values.router.console }}
 {{- toJson $in | sha256sum }}
 {{- end }}
 

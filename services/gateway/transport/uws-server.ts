@@ -14,8 +14,8 @@ import type * as uWS from 'uWebSockets.js';
 import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
 import { loadNativeUws, type NativeUws } from '../../shared/uws-native.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, LIMITS } from '../../../protocol/index.js';
-import { DEVICE_RE, type Authenticator } from '../auth.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, checkDeviceId, checkSessionId } from '../../../protocol/index.js';
+import type { Authenticator } from '../auth.js';
 import type { Connection } from '../core/connection.js';
 import type { GatewayCore } from '../core/gateway-core.js';
 import type { Handshake } from '../core/ports.js';
@@ -54,10 +54,19 @@ export interface UwsGateway {
   close(): void;
 }
 
+const STATUS_LINES: Readonly<Record<number, string>> = {
+  401: '401 Unauthorized', 404: '404 Not Found', 426: '426 Upgrade Required', 503: '503 Service Unavailable',
+};
+
+/** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
+const WS_KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
+
 function reject(res: uWS.HttpResponse, spec: ErrorSpec, detail?: string, retryAfterS?: number): void {
   res.cork(() => {
-    res.writeStatus(spec.status === 503 ? '503 Service Unavailable' : spec.status === 401 ? '401 Unauthorized' : spec.status === 404 ? '404 Not Found' : '400 Bad Request');
+    res.writeStatus(STATUS_LINES[spec.status] ?? '400 Bad Request');
     if (retryAfterS !== undefined) res.writeHeader('Retry-After', String(retryAfterS));
+    // RFC 6455 §4.4: a version the server does not speak is answered with the versions it does.
+    if (spec.status === 426) res.writeHeader('Sec-WebSocket-Version', '13');
     res.writeHeader('Content-Type', 'application/json');
     res.end(errorBody(spec, detail));
   });
@@ -77,18 +86,21 @@ function parseParams(query: string): { device?: string; hb?: number; session?: s
   const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string } = {};
   const device = q.get('device');
   if (device !== null) {
-    if (!DEVICE_RE.test(device)) return 'device must match [A-Za-z0-9._-]{1,64}';
+    const bad = checkDeviceId(device);
+    if (bad !== undefined) return `device ${bad}`;
     out.device = device;
   }
+  // Out of range is clamped by the core to the gateway's [hb.minMs, hb.maxMs] (docs/protocol.md §2.2); only non-integers are refused.
   const hb = parseUintParam(q, 'hb');
-  if (hb === null || (hb !== undefined && (hb < LIMITS.minIntervalMs || hb > LIMITS.maxIntervalMs))) return `hb must be an integer ${LIMITS.minIntervalMs}-${LIMITS.maxIntervalMs} (ms)`;
+  if (hb === null) return 'hb must be a non-negative integer (ms)';
   if (hb !== undefined) out.hb = hb;
   const session = q.get('session');
   const lastSeq = parseUintParam(q, 'last_seq');
   if (lastSeq === null) return 'last_seq must be a non-negative integer';
   if ((session === null) !== (lastSeq === undefined)) return 'session and last_seq go together';
   if (session !== null) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(session)) return 'session must match [A-Za-z0-9_-]{1,64}';
+    const bad = checkSessionId(session);
+    if (bad !== undefined) return `session ${bad}`;
     out.session = session;
     out.lastSeq = lastSeq!;
   }
@@ -116,6 +128,15 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       const key = req.getHeader('sec-websocket-key');
       const protoHeader = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      // RFC 6455 §4.2.1: checked before anything is spent on the request.
+      if (req.getHeader('sec-websocket-version') !== '13') {
+        reject(res, Errors.UNSUPPORTED_WS_VERSION);
+        return;
+      }
+      if (!WS_KEY_RE.test(key)) {
+        reject(res, Errors.BAD_HANDSHAKE, 'Sec-WebSocket-Key must be 16 bytes in base64');
+        return;
+      }
 
       const admission = core.admit();
       if (!admission.ok) {
