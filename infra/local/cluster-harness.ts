@@ -5,7 +5,7 @@
  * Service does). Every piece can be killed and restarted by the test.
  */
 import path from 'node:path';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { apiCall } from './api-call.js';
 import { startTcpBalancer, type TcpBalancer } from './tcp-balancer.js';
 import { startNatsCluster, startNatsServer, type NatsHarness } from './nats.js';
@@ -67,7 +67,7 @@ export class Cluster {
       LONGLINK_LOG_LEVEL: 'warn',
       ...(this.o.profile === 'dev' ? {} : {
         LONGLINK_BEACON_INTERVAL_MS: '500', LONGLINK_WHEEL_TICK_MS: '100',
-        LONGLINK_HB_MIN_MS: '200', LONGLINK_CONNECT_RATE: '10000', LONGLINK_CONNECT_BURST: '10000',
+        LONGLINK_HB_MIN_MS: '200', LONGLINK_CONNECT_RATE: '10000', LONGLINK_CONNECT_BURST: '10000', LONGLINK_SOURCE_CONNECT_RATE: '0',
         LONGLINK_DRAIN_WINDOW_MS: '1000', LONGLINK_SHUTDOWN_TIMEOUT_MS: '5000',
       }),
       ...this.o.gatewayEnv,
