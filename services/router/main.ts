@@ -49,7 +49,7 @@ try {
     ...(redisCfg.redisClusterNodes.length > 0 ? { nodes: redisCfg.redisClusterNodes } : { url: redisCfg.redisUrl }),
     name: `longlink-router-${os.hostname()}`,
   });
-  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log , pingIntervalMs: nats.natsPingIntervalMs });
+  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log, pingIntervalMs: nats.natsPingIntervalMs });
   const clock = systemClock;
   const prefix = nats.prefix;
   const inbox = new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
