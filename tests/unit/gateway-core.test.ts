@@ -5,7 +5,7 @@ import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } fr
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import { SendStatus, type GatewayLink, type Handshake, type PresenceEvent, type PushRecord, type ResumeReply, type ResumeRequest } from '../../services/gateway/core/ports.js';
-import { FakeSocket } from '../helpers/fake-socket.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { silent } from '../helpers/log.js';
 
 
@@ -55,7 +55,7 @@ const text = (s: string): ArrayBuffer => buf(new TextEncoder().encode(s));
 describe('GatewayCore', () => {
   it('sends hello with session, ids, heartbeat bounds and limits after resume answers', async () => {
     const { core, hs, link } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     assert.equal(s.sent.length, 0, 'nothing before the session service answers');
     await flush();
@@ -74,7 +74,7 @@ describe('GatewayCore', () => {
 
   it('answers a bare heartbeat with a 1-byte ack', async () => {
     const { core, hs } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     core.message(c, buf(encodeHeartbeat()), true);
@@ -86,7 +86,7 @@ describe('GatewayCore', () => {
 
   it('closes an idle connection within interval x 1.5 + grace (+ one tick) with HEARTBEAT_TIMEOUT', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();
     const deadline = 10_000 * 1.5 + 2000;
@@ -102,7 +102,7 @@ describe('GatewayCore', () => {
 
   it('any frame resets the deadline (last-packet time)', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     for (let i = 0; i < 5; i++) {
@@ -116,7 +116,7 @@ describe('GatewayCore', () => {
 
   it('heartbeat checking off keeps an idle connection open', async () => {
     const { core, hs, run } = setup({ hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: false, log: false } });
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();
     run(120_000);
@@ -125,7 +125,7 @@ describe('GatewayCore', () => {
 
   it('announced intervals are clamped, move the deadline, and the ack says the clamped value', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     core.message(c, buf(encodeHeartbeat(120_000)), true); // above max 60 s
@@ -141,7 +141,7 @@ describe('GatewayCore', () => {
 
   it('closes with TOKEN_EXPIRED when the token runs out mid-session', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs('alice', 'd1', { tokenExpiresAt: 5000 }));
     await flush();
     run(3000);
@@ -152,7 +152,7 @@ describe('GatewayCore', () => {
 
   it('bad frames, oversize frames and floods get their close codes; other connections are unaffected', async () => {
     const { core, hs } = setup();
-    const bad = new FakeSocket(), big = new FakeSocket(), flood = new FakeSocket(), ok = new FakeSocket();
+    const bad = new FakeClientSocket(), big = new FakeClientSocket(), flood = new FakeClientSocket(), ok = new FakeClientSocket();
     const cb = core.open(bad, hs('u1')), cg = core.open(big, hs('u2')), cf = core.open(flood, hs('u3')), co = core.open(ok, hs('u4'));
     await flush();
     core.message(cb, text('{"op":"nope"}'), false);
@@ -170,7 +170,7 @@ describe('GatewayCore', () => {
 
   it('a newer connection for the same user and device replaces the older one', async () => {
     const { core, hs } = setup();
-    const a = new FakeSocket(), b = new FakeSocket(), other = new FakeSocket();
+    const a = new FakeClientSocket(), b = new FakeClientSocket(), other = new FakeClientSocket();
     core.open(a, hs('alice', 'phone'));
     core.open(other, hs('alice', 'laptop'));
     core.open(b, hs('alice', 'phone'));
@@ -186,7 +186,7 @@ describe('GatewayCore', () => {
     const rec = (seq: number): PushRecord => ({ seq, id: `m${seq}`, ts: 1, data: `{"n":${seq}}` });
     let answer!: (r: ResumeReply) => void;
     link.resumeReply = () => new Promise((r) => { answer = r; });
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs('alice', 'd1', { session: 's-old', lastSeq: 3 }));
     core.deliver({ user: 'alice', pushes: [rec(5)] }); // overlaps the replay
     core.deliver({ user: 'alice', pushes: [rec(6)] }); // newer than the replay
@@ -204,7 +204,7 @@ describe('GatewayCore', () => {
   it('closes with INTERNAL_ERROR when the session service cannot answer', async () => {
     const { core, hs, link } = setup();
     link.resumeReply = () => Promise.reject(new Error('down'));
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();
     assert.equal(s.code(), Close.INTERNAL_ERROR);
@@ -213,7 +213,7 @@ describe('GatewayCore', () => {
 
   it('acks forward the highest cumulative seq only; heartbeat acks carry seq while the client is behind', async () => {
     const { core, hs, link } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     core.deliver({ user: 'alice', pushes: [{ seq: 1, id: 'a', ts: 1, data: '1' }, { seq: 2, id: 'b', ts: 1, data: '2' }] });
@@ -228,7 +228,7 @@ describe('GatewayCore', () => {
 
   it('closes a slow consumer whose buffer stays over its bound past the write timeout, and on overflow at once', async () => {
     const { core, hs, run } = setup();
-    const slow = new FakeSocket(), full = new FakeSocket();
+    const slow = new FakeClientSocket(), full = new FakeClientSocket();
     const cs = core.open(slow, hs('u1'));
     core.open(full, hs('u2'));
     await flush();
@@ -249,7 +249,7 @@ describe('GatewayCore', () => {
 
   it('a writer that recovers is not closed', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     s.nextStatus = SendStatus.BACKPRESSURE;
@@ -257,7 +257,7 @@ describe('GatewayCore', () => {
     core.deliver({ user: 'alice', pushes: [{ seq: 1, id: 'a', ts: 1, data: '1' }] });
     run(1000);
     s.buffered = 0;
-    core.drained(c);
+    core.sendBufferDrained(c);
     run(5000);
     core.message(c, buf(encodeHeartbeat()), true);
     assert.equal(s.ended, undefined);
@@ -266,9 +266,9 @@ describe('GatewayCore', () => {
   it('admission: connection limit and connect rate reject with retry-after', async () => {
     const a = setup({ admission: { maxConnections: 2, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 } });
     assert.equal(a.core.admit().ok, true);
-    const first = new FakeSocket();
+    const first = new FakeClientSocket();
     a.core.open(first, a.hs('u1'));
-    a.core.open(new FakeSocket(), a.hs('u2'));
+    a.core.open(new FakeClientSocket(), a.hs('u2'));
     const third = a.core.admit();
     assert.equal(third.ok, false);
     if (!third.ok) { assert.equal(third.error.code, 'LL_ADMISSION_MAX_CONNECTIONS'); assert.ok(third.retryAfterS >= 1); }
@@ -293,8 +293,8 @@ describe('GatewayCore', () => {
       replies.push(() => resolve({ session: 's', resumed: false, latestSeq: 0, pushes: [] }));
       if (req.user === 'fails') replies.push(() => reject(new Error('timeout')));
     });
-    a.core.open(new FakeSocket(), a.hs('u1'));
-    a.core.open(new FakeSocket(), a.hs('u2'));
+    a.core.open(new FakeClientSocket(), a.hs('u1'));
+    a.core.open(new FakeClientSocket(), a.hs('u2'));
     assert.equal(a.core.sessionsStarting, 2);
     const refused = a.core.admit();
     assert.equal(refused.ok, false);
@@ -304,7 +304,7 @@ describe('GatewayCore', () => {
     assert.equal(a.core.sessionsStarting, 1, 'a settled session start frees a slot');
     assert.equal(a.core.admit().ok, true);
     // A failed start (router timeout) frees its slot too.
-    a.core.open(new FakeSocket(), a.hs('fails'));
+    a.core.open(new FakeClientSocket(), a.hs('fails'));
     assert.equal(a.core.sessionsStarting, 2);
     replies.pop()!();
     await flush();
@@ -314,7 +314,7 @@ describe('GatewayCore', () => {
 
   it('drain: reconnect frames with jittered delays paced over the window, then DRAINING closes; admission refuses', async () => {
     const { core, hs, run } = setup({ drain: { windowMs: 1000, reconnectJitterMs: 500 } });
-    const socks = Array.from({ length: 20 }, () => new FakeSocket());
+    const socks = Array.from({ length: 20 }, () => new FakeClientSocket());
     socks.forEach((s, i) => core.open(s, hs(`u${i}`)));
     await flush();
     let done = false;
@@ -337,7 +337,7 @@ describe('GatewayCore', () => {
 
   it('kick and logout close the right connections with their codes', async () => {
     const { core, hs } = setup();
-    const a = new FakeSocket(), b = new FakeSocket(), c = new FakeSocket();
+    const a = new FakeClientSocket(), b = new FakeClientSocket(), c = new FakeClientSocket();
     core.open(a, hs('alice', 'phone'));
     core.open(b, hs('alice', 'laptop'));
     core.open(c, hs('bob', 'phone'));
