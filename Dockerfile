@@ -2,16 +2,17 @@
 # One image for every role: `docker run longlink gateway|router|standalone`
 # (the chart passes the role as the container's argument).
 #
-# glibc base (Debian 12 bookworm): uWebSockets.js ships no musl binary, so on
-# Alpine the gateway would refuse to start rather than run uWS's slow JS
-# fallback.
+# Node 24 LTS on Debian 13 (trixie): uWebSockets.js 20.57's Linux binaries
+# need glibc >= 2.38 (trixie has 2.41) and it ships no musl binary, so neither
+# bookworm (2.36) nor Alpine would start the gateway (docs/runtime.md).
 #
-# tests/chart/image-build.test.ts replays this file without Docker: it copies
-# exactly what the COPY lines name (minus .dockerignore), runs the build
-# stage's RUN lines, assembles the runtime stage's COPY --from files, and starts
-# gateway and router from the result. Keep every RUN a plain shell command.
+# tests/chart/image-build.test.ts replays this file without Docker, inside a
+# trixie root with Node 24 (tests/trixie/): it copies exactly what the COPY
+# lines name (minus .dockerignore), runs the build stage's RUN lines,
+# assembles the runtime stage's COPY --from files, and starts gateway and
+# router from the result. Keep every RUN a plain shell command.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -21,16 +22,16 @@ COPY services ./services
 RUN npx tsc -p tsconfig.json --declaration false
 # The operator console's page (esbuild, a dev dependency: bundled here, served as static files).
 RUN node dist/services/router/console/build-ui.js
-RUN npm prune --omit=dev --no-audit --no-fund
-# Keep only the uWS binary for this platform and Node ABI (linux-x64, ABI 115
-# = Node 20, on amd64); drop the other 20 (~104 MiB), uWS's docs and the JS
-# fallback's own copy of ws (the gateway refuses the fallback anyway).
+# --omit=optional drops the legacy Node 20 uWS build (uws-legacy-node20) and
+# its optional helpers: the image runs the supported build only.
+RUN npm prune --omit=dev --omit=optional --no-audit --no-fund
+# Keep only the uWS binary for this platform and Node ABI (linux-x64, ABI 137
+# = Node 24, on amd64); drop the other 15 (~85 MiB).
 RUN keep="uws_$(node -p 'process.platform + "_" + process.arch + "_" + process.versions.modules').node" \
- && test -f "node_modules/uWebSockets.js/binaries/$keep" \
- && find node_modules/uWebSockets.js -name '*.node' ! -path "*/binaries/$keep" -delete \
- && rm -rf node_modules/uWebSockets.js/docs node_modules/uWebSockets.js/node_modules
+ && test -f "node_modules/uWebSockets.js/$keep" \
+ && find node_modules/uWebSockets.js -name '*.node' ! -name "$keep" -delete
 
-FROM node:20-bookworm-slim
+FROM node:24-trixie-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -12,6 +12,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-constant-condition': ['error', { checkLoops: false }],
+      // uWS values come from services/shared/uws-native.ts, which picks the build and fails with a clear error.
+      '@typescript-eslint/no-restricted-imports': ['error', { paths: ['uWebSockets.js', 'uws-legacy-node20'].map((name) => ({
+        name, allowTypeImports: true, message: 'import type only; get the binding from loadNativeUws() (services/shared/uws-native.ts)',
+      })) }],
     },
   },
 );

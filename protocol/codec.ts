@@ -4,6 +4,7 @@
  * malformed, yields either a frame or a failure carrying the close code to use.
  */
 import { Close } from './close-codes.js';
+import { checkMessageId, checkTopic } from './identifiers.js';
 import { readVarint, varintLength, writeVarint } from './varint.js';
 import {
   AckFlag, BinaryOp, LIMITS,
@@ -19,7 +20,6 @@ let utf8: TextDecoder | undefined;
 
 const HEARTBEAT_BARE = Uint8Array.of(BinaryOp.HEARTBEAT);
 const HEARTBEAT_ACK_BARE = Uint8Array.of(BinaryOp.HEARTBEAT_ACK);
-const TOPIC_RE = /^[A-Za-z0-9._-]+$/;
 
 /**
  * Deepest nesting of arrays/objects allowed inside `send.data` and
@@ -52,7 +52,7 @@ function isInterval(v: number): boolean {
 }
 
 /** True when `v` nests no deeper than `budget` levels. Recursion is bounded by `budget`. */
-function withinDepth(v: unknown, budget: number): boolean {
+export function withinDepth(v: unknown, budget: number): boolean {
   if (typeof v !== 'object' || v === null) return true;
   if (budget === 0) return false;
   const children = Array.isArray(v) ? (v as unknown[]) : Object.values(v);
@@ -143,13 +143,13 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array | string, isBin
   const o = parsed.frame;
   switch (o.op) {
     case 'send': {
-      if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > LIMITS.maxIdLength) return fail(`send.id must be a string of 1-${LIMITS.maxIdLength} characters`);
-      if (typeof o.topic !== 'string' || o.topic.length === 0 || o.topic.length > LIMITS.maxTopicLength || !TOPIC_RE.test(o.topic)) {
-        return fail(`send.topic must match [A-Za-z0-9._-]{1,${LIMITS.maxTopicLength}}`);
-      }
+      const badId = checkMessageId(o.id);
+      if (badId !== undefined) return fail(`send.id ${badId}`);
+      const badTopic = checkTopic(o.topic);
+      if (badTopic !== undefined) return fail(`send.topic ${badTopic}`);
       if (!('data' in o)) return fail('send.data is required');
       if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`send.data nests deeper than ${MAX_DATA_DEPTH} levels`);
-      return { ok: true, frame: { op: 'send', id: o.id, topic: o.topic, data: o.data } };
+      return { ok: true, frame: { op: 'send', id: o.id as string, topic: o.topic as string, data: o.data } };
     }
     case 'heartbeat':
     case 'ack':
@@ -207,7 +207,7 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
     }
     case 'push':
       if (!isSeq(o.seq) || typeof o.id !== 'string' || !isSeq(o.ts) || !('data' in o)) return fail('push: malformed');
-      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`push.data nests deeper than ${MAX_DATA_DEPTH} levels`);
+      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return { ...fail(`push.data nests deeper than ${MAX_DATA_DEPTH} levels`), push: { seq: o.seq, id: o.id } };
       return { ok: true, frame: { op: 'push', seq: o.seq, id: o.id, ts: o.ts, data: o.data } };
     case 'reconnect':
       if (!isSeq(o.delayMs) || typeof o.reason !== 'string') return fail('reconnect: malformed');

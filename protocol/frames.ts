@@ -8,6 +8,8 @@
  *  - text frames holding one JSON object with an `op` field for everything else.
  */
 
+import { ID_LIMITS } from './identifiers.js';
+
 export const PROTOCOL_VERSION = 1;
 /** The WebSocket subprotocol a v1 client offers and the gateway selects. */
 export const SUBPROTOCOL = 'longlink.v1';
@@ -29,9 +31,9 @@ export const AckFlag = Object.freeze({
 });
 
 export const LIMITS = Object.freeze({
-  /** Upstream message ids and topics. */
-  maxIdLength: 128,
-  maxTopicLength: 128,
+  /** Upstream message ids and topics, in characters (rules in identifiers.ts). */
+  maxIdLength: ID_LIMITS.messageIdMaxChars,
+  maxTopicLength: ID_LIMITS.topicMaxChars,
   /** Heartbeat intervals a client may announce (ms): 100 ms … 1 hour. */
   minIntervalMs: 100,
   maxIntervalMs: 3_600_000,
@@ -80,4 +82,10 @@ export interface SentFrame { op: 'sent'; id: string; error?: string }
 export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame;
 
 /** A decoder's answer: never an exception. `code` is the close code to use on failure. */
-export type Decoded<T> = { ok: true; frame: T } | { ok: false; code: number; reason: string };
+/**
+ * A failed decode. `push` is set when the frame is a well-formed push whose
+ * `data` a client may not accept (deeper than MAX_DATA_DEPTH): the seq and
+ * id are known, so the client reports it and acks past it instead of closing
+ * (docs/protocol.md §10), or one poison push would end every session.
+ */
+export type Decoded<T> = { ok: true; frame: T } | { ok: false; code: number; reason: string; push?: { seq: number; id: string } };

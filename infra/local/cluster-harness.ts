@@ -4,7 +4,9 @@
  * from dist/, and a TCP balancer in front of the gateways (what a Kubernetes
  * Service does). Every piece can be killed and restarted by the test.
  */
-import { mintToken } from '../../services/gateway/auth.js';
+import path from 'node:path';
+import { mintToken } from '../../services/standalone/dev-token.js';
+import { apiCall } from './api-call.js';
 import { startTcpBalancer, type TcpBalancer } from './tcp-balancer.js';
 import { startNatsCluster, startNatsServer, type NatsHarness } from './nats.js';
 import { startRedis, type RedisHarness } from './redis.js';
@@ -23,6 +25,10 @@ export interface ClusterOptions {
   /** Extra env for every gateway / router process. */
   gatewayEnv?: Record<string, string>;
   routerEnv?: Record<string, string>;
+  /** Directory holding the build (`dist/`) to run; default: the current directory. Benchmarks point it at an older build. */
+  root?: string;
+  /** Node options per process role, before the script (e.g. --cpu-prof). */
+  nodeArgs?: (role: 'router' | 'gateway') => string[];
 }
 
 export interface GatewayProc {
@@ -55,17 +61,17 @@ export class Cluster {
 
   async startGateway(): Promise<GatewayProc> {
     const id = `gw${this.nextGateway++}`;
-    const proc = spawnNode('dist/services/gateway/main.js', {
+    const proc = spawnNode(path.join(this.o.root ?? '', 'dist/services/gateway/main.js'), {
       LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_GATEWAY_ID: id,
       LONGLINK_NATS_URLS: this.nats.urls.join(','), LONGLINK_JWT_SECRET: CLUSTER_SECRET,
       LONGLINK_LOG_LEVEL: 'warn',
       ...(this.o.profile === 'dev' ? {} : {
         LONGLINK_BEACON_INTERVAL_MS: '500', LONGLINK_WHEEL_TICK_MS: '100',
-        LONGLINK_HB_MIN_MS: '200', LONGLINK_CONNECT_RATE: '10000', LONGLINK_CONNECT_BURST: '10000',
+        LONGLINK_HB_MIN_MS: '200', LONGLINK_CONNECT_RATE: '10000', LONGLINK_CONNECT_BURST: '10000', LONGLINK_SOURCE_CONNECT_RATE: '0',
         LONGLINK_DRAIN_WINDOW_MS: '1000', LONGLINK_SHUTDOWN_TIMEOUT_MS: '5000',
       }),
       ...this.o.gatewayEnv,
-    });
+    }, [], undefined, this.o.nodeArgs?.('gateway'));
     const m = await proc.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/, 20_000);
     const port = Number(m[1]);
     const g: GatewayProc = { id, port, url: `ws://127.0.0.1:${port}/ws`, httpUrl: `http://127.0.0.1:${port}`, proc };
@@ -75,13 +81,13 @@ export class Cluster {
   }
 
   async startRouter(): Promise<RouterProc> {
-    const proc = spawnNode('dist/services/router/main.js', {
+    const proc = spawnNode(path.join(this.o.root ?? '', 'dist/services/router/main.js'), {
       LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0', LONGLINK_API_KEYS: CLUSTER_API_KEY,
       LONGLINK_NATS_URLS: this.nats.urls.join(','), LONGLINK_REDIS_URL: this.redis.url,
       LONGLINK_LOG_LEVEL: 'warn',
       ...(this.o.profile === 'dev' ? {} : { LONGLINK_GATEWAY_LEASE_MS: '2000' }),
       ...this.o.routerEnv,
-    });
+    }, [], undefined, this.o.nodeArgs?.('router'));
     const m = await proc.waitFor(/router listening on (http:\/\/\S+) /, 20_000);
     const r: RouterProc = { apiUrl: m[1]!, proc };
     this.routers.push(r);
@@ -104,17 +110,8 @@ export class Cluster {
     this.lb.setBackends(this.liveGateways().map((g) => ({ host: '127.0.0.1', port: g.port })));
   }
 
-  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    const res = await fetch(this.apiUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${CLUSTER_API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* keep the text */ }
-    return { status: res.status, body: parsed };
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    return apiCall(this.apiUrl, CLUSTER_API_KEY, method, path, body);
   }
 
   push(users: string[], data: unknown): Promise<{ status: number; body: unknown }> {

@@ -8,6 +8,7 @@
  * Flags: --gateways N (2) --routers M (1) --nats-nodes 1|3 (1) --aof
  * It reuses the integration tests' harness, so what is tested is what runs.
  */
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster } from './cluster-harness.js';
 
@@ -26,18 +27,22 @@ if (!Number.isInteger(gateways) || gateways < 1 || !Number.isInteger(routers) ||
 }
 
 console.log(`starting NATS (${natsNodes} node${natsNodes > 1 ? 's' : ''}), Redis, ${routers} router(s), ${gateways} gateway(s)…`);
-const c = await startCluster({ profile: 'dev', gateways, routers, natsNodes: natsNodes as 1 | 3, redisAof: values.aof });
+// The operator console (docs/console.md) with a credential generated for this run.
+const consoleToken = `dev-console-${randomBytes(18).toString('base64url')}`;
+const c = await startCluster({ profile: 'dev', gateways, routers, natsNodes: natsNodes as 1 | 3, redisAof: values.aof, routerEnv: { LONGLINK_CONSOLE_TOKEN: consoleToken } });
 console.log([
   '',
   'Longlink local cluster is running.',
   `  Clients (balanced):  ${c.url}`,
   ...c.gateways.map((g) => `  Gateway ${g.id}:        ${g.url}   (${g.httpUrl}/metrics, /readyz)`),
   ...c.routers.map((r, i) => `  Router ${i} push API:  ${r.apiUrl}/v1/push   (${r.apiUrl}/metrics)`),
+  ...c.routers.map((r, i) => `  Router ${i} console:   ${r.apiUrl}/console/`),
   `  NATS:                ${c.nats.urls.join(',')}`,
   `  Redis:               ${c.redis.url}`,
   '',
   '  !!! DEV CLUSTER: the JWT secret and API key below are fixed, public test values.',
   `  API key:             ${CLUSTER_API_KEY}`,
+  `  Console token (DEV, generated for this run): ${consoleToken}`,
   `  Client tokens:       LONGLINK_JWT_SECRET=${CLUSTER_SECRET} npm run token -- alice`,
   `  Client:              LONGLINK_JWT_SECRET=${CLUSTER_SECRET} npm run client -- alice --url ${c.url}`,
   '',

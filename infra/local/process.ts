@@ -10,8 +10,9 @@ export interface Spawned {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function spawnNode(script: string, env: Record<string, string>, args: string[] = []): Spawned {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `node` defaults to this process's Node (the native-uws test runs another one); `nodeArgs` go before the script (e.g. --cpu-prof, which NODE_OPTIONS may not carry). */
+export function spawnNode(script: string, env: Record<string, string>, args: string[] = [], node = process.execPath, nodeArgs: string[] = []): Spawned {
+  const child = spawn(node, [...nodeArgs, script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const listeners: Array<() => void> = [];
   const onData = (d: Buffer): void => { out += d.toString('utf8'); for (const l of [...listeners]) l(); };

@@ -11,8 +11,8 @@
  * `socketio` is baseline-socketio.ts.
  */
 import http, { type IncomingMessage } from 'node:http';
-import uWS from 'uWebSockets.js';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { loadNativeUws } from '../../services/shared/uws-native.js';
 import { pushHandler, tokenFrom, verifyHs256 } from './baseline-auth.js';
 
 const kind = process.argv[2];
@@ -20,6 +20,7 @@ const intervalMs = Number(process.argv[3] ?? 10_000);
 const ACK = Uint8Array.of(0x02);
 
 if (kind === 'uws') {
+  const uWS = loadNativeUws().uws;
   uWS.App().ws('/*', {
     idleTimeout: Math.ceil((intervalMs * 1.5) / 1000) + 5,
     maxPayloadLength: 65536,

@@ -33,6 +33,8 @@ export interface ConnectionParams {
 export interface ConnectionEvents {
   hello(f: HelloFrame): void;
   push(f: PushFrame): void;
+  /** A push whose data this client may not accept (protocol §10): reported and acked past, the connection stays. */
+  undecodable(p: { seq: number; id: string }, reason: string): void;
   sent(f: SentFrame): void;
   heartbeatAck(f: HeartbeatAckFrame, beat: Beat | undefined, rttMs: number): void;
   /** The connection ended (never after dispose()). `pendingBeat`: a beat still awaiting its ack. */
@@ -135,6 +137,11 @@ export class Connection {
   private onMessage(data: WireData, isBinary: boolean): void {
     if (this.done) return;
     const d = decodeServerFrame(data, isBinary);
+    if (!d.ok && d.push !== undefined) {
+      this.scheduler.received();
+      this.ev.undecodable(d.push, d.reason);
+      return;
+    }
     if (!d.ok) {
       // docs/protocol.md §10: a client that rejects a server frame closes with its decoder's code.
       const s = this.socket;

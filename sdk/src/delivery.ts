@@ -42,6 +42,7 @@ export class Delivery {
   /** Counters for stats. */
   delivered = 0;
   duplicates = 0;
+  undecodable = 0;
   acksSent = 0;
 
   constructor(
@@ -88,6 +89,25 @@ export class Delivery {
       this.delivered++;
       fresh = true;
       this.deliver(p);
+    } else {
+      this.duplicates++;
+    }
+    if (this.unacked >= this.cfg.ackBatch) this.flush();
+    else this.schedule();
+    return fresh;
+  }
+
+  /**
+   * A push that could not be decoded (protocol §10): never handed to the app,
+   * but acked like one, so it is trimmed from the inbox instead of being
+   * replayed on every resume. Returns true when it was new.
+   */
+  skip(seq: number): boolean {
+    this.unacked++;
+    const fresh = seq > this.last;
+    if (fresh) {
+      this.last = seq;
+      this.undecodable++;
     } else {
       this.duplicates++;
     }

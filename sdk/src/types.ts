@@ -97,6 +97,12 @@ export interface ClientEvents {
   disconnected: DisconnectedEvent;
   /** A push, once, in seq order. */
   push: PushMessage;
+  /**
+   * A push this client may not accept (its data nests deeper than the
+   * protocol allows; docs/protocol.md §10). Not delivered, but acked, so it
+   * is not replayed; the connection stays up and later pushes arrive.
+   */
+  pushError: { seq: number; id: string; reason: string };
   /** A heartbeat went out. `probe` beats test the current interval. */
   heartbeat: { kind: BeatKind; intervalMs: number };
   heartbeatAck: { rttMs: number; kind: BeatKind | undefined };

@@ -19,6 +19,7 @@ import { GatewayCore } from './core/gateway-core.js';
 import type { CoreOptions } from './core/options.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { assertNativeUws, startUwsGateway, type UwsGateway } from './transport/uws-server.js';
+import { legacyWarning } from '../shared/uws-native.js';
 
 export interface RunningGateway {
   readonly id: string;
@@ -37,7 +38,10 @@ export function coreOptions(c: GatewayConfig, gatewayId: string): CoreOptions {
     hb: { minMs: c.hbMinMs, maxMs: c.hbMaxMs, defaultMs: c.hbDefaultMs, graceMs: c.hbGraceMs, check: c.hbCheck, log: c.hbLog },
     wheel: { tickMs: c.wheelTickMs, size: c.wheelSize },
     limits: { maxPayload: c.maxPayload, ratePerSec: c.ratePerSec, burst: c.rateBurst, sendBufferBound: c.sendBufferBound, writeTimeoutMs: c.writeTimeoutMs },
-    admission: { maxConnections: c.maxConnections, connectRate: c.connectRate, connectBurst: c.connectBurst, maxStarting: c.maxStartingSessions },
+    admission: {
+      maxConnections: c.maxConnections, connectRate: c.connectRate, connectBurst: c.connectBurst, maxStarting: c.maxStartingSessions,
+      startTargetMs: c.sessionStartTargetMs, resumeTimeoutMs: c.resumeTimeoutMs, sourceRate: c.sourceConnectRate, sourceBurst: c.sourceConnectBurst,
+    },
     drain: { windowMs: c.drainWindowMs, reconnectJitterMs: c.drainReconnectJitterMs },
   };
 }
@@ -55,8 +59,11 @@ export async function startGateway(deps: {
   /** Cluster mode: the NATS bus behind `bus`, for its connection metrics (`longlink_nats_*`). */
   nats?: NatsBusStats;
 }): Promise<RunningGateway> {
-  assertNativeUws();
+  const native = assertNativeUws();
   const { config, bus, subjects, log } = deps;
+  log.info({ uws: native.build, node: process.version }, 'uWebSockets.js native build loaded');
+  const legacy = legacyWarning(native);
+  if (legacy) log.warn({ uws: native.build }, legacy);
   const clock = deps.clock ?? systemClock;
   const bootId = randomBytes(6).toString('base64url');
   const id = config.gatewayId ?? `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${bootId.slice(0, 4).replace(/[^A-Za-z0-9]/g, 'x')}`;
@@ -71,7 +78,7 @@ export async function startGateway(deps: {
   const metrics = createGatewayMetrics();
   // Trace context rides in bus headers; a pass-through unless startTracing() enabled tracing.
   const link = new BusGatewayLink({
-    bus: traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory'), subjects, gatewayId: id, bootId, resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
+    bus: traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory'), subjects, gatewayId: id, bootId, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
     wallNow: () => clock.wallNow(), log,
   });
   const core = new GatewayCore({ options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer, trace: traceHooks('longlink-gateway') });
@@ -82,7 +89,7 @@ export async function startGateway(deps: {
   let server: UwsGateway;
   try {
     server = await startUwsGateway({
-      core, auth, clock, host: config.host, port: config.port, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
+      core, auth, clock, host: config.host, port: config.port, clientIpHeader: config.clientIpHeader, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
       tickMs: config.wheelTickMs, ready: () => !core.isDraining && auth.ready() && ready(),
       metrics: { contentType: served.contentType, metrics: () => served.metrics() }, log,
     });

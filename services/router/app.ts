@@ -14,11 +14,12 @@ import { RouterBusLink } from './bus-link.js';
 import type { RouterSettings } from './config.js';
 import { GatewayEvents } from './core/gateway-events.js';
 import type { Inbox } from './core/inbox.js';
+import type { PushStore } from './core/push-store.js';
 import type { Presence } from './core/presence.js';
 import { RouterCore } from './core/router-core.js';
 import { DEFAULT_ROUTER_OPTIONS, newRouterStats, type RouterCoreOptions, type RouterStats } from './core/router-types.js';
 import type { Sessions } from './core/sessions.js';
-import { storeCall } from './core/store-call.js';
+import { storeCall, type StoreHealth } from './core/store-call.js';
 import { startRouterHttp, type RouterHttp } from './http-api.js';
 import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
 import { startConsole, type ConsoleAccess, type ConsolePanel, type RunningConsole } from './console/index.js';
@@ -27,6 +28,8 @@ export interface RouterStores {
   inbox: Inbox;
   sessions: Sessions;
   presence: Presence;
+  /** The push path's append + lookup in one step (Redis: one Lua call); by default inbox and presence called together. */
+  pushStore?: PushStore;
 }
 
 export interface RouterDeps {
@@ -38,6 +41,8 @@ export interface RouterDeps {
   options?: Partial<RouterCoreOptions>;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
+  /** Whether the stores' connection is up (Redis: client status "ready"); part of /readyz. */
+  storesConnected?: () => boolean;
 }
 
 /** Core options from the router's settings; everything not set here keeps its default. */
@@ -52,11 +57,14 @@ export class Router {
   readonly events: GatewayEvents;
   readonly link: RouterBusLink;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly storeHealth: StoreHealth = { failing: false };
+  private readonly storesConnected: () => boolean;
 
   constructor(deps: RouterDeps) {
     const options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
     const { clock, log } = deps;
-    const store = storeCall(this.stats, log);
+    const store = storeCall(this.stats, log, this.storeHealth);
+    this.storesConnected = deps.storesConnected ?? (() => true);
     const trace = deps.trace ?? NO_TRACING;
     this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats });
     const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace };
@@ -64,8 +72,12 @@ export class Router {
     this.events = new GatewayEvents(common);
   }
 
-  /** True between start() and stop(): the HTTP API's /readyz. */
-  get ready(): boolean { return this.link.listening; }
+  /**
+   * The HTTP API's /readyz: between start() and stop(), while the stores are
+   * connected and the last store call succeeded (beacons and the sweep keep
+   * calling the stores, so readiness comes back on its own).
+   */
+  get ready(): boolean { return this.link.listening && !this.storeHealth.failing && this.storesConnected(); }
   get resumeWork(): GatewayEvents['resumeWork'] { return this.events.resumeWork; }
   get options(): RouterCoreOptions { return this.core.options; }
 
@@ -106,7 +118,6 @@ export async function startRouter(o: RouterDeps & {
   const router = new Router({ ...o, options: { ...routerOptions(o.settings), ...o.options } });
   router.start();
   o.metrics.bind(router, o.sources);
-  const { maxUsersPerPush, maxBatch } = router.options;
   let consoleApp: RunningConsole | undefined;
   try {
     const c = o.console;
@@ -118,7 +129,7 @@ export async function startRouter(o: RouterDeps & {
     }
     const http = await startRouterHttp({
       core: router.core, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
-      limits: { maxBodyBytes: o.settings.maxBodyBytes, maxUsersPerPush, maxBatch },
+      limits: { maxBodyBytes: o.settings.maxBodyBytes },
       metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
       observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),
       ...(consoleApp ? { console: consoleApp.http } : {}),

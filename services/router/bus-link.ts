@@ -21,7 +21,7 @@ import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
 import { QueueExpiredError } from './core/work-queue.js';
-import { parseAcks, parseBeacon, parsePresenceEvent, parsePushBody, parseResumeRequest, parseReceipt } from './schemas.js';
+import { parseAcks, parseBeacon, parsePresenceEvent, parseResumeRequest, parseReceipt } from './schemas.js';
 
 export interface RouterBusLinkOptions {
   bus: Bus;
@@ -33,7 +33,7 @@ export interface RouterBusLinkOptions {
 
 /** What the link hands incoming messages to. */
 export interface RouterHandlers {
-  core: Pick<RouterCore, 'push' | 'pushBatch' | 'receipt' | 'options'>;
+  core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt'>;
   events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume'>;
 }
 
@@ -120,14 +120,14 @@ export class RouterBusLink implements RouterOutbound {
       this.reply(m, new LonglinkError(Errors.API_BAD_JSON).toJSON());
       return;
     }
-    const parsed = parsePushBody(body, h.core.options);
+    const parsed = h.core.parsePush(body);
     if (!parsed.ok) {
-      this.reply(m, new LonglinkError(Errors.API_VALIDATION, parsed.message).toJSON());
+      this.reply(m, new LonglinkError(parsed.error, parsed.message).toJSON());
       return;
     }
     try {
       const v = parsed.value;
-      this.reply(m, v.kind === 'single' ? await h.core.push(v.request) : { messages: await h.core.pushBatch(v.requests) });
+      this.reply(m, v.kind === 'single' ? (await h.core.pushValidated([v.push]))[0] : { messages: await h.core.pushValidated(v.pushes) });
     } catch (err) {
       this.reply(m, toLonglinkError(err).toJSON());
     }

@@ -16,13 +16,13 @@ import { bearerOf, keyMatcher } from '../shared/bearer.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../shared/errors.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
-import type { PushLimits, RouterCore } from './core/router-core.js';
-import { parseKickBody, parsePushBody, userId } from './schemas.js';
+import type { RouterCore } from './core/router-core.js';
+import { parseKickBody, userId } from './schemas.js';
 import { consoleRoute, type ConsoleHttp } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'push' | 'pushBatch' | 'presenceOf' | 'control' | 'cluster'>;
+export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
@@ -33,7 +33,8 @@ export interface RouterHttpOptions {
   port: number;
   /** Accepted as `Authorization: Bearer <key>`. */
   apiKeys: string[];
-  limits: PushLimits & { maxBodyBytes: number };
+  /** Push limits (users, batch size, payload) are the core's own: it validates bodies with them. */
+  limits: { maxBodyBytes: number };
   /** A prom-client Registry fits. Without it /metrics answers 404. */
   metrics?: { contentType: string; metrics(): Promise<string> };
   /** Called once per answered request; `route` is the route template (never a user id). */
@@ -57,7 +58,7 @@ interface Reply {
   headers?: Record<string, string>;
 }
 
-type Handler = (req: IncomingMessage, param: string) => Promise<Reply>;
+type Handler = (req: IncomingMessage, res: ServerResponse, param: string) => Promise<Reply>;
 
 interface Route {
   method: 'GET' | 'POST';
@@ -75,12 +76,39 @@ const fail = (which: ErrorSpec, detail?: string, headers?: Record<string, string
 
 type Body = { ok: true; text: string } | { ok: false; reply: Reply };
 
-/** Reads at most `max` bytes; past that it stops reading and answers 413. */
-function readBody(req: IncomingMessage, max: number): Promise<Body> {
+const expectsContinue = (req: IncomingMessage): boolean => (req.headers.expect ?? '').toLowerCase() === '100-continue';
+/** Responses whose request was sent `100 Continue`. */
+const invited = new WeakSet<ServerResponse>();
+
+/** Past the limit, the rest of a body is read and thrown away (so the client can read the 413 instead of meeting a reset), up to this many times the limit; then the connection is cut. */
+const DISCARD_FACTOR = 8;
+
+/**
+ * Reads at most `max` bytes. Past that it answers 413 at once and discards
+ * the rest as it arrives, keeping the connection usable; a body larger than
+ * DISCARD_FACTOR × max (or still arriving at the request timeout) gets the
+ * connection closed. `Expect: 100-continue` is answered here, so only a
+ * request that passed every check before the body is invited to send it.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Body> {
   // Built only when needed: the error carries a stack trace, too costly for every request.
-  const tooLarge = (): Body => ({ ok: false, reply: fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`, { connection: 'close' }) });
+  const tooLarge = (): Body => ({ ok: false, reply: fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`) });
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) return Promise.resolve(tooLarge());
+  const discard = (): void => {
+    let seen = 0;
+    req.on('data', (c: Buffer) => { seen += c.length; if (seen > DISCARD_FACTOR * max) req.socket.destroy(); });
+    req.resume();
+  };
+  if (Number.isFinite(declared) && declared > max) {
+    // Never invited (no 100 Continue): a client that waits sends nothing; one that sends anyway is discarded up to the cap.
+    if (declared > DISCARD_FACTOR * max) return Promise.resolve({ ok: false, reply: { ...fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`), headers: { connection: 'close' } } });
+    if (!expectsContinue(req)) discard();
+    return Promise.resolve(tooLarge());
+  }
+  if (expectsContinue(req)) {
+    res.writeContinue();
+    invited.add(res);
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -93,8 +121,8 @@ function readBody(req: IncomingMessage, max: number): Promise<Body> {
     const onData = (c: Buffer): void => {
       size += c.length;
       if (size > max) {
-        req.pause();
         done(tooLarge());
+        discard();
       } else chunks.push(c);
     };
     const onEnd = (): void => done({ ok: true, text: Buffer.concat(chunks).toString('utf8') });
@@ -110,8 +138,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
   const keyOk = keyMatcher(opts.apiKeys);
 
   /** Parses a JSON request body; the union's failure arm is the reply to send. */
-  async function jsonBody(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }> {
-    const b = await readBody(req, limits.maxBodyBytes);
+  async function jsonBody(req: IncomingMessage, res: ServerResponse): Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }> {
+    const b = await readBody(req, res, limits.maxBodyBytes);
     if (!b.ok) return b;
     try {
       return { ok: true, value: JSON.parse(b.text) as unknown };
@@ -123,18 +151,18 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
   const routes: Record<string, Route> = {
     '/v1/push': {
       method: 'POST', auth: true,
-      handler: async (req) => {
-        const body = await jsonBody(req);
+      handler: async (req, res) => {
+        const body = await jsonBody(req, res);
         if (!body.ok) return body.reply;
-        const parsed = parsePushBody(body.value, limits);
-        if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+        const parsed = core.parsePush(body.value);
+        if (!parsed.ok) return fail(parsed.error, parsed.message);
         const v = parsed.value;
-        return json(200, v.kind === 'single' ? await core.push(v.request) : { messages: await core.pushBatch(v.requests) });
+        return json(200, v.kind === 'single' ? (await core.pushValidated([v.push]))[0] : { messages: await core.pushValidated(v.pushes) });
       },
     },
     '/v1/presence/:user': {
       method: 'GET', auth: true,
-      handler: async (_req, param) => {
+      handler: async (_req, _res, param) => {
         let user: string;
         try {
           user = decodeURIComponent(param);
@@ -148,8 +176,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     },
     '/v1/kick': {
       method: 'POST', auth: true,
-      handler: async (req) => {
-        const body = await jsonBody(req);
+      handler: async (req, res) => {
+        const body = await jsonBody(req, res);
         if (!body.ok) return body.reply;
         const parsed = parseKickBody(body.value);
         if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
@@ -179,7 +207,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     return undefined;
   }
 
-  async function handle(req: IncomingMessage): Promise<Reply> {
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<Reply> {
     const m = match(req.url);
     if (!m) return fail(Errors.NOT_FOUND);
     const { route, param } = m;
@@ -195,7 +223,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
       const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
       if (type !== 'application/json') return fail(Errors.API_UNSUPPORTED_MEDIA);
     }
-    return route.handler(req, param);
+    return route.handler(req, res, param);
   }
 
   /** The route, not the URL: paths can hold user ids. */
@@ -209,6 +237,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
       'content-type': r.contentType ?? JSON_TYPE,
       'cache-control': 'no-store',
       'content-length': Buffer.byteLength(r.body),
+      // Refused before its body was invited: the client may or may not send it now, so this connection cannot carry another request.
+      ...(expectsContinue(req) && !invited.has(res) ? { connection: 'close' } : {}),
       ...r.headers,
     });
     res.end(r.body);
@@ -221,7 +251,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
 
   const trace = opts.trace ?? NO_TRACING;
   /** Handles and answers one request; resolves with the status sent. */
-  const answer = (req: IncomingMessage, res: ServerResponse, t0: number): Promise<number> => handle(req).then(
+  const answer = (req: IncomingMessage, res: ServerResponse, t0: number): Promise<number> => handle(req, res).then(
     (r) => { send(req, res, r, t0); return r.status; },
     (err: unknown) => {
       if (err instanceof LonglinkError) {
@@ -248,10 +278,11 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     });
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const t0 = performance.now();
     if (opts.console) {
       const path = (req.url ?? '/').split('?', 1)[0]!;
+      // The console does its own checks and invites a body (100-continue) only after them (console/node-http.ts).
       if (opts.console.owns(path)) { serveConsole(opts.console, req, res, path, t0); return; }
     }
     const route = trace.enabled ? routeOf(req.url) : '';
@@ -263,7 +294,10 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
         span.setAttributes({ 'http.response.status_code': status });
         if (status >= 500) span.fail(`HTTP ${status}`);
       }));
-  });
+  };
+  const server = createServer(onRequest);
+  // Handled, Node sends no automatic 100 Continue: readBody sends it once every check before the body has passed.
+  server.on('checkContinue', onRequest);
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
 

@@ -1,69 +1,30 @@
 /**
- * Validation of everything the router accepts from outside: HTTP bodies, bus
- * push requests (same JSON shapes) and gateway messages on the bus. One
- * definition each, so the HTTP API and the bus answer with the same messages.
+ * Validation of what the router accepts from outside besides pushes (those
+ * go through core/push-input.ts, hand-written for the hot path): kick bodies,
+ * path parameters and gateway messages on the bus.
  * Messages name the field (`messages[1].users[0]: …`) because a caller
  * fixing a request needs nothing else.
  */
 import { z } from 'zod';
+import { checkDeviceId, checkMessageId, checkSessionId, checkUserId } from '../../protocol/index.js';
 import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
-import type { PushLimits, PushRequest } from './core/router-types.js';
 import type { DeliveryReceipt, ResumeRequest } from '../shared/bus/messages.js';
-
-export const MAX_ID_CHARS = 128;
-
-/** Longest a caller may wait for delivery receipts. */
-export const MAX_AWAIT_MS = 30_000;
-
-export type ParsedPushBody = { kind: 'single'; request: PushRequest } | { kind: 'batch'; requests: PushRequest[] };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
 /** Our wording for a non-object; zod's own for the rest (e.g. unrecognised keys). */
 const objectError = (iss: { code: string }): string | undefined => (iss.code === 'invalid_type' ? 'must be a JSON object' : undefined);
 
-const idString = (what: string) =>
-  z.string({ error: `must be a string (${what})` })
-    .min(1, `must be 1-${MAX_ID_CHARS} characters (${what})`)
-    .max(MAX_ID_CHARS, `must be 1-${MAX_ID_CHARS} characters (${what})`);
-
-export const userId = idString('user id');
-/** Same rule as the gateway's `device` handshake parameter (docs/protocol.md §2.2). */
-export const deviceId = z.string({ error: 'must be a string (device id)' }).regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ - (device id)');
-
-function pushMessage(limits: PushLimits) {
-  return z
-    .strictObject({
-      user: userId.optional(),
-      users: z.array(userId, { error: 'must be an array of user ids' })
-        .min(1, 'must list at least one user')
-        .max(limits.maxUsersPerPush, `must list at most ${limits.maxUsersPerPush} users`)
-        .optional(),
-      data: z.unknown().optional(),
-      id: idString('message id').optional(),
-      await_ms: z.number({ error: 'must be a number of milliseconds' }).int('must be an integer (ms)').min(1, 'must be at least 1 (ms)').max(MAX_AWAIT_MS, `must be at most ${MAX_AWAIT_MS} (ms)`).optional(),
-      idempotency_key: idString('idempotency key').optional(),
-    }, { error: objectError })
-    .superRefine((m, ctx) => {
-      if ((m.user === undefined) === (m.users === undefined)) ctx.addIssue({ code: 'custom', path: ['users'], message: 'give exactly one of "user" or "users"' });
-      if (m.data === undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'is required (any JSON value; null is allowed)' });
-    })
-    .transform((m): PushRequest => ({
-      users: m.users ?? (m.user !== undefined ? [m.user] : []),
-      data: m.data,
-      ...(m.id !== undefined ? { id: m.id } : {}),
-      ...(m.idempotency_key !== undefined ? { idempotencyKey: m.idempotency_key } : {}),
-      ...(m.await_ms !== undefined ? { awaitMs: m.await_ms } : {}),
-    }));
-}
-
-function batch(limits: PushLimits) {
-  return z.strictObject({
-    messages: z.array(pushMessage(limits), { error: 'must be an array of push messages' })
-      .min(1, 'must hold at least one message')
-      .max(limits.maxBatch, `must hold at most ${limits.maxBatch} messages`),
+/** A zod string checked by one of the identifier rules (protocol/identifiers.ts), naming what it is. */
+const ident = (check: (v: unknown) => string | undefined, what: string) =>
+  z.string({ error: `must be a string (${what})` }).check((ctx) => {
+    const bad = check(ctx.value);
+    if (bad !== undefined) ctx.issues.push({ code: 'custom', message: `${bad} (${what})`, input: ctx.value });
   });
-}
+
+export const userId = ident(checkUserId, 'user id');
+export const deviceId = ident(checkDeviceId, 'device id');
+const sessionId = ident(checkSessionId, 'session id');
 
 /** `a.b[2].c: message; …` */
 export function formatIssues(error: z.ZodError): string {
@@ -80,38 +41,6 @@ export function formatIssues(error: z.ZodError): string {
 function parseWith<T>(schema: z.ZodType<T>, input: unknown): Parsed<T> {
   const r = schema.safeParse(input);
   return r.success ? { ok: true, value: r.data } : { ok: false, message: formatIssues(r.error) };
-}
-
-const schemaCache = new Map<string, { single: z.ZodType<PushRequest>; batch: z.ZodType<{ messages: PushRequest[] }> }>();
-
-function pushSchemas(limits: PushLimits) {
-  const k = `${limits.maxUsersPerPush}/${limits.maxBatch}`;
-  let s = schemaCache.get(k);
-  if (!s) {
-    s = { single: pushMessage(limits), batch: batch(limits) };
-    schemaCache.set(k, s);
-  }
-  return s;
-}
-
-/** A push body: one message, or `{messages: [...]}` for a batch. */
-export function parsePushBody(body: unknown, limits: PushLimits): Parsed<ParsedPushBody> {
-  const s = pushSchemas(limits);
-  if (typeof body === 'object' && body !== null && !Array.isArray(body) && 'messages' in body) {
-    const r = parseWith(s.batch, body);
-    return r.ok ? { ok: true, value: { kind: 'batch', requests: r.value.messages } } : r;
-  }
-  const r = parseWith(s.single, body);
-  return r.ok ? { ok: true, value: { kind: 'single', request: r.value } } : r;
-}
-
-/** Checks a PushRequest built in code (not parsed from JSON): same rules as the wire form. */
-export function checkPushRequest(req: PushRequest, limits: PushLimits): Parsed<PushRequest> {
-  const { idempotencyKey, awaitMs, ...rest } = req;
-  const r = parseWith(pushSchemas(limits).single, {
-    ...rest, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}), ...(awaitMs !== undefined ? { await_ms: awaitMs } : {}),
-  });
-  return r.ok ? { ok: true, value: r.value } : r;
 }
 
 export interface KickRequest {
@@ -135,19 +64,20 @@ export function parseKickBody(body: unknown): Parsed<KickRequest> {
 
 // ---- gateway → router bus messages (malformed ones are counted and dropped) ----
 
-const str = z.string().min(1).max(256);
+/** Gateway and connection ids: generated by gateways, but still refused raw control characters or ill-formed text. */
+const str = ident((v) => checkMessageId(v) ?? (typeof v === 'string' && v.length > 256 ? 'must be at most 256 characters' : undefined), 'gateway or connection id');
 const wallMs = z.number().finite();
 
 const presenceEventSchema = z.object({
-  type: z.enum(['online', 'offline']), user: userId, device: str, conn: str, session: z.string().max(256), gateway: str, at: wallMs,
+  type: z.enum(['online', 'offline']), user: userId, device: deviceId, conn: str, session: z.union([z.literal(''), sessionId]), gateway: str, at: wallMs,
   seq: z.number().int().min(0).optional(),
 });
 const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs, version: z.string().max(64).optional() });
-const acksSchema = z.object({ acks: z.array(z.tuple([userId, str, z.number().int().min(0)])).max(100_000) });
+const acksSchema = z.object({ acks: z.array(z.tuple([userId, deviceId, z.number().int().min(0)])).max(100_000) });
 const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().min(0)).max(100_000), gateway: str });
 const resumeSchema = z.object({
-  user: userId, device: str, gateway: str, conn: str,
-  session: z.string().max(256).optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
+  user: userId, device: deviceId, gateway: str, conn: str,
+  session: sessionId.optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
   repair: z.boolean().optional(), timeoutMs: z.number().int().min(1).max(600_000).optional(),
 });
 

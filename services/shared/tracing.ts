@@ -26,7 +26,7 @@ import {
   ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace,
   type Context, type Span, type Tracer,
 } from '@opentelemetry/api';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Bus, BusMessage, Headers, Subscription } from './bus/bus.js';
 import { NO_TRACING, type TraceHooks, type TraceSpan, type TraceSpanKind, type TraceSpanOptions } from './trace-hooks.js';
 

@@ -8,7 +8,7 @@ import { MemoryBus } from '../shared/bus/memory-bus.js';
 import { subjects as makeSubjects } from '../shared/bus/subjects.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createLogger, type Logger } from '../shared/log.js';
-import { mintToken } from '../gateway/auth.js';
+import { mintToken } from './dev-token.js';
 import { DEV_JWT_SECRET, loadGatewayConfig } from '../gateway/config.js';
 import { startGateway, type RunningGateway } from '../gateway/app.js';
 import { startRouter, type Router } from '../router/app.js';
@@ -30,6 +30,8 @@ export interface Standalone {
   /** http://host:port (push API) */
   readonly apiUrl: string;
   readonly apiKey: string;
+  /** True when `apiKey` was generated for this run (LONGLINK_API_KEYS unset): only then may it be printed. */
+  readonly apiKeyGenerated: boolean;
   /** True when the built-in dev secret signs tokens (LONGLINK_DEV). */
   readonly devSecret: boolean;
   /** The operator console, when enabled: its URL and credential (`generated`: made up for this dev run). */
@@ -95,6 +97,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     gatewayHttpUrl: `http://${host(config.host)}:${gateway.port}`,
     apiUrl: `http://${host(settings.apiHost)}:${http.port}`,
     apiKey,
+    apiKeyGenerated: settings.apiKeys.length === 0,
     console: access.enabled ? { url: `http://${host(settings.apiHost)}:${http.port}/console/`, token: access.token, generated: access.generated } : undefined,
     devSecret: config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined,
     mintToken: (user, o = {}) => {

@@ -26,8 +26,10 @@ try {
     `  WebSocket:  ${s.gatewayUrl}`,
     `  Health:     ${s.gatewayHttpUrl}/healthz  ${s.gatewayHttpUrl}/readyz  ${s.gatewayHttpUrl}/metrics`,
     `  Push API:   ${s.apiUrl}/v1/push`,
-    `  API key:    ${s.apiKey}`,
+    // A configured key is a secret: never echoed. Only a key generated for this run is shown.
+    `  API key:    ${s.apiKeyGenerated ? `${s.apiKey}  (generated for this run)` : '(configured in LONGLINK_API_KEYS, not shown)'}`,
   ];
+  const shownKey = s.apiKeyGenerated ? s.apiKey : '$API_KEY';
   if (s.console) {
     banner.push(`  Console:    ${s.console.url}`);
     banner.push(s.console.generated
@@ -37,12 +39,12 @@ try {
   if (s.devSecret) {
     banner.push(
       '',
-      '  !!! DEV MODE: tokens are signed with the PUBLIC built-in dev secret and the API key above',
-      '  !!! was generated for this run. Set LONGLINK_JWT_SECRET and LONGLINK_API_KEYS for anything real.',
+      '  !!! DEV MODE: tokens are signed with the PUBLIC built-in dev secret. Set LONGLINK_JWT_SECRET',
+      '  !!! (and LONGLINK_API_KEYS) for anything real.',
       '',
       '  Try it:  npm run token -- alice',
       '           npm run client -- alice',
-      `           curl -s -H "Authorization: Bearer ${s.apiKey}" -H "Content-Type: application/json" \\`,
+      `           curl -s -H "Authorization: Bearer ${shownKey}" -H "Content-Type: application/json" \\`,
       `                -d '{"users":["alice"],"data":{"text":"hello"}}' ${s.apiUrl}/v1/push`,
     );
   }

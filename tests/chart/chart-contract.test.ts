@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { gatewaySpec, loadGatewayConfig } from '../../services/gateway/config.js';
 import { loadRouterSettings, routerSpec } from '../../services/router/config.js';
+import { loadConsoleAccess } from '../../services/router/console/config.js';
 import { natsSpec, redisSpec } from '../../services/shared/cluster-config.js';
 import { loadConfig, type ConfigSpec } from '../../services/shared/config.js';
 import { tracingConfigured } from '../../services/shared/tracing.js';
@@ -98,6 +99,9 @@ test('every env var the chart sets exists in the services\' config specs, and th
         assert.doesNotThrow(() => loadConfig(natsSpec, env));
         assert.doesNotThrow(() => loadConfig(redisSpec, env), `${name}: LONGLINK_REDIS_URL invalid`);
         assert.doesNotThrow(() => loadConfig({ l: gatewaySpec.logLevel, s: gatewaySpec.shutdownTimeoutMs }, env), `${name}: router process variables invalid`);
+        // The operator console: on exactly when the chart hands the router its own token, which the router accepts.
+        const access = loadConsoleAccess(env, { dev: false, apiKeys: settings.apiKeys });
+        assert.equal(access.enabled, env.LONGLINK_CONSOLE_TOKEN !== undefined, `${name}: console enabled iff LONGLINK_CONSOLE_TOKEN is set`);
       }
     }
   }

@@ -207,8 +207,23 @@ test('gateway HPA scales on connections per pod with a CPU fallback and a slow s
   assert.deepEqual(hpa.spec.behavior.scaleDown.policies.map((p) => [p.type, p.value]), [['Pods', 1]]);
 });
 
+test('router console: off by default; when enabled, the router gets its own token from the Secret (given or generated)', () => {
+  const routerEnv = (objects: K8sObject[]) => containers(deployments(objects).find((d) => d.metadata.labels?.['app.kubernetes.io/component'] === 'router')!)[0]!.env ?? [];
+  const secretData = (objects: K8sObject[]) => (objects.find((o) => o.kind === 'Secret') as K8sObject & { data: Record<string, string> }).data;
+  const off = template([]);
+  assert.equal(routerEnv(off).find((e) => e.name === 'LONGLINK_CONSOLE_TOKEN'), undefined);
+  assert.equal(secretData(off)['console-token'], undefined);
+  const given = template(['--set', 'router.console.enabled=true', '--set', 'router.console.token=chart-console-token-0123456789']);
+  assert.deepEqual(routerEnv(given).find((e) => e.name === 'LONGLINK_CONSOLE_TOKEN')?.valueFrom?.secretKeyRef, { name: 'll-longlink', key: 'console-token' });
+  assert.equal(Buffer.from(secretData(given)['console-token']!, 'base64').toString(), 'chart-console-token-0123456789');
+  const generated = Buffer.from(secretData(template(['--set', 'router.console.enabled=true']))['console-token']!, 'base64').toString();
+  assert.match(generated, /^[A-Za-z0-9]{40}$/);
+});
+
 test('values the services would reject fail at render time with a clear message', () => {
   const cases: Array<[string[], RegExp]> = [
+    [['--set', 'router.console.enabled=true', '--set', 'router.console.token=short'], /router\.console\.token|does not match pattern/],
+    [['--set', 'router.console.enabled=true', '--set', 'router.console.token=same-key-as-the-api-0123456789', '--set', 'auth.apiKeys={same-key-as-the-api-0123456789}'], /must differ from every auth\.apiKeys key/],
     [['--set', 'gateway.drain.windowMs=50000'], /shutdownTimeoutMs must exceed gateway\.drain\.windowMs/],
     [['--set', 'gateway.terminationGracePeriodSeconds=10'], /terminationGracePeriodSeconds \(10\) must be >=/],
     [['--set', 'gateway.heartbeat.defaultMs=1000000'], /minMs <= defaultMs <= maxMs/],

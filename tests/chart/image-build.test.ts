@@ -1,6 +1,8 @@
 /**
  * The container image, built without Docker (there is no Docker engine here):
- * the Dockerfile is parsed and replayed. The build stage gets a clean temp dir
+ * the Dockerfile is parsed and replayed inside the trixie root
+ * (tests/trixie/: Debian 13, Node 24, the nearest real thing to the
+ * node:24-trixie-slim base), so the image's uWS binary really loads. The build stage gets a clean temp dir
  * holding exactly what its COPY lines name (minus .dockerignore) and runs its
  * RUN lines (npm ci, tsc, prune, find) with the same shell; the runtime
  * stage's COPY --from files are assembled into a second dir; then gateway and
@@ -22,6 +24,7 @@ import { startNatsServer, type NatsHarness } from '../../infra/local/nats.js';
 import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 import { copyContext, dockerignore, parseDockerfile, type Instruction, type Stage } from './dockerfile.js';
 import { REPO } from './k8s-models.js';
+import { glibcVersion } from '../../services/shared/uws-native.js';
 
 const stages: Stage[] = parseDockerfile(readFileSync(join(REPO, 'Dockerfile'), 'utf8'));
 const build = stages[0]!;
@@ -45,7 +48,7 @@ test('the Dockerfile: multi-stage, glibc base, non-root, exec-form entry point, 
   assert.ok(stages.length >= 2, 'multi-stage build expected');
   for (const s of stages) {
     assert.doesNotMatch(s.base, /alpine|musl/i, `${s.base}: uWebSockets.js has no musl binary`);
-    assert.match(s.base, /^node:20[.\w-]*-(bookworm|bookworm-slim)$|distroless\/nodejs20-debian12/, `${s.base}: expected a Node 20 Debian 12 (glibc) base`);
+    assert.match(s.base, /^node:24[.\w-]*-trixie(-slim)?$/, `${s.base}: expected a Node 24 LTS Debian 13 base (uWS needs glibc >= 2.38)`);
   }
   const users = only(runtime, 'USER');
   assert.ok(users.length > 0, 'the runtime stage must switch to a non-root user');
@@ -56,6 +59,12 @@ test('the Dockerfile: multi-stage, glibc base, non-root, exec-form entry point, 
   assert.deepEqual(only(runtime, 'CMD').at(-1)?.exec, ['gateway'], 'the role is the argument (CMD)');
   assert.equal(only(runtime, 'RUN').length, 0, 'the runtime stage runs nothing: it only copies the build output');
   for (const c of only(runtime, 'COPY')) assert.equal(c.from, build.name, `runtime COPY ${c.sources.join(' ')} must come from the build stage`);
+});
+
+test('the replay runs on the image\'s runtime: Node 24 and glibc >= 2.38 (the trixie root)', () => {
+  assert.equal(process.versions.node.split('.')[0], '24', 'run this file with `bash tests/trixie/run.sh node tests/run.mjs chart/image-build`');
+  const [major = 0, minor = 0] = (glibcVersion() ?? '0').split('.').map(Number);
+  assert.ok(major > 2 || (major === 2 && minor >= 38), `glibc ${glibcVersion()}: the image's base has >= 2.38`);
 });
 
 let imageDir: string | undefined;
@@ -113,15 +122,16 @@ function readdirSafe(p: string): string[] | undefined {
 
 test('replayed build: runtime files hold no dev dependency and only this platform\'s uWS binary', { timeout: 900_000 }, () => {
   const dir = buildImage();
-  const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-  const devOnly = Object.entries(lock.packages).filter(([p, e]) => p.startsWith('node_modules/') && e.dev === true).map(([p]) => p);
-  assert.ok(devOnly.length > 10, 'the lock file lists no dev-only packages?');
-  const present = devOnly.filter((p) => existsSync(join(dir, p)));
-  assert.deepEqual(present, [], 'dev-only packages in the runtime image');
+  const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean }> };
+  const only = (flag: 'dev' | 'optional'): string[] => Object.entries(lock.packages).filter(([p, e]) => p.startsWith('node_modules/') && e[flag] === true).map(([p]) => p);
+  assert.ok(only('dev').length > 10, 'the lock file lists no dev-only packages?');
+  assert.ok(only('optional').includes('node_modules/uws-legacy-node20'), 'the legacy uWS build is an optional dependency');
+  assert.deepEqual(only('dev').filter((p) => existsSync(join(dir, p))), [], 'dev-only packages in the runtime image');
+  assert.deepEqual(only('optional').filter((p) => existsSync(join(dir, p))), [], 'optional-only packages (the legacy Node 20 uWS) in the runtime image');
   const uws = join(dir, 'node_modules/uWebSockets.js');
-  const binaries = [...readdirSync(join(uws, 'binaries')), ...readdirSync(join(uws, 'dist'))].filter((f) => f.endsWith('.node'));
+  const binaries = readdirSync(uws, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.node'));
   assert.deepEqual(binaries, [`uws_${process.platform}_${process.arch}_${process.versions.modules}.node`]);
-  if (process.platform === 'linux' && process.arch === 'x64') assert.deepEqual(binaries, ['uws_linux_x64_115.node']);
+  if (process.platform === 'linux' && process.arch === 'x64') assert.deepEqual(binaries, ['uws_linux_x64_137.node']);
   assert.ok(existsSync(join(dir, 'dist/services/entry.js')), 'dist/services/entry.js missing');
   assert.ok(!existsSync(join(dir, 'dist/services/entry.d.ts')), 'declarations are not needed at run time');
   assert.ok(!existsSync(join(dir, 'services')) && !existsSync(join(dir, 'protocol')) && !existsSync(join(dir, 'tsconfig.json')), 'sources must stay in the build stage');
@@ -184,6 +194,8 @@ test('gateway and router start from the replayed image, answer /healthz, and exi
     assert.equal(ready.status, 200, `${what} /readyz: ${ready.body}`);
   }
   assert.match((await get(`http://127.0.0.1:${gwPort}/metrics`)).body, /^longlink_gateway_connections /m);
+  assert.match(gateway.out(), /"uws":"@btc-vision\/uwebsockets\.js@20\.57\.0","node":"v24\./, 'the image runs the supported uWS build on Node 24');
+  assert.doesNotMatch(gateway.out(), /LEGACY RUNTIME/);
   assert.match((await get(`http://127.0.0.1:${rtPort}/metrics`)).body, /^# TYPE longlink_router_/m);
   // The console's page is in the image (bundled in the build stage), and its API answers with its token.
   for (const f of ['/console/', '/console/app.js', '/console/app.css']) assert.equal((await get(`http://127.0.0.1:${rtPort}${f}`)).status, 200, `router ${f}`);

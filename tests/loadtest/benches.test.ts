@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { verifyHs256 } from '../../loadtest/bench/baseline-auth.js';
 import { compareStorms, stormTable, type StormResult } from '../../loadtest/bench/storm-report.js';
 import { suiteRatios, type SuiteResult } from '../../loadtest/bench/suite-report.js';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 
 async function run(script: string, args: string[]): Promise<{ json: Record<string, unknown>; out: string }> {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

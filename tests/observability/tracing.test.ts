@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind } from '@opentelemetry/api';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { Standalone } from '../../services/standalone/app.js';
 import { startTracing, subjectTemplate, tracingConfigured, type Tracing } from '../../services/shared/tracing.js';
 import { mustConnect, type TestClient } from '../helpers/client.js';
@@ -61,7 +61,7 @@ describe('tracing (OpenTelemetry, in-process)', () => {
   });
 
   before(async () => {
-    tracing = await startTracing({ serviceName: 'longlink-test', spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    tracing = await startTracing({ serviceName: 'longlink-test', spanProcessors: [new SimpleSpanProcessor({ exporter })] });
     s = await start();
   });
   after(async () => {

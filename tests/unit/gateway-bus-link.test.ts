@@ -31,7 +31,7 @@ function setup() {
     options: {
       gatewayId: 'gwA', hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: true, log: false }, wheel: { tickMs: 100, size: 512 },
       limits: { maxPayload: 1024, ratePerSec: 10, burst: 20, sendBufferBound: 1000, writeTimeoutMs: 3000 },
-      admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 100 }, drain: { windowMs: 1000, reconnectJitterMs: 500 },
+      admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 100, startTargetMs: 1000, resumeTimeoutMs: 5000, sourceRate: 0, sourceBurst: 1 }, drain: { windowMs: 1000, reconnectJitterMs: 500 },
     },
     clock, ids: { next: () => `c${++n}` }, link, log: silent,
   });
@@ -84,5 +84,20 @@ describe('BusGatewayLink re-announcement', () => {
     await t.settle();
     assert.equal(t.events.length, 0);
     assert.equal(t.link.badMessages, bad + 1);
+  });
+
+  it('upstream headers carry client-controlled ids percent-encoded: no control character, CR/LF or space raw', async () => {
+    const { bus, s, link } = setup();
+    const got: BusMessage[] = [];
+    bus.subscribe(s.upstreamAll, (m) => got.push(m));
+    await link.upstream({ user: 'eve\r\nInjected: 1\u0000\u0007 x%', device: 'ph\u00e9', conn: 'c1', gateway: 'gwA', topic: 't', id: 'u1', data: null });
+    await link.upstream({ user: 'alice', device: 'phone-1', conn: 'c2', gateway: 'gwA', topic: 't', id: 'u2', data: null });
+    await new Promise((r) => setImmediate(r));
+    const h = got[0]!.headers!;
+    assert.equal(h['longlink-user'], 'eve%0D%0AInjected:%201%00%07%20x%25');
+    assert.equal(decodeURIComponent(h['longlink-user']!), 'eve\r\nInjected: 1\u0000\u0007 x%', 'reversible');
+    assert.equal(h['longlink-device'], 'ph%C3%A9');
+    for (const v of Object.values(h)) assert.match(v, /^[\x21-\x7e]*$/);
+    assert.deepEqual(got[1]!.headers, { 'longlink-user': 'alice', 'longlink-device': 'phone-1', 'longlink-conn': 'c2', 'longlink-gateway': 'gwA' }, 'plain ids unchanged');
   });
 });

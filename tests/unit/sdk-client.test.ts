@@ -59,6 +59,28 @@ test('token in the query when asked', async () => {
   assert.equal(s.url.searchParams.get('access_token'), 'tok');
 });
 
+test('a push the client may not decode (data past the depth limit) is reported and acked past; the connection stays and later pushes arrive', async () => {
+  const r = setup({ ackDelayMs: 100, ackBatch: 50 });
+  const errors: Array<{ seq: number; id: string; reason: string }> = [];
+  r.client.on('pushError', (e) => errors.push(e));
+  const s = await connect(r);
+  s.hello();
+  s.push(1);
+  s.text(`{"op":"push","seq":2,"id":"poison","ts":1,"data":${'['.repeat(65)}1${']'.repeat(65)}}`);
+  s.push(3);
+  r.timers.advance(100);
+  assert.deepEqual(r.pushes, [1, 3], 'the pushes around it are delivered');
+  assert.deepEqual(errors.map((e) => [e.seq, e.id]), [[2, 'poison']]);
+  assert.match(errors[0]!.reason, /nests deeper than 64 levels/);
+  assert.deepEqual(s.acks(), [3], 'acked past it: the inbox trims it instead of replaying it on every resume');
+  assert.equal(s.live, true, 'not closed');
+  assert.equal(r.client.state, 'connected');
+  // Replayed after a resume (acks lost): reported once only, still no close.
+  s.text(`{"op":"push","seq":2,"id":"poison","ts":1,"data":${'['.repeat(65)}1${']'.repeat(65)}}`);
+  assert.equal(errors.length, 1);
+  assert.equal(s.live, true);
+});
+
 test('pushes: each once, in order, duplicates after a resume dropped; acks cumulative and batched', async () => {
   const r = setup({ ackDelayMs: 100, ackBatch: 3 });
   const s = await connect(r);
@@ -273,6 +295,19 @@ test('close() while the token is being fetched opens no socket; close() on a liv
   r2.client.close();
   assert.deepEqual(s.clientClosed, { code: 1000, reason: 'closed by the app' });
   assert.equal(r2.timers.pending, 0, 'no timer left behind');
+});
+
+test('send(): a topic or id the gateway would refuse is rejected locally, nothing is sent, the connection stays', async () => {
+  const r = setup();
+  const s = await connect(r);
+  s.hello();
+  for (const topic of ['.', '..', 'a..b', '.x', 'x.', 'a b', 'a.*']) {
+    await assert.rejects(r.client.send(topic, 1), (e: unknown) => e instanceof SendError && e.kind === 'rejected' && /^topic must be 1-128 characters: words of/.test(e.message), topic);
+  }
+  await assert.rejects(r.client.send('chat', 1, { id: 'm\u0000' }), (e: unknown) => e instanceof SendError && /^id must not contain control characters/.test(e.message));
+  assert.deepEqual(s.frames().filter((f) => f.op === 'send'), [], 'nothing written');
+  assert.equal(r.client.state, 'connected');
+  assert.throws(() => setup({ device: 'my phone' }), /device must be 1-64 characters of A-Z a-z 0-9 \. _ -/);
 });
 
 test('send(): resolves on sent, rejects on error or timeout, waits for a connection, resends after a drop', async () => {

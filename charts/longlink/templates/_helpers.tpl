@@ -108,6 +108,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if or (gt (int $hb.minMs) (int $hb.maxMs)) (lt (int $hb.defaultMs) (int $hb.minMs)) (gt (int $hb.defaultMs) (int $hb.maxMs)) }}
 {{- fail "gateway.heartbeat: need minMs <= defaultMs <= maxMs" }}
 {{- end }}
+{{- if gt (mul 2 (int .Values.gateway.sessionStartTargetMs)) (int .Values.gateway.resumeTimeoutMs) }}
+{{- fail "gateway.sessionStartTargetMs must be at most half of gateway.resumeTimeoutMs (LONGLINK_SESSION_START_TARGET_MS, LONGLINK_RESUME_TIMEOUT_MS)" }}
+{{- end }}
 {{- $mode := .Values.auth.jwt.mode }}
 {{- if not .Values.auth.existingSecret }}
 {{- if and (eq $mode "publicKey") (not .Values.auth.jwt.publicKey) }}
@@ -119,6 +122,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- range .Values.auth.apiKeys }}
 {{- if lt (len .) 16 }}
 {{- fail "auth.apiKeys: every key must be at least 16 characters" }}
+{{- end }}
+{{- end }}
+{{- with .Values.router.console.token }}
+{{- if lt (len .) 24 }}
+{{- fail "router.console.token must be at least 24 characters" }}
+{{- end }}
+{{- if has . $.Values.auth.apiKeys }}
+{{- fail "router.console.token must differ from every auth.apiKeys key" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -137,7 +148,7 @@ With an existing Secret the chart cannot see its content: rotate by changing
 its name or restarting the deployments.
 */}}
 {{- define "longlink.secretChecksum" -}}
-{{- $in := dict "existing" .Values.auth.existingSecret "keys" .Values.auth.secretKeys "jwt" .Values.auth.jwt "apiKeys" .Values.auth.apiKeys "redis" .Values.redis.url }}
+{{- $in := dict "existing" .Values.auth.existingSecret "keys" .Values.auth.secretKeys "jwt" .Values.auth.jwt "apiKeys" .Values.auth.apiKeys "redis" .Values.redis.url "console" .Values.router.console }}
 {{- toJson $in | sha256sum }}
 {{- end }}
 

@@ -1,41 +1,33 @@
 /**
  * The uWebSockets.js transport: the only file that touches uWS. It turns
- * HTTP upgrades into verified handshakes (admission → protocol → params →
- * JWT, all synchronous), hands sockets to the core, and serves /healthz, /readyz and
+ * HTTP upgrades into verified handshakes (admission precheck and the source's
+ * budget → protocol → params → JWT → the shared admission budget, all
+ * synchronous), hands sockets to the core, and serves /healthz, /readyz and
  * /metrics on the same port.
  *
  * uWS rules this file keeps: the upgrade completes synchronously inside the
  * upgrade handler (req is stack-allocated, and async corked upgrades are
- * unsafe in this uWS build); async HTTP responses (/metrics) register
+ * unsafe in uWS 20.30, the legacy build); async HTTP responses (/metrics) register
  * onAborted and cork their writes; never touch a WebSocket after its close
  * handler ran (the core guards that with `conn.closed`).
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import uWS from 'uWebSockets.js';
+import type * as uWS from 'uWebSockets.js';
 import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, LIMITS } from '../../../protocol/index.js';
-import { DEVICE_RE, type Authenticator } from '../auth.js';
+import { loadNativeUws, type NativeUws } from '../../shared/uws-native.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, checkDeviceId, checkSessionId } from '../../../protocol/index.js';
+import type { Authenticator } from '../auth.js';
 import type { Connection } from '../core/connection.js';
 import type { GatewayCore } from '../core/gateway-core.js';
 import type { Handshake } from '../core/ports.js';
 
 /**
- * uWS's loader silently falls back to a slow JS implementation when the
- * native binary fails to load. Refuse to run on the fallback.
+ * The native uWS build this process runs (see shared/uws-native.ts): throws
+ * LL_NATIVE_UWS_MISSING naming the fix when none can run, refuses uWS's JS
+ * fallback.
  */
-export function assertNativeUws(): void {
-  const require = createRequire(import.meta.url);
-  const pkgDir = path.dirname(require.resolve('uWebSockets.js/package.json'));
-  const binary = path.join(pkgDir, 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
-  let native: unknown;
-  try {
-    native = require(binary);
-  } catch (err) {
-    throw new LonglinkError(Errors.NATIVE_UWS_MISSING, `${binary}: ${String(err)} (use glibc Linux x64/arm64 with Node 20; Alpine/musl is not supported)`);
-  }
-  if (native !== uWS) throw new LonglinkError(Errors.NATIVE_UWS_MISSING, 'uWebSockets.js loaded its JS fallback (UWS_USE_FALLBACK set?)');
+export function assertNativeUws(): NativeUws {
+  return loadNativeUws();
 }
 
 interface UserData {
@@ -49,6 +41,8 @@ export interface UwsGatewayOptions {
   clock: Clock;
   host: string;
   port: number;
+  /** Lower-case header a trusted proxy sets to the client address (last entry used); undefined: the TCP peer. */
+  clientIpHeader?: string | undefined;
   maxPayload: number;
   maxBackpressure: number;
   tickMs: number;
@@ -63,10 +57,19 @@ export interface UwsGateway {
   close(): void;
 }
 
+const STATUS_LINES: Readonly<Record<number, string>> = {
+  401: '401 Unauthorized', 404: '404 Not Found', 426: '426 Upgrade Required', 429: '429 Too Many Requests', 503: '503 Service Unavailable',
+};
+
+/** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
+const WS_KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
+
 function reject(res: uWS.HttpResponse, spec: ErrorSpec, detail?: string, retryAfterS?: number): void {
   res.cork(() => {
-    res.writeStatus(spec.status === 503 ? '503 Service Unavailable' : spec.status === 401 ? '401 Unauthorized' : spec.status === 404 ? '404 Not Found' : '400 Bad Request');
+    res.writeStatus(STATUS_LINES[spec.status] ?? '400 Bad Request');
     if (retryAfterS !== undefined) res.writeHeader('Retry-After', String(retryAfterS));
+    // RFC 6455 §4.4: a version the server does not speak is answered with the versions it does.
+    if (spec.status === 426) res.writeHeader('Sec-WebSocket-Version', '13');
     res.writeHeader('Content-Type', 'application/json');
     res.end(errorBody(spec, detail));
   });
@@ -86,18 +89,21 @@ function parseParams(query: string): { device?: string; hb?: number; session?: s
   const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string } = {};
   const device = q.get('device');
   if (device !== null) {
-    if (!DEVICE_RE.test(device)) return 'device must match [A-Za-z0-9._-]{1,64}';
+    const bad = checkDeviceId(device);
+    if (bad !== undefined) return `device ${bad}`;
     out.device = device;
   }
+  // Out of range is clamped by the core to the gateway's [hb.minMs, hb.maxMs] (docs/protocol.md §2.2); only non-integers are refused.
   const hb = parseUintParam(q, 'hb');
-  if (hb === null || (hb !== undefined && (hb < LIMITS.minIntervalMs || hb > LIMITS.maxIntervalMs))) return `hb must be an integer ${LIMITS.minIntervalMs}-${LIMITS.maxIntervalMs} (ms)`;
+  if (hb === null) return 'hb must be a non-negative integer (ms)';
   if (hb !== undefined) out.hb = hb;
   const session = q.get('session');
   const lastSeq = parseUintParam(q, 'last_seq');
   if (lastSeq === null) return 'last_seq must be a non-negative integer';
   if ((session === null) !== (lastSeq === undefined)) return 'session and last_seq go together';
   if (session !== null) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(session)) return 'session must match [A-Za-z0-9_-]{1,64}';
+    const bad = checkSessionId(session);
+    if (bad !== undefined) return `session ${bad}`;
     out.session = session;
     out.lastSeq = lastSeq!;
   }
@@ -108,14 +114,26 @@ function parseParams(query: string): { device?: string; hb?: number; session?: s
 
 export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
   const { core, auth, clock } = o;
-  const app = uWS.App();
+  const { uws } = loadNativeUws();
+  const app = uws.App();
+  const ipHeader = o.clientIpHeader?.toLowerCase();
+  const decoder = new TextDecoder();
+  /** The client's address: the trusted proxy's header (its last entry) or the TCP peer. */
+  const sourceOf = (res: uWS.HttpResponse, req: uWS.HttpRequest): string => {
+    if (ipHeader !== undefined) {
+      const h = req.getHeader(ipHeader);
+      const last = h.slice(h.lastIndexOf(',') + 1).trim();
+      if (last.length > 0 && last.length <= 64) return last;
+    }
+    return decoder.decode(res.getRemoteAddressAsText());
+  };
 
   app.ws<UserData>('/ws', {
     // Our own limit (o.maxPayload) is enforced in the core so the client gets
     // an error frame and 1009; uWS's hard cap only cuts absurd frames.
     maxPayloadLength: o.maxPayload * 2,
     maxBackpressure: o.maxBackpressure,
-    closeOnBackpressureLimit: 0,
+    closeOnBackpressureLimit: false,
     idleTimeout: 0,
     sendPingsAutomatically: false,
 
@@ -124,10 +142,19 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       const key = req.getHeader('sec-websocket-key');
       const protoHeader = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
+      // RFC 6455 §4.2.1: checked before anything is spent on the request.
+      if (req.getHeader('sec-websocket-version') !== '13') {
+        reject(res, Errors.UNSUPPORTED_WS_VERSION);
+        return;
+      }
+      if (!WS_KEY_RE.test(key)) {
+        reject(res, Errors.BAD_HANDSHAKE, 'Sec-WebSocket-Key must be 16 bytes in base64');
+        return;
+      }
 
-      const admission = core.admit();
-      if (!admission.ok) {
-        reject(res, admission.error, undefined, admission.retryAfterS);
+      const pre = core.precheck(sourceOf(res, req));
+      if (!pre.ok) {
+        reject(res, pre.error, undefined, pre.retryAfterS);
         return;
       }
       const protocols = protoHeader.length > 0 ? protoHeader.split(',').map((p) => p.trim()) : [];
@@ -156,6 +183,12 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       }
       if (vt.device !== undefined && params.device !== undefined && vt.device !== params.device) {
         reject(res, Errors.BAD_HANDSHAKE, 'device parameter does not match the token');
+        return;
+      }
+      // Only a verified upgrade spends the gateway-wide budget (adaptive session-start limit, connect rate).
+      const admission = core.admitVerified();
+      if (!admission.ok) {
+        reject(res, admission.error, undefined, admission.retryAfterS);
         return;
       }
       const hs: Handshake = {
@@ -217,7 +250,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         reject(new Error(`gateway could not listen on ${o.host}:${o.port}`));
         return;
       }
-      const port = uWS.us_socket_local_port(listenSocket);
+      const port = uws.us_socket_local_port(listenSocket);
       const timer = setInterval(() => core.tick(), o.tickMs);
       let open = true;
       resolve({
@@ -226,7 +259,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
           if (!open) return;
           open = false;
           clearInterval(timer);
-          uWS.us_listen_socket_close(listenSocket);
+          uws.us_listen_socket_close(listenSocket);
         },
       });
     });

@@ -65,9 +65,6 @@ interface Sample {
   pushes: number;
   acks: number;
   delivered: number;
-  http4xx: number;
-  http5xx: number;
-  http503: number;
 }
 
 /** How long a test push waits for its delivery receipt. */
@@ -99,14 +96,14 @@ export class ConsoleData {
   }
 
   private async takeSample(): Promise<void> {
-    const [cluster, http] = await Promise.all([this.s.core.cluster().catch(() => undefined), this.httpCounts()]);
+    const cluster = await this.s.core.cluster().catch(() => undefined);
     const gateways: Record<string, number> = {};
     for (const g of cluster?.gateways ?? []) gateways[g.gateway] = g.connections;
     const st = this.s.core.stats;
     this.history.push({
       t: this.s.clock.wallNow(),
       total: cluster ? cluster.gateways.reduce((n, g) => n + g.connections, 0) : undefined,
-      gateways, pushes: st.pushRequests, acks: st.acks, delivered: st.pushes.get('delivered') ?? 0, ...http,
+      gateways, pushes: st.pushRequests, acks: st.acks, delivered: st.pushes.get('delivered') ?? 0,
     });
     if (this.history.length > this.historyLength) this.history.splice(0, this.history.length - this.historyLength);
   }
@@ -124,8 +121,9 @@ export class ConsoleData {
 
   /** Everything the overview page shows. The gateway list is read now; the chart comes from the samples. */
   async overview(): Promise<unknown> {
-    const [cluster, panels] = await Promise.all([
+    const [cluster, http, panels] = await Promise.all([
       this.s.core.cluster().then((c) => c, () => undefined),
+      this.httpCounts(),
       Promise.all((this.s.panels ?? []).map(async (p) => ({ id: p.id, title: p.title, rows: await p.read().catch(() => [{ label: 'error', value: 'unavailable' }]) }))),
     ]);
     const gws = cluster?.gateways ?? [];
@@ -155,7 +153,7 @@ export class ConsoleData {
         pushRequests: st.pushRequests,
         pushes: Object.fromEntries(st.pushes),
         acks: st.acks, controls: st.controls, storeErrors: st.storeErrors, busErrors: st.busErrors,
-        http: { '4xx': last?.http4xx ?? 0, '5xx': last?.http5xx ?? 0, '503': last?.http503 ?? 0 },
+        http: { '4xx': http.http4xx, '5xx': http.http5xx, '503': http.http503 },
       },
       panels,
     };

@@ -1,27 +1,47 @@
 /**
  * Per-key ordering for async work. A push takes the lanes of all its users
- * at once, synchronously, when it arrives; `ready` resolves when every
- * earlier holder of any of those lanes has released. Because the push also
- * starts its inbox appends synchronously (and stores apply calls in order),
- * lane order equals seq order, so waiting on `ready` before publishing makes
- * one router publish each user's pushes in seq order even when store round
- * trips finish out of order. Taking all lanes in one synchronous step means
- * waits only ever point at earlier arrivals: no deadlock.
+ * at once, synchronously, when it arrives. Two stages per lease:
+ *  - `issuable`/`canIssue`: every earlier holder of any of these lanes has
+ *    issued its store calls (`issued()`). A push issues its inbox appends
+ *    only then, and stores apply calls in order, so lane order equals seq
+ *    order. Small pushes issue synchronously on arrival (earlier holders have
+ *    all issued); a big batch issues in slices, yielding the event loop in
+ *    between, and later pushes to its users wait for its last slice.
+ *  - `ready`: every earlier holder has released. Waiting on it before
+ *    publishing makes one router publish each user's pushes in seq order even
+ *    when store round trips finish out of order.
+ * Taking all lanes in one synchronous step means waits only ever point at
+ * earlier arrivals: no deadlock.
  */
 export interface Lease {
+  /** True when every earlier holder has issued: the caller may issue its store calls now, synchronously. */
+  readonly issuable: boolean;
+  readonly canIssue: Promise<void>;
+  /** This holder's store calls are all issued (release() implies it). */
+  issued(): void;
   readonly ready: Promise<void>;
   release(): void;
 }
 
+interface Tail {
+  isIssued: boolean;
+  issued: Promise<void>;
+  done: Promise<void>;
+}
+
 export class Lanes {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly tails = new Map<string, Tail>();
 
   get size(): number { return this.tails.size; }
 
   acquire(keys: Iterable<string>): Lease {
-    let release!: () => void;
-    const mine = new Promise<void>((r) => { release = r; });
-    const before: Promise<void>[] = [];
+    let release!: () => void, markIssued!: () => void;
+    const mine: Tail = {
+      isIssued: false,
+      issued: new Promise<void>((r) => { markIssued = r; }),
+      done: new Promise<void>((r) => { release = r; }),
+    };
+    const before: Tail[] = [];
     const held: string[] = [];
     for (const k of keys) {
       const prev = this.tails.get(k);
@@ -30,11 +50,20 @@ export class Lanes {
       held.push(k);
     }
     let released = false;
+    const issued = (): void => {
+      if (mine.isIssued) return;
+      mine.isIssued = true;
+      markIssued();
+    };
     return {
-      ready: before.length === 0 ? Promise.resolve() : Promise.all(before).then(() => undefined),
+      get issuable() { return before.every((t) => t.isIssued); },
+      get canIssue() { return Promise.all(before.map((t) => t.issued)).then(() => undefined); },
+      issued,
+      ready: before.length === 0 ? Promise.resolve() : Promise.all(before.map((t) => t.done)).then(() => undefined),
       release: () => {
         if (released) return;
         released = true;
+        issued();
         release();
         for (const k of held) if (this.tails.get(k) === mine) this.tails.delete(k);
       },

@@ -8,26 +8,30 @@
  * link (../bus-link.ts) owns every subscription and hands each message to
  * one of the two; both send through RouterOutbound.
  *
- * Push flow: validate → inbox.append per user (atomic seq + store) →
- * presence lookup → deliveries grouped per gateway, one bus message per
- * gateway (split only when large) → per-user result. Offline users' pushes
- * stay in the inbox and an OfflineNotice goes out.
+ * Push flow: validated once at the edge (push-input.ts) → per recipient,
+ * inbox.append (atomic seq + store) and presence lookup issued together →
+ * deliveries coalesced per gateway per event-loop turn (delivery-batcher.ts)
+ * → per-user result. Offline users' pushes stay in the inbox and an
+ * OfflineNotice goes out. A big batch issues its store calls in slices and
+ * yields the event loop between them.
  */
 import { randomUUID } from 'node:crypto';
-import { Errors, LonglinkError } from '../../shared/errors.js';
+import { LonglinkError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { ControlCommand, Delivery, DeliveryReceipt } from '../../shared/bus/messages.js';
-import type { AppendResult, Inbox, InboxEntry, PushRecord } from './inbox.js';
+import type { ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
+import type { Inbox, InboxEntry } from './inbox.js';
+import { composePushStore, type Located, type PushStore } from './push-store.js';
+import { DeliveryBatcher } from './delivery-batcher.js';
+import { parsePushBody, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
 import type { RouterOutbound } from './ports.js';
 import { ReceiptWaiter } from './receipts.js';
-import type { Presence, PresenceEntry } from './presence.js';
+import type { Presence } from './presence.js';
 import type { Sessions } from './sessions.js';
 import type { StoreCall } from './store-call.js';
-import { checkPushRequest } from '../schemas.js';
 import {
   type ClusterView, type ControlOutcome, type ControlRequest, type OfflineNotice, type PresenceView, type PushOutcome, type PushRequest,
   type PushResult, type RouterCoreOptions, type RouterStats,
@@ -40,6 +44,8 @@ export interface RouterCoreDeps {
   inbox: Inbox;
   sessions: Sessions;
   presence: Presence;
+  /** Append + lookup in one step; by default the two calls above, issued together. */
+  pushStore?: PushStore;
   clock: Clock;
   log: Logger;
   stats: RouterStats;
@@ -49,12 +55,9 @@ export interface RouterCoreDeps {
   trace?: TraceHooks;
 }
 
-interface Prepared {
-  users: string[];
-  entry: InboxEntry;
-  idempotencyKey: string | undefined;
-  awaitMs: number | undefined;
-}
+/** Store calls a push issues before yielding the event loop (a maximum batch is 100 × 1,000 recipients). */
+const STORE_SLICE = 512;
+const yieldTurn = (): Promise<void> => new Promise((r) => { setImmediate(r); });
 
 export class RouterCore {
   readonly stats: RouterStats;
@@ -63,12 +66,19 @@ export class RouterCore {
   private readonly receipts = new ReceiptWaiter();
   private readonly trace: TraceHooks;
   private readonly store: StoreCall;
+  private readonly deliveries: DeliveryBatcher;
+  private readonly pushStore: PushStore;
 
   constructor(private readonly deps: RouterCoreDeps) {
     this.options = deps.options;
     this.stats = deps.stats;
     this.store = deps.store;
     this.trace = deps.trace ?? NO_TRACING;
+    this.pushStore = deps.pushStore ?? composePushStore(deps.inbox, deps.presence);
+    this.deliveries = new DeliveryBatcher({
+      maxBytes: this.options.maxBusMessageBytes,
+      publish: (gw, deliveries) => { if (deps.out.deliver(gw, deliveries)) this.stats.deliveryMessages++; },
+    });
   }
 
   /** A gateway confirmed writing these pushes (deliveries that carried receiptAddress). */
@@ -78,51 +88,80 @@ export class RouterCore {
 
   // ---- push ------------------------------------------------------------------------
 
+  /** Validates a push body (HTTP or bus wire form) with this router's limits: the edge's only check. */
+  parsePush(body: unknown): InputResult<PushInput> {
+    return parsePushBody(body, this.options);
+  }
+
+  /** A push built in code; throws LonglinkError API_VALIDATION / API_TOO_LARGE (see pushValidated for the rest). */
   push(req: PushRequest): Promise<PushOutcome> {
     return this.pushBatch([req]).then((r) => r[0]!);
   }
 
-  /**
-   * Several messages in one go: deliveries of the whole batch are grouped per
-   * gateway. Throws LonglinkError API_VALIDATION or API_TOO_LARGE (payload over maxPushBytes; nothing stored) or
-   * STORE_UNAVAILABLE (some recipients may have been stored: retry with the
-   * same idempotency key to be safe).
-   * Traced as `longlink.router.push` (child of the API request's span): the deliveries' publish spans hang off it.
-   */
   pushBatch(reqs: readonly PushRequest[]): Promise<PushOutcome[]> {
-    if (!this.trace.enabled) return this.routeBatch(reqs);
-    return this.trace.span('longlink.router.push', { attrs: { 'longlink.messages': reqs.length } }, () => this.routeBatch(reqs));
+    const v = validatePushRequests(reqs, this.options);
+    if (!v.ok) return Promise.reject(new LonglinkError(v.error, v.message));
+    return this.pushValidated(v.value);
   }
 
-  private async routeBatch(reqs: readonly PushRequest[]): Promise<PushOutcome[]> {
-    const prepared = reqs.map((r, i) => this.prepare(r, reqs.length > 1 ? `messages[${i}].` : ''));
-    this.stats.pushRequests += prepared.length;
-    const users = new Set<string>();
-    for (const p of prepared) for (const u of p.users) users.add(u);
-    // Take the users' lanes and start every append synchronously: see Lanes for why this orders publishes by seq.
+  /**
+   * The push entry (HTTP, bus and in-code callers all end here): deliveries
+   * of the whole batch are grouped per gateway. Throws STORE_UNAVAILABLE
+   * (some recipients may have been stored: retry with the same idempotency
+   * key to be safe).
+   * Traced as `longlink.router.push` (child of the API request's span): the deliveries' publish spans hang off it.
+   */
+  pushValidated(pushes: readonly ValidPush[]): Promise<PushOutcome[]> {
+    if (!this.trace.enabled) return this.routeBatch(pushes);
+    return this.trace.span('longlink.router.push', { attrs: { 'longlink.messages': pushes.length } }, () => this.routeBatch(pushes));
+  }
+
+  private async routeBatch(pushes: readonly ValidPush[]): Promise<PushOutcome[]> {
+    const ts = this.deps.clock.wallNow();
+    const entries = pushes.map((p): InboxEntry => ({ id: p.id ?? randomUUID(), ts, data: p.data }));
+    this.stats.pushRequests += pushes.length;
+    let total = 0;
+    for (const p of pushes) total += p.users.length;
+    const users = pushes.length === 1 ? pushes[0]!.users : new Set(pushes.flatMap((p) => p.users));
+    // Take the users' lanes at arrival: see Lanes for why this orders publishes by seq.
     const lease = this.lanes.acquire(users);
     try {
-      const pending = prepared.map((p) => p.users.map((u) => this.deps.inbox.append(u, p.entry, p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined)));
-      const appended = await this.store('append', Promise.all(pending.map((a) => Promise.all(a))));
-      const fresh = new Set<string>();
-      prepared.forEach((p, i) => p.users.forEach((u, j) => { if (!appended[i]![j]!.duplicate) fresh.add(u); }));
-      const where = new Map<string, PresenceEntry[]>();
-      await this.store('lookup', Promise.all([...fresh].map(async (u) => { where.set(u, await this.deps.presence.lookup(u)); })));
-      this.stats.presenceLookups += fresh.size;
+      const pending: Array<Promise<Located>> = [];
+      // Small pushes issue their store calls now; a big batch issues slices of them, yielding in between (event-loop delay).
+      const sliced = total > STORE_SLICE;
+      if (!lease.issuable || sliced) await lease.canIssue;
+      let n = 0;
+      for (let i = 0; i < pushes.length; i++) {
+        const p = pushes[i]!, entry = entries[i]!;
+        const opts = p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined;
+        for (const u of p.users) {
+          pending.push(this.locate(u, entry, opts));
+          if (sliced && ++n % STORE_SLICE === 0) await yieldTurn();
+        }
+      }
+      lease.issued();
+      const located = await this.store('append', Promise.all(pending));
       await lease.ready;
-      const outcomes = this.route(prepared, appended, where);
+      const outcomes = this.route(pushes, entries, located);
       lease.release();
-      return prepared.some((p) => p.awaitMs !== undefined) ? await this.awaitReceipts(prepared, outcomes) : outcomes;
+      // Answer once the deliveries are on the bus (coalesced with this turn's other pushes).
+      await this.deliveries.published;
+      return pushes.some((p) => p.awaitMs !== undefined) ? await this.awaitReceipts(pushes, outcomes) : outcomes;
     } finally {
       lease.release();
     }
   }
 
+  /** Inbox append and presence lookup of one recipient: one store step (push-store.ts). */
+  private locate(user: string, entry: InboxEntry, opts: { idempotencyKey: string } | undefined): Promise<Located> {
+    this.stats.presenceLookups++;
+    return this.pushStore.appendAndLookup(user, entry, opts);
+  }
+
   /** Turns `sent` into `delivered` or `stored` for pushes that asked to await receipts. */
-  private async awaitReceipts(prepared: Prepared[], outcomes: PushOutcome[]): Promise<PushOutcome[]> {
+  private async awaitReceipts(pushes: readonly ValidPush[], outcomes: PushOutcome[]): Promise<PushOutcome[]> {
     await Promise.all(outcomes.map(async (o, i) => {
-      const ms = prepared[i]!.awaitMs;
-      if (ms === undefined) return;
+      if (pushes[i]!.awaitMs === undefined) return;
       await Promise.all(o.results.map(async (r) => {
         if (r.status !== 'sent') return;
         const ok = await r.receipt;
@@ -134,36 +173,15 @@ export class RouterCore {
     return outcomes;
   }
 
-  private prepare(req: PushRequest, where: string): Prepared {
-    const r = checkPushRequest(req, this.options);
-    if (!r.ok) throw new LonglinkError(Errors.API_VALIDATION, where === '' ? r.message : r.message.replace(/^|; /g, (m) => `${m}${where}`));
-    let data: string | undefined;
-    try {
-      data = JSON.stringify(r.value.data);
-    } catch {
-      data = undefined;
-    }
-    if (data === undefined) throw new LonglinkError(Errors.API_VALIDATION, `${where}data: must be a JSON value`);
-    const bytes = Buffer.byteLength(data);
-    if (bytes > this.options.maxPushBytes) {
-      throw new LonglinkError(Errors.API_TOO_LARGE, `${where}data: serialised size ${bytes} bytes exceeds the ${this.options.maxPushBytes}-byte limit`);
-    }
-    return {
-      users: [...new Set(r.value.users)],
-      entry: { id: r.value.id ?? randomUUID(), ts: this.deps.clock.wallNow(), data },
-      idempotencyKey: r.value.idempotencyKey,
-      awaitMs: r.value.awaitMs,
-    };
-  }
-
-  private route(prepared: Prepared[], appended: AppendResult[][], where: Map<string, PresenceEntry[]>): PushOutcome[] {
-    const perGateway = new Map<string, Map<string, PushRecord[]>>();
-    /** Users whose deliveries carry this router's receipt subject. */
-    const awaited = new Set<string>();
+  /** `located` is flat: recipients of pushes[0], then of pushes[1], … */
+  private route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: readonly Located[]): PushOutcome[] {
     const notices: OfflineNotice[] = [];
-    const outcomes = prepared.map((p, i): PushOutcome => {
-      const results = p.users.map((user, j): PushResult => {
-        const { record, duplicate } = appended[i]![j]!;
+    const now = this.trace.enabled;
+    let k = 0;
+    const outcomes = pushes.map((p, i): PushOutcome => {
+      const waitMs = p.awaitMs;
+      const results = p.users.map((user): PushResult => {
+        const { appended: { record, duplicate }, entries: where } = located[k++]!;
         const base = { user, seq: record.seq, id: record.id };
         if (duplicate) {
           this.stats.inboxDuplicates++;
@@ -171,51 +189,26 @@ export class RouterCore {
           return { ...base, status: 'duplicate', connections: 0 };
         }
         this.stats.inboxAppends++;
-        const entries = where.get(user) ?? [];
-        if (entries.length === 0) {
+        if (where.length === 0) {
           notices.push({ user, seq: record.seq, id: record.id, ts: record.ts });
           bump(this.stats.pushes, 'offline');
           return { ...base, status: 'offline', connections: 0 };
         }
-        for (const gw of new Set(entries.map((e) => e.gateway))) {
-          let byUser = perGateway.get(gw);
-          if (!byUser) perGateway.set(gw, (byUser = new Map()));
-          const list = byUser.get(user);
-          if (list) list.push(record);
-          else byUser.set(user, [record]);
-        }
-        const waitMs = p.awaitMs;
+        const receipt = waitMs !== undefined ? this.deps.out.receiptAddress : undefined;
+        const gateway0 = where[0]!.gateway;
+        this.deliveries.add(gateway0, user, [record], receipt, now);
+        if (where.length > 1) for (const gw of new Set(where.map((e) => e.gateway))) if (gw !== gateway0) this.deliveries.add(gw, user, [record], receipt, now);
         if (waitMs === undefined) bump(this.stats.pushes, 'sent');
-        else awaited.add(user);
         return {
-          ...base, status: 'sent', connections: entries.length,
-          // Registered before the delivery is published, so a fast receipt can't be missed.
+          ...base, status: 'sent', connections: where.length,
+          // Registered before the delivery is published (end of this turn), so a fast receipt can't be missed.
           ...(waitMs !== undefined ? { receipt: this.receipts.expect(user, record.seq, waitMs) } : {}),
         };
       });
-      return { id: p.entry.id, results };
+      return { id: entries[i]!.id, results };
     });
-    for (const [gw, byUser] of perGateway) this.deliver(gw, byUser, awaited);
     for (const n of notices) if (this.deps.out.offline(n)) this.stats.offlineNotices++;
     return outcomes;
-  }
-
-  /** One bus message per gateway, split only past maxBusMessageBytes so a huge fan-out stays under the bus's payload limit. */
-  private deliver(gateway: string, byUser: Map<string, PushRecord[]>, awaited: ReadonlySet<string>): void {
-    let batch: Delivery[] = [];
-    let size = 0;
-    for (const [user, pushes] of byUser) {
-      let bytes = user.length + 32;
-      for (const p of pushes) bytes += p.data.length + p.id.length + 64;
-      if (batch.length > 0 && size + bytes > this.options.maxBusMessageBytes) {
-        if (this.deps.out.deliver(gateway, batch)) this.stats.deliveryMessages++;
-        batch = [];
-        size = 0;
-      }
-      batch.push(awaited.has(user) ? { user, pushes, receipt: this.deps.out.receiptAddress } : { user, pushes });
-      size += bytes;
-    }
-    if (batch.length > 0 && this.deps.out.deliver(gateway, batch)) this.stats.deliveryMessages++;
   }
 
   // ---- queries and commands -------------------------------------------------------

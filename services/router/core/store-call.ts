@@ -9,12 +9,18 @@ import type { RouterStats } from './router-types.js';
 
 export type StoreCall = <T>(op: string, p: Promise<T>) => Promise<T>;
 
-export function storeCall(stats: RouterStats, log: Pick<Logger, 'warn'>): StoreCall {
+/** Whether the last store call failed (readiness: a hung server keeps its socket open, so its connection status misses it). */
+export interface StoreHealth { failing: boolean }
+
+export function storeCall(stats: RouterStats, log: Pick<Logger, 'warn'>, health: StoreHealth = { failing: false }): StoreCall {
   return async <T>(op: string, p: Promise<T>): Promise<T> => {
     try {
-      return await p;
+      const v = await p;
+      health.failing = false;
+      return v;
     } catch (err) {
       if (err instanceof LonglinkError) throw err;
+      health.failing = true;
       stats.storeErrors++;
       log.warn({ op, err: err instanceof Error ? err.message : String(err) }, 'store operation failed');
       throw new LonglinkError(Errors.STORE_UNAVAILABLE, op);

@@ -14,6 +14,28 @@
 
 export type Headers = Record<string, string>;
 
+/** Header-safe characters: visible ASCII except `%`. */
+const HEADER_SAFE = /^[\x21-\x24\x26-\x7e]*$/;
+const HEADER_SAFE_CHAR = /^[\x21-\x24\x26-\x7e]$/;
+let utf8: TextEncoder | undefined;
+
+/**
+ * A header value built from client-controlled text (user, device ids):
+ * visible ASCII other than `%` passes as is, every other character is
+ * percent-encoded as its UTF-8 bytes (decodeURIComponent reverses it). So a
+ * control character, a space or CR/LF never reaches a NATS header raw, and
+ * plain ids read the same as before.
+ */
+export function headerValue(s: string): string {
+  if (HEADER_SAFE.test(s)) return s;
+  let out = '';
+  for (const ch of s) {
+    if (HEADER_SAFE_CHAR.test(ch)) { out += ch; continue; }
+    for (const b of (utf8 ??= new TextEncoder()).encode(ch)) out += '%' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
+}
+
 export interface BusMessage {
   readonly subject: string;
   readonly data: Uint8Array;

@@ -126,7 +126,7 @@ function renderOverview(o: Overview): void {
       el('th', { scope: 'row' }, g.gateway),
       el('td', { class: 'num' }, fmtInt(g.connections)),
       el('td', { class: 'num' }, fmtInt(g.entries)),
-      el('td', { class: 'num' }, fmtAgo(g.leaseAgeMs)),
+      el('td', { class: 'num' }, g.leaseAgeMs < 60_000 ? `${(g.leaseAgeMs / 1000).toFixed(1)} s` : fmtAgo(g.leaseAgeMs)),
       el('td', {}, el('span', { class: g.draining ? 'state draining' : 'state live' }, g.draining ? 'draining' : 'live')),
       el('td', {}, g.version ?? 'unknown'),
     ));

@@ -1,0 +1,263 @@
+/**
+ * One measured phase of `bench:push` against a BenchSystem: an open-loop
+ * driver (sends scheduled at the offered rate whatever the completions, at
+ * most `concurrency` requests in flight), CPU per process group from
+ * /proc/<pid>/stat, end-to-end latency histograms gathered from the client
+ * workers (push-worker.ts). Also the max-batch phase (issue: a maximum-size
+ * batch must not freeze the process), which measures event-loop delay from
+ * outside: /healthz answered by the process that handles the pushes,
+ * requested every few ms while such batches are processed.
+ */
+import type { ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { cpuMicros } from './proc-stats.js';
+import { HIST_SIZE, bucketOf, bucketValue } from './push-worker.js';
+import type { BenchSystem } from './push-systems.js';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const nowAbs = (): number => performance.timeOrigin + performance.now();
+
+/** Next IPC message of `type` from worker w (after sending `msg`). */
+export function ask<T>(w: ChildProcess, msg: object, type: string, timeoutMs = 10_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { w.off('message', on); reject(new Error(`worker ${w.pid}: no ${type} reply`)); }, timeoutMs);
+    const on = (m: { type: string }): void => { if (m.type === type) { clearTimeout(timer); w.off('message', on); resolve(m as T); } };
+    w.on('message', on);
+    if (Object.keys(msg).length > 0) w.send(msg);
+  });
+}
+
+// ---- CPU accounting ---------------------------------------------------------------------
+
+interface CpuSnap { wallUs: number; groups: Record<string, number>; machineBusy: number; machineTotal: number }
+
+function safeCpu(pid: number | undefined): number { try { return pid === undefined ? 0 : cpuMicros(pid); } catch { return 0; } }
+/** [busy, total] jiffies over all cores (busy excludes idle and iowait). */
+export function machineStat(): [number, number] {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return [total - f[3]! - (f[4] ?? 0), total];
+}
+export function cpuSnap(s: BenchSystem, workers: ChildProcess[]): CpuSnap {
+  const u = process.cpuUsage();
+  const [busy, total] = machineStat();
+  const groups: Record<string, number> = {};
+  for (const [k, pids] of Object.entries(s.groups())) groups[k] = pids.reduce((a: number, p) => a + safeCpu(p), 0);
+  groups.workers = workers.reduce((a, w) => a + safeCpu(w.pid), 0);
+  groups.driver = u.user + u.system;
+  return { wallUs: performance.now() * 1000, machineBusy: busy, machineTotal: total, groups };
+}
+/** % of one core per group over the interval, plus machine busy % (of all cores) and `other` (load outside this bench). */
+export function cpuDelta(a: CpuSnap, b: CpuSnap): Record<string, number> {
+  const wall = b.wallUs - a.wallUs;
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(a.groups)) out[k] = Math.round(((b.groups[k]! - a.groups[k]!) / wall) * 100);
+  const mine = Object.values(out).reduce((x, y) => x + y, 0);
+  const busy = (b.machineBusy - a.machineBusy) / Math.max(1, b.machineTotal - a.machineTotal);
+  out.machine_busy = Math.round(busy * 100);
+  out.other = Math.max(0, Math.round(busy * availableParallelism() * 100 - mine));
+  return out;
+}
+/** CPU µs each group spent per accepted push; `server` sums the system's own processes (not clients, not driver). */
+function cpuPerMsg(a: CpuSnap, b: CpuSnap, msgs: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let server = 0;
+  for (const k of Object.keys(a.groups)) {
+    out[k] = Math.round((b.groups[k]! - a.groups[k]!) / Math.max(1, msgs));
+    if (k !== 'workers' && k !== 'driver') server += out[k];
+  }
+  out.server = server;
+  return out;
+}
+
+// ---- histograms ----------------------------------------------------------------------------
+
+export function percentile(h: Uint32Array, q: number): number {
+  let total = 0;
+  for (const n of h) total += n;
+  if (total === 0) return NaN;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (let i = 0; i < h.length; i++) { seen += h[i]!; if (seen >= rank) return bucketValue(i) / 1000; }
+  return NaN;
+}
+export const ms = (v: number): number => (Number.isFinite(v) ? Number(v.toFixed(2)) : -1);
+
+// ---- one phase ----------------------------------------------------------------------------
+
+export interface PhaseResult {
+  name: string; mode: 'single' | 'batch'; offered_rate: number; duration_s: number; requests: number; msgs_sent: number; unsent: number;
+  accepted: number; offline: number; errors: number; achieved_rate: number; expected: number; received: number;
+  p50_ms: number; p90_ms: number; p99_ms: number; p999_ms: number; max_ms: number; mean_ms: number;
+  http_p50_ms: number; http_p99_ms: number; max_backlog: number; cpu: Record<string, number>; cpu_us_per_msg: Record<string, number>;
+  pass?: boolean; why?: string[];
+}
+
+export interface PhaseSetup {
+  users: number; batchSize: number; concurrency: number;
+  log: (s: string) => void;
+}
+
+/** POST a body to /v1/push; resolves with status and text (never rejects). */
+function post(agent: http.Agent, api: URL, key: string, body: string, timeoutMs: number): Promise<{ status: number; text: string; error?: string }> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (r: { status: number; text: string; error?: string }): void => { if (!settled) { settled = true; resolve(r); } };
+    const req = http.request({ host: api.hostname, port: api.port, path: '/v1/push', method: 'POST', agent, headers: {
+      authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (b: Buffer) => chunks.push(b));
+      res.on('error', (e) => done({ status: 0, text: '', error: e.message }));
+      res.on('end', () => done({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('request timeout')));
+    req.on('error', (e) => done({ status: 0, text: '', error: e.message }));
+    req.on('close', () => done({ status: 0, text: '', error: 'closed without a complete response' }));
+    req.end(body);
+  });
+}
+
+export async function runPhase(s: BenchSystem, workers: ChildProcess[], setup: PhaseSetup, id: number, name: string, rate: number, durationMs: number, mode: 'single' | 'batch'): Promise<PhaseResult> {
+  const api = new URL(s.apiUrl);
+  // A fresh keep-alive pool per phase: at most `concurrency` requests in flight and no queueing inside the agent.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: setup.concurrency, scheduling: 'fifo' });
+  const per = mode === 'single' ? 1 : setup.batchSize;
+  const intervalMs = (per * 1000) / rate;
+  const total = Math.max(1, Math.round(durationMs / intervalMs));
+  const httpHist = new Uint32Array(HIST_SIZE);
+  const errorSamples = new Map<string, number>();
+  const noteError = (e: string): void => { errorSamples.set(e, (errorSamples.get(e) ?? 0) + 1); };
+  let issued = 0, inFlight = 0, msgs = 0, accepted = 0, offline = 0, errors = 0, expected = 0, maxBacklog = 0, lastDone = 0;
+
+  const fire = (): void => {
+    issued++; inFlight++; msgs += per;
+    const heads = Array.from({ length: per }, () => `{"users":["u${Math.floor(Math.random() * setup.users)}"],"data":`);
+    const t = nowAbs(); // send time: taken just before the HTTP call
+    const d = `{"t":${t},"p":${id}}`;
+    const body = per === 1 ? heads[0]! + d + '}' : '{"messages":[' + heads.join(d + '},') + d + '}]}';
+    void post(agent, api, s.apiKey, body, 10_000).then((r) => {
+      inFlight--; lastDone = performance.now(); httpHist[bucketOf((nowAbs() - t) * 1000)]!++;
+      if (r.error !== undefined) { errors += per; noteError(r.error); return; }
+      if (r.status !== 200) { errors += per; noteError(`HTTP ${r.status} ${r.text.slice(0, 120)}`); return; }
+      type Out = { results: Array<{ status: string; connections: number }> };
+      try {
+        const b = JSON.parse(r.text) as Out & { messages?: Out[] };
+        for (const m of b.messages ?? [b]) for (const x of m.results) {
+          if (x.status === 'sent') { accepted++; expected += x.connections; } else if (x.status === 'offline') offline++; else { errors++; noteError(`status ${x.status}`); }
+        }
+      } catch { errors += per; noteError(`unreadable 200 body: ${r.text.slice(0, 80)}`); }
+    });
+  };
+
+  const cpu0 = cpuSnap(s, workers);
+  const start = performance.now();
+  // Send k is due at start + k·interval; whatever is still held back 10 % after the window counts as unsent.
+  const giveUp = start + durationMs * 1.1;
+  while (issued < total && performance.now() < giveUp) {
+    const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1);
+    while (issued < due && inFlight < setup.concurrency) fire();
+    maxBacklog = Math.max(maxBacklog, due - issued);
+    await sleep(Math.max(0, start + issued * intervalMs - performance.now()));
+  }
+  const unsent = total - issued;
+  while (inFlight > 0) await sleep(2);
+  const cpu1 = cpuSnap(s, workers);
+  agent.destroy();
+  const elapsedS = Math.max(durationMs, lastDone - start) / 1000;
+  // Wait for every accepted push to reach its client (or give up after 3 s).
+  const waitUntil = performance.now() + 3000;
+  while (true) {
+    const counts = await Promise.all(workers.map((w) => ask<{ received: Record<string, number> }>(w, { cmd: 'counts' }, 'counts')));
+    if (counts.reduce((a, x) => a + (x.received[id] ?? 0), 0) >= expected || performance.now() > waitUntil) break;
+    await sleep(100);
+  }
+  const parts = await Promise.all(workers.map((w) => ask<{ received: number; hist: Array<[number, number]>; maxUs: number; sumUs: number }>(w, { cmd: 'phase', id }, 'phase')));
+  const hist = new Uint32Array(HIST_SIZE);
+  let maxUs = 0, sumUs = 0, received = 0;
+  for (const p of parts) { for (const [i, n] of p.hist) hist[i]! += n; maxUs = Math.max(maxUs, p.maxUs); sumUs += p.sumUs; received += p.received; }
+  if (errorSamples.size > 0) setup.log(`${s.label} ${name}: errors ${JSON.stringify(Object.fromEntries([...errorSamples].slice(0, 5)))}`);
+  return {
+    name, mode, offered_rate: rate, duration_s: durationMs / 1000, requests: issued, msgs_sent: msgs, unsent: unsent * per,
+    accepted, offline, errors, achieved_rate: Math.round(accepted / elapsedS), expected, received,
+    p50_ms: ms(percentile(hist, 0.5)), p90_ms: ms(percentile(hist, 0.9)), p99_ms: ms(percentile(hist, 0.99)),
+    p999_ms: ms(percentile(hist, 0.999)), max_ms: ms(maxUs / 1000), mean_ms: ms(received > 0 ? sumUs / received / 1000 : NaN),
+    http_p50_ms: ms(percentile(httpHist, 0.5)), http_p99_ms: ms(percentile(httpHist, 0.99)), max_backlog: maxBacklog * per,
+    cpu: cpuDelta(cpu0, cpu1), cpu_us_per_msg: cpuPerMsg(cpu0, cpu1, accepted),
+  };
+}
+
+export function judge(r: PhaseResult, p99Limit: number): PhaseResult {
+  const why: string[] = [];
+  if (r.achieved_rate < 0.95 * r.offered_rate) why.push(`achieved ${r.achieved_rate}/s < 95% of offered`);
+  if (r.accepted !== r.msgs_sent || r.unsent > 0) why.push(`accepted ${r.accepted}/${r.msgs_sent + r.unsent} (offline ${r.offline}, errors ${r.errors}, unsent ${r.unsent})`);
+  if (r.received < r.expected) why.push(`received ${r.received}/${r.expected}`);
+  if (!(r.p99_ms >= 0 && r.p99_ms < p99Limit)) why.push(`p99 ${r.p99_ms} ms ≥ ${p99Limit} ms`);
+  return { ...r, pass: why.length === 0, why };
+}
+
+// ---- maximum-size batches ----------------------------------------------------------------
+
+export interface MaxBatchResult {
+  batches: number; ok: number; errors: number; bytes_per_batch: number; messages: number; users_per_message: number;
+  batch_p50_ms: number; batch_max_ms: number;
+  /** /healthz round trips sent every `probeMs` during the phase: event-loop delay as a client sees it. */
+  probes: number; probe_p50_ms: number; probe_p99_ms: number; probe_max_ms: number;
+}
+
+/**
+ * `parallel` streams of maximum-size batches (`messages` × `usersPer` users,
+ * users nobody is connected as, so every push is stored offline: the work is
+ * the router's) for `durationMs`, while /healthz on the same process is
+ * requested every `probeMs`.
+ */
+export async function maxBatchPhase(s: BenchSystem, o: { messages: number; usersPer: number; parallel: number; durationMs: number; probeMs: number }): Promise<MaxBatchResult> {
+  const api = new URL(s.apiUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.parallel });
+  let n = 0;
+  const body = (): string => {
+    const k = n++;
+    const messages = Array.from({ length: o.messages }, (_, i) => ({
+      users: Array.from({ length: o.usersPer }, (_u, j) => `o${((k * 7 + i * 13 + j) % 5000).toString(36)}`),
+      data: { b: k, i },
+    }));
+    return JSON.stringify({ messages });
+  };
+  const sample = body();
+  const batchHist = new Uint32Array(HIST_SIZE), probeHist = new Uint32Array(HIST_SIZE);
+  let batches = 0, ok = 0, errors = 0, probes = 0, maxBatchUs = 0, maxProbeUs = 0;
+  const end = performance.now() + o.durationMs;
+  let stop = false;
+  const probeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const prober = (async () => {
+    while (!stop) {
+      const t = performance.now();
+      await new Promise<void>((resolve) => {
+        const req = http.get({ host: api.hostname, port: api.port, path: '/healthz', agent: probeAgent }, (res) => { res.resume(); res.on('end', resolve); res.on('error', () => resolve()); });
+        req.setTimeout(30_000, () => req.destroy());
+        req.on('error', () => resolve());
+      });
+      const us = (performance.now() - t) * 1000;
+      probes++; probeHist[bucketOf(us)]!++; maxProbeUs = Math.max(maxProbeUs, us);
+      await sleep(Math.max(0, o.probeMs - (performance.now() - t)));
+    }
+  })();
+  await Promise.all(Array.from({ length: o.parallel }, async () => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      const r = await post(agent, api, s.apiKey, body(), 60_000);
+      const us = (performance.now() - t) * 1000;
+      batches++; batchHist[bucketOf(us)]!++; maxBatchUs = Math.max(maxBatchUs, us);
+      if (r.status === 200) ok++; else errors++;
+    }
+  }));
+  stop = true;
+  await prober;
+  agent.destroy(); probeAgent.destroy();
+  return {
+    batches, ok, errors, bytes_per_batch: Buffer.byteLength(sample), messages: o.messages, users_per_message: o.usersPer,
+    batch_p50_ms: ms(percentile(batchHist, 0.5)), batch_max_ms: ms(maxBatchUs / 1000),
+    probes, probe_p50_ms: ms(percentile(probeHist, 0.5)), probe_p99_ms: ms(percentile(probeHist, 0.99)), probe_max_ms: ms(maxProbeUs / 1000),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Tables and ratios of `bench:push`: every system's phases, CPU µs per push
+ * per process group, and new ÷ old per deployment (both measured in the same
+ * run, so the machine's background load affects both).
+ */
+import type { HotFunction } from '../lib/cpuprofile.js';
+import type { MaxBatchResult, PhaseResult } from './push-phase.js';
+
+export interface SystemResult {
+  label: string; kind: 'cluster' | 'standalone';
+  fixed: PhaseResult; single: PhaseResult[]; batch: PhaseResult[]; maxBatch: MaxBatchResult | undefined;
+  idleCpu: Record<string, number>; maxSingle: number; maxBatched: number;
+  clients: Record<string, number>;
+}
+
+type Profile = { totalMs: number; idlePct: number; gcPct: number; top: HotFunction[] };
+
+const f = (v: number | undefined, w: number): string => String(v ?? '-').padStart(w);
+const ratio = (a: number | undefined, b: number | undefined): number => (a !== undefined && b !== undefined && b > 0 && a >= 0 ? Math.round((a / b) * 100) / 100 : -1);
+
+export function printReport(results: SystemResult[], o: { rate: number; p99Limit: number; profiles: Record<string, Profile[]> }): Record<string, unknown> {
+  console.log('\nsystem            phase             mode    offered achieved  accepted  received   p50    p90    p99  p99.9    max  http p50/p99 | machine busy% other  result');
+  for (const r of results) {
+    for (const x of [r.fixed, ...r.single, ...r.batch]) {
+      console.log(`${r.label.padEnd(17)} ${x.name.padEnd(17)} ${x.mode.padEnd(6)} ${f(x.offered_rate, 8)} ${f(x.achieved_rate, 8)} ${f(x.accepted, 9)} ${f(x.received, 9)} ` +
+        `${f(x.p50_ms, 6)} ${f(x.p90_ms, 6)} ${f(x.p99_ms, 6)} ${f(x.p999_ms, 6)} ${f(x.max_ms, 6)} ${f(x.http_p50_ms, 6)}/${String(x.http_p99_ms).padEnd(6)} | ` +
+        `${f(x.cpu.machine_busy, 12)} ${f(x.cpu.other, 5)}  ${x.pass ? 'pass' : 'FAIL'}`);
+    }
+  }
+  console.log('(latencies in ms, HTTP call → client receive; machine busy = % of all cores; other = busy core-% outside this benchmark\'s processes)');
+
+  console.log('\nCPU µs per push at the fixed rate   router    gw  nats redis standalone | server total | workers driver');
+  for (const r of results) {
+    const u = r.fixed.cpu_us_per_msg;
+    console.log(`${r.label.padEnd(35)} ${f(u.router, 6)} ${f(u.gateways, 5)} ${f(u.nats, 5)} ${f(u.redis, 5)} ${f(u.standalone, 10)} | ${f(u.server, 12)} | ${f(u.workers, 7)} ${f(u.driver, 6)}`);
+  }
+
+  console.log('\nsustained (p99 < ' + o.p99Limit + ' ms)   single/s  batched/s | max-size batches: batches ok  batch p50/max ms  bystander /healthz p50/p99/max ms');
+  for (const r of results) {
+    const m = r.maxBatch;
+    console.log(`${r.label.padEnd(28)} ${f(r.maxSingle, 9)} ${f(r.maxBatched, 10)} | ${m ? `${f(m.ok, 10)}/${m.batches}  ${f(m.batch_p50_ms, 8)}/${m.batch_max_ms}  ${f(m.probe_p50_ms, 14)}/${m.probe_p99_ms}/${m.probe_max_ms}` : '-'}`);
+  }
+
+  const ratios: Record<string, Record<string, number>> = {};
+  for (const kind of ['cluster', 'standalone'] as const) {
+    const n = results.find((r) => r.label === `${kind} new`), b = results.find((r) => r.label === `${kind} old`);
+    if (!n || !b) continue;
+    const nu = n.fixed.cpu_us_per_msg, bu = b.fixed.cpu_us_per_msg;
+    ratios[kind] = {
+      ...(kind === 'cluster' ? { router_cpu: ratio(nu.router, bu.router), gateways_cpu: ratio(nu.gateways, bu.gateways), nats_cpu: ratio(nu.nats, bu.nats), redis_cpu: ratio(nu.redis, bu.redis) } : {}),
+      server_cpu: ratio(nu.server, bu.server), p99: ratio(n.fixed.p99_ms, b.fixed.p99_ms), p50: ratio(n.fixed.p50_ms, b.fixed.p50_ms),
+      max_single: ratio(n.maxSingle, b.maxSingle), max_batched: ratio(n.maxBatched, b.maxBatched),
+      ...(n.maxBatch && b.maxBatch ? { bystander_max_delay: ratio(n.maxBatch.probe_max_ms, b.maxBatch.probe_max_ms) } : {}),
+    };
+  }
+  if (Object.keys(ratios).length > 0) {
+    console.log('\nnew ÷ old (same run)');
+    for (const [k, v] of Object.entries(ratios)) console.log(`  ${k.padEnd(11)} ${Object.entries(v).map(([a, b]) => `${a} ${b}`).join(', ')}`);
+  }
+  for (const [k, list] of Object.entries(o.profiles)) {
+    for (const p of list) {
+      console.log(`\nCPU profile, ${k} (new build, whole process life: ${p.totalMs} ms sampled, idle ${p.idlePct} %, GC ${p.gcPct} %): top self time`);
+      for (const h of p.top) console.log(`  ${f(h.pct, 5)} %  ${f(h.selfMs, 6)} ms  ${h.fn}`);
+    }
+  }
+  return {
+    systems: results.map((r) => ({
+      label: r.label, fixed: r.fixed, single_steps: r.single, batch_steps: r.batch, max_batch: r.maxBatch, idle_cpu: r.idleCpu,
+      max_sustained_single: r.maxSingle, max_sustained_batched: r.maxBatched, clients: r.clients,
+    })),
+    ratios_new_over_old: ratios,
+    profiles: o.profiles,
+  };
+}
