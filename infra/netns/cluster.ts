@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../../services/standalone/dev-token.js';
+import { apiCall } from '../local/api-call.js';
 import { natsServerBinary } from '../local/nats.js';
 import { ClientHost } from './clients.js';
 import { Forwarder } from './forward.js';
@@ -231,17 +232,8 @@ export class NetnsCluster {
     return mintToken(NETNS_SECRET, user, { ttlSeconds: 3600, ...(device !== undefined ? { device } : {}) });
   }
 
-  async api(method: string, p: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    const res = await fetch(this.apiBase + p, {
-      method,
-      headers: { authorization: `Bearer ${NETNS_API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* keep the text */ }
-    return { status: res.status, body: parsed };
+  api(method: string, p: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    return apiCall(this.apiBase, NETNS_API_KEY, method, p, body);
   }
 
   push(users: string[], data: unknown): Promise<{ status: number; body: unknown }> {

@@ -17,7 +17,7 @@ test('a lossy, slow mobile link: no spurious heartbeat timeouts, push latency re
   assert.ok(m.heartbeatAcks >= 60, `heartbeats went through: ${m.heartbeatAcks}`);
   assert.equal(m.zombies, 0, 'no spurious heartbeat timeout');
   assert.equal(m.disconnects, 0, 'no connection lost');
-  assert.ok(m.heartbeatRttMs.p50 >= 100 && m.heartbeatRttMs.p50 <= 260, `the link really is slow: heartbeat RTT p50 ${m.heartbeatRttMs.p50}`);
+  assert.ok(m.heartbeatRttMs.p50 >= 100 && m.heartbeatRttMs.p50 <= 400, `the link really is slow: heartbeat RTT p50 ${m.heartbeatRttMs.p50}`);
   assert.ok((f.packetsDroppedByLossRule as number) > 0, 'and really lossy');
   assert.ok(m.push.n >= 80 && m.push.p50 > w.push.p50, `push p50 mobile ${m.push.p50} vs clean ${w.push.p50}`);
   assert.equal((f.pushes as { lost: number }).lost, 0);

@@ -1,7 +1,8 @@
 /**
  * The uWebSockets.js transport: the only file that touches uWS. It turns
- * HTTP upgrades into verified handshakes (admission → protocol → params →
- * JWT, all synchronous), hands sockets to the core, and serves /healthz, /readyz and
+ * HTTP upgrades into verified handshakes (admission precheck and the source's
+ * budget → protocol → params → JWT → the shared admission budget, all
+ * synchronous), hands sockets to the core, and serves /healthz, /readyz and
  * /metrics on the same port.
  *
  * uWS rules this file keeps: the upgrade completes synchronously inside the
@@ -40,6 +41,8 @@ export interface UwsGatewayOptions {
   clock: Clock;
   host: string;
   port: number;
+  /** Lower-case header a trusted proxy sets to the client address (last entry used); undefined: the TCP peer. */
+  clientIpHeader?: string | undefined;
   maxPayload: number;
   maxBackpressure: number;
   tickMs: number;
@@ -55,7 +58,7 @@ export interface UwsGateway {
 }
 
 const STATUS_LINES: Readonly<Record<number, string>> = {
-  401: '401 Unauthorized', 404: '404 Not Found', 426: '426 Upgrade Required', 503: '503 Service Unavailable',
+  401: '401 Unauthorized', 404: '404 Not Found', 426: '426 Upgrade Required', 429: '429 Too Many Requests', 503: '503 Service Unavailable',
 };
 
 /** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
@@ -113,6 +116,17 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
   const { core, auth, clock } = o;
   const { uws } = loadNativeUws();
   const app = uws.App();
+  const ipHeader = o.clientIpHeader?.toLowerCase();
+  const decoder = new TextDecoder();
+  /** The client's address: the trusted proxy's header (its last entry) or the TCP peer. */
+  const sourceOf = (res: uWS.HttpResponse, req: uWS.HttpRequest): string => {
+    if (ipHeader !== undefined) {
+      const h = req.getHeader(ipHeader);
+      const last = h.slice(h.lastIndexOf(',') + 1).trim();
+      if (last.length > 0 && last.length <= 64) return last;
+    }
+    return decoder.decode(res.getRemoteAddressAsText());
+  };
 
   app.ws<UserData>('/ws', {
     // Our own limit (o.maxPayload) is enforced in the core so the client gets
@@ -138,9 +152,9 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         return;
       }
 
-      const admission = core.admit();
-      if (!admission.ok) {
-        reject(res, admission.error, undefined, admission.retryAfterS);
+      const pre = core.precheck(sourceOf(res, req));
+      if (!pre.ok) {
+        reject(res, pre.error, undefined, pre.retryAfterS);
         return;
       }
       const protocols = protoHeader.length > 0 ? protoHeader.split(',').map((p) => p.trim()) : [];
@@ -169,6 +183,12 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       }
       if (vt.device !== undefined && params.device !== undefined && vt.device !== params.device) {
         reject(res, Errors.BAD_HANDSHAKE, 'device parameter does not match the token');
+        return;
+      }
+      // Only a verified upgrade spends the gateway-wide budget (adaptive session-start limit, connect rate).
+      const admission = core.admitVerified();
+      if (!admission.ok) {
+        reject(res, admission.error, undefined, admission.retryAfterS);
         return;
       }
       const hs: Handshake = {
