@@ -26,6 +26,7 @@ export type CloseCodeName =
   | 'ABNORMAL'
   | 'MESSAGE_TOO_BIG'
   | 'INTERNAL_ERROR'
+  | 'TRY_AGAIN_LATER'
   | 'DRAINING'
   | 'AUTH_FAILED'
   | 'TOKEN_EXPIRED'
@@ -44,6 +45,7 @@ const table: readonly CloseCodeInfo[] = [
   { code: 1006, name: 'ABNORMAL', reconnect: 'backoff', meaning: 'No close frame: the TCP connection dropped (set by the receiving side, never sent).' },
   { code: 1009, name: 'MESSAGE_TOO_BIG', reconnect: 'no', meaning: 'A frame exceeded the payload limit announced in hello.limits.maxPayload.' },
   { code: 1011, name: 'INTERNAL_ERROR', reconnect: 'backoff', meaning: 'The server hit an unexpected error on this connection.' },
+  { code: 1013, name: 'TRY_AGAIN_LATER', reconnect: 'after-delay', meaning: 'The session could not start: the routers are overloaded (a reconnect storm). A reconnect frame with a jittered delay came first; without one, back off.' },
   { code: 4000, name: 'DRAINING', reconnect: 'after-delay', meaning: 'The gateway is draining (deploy or scale-down); a reconnect frame with a delay came first.' },
   { code: 4001, name: 'AUTH_FAILED', reconnect: 'no', meaning: 'The credentials were rejected; reconnecting with the same token will fail again.' },
   { code: 4002, name: 'TOKEN_EXPIRED', reconnect: 'refresh-token', meaning: 'The token expired during the session; fetch a new one, then reconnect and resume.' },

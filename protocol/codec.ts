@@ -4,6 +4,7 @@
  * malformed, yields either a frame or a failure carrying the close code to use.
  */
 import { Close } from './close-codes.js';
+import { checkMessageId, checkTopic } from './identifiers.js';
 import { readVarint, varintLength, writeVarint } from './varint.js';
 import {
   AckFlag, BinaryOp, LIMITS,
@@ -19,7 +20,6 @@ let utf8: TextDecoder | undefined;
 
 const HEARTBEAT_BARE = Uint8Array.of(BinaryOp.HEARTBEAT);
 const HEARTBEAT_ACK_BARE = Uint8Array.of(BinaryOp.HEARTBEAT_ACK);
-const TOPIC_RE = /^[A-Za-z0-9._-]+$/;
 
 /**
  * Deepest nesting of arrays/objects allowed inside `send.data` and
@@ -143,13 +143,13 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array | string, isBin
   const o = parsed.frame;
   switch (o.op) {
     case 'send': {
-      if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > LIMITS.maxIdLength) return fail(`send.id must be a string of 1-${LIMITS.maxIdLength} characters`);
-      if (typeof o.topic !== 'string' || o.topic.length === 0 || o.topic.length > LIMITS.maxTopicLength || !TOPIC_RE.test(o.topic)) {
-        return fail(`send.topic must match [A-Za-z0-9._-]{1,${LIMITS.maxTopicLength}}`);
-      }
+      const badId = checkMessageId(o.id);
+      if (badId !== undefined) return fail(`send.id ${badId}`);
+      const badTopic = checkTopic(o.topic);
+      if (badTopic !== undefined) return fail(`send.topic ${badTopic}`);
       if (!('data' in o)) return fail('send.data is required');
       if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`send.data nests deeper than ${MAX_DATA_DEPTH} levels`);
-      return { ok: true, frame: { op: 'send', id: o.id, topic: o.topic, data: o.data } };
+      return { ok: true, frame: { op: 'send', id: o.id as string, topic: o.topic as string, data: o.data } };
     }
     case 'refresh':
       if (typeof o.token !== 'string' || o.token.length === 0 || o.token.length > LIMITS.maxTokenLength) return fail(`refresh.token must be a string of 1-${LIMITS.maxTokenLength} characters`);

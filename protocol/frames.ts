@@ -8,6 +8,8 @@
  *  - text frames holding one JSON object with an `op` field for everything else.
  */
 
+import { ID_LIMITS } from './identifiers.js';
+
 export const PROTOCOL_VERSION = 1;
 /** The WebSocket subprotocol a v1 client offers and the gateway selects. */
 export const SUBPROTOCOL = 'longlink.v1';
@@ -29,9 +31,9 @@ export const AckFlag = Object.freeze({
 });
 
 export const LIMITS = Object.freeze({
-  /** Upstream message ids and topics. */
-  maxIdLength: 128,
-  maxTopicLength: 128,
+  /** Upstream message ids and topics, in characters (rules in identifiers.ts). */
+  maxIdLength: ID_LIMITS.messageIdMaxChars,
+  maxTopicLength: ID_LIMITS.topicMaxChars,
   /** Heartbeat intervals a client may announce (ms): 100 ms … 1 hour. */
   minIntervalMs: 100,
   maxIntervalMs: 3_600_000,

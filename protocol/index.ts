@@ -3,3 +3,4 @@ export * from './frames.js';
 export * from './codec.js';
 export * from './close-codes.js';
 export * from './varint.js';
+export * from './identifiers.js';

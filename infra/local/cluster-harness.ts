@@ -5,7 +5,8 @@
  * Service does). Every piece can be killed and restarted by the test.
  */
 import path from 'node:path';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
+import { apiCall } from './api-call.js';
 import { startTcpBalancer, type TcpBalancer } from './tcp-balancer.js';
 import { startNatsCluster, startNatsServer, type NatsHarness } from './nats.js';
 import { startRedis, type RedisHarness } from './redis.js';
@@ -66,7 +67,7 @@ export class Cluster {
       LONGLINK_LOG_LEVEL: 'warn',
       ...(this.o.profile === 'dev' ? {} : {
         LONGLINK_BEACON_INTERVAL_MS: '500', LONGLINK_WHEEL_TICK_MS: '100',
-        LONGLINK_HB_MIN_MS: '200', LONGLINK_CONNECT_RATE: '10000', LONGLINK_CONNECT_BURST: '10000',
+        LONGLINK_HB_MIN_MS: '200', LONGLINK_CONNECT_RATE: '10000', LONGLINK_CONNECT_BURST: '10000', LONGLINK_SOURCE_CONNECT_RATE: '0',
         LONGLINK_DRAIN_WINDOW_MS: '1000', LONGLINK_SHUTDOWN_TIMEOUT_MS: '5000',
       }),
       ...this.o.gatewayEnv,
@@ -109,17 +110,8 @@ export class Cluster {
     this.lb.setBackends(this.liveGateways().map((g) => ({ host: '127.0.0.1', port: g.port })));
   }
 
-  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    const res = await fetch(this.apiUrl + path, {
-      method,
-      headers: { authorization: `Bearer ${CLUSTER_API_KEY}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* keep the text */ }
-    return { status: res.status, body: parsed };
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    return apiCall(this.apiUrl, CLUSTER_API_KEY, method, path, body);
   }
 
   push(users: string[], data: unknown): Promise<{ status: number; body: unknown }> {

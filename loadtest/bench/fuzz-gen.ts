@@ -10,7 +10,7 @@
  * MAX_DATA_DEPTH bound, and raw bytes including invalid UTF-8.
  */
 import {
-  CLOSE_CODES, LIMITS, MAX_DATA_DEPTH,
+  CLOSE_CODES, LIMITS, MAX_DATA_DEPTH, checkMessageId,
   encodeAck, encodeHeartbeat, encodeHeartbeatAck, encodeJson, encodePushRaw,
   type ClientFrame, type ServerFrame,
 } from '../../protocol/index.js';
@@ -55,14 +55,17 @@ function randId(r: Rand): string {
   const n = r.chance(0.1) ? LIMITS.maxIdLength : r.range(1, 12);
   let s = '';
   for (let i = 0; i < n; i++) s += r.chance(0.9) ? String.fromCharCode(r.range(0x21, 0x7e)) : randString(r, 1) || 'x';
-  return s.slice(0, LIMITS.maxIdLength);
+  s = s.slice(0, LIMITS.maxIdLength);
+  // Valid frames carry valid ids (protocol/identifiers.ts); the mutators make the invalid ones.
+  return checkMessageId(s) === undefined ? s : s.replace(/[^\x21-\x7e]/g, 'x') || 'x';
 }
 
+/** Words of A-Z a-z 0-9 _ - joined by single dots (protocol/identifiers.ts). */
 function randTopic(r: Rand): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-';
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-';
   const n = r.chance(0.05) ? LIMITS.maxTopicLength : r.range(1, 20);
   let s = '';
-  for (let i = 0; i < n; i++) s += alphabet[r.int(alphabet.length)];
+  for (let i = 0; i < n; i++) s += i > 0 && i < n - 1 && s.at(-1) !== '.' && r.chance(0.15) ? '.' : alphabet[r.int(alphabet.length)];
   return s;
 }
 

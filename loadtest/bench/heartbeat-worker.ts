@@ -5,7 +5,7 @@
  * parent over IPC. Commands from the parent: {cmd:'stats'}, {cmd:'close'}.
  */
 import WebSocket from 'ws';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeHeartbeat } from '../../protocol/index.js';
 
 interface Args { url: string; count: number; firstStage?: number; localAddress: string; intervalMs: number; secret?: string; prefix: string; concurrency: number }

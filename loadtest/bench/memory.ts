@@ -65,7 +65,7 @@ async function phase(server: Server): Promise<Result> {
   if (server === 'longlink') {
     // The gateway process alone (cluster mode): router, NATS and Redis run in their own processes.
     cluster = await startCluster({ gateways: 1, gatewayEnv: {
-      LONGLINK_MAX_CONNECTIONS: '100000', LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000',
+      LONGLINK_MAX_CONNECTIONS: '100000', LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0',
       LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
     }, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } });
     child = cluster.gateways[0]!.proc.child;
@@ -74,7 +74,7 @@ async function phase(server: Server): Promise<Result> {
     child = spawn(process.execPath, [path.join(root, 'dist/services/standalone/main.js')], {
       env: { ...process.env, LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_PORT: '0', LONGLINK_JWT_SECRET: SECRET,
         LONGLINK_API_KEYS: 'bench-api-key-0123456789', LONGLINK_LOG_LEVEL: 'warn', LONGLINK_MAX_CONNECTIONS: '100000',
-        LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_HB_MIN_MS: '1000' },
+        LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0', LONGLINK_HB_MIN_MS: '1000' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     url = (await waitLine(child, /WebSocket:\s+(ws:\/\/\S+)/))[1]!;

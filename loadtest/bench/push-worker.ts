@@ -17,7 +17,7 @@
  */
 import WebSocket from 'ws';
 import { fileURLToPath } from 'node:url';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/index.js';
 
 // ---- histogram (shared with push.ts) ----------------------------------------------

@@ -2,11 +2,20 @@
 
 export interface Lat { n: number; p50: number; p95: number; p99: number; p999: number; max: number; mean: number }
 
+/** Failed attempts: refused before the upgrade (503) and session starts failed after it (1011; 1013: shed by a router with a retry delay). */
+export interface FailureSplit { c503: number; c1011: number; c1013: number; other: number; share503: number }
+
 export interface StormResult {
   mode: 'sdk' | 'fixed';
   connections: number;
   /** Kill → every client connected again (s); -1 if it never happened within the timeout. */
   recover_s: number;
+  /** Best 3 s rate of completed session starts on the survivors, the ideal recovery time it gives (clients ÷ it), and recover_s ÷ ideal. */
+  start_throughput_per_s?: number;
+  ideal_s?: number;
+  recover_vs_ideal?: number;
+  failures?: FailureSplit;
+  push_api_timeouts?: number;
   reconnect_ms: Lat;
   reconnected: number;
   resumed: number;
@@ -25,7 +34,52 @@ export interface StormResult {
   attempt_to_hello_ms?: Lat;
   push_error_samples?: Record<string, number>;
   machine_busy_pct_storm: number;
-  timeline?: Array<{ t: number; opened: number[]; rejected: number[] }>;
+  timeline?: Array<{ t: number; opened: number[]; rejected: number[]; started?: number[]; limit?: number[]; latency_ms?: number[] }>;
+}
+
+/** --scenario connect: every client connecting at once, no kill. */
+export interface ConnectResult {
+  scenario: 'connect';
+  mode: 'sdk' | 'fixed';
+  connections: number;
+  gateways: number;
+  /** Start → every client in (s); -1 if not within the timeout. */
+  all_in_s: number;
+  connected: number;
+  start_throughput_per_s: number;
+  ideal_s: number;
+  all_in_vs_ideal: number;
+  per_client_ms: Lat;
+  failures: FailureSplit;
+  failed_by_error: Record<string, number>;
+  admission_rejections: Record<string, number>;
+  gateway_closes: Record<string, number>;
+  router_resumes: { outcomes: Record<string, number>; expired: number; shed: number } | undefined;
+  machine_busy_pct: number;
+  timeline: Array<{ t: number; started: number[]; rejected: number[]; limit: number[]; latency_ms: number[] }>;
+}
+
+/** The connect scenario's table: one column per retry policy. */
+export function connectTable(rs: ConnectResult[]): string {
+  const rows: Array<[string, (r: ConnectResult) => string]> = [
+    ['clients, gateways', (r) => `${r.connections}, ${r.gateways}`],
+    ['all in after (s)', (r) => `${r.all_in_s} (${r.connected} connected)`],
+    ['session-start throughput (best 3 s, /s) → ideal (s)', (r) => `${r.start_throughput_per_s} → ${r.ideal_s}`],
+    ['all in ÷ ideal', (r) => String(r.all_in_vs_ideal)],
+    ['per-client connect p50 / p99 / max (ms)', (r) => `${r.per_client_ms.p50} / ${r.per_client_ms.p99} / ${r.per_client_ms.max}`],
+    ['failed attempts: 503 / 1011 / 1013 / other', (r) => `${r.failures.c503} / ${r.failures.c1011} / ${r.failures.c1013} / ${r.failures.other}`],
+    ['admission rejections (gateway)', (r) => JSON.stringify(r.admission_rejections)],
+    ['router resumes: expired / shed', (r) => (r.router_resumes ? `${r.router_resumes.expired} / ${r.router_resumes.shed}` : '-')],
+    ['machine busy', (r) => `${r.machine_busy_pct}%`],
+  ];
+  return table(rows, rs.map((r) => label(r.mode)), rs);
+}
+
+function table<R>(rows: Array<[string, (r: R) => string]>, cols: string[], rs: R[]): string {
+  const wl = Math.max(...rows.map(([k]) => k.length));
+  const wc = rs.map((r, i) => Math.max(cols[i]!.length, ...rows.map(([, f]) => f(r).length)));
+  const line = (k: string, vs: string[]): string => `${k.padEnd(wl)}  ${vs.map((v, i) => v.padEnd(wc[i]!)).join('  ')}`.trimEnd();
+  return ['', line('', cols), line('-'.repeat(wl), wc.map((w) => '-'.repeat(w))), ...rows.map(([k, f]) => line(k, rs.map(f)))].join('\n');
 }
 
 const label = (m: StormResult['mode']): string => (m === 'sdk' ? 'SDK backoff, full jitter' : 'fixed 1 s, no jitter');
@@ -35,6 +89,10 @@ export function stormTable(rs: StormResult[]): string {
   const rows: Array<[string, (r: StormResult) => string]> = [
     ['clients moved', (r) => String(r.connections)],
     ['all reconnected after (s)', (r) => String(r.recover_s)],
+    ['session-start throughput (best 3 s, /s) → ideal (s)', (r) => (r.start_throughput_per_s !== undefined ? `${r.start_throughput_per_s} → ${r.ideal_s}` : '-')],
+    ['recovery ÷ ideal (target ≤ 1.5)', (r) => (r.recover_vs_ideal !== undefined ? String(r.recover_vs_ideal) : '-')],
+    ['failed attempts: 503 / 1011 / 1013 / other (503 share)', (r) => (r.failures ? `${r.failures.c503} / ${r.failures.c1011} / ${r.failures.c1013} / ${r.failures.other} (${Math.round(r.failures.share503 * 100)}%)` : '-')],
+    ['push API timeouts', (r) => (r.push_api_timeouts !== undefined ? String(r.push_api_timeouts) : '-')],
     ['per-client reconnect p50 / p99 / max (ms)', (r) => `${r.reconnect_ms.p50} / ${r.reconnect_ms.p99} / ${r.reconnect_ms.max}`],
     ['resumed sessions', (r) => `${r.resumed} of ${r.reconnected}`],
     ['peak connect rate per gateway (/s, 1 s window)', (r) => Object.entries(r.peak_connect_rate_per_gateway).map(([g, v]) => `${g} ${v}`).join(', ')],
@@ -49,11 +107,7 @@ export function stormTable(rs: StormResult[]): string {
     ['pushes lost after resume', (r) => `${r.pushes.lost} of ${r.pushes.checked}${r.pushes.lost ? ' e.g. ' + r.pushes.lost_samples.slice(0, 4).join(' ') : ''}`],
     ['machine busy during storm', (r) => `${r.machine_busy_pct_storm}%`],
   ];
-  const wl = Math.max(...rows.map(([k]) => k.length));
-  const cols = rs.map((r) => label(r.mode));
-  const wc = rs.map((r, i) => Math.max(cols[i]!.length, ...rows.map(([, f]) => f(r).length)));
-  const line = (k: string, vs: string[]): string => `${k.padEnd(wl)}  ${vs.map((v, i) => v.padEnd(wc[i]!)).join('  ')}`.trimEnd();
-  return ['', line('', cols), line('-'.repeat(wl), wc.map((w) => '-'.repeat(w))), ...rows.map(([k, f]) => line(k, rs.map(f)))].join('\n');
+  return table(rows, rs.map((r) => label(r.mode)), rs);
 }
 
 /** What jitter buys: fixed / jitter ratios (> 1: the fixed retry is worse). */

@@ -14,9 +14,23 @@
  * counters), admission rejections (503s), and whether every push accepted
  * during the storm was delivered after resume (lost = 0).
  *
+ * Against issue targets: recovery time is compared with the ideal for the
+ * machine, clients ÷ the session-start throughput measured in the same run
+ * (the best 3 s window of session starts completed on the survivors), and
+ * failed attempts are split into cheap refusals before the upgrade (503)
+ * and session starts that failed after it (1011, 1013).
+ *
+ * --scenario connect: no kill; --connections clients connect all at once
+ * (every handshake in flight together) to --gateways gateways (default 1)
+ * and one router; reports the time until all are in and how attempts failed.
+ *
+ * --cpu-hog 0.5: a process keeping half of one core busy for the whole run
+ * (a noisy neighbour); the share it actually got is reported.
+ *
  * Flags: --connections 15000 --workers 3 --modes sdk,fixed --push-rate 300
- *        --connect-rate 2000 --connect-burst 4000 --max-starting 5000 --resume-concurrency 256
- *        --hb 30000 --ramp-rate 1500 --timeout 180
+ *        --connect-rate 2000 --connect-burst 4000 --max-starting 5000 --target-ms 1000
+ *        --resume-concurrency 256 --hb 30000 --ramp-rate 1500 --timeout 180
+ *        --scenario kill|connect --gateways N --cpu-hog SHARE
  * Prints a table; the last line is one JSON object.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -27,10 +41,11 @@ import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../
 import { Aggregator } from '../generator/aggregate.js';
 import { splitWork } from '../generator/options.js';
 import type { Sample, WorkerArgs } from '../generator/worker.js';
-import { scrapeGateway, scrapeRouterResumes } from '../lib/gateway-metrics.js';
+import { scrapeGateway, scrapeRouterResumes, type GatewayScrape } from '../lib/gateway-metrics.js';
+import { startCpuHog } from '../lib/cpu-hog.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
-import { compareStorms, stormTable, type StormResult } from './storm-report.js';
+import { compareStorms, connectTable, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = parseArgs({ options: {
@@ -38,7 +53,13 @@ const { values: o } = parseArgs({ options: {
   'push-rate': { type: 'string', default: '300' }, 'connect-rate': { type: 'string', default: '2000' }, 'connect-burst': { type: 'string', default: '4000' },
   'max-starting': { type: 'string', default: '5000' }, 'resume-concurrency': { type: 'string', default: '256' },
   hb: { type: 'string', default: '30000' }, 'ramp-rate': { type: 'string', default: '1500' }, timeout: { type: 'string', default: '180' },
+  'target-ms': { type: 'string', default: '1000' }, scenario: { type: 'string', default: 'kill' }, gateways: { type: 'string' },
+  'cpu-hog': { type: 'string', default: '0' },
 } });
+const SCENARIO = o.scenario as 'kill' | 'connect';
+if (SCENARIO !== 'kill' && SCENARIO !== 'connect') throw new Error('--scenario: kill or connect');
+const GATEWAYS = Number(o.gateways ?? (SCENARIO === 'kill' ? 3 : 1));
+const HOG = Number(o['cpu-hog']);
 const N = Number(o.connections), W = Number(o.workers), PUSH_RATE = Number(o['push-rate']), TIMEOUT_S = Number(o.timeout);
 const modes = o.modes.split(',').map((m) => m.trim()) as Array<'sdk' | 'fixed'>;
 for (const m of modes) if (m !== 'sdk' && m !== 'fixed') throw new Error('--modes: sdk and/or fixed');
@@ -63,13 +84,49 @@ function ask<T>(w: ChildProcess, msg: object, type: string, timeoutMs = 30_000):
   });
 }
 
-async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
-  log(`${mode}: starting a cluster (3 gateways, admission ${o['connect-rate']}/s burst ${o['connect-burst']})…`);
-  const c = (cluster = await startCluster({ gateways: 3, routers: 1, routerEnv: { LONGLINK_RESUME_CONCURRENCY: o['resume-concurrency'] }, gatewayEnv: {
-    LONGLINK_MAX_STARTING_SESSIONS: o['max-starting'],
+function stormCluster(mode: string): Promise<Cluster> {
+  log(`${mode}: starting a cluster (${GATEWAYS} gateways, 1 router; admission: adaptive, target ${o['target-ms']} ms, ceilings ${o['max-starting']} starting, ${o['connect-rate']}/s burst ${o['connect-burst']})…`);
+  return startCluster({ gateways: GATEWAYS, routers: 1, routerEnv: { LONGLINK_RESUME_CONCURRENCY: o['resume-concurrency'] }, gatewayEnv: {
+    LONGLINK_MAX_STARTING_SESSIONS: o['max-starting'], LONGLINK_SESSION_START_TARGET_MS: o['target-ms'],
     LONGLINK_CONNECT_RATE: o['connect-rate'], LONGLINK_CONNECT_BURST: o['connect-burst'], LONGLINK_MAX_CONNECTIONS: '50000',
+    // A few loopback addresses stand in for 15,000 clients' addresses: no per-source budget.
+    LONGLINK_SOURCE_CONNECT_RATE: '0',
     LONGLINK_HB_MIN_MS: '1000', LONGLINK_LOG_LEVEL: 'warn',
-  } }));
+  } }).then((c) => (cluster = c));
+}
+
+interface Step { t: number; opened: number[]; started: number[]; rejected: number[]; limit: number[]; latencyMs: number[] }
+
+function step(t: number, now: Array<GatewayScrape | undefined>): Step {
+  return {
+    t, opened: now.map((m) => m?.opened ?? NaN), started: now.map((m) => m?.started ?? NaN),
+    rejected: now.map((m) => Object.values(m?.admissionRejections ?? {}).reduce((a, b) => a + b, 0)),
+    limit: now.map((m) => m?.startLimit ?? NaN), latencyMs: now.map((m) => m?.startLatencyMs ?? NaN),
+  };
+}
+
+/** Best rate of completed session starts over any 3 s (12 steps of 250 ms), summed over gateways (a failed scrape carries the last value). */
+function bestRate3s(start: number[], steps: Step[]): number {
+  const series = [start.reduce((a, b) => a + b, 0)];
+  for (const s of steps) series.push(Math.max(series.at(-1)!, s.started.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0)));
+  let best = 0;
+  for (let i = 0; i + 12 < series.length; i++) best = Math.max(best, series[i + 12]! - series[i]!);
+  if (series.length <= 12) return (series.at(-1)! - series[0]!) / Math.max(0.25, (series.length - 1) * 0.25);
+  return best / 3;
+}
+
+/** Failed attempts by kind: refused before the upgrade (by HTTP status), and closes before hello or after it (by close code). */
+function failureSplit(statuses: Record<string, number>, codes: Record<string, number>): { c503: number; c1011: number; c1013: number; other: number; share503: number } {
+  const c503 = statuses['503'] ?? 0, c1011 = codes['1011'] ?? 0, c1013 = codes['1013'] ?? 0;
+  const all = Object.values(statuses).reduce((a, b) => a + b, 0) + Object.values(codes).reduce((a, b) => a + b, 0);
+  return { c503, c1011, c1013, other: all - c503 - c1011 - c1013, share503: all > 0 ? Math.round((c503 / all) * 1000) / 1000 : 1 };
+}
+
+const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+
+async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
+  const c = await stormCluster(mode);
   const [victim, ...others] = c.gateways;
   const prefix = `st-${mode}-`;
   const shares = splitWork({ connections: N, workers: W, sources: Array.from({ length: W * 2 }, (_, i) => `127.0.0.${2 + i}`) });
@@ -87,7 +144,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   while (agg.gauge().open < N && Date.now() < rampDeadline) await sleep(250);
   if (agg.gauge().open < N) throw new Error(`only ${agg.gauge().open}/${N} connected to ${victim!.id}`);
   log(`${mode}: ${N} clients on ${victim!.id}; pushing ${PUSH_RATE}/s, then SIGKILL ${victim!.id}…`);
-  const failedBefore = agg.totals.failed, statusesBefore = { ...agg.statuses };
+  const failedBefore = agg.totals.failed, statusesBefore = { ...agg.statuses }, codesBefore = { ...agg.codes };
   const pusher = new Pusher(c.apiUrl, CLUSTER_API_KEY, 64, true);
   const pusherStart = performance.now();
   pusher.start(PUSH_RATE, () => `${prefix}${Math.floor(Math.random() * N)}`);
@@ -103,13 +160,12 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   await killed;
 
   // Watch the survivors' own counters: accepted connects and 503s, in 250 ms steps.
-  const steps: Array<{ t: number; opened: number[]; rejected: number[] }> = [];
+  const steps: Step[] = [];
   let recoverS: number | undefined;
   while (performance.now() - tKill < TIMEOUT_S * 1000) {
     await sleep(250);
     const now = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl, 2000)));
-    steps.push({ t: (performance.now() - tKill) / 1000, opened: now.map((m) => m?.opened ?? NaN),
-      rejected: now.map((m) => Object.values(m?.admissionRejections ?? {}).reduce((a, b) => a + b, 0)) });
+    steps.push(step((performance.now() - tKill) / 1000, now));
     if (recoverS === undefined && agg.gauge().open >= N) { recoverS = (performance.now() - tKill) / 1000; break; }
   }
   const j1 = machineJiffies();
@@ -157,7 +213,13 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   const rejected = others.map((_, g) => Object.values(after[g]?.admissionRejections ?? {}).reduce((a, b) => a + b, 0) -
     Object.values(before[g]?.admissionRejections ?? {}).reduce((a, b) => a + b, 0));
   const client503 = (agg.statuses['503'] ?? 0) - (statusesBefore['503'] ?? 0);
+  const throughput = bestRate3s(before.map((m) => m?.started ?? 0), steps);
+  const idealS = N / Math.max(1, throughput);
+  const split = failureSplit(diff(agg.statuses, statusesBefore), diff(agg.codes, codesBefore));
   return {
+    start_throughput_per_s: Math.round(throughput), ideal_s: Math.round(idealS * 100) / 100,
+    recover_vs_ideal: recoverS === undefined ? -1 : Math.round((recoverS / idealS) * 100) / 100,
+    failures: split, push_api_timeouts: pusher.stats.errorSamples['request timeout'] ?? 0,
     mode, connections: N, recover_s: recoverS === undefined ? -1 : Math.round(recoverS * 100) / 100,
     reconnect_ms: Aggregator.lat(agg.reconnect), reconnected: agg.reconnect.n, resumed: agg.totals.resumed,
     peak_connect_rate_per_gateway: Object.fromEntries(others.map((g, i) => [g.id, peak[i]!])),
@@ -168,22 +230,87 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     router_resumes: router,
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: Aggregator.lat(agg.merged(['storm']).connect),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
-    timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, rejected: s.rejected })),
+    timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, started: s.started, rejected: s.rejected, limit: s.limit, latency_ms: s.latencyMs })),
+  };
+}
+
+/** --scenario connect: every client connects at once (all handshakes in flight together); no kill. */
+async function connectStorm(mode: 'sdk' | 'fixed'): Promise<ConnectResult> {
+  const c = await stormCluster(`${mode}, all at once`);
+  const prefix = `cs-${mode}-`;
+  const shares = splitWork({ connections: N, workers: W, sources: Array.from({ length: W * 2 }, (_, i) => `127.0.0.${2 + i}`) });
+  const agg = new Aggregator(Date.now());
+  workers = shares.map((s, i) => {
+    const args: WorkerArgs = { urls: c.gateways.map((g) => g.url), first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: prefix,
+      hbMs: Number(o.hb), retry: mode, concurrency: s.count, sampleMs: 250 };
+    const w = fork(path.join(here, '../generator/worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    w.on('message', (m: Sample) => { if (m.type === 'sample') agg.add(i, m); });
+    return w;
+  });
+  await Promise.all(workers.map((w) => new Promise<void>((r) => w.on('message', (m: { type: string }) => { if (m.type === 'ready') r(); }))));
+  const before = await Promise.all(c.gateways.map((g) => scrapeGateway(g.httpUrl)));
+  const j0 = machineJiffies();
+  agg.phase = 'storm';
+  for (const w of workers) w.send({ cmd: 'mark' });
+  const t0 = performance.now();
+  log(`${mode}: ${N} clients connecting at once to ${c.gateways.length} gateway(s)…`);
+  for (const w of workers) w.send({ cmd: 'start', ratePerS: 1e9 });
+  const steps: Step[] = [];
+  let allInS: number | undefined;
+  while (performance.now() - t0 < TIMEOUT_S * 1000) {
+    await sleep(250);
+    steps.push(step((performance.now() - t0) / 1000, await Promise.all(c.gateways.map((g) => scrapeGateway(g.httpUrl, 2000)))));
+    if (agg.gauge().open >= N) { allInS = (performance.now() - t0) / 1000; break; }
+  }
+  const j1 = machineJiffies();
+  await sleep(500); // the last samples
+  const after = await Promise.all(c.gateways.map((g) => scrapeGateway(g.httpUrl)));
+  const router = await scrapeRouterResumes(c.apiUrl);
+  await Promise.all(workers.map((w) => ask(w, { cmd: 'stop' }, 'stopped', 10_000).catch(() => undefined)));
+  workers = [];
+  await c.stop();
+  cluster = undefined;
+  const throughput = bestRate3s(before.map((m) => m?.started ?? 0), steps);
+  const idealS = N / Math.max(1, throughput);
+  const sumReasons = (k: 'admissionRejections' | 'closedByReason'): Record<string, number> => {
+    const out: Record<string, number> = {};
+    after.forEach((m, g) => { for (const [r, v] of Object.entries(m?.[k] ?? {})) out[r] = (out[r] ?? 0) + v - (before[g]?.[k][r] ?? 0); });
+    return out;
+  };
+  return {
+    scenario: 'connect', mode, connections: N, gateways: c.gateways.length, all_in_s: allInS === undefined ? -1 : Math.round(allInS * 100) / 100,
+    connected: agg.gauge().open, start_throughput_per_s: Math.round(throughput), ideal_s: Math.round(idealS * 100) / 100,
+    all_in_vs_ideal: allInS === undefined ? -1 : Math.round((allInS / idealS) * 100) / 100,
+    per_client_ms: Aggregator.lat(agg.reconnect), failures: failureSplit(agg.statuses, agg.codes), failed_by_error: agg.errors,
+    admission_rejections: sumReasons('admissionRejections'), gateway_closes: sumReasons('closedByReason'), router_resumes: router,
+    machine_busy_pct: busyPct(j0, j1),
+    timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, started: s.started, rejected: s.rejected, limit: s.limit, latency_ms: s.latencyMs })),
   };
 }
 
 async function main(): Promise<void> {
   const machine = await machineInfo();
   log(`machine: ${machine.cpus} cores, busy ${machine.busy_pct_before}% before start (load avg ${machine.loadavg_1m})`);
+  const hog = HOG > 0 ? await startCpuHog(HOG) : undefined;
+  if (hog) log(`CPU hog running: ${HOG} of one core`);
+  const admission = { target_ms: Number(o['target-ms']), max_starting: Number(o['max-starting']), connect_rate: Number(o['connect-rate']), connect_burst: Number(o['connect-burst']) };
+  const head = { bench: 'storm', scenario: SCENARIO, date: new Date().toISOString(), machine, connections: N, gateways: GATEWAYS, admission,
+    resume_concurrency: Number(o['resume-concurrency']) };
+  if (SCENARIO === 'connect') {
+    const results: ConnectResult[] = [];
+    for (const m of modes) results.push(await connectStorm(m));
+    const hogShare = await hog?.stop();
+    console.log(connectTable(results));
+    console.log(JSON.stringify({ ...head, cpu_hog: hog ? { asked: HOG, got: hogShare } : undefined, results }));
+    return;
+  }
   const results: StormResult[] = [];
   for (const m of modes) results.push(await storm(m));
+  const hogShare = await hog?.stop();
   console.log(stormTable(results));
   const comparison = compareStorms(results);
   if (comparison) console.log(`\n${comparison.text}`);
-  console.log(JSON.stringify({ bench: 'storm', date: new Date().toISOString(), machine, connections: N, gateways: 3,
-    admission: { connect_rate: Number(o['connect-rate']), connect_burst: Number(o['connect-burst']), max_starting: Number(o['max-starting']) },
-    resume_concurrency: Number(o['resume-concurrency']), push_rate: PUSH_RATE,
-    results, comparison: comparison?.ratios }));
+  console.log(JSON.stringify({ ...head, cpu_hog: hog ? { asked: HOG, got: hogShare } : undefined, push_rate: PUSH_RATE, results, comparison: comparison?.ratios }));
 }
 
 main().then(() => process.exit(0), async (err: unknown) => {

@@ -14,7 +14,7 @@
  */
 import WebSocket from 'ws';
 import { fileURLToPath } from 'node:url';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { ClientSession } from '../lib/protocol-session.js';
 import { SessionDriver, nowMs } from '../lib/ws-driver.js';
 import { Histogram } from '../lib/histogram.js';

@@ -62,7 +62,7 @@ function reply<T>(w: ChildProcess, type: string, msg?: object, timeoutMs = 300_0
 async function startServer(d: Dialect): Promise<{ pid: number; url: string; api: string; apiKey: string }> {
   if (d === 'longlink') {
     cluster = await startCluster({ gateways: 1, gatewayEnv: {
-      LONGLINK_MAX_CONNECTIONS: '200000', LONGLINK_CONNECT_RATE: '1000000', LONGLINK_CONNECT_BURST: '1000000',
+      LONGLINK_MAX_CONNECTIONS: '200000', LONGLINK_CONNECT_RATE: '1000000', LONGLINK_CONNECT_BURST: '1000000', LONGLINK_SOURCE_CONNECT_RATE: '0',
       LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
     }, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } });
     const g = cluster.gateways[0]!;

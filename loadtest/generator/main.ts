@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   if (cfg.cluster > 0) {
     progress.log(`[loadtest] starting a local cluster: ${cfg.cluster} gateways, 1 router, nats-server, redis-server…`);
     cluster = await startCluster({ profile: 'dev', gateways: cfg.cluster, routers: 1, gatewayEnv: {
-      LONGLINK_MAX_CONNECTIONS: '50000', LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_HB_MIN_MS: '100',
+      LONGLINK_MAX_CONNECTIONS: '50000', LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0', LONGLINK_HB_MIN_MS: '100',
       LONGLINK_LOG_LEVEL: 'warn', ...cfg.gatewayEnv,
     } });
     urls = cluster.gateways.map((g) => g.url);

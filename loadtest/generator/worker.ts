@@ -14,7 +14,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { ClientSession, FIXED_RETRY, SDK_RETRY } from '../lib/protocol-session.js';
 import { SessionDriver, nowMs, type EndInfo } from '../lib/ws-driver.js';
 import { Histogram, type Sparse } from '../lib/histogram.js';

@@ -14,6 +14,11 @@ export interface GatewayScrape {
   /** admission_rejections_total by reason (LL_ADMISSION_RATE, LL_ADMISSION_MAX_CONNECTIONS, LL_DRAINING). */
   admissionRejections: Record<string, number>;
   closedByReason: Record<string, number>;
+  /** Session starts that completed (resume_total without "failed"). */
+  started: number;
+  /** The adaptive session-start limit and its smoothed latency (ms). */
+  startLimit: number;
+  startLatencyMs: number;
 }
 
 /** Value of one unlabelled sample, or 0. */
@@ -38,6 +43,9 @@ export function parseGatewayMetrics(text: string): GatewayScrape {
     heartbeatTimeouts: sample(text, p + 'heartbeat_timeouts_total'),
     admissionRejections: labelled(text, p + 'admission_rejections_total', 'reason'),
     closedByReason: labelled(text, p + 'connections_closed_total', 'reason'),
+    started: Object.entries(labelled(text, p + 'resume_total', 'outcome')).reduce((a, [k, v]) => (k === 'failed' ? a : a + v), 0),
+    startLimit: sample(text, p + 'session_start_limit'),
+    startLatencyMs: Math.round(sample(text, p + 'session_start_latency_seconds') * 1000),
   };
 }
 

@@ -8,6 +8,7 @@
  * state: any number of clients per process.
  */
 import type { HelloFrame } from '../../protocol/index.js';
+import { checkDeviceId } from '../../protocol/index.js';
 import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js';
 import { Connection } from './connection.js';
 import { DEFAULT_DELIVERY, Delivery, type PushMessage } from './delivery.js';
@@ -57,6 +58,8 @@ export class LonglinkClient {
   constructor(private readonly opts: ClientOptions) {
     const u = new URL(opts.url); // throws on a malformed URL: a permanent error, not one to retry
     if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`url must be ws:// or wss://, got ${u.protocol}`);
+    const badDevice = opts.device === undefined ? undefined : checkDeviceId(opts.device);
+    if (badDevice !== undefined) throw new TypeError(`device ${badDevice}`);
     this.events = new Emitter<ClientEvents>((err, ev) => { if (ev !== 'error') this.events.emit('error', toError(err)); });
     this.timers = opts.timers ?? systemTimers();
     this.random = opts.random ?? Math.random;

@@ -103,9 +103,10 @@ export function decide(info: LossInfo, attempt: number, cfg: BackoffConfig, rand
         : { kind: 'retry', delayMs: 0, refreshToken: true, serverWait: false, countsAsAttempt: false, why: 'token expired' };
     case 'after-delay':
       if (info.reconnectDelayMs !== undefined) {
-        return { kind: 'retry', delayMs: Math.max(0, info.reconnectDelayMs), refreshToken: false, serverWait: true, countsAsAttempt: false, why: 'gateway draining' };
+        return { kind: 'retry', delayMs: Math.max(0, info.reconnectDelayMs), refreshToken: false, serverWait: true, countsAsAttempt: false,
+          why: info.code === Close.DRAINING ? 'gateway draining' : `closed ${info.code} ${closeCodeInfo(info.code)?.name ?? ''}: retry after the server's delay` };
       }
-      return backoff('draining without a reconnect frame');
+      return backoff(`closed ${info.code} ${closeCodeInfo(info.code)?.name ?? ''} without a reconnect frame`);
     case 'backoff':
       return backoff(`closed ${info.code} ${closeCodeInfo(info.code)?.name ?? 'unknown code'}`);
   }

@@ -11,7 +11,7 @@
  * unknown, so the frame is sent again with the same id on the next connection
  * (docs/protocol.md §8: backends that need exactly-once de-duplicate by id).
  */
-import { encodeJson, type SentFrame } from '../../protocol/index.js';
+import { checkMessageId, checkTopic, encodeJson, type SentFrame } from '../../protocol/index.js';
 import type { Timer, Timers } from './timers.js';
 
 export type SendErrorKind = 'rejected' | 'timeout' | 'closed';
@@ -42,6 +42,9 @@ export class Upstream {
 
   send(topic: string, data: unknown, timeoutMs: number, id?: string): Promise<void> {
     const msgId = id ?? `${this.newIdPrefix}${(this.counter++).toString(36)}`;
+    // Refused here, before anything is sent: the gateway would close the connection (4008) on such a frame.
+    const bad = checkTopic(topic) ?? checkMessageId(msgId);
+    if (bad !== undefined) return Promise.reject(new SendError('rejected', `${checkTopic(topic) !== undefined ? 'topic' : 'id'} ${bad}`, msgId));
     if (this.pending.has(msgId)) return Promise.reject(new SendError('rejected', `a send with id ${msgId} is already in flight`, msgId));
     return new Promise<void>((resolve, reject) => {
       const frame = encodeJson({ op: 'send', id: msgId, topic, data });

@@ -38,7 +38,10 @@ export function coreOptions(c: GatewayConfig, gatewayId: string): CoreOptions {
     hb: { minMs: c.hbMinMs, maxMs: c.hbMaxMs, defaultMs: c.hbDefaultMs, graceMs: c.hbGraceMs, check: c.hbCheck, log: c.hbLog },
     wheel: { tickMs: c.wheelTickMs, size: c.wheelSize },
     limits: { maxPayload: c.maxPayload, ratePerSec: c.ratePerSec, burst: c.rateBurst, sendBufferBound: c.sendBufferBound, writeTimeoutMs: c.writeTimeoutMs },
-    admission: { maxConnections: c.maxConnections, connectRate: c.connectRate, connectBurst: c.connectBurst, maxStarting: c.maxStartingSessions },
+    admission: {
+      maxConnections: c.maxConnections, connectRate: c.connectRate, connectBurst: c.connectBurst, maxStarting: c.maxStartingSessions,
+      startTargetMs: c.sessionStartTargetMs, resumeTimeoutMs: c.resumeTimeoutMs, sourceRate: c.sourceConnectRate, sourceBurst: c.sourceConnectBurst,
+    },
     drain: { windowMs: c.drainWindowMs, reconnectJitterMs: c.drainReconnectJitterMs },
   };
 }
@@ -75,7 +78,7 @@ export async function startGateway(deps: {
   const metrics = createGatewayMetrics();
   // Trace context rides in bus headers; a pass-through unless startTracing() enabled tracing.
   const link = new BusGatewayLink({
-    bus: traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory'), subjects, gatewayId: id, bootId, resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
+    bus: traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory'), subjects, gatewayId: id, bootId, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
     wallNow: () => clock.wallNow(), log,
   });
   const core = new GatewayCore({
@@ -89,7 +92,7 @@ export async function startGateway(deps: {
   let server: UwsGateway;
   try {
     server = await startUwsGateway({
-      core, auth, clock, host: config.host, port: config.port, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
+      core, auth, clock, host: config.host, port: config.port, clientIpHeader: config.clientIpHeader, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
       tickMs: config.wheelTickMs, ready: () => !core.isDraining && auth.ready() && ready(),
       metrics: { contentType: served.contentType, metrics: () => served.metrics() }, log,
     });

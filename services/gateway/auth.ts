@@ -6,7 +6,7 @@
  * required. Failures carry a catalogue code and never include the token.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { checkDeviceId, checkUserId } from '../../protocol/index.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import { JwtError, SUPPORTED_ALGS, verifyJwt, type Alg, type KeyResolver } from './jwt-verify.js';
 
@@ -38,8 +38,6 @@ export interface AuthOptions {
   log?: { warn(obj: object, msg: string): void };
 }
 
-const USER_RE = /^[^\s]{1,128}$/;
-export const DEVICE_RE = /^[A-Za-z0-9._-]{1,64}$/;
 /** Tokens longer than this are rejected before any crypto (bounded work per upgrade). */
 export const MAX_TOKEN_LENGTH = 8192;
 
@@ -150,24 +148,15 @@ export function createAuthenticator(o: AuthOptions): Authenticator {
         if (err.reason === 'unknown-key' && jwks?.mayLearn()) throw new LonglinkError(Errors.AUTH_KEYS_UNAVAILABLE, 'unknown key id; keys are being refreshed');
         throw new LonglinkError(Errors.AUTH_INVALID_TOKEN, err.reason);
       }
-      if (typeof claims.sub !== 'string' || !USER_RE.test(claims.sub)) throw new LonglinkError(Errors.AUTH_INVALID_TOKEN, 'sub must be 1-128 non-space characters');
+      // Identifier rules (protocol/identifiers.ts): the same string must reach every store and header unchanged.
+      const badSub = checkUserId(claims.sub);
+      if (badSub !== undefined) throw new LonglinkError(Errors.AUTH_INVALID_TOKEN, `sub ${badSub}`);
       const did = claims.did;
-      if (did !== undefined && (typeof did !== 'string' || !DEVICE_RE.test(did))) throw new LonglinkError(Errors.AUTH_INVALID_TOKEN, 'did must match [A-Za-z0-9._-]{1,64}');
-      return { user: claims.sub, device: did, expiresAt: (claims.exp as number) * 1000 };
+      const badDid = did === undefined ? undefined : checkDeviceId(did);
+      if (badDid !== undefined) throw new LonglinkError(Errors.AUTH_INVALID_TOKEN, `did ${badDid}`);
+      return { user: claims.sub as string, device: did as string | undefined, expiresAt: (claims.exp as number) * 1000 };
     },
     ready: () => jwks === undefined || jwks.loaded,
     close: () => jwks?.close(),
   };
-}
-
-/** Mints an HS256 token (dev tooling and tests; production tokens come from the app's auth service). */
-export async function mintToken(secret: string, user: string, opts: { device?: string; ttlSeconds?: number; audience?: string; issuer?: string } = {}): Promise<string> {
-  let jwt = new SignJWT(opts.device !== undefined ? { did: opts.device } : {})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(user)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + (opts.ttlSeconds ?? 3600));
-  if (opts.audience !== undefined) jwt = jwt.setAudience(opts.audience);
-  if (opts.issuer !== undefined) jwt = jwt.setIssuer(opts.issuer);
-  return jwt.sign(new TextEncoder().encode(secret));
 }

@@ -5,6 +5,7 @@
  * gateway's deliver and control subjects, handed to the core.
  */
 import { decodeMsg, encodeMsg, headerValue, type Bus, type Subscription } from '../shared/bus/bus.js';
+import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type { GatewayCore } from './core/gateway-core.js';
 import type { ControlCommand, Delivery, DeliveryReceipt, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage } from '../shared/bus/messages.js';
@@ -73,11 +74,16 @@ export class BusGatewayLink implements GatewayLink {
     this.o.bus.publish(this.o.subjects.beacon, encodeMsg(b));
   }
 
-  async resume(req: ResumeRequest): Promise<ResumeReply> {
-    const m = await this.o.bus.request(this.o.subjects.resume, encodeMsg({ ...req, timeoutMs: this.o.resumeTimeoutMs }), { timeoutMs: this.o.resumeTimeoutMs });
-    const reply = decodeMsg<ResumeReply & { error?: { code?: string; message?: string } }>(m.data);
+  async resume(req: ResumeRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ResumeReply> {
+    // The router gets the same budget, so it drops or refuses work this gateway would no longer wait for.
+    const m = await this.o.bus.request(this.o.subjects.resume, encodeMsg({ ...req, timeoutMs }), { timeoutMs });
+    const reply = decodeMsg<ResumeReply & { error?: { code?: unknown; message?: unknown; retryAfterMs?: unknown } }>(m.data);
     if (!reply || typeof reply.session !== 'string' || !Array.isArray(reply.pushes)) {
-      throw new Error(reply?.error ? `${reply.error.code ?? 'error'}: ${reply.error.message ?? ''}` : 'malformed resume reply');
+      const e = reply?.error;
+      if (e === undefined || e === null || typeof e !== 'object') throw new Error('malformed resume reply');
+      const spec = Object.values(Errors).find((x) => x.code === e.code) ?? Errors.INTERNAL;
+      const retryAfterMs = typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0 && e.retryAfterMs <= 600_000 ? e.retryAfterMs : undefined;
+      throw new LonglinkError(spec, typeof e.message === 'string' ? e.message.slice(0, 200) : undefined, retryAfterMs);
     }
     return reply;
   }

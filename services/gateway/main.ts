@@ -26,7 +26,7 @@ try {
   const log = createLogger('longlink-gateway', config.logLevel);
   // Off unless OTEL_* configures an exporter (docs/observability.md).
   const tracing = await startTracing({ serviceName: 'longlink-gateway' });
-  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `gateway-${config.gatewayId ?? os.hostname()}`, log });
+  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `gateway-${config.gatewayId ?? os.hostname()}`, log, pingIntervalMs: nats.natsPingIntervalMs });
   const gw = await startGateway({ config, bus, subjects: subjects(nats.prefix), log, ready: () => bus.status === 'connected', nats: bus });
   bus.onStatus((e) => {
     // After an outage, announce every live connection again so the directory

@@ -45,7 +45,16 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
 
   m.gauge('connections', 'Live WebSocket connections.', (c) => c.connections);
   m.gauge('wheel_entries', 'Deadlines scheduled in the timing wheel.', (c) => c.wheelSize);
-  m.gauge('sessions_starting', 'Connections waiting for the router\'s answer to their session start (admission limit: LONGLINK_MAX_STARTING_SESSIONS).', (c) => c.sessionsStarting);
+  m.gauge('sessions_starting', 'Connections waiting for the router\'s answer to their session start (admission: longlink_gateway_session_start_limit).', (c) => c.sessionsStarting);
+  m.gauge('session_start_limit', 'Adaptive limit on sessions starting at once: connects over it get 503 LL_ADMISSION_STARTING (ceiling LONGLINK_MAX_STARTING_SESSIONS).', (c) => c.startLimit.limit);
+  m.gauge('session_start_latency_seconds', 'Smoothed session-start latency (open to the router\'s resume answer) that drives the adaptive limit.', (c) => c.startLimit.latencyMs / 1000);
+  m.gauge('session_start_target_seconds', 'Session-start latency the adaptive limit aims for (LONGLINK_SESSION_START_TARGET_MS).', (c) => c.startLimit.targetMs / 1000);
+  m.gauge('resume_timeout_seconds', 'Resume timeout in use: 4 x the measured latency within [2 x target, LONGLINK_RESUME_TIMEOUT_MS].', (c) => c.startLimit.resumeTimeoutMs / 1000);
+  m.gauge('admission_retry_window_seconds', 'Largest Retry-After given to refused session starts (spread uniformly from 1 s up to it; follows refusals per admission).', (c) => c.startLimit.retryWindowS);
+  m.counter('session_start_limit_increases_total', 'Times the adaptive session-start limit grew.', (c) => c.startLimit.increases);
+  m.counter('session_start_limit_decreases_total', 'Times the adaptive session-start limit shrank (starts over the target, failed or shed).', (c) => c.startLimit.decreases);
+  m.counter('session_starts_shed_total', 'Session starts a router refused at once as overloaded: closed with 1013 and a retry delay.', (c) => c.stats.startsShedByRouter);
+  m.gauge('admission_sources', 'Client addresses tracked by the per-source connect budget (LONGLINK_SOURCE_CONNECT_RATE).', (c) => c.sourcesTracked);
   m.gauge('draining', '1 while the gateway drains, else 0.', (c) => (c.isDraining ? 1 : 0));
   m.gauge('drain_sessions', 'Sessions to move when the current drain started (0 before any drain).', (c) => c.drainProgress.total);
   m.gauge('drain_remaining', 'Sessions not yet told to reconnect during a drain.', (c) => c.drainProgress.total - c.drainProgress.sent);

@@ -14,6 +14,7 @@ import { RouterBusLink } from './bus-link.js';
 import type { RouterSettings } from './config.js';
 import { GatewayEvents } from './core/gateway-events.js';
 import type { Inbox } from './core/inbox.js';
+import type { PushStore } from './core/push-store.js';
 import type { Presence } from './core/presence.js';
 import { RouterCore } from './core/router-core.js';
 import { DEFAULT_ROUTER_OPTIONS, newRouterStats, type RouterCoreOptions, type RouterStats } from './core/router-types.js';
@@ -27,6 +28,8 @@ export interface RouterStores {
   inbox: Inbox;
   sessions: Sessions;
   presence: Presence;
+  /** The push path's append + lookup in one step (Redis: one Lua call); by default inbox and presence called together. */
+  pushStore?: PushStore;
 }
 
 export interface RouterDeps {

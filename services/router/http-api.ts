@@ -282,12 +282,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     const t0 = performance.now();
     if (opts.console) {
       const path = (req.url ?? '/').split('?', 1)[0]!;
-      if (opts.console.owns(path)) {
-        // The console does its own checks and reads its own small bodies (browsers never send Expect).
-        if (expectsContinue(req)) { res.writeContinue(); invited.add(res); }
-        serveConsole(opts.console, req, res, path, t0);
-        return;
-      }
+      // The console does its own checks and invites a body (100-continue) only after them (console/node-http.ts).
+      if (opts.console.owns(path)) { serveConsole(opts.console, req, res, path, t0); return; }
     }
     const route = trace.enabled ? routeOf(req.url) : '';
     // Probes and scrapes (/healthz, /readyz, /metrics) would start a trace each: only the API is traced.

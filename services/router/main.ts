@@ -18,6 +18,7 @@ import { startRouter } from './app.js';
 import { RedisInbox } from './stores/redis/inbox.js';
 import { RedisSessions } from './stores/redis/sessions.js';
 import { RedisPresence } from './stores/redis/presence.js';
+import { RedisPushStore } from './stores/redis/push-store.js';
 import { createRedis } from './stores/redis/client.js';
 import { createRouterMetrics } from './metrics.js';
 import { consoleSpec, loadConsoleAccess } from './console/index.js';
@@ -48,19 +49,17 @@ try {
     ...(redisCfg.redisClusterNodes.length > 0 ? { nodes: redisCfg.redisClusterNodes } : { url: redisCfg.redisUrl }),
     name: `longlink-router-${os.hostname()}`,
   });
-  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log });
+  const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log, pingIntervalMs: nats.natsPingIntervalMs });
   const clock = systemClock;
   const prefix = nats.prefix;
+  const inbox = new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
+  const presence = new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs });
   const running = await startRouter({
     settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
     console: { access, mode: 'cluster' },
     storesConnected: () => redis.status === 'ready',
-    stores: {
-      inbox: new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
-      sessions: new RedisSessions({ redis, prefix }),
-      presence: new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs }),
-    },
+    stores: { inbox, sessions: new RedisSessions({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence) },
   });
   // Whichever side reconnects last triggers the re-announcement: gateways do it on their
   // own reconnect, and a reconnected router asks them (announcements sent while it was not

@@ -16,7 +16,7 @@ import type { WorkQueue } from './core/work-queue.js';
 /** What the collectors read: the router's counters, its resume queue and the directory. */
 export interface RouterMetricsSource {
   readonly stats: RouterStats;
-  readonly resumeWork: Pick<WorkQueue, 'queued' | 'inFlight' | 'stats'>;
+  readonly resumeWork: Pick<WorkQueue, 'queued' | 'inFlight' | 'stats' | 'serviceMs' | 'expectedWaitMs'>;
   readonly core: { cluster(): Promise<ClusterView> };
 }
 
@@ -58,7 +58,9 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.gauge('resume_queue', 'Resume requests waiting for a slot (LONGLINK_RESUME_CONCURRENCY).', (r) => r.resumeWork.queued);
   m.gauge('resumes_in_flight', 'Resume requests being served.', (r) => r.resumeWork.inFlight);
   m.counter('resumes_expired_total', 'Resume requests dropped in the queue: their gateway had stopped waiting (reconnect storm beyond capacity).', (r) => r.resumeWork.stats.expired);
-  m.counter('resumes_shed_total', 'Resume requests refused because the queue was full (LONGLINK_RESUME_QUEUE).', (r) => r.resumeWork.stats.shed);
+  m.counter('resumes_shed_total', 'Resume requests refused at once, with a retry hint: they could not start before their deadline (measured service time), or the queue was full (LONGLINK_RESUME_QUEUE).', (r) => r.resumeWork.stats.shed);
+  m.gauge('resume_service_seconds', 'Smoothed time a resume takes once started (the store round trips): sets the expected queue wait and the start deadline.', (r) => r.resumeWork.serviceMs / 1000);
+  m.gauge('resume_queue_wait_seconds', 'Expected wait for a resume arriving now: queued x service time / concurrency.', (r) => r.resumeWork.expectedWaitMs / 1000);
   m.counter('acks_total', 'Client acks applied.', (r) => r.stats.acks);
   m.counter('controls_total', 'Kick and logout commands handled.', (r) => r.stats.controls);
   m.counter('delivery_messages_total', 'Messages published to gateways\' deliver subjects.', (r) => r.stats.deliveryMessages);

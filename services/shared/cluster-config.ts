@@ -3,10 +3,11 @@
  * the subject/key prefix. Standalone mode needs none of them.
  */
 import { z } from 'zod';
-import { csv, v, type ConfigOf } from './config.js';
+import { csv, int, v, type ConfigOf } from './config.js';
 
 export const natsSpec = {
   natsUrls: v('LONGLINK_NATS_URLS', csv.refine((a) => a.length > 0, 'at least one URL'), 'NATS servers, comma-separated (nats://host:4222,...). Give several for failover.', 'nats://127.0.0.1:4222'),
+  natsPingIntervalMs: v('LONGLINK_NATS_PING_INTERVAL_MS', int(100, 600_000), 'NATS client PING interval (ms); two missed PONGs mark the link stale (a silent partition is noticed within about 2-3 intervals, then /readyz turns unready).', '20000'),
   prefix: v('LONGLINK_SUBJECT_PREFIX', z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated tokens of [A-Za-z0-9_-]'), 'Prefix of every NATS subject and Redis key.', 'longlink'),
 } as const;
 

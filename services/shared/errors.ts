@@ -27,6 +27,7 @@ export const Errors = Object.freeze({
   ADMISSION_MAX_CONNECTIONS: spec('LL_ADMISSION_MAX_CONNECTIONS', 503, 'Gateway is at its connection limit'),
   ADMISSION_RATE: spec('LL_ADMISSION_RATE', 503, 'Gateway is over its connect rate'),
   ADMISSION_STARTING: spec('LL_ADMISSION_STARTING', 503, 'Gateway has too many sessions waiting to start'),
+  ADMISSION_SOURCE_RATE: spec('LL_ADMISSION_SOURCE_RATE', 429, 'Too many connection attempts from this address'),
   DRAINING: spec('LL_DRAINING', 503, 'Gateway is draining'),
   NOT_FOUND: spec('LL_NOT_FOUND', 404, 'No such endpoint'),
   API_UNAUTHORIZED: spec('LL_API_UNAUTHORIZED', 401, 'Missing or invalid API key'),
@@ -48,15 +49,18 @@ export class LonglinkError extends Error {
   readonly code: string;
   readonly status: number;
   readonly detail: string | undefined;
-  constructor(which: ErrorSpec, detail?: string) {
+  /** When to try again (ms), for errors that are about load (ROUTER_OVERLOADED). */
+  readonly retryAfterMs: number | undefined;
+  constructor(which: ErrorSpec, detail?: string, retryAfterMs?: number) {
     super(detail ? `${which.message}: ${detail}` : which.message);
     this.name = 'LonglinkError';
     this.code = which.code;
     this.status = which.status;
     this.detail = detail;
+    this.retryAfterMs = retryAfterMs;
   }
-  toJSON(): { error: { code: string; message: string } } {
-    return { error: { code: this.code, message: this.message } };
+  toJSON(): { error: { code: string; message: string; retryAfterMs?: number } } {
+    return { error: { code: this.code, message: this.message, ...(this.retryAfterMs !== undefined ? { retryAfterMs: this.retryAfterMs } : {}) } };
   }
 }
 

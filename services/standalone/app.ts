@@ -8,7 +8,7 @@ import { MemoryBus } from '../shared/bus/memory-bus.js';
 import { subjects as makeSubjects } from '../shared/bus/subjects.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createLogger, type Logger } from '../shared/log.js';
-import { mintToken } from '../gateway/auth.js';
+import { mintToken } from './dev-token.js';
 import { DEV_JWT_SECRET, loadGatewayConfig } from '../gateway/config.js';
 import { startGateway, type RunningGateway } from '../gateway/app.js';
 import { startRouter, type Router } from '../router/app.js';

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { mintToken } from '../gateway/auth.js';
+import { mintToken } from './dev-token.js';
 import { DEV_JWT_SECRET } from '../gateway/config.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, closeCodeInfo, decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/index.js';
 

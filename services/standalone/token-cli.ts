@@ -4,7 +4,7 @@
  * set (loudly flagged: such tokens only work against a dev-mode gateway).
  */
 import { parseArgs } from 'node:util';
-import { mintToken } from '../gateway/auth.js';
+import { mintToken } from './dev-token.js';
 import { DEV_JWT_SECRET } from '../gateway/config.js';
 
 const { values, positionals } = parseArgs({

@@ -46,8 +46,8 @@ interface Target {
   connect(user: string, device: string): Promise<LonglinkClient>;
   /** Gateways expected in the table. */
   gateways: number;
-  /** Save screenshots (one run only). */
-  screenshots: boolean;
+  /** Screenshots to save into docs/img/, by view: login, user, confirm, overview, phone. */
+  shots: Partial<Record<'login' | 'user' | 'confirm' | 'overview' | 'phone', string>>;
 }
 
 async function sdkClient(url: string, token: (user: string, device: string) => Promise<string>, user: string, device: string): Promise<LonglinkClient> {
@@ -77,8 +77,9 @@ async function untilTile(page: Page, id: string, want: string): Promise<void> {
     .catch(async (e: Error) => { throw new Error(`tile ${id} never showed ${want} (shows ${await tileValue(page, id)}): ${e.message}`); });
 }
 
-async function shot(page: Page, t: Target, name: string, fullPage = true): Promise<void> {
-  if (!t.screenshots) return;
+async function shot(page: Page, t: Target, view: keyof Target['shots'], fullPage = true): Promise<void> {
+  const name = t.shots[view];
+  if (name === undefined) return;
   mkdirSync(IMG, { recursive: true });
   await page.screenshot({ path: path.join(IMG, name), fullPage });
 }
@@ -90,7 +91,7 @@ async function exercise(t: Target): Promise<void> {
   try {
     await page.goto(t.consoleUrl);
     await page.locator('#token').waitFor();
-    await shot(page, t, 'console-login.png');
+    await shot(page, t, 'login');
 
     // A wrong credential is refused; the right one opens the console.
     await page.fill('#token', 'not-the-console-token-000000000');
@@ -125,7 +126,7 @@ async function exercise(t: Target): Promise<void> {
     assert.equal(await page.locator('.receipt .status').first().innerText(), 'SENDING → DELIVERED → ACKED', 'the receipt went from sent to delivered to acked');
     assert.equal(await page.locator('.receipt .seq').first().innerText(), 'seq 1');
     await page.locator('#fact-latest-seq', { hasText: '1' }).waitFor();
-    await shot(page, t, 'console-user.png');
+    await shot(page, t, 'user');
 
     // Escape cancels the confirmation: nothing is sent, the device stays.
     await page.locator('#connections tr[data-device="phone"] button', { hasText: 'Log out' }).click();
@@ -138,7 +139,7 @@ async function exercise(t: Target): Promise<void> {
     await page.locator('#connections tr[data-device="laptop"] button', { hasText: 'Kick' }).click();
     await page.locator('#confirm[open]').waitFor();
     assert.match(await page.locator('#confirm-text').innerText(), /laptop/);
-    await shot(page, t, 'console-confirm.png', false);
+    await shot(page, t, 'confirm', false);
     await page.click('#confirm-ok');
     await waitFor(() => clients[1]!.state === 'kicked', 10_000, 'the kicked client to see it', () => clients[1]!.state);
     await page.locator('#connections tbody tr[data-device="laptop"]').waitFor({ state: 'detached', timeout: 15_000 });
@@ -148,12 +149,14 @@ async function exercise(t: Target): Promise<void> {
 
     await page.waitForFunction(() => document.querySelectorAll('#chart path.total').length === 1, undefined, { timeout: 10_000 });
     await page.evaluate(() => window.scrollTo(0, 0));
-    await shot(page, t, 'console-overview.png');
-    if (t.screenshots) {
+    await shot(page, t, 'overview');
+    if (t.shots.phone !== undefined) {
       await page.setViewportSize({ width: 390, height: 844 });
-      await shot(page, t, 'console-phone.png');
+      await shot(page, t, 'phone');
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `no sideways scrolling at phone width (overflow ${overflow}px)`);
+      const kick = await page.locator('#connections tr[data-device="phone"] button', { hasText: 'Kick' }).boundingBox();
+      assert.ok(kick && kick.x >= 0 && kick.x + kick.width <= 390, `the Kick button is in view at phone width: ${JSON.stringify(kick)}`);
     }
 
     // Sign out forgets the token.
@@ -180,7 +183,8 @@ describe('operator console in Chromium', () => {
     s = await start({ LONGLINK_CONSOLE_TOKEN: TOKEN, LONGLINK_BEACON_INTERVAL_MS: '300', LONGLINK_HB_MIN_MS: '500' });
     const sa = s;
     await exercise({
-      consoleUrl: sa.console!.url, gateways: 1, screenshots: true,
+      consoleUrl: sa.console!.url, gateways: 1,
+      shots: { login: 'console-login.png', user: 'console-user.png', confirm: 'console-confirm.png', overview: 'console-overview.png', phone: 'console-phone.png' },
       connect: (user, device) => sdkClient(sa.gatewayUrl, (u, d) => sa.mintToken(u, { device: d }), user, device),
     });
   });
@@ -189,7 +193,7 @@ describe('operator console in Chromium', () => {
     c = await startCluster({ gateways: 2, routerEnv: { LONGLINK_CONSOLE_TOKEN: TOKEN } });
     const cl = c;
     await exercise({
-      consoleUrl: `${cl.apiUrl}/console/`, gateways: 2, screenshots: false,
+      consoleUrl: `${cl.apiUrl}/console/`, gateways: 2, shots: { overview: 'console-cluster.png' },
       connect: (user, device) => sdkClient(cl.url, (u, d) => cl.token(u, d), user, device),
     });
   });

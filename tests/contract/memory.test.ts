@@ -6,6 +6,8 @@ import { MemoryPresence } from '../../services/router/stores/memory/presence.js'
 import { inboxContract } from './inbox.contract.js';
 import { sessionsContract } from './sessions.contract.js';
 import { presenceContract } from './presence.contract.js';
+import { pushStoreContract } from './push-store.contract.js';
+import { composePushStore } from '../../services/router/core/push-store.js';
 
 function manual(): { clock: ManualClock; advance(ms: number): Promise<void> } {
   const clock = new ManualClock(1000);
@@ -25,4 +27,11 @@ sessionsContract('memory', async (limits) => {
 presenceContract('memory', async (limits) => {
   const { clock, advance } = manual();
   return { presence: new MemoryPresence({ clock, ...limits }), advance };
+});
+
+pushStoreContract('memory (inbox and presence composed)', async (limits) => {
+  const { clock, advance } = manual();
+  const inbox = new MemoryInbox({ clock });
+  const presence = new MemoryPresence({ clock, ...limits });
+  return { store: composePushStore(inbox, presence), inbox, presence, advance };
 });

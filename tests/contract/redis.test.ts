@@ -26,6 +26,8 @@ import { startRedis } from '../../infra/local/redis.js';
 import { inboxContract } from './inbox.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { sessionsContract } from './sessions.contract.js';
+import { pushStoreContract } from './push-store.contract.js';
+import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
 
 const [server, clusterNode] = await Promise.all([startRedis(), startRedis({ cluster: true })]);
 const [redis, cluster] = await Promise.all([createRedis({ url: server.url }), createRedis({ nodes: [clusterNode.url] })]);
@@ -45,6 +47,12 @@ function contracts(name: string, client: RedisClient): void {
   inboxContract(name, async (limits) => ({ inbox: new RedisInbox({ redis: client, prefix: prefix(), ...limits }), advance }));
   sessionsContract(name, async (limits) => ({ sessions: new RedisSessions({ redis: client, prefix: prefix(), ...limits }), advance }));
   presenceContract(name, async (limits) => ({ presence: new RedisPresence({ redis: client, prefix: prefix(), ...limits }), advance }));
+  pushStoreContract(name, async (limits) => {
+    const p = prefix();
+    const inbox = new RedisInbox({ redis: client, prefix: p });
+    const presence = new RedisPresence({ redis: client, prefix: p, ...limits });
+    return { store: new RedisPushStore(inbox, presence), inbox, presence, advance };
+  });
 }
 
 contracts('redis', redis);

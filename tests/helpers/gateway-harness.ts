@@ -5,8 +5,14 @@
 import { ManualClock } from '../../services/shared/clock.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
+import type { AdmissionOptions } from '../../services/gateway/core/admission.js';
 import type { GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest, TokenVerifier } from '../../services/gateway/core/ports.js';
 import { silent } from './log.js';
+
+/** Admission options: the given static limits, the adaptive ones at their defaults, no per-source budget. */
+export function admissionOptions(o: Partial<AdmissionOptions> = {}): AdmissionOptions {
+  return { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000, startTargetMs: 1000, resumeTimeoutMs: 5000, sourceRate: 0, sourceBurst: 1, ...o };
+}
 
 export function coreOptions(over: Partial<CoreOptions> = {}): CoreOptions {
   return {
@@ -14,7 +20,7 @@ export function coreOptions(over: Partial<CoreOptions> = {}): CoreOptions {
     hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: true, log: false },
     wheel: { tickMs: 100, size: 512 },
     limits: { maxPayload: 1024, ratePerSec: 10, burst: 20, sendBufferBound: 1000, writeTimeoutMs: 3000 },
-    admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 },
+    admission: admissionOptions(),
     drain: { windowMs: 1000, reconnectJitterMs: 500 },
     ...over,
   };

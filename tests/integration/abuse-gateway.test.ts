@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../protocol/index.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type * as UWS from 'uWebSockets.js';
 import { loadNativeUws } from '../../services/shared/uws-native.js';
@@ -184,6 +184,32 @@ describe('console wiring and configuration', () => {
       // That 401 shows in the overview's push API counts (read from the router's request counter); console calls do not.
       const after401 = (await call(s.apiUrl, '/console/api/overview', { token: TOKEN })).json.counters as { http: Record<string, number> };
       assert.deepEqual(after401.http, { '4xx': 1, '5xx': 0, '503': 0 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('Expect: 100-continue: no invitation before the credential is checked; with it, the body is invited', async () => {
+    const s = await start({ LONGLINK_CONSOLE_TOKEN: TOKEN });
+    try {
+      const port = Number(new URL(s.apiUrl).port);
+      const body = JSON.stringify({ type: 'kick', user: 'nobody' });
+      const raw = (token: string, sendBody: boolean): Promise<string> => new Promise((resolve, reject) => {
+        const sock = connect(port, '127.0.0.1');
+        let got = '';
+        sock.on('data', (d) => {
+          got += d.toString();
+          if (sendBody && got.startsWith('HTTP/1.1 100 Continue\r\n\r\n') && !got.includes('200')) { sendBody = false; sock.write(body); }
+          if (/\r\n\r\n[^]*\}$/.test(got.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, ''))) { sock.end(); resolve(got); }
+        });
+        sock.on('error', reject);
+        sock.write(`POST /console/api/control HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nexpect: 100-continue\r\n\r\n`);
+      });
+      const refused = await raw('wrong-token-0123456789-abcdef', false);
+      assert.match(refused, /^HTTP\/1\.1 401 /, 'answered at once, no 100 Continue first');
+      assert.match(refused, /\r\nconnection: close\r\n/i);
+      const ok = await raw(TOKEN, true);
+      assert.match(ok, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
     } finally {
       await s.close();
     }

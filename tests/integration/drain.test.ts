@@ -7,7 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Close } from '../../protocol/index.js';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { connect, mustConnect, type TestClient } from '../helpers/client.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { TEST_API_KEY, TEST_SECRET } from '../helpers/standalone.js';

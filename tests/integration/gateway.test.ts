@@ -65,6 +65,53 @@ describe('gateway over real sockets', () => {
     assert.match(metrics, /longlink_gateway_auth_failures_total\{reason="LL_AUTH_TOKEN_EXPIRED"\} 1/);
   });
 
+  it('clamps an out-of-range hb query value to the gateway\'s bounds (docs/protocol.md 2.2); refuses a non-integer one', async () => {
+    for (const [hb, want] of [['1', 100], ['99999999999', 900_000], ['250', 250]] as const) {
+      const c = await open(`hb-${hb}`, { query: { hb } });
+      assert.equal((await c.frame('hello')).hb.intervalMs, want, `hb=${hb}`);
+    }
+    const bad = await connect(s.gatewayUrl, { token: await s.mintToken('alice'), query: { hb: '1.5' } });
+    assert.equal(bad.ok ? 101 : bad.status, 400);
+  });
+
+  it('refuses ill-formed and control-character identifiers in token claims and handshake parameters', async () => {
+    const secret = new TextEncoder().encode(TEST_SECRET);
+    const tok = (sub: string, did?: string): Promise<string> =>
+      new SignJWT(did === undefined ? {} : { did }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(secret);
+    for (const sub of ['\ud800victim', 'a\u0000b', 'a\u001bb', 'a b']) {
+      const r = await connect(s.gatewayUrl, { token: await tok(sub) });
+      assert.equal(r.ok ? 101 : r.status, 401, JSON.stringify(sub));
+      if (!r.ok) assert.match(r.body, /LL_AUTH_INVALID_TOKEN/);
+    }
+    const did = await connect(s.gatewayUrl, { token: await tok('alice', 'ph\u0007one') });
+    assert.equal(did.ok ? 101 : did.status, 401);
+    const queries: Array<Record<string, string>> = [{ device: 'ph\u0000one' }, { device: 'a b' }, { session: 'a.b', last_seq: '0' }];
+    for (const query of queries) {
+      const r = await connect(s.gatewayUrl, { token: await s.mintToken('alice'), query });
+      assert.equal(r.ok ? 101 : r.status, 400, JSON.stringify(query));
+      if (!r.ok) assert.match(r.body, /LL_BAD_HANDSHAKE/);
+    }
+    const fine = await open('\ufffdvictim');
+    assert.equal((await fine.frame('hello')).resumed, false, 'U+FFFD itself is a well-formed character');
+  });
+
+  it('refuses upstream topics that no backend could receive (., .., a..b, .x, x.) with a clear error, not "sent"', async () => {
+    for (const topic of ['.', '..', 'a..b', '.x', 'x.']) {
+      const c = await open(`topic-${clients.length}`);
+      await c.frame('hello');
+      c.send(JSON.stringify({ op: 'send', id: 'm1', topic, data: 1 }));
+      const err = await c.frame('error');
+      assert.equal(err.code, Close.INVALID_FRAME, topic);
+      assert.match(err.message, /send\.topic must be 1-128 characters: words of A-Z a-z 0-9 _ - joined by single dots/, topic);
+      assert.equal((await c.closeEvent()).code, Close.INVALID_FRAME);
+      assert.ok(!c.frames.some((f) => f.op === 'sent'), `${topic}: no "sent"`);
+    }
+    const ok = await open('topic-ok');
+    await ok.frame('hello');
+    ok.send(JSON.stringify({ op: 'send', id: 'm2', topic: 'chat.room-1', data: 1 }));
+    assert.equal((await ok.frame('sent')).id, 'm2');
+  });
+
   it('answers a 1-byte heartbeat with a 1-byte ack', async () => {
     const c = await open('hb-user');
     await c.frame('hello');

@@ -11,7 +11,7 @@ import { encodeAck, type PushFrame } from '../../protocol/index.js';
 import { mustConnect, type TestClient } from '../helpers/client.js';
 import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { push, start, TEST_SECRET } from '../helpers/standalone.js';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import type { Standalone } from '../../services/standalone/app.js';
 
 const COUNT = 250;

@@ -8,7 +8,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Close, encodeAck } from '../../protocol/index.js';
-import { mintToken } from '../../services/gateway/auth.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { createClient, type LonglinkClient } from '../../sdk/src/node.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { mustConnect } from '../helpers/client.js';

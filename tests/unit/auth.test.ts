@@ -83,6 +83,26 @@ describe('JWT verification', () => {
     for (const junk of ['a.b.c', '..', 'e30.e30.', '%%.%%.%%', 'eyJhbGciOiJIUzI1NiJ9.W10.abc']) assert.equal(code(() => hs.verify(junk)), 'LL_AUTH_INVALID_TOKEN', junk);
   });
 
+  it('refuses ill-formed, control-character and whitespace ids in sub and did (identifier rules); keeps distinct ids distinct', async () => {
+    const err = async (claims: Record<string, unknown>): Promise<string> => {
+      const t = await sign('HS256', secretKey, claims);
+      try { hs.verify(t); return 'OK'; } catch (e) { return e instanceof LonglinkError ? `${e.code} ${e.detail ?? ''}` : String(e); }
+    };
+    // A lone surrogate would become U+FFFD in Redis and share "\ufffdvictim"'s inbox.
+    assert.match(await err({ sub: '\ud800victim' }), /^LL_AUTH_INVALID_TOKEN sub must be well-formed Unicode/);
+    assert.match(await err({ sub: 'victim\udc00' }), /^LL_AUTH_INVALID_TOKEN sub must be well-formed Unicode/);
+    assert.equal(hs.verify(await sign('HS256', secretKey, { sub: '\ufffdvictim' })).user, '\ufffdvictim');
+    for (const sub of ['a\u0000b', 'a\nb', 'a\u007fb', 'a\u0085b', 'a\u001bb']) assert.match(await err({ sub }), /^LL_AUTH_INVALID_TOKEN sub must not contain control characters/, JSON.stringify(sub));
+    for (const sub of ['a b', 'a\u00a0b', 'a\u3000b', '\ufeffa']) assert.match(await err({ sub }), /^LL_AUTH_INVALID_TOKEN sub must not contain whitespace/, JSON.stringify(sub));
+    assert.match(await err({ sub: '' }), /^LL_AUTH_INVALID_TOKEN sub must not be empty/);
+    assert.match(await err({ sub: 42 }), /^LL_AUTH_INVALID_TOKEN sub must be a string/);
+    // Length counts characters (code points): 128 emoji are fine, 129 are not.
+    assert.equal(hs.verify(await sign('HS256', secretKey, { sub: '\u{1F600}'.repeat(128) })).user.length, 256);
+    assert.match(await err({ sub: '\u{1F600}'.repeat(129) }), /at most 128 characters/);
+    assert.equal(hs.verify(await sign('HS256', secretKey, { sub: 'ünïcødé-用户' })).user, 'ünïcødé-用户');
+    assert.match(await err({ did: 'ph\u0000one' }), /^LL_AUTH_INVALID_TOKEN did must be 1-64 characters/);
+  });
+
   it('checks audience and issuer when configured', async () => {
     const a = createAuthenticator({ secret: SECRET, algorithms: [], audience: 'longlink', issuer: 'https://auth.example' });
     assert.equal(a.verify(await sign('HS256', secretKey, { aud: ['x', 'longlink'], iss: 'https://auth.example' })).user, 'alice');

@@ -31,7 +31,7 @@ function setup() {
     options: {
       gatewayId: 'gwA', hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: true, log: false }, wheel: { tickMs: 100, size: 512 },
       limits: { maxPayload: 1024, ratePerSec: 10, burst: 20, sendBufferBound: 1000, writeTimeoutMs: 3000 },
-      admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 100 }, drain: { windowMs: 1000, reconnectJitterMs: 500 },
+      admission: { maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 100, startTargetMs: 1000, resumeTimeoutMs: 5000, sourceRate: 0, sourceBurst: 1 }, drain: { windowMs: 1000, reconnectJitterMs: 500 },
     },
     clock, ids: { next: () => `c${++n}` }, link, log: silent,
   });

@@ -103,7 +103,7 @@ describe('RouterCore push', () => {
     await assert.rejects(t.core.push({ users: [], data: 1 }), err('LL_API_VALIDATION', /users: must list at least one user/));
     await assert.rejects(t.core.push({ users: ['a', 'b', 'c'], data: 1 }), err('LL_API_VALIDATION', /at most 2 users/));
     await assert.rejects(t.core.push({ users: ['a'], data: 'x'.repeat(20) }), err('LL_API_TOO_LARGE', /data: serialised size 22 bytes exceeds the 10-byte limit/));
-    await assert.rejects(t.core.pushBatch([{ users: ['a'], data: 1 }, { users: ['x'.repeat(129)], data: 1 }]), err('LL_API_VALIDATION', /messages\[1\]\.users\[0\]: must be 1-128/));
+    await assert.rejects(t.core.pushBatch([{ users: ['a'], data: 1 }, { users: ['x'.repeat(129)], data: 1 }]), err('LL_API_VALIDATION', /messages\[1\]\.users\[0\]: must be at most 128 characters/));
     assert.equal(await t.inbox.latestSeq('a'), 0);
   });
 

@@ -113,8 +113,14 @@ describe('router HTTP API', () => {
       [{ user: 'a' }, /^Request body failed validation: data: is required/],
       [{ user: 'a', users: ['b'], data: 1 }, /users: give exactly one of "user" or "users"/],
       [{ data: 1 }, /users: give exactly one of "user" or "users"/],
-      [{ user: 'x'.repeat(129), data: 1 }, /user: must be 1-128 characters \(user id\)/],
-      [{ user: '', data: 1 }, /user: must be 1-128 characters/],
+      [{ user: 'x'.repeat(129), data: 1 }, /user: must be at most 128 characters \(user id\)/],
+      [{ user: '', data: 1 }, /user: must not be empty \(user id\)/],
+      // Identifier rules (protocol/identifiers.ts): what the gateway would refuse in a token, the API refuses too.
+      [{ user: '\ud800victim', data: 1 }, /user: must be well-formed Unicode \(lone surrogate\) \(user id\)/],
+      [{ users: ['ok', 'dave smith'], data: 1 }, /users\[1\]: must not contain whitespace \(user id\)/],
+      [{ user: 'a\u0000b', data: 1 }, /user: must not contain control characters \(user id\)/],
+      [{ user: 'a', data: 1, id: 'm\u001b[31m' }, /id: must not contain control characters \(message id\)/],
+      [{ user: 'a', data: 1, idempotency_key: '\udfff' }, /idempotency_key: must be well-formed Unicode/],
       [{ users: ['a', 'b', 'c', 'd'], data: 1 }, /users: must list at most 3 users/],
       [{ users: ['a', 7], data: 1 }, /users\[1\]: must be a string \(user id\)/],
       [{ user: 'a', data: 1, extra: true }, /body: Unrecognized key: "extra"/],
@@ -176,17 +182,22 @@ describe('router HTTP API', () => {
 
   it('reports presence by user id (percent-encoded in the path)', async () => {
     const gw = makeSubjects('t');
-    s.bus.publish(gw.presence, encodeMsg({ type: 'online', user: 'dave smith/1', device: 'tablet', conn: 'c9', session: 's9', gateway: 'B', at: 7 }));
+    s.bus.publish(gw.presence, encodeMsg({ type: 'online', user: 'dave.smith/ü1', device: 'tablet', conn: 'c9', session: 's9', gateway: 'B', at: 7 }));
     await s.bus.flush();
-    const r = await call(s, 'GET', `/v1/presence/${encodeURIComponent('dave smith/1')}`);
+    const r = await call(s, 'GET', `/v1/presence/${encodeURIComponent('dave.smith/ü1')}`);
     assert.equal(r.status, 200);
-    assert.deepEqual(r.json, { user: 'dave smith/1', online: true, connections: [{ conn: 'c9', device: 'tablet', gateway: 'B', since: 7 }] });
+    assert.deepEqual(r.json, { user: 'dave.smith/ü1', online: true, connections: [{ conn: 'c9', device: 'tablet', gateway: 'B', since: 7 }] });
     const nobody = await call(s, 'GET', '/v1/presence/nobody');
     assert.deepEqual(nobody.json, { user: 'nobody', online: false, connections: [] });
     const long = await call(s, 'GET', `/v1/presence/${'x'.repeat(129)}`);
     assert.deepEqual([long.status, code(long)], [400, 'LL_API_VALIDATION']);
     const bad = await call(s, 'GET', '/v1/presence/%E0%A4%A');
     assert.deepEqual([bad.status, code(bad)], [400, 'LL_API_VALIDATION']);
+    // A lone surrogate cannot be percent-encoded as UTF-8 (%ED%A0%80 is not valid UTF-8), and control characters are refused.
+    for (const path of ['%ED%A0%80victim', 'a%00b', 'a%20b']) {
+      const r2 = await call(s, 'GET', `/v1/presence/${path}`);
+      assert.deepEqual([r2.status, code(r2)], [400, 'LL_API_VALIDATION'], path);
+    }
   });
 
   it('kicks and logs out', async () => {

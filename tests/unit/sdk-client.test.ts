@@ -297,6 +297,19 @@ test('close() while the token is being fetched opens no socket; close() on a liv
   assert.equal(r2.timers.pending, 0, 'no timer left behind');
 });
 
+test('send(): a topic or id the gateway would refuse is rejected locally, nothing is sent, the connection stays', async () => {
+  const r = setup();
+  const s = await connect(r);
+  s.hello();
+  for (const topic of ['.', '..', 'a..b', '.x', 'x.', 'a b', 'a.*']) {
+    await assert.rejects(r.client.send(topic, 1), (e: unknown) => e instanceof SendError && e.kind === 'rejected' && /^topic must be 1-128 characters: words of/.test(e.message), topic);
+  }
+  await assert.rejects(r.client.send('chat', 1, { id: 'm\u0000' }), (e: unknown) => e instanceof SendError && /^id must not contain control characters/.test(e.message));
+  assert.deepEqual(s.frames().filter((f) => f.op === 'send'), [], 'nothing written');
+  assert.equal(r.client.state, 'connected');
+  assert.throws(() => setup({ device: 'my phone' }), /device must be 1-64 characters of A-Z a-z 0-9 \. _ -/);
+});
+
 test('send(): resolves on sent, rejects on error or timeout, waits for a connection, resends after a drop', async () => {
   const r = setup({ sendTimeoutMs: 5000 });
   await assert.rejects(r.client.send('t', 1), (e: unknown) => e instanceof SendError && e.kind === 'closed', 'idle client');

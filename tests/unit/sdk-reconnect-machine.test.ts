@@ -229,6 +229,28 @@ test('backoff attempts grow while connections fail fast and reset after a health
   assert.deepEqual(delays, [999, 1998, 3996, 7992, 15984, 29970, 29970, 29970, 999]);
 });
 
+test('a storm: a 1011 (session start failed) never resets the backoff to its minimum; 503 and 1013 waits count as the server says', () => {
+  const delays: number[] = [];
+  const t = new FakeTimers();
+  const m = new ReconnectMachine(cfg, t, () => 0.999, { connect: () => {}, abort: () => {}, state: () => {}, retry: (d) => delays.push(d) });
+  m.start();
+  m.lost({ code: 1006, reason: 'upgrade refused', httpStatus: 503, retryAfterMs: 2000 }); // 2000 + up to 50 %
+  t.runAll();
+  m.lost({ code: Close.INTERNAL_ERROR, reason: 'session service unavailable' }); // upgraded, no hello: attempt 1
+  t.runAll();
+  m.lost({ code: Close.INTERNAL_ERROR, reason: 'session service unavailable' }); // attempt 2
+  t.runAll();
+  m.lost({ code: Close.TRY_AGAIN_LATER, reason: 'routers overloaded', reconnectDelayMs: 1500 }); // the server's delay, not an attempt
+  t.runAll();
+  m.opened();
+  t.advance(1000); // in, then a 1011 a second later: still not healthy, still climbing
+  m.lost({ code: Close.INTERNAL_ERROR, reason: '' });
+  t.runAll();
+  m.lost({ code: Close.TRY_AGAIN_LATER, reason: 'no reconnect frame' }); // without a delay: backoff
+  assert.deepEqual(delays, [2999, 1998, 3996, 1500, 7992, 15984]);
+  assert.ok(Math.min(...delays.slice(1)) > 999 * 1.5, 'never back to the first window after the storm began');
+});
+
 test('stop() from every state ends in closed; only live states abort a socket', () => {
   for (const setup of ['idle', 'connecting', 'connected', 'disconnected', 'kicked'] as const) {
     const { t, m, aborts, connects } = machine();

@@ -70,4 +70,56 @@ describe('WorkQueue', () => {
     assert.throws(() => new WorkQueue({ concurrency: 1, maxQueued: 1, startWithin: 0 }, () => 0), RangeError);
     assert.throws(() => new WorkQueue({ concurrency: 1.5, maxQueued: 1, startWithin: 1 }, () => 0), RangeError);
   });
+  it('sheds early: a task that could not start within its budget (measured service time) is refused at once with a retry hint', async () => {
+    let now = 0;
+    const q = new WorkQueue({ concurrency: 2, maxQueued: 1000, startWithin: 0.8 }, () => now);
+    // Measure: two tasks of 100 ms each.
+    const warm = [deferred(), deferred()];
+    const warmRuns = warm.map((g) => q.run(() => g.promise, 1000));
+    now = 100;
+    warm.forEach((g) => g.resolve('w'));
+    await Promise.all(warmRuns);
+    assert.equal(q.serviceMs, 100);
+    // Fill both slots, then queue: each queued task adds 100 / 2 = 50 ms of expected wait.
+    const busy = [deferred(), deferred()];
+    busy.forEach((g) => void q.run(() => g.promise, 1000));
+    const ran: number[] = [];
+    const accepted: Array<Promise<unknown>> = [];
+    let refused: LonglinkError | undefined;
+    for (let i = 0; i < 40 && refused === undefined; i++) {
+      const p = q.run(async () => { ran.push(i); return i; }, 1000);
+      // Budget 1000 ms, service 100 ms: a task must start within 1000 - 2 x 100 = 800 ms: (ahead + 1) x 50 <= 800.
+      if (q.queued > accepted.length) accepted.push(p);
+      else refused = await p.then(() => undefined, (e: unknown) => e as LonglinkError);
+    }
+    assert.ok(refused instanceof LonglinkError && refused.code === 'LL_ROUTER_OVERLOADED', 'refused once the wait passes the deadline');
+    assert.equal(accepted.length, 16, 'the tasks that can start in time are queued');
+    assert.equal(refused.retryAfterMs, 850, 'the hint is the expected wait');
+    assert.equal(q.stats.shed, 1);
+    assert.equal(q.stats.expired, 0, 'nothing queued only to be dropped later');
+    busy.forEach((g) => g.resolve('b'));
+    await Promise.all(accepted);
+    assert.equal(ran.length, 16);
+  });
+
+  it('the start deadline follows the service time: a slow store leaves less of the budget for waiting', async () => {
+    let now = 0;
+    const q = new WorkQueue({ concurrency: 2, maxQueued: 1000, startWithin: 0.8 }, () => now);
+    const g = deferred();
+    const first = q.run(() => g.promise, 1000);
+    now = 400;
+    g.resolve('slow');
+    await first;
+    assert.equal(q.serviceMs, 400);
+    const hold = [deferred(), deferred()];
+    hold.forEach((h) => void q.run(() => h.promise, 1000));
+    // Expected wait 400 / 2 = 200 ms: queued. Deadline: max(1000 / 4, 1000 - 2 x 400) = 250 ms after arrival (not 800).
+    let ran = false;
+    const waiting = q.run(async () => { ran = true; return 'x'; }, 1000);
+    assert.equal(q.queued, 1);
+    now = 651;
+    hold[0]!.resolve('done');
+    await assert.rejects(waiting, QueueExpiredError);
+    assert.equal(ran, false);
+  });
 });

@@ -1,15 +1,25 @@
 /**
- * Admission control, decided before auth and before the upgrade, so an
- * overloaded or draining gateway spends nothing on a connection it will not
- * keep: refuse while draining, at the connection limit, while too many
- * sessions are still starting (waiting for the router's resume answer: the
- * router is the bottleneck of a reconnect storm, and work it cannot finish
- * before the gateway's resume timeout is wasted), or over the connect rate
- * (token bucket). Refusals carry a Retry-After; the rate one is jittered
- * so rejected clients don't all return in the same second. Existing sessions
- * are never affected.
+ * Admission control, decided before the upgrade, so an overloaded or draining
+ * gateway spends nothing on a connection it will not keep. In order:
+ *
+ * 1. `precheck` (before anything else): draining, or at the connection limit.
+ * 2. The source's own budget (source-budget.ts), spent by every attempt, so
+ *    one address flooding upgrades cannot use up anyone else's admission.
+ * 3. The transport verifies the token (synchronous, cheap): an upgrade with a
+ *    bad token is refused 401 before it touches the shared budget below.
+ * 4. `admitVerified`: the adaptive limit on session starts (adaptive-limit.ts:
+ *    how many connections may wait for the router's resume answer at once,
+ *    learned from their latency, capped by LONGLINK_MAX_STARTING_SESSIONS),
+ *    then the connect-rate token bucket as a static ceiling.
+ *
+ * Refusals are 503 (429 for a source over its budget) with a Retry-After;
+ * the session-start one is spread over a window that follows the crowd
+ * (RetryWindow) so refused clients come back at the pace they can be served.
+ * Existing sessions are never affected.
  */
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
+import { AdaptiveLimit, DEFAULT_LIMIT_OPTIONS, RetryWindow, type SampleOutcome } from './adaptive-limit.js';
+import { SourceBudget } from './source-budget.js';
 import { newBucket, take, waitMs, type BucketState } from './token-bucket.js';
 
 export type Admission = { ok: true } | { ok: false; error: ErrorSpec; retryAfterS: number };
@@ -18,26 +28,83 @@ export interface AdmissionOptions {
   maxConnections: number;
   connectRate: number;
   connectBurst: number;
-  /** Connections allowed to be waiting for their session start at once. */
+  /** Ceiling of the adaptive session-start limit. */
   maxStarting: number;
+  /** Session-start latency the adaptive limit aims for (ms); well below the resume timeout. */
+  startTargetMs: number;
+  /** Resume timeout ceiling (ms); the effective timeout follows measured latency below it. */
+  resumeTimeoutMs: number;
+  /** Upgrades per second per source address (0: off) and its bucket size. */
+  sourceRate: number;
+  sourceBurst: number;
 }
 
+const OK: Admission = Object.freeze({ ok: true });
+
 export class AdmissionControl {
+  readonly limit: AdaptiveLimit;
+  readonly sources: SourceBudget;
   private readonly bucket: BucketState;
+  private readonly retry: RetryWindow;
 
   constructor(private readonly o: AdmissionOptions, now: number, private readonly random: () => number) {
     this.bucket = newBucket(o.connectBurst, now);
+    this.limit = new AdaptiveLimit({
+      ...DEFAULT_LIMIT_OPTIONS, initial: Math.min(o.maxStarting, DEFAULT_LIMIT_OPTIONS.initial), min: Math.min(o.maxStarting, DEFAULT_LIMIT_OPTIONS.min),
+      max: o.maxStarting, targetMs: o.startTargetMs,
+    });
+    this.sources = new SourceBudget({ ratePerSec: o.sourceRate, burst: o.sourceBurst, maxSources: 100_000 });
+    this.retry = new RetryWindow({ maxS: 30, periodMs: 1000, refusalsPerAdmit: 2 }, now);
   }
 
-  decide(state: { draining: boolean; connections: number; starting: number }, now: number): Admission {
+  /** Seconds a refused session start is told to wait at most (the current Retry-After window). */
+  get retryWindowS(): number { return this.retry.seconds; }
+
+  /** Steps 1 and 2: state that refuses everyone, then the source's budget. */
+  precheck(state: { draining: boolean; connections: number }, source: string, now: number): Admission {
     if (state.draining) return { ok: false, error: Errors.DRAINING, retryAfterS: 5 };
     if (state.connections >= this.o.maxConnections) return { ok: false, error: Errors.ADMISSION_MAX_CONNECTIONS, retryAfterS: 10 };
+    const wait = this.sources.take(source, now);
+    if (wait > 0) return { ok: false, error: Errors.ADMISSION_SOURCE_RATE, retryAfterS: wait + Math.floor(this.random() * 3) };
+    return OK;
+  }
+
+  /** Step 4, for an upgrade whose token verified. On ok, the caller must `startBegan` (the open follows synchronously). */
+  admitVerified(now: number): Admission {
+    this.limit.observe(now);
     // Before the bucket: a refused connect should not also spend a token.
-    if (state.starting >= this.o.maxStarting) return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: 1 + Math.floor(this.random() * 3) };
+    if (!this.limit.hasRoom) {
+      return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: this.retry.refuse(now, this.random) };
+    }
     if (!take(this.bucket, this.o.connectRate, this.o.connectBurst, now)) {
       const wait = waitMs(this.bucket, this.o.connectRate, now);
       return { ok: false, error: Errors.ADMISSION_RATE, retryAfterS: Math.max(1, Math.ceil(wait / 1000)) + Math.floor(this.random() * 3) };
     }
-    return { ok: true };
+    this.retry.admit(now);
+    return OK;
+  }
+
+  /** A session start began (the connection opened); returns its start time for `startEnded`. */
+  startBegan(now: number): number {
+    this.limit.acquire(now);
+    return now;
+  }
+
+  startEnded(startedAt: number, now: number, outcome: SampleOutcome): void {
+    this.limit.release(startedAt, now, outcome);
+  }
+
+  /**
+   * How long to wait for the router's answer: 4 × the smoothed latency, at
+   * least 2 × the target (room for a burst), at most the configured timeout.
+   * A start that would take longer than that is not going to be useful.
+   */
+  resumeTimeoutMs(): number {
+    return Math.round(Math.min(this.o.resumeTimeoutMs, Math.max(2 * this.o.startTargetMs, 4 * this.limit.latencyMs)));
+  }
+
+  tick(now: number): void {
+    this.limit.observe(now);
+    this.sources.sweep(now);
   }
 }

@@ -20,6 +20,8 @@ import { OrderedDelivery } from './ordered-delivery.js';
 import { TimingWheel } from './timing-wheel.js';
 import { take } from './token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
+import type { SampleOutcome } from './adaptive-limit.js';
+import { Errors, LonglinkError } from '../../shared/errors.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
 import { Replayer } from './replay.js';
@@ -66,8 +68,6 @@ export class GatewayCore {
   };
   private readonly ordered: OrderedDelivery<Connection>;
   private readonly replayer: Replayer<Connection>;
-  /** Connections between open() and the settling of their session start. */
-  private starting = 0;
 
   constructor(private readonly deps: CoreDeps) {
     this.o = deps.options;
@@ -121,18 +121,36 @@ export class GatewayCore {
 
   get connections(): number { return this.registry.size; }
   /** Connections waiting for the router's answer to their session start. */
-  get sessionsStarting(): number { return this.starting; }
+  get sessionsStarting(): number { return this.admission.limit.inFlight; }
+  /** The adaptive session-start limit: current limit, smoothed latency, its target, the resume timeout in use, the Retry-After window. */
+  get startLimit(): { limit: number; latencyMs: number; targetMs: number; resumeTimeoutMs: number; retryWindowS: number; increases: number; decreases: number } {
+    const l = this.admission.limit;
+    return {
+      limit: l.limit, latencyMs: l.latencyMs, targetMs: l.targetMs, resumeTimeoutMs: this.admission.resumeTimeoutMs(),
+      retryWindowS: this.admission.retryWindowS, increases: l.stats.increases, decreases: l.stats.decreases,
+    };
+  }
+  /** Buckets held by the per-source budget. */
+  get sourcesTracked(): number { return this.admission.sources.sources; }
   get wheelSize(): number { return this.wheel.size; }
   get isDraining(): boolean { return this.drain.active; }
   /** Sessions to move in the current drain, and how many were told so far. */
   get drainProgress(): { total: number; sent: number } { return { total: this.drain.total, sent: this.drain.sent }; }
   get gatewayId(): string { return this.o.gatewayId; }
 
-  // ---- admission (before auth, before upgrade) -------------------------------
+  // ---- admission (before the upgrade; admission.ts has the order) ----------------
 
-  /** Decides, before auth and before the upgrade, whether a new connection may proceed. */
-  admit(): Admission {
-    const res = this.admission.decide({ draining: this.drain.active, connections: this.registry.size, starting: this.starting }, this.clock.now());
+  /** Before the token is verified: draining, connection limit, then the source address's own budget. */
+  precheck(source: string): Admission {
+    return this.counted(this.admission.precheck({ draining: this.drain.active, connections: this.registry.size }, source, this.clock.now()));
+  }
+
+  /** After the token verified: the adaptive session-start limit and the connect-rate ceiling. On ok, open() must follow. */
+  admitVerified(): Admission {
+    return this.counted(this.admission.admitVerified(this.clock.now()));
+  }
+
+  private counted(res: Admission): Admission {
     if (!res.ok) bump(this.stats.admissionRejections, res.error.code);
     return res;
   }
@@ -175,10 +193,12 @@ export class GatewayCore {
    * written or the connection closed.
    */
   private startSession(c: Connection, hs: Handshake): Promise<void> {
-    this.starting++;
+    const startedAt = this.admission.startBegan(this.clock.now());
+    let outcome: SampleOutcome = 'ignore';
     return this.deps.link
-      .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq })
+      .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq }, this.admission.resumeTimeoutMs())
       .then((reply) => {
+        outcome = 'ok';
         if (c.closed) return;
         c.session = reply.session;
         bump(this.stats.resumeOutcomes, hs.session === undefined ? 'fresh' : reply.resumed ? 'resumed' : 'rejected');
@@ -196,11 +216,22 @@ export class GatewayCore {
         });
       })
       .catch((err: unknown) => {
+        outcome = 'failed';
         bump(this.stats.resumeOutcomes, 'failed');
+        if (err instanceof LonglinkError && err.code === Errors.ROUTER_OVERLOADED.code) {
+          // Refused at once by a router that could not start it in time: tell the client when to come back.
+          this.stats.startsShedByRouter++;
+          if (c.closed) return;
+          const hint = err.retryAfterMs ?? 1000;
+          const delayMs = Math.round(hint * (1 + this.random()));
+          this.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'routers overloaded' }), false);
+          this.closeWith(c, Close.TRY_AGAIN_LATER, 'routers overloaded, retry after the delay');
+          return;
+        }
         this.deps.log.warn({ err: String(err), conn: c.id }, 'resume failed; closing so the client retries');
         this.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
       })
-      .finally(() => { this.starting--; });
+      .finally(() => { this.admission.startEnded(startedAt, this.clock.now(), outcome); });
   }
 
   /** The transport reports the socket closed (by us or the peer). Idempotent. */
@@ -378,6 +409,7 @@ export class GatewayCore {
     this.slow.sweep(now, this.onStuck);
     this.ordered.tick(now);
     this.drain.step(now);
+    this.admission.tick(now);
     this.deps.observer?.sweepSeconds((performance.now() - t0) / 1000);
   }
 

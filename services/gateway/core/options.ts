@@ -1,10 +1,12 @@
+import type { AdmissionOptions } from './admission.js';
+
 /** The subset of gateway configuration the core uses (the composition root maps config → options). */
 export interface CoreOptions {
   gatewayId: string;
   hb: { minMs: number; maxMs: number; defaultMs: number; graceMs: number; check: boolean; log: boolean };
   wheel: { tickMs: number; size: number };
   limits: { maxPayload: number; ratePerSec: number; burst: number; sendBufferBound: number; writeTimeoutMs: number };
-  admission: { maxConnections: number; connectRate: number; connectBurst: number; maxStarting: number };
+  admission: AdmissionOptions;
   drain: { windowMs: number; reconnectJitterMs: number };
 }
 
@@ -22,6 +24,8 @@ export interface CoreStats {
   slowConsumerCloses: number;
   upstream: number;
   acks: number;
+  /** Session starts a router refused at once (overloaded), closed with 1013 and a retry delay. */
+  startsShedByRouter: number;
   readonly closedByReason: Map<string, number>;
   readonly authFailures: Map<string, number>;
   readonly admissionRejections: Map<string, number>;
@@ -33,7 +37,7 @@ export interface CoreStats {
 export function newStats(): CoreStats {
   return {
     opened: 0, heartbeats: 0, heartbeatTimeouts: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
-    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0,
+    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, startsShedByRouter: 0,
     closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(), refreshes: new Map(),
   };
 }

@@ -41,8 +41,13 @@ export interface Handshake {
 
 /** Gateway → router/backends. */
 export interface GatewayLink {
-  /** Session check and missed pushes (fresh session: the undelivered inbox). Rejects if the router can't answer. */
-  resume(req: ResumeRequest): Promise<ResumeReply>;
+  /**
+   * Session check and missed pushes (fresh session: the undelivered inbox).
+   * `timeoutMs`: how long to wait (the link's default if absent). Rejects if
+   * the router can't answer; with a LonglinkError carrying the router's code
+   * (ROUTER_OVERLOADED with retryAfterMs when it shed the start).
+   */
+  resume(req: ResumeRequest, timeoutMs?: number): Promise<ResumeReply>;
   presence(ev: PresenceEvent): void;
   /** Cumulative ack from a device; the link may batch. */
   ack(user: string, device: string, seq: number): void;

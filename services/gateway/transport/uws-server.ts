@@ -1,7 +1,8 @@
 /**
  * The uWebSockets.js transport: the only file that touches uWS. It turns
- * HTTP upgrades into verified handshakes (admission → protocol → params →
- * JWT, all synchronous), hands sockets to the core, and serves /healthz, /readyz and
+ * HTTP upgrades into verified handshakes (admission precheck and the source's
+ * budget → protocol → params → JWT → the shared admission budget, all
+ * synchronous), hands sockets to the core, and serves /healthz, /readyz and
  * /metrics on the same port.
  *
  * uWS rules this file keeps: the upgrade completes synchronously inside the
@@ -14,8 +15,8 @@ import type * as uWS from 'uWebSockets.js';
 import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
 import { loadNativeUws, type NativeUws } from '../../shared/uws-native.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, LIMITS } from '../../../protocol/index.js';
-import { DEVICE_RE, type Authenticator } from '../auth.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, checkDeviceId, checkSessionId } from '../../../protocol/index.js';
+import type { Authenticator } from '../auth.js';
 import type { Connection } from '../core/connection.js';
 import type { GatewayCore } from '../core/gateway-core.js';
 import type { Handshake } from '../core/ports.js';
@@ -40,6 +41,8 @@ export interface UwsGatewayOptions {
   clock: Clock;
   host: string;
   port: number;
+  /** Lower-case header a trusted proxy sets to the client address (last entry used); undefined: the TCP peer. */
+  clientIpHeader?: string | undefined;
   maxPayload: number;
   maxBackpressure: number;
   tickMs: number;
@@ -55,7 +58,7 @@ export interface UwsGateway {
 }
 
 const STATUS_LINES: Readonly<Record<number, string>> = {
-  401: '401 Unauthorized', 404: '404 Not Found', 426: '426 Upgrade Required', 503: '503 Service Unavailable',
+  401: '401 Unauthorized', 404: '404 Not Found', 426: '426 Upgrade Required', 429: '429 Too Many Requests', 503: '503 Service Unavailable',
 };
 
 /** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
@@ -86,18 +89,21 @@ function parseParams(query: string): { device?: string; hb?: number; session?: s
   const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string } = {};
   const device = q.get('device');
   if (device !== null) {
-    if (!DEVICE_RE.test(device)) return 'device must match [A-Za-z0-9._-]{1,64}';
+    const bad = checkDeviceId(device);
+    if (bad !== undefined) return `device ${bad}`;
     out.device = device;
   }
+  // Out of range is clamped by the core to the gateway's [hb.minMs, hb.maxMs] (docs/protocol.md §2.2); only non-integers are refused.
   const hb = parseUintParam(q, 'hb');
-  if (hb === null || (hb !== undefined && (hb < LIMITS.minIntervalMs || hb > LIMITS.maxIntervalMs))) return `hb must be an integer ${LIMITS.minIntervalMs}-${LIMITS.maxIntervalMs} (ms)`;
+  if (hb === null) return 'hb must be a non-negative integer (ms)';
   if (hb !== undefined) out.hb = hb;
   const session = q.get('session');
   const lastSeq = parseUintParam(q, 'last_seq');
   if (lastSeq === null) return 'last_seq must be a non-negative integer';
   if ((session === null) !== (lastSeq === undefined)) return 'session and last_seq go together';
   if (session !== null) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(session)) return 'session must match [A-Za-z0-9_-]{1,64}';
+    const bad = checkSessionId(session);
+    if (bad !== undefined) return `session ${bad}`;
     out.session = session;
     out.lastSeq = lastSeq!;
   }
@@ -110,6 +116,17 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
   const { core, auth, clock } = o;
   const { uws } = loadNativeUws();
   const app = uws.App();
+  const ipHeader = o.clientIpHeader?.toLowerCase();
+  const decoder = new TextDecoder();
+  /** The client's address: the trusted proxy's header (its last entry) or the TCP peer. */
+  const sourceOf = (res: uWS.HttpResponse, req: uWS.HttpRequest): string => {
+    if (ipHeader !== undefined) {
+      const h = req.getHeader(ipHeader);
+      const last = h.slice(h.lastIndexOf(',') + 1).trim();
+      if (last.length > 0 && last.length <= 64) return last;
+    }
+    return decoder.decode(res.getRemoteAddressAsText());
+  };
 
   app.ws<UserData>('/ws', {
     // Our own limit (o.maxPayload) is enforced in the core so the client gets
@@ -135,9 +152,9 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         return;
       }
 
-      const admission = core.admit();
-      if (!admission.ok) {
-        reject(res, admission.error, undefined, admission.retryAfterS);
+      const pre = core.precheck(sourceOf(res, req));
+      if (!pre.ok) {
+        reject(res, pre.error, undefined, pre.retryAfterS);
         return;
       }
       const protocols = protoHeader.length > 0 ? protoHeader.split(',').map((p) => p.trim()) : [];
@@ -166,6 +183,12 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       }
       if (vt.device !== undefined && params.device !== undefined && vt.device !== params.device) {
         reject(res, Errors.BAD_HANDSHAKE, 'device parameter does not match the token');
+        return;
+      }
+      // Only a verified upgrade spends the gateway-wide budget (adaptive session-start limit, connect rate).
+      const admission = core.admitVerified();
+      if (!admission.ok) {
+        reject(res, admission.error, undefined, admission.retryAfterS);
         return;
       }
       const hs: Handshake = {

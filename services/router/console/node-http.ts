@@ -31,8 +31,15 @@ function readBody(req: IncomingMessage, max: number): Promise<string | undefined
   });
 }
 
-/** Answers one request; resolves with the status sent. */
+/**
+ * Answers one request; resolves with the status sent. A client that sent
+ * `Expect: 100-continue` is invited to send its body only when the routes ask
+ * for it, i.e. after the credential and headers passed; refused earlier, the
+ * connection is closed (the client may or may not send the body anyway).
+ */
 export async function serveConsoleNode(c: ConsoleHttp, req: IncomingMessage, res: ServerResponse): Promise<number> {
+  const expects = (req.headers.expect ?? '').toLowerCase() === '100-continue';
+  let invited = false;
   const request: ConsoleRequest = {
     method: req.method ?? 'GET',
     path: (req.url ?? '/').split('?', 1)[0]!,
@@ -40,12 +47,18 @@ export async function serveConsoleNode(c: ConsoleHttp, req: IncomingMessage, res
       const h = req.headers[name];
       return Array.isArray(h) ? h.join(', ') : h;
     },
-    body: (max) => readBody(req, max),
+    body: (max) => {
+      if (expects && !invited && !res.headersSent) {
+        invited = true;
+        res.writeContinue();
+      }
+      return readBody(req, max);
+    },
   };
   const r = await c.handle(request);
   if (res.headersSent || res.destroyed) return r.status;
   const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
-  res.writeHead(r.status, { ...r.headers, 'content-length': body.byteLength });
+  res.writeHead(r.status, { ...r.headers, 'content-length': body.byteLength, ...(expects && !invited ? { connection: 'close' } : {}) });
   res.end(request.method === 'HEAD' ? undefined : body);
   return r.status;
 }

@@ -13,10 +13,10 @@
  * push would be replayed to every device of the user on every resume.
  */
 import { MAX_DATA_DEPTH, withinDepth } from '../../../protocol/codec.js';
+import { checkMessageId, checkUserId } from '../../../protocol/identifiers.js';
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
 import type { PushRequest, RouterCoreOptions } from './router-types.js';
 
-export const MAX_ID_CHARS = 128;
 /** Longest a caller may wait for delivery receipts. */
 export const MAX_AWAIT_MS = 30_000;
 
@@ -63,10 +63,11 @@ class Issues {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const join = (base: string, key: string): string => (base === '' ? key : `${base}.${key}`);
 
-function checkId(v: unknown, path: string, what: string, issues: Issues): v is string {
-  if (typeof v !== 'string') issues.add(path, `must be a string (${what})`);
-  else if (v.length < 1 || v.length > MAX_ID_CHARS) issues.add(path, `must be 1-${MAX_ID_CHARS} characters (${what})`);
-  else return true;
+/** Identifier rules from protocol/identifiers.ts: user ids, message ids and idempotency keys. */
+function checkId(v: unknown, path: string, what: 'user id' | 'message id' | 'idempotency key', issues: Issues): v is string {
+  const bad = what === 'user id' ? checkUserId(v) : checkMessageId(v);
+  if (bad === undefined) return true;
+  issues.add(path, `${bad} (${what})`);
   return false;
 }
 

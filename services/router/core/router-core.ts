@@ -22,13 +22,14 @@ import type { Clock } from '../../shared/clock.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
-import type { AppendResult, Inbox, InboxEntry } from './inbox.js';
+import type { Inbox, InboxEntry } from './inbox.js';
+import { composePushStore, type Located, type PushStore } from './push-store.js';
 import { DeliveryBatcher } from './delivery-batcher.js';
 import { parsePushBody, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
 import type { RouterOutbound } from './ports.js';
 import { ReceiptWaiter } from './receipts.js';
-import type { Presence, PresenceEntry } from './presence.js';
+import type { Presence } from './presence.js';
 import type { Sessions } from './sessions.js';
 import type { StoreCall } from './store-call.js';
 import {
@@ -43,6 +44,8 @@ export interface RouterCoreDeps {
   inbox: Inbox;
   sessions: Sessions;
   presence: Presence;
+  /** Append + lookup in one step; by default the two calls above, issued together. */
+  pushStore?: PushStore;
   clock: Clock;
   log: Logger;
   stats: RouterStats;
@@ -51,9 +54,6 @@ export interface RouterCoreDeps {
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
 }
-
-/** A recipient's append result and, unless it was a duplicate, where the user is connected. */
-type Located = [AppendResult, PresenceEntry[]];
 
 /** Store calls a push issues before yielding the event loop (a maximum batch is 100 × 1,000 recipients). */
 const STORE_SLICE = 512;
@@ -67,12 +67,14 @@ export class RouterCore {
   private readonly trace: TraceHooks;
   private readonly store: StoreCall;
   private readonly deliveries: DeliveryBatcher;
+  private readonly pushStore: PushStore;
 
   constructor(private readonly deps: RouterCoreDeps) {
     this.options = deps.options;
     this.stats = deps.stats;
     this.store = deps.store;
     this.trace = deps.trace ?? NO_TRACING;
+    this.pushStore = deps.pushStore ?? composePushStore(deps.inbox, deps.presence);
     this.deliveries = new DeliveryBatcher({
       maxBytes: this.options.maxBusMessageBytes,
       publish: (gw, deliveries) => { if (deps.out.deliver(gw, deliveries)) this.stats.deliveryMessages++; },
@@ -150,10 +152,10 @@ export class RouterCore {
     }
   }
 
-  /** Inbox append and presence lookup of one recipient, concurrently (a duplicate's lookup is not used). */
+  /** Inbox append and presence lookup of one recipient: one store step (push-store.ts). */
   private locate(user: string, entry: InboxEntry, opts: { idempotencyKey: string } | undefined): Promise<Located> {
     this.stats.presenceLookups++;
-    return Promise.all([this.deps.inbox.append(user, entry, opts), this.deps.presence.lookup(user)]);
+    return this.pushStore.appendAndLookup(user, entry, opts);
   }
 
   /** Turns `sent` into `delivered` or `stored` for pushes that asked to await receipts. */
@@ -179,7 +181,7 @@ export class RouterCore {
     const outcomes = pushes.map((p, i): PushOutcome => {
       const waitMs = p.awaitMs;
       const results = p.users.map((user): PushResult => {
-        const [{ record, duplicate }, where] = located[k++]!;
+        const { appended: { record, duplicate }, entries: where } = located[k++]!;
         const base = { user, seq: record.seq, id: record.id };
         if (duplicate) {
           this.stats.inboxDuplicates++;

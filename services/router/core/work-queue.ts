@@ -10,12 +10,22 @@
  * 1 s retries reproduced it). Here at most `concurrency` tasks run; the rest
  * wait in a FIFO, and a task whose requester's budget ran out while it waited
  * is dropped before it touches the store: no wasted work, and no presence
- * entry registered for a connection the gateway has already closed. A full
- * queue rejects at once.
+ * entry registered for a connection the gateway has already closed.
+ *
+ * Shedding early, not late: the queue measures how long tasks take (smoothed
+ * service time), so it knows at arrival how long a new task would wait:
+ * queued × service time / concurrency. A task that could not start before
+ * its deadline is refused at once, with that wait as a retry hint, instead of
+ * being queued and dropped after its requester gave up (the gateway tells the
+ * client when to come back; the client never sees a timeout). A full queue
+ * refuses at once too. The start deadline follows the service time as well:
+ * a task must start while its budget still covers twice the service time
+ * (at most `startWithin` of the budget, at least a quarter of it).
  *
  * Costs: O(1) per task (array queue with a moving head). Accuracy: deadlines
  * are checked when a task would start, on the injected clock; a task that
- * started in time runs to completion.
+ * started in time runs to completion. The wait estimate assumes the service
+ * time stays what it was; the deadline check at start catches the rest.
  */
 import { Errors, LonglinkError } from '../../shared/errors.js';
 
@@ -35,9 +45,15 @@ export interface WorkQueueStats {
   started: number;
   /** Dropped in the queue: the requester's budget ran out first. */
   expired: number;
-  /** Rejected because the queue was full. */
+  /** Refused at arrival: the queue was full, or the task could not have started in time. */
   shed: number;
 }
+
+/** Retry hints stay within these bounds (ms). */
+const MIN_HINT_MS = 250;
+const MAX_HINT_MS = 30_000;
+/** Weight of one task's duration in the smoothed service time. */
+const SMOOTHING = 0.05;
 
 /** The task waited past its requester's budget and never ran. */
 export class QueueExpiredError extends LonglinkError {
@@ -62,6 +78,7 @@ export class WorkQueue {
   private running = 0;
   private queue: Array<Waiting | undefined> = [];
   private head = 0;
+  private service = 0;
 
   constructor(private readonly o: WorkQueueOptions, private readonly now: () => number) {
     validateWorkQueueOptions(o);
@@ -69,34 +86,55 @@ export class WorkQueue {
 
   get inFlight(): number { return this.running; }
   get queued(): number { return this.queue.length - this.head; }
+  /** Smoothed time from start to settle of a task (ms); 0 before the first. */
+  get serviceMs(): number { return this.service; }
+  /** How long a task arriving now would wait for a slot (ms), from the measured service time. */
+  get expectedWaitMs(): number {
+    return this.running < this.o.concurrency && this.queued === 0 ? 0 : ((this.queued + 1) * this.service) / this.o.concurrency;
+  }
 
   /**
    * Runs `task` now or when a slot frees up. `budgetMs`: how long the
    * requester waits in all; undefined means no deadline. Rejects with
-   * ROUTER_OVERLOADED when the queue is full, or with QueueExpiredError when
-   * the budget ran out in the queue (the task never ran).
+   * ROUTER_OVERLOADED (with `retryAfterMs`) when the queue is full or the
+   * task could not start within its budget, or with QueueExpiredError when
+   * the budget ran out in the queue anyway (the task never ran).
    */
   run<T>(task: () => Promise<T>, budgetMs?: number): Promise<T> {
     if (this.running < this.o.concurrency && this.queued === 0) return this.start(task);
-    if (this.queued >= this.o.maxQueued) {
+    const wait = this.expectedWaitMs;
+    const startWithin = budgetMs === undefined ? Infinity : this.startWithinMs(budgetMs);
+    if (this.queued >= this.o.maxQueued || wait > startWithin) {
       this.stats.shed++;
-      return Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'queue full'));
+      const hint = Math.round(Math.min(MAX_HINT_MS, Math.max(MIN_HINT_MS, wait)));
+      return Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, this.queued >= this.o.maxQueued ? 'queue full' : 'cannot start in time', hint));
     }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
         run: () => { this.start(task).then(resolve, reject); },
         expire: () => { reject(new QueueExpiredError()); },
-        deadline: budgetMs === undefined ? Infinity : this.now() + budgetMs * this.o.startWithin,
+        deadline: this.now() + startWithin,
       });
     });
+  }
+
+  /** How long into its budget a task may still start: room for twice the service time, within [budget / 4, budget × startWithin]. */
+  private startWithinMs(budgetMs: number): number {
+    return Math.min(budgetMs * this.o.startWithin, Math.max(budgetMs / 4, budgetMs - 2 * this.service));
   }
 
   private start<T>(task: () => Promise<T>): Promise<T> {
     this.running++;
     this.stats.started++;
+    const t0 = this.now();
     let p: Promise<T>;
     try { p = task(); } catch (err) { p = Promise.reject(err); }
-    return p.finally(() => { this.running--; this.next(); });
+    return p.finally(() => {
+      const d = Math.max(0, this.now() - t0);
+      this.service = this.service === 0 ? d : this.service + SMOOTHING * (d - this.service);
+      this.running--;
+      this.next();
+    });
   }
 
   private next(): void {

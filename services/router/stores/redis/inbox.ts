@@ -25,7 +25,7 @@ import type { RedisClient } from './client.js';
 import type { RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, UserKeys } from './keys.js';
 import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE, INBOX_SUMMARY } from './lua-user.js';
-import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
+import { asArray, asNumber, asString, defineScript, nowArg, type RunScript, type ScriptArg } from './script.js';
 
 export class RedisInbox implements Inbox {
   private readonly redis: RedisClient;
@@ -51,18 +51,31 @@ export class RedisInbox implements Inbox {
   }
 
   async append(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<AppendResult> {
+    return (await this.appendLocating(user, entry, opts, false)).appended;
+  }
+
+  /**
+   * append(), and with `locate` the user's presence hash values read in the
+   * same script (RedisPushStore's one round trip per recipient); none for a
+   * duplicate.
+   */
+  async appendLocating(user: string, entry: InboxEntry, opts: { idempotencyKey?: string } | undefined, locate: boolean): Promise<{ appended: AppendResult; presence: string[] | undefined }> {
     const k = this.keys;
     const keys = [k.seq(user), k.inbox(user)];
     const idem = opts?.idempotencyKey;
     if (idem !== undefined) keys.push(k.idem(user, idem));
+    if (locate) keys.push(k.presence(user));
     const { maxLen, ttlMs, idempotencyTtlMs } = this.limits;
-    const r = asArray(await this.appendScript(keys, [
-      nowArg(this.clock), entry.id, String(entry.ts), entry.data, Math.floor(maxLen), Math.ceil(ttlMs), Math.ceil(idempotencyTtlMs),
-    ]));
+    const args: ScriptArg[] = [nowArg(this.clock), entry.id, String(entry.ts), entry.data, Math.floor(maxLen), Math.ceil(ttlMs), Math.ceil(idempotencyTtlMs)];
+    if (locate) args.push('1');
+    const r = asArray(await this.appendScript(keys, args));
     if (asNumber(r[0]) === 1) {
-      return { record: { seq: asNumber(r[1]), id: asString(r[2]), ts: asNumber(r[3]), data: asString(r[4]) }, duplicate: true };
+      return { appended: { record: { seq: asNumber(r[1]), id: asString(r[2]), ts: asNumber(r[3]), data: asString(r[4]) }, duplicate: true }, presence: undefined };
     }
-    return { record: { seq: asNumber(r[1]), id: entry.id, ts: entry.ts, data: entry.data }, duplicate: false };
+    return {
+      appended: { record: { seq: asNumber(r[1]), id: entry.id, ts: entry.ts, data: entry.data }, duplicate: false },
+      presence: locate ? r.slice(2).map(asString) : undefined,
+    };
   }
 
   async since(user: string, afterSeq: number, limit: number): Promise<PushRecord[]> {

@@ -147,25 +147,6 @@ return {redis.call('GET', KEYS[1]) or '0', fmt(now_ms(ARGV[1]))}
 `;
 
 /**
- * Read-only: each gateway's epoch ('' if unknown) and whether its lease was
- * alive, as of the lookup's mark; and its current epoch ('' if unknown), so
- * the caller can tell entries that are dead for good from ones newer than
- * the mark (added since, possibly by another router).
- * KEYS: leases   ARGV: t0, base, n0, gateway…   → {epoch|'', alive (0|1), current|'' per gateway}
- */
-export const GW_ALIVE = GW_HELPERS + `
-local t0, n0 = now_ms(ARGV[1]), tonumber(ARGV[3])
-local out = {}
-for i = 4, #ARGV do
-  local e, alive = as_of(ARGV[i], n0, t0)
-  out[#out + 1] = e
-  out[#out + 1] = alive
-  out[#out + 1] = redis.call('HGET', info_key(ARGV[i]), 'epoch') or ''
-end
-return out
-`;
-
-/**
  * Read-only: alive gateways with their last beacon and entry count.
  * KEYS: leases   ARGV: now, base   → {now, then per gateway: id, boot, connections, draining, at, seen, entries, version ('' if none)}
  */
@@ -267,4 +248,22 @@ for i = 3, #ARGV do
   end
 end
 return n
+`;
+
+/**
+ * Read-only: the epoch counter and, per gateway, what lookups judge it by
+ * (see gateway-view.ts, which caches it while the counter stands still).
+ * KEYS: leases, epoch   ARGV: base, gateway…
+ * → {counter, then per gateway: epoch|'', prev|'', prevLease|'', lease|''}
+ */
+export const GW_STATE = `
+local out = {redis.call('GET', KEYS[2]) or '0'}
+for i = 2, #ARGV do
+  local f = redis.call('HMGET', ARGV[1] .. 'gw:' .. ARGV[i], 'epoch', 'prev', 'prevLease')
+  out[#out + 1] = f[1] or ''
+  out[#out + 1] = f[2] or ''
+  out[#out + 1] = f[3] or ''
+  out[#out + 1] = redis.call('ZSCORE', KEYS[1], ARGV[i]) or ''
+end
+return out
 `;

@@ -31,13 +31,19 @@ end
  * Idempotency check, seq INCR, XADD with exact MAXLEN, TTL prune, key
  * expiry, idempotency record: one atomic step, so a seq is never lost,
  * reused or assigned to two concurrent retries of one key.
- * KEYS: seq, inbox[, idem]   ARGV: now, id, ts, data, maxLen, ttlMs, idemTtlMs
- * → {0, seq} | {1, seq, id, ts, data} (duplicate: the first append's record)
+ * With ARGV[8] = '1' ("locate", the push path: core/push-store.ts) the last
+ * key is the user's presence hash and a fresh append also returns its
+ * values, so one round trip both stores the push and finds the user.
+ * KEYS: seq, inbox[, idem][, presence]   ARGV: now, id, ts, data, maxLen, ttlMs, idemTtlMs[, locate]
+ * → {0, seq[, presence value…]} | {1, seq, id, ts, data} (duplicate: the first append's record)
  */
 export const INBOX_APPEND = PRUNE + `
 local now = now_ms(ARGV[1])
-if KEYS[3] then
-  local r = redis.call('HMGET', KEYS[3], 'seq', 'id', 'ts', 'data')
+local locate = ARGV[8] == '1'
+local idem = nil
+if #KEYS >= (locate and 4 or 3) then idem = KEYS[3] end
+if idem then
+  local r = redis.call('HMGET', idem, 'seq', 'id', 'ts', 'data')
   if r[1] then return {1, r[1], r[2], r[3], r[4]} end
 end
 prune(KEYS[2], now)
@@ -45,11 +51,15 @@ local seq = redis.call('INCR', KEYS[1])
 local exp = now + tonumber(ARGV[6])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], fmt(seq) .. '-0', 'id', ARGV[2], 'ts', ARGV[3], 'data', ARGV[4], 'exp', fmt(exp))
 extend_to(KEYS[2], exp)
-if KEYS[3] then
-  redis.call('HSET', KEYS[3], 'seq', fmt(seq), 'id', ARGV[2], 'ts', ARGV[3], 'data', ARGV[4])
-  redis.call('PEXPIREAT', KEYS[3], fmt(now + tonumber(ARGV[7])))
+if idem then
+  redis.call('HSET', idem, 'seq', fmt(seq), 'id', ARGV[2], 'ts', ARGV[3], 'data', ARGV[4])
+  redis.call('PEXPIREAT', idem, fmt(now + tonumber(ARGV[7])))
 end
-return {0, seq}
+local out = {0, seq}
+if locate then
+  for _, v in ipairs(redis.call('HVALS', KEYS[#KEYS])) do out[#out + 1] = v end
+end
+return out
 `;
 
 /**

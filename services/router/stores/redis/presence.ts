@@ -49,7 +49,8 @@ import {
 } from '../../core/presence.js';
 import type { RedisClient } from './client.js';
 import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './keys.js';
-import { GW_ALIVE, GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './lua-presence.js';
+import { GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_STATE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './lua-presence.js';
+import { GatewayView } from './gateway-view.js';
 import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
 
 /** What a user hash stores per entry: the entry without the user, plus the gateway epoch it belongs to. */
@@ -108,7 +109,10 @@ export class RedisPresence implements Presence {
   private readonly clock: Clock | undefined;
   private readonly limits: PresenceLimits;
   private readonly queue = new KeyedQueue();
-  private readonly s: Record<'gwOnline' | 'gwBeacon' | 'gwConnect' | 'gwMark' | 'gwAlive' | 'gwList' | 'gwSweep' | 'online' | 'offline' | 'drop', RunScript>;
+  private readonly s: Record<'gwOnline' | 'gwBeacon' | 'gwConnect' | 'gwMark' | 'gwList' | 'gwSweep' | 'online' | 'offline' | 'drop', RunScript>;
+  private readonly view: GatewayView;
+  /** The mark lookups called in this event-loop turn share (see mark()). */
+  private turnMark: Promise<unknown[]> | undefined;
 
   constructor(opts: RedisStoreOptions & Partial<PresenceLimits>) {
     const { redis, prefix, clock, ...limits } = opts;
@@ -120,14 +124,32 @@ export class RedisPresence implements Presence {
     const d = (name: string, lua: string, readOnly = false): RunScript => defineScript(redis, name, lua, { readOnly });
     this.s = {
       gwOnline: d('gw_online', GW_ONLINE), gwBeacon: d('gw_beacon', GW_BEACON), gwConnect: d('gw_connect', GW_CONNECT),
-      gwMark: d('gw_mark', GW_MARK, true), gwAlive: d('gw_alive', GW_ALIVE, true), gwList: d('gw_list', GW_LIST, true), gwSweep: d('gw_sweep', GW_SWEEP),
+      gwMark: d('gw_mark', GW_MARK, true), gwList: d('gw_list', GW_LIST, true), gwSweep: d('gw_sweep', GW_SWEEP),
       online: d('pres_online', PRES_ONLINE), offline: d('pres_offline', PRES_OFFLINE), drop: d('pres_drop', PRES_DROP),
     };
+    this.view = new GatewayView(d('gw_state', GW_STATE, true), { leases: this.gws.leases, epoch: this.gws.epoch, base: this.gws.base });
+  }
+
+  /**
+   * The point in the gateway slot's history a lookup is judged at. Lookups
+   * called in the same event-loop turn share one (their marks would go out
+   * in the same pipeline write anyway), unless this process wrote to the
+   * gateway slot in between: every gateway step clears it.
+   */
+  private mark(): Promise<unknown[]> {
+    if (this.turnMark === undefined) {
+      const m = this.s.gwMark([this.gws.epoch], [this.now]).then(asArray);
+      m.catch(noop);
+      this.turnMark = m;
+      setImmediate(() => { if (this.turnMark === m) this.turnMark = undefined; });
+    }
+    return this.turnMark;
   }
 
   private get now(): string { return nowArg(this.clock); }
 
   online(ev: PresenceEvent): Promise<OnlineResult> {
+    this.turnMark = undefined;
     const g = this.gws;
     const first = this.s.gwOnline([g.leases, g.info(ev.gateway), g.epoch], [this.now, g.base, ev.gateway, Math.ceil(this.limits.leaseMs), String(ev.at)]);
     first.catch(noop); // awaited below, possibly after other tasks of this user: not an unhandled rejection meanwhile
@@ -156,6 +178,7 @@ export class RedisPresence implements Presence {
   }
 
   offline(ev: PresenceEvent): Promise<boolean> {
+    this.turnMark = undefined;
     const first = this.redis.hget(this.gws.info(ev.gateway), 'epoch');
     first.catch(noop);
     return this.queue.run(ev.user, async () => {
@@ -169,35 +192,43 @@ export class RedisPresence implements Presence {
   }
 
   lookup(user: string): Promise<PresenceEntry[]> {
+    return this.lookupWith(user, async () => ({ values: await this.redis.hvals(this.users.presence(user)), result: undefined })).then((r) => r.entries);
+  }
+
+  /**
+   * lookup() whose read of the user's entries is `read`: any single script
+   * on the user's keys that also returns the presence hash's values (the
+   * push store's append does), so one round trip serves both. Same call
+   * order and as-of rules as lookup: the mark is taken now, `read` runs in
+   * the user's queue. `values: undefined` skips the lookup (entries []).
+   */
+  lookupWith<T>(user: string, read: () => Promise<{ values: string[] | undefined; result: T }>): Promise<{ result: T; entries: PresenceEntry[] }> {
     // The gateway side is read after the user's entries, so it is read as of this mark, sent now:
     // a gateway restarted by a later beacon still counts for this lookup, as it would in memory.
-    const mark = this.s.gwMark([this.gws.epoch], [this.now]);
-    mark.catch(noop);
+    const mark = this.mark();
     return this.queue.run(user, async () => {
-      const all = await this.redis.hgetall(this.users.presence(user));
-      const m = asArray(await mark);
-      const stored = Object.values(all).map(parseStored);
-      if (stored.length === 0) return [];
-      const gateways = [...new Set(stored.map((s) => s.gateway))];
-      const r = asArray(await this.s.gwAlive([this.gws.leases], [asString(m[1]), this.gws.base, asString(m[0]), ...gateways]));
-      const state = new Map(gateways.map((gw, i) => [gw, { asOf: asString(r[3 * i]), alive: asNumber(r[3 * i + 1]) === 1, current: asString(r[3 * i + 2]) }]));
-      const out: PresenceEntry[] = [];
+      const { values, result } = await read();
+      if (values === undefined || values.length === 0) return { result, entries: [] };
+      const stored = values.map(parseStored);
+      const m = await mark;
+      const state = await this.view.asOf([...new Set(stored.map((x) => x.gateway))], asNumber(m[0]), asNumber(m[1]));
+      const entries: PresenceEntry[] = [];
       const stale: Purged[] = [];
-      for (const s of stored) {
-        const g = state.get(s.gateway);
-        if (g === undefined) continue;
-        if (g.asOf === s.epoch && g.alive) out.push(toEntry(user, s));
+      for (const x of stored) {
+        const g = state.get(x.gateway)!;
+        if (g.asOf === x.epoch && g.alive) entries.push(toEntry(user, x));
         // Epochs only grow: an entry older than its gateway's current epoch (or of a swept gateway) is dead for good.
         // One newer than the mark was added since (maybe by another router) and is left alone.
-        else if (g.current === '' || Number(s.epoch) < Number(g.current)) stale.push({ gateway: s.gateway, epoch: s.epoch, refs: [refOf(user, s.conn)] });
+        else if (g.current === '' || Number(x.epoch) < Number(g.current)) stale.push({ gateway: x.gateway, epoch: x.epoch, refs: [refOf(user, x.conn)] });
       }
       // Leftovers of a purge whose cleanup did not run (e.g. the router died): drop them, without delaying the answer.
       if (stale.length > 0) void this.cleanup(stale);
-      return out;
+      return { result, entries };
     });
   }
 
   async beacon(b: GatewayBeacon): Promise<BeaconResult> {
+    this.turnMark = undefined;
     const g = this.gws;
     const r = asArray(await this.s.gwBeacon([g.leases, g.info(b.gateway), g.epoch], [
       this.now, g.base, b.gateway, Math.ceil(this.limits.leaseMs), b.boot, String(b.connections), b.draining ? '1' : '0', String(b.at), b.version ?? '',
@@ -224,6 +255,7 @@ export class RedisPresence implements Presence {
   }
 
   async sweep(): Promise<SweepResult> {
+    this.turnMark = undefined;
     const r = asArray(await this.s.gwSweep([this.gws.leases], [this.now, this.gws.base]));
     const purged = readPurges(r, 1, '', true);
     await this.cleanup(purged);

@@ -1,0 +1,217 @@
+/**
+ * An adaptive concurrency limit on session starts, driven by their measured
+ * latency against a target (the idea of Netflix's concurrency-limits, from
+ * TCP congestion control): by Little's law the concurrency a backend takes
+ * without queueing is its throughput × its latency, and neither is known in
+ * advance nor constant (a slower machine, a busy Redis, a CPU hog next door).
+ * So the limit is found by probing:
+ *
+ * - a start that finished within `targetMs` while the limit was in use
+ *   (in flight ≥ half the limit) raises the limit by half its headroom,
+ *   ½ × (target / latency − 1), at most one: per round trip (one sample per
+ *   slot) the limit moves half way to what Little's law says fits the target
+ *   at the measured latency, and at most doubles (TCP's slow start), so it
+ *   approaches the target without overshooting it by much;
+ * - a start slower than the target lowers it in proportion,
+ *   limit × max(minRatio, target / latency) (the gradient of Netflix's
+ *   Gradient limit), and a start that failed (timed out, or refused by an
+ *   overloaded router) halves it;
+ * - a start still waiting after more than the target counts as a slow sample
+ *   already (its latency can only grow): the limit reacts within the target,
+ *   not when the backend finally answers or the start times out;
+ * - both only once per congestion episode: a sample that started before the
+ *   last decrease reflects the old limit, so it cannot cut again (TCP reacts
+ *   once per window).
+ *
+ * The limit stays within [min, max]; `max` is the static ceiling
+ * (LONGLINK_MAX_STARTING_SESSIONS). The target sits well below the resume
+ * timeout, so starts admitted under the limit finish before the gateway
+ * gives up on them: overload turns into cheap refusals before the upgrade
+ * (503) instead of session starts that time out (1011).
+ *
+ * Pure: no timers, the caller passes the time (ms, monotonic). O(1) per call.
+ */
+
+export interface AdaptiveLimitOptions {
+  /** Limit at start. */
+  initial: number;
+  /** Never below this (≥ 1), so a starved gateway still probes. */
+  min: number;
+  /** The static ceiling. */
+  max: number;
+  /** Session-start latency the limit aims for (ms). */
+  targetMs: number;
+  /** Smallest factor one slow sample may cut the limit by (0 < r < 1). */
+  minRatio: number;
+  /** Weight of a new sample in the smoothed latency (0 < a ≤ 1). */
+  smoothing: number;
+}
+
+/**
+ * initial: enough for a burst of connects to a fresh gateway, small enough
+ * that the first seconds of a storm do not flood the routers before any
+ * start has answered (the age check then cuts it within the target).
+ */
+export const DEFAULT_LIMIT_OPTIONS: Readonly<Omit<AdaptiveLimitOptions, 'max' | 'targetMs'>> = Object.freeze({
+  initial: 500, min: 4, minRatio: 0.5, smoothing: 0.1,
+});
+
+export type SampleOutcome = 'ok' | 'failed' | 'ignore';
+
+export interface AdaptiveLimitStats {
+  increases: number;
+  decreases: number;
+  /** Samples that failed (timeouts, router refusals). */
+  failures: number;
+}
+
+export function validateLimitOptions(o: AdaptiveLimitOptions): AdaptiveLimitOptions {
+  if (!(o.min >= 1 && o.max >= o.min)) throw new RangeError(`need 1 <= min <= max, got min ${o.min} max ${o.max}`);
+  if (!(o.targetMs > 0)) throw new RangeError(`targetMs must be > 0, got ${o.targetMs}`);
+  if (!(o.minRatio > 0 && o.minRatio < 1)) throw new RangeError(`minRatio must be in (0, 1), got ${o.minRatio}`);
+  if (!(o.smoothing > 0 && o.smoothing <= 1)) throw new RangeError(`smoothing must be in (0, 1], got ${o.smoothing}`);
+  return o;
+}
+
+export class AdaptiveLimit {
+  readonly stats: AdaptiveLimitStats = { increases: 0, decreases: 0, failures: 0 };
+  private value: number;
+  private running = 0;
+  /** Smoothed latency of completed starts (ms); 0 until the first sample. */
+  private smoothed = 0;
+  private lastDecreaseAt = -Infinity;
+  /** Starts in flight per start time, oldest first (a monotonic clock inserts in order). */
+  private readonly pending = new Map<number, number>();
+
+  constructor(private readonly o: AdaptiveLimitOptions) {
+    validateLimitOptions(o);
+    this.value = Math.min(o.max, Math.max(o.min, o.initial));
+  }
+
+  /** The current limit (whole starts). */
+  get limit(): number { return Math.floor(this.value); }
+  get inFlight(): number { return this.running; }
+  /** Smoothed session-start latency (ms), 0 before any sample. */
+  get latencyMs(): number { return this.smoothed; }
+  get targetMs(): number { return this.o.targetMs; }
+
+  /** True while a start may begin (in flight below the limit). */
+  get hasRoom(): boolean { return this.running < this.limit; }
+
+  /**
+   * Takes a slot; the caller must `release` it exactly once. Not refused here:
+   * the caller checked `hasRoom` when it admitted the connection. With `now`,
+   * the start's age is watched (see `observe`) until it is released with the
+   * same time as `startedAt`.
+   */
+  acquire(now?: number): void {
+    this.running++;
+    if (now !== undefined) this.pending.set(now, (this.pending.get(now) ?? 0) + 1);
+  }
+
+  /** Age of the oldest start in flight (ms), 0 if none is watched. */
+  oldestAgeMs(now: number): number {
+    for (const t of this.pending.keys()) return now - t;
+    return 0;
+  }
+
+  /** The age check: a start in flight for longer than the target is slow already; cut once for it. */
+  observe(now: number): void {
+    let oldest: number | undefined;
+    for (const t of this.pending.keys()) { oldest = t; break; }
+    if (oldest === undefined || oldest < this.lastDecreaseAt) return;
+    const age = now - oldest;
+    if (age > this.o.targetMs) this.decrease(Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / age)), now);
+  }
+
+  /**
+   * Returns a slot. `startedAt`: when it was acquired; `now`: when the start
+   * settled. 'ignore' frees the slot without a sample (e.g. the client left).
+   */
+  release(startedAt: number, now: number, outcome: SampleOutcome): void {
+    const wasRunning = this.running;
+    this.running = Math.max(0, this.running - 1);
+    const n = this.pending.get(startedAt);
+    if (n !== undefined) { if (n > 1) this.pending.set(startedAt, n - 1); else this.pending.delete(startedAt); }
+    if (outcome === 'ignore') return;
+    const latency = Math.max(0, now - startedAt);
+    this.smoothed = this.smoothed === 0 ? latency : this.smoothed + this.o.smoothing * (latency - this.smoothed);
+    const fresh = startedAt >= this.lastDecreaseAt;
+    if (outcome === 'failed') {
+      this.stats.failures++;
+      if (fresh) this.decrease(0.5, now);
+      return;
+    }
+    if (latency > this.o.targetMs) {
+      if (fresh) this.decrease(Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / latency)), now);
+      return;
+    }
+    // Grow only while the limit is what holds admission back (not when traffic is light).
+    if (wasRunning * 2 >= this.value && this.value < this.o.max) {
+      const step = latency <= 0 ? 1 : Math.min(1, 0.5 * (this.o.targetMs / latency - 1));
+      if (step > 0) {
+        this.value = Math.min(this.o.max, this.value + step);
+        this.stats.increases++;
+      }
+    }
+  }
+
+  private decrease(factor: number, now: number): void {
+    const next = Math.max(this.o.min, this.value * factor);
+    if (next < this.value) this.stats.decreases++;
+    this.value = next;
+    this.lastDecreaseAt = now;
+  }
+}
+
+/**
+ * How long refused clients are told to wait (Retry-After, whole seconds,
+ * uniform in [1, window]). The window follows the ratio of refusals to
+ * admissions, measured per `periodMs`: a crowd much larger than what the
+ * gateway admits is spread over a longer window, so it comes back at about
+ * the pace it can be served (aimed at `refusalsPerAdmit` refusals per
+ * admission: cheap 503s, and always someone knocking when a slot frees).
+ * Pure, caller-supplied time.
+ */
+export interface RetryWindowOptions {
+  /** Longest window (s). */
+  maxS: number;
+  periodMs: number;
+  refusalsPerAdmit: number;
+}
+
+export class RetryWindow {
+  private windowS = 1;
+  private periodStart: number;
+  private admitted = 0;
+  private refused = 0;
+
+  constructor(private readonly o: RetryWindowOptions, now: number) {
+    this.periodStart = now;
+  }
+
+  get seconds(): number { return this.windowS; }
+
+  admit(now: number): void { this.roll(now); this.admitted++; }
+
+  /** Counts a refusal and returns its Retry-After (s). */
+  refuse(now: number, random: () => number): number {
+    this.roll(now);
+    this.refused++;
+    return 1 + Math.floor(random() * this.windowS);
+  }
+
+  private roll(now: number): void {
+    if (now - this.periodStart < this.o.periodMs) return;
+    // A whole period without a single attempt: the crowd is gone.
+    if (now - this.periodStart >= 2 * this.o.periodMs) {
+      this.windowS = 1;
+    } else {
+      const ratio = this.refused / Math.max(1, this.admitted) / this.o.refusalsPerAdmit;
+      this.windowS = Math.min(this.o.maxS, Math.max(1, this.windowS * Math.min(2, Math.max(0.5, ratio))));
+    }
+    this.periodStart = now;
+    this.admitted = 0;
+    this.refused = 0;
+  }
+}

@@ -1,0 +1,201 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdaptiveLimit, RetryWindow, type AdaptiveLimitOptions } from '../../services/gateway/core/adaptive-limit.js';
+import { SourceBudget } from '../../services/gateway/core/source-budget.js';
+
+const opts = (o: Partial<AdaptiveLimitOptions> = {}): AdaptiveLimitOptions => ({ initial: 10, min: 2, max: 1000, targetMs: 100, minRatio: 0.5, smoothing: 0.1, ...o });
+
+/** Keeps the limit full (unbounded demand) while `limit` starts settle with `latencyMs`; returns the limit after. */
+function round(l: AdaptiveLimit, now: number, latencyMs: number, outcome: 'ok' | 'failed' = 'ok'): number {
+  const n = l.limit;
+  while (l.hasRoom) l.acquire();
+  for (let i = 0; i < n; i++) {
+    l.release(now, now + latencyMs, outcome);
+    while (l.hasRoom) l.acquire();
+  }
+  while (l.inFlight > 0) l.release(now, now, 'ignore');
+  return l.limit;
+}
+
+/**
+ * A backend serving `rate(t)` starts per second in FIFO order, each taking at least `baseMs`,
+ * behind a client with unbounded demand that starts whatever the limit allows.
+ */
+class Backend {
+  private readonly queue: number[] = [];
+  private credit = 0;
+  constructor(private readonly l: AdaptiveLimit, private readonly baseMs = 20) {}
+
+  run(rate: number, fromMs: number, toMs: number): { latencies: number[]; done: number } {
+    const latencies: number[] = [];
+    let done = 0;
+    const step = 5;
+    for (let t = fromMs; t < toMs; t += step) {
+      while (this.l.hasRoom) { this.l.acquire(); this.queue.push(t); }
+      this.credit += (rate * step) / 1000;
+      while (this.credit >= 1 && this.queue.length > 0 && t - this.queue[0]! >= this.baseMs) {
+        this.credit -= 1;
+        const started = this.queue.shift()!;
+        this.l.release(started, t, 'ok');
+        latencies.push(t - started);
+        done++;
+      }
+      if (this.queue.length === 0) this.credit = Math.min(this.credit, 1);
+    }
+    return { latencies, done };
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+describe('AdaptiveLimit', () => {
+  it('grows while starts are faster than the target and the limit is in use, not while traffic is light', () => {
+    const l = new AdaptiveLimit(opts());
+    assert.equal(round(l, 0, 10), 20, 'ten starts far under the target at a full limit: +1 each (a doubling per round trip)');
+    const half = new AdaptiveLimit(opts({ initial: 100 }));
+    assert.equal(round(half, 0, 80), 112, 'at 80 % of the target: +1/8 per start (half the headroom per round trip)');
+    const at = new AdaptiveLimit(opts({ initial: 100 }));
+    assert.equal(round(at, 0, 100), 100, 'at the target: no growth');
+    const idle = new AdaptiveLimit(opts());
+    for (let i = 0; i < 30; i++) { idle.acquire(); idle.release(0, 50, 'ok'); }
+    assert.equal(idle.limit, 10, 'one start at a time never used the limit: no growth');
+    assert.ok(l.stats.increases === 10 && idle.stats.increases === 0);
+  });
+
+  it('cuts in proportion to how far latency is over the target, once per congestion episode', () => {
+    const l = new AdaptiveLimit(opts({ initial: 100 }));
+    for (let i = 0; i < 100; i++) l.acquire();
+    // The first slow sample (latency 2 x target) cuts to 100 x 0.5.
+    l.release(0, 200, 'ok');
+    assert.equal(l.limit, 50);
+    // Starts that began before that decrease reflect the old limit: no further cut.
+    for (let i = 0; i < 50; i++) l.release(100, 300, 'ok');
+    assert.equal(l.limit, 50);
+    // A start that began after it and is still slow (1.25 x target) cuts again, by 0.8.
+    l.acquire();
+    l.release(250, 375, 'ok');
+    assert.equal(l.limit, 40);
+    // The cut is never deeper than minRatio, never shallower than 0.9.
+    const deep = new AdaptiveLimit(opts({ initial: 100 }));
+    deep.acquire(); deep.release(0, 10_000, 'ok');
+    assert.equal(deep.limit, 50);
+    const shallow = new AdaptiveLimit(opts({ initial: 100 }));
+    shallow.acquire(); shallow.release(0, 101, 'ok');
+    assert.equal(shallow.limit, 90);
+  });
+
+  it('a start unanswered for longer than the target cuts the limit before it completes, once per episode', () => {
+    const l = new AdaptiveLimit(opts({ initial: 100 }));
+    for (let i = 0; i < 10; i++) l.acquire(0);
+    l.observe(100);
+    assert.equal(l.limit, 100, 'at the target: nothing yet');
+    assert.equal(l.oldestAgeMs(150), 150);
+    l.observe(150);
+    assert.equal(l.limit, 66, 'x target / age');
+    l.observe(400);
+    assert.equal(l.limit, 66, 'the same old starts do not cut twice');
+    l.acquire(400);
+    for (let i = 0; i < 10; i++) l.release(0, 500, 'ok'); // the old ones answer (started before the cut: no new cut)
+    assert.equal(l.limit, 66);
+    assert.equal(l.oldestAgeMs(500), 100, 'the oldest in flight is now the one from t=400');
+    l.observe(600);
+    assert.equal(l.limit, 33, 'a start admitted after the cut and slow too: cut again');
+  });
+
+  it('a failed start halves the limit; the limit stays within [min, max]', () => {
+    const l = new AdaptiveLimit(opts({ initial: 40, min: 3, max: 44 }));
+    l.acquire(); l.release(0, 10, 'failed');
+    assert.equal(l.limit, 20);
+    for (let t = 1; t < 10; t++) { l.acquire(); l.release(t * 100, t * 100 + 10, 'failed'); }
+    assert.equal(l.limit, 3, 'floored at min');
+    assert.equal(l.stats.failures, 10);
+    for (let t = 0; t < 20; t++) round(l, 10_000 + t * 100, 10);
+    assert.equal(l.limit, 44, 'capped at the static ceiling');
+    l.acquire(); l.release(0, 0, 'ignore');
+    assert.equal(l.inFlight, 0, "'ignore' frees the slot without a sample");
+  });
+
+  it('tracks the smoothed latency', () => {
+    const l = new AdaptiveLimit(opts());
+    assert.equal(l.latencyMs, 0);
+    l.acquire(); l.release(0, 50, 'ok');
+    assert.equal(l.latencyMs, 50);
+    l.acquire(); l.release(0, 150, 'ok');
+    assert.equal(l.latencyMs, 60);
+  });
+
+  it('settles where the backend keeps latency near the target at full throughput, and follows the backend when it slows down', () => {
+    const l = new AdaptiveLimit(opts({ initial: 10, min: 4, max: 5000, targetMs: 200 }));
+    const backend = new Backend(l);
+    // 2,000 starts/s: Little's law says ~400 in flight for 200 ms.
+    const first = backend.run(2000, 0, 3000);
+    assert.ok(first.done >= 0.8 * 2000 * 3, `reaches the backend's throughput within seconds: ${first.done} in 3 s`);
+    const settled = backend.run(2000, 3000, 13_000);
+    const lat = median(settled.latencies);
+    assert.ok(lat <= 200 * 1.5 && lat >= 200 * 0.3, `median latency near the 200 ms target: ${lat}`);
+    assert.ok(settled.done >= 0.95 * 2000 * 10, `throughput kept: ${settled.done} in 10 s`);
+    assert.ok(l.limit >= 150 && l.limit <= 600, `limit ~ throughput x target: ${l.limit}`);
+    // The backend drops to 500/s (a CPU hog, a busy Redis): the limit follows down.
+    backend.run(500, 13_000, 20_000);
+    const slow = backend.run(500, 20_000, 30_000);
+    const slowLat = median(slow.latencies);
+    assert.ok(slowLat <= 300, `latency back near the target after the slowdown: ${slowLat}`);
+    assert.ok(slow.done >= 0.95 * 500 * 10, `throughput kept: ${slow.done}`);
+    assert.ok(l.limit <= 200, `limit followed down: ${l.limit}`);
+  });
+
+  it('validates its options', () => {
+    assert.throws(() => new AdaptiveLimit(opts({ min: 0 })), RangeError);
+    assert.throws(() => new AdaptiveLimit(opts({ min: 10, max: 5 })), RangeError);
+    assert.throws(() => new AdaptiveLimit(opts({ targetMs: 0 })), RangeError);
+    assert.throws(() => new AdaptiveLimit(opts({ minRatio: 1 })), RangeError);
+    assert.throws(() => new AdaptiveLimit(opts({ smoothing: 0 })), RangeError);
+  });
+});
+
+describe('RetryWindow', () => {
+  it('widens while refusals outnumber admissions by more than the aim, narrows back, resets when idle', () => {
+    const w = new RetryWindow({ maxS: 30, periodMs: 1000, refusalsPerAdmit: 2 }, 0);
+    const second = (t: number, admits: number, refusals: number): void => {
+      for (let i = 0; i < admits; i++) w.admit(t);
+      for (let i = 0; i < refusals; i++) w.refuse(t, () => 0.5);
+    };
+    assert.equal(w.seconds, 1);
+    second(0, 100, 2000); // 20 refusals per admit: 10 x the aim
+    second(1000, 100, 2000);
+    assert.equal(w.seconds, 2, 'doubles at most per period');
+    for (let t = 2; t < 10; t++) second(t * 1000, 100, 2000);
+    assert.equal(w.seconds, 30, 'capped');
+    const spread = new Set(Array.from({ length: 200 }, (_, i) => w.refuse(10_000, () => i / 200)));
+    assert.ok(Math.min(...spread) === 1 && Math.max(...spread) === 30, 'Retry-After uniform in [1, window]');
+    second(11_000, 100, 50);
+    second(12_000, 100, 50); // the period before was under the aim: halves
+    assert.equal(w.seconds, 15);
+    w.admit(20_000); // idle for a while, no refusals
+    assert.equal(w.seconds, 1);
+  });
+});
+
+describe('SourceBudget', () => {
+  it('each address has its own bucket: a flooding one is refused, the others are not', () => {
+    const b = new SourceBudget({ ratePerSec: 10, burst: 5, maxSources: 100 });
+    const flood = Array.from({ length: 20 }, () => b.take('198.51.100.7', 0));
+    assert.equal(flood.filter((w) => w === 0).length, 5);
+    assert.ok(flood.slice(5).every((w) => w >= 1), 'refused with a wait in seconds');
+    assert.equal(b.take('203.0.113.1', 0), 0, 'another address is unaffected');
+    assert.equal(b.take('198.51.100.7', 100), 0, 'refills at its rate');
+    assert.equal(b.refused, 15);
+  });
+
+  it('bounded: full buckets are swept, the oldest evicted at the cap; rate 0 turns it off', () => {
+    const b = new SourceBudget({ ratePerSec: 10, burst: 5, maxSources: 3 });
+    for (const s of ['a', 'b', 'c', 'd']) b.take(s, 0);
+    assert.equal(b.sources, 3);
+    b.take('d', 400);
+    b.sweep(500); // a bucket refills in 500 ms: b and c are full again and forgotten; d was used at 400
+    assert.equal(b.sources, 1);
+    const off = new SourceBudget({ ratePerSec: 0, burst: 1, maxSources: 3 });
+    assert.ok(Array.from({ length: 100 }, () => off.take('x', 0)).every((w) => w === 0));
+    assert.equal(off.sources, 0);
+  });
+});
