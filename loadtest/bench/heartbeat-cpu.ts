@@ -19,6 +19,7 @@
  * Flags: --connections N (10000 per server) --workers W (2 per server)
  *        --interval MS (5000) --window MS (5000) --windows K (9)
  *        --before DIR (dist/ of another build) --cpu-prof DIR (profile the gateway)
+ *        --gateway-flags="..." (node flags for the gateway, e.g. --perf-basic-prof)
  * Last line of output: one JSON object.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -32,7 +33,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({ options: {
   connections: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' },
   interval: { type: 'string', default: '5000' }, window: { type: 'string', default: '5000' }, windows: { type: 'string', default: '9' },
-  before: { type: 'string' }, 'cpu-prof': { type: 'string' },
+  before: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'gateway-flags': { type: 'string' },
 } });
 const N = Number(values.connections), W = Number(values.workers), INTERVAL = Number(values.interval);
 const WINDOW = Number(values.window), WINDOWS = Number(values.windows);
@@ -116,7 +117,8 @@ async function main(): Promise<void> {
     gateways.push(child);
     return `ws://127.0.0.1:${(await waitLine(child, /listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/))[1]}/ws`;
   };
-  const gwUrl = await startGateway(path.resolve(here, '../..'), 'gw-now', values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : []);
+  const gwFlags = [...(values['gateway-flags']?.split(' ').filter(Boolean) ?? []), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : [])];
+  const gwUrl = await startGateway(path.resolve(here, '../..'), 'gw-now', gwFlags);
   const uws = spawn(process.execPath, [path.join(here, 'baseline-servers.js'), 'uws', String(INTERVAL)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const uwsPort = (await waitLine(uws, /PORT (\d+)/))[1]!;
   const targets: Target[] = [
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
       const url = await startGateway(path.resolve(values.before), 'gw-before', []);
       targets.push({ name: 'before', pid: gateways[1]!.pid!, url, secret: CLUSTER_SECRET, workers: [] });
     }
+    process.stderr.write(`[bench:heartbeat-cpu] pids: ${targets.map((t) => `${t.name} ${t.pid}`).join(', ')}\n`);
     process.stderr.write(`[bench:heartbeat-cpu] ${targets.map((t) => t.name).join(', ')}: ${N} connections each from ${W} workers, heartbeat every ${INTERVAL} ms…\n`);
     // Distinct source addresses per worker (each has ~28k ephemeral ports).
     await Promise.all(targets.map((t, k) => startWorkers(t, 2 + k * W)));
@@ -166,6 +169,13 @@ async function main(): Promise<void> {
       process.stderr.write(`  window ${k + 1}/${WINDOWS}: ${targets.map((t, i) => `${t.name} ${us[i]!.toFixed(2)} µs`).join(', ')}; longlink/uws ${ratios.at(-1)!.toFixed(3)}\n`);
     }
     const end = await Promise.all(targets.map(acks));
+    // Why any gateway connection closed (timeouts would mean the clients could not keep up).
+    for (const t of targets) {
+      if (t.secret === undefined) continue;
+      const text = await (await fetch(t.url.replace('ws://', 'http://').replace(/\/ws$/, '/metrics'))).text();
+      const closes = text.split('\n').filter((l) => l.startsWith('longlink_gateway_connections_closed_total{')).join(', ');
+      if (closes) process.stderr.write(`  ${t.name} closes: ${closes}\n`);
+    }
     const result = {
       bench: 'heartbeat-cpu', date: new Date().toISOString(), node: process.version, connections: N, interval_ms: INTERVAL, window_ms: WINDOW, windows: WINDOWS,
       servers: Object.fromEntries(targets.map((t, i) => [t.name, {

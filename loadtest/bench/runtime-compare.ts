@@ -36,7 +36,7 @@ if (!script) throw new Error(`--bench must be one of ${Object.keys(SCRIPTS).join
 
 type Json = Record<string, unknown>;
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return Number((s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2).toFixed(2)); };
 
 /** The metrics compared, from the benchmark's last-line JSON (lower is better for each). */
 export function metrics(bench: string, j: Json): Record<string, number> {

@@ -1,6 +1,8 @@
 /**
- * The benchmark suite (`npm run bench`) and the reconnect-storm bench
- * (`npm run bench:storm`), run end to end at toy sizes: every server and
+ * The benchmark suite (`npm run bench`), the reconnect-storm bench
+ * (`npm run bench:storm`), CPU per heartbeat vs bare uWS
+ * (`bench:heartbeat-cpu`) and the timing wheel (`bench:wheel`), run end to end
+ * at toy sizes: every server and
  * every retry policy produces numbers, the baselines verify JWTs, nothing is
  * lost in the storm. Plus the pure report pieces (ratios, comparison).
  */
@@ -59,6 +61,27 @@ describe('bench pieces', () => {
 });
 
 describe('benches end to end (toy sizes)', () => {
+  it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
+    const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', ['--connections', '100', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '3']);
+    const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; open: number; unexpected_closes: number; failed: number }>;
+    assert.deepEqual(Object.keys(servers), ['longlink', 'uws']);
+    for (const [name, r] of Object.entries(servers)) {
+      assert.equal(r.open, 100, `${name}: all connected`);
+      assert.equal(r.failed + r.unexpected_closes, 0, name);
+      assert.ok(r.heartbeats_per_s > 20 && r.cpu_us_per_heartbeat > 0, `${name}: ${JSON.stringify(r)}`);
+    }
+    const ratio = json.ratio_longlink_vs_uws as number;
+    assert.ok(Number.isFinite(ratio) && ratio > 0, String(ratio));
+  });
+
+  it('bench:wheel: wheel, naive scan and f64 scan detect exactly the silent connections; ratios computed', async () => {
+    const { json } = await run('dist/loadtest/bench/wheel.js', ['--sizes', '2000']);
+    const rows = json.results as Array<{ profile: string; n: number; wheel_cpu_ms_per_s: number; naive_cpu_ms_per_s: number; ratio: number; naive_f64_cpu_ms_per_s: number; ns_per_touch: number }>;
+    assert.deepEqual(rows.map((r) => `${r.profile} ${r.n}`), ['web 2000', 'smart 2000']);
+    // The bench throws if any side misses or over-detects a silent connection, so reaching here means all agreed.
+    for (const r of rows) assert.ok(r.wheel_cpu_ms_per_s > 0 && r.naive_cpu_ms_per_s > 0 && r.naive_f64_cpu_ms_per_s > 0 && r.ratio > 0 && r.ns_per_touch > 0, JSON.stringify(r));
+  });
+
   it('bench: Longlink, ws and Socket.IO all connect with JWTs, heartbeat and deliver pushes; ratios computed', async () => {
     const { json } = await run('dist/loadtest/bench/suite.js', ['--connections', '150', '--workers', '2', '--interval', '2000', '--window', '2500', '--push-rate', '40', '--push-s', '1']);
     const results = json.results as SuiteResult[];

@@ -12,13 +12,18 @@ import type { ReplayConn, ReplayState } from './replay.js';
 export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn {
   /** The timing wheel's index for this connection's deadline record (-1: none). */
   wheelId = -1;
+  // Numeric fields start as numbers, never `undefined` (what an ES2022 field
+  // without initializer holds until the constructor runs): a field that ever
+  // held a non-number is stored boxed, so every write of a fractional value
+  // (tokens and last, on every frame) would allocate a HeapNumber and take a
+  // GC write barrier.
   // inbound token bucket
-  tokens: number;
-  last: number;
+  tokens = 0;
+  last = 0;
 
   /** Negotiated heartbeat interval and the derived server-side span (interval x 1.5 + grace). */
-  intervalMs: number;
-  deadlineSpanMs: number;
+  intervalMs = 0;
+  deadlineSpanMs = 0;
   /** Set once `end()` was called or the transport reported the close: never touch the socket after. */
   closed = false;
   /** Close code the core chose (for metrics); undefined when the peer closed. */
