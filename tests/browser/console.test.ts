@@ -155,6 +155,8 @@ async function exercise(t: Target): Promise<void> {
       await shot(page, t, 'phone');
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 1, `no sideways scrolling at phone width (overflow ${overflow}px)`);
+      const kick = await page.locator('#connections tr[data-device="phone"] button', { hasText: 'Kick' }).boundingBox();
+      assert.ok(kick && kick.x >= 0 && kick.x + kick.width <= 390, `the Kick button is in view at phone width: ${JSON.stringify(kick)}`);
     }
 
     // Sign out forgets the token.

@@ -31,6 +31,8 @@ class Unauthorized extends Error {}
 let token = sessionStorage.getItem(TOKEN_KEY) ?? '';
 let pollTimer: ReturnType<typeof setTimeout> | undefined;
 let shownUser: string | undefined;
+/** The last overview, to redraw the chart when the window changes size. */
+let lastOverview: Overview | undefined;
 /** Receipt rows still waiting for an ack, checked on every refresh of the shown user. */
 const watching: Array<{ user: string; seq: number; until: number; row: HTMLElement }> = [];
 
@@ -90,6 +92,7 @@ function tile(label: string, value: string, id: string, warn = false): HTMLEleme
 }
 
 function renderOverview(o: Overview): void {
+  lastOverview = o;
   const mode = byId('mode');
   mode.hidden = false;
   mode.textContent = o.dev ? `${o.mode} · DEV` : o.mode;
@@ -308,6 +311,9 @@ function main(): void {
     if (t !== '') void signIn(t);
   });
   byId('signout').addEventListener('click', () => signOut('Signed out.'));
+  window.addEventListener('resize', () => {
+    if (lastOverview && token !== '') drawChart(byId('chart') as unknown as SVGElement, byId('legend'), lastOverview.history, lastOverview.now);
+  });
   byId('lookup-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const u = byId<HTMLInputElement>('lookup').value.trim();
