@@ -41,6 +41,16 @@ export const LIMITS = Object.freeze({
   maxTokenLength: 8192,
 });
 
+/**
+ * The server's heartbeat deadline (docs/protocol.md §5.2): a connection silent
+ * for longer than this after its last frame is closed with 4003. One and a half
+ * intervals absorb a late timer and a retransmission; the grace covers slow
+ * networks on top.
+ */
+export function heartbeatDeadlineMs(intervalMs: number, graceMs: number): number {
+  return intervalMs * 1.5 + graceMs;
+}
+
 // ---- client → server -------------------------------------------------------
 
 /** "I am alive"; may announce the interval the client will use from now on. */

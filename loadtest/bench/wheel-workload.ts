@@ -11,6 +11,7 @@
  * been visited at least once.
  */
 import { rng } from '../lib/rand.js';
+import { heartbeatDeadlineMs } from '../../protocol/index.js';
 
 export interface Profile {
   name: string;
@@ -32,7 +33,7 @@ export const TICK_MS = 1_000;
 const DEAD_FRACTION = 0.01;
 
 function profile(name: string, intervalMs: number, timedTicks: number, naiveTicks: number): Profile {
-  const timeoutMs = intervalMs * 1.5 + 5_000;
+  const timeoutMs = heartbeatDeadlineMs(intervalMs, 5_000);
   let wheelSize = 2;
   while (wheelSize * TICK_MS < timeoutMs) wheelSize *= 2;
   return { name, intervalMs, jitterMs: intervalMs * 0.1, timeoutMs, wheelSize, timedTicks, naiveTicks };

@@ -14,7 +14,8 @@ import type { ClientEvents } from './types.js';
 
 export { FakeTimers } from './fake-timers.js';
 
-export class FakeSocket implements TransportSocket {
+/** Fakes the gateway end as the SDK sees it: the test plays the server (hello, pushes, closes). */
+export class FakeGatewaySocket implements TransportSocket {
   readonly url: URL;
   /** Raw frames the client wrote. */
   readonly sent: Array<string | Uint8Array> = [];
@@ -33,7 +34,7 @@ export class FakeSocket implements TransportSocket {
 
   // ---- the client side (TransportSocket) ----
   send(data: string | Uint8Array): void {
-    if (!this.live) throw new Error('FakeSocket: send after close');
+    if (!this.live) throw new Error('FakeGatewaySocket: send after close');
     this.sent.push(typeof data === 'string' ? data : Uint8Array.from(data));
   }
   close(code: number, reason: string): void { this.clientClosed = { code, reason }; }
@@ -109,13 +110,13 @@ export class FakeSocket implements TransportSocket {
 
 /** Records every socket the client opens; the test plays the gateway on each. */
 export class FakeTransport {
-  readonly sockets: FakeSocket[] = [];
+  readonly sockets: FakeGatewaySocket[] = [];
   readonly factory: TransportFactory = (url, protocols, h) => {
-    const s = new FakeSocket(url, protocols, h);
+    const s = new FakeGatewaySocket(url, protocols, h);
     this.sockets.push(s);
     return s;
   };
-  get last(): FakeSocket {
+  get last(): FakeGatewaySocket {
     const s = this.sockets[this.sockets.length - 1];
     if (s === undefined) throw new Error('FakeTransport: no socket opened yet');
     return s;

@@ -42,10 +42,23 @@ export const Errors = Object.freeze({
   INTERNAL: spec('LL_INTERNAL', 500, 'Internal error'),
 });
 
-export type ErrorName = keyof typeof Errors;
+/** Reason phrases (RFC 9110) for every status Longlink answers with: one table for every HTTP server. */
+const REASONS: Readonly<Record<number, string>> = Object.freeze({
+  200: 'OK', 204: 'No Content', 302: 'Found', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  413: 'Content Too Large', 415: 'Unsupported Media Type', 426: 'Upgrade Required', 429: 'Too Many Requests',
+  500: 'Internal Server Error', 503: 'Service Unavailable',
+});
 
-/** A typed error carrying a catalogue entry and an optional detail for the caller. */
+/** The HTTP status line for a status code, e.g. `413 Content Too Large` (uWS's writeStatus takes the whole line). */
+export function statusLine(status: number): string {
+  const reason = REASONS[status];
+  return `${status} ${reason ?? ''}`;
+}
+
+/** A typed error carrying its catalogue entry and an optional detail for the caller. */
 export class LonglinkError extends Error {
+  /** The catalogue entry (Errors.*): callers need not look the code up again. */
+  readonly spec: ErrorSpec;
   readonly code: string;
   readonly status: number;
   readonly detail: string | undefined;
@@ -54,6 +67,7 @@ export class LonglinkError extends Error {
   constructor(which: ErrorSpec, detail?: string, retryAfterMs?: number) {
     super(detail ? `${which.message}: ${detail}` : which.message);
     this.name = 'LonglinkError';
+    this.spec = which;
     this.code = which.code;
     this.status = which.status;
     this.detail = detail;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Errors, LonglinkError, errorBody } from '../../services/shared/errors.js';
+import { Errors, LonglinkError, errorBody, statusLine } from '../../services/shared/errors.js';
 
 describe('error catalogue', () => {
   const specs = Object.values(Errors);
@@ -23,6 +23,15 @@ describe('error catalogue', () => {
       if (status !== '—') assert.equal(Number(status), s.status, `${code} status in docs`);
     }
   });
+  it('every catalogue status has its reason phrase in the one status-line table; an error keeps its catalogue entry', () => {
+    for (const s of specs) assert.match(statusLine(s.status), /^\d{3} [A-Z][A-Za-z ]+$/, `${s.code}: ${statusLine(s.status)}`);
+    assert.equal(statusLine(413), '413 Content Too Large', 'not "400 Bad Request" (what every status but 401/404/503 used to get)');
+    assert.equal(statusLine(415), '415 Unsupported Media Type');
+    assert.equal(statusLine(599), '599 ', 'unknown: empty reason phrase, still a valid status line');
+    const e = new LonglinkError(Errors.AUTH_KEYS_UNAVAILABLE, 'x');
+    assert.equal(e.spec, Errors.AUTH_KEYS_UNAVAILABLE);
+  });
+
   it('errors serialise to the documented body shape', () => {
     assert.deepEqual(JSON.parse(errorBody(Errors.API_VALIDATION, 'users: required')), { error: { code: 'LL_API_VALIDATION', message: 'Request body failed validation: users: required' } });
     const e = new LonglinkError(Errors.DRAINING);

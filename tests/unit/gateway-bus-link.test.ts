@@ -14,7 +14,7 @@ import { ManualClock } from '../../services/shared/clock.js';
 import { BusGatewayLink } from '../../services/gateway/bus-link.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { Handshake } from '../../services/gateway/core/ports.js';
-import { FakeSocket } from '../helpers/fake-socket.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { silent } from '../helpers/log.js';
 
 const links: BusGatewayLink[] = [];
@@ -55,8 +55,8 @@ function setup() {
 describe('BusGatewayLink re-announcement', () => {
   it('answers sync for all gateways or for this one, naming each connection\'s watermark; ignores others', async () => {
     const t = setup();
-    t.core.open(new FakeSocket(), t.hs('alice'));
-    t.core.open(new FakeSocket(), t.hs('slow'));
+    t.core.open(new FakeClientSocket(), t.hs('alice'));
+    t.core.open(new FakeClientSocket(), t.hs('slow'));
     await t.settle();
     t.bus.publish(t.s.deliver('gwA'), encodeMsg({ deliveries: [{ user: 'alice', pushes: [{ seq: 1, id: 'm1', ts: 1, data: '1' }, { seq: 2, id: 'm2', ts: 1, data: '2' }] }] }));
     await t.settle();
@@ -89,7 +89,7 @@ describe('BusGatewayLink re-announcement', () => {
   it('upstream headers carry client-controlled ids percent-encoded: no control character, CR/LF or space raw', async () => {
     const { bus, s, link } = setup();
     const got: BusMessage[] = [];
-    bus.subscribe(s.upstreamAll, (m) => got.push(m));
+    bus.subscribe(s.upstream('>'), (m) => got.push(m));
     await link.upstream({ user: 'eve\r\nInjected: 1\u0000\u0007 x%', device: 'ph\u00e9', conn: 'c1', gateway: 'gwA', topic: 't', id: 'u1', data: null });
     await link.upstream({ user: 'alice', device: 'phone-1', conn: 'c2', gateway: 'gwA', topic: 't', id: 'u2', data: null });
     await new Promise((r) => setImmediate(r));

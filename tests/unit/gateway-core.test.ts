@@ -7,7 +7,7 @@ import type { CoreOptions } from '../../services/gateway/core/options.js';
 import type { Admission } from '../../services/gateway/core/admission.js';
 import { admissionOptions } from '../helpers/gateway-harness.js';
 import { SendStatus, type GatewayLink, type Handshake, type PresenceEvent, type PushRecord, type ResumeReply, type ResumeRequest } from '../../services/gateway/core/ports.js';
-import { FakeSocket } from '../helpers/fake-socket.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { Errors, LonglinkError } from '../../services/shared/errors.js';
 import { silent } from '../helpers/log.js';
 
@@ -65,7 +65,7 @@ const text = (s: string): ArrayBuffer => buf(new TextEncoder().encode(s));
 describe('GatewayCore', () => {
   it('sends hello with session, ids, heartbeat bounds and limits after resume answers', async () => {
     const { core, hs, link } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     assert.equal(s.sent.length, 0, 'nothing before the session service answers');
     await flush();
@@ -84,7 +84,7 @@ describe('GatewayCore', () => {
 
   it('answers a bare heartbeat with a 1-byte ack', async () => {
     const { core, hs } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     core.message(c, buf(encodeHeartbeat()), true);
@@ -96,7 +96,7 @@ describe('GatewayCore', () => {
 
   it('closes an idle connection within interval x 1.5 + grace (+ one tick) with HEARTBEAT_TIMEOUT', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();
     const deadline = 10_000 * 1.5 + 2000;
@@ -112,7 +112,7 @@ describe('GatewayCore', () => {
 
   it('any frame resets the deadline (last-packet time)', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     for (let i = 0; i < 5; i++) {
@@ -126,7 +126,7 @@ describe('GatewayCore', () => {
 
   it('heartbeat checking off keeps an idle connection open', async () => {
     const { core, hs, run } = setup({ hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: false, log: false } });
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();
     run(120_000);
@@ -135,7 +135,7 @@ describe('GatewayCore', () => {
 
   it('announced intervals are clamped, move the deadline, and the ack says the clamped value', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     core.message(c, buf(encodeHeartbeat(120_000)), true); // above max 60 s
@@ -151,7 +151,7 @@ describe('GatewayCore', () => {
 
   it('closes with TOKEN_EXPIRED when the token runs out mid-session', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs('alice', 'd1', { tokenExpiresAt: 5000 }));
     await flush();
     run(3000);
@@ -162,7 +162,7 @@ describe('GatewayCore', () => {
 
   it('bad frames, oversize frames and floods get their close codes; other connections are unaffected', async () => {
     const { core, hs } = setup();
-    const bad = new FakeSocket(), big = new FakeSocket(), flood = new FakeSocket(), ok = new FakeSocket();
+    const bad = new FakeClientSocket(), big = new FakeClientSocket(), flood = new FakeClientSocket(), ok = new FakeClientSocket();
     const cb = core.open(bad, hs('u1')), cg = core.open(big, hs('u2')), cf = core.open(flood, hs('u3')), co = core.open(ok, hs('u4'));
     await flush();
     core.message(cb, text('{"op":"nope"}'), false);
@@ -180,7 +180,7 @@ describe('GatewayCore', () => {
 
   it('a newer connection for the same user and device replaces the older one', async () => {
     const { core, hs } = setup();
-    const a = new FakeSocket(), b = new FakeSocket(), other = new FakeSocket();
+    const a = new FakeClientSocket(), b = new FakeClientSocket(), other = new FakeClientSocket();
     core.open(a, hs('alice', 'phone'));
     core.open(other, hs('alice', 'laptop'));
     core.open(b, hs('alice', 'phone'));
@@ -196,7 +196,7 @@ describe('GatewayCore', () => {
     const rec = (seq: number): PushRecord => ({ seq, id: `m${seq}`, ts: 1, data: `{"n":${seq}}` });
     let answer!: (r: ResumeReply) => void;
     link.resumeReply = () => new Promise((r) => { answer = r; });
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs('alice', 'd1', { session: 's-old', lastSeq: 3 }));
     core.deliver({ user: 'alice', pushes: [rec(5)] }); // overlaps the replay
     core.deliver({ user: 'alice', pushes: [rec(6)] }); // newer than the replay
@@ -214,7 +214,7 @@ describe('GatewayCore', () => {
   it('closes with INTERNAL_ERROR when the session service cannot answer', async () => {
     const { core, hs, link } = setup();
     link.resumeReply = () => Promise.reject(new Error('down'));
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();
     assert.equal(s.code(), Close.INTERNAL_ERROR);
@@ -223,7 +223,7 @@ describe('GatewayCore', () => {
 
   it('acks forward the highest cumulative seq only; heartbeat acks carry seq while the client is behind', async () => {
     const { core, hs, link } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     core.deliver({ user: 'alice', pushes: [{ seq: 1, id: 'a', ts: 1, data: '1' }, { seq: 2, id: 'b', ts: 1, data: '2' }] });
@@ -238,7 +238,7 @@ describe('GatewayCore', () => {
 
   it('closes a slow consumer whose buffer stays over its bound past the write timeout, and on overflow at once', async () => {
     const { core, hs, run } = setup();
-    const slow = new FakeSocket(), full = new FakeSocket();
+    const slow = new FakeClientSocket(), full = new FakeClientSocket();
     const cs = core.open(slow, hs('u1'));
     core.open(full, hs('u2'));
     await flush();
@@ -259,7 +259,7 @@ describe('GatewayCore', () => {
 
   it('a writer that recovers is not closed', async () => {
     const { core, hs, run } = setup();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs());
     await flush();
     s.nextStatus = SendStatus.BACKPRESSURE;
@@ -267,7 +267,7 @@ describe('GatewayCore', () => {
     core.deliver({ user: 'alice', pushes: [{ seq: 1, id: 'a', ts: 1, data: '1' }] });
     run(1000);
     s.buffered = 0;
-    core.drained(c);
+    core.sendBufferDrained(c);
     run(5000);
     core.message(c, buf(encodeHeartbeat()), true);
     assert.equal(s.ended, undefined);
@@ -276,9 +276,9 @@ describe('GatewayCore', () => {
   it('admission: connection limit and connect rate reject with retry-after', async () => {
     const a = setup({ admission: adm({ maxConnections: 2, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }) });
     assert.equal(admit(a.core).ok, true);
-    const first = new FakeSocket();
+    const first = new FakeClientSocket();
     a.core.open(first, a.hs('u1'));
-    a.core.open(new FakeSocket(), a.hs('u2'));
+    a.core.open(new FakeClientSocket(), a.hs('u2'));
     const third = admit(a.core);
     assert.equal(third.ok, false);
     if (!third.ok) { assert.equal(third.error.code, 'LL_ADMISSION_MAX_CONNECTIONS'); assert.ok(third.retryAfterS >= 1); }
@@ -303,8 +303,8 @@ describe('GatewayCore', () => {
       replies.push(() => resolve({ session: 's', resumed: false, latestSeq: 0, pushes: [] }));
       if (req.user === 'fails') replies.push(() => reject(new Error('timeout')));
     });
-    a.core.open(new FakeSocket(), a.hs('u1'));
-    a.core.open(new FakeSocket(), a.hs('u2'));
+    a.core.open(new FakeClientSocket(), a.hs('u1'));
+    a.core.open(new FakeClientSocket(), a.hs('u2'));
     assert.equal(a.core.sessionsStarting, 2);
     const refused = admit(a.core);
     assert.equal(refused.ok, false);
@@ -314,7 +314,7 @@ describe('GatewayCore', () => {
     assert.equal(a.core.sessionsStarting, 1, 'a settled session start frees a slot');
     assert.equal(admit(a.core).ok, true);
     // A failed start (router timeout) frees its slot too.
-    a.core.open(new FakeSocket(), a.hs('fails'));
+    a.core.open(new FakeClientSocket(), a.hs('fails'));
     assert.equal(a.core.sessionsStarting, 2);
     replies.pop()!();
     await flush();
@@ -329,7 +329,7 @@ describe('GatewayCore', () => {
     const startLimit = a.core.startLimit.limit;
     assert.equal(startLimit, 500, 'starts at the initial limit, below the ceiling');
     let opened = 0;
-    while (admit(a.core).ok) { a.core.open(new FakeSocket(), a.hs(`u${opened++}`)); }
+    while (admit(a.core).ok) { a.core.open(new FakeClientSocket(), a.hs(`u${opened++}`)); }
     assert.equal(opened, 500, 'admits up to the limit');
     const refused = admit(a.core);
     assert.ok(!refused.ok && refused.error.code === 'LL_ADMISSION_STARTING' && refused.retryAfterS >= 1);
@@ -342,7 +342,7 @@ describe('GatewayCore', () => {
     assert.ok(a.core.startLimit.latencyMs >= 390);
     // Now the router answers in 10 ms: the limit grows back while it is in use.
     for (let round = 0; round < 15; round++) {
-      while (admit(a.core).ok) a.core.open(new FakeSocket(), a.hs(`v${opened++}`));
+      while (admit(a.core).ok) a.core.open(new FakeClientSocket(), a.hs(`v${opened++}`));
       a.clock.advance(10);
       for (const r of pending.splice(0)) r();
       await flush();
@@ -355,10 +355,10 @@ describe('GatewayCore', () => {
   it('adaptive admission: starts still unanswered after the target cut the limit before any answer arrives', () => {
     const a = setup({ admission: adm({ maxConnections: 100_000, connectBurst: 100_000, maxStarting: 1000, startTargetMs: 100 }) });
     a.link.resumeReply = () => new Promise(() => {}); // the router never answers
-    for (let i = 0; i < 300; i++) { assert.ok(admit(a.core).ok); a.core.open(new FakeSocket(), a.hs(`u${i}`)); }
+    for (let i = 0; i < 300; i++) { assert.ok(admit(a.core).ok); a.core.open(new FakeClientSocket(), a.hs(`u${i}`)); }
     a.clock.advance(90);
     assert.ok(admit(a.core).ok, 'younger than the target: no signal yet');
-    a.core.open(new FakeSocket(), a.hs('late'));
+    a.core.open(new FakeClientSocket(), a.hs('late'));
     a.clock.advance(110); // the oldest has waited 200 ms: twice the target
     assert.equal(admit(a.core).ok, false);
     assert.equal(a.core.startLimit.limit, 250, 'cut in proportion (x 0.5): 301 starts unanswered are over it');
@@ -368,7 +368,7 @@ describe('GatewayCore', () => {
   it('a router that sheds a session start: 1013 after a reconnect frame with a jittered delay, and the limit halves', async () => {
     const a = setup({ admission: adm({ maxStarting: 100 }) });
     a.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', 2000));
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const before = a.core.startLimit.limit;
     a.core.open(s, a.hs());
     await flush();
@@ -380,7 +380,7 @@ describe('GatewayCore', () => {
     // Any other failure (timeout, store down) is a 1011.
     const t = setup();
     t.link.resumeReply = () => Promise.reject(new Error('bus request timed out'));
-    const s2 = new FakeSocket();
+    const s2 = new FakeClientSocket();
     t.core.open(s2, t.hs());
     await flush();
     assert.equal(s2.ended?.code, Close.INTERNAL_ERROR);
@@ -399,7 +399,7 @@ describe('GatewayCore', () => {
 
   it('drain: reconnect frames with jittered delays paced over the window, then DRAINING closes; admission refuses', async () => {
     const { core, hs, run } = setup({ drain: { windowMs: 1000, reconnectJitterMs: 500 } });
-    const socks = Array.from({ length: 20 }, () => new FakeSocket());
+    const socks = Array.from({ length: 20 }, () => new FakeClientSocket());
     socks.forEach((s, i) => core.open(s, hs(`u${i}`)));
     await flush();
     let done = false;
@@ -422,7 +422,7 @@ describe('GatewayCore', () => {
 
   it('kick and logout close the right connections with their codes', async () => {
     const { core, hs } = setup();
-    const a = new FakeSocket(), b = new FakeSocket(), c = new FakeSocket();
+    const a = new FakeClientSocket(), b = new FakeClientSocket(), c = new FakeClientSocket();
     core.open(a, hs('alice', 'phone'));
     core.open(b, hs('alice', 'laptop'));
     core.open(c, hs('bob', 'phone'));

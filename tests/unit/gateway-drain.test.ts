@@ -8,7 +8,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Close } from '../../protocol/index.js';
-import { FakeSocket } from '../helpers/fake-socket.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { flush, gatewayBench } from '../helpers/gateway-harness.js';
 
 async function settles(p: Promise<void>): Promise<boolean> {
@@ -21,7 +21,7 @@ async function settles(p: Promise<void>): Promise<boolean> {
 describe('drain completion', () => {
   it('one connection on the default window: resolves once the first step closed it', async () => {
     const { core, hs } = gatewayBench({ drain: { windowMs: 30_000, reconnectJitterMs: 5000 } });
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();
     const drained = core.startDrain();
@@ -31,7 +31,7 @@ describe('drain completion', () => {
 
   it('a zero window closes every session at once and resolves', async () => {
     const { core, hs } = gatewayBench({ drain: { windowMs: 0, reconnectJitterMs: 500 } });
-    const socks = Array.from({ length: 25 }, () => new FakeSocket());
+    const socks = Array.from({ length: 25 }, () => new FakeClientSocket());
     socks.forEach((s, i) => core.open(s, hs(`u${i}`)));
     await flush();
     const drained = core.startDrain();
@@ -47,7 +47,7 @@ describe('drain completion', () => {
 
   it('a second waiter during a paced drain resolves with the first', async () => {
     const { core, hs, run } = gatewayBench({ drain: { windowMs: 1000, reconnectJitterMs: 0 } });
-    for (let i = 0; i < 10; i++) core.open(new FakeSocket(), hs(`u${i}`));
+    for (let i = 0; i < 10; i++) core.open(new FakeClientSocket(), hs(`u${i}`));
     await flush();
     const a = core.startDrain();
     const b = core.startDrain();

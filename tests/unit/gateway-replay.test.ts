@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeAck, type PushFrame } from '../../protocol/index.js';
 import type { PushRecord, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
-import { FakeSocket } from '../helpers/fake-socket.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { buf, flush, gatewayBench } from '../helpers/gateway-harness.js';
 
 const BOUND = 1000;
@@ -28,7 +28,7 @@ function inbox(n: number, page: number) {
 }
 
 /** A socket whose buffer grows by what is sent and empties on `drain()`. */
-class BufferingSocket extends FakeSocket {
+class BufferingSocket extends FakeClientSocket {
   override send(message: Uint8Array | string, isBinary = false): number {
     this.buffered += typeof message === 'string' ? message.length : message.byteLength;
     return super.send(message, isBinary);
@@ -49,7 +49,7 @@ describe('flow-controlled replay', () => {
     assert.ok(s.buffered < BOUND + 400);
     for (let round = 0; round < 100 && s.seqs().length < 40; round++) {
       s.buffered = 0;
-      core.drained(c);
+      core.sendBufferDrained(c);
       await flush();
     }
     assert.deepEqual(s.seqs(), ib.all.map((p) => p.seq), 'all, once, in order');
@@ -72,7 +72,7 @@ describe('flow-controlled replay', () => {
     assert.deepEqual(link.acks, [['alice', 'd1', seen.at(-1)!]], 'ack forwarded mid-replay');
     assert.equal(core.deliver({ user: 'alice', pushes: [rec(21)] }), 1);
     assert.ok(!s.seqs().includes(21), 'a live push waits for the replay');
-    for (let round = 0; round < 100 && s.seqs().length < 21; round++) { s.buffered = 0; core.drained(c); await flush(); }
+    for (let round = 0; round < 100 && s.seqs().length < 21; round++) { s.buffered = 0; core.sendBufferDrained(c); await flush(); }
     assert.deepEqual(s.seqs(), Array.from({ length: 21 }, (_, i) => i + 1));
   });
 
@@ -85,7 +85,7 @@ describe('flow-controlled replay', () => {
     await flush();
     // 1,100 live pushes (over the pending bound), appended to the inbox before being published.
     for (let seq = 6; seq <= 1105; seq++) { ib.all.push(rec(seq, 1)); core.deliver({ user: 'alice', pushes: [rec(seq, 1)] }); }
-    for (let round = 0; round < 5000 && s.seqs().at(-1) !== 1105; round++) { s.buffered = 0; core.drained(c); await flush(); }
+    for (let round = 0; round < 5000 && s.seqs().at(-1) !== 1105; round++) { s.buffered = 0; core.sendBufferDrained(c); await flush(); }
     assert.deepEqual(s.seqs(), Array.from({ length: 1105 }, (_, i) => i + 1));
     assert.ok(c.pending === null && c.replay === null, 'replay over');
   });
@@ -94,7 +94,7 @@ describe('flow-controlled replay', () => {
     const { core, hs, link } = gatewayBench({ limits: { maxPayload: 1024, ratePerSec: 100, burst: 100, sendBufferBound: BOUND, writeTimeoutMs: 3000 } });
     const ib = inbox(10, 2);
     link.resumeReply = async (req) => { if (req.repair) throw new Error('router gone'); return ib.answer(req); };
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();
     await flush();

@@ -70,6 +70,20 @@ describe('source layout', () => {
     assert.deepEqual(show(bad), []);
   });
 
+  it('every folder the README\'s layout section names exists', () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const block = /## Layout\n\n```\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block, 'README has a layout block');
+    const named = block.split('\n').map((l) => l.split(/\s{2,}/)[0]!.trim()).filter((p) => p.endsWith('/'));
+    assert.ok(named.length >= 10, `layout names ${named.length} folders`);
+    for (const entry of named) {
+      for (const p of entry.split(/,\s*/)) {
+        const path = p.includes('/') && !p.startsWith('infra/') && entry.startsWith('infra/') ? `infra/${p}` : p;
+        assert.ok(statSync(join(REPO, path)).isDirectory(), `README layout names ${path}`);
+      }
+    }
+  });
+
   it('router store adapters do not import each other', () => {
     const stores = 'services/router/stores';
     const kind = (p: string): string | undefined => (under(p, `${stores}/memory`) ? 'memory' : under(p, `${stores}/redis`) ? 'redis' : undefined);

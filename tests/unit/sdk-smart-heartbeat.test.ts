@@ -9,14 +9,14 @@ import { LonglinkClient } from '../../sdk/src/client.js';
 import { MARS_DEFAULTS } from '../../sdk/src/heartbeat-policy.js';
 import { ManualNetwork } from '../../sdk/src/network.js';
 import { MemoryStorage } from '../../sdk/src/storage.js';
-import { FakeTimers, FakeTransport, flushMicrotasks, type FakeSocket } from '../../sdk/src/testing.js';
+import { FakeTimers, FakeTransport, flushMicrotasks, type FakeGatewaySocket } from '../../sdk/src/testing.js';
 import type { ClientOptions, IntervalEvent } from '../../sdk/src/types.js';
 
 class FakeNatWorld {
   readonly timers = new FakeTimers();
   readonly tr = new FakeTransport();
   natMs: number;
-  private seen = new Map<FakeSocket, { last: number; frames: number; dead: boolean }>();
+  private seen = new Map<FakeGatewaySocket, { last: number; frames: number; dead: boolean }>();
   deaths = 0;
 
   constructor(natMs: number, private readonly serverMinMs = 100) { this.natMs = natMs; }
@@ -35,7 +35,7 @@ class FakeNatWorld {
     }
   }
 
-  private serve(s: FakeSocket): void {
+  private serve(s: FakeGatewaySocket): void {
     let st = this.seen.get(s);
     const now = this.timers.now();
     if (st === undefined) {

@@ -8,6 +8,7 @@ import type { BucketState } from './token-bucket.js';
 import type { ClientSocket, PushRecord } from './ports.js';
 import type { OrderedConn } from './ordered-delivery.js';
 import type { ReplayConn, ReplayState } from './replay.js';
+import { heartbeatDeadlineMs } from '../../../protocol/index.js';
 
 export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn {
   /** The timing wheel's index for this connection's deadline record (-1: none). */
@@ -60,7 +61,7 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
     this.tokens = burst;
     this.last = now;
     this.intervalMs = intervalMs;
-    this.deadlineSpanMs = intervalMs * 1.5 + graceMs;
+    this.deadlineSpanMs = heartbeatDeadlineMs(intervalMs, graceMs);
   }
 }
 

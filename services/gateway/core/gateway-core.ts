@@ -8,7 +8,7 @@
  * `conn.closed` before touching the socket.
  */
 import {
-  BinaryOp, Close, PROTOCOL_VERSION, closeCodeInfo, closeReasonLabel, decodeClientFrame, encodeHeartbeatAck, encodeJson, encodePushRaw,
+  BinaryOp, Close, PROTOCOL_VERSION, closeCodeInfo, closeReasonLabel, decodeClientFrame, heartbeatDeadlineMs, encodeHeartbeatAck, encodeJson, encodePushRaw,
   type HelloFrame,
 } from '../../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
@@ -361,7 +361,7 @@ export class GatewayCore {
       const clamped = clampInterval(announcedMs, this.o.hb.minMs, this.o.hb.maxMs);
       if (clamped !== c.intervalMs) {
         c.intervalMs = clamped;
-        c.deadlineSpanMs = clamped * 1.5 + this.o.hb.graceMs;
+        c.deadlineSpanMs = heartbeatDeadlineMs(clamped, this.o.hb.graceMs);
         this.deps.observer?.negotiatedIntervalMs(clamped);
         this.touch(c, this.clock.now());
       }
@@ -413,10 +413,10 @@ export class GatewayCore {
     this.deps.observer?.sweepSeconds((performance.now() - t0) / 1000);
   }
 
-  /** The transport's drain event: the send buffer shrank. */
-  drained(c: Connection): void {
-    this.slow.drained(c);
-    if (c.replay !== null) c.socket.cork(() => this.replayer.drained(c));
+  /** The transport's drain event: the socket's send buffer shrank (not the gateway drain: that is startDrain). */
+  sendBufferDrained(c: Connection): void {
+    this.slow.sendBufferDrained(c);
+    if (c.replay !== null) c.socket.cork(() => this.replayer.sendBufferDrained(c));
   }
 
   // ---- outbound ---------------------------------------------------------------------

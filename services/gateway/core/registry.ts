@@ -12,7 +12,6 @@ export class ConnectionRegistry {
   private count = 0;
 
   get size(): number { return this.count; }
-  get users(): number { return this.byUser.size; }
 
   add(c: Connection): void {
     const cur = this.byUser.get(c.user);

@@ -70,7 +70,7 @@ export class Replayer<C extends ReplayConn> {
   }
 
   /** The socket's send buffer shrank. */
-  drained(c: C): void {
+  sendBufferDrained(c: C): void {
     if (c.replay !== null && !c.replay.fetching) this.pump(c);
   }
 

@@ -27,7 +27,7 @@ export class SlowConsumers<C extends BufferedConn> {
   }
 
   /** The transport's drain event: the buffer shrank. */
-  drained(c: C): void {
+  sendBufferDrained(c: C): void {
     if (!c.closed && c.stuckSince >= 0 && c.socket.getBufferedAmount() <= this.o.sendBufferBound) {
       c.stuckSince = -1;
       this.stuck.delete(c);

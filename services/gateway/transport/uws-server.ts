@@ -13,7 +13,7 @@
  */
 import type * as uWS from 'uWebSockets.js';
 import type { Clock } from '../../shared/clock.js';
-import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../../shared/errors.js';
+import { Errors, LonglinkError, errorBody, statusLine, type ErrorSpec } from '../../shared/errors.js';
 import { loadNativeUws, type NativeUws } from '../../shared/uws-native.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, checkDeviceId, checkSessionId } from '../../../protocol/index.js';
 import type { Authenticator } from '../auth.js';
@@ -57,16 +57,12 @@ export interface UwsGateway {
   close(): void;
 }
 
-const STATUS_LINES: Readonly<Record<number, string>> = {
-  401: '401 Unauthorized', 404: '404 Not Found', 426: '426 Upgrade Required', 429: '429 Too Many Requests', 503: '503 Service Unavailable',
-};
-
 /** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
 const WS_KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
 
 function reject(res: uWS.HttpResponse, spec: ErrorSpec, detail?: string, retryAfterS?: number): void {
   res.cork(() => {
-    res.writeStatus(STATUS_LINES[spec.status] ?? '400 Bad Request');
+    res.writeStatus(statusLine(spec.status));
     if (retryAfterS !== undefined) res.writeHeader('Retry-After', String(retryAfterS));
     // RFC 6455 §4.4: a version the server does not speak is answered with the versions it does.
     if (spec.status === 426) res.writeHeader('Sec-WebSocket-Version', '13');
@@ -176,7 +172,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       try {
         vt = auth.verify(token);
       } catch (err) {
-        const spec = err instanceof LonglinkError ? (Object.values(Errors).find((e) => e.code === err.code) ?? Errors.AUTH_INVALID_TOKEN) : Errors.AUTH_INVALID_TOKEN;
+        const spec = err instanceof LonglinkError ? err.spec : Errors.AUTH_INVALID_TOKEN;
         core.recordAuthFailure(spec.code);
         reject(res, spec, undefined, spec.status === 503 ? 2 : undefined);
         return;
@@ -214,7 +210,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
     },
     drain: (ws) => {
       const c = ws.getUserData().conn;
-      if (c !== null) core.drained(c);
+      if (c !== null) core.sendBufferDrained(c);
     },
     close: (ws, code) => {
       const c = ws.getUserData().conn;
@@ -227,7 +223,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
   });
   app.get('/readyz', (res) => {
     if (o.ready()) res.writeHeader('Content-Type', 'application/json').end('{"status":"ready"}');
-    else res.writeStatus('503 Service Unavailable').writeHeader('Content-Type', 'application/json').end(`{"status":"${core.isDraining ? 'draining' : 'degraded'}"}`);
+    else res.writeStatus(statusLine(503)).writeHeader('Content-Type', 'application/json').end(`{"status":"${core.isDraining ? 'draining' : 'degraded'}"}`);
   });
   app.get('/metrics', (res) => {
     let aborted = false;
@@ -236,12 +232,12 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       (text) => { if (!aborted) res.cork(() => { res.writeHeader('Content-Type', o.metrics.contentType).end(text); }); },
       (err: unknown) => {
         o.log.warn({ err: String(err) }, 'metrics collection failed');
-        if (!aborted) res.cork(() => { res.writeStatus('500 Internal Server Error').end(); });
+        if (!aborted) res.cork(() => { res.writeStatus(statusLine(500)).end(); });
       },
     );
   });
   app.any('/*', (res) => {
-    res.writeStatus('404 Not Found').writeHeader('Content-Type', 'application/json').end(errorBody(Errors.NOT_FOUND));
+    res.writeStatus(statusLine(404)).writeHeader('Content-Type', 'application/json').end(errorBody(Errors.NOT_FOUND));
   });
 
   return new Promise((resolve, reject) => {

@@ -8,9 +8,9 @@
  * a cap, the rest dropped) and handed over only after the routes checked the
  * credential.
  */
-import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { ConsoleHttp, ConsoleRequest } from './http.js';
+import { statusLine } from '../../shared/errors.js';
 
 const BUFFER_CAP = 64 * 1024;
 
@@ -51,7 +51,7 @@ function serve(c: ConsoleHttp, res: HttpResponse, req: HttpRequest): void {
   void c.handle(request).then((r) => {
     if (aborted) return;
     res.cork(() => {
-      res.writeStatus(`${r.status} ${STATUS_CODES[r.status] ?? ''}`);
+      res.writeStatus(statusLine(r.status));
       for (const [k, v] of Object.entries(r.headers)) res.writeHeader(k, v);
       if (method === 'HEAD') res.endWithoutBody(typeof r.body === 'string' ? Buffer.byteLength(r.body) : r.body.byteLength);
       else res.end(r.body);

@@ -6,16 +6,10 @@
  * so a reconnecting device asks for "everything after N" without the router
  * tracking what each connection saw.
  *
- * Every method is async so that a Redis implementation fits unchanged. The
- * intended Redis mapping (all keys of one user share the hash tag `{user}` so
- * they live in one cluster slot and one Lua script may touch them):
- *  - `ll:{u}:seq`    counter (INCR; never expires: a seq must never go backwards);
- *  - `ll:{u}:inbox`  stream or sorted set of records (XADD … MAXLEN / ZADD + ZREMRANGEBYRANK),
- *                    entries older than the TTL filtered on read and trimmed on write;
- *  - `ll:{u}:acks`   hash device → cursor, EXPIRE refreshed on every ack;
- *  - `ll:{u}:idem:K` string → record, SET NX PX idempotencyTtlMs.
- * `append` is one Lua script (idempotency check, INCR, add, trim), so seq
- * assignment and storage are atomic and no seq is ever lost or reused.
+ * Every method is async so that a Redis implementation fits unchanged:
+ * ../stores/memory/inbox.ts and ../stores/redis/inbox.ts (key layout in
+ * ../stores/redis/keys.ts). `append` assigns the seq and stores the entry
+ * atomically, so no seq is ever lost or reused.
  *
  * Ordering: implementations apply calls in the order they are made (a single
  * pipelined Redis connection does). The router relies on this to publish a

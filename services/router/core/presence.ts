@@ -14,12 +14,9 @@
  * dropped. This relies on the gateway sending a beacon before it accepts its
  * first connection (events from one publisher arrive in order).
  *
- * Intended Redis mapping (Centrifuge's pattern; Redis 7.0 has no per-field TTL):
- *  - `ll:{u}:presence`  hash entryKey → JSON entry (per user, one slot);
- *  - `ll:gateways`      sorted set gateway → lease expiry, `ll:gw:<g>` hash of the last beacon,
- *                       `ll:gw:<g>:conns` set of "user entryKey" so a sweep can find its entries;
- *  - lookup = HGETALL + ZMSCORE of the entries' gateways, filtering expired leases.
- * Implementations apply calls in call order (the router's presence handler relies on it).
+ * Implementations apply calls in call order (the router's presence handler
+ * relies on it): ../stores/memory/presence.ts and ../stores/redis/presence.ts
+ * (key layout in ../stores/redis/keys.ts).
  */
 import type { PresenceEvent } from '../../shared/bus/messages.js';
 

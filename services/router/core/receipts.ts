@@ -11,8 +11,6 @@ import type { DeliveryReceipt } from '../../shared/bus/messages.js';
 
 export class ReceiptWaiter {
   private readonly waiting = new Map<string, () => void>();
-  /** Receipts that matched nothing (late, or for another router's push). */
-  unmatched = 0;
 
   /** Resolves true when a receipt for (user, seq) arrives within timeoutMs, else false. */
   expect(user: string, seq: number, timeoutMs: number): Promise<boolean> {
@@ -34,9 +32,7 @@ export class ReceiptWaiter {
     for (const seq of r.seqs) {
       const done = this.waiting.get(`${seq}\u0000${r.user}`);
       if (done) done();
-      else this.unmatched++;
     }
   }
 
-  get pending(): number { return this.waiting.size; }
 }

@@ -8,9 +8,8 @@
  * session, which is not an error: the client gets a new id and the
  * undelivered inbox.
  *
- * Intended Redis mapping: hash `ll:{u}:sessions` device → "id|expiresAt",
- * the whole key's EXPIRE pushed out on every write (Redis 7.0 has no per-field
- * TTL, so expiry per device is checked on read). `open` is one Lua script.
+ * Implementations: ../stores/memory/sessions.ts and ../stores/redis/sessions.ts
+ * (key layout in ../stores/redis/keys.ts).
  */
 
 export interface SessionOpen {

@@ -24,7 +24,6 @@ export interface Subjects {
   readonly resume: string;
   readonly push: string;
   upstream(topic: string): string;
-  readonly upstreamAll: string;
   readonly offline: string;
   receipts(router: string): string;
   readonly sync: string;
@@ -43,7 +42,6 @@ export function subjects(prefix = 'longlink'): Subjects {
     resume: `${prefix}.resume`,
     push: `${prefix}.push`,
     upstream: (topic: string) => `${prefix}.upstream.${topic}`,
-    upstreamAll: `${prefix}.upstream.>`,
     offline: `${prefix}.offline`,
     receipts: (router: string) => `${prefix}.receipts.${router}`,
     sync: `${prefix}.sync`,

@@ -1,8 +1,8 @@
-/** A ClientSocket that records what the core does to it. */
+/** Fakes the client end as the gateway core sees it: a ClientSocket that records what the core does to it. */
 import { decodeServerFrame, type ServerFrame } from '../../protocol/index.js';
 import { SendStatus, type ClientSocket } from '../../services/gateway/core/ports.js';
 
-export class FakeSocket implements ClientSocket {
+export class FakeClientSocket implements ClientSocket {
   sent: Array<{ data: Uint8Array | string; isBinary: boolean }> = [];
   ended: { code: number; reason: string } | undefined;
   buffered = 0;
