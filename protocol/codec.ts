@@ -151,6 +151,9 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array | string, isBin
       if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`send.data nests deeper than ${MAX_DATA_DEPTH} levels`);
       return { ok: true, frame: { op: 'send', id: o.id as string, topic: o.topic as string, data: o.data } };
     }
+    case 'refresh':
+      if (typeof o.token !== 'string' || o.token.length === 0 || o.token.length > LIMITS.maxTokenLength) return fail(`refresh.token must be a string of 1-${LIMITS.maxTokenLength} characters`);
+      return { ok: true, frame: { op: 'refresh', token: o.token } };
     case 'heartbeat':
     case 'ack':
       return fail(`${o.op} must be sent as a binary frame`);
@@ -196,12 +199,14 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
       if (typeof o.resumed !== 'boolean' || !isSeq(o.seq)) return fail('hello: resumed must be boolean and seq a non-negative integer');
       if (!hb || typeof hb !== 'object' || !isSeq(hb.minMs) || !isSeq(hb.maxMs) || !isSeq(hb.intervalMs) || !isSeq(hb.graceMs)) return fail('hello: malformed hb');
       if (!limits || typeof limits !== 'object' || !isSeq(limits.maxPayload) || !isRate(limits.ratePerSec) || !isSeq(limits.burst)) return fail('hello: malformed limits');
+      if (o.tokenExpiresInMs !== undefined && !isSeq(o.tokenExpiresInMs)) return fail('hello: tokenExpiresInMs must be a non-negative integer');
       return {
         ok: true,
         frame: {
           op: 'hello', v: 1, session: o.session, conn: o.conn, gateway: o.gateway, resumed: o.resumed, seq: o.seq,
           hb: { minMs: hb.minMs, maxMs: hb.maxMs, intervalMs: hb.intervalMs, graceMs: hb.graceMs },
           limits: { maxPayload: limits.maxPayload, ratePerSec: limits.ratePerSec, burst: limits.burst },
+          ...(o.tokenExpiresInMs !== undefined ? { tokenExpiresInMs: o.tokenExpiresInMs } : {}),
         },
       };
     }
@@ -215,6 +220,11 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
     case 'error':
       if (!isSeq(o.code) || typeof o.name !== 'string' || typeof o.message !== 'string') return fail('error: malformed');
       return { ok: true, frame: { op: 'error', code: o.code, name: o.name, message: o.message } };
+    case 'refreshed':
+      if ((o.expiresInMs === undefined) === (o.error === undefined)) return fail('refreshed: exactly one of expiresInMs and error');
+      if (o.expiresInMs !== undefined && !isSeq(o.expiresInMs)) return fail('refreshed: malformed expiresInMs');
+      if (o.error !== undefined && typeof o.error !== 'string') return fail('refreshed: malformed error');
+      return { ok: true, frame: o.error === undefined ? { op: 'refreshed', expiresInMs: o.expiresInMs as number } : { op: 'refreshed', error: o.error as string } };
     case 'sent':
       if (typeof o.id !== 'string' || (o.error !== undefined && typeof o.error !== 'string')) return fail('sent: malformed');
       return { ok: true, frame: o.error === undefined ? { op: 'sent', id: o.id } : { op: 'sent', id: o.id, error: o.error } };

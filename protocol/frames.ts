@@ -37,6 +37,8 @@ export const LIMITS = Object.freeze({
   /** Heartbeat intervals a client may announce (ms): 100 ms … 1 hour. */
   minIntervalMs: 100,
   maxIntervalMs: 3_600_000,
+  /** A token in a `refresh` frame (characters). */
+  maxTokenLength: 8192,
 });
 
 /**
@@ -58,7 +60,14 @@ export interface AckFrame { op: 'ack'; seq: number }
 /** Upstream message for backends; answered by a `sent` frame with the same id. */
 export interface SendFrame { op: 'send'; id: string; topic: string; data: unknown }
 
-export type ClientFrame = HeartbeatFrame | AckFrame | SendFrame;
+/**
+ * In-band token refresh: a new token for the same user (and device), verified
+ * like the handshake's; extends the session past the old token's expiry.
+ * Sent only to a gateway whose hello carried `tokenExpiresInMs`.
+ */
+export interface RefreshFrame { op: 'refresh'; token: string }
+
+export type ClientFrame = HeartbeatFrame | AckFrame | SendFrame | RefreshFrame;
 
 // ---- server → client -------------------------------------------------------
 
@@ -73,6 +82,11 @@ export interface HelloFrame {
   seq: number;
   hb: { minMs: number; maxMs: number; intervalMs: number; graceMs: number };
   limits: { maxPayload: number; ratePerSec: number; burst: number };
+  /**
+   * Time left on the connection's token (ms) as the gateway counts it. Its
+   * presence also says the gateway accepts `refresh` frames.
+   */
+  tokenExpiresInMs?: number;
 }
 
 /** Answer to a heartbeat. Fields appear only when there is something to say. */
@@ -89,7 +103,10 @@ export interface ErrorFrame { op: 'error'; code: number; name: string; message: 
 /** Answer to an upstream `send`: accepted, or `error` says why not (the connection stays open). */
 export interface SentFrame { op: 'sent'; id: string; error?: string }
 
-export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame;
+/** Answer to `refresh`: the new time left on the token (ms), or `error` (an LL_ code) and the old expiry stands. */
+export interface RefreshedFrame { op: 'refreshed'; expiresInMs?: number; error?: string }
+
+export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame | RefreshedFrame;
 
 /** A decoder's answer: never an exception. `code` is the close code to use on failure. */
 /**

@@ -81,7 +81,8 @@ function encodeClient(f: ClientFrame): Wire {
   switch (f.op) {
     case 'heartbeat': return { isBinary: true, data: encodeHeartbeat(f.intervalMs) };
     case 'ack': return { isBinary: true, data: encodeAck(f.seq) };
-    case 'send': return { isBinary: false, data: encodeJson(f) };
+    case 'send':
+    case 'refresh': return { isBinary: false, data: encodeJson(f) };
   }
 }
 

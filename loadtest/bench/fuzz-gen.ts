@@ -113,23 +113,26 @@ export function nested(depth: number, objects: boolean): string {
 // ---- valid frames ------------------------------------------------------------
 
 export function randClientFrame(r: Rand): ClientFrame {
-  switch (r.int(3)) {
+  switch (r.int(4)) {
     case 0: return r.chance(0.5) ? { op: 'heartbeat' } : { op: 'heartbeat', intervalMs: r.range(LIMITS.minIntervalMs, LIMITS.maxIntervalMs) };
     case 1: return { op: 'ack', seq: randSeq(r) };
+    case 2: return { op: 'refresh', token: randString(r, 300) || 'x' };
     default: return { op: 'send', id: randId(r), topic: randTopic(r), data: randJson(r, 3) };
   }
 }
 
 export function randServerFrame(r: Rand): ServerFrame {
-  switch (r.int(6)) {
+  switch (r.int(7)) {
     case 0: {
       const minMs = r.range(100, 10_000);
       return {
         op: 'hello', v: 1, session: randId(r), conn: randId(r), gateway: randString(r, 8), resumed: r.chance(0.5), seq: randSeq(r),
         hb: { minMs, maxMs: minMs * r.range(1, 100), intervalMs: minMs * 2, graceMs: r.int(10_000) },
         limits: { maxPayload: r.range(64, 1 << 24), ratePerSec: r.chance(0.8) ? r.range(1, 1000) : r.next() * 10, burst: r.range(1, 1000) },
+        ...(r.chance(0.5) ? { tokenExpiresInMs: r.int(2 ** 31) } : {}),
       };
     }
+    case 5: return r.chance(0.5) ? { op: 'refreshed', expiresInMs: r.int(2 ** 31) } : { op: 'refreshed', error: randString(r, 24) };
     case 1: {
       const f: ServerFrame = { op: 'heartbeat_ack' };
       if (r.chance(0.5)) f.seq = randSeq(r);

@@ -235,6 +235,9 @@ export class ClientSession {
         return { type: 'reconnect', frame: m };
       case 'error': return { type: 'error', frame: m };
       case 'sent': return { type: 'sent', frame: m };
+      case 'refreshed': // load sessions never send `refresh`
+        this.stats.invalid++;
+        return { type: 'invalid', frame: { op: 'invalid', reason: 'refreshed without a refresh' } };
       default:
         this.stats.invalid++;
         return { type: 'invalid', frame: m };

@@ -24,6 +24,7 @@ import { systemTimers, type Timers } from './timers.js';
 import { tokenExpired } from './token.js';
 import type { ClientEvents, ClientOptions, ClientStats, HeartbeatOptions, TokenProvider } from './types.js';
 import { SendError, Upstream } from './upstream.js';
+import { DEFAULT_TOKEN_REFRESH, TokenRefresher } from './token-refresh.js';
 
 const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
@@ -37,6 +38,7 @@ export class LonglinkClient {
   private readonly monitor: NetworkMonitor;
   private readonly delivery: Delivery;
   private readonly upstream: Upstream;
+  private readonly refresher: TokenRefresher;
   private readonly tokenProvider: TokenProvider;
   private readonly hbTimeoutMs: number;
   private readonly connectTimeoutMs: number;
@@ -80,6 +82,12 @@ export class LonglinkClient {
     );
     this.sessionId = opts.resume?.session;
     this.upstream = new Upstream(this.timers, `c${Math.floor(this.random() * 2 ** 32).toString(36)}-`);
+    this.refresher = new TokenRefresher({ ...DEFAULT_TOKEN_REFRESH, ...stripUndefined(opts.tokenRefresh ?? {}) }, {
+      timers: this.timers, random: this.random,
+      token: async () => await this.tokenProvider({ refresh: true }),
+      send: (frame) => this.conn?.sendText(frame),
+      error: (err) => this.events.emit('error', err),
+    });
     const backoff: BackoffConfig = { ...DEFAULT_BACKOFF, ...stripUndefined(opts.backoff ?? {}) };
     this.machine = new ReconnectMachine(backoff, this.timers, this.random, {
       connect: (refresh) => this.attempt(refresh),
@@ -115,6 +123,7 @@ export class LonglinkClient {
     return {
       state: this.machine.state, attempts: this.machine.attemptsStarted, connects: this.counters.connects, zombies: this.counters.zombies,
       heartbeatsSent: this.counters.heartbeatsSent, heartbeatAcks: this.counters.heartbeatAcks,
+      tokenRefreshes: this.refresher.refreshes, tokenRefreshFailures: this.refresher.failures,
       pushes: this.delivery.delivered, duplicates: this.delivery.duplicates, acksSent: this.delivery.acksSent, lastRttMs: this.counters.lastRttMs,
     };
   }
@@ -221,6 +230,7 @@ export class LonglinkClient {
           if (this.conn === conn && this.delivery.skip(p.seq)) this.events.emit('pushError', { seq: p.seq, id: p.id, reason });
         },
         sent: (f) => { if (this.conn === conn) this.upstream.onSent(f); },
+        refreshed: (f) => { if (this.conn === conn) this.refresher.answered(f); },
         heartbeatAck: (f, beat, rtt) => { if (this.conn === conn) this.onHeartbeatAck(f.intervalMs, f.unread, beat, rtt); },
         beatSent: (b) => {
           this.counters.heartbeatsSent++;
@@ -241,6 +251,7 @@ export class LonglinkClient {
     this.counters.connects++;
     this.delivery.attach((seq) => conn.sendAck(seq));
     this.upstream.attach((frame) => conn.sendText(frame));
+    if (this.opts.tokenRefresh?.enabled !== false) this.refresher.start(f.tokenExpiresInMs);
     this.machine.opened();
     if (this.conn !== conn) return; // a state listener closed the client
     this.events.emit('connected', {
@@ -259,6 +270,7 @@ export class LonglinkClient {
 
   private onLost(info: LossInfo, beat: Beat | undefined): void {
     this.conn = undefined;
+    this.refresher.stop();
     this.delivery.detach();
     this.upstream.detach();
     if (info.zombie) this.counters.zombies++;
@@ -283,6 +295,7 @@ export class LonglinkClient {
   private dropConnection(reason: string): void {
     const c = this.conn;
     this.conn = undefined;
+    this.refresher.stop();
     this.delivery.flush();
     this.delivery.detach();
     this.upstream.detach();

@@ -59,6 +59,14 @@ export interface ClientOptions {
   network?: NetworkMonitor;
   /** Resume a session saved earlier (e.g. across a page reload) from `client.resumeState`. */
   resume?: { session: string; lastSeq: number };
+  /**
+   * In-band token refresh (sdk/src/token-refresh.ts): when the gateway
+   * supports it, the token provider is asked (`refresh: true`) at a random
+   * point between `fromFraction` and `toFraction` of the token's remaining
+   * life (default 0.7-0.9) and the new token is sent without reconnecting.
+   * `enabled: false` keeps the old behaviour (reconnect on 4002).
+   */
+  tokenRefresh?: { enabled?: boolean; fromFraction?: number; toFraction?: number };
 }
 
 export interface ConnectedEvent {
@@ -125,6 +133,9 @@ export interface ClientStats {
   duplicates: number;
   acksSent: number;
   lastRttMs: number | undefined;
+  /** In-band token refreshes accepted by the gateway, and refreshes that failed (provider error or refused). */
+  tokenRefreshes: number;
+  tokenRefreshFailures: number;
 }
 
 export type { ClientState, StateChange, TerminalState, WakeSource, PushMessage };

@@ -81,7 +81,10 @@ export async function startGateway(deps: {
     bus: traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory'), subjects, gatewayId: id, bootId, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
     wallNow: () => clock.wallNow(), log,
   });
-  const core = new GatewayCore({ options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer, trace: traceHooks('longlink-gateway') });
+  const core = new GatewayCore({
+    options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer, trace: traceHooks('longlink-gateway'),
+    verifyToken: (t) => auth.verify(t),
+  });
   metrics.bind(core, { link, maxConnections: config.maxConnections, ...(deps.nats ? { nats: deps.nats } : {}) });
   link.attach(core);
   const ready = deps.ready ?? (() => true);

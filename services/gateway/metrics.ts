@@ -63,6 +63,7 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.labeledCounter('connections_closed_total', 'Connections closed, by close-code name.', 'reason', (c) => c.stats.closedByReason);
   m.labeledCounter('auth_failures_total', 'Upgrades rejected by authentication, by error code.', 'reason', (c) => c.stats.authFailures);
   m.labeledCounter('admission_rejections_total', 'Upgrades rejected by admission control (503), by error code.', 'reason', (c) => c.stats.admissionRejections);
+  m.labeledCounter('token_refreshes_total', 'In-band token refreshes by outcome: ok, refused (verification failed; the old expiry stands), mismatch (another user or device: closed 4001).', 'outcome', (c) => c.stats.refreshes, ['ok', 'refused', 'mismatch']);
   m.labeledCounter('resume_total', 'Session starts by outcome: fresh, resumed, rejected, failed.', 'outcome', (c) => c.stats.resumeOutcomes, ['fresh', 'resumed', 'rejected', 'failed']);
   m.counter('heartbeats_total', 'Heartbeats received.', (c) => c.stats.heartbeats);
   m.counter('heartbeat_timeouts_total', 'Connections closed for missing their heartbeat deadline.', (c) => c.stats.heartbeatTimeouts);

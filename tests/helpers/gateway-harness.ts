@@ -6,7 +6,7 @@ import { ManualClock } from '../../services/shared/clock.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import type { AdmissionOptions } from '../../services/gateway/core/admission.js';
-import type { GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
+import type { GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest, TokenVerifier } from '../../services/gateway/core/ports.js';
 import { silent } from './log.js';
 
 /** Admission options: the given static limits, the adaptive ones at their defaults, no per-source budget. */
@@ -37,11 +37,11 @@ export class FakeLink implements GatewayLink {
   async upstream(): Promise<void> {}
 }
 
-export function gatewayBench(over: Partial<CoreOptions> = {}) {
+export function gatewayBench(over: Partial<CoreOptions> = {}, extra: { verifyToken?: TokenVerifier } = {}) {
   const clock = new ManualClock(0);
   const link = new FakeLink();
   let n = 0;
-  const core = new GatewayCore({ options: coreOptions(over), clock, ids: { next: () => `c${++n}` }, link, log: silent, random: () => 0.5 });
+  const core = new GatewayCore({ options: coreOptions(over), clock, ids: { next: () => `c${++n}` }, link, log: silent, random: () => 0.5, ...extra });
   const hs = (user = 'alice', device = 'd1', extra: Partial<Handshake> = {}): Handshake => ({
     user, device, tokenExpiresAt: Infinity, requestedIntervalMs: undefined, session: undefined, lastSeq: undefined, ...extra,
   });

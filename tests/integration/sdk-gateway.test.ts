@@ -129,10 +129,11 @@ test('kicked and logged out through the API are terminal', async () => {
   }
 });
 
-test('token expired during the session: the app is asked for a fresh token, then the client resumes', async () => {
+test('token expired during the session (in-band refresh off): the app is asked for a fresh token, then the client resumes', async () => {
   const asked: boolean[] = [];
   const { c, seqs } = client('frank', {
     token: ({ refresh }) => { asked.push(refresh); return rig.token('frank', 'd1', refresh ? 600 : 3); },
+    tokenRefresh: { enabled: false },
   });
   c.connect();
   await c.whenConnected(5000);
@@ -143,6 +144,24 @@ test('token expired during the session: the app is asked for a fresh token, then
   assert.deepEqual(asked, [false, true]);
   assert.equal(back.session, session);
   await rig.push('frank', 'after refresh');
+  await until(() => seqs.length === 1, 5000, 'push after refresh');
+  c.close();
+});
+
+test('token about to expire: refreshed in-band, no disconnect, the session goes on', async () => {
+  const asked: boolean[] = [];
+  const { c, seqs } = client('gina', {
+    token: ({ refresh }) => { asked.push(refresh); return rig.token('gina', 'd1', refresh ? 600 : 3); },
+  });
+  let lost = 0;
+  c.on('disconnected', () => { lost++; });
+  c.connect();
+  await c.whenConnected(5000);
+  await new Promise((r) => setTimeout(r, 4500));
+  assert.equal(lost, 0, 'still connected past the first token\'s expiry');
+  assert.deepEqual(asked, [false, true]);
+  assert.equal(c.stats.tokenRefreshes, 1);
+  await rig.push('gina', 'after refresh');
   await until(() => seqs.length === 1, 5000, 'push after refresh');
   c.close();
 });

@@ -51,7 +51,8 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
     readonly id: string,
     readonly user: string,
     readonly device: string,
-    readonly tokenExpiresAt: number,
+    /** Moves forward on an in-band refresh. */
+    public tokenExpiresAt: number,
     intervalMs: number,
     graceMs: number,
     burst: number,

@@ -27,7 +27,7 @@ import { SlowConsumers } from './slow-consumers.js';
 import { Replayer } from './replay.js';
 import { bump } from '../../shared/stats.js';
 import { newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
-import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord } from './ports.js';
+import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord, type TokenVerifier } from './ports.js';
 
 
 export interface CoreDeps {
@@ -41,6 +41,8 @@ export interface CoreDeps {
   trace?: TraceHooks;
   /** [0, 1); injectable for deterministic drain jitter in tests. */
   random?: () => number;
+  /** In-band token refresh; without it hello announces no refresh and `refresh` frames are answered with an error. */
+  verifyToken?: TokenVerifier;
 }
 
 
@@ -205,6 +207,7 @@ export class GatewayCore {
           resumed: reply.resumed, seq: reply.latestSeq,
           hb: { minMs: this.o.hb.minMs, maxMs: this.o.hb.maxMs, intervalMs: c.intervalMs, graceMs: this.o.hb.graceMs },
           limits: { maxPayload: this.o.limits.maxPayload, ratePerSec: this.o.limits.ratePerSec, burst: this.o.limits.burst },
+          ...(this.deps.verifyToken && c.tokenExpiresAt !== Infinity ? { tokenExpiresInMs: Math.max(0, Math.round(c.tokenExpiresAt - this.clock.now())) } : {}),
         };
         c.socket.cork(() => {
           this.write(c, encodeJson(hello), false);
@@ -304,6 +307,9 @@ export class GatewayCore {
           this.deps.link.ack(c.user, c.device, f.seq);
         }
         return;
+      case 'refresh':
+        this.refresh(c, f.token);
+        return;
       case 'send':
         this.stats.upstream++;
         this.deps.link
@@ -314,6 +320,37 @@ export class GatewayCore {
           );
         return;
     }
+  }
+
+  /**
+   * In-band token refresh: a token verified for the same user (and device)
+   * moves the connection's expiry, so it is never closed with 4002. A token
+   * that fails verification is answered with its error code and the old
+   * expiry stands; a valid token for someone else is an attack or a bug: 4001.
+   */
+  private refresh(c: Connection, token: string): void {
+    const verify = this.deps.verifyToken;
+    if (verify === undefined) { this.write(c, encodeJson({ op: 'refreshed', error: 'LL_AUTH_INVALID_TOKEN' }), false); return; }
+    let vt;
+    try {
+      vt = verify(token);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      bump(this.stats.refreshes, 'refused');
+      this.write(c, encodeJson({ op: 'refreshed', error: typeof code === 'string' ? code : 'LL_AUTH_INVALID_TOKEN' }), false);
+      return;
+    }
+    if (vt.user !== c.user || (vt.device !== undefined && vt.device !== c.device)) {
+      bump(this.stats.refreshes, 'mismatch');
+      this.closeWith(c, Close.AUTH_FAILED, 'refresh token is for another user or device');
+      return;
+    }
+    const now = this.clock.now();
+    c.tokenExpiresAt = Math.max(c.tokenExpiresAt, now + (vt.expiresAt - this.clock.wallNow()));
+    bump(this.stats.refreshes, 'ok');
+    if (c.wheelId >= 0) this.touch(c, now);
+    else this.schedule(c, now);
+    this.write(c, encodeJson({ op: 'refreshed', expiresInMs: Math.max(0, Math.round(c.tokenExpiresAt - now)) }), false);
   }
 
   private heartbeat(c: Connection, announcedMs: number | undefined): void {

@@ -55,6 +55,12 @@ export interface GatewayLink {
 }
 
 
+/**
+ * Verifies a token presented in-band (`refresh`), as the upgrade does.
+ * Synchronous; throws a LonglinkError with the catalogue code on failure.
+ */
+export type TokenVerifier = (token: string) => { user: string; device: string | undefined; /** Epoch ms. */ expiresAt: number };
+
 export interface IdSource {
   /** Short unique id (connection ids, session ids). */
   next(): string;
