@@ -216,7 +216,9 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   const client503 = (agg.statuses['503'] ?? 0) - (statusesBefore['503'] ?? 0);
   const throughput = bestRate3s(before.map((m) => m?.started ?? 0), steps);
   const idealS = N / Math.max(1, throughput);
-  const split = failureSplit(diff(agg.statuses, statusesBefore), diff(agg.codes, codesBefore));
+  // 1006: the kill itself (one per client), not a failed attempt.
+  const { 1006: _killed, ...stormCodes } = diff(agg.codes, codesBefore);
+  const split = failureSplit(diff(agg.statuses, statusesBefore), stormCodes);
   return {
     start_throughput_per_s: Math.round(throughput), ideal_s: Math.round(idealS * 100) / 100,
     recover_vs_ideal: recoverS === undefined ? -1 : Math.round((recoverS / idealS) * 100) / 100,
