@@ -35,7 +35,7 @@ export const gatewaySpec = {
   connectBurst: v('LONGLINK_CONNECT_BURST', int(1, 1_000_000), 'Connect token-bucket size.', '4000'),
   maxStartingSessions: v('LONGLINK_MAX_STARTING_SESSIONS', int(1, 1_000_000), 'Ceiling of the adaptive limit on connections waiting for their session start (the resume round trip to a router) at once. The limit itself follows measured session-start latency (LONGLINK_SESSION_START_TARGET_MS); connects over it get 503 LL_ADMISSION_STARTING + a jittered Retry-After.', '5000'),
   sessionStartTargetMs: v('LONGLINK_SESSION_START_TARGET_MS', int(10, 60_000), 'Session-start latency (upgrade to the router\'s resume answer) the adaptive admission limit aims for (ms): slower starts shrink the limit, faster ones grow it. Keep it well below LONGLINK_RESUME_TIMEOUT_MS.', '1000'),
-  resumeTimeoutMs: v('LONGLINK_RESUME_TIMEOUT_MS', int(100, 600_000), 'Longest wait for the router\'s answer to a session start (ms); the timeout in use is 4 x the measured latency, at least 2 x LONGLINK_SESSION_START_TARGET_MS, at most this. A start that times out closes with 1011.', '5000'),
+  resumeTimeoutMs: v('LONGLINK_RESUME_TIMEOUT_MS', int(100, 600_000), 'Longest wait for the router\'s answer to a session start (ms); the timeout in use is 4 x the measured latency, at least 3 x LONGLINK_SESSION_START_TARGET_MS, at most this. A start that times out closes with 1011.', '5000'),
   sourceConnectRate: v('LONGLINK_SOURCE_CONNECT_RATE', int(0, 1_000_000), 'Upgrade attempts per second per client address (token bucket, spent before the token is verified); over it: 429 LL_ADMISSION_SOURCE_RATE. 0 turns it off (e.g. behind a proxy that hides client addresses and no LONGLINK_CLIENT_IP_HEADER).', '200'),
   sourceConnectBurst: v('LONGLINK_SOURCE_CONNECT_BURST', int(1, 1_000_000), 'Per-address token-bucket size.', '1000'),
   clientIpHeader: v('LONGLINK_CLIENT_IP_HEADER', optionalString, 'Header naming the client address, set by a trusted proxy in front of the gateways (e.g. x-forwarded-for; its last entry is used). Unset: the TCP peer address.'),
@@ -57,7 +57,7 @@ export function validateGatewayConfig(c: GatewayConfig): string[] {
   if (c.hbMinMs > c.hbMaxMs) p.push('LONGLINK_HB_MIN_MS must be <= LONGLINK_HB_MAX_MS');
   if (c.hbDefaultMs < c.hbMinMs || c.hbDefaultMs > c.hbMaxMs) p.push('LONGLINK_HB_DEFAULT_MS must lie within [LONGLINK_HB_MIN_MS, LONGLINK_HB_MAX_MS]');
   if (c.sendBufferBound > c.maxBackpressure) p.push('LONGLINK_SEND_BUFFER_BOUND must be <= LONGLINK_MAX_BACKPRESSURE');
-  if (c.sessionStartTargetMs * 2 > c.resumeTimeoutMs) p.push('LONGLINK_SESSION_START_TARGET_MS must be at most half of LONGLINK_RESUME_TIMEOUT_MS');
+  if (c.sessionStartTargetMs * 3 > c.resumeTimeoutMs) p.push('LONGLINK_SESSION_START_TARGET_MS must be at most a third of LONGLINK_RESUME_TIMEOUT_MS');
   if (c.shutdownTimeoutMs <= c.drainWindowMs) p.push('LONGLINK_SHUTDOWN_TIMEOUT_MS must exceed LONGLINK_DRAIN_WINDOW_MS');
   if (c.jwtSecret !== undefined && c.jwtSecret.length < 32) p.push('LONGLINK_JWT_SECRET must be at least 32 characters');
   const keys = [c.jwtSecret, c.jwtPublicKey, c.jwtJwksUrl].filter((x) => x !== undefined).length;

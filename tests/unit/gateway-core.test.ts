@@ -348,7 +348,7 @@ describe('GatewayCore', () => {
       await flush();
     }
     assert.ok(a.core.startLimit.limit > 500, `grew back: ${a.core.startLimit.limit}`);
-    assert.ok(a.core.startLimit.resumeTimeoutMs >= 200 && a.core.startLimit.resumeTimeoutMs <= 5000, 'resume timeout within [2 x target, ceiling]');
+    assert.ok(a.core.startLimit.resumeTimeoutMs >= 300 && a.core.startLimit.resumeTimeoutMs <= 5000, 'resume timeout within [3 x target, ceiling]');
     assert.ok((a.core.stats.admissionRejections.get('LL_ADMISSION_STARTING') ?? 0) >= 7);
   });
 

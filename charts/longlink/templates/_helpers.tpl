@@ -108,8 +108,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- if or (gt (int $hb.minMs) (int $hb.maxMs)) (lt (int $hb.defaultMs) (int $hb.minMs)) (gt (int $hb.defaultMs) (int $hb.maxMs)) }}
 {{- fail "gateway.heartbeat: need minMs <= defaultMs <= maxMs" }}
 {{- end }}
-{{- if gt (mul 2 (int .Values.gateway.sessionStartTargetMs)) (int .Values.gateway.resumeTimeoutMs) }}
-{{- fail "gateway.sessionStartTargetMs must be at most half of gateway.resumeTimeoutMs (LONGLINK_SESSION_START_TARGET_MS, LONGLINK_RESUME_TIMEOUT_MS)" }}
+{{- if gt (mul 3 (int .Values.gateway.sessionStartTargetMs)) (int .Values.gateway.resumeTimeoutMs) }}
+{{- fail "gateway.sessionStartTargetMs must be at most a third of gateway.resumeTimeoutMs (LONGLINK_SESSION_START_TARGET_MS, LONGLINK_RESUME_TIMEOUT_MS)" }}
 {{- end }}
 {{- $mode := .Values.auth.jwt.mode }}
 {{- if not .Values.auth.existingSecret }}
