@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Close, encodeJson, type HelloFrame } from '../../protocol/index.js';
 import { Errors, LonglinkError } from '../../services/shared/errors.js';
 import type { TokenVerifier } from '../../services/gateway/core/ports.js';
-import { FakeSocket } from '../helpers/fake-socket.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { flush, gatewayBench, text } from '../helpers/gateway-harness.js';
 
 function bench() {
@@ -24,7 +24,7 @@ function bench() {
   };
   const b = gatewayBench({ hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: false, log: false } }, { verifyToken: verify });
   wall.now = () => b.clock.wallNow();
-  const s = new FakeSocket();
+  const s = new FakeClientSocket();
   const c = b.core.open(s, b.hs('alice', 'phone', { tokenExpiresAt: 10_000 }));
   const refresh = (token: string): void => b.core.message(c, text(encodeJson({ op: 'refresh', token })), false);
   /** A token for `user`/`device` expiring `inMs` from now. */
@@ -81,7 +81,7 @@ describe('in-band token refresh', () => {
 
   it('without a verifier: no tokenExpiresInMs in hello, refresh refused', async () => {
     const { core, hs } = gatewayBench();
-    const s = new FakeSocket();
+    const s = new FakeClientSocket();
     const c = core.open(s, hs('alice', 'phone', { tokenExpiresAt: 10_000 }));
     await flush();
     assert.equal((s.frames()[0] as HelloFrame).tokenExpiresInMs, undefined);
