@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Errors } from '../../services/shared/errors.js';
 import { SUPPORTED_ALGS } from '../../services/gateway/jwt-verify.js';
+import { headerValue } from '../../services/shared/bus/bus.js';
 
 const root = new URL('../../../', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, root), 'utf8');
@@ -53,4 +54,17 @@ test('protocol.md 3 names every JWT algorithm the verifier supports, and the def
   const md = read('docs/protocol.md');
   const s3 = md.slice(md.indexOf('## 3. Authentication'), md.indexOf('## 4. Frames'));
   for (const alg of SUPPORTED_ALGS) assert.match(s3, new RegExp(`\\b${alg}\\b`), `${alg} in protocol.md 3`);
+});
+
+test('api.md names every header the gateway puts on an upstream message, and its encoding examples hold', () => {
+  const api = read('docs/api.md');
+  const section = api.slice(api.indexOf('### Receiving upstream'));
+  const names = new Set([...read('services/gateway/bus-link.ts').matchAll(/'(longlink-[a-z-]+)'/g)].map((m) => m[1]!));
+  assert.ok(names.has('longlink-user'), 'scan found the upstream headers');
+  for (const n of names) assert.ok(section.includes(`\`${n}\``), `${n} in api.md`);
+  for (const [, id, header] of section.matchAll(/`([^`]+)` arrives as `([^`]+)`/g)) {
+    assert.equal(headerValue(id!), header, id);
+    assert.equal(decodeURIComponent(header!), id);
+  }
+  assert.equal(headerValue('50%'), '50%25');
 });
