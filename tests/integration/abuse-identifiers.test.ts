@@ -8,6 +8,8 @@
  * stored pushes of "\ufffdvictim". Now every entry point refuses the
  * ill-formed id: the gateway's token check (401), the push API (400) and the
  * router's bus validation (error reply), and the real user's inbox is intact.
+ * And the other direction: a non-ASCII id reaches a NATS backend of upstream
+ * sends unchanged in the body and percent-encoded in the headers (api.md).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +76,29 @@ describe('identifier attacks (real router, gateway, NATS, Redis)', () => {
       assert.equal((await victim.frame('hello')).seq, 1, 'one push in the inbox: the attacker added none');
     } finally {
       victim.close();
+    }
+  });
+  // api.md "Receiving upstream send messages": what a backend on real NATS gets.
+  it('a send from a non-ASCII user reaches a NATS backend: ids as is in the body, percent-encoded in the headers', async () => {
+    bus ??= await connectNatsBus({ servers: c.nats.urls, name: 'abuse-test', log: silent });
+    const got: Array<{ subject: string; body: unknown; headers: Record<string, string> | undefined }> = [];
+    const sub = bus.subscribe('longlink.upstream.>', (m) => { got.push({ subject: m.subject, body: decodeMsg(m.data), headers: m.headers }); });
+    await bus.flush();
+    const user = 'zo\u00eb%';
+    const client = await mustConnect(c.gateways[0]!.url, { token: await c.token(user), query: { device: 'web-1' } });
+    try {
+      const hello = await client.frame('hello');
+      client.send(JSON.stringify({ op: 'send', topic: 'chat.room1', id: 'm-17', data: { text: 'hi' } }));
+      assert.equal((await client.frame('sent')).id, 'm-17');
+      const deadline = Date.now() + 5000;
+      while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(got.length, 1, 'one message on the bus');
+      assert.equal(got[0]!.subject, 'longlink.upstream.chat.room1');
+      assert.deepEqual(got[0]!.body, { user, device: 'web-1', conn: hello.conn, gateway: hello.gateway, topic: 'chat.room1', id: 'm-17', data: { text: 'hi' } });
+      assert.deepEqual(got[0]!.headers, { 'longlink-user': 'zo%C3%AB%25', 'longlink-device': 'web-1', 'longlink-conn': hello.conn, 'longlink-gateway': hello.gateway });
+    } finally {
+      client.close();
+      sub.unsubscribe();
     }
   });
 });

@@ -160,6 +160,22 @@ describe('gateway over real sockets', () => {
     assert.equal(bystander.closed, undefined);
   });
 
+  // protocol.md 4.3: uWS checks UTF-8 before the gateway sees a text frame and
+  // drops the TCP connection without a close frame, so no 1007 can be sent.
+  // This pins what clients actually get, so the doc cannot drift from it.
+  it('a text frame that is not valid UTF-8 drops the connection (1006, no error frame); others keep working', async () => {
+    const bystander = await open('utf8-bystander');
+    await bystander.frame('hello');
+    const c = await open('utf8-user');
+    await c.frame('hello');
+    c.ws.send(Buffer.from('{"op":"\xc3\x28"}', 'latin1'), { binary: false });
+    assert.equal((await c.closeEvent()).code, Close.ABNORMAL);
+    assert.deepEqual(c.frames.map((f) => f.op), ['hello']);
+    bystander.send(encodeHeartbeat());
+    await bystander.frame('heartbeat_ack');
+    assert.equal(bystander.closed, undefined);
+  });
+
   it('a newer connection for the same user and device replaces the older one', async () => {
     const first = await open('carol', { query: { device: 'phone' } });
     await first.frame('hello');

@@ -33,10 +33,22 @@ describe('JWT verification', () => {
     assert.deepEqual(v, { user: 'alice', device: 'phone-1', expiresAt: exp * 1000 });
   });
 
+  for (const alg of ['HS384', 'HS512'] as const) {
+    it(`accepts ${alg} tokens when configured, and only then`, async () => {
+      const auth = createAuthenticator({ secret: SECRET, algorithms: [alg] });
+      const t = await sign(alg, secretKey);
+      assert.equal(auth.verify(t).user, 'alice');
+      assert.equal(code(() => hs.verify(t)), 'LL_AUTH_INVALID_TOKEN', 'the default list is HS256 only');
+    });
+  }
+
   for (const [alg, type, opts] of [
     ['RS256', 'rsa', { modulusLength: 2048 }],
+    ['RS384', 'rsa', { modulusLength: 2048 }],
+    ['RS512', 'rsa', { modulusLength: 2048 }],
     ['PS256', 'rsa', { modulusLength: 2048 }],
     ['ES256', 'ec', { namedCurve: 'P-256' }],
+    ['ES384', 'ec', { namedCurve: 'P-384' }],
     ['EdDSA', 'ed25519', {}],
   ] as const) {
     it(`accepts ${alg} tokens with a PEM public key and rejects a different key's`, async () => {

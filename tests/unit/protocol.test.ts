@@ -77,6 +77,7 @@ test('binary encodings match the examples in docs/protocol.md', () => {
     [encodeHeartbeat(3_600_000), '01 80 dd db 01'],
     [encodeHeartbeatAck({ seq: 42 }), '02 01 2a'],
     [encodeHeartbeatAck({ intervalMs: 900_000 }), '02 02 a0 f7 36'],
+    [encodeHeartbeatAck({ seq: 1234, intervalMs: 240_000 }), '02 03 d2 09 80 d3 0e'],
     [encodeHeartbeatAck({ seq: 1234, intervalMs: 240_000, unread: 3 }), '02 07 d2 09 80 d3 0e 03'],
     [encodeAck(42), '03 2a'],
     [encodeAck(1234), '03 d2 09'],

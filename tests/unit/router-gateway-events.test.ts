@@ -37,6 +37,26 @@ describe('RouterCore resume and acks', () => {
     assert.deepEqual(Object.fromEntries(t.core.stats.resumes), { fresh: 2, resumed: 1, rejected: 1 });
   });
 
+  // protocol.md 6 and 7: the inbox keeps a push until every device that has
+  // acked at least once has acked it; a resume replays from last_seq, not
+  // from the device's cursor; a device with no cursor gets all that is stored.
+  it('last_seq=0 on a resumed session replays acked pushes still stored; a never-seen device gets all stored', async () => {
+    const t = setup();
+    const phone = await resume(t, { user: 'u2', device: 'phone' });
+    for (let i = 1; i <= 4; i++) await t.core.push({ users: ['u2'], data: i });
+    t.bus.publish(t.s.acks, encodeMsg({ acks: [['u2', 'tablet', 1], ['u2', 'phone', 3]] }));
+    await t.settle();
+    const again = await resume(t, { user: 'u2', device: 'phone', session: phone.session, lastSeq: 0 });
+    assert.equal(again.resumed, true);
+    assert.deepEqual(again.pushes.map((p) => p.seq), [2, 3, 4], 'seq 2 and 3 were acked by this device but the tablet still needs them');
+    const watch = await resume(t, { user: 'u2', device: 'watch' });
+    assert.deepEqual(watch.pushes.map((p) => p.seq), [2, 3, 4], 'no cursor: everything still stored, not only what arrives after the first connect');
+    t.bus.publish(t.s.acks, encodeMsg({ acks: [['u2', 'tablet', 4]] }));
+    await t.settle();
+    const trimmed = await resume(t, { user: 'u2', device: 'phone', session: phone.session, lastSeq: 0 });
+    assert.deepEqual(trimmed.pushes.map((p) => p.seq), [4], 'once every known device acked, a push is gone even for last_seq=0');
+  });
+
   it('caps the pushes returned to one resume', async () => {
     const t = setup({ options: { maxResumePushes: 3 } });
     for (let i = 1; i <= 5; i++) await t.core.push({ users: ['u1'], data: i });

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
 import { encodeMsg } from '../../services/shared/bus/bus.js';
 import { subjects as makeSubjects } from '../../services/shared/bus/subjects.js';
@@ -106,6 +107,18 @@ describe('router HTTP API', () => {
     assert.equal(r.status, 200);
     const out = r.json as { messages: Array<{ id: string; results: Array<{ seq: number }> }> };
     assert.deepEqual(out.messages.map((m) => [m.id, m.results[0]!.seq]), [['b1', 1], ['b2', 2]]);
+  });
+
+  it('answers the validation examples of docs/api.md exactly as written there', async () => {
+    const md = readFileSync(new URL('../../../docs/api.md', import.meta.url), 'utf8');
+    const section = md.slice(md.indexOf('### Validation messages'), md.indexOf('## GET /v1/presence'));
+    const examples = [...section.matchAll(/-d '([^']+)'\n# (\{.*\})$/gm)];
+    assert.ok(examples.length >= 3, `found ${examples.length} examples`);
+    for (const [, body, answer] of examples) {
+      const r = await call(s, 'POST', '/v1/push', JSON.parse(body!));
+      assert.equal(r.status, 400, body);
+      assert.deepEqual(r.json, JSON.parse(answer!), body);
+    }
   });
 
   it('names the offending field in validation errors', async () => {
