@@ -37,7 +37,8 @@ export type CloseCodeName =
   | 'SLOW_CONSUMER'
   | 'INVALID_FRAME'
   | 'RATE_LIMITED'
-  | 'UNSUPPORTED_PROTOCOL';
+  | 'UNSUPPORTED_PROTOCOL'
+  | 'DEVICE_LIMIT';
 
 const table: readonly CloseCodeInfo[] = [
   { code: 1000, name: 'NORMAL', reconnect: 'no', meaning: 'Closed normally, by the client or by the app.' },
@@ -57,6 +58,7 @@ const table: readonly CloseCodeInfo[] = [
   { code: 4008, name: 'INVALID_FRAME', reconnect: 'no', meaning: 'A frame could not be decoded or failed validation (a client bug).' },
   { code: 4009, name: 'RATE_LIMITED', reconnect: 'backoff', meaning: 'The client sent frames faster than its inbound rate limit.' },
   { code: 4010, name: 'UNSUPPORTED_PROTOCOL', reconnect: 'no', meaning: 'The client did not offer a protocol version this gateway speaks.' },
+  { code: 4011, name: 'DEVICE_LIMIT', reconnect: 'no', meaning: 'The user already has the most devices connected at once (error LL_DEVICE_LIMIT); close or log out another device first. The same device reconnecting is never refused.' },
 ];
 
 export const CLOSE_CODES: readonly CloseCodeInfo[] = Object.freeze(table.map((c) => Object.freeze({ ...c })));

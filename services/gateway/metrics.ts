@@ -54,6 +54,7 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.counter('session_start_limit_increases_total', 'Times the adaptive session-start limit grew.', (c) => c.startLimit.increases);
   m.counter('session_start_limit_decreases_total', 'Times the adaptive session-start limit shrank (starts over the target, failed or shed).', (c) => c.startLimit.decreases);
   m.counter('session_starts_shed_total', 'Session starts a router refused at once as overloaded: closed with 1013 and a retry delay.', (c) => c.stats.startsShedByRouter);
+  m.counter('session_starts_device_limit_total', 'Session starts refused because the user had the most devices connected at once: closed with 4011.', (c) => c.stats.startsDeviceLimit);
   m.gauge('admission_sources', 'Client addresses tracked by the per-source connect budget (LONGLINK_SOURCE_CONNECT_RATE).', (c) => c.sourcesTracked);
   m.gauge('draining', '1 while the gateway drains, else 0.', (c) => (c.isDraining ? 1 : 0));
   m.gauge('drain_sessions', 'Sessions to move when the current drain started (0 before any drain).', (c) => c.drainProgress.total);

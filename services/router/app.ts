@@ -47,7 +47,7 @@ export interface RouterDeps {
 
 /** Core options from the router's settings; everything not set here keeps its default. */
 export function routerOptions(s: RouterSettings): Partial<RouterCoreOptions> {
-  return { maxPushBytes: s.maxPushBytes, maxUsersPerPush: s.maxUsersPerPush, resumeConcurrency: s.resumeConcurrency, resumeQueue: s.resumeQueue };
+  return { maxPushBytes: s.maxPushBytes, maxUsersPerPush: s.maxUsersPerPush, resumeConcurrency: s.resumeConcurrency, resumeQueue: s.resumeQueue, maxDevicesPerUser: s.maxDevicesPerUser };
 }
 
 /** One router: the push core, the gateway events and the bus link, with their lifecycle. */

@@ -54,7 +54,7 @@ export class RouterBusLink implements RouterOutbound {
     const { bus, subjects: s } = this.o;
     const q = { queue: ROUTER_QUEUE };
     this.subs = [
-      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, (ev) => h.events.applyPresence(ev)), q),
+      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, async (ev) => { await h.events.applyPresence(ev); }), q),
       bus.subscribe(s.beacon, (m) => this.onEvent(m, parseBeacon, (b) => h.events.applyBeacon(b)), q),
       bus.subscribe(s.acks, (m) => this.onEvent(m, parseAcks, (a) => h.events.applyAcks(a)), q),
       bus.subscribe(s.resume, (m) => void this.onResume(m, h), q),

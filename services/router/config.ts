@@ -18,6 +18,7 @@ export const routerSpec = {
   maxBodyBytes: v('LONGLINK_MAX_BODY_BYTES', int(1024, 64 * 1024 * 1024), 'Largest HTTP request body (bytes).', String(1024 * 1024)),
   resumeConcurrency: v('LONGLINK_RESUME_CONCURRENCY', int(1, 100_000), 'Resume requests (session starts) served at once; the rest wait in a FIFO and are dropped once their gateway stopped waiting.', '256'),
   resumeQueue: v('LONGLINK_RESUME_QUEUE', int(0, 1_000_000), 'Resume requests allowed to wait for a slot; more are refused at once (the client backs off).', '20000'),
+  maxDevicesPerUser: v('LONGLINK_MAX_DEVICES_PER_USER', int(0, 100_000), 'Most devices of one user connected at once across the cluster; a session start for one more device closes with 4011 DEVICE_LIMIT (error LL_DEVICE_LIMIT). The same device reconnecting replaces its old connection and does not count twice. 0 = no cap.', '16'),
   leaseMs: v('LONGLINK_GATEWAY_LEASE_MS', int(1000, 600_000), 'A gateway whose beacons stop for this long is dead: its presence stops routing.', '15000'),
 } as const;
 

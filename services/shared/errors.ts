@@ -38,6 +38,7 @@ export const Errors = Object.freeze({
   API_METHOD: spec('LL_API_METHOD', 405, 'Method not allowed'),
   API_UNSUPPORTED_MEDIA: spec('LL_API_UNSUPPORTED_MEDIA', 415, 'Content-Type must be application/json'),
   STORE_UNAVAILABLE: spec('LL_STORE_UNAVAILABLE', 503, 'Storage backend is unavailable'),
+  DEVICE_LIMIT: spec('LL_DEVICE_LIMIT', 429, 'The user already has the most devices connected at once (LONGLINK_MAX_DEVICES_PER_USER)'),
   ROUTER_OVERLOADED: spec('LL_ROUTER_OVERLOADED', 503, 'Router is overloaded; retry shortly'),
   INTERNAL: spec('LL_INTERNAL', 500, 'Internal error'),
 });

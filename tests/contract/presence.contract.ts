@@ -68,6 +68,52 @@ export function presenceContract(name: string, factory: PresenceFactory, cleanup
       assert.deepEqual(await conns(presence, u), [`${a}/c2`, `${b}/c3`]);
     });
 
+    it('a device cap refuses one device too many, cluster-wide, but never the same device reconnecting', async () => {
+      const { presence } = await make();
+      const [u, a, b] = [uid('u'), uid('gwA'), uid('gwB')];
+      await presence.beacon(beacon(a));
+      await presence.beacon(beacon(b));
+      assert.equal((await presence.online(ev('online', u, 'phone', 'c1', a), 2)).refused, undefined);
+      assert.equal((await presence.online(ev('online', u, 'tablet', 'c2', b), 2)).refused, undefined);
+      assert.deepEqual(await presence.online(ev('online', u, 'laptop', 'c3', b), 2), { displaced: [], gatewayRegistered: false, refused: true });
+      assert.deepEqual(await conns(presence, u), [`${a}/c1`, `${b}/c2`]);
+      // The same device on another gateway replaces its old entry: it does not count twice.
+      const again = await presence.online(ev('online', u, 'phone', 'c4', b), 2);
+      assert.equal(again.refused, undefined);
+      assert.deepEqual(again.displaced.map((e) => e.conn), ['c1']);
+      assert.deepEqual(await conns(presence, u), [`${b}/c2`, `${b}/c4`]);
+      // Other users are not affected; without a cap (re-announced connections) nothing is refused.
+      assert.equal((await presence.online(ev('online', uid('v'), 'laptop', 'c5', b), 2)).refused, undefined);
+      assert.equal((await presence.online(ev('online', u, 'laptop', 'c6', a))).refused, undefined);
+      assert.equal((await presence.offline(ev('offline', u, 'laptop', 'c6', a))), true);
+      // A device going offline frees its place.
+      await presence.offline(ev('offline', u, 'tablet', 'c2', b));
+      assert.equal((await presence.online(ev('online', u, 'laptop', 'c7', a), 2)).refused, undefined);
+      assert.deepEqual(await conns(presence, u), [`${a}/c7`, `${b}/c4`]);
+    });
+
+    it('concurrent starts of many devices never overshoot the cap', async () => {
+      const { presence } = await make();
+      const [u, a, b] = [uid('u'), uid('gwA'), uid('gwB')];
+      await presence.beacon(beacon(a));
+      await presence.beacon(beacon(b));
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => presence.online(ev('online', u, `d${i}`, `c${i}`, i % 2 === 0 ? a : b), 3)));
+      assert.equal(results.filter((r) => r.refused !== true).length, 3);
+      assert.equal((await presence.lookup(u)).length, 3);
+    });
+
+    it("a dead gateway's entries stop counting once swept", async () => {
+      const { presence, advance } = await make({ leaseMs: 1000 });
+      const [u, a, b] = [uid('u'), uid('gwA'), uid('gwB')];
+      await presence.beacon(beacon(a));
+      await presence.online(ev('online', u, 'phone', 'c1', a), 1);
+      await advance(1500);
+      await presence.beacon(beacon(b));
+      await presence.sweep();
+      await presence.lookup(u);
+      assert.equal((await presence.online(ev('online', u, 'tablet', 'c2', b), 1)).refused, undefined);
+    });
+
     it('an online event from an unknown gateway registers it', async () => {
       const { presence } = await make();
       const [u, gw] = [uid('u'), uid('gw')];

@@ -1,16 +1,17 @@
 /**
  * Attack and misuse cases against real processes (standalone and a cluster):
  * malformed WebSocket handshakes, secrets in the banner, a router that would
- * claim readiness with its store gone.
+ * claim readiness with its store gone, one token opening many devices.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { mintToken } from '../../services/standalone/dev-token.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../protocol/index.js';
+import { Close, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../protocol/index.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { start, TEST_API_KEY, TEST_SECRET } from '../helpers/standalone.js';
+import { mustConnect, type TestClient } from '../helpers/client.js';
 import type { Standalone } from '../../services/standalone/app.js';
 
 /** Sends a raw HTTP upgrade request and returns the response head and body. */
@@ -115,5 +116,59 @@ describe('abuse: router readiness without its store', () => {
     cl.redis.resume();
     await until(200, 'Redis resumed');
     assert.equal((await cl.push(['u'], { x: 2 })).status, 200);
+  });
+});
+
+describe('abuse: one token, many devices', () => {
+  let c: Cluster | undefined;
+  const clients: TestClient[] = [];
+  after(async () => { for (const x of clients) x.close(); await c?.stop(); });
+
+  it('device N+1 is refused with 4011 across two gateways (also when started at once); the same device reconnecting still replaces its session', async () => {
+    const cap = 3;
+    c = await startCluster({ gateways: 2, routerEnv: { LONGLINK_MAX_DEVICES_PER_USER: String(cap) } });
+    const [a, b] = c.gateways as [typeof c.gateways[0], typeof c.gateways[0]];
+    // One token without a device claim: the device comes from ?device=, as in the attack.
+    const token = await c.token('mallory');
+    const open = async (url: string, device: string): Promise<TestClient> => {
+      const x = await mustConnect(url, { token, query: { device } });
+      clients.push(x);
+      return x;
+    };
+    // A burst of 12 distinct devices at once over both gateways: exactly `cap` get a session.
+    const burst = await Promise.all(Array.from({ length: 12 }, (_, i) => open(i % 2 === 0 ? a.url : b.url, `d${i}`)));
+    const outcome = await Promise.all(burst.map((x) => x.until(() => (x.frames.some((f) => f.op === 'hello') ? 'hello' : x.closed ? x.closed.code : undefined), 10_000, 'hello or close')));
+    assert.equal(outcome.filter((o) => o === 'hello').length, cap, JSON.stringify(outcome));
+    assert.deepEqual(outcome.filter((o) => o !== 'hello'), Array(12 - cap).fill(Close.DEVICE_LIMIT));
+    const live = burst.filter((_, i) => outcome[i] === 'hello');
+    const liveDevices = burst.map((_, i) => `d${i}`).filter((_, i) => outcome[i] === 'hello');
+    // One more device on either gateway: refused with the documented code and reason.
+    for (const g of [a, b]) {
+      const extra = await open(g.url, 'one-more');
+      const closed = await extra.closeEvent(10_000);
+      assert.equal(closed.code, Close.DEVICE_LIMIT);
+      assert.match(closed.reason, /too many devices/);
+      assert.equal(extra.frames.some((f) => f.op === 'hello'), false);
+    }
+    // The first live device reconnects on the other gateway: it replaces itself, not counted twice.
+    const firstIdx = burst.indexOf(live[0]!);
+    const again = await open(firstIdx % 2 === 0 ? b.url : a.url, liveDevices[0]!);
+    await again.frame('hello', 0, 10_000);
+    assert.equal((await live[0]!.closeEvent(10_000)).code, Close.REPLACED);
+    for (const x of live.slice(1)) assert.equal(x.closed, undefined);
+    // A device that leaves frees its place for a new one.
+    live[1]!.ws.close(1000);
+    await live[1]!.closeEvent();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const next = await open(a.url, 'newcomer');
+      const r = await next.until(() => (next.frames.some((f) => f.op === 'hello') ? 'hello' : next.closed ? next.closed.code : undefined), 10_000, 'hello or close');
+      if (r === 'hello') break;
+      assert.equal(r, Close.DEVICE_LIMIT);
+      if (Date.now() > deadline) assert.fail('the place of the device that left was never freed');
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    const metrics = await (await fetch(`${a.httpUrl}/metrics`)).text();
+    assert.match(metrics, /session_starts_device_limit_total \d+/);
   });
 });

@@ -65,7 +65,7 @@ test('decide(): every close code in the shared table gets the advised behaviour'
     }
   }
   const terminals = CLOSE_CODES.filter((c) => c.reconnect === 'no').map((c) => c.name).sort();
-  assert.deepEqual(terminals, ['AUTH_FAILED', 'INVALID_FRAME', 'KICKED', 'LOGGED_OUT', 'MESSAGE_TOO_BIG', 'NORMAL', 'REPLACED', 'UNSUPPORTED_PROTOCOL']);
+  assert.deepEqual(terminals, ['AUTH_FAILED', 'DEVICE_LIMIT', 'INVALID_FRAME', 'KICKED', 'LOGGED_OUT', 'MESSAGE_TOO_BIG', 'NORMAL', 'REPLACED', 'UNSUPPORTED_PROTOCOL']);
 });
 
 test('decide(): unknown codes back off; a zombie backs off; token refresh loops are cut', () => {

@@ -225,6 +225,11 @@ export class GatewayCore {
           this.closeWith(c, Close.TRY_AGAIN_LATER, 'routers overloaded, retry after the delay');
           return;
         }
+        if (err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code) {
+          this.stats.startsDeviceLimit++;
+          this.closeWith(c, Close.DEVICE_LIMIT, 'too many devices connected for this user');
+          return;
+        }
         this.deps.log.warn({ err: String(err), conn: c.id }, 'resume failed; closing so the client retries');
         this.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
       })

@@ -26,6 +26,8 @@ export interface CoreStats {
   acks: number;
   /** Session starts a router refused at once (overloaded), closed with 1013 and a retry delay. */
   startsShedByRouter: number;
+  /** Session starts refused because the user had LONGLINK_MAX_DEVICES_PER_USER other devices connected (closed with 4011). */
+  startsDeviceLimit: number;
   readonly closedByReason: Map<string, number>;
   readonly authFailures: Map<string, number>;
   readonly admissionRejections: Map<string, number>;
@@ -37,7 +39,7 @@ export interface CoreStats {
 export function newStats(): CoreStats {
   return {
     opened: 0, heartbeats: 0, heartbeatTimeouts: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
-    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, startsShedByRouter: 0,
+    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, startsShedByRouter: 0, startsDeviceLimit: 0,
     closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(), refreshes: new Map(),
   };
 }

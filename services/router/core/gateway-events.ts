@@ -9,6 +9,7 @@
 import type { Clock } from '../../shared/clock.js';
 import type { ControlCommand, Delivery, FetchReply, FetchRequest, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
 import type { Logger } from '../../shared/log.js';
+import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { Inbox, PushRecord } from './inbox.js';
@@ -28,7 +29,7 @@ export interface GatewayEventsDeps {
   log: Logger;
   stats: RouterStats;
   store: StoreCall;
-  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue'>;
+  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser'>;
   trace?: TraceHooks;
 }
 
@@ -84,7 +85,12 @@ export class GatewayEvents {
       // Register the connection in the directory BEFORE reading the inbox: every push then
       // either appended before the snapshot below (replayed) or looks up presence after
       // this (delivered live). The gateway sends no separate online event at open.
-      await this.applyPresence({ type: 'online', user: req.user, device: req.device, conn: req.conn, session: s.session, gateway: req.gateway, at: this.d.clock.wallNow() });
+      // The device cap is checked in the same atomic step (only here: a re-announced connection is already open).
+      const ok = await this.applyPresence({ type: 'online', user: req.user, device: req.device, conn: req.conn, session: s.session, gateway: req.gateway, at: this.d.clock.wallNow() }, this.d.options.maxDevicesPerUser);
+      if (!ok) {
+        bump(this.d.stats.resumes, 'device-limit');
+        throw new LonglinkError(Errors.DEVICE_LIMIT, `at most ${this.d.options.maxDevicesPerUser} devices per user`);
+      }
       const after = s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.d.store('acked', inbox.acked(req.user, req.device));
       // latestSeq strictly BEFORE since(): the gateway uses it as its in-order watermark
       // when the replay is empty, so it must never be ahead of what since() saw.
@@ -93,7 +99,7 @@ export class GatewayEvents {
       bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
       return { session: s.session, resumed: s.resumed, latestSeq, ...page };
     } catch (err) {
-      bump(this.d.stats.resumes, 'failed');
+      if (!(err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code)) bump(this.d.stats.resumes, 'failed');
       throw err;
     }
   }
@@ -123,15 +129,17 @@ export class GatewayEvents {
     }
   }
 
-  async applyPresence(ev: PresenceEvent): Promise<void> {
+  /** Returns false only for an online refused by `maxDevices` (see Presence.online). */
+  async applyPresence(ev: PresenceEvent, maxDevices?: number): Promise<boolean> {
     this.d.stats.presenceEvents++;
     if (ev.type === 'offline') {
       await this.d.store('presence', this.d.presence.offline(ev));
       // The session's TTL counts from the last time the client was seen.
       if (ev.session !== '') await this.d.store('sessions', this.d.sessions.touch(ev.user, ev.device, ev.session));
-      return;
+      return true;
     }
-    const { displaced, gatewayRegistered } = await this.d.store('presence', this.d.presence.online(ev));
+    const { displaced, gatewayRegistered, refused } = await this.d.store('presence', this.d.presence.online(ev, maxDevices));
+    if (refused === true) return false;
     // An online that re-registered a lapsed gateway dropped its other entries, as a late beacon would.
     if (gatewayRegistered) this.resync(ev.gateway);
     // Same gateway: it already closed its older connection itself.
@@ -142,6 +150,7 @@ export class GatewayEvents {
     }
     // The stores keep named fields only: the watermark is never stored.
     if (ev.seq !== undefined) await this.catchUp(ev, ev.seq);
+    return true;
   }
 
   /**

@@ -56,6 +56,11 @@ export interface OnlineResult {
    * entries the gateway had are gone, so the router asks it to re-announce.
    */
   gatewayRegistered: boolean;
+  /**
+   * Only with `maxDevices`: the user already had that many other devices on
+   * alive gateways, so nothing was added or displaced.
+   */
+  refused?: true;
 }
 
 export interface BeaconResult {
@@ -90,8 +95,11 @@ export interface Presence {
    * expired), the event counts as a beacon: the gateway is registered with
    * boot "" (unknown), after the stale entries of an expired lease are dropped.
    * Ignored if the connection's offline was already applied (tombstone, see offline).
+   * With `maxDevices` > 0 (a session start), refused when the user already
+   * has that many devices other than ev.device connected; checked and applied
+   * in one atomic step, so concurrent starts on several routers cannot overshoot.
    */
-  online(ev: PresenceEvent): Promise<OnlineResult>;
+  online(ev: PresenceEvent, maxDevices?: number): Promise<OnlineResult>;
 
   /**
    * Removes a connection. Several routers share the event stream (queue

@@ -38,6 +38,12 @@ export interface RouterCoreOptions extends PushLimits {
   resumeConcurrency: number;
   /** Resume requests allowed to wait; more are refused at once (ROUTER_OVERLOADED). */
   resumeQueue: number;
+  /**
+   * Most devices of one user connected at once, cluster-wide; a session start
+   * for one more device is refused with DEVICE_LIMIT. The same device
+   * reconnecting replaces its old connection and does not count twice. 0 = no cap.
+   */
+  maxDevicesPerUser: number;
 }
 
 export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze({
@@ -49,6 +55,7 @@ export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze
   maxBusMessageBytes: 512 * 1024,
   resumeConcurrency: 256,
   resumeQueue: 20_000,
+  maxDevicesPerUser: 16,
 });
 
 /**

@@ -63,7 +63,7 @@ export class MemoryPresence implements Presence {
     return g;
   }
 
-  async online(ev: PresenceEvent): Promise<OnlineResult> {
+  async online(ev: PresenceEvent, maxDevices = 0): Promise<OnlineResult> {
     const now = this.clock.now();
     let g = this.gws.get(ev.gateway);
     const gatewayRegistered = !this.alive(g, now);
@@ -76,6 +76,11 @@ export class MemoryPresence implements Presence {
     if (this.tombstones.has(key)) return { displaced: [], gatewayRegistered };
     const displaced: PresenceEntry[] = [];
     const entries = this.users.get(ev.user);
+    if (maxDevices > 0 && entries) {
+      const others = new Set<string>();
+      for (const e of entries.values()) if (e.device !== ev.device && this.alive(this.gws.get(e.gateway), now)) others.add(e.device);
+      if (others.size >= maxDevices) return { displaced: [], gatewayRegistered, refused: true };
+    }
     if (entries) {
       for (const [k, e] of [...entries]) {
         if (e.device !== ev.device || k === key) continue;

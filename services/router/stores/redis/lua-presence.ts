@@ -191,9 +191,13 @@ return out
 /**
  * User step of an online event: ignored if the connection has a live
  * tombstone; otherwise replaces the user's other entries for the same
- * device (returned as displaced) and stores the new one.
- * KEYS: presence, tomb   ARGV: now, field, entry JSON, device
- * → {added (0|1), displaced entry JSON…}
+ * device (returned as displaced) and stores the new one. With maxDevices > 0,
+ * refused ({-1}, nothing changed) when the user's entries already name that
+ * many other devices. This slot cannot see gateway epochs, so entries of a
+ * gateway purged but not yet cleaned up still count here, until the cleanup
+ * that follows every purge (and the lease sweep) removes them.
+ * KEYS: presence, tomb   ARGV: now, field, entry JSON, device, maxDevices
+ * → {added (0|1), displaced entry JSON…} | {-1}
  */
 export const PRES_ONLINE = `
 local now = now_ms(ARGV[1])
@@ -201,6 +205,18 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
 if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return {0} end
 local out = {1}
 local all = redis.call('HGETALL', KEYS[1])
+local max = tonumber(ARGV[5])
+if max > 0 then
+  local seen, n = {}, 0
+  for i = 2, #all, 2 do
+    local d = cjson.decode(all[i]).device
+    if d ~= ARGV[4] and not seen[d] then
+      seen[d] = true
+      n = n + 1
+    end
+  end
+  if n >= max then return {-1} end
+end
 for i = 1, #all, 2 do
   if all[i] ~= ARGV[2] and cjson.decode(all[i + 1]).device == ARGV[4] then
     redis.call('HDEL', KEYS[1], all[i])

@@ -148,7 +148,7 @@ export class RedisPresence implements Presence {
 
   private get now(): string { return nowArg(this.clock); }
 
-  online(ev: PresenceEvent): Promise<OnlineResult> {
+  online(ev: PresenceEvent, maxDevices = 0): Promise<OnlineResult> {
     this.turnMark = undefined;
     const g = this.gws;
     const first = this.s.gwOnline([g.leases, g.info(ev.gateway), g.epoch], [this.now, g.base, ev.gateway, Math.ceil(this.limits.leaseMs), String(ev.at)]);
@@ -162,7 +162,8 @@ export class RedisPresence implements Presence {
       const u = this.users;
       const field = fieldOf(ev.gateway, ev.conn);
       const stored: Stored = { device: ev.device, conn: ev.conn, gateway: ev.gateway, session: ev.session, since: ev.at, epoch };
-      const res = asArray(await this.s.online([u.presence(ev.user), u.tomb(ev.user)], [this.now, field, JSON.stringify(stored), ev.device]));
+      const res = asArray(await this.s.online([u.presence(ev.user), u.tomb(ev.user)], [this.now, field, JSON.stringify(stored), ev.device, maxDevices]));
+      if (asNumber(res[0]) === -1) return { displaced: [], gatewayRegistered, refused: true };
       const added = asNumber(res[0]) === 1;
       const displaced = res.slice(1).map((v) => parseStored(asString(v)));
       if (!added && displaced.length === 0) return { displaced: [], gatewayRegistered };
