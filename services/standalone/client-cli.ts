@@ -1,13 +1,15 @@
 /**
  * `npm run client -- <user> [--url ws://127.0.0.1:8080/ws] [--device D] [--interval MS]`:
- * a small protocol client for trying Longlink by hand. Connects with a dev
- * token (or --token), heartbeats when idle, acks pushes, prints what arrives.
+ * a small client for trying Longlink by hand, as a thin CLI over the SDK's
+ * Node entry (sdk/src/node.ts): the SDK heartbeats, acks, reconnects with
+ * backoff and resumes the session, so what you see is what an app gets.
+ * Tokens are dev tokens minted per attempt (fresh after a 401 or expiry), or
+ * a fixed --token.
  */
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
 import { mintToken } from './dev-token.js';
 import { DEV_JWT_SECRET } from '../gateway/config.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, closeCodeInfo, decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/index.js';
+import { createClient } from '../../sdk/src/node.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -20,62 +22,28 @@ const { values, positionals } = parseArgs({
   },
 });
 const user = positionals[0];
-if (values.help || user === undefined) {
-  console.error('usage: npm run client -- <user> [--url URL] [--device DEVICE] [--token JWT] [--interval MS]');
+const interval = values.interval === undefined ? undefined : Number(values.interval);
+if (values.help || user === undefined || (interval !== undefined && !(interval >= 100))) {
+  console.error('usage: npm run client -- <user> [--url URL] [--device DEVICE] [--token JWT] [--interval MS (>= 100)]');
   process.exit(values.help ? 0 : 2);
 }
-const token = values.token ?? (await mintToken(process.env.LONGLINK_JWT_SECRET ?? DEV_JWT_SECRET, user, { device: values.device }));
-const ws = new WebSocket(values.url, [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + token]);
-ws.binaryType = 'nodebuffer';
-let intervalMs = 30_000;
-let lastPacket = Date.now();
-let timer: NodeJS.Timeout | undefined;
+const secret = process.env.LONGLINK_JWT_SECRET ?? DEV_JWT_SECRET;
 const log = (...a: unknown[]): void => console.log(new Date().toISOString().slice(11, 23), ...a);
 
-function arm(): void {
-  clearTimeout(timer);
-  timer = setTimeout(() => {
-    if (Date.now() - lastPacket >= intervalMs - 5) {
-      ws.send(encodeHeartbeat());
-      lastPacket = Date.now();
-    }
-    arm();
-  }, Math.max(50, intervalMs - (Date.now() - lastPacket)));
-}
-
-ws.on('unexpected-response', (_req, res) => {
-  log(`upgrade refused: HTTP ${res.statusCode}${res.headers['retry-after'] ? ` (Retry-After ${res.headers['retry-after']})` : ''}`);
-  res.resume();
-  res.on('end', () => process.exit(1));
+const client = createClient({
+  url: values.url,
+  device: values.device,
+  token: values.token ?? (() => mintToken(secret, user, { device: values.device })),
+  // --interval: a fixed interval (the server's bounds still clamp it); otherwise the SDK's smart heartbeat.
+  ...(interval !== undefined ? { heartbeat: { smart: false, intervalMs: interval } } : {}),
 });
-ws.on('open', () => log(`connected to ${values.url} as ${user}/${values.device}`));
-ws.on('message', (data: Buffer, isBinary) => {
-  lastPacket = Date.now();
-  const d = decodeServerFrame(isBinary ? data : data.toString('utf8'), isBinary);
-  if (!d.ok) { log('undecodable frame:', d.reason); return; }
-  const f = d.frame;
-  switch (f.op) {
-    case 'hello':
-      intervalMs = values.interval !== undefined ? Number(values.interval) : f.hb.intervalMs;
-      log(`hello: session ${f.session}, gateway ${f.gateway}, heartbeat every ${intervalMs} ms (server allows ${f.hb.minMs}-${f.hb.maxMs})`);
-      if (values.interval !== undefined) ws.send(encodeHeartbeat(intervalMs));
-      arm();
-      break;
-    case 'push':
-      log(`push #${f.seq} ${f.id}:`, JSON.stringify(f.data));
-      ws.send(encodeAck(f.seq));
-      break;
-    case 'heartbeat_ack':
-      break;
-    default:
-      log(f.op, JSON.stringify(f));
-  }
-});
-ws.on('close', (code, reason) => {
-  clearTimeout(timer);
-  const info = closeCodeInfo(code);
-  log(`closed: ${code} ${info?.name ?? ''} ${reason.toString()}${info ? ` (reconnect: ${info.reconnect})` : ''}`);
-  process.exit(0);
-});
-ws.on('error', (err) => log('error:', err.message));
-process.on('SIGINT', () => ws.close(1000, 'bye'));
+client.on('connected', (e) => log(`${e.resumed ? 'resumed' : 'connected'}: session ${e.session}, gateway ${e.gateway}, heartbeat every ${e.intervalMs} ms (server seq ${e.serverSeq})`));
+client.on('disconnected', (e) => log(`closed: ${e.code} ${e.reason}${e.zombie ? ' (heartbeat timeout)' : ''}${e.terminal !== undefined ? ` — stopped: ${e.terminal}` : e.retryInMs !== undefined ? ` — retrying in ${Math.round(e.retryInMs)} ms` : ''}`));
+client.on('push', (p) => log(`push #${p.seq} ${p.id}:`, JSON.stringify(p.data)));
+client.on('pushError', (p) => log(`push #${p.seq} ${p.id} refused: ${p.reason}`));
+client.on('interval', (e) => log(`heartbeat interval ${e.fromMs} → ${e.toMs} ms (${e.reason})`));
+client.on('error', (err) => log('error:', err.message));
+client.on('state', (s) => { if (s.to === 'replaced' || s.to === 'kicked' || s.to === 'logged-out' || s.to === 'failed') process.exit(1); if (s.to === 'closed') process.exit(0); });
+process.on('SIGINT', () => client.close());
+log(`connecting to ${values.url} as ${user}/${values.device}`);
+client.connect();
