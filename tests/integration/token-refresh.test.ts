@@ -78,12 +78,16 @@ describe('in-band token refresh at scale', () => {
     const waitMs = expSec * 1000 - Date.now() + 2500;
     assert.ok(waitMs > 0, 'the common expiry is still ahead once everyone connected');
     await sleep(waitMs);
-    // Past the common expiry:
+    // Past the common expiry. A refresh sent late in the window may still have
+    // its `refreshed` answer in flight on a busy machine (the gateway already
+    // extended the session): give the answers a moment before counting them.
+    const answeredBy = Date.now() + 10_000;
+    while (clients.some((c) => c.stats.tokenRefreshes === 0) && Date.now() < answeredBy) await sleep(100);
     const stats = clients.map((c) => c.stats);
     assert.equal(stats.filter((s) => s.state === 'connected').length, CLIENTS, `still connected ${why()}`);
     assert.equal(stats.reduce((n, s, i) => n + s.attempts - attemptsBefore[i]!, 0), 0, `0 reconnects ${why()}`);
     assert.equal(closes.size, 0, `no connection lost ${why()}`);
-    assert.equal(stats.filter((s) => s.tokenRefreshes === 1).length, CLIENTS, 'each refreshed once, in-band');
+    assert.equal(stats.filter((s) => s.tokenRefreshes === 1).length, CLIENTS, `each refreshed once, in-band ${why()}`);
     assert.ok(asked.every((n) => n === 1), 'the app was asked once per client');
 
     assert.equal((await old.closeEvent(3000)).code, Close.TOKEN_EXPIRED, 'the client that did not refresh gets 4002');
