@@ -13,7 +13,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuMicros } from './proc-stats.js';
-import { HIST_SIZE, bucketOf, bucketValue } from './push-worker.js';
+import { HIST_BUCKETS as HIST_SIZE, bucketOf, bucketValue } from '../lib/histogram.js';
 import type { BenchSystem } from './push-systems.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -19,27 +19,7 @@ import WebSocket from 'ws';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../../services/standalone/dev-token.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/index.js';
-
-// ---- histogram (shared with push.ts) ----------------------------------------------
-// Microsecond values; exact below 128 µs, then 64 sub-buckets per power of two
-// (≤ 1.6 % relative error). 2048 buckets reach far beyond any sane latency.
-
-export const HIST_SIZE = 2048;
-
-export function bucketOf(us: number): number {
-  const v = us <= 0 ? 0 : Math.floor(us);
-  if (v < 128) return v;
-  const e = 31 - Math.clz32(v) - 6;
-  return Math.min(HIST_SIZE - 1, 128 + (e - 1) * 64 + ((v >>> e) - 64));
-}
-
-/** Midpoint (µs) of a bucket. */
-export function bucketValue(i: number): number {
-  if (i < 128) return i;
-  const e = Math.floor((i - 128) / 64) + 1;
-  const m = ((i - 128) % 64) + 64;
-  return ((m << e) + ((m + 1) << e) - 1) / 2;
-}
+import { HIST_BUCKETS, bucketOf } from '../lib/histogram.js';
 
 // ---- worker -------------------------------------------------------------------------
 
@@ -67,7 +47,7 @@ function runWorker(args: WorkerArgs): void {
   function record(phase: number, latencyMs: number): void {
     if (closedPhases.has(phase)) { t.late++; return; }
     let p = phases.get(phase);
-    if (!p) phases.set(phase, (p = { received: 0, hist: new Uint32Array(HIST_SIZE), maxUs: 0, sumUs: 0 }));
+    if (!p) phases.set(phase, (p = { received: 0, hist: new Uint32Array(HIST_BUCKETS), maxUs: 0, sumUs: 0 }));
     const us = latencyMs * 1000;
     p.received++;
     p.hist[bucketOf(us)]!++;

@@ -14,6 +14,8 @@
  * tests/loadtest/protocol-session.test.ts checks the backoff against the SDK's.
  */
 import { closeCodeInfo, type ReconnectAdvice } from '../../protocol/close-codes.js';
+import { DEFAULT_BACKOFF, backoffDelay, retryAfterDelay } from '../../sdk/src/backoff.js';
+import { decide, type Decision, type LossInfo } from '../../sdk/src/reconnect-decision.js';
 import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/codec.js';
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
@@ -93,16 +95,19 @@ export interface RetryPolicy {
   healthyAfterMs: number;
 }
 
-/** The SDK's defaults (sdk/src/backoff.ts DEFAULT_BACKOFF). */
-export const SDK_RETRY: Readonly<RetryPolicy> = Object.freeze({ mode: 'full-jitter', baseMs: 1_000, capMs: 60_000, retryAfterJitter: 0.5, healthyAfterMs: 30_000 });
+/** The SDK's defaults (sdk/src/backoff.ts DEFAULT_BACKOFF, taken from there). */
+export const SDK_RETRY: Readonly<RetryPolicy> = Object.freeze({ mode: 'full-jitter', ...DEFAULT_BACKOFF });
 /** The usual naive client: retry every second, everyone at the same moment. */
 export const FIXED_RETRY: Readonly<RetryPolicy> = Object.freeze({ mode: 'fixed', baseMs: 1_000, capMs: 1_000, retryAfterJitter: 0, healthyAfterMs: 30_000 });
 
-/** Delay before reconnect attempt `attempt` (0-based); a server's Retry-After (ms) is honoured as a floor. */
+/**
+ * Delay before reconnect attempt `attempt` (0-based); a server's Retry-After (ms) is honoured as a floor.
+ * 'full-jitter' is the SDK's own formula (sdk/src/backoff.ts), not a copy of it.
+ */
 export function retryDelay(p: RetryPolicy, attempt: number, random: () => number, retryAfterMs?: number): number {
-  if (retryAfterMs !== undefined) return Math.floor(retryAfterMs * (1 + (p.mode === 'fixed' ? 0 : random() * p.retryAfterJitter)));
+  if (retryAfterMs !== undefined) return retryAfterDelay({ retryAfterJitter: p.mode === 'fixed' ? 0 : p.retryAfterJitter }, retryAfterMs, random);
   if (p.mode === 'fixed') return p.baseMs;
-  return Math.floor(random() * Math.min(p.capMs, p.baseMs * Math.pow(2, Math.max(0, attempt))));
+  return backoffDelay(p, attempt, random);
 }
 
 // ---- the session state machine -------------------------------------------------------------------
@@ -166,6 +171,15 @@ export class ClientSession {
   private pendingAcks = 0;
   private ackDueAt = Infinity;
   private drainDelayMs: number | undefined;
+  /** The last `ended()` decision (the SDK's `Decision`), for drivers and tests. */
+  lastDecision: Decision | undefined;
+  /**
+   * The SDK would fetch a fresh token for the next attempt (after a 401 or a
+   * token-expired close); as in its reconnect machine, this holds until a hello.
+   */
+  wantsFreshToken = false;
+  /** `wantsFreshToken` when the current connection opened: its token was a fresh one. */
+  private openedFresh = false;
 
   constructor(o: SessionOptions) {
     this.intervalMs = o.intervalMs;
@@ -187,6 +201,7 @@ export class ClientSession {
     this.hbSentAt = undefined;
     this.silentSince = undefined;
     this.drainDelayMs = undefined;
+    this.openedFresh = this.wantsFreshToken;
     this.nextHeartbeatAt = now + this.intervalMs;
   }
 
@@ -204,6 +219,7 @@ export class ClientSession {
         this.gateway = m.gateway;
         this.conn = m.conn;
         this.resumed = m.resumed;
+        this.wantsFreshToken = false;
         this.intervalMs = m.hb.intervalMs;
         // The first heartbeat is jittered in [interval/2, interval], so a crowd that reconnected together does not beat together.
         this.nextHeartbeatAt = now + this.intervalMs * (0.5 + 0.5 * this.random());
@@ -285,7 +301,13 @@ export class ClientSession {
 
   /**
    * The connection ended (or the upgrade failed). Returns the delay before
-   * reconnecting, or undefined when the code is terminal.
+   * reconnecting, or undefined when the SDK would stop (terminal close code,
+   * 400/404, a second 401). The decision is the SDK's own `decide()`
+   * (sdk/src/reconnect-decision.ts, what its reconnect machine runs); only the 'fixed' policy replaces the
+   * backoff delay with its constant. After a 401 or a token-expired close the
+   * SDK fetches a fresh token and retries at once: `wantsFreshToken` tells the
+   * driver so (a driver with one static token just retries with it, and a
+   * second 401 is then terminal, as in the SDK).
    */
   ended(e: Ended, now: number): number | undefined {
     const wasConnected = this.connected;
@@ -296,12 +318,24 @@ export class ClientSession {
     this.pendingAcks = 0;
     this.ackDueAt = Infinity;
     if (wasConnected && now - this.connectedAt >= this.retry.healthyAfterMs) this.attempt = 0;
-    if (e.closeCode !== undefined) {
-      const advice = closeAdvice(e.closeCode);
-      if (advice === 'no') return undefined;
-      if (advice === 'after-delay' && this.drainDelayMs !== undefined) return this.drainDelayMs;
-    }
-    if (e.status !== undefined && e.status !== 503 && e.status >= 400 && e.status < 500) return undefined;
-    return retryDelay(this.retry, this.attempt++, this.random, e.status === 503 ? e.retryAfterMs : undefined);
+    const usedFreshToken = wasConnected ? this.openedFresh : this.wantsFreshToken;
+    const d = this.lastDecision = decide(this.lossInfo(e, usedFreshToken), this.attempt, this.retry, this.random);
+    if (d.kind === 'retry' && d.refreshToken) this.wantsFreshToken = true;
+    if (d.kind === 'terminal') return undefined;
+    if (d.countsAsAttempt) this.attempt++;
+    // 'fixed' (the naive client the storms compare with) keeps its constant where the SDK would back off.
+    return this.retry.mode === 'fixed' && d.countsAsAttempt && !d.serverWait ? this.retry.baseMs : d.delayMs;
+  }
+
+  /** What the SDK's reconnect machine would be told about this loss. */
+  private lossInfo(e: Ended, usedFreshToken: boolean): LossInfo {
+    return {
+      code: e.closeCode ?? 1006,
+      reason: '',
+      ...(e.status !== undefined ? { httpStatus: e.status } : {}),
+      ...(e.status === 503 && e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+      ...(this.drainDelayMs !== undefined ? { reconnectDelayMs: this.drainDelayMs } : {}),
+      ...(usedFreshToken ? { usedFreshToken: true } : {}),
+    };
   }
 }

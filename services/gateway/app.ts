@@ -14,7 +14,7 @@ import type { NatsBusStats } from '../shared/metrics.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
 import { createAuthenticator } from './auth.js';
 import { DEV_JWT_SECRET, type GatewayConfig } from './config.js';
-import { BusGatewayLink } from './bus-link.js';
+import { BusGatewayLink, BusGatewayListener } from './bus-link.js';
 import { GatewayCore } from './core/gateway-core.js';
 import type { CoreOptions } from './core/options.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
@@ -25,7 +25,10 @@ export interface RunningGateway {
   readonly id: string;
   readonly port: number;
   readonly core: GatewayCore;
+  /** Outbound bus traffic (the core's GatewayLink). */
   readonly link: BusGatewayLink;
+  /** Inbound bus traffic and beacons; `reannounce()` after a bus outage. */
+  readonly listener: BusGatewayListener;
   readonly metrics: GatewayMetrics;
   /** Tells every client to reconnect elsewhere (paced over the drain window); resolves when none is left. */
   drain(): Promise<void>;
@@ -77,16 +80,17 @@ export async function startGateway(deps: {
   });
   const metrics = createGatewayMetrics();
   // Trace context rides in bus headers; a pass-through unless startTracing() enabled tracing.
-  const link = new BusGatewayLink({
-    bus: traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory'), subjects, gatewayId: id, bootId, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50, beaconIntervalMs: config.beaconIntervalMs,
-    wallNow: () => clock.wallNow(), log,
-  });
+  const tracedBus = traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory');
+  const link = new BusGatewayLink({ bus: tracedBus, subjects, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50 });
   const core = new GatewayCore({
     options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer, trace: traceHooks('longlink-gateway'),
     verifyToken: (t) => auth.verify(t),
   });
-  metrics.bind(core, { link, maxConnections: config.maxConnections, ...(deps.nats ? { nats: deps.nats } : {}) });
-  link.attach(core);
+  const listener = new BusGatewayListener({
+    bus: tracedBus, subjects, gatewayId: id, bootId, beaconIntervalMs: config.beaconIntervalMs, wallNow: () => clock.wallNow(),
+    gateway: core, presence: (ev) => link.presence(ev),
+  });
+  metrics.bind(core, { link: listener, maxConnections: config.maxConnections, ...(deps.nats ? { nats: deps.nats } : {}) });
   const ready = deps.ready ?? (() => true);
   const served = deps.moreMetrics?.length ? Registry.merge([metrics.registry, ...deps.moreMetrics]) : metrics.registry;
   let server: UwsGateway;
@@ -97,16 +101,18 @@ export async function startGateway(deps: {
       metrics: { contentType: served.contentType, metrics: () => served.metrics() }, log,
     });
   } catch (err) {
+    listener.close();
     await link.close();
     throw err;
   }
   log.info({ gateway: id, port: server.port }, 'gateway listening');
   return {
-    id, port: server.port, core, link, metrics,
+    id, port: server.port, core, link, listener, metrics,
     drain: () => core.startDrain(),
     async close() {
       server.close();
       auth.close();
+      listener.close();
       await link.close();
     },
   };

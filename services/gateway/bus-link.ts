@@ -1,14 +1,16 @@
 /**
- * GatewayLink over the Bus contract: the same code runs over the in-memory
- * bus (standalone) and NATS (cluster). Outbound: presence events, batched
- * acks, resume requests, upstream messages, periodic beacons. Inbound: this
- * gateway's deliver and control subjects, handed to the core.
+ * The gateway's side of the Bus contract: the same code runs over the
+ * in-memory bus (standalone) and NATS (cluster). Two halves, so each is built
+ * in one step without a cycle: `BusGatewayLink` (outbound, the core's
+ * `GatewayLink` port: presence events, batched acks, resume requests,
+ * upstream messages) and `BusGatewayListener` (inbound: this gateway's
+ * deliver, control and sync subjects, and periodic beacons), which needs only
+ * the narrow `ServedGateway` view of the core.
  */
 import { decodeMsg, encodeMsg, headerValue, type Bus, type Subscription } from '../shared/bus/bus.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Subjects } from '../shared/bus/subjects.js';
-import type { GatewayCore } from './core/gateway-core.js';
-import type { ControlCommand, Delivery, DeliveryReceipt, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage } from '../shared/bus/messages.js';
+import type { ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage } from '../shared/bus/messages.js';
 import type { GatewayLink } from './core/ports.js';
 import { VERSION } from '../shared/version.js';
 
@@ -16,30 +18,41 @@ import { VERSION } from '../shared/version.js';
 export interface BusLinkOptions {
   bus: Bus;
   subjects: Subjects;
-  gatewayId: string;
-  bootId: string;
   resumeTimeoutMs: number;
   ackFlushMs: number;
-  beaconIntervalMs: number;
-  wallNow: () => number;
-  log: { warn(obj: object, msg: string): void };
 }
 
-export class BusGatewayLink implements GatewayLink {
-  private core: GatewayCore | undefined;
+/** What the listener asks of the gateway it serves (GatewayCore satisfies it). */
+export interface ServedGateway {
+  /** Writes a delivery to the user's sockets here; returns how many took it. */
+  deliver(d: Delivery): number;
+  control(cmd: ControlCommand): unknown;
+  readonly connections: number;
+  readonly isDraining: boolean;
+  allConnections(): Iterable<{ readonly user: string; readonly device: string; readonly id: string; readonly session: string; readonly sentSeq: number }>;
+}
+
+export interface BusListenerOptions {
+  bus: Bus;
+  subjects: Subjects;
+  gatewayId: string;
+  bootId: string;
+  beaconIntervalMs: number;
+  wallNow: () => number;
+  gateway: ServedGateway;
+  /** Where re-announced presence goes (the outbound link). */
+  presence: (ev: PresenceEvent) => void;
+}
+
+/** Subscribes this gateway's subjects and starts beacons on construction. */
+export class BusGatewayListener {
   private subs: Subscription[] = [];
-  private readonly pendingAcks = new Map<string, [string, string, number]>();
-  private ackTimer: NodeJS.Timeout | undefined;
   private beaconTimer: NodeJS.Timeout | undefined;
   /** Malformed bus messages dropped (counted, never thrown). */
   badMessages = 0;
 
-  constructor(private readonly o: BusLinkOptions) {}
-
-  /** Subscribes this gateway's subjects and starts beacons. */
-  attach(core: GatewayCore): void {
-    this.core = core;
-    const { bus, subjects, gatewayId } = this.o;
+  constructor(private readonly o: BusListenerOptions) {
+    const { bus, subjects, gatewayId, gateway: core } = o;
     this.subs.push(bus.subscribe(subjects.deliver(gatewayId), (m) => {
       const msg = decodeMsg<{ deliveries?: Delivery[] }>(m.data);
       if (!msg || !Array.isArray(msg.deliveries)) { this.badMessages++; return; }
@@ -65,39 +78,60 @@ export class BusGatewayLink implements GatewayLink {
       if (req.gateway === undefined || req.gateway === gatewayId) this.reannounce();
     }));
     this.beacon();
-    this.beaconTimer = setInterval(() => this.beacon(), this.o.beaconIntervalMs);
+    this.beaconTimer = setInterval(() => this.beacon(), o.beaconIntervalMs);
   }
 
   beacon(): void {
-    if (!this.core) return;
-    const b: GatewayBeacon = { gateway: this.o.gatewayId, boot: this.o.bootId, connections: this.core.connections, draining: this.core.isDraining, at: this.o.wallNow(), version: VERSION };
+    const g = this.o.gateway;
+    const b: GatewayBeacon = { gateway: this.o.gatewayId, boot: this.o.bootId, connections: g.connections, draining: g.isDraining, at: this.o.wallNow(), version: VERSION };
     this.o.bus.publish(this.o.subjects.beacon, encodeMsg(b));
   }
 
-  async resume(req: ResumeRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ResumeReply> {
+  /** Publishes an online event for every live connection (after a bus outage). */
+  reannounce(): void {
+    this.beacon();
+    const at = this.o.wallNow();
+    for (const c of this.o.gateway.allConnections()) {
+      // Each names its watermark. One still starting says 0: its resume may have read the inbox before
+      // the directory lost it, and what the catch-up sends waits in c.pending, de-duplicated by seq.
+      this.o.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at, seq: c.sentSeq });
+    }
+  }
+
+  close(): void {
+    if (this.beaconTimer) clearInterval(this.beaconTimer);
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+  }
+}
+
+export class BusGatewayLink implements GatewayLink {
+  private readonly pendingAcks = new Map<string, [string, string, number]>();
+  private ackTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: BusLinkOptions) {}
+
+  resume(req: ResumeRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ResumeReply> {
+    return this.request<ResumeReply>(this.o.subjects.resume, req, timeoutMs, (r) => typeof r.session === 'string' && Array.isArray(r.pushes));
+  }
+
+  fetch(req: FetchRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<FetchReply> {
+    return this.request<FetchReply>(this.o.subjects.fetch, req, timeoutMs, (r) => typeof r.latestSeq === 'number' && Array.isArray(r.pushes));
+  }
+
+  /** A request to a router; its error replies become LonglinkErrors with the router's code. */
+  private async request<R>(subject: string, req: object, timeoutMs: number, ok: (r: R) => boolean): Promise<R> {
     // The router gets the same budget, so it drops or refuses work this gateway would no longer wait for.
-    const m = await this.o.bus.request(this.o.subjects.resume, encodeMsg({ ...req, timeoutMs }), { timeoutMs });
-    const reply = decodeMsg<ResumeReply & { error?: { code?: unknown; message?: unknown; retryAfterMs?: unknown } }>(m.data);
-    if (!reply || typeof reply.session !== 'string' || !Array.isArray(reply.pushes)) {
+    const m = await this.o.bus.request(subject, encodeMsg({ ...req, timeoutMs }), { timeoutMs });
+    const reply = decodeMsg<R & { error?: { code?: unknown; message?: unknown; retryAfterMs?: unknown } }>(m.data);
+    if (!reply || typeof reply !== 'object' || !ok(reply)) {
       const e = reply?.error;
-      if (e === undefined || e === null || typeof e !== 'object') throw new Error('malformed resume reply');
+      if (e === undefined || e === null || typeof e !== 'object') throw new Error(`malformed reply on ${subject}`);
       const spec = Object.values(Errors).find((x) => x.code === e.code) ?? Errors.INTERNAL;
       const retryAfterMs = typeof e.retryAfterMs === 'number' && e.retryAfterMs >= 0 && e.retryAfterMs <= 600_000 ? e.retryAfterMs : undefined;
       throw new LonglinkError(spec, typeof e.message === 'string' ? e.message.slice(0, 200) : undefined, retryAfterMs);
     }
     return reply;
-  }
-
-  /** Publishes an online event for every live connection (after a bus outage). */
-  reannounce(): void {
-    if (!this.core) return;
-    this.beacon();
-    const at = this.o.wallNow();
-    for (const c of this.core.allConnections()) {
-      // Each names its watermark. One still starting says 0: its resume may have read the inbox before
-      // the directory lost it, and what the catch-up sends waits in c.pending, de-duplicated by seq.
-      this.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at, seq: c.sentSeq });
-    }
   }
 
   presence(ev: PresenceEvent): void {
@@ -130,9 +164,6 @@ export class BusGatewayLink implements GatewayLink {
   async close(): Promise<void> {
     this.flushAcks();
     if (this.ackTimer) clearTimeout(this.ackTimer);
-    if (this.beaconTimer) clearInterval(this.beaconTimer);
-    for (const s of this.subs) s.unsubscribe();
-    this.subs = [];
     await this.o.bus.flush();
   }
 }

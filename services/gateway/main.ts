@@ -31,7 +31,7 @@ try {
   bus.onStatus((e) => {
     // After an outage, announce every live connection again so the directory
     // has no missing online user (offline events were held by the bus).
-    if (e.type === 'reconnect') gw.link.reannounce();
+    if (e.type === 'reconnect') gw.listener.reannounce();
   });
   console.log(`gateway ${gw.id} listening on ws://${config.host}:${gw.port}/ws (NATS ${nats.natsUrls.join(',')})`);
   onShutdown(async () => {

@@ -21,7 +21,7 @@ import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
 import { QueueExpiredError } from './core/work-queue.js';
-import { parseAcks, parseBeacon, parsePresenceEvent, parseResumeRequest, parseReceipt } from './schemas.js';
+import { parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt } from './schemas.js';
 
 export interface RouterBusLinkOptions {
   bus: Bus;
@@ -34,7 +34,7 @@ export interface RouterBusLinkOptions {
 /** What the link hands incoming messages to. */
 export interface RouterHandlers {
   core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt'>;
-  events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume'>;
+  events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
 }
 
 export class RouterBusLink implements RouterOutbound {
@@ -58,6 +58,7 @@ export class RouterBusLink implements RouterOutbound {
       bus.subscribe(s.beacon, (m) => this.onEvent(m, parseBeacon, (b) => h.events.applyBeacon(b)), q),
       bus.subscribe(s.acks, (m) => this.onEvent(m, parseAcks, (a) => h.events.applyAcks(a)), q),
       bus.subscribe(s.resume, (m) => void this.onResume(m, h), q),
+      bus.subscribe(s.fetch, (m) => void this.onFetch(m, h), q),
       bus.subscribe(s.push, (m) => void this.onPush(m, h), q),
       bus.subscribe(this.receiptAddress, (m) => this.onEvent(m, parseReceipt, async (r: DeliveryReceipt) => h.core.receipt(r))),
     ];
@@ -97,15 +98,24 @@ export class RouterBusLink implements RouterOutbound {
     apply(v).catch(() => { /* counted and logged by the store call */ });
   }
 
-  private async onResume(m: BusMessage, h: RouterHandlers): Promise<void> {
-    const req = parseResumeRequest(decodeMsg<unknown>(m.data));
+  private onResume(m: BusMessage, h: RouterHandlers): Promise<void> {
+    return this.onRequest(m, parseResumeRequest, 'resume', (req) => h.events.queuedResume(req));
+  }
+
+  private onFetch(m: BusMessage, h: RouterHandlers): Promise<void> {
+    return this.onRequest(m, parseFetchRequest, 'fetch', (req) => h.events.queuedFetch(req));
+  }
+
+  /** A gateway request answered from the bounded resume queue: malformed ones get API_VALIDATION. */
+  private async onRequest<T>(m: BusMessage, parse: (v: unknown) => T | undefined, what: string, run: (req: T) => Promise<unknown>): Promise<void> {
+    const req = parse(decodeMsg<unknown>(m.data));
     if (!req) {
       this.o.stats.busErrors++;
-      this.reply(m, new LonglinkError(Errors.API_VALIDATION, 'malformed resume request').toJSON());
+      this.reply(m, new LonglinkError(Errors.API_VALIDATION, `malformed ${what} request`).toJSON());
       return;
     }
     try {
-      this.reply(m, await h.events.queuedResume(req));
+      this.reply(m, await run(req));
     } catch (err) {
       // Expired in the queue: the gateway has given up, nobody would read the answer.
       if (err instanceof QueueExpiredError) return;

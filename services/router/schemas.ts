@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { checkDeviceId, checkMessageId, checkSessionId, checkUserId } from '../../protocol/index.js';
 import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
-import type { DeliveryReceipt, ResumeRequest } from '../shared/bus/messages.js';
+import type { DeliveryReceipt, FetchRequest, ResumeRequest } from '../shared/bus/messages.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -78,7 +78,10 @@ const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().mi
 const resumeSchema = z.object({
   user: userId, device: deviceId, gateway: str, conn: str,
   session: sessionId.optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
-  repair: z.boolean().optional(), timeoutMs: z.number().int().min(1).max(600_000).optional(),
+  timeoutMs: z.number().int().min(1).max(600_000).optional(),
+});
+const fetchSchema = z.object({
+  user: userId, device: deviceId, afterSeq: z.number().int().min(0), timeoutMs: z.number().int().min(1).max(600_000).optional(),
 });
 
 export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {
@@ -105,6 +108,11 @@ export function parseReceipt(v: unknown): DeliveryReceipt | undefined {
 export function parseResumeRequest(v: unknown): ResumeRequest | undefined {
   const r = resumeSchema.safeParse(v);
   if (!r.success) return undefined;
-  const { session, lastSeq, repair, ...rest } = r.data;
-  return { ...rest, session: session ?? undefined, lastSeq: lastSeq ?? undefined, ...(repair === true ? { repair: true } : {}) };
+  const { session, lastSeq, ...rest } = r.data;
+  return { ...rest, session: session ?? undefined, lastSeq: lastSeq ?? undefined };
+}
+
+export function parseFetchRequest(v: unknown): FetchRequest | undefined {
+  const r = fetchSchema.safeParse(v);
+  return r.success ? r.data : undefined;
 }

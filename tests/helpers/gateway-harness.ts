@@ -6,7 +6,7 @@ import { ManualClock } from '../../services/shared/clock.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import type { AdmissionOptions } from '../../services/gateway/core/admission.js';
-import type { GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest, TokenVerifier } from '../../services/gateway/core/ports.js';
+import type { FetchReply, FetchRequest, GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest, TokenVerifier } from '../../services/gateway/core/ports.js';
 import { silent } from './log.js';
 
 /** Admission options: the given static limits, the adaptive ones at their defaults, no per-source budget. */
@@ -32,6 +32,9 @@ export class FakeLink implements GatewayLink {
   resumeReply: (req: ResumeRequest) => Promise<ResumeReply> = async (req) => ({ session: req.session ?? 's-new', resumed: req.session !== undefined, latestSeq: 0, pushes: [] });
   resumes: ResumeRequest[] = [];
   resume(req: ResumeRequest): Promise<ResumeReply> { this.resumes.push(req); return this.resumeReply(req); }
+  fetchReply: (req: FetchRequest) => Promise<FetchReply> = async () => ({ latestSeq: 0, pushes: [] });
+  fetches: FetchRequest[] = [];
+  fetch(req: FetchRequest): Promise<FetchReply> { this.fetches.push(req); return this.fetchReply(req); }
   presence(ev: PresenceEvent): void { this.presenceEvents.push(ev); }
   ack(user: string, device: string, seq: number): void { this.acks.push([user, device, seq]); }
   async upstream(): Promise<void> {}
@@ -41,13 +44,14 @@ export function gatewayBench(over: Partial<CoreOptions> = {}, extra: { verifyTok
   const clock = new ManualClock(0);
   const link = new FakeLink();
   let n = 0;
-  const core = new GatewayCore({ options: coreOptions(over), clock, ids: { next: () => `c${++n}` }, link, log: silent, random: () => 0.5, ...extra });
+  const opts = coreOptions(over);
+  const core = new GatewayCore({ options: opts, clock, ids: { next: () => `c${++n}` }, link, log: silent, random: () => 0.5, ...extra });
   const hs = (user = 'alice', device = 'd1', extra: Partial<Handshake> = {}): Handshake => ({
     user, device, tokenExpiresAt: Infinity, requestedIntervalMs: undefined, session: undefined, lastSeq: undefined, ...extra,
   });
   /** Advances the clock in tick-sized steps, ticking the core like the transport does. */
   const run = (ms: number): void => {
-    const step = core['o'].wheel.tickMs;
+    const step = opts.wheel.tickMs;
     for (let t = 0; t < ms; t += step) { clock.advance(Math.min(step, ms - t)); core.tick(); }
   };
   return { clock, link, core, hs, run };

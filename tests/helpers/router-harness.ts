@@ -6,7 +6,7 @@ import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
 import { decodeMsg, encodeMsg } from '../../services/shared/bus/bus.js';
 import { subjects as makeSubjects, type Subjects } from '../../services/shared/bus/subjects.js';
 import { ManualClock } from '../../services/shared/clock.js';
-import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
+import type { ControlCommand, Delivery, FetchReply, FetchRequest, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
 import { MemoryInbox } from '../../services/router/stores/memory/inbox.js';
 import { MemorySessions } from '../../services/router/stores/memory/sessions.js';
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
@@ -75,6 +75,12 @@ export function setup(o: { options?: Partial<RouterCoreOptions>; inbox?: (i: Inb
 export async function resume(t: Setup, req: Partial<ResumeRequest> & { user: string; device: string }): Promise<ResumeReply> {
   const m = await t.bus.request(t.s.resume, encodeMsg({ gateway: 'gwX', conn: 'cX', ...req }), { timeoutMs: 1000 });
   return decodeMsg<ResumeReply>(m.data)!;
+}
+
+/** A gateway's fetch request (replay page, gap repair) over the bus. */
+export async function fetchAfter(t: Setup, req: FetchRequest): Promise<FetchReply> {
+  const m = await t.bus.request(t.s.fetch, encodeMsg(req), { timeoutMs: 1000 });
+  return decodeMsg<FetchReply>(m.data)!;
 }
 
 /** A router with gateway A registered (no connections), and the sync requests it publishes. */

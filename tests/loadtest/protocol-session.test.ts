@@ -14,6 +14,8 @@ import {
   CLOSE_CODES, decodeServerFrame, encodeAck, encodeHeartbeat, encodeHeartbeatAck, encodeJson, encodePushRaw,
 } from '../../protocol/index.js';
 import { DEFAULT_BACKOFF, backoffDelay, retryAfterDelay } from '../../sdk/src/backoff.js';
+import { FakeTimers } from '../../sdk/src/fake-timers.js';
+import { ReconnectMachine } from '../../sdk/src/reconnect-machine.js';
 
 const hello = (o: Partial<{ session: string; resumed: boolean; intervalMs: number; seq: number }> = {}): string => encodeJson({
   op: 'hello', v: 1, session: o.session ?? 's1', conn: 'c1', gateway: 'gw-0', resumed: o.resumed ?? false, seq: o.seq ?? 0,
@@ -148,12 +150,85 @@ describe('ClientSession on a fake clock', () => {
     assert.equal(s.ended({ closeCode: 1006 }, 10), 500, 'attempt 0: 0.5 × base');
     assert.equal(s.ended({}, 20), 1000, 'failed connect, attempt 1: 0.5 × 2 × base');
     assert.equal(s.ended({ status: 503, retryAfterMs: 2000 }, 30), 2500, 'Retry-After plus jitter');
-    assert.equal(s.ended({ status: 401 }, 40), undefined, '401 is not retried');
+    assert.equal(s.ended({ status: 401 }, 40), 0, '401: the SDK retries at once with a fresh token');
+    assert.equal(s.wantsFreshToken, true);
+    assert.equal(s.ended({ status: 401 }, 45), undefined, 'a second 401 (even with a fresh token) is terminal');
     assert.equal(s.ended({ closeCode: 4003 }, 50), undefined, 'REPLACED is terminal');
     s.opened(100);
     s.receive(encodeJson({ op: 'reconnect', delayMs: 777, reason: 'draining' }), 110);
     assert.equal(s.ended({ closeCode: 4000 }, 120), 777, 'drain: the server\'s delay');
     s.opened(1000);
     assert.equal(s.ended({ closeCode: 1006 }, 1000 + SDK_RETRY.healthyAfterMs), 500, 'a healthy connection resets the attempt counter');
+  });
+});
+
+describe('ClientSession.ended() = the SDK\'s reconnect machine', () => {
+  /**
+   * The same sequence of losses fed to the load tool's session and to the
+   * SDK's ReconnectMachine (same random draws, same clock) must give the same
+   * retry delays and stop at the same point: for every close code of the
+   * table, unknown codes, refused upgrades and drain frames.
+   */
+  type Loss = { closeCode?: number; status?: number; retryAfterMs?: number; drainMs?: number };
+  const losses: Loss[] = [
+    ...CLOSE_CODES.map((c) => ({ closeCode: c.code })),
+    ...CLOSE_CODES.map((c) => ({ closeCode: c.code, drainMs: 321 })),
+    { closeCode: 4999 }, { closeCode: 1006 }, {},
+    ...[400, 401, 403, 404, 429, 500, 502, 503].map((status) => ({ status })),
+    { status: 503, retryAfterMs: 2000 }, { status: 401, retryAfterMs: 2000 },
+  ];
+
+  // One constant draw per run: the session also draws for its first heartbeat's jitter, so a cycle would fall out of step.
+  function run(seq: Loss[], x: number): { lt: Array<number | undefined>; sdk: Array<number | undefined> } {
+    const s = new ClientSession({ intervalMs: 1000, random: () => x });
+    const timers = new FakeTimers(0);
+    const retries: number[] = [];
+    let fresh = false; // the SDK's connection reports whether its attempt used a freshly fetched token
+    const m = new ReconnectMachine(DEFAULT_BACKOFF, timers, () => x, { connect: (f) => { fresh = f; }, abort: () => {}, state: () => {}, retry: (d) => { retries.push(d); } });
+    const lt: Array<number | undefined> = [];
+    const sdk: Array<number | undefined> = [];
+    m.start();
+    for (const l of seq) {
+      timers.advance(10);
+      const opened = l.status === undefined && l.closeCode !== undefined;
+      if (opened) {
+        s.opened(timers.now());
+        s.receive(hello(), timers.now());
+        if (l.drainMs !== undefined) s.receive(encodeJson({ op: 'reconnect', delayMs: l.drainMs, reason: 'draining' }), timers.now());
+        m.opened();
+      }
+      const d = s.ended({ ...(opened ? { closeCode: l.closeCode } : {}), ...(l.status !== undefined ? { status: l.status } : {}), ...(l.retryAfterMs !== undefined ? { retryAfterMs: l.retryAfterMs } : {}) }, timers.now());
+      lt.push(d);
+      const before = retries.length;
+      m.lost({
+        code: opened ? l.closeCode! : 1006, reason: '',
+        ...(l.status !== undefined ? { httpStatus: l.status } : {}),
+        ...(l.status === 503 && l.retryAfterMs !== undefined ? { retryAfterMs: l.retryAfterMs } : {}),
+        ...(opened && l.drainMs !== undefined ? { reconnectDelayMs: l.drainMs } : {}),
+        ...(fresh ? { usedFreshToken: true } : {}),
+      });
+      sdk.push(retries.length > before ? retries[retries.length - 1] : undefined);
+      if (sdk[sdk.length - 1] === undefined) break; // terminal on the SDK side: start over in the next run
+      timers.advance(120_000); // the retry timer fires: the machine is connecting again
+    }
+    return { lt, sdk };
+  }
+
+  it('each loss alone, from a fresh client', () => {
+    for (const x of [0.31, 0.9]) {
+      for (const l of losses) {
+        const { lt, sdk } = run([l], x);
+        assert.deepEqual(lt, sdk, JSON.stringify(l));
+      }
+    }
+  });
+
+  it('losses in a row (attempt counter, 401 then 401, token-expired twice)', () => {
+    for (const x of [0.31, 0.9]) {
+      for (const l of losses) {
+        const { lt, sdk } = run([{ closeCode: 1006 }, l, l, { status: 503 }, l], x);
+        assert.deepEqual(lt.slice(0, sdk.length), sdk, JSON.stringify(l));
+      }
+    }
   });
 });

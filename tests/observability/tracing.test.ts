@@ -162,7 +162,7 @@ describe('tracing (OpenTelemetry, in-process)', () => {
     await (await fetch(`${s.apiUrl}/healthz`)).text();
     await (await fetch(`${s.apiUrl}/metrics`)).text();
     await (await fetch(`${s.gatewayHttpUrl}/metrics`)).text();
-    s.gateway.link.beacon();
+    s.gateway.listener.beacon();
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(exporter.getFinishedSpans().map((x) => x.name), []);
   });

@@ -9,22 +9,23 @@ import assert from 'node:assert/strict';
 import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
 import { decodeMsg, encodeMsg, type BusMessage } from '../../services/shared/bus/bus.js';
 import { subjects as makeSubjects } from '../../services/shared/bus/subjects.js';
-import type { PresenceEvent, ResumeRequest } from '../../services/shared/bus/messages.js';
+import type { FetchRequest, PresenceEvent, ResumeRequest } from '../../services/shared/bus/messages.js';
+import { LonglinkError } from '../../services/shared/errors.js';
 import { ManualClock } from '../../services/shared/clock.js';
-import { BusGatewayLink } from '../../services/gateway/bus-link.js';
+import { BusGatewayLink, BusGatewayListener } from '../../services/gateway/bus-link.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { Handshake } from '../../services/gateway/core/ports.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { silent } from '../helpers/log.js';
 
-const links: BusGatewayLink[] = [];
-afterEach(async () => { for (const l of links.splice(0)) await l.close(); });
+const links: Array<BusGatewayLink | BusGatewayListener> = [];
+afterEach(async () => { for (const l of links.splice(0).reverse()) await l.close(); });
 
 function setup() {
   const bus = new MemoryBus();
   const s = makeSubjects('t');
   const clock = new ManualClock(0);
-  const link = new BusGatewayLink({ bus, subjects: s, gatewayId: 'gwA', bootId: 'boot', resumeTimeoutMs: 5000, ackFlushMs: 50, beaconIntervalMs: 60_000, wallNow: () => clock.wallNow(), log: silent });
+  const link = new BusGatewayLink({ bus, subjects: s, resumeTimeoutMs: 5000, ackFlushMs: 50 });
   links.push(link);
   let n = 0;
   const core = new GatewayCore({
@@ -35,7 +36,8 @@ function setup() {
     },
     clock, ids: { next: () => `c${++n}` }, link, log: silent,
   });
-  link.attach(core);
+  const listener = new BusGatewayListener({ bus, subjects: s, gatewayId: 'gwA', bootId: 'boot', beaconIntervalMs: 60_000, wallNow: () => clock.wallNow(), gateway: core, presence: (ev) => link.presence(ev) });
+  links.push(listener);
   // A router stand-in: answers resumes at once, except for user "slow" (held until released).
   const held: BusMessage[] = [];
   bus.subscribe(s.resume, (m) => {
@@ -49,10 +51,10 @@ function setup() {
   bus.subscribe(s.beacon, () => { beacons++; });
   const hs = (user: string): Handshake => ({ user, device: 'd1', tokenExpiresAt: Infinity, requestedIntervalMs: undefined, session: undefined, lastSeq: undefined });
   const settle = async (): Promise<void> => { for (let i = 0; i < 4; i++) await bus.flush(); };
-  return { bus, s, link, core, events, hs, settle, held, beacons: () => beacons };
+  return { bus, s, link, listener, core, events, hs, settle, held, beacons: () => beacons };
 }
 
-describe('BusGatewayLink re-announcement', () => {
+describe('gateway bus link', () => {
   it('answers sync for all gateways or for this one, naming each connection\'s watermark; ignores others', async () => {
     const t = setup();
     t.core.open(new FakeClientSocket(), t.hs('alice'));
@@ -79,11 +81,26 @@ describe('BusGatewayLink re-announcement', () => {
     assert.deepEqual(announced(), [['alice', 2], ['slow', 0]], 'an empty sync means every gateway');
 
     t.events.length = 0;
-    const bad = t.link.badMessages;
+    const bad = t.listener.badMessages;
     t.bus.publish(t.s.sync, new TextEncoder().encode('not json'));
     await t.settle();
     assert.equal(t.events.length, 0);
-    assert.equal(t.link.badMessages, bad + 1);
+    assert.equal(t.listener.badMessages, bad + 1);
+  });
+
+  it('fetch (replay page, gap repair) is its own request, not a resume; router errors come back typed', async () => {
+    const { bus, s, link } = setup();
+    const asked: unknown[] = [];
+    bus.subscribe(s.fetch, (m) => {
+      const req = decodeMsg<FetchRequest>(m.data)!;
+      asked.push(req);
+      if (req.user === 'busy') bus.respond(m, encodeMsg({ error: { code: 'LL_ROUTER_OVERLOADED', message: 'full', retryAfterMs: 500 } }));
+      else bus.respond(m, encodeMsg({ latestSeq: 9, pushes: [{ seq: 8, id: 'm8', ts: 1, data: '8' }] }));
+    });
+    const r = await link.fetch({ user: 'alice', device: 'd1', afterSeq: 7 }, 1000);
+    assert.deepEqual(r, { latestSeq: 9, pushes: [{ seq: 8, id: 'm8', ts: 1, data: '8' }] });
+    assert.deepEqual(asked, [{ user: 'alice', device: 'd1', afterSeq: 7, timeoutMs: 1000 }], 'the router gets the wait budget');
+    await assert.rejects(link.fetch({ user: 'busy', device: 'd1', afterSeq: 0 }, 1000), (e: unknown) => e instanceof LonglinkError && e.code === 'LL_ROUTER_OVERLOADED' && e.retryAfterMs === 500);
   });
 
   it('upstream headers carry client-controlled ids percent-encoded: no control character, CR/LF or space raw', async () => {

@@ -5,8 +5,8 @@ import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } fr
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import type { Admission } from '../../services/gateway/core/admission.js';
-import { admissionOptions } from '../helpers/gateway-harness.js';
-import { SendStatus, type GatewayLink, type Handshake, type PresenceEvent, type PushRecord, type ResumeReply, type ResumeRequest } from '../../services/gateway/core/ports.js';
+import { admissionOptions, FakeLink } from '../helpers/gateway-harness.js';
+import { SendStatus, type Handshake, type PushRecord, type ResumeReply } from '../../services/gateway/core/ports.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { Errors, LonglinkError } from '../../services/shared/errors.js';
 import { silent } from '../helpers/log.js';
@@ -31,28 +31,18 @@ function options(over: Partial<CoreOptions> = {}): CoreOptions {
   };
 }
 
-class FakeLink implements GatewayLink {
-  presenceEvents: PresenceEvent[] = [];
-  acks: Array<[string, string, number]> = [];
-  resumeReply: (req: ResumeRequest) => Promise<ResumeReply> = async (req) => ({ session: req.session ?? 's-new', resumed: req.session !== undefined, latestSeq: 0, pushes: [] });
-  resumes: ResumeRequest[] = [];
-  resume(req: ResumeRequest): Promise<ResumeReply> { this.resumes.push(req); return this.resumeReply(req); }
-  presence(ev: PresenceEvent): void { this.presenceEvents.push(ev); }
-  ack(user: string, device: string, seq: number): void { this.acks.push([user, device, seq]); }
-  async upstream(): Promise<void> {}
-}
-
 function setup(over: Partial<CoreOptions> = {}) {
   const clock = new ManualClock(0);
   const link = new FakeLink();
   let n = 0;
-  const core = new GatewayCore({ options: options(over), clock, ids: { next: () => `c${++n}` }, link, log: silent, random: () => 0.5 });
+  const opts = options(over);
+  const core = new GatewayCore({ options: opts, clock, ids: { next: () => `c${++n}` }, link, log: silent, random: () => 0.5 });
   const hs = (user = 'alice', device = 'd1', extra: Partial<Handshake> = {}): Handshake => ({
     user, device, tokenExpiresAt: Infinity, requestedIntervalMs: undefined, session: undefined, lastSeq: undefined, ...extra,
   });
   /** Advances the clock in tick-sized steps, ticking the core like the transport does. */
   const run = (ms: number): void => {
-    const step = core['o'].wheel.tickMs;
+    const step = opts.wheel.tickMs;
     for (let t = 0; t < ms; t += step) { clock.advance(Math.min(step, ms - t)); core.tick(); }
   };
   return { clock, link, core, hs, run };

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeAck, type PushFrame } from '../../protocol/index.js';
-import type { PushRecord, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
+import type { FetchReply, FetchRequest, PushRecord, ResumeReply, ResumeRequest } from '../../services/gateway/core/ports.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { buf, flush, gatewayBench } from '../helpers/gateway-harness.js';
 
@@ -17,14 +17,14 @@ const rec = (seq: number, size = 300): PushRecord => ({ seq, id: `m${seq}`, ts: 
 /** An inbox of `n` pushes served in pages of `page`, like the router's resume/repair answers. */
 function inbox(n: number, page: number) {
   const all = Array.from({ length: n }, (_, i) => rec(i + 1));
-  const asks: ResumeRequest[] = [];
-  const answer = async (req: ResumeRequest): Promise<ResumeReply> => {
-    asks.push(req);
-    const after = req.repair ? req.lastSeq! : 0;
+  const fetches: FetchRequest[] = [];
+  const pageAfter = (after: number) => {
     const rest = all.filter((p) => p.seq > after);
-    return { session: 's1', resumed: false, latestSeq: n, pushes: rest.slice(0, page), ...(rest.length > page ? { more: true } : {}) };
+    return { latestSeq: n, pushes: rest.slice(0, page), ...(rest.length > page ? { more: true } : {}) };
   };
-  return { all, asks, answer };
+  const answer = async (_req: ResumeRequest): Promise<ResumeReply> => ({ session: 's1', resumed: false, ...pageAfter(0) });
+  const fetch = async (req: FetchRequest): Promise<FetchReply> => { fetches.push(req); return pageAfter(req.afterSeq); };
+  return { all, fetches, answer, fetch };
 }
 
 /** A socket whose buffer grows by what is sent and empties on `drain()`. */
@@ -41,6 +41,7 @@ describe('flow-controlled replay', () => {
     const { core, hs, link } = gatewayBench({ limits: { maxPayload: 1024, ratePerSec: 100, burst: 100, sendBufferBound: BOUND, writeTimeoutMs: 3000 } });
     const ib = inbox(40, 10);
     link.resumeReply = ib.answer;
+    link.fetchReply = ib.fetch;
     const s = new BufferingSocket();
     const c = core.open(s, hs());
     await flush();
@@ -53,9 +54,9 @@ describe('flow-controlled replay', () => {
       await flush();
     }
     assert.deepEqual(s.seqs(), ib.all.map((p) => p.seq), 'all, once, in order');
-    const repairs = ib.asks.filter((a) => a.repair);
-    assert.equal(repairs.length, 3, 'pages 2-4 fetched');
-    assert.deepEqual(repairs.map((a) => a.lastSeq), [10, 20, 30], 'each after the last seq written');
+    assert.equal(ib.fetches.length, 3, 'pages 2-4 fetched');
+    assert.deepEqual(ib.fetches.map((a) => a.afterSeq), [10, 20, 30], 'each after the last seq written');
+    assert.equal(link.resumes.length, 1, 'a page is a fetch, not another resume');
     assert.equal(s.ended, undefined);
     assert.ok(core.replayStats.pauses > 0);
   });
@@ -64,6 +65,7 @@ describe('flow-controlled replay', () => {
     const { core, hs, link } = gatewayBench({ limits: { maxPayload: 1024, ratePerSec: 100, burst: 100, sendBufferBound: BOUND, writeTimeoutMs: 3000 } });
     const ib = inbox(20, 20);
     link.resumeReply = ib.answer;
+    link.fetchReply = ib.fetch;
     const s = new BufferingSocket();
     const c = core.open(s, hs());
     await flush();
@@ -80,6 +82,7 @@ describe('flow-controlled replay', () => {
     const { core, hs, link } = gatewayBench({ limits: { maxPayload: 1024, ratePerSec: 100, burst: 100, sendBufferBound: BOUND, writeTimeoutMs: 3000 } });
     const ib = inbox(5, 5);
     link.resumeReply = ib.answer;
+    link.fetchReply = ib.fetch;
     const s = new BufferingSocket();
     const c = core.open(s, hs());
     await flush();
@@ -93,7 +96,8 @@ describe('flow-controlled replay', () => {
   it('a failed page fetch closes with 1011 (the client resumes from its acks)', async () => {
     const { core, hs, link } = gatewayBench({ limits: { maxPayload: 1024, ratePerSec: 100, burst: 100, sendBufferBound: BOUND, writeTimeoutMs: 3000 } });
     const ib = inbox(10, 2);
-    link.resumeReply = async (req) => { if (req.repair) throw new Error('router gone'); return ib.answer(req); };
+    link.resumeReply = ib.answer;
+    link.fetchReply = () => Promise.reject(new Error('router gone'));
     const s = new FakeClientSocket();
     core.open(s, hs());
     await flush();

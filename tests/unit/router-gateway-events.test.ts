@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { decodeMsg, encodeMsg } from '../../services/shared/bus/bus.js';
 import type { ResumeReply } from '../../services/gateway/core/ports.js';
 import type { Presence } from '../../services/router/core/presence.js';
-import { resume, setup, stopRouters, withGatewayA } from '../helpers/router-harness.js';
+import { fetchAfter, resume, setup, stopRouters, withGatewayA } from '../helpers/router-harness.js';
 
 afterEach(stopRouters);
 
@@ -65,21 +65,25 @@ describe('RouterCore resume and acks', () => {
     assert.equal(r.latestSeq, 5);
   });
 
-  it('bounds a resume page in bytes (at least one push) and says there is more; repair pages continue after a seq', async () => {
+  it('bounds a resume page in bytes (at least one push) and says there is more; fetched pages continue after a seq', async () => {
     const t = setup({ options: { maxBusMessageBytes: 40_000 } });
     for (let i = 1; i <= 7; i++) await t.core.push({ users: ['u1'], data: 'x'.repeat(9_000) });
     const first = await resume(t, { user: 'u1', device: 'phone' });
     assert.deepEqual(first.pushes.map((p) => p.seq), [1, 2], 'about half a bus message of data per page');
     assert.equal(first.more, true);
-    const next = await resume(t, { user: 'u1', device: 'phone', session: first.session, lastSeq: 2, repair: true });
-    assert.deepEqual(next.pushes.map((p) => p.seq), [3, 4]);
-    assert.equal(next.more, true);
-    const last = await resume(t, { user: 'u1', device: 'phone', session: first.session, lastSeq: 6, repair: true });
+    const next = await fetchAfter(t, { user: 'u1', device: 'phone', afterSeq: 2 });
+    assert.deepEqual({ ...next, pushes: next.pushes.map((p) => p.seq) }, { latestSeq: 7, pushes: [3, 4], more: true });
+    const last = await fetchAfter(t, { user: 'u1', device: 'phone', afterSeq: 6 });
     assert.deepEqual(last.pushes.map((p) => p.seq), [7]);
     assert.equal(last.more, undefined, 'the end of the inbox');
     await t.core.push({ users: ['u1'], data: 'y'.repeat(50_000) });
-    const big = await resume(t, { user: 'u1', device: 'phone', session: first.session, lastSeq: 7, repair: true });
+    const big = await fetchAfter(t, { user: 'u1', device: 'phone', afterSeq: 7 });
     assert.deepEqual(big.pushes.map((p) => p.seq), [8], 'a push over the page bound still goes, alone');
+    assert.deepEqual(Object.fromEntries(t.core.stats.resumes), { fresh: 1 }, 'a fetch is not a resume');
+    const sessions = await t.sessions.open('u1', 'phone', first.session);
+    assert.equal(sessions.resumed, true, 'a fetch leaves the session alone');
+    const bad = await t.bus.request(t.s.fetch, encodeMsg({ user: 'u1', device: 'phone' }), { timeoutMs: 1000 });
+    assert.equal(decodeMsg<{ error: { code: string } }>(bad.data)!.error.code, 'LL_API_VALIDATION', 'a fetch without afterSeq is refused');
   });
 
   it('bounds concurrent resumes: a full queue refuses at once, a request whose gateway stopped waiting is dropped unapplied', async () => {

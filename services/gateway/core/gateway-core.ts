@@ -85,15 +85,12 @@ export class GatewayCore {
     });
     this.ordered = new OrderedDelivery<Connection>({
       write: (c, p) => this.writePush(c, p, 'live'),
-      fetch: (c, afterSeq) => deps.link
-        .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: c.session, lastSeq: afterSeq, repair: true })
-        .then((r) => r.pushes),
+      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq }).then((r) => r.pushes),
       repairAfterMs: this.o.wheel.tickMs,
     });
     this.replayer = new Replayer<Connection>({
       write: (c, p) => this.writePush(c, p, 'replay'),
-      fetch: (c, afterSeq) => deps.link
-        .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: c.session, lastSeq: afterSeq, repair: true }),
+      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq }),
       done: (c) => {
         const pending = c.pending ?? [];
         c.pending = null;

@@ -5,10 +5,10 @@
  * `GatewayLink` (memory bus in standalone mode, NATS in cluster mode).
  */
 
-import type { ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
+import type { FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
 
 /** Bus messages the core speaks; defined once for every service. */
-export type { PushRecord, ResumeRequest, ResumeReply, PresenceEvent, UpstreamMessage, Delivery, ControlCommand } from '../../shared/bus/messages.js';
+export type { PushRecord, ResumeRequest, ResumeReply, FetchRequest, FetchReply, PresenceEvent, UpstreamMessage, Delivery, ControlCommand } from '../../shared/bus/messages.js';
 
 /** uWS send() results. */
 export const SendStatus = Object.freeze({ BACKPRESSURE: 0, OK: 1, DROPPED: 2 });
@@ -48,6 +48,8 @@ export interface GatewayLink {
    * (ROUTER_OVERLOADED with retryAfterMs when it shed the start).
    */
   resume(req: ResumeRequest, timeoutMs?: number): Promise<ResumeReply>;
+  /** Pushes after a seq for a started session (replay pages, gap repair); rejects like resume(). */
+  fetch(req: FetchRequest, timeoutMs?: number): Promise<FetchReply>;
   presence(ev: PresenceEvent): void;
   /** Cumulative ack from a device; the link may batch. */
   ack(user: string, device: string, seq: number): void;

@@ -1,13 +1,13 @@
 /**
  * What gateways tell the router, applied to the stores: session starts
- * (resume, gap repair), presence events (with the catch-up of re-announced
+ * (resume), fetches after a seq (replay pages, gap repair), presence events (with the catch-up of re-announced
  * connections), beacons (asking a lapsed gateway to re-announce), acks, and
  * the periodic presence sweep. The bus link hands these calls here directly;
  * the push path (RouterCore) and this one share only the stores, the
  * counters and RouterOutbound.
  */
 import type { Clock } from '../../shared/clock.js';
-import type { ControlCommand, Delivery, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
+import type { ControlCommand, Delivery, FetchReply, FetchRequest, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
 import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
@@ -55,6 +55,23 @@ export class GatewayEvents {
     return this.resumeWork.run(() => this.resume(req), req.timeoutMs);
   }
 
+  /** fetch() through the same bounded queue as resumes (both read the inbox for a gateway that waits). */
+  queuedFetch(req: FetchRequest): Promise<FetchReply> {
+    return this.resumeWork.run(() => this.fetch(req), req.timeoutMs);
+  }
+
+  /** Pushes after `afterSeq` for a started session: a replay page or a delivery gap. A read only. */
+  fetch(req: FetchRequest): Promise<FetchReply> {
+    if (!this.trace.enabled) return this.fetchNow(req);
+    return this.trace.span('longlink.router.fetch', { attrs: {} }, () => this.fetchNow(req));
+  }
+
+  private async fetchNow(req: FetchRequest): Promise<FetchReply> {
+    const latestSeq = await this.d.store('since', this.d.inbox.latestSeq(req.user));
+    const page = await this.page(req.user, req.afterSeq);
+    return { latestSeq, ...page };
+  }
+
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
   resume(req: ResumeRequest): Promise<ResumeReply> {
     if (!this.trace.enabled) return this.resumeNow(req);
@@ -64,12 +81,6 @@ export class GatewayEvents {
   private async resumeNow(req: ResumeRequest): Promise<ResumeReply> {
     const { inbox } = this.d;
     try {
-      if (req.repair === true && req.lastSeq !== undefined) {
-        // Gap repair for a live connection: just the pushes after its watermark.
-        const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
-        const page = await this.page(req.user, req.lastSeq);
-        return { session: req.session ?? '', resumed: true, latestSeq, ...page };
-      }
       const s = await this.d.store('sessions', this.d.sessions.open(req.user, req.device, req.session));
       // Register the connection in the directory BEFORE reading the inbox: every push then
       // either appended before the snapshot below (replayed) or looks up presence after

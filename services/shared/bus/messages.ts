@@ -15,8 +15,7 @@ export interface PushRecord {
 /**
  * Session start on a gateway. It also registers the connection in the
  * presence directory: the router applies that before it reads the inbox, so
- * no push can slip between the replay and live routing. With `repair`, only
- * the pushes after `lastSeq` are fetched (in-order delivery gap repair).
+ * no push can slip between the replay and live routing.
  */
 export interface ResumeRequest {
   user: string;
@@ -25,7 +24,6 @@ export interface ResumeRequest {
   conn: string;
   session: string | undefined;
   lastSeq: number | undefined;
-  repair?: boolean;
   /**
    * How long the gateway waits for the reply (ms). A router that could not
    * start on the request within most of it drops it unanswered: the gateway
@@ -43,7 +41,29 @@ export interface ResumeReply {
   latestSeq: number;
   /** What the client missed, in seq order: one page, bounded in count and bytes. */
   pushes: PushRecord[];
-  /** The inbox may hold more after this page: ask again (`repair`) after its last seq. */
+  /** The inbox may hold more after this page: fetch the rest (FetchRequest) after its last seq. */
+  more?: boolean;
+}
+
+/**
+ * Pushes after `afterSeq` for a connection whose session already started:
+ * the next page of a replay, or the seqs missing from an in-order delivery
+ * gap. A read only: no session check, no presence change.
+ */
+export interface FetchRequest {
+  user: string;
+  device: string;
+  afterSeq: number;
+  /** As in ResumeRequest: how long the gateway waits for the reply (ms). */
+  timeoutMs?: number;
+}
+
+export interface FetchReply {
+  /** Highest seq assigned to the user so far. */
+  latestSeq: number;
+  /** In seq order, one page bounded like a resume's. */
+  pushes: PushRecord[];
+  /** The inbox may hold more after this page. */
   more?: boolean;
 }
 

@@ -9,6 +9,7 @@
  * | P.gw.<gateway>.control          | router → one gateway  | ControlCommand                  |
  * | P.acks                          | gateway → routers     | { acks: [user, device, seq][] } |
  * | P.resume (queue: routers)       | gateway → a router    | ResumeRequest → ResumeReply     |
+ * | P.fetch (queue: routers)        | gateway → a router    | FetchRequest → FetchReply       |
  * | P.push (queue: routers)         | backend → a router    | push request → push result      |
  * | P.upstream.<topic>              | gateway → backends    | UpstreamMessage                 |
  * | P.offline                       | router → notifiers    | pushes for offline users        |
@@ -22,6 +23,8 @@ export interface Subjects {
   control(gateway: string): string;
   readonly acks: string;
   readonly resume: string;
+  /** Replay pages and delivery gap repair: pushes after a seq, nothing else. */
+  readonly fetch: string;
   readonly push: string;
   upstream(topic: string): string;
   readonly offline: string;
@@ -40,6 +43,7 @@ export function subjects(prefix = 'longlink'): Subjects {
     control: (gw: string) => `${prefix}.gw.${gw}.control`,
     acks: `${prefix}.acks`,
     resume: `${prefix}.resume`,
+    fetch: `${prefix}.fetch`,
     push: `${prefix}.push`,
     upstream: (topic: string) => `${prefix}.upstream.${topic}`,
     offline: `${prefix}.offline`,
