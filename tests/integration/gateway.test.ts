@@ -265,6 +265,24 @@ describe('gateway switches and limits', () => {
     } finally { await s.close(); }
   });
 
+  it('standalone (memory stores) applies LONGLINK_MAX_DEVICES_PER_USER: device 3 of 2 closes with 4011, device 1 reconnecting replaces itself', async () => {
+    const s = await start({ ...FAST, LONGLINK_MAX_DEVICES_PER_USER: '2' });
+    try {
+      const token = await s.mintToken('capped');
+      const open = (device: string) => mustConnect(s.gatewayUrl, { token, query: { device } });
+      const [d1, d2] = [await open('d1'), await open('d2')];
+      await d1.frame('hello');
+      await d2.frame('hello');
+      const d3 = await open('d3');
+      assert.equal((await d3.closeEvent()).code, Close.DEVICE_LIMIT);
+      const again = await open('d1');
+      await again.frame('hello');
+      assert.equal((await d1.closeEvent()).code, Close.REPLACED);
+      assert.equal(d2.closed, undefined);
+      again.close(); d2.close();
+    } finally { await s.close(); }
+  });
+
   it('over the connect rate the upgrade gets 503 with Retry-After', async () => {
     const s = await start({ ...FAST, LONGLINK_CONNECT_RATE: '1', LONGLINK_CONNECT_BURST: '2' });
     try {
