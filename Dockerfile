@@ -19,6 +19,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY protocol ./protocol
 COPY services ./services
+# The client SDK: `npm run client` (services/standalone/client-cli.ts) is a thin CLI over it.
+COPY sdk ./sdk
 RUN npx tsc -p tsconfig.json --declaration false
 # The operator console's page (esbuild, a dev dependency: bundled here, served as static files).
 RUN node dist/services/router/console/build-ui.js
@@ -38,6 +40,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/protocol ./dist/protocol
 COPY --from=build /app/dist/services ./dist/services
+COPY --from=build /app/dist/sdk ./dist/sdk
 # Numeric uid:gid of the image's "node" user, so Kubernetes' runAsNonRoot can
 # verify it. Files stay root-owned: the process cannot modify its own code.
 USER 1000:1000
