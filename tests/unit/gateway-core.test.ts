@@ -1,15 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../services/shared/clock.js';
 import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../protocol/index.js';
-import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
+import type { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import type { Admission } from '../../services/gateway/core/admission.js';
-import { admissionOptions, FakeLink } from '../helpers/gateway-harness.js';
-import { SendStatus, type Handshake, type PushRecord, type ResumeReply } from '../../services/gateway/core/ports.js';
+import { admissionOptions, buf, flush, gatewayBench, text } from '../helpers/gateway-harness.js';
+import { SendStatus, type PushRecord, type ResumeReply } from '../../services/gateway/core/ports.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { Errors, LonglinkError } from '../../services/shared/errors.js';
-import { silent } from '../helpers/log.js';
 
 const adm = admissionOptions;
 
@@ -19,38 +17,9 @@ function admit(core: GatewayCore, source = '192.0.2.1'): Admission {
   return pre.ok ? core.admitVerified() : pre;
 }
 
-function options(over: Partial<CoreOptions> = {}): CoreOptions {
-  return {
-    gatewayId: 'gw-test',
-    hb: { minMs: 1000, maxMs: 60_000, defaultMs: 10_000, graceMs: 2000, check: true, log: false },
-    wheel: { tickMs: 100, size: 512 },
-    limits: { maxPayload: 1024, ratePerSec: 10, burst: 20, sendBufferBound: 1000, writeTimeoutMs: 3000 },
-    admission: adm({ maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }),
-    drain: { windowMs: 1000, reconnectJitterMs: 500 },
-    ...over,
-  };
-}
-
-function setup(over: Partial<CoreOptions> = {}) {
-  const clock = new ManualClock(0);
-  const link = new FakeLink();
-  let n = 0;
-  const opts = options(over);
-  const core = new GatewayCore({ options: opts, clock, ids: { next: () => `c${++n}` }, link, log: silent, random: () => 0.5 });
-  const hs = (user = 'alice', device = 'd1', extra: Partial<Handshake> = {}): Handshake => ({
-    user, device, tokenExpiresAt: Infinity, requestedIntervalMs: undefined, session: undefined, lastSeq: undefined, ...extra,
-  });
-  /** Advances the clock in tick-sized steps, ticking the core like the transport does. */
-  const run = (ms: number): void => {
-    const step = opts.wheel.tickMs;
-    for (let t = 0; t < ms; t += step) { clock.advance(Math.min(step, ms - t)); core.tick(); }
-  };
-  return { clock, link, core, hs, run };
-}
-
-const flush = () => new Promise<void>((r) => setImmediate(r));
-const buf = (u: Uint8Array): ArrayBuffer => u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
-const text = (s: string): ArrayBuffer => buf(new TextEncoder().encode(s));
+/** The shared bench with this suite's admission limits (roomy, so admission never gets in the way). */
+const setup = (over: Partial<CoreOptions> = {}) =>
+  gatewayBench({ admission: adm({ maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }), ...over });
 
 describe('GatewayCore', () => {
   it('sends hello with session, ids, heartbeat bounds and limits after resume answers', async () => {
