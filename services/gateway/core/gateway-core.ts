@@ -337,11 +337,6 @@ export class GatewayCore {
     return this.registry.all();
   }
 
-  /** Local connections of a user (for presence lookups in standalone mode and tests). */
-  localConnections(user: string): readonly Connection[] {
-    return this.registry.get(user);
-  }
-
   // ---- drain -----------------------------------------------------------------------------
 
   /**
