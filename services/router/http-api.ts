@@ -18,6 +18,9 @@ import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
 import type { RouterCore } from './core/router-core.js';
 import { parseKickBody, userId } from './schemas.js';
+import { parsePublishBody, parseSubscribeBody } from './channel-schemas.js';
+import type { ChannelService } from './core/channels.js';
+import { checkPublishChannel } from '../../protocol/index.js';
 import { consoleRoute, type ConsoleHttp } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
 
@@ -26,6 +29,8 @@ export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presen
 
 export interface RouterHttpOptions {
   core: RouterApi;
+  /** Channels (publish, broadcast, subscribe, counts); without it those routes are 404. */
+  channels?: Pick<ChannelService, 'publish' | 'subscribe' | 'count'>;
   /** /readyz: true while the router is subscribed to the bus. */
   ready: () => boolean;
   host: string;
@@ -132,6 +137,43 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
   });
 }
 
+/** Routes with one path parameter: prefix → route template. */
+const PARAM_ROUTES: ReadonlyArray<readonly [string, string]> = [['/v1/presence/', '/v1/presence/:user'], ['/v1/channels/', '/v1/channels/:channel']];
+
+/** Channel routes (docs/api.md "Channels"): the caller's API key is the unit of the publish rate. */
+function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jsonBody: (req: IncomingMessage, res: ServerResponse) => Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }>): Record<string, Route> {
+  const publish = (broadcast: boolean): Handler => async (req, res) => {
+    const body = await jsonBody(req, res);
+    if (!body.ok) return body.reply;
+    const parsed = parsePublishBody(body.value, broadcast);
+    if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+    return json(200, await channels.publish(parsed.value, bearerOf(req.headers.authorization) ?? ''));
+  };
+  const subscribe = (type: 'subscribe' | 'unsubscribe'): Handler => async (req, res) => {
+    const body = await jsonBody(req, res);
+    if (!body.ok) return body.reply;
+    const parsed = parseSubscribeBody(body.value, type);
+    if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+    return json(200, await channels.subscribe(parsed.value));
+  };
+  return {
+    '/v1/publish': { method: 'POST', auth: true, handler: publish(false) },
+    '/v1/broadcast': { method: 'POST', auth: true, handler: publish(true) },
+    '/v1/subscribe': { method: 'POST', auth: true, handler: subscribe('subscribe') },
+    '/v1/unsubscribe': { method: 'POST', auth: true, handler: subscribe('unsubscribe') },
+    '/v1/channels/:channel': {
+      method: 'GET', auth: true,
+      handler: async (_req, _res, param) => {
+        let name: string;
+        try { name = decodeURIComponent(param); } catch { return fail(Errors.API_VALIDATION, 'channel: bad percent-encoding in path'); }
+        const bad = checkPublishChannel(name);
+        if (bad !== undefined) return fail(Errors.API_VALIDATION, `channel: ${bad}`);
+        return json(200, await channels.count(name));
+      },
+    },
+  };
+}
+
 export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHttp> {
   const { core, limits, log } = opts;
   if (opts.apiKeys.length === 0) throw new RangeError('startRouterHttp: at least one API key is required');
@@ -184,6 +226,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
         return json(200, await core.control(parsed.value));
       },
     },
+    ...(opts.channels ? channelRoutes(opts.channels, jsonBody) : {}),
     '/v1/cluster': { method: 'GET', auth: true, handler: async () => json(200, await core.cluster()) },
     '/healthz': { method: 'GET', auth: false, handler: async () => json(200, { status: 'ok' }) },
     '/readyz': {
@@ -200,9 +243,9 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     const path = (url ?? '/').split('?', 1)[0]!;
     const exact = path.includes(':') ? undefined : routes[path];
     if (exact) return { route: exact, param: '' };
-    const prefix = '/v1/presence/';
-    if (path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) {
-      return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length) };
+    for (const [prefix, route] of PARAM_ROUTES) {
+      const r = routes[route];
+      if (r && path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) return { route: r, param: path.slice(prefix.length) };
     }
     return undefined;
   }
@@ -228,7 +271,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
 
   /** The route, not the URL: paths can hold user ids. */
   function routeOf(url: string | undefined): string {
-    return match(url) ? (url ?? '').split('?', 1)[0]!.replace(/^\/v1\/presence\/.*/, '/v1/presence/:user') : 'unknown';
+    return match(url) ? (url ?? '').split('?', 1)[0]!.replace(/^\/v1\/presence\/.*/, '/v1/presence/:user').replace(/^\/v1\/channels\/.*/, '/v1/channels/:channel') : 'unknown';
   }
 
   function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): void {
@@ -255,7 +298,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     (r) => { send(req, res, r, t0); return r.status; },
     (err: unknown) => {
       if (err instanceof LonglinkError) {
-        send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()) }, t0);
+        const retry = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
+        send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) }, t0);
         return err.status;
       }
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');

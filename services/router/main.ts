@@ -14,12 +14,13 @@ import { exitOnStartError, onShutdown } from '../shared/shutdown.js';
 import { z } from 'zod';
 import { v } from '../shared/config.js';
 import { loadRouterSettings, routerSpec } from './config.js';
-import { startRouter } from './app.js';
+import { historyLimits, startRouter } from './app.js';
 import { RedisInbox } from './stores/redis/inbox.js';
 import { RedisSessions } from './stores/redis/sessions.js';
 import { RedisPresence } from './stores/redis/presence.js';
 import { RedisPushStore } from './stores/redis/push-store.js';
 import { createRedis } from './stores/redis/client.js';
+import { RedisChannelHistory } from './stores/redis/channel-history.js';
 import { createRouterMetrics } from './metrics.js';
 import { consoleSpec, loadConsoleAccess } from './console/index.js';
 import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
@@ -59,7 +60,8 @@ try {
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
     console: { access, mode: 'cluster' },
     storesConnected: () => redis.status === 'ready',
-    stores: { inbox, sessions: new RedisSessions({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence) },
+    stores: { inbox, sessions: new RedisSessions({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence),
+      history: new RedisChannelHistory({ redis, prefix, ...historyLimits(settings) }) },
   });
   // Whichever side reconnects last triggers the re-announcement: gateways do it on their
   // own reconnect, and a reconnected router asks them (announcements sent while it was not

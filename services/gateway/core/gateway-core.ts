@@ -18,7 +18,7 @@ import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
 import { OrderedDelivery } from './ordered-delivery.js';
 import { TimingWheel } from './timing-wheel.js';
-import { take } from './token-bucket.js';
+import { take } from '../../shared/token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
 import type { SampleOutcome } from './adaptive-limit.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
@@ -27,7 +27,8 @@ import { SlowConsumers } from './slow-consumers.js';
 import { Replayer } from './replay.js';
 import { bump } from '../../shared/stats.js';
 import { newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
-import { SendStatus, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord, type TokenVerifier } from './ports.js';
+import { ChannelHub } from './channels.js';
+import { SendStatus, type ChannelLink, type TopicPublisher, type ClientSocket, type ControlCommand, type Delivery, type GatewayLink, type Handshake, type IdSource, type PushRecord, type TokenVerifier } from './ports.js';
 
 
 export interface CoreDeps {
@@ -43,6 +44,8 @@ export interface CoreDeps {
   random?: () => number;
   /** In-band token refresh; without it hello announces no refresh and `refresh` frames are answered with an error. */
   verifyToken?: TokenVerifier;
+  /** Channels: the bus side and the transport's native topic publish. Without them no connection joins a channel. */
+  channels?: { link: ChannelLink; topics: TopicPublisher };
 }
 
 
@@ -68,6 +71,8 @@ export class GatewayCore {
   };
   private readonly ordered: OrderedDelivery<Connection>;
   private readonly replayer: Replayer<Connection>;
+  /** Channel subscriptions and fan-out (channels.ts); null without a channel link. */
+  readonly channels: ChannelHub<Connection> | null;
 
   constructor(private readonly deps: CoreDeps) {
     this.o = deps.options;
@@ -104,6 +109,10 @@ export class GatewayCore {
       highWaterBytes: this.o.limits.sendBufferBound,
       maxPending: MAX_PENDING_DURING_REPLAY,
     });
+    const ch = deps.channels;
+    this.channels = ch === undefined ? null : new ChannelHub<Connection>(
+      { maxPerConnection: 64, recoverWaitMs: 5000, ...this.o.channels, repairAfterMs: this.o.wheel.tickMs },
+      ch.link, ch.topics, (c, frame) => this.write(c, frame, false), () => this.clock.now());
   }
 
   /** Out-of-order repairs (fetches from the inbox) and gaps the inbox could not fill. */
@@ -211,6 +220,7 @@ export class GatewayCore {
           // Paced by the send buffer; live pushes stay in c.pending until it ends.
           this.replayer.start(c, reply);
         });
+        this.channels?.start(c, hs.channels ?? [], hs.recover === true);
       })
       .catch((err: unknown) => {
         outcome = 'failed';
@@ -244,6 +254,7 @@ export class GatewayCore {
     c.pending = null;
     c.replay = null;
     this.ordered.forget(c);
+    this.channels?.closed(c);
     if (c.registered) {
       // Counted once: uWS reports the close again after closeWith() already did.
       bump(this.stats.closedByReason, closeReasonLabel(c.closeCode ?? code));
@@ -311,6 +322,9 @@ export class GatewayCore {
         return;
       case 'refresh':
         this.refresh(c, f.token);
+        return;
+      case 'recover':
+        if (this.channels === null || !this.channels.recover(c, f.channels)) this.closeWith(c, Close.INVALID_FRAME, 'recover is sent once, after a hello on a recover=1 connection');
         return;
       case 'send':
         this.stats.upstream++;
@@ -410,6 +424,7 @@ export class GatewayCore {
     this.wheel.advance(now, this.onExpire);
     this.slow.sweep(now, this.onStuck);
     this.ordered.tick(now);
+    this.channels?.tick(now);
     this.drain.step(now);
     this.admission.tick(now);
     this.deps.observer?.sweepSeconds((performance.now() - t0) / 1000);
@@ -474,6 +489,16 @@ export class GatewayCore {
     const targets = this.registry.get(cmd.user, cmd.device);
     let n = 0;
     for (const c of targets) {
+      if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
+        // Before the session started (no hello yet) the client could not tell the frames apart: such a connection is skipped.
+        if (c.closed || c.session === '' || this.channels === null) continue;
+        n++;
+        for (const ch of cmd.channels) {
+          if (cmd.type === 'subscribe') void this.channels.join(c, ch);
+          else this.channels.leave(c, ch, true);
+        }
+        continue;
+      }
       if (cmd.type === 'replace' && c.id === cmd.keepConn) continue;
       n++;
       if (cmd.type === 'kick') this.closeWith(c, Close.KICKED, 'disconnected by the service');
@@ -481,6 +506,11 @@ export class GatewayCore {
       else this.closeWith(c, Close.REPLACED, 'a newer connection for this user and device took over');
     }
     return n;
+  }
+
+  /** Local connections receiving (or joining) `channel`. */
+  channelSubscribers(channel: string): number {
+    return this.channels?.count(channel) ?? 0;
   }
 
   /** Every live connection (for presence re-announcement). */

@@ -15,6 +15,11 @@
  * | P.offline                       | router → notifiers    | pushes for offline users        |
  * | P.receipts.<router>             | gateway → one router  | delivery receipt (await_ms)     |
  * | P.sync                          | router → gateways     | re-announce your connections (SyncRequest; empty: all) |
+ * | P.ch.<channel>                  | router → gateways with subscribers | ChannelMessage     |
+ * | P.chhistory (queue: routers)    | gateway → a router    | ChannelHistoryRequest → Reply   |
+ * | P.publish (queue: routers)      | backend → a router    | publish body → publish result   |
+ * | P.chcount                       | router → gateways     | ChannelCountRequest             |
+ * | P.chcounts.<router>             | gateway → one router  | ChannelCountReply               |
  */
 export interface Subjects {
   readonly presence: string;
@@ -30,6 +35,12 @@ export interface Subjects {
   readonly offline: string;
   receipts(router: string): string;
   readonly sync: string;
+  /** Channel fan-out; gateways subscribe only while they have local subscribers. */
+  channel(name: string): string;
+  readonly channelHistory: string;
+  readonly publish: string;
+  readonly channelCount: string;
+  channelCounts(router: string): string;
 }
 
 export const ROUTER_QUEUE = 'routers';
@@ -49,5 +60,10 @@ export function subjects(prefix = 'longlink'): Subjects {
     offline: `${prefix}.offline`,
     receipts: (router: string) => `${prefix}.receipts.${router}`,
     sync: `${prefix}.sync`,
+    channel: (name: string) => `${prefix}.ch.${name}`,
+    channelHistory: `${prefix}.chhistory`,
+    publish: `${prefix}.publish`,
+    channelCount: `${prefix}.chcount`,
+    channelCounts: (router: string) => `${prefix}.chcounts.${router}`,
   });
 }
