@@ -14,6 +14,7 @@
  * | P.upstream.<topic>              | gateway → backends    | UpstreamMessage                 |
  * | P.offline                       | router → notifiers    | pushes for offline users        |
  * | P.receipts.<router>             | gateway → one router  | delivery receipt (await_ms)     |
+ * | P.acked                         | router → backends, routers | AckEvent: a device acked a push |
  * | P.sync                          | router → gateways     | re-announce your connections (SyncRequest; empty: all) |
  * | P.ch.<channel>                  | router → gateways with subscribers | ChannelMessage     |
  * | P.chhistory (queue: routers)    | gateway → a router    | ChannelHistoryRequest → Reply   |
@@ -34,6 +35,8 @@ export interface Subjects {
   upstream(topic: string): string;
   readonly offline: string;
   receipts(router: string): string;
+  /** Ack receipts (AckEvent), for backends and for routers awaiting `acked`. */
+  readonly acked: string;
   readonly sync: string;
   /** Channel fan-out; gateways subscribe only while they have local subscribers. */
   channel(name: string): string;
@@ -59,6 +62,7 @@ export function subjects(prefix = 'longlink'): Subjects {
     upstream: (topic: string) => `${prefix}.upstream.${topic}`,
     offline: `${prefix}.offline`,
     receipts: (router: string) => `${prefix}.receipts.${router}`,
+    acked: `${prefix}.acked`,
     sync: `${prefix}.sync`,
     channel: (name: string) => `${prefix}.ch.${name}`,
     channelHistory: `${prefix}.chhistory`,
