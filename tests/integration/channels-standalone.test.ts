@@ -20,7 +20,7 @@ describe('channels (standalone)', () => {
   const clients: TestClient[] = [];
   const api = (method: string, path: string, body?: unknown) => apiCall(s.apiUrl, s.apiKey, method, path, body);
   const open = async (user: string, channels?: string[], query?: Record<string, string>): Promise<TestClient> => {
-    const c = await mustConnect(s.gatewayUrl, { token: await s.mintToken(user, channels ? { channels } : {}), ...(query ? { query } : {}) });
+    const c = await mustConnect(s.gatewayUrl, { token: await s.mintToken(user, channels ? { channels } : {}), query: query ?? { channels: '1' } });
     clients.push(c);
     return c;
   };
@@ -51,6 +51,19 @@ describe('channels (standalone)', () => {
     for (const c of [a, b]) await c.until(() => pubs(c, '$all').length === 1, 5000, 'broadcast');
     assert.equal(pubs(b, 'room:1').length, 0, 'bob is not in room:1');
     assert.equal(pubs(a, '$all')[0]!.id, 'b1');
+  });
+
+  it('a client that does not say channels=1 gets no channel frame, even with a channels claim', async () => {
+    const old = await mustConnect(s.gatewayUrl, { token: await s.mintToken('olga', { channels: ['room:1'] }) });
+    clients.push(old);
+    await old.frame('hello');
+    const r = await api('POST', '/v1/subscribe', { user: 'olga', channels: ['room:9'] });
+    assert.deepEqual(r.body, { gateways: 1, connections: 1 }, 'the connection is online; the gateway skips it');
+    await api('POST', '/v1/publish', { channel: 'room:1', data: 'x' });
+    await api('POST', '/v1/broadcast', { data: 'y' });
+    await new Promise((res) => setTimeout(res, 300));
+    assert.deepEqual(old.frames.map((f) => f.op), ['hello']);
+    assert.equal(old.closed, undefined);
   });
 
   it('API subscribe and unsubscribe reach live connections; counts follow', async () => {

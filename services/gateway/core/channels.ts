@@ -28,7 +28,7 @@ import type { ChannelLink, ChannelMessage, ClientSocket, TopicPublisher } from '
 export interface ChannelConn {
   readonly socket: ClientSocket;
   closed: boolean;
-  /** Channels joined or joining (null: none yet). */
+  /** Channels joined or joining; null until the session started on a client that speaks channel frames (start()). */
   channels: Set<string> | null;
   /** Channels waiting for the client's `recover` frame (handshake `recover=1`), and until when (hub clock). */
   awaitingRecover: { channels: readonly string[]; until: number } | null;
@@ -99,6 +99,7 @@ export class ChannelHub<C extends ChannelConn> {
    * frame names its positions.
    */
   start(c: C, channels: readonly string[], recover: boolean): void {
+    c.channels ??= new Set();
     const all = [BROADCAST_CHANNEL, ...channels];
     if (!recover) { for (const ch of all) void this.join(c, ch); return; }
     c.awaitingRecover = { channels: all, until: this.now() + this.o.recoverWaitMs };
@@ -118,8 +119,8 @@ export class ChannelHub<C extends ChannelConn> {
 
   /** Joins `channel`; with `from`, recovers what the client missed after it. Resolves once joined or refused. */
   join(c: C, channel: string, from?: ChannelPosition): Promise<void> {
-    if (c.closed) return Promise.resolve();
-    const set = c.channels ??= new Set();
+    const set = c.channels;
+    if (c.closed || set === null) return Promise.resolve();
     if (set.has(channel)) return Promise.resolve();
     const counted = set.size - (set.has(BROADCAST_CHANNEL) ? 1 : 0);
     if (channel !== BROADCAST_CHANNEL && counted >= this.o.maxPerConnection) {

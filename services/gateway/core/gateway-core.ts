@@ -128,7 +128,7 @@ export class GatewayCore {
       write: (c, data, isBinary) => this.write(c, data, isBinary),
       closeWith: (c, code, message) => this.closeWith(c, code, message),
       replay: (c, reply) => this.replayer.start(c, reply),
-      ...(hub ? { started: (c: Connection, hs: Handshake) => hub.start(c, hs.channels ?? [], hs.recover === true) } : {}),
+      ...(hub ? { started: (c: Connection, hs: Handshake) => { if (hs.channels !== undefined) hub.start(c, hs.channels, hs.recover === true); } } : {}),
     };
     this.frames = new ClientFrames({
       options: this.o, clock: this.clock, link: deps.link, log: deps.log, stats: this.stats, deadlines: this.deadlines,
@@ -337,8 +337,8 @@ export class GatewayCore {
     let n = 0;
     for (const c of targets) {
       if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
-        // Before the session started (no hello yet) the client could not tell the frames apart: such a connection is skipped.
-        if (c.closed || c.session === '' || this.channels === null) continue;
+        // Only connections that speak channel frames and whose session started (channels.ts start()).
+        if (c.closed || c.channels === null || this.channels === null) continue;
         n++;
         for (const name of cmd.channels) {
           if (cmd.type === 'subscribe') void this.channels.join(c, name);

@@ -54,7 +54,11 @@ export interface Handshake {
   tokenExpiresAt: number;
   /** Interval the client asked for in the `hb` query param, if any. */
   requestedIntervalMs: number | undefined;
-  /** Channels from the token's `channels` claim (validated, within the per-connection limit). */
+  /**
+   * Set when the client speaks channel frames (`channels=1` or `recover=1`):
+   * the token's `channels` claim (validated, within the per-connection
+   * limit), possibly empty. Unset: the connection joins no channel at all.
+   */
   channels?: readonly string[];
   /** `recover=1`: hold channel joins until the client's `recover` frame (or a timeout). */
   recover?: boolean;

@@ -84,12 +84,14 @@ function parseUintParam(q: URLSearchParams, name: string): number | undefined | 
 }
 
 /** Validates query parameters into the handshake fields the core needs. Returns an error string on bad input. */
-function parseParams(query: string): { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string; recover?: boolean } | string {
+function parseParams(query: string): { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string; recover?: boolean; channels?: boolean } | string {
   const q = new URLSearchParams(query);
-  const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string; recover?: boolean } = {};
-  const recover = q.get('recover');
-  if (recover !== null && recover !== '0' && recover !== '1') return 'recover must be 0 or 1';
-  if (recover === '1') out.recover = true;
+  const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string; recover?: boolean; channels?: boolean } = {};
+  for (const flag of ['channels', 'recover'] as const) {
+    const v = q.get(flag);
+    if (v !== null && v !== '0' && v !== '1') return `${flag} must be 0 or 1`;
+    if (v === '1') out[flag] = true;
+  }
   const device = q.get('device');
   if (device !== null) {
     const bad = checkDeviceId(device);
@@ -205,7 +207,8 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         requestedIntervalMs: params.hb,
         session: params.session,
         lastSeq: params.lastSeq,
-        ...(vt.channels !== undefined ? { channels: vt.channels } : {}),
+        // Channel frames only for clients that say they speak them: an older decoder would close on an unknown op.
+        ...(params.channels || params.recover ? { channels: vt.channels ?? [] } : {}),
         ...(params.recover ? { recover: true } : {}),
       };
       res.upgrade<UserData>({ hs, conn: null }, key, protocols.length > 0 ? SUBPROTOCOL : '', extensions, context);
