@@ -16,12 +16,13 @@ import type { ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import type { BackendEvents } from './core/backend-events.js';
 import type { GatewayEvents } from './core/gateway-events.js';
 import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
 import { QueueExpiredError } from './core/work-queue.js';
-import { parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt } from './schemas.js';
+import { parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt, parseUpstream } from './schemas.js';
 
 export interface RouterBusLinkOptions {
   bus: Bus;
@@ -35,6 +36,8 @@ export interface RouterBusLinkOptions {
 export interface RouterHandlers {
   core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt'>;
   events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
+  /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
+  backend?: BackendEvents;
 }
 
 export class RouterBusLink implements RouterOutbound {
@@ -62,6 +65,11 @@ export class RouterBusLink implements RouterOutbound {
       bus.subscribe(s.push, (m) => void this.onPush(m, h), q),
       bus.subscribe(this.receiptAddress, (m) => this.onEvent(m, parseReceipt, async (r: DeliveryReceipt) => h.core.receipt(r))),
     ];
+    const backend = h.backend;
+    if (backend?.wants('upstream.message')) {
+      // One router of the group turns each upstream message into an upstream.message webhook.
+      this.subs.push(bus.subscribe(s.upstream('>'), (m) => this.onEvent(m, parseUpstream, async (u) => { backend.emit('upstream.message', u); }), q));
+    }
   }
 
   close(): void {

@@ -43,12 +43,27 @@ export interface RouterHttpOptions {
   trace?: TraceHooks;
   /** The operator console (console/): serves every /console path with its own credential. Absent: those paths are 404. */
   console?: ConsoleHttp;
+  /** More authenticated /v1 routes (the webhook API), checked after the built-in ones. */
+  extraRoutes?: readonly ApiRoute[];
   log: Logger;
 }
 
 export interface RouterHttp {
   readonly port: number;
   close(): Promise<void>;
+}
+
+/**
+ * An extra route: `match` returns the path's one parameter ('' if none) or
+ * undefined; `handle` gets it, the query and (POST) the parsed JSON body, and
+ * answers with a status and a JSON value (or throws a LonglinkError).
+ */
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  /** The route template for logs and metrics (never a raw path). */
+  template: string;
+  match(path: string): string | undefined;
+  handle(param: string, query: URLSearchParams, body: unknown): Promise<{ status: number; body: unknown }>;
 }
 
 interface Reply {
@@ -196,13 +211,34 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     },
   };
 
-  function match(url: string | undefined): { route: Route; param: string } | undefined {
+  const extra = (opts.extraRoutes ?? []).map((x): { api: ApiRoute; route: Route } => ({
+    api: x,
+    route: {
+      method: x.method, auth: true,
+      handler: async (req, res, param) => {
+        let value: unknown;
+        if (x.method === 'POST') {
+          const body = await jsonBody(req, res);
+          if (!body.ok) return body.reply;
+          value = body.value;
+        }
+        const r = await x.handle(param, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), value);
+        return json(r.status, r.body);
+      },
+    },
+  }));
+
+  function match(url: string | undefined): { route: Route; param: string; template: string } | undefined {
     const path = (url ?? '/').split('?', 1)[0]!;
     const exact = path.includes(':') ? undefined : routes[path];
-    if (exact) return { route: exact, param: '' };
+    if (exact) return { route: exact, param: '', template: path };
     const prefix = '/v1/presence/';
     if (path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) {
-      return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length) };
+      return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length), template: '/v1/presence/:user' };
+    }
+    for (const x of extra) {
+      const param = x.api.match(path);
+      if (param !== undefined) return { route: x.route, param, template: x.api.template };
     }
     return undefined;
   }
@@ -228,7 +264,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
 
   /** The route, not the URL: paths can hold user ids. */
   function routeOf(url: string | undefined): string {
-    return match(url) ? (url ?? '').split('?', 1)[0]!.replace(/^\/v1\/presence\/.*/, '/v1/presence/:user') : 'unknown';
+    return match(url)?.template ?? 'unknown';
   }
 
   function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): void {
