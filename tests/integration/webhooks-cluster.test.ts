@@ -56,6 +56,13 @@ describe('webhooks on a cluster (JetStream queue)', () => {
     assert.equal(opened.device, 'phone');
     assert.equal(opened.gateway, c!.gateways[0]!.id);
 
+    // The app receives a push and its SDK acks it: the receipt arrives as push.acked.
+    const live = await api('POST', '/v1/push', { user: 'wh-alice', data: { n: 1 }, id: 'm-live' });
+    assert.equal((live.body as { results: Array<{ status: string }> }).results[0]!.status, 'sent');
+    await waitFor(() => ofType('push.acked', (r) => r.body.data.id === 'm-live').length > 0, 10_000, 'push.acked');
+    const acked = ofType('push.acked', (r) => r.body.data.id === 'm-live')[0]!.body.data;
+    assert.deepEqual({ ...acked, ts: 0 }, { user: 'wh-alice', device: 'phone', seq: 1, id: 'm-live', ts: 0 });
+
     const small = await api('POST', '/v1/push', { user: 'wh-bob', data: { text: 'hi' }, id: 'm-small' });
     assert.equal((small.body as { results: Array<{ status: string }> }).results[0]!.status, 'offline');
     await api('POST', '/v1/push', { user: 'wh-bob', data: { text: 'x'.repeat(100) }, id: 'm-big' });

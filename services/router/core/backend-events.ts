@@ -37,6 +37,8 @@ export interface PushOfflineData {
   ts: number;
 }
 
+/** push.acked carries the ack receipt as published on `<prefix>.acked` (AckEvent in shared/bus/messages.ts). */
+
 /** The sink. `wants` is checked first so nothing is built for an event no endpoint takes. */
 export interface BackendEvents {
   wants(type: BackendEventType): boolean;

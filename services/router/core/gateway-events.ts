@@ -7,7 +7,7 @@
  * counters and RouterOutbound.
  */
 import type { Clock } from '../../shared/clock.js';
-import type { ControlCommand, Delivery, FetchReply, FetchRequest, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
+import type { AckEvent, ControlCommand, Delivery, FetchReply, FetchRequest, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
 import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
@@ -193,10 +193,27 @@ export class GatewayEvents {
     if (this.d.out.sync({ gateway })) this.d.stats.resyncs++;
   }
 
+  /**
+   * Applies acks to the inbox, then reports every push they newly covered as
+   * an AckEvent through RouterOutbound.acked (the ack receipts).
+   */
   async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {
     this.d.stats.acks += acks.length;
-    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq]) => this.d.inbox.ack(u, d, seq))));
-    for (const r of res) this.d.stats.inboxTrims += r.trimmed;
+    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq]) => this.d.inbox.ack(u, d, seq, { list: true }))));
+    const ts = this.d.clock.wallNow();
+    const events: AckEvent[] = [];
+    for (let i = 0; i < res.length; i++) {
+      const r = res[i]!;
+      this.d.stats.inboxTrims += r.trimmed;
+      const [user, device] = acks[i]!;
+      for (const p of r.acked ?? []) events.push({ user, device, seq: p.seq, id: p.id, ts });
+    }
+    if (events.length > 0) {
+      this.d.stats.ackReceipts += events.length;
+      this.d.out.acked(events);
+      // Acks arrive at one router of the queue group: one push.acked per acked push, cluster-wide.
+      if (this.events.wants('push.acked')) for (const ev of events) this.events.emit('push.acked', ev);
+    }
   }
 
   /** Deletes dead gateways' entries; runs on a timer after start(). */

@@ -21,7 +21,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
+import type { AckEvent, ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
 import type { Inbox, InboxEntry } from './inbox.js';
 import { composePushStore, type Located, type PushStore } from './push-store.js';
 import { DeliveryBatcher } from './delivery-batcher.js';
@@ -88,6 +88,14 @@ export class RouterCore {
   receipt(r: DeliveryReceipt): void {
     this.receipts.receive(r);
   }
+
+  /** An ack receipt from the acked subject (any router may have applied the ack). */
+  ackReceipt(ev: AckEvent): void {
+    this.receipts.acked(ev);
+  }
+
+  /** Whether a push here awaits an ack (the bus link skips ack events otherwise). */
+  get awaitingAcks(): boolean { return this.receipts.awaitingAcks; }
 
   // ---- push ------------------------------------------------------------------------
 
@@ -161,17 +169,20 @@ export class RouterCore {
     return this.pushStore.appendAndLookup(user, entry, opts);
   }
 
-  /** Turns `sent` into `delivered` or `stored` for pushes that asked to await receipts. */
+  /**
+   * Turns `sent` into `acked` (awaiting acks, and a device acked in time),
+   * `delivered` or `stored` for pushes that asked to await receipts.
+   */
   private async awaitReceipts(pushes: readonly ValidPush[], outcomes: PushOutcome[]): Promise<PushOutcome[]> {
     await Promise.all(outcomes.map(async (o, i) => {
       if (pushes[i]!.awaitMs === undefined) return;
       await Promise.all(o.results.map(async (r) => {
         if (r.status !== 'sent') return;
-        const ok = await r.receipt;
-        r.status = ok ? 'delivered' : 'stored';
+        if (r.ackReceipt !== undefined && await r.ackReceipt) r.status = 'acked';
+        else r.status = (await r.receipt) ? 'delivered' : 'stored';
         bump(this.stats.pushes, r.status);
       }));
-      for (const r of o.results) delete r.receipt;
+      for (const r of o.results) { delete r.receipt; delete r.ackReceipt; }
     }));
     return outcomes;
   }
@@ -209,6 +220,7 @@ export class RouterCore {
           ...base, status: 'sent', connections: where.length,
           // Registered before the delivery is published (end of this turn), so a fast receipt can't be missed.
           ...(waitMs !== undefined ? { receipt: this.receipts.expect(user, record.seq, waitMs) } : {}),
+          ...(waitMs !== undefined && p.awaitFor === 'acked' ? { ackReceipt: this.receipts.expectAck(user, record.seq, waitMs) } : {}),
         };
       });
       return { id: entries[i]!.id, results };

@@ -118,6 +118,22 @@ export interface DeliveryReceipt {
   gateway: string;
 }
 
+/**
+ * Router → backends (and every router), on `<prefix>.acked`: a device of
+ * the user acked this push (docs/api.md, "Ack receipts"). One message per
+ * push an ack newly covered; cumulative acks of several pushes give several.
+ * No session or connection ids: those are resume credentials.
+ */
+export interface AckEvent {
+  user: string;
+  device: string;
+  seq: number;
+  /** The push's message id. */
+  id: string;
+  /** When the router applied the ack, epoch ms. */
+  ts: number;
+}
+
 export type ControlCommand =
   | { type: 'kick' | 'logout'; user: string; device?: string }
   /** Cluster-wide one-session rule: close this user+device's connections except `keepConn`. */
