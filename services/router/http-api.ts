@@ -1,5 +1,5 @@
 /**
- * The router's HTTP API (docs/api.md): push, presence, kick, cluster, plus
+ * The router's HTTP API (docs/api.md): push, presence, inbox, kick, cluster, plus
  * unauthenticated /healthz, /readyz and /metrics for orchestrators.
  *
  * Plain node:http rather than uWS: this is a low-rate backend API where
@@ -18,11 +18,12 @@ import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
 import type { RouterCore } from './core/router-core.js';
 import { parseKickBody, userId } from './schemas.js';
+import { inboxJson, parseInboxQuery } from './core/inbox-history.js';
 import { consoleRoute, type ConsoleHttp } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster'>;
+export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
@@ -147,6 +148,20 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
   });
 }
 
+/** A user id from a path segment: percent-decoded and checked, or the 400 to send. */
+function pathUser(param: string): { ok: true; user: string } | { ok: false; reply: Reply } {
+  let user: string;
+  try {
+    user = decodeURIComponent(param);
+  } catch {
+    return { ok: false, reply: fail(Errors.API_VALIDATION, 'user: bad percent-encoding in path') };
+  }
+  const r = userId.safeParse(user);
+  return r.success ? { ok: true, user: r.data } : { ok: false, reply: fail(Errors.API_VALIDATION, `user: ${r.error.issues[0]?.message ?? 'invalid'}`) };
+}
+
+const queryOf = (url: string | undefined): string => { const i = (url ?? '').indexOf('?'); return i < 0 ? '' : url!.slice(i + 1); };
+
 export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHttp> {
   const { core, limits, log } = opts;
   if (opts.apiKeys.length === 0) throw new RangeError('startRouterHttp: at least one API key is required');
@@ -178,15 +193,18 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     '/v1/presence/:user': {
       method: 'GET', auth: true,
       handler: async (_req, _res, param) => {
-        let user: string;
-        try {
-          user = decodeURIComponent(param);
-        } catch {
-          return fail(Errors.API_VALIDATION, 'user: bad percent-encoding in path');
-        }
-        const r = userId.safeParse(user);
-        if (!r.success) return fail(Errors.API_VALIDATION, `user: ${r.error.issues[0]?.message ?? 'invalid'}`);
-        return json(200, await core.presenceOf(r.data));
+        const u = pathUser(param);
+        return u.ok ? json(200, await core.presenceOf(u.user)) : u.reply;
+      },
+    },
+    '/v1/users/:user/inbox': {
+      method: 'GET', auth: true,
+      handler: async (req, _res, param) => {
+        const u = pathUser(param);
+        if (!u.ok) return u.reply;
+        const q = parseInboxQuery(u.user, queryOf(req.url));
+        if (!q.ok) return fail(q.error, q.message);
+        return { status: 200, body: inboxJson(await core.inboxOf(q.value)) };
       },
     },
     '/v1/kick': {
@@ -235,6 +253,11 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     const prefix = '/v1/presence/';
     if (path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) {
       return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length), template: '/v1/presence/:user' };
+    }
+    const users = '/v1/users/', inbox = '/inbox';
+    if (path.startsWith(users) && path.endsWith(inbox) && path.length > users.length + inbox.length) {
+      const param = path.slice(users.length, -inbox.length);
+      if (!param.includes('/')) return { route: routes['/v1/users/:user/inbox']!, param, template: '/v1/users/:user/inbox' };
     }
     for (const x of extra) {
       const param = x.api.match(path);

@@ -69,7 +69,10 @@ describe('webhooks on a cluster (JetStream queue)', () => {
     await waitFor(() => ofType('push.offline').length >= 2, 10_000, 'push.offline events');
     const byId = new Map(ofType('push.offline').map((r) => [r.body.data.id, r.body.data]));
     assert.deepEqual(byId.get('m-small'), { user: 'wh-bob', seq: 1, id: 'm-small', ts: byId.get('m-small')!.ts, size: 13, payload: { text: 'hi' } });
-    assert.deepEqual(byId.get('m-big'), { user: 'wh-bob', seq: 2, id: 'm-big', ts: byId.get('m-big')!.ts, too_large: true, size: 111 });
+    assert.deepEqual(byId.get('m-big'), { user: 'wh-bob', seq: 2, id: 'm-big', ts: byId.get('m-big')!.ts, too_large: true, size: 111, fetch: '/v1/users/wh-bob/inbox?since=1&limit=1' });
+    // The fetch path answers with that push.
+    const fetched = await api('GET', String(byId.get('m-big')!.fetch));
+    assert.deepEqual((fetched.body as { pushes: Array<{ seq: number; data: unknown }> }).pushes.map((p) => [p.seq, p.data]), [[2, { text: 'x'.repeat(100) }]]);
 
     alice.client.close();
     await waitFor(() => ofType('connection.closed').length > 0, 10_000, 'connection.closed');

@@ -84,6 +84,8 @@ describe('webhook signatures (verified by the standardwebhooks library)', () => 
     assert.deepEqual(inline, { type: 'push.offline', timestamp: '1970-01-01T00:00:00.000Z', data: { user: 'u', seq: 3, size: 9, payload: { x: 'y' } } });
     const big = JSON.parse(buildBody('push.offline', 0, { user: 'u' }, JSON.stringify('x'.repeat(200)), 100)) as { data: Record<string, unknown> };
     assert.deepEqual(big.data, { user: 'u', too_large: true, size: 202 });
+    const bigPush = JSON.parse(buildBody('push.offline', 0, { user: 'a b', seq: 7 }, JSON.stringify('x'.repeat(200)), 100)) as { data: Record<string, unknown> };
+    assert.equal(bigPush.data.fetch, '/v1/users/a%20b/inbox?since=6&limit=1');
     assert.deepEqual(JSON.parse(buildBody('connection.opened', 0, { user: 'u' }, undefined, 1)).data, { user: 'u' });
   });
 

@@ -13,6 +13,7 @@ import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { Inbox, PushRecord } from './inbox.js';
+import { readPage } from './inbox-page.js';
 import type { RouterOutbound } from './ports.js';
 import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
@@ -35,9 +36,6 @@ export interface GatewayEventsDeps {
   /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
   events?: BackendEvents;
 }
-
-/** Pushes read from the inbox per round trip while filling a resume page. */
-const RESUME_CHUNK = 32;
 
 export class GatewayEvents {
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
@@ -112,29 +110,9 @@ export class GatewayEvents {
     }
   }
 
-  /**
-   * One page of the inbox after `after`: read in small chunks until about
-   * maxResumeBytes of data (at least one push) or maxResumePushes, so a
-   * backlog of large pushes neither overflows a bus message nor is read
-   * whole for each page. `more` when it stopped at a bound.
-   */
-  private async page(user: string, after: number): Promise<{ pushes: PushRecord[]; more?: true }> {
-    const pushes: PushRecord[] = [];
-    let bytes = 0;
-    let from = after;
-    for (;;) {
-      const want = Math.min(RESUME_CHUNK, this.d.options.maxResumePushes - pushes.length);
-      const chunk = await this.d.store('since', this.d.inbox.since(user, from, want));
-      for (const p of chunk) {
-        const size = Buffer.byteLength(p.data);
-        if (pushes.length > 0 && bytes + size > this.maxResumeBytes) return { pushes, more: true };
-        pushes.push(p);
-        bytes += size;
-      }
-      if (chunk.length < want) return { pushes };
-      if (pushes.length >= this.d.options.maxResumePushes) return { pushes, more: true };
-      from = chunk[chunk.length - 1]!.seq;
-    }
+  /** One page of the inbox after `after`, bounded in pushes and bytes (inbox-page.ts). */
+  private page(user: string, after: number): Promise<{ pushes: PushRecord[]; more?: true }> {
+    return readPage(this.d.inbox, this.d.store, user, after, { maxPushes: this.d.options.maxResumePushes, maxBytes: this.maxResumeBytes });
   }
 
   /** Returns false only for an online refused by `maxDevices` (see Presence.online). */

@@ -25,6 +25,7 @@ import type { AckEvent, ControlCommand, DeliveryReceipt } from '../../shared/bus
 import type { Inbox, InboxEntry } from './inbox.js';
 import { composePushStore, type Located, type PushStore } from './push-store.js';
 import { DeliveryBatcher } from './delivery-batcher.js';
+import { readInbox, type InboxQuery, type InboxView } from './inbox-history.js';
 import { parsePushBody, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
 import type { RouterOutbound } from './ports.js';
@@ -252,6 +253,11 @@ export class RouterCore {
     if (cmd.type === 'logout') await this.store('sessions', this.deps.sessions.drop(cmd.user, cmd.device));
     this.stats.controls++;
     return { ...msg, gateways: gateways.size, connections: entries.length };
+  }
+
+  /** A bounded page of what the user's inbox holds (inbox-history.ts); rejects with STORE_UNAVAILABLE. */
+  inboxOf(q: InboxQuery): Promise<InboxView> {
+    return readInbox(this.deps.inbox, this.store, q);
   }
 
   async cluster(): Promise<ClusterView> {

@@ -15,8 +15,8 @@ import type { WebhookQueue } from './queue.js';
 import type { WebhookEndpoint, WebhookJob, WebhookSettings } from './types.js';
 import type { WebhookStats } from './stats.js';
 
-/** push.offline without its payload (over inlineMaxBytes): how a bridge gets it. */
-export interface TooLarge { too_large: true; size: number }
+/** push.offline without its payload (over inlineMaxBytes): its size, and the inbox API path that returns it. */
+export interface TooLarge { too_large: true; size: number; fetch?: string }
 
 const LOG_EVERY_MS = 10_000;
 
@@ -74,6 +74,13 @@ export class WebhookSink implements BackendEvents {
   }
 }
 
+/** For a push (user + seq): the inbox API call that returns just that push (docs/api.md). */
+function fetchPath(data: object): { fetch?: string } {
+  const { user, seq } = data as { user?: unknown; seq?: unknown };
+  if (typeof user !== 'string' || typeof seq !== 'number') return {};
+  return { fetch: `/v1/users/${encodeURIComponent(user)}/inbox?since=${seq - 1}&limit=1` };
+}
+
 /**
  * `{"type":…,"timestamp":ISO,"data":{…}}`. A payload (already-serialised
  * JSON) is spliced in as `data.payload` without parsing it again, or replaced
@@ -83,7 +90,7 @@ export function buildBody(type: string, nowMs: number, data: object, payload: st
   const head = `{"type":${JSON.stringify(type)},"timestamp":"${new Date(nowMs).toISOString()}","data":`;
   if (payload === undefined) return head + JSON.stringify(data) + '}';
   const size = Buffer.byteLength(payload);
-  if (size > inlineMax) return head + JSON.stringify({ ...data, too_large: true, size } satisfies TooLarge & object) + '}';
+  if (size > inlineMax) return head + JSON.stringify({ ...data, too_large: true, size, ...fetchPath(data) } satisfies TooLarge & object) + '}';
   const fields = JSON.stringify(data);
   return head + fields.slice(0, -1) + (fields.length > 2 ? ',' : '') + `"size":${size},"payload":` + payload + '}}';
 }
