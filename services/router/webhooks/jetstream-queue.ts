@@ -53,9 +53,10 @@ function parseJob(m: JsMsg): WebhookJob | undefined {
 }
 
 export async function openJetStreamQueue(o: JetStreamQueueOptions): Promise<JetStreamWebhookQueue> {
-  const jsm = await jetstreamManager(o.nc);
+  // API calls (depth, dead letters, replay) fail after 3 s instead of waiting on a NATS outage.
+  const jsm = await jetstreamManager(o.nc, { timeout: 3000 });
   const base = o.prefix.replace(/\./g, '_');
-  const q = new JetStreamWebhookQueue(o, jsm, jetstream(o.nc), `${base}_webhooks`, `${base}_webhooks_dead`);
+  const q = new JetStreamWebhookQueue(o, jsm, jetstream(o.nc, { timeout: 3000 }), `${base}_webhooks`, `${base}_webhooks_dead`);
   await q.ensureStreams();
   return q;
 }
