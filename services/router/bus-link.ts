@@ -18,6 +18,7 @@ import type { AckEvent, ChannelCountReply, ChannelCountRequest, ChannelMessage, 
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import type { BackendEvents } from './core/backend-events.js';
 import type { GatewayEvents } from './core/gateway-events.js';
 import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
@@ -25,7 +26,7 @@ import type { OfflineNotice, RouterStats } from './core/router-types.js';
 import { QueueExpiredError } from './core/work-queue.js';
 import type { ChannelOutbound, ChannelService } from './core/channels.js';
 import { parseHistoryRequest, parsePublishBody } from './channel-schemas.js';
-import { parseAckEvent, parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt } from './schemas.js';
+import { parseAckEvent, parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt, parseUpstream } from './schemas.js';
 
 export interface RouterBusLinkOptions {
   bus: Bus;
@@ -40,6 +41,8 @@ export interface RouterHandlers {
   core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
   events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
   channels: Pick<ChannelService, 'publish' | 'history'>;
+  /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
+  backend?: BackendEvents;
 }
 
 export class RouterBusLink implements RouterOutbound, ChannelOutbound {
@@ -73,6 +76,11 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
       // Every router, no queue group: the ack may have reached another router than the one awaiting it.
       bus.subscribe(s.acked, (m) => { if (h.core.awaitingAcks) this.onEvent(m, parseAckEvent, async (ev) => h.core.ackReceipt(ev)); }),
     ];
+    const backend = h.backend;
+    if (backend?.wants('upstream.message')) {
+      // One router of the group turns each upstream message into an upstream.message webhook.
+      this.subs.push(bus.subscribe(s.upstream('>'), (m) => this.onEvent(m, parseUpstream, async (u) => { backend.emit('upstream.message', u); }), q));
+    }
   }
 
   close(): void {

@@ -25,9 +25,11 @@ import type { AckEvent, ControlCommand, DeliveryReceipt } from '../../shared/bus
 import type { Inbox, InboxEntry } from './inbox.js';
 import { composePushStore, type Located, type PushStore } from './push-store.js';
 import { DeliveryBatcher } from './delivery-batcher.js';
+import { readInbox, type InboxQuery, type InboxView } from './inbox-history.js';
 import { parsePushBody, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
 import type { RouterOutbound } from './ports.js';
+import { NO_BACKEND_EVENTS, type BackendEvents, type PushOfflineData } from './backend-events.js';
 import { ReceiptWaiter } from './receipts.js';
 import type { Presence } from './presence.js';
 import type { Sessions } from './sessions.js';
@@ -53,6 +55,8 @@ export interface RouterCoreDeps {
   options: RouterCoreOptions;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
+  /** Backend events (webhooks): push.offline. None by default. */
+  events?: BackendEvents;
 }
 
 /** Store calls a push issues before yielding the event loop (a maximum batch is 100 × 1,000 recipients). */
@@ -188,6 +192,8 @@ export class RouterCore {
   private route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: readonly Located[]): PushOutcome[] {
     const notices: OfflineNotice[] = [];
     const now = this.trace.enabled;
+    const events = this.deps.events ?? NO_BACKEND_EVENTS;
+    const offlineEvents = events.wants('push.offline');
     let k = 0;
     const outcomes = pushes.map((p, i): PushOutcome => {
       const waitMs = p.awaitMs;
@@ -202,6 +208,7 @@ export class RouterCore {
         this.stats.inboxAppends++;
         if (where.length === 0) {
           notices.push({ user, seq: record.seq, id: record.id, ts: record.ts });
+          if (offlineEvents) events.emit('push.offline', { user, seq: record.seq, id: record.id, ts: record.ts } satisfies PushOfflineData, record.data);
           bump(this.stats.pushes, 'offline');
           return { ...base, status: 'offline', connections: 0 };
         }
@@ -246,6 +253,11 @@ export class RouterCore {
     if (cmd.type === 'logout') await this.store('sessions', this.deps.sessions.drop(cmd.user, cmd.device));
     this.stats.controls++;
     return { ...msg, gateways: gateways.size, connections: entries.length };
+  }
+
+  /** A bounded page of what the user's inbox holds (inbox-history.ts); rejects with STORE_UNAVAILABLE. */
+  inboxOf(q: InboxQuery): Promise<InboxView> {
+    return readInbox(this.deps.inbox, this.store, q);
   }
 
   async cluster(): Promise<ClusterView> {

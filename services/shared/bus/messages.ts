@@ -85,6 +85,9 @@ export interface PresenceEvent {
    * waits for the next reconnect.
    */
   seq?: number;
+  /** Offline events only: the WebSocket close code (protocol/close-codes.ts) and its label, for connection.closed webhooks. */
+  code?: number;
+  reason?: string;
 }
 
 export interface UpstreamMessage {
