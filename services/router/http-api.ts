@@ -18,6 +18,9 @@ import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
 import type { RouterCore } from './core/router-core.js';
 import { parseKickBody, userId } from './schemas.js';
+import { parsePublishBody, parseSubscribeBody } from './channel-schemas.js';
+import type { ChannelService } from './core/channels.js';
+import { checkPublishChannel } from '../../protocol/index.js';
 import { inboxJson, parseInboxQuery } from './core/inbox-history.js';
 import { consoleRoute, type ConsoleHttp } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
@@ -27,6 +30,8 @@ export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presen
 
 export interface RouterHttpOptions {
   core: RouterApi;
+  /** Channels (publish, broadcast, subscribe, counts); without it those routes are 404. */
+  channels?: Pick<ChannelService, 'publish' | 'subscribe' | 'count'>;
   /** /readyz: true while the router is subscribed to the bus. */
   ready: () => boolean;
   host: string;
@@ -44,12 +49,27 @@ export interface RouterHttpOptions {
   trace?: TraceHooks;
   /** The operator console (console/): serves every /console path with its own credential. Absent: those paths are 404. */
   console?: ConsoleHttp;
+  /** More authenticated /v1 routes (the webhook API), checked after the built-in ones. */
+  extraRoutes?: readonly ApiRoute[];
   log: Logger;
 }
 
 export interface RouterHttp {
   readonly port: number;
   close(): Promise<void>;
+}
+
+/**
+ * An extra route: `match` returns the path's one parameter ('' if none) or
+ * undefined; `handle` gets it, the query and (POST) the parsed JSON body, and
+ * answers with a status and a JSON value (or throws a LonglinkError).
+ */
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  /** The route template for logs and metrics (never a raw path). */
+  template: string;
+  match(path: string): string | undefined;
+  handle(param: string, query: URLSearchParams, body: unknown): Promise<{ status: number; body: unknown }>;
 }
 
 interface Reply {
@@ -133,6 +153,40 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
   });
 }
 
+/** Channel routes (docs/api.md "Channels"): the caller's API key is the unit of the publish rate. */
+function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jsonBody: (req: IncomingMessage, res: ServerResponse) => Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }>): Record<string, Route> {
+  const publish = (broadcast: boolean): Handler => async (req, res) => {
+    const body = await jsonBody(req, res);
+    if (!body.ok) return body.reply;
+    const parsed = parsePublishBody(body.value, broadcast);
+    if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+    return json(200, await channels.publish(parsed.value, bearerOf(req.headers.authorization) ?? ''));
+  };
+  const subscribe = (type: 'subscribe' | 'unsubscribe'): Handler => async (req, res) => {
+    const body = await jsonBody(req, res);
+    if (!body.ok) return body.reply;
+    const parsed = parseSubscribeBody(body.value, type);
+    if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+    return json(200, await channels.subscribe(parsed.value));
+  };
+  return {
+    '/v1/publish': { method: 'POST', auth: true, handler: publish(false) },
+    '/v1/broadcast': { method: 'POST', auth: true, handler: publish(true) },
+    '/v1/subscribe': { method: 'POST', auth: true, handler: subscribe('subscribe') },
+    '/v1/unsubscribe': { method: 'POST', auth: true, handler: subscribe('unsubscribe') },
+    '/v1/channels/:channel': {
+      method: 'GET', auth: true,
+      handler: async (_req, _res, param) => {
+        let name: string;
+        try { name = decodeURIComponent(param); } catch { return fail(Errors.API_VALIDATION, 'channel: bad percent-encoding in path'); }
+        const bad = checkPublishChannel(name);
+        if (bad !== undefined) return fail(Errors.API_VALIDATION, `channel: ${bad}`);
+        return json(200, await channels.count(name));
+      },
+    },
+  };
+}
+
 /** A user id from a path segment: percent-decoded and checked, or the 400 to send. */
 function pathUser(param: string): { ok: true; user: string } | { ok: false; reply: Reply } {
   let user: string;
@@ -202,6 +256,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
         return json(200, await core.control(parsed.value));
       },
     },
+    ...(opts.channels ? channelRoutes(opts.channels, jsonBody) : {}),
     '/v1/cluster': { method: 'GET', auth: true, handler: async () => json(200, await core.cluster()) },
     '/healthz': { method: 'GET', auth: false, handler: async () => json(200, { status: 'ok' }) },
     '/readyz': {
@@ -214,18 +269,39 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     },
   };
 
-  function match(url: string | undefined): { route: Route; param: string } | undefined {
+  const extra = (opts.extraRoutes ?? []).map((x): { api: ApiRoute; route: Route } => ({
+    api: x,
+    route: {
+      method: x.method, auth: true,
+      handler: async (req, res, param) => {
+        let value: unknown;
+        if (x.method === 'POST') {
+          const body = await jsonBody(req, res);
+          if (!body.ok) return body.reply;
+          value = body.value;
+        }
+        const r = await x.handle(param, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), value);
+        return json(r.status, r.body);
+      },
+    },
+  }));
+
+  function match(url: string | undefined): { route: Route; param: string; template: string } | undefined {
     const path = (url ?? '/').split('?', 1)[0]!;
     const exact = path.includes(':') ? undefined : routes[path];
-    if (exact) return { route: exact, param: '' };
-    const prefix = '/v1/presence/';
-    if (path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) {
-      return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length) };
+    if (exact) return { route: exact, param: '', template: path };
+    for (const [prefix, template] of [['/v1/presence/', '/v1/presence/:user'], ['/v1/channels/', '/v1/channels/:channel']] as const) {
+      const r = routes[template];
+      if (r && path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) return { route: r, param: path.slice(prefix.length), template };
     }
     const users = '/v1/users/', inbox = '/inbox';
     if (path.startsWith(users) && path.endsWith(inbox) && path.length > users.length + inbox.length) {
       const param = path.slice(users.length, -inbox.length);
-      if (!param.includes('/')) return { route: routes['/v1/users/:user/inbox']!, param };
+      if (!param.includes('/')) return { route: routes['/v1/users/:user/inbox']!, param, template: '/v1/users/:user/inbox' };
+    }
+    for (const x of extra) {
+      const param = x.api.match(path);
+      if (param !== undefined) return { route: x.route, param, template: x.api.template };
     }
     return undefined;
   }
@@ -251,7 +327,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
 
   /** The route, not the URL: paths can hold user ids. */
   function routeOf(url: string | undefined): string {
-    return match(url) ? (url ?? '').split('?', 1)[0]!.replace(/^\/v1\/presence\/.*/, '/v1/presence/:user').replace(/^\/v1\/users\/.*/, '/v1/users/:user/inbox') : 'unknown';
+    return match(url)?.template ?? 'unknown';
   }
 
   function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): void {
@@ -278,7 +354,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     (r) => { send(req, res, r, t0); return r.status; },
     (err: unknown) => {
       if (err instanceof LonglinkError) {
-        send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()) }, t0);
+        const retry = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
+        send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) }, t0);
         return err.status;
       }
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');

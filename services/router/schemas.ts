@@ -8,15 +8,15 @@
 import { z } from 'zod';
 import { checkDeviceId, checkMessageId, checkSessionId, checkUserId } from '../../protocol/index.js';
 import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
-import type { AckEvent, DeliveryReceipt, FetchRequest, ResumeRequest } from '../shared/bus/messages.js';
+import type { AckEvent, DeliveryReceipt, FetchRequest, ResumeRequest, UpstreamMessage } from '../shared/bus/messages.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
 /** Our wording for a non-object; zod's own for the rest (e.g. unrecognised keys). */
-const objectError = (iss: { code: string }): string | undefined => (iss.code === 'invalid_type' ? 'must be a JSON object' : undefined);
+export const objectError = (iss: { code: string }): string | undefined => (iss.code === 'invalid_type' ? 'must be a JSON object' : undefined);
 
 /** A zod string checked by one of the identifier rules (protocol/identifiers.ts), naming what it is. */
-const ident = (check: (v: unknown) => string | undefined, what: string) =>
+export const ident = (check: (v: unknown) => string | undefined, what: string) =>
   z.string({ error: `must be a string (${what})` }).check((ctx) => {
     const bad = check(ctx.value);
     if (bad !== undefined) ctx.issues.push({ code: 'custom', message: `${bad} (${what})`, input: ctx.value });
@@ -71,7 +71,9 @@ const wallMs = z.number().finite();
 const presenceEventSchema = z.object({
   type: z.enum(['online', 'offline']), user: userId, device: deviceId, conn: str, session: z.union([z.literal(''), sessionId]), gateway: str, at: wallMs,
   seq: z.number().int().min(0).optional(),
+  code: z.number().int().min(0).max(4999).optional(), reason: z.string().max(64).optional(),
 });
+const upstreamSchema = z.object({ user: userId, device: deviceId, conn: str, gateway: str, topic: z.string().min(1).max(256), id: z.string().max(256), data: z.unknown() });
 const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs, version: z.string().max(64).optional() });
 const acksSchema = z.object({ acks: z.array(z.tuple([userId, deviceId, z.number().int().min(0)])).max(100_000) });
 const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().min(0)).max(100_000), gateway: str });
@@ -88,6 +90,12 @@ const fetchSchema = z.object({
 export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {
   const r = presenceEventSchema.safeParse(v);
   return r.success ? r.data : undefined;
+}
+
+/** An upstream message as the gateway publishes it (for upstream.message webhooks). */
+export function parseUpstream(v: unknown): UpstreamMessage | undefined {
+  const r = upstreamSchema.safeParse(v);
+  return r.success ? { ...r.data, data: r.data.data } : undefined;
 }
 
 export function parseBeacon(v: unknown): GatewayBeacon | undefined {

@@ -12,12 +12,16 @@ import { createLogger, type Logger } from '../shared/log.js';
 import { mintToken } from './dev-token.js';
 import { DEV_JWT_SECRET, loadGatewayConfig } from '../gateway/config.js';
 import { startGateway, type RunningGateway } from '../gateway/app.js';
-import { startRouter, type Router } from '../router/app.js';
+import { historyLimits, startRouter, type Router } from '../router/app.js';
+import { MemoryChannelHistory } from '../router/stores/memory/channel-history.js';
 import { MemoryInbox } from '../router/stores/memory/inbox.js';
 import { MemorySessions } from '../router/stores/memory/sessions.js';
 import { MemoryPresence } from '../router/stores/memory/presence.js';
 import { createRouterMetrics } from '../router/metrics.js';
 import { loadRouterSettings } from '../router/config.js';
+import { loadWebhookSettings } from '../router/webhooks/config.js';
+import { createWebhooks } from '../router/webhooks/index.js';
+import { MemoryWebhookQueue } from '../router/webhooks/memory-queue.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
 import { loadConsoleAccess } from '../router/console/index.js';
 
@@ -45,7 +49,7 @@ export interface Standalone {
    */
   handleUpstream(topic: string, handler: UpstreamHandler): () => void;
   /** Mints a client token with the configured HS256 secret. */
-  mintToken(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
+  mintToken(user: string, opts?: { device?: string; ttlSeconds?: number; channels?: string[] }): Promise<string>;
   /** Drains the gateway (reconnect frames, paced), then closes everything. */
   shutdown(): Promise<void>;
   /** Closes listeners and timers at once (tests). */
@@ -61,6 +65,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const effective = { ...env, LONGLINK_DEV: env.LONGLINK_DEV ?? (hasKey ? 'false' : 'true') };
   const config = loadGatewayConfig(effective);
   const settings = loadRouterSettings(effective);
+  const whSettings = loadWebhookSettings(effective);
   const log = opts.log ?? createLogger('longlink', config.logLevel);
   const clock = opts.clock ?? systemClock;
   const bus = new MemoryBus();
@@ -70,14 +75,18 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const apiKeys = settings.apiKeys.length > 0 ? settings.apiKeys : [apiKey];
   const routerMetrics = createRouterMetrics({ defaultMetrics: false });
   const access = loadConsoleAccess(effective, { dev: config.dev, apiKeys });
+  // Webhooks in standalone mode queue in memory: lost when the process exits (docs/webhooks.md).
+  const webhooks = whSettings.endpoints.length > 0 ? createWebhooks({ settings: whSettings, queue: new MemoryWebhookQueue(), clock, log }) : undefined;
   // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
   const routed = await startRouter({
+    ...(webhooks ? { webhooks } : {}),
     settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'), metrics: routerMetrics,
     console: { access, mode: 'standalone' },
     stores: {
       inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
       sessions: new MemorySessions({ clock }),
       presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
+      history: new MemoryChannelHistory({ clock, ...historyLimits(settings) }),
     },
   });
   let gateway: RunningGateway;

@@ -3,7 +3,7 @@
  * renegotiation and the ack), acks, in-band token refresh and upstream sends.
  * Size, rate and liveness are checked before a frame gets here (GatewayCore.message).
  */
-import { Close, LIMITS, encodeHeartbeatAck, encodeJson, heartbeatDeadlineMs, type ClientFrame, type ReplyFrame, type SendFrame } from '../../../protocol/index.js';
+import { Close, LIMITS, encodeHeartbeatAck, encodeJson, heartbeatDeadlineMs, type ChannelPosition, type ClientFrame, type ReplyFrame, type SendFrame } from '../../../protocol/index.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
@@ -25,6 +25,8 @@ export interface ClientFramesDeps {
   verifyToken?: TokenVerifier;
   write(c: Connection, data: Uint8Array | string, isBinary: boolean): void;
   closeWith(c: Connection, code: number, message: string): void;
+  /** The `recover` frame (channels.ts); false when none was expected. */
+  recover?(c: Connection, positions: readonly ChannelPosition[]): boolean;
 }
 
 const HEARTBEAT_ACK_BARE = encodeHeartbeatAck();
@@ -47,6 +49,9 @@ export class ClientFrames {
         return;
       case 'refresh':
         this.refresh(c, f.token);
+        return;
+      case 'recover':
+        if (this.d.recover?.(c, f.channels) !== true) this.d.closeWith(c, Close.INVALID_FRAME, 'recover is sent once, after a hello on a recover=1 connection');
         return;
       case 'send':
         this.d.stats.upstream++;

@@ -20,6 +20,7 @@ import type { RouterCoreOptions, RouterStats } from './router-types.js';
 import type { Sessions } from './sessions.js';
 import type { StoreCall } from './store-call.js';
 import { WorkQueue } from './work-queue.js';
+import { NO_BACKEND_EVENTS, type BackendEvents, type ConnectionClosedData, type ConnectionOpenedData } from './backend-events.js';
 
 export interface GatewayEventsDeps {
   out: RouterOutbound;
@@ -32,17 +33,21 @@ export interface GatewayEventsDeps {
   store: StoreCall;
   options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser'>;
   trace?: TraceHooks;
+  /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
+  events?: BackendEvents;
 }
 
 export class GatewayEvents {
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
   readonly resumeWork: WorkQueue;
   private readonly trace: TraceHooks;
+  private readonly events: BackendEvents;
   /** A resume reply's pushes stop at about this many bytes of data; the gateway asks for the rest. */
   private readonly maxResumeBytes: number;
 
   constructor(private readonly d: GatewayEventsDeps) {
     this.trace = d.trace ?? NO_TRACING;
+    this.events = d.events ?? NO_BACKEND_EVENTS;
     // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
     this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
     this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
@@ -95,6 +100,9 @@ export class GatewayEvents {
       const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
       const page = await this.page(req.user, after);
       bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
+      if (this.events.wants('connection.opened')) {
+        this.events.emit('connection.opened', { user: req.user, device: req.device, conn: req.conn, gateway: req.gateway, resumed: s.resumed, at: this.d.clock.wallNow() } satisfies ConnectionOpenedData);
+      }
       return { session: s.session, resumed: s.resumed, latestSeq, ...page };
     } catch (err) {
       if (!(err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code)) bump(this.d.stats.resumes, 'failed');
@@ -111,6 +119,11 @@ export class GatewayEvents {
   async applyPresence(ev: PresenceEvent, maxDevices?: number): Promise<boolean> {
     this.d.stats.presenceEvents++;
     if (ev.type === 'offline') {
+      // A connection whose session never started (refused, or closed while starting) was never reported opened.
+      if (ev.session !== '' && this.events.wants('connection.closed')) {
+        const data: ConnectionClosedData = { user: ev.user, device: ev.device, conn: ev.conn, gateway: ev.gateway, ...(ev.code !== undefined ? { code: ev.code } : {}), ...(ev.reason !== undefined ? { reason: ev.reason } : {}), at: ev.at };
+        this.events.emit('connection.closed', data);
+      }
       await this.d.store('presence', this.d.presence.offline(ev));
       // The session's TTL counts from the last time the client was seen.
       if (ev.session !== '') await this.d.store('sessions', this.d.sessions.touch(ev.user, ev.device, ev.session));
@@ -176,6 +189,8 @@ export class GatewayEvents {
     if (events.length > 0) {
       this.d.stats.ackReceipts += events.length;
       this.d.out.acked(events);
+      // Acks arrive at one router of the queue group: one push.acked per acked push, cluster-wide.
+      if (this.events.wants('push.acked')) for (const ev of events) this.events.emit('push.acked', ev);
     }
   }
 

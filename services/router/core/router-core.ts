@@ -29,6 +29,7 @@ import { readInbox, type InboxQuery, type InboxView } from './inbox-history.js';
 import { parsePushBody, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
 import type { RouterOutbound } from './ports.js';
+import { NO_BACKEND_EVENTS, type BackendEvents, type PushOfflineData } from './backend-events.js';
 import { ReceiptWaiter } from './receipts.js';
 import type { Presence } from './presence.js';
 import type { Sessions } from './sessions.js';
@@ -54,6 +55,8 @@ export interface RouterCoreDeps {
   options: RouterCoreOptions;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
+  /** Backend events (webhooks): push.offline. None by default. */
+  events?: BackendEvents;
 }
 
 /** Store calls a push issues before yielding the event loop (a maximum batch is 100 × 1,000 recipients). */
@@ -189,6 +192,8 @@ export class RouterCore {
   private route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: readonly Located[]): PushOutcome[] {
     const notices: OfflineNotice[] = [];
     const now = this.trace.enabled;
+    const events = this.deps.events ?? NO_BACKEND_EVENTS;
+    const offlineEvents = events.wants('push.offline');
     let k = 0;
     const outcomes = pushes.map((p, i): PushOutcome => {
       const waitMs = p.awaitMs;
@@ -203,6 +208,7 @@ export class RouterCore {
         this.stats.inboxAppends++;
         if (where.length === 0) {
           notices.push({ user, seq: record.seq, id: record.id, ts: record.ts });
+          if (offlineEvents) events.emit('push.offline', { user, seq: record.seq, id: record.id, ts: record.ts } satisfies PushOfflineData, record.data);
           bump(this.stats.pushes, 'offline');
           return { ...base, status: 'offline', connections: 0 };
         }
