@@ -214,10 +214,12 @@ export class GatewayCore {
     this.ordered.forget(c);
     if (c.registered) {
       // Counted once: uWS reports the close again after closeWith() already did.
-      bump(this.stats.closedByReason, closeReasonLabel(c.closeCode ?? code));
+      const finalCode = c.closeCode ?? code;
+      const reason = closeReasonLabel(finalCode);
+      bump(this.stats.closedByReason, reason);
       c.registered = false;
       this.registry.remove(c);
-      this.deps.link.presence({ type: 'offline', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at: this.clock.wallNow() });
+      this.deps.link.presence({ type: 'offline', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at: this.clock.wallNow(), code: finalCode, reason });
       if (this.drain.active && this.registry.size === 0) this.drain.finish();
     }
   }

@@ -56,6 +56,18 @@ export interface AckResult {
   cursor: number;
   /** Entries removed because every known device has now acked them. */
   trimmed: number;
+  /**
+   * Only when asked (`{ list: true }`): the stored, unexpired pushes this ack
+   * newly covered for the device (old cursor < seq ≤ new cursor), in seq
+   * order, read before the trim. The ack receipts are built from it.
+   */
+  acked?: AckedPush[];
+}
+
+/** A push one device's ack newly covered. */
+export interface AckedPush {
+  seq: number;
+  id: string;
 }
 
 /** What the operator console shows of one user's inbox. */
@@ -88,9 +100,10 @@ export interface Inbox {
    * past latestSeq. Then trims every entry with seq ≤ the minimum cursor over
    * the user's known devices (those with a cursor), so no known device loses
    * a push it has not acked. A device that never acked is not known: it gets
-   * what is still stored.
+   * what is still stored. With `list`, also returns the pushes the ack newly
+   * covered (AckResult.acked), read in the same atomic step.
    */
-  ack(user: string, device: string, seq: number): Promise<AckResult>;
+  ack(user: string, device: string, seq: number, opts?: { list?: boolean }): Promise<AckResult>;
 
   /** The device's ack cursor (0 if it never acked or its cursor expired). */
   acked(user: string, device: string): Promise<number>;

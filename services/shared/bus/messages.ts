@@ -85,6 +85,9 @@ export interface PresenceEvent {
    * waits for the next reconnect.
    */
   seq?: number;
+  /** Offline events only: the WebSocket close code (protocol/close-codes.ts) and its label, for connection.closed webhooks. */
+  code?: number;
+  reason?: string;
 }
 
 export interface UpstreamMessage {
@@ -113,6 +116,22 @@ export interface DeliveryReceipt {
   user: string;
   seqs: number[];
   gateway: string;
+}
+
+/**
+ * Router → backends (and every router), on `<prefix>.acked`: a device of
+ * the user acked this push (docs/api.md, "Ack receipts"). One message per
+ * push an ack newly covered; cumulative acks of several pushes give several.
+ * No session or connection ids: those are resume credentials.
+ */
+export interface AckEvent {
+  user: string;
+  device: string;
+  seq: number;
+  /** The push's message id. */
+  id: string;
+  /** When the router applied the ack, epoch ms. */
+  ts: number;
 }
 
 export type ControlCommand =

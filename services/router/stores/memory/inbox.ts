@@ -91,13 +91,14 @@ export class MemoryInbox implements Inbox {
     return this.users.get(user)?.seq ?? 0;
   }
 
-  async ack(user: string, device: string, seq: number): Promise<AckResult> {
+  async ack(user: string, device: string, seq: number, opts?: { list?: boolean }): Promise<AckResult> {
     const u = this.users.get(user);
-    if (!u) return { cursor: 0, trimmed: 0 };
+    if (!u) return opts?.list === true ? { cursor: 0, trimmed: 0, acked: [] } : { cursor: 0, trimmed: 0 };
     const now = this.clock.now();
     this.prune(u, now);
     const prev = u.cursors.get(device) ?? 0;
     const cursor = Math.max(prev, Math.min(Math.floor(seq), u.seq));
+    const acked = opts?.list === true ? u.entries.filter((e) => e.record.seq > prev && e.record.seq <= cursor).map((e) => ({ seq: e.record.seq, id: e.record.id })) : undefined;
     u.cursors.set(device, cursor);
     u.cursorsExpireAt = now + this.limits.cursorTtlMs;
     let min = Infinity;
@@ -105,7 +106,7 @@ export class MemoryInbox implements Inbox {
     let n = 0;
     while (n < u.entries.length && u.entries[n]!.record.seq <= min) n++;
     if (n > 0) u.entries.splice(0, n);
-    return { cursor, trimmed: n };
+    return acked ? { cursor, trimmed: n, acked } : { cursor, trimmed: n };
   }
 
   async acked(user: string, device: string): Promise<number> {
