@@ -22,7 +22,8 @@ import { ManualTimers } from '../../sdk/src/manual-timers.js';
 import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/codec.js';
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
-  type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
+  type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
+  type SubscribedFrame, type UnsubscribedFrame,
 } from '../../protocol/frames.js';
 
 // The client frames, under the names the load tools use.
@@ -136,6 +137,9 @@ export type SessionEvent =
   | { type: 'reconnect'; frame: ReconnectFrame }
   | { type: 'error'; frame: ErrorFrame }
   | { type: 'sent'; frame: SentFrame }
+  /** A channel message; `latencyMs`: now − pub.ts (router accept); `e2eMs` as for pushes. */
+  | { type: 'pub'; frame: PubFrame; latencyMs: number; e2eMs: number | undefined }
+  | { type: 'subscribed' | 'unsubscribed'; frame: SubscribedFrame | UnsubscribedFrame }
   | { type: 'invalid'; frame: Invalid };
 
 /** Why the last connection ended, as the driver saw it. */
@@ -281,6 +285,12 @@ export class ClientSession {
         return { type: 'reconnect', frame: m };
       case 'error': return { type: 'error', frame: m };
       case 'sent': return { type: 'sent', frame: m };
+      case 'pub': {
+        const t = typeof m.data === 'object' && m.data !== null ? (m.data as { t?: unknown }).t : undefined;
+        return { type: 'pub', frame: m, latencyMs: now - m.ts, e2eMs: typeof t === 'number' ? now - t : undefined };
+      }
+      case 'subscribed':
+      case 'unsubscribed': return { type: m.op, frame: m };
       case 'refreshed': // load sessions never send `refresh`
         this.stats.invalid++;
         return { type: 'invalid', frame: { op: 'invalid', reason: 'refreshed without a refresh' } };
