@@ -31,7 +31,7 @@ export interface GatewayEventsDeps {
   log: Logger;
   stats: RouterStats;
   store: StoreCall;
-  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser'>;
+  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser' | 'ackReceipts'>;
   trace?: TraceHooks;
   /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
   events?: BackendEvents;
@@ -172,12 +172,13 @@ export class GatewayEvents {
   }
 
   /**
-   * Applies acks to the inbox, then reports every push they newly covered as
-   * an AckEvent through RouterOutbound.acked (the ack receipts).
+   * Applies acks to the inbox, then (with the ackReceipts option) reports
+   * every push they newly covered as an AckEvent through RouterOutbound.acked.
    */
   async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {
     this.d.stats.acks += acks.length;
-    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq]) => this.d.inbox.ack(u, d, seq, { list: true }))));
+    const list = this.d.options.ackReceipts;
+    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq]) => this.d.inbox.ack(u, d, seq, list ? { list: true } : undefined))));
     const ts = this.d.clock.wallNow();
     const events: AckEvent[] = [];
     for (let i = 0; i < res.length; i++) {
