@@ -47,6 +47,8 @@ export interface CoreDeps {
 
 
 const HEARTBEAT_ACK_BARE = encodeHeartbeatAck();
+/** The connection's epoch for a fetch, when known (docs: FetchRequest.epoch). */
+const epochOf = (c: Connection): { epoch?: number } => (c.epoch >= 0 ? { epoch: c.epoch } : {});
 /** Live pushes held for one connection during its replay before they are dropped for one more inbox page (replay.ts). */
 const MAX_PENDING_DURING_REPLAY = 1024;
 
@@ -85,12 +87,12 @@ export class GatewayCore {
     });
     this.ordered = new OrderedDelivery<Connection>({
       write: (c, p) => this.writePush(c, p, 'live'),
-      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq }).then((r) => r.pushes),
+      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq, ...epochOf(c) }).then((r) => r.pushes),
       repairAfterMs: this.o.wheel.tickMs,
     });
     this.replayer = new Replayer<Connection>({
       write: (c, p) => this.writePush(c, p, 'replay'),
-      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq }),
+      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq, ...epochOf(c) }),
       done: (c) => {
         const pending = c.pending ?? [];
         c.pending = null;
@@ -107,8 +109,9 @@ export class GatewayCore {
   }
 
   /** Out-of-order repairs (fetches from the inbox) and gaps the inbox could not fill. */
-  get orderingStats(): { repairs: number; skippedGaps: number; pendingGaps: number } {
-    return { repairs: this.ordered.repairs, skippedGaps: this.ordered.skippedGaps, pendingGaps: this.ordered.pendingGaps };
+  get orderingStats(): { repairs: number; skippedGaps: number; pendingGaps: number; epochMoves: number; stalePushes: number } {
+    const o = this.ordered;
+    return { repairs: o.repairs, skippedGaps: o.skippedGaps, pendingGaps: o.pendingGaps, epochMoves: o.epochMoves, stalePushes: o.stalePushes };
   }
 
   /** Replay pages fetched after the session start's, and pauses on a full send buffer. */
@@ -193,15 +196,21 @@ export class GatewayCore {
     const startedAt = this.admission.startBegan(this.clock.now());
     let outcome: SampleOutcome = 'ignore';
     return this.deps.link
-      .resume({ user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq }, this.admission.resumeTimeoutMs())
+      .resume({
+        user: c.user, device: c.device, gateway: this.o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq,
+        ...(hs.lastEpoch !== undefined ? { lastEpoch: hs.lastEpoch } : {}),
+      }, this.admission.resumeTimeoutMs())
       .then((reply) => {
         outcome = 'ok';
         if (c.closed) return;
         c.session = reply.session;
+        if (reply.epoch !== undefined) c.epoch = reply.epoch;
         bump(this.stats.resumeOutcomes, hs.session === undefined ? 'fresh' : reply.resumed ? 'resumed' : 'rejected');
         const hello: HelloFrame = {
           op: 'hello', v: PROTOCOL_VERSION, session: reply.session, conn: c.id, gateway: this.o.gatewayId,
           resumed: reply.resumed, seq: reply.latestSeq,
+          ...(reply.epoch !== undefined ? { epoch: reply.epoch } : {}),
+          ...(reply.lost !== undefined ? { lost: { epoch: reply.lost.epoch, afterSeq: reply.lost.afterSeq } } : {}),
           hb: { minMs: this.o.hb.minMs, maxMs: this.o.hb.maxMs, intervalMs: c.intervalMs, graceMs: this.o.hb.graceMs },
           limits: { maxPayload: this.o.limits.maxPayload, ratePerSec: this.o.limits.ratePerSec, burst: this.o.limits.burst },
           ...(this.deps.verifyToken && c.tokenExpiresAt !== Infinity ? { tokenExpiresInMs: Math.max(0, Math.round(c.tokenExpiresAt - this.clock.now())) } : {}),
@@ -304,9 +313,12 @@ export class GatewayCore {
         return;
       case 'ack':
         this.stats.acks++;
+        // Once the sequence restarted under a new epoch on this connection, an ack above what the
+        // new epoch wrote was sent for the old one: passing it on would trim new pushes with those seqs.
+        if (c.epochMoved && f.seq > c.sentSeq) return;
         if (f.seq > c.ackedSeq) {
           c.ackedSeq = f.seq;
-          this.deps.link.ack(c.user, c.device, f.seq);
+          this.deps.link.ack(c.user, c.device, f.seq, c.epoch >= 0 ? c.epoch : undefined);
         }
         return;
       case 'refresh':
@@ -449,7 +461,7 @@ export class GatewayCore {
   }
 
   private writePushNow(c: Connection, p: PushRecord, path: 'live' | 'replay'): void {
-    this.write(c, encodePushRaw(p.seq, p.id, p.ts, p.data), false);
+    this.write(c, encodePushRaw(p.seq, p.id, p.ts, p.data, c.epoch >= 0 ? c.epoch : undefined), false);
     if (p.seq > c.sentSeq) c.sentSeq = p.seq;
     this.stats.pushesDelivered++;
     this.deps.observer?.pushLatencySeconds((this.clock.wallNow() - p.ts) / 1000, path);

@@ -80,9 +80,11 @@ function parseUintParam(q: URLSearchParams, name: string): number | undefined | 
 }
 
 /** Validates query parameters into the handshake fields the core needs. Returns an error string on bad input. */
-function parseParams(query: string): { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string } | string {
+type Params = { device?: string; hb?: number; session?: string; lastSeq?: number; lastEpoch?: number; token?: string };
+
+function parseParams(query: string): Params | string {
   const q = new URLSearchParams(query);
-  const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string } = {};
+  const out: Params = {};
   const device = q.get('device');
   if (device !== null) {
     const bad = checkDeviceId(device);
@@ -102,6 +104,13 @@ function parseParams(query: string): { device?: string; hb?: number; session?: s
     if (bad !== undefined) return `session ${bad}`;
     out.session = session;
     out.lastSeq = lastSeq!;
+  }
+  // The epoch last_seq belongs to (hello.epoch of the session it was read in).
+  const epoch = parseUintParam(q, 'epoch');
+  if (epoch === null) return 'epoch must be a non-negative integer';
+  if (epoch !== undefined) {
+    if (session === null) return 'epoch goes with session and last_seq';
+    out.lastEpoch = epoch;
   }
   const token = q.get('access_token');
   if (token !== null) out.token = token;
@@ -194,6 +203,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         requestedIntervalMs: params.hb,
         session: params.session,
         lastSeq: params.lastSeq,
+        ...(params.lastEpoch !== undefined ? { lastEpoch: params.lastEpoch } : {}),
       };
       res.upgrade<UserData>({ hs, conn: null }, key, protocols.length > 0 ? SUBPROTOCOL : '', extensions, context);
     },

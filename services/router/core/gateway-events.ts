@@ -12,7 +12,7 @@ import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { Inbox, PushRecord } from './inbox.js';
+import type { Inbox, PushRecord, SeqPosition } from './inbox.js';
 import type { RouterOutbound } from './ports.js';
 import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
@@ -32,6 +32,9 @@ export interface GatewayEventsDeps {
   options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser'>;
   trace?: TraceHooks;
 }
+
+/** One page of a replay: its pushes are of `epoch`. */
+interface Page { pushes: PushRecord[]; more?: true; epoch: number }
 
 /** Pushes read from the inbox per round trip while filling a resume page. */
 const RESUME_CHUNK = 32;
@@ -67,9 +70,10 @@ export class GatewayEvents {
   }
 
   private async fetchNow(req: FetchRequest): Promise<FetchReply> {
-    const latestSeq = await this.d.store('since', this.d.inbox.latestSeq(req.user));
-    const page = await this.page(req.user, req.afterSeq);
-    return { latestSeq, ...page };
+    const pos = await this.d.store('since', this.d.inbox.position(req.user));
+    // A gateway still on an older epoch gets the current one from its beginning.
+    const after = req.epoch !== undefined && req.epoch !== pos.epoch ? 0 : req.afterSeq;
+    return this.reply(pos, await this.page(req.user, after, pos.epoch));
   }
 
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
@@ -91,40 +95,60 @@ export class GatewayEvents {
         bump(this.d.stats.resumes, 'device-limit');
         throw new LonglinkError(Errors.DEVICE_LIMIT, `at most ${this.d.options.maxDevicesPerUser} devices per user`);
       }
-      const after = s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.d.store('acked', inbox.acked(req.user, req.device));
-      // latestSeq strictly BEFORE since(): the gateway uses it as its in-order watermark
+      // The position strictly BEFORE since(): the gateway uses it as its in-order watermark
       // when the replay is empty, so it must never be ahead of what since() saw.
-      const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
-      const page = await this.page(req.user, after);
+      const pos = await this.d.store('since', inbox.position(req.user));
+      // The client's last_seq is of a sequence the store lost: nothing of it can be replayed,
+      // and the current sequence is new to the client, so it gets it from the beginning.
+      // (Epoch 0, "no sequence yet", had nothing to lose.)
+      const stale = req.lastEpoch !== undefined && req.lastEpoch !== pos.epoch;
+      const lost = stale && req.lastEpoch !== 0 && req.lastSeq !== undefined ? { epoch: req.lastEpoch!, afterSeq: req.lastSeq } : undefined;
+      if (lost !== undefined) this.d.stats.epochResets++;
+      const after = stale ? 0 : s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.d.store('acked', inbox.acked(req.user, req.device));
+      const page = await this.page(req.user, after, pos.epoch);
       bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
-      return { session: s.session, resumed: s.resumed, latestSeq, ...page };
+      return { session: s.session, resumed: s.resumed, ...this.reply(pos, page), ...(lost !== undefined ? { lost } : {}) };
     } catch (err) {
       if (!(err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code)) bump(this.d.stats.resumes, 'failed');
       throw err;
     }
   }
 
+  /** A page read under another epoch than `pos` (the sequence restarted in between) has no latest seq to give: 0. */
+  private reply(pos: SeqPosition, page: Page): FetchReply {
+    const latestSeq = page.epoch === pos.epoch ? pos.seq : 0;
+    return { latestSeq, epoch: page.epoch, pushes: page.pushes, ...(page.more === true ? { more: true } : {}) };
+  }
+
   /**
    * One page of the inbox after `after`: read in small chunks until about
    * maxResumeBytes of data (at least one push) or maxResumePushes, so a
    * backlog of large pushes neither overflows a bus message nor is read
-   * whole for each page. `more` when it stopped at a bound.
+   * whole for each page. `more` when it stopped at a bound. If the records
+   * turn out to be of another epoch than `epoch` (the store lost the sequence
+   * after the position was read), the page starts again from that epoch's
+   * beginning: `after` was a seq of the old one.
    */
-  private async page(user: string, after: number): Promise<{ pushes: PushRecord[]; more?: true }> {
-    const pushes: PushRecord[] = [];
+  private async page(user: string, after: number, epoch: number): Promise<Page> {
+    let pushes: PushRecord[] = [];
     let bytes = 0;
     let from = after;
     for (;;) {
       const want = Math.min(RESUME_CHUNK, this.d.options.maxResumePushes - pushes.length);
       const chunk = await this.d.store('since', this.d.inbox.since(user, from, want));
+      const e = chunk[0]?.epoch;
+      if (e !== undefined && e !== epoch) {
+        epoch = e;
+        if (from !== 0 || pushes.length > 0) { pushes = []; bytes = 0; from = 0; continue; }
+      }
       for (const p of chunk) {
         const size = Buffer.byteLength(p.data);
-        if (pushes.length > 0 && bytes + size > this.maxResumeBytes) return { pushes, more: true };
+        if (pushes.length > 0 && bytes + size > this.maxResumeBytes) return { pushes, more: true, epoch };
         pushes.push(p);
         bytes += size;
       }
-      if (chunk.length < want) return { pushes };
-      if (pushes.length >= this.d.options.maxResumePushes) return { pushes, more: true };
+      if (chunk.length < want) return { pushes, epoch };
+      if (pushes.length >= this.d.options.maxResumePushes) return { pushes, more: true, epoch };
       from = chunk[chunk.length - 1]!.seq;
     }
   }
@@ -149,7 +173,7 @@ export class GatewayEvents {
       if (this.d.out.control(gw, cmd)) this.d.stats.replaces++;
     }
     // The stores keep named fields only: the watermark is never stored.
-    if (ev.seq !== undefined) await this.catchUp(ev, ev.seq);
+    if (ev.seq !== undefined) await this.catchUp(ev, ev.seq, ev.epoch);
     return true;
   }
 
@@ -159,10 +183,14 @@ export class GatewayEvents {
    * does), so every push is either in this read or routed to it live; the
    * gateway's in-order delivery drops what it already wrote.
    */
-  private async catchUp(ev: PresenceEvent, sentSeq: number): Promise<void> {
+  private async catchUp(ev: PresenceEvent, sentSeq: number, epoch: number | undefined): Promise<void> {
     const { inbox } = this.d;
-    if ((await this.d.store('since', inbox.latestSeq(ev.user))) <= sentSeq) return;
-    const pushes = await this.d.store('since', inbox.since(ev.user, sentSeq, this.d.options.maxResumePushes));
+    const pos = await this.d.store('since', inbox.position(ev.user));
+    // The connection is on a sequence the store lost (e.g. Redis was wiped while it was connected):
+    // everything of the current one is new to it.
+    const sameEpoch = epoch === undefined || epoch === pos.epoch;
+    if (sameEpoch && pos.seq <= sentSeq) return;
+    const pushes = await this.d.store('since', inbox.since(ev.user, sameEpoch ? sentSeq : 0, this.d.options.maxResumePushes));
     if (pushes.length === 0) return;
     const d: Delivery = { user: ev.user, device: ev.device, pushes };
     if (this.d.out.deliver(ev.gateway, [d])) this.d.stats.catchUps++;
@@ -180,9 +208,10 @@ export class GatewayEvents {
     if (this.d.out.sync({ gateway })) this.d.stats.resyncs++;
   }
 
-  async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {
+  /** [user, device, seq, epoch?]: an ack naming an epoch the store no longer has changes nothing (Inbox.ack). */
+  async applyAcks(acks: ReadonlyArray<readonly [string, string, number, number?]>): Promise<void> {
     this.d.stats.acks += acks.length;
-    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq]) => this.d.inbox.ack(u, d, seq))));
+    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) => this.d.inbox.ack(u, d, seq, epoch))));
     for (const r of res) this.d.stats.inboxTrims += r.trimmed;
   }
 
