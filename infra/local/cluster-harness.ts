@@ -22,6 +22,8 @@ export interface ClusterOptions {
   routers?: number;
   natsNodes?: 1 | 3;
   redisAof?: boolean;
+  /** Enable JetStream on the NATS servers (the webhook queue needs it). */
+  jetstream?: boolean;
   /** Extra env for every gateway / router process. */
   gatewayEnv?: Record<string, string>;
   routerEnv?: Record<string, string>;
@@ -135,7 +137,8 @@ export class Cluster {
 }
 
 export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
-  const nats = o.natsNodes === 3 ? await startNatsCluster(3) : await startNatsServer();
+  const js = o.jetstream === true ? { jetstream: true } : {};
+  const nats = o.natsNodes === 3 ? await startNatsCluster(3, js) : await startNatsServer(js);
   const redis = await startRedis({ aof: o.redisAof ?? false });
   const lb = await startTcpBalancer([]);
   const c = new Cluster(nats, redis, lb, o);

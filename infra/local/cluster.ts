@@ -6,6 +6,8 @@
  * endpoints; Ctrl-C drains the gateways and stops everything.
  *
  * Flags: --gateways N (2) --routers M (1) --nats-nodes 1|3 (1) --aof
+ * NATS runs with JetStream, so LONGLINK_WEBHOOKS (docs/webhooks.md) set in the
+ * environment reaches the routers and works as in production.
  * It reuses the integration tests' harness, so what is tested is what runs.
  */
 import { randomBytes } from 'node:crypto';
@@ -29,7 +31,7 @@ if (!Number.isInteger(gateways) || gateways < 1 || !Number.isInteger(routers) ||
 console.log(`starting NATS (${natsNodes} node${natsNodes > 1 ? 's' : ''}), Redis, ${routers} router(s), ${gateways} gateway(s)…`);
 // The operator console (docs/console.md) with a credential generated for this run.
 const consoleToken = `dev-console-${randomBytes(18).toString('base64url')}`;
-const c = await startCluster({ profile: 'dev', gateways, routers, natsNodes: natsNodes as 1 | 3, redisAof: values.aof, routerEnv: { LONGLINK_CONSOLE_TOKEN: consoleToken } });
+const c = await startCluster({ profile: 'dev', gateways, routers, natsNodes: natsNodes as 1 | 3, redisAof: values.aof, jetstream: true, routerEnv: { LONGLINK_CONSOLE_TOKEN: consoleToken } });
 console.log([
   '',
   'Longlink local cluster is running.',

@@ -11,6 +11,8 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import { RouterBusLink } from './bus-link.js';
+import { NO_BACKEND_EVENTS, type BackendEvents } from './core/backend-events.js';
+import type { Webhooks } from './webhooks/index.js';
 import type { RouterSettings } from './config.js';
 import { GatewayEvents } from './core/gateway-events.js';
 import type { Inbox } from './core/inbox.js';
@@ -43,6 +45,8 @@ export interface RouterDeps {
   trace?: TraceHooks;
   /** Whether the stores' connection is up (Redis: client status "ready"); part of /readyz. */
   storesConnected?: () => boolean;
+  /** Where backend events go (the webhook sink); none by default. */
+  events?: BackendEvents;
 }
 
 /** Core options from the router's settings; everything not set here keeps its default. */
@@ -59,6 +63,7 @@ export class Router {
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly storeHealth: StoreHealth = { failing: false };
   private readonly storesConnected: () => boolean;
+  private readonly events_: BackendEvents;
 
   constructor(deps: RouterDeps) {
     const options = { ...DEFAULT_ROUTER_OPTIONS, ...deps.options };
@@ -66,8 +71,9 @@ export class Router {
     const store = storeCall(this.stats, log, this.storeHealth);
     this.storesConnected = deps.storesConnected ?? (() => true);
     const trace = deps.trace ?? NO_TRACING;
+    this.events_ = deps.events ?? NO_BACKEND_EVENTS;
     this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats });
-    const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace };
+    const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace, events: this.events_ };
     this.core = new RouterCore(common);
     this.events = new GatewayEvents(common);
   }
@@ -84,7 +90,7 @@ export class Router {
   /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */
   start(): void {
     if (this.link.listening) return;
-    this.link.listen({ core: this.core, events: this.events });
+    this.link.listen({ core: this.core, events: this.events, backend: this.events_ });
     this.sweepTimer = setInterval(() => void this.events.sweep(), this.core.options.sweepIntervalMs);
     this.sweepTimer.unref?.();
   }
@@ -114,10 +120,17 @@ export async function startRouter(o: RouterDeps & {
   sources?: RouterMetricsSources;
   /** The operator console (docs/console.md): served on the API port when enabled. */
   console?: { access: ConsoleAccess; mode: 'standalone' | 'cluster'; panels?: readonly ConsolePanel[] };
+  /** Webhooks (webhooks/index.ts): their sink receives the router's events; their API and metrics join the router's. */
+  webhooks?: Webhooks;
 }): Promise<RunningRouter> {
-  const router = new Router({ ...o, options: { ...routerOptions(o.settings), ...o.options } });
+  const wh = o.webhooks;
+  const router = new Router({ ...o, options: { ...routerOptions(o.settings), ...o.options }, ...(wh ? { events: wh.sink } : {}) });
   router.start();
   o.metrics.bind(router, o.sources);
+  if (wh) {
+    wh.registerMetrics(o.metrics.registry);
+    await wh.start();
+  }
   let consoleApp: RunningConsole | undefined;
   try {
     const c = o.console;
@@ -133,6 +146,7 @@ export async function startRouter(o: RouterDeps & {
       metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
       observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),
       ...(consoleApp ? { console: consoleApp.http } : {}),
+      ...(wh ? { extraRoutes: wh.routes } : {}),
     });
     return {
       router, http, console: consoleApp,
@@ -140,11 +154,13 @@ export async function startRouter(o: RouterDeps & {
         await http.close();
         consoleApp?.close();
         router.stop();
+        await wh?.close();
       },
     };
   } catch (err) {
     consoleApp?.close();
     router.stop();
+    await wh?.close();
     throw err;
   }
 }

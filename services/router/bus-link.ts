@@ -8,20 +8,23 @@
  *
  * Gateway → router traffic (presence, beacons, acks, resumes) and push
  * requests use the queue group ROUTER_QUEUE, so each is handled by one router
- * of the cluster; receipts come to this router's own subject.
+ * of the cluster; receipts come to this router's own subject. Ack receipts
+ * (acked()) go out on the acked subject, which every router also hears,
+ * outside the queue group, for its pushes awaiting `acked`.
  */
 import { randomUUID } from 'node:crypto';
 import { decodeMsg, encodeMsg, type Bus, type BusMessage, type Subscription } from '../shared/bus/bus.js';
-import type { ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
+import type { AckEvent, ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import type { BackendEvents } from './core/backend-events.js';
 import type { GatewayEvents } from './core/gateway-events.js';
 import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
 import { QueueExpiredError } from './core/work-queue.js';
-import { parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt } from './schemas.js';
+import { parseAckEvent, parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt, parseUpstream } from './schemas.js';
 
 export interface RouterBusLinkOptions {
   bus: Bus;
@@ -33,8 +36,10 @@ export interface RouterBusLinkOptions {
 
 /** What the link hands incoming messages to. */
 export interface RouterHandlers {
-  core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt'>;
+  core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
   events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
+  /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
+  backend?: BackendEvents;
 }
 
 export class RouterBusLink implements RouterOutbound {
@@ -61,7 +66,14 @@ export class RouterBusLink implements RouterOutbound {
       bus.subscribe(s.fetch, (m) => void this.onFetch(m, h), q),
       bus.subscribe(s.push, (m) => void this.onPush(m, h), q),
       bus.subscribe(this.receiptAddress, (m) => this.onEvent(m, parseReceipt, async (r: DeliveryReceipt) => h.core.receipt(r))),
+      // Every router, no queue group: the ack may have reached another router than the one awaiting it.
+      bus.subscribe(s.acked, (m) => { if (h.core.awaitingAcks) this.onEvent(m, parseAckEvent, async (ev) => h.core.ackReceipt(ev)); }),
     ];
+    const backend = h.backend;
+    if (backend?.wants('upstream.message')) {
+      // One router of the group turns each upstream message into an upstream.message webhook.
+      this.subs.push(bus.subscribe(s.upstream('>'), (m) => this.onEvent(m, parseUpstream, async (u) => { backend.emit('upstream.message', u); }), q));
+    }
   }
 
   close(): void {
@@ -81,6 +93,11 @@ export class RouterBusLink implements RouterOutbound {
 
   offline(notice: OfflineNotice): boolean {
     return this.publish(this.o.subjects.offline, notice);
+  }
+
+  /** Ack receipts: one message per acked push on `<prefix>.acked` (docs/api.md, "Ack receipts"). */
+  acked(events: AckEvent[]): void {
+    for (const ev of events) this.publish(this.o.subjects.acked, ev);
   }
 
   sync(req: SyncRequest): boolean {

@@ -1,5 +1,5 @@
 /**
- * The router's HTTP API (docs/api.md): push, presence, kick, cluster, plus
+ * The router's HTTP API (docs/api.md): push, presence, inbox, kick, cluster, plus
  * unauthenticated /healthz, /readyz and /metrics for orchestrators.
  *
  * Plain node:http rather than uWS: this is a low-rate backend API where
@@ -18,11 +18,12 @@ import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
 import type { RouterCore } from './core/router-core.js';
 import { parseKickBody, userId } from './schemas.js';
+import { inboxJson, parseInboxQuery } from './core/inbox-history.js';
 import { consoleRoute, type ConsoleHttp } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster'>;
+export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
@@ -43,12 +44,27 @@ export interface RouterHttpOptions {
   trace?: TraceHooks;
   /** The operator console (console/): serves every /console path with its own credential. Absent: those paths are 404. */
   console?: ConsoleHttp;
+  /** More authenticated /v1 routes (the webhook API), checked after the built-in ones. */
+  extraRoutes?: readonly ApiRoute[];
   log: Logger;
 }
 
 export interface RouterHttp {
   readonly port: number;
   close(): Promise<void>;
+}
+
+/**
+ * An extra route: `match` returns the path's one parameter ('' if none) or
+ * undefined; `handle` gets it, the query and (POST) the parsed JSON body, and
+ * answers with a status and a JSON value (or throws a LonglinkError).
+ */
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  /** The route template for logs and metrics (never a raw path). */
+  template: string;
+  match(path: string): string | undefined;
+  handle(param: string, query: URLSearchParams, body: unknown): Promise<{ status: number; body: unknown }>;
 }
 
 interface Reply {
@@ -132,6 +148,20 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
   });
 }
 
+/** A user id from a path segment: percent-decoded and checked, or the 400 to send. */
+function pathUser(param: string): { ok: true; user: string } | { ok: false; reply: Reply } {
+  let user: string;
+  try {
+    user = decodeURIComponent(param);
+  } catch {
+    return { ok: false, reply: fail(Errors.API_VALIDATION, 'user: bad percent-encoding in path') };
+  }
+  const r = userId.safeParse(user);
+  return r.success ? { ok: true, user: r.data } : { ok: false, reply: fail(Errors.API_VALIDATION, `user: ${r.error.issues[0]?.message ?? 'invalid'}`) };
+}
+
+const queryOf = (url: string | undefined): string => { const i = (url ?? '').indexOf('?'); return i < 0 ? '' : url!.slice(i + 1); };
+
 export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHttp> {
   const { core, limits, log } = opts;
   if (opts.apiKeys.length === 0) throw new RangeError('startRouterHttp: at least one API key is required');
@@ -163,15 +193,18 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     '/v1/presence/:user': {
       method: 'GET', auth: true,
       handler: async (_req, _res, param) => {
-        let user: string;
-        try {
-          user = decodeURIComponent(param);
-        } catch {
-          return fail(Errors.API_VALIDATION, 'user: bad percent-encoding in path');
-        }
-        const r = userId.safeParse(user);
-        if (!r.success) return fail(Errors.API_VALIDATION, `user: ${r.error.issues[0]?.message ?? 'invalid'}`);
-        return json(200, await core.presenceOf(r.data));
+        const u = pathUser(param);
+        return u.ok ? json(200, await core.presenceOf(u.user)) : u.reply;
+      },
+    },
+    '/v1/users/:user/inbox': {
+      method: 'GET', auth: true,
+      handler: async (req, _res, param) => {
+        const u = pathUser(param);
+        if (!u.ok) return u.reply;
+        const q = parseInboxQuery(u.user, queryOf(req.url));
+        if (!q.ok) return fail(q.error, q.message);
+        return { status: 200, body: inboxJson(await core.inboxOf(q.value)) };
       },
     },
     '/v1/kick': {
@@ -196,13 +229,39 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     },
   };
 
-  function match(url: string | undefined): { route: Route; param: string } | undefined {
+  const extra = (opts.extraRoutes ?? []).map((x): { api: ApiRoute; route: Route } => ({
+    api: x,
+    route: {
+      method: x.method, auth: true,
+      handler: async (req, res, param) => {
+        let value: unknown;
+        if (x.method === 'POST') {
+          const body = await jsonBody(req, res);
+          if (!body.ok) return body.reply;
+          value = body.value;
+        }
+        const r = await x.handle(param, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), value);
+        return json(r.status, r.body);
+      },
+    },
+  }));
+
+  function match(url: string | undefined): { route: Route; param: string; template: string } | undefined {
     const path = (url ?? '/').split('?', 1)[0]!;
     const exact = path.includes(':') ? undefined : routes[path];
-    if (exact) return { route: exact, param: '' };
+    if (exact) return { route: exact, param: '', template: path };
     const prefix = '/v1/presence/';
     if (path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) {
-      return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length) };
+      return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length), template: '/v1/presence/:user' };
+    }
+    const users = '/v1/users/', inbox = '/inbox';
+    if (path.startsWith(users) && path.endsWith(inbox) && path.length > users.length + inbox.length) {
+      const param = path.slice(users.length, -inbox.length);
+      if (!param.includes('/')) return { route: routes['/v1/users/:user/inbox']!, param, template: '/v1/users/:user/inbox' };
+    }
+    for (const x of extra) {
+      const param = x.api.match(path);
+      if (param !== undefined) return { route: x.route, param, template: x.api.template };
     }
     return undefined;
   }
@@ -228,7 +287,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
 
   /** The route, not the URL: paths can hold user ids. */
   function routeOf(url: string | undefined): string {
-    return match(url) ? (url ?? '').split('?', 1)[0]!.replace(/^\/v1\/presence\/.*/, '/v1/presence/:user') : 'unknown';
+    return match(url)?.template ?? 'unknown';
   }
 
   function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): void {

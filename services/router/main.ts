@@ -14,6 +14,9 @@ import { exitOnStartError, onShutdown } from '../shared/shutdown.js';
 import { z } from 'zod';
 import { v } from '../shared/config.js';
 import { loadRouterSettings, routerSpec } from './config.js';
+import { loadWebhookSettings, webhookSpec } from './webhooks/config.js';
+import { createWebhooks, type Webhooks } from './webhooks/index.js';
+import { openJetStreamQueue } from './webhooks/jetstream-queue.js';
 import { startRouter } from './app.js';
 import { RedisInbox } from './stores/redis/inbox.js';
 import { RedisSessions } from './stores/redis/sessions.js';
@@ -30,13 +33,14 @@ const processSpec = {
 } as const;
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, consoleSpec, natsSpec, redisSpec, processSpec]));
+  console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, webhookSpec, consoleSpec, natsSpec, redisSpec, processSpec]));
   process.exit(0);
 }
 
 try {
   const settings = loadRouterSettings();
   if (settings.apiKeys.length === 0) throw new ConfigError(['LONGLINK_API_KEYS: required for the router process (comma-separated, >= 16 characters each)']);
+  const whSettings = loadWebhookSettings();
   const nats = loadConfig(natsSpec);
   const redisCfg = loadConfig(redisSpec);
   const proc = loadConfig(processSpec);
@@ -52,12 +56,19 @@ try {
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log, pingIntervalMs: nats.natsPingIntervalMs });
   const clock = systemClock;
   const prefix = nats.prefix;
+  let webhooks: Webhooks | undefined;
+  if (whSettings.endpoints.length > 0) {
+    const queue = await openJetStreamQueue({ nc: bus.connection, prefix, log, timeoutMs: whSettings.timeoutMs, horizonMs: whSettings.horizonMs, deadTtlMs: whSettings.deadTtlMs })
+      .catch((err: unknown) => { throw new ConfigError([`LONGLINK_WEBHOOKS: the webhook queue needs JetStream on the NATS servers (nats-server -js, or "jetstream {}" in its config): ${String(err)}`]); });
+    webhooks = createWebhooks({ settings: whSettings, queue, clock, log });
+  }
   const inbox = new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
   const presence = new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs });
   const running = await startRouter({
     settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
     console: { access, mode: 'cluster' },
+    ...(webhooks ? { webhooks } : {}),
     storesConnected: () => redis.status === 'ready',
     stores: { inbox, sessions: new RedisSessions({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence) },
   });

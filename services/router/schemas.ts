@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { checkDeviceId, checkMessageId, checkSessionId, checkUserId } from '../../protocol/index.js';
 import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
-import type { DeliveryReceipt, FetchRequest, ResumeRequest } from '../shared/bus/messages.js';
+import type { AckEvent, DeliveryReceipt, FetchRequest, ResumeRequest, UpstreamMessage } from '../shared/bus/messages.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -71,12 +71,15 @@ const wallMs = z.number().finite();
 const presenceEventSchema = z.object({
   type: z.enum(['online', 'offline']), user: userId, device: deviceId, conn: str, session: z.union([z.literal(''), sessionId]), gateway: str, at: wallMs,
   seq: z.number().int().min(0).optional(), epoch: z.number().int().min(0).optional(),
+  code: z.number().int().min(0).max(4999).optional(), reason: z.string().max(64).optional(),
 });
+const upstreamSchema = z.object({ user: userId, device: deviceId, conn: str, gateway: str, topic: z.string().min(1).max(256), id: z.string().max(256), data: z.unknown() });
 const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs, version: z.string().max(64).optional() });
 const seqNum = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** [user, device, seq] from older gateways, [user, device, seq, epoch] from current ones. */
 const acksSchema = z.object({ acks: z.array(z.union([z.tuple([userId, deviceId, seqNum, seqNum]), z.tuple([userId, deviceId, seqNum])])).max(100_000) });
 const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().min(0)).max(100_000), gateway: str });
+const ackEventSchema = z.object({ user: userId, device: deviceId, seq: z.number().int().min(1), id: ident(checkMessageId, 'message id'), ts: wallMs });
 const resumeSchema = z.object({
   user: userId, device: deviceId, gateway: str, conn: str,
   session: sessionId.optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
@@ -92,6 +95,12 @@ export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {
   return r.success ? r.data : undefined;
 }
 
+/** An upstream message as the gateway publishes it (for upstream.message webhooks). */
+export function parseUpstream(v: unknown): UpstreamMessage | undefined {
+  const r = upstreamSchema.safeParse(v);
+  return r.success ? { ...r.data, data: r.data.data } : undefined;
+}
+
 export function parseBeacon(v: unknown): GatewayBeacon | undefined {
   const r = beaconSchema.safeParse(v);
   return r.success ? r.data : undefined;
@@ -104,6 +113,11 @@ export function parseAcks(v: unknown): Array<[string, string, number, number?]> 
 
 export function parseReceipt(v: unknown): DeliveryReceipt | undefined {
   const r = receiptSchema.safeParse(v);
+  return r.success ? r.data : undefined;
+}
+
+export function parseAckEvent(v: unknown): AckEvent | undefined {
+  const r = ackEventSchema.safeParse(v);
   return r.success ? r.data : undefined;
 }
 

@@ -17,6 +17,9 @@ import { MemorySessions } from '../router/stores/memory/sessions.js';
 import { MemoryPresence } from '../router/stores/memory/presence.js';
 import { createRouterMetrics } from '../router/metrics.js';
 import { loadRouterSettings } from '../router/config.js';
+import { loadWebhookSettings } from '../router/webhooks/config.js';
+import { createWebhooks } from '../router/webhooks/index.js';
+import { MemoryWebhookQueue } from '../router/webhooks/memory-queue.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
 import { loadConsoleAccess } from '../router/console/index.js';
 
@@ -53,6 +56,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const effective = { ...env, LONGLINK_DEV: env.LONGLINK_DEV ?? (hasKey ? 'false' : 'true') };
   const config = loadGatewayConfig(effective);
   const settings = loadRouterSettings(effective);
+  const whSettings = loadWebhookSettings(effective);
   const log = opts.log ?? createLogger('longlink', config.logLevel);
   const clock = opts.clock ?? systemClock;
   const bus = new MemoryBus();
@@ -62,8 +66,11 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const apiKeys = settings.apiKeys.length > 0 ? settings.apiKeys : [apiKey];
   const routerMetrics = createRouterMetrics({ defaultMetrics: false });
   const access = loadConsoleAccess(effective, { dev: config.dev, apiKeys });
+  // Webhooks in standalone mode queue in memory: lost when the process exits (docs/webhooks.md).
+  const webhooks = whSettings.endpoints.length > 0 ? createWebhooks({ settings: whSettings, queue: new MemoryWebhookQueue(), clock, log }) : undefined;
   // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
   const routed = await startRouter({
+    ...(webhooks ? { webhooks } : {}),
     settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'), metrics: routerMetrics,
     console: { access, mode: 'standalone' },
     stores: {

@@ -7,12 +7,13 @@
 import { ConfigError, helpText } from '../shared/config.js';
 import { gatewaySpec } from '../gateway/config.js';
 import { routerSpec } from '../router/config.js';
+import { webhookSpec } from '../router/webhooks/config.js';
 import { consoleSpec } from '../router/console/config.js';
 import { startStandalone } from './app.js';
 import { startTracing } from '../shared/tracing.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log(helpText('Longlink standalone: gateway + router in one process, in-memory (no NATS, no Redis).\n\nUsage: npm start [-- --help]', [gatewaySpec, routerSpec, consoleSpec]));
+  console.log(helpText('Longlink standalone: gateway + router in one process, in-memory (no NATS, no Redis).\n\nUsage: npm start [-- --help]', [gatewaySpec, routerSpec, webhookSpec, consoleSpec]));
   process.exit(0);
 }
 

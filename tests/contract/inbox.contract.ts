@@ -185,6 +185,18 @@ export function inboxContract(name: string, factory: InboxFactory, cleanup?: () 
       assert.deepEqual((await inbox.since(u, 0, 10)).map((r) => r.seq), [5]);
     });
 
+    it('an ack asked to list them reports the stored pushes it newly covered, read before the trim', async () => {
+      const { inbox } = await make();
+      const u = uid('u');
+      for (let i = 1; i <= 5; i++) await inbox.append(u, entry(`m${i}`));
+      assert.deepEqual(await inbox.ack(u, 'phone', 2, { list: true }), { cursor: 2, trimmed: 2, acked: [{ seq: 1, id: 'm1' }, { seq: 2, id: 'm2' }] });
+      assert.deepEqual((await inbox.ack(u, 'phone', 1, { list: true })).acked, [], 'a lower ack covers nothing new');
+      assert.deepEqual((await inbox.ack(u, 'tablet', 3, { list: true })).acked, [{ seq: 3, id: 'm3' }], 'a first ack covers only what is still stored');
+      assert.deepEqual((await inbox.ack(u, 'phone', 99, { list: true })).acked, [{ seq: 3, id: 'm3' }, { seq: 4, id: 'm4' }, { seq: 5, id: 'm5' }], 'clamped to latestSeq');
+      assert.deepEqual(await inbox.ack(uid('nobody'), 'phone', 3, { list: true }), { cursor: 0, trimmed: 0, acked: [] });
+      assert.equal((await inbox.ack(u, 'tablet', 5)).acked, undefined, 'not listed unless asked');
+    });
+
     it('forgets ack cursors after cursorTtlMs without acks', async () => {
       const { inbox, advance } = await make({ cursorTtlMs: 300 });
       const u = uid('u');

@@ -44,7 +44,11 @@ describe('observability on a real Prometheus', () => {
     // Fails (never skips) with the setup hint when the Debian package is missing.
     prometheusBinary('prometheus');
     prometheusBinary('promtool');
-    cluster = await startCluster({ gateways: 2, routers: 1 });
+    // Webhooks on (JetStream queue; the receiver address refuses connections), so their metrics are exported too.
+    cluster = await startCluster({
+      gateways: 2, routers: 1, jetstream: true,
+      routerEnv: { LONGLINK_WEBHOOKS: JSON.stringify([{ name: 'obs', url: 'http://127.0.0.1:9/hooks', events: ['*'], secrets: ['whsec_' + Buffer.alloc(32, 7).toString('base64')] }]) },
+    });
     const c = cluster;
     prom = await startPrometheus({
       targets: [

@@ -236,15 +236,15 @@ describe('GatewayCore', () => {
     const a = setup({ admission: adm({ maxConnections: 2, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }) });
     assert.equal(admit(a.core).ok, true);
     const first = new FakeClientSocket();
-    a.core.open(first, a.hs('u1'));
+    const firstConn = a.core.open(first, a.hs('u1'));
     a.core.open(new FakeClientSocket(), a.hs('u2'));
     const third = admit(a.core);
     assert.equal(third.ok, false);
     if (!third.ok) { assert.equal(third.error.code, 'LL_ADMISSION_MAX_CONNECTIONS'); assert.ok(third.retryAfterS >= 1); }
     await flush();
-    a.core.message(a.core.localConnections('u1')[0]!, buf(encodeHeartbeat()), true);
+    a.core.message(firstConn, buf(encodeHeartbeat()), true);
     assert.equal(first.code(), undefined, 'existing sessions are unaffected');
-    a.core.closeWith(a.core.localConnections('u1')[0]!, Close.NORMAL, 'bye');
+    a.core.closeWith(firstConn, Close.NORMAL, 'bye');
     assert.equal(admit(a.core).ok, true, 'a slot freed up');
 
     const b = setup({ admission: adm({ maxConnections: 100, connectRate: 2, connectBurst: 3, maxStarting: 1000 }) });

@@ -252,3 +252,59 @@ describe('router HTTP API failure modes', () => {
     }
   });
 });
+
+describe('GET /v1/users/:user/inbox', () => {
+  let s: Server;
+  before(async () => {
+    s = await serve();
+    for (let i = 1; i <= 5; i++) await s.core.core.push({ users: ['ivy'], data: { n: i, text: 'é "q"' }, id: `m${i}` });
+  });
+  after(async () => { s.core.stop(); await s.http.close(); });
+  type View = { user: string; latestSeq: number; pushes: Array<{ seq: number; id: string; ts: number; data: unknown }>; more: boolean };
+
+  it('returns what the inbox holds after since, bounded by limit, with data as JSON', async () => {
+    const all = await call(s, 'GET', '/v1/users/ivy/inbox');
+    assert.equal(all.status, 200);
+    const v = all.json as View;
+    assert.deepEqual([v.user, v.latestSeq, v.more], ['ivy', 5, false]);
+    assert.deepEqual(v.pushes.map((p) => [p.seq, p.id]), [[1, 'm1'], [2, 'm2'], [3, 'm3'], [4, 'm4'], [5, 'm5']]);
+    assert.deepEqual(v.pushes[0]!.data, { n: 1, text: 'é "q"' });
+    assert.equal(typeof v.pushes[0]!.ts, 'number', 'the router\'s accept time');
+    const page = (await call(s, 'GET', '/v1/users/ivy/inbox?since=1&limit=2')).json as View;
+    assert.deepEqual([page.pushes.map((p) => p.seq), page.more], [[2, 3], true]);
+    const rest = (await call(s, 'GET', '/v1/users/ivy/inbox?since=3&limit=500')).json as View;
+    assert.deepEqual([rest.pushes.map((p) => p.seq), rest.more], [[4, 5], false]);
+    const none = (await call(s, 'GET', `/v1/users/${encodeURIComponent('nobody/ü')}/inbox`)).json as View;
+    assert.deepEqual(none, { user: 'nobody/ü', latestSeq: 0, pushes: [], more: false });
+  });
+
+  it('acked pushes are gone: the inbox holds what some known device has not acked', async () => {
+    await s.core.events.applyAcks([['ivy', 'phone', 2]]);
+    const v = (await call(s, 'GET', '/v1/users/ivy/inbox')).json as View;
+    assert.deepEqual([v.latestSeq, v.pushes.map((p) => p.seq)], [5, [3, 4, 5]]);
+  });
+
+  it('refuses bad parameters with LL_API_VALIDATION naming them, and needs a key', async () => {
+    const cases: Array<[string, string]> = [
+      ['since=-1', 'since: must be a non-negative integer (a seq)'],
+      ['since=1.5', 'since: must be a non-negative integer (a seq)'],
+      ['since=99999999999999999', 'since: must be a non-negative integer (a seq)'],
+      ['limit=0', 'limit: must be an integer from 1 to 500'],
+      ['limit=501', 'limit: must be an integer from 1 to 500'],
+      ['limit=', 'limit: must be an integer from 1 to 500'],
+      ['after=3', 'after: unknown query parameter (use since and limit)'],
+      ['since=1&since=2', 'since: given more than once'],
+    ];
+    for (const [q, msg] of cases) {
+      const r = await call(s, 'GET', `/v1/users/ivy/inbox?${q}`);
+      assert.deepEqual([r.status, code(r), message(r)], [400, 'LL_API_VALIDATION', `Request body failed validation: ${msg}`], q);
+    }
+    const badUser = await call(s, 'GET', '/v1/users/dave%20smith/inbox');
+    assert.deepEqual([badUser.status, code(badUser)], [400, 'LL_API_VALIDATION']);
+    const noKey = await fetch(s.base + '/v1/users/ivy/inbox');
+    assert.equal(noKey.status, 401);
+    assert.equal((await call(s, 'POST', '/v1/users/ivy/inbox', {})).status, 405);
+    assert.equal((await call(s, 'GET', '/v1/users/ivy/outbox')).status, 404);
+    assert.equal((await call(s, 'GET', '/v1/users/a/b/inbox')).status, 404);
+  });
+});

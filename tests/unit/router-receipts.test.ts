@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
 import { decodeMsg, encodeMsg } from '../../services/shared/bus/bus.js';
 import { subjects as makeSubjects } from '../../services/shared/bus/subjects.js';
-import type { Delivery, DeliveryReceipt, PresenceEvent } from '../../services/shared/bus/messages.js';
+import type { AckEvent, Delivery, DeliveryReceipt, PresenceEvent } from '../../services/shared/bus/messages.js';
 import { systemClock } from '../../services/shared/clock.js';
 import { Router } from '../../services/router/app.js';
 import { MemoryInbox } from '../../services/router/stores/memory/inbox.js';
@@ -58,5 +58,69 @@ describe('push with await_ms (delivery receipts)', () => {
     assert.equal(router.stats.pushes.get('stored'), 1);
     router.stop();
     await bus.close();
+  });
+
+  it('await "acked": acked once a device acks (on any router), delivered when written but not acked in time; every ack leaves on the acked subject', async () => {
+    const bus = new MemoryBus();
+    const s = makeSubjects();
+    const mk = () => new Router({
+      bus, subjects: s, clock: systemClock, log: silent,
+      stores: { inbox, sessions: new MemorySessions({ clock: systemClock }), presence },
+    });
+    const inbox = new MemoryInbox({ clock: systemClock });
+    const presence = new MemoryPresence({ clock: systemClock });
+    // Two routers share the stores: acks go to the queue group, so the one applying an ack may not be the one awaiting it.
+    const routers = [mk(), mk()];
+    for (const r of routers) r.start();
+    const events: AckEvent[] = [];
+    bus.subscribe(s.acked, (m) => { events.push(decodeMsg<AckEvent>(m.data)!); });
+    bus.subscribe(s.deliver('gw'), (m) => {
+      for (const d of decodeMsg<{ deliveries: Delivery[] }>(m.data)!.deliveries) {
+        if (d.receipt) bus.publish(d.receipt, encodeMsg({ user: d.user, seqs: d.pushes.map((p) => p.seq), gateway: 'gw' } satisfies DeliveryReceipt));
+      }
+    });
+    const ev: PresenceEvent = { type: 'online', user: 'ann', device: 'phone', conn: 'c1', session: 's', gateway: 'gw', at: Date.now() };
+    bus.publish(s.presence, encodeMsg(ev));
+    await flush();
+    const acks = (seq: number): void => bus.publish(s.acks, encodeMsg({ acks: [['ann', 'phone', seq]] }));
+
+    let settled = false;
+    const pending = routers[0]!.core.push({ users: ['ann'], data: 1, id: 'm-1', awaitMs: 3000, awaitFor: 'acked' }).then((o) => { settled = true; return o; });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(settled, false, 'written is not enough: it waits for the ack');
+    for (let i = 0; i < 2; i++) acks(1); // the queue group hands the acks to each router in turn
+    const out = await pending;
+    assert.equal(out.results[0]!.status, 'acked');
+    assert.ok(!('ackReceipt' in out.results[0]!));
+    assert.deepEqual(events.map(({ ts: _, ...e }) => e), [{ user: 'ann', device: 'phone', seq: 1, id: 'm-1' }], 'one receipt, for the push the ack newly covered');
+    assert.ok(Math.abs(events[0]!.ts - Date.now()) < 5000);
+
+    const t0 = Date.now();
+    const late = await routers[1]!.core.push({ users: ['ann', 'nobody'], data: 2, awaitMs: 200, awaitFor: 'acked' });
+    assert.deepEqual(late.results.map((r) => r.status), ['delivered', 'offline'], 'written but not acked within await_ms');
+    assert.ok(Date.now() - t0 >= 190);
+    // A later cumulative ack still reports the push, asynchronously.
+    acks(2);
+    acks(2);
+    await flush();
+    assert.deepEqual(events.map((e) => e.seq), [1, 2]);
+    assert.equal(routers[0]!.stats.pushes.get('acked'), 1);
+    assert.equal(routers[1]!.stats.pushes.get('delivered'), 1);
+    assert.equal(routers[0]!.stats.ackReceipts + routers[1]!.stats.ackReceipts, 2);
+    for (const r of routers) r.stop();
+    await bus.close();
+  });
+
+  it('"await" is validated: only delivered or acked, and only with await_ms', () => {
+    const bus = new MemoryBus();
+    const router = new Router({
+      bus, subjects: makeSubjects(), clock: systemClock, log: silent,
+      stores: { inbox: new MemoryInbox({ clock: systemClock }), sessions: new MemorySessions({ clock: systemClock }), presence: new MemoryPresence({ clock: systemClock }) },
+    });
+    const bad = (body: unknown): string => { const r = router.core.parsePush(body); assert.equal(r.ok, false); return r.ok ? '' : r.message; };
+    assert.equal(bad({ user: 'a', data: 1, await: 'read', await_ms: 10 }), 'await: must be "delivered" or "acked"');
+    assert.equal(bad({ user: 'a', data: 1, await: 'acked' }), 'await: needs "await_ms" (how long to wait, 1-30000 ms)');
+    const ok = router.core.parsePush({ user: 'a', data: 1, await_ms: 10 });
+    assert.ok(ok.ok && ok.value.kind === 'single' && ok.value.push.awaitFor === 'delivered', 'await_ms alone waits for delivery, as before');
   });
 });

@@ -104,7 +104,6 @@ describe('TimingWheel onExpire re-entrancy', () => {
         for (const n of nodes) {
           const d = model.get(n);
           assert.equal(n.wheelId !== -1, d !== undefined, `node ${n.id} membership`);
-          assert.equal(w.deadlineOf(n), d);
           if (d !== undefined) assert.ok(Math.ceil((d - START) / TICK) > target, `node ${n.id} overdue after advance`);
         }
       }

@@ -109,12 +109,6 @@ export class AdaptiveLimit {
     if (now !== undefined) this.pending.set(now, (this.pending.get(now) ?? 0) + 1);
   }
 
-  /** Age of the oldest start in flight (ms), 0 if none is watched. */
-  oldestAgeMs(now: number): number {
-    for (const t of this.pending.keys()) return now - t;
-    return 0;
-  }
-
   /** The age check: a start in flight for longer than the target is slow already; cut once for it. */
   observe(now: number): void {
     let oldest: number | undefined;

@@ -163,20 +163,6 @@ export class TimingWheel<N extends WheelNode> {
     return this.count;
   }
 
-  /** The node's current deadline, or undefined when it is not scheduled. */
-  deadlineOf(node: N): number | undefined {
-    const i = node.wheelId;
-    if (i < 0) return undefined;
-    const p = this.locs[i * LOC + 1]!;
-    return this.bucketOf(i)[p * CELL + 1];
-  }
-
-  /** Slot currently holding the node (-1 when not scheduled). Introspection for tests; lazy touches do not change it. */
-  slotOf(node: N): number {
-    const i = node.wheelId;
-    return i < 0 ? -1 : this.locs[i * LOC]!;
-  }
-
   /**
    * Insert `node`, or move it if already scheduled. Any deadline works: far
    * ones are re-appended once per rotation, +Infinity never expires, past ones

@@ -7,18 +7,20 @@
  * counters and RouterOutbound.
  */
 import type { Clock } from '../../shared/clock.js';
-import type { ControlCommand, Delivery, FetchReply, FetchRequest, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
+import type { AckEvent, ControlCommand, Delivery, FetchReply, FetchRequest, ResumeReply, ResumeRequest } from '../../shared/bus/messages.js';
 import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { Inbox, PushRecord, SeqPosition } from './inbox.js';
+import type { Inbox, SeqPosition } from './inbox.js';
+import { readPage, type Page } from './inbox-page.js';
 import type { RouterOutbound } from './ports.js';
 import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
 import type { Sessions } from './sessions.js';
 import type { StoreCall } from './store-call.js';
 import { WorkQueue } from './work-queue.js';
+import { NO_BACKEND_EVENTS, type BackendEvents, type ConnectionClosedData, type ConnectionOpenedData } from './backend-events.js';
 
 export interface GatewayEventsDeps {
   out: RouterOutbound;
@@ -31,23 +33,21 @@ export interface GatewayEventsDeps {
   store: StoreCall;
   options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser'>;
   trace?: TraceHooks;
+  /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
+  events?: BackendEvents;
 }
-
-/** One page of a replay: its pushes are of `epoch`. */
-interface Page { pushes: PushRecord[]; more?: true; epoch: number }
-
-/** Pushes read from the inbox per round trip while filling a resume page. */
-const RESUME_CHUNK = 32;
 
 export class GatewayEvents {
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
   readonly resumeWork: WorkQueue;
   private readonly trace: TraceHooks;
+  private readonly events: BackendEvents;
   /** A resume reply's pushes stop at about this many bytes of data; the gateway asks for the rest. */
   private readonly maxResumeBytes: number;
 
   constructor(private readonly d: GatewayEventsDeps) {
     this.trace = d.trace ?? NO_TRACING;
+    this.events = d.events ?? NO_BACKEND_EVENTS;
     // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
     this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
     this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
@@ -73,7 +73,7 @@ export class GatewayEvents {
     const pos = await this.d.store('since', this.d.inbox.position(req.user));
     // A gateway still on an older epoch gets the current one from its beginning.
     const after = req.epoch !== undefined && req.epoch !== pos.epoch ? 0 : req.afterSeq;
-    return this.reply(pos, await this.page(req.user, after, pos.epoch));
+    return reply(pos, await this.page(req.user, after, pos.epoch));
   }
 
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
@@ -107,56 +107,30 @@ export class GatewayEvents {
       const after = stale ? 0 : s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.d.store('acked', inbox.acked(req.user, req.device));
       const page = await this.page(req.user, after, pos.epoch);
       bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
-      return { session: s.session, resumed: s.resumed, ...this.reply(pos, page), ...(lost !== undefined ? { lost } : {}) };
+      if (this.events.wants('connection.opened')) {
+        this.events.emit('connection.opened', { user: req.user, device: req.device, conn: req.conn, gateway: req.gateway, resumed: s.resumed, at: this.d.clock.wallNow() } satisfies ConnectionOpenedData);
+      }
+      return { session: s.session, resumed: s.resumed, ...reply(pos, page), ...(lost !== undefined ? { lost } : {}) };
     } catch (err) {
       if (!(err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code)) bump(this.d.stats.resumes, 'failed');
       throw err;
     }
   }
 
-  /** A page read under another epoch than `pos` (the sequence restarted in between) has no latest seq to give: 0. */
-  private reply(pos: SeqPosition, page: Page): FetchReply {
-    const latestSeq = page.epoch === pos.epoch ? pos.seq : 0;
-    return { latestSeq, epoch: page.epoch, pushes: page.pushes, ...(page.more === true ? { more: true } : {}) };
-  }
-
-  /**
-   * One page of the inbox after `after`: read in small chunks until about
-   * maxResumeBytes of data (at least one push) or maxResumePushes, so a
-   * backlog of large pushes neither overflows a bus message nor is read
-   * whole for each page. `more` when it stopped at a bound. If the records
-   * turn out to be of another epoch than `epoch` (the store lost the sequence
-   * after the position was read), the page starts again from that epoch's
-   * beginning: `after` was a seq of the old one.
-   */
-  private async page(user: string, after: number, epoch: number): Promise<Page> {
-    let pushes: PushRecord[] = [];
-    let bytes = 0;
-    let from = after;
-    for (;;) {
-      const want = Math.min(RESUME_CHUNK, this.d.options.maxResumePushes - pushes.length);
-      const chunk = await this.d.store('since', this.d.inbox.since(user, from, want));
-      const e = chunk[0]?.epoch;
-      if (e !== undefined && e !== epoch) {
-        epoch = e;
-        if (from !== 0 || pushes.length > 0) { pushes = []; bytes = 0; from = 0; continue; }
-      }
-      for (const p of chunk) {
-        const size = Buffer.byteLength(p.data);
-        if (pushes.length > 0 && bytes + size > this.maxResumeBytes) return { pushes, more: true, epoch };
-        pushes.push(p);
-        bytes += size;
-      }
-      if (chunk.length < want) return { pushes, epoch };
-      if (pushes.length >= this.d.options.maxResumePushes) return { pushes, more: true, epoch };
-      from = chunk[chunk.length - 1]!.seq;
-    }
+  /** One page of the inbox after `after` (a seq of `epoch`), bounded in pushes and bytes (inbox-page.ts). */
+  private page(user: string, after: number, epoch: number): Promise<Page> {
+    return readPage(this.d.inbox, this.d.store, user, after, { maxPushes: this.d.options.maxResumePushes, maxBytes: this.maxResumeBytes }, epoch);
   }
 
   /** Returns false only for an online refused by `maxDevices` (see Presence.online). */
   async applyPresence(ev: PresenceEvent, maxDevices?: number): Promise<boolean> {
     this.d.stats.presenceEvents++;
     if (ev.type === 'offline') {
+      // A connection whose session never started (refused, or closed while starting) was never reported opened.
+      if (ev.session !== '' && this.events.wants('connection.closed')) {
+        const data: ConnectionClosedData = { user: ev.user, device: ev.device, conn: ev.conn, gateway: ev.gateway, ...(ev.code !== undefined ? { code: ev.code } : {}), ...(ev.reason !== undefined ? { reason: ev.reason } : {}), at: ev.at };
+        this.events.emit('connection.closed', data);
+      }
       await this.d.store('presence', this.d.presence.offline(ev));
       // The session's TTL counts from the last time the client was seen.
       if (ev.session !== '') await this.d.store('sessions', this.d.sessions.touch(ev.user, ev.device, ev.session));
@@ -208,11 +182,28 @@ export class GatewayEvents {
     if (this.d.out.sync({ gateway })) this.d.stats.resyncs++;
   }
 
-  /** [user, device, seq, epoch?]: an ack naming an epoch the store no longer has changes nothing (Inbox.ack). */
+  /**
+   * Applies acks to the inbox, then reports every push they newly covered as
+   * an AckEvent through RouterOutbound.acked (the ack receipts).
+   */
   async applyAcks(acks: ReadonlyArray<readonly [string, string, number, number?]>): Promise<void> {
     this.d.stats.acks += acks.length;
-    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) => this.d.inbox.ack(u, d, seq, epoch))));
-    for (const r of res) this.d.stats.inboxTrims += r.trimmed;
+    // [user, device, seq, epoch?]: an ack naming an epoch the store no longer has changes nothing (Inbox.ack).
+    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) => this.d.inbox.ack(u, d, seq, epoch === undefined ? { list: true } : { list: true, epoch }))));
+    const ts = this.d.clock.wallNow();
+    const events: AckEvent[] = [];
+    for (let i = 0; i < res.length; i++) {
+      const r = res[i]!;
+      this.d.stats.inboxTrims += r.trimmed;
+      const [user, device] = acks[i]!;
+      for (const p of r.acked ?? []) events.push({ user, device, seq: p.seq, id: p.id, ts });
+    }
+    if (events.length > 0) {
+      this.d.stats.ackReceipts += events.length;
+      this.d.out.acked(events);
+      // Acks arrive at one router of the queue group: one push.acked per acked push, cluster-wide.
+      if (this.events.wants('push.acked')) for (const ev of events) this.events.emit('push.acked', ev);
+    }
   }
 
   /** Deletes dead gateways' entries; runs on a timer after start(). */
@@ -226,4 +217,10 @@ export class GatewayEvents {
       // counted and logged by store()
     }
   }
+}
+
+/** A page read under another epoch than `pos` (the sequence restarted in between) has no latest seq to give: 0. */
+function reply(pos: SeqPosition, page: Page): FetchReply {
+  const epoch = page.epoch ?? pos.epoch;
+  return { latestSeq: epoch === pos.epoch ? pos.seq : 0, epoch, pushes: page.pushes, ...(page.more === true ? { more: true } : {}) };
 }

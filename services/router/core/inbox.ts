@@ -70,6 +70,18 @@ export interface AckResult {
   cursor: number;
   /** Entries removed because every known device has now acked them. */
   trimmed: number;
+  /**
+   * Only when asked (`{ list: true }`): the stored, unexpired pushes this ack
+   * newly covered for the device (old cursor < seq ≤ new cursor), in seq
+   * order, read before the trim. The ack receipts are built from it.
+   */
+  acked?: AckedPush[];
+}
+
+/** A push one device's ack newly covered. */
+export interface AckedPush {
+  seq: number;
+  id: string;
 }
 
 /** What the operator console shows of one user's inbox. */
@@ -105,10 +117,12 @@ export interface Inbox {
    * past latestSeq. Then trims every entry with seq ≤ the minimum cursor over
    * the user's known devices (those with a cursor), so no known device loses
    * a push it has not acked. A device that never acked is not known: it gets
-   * what is still stored. With `epoch` set and not the user's epoch, nothing
-   * changes (the ack is about a lost sequence): the device's cursor is returned.
+   * what is still stored. With `list`, also returns the pushes the ack newly
+   * covered (AckResult.acked), read in the same atomic step. With `epoch` set
+   * and not the user's epoch, nothing changes (the ack is about a lost
+   * sequence): the device's cursor is returned.
    */
-  ack(user: string, device: string, seq: number, epoch?: number): Promise<AckResult>;
+  ack(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): Promise<AckResult>;
 
   /** The device's ack cursor (0 if it never acked or its cursor expired). */
   acked(user: string, device: string): Promise<number>;

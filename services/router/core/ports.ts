@@ -4,7 +4,7 @@
  * contract (NATS in cluster mode, the memory bus in standalone mode) and
  * owns every subscription; the core never sees a subject or a bus message.
  */
-import type { ControlCommand, Delivery, SyncRequest } from '../../shared/bus/messages.js';
+import type { AckEvent, ControlCommand, Delivery, SyncRequest } from '../../shared/bus/messages.js';
 import type { OfflineNotice } from './router-types.js';
 
 export interface RouterOutbound {
@@ -14,6 +14,12 @@ export interface RouterOutbound {
   control(gateway: string, cmd: ControlCommand): boolean;
   /** A push found its user offline (for external notifiers). */
   offline(notice: OfflineNotice): boolean;
+  /**
+   * Ack receipts: devices acked these pushes. The one place every client ack
+   * leaves the router (published for backends and for the routers awaiting
+   * `acked` pushes); anything else that reports acks hooks in here.
+   */
+  acked(events: AckEvent[]): void;
   /** Asks one gateway (or all, without `gateway`) to announce its connections again. */
   sync(req: SyncRequest): boolean;
   /** Where gateways send this router's delivery receipts (put in deliveries that await them). */

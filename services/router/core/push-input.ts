@@ -15,7 +15,7 @@
 import { MAX_DATA_DEPTH, withinDepth } from '../../../protocol/codec.js';
 import { checkMessageId, checkUserId } from '../../../protocol/identifiers.js';
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
-import type { PushRequest, RouterCoreOptions } from './router-types.js';
+import type { AwaitFor, PushRequest, RouterCoreOptions } from './router-types.js';
 
 /** Longest a caller may wait for delivery receipts. */
 export const MAX_AWAIT_MS = 30_000;
@@ -33,6 +33,8 @@ export interface ValidPush {
   readonly id: string | undefined;
   readonly idempotencyKey: string | undefined;
   readonly awaitMs: number | undefined;
+  /** With awaitMs: what to wait for (`delivered`: written to a socket; `acked`: a device acked it). */
+  readonly awaitFor: AwaitFor | undefined;
   readonly [validated]: true;
 }
 
@@ -71,7 +73,8 @@ function checkId(v: unknown, path: string, what: 'user id' | 'message id' | 'ide
   return false;
 }
 
-const KNOWN = new Set(['user', 'users', 'data', 'id', 'await_ms', 'idempotency_key']);
+const KNOWN = new Set(['user', 'users', 'data', 'id', 'await_ms', 'await', 'idempotency_key']);
+const AWAIT_FOR: readonly string[] = ['delivered', 'acked'] satisfies AwaitFor[];
 
 /** One message in wire form (snake_case), or undefined with issues recorded. */
 function message(m: unknown, at: string, limits: PushLimits, issues: Issues): ValidPush | undefined {
@@ -105,11 +108,18 @@ function message(m: unknown, at: string, limits: PushLimits, issues: Issues): Va
     else if (w < 1) issues.add(p, 'must be at least 1 (ms)');
     else if (w > MAX_AWAIT_MS) issues.add(p, `must be at most ${MAX_AWAIT_MS} (ms)`);
   }
+  const a = m.await;
+  if (a !== undefined) {
+    const p = join(at, 'await');
+    if (typeof a !== 'string' || !AWAIT_FOR.includes(a)) issues.add(p, 'must be "delivered" or "acked"');
+    else if (w === undefined) issues.add(p, 'needs "await_ms" (how long to wait, 1-30000 ms)');
+  }
   const data = serialiseData(m, join(at, 'data'), limits, issues);
   if (issues.count !== before || users === undefined || data === undefined) return undefined;
   return {
     users: users.length === 1 ? users : [...new Set(users)], data,
     id: m.id as string | undefined, idempotencyKey: m.idempotency_key as string | undefined, awaitMs: w as number | undefined,
+    awaitFor: w === undefined ? undefined : (a as AwaitFor | undefined) ?? 'delivered',
   } as unknown as ValidPush;
 }
 
@@ -163,8 +173,11 @@ export function validatePushRequests(reqs: readonly PushRequest[], limits: PushL
   const issues = new Issues();
   const out: ValidPush[] = [];
   reqs.forEach((r, i) => {
-    const { idempotencyKey, awaitMs, ...rest } = r;
-    const wire = { ...rest, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}), ...(awaitMs !== undefined ? { await_ms: awaitMs } : {}) };
+    const { idempotencyKey, awaitMs, awaitFor, ...rest } = r;
+    const wire = {
+      ...rest, ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}), ...(awaitMs !== undefined ? { await_ms: awaitMs } : {}),
+      ...(awaitFor !== undefined ? { await: awaitFor } : {}),
+    };
     const p = message(wire, reqs.length > 1 ? `messages[${i}]` : '', limits, issues);
     if (p) out.push(p);
   });

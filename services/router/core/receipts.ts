@@ -1,18 +1,29 @@
 /**
- * Delivery receipts for pushes sent with `await_ms`. The router tags such
- * deliveries with its own receipt subject; a gateway that handed the push to
- * at least one live connection of the user publishes
- * `{user, seqs, gateway}` there. A push whose receipt arrives in time is
- * `delivered`; one without is `stored` (it stays in the inbox and arrives on
- * the next resume). "Delivered" means written to the user's socket(s) on a
- * gateway, not read by the app: app-level reads are the client's acks.
+ * Receipts for pushes sent with `await_ms`, of two kinds:
+ *
+ * - Delivery receipts: the router tags such deliveries with its own receipt
+ *   subject; a gateway that handed the push to at least one live connection
+ *   of the user publishes `{user, seqs, gateway}` there. "Delivered" means
+ *   written to the user's socket(s) on a gateway, not read by the app.
+ * - Ack receipts (`await: "acked"`): a device of the user acked the push.
+ *   Acks reach one router of the queue group, which publishes an AckEvent
+ *   per newly acked push on the acked subject; every router hears them and
+ *   settles its own waiters here. Acks are cumulative, so an event for seq N
+ *   settles every waiter of that user at or below N.
+ *
+ * A waiter not settled within its timeout resolves false: the push is then
+ * `stored` or `delivered` (it stays in the inbox and arrives on the next
+ * resume). Timers use the platform's setTimeout: a bounded wait of a request
+ * in flight, not protocol time.
  */
-import type { DeliveryReceipt } from '../../shared/bus/messages.js';
+import type { AckEvent, DeliveryReceipt } from '../../shared/bus/messages.js';
 
 export class ReceiptWaiter {
   private readonly waiting = new Map<string, () => void>();
+  /** user → seq → settle, for ack receipts. */
+  private readonly ackWaiting = new Map<string, Map<number, () => void>>();
 
-  /** Resolves true when a receipt for (user, seq) arrives within timeoutMs, else false. */
+  /** Resolves true when a delivery receipt for (user, seq) arrives within timeoutMs, else false. */
   expect(user: string, seq: number, timeoutMs: number): Promise<boolean> {
     const key = `${seq}\u0000${user}`;
     return new Promise((resolve) => {
@@ -35,4 +46,29 @@ export class ReceiptWaiter {
     }
   }
 
+  /** Whether any push awaits an ack: lets the bus link skip decoding ack events nobody here waits for. */
+  get awaitingAcks(): boolean { return this.ackWaiting.size > 0; }
+
+  /** Resolves true when a device of `user` acks `seq` (or a later seq) within timeoutMs, else false. */
+  expectAck(user: string, seq: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let forUser = this.ackWaiting.get(user);
+      if (!forUser) this.ackWaiting.set(user, forUser = new Map());
+      const drop = (): void => {
+        const m = this.ackWaiting.get(user);
+        if (!m) return;
+        m.delete(seq);
+        if (m.size === 0) this.ackWaiting.delete(user);
+      };
+      const timer = setTimeout(() => { drop(); resolve(false); }, timeoutMs);
+      forUser.set(seq, () => { clearTimeout(timer); drop(); resolve(true); });
+    });
+  }
+
+  /** An ack receipt: settles this user's waiters at or below its seq (acks are cumulative). */
+  acked(ev: Pick<AckEvent, 'user' | 'seq'>): void {
+    const forUser = this.ackWaiting.get(ev.user);
+    if (!forUser) return;
+    for (const [seq, done] of [...forUser]) if (seq <= ev.seq) done();
+  }
 }

@@ -21,13 +21,15 @@ import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
+import type { AckEvent, ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
 import type { Inbox, InboxEntry } from './inbox.js';
 import { composePushStore, type Located, type PushStore } from './push-store.js';
 import { DeliveryBatcher } from './delivery-batcher.js';
+import { readInbox, type InboxQuery, type InboxView } from './inbox-history.js';
 import { parsePushBody, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
 import type { RouterOutbound } from './ports.js';
+import { NO_BACKEND_EVENTS, type BackendEvents, type PushOfflineData } from './backend-events.js';
 import { ReceiptWaiter } from './receipts.js';
 import type { Presence } from './presence.js';
 import type { Sessions } from './sessions.js';
@@ -53,6 +55,8 @@ export interface RouterCoreDeps {
   options: RouterCoreOptions;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
+  /** Backend events (webhooks): push.offline. None by default. */
+  events?: BackendEvents;
 }
 
 /** Store calls a push issues before yielding the event loop (a maximum batch is 100 × 1,000 recipients). */
@@ -85,6 +89,14 @@ export class RouterCore {
   receipt(r: DeliveryReceipt): void {
     this.receipts.receive(r);
   }
+
+  /** An ack receipt from the acked subject (any router may have applied the ack). */
+  ackReceipt(ev: AckEvent): void {
+    this.receipts.acked(ev);
+  }
+
+  /** Whether a push here awaits an ack (the bus link skips ack events otherwise). */
+  get awaitingAcks(): boolean { return this.receipts.awaitingAcks; }
 
   // ---- push ------------------------------------------------------------------------
 
@@ -158,17 +170,20 @@ export class RouterCore {
     return this.pushStore.appendAndLookup(user, entry, opts);
   }
 
-  /** Turns `sent` into `delivered` or `stored` for pushes that asked to await receipts. */
+  /**
+   * Turns `sent` into `acked` (awaiting acks, and a device acked in time),
+   * `delivered` or `stored` for pushes that asked to await receipts.
+   */
   private async awaitReceipts(pushes: readonly ValidPush[], outcomes: PushOutcome[]): Promise<PushOutcome[]> {
     await Promise.all(outcomes.map(async (o, i) => {
       if (pushes[i]!.awaitMs === undefined) return;
       await Promise.all(o.results.map(async (r) => {
         if (r.status !== 'sent') return;
-        const ok = await r.receipt;
-        r.status = ok ? 'delivered' : 'stored';
+        if (r.ackReceipt !== undefined && await r.ackReceipt) r.status = 'acked';
+        else r.status = (await r.receipt) ? 'delivered' : 'stored';
         bump(this.stats.pushes, r.status);
       }));
-      for (const r of o.results) delete r.receipt;
+      for (const r of o.results) { delete r.receipt; delete r.ackReceipt; }
     }));
     return outcomes;
   }
@@ -177,6 +192,8 @@ export class RouterCore {
   private route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: readonly Located[]): PushOutcome[] {
     const notices: OfflineNotice[] = [];
     const now = this.trace.enabled;
+    const events = this.deps.events ?? NO_BACKEND_EVENTS;
+    const offlineEvents = events.wants('push.offline');
     let k = 0;
     const outcomes = pushes.map((p, i): PushOutcome => {
       const waitMs = p.awaitMs;
@@ -191,6 +208,7 @@ export class RouterCore {
         this.stats.inboxAppends++;
         if (where.length === 0) {
           notices.push({ user, seq: record.seq, id: record.id, ts: record.ts, ...(record.epoch !== undefined ? { epoch: record.epoch } : {}) });
+          if (offlineEvents) events.emit('push.offline', { user, seq: record.seq, id: record.id, ts: record.ts } satisfies PushOfflineData, record.data);
           bump(this.stats.pushes, 'offline');
           return { ...base, status: 'offline', connections: 0 };
         }
@@ -203,6 +221,7 @@ export class RouterCore {
           ...base, status: 'sent', connections: where.length,
           // Registered before the delivery is published (end of this turn), so a fast receipt can't be missed.
           ...(waitMs !== undefined ? { receipt: this.receipts.expect(user, record.seq, waitMs) } : {}),
+          ...(waitMs !== undefined && p.awaitFor === 'acked' ? { ackReceipt: this.receipts.expectAck(user, record.seq, waitMs) } : {}),
         };
       });
       return { id: entries[i]!.id, results };
@@ -234,6 +253,11 @@ export class RouterCore {
     if (cmd.type === 'logout') await this.store('sessions', this.deps.sessions.drop(cmd.user, cmd.device));
     this.stats.controls++;
     return { ...msg, gateways: gateways.size, connections: entries.length };
+  }
+
+  /** A bounded page of what the user's inbox holds (inbox-history.ts); rejects with STORE_UNAVAILABLE. */
+  inboxOf(q: InboxQuery): Promise<InboxView> {
+    return readInbox(this.deps.inbox, this.store, q);
   }
 
   async cluster(): Promise<ClusterView> {

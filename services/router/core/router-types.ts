@@ -21,9 +21,14 @@ export interface PushRequest {
   id?: string;
   /** Same key within its TTL → same seq and record per user, stored and delivered once. */
   idempotencyKey?: string;
-  /** Wait up to this long (ms) for delivery receipts: results say delivered / stored / offline. */
+  /** Wait up to this long (ms) for receipts: results say delivered / stored / offline (and acked with awaitFor 'acked'). */
   awaitMs?: number;
+  /** What awaitMs waits for; 'delivered' (written to a socket) by default. Needs awaitMs. */
+  awaitFor?: AwaitFor;
 }
+
+/** `delivered`: a gateway wrote the push to a live connection. `acked`: a device of the user acked it. */
+export type AwaitFor = 'delivered' | 'acked';
 
 export interface RouterCoreOptions extends PushLimits {
   /** Serialised size of one push's `data` (UTF-8 bytes). */
@@ -65,9 +70,11 @@ export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze
  * first push's and nothing was stored or delivered again.
  * With `awaitMs`, `sent` becomes `delivered` (a gateway confirmed writing it
  * to a live connection in time) or `stored` (no receipt in time: it stays in
- * the inbox and arrives on the next resume).
+ * the inbox and arrives on the next resume). With awaitFor 'acked', `acked`
+ * when a device of the user acked it in time; otherwise `delivered` or
+ * `stored` as above.
  */
-export type PushStatus = 'sent' | 'offline' | 'duplicate' | 'delivered' | 'stored';
+export type PushStatus = 'sent' | 'offline' | 'duplicate' | 'delivered' | 'stored' | 'acked';
 
 export interface PushResult {
   user: string;
@@ -78,6 +85,8 @@ export interface PushResult {
   connections: number;
   /** Internal while awaiting: resolves true when a receipt arrived. Never serialised. */
   receipt?: Promise<boolean>;
+  /** Internal while awaiting `acked`: resolves true when a device acked it. Never serialised. */
+  ackReceipt?: Promise<boolean>;
 }
 
 export interface PushOutcome {
@@ -144,6 +153,8 @@ export interface RouterStats {
   /** By outcome: resumed, fresh, rejected, failed. */
   readonly resumes: Map<string, number>;
   acks: number;
+  /** Ack receipts published: pushes newly acked by a device (AckEvent). */
+  ackReceipts: number;
   controls: number;
   /** Bus messages published to gateways' deliver subjects. */
   deliveryMessages: number;
@@ -159,7 +170,7 @@ export interface RouterStats {
 export function newRouterStats(): RouterStats {
   return {
     pushRequests: 0, pushes: new Map(), inboxAppends: 0, inboxDuplicates: 0, inboxTrims: 0, presenceLookups: 0, presenceEvents: 0,
-    beacons: 0, replaces: 0, resyncs: 0, catchUps: 0, epochResets: 0, resumes: new Map(), acks: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0, leaseExpiries: 0,
+    beacons: 0, replaces: 0, resyncs: 0, catchUps: 0, epochResets: 0, resumes: new Map(), acks: 0, ackReceipts: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0, leaseExpiries: 0,
     busErrors: 0, storeErrors: 0,
   };
 }

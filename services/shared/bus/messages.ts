@@ -114,6 +114,9 @@ export interface PresenceEvent {
   seq?: number;
   /** With `seq`: the epoch it belongs to. A different epoch than the user's sends the catch-up from the epoch's beginning. */
   epoch?: number;
+  /** Offline events only: the WebSocket close code (protocol/close-codes.ts) and its label, for connection.closed webhooks. */
+  code?: number;
+  reason?: string;
 }
 
 export interface UpstreamMessage {
@@ -142,6 +145,22 @@ export interface DeliveryReceipt {
   user: string;
   seqs: number[];
   gateway: string;
+}
+
+/**
+ * Router → backends (and every router), on `<prefix>.acked`: a device of
+ * the user acked this push (docs/api.md, "Ack receipts"). One message per
+ * push an ack newly covered; cumulative acks of several pushes give several.
+ * No session or connection ids: those are resume credentials.
+ */
+export interface AckEvent {
+  user: string;
+  device: string;
+  seq: number;
+  /** The push's message id. */
+  id: string;
+  /** When the router applied the ack, epoch ms. */
+  ts: number;
 }
 
 export type ControlCommand =

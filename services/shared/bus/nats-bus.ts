@@ -145,6 +145,11 @@ export class NatsBus implements Bus {
     return this.state === 'connected' ? this.nc.getServer() : undefined;
   }
 
+  /** The client itself, for JetStream adapters (the webhook queue); core traffic goes through this Bus. */
+  get connection(): NatsConnection {
+    return this.nc;
+  }
+
   /** What is currently held for replay after a reconnect. */
   get pendingWhileDisconnected(): { messages: number; bytes: number } {
     return { messages: this.held.length - this.heldHead, bytes: this.heldBytes };

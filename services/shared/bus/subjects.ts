@@ -14,6 +14,7 @@
  * | P.upstream.<topic>              | gateway → backends    | UpstreamMessage                 |
  * | P.offline                       | router → notifiers    | pushes for offline users        |
  * | P.receipts.<router>             | gateway → one router  | delivery receipt (await_ms)     |
+ * | P.acked                         | router → backends, routers | AckEvent: a device acked a push |
  * | P.sync                          | router → gateways     | re-announce your connections (SyncRequest; empty: all) |
  */
 export interface Subjects {
@@ -29,6 +30,8 @@ export interface Subjects {
   upstream(topic: string): string;
   readonly offline: string;
   receipts(router: string): string;
+  /** Ack receipts (AckEvent), for backends and for routers awaiting `acked`. */
+  readonly acked: string;
   readonly sync: string;
 }
 
@@ -48,6 +51,7 @@ export function subjects(prefix = 'longlink'): Subjects {
     upstream: (topic: string) => `${prefix}.upstream.${topic}`,
     offline: `${prefix}.offline`,
     receipts: (router: string) => `${prefix}.receipts.${router}`,
+    acked: `${prefix}.acked`,
     sync: `${prefix}.sync`,
   });
 }

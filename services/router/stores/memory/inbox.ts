@@ -109,14 +109,18 @@ export class MemoryInbox implements Inbox {
     return u ? { seq: u.seq, epoch: u.epoch } : { seq: 0, epoch: 0 };
   }
 
-  async ack(user: string, device: string, seq: number, epoch?: number): Promise<AckResult> {
+  async ack(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): Promise<AckResult> {
     const u = this.users.get(user);
-    if (!u) return { cursor: 0, trimmed: 0 };
+    if (!u) return opts?.list === true ? { cursor: 0, trimmed: 0, acked: [] } : { cursor: 0, trimmed: 0 };
     const now = this.clock.now();
     this.prune(u, now);
-    if (epoch !== undefined && epoch !== u.epoch) return { cursor: u.cursors.get(device) ?? 0, trimmed: 0 };
+    if (opts?.epoch !== undefined && opts.epoch !== u.epoch) {
+      const cursor = u.cursors.get(device) ?? 0;
+      return opts.list === true ? { cursor, trimmed: 0, acked: [] } : { cursor, trimmed: 0 };
+    }
     const prev = u.cursors.get(device) ?? 0;
     const cursor = Math.max(prev, Math.min(Math.floor(seq), u.seq));
+    const acked = opts?.list === true ? u.entries.filter((e) => e.record.seq > prev && e.record.seq <= cursor).map((e) => ({ seq: e.record.seq, id: e.record.id })) : undefined;
     u.cursors.set(device, cursor);
     u.cursorsExpireAt = now + this.limits.cursorTtlMs;
     let min = Infinity;
@@ -124,7 +128,7 @@ export class MemoryInbox implements Inbox {
     let n = 0;
     while (n < u.entries.length && u.entries[n]!.record.seq <= min) n++;
     if (n > 0) u.entries.splice(0, n);
-    return { cursor, trimmed: n };
+    return acked ? { cursor, trimmed: n, acked } : { cursor, trimmed: n };
   }
 
   async acked(user: string, device: string): Promise<number> {

@@ -20,7 +20,7 @@
  * Lanes rely on it for appends).
  */
 import type { Clock } from '../../../shared/clock.js';
-import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord, type SeqPosition } from '../../core/inbox.js';
+import { DEFAULT_INBOX_LIMITS, type AckResult, type AckedPush, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord, type SeqPosition } from '../../core/inbox.js';
 import type { RedisClient } from './client.js';
 import type { RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, UserKeys } from './keys.js';
@@ -105,13 +105,19 @@ export class RedisInbox implements Inbox {
     return { seq: asNumber(r[0]), epoch: asNumber(r[1]) };
   }
 
-  async ack(user: string, device: string, seq: number, epoch?: number): Promise<AckResult> {
+  async ack(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): Promise<AckResult> {
     const k = this.keys;
     // Lua numbers are doubles: keep the bound finite; anything above latestSeq is clamped by the script anyway.
     const bound = Number.isNaN(seq) ? 0 : Math.floor(Math.max(-1, Math.min(seq, Number.MAX_SAFE_INTEGER)));
-    const e = epoch === undefined || !Number.isSafeInteger(epoch) ? '' : String(epoch);
-    const r = asArray(await this.ackScript([k.seq(user), k.inbox(user), k.acks(user), k.epoch(user)], [nowArg(this.clock), device, bound, Math.ceil(this.limits.cursorTtlMs), e]));
-    return { cursor: asNumber(r[0]), trimmed: asNumber(r[1]) };
+    const list = opts?.list === true;
+    const epoch = opts?.epoch === undefined || !Number.isSafeInteger(opts.epoch) ? '' : String(opts.epoch);
+    const args: ScriptArg[] = [nowArg(this.clock), device, bound, Math.ceil(this.limits.cursorTtlMs), list ? '1' : '', epoch];
+    const r = asArray(await this.ackScript([k.seq(user), k.inbox(user), k.acks(user), k.epoch(user)], args));
+    const out: AckResult = { cursor: asNumber(r[0]), trimmed: asNumber(r[1]) };
+    if (!list) return out;
+    const acked: AckedPush[] = [];
+    for (let i = 2; i + 1 < r.length; i += 2) acked.push({ seq: asNumber(r[i]), id: asString(r[i + 1]) });
+    return { ...out, acked };
   }
 
   async acked(user: string, device: string): Promise<number> {

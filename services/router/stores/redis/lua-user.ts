@@ -129,22 +129,31 @@ return out
 
 /**
  * Cumulative ack and trim to the minimum cursor, atomically, so no device's
- * cursor can move between computing the minimum and trimming. An ack naming
- * another epoch than the user's ('' names none) changes nothing: its seqs
- * are of a lost sequence.
- * KEYS: seq, inbox, acks, epoch   ARGV: now, device, seq, cursorTtlMs, epoch
- * → {cursor, trimmed}
+ * cursor can move between computing the minimum and trimming. With ARGV[5]
+ * = '1' ("list") it also returns seq and id of every stored push the ack
+ * newly covered (old cursor < seq ≤ new cursor), read before the trim. An
+ * ack naming another epoch than the user's (ARGV[6]; '' names none) changes
+ * nothing: its seqs are of a lost sequence.
+ * KEYS: seq, inbox, acks, epoch   ARGV: now, device, seq, cursorTtlMs, list ('1' | ''), epoch
+ * → {cursor, trimmed[, seq, id, …]}
  */
 export const INBOX_ACK = PRUNE + EPOCH_OF + `
 local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
 if latest == 0 then return {0, 0} end
-if ARGV[5] ~= '' and tonumber(ARGV[5]) ~= epoch_of(KEYS[4]) then
+if ARGV[6] ~= '' and tonumber(ARGV[6]) ~= epoch_of(KEYS[4]) then
   return {tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0'), 0}
 end
 local now = now_ms(ARGV[1])
 prune(KEYS[2], now)
 local prev = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
 local cursor = math.max(prev, math.min(tonumber(ARGV[3]), latest))
+local newly = {}
+if ARGV[5] == '1' and cursor > prev then
+  for _, e in ipairs(redis.call('XRANGE', KEYS[2], '(' .. fmt(prev) .. '-0', fmt(cursor) .. '-0')) do
+    newly[#newly + 1] = string.match(e[1], '^%d+')
+    newly[#newly + 1] = e[2][2]
+  end
+end
 redis.call('HSET', KEYS[3], ARGV[2], fmt(cursor))
 -- All cursors of the user are forgotten together, cursorTtlMs after the last ack.
 redis.call('PEXPIREAT', KEYS[3], fmt(now + tonumber(ARGV[4])))
@@ -155,7 +164,9 @@ for _, v in ipairs(redis.call('HVALS', KEYS[3])) do
 end
 local trimmed = 0
 if min >= 1 then trimmed = redis.call('XTRIM', KEYS[2], 'MINID', fmt(min + 1) .. '-0') end
-return {cursor, trimmed}
+local out = {cursor, trimmed}
+for _, v in ipairs(newly) do out[#out + 1] = v end
+return out
 `;
 
 /**

@@ -1,0 +1,62 @@
+/**
+ * The one write path to client sockets: counts frames and bytes, turns a
+ * dropped frame into a slow-consumer close, starts the slow-consumer clock on
+ * a backed-up send buffer, and records each push's delivery latency.
+ */
+import { encodePushRaw } from '../../../protocol/index.js';
+import type { TraceHooks } from '../../shared/trace-hooks.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Connection } from './connection.js';
+import type { SlowConsumers } from './slow-consumers.js';
+import type { CoreObserver, CoreStats } from './options.js';
+import { SendStatus, type PushRecord } from './ports.js';
+
+/** Live delivery, or replay from the inbox on resume (kept apart in the latency histogram). */
+export type PushPath = 'live' | 'replay';
+
+export interface OutboundDeps {
+  stats: CoreStats;
+  clock: Clock;
+  slow: SlowConsumers<Connection>;
+  trace: TraceHooks;
+  observer?: CoreObserver;
+  /** The send buffer overflowed and the frame was dropped: close the connection as a slow consumer. */
+  overflowed(c: Connection): void;
+}
+
+export class Outbound {
+  constructor(private readonly d: OutboundDeps) {}
+
+  /** No-op on a closed connection. */
+  write(c: Connection, data: Uint8Array | string, isBinary: boolean): void {
+    if (c.closed) return;
+    const { stats } = this.d;
+    const status = c.socket.send(data, isBinary);
+    stats.framesOut++;
+    stats.bytesOut += typeof data === 'string' ? data.length : data.byteLength;
+    if (status === SendStatus.OK) return;
+    if (status === SendStatus.DROPPED) {
+      stats.backpressureDrops++;
+      // Already closing (e.g. the error frame itself was dropped): don't re-enter the close.
+      if (c.closeCode !== undefined) return;
+      this.d.overflowed(c);
+      return;
+    }
+    this.d.slow.buffered(c, this.d.clock.now());
+  }
+
+  push(c: Connection, p: PushRecord, path: PushPath): void {
+    const { trace } = this.d;
+    if (!trace.enabled) { this.pushNow(c, p, path); return; }
+    // Only inside a trace (a traced delivery or session): a held push flushed by the tick starts none.
+    trace.span('longlink.gateway.write', { childOnly: true, attrs: { 'messaging.message.id': p.id, 'longlink.seq': p.seq, 'longlink.path': path } },
+      () => this.pushNow(c, p, path));
+  }
+
+  private pushNow(c: Connection, p: PushRecord, path: PushPath): void {
+    this.write(c, encodePushRaw(p.seq, p.id, p.ts, p.data, c.epoch >= 0 ? c.epoch : undefined), false);
+    if (p.seq > c.sentSeq) c.sentSeq = p.seq;
+    this.d.stats.pushesDelivered++;
+    this.d.observer?.pushLatencySeconds((this.d.clock.wallNow() - p.ts) / 1000, path);
+  }
+}

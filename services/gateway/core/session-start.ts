@@ -1,0 +1,99 @@
+/**
+ * Starting a session on a freshly opened connection: ask the router for the
+ * session and the missed pushes, answer HELLO and hand the backlog to the
+ * replayer, or map the router's refusal to a close code. The adaptive
+ * session-start limit learns from each start's latency and outcome.
+ */
+import { Close, PROTOCOL_VERSION, encodeJson, type HelloFrame } from '../../../protocol/index.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/log.js';
+import { Errors, LonglinkError } from '../../shared/errors.js';
+import { bump } from '../../shared/stats.js';
+import type { AdmissionControl } from './admission.js';
+import type { SampleOutcome } from './adaptive-limit.js';
+import type { Connection } from './connection.js';
+import type { CoreOptions, CoreStats } from './options.js';
+import type { GatewayLink, Handshake, ResumeReply } from './ports.js';
+
+export interface SessionStartDeps {
+  options: CoreOptions;
+  clock: Clock;
+  link: GatewayLink;
+  log: Logger;
+  stats: CoreStats;
+  admission: AdmissionControl;
+  /** [0, 1): jitter for the retry delay of a start the routers shed. */
+  random: () => number;
+  /** In-band token refresh is on: hello tells the client how long its token has left. */
+  refreshable: boolean;
+  write(c: Connection, data: string, isBinary: boolean): void;
+  closeWith(c: Connection, code: number, message: string): void;
+  /** HELLO is written: replay the backlog (inside the same cork). */
+  replay(c: Connection, reply: ResumeReply): void;
+}
+
+/**
+ * Asks for the session and missed pushes; the router registers the connection
+ * online before it reads the inbox (see ResumeRequest). The connection is
+ * already in the local registry, so live deliveries that arrive meanwhile wait
+ * in c.pending and are de-duplicated against the replay. Settles once HELLO is
+ * written or the connection closed.
+ */
+export function startSession(d: SessionStartDeps, c: Connection, hs: Handshake): Promise<void> {
+  const { options: o, admission, stats } = d;
+  const startedAt = admission.startBegan(d.clock.now());
+  let outcome: SampleOutcome = 'ignore';
+  return d.link
+    .resume({
+      user: c.user, device: c.device, gateway: o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq,
+      ...(hs.lastEpoch !== undefined ? { lastEpoch: hs.lastEpoch } : {}),
+    }, admission.resumeTimeoutMs())
+    .then((reply) => {
+      outcome = 'ok';
+      if (c.closed) return;
+      c.session = reply.session;
+      if (reply.epoch !== undefined) c.epoch = reply.epoch;
+      bump(stats.resumeOutcomes, hs.session === undefined ? 'fresh' : reply.resumed ? 'resumed' : 'rejected');
+      const hello: HelloFrame = {
+        op: 'hello', v: PROTOCOL_VERSION, session: reply.session, conn: c.id, gateway: o.gatewayId,
+        resumed: reply.resumed, seq: reply.latestSeq,
+        ...(reply.epoch !== undefined ? { epoch: reply.epoch } : {}),
+        ...(reply.lost !== undefined ? { lost: { epoch: reply.lost.epoch, afterSeq: reply.lost.afterSeq } } : {}),
+        hb: { minMs: o.hb.minMs, maxMs: o.hb.maxMs, intervalMs: c.intervalMs, graceMs: o.hb.graceMs },
+        limits: { maxPayload: o.limits.maxPayload, ratePerSec: o.limits.ratePerSec, burst: o.limits.burst },
+        ...(d.refreshable && c.tokenExpiresAt !== Infinity ? { tokenExpiresInMs: Math.max(0, Math.round(c.tokenExpiresAt - d.clock.now())) } : {}),
+      };
+      c.socket.cork(() => {
+        d.write(c, encodeJson(hello), false);
+        // Paced by the send buffer; live pushes stay in c.pending until it ends.
+        d.replay(c, reply);
+      });
+    })
+    .catch((err: unknown) => {
+      outcome = 'failed';
+      bump(stats.resumeOutcomes, 'failed');
+      refused(d, c, err);
+    })
+    .finally(() => { admission.startEnded(startedAt, d.clock.now(), outcome); });
+}
+
+/** The router refused or failed the start: say why, and when to come back if it was overload. */
+function refused(d: SessionStartDeps, c: Connection, err: unknown): void {
+  if (err instanceof LonglinkError && err.code === Errors.ROUTER_OVERLOADED.code) {
+    // Refused at once by a router that could not start it in time: tell the client when to come back.
+    d.stats.startsShedByRouter++;
+    if (c.closed) return;
+    const hint = err.retryAfterMs ?? 1000;
+    const delayMs = Math.round(hint * (1 + d.random()));
+    d.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'routers overloaded' }), false);
+    d.closeWith(c, Close.TRY_AGAIN_LATER, 'routers overloaded, retry after the delay');
+    return;
+  }
+  if (err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code) {
+    d.stats.startsDeviceLimit++;
+    d.closeWith(c, Close.DEVICE_LIMIT, 'too many devices connected for this user');
+    return;
+  }
+  d.log.warn({ err: String(err), conn: c.id }, 'resume failed; closing so the client retries');
+  d.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
+}

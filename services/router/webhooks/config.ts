@@ -1,0 +1,75 @@
+/**
+ * Webhook settings (docs/webhooks.md): endpoints as JSON in
+ * LONGLINK_WEBHOOKS (secret: it holds the signing secrets), delivery and
+ * retry limits in their own variables. Validated once at start with every
+ * problem named, then frozen; rotating a secret is a config change (list the
+ * new secret first and keep the old one until receivers have switched).
+ */
+import { z } from 'zod';
+import { int, loadConfig, v, type ConfigOf } from '../../shared/config.js';
+import { decodeSecret } from './core/signer.js';
+import { WEBHOOK_EVENT_TYPES, type WebhookEndpoint, type WebhookEventType, type WebhookSettings } from './core/types.js';
+
+const endpointSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, '1-32 characters of A-Z a-z 0-9 _ -'),
+  url: z.string().max(2048).refine((u) => { try { return ['http:', 'https:'].includes(new URL(u).protocol); } catch { return false; } }, 'an http:// or https:// URL'),
+  events: z.array(z.string()).min(1).max(32),
+  secrets: z.array(z.string()).min(1).max(4),
+}).strict();
+
+const endpointsSchema = z.string().transform((s, ctx) => {
+  if (s.trim() === '') return [];
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not valid JSON (an array of endpoints)' });
+    return z.NEVER;
+  }
+}).pipe(z.array(endpointSchema).max(16));
+
+export const webhookSpec = {
+  endpoints: v('LONGLINK_WEBHOOKS', endpointsSchema, 'Webhook endpoints, JSON: [{"name":"backend","url":"https://…","events":["push.offline","connection.*"],"secrets":["whsec_…"]}]. Events: ' + WEBHOOK_EVENT_TYPES.join(', ') + ', a prefix with ".*", or "*". Several secrets: every delivery is signed with each (rotation). Empty: webhooks off. Cluster mode needs JetStream on the NATS servers.', '', true),
+  timeoutMs: v('LONGLINK_WEBHOOK_TIMEOUT_MS', int(100, 120_000), 'One delivery attempt\'s time limit (ms); slower counts as a failure.', '10000'),
+  retryBaseMs: v('LONGLINK_WEBHOOK_RETRY_BASE_MS', int(10, 3_600_000), 'Retry delay after the first failure (ms); doubles per attempt, with jitter.', '2000'),
+  retryMaxMs: v('LONGLINK_WEBHOOK_RETRY_MAX_MS', int(10, 24 * 3_600_000), 'Longest retry delay (ms).', '3600000'),
+  horizonMs: v('LONGLINK_WEBHOOK_HORIZON_MS', int(1000, 30 * 24 * 3_600_000), 'An event undelivered this long after it happened is dead-lettered (ms).', String(24 * 3_600_000)),
+  concurrency: v('LONGLINK_WEBHOOK_CONCURRENCY', int(1, 1024), 'Delivery attempts in flight at once per endpoint, per router.', '32'),
+  inlineMaxBytes: v('LONGLINK_WEBHOOK_INLINE_MAX_BYTES', int(0, 1024 * 1024), 'push.offline carries the payload up to this size (bytes); larger ones carry too_large and how to fetch it.', '4096'),
+  deadTtlMs: v('LONGLINK_WEBHOOK_DEAD_TTL_MS', int(60_000, 90 * 24 * 3_600_000), 'How long dead letters are kept for replay (ms).', String(7 * 24 * 3_600_000)),
+  outbox: v('LONGLINK_WEBHOOK_OUTBOX', int(1, 10_000_000), 'Events waiting for the queue to accept them; beyond this new events are dropped and counted (the push path never waits on the queue).', '100000'),
+} as const;
+
+type RawWebhookConfig = ConfigOf<typeof webhookSpec>;
+
+/** Resolves an endpoint's event patterns; problems are pushed to `problems`. */
+function eventsOf(patterns: readonly string[], where: string, problems: string[]): Set<WebhookEventType> {
+  const out = new Set<WebhookEventType>();
+  for (const p of patterns) {
+    const hit = p === '*' ? [...WEBHOOK_EVENT_TYPES] : p.endsWith('.*') ? WEBHOOK_EVENT_TYPES.filter((t) => t.startsWith(p.slice(0, -1))) : WEBHOOK_EVENT_TYPES.filter((t) => t === p);
+    if (hit.length === 0) problems.push(`${where}: unknown event "${p.slice(0, 64)}" (known: ${WEBHOOK_EVENT_TYPES.join(', ')}, "prefix.*", "*")`);
+    for (const t of hit) out.add(t);
+  }
+  return out;
+}
+
+/** Validates the webhook variables; throws ConfigError naming every problem (never a secret's value). */
+export function loadWebhookSettings(env: NodeJS.ProcessEnv = process.env): WebhookSettings {
+  let endpoints: WebhookEndpoint[] = [];
+  const raw: RawWebhookConfig = loadConfig(webhookSpec, env, (c) => {
+    const problems: string[] = [];
+    const names = new Set<string>();
+    endpoints = c.endpoints.map((e, i) => {
+      const where = `LONGLINK_WEBHOOKS[${i}] (${e.name})`;
+      if (names.has(e.name)) problems.push(`${where}: duplicate name`);
+      names.add(e.name);
+      const secrets = e.secrets.flatMap((s, j) => {
+        try { return [decodeSecret(s)]; } catch (err) { problems.push(`${where}.secrets[${j}]: ${(err as Error).message}`); return []; }
+      });
+      return Object.freeze({ name: e.name, url: e.url, events: eventsOf(e.events, where, problems), secrets: Object.freeze(secrets) });
+    });
+    if (c.retryMaxMs < c.retryBaseMs) problems.push('LONGLINK_WEBHOOK_RETRY_MAX_MS: must be >= LONGLINK_WEBHOOK_RETRY_BASE_MS');
+    return problems;
+  });
+  const { endpoints: _raw, ...rest } = raw;
+  return Object.freeze({ ...rest, endpoints: Object.freeze(endpoints) });
+}

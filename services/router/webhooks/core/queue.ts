@@ -1,0 +1,47 @@
+/**
+ * The durable queue behind webhooks, as a contract: the dispatcher and the
+ * sink see only this, and the adapters implement it (jetstream-queue.ts over
+ * NATS JetStream in cluster mode: survives router restarts and is shared by
+ * every router; memory-queue.ts in standalone mode and unit tests: lost with
+ * the process). Delivery is at-least-once: a job handed out and neither
+ * acked, retried nor dead-lettered (its router died) is handed out again
+ * after the adapter's lease, with the same job (same webhook-id).
+ */
+import type { DeadLetter, WebhookJob } from './types.js';
+
+/** A job handed to one consumer; exactly one of ack / retry / dead ends the lease. */
+export interface LeasedJob {
+  readonly job: WebhookJob;
+  /** 1 on the first attempt. Counts hand-outs, so a lease lost with a dead router counts too. */
+  readonly attempt: number;
+  /** Delivered: gone from the queue. */
+  ack(): Promise<void>;
+  /** Hand it out again after `delayMs`. */
+  retry(delayMs: number): Promise<void>;
+  /** Move it to the dead letters (then gone from the queue). */
+  dead(letter: DeadLetter): Promise<void>;
+  /** Still working on it: extends the lease (slow receivers). */
+  working(): void;
+}
+
+export interface QueueConsumer {
+  stop(): Promise<void>;
+}
+
+export interface WebhookQueue {
+  /** Resolves once the queue holds the job durably (the adapter's meaning of durable). */
+  enqueue(job: WebhookJob): Promise<void>;
+  /** Hands `endpoint`'s jobs to `handle`, at most `concurrency` at once across this consumer. */
+  consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer>;
+  /** Jobs of the endpoint not yet delivered: waiting, in flight or waiting for a retry. */
+  depth(endpoint: string): Promise<number>;
+  deadCount(endpoint: string): Promise<number>;
+  /** The oldest dead letters of the endpoint, at most `limit`. */
+  listDead(endpoint: string, limit: number): Promise<DeadLetter[]>;
+  /**
+   * Puts up to `limit` of the endpoint's oldest dead letters back in the
+   * queue, with their webhook-id and a fresh retry horizon; returns how many.
+   */
+  replayDead(endpoint: string, limit: number): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,96 @@
+/**
+ * Backend events → webhook jobs: one job per event per endpoint that
+ * subscribes to its type, with the Standard Webhooks body
+ * `{"type","timestamp","data"}` built once. The push path calls `emit` and
+ * never waits: enqueues run in the background, bounded by `outbox` (events
+ * handed to the queue and not yet confirmed); beyond it new events are
+ * dropped and counted, so a slow or unavailable queue cannot hold up pushes
+ * or grow memory without bound.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../../shared/clock.js';
+import type { Logger } from '../../../shared/log.js';
+import type { BackendEvents, BackendEventType } from '../../core/backend-events.js';
+import type { WebhookQueue } from './queue.js';
+import type { WebhookEndpoint, WebhookJob, WebhookSettings } from './types.js';
+import type { WebhookStats } from './stats.js';
+
+/** push.offline without its payload (over inlineMaxBytes): its size, and the inbox API path that returns it. */
+export interface TooLarge { too_large: true; size: number; fetch?: string }
+
+const LOG_EVERY_MS = 10_000;
+
+export class WebhookSink implements BackendEvents {
+  private readonly byType = new Map<BackendEventType, WebhookEndpoint[]>();
+  private inFlight = 0;
+  private lastLog = -Infinity;
+
+  constructor(private readonly o: { settings: WebhookSettings; queue: Pick<WebhookQueue, 'enqueue'>; clock: Clock; log: Logger; stats: WebhookStats }) {
+    for (const ep of o.settings.endpoints) {
+      for (const t of ep.events) {
+        const list = this.byType.get(t) ?? [];
+        list.push(ep);
+        this.byType.set(t, list);
+      }
+    }
+  }
+
+  /** Jobs handed to the queue and not yet confirmed. */
+  get pending(): number { return this.inFlight; }
+
+  wants(type: BackendEventType): boolean {
+    return this.byType.has(type);
+  }
+
+  emit(type: BackendEventType, data: object, payload?: string): void {
+    const eps = this.byType.get(type);
+    if (eps === undefined) return;
+    const now = this.o.clock.wallNow();
+    const body = buildBody(type, now, data, payload, this.o.settings.inlineMaxBytes);
+    // One webhook-id per event: receivers with several endpoints see the same id for the same event.
+    const id = 'msg_' + randomUUID().replace(/-/g, '');
+    for (const ep of eps) this.enqueue({ id, endpoint: ep.name, type, createdAt: now, body });
+  }
+
+  private enqueue(job: WebhookJob): void {
+    const s = this.o.stats.of(job.endpoint);
+    if (this.inFlight >= this.o.settings.outbox) {
+      s.dropped++;
+      this.warn('webhook outbox full: event dropped', job);
+      return;
+    }
+    this.inFlight++;
+    this.o.queue.enqueue(job).then(
+      () => { this.inFlight--; s.enqueued++; },
+      (err: unknown) => { this.inFlight--; s.dropped++; this.warn('webhook enqueue failed: event dropped', job, err); },
+    );
+  }
+
+  private warn(msg: string, job: WebhookJob, err?: unknown): void {
+    const t = this.o.clock.now();
+    if (t - this.lastLog < LOG_EVERY_MS) return;
+    this.lastLog = t;
+    this.o.log.warn({ endpoint: job.endpoint, type: job.type, ...(err !== undefined ? { err: String(err) } : {}) }, msg);
+  }
+}
+
+/** For a push (user + seq): the inbox API call that returns just that push (docs/api.md). */
+function fetchPath(data: object): { fetch?: string } {
+  const { user, seq } = data as { user?: unknown; seq?: unknown };
+  if (typeof user !== 'string' || typeof seq !== 'number') return {};
+  return { fetch: `/v1/users/${encodeURIComponent(user)}/inbox?since=${seq - 1}&limit=1` };
+}
+
+/**
+ * `{"type":…,"timestamp":ISO,"data":{…}}`. A payload (already-serialised
+ * JSON) is spliced in as `data.payload` without parsing it again, or replaced
+ * by `too_large` + `size` past `inlineMax` bytes.
+ */
+export function buildBody(type: string, nowMs: number, data: object, payload: string | undefined, inlineMax: number): string {
+  const head = `{"type":${JSON.stringify(type)},"timestamp":"${new Date(nowMs).toISOString()}","data":`;
+  if (payload === undefined) return head + JSON.stringify(data) + '}';
+  const size = Buffer.byteLength(payload);
+  if (size > inlineMax) return head + JSON.stringify({ ...data, too_large: true, size, ...fetchPath(data) } satisfies TooLarge & object) + '}';
+  const fields = JSON.stringify(data);
+  return head + fields.slice(0, -1) + (fields.length > 2 ? ',' : '') + `"size":${size},"payload":` + payload + '}}';
+}

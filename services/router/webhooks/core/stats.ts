@@ -1,0 +1,30 @@
+/** Webhook counters per endpoint, bumped where things happen and read by the metrics at scrape time. */
+export interface EndpointStats {
+  /** Jobs the queue accepted. */
+  enqueued: number;
+  /** Events dropped before the queue took them (outbox full, queue unavailable). */
+  dropped: number;
+  /** Deliveries a receiver answered 2xx. */
+  delivered: number;
+  /** Attempts that failed (non-2xx, timeout, connection error); each is retried or dead-lettered. */
+  failed: number;
+  /** Jobs moved to the dead letters (retry horizon passed). */
+  deadLettered: number;
+  /** Dead letters put back in the queue. */
+  replayed: number;
+}
+
+export class WebhookStats {
+  readonly endpoints = new Map<string, EndpointStats>();
+  constructor(names: readonly string[]) {
+    for (const n of names) this.of(n);
+  }
+  of(endpoint: string): EndpointStats {
+    let s = this.endpoints.get(endpoint);
+    if (!s) {
+      s = { enqueued: 0, dropped: 0, delivered: 0, failed: 0, deadLettered: 0, replayed: 0 };
+      this.endpoints.set(endpoint, s);
+    }
+    return s;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The webhook API on the router (docs/webhooks.md#api), behind the push API
+ * key: endpoint status with queue depth and dead-letter counts, the dead
+ * letters themselves, and their replay. Secrets are never shown.
+ */
+import { Errors, LonglinkError } from '../../shared/errors.js';
+import type { ApiRoute } from '../http-api.js';
+import type { WebhookQueue } from './core/queue.js';
+import type { WebhookStats } from './core/stats.js';
+import type { WebhookSettings } from './core/types.js';
+
+const DEAD = /^\/v1\/webhooks\/([A-Za-z0-9_-]{1,32})\/dead-letters$/;
+const REPLAY = /^\/v1\/webhooks\/([A-Za-z0-9_-]{1,32})\/dead-letters\/replay$/;
+const MAX_LIST = 1000;
+const MAX_REPLAY = 10_000;
+
+function limitOf(raw: unknown, def: number, max: number, where: string): number {
+  if (raw === undefined || raw === null || raw === '') return def;
+  const n = typeof raw === 'string' ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) throw new LonglinkError(Errors.API_VALIDATION, `${where}: must be an integer from 1 to ${max}`);
+  return n;
+}
+
+export function webhookRoutes(settings: WebhookSettings, queue: WebhookQueue, stats: WebhookStats): ApiRoute[] {
+  const known = (name: string): void => {
+    if (!settings.endpoints.some((e) => e.name === name)) throw new LonglinkError(Errors.NOT_FOUND, `no webhook endpoint "${name}"`);
+  };
+  return [
+    {
+      method: 'GET', template: '/v1/webhooks', match: (p) => (p === '/v1/webhooks' ? '' : undefined),
+      handle: async () => ({
+        status: 200,
+        body: {
+          endpoints: await Promise.all(settings.endpoints.map(async (e) => ({
+            name: e.name, url: e.url, events: [...e.events], secrets: e.secrets.length,
+            depth: await queue.depth(e.name), dead: await queue.deadCount(e.name), stats: { ...stats.of(e.name) },
+          }))),
+        },
+      }),
+    },
+    {
+      method: 'GET', template: '/v1/webhooks/:endpoint/dead-letters', match: (p) => DEAD.exec(p)?.[1],
+      handle: async (name, query) => {
+        known(name);
+        const limit = limitOf(query.get('limit') ?? undefined, 100, MAX_LIST, 'limit');
+        const [count, dead] = await Promise.all([queue.deadCount(name), queue.listDead(name, limit)]);
+        return {
+          status: 200,
+          body: { endpoint: name, count, dead: dead.map((d) => ({ id: d.job.id, type: d.job.type, attempts: d.attempts, reason: d.reason, deadAt: d.deadAt, body: d.job.body })) },
+        };
+      },
+    },
+    {
+      method: 'POST', template: '/v1/webhooks/:endpoint/dead-letters/replay', match: (p) => REPLAY.exec(p)?.[1],
+      handle: async (name, _q, body) => {
+        known(name);
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new LonglinkError(Errors.API_VALIDATION, 'body: must be an object ({} or {"limit":N})');
+        const extra = Object.keys(body).filter((k) => k !== 'limit');
+        if (extra.length > 0) throw new LonglinkError(Errors.API_VALIDATION, `${extra[0]}: unknown field`);
+        const limit = limitOf((body as { limit?: unknown }).limit, 1000, MAX_REPLAY, 'limit');
+        const replayed = await queue.replayDead(name, limit);
+        stats.of(name).replayed += replayed;
+        return { status: 200, body: { endpoint: name, replayed } };
+      },
+    },
+  ];
+}
