@@ -107,10 +107,10 @@ export function inboxContract(name: string, factory: InboxFactory, cleanup?: () 
       await inbox.append(u, entry('new2'));
       assert.deepEqual(await inbox.position(u), { seq: 2, epoch });
       // A device acking seq 5 of the old sequence must not trim the new seqs 1-2.
-      assert.deepEqual(await inbox.ack(u, 'phone', 5, old), { cursor: 0, trimmed: 0 });
+      assert.deepEqual(await inbox.ack(u, 'phone', 5, { epoch: old }), { cursor: 0, trimmed: 0 });
       assert.deepEqual((await inbox.since(u, 0, 10)).map((x) => [x.seq, x.id, x.epoch]), [[1, 'new1', epoch], [2, 'new2', epoch]]);
-      assert.deepEqual(await inbox.ack(u, 'phone', 1, epoch), { cursor: 1, trimmed: 1 }, 'an ack of the current epoch applies');
-      assert.deepEqual(await inbox.ack(u, 'phone', 2, old), { cursor: 1, trimmed: 0 }, 'an old-epoch ack returns the cursor unchanged');
+      assert.deepEqual(await inbox.ack(u, 'phone', 1, { epoch }), { cursor: 1, trimmed: 1 }, 'an ack of the current epoch applies');
+      assert.deepEqual(await inbox.ack(u, 'phone', 2, { epoch: old }), { cursor: 1, trimmed: 0 }, 'an old-epoch ack returns the cursor unchanged');
       assert.deepEqual(await inbox.ack(u, 'phone', 2), { cursor: 2, trimmed: 1 }, 'an ack naming no epoch applies as before');
     });
 
