@@ -4,11 +4,11 @@
  * malformed, yields either a frame or a failure carrying the close code to use.
  */
 import { Close } from './close-codes.js';
-import { checkMessageId, checkTopic } from './identifiers.js';
+import { checkMessageId, checkPublishChannel, checkTopic } from './identifiers.js';
 import { readVarint, varintLength, writeVarint } from './varint.js';
 import {
   AckFlag, BinaryOp, LIMITS,
-  type ClientFrame, type Decoded, type HeartbeatAckFrame, type ServerFrame,
+  type ChannelPosition, type ClientFrame, type Decoded, type HeartbeatAckFrame, type ServerFrame,
 } from './frames.js';
 
 // ignoreBOM keeps a leading U+FEFF in the text so JSON.parse rejects it: a
@@ -114,6 +114,35 @@ export function encodePushRaw(seq: number, id: string, ts: number, dataJson: str
   return '{"op":"push","seq":' + seq + ',"id":' + JSON.stringify(id) + ',"ts":' + ts + ',"data":' + dataJson + (epoch !== undefined ? ',"epoch":' + epoch + '}' : '}');
 }
 
+/** Channel message frame from already-serialised `data` (the gateway encodes it once per channel, not per subscriber). */
+export function encodePubRaw(channel: string, offset: number, epoch: string, id: string, ts: number, dataJson: string): string {
+  return '{"op":"pub","channel":' + JSON.stringify(channel) + ',"offset":' + offset + ',"epoch":' + JSON.stringify(epoch)
+    + ',"id":' + JSON.stringify(id) + ',"ts":' + ts + ',"data":' + dataJson + '}';
+}
+
+const EPOCH_RE = /^[A-Za-z0-9_-]+$/;
+
+/** An epoch as the router makes them: 1-32 characters of A-Z a-z 0-9 _ -. */
+export function isEpoch(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= LIMITS.maxEpochLength && EPOCH_RE.test(v);
+}
+
+function decodePositions(v: unknown): ChannelPosition[] | string {
+  if (!Array.isArray(v)) return 'recover.channels must be an array';
+  if (v.length > LIMITS.maxRecoverChannels) return `recover.channels holds at most ${LIMITS.maxRecoverChannels} entries`;
+  const out: ChannelPosition[] = [];
+  for (const [i, e] of v.entries()) {
+    if (typeof e !== 'object' || e === null) return `recover.channels[${i}] must be an object`;
+    const p = e as Record<string, unknown>;
+    const bad = checkPublishChannel(p.channel);
+    if (bad !== undefined) return `recover.channels[${i}].channel ${bad}`;
+    if (!isSeq(p.offset)) return `recover.channels[${i}].offset must be a non-negative integer`;
+    if (!isEpoch(p.epoch)) return `recover.channels[${i}].epoch must be 1-${LIMITS.maxEpochLength} characters of A-Z a-z 0-9 _ -`;
+    out.push({ channel: p.channel as string, offset: p.offset, epoch: p.epoch });
+  }
+  return out;
+}
+
 function toBytes(data: ArrayBuffer | Uint8Array): Uint8Array {
   return data instanceof Uint8Array ? data : new Uint8Array(data);
 }
@@ -154,6 +183,11 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array | string, isBin
     case 'refresh':
       if (typeof o.token !== 'string' || o.token.length === 0 || o.token.length > LIMITS.maxTokenLength) return fail(`refresh.token must be a string of 1-${LIMITS.maxTokenLength} characters`);
       return { ok: true, frame: { op: 'refresh', token: o.token } };
+    case 'recover': {
+      const channels = decodePositions(o.channels);
+      if (typeof channels === 'string') return fail(channels);
+      return { ok: true, frame: { op: 'recover', channels } };
+    }
     case 'heartbeat':
     case 'ack':
       return fail(`${o.op} must be sent as a binary frame`);
@@ -222,6 +256,17 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
       if (!withinDepth(o.data, MAX_DATA_DEPTH)) return { ...fail(`push.data nests deeper than ${MAX_DATA_DEPTH} levels`), push: { seq: o.seq, id: o.id, ...epoch } };
       return { ok: true, frame: { op: 'push', seq: o.seq, id: o.id, ts: o.ts, data: o.data, ...epoch } };
     }
+    case 'pub':
+      if (checkPublishChannel(o.channel) !== undefined || !isSeq(o.offset) || !isEpoch(o.epoch) || typeof o.id !== 'string' || !isSeq(o.ts) || !('data' in o)) return fail('pub: malformed');
+      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`pub.data nests deeper than ${MAX_DATA_DEPTH} levels`);
+      return { ok: true, frame: { op: 'pub', channel: o.channel as string, offset: o.offset, epoch: o.epoch, id: o.id, ts: o.ts, data: o.data } };
+    case 'subscribed':
+      if (checkPublishChannel(o.channel) !== undefined || !isSeq(o.offset) || !isEpoch(o.epoch)) return fail('subscribed: malformed');
+      if (o.recovered !== undefined && typeof o.recovered !== 'boolean') return fail('subscribed: malformed recovered');
+      return { ok: true, frame: { op: 'subscribed', channel: o.channel as string, offset: o.offset, epoch: o.epoch, ...(o.recovered !== undefined ? { recovered: o.recovered } : {}) } };
+    case 'unsubscribed':
+      if (checkPublishChannel(o.channel) !== undefined || (o.error !== undefined && typeof o.error !== 'string')) return fail('unsubscribed: malformed');
+      return { ok: true, frame: o.error === undefined ? { op: 'unsubscribed', channel: o.channel as string } : { op: 'unsubscribed', channel: o.channel as string, error: o.error as string } };
     case 'reconnect':
       if (!isSeq(o.delayMs) || typeof o.reason !== 'string') return fail('reconnect: malformed');
       return { ok: true, frame: { op: 'reconnect', delayMs: o.delayMs, reason: o.reason } };

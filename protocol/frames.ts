@@ -39,6 +39,10 @@ export const LIMITS = Object.freeze({
   maxIntervalMs: 3_600_000,
   /** A token in a `refresh` frame (characters). */
   maxTokenLength: 8192,
+  /** Channel positions in one `recover` frame (docs/protocol.md §13). */
+  maxRecoverChannels: 256,
+  /** Channel epochs (characters of A-Z a-z 0-9 _ -). */
+  maxEpochLength: 32,
 });
 
 /**
@@ -67,7 +71,17 @@ export interface SendFrame { op: 'send'; id: string; topic: string; data: unknow
  */
 export interface RefreshFrame { op: 'refresh'; token: string }
 
-export type ClientFrame = HeartbeatFrame | AckFrame | SendFrame | RefreshFrame;
+/** Where a client stopped reading a channel: the last offset it processed in that epoch. */
+export interface ChannelPosition { channel: string; offset: number; epoch: string }
+
+/**
+ * Resume of channel subscriptions (docs/protocol.md §13.4): sent once, as the
+ * first frame after `hello`, by a client that connected with `recover=1`.
+ * The gateway holds the connection's channel joins until it arrives.
+ */
+export interface RecoverFrame { op: 'recover'; channels: ChannelPosition[] }
+
+export type ClientFrame = HeartbeatFrame | AckFrame | SendFrame | RefreshFrame | RecoverFrame;
 
 // ---- server → client -------------------------------------------------------
 
@@ -118,7 +132,26 @@ export interface SentFrame { op: 'sent'; id: string; error?: string }
 /** Answer to `refresh`: the new time left on the token (ms), or `error` (an LL_ code) and the old expiry stands. */
 export interface RefreshedFrame { op: 'refreshed'; expiresInMs?: number; error?: string }
 
-export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame | RefreshedFrame;
+/**
+ * One channel message. `offset` increases by one per publish within an
+ * `epoch`; a new epoch means the channel's history was lost and offsets
+ * restarted (docs/protocol.md §13).
+ */
+export interface PubFrame { op: 'pub'; channel: string; offset: number; epoch: string; id: string; ts: number; data: unknown }
+
+/**
+ * The connection now receives `channel`: its position when joined.
+ * `recovered` only answers a recover entry: true when every missed message
+ * followed (before any live one), false when the history no longer covers
+ * the client's offset or the epoch changed (the app refetches).
+ */
+export interface SubscribedFrame { op: 'subscribed'; channel: string; offset: number; epoch: string; recovered?: boolean }
+
+/** The connection no longer receives `channel`; `error` (an LL_ code) when a subscription was refused or failed. */
+export interface UnsubscribedFrame { op: 'unsubscribed'; channel: string; error?: string }
+
+export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame | RefreshedFrame
+  | PubFrame | SubscribedFrame | UnsubscribedFrame;
 
 /** A decoder's answer: never an exception. `code` is the close code to use on failure. */
 /**

@@ -27,7 +27,16 @@ export const ID_LIMITS = Object.freeze({
   topicMaxChars: 128,
   /** Message ids, idempotency keys, upstream `send.id`. */
   messageIdMaxChars: 128,
+  /** Channel names (become a NATS subject tail, a Redis hash tag and a uWS topic). */
+  channelMaxChars: 128,
 });
+
+/**
+ * The broadcast channel: every connection is subscribed to it, nobody can
+ * name it in a token or a subscribe call (`$` is outside the channel rule),
+ * and only `POST /v1/broadcast` (or a publish naming it) writes to it.
+ */
+export const BROADCAST_CHANNEL = '$all';
 
 /** Human-readable rules, used in error messages and docs. */
 export const ID_RULES = Object.freeze({
@@ -36,6 +45,7 @@ export const ID_RULES = Object.freeze({
   session: `1-${ID_LIMITS.sessionMaxChars} characters of A-Z a-z 0-9 _ -`,
   topic: `1-${ID_LIMITS.topicMaxChars} characters: words of A-Z a-z 0-9 _ - joined by single dots`,
   messageId: `1-${ID_LIMITS.messageIdMaxChars} characters of well-formed Unicode, no control characters`,
+  channel: `1-${ID_LIMITS.channelMaxChars} characters: words of A-Z a-z 0-9 _ - : @ joined by single dots`,
 });
 
 /** C0, DEL and C1 controls (Unicode general category Cc). */
@@ -114,21 +124,42 @@ export function checkMessageId(v: unknown): string | undefined {
  * subscribe to, and `*` / `>` would be wildcards. So: dot-separated non-empty words.
  */
 export function checkTopic(v: unknown): string | undefined {
-  const rule = ID_RULES.topic;
+  return checkDotted(v, ID_LIMITS.topicMaxChars, isWordChar, ID_RULES.topic);
+}
+
+/** Dot-separated non-empty words of `allowed` characters. */
+function checkDotted(v: unknown, maxChars: number, allowed: (c: number) => boolean, rule: string): string | undefined {
   if (typeof v !== 'string') return 'must be a string';
-  if (v.length === 0 || v.length > ID_LIMITS.topicMaxChars) return `must be ${rule}`;
+  if (v.length === 0 || v.length > maxChars) return `must be ${rule}`;
   let word = 0;
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c === 0x2e /* . */) {
       if (word === 0) return `must be ${rule}`;
       word = 0;
-    } else if (isWordChar(c)) word++;
+    } else if (allowed(c)) word++;
     else return `must be ${rule}`;
   }
   return word === 0 ? `must be ${rule}` : undefined;
 }
 
+const isChannelChar = (c: number): boolean => isWordChar(c) || c === 0x3a /* : */ || c === 0x40 /* @ */;
+
+/**
+ * Channel name (`room:42`, `news.eu`, `user@tenant`). Dots split NATS subject
+ * tokens, so no empty word; `*`, `>`, spaces, braces and `$` are outside the
+ * rule (wildcards, Redis hash tags, the reserved BROADCAST_CHANNEL).
+ */
+export function checkChannel(v: unknown): string | undefined {
+  return checkDotted(v, ID_LIMITS.channelMaxChars, isChannelChar, ID_RULES.channel);
+}
+
+/** A channel a publish may name: any channel, or the broadcast channel. */
+export function checkPublishChannel(v: unknown): string | undefined {
+  return v === BROADCAST_CHANNEL ? undefined : checkChannel(v);
+}
+
+export const isChannel = (v: unknown): v is string => checkChannel(v) === undefined;
 export const isUserId = (v: unknown): v is string => checkUserId(v) === undefined;
 export const isDeviceId = (v: unknown): v is string => checkDeviceId(v) === undefined;
 export const isSessionId = (v: unknown): v is string => checkSessionId(v) === undefined;

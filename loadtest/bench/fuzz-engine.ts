@@ -82,7 +82,8 @@ function encodeClient(f: ClientFrame): Wire {
     case 'heartbeat': return { isBinary: true, data: encodeHeartbeat(f.intervalMs) };
     case 'ack': return { isBinary: true, data: encodeAck(f.seq) };
     case 'send':
-    case 'refresh': return { isBinary: false, data: encodeJson(f) };
+    case 'refresh':
+    case 'recover': return { isBinary: false, data: encodeJson(f) };
   }
 }
 

@@ -1,25 +1,29 @@
 /**
  * Client side of Longlink wire protocol v1 (docs/protocol.md) for load tools:
- * connect URLs with resume parameters, the heartbeat / zombie / ack-batching
- * rules of §5-§6 as a clock-driven state machine, and reconnect delays
- * (exponential backoff with full jitter, as sdk/src/backoff.ts, or a fixed
- * delay for comparison). Frames are built and parsed by the one protocol
- * module (protocol), as in the gateway and the SDK.
+ * connect URLs with resume parameters, and a clock-driven session that runs
+ * the SDK's own client rules (heartbeat scheduler and zombie rule, ack
+ * batching and de-duplication, reconnect decisions and backoff: §5-§7), plus
+ * a fixed-delay retry policy for comparison. Frames are built and parsed by
+ * the one protocol module (protocol), as in the gateway and the SDK.
  *
  * Plain ES module: no Node, DOM or k6 APIs (no TextDecoder, no URL), so the
  * k6 scripts bundle it (`npm run build:k6`) and Node runs its compiled form
  * (the load generator, the benches, tests/loadtest/*). The driver owns the
  * socket and the clock: it feeds received frames to `receive()`, sends what
  * `poll()` returns, and wakes up at `nextWakeAt()`.
- * tests/loadtest/protocol-session.test.ts checks the backoff against the SDK's.
+ * tests/loadtest/protocol-session.test.ts checks the rules against the SDK's.
  */
 import { closeCodeInfo, type ReconnectAdvice } from '../../protocol/close-codes.js';
 import { DEFAULT_BACKOFF, backoffDelay, retryAfterDelay } from '../../sdk/src/backoff.js';
 import { decide, type Decision, type LossInfo } from '../../sdk/src/reconnect-decision.js';
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS, HeartbeatScheduler } from '../../sdk/src/heartbeat-scheduler.js';
+import { DEFAULT_DELIVERY, Delivery } from '../../sdk/src/delivery.js';
+import { ManualTimers } from '../../sdk/src/manual-timers.js';
 import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/codec.js';
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
-  type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
+  type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
+  type SubscribedFrame, type UnsubscribedFrame,
 } from '../../protocol/frames.js';
 
 // The client frames, under the names the load tools use.
@@ -115,10 +119,12 @@ export function retryDelay(p: RetryPolicy, attempt: number, random: () => number
 export interface SessionOptions {
   /** Interval to ask for in the handshake (ms); the server's answer in hello wins. */
   intervalMs: number;
-  /** Acks are batched: at most this long (ms) … */
+  /** Acks are batched as the SDK batches them (sdk/src/delivery.ts): at most this long (ms, SDK ackDelayMs) … */
   ackBatchMs?: number;
-  /** … or this many pushes, whichever first (§6). */
+  /** … or this many pushes, whichever first (SDK ackBatch; §6). */
   ackBatchCount?: number;
+  /** The zombie wait after a heartbeat is min(interval, this) (SDK heartbeat.timeoutMs). */
+  heartbeatTimeoutMs?: number;
   retry?: RetryPolicy;
   random?: () => number;
 }
@@ -131,6 +137,9 @@ export type SessionEvent =
   | { type: 'reconnect'; frame: ReconnectFrame }
   | { type: 'error'; frame: ErrorFrame }
   | { type: 'sent'; frame: SentFrame }
+  /** A channel message; `latencyMs`: now − pub.ts (router accept); `e2eMs` as for pushes. */
+  | { type: 'pub'; frame: PubFrame; latencyMs: number; e2eMs: number | undefined }
+  | { type: 'subscribed' | 'unsubscribed'; frame: SubscribedFrame | UnsubscribedFrame }
   | { type: 'invalid'; frame: Invalid };
 
 /** Why the last connection ended, as the driver saw it. */
@@ -143,6 +152,16 @@ export interface Ended {
   retryAfterMs?: number;
 }
 
+const NOTHING: { frames: Uint8Array[]; zombie: boolean } = Object.freeze({ frames: Object.freeze([]) as unknown as Uint8Array[], zombie: false });
+
+/**
+ * One load client's protocol state across its connections. The client rules
+ * are the SDK's own parts, driven by the caller's clock through ManualTimers:
+ * heartbeats and the zombie rule by its HeartbeatScheduler, de-duplication and
+ * ack batching by its Delivery, reconnect decisions by its decide() and
+ * backoff. What is the load tools' own: measurements (latency, gaps, counters)
+ * and the 'fixed' retry policy the storms compare the SDK's with.
+ */
 export class ClientSession {
   /** From the last hello: kept across connections for resume. */
   session: string | undefined;
@@ -150,8 +169,7 @@ export class ClientSession {
   /** The current (last hello's) connection id. */
   conn: string | undefined;
   resumed = false;
-  /** Highest seq processed (what `last_seq` says on resume). */
-  lastSeq = 0;
+  /** Highest seq acked on the wire. */
   ackedSeq = 0;
   intervalMs: number;
   connected = false;
@@ -160,17 +178,17 @@ export class ClientSession {
 
   private readonly retry: RetryPolicy;
   private readonly random: () => number;
-  private readonly ackBatchMs: number;
-  private readonly ackBatchCount: number;
+  private readonly hbTimeoutMs: number;
+  private readonly timers = new ManualTimers();
+  private readonly delivery: Delivery;
+  /** The current connection's heartbeats, from its hello on. */
+  private scheduler: HeartbeatScheduler | undefined;
+  /** Frames due, for the driver's next poll. */
+  private outbox: Uint8Array[] = [];
+  private zombie = false;
   private connectedAt = 0;
-  private nextHeartbeatAt = Infinity;
-  /** Send time of the heartbeat awaiting its ack (for the round trip). */
-  private hbSentAt: number | undefined;
-  /** Send time of a heartbeat after which nothing at all has arrived yet (zombie rule). */
-  private silentSince: number | undefined;
-  private pendingAcks = 0;
-  private ackDueAt = Infinity;
-  private drainDelayMs: number | undefined;
+  /** When the server's drain frame said to come back. */
+  private drainAt: number | undefined;
   /** The last `ended()` decision (the SDK's `Decision`), for drivers and tests. */
   lastDecision: Decision | undefined;
   /**
@@ -185,32 +203,36 @@ export class ClientSession {
     this.intervalMs = o.intervalMs;
     this.retry = o.retry ?? SDK_RETRY;
     this.random = o.random ?? Math.random;
-    this.ackBatchMs = o.ackBatchMs ?? 100;
-    this.ackBatchCount = o.ackBatchCount ?? 50;
+    this.hbTimeoutMs = o.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    const cfg = { ackDelayMs: o.ackBatchMs ?? DEFAULT_DELIVERY.ackDelayMs, ackBatch: o.ackBatchCount ?? DEFAULT_DELIVERY.ackBatch };
+    this.delivery = new Delivery(cfg, this.timers, () => {});
   }
+
+  /** Highest seq processed (what `last_seq` says on resume). */
+  get lastSeq(): number { return this.delivery.lastSeq; }
 
   /** Handshake parameters for the next connection: the interval, and resume once a session is known. */
   connectParams(base: Omit<ConnectParams, 'session' | 'lastSeq' | 'hbMs'> = {}): ConnectParams {
     return { ...base, hbMs: this.intervalMs, ...(this.session !== undefined ? { session: this.session, lastSeq: this.lastSeq } : {}) };
   }
 
-  /** The WebSocket opened; hello is next. */
+  /** The WebSocket opened; hello is next (heartbeats start with it, as in the SDK). */
   opened(now: number): void {
+    this.timers.setNow(now);
     this.connected = true;
     this.connectedAt = now;
-    this.hbSentAt = undefined;
-    this.silentSince = undefined;
-    this.drainDelayMs = undefined;
+    this.outbox = [];
+    this.zombie = false;
+    this.drainAt = undefined;
     this.openedFresh = this.wantsFreshToken;
-    this.nextHeartbeatAt = now + this.intervalMs;
   }
 
   /** One frame from the server. */
   receive(data: string | ArrayBuffer | Uint8Array, now: number): SessionEvent {
+    this.timers.setNow(now);
     const m = parseServerFrame(data);
     // Any frame is proof of life and restarts the idle timer (§5.1).
-    this.silentSince = undefined;
-    this.nextHeartbeatAt = now + this.intervalMs;
+    this.scheduler?.received();
     switch (m.op) {
       case 'hello':
         this.stats.connects++;
@@ -221,36 +243,54 @@ export class ClientSession {
         this.resumed = m.resumed;
         this.wantsFreshToken = false;
         this.intervalMs = m.hb.intervalMs;
-        // The first heartbeat is jittered in [interval/2, interval], so a crowd that reconnected together does not beat together.
-        this.nextHeartbeatAt = now + this.intervalMs * (0.5 + 0.5 * this.random());
-        // A fresh session replays from the device's last ack: keep de-duplicating from what was seen.
+        // The server's sequence is behind ours on a fresh session: its store was reset (the SDK's rule).
+        if (!m.resumed && m.seq < this.delivery.lastSeq) this.delivery.rebase();
+        if (this.scheduler === undefined && this.connected) {
+          this.scheduler = this.newScheduler();
+          this.scheduler.start(this.intervalMs, this.intervalMs);
+          this.delivery.attach((seq) => {
+            this.queue(encodeAck(seq));
+            this.ackedSeq = seq;
+            this.stats.acks++;
+          });
+        }
         return { type: 'hello', frame: m };
       case 'heartbeat_ack': {
         this.stats.heartbeatAcks++;
-        const rttMs = this.hbSentAt === undefined ? undefined : now - this.hbSentAt;
-        this.hbSentAt = undefined;
+        let rttMs: number | undefined;
+        const sch = this.scheduler;
+        sch?.ack(m.intervalMs, (beat, rtt) => {
+          if (beat !== undefined) rttMs = rtt;
+          // The gateway corrected our interval: adopt it (as the SDK client does).
+          if (m.intervalMs !== undefined && m.intervalMs !== sch.currentIntervalMs) sch.setInterval(m.intervalMs);
+        });
         if (m.intervalMs !== undefined) this.intervalMs = m.intervalMs;
         return { type: 'heartbeat_ack', frame: m, rttMs };
       }
       case 'push': {
-        const duplicate = m.seq <= this.lastSeq;
-        const gap = duplicate || this.lastSeq === 0 ? 0 : m.seq - this.lastSeq - 1;
+        const last = this.delivery.lastSeq;
+        const duplicate = m.seq <= last;
+        const gap = duplicate || last === 0 ? 0 : m.seq - last - 1;
         const t = typeof m.data === 'object' && m.data !== null ? (m.data as { t?: unknown }).t : undefined;
         if (duplicate) this.stats.duplicates++;
         else {
           this.stats.pushes++;
           this.stats.gaps += gap;
-          this.lastSeq = m.seq;
-          if (this.pendingAcks++ === 0) this.ackDueAt = now + this.ackBatchMs;
-          if (this.pendingAcks >= this.ackBatchCount) this.ackDueAt = now;
         }
+        this.delivery.receive(m);
         return { type: 'push', frame: m, duplicate, gap, latencyMs: now - m.ts, e2eMs: typeof t === 'number' ? now - t : undefined };
       }
       case 'reconnect':
-        this.drainDelayMs = m.delayMs;
+        this.drainAt = now + m.delayMs;
         return { type: 'reconnect', frame: m };
       case 'error': return { type: 'error', frame: m };
       case 'sent': return { type: 'sent', frame: m };
+      case 'pub': {
+        const t = typeof m.data === 'object' && m.data !== null ? (m.data as { t?: unknown }).t : undefined;
+        return { type: 'pub', frame: m, latencyMs: now - m.ts, e2eMs: typeof t === 'number' ? now - t : undefined };
+      }
+      case 'subscribed':
+      case 'unsubscribed': return { type: m.op, frame: m };
       case 'refreshed': // load sessions never send `refresh`
         this.stats.invalid++;
         return { type: 'invalid', frame: { op: 'invalid', reason: 'refreshed without a refresh' } };
@@ -261,42 +301,31 @@ export class ClientSession {
   }
 
   /**
-   * Frames due now, in order (ack first, then heartbeat); the driver sends
-   * them. `zombie`: a heartbeat went unanswered for a whole interval, so the
-   * connection is dead however it looks (§5.1): close it and reconnect.
+   * Frames due now, in order; the driver sends them. `zombie`: a heartbeat
+   * went unanswered for min(interval, heartbeatTimeoutMs), so the connection
+   * is dead however it looks (§5.1): close it and reconnect. Reported once.
    */
   poll(now: number): { frames: Uint8Array[]; zombie: boolean } {
-    const frames: Uint8Array[] = [];
-    if (!this.connected) return { frames, zombie: false };
-    if (this.silentSince !== undefined && now >= this.silentSince + this.intervalMs) {
-      this.stats.zombies++;
-      this.silentSince = undefined;
-      this.nextHeartbeatAt = Infinity; // reported once; the driver closes and calls ended()
-      return { frames, zombie: true };
+    if (!this.connected) return NOTHING;
+    this.timers.setNow(now);
+    if (this.nextWakeAt() > now) return NOTHING; // the common case in a sweep: nothing due
+    this.timers.runDue();
+    if (this.zombie) {
+      this.zombie = false;
+      this.outbox = [];
+      return { frames: [], zombie: true };
     }
-    if (this.pendingAcks > 0 && now >= this.ackDueAt && this.lastSeq > this.ackedSeq) {
-      frames.push(encodeAck(this.lastSeq));
-      this.ackedSeq = this.lastSeq;
-      this.pendingAcks = 0;
-      this.ackDueAt = Infinity;
-      this.stats.acks++;
-      this.nextHeartbeatAt = now + this.intervalMs;
-    }
-    if (now >= this.nextHeartbeatAt) {
-      frames.push(encodeHeartbeat());
-      this.stats.heartbeats++;
-      this.hbSentAt = now;
-      this.silentSince ??= now;
-      this.nextHeartbeatAt = now + this.intervalMs;
-    }
+    if (this.outbox.length === 0) return NOTHING;
+    const frames = this.outbox;
+    this.outbox = [];
     return { frames, zombie: false };
   }
 
   /** When `poll` next has something to do. */
   nextWakeAt(): number {
     if (!this.connected) return Infinity;
-    const zombieAt = this.silentSince === undefined ? Infinity : this.silentSince + this.intervalMs;
-    return Math.min(this.nextHeartbeatAt, this.pendingAcks > 0 ? this.ackDueAt : Infinity, zombieAt);
+    if (this.zombie || this.outbox.length > 0) return this.timers.now();
+    return this.timers.nextAt() ?? Infinity;
   }
 
   /**
@@ -310,16 +339,18 @@ export class ClientSession {
    * second 401 is then terminal, as in the SDK).
    */
   ended(e: Ended, now: number): number | undefined {
+    this.timers.setNow(now);
     const wasConnected = this.connected;
     this.connected = false;
-    this.nextHeartbeatAt = Infinity;
-    this.hbSentAt = undefined;
-    this.silentSince = undefined;
-    this.pendingAcks = 0;
-    this.ackDueAt = Infinity;
+    this.scheduler?.stop();
+    this.scheduler = undefined;
+    // Acks still owed wait for the next connection (the SDK's rule).
+    this.delivery.detach();
+    this.outbox = [];
+    this.zombie = false;
     if (wasConnected && now - this.connectedAt >= this.retry.healthyAfterMs) this.attempt = 0;
     const usedFreshToken = wasConnected ? this.openedFresh : this.wantsFreshToken;
-    const d = this.lastDecision = decide(this.lossInfo(e, usedFreshToken), this.attempt, this.retry, this.random);
+    const d = this.lastDecision = decide(this.lossInfo(e, usedFreshToken, now), this.attempt, this.retry, this.random);
     if (d.kind === 'retry' && d.refreshToken) this.wantsFreshToken = true;
     if (d.kind === 'terminal') return undefined;
     if (d.countsAsAttempt) this.attempt++;
@@ -327,14 +358,34 @@ export class ClientSession {
     return this.retry.mode === 'fixed' && d.countsAsAttempt && !d.serverWait ? this.retry.baseMs : d.delayMs;
   }
 
-  /** What the SDK's reconnect machine would be told about this loss. */
-  private lossInfo(e: Ended, usedFreshToken: boolean): LossInfo {
+  private newScheduler(): HeartbeatScheduler {
+    const sch: HeartbeatScheduler = new HeartbeatScheduler(this.timers, this.random, { timeoutMs: this.hbTimeoutMs }, {
+      send: (announce) => {
+        this.queue(encodeHeartbeat(announce));
+        this.stats.heartbeats++;
+      },
+      zombie: () => {
+        this.stats.zombies++;
+        this.zombie = true;
+        sch.stop();
+      },
+    });
+    return sch;
+  }
+
+  private queue(frame: Uint8Array): void {
+    this.outbox.push(frame);
+    this.scheduler?.sent();
+  }
+
+  /** What the SDK's reconnect machine would be told about this loss (a drain's delay counts from its frame, as in the SDK's connection). */
+  private lossInfo(e: Ended, usedFreshToken: boolean, now: number): LossInfo {
     return {
       code: e.closeCode ?? 1006,
       reason: '',
       ...(e.status !== undefined ? { httpStatus: e.status } : {}),
       ...(e.status === 503 && e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
-      ...(this.drainDelayMs !== undefined ? { reconnectDelayMs: this.drainDelayMs } : {}),
+      ...(this.drainAt !== undefined ? { reconnectDelayMs: Math.max(0, this.drainAt - now) } : {}),
       ...(usedFreshToken ? { usedFreshToken: true } : {}),
     };
   }

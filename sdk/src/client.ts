@@ -16,11 +16,12 @@ import { Emitter } from './emitter.js';
 import {
   FixedHeartbeatPolicy, MARS_DEFAULTS, SmartHeartbeatPolicy, type HeartbeatPolicy, type PolicyChange, type SmartHeartbeatConfig,
 } from './heartbeat-policy.js';
-import type { Beat } from './heartbeat-scheduler.js';
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS, type Beat } from './heartbeat-scheduler.js';
 import { staticNetwork, type NetworkEvent, type NetworkMonitor } from './network.js';
 import { ReconnectMachine, isTerminal, type ClientState, type LossInfo, type WakeSource } from './reconnect-machine.js';
 import { HeartbeatMemory, MemoryStorage } from './storage.js';
-import { systemTimers, type Timers } from './timers.js';
+import { systemTimers } from './system-timers.js';
+import type { Timers } from './timers.js';
 import { tokenExpired } from './token.js';
 import type { ClientEvents, ClientOptions, ClientStats, HeartbeatOptions, ResumeState, TokenProvider } from './types.js';
 import { SendError, Upstream } from './upstream.js';
@@ -65,7 +66,7 @@ export class LonglinkClient {
     this.timers = opts.timers ?? systemTimers();
     this.random = opts.random ?? Math.random;
     const hb = opts.heartbeat ?? {};
-    this.hbTimeoutMs = hb.timeoutMs ?? 60_000;
+    this.hbTimeoutMs = hb.timeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 15_000;
     this.sendTimeoutMs = opts.sendTimeoutMs ?? 10_000;
     this.policy = hb.smart === false

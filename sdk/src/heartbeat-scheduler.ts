@@ -44,6 +44,9 @@ export interface SchedulerConfig {
   timeoutMs: number;
 }
 
+/** The client's default `heartbeat.timeoutMs` (docs/sdk.md). */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 60_000;
+
 export class HeartbeatScheduler {
   private intervalMs = 0;
   /** The interval the gateway applies (hello, then our announcements, then ack corrections). */

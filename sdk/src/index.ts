@@ -26,7 +26,7 @@ export type { NetworkEvent, NetworkMonitor } from './network.js';
 export { webSocketTransport } from './transport.js';
 export type { CloseInfo, TransportFactory, TransportHandlers, TransportSocket, WireData } from './transport.js';
 export { handshakeUrl } from './connection.js';
-export { systemTimers } from './timers.js';
+export { systemTimers } from './system-timers.js';
 export type { Timer, Timers } from './timers.js';
 export { FakeTimers } from './fake-timers.js';
 export { Emitter } from './emitter.js';

@@ -17,15 +17,3 @@ export interface Timers {
   wallNow(): number;
   setTimeout(fn: () => void, ms: number): Timer;
 }
-
-/** Timers backed by the platform's `setTimeout` and `performance.now()` (browsers and Node). */
-export function systemTimers(): Timers {
-  return {
-    now: () => performance.now(),
-    wallNow: () => Date.now(),
-    setTimeout(fn, ms) {
-      const h = globalThis.setTimeout(fn, Math.max(0, ms));
-      return { cancel: () => globalThis.clearTimeout(h) };
-    },
-  };
-}

@@ -46,8 +46,12 @@ export function coreOptions(c: GatewayConfig, gatewayId: string): CoreOptions {
       startTargetMs: c.sessionStartTargetMs, resumeTimeoutMs: c.resumeTimeoutMs, sourceRate: c.sourceConnectRate, sourceBurst: c.sourceConnectBurst,
     },
     drain: { windowMs: c.drainWindowMs, reconnectJitterMs: c.drainReconnectJitterMs },
+    channels: { maxPerConnection: c.maxChannelsPerConnection, recoverWaitMs: RECOVER_WAIT_MS },
   };
 }
+
+/** How long a recover=1 connection's channel joins wait for its recover frame (ms). */
+const RECOVER_WAIT_MS = 5000;
 
 /** Connection/session-local ids: boot prefix + counter (unique cluster-wide, cheap). */
 function idSource(bootId: string): { next(): string } {
@@ -82,9 +86,12 @@ export async function startGateway(deps: {
   // Trace context rides in bus headers; a pass-through unless startTracing() enabled tracing.
   const tracedBus = traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory');
   const link = new BusGatewayLink({ bus: tracedBus, subjects, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50 });
+  // The topic publisher is bound to the uWS app once it exists: no connection (so no channel) before that.
+  let publishTopic: (topic: string, message: string) => void = () => {};
   const core = new GatewayCore({
     options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer, trace: traceHooks('longlink-gateway'),
     verifyToken: (t) => auth.verify(t),
+    channels: { link, topics: { publish: (topic, message) => publishTopic(topic, message) } },
   });
   const listener = new BusGatewayListener({
     bus: tracedBus, subjects, gatewayId: id, bootId, beaconIntervalMs: config.beaconIntervalMs, wallNow: () => clock.wallNow(),
@@ -97,7 +104,7 @@ export async function startGateway(deps: {
   try {
     server = await startUwsGateway({
       core, auth, clock, host: config.host, port: config.port, clientIpHeader: config.clientIpHeader, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
-      tickMs: config.wheelTickMs, ready: () => !core.isDraining && auth.ready() && ready(),
+      tickMs: config.wheelTickMs, maxChannels: config.maxChannelsPerConnection, ready: () => !core.isDraining && auth.ready() && ready(),
       metrics: { contentType: served.contentType, metrics: () => served.metrics() }, log,
     });
   } catch (err) {
@@ -105,6 +112,7 @@ export async function startGateway(deps: {
     await link.close();
     throw err;
   }
+  publishTopic = server.publish;
   log.info({ gateway: id, port: server.port }, 'gateway listening');
   return {
     id, port: server.port, core, link, listener, metrics,

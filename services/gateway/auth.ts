@@ -6,7 +6,7 @@
  * required. Failures carry a catalogue code and never include the token.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { checkDeviceId, checkUserId } from '../../protocol/index.js';
+import { checkChannel, checkDeviceId, checkUserId } from '../../protocol/index.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import { JwtError, SUPPORTED_ALGS, verifyJwt, type Alg, type KeyResolver } from './jwt-verify.js';
 
@@ -15,6 +15,22 @@ export interface VerifiedToken {
   device: string | undefined;
   /** Epoch ms. */
   expiresAt: number;
+  /** The `channels` claim: channels this connection receives (docs/protocol.md §13.1), de-duplicated. */
+  channels?: string[];
+}
+
+/** Channels a `channels` claim may list before it is refused outright (the per-connection limit is the gateway's, and lower). */
+const MAX_CLAIMED_CHANNELS = 1000;
+
+/** The `channels` claim: absent, or an array of channel names (protocol/identifiers.ts). */
+function claimedChannels(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length > MAX_CLAIMED_CHANNELS) throw new LonglinkError(Errors.AUTH_INVALID_TOKEN, `channels must be an array of at most ${MAX_CLAIMED_CHANNELS} channel names`);
+  for (const ch of v) {
+    const bad = checkChannel(ch);
+    if (bad !== undefined) throw new LonglinkError(Errors.AUTH_INVALID_TOKEN, `channels entry ${bad}`);
+  }
+  return [...new Set(v as string[])];
 }
 
 export interface Authenticator {
@@ -154,7 +170,8 @@ export function createAuthenticator(o: AuthOptions): Authenticator {
       const did = claims.did;
       const badDid = did === undefined ? undefined : checkDeviceId(did);
       if (badDid !== undefined) throw new LonglinkError(Errors.AUTH_INVALID_TOKEN, `did ${badDid}`);
-      return { user: claims.sub as string, device: did as string | undefined, expiresAt: (claims.exp as number) * 1000 };
+      const channels = claimedChannels(claims.channels);
+      return { user: claims.sub as string, device: did as string | undefined, expiresAt: (claims.exp as number) * 1000, ...(channels ? { channels } : {}) };
     },
     ready: () => jwks === undefined || jwks.loaded,
     close: () => jwks?.close(),

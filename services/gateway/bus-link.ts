@@ -10,8 +10,11 @@
 import { decodeMsg, encodeMsg, headerValue, type Bus, type Subscription } from '../shared/bus/bus.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Subjects } from '../shared/bus/subjects.js';
-import type { ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest, GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage } from '../shared/bus/messages.js';
-import type { GatewayLink } from './core/ports.js';
+import type {
+  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
+  GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage,
+} from '../shared/bus/messages.js';
+import type { ChannelLink, GatewayLink } from './core/ports.js';
 import { VERSION } from '../shared/version.js';
 
 
@@ -30,6 +33,8 @@ export interface ServedGateway {
   readonly connections: number;
   readonly isDraining: boolean;
   allConnections(): Iterable<{ readonly user: string; readonly device: string; readonly id: string; readonly session: string; readonly sentSeq: number; readonly epoch: number }>;
+  /** Local connections receiving `channel` (channel presence counts). */
+  channelSubscribers(channel: string): number;
 }
 
 export interface BusListenerOptions {
@@ -77,6 +82,13 @@ export class BusGatewayListener {
       if (!req || typeof req !== 'object') { this.badMessages++; return; }
       if (req.gateway === undefined || req.gateway === gatewayId) this.reannounce();
     }));
+    // Channel presence: every gateway answers with its local count (0 too), so the router can stop waiting early.
+    this.subs.push(bus.subscribe(subjects.channelCount, (m) => {
+      const req = decodeMsg<ChannelCountRequest>(m.data);
+      if (!req || typeof req.channel !== 'string' || typeof req.reply !== 'string' || !req.reply.startsWith(subjects.channelCounts(''))) { this.badMessages++; return; }
+      const reply: ChannelCountReply = { gateway: gatewayId, channel: req.channel, count: core.channelSubscribers(req.channel) };
+      bus.publish(req.reply, encodeMsg(reply));
+    }));
     this.beacon();
     this.beaconTimer = setInterval(() => this.beacon(), o.beaconIntervalMs);
   }
@@ -105,11 +117,33 @@ export class BusGatewayListener {
   }
 }
 
-export class BusGatewayLink implements GatewayLink {
+/** A channel message as the router publishes it; anything else is dropped (and counted). */
+function isChannelMessage(m: ChannelMessage | undefined, channel: string): m is ChannelMessage {
+  return m !== undefined && m !== null && m.channel === channel && Number.isSafeInteger(m.offset) && m.offset > 0 && typeof m.epoch === 'string'
+    && typeof m.id === 'string' && typeof m.ts === 'number' && typeof m.data === 'string';
+}
+
+export class BusGatewayLink implements GatewayLink, ChannelLink {
   private readonly pendingAcks = new Map<string, [string, string, number, number?]>();
   private ackTimer: NodeJS.Timeout | undefined;
+  /** Malformed channel messages dropped. */
+  badChannelMessages = 0;
 
   constructor(private readonly o: BusLinkOptions) {}
+
+  interest(channel: string, onMessage: (m: ChannelMessage) => void): { ready: Promise<void>; drop(): void } {
+    const sub = this.o.bus.subscribe(this.o.subjects.channel(channel), (m) => {
+      const msg = decodeMsg<ChannelMessage>(m.data);
+      if (!isChannelMessage(msg, channel)) { this.badChannelMessages++; return; }
+      onMessage(msg);
+    });
+    // Flushed: the server has the subscription before any history read that relies on it.
+    return { ready: this.o.bus.flush(), drop: () => sub.unsubscribe() };
+  }
+
+  history(req: ChannelHistoryRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ChannelHistoryReply> {
+    return this.request<ChannelHistoryReply>(this.o.subjects.channelHistory, req, timeoutMs, (r) => typeof r.epoch === 'string' && typeof r.offset === 'number' && Array.isArray(r.pubs));
+  }
 
   resume(req: ResumeRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ResumeReply> {
     return this.request<ResumeReply>(this.o.subjects.resume, req, timeoutMs, (r) => typeof r.session === 'string' && Array.isArray(r.pushes));

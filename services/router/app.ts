@@ -24,6 +24,9 @@ import type { Sessions } from './core/sessions.js';
 import { storeCall, type StoreHealth } from './core/store-call.js';
 import { startRouterHttp, type RouterHttp } from './http-api.js';
 import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
+import type { ChannelHistory } from './core/channel-history.js';
+import { ChannelService, type ChannelLimits } from './core/channels.js';
+import { MemoryChannelHistory } from './stores/memory/channel-history.js';
 import { startConsole, type ConsoleAccess, type ConsolePanel, type RunningConsole } from './console/index.js';
 
 export interface RouterStores {
@@ -32,6 +35,8 @@ export interface RouterStores {
   presence: Presence;
   /** The push path's append + lookup in one step (Redis: one Lua call); by default inbox and presence called together. */
   pushStore?: PushStore;
+  /** Channel history (offsets, epochs, recent messages); memory when absent (standalone, tests). */
+  history?: ChannelHistory;
 }
 
 export interface RouterDeps {
@@ -41,6 +46,7 @@ export interface RouterDeps {
   clock: Clock;
   log: Logger;
   options?: Partial<RouterCoreOptions>;
+  channelLimits?: Partial<ChannelLimits>;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
   /** Whether the stores' connection is up (Redis: client status "ready"); part of /readyz. */
@@ -54,12 +60,23 @@ export function routerOptions(s: RouterSettings): Partial<RouterCoreOptions> {
   return { maxPushBytes: s.maxPushBytes, maxUsersPerPush: s.maxUsersPerPush, resumeConcurrency: s.resumeConcurrency, resumeQueue: s.resumeQueue, maxDevicesPerUser: s.maxDevicesPerUser };
 }
 
+/** Channel limits from the router's settings. */
+export function channelLimits(s: RouterSettings): Partial<ChannelLimits> {
+  return { maxPublishBytes: s.maxPublishBytes, publishRate: s.publishRate, publishBurst: s.publishBurst };
+}
+
+/** History bounds from the router's settings (both store adapters take them). */
+export function historyLimits(s: RouterSettings): { maxLen: number; ttlMs: number; epochTtlMs: number } {
+  return { maxLen: s.channelHistorySize, ttlMs: s.channelHistoryTtlMs, epochTtlMs: s.channelEpochTtlMs };
+}
+
 /** One router: the push core, the gateway events and the bus link, with their lifecycle. */
 export class Router {
   readonly stats: RouterStats = newRouterStats();
   readonly core: RouterCore;
   readonly events: GatewayEvents;
   readonly link: RouterBusLink;
+  readonly channels: ChannelService;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly storeHealth: StoreHealth = { failing: false };
   private readonly storesConnected: () => boolean;
@@ -76,6 +93,9 @@ export class Router {
     const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace, events: this.events_ };
     this.core = new RouterCore(common);
     this.events = new GatewayEvents(common);
+    this.channels = new ChannelService({
+      history: deps.stores.history ?? new MemoryChannelHistory({ clock }), presence: deps.stores.presence, out: this.link, clock, store, ...(deps.channelLimits ? { limits: deps.channelLimits } : {}),
+    });
   }
 
   /**
@@ -90,7 +110,7 @@ export class Router {
   /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */
   start(): void {
     if (this.link.listening) return;
-    this.link.listen({ core: this.core, events: this.events, backend: this.events_ });
+    this.link.listen({ core: this.core, events: this.events, backend: this.events_, channels: this.channels });
     this.sweepTimer = setInterval(() => void this.events.sweep(), this.core.options.sweepIntervalMs);
     this.sweepTimer.unref?.();
   }
@@ -124,7 +144,9 @@ export async function startRouter(o: RouterDeps & {
   webhooks?: Webhooks;
 }): Promise<RunningRouter> {
   const wh = o.webhooks;
-  const router = new Router({ ...o, options: { ...routerOptions(o.settings), ...o.options }, ...(wh ? { events: wh.sink } : {}) });
+  const router = new Router({
+    ...o, options: { ...routerOptions(o.settings), ...o.options }, channelLimits: { ...channelLimits(o.settings), ...o.channelLimits }, ...(wh ? { events: wh.sink } : {}),
+  });
   router.start();
   o.metrics.bind(router, o.sources);
   if (wh) {
@@ -141,7 +163,7 @@ export async function startRouter(o: RouterDeps & {
       });
     }
     const http = await startRouterHttp({
-      core: router.core, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
+      core: router.core, channels: router.channels, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
       limits: { maxBodyBytes: o.settings.maxBodyBytes },
       metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
       observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),

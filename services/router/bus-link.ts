@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { decodeMsg, encodeMsg, type Bus, type BusMessage, type Subscription } from '../shared/bus/bus.js';
-import type { AckEvent, ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
+import type { AckEvent, ChannelCountReply, ChannelCountRequest, ChannelMessage, ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -24,6 +24,8 @@ import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
 import { QueueExpiredError } from './core/work-queue.js';
+import type { ChannelOutbound, ChannelService } from './core/channels.js';
+import { parseHistoryRequest, parsePublishBody } from './channel-schemas.js';
 import { parseAckEvent, parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt, parseUpstream } from './schemas.js';
 
 export interface RouterBusLinkOptions {
@@ -38,17 +40,20 @@ export interface RouterBusLinkOptions {
 export interface RouterHandlers {
   core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
   events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
+  channels: Pick<ChannelService, 'publish' | 'history'>;
   /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
   backend?: BackendEvents;
 }
 
-export class RouterBusLink implements RouterOutbound {
+export class RouterBusLink implements RouterOutbound, ChannelOutbound {
   /** This process's receipt subject (router instances share everything else). */
   readonly receiptAddress: string;
   private subs: Subscription[] = [];
+  private readonly routerId = randomUUID().replace(/-/g, '');
+  private countRequests = 0;
 
   constructor(private readonly o: RouterBusLinkOptions) {
-    this.receiptAddress = o.subjects.receipts(randomUUID().replace(/-/g, ''));
+    this.receiptAddress = o.subjects.receipts(this.routerId);
   }
 
   get listening(): boolean { return this.subs.length > 0; }
@@ -65,6 +70,8 @@ export class RouterBusLink implements RouterOutbound {
       bus.subscribe(s.resume, (m) => void this.onResume(m, h), q),
       bus.subscribe(s.fetch, (m) => void this.onFetch(m, h), q),
       bus.subscribe(s.push, (m) => void this.onPush(m, h), q),
+      bus.subscribe(s.channelHistory, (m) => void this.onRequest(m, parseHistoryRequest, 'channel history', (req) => h.channels.history(req)), q),
+      bus.subscribe(s.publish, (m) => void this.onPublish(m, h), q),
       bus.subscribe(this.receiptAddress, (m) => this.onEvent(m, parseReceipt, async (r: DeliveryReceipt) => h.core.receipt(r))),
       // Every router, no queue group: the ack may have reached another router than the one awaiting it.
       bus.subscribe(s.acked, (m) => { if (h.core.awaitingAcks) this.onEvent(m, parseAckEvent, async (ev) => h.core.ackReceipt(ev)); }),
@@ -104,7 +111,49 @@ export class RouterBusLink implements RouterOutbound {
     return this.publish(this.o.subjects.sync, req);
   }
 
+  channel(msg: ChannelMessage): boolean {
+    return this.publish(this.o.subjects.channel(msg.channel), msg);
+  }
+
+  countSubscribers(channel: string, expect: number, timeoutMs: number): Promise<Array<{ gateway: string; count: number }>> {
+    const { bus, subjects } = this.o;
+    const reply = subjects.channelCounts(`${this.routerId}.${++this.countRequests}`);
+    const answers = new Map<string, number>();
+    return new Promise((resolve) => {
+      let finished = false;
+      const done = (): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve([...answers].map(([gateway, count]) => ({ gateway, count })));
+      };
+      const timer = setTimeout(done, timeoutMs);
+      const sub = bus.subscribe(reply, (m) => {
+        const r = decodeMsg<ChannelCountReply>(m.data);
+        if (!r || typeof r.gateway !== 'string' || typeof r.count !== 'number' || r.channel !== channel) { this.o.stats.busErrors++; return; }
+        answers.set(r.gateway, r.count);
+        if (answers.size >= expect) done();
+      });
+      const req: ChannelCountRequest = { channel, reply };
+      if (!this.publish(subjects.channelCount, req)) done();
+    });
+  }
+
   // ---- inbound ---------------------------------------------------------------------
+
+  /** Bus publishes take the HTTP body and get the HTTP response body back; their rate is counted under one key. */
+  private async onPublish(m: BusMessage, h: RouterHandlers): Promise<void> {
+    const body = decodeMsg<unknown>(m.data);
+    if (body === undefined) { this.reply(m, new LonglinkError(Errors.API_BAD_JSON).toJSON()); return; }
+    const parsed = parsePublishBody(body);
+    if (!parsed.ok) { this.reply(m, new LonglinkError(Errors.API_VALIDATION, parsed.message).toJSON()); return; }
+    try {
+      this.reply(m, await h.channels.publish(parsed.value, ''));
+    } catch (err) {
+      this.reply(m, toLonglinkError(err).toJSON());
+    }
+  }
 
   private onEvent<T>(m: BusMessage, parse: (v: unknown) => T | undefined, apply: (v: T) => Promise<void>): void {
     const v = parse(decodeMsg<unknown>(m.data));

@@ -19,6 +19,12 @@ export const routerSpec = {
   resumeConcurrency: v('LONGLINK_RESUME_CONCURRENCY', int(1, 100_000), 'Resume requests (session starts) served at once; the rest wait in a FIFO and are dropped once their gateway stopped waiting.', '256'),
   resumeQueue: v('LONGLINK_RESUME_QUEUE', int(0, 1_000_000), 'Resume requests allowed to wait for a slot; more are refused at once (the client backs off).', '20000'),
   maxDevicesPerUser: v('LONGLINK_MAX_DEVICES_PER_USER', int(0, 100_000), 'Most devices of one user connected at once across the cluster; a session start for one more device closes with 4011 DEVICE_LIMIT (error LL_DEVICE_LIMIT). The same device reconnecting replaces its old connection and does not count twice. 0 = no cap.', '16'),
+  maxPublishBytes: v('LONGLINK_MAX_PUBLISH_BYTES', int(16, 16 * 1024 * 1024), 'Largest serialised channel message (bytes); more is refused with LL_PUBLISH_TOO_LARGE.', '65536'),
+  publishRate: v('LONGLINK_PUBLISH_RATE', int(0, 10_000_000), 'Channel publishes per second per API key on this router (token bucket refill); more are refused with LL_PUBLISH_RATE. 0 = no limit.', '1000'),
+  publishBurst: v('LONGLINK_PUBLISH_BURST', int(1, 10_000_000), 'Channel publish token-bucket size per API key.', '2000'),
+  channelHistorySize: v('LONGLINK_CHANNEL_HISTORY_SIZE', int(1, 100_000), 'Messages kept per channel for recovery on resume (oldest dropped first).', '100'),
+  channelHistoryTtlMs: v('LONGLINK_CHANNEL_HISTORY_TTL_MS', int(1000, 30 * 24 * 3600_000), 'How long a channel message stays recoverable (ms).', String(10 * 60_000)),
+  channelEpochTtlMs: v('LONGLINK_CHANNEL_EPOCH_TTL_MS', int(1000, 365 * 24 * 3600_000), 'How long a channel keeps its epoch and offsets without a publish (ms); after that its offsets restart under a new epoch.', String(7 * 24 * 3600_000)),
   leaseMs: v('LONGLINK_GATEWAY_LEASE_MS', int(1000, 600_000), 'A gateway whose beacons stop for this long is dead: its presence stops routing.', '15000'),
 } as const;
 

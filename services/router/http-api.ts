@@ -18,6 +18,9 @@ import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
 import type { RouterCore } from './core/router-core.js';
 import { parseKickBody, userId } from './schemas.js';
+import { parsePublishBody, parseSubscribeBody } from './channel-schemas.js';
+import type { ChannelService } from './core/channels.js';
+import { checkPublishChannel } from '../../protocol/index.js';
 import { inboxJson, parseInboxQuery } from './core/inbox-history.js';
 import { consoleRoute, type ConsoleHttp } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
@@ -27,6 +30,8 @@ export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presen
 
 export interface RouterHttpOptions {
   core: RouterApi;
+  /** Channels (publish, broadcast, subscribe, counts); without it those routes are 404. */
+  channels?: Pick<ChannelService, 'publish' | 'subscribe' | 'count'>;
   /** /readyz: true while the router is subscribed to the bus. */
   ready: () => boolean;
   host: string;
@@ -148,6 +153,40 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
   });
 }
 
+/** Channel routes (docs/api.md "Channels"): the caller's API key is the unit of the publish rate. */
+function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jsonBody: (req: IncomingMessage, res: ServerResponse) => Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }>): Record<string, Route> {
+  const publish = (broadcast: boolean): Handler => async (req, res) => {
+    const body = await jsonBody(req, res);
+    if (!body.ok) return body.reply;
+    const parsed = parsePublishBody(body.value, broadcast);
+    if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+    return json(200, await channels.publish(parsed.value, bearerOf(req.headers.authorization) ?? ''));
+  };
+  const subscribe = (type: 'subscribe' | 'unsubscribe'): Handler => async (req, res) => {
+    const body = await jsonBody(req, res);
+    if (!body.ok) return body.reply;
+    const parsed = parseSubscribeBody(body.value, type);
+    if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
+    return json(200, await channels.subscribe(parsed.value));
+  };
+  return {
+    '/v1/publish': { method: 'POST', auth: true, handler: publish(false) },
+    '/v1/broadcast': { method: 'POST', auth: true, handler: publish(true) },
+    '/v1/subscribe': { method: 'POST', auth: true, handler: subscribe('subscribe') },
+    '/v1/unsubscribe': { method: 'POST', auth: true, handler: subscribe('unsubscribe') },
+    '/v1/channels/:channel': {
+      method: 'GET', auth: true,
+      handler: async (_req, _res, param) => {
+        let name: string;
+        try { name = decodeURIComponent(param); } catch { return fail(Errors.API_VALIDATION, 'channel: bad percent-encoding in path'); }
+        const bad = checkPublishChannel(name);
+        if (bad !== undefined) return fail(Errors.API_VALIDATION, `channel: ${bad}`);
+        return json(200, await channels.count(name));
+      },
+    },
+  };
+}
+
 /** A user id from a path segment: percent-decoded and checked, or the 400 to send. */
 function pathUser(param: string): { ok: true; user: string } | { ok: false; reply: Reply } {
   let user: string;
@@ -217,6 +256,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
         return json(200, await core.control(parsed.value));
       },
     },
+    ...(opts.channels ? channelRoutes(opts.channels, jsonBody) : {}),
     '/v1/cluster': { method: 'GET', auth: true, handler: async () => json(200, await core.cluster()) },
     '/healthz': { method: 'GET', auth: false, handler: async () => json(200, { status: 'ok' }) },
     '/readyz': {
@@ -250,9 +290,9 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     const path = (url ?? '/').split('?', 1)[0]!;
     const exact = path.includes(':') ? undefined : routes[path];
     if (exact) return { route: exact, param: '', template: path };
-    const prefix = '/v1/presence/';
-    if (path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) {
-      return { route: routes['/v1/presence/:user']!, param: path.slice(prefix.length), template: '/v1/presence/:user' };
+    for (const [prefix, template] of [['/v1/presence/', '/v1/presence/:user'], ['/v1/channels/', '/v1/channels/:channel']] as const) {
+      const r = routes[template];
+      if (r && path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) return { route: r, param: path.slice(prefix.length), template };
     }
     const users = '/v1/users/', inbox = '/inbox';
     if (path.startsWith(users) && path.endsWith(inbox) && path.length > users.length + inbox.length) {
@@ -314,7 +354,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     (r) => { send(req, res, r, t0); return r.status; },
     (err: unknown) => {
       if (err instanceof LonglinkError) {
-        send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()) }, t0);
+        const retry = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
+        send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) }, t0);
         return err.status;
       }
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');

@@ -17,12 +17,13 @@ import { loadRouterSettings, routerSpec } from './config.js';
 import { loadWebhookSettings, webhookSpec } from './webhooks/config.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { openJetStreamQueue } from './webhooks/jetstream-queue.js';
-import { startRouter } from './app.js';
+import { historyLimits, startRouter } from './app.js';
 import { RedisInbox } from './stores/redis/inbox.js';
 import { RedisSessions } from './stores/redis/sessions.js';
 import { RedisPresence } from './stores/redis/presence.js';
 import { RedisPushStore } from './stores/redis/push-store.js';
 import { createRedis } from './stores/redis/client.js';
+import { RedisChannelHistory } from './stores/redis/channel-history.js';
 import { createRouterMetrics } from './metrics.js';
 import { consoleSpec, loadConsoleAccess } from './console/index.js';
 import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
@@ -70,7 +71,8 @@ try {
     console: { access, mode: 'cluster' },
     ...(webhooks ? { webhooks } : {}),
     storesConnected: () => redis.status === 'ready',
-    stores: { inbox, sessions: new RedisSessions({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence) },
+    stores: { inbox, sessions: new RedisSessions({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence),
+      history: new RedisChannelHistory({ redis, prefix, ...historyLimits(settings) }) },
   });
   // Whichever side reconnects last triggers the re-announcement: gateways do it on their
   // own reconnect, and a reconnected router asks them (announcements sent while it was not

@@ -13,10 +13,10 @@ import type { AckEvent, DeliveryReceipt, FetchRequest, ResumeRequest, UpstreamMe
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
 /** Our wording for a non-object; zod's own for the rest (e.g. unrecognised keys). */
-const objectError = (iss: { code: string }): string | undefined => (iss.code === 'invalid_type' ? 'must be a JSON object' : undefined);
+export const objectError = (iss: { code: string }): string | undefined => (iss.code === 'invalid_type' ? 'must be a JSON object' : undefined);
 
 /** A zod string checked by one of the identifier rules (protocol/identifiers.ts), naming what it is. */
-const ident = (check: (v: unknown) => string | undefined, what: string) =>
+export const ident = (check: (v: unknown) => string | undefined, what: string) =>
   z.string({ error: `must be a string (${what})` }).check((ctx) => {
     const bad = check(ctx.value);
     if (bad !== undefined) ctx.issues.push({ code: 'custom', message: `${bad} (${what})`, input: ctx.value });

@@ -39,6 +39,9 @@ export const Errors = Object.freeze({
   API_UNSUPPORTED_MEDIA: spec('LL_API_UNSUPPORTED_MEDIA', 415, 'Content-Type must be application/json'),
   STORE_UNAVAILABLE: spec('LL_STORE_UNAVAILABLE', 503, 'Storage backend is unavailable'),
   DEVICE_LIMIT: spec('LL_DEVICE_LIMIT', 429, 'The user already has the most devices connected at once (LONGLINK_MAX_DEVICES_PER_USER)'),
+  CHANNEL_LIMIT: spec('LL_CHANNEL_LIMIT', 400, 'The connection already has the most channels it may subscribe (LONGLINK_MAX_CHANNELS_PER_CONNECTION)'),
+  PUBLISH_TOO_LARGE: spec('LL_PUBLISH_TOO_LARGE', 413, 'Channel message data is over its limit (LONGLINK_MAX_PUBLISH_BYTES)'),
+  PUBLISH_RATE: spec('LL_PUBLISH_RATE', 429, 'Too many channel publishes for this API key (LONGLINK_PUBLISH_RATE)'),
   ROUTER_OVERLOADED: spec('LL_ROUTER_OVERLOADED', 503, 'Router is overloaded; retry shortly'),
   INTERNAL: spec('LL_INTERNAL', 500, 'Internal error'),
 });

@@ -11,7 +11,8 @@ import { createLogger, type Logger } from '../shared/log.js';
 import { mintToken } from './dev-token.js';
 import { DEV_JWT_SECRET, loadGatewayConfig } from '../gateway/config.js';
 import { startGateway, type RunningGateway } from '../gateway/app.js';
-import { startRouter, type Router } from '../router/app.js';
+import { historyLimits, startRouter, type Router } from '../router/app.js';
+import { MemoryChannelHistory } from '../router/stores/memory/channel-history.js';
 import { MemoryInbox } from '../router/stores/memory/inbox.js';
 import { MemorySessions } from '../router/stores/memory/sessions.js';
 import { MemoryPresence } from '../router/stores/memory/presence.js';
@@ -40,7 +41,7 @@ export interface Standalone {
   /** The operator console, when enabled: its URL and credential (`generated`: made up for this dev run). */
   readonly console: { url: string; token: string; generated: boolean } | undefined;
   /** Mints a client token with the configured HS256 secret. */
-  mintToken(user: string, opts?: { device?: string; ttlSeconds?: number }): Promise<string>;
+  mintToken(user: string, opts?: { device?: string; ttlSeconds?: number; channels?: string[] }): Promise<string>;
   /** Drains the gateway (reconnect frames, paced), then closes everything. */
   shutdown(): Promise<void>;
   /** Closes listeners and timers at once (tests). */
@@ -77,6 +78,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
       inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
       sessions: new MemorySessions({ clock }),
       presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
+      history: new MemoryChannelHistory({ clock, ...historyLimits(settings) }),
     },
   });
   let gateway: RunningGateway;

@@ -6,9 +6,9 @@
  */
 import { SignJWT } from 'jose';
 
-/** Mints an HS256 token for `user` (`sub`), optionally bound to a device (`did`). */
-export async function mintToken(secret: string, user: string, opts: { device?: string; ttlSeconds?: number; audience?: string; issuer?: string } = {}): Promise<string> {
-  let jwt = new SignJWT(opts.device !== undefined ? { did: opts.device } : {})
+/** Mints an HS256 token for `user` (`sub`), optionally bound to a device (`did`) and naming channels (`channels`). */
+export async function mintToken(secret: string, user: string, opts: { device?: string; ttlSeconds?: number; audience?: string; issuer?: string; channels?: string[] } = {}): Promise<string> {
+  let jwt = new SignJWT({ ...(opts.device !== undefined ? { did: opts.device } : {}), ...(opts.channels !== undefined ? { channels: opts.channels } : {}) })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(user)
     .setIssuedAt()

@@ -8,6 +8,8 @@ import { sessionsContract } from './sessions.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { pushStoreContract } from './push-store.contract.js';
 import { composePushStore } from '../../services/router/core/push-store.js';
+import { MemoryChannelHistory } from '../../services/router/stores/memory/channel-history.js';
+import { channelHistoryContract } from './channel-history.contract.js';
 
 function manual(): { clock: ManualClock; advance(ms: number): Promise<void> } {
   const clock = new ManualClock(1000);
@@ -35,4 +37,10 @@ pushStoreContract('memory (inbox and presence composed)', async (limits) => {
   const inbox = new MemoryInbox({ clock });
   const presence = new MemoryPresence({ clock, ...limits });
   return { store: composePushStore(inbox, presence), inbox, presence, advance };
+});
+
+channelHistoryContract('memory', async (limits) => {
+  const { clock, advance } = manual();
+  const history = new MemoryChannelHistory({ clock, ...limits });
+  return { history, advance, lose: async () => history.lose() };
 });

@@ -28,6 +28,8 @@ import { presenceContract } from './presence.contract.js';
 import { sessionsContract } from './sessions.contract.js';
 import { pushStoreContract } from './push-store.contract.js';
 import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
+import { RedisChannelHistory } from '../../services/router/stores/redis/channel-history.js';
+import { channelHistoryContract } from './channel-history.contract.js';
 
 const [server, clusterNode] = await Promise.all([startRedis(), startRedis({ cluster: true })]);
 const [redis, cluster] = await Promise.all([createRedis({ url: server.url }), createRedis({ nodes: [clusterNode.url] })]);
@@ -65,6 +67,12 @@ function contracts(name: string, client: RedisClient): void {
     const inbox = new RedisInbox({ redis: client, prefix: p });
     const presence = new RedisPresence({ redis: client, prefix: p, ...limits });
     return { store: new RedisPushStore(inbox, presence), inbox, presence, advance };
+  });
+  channelHistoryContract(name, async (limits) => {
+    const p = prefix();
+    // Loses this store's keys only (the server is shared by every contract): what FLUSHALL does to it.
+    const lose = async (): Promise<void> => { for (const k of await client.keys(`${p}:*`)) await client.del(k); };
+    return { history: new RedisChannelHistory({ redis: client, prefix: p, ...limits }), advance, lose };
   });
 }
 

@@ -25,6 +25,17 @@ export class FakeClientSocket implements ClientSocket {
   cork(cb: () => void): void {
     cb();
   }
+  /** Topics joined (what uWS would publish to this socket). */
+  topics = new Set<string>();
+  subscribe(topic: string): boolean {
+    if (this.ended) this.touchedAfterEnd = true;
+    this.topics.add(topic);
+    return true;
+  }
+  unsubscribe(topic: string): boolean {
+    if (this.ended) this.touchedAfterEnd = true;
+    return this.topics.delete(topic);
+  }
   /** Decoded frames sent so far. */
   frames(): ServerFrame[] {
     return this.sent.map((s) => {

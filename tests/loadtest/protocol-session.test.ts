@@ -122,6 +122,32 @@ describe('ClientSession on a fake clock', () => {
     assert.equal(s.stats.zombies, 1);
   });
 
+  it('the zombie wait is min(interval, heartbeatTimeoutMs), the SDK\'s rule (default: the SDK\'s 60 s)', () => {
+    for (const [timeout, zombieAt] of [[undefined, 180_000], [5_000, 125_000]] as const) {
+      const s = new ClientSession({ intervalMs: 120_000, random: draws([1]), ...(timeout !== undefined ? { heartbeatTimeoutMs: timeout } : {}) });
+      s.opened(0);
+      s.receive(hello({ intervalMs: 120_000 }), 0);
+      assert.equal(s.poll(120_000).frames.length, 1);
+      assert.equal(s.nextWakeAt(), zombieAt);
+      assert.equal(s.poll(zombieAt - 1).zombie, false);
+      assert.equal(s.poll(zombieAt).zombie, true);
+    }
+  });
+
+  it('an ack sent moves the last-packet time: the heartbeat due then is put off; a corrected interval is adopted', () => {
+    const s = new ClientSession({ intervalMs: 1000, ackBatchMs: 100, random: draws([1]) });
+    s.opened(0);
+    s.receive(hello(), 0);
+    s.receive(push(1), 900); // counts as traffic: the first beat moves to 1900
+    assert.deepEqual(s.poll(1000).frames, [ackFrame(1)], 'the ack at 1000, no beat');
+    assert.deepEqual(s.poll(1999).frames, []);
+    assert.deepEqual(s.poll(2000).frames, [heartbeatFrame()]);
+    s.receive(encodeHeartbeatAck({ intervalMs: 3000 }), 2010);
+    assert.equal(s.intervalMs, 3000);
+    assert.equal(s.nextWakeAt(), 5010);
+    assert.deepEqual(s.connectParams(), { hbMs: 3000, session: 's1', lastSeq: 1 });
+  });
+
   it('pushes: de-duplicated by seq, gaps counted, acks batched by time and by count, latency from data.t', () => {
     const s = new ClientSession({ intervalMs: 60_000, ackBatchMs: 100, ackBatchCount: 3 });
     s.opened(0);
@@ -135,8 +161,11 @@ describe('ClientSession on a fake clock', () => {
     assert.ok(dup.type === 'push' && dup.duplicate);
     const gap = s.receive(push(5), 202);
     assert.ok(gap.type === 'push' && gap.gap === 2);
+    assert.deepEqual(s.poll(202).frames, [ackFrame(5)], 'three pushes (the duplicate counts, as in the SDK): ack at once, cumulative');
     s.receive(push(6), 203);
-    assert.deepEqual(s.poll(203).frames, [ackFrame(6)], 'three new pushes: ack at once, cumulative');
+    assert.deepEqual(s.poll(302).frames, []);
+    assert.deepEqual(s.poll(303).frames, [ackFrame(6)]);
+    assert.equal(s.ackedSeq, 6);
     assert.deepEqual({ p: s.stats.pushes, d: s.stats.duplicates, g: s.stats.gaps, last: s.lastSeq }, { p: 4, d: 1, g: 2, last: 6 });
   });
 
@@ -156,7 +185,7 @@ describe('ClientSession on a fake clock', () => {
     assert.equal(s.ended({ closeCode: 4003 }, 50), undefined, 'REPLACED is terminal');
     s.opened(100);
     s.receive(encodeJson({ op: 'reconnect', delayMs: 777, reason: 'draining' }), 110);
-    assert.equal(s.ended({ closeCode: 4000 }, 120), 777, 'drain: the server\'s delay');
+    assert.equal(s.ended({ closeCode: 4000 }, 120), 767, 'drain: the server\'s delay, counted from its frame');
     s.opened(1000);
     assert.equal(s.ended({ closeCode: 1006 }, 1000 + SDK_RETRY.healthyAfterMs), 500, 'a healthy connection resets the attempt counter');
   });

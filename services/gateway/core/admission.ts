@@ -20,7 +20,7 @@
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
 import { AdaptiveLimit, DEFAULT_LIMIT_OPTIONS, RetryWindow, type SampleOutcome } from './adaptive-limit.js';
 import { SourceBudget } from './source-budget.js';
-import { newBucket, take, waitMs, type BucketState } from './token-bucket.js';
+import { newBucket, take, waitMs, type BucketState } from '../../shared/token-bucket.js';
 
 export type Admission = { ok: true } | { ok: false; error: ErrorSpec; retryAfterS: number };
 

@@ -3,7 +3,7 @@
  * renegotiation and the ack), acks, in-band token refresh and upstream sends.
  * Size, rate and liveness are checked before a frame gets here (GatewayCore.message).
  */
-import { Close, encodeHeartbeatAck, encodeJson, heartbeatDeadlineMs, type ClientFrame } from '../../../protocol/index.js';
+import { Close, encodeHeartbeatAck, encodeJson, heartbeatDeadlineMs, type ChannelPosition, type ClientFrame } from '../../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import { bump } from '../../shared/stats.js';
@@ -24,6 +24,8 @@ export interface ClientFramesDeps {
   verifyToken?: TokenVerifier;
   write(c: Connection, data: Uint8Array | string, isBinary: boolean): void;
   closeWith(c: Connection, code: number, message: string): void;
+  /** The `recover` frame (channels.ts); false when none was expected. */
+  recover?(c: Connection, positions: readonly ChannelPosition[]): boolean;
 }
 
 const HEARTBEAT_ACK_BARE = encodeHeartbeatAck();
@@ -49,6 +51,9 @@ export class ClientFrames {
         return;
       case 'refresh':
         this.refresh(c, f.token);
+        return;
+      case 'recover':
+        if (this.d.recover?.(c, f.channels) !== true) this.d.closeWith(c, Close.INVALID_FRAME, 'recover is sent once, after a hello on a recover=1 connection');
         return;
       case 'send':
         this.d.stats.upstream++;

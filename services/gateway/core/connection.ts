@@ -4,13 +4,14 @@
  * the hot paths (touch on every frame, rate check) allocate nothing.
  */
 import type { WheelNode } from './timing-wheel.js';
-import type { BucketState } from './token-bucket.js';
+import type { BucketState } from '../../shared/token-bucket.js';
 import type { ClientSocket, PushRecord } from './ports.js';
 import type { OrderedConn } from './ordered-delivery.js';
 import type { ReplayConn, ReplayState } from './replay.js';
+import type { ChannelConn } from './channels.js';
 import { heartbeatDeadlineMs } from '../../../protocol/index.js';
 
-export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn {
+export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn, ChannelConn {
   /** The timing wheel's index for this connection's deadline record (-1: none). */
   wheelId = -1;
   // Numeric fields start as numbers, never `undefined` (what an ES2022 field
@@ -48,6 +49,9 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   held: PushRecord[] | null = null;
   heldSince = 0;
   repairing = false;
+  /** Channels joined or joining (channels.ts); null until the first. */
+  channels: Set<string> | null = null;
+  awaitingRecover: { channels: readonly string[]; until: number } | null = null;
 
   constructor(
     readonly socket: ClientSocket,

@@ -18,7 +18,7 @@ import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
 import { OrderedDelivery } from './ordered-delivery.js';
 import { Deadlines, type Due } from './deadlines.js';
-import { take } from './token-bucket.js';
+import { take } from '../../shared/token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
@@ -28,7 +28,8 @@ import { Outbound } from './outbound.js';
 import { startSession, type SessionStartDeps } from './session-start.js';
 import { ClientFrames } from './client-frames.js';
 import { newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
-import type { ClientSocket, ControlCommand, Delivery, GatewayLink, Handshake, IdSource, TokenVerifier } from './ports.js';
+import { ChannelHub } from './channels.js';
+import type { ChannelLink, ClientSocket, ControlCommand, Delivery, GatewayLink, Handshake, IdSource, TokenVerifier, TopicPublisher } from './ports.js';
 
 
 export interface CoreDeps {
@@ -44,6 +45,8 @@ export interface CoreDeps {
   random?: () => number;
   /** In-band token refresh; without it hello announces no refresh and `refresh` frames are answered with an error. */
   verifyToken?: TokenVerifier;
+  /** Channels: the bus side and the transport's native topic publish. Without them no connection joins a channel. */
+  channels?: { link: ChannelLink; topics: TopicPublisher };
 }
 
 
@@ -73,6 +76,8 @@ export class GatewayCore {
   };
   private readonly ordered: OrderedDelivery<Connection>;
   private readonly replayer: Replayer<Connection>;
+  /** Channel subscriptions and fan-out (channels.ts); null without a channel link. */
+  readonly channels: ChannelHub<Connection> | null;
 
   constructor(private readonly deps: CoreDeps) {
     this.o = deps.options;
@@ -116,18 +121,24 @@ export class GatewayCore {
       highWaterBytes: this.o.limits.sendBufferBound,
       maxPending: MAX_PENDING_DURING_REPLAY,
     });
+    const ch = deps.channels;
+    const hub = this.channels = ch === undefined ? null : new ChannelHub<Connection>(
+      { maxPerConnection: 64, recoverWaitMs: 5000, ...this.o.channels, repairAfterMs: this.o.wheel.tickMs },
+      ch.link, ch.topics, (c, frame) => this.write(c, frame, false), () => this.clock.now());
     this.sessionStart = {
       options: this.o, clock: this.clock, link: deps.link, log: deps.log, stats: this.stats, admission: this.admission,
       random: this.random, refreshable: deps.verifyToken !== undefined,
       write: (c, data, isBinary) => this.write(c, data, isBinary),
       closeWith: (c, code, message) => this.closeWith(c, code, message),
       replay: (c, reply) => this.replayer.start(c, reply),
+      ...(hub ? { started: (c: Connection, hs: Handshake) => { if (hs.channels !== undefined) hub.start(c, hs.channels, hs.recover === true); } } : {}),
     };
     this.frames = new ClientFrames({
       options: this.o, clock: this.clock, link: deps.link, log: deps.log, stats: this.stats, deadlines: this.deadlines,
       observer: deps.observer, verifyToken: deps.verifyToken,
       write: (c, data, isBinary) => this.write(c, data, isBinary),
       closeWith: (c, code, message) => this.closeWith(c, code, message),
+      ...(hub ? { recover: (c: Connection, positions: Parameters<ChannelHub<Connection>['recover']>[1]) => hub.recover(c, positions) } : {}),
     });
   }
 
@@ -216,6 +227,7 @@ export class GatewayCore {
     c.pending = null;
     c.replay = null;
     this.ordered.forget(c);
+    this.channels?.closed(c);
     if (c.registered) {
       // Counted once: uWS reports the close again after closeWith() already did.
       const finalCode = c.closeCode ?? code;
@@ -293,6 +305,7 @@ export class GatewayCore {
     this.deadlines.advance(now);
     this.slow.sweep(now, this.onStuck);
     this.ordered.tick(now);
+    this.channels?.tick(now);
     this.drain.step(now);
     this.admission.tick(now);
     this.deps.observer?.sweepSeconds((performance.now() - t0) / 1000);
@@ -329,6 +342,16 @@ export class GatewayCore {
     const targets = this.registry.get(cmd.user, cmd.device);
     let n = 0;
     for (const c of targets) {
+      if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
+        // Only connections that speak channel frames and whose session started (channels.ts start()).
+        if (c.closed || c.channels === null || this.channels === null) continue;
+        n++;
+        for (const name of cmd.channels) {
+          if (cmd.type === 'subscribe') void this.channels.join(c, name);
+          else this.channels.leave(c, name, true);
+        }
+        continue;
+      }
       if (cmd.type === 'replace' && c.id === cmd.keepConn) continue;
       n++;
       if (cmd.type === 'kick') this.closeWith(c, Close.KICKED, 'disconnected by the service');
@@ -336,6 +359,11 @@ export class GatewayCore {
       else this.closeWith(c, Close.REPLACED, 'a newer connection for this user and device took over');
     }
     return n;
+  }
+
+  /** Local connections receiving (or joining) `channel`. */
+  channelSubscribers(channel: string): number {
+    return this.channels?.count(channel) ?? 0;
   }
 
   /** Every live connection (for presence re-announcement). */

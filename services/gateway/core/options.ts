@@ -8,6 +8,8 @@ export interface CoreOptions {
   limits: { maxPayload: number; ratePerSec: number; burst: number; sendBufferBound: number; writeTimeoutMs: number };
   admission: AdmissionOptions;
   drain: { windowMs: number; reconnectJitterMs: number };
+  /** Channels (channels.ts); defaults when absent. */
+  channels?: { maxPerConnection: number; recoverWaitMs: number };
 }
 
 /** Plain counters the core bumps on hot paths; the metrics module reads them at scrape time. */

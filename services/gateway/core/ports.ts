@@ -5,10 +5,10 @@
  * `GatewayLink` (memory bus in standalone mode, NATS in cluster mode).
  */
 
-import type { FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
+import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
 
 /** Bus messages the core speaks; defined once for every service. */
-export type { PushRecord, ResumeRequest, ResumeReply, FetchRequest, FetchReply, PresenceEvent, UpstreamMessage, Delivery, ControlCommand } from '../../shared/bus/messages.js';
+export type { ChannelMessage, ChannelHistoryReply, ChannelHistoryRequest, PushRecord, ResumeRequest, ResumeReply, FetchRequest, FetchReply, PresenceEvent, UpstreamMessage, Delivery, ControlCommand } from '../../shared/bus/messages.js';
 
 /** uWS send() results. */
 export const SendStatus = Object.freeze({ BACKPRESSURE: 0, OK: 1, DROPPED: 2 });
@@ -24,6 +24,26 @@ export interface ClientSocket {
   end(code?: number, shortMessage?: string): void;
   getBufferedAmount(): number;
   cork(cb: () => void): unknown;
+  /** Joins / leaves a topic of the transport's native publish (uWS topics); the channel name is the topic. */
+  subscribe(topic: string): boolean;
+  unsubscribe(topic: string): boolean;
+}
+
+/** The transport's native fan-out: one call writes `message` (a text frame) to every socket subscribed to `topic`. */
+export interface TopicPublisher {
+  publish(topic: string, message: string): void;
+}
+
+/** Gateway → bus for channels. */
+export interface ChannelLink {
+  /**
+   * Starts receiving the channel's messages from the bus (interest); `ready`
+   * resolves once the subscription is in place (a history read made after it
+   * misses nothing that the live stream will not bring). `drop()` ends it.
+   */
+  interest(channel: string, onMessage: (m: ChannelMessage) => void): { ready: Promise<void>; drop(): void };
+  /** The channel's position and, with afterOffset, what followed; rejects like resume(). */
+  history(req: ChannelHistoryRequest): Promise<ChannelHistoryReply>;
 }
 
 /** Identity established by the upgrade handler (token verified, params validated). */
@@ -34,6 +54,14 @@ export interface Handshake {
   tokenExpiresAt: number;
   /** Interval the client asked for in the `hb` query param, if any. */
   requestedIntervalMs: number | undefined;
+  /**
+   * Set when the client speaks channel frames (`channels=1` or `recover=1`):
+   * the token's `channels` claim (validated, within the per-connection
+   * limit), possibly empty. Unset: the connection joins no channel at all.
+   */
+  channels?: readonly string[];
+  /** `recover=1`: hold channel joins until the client's `recover` frame (or a timeout). */
+  recover?: boolean;
   /** Resume request: both set, or neither. */
   session: string | undefined;
   lastSeq: number | undefined;

@@ -30,6 +30,8 @@ export interface SessionStartDeps {
   closeWith(c: Connection, code: number, message: string): void;
   /** HELLO is written: replay the backlog (inside the same cork). */
   replay(c: Connection, reply: ResumeReply): void;
+  /** After HELLO and the replay's start: join the connection's channels. */
+  started?(c: Connection, hs: Handshake): void;
 }
 
 /**
@@ -68,6 +70,7 @@ export function startSession(d: SessionStartDeps, c: Connection, hs: Handshake):
         // Paced by the send buffer; live pushes stay in c.pending until it ends.
         d.replay(c, reply);
       });
+      d.started?.(c, hs);
     })
     .catch((err: unknown) => {
       outcome = 'failed';

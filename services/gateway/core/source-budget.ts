@@ -15,7 +15,7 @@
  * one), and when the map is full the oldest entry is evicted. O(1) per call,
  * sweep O(sources) and meant to run on a timer tick.
  */
-import { newBucket, take, waitMs, type BucketState } from './token-bucket.js';
+import { newBucket, take, waitMs, type BucketState } from '../../shared/token-bucket.js';
 
 export interface SourceBudgetOptions {
   /** Upgrades per second per source (0 turns the budget off). */

@@ -46,6 +46,8 @@ export interface UwsGatewayOptions {
   maxPayload: number;
   maxBackpressure: number;
   tickMs: number;
+  /** Channels a token's claim may list (LONGLINK_MAX_CHANNELS_PER_CONNECTION). */
+  maxChannels: number;
   ready: () => boolean;
   metrics: { contentType: string; metrics(): Promise<string> };
   log: { warn(obj: object, msg: string): void };
@@ -55,6 +57,8 @@ export interface UwsGateway {
   readonly port: number;
   /** Stops listening (existing sockets stay) and stops the tick timer. */
   close(): void;
+  /** Native fan-out: writes a text frame to every socket subscribed to `topic` (uWS app.publish). */
+  publish(topic: string, message: string): void;
 }
 
 /** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
@@ -80,11 +84,16 @@ function parseUintParam(q: URLSearchParams, name: string): number | undefined | 
 }
 
 /** Validates query parameters into the handshake fields the core needs. Returns an error string on bad input. */
-type Params = { device?: string; hb?: number; session?: string; lastSeq?: number; lastEpoch?: number; token?: string };
+type Params = { device?: string; hb?: number; session?: string; lastSeq?: number; lastEpoch?: number; token?: string; recover?: boolean; channels?: boolean };
 
 function parseParams(query: string): Params | string {
   const q = new URLSearchParams(query);
   const out: Params = {};
+  for (const flag of ['channels', 'recover'] as const) {
+    const v = q.get(flag);
+    if (v !== null && v !== '0' && v !== '1') return `${flag} must be 0 or 1`;
+    if (v === '1') out[flag] = true;
+  }
   const device = q.get('device');
   if (device !== null) {
     const bad = checkDeviceId(device);
@@ -190,6 +199,10 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         reject(res, Errors.BAD_HANDSHAKE, 'device parameter does not match the token');
         return;
       }
+      if (vt.channels !== undefined && vt.channels.length > o.maxChannels) {
+        reject(res, Errors.CHANNEL_LIMIT, `the token names ${vt.channels.length} channels, limit ${o.maxChannels}`);
+        return;
+      }
       // Only a verified upgrade spends the gateway-wide budget (adaptive session-start limit, connect rate).
       const admission = core.admitVerified();
       if (!admission.ok) {
@@ -204,6 +217,9 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         session: params.session,
         lastSeq: params.lastSeq,
         ...(params.lastEpoch !== undefined ? { lastEpoch: params.lastEpoch } : {}),
+        // Channel frames only for clients that say they speak them: an older decoder would close on an unknown op.
+        ...(params.channels || params.recover ? { channels: vt.channels ?? [] } : {}),
+        ...(params.recover ? { recover: true } : {}),
       };
       res.upgrade<UserData>({ hs, conn: null }, key, protocols.length > 0 ? SUBPROTOCOL : '', extensions, context);
     },
@@ -261,6 +277,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       let open = true;
       resolve({
         port,
+        publish: (topic, message) => { app.publish(topic, message, false); },
         close() {
           if (!open) return;
           open = false;

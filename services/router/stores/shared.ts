@@ -12,6 +12,11 @@ export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/** A channel epoch: 12 random base64url characters, so a new epoch never equals an old one by chance. */
+export function newEpoch(): string {
+  return randomBytes(9).toString('base64url');
+}
+
 export interface RedisStoreOptions {
   /** Shared client (see redis/client.ts: createRedis); the store never quits it. */
   redis: RedisClient;

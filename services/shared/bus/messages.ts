@@ -165,6 +165,8 @@ export interface AckEvent {
 
 export type ControlCommand =
   | { type: 'kick' | 'logout'; user: string; device?: string }
+  /** Subscribes (or unsubscribes) this user's (device's) live connections to channels. */
+  | { type: 'subscribe' | 'unsubscribe'; user: string; device?: string; channels: string[] }
   /** Cluster-wide one-session rule: close this user+device's connections except `keepConn`. */
   | { type: 'replace'; user: string; device: string; keepConn: string };
 
@@ -188,4 +190,53 @@ export interface GatewayBeacon {
  */
 export interface SyncRequest {
   gateway?: string;
+}
+
+/** One channel message as stored and fanned out: `data` is already-serialised JSON. */
+export interface ChannelRecord {
+  offset: number;
+  id: string;
+  /** Router accept time, epoch ms. */
+  ts: number;
+  data: string;
+}
+
+/** Router → every gateway with local subscribers, on P.ch.<channel>: published once per message. */
+export interface ChannelMessage extends ChannelRecord {
+  channel: string;
+  epoch: string;
+}
+
+/**
+ * Gateway → a router: the channel's position, and with `afterOffset` what
+ * came after it (resume recovery, gap repair). Creates the channel's epoch
+ * on first use, so every subscriber starts from a real position.
+ */
+export interface ChannelHistoryRequest {
+  channel: string;
+  afterOffset?: number;
+  timeoutMs?: number;
+}
+
+export interface ChannelHistoryReply {
+  channel: string;
+  epoch: string;
+  /** Latest offset assigned in this epoch (0: nothing published yet). */
+  offset: number;
+  /** After `afterOffset`, in offset order; empty unless `covered`. */
+  pubs: ChannelRecord[];
+  /** Every offset in (afterOffset, offset] is in `pubs` (true without afterOffset). */
+  covered: boolean;
+}
+
+/** Router → every gateway: how many local connections receive `channel`; answered on `reply`. */
+export interface ChannelCountRequest {
+  channel: string;
+  reply: string;
+}
+
+export interface ChannelCountReply {
+  gateway: string;
+  channel: string;
+  count: number;
 }

@@ -16,6 +16,11 @@
  * | P.receipts.<router>             | gateway → one router  | delivery receipt (await_ms)     |
  * | P.acked                         | router → backends, routers | AckEvent: a device acked a push |
  * | P.sync                          | router → gateways     | re-announce your connections (SyncRequest; empty: all) |
+ * | P.ch.<channel>                  | router → gateways with subscribers | ChannelMessage     |
+ * | P.chhistory (queue: routers)    | gateway → a router    | ChannelHistoryRequest → Reply   |
+ * | P.publish (queue: routers)      | backend → a router    | publish body → publish result   |
+ * | P.chcount                       | router → gateways     | ChannelCountRequest             |
+ * | P.chcounts.<router>             | gateway → one router  | ChannelCountReply               |
  */
 export interface Subjects {
   readonly presence: string;
@@ -33,6 +38,12 @@ export interface Subjects {
   /** Ack receipts (AckEvent), for backends and for routers awaiting `acked`. */
   readonly acked: string;
   readonly sync: string;
+  /** Channel fan-out; gateways subscribe only while they have local subscribers. */
+  channel(name: string): string;
+  readonly channelHistory: string;
+  readonly publish: string;
+  readonly channelCount: string;
+  channelCounts(router: string): string;
 }
 
 export const ROUTER_QUEUE = 'routers';
@@ -53,5 +64,10 @@ export function subjects(prefix = 'longlink'): Subjects {
     receipts: (router: string) => `${prefix}.receipts.${router}`,
     acked: `${prefix}.acked`,
     sync: `${prefix}.sync`,
+    channel: (name: string) => `${prefix}.ch.${name}`,
+    channelHistory: `${prefix}.chhistory`,
+    publish: `${prefix}.publish`,
+    channelCount: `${prefix}.chcount`,
+    channelCounts: (router: string) => `${prefix}.chcounts.${router}`,
   });
 }

@@ -1,0 +1,308 @@
+/**
+ * Channels on a gateway (docs/protocol.md §13): which local connections
+ * receive which channel, interest-based bus subscriptions, in-order fan-out
+ * and recovery.
+ *
+ * - Interest: the gateway subscribes to a channel's bus subject when its
+ *   first local connection joins and drops it when the last one leaves, so a
+ *   message reaches only gateways that have subscribers.
+ * - Fan-out: one encoded frame per message, handed to the transport's native
+ *   topic publish (uWS app.publish): no JavaScript loop over sockets.
+ *   Sockets join the topic (socket.subscribe) only once they are caught up.
+ * - Order: per channel, this gateway fans out offsets in order, exactly once:
+ *   a duplicate is dropped, an early message is held until the gap fills or,
+ *   after `repairAfterMs`, the gap is read from the history (skipped if the
+ *   history no longer has it; subscribers see the gap in the offsets). A new
+ *   epoch restarts the count.
+ * - Join: the history gives the channel's position (and, for a recovering
+ *   client, what it missed); messages that arrived since are replayed from a
+ *   small ring of recent ones; then the socket joins the topic. A socket
+ *   whose history read is ahead of the live stream joins once the live stream
+ *   reaches that offset, so nothing arrives twice or out of order.
+ */
+import { BROADCAST_CHANNEL, encodeJson, encodePubRaw, type ChannelPosition } from '../../../protocol/index.js';
+import { Errors, LonglinkError } from '../../shared/errors.js';
+import type { ChannelLink, ChannelMessage, ClientSocket, TopicPublisher } from './ports.js';
+
+/** What the hub needs of a connection. */
+export interface ChannelConn {
+  readonly socket: ClientSocket;
+  closed: boolean;
+  /** Channels joined or joining; null until the session started on a client that speaks channel frames (start()). */
+  channels: Set<string> | null;
+  /** Channels waiting for the client's `recover` frame (handshake `recover=1`), and until when (hub clock). */
+  awaitingRecover: { channels: readonly string[]; until: number } | null;
+}
+
+export interface ChannelOptions {
+  /** Channels one connection may receive (the broadcast channel does not count). */
+  maxPerConnection: number;
+  /** A held (out-of-order) message waits this long before the gap is read from the history (ms). */
+  repairAfterMs: number;
+  /** How long joins wait for the `recover` frame of a `recover=1` handshake before going ahead without it (ms). */
+  recoverWaitMs: number;
+}
+
+export interface ChannelStats {
+  /** Messages fanned out (one per message per gateway, not per subscriber). */
+  published: number;
+  /** Frames the topic publishes reached: subscribers at the time of each message. */
+  deliveries: number;
+  duplicates: number;
+  gapsRepaired: number;
+  gapsSkipped: number;
+  epochChanges: number;
+  interestAdded: number;
+  interestDropped: number;
+  readonly joins: Map<string, number>;
+}
+
+const RING = 256;
+const MAX_EARLY = 1024;
+
+interface Waiter<C> { c: C; after: number }
+
+class ChannelState<C extends ChannelConn> {
+  epoch = '';
+  /** Highest offset fanned out in order; -1 until the first history read. */
+  last = -1;
+  readonly members = new Set<C>();
+  ring: ChannelMessage[] = [];
+  readonly held = new Map<number, ChannelMessage>();
+  heldSince = 0;
+  repairing = false;
+  early: ChannelMessage[] = [];
+  waiting: Array<Waiter<C>> = [];
+  constructor(readonly name: string, public interest: { ready: Promise<void>; drop(): void } | null) {}
+}
+
+export class ChannelHub<C extends ChannelConn> {
+  readonly stats: ChannelStats = {
+    published: 0, deliveries: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0, interestAdded: 0, interestDropped: 0, joins: new Map(),
+  };
+  private readonly states = new Map<string, ChannelState<C>>();
+  private readonly holding = new Set<ChannelState<C>>();
+  private readonly awaiting = new Set<C>();
+
+  constructor(private readonly o: ChannelOptions, private readonly link: ChannelLink, private readonly topics: TopicPublisher,
+    private readonly send: (c: C, frame: string) => void, private readonly now: () => number) {}
+
+  /** Channels with local subscribers (each one bus subscription). */
+  get channelCount(): number { return this.states.size; }
+
+  /** Local connections receiving (or joining) `channel`. */
+  count(channel: string): number { return this.states.get(channel)?.members.size ?? 0; }
+
+  /**
+   * The session started (hello written): join the broadcast channel and the
+   * token's channels, at once or, with `recover`, when the client's recover
+   * frame names its positions.
+   */
+  start(c: C, channels: readonly string[], recover: boolean): void {
+    c.channels ??= new Set();
+    const all = [BROADCAST_CHANNEL, ...channels];
+    if (!recover) { for (const ch of all) void this.join(c, ch); return; }
+    c.awaitingRecover = { channels: all, until: this.now() + this.o.recoverWaitMs };
+    this.awaiting.add(c);
+  }
+
+  /** The client's `recover` frame. False when none was expected (a protocol error). */
+  recover(c: C, positions: readonly ChannelPosition[]): boolean {
+    const waiting = c.awaitingRecover;
+    if (waiting === null) return false;
+    c.awaitingRecover = null;
+    this.awaiting.delete(c);
+    const at = new Map(positions.map((p) => [p.channel, p] as const));
+    for (const ch of waiting.channels) void this.join(c, ch, at.get(ch));
+    return true;
+  }
+
+  /** Joins `channel`; with `from`, recovers what the client missed after it. Resolves once joined or refused. */
+  join(c: C, channel: string, from?: ChannelPosition): Promise<void> {
+    const set = c.channels;
+    if (c.closed || set === null) return Promise.resolve();
+    if (set.has(channel)) return Promise.resolve();
+    const counted = set.size - (set.has(BROADCAST_CHANNEL) ? 1 : 0);
+    if (channel !== BROADCAST_CHANNEL && counted >= this.o.maxPerConnection) {
+      this.bumpJoin('refused_limit');
+      this.send(c, encodeJson({ op: 'unsubscribed', channel, error: Errors.CHANNEL_LIMIT.code }));
+      return Promise.resolve();
+    }
+    set.add(channel);
+    const st = this.state(channel);
+    st.members.add(c);
+    const interest = st.interest!;
+    return interest.ready
+      .then(() => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) }))
+      .then((r) => {
+        if (!this.isMember(c, channel)) return;
+        if (st.last < 0) this.sync(st, r.epoch, r.offset);
+        const recovered = from === undefined ? undefined : from.epoch === r.epoch && r.covered && r.epoch === st.epoch;
+        this.bumpJoin(recovered === undefined ? 'fresh' : recovered ? 'recovered' : 'not_recovered');
+        c.socket.cork(() => {
+          this.send(c, encodeJson({ op: 'subscribed', channel, offset: r.offset, epoch: st.epoch, ...(recovered !== undefined ? { recovered } : {}) }));
+          let pos = r.epoch === st.epoch ? r.offset : st.last;
+          if (recovered === true) for (const p of r.pubs) if (p.offset > from!.offset) this.send(c, encodePubRaw(channel, p.offset, st.epoch, p.id, p.ts, p.data));
+          for (const m of st.ring) {
+            if (m.offset > pos && m.offset <= st.last) { this.send(c, this.frame(m)); pos = m.offset; }
+          }
+          if (pos <= st.last) c.socket.subscribe(channel);
+          else st.waiting.push({ c, after: pos });
+        });
+      })
+      .catch((err: unknown) => {
+        if (!this.isMember(c, channel)) return;
+        this.bumpJoin('failed');
+        this.leave(c, channel);
+        const code = err instanceof LonglinkError ? err.code : Errors.STORE_UNAVAILABLE.code;
+        this.send(c, encodeJson({ op: 'unsubscribed', channel, error: code }));
+      });
+  }
+
+  /** Stops `channel` for `c` (tells the client unless it is closed or `silent`). */
+  leave(c: C, channel: string, tell = false): void {
+    if (!c.channels?.delete(channel)) return;
+    const st = this.states.get(channel);
+    if (!c.closed) {
+      c.socket.unsubscribe(channel);
+      if (tell) this.send(c, encodeJson({ op: 'unsubscribed', channel }));
+    }
+    if (st === undefined) return;
+    st.members.delete(c);
+    if (st.waiting.length > 0) st.waiting = st.waiting.filter((w) => w.c !== c);
+    if (st.members.size === 0) {
+      st.interest?.drop();
+      st.interest = null;
+      this.stats.interestDropped++;
+      this.states.delete(channel);
+      this.holding.delete(st);
+    }
+  }
+
+  /** The connection closed: every channel it had. uWS drops its topic memberships itself. */
+  closed(c: C): void {
+    c.awaitingRecover = null;
+    this.awaiting.delete(c);
+    if (c.channels === null) return;
+    for (const ch of [...c.channels]) this.leave(c, ch);
+  }
+
+  private isMember(c: C, channel: string): boolean {
+    return !c.closed && c.channels !== null && c.channels.has(channel) && this.states.get(channel)?.members.has(c) === true;
+  }
+
+  private bumpJoin(outcome: string): void {
+    this.stats.joins.set(outcome, (this.stats.joins.get(outcome) ?? 0) + 1);
+  }
+
+  private state(channel: string): ChannelState<C> {
+    let st = this.states.get(channel);
+    if (st === undefined) {
+      const created = new ChannelState<C>(channel, null);
+      created.interest = this.link.interest(channel, (m) => this.onMessage(created, m));
+      this.stats.interestAdded++;
+      this.states.set(channel, created);
+      st = created;
+    }
+    return st;
+  }
+
+  private sync(st: ChannelState<C>, epoch: string, offset: number): void {
+    st.epoch = epoch;
+    st.last = offset;
+    const early = st.early;
+    st.early = [];
+    for (const m of early) this.onMessage(st, m);
+  }
+
+  private frame(m: ChannelMessage): string {
+    return encodePubRaw(m.channel, m.offset, m.epoch, m.id, m.ts, m.data);
+  }
+
+  /** A message from the bus for a channel with local subscribers. */
+  private onMessage(st: ChannelState<C>, m: ChannelMessage): void {
+    if (this.states.get(st.name) !== st) return;
+    if (st.last < 0) {
+      if (st.early.length < MAX_EARLY) st.early.push(m);
+      return;
+    }
+    if (m.epoch !== st.epoch) {
+      // The history was lost and offsets restarted: follow the new epoch; subscribers see it on the frame.
+      this.stats.epochChanges++;
+      st.epoch = m.epoch;
+      st.last = m.offset - 1;
+      st.ring = [];
+      st.held.clear();
+      this.holding.delete(st);
+      const waiting = st.waiting;
+      st.waiting = [];
+      for (const w of waiting) if (this.isMember(w.c, st.name)) w.c.socket.subscribe(st.name);
+    }
+    if (m.offset <= st.last) { this.stats.duplicates++; return; }
+    if (m.offset > st.last + 1) {
+      if (st.held.size === 0) st.heldSince = this.now();
+      st.held.set(m.offset, m);
+      this.holding.add(st);
+      return;
+    }
+    this.fanOut(st, m);
+    this.drainHeld(st);
+  }
+
+  private drainHeld(st: ChannelState<C>): void {
+    for (let next = st.held.get(st.last + 1); next !== undefined; next = st.held.get(st.last + 1)) {
+      st.held.delete(next.offset);
+      this.fanOut(st, next);
+    }
+    for (const k of st.held.keys()) if (k <= st.last) st.held.delete(k);
+    if (st.held.size === 0) this.holding.delete(st);
+    else st.heldSince = this.now();
+  }
+
+  private fanOut(st: ChannelState<C>, m: ChannelMessage): void {
+    this.topics.publish(st.name, this.frame(m));
+    st.last = m.offset;
+    this.stats.published++;
+    this.stats.deliveries += st.members.size - st.waiting.length;
+    st.ring.push(m);
+    if (st.ring.length > RING) st.ring.splice(0, st.ring.length - RING);
+    if (st.waiting.length > 0) {
+      const still: Array<Waiter<C>> = [];
+      for (const w of st.waiting) {
+        if (w.after > st.last) still.push(w);
+        else if (this.isMember(w.c, st.name)) w.c.socket.subscribe(st.name);
+      }
+      st.waiting = still;
+    }
+  }
+
+  /** Every wheel tick: gaps held too long are read from the history, or skipped. */
+  tick(now: number): void {
+    for (const c of this.awaiting) {
+      if (c.awaitingRecover !== null && now >= c.awaitingRecover.until) this.recover(c, []);
+    }
+    for (const st of this.holding) {
+      if (st.repairing || now - st.heldSince < this.o.repairAfterMs) continue;
+      st.repairing = true;
+      const from = st.last;
+      const epoch = st.epoch;
+      this.link.history({ channel: st.name, afterOffset: from }).then((r) => {
+        st.repairing = false;
+        if (this.states.get(st.name) !== st || st.epoch !== epoch || st.last !== from) return;
+        if (r.covered && r.epoch === epoch) {
+          this.stats.gapsRepaired++;
+          for (const p of r.pubs) {
+            if (p.offset !== st.last + 1) continue;
+            const held = st.held.get(p.offset);
+            st.held.delete(p.offset);
+            this.fanOut(st, held ?? { ...p, channel: st.name, epoch });
+          }
+        } else {
+          this.stats.gapsSkipped++;
+          st.last = Math.min(...st.held.keys()) - 1;
+        }
+        this.drainHeld(st);
+      }, () => { st.repairing = false; st.heldSince = this.now(); });
+    }
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The channel history contract: per channel, an epoch, an offset counter and
+ * a bounded window of recent messages. Memory (standalone) and Redis
+ * (cluster) implement it and pass one contract suite
+ * (tests/contract/channel-history.contract.ts).
+ *
+ * - append() gives the message the channel's next offset (1, 2, …) in the
+ *   current epoch, atomically, and keeps at most `maxLen` messages, each for
+ *   at most `ttlMs`.
+ * - The epoch is made on first use (append or since) and kept for
+ *   `epochTtlMs` after the last append. When the store loses it (expiry, a
+ *   flushed or restarted Redis without persistence), the next use makes a new
+ *   one and offsets restart from 1: clients holding the old epoch are told
+ *   their position means nothing any more.
+ * - since() answers whether the window still holds every message after an
+ *   offset; it returns them only when it does (a partial answer would look
+ *   like a complete one to an app).
+ */
+import type { ChannelRecord } from '../../shared/bus/messages.js';
+
+export type { ChannelRecord } from '../../shared/bus/messages.js';
+
+export interface HistoryLimits {
+  /** Messages kept per channel (oldest dropped first). */
+  maxLen: number;
+  /** How long a message stays in the window (ms). */
+  ttlMs: number;
+  /** How long a channel's epoch and offset survive without a publish (ms). */
+  epochTtlMs: number;
+}
+
+export const DEFAULT_HISTORY_LIMITS: Readonly<HistoryLimits> = Object.freeze({
+  maxLen: 100,
+  ttlMs: 10 * 60_000,
+  epochTtlMs: 7 * 24 * 3600_000,
+});
+
+export interface HistoryEntry {
+  id: string;
+  ts: number;
+  data: string;
+}
+
+export interface HistoryWindow {
+  epoch: string;
+  /** Latest offset assigned in this epoch (0: nothing yet). */
+  offset: number;
+  /** Every message after the asked offset, in order, when `covered`; otherwise empty. */
+  pubs: ChannelRecord[];
+  covered: boolean;
+}
+
+export interface ChannelHistory {
+  append(channel: string, entry: HistoryEntry): Promise<{ offset: number; epoch: string }>;
+  /**
+   * Without `afterOffset`: the position (covered, no pubs). With it: the
+   * messages after it, if the window still holds all of them (an offset at
+   * or past the latest is covered with none; one past it is not: it came
+   * from another epoch's numbering).
+   */
+  since(channel: string, afterOffset: number | undefined): Promise<HistoryWindow>;
+  close(): Promise<void>;
+}
