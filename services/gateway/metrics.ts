@@ -80,6 +80,21 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.counter('delivery_gaps_skipped_total', 'Seq gaps the inbox could no longer fill (trimmed), skipped.', (c) => c.orderingStats.skippedGaps);
   m.counter('replay_pages_total', 'Replay pages fetched from the inbox after a session start\'s first page (large backlogs).', (c) => c.replayStats.pages);
   m.counter('replay_pauses_total', 'Times a replay paused on a send buffer at its bound, until the socket drained.', (c) => c.replayStats.pauses);
+  // Channels (docs/protocol.md §13): scrape-time reads of the hub's counters; zero without a channel link.
+  const ch = (c: GatewayCore) => c.channels;
+  m.gauge('channels', 'Channels with local subscribers: each is one bus subscription (interest).', (c) => ch(c)?.channelCount ?? 0);
+  m.gauge('channel_subscriptions', 'Connection-channel memberships (joined or joining).', (c) => ch(c)?.subscriptions ?? 0);
+  m.gauge('channel_gaps_pending', 'Channels holding out-of-order messages while an offset gap is repaired.', (c) => ch(c)?.gapsPending ?? 0);
+  m.counter('channel_messages_total', 'Channel messages fanned out by this gateway (one native topic publish each).', (c) => ch(c)?.stats.published ?? 0);
+  m.counter('channel_deliveries_total', 'Channel frames the topic publishes reached (subscribers at the time of each message).', (c) => ch(c)?.stats.deliveries ?? 0);
+  m.counter('channel_duplicates_total', 'Channel messages dropped as already fanned out (offset at or below the last).', (c) => ch(c)?.stats.duplicates ?? 0);
+  m.counter('channel_gap_repairs_total', 'Channel offset gaps filled from the history.', (c) => ch(c)?.stats.gapsRepaired ?? 0);
+  m.counter('channel_gaps_skipped_total', 'Channel offset gaps the history could no longer fill, skipped.', (c) => ch(c)?.stats.gapsSkipped ?? 0);
+  m.counter('channel_epoch_changes_total', 'Channel messages that arrived with a new epoch (the channel history was lost).', (c) => ch(c)?.stats.epochChanges ?? 0);
+  m.counter('channel_interest_added_total', 'Bus subscriptions to a channel started (its first local subscriber).', (c) => ch(c)?.stats.interestAdded ?? 0);
+  m.counter('channel_interest_dropped_total', 'Bus subscriptions to a channel ended (its last local subscriber left).', (c) => ch(c)?.stats.interestDropped ?? 0);
+  m.labeledCounter('channel_joins_total', 'Channel joins by outcome: fresh, recovered, not_recovered, refused_limit, failed.', 'outcome', (c) => ch(c)?.stats.joins ?? new Map(),
+    ['fresh', 'recovered', 'not_recovered', 'refused_limit', 'failed']);
   m.counter('acks_received_total', 'Cumulative ack frames received.', (c) => c.stats.acks);
 
   const sweep = new Histogram({

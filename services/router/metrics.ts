@@ -14,10 +14,13 @@ import type { ClusterView, RouterStats } from './core/router-types.js';
 import type { WorkQueue } from './core/work-queue.js';
 
 /** What the collectors read: the router's counters, its resume queue and the directory. */
+import type { ChannelStats } from './core/channels.js';
+
 export interface RouterMetricsSource {
   readonly stats: RouterStats;
   readonly resumeWork: Pick<WorkQueue, 'queued' | 'inFlight' | 'stats' | 'serviceMs' | 'expectedWaitMs'>;
   readonly core: { cluster(): Promise<ClusterView> };
+  readonly channels: { readonly stats: ChannelStats };
 }
 
 export interface RouterMetricsSources {
@@ -69,6 +72,10 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.counter('offline_notices_total', 'Offline notices published for external notifiers.', (r) => r.stats.offlineNotices);
   m.counter('presence_swept_total', 'Presence entries removed because their gateway\'s lease expired.', (r) => r.stats.sweptEntries);
   m.counter('presence_lease_expiries_total', 'Gateways whose presence lease expired (no beacon within the lease: died without draining).', (r) => r.stats.leaseExpiries);
+  m.counter('channel_publishes_total', 'Channel messages stored and published on the bus (broadcasts included).', (r) => r.channels.stats.publishes);
+  m.labeledCounter('channel_publishes_refused_total', 'Channel publishes refused before anything was stored, by reason: too_large, rate, validation.', 'reason', (r) => r.channels.stats.publishRefused, ['too_large', 'rate', 'validation']);
+  m.counter('channel_history_reads_total', 'Channel history reads for gateways (positions on join, recovery, gap repair).', (r) => r.channels.stats.historyReads);
+  m.counter('channel_subscribe_commands_total', 'Subscribe and unsubscribe calls handled.', (r) => r.channels.stats.subscribeCommands);
   m.counter('bus_errors_total', 'Malformed bus messages and failed publishes.', (r) => r.stats.busErrors);
   m.counter('store_errors_total', 'Failed storage calls (Redis unavailable, timeouts).', (r) => r.stats.storeErrors);
 

@@ -89,6 +89,14 @@ export class ChannelHub<C extends ChannelConn> {
 
   /** Channels with local subscribers (each one bus subscription). */
   get channelCount(): number { return this.states.size; }
+  /** Connection-channel memberships (joined or joining). */
+  get subscriptions(): number {
+    let n = 0;
+    for (const st of this.states.values()) n += st.members.size;
+    return n;
+  }
+  /** Channels holding out-of-order messages while a gap is repaired. */
+  get gapsPending(): number { return this.holding.size; }
 
   /** Local connections receiving (or joining) `channel`. */
   count(channel: string): number { return this.states.get(channel)?.members.size ?? 0; }
