@@ -45,6 +45,8 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   /** The user's sequence epoch (epoch.ts); -1 until the session start says (or if the router sends none). */
   epoch = -1;
   epochMoved = false;
+  /** Upstream requests (`send` with `reply`) awaiting their backend's answer. */
+  repliesInFlight = 0;
   /** Out-of-order live pushes waiting for a gap to fill (see ordered-delivery.ts). */
   held: PushRecord[] | null = null;
   heldSince = 0;
