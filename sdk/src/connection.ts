@@ -10,7 +10,7 @@
  */
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat,
-  type HeartbeatAckFrame, type HelloFrame, type PushFrame, type RefreshedFrame, type SentFrame,
+  type HeartbeatAckFrame, type HelloFrame, type PushFrame, type RefreshedFrame, type ReplyFrame, type SentFrame,
 } from '../../protocol/index.js';
 import { HeartbeatScheduler, type Beat } from './heartbeat-scheduler.js';
 import type { LossInfo } from './reconnect-machine.js';
@@ -36,6 +36,7 @@ export interface ConnectionEvents {
   /** A push whose data this client may not accept (protocol §10): reported and acked past, the connection stays. */
   undecodable(p: { seq: number; id: string }, reason: string): void;
   sent(f: SentFrame): void;
+  reply(f: ReplyFrame): void;
   refreshed(f: RefreshedFrame): void;
   heartbeatAck(f: HeartbeatAckFrame, beat: Beat | undefined, rttMs: number): void;
   /** The connection ended (never after dispose()). `pendingBeat`: a beat still awaiting its ack. */
@@ -170,6 +171,9 @@ export class Connection {
         return;
       case 'sent':
         this.ev.sent(f);
+        return;
+      case 'reply':
+        this.ev.reply(f);
         return;
       case 'refreshed':
         this.ev.refreshed(f);
