@@ -18,6 +18,8 @@ export type { BackoffConfig } from './backoff.js';
 export { DEFAULT_DELIVERY, Delivery } from './delivery.js';
 export type { DeliveryConfig, PushMessage } from './delivery.js';
 export { SendError, Upstream } from './upstream.js';
+export { Channels, GAP_RECONNECT_MS } from './channels.js';
+export type { ChannelMessage, ChannelReset } from './channels.js';
 export type { SendErrorKind } from './upstream.js';
 export { DEFAULT_STORAGE_KEY, HeartbeatMemory, MemoryStorage, webLocalStorage } from './storage.js';
 export type { KeyValueStorage } from './storage.js';
