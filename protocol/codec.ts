@@ -8,7 +8,7 @@ import { checkMessageId, checkPublishChannel, checkTopic } from './identifiers.j
 import { readVarint, varintLength, writeVarint } from './varint.js';
 import {
   AckFlag, BinaryOp, LIMITS,
-  type ChannelPosition, type ClientFrame, type Decoded, type HeartbeatAckFrame, type ServerFrame,
+  type ChannelPosition, type ClientFrame, type Decoded, type HeartbeatAckFrame, type SendFrame, type ServerFrame,
 } from './frames.js';
 
 // ignoreBOM keeps a leading U+FEFF in the text so JSON.parse rejects it: a
@@ -178,7 +178,15 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array | string, isBin
       if (badTopic !== undefined) return fail(`send.topic ${badTopic}`);
       if (!('data' in o)) return fail('send.data is required');
       if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`send.data nests deeper than ${MAX_DATA_DEPTH} levels`);
-      return { ok: true, frame: { op: 'send', id: o.id as string, topic: o.topic as string, data: o.data } };
+      if (o.reply !== undefined && o.reply !== true) return fail('send.reply must be true when present');
+      if (o.timeoutMs !== undefined) {
+        if (o.reply !== true) return fail('send.timeoutMs needs reply: true');
+        if (!isSeq(o.timeoutMs) || o.timeoutMs < LIMITS.minReplyTimeoutMs || o.timeoutMs > LIMITS.maxReplyTimeoutMs) return fail(`send.timeoutMs must be an integer of ${LIMITS.minReplyTimeoutMs}-${LIMITS.maxReplyTimeoutMs} ms`);
+      }
+      const frame: SendFrame = { op: 'send', id: o.id as string, topic: o.topic as string, data: o.data };
+      if (o.reply === true) frame.reply = true;
+      if (o.timeoutMs !== undefined) frame.timeoutMs = o.timeoutMs as number;
+      return { ok: true, frame };
     }
     case 'refresh':
       if (typeof o.token !== 'string' || o.token.length === 0 || o.token.length > LIMITS.maxTokenLength) return fail(`refresh.token must be a string of 1-${LIMITS.maxTokenLength} characters`);
@@ -273,6 +281,15 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
     case 'sent':
       if (typeof o.id !== 'string' || (o.error !== undefined && typeof o.error !== 'string')) return fail('sent: malformed');
       return { ok: true, frame: o.error === undefined ? { op: 'sent', id: o.id } : { op: 'sent', id: o.id, error: o.error } };
+    case 'reply':
+      if (typeof o.id !== 'string') return fail('reply: malformed id');
+      if (('data' in o) === (o.error !== undefined)) return fail('reply: exactly one of data and error');
+      if (o.error !== undefined) {
+        if (typeof o.error !== 'string' || (o.message !== undefined && typeof o.message !== 'string')) return fail('reply: malformed error');
+        return { ok: true, frame: { op: 'reply', id: o.id, error: o.error, ...(o.message !== undefined ? { message: o.message as string } : {}) } };
+      }
+      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`reply.data nests deeper than ${MAX_DATA_DEPTH} levels`);
+      return { ok: true, frame: { op: 'reply', id: o.id, data: o.data } };
     default:
       return fail(typeof o.op === 'string' ? `unknown op "${o.op.slice(0, 32)}"` : 'missing op');
   }

@@ -39,6 +39,14 @@ export const LIMITS = Object.freeze({
   maxIntervalMs: 3_600_000,
   /** A token in a `refresh` frame (characters). */
   maxTokenLength: 8192,
+  /** How long a `send` with `reply` may ask the gateway to wait for the backend (ms), and the default. */
+  minReplyTimeoutMs: 100,
+  maxReplyTimeoutMs: 30_000,
+  defaultReplyTimeoutMs: 5000,
+  /** A backend's reply body (UTF-8 bytes); a larger one is answered with LL_UPSTREAM_BAD_REPLY. */
+  maxReplyBytes: 65_536,
+  /** `send` frames with `reply` awaiting their answer on one connection; more get LL_UPSTREAM_BUSY. */
+  maxRepliesInFlight: 32,
   /** Channel positions in one `recover` frame (docs/protocol.md §13). */
   maxRecoverChannels: 256,
   /** Channel epochs (characters of A-Z a-z 0-9 _ -). */
@@ -61,8 +69,13 @@ export function heartbeatDeadlineMs(intervalMs: number, graceMs: number): number
 export interface HeartbeatFrame { op: 'heartbeat'; intervalMs?: number }
 /** Cumulative: every push with seq ≤ `seq` was received. */
 export interface AckFrame { op: 'ack'; seq: number }
-/** Upstream message for backends; answered by a `sent` frame with the same id. */
-export interface SendFrame { op: 'send'; id: string; topic: string; data: unknown }
+/**
+ * Upstream message for backends; answered by a `sent` frame with the same id.
+ * With `reply: true` it is a request: answered instead by a `reply` frame
+ * carrying the backend's answer or an error, within `timeoutMs` (default
+ * LIMITS.defaultReplyTimeoutMs).
+ */
+export interface SendFrame { op: 'send'; id: string; topic: string; data: unknown; reply?: true; timeoutMs?: number }
 
 /**
  * In-band token refresh: a new token for the same user (and device), verified
@@ -117,6 +130,13 @@ export interface ErrorFrame { op: 'error'; code: number; name: string; message: 
 /** Answer to an upstream `send`: accepted, or `error` says why not (the connection stays open). */
 export interface SentFrame { op: 'sent'; id: string; error?: string }
 
+/**
+ * Answer to a `send` with `reply: true`: the backend's answer in `data`, or
+ * `error` (an LL_UPSTREAM_… code: no backend, timeout, bad reply, too many
+ * in flight) with a human `message`. Only a client that asked gets one.
+ */
+export type ReplyFrame = { op: 'reply'; id: string; data: unknown } | { op: 'reply'; id: string; error: string; message?: string };
+
 /** Answer to `refresh`: the new time left on the token (ms), or `error` (an LL_ code) and the old expiry stands. */
 export interface RefreshedFrame { op: 'refreshed'; expiresInMs?: number; error?: string }
 
@@ -138,7 +158,7 @@ export interface SubscribedFrame { op: 'subscribed'; channel: string; offset: nu
 /** The connection no longer receives `channel`; `error` (an LL_ code) when a subscription was refused or failed. */
 export interface UnsubscribedFrame { op: 'unsubscribed'; channel: string; error?: string }
 
-export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame | RefreshedFrame
+export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | ReconnectFrame | ErrorFrame | SentFrame | ReplyFrame | RefreshedFrame
   | PubFrame | SubscribedFrame | UnsubscribedFrame;
 
 /** A decoder's answer: never an exception. `code` is the close code to use on failure. */

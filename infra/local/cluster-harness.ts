@@ -82,13 +82,15 @@ export class Cluster {
     return g;
   }
 
-  async startRouter(): Promise<RouterProc> {
+  /** `env`: extra variables for this router only (e.g. one router with webhooks, one without). */
+  async startRouter(env: Record<string, string> = {}): Promise<RouterProc> {
     const proc = spawnNode(path.join(this.o.root ?? '', 'dist/services/router/main.js'), {
       LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0', LONGLINK_API_KEYS: CLUSTER_API_KEY,
       LONGLINK_NATS_URLS: this.nats.urls.join(','), LONGLINK_REDIS_URL: this.redis.url,
       LONGLINK_LOG_LEVEL: 'warn',
       ...(this.o.profile === 'dev' ? {} : { LONGLINK_GATEWAY_LEASE_MS: '2000' }),
       ...this.o.routerEnv,
+      ...env,
     }, [], undefined, this.o.nodeArgs?.('router'));
     const m = await proc.waitFor(/router listening on (http:\/\/\S+) /, 20_000);
     const r: RouterProc = { apiUrl: m[1]!, proc };

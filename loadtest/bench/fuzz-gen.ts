@@ -117,12 +117,20 @@ export function randClientFrame(r: Rand): ClientFrame {
     case 0: return r.chance(0.5) ? { op: 'heartbeat' } : { op: 'heartbeat', intervalMs: r.range(LIMITS.minIntervalMs, LIMITS.maxIntervalMs) };
     case 1: return { op: 'ack', seq: randSeq(r) };
     case 2: return { op: 'refresh', token: randString(r, 300) || 'x' };
-    default: return { op: 'send', id: randId(r), topic: randTopic(r), data: randJson(r, 3) };
+    default: {
+      const f: ClientFrame = { op: 'send', id: randId(r), topic: randTopic(r), data: randJson(r, 3) };
+      if (r.chance(0.3)) {
+        f.reply = true;
+        if (r.chance(0.5)) f.timeoutMs = r.range(LIMITS.minReplyTimeoutMs, LIMITS.maxReplyTimeoutMs);
+      }
+      return f;
+    }
   }
 }
 
 export function randServerFrame(r: Rand): ServerFrame {
-  switch (r.int(7)) {
+  switch (r.int(8)) {
+    case 6: return r.chance(0.5) ? { op: 'reply', id: randId(r), data: randJson(r, 3) } : { op: 'reply', id: randId(r), error: randString(r, 24), ...(r.chance(0.5) ? { message: randString(r, 30) } : {}) };
     case 0: {
       const minMs = r.range(100, 10_000);
       return {
@@ -206,7 +214,7 @@ function mutate(r: Rand, input: Uint8Array): Uint8Array {
   return b;
 }
 
-const OPS: readonly string[] = ['hello', 'push', 'reconnect', 'error', 'sent', 'heartbeat_ack', 'send', 'heartbeat', 'ack', 'Hello', 'push ', '', 'toString', '__proto__'];
+const OPS: readonly string[] = ['hello', 'push', 'reconnect', 'error', 'sent', 'reply', 'heartbeat_ack', 'send', 'heartbeat', 'ack', 'Hello', 'push ', '', 'toString', '__proto__'];
 /** Raw JSON tokens that JSON.stringify never produces: overflow, -0, precision loss, non-JSON. */
 const RAW_TOKENS: readonly string[] = ['1e400', '-1e400', '-0', '0.0', '1E2', '9007199254740993', '1e-400', '01', '.5', 'NaN', 'Infinity', '"\\ud800"', '"\\u0000"', '[]', '{}', 'true', 'null', '"1"', '1.5'];
 

@@ -1,12 +1,13 @@
 /**
  * Load-generator worker for the memory benchmark: opens N WebSocket
  * connections from one loopback source address, heartbeats each with the
- * 1-byte frame every interval (jittered phase), and reports counts to the
+ * 1-byte frame every interval (jittered phase, lib/fixed-beat.ts), and reports counts to the
  * parent over IPC. Commands from the parent: {cmd:'stats'}, {cmd:'close'}.
  */
 import WebSocket from 'ws';
 import { mintToken } from '../../services/standalone/dev-token.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeHeartbeat } from '../../protocol/index.js';
+import { beatEvery } from '../lib/fixed-beat.js';
 
 interface Args { url: string; count: number; firstStage?: number; localAddress: string; intervalMs: number; secret?: string; prefix: string; concurrency: number }
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -24,13 +25,7 @@ async function openOne(i: number): Promise<void> {
     ws.on('open', () => {
       open++;
       sockets.push(ws);
-      const phase = Math.random() * args.intervalMs;
-      setTimeout(() => {
-        const beat = (): void => { if (ws.readyState === WebSocket.OPEN) { ws.send(HB); sent++; } };
-        beat();
-        const t = setInterval(beat, args.intervalMs);
-        ws.on('close', () => clearInterval(t));
-      }, phase);
+      beatEvery(ws, args.intervalMs, HB, () => { sent++; });
       resolve();
     });
     ws.on('message', (_d, isBinary) => { if (isBinary) acks++; });

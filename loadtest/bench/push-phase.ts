@@ -13,7 +13,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuMicros } from './proc-stats.js';
-import { HIST_BUCKETS as HIST_SIZE, bucketOf, bucketValue } from '../lib/histogram.js';
+import { Histogram } from '../lib/histogram.js';
 import type { BenchSystem } from './push-systems.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -72,17 +72,6 @@ function cpuPerMsg(a: CpuSnap, b: CpuSnap, msgs: number): Record<string, number>
   return out;
 }
 
-// ---- histograms ----------------------------------------------------------------------------
-
-export function percentile(h: Uint32Array, q: number): number {
-  let total = 0;
-  for (const n of h) total += n;
-  if (total === 0) return NaN;
-  const rank = Math.ceil(q * total);
-  let seen = 0;
-  for (let i = 0; i < h.length; i++) { seen += h[i]!; if (seen >= rank) return bucketValue(i) / 1000; }
-  return NaN;
-}
 export const ms = (v: number): number => (Number.isFinite(v) ? Number(v.toFixed(2)) : -1);
 
 // ---- one phase ----------------------------------------------------------------------------
@@ -126,7 +115,7 @@ export async function runPhase(s: BenchSystem, workers: ChildProcess[], setup: P
   const per = mode === 'single' ? 1 : setup.batchSize;
   const intervalMs = (per * 1000) / rate;
   const total = Math.max(1, Math.round(durationMs / intervalMs));
-  const httpHist = new Uint32Array(HIST_SIZE);
+  const httpHist = new Histogram();
   const errorSamples = new Map<string, number>();
   const noteError = (e: string): void => { errorSamples.set(e, (errorSamples.get(e) ?? 0) + 1); };
   let issued = 0, inFlight = 0, msgs = 0, accepted = 0, offline = 0, errors = 0, expected = 0, maxBacklog = 0, lastDone = 0;
@@ -138,7 +127,7 @@ export async function runPhase(s: BenchSystem, workers: ChildProcess[], setup: P
     const d = `{"t":${t},"p":${id}}`;
     const body = per === 1 ? heads[0]! + d + '}' : '{"messages":[' + heads.join(d + '},') + d + '}]}';
     void post(agent, api, s.apiKey, body, 10_000).then((r) => {
-      inFlight--; lastDone = performance.now(); httpHist[bucketOf((nowAbs() - t) * 1000)]!++;
+      inFlight--; lastDone = performance.now(); httpHist.recordMs(nowAbs() - t);
       if (r.error !== undefined) { errors += per; noteError(r.error); return; }
       if (r.status !== 200) { errors += per; noteError(`HTTP ${r.status} ${r.text.slice(0, 120)}`); return; }
       type Out = { results: Array<{ status: string; connections: number }> };
@@ -173,17 +162,17 @@ export async function runPhase(s: BenchSystem, workers: ChildProcess[], setup: P
     if (counts.reduce((a, x) => a + (x.received[id] ?? 0), 0) >= expected || performance.now() > waitUntil) break;
     await sleep(100);
   }
-  const parts = await Promise.all(workers.map((w) => ask<{ received: number; hist: Array<[number, number]>; maxUs: number; sumUs: number }>(w, { cmd: 'phase', id }, 'phase')));
-  const hist = new Uint32Array(HIST_SIZE);
-  let maxUs = 0, sumUs = 0, received = 0;
-  for (const p of parts) { for (const [i, n] of p.hist) hist[i]! += n; maxUs = Math.max(maxUs, p.maxUs); sumUs += p.sumUs; received += p.received; }
+  const parts = await Promise.all(workers.map((w) => ask<{ hist: ReturnType<Histogram['toSparse']> }>(w, { cmd: 'phase', id }, 'phase')));
+  const hist = new Histogram();
+  for (const p of parts) hist.merge(p.hist);
+  const received = hist.n;
   if (errorSamples.size > 0) setup.log(`${s.label} ${name}: errors ${JSON.stringify(Object.fromEntries([...errorSamples].slice(0, 5)))}`);
   return {
     name, mode, offered_rate: rate, duration_s: durationMs / 1000, requests: issued, msgs_sent: msgs, unsent: unsent * per,
     accepted, offline, errors, achieved_rate: Math.round(accepted / elapsedS), expected, received,
-    p50_ms: ms(percentile(hist, 0.5)), p90_ms: ms(percentile(hist, 0.9)), p99_ms: ms(percentile(hist, 0.99)),
-    p999_ms: ms(percentile(hist, 0.999)), max_ms: ms(maxUs / 1000), mean_ms: ms(received > 0 ? sumUs / received / 1000 : NaN),
-    http_p50_ms: ms(percentile(httpHist, 0.5)), http_p99_ms: ms(percentile(httpHist, 0.99)), max_backlog: maxBacklog * per,
+    p50_ms: ms(hist.percentileMs(0.5)), p90_ms: ms(hist.percentileMs(0.9)), p99_ms: ms(hist.percentileMs(0.99)),
+    p999_ms: ms(hist.percentileMs(0.999)), max_ms: ms(hist.maxUs / 1000), mean_ms: ms(hist.meanMs()),
+    http_p50_ms: ms(httpHist.percentileMs(0.5)), http_p99_ms: ms(httpHist.percentileMs(0.99)), max_backlog: maxBacklog * per,
     cpu: cpuDelta(cpu0, cpu1), cpu_us_per_msg: cpuPerMsg(cpu0, cpu1, accepted),
   };
 }
@@ -225,8 +214,8 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
     return JSON.stringify({ messages });
   };
   const sample = body();
-  const batchHist = new Uint32Array(HIST_SIZE), probeHist = new Uint32Array(HIST_SIZE);
-  let batches = 0, ok = 0, errors = 0, probes = 0, maxBatchUs = 0, maxProbeUs = 0;
+  const batchHist = new Histogram(), probeHist = new Histogram();
+  let ok = 0, errors = 0;
   const end = performance.now() + o.durationMs;
   let stop = false;
   const probeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -238,8 +227,7 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
         req.setTimeout(30_000, () => req.destroy());
         req.on('error', () => resolve());
       });
-      const us = (performance.now() - t) * 1000;
-      probes++; probeHist[bucketOf(us)]!++; maxProbeUs = Math.max(maxProbeUs, us);
+      probeHist.recordMs(performance.now() - t);
       await sleep(Math.max(0, o.probeMs - (performance.now() - t)));
     }
   })();
@@ -247,8 +235,7 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
     while (performance.now() < end) {
       const t = performance.now();
       const r = await post(agent, api, s.apiKey, body(), 60_000);
-      const us = (performance.now() - t) * 1000;
-      batches++; batchHist[bucketOf(us)]!++; maxBatchUs = Math.max(maxBatchUs, us);
+      batchHist.recordMs(performance.now() - t);
       if (r.status === 200) ok++; else errors++;
     }
   }));
@@ -256,8 +243,8 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
   await prober;
   agent.destroy(); probeAgent.destroy();
   return {
-    batches, ok, errors, bytes_per_batch: Buffer.byteLength(sample), messages: o.messages, users_per_message: o.usersPer,
-    batch_p50_ms: ms(percentile(batchHist, 0.5)), batch_max_ms: ms(maxBatchUs / 1000),
-    probes, probe_p50_ms: ms(percentile(probeHist, 0.5)), probe_p99_ms: ms(percentile(probeHist, 0.99)), probe_max_ms: ms(maxProbeUs / 1000),
+    batches: batchHist.n, ok, errors, bytes_per_batch: Buffer.byteLength(sample), messages: o.messages, users_per_message: o.usersPer,
+    batch_p50_ms: ms(batchHist.percentileMs(0.5)), batch_max_ms: ms(batchHist.maxUs / 1000),
+    probes: probeHist.n, probe_p50_ms: ms(probeHist.percentileMs(0.5)), probe_p99_ms: ms(probeHist.percentileMs(0.99)), probe_max_ms: ms(probeHist.maxUs / 1000),
   };
 }

@@ -1,25 +1,27 @@
 /**
- * Client worker for `npm run bench:push` (push.ts forks several). Opens raw
- * protocol connections (one per user `u<i>`) from one loopback source address
- * straight to the gateways (user i → gateway i mod G), heartbeats each every
- * `intervalMs` (random phase), acks pushes with cumulative binary ack frames
- * (batched every `ackBatchMs`), and records end-to-end latency: receive time
- * minus the driver's send time carried in the push's `data.t`
- * (`performance.timeOrigin + performance.now()` in both processes).
+ * Client worker for `npm run bench:push` (push.ts forks several). Opens
+ * protocol clients (one per user `u<i>`) from one loopback source address
+ * straight to the gateways (user i → gateway i mod G). Each is the load
+ * tools' ClientSession (protocol-session.ts): the SDK's heartbeat scheduler,
+ * and its ack batching with `ackBatchMs` as the ack delay. It records
+ * end-to-end latency: receive time minus the driver's send time carried in
+ * the push's `data.t` (`performance.timeOrigin + performance.now()` in both
+ * processes).
  *
- * Latencies go into a fixed-size log-linear histogram per phase (`data.p`), so
- * memory stays bounded whatever the push count. IPC commands from the parent:
+ * Latencies go into the one histogram (loadtest/lib/histogram.ts) per phase
+ * (`data.p`), so memory stays bounded whatever the push count. IPC commands from the parent:
  *   {cmd:'counts'}            → {type:'counts', received: {[phase]: n}, ...totals}
- *   {cmd:'phase', id}         → {type:'phase', id, received, hist: [[bucket, n], ...], maxUs, sumUs}
+ *   {cmd:'phase', id}         → {type:'phase', id, hist: Histogram.toSparse()}
  *                               (the phase is then closed; later arrivals count as `late`)
  *   {cmd:'clock', t}          → {type:'clock', d: now − t}   (clock/IPC sanity check)
  *   {cmd:'close'}             → terminates every socket and exits
  */
-import WebSocket from 'ws';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../../services/standalone/dev-token.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/index.js';
-import { HIST_BUCKETS, bucketOf } from '../lib/histogram.js';
+import { encodeAck } from '../../protocol/index.js';
+import { ClientSession } from '../lib/protocol-session.js';
+import { SessionDriver, nowMs as now } from '../lib/ws-driver.js';
+import { Histogram } from '../lib/histogram.js';
 
 // ---- worker -------------------------------------------------------------------------
 
@@ -28,102 +30,73 @@ export interface WorkerArgs {
   intervalMs: number; ackBatchMs: number; concurrency: number;
 }
 
-interface Conn { ws: WebSocket; maxSeq: number; ackedSeq: number }
-interface Phase { received: number; hist: Uint32Array; maxUs: number; sumUs: number }
-
-const now = (): number => performance.timeOrigin + performance.now();
-
 function runWorker(args: WorkerArgs): void {
-  const HB = encodeHeartbeat();
-  const conns: Conn[] = [];
-  const dirty = new Set<Conn>();
-  const phases = new Map<number, Phase>();
+  const drivers: SessionDriver[] = [];
+  const phases = new Map<number, Histogram>();
   const closedPhases = new Set<number>();
   const t = { open: 0, failed: 0, closedUnexpectedly: 0, pushes: 0, late: 0, unmarked: 0, badFrames: 0, reconnectFrames: 0,
     errorFrames: 0, hbSent: 0, hbAcks: 0, acksSent: 0, helloSeqNonZero: 0 };
   let closing = false;
   const errors = new Map<string, number>();
+  const noteError = (e: string): void => { errors.set(e, (errors.get(e) ?? 0) + 1); };
 
   function record(phase: number, latencyMs: number): void {
     if (closedPhases.has(phase)) { t.late++; return; }
-    let p = phases.get(phase);
-    if (!p) phases.set(phase, (p = { received: 0, hist: new Uint32Array(HIST_BUCKETS), maxUs: 0, sumUs: 0 }));
-    const us = latencyMs * 1000;
-    p.received++;
-    p.hist[bucketOf(us)]!++;
-    p.sumUs += us;
-    if (us > p.maxUs) p.maxUs = us;
+    let h = phases.get(phase);
+    if (!h) phases.set(phase, (h = new Histogram()));
+    h.recordMs(latencyMs);
   }
 
-  function onMessage(c: Conn, data: WebSocket.RawData, isBinary: boolean, onHello: () => void): void {
-    const at = now();
-    if (isBinary) { t.hbAcks++; return; }
-    const d = decodeServerFrame(data as Buffer, false);
-    if (!d.ok) { t.badFrames++; return; }
-    const f = d.frame;
-    switch (f.op) {
-      case 'push': {
-        t.pushes++;
-        const m = f.data as { t?: unknown; p?: unknown } | null;
-        if (m !== null && typeof m === 'object' && typeof m.t === 'number' && typeof m.p === 'number') record(m.p, at - m.t);
-        else t.unmarked++;
-        if (f.seq > c.maxSeq) { c.maxSeq = f.seq; dirty.add(c); }
-        break;
-      }
-      case 'hello':
-        if (f.seq > 0) { t.helloSeqNonZero++; c.maxSeq = f.seq; dirty.add(c); }
-        onHello();
-        break;
-      case 'reconnect': t.reconnectFrames++; break;
-      case 'error': t.errorFrames++; errors.set(f.name, (errors.get(f.name) ?? 0) + 1); break;
-      default: break;
-    }
-  }
+  // Heartbeats and acks: one sweep over every session, often enough for the ack delay.
+  setInterval(() => { const at = now(); for (const d of drivers) d.tick(at); }, Math.max(5, Math.min(100, args.ackBatchMs)));
 
-  async function openOne(i: number): Promise<void> {
+  function openOne(i: number): Promise<void> {
     const user = `u${i}`;
-    const url = args.urls[i % args.urls.length]!;
-    const token = await mintToken(args.secret, user, { ttlSeconds: 3600 });
-    await new Promise<void>((resolve) => {
-      const ws = new WebSocket(`${url}?hb=${args.intervalMs}`, [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + token],
-        { localAddress: args.localAddress, perMessageDeflate: false });
-      ws.binaryType = 'nodebuffer';
-      const c: Conn = { ws, maxSeq: 0, ackedSeq: 0 };
+    return new Promise<void>((resolve) => {
       let ready = false;
-      const hello = (): void => {
-        if (ready) return;
-        ready = true;
-        t.open++;
-        conns.push(c);
-        const beat = (): void => { if (ws.readyState === WebSocket.OPEN) { ws.send(HB); t.hbSent++; } };
-        const phase = setTimeout(() => {
-          beat();
-          const timer = setInterval(beat, args.intervalMs);
-          ws.once('close', () => clearInterval(timer));
-        }, Math.random() * args.intervalMs);
-        ws.once('close', () => clearTimeout(phase));
-        resolve();
-      };
-      ws.on('message', (d, isBinary) => onMessage(c, d, isBinary, hello));
-      ws.on('close', (code) => {
-        if (!closing && ready) t.closedUnexpectedly++;
-        if (!ready) { t.failed++; errors.set(`close ${code}`, (errors.get(`close ${code}`) ?? 0) + 1); resolve(); }
+      const d = new SessionDriver({
+        url: args.urls[i % args.urls.length]!, token: () => mintToken(args.secret, user, { ttlSeconds: 3600 }), localAddress: args.localAddress, reconnect: false,
+        session: new ClientSession({ intervalMs: args.intervalMs, ackBatchMs: args.ackBatchMs }),
+        onEvent: (e, drv) => {
+          switch (e.type) {
+            case 'hello':
+              if (ready) break;
+              ready = true;
+              t.open++;
+              // Pushes left from an earlier run: ack them so the inbox is trimmed and they are not replayed into this one.
+              if (e.frame.seq > 0) { t.helloSeqNonZero++; drv.send(encodeAck(e.frame.seq)); }
+              resolve();
+              break;
+            case 'push': {
+              t.pushes++;
+              const m = e.frame.data as { t?: unknown; p?: unknown } | null;
+              if (m !== null && typeof m === 'object' && typeof m.t === 'number' && typeof m.p === 'number') record(m.p, now() - m.t);
+              else t.unmarked++;
+              break;
+            }
+            case 'invalid': t.badFrames++; break;
+            case 'reconnect': t.reconnectFrames++; break;
+            case 'error': t.errorFrames++; noteError(e.frame.name); break;
+            default: break;
+          }
+        },
+        onEnd: (e) => {
+          if (e.error !== undefined) noteError(e.error.slice(0, 80));
+          if (!ready) { t.failed++; noteError(e.status !== undefined ? `HTTP ${e.status}` : `close ${e.closeCode ?? 'before open'}`); resolve(); }
+          else if (!closing) t.closedUnexpectedly++;
+        },
       });
-      ws.on('error', (err) => { errors.set(err.message.slice(0, 80), (errors.get(err.message.slice(0, 80)) ?? 0) + 1); });
+      drivers.push(d);
+      d.connect();
     });
   }
 
-  // Batched cumulative acks: one frame per connection with news, every ackBatchMs.
-  setInterval(() => {
-    for (const c of dirty) {
-      if (c.maxSeq > c.ackedSeq && c.ws.readyState === WebSocket.OPEN) {
-        c.ws.send(encodeAck(c.maxSeq));
-        c.ackedSeq = c.maxSeq;
-        t.acksSent++;
-      }
-    }
-    dirty.clear();
-  }, args.ackBatchMs);
+  /** Client counters: the sessions' own, plus this worker's. */
+  const totals = (): typeof t => {
+    let hbSent = 0, hbAcks = 0, acksSent = 0;
+    for (const d of drivers) { hbSent += d.session.stats.heartbeats; hbAcks += d.session.stats.heartbeatAcks; acksSent += d.session.stats.acks; }
+    return { ...t, hbSent, hbAcks, acksSent };
+  };
 
   const send = (m: object): void => { if (process.connected) process.send!(m); };
 
@@ -131,24 +104,22 @@ function runWorker(args: WorkerArgs): void {
     switch (m.cmd) {
       case 'counts': {
         const received: Record<string, number> = {};
-        for (const [id, p] of phases) received[id] = p.received;
-        send({ type: 'counts', received, ...t, errors: Object.fromEntries(errors) });
+        for (const [id, h] of phases) received[id] = h.n;
+        send({ type: 'counts', received, ...totals(), errors: Object.fromEntries(errors) });
         break;
       }
       case 'phase': {
         const id = m.id!;
-        const p = phases.get(id);
+        const h = phases.get(id) ?? new Histogram();
         phases.delete(id);
         closedPhases.add(id);
-        const hist: Array<[number, number]> = [];
-        if (p) p.hist.forEach((n, i) => { if (n > 0) hist.push([i, n]); });
-        send({ type: 'phase', id, received: p?.received ?? 0, hist, maxUs: p?.maxUs ?? 0, sumUs: p?.sumUs ?? 0 });
+        send({ type: 'phase', id, hist: h.toSparse() });
         break;
       }
       case 'clock': send({ type: 'clock', d: now() - m.t! }); break;
       case 'close':
         closing = true;
-        for (const c of conns) c.ws.terminate();
+        for (const d of drivers) d.stop();
         setTimeout(() => process.exit(0), 200);
         break;
       default: break;

@@ -2,7 +2,7 @@
  * Client worker of the benchmark suite (suite.ts forks several). One
  * loopback source address set, one server dialect:
  *  - `longlink`: protocol-session.ts over `ws` (ready = hello; protocol heartbeats);
- *  - `ws`:       the ws baseline (ready = open; 1-byte heartbeat, 1-byte ack);
+ *  - `ws`:       the ws baseline (ready = open; 1-byte heartbeat at a fixed rate, lib/fixed-beat.ts; 1-byte ack);
  *  - `socketio`: raw Engine.IO v4 / Socket.IO v5 frames over `ws` (ready = the
  *                namespace's CONNECT ack; the server pings, the client pongs).
  * Every client is user `<prefix><n>` with an HS256 token, minted before any
@@ -18,6 +18,7 @@ import { mintToken } from '../../services/standalone/dev-token.js';
 import { ClientSession } from '../lib/protocol-session.js';
 import { SessionDriver, nowMs } from '../lib/ws-driver.js';
 import { Histogram } from '../lib/histogram.js';
+import { beatEvery } from '../lib/fixed-beat.js';
 
 export type Dialect = 'longlink' | 'ws' | 'socketio';
 export interface SuiteWorkerArgs { dialect: Dialect; url: string; first: number; count: number; sources: string[]; secret: string; prefix: string; hbMs: number; concurrency: number }
@@ -64,12 +65,10 @@ function run(a: SuiteWorkerArgs): void {
       const ws = new WebSocket(sio ? `${a.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket` : a.url,
         sio ? [] : ['longlink.v1', `longlink.token.${token}`], { localAddress: src, perMessageDeflate: false });
       clients.push({ get ready() { return ready && ws.readyState === WebSocket.OPEN; }, close: () => ws.terminate() });
-      let timer: NodeJS.Timeout | undefined;
       ws.on('open', () => {
         if (sio) return; // Engine.IO speaks first
         up();
-        const beat = (): void => { if (ws.readyState === WebSocket.OPEN) ws.send(HB); };
-        timer = setTimeout(() => { beat(); timer = setInterval(beat, a.hbMs); }, Math.random() * a.hbMs);
+        beatEvery(ws, a.hbMs, HB);
       });
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         if (!sio) {
@@ -88,7 +87,7 @@ function run(a: SuiteWorkerArgs): void {
         }
       });
       ws.on('error', () => undefined);
-      ws.on('close', () => { clearTimeout(timer); clearInterval(timer); lost(); });
+      ws.on('close', lost);
     });
   }
 

@@ -294,6 +294,9 @@ export class ClientSession {
       case 'refreshed': // load sessions never send `refresh`
         this.stats.invalid++;
         return { type: 'invalid', frame: { op: 'invalid', reason: 'refreshed without a refresh' } };
+      case 'reply': // nor requests
+        this.stats.invalid++;
+        return { type: 'invalid', frame: { op: 'invalid', reason: 'reply without a request' } };
       default:
         this.stats.invalid++;
         return { type: 'invalid', frame: m };

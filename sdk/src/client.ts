@@ -24,7 +24,7 @@ import { systemTimers } from './system-timers.js';
 import type { Timers } from './timers.js';
 import { tokenExpired } from './token.js';
 import type { ClientEvents, ClientOptions, ClientStats, HeartbeatOptions, TokenProvider } from './types.js';
-import { SendError, Upstream } from './upstream.js';
+import { RequestError, SendError, Upstream } from './upstream.js';
 import { Channels, type ChannelMessage } from './channels.js';
 import { DEFAULT_TOKEN_REFRESH, TokenRefresher } from './token-refresh.js';
 
@@ -190,6 +190,19 @@ export class LonglinkClient {
     return this.upstream.send(topic, data, opts.timeoutMs ?? this.sendTimeoutMs, opts.id);
   }
 
+  /**
+   * Upstream request (`send` with `reply: true`): resolves with the backend's
+   * reply; rejects with RequestError (`kind`: no-backend, timeout, bad-reply,
+   * busy, rejected, unsupported, closed). `timeoutMs` (default 5 s, at most
+   * 30 s) is how long the gateway waits for the backend.
+   */
+  request(topic: string, data: unknown, opts: { timeoutMs?: number; id?: string } = {}): Promise<unknown> {
+    if (isTerminal(this.machine.state) || this.machine.state === 'idle') {
+      return Promise.reject(new RequestError('closed', `client is ${this.machine.state}`, opts.id ?? ''));
+    }
+    return this.upstream.request(topic, data, opts.timeoutMs ?? LIMITS.defaultReplyTimeoutMs, opts.id);
+  }
+
   /** Resolves once connected (now, if already). Rejects on a terminal state or after `timeoutMs`. */
   whenConnected(timeoutMs = 30_000): Promise<void> {
     if (this.machine.state === 'connected') return Promise.resolve();
@@ -253,6 +266,7 @@ export class LonglinkClient {
           if (this.conn === conn && this.delivery.skip(p.seq)) this.events.emit('pushError', { seq: p.seq, id: p.id, reason });
         },
         sent: (f) => { if (this.conn === conn) this.upstream.onSent(f); },
+        reply: (f) => { if (this.conn === conn) this.upstream.onReply(f); },
         refreshed: (f) => { if (this.conn === conn) this.refresher.answered(f); },
         pub: (f) => { if (this.conn === conn) this.channelState.onPub(f); },
         subscribed: (f) => { if (this.conn === conn) { this.channelsSpoken = true; this.channelState.onSubscribed(f); } },

@@ -10,7 +10,7 @@
  */
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat,
-  encodeJson, type ChannelPosition, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type RefreshedFrame, type SentFrame,
+  encodeJson, type ChannelPosition, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type RefreshedFrame, type ReplyFrame, type SentFrame,
   type SubscribedFrame, type UnsubscribedFrame,
 } from '../../protocol/index.js';
 import { HeartbeatScheduler, type Beat } from './heartbeat-scheduler.js';
@@ -43,6 +43,7 @@ export interface ConnectionEvents {
   /** A push whose data this client may not accept (protocol §10): reported and acked past, the connection stays. */
   undecodable(p: { seq: number; id: string }, reason: string): void;
   sent(f: SentFrame): void;
+  reply(f: ReplyFrame): void;
   refreshed(f: RefreshedFrame): void;
   pub(f: PubFrame): void;
   subscribed(f: SubscribedFrame): void;
@@ -189,6 +190,9 @@ export class Connection {
         return;
       case 'sent':
         this.ev.sent(f);
+        return;
+      case 'reply':
+        this.ev.reply(f);
         return;
       case 'refreshed':
         this.ev.refreshed(f);

@@ -17,10 +17,10 @@ export { DEFAULT_BACKOFF, backoffDelay, backoffWindow, parseRetryAfter, retryAft
 export type { BackoffConfig } from './backoff.js';
 export { DEFAULT_DELIVERY, Delivery } from './delivery.js';
 export type { DeliveryConfig, PushMessage } from './delivery.js';
-export { SendError, Upstream } from './upstream.js';
+export { RequestError, SendError, Upstream } from './upstream.js';
+export type { RequestErrorKind, SendErrorKind } from './upstream.js';
 export { Channels, GAP_RECONNECT_MS } from './channels.js';
 export type { ChannelMessage, ChannelReset } from './channels.js';
-export type { SendErrorKind } from './upstream.js';
 export { DEFAULT_STORAGE_KEY, HeartbeatMemory, MemoryStorage, webLocalStorage } from './storage.js';
 export type { KeyValueStorage } from './storage.js';
 export { ManualNetwork, browserNetworkMonitor, staticNetwork } from './network.js';

@@ -3,11 +3,12 @@
  * in-memory bus (standalone) and NATS (cluster). Two halves, so each is built
  * in one step without a cycle: `BusGatewayLink` (outbound, the core's
  * `GatewayLink` port: presence events, batched acks, resume requests,
- * upstream messages) and `BusGatewayListener` (inbound: this gateway's
+ * upstream messages and requests) and `BusGatewayListener` (inbound: this gateway's
  * deliver, control and sync subjects, and periodic beacons), which needs only
  * the narrow `ServedGateway` view of the core.
  */
-import { decodeMsg, encodeMsg, headerValue, type Bus, type Subscription } from '../shared/bus/bus.js';
+import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
+import { publishUpstream, requestUpstream } from '../shared/bus/upstream.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type {
@@ -189,10 +190,11 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
   }
 
   async upstream(msg: UpstreamMessage): Promise<void> {
-    this.o.bus.publish(this.o.subjects.upstream(msg.topic), encodeMsg(msg), {
-      // Ids come from tokens and handshakes: percent-encoded where not plain visible ASCII.
-      'longlink-user': headerValue(msg.user), 'longlink-device': headerValue(msg.device), 'longlink-conn': headerValue(msg.conn), 'longlink-gateway': headerValue(msg.gateway),
-    });
+    publishUpstream(this.o.bus, this.o.subjects, msg);
+  }
+
+  upstreamRequest(msg: UpstreamMessage, timeoutMs: number): Promise<unknown> {
+    return requestUpstream(this.o.bus, this.o.subjects, msg, timeoutMs);
   }
 
   async close(): Promise<void> {

@@ -76,6 +76,7 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.counter('backpressure_drops_total', 'Frames dropped because a send buffer was full.', (c) => c.stats.backpressureDrops);
   m.counter('slow_consumer_closes_total', 'Connections closed as slow consumers.', (c) => c.stats.slowConsumerCloses);
   m.counter('upstream_messages_total', 'Upstream send frames received.', (c) => c.stats.upstream);
+  m.labeledCounter('upstream_requests_total', 'Upstream requests (send with reply) answered, by outcome: ok or the LL_UPSTREAM_ error code.', 'outcome', (c) => c.stats.upstreamReplies);
   m.counter('delivery_gap_repairs_total', 'Out-of-order pushes repaired by fetching the gap from the inbox.', (c) => c.orderingStats.repairs);
   m.counter('delivery_gaps_skipped_total', 'Seq gaps the inbox could no longer fill (trimmed), skipped.', (c) => c.orderingStats.skippedGaps);
   m.counter('replay_pages_total', 'Replay pages fetched from the inbox after a session start\'s first page (large backlogs).', (c) => c.replayStats.pages);

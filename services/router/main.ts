@@ -61,7 +61,8 @@ try {
   if (whSettings.endpoints.length > 0) {
     const queue = await openJetStreamQueue({ nc: bus.connection, prefix, log, timeoutMs: whSettings.timeoutMs, horizonMs: whSettings.horizonMs, deadTtlMs: whSettings.deadTtlMs })
       .catch((err: unknown) => { throw new ConfigError([`LONGLINK_WEBHOOKS: the webhook queue needs JetStream on the NATS servers (nats-server -js, or "jetstream {}" in its config): ${String(err)}`]); });
-    webhooks = createWebhooks({ settings: whSettings, queue, clock, log });
+    // Deliveries run on a worker thread with its own NATS connection: the push path only enqueues.
+    webhooks = createWebhooks({ settings: whSettings, queue, clock, log, worker: { natsUrls: nats.natsUrls, prefix, name: `router-webhooks-${os.hostname()}-${process.pid}`, logLevel: proc.logLevel } });
   }
   const inbox = new RedisInbox({ redis, prefix, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
   const presence = new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs });

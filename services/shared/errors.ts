@@ -43,6 +43,10 @@ export const Errors = Object.freeze({
   PUBLISH_TOO_LARGE: spec('LL_PUBLISH_TOO_LARGE', 413, 'Channel message data is over its limit (LONGLINK_MAX_PUBLISH_BYTES)'),
   PUBLISH_RATE: spec('LL_PUBLISH_RATE', 429, 'Too many channel publishes for this API key (LONGLINK_PUBLISH_RATE)'),
   ROUTER_OVERLOADED: spec('LL_ROUTER_OVERLOADED', 503, 'Router is overloaded; retry shortly'),
+  UPSTREAM_NO_BACKEND: spec('LL_UPSTREAM_NO_BACKEND', 503, 'No backend is listening on this topic'),
+  UPSTREAM_TIMEOUT: spec('LL_UPSTREAM_TIMEOUT', 504, 'The backend did not reply in time'),
+  UPSTREAM_BAD_REPLY: spec('LL_UPSTREAM_BAD_REPLY', 502, 'The backend\'s reply is not JSON, too large or nested too deep'),
+  UPSTREAM_BUSY: spec('LL_UPSTREAM_BUSY', 429, 'Too many requests awaiting a reply on this connection'),
   INTERNAL: spec('LL_INTERNAL', 500, 'Internal error'),
 });
 
@@ -50,7 +54,7 @@ export const Errors = Object.freeze({
 const REASONS: Readonly<Record<number, string>> = Object.freeze({
   200: 'OK', 204: 'No Content', 302: 'Found', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   413: 'Content Too Large', 415: 'Unsupported Media Type', 426: 'Upgrade Required', 429: 'Too Many Requests',
-  500: 'Internal Server Error', 503: 'Service Unavailable',
+  500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 });
 
 /** The HTTP status line for a status code, e.g. `413 Content Too Large` (uWS's writeStatus takes the whole line). */

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { MemoryBus } from '../shared/bus/memory-bus.js';
 import { subjects as makeSubjects } from '../shared/bus/subjects.js';
+import { serveUpstream, type UpstreamHandler } from '../shared/bus/upstream.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { mintToken } from './dev-token.js';
@@ -40,6 +41,13 @@ export interface Standalone {
   readonly devSecret: boolean;
   /** The operator console, when enabled: its URL and credential (`generated`: made up for this dev run). */
   readonly console: { url: string; token: string; generated: boolean } | undefined;
+  /**
+   * Answers clients' upstream requests (`send` with `reply: true`) on
+   * `topic` (a pattern such as `demo.echo`, `chat.*`, `>`) in this process,
+   * as a backend on NATS would in a cluster: the handler's return value is
+   * the reply. For tests and demos. Call the returned function to stop.
+   */
+  handleUpstream(topic: string, handler: UpstreamHandler): () => void;
   /** Mints a client token with the configured HS256 secret. */
   mintToken(user: string, opts?: { device?: string; ttlSeconds?: number; channels?: string[] }): Promise<string>;
   /** Drains the gateway (reconnect frames, paced), then closes everything. */
@@ -109,6 +117,10 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     apiKeyGenerated: settings.apiKeys.length === 0,
     console: access.enabled ? { url: `http://${host(settings.apiHost)}:${http.port}/console/`, token: access.token, generated: access.generated } : undefined,
     devSecret: config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined,
+    handleUpstream: (topic, handler) => {
+      const sub = serveUpstream(bus, subjects, topic, handler, { onError: (err) => log.warn({ topic, err: err instanceof Error ? err.message : String(err) }, 'upstream handler failed: no reply sent') });
+      return () => sub.unsubscribe();
+    },
     mintToken: (user, o = {}) => {
       if (config.jwtSecret === undefined && !config.dev) return Promise.reject(new Error('tokens can be minted here only with LONGLINK_JWT_SECRET or in dev mode'));
       return mintToken(secret, user, { ...o, ...(config.jwtAudience ? { audience: config.jwtAudience } : {}), ...(config.jwtIssuer ? { issuer: config.jwtIssuer } : {}) });

@@ -6,7 +6,7 @@ import { ManualClock } from '../../services/shared/clock.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
 import type { AdmissionOptions } from '../../services/gateway/core/admission.js';
-import type { FetchReply, FetchRequest, GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest, TokenVerifier } from '../../services/gateway/core/ports.js';
+import type { FetchReply, FetchRequest, GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest, TokenVerifier, UpstreamMessage } from '../../services/gateway/core/ports.js';
 import { silent } from './log.js';
 
 /** Admission options: the given static limits, the adaptive ones at their defaults, no per-source budget. */
@@ -38,6 +38,10 @@ export class FakeLink implements GatewayLink {
   presence(ev: PresenceEvent): void { this.presenceEvents.push(ev); }
   ack(user: string, device: string, seq: number): void { this.acks.push([user, device, seq]); }
   async upstream(): Promise<void> {}
+  /** Upstream requests as the core made them; the answer comes from `replyWith`. */
+  requests: Array<{ msg: UpstreamMessage; timeoutMs: number }> = [];
+  replyWith: (msg: UpstreamMessage) => Promise<unknown> = async () => null;
+  upstreamRequest(msg: UpstreamMessage, timeoutMs: number): Promise<unknown> { this.requests.push({ msg, timeoutMs }); return this.replyWith(msg); }
 }
 
 export function gatewayBench(over: Partial<CoreOptions> = {}, extra: { verifyToken?: TokenVerifier } = {}) {

@@ -59,7 +59,7 @@ test('protocol.md 3 names every JWT algorithm the verifier supports, and the def
 test('api.md names every header the gateway puts on an upstream message, and its encoding examples hold', () => {
   const api = read('docs/api.md');
   const section = api.slice(api.indexOf('### Receiving upstream'));
-  const names = new Set([...read('services/gateway/bus-link.ts').matchAll(/'(longlink-[a-z-]+)'/g)].map((m) => m[1]!));
+  const names = new Set([...read('services/shared/bus/upstream.ts').matchAll(/'(longlink-[a-z-]+)'/g)].map((m) => m[1]!));
   assert.ok(names.has('longlink-user'), 'scan found the upstream headers');
   for (const n of names) assert.ok(section.includes(`\`${n}\``), `${n} in api.md`);
   for (const [, id, header] of section.matchAll(/`([^`]+)` arrives as `([^`]+)`/g)) {

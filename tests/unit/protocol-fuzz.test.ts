@@ -33,7 +33,7 @@ test(`decoders survive ${CASES} fuzz cases without a broken contract`, () => {
   // Coverage: the fuzzer must reach the success path of every frame type and
   // both failure codes the decoders can return, or passing proves little.
   const ops = ['client:heartbeat', 'client:ack', 'client:send', 'client:refresh', 'server:hello', 'server:refreshed', 'server:heartbeat_ack',
-    'server:push', 'server:reconnect', 'server:error', 'server:sent'];
+    'server:push', 'server:reconnect', 'server:error', 'server:sent', 'server:reply'];
   for (const op of ops) assert.ok((report.accepted[op] ?? 0) > 50, `${op} accepted only ${report.accepted[op] ?? 0} times`);
   assert.ok((report.rejected[4008] ?? 0) > CASES / 2, 'INVALID_FRAME rejections');
   assert.ok((report.rejected[4010] ?? 0) > 0, 'UNSUPPORTED_PROTOCOL rejections');

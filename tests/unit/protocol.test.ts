@@ -113,12 +113,18 @@ const serverFrames: ServerFrame[] = [
   { op: 'error', code: Close.INVALID_FRAME, name: 'INVALID_FRAME', message: 'unknown binary op 0x07' },
   { op: 'sent', id: 'u-1' },
   { op: 'sent', id: 'u-2', error: 'upstream unavailable' },
+  { op: 'reply', id: 'q-1', data: { history: [1, 2], more: false } },
+  { op: 'reply', id: 'q-2', data: null },
+  { op: 'reply', id: 'q-3', error: 'LL_UPSTREAM_NO_BACKEND', message: 'No backend is listening on this topic: topic chat.history' },
+  { op: 'reply', id: 'q-4', error: 'LL_UPSTREAM_TIMEOUT' },
 ];
 
 const clientFrames: ClientFrame[] = [
   { op: 'send', id: 'u-1', topic: 'chat.typing', data: { room: 'r9' } },
   { op: 'send', id: 'x'.repeat(LIMITS.maxIdLength), topic: 'a'.repeat(LIMITS.maxTopicLength), data: null },
   { op: 'send', id: '中', topic: 'A-Z_0.9', data: [0, -1.5, 'ü', false] },
+  { op: 'send', id: 'q-1', topic: 'chat.history', data: { room: 'r9' }, reply: true },
+  { op: 'send', id: 'q-2', topic: 'chat.history', data: 1, reply: true, timeoutMs: LIMITS.maxReplyTimeoutMs },
 ];
 
 test('every JSON server frame round-trips (as string and as bytes)', () => {
@@ -229,6 +235,11 @@ test('client decoder rejects malformed text frames with INVALID_FRAME (4008)', (
     [send(`"id":"a","topic":"${'t'.repeat(129)}","data":1`), 'topic of 129'], [send('"id":"a","topic":"t"'), 'missing data'],
     [Uint8Array.of(0x7b, 0xff, 0x7d), 'invalid UTF-8'], [Uint8Array.of(0xef, 0xbb, 0xbf, 0x7b, 0x7d), 'UTF-8 BOM (bytes)'],
     ['\ufeff{"op":"send","id":"a","topic":"t","data":1}', 'BOM (string)'],
+    [send('"id":"a","topic":"t","data":1,"reply":false'), 'reply false'], [send('"id":"a","topic":"t","data":1,"reply":1'), 'reply 1'],
+    [send('"id":"a","topic":"t","data":1,"timeoutMs":500'), 'timeoutMs without reply'],
+    [send('"id":"a","topic":"t","data":1,"reply":true,"timeoutMs":99'), 'timeoutMs under 100'],
+    [send('"id":"a","topic":"t","data":1,"reply":true,"timeoutMs":30001'), 'timeoutMs over 30000'],
+    [send('"id":"a","topic":"t","data":1,"reply":true,"timeoutMs":"500"'), 'timeoutMs string'],
   ];
   for (const [data, label] of bad) rejects(decodeClientFrame(data, false), INVALID, label);
 });
@@ -247,7 +258,9 @@ test('server decoder rejects malformed frames with the right close code', () => 
     ['{"op":"push","seq":1,"id":"a","ts":1}', 'push without data'], ['{"op":"push","seq":1,"id":2,"ts":1,"data":1}', 'numeric id'],
     ['{"op":"reconnect","delayMs":-5,"reason":"x"}', 'negative delay'], ['{"op":"reconnect","delayMs":5}', 'no reason'],
     ['{"op":"error","code":"4008","name":"x","message":"y"}', 'string code'], ['{"op":"sent","id":"a","error":null}', 'null error'],
-    ['{"op":"sent"}', 'sent without id'], ['{"op":"send","id":"a","topic":"t","data":1}', 'client op'], ['{"op":"heartbeat_ack"}', 'text heartbeat_ack'],
+    ['{"op":"sent"}', 'sent without id'], ['{"op":"reply","id":"a"}', 'reply without data or error'],
+    ['{"op":"reply","id":"a","data":1,"error":"LL_X"}', 'reply with both'], ['{"op":"reply","data":1}', 'reply without id'],
+    ['{"op":"reply","id":"a","error":5}', 'numeric reply error'], [`{"op":"reply","id":"a","data":${'['.repeat(65)}${']'.repeat(65)}}`, 'reply depth 65'], ['{"op":"send","id":"a","topic":"t","data":1}', 'client op'], ['{"op":"heartbeat_ack"}', 'text heartbeat_ack'],
   ];
   for (const [text, label] of bad) rejects(decodeServerFrame(text, false), INVALID, label);
   const badBinary: Array<[string, string]> = [

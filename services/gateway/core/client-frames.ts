@@ -3,7 +3,8 @@
  * renegotiation and the ack), acks, in-band token refresh and upstream sends.
  * Size, rate and liveness are checked before a frame gets here (GatewayCore.message).
  */
-import { Close, encodeHeartbeatAck, encodeJson, heartbeatDeadlineMs, type ChannelPosition, type ClientFrame } from '../../../protocol/index.js';
+import { Close, LIMITS, encodeHeartbeatAck, encodeJson, heartbeatDeadlineMs, type ChannelPosition, type ClientFrame, type ReplyFrame, type SendFrame } from '../../../protocol/index.js';
+import { Errors, LonglinkError } from '../../shared/errors.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import { bump } from '../../shared/stats.js';
@@ -54,6 +55,7 @@ export class ClientFrames {
         return;
       case 'send':
         this.d.stats.upstream++;
+        if (f.reply === true) { this.request(c, f); return; }
         this.d.link
           .upstream({ user: c.user, device: c.device, conn: c.id, gateway: this.d.options.gatewayId, topic: f.topic, id: f.id, data: f.data })
           .then(
@@ -62,6 +64,36 @@ export class ClientFrames {
           );
         return;
     }
+  }
+
+  /**
+   * An upstream request: forwarded as a bus request, answered with a `reply`
+   * frame holding the backend's answer or an LL_UPSTREAM_… error. At most
+   * LIMITS.maxRepliesInFlight per connection wait at once, so a client cannot
+   * pile up timers and pending bus requests.
+   */
+  private request(c: Connection, f: SendFrame): void {
+    const answer = (frame: ReplyFrame): void => { if (!c.closed) this.d.write(c, encodeJson(frame), false); };
+    if (c.repliesInFlight >= LIMITS.maxRepliesInFlight) {
+      bump(this.d.stats.upstreamReplies, 'busy');
+      answer({ op: 'reply', id: f.id, error: Errors.UPSTREAM_BUSY.code, message: `at most ${LIMITS.maxRepliesInFlight} requests in flight per connection` });
+      return;
+    }
+    c.repliesInFlight++;
+    const msg = { user: c.user, device: c.device, conn: c.id, gateway: this.d.options.gatewayId, topic: f.topic, id: f.id, data: f.data };
+    this.d.link.upstreamRequest(msg, f.timeoutMs ?? LIMITS.defaultReplyTimeoutMs).then(
+      (data) => {
+        c.repliesInFlight--;
+        bump(this.d.stats.upstreamReplies, 'ok');
+        answer({ op: 'reply', id: f.id, data });
+      },
+      (err: unknown) => {
+        c.repliesInFlight--;
+        const e = err instanceof LonglinkError ? err : new LonglinkError(Errors.UPSTREAM_NO_BACKEND, 'bus unavailable');
+        bump(this.d.stats.upstreamReplies, e.code);
+        answer({ op: 'reply', id: f.id, error: e.code, message: e.message });
+      },
+    );
   }
 
   /**

@@ -42,6 +42,8 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   /** Highest seq written to this socket, and highest the client acked. */
   sentSeq = 0;
   ackedSeq = 0;
+  /** Upstream requests (`send` with `reply`) awaiting their backend's answer. */
+  repliesInFlight = 0;
   /** Out-of-order live pushes waiting for a gap to fill (see ordered-delivery.ts). */
   held: PushRecord[] | null = null;
   heldSince = 0;

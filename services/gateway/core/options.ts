@@ -36,13 +36,15 @@ export interface CoreStats {
   readonly resumeOutcomes: Map<string, number>;
   /** In-band token refreshes: ok, refused (verification failed), mismatch (another user/device: closed 4001). */
   readonly refreshes: Map<string, number>;
+  /** Upstream requests (`send` with `reply`) by outcome: ok, or the LL_UPSTREAM_… error code. */
+  readonly upstreamReplies: Map<string, number>;
 }
 
 export function newStats(): CoreStats {
   return {
     opened: 0, heartbeats: 0, heartbeatTimeouts: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
     pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, startsShedByRouter: 0, startsDeviceLimit: 0,
-    closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(), refreshes: new Map(),
+    closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(), refreshes: new Map(), upstreamReplies: new Map(),
   };
 }
 

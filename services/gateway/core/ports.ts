@@ -82,6 +82,13 @@ export interface GatewayLink {
   /** Cumulative ack from a device; the link may batch. */
   ack(user: string, device: string, seq: number): void;
   upstream(msg: UpstreamMessage): Promise<void>;
+  /**
+   * An upstream request (`send` with `reply`): resolves with the backend's
+   * reply (a JSON value within the protocol's size and depth limits), or
+   * rejects with a LonglinkError: UPSTREAM_NO_BACKEND, UPSTREAM_TIMEOUT or
+   * UPSTREAM_BAD_REPLY.
+   */
+  upstreamRequest(msg: UpstreamMessage, timeoutMs: number): Promise<unknown>;
 }
 
 

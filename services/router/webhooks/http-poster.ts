@@ -1,21 +1,36 @@
 /**
- * WebhookPoster over Node's fetch (undici, keep-alive pooled per origin).
- * Redirects are not followed (a 3xx is a failed attempt: a receiver that
- * moved gets a config change, not our signed bodies at a new address); the
- * response body is discarded unread; the time limit covers the whole attempt.
+ * WebhookPoster over node:http / node:https with a keep-alive agent per
+ * scheme (sockets reused across attempts to one receiver; cheaper per
+ * attempt than fetch). Redirects are not followed (a 3xx is a failed
+ * attempt: a receiver that moved gets a config change, not our signed bodies
+ * at a new address); the response body is discarded unread; the time limit
+ * covers the whole attempt, connect included.
  */
+import http from 'node:http';
+import https from 'node:https';
 import type { PostResult, WebhookPoster } from './core/dispatcher.js';
 
-export const fetchPoster: WebhookPoster = {
-  async post(url, headers, body, timeoutMs): Promise<PostResult> {
-    try {
-      const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
-      await res.body?.cancel().catch(() => undefined);
-      return { status: res.status };
-    } catch (err) {
-      const e = err as { name?: string; cause?: { code?: string; message?: string }; message?: string };
-      if (e.name === 'TimeoutError' || e.name === 'AbortError') return { error: 'timeout' };
-      return { error: e.cause?.code ?? e.cause?.message ?? e.message ?? 'request failed' };
-    }
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' }),
+};
+
+export const httpPoster: WebhookPoster = {
+  post(url, headers, body, timeoutMs): Promise<PostResult> {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (r: PostResult): void => { if (!done) { done = true; clearTimeout(timer); resolve(r); } };
+      const u = new URL(url);
+      const mod = u.protocol === 'https:' ? https : http;
+      const data = Buffer.from(body, 'utf8');
+      const req = mod.request(u, { method: 'POST', agent: agents[u.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': String(data.length) } }, (res) => {
+        res.resume();
+        res.on('end', () => finish({ status: res.statusCode ?? 0 }));
+        res.on('error', () => finish({ status: res.statusCode ?? 0 }));
+      });
+      const timer = setTimeout(() => { finish({ error: 'timeout' }); req.destroy(); }, timeoutMs);
+      req.on('error', (err: NodeJS.ErrnoException) => finish({ error: err.code ?? err.message }));
+      req.end(data);
+    });
   },
 };

@@ -14,14 +14,16 @@ import type { WebhookQueue } from './core/queue.js';
 import { WebhookSink } from './core/sink.js';
 import { WebhookStats } from './core/stats.js';
 import type { WebhookSettings } from './core/types.js';
-import { fetchPoster } from './http-poster.js';
+import { httpPoster } from './http-poster.js';
 import { webhookRoutes } from './http-routes.js';
+import { WorkerDispatcher, type WorkerSetup } from './worker-dispatcher.js';
 import { registerWebhookMetrics } from './metrics.js';
 
 export interface Webhooks {
   readonly settings: WebhookSettings;
   readonly sink: WebhookSink;
-  readonly dispatcher: WebhookDispatcher;
+  /** In this thread, or in a worker thread (cluster mode). */
+  readonly dispatcher: { start(): Promise<void>; stop(): Promise<void> };
   readonly queue: WebhookQueue;
   readonly stats: WebhookStats;
   readonly routes: ApiRoute[];
@@ -32,14 +34,25 @@ export interface Webhooks {
   close(): Promise<void>;
 }
 
-export function createWebhooks(o: { settings: WebhookSettings; queue: WebhookQueue; clock: Clock; log: Logger; poster?: WebhookPoster }): Webhooks {
+/**
+ * `worker`: deliver from a worker thread with its own NATS connection (the
+ * router process); without it the dispatcher runs on this thread over
+ * `queue` (standalone mode's memory queue, tests). Either way the sink
+ * enqueues on `queue` and the API reads it.
+ */
+export function createWebhooks(o: { settings: WebhookSettings; queue: WebhookQueue; clock: Clock; log: Logger; poster?: WebhookPoster; worker?: WorkerSetup }): Webhooks {
   const stats = new WebhookStats(o.settings.endpoints.map((e) => e.name));
   const sink = new WebhookSink({ settings: o.settings, queue: o.queue, clock: o.clock, log: o.log, stats });
   let observe: ((endpoint: string, outcome: 'delivered' | 'failed', seconds: number) => void) | undefined;
-  const dispatcher = new WebhookDispatcher({
-    settings: o.settings, queue: o.queue, poster: o.poster ?? fetchPoster, clock: o.clock, log: o.log, stats,
-    observe: (e, outcome, s) => observe?.(e, outcome, s),
-  });
+  const onObserve = (e: string, outcome: 'delivered' | 'failed', s: number): void => observe?.(e, outcome, s);
+  let dispatcher: Webhooks['dispatcher'];
+  if (o.worker) {
+    const w = new WorkerDispatcher({ setup: o.worker, stats, log: o.log });
+    w.observe = onObserve;
+    dispatcher = w;
+  } else {
+    dispatcher = new WebhookDispatcher({ settings: o.settings, queue: o.queue, poster: o.poster ?? httpPoster, clock: o.clock, log: o.log, stats, observe: onObserve });
+  }
   return {
     settings: o.settings, sink, dispatcher, queue: o.queue, stats, routes: webhookRoutes(o.settings, o.queue, stats),
     registerMetrics(registry) { observe = registerWebhookMetrics(registry, { settings: o.settings, queue: o.queue, stats, sink }); },

@@ -14,11 +14,16 @@
  *  - Stream `<P>_webhooks_dead` (subjects `<prefix>.webhooks.dead.<endpoint>`,
  *    limits retention, kept `deadTtlMs`): dead letters, counted per subject
  *    and replayed by re-publishing them to the queue and deleting them.
- * Publishes carry `Nats-Msg-Id` so an enqueue retried by the client within
- * the stream's duplicate window is stored once.
+ * Enqueues are plain publishes with a reply subject under one inbox
+ * subscription of this queue: JetStream answers each with its PubAck (or an
+ * error, or the server a no-responders status), which settles that enqueue.
+ * The client's js.publish costs about 15 times the CPU (a request with its
+ * own promise, timer and parsed reply), and the push path pays it per event.
+ * Replays carry a `Nats-Msg-Id` of their own, so a replay retried within the
+ * stream's duplicate window is stored once.
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/log.js';
 import type { LeasedJob, QueueConsumer, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
@@ -40,6 +45,8 @@ export interface JetStreamQueueOptions {
 const ns = (ms: number): number => Math.round(ms * 1_000_000);
 /** Jobs handed out and not acked per endpoint (in flight or waiting out a retry delay). */
 const MAX_ACK_PENDING = 20_000;
+/** An enqueue with no PubAck this long fails (JetStream unreachable). */
+const ENQUEUE_TIMEOUT_MS = 5000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -61,11 +68,30 @@ export async function openJetStreamQueue(o: JetStreamQueueOptions): Promise<JetS
   return q;
 }
 
+interface PendingAck { resolve(): void; reject(err: Error): void; at: number }
+
 export class JetStreamWebhookQueue implements WebhookQueue {
   private readonly consumers = new Set<ConsumerMessages>();
+  private readonly inbox = createInbox();
+  private readonly acks = new Map<number, PendingAck>();
+  private nextAck = 0;
+  private ackSub: Subscription | undefined;
+  private ackSweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: JetStreamQueueOptions, private readonly jsm: JetStreamManager, private readonly js: JetStreamClient,
     readonly stream: string, readonly deadStream: string) {}
+
+  /** PubAcks of enqueues: `<inbox>.<n>` settles enqueue n. */
+  private onAck(m: Msg): void {
+    const n = Number(m.subject.slice(this.inbox.length + 1));
+    const p = this.acks.get(n);
+    if (!p) return;
+    this.acks.delete(n);
+    if (m.headers?.hasError || m.data.length === 0) { p.reject(new Error(`JetStream publish failed: ${m.headers?.code ?? 'empty reply'} ${m.headers?.description ?? ''}`.trim())); return; }
+    const text = dec.decode(m.data);
+    if (text.includes('"error"')) p.reject(new Error(`JetStream refused the event: ${text.slice(0, 200)}`));
+    else p.resolve();
+  }
 
   private subject(endpoint: string): string { return `${this.o.prefix}.webhooks.q.${endpoint}`; }
   private deadSubject(endpoint: string): string { return `${this.o.prefix}.webhooks.dead.${endpoint}`; }
@@ -96,8 +122,29 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     await this.jsm.streams.update(name, update);
   }
 
-  async enqueue(job: WebhookJob): Promise<void> {
-    await this.js.publish(this.subject(job.endpoint), enc.encode(JSON.stringify(job)), { msgID: `${job.id}.${job.endpoint}` });
+  enqueue(job: WebhookJob): Promise<void> {
+    if (!this.ackSub) {
+      this.ackSub = this.o.nc.subscribe(`${this.inbox}.*`, { callback: (_err, m) => this.onAck(m) });
+      this.ackSweep = setInterval(() => {
+        const old = performance.now() - ENQUEUE_TIMEOUT_MS;
+        for (const [n, p] of this.acks) {
+          if (p.at > old) break; // insertion order is time order
+          this.acks.delete(n);
+          p.reject(new Error('JetStream publish timed out'));
+        }
+      }, 1000);
+      this.ackSweep.unref?.();
+    }
+    const n = this.nextAck++;
+    return new Promise<void>((resolve, reject) => {
+      this.acks.set(n, { resolve, reject, at: performance.now() });
+      try {
+        this.o.nc.publish(this.subject(job.endpoint), enc.encode(JSON.stringify(job)), { reply: `${this.inbox}.${n}` });
+      } catch (err) {
+        this.acks.delete(n);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
   }
 
   async consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer> {
@@ -150,9 +197,19 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   }
 
   async depth(endpoint: string): Promise<number> {
-    const info = await this.jsm.consumers.info(this.stream, this.durable(endpoint));
-    return info.num_pending + info.num_ack_pending;
+    try {
+      const info = await this.jsm.consumers.info(this.stream, this.durable(endpoint));
+      return info.num_pending + info.num_ack_pending;
+    } catch {
+      // No consumer yet (no router has started delivering): what the stream holds for the endpoint.
+      const subj = this.subject(endpoint);
+      const info = await this.jsm.streams.info(this.stream, { subjects_filter: subj });
+      return info.state.subjects?.[subj] ?? 0;
+    }
   }
+
+  /** Test hook: the JetStream manager (to break the streams on purpose). */
+  get manager(): JetStreamManager { return this.jsm; }
 
   async deadCount(endpoint: string): Promise<number> {
     const subj = this.deadSubject(endpoint);
@@ -196,5 +253,10 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.close().catch(() => undefined)));
     this.consumers.clear();
+    if (this.ackSweep) clearInterval(this.ackSweep);
+    this.ackSub?.unsubscribe();
+    this.ackSub = undefined;
+    for (const p of this.acks.values()) p.reject(new Error('webhook queue closed'));
+    this.acks.clear();
   }
 }
