@@ -22,12 +22,13 @@
  *        --gateway-flags="..." (node flags for the gateway, e.g. --perf-basic-prof)
  * Last line of output: one JSON object.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
+import { spawnNode } from '../../infra/local/process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({ options: {
@@ -38,17 +39,6 @@ const { values } = parseArgs({ options: {
 const N = Number(values.connections), W = Number(values.workers), INTERVAL = Number(values.interval);
 const WINDOW = Number(values.window), WINDOWS = Number(values.windows);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function waitLine(child: ChildProcess, re: RegExp): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`server did not print ${re}: ${buf}`)), 20_000);
-    const on = (d: Buffer): void => { buf += d.toString(); const m = buf.match(re); if (m) { clearTimeout(t); resolve(m); } };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-    child.once('exit', (code) => { clearTimeout(t); reject(new Error(`server exited (${code}) before ${re}: ${buf}`)); });
-  });
-}
 
 /** CPU time (ns, schedstat's first field) of each thread of `pid`, by thread name (V8's workers share one). */
 function threadCpuNs(pid: number): Map<string, number> {
@@ -109,18 +99,18 @@ async function main(): Promise<void> {
   const cluster = await startCluster({ gateways: 0, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } });
   const gateways: ChildProcess[] = [];
   const startGateway = async (dist: string, id: string, nodeArgs: string[]): Promise<string> => {
-    const child = spawn(process.execPath, [...nodeArgs, path.join(dist, 'services/gateway/main.js')], {
-      env: { ...process.env, ...gatewayEnv, LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_GATEWAY_ID: id,
-        LONGLINK_NATS_URLS: cluster.nats.urls.join(','), LONGLINK_JWT_SECRET: CLUSTER_SECRET, LONGLINK_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    gateways.push(child);
-    return `ws://127.0.0.1:${(await waitLine(child, /listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/))[1]}/ws`;
+    const p = spawnNode(path.join(dist, 'services/gateway/main.js'), {
+      ...gatewayEnv, LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_GATEWAY_ID: id,
+      LONGLINK_NATS_URLS: cluster.nats.urls.join(','), LONGLINK_JWT_SECRET: CLUSTER_SECRET, LONGLINK_LOG_LEVEL: 'warn',
+    }, [], process.execPath, nodeArgs);
+    gateways.push(p.child);
+    return `ws://127.0.0.1:${(await p.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/, 20_000))[1]}/ws`;
   };
   const gwFlags = [...(values['gateway-flags']?.split(' ').filter(Boolean) ?? []), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : [])];
   const gwUrl = await startGateway(path.resolve(here, '../..'), 'gw-now', gwFlags);
-  const uws = spawn(process.execPath, [path.join(here, 'baseline-servers.js'), 'uws', String(INTERVAL)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const uwsPort = (await waitLine(uws, /PORT (\d+)/))[1]!;
+  const uwsProc = spawnNode(path.join(here, 'baseline-servers.js'), {}, ['uws', String(INTERVAL)]);
+  const uws = uwsProc.child;
+  const uwsPort = (await uwsProc.waitFor(/PORT (\d+)/, 20_000))[1]!;
   const targets: Target[] = [
     { name: 'longlink', pid: gateways[0]!.pid!, url: gwUrl, secret: CLUSTER_SECRET, workers: [] },
     { name: 'uws', pid: uws.pid!, url: `ws://127.0.0.1:${uwsPort}/ws`, workers: [] },

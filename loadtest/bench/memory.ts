@@ -11,11 +11,12 @@
  *        --window MS (10000) --only longlink|standalone|uws|ws
  * Last line of output: one JSON object.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMicros, rssBytes } from './proc-stats.js';
+import { spawnNode } from '../../infra/local/process.js';
 import { CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,16 +31,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 interface WorkerStats { open: number; acks: number; sent: number; closedUnexpectedly: number; failed: number }
 interface Result { server: string; connections: number; rss_bytes_per_conn: number; rss_avg_bytes_per_conn: number; heap_bytes_per_conn?: number; cpu_us_per_heartbeat: number; heartbeats_per_s: number; rss_idle_mb: number; rss_loaded_mb: number; unexpected_closes: number; failed: number }
-
-function waitLine(child: ChildProcess, re: RegExp): Promise<RegExpMatchArray> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`server did not print ${re}: ${buf}`)), 20_000);
-    const on = (d: Buffer): void => { buf += d.toString(); const m = buf.match(re); if (m) { clearTimeout(t); resolve(m); } };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-  });
-}
 
 /** Heap in use, from the gateway's own /metrics (prom-client default metrics). */
 async function heapUsed(base: string): Promise<number | undefined> {
@@ -71,16 +62,17 @@ async function phase(server: Server): Promise<Result> {
     child = cluster.gateways[0]!.proc.child;
     url = cluster.gateways[0]!.url;
   } else if (server === 'standalone') {
-    child = spawn(process.execPath, [path.join(root, 'dist/services/standalone/main.js')], {
-      env: { ...process.env, LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_PORT: '0', LONGLINK_JWT_SECRET: SECRET,
-        LONGLINK_API_KEYS: 'bench-api-key-0123456789', LONGLINK_LOG_LEVEL: 'warn', LONGLINK_MAX_CONNECTIONS: '100000',
-        LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0', LONGLINK_HB_MIN_MS: '1000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const p = spawnNode(path.join(root, 'dist/services/standalone/main.js'), {
+      LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_PORT: '0', LONGLINK_JWT_SECRET: SECRET,
+      LONGLINK_API_KEYS: 'bench-api-key-0123456789', LONGLINK_LOG_LEVEL: 'warn', LONGLINK_MAX_CONNECTIONS: '100000',
+      LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0', LONGLINK_HB_MIN_MS: '1000',
     });
-    url = (await waitLine(child, /WebSocket:\s+(ws:\/\/\S+)/))[1]!;
+    child = p.child;
+    url = (await p.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 20_000))[1]!;
   } else {
-    child = spawn(process.execPath, [path.join(here, 'baseline-servers.js'), server, String(INTERVAL)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    url = `ws://127.0.0.1:${(await waitLine(child, /PORT (\d+)/))[1]}/ws`;
+    const p = spawnNode(path.join(here, 'baseline-servers.js'), {}, [server, String(INTERVAL)]);
+    child = p.child;
+    url = `ws://127.0.0.1:${(await p.waitFor(/PORT (\d+)/, 20_000))[1]}/ws`;
   }
   const pid = child.pid!;
   const httpBase = server === 'longlink' || server === 'standalone' ? url.replace('ws://', 'http://').replace(/\/ws$/, '') : undefined;

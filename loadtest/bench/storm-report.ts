@@ -1,6 +1,6 @@
 /** Result type, table and jitter-vs-fixed comparison of the reconnect-storm bench (storm.ts). Pure. */
-
-export interface Lat { n: number; p50: number; p95: number; p99: number; p999: number; max: number; mean: number }
+import type { LatencySummary as Lat } from '../lib/histogram.js';
+import type { RouterResumes } from '../lib/gateway-metrics.js';
 
 /** Failed attempts: refused before the upgrade (503) and session starts failed after it (1011; 1013: shed by a router with a retry delay). */
 export interface FailureSplit { c503: number; c1011: number; c1013: number; other: number; share503: number }
@@ -28,7 +28,7 @@ export interface StormResult {
   pushes: { requests: number; sent: number; offline: number; errors: number; checked: number; lost: number; lost_samples: string[]; lost_diagnosis?: string[] };
   unexpected_closes: number;
   /** The router's resume outcomes, and resumes it dropped (expired in its queue) or refused (queue full). */
-  router_resumes?: { outcomes: Record<string, number>; expired: number; shed: number } | undefined;
+  router_resumes?: RouterResumes | undefined;
   closes_by_code?: Record<string, number>;
   /** Each attempt during the storm: start → hello (queueing in the client, upgrade, resume, replay). */
   attempt_to_hello_ms?: Lat;
@@ -54,7 +54,7 @@ export interface ConnectResult {
   failed_by_error: Record<string, number>;
   admission_rejections: Record<string, number>;
   gateway_closes: Record<string, number>;
-  router_resumes: { outcomes: Record<string, number>; expired: number; shed: number } | undefined;
+  router_resumes: RouterResumes | undefined;
   machine_busy_pct: number;
   timeline: Array<{ t: number; started: number[]; rejected: number[]; limit: number[]; latency_ms: number[] }>;
 }

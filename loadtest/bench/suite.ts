@@ -17,11 +17,12 @@
  *        --push-rate 500 --push-s 5 --only longlink,ws,socketio
  * Prints a table; the last line is one JSON object.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
+import { spawnNode } from '../../infra/local/process.js';
 import { Histogram, r2 } from '../lib/histogram.js';
 import { machineInfo } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
@@ -68,13 +69,10 @@ async function startServer(d: Dialect): Promise<{ pid: number; url: string; api:
     const g = cluster.gateways[0]!;
     return { pid: g.proc.child.pid!, url: g.url, api: cluster.apiUrl, apiKey: CLUSTER_API_KEY };
   }
-  const child = spawn(process.execPath, [path.join(here, 'baseline-servers.js'), d, String(INTERVAL), SECRET], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawnNode(path.join(here, 'baseline-servers.js'), {}, [d, String(INTERVAL), SECRET]);
+  const child = p.child;
   children.push(child);
-  const port = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`${d} server did not start: ${buf}`)), 20_000);
-    child.stdout!.on('data', (b: Buffer) => { buf += b.toString(); const m = /PORT (\d+)/.exec(buf); if (m) { clearTimeout(t); resolve(m[1]!); } });
-  });
+  const port = (await p.waitFor(/PORT (\d+)/, 20_000))[1]!;
   const base = `127.0.0.1:${port}`;
   return { pid: child.pid!, url: d === 'ws' ? `ws://${base}/ws` : `http://${base}`, api: `http://${base}`, apiKey: 'unused' };
 }

@@ -87,12 +87,6 @@ export class Aggregator {
     return p;
   }
 
-  /** Latency summary (ms) of one histogram. */
-  static lat(h: Histogram): { n: number; p50: number; p95: number; p99: number; p999: number; max: number; mean: number } {
-    return { n: h.n, p50: r2(h.percentileMs(0.5)), p95: r2(h.percentileMs(0.95)), p99: r2(h.percentileMs(0.99)),
-      p999: r2(h.percentileMs(0.999)), max: r2(h.maxUs / 1000), mean: r2(h.meanMs()) };
-  }
-
   /** Histograms merged over the given phases. */
   merged(phases: string[]): { counts: Counts; hb: Histogram; push: Histogram; connect: Histogram } {
     const out = { counts: zeroCounts(), hb: new Histogram(), push: new Histogram(), connect: new Histogram() };

@@ -23,6 +23,9 @@ export function bucketValue(i: number): number {
 
 export type Sparse = Array<[number, number]>;
 
+/** What reports print of a histogram: count and latencies in ms (2 decimals; -1 for no data). */
+export interface LatencySummary { n: number; p50: number; p95: number; p99: number; p999: number; max: number; mean: number }
+
 export class Histogram {
   readonly counts = new Uint32Array(HIST_BUCKETS);
   n = 0;
@@ -50,6 +53,11 @@ export class Histogram {
   }
 
   meanMs(): number { return this.n === 0 ? NaN : this.sumUs / this.n / 1000; }
+
+  summary(): LatencySummary {
+    return { n: this.n, p50: r2(this.percentileMs(0.5)), p95: r2(this.percentileMs(0.95)), p99: r2(this.percentileMs(0.99)),
+      p999: r2(this.percentileMs(0.999)), max: r2(this.maxUs / 1000), mean: r2(this.meanMs()) };
+  }
 
   toSparse(): { b: Sparse; n: number; maxUs: number; sumUs: number } {
     const b: Sparse = [];

@@ -13,7 +13,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bearerOf, keyMatcher } from '../shared/bearer.js';
-import { Errors, LonglinkError, errorBody, type ErrorSpec } from '../shared/errors.js';
+import { Errors, LonglinkError } from '../shared/errors.js';
+import { expectsContinue, fail, json, readBody, wasInvited, type Reply } from './http-body.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
 import type { RouterCore } from './core/router-core.js';
@@ -72,13 +73,6 @@ export interface ApiRoute {
   handle(param: string, query: URLSearchParams, body: unknown): Promise<{ status: number; body: unknown }>;
 }
 
-interface Reply {
-  status: number;
-  body: string;
-  contentType?: string;
-  headers?: Record<string, string>;
-}
-
 type Handler = (req: IncomingMessage, res: ServerResponse, param: string) => Promise<Reply>;
 
 interface Route {
@@ -89,69 +83,6 @@ interface Route {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-
-const json = (status: number, value: unknown): Reply => ({ status, body: JSON.stringify(value) });
-const fail = (which: ErrorSpec, detail?: string, headers?: Record<string, string>): Reply => ({
-  status: which.status, body: errorBody(which, detail), ...(headers ? { headers } : {}),
-});
-
-type Body = { ok: true; text: string } | { ok: false; reply: Reply };
-
-const expectsContinue = (req: IncomingMessage): boolean => (req.headers.expect ?? '').toLowerCase() === '100-continue';
-/** Responses whose request was sent `100 Continue`. */
-const invited = new WeakSet<ServerResponse>();
-
-/** Past the limit, the rest of a body is read and thrown away (so the client can read the 413 instead of meeting a reset), up to this many times the limit; then the connection is cut. */
-const DISCARD_FACTOR = 8;
-
-/**
- * Reads at most `max` bytes. Past that it answers 413 at once and discards
- * the rest as it arrives, keeping the connection usable; a body larger than
- * DISCARD_FACTOR × max (or still arriving at the request timeout) gets the
- * connection closed. `Expect: 100-continue` is answered here, so only a
- * request that passed every check before the body is invited to send it.
- */
-function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Body> {
-  // Built only when needed: the error carries a stack trace, too costly for every request.
-  const tooLarge = (): Body => ({ ok: false, reply: fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`) });
-  const declared = Number(req.headers['content-length']);
-  const discard = (): void => {
-    let seen = 0;
-    req.on('data', (c: Buffer) => { seen += c.length; if (seen > DISCARD_FACTOR * max) req.socket.destroy(); });
-    req.resume();
-  };
-  if (Number.isFinite(declared) && declared > max) {
-    // Never invited (no 100 Continue): a client that waits sends nothing; one that sends anyway is discarded up to the cap.
-    if (declared > DISCARD_FACTOR * max) return Promise.resolve({ ok: false, reply: { ...fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`), headers: { connection: 'close' } } });
-    if (!expectsContinue(req)) discard();
-    return Promise.resolve(tooLarge());
-  }
-  if (expectsContinue(req)) {
-    res.writeContinue();
-    invited.add(res);
-  }
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (b: Body): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onEnd);
-      resolve(b);
-    };
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size > max) {
-        done(tooLarge());
-        discard();
-      } else chunks.push(c);
-    };
-    const onEnd = (): void => done({ ok: true, text: Buffer.concat(chunks).toString('utf8') });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onEnd);
-  });
-}
 
 /** Channel routes (docs/api.md "Channels"): the caller's API key is the unit of the publish rate. */
 function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jsonBody: (req: IncomingMessage, res: ServerResponse) => Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }>): Record<string, Route> {
@@ -337,7 +268,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
       'cache-control': 'no-store',
       'content-length': Buffer.byteLength(r.body),
       // Refused before its body was invited: the client may or may not send it now, so this connection cannot carry another request.
-      ...(expectsContinue(req) && !invited.has(res) ? { connection: 'close' } : {}),
+      ...(expectsContinue(req) && !wasInvited(res) ? { connection: 'close' } : {}),
       ...r.headers,
     });
     res.end(r.body);
