@@ -110,8 +110,8 @@ export function encodeJson(frame: ServerFrame | ClientFrame): string {
  * Push frame from an already-serialised JSON payload. The router serialises
  * `data` once; the gateway splices it in without parsing it again.
  */
-export function encodePushRaw(seq: number, id: string, ts: number, dataJson: string): string {
-  return '{"op":"push","seq":' + seq + ',"id":' + JSON.stringify(id) + ',"ts":' + ts + ',"data":' + dataJson + '}';
+export function encodePushRaw(seq: number, id: string, ts: number, dataJson: string, epoch?: number): string {
+  return '{"op":"push","seq":' + seq + ',"id":' + JSON.stringify(id) + ',"ts":' + ts + ',"data":' + dataJson + (epoch !== undefined ? ',"epoch":' + epoch + '}' : '}');
 }
 
 /** Channel message frame from already-serialised `data` (the gateway encodes it once per channel, not per subscriber). */
@@ -242,6 +242,9 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
       if (!hb || typeof hb !== 'object' || !isSeq(hb.minMs) || !isSeq(hb.maxMs) || !isSeq(hb.intervalMs) || !isSeq(hb.graceMs)) return fail('hello: malformed hb');
       if (!limits || typeof limits !== 'object' || !isSeq(limits.maxPayload) || !isRate(limits.ratePerSec) || !isSeq(limits.burst)) return fail('hello: malformed limits');
       if (o.tokenExpiresInMs !== undefined && !isSeq(o.tokenExpiresInMs)) return fail('hello: tokenExpiresInMs must be a non-negative integer');
+      if (o.epoch !== undefined && !isSeq(o.epoch)) return fail('hello: epoch must be a non-negative integer');
+      const lost = o.lost as Record<string, unknown> | undefined;
+      if (lost !== undefined && (typeof lost !== 'object' || lost === null || !isSeq(lost.epoch) || !isSeq(lost.afterSeq))) return fail('hello: malformed lost');
       return {
         ok: true,
         frame: {
@@ -249,13 +252,18 @@ export function decodeServerFrame(data: ArrayBuffer | Uint8Array | string, isBin
           hb: { minMs: hb.minMs, maxMs: hb.maxMs, intervalMs: hb.intervalMs, graceMs: hb.graceMs },
           limits: { maxPayload: limits.maxPayload, ratePerSec: limits.ratePerSec, burst: limits.burst },
           ...(o.tokenExpiresInMs !== undefined ? { tokenExpiresInMs: o.tokenExpiresInMs } : {}),
+          ...(o.epoch !== undefined ? { epoch: o.epoch } : {}),
+          ...(lost !== undefined ? { lost: { epoch: lost.epoch as number, afterSeq: lost.afterSeq as number } } : {}),
         },
       };
     }
-    case 'push':
+    case 'push': {
       if (!isSeq(o.seq) || typeof o.id !== 'string' || !isSeq(o.ts) || !('data' in o)) return fail('push: malformed');
-      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return { ...fail(`push.data nests deeper than ${MAX_DATA_DEPTH} levels`), push: { seq: o.seq, id: o.id } };
-      return { ok: true, frame: { op: 'push', seq: o.seq, id: o.id, ts: o.ts, data: o.data } };
+      if (o.epoch !== undefined && !isSeq(o.epoch)) return fail('push: epoch must be a non-negative integer');
+      const epoch = o.epoch !== undefined ? { epoch: o.epoch } : {};
+      if (!withinDepth(o.data, MAX_DATA_DEPTH)) return { ...fail(`push.data nests deeper than ${MAX_DATA_DEPTH} levels`), push: { seq: o.seq, id: o.id, ...epoch } };
+      return { ok: true, frame: { op: 'push', seq: o.seq, id: o.id, ts: o.ts, data: o.data, ...epoch } };
+    }
     case 'pub':
       if (checkPublishChannel(o.channel) !== undefined || !isSeq(o.offset) || !isEpoch(o.epoch) || typeof o.id !== 'string' || !isSeq(o.ts) || !('data' in o)) return fail('pub: malformed');
       if (!withinDepth(o.data, MAX_DATA_DEPTH)) return fail(`pub.data nests deeper than ${MAX_DATA_DEPTH} levels`);

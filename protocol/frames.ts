@@ -107,6 +107,17 @@ export interface HelloFrame {
   resumed: boolean;
   /** Highest seq the server has assigned to this user when the connection opened (0 if none). */
   seq: number;
+  /**
+   * The epoch of the user's sequence (0: none yet). A new epoch means the
+   * server lost the old sequence and seqs start again at 1: the client
+   * forgets its highest seq (docs/protocol.md §7). Absent from older gateways.
+   */
+  epoch?: number;
+  /**
+   * On a session start whose `epoch` parameter named a sequence the server no
+   * longer has: its pushes after `afterSeq` could not be recovered.
+   */
+  lost?: { epoch: number; afterSeq: number };
   hb: { minMs: number; maxMs: number; intervalMs: number; graceMs: number };
   limits: { maxPayload: number; ratePerSec: number; burst: number };
   /**
@@ -119,7 +130,8 @@ export interface HelloFrame {
 /** Answer to a heartbeat. Fields appear only when there is something to say. */
 export interface HeartbeatAckFrame { op: 'heartbeat_ack'; seq?: number; intervalMs?: number; unread?: number }
 
-export interface PushFrame { op: 'push'; seq: number; id: string; ts: number; data: unknown }
+/** `epoch`: the sequence `seq` belongs to (as hello.epoch); absent from older gateways. */
+export interface PushFrame { op: 'push'; seq: number; id: string; ts: number; data: unknown; epoch?: number }
 
 /** Server is draining: reconnect (and resume) after `delayMs`. */
 export interface ReconnectFrame { op: 'reconnect'; delayMs: number; reason: string }
@@ -168,4 +180,4 @@ export type ServerFrame = HelloFrame | HeartbeatAckFrame | PushFrame | Reconnect
  * id are known, so the client reports it and acks past it instead of closing
  * (docs/protocol.md §10), or one poison push would end every session.
  */
-export type Decoded<T> = { ok: true; frame: T } | { ok: false; code: number; reason: string; push?: { seq: number; id: string } };
+export type Decoded<T> = { ok: true; frame: T } | { ok: false; code: number; reason: string; push?: { seq: number; id: string; epoch?: number } };

@@ -93,7 +93,7 @@ function encodeServer(f: ServerFrame): Wire {
     return { isBinary: true, data: encodeHeartbeatAck(fields) };
   }
   const json = encodeJson(f);
-  if (f.op === 'push' && encodePushRaw(f.seq, f.id, f.ts, JSON.stringify(f.data)) !== json) {
+  if (f.op === 'push' && encodePushRaw(f.seq, f.id, f.ts, JSON.stringify(f.data), f.epoch) !== json) {
     throw new Error('encodePushRaw differs from encodeJson');
   }
   return { isBinary: false, data: json };

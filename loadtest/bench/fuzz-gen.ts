@@ -138,6 +138,8 @@ export function randServerFrame(r: Rand): ServerFrame {
         hb: { minMs, maxMs: minMs * r.range(1, 100), intervalMs: minMs * 2, graceMs: r.int(10_000) },
         limits: { maxPayload: r.range(64, 1 << 24), ratePerSec: r.chance(0.8) ? r.range(1, 1000) : r.next() * 10, burst: r.range(1, 1000) },
         ...(r.chance(0.5) ? { tokenExpiresInMs: r.int(2 ** 31) } : {}),
+        ...(r.chance(0.5) ? { epoch: randSeq(r) } : {}),
+        ...(r.chance(0.2) ? { lost: { epoch: randSeq(r), afterSeq: randSeq(r) } } : {}),
       };
     }
     case 5: return r.chance(0.5) ? { op: 'refreshed', expiresInMs: r.int(2 ** 31) } : { op: 'refreshed', error: randString(r, 24) };
@@ -148,7 +150,7 @@ export function randServerFrame(r: Rand): ServerFrame {
       if (r.chance(0.5)) f.unread = randSeq(r);
       return f;
     }
-    case 2: return { op: 'push', seq: randSeq(r), id: randId(r), ts: r.range(0, 2 ** 42), data: randJson(r, 4) };
+    case 2: return { op: 'push', seq: randSeq(r), id: randId(r), ts: r.range(0, 2 ** 42), data: randJson(r, 4), ...(r.chance(0.5) ? { epoch: randSeq(r) } : {}) };
     case 3: return { op: 'reconnect', delayMs: r.int(60_000), reason: randString(r, 16) };
     case 4: {
       const c = r.pick(CLOSE_CODES);
@@ -165,7 +167,7 @@ export function wireOf(f: ClientFrame | ServerFrame, r: Rand): { isBinary: boole
     case 'ack': return { isBinary: true, data: encodeAck(f.seq) };
     case 'heartbeat_ack': { const { op: _op, ...fields } = f; return { isBinary: true, data: encodeHeartbeatAck(fields) }; }
     case 'push':
-      if (r.chance(0.5)) return { isBinary: false, data: encodePushRaw(f.seq, f.id, f.ts, JSON.stringify(f.data)) };
+      if (r.chance(0.5)) return { isBinary: false, data: encodePushRaw(f.seq, f.id, f.ts, JSON.stringify(f.data), f.epoch) };
       return { isBinary: false, data: encodeJson(f) };
     default: return { isBinary: false, data: encodeJson(f) };
   }
@@ -222,7 +224,8 @@ const RAW_TOKENS: readonly string[] = ['1e400', '-1e400', '-0', '0.0', '1E2', '9
 function wrongTypes(r: Rand): string {
   const frame = (r.chance(0.3) ? randClientFrame(r) : randServerFrame(r)) as unknown as Record<string, unknown>;
   const raws: string[] = [];
-  const target = frame.op === 'hello' && r.chance(0.5) ? (frame[r.pick(['hb', 'limits'])] as Record<string, unknown>) : frame;
+  const nested = frame.op === 'hello' ? ['hb', 'limits', ...(frame.lost !== undefined ? ['lost'] : [])] : [];
+  const target = nested.length > 0 && r.chance(0.5) ? (frame[r.pick(nested)] as Record<string, unknown>) : frame;
   for (let n = r.range(1, 3); n > 0; n--) {
     const keys = Object.keys(target);
     const key = r.chance(0.85) && keys.length > 0 ? r.pick(keys) : randString(r, 4);

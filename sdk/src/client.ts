@@ -23,12 +23,13 @@ import { HeartbeatMemory, MemoryStorage } from './storage.js';
 import { systemTimers } from './system-timers.js';
 import type { Timers } from './timers.js';
 import { tokenExpired } from './token.js';
-import type { ClientEvents, ClientOptions, ClientStats, HeartbeatOptions, TokenProvider } from './types.js';
+import type { ClientEvents, ClientOptions, ClientStats, HeartbeatOptions, ResumeState, TokenProvider } from './types.js';
 import { RequestError, SendError, Upstream } from './upstream.js';
 import { Channels, type ChannelMessage } from './channels.js';
 import { DEFAULT_TOKEN_REFRESH, TokenRefresher } from './token-refresh.js';
 
 const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+const resumeOf = (session: string, lastSeq: number, epoch: number | undefined): ResumeState => (epoch === undefined ? { session, lastSeq } : { session, lastSeq, epoch });
 
 export class LonglinkClient {
   private readonly events: Emitter<ClientEvents>;
@@ -84,6 +85,8 @@ export class LonglinkClient {
       this.timers,
       (p) => this.events.emit('push', p),
       opts.resume?.lastSeq ?? 0,
+      opts.resume?.epoch,
+      (lost, epoch) => this.events.emit('unrecoverable', { ...lost, newEpoch: epoch }),
     );
     this.sessionId = opts.resume?.session;
     this.channelState = new Channels({
@@ -124,9 +127,13 @@ export class LonglinkClient {
   get session(): string | undefined { return this.sessionId; }
   /** Highest push seq handed to the app. */
   get lastSeq(): number { return this.delivery.lastSeq; }
+  /** The sequence epoch lastSeq belongs to (hello.epoch); undefined until a gateway named one. */
+  get epoch(): number | undefined { return this.delivery.epoch; }
   /** Save this (e.g. in sessionStorage) and pass it as `resume` to continue after a restart. */
-  get resumeState(): { session: string; lastSeq: number; channels: ChannelPosition[] } | undefined {
-    return this.sessionId === undefined ? undefined : { session: this.sessionId, lastSeq: this.delivery.lastSeq, channels: this.channelState.recoverPositions };
+  get resumeState(): ResumeState | undefined {
+    if (this.sessionId === undefined) return undefined;
+    const channels = this.channelState.recoverPositions;
+    return { ...resumeOf(this.sessionId, this.delivery.lastSeq, this.delivery.epoch), ...(channels.length > 0 ? { channels } : {}) };
   }
 
   /** Channels the current connection receives (the server decides: token claim, backend calls). */
@@ -251,7 +258,7 @@ export class LonglinkClient {
   }
 
   private open(token: string): void {
-    const resume = this.sessionId === undefined ? undefined : { session: this.sessionId, lastSeq: this.delivery.lastSeq };
+    const resume = this.resumeState;
     const conn: Connection = new Connection(
       {
         url: this.opts.url, token, tokenIn: this.opts.tokenIn ?? 'protocol', device: this.opts.device, hbMs: this.policy.intervalMs,
@@ -261,9 +268,9 @@ export class LonglinkClient {
       this.opts.transport, this.timers, this.random,
       {
         hello: (f) => { if (this.conn === conn) this.onHello(conn, f); },
-        push: (f) => { if (this.conn === conn) this.delivery.receive({ seq: f.seq, id: f.id, ts: f.ts, data: f.data }); },
+        push: (f) => { if (this.conn === conn) this.delivery.receive({ seq: f.seq, id: f.id, ts: f.ts, data: f.data, ...(f.epoch !== undefined ? { epoch: f.epoch } : {}) }); },
         undecodable: (p, reason) => {
-          if (this.conn === conn && this.delivery.skip(p.seq)) this.events.emit('pushError', { seq: p.seq, id: p.id, reason });
+          if (this.conn === conn && this.delivery.skip(p.seq, p.epoch)) this.events.emit('pushError', { seq: p.seq, id: p.id, reason });
         },
         sent: (f) => { if (this.conn === conn) this.upstream.onSent(f); },
         reply: (f) => { if (this.conn === conn) this.upstream.onReply(f); },
@@ -285,7 +292,16 @@ export class LonglinkClient {
 
   private onHello(conn: Connection, f: HelloFrame): void {
     this.sessionId = f.session;
-    if (!f.resumed && f.seq < this.delivery.lastSeq) this.delivery.rebase();
+    if (f.epoch !== undefined) {
+      // A different epoch: the server lost the sequence our lastSeq is from. It says what could
+      // not be recovered when we named our epoch (f.lost); otherwise we know it ourselves.
+      const had = this.delivery.adopt(f.epoch);
+      const lost = f.lost ?? had;
+      if (lost !== undefined) this.events.emit('unrecoverable', { epoch: lost.epoch, afterSeq: lost.afterSeq, newEpoch: f.epoch });
+    } else if (!f.resumed && f.seq < this.delivery.lastSeq) {
+      // An older gateway without epochs: a sequence behind ours was reset.
+      this.delivery.rebase();
+    }
     this.report(this.policy.setBounds(f.hb.minMs, f.hb.maxMs));
     conn.scheduler.start(this.policy.intervalMs, f.hb.intervalMs);
     this.counters.connects++;

@@ -26,7 +26,7 @@ export interface ConnectionParams {
   device: string | undefined;
   /** Interval asked for in the handshake (`hb`). */
   hbMs: number;
-  resume: { session: string; lastSeq: number } | undefined;
+  resume: { session: string; lastSeq: number; epoch?: number } | undefined;
   /**
    * Channel positions to recover (`recover=1`, then a `recover` frame right
    * after hello); undefined: none. Given only after a gateway has shown it
@@ -41,7 +41,7 @@ export interface ConnectionEvents {
   hello(f: HelloFrame): void;
   push(f: PushFrame): void;
   /** A push whose data this client may not accept (protocol §10): reported and acked past, the connection stays. */
-  undecodable(p: { seq: number; id: string }, reason: string): void;
+  undecodable(p: { seq: number; id: string; epoch?: number }, reason: string): void;
   sent(f: SentFrame): void;
   reply(f: ReplyFrame): void;
   refreshed(f: RefreshedFrame): void;
@@ -64,6 +64,7 @@ export function handshakeUrl(p: Pick<ConnectionParams, 'url' | 'token' | 'tokenI
   if (p.resume !== undefined) {
     u.searchParams.set('session', p.resume.session);
     u.searchParams.set('last_seq', String(p.resume.lastSeq));
+    if (p.resume.epoch !== undefined) u.searchParams.set('epoch', String(p.resume.epoch));
   }
   if (p.tokenIn === 'query') u.searchParams.set('access_token', p.token);
   return u.toString();

@@ -16,6 +16,12 @@
  * Acks: after a push (new or duplicate), ack the highest processed seq after at
  * most `ackDelayMs`, or at once when `ackBatch` pushes are waiting. Acking
  * duplicates too lets the server trim what the client already has.
+ *
+ * Epochs (docs/protocol.md §7): seqs compare only within one epoch of the
+ * user's sequence. When the server names a new one (hello, or a push of a
+ * greater epoch), the server lost the old sequence and seqs restart at 1, so
+ * the highest seq is forgotten; a push of an older epoch than ours is stale
+ * and dropped.
  */
 import type { Timer, Timers } from './timers.js';
 
@@ -28,14 +34,23 @@ export const DEFAULT_DELIVERY: Readonly<DeliveryConfig> = Object.freeze({ ackDel
 
 export interface PushMessage {
   seq: number;
+  /** The sequence's epoch (absent from older gateways). */
+  epoch?: number;
   id: string;
   /** Epoch ms when the router accepted the push. */
   ts: number;
   data: unknown;
 }
 
+/** Pushes of sequence `epoch` after `afterSeq` that the server lost (docs/protocol.md §7). */
+export interface LostRange {
+  epoch: number;
+  afterSeq: number;
+}
+
 export class Delivery {
   private last: number;
+  private ep: number | undefined;
   private unacked = 0;
   private ackTimer: Timer | undefined;
   private sendAck: ((seq: number) => void) | undefined;
@@ -50,13 +65,32 @@ export class Delivery {
     private readonly timers: Timers,
     private readonly deliver: (p: PushMessage) => void,
     lastSeq = 0,
+    epoch?: number,
+    /** The epoch moved on during a connection: what the old one may have lost. */
+    private readonly moved: (lost: LostRange, epoch: number) => void = () => {},
   ) {
     this.last = lastSeq;
+    this.ep = epoch;
   }
 
   /** Highest seq handed to the app (sent as `last_seq` on resume). */
   get lastSeq(): number { return this.last; }
+  /** The epoch lastSeq belongs to (sent as `epoch` on resume); undefined until a server names one. */
+  get epoch(): number | undefined { return this.ep; }
 
+  /**
+   * hello named the sequence's epoch: the server's word stands. Returns what
+   * we had when it differs (lastSeq is then forgotten), else undefined.
+   */
+  adopt(epoch: number): LostRange | undefined {
+    const prev = this.ep;
+    this.ep = epoch;
+    // Epoch 0 is "no sequence yet": nothing of it can have been lost.
+    if (prev === undefined || prev === 0 || prev === epoch) return undefined;
+    const lost = { epoch: prev, afterSeq: this.last };
+    this.rebase();
+    return lost;
+  }
   /**
    * The server's sequence is behind ours (hello.seq < lastSeq on a fresh
    * session): its store was reset, so our seqs belong to an old epoch. Start
@@ -80,8 +114,21 @@ export class Delivery {
     this.ackTimer = undefined;
   }
 
+  /** A push's epoch: false for a stale one (older than ours: drop it); a newer one starts over. */
+  private enter(epoch: number | undefined): boolean {
+    if (epoch === undefined || epoch === this.ep) return true;
+    if (this.ep === undefined || this.ep === 0) { this.ep = epoch; return true; }
+    if (epoch < this.ep) return false;
+    const lost = { epoch: this.ep, afterSeq: this.last };
+    this.ep = epoch;
+    this.rebase();
+    this.moved(lost, epoch);
+    return true;
+  }
+
   /** One push from the wire. Returns true when it was new and handed to the app. */
   receive(p: PushMessage): boolean {
+    if (!this.enter(p.epoch)) { this.duplicates++; return false; }
     this.unacked++;
     let fresh = false;
     if (p.seq > this.last) {
@@ -102,7 +149,8 @@ export class Delivery {
    * but acked like one, so it is trimmed from the inbox instead of being
    * replayed on every resume. Returns true when it was new.
    */
-  skip(seq: number): boolean {
+  skip(seq: number, epoch?: number): boolean {
+    if (!this.enter(epoch)) { this.duplicates++; return false; }
     this.unacked++;
     const fresh = seq > this.last;
     if (fresh) {

@@ -5,7 +5,7 @@
  */
 export { LonglinkClient } from './client.js';
 export type {
-  ClientEvents, ClientOptions, ClientStats, ConnectedEvent, DisconnectedEvent, HeartbeatOptions, IntervalEvent, TokenProvider,
+  ClientEvents, ClientOptions, ClientStats, ConnectedEvent, DisconnectedEvent, HeartbeatOptions, IntervalEvent, ResumeState, TokenProvider, UnrecoverableEvent,
 } from './types.js';
 export { ReconnectMachine, decide, isTerminal } from './reconnect-machine.js';
 export type { ClientState, Decision, LossInfo, StateChange, TerminalState, WakeSource } from './reconnect-machine.js';
@@ -16,7 +16,7 @@ export type { Beat, BeatKind } from './heartbeat-scheduler.js';
 export { DEFAULT_BACKOFF, backoffDelay, backoffWindow, parseRetryAfter, retryAfterDelay } from './backoff.js';
 export type { BackoffConfig } from './backoff.js';
 export { DEFAULT_DELIVERY, Delivery } from './delivery.js';
-export type { DeliveryConfig, PushMessage } from './delivery.js';
+export type { DeliveryConfig, LostRange, PushMessage } from './delivery.js';
 export { RequestError, SendError, Upstream } from './upstream.js';
 export type { RequestErrorKind, SendErrorKind } from './upstream.js';
 export { Channels, GAP_RECONNECT_MS } from './channels.js';

@@ -70,8 +70,8 @@ export class FakeGatewaySocket implements TransportSocket {
     return this.text(encodeJson(f));
   }
 
-  push(seq: number, data: unknown = { n: seq }, id = `m${seq}`): this {
-    return this.text(encodeJson({ op: 'push', seq, id, ts: 1_700_000_000_000 + seq, data }));
+  push(seq: number, data: unknown = { n: seq }, id = `m${seq}`, epoch?: number): this {
+    return this.text(encodeJson({ op: 'push', seq, id, ts: 1_700_000_000_000 + seq, data, ...(epoch !== undefined ? { epoch } : {}) }));
   }
 
   heartbeatAck(fields?: Omit<HeartbeatAckFrame, 'op'>): this {

@@ -60,7 +60,7 @@ export interface ClientOptions {
   /** Network identity and wake-up events. Default: a static 'default' network (browser entry: Network Information API). */
   network?: NetworkMonitor;
   /** Resume a session saved earlier (e.g. across a page reload) from `client.resumeState`. */
-  resume?: { session: string; lastSeq: number; channels?: ChannelPosition[] };
+  resume?: ResumeState;
   /**
    * In-band token refresh (sdk/src/token-refresh.ts): when the gateway
    * supports it, the token provider is asked (`refresh: true`) at a random
@@ -69,6 +69,27 @@ export interface ClientOptions {
    * `enabled: false` keeps the old behaviour (reconnect on 4002).
    */
   tokenRefresh?: { enabled?: boolean; fromFraction?: number; toFraction?: number };
+}
+
+/** What resuming needs: the session, the highest seq processed and the sequence epoch it belongs to (docs/protocol.md §7). */
+export interface ResumeState {
+  session: string;
+  lastSeq: number;
+  /** hello.epoch of the sequence lastSeq is from; absent with gateways that send none. */
+  epoch?: number;
+  /** Where each channel stopped (docs/protocol.md §13.4): recovered on the next connection. */
+  channels?: ChannelPosition[];
+}
+
+/**
+ * The server lost the user's sequence (e.g. its store was wiped) and started
+ * a new one: pushes of sequence `epoch` after seq `afterSeq` could not be
+ * recovered and will never arrive. Seqs start again under `newEpoch`.
+ */
+export interface UnrecoverableEvent {
+  epoch: number;
+  afterSeq: number;
+  newEpoch: number;
 }
 
 export interface ConnectedEvent {
@@ -113,6 +134,8 @@ export interface ClientEvents {
    * is not replayed; the connection stays up and later pushes arrive.
    */
   pushError: { seq: number; id: string; reason: string };
+  /** The server lost pushes of an old sequence (reported by hello on resume, or seen as a new epoch on a push). */
+  unrecoverable: UnrecoverableEvent;
   /** A heartbeat went out. `probe` beats test the current interval. */
   heartbeat: { kind: BeatKind; intervalMs: number };
   heartbeatAck: { rttMs: number; kind: BeatKind | undefined };

@@ -33,7 +33,7 @@ export interface ServedGateway {
   control(cmd: ControlCommand): unknown;
   readonly connections: number;
   readonly isDraining: boolean;
-  allConnections(): Iterable<{ readonly user: string; readonly device: string; readonly id: string; readonly session: string; readonly sentSeq: number }>;
+  allConnections(): Iterable<{ readonly user: string; readonly device: string; readonly id: string; readonly session: string; readonly sentSeq: number; readonly epoch: number }>;
   /** Local connections receiving `channel` (channel presence counts). */
   channelSubscribers(channel: string): number;
 }
@@ -107,7 +107,7 @@ export class BusGatewayListener {
     for (const c of this.o.gateway.allConnections()) {
       // Each names its watermark. One still starting says 0: its resume may have read the inbox before
       // the directory lost it, and what the catch-up sends waits in c.pending, de-duplicated by seq.
-      this.o.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at, seq: c.sentSeq });
+      this.o.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at, seq: c.sentSeq, ...(c.epoch >= 0 ? { epoch: c.epoch } : {}) });
     }
   }
 
@@ -125,7 +125,7 @@ function isChannelMessage(m: ChannelMessage | undefined, channel: string): m is 
 }
 
 export class BusGatewayLink implements GatewayLink, ChannelLink {
-  private readonly pendingAcks = new Map<string, [string, string, number]>();
+  private readonly pendingAcks = new Map<string, [string, string, number, number?]>();
   private ackTimer: NodeJS.Timeout | undefined;
   /** Malformed channel messages dropped. */
   badChannelMessages = 0;
@@ -173,11 +173,12 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
     this.o.bus.publish(this.o.subjects.presence, encodeMsg(ev));
   }
 
-  ack(user: string, device: string, seq: number): void {
+  ack(user: string, device: string, seq: number, epoch?: number): void {
     const key = user + '\u0000' + device;
     const cur = this.pendingAcks.get(key);
-    if (cur) { if (seq > cur[2]) cur[2] = seq; }
-    else this.pendingAcks.set(key, [user, device, seq]);
+    // Seqs of two epochs do not compare: the later ack's epoch is the connection's current one.
+    if (cur && cur[3] === epoch) { if (seq > cur[2]) cur[2] = seq; }
+    else this.pendingAcks.set(key, epoch === undefined ? [user, device, seq] : [user, device, seq, epoch]);
     this.ackTimer ??= setTimeout(() => this.flushAcks(), this.o.ackFlushMs);
   }
 

@@ -56,6 +56,7 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.counter('beacons_total', 'Gateway beacons received.', (r) => r.stats.beacons);
   m.counter('gateway_resyncs_total', 'Gateways asked to re-announce their connections: their presence lease had lapsed (late beacons) while they were alive.', (r) => r.stats.resyncs);
   m.counter('presence_catchups_total', 'Re-announced connections sent the pushes stored while the directory did not list them.', (r) => r.stats.catchUps);
+  m.counter('epoch_resets_total', 'Session starts whose client named a sequence epoch the store no longer has (it lost the user\'s seq counter); hello reported the lost range.', (r) => r.stats.epochResets);
   m.counter('replaces_total', 'Replace commands sent (one session per user and device, cluster-wide).', (r) => r.stats.replaces);
   m.labeledCounter('resumes_total', 'Resume requests by outcome.', 'outcome', (r) => r.stats.resumes, ['fresh', 'resumed', 'rejected', 'failed', 'device-limit']);
   m.gauge('resume_queue', 'Resume requests waiting for a slot (LONGLINK_RESUME_CONCURRENCY).', (r) => r.resumeWork.queued);

@@ -70,21 +70,24 @@ const wallMs = z.number().finite();
 
 const presenceEventSchema = z.object({
   type: z.enum(['online', 'offline']), user: userId, device: deviceId, conn: str, session: z.union([z.literal(''), sessionId]), gateway: str, at: wallMs,
-  seq: z.number().int().min(0).optional(),
+  seq: z.number().int().min(0).optional(), epoch: z.number().int().min(0).optional(),
   code: z.number().int().min(0).max(4999).optional(), reason: z.string().max(64).optional(),
 });
 const upstreamSchema = z.object({ user: userId, device: deviceId, conn: str, gateway: str, topic: z.string().min(1).max(256), id: z.string().max(256), data: z.unknown() });
 const beaconSchema = z.object({ gateway: str, boot: z.string().max(256), connections: z.number().int().min(0), draining: z.boolean(), at: wallMs, version: z.string().max(64).optional() });
-const acksSchema = z.object({ acks: z.array(z.tuple([userId, deviceId, z.number().int().min(0)])).max(100_000) });
+const seqNum = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** [user, device, seq] from older gateways, [user, device, seq, epoch] from current ones. */
+const acksSchema = z.object({ acks: z.array(z.union([z.tuple([userId, deviceId, seqNum, seqNum]), z.tuple([userId, deviceId, seqNum])])).max(100_000) });
 const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().min(0)).max(100_000), gateway: str });
 const ackEventSchema = z.object({ user: userId, device: deviceId, seq: z.number().int().min(1), id: ident(checkMessageId, 'message id'), ts: wallMs });
 const resumeSchema = z.object({
   user: userId, device: deviceId, gateway: str, conn: str,
   session: sessionId.optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
+  lastEpoch: seqNum.optional().nullable(),
   timeoutMs: z.number().int().min(1).max(600_000).optional(),
 });
 const fetchSchema = z.object({
-  user: userId, device: deviceId, afterSeq: z.number().int().min(0), timeoutMs: z.number().int().min(1).max(600_000).optional(),
+  user: userId, device: deviceId, afterSeq: z.number().int().min(0), epoch: seqNum.optional(), timeoutMs: z.number().int().min(1).max(600_000).optional(),
 });
 
 export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {
@@ -103,7 +106,7 @@ export function parseBeacon(v: unknown): GatewayBeacon | undefined {
   return r.success ? r.data : undefined;
 }
 
-export function parseAcks(v: unknown): Array<[string, string, number]> | undefined {
+export function parseAcks(v: unknown): Array<[string, string, number, number?]> | undefined {
   const r = acksSchema.safeParse(v);
   return r.success ? r.data.acks : undefined;
 }
@@ -122,8 +125,8 @@ export function parseAckEvent(v: unknown): AckEvent | undefined {
 export function parseResumeRequest(v: unknown): ResumeRequest | undefined {
   const r = resumeSchema.safeParse(v);
   if (!r.success) return undefined;
-  const { session, lastSeq, ...rest } = r.data;
-  return { ...rest, session: session ?? undefined, lastSeq: lastSeq ?? undefined };
+  const { session, lastSeq, lastEpoch, ...rest } = r.data;
+  return { ...rest, session: session ?? undefined, lastSeq: lastSeq ?? undefined, ...(lastEpoch !== undefined && lastEpoch !== null ? { lastEpoch } : {}) };
 }
 
 export function parseFetchRequest(v: unknown): FetchRequest | undefined {

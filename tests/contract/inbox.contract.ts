@@ -13,6 +13,11 @@ export interface InboxHarness {
   inbox: Inbox;
   /** Moves the store's notion of time forward by at least `ms`. */
   advance(ms: number): Promise<void>;
+  /**
+   * The store loses everything (a Redis wipe, a memory store's process
+   * restart); resolves to the inbox to use from then on.
+   */
+  wipe(): Promise<Inbox>;
 }
 
 export type InboxFactory = (limits: Partial<InboxLimits>) => Promise<InboxHarness>;
@@ -37,6 +42,7 @@ export function inboxContract(name: string, factory: InboxFactory, cleanup?: () 
       const { inbox } = await make();
       const u = uid('nobody');
       assert.equal(await inbox.latestSeq(u), 0);
+      assert.deepEqual(await inbox.position(u), { seq: 0, epoch: 0 }, 'no sequence, no epoch');
       assert.deepEqual(await inbox.since(u, 0, 10), []);
       assert.equal(await inbox.acked(u, 'phone'), 0);
       assert.deepEqual(await inbox.summary(u), { latestSeq: 0, depth: 0, cursors: {} });
@@ -63,11 +69,49 @@ export function inboxContract(name: string, factory: InboxFactory, cleanup?: () 
       const { inbox } = await make();
       const [a, b] = [uid('a'), uid('b')];
       const r1 = await inbox.append(a, entry('m1', { hello: 'world' }));
-      assert.deepEqual(r1, { record: { seq: 1, id: 'm1', ts: 1_700_000_000_000, data: '{"hello":"world"}' }, duplicate: false });
+      const { epoch } = await inbox.position(a);
+      assert.deepEqual(r1, { record: { seq: 1, id: 'm1', ts: 1_700_000_000_000, data: '{"hello":"world"}', epoch }, duplicate: false });
       assert.equal((await inbox.append(a, entry('m2'))).record.seq, 2);
       assert.equal((await inbox.append(b, entry('x1'))).record.seq, 1, 'seq is per user');
       assert.equal(await inbox.latestSeq(a), 2);
       assert.deepEqual((await inbox.since(a, 0, 10)).map((r) => [r.seq, r.id]), [[1, 'm1'], [2, 'm2']]);
+    });
+
+    it('a sequence has one epoch: every record, position and duplicate carries it', async () => {
+      const { inbox } = await make();
+      const [a, b] = [uid('a'), uid('b')];
+      const r1 = await inbox.append(a, entry('m1'), { idempotencyKey: 'k' });
+      const epoch = r1.record.epoch!;
+      assert.ok(Number.isSafeInteger(epoch) && epoch > 0, `epoch ${epoch}`);
+      assert.equal((await inbox.append(a, entry('m2'))).record.epoch, epoch);
+      assert.equal((await inbox.append(a, entry('again'), { idempotencyKey: 'k' })).record.epoch, epoch, 'a duplicate too');
+      assert.deepEqual(await inbox.position(a), { seq: 2, epoch });
+      assert.deepEqual((await inbox.since(a, 0, 10)).map((r) => r.epoch), [epoch, epoch]);
+      const eb = (await inbox.append(b, entry('x'))).record.epoch!;
+      assert.ok(eb > 0);
+      assert.equal((await inbox.position(a)).epoch, epoch, 'another user\'s sequence does not change it');
+    });
+
+    it('a store that lost everything starts each sequence again at 1 under a greater epoch; acks naming the old epoch change nothing', async () => {
+      const h = await make();
+      const u = uid('wiped');
+      for (let i = 1; i <= 5; i++) await h.inbox.append(u, entry(`old${i}`));
+      const old = (await h.inbox.position(u)).epoch;
+      const inbox = await h.wipe();
+      opened.push(inbox);
+      assert.deepEqual(await inbox.position(u), { seq: 0, epoch: 0 }, 'the sequence is gone');
+      const r = await inbox.append(u, entry('new1'));
+      assert.equal(r.record.seq, 1, 'seqs start again');
+      const epoch = r.record.epoch!;
+      assert.ok(epoch > old, `new epoch ${epoch} > old ${old}`);
+      await inbox.append(u, entry('new2'));
+      assert.deepEqual(await inbox.position(u), { seq: 2, epoch });
+      // A device acking seq 5 of the old sequence must not trim the new seqs 1-2.
+      assert.deepEqual(await inbox.ack(u, 'phone', 5, { epoch: old }), { cursor: 0, trimmed: 0 });
+      assert.deepEqual((await inbox.since(u, 0, 10)).map((x) => [x.seq, x.id, x.epoch]), [[1, 'new1', epoch], [2, 'new2', epoch]]);
+      assert.deepEqual(await inbox.ack(u, 'phone', 1, { epoch }), { cursor: 1, trimmed: 1 }, 'an ack of the current epoch applies');
+      assert.deepEqual(await inbox.ack(u, 'phone', 2, { epoch: old }), { cursor: 1, trimmed: 0 }, 'an old-epoch ack returns the cursor unchanged');
+      assert.deepEqual(await inbox.ack(u, 'phone', 2), { cursor: 2, trimmed: 1 }, 'an ack naming no epoch applies as before');
     });
 
     it('seq is atomic and gap-free under concurrent appends', async () => {

@@ -18,7 +18,8 @@ function manual(): { clock: ManualClock; advance(ms: number): Promise<void> } {
 
 inboxContract('memory', async (limits) => {
   const { clock, advance } = manual();
-  return { inbox: new MemoryInbox({ clock, ...limits }), advance };
+  // A memory store forgets everything when its process restarts: a new instance is that restart.
+  return { inbox: new MemoryInbox({ clock, ...limits }), advance, wipe: async () => new MemoryInbox({ clock, ...limits }) };
 });
 
 sessionsContract('memory', async (limits) => {

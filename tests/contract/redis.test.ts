@@ -42,11 +42,24 @@ after(async () => {
 
 let n = 0;
 const prefix = (): string => `ct${++n}`;
+
+/** Deletes every key under `p`, on each master of a cluster (KEYS is per node). */
+async function wipePrefix(client: RedisClient, p: string): Promise<void> {
+  const nodes = 'nodes' in client && typeof client.nodes === 'function' ? client.nodes('master') : [client];
+  for (const node of nodes as RedisClient[]) {
+    for (const k of await node.keys(`${p}:*`)) await client.del(k);
+  }
+}
 // "At least ms": timers may fire a hair early against the server's clock.
 const advance = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms + 5));
 
 function contracts(name: string, client: RedisClient): void {
-  inboxContract(name, async (limits) => ({ inbox: new RedisInbox({ redis: client, prefix: prefix(), ...limits }), advance }));
+  inboxContract(name, async (limits) => {
+    const p = prefix();
+    const inbox = new RedisInbox({ redis: client, prefix: p, ...limits });
+    // This store's keys only (others share the server): what a FLUSHALL does to them.
+    return { inbox, advance, wipe: async () => { await wipePrefix(client, p); return inbox; } };
+  });
   sessionsContract(name, async (limits) => ({ sessions: new RedisSessions({ redis: client, prefix: prefix(), ...limits }), advance }));
   presenceContract(name, async (limits) => ({ presence: new RedisPresence({ redis: client, prefix: prefix(), ...limits }), advance }));
   pushStoreContract(name, async (limits) => {
@@ -67,6 +80,17 @@ contracts('redis', redis);
 contracts('redis cluster (one node)', cluster);
 
 describe('Redis stores: layout and call order', () => {
+  it('a counter written before epochs existed gets an epoch on first read, kept from then on', async () => {
+    const p = prefix();
+    const inbox = new RedisInbox({ redis, prefix: p });
+    await redis.set(`${p}:{u:legacy}:seq`, '41');
+    const pos = await inbox.position('legacy');
+    assert.equal(pos.seq, 41);
+    assert.ok(pos.epoch > 0);
+    const r = await inbox.append('legacy', { id: 'm42', ts: 1, data: '1' });
+    assert.deepEqual([r.record.seq, r.record.epoch], [42, pos.epoch], 'the sequence continues in the same epoch');
+  });
+
   it('user ids with braces and % get their own escaped hash tag', async () => {
     const p = prefix();
     const inbox = new RedisInbox({ redis, prefix: p });
@@ -75,8 +99,10 @@ describe('Redis stores: layout and call order', () => {
     for (const [i, u] of users.entries()) assert.equal(await inbox.latestSeq(u), i + 1, `seq of ${u}`);
     const keys = (await redis.keys(`${p}:*`)).sort();
     assert.deepEqual(keys, [
-      `${p}:{u:%7Bx%7D}:inbox`, `${p}:{u:%7Bx%7D}:seq`, `${p}:{u:a%257Db}:inbox`, `${p}:{u:a%257Db}:seq`,
-      `${p}:{u:a%7Db}:inbox`, `${p}:{u:a%7Db}:seq`, `${p}:{u:plain}:inbox`, `${p}:{u:plain}:seq`,
+      `${p}:{u:%7Bx%7D}:epoch`, `${p}:{u:%7Bx%7D}:inbox`, `${p}:{u:%7Bx%7D}:seq`,
+      `${p}:{u:a%257Db}:epoch`, `${p}:{u:a%257Db}:inbox`, `${p}:{u:a%257Db}:seq`,
+      `${p}:{u:a%7Db}:epoch`, `${p}:{u:a%7Db}:inbox`, `${p}:{u:a%7Db}:seq`,
+      `${p}:{u:plain}:epoch`, `${p}:{u:plain}:inbox`, `${p}:{u:plain}:seq`,
     ]);
   });
 
@@ -85,6 +111,7 @@ describe('Redis stores: layout and call order', () => {
     const inbox = new RedisInbox({ redis, prefix: p, ttlMs: 60_000 });
     await inbox.append('u', { id: 'm1', ts: 1, data: '1' });
     assert.equal(await redis.pttl(`${p}:{u:u}:seq`), -1);
+    assert.equal(await redis.pttl(`${p}:{u:u}:epoch`), -1, 'the epoch lives as long as its counter');
     const ttl = await redis.pttl(`${p}:{u:u}:inbox`);
     assert.ok(ttl > 55_000 && ttl <= 60_000, `inbox pttl ${ttl}`);
   });

@@ -29,6 +29,8 @@ export function coreOptions(over: Partial<CoreOptions> = {}): CoreOptions {
 export class FakeLink implements GatewayLink {
   presenceEvents: PresenceEvent[] = [];
   acks: Array<[string, string, number]> = [];
+  /** The epoch each ack in `acks` named. */
+  ackEpochs: Array<number | undefined> = [];
   resumeReply: (req: ResumeRequest) => Promise<ResumeReply> = async (req) => ({ session: req.session ?? 's-new', resumed: req.session !== undefined, latestSeq: 0, pushes: [] });
   resumes: ResumeRequest[] = [];
   resume(req: ResumeRequest): Promise<ResumeReply> { this.resumes.push(req); return this.resumeReply(req); }
@@ -36,7 +38,7 @@ export class FakeLink implements GatewayLink {
   fetches: FetchRequest[] = [];
   fetch(req: FetchRequest): Promise<FetchReply> { this.fetches.push(req); return this.fetchReply(req); }
   presence(ev: PresenceEvent): void { this.presenceEvents.push(ev); }
-  ack(user: string, device: string, seq: number): void { this.acks.push([user, device, seq]); }
+  ack(user: string, device: string, seq: number, epoch?: number): void { this.acks.push([user, device, seq]); this.ackEpochs.push(epoch); }
   async upstream(): Promise<void> {}
   /** Upstream requests as the core made them; the answer comes from `replyWith`. */
   requests: Array<{ msg: UpstreamMessage; timeoutMs: number }> = [];

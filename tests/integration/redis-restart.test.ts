@@ -7,7 +7,7 @@
  *  - while Redis is down or hung, every store call rejects within ~1-2 s
  *    (the router answers 503) instead of hanging;
  *  - after a SIGKILL and a restart on the same dir: the seq continues (no seq
- *    ever returned is reused), every acknowledged append is still stored
+ *    ever returned is reused) in the same epoch, every acknowledged append is still stored
  *    unless acked by every device, ack cursors, idempotency keys and
  *    sessions are intact;
  *  - the client reconnects by itself and calls succeed again.
@@ -74,6 +74,7 @@ describe('Redis stores across a Redis crash (AOF, appendfsync always)', () => {
     const { session } = await sessions.open(u, 'phone');
     await presence.beacon({ gateway: 'gw-1', boot: 'b1', connections: 1, draining: false, at: 1 });
     const stored = await inbox.since(u, 0, 100);
+    const { epoch } = await inbox.position(u);
     assert.deepEqual(stored.map((r) => r.seq), Array.from({ length: 12 }, (_, i) => i + 9));
 
     // Keep appending from 4 concurrent writers while the server is killed: each append either
@@ -126,7 +127,8 @@ describe('Redis stores across a Redis crash (AOF, appendfsync always)', () => {
     const next = await inbox.append(u, entry('after-restart'));
     assert.equal(next.record.seq, latest + 1, 'the seq continues; none is reused');
     const retry = await inbox.append(u, entry('retry'), { idempotencyKey: 'k10' });
-    assert.deepEqual(retry, { record: { seq: 10, id: 'm10', ts: 1_700_000_000_000, data: '{"id":"m10"}' }, duplicate: true });
+    assert.deepEqual(retry, { record: { seq: 10, id: 'm10', ts: 1_700_000_000_000, data: '{"id":"m10"}', epoch }, duplicate: true });
+    assert.equal((await inbox.position(u)).epoch, epoch, 'nothing was lost: the sequence keeps its epoch');
     assert.deepEqual(await sessions.open(u, 'phone', session), { session, resumed: true });
     assert.ok((await presence.gateways()).some((g) => g.gateway === 'gw-1' && g.boot === 'b1'));
     assert.deepEqual(await inbox.ack(u, 'phone', 12), { cursor: 12, trimmed: 4 }, 'acks trim again after the restart');

@@ -9,7 +9,7 @@ const flush = () => new Promise<void>((r) => setImmediate(r));
 function setup(inbox: number[], opts: { fail?: boolean; page?: number } = {}) {
   const written: number[] = [];
   const fetches: number[] = [];
-  const c: OrderedConn = { sentSeq: 0, closed: false, held: null, heldSince: 0, repairing: false };
+  const c: OrderedConn = { sentSeq: 0, ackedSeq: 0, epoch: -1, epochMoved: false, closed: false, held: null, heldSince: 0, repairing: false };
   const od = new OrderedDelivery<OrderedConn>({
     write: (conn, p) => { written.push(p.seq); if (p.seq > conn.sentSeq) conn.sentSeq = p.seq; },
     fetch: async (_c, after) => {
@@ -82,5 +82,17 @@ describe('OrderedDelivery', () => {
     od.tick(400);
     assert.equal(od.pendingGaps, 0);
     assert.deepEqual(written, [1]);
+  });
+
+  it('a push of a newer epoch drops what was held and restarts at its seq 1; an older epoch is dropped', () => {
+    const { c, od, written } = setup([]);
+    const at = (seq: number, epoch: number): PushRecord => ({ ...rec(seq), epoch });
+    od.offer(c, [at(1, 10), at(2, 10), at(4, 10)], 0);
+    assert.deepEqual([written, od.pendingGaps], [[1, 2], 1], 'seq 4 held for the gap');
+    od.offer(c, [at(1, 20)], 5);
+    assert.deepEqual([written, od.pendingGaps, c.epoch, c.sentSeq], [[1, 2, 1], 0, 20, 1], 'new epoch: held pushes of the old one dropped');
+    od.offer(c, [at(3, 10), at(2, 20)], 6);
+    assert.deepEqual(written, [1, 2, 1, 2]);
+    assert.deepEqual([od.epochMoves, od.stalePushes], [1, 1]);
   });
 });

@@ -107,7 +107,13 @@ const serverFrames: ServerFrame[] = [
     op: 'hello', v: 1, session: 's', conn: 'c', gateway: 'g', resumed: true, seq: 0,
     hb: { minMs: 100, maxMs: 100, intervalMs: 100, graceMs: 0 }, limits: { maxPayload: 64, ratePerSec: 0.5, burst: 1 },
   },
+  {
+    op: 'hello', v: 1, session: 's', conn: 'c', gateway: 'g', resumed: true, seq: 2,
+    hb: { minMs: 100, maxMs: 100, intervalMs: 100, graceMs: 0 }, limits: { maxPayload: 64, ratePerSec: 1, burst: 1 },
+    tokenExpiresInMs: 5000, epoch: 1_764_990_000_123_456, lost: { epoch: 1_764_000_000_000_001, afterSeq: 41 },
+  },
   { op: 'push', seq: 42, id: 'm_01J9ZQ3', ts: 1_760_000_000_123, data: { title: 'hi', nested: [1, 'two', null, { x: true }] } },
+  { op: 'push', seq: 1, id: 'm_e', ts: 1_760_000_000_123, data: 'x', epoch: 1_764_990_000_123_456 },
   { op: 'push', seq: Number.MAX_SAFE_INTEGER, id: 'é"\\\u2028😀', ts: 0, data: null },
   { op: 'reconnect', delayMs: 2318, reason: 'draining' },
   { op: 'error', code: Close.INVALID_FRAME, name: 'INVALID_FRAME', message: 'unknown binary op 0x07' },
@@ -154,7 +160,7 @@ test('unknown JSON fields are ignored and dropped', () => {
 test('encodePushRaw produces exactly the JSON of the frame', () => {
   for (const frame of serverFrames) {
     if (frame.op !== 'push') continue;
-    assert.equal(encodePushRaw(frame.seq, frame.id, frame.ts, JSON.stringify(frame.data)), encodeJson(frame));
+    assert.equal(encodePushRaw(frame.seq, frame.id, frame.ts, JSON.stringify(frame.data), frame.epoch), encodeJson(frame));
   }
   for (const data of [0, 'str', [], {}, { a: [{ b: '\u0000' }] }, -1.25e-7, true]) {
     const frame: ServerFrame = { op: 'push', seq: 7, id: 'id"with\\escapes', ts: 1, data };
@@ -258,6 +264,9 @@ test('server decoder rejects malformed frames with the right close code', () => 
     ['{"op":"push","seq":1,"id":"a","ts":1}', 'push without data'], ['{"op":"push","seq":1,"id":2,"ts":1,"data":1}', 'numeric id'],
     ['{"op":"reconnect","delayMs":-5,"reason":"x"}', 'negative delay'], ['{"op":"reconnect","delayMs":5}', 'no reason'],
     ['{"op":"error","code":"4008","name":"x","message":"y"}', 'string code'], ['{"op":"sent","id":"a","error":null}', 'null error'],
+    ['{"op":"push","seq":1,"id":"a","ts":1,"data":1,"epoch":-1}', 'negative epoch'], ['{"op":"push","seq":1,"id":"a","ts":1,"data":1,"epoch":"7"}', 'string epoch'],
+    [patch('"seq":41', '"seq":41,"epoch":1.5'), 'fractional hello epoch'], [patch('"seq":41', '"seq":41,"lost":{"epoch":1}'), 'lost without afterSeq'],
+    [patch('"seq":41', '"seq":41,"lost":7'), 'lost not an object'],
     ['{"op":"sent"}', 'sent without id'], ['{"op":"reply","id":"a"}', 'reply without data or error'],
     ['{"op":"reply","id":"a","data":1,"error":"LL_X"}', 'reply with both'], ['{"op":"reply","data":1}', 'reply without id'],
     ['{"op":"reply","id":"a","error":5}', 'numeric reply error'], [`{"op":"reply","id":"a","data":${'['.repeat(65)}${']'.repeat(65)}}`, 'reply depth 65'], ['{"op":"send","id":"a","topic":"t","data":1}', 'client op'], ['{"op":"heartbeat_ack"}', 'text heartbeat_ack'],

@@ -18,7 +18,9 @@ describe('RouterCore push', () => {
     const out = await t.core.push({ users: ['u1'], data: { hi: 1 }, id: 'm1' });
     assert.deepEqual(out, { id: 'm1', results: [{ user: 'u1', seq: 1, id: 'm1', status: 'sent', connections: 1 }] });
     await t.settle();
-    assert.deepEqual(a.messages, [[{ user: 'u1', pushes: [{ seq: 1, id: 'm1', ts: t.clock.wallNow(), data: '{"hi":1}' }] }]]);
+    const { epoch } = await t.inbox.position('u1');
+    assert.ok(epoch > 0, 'the first push started the user\'s sequence epoch');
+    assert.deepEqual(a.messages, [[{ user: 'u1', pushes: [{ seq: 1, id: 'm1', ts: t.clock.wallNow(), data: '{"hi":1}', epoch }] }]]);
     assert.equal(t.core.stats.pushes.get('sent'), 1);
   });
 
@@ -30,7 +32,7 @@ describe('RouterCore push', () => {
     assert.equal(out.results[0]!.status, 'offline');
     assert.match(out.id, /^[0-9a-f-]{36}$/, 'a generated id');
     await t.settle();
-    assert.deepEqual(notices, [{ user: 'u9', seq: 1, id: out.id, ts: t.clock.wallNow() }]);
+    assert.deepEqual(notices, [{ user: 'u9', seq: 1, id: out.id, ts: t.clock.wallNow(), epoch: (await t.inbox.position('u9')).epoch }]);
     assert.deepEqual((await t.inbox.since('u9', 0, 10)).map((r) => r.data), ['"x"']);
   });
 

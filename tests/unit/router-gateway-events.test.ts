@@ -22,7 +22,9 @@ describe('RouterCore resume and acks', () => {
     for (let i = 1; i <= 4; i++) await t.core.push({ users: ['u1'], data: i });
 
     const resumed = await resume(t, { user: 'u1', device: 'phone', session: fresh.session, lastSeq: 1 });
-    assert.deepEqual({ ...resumed, pushes: resumed.pushes.map((p) => p.seq) }, { session: fresh.session, resumed: true, latestSeq: 4, pushes: [2, 3, 4] });
+    const { epoch } = await t.inbox.position('u1');
+    assert.equal(fresh.epoch, 0, 'no sequence yet');
+    assert.deepEqual({ ...resumed, pushes: resumed.pushes.map((p) => p.seq) }, { session: fresh.session, resumed: true, latestSeq: 4, epoch, pushes: [2, 3, 4] });
     assert.deepEqual(resumed.pushes.map((p) => p.data), ['2', '3', '4']);
 
     t.bus.publish(t.s.acks, encodeMsg({ acks: [['u1', 'phone', 2]] }));
@@ -72,7 +74,7 @@ describe('RouterCore resume and acks', () => {
     assert.deepEqual(first.pushes.map((p) => p.seq), [1, 2], 'about half a bus message of data per page');
     assert.equal(first.more, true);
     const next = await fetchAfter(t, { user: 'u1', device: 'phone', afterSeq: 2 });
-    assert.deepEqual({ ...next, pushes: next.pushes.map((p) => p.seq) }, { latestSeq: 7, pushes: [3, 4], more: true });
+    assert.deepEqual({ ...next, pushes: next.pushes.map((p) => p.seq) }, { latestSeq: 7, epoch: (await t.inbox.position('u1')).epoch, pushes: [3, 4], more: true });
     const last = await fetchAfter(t, { user: 'u1', device: 'phone', afterSeq: 6 });
     assert.deepEqual(last.pushes.map((p) => p.seq), [7]);
     assert.equal(last.more, undefined, 'the end of the inbox');

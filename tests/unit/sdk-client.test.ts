@@ -382,6 +382,35 @@ test('a server whose sequence restarted (hello.seq below ours, fresh session) is
   assert.deepEqual(r2.pushes, [6, 7], 'a normal resume still de-duplicates');
 });
 
+test('epochs: resume names the epoch; a new one in hello or on a push starts over and reports what could not be recovered', async () => {
+  const E1 = 1_000_000, E2 = 2_000_000, E3 = 3_000_000;
+  const r = setup();
+  const lost: unknown[] = [];
+  r.client.on('unrecoverable', (e) => lost.push(e));
+  const s = await connect(r);
+  s.open().hello({ session: 'S', epoch: E1, seq: 0 });
+  s.push(1, 'a', 'm1', E1).push(2, 'b', 'm2', E1);
+  assert.deepEqual(r.client.resumeState, { session: 'S', lastSeq: 2, epoch: E1 });
+  s.drop();
+  r.timers.advance(1000);
+  await flushMicrotasks();
+  const s2 = r.tr.last;
+  assert.deepEqual([s2.url.searchParams.get('last_seq'), s2.url.searchParams.get('epoch')], ['2', String(E1)]);
+  // The server lost the sequence: hello says which pushes are gone; seqs 1-2 of E2 are new.
+  s2.open().hello({ session: 'S', resumed: true, epoch: E2, seq: 2, lost: { epoch: E1, afterSeq: 2 } });
+  s2.push(1, 'x', 'n1', E2).push(2, 'y', 'n2', E2);
+  assert.deepEqual(r.pushes, [1, 2, 1, 2]);
+  assert.deepEqual(lost, [{ epoch: E1, afterSeq: 2, newEpoch: E2 }]);
+  // Mid-connection: a push of a newer epoch starts over too, and is reported by the client itself.
+  s2.push(1, 'z', 'o1', E3);
+  s2.push(3, 'late', 'n3', E2); // of the older epoch: dropped
+  assert.deepEqual(r.pushes, [1, 2, 1, 2, 1]);
+  assert.deepEqual(lost[1], { epoch: E2, afterSeq: 2, newEpoch: E3 });
+  assert.equal(r.client.epoch, E3);
+  r.timers.advance(200);
+  assert.equal(s2.acks().at(-1), 1, 'acks the new sequence');
+});
+
 test('a malformed or non-WebSocket URL is refused at construction', () => {
   assert.throws(() => setup({ url: 'not a url' }), TypeError);
   assert.throws(() => setup({ url: 'http://gw.test/ws' }), /ws:\/\/ or wss:\/\//);

@@ -42,9 +42,12 @@ export class ClientFrames {
         return;
       case 'ack':
         this.d.stats.acks++;
+        // Once the sequence restarted under a new epoch on this connection, an ack above what the
+        // new epoch wrote was sent for the old one: passing it on would trim new pushes with those seqs.
+        if (c.epochMoved && f.seq > c.sentSeq) return;
         if (f.seq > c.ackedSeq) {
           c.ackedSeq = f.seq;
-          this.d.link.ack(c.user, c.device, f.seq);
+          this.d.link.ack(c.user, c.device, f.seq, c.epoch >= 0 ? c.epoch : undefined);
         }
         return;
       case 'refresh':

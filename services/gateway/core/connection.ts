@@ -39,9 +39,12 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   /** The backlog being replayed, paced by the send buffer (replay.ts); null once done. */
   replay: ReplayState | null = null;
   session = '';
-  /** Highest seq written to this socket, and highest the client acked. */
+  /** Highest seq written to this socket, and highest the client acked, both of `epoch`. */
   sentSeq = 0;
   ackedSeq = 0;
+  /** The user's sequence epoch (epoch.ts); -1 until the session start says (or if the router sends none). */
+  epoch = -1;
+  epochMoved = false;
   /** Upstream requests (`send` with `reply`) awaiting their backend's answer. */
   repliesInFlight = 0;
   /** Out-of-order live pushes waiting for a gap to fill (see ordered-delivery.ts). */

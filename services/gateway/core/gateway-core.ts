@@ -53,6 +53,9 @@ export interface CoreDeps {
 /** Live pushes held for one connection during its replay before they are dropped for one more inbox page (replay.ts). */
 const MAX_PENDING_DURING_REPLAY = 1024;
 
+/** The connection's epoch for a fetch, when known (FetchRequest.epoch). */
+const epochOf = (c: Connection): { epoch?: number } => (c.epoch >= 0 ? { epoch: c.epoch } : {});
+
 export class GatewayCore {
   readonly stats: CoreStats = newStats();
   private readonly o: CoreOptions;
@@ -99,12 +102,12 @@ export class GatewayCore {
     });
     this.ordered = new OrderedDelivery<Connection>({
       write: (c, p) => this.out.push(c, p, 'live'),
-      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq }).then((r) => r.pushes),
+      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq, ...epochOf(c) }).then((r) => r.pushes),
       repairAfterMs: this.o.wheel.tickMs,
     });
     this.replayer = new Replayer<Connection>({
       write: (c, p) => this.out.push(c, p, 'replay'),
-      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq }),
+      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq, ...epochOf(c) }),
       done: (c) => {
         const pending = c.pending ?? [];
         c.pending = null;
@@ -140,8 +143,9 @@ export class GatewayCore {
   }
 
   /** Out-of-order repairs (fetches from the inbox) and gaps the inbox could not fill. */
-  get orderingStats(): { repairs: number; skippedGaps: number; pendingGaps: number } {
-    return { repairs: this.ordered.repairs, skippedGaps: this.ordered.skippedGaps, pendingGaps: this.ordered.pendingGaps };
+  get orderingStats(): { repairs: number; skippedGaps: number; pendingGaps: number; epochMoves: number; stalePushes: number } {
+    const o = this.ordered;
+    return { repairs: o.repairs, skippedGaps: o.skippedGaps, pendingGaps: o.pendingGaps, epochMoves: o.epochMoves, stalePushes: o.stalePushes };
   }
 
   /** Replay pages fetched after the session start's, and pauses on a full send buffer. */

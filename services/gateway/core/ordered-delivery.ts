@@ -12,12 +12,15 @@
  * reordering themselves.
  *
  * A gap the inbox cannot fill (trimmed by length or TTL) is skipped after one
- * repair, so a connection never stalls. Costs: nothing on the in-order path
+ * repair, so a connection never stalls. A push of a newer sequence epoch
+ * (epoch.ts) restarts the order from seq 1 and drops what was held; one of an
+ * older epoch is dropped. Costs: nothing on the in-order path
  * but a comparison; a held push costs one array per connection with a gap.
  */
 import type { PushRecord } from './ports.js';
+import { enterEpoch, type EpochConn } from './epoch.js';
 
-export interface OrderedConn {
+export interface OrderedConn extends EpochConn {
   /** Highest seq written to the socket (the watermark). */
   sentSeq: number;
   closed: boolean;
@@ -28,7 +31,7 @@ export interface OrderedConn {
 
 export interface OrderedDeliveryDeps<C extends OrderedConn> {
   write(c: C, p: PushRecord): void;
-  /** Fetches pushes after `afterSeq` from the inbox (resolves in seq order). */
+  /** Fetches pushes after `afterSeq` (of the connection's epoch) from the inbox (resolves in seq order). */
   fetch(c: C, afterSeq: number): Promise<PushRecord[]>;
   /** A gap older than this is repaired on the next tick. */
   repairAfterMs: number;
@@ -38,6 +41,9 @@ export class OrderedDelivery<C extends OrderedConn> {
   private readonly gapped = new Set<C>();
   repairs = 0;
   skippedGaps = 0;
+  /** Connections moved to a newer epoch, and pushes of an older one dropped. */
+  epochMoves = 0;
+  stalePushes = 0;
 
   constructor(private readonly d: OrderedDeliveryDeps<C>) {}
 
@@ -47,6 +53,9 @@ export class OrderedDelivery<C extends OrderedConn> {
   offer(c: C, pushes: readonly PushRecord[], now: number): void {
     for (const p of pushes) {
       if (c.closed) return;
+      const e = enterEpoch(c, p.epoch);
+      if (e === 'stale') { this.stalePushes++; continue; }
+      if (e === 'moved') { this.epochMoves++; this.forget(c); }
       if (p.seq <= c.sentSeq) continue; // already written
       if (p.seq === c.sentSeq + 1) {
         this.d.write(c, p);
@@ -96,10 +105,14 @@ export class OrderedDelivery<C extends OrderedConn> {
   private repair(c: C, now: number): void {
     c.repairing = true;
     this.repairs++;
+    const epoch = c.epoch;
     this.d.fetch(c, c.sentSeq).then(
       (fetched) => {
         c.repairing = false;
-        if (c.closed || c.held === null) return;
+        // The connection moved to a newer epoch meanwhile: this answer is about the old one.
+        if (c.closed || c.held === null || c.epoch !== epoch) return;
+        // The inbox is on a newer epoch than what was held: offer() moves the connection and drops the held ones.
+        if (fetched.some((p) => p.epoch !== undefined && p.epoch !== epoch)) { this.offer(c, fetched, now); return; }
         const firstHeld = c.held[0]!.seq;
         // The inbox is authoritative: write what it has before the held ones, in order.
         for (const p of fetched) {

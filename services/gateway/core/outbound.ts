@@ -54,7 +54,7 @@ export class Outbound {
   }
 
   private pushNow(c: Connection, p: PushRecord, path: PushPath): void {
-    this.write(c, encodePushRaw(p.seq, p.id, p.ts, p.data), false);
+    this.write(c, encodePushRaw(p.seq, p.id, p.ts, p.data, c.epoch >= 0 ? c.epoch : undefined), false);
     if (p.seq > c.sentSeq) c.sentSeq = p.seq;
     this.d.stats.pushesDelivered++;
     this.d.observer?.pushLatencySeconds((this.d.clock.wallNow() - p.ts) / 1000, path);

@@ -65,6 +65,8 @@ export interface Handshake {
   /** Resume request: both set, or neither. */
   session: string | undefined;
   lastSeq: number | undefined;
+  /** The epoch lastSeq belongs to (`epoch` parameter), if the client sent one. */
+  lastEpoch?: number;
 }
 
 /** Gateway → router/backends. */
@@ -79,8 +81,8 @@ export interface GatewayLink {
   /** Pushes after a seq for a started session (replay pages, gap repair); rejects like resume(). */
   fetch(req: FetchRequest, timeoutMs?: number): Promise<FetchReply>;
   presence(ev: PresenceEvent): void;
-  /** Cumulative ack from a device; the link may batch. */
-  ack(user: string, device: string, seq: number): void;
+  /** Cumulative ack from a device, of `epoch` when known; the link may batch. */
+  ack(user: string, device: string, seq: number, epoch?: number): void;
   upstream(msg: UpstreamMessage): Promise<void>;
   /**
    * An upstream request (`send` with `reply`): resolves with the backend's

@@ -17,8 +17,9 @@
  * was published, so a page read later contains it.
  */
 import type { PushRecord } from './ports.js';
+import { enterEpoch, type EpochConn } from './epoch.js';
 
-export interface ReplayConn {
+export interface ReplayConn extends EpochConn {
   closed: boolean;
   sentSeq: number;
   pending: PushRecord[] | null;
@@ -34,19 +35,21 @@ export interface ReplayState {
   fetching: boolean;
   /** Pending live pushes were dropped since the current fetch started: one more page is needed. */
   dropped: boolean;
-  /** Highest seq assigned to the user, from the last page's reply. */
+  /** Highest seq assigned to the user, from the last page's reply, and its epoch. */
   latestSeq: number;
+  epoch: number | undefined;
 }
 
 export interface ReplayPage {
   pushes: PushRecord[];
   more?: boolean;
   latestSeq: number;
+  epoch?: number;
 }
 
 export interface ReplayDeps<C extends ReplayConn> {
   write(c: C, p: PushRecord): void;
-  /** Next page of the inbox after `afterSeq`. */
+  /** Next page of the inbox after `afterSeq` (of the connection's epoch). */
   fetch(c: C, afterSeq: number): Promise<ReplayPage>;
   /** The replay is over (pending still set: the caller offers it to live delivery). */
   done(c: C): void;
@@ -65,7 +68,7 @@ export class Replayer<C extends ReplayConn> {
 
   /** Starts with the session start's page (already fetched by the resume). */
   start(c: C, first: ReplayPage): void {
-    c.replay = { page: first.pushes, next: 0, more: first.more === true, fetching: false, dropped: false, latestSeq: first.latestSeq };
+    c.replay = { page: first.pushes, next: 0, more: first.more === true, fetching: false, dropped: false, latestSeq: first.latestSeq, epoch: first.epoch };
     this.pump(c);
   }
 
@@ -92,7 +95,8 @@ export class Replayer<C extends ReplayConn> {
       while (r.next < r.page.length) {
         if (c.socket.getBufferedAmount() >= this.d.highWaterBytes) { this.pauses++; return; }
         const p = r.page[r.next++]!;
-        if (p.seq > c.sentSeq) this.d.write(c, p);
+        // A page of a newer epoch (the store lost the sequence mid-replay) restarts the watermark.
+        if (enterEpoch(c, p.epoch) !== 'stale' && p.seq > c.sentSeq) this.d.write(c, p);
         if (c.closed) return;
       }
       if (!r.more) break;
@@ -100,7 +104,7 @@ export class Replayer<C extends ReplayConn> {
       return;
     }
     // Nothing left: as for an empty resume, the user's latest seq is the in-order watermark.
-    if (r.page.length === 0) c.sentSeq = Math.max(c.sentSeq, r.latestSeq);
+    if (r.page.length === 0 && enterEpoch(c, r.epoch) !== 'stale') c.sentSeq = Math.max(c.sentSeq, r.latestSeq);
     c.replay = null;
     this.d.done(c);
   }
@@ -117,6 +121,7 @@ export class Replayer<C extends ReplayConn> {
         r.next = 0;
         r.more = (page.more === true && page.pushes.length > 0) || r.dropped;
         r.latestSeq = page.latestSeq;
+        r.epoch = page.epoch;
         this.pump(c);
       },
       (err: unknown) => {

@@ -46,15 +46,21 @@ export function startSession(d: SessionStartDeps, c: Connection, hs: Handshake):
   const startedAt = admission.startBegan(d.clock.now());
   let outcome: SampleOutcome = 'ignore';
   return d.link
-    .resume({ user: c.user, device: c.device, gateway: o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq }, admission.resumeTimeoutMs())
+    .resume({
+      user: c.user, device: c.device, gateway: o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq,
+      ...(hs.lastEpoch !== undefined ? { lastEpoch: hs.lastEpoch } : {}),
+    }, admission.resumeTimeoutMs())
     .then((reply) => {
       outcome = 'ok';
       if (c.closed) return;
       c.session = reply.session;
+      if (reply.epoch !== undefined) c.epoch = reply.epoch;
       bump(stats.resumeOutcomes, hs.session === undefined ? 'fresh' : reply.resumed ? 'resumed' : 'rejected');
       const hello: HelloFrame = {
         op: 'hello', v: PROTOCOL_VERSION, session: reply.session, conn: c.id, gateway: o.gatewayId,
         resumed: reply.resumed, seq: reply.latestSeq,
+        ...(reply.epoch !== undefined ? { epoch: reply.epoch } : {}),
+        ...(reply.lost !== undefined ? { lost: { epoch: reply.lost.epoch, afterSeq: reply.lost.afterSeq } } : {}),
         hb: { minMs: o.hb.minMs, maxMs: o.hb.maxMs, intervalMs: c.intervalMs, graceMs: o.hb.graceMs },
         limits: { maxPayload: o.limits.maxPayload, ratePerSec: o.limits.ratePerSec, burst: o.limits.burst },
         ...(d.refreshable && c.tokenExpiresAt !== Infinity ? { tokenExpiresInMs: Math.max(0, Math.round(c.tokenExpiresAt - d.clock.now())) } : {}),

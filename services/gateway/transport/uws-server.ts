@@ -84,9 +84,11 @@ function parseUintParam(q: URLSearchParams, name: string): number | undefined | 
 }
 
 /** Validates query parameters into the handshake fields the core needs. Returns an error string on bad input. */
-function parseParams(query: string): { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string; recover?: boolean; channels?: boolean } | string {
+type Params = { device?: string; hb?: number; session?: string; lastSeq?: number; lastEpoch?: number; token?: string; recover?: boolean; channels?: boolean };
+
+function parseParams(query: string): Params | string {
   const q = new URLSearchParams(query);
-  const out: { device?: string; hb?: number; session?: string; lastSeq?: number; token?: string; recover?: boolean; channels?: boolean } = {};
+  const out: Params = {};
   for (const flag of ['channels', 'recover'] as const) {
     const v = q.get(flag);
     if (v !== null && v !== '0' && v !== '1') return `${flag} must be 0 or 1`;
@@ -111,6 +113,13 @@ function parseParams(query: string): { device?: string; hb?: number; session?: s
     if (bad !== undefined) return `session ${bad}`;
     out.session = session;
     out.lastSeq = lastSeq!;
+  }
+  // The epoch last_seq belongs to (hello.epoch of the session it was read in).
+  const epoch = parseUintParam(q, 'epoch');
+  if (epoch === null) return 'epoch must be a non-negative integer';
+  if (epoch !== undefined) {
+    if (session === null) return 'epoch goes with session and last_seq';
+    out.lastEpoch = epoch;
   }
   const token = q.get('access_token');
   if (token !== null) out.token = token;
@@ -207,6 +216,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         requestedIntervalMs: params.hb,
         session: params.session,
         lastSeq: params.lastSeq,
+        ...(params.lastEpoch !== undefined ? { lastEpoch: params.lastEpoch } : {}),
         // Channel frames only for clients that say they speak them: an older decoder would close on an unknown op.
         ...(params.channels || params.recover ? { channels: vt.channels ?? [] } : {}),
         ...(params.recover ? { recover: true } : {}),

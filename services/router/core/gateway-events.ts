@@ -12,8 +12,8 @@ import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { Inbox, PushRecord } from './inbox.js';
-import { readPage } from './inbox-page.js';
+import type { Inbox, SeqPosition } from './inbox.js';
+import { readPage, type Page } from './inbox-page.js';
 import type { RouterOutbound } from './ports.js';
 import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
@@ -70,9 +70,10 @@ export class GatewayEvents {
   }
 
   private async fetchNow(req: FetchRequest): Promise<FetchReply> {
-    const latestSeq = await this.d.store('since', this.d.inbox.latestSeq(req.user));
-    const page = await this.page(req.user, req.afterSeq);
-    return { latestSeq, ...page };
+    const pos = await this.d.store('since', this.d.inbox.position(req.user));
+    // A gateway still on an older epoch gets the current one from its beginning.
+    const after = req.epoch !== undefined && req.epoch !== pos.epoch ? 0 : req.afterSeq;
+    return reply(pos, await this.page(req.user, after, pos.epoch));
   }
 
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
@@ -94,25 +95,31 @@ export class GatewayEvents {
         bump(this.d.stats.resumes, 'device-limit');
         throw new LonglinkError(Errors.DEVICE_LIMIT, `at most ${this.d.options.maxDevicesPerUser} devices per user`);
       }
-      const after = s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.d.store('acked', inbox.acked(req.user, req.device));
-      // latestSeq strictly BEFORE since(): the gateway uses it as its in-order watermark
+      // The position strictly BEFORE since(): the gateway uses it as its in-order watermark
       // when the replay is empty, so it must never be ahead of what since() saw.
-      const latestSeq = await this.d.store('since', inbox.latestSeq(req.user));
-      const page = await this.page(req.user, after);
+      const pos = await this.d.store('since', inbox.position(req.user));
+      // The client's last_seq is of a sequence the store lost: nothing of it can be replayed,
+      // and the current sequence is new to the client, so it gets it from the beginning.
+      // (Epoch 0, "no sequence yet", had nothing to lose.)
+      const stale = req.lastEpoch !== undefined && req.lastEpoch !== pos.epoch;
+      const lost = stale && req.lastEpoch !== 0 && req.lastSeq !== undefined ? { epoch: req.lastEpoch!, afterSeq: req.lastSeq } : undefined;
+      if (lost !== undefined) this.d.stats.epochResets++;
+      const after = stale ? 0 : s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.d.store('acked', inbox.acked(req.user, req.device));
+      const page = await this.page(req.user, after, pos.epoch);
       bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
       if (this.events.wants('connection.opened')) {
         this.events.emit('connection.opened', { user: req.user, device: req.device, conn: req.conn, gateway: req.gateway, resumed: s.resumed, at: this.d.clock.wallNow() } satisfies ConnectionOpenedData);
       }
-      return { session: s.session, resumed: s.resumed, latestSeq, ...page };
+      return { session: s.session, resumed: s.resumed, ...reply(pos, page), ...(lost !== undefined ? { lost } : {}) };
     } catch (err) {
       if (!(err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code)) bump(this.d.stats.resumes, 'failed');
       throw err;
     }
   }
 
-  /** One page of the inbox after `after`, bounded in pushes and bytes (inbox-page.ts). */
-  private page(user: string, after: number): Promise<{ pushes: PushRecord[]; more?: true }> {
-    return readPage(this.d.inbox, this.d.store, user, after, { maxPushes: this.d.options.maxResumePushes, maxBytes: this.maxResumeBytes });
+  /** One page of the inbox after `after` (a seq of `epoch`), bounded in pushes and bytes (inbox-page.ts). */
+  private page(user: string, after: number, epoch: number): Promise<Page> {
+    return readPage(this.d.inbox, this.d.store, user, after, { maxPushes: this.d.options.maxResumePushes, maxBytes: this.maxResumeBytes }, epoch);
   }
 
   /** Returns false only for an online refused by `maxDevices` (see Presence.online). */
@@ -140,7 +147,7 @@ export class GatewayEvents {
       if (this.d.out.control(gw, cmd)) this.d.stats.replaces++;
     }
     // The stores keep named fields only: the watermark is never stored.
-    if (ev.seq !== undefined) await this.catchUp(ev, ev.seq);
+    if (ev.seq !== undefined) await this.catchUp(ev, ev.seq, ev.epoch);
     return true;
   }
 
@@ -150,10 +157,14 @@ export class GatewayEvents {
    * does), so every push is either in this read or routed to it live; the
    * gateway's in-order delivery drops what it already wrote.
    */
-  private async catchUp(ev: PresenceEvent, sentSeq: number): Promise<void> {
+  private async catchUp(ev: PresenceEvent, sentSeq: number, epoch: number | undefined): Promise<void> {
     const { inbox } = this.d;
-    if ((await this.d.store('since', inbox.latestSeq(ev.user))) <= sentSeq) return;
-    const pushes = await this.d.store('since', inbox.since(ev.user, sentSeq, this.d.options.maxResumePushes));
+    const pos = await this.d.store('since', inbox.position(ev.user));
+    // The connection is on a sequence the store lost (e.g. Redis was wiped while it was connected):
+    // everything of the current one is new to it.
+    const sameEpoch = epoch === undefined || epoch === pos.epoch;
+    if (sameEpoch && pos.seq <= sentSeq) return;
+    const pushes = await this.d.store('since', inbox.since(ev.user, sameEpoch ? sentSeq : 0, this.d.options.maxResumePushes));
     if (pushes.length === 0) return;
     const d: Delivery = { user: ev.user, device: ev.device, pushes };
     if (this.d.out.deliver(ev.gateway, [d])) this.d.stats.catchUps++;
@@ -175,9 +186,10 @@ export class GatewayEvents {
    * Applies acks to the inbox, then reports every push they newly covered as
    * an AckEvent through RouterOutbound.acked (the ack receipts).
    */
-  async applyAcks(acks: ReadonlyArray<readonly [string, string, number]>): Promise<void> {
+  async applyAcks(acks: ReadonlyArray<readonly [string, string, number, number?]>): Promise<void> {
     this.d.stats.acks += acks.length;
-    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq]) => this.d.inbox.ack(u, d, seq, { list: true }))));
+    // [user, device, seq, epoch?]: an ack naming an epoch the store no longer has changes nothing (Inbox.ack).
+    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) => this.d.inbox.ack(u, d, seq, epoch === undefined ? { list: true } : { list: true, epoch }))));
     const ts = this.d.clock.wallNow();
     const events: AckEvent[] = [];
     for (let i = 0; i < res.length; i++) {
@@ -205,4 +217,10 @@ export class GatewayEvents {
       // counted and logged by store()
     }
   }
+}
+
+/** A page read under another epoch than `pos` (the sequence restarted in between) has no latest seq to give: 0. */
+function reply(pos: SeqPosition, page: Page): FetchReply {
+  const epoch = page.epoch ?? pos.epoch;
+  return { latestSeq: epoch === pos.epoch ? pos.seq : 0, epoch, pushes: page.pushes, ...(page.more === true ? { more: true } : {}) };
 }

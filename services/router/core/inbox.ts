@@ -14,6 +14,15 @@
  * Ordering: implementations apply calls in the order they are made (a single
  * pipelined Redis connection does). The router relies on this to publish a
  * user's pushes in seq order.
+ *
+ * Epochs: a user's sequence has an epoch, a positive integer created with the
+ * seq counter. A store that loses the counter (a Redis FLUSHALL, a restart
+ * without persistence, a failover to a replica that never had the key, a
+ * memory store's process restart) starts the sequence at 1 again under a new,
+ * greater epoch, so gateways and clients can tell "seq 3 again" from "seq 3
+ * already seen" (docs/protocol.md §7). Every record carries its epoch; an ack
+ * naming another epoch is ignored (it is about pushes the store no longer has,
+ * and would otherwise trim new pushes with the same seqs).
  */
 import type { PushRecord } from '../../shared/bus/messages.js';
 
@@ -44,6 +53,11 @@ export const DEFAULT_INBOX_LIMITS: Readonly<InboxLimits> = Object.freeze({
   idempotencyTtlMs: 24 * 3600_000,
   cursorTtlMs: 30 * 24 * 3600_000,
 });
+
+export interface SeqPosition {
+  seq: number;
+  epoch: number;
+}
 
 export interface AppendResult {
   record: PushRecord;
@@ -95,15 +109,20 @@ export interface Inbox {
   /** Highest seq ever assigned to the user (0 if none), even if its entry is gone. */
   latestSeq(user: string): Promise<number>;
 
+  /** latestSeq() and the sequence's epoch, read together; `{ seq: 0, epoch: 0 }` when the user has no sequence. */
+  position(user: string): Promise<SeqPosition>;
+
   /**
    * Cumulative ack from one device: the cursor only moves forward and never
    * past latestSeq. Then trims every entry with seq ≤ the minimum cursor over
    * the user's known devices (those with a cursor), so no known device loses
    * a push it has not acked. A device that never acked is not known: it gets
    * what is still stored. With `list`, also returns the pushes the ack newly
-   * covered (AckResult.acked), read in the same atomic step.
+   * covered (AckResult.acked), read in the same atomic step. With `epoch` set
+   * and not the user's epoch, nothing changes (the ack is about a lost
+   * sequence): the device's cursor is returned.
    */
-  ack(user: string, device: string, seq: number, opts?: { list?: boolean }): Promise<AckResult>;
+  ack(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): Promise<AckResult>;
 
   /** The device's ack cursor (0 if it never acked or its cursor expired). */
   acked(user: string, device: string): Promise<number>;

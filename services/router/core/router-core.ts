@@ -207,7 +207,7 @@ export class RouterCore {
         }
         this.stats.inboxAppends++;
         if (where.length === 0) {
-          notices.push({ user, seq: record.seq, id: record.id, ts: record.ts });
+          notices.push({ user, seq: record.seq, id: record.id, ts: record.ts, ...(record.epoch !== undefined ? { epoch: record.epoch } : {}) });
           if (offlineEvents) events.emit('push.offline', { user, seq: record.seq, id: record.id, ts: record.ts } satisfies PushOfflineData, record.data);
           bump(this.stats.pushes, 'offline');
           return { ...base, status: 'offline', connections: 0 };

@@ -101,6 +101,8 @@ export interface OfflineNotice {
   seq: number;
   id: string;
   ts: number;
+  /** The sequence epoch `seq` belongs to (docs/protocol.md §7.1). */
+  epoch?: number;
 }
 
 export interface PresenceView {
@@ -146,6 +148,8 @@ export interface RouterStats {
   resyncs: number;
   /** Re-announced connections sent pushes they missed while the directory did not list them. */
   catchUps: number;
+  /** Session starts whose client named an epoch the store no longer has: the store lost that sequence (hello carries `lost`). */
+  epochResets: number;
   /** By outcome: resumed, fresh, rejected, failed. */
   readonly resumes: Map<string, number>;
   acks: number;
@@ -166,7 +170,7 @@ export interface RouterStats {
 export function newRouterStats(): RouterStats {
   return {
     pushRequests: 0, pushes: new Map(), inboxAppends: 0, inboxDuplicates: 0, inboxTrims: 0, presenceLookups: 0, presenceEvents: 0,
-    beacons: 0, replaces: 0, resyncs: 0, catchUps: 0, resumes: new Map(), acks: 0, ackReceipts: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0, leaseExpiries: 0,
+    beacons: 0, replaces: 0, resyncs: 0, catchUps: 0, epochResets: 0, resumes: new Map(), acks: 0, ackReceipts: 0, controls: 0, deliveryMessages: 0, offlineNotices: 0, sweptEntries: 0, leaseExpiries: 0,
     busErrors: 0, storeErrors: 0,
   };
 }

@@ -10,6 +10,19 @@ export interface PushRecord {
   /** Router accept time, epoch ms. */
   ts: number;
   data: string;
+  /**
+   * The user's sequence epoch `seq` belongs to (Inbox: a new one starts
+   * whenever the store lost the user's seq counter). The stores always set
+   * it; a gateway takes a record without it (an older router) as being of
+   * the connection's current epoch.
+   */
+  epoch?: number;
+}
+
+/** Pushes of an old sequence the store lost: every seq after `afterSeq` of `epoch` (docs/protocol.md §7). */
+export interface LostRange {
+  epoch: number;
+  afterSeq: number;
 }
 
 /**
@@ -24,6 +37,8 @@ export interface ResumeRequest {
   conn: string;
   session: string | undefined;
   lastSeq: number | undefined;
+  /** The epoch `lastSeq` belongs to (the client's `epoch` parameter), when the client sent one. */
+  lastEpoch?: number;
   /**
    * How long the gateway waits for the reply (ms). A router that could not
    * start on the request within most of it drops it unanswered: the gateway
@@ -39,6 +54,14 @@ export interface ResumeReply {
   resumed: boolean;
   /** Highest seq assigned to the user so far. */
   latestSeq: number;
+  /** The epoch of latestSeq and of the pushes (0: the user has no sequence yet). Absent from older routers. */
+  epoch?: number;
+  /**
+   * Set when the request's lastEpoch is not the user's epoch: the store lost
+   * that sequence, so its pushes after lastSeq cannot be replayed. The
+   * replay then starts from the beginning of the current epoch.
+   */
+  lost?: LostRange;
   /** What the client missed, in seq order: one page, bounded in count and bytes. */
   pushes: PushRecord[];
   /** The inbox may hold more after this page: fetch the rest (FetchRequest) after its last seq. */
@@ -54,6 +77,8 @@ export interface FetchRequest {
   user: string;
   device: string;
   afterSeq: number;
+  /** The epoch afterSeq belongs to; when it is not the user's epoch, the page starts from the current epoch's beginning. */
+  epoch?: number;
   /** As in ResumeRequest: how long the gateway waits for the reply (ms). */
   timeoutMs?: number;
 }
@@ -61,6 +86,8 @@ export interface FetchRequest {
 export interface FetchReply {
   /** Highest seq assigned to the user so far. */
   latestSeq: number;
+  /** The epoch of latestSeq and of the pushes. Absent from older routers. */
+  epoch?: number;
   /** In seq order, one page bounded like a resume's. */
   pushes: PushRecord[];
   /** The inbox may hold more after this page. */
@@ -85,6 +112,8 @@ export interface PresenceEvent {
    * waits for the next reconnect.
    */
   seq?: number;
+  /** With `seq`: the epoch it belongs to. A different epoch than the user's sends the catch-up from the epoch's beginning. */
+  epoch?: number;
   /** Offline events only: the WebSocket close code (protocol/close-codes.ts) and its label, for connection.closed webhooks. */
   code?: number;
   reason?: string;

@@ -5,7 +5,7 @@
  * Expiry reads the injected clock (monotonic `now()`), so tests drive TTLs by hand.
  */
 import type { Clock } from '../../../shared/clock.js';
-import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord } from '../../core/inbox.js';
+import { DEFAULT_INBOX_LIMITS, type AckResult, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord, type SeqPosition } from '../../core/inbox.js';
 
 interface Stored {
   record: PushRecord;
@@ -14,12 +14,24 @@ interface Stored {
 
 interface UserInbox {
   seq: number;
+  epoch: number;
   /** In seq order, so also in expiry order (the TTL is the same for all). */
   entries: Stored[];
   cursors: Map<string, number>;
   cursorsExpireAt: number;
   /** Insertion order = expiry order (one TTL), so expired keys are pruned from the front. */
   idem: Map<string, Stored>;
+}
+
+/**
+ * Epochs of this process: microseconds of wall time at creation, and always
+ * above the last one handed out, so a store created later (a restart, or a
+ * new instance in tests) starts greater epochs than any before it.
+ */
+let lastEpoch = 0;
+function newEpoch(wallMs: number): number {
+  lastEpoch = Math.max(Math.floor(wallMs * 1000), lastEpoch + 1);
+  return lastEpoch;
 }
 
 export class MemoryInbox implements Inbox {
@@ -38,7 +50,8 @@ export class MemoryInbox implements Inbox {
   private user(user: string): UserInbox {
     let u = this.users.get(user);
     if (!u) {
-      u = { seq: 0, entries: [], cursors: new Map(), cursorsExpireAt: 0, idem: new Map() };
+      // The user's sequence starts here, so its epoch does too (the memory store forgets everything on restart).
+      u = { seq: 0, epoch: newEpoch(this.clock.wallNow()), entries: [], cursors: new Map(), cursorsExpireAt: 0, idem: new Map() };
       this.users.set(user, u);
     }
     return u;
@@ -65,7 +78,7 @@ export class MemoryInbox implements Inbox {
       const seen = u.idem.get(key);
       if (seen) return { record: { ...seen.record }, duplicate: true };
     }
-    const record: PushRecord = { seq: ++u.seq, id: entry.id, ts: entry.ts, data: entry.data };
+    const record: PushRecord = { seq: ++u.seq, id: entry.id, ts: entry.ts, data: entry.data, epoch: u.epoch };
     u.entries.push({ record, expiresAt: now + this.limits.ttlMs });
     if (u.entries.length > this.limits.maxLen) u.entries.splice(0, u.entries.length - this.limits.maxLen);
     if (key !== undefined) u.idem.set(key, { record, expiresAt: now + this.limits.idempotencyTtlMs });
@@ -91,11 +104,20 @@ export class MemoryInbox implements Inbox {
     return this.users.get(user)?.seq ?? 0;
   }
 
-  async ack(user: string, device: string, seq: number, opts?: { list?: boolean }): Promise<AckResult> {
+  async position(user: string): Promise<SeqPosition> {
+    const u = this.users.get(user);
+    return u ? { seq: u.seq, epoch: u.epoch } : { seq: 0, epoch: 0 };
+  }
+
+  async ack(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): Promise<AckResult> {
     const u = this.users.get(user);
     if (!u) return opts?.list === true ? { cursor: 0, trimmed: 0, acked: [] } : { cursor: 0, trimmed: 0 };
     const now = this.clock.now();
     this.prune(u, now);
+    if (opts?.epoch !== undefined && opts.epoch !== u.epoch) {
+      const cursor = u.cursors.get(device) ?? 0;
+      return opts.list === true ? { cursor, trimmed: 0, acked: [] } : { cursor, trimmed: 0 };
+    }
     const prev = u.cursors.get(device) ?? 0;
     const cursor = Math.max(prev, Math.min(Math.floor(seq), u.seq));
     const acked = opts?.list === true ? u.entries.filter((e) => e.record.seq > prev && e.record.seq <= cursor).map((e) => ({ seq: e.record.seq, id: e.record.id })) : undefined;

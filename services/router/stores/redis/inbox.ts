@@ -20,11 +20,11 @@
  * Lanes rely on it for appends).
  */
 import type { Clock } from '../../../shared/clock.js';
-import { DEFAULT_INBOX_LIMITS, type AckResult, type AckedPush, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord } from '../../core/inbox.js';
+import { DEFAULT_INBOX_LIMITS, type AckResult, type AckedPush, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord, type SeqPosition } from '../../core/inbox.js';
 import type { RedisClient } from './client.js';
 import type { RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, UserKeys } from './keys.js';
-import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE, INBOX_SUMMARY } from './lua-user.js';
+import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE, INBOX_SUMMARY, SEQ_POSITION } from './lua-user.js';
 import { asArray, asNumber, asString, defineScript, nowArg, type RunScript, type ScriptArg } from './script.js';
 
 export class RedisInbox implements Inbox {
@@ -36,6 +36,7 @@ export class RedisInbox implements Inbox {
   private readonly sinceScript: RunScript;
   private readonly ackScript: RunScript;
   private readonly summaryScript: RunScript;
+  private readonly positionScript: RunScript;
 
   constructor(opts: RedisStoreOptions & Partial<InboxLimits>) {
     const { redis, prefix, clock, ...limits } = opts;
@@ -48,6 +49,7 @@ export class RedisInbox implements Inbox {
     this.sinceScript = defineScript(redis, 'inbox_since', INBOX_SINCE, { readOnly: true });
     this.ackScript = defineScript(redis, 'inbox_ack', INBOX_ACK);
     this.summaryScript = defineScript(redis, 'inbox_summary', INBOX_SUMMARY, { readOnly: true });
+    this.positionScript = defineScript(redis, 'seq_position', SEQ_POSITION);
   }
 
   async append(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<AppendResult> {
@@ -61,7 +63,7 @@ export class RedisInbox implements Inbox {
    */
   async appendLocating(user: string, entry: InboxEntry, opts: { idempotencyKey?: string } | undefined, locate: boolean): Promise<{ appended: AppendResult; presence: string[] | undefined }> {
     const k = this.keys;
-    const keys = [k.seq(user), k.inbox(user)];
+    const keys = [k.seq(user), k.epoch(user), k.inbox(user)];
     const idem = opts?.idempotencyKey;
     if (idem !== undefined) keys.push(k.idem(user, idem));
     if (locate) keys.push(k.presence(user));
@@ -70,11 +72,11 @@ export class RedisInbox implements Inbox {
     if (locate) args.push('1');
     const r = asArray(await this.appendScript(keys, args));
     if (asNumber(r[0]) === 1) {
-      return { appended: { record: { seq: asNumber(r[1]), id: asString(r[2]), ts: asNumber(r[3]), data: asString(r[4]) }, duplicate: true }, presence: undefined };
+      return { appended: { record: { seq: asNumber(r[1]), id: asString(r[2]), ts: asNumber(r[3]), data: asString(r[4]), epoch: asNumber(r[5]) }, duplicate: true }, presence: undefined };
     }
     return {
-      appended: { record: { seq: asNumber(r[1]), id: entry.id, ts: entry.ts, data: entry.data }, duplicate: false },
-      presence: locate ? r.slice(2).map(asString) : undefined,
+      appended: { record: { seq: asNumber(r[1]), id: entry.id, ts: entry.ts, data: entry.data, epoch: asNumber(r[2]) }, duplicate: false },
+      presence: locate ? r.slice(3).map(asString) : undefined,
     };
   }
 
@@ -84,10 +86,11 @@ export class RedisInbox implements Inbox {
     // Seqs are integers: "> afterSeq" is "> floor(afterSeq)"; a negative (or NaN) bound means from the start.
     if (afterSeq >= Number.MAX_SAFE_INTEGER) return [];
     const start = afterSeq >= 0 ? `(${Math.floor(afterSeq)}-0` : '-';
-    const r = asArray(await this.sinceScript([this.keys.inbox(user)], [nowArg(this.clock), start, n]));
+    const r = asArray(await this.sinceScript([this.keys.inbox(user), this.keys.epoch(user)], [nowArg(this.clock), start, n]));
+    const epoch = asNumber(r[0]);
     const out: PushRecord[] = [];
-    for (let i = 0; i + 3 < r.length; i += 4) {
-      out.push({ seq: asNumber(r[i]), id: asString(r[i + 1]), ts: asNumber(r[i + 2]), data: asString(r[i + 3]) });
+    for (let i = 1; i + 3 < r.length; i += 4) {
+      out.push({ seq: asNumber(r[i]), id: asString(r[i + 1]), ts: asNumber(r[i + 2]), data: asString(r[i + 3]), epoch });
     }
     return out;
   }
@@ -97,14 +100,19 @@ export class RedisInbox implements Inbox {
     return v === null ? 0 : asNumber(v);
   }
 
-  async ack(user: string, device: string, seq: number, opts?: { list?: boolean }): Promise<AckResult> {
+  async position(user: string): Promise<SeqPosition> {
+    const r = asArray(await this.positionScript([this.keys.seq(user), this.keys.epoch(user)], []));
+    return { seq: asNumber(r[0]), epoch: asNumber(r[1]) };
+  }
+
+  async ack(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): Promise<AckResult> {
     const k = this.keys;
     // Lua numbers are doubles: keep the bound finite; anything above latestSeq is clamped by the script anyway.
     const bound = Number.isNaN(seq) ? 0 : Math.floor(Math.max(-1, Math.min(seq, Number.MAX_SAFE_INTEGER)));
     const list = opts?.list === true;
-    const args: ScriptArg[] = [nowArg(this.clock), device, bound, Math.ceil(this.limits.cursorTtlMs)];
-    if (list) args.push('1');
-    const r = asArray(await this.ackScript([k.seq(user), k.inbox(user), k.acks(user)], args));
+    const epoch = opts?.epoch === undefined || !Number.isSafeInteger(opts.epoch) ? '' : String(opts.epoch);
+    const args: ScriptArg[] = [nowArg(this.clock), device, bound, Math.ceil(this.limits.cursorTtlMs), list ? '1' : '', epoch];
+    const r = asArray(await this.ackScript([k.seq(user), k.inbox(user), k.acks(user), k.epoch(user)], args));
     const out: AckResult = { cursor: asNumber(r[0]), trimmed: asNumber(r[1]) };
     if (!list) return out;
     const acked: AckedPush[] = [];

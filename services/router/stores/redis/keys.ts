@@ -6,6 +6,7 @@
  * share a cluster slot and one Lua script may touch them atomically:
  *
  *   <prefix>:{u:<user>}:seq            string  INCR counter; never expires
+ *   <prefix>:{u:<user>}:epoch          string  the sequence's epoch (server TIME in µs), set when seq is created; never expires
  *   <prefix>:{u:<user>}:inbox          stream  id "<seq>-0", fields id ts data exp
  *   <prefix>:{u:<user>}:acks           hash    device → cursor
  *   <prefix>:{u:<user>}:idem:<key>     hash    seq id ts data of the first append
@@ -19,7 +20,7 @@
  *   <prefix>:{gw}:leases               zset    gateway scored by lease expiry
  *   <prefix>:{gw}:gw:<gateway>         hash    last beacon, seen, epoch
  *   <prefix>:{gw}:conns:<epoch>        set     JSON [user, conn] of the gateway's entries
- *   <prefix>:{gw}:epoch                string  INCR counter for gateway epochs
+ *   <prefix>:{gw}:epoch                string  INCR counter for gateway epochs (seeded from TIME in µs when missing)
  *
  * The hash tag is the text between the first `{` and the next `}`. User ids
  * may contain any character, so `%`, `{` and `}` are percent-encoded in the
@@ -52,6 +53,7 @@ export class UserKeys {
   }
 
   seq(user: string): string { return `${this.base(user)}seq`; }
+  epoch(user: string): string { return `${this.base(user)}epoch`; }
   inbox(user: string): string { return `${this.base(user)}inbox`; }
   acks(user: string): string { return `${this.base(user)}acks`; }
   idem(user: string, key: string): string { return `${this.base(user)}idem:${key}`; }

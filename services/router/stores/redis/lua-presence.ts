@@ -9,7 +9,8 @@
  *
  * Epochs: every registration of a gateway (first sighting, online after an
  * expired lease, beacon after an expired lease or with a new boot id) takes a
- * new number from the `epoch` counter. Entries are stamped with the epoch
+ * new number from the `epoch` counter (never a number used before, even after
+ * the counter was lost: see next_epoch). Entries are stamped with the epoch
  * they were added under, and an entry counts only while its gateway's
  * current epoch equals it. Dropping all entries of a gateway is therefore a
  * single atomic step in the gateway slot (new epoch, delete the conns set);
@@ -19,6 +20,18 @@
 
 const GW_HELPERS = `
 local function info_key(g) return ARGV[2] .. 'gw:' .. g end
+-- The next gateway epoch. A missing counter (first use, or lost to a wipe or
+-- failover) starts from the server's TIME in microseconds, not 0: epochs and
+-- counter values must never repeat ones read before the loss, or a router's
+-- cached view (gateway-view.ts) would take a new registration for an old one
+-- and hide the gateway's entries.
+local function next_epoch(key)
+  if redis.call('EXISTS', key) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', key, string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+  end
+  return redis.call('INCR', key)
+end
 local function conns_key(e) return ARGV[2] .. 'conns:' .. e end
 -- Ends the gateway's current epoch: returns {epoch, refs} of the entries to clean up, or nil.
 local function purge(ik)
@@ -69,7 +82,7 @@ if epoch and lease and tonumber(lease) > now then
   return {epoch, redis.call('GET', KEYS[3]) or '0', fmt(now), 0}
 end
 local p = purge(KEYS[2])
-local e = fmt(redis.call('INCR', KEYS[3]))
+local e = fmt(next_epoch(KEYS[3]))
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'boot', '', 'connections', '0', 'draining', '0', 'at', ARGV[5], 'seen', fmt(now), 'epoch', e, 'version', '')
 if epoch then redis.call('HSET', KEYS[2], 'prev', epoch, 'prevLease', lease or '0') end
@@ -91,7 +104,7 @@ local now = now_ms(ARGV[1])
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 local out = {0}
 if not epoch then
-  epoch = fmt(redis.call('INCR', KEYS[3]))
+  epoch = fmt(next_epoch(KEYS[3]))
   out[1] = 1
 else
   local lease = redis.call('ZSCORE', KEYS[1], ARGV[3])
@@ -99,7 +112,7 @@ else
   if not (lease and tonumber(lease) > now) or (boot ~= '' and boot ~= ARGV[5]) then
     push_purge(out, purge(KEYS[2]))
     redis.call('HSET', KEYS[2], 'prev', epoch, 'prevLease', lease or '0')
-    epoch = fmt(redis.call('INCR', KEYS[3]))
+    epoch = fmt(next_epoch(KEYS[3]))
     out[1] = 1
   end
 end

@@ -28,34 +28,69 @@ end
 `;
 
 /**
+ * The sequence's epoch, created with the seq counter: when the counter is
+ * missing (never written, or lost to a FLUSHALL, a restart without
+ * persistence, a failover to a replica that never had it) the sequence
+ * starts again at 1 under a new epoch, the server's TIME in microseconds,
+ * greater than any epoch the lost sequence can have had. A counter without an
+ * epoch (written before epochs existed) gets one the same way.
+ */
+const EPOCH_OF = `
+local function epoch_of(epoch_key)
+  return tonumber(redis.call('GET', epoch_key) or '0')
+end
+`;
+const EPOCH = EPOCH_OF + `
+local function epoch_for(seq_key, epoch_key)
+  local e = redis.call('GET', epoch_key)
+  if e and redis.call('EXISTS', seq_key) == 1 then return tonumber(e) end
+  local t = redis.call('TIME')
+  local new = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('SET', epoch_key, fmt(new))
+  return new
+end
+`;
+
+/**
+ * The user's latest seq and its epoch; a counter without an epoch gets one
+ * (see EPOCH), so a sequence that exists always has an epoch.
+ * KEYS: seq, epoch   → {seq, epoch} ({0, 0}: no sequence)
+ */
+export const SEQ_POSITION = EPOCH + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+return {tonumber(redis.call('GET', KEYS[1])), fmt(epoch_for(KEYS[1], KEYS[2]))}
+`;
+
+/**
  * Idempotency check, seq INCR, XADD with exact MAXLEN, TTL prune, key
  * expiry, idempotency record: one atomic step, so a seq is never lost,
  * reused or assigned to two concurrent retries of one key.
  * With ARGV[8] = '1' ("locate", the push path: core/push-store.ts) the last
  * key is the user's presence hash and a fresh append also returns its
  * values, so one round trip both stores the push and finds the user.
- * KEYS: seq, inbox[, idem][, presence]   ARGV: now, id, ts, data, maxLen, ttlMs, idemTtlMs[, locate]
- * → {0, seq[, presence value…]} | {1, seq, id, ts, data} (duplicate: the first append's record)
+ * KEYS: seq, epoch, inbox[, idem][, presence]   ARGV: now, id, ts, data, maxLen, ttlMs, idemTtlMs[, locate]
+ * → {0, seq, epoch[, presence value…]} | {1, seq, id, ts, data, epoch} (duplicate: the first append's record)
  */
-export const INBOX_APPEND = PRUNE + `
+export const INBOX_APPEND = PRUNE + EPOCH + `
 local now = now_ms(ARGV[1])
 local locate = ARGV[8] == '1'
 local idem = nil
-if #KEYS >= (locate and 4 or 3) then idem = KEYS[3] end
+if #KEYS >= (locate and 5 or 4) then idem = KEYS[4] end
 if idem then
   local r = redis.call('HMGET', idem, 'seq', 'id', 'ts', 'data')
-  if r[1] then return {1, r[1], r[2], r[3], r[4]} end
+  if r[1] then return {1, r[1], r[2], r[3], r[4], epoch_of(KEYS[2])} end
 end
-prune(KEYS[2], now)
+prune(KEYS[3], now)
+local epoch = epoch_for(KEYS[1], KEYS[2])
 local seq = redis.call('INCR', KEYS[1])
 local exp = now + tonumber(ARGV[6])
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[5], fmt(seq) .. '-0', 'id', ARGV[2], 'ts', ARGV[3], 'data', ARGV[4], 'exp', fmt(exp))
-extend_to(KEYS[2], exp)
+redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[5], fmt(seq) .. '-0', 'id', ARGV[2], 'ts', ARGV[3], 'data', ARGV[4], 'exp', fmt(exp))
+extend_to(KEYS[3], exp)
 if idem then
   redis.call('HSET', idem, 'seq', fmt(seq), 'id', ARGV[2], 'ts', ARGV[3], 'data', ARGV[4])
   redis.call('PEXPIREAT', idem, fmt(now + tonumber(ARGV[7])))
 end
-local out = {0, seq}
+local out = {0, seq, fmt(epoch)}
 if locate then
   for _, v in ipairs(redis.call('HVALS', KEYS[#KEYS])) do out[#out + 1] = v end
 end
@@ -64,14 +99,15 @@ return out
 
 /**
  * Read-only: unexpired entries after a stream id, up to `limit`, skipping
- * (not deleting) expired ones so reads never write.
- * KEYS: inbox   ARGV: now, start ("(<seq>-0" exclusive, or "-"), limit
- * → flat {seq, id, ts, data, …}
+ * (not deleting) expired ones so reads never write; and the epoch they
+ * belong to, read in the same step.
+ * KEYS: inbox, epoch   ARGV: now, start ("(<seq>-0" exclusive, or "-"), limit
+ * → {epoch, seq, id, ts, data, …}
  */
-export const INBOX_SINCE = `
+export const INBOX_SINCE = EPOCH_OF + `
 local now = now_ms(ARGV[1])
 local limit = tonumber(ARGV[3])
-local out, n, start = {}, 0, ARGV[2]
+local out, n, start = {fmt(epoch_of(KEYS[2]))}, 0, ARGV[2]
 while n < limit do
   local want = limit - n
   local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', want)
@@ -95,13 +131,18 @@ return out
  * Cumulative ack and trim to the minimum cursor, atomically, so no device's
  * cursor can move between computing the minimum and trimming. With ARGV[5]
  * = '1' ("list") it also returns seq and id of every stored push the ack
- * newly covered (old cursor < seq ≤ new cursor), read before the trim.
- * KEYS: seq, inbox, acks   ARGV: now, device, seq, cursorTtlMs[, list]
+ * newly covered (old cursor < seq ≤ new cursor), read before the trim. An
+ * ack naming another epoch than the user's (ARGV[6]; '' names none) changes
+ * nothing: its seqs are of a lost sequence.
+ * KEYS: seq, inbox, acks, epoch   ARGV: now, device, seq, cursorTtlMs, list ('1' | ''), epoch
  * → {cursor, trimmed[, seq, id, …]}
  */
-export const INBOX_ACK = PRUNE + `
+export const INBOX_ACK = PRUNE + EPOCH_OF + `
 local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
 if latest == 0 then return {0, 0} end
+if ARGV[6] ~= '' and tonumber(ARGV[6]) ~= epoch_of(KEYS[4]) then
+  return {tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0'), 0}
+end
 local now = now_ms(ARGV[1])
 prune(KEYS[2], now)
 local prev = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
