@@ -57,46 +57,11 @@
  * socket/parser state would; it is informational and not part of the JSON.
  * Last stdout line: one JSON object (consumed by CI/docs), 1M smart last.
  */
-import { performance } from 'node:perf_hooks';
 import { TimingWheel } from '../../services/gateway/core/timing-wheel.js';
-import type { WheelNode } from '../../services/gateway/core/timing-wheel.js';
 import { PROFILES, TICK_MS, buildWorkload } from './wheel-workload.js';
 import type { Profile, Workload } from './wheel-workload.js';
-
-const gc = (globalThis as { gc?: () => void }).gc;
-
-/** Process CPU time (user + system) in ms. */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-/**
- * Times one sweep: wall time, unless the thread lost the CPU during it (a
- * shared 2-core box preempts multi-ms sweeps often, and a preempted tick's
- * wall time is mostly someone else's work); then the process CPU time of the
- * sweep, less the cost of the two cpuUsage() calls around it.
- */
-let cpuUsageCostMs = 0;
-function timed(sweep: () => void): number {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  sweep();
-  const wall = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  const cpu = (c.user + c.system) / 1000 - cpuUsageCostMs;
-  return wall - cpu > 0.2 ? Math.max(0, cpu) : wall;
-}
-function calibrateCpuUsage(): void {
-  const xs: number[] = [];
-  for (let i = 0; i < 2_000; i++) {
-    const c0 = process.cpuUsage();
-    const c = process.cpuUsage(c0);
-    xs.push((c.user + c.system) / 1000);
-  }
-  xs.sort((a, b) => a - b);
-  cpuUsageCostMs = xs[Math.floor(xs.length / 2)] ?? 0;
-}
+import { makeConns, runNaive, runNaiveF64, type Conn, type SweepResult } from './wheel-baselines.js';
+import { calibrateCpuUsage, cpuMs, gc, median, msPerSecond, timed } from './wheel-timing.js';
 
 /** Repetitions per size (median reported); small sizes are cheap and noisier. */
 const repsFor = (n: number): number => (n >= 1_000_000 ? 3 : 7);
@@ -105,122 +70,6 @@ const sizesArg = process.argv.indexOf('--sizes');
 const SIZES = sizesArg > 0 ? (process.argv[sizesArg + 1] ?? '').split(',').map(Number) : [10_000, 100_000, 1_000_000];
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1_000)) throw new Error('--sizes: comma-separated integers >= 1000');
 const SPREAD_OBJECTS = 24; // per-connection baggage for the layout row (~1 KB)
-
-/** Shape a gateway connection would have: the wheel's record index plus the naive side's field. */
-class Conn implements WheelNode {
-  wheelId = -1;
-  last = 0;
-  extra: { a: number; b: number }[] | null = null;
-  constructor(readonly id: number) {}
-}
-
-/** `baggage` > 0 interleaves that many small heap objects with each Conn. */
-function makeConns(n: number, baggage = 0): Conn[] {
-  gc?.();
-  const conns = new Array<Conn>(n);
-  for (let i = 0; i < n; i++) {
-    const c = new Conn(i);
-    if (baggage > 0) {
-      const extra: { a: number; b: number }[] = [];
-      for (let k = 0; k < baggage; k++) extra.push({ a: k, b: i });
-      c.extra = extra;
-    }
-    conns[i] = c;
-  }
-  return conns;
-}
-
-interface SweepResult {
-  /** Sweep wall time (ms) of each timed tick. */
-  tickMs: Float64Array;
-  /** Silent connections detected over the whole run. */
-  detected: number;
-  /** Of those, detected inside the naive window. */
-  inNaiveWindow: number;
-  /** Entries examined per timed simulated second. */
-  visitsPerS: number;
-}
-
-/** Classic scan; swap-remove keeps the array dense like a real session table would. */
-function naiveSweep(sessions: Conn[], len: number, now: number, timeoutMs: number): number {
-  let i = 0;
-  while (i < len) {
-    const s = sessions[i]!;
-    if (now - s.last > timeoutMs) {
-      len--;
-      sessions[i] = sessions[len]!;
-    } else {
-      i++;
-    }
-  }
-  return len;
-}
-
-/**
- * The same scan over a data-oriented table: last-frame times in a dense
- * Float64Array (swap-remove), heartbeats writing through a position map. It
- * reads 8 sequential bytes per session, no objects: the cheapest full scan
- * there is (informational: a naive gateway keeps the time on its objects).
- */
-function naiveSweepF64(last: Float64Array, ids: Int32Array, pos: Int32Array, len: number, now: number, timeoutMs: number): number {
-  let i = 0;
-  while (i < len) {
-    if (now - last[i]! > timeoutMs) {
-      pos[ids[i]!] = -1;
-      len--;
-      const moved = ids[len]!;
-      last[i] = last[len]!;
-      ids[i] = moved;
-      pos[moved] = i;
-    } else {
-      i++;
-    }
-  }
-  return len;
-}
-
-function runNaiveF64(w: Workload): SweepResult {
-  const { timeoutMs, naiveTicks } = w.p;
-  gc?.();
-  const last = w.lastAtNaiveFrom.slice();
-  const ids = new Int32Array(w.n);
-  const pos = new Int32Array(w.n);
-  for (let i = 0; i < w.n; i++) ids[i] = pos[i] = i;
-  let len = naiveSweepF64(last, ids, pos, w.n, w.naiveFrom * TICK_MS, timeoutMs);
-  const before = len;
-  let visits = 0;
-  const tickMs = new Float64Array(naiveTicks);
-  for (let s = w.naiveFrom + 1; s <= w.totalTicks; s++) {
-    for (let k = w.tickStart[s]!, end = w.tickStart[s + 1]!; k < end; k++) {
-      const p = pos[w.conn[k]!]!;
-      if (p >= 0) last[p] = w.at[k]!;
-    }
-    const now = s * TICK_MS;
-    visits += len;
-    tickMs[s - w.naiveFrom - 1] = timed(() => { len = naiveSweepF64(last, ids, pos, len, now, timeoutMs); });
-  }
-  return { tickMs, detected: w.n - len, inNaiveWindow: before - len, visitsPerS: visits / naiveTicks };
-}
-
-function runNaive(w: Workload, baggage: number): SweepResult {
-  const { timeoutMs, naiveTicks } = w.p;
-  const conns = makeConns(w.n, baggage);
-  for (let i = 0; i < w.n; i++) conns[i]!.last = w.lastAtNaiveFrom[i]!;
-  const sessions = conns.slice();
-  // Untimed: what a scanner running since t=0 would already have removed.
-  let len = naiveSweep(sessions, sessions.length, w.naiveFrom * TICK_MS, timeoutMs);
-  const before = len;
-  let visits = 0;
-  gc?.();
-  const tickMs = new Float64Array(naiveTicks);
-  for (let s = w.naiveFrom + 1; s <= w.totalTicks; s++) {
-    for (let k = w.tickStart[s]!, end = w.tickStart[s + 1]!; k < end; k++) conns[w.conn[k]!]!.last = w.at[k]!;
-    const now = s * TICK_MS;
-    visits += len;
-    tickMs[s - w.naiveFrom - 1] = timed(() => { len = naiveSweep(sessions, len, now, timeoutMs); });
-  }
-  return { tickMs, detected: w.n - len, inNaiveWindow: before - len, visitsPerS: visits / naiveTicks };
-}
 
 // JIT hygiene. Optimized code for the sweep embeds the wheel (and the callback)
 // weakly; when a finished run's wheel is collected, that code is thrown away
@@ -284,19 +133,6 @@ function measureTouch(p: Profile, n: number): number {
   for (const c of conns) wheel.cancel(c);
   retainedWheels.push(wheel);
   return ns;
-}
-
-function median(xs: ArrayLike<number>): number {
-  const s = Array.from(xs).sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-}
-
-/** Sum over ticks of the per-tick median across runs, per simulated second. */
-function msPerSecond(runs: Float64Array[]): number {
-  const ticks = runs[0]?.length ?? 0;
-  let sum = 0;
-  for (let t = 0; t < ticks; t++) sum += median(runs.map((r) => r[t] ?? 0));
-  return sum / ticks;
 }
 
 interface Row {

@@ -57,7 +57,7 @@ export interface RouterDeps {
 
 /** Core options from the router's settings; everything not set here keeps its default. */
 export function routerOptions(s: RouterSettings): Partial<RouterCoreOptions> {
-  return { maxPushBytes: s.maxPushBytes, maxUsersPerPush: s.maxUsersPerPush, resumeConcurrency: s.resumeConcurrency, resumeQueue: s.resumeQueue, maxDevicesPerUser: s.maxDevicesPerUser };
+  return { maxPushBytes: s.maxPushBytes, maxUsersPerPush: s.maxUsersPerPush, resumeConcurrency: s.resumeConcurrency, resumeQueue: s.resumeQueue, maxDevicesPerUser: s.maxDevicesPerUser, ackReceipts: s.ackReceipts };
 }
 
 /** Channel limits from the router's settings. */

@@ -79,8 +79,14 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     ];
     const backend = h.backend;
     if (backend?.wants('upstream.message')) {
-      // One router of the group turns each upstream message into an upstream.message webhook.
-      this.subs.push(bus.subscribe(s.upstream('>'), (m) => this.onEvent(m, parseUpstream, async (u) => { backend.emit('upstream.message', u); }), q));
+      // One router of the group turns each upstream message into an upstream.message webhook;
+      // a request (reply: true) is answered with the receiver's response (webhooks.md).
+      this.subs.push(bus.subscribe(s.upstream('>'), (m) => {
+        if (m.reply === undefined) { this.onEvent(m, parseUpstream, async (u) => { backend.emit('upstream.message', u); }); return; }
+        const u = parseUpstream(decodeMsg<unknown>(m.data));
+        if (u === undefined) { this.o.stats.busErrors++; return; }
+        void backend.request('upstream.message', u).then((body) => { if (body !== undefined) this.replyBytes(m, new TextEncoder().encode(body)); });
+      }, q));
     }
   }
 
@@ -222,8 +228,12 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
   }
 
   private reply(m: BusMessage, body: unknown): void {
+    this.replyBytes(m, encodeMsg(body));
+  }
+
+  private replyBytes(m: BusMessage, data: Uint8Array): void {
     try {
-      this.o.bus.respond(m, encodeMsg(body));
+      this.o.bus.respond(m, data);
     } catch (err) {
       this.o.stats.busErrors++;
       this.o.log.warn({ err: String(err) }, 'bus reply failed');

@@ -24,8 +24,8 @@ export class WebhookReceiver {
   readonly received: Received[] = [];
   /** Deliveries that failed verification (never expected). */
   readonly rejected: string[] = [];
-  /** The status to answer for a verified delivery; 200 by default. */
-  answer: (r: Omit<Received, 'status'>, nth: number) => number = () => 200;
+  /** The status (and optionally a body) to answer for a verified delivery; 200 by default. `nth`: earlier deliveries of this webhook-id. */
+  answer: (r: Omit<Received, 'status'>, nth: number) => number | { status: number; body: string } = () => 200;
   private server: Server | undefined;
   private readonly verifiers: Webhook[];
 
@@ -55,9 +55,11 @@ export class WebhookReceiver {
         }
         const body = JSON.parse(raw) as Received['body'];
         const r = { id: headers['webhook-id'], timestamp: Number(headers['webhook-timestamp']), type: body.type, body, at: Date.now() };
-        const status = this.answer(r, this.received.filter((x) => x.id === r.id).length);
+        const a = this.answer(r, this.received.filter((x) => x.id === r.id).length);
+        const status = typeof a === 'number' ? a : a.status;
         this.received.push({ ...r, status });
-        res.writeHead(status, { 'content-type': 'text/plain' }).end('ok');
+        if (typeof a === 'number') res.writeHead(status, { 'content-type': 'text/plain' }).end('ok');
+        else res.writeHead(status, { 'content-type': 'application/json' }).end(a.body);
       });
     });
     await new Promise<void>((resolve, reject) => {

@@ -74,6 +74,15 @@ describe('webhooks on a cluster (JetStream queue)', () => {
     const fetched = await api('GET', String(byId.get('m-big')!.fetch));
     assert.deepEqual((fetched.body as { pushes: Array<{ seq: number; data: unknown }> }).pushes.map((p) => [p.seq, p.data]), [[2, { text: 'x'.repeat(100) }]]);
 
+    // Upstream: a plain send becomes a queued upstream.message; a request is answered with the receiver's response body.
+    await alice.client.send('chat.room1', { text: 'hi' });
+    await waitFor(() => ofType('upstream.message', (r) => r.body.data.topic === 'chat.room1').length > 0, 10_000, 'upstream.message');
+    const up = ofType('upstream.message', (r) => r.body.data.topic === 'chat.room1')[0]!.body.data;
+    assert.deepEqual({ user: up.user, device: up.device, topic: up.topic, data: up.data, reply: up.reply }, { user: 'wh-alice', device: 'phone', topic: 'chat.room1', data: { text: 'hi' }, reply: undefined });
+    rx.answer = (r) => (r.type === 'upstream.message' && r.body.data.reply === true ? { status: 200, body: JSON.stringify({ echo: r.body.data.data }) } : 200);
+    assert.deepEqual(await alice.client.request('chat.echo', { q: 1 }, { timeoutMs: 5000 }), { echo: { q: 1 } });
+    rx.answer = () => 200;
+
     alice.client.close();
     await waitFor(() => ofType('connection.closed').length > 0, 10_000, 'connection.closed');
     const closed = ofType('connection.closed')[0]!.body.data;

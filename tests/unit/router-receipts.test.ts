@@ -111,6 +111,26 @@ describe('push with await_ms (delivery receipts)', () => {
     await bus.close();
   });
 
+  it('with LONGLINK_ACK_RECEIPTS off, acks move cursors and publish nothing', async () => {
+    const bus = new MemoryBus();
+    const s = makeSubjects();
+    const inbox = new MemoryInbox({ clock: systemClock });
+    const router = new Router({
+      bus, subjects: s, clock: systemClock, log: silent, options: { ackReceipts: false },
+      stores: { inbox, sessions: new MemorySessions({ clock: systemClock }), presence: new MemoryPresence({ clock: systemClock }) },
+    });
+    router.start();
+    const events: unknown[] = [];
+    bus.subscribe(s.acked, (m) => { events.push(m); });
+    await router.core.push({ users: ['ann'], data: 1 });
+    bus.publish(s.acks, encodeMsg({ acks: [['ann', 'phone', 1]] }));
+    await flush();
+    assert.equal(await inbox.acked('ann', 'phone'), 1);
+    assert.deepEqual([events.length, router.stats.ackReceipts], [0, 0]);
+    router.stop();
+    await bus.close();
+  });
+
   it('"await" is validated: only delivered or acked, and only with await_ms', () => {
     const bus = new MemoryBus();
     const router = new Router({
@@ -120,6 +140,12 @@ describe('push with await_ms (delivery receipts)', () => {
     const bad = (body: unknown): string => { const r = router.core.parsePush(body); assert.equal(r.ok, false); return r.ok ? '' : r.message; };
     assert.equal(bad({ user: 'a', data: 1, await: 'read', await_ms: 10 }), 'await: must be "delivered" or "acked"');
     assert.equal(bad({ user: 'a', data: 1, await: 'acked' }), 'await: needs "await_ms" (how long to wait, 1-30000 ms)');
+    const off = new Router({
+      bus, subjects: makeSubjects(), clock: systemClock, log: silent, options: { ackReceipts: false },
+      stores: { inbox: new MemoryInbox({ clock: systemClock }), sessions: new MemorySessions({ clock: systemClock }), presence: new MemoryPresence({ clock: systemClock }) },
+    });
+    const r = off.core.parsePush({ user: 'a', data: 1, await: 'acked', await_ms: 10 });
+    assert.ok(!r.ok && r.message.endsWith('await: "acked" needs ack receipts, which are off on this router (LONGLINK_ACK_RECEIPTS)'));
     const ok = router.core.parsePush({ user: 'a', data: 1, await_ms: 10 });
     assert.ok(ok.ok && ok.value.kind === 'single' && ok.value.push.awaitFor === 'delivered', 'await_ms alone waits for delivery, as before');
   });

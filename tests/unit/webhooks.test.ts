@@ -156,6 +156,21 @@ describe('webhook delivery over the memory queue to a real receiver', () => {
     assert.deepEqual(rx.received.filter((r) => r.status === 204).map((r) => r.body.data.payload).sort((p, q) => (p as { n: number }).n - (q as { n: number }).n), [{ n: 0 }, { n: 1 }, { n: 2 }]);
   });
 
+  it('an upstream request is answered with the receiver\'s 2xx body; a failure gives no answer', async () => {
+    const secret = newSecret();
+    const rx = await new WebhookReceiver([secret]).start();
+    open.push(rx);
+    rx.answer = (r) => (r.body.data.reply === true ? { status: 200, body: '{"ok":1}' } : 200);
+    const wh = await setup({ LONGLINK_WEBHOOKS: endpoints(rx.url, [secret], ['upstream.message']) }, rx);
+    assert.equal(await wh.sink.request('upstream.message', { user: 'u', topic: 't', data: 1 }), '{"ok":1}');
+    rx.answer = () => 204;
+    assert.equal(await wh.sink.request('upstream.message', { user: 'u', topic: 't', data: 1 }), 'null');
+    rx.answer = () => 500;
+    assert.equal(await wh.sink.request('upstream.message', { user: 'u', topic: 't', data: 1 }), undefined);
+    assert.equal(rx.received.length, 3, 'not queued, not retried');
+    assert.deepEqual(rx.rejected, []);
+  });
+
   it('an unreachable receiver fails the attempt (connection refused) and retries', async () => {
     const secret = newSecret();
     const rx = await new WebhookReceiver([secret]).start();

@@ -44,6 +44,12 @@ export interface BackendEvents {
   wants(type: BackendEventType): boolean;
   /** `payload`: already-serialised JSON to carry as the event's payload (push.offline). Never throws, never waits. */
   emit(type: BackendEventType, data: object, payload?: string): void;
+  /**
+   * An upstream request (a client `send` with `reply: true`) answered by a
+   * backend event's receiver: resolves with the reply body (JSON text), or
+   * undefined when no answer came (the client then times out). Never rejects.
+   */
+  request(type: 'upstream.message', data: object): Promise<string | undefined>;
 }
 
-export const NO_BACKEND_EVENTS: BackendEvents = Object.freeze({ wants: () => false, emit: () => undefined });
+export const NO_BACKEND_EVENTS: BackendEvents = Object.freeze({ wants: () => false, emit: () => undefined, request: () => Promise.resolve(undefined) });

@@ -31,7 +31,7 @@ export interface GatewayEventsDeps {
   log: Logger;
   stats: RouterStats;
   store: StoreCall;
-  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser'>;
+  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser' | 'ackReceipts'>;
   trace?: TraceHooks;
   /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
   events?: BackendEvents;
@@ -184,12 +184,16 @@ export class GatewayEvents {
 
   /**
    * Applies acks to the inbox, then reports every push they newly covered as
-   * an AckEvent through RouterOutbound.acked (the ack receipts).
+   * an AckEvent: through RouterOutbound.acked (the ackReceipts option) and
+   * as push.acked webhook events when an endpoint wants them.
    */
   async applyAcks(acks: ReadonlyArray<readonly [string, string, number, number?]>): Promise<void> {
     this.d.stats.acks += acks.length;
     // [user, device, seq, epoch?]: an ack naming an epoch the store no longer has changes nothing (Inbox.ack).
-    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) => this.d.inbox.ack(u, d, seq, epoch === undefined ? { list: true } : { list: true, epoch }))));
+    // The acked pushes are listed only when someone takes receipts: the bus (ackReceipts) or push.acked webhooks.
+    const list = this.d.options.ackReceipts || this.events.wants('push.acked');
+    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) =>
+      this.d.inbox.ack(u, d, seq, { ...(list ? { list: true } : {}), ...(epoch !== undefined ? { epoch } : {}) }))));
     const ts = this.d.clock.wallNow();
     const events: AckEvent[] = [];
     for (let i = 0; i < res.length; i++) {
@@ -199,8 +203,10 @@ export class GatewayEvents {
       for (const p of r.acked ?? []) events.push({ user, device, seq: p.seq, id: p.id, ts });
     }
     if (events.length > 0) {
-      this.d.stats.ackReceipts += events.length;
-      this.d.out.acked(events);
+      if (this.d.options.ackReceipts) {
+        this.d.stats.ackReceipts += events.length;
+        this.d.out.acked(events);
+      }
       // Acks arrive at one router of the queue group: one push.acked per acked push, cluster-wide.
       if (this.events.wants('push.acked')) for (const ev of events) this.events.emit('push.acked', ev);
     }

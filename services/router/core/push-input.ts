@@ -21,7 +21,7 @@ import type { AwaitFor, PushRequest, RouterCoreOptions } from './router-types.js
 export const MAX_AWAIT_MS = 30_000;
 
 /** The limits a push is checked against (the core's options). */
-export type PushLimits = Pick<RouterCoreOptions, 'maxUsersPerPush' | 'maxBatch' | 'maxPushBytes'>;
+export type PushLimits = Pick<RouterCoreOptions, 'maxUsersPerPush' | 'maxBatch' | 'maxPushBytes' | 'ackReceipts'>;
 
 declare const validated: unique symbol;
 
@@ -113,6 +113,7 @@ function message(m: unknown, at: string, limits: PushLimits, issues: Issues): Va
     const p = join(at, 'await');
     if (typeof a !== 'string' || !AWAIT_FOR.includes(a)) issues.add(p, 'must be "delivered" or "acked"');
     else if (w === undefined) issues.add(p, 'needs "await_ms" (how long to wait, 1-30000 ms)');
+    else if (a === 'acked' && !limits.ackReceipts) issues.add(p, '"acked" needs ack receipts, which are off on this router (LONGLINK_ACK_RECEIPTS)');
   }
   const data = serialiseData(m, join(at, 'data'), limits, issues);
   if (issues.count !== before || users === undefined || data === undefined) return undefined;

@@ -49,6 +49,12 @@ export interface RouterCoreOptions extends PushLimits {
    * reconnecting replaces its old connection and does not count twice. 0 = no cap.
    */
   maxDevicesPerUser: number;
+  /**
+   * Ack receipts: every push a device acks is published (RouterOutbound.acked),
+   * which `await: "acked"` relies on. Off: acks only move cursors, and pushes
+   * asking to await acks are refused.
+   */
+  ackReceipts: boolean;
 }
 
 export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze({
@@ -61,6 +67,7 @@ export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze
   resumeConcurrency: 256,
   resumeQueue: 20_000,
   maxDevicesPerUser: 16,
+  ackReceipts: true,
 });
 
 /**

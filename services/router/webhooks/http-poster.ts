@@ -16,16 +16,27 @@ const agents = {
 };
 
 export const httpPoster: WebhookPoster = {
-  post(url, headers, body, timeoutMs): Promise<PostResult> {
+  post(url, headers, body, timeoutMs, readBody): Promise<PostResult & { tooLong?: boolean }> {
     return new Promise((resolve) => {
       let done = false;
-      const finish = (r: PostResult): void => { if (!done) { done = true; clearTimeout(timer); resolve(r); } };
+      const finish = (r: PostResult & { tooLong?: boolean }): void => { if (!done) { done = true; clearTimeout(timer); resolve(r); } };
       const u = new URL(url);
       const mod = u.protocol === 'https:' ? https : http;
       const data = Buffer.from(body, 'utf8');
       const req = mod.request(u, { method: 'POST', agent: agents[u.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': String(data.length) } }, (res) => {
-        res.resume();
-        res.on('end', () => finish({ status: res.statusCode ?? 0 }));
+        const status = res.statusCode ?? 0;
+        if (readBody === undefined) {
+          res.resume();
+          res.on('end', () => finish({ status }));
+        } else {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > readBody) { finish({ status, tooLong: true }); req.destroy(); } else chunks.push(c);
+          });
+          res.on('end', () => finish({ status, body: Buffer.concat(chunks).toString('utf8') }));
+        }
         res.on('error', () => finish({ status: res.statusCode ?? 0 }));
       });
       const timer = setTimeout(() => { finish({ error: 'timeout' }); req.destroy(); }, timeoutMs);

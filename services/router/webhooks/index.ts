@@ -42,7 +42,7 @@ export interface Webhooks {
  */
 export function createWebhooks(o: { settings: WebhookSettings; queue: WebhookQueue; clock: Clock; log: Logger; poster?: WebhookPoster; worker?: WorkerSetup }): Webhooks {
   const stats = new WebhookStats(o.settings.endpoints.map((e) => e.name));
-  const sink = new WebhookSink({ settings: o.settings, queue: o.queue, clock: o.clock, log: o.log, stats });
+  const sink = new WebhookSink({ settings: o.settings, queue: o.queue, clock: o.clock, log: o.log, stats, poster: o.poster ?? httpPoster });
   let observe: ((endpoint: string, outcome: 'delivered' | 'failed', seconds: number) => void) | undefined;
   const onObserve = (e: string, outcome: 'delivered' | 'failed', s: number): void => observe?.(e, outcome, s);
   let dispatcher: Webhooks['dispatcher'];

@@ -1,7 +1,8 @@
 /**
  * The Bus contract (bus.ts) over NATS core, using the v3 client
- * (@nats-io/transport-node). This is the only module that touches NATS: the
- * rest of Longlink sees `Bus` plus the connection state exposed here for
+ * (@nats-io/transport-node). With nats-messages.ts (headers, messages and
+ * request errors translated) it is the only bus module that touches NATS:
+ * the rest of Longlink sees `Bus` plus the connection state exposed here for
  * readiness probes and metrics.
  *
  * Mapping and the reasons behind it:
@@ -23,19 +24,18 @@
  * Publishing while disconnected: unlike nats.js v2/nats.go (reconnectBufSize),
  * the v3 client does NOT keep what was published while disconnected: it
  * resets its outbound buffer on every dial attempt. So this adapter holds
- * those publishes itself (at most `maxPendingEvents` messages and
+ * those publishes itself (held-publishes.ts: at most `maxPendingEvents` messages and
  * `maxPendingBytes` bytes, dropping the oldest beyond that, counted) and
  * replays them in order once reconnected. Publishes that were already
  * written to the dying socket are lost: delivery stays at-most-once.
  * A request() made while disconnected waits for the reconnect within its own
  * timeout instead of being published into the void.
  */
-import {
-  connect, headers as natsHeaders, NoRespondersError, RequestError, TimeoutError,
-  type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription as NatsSubscription,
-} from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
-import { BusNoRespondersError, BusTimeoutError, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
+import { BusTimeoutError, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
+import { HeldPublishes, type Held } from './held-publishes.js';
+import { mapRequestError, toBusMessage, toNatsHeaders } from './nats-messages.js';
 
 
 export interface NatsBusOptions {
@@ -86,7 +86,6 @@ export interface NatsBusCounters {
   droppedAfterClose: number;
 }
 
-interface Held { subject: string; data: Uint8Array; headers: Headers | undefined; size: number }
 
 const HANDLER_LOG_EVERY_MS = 10_000;
 
@@ -111,12 +110,7 @@ export class NatsBus implements Bus {
   private closePromise: Promise<void> | undefined;
   private readonly listeners = new Set<(e: NatsBusEvent) => void>();
   private readonly connectWaiters = new Set<() => void>();
-  /** Held publishes are held[heldHead..]: dropping the oldest is O(1) (no Array.shift on a big array). */
-  private held: Array<Held | undefined> = [];
-  private heldHead = 0;
-  private heldBytes = 0;
-  private readonly maxHeld: number;
-  private readonly maxHeldBytes: number;
+  private readonly held: HeldPublishes;
   private readonly statusLoop: Promise<void>;
   private readonly c: NatsBusCounters = {
     reconnects: 0, disconnects: 0, reconnectAttempts: 0, lameDuckNotices: 0, errors: 0, handlerErrors: 0,
@@ -125,8 +119,7 @@ export class NatsBus implements Bus {
 
   /** Use connectNatsBus(); the constructor takes an already connected client. */
   constructor(private readonly nc: NatsConnection, private readonly opts: NatsBusOptions) {
-    this.maxHeld = opts.maxPendingEvents ?? 10_000;
-    this.maxHeldBytes = opts.maxPendingBytes ?? 8 * 1024 * 1024;
+    this.held = new HeldPublishes(opts.maxPendingEvents ?? 10_000, opts.maxPendingBytes ?? 8 * 1024 * 1024, () => { this.c.droppedWhileDisconnected++; });
     // status() must be called now: the client only queues events for iterators that exist.
     this.statusLoop = this.watch(nc.status());
     void nc.closed().then((err) => {
@@ -152,7 +145,7 @@ export class NatsBus implements Bus {
 
   /** What is currently held for replay after a reconnect. */
   get pendingWhileDisconnected(): { messages: number; bytes: number } {
-    return { messages: this.held.length - this.heldHead, bytes: this.heldBytes };
+    return { messages: this.held.messages, bytes: this.held.byteCount };
   }
 
   counters(): Readonly<NatsBusCounters> {
@@ -287,28 +280,10 @@ export class NatsBus implements Bus {
   private hold(h: Held): void {
     this.c.bufferedWhileDisconnected++;
     this.held.push(h);
-    this.heldBytes += h.size;
-    while (this.heldHead < this.held.length && (this.held.length - this.heldHead > this.maxHeld || this.heldBytes > this.maxHeldBytes)) {
-      this.heldBytes -= this.held[this.heldHead]?.size ?? 0;
-      this.held[this.heldHead++] = undefined; // let the payload be collected
-      this.c.droppedWhileDisconnected++;
-    }
-    if (this.heldHead > 1024 && this.heldHead * 2 > this.held.length) {
-      this.held = this.held.slice(this.heldHead);
-      this.heldHead = 0;
-    }
-  }
-
-  private takeHeld(): Held[] {
-    const items = this.held.slice(this.heldHead).filter((h): h is Held => h !== undefined);
-    this.held = [];
-    this.heldHead = 0;
-    this.heldBytes = 0;
-    return items;
   }
 
   private replayHeld(): void {
-    for (const h of this.takeHeld()) {
+    for (const h of this.held.take()) {
       try {
         this.nc.publish(h.subject, h.data, h.headers ? { headers: toNatsHeaders(h.headers) } : undefined);
         this.c.replayedAfterReconnect++;
@@ -337,7 +312,7 @@ export class NatsBus implements Bus {
   private setClosed(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.c.droppedAfterClose += this.takeHeld().length;
+    this.c.droppedAfterClose += this.held.take().length;
     this.wakeWaiters();
   }
 
@@ -395,34 +370,4 @@ export class NatsBus implements Bus {
       try { cb(e); } catch (err) { this.opts.log.error({ err, event: e.type }, 'NATS status listener failed'); }
     }
   }
-}
-
-function toNatsHeaders(h: Headers): MsgHdrs {
-  const out = natsHeaders();
-  for (const [k, v] of Object.entries(h)) out.set(k, v);
-  return out;
-}
-
-function fromNatsHeaders(h: MsgHdrs | undefined): Headers | undefined {
-  if (!h) return undefined;
-  const out: Headers = {};
-  for (const [k, [first]] of h) if (first !== undefined) out[k] = first;
-  return out;
-}
-
-/**
- * `data` is a view into the socket read chunk (no copy): handlers that keep
- * a payload for long should copy it, or the whole chunk stays alive.
- */
-function toBusMessage(m: Msg): BusMessage {
-  return { subject: m.subject, data: m.data, headers: fromNatsHeaders(m.headers), reply: m.reply ? m.reply : undefined };
-}
-
-function mapRequestError(err: unknown, subject: string, timeoutMs: number): unknown {
-  let mapped: Error | undefined;
-  if (err instanceof TimeoutError) mapped = new BusTimeoutError(subject, timeoutMs);
-  else if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) mapped = new BusNoRespondersError(subject);
-  if (!mapped) return err;
-  mapped.cause = err;
-  return mapped;
 }

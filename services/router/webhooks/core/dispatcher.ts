@@ -10,7 +10,7 @@
 import type { Clock } from '../../../shared/clock.js';
 import type { Logger } from '../../../shared/log.js';
 import type { LeasedJob, QueueConsumer, WebhookQueue } from './queue.js';
-import { signWebhook } from './signer.js';
+import { deliveryHeaders } from './signer.js';
 import type { WebhookStats } from './stats.js';
 import type { WebhookEndpoint, WebhookSettings } from './types.js';
 
@@ -18,10 +18,13 @@ import type { WebhookEndpoint, WebhookSettings } from './types.js';
 export interface PostResult {
   status?: number;
   error?: string;
+  /** The response body, when asked for (`readBody`) and no longer than that; else undefined. */
+  body?: string;
 }
 
 export interface WebhookPoster {
-  post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<PostResult>;
+  /** `readBody`: keep a response body of at most this many bytes (a longer one reads as `tooLong`). */
+  post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, readBody?: number): Promise<PostResult & { tooLong?: boolean }>;
 }
 
 /**
@@ -74,7 +77,7 @@ export class WebhookDispatcher {
     const { job } = lj;
     const s = this.d.stats.of(ep.name);
     const t0 = this.d.clock.now();
-    const headers = { 'content-type': 'application/json', 'user-agent': 'longlink-webhooks', ...signWebhook(job.id, this.d.clock.wallNow() / 1000, job.body, ep.secrets) };
+    const headers = deliveryHeaders(job.id, this.d.clock.wallNow() / 1000, job.body, ep.secrets);
     let r: PostResult;
     try {
       r = await this.d.poster.post(ep.url, headers, job.body, this.d.settings.timeoutMs);

@@ -27,6 +27,11 @@ export interface SignedHeaders {
   'webhook-signature': string;
 }
 
+/** Every header of one delivery attempt: content type, user agent and the three signed ones. */
+export function deliveryHeaders(id: string, nowSeconds: number, body: string, secrets: readonly Uint8Array[]): Record<string, string> {
+  return { 'content-type': 'application/json', 'user-agent': 'longlink-webhooks', ...signWebhook(id, nowSeconds, body, secrets) };
+}
+
 /** The three Standard Webhooks headers for one attempt. `nowSeconds`: the attempt's wall-clock time. */
 export function signWebhook(id: string, nowSeconds: number, body: string, secrets: readonly Uint8Array[]): SignedHeaders {
   const ts = String(Math.floor(nowSeconds));

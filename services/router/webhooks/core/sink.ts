@@ -14,6 +14,11 @@ import type { BackendEvents, BackendEventType } from '../../core/backend-events.
 import type { WebhookQueue } from './queue.js';
 import type { WebhookEndpoint, WebhookJob, WebhookSettings } from './types.js';
 import type { WebhookStats } from './stats.js';
+import type { WebhookPoster } from './dispatcher.js';
+import { deliveryHeaders } from './signer.js';
+
+/** Largest upstream reply a receiver may return (the protocol's reply limit, LIMITS.maxReplyBytes, is checked again by the gateway). */
+const MAX_REPLY_BYTES = 64 * 1024;
 
 /** push.offline without its payload (over inlineMaxBytes): its size, and the inbox API path that returns it. */
 export interface TooLarge { too_large: true; size: number; fetch?: string }
@@ -25,7 +30,7 @@ export class WebhookSink implements BackendEvents {
   private inFlight = 0;
   private lastLog = -Infinity;
 
-  constructor(private readonly o: { settings: WebhookSettings; queue: Pick<WebhookQueue, 'enqueue'>; clock: Clock; log: Logger; stats: WebhookStats }) {
+  constructor(private readonly o: { settings: WebhookSettings; queue: Pick<WebhookQueue, 'enqueue'>; clock: Clock; log: Logger; stats: WebhookStats; poster: WebhookPoster }) {
     for (const ep of o.settings.endpoints) {
       for (const t of ep.events) {
         const list = this.byType.get(t) ?? [];
@@ -48,8 +53,34 @@ export class WebhookSink implements BackendEvents {
     const now = this.o.clock.wallNow();
     const body = buildBody(type, now, data, payload, this.o.settings.inlineMaxBytes);
     // One webhook-id per event: receivers with several endpoints see the same id for the same event.
-    const id = 'msg_' + randomUUID().replace(/-/g, '');
+    const id = newId();
     for (const ep of eps) this.enqueue({ id, endpoint: ep.name, type, createdAt: now, body });
+  }
+
+  /**
+   * An upstream request: POSTed now to the first endpoint taking
+   * upstream.message, signed like any delivery, with `reply: true` in its
+   * data; not queued and not retried (the client is waiting). A 2xx answer's
+   * body is the reply (an empty body means null); anything else, no reply.
+   */
+  async request(type: 'upstream.message', data: object): Promise<string | undefined> {
+    const ep = this.byType.get(type)?.[0];
+    if (ep === undefined) return undefined;
+    const s = this.o.stats.of(ep.name);
+    const now = this.o.clock.wallNow();
+    const body = buildBody(type, now, { ...data, reply: true }, undefined, 0);
+    try {
+      const r = await this.o.poster.post(ep.url, deliveryHeaders(newId(), now / 1000, body, ep.secrets), body, this.o.settings.timeoutMs, MAX_REPLY_BYTES);
+      if (r.status !== undefined && r.status >= 200 && r.status < 300 && !r.tooLong) {
+        s.delivered++;
+        return r.body === undefined || r.body.trim() === '' ? 'null' : r.body;
+      }
+      s.failed++;
+      return undefined;
+    } catch {
+      s.failed++;
+      return undefined;
+    }
   }
 
   private enqueue(job: WebhookJob): void {
@@ -80,6 +111,8 @@ function fetchPath(data: object): { fetch?: string } {
   if (typeof user !== 'string' || typeof seq !== 'number') return {};
   return { fetch: `/v1/users/${encodeURIComponent(user)}/inbox?since=${seq - 1}&limit=1` };
 }
+
+const newId = (): string => 'msg_' + randomUUID().replace(/-/g, '');
 
 /**
  * `{"type":…,"timestamp":ISO,"data":{…}}`. A payload (already-serialised
