@@ -7,7 +7,7 @@
  * `options.timers`; the browser and node entries fill in defaults. No global
  * state: any number of clients per process.
  */
-import type { ChannelPosition, HelloFrame } from '../../protocol/index.js';
+import type { HelloFrame } from '../../protocol/index.js';
 import { LIMITS, checkDeviceId } from '../../protocol/index.js';
 import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js';
 import { Connection } from './connection.js';
@@ -143,6 +143,7 @@ export class LonglinkClient {
   channel(name: string, fn: (m: ChannelMessage) => void): () => void {
     return this.channelState.on(name, fn);
   }
+
   /** Current heartbeat interval (ms). */
   get heartbeatIntervalMs(): number { return this.policy.intervalMs; }
   get heartbeatStable(): boolean { return this.policy.stable; }

@@ -53,7 +53,7 @@ describe('SDK channels', () => {
     assert.deepEqual(got.map((m) => [m.offset, m.data]), [1, 2, 3, 4, 5, 6].map((i) => [i, i]));
     assert.deepEqual(recovered, [undefined, true]);
     assert.equal(resets.length, 0, 'nothing lost');
-    assert.equal(c.resumeState?.channels.find((p) => p.channel === 'room:sdk')?.offset, 6, 'resumeState carries the positions');
+    assert.equal(c.resumeState?.channels?.find((p) => p.channel === 'room:sdk')?.offset, 6, 'resumeState carries the positions');
 
     c.close();
     for (let i = 7; i <= 20; i++) await publish('room:sdk', i);

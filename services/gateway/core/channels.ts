@@ -22,6 +22,7 @@
  */
 import { BROADCAST_CHANNEL, encodeJson, encodePubRaw, type ChannelPosition } from '../../../protocol/index.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
+import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { ChannelLink, ChannelMessage, ClientSocket, TopicPublisher } from './ports.js';
 
 /** What the hub needs of a connection. */
@@ -85,7 +86,7 @@ export class ChannelHub<C extends ChannelConn> {
   private readonly awaiting = new Set<C>();
 
   constructor(private readonly o: ChannelOptions, private readonly link: ChannelLink, private readonly topics: TopicPublisher,
-    private readonly send: (c: C, frame: string) => void, private readonly now: () => number) {}
+    private readonly send: (c: C, frame: string) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {}
 
   /** Channels with local subscribers (each one bus subscription). */
   get channelCount(): number { return this.states.size; }
@@ -268,7 +269,13 @@ export class ChannelHub<C extends ChannelConn> {
   }
 
   private fanOut(st: ChannelState<C>, m: ChannelMessage): void {
-    this.topics.publish(st.name, this.frame(m));
+    if (this.trace.enabled) {
+      // Inside the bus message's consumer span: the publish's trace ends with this gateway's fan-out.
+      this.trace.span('longlink.gateway.fanout', { childOnly: true, attrs: { 'longlink.channel': st.name, 'longlink.offset': m.offset, 'longlink.subscribers': st.members.size } },
+        () => this.topics.publish(st.name, this.frame(m)));
+    } else {
+      this.topics.publish(st.name, this.frame(m));
+    }
     st.last = m.offset;
     this.stats.published++;
     this.stats.deliveries += st.members.size - st.waiting.length;

@@ -124,7 +124,7 @@ export class GatewayCore {
     const ch = deps.channels;
     const hub = this.channels = ch === undefined ? null : new ChannelHub<Connection>(
       { maxPerConnection: 64, recoverWaitMs: 5000, ...this.o.channels, repairAfterMs: this.o.wheel.tickMs },
-      ch.link, ch.topics, (c, frame) => this.write(c, frame, false), () => this.clock.now());
+      ch.link, ch.topics, (c, frame) => this.write(c, frame, false), () => this.clock.now(), this.trace);
     this.sessionStart = {
       options: this.o, clock: this.clock, link: deps.link, log: deps.log, stats: this.stats, admission: this.admission,
       random: this.random, refreshable: deps.verifyToken !== undefined,
