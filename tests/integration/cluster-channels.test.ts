@@ -53,7 +53,7 @@ describe('channels on a cluster (NATS + Redis)', () => {
     c = await startCluster({
       gateways: 2, routers: 2,
       gatewayEnv: { LONGLINK_MAX_CHANNELS_PER_CONNECTION: '4' },
-      routerEnv: { LONGLINK_MAX_PUBLISH_BYTES: '2048', LONGLINK_PUBLISH_RATE: '100', LONGLINK_PUBLISH_BURST: '500', LONGLINK_CHANNEL_HISTORY_SIZE: '50' },
+      routerEnv: { LONGLINK_MAX_PUBLISH_BYTES: '2048', LONGLINK_PUBLISH_RATE: '50', LONGLINK_PUBLISH_BURST: '400', LONGLINK_CHANNEL_HISTORY_SIZE: '50' },
     });
   });
   after(async () => {
