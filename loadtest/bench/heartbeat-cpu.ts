@@ -28,6 +28,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
+import { nextMessage } from '../lib/worker-ipc.js';
 import { spawnNode } from '../../infra/local/process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -83,7 +84,7 @@ function startWorkers(t: Target, addrBase: number): Promise<unknown> {
       ...(t.secret !== undefined ? { secret: t.secret } : {}),
     })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     t.workers.push(w);
-    ready.push(new Promise((r) => { const on = (m: { type: string }): void => { if (m.type === 'ready') { w.off('message', on); r(); } }; w.on('message', on); }));
+    ready.push(nextMessage(w, 'ready').then(() => undefined));
   }
   return Promise.all(ready);
 }

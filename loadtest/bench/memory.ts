@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuMicros, rssBytes } from './proc-stats.js';
 import { spawnNode } from '../../infra/local/process.js';
 import { CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
+import { nextMessage } from '../lib/worker-ipc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../../..');
@@ -89,8 +90,8 @@ async function phase(server: Server): Promise<Result> {
       ...(server === 'standalone' ? { secret: SECRET } : server === 'longlink' ? { secret: CLUSTER_SECRET } : {}),
     })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     workers.push(w);
-    stage.push(new Promise((r) => { const on = (m: { type: string }): void => { if (m.type === 'stage') { w.off('message', on); r(); } }; w.on('message', on); }));
-    ready.push(new Promise((r) => { const on = (m: { type: string }): void => { if (m.type === 'ready') { w.off('message', on); r(); } }; w.on('message', on); }));
+    stage.push(nextMessage(w, 'stage').then(() => undefined));
+    ready.push(nextMessage(w, 'ready').then(() => undefined));
   }
   // Marginal memory: RSS at a third of the connections and at all of them, after the same settle time.
   // The slope excludes fixed costs such as the V8 young generation growing under load.

@@ -14,20 +14,11 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuMicros } from './proc-stats.js';
 import { Histogram } from '../lib/histogram.js';
+import { ask } from '../lib/worker-ipc.js';
 import type { BenchSystem } from './push-systems.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowAbs = (): number => performance.timeOrigin + performance.now();
-
-/** Next IPC message of `type` from worker w (after sending `msg`). */
-export function ask<T>(w: ChildProcess, msg: object, type: string, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { w.off('message', on); reject(new Error(`worker ${w.pid}: no ${type} reply`)); }, timeoutMs);
-    const on = (m: { type: string }): void => { if (m.type === type) { clearTimeout(timer); w.off('message', on); resolve(m as T); } };
-    w.on('message', on);
-    if (Object.keys(msg).length > 0) w.send(msg);
-  });
-}
 
 // ---- CPU accounting ---------------------------------------------------------------------
 

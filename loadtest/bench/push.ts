@@ -33,9 +33,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
-import { ask, cpuDelta, cpuSnap, judge, machineStat, maxBatchPhase, runPhase, sleep, type MaxBatchResult, type PhaseResult, type PhaseSetup } from './push-phase.js';
+import { cpuDelta, cpuSnap, judge, machineStat, maxBatchPhase, runPhase, sleep, type MaxBatchResult, type PhaseResult, type PhaseSetup } from './push-phase.js';
 import { ensureBaseline, startClusterSystem, startStandaloneSystem, type BenchSystem } from './push-systems.js';
 import type { WorkerArgs } from './push-worker.js';
+import { ask } from '../lib/worker-ipc.js';
 import { printReport, type SystemResult } from './push-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

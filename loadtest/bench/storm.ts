@@ -38,6 +38,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../../infra/local/cluster-harness.js';
+import { ask, nextMessage } from '../lib/worker-ipc.js';
 import { Aggregator } from '../generator/aggregate.js';
 import { splitWork } from '../generator/options.js';
 import type { Sample, WorkerArgs } from '../generator/worker.js';
@@ -75,13 +76,14 @@ function killAll(): void {
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
 
-function ask<T>(w: ChildProcess, msg: object, type: string, timeoutMs = 30_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { w.off('message', on); reject(new Error(`worker ${w.pid}: no ${type} reply`)); }, timeoutMs);
-    const on = (m: { type: string }): void => { if (m.type === type) { clearTimeout(timer); w.off('message', on); resolve(m as T); } };
-    w.on('message', on);
-    w.send(msg);
+/** Forks one load-generator worker per share, their samples feeding `agg`; resolves once every one is ready. */
+async function forkWorkers<S>(shares: S[], agg: Aggregator, argsFor: (s: S) => WorkerArgs): Promise<void> {
+  workers = shares.map((s, i) => {
+    const w = fork(path.join(here, '../generator/worker.js'), [JSON.stringify(argsFor(s))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    w.on('message', (m: Sample) => { if (m.type === 'sample') agg.add(i, m); });
+    return w;
   });
+  await Promise.all(workers.map((w) => nextMessage(w, 'ready')));
 }
 
 function stormCluster(mode: string): Promise<Cluster> {
@@ -131,14 +133,8 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   const prefix = `st-${mode}-`;
   const shares = splitWork({ connections: N, workers: W, sources: Array.from({ length: W * 2 }, (_, i) => `127.0.0.${2 + i}`) });
   const agg = new Aggregator(Date.now());
-  workers = shares.map((s, i) => {
-    const args: WorkerArgs = { urls: [victim!.url], first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: prefix,
-      hbMs: Number(o.hb), retry: mode, concurrency: 64, sampleMs: 250, recordSeqs: true };
-    const w = fork(path.join(here, '../generator/worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    w.on('message', (m: Sample) => { if (m.type === 'sample') agg.add(i, m); });
-    return w;
-  });
-  await Promise.all(workers.map((w) => new Promise<void>((r) => w.on('message', (m: { type: string }) => { if (m.type === 'ready') r(); }))));
+  await forkWorkers(shares, agg, (s) => ({ urls: [victim!.url], first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: prefix,
+    hbMs: Number(o.hb), retry: mode, concurrency: 64, sampleMs: 250, recordSeqs: true }));
   shares.forEach((s, i) => workers[i]!.send({ cmd: 'start', ratePerS: (Number(o['ramp-rate']) * s.count) / N }));
   // Setup, not measured: on a busy machine the gateway's adaptive limit spreads the ramp too (Retry-After up to 30 s).
   const rampDeadline = Date.now() + ((N / Number(o['ramp-rate'])) * 3 + 180) * 1000;
@@ -185,7 +181,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
       const s = shares[i]!;
       const expected: Record<string, number[]> = {};
       for (let n = s.first; n < s.first + s.count; n++) { const l = pusher.accepted.get(`${prefix}${n}`); if (l) expected[`${prefix}${n}`] = l; }
-      return ask<{ checked: number; missing: number; samples: string[] }>(w, { cmd: 'verify', expected }, 'verify');
+      return ask<{ checked: number; missing: number; samples: string[] }>(w, { cmd: 'verify', expected }, 'verify', 30_000);
     }));
     for (const r of replies) { checked += r.checked; missing += r.missing; samples.push(...r.samples); }
     if (missing === 0 || Date.now() > verifyDeadline) break;
@@ -243,14 +239,8 @@ async function connectStorm(mode: 'sdk' | 'fixed'): Promise<ConnectResult> {
   const prefix = `cs-${mode}-`;
   const shares = splitWork({ connections: N, workers: W, sources: Array.from({ length: W * 2 }, (_, i) => `127.0.0.${2 + i}`) });
   const agg = new Aggregator(Date.now());
-  workers = shares.map((s, i) => {
-    const args: WorkerArgs = { urls: c.gateways.map((g) => g.url), first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: prefix,
-      hbMs: Number(o.hb), retry: mode, concurrency: s.count, sampleMs: 250 };
-    const w = fork(path.join(here, '../generator/worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    w.on('message', (m: Sample) => { if (m.type === 'sample') agg.add(i, m); });
-    return w;
-  });
-  await Promise.all(workers.map((w) => new Promise<void>((r) => w.on('message', (m: { type: string }) => { if (m.type === 'ready') r(); }))));
+  await forkWorkers(shares, agg, (s) => ({ urls: c.gateways.map((g) => g.url), first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: prefix,
+    hbMs: Number(o.hb), retry: mode, concurrency: s.count, sampleMs: 250 }));
   const before = await Promise.all(c.gateways.map((g) => scrapeGateway(g.httpUrl)));
   const j0 = machineJiffies();
   agg.phase = 'storm';

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
+import { nextMessage } from '../lib/worker-ipc.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuPct, procSnap, scrapeGateway, type GatewayScrape, type ProcSnap } from '../lib/gateway-metrics.js';
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     const execArgv = process.env.LOADTEST_WORKER_NODE_ARGS?.split(' ').filter((x) => x !== '') ?? [];
     const w = fork(path.join(here, 'worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     workers.push(w);
-    ready.push(new Promise((r) => w.on('message', (m: { type: string }) => { if (m.type === 'ready') r(); })));
+    ready.push(nextMessage(w, 'ready').then(() => undefined));
     stopped.push(new Promise((r) => w.on('exit', () => r())));
     w.on('message', (m: Sample) => { if (m.type === 'sample') agg.add(i, m); });
   });

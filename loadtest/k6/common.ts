@@ -46,10 +46,10 @@ export function urlFor(n: number): string {
 const b64url = (s: string): string => b64encode(s, 'rawurl');
 
 /** HS256 JWT for `user` signed with LONGLINK_JWT_SECRET (docs/protocol.md §3). */
-export function mintToken(user: string, ttlS = 3600): string {
+export function mintToken(user: string, ttlS = 3600, channels?: string[]): string {
   if (SECRET === '') throw new Error('set LONGLINK_JWT_SECRET (the gateways\' HS256 secret) so the script can mint client tokens');
   const now = Math.floor(Date.now() / 1000);
-  const input = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' })) + '.' + b64url(JSON.stringify({ sub: user, iat: now, exp: now + ttlS }));
+  const input = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' })) + '.' + b64url(JSON.stringify({ sub: user, iat: now, exp: now + ttlS, ...(channels ? { channels } : {}) }));
   return input + '.' + hmac('sha256', SECRET, input, 'base64rawurl');
 }
 
@@ -66,6 +66,8 @@ export const m = {
   unexpectedCloses: new Counter('longlink_unexpected_closes'),
   heartbeats: new Counter('longlink_heartbeats_sent'),
   pushes: new Counter('longlink_pushes_received'),
+  channelE2eMs: new Trend('longlink_channel_latency_ms', true),
+  channelMessages: new Counter('longlink_channel_messages_received'),
   duplicates: new Counter('longlink_push_duplicates'),
   zombies: new Counter('longlink_zombies'),
   lost: new Counter('longlink_pushes_lost'),
@@ -87,6 +89,8 @@ export interface ConnOptions {
   retry?: RetryPolicy;
   /** Reconnect (with resume) after an unplanned close or a failed connect. */
   reconnect?: boolean;
+  /** Channels for the token's `channels` claim; the connection then says `channels=1` (docs/protocol.md §13). */
+  channels?: string[];
   onEvent?: (e: SessionEvent, c: K6Connection) => void;
   /** After every end (planned or not) and every failed attempt. */
   onEnd?: (info: { code: number | undefined; planned: boolean; failed: boolean }, c: K6Connection) => void;
@@ -105,14 +109,15 @@ export class K6Connection {
 
   constructor(readonly o: ConnOptions) {
     this.session = new ClientSession({ intervalMs: o.hbMs ?? HB_MS, ...(o.retry ? { retry: o.retry } : {}) });
-    this.token = mintToken(o.user);
+    this.token = mintToken(o.user, 3600, o.channels);
   }
 
   connect(): void {
     if (this.stopped) return;
     this.planned = false;
     this.startedAt = Date.now();
-    const url = connectUrl(this.o.url, this.session.connectParams({ token: this.token, tokenIn: 'query', ...(this.o.device !== undefined ? { device: this.o.device } : {}) }));
+    const base = this.o.channels ? this.o.url + (this.o.url.includes('?') ? '&' : '?') + 'channels=1' : this.o.url;
+    const url = connectUrl(base, this.session.connectParams({ token: this.token, tokenIn: 'query', ...(this.o.device !== undefined ? { device: this.o.device } : {}) }));
     const ws = new WebSocket(url, null, { tags: { name: 'longlink' } });
     this.ws = ws;
     ws.binaryType = 'arraybuffer';
@@ -163,6 +168,10 @@ export class K6Connection {
         m.pushes.add(1);
         m.pushRouterMs.add(e.latencyMs);
         if (e.e2eMs !== undefined) m.pushE2eMs.add(e.e2eMs);
+        break;
+      case 'pub':
+        m.channelMessages.add(1);
+        if (e.e2eMs !== undefined) m.channelE2eMs.add(e.e2eMs);
         break;
       default: break;
     }

@@ -25,6 +25,7 @@ import type { Timers } from './timers.js';
 import { tokenExpired } from './token.js';
 import type { ClientEvents, ClientOptions, ClientStats, HeartbeatOptions, ResumeState, TokenProvider } from './types.js';
 import { RequestError, SendError, Upstream } from './upstream.js';
+import { Channels, type ChannelMessage } from './channels.js';
 import { DEFAULT_TOKEN_REFRESH, TokenRefresher } from './token-refresh.js';
 
 const toError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
@@ -41,6 +42,9 @@ export class LonglinkClient {
   private readonly delivery: Delivery;
   private readonly upstream: Upstream;
   private readonly refresher: TokenRefresher;
+  private readonly channelState: Channels;
+  /** A gateway of this client's has spoken channel frames: reconnects may ask it to recover (an older one would close on `recover`). */
+  private channelsSpoken = false;
   private readonly tokenProvider: TokenProvider;
   private readonly hbTimeoutMs: number;
   private readonly connectTimeoutMs: number;
@@ -85,6 +89,15 @@ export class LonglinkClient {
       (lost, epoch) => this.events.emit('unrecoverable', { ...lost, newEpoch: epoch }),
     );
     this.sessionId = opts.resume?.session;
+    this.channelState = new Channels({
+      message: (m) => this.events.emit('channelMessage', m),
+      subscribed: (f) => this.events.emit('subscribed', f),
+      unsubscribed: (f) => this.events.emit('unsubscribed', f),
+      reset: (r) => this.events.emit('channelReset', r),
+      resync: (reason) => this.conn?.resync(reason),
+      error: (err) => this.events.emit('error', toError(err)),
+    }, () => this.timers.now(), opts.resume?.channels ?? []);
+    this.channelsSpoken = (opts.resume?.channels?.length ?? 0) > 0;
     this.upstream = new Upstream(this.timers, `c${Math.floor(this.random() * 2 ** 32).toString(36)}-`);
     this.refresher = new TokenRefresher({ ...DEFAULT_TOKEN_REFRESH, ...stripUndefined(opts.tokenRefresh ?? {}) }, {
       timers: this.timers, random: this.random,
@@ -118,8 +131,19 @@ export class LonglinkClient {
   get epoch(): number | undefined { return this.delivery.epoch; }
   /** Save this (e.g. in sessionStorage) and pass it as `resume` to continue after a restart. */
   get resumeState(): ResumeState | undefined {
-    return this.sessionId === undefined ? undefined : resumeOf(this.sessionId, this.delivery.lastSeq, this.delivery.epoch);
+    if (this.sessionId === undefined) return undefined;
+    const channels = this.channelState.recoverPositions;
+    return { ...resumeOf(this.sessionId, this.delivery.lastSeq, this.delivery.epoch), ...(channels.length > 0 ? { channels } : {}) };
   }
+
+  /** Channels the current connection receives (the server decides: token claim, backend calls). */
+  get channels(): string[] { return this.channelState.names; }
+
+  /** Handles one channel's messages (in offset order, once each); returns the function that removes the handler. */
+  channel(name: string, fn: (m: ChannelMessage) => void): () => void {
+    return this.channelState.on(name, fn);
+  }
+
   /** Current heartbeat interval (ms). */
   get heartbeatIntervalMs(): number { return this.policy.intervalMs; }
   get heartbeatStable(): boolean { return this.policy.stable; }
@@ -240,6 +264,7 @@ export class LonglinkClient {
       {
         url: this.opts.url, token, tokenIn: this.opts.tokenIn ?? 'protocol', device: this.opts.device, hbMs: this.policy.intervalMs,
         resume, connectTimeoutMs: this.connectTimeoutMs, heartbeatTimeoutMs: this.hbTimeoutMs,
+        ...(this.channelsSpoken ? { recover: this.channelState.recoverPositions.slice(0, LIMITS.maxRecoverChannels) } : {}),
       },
       this.opts.transport, this.timers, this.random,
       {
@@ -251,6 +276,9 @@ export class LonglinkClient {
         sent: (f) => { if (this.conn === conn) this.upstream.onSent(f); },
         reply: (f) => { if (this.conn === conn) this.upstream.onReply(f); },
         refreshed: (f) => { if (this.conn === conn) this.refresher.answered(f); },
+        pub: (f) => { if (this.conn === conn) this.channelState.onPub(f); },
+        subscribed: (f) => { if (this.conn === conn) { this.channelsSpoken = true; this.channelState.onSubscribed(f); } },
+        unsubscribed: (f) => { if (this.conn === conn) this.channelState.onUnsubscribed(f); },
         heartbeatAck: (f, beat, rtt) => { if (this.conn === conn) this.onHeartbeatAck(f.intervalMs, f.unread, beat, rtt); },
         beatSent: (b) => {
           this.counters.heartbeatsSent++;
@@ -299,6 +327,7 @@ export class LonglinkClient {
 
   private onLost(info: LossInfo, beat: Beat | undefined): void {
     this.conn = undefined;
+    this.channelState.detach();
     this.refresher.stop();
     this.delivery.detach();
     this.upstream.detach();

@@ -10,7 +10,8 @@
  */
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat,
-  type HeartbeatAckFrame, type HelloFrame, type PushFrame, type RefreshedFrame, type ReplyFrame, type SentFrame,
+  encodeJson, type ChannelPosition, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type RefreshedFrame, type ReplyFrame, type SentFrame,
+  type SubscribedFrame, type UnsubscribedFrame,
 } from '../../protocol/index.js';
 import { HeartbeatScheduler, type Beat } from './heartbeat-scheduler.js';
 import type { LossInfo } from './reconnect-machine.js';
@@ -26,6 +27,12 @@ export interface ConnectionParams {
   /** Interval asked for in the handshake (`hb`). */
   hbMs: number;
   resume: { session: string; lastSeq: number; epoch?: number } | undefined;
+  /**
+   * Channel positions to recover (`recover=1`, then a `recover` frame right
+   * after hello); undefined: none. Given only after a gateway has shown it
+   * speaks channels, since an older one would close on the unknown frame.
+   */
+  recover?: ChannelPosition[] | undefined;
   connectTimeoutMs: number;
   heartbeatTimeoutMs: number;
 }
@@ -38,6 +45,9 @@ export interface ConnectionEvents {
   sent(f: SentFrame): void;
   reply(f: ReplyFrame): void;
   refreshed(f: RefreshedFrame): void;
+  pub(f: PubFrame): void;
+  subscribed(f: SubscribedFrame): void;
+  unsubscribed(f: UnsubscribedFrame): void;
   heartbeatAck(f: HeartbeatAckFrame, beat: Beat | undefined, rttMs: number): void;
   /** The connection ended (never after dispose()). `pendingBeat`: a beat still awaiting its ack. */
   lost(info: LossInfo, pendingBeat: Beat | undefined): void;
@@ -45,8 +55,10 @@ export interface ConnectionEvents {
 }
 
 /** Builds the handshake URL (docs/protocol.md §2.2). */
-export function handshakeUrl(p: Pick<ConnectionParams, 'url' | 'token' | 'tokenIn' | 'device' | 'hbMs' | 'resume'>): string {
+export function handshakeUrl(p: Pick<ConnectionParams, 'url' | 'token' | 'tokenIn' | 'device' | 'hbMs' | 'resume' | 'recover'>): string {
   const u = new URL(p.url);
+  // This client speaks channel frames (§13); recover=1 implies it.
+  u.searchParams.set(p.recover !== undefined ? 'recover' : 'channels', '1');
   if (p.device !== undefined) u.searchParams.set('device', p.device);
   u.searchParams.set('hb', String(Math.round(p.hbMs)));
   if (p.resume !== undefined) {
@@ -113,6 +125,11 @@ export class Connection {
     this.write(encodeAck(seq));
   }
 
+  /** Ends this connection as lost, so the client reconnects (and recovers channels): a channel gap was seen. */
+  resync(reason: string): void {
+    this.fail({ code: 1011, reason });
+  }
+
   /** The owner ends the connection: close gracefully (or hard), report nothing. */
   dispose(code = 1000, reason = 'client closed', hard = false): void {
     if (this.done) return;
@@ -162,6 +179,8 @@ export class Connection {
         this.session = f.session;
         this.connectTimer?.cancel();
         this.connectTimer = undefined;
+        // The recover frame must be the first after hello: the gateway holds channel joins until it comes.
+        if (this.p.recover !== undefined) this.write(encodeJson({ op: 'recover', channels: this.p.recover }));
         this.ev.hello(f);
         return;
       case 'heartbeat_ack':
@@ -178,6 +197,15 @@ export class Connection {
         return;
       case 'refreshed':
         this.ev.refreshed(f);
+        return;
+      case 'pub':
+        this.ev.pub(f);
+        return;
+      case 'subscribed':
+        this.ev.subscribed(f);
+        return;
+      case 'unsubscribed':
+        this.ev.unsubscribed(f);
         return;
       case 'reconnect':
         this.reconnectAt = this.timers.now() + f.delayMs;

@@ -19,6 +19,8 @@ export { DEFAULT_DELIVERY, Delivery } from './delivery.js';
 export type { DeliveryConfig, LostRange, PushMessage } from './delivery.js';
 export { RequestError, SendError, Upstream } from './upstream.js';
 export type { RequestErrorKind, SendErrorKind } from './upstream.js';
+export { Channels, GAP_RECONNECT_MS } from './channels.js';
+export type { ChannelMessage, ChannelReset } from './channels.js';
 export { DEFAULT_STORAGE_KEY, HeartbeatMemory, MemoryStorage, webLocalStorage } from './storage.js';
 export type { KeyValueStorage } from './storage.js';
 export { ManualNetwork, browserNetworkMonitor, staticNetwork } from './network.js';

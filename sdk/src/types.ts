@@ -1,6 +1,8 @@
 /** Public option, event and stats types of the client. */
 import type { BackoffConfig } from './backoff.js';
 import type { PushMessage } from './delivery.js';
+import type { ChannelMessage, ChannelReset } from './channels.js';
+import type { ChannelPosition } from '../../protocol/index.js';
 import type { BeatKind } from './heartbeat-scheduler.js';
 import type { ChangeReason, SmartHeartbeatConfig } from './heartbeat-policy.js';
 import type { NetworkMonitor } from './network.js';
@@ -75,6 +77,8 @@ export interface ResumeState {
   lastSeq: number;
   /** hello.epoch of the sequence lastSeq is from; absent with gateways that send none. */
   epoch?: number;
+  /** Where each channel stopped (docs/protocol.md §13.4): recovered on the next connection. */
+  channels?: ChannelPosition[];
 }
 
 /**
@@ -139,6 +143,14 @@ export interface ClientEvents {
   interval: IntervalEvent;
   /** An unread count carried by a heartbeat ack. */
   unread: { count: number };
+  /** A channel message, once per offset, in offset order (per-channel handlers: client.channel()). */
+  channelMessage: ChannelMessage;
+  /** The connection receives a channel: its position, and whether missed messages were recovered. */
+  subscribed: { channel: string; offset: number; epoch: string; recovered?: boolean };
+  /** The connection no longer receives a channel; `error` when a subscription was refused (e.g. LL_CHANNEL_LIMIT). */
+  unsubscribed: { channel: string; error?: string };
+  /** Messages of a channel were missed and cannot be recovered (or its history was lost): refetch. */
+  channelReset: ChannelReset;
   /** Something went wrong that the client handled (a listener threw, storage failed, ...). */
   error: Error;
 }
@@ -159,4 +171,4 @@ export interface ClientStats {
   tokenRefreshFailures: number;
 }
 
-export type { ClientState, StateChange, TerminalState, WakeSource, PushMessage };
+export type { ClientState, StateChange, TerminalState, WakeSource, PushMessage, ChannelMessage, ChannelReset };

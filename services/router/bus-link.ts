@@ -13,6 +13,7 @@
  * outside the queue group, for its pushes awaiting `acked`.
  */
 import { randomUUID } from 'node:crypto';
+import { batchJson } from './batch-json.js';
 import { decodeMsg, encodeMsg, type Bus, type BusMessage, type Subscription } from '../shared/bus/bus.js';
 import type { AckEvent, ChannelCountReply, ChannelCountRequest, ChannelMessage, ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
@@ -209,9 +210,20 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     }
     try {
       const v = parsed.value;
-      this.reply(m, v.kind === 'single' ? (await h.core.pushValidated([v.push]))[0] : { messages: await h.core.pushValidated(v.pushes) });
+      if (v.kind === 'single') this.reply(m, (await h.core.pushValidated([v.push]))[0]);
+      // A batch's answer is built over several turns (batch-json.ts), then sent as one bus message.
+      else this.replyText(m, await batchJson(await h.core.pushValidated(v.pushes)));
     } catch (err) {
       this.reply(m, toLonglinkError(err).toJSON());
+    }
+  }
+
+  private replyText(m: BusMessage, json: string): void {
+    try {
+      this.o.bus.respond(m, new TextEncoder().encode(json));
+    } catch (err) {
+      this.o.stats.busErrors++;
+      this.o.log.warn({ err: String(err) }, 'bus reply failed');
     }
   }
 

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { bearerOf, keyMatcher } from '../shared/bearer.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import { expectsContinue, fail, json, readBody, wasInvited, type Reply } from './http-body.js';
+import { batchJsonChunks } from './batch-json.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
 import type { RouterCore } from './core/router-core.js';
@@ -157,7 +158,9 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
         const parsed = core.parsePush(body.value);
         if (!parsed.ok) return fail(parsed.error, parsed.message);
         const v = parsed.value;
-        return json(200, v.kind === 'single' ? (await core.pushValidated([v.push]))[0] : { messages: await core.pushValidated(v.pushes) });
+        if (v.kind === 'single') return json(200, (await core.pushValidated([v.push]))[0]);
+        // A batch's answer can be ~9 MB (100,000 results): written in slices, one per turn (batch-json.ts).
+        return { status: 200, body: '', chunks: batchJsonChunks(await core.pushValidated(v.pushes)) };
       },
     },
     '/v1/presence/:user': {
@@ -261,17 +264,24 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     return match(url)?.template ?? 'unknown';
   }
 
-  function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): void {
+  async function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): Promise<void> {
     if (res.headersSent || res.destroyed) return;
     res.writeHead(r.status, {
       'content-type': r.contentType ?? JSON_TYPE,
       'cache-control': 'no-store',
-      'content-length': Buffer.byteLength(r.body),
+      ...(r.chunks === undefined ? { 'content-length': Buffer.byteLength(r.body) } : {}),
       // Refused before its body was invited: the client may or may not send it now, so this connection cannot carry another request.
       ...(expectsContinue(req) && !wasInvited(res) ? { connection: 'close' } : {}),
       ...r.headers,
     });
-    res.end(r.body);
+    if (r.chunks === undefined) res.end(r.body);
+    else {
+      for await (const chunk of r.chunks) {
+        if (res.destroyed) return;
+        if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      }
+      res.end();
+    }
     // Never headers or bodies.
     const route = routeOf(req.url);
     const seconds = (performance.now() - t0) / 1000;
@@ -282,15 +292,15 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
   const trace = opts.trace ?? NO_TRACING;
   /** Handles and answers one request; resolves with the status sent. */
   const answer = (req: IncomingMessage, res: ServerResponse, t0: number): Promise<number> => handle(req, res).then(
-    (r) => { send(req, res, r, t0); return r.status; },
+    async (r) => { await send(req, res, r, t0); return r.status; },
     (err: unknown) => {
       if (err instanceof LonglinkError) {
         const retry = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
-        send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) }, t0);
+        void send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) }, t0);
         return err.status;
       }
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');
-      send(req, res, fail(Errors.INTERNAL), t0);
+      void send(req, res, fail(Errors.INTERNAL), t0);
       return 500;
     },
   );

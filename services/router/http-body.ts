@@ -11,6 +11,8 @@ export interface Reply {
   body: string;
   contentType?: string;
   headers?: Record<string, string>;
+  /** Instead of `body`: the body in pieces, written one per event-loop turn (chunked, no content-length). */
+  chunks?: AsyncIterable<string>;
 }
 
 export const json = (status: number, value: unknown): Reply => ({ status, body: JSON.stringify(value) });

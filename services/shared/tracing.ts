@@ -154,7 +154,9 @@ export function subjectTemplate(subject: string): string {
   return subject
     .replace(/\.gw\.[^.]+\.(deliver|control)$/, '.gw.{gateway}.$1')
     .replace(/\.receipts\.[^.]+$/, '.receipts.{router}')
-    .replace(/\.upstream\.[^>]+$/, '.upstream.{topic}');
+    .replace(/\.upstream\.[^>]+$/, '.upstream.{topic}')
+    .replace(/\.ch\.[^>]+$/, '.ch.{channel}')
+    .replace(/\.chcounts\.[^>]+$/, '.chcounts.{router}');
 }
 
 const ENTRY_SETTER = { set: (carrier: Headers, key: string, value: string) => { carrier[key] = value; } };

@@ -1,5 +1,5 @@
 /**
- * `npm run token -- <user> [--device D] [--ttl SECONDS]`: prints a client JWT
+ * `npm run token -- <user> [--device D] [--ttl SECONDS] [--channels a,b]`: prints a client JWT
  * signed with LONGLINK_JWT_SECRET, or with the public dev secret when none is
  * set (loudly flagged: such tokens only work against a dev-mode gateway).
  */
@@ -9,11 +9,11 @@ import { DEV_JWT_SECRET } from '../gateway/config.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { device: { type: 'string' }, ttl: { type: 'string', default: '3600' }, help: { type: 'boolean', short: 'h' } },
+  options: { device: { type: 'string' }, ttl: { type: 'string', default: '3600' }, channels: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
 });
 const user = positionals[0];
 if (values.help || user === undefined) {
-  console.error('usage: npm run token -- <user> [--device DEVICE] [--ttl SECONDS]');
+  console.error('usage: npm run token -- <user> [--device DEVICE] [--ttl SECONDS] [--channels CHANNEL,CHANNEL]');
   process.exit(values.help ? 0 : 2);
 }
 const ttl = Number(values.ttl);
@@ -23,4 +23,5 @@ if (!Number.isInteger(ttl) || ttl <= 0) {
 }
 const secret = process.env.LONGLINK_JWT_SECRET;
 if (secret === undefined) console.error('(dev token: signed with the built-in dev secret; accepted only by a LONGLINK_DEV gateway)');
-console.log(await mintToken(secret ?? DEV_JWT_SECRET, user, { ttlSeconds: ttl, ...(values.device !== undefined ? { device: values.device } : {}) }));
+const channels = values.channels?.split(',').map((c) => c.trim()).filter((c) => c !== '');
+console.log(await mintToken(secret ?? DEV_JWT_SECRET, user, { ttlSeconds: ttl, ...(values.device !== undefined ? { device: values.device } : {}), ...(channels ? { channels } : {}) }));

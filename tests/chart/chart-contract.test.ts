@@ -120,7 +120,11 @@ let exported: Set<string> | undefined;
  */
 async function exportedMetrics(): Promise<Set<string>> {
   if (exported) return exported;
-  cluster = await startCluster({ gateways: 1, routers: 1 });
+  // Webhooks on (JetStream queue, a receiver address that refuses), so the router exports their metrics too.
+  cluster = await startCluster({
+    gateways: 1, routers: 1, jetstream: true,
+    routerEnv: { LONGLINK_WEBHOOKS: JSON.stringify([{ name: 'contract', url: 'http://127.0.0.1:9/hooks', events: ['*'], secrets: ['whsec_' + Buffer.alloc(32, 7).toString('base64')] }]) },
+  });
   const out = new Set<string>();
   for (const url of [`${cluster.gateways[0]!.httpUrl}/metrics`, `${cluster.apiUrl}/metrics`]) {
     const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });

@@ -220,6 +220,18 @@ test('router console: off by default; when enabled, the router gets its own toke
   assert.match(generated, /^[A-Za-z0-9]{40}$/);
 });
 
+test('router webhooks: LONGLINK_WEBHOOKS from the named Secret, and (with NetworkPolicies) egress to the receivers', () => {
+  const routerOf = (objects: K8sObject[]) => deployments(objects).find((d) => d.metadata.labels?.['app.kubernetes.io/component'] === 'router')!;
+  type Egress = Array<{ ports?: Array<{ port: number }> }>;
+  const routerEgress = (objects: K8sObject[]): Egress => byKind<K8sObject & { spec: { egress: Egress } }>(objects, 'NetworkPolicy').find((n) => n.metadata.name.endsWith('router'))!.spec.egress;
+  const off = template(['--set', 'networkPolicy.enabled=true']);
+  assert.equal((containers(routerOf(off))[0]!.env ?? []).find((e) => e.name === 'LONGLINK_WEBHOOKS'), undefined);
+  assert.ok(!routerEgress(off).some((r) => r.ports?.some((p) => p.port === 443)), 'no receiver egress without webhooks');
+  const on = template(['--set', 'networkPolicy.enabled=true', '--set', 'router.webhooks.existingSecret=hooks']);
+  assert.deepEqual((containers(routerOf(on))[0]!.env ?? []).find((e) => e.name === 'LONGLINK_WEBHOOKS')?.valueFrom?.secretKeyRef, { name: 'hooks', key: 'LONGLINK_WEBHOOKS' });
+  assert.ok(routerEgress(on).some((r) => r.ports?.some((p) => p.port === 443)), 'egress to the receivers');
+});
+
 test('values the services would reject fail at render time with a clear message', () => {
   const cases: Array<[string[], RegExp]> = [
     [['--set', 'router.console.enabled=true', '--set', 'router.console.token=short'], /router\.console\.token|does not match pattern/],

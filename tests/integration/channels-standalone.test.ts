@@ -25,7 +25,7 @@ describe('channels (standalone)', () => {
     return c;
   };
   before(async () => {
-    s = await start({ LONGLINK_MAX_CHANNELS_PER_CONNECTION: '3', LONGLINK_CHANNEL_HISTORY_SIZE: '5', LONGLINK_MAX_PUBLISH_BYTES: '1000', LONGLINK_PUBLISH_RATE: '50', LONGLINK_PUBLISH_BURST: '200' });
+    s = await start({ LONGLINK_MAX_CHANNELS_PER_CONNECTION: '3', LONGLINK_CHANNEL_HISTORY_SIZE: '5', LONGLINK_MAX_PUBLISH_BYTES: '1000', LONGLINK_PUBLISH_RATE: '20', LONGLINK_PUBLISH_BURST: '80' });
   });
   after(async () => {
     for (const c of clients) c.close();
@@ -123,7 +123,7 @@ describe('channels (standalone)', () => {
     assert.equal((big.body as { error: { code: string } }).error.code, 'LL_PUBLISH_TOO_LARGE');
     const bad = await api('POST', '/v1/publish', { channel: 'bad channel', data: 1 });
     assert.equal(bad.status, 400);
-    const results = await Promise.all(Array.from({ length: 260 }, () => api('POST', '/v1/publish', { channel: 'a', data: 1 })));
+    const results = await Promise.all(Array.from({ length: 200 }, () => api('POST', '/v1/publish', { channel: 'a', data: 1 })));
     const limited = results.filter((r) => r.status === 429);
     assert.ok(limited.length > 0, 'some publishes over the burst were refused');
     assert.equal((limited[0]!.body as { error: { code: string } }).error.code, 'LL_PUBLISH_RATE');

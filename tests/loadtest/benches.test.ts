@@ -61,6 +61,17 @@ describe('bench pieces', () => {
 });
 
 describe('benches end to end (toy sizes)', () => {
+  it('bench:fanout: every subscriber on both gateways gets every publish once, in order; the push baseline delivers too; CPU ratio computed', async () => {
+    const { json } = await run('dist/loadtest/bench/fanout.js', ['--subscribers', '40', '--gateways', '2', '--workers', '1', '--publishes', '4', '--interval', '50']);
+    const ch = json.channel as { delivered: number; expected: number; exactly_once: boolean; out_of_order: number; last_receipt_ms: { p99: number } };
+    const push = json.push as { delivered: number; expected: number };
+    assert.deepEqual([ch.delivered, ch.expected, ch.exactly_once, ch.out_of_order], [160, 160, true, 0]);
+    assert.ok(ch.last_receipt_ms.p99 >= 0 && ch.last_receipt_ms.p99 < 10_000, JSON.stringify(ch));
+    assert.deepEqual([push.delivered, push.expected], [160, 160]);
+    assert.equal(json.closed_unexpectedly, 0);
+    assert.equal(typeof json.ratio_gateway_cpu_channel_vs_push, 'number');
+  });
+
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
     const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', ['--connections', '100', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '3']);
     const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; open: number; unexpected_closes: number; failed: number }>;

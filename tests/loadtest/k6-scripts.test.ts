@@ -68,8 +68,8 @@ async function runInit(script: string, env: Record<string, string>): Promise<Ini
 }
 
 describe('k6 scripts', () => {
-  it('are the three scenarios', () => {
-    assert.deepEqual(scripts, ['c10k.ts', 'push-latency.ts', 'reconnect-storm.ts']);
+  it('are the four scenarios', () => {
+    assert.deepEqual(scripts, ['c10k.ts', 'fanout.ts', 'push-latency.ts', 'reconnect-storm.ts']);
   });
 
   it('type-check: tsc -p loadtest/k6/tsconfig.json --noEmit exits 0', () => {

@@ -80,6 +80,8 @@ describe('tracing (OpenTelemetry, in-process)', () => {
     assert.equal(subjectTemplate('longlink.gw.gw-7.deliver'), 'longlink.gw.{gateway}.deliver');
     assert.equal(subjectTemplate('longlink.receipts.abc'), 'longlink.receipts.{router}');
     assert.equal(subjectTemplate('longlink.upstream.chat.room'), 'longlink.upstream.{topic}');
+    assert.equal(subjectTemplate('longlink.ch.room:1.eu'), 'longlink.ch.{channel}');
+    assert.equal(subjectTemplate('longlink.chcounts.abc.7'), 'longlink.chcounts.{router}');
   });
 
   it('one push is one trace: API request → router → publish → gateway deliver → socket write', async () => {
@@ -111,6 +113,26 @@ describe('tracing (OpenTelemetry, in-process)', () => {
     assert.equal(write.attributes['longlink.path'], 'live');
     // Nothing else of this push escaped into another trace.
     assert.equal(spans.filter((x) => x.name === 'longlink.gateway.write' && traceId(x) !== TRACE_ID).length, 0);
+  });
+
+  it('one channel publish is one trace: API request → bus publish → gateway consumer → native fan-out', async () => {
+    const bob = await mustConnect(s.gatewayUrl, { token: await s.mintToken('bob', { channels: ['room:traced'] }), query: { channels: '1' } });
+    clients.push(bob);
+    await bob.until(() => bob.frames.find((f) => f.op === 'subscribed' && f.channel === 'room:traced'));
+    exporter.reset();
+    const trace = 'aaf92f3577b34da6a3ce929d0e0e4736';
+    const res = await api('/v1/publish', { channel: 'room:traced', data: 1 }, { traceparent: `00-${trace}-${CALLER_SPAN}-01` });
+    assert.equal(res.status, 200);
+    await bob.until(() => bob.frames.find((f) => f.op === 'pub' && f.channel === 'room:traced'));
+    const spans = await spansUntil((all) => all.some((x) => x.name === 'longlink.gateway.fanout') && all.some((x) => x.name === 'POST /v1/publish'), 'the publish trace');
+    const request = one(spans, trace, 'POST /v1/publish');
+    const publish = one(spans, trace, 'publish longlink.ch.{channel}');
+    const consume = one(spans, trace, 'process longlink.ch.{channel}');
+    const fanout = one(spans, trace, 'longlink.gateway.fanout');
+    assertChild(publish, request);
+    assertChild(consume, publish);
+    assertChild(fanout, consume);
+    assert.deepEqual([fanout.attributes['longlink.channel'], fanout.attributes['longlink.offset'], fanout.attributes['longlink.subscribers']], ['room:traced', 1, 1]);
   });
 
   it('a session start is one trace: gateway session → resume request → router resume → replay writes', async () => {

@@ -22,6 +22,7 @@
  */
 import { BROADCAST_CHANNEL, encodeJson, encodePubRaw, type ChannelPosition } from '../../../protocol/index.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
+import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { ChannelLink, ChannelMessage, ClientSocket, TopicPublisher } from './ports.js';
 
 /** What the hub needs of a connection. */
@@ -30,6 +31,9 @@ export interface ChannelConn {
   closed: boolean;
   /** Channels joined or joining; null until the session started on a client that speaks channel frames (start()). */
   channels: Set<string> | null;
+  readonly id: string;
+  readonly user: string;
+  readonly device: string;
   /** Channels waiting for the client's `recover` frame (handshake `recover=1`), and until when (hub clock). */
   awaitingRecover: { channels: readonly string[]; until: number } | null;
 }
@@ -41,6 +45,8 @@ export interface ChannelOptions {
   repairAfterMs: number;
   /** How long joins wait for the `recover` frame of a `recover=1` handshake before going ahead without it (ms). */
   recoverWaitMs: number;
+  /** Publish join and leave events for backends (ChannelLink.channelPresence), with this gateway id and wall clock; off when absent. */
+  presenceEvents?: { gateway: string; wallNow: () => number };
 }
 
 export interface ChannelStats {
@@ -85,7 +91,7 @@ export class ChannelHub<C extends ChannelConn> {
   private readonly awaiting = new Set<C>();
 
   constructor(private readonly o: ChannelOptions, private readonly link: ChannelLink, private readonly topics: TopicPublisher,
-    private readonly send: (c: C, frame: string) => void, private readonly now: () => number) {}
+    private readonly send: (c: C, frame: string) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {}
 
   /** Channels with local subscribers (each one bus subscription). */
   get channelCount(): number { return this.states.size; }
@@ -157,6 +163,7 @@ export class ChannelHub<C extends ChannelConn> {
           if (pos <= st.last) c.socket.subscribe(channel);
           else st.waiting.push({ c, after: pos });
         });
+        this.presence('join', c, channel);
       })
       .catch((err: unknown) => {
         if (!this.isMember(c, channel)) return;
@@ -176,6 +183,7 @@ export class ChannelHub<C extends ChannelConn> {
       if (tell) this.send(c, encodeJson({ op: 'unsubscribed', channel }));
     }
     if (st === undefined) return;
+    if (st.last >= 0) this.presence('leave', c, channel);
     st.members.delete(c);
     if (st.waiting.length > 0) st.waiting = st.waiting.filter((w) => w.c !== c);
     if (st.members.size === 0) {
@@ -193,6 +201,13 @@ export class ChannelHub<C extends ChannelConn> {
     this.awaiting.delete(c);
     if (c.channels === null) return;
     for (const ch of [...c.channels]) this.leave(c, ch);
+  }
+
+  /** Join/leave events, when configured; never for the broadcast channel (every connection is in it). */
+  private presence(type: 'join' | 'leave', c: C, channel: string): void {
+    const pe = this.o.presenceEvents;
+    if (pe === undefined || channel === BROADCAST_CHANNEL) return;
+    this.link.channelPresence({ type, channel, user: c.user, device: c.device, conn: c.id, gateway: pe.gateway, at: pe.wallNow() });
   }
 
   private isMember(c: C, channel: string): boolean {
@@ -268,7 +283,13 @@ export class ChannelHub<C extends ChannelConn> {
   }
 
   private fanOut(st: ChannelState<C>, m: ChannelMessage): void {
-    this.topics.publish(st.name, this.frame(m));
+    if (this.trace.enabled) {
+      // Inside the bus message's consumer span: the publish's trace ends with this gateway's fan-out.
+      this.trace.span('longlink.gateway.fanout', { childOnly: true, attrs: { 'longlink.channel': st.name, 'longlink.offset': m.offset, 'longlink.subscribers': st.members.size } },
+        () => this.topics.publish(st.name, this.frame(m)));
+    } else {
+      this.topics.publish(st.name, this.frame(m));
+    }
     st.last = m.offset;
     this.stats.published++;
     this.stats.deliveries += st.members.size - st.waiting.length;

@@ -34,6 +34,11 @@ export class Lanes {
 
   get size(): number { return this.tails.size; }
 
+  /**
+   * Keys may repeat (a batch's messages share users): a repeat is skipped.
+   * Earlier holders are kept once each, however many keys they share with
+   * this lease (a maximum batch shares up to 100,000 with the one before it).
+   */
   acquire(keys: Iterable<string>): Lease {
     let release!: () => void, markIssued!: () => void;
     const mine: Tail = {
@@ -41,14 +46,16 @@ export class Lanes {
       issued: new Promise<void>((r) => { markIssued = r; }),
       done: new Promise<void>((r) => { release = r; }),
     };
-    const before: Tail[] = [];
+    const earlier = new Set<Tail>();
     const held: string[] = [];
     for (const k of keys) {
       const prev = this.tails.get(k);
-      if (prev) before.push(prev);
+      if (prev === mine) continue;
+      if (prev) earlier.add(prev);
       this.tails.set(k, mine);
       held.push(k);
     }
+    const before = [...earlier];
     let released = false;
     const issued = (): void => {
       if (mine.isIssued) return;

@@ -61,7 +61,23 @@ export interface RouterCoreDeps {
 
 /** Store calls a push issues before yielding the event loop (a maximum batch is 100 × 1,000 recipients). */
 const STORE_SLICE = 512;
+/** Store calls of one batch awaiting their answer at most (in call order, so waiting for the oldest frees room). */
+const MAX_IN_FLIGHT = 4096;
+const noop = (): void => {};
+/** Recipients routed (results, deliveries, offline notices) per event-loop turn in a big batch. */
+const ROUTE_SLICE = 1024;
 const yieldTurn = (): Promise<void> => new Promise((r) => { setImmediate(r); });
+
+function* usersOf(pushes: readonly ValidPush[]): Generator<string> {
+  for (const p of pushes) yield* p.users;
+}
+
+interface RouteContext {
+  notices: OfflineNotice[];
+  traced: boolean;
+  events: BackendEvents;
+  offlineEvents: boolean;
+}
 
 export class RouterCore {
   readonly stats: RouterStats;
@@ -134,7 +150,8 @@ export class RouterCore {
     this.stats.pushRequests += pushes.length;
     let total = 0;
     for (const p of pushes) total += p.users.length;
-    const users = pushes.length === 1 ? pushes[0]!.users : new Set(pushes.flatMap((p) => p.users));
+    // Repeated users across a batch's messages are fine: Lanes skips a key it already holds.
+    const users = pushes.length === 1 ? pushes[0]!.users : usersOf(pushes);
     // Take the users' lanes at arrival: see Lanes for why this orders publishes by seq.
     const lease = this.lanes.acquire(users);
     try {
@@ -148,13 +165,18 @@ export class RouterCore {
         const opts = p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined;
         for (const u of p.users) {
           pending.push(this.locate(u, entry, opts));
-          if (sliced && ++n % STORE_SLICE === 0) await yieldTurn();
+          if (sliced && ++n % STORE_SLICE === 0) {
+            // Bounded in flight: a store slower than the loop (Redis) would otherwise hold every
+            // command, promise and argument of the batch at once, and the GC of that heap stalled the process.
+            if (n > MAX_IN_FLIGHT) await pending[n - MAX_IN_FLIGHT]!.then(noop, noop);
+            await yieldTurn();
+          }
         }
       }
       lease.issued();
       const located = await this.store('append', Promise.all(pending));
       await lease.ready;
-      const outcomes = this.route(pushes, entries, located);
+      const outcomes = await this.route(pushes, entries, located);
       lease.release();
       // Answer once the deliveries are on the bus (coalesced with this turn's other pushes).
       await this.deliveries.published;
@@ -188,46 +210,73 @@ export class RouterCore {
     return outcomes;
   }
 
-  /** `located` is flat: recipients of pushes[0], then of pushes[1], … */
-  private route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: readonly Located[]): PushOutcome[] {
-    const notices: OfflineNotice[] = [];
-    const now = this.trace.enabled;
+  /**
+   * `located` is flat: recipients of pushes[0], then of pushes[1], … A big
+   * batch is routed ROUTE_SLICE recipients per event-loop turn (results,
+   * deliveries, offline notices), yielding in between: a maximum batch has
+   * 100,000 recipients, and routing them in one go blocked the process for
+   * hundreds of milliseconds. The users' lanes stay held throughout, so seq
+   * order per user is kept.
+   */
+  private async route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: readonly Located[]): Promise<PushOutcome[]> {
     const events = this.deps.events ?? NO_BACKEND_EVENTS;
-    const offlineEvents = events.wants('push.offline');
-    let k = 0;
-    const outcomes = pushes.map((p, i): PushOutcome => {
-      const waitMs = p.awaitMs;
-      const results = p.users.map((user): PushResult => {
-        const { appended: { record, duplicate }, entries: where } = located[k++]!;
-        const base = { user, seq: record.seq, id: record.id };
-        if (duplicate) {
-          this.stats.inboxDuplicates++;
-          bump(this.stats.pushes, 'duplicate');
-          return { ...base, status: 'duplicate', connections: 0 };
+    const ctx: RouteContext = { notices: [], traced: this.trace.enabled, events, offlineEvents: events.wants('push.offline') };
+    const sliced = located.length > ROUTE_SLICE;
+    const outcomes: PushOutcome[] = [];
+    let k = 0, sinceYield = 0;
+    for (let i = 0; i < pushes.length; i++) {
+      const p = pushes[i]!;
+      const results: PushResult[] = new Array<PushResult>(p.users.length);
+      for (let j = 0; j < p.users.length; j++) {
+        results[j] = this.routeOne(p, p.users[j]!, located[k++]!, ctx);
+        if (sliced && ++sinceYield === ROUTE_SLICE) {
+          this.publishNotices(ctx);
+          sinceYield = 0;
+          await yieldTurn();
         }
-        this.stats.inboxAppends++;
-        if (where.length === 0) {
-          notices.push({ user, seq: record.seq, id: record.id, ts: record.ts, ...(record.epoch !== undefined ? { epoch: record.epoch } : {}) });
-          if (offlineEvents) events.emit('push.offline', { user, seq: record.seq, id: record.id, ts: record.ts } satisfies PushOfflineData, record.data);
-          bump(this.stats.pushes, 'offline');
-          return { ...base, status: 'offline', connections: 0 };
-        }
-        const receipt = waitMs !== undefined ? this.deps.out.receiptAddress : undefined;
-        const gateway0 = where[0]!.gateway;
-        this.deliveries.add(gateway0, user, [record], receipt, now);
-        if (where.length > 1) for (const gw of new Set(where.map((e) => e.gateway))) if (gw !== gateway0) this.deliveries.add(gw, user, [record], receipt, now);
-        if (waitMs === undefined) bump(this.stats.pushes, 'sent');
-        return {
-          ...base, status: 'sent', connections: where.length,
-          // Registered before the delivery is published (end of this turn), so a fast receipt can't be missed.
-          ...(waitMs !== undefined ? { receipt: this.receipts.expect(user, record.seq, waitMs) } : {}),
-          ...(waitMs !== undefined && p.awaitFor === 'acked' ? { ackReceipt: this.receipts.expectAck(user, record.seq, waitMs) } : {}),
-        };
-      });
-      return { id: entries[i]!.id, results };
-    });
-    for (const n of notices) if (this.deps.out.offline(n)) this.stats.offlineNotices++;
+      }
+      outcomes.push({ id: entries[i]!.id, results });
+    }
+    this.publishNotices(ctx);
     return outcomes;
+  }
+
+  private routeOne(p: ValidPush, user: string, loc: Located, ctx: RouteContext): PushResult {
+    const { appended: { record, duplicate }, entries: where } = loc;
+    if (duplicate) {
+      this.stats.inboxDuplicates++;
+      bump(this.stats.pushes, 'duplicate');
+      return { user, seq: record.seq, id: record.id, status: 'duplicate', connections: 0 };
+    }
+    this.stats.inboxAppends++;
+    if (where.length === 0) {
+      ctx.notices.push(record.epoch !== undefined
+        ? { user, seq: record.seq, id: record.id, ts: record.ts, epoch: record.epoch }
+        : { user, seq: record.seq, id: record.id, ts: record.ts });
+      if (ctx.offlineEvents) ctx.events.emit('push.offline', { user, seq: record.seq, id: record.id, ts: record.ts } satisfies PushOfflineData, record.data);
+      bump(this.stats.pushes, 'offline');
+      return { user, seq: record.seq, id: record.id, status: 'offline', connections: 0 };
+    }
+    const waitMs = p.awaitMs;
+    const receipt = waitMs !== undefined ? this.deps.out.receiptAddress : undefined;
+    const gateway0 = where[0]!.gateway;
+    this.deliveries.add(gateway0, user, [record], receipt, ctx.traced);
+    if (where.length > 1) for (const gw of new Set(where.map((e) => e.gateway))) if (gw !== gateway0) this.deliveries.add(gw, user, [record], receipt, ctx.traced);
+    if (waitMs === undefined) {
+      bump(this.stats.pushes, 'sent');
+      return { user, seq: record.seq, id: record.id, status: 'sent', connections: where.length };
+    }
+    return {
+      user, seq: record.seq, id: record.id, status: 'sent', connections: where.length,
+      // Registered before the delivery is published (end of this turn), so a fast receipt can't be missed.
+      receipt: this.receipts.expect(user, record.seq, waitMs),
+      ...(p.awaitFor === 'acked' ? { ackReceipt: this.receipts.expectAck(user, record.seq, waitMs) } : {}),
+    };
+  }
+
+  private publishNotices(ctx: RouteContext): void {
+    for (const n of ctx.notices) if (this.deps.out.offline(n)) this.stats.offlineNotices++;
+    ctx.notices.length = 0;
   }
 
   // ---- queries and commands -------------------------------------------------------

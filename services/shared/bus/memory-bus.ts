@@ -12,8 +12,17 @@ interface Sub {
   active: boolean;
 }
 
+/** Subjects whose matching subscriptions are remembered (cleared past this, and on every (un)subscribe). */
+const MATCH_CACHE_MAX = 4096;
+
 export class MemoryBus implements Bus {
   private subs: Sub[] = [];
+  /**
+   * Subject → matching subscriptions. A standalone router publishes one
+   * offline notice per offline recipient (100,000 for a maximum batch), and
+   * matching each against every subscription pattern dominated that work.
+   */
+  private readonly matches = new Map<string, Sub[]>();
   private readonly rr = new Map<string, number>();
   private readonly waiting = new Map<string, (msg: BusMessage) => void>();
   private nextInbox = 0;
@@ -31,10 +40,12 @@ export class MemoryBus implements Bus {
       queueMicrotask(() => replyWaiter(msg));
       return 1;
     }
+    const matched = this.matching(msg.subject);
+    if (matched.length === 0) return 0;
     const groups = new Map<string, Sub[]>();
     const targets: Sub[] = [];
-    for (const s of this.subs) {
-      if (!s.active || !subjectMatches(s.pattern, msg.subject)) continue;
+    for (const s of matched) {
+      if (!s.active) continue;
       if (s.queue === undefined) targets.push(s);
       else {
         const key = `${s.pattern} ${s.queue}`;
@@ -61,13 +72,25 @@ export class MemoryBus implements Bus {
     return targets.length;
   }
 
+  private matching(subject: string): Sub[] {
+    let m = this.matches.get(subject);
+    if (m === undefined) {
+      m = this.subs.filter((s) => subjectMatches(s.pattern, subject));
+      if (this.matches.size >= MATCH_CACHE_MAX) this.matches.clear();
+      this.matches.set(subject, m);
+    }
+    return m;
+  }
+
   subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: { queue?: string }): Subscription {
     const sub: Sub = { pattern: subject, queue: opts?.queue, handler, active: true };
     this.subs.push(sub);
+    this.matches.clear();
     return {
       unsubscribe: () => {
         sub.active = false;
         this.subs = this.subs.filter((s) => s !== sub);
+        this.matches.clear();
       },
     };
   }
@@ -105,5 +128,6 @@ export class MemoryBus implements Bus {
     this.closed = true;
     for (const s of this.subs) s.active = false;
     this.subs = [];
+    this.matches.clear();
   }
 }

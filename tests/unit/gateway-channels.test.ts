@@ -1,0 +1,141 @@
+/**
+ * The gateway's channel hub (services/gateway/core/channels.ts) on fakes:
+ * interest follows local subscribers, out-of-order messages are held and
+ * fanned out in order (or repaired from the history, or skipped), duplicates
+ * dropped, a new epoch followed, and a join whose history read is ahead of
+ * the live stream waits for it, so nothing arrives twice.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChannelHub, type ChannelConn } from '../../services/gateway/core/channels.js';
+import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelLink, ChannelMessage } from '../../services/gateway/core/ports.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
+
+let ids = 0;
+class Conn implements ChannelConn {
+  readonly id = `c${++ids}`;
+  readonly user = 'u';
+  readonly device = 'd';
+  closed = false;
+  channels: Set<string> | null = new Set();
+  awaitingRecover: { channels: readonly string[]; until: number } | null = null;
+  readonly socket = new FakeClientSocket();
+}
+
+function rig(history: (req: ChannelHistoryRequest) => ChannelHistoryReply) {
+  let now = 0;
+  const handlers = new Map<string, (m: ChannelMessage) => void>();
+  const interest: string[] = [];
+  const published: Array<[string, number]> = [];
+  const reads: ChannelHistoryRequest[] = [];
+  const link: ChannelLink = {
+    interest: (ch, on) => { handlers.set(ch, on); interest.push(`+${ch}`); return { ready: Promise.resolve(), drop: () => { handlers.delete(ch); interest.push(`-${ch}`); } }; },
+    history: async (req) => { reads.push(req); return history(req); },
+    channelPresence: () => {},
+  };
+  const hub = new ChannelHub<Conn>({ maxPerConnection: 2, repairAfterMs: 100, recoverWaitMs: 1000 }, link,
+    { publish: (topic, frame) => { published.push([topic, JSON.parse(frame).offset]); } },
+    (c, frame) => { c.socket.send(frame); }, () => now);
+  const msg = (offset: number, epoch = 'e1', channel = 'c'): ChannelMessage => ({ channel, offset, epoch, id: `m${offset}`, ts: 1, data: String(offset) });
+  const deliver = (m: ChannelMessage): void => handlers.get(m.channel)!(m);
+  return { hub, interest, published, reads, deliver, msg, advance: (ms: number) => { now += ms; }, flush: () => new Promise((r) => setTimeout(r, 0)) };
+}
+
+const head = (offset: number, epoch = 'e1') => (req: ChannelHistoryRequest): ChannelHistoryReply => ({ channel: req.channel, epoch, offset, pubs: [], covered: req.afterOffset === undefined || req.afterOffset === offset });
+
+describe('gateway channel hub', () => {
+  it('subscribes on the bus with the first local member and drops it with the last; the limit refuses past it', async () => {
+    const r = rig(head(0));
+    const [a, b] = [new Conn(), new Conn()];
+    await r.hub.join(a, 'c');
+    await r.hub.join(b, 'c');
+    assert.deepEqual(r.interest, ['+c']);
+    assert.equal(r.hub.count('c'), 2);
+    assert.ok(a.socket.topics.has('c'));
+    await r.hub.join(a, 'd');
+    await r.hub.join(a, '$all');
+    await r.hub.join(a, 'e');
+    assert.deepEqual(a.socket.frames().at(-1), { op: 'unsubscribed', channel: 'e', error: 'LL_CHANNEL_LIMIT' });
+    r.hub.leave(a, 'c');
+    assert.deepEqual(r.interest, ['+c', '+d', '+$all']);
+    r.hub.leave(b, 'c', true);
+    assert.deepEqual(r.interest, ['+c', '+d', '+$all', '-c']);
+    assert.deepEqual(b.socket.frames().at(-1), { op: 'unsubscribed', channel: 'c' });
+    r.hub.closed(a);
+    assert.deepEqual(r.interest.slice(4).sort(), ['-$all', '-d']);
+    assert.equal(r.hub.channelCount, 0);
+  });
+
+  it('fans out in offset order once each: holds early messages, drops duplicates, repairs a lasting gap from the history', async () => {
+    const r = rig((req) => (req.afterOffset === undefined
+      ? { channel: 'c', epoch: 'e1', offset: 0, pubs: [], covered: true }
+      : { channel: 'c', epoch: 'e1', offset: 6, pubs: [5, 6].map((o) => ({ offset: o, id: `m${o}`, ts: 1, data: String(o) })), covered: true }));
+    await r.hub.join(new Conn(), 'c');
+    for (const o of [2, 1, 1, 3, 6, 4]) r.deliver(r.msg(o));
+    assert.deepEqual(r.published.map(([, o]) => o), [1, 2, 3, 4]);
+    assert.equal(r.hub.stats.duplicates, 1);
+    r.advance(150);
+    r.hub.tick(150);
+    await r.flush();
+    assert.deepEqual(r.reads.at(-1), { channel: 'c', afterOffset: 4 });
+    assert.deepEqual(r.published.map(([, o]) => o), [1, 2, 3, 4, 5, 6]);
+    assert.equal(r.hub.stats.gapsRepaired, 1);
+  });
+
+  it('skips a gap the history cannot fill; follows a new epoch', async () => {
+    const r = rig((req) => ({ channel: 'c', epoch: 'e1', offset: req.afterOffset === undefined ? 0 : 9, pubs: [], covered: req.afterOffset === undefined }));
+    await r.hub.join(new Conn(), 'c');
+    r.deliver(r.msg(1));
+    r.deliver(r.msg(4));
+    r.advance(150);
+    r.hub.tick(150);
+    await r.flush();
+    assert.deepEqual(r.published.map(([, o]) => o), [1, 4]);
+    assert.equal(r.hub.stats.gapsSkipped, 1);
+    r.deliver(r.msg(1, 'e2'));
+    r.deliver(r.msg(2, 'e2'));
+    assert.deepEqual(r.published.map(([, o]) => o), [1, 4, 1, 2]);
+    assert.equal(r.hub.stats.epochChanges, 1);
+  });
+
+  it('a recovering join gets history, then ring, then live; one whose history is ahead joins when live catches up', async () => {
+    let latest = 3;
+    const r = rig((req) => ({
+      channel: 'c', epoch: 'e1', offset: latest, covered: true,
+      pubs: req.afterOffset === undefined ? [] : Array.from({ length: latest - req.afterOffset }, (_, i) => ({ offset: req.afterOffset! + i + 1, id: 'h', ts: 1, data: '"h"' })),
+    }));
+    const first = new Conn();
+    await r.hub.join(first, 'c');
+    r.deliver(r.msg(4));
+    // The second join's history read says 6 while live here is at 4: 5 and 6 are still on their way.
+    latest = 6;
+    const late = new Conn();
+    await r.hub.join(late, 'c', { channel: 'c', offset: 2, epoch: 'e1' });
+    const frames = late.socket.frames();
+    assert.deepEqual(frames[0], { op: 'subscribed', channel: 'c', offset: 6, epoch: 'e1', recovered: true });
+    assert.deepEqual(frames.slice(1).map((f) => (f.op === 'pub' ? f.offset : -1)), [3, 4, 5, 6]);
+    assert.equal(late.socket.topics.has('c'), false, 'not on the topic until live reaches 6');
+    r.deliver(r.msg(5));
+    assert.equal(late.socket.topics.has('c'), false);
+    r.deliver(r.msg(6));
+    assert.equal(late.socket.topics.has('c'), true, 'joined right after 6 was published, before 7');
+    assert.equal(r.hub.stats.deliveries, 3, 'the late joiner was on none of the topic publishes of 4, 5, 6');
+  });
+
+  it('a recover=1 connection waits for its recover frame, or joins without it after the wait', async () => {
+    const r = rig(head(0));
+    const c = new Conn();
+    r.hub.start(c, ['c'], true);
+    assert.equal(r.interest.length, 0);
+    assert.equal(r.hub.recover(c, [{ channel: 'c', offset: 0, epoch: 'e1' }]), true);
+    assert.equal(r.hub.recover(c, []), false, 'only once');
+    await r.flush();
+    assert.deepEqual(r.interest.sort(), ['+$all', '+c']);
+    const d = new Conn();
+    r.hub.start(d, ['x'], true);
+    r.advance(1000);
+    r.hub.tick(1000);
+    await r.flush();
+    assert.equal(r.hub.count('x'), 1);
+  });
+});
