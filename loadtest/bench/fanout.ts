@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { apiCall } from '../../infra/local/api-call.js';
 import { cpuMicros } from './proc-stats.js';
+import { ask, nextMessage } from '../lib/worker-ipc.js';
 import type { FanoutWorkerArgs } from './fanout-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,14 +45,6 @@ let cluster: Cluster | undefined;
 const workers: ChildProcess[] = [];
 process.on('exit', () => { for (const w of workers) w.kill('SIGKILL'); });
 
-function ask<T>(w: ChildProcess, msg: object | undefined, type: string, timeoutMs = 300_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`worker: no ${type} within ${timeoutMs} ms`)), timeoutMs);
-    const on = (m: { type: string } & T): void => { if (m.type === type) { clearTimeout(t); w.off('message', on); resolve(m); } };
-    w.on('message', on);
-    if (msg) w.send(msg);
-  });
-}
 
 const pct = (xs: number[], q: number): number => {
   if (xs.length === 0) return -1;
@@ -63,7 +56,7 @@ const gatewayCpu = (c: Cluster): number => c.gateways.reduce((a, g) => a + cpuMi
 interface Counts { pubs: Array<[number, [number, number]]>; pushes: Array<[string, [number, number]]>; disorder: number; closed: number; subscribed: number }
 
 async function counts(): Promise<Counts[]> {
-  return Promise.all(workers.map((w) => ask<Counts>(w, { cmd: 'counts' }, 'counts')));
+  return Promise.all(workers.map((w) => ask<Counts>(w, { cmd: 'counts' }, 'counts', 60_000)));
 }
 
 /** Per key: receipts summed over workers, and the latest receipt. */
@@ -86,7 +79,7 @@ async function main(): Promise<void> {
       localAddress: `127.0.0.${2 + i}`, concurrency: Number(o.concurrency) };
     const w = fork(path.join(here, 'fanout-worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     workers.push(w);
-    ready.push(ask(w, undefined, 'ready'));
+    ready.push(nextMessage(w, 'ready', 300_000));
   }
   const r = await Promise.all(ready);
   const subscribed = r.reduce((a, x) => a + x.subscribed, 0);

@@ -12,7 +12,7 @@ import { publishUpstream, requestUpstream } from '../shared/bus/upstream.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type {
-  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
+  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelPresenceEvent, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
   GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage,
 } from '../shared/bus/messages.js';
 import type { ChannelLink, GatewayLink } from './core/ports.js';
@@ -140,6 +140,10 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
     });
     // Flushed: the server has the subscription before any history read that relies on it.
     return { ready: this.o.bus.flush(), drop: () => sub.unsubscribe() };
+  }
+
+  channelPresence(ev: ChannelPresenceEvent): void {
+    this.o.bus.publish(this.o.subjects.channelPresence(ev.channel), encodeMsg(ev));
   }
 
   history(req: ChannelHistoryRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ChannelHistoryReply> {

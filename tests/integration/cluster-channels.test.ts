@@ -14,6 +14,10 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { mintToken } from '../../services/standalone/dev-token.js';
+import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
+import { decodeMsg } from '../../services/shared/bus/bus.js';
+import type { ChannelPresenceEvent } from '../../services/shared/bus/messages.js';
+import { silent } from '../helpers/log.js';
 import { apiCall } from '../../infra/local/api-call.js';
 import { connect, mustConnect, type TestClient } from '../helpers/client.js';
 import type { PubFrame, SubscribedFrame } from '../../protocol/index.js';
@@ -52,7 +56,7 @@ describe('channels on a cluster (NATS + Redis)', () => {
   before(async () => {
     c = await startCluster({
       gateways: 2, routers: 2,
-      gatewayEnv: { LONGLINK_MAX_CHANNELS_PER_CONNECTION: '4' },
+      gatewayEnv: { LONGLINK_MAX_CHANNELS_PER_CONNECTION: '4', LONGLINK_CHANNEL_PRESENCE_EVENTS: 'true' },
       routerEnv: { LONGLINK_MAX_PUBLISH_BYTES: '2048', LONGLINK_PUBLISH_RATE: '50', LONGLINK_PUBLISH_BURST: '400', LONGLINK_CHANNEL_HISTORY_SIZE: '50' },
     });
   });
@@ -97,6 +101,25 @@ describe('channels on a cluster (NATS + Redis)', () => {
     assert.ok((await busSubjects(gw0)).includes('longlink.ch.room:interest'), 'one subscriber left');
     b.close();
     await waitFor(async () => !(await busSubjects(gw0)).includes('longlink.ch.room:interest'), 5000, 'gw0 dropped the subscription');
+  });
+
+  it('with LONGLINK_CHANNEL_PRESENCE_EVENTS, gateways publish join and leave events for backends', async () => {
+    const bus = await connectNatsBus({ servers: c.nats.urls, name: 'channel-presence-watcher', log: silent });
+    const events: ChannelPresenceEvent[] = [];
+    const sub = bus.subscribe('longlink.chpresence.>', (m) => { events.push(decodeMsg<ChannelPresenceEvent>(m.data)!); });
+    await bus.flush();
+    try {
+      const x = await open(1, 'watched', ['room:pe']);
+      await x.until(() => subscribed(x, 'room:pe'));
+      await waitFor(() => events.some((e) => e.type === 'join'), 5000, 'join event');
+      x.close();
+      await waitFor(() => events.some((e) => e.type === 'leave'), 5000, 'leave event');
+      assert.deepEqual(events.map((e) => [e.type, e.channel, e.user, e.gateway]), [['join', 'room:pe', 'watched', c.gateways[1]!.id], ['leave', 'room:pe', 'watched', c.gateways[1]!.id]]);
+      assert.equal(events[0]!.conn, events[1]!.conn);
+    } finally {
+      sub.unsubscribe();
+      await bus.close();
+    }
   });
 
   it('unsubscribe via the API takes effect on every gateway', async () => {

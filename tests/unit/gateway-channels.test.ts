@@ -11,7 +11,11 @@ import { ChannelHub, type ChannelConn } from '../../services/gateway/core/channe
 import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelLink, ChannelMessage } from '../../services/gateway/core/ports.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 
+let ids = 0;
 class Conn implements ChannelConn {
+  readonly id = `c${++ids}`;
+  readonly user = 'u';
+  readonly device = 'd';
   closed = false;
   channels: Set<string> | null = new Set();
   awaitingRecover: { channels: readonly string[]; until: number } | null = null;
@@ -27,6 +31,7 @@ function rig(history: (req: ChannelHistoryRequest) => ChannelHistoryReply) {
   const link: ChannelLink = {
     interest: (ch, on) => { handlers.set(ch, on); interest.push(`+${ch}`); return { ready: Promise.resolve(), drop: () => { handlers.delete(ch); interest.push(`-${ch}`); } }; },
     history: async (req) => { reads.push(req); return history(req); },
+    channelPresence: () => {},
   };
   const hub = new ChannelHub<Conn>({ maxPerConnection: 2, repairAfterMs: 100, recoverWaitMs: 1000 }, link,
     { publish: (topic, frame) => { published.push([topic, JSON.parse(frame).offset]); } },

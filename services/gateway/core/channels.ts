@@ -31,6 +31,9 @@ export interface ChannelConn {
   closed: boolean;
   /** Channels joined or joining; null until the session started on a client that speaks channel frames (start()). */
   channels: Set<string> | null;
+  readonly id: string;
+  readonly user: string;
+  readonly device: string;
   /** Channels waiting for the client's `recover` frame (handshake `recover=1`), and until when (hub clock). */
   awaitingRecover: { channels: readonly string[]; until: number } | null;
 }
@@ -42,6 +45,8 @@ export interface ChannelOptions {
   repairAfterMs: number;
   /** How long joins wait for the `recover` frame of a `recover=1` handshake before going ahead without it (ms). */
   recoverWaitMs: number;
+  /** Publish join and leave events for backends (ChannelLink.channelPresence), with this gateway id and wall clock; off when absent. */
+  presenceEvents?: { gateway: string; wallNow: () => number };
 }
 
 export interface ChannelStats {
@@ -158,6 +163,7 @@ export class ChannelHub<C extends ChannelConn> {
           if (pos <= st.last) c.socket.subscribe(channel);
           else st.waiting.push({ c, after: pos });
         });
+        this.presence('join', c, channel);
       })
       .catch((err: unknown) => {
         if (!this.isMember(c, channel)) return;
@@ -177,6 +183,7 @@ export class ChannelHub<C extends ChannelConn> {
       if (tell) this.send(c, encodeJson({ op: 'unsubscribed', channel }));
     }
     if (st === undefined) return;
+    if (st.last >= 0) this.presence('leave', c, channel);
     st.members.delete(c);
     if (st.waiting.length > 0) st.waiting = st.waiting.filter((w) => w.c !== c);
     if (st.members.size === 0) {
@@ -194,6 +201,13 @@ export class ChannelHub<C extends ChannelConn> {
     this.awaiting.delete(c);
     if (c.channels === null) return;
     for (const ch of [...c.channels]) this.leave(c, ch);
+  }
+
+  /** Join/leave events, when configured; never for the broadcast channel (every connection is in it). */
+  private presence(type: 'join' | 'leave', c: C, channel: string): void {
+    const pe = this.o.presenceEvents;
+    if (pe === undefined || channel === BROADCAST_CHANNEL) return;
+    this.link.channelPresence({ type, channel, user: c.user, device: c.device, conn: c.id, gateway: pe.gateway, at: pe.wallNow() });
   }
 
   private isMember(c: C, channel: string): boolean {

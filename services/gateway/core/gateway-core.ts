@@ -123,7 +123,10 @@ export class GatewayCore {
     });
     const ch = deps.channels;
     const hub = this.channels = ch === undefined ? null : new ChannelHub<Connection>(
-      { maxPerConnection: 64, recoverWaitMs: 5000, ...this.o.channels, repairAfterMs: this.o.wheel.tickMs },
+      {
+        maxPerConnection: this.o.channels?.maxPerConnection ?? 64, recoverWaitMs: this.o.channels?.recoverWaitMs ?? 5000, repairAfterMs: this.o.wheel.tickMs,
+        ...(this.o.channels?.presenceEvents === true ? { presenceEvents: { gateway: this.o.gatewayId, wallNow: () => this.clock.wallNow() } } : {}),
+      },
       ch.link, ch.topics, (c, frame) => this.write(c, frame, false), () => this.clock.now(), this.trace);
     this.sessionStart = {
       options: this.o, clock: this.clock, link: deps.link, log: deps.log, stats: this.stats, admission: this.admission,

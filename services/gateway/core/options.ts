@@ -9,7 +9,7 @@ export interface CoreOptions {
   admission: AdmissionOptions;
   drain: { windowMs: number; reconnectJitterMs: number };
   /** Channels (channels.ts); defaults when absent. */
-  channels?: { maxPerConnection: number; recoverWaitMs: number };
+  channels?: { maxPerConnection: number; recoverWaitMs: number; presenceEvents?: boolean };
 }
 
 /** Plain counters the core bumps on hot paths; the metrics module reads them at scrape time. */

@@ -5,7 +5,7 @@
  * `GatewayLink` (memory bus in standalone mode, NATS in cluster mode).
  */
 
-import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
+import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelPresenceEvent, FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
 
 /** Bus messages the core speaks; defined once for every service. */
 export type { ChannelMessage, ChannelHistoryReply, ChannelHistoryRequest, PushRecord, ResumeRequest, ResumeReply, FetchRequest, FetchReply, PresenceEvent, UpstreamMessage, Delivery, ControlCommand } from '../../shared/bus/messages.js';
@@ -44,6 +44,8 @@ export interface ChannelLink {
   interest(channel: string, onMessage: (m: ChannelMessage) => void): { ready: Promise<void>; drop(): void };
   /** The channel's position and, with afterOffset, what followed; rejects like resume(). */
   history(req: ChannelHistoryRequest): Promise<ChannelHistoryReply>;
+  /** Join and leave events for backends (only when the gateway is configured to send them). */
+  channelPresence(ev: ChannelPresenceEvent): void;
 }
 
 /** Identity established by the upgrade handler (token verified, params validated). */

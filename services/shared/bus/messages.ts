@@ -229,6 +229,22 @@ export interface ChannelHistoryReply {
   covered: boolean;
 }
 
+/**
+ * Gateway → backends, on P.chpresence.<channel>, only with
+ * LONGLINK_CHANNEL_PRESENCE_EVENTS: a connection started or stopped receiving
+ * the channel (the broadcast channel excepted).
+ */
+export interface ChannelPresenceEvent {
+  type: 'join' | 'leave';
+  channel: string;
+  user: string;
+  device: string;
+  conn: string;
+  gateway: string;
+  /** Epoch ms. */
+  at: number;
+}
+
 /** Router → every gateway: how many local connections receive `channel`; answered on `reply`. */
 export interface ChannelCountRequest {
   channel: string;

@@ -21,6 +21,7 @@
  * | P.publish (queue: routers)      | backend → a router    | publish body → publish result   |
  * | P.chcount                       | router → gateways     | ChannelCountRequest             |
  * | P.chcounts.<router>             | gateway → one router  | ChannelCountReply               |
+ * | P.chpresence.<channel>          | gateway → backends    | ChannelPresenceEvent (opt-in)   |
  */
 export interface Subjects {
   readonly presence: string;
@@ -44,6 +45,7 @@ export interface Subjects {
   readonly publish: string;
   readonly channelCount: string;
   channelCounts(router: string): string;
+  channelPresence(channel: string): string;
 }
 
 export const ROUTER_QUEUE = 'routers';
@@ -69,5 +71,6 @@ export function subjects(prefix = 'longlink'): Subjects {
     publish: `${prefix}.publish`,
     channelCount: `${prefix}.chcount`,
     channelCounts: (router: string) => `${prefix}.chcounts.${router}`,
+    channelPresence: (channel: string) => `${prefix}.chpresence.${channel}`,
   });
 }
