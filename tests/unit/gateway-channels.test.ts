@@ -51,6 +51,8 @@ describe('gateway channel hub', () => {
     await r.hub.join(b, 'c');
     assert.deepEqual(r.interest, ['+c']);
     assert.equal(r.hub.count('c'), 2);
+    assert.equal(r.reads.length, 1, 'the second join used the position the gateway already follows');
+    assert.deepEqual(b.socket.frames()[0], { op: 'subscribed', channel: 'c', offset: 0, epoch: 'e1' });
     assert.ok(a.socket.topics.has('c'));
     await r.hub.join(a, 'd');
     await r.hub.join(a, '$all');

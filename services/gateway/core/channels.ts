@@ -146,8 +146,13 @@ export class ChannelHub<C extends ChannelConn> {
     const st = this.state(channel);
     st.members.add(c);
     const interest = st.interest!;
-    return interest.ready
-      .then(() => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) }))
+    // A channel this gateway already follows knows its position: a plain join needs no history read, so a
+    // reconnect storm costs one read per channel per gateway, not one per connection.
+    const known = from === undefined && st.last >= 0;
+    const read = known
+      ? Promise.resolve({ channel, epoch: st.epoch, offset: st.last, pubs: [], covered: true })
+      : interest.ready.then(() => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) }));
+    return read
       .then((r) => {
         if (!this.isMember(c, channel)) return;
         if (st.last < 0) this.sync(st, r.epoch, r.offset);
