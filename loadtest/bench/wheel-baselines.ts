@@ -11,6 +11,8 @@ import { gc, timed } from './wheel-timing.js';
 /** Shape a gateway connection would have: the wheel's record index plus the naive side's field. */
 export class Conn implements WheelNode {
   wheelId = -1;
+  wheelBucket = 0;
+  wheelPos = 0;
   last = 0;
   extra: { a: number; b: number }[] | null = null;
   constructor(readonly id: number) {}
@@ -41,6 +43,8 @@ export interface SweepResult {
   inNaiveWindow: number;
   /** Entries examined per timed simulated second. */
   visitsPerS: number;
+  /** Wheel only: wall ns per touch() inside the replay (timed ticks; the touches that follow a walk's moves). */
+  touchNs?: number;
 }
 
 /** Classic scan; swap-remove keeps the array dense like a real session table would. */

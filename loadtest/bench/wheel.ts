@@ -28,7 +28,11 @@
  * Correctness: both sides must detect exactly the silent connections, and
  * inside the naive window both must detect the same number.
  * Separately, ns/touch: touch() in a tight loop over already-scheduled nodes
- * with increasing deadlines (the lazy path every received frame takes).
+ * with increasing deadlines (the lazy path every received frame takes), and
+ * replay ns/touch: the touches of the timed window itself (wall time per
+ * tick's batch), which pay for finding an entry a walk has moved; a wheel
+ * that makes its sweep cheaper by making touch dearer shows it there.
+ * `--wheel <module>` runs another build's wheel through the same bench.
  * The sweep is synchronous on one thread, so its wall time is its CPU time
  * unless preempted. Runs alternate sides and replay the identical workload,
  * so tick k does the same work in every run: each tick's sweep time is the
@@ -57,10 +61,11 @@
  * socket/parser state would; it is informational and not part of the JSON.
  * Last stdout line: one JSON object (consumed by CI/docs), 1M smart last.
  */
-import { TimingWheel } from '../../services/gateway/core/timing-wheel.js';
+import { TimingWheel as CurrentWheel } from '../../services/gateway/core/timing-wheel.js';
 import { PROFILES, TICK_MS, buildWorkload } from './wheel-workload.js';
 import type { Profile, Workload } from './wheel-workload.js';
 import { makeConns, runNaive, runNaiveF64, type Conn, type SweepResult } from './wheel-baselines.js';
+import { pathToFileURL } from 'node:url';
 import { calibrateCpuUsage, cpuMs, gc, median, msPerSecond, timed } from './wheel-timing.js';
 
 /** Repetitions per size (median reported); small sizes are cheap and noisier. */
@@ -70,6 +75,15 @@ const sizesArg = process.argv.indexOf('--sizes');
 const SIZES = sizesArg > 0 ? (process.argv[sizesArg + 1] ?? '').split(',').map(Number) : [10_000, 100_000, 1_000_000];
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1_000)) throw new Error('--sizes: comma-separated integers >= 1000');
 const SPREAD_OBJECTS = 24; // per-connection baggage for the layout row (~1 KB)
+/**
+ * `--wheel <module>` runs another build's TimingWheel (e.g. a previous
+ * commit's compiled services/gateway/core/timing-wheel.js) through this same
+ * bench: a before/after on the same code and machine.
+ */
+const wheelArg = process.argv.indexOf('--wheel');
+const TimingWheel: typeof CurrentWheel =
+  wheelArg > 0 ? ((await import(pathToFileURL(process.argv[wheelArg + 1] ?? '').href)) as { TimingWheel: typeof CurrentWheel }).TimingWheel : CurrentWheel;
+type TimingWheel<N extends Conn> = CurrentWheel<N>;
 
 // JIT hygiene. Optimized code for the sweep embeds the wheel (and the callback)
 // weakly; when a finished run's wheel is collected, that code is thrown away
@@ -100,9 +114,16 @@ function runWheel(w: Workload, baggage: number): SweepResult {
   let visitedBefore = 0;
   gc?.();
   const tickMs = new Float64Array(timedTicks);
+  let touchMs = 0;
+  let touches = 0;
   for (let s = 1; s <= w.totalTicks; s++) {
+    const t0 = performance.now();
     for (let k = w.tickStart[s]!, end = w.tickStart[s + 1]!; k < end; k++) {
       wheel.touch(conns[w.conn[k]!]!, w.at[k]! + timeoutMs);
+    }
+    if (s > w.warmTicks) {
+      touchMs += performance.now() - t0;
+      touches += w.tickStart[s + 1]! - w.tickStart[s]!;
     }
     if (s === w.warmTicks + 1) visitedBefore = wheel.stats.visited;
     const now = s * TICK_MS;
@@ -113,7 +134,7 @@ function runWheel(w: Workload, baggage: number): SweepResult {
   const visitsPerS = (wheel.stats.visited - visitedBefore) / timedTicks;
   for (const c of conns) wheel.cancel(c);
   retainedWheels.push(wheel);
-  return { tickMs, detected, inNaiveWindow: detected - atNaiveFrom, visitsPerS };
+  return { tickMs, detected, inNaiveWindow: detected - atNaiveFrom, visitsPerS, touchNs: (touchMs * 1e6) / touches };
 }
 
 /** ns per lazy touch over already-scheduled nodes, deadlines increasing. */
@@ -146,6 +167,8 @@ interface Row {
   naive_f64_cpu_ms_per_s: number;
   ratio_vs_f64: number;
   ns_per_touch: number;
+  /** touch() in the replay: after the walk moved the entry, with the heartbeat workload's access pattern. */
+  ns_per_touch_replay: number;
 }
 
 interface Measured {
@@ -165,6 +188,7 @@ function measure(w: Workload, baggage: number, label: string): Measured {
   const naiveMs: Float64Array[] = [];
   const naiveF64Ms: Float64Array[] = [];
   const touchNs: number[] = [];
+  const replayTouchNs: number[] = [];
   let wheelVisits = 0;
   let naiveVisits = 0;
   const id = `${w.p.name} n=${w.n}`;
@@ -181,6 +205,7 @@ function measure(w: Workload, baggage: number, label: string): Measured {
     }
     naiveMs.push(a.tickMs);
     wheelMs.push(b.tickMs);
+    replayTouchNs.push(b.touchNs ?? Number.NaN);
     if (baggage === 0) {
       const c = runNaiveF64(w);
       if (c.detected !== w.expectedDead || c.inNaiveWindow !== w.expectedNaiveWindow) {
@@ -209,6 +234,7 @@ function measure(w: Workload, baggage: number, label: string): Measured {
       naive_f64_cpu_ms_per_s: round(f64Med, 4),
       ratio_vs_f64: round(f64Med / wheelMed, 1),
       ns_per_touch: round(median(touchNs), 1),
+      ns_per_touch_replay: round(median(replayTouchNs), 1),
     },
   };
 }
@@ -247,7 +273,8 @@ function main(): void {
   }
   console.log(
     `${pad('profile', 7)} ${pad('n', 11)} ${pad('wheel ms/s', 11)} ${pad('naive ms/s', 11)} ${pad('ratio', 7)} ` +
-      `${pad('wheel visits/s', 15)} ${pad('naive visits/s', 15)} ${pad('ns/touch', 9)} ${pad('f64 scan ms/s', 14)} ${pad('vs f64', 7)}`,
+      `${pad('wheel visits/s', 15)} ${pad('naive visits/s', 15)} ${pad('ns/touch', 9)} ${pad('f64 scan ms/s', 14)} ${pad('vs f64', 7)} ` +
+      `${pad('replay ns/touch', 16)}`,
   );
   const rows = PROFILES.flatMap((p) => [...measured, ...extras].filter((m) => m.row.profile === p.name));
   for (const m of rows) {
@@ -259,7 +286,8 @@ function main(): void {
         `${pad(Math.round(m.naiveVisitsPerS).toLocaleString('en-US'), 15)} ` +
         `${pad(Number.isNaN(r.ns_per_touch) ? '-' : r.ns_per_touch.toFixed(1), 9)} ` +
         `${pad(Number.isNaN(r.naive_f64_cpu_ms_per_s) ? '-' : r.naive_f64_cpu_ms_per_s.toFixed(4), 14)} ` +
-        `${pad(Number.isNaN(r.ratio_vs_f64) ? '-' : `${r.ratio_vs_f64.toFixed(1)}x`, 7)}`,
+        `${pad(Number.isNaN(r.ratio_vs_f64) ? '-' : `${r.ratio_vs_f64.toFixed(1)}x`, 7)} ` +
+        `${pad(r.ns_per_touch_replay.toFixed(1), 16)}`,
     );
   }
   console.log(`* each Conn interleaved with ${SPREAD_OBJECTS} small heap objects (~1 KB/conn); not in the JSON`);
