@@ -154,25 +154,45 @@ describe('AdaptiveLimit', () => {
 });
 
 describe('RetryWindow', () => {
-  it('widens while refusals outnumber admissions by more than the aim, narrows back, resets when idle', () => {
+  const second = (w: RetryWindow, t: number, admits: number, refusals: number): void => {
+    for (let i = 0; i < admits; i++) w.admit(t);
+    for (let i = 0; i < refusals; i++) w.refuse(t, () => 0.5);
+  };
+
+  it('widens at most 2x per period while refusals outnumber admissions by more than the aim, is capped, resets when idle', () => {
     const w = new RetryWindow({ maxS: 30, periodMs: 1000, refusalsPerAdmit: 2 }, 0);
-    const second = (t: number, admits: number, refusals: number): void => {
-      for (let i = 0; i < admits; i++) w.admit(t);
-      for (let i = 0; i < refusals; i++) w.refuse(t, () => 0.5);
-    };
     assert.equal(w.seconds, 1);
-    second(0, 100, 2000); // 20 refusals per admit: 10 x the aim
-    second(1000, 100, 2000);
+    second(w, 0, 100, 2000); // 20 refusals per admit: 10 x the aim
+    second(w, 1000, 100, 2000);
     assert.equal(w.seconds, 2, 'doubles at most per period');
-    for (let t = 2; t < 10; t++) second(t * 1000, 100, 2000);
+    for (let t = 2; t < 10; t++) second(w, t * 1000, 100, 2000);
     assert.equal(w.seconds, 30, 'capped');
     const spread = new Set(Array.from({ length: 200 }, (_, i) => w.refuse(10_000, () => i / 200)));
     assert.ok(Math.min(...spread) === 1 && Math.max(...spread) === 30, 'Retry-After uniform in [1, window]');
-    second(11_000, 100, 50);
-    second(12_000, 100, 50); // the period before was under the aim: halves
-    assert.equal(w.seconds, 15);
     w.admit(20_000); // idle for a while, no refusals
     assert.equal(w.seconds, 1);
+  });
+
+  it('is sized to drain the crowd at the best recent admission rate, and shrinks at once when the crowd thins', () => {
+    const w = new RetryWindow({ maxS: 30, periodMs: 1000, refusalsPerAdmit: 2 }, 0);
+    // The gateway admitted 800/s before congestion; then admissions collapse to 50/s while a crowd of
+    // 6,000 waits: each second about crowd / mean wait of them come back (and are refused).
+    second(w, 0, 800, 0);
+    const crowd = 6000;
+    let t = 1;
+    for (; t <= 8; t++) second(w, t * 1000, 50, Math.round(crowd / ((1 + w.seconds) / 2)));
+    // Sized on the remembered ~800/s (decaying 0.9 per period), not on today's 50/s: about crowd / capacity - 1.
+    const lo = crowd / 800 - 1, hi = crowd / (800 * 0.9 ** 8) - 1;
+    assert.ok(w.seconds >= Math.floor(lo) && w.seconds <= Math.ceil(hi), `window ${w.seconds} s, expected ${lo.toFixed(1)}–${hi.toFixed(1)}`);
+    assert.ok(w.seconds < 30, 'not the cap a 50/s rate would give');
+    second(w, t++ * 1000, 700, 10); // admissions back, few refusals
+    second(w, t * 1000, 700, 0); // rolls the period above
+    assert.equal(w.seconds, 1, 'a thin crowd: back to 1 s at once, not halving period by period');
+  });
+
+  it('refuses nonsense options', () => {
+    assert.throws(() => new RetryWindow({ maxS: 0, periodMs: 1000, refusalsPerAdmit: 2 }, 0), RangeError);
+    assert.throws(() => new RetryWindow({ maxS: 30, periodMs: 0, refusalsPerAdmit: 2 }, 0), RangeError);
   });
 });
 

@@ -160,18 +160,29 @@ export class AdaptiveLimit {
 
 /**
  * How long refused clients are told to wait (Retry-After, whole seconds,
- * uniform in [1, window]). The window follows the ratio of refusals to
- * admissions, measured per `periodMs`: a crowd much larger than what the
- * gateway admits is spread over a longer window, so it comes back at about
- * the pace it can be served (aimed at `refusalsPerAdmit` refusals per
- * admission: cheap 503s, and always someone knocking when a slot frees).
- * Pure, caller-supplied time.
+ * uniform in [1, window]). The window is sized so the waiting crowd comes
+ * back at about `refusalsPerAdmit` times the pace the gateway can admit:
+ *
+ *   crowd  ≈ refusals/s × mean wait in force ((1 + window) / 2)
+ *   window = 2 × crowd / (refusalsPerAdmit × capacity) − 1
+ *
+ * where capacity is the best admission rate of recent periods (it decays by
+ * `capacityDecay` per period), not the current one: while the backend is
+ * congested admissions collapse for a moment, and sizing the window on that
+ * told a crowd of 15,000 to wait up to 30 s though the gateway admitted
+ * ~700/s once latency recovered (bench:storm: the last clients came back
+ * after 57 s, 5.8× the ideal). The window grows at most 2× per period (a
+ * one-period spike does not scatter the crowd) and shrinks at once, since
+ * an over-long wait is the costlier mistake. Capped at `maxS`; back to 1 s
+ * after a whole period with no attempt. Pure, caller-supplied time.
  */
 export interface RetryWindowOptions {
   /** Longest window (s). */
   maxS: number;
   periodMs: number;
   refusalsPerAdmit: number;
+  /** Per-period decay of the remembered best admission rate (0–1; default 0.9). */
+  capacityDecay?: number;
 }
 
 export class RetryWindow {
@@ -179,8 +190,11 @@ export class RetryWindow {
   private periodStart: number;
   private admitted = 0;
   private refused = 0;
+  /** Best recent admissions per second (decaying). */
+  private capacity = 0;
 
   constructor(private readonly o: RetryWindowOptions, now: number) {
+    if (!(o.maxS >= 1) || !(o.periodMs > 0) || !(o.refusalsPerAdmit > 0)) throw new RangeError('RetryWindow: maxS >= 1, periodMs > 0 and refusalsPerAdmit > 0');
     this.periodStart = now;
   }
 
@@ -201,8 +215,11 @@ export class RetryWindow {
     if (now - this.periodStart >= 2 * this.o.periodMs) {
       this.windowS = 1;
     } else {
-      const ratio = this.refused / Math.max(1, this.admitted) / this.o.refusalsPerAdmit;
-      this.windowS = Math.min(this.o.maxS, Math.max(1, this.windowS * Math.min(2, Math.max(0.5, ratio))));
+      const perS = 1000 / this.o.periodMs;
+      this.capacity = Math.max(this.admitted * perS, this.capacity * (this.o.capacityDecay ?? 0.9));
+      const crowd = this.refused * perS * ((1 + this.windowS) / 2);
+      const sized = (2 * crowd) / (this.o.refusalsPerAdmit * Math.max(1, this.capacity)) - 1;
+      this.windowS = Math.min(this.o.maxS, 2 * this.windowS, Math.max(1, Math.round(sized)));
     }
     this.periodStart = now;
     this.admitted = 0;
