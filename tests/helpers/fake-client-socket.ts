@@ -4,6 +4,10 @@ import { SendStatus, type ClientSocket } from '../../services/gateway/core/ports
 
 export class FakeClientSocket implements ClientSocket {
   sent: Array<{ data: Uint8Array | string; isBinary: boolean }> = [];
+  /** For each send: the cork it was written in (1, 2, …), or 0 if uncorked. */
+  corkOf: number[] = [];
+  corks = 0;
+  private inCork = 0;
   ended: { code: number; reason: string } | undefined;
   buffered = 0;
   nextStatus: number = SendStatus.OK;
@@ -12,6 +16,7 @@ export class FakeClientSocket implements ClientSocket {
   send(message: Uint8Array | string, isBinary = false): number {
     if (this.ended) this.touchedAfterEnd = true;
     this.sent.push({ data: message, isBinary });
+    this.corkOf.push(this.inCork);
     return this.nextStatus;
   }
   end(code = 1000, reason = ''): void {
@@ -23,7 +28,9 @@ export class FakeClientSocket implements ClientSocket {
     return this.buffered;
   }
   cork(cb: () => void): void {
-    cb();
+    const outer = this.inCork;
+    if (outer === 0) this.inCork = ++this.corks;
+    try { cb(); } finally { this.inCork = outer; }
   }
   /** Topics joined (what uWS would publish to this socket). */
   topics = new Set<string>();

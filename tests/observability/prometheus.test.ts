@@ -19,7 +19,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { prometheusBinary, promtool, startPrometheus, type RunningPrometheus } from '../../infra/local/prometheus.js';
-import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
+import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
+import { apiCall } from '../../infra/local/api-call.js';
+import { mintToken } from '../../services/standalone/dev-token.js';
 import { fleetClient, waitFor, type Recorded } from '../helpers/sdk-clients.js';
 import { connect, mustConnect } from '../helpers/client.js';
 import {
@@ -28,6 +30,8 @@ import {
 
 const USERS = 6;
 const PUSHES = 4;
+/** One per scrape interval or so: the channel fan-out rates need increases seen by several scrapes. */
+const CHANNEL_PUBLISHES = 3;
 /** Wide enough to cover the whole test run: every rate has its samples. */
 const RATE_WINDOW = '2m';
 const ALL = { namespace: '.*', pod: '.*' };
@@ -61,6 +65,17 @@ describe('observability on a real Prometheus', () => {
     // Prometheus applies new targets after its discovery throttle (~5 s): the activity
     // below must come after its first scrape, or rates and quantiles over it stay empty.
     await until(prom.url, 'count(up == 1)', (s) => Number(s[0]?.value[1]) === 3, 'the first scrape of every target');
+    // Channel traffic spread over several scrapes, so the fan-out rates (and the rule over them) have samples.
+    const sub = await mustConnect(c.url, { token: await mintToken(CLUSTER_SECRET, 'obs-ch', { ttlSeconds: 600, channels: ['obs:room'] }), query: { channels: '1' } });
+    await sub.until(() => sub.frames.find((f) => f.op === 'subscribed' && f.channel === 'obs:room'), 5_000, 'the obs:room subscription');
+    for (let i = 0; i < CHANNEL_PUBLISHES; i++) {
+      const r = await apiCall(c.apiUrl, CLUSTER_API_KEY, 'POST', '/v1/publish', { channel: 'obs:room', data: { i } });
+      assert.equal(r.status, 200);
+      await sub.frame('pub', i);
+      await new Promise((res) => setTimeout(res, 1_200));
+    }
+    sub.close();
+    await sub.closeEvent();
     for (let i = 0; i < USERS; i++) fleet.push(fleetClient(c, `obs${i}`));
     await waitFor(() => fleet.every((r) => r.client.state === 'connected'), 20_000, 'the fleet to connect');
     for (let n = 0; n < PUSHES; n++) {
@@ -87,8 +102,14 @@ describe('observability on a real Prometheus', () => {
     await until(prom.url, 'sum(longlink_gateway_connections)', (s) => Number(s[0]?.value[1]) === USERS, `${USERS} live connections in Prometheus`);
     await until(prom.url, 'sum(longlink_gateway_pushes_delivered_total)', (s) => Number(s[0]?.value[1]) >= USERS * PUSHES, 'the pushes in Prometheus');
     await until(prom.url, 'count(pod:longlink_gateway_resident_memory_per_connection_bytes:ratio)', (s) => s.length > 0, 'the recording rules');
-    await until(prom.url, 'sum(longlink_gateway_connections_closed_total)', (s) => Number(s[0]?.value[1]) >= 1, 'the extra client\'s close');
+    await until(prom.url, 'count(pod:longlink_gateway_channel_fanout:ratio_5m)', (s) => s.length > 0, 'the channel fan-out rule');
+    // Two closes: the channel subscriber's and the extra client's.
+    await until(prom.url, 'sum(longlink_gateway_connections_closed_total)', (s) => Number(s[0]?.value[1]) >= 2, 'the extra client\'s close');
     await until(prom.url, 'min(count_over_time(up[1m]))', (s) => Number(s[0]?.value[1]) >= 4, 'a few scrapes of every target');
+    // Series born late (the refused upgrade, the closes) need samples from a few scrapes before their rates show.
+    for (const m of ['longlink_gateway_auth_failures_total', 'longlink_gateway_connections_closed_total']) {
+      await until(prom.url, `min(count_over_time(${m}[1m]))`, (s) => Number(s[0]?.value[1]) >= 3, `a few scrapes of ${m}`);
+    }
   });
 
   after(async () => {

@@ -195,6 +195,19 @@ describe('GatewayCore', () => {
     assert.deepEqual(s.frames().at(-1), { op: 'heartbeat_ack' });
   });
 
+  it('writes the pushes of one delivery to a socket in one cork (one write for a coalesced bus message)', async () => {
+    const { core, hs } = setup();
+    const s = new FakeClientSocket();
+    core.open(s, hs());
+    await flush();
+    const before = s.sent.length;
+    core.deliver({ user: 'alice', pushes: [1, 2, 3].map((seq) => ({ seq, id: `p${seq}`, ts: 1, data: String(seq) })) });
+    assert.deepEqual(s.frames().slice(before).map((f) => (f as PushFrame).seq), [1, 2, 3]);
+    const corks = s.corkOf.slice(before);
+    assert.ok(corks[0]! > 0, 'written inside a cork');
+    assert.deepEqual(corks, [corks[0], corks[0], corks[0]], 'all three in the same cork');
+  });
+
   it('closes a slow consumer whose buffer stays over its bound past the write timeout, and on overflow at once', async () => {
     const { core, hs, run } = setup();
     const slow = new FakeClientSocket(), full = new FakeClientSocket();
