@@ -23,7 +23,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { apiCall } from '../../infra/local/api-call.js';
 import { cpuMicros } from './proc-stats.js';
@@ -31,7 +31,7 @@ import { ask, nextMessage } from '../lib/worker-ipc.js';
 import type { FanoutWorkerArgs } from './fanout-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: o } = parseArgs({ options: {
+const { values: o } = benchArgs('bench:fanout', { options: {
   subscribers: { type: 'string', default: '2000' }, gateways: { type: 'string', default: '2' }, workers: { type: 'string', default: '2' },
   publishes: { type: 'string', default: '20' }, interval: { type: 'string', default: '200' }, 'push-batch': { type: 'string', default: '1000' },
   concurrency: { type: 'string', default: '50' },

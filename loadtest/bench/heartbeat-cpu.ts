@@ -25,14 +25,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { fileURLToPath } from 'node:url';
 import { CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
 import { nextMessage } from '../lib/worker-ipc.js';
 import { spawnNode } from '../../infra/local/process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({ options: {
+const { values } = benchArgs('bench:heartbeat-cpu', { options: {
   connections: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' },
   interval: { type: 'string', default: '5000' }, window: { type: 'string', default: '5000' }, windows: { type: 'string', default: '9' },
   before: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'gateway-flags': { type: 'string' },

@@ -11,11 +11,11 @@
  *
  * Prints a table, then one JSON line (last line).
  */
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { startRig } from '../nat-sim/harness.js';
 import { MARS_DEFAULTS, createClient, type LonglinkClient } from '../../sdk/src/node.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs('bench:heartbeat', {
   options: {
     scale: { type: 'string', default: '100' },
     'nat-min': { type: 'string', default: '5' },

@@ -12,7 +12,7 @@
  * Last line of output: one JSON object.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMicros, rssBytes } from './proc-stats.js';
@@ -22,7 +22,7 @@ import { nextMessage } from '../lib/worker-ipc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../../..');
-const { values } = parseArgs({ options: {
+const { values } = benchArgs('bench:memory', { options: {
   connections: { type: 'string', default: '15000' }, workers: { type: 'string', default: '3' },
   interval: { type: 'string', default: '5000' }, window: { type: 'string', default: '10000' }, only: { type: 'string' },
 } });

@@ -8,11 +8,11 @@
  *
  * Prints each scenario's figures as a readable block, then one JSON line (last line).
  */
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { natBelowMinimum, natForgetsMapping, smartHeartbeatThroughNat } from '../../infra/netns/scenarios/heartbeat.js';
 import { gatewayPartition, lossySlowLink, reconnectStorm } from '../../infra/netns/scenarios/network.js';
 
-const { values } = parseArgs({
+const { values } = benchArgs('bench:netns', {
   options: {
     only: { type: 'string', default: '1,2,3,4,5,6' },
     minutes: { type: 'string', default: '5' },

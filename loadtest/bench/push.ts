@@ -31,7 +31,7 @@ import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
 import { cpuDelta, cpuSnap, judge, machineStat, maxBatchPhase, runPhase, sleep, type MaxBatchResult, type PhaseResult, type PhaseSetup } from './push-phase.js';
 import { ensureBaseline, startClusterSystem, startStandaloneSystem, type BenchSystem } from './push-systems.js';
@@ -40,7 +40,7 @@ import { ask } from '../lib/worker-ipc.js';
 import { printReport, type SystemResult } from './push-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: o } = parseArgs({ options: {
+const { values: o } = benchArgs('bench:push', { options: {
   users: { type: 'string', default: '4000' }, workers: { type: 'string', default: '2' },
   rate: { type: 'string', default: '2000' }, duration: { type: 'string', default: '10000' }, warmup: { type: 'string', default: '2000' },
   'single-steps': { type: 'string', default: '2000,3000,4000,5000,6000' }, 'batch-steps': { type: 'string', default: '4000,8000,12000,16000' },

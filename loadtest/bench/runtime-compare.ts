@@ -17,16 +17,16 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sep = process.argv.indexOf('--');
-const { values } = parseArgs({
+const { values } = benchArgs('bench:runtime', {
   args: process.argv.slice(2, sep < 0 ? undefined : sep),
   options: { bench: { type: 'string', default: 'memory' }, nodes: { type: 'string', default: '/usr/local/bin/node,/opt/node20/bin/node' }, rounds: { type: 'string', default: '2' } },
 });
-const benchArgs = sep < 0 ? [] : process.argv.slice(sep + 1);
+const passedArgs = sep < 0 ? [] : process.argv.slice(sep + 1);
 const nodes = values.nodes.split(',');
 const rounds = Number(values.rounds);
 if (nodes.length !== 2 || !(rounds >= 1)) throw new Error('--nodes needs two paths, --rounds a positive number');
@@ -65,7 +65,7 @@ export function metrics(bench: string, j: Json): Record<string, number> {
 
 function runOnce(node: string): Promise<Json> {
   return new Promise((resolve, reject) => {
-    const child = spawn(node, [script!, ...benchArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(node, [script!, ...passedArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (b: Buffer) => { out += b.toString(); process.stdout.write(b); });
     child.on('error', reject);
@@ -109,4 +109,4 @@ const rows = Object.keys(samples[0]!).filter((k) => samples[1]![k]).map((k) => {
 console.log(`\n${values.bench}: medians of ${rounds} run(s) each, alternating; ratio = Node ${versions[0]} ÷ Node ${versions[1]} (< 1: ${versions[0]} is better)`);
 console.log(`${'metric'.padEnd(52)} ${versions[0]!.padStart(12)} ${versions[1]!.padStart(12)}  ratio`);
 for (const r of rows) console.log(`${r.metric.padEnd(52)} ${String(r.a).padStart(12)} ${String(r.b).padStart(12)}  ${r.ratio ?? '-'}`);
-console.log(JSON.stringify({ bench: 'runtime', compared: values.bench, args: benchArgs, nodes: versions, rounds, minutes: Math.round((Date.now() - started) / 6000) / 10, rows }));
+console.log(JSON.stringify({ bench: 'runtime', compared: values.bench, args: passedArgs, nodes: versions, rounds, minutes: Math.round((Date.now() - started) / 6000) / 10, rows }));

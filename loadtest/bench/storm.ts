@@ -36,7 +36,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../../infra/local/cluster-harness.js';
 import { ask, nextMessage } from '../lib/worker-ipc.js';
 import { Aggregator } from '../generator/aggregate.js';
@@ -49,7 +49,7 @@ import { Pusher } from '../lib/pusher.js';
 import { compareStorms, connectTable, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: o } = parseArgs({ options: {
+const { values: o } = benchArgs('bench:storm', { options: {
   connections: { type: 'string', default: '15000' }, workers: { type: 'string', default: '3' }, modes: { type: 'string', default: 'sdk,fixed' },
   'push-rate': { type: 'string', default: '300' }, 'connect-rate': { type: 'string', default: '2000' }, 'connect-burst': { type: 'string', default: '4000' },
   'max-starting': { type: 'string', default: '5000' }, 'resume-concurrency': { type: 'string', default: '256' },

@@ -20,7 +20,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { spawnNode } from '../../infra/local/process.js';
 import { Histogram, r2 } from '../lib/histogram.js';
@@ -31,7 +31,7 @@ import { suiteRatios, suiteTable, type SuiteResult } from './suite-report.js';
 import type { Dialect, SuiteStats, SuiteWorkerArgs } from './suite-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: o } = parseArgs({ options: {
+const { values: o } = benchArgs('bench', { options: {
   connections: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' }, interval: { type: 'string', default: '5000' },
   window: { type: 'string', default: '10000' }, 'push-rate': { type: 'string', default: '500' }, 'push-s': { type: 'string', default: '5' },
   only: { type: 'string', default: 'longlink,ws,socketio' },

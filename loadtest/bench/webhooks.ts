@@ -25,14 +25,14 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/cli-args.js';
 import { CLUSTER_API_KEY, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { machineStat } from './push-phase.js';
 import { cpuMicros } from './proc-stats.js';
 import { mergeRounds, phaseStats, ratios, table, type Mode, type PhaseStats } from './webhooks-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: o } = parseArgs({ options: {
+const { values: o } = benchArgs('bench:webhooks', { options: {
   rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '5000' }, concurrency: { type: 'string', default: '8' },
   'slow-ms': { type: 'string', default: '2000' }, events: { type: 'string', default: '20000' }, users: { type: 'string', default: '1000' },
   rate: { type: 'string', default: '0' },

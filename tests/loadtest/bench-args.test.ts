@@ -1,0 +1,39 @@
+/**
+ * Every `npm run bench:*` answers `--help` with its flags and defaults, and
+ * refuses an unknown flag with a readable message and exit 2 (no stack trace).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { usage } from '../../loadtest/lib/cli-args.js';
+
+const scripts = JSON.parse(readFileSync('package.json', 'utf8')).scripts as Record<string, string>;
+/** `npm run <name>` → the compiled benchmark it runs (bench:wheel and bench:fuzz take no flags parser). */
+const benches = Object.entries(scripts).flatMap(([name, cmd]) => {
+  const m = /node (?:--\S+ )*(dist\/loadtest\/bench\/[\w-]+\.js)/.exec(cmd);
+  return m && (name === 'bench' || name.startsWith('bench:')) && !['bench:wheel', 'bench:fuzz'].includes(name) ? [{ name, file: m[1]! }] : [];
+});
+
+describe('benchmark flags', () => {
+  it('finds the benchmarks in package.json', () => {
+    assert.ok(benches.length >= 9, JSON.stringify(benches));
+  });
+
+  for (const b of benches) {
+    it(`${b.name}: --help lists the flags; an unknown flag exits 2 with the list`, () => {
+      const help = spawnSync(process.execPath, [b.file, '--help'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(help.status, 0, help.stderr);
+      assert.match(help.stdout, new RegExp(`^usage: npm run ${b.name} -- \\[flags\\]\\n(  --[\\w-]+.*\\n)+$`));
+      const bad = spawnSync(process.execPath, [b.file, '--no-such-flag'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, new RegExp(`^${b.name}: Unknown option '--no-such-flag'`));
+      assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+
+  it('usage shows defaults, lists and booleans', () => {
+    const text = usage('bench:x', { n: { type: 'string', default: '3' }, on: { type: 'boolean' }, l: { type: 'string', multiple: true, default: ['a', 'b'] } });
+    assert.equal(text, 'usage: npm run bench:x -- [flags]\n  --n <value>  (default: 3)\n  --on\n  --l <value>  (default: a,b)\n');
+  });
+});
