@@ -11,8 +11,6 @@ import { gc, timed } from './wheel-timing.js';
 /** Shape a gateway connection would have: the wheel's record index plus the naive side's field. */
 export class Conn implements WheelNode {
   wheelId = -1;
-  wheelBucket = 0;
-  wheelPos = 0;
   last = 0;
   extra: { a: number; b: number }[] | null = null;
   constructor(readonly id: number) {}

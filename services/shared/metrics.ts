@@ -12,6 +12,14 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NatsBusCounters, NatsBusStatus } from './bus/nats-bus.js';
 
+/**
+ * Sampling period (ms) of the event-loop delay monitor behind
+ * `nodejs_eventloop_lag_*`. prom-client's default, 10 ms, is a libuv timer
+ * waking the process 100 times a second whatever its load; at 100 ms a stall
+ * is still caught by the sample that falls in it, with a tenth of the wake-ups.
+ */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 export class ScrapeMetrics<S> {
   readonly registry: Registry;
   private source: S | undefined;
@@ -19,7 +27,7 @@ export class ScrapeMetrics<S> {
   /** `registry`: register on an existing registry instead of a new one (default metrics are then the caller's business). */
   constructor(private readonly prefix: string, opts: { defaultMetrics?: boolean; registry?: Registry } = {}) {
     this.registry = opts.registry ?? new Registry();
-    if (opts.registry === undefined && (opts.defaultMetrics ?? true)) collectDefaultMetrics({ register: this.registry });
+    if (opts.registry === undefined && (opts.defaultMetrics ?? true)) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
   /** Binds the collectors to the running component they read from. */

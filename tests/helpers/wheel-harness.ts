@@ -4,8 +4,6 @@ import type { WheelNode, TimingWheelOptions } from '../../services/gateway/core/
 
 export class TNode implements WheelNode {
   wheelId = -1;
-  wheelBucket = 0;
-  wheelPos = 0;
   /** Last deadline the wheel accepted for this node (recorded by the harness: it stays readable after expiry). */
   deadline = Number.NaN;
   constructor(readonly id: number) {}

@@ -12,10 +12,8 @@ import type { ChannelConn } from './channels.js';
 import { heartbeatDeadlineMs } from '../../../protocol/index.js';
 
 export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn, ChannelConn {
-  /** The timing wheel's index for this connection's deadline record (-1: none), and where its cell is (the wheel's). */
+  /** The timing wheel's index for this connection's deadline record (-1: none). */
   wheelId = -1;
-  wheelBucket = 0;
-  wheelPos = 0;
   // Numeric fields start as numbers, never `undefined` (what an ES2022 field
   // without initializer holds until the constructor runs): a field that ever
   // held a non-number is stored boxed, so every write of a fractional value

@@ -1,24 +1,35 @@
 /**
  * Hashed timing wheel (Varghese & Lauck, "scheme 6"; the shape of Netty's
  * HashedWheelTimer) owning every connection's heartbeat deadline, laid out
- * data-oriented: each slot appends to a dense bucket of (entry, deadline)
- * cells in a Float64Array (timing-wheel-buckets.ts), and a node carries its
- * entry index and its location (bucket id, cell position) in three plain
- * number fields, so the heartbeat path reads the location from the object it
- * already has.
+ * data-oriented: each slot is a dense bucket of (entry, deadline) cells in a
+ * Float64Array, an entry's location is two int32s in a typed array, and a node
+ * carries only its entry index (`wheelId`).
  *
  * Algorithm
  *   Time is cut into ticks of `tickMs`, counted from `startMs`: tick k ends at
  *   boundary B(k) = startMs + k * tickMs. A deadline d belongs to tick
  *   T(d) = ceil((d - startMs) / tickMs), the first boundary at or after d.
- *   `wheelSize` slots (a power of two) each have a bucket: an unordered dense
- *   array of cells. An entry for tick k sits in slot k & (wheelSize - 1), so a
- *   slot is shared by ticks one rotation apart. advance(now) processes every
- *   boundary B(k) <= now it has not processed yet, and for tick k walks only
- *   slot k's bucket: entries with T(deadline) <= k expire, the rest are
- *   appended to the bucket of their current deadline's slot. No per-entry round
- *   counter is kept; an entry more than a rotation away is simply seen (and
- *   re-appended) once per rotation until its tick comes up.
+ *   `wheelSize` slots (a power of two) each hold a bucket: an unordered dense
+ *   array of cells [entry index, deadline], removed from by swap-remove. An
+ *   entry for tick k sits in slot k & (wheelSize - 1), so a slot is shared by
+ *   ticks one rotation apart. advance(now) processes every boundary B(k) <= now
+ *   it has not processed yet, and for tick k walks only slot k's bucket:
+ *   entries with T(deadline) <= k expire, the rest are appended to the bucket
+ *   of their current deadline. No per-entry round counter is kept; an entry
+ *   more than a rotation away is simply seen (and re-appended) once per
+ *   rotation until its tick comes up.
+ *
+ *   Layout (why it is fast). The deadline lives in the bucket cell, beside the
+ *   index, so a walk reads its bucket sequentially and never chases a pointer:
+ *   the only random access per visit is the write of the entry's new location
+ *   (slot, position: 8 bytes per entry), a store the CPU does not wait for.
+ *   touch() goes the other way (entry -> location -> cell), one random access
+ *   on the heartbeat path, where the connection is being touched anyway. The
+ *   previous layout, an intrusive doubly linked list through the connection
+ *   objects, cost ~390 ns per visit at 1M entries (each visit a chain of
+ *   dependent cache misses); loadtest/bench/wheel.ts and docs/benchmarks.md
+ *   have today's figures. Free entries form a list through their position
+ *   field; `nodes` maps an index back to its node and is read only on expiry.
  *
  *   Touches are lazy: extending a deadline only rewrites the cell's deadline,
  *   and the entry is moved when its old slot comes round. Invariant that makes
@@ -26,46 +37,28 @@
  *   max(T(deadline), next unprocessed tick). Moving a deadline later keeps it;
  *   moving it earlier may break it, so touch() re-slots eagerly in that case.
  *
- * Layout (why it is fast)
- *   The deadline lives in the cell, beside the index, so a walk reads its
- *   bucket sequentially and never chases a pointer. A walk does not store a
- *   moved entry's new location either (a random store, which was ~3/4 of a
- *   visit's cost at 1M entries): it leaves a forwarding cell [bucket,
- *   position] where the entry was, in the cache line it just read. A walked
- *   bucket is detached from its slot (the slot gets a fresh one) and kept until
- *   no path runs through it (or, past a memory budget of 2 cells per entry,
- *   its remaining paths are resolved); then it is reused with its capacity.
- *   An entry's path is its stored location, then zero or more forwarding
- *   cells, then its one live cell; a live cell counts the forwarding cells
- *   before it (hops, stored above bit 32 of the index). touch(), cancel() and
- *   expiry follow the path, tombstone its forwarding cells and store the live
- *   cell as the location (resolve()). A heartbeating entry is touched between
- *   two visits, so its path is at most one hop; an untouched one (a silent
- *   connection, a far deadline) is moved at most MAX_HOPS times before a walk
- *   resolves it and stores its location directly. touch() thus reads the
- *   node's location (the node is in cache on the heartbeat path), the cell
- *   there and, after a walk moved the entry, the forwarded cell: the cost the
- *   sweep no longer pays moves to the heartbeat path as a dependent load
- *   (docs/benchmarks.md measures both). Removals tombstone their cell (no
- *   swap-remove: a moved cell would strand forwards pointing at it);
- *   tombstones are dropped when their bucket is walked.
+ *   While a slot is walked its bucket is detached ("pending") and the slot
+ *   starts a fresh one, so entries re-slotted into the same slot (a deadline
+ *   a rotation or more away) are not seen twice in one tick. An entry whose
+ *   location names the walked slot is in pending iff its position is below the
+ *   pending length and pending holds its index there; that is what lets
+ *   onExpire cancel/touch any entry, including ones not walked yet, without
+ *   marking every entry of the slot.
  *
  * Complexity (n = entries, S = wheelSize)
- *   touch / cancel              O(MAX_HOPS) = O(1), no allocation.
+ *   touch / cancel              O(1), no allocation.
  *   schedule                    O(1) amortized; allocates only when the entry
- *                               table or a bucket doubles, or a slot needs a
- *                               bucket and none is free (not in steady state:
+ *                               table or a bucket doubles (not in steady state:
  *                               capacity is kept and buckets are recycled).
- *   advance                     O(ticks crossed + cells in their slots);
+ *   advance                     O(ticks crossed + entries in their slots);
  *                               a jump of more than one rotation is capped at
- *                               O(S + cells): one pass over every slot.
+ *                               O(S + n): one pass over every slot.
  *   Per entry, a deadline D ticks ahead costs ceil(D / S) visits, and a lazily
  *   touched entry is visited about once per touch interval, so sweep cost per
  *   second scales with the touch (heartbeat) rate, not with n.
- *   Space: two number fields on the node, one reference and a 4 B free-list
- *   link per entry (at the peak entry count); 16 B cells in buckets
- *   (doubling), including tombstones and walked buckets not yet reused (at
- *   most ~2 cells per entry); O(S) bucket headers, allocated lazily.
+ *   Space per entry: a 16 B cell (buckets double, so up to 2x that), an 8 B
+ *   location and one reference, at the peak entry count; O(S) bucket headers,
+ *   allocated lazily.
  *
  * Accuracy
  *   An entry expires on the first tick boundary at or after its deadline, i.e.
@@ -82,15 +75,10 @@
  * belong to at most one wheel.
  */
 
-import { BucketPool, FWD, HOP, TOMB, WALKED } from './timing-wheel-buckets.js';
-
-/** What the wheel needs on a node: three numbers (the gateway's Connection carries them), so it allocates nothing per touch. */
+/** What the wheel needs on a node: one number (the gateway's Connection carries it), so it allocates nothing per touch. */
 export interface WheelNode {
   /** -1 when not in the wheel (set it so before the first schedule); otherwise the wheel's index for it. */
   wheelId: number;
-  /** The wheel's: where the node's path starts (bucket id, cell position); initialise to 0. */
-  wheelBucket: number;
-  wheelPos: number;
 }
 
 export interface TimingWheelOptions {
@@ -113,13 +101,12 @@ export interface TimingWheelStats {
 
 const MAX_WHEEL_SIZE = 1 << 20;
 const INITIAL_ENTRIES = 1024;
-/**
- * Forwarding cells an entry's path may hold before a walk stores its location
- * directly. A heartbeating entry is touched between two visits, which
- * shortens its path to zero; only entries nobody touches reach this.
- */
-const MAX_HOPS = 2;
-const LIMIT = HOP * MAX_HOPS;
+/** Initial bucket capacity in cells. */
+const INITIAL_BUCKET = 16;
+const EMPTY = new Float64Array(0);
+// A bucket cell is [index, deadline] (two float64s); a location is [slot, pos] (two int32s).
+const CELL = 2;
+const LOC = 2;
 
 export class TimingWheel<N extends WheelNode> {
   /** Cumulative counters, mutated in place (cheap to export as metrics). */
@@ -128,21 +115,23 @@ export class TimingWheel<N extends WheelNode> {
   private readonly tickMs: number;
   private readonly startMs: number;
   private readonly mask: number;
+  /** Per entry i: slot at [2i] (-1 when free), cell position at [2i + 1] (next free entry when free). */
+  private locs = new Int32Array(0);
   private readonly nodes: (N | undefined)[] = [];
-  /** Free entries: a list linked through this array. */
-  private nextFree = new Int32Array(0);
   private freeHead = -1;
-  /** Per slot: the id of the bucket new cells for it go to (-1: none yet). */
-  private readonly slotBucket: Int32Array;
-  private readonly pool = new BucketPool();
-  /** Slot of the bucket being walked (-1: none). */
-  private walkedSlot = -1;
+  /** Per slot: cells [index, deadline] at [2p], [2p + 1] for p < lens[slot]. */
+  private readonly buckets: Float64Array[];
+  private readonly lens: Int32Array;
+  /** An empty bucket handed to the slot being walked (the walked one becomes the next spare). */
+  private spare: Float64Array = EMPTY;
+  /** The detached bucket of the slot being walked; cells [0, pendingLen) are not walked yet. */
+  private pending: Float64Array = EMPTY;
+  private pendingLen = 0;
+  private pendingSlot = -1;
   /** Next tick index to process; every tick below it has been processed. */
   private nextTick = 0;
   private count = 0;
   private advancing = false;
-  /** resolve() by entry index, for the pool's release(); bound once. */
-  private readonly resolveIndex = (i: number): void => this.resolve(this.nodes[i]!, i);
 
   constructor(opts: TimingWheelOptions) {
     const { tickMs, wheelSize, startMs } = opts;
@@ -164,18 +153,14 @@ export class TimingWheel<N extends WheelNode> {
     this.tickMs = tickMs;
     this.startMs = startMs;
     this.mask = wheelSize - 1;
-    this.slotBucket = new Int32Array(wheelSize).fill(-1);
+    this.buckets = new Array<Float64Array>(wheelSize).fill(EMPTY);
+    this.lens = new Int32Array(wheelSize);
     this.growEntries(INITIAL_ENTRIES);
   }
 
   /** Number of scheduled nodes (including any mid-walk inside advance()). */
   get size(): number {
     return this.count;
-  }
-
-  /** Buckets allocated (attached, walked and not yet reusable, or free): for tests and memory accounting. */
-  get bucketCount(): number {
-    return this.pool.cells.length;
   }
 
   /**
@@ -190,10 +175,9 @@ export class TimingWheel<N extends WheelNode> {
       i = this.alloc(node);
       this.count++;
     } else {
-      this.resolve(node, i);
-      this.pool.cells[node.wheelBucket]![node.wheelPos * 2] = TOMB;
+      this.unlink(i);
     }
-    this.place(node, i, this.slotFor(deadline), deadline);
+    this.append(i, this.slotFor(deadline), deadline);
   }
 
   /**
@@ -205,27 +189,21 @@ export class TimingWheel<N extends WheelNode> {
   touch(node: N, deadline: number): void {
     const i = node.wheelId;
     if (i < 0) return;
-    let bucket = this.pool.cells[node.wheelBucket]!;
-    let cell = node.wheelPos * 2 + 1;
-    if (bucket[cell - 1]! < 0) {
-      // Moved by a walk since the last touch: follow and shorten the path.
-      this.resolve(node, i);
-      bucket = this.pool.cells[node.wheelBucket]!;
-      cell = node.wheelPos * 2 + 1;
-    }
+    const at = i * LOC;
+    const slot = this.locs[at]!;
+    const cell = this.locs[at + 1]! * CELL + 1;
+    const bucket = slot === this.pendingSlot ? this.bucketOf(i) : this.buckets[slot]!;
     if (deadline >= bucket[cell]!) {
       bucket[cell] = deadline;
       return;
     }
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
     bucket[cell] = deadline;
-    const owner = this.pool.owner[node.wheelBucket]!;
-    const slot = owner === WALKED ? this.walkedSlot : owner;
     const to = this.slotFor(deadline);
     // Same slot: its next visit is already <= the new tick (see invariant).
     if (to !== slot) {
-      bucket[cell - 1] = TOMB;
-      this.place(node, i, to, deadline);
+      this.unlink(i);
+      this.append(i, to, deadline);
     }
   }
 
@@ -233,12 +211,12 @@ export class TimingWheel<N extends WheelNode> {
   cancel(node: N): void {
     const i = node.wheelId;
     if (i < 0) return;
-    this.resolve(node, i);
-    this.pool.cells[node.wheelBucket]![node.wheelPos * 2] = TOMB;
+    this.unlink(i);
     this.release(i);
     node.wheelId = -1;
     this.count--;
   }
+
   /**
    * Process every tick boundary <= now not yet processed. Each due entry is
    * removed (wheelId = -1) before onExpire(node) runs, so the callback may
@@ -275,134 +253,76 @@ export class TimingWheel<N extends WheelNode> {
       completed = true;
     } finally {
       this.advancing = false;
-      // A throw mid-pass left later slots unvisited although overdue: make
-      // the next advance() (any now in or after this tick) a full pass again.
-      if (!completed && jumped) this.nextTick = target - this.mask;
+      if (!completed) {
+        this.requeuePending();
+        // A throw mid-pass left later slots unvisited although overdue: make
+        // the next advance() (any now in or after this tick) a full pass again.
+        if (jumped) this.nextTick = target - this.mask;
+      }
     }
     return this.stats.expired - expiredBefore;
   }
 
-  /**
-   * Detach slot `s`'s bucket and examine each live cell as of tick `tick`:
-   * expire it, or append it to its deadline's slot and leave a forwarding cell
-   * in its place (no store to the entry's location: see the class comment).
-   */
+  /** Detach slot `s` and examine each of its entries as of tick `tick`. */
   private walk(s: number, tick: number, onExpire: (node: N) => void): void {
-    const b = this.slotBucket[s]!;
-    if (b < 0) return;
-    const pool = this.pool;
-    const len = pool.lens[b]!;
-    this.slotBucket[s] = -1;
-    pool.owner[b] = WALKED;
-    this.walkedSlot = s;
-    const walked = pool.cells[b]!;
-    const { stats, startMs, tickMs, mask, slotBucket } = this;
+    const len = this.lens[s]!;
+    if (len === 0) return;
+    const pending = this.buckets[s]!;
+    this.buckets[s] = this.spare;
+    this.spare = EMPTY;
+    this.lens[s] = 0;
+    this.pending = pending;
+    this.pendingLen = len;
+    this.pendingSlot = s;
+    const { stats, startMs, tickMs, mask } = this;
     let visited = 0;
     let reslotted = 0;
-    let forwards = 0;
-    let k = 0;
     try {
-      // The bucket is detached: callbacks append elsewhere, so len is fixed;
-      // they may tombstone, forward or re-deadline cells here, which the walk
-      // reads as it reaches them.
-      for (; k < len; k++) {
-        const a = walked[k * 2]!;
-        if (a < 0) continue;
+      // Pop from the end: the callback may swap-remove other pending cells,
+      // which keeps [0, pendingLen) exactly the entries not walked yet. Only a
+      // callback can change pendingLen, so it is synced around callbacks only.
+      let k = len;
+      while (k > 0) {
+        k--;
+        const i = pending[k * CELL]! | 0;
+        const d = pending[k * CELL + 1]!;
         visited++;
-        const d = walked[k * 2 + 1]!;
         const t = Math.ceil((d - startMs) / tickMs);
         if (t <= tick) {
-          this.expire(walked, k, a >>> 0, onExpire);
-          continue;
+          const node = this.nodes[i]!;
+          this.release(i);
+          node.wheelId = -1;
+          this.count--;
+          stats.expired++;
+          this.pendingLen = k;
+          onExpire(node);
+          k = this.pendingLen;
+        } else {
+          reslotted++;
+          // t > tick >= nextTick - 1, so no clamping is needed.
+          this.append(i, t & mask, d);
         }
-        reslotted++;
-        // t > tick >= nextTick - 1, so no clamping is needed.
-        const slot = t & mask;
-        if (a >= LIMIT) {
-          this.move(walked, k, a >>> 0, slot, d);
-          continue;
-        }
-        let to = slotBucket[slot]!;
-        if (to < 0) to = this.attach(slot);
-        let target = pool.cells[to]!;
-        const n = pool.lens[to]!;
-        if (n * 2 === target.length) target = pool.grow(to);
-        target[n * 2] = a + HOP;
-        target[n * 2 + 1] = d;
-        pool.lens[to] = n + 1;
-        walked[k * 2] = FWD - to;
-        walked[k * 2 + 1] = n;
-        forwards++;
       }
+      this.pendingLen = 0;
     } finally {
       stats.visited += visited;
       stats.reslotted += reslotted;
-      this.walkedSlot = -1;
-      // After a throw, cells not examined yet are moved to the next tick's slot.
-      if (k < len) this.requeue(b, k + 1, len);
-      pool.retire(b, forwards);
-      pool.release(this.count, this.resolveIndex);
     }
+    this.pendingSlot = -1;
+    this.pending = EMPTY;
+    // The walked bucket's capacity serves the next detached slot.
+    this.spare = pending;
   }
 
-  // The walk's rare paths live in their own methods, so the hot loop keeps
-  // its optimized code when one is first taken (no deopt on missing feedback).
-
-  /** The walked cell k of entry i is due: remove it and report it. */
-  private expire(walked: Float64Array, k: number, i: number, onExpire: (node: N) => void): void {
-    const node = this.nodes[i]!;
-    this.resolve(node, i);
-    walked[k * 2] = TOMB;
-    this.release(i);
-    node.wheelId = -1;
-    this.count--;
-    this.stats.expired++;
-    onExpire(node);
-  }
-
-  /** Move the walked cell k of entry i to `slot`, storing its location on the node (path resolved, no forward). */
-  private move(walked: Float64Array, k: number, i: number, slot: number, deadline: number): void {
-    const node = this.nodes[i]!;
-    this.resolve(node, i);
-    walked[k * 2] = TOMB;
-    this.place(node, i, slot, deadline);
-  }
-
-  /** After onExpire threw: park the walked bucket's unexamined live cells in the next tick's slot. */
-  private requeue(b: number, from: number, len: number): void {
-    const walked = this.pool.cells[b]!;
+  /** After onExpire threw: park unexamined entries in the next tick's slot. */
+  private requeuePending(): void {
+    const pending = this.pending;
+    const n = this.pendingLen;
+    this.pendingLen = 0;
+    this.pendingSlot = -1;
+    this.pending = EMPTY;
     const slot = this.nextTick & this.mask;
-    for (let k = from; k < len; k++) {
-      const a = walked[k * 2]!;
-      if (a >= 0) this.move(walked, k, a >>> 0, slot, walked[k * 2 + 1]!);
-    }
-  }
-
-  /**
-   * Follow entry i's path from the node's location to its live cell,
-   * tombstoning the forwarding cells on the way, and store that cell as the
-   * node's location (its hop count reset). O(MAX_HOPS).
-   */
-  private resolve(node: N, i: number): void {
-    let b = node.wheelBucket;
-    let p = node.wheelPos;
-    const cells = this.pool.cells;
-    let bucket = cells[b]!;
-    let a = bucket[p * 2]!;
-    if (a >= 0) return;
-    while (a <= FWD) {
-      // `| 0`: the node's fields must only ever hold small integers, or V8
-      // stores them boxed (a doubles-in-Smi-field map change on every node).
-      const np = bucket[p * 2 + 1]! | 0;
-      bucket[p * 2] = TOMB;
-      b = (FWD - a) | 0;
-      p = np;
-      bucket = cells[b]!;
-      a = bucket[p * 2]!;
-    }
-    bucket[p * 2] = i;
-    node.wheelBucket = b;
-    node.wheelPos = p;
+    for (let k = 0; k < n; k++) this.append(pending[k * CELL]! | 0, slot, pending[k * CELL + 1]!);
   }
 
   /**
@@ -415,31 +335,56 @@ export class TimingWheel<N extends WheelNode> {
     return (t < this.nextTick ? this.nextTick : t) & this.mask;
   }
 
-  /** Append entry i (no hops) with `deadline` to `slot`'s bucket and store its location on the node. */
-  private place(node: N, i: number, slot: number, deadline: number): void {
-    let b = this.slotBucket[slot]!;
-    if (b < 0) b = this.attach(slot);
-    const pool = this.pool;
-    let bucket = pool.cells[b]!;
-    const n = pool.lens[b]!;
-    if (n * 2 === bucket.length) bucket = pool.grow(b);
-    bucket[n * 2] = i;
-    bucket[n * 2 + 1] = deadline;
-    pool.lens[b] = n + 1;
-    node.wheelBucket = b;
-    node.wheelPos = n;
+  /** The bucket holding entry i's cell: its slot's, or pending (see the class comment). */
+  private bucketOf(i: number): Float64Array {
+    const slot = this.locs[i * LOC]!;
+    if (slot === this.pendingSlot) {
+      const p = this.locs[i * LOC + 1]!;
+      if (p < this.pendingLen && this.pending[p * CELL] === i) return this.pending;
+    }
+    return this.buckets[slot]!;
   }
 
-  private attach(slot: number): number {
-    const b = this.pool.take(slot);
-    this.slotBucket[slot] = b;
-    return b;
+  /** Append entry i with `deadline` to `slot`'s bucket and point its location at the cell. */
+  private append(i: number, slot: number, deadline: number): void {
+    let bucket = this.buckets[slot]!;
+    const n = this.lens[slot]!;
+    if (n * CELL === bucket.length) {
+      const grown = new Float64Array(Math.max(INITIAL_BUCKET, n * 2) * CELL);
+      grown.set(bucket);
+      this.buckets[slot] = bucket = grown;
+    }
+    bucket[n * CELL] = i;
+    bucket[n * CELL + 1] = deadline;
+    this.lens[slot] = n + 1;
+    this.locs[i * LOC] = slot;
+    this.locs[i * LOC + 1] = n;
+  }
+
+  /** Swap-remove entry i's cell from whichever bucket holds it (a slot's, or pending). */
+  private unlink(i: number): void {
+    const locs = this.locs;
+    const slot = locs[i * LOC]!;
+    const p = locs[i * LOC + 1]!;
+    let bucket: Float64Array;
+    let last: number;
+    if (slot === this.pendingSlot && p < this.pendingLen && this.pending[p * CELL] === i) {
+      bucket = this.pending;
+      last = --this.pendingLen;
+    } else {
+      bucket = this.buckets[slot]!;
+      last = --this.lens[slot]!;
+    }
+    const moved = bucket[last * CELL]! | 0;
+    bucket[p * CELL] = moved;
+    bucket[p * CELL + 1] = bucket[last * CELL + 1]!;
+    locs[moved * LOC + 1] = p;
   }
 
   private alloc(node: N): number {
     if (this.freeHead === -1) this.growEntries(this.nodes.length * 2);
     const i = this.freeHead;
-    this.freeHead = this.nextFree[i]!;
+    this.freeHead = this.locs[i * LOC + 1]!;
     this.nodes[i] = node;
     node.wheelId = i;
     return i;
@@ -448,18 +393,20 @@ export class TimingWheel<N extends WheelNode> {
   /** Return entry i to the free list (its node reference dropped so it can be collected). */
   private release(i: number): void {
     this.nodes[i] = undefined;
-    this.nextFree[i] = this.freeHead;
+    this.locs[i * LOC] = -1;
+    this.locs[i * LOC + 1] = this.freeHead;
     this.freeHead = i;
   }
 
   /** Double (or create) the entry table; new entries go on the free list, lowest index first. */
   private growEntries(capacity: number): void {
     const old = this.nodes.length;
-    const next = new Int32Array(capacity);
-    next.set(this.nextFree);
-    this.nextFree = next;
+    const locs = new Int32Array(capacity * LOC);
+    locs.set(this.locs);
+    this.locs = locs;
     for (let i = capacity - 1; i >= old; i--) {
-      next[i] = this.freeHead;
+      locs[i * LOC] = -1;
+      locs[i * LOC + 1] = this.freeHead;
       this.freeHead = i;
     }
     for (let i = old; i < capacity; i++) this.nodes.push(undefined);
