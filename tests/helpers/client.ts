@@ -83,11 +83,15 @@ export function connect(url: string, opts: { token?: string; query?: Record<stri
   const client = new TestClient(ws);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve({ ok: true, client }));
-    ws.once('unexpected-response', (_req, res) => {
+    ws.once('unexpected-response', (req, res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
-      res.on('end', () => resolve({ ok: false, status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('end', () => {
+        // With this listener ws leaves the socket open: release it, as a client that gave up would.
+        req.destroy();
+        resolve({ ok: false, status: res.statusCode ?? 0, headers: res.headers, body });
+      });
     });
     ws.once('error', (err) => reject(err));
   });

@@ -6,6 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as tcpConnect } from 'node:net';
 import { connect } from '../helpers/client.js';
 import { sleep, start } from '../helpers/standalone.js';
 import type { Standalone } from '../../services/standalone/app.js';
@@ -74,6 +75,25 @@ describe('admission under a flood of garbage-token upgrades', () => {
       const rateRefusals = (s.gateway.core.stats.admissionRejections.get('LL_ADMISSION_RATE') ?? 0) - rateRefusalsBefore;
       assert.ok(rateRefusals <= 15, `connect-rate refusals during the flood: ${rateRefusals}`);
       assert.ok((s.gateway.core.stats.admissionRejections.get('LL_ADMISSION_SOURCE_RATE') ?? 0) > 0);
+    } finally { await s.close(); }
+  });
+
+  it('the gateway closes the connection after a refused upgrade (a flood cannot hold its sockets open)', async () => {
+    const s = await start({});
+    try {
+      const u = new URL(s.gatewayUrl);
+      const sock = tcpConnect(Number(u.port), u.hostname);
+      let text = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (c: string) => { text += c; });
+      const ended = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+      sock.write(`GET ${u.pathname} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n`
+        + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: longlink.v1, longlink.token.garbage\r\n\r\n');
+      const timeout = setTimeout(() => sock.destroy(new Error('still open 3 s after the refusal')), 3000);
+      await ended;
+      clearTimeout(timeout);
+      assert.match(text, /^HTTP\/1\.1 401 /, text);
+      assert.equal(sock.errored, null, 'closed by the gateway, not by the timeout');
     } finally { await s.close(); }
   });
 });

@@ -71,7 +71,9 @@ function reject(res: uWS.HttpResponse, spec: ErrorSpec, detail?: string, retryAf
     // RFC 6455 §4.4: a version the server does not speak is answered with the versions it does.
     if (spec.status === 426) res.writeHeader('Sec-WebSocket-Version', '13');
     res.writeHeader('Content-Type', 'application/json');
-    res.end(errorBody(spec, detail));
+    // Close after a refusal: a refused client does not reuse the connection, and a flood of refused
+    // upgrades must not hold the gateway's file descriptors until the HTTP idle timeout.
+    res.end(errorBody(spec, detail), true);
   });
 }
 
