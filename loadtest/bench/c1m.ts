@@ -9,12 +9,17 @@
  *    (also on Ctrl-C; a restore script is left in --out in case of a hard kill);
  * 2. starts nats-server, redis-server, one router and ⌈N / --per-gateway⌉
  *    gateways (infra/local/cluster-harness.ts, the services' own defaults);
- * 3. forks ⌈N / --per-worker⌉ load-generator workers (loadtest/generator/worker.ts
- *    with the raw driver: the SDK's heartbeat, ack and reconnect rules over a
- *    minimal RFC 6455 client) on many loopback source addresses (127.1.x.y);
- *    each client authenticates with its own HS256 token, asks for a fixed
- *    heartbeat interval (--hb, default 270 s, what the smart heartbeat settles
- *    on) and acks its pushes;
+ * 3. starts ⌈N / --per-worker⌉ client processes on many loopback source
+ *    addresses (127.1.x.y): by default the native client
+ *    (loadtest/c1m-client/client.c, compiled at start: ~200 B per connection
+ *    and a few MB per process, where Node clients took 6-7 KB per connection
+ *    with the raw driver and 11 KB with ws, more than the servers under
+ *    test); `--client node` runs the load generator's workers with the raw
+ *    driver (the SDK's own rule code). Either way each client authenticates
+ *    with its own HS256 token, asks for a fixed heartbeat interval (--hb,
+ *    default 270 s, what the smart heartbeat settles on), heartbeats after
+ *    an idle interval with the zombie rule, acks its pushes in batches and
+ *    resumes its session (session, last_seq) on every reconnect;
  * 4. ramps at --ramp-rate connects/s until all are open, --ramp-max seconds
  *    pass, progress stalls, or MemAvailable falls under --mem-floor-mb;
  * 5. holds --hold seconds with --push-rate pushes/s to random users;
@@ -33,7 +38,7 @@
  * --connections 6000 --sysctl off; the on-demand 100k run and the full run's
  * command are in docs/benchmarks.md.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,6 +71,7 @@ const { values: v } = benchArgs('bench:c1m', { options: {
   'drain-window': { type: 'string', default: '30000' },
   'sample-ms': { type: 'string', default: '5000' },
   'sweep-ms': { type: 'string', default: '1000' },
+  client: { type: 'string', default: 'native' },
   concurrency: { type: 'string', default: '64' },
   'mem-floor-mb': { type: 'string', default: '1200' },
   sysctl: { type: 'string', default: 'auto' },
@@ -82,6 +88,7 @@ for (const [k, x] of Object.entries({ connections: N, 'per-gateway': perGw, 'per
 }
 if (perGw > 19_500 || perWorker > 19_500) { process.stderr.write('bench:c1m: --per-gateway and --per-worker stay under 19,500 (20,000 open files per process)\n'); process.exit(2); }
 if (!['auto', 'on', 'off'].includes(v.sysctl)) { process.stderr.write('bench:c1m: --sysctl is auto, on or off\n'); process.exit(2); }
+if (!['native', 'node'].includes(v.client)) { process.stderr.write('bench:c1m: --client is native or node\n'); process.exit(2); }
 if (!['on', 'off'].includes(v.drain)) { process.stderr.write('bench:c1m: --drain is on or off\n'); process.exit(2); }
 /** --end-by HH:MM (UTC, today or tomorrow) → epoch ms. */
 function endBy(s: string): number {
@@ -99,14 +106,27 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const log = (s: string): void => { process.stderr.write(`[c1m ${new Date().toISOString().slice(11, 19)}] ${s}\n`); };
 const mb = (b: number): number => Math.round(b / 2 ** 20);
 
-const gateways = Math.ceil(N / perGw);
+/** Enough gateways that, with one drained, the others still take every client under the 19,500 limit. */
+let gateways = Math.ceil(N / perGw);
+while (gateways > 1 && N / (gateways - 1) > 19_000) gateways++;
 const workerCount = Math.ceil(N / perWorker);
 const nSources = Math.max(workerCount, Math.ceil(N / perSource));
 /** 127.1.0.2, 127.1.0.3, … (any 127/8 address is on the loopback interface; 127.0.0.1 stays for the servers). */
 const sources = Array.from({ length: nSources }, (_, i) => `127.${1 + Math.floor(i / 250)}.0.${2 + (i % 250)}`);
 
 let cluster: Cluster | undefined;
-const workers: ChildProcess[] = [];
+/** A client process: a Node worker (IPC) or the native client (stdin lines); both answer with worker.ts' Sample. */
+interface ClientProc { pid: number | undefined; proc: ChildProcess; send(m: { cmd: string; ratePerS?: number; urls?: string[] }): void }
+const workers: ClientProc[] = [];
+
+/** Compiles loadtest/c1m-client/client.c into `dir` (cc and OpenSSL's libcrypto). */
+function buildNativeClient(dir: string): string {
+  const src = path.join(here, '../../../loadtest/c1m-client/client.c');
+  const bin = path.join(dir, 'c1m-client');
+  const r = spawnSync('cc', ['-O2', '-o', bin, src, '-lcrypto', '-lm'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the native client failed (needs cc and libssl-dev; or --client node):\n${r.stderr ?? r.error?.message}`);
+  return bin;
+}
 let applied: SysctlChange[] = [];
 let restored = false;
 function restore(): string[] {
@@ -115,7 +135,7 @@ function restore(): string[] {
   return restoreSysctls(applied);
 }
 function killAll(): void {
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill('SIGKILL');
   if (cluster) { for (const g of cluster.gateways) g.proc.kill('SIGKILL'); for (const r of cluster.routers) r.proc.kill('SIGKILL'); }
 }
 process.on('exit', () => { killAll(); restore(); });
@@ -190,19 +210,47 @@ async function main(): Promise<void> {
   const agg = new Aggregator(aggT0);
   const tNow = (): number => (Date.now() - aggT0) / 1000;
   const workerRss = new Map<number, number>();
-  const ready: Array<Promise<unknown>> = [];
+  const ready: Array<Promise<void>> = [];
   const stopped: Array<Promise<void>> = [];
+  const onSample = (i: number, m: Sample): void => { if (m.type === 'sample') { agg.add(i, m); if (m.rss !== undefined) workerRss.set(i, m.rss); } };
+  const bin = v.client === 'native' ? buildNativeClient(out) : '';
   shares.forEach((s, i) => {
+    if (v.client === 'native') {
+      const ports = urls.map((u) => Number(/:(\d+)\//.exec(u)![1]));
+      const w = spawn(bin, ['--ports', ports.join(','), '--first', String(s.first), '--count', String(s.count), '--sources', s.sources.join(','),
+        '--secret', CLUSTER_SECRET, '--prefix', 'c1m-', '--hb', String(hbMs), '--concurrency', v.concurrency, '--sample-ms', String(sampleMs)],
+      { stdio: ['pipe', 'pipe', 'inherit'] });
+      let buf = '';
+      let readyR: () => void = () => undefined;
+      ready.push(new Promise<void>((r) => { readyR = r; }));
+      w.stdout!.on('data', (b: Buffer) => {
+        buf += b.toString('utf8');
+        let k: number;
+        while ((k = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, k); buf = buf.slice(k + 1);
+          const m = JSON.parse(line) as Sample | { type: 'ready' | 'stopped' };
+          if (m.type === 'ready') readyR(); else if (m.type === 'sample') onSample(i, m);
+        }
+      });
+      w.stdin!.on('error', () => undefined);
+      stopped.push(new Promise((r) => w.on('exit', () => r())));
+      workers.push({ pid: w.pid, proc: w, send: (m) => {
+        if (w.stdin!.destroyed) return;
+        const line = m.cmd === 'start' ? `start ${m.ratePerS}` : m.cmd === 'backends' ? `backends ${m.urls!.map((u) => /:(\d+)\//.exec(u)![1]).join(',')}` : m.cmd;
+        w.stdin!.write(line + '\n');
+      } });
+      return;
+    }
     const args: WorkerArgs = { urls, first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: 'c1m-',
       hbMs, retry: 'sdk', concurrency: Number(v.concurrency), sampleMs, driver: 'raw', sweepMs: Number(v['sweep-ms']) };
     const w = fork(path.join(here, '../generator/worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: nodeArgs });
-    workers.push(w);
-    ready.push(nextMessage(w, 'ready'));
+    workers.push({ pid: w.pid, proc: w, send: (m) => { if (w.connected) w.send(m); } });
+    ready.push(nextMessage(w, 'ready').then(() => undefined));
     stopped.push(new Promise((r) => w.on('exit', () => r())));
-    w.on('message', (m: Sample) => { if (m.type === 'sample') { agg.add(i, m); if (m.rss !== undefined) workerRss.set(i, m.rss); } });
+    w.on('message', (m: Sample) => onSample(i, m));
   });
   await Promise.all(ready);
-  await sleep(3000);
+  await sleep(2000);
 
   const kIdle = kernelSnap();
   const pIdle = procs(c);
@@ -280,6 +328,7 @@ async function main(): Promise<void> {
   const jHold1 = machineJiffies();
   const kHold = kernelSnap();
   const rHold = await redisMemory(redis);
+  const clientRssHold = [...workerRss.values()].reduce((a, b) => a + b, 0);
   const holdEndT = tNow();
   phases.push({ name: 'hold', from: rampS, to: holdEndT });
   const heldAtEnd = agg.gauge().open;
@@ -323,15 +372,16 @@ async function main(): Promise<void> {
   }
 
   await pusher?.stop();
-  await sleep(3000); // in-flight pushes land
+  await sleep(2000); // in-flight pushes land
   clearInterval(tick);
   agg.point(Date.now());
   memTick();
   const gEnd = await scrapeAll(c.gateways);
+  // Teardown: servers first (a million orderly closes would only make presence work), then the clients.
   for (const w of workers) w.send({ cmd: 'stop' });
-  await Promise.race([Promise.all(stopped), sleep(30_000)]);
   redis.disconnect();
   await c.stop();
+  await Promise.race([Promise.all(stopped), sleep(30_000)]);
   cluster = undefined;
   const notRestored = restore();
   log(notRestored.length === 0 ? `kernel settings restored (${applied.length})` : `NOT restored: ${notRestored.join(', ')}`);
@@ -343,7 +393,7 @@ async function main(): Promise<void> {
   const holdWallS = (jHold1[1] - jHold0[1]) > 0 ? (pHold1.router!.at - pHold0.router!.at) / 1000 : NaN;
   const gwRssLoaded = sumRss(pHold1.gateways), gwRssIdle = sumRss(pIdle.gateways);
   const gwConns = gHold1.reduce((a, m) => a + (m?.connections ?? 0), 0);
-  const clientRssLoaded = [...workerRss.values()].reduce((a, b) => a + b, 0);
+  const clientRssLoaded = clientRssHold;
   const opened = rampCounts.opened;
   const perStart = (a: ProcSnap | undefined, b: ProcSnap | undefined): number => (opened > 0 ? Math.round(cpuDelta(a, b) / opened) : -1);
   const gwCpuRamp = pRamp.gateways.reduce((s, x, i) => s + cpuDelta(pIdle.gateways[i], x), 0);
