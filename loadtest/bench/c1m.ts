@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   log(`starting nats-server, redis-server, 1 router, ${gateways} gateways (≤ ${perGw} connections each)…`);
   const nodeArgs = semi > 0 ? [`--max-semi-space-size=${semi}`] : [];
   cluster = await startCluster({ profile: 'dev', gateways: 0, routers: 1, nodeArgs: () => nodeArgs,
-    gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(Math.min(19_500, perGw + 1000)), LONGLINK_SOURCE_CONNECT_RATE: '0', LONGLINK_LOG_LEVEL: 'warn',
+    gatewayEnv: { LONGLINK_MAX_CONNECTIONS: '19500', LONGLINK_SOURCE_CONNECT_RATE: '0', LONGLINK_LOG_LEVEL: 'warn',
       LONGLINK_DRAIN_WINDOW_MS: String(drainWindowMs), LONGLINK_SHUTDOWN_TIMEOUT_MS: String(drainWindowMs + 30_000) },
     routerEnv: { LONGLINK_LOG_LEVEL: 'warn' } });
   const c = cluster;

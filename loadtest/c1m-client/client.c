@@ -11,7 +11,7 @@
  *    heartbeat acks give, sends a heartbeat after an interval with no
  *    traffic, and applies the zombie rule (no ack within
  *    min(interval, 60 s): close, reconnect);
- *  - acks pushes cumulatively, batched like the SDK's Delivery (after 100 ms
+ *  - acks pushes cumulatively, batched like the SDK's Delivery (after 100 ms, on a 200 ms sweep,
  *    or 50 pushes), drops duplicates (seq <= last);
  *  - reconnects with resume (session, last_seq): after a drain's reconnect
  *    frame at its delay, after a 503 at Retry-After plus up to 50 %, else
@@ -455,7 +455,7 @@ int main(int argc, char **argv) {
     }
     now = now_ms();
     ramp(now);
-    if (now >= next_sweep) { double late = now - next_sweep; if (late > lag) lag = late; sweep(now); next_sweep = now + 100; }
+    if (now >= next_sweep) { double late = now - next_sweep; if (late > lag) lag = late; sweep(now); next_sweep = now + 200; }
     if (now >= next_sample) { double late = now - next_sample; if (late > lag) lag = late; sample(lag); lag = 0; next_sample += sample_ms; if (next_sample < now) next_sample = now + sample_ms; }
   }
 }
