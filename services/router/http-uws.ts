@@ -20,7 +20,7 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { statusLine } from '../shared/errors.js';
-import { loadNativeUws } from '../shared/uws-native.js';
+import { legacyWarning, loadNativeUws } from '../shared/uws-native.js';
 import { consoleRoute } from './console/http.js';
 import { serveConsoleUws } from './console/uws-http.js';
 import { declaredTooLarge, JSON_TYPE, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
@@ -142,7 +142,10 @@ class UwsExchange implements ApiRequest {
 }
 
 export async function listenUws(h: ApiHandler, o: ListenOptions): Promise<RouterHttp> {
-  const { uws, build } = loadNativeUws();
+  const native = loadNativeUws();
+  const { uws, build } = native;
+  const legacy = legacyWarning(native);
+  if (legacy !== undefined) o.log.warn({ uws: build }, legacy);
   const app = uws.App();
   let inFlight = 0;
   let idle: (() => void) | undefined;
