@@ -166,7 +166,7 @@ export async function startRouter(o: RouterDeps & {
     }
     const http = await startRouterHttp({
       core: router.core, channels: router.channels, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
-      limits: { maxBodyBytes: o.settings.maxBodyBytes },
+      limits: { maxBodyBytes: o.settings.maxBodyBytes }, server: o.settings.apiServer,
       metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
       observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),
       ...(consoleApp ? { console: consoleApp.http } : {}),
