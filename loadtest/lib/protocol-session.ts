@@ -20,6 +20,7 @@ import { DEFAULT_HEARTBEAT_TIMEOUT_MS, HeartbeatScheduler } from '../../sdk/src/
 import { DEFAULT_DELIVERY, Delivery } from '../../sdk/src/delivery.js';
 import { ManualTimers } from '../../sdk/src/manual-timers.js';
 import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/codec.js';
+import { withHandshakeQuery } from '../../protocol/handshake-query.js';
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
   type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
@@ -60,18 +61,19 @@ export interface ConnectParams {
   /** Resume: both or neither (§7). */
   session?: string;
   lastSeq?: number;
+  /** `channels=1`: the client speaks channel frames (§13). */
+  channels?: boolean;
 }
 
-/** `ws://host:port/ws?…` with the handshake's query parameters (§2.2), URL-encoded. */
+/** `ws://host:port/ws?…` with the handshake's query parameters (§2.2): the protocol's one builder (protocol/handshake-query.ts). */
 export function connectUrl(base: string, p: ConnectParams): string {
-  const q: string[] = [];
-  const add = (k: string, v: string | number): void => { q.push(`${k}=${encodeURIComponent(String(v))}`); };
-  if (p.token !== undefined && p.tokenIn !== 'subprotocol') add('access_token', p.token);
-  if (p.device !== undefined) add('device', p.device);
-  if (p.hbMs !== undefined) add('hb', p.hbMs);
-  if (p.session !== undefined && p.lastSeq !== undefined) { add('session', p.session); add('last_seq', p.lastSeq); }
-  if (q.length === 0) return base;
-  return base + (base.includes('?') ? '&' : '?') + q.join('&');
+  return withHandshakeQuery(base, {
+    accessToken: p.tokenIn !== 'subprotocol' ? p.token : undefined,
+    device: p.device,
+    hbMs: p.hbMs,
+    resume: p.session !== undefined && p.lastSeq !== undefined ? { session: p.session, lastSeq: p.lastSeq } : undefined,
+    channels: p.channels,
+  });
 }
 
 /** Subprotocols to offer (§2.1, §3): `longlink.v1`, plus the token when it travels there. */
