@@ -3,7 +3,9 @@
  * `ws` sockets, `channels=1`) spread over the gateways, each user
  * `fan<first+i>` with a token naming the bench channel. Each is the load
  * tools' ClientSession (protocol-session.ts) on a SessionDriver: the SDK's
- * heartbeat scheduler and its acks for pushes, as the push workers run them.
+ * heartbeat scheduler, as the push workers run it. Pushes are not acked
+ * (`acks: false`), so the per-user push baseline costs the gateways what it
+ * always did here: delivery alone, no ack traffic.
  * It records per channel offset the latest receipt time and how many received
  * it (plus pushes by id, for the per-user push comparison). Out-of-order or
  * duplicate receipts are counted: the bench reports them.
@@ -49,7 +51,7 @@ function open(i: number): Promise<void> {
     const d = new SessionDriver({
       url: a.urls[(a.first + i) % a.urls.length]!, channels: true, localAddress: a.localAddress, reconnect: false,
       token: () => mintToken(a.secret, user, { ttlSeconds: 7200, channels: [a.channel] }),
-      session: new ClientSession({ intervalMs: HB_MS }),
+      session: new ClientSession({ intervalMs: HB_MS, acks: false }),
       onEvent: (e) => {
         const now = Date.now();
         if (e.type === 'subscribed' && e.frame.channel === a.channel) { subscribed++; resolve(); }
@@ -69,7 +71,7 @@ function open(i: number): Promise<void> {
 async function main(): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => { while (next < a.count) await open(next++); };
-  // Heartbeats and acks: one sweep over every session (as the push workers do).
+  // Heartbeats: one sweep over every session (as the push workers do).
   setInterval(() => { const at = nowMs(); for (const d of drivers) d.tick(at); }, 50);
   await Promise.all(Array.from({ length: Math.min(a.concurrency, a.count) }, lane));
   send({ type: 'ready', subscribed, failed, closed });

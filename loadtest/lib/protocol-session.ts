@@ -127,6 +127,12 @@ export interface SessionOptions {
   ackBatchCount?: number;
   /** The zombie wait after a heartbeat is min(interval, this) (SDK heartbeat.timeoutMs). */
   heartbeatTimeoutMs?: number;
+  /**
+   * Ack pushes (default true, as the SDK does). false: pushes are still
+   * de-duplicated and counted but never acked, for a bench that compares
+   * delivery cost alone (bench:fanout's per-user push baseline).
+   */
+  acks?: boolean;
   retry?: RetryPolicy;
   random?: () => number;
 }
@@ -181,6 +187,7 @@ export class ClientSession {
   private readonly retry: RetryPolicy;
   private readonly random: () => number;
   private readonly hbTimeoutMs: number;
+  private readonly acks: boolean;
   private readonly timers = new ManualTimers();
   private readonly delivery: Delivery;
   /** The current connection's heartbeats, from its hello on. */
@@ -206,6 +213,7 @@ export class ClientSession {
     this.retry = o.retry ?? SDK_RETRY;
     this.random = o.random ?? Math.random;
     this.hbTimeoutMs = o.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    this.acks = o.acks ?? true;
     const cfg = { ackDelayMs: o.ackBatchMs ?? DEFAULT_DELIVERY.ackDelayMs, ackBatch: o.ackBatchCount ?? DEFAULT_DELIVERY.ackBatch };
     this.delivery = new Delivery(cfg, this.timers, () => {});
   }
@@ -251,6 +259,7 @@ export class ClientSession {
           this.scheduler = this.newScheduler();
           this.scheduler.start(this.intervalMs, this.intervalMs);
           this.delivery.attach((seq) => {
+            if (!this.acks) return;
             this.queue(encodeAck(seq));
             this.ackedSeq = seq;
             this.stats.acks++;
