@@ -26,6 +26,8 @@ export interface DriverOptions {
   token: string | (() => string | Promise<string>);
   tokenIn?: 'subprotocol' | 'query';
   device?: string;
+  /** Ask for channel frames (`channels=1`, docs/protocol.md §13). */
+  channels?: boolean;
   localAddress?: string;
   session: ClientSession;
   /** Reconnect (with resume) after an unplanned end, as the session advises. Default true. */
@@ -91,7 +93,9 @@ export class SessionDriver implements Driver {
     if (this.state !== 'connecting') return;
     const base = typeof this.o.url === 'string' ? this.o.url : this.o.url();
     const inSub = (this.o.tokenIn ?? 'subprotocol') === 'subprotocol';
-    const url = connectUrl(base, this.session.connectParams({ token, tokenIn: inSub ? 'subprotocol' : 'query', ...(this.o.device !== undefined ? { device: this.o.device } : {}) }));
+    const url = connectUrl(base, this.session.connectParams({
+      token, tokenIn: inSub ? 'subprotocol' : 'query', device: this.o.device, channels: this.o.channels,
+    }));
     const ws = new WebSocket(url, subprotocols(inSub ? token : undefined), {
       perMessageDeflate: false, handshakeTimeout: this.o.connectTimeoutMs ?? 10_000,
       ...(this.o.localAddress !== undefined ? { localAddress: this.o.localAddress } : {}),
