@@ -261,7 +261,7 @@ async function main(): Promise<void> {
   let minAvail = Infinity;
   const memTick = (): MemPoint => {
     const k = kernelSnap(), p = procs(c), j = machineJiffies();
-    const m: MemPoint = { t: Math.round(tNow() * 10) / 10, open: agg.gauge().open, memAvailableMb: mb(k.memAvailable), slabMb: mb(k.slab), tcpBufMb: mb(k.tcpMemPages * 4096),
+    const m: MemPoint = { t: Math.round(tNow() * 10) / 10, open: agg.gauge().open, memAvailableMb: mb(k.memAvailable), memUsedMb: mb(os.totalmem() - k.memAvailable), slabMb: mb(k.slab), tcpBufMb: mb(k.tcpMemPages * 4096),
       gatewaysMb: mb(sumRss(p.gateways)), clientsMb: mb([...workerRss.values()].reduce((a, b) => a + b, 0)), routerMb: mb(p.router?.rss ?? 0),
       redisMb: mb(p.redis?.rss ?? 0), natsMb: mb(p.nats?.rss ?? 0), busyPct: busyPct(jPrev, j), tcpInuse: k.tcpInuse, conntrack: k.conntrack };
     jPrev = j;
