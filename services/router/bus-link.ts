@@ -39,7 +39,7 @@ export interface RouterBusLinkOptions {
 
 /** What the link hands incoming messages to. */
 export interface RouterHandlers {
-  core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
+  core: Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
   events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
   channels: Pick<ChannelService, 'publish' | 'history'>;
   /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
@@ -203,7 +203,7 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
       this.reply(m, new LonglinkError(Errors.API_BAD_JSON).toJSON());
       return;
     }
-    const parsed = h.core.parsePush(body);
+    const parsed = await h.core.parsePushPaced(body);
     if (!parsed.ok) {
       this.reply(m, new LonglinkError(parsed.error, parsed.message).toJSON());
       return;

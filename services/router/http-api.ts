@@ -28,7 +28,7 @@ import { consoleRoute, type ConsoleHttp } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
+export type RouterApi = Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
@@ -155,7 +155,7 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
       handler: async (req, res) => {
         const body = await jsonBody(req, res);
         if (!body.ok) return body.reply;
-        const parsed = core.parsePush(body.value);
+        const parsed = await core.parsePushPaced(body.value);
         if (!parsed.ok) return fail(parsed.error, parsed.message);
         const v = parsed.value;
         if (v.kind === 'single') return json(200, (await core.pushValidated([v.push]))[0]);
