@@ -280,6 +280,8 @@ export class RouterCore {
     const waitMs = p.awaitMs;
     const receipt = waitMs !== undefined ? this.deps.out.receiptAddress : undefined;
     const gateway0 = where[0]!.gateway;
+    // Before the delivery can leave (a traced one leaves at once): the ack receipt must find this router listening.
+    if (p.awaitFor === 'acked' && waitMs !== undefined) this.deps.out.awaitingAck?.();
     this.deliveries.add(gateway0, user, [record], receipt, ctx.traced);
     if (where.length > 1) for (const gw of new Set(where.map((e) => e.gateway))) if (gw !== gateway0) this.deliveries.add(gw, user, [record], receipt, ctx.traced);
     if (waitMs === undefined) {
