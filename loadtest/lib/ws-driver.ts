@@ -34,9 +34,9 @@ export interface DriverOptions {
   /** Reconnect (with resume) after an unplanned end, as the session advises. Default true. */
   reconnect?: boolean;
   connectTimeoutMs?: number;
-  onEvent?: (e: SessionEvent, d: SessionDriver) => void;
-  onOpen?: (d: SessionDriver) => void;
-  onEnd?: (e: EndInfo, d: SessionDriver) => void;
+  onEvent?: (e: SessionEvent, d: Driver) => void;
+  onOpen?: (d: Driver) => void;
+  onEnd?: (e: EndInfo, d: Driver) => void;
   /**
    * Runs the socket creation of an attempt. A load generator passes a queue
    * here: a loopback connect() runs the TCP handshake inside the syscall, so
@@ -48,7 +48,21 @@ export interface DriverOptions {
 
 export type DriverState = 'idle' | 'connecting' | 'open' | 'waiting' | 'stopped';
 
-export class SessionDriver {
+/** What owners use of a driver: this one over `ws`, or raw-driver.ts (lighter, for very many connections per process). */
+export interface Driver {
+  readonly state: DriverState;
+  readonly attemptStartedAt: number;
+  readonly helloAt: number;
+  readonly ready: boolean;
+  readonly session: ClientSession;
+  connect(): void;
+  tick(now: number): void;
+  send(data: Uint8Array | string): void;
+  drop(): void;
+  stop(): void;
+}
+
+export class SessionDriver implements Driver {
   state: DriverState = 'idle';
   /** When the current attempt started, and when its hello arrived (ms, epoch). */
   attemptStartedAt = 0;

@@ -29,7 +29,7 @@ const nested = (depth: number): unknown => JSON.parse(nestedText(depth));
 
 interface Server { port: number; http: RouterHttp; router: Router; core: Router['core']; bus: MemoryBus; inbox: MemoryInbox }
 
-async function serve(o: { maxUsersPerPush?: number; maxBatch?: number; server?: ApiServer } = {}): Promise<Server> {
+async function serve(o: { maxUsersPerPush?: number; maxBatch?: number; server?: ApiServer; maxBody?: number } = {}): Promise<Server> {
   const clock = new ManualClock(1000);
   const bus = new MemoryBus();
   const inbox = new MemoryInbox({ clock, maxLen: 100_000 });
@@ -39,7 +39,7 @@ async function serve(o: { maxUsersPerPush?: number; maxBatch?: number; server?: 
     options: { maxPushBytes: 100_000, maxUsersPerPush: o.maxUsersPerPush ?? 10, maxBatch: o.maxBatch ?? 10 },
   });
   router.start();
-  const http = await startRouterHttp({ core: router.core, ready: () => router.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY], log: silent, limits: { maxBodyBytes: MAX_BODY }, server: o.server ?? 'node' });
+  const http = await startRouterHttp({ core: router.core, ready: () => router.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY], log: silent, limits: { maxBodyBytes: o.maxBody ?? MAX_BODY }, server: o.server ?? 'node' });
   return { port: http.port, http, router, core: router.core, bus, inbox };
 }
 
@@ -150,6 +150,29 @@ for (const server of ['node', 'uws'] as const) {
 }
 
 describe('push API abuse: maximum-size batches', () => {
+  for (const server of ['node', 'uws'] as const) {
+    it(`a maximum batch's answer (100,000 results, several MB, written in slices) arrives whole over HTTP (${server})`, async () => {
+      const s = await serve({ maxUsersPerPush: 1000, maxBatch: 100, server, maxBody: 1024 * 1024 });
+      try {
+        const messages = Array.from({ length: 100 }, (_, i) => ({ users: Array.from({ length: 1000 }, (_u, j) => `u${j}`), data: { i }, id: `m${i}` }));
+        const r = await fetch(`http://127.0.0.1:${s.port}/v1/push`, {
+          method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ messages }),
+        });
+        assert.equal(r.status, 200);
+        assert.equal(r.headers.get('content-length'), null, 'chunked');
+        const text = await r.text();
+        assert.ok(text.length > 4_000_000, `${text.length} characters`);
+        const out = JSON.parse(text) as { messages: Array<{ id: string; results: Array<{ user: string; seq: number }> }> };
+        assert.equal(out.messages.length, 100);
+        assert.deepEqual(out.messages.map((m) => m.results.length), Array.from({ length: 100 }, () => 1000));
+        assert.deepEqual([out.messages[99]!.id, out.messages[99]!.results[999]], ['m99', { ...out.messages[99]!.results[999]!, user: 'u999', seq: 100 }]);
+      } finally {
+        s.router.stop();
+        await s.http.close();
+      }
+    });
+  }
+
   it('a maximum batch (100 messages × 1,000 users) yields the event loop while its store calls are issued', async () => {
     const s = await serve({ maxUsersPerPush: 1000, maxBatch: 100 });
     try {
