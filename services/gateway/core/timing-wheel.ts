@@ -159,6 +159,8 @@ export class TimingWheel<N extends WheelNode> {
   /** The detached bucket of the slot being walked; cells [0, pendingLen) are not walked yet. */
   private pending: Int32Array = EMPTY;
   private pendingLen = 0;
+  /** Scratch for walk(): the ticks of the bucket being walked. */
+  private ticks: Int32Array = EMPTY;
   /** The absolute tick records are relative to (a multiple of EPOCH). */
   private base = 0;
   /** Next (absolute) tick index to process; every tick below it has been processed. */
@@ -299,6 +301,18 @@ export class TimingWheel<N extends WheelNode> {
     this.pending = cells;
     const { stats, mask } = this;
     let recs = this.recs;
+    // Pass 1: each cell's tick, or FAR_REL if stale. The record loads are the
+    // random accesses; nothing here depends on one, so their misses overlap
+    // (appending in the same loop would chain them: a bucket's length is
+    // read-modified-written by consecutive visits).
+    if (this.ticks.length < len) this.ticks = new Int32Array(Math.max(len, this.ticks.length * 2));
+    const ticks = this.ticks;
+    for (let k = 0; k < len; k++) {
+      const i = cells[k * CELL]!;
+      ticks[k] = recs[i * REC + 1] === cells[k * CELL + 1] ? recs[i * REC]! : FAR_REL;
+    }
+    // Pass 2, from cache. Once a callback ran, records may have changed: read them again.
+    let fresh = true;
     let visited = 0;
     let reslotted = 0;
     try {
@@ -306,8 +320,8 @@ export class TimingWheel<N extends WheelNode> {
         const i = cells[k * CELL]!;
         const stamp = cells[k * CELL + 1]!;
         visited++;
-        if (recs[i * REC + 1] !== stamp) continue; // stale
-        const t = recs[i * REC]!;
+        const t = fresh ? ticks[k]! : recs[i * REC + 1] === stamp ? recs[i * REC]! : FAR_REL;
+        if (t === FAR_REL) continue; // stale
         if (t > tick) {
           reslotted++;
           // t > tick >= nextTick - 1 - base, so no clamping is needed.
@@ -322,6 +336,7 @@ export class TimingWheel<N extends WheelNode> {
         this.count--;
         stats.expired++;
         this.pendingLen = k;
+        fresh = false;
         onExpire(node);
         recs = this.recs;
       }
