@@ -30,9 +30,8 @@
  * Separately, ns/touch: touch() in a tight loop over already-scheduled nodes
  * with increasing deadlines (the lazy path every received frame takes), and
  * replay ns/touch: the touches of the timed window itself (wall time per
- * tick's batch), with the cache misses of a live gateway's touches (the
- * entry's record is wherever the last walk left it cold); a wheel that makes
- * its sweep cheaper by making touch dearer shows it there.
+ * tick's batch), which pay for finding an entry a walk has moved; a wheel
+ * that makes its sweep cheaper by making touch dearer shows it there.
  * `--wheel <module>` runs another build's wheel through the same bench.
  * The sweep is synchronous on one thread, so its wall time is its CPU time
  * unless preempted. Runs alternate sides and replay the identical workload,
@@ -50,9 +49,8 @@
  * (timeout - interval) / 2, so ~35x for web, ~275x for smart; both columns
  * are printed). The second is memory: the naive scan streams objects in
  * allocation order (prefetch-friendly, ~5-10 ns each at 1M); a wheel visit
- * streams its 8-byte cell, loads the entry's 8-byte record (the one random
- * access, a load independent of the previous visit's) and appends the cell to
- * another bucket. The JSON rows
+ * streams its 16-byte cell, appends it to another bucket and stores the
+ * entry's new 8-byte location (the one random access, a store). The JSON rows
  * use densely packed Conn objects (the naive scan's best case). Honest
  * baseline: the naive side scans the same connections with the same workload
  * and the cheapest container (a dense array, swap-remove); the "f64 scan"
@@ -79,9 +77,8 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1_000)) throw new Error('--siz
 const SPREAD_OBJECTS = 24; // per-connection baggage for the layout row (~1 KB)
 /**
  * `--wheel <module>` runs another build's TimingWheel (e.g. a previous
- * commit's compiled services/gateway/core/timing-wheel.js, with the files it
- * imports beside it) through this same bench: a before/after on the same code
- * and machine.
+ * commit's compiled services/gateway/core/timing-wheel.js) through this same
+ * bench: a before/after on the same code and machine.
  */
 const wheelArg = process.argv.indexOf('--wheel');
 const TimingWheel: typeof CurrentWheel =

@@ -1,85 +1,80 @@
 /**
  * Hashed timing wheel (Varghese & Lauck, "scheme 6"; the shape of Netty's
  * HashedWheelTimer) owning every connection's heartbeat deadline, laid out
- * data-oriented: each entry's record (tick, stamp) is two int32s in a typed
- * array, each slot is a dense bucket of 8-byte (entry, stamp) cells in an
- * Int32Array, and a node carries only its entry index (`wheelId`).
+ * data-oriented: each slot is a dense bucket of 8-byte (entry, tick) cells in
+ * an Int32Array, an entry's location is two int32s in a typed array, and a
+ * node carries only its entry index (`wheelId`).
  *
  * Algorithm
  *   Time is cut into ticks of `tickMs`, counted from `startMs`: tick k ends at
  *   boundary B(k) = startMs + k * tickMs. A deadline d belongs to tick
  *   T(d) = ceil((d - startMs) / tickMs), the first boundary at or after d;
- *   expiry depends on T(d) alone, so the wheel keeps ticks, not deadlines.
- *   `wheelSize` slots (a power of two) each hold a bucket: a dense array of
- *   cells [entry index, stamp], only ever appended to and walked. A cell is
- *   live while its stamp equals its entry's record's; moving an entry to an
- *   earlier slot, cancelling or expiring it bumps the stamp, so the old cell
- *   goes stale where it lies and the walk that meets it drops it. An entry for
- *   tick k has its live cell in slot k & (wheelSize - 1), so a slot is shared
- *   by ticks one rotation apart. advance(now) processes every boundary
- *   B(k) <= now it has not processed yet, and for tick k walks only slot k's
- *   bucket: live entries with tick <= k expire, the rest are appended to the
- *   bucket of their current tick. No per-entry round counter is kept; an
- *   entry more than a rotation away is simply seen (and re-appended) once per
+ *   expiry depends on T(d) alone, so a cell keeps the tick, not the deadline.
+ *   `wheelSize` slots (a power of two) each hold a bucket: an unordered dense
+ *   array of cells [entry index, tick], removed from by swap-remove. An
+ *   entry for tick k sits in slot k & (wheelSize - 1), so a slot is shared by
+ *   ticks one rotation apart. advance(now) processes every boundary B(k) <= now
+ *   it has not processed yet, and for tick k walks only slot k's bucket:
+ *   entries with T(deadline) <= k expire, the rest are appended to the bucket
+ *   of their current deadline. No per-entry round counter is kept; an entry
+ *   more than a rotation away is simply seen (and re-appended) once per
  *   rotation until its tick comes up.
  *
- *   Layout (why it is fast). A walk reads its bucket sequentially, loads each
- *   live cell's record and appends the cell to another bucket: it stores
- *   nothing at random, and its random loads (one per cell) do not depend on
- *   each other, so the CPU overlaps their cache misses. A touch loads and
- *   stores one record (node -> record: one random access, nothing dependent
- *   on it), on the heartbeat path where the connection is being touched
- *   anyway. Earlier layouts cost more per heartbeat at 1M entries: an
- *   intrusive linked list through the connection objects (~390 ns per visit,
- *   chains of dependent misses), then [entry, deadline] cells with a location
- *   table (a random store per visit, two dependent misses per touch);
- *   docs/benchmarks.md has the figures. Free entries form a list through
- *   their tick field; `nodes` maps an index back to its node (read on expiry).
+ *   Layout (why it is fast). The tick lives in the bucket cell, beside the
+ *   index, so a walk reads its bucket sequentially and never chases a pointer:
+ *   the only random access per visit is the write of the entry's new location
+ *   (slot, position: 8 bytes per entry), a store the CPU does not wait for.
+ *   Cells are 8 bytes (two int32s), half the memory traffic of two float64s
+ *   for both walks and touches.
+ *   touch() goes the other way (entry -> location -> cell), one random access
+ *   on the heartbeat path, where the connection is being touched anyway. The
+ *   previous layout, an intrusive doubly linked list through the connection
+ *   objects, cost ~390 ns per visit at 1M entries (each visit a chain of
+ *   dependent cache misses); loadtest/bench/wheel.ts and docs/benchmarks.md
+ *   have today's figures. Free entries form a list through their position
+ *   field; `nodes` maps an index back to its node and is read only on expiry.
  *
- *   Ticks in 32 bits. A record holds T(d) - base, where `base` is an epoch (a
+ *   Ticks in 32 bits. A cell holds T(d) - base, where `base` is an epoch (a
  *   multiple of 2^20, hence of wheelSize: the slot is the relative tick &
  *   (wheelSize - 1)) that advance() moves up once the tick it must reach is
- *   2^30 past it: one pass subtracting the shift from every record, O(n) once
- *   per 2^30 ticks (~17 years of 500 ms ticks; a jump of more than a rotation
- *   costs O(S + n) anyway and re-bases in the same call). Overdue ticks
+ *   2^30 past it: one pass subtracting the shift from every cell, O(S + n)
+ *   once per 2^30 ticks (~17 years of 500 ms ticks; a jump of more than a
+ *   rotation is O(S + n) anyway and re-bases in the same call). Overdue ticks
  *   saturate at -2^31 (still overdue). A deadline more than 2^31 - 2 ticks
- *   past base (+Infinity included) does not fit: its cell waits in the "far"
- *   list with the exact deadline, which walks never visit, until the re-base
- *   that brings it into range, about 2^30 ticks before it is due (or the jump
- *   past it, which expires it). The range costs no accuracy. Stamps wrap too:
- *   a stale cell passes for live only if its entry moved exactly 2^32 times
- *   before the cell's slot came round, and even then is at worst visited
- *   again (an expiry bumps the stamp; a free entry is skipped).
+ *   past base (+Infinity included) does not fit: it waits in the "far" bucket
+ *   (cells marked 2^31 - 1, exact deadlines beside them), which walks never
+ *   visit, until the re-base that brings it into range, about 2^30 ticks
+ *   before it is due (or the jump past it, which expires it). The range costs
+ *   no accuracy, and a touch one compare.
  *
- *   Touches are lazy: extending a deadline only rewrites the record's tick,
- *   and the entry is moved when its cell's slot comes round. Invariant that
- *   makes this correct: the slot of an entry's live cell is visited no later
- *   than max(its tick, next unprocessed tick). A later tick keeps it; an
- *   earlier one may break it, so touch() then gives the entry a new cell in
- *   the earlier slot (the stamp bump leaves the old one stale).
+ *   Touches are lazy: extending a deadline only rewrites the cell's tick,
+ *   and the entry is moved when its old slot comes round. Invariant that makes
+ *   this correct: the slot an entry sits in is visited no later than
+ *   max(T(deadline), next unprocessed tick). Moving a deadline later keeps it;
+ *   moving it earlier may break it, so touch() re-slots eagerly in that case.
  *
- *   While a slot is walked its bucket is detached and the slot starts a fresh
- *   one, so entries re-slotted into the same slot (a tick a rotation or more
- *   away) are not seen twice in one tick. onExpire may cancel/touch/schedule
- *   any entry, including ones not walked yet: that only bumps stamps and
- *   appends to other (or fresh) buckets, never to the one being walked.
+ *   While a slot is walked its bucket is detached ("pending") and the slot
+ *   starts a fresh one, so entries re-slotted into the same slot (a deadline
+ *   a rotation or more away) are not seen twice in one tick. An entry whose
+ *   location names the walked slot is in pending iff its position is below the
+ *   pending length and pending holds its index there; that is what lets
+ *   onExpire cancel/touch any entry, including ones not walked yet, without
+ *   marking every entry of the slot.
  *
  * Complexity (n = entries, S = wheelSize)
- *   touch / cancel              O(1), no allocation (in steady state: a touch
- *                               to an earlier slot appends a cell).
+ *   touch / cancel              O(1), no allocation.
  *   schedule                    O(1) amortized; allocates only when the entry
  *                               table or a bucket doubles (not in steady state:
  *                               capacity is kept and buckets are recycled).
- *   advance                     O(ticks crossed + cells in their slots);
+ *   advance                     O(ticks crossed + entries in their slots);
  *                               a jump of more than one rotation is capped at
- *                               O(S + n + stale cells): one pass over every slot.
+ *                               O(S + n): one pass over every slot.
  *   Per entry, a deadline D ticks ahead costs ceil(D / S) visits, and a lazily
  *   touched entry is visited about once per touch interval, so sweep cost per
  *   second scales with the touch (heartbeat) rate, not with n.
- *   Space: an 8 B record and one reference per entry at the peak entry count;
- *   an 8 B cell per entry plus one per stale cell (each eager move, reschedule
- *   or cancel leaves one until its slot's next walk: at most a rotation's
- *   worth), buckets doubling (up to 2x); O(S) bucket headers, allocated lazily.
+ *   Space per entry: an 8 B cell (buckets double, so up to 2x that), an 8 B
+ *   location and one reference, at the peak entry count; O(S) bucket headers,
+ *   allocated lazily.
  *
  * Accuracy
  *   An entry expires on the first tick boundary at or after its deadline, i.e.
@@ -95,8 +90,6 @@
  * schedule/touch/cancel any node, but must not call advance(). A node must
  * belong to at most one wheel.
  */
-
-import { FarList, grown } from './timing-wheel-far.js';
 
 /** What the wheel needs on a node: one number (the gateway's Connection carries it), so it allocates nothing per touch. */
 export interface WheelNode {
@@ -114,7 +107,7 @@ export interface TimingWheelOptions {
 }
 
 export interface TimingWheelStats {
-  /** Cells looked at by advance() (stale ones included). */
+  /** Entries looked at by advance(). */
   visited: number;
   /** Entries expired (onExpire calls). */
   expired: number;
@@ -127,10 +120,10 @@ const INITIAL_ENTRIES = 1024;
 /** Initial bucket capacity in cells. */
 const INITIAL_BUCKET = 16;
 const EMPTY = new Int32Array(0);
-// A record is [tick - base, stamp]; a cell is [index, stamp] (two int32s each).
-const REC = 2;
+// A bucket cell is [index, tick - base] (two int32s); a location is [slot, pos] (two int32s).
 const CELL = 2;
-/** A record's relative tick is in [MIN_REL, MAX_REL], or FAR_REL for a far entry. */
+const LOC = 2;
+/** A cell's relative tick is in [MIN_REL, MAX_REL]; FAR_REL marks a cell of the far bucket. */
 const MIN_REL = -(2 ** 31);
 const MAX_REL = 2 ** 31 - 2;
 const FAR_REL = 2 ** 31 - 1;
@@ -145,23 +138,23 @@ export class TimingWheel<N extends WheelNode> {
   private readonly tickMs: number;
   private readonly startMs: number;
   private readonly mask: number;
-  /** Per entry i: tick - base at [2i] (FAR_REL if far; the next free entry when free), stamp at [2i + 1]. */
-  private recs = new Int32Array(0);
+  /** Per entry i: slot at [2i] (-1 when free), cell position at [2i + 1] (next free entry when free). */
+  private locs = new Int32Array(0);
   private readonly nodes: (N | undefined)[] = [];
   private freeHead = -1;
-  /** Per slot: cells [index, stamp] at [2p], [2p + 1] for p < lens[slot]. */
+  /** Per slot: cells [index, tick - base] at [2p], [2p + 1] for p < lens[slot]. Index `far` is the far bucket. */
   private readonly buckets: Int32Array[];
   private readonly lens: Int32Array;
-  /** Entries whose tick is past MAX_REL (see timing-wheel-far.ts). */
-  private readonly far = new FarList();
+  /** The far bucket's index (wheelSize): cells hold FAR_REL, and the exact deadline of cell p is farDeadlines[p]. */
+  private readonly far: number;
+  private farDeadlines = new Float64Array(0);
   /** An empty bucket handed to the slot being walked (the walked one becomes the next spare). */
   private spare: Int32Array = EMPTY;
   /** The detached bucket of the slot being walked; cells [0, pendingLen) are not walked yet. */
   private pending: Int32Array = EMPTY;
   private pendingLen = 0;
-  /** Scratch for walk(): the ticks of the bucket being walked. */
-  private ticks: Int32Array = EMPTY;
-  /** The absolute tick records are relative to (a multiple of EPOCH). */
+  private pendingSlot = -1;
+  /** The absolute tick cells are relative to (a multiple of EPOCH). */
   private base = 0;
   /** Next (absolute) tick index to process; every tick below it has been processed. */
   private nextTick = 0;
@@ -188,8 +181,9 @@ export class TimingWheel<N extends WheelNode> {
     this.tickMs = tickMs;
     this.startMs = startMs;
     this.mask = wheelSize - 1;
-    this.buckets = new Array<Int32Array>(wheelSize).fill(EMPTY);
-    this.lens = new Int32Array(wheelSize);
+    this.far = wheelSize;
+    this.buckets = new Array<Int32Array>(wheelSize + 1).fill(EMPTY);
+    this.lens = new Int32Array(wheelSize + 1);
     this.growEntries(INITIAL_ENTRIES);
   }
 
@@ -199,36 +193,52 @@ export class TimingWheel<N extends WheelNode> {
   }
 
   /**
-   * Insert `node`, or move it (as touch() does) if already scheduled. Any
-   * deadline works: far ones wait outside the slots until in range, +Infinity
-   * never expires, past ones are due at the next unprocessed tick boundary.
-   * NaN is rejected.
+   * Insert `node`, or move it if already scheduled. Any deadline works: far
+   * ones wait outside the slots until in range, +Infinity never expires, past
+   * ones are due at the next unprocessed tick boundary. NaN is rejected.
    */
   schedule(node: N, deadline: number): void {
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
-    if (node.wheelId !== -1) return this.touch(node, deadline);
-    this.count++;
-    this.place(this.alloc(node), deadline);
+    let i = node.wheelId;
+    if (i === -1) {
+      i = this.alloc(node);
+      this.count++;
+    } else {
+      this.unlink(i);
+    }
+    this.place(i, deadline);
   }
 
   /**
    * Heartbeat path: O(1), allocation-free. A later (or same-tick) deadline is
-   * only recorded; the entry is re-slotted when its cell's slot comes round.
-   * An earlier deadline gets a cell in its slot now so it cannot expire late.
+   * only recorded; the entry is re-slotted when its current slot comes round.
+   * An earlier deadline is re-slotted now so the entry cannot expire late.
    * No-op for a node that is not scheduled.
    */
   touch(node: N, deadline: number): void {
     const i = node.wheelId;
     if (i < 0) return;
     const rel = Math.ceil((deadline - this.startMs) / this.tickMs) - this.base;
-    const recs = this.recs;
-    // A far record holds FAR_REL > MAX_REL: never taken here. NaN fails both.
-    if (rel >= recs[i * REC]! && rel <= MAX_REL) {
-      recs[i * REC] = rel;
+    const at = i * LOC;
+    const slot = this.locs[at]!;
+    const cell = this.locs[at + 1]! * CELL + 1;
+    const bucket = slot === this.pendingSlot ? this.bucketOf(i) : this.buckets[slot]!;
+    // A far cell holds FAR_REL > MAX_REL: never taken here. NaN fails both.
+    if (rel >= bucket[cell]! && rel <= MAX_REL) {
+      bucket[cell] = rel;
       return;
     }
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
-    this.retire(i);
+    if (rel <= MAX_REL && slot !== this.far) {
+      const next = this.nextTick - this.base;
+      const r = rel < next ? next : rel;
+      // Same slot: its next visit is already <= the new tick (see invariant).
+      if ((r & this.mask) === slot) {
+        bucket[cell] = r;
+        return;
+      }
+    }
+    this.unlink(i);
     this.place(i, deadline);
   }
 
@@ -236,7 +246,7 @@ export class TimingWheel<N extends WheelNode> {
   cancel(node: N): void {
     const i = node.wheelId;
     if (i < 0) return;
-    this.retire(i);
+    this.unlink(i);
     this.release(i);
     node.wheelId = -1;
     this.count--;
@@ -290,156 +300,186 @@ export class TimingWheel<N extends WheelNode> {
     return this.stats.expired - expiredBefore;
   }
 
-  /** Detach slot `s` and examine each of its live cells as of relative tick `tick`. */
+  /** Detach slot `s` and examine each of its entries as of relative tick `tick`. */
   private walk(s: number, tick: number, onExpire: (node: N) => void): void {
     const len = this.lens[s]!;
     if (len === 0) return;
-    const cells = this.buckets[s]!;
+    const pending = this.buckets[s]!;
     this.buckets[s] = this.spare;
     this.spare = EMPTY;
     this.lens[s] = 0;
-    this.pending = cells;
+    this.pending = pending;
+    this.pendingLen = len;
+    this.pendingSlot = s;
     const { stats, mask } = this;
-    let recs = this.recs;
-    // Pass 1: each cell's tick, or FAR_REL if stale. The record loads are the
-    // random accesses; nothing here depends on one, so their misses overlap
-    // (appending in the same loop would chain them: a bucket's length is
-    // read-modified-written by consecutive visits).
-    if (this.ticks.length < len) this.ticks = new Int32Array(Math.max(len, this.ticks.length * 2));
-    const ticks = this.ticks;
-    for (let k = 0; k < len; k++) {
-      const i = cells[k * CELL]!;
-      ticks[k] = recs[i * REC + 1] === cells[k * CELL + 1] ? recs[i * REC]! : FAR_REL;
-    }
-    // Pass 2, from cache. Once a callback ran, records may have changed: read them again.
-    let fresh = true;
     let visited = 0;
     let reslotted = 0;
     try {
-      for (let k = len - 1; k >= 0; k--) {
-        const i = cells[k * CELL]!;
-        const stamp = cells[k * CELL + 1]!;
+      // Pop from the end: the callback may swap-remove other pending cells,
+      // which keeps [0, pendingLen) exactly the entries not walked yet. Only a
+      // callback can change pendingLen, so it is synced around callbacks only.
+      let k = len;
+      while (k > 0) {
+        k--;
+        const i = pending[k * CELL]!;
+        const t = pending[k * CELL + 1]!;
         visited++;
-        const t = fresh ? ticks[k]! : recs[i * REC + 1] === stamp ? recs[i * REC]! : FAR_REL;
-        if (t === FAR_REL) continue; // stale
-        if (t > tick) {
+        if (t <= tick) {
+          const node = this.nodes[i]!;
+          this.release(i);
+          node.wheelId = -1;
+          this.count--;
+          stats.expired++;
+          this.pendingLen = k;
+          onExpire(node);
+          k = this.pendingLen;
+        } else {
           reslotted++;
           // t > tick >= nextTick - 1 - base, so no clamping is needed.
-          this.append(i, t & mask, stamp);
-          continue;
+          this.append(i, t & mask, t);
         }
-        recs[i * REC + 1] = stamp + 1;
-        const node = this.nodes[i];
-        if (node === undefined) continue; // free: only a wrapped stamp gets here
-        this.release(i);
-        node.wheelId = -1;
-        this.count--;
-        stats.expired++;
-        this.pendingLen = k;
-        fresh = false;
-        onExpire(node);
-        recs = this.recs;
       }
+      this.pendingLen = 0;
     } finally {
       stats.visited += visited;
       stats.reslotted += reslotted;
     }
-    this.pendingLen = 0;
+    this.pendingSlot = -1;
     this.pending = EMPTY;
     // The walked bucket's capacity serves the next detached slot.
-    this.spare = cells;
+    this.spare = pending;
   }
 
-  /** After onExpire threw: park the cells not walked yet in the next tick's slot. */
+  /** After onExpire threw: park unexamined entries in the next tick's slot. */
   private requeuePending(): void {
-    const cells = this.pending;
+    const pending = this.pending;
     const n = this.pendingLen;
     this.pendingLen = 0;
+    this.pendingSlot = -1;
     this.pending = EMPTY;
     const slot = this.nextTick & this.mask;
-    for (let k = 0; k < n; k++) this.append(cells[k * CELL]!, slot, cells[k * CELL + 1]!);
+    for (let k = 0; k < n; k++) this.append(pending[k * CELL]!, slot, pending[k * CELL + 1]!);
   }
 
   /**
-   * Move base up to `to` (a multiple of EPOCH): shift every record (overdue
-   * ones saturate at MIN_REL), then move the far entries that now fit into
-   * their slots (not clamped to the next tick: they fit ~2^30 ticks before it,
-   * or are overdue in a jump, which walks every slot).
+   * Move base up to `to` (a multiple of EPOCH): shift every cell (overdue ones
+   * saturate at MIN_REL), then move far deadlines now in range into their slots.
    */
   private rebase(to: number): void {
     const shift = to - this.base;
     this.base = to;
-    const recs = this.recs;
-    for (let i = 0; i < this.nodes.length; i++) {
-      const r = recs[i * REC]!;
-      if (r === FAR_REL || this.nodes[i] === undefined) continue;
-      recs[i * REC] = r - shift < MIN_REL ? MIN_REL : r - shift;
+    for (let s = 0; s <= this.mask; s++) {
+      const b = this.buckets[s]!;
+      for (let c = 1, end = this.lens[s]! * CELL; c < end; c += CELL) {
+        const r = b[c]! - shift;
+        b[c] = r < MIN_REL ? MIN_REL : r;
+      }
     }
-    this.far.sweep(recs, (i, stamp, deadline) => {
-      const rel = Math.ceil((deadline - this.startMs) / this.tickMs) - to;
-      if (rel > MAX_REL) return false;
+    // Backwards: a swap-remove moves an already-examined cell into position p.
+    for (let p = this.lens[this.far]! - 1; p >= 0; p--) {
+      const rel = Math.ceil((this.farDeadlines[p]! - this.startMs) / this.tickMs) - to;
+      if (rel > MAX_REL) continue;
+      const i = this.buckets[this.far]![p * CELL]!;
+      this.unlink(i);
+      // Not clamped to the next tick: in range only within ~2^30 ticks of it, or overdue in a jump that walks every slot.
       const r = rel < MIN_REL ? MIN_REL : rel;
-      recs[i * REC] = r;
-      this.append(i, r & this.mask, stamp);
-      return true;
-    });
+      this.append(i, r & this.mask, r);
+    }
   }
 
-  /** Give entry i a live cell where `deadline` belongs: its tick's slot (clamped to the next unprocessed tick) or the far list. */
+  /** Put (unlinked) entry i where `deadline` belongs: its tick's slot, clamped to the next unprocessed tick, or the far bucket. */
   private place(i: number, deadline: number): void {
     const rel = Math.ceil((deadline - this.startMs) / this.tickMs) - this.base;
-    const stamp = this.recs[i * REC + 1]!;
     if (rel > MAX_REL) {
-      this.recs[i * REC] = FAR_REL;
-      this.far.push(this.recs, i, stamp, deadline);
+      const p = this.lens[this.far]!;
+      if (p === this.farDeadlines.length) {
+        const grown = new Float64Array(Math.max(INITIAL_BUCKET, p * 2));
+        grown.set(this.farDeadlines);
+        this.farDeadlines = grown;
+      }
+      this.farDeadlines[p] = deadline;
+      this.append(i, this.far, FAR_REL);
       return;
     }
-    // `rel < next` also catches -Infinity.
+    // `r < next` also catches -Infinity.
     const next = this.nextTick - this.base;
     const r = rel < next ? next : rel;
-    this.recs[i * REC] = r;
-    this.append(i, r & this.mask, stamp);
+    this.append(i, r & this.mask, r);
   }
 
-  /** Leave entry i's live cell stale (bump its stamp; Int32Array wraps it). */
-  private retire(i: number): void {
-    if (this.recs[i * REC] === FAR_REL) this.far.stale++;
-    this.recs[i * REC + 1] = this.recs[i * REC + 1]! + 1;
+  /** The bucket holding entry i's cell: its slot's, or pending (see the class comment). */
+  private bucketOf(i: number): Int32Array {
+    const slot = this.locs[i * LOC]!;
+    if (slot === this.pendingSlot) {
+      const p = this.locs[i * LOC + 1]!;
+      if (p < this.pendingLen && this.pending[p * CELL] === i) return this.pending;
+    }
+    return this.buckets[slot]!;
   }
 
-  /** Append cell [i, stamp] to `slot`'s bucket. */
-  private append(i: number, slot: number, stamp: number): void {
+  /** Append entry i with relative tick `rel` to `slot`'s bucket and point its location at the cell. */
+  private append(i: number, slot: number, rel: number): void {
     let bucket = this.buckets[slot]!;
     const n = this.lens[slot]!;
-    if (n * CELL === bucket.length) this.buckets[slot] = bucket = grown(bucket, Math.max(INITIAL_BUCKET, n * 2) * CELL);
+    if (n * CELL === bucket.length) {
+      const grown = new Int32Array(Math.max(INITIAL_BUCKET, n * 2) * CELL);
+      grown.set(bucket);
+      this.buckets[slot] = bucket = grown;
+    }
     bucket[n * CELL] = i;
-    bucket[n * CELL + 1] = stamp;
+    bucket[n * CELL + 1] = rel;
     this.lens[slot] = n + 1;
+    this.locs[i * LOC] = slot;
+    this.locs[i * LOC + 1] = n;
+  }
+
+  /** Swap-remove entry i's cell from whichever bucket holds it (a slot's, pending, or the far bucket). */
+  private unlink(i: number): void {
+    const locs = this.locs;
+    const slot = locs[i * LOC]!;
+    const p = locs[i * LOC + 1]!;
+    let bucket: Int32Array;
+    let last: number;
+    if (slot === this.pendingSlot && p < this.pendingLen && this.pending[p * CELL] === i) {
+      bucket = this.pending;
+      last = --this.pendingLen;
+    } else {
+      bucket = this.buckets[slot]!;
+      last = --this.lens[slot]!;
+      if (slot === this.far) this.farDeadlines[p] = this.farDeadlines[last]!;
+    }
+    const moved = bucket[last * CELL]!;
+    bucket[p * CELL] = moved;
+    bucket[p * CELL + 1] = bucket[last * CELL + 1]!;
+    locs[moved * LOC + 1] = p;
   }
 
   private alloc(node: N): number {
     if (this.freeHead === -1) this.growEntries(this.nodes.length * 2);
     const i = this.freeHead;
-    this.freeHead = this.recs[i * REC]!;
+    this.freeHead = this.locs[i * LOC + 1]!;
     this.nodes[i] = node;
     node.wheelId = i;
     return i;
   }
 
-  /** Return entry i to the free list (its node reference dropped so it can be collected); its stamp is already bumped. */
+  /** Return entry i to the free list (its node reference dropped so it can be collected). */
   private release(i: number): void {
     this.nodes[i] = undefined;
-    this.recs[i * REC] = this.freeHead;
+    this.locs[i * LOC] = -1;
+    this.locs[i * LOC + 1] = this.freeHead;
     this.freeHead = i;
   }
 
   /** Double (or create) the entry table; new entries go on the free list, lowest index first. */
   private growEntries(capacity: number): void {
     const old = this.nodes.length;
-    const recs = grown(this.recs, capacity * REC);
-    this.recs = recs;
+    const locs = new Int32Array(capacity * LOC);
+    locs.set(this.locs);
+    this.locs = locs;
     for (let i = capacity - 1; i >= old; i--) {
-      recs[i * REC] = this.freeHead;
+      locs[i * LOC] = -1;
+      locs[i * LOC + 1] = this.freeHead;
       this.freeHead = i;
     }
     for (let i = old; i < capacity; i++) this.nodes.push(undefined);
