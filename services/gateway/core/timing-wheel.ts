@@ -1,17 +1,16 @@
 /**
  * Hashed timing wheel (Varghese & Lauck, "scheme 6"; the shape of Netty's
  * HashedWheelTimer) owning every connection's heartbeat deadline, laid out
- * data-oriented: each slot is a dense bucket of 8-byte (entry, tick) cells in
- * an Int32Array, an entry's location is two int32s in a typed array, and a
- * node carries only its entry index (`wheelId`).
+ * data-oriented: each slot is a dense bucket of (entry, deadline) cells in a
+ * Float64Array, an entry's location is two int32s in a typed array, and a node
+ * carries only its entry index (`wheelId`).
  *
  * Algorithm
  *   Time is cut into ticks of `tickMs`, counted from `startMs`: tick k ends at
  *   boundary B(k) = startMs + k * tickMs. A deadline d belongs to tick
- *   T(d) = ceil((d - startMs) / tickMs), the first boundary at or after d;
- *   expiry depends on T(d) alone, so a cell keeps the tick, not the deadline.
+ *   T(d) = ceil((d - startMs) / tickMs), the first boundary at or after d.
  *   `wheelSize` slots (a power of two) each hold a bucket: an unordered dense
- *   array of cells [entry index, tick], removed from by swap-remove. An
+ *   array of cells [entry index, deadline], removed from by swap-remove. An
  *   entry for tick k sits in slot k & (wheelSize - 1), so a slot is shared by
  *   ticks one rotation apart. advance(now) processes every boundary B(k) <= now
  *   it has not processed yet, and for tick k walks only slot k's bucket:
@@ -20,12 +19,10 @@
  *   more than a rotation away is simply seen (and re-appended) once per
  *   rotation until its tick comes up.
  *
- *   Layout (why it is fast). The tick lives in the bucket cell, beside the
+ *   Layout (why it is fast). The deadline lives in the bucket cell, beside the
  *   index, so a walk reads its bucket sequentially and never chases a pointer:
  *   the only random access per visit is the write of the entry's new location
  *   (slot, position: 8 bytes per entry), a store the CPU does not wait for.
- *   Cells are 8 bytes (two int32s), half the memory traffic of two float64s
- *   for both walks and touches.
  *   touch() goes the other way (entry -> location -> cell), one random access
  *   on the heartbeat path, where the connection is being touched anyway. The
  *   previous layout, an intrusive doubly linked list through the connection
@@ -34,20 +31,7 @@
  *   have today's figures. Free entries form a list through their position
  *   field; `nodes` maps an index back to its node and is read only on expiry.
  *
- *   Ticks in 32 bits. A cell holds T(d) - base, where `base` is an epoch (a
- *   multiple of 2^20, hence of wheelSize: the slot is the relative tick &
- *   (wheelSize - 1)) that advance() moves up once the tick it must reach is
- *   2^30 past it: one pass subtracting the shift from every cell, O(S + n)
- *   once per 2^30 ticks (~17 years of 500 ms ticks; a jump of more than a
- *   rotation is O(S + n) anyway and re-bases in the same call). Overdue ticks
- *   saturate at -2^31 (still overdue). A deadline more than 2^31 - 2 ticks
- *   past base (+Infinity included) does not fit: it waits in the "far" bucket
- *   (cells marked 2^31 - 1, exact deadlines beside them), which walks never
- *   visit, until the re-base that brings it into range, about 2^30 ticks
- *   before it is due (or the jump past it, which expires it). The range costs
- *   no accuracy, and a touch one compare.
- *
- *   Touches are lazy: extending a deadline only rewrites the cell's tick,
+ *   Touches are lazy: extending a deadline only rewrites the cell's deadline,
  *   and the entry is moved when its old slot comes round. Invariant that makes
  *   this correct: the slot an entry sits in is visited no later than
  *   max(T(deadline), next unprocessed tick). Moving a deadline later keeps it;
@@ -72,7 +56,7 @@
  *   Per entry, a deadline D ticks ahead costs ceil(D / S) visits, and a lazily
  *   touched entry is visited about once per touch interval, so sweep cost per
  *   second scales with the touch (heartbeat) rate, not with n.
- *   Space per entry: an 8 B cell (buckets double, so up to 2x that), an 8 B
+ *   Space per entry: a 16 B cell (buckets double, so up to 2x that), an 8 B
  *   location and one reference, at the peak entry count; O(S) bucket headers,
  *   allocated lazily.
  *
@@ -119,17 +103,10 @@ const MAX_WHEEL_SIZE = 1 << 20;
 const INITIAL_ENTRIES = 1024;
 /** Initial bucket capacity in cells. */
 const INITIAL_BUCKET = 16;
-const EMPTY = new Int32Array(0);
-// A bucket cell is [index, tick - base] (two int32s); a location is [slot, pos] (two int32s).
+const EMPTY = new Float64Array(0);
+// A bucket cell is [index, deadline] (two float64s); a location is [slot, pos] (two int32s).
 const CELL = 2;
 const LOC = 2;
-/** A cell's relative tick is in [MIN_REL, MAX_REL]; FAR_REL marks a cell of the far bucket. */
-const MIN_REL = -(2 ** 31);
-const MAX_REL = 2 ** 31 - 2;
-const FAR_REL = 2 ** 31 - 1;
-/** advance() re-bases once its target tick is this far past base; a base is a multiple of EPOCH (>= any wheelSize). */
-const REBASE_AT = 2 ** 30;
-const EPOCH = MAX_WHEEL_SIZE;
 
 export class TimingWheel<N extends WheelNode> {
   /** Cumulative counters, mutated in place (cheap to export as metrics). */
@@ -142,21 +119,16 @@ export class TimingWheel<N extends WheelNode> {
   private locs = new Int32Array(0);
   private readonly nodes: (N | undefined)[] = [];
   private freeHead = -1;
-  /** Per slot: cells [index, tick - base] at [2p], [2p + 1] for p < lens[slot]. Index `far` is the far bucket. */
-  private readonly buckets: Int32Array[];
+  /** Per slot: cells [index, deadline] at [2p], [2p + 1] for p < lens[slot]. */
+  private readonly buckets: Float64Array[];
   private readonly lens: Int32Array;
-  /** The far bucket's index (wheelSize): cells hold FAR_REL, and the exact deadline of cell p is farDeadlines[p]. */
-  private readonly far: number;
-  private farDeadlines = new Float64Array(0);
   /** An empty bucket handed to the slot being walked (the walked one becomes the next spare). */
-  private spare: Int32Array = EMPTY;
+  private spare: Float64Array = EMPTY;
   /** The detached bucket of the slot being walked; cells [0, pendingLen) are not walked yet. */
-  private pending: Int32Array = EMPTY;
+  private pending: Float64Array = EMPTY;
   private pendingLen = 0;
   private pendingSlot = -1;
-  /** The absolute tick cells are relative to (a multiple of EPOCH). */
-  private base = 0;
-  /** Next (absolute) tick index to process; every tick below it has been processed. */
+  /** Next tick index to process; every tick below it has been processed. */
   private nextTick = 0;
   private count = 0;
   private advancing = false;
@@ -181,9 +153,8 @@ export class TimingWheel<N extends WheelNode> {
     this.tickMs = tickMs;
     this.startMs = startMs;
     this.mask = wheelSize - 1;
-    this.far = wheelSize;
-    this.buckets = new Array<Int32Array>(wheelSize + 1).fill(EMPTY);
-    this.lens = new Int32Array(wheelSize + 1);
+    this.buckets = new Array<Float64Array>(wheelSize).fill(EMPTY);
+    this.lens = new Int32Array(wheelSize);
     this.growEntries(INITIAL_ENTRIES);
   }
 
@@ -194,8 +165,8 @@ export class TimingWheel<N extends WheelNode> {
 
   /**
    * Insert `node`, or move it if already scheduled. Any deadline works: far
-   * ones wait outside the slots until in range, +Infinity never expires, past
-   * ones are due at the next unprocessed tick boundary. NaN is rejected.
+   * ones are re-appended once per rotation, +Infinity never expires, past ones
+   * are due at the next unprocessed tick boundary. NaN is rejected.
    */
   schedule(node: N, deadline: number): void {
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
@@ -206,40 +177,34 @@ export class TimingWheel<N extends WheelNode> {
     } else {
       this.unlink(i);
     }
-    this.place(i, deadline);
+    this.append(i, this.slotFor(deadline), deadline);
   }
 
   /**
-   * Heartbeat path: O(1), allocation-free. A later (or same-tick) deadline is
-   * only recorded; the entry is re-slotted when its current slot comes round.
-   * An earlier deadline is re-slotted now so the entry cannot expire late.
+   * Heartbeat path: O(1), allocation-free. A later (or equal) deadline is only
+   * recorded; the entry is re-slotted when its current slot comes round. An
+   * earlier deadline is re-slotted now so the entry cannot expire late.
    * No-op for a node that is not scheduled.
    */
   touch(node: N, deadline: number): void {
     const i = node.wheelId;
     if (i < 0) return;
-    const rel = Math.ceil((deadline - this.startMs) / this.tickMs) - this.base;
     const at = i * LOC;
     const slot = this.locs[at]!;
     const cell = this.locs[at + 1]! * CELL + 1;
     const bucket = slot === this.pendingSlot ? this.bucketOf(i) : this.buckets[slot]!;
-    // A far cell holds FAR_REL > MAX_REL: never taken here. NaN fails both.
-    if (rel >= bucket[cell]! && rel <= MAX_REL) {
-      bucket[cell] = rel;
+    if (deadline >= bucket[cell]!) {
+      bucket[cell] = deadline;
       return;
     }
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
-    if (rel <= MAX_REL && slot !== this.far) {
-      const next = this.nextTick - this.base;
-      const r = rel < next ? next : rel;
-      // Same slot: its next visit is already <= the new tick (see invariant).
-      if ((r & this.mask) === slot) {
-        bucket[cell] = r;
-        return;
-      }
+    bucket[cell] = deadline;
+    const to = this.slotFor(deadline);
+    // Same slot: its next visit is already <= the new tick (see invariant).
+    if (to !== slot) {
+      this.unlink(i);
+      this.append(i, to, deadline);
     }
-    this.unlink(i);
-    this.place(i, deadline);
   }
 
   /** O(1). No-op if not scheduled; afterwards node.wheelId === -1. */
@@ -256,17 +221,15 @@ export class TimingWheel<N extends WheelNode> {
    * Process every tick boundary <= now not yet processed. Each due entry is
    * removed (wheelId = -1) before onExpire(node) runs, so the callback may
    * reschedule it or schedule/touch/cancel any other node; it must not call
-   * advance(). Returns how many expired. A `now` earlier than the last one, NaN
-   * or infinite is a no-op. If onExpire throws, the error propagates and the
-   * wheel stays consistent: entries not yet examined are handled on the next
-   * advance().
+   * advance(). Returns how many expired. A `now` earlier than the last one is a
+   * no-op. If onExpire throws, the error propagates and the wheel stays
+   * consistent: entries not yet examined are handled on the next advance().
    */
   advance(now: number, onExpire: (node: N) => void): number {
     if (this.advancing) throw new Error('TimingWheel: advance() called re-entrantly from onExpire');
     const target = Math.floor((now - this.startMs) / this.tickMs);
     // `!(a <= b)` also rejects NaN `now`.
-    if (!(this.nextTick <= target) || target === Infinity) return 0;
-    if (target - this.base >= REBASE_AT) this.rebase(target - (target % EPOCH));
+    if (!(this.nextTick <= target)) return 0;
     const expiredBefore = this.stats.expired;
     let jumped = false;
     let completed = false;
@@ -278,13 +241,13 @@ export class TimingWheel<N extends WheelNode> {
         // tick, minus the (possibly millions of) empty iterations.
         jumped = true;
         this.nextTick = target + 1;
-        for (let s = 0; s <= this.mask; s++) this.walk(s, target - this.base, onExpire);
+        for (let s = 0; s <= this.mask; s++) this.walk(s, target, onExpire);
       } else {
         while (this.nextTick <= target) {
           const tick = this.nextTick;
           // Bump first: anything scheduled from onExpire lands in a later tick.
           this.nextTick = tick + 1;
-          this.walk(tick & this.mask, tick - this.base, onExpire);
+          this.walk(tick & this.mask, tick, onExpire);
         }
       }
       completed = true;
@@ -300,7 +263,7 @@ export class TimingWheel<N extends WheelNode> {
     return this.stats.expired - expiredBefore;
   }
 
-  /** Detach slot `s` and examine each of its entries as of relative tick `tick`. */
+  /** Detach slot `s` and examine each of its entries as of tick `tick`. */
   private walk(s: number, tick: number, onExpire: (node: N) => void): void {
     const len = this.lens[s]!;
     if (len === 0) return;
@@ -311,7 +274,7 @@ export class TimingWheel<N extends WheelNode> {
     this.pending = pending;
     this.pendingLen = len;
     this.pendingSlot = s;
-    const { stats, mask } = this;
+    const { stats, startMs, tickMs, mask } = this;
     let visited = 0;
     let reslotted = 0;
     try {
@@ -321,9 +284,10 @@ export class TimingWheel<N extends WheelNode> {
       let k = len;
       while (k > 0) {
         k--;
-        const i = pending[k * CELL]!;
-        const t = pending[k * CELL + 1]!;
+        const i = pending[k * CELL]! | 0;
+        const d = pending[k * CELL + 1]!;
         visited++;
+        const t = Math.ceil((d - startMs) / tickMs);
         if (t <= tick) {
           const node = this.nodes[i]!;
           this.release(i);
@@ -335,8 +299,8 @@ export class TimingWheel<N extends WheelNode> {
           k = this.pendingLen;
         } else {
           reslotted++;
-          // t > tick >= nextTick - 1 - base, so no clamping is needed.
-          this.append(i, t & mask, t);
+          // t > tick >= nextTick - 1, so no clamping is needed.
+          this.append(i, t & mask, d);
         }
       }
       this.pendingLen = 0;
@@ -358,57 +322,21 @@ export class TimingWheel<N extends WheelNode> {
     this.pendingSlot = -1;
     this.pending = EMPTY;
     const slot = this.nextTick & this.mask;
-    for (let k = 0; k < n; k++) this.append(pending[k * CELL]!, slot, pending[k * CELL + 1]!);
+    for (let k = 0; k < n; k++) this.append(pending[k * CELL]! | 0, slot, pending[k * CELL + 1]!);
   }
 
   /**
-   * Move base up to `to` (a multiple of EPOCH): shift every cell (overdue ones
-   * saturate at MIN_REL), then move far deadlines now in range into their slots.
+   * Slot for a deadline, clamped so overdue entries land on the next
+   * unprocessed tick. `&` on a double keeps the low bits of any integer up to
+   * 2^53, and maps +/-Infinity to slot 0 (harmless: revisited each rotation).
    */
-  private rebase(to: number): void {
-    const shift = to - this.base;
-    this.base = to;
-    for (let s = 0; s <= this.mask; s++) {
-      const b = this.buckets[s]!;
-      for (let c = 1, end = this.lens[s]! * CELL; c < end; c += CELL) {
-        const r = b[c]! - shift;
-        b[c] = r < MIN_REL ? MIN_REL : r;
-      }
-    }
-    // Backwards: a swap-remove moves an already-examined cell into position p.
-    for (let p = this.lens[this.far]! - 1; p >= 0; p--) {
-      const rel = Math.ceil((this.farDeadlines[p]! - this.startMs) / this.tickMs) - to;
-      if (rel > MAX_REL) continue;
-      const i = this.buckets[this.far]![p * CELL]!;
-      this.unlink(i);
-      // Not clamped to the next tick: in range only within ~2^30 ticks of it, or overdue in a jump that walks every slot.
-      const r = rel < MIN_REL ? MIN_REL : rel;
-      this.append(i, r & this.mask, r);
-    }
-  }
-
-  /** Put (unlinked) entry i where `deadline` belongs: its tick's slot, clamped to the next unprocessed tick, or the far bucket. */
-  private place(i: number, deadline: number): void {
-    const rel = Math.ceil((deadline - this.startMs) / this.tickMs) - this.base;
-    if (rel > MAX_REL) {
-      const p = this.lens[this.far]!;
-      if (p === this.farDeadlines.length) {
-        const grown = new Float64Array(Math.max(INITIAL_BUCKET, p * 2));
-        grown.set(this.farDeadlines);
-        this.farDeadlines = grown;
-      }
-      this.farDeadlines[p] = deadline;
-      this.append(i, this.far, FAR_REL);
-      return;
-    }
-    // `r < next` also catches -Infinity.
-    const next = this.nextTick - this.base;
-    const r = rel < next ? next : rel;
-    this.append(i, r & this.mask, r);
+  private slotFor(deadline: number): number {
+    const t = Math.ceil((deadline - this.startMs) / this.tickMs);
+    return (t < this.nextTick ? this.nextTick : t) & this.mask;
   }
 
   /** The bucket holding entry i's cell: its slot's, or pending (see the class comment). */
-  private bucketOf(i: number): Int32Array {
+  private bucketOf(i: number): Float64Array {
     const slot = this.locs[i * LOC]!;
     if (slot === this.pendingSlot) {
       const p = this.locs[i * LOC + 1]!;
@@ -417,28 +345,28 @@ export class TimingWheel<N extends WheelNode> {
     return this.buckets[slot]!;
   }
 
-  /** Append entry i with relative tick `rel` to `slot`'s bucket and point its location at the cell. */
-  private append(i: number, slot: number, rel: number): void {
+  /** Append entry i with `deadline` to `slot`'s bucket and point its location at the cell. */
+  private append(i: number, slot: number, deadline: number): void {
     let bucket = this.buckets[slot]!;
     const n = this.lens[slot]!;
     if (n * CELL === bucket.length) {
-      const grown = new Int32Array(Math.max(INITIAL_BUCKET, n * 2) * CELL);
+      const grown = new Float64Array(Math.max(INITIAL_BUCKET, n * 2) * CELL);
       grown.set(bucket);
       this.buckets[slot] = bucket = grown;
     }
     bucket[n * CELL] = i;
-    bucket[n * CELL + 1] = rel;
+    bucket[n * CELL + 1] = deadline;
     this.lens[slot] = n + 1;
     this.locs[i * LOC] = slot;
     this.locs[i * LOC + 1] = n;
   }
 
-  /** Swap-remove entry i's cell from whichever bucket holds it (a slot's, pending, or the far bucket). */
+  /** Swap-remove entry i's cell from whichever bucket holds it (a slot's, or pending). */
   private unlink(i: number): void {
     const locs = this.locs;
     const slot = locs[i * LOC]!;
     const p = locs[i * LOC + 1]!;
-    let bucket: Int32Array;
+    let bucket: Float64Array;
     let last: number;
     if (slot === this.pendingSlot && p < this.pendingLen && this.pending[p * CELL] === i) {
       bucket = this.pending;
@@ -446,9 +374,8 @@ export class TimingWheel<N extends WheelNode> {
     } else {
       bucket = this.buckets[slot]!;
       last = --this.lens[slot]!;
-      if (slot === this.far) this.farDeadlines[p] = this.farDeadlines[last]!;
     }
-    const moved = bucket[last * CELL]!;
+    const moved = bucket[last * CELL]! | 0;
     bucket[p * CELL] = moved;
     bucket[p * CELL + 1] = bucket[last * CELL + 1]!;
     locs[moved * LOC + 1] = p;
