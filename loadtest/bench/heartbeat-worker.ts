@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { mintToken } from '../../services/standalone/dev-token.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeHeartbeat } from '../../protocol/index.js';
 import { beatEvery } from '../lib/fixed-beat.js';
+import { connectUrl } from '../lib/protocol-session.js';
 
 interface Args { url: string; count: number; firstStage?: number; localAddress: string; intervalMs: number; secret?: string; prefix: string; concurrency: number }
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -20,7 +21,7 @@ async function openOne(i: number): Promise<void> {
   const protocols = [SUBPROTOCOL];
   if (args.secret) protocols.push(TOKEN_SUBPROTOCOL_PREFIX + (await mintToken(args.secret, `${args.prefix}-${i}`, { ttlSeconds: 3600 })));
   await new Promise<void>((resolve) => {
-    const ws = new WebSocket(args.url + `?hb=${args.intervalMs}`, protocols, { localAddress: args.localAddress, perMessageDeflate: false });
+    const ws = new WebSocket(connectUrl(args.url, { hbMs: args.intervalMs }), protocols, { localAddress: args.localAddress, perMessageDeflate: false });
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
       open++;

@@ -24,6 +24,7 @@
  *        --step-duration 5000 --batch-size 100 --concurrency 64 --hb 20000 --ack-batch 50
  *        --p99-limit 50 --max-batch 100 --max-batch-users 1000 --max-batch-parallel 3 --max-batch-ms 6000
  *        --systems cluster,standalone --baseline 1cba12d (or "none") --profile <dir> (CPU profiles of this build)
+ *        --api-servers uws,node (this build once per router API server, LONGLINK_API_SERVER; default: the configured one)
  * Prints tables; the last line is one JSON object.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -50,6 +51,7 @@ const { values: o } = benchArgs('bench:push', { options: {
   'max-batch': { type: 'string', default: '100' }, 'max-batch-users': { type: 'string', default: '1000' },
   'max-batch-parallel': { type: 'string', default: '3' }, 'max-batch-ms': { type: 'string', default: '6000' },
   systems: { type: 'string', default: 'cluster,standalone' }, baseline: { type: 'string', default: '1cba12d' },
+  'api-servers': { type: 'string', default: '' },
   profile: { type: 'string', default: '' },
 } });
 const N = Number(o.users), W = Number(o.workers), RATE = Number(o.rate), DURATION = Number(o.duration), WARMUP = Number(o.warmup);
@@ -171,13 +173,26 @@ async function main(): Promise<number> {
   const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
   const oldRoot = o.baseline === 'none' ? undefined : ensureBaseline(repo, o.baseline, log);
   const kinds = o.systems.split(',').map((x) => x.trim()) as Array<'cluster' | 'standalone'>;
+  const apiServers = o['api-servers'].split(',').map((x) => x.trim()).filter((x) => x !== '');
+  for (const x of apiServers) if (x !== 'uws' && x !== 'node') throw new Error(`--api-servers: "${x}" is not uws or node`);
   const results: SystemResult[] = [];
   const profiles: Record<string, ReturnType<typeof hotFunctions>[]> = {};
   for (const kind of kinds) {
     // Alternate new and old per deployment, so both see similar background load.
     const dir = o.profile !== '' ? path.resolve(o.profile, `${kind}-${Date.now()}`) : undefined;
-    results.push(await run(`${kind} new`, kind, '', dir));
-    if (dir) for (const role of ['router', 'gateway', 'standalone']) for (const f of profilesIn(path.join(dir, role))) (profiles[`${kind} ${role}`] ??= []).push(hotFunctions(f));
+    if (apiServers.length === 0) results.push(await run(`${kind} new`, kind, '', dir));
+    for (const server of apiServers) {
+      // The router and standalone processes inherit it (spawnNode passes this process's environment).
+      process.env.LONGLINK_API_SERVER = server;
+      try {
+        results.push(await run(`${kind} new ${server}`, kind, '', dir && path.join(dir, server)));
+      } finally {
+        delete process.env.LONGLINK_API_SERVER;
+      }
+    }
+    for (const [d, name] of dir ? (apiServers.length === 0 ? [[dir, kind]] : apiServers.map((x) => [path.join(dir, x), `${kind} ${x}`])) : []) {
+      for (const role of ['router', 'gateway', 'standalone']) for (const f of profilesIn(path.join(d!, role))) (profiles[`${name} ${role}`] ??= []).push(hotFunctions(f));
+    }
     if (oldRoot) results.push(await run(`${kind} old`, kind, oldRoot, undefined));
   }
   const json = printReport(results, { rate: RATE, p99Limit: P99_LIMIT, profiles });

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const stopped: Array<Promise<void>> = [];
   shares.forEach((s, i) => {
     const args: WorkerArgs = { urls, first: s.first, count: s.count, sources: s.sources, secret: secret!, userPrefix: cfg.userPrefix,
-      hbMs: cfg.hbMs, retry: cfg.retry, concurrency: cfg.concurrency, sampleMs: cfg.sampleMs };
+      hbMs: cfg.hbMs, retry: cfg.retry, concurrency: cfg.concurrency, sampleMs: cfg.sampleMs, driver: cfg.driver };
     // LOADTEST_WORKER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the workers.
     const execArgv = process.env.LOADTEST_WORKER_NODE_ARGS?.split(' ').filter((x) => x !== '') ?? [];
     const w = fork(path.join(here, 'worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });

@@ -31,6 +31,8 @@ export interface GeneratorConfig {
   out: string | undefined;
   /** Per-worker in-flight connects. */
   concurrency: number;
+  /** Client socket layer: 'ws' (the ws library) or 'raw' (loadtest/lib/raw-driver.ts, lighter). */
+  driver: 'ws' | 'raw';
 }
 
 /** Most sockets one process may hold: 20,000 open files per process, less headroom. */
@@ -53,6 +55,7 @@ export const HELP = `npm run loadtest -- [options]
   --retry sdk|fixed (sdk)   reconnect delays: SDK backoff with full jitter, or a fixed 1 s
   --push-rate R (0)         pushes per second to random connected users during the hold
   --sample-ms MS (1000)     timeline resolution
+  --driver ws|raw (ws)      client sockets: the ws library, or the lighter raw RFC 6455 client (lib/raw-driver.ts)
   --out DIR                 where report.json and report.svg go (default: a new temp dir)`;
 
 const num = (name: string, v: string | undefined, def: number, min = 0): number => {
@@ -69,7 +72,7 @@ export function parseConfig(argv: string[]): GeneratorConfig {
     connections: { type: 'string' }, workers: { type: 'string' }, sources: { type: 'string' }, hb: { type: 'string' },
     ramp: { type: 'string' }, hold: { type: 'string' }, 'drop-at': { type: 'string' }, 'drop-fraction': { type: 'string' },
     retry: { type: 'string' }, 'push-rate': { type: 'string' }, 'sample-ms': { type: 'string' }, 'user-prefix': { type: 'string' },
-    out: { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean' },
+    out: { type: 'string' }, concurrency: { type: 'string' }, driver: { type: 'string' }, help: { type: 'boolean' },
   } });
   if (v.help) throw new Error(HELP);
   const urls = (v.url ?? []).flatMap((u) => u.split(',')).map((u) => u.trim()).filter((u) => u !== '');
@@ -94,6 +97,8 @@ export function parseConfig(argv: string[]): GeneratorConfig {
   const api = v.api, apiKey = v['api-key'];
   if (pushRate > 0 && cluster === 0 && (api === undefined || apiKey === undefined)) throw new Error('--push-rate needs --api and --api-key (or --cluster)');
   if (cluster === 0 && v.secret === undefined) throw new Error('--secret (the gateways\' HS256 JWT secret) is needed to mint client tokens');
+  const driver = v.driver ?? 'ws';
+  if (driver !== 'ws' && driver !== 'raw') throw new Error('--driver is ws or raw');
   const dropFraction = num('drop-fraction', v['drop-fraction'], 0.25);
   if (dropFraction > 1) throw new Error('--drop-fraction is 0..1');
   return {
@@ -102,7 +107,7 @@ export function parseConfig(argv: string[]): GeneratorConfig {
     hbMs: num('hb', v.hb, 30_000, 100), rampS: num('ramp', v.ramp, 30), holdS: num('hold', v.hold, 60),
     dropAtS: v['drop-at'] === undefined ? undefined : num('drop-at', v['drop-at'], 0), dropFraction, retry, pushRate,
     sampleMs: num('sample-ms', v['sample-ms'], 1000, 100), userPrefix: v['user-prefix'] ?? 'lg-', out: v.out,
-    concurrency: num('concurrency', v.concurrency, 64, 1),
+    concurrency: num('concurrency', v.concurrency, 64, 1), driver,
   };
 }
 

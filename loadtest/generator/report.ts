@@ -40,7 +40,9 @@ export function niceMax(v: number): number {
   return 10 * p;
 }
 
-interface Series { label: string; color: string; values: Array<[number, number]> }
+export interface Series { label: string; color: string; values: Array<[number, number]> }
+/** One chart panel: title, unit, lines. */
+export type Panel = [string, string, Series[]];
 
 function panel(y0: number, h: number, x: (t: number) => number, w: number, title: string, unit: string, series: Series[]): string {
   const all = series.flatMap((s) => s.values.map(([, v]) => v)).filter((v) => Number.isFinite(v) && v >= 0);
@@ -66,10 +68,12 @@ function panel(y0: number, h: number, x: (t: number) => number, w: number, title
 
 /** SVG chart of a run's timeline. */
 export function renderSvg(points: Point[], o: { title: string; phases?: Phase[]; markers?: Array<{ t: number; label: string }> }): string {
-  const W = 960, w = W - 90, H = 170, gap = 50, top = 50;
-  const tMax = Math.max(1, ...points.map((p) => p.t));
-  const x = (t: number): number => 60 + (t / tMax) * w;
-  const panels: Array<[string, string, Series[]]> = [
+  return renderPanels(timelinePanels(points), { ...o, tMax: Math.max(1, ...points.map((p) => p.t)) });
+}
+
+/** The generator's three panels: open connections, heartbeat-ack round trip, push latency. */
+export function timelinePanels(points: Point[]): Panel[] {
+  return [
     ['Open connections', '', [{ label: 'open', color: '#1f77b4', values: points.map((p) => [p.t, p.open]) }]],
     ['Heartbeat ack round trip', 'ms', [
       { label: 'p50', color: '#2ca02c', values: points.map((p) => [p.t, p.hbP50]) },
@@ -81,6 +85,13 @@ export function renderSvg(points: Point[], o: { title: string; phases?: Phase[];
       { label: 'p95', color: '#ff7f0e', values: points.map((p) => [p.t, p.pushP95]) },
       { label: 'p99', color: '#d62728', values: points.map((p) => [p.t, p.pushP99]) }]],
   ];
+}
+
+/** Panels stacked over one time axis (seconds), phases shaded, markers as dashed lines. */
+export function renderPanels(panels: Panel[], o: { title: string; tMax: number; phases?: Phase[]; markers?: Array<{ t: number; label: string }> }): string {
+  const W = 960, w = W - 90, H = 170, gap = 50, top = 50;
+  const tMax = Math.max(1, o.tMax);
+  const x = (t: number): number => 60 + (t / tMax) * w;
   const height = top + panels.length * (H + gap) + 10;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="sans-serif">`,

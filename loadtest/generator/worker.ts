@@ -6,7 +6,7 @@
  * it sends the parent one sample: gauges plus deltas (counters and sparse
  * latency histograms) since the previous sample.
  *
- * IPC from the parent: {cmd:'start', ratePerS}, {cmd:'drop', fraction},
+ * IPC from the parent: {cmd:'start', ratePerS}, {cmd:'halt'} (open no more), {cmd:'drop', fraction},
  * {cmd:'stop'}; for the storm bench also {cmd:'backends', urls} (clients
  * then pick a random one per attempt, as a balancer would), {cmd:'mark'}
  * (per-client time to the next hello goes into `reconnect`) and
@@ -14,9 +14,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { mintToken } from '../../services/standalone/dev-token.js';
 import { ClientSession, FIXED_RETRY, SDK_RETRY } from '../lib/protocol-session.js';
-import { SessionDriver, nowMs, type EndInfo } from '../lib/ws-driver.js';
+import type { Driver, DriverOptions, EndInfo } from '../lib/ws-driver.js';
+import { RawSessionDriver, nowMs } from '../lib/raw-driver.js';
+import { mintTokenSync } from '../lib/fast-token.js';
 import { Histogram, type Sparse } from '../lib/histogram.js';
 
 export interface WorkerArgs {
@@ -24,6 +25,13 @@ export interface WorkerArgs {
   hbMs: number; retry: 'sdk' | 'fixed'; concurrency: number; sampleMs: number;
   /** Keep every received seq per user (for 'verify'). */
   recordSeqs?: boolean;
+  /**
+   * 'ws' (default): ws-driver.ts. 'raw': raw-driver.ts, a third of the memory per
+   * connection, with tokens minted synchronously per attempt (lib/fast-token.ts).
+   */
+  driver?: 'ws' | 'raw';
+  /** How often every connection is polled for due heartbeats and acks (ms, default 100). */
+  sweepMs?: number;
 }
 
 export interface Counts {
@@ -37,25 +45,34 @@ export interface Sample {
   hb: HistDelta; push: HistDelta; connect: HistDelta; reconnect: HistDelta;
   /** Worst event-loop delay of this worker over the sample (ms): when high, the generator itself was the bottleneck. */
   lagMaxMs: number;
+  /** This worker's resident memory (bytes). */
+  rss?: number;
 }
 
 export const zeroCounts = (): Counts => ({ opened: 0, reconnects: 0, resumed: 0, failed: 0, unexpectedCloses: 0, dropped: 0,
   hbSent: 0, hbAcks: 0, pushes: 0, duplicates: 0, gaps: 0, zombies: 0, timeouts: 0 });
 
-function runWorker(a: WorkerArgs): void {
-  const drivers: SessionDriver[] = [];
-  const dropping = new WeakSet<SessionDriver>();
+/** The driver class and token minting per `driver` ('ws' loads ws and jose only when used: ~20 MB less per raw process). */
+async function driverKit(a: WorkerArgs): Promise<{ Driver: new (o: DriverOptions) => Driver; mint: (user: string) => string | Promise<string> }> {
+  if (a.driver === 'raw') return { Driver: RawSessionDriver, mint: (user) => mintTokenSync(a.secret, user, 6 * 3600) };
+  const [{ SessionDriver }, { mintToken }] = await Promise.all([import('../lib/ws-driver.js'), import('../../services/standalone/dev-token.js')]);
+  return { Driver: SessionDriver, mint: (user) => mintToken(a.secret, user, { ttlSeconds: 6 * 3600 }) };
+}
+
+function runWorker(a: WorkerArgs, kit: Awaited<ReturnType<typeof driverKit>>): void {
+  const drivers: Driver[] = [];
+  const dropping = new WeakSet<Driver>();
   let d = zeroCounts();
   let codes: Record<string, number> = {}, statuses: Record<string, number> = {}, errors: Record<string, number> = {};
   const hb = new Histogram(), push = new Histogram(), connect = new Histogram(), reconnect = new Histogram();
   let urls = a.urls, randomUrl = false, markAt = 0;
   const seqs = new Map<string, Set<number>>();
-  const marked = new WeakSet<SessionDriver>();
+  const marked = new WeakSet<Driver>();
   const bump = (o: Record<string, number>, k: string): void => { o[k] = (o[k] ?? 0) + 1; };
   const retry = a.retry === 'fixed' ? FIXED_RETRY : SDK_RETRY;
   let stopping = false;
 
-  const onEnd = (e: EndInfo, drv: SessionDriver): void => {
+  const onEnd = (e: EndInfo, drv: Driver): void => {
     if (stopping) return;
     if (e.wasOpen) {
       if (dropping.has(drv)) { dropping.delete(drv); d.dropped++; }
@@ -79,15 +96,17 @@ function runWorker(a: WorkerArgs): void {
   };
   const gate = (fn: () => void): void => { if (queue.push(fn) === 1) setImmediate(drainQueue); };
 
-  const make = (i: number): SessionDriver => {
+  const raw = a.driver === 'raw';
+  const make = (i: number): Driver => {
     const n = a.first + i;
     const user = `${a.userPrefix}${n}`;
-    let token: Promise<string> | undefined;
+    let token: string | Promise<string> | undefined;
     const session = new ClientSession({ intervalMs: a.hbMs, retry });
     let seenHello = false;
-    return new SessionDriver({
+    return new kit.Driver({
       url: () => urls[randomUrl ? Math.floor(Math.random() * urls.length) : n % urls.length]!, localAddress: a.sources[i % a.sources.length]!, session, tokenIn: 'subprotocol',
-      token: () => (token ??= mintToken(a.secret, user, { ttlSeconds: 6 * 3600 })),
+      // raw: a fresh token per attempt (a few µs, nothing kept per connection); ws: one per client, as before.
+      token: raw ? () => kit.mint(user) : () => (token ??= kit.mint(user)),
       onEnd, gate,
       onEvent: (e, drv) => {
         switch (e.type) {
@@ -117,7 +136,7 @@ function runWorker(a: WorkerArgs): void {
   const sweep = setInterval(() => {
     const now = nowMs();
     for (const drv of drivers) drv.tick(now);
-  }, 100);
+  }, a.sweepMs ?? 100);
 
   const send = (m: object): void => { if (process.connected) process.send!(m); };
   const lag = monitorEventLoopDelay({ resolution: 20 });
@@ -138,7 +157,7 @@ function runWorker(a: WorkerArgs): void {
     d.zombies = zombies - lastZombies; lastZombies = zombies;
     const s: Sample = { type: 'sample', t: Date.now(), open, connecting, waiting, attempted: drivers.length, d, codes, statuses, errors,
       hb: hb.toSparse(), push: push.toSparse(), connect: connect.toSparse(), reconnect: reconnect.toSparse(),
-      lagMaxMs: Math.round(Math.max(lag.max / 1e6, late)) };
+      lagMaxMs: Math.round(Math.max(lag.max / 1e6, late)), rss: process.memoryUsage.rss() };
     lag.reset();
     send(s);
     d = zeroCounts(); codes = {}; statuses = {}; errors = {};
@@ -147,10 +166,11 @@ function runWorker(a: WorkerArgs): void {
   const sampler = setInterval(sample, a.sampleMs);
 
   // Ramp: open at ratePerS, at most `concurrency` handshakes in flight.
+  let halted = false;
   const start = (ratePerS: number): void => {
     const t0 = nowMs();
     const pace = setInterval(() => {
-      if (stopping) { clearInterval(pace); return; }
+      if (stopping || halted) { clearInterval(pace); return; }
       const due = Math.min(a.count, Math.floor(((nowMs() - t0) / 1000) * ratePerS) + 1);
       let inFlight = 0;
       for (let k = Math.max(0, drivers.length - 4 * a.concurrency); k < drivers.length; k++) if (drivers[k]!.state === 'connecting') inFlight++;
@@ -166,6 +186,7 @@ function runWorker(a: WorkerArgs): void {
 
   process.on('message', (msg: { cmd: string; ratePerS?: number; fraction?: number; urls?: string[]; expected?: Record<string, number[]> }) => {
     if (msg.cmd === 'start') start(msg.ratePerS ?? 1000);
+    if (msg.cmd === 'halt') halted = true; // open no more connections (the C1M bench's ramp limit)
     if (msg.cmd === 'backends') { urls = msg.urls ?? urls; randomUrl = true; }
     if (msg.cmd === 'mark') markAt = nowMs();
     if (msg.cmd === 'verify') {
@@ -213,5 +234,6 @@ function runWorker(a: WorkerArgs): void {
 }
 
 if (process.send !== undefined && process.argv[1] === fileURLToPath(import.meta.url)) {
-  runWorker(JSON.parse(process.argv[2]!) as WorkerArgs);
+  const args = JSON.parse(process.argv[2]!) as WorkerArgs;
+  void driverKit(args).then((kit) => runWorker(args, kit));
 }

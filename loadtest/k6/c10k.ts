@@ -9,15 +9,12 @@
  * CONNS_PER_VU (default 1) holds several connections per VU, which keeps k6's
  * own memory down at large counts. See loadtest/README.md.
  */
-import exec from 'k6/execution';
-import { sleep } from 'k6';
-import { setTimeout } from 'k6/timers';
 import type { Options } from 'k6/options';
-import { HB_MS, K6Connection, USER_PREFIX, envNum, touchCounters, urlFor } from './common.ts';
+import { HB_MS, envNum, rampClients, rampVus } from './common.ts';
 
 const CONNECTIONS = envNum('CONNECTIONS', 10_000);
 const PER_VU = Math.max(1, envNum('CONNS_PER_VU', 1));
-const VUS = Math.ceil(CONNECTIONS / PER_VU);
+const VUS = rampVus(CONNECTIONS, PER_VU);
 const RAMP_S = envNum('RAMP_S', 60);
 const HOLD_S = envNum('HOLD_S', 300);
 
@@ -37,21 +34,5 @@ export const options: Options = {
 };
 
 export default function (): void {
-  touchCounters();
-  const vu = exec.vu.idInTest; // 1-based
-  const start = exec.scenario.startTime;
-  const holdEnd = start + (RAMP_S + HOLD_S) * 1000;
-  for (let k = 0; k < PER_VU; k++) {
-    const n = (vu - 1) * PER_VU + k;
-    if (n >= CONNECTIONS) break;
-    // Linear ramp: connection n opens at n/N of the ramp.
-    const openAt = start + (RAMP_S * 1000 * n) / CONNECTIONS;
-    const c = new K6Connection({ url: urlFor(n), user: `${USER_PREFIX}${n}`, reconnect: false });
-    setTimeout(() => {
-      c.connect();
-      setTimeout(() => c.close(), Math.max(0, holdEnd - Date.now()));
-    }, Math.max(0, openAt - Date.now()));
-  }
-  // The iteration lasts while the sockets and timers live; nothing else to do.
-  sleep(0);
+  rampClients({ connections: CONNECTIONS, perVu: PER_VU, rampS: RAMP_S, closeAtS: RAMP_S + HOLD_S, conn: { reconnect: false } });
 }

@@ -3,13 +3,16 @@
  * the script, custom metrics, and `K6Connection`, which wires one
  * `k6/websockets` WebSocket to a ClientSession from
  * ../lib/protocol-session.ts (the same protocol logic the Node load
- * generator and CI's tests run). Needs k6 ≥ 1.0 (stable k6/websockets);
+ * generator and CI's tests run), and `rampClients`, the clients scenario the
+ * scripts share (VU slicing, a linear ramp of staggered starts, one end). Needs k6 ≥ 1.0 (stable k6/websockets);
  * run the bundles `npm run build:k6` writes to dist/k6/.
  *
  * k6's WebSocket takes no subprotocol list, so the token travels in the
  * `access_token` query parameter; a v1 gateway accepts a connection that
  * offers no subprotocol (docs/protocol.md §2.1).
  */
+import exec from 'k6/execution';
+import { sleep } from 'k6';
 import { WebSocket } from 'k6/websockets';
 import { setTimeout, clearTimeout, type TimeoutID } from 'k6/timers';
 import { hmac } from 'k6/crypto';
@@ -116,8 +119,7 @@ export class K6Connection {
     if (this.stopped) return;
     this.planned = false;
     this.startedAt = Date.now();
-    const base = this.o.channels ? this.o.url + (this.o.url.includes('?') ? '&' : '?') + 'channels=1' : this.o.url;
-    const url = connectUrl(base, this.session.connectParams({ token: this.token, tokenIn: 'query', ...(this.o.device !== undefined ? { device: this.o.device } : {}) }));
+    const url = connectUrl(this.o.url, this.session.connectParams({ token: this.token, tokenIn: 'query', device: this.o.device, channels: this.o.channels !== undefined }));
     const ws = new WebSocket(url, null, { tags: { name: 'longlink' } });
     this.ws = ws;
     ws.binaryType = 'arraybuffer';
@@ -216,4 +218,48 @@ export class K6Connection {
   }
 
   get open(): boolean { return this.ws !== undefined && this.ws.readyState === WebSocket.OPEN; }
+}
+
+// ---- the clients scenario ------------------------------------------------------------------------
+
+export interface RampOptions {
+  /** Connections in all (CONNECTIONS). */
+  connections: number;
+  /** Connections each VU opens (CONNS_PER_VU); the scenario runs ceil(connections / perVu) VUs. */
+  perVu: number;
+  /** Connection n opens at n/connections of this ramp (s), counted from the scenario's start. */
+  rampS: number;
+  /** Every connection closes this long (s) after the scenario's start. */
+  closeAtS: number;
+  /** Options of every connection beyond its URL and user. */
+  conn: Omit<ConnOptions, 'url' | 'user'>;
+}
+
+/** VUs a `per-vu-iterations` clients scenario needs for `connections` at `perVu` each. */
+export function rampVus(connections: number, perVu: number): number {
+  return Math.ceil(connections / perVu);
+}
+
+/**
+ * One VU's iteration of a clients scenario: its slice of the connections
+ * (VU v opens n = (v-1)·perVu … v·perVu-1, user USER_PREFIX+n, gateway urlFor(n)),
+ * each started at its point of a linear ramp and closed at `closeAtS`. The
+ * iteration lasts while the sockets and timers live.
+ */
+export function rampClients(r: RampOptions): void {
+  touchCounters();
+  const vu = exec.vu.idInTest; // 1-based
+  const start = exec.scenario.startTime;
+  const end = start + r.closeAtS * 1000;
+  for (let k = 0; k < r.perVu; k++) {
+    const n = (vu - 1) * r.perVu + k;
+    if (n >= r.connections) break;
+    const openAt = start + (r.rampS * 1000 * n) / r.connections;
+    const c = new K6Connection({ ...r.conn, url: urlFor(n), user: `${USER_PREFIX}${n}` });
+    setTimeout(() => {
+      c.connect();
+      setTimeout(() => c.close(), Math.max(0, end - Date.now()));
+    }, Math.max(0, openAt - Date.now()));
+  }
+  sleep(0);
 }

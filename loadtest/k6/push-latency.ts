@@ -9,17 +9,15 @@
  *          -e LONGLINK_API_KEY=… -e LONGLINK_JWT_SECRET=… \
  *          -e CONNECTIONS=2000 -e PUSH_RATE=500 -e PUSH_S=60 dist/k6/push-latency.js   # after npm run build:k6
  */
-import exec from 'k6/execution';
 import http from 'k6/http';
-import { check, sleep } from 'k6';
-import { setTimeout } from 'k6/timers';
+import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { API, API_KEY, K6Connection, USER_PREFIX, envNum, touchCounters, urlFor } from './common.ts';
+import { API, API_KEY, USER_PREFIX, envNum, rampClients, rampVus } from './common.ts';
 
 const CONNECTIONS = envNum('CONNECTIONS', 2000);
 const PER_VU = Math.max(1, envNum('CONNS_PER_VU', 1));
-const VUS = Math.ceil(CONNECTIONS / PER_VU);
+const VUS = rampVus(CONNECTIONS, PER_VU);
 const RAMP_S = envNum('RAMP_S', 30);
 const SETTLE_S = envNum('SETTLE_S', 5);
 const PUSH_S = envNum('PUSH_S', 60);
@@ -44,20 +42,7 @@ export const options: Options = {
 };
 
 export function clients(): void {
-  touchCounters();
-  const vu = exec.vu.idInTest;
-  const start = exec.scenario.startTime;
-  const end = start + (RAMP_S + SETTLE_S + PUSH_S + 5) * 1000;
-  for (let k = 0; k < PER_VU; k++) {
-    const n = (vu - 1) * PER_VU + k;
-    if (n >= CONNECTIONS) break;
-    const c = new K6Connection({ url: urlFor(n), user: `${USER_PREFIX}${n}`, reconnect: true });
-    setTimeout(() => {
-      c.connect();
-      setTimeout(() => c.close(), Math.max(0, end - Date.now()));
-    }, Math.max(0, start + (RAMP_S * 1000 * n) / CONNECTIONS - Date.now()));
-  }
-  sleep(0);
+  rampClients({ connections: CONNECTIONS, perVu: PER_VU, rampS: RAMP_S, closeAtS: RAMP_S + SETTLE_S + PUSH_S + 5, conn: { reconnect: true } });
 }
 
 export function pusher(): void {

@@ -20,6 +20,7 @@ import { DEFAULT_HEARTBEAT_TIMEOUT_MS, HeartbeatScheduler } from '../../sdk/src/
 import { DEFAULT_DELIVERY, Delivery } from '../../sdk/src/delivery.js';
 import { ManualTimers } from '../../sdk/src/manual-timers.js';
 import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/codec.js';
+import { withHandshakeQuery } from '../../protocol/handshake-query.js';
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
   type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
@@ -60,18 +61,19 @@ export interface ConnectParams {
   /** Resume: both or neither (§7). */
   session?: string;
   lastSeq?: number;
+  /** `channels=1`: the client speaks channel frames (§13). */
+  channels?: boolean;
 }
 
-/** `ws://host:port/ws?…` with the handshake's query parameters (§2.2), URL-encoded. */
+/** `ws://host:port/ws?…` with the handshake's query parameters (§2.2): the protocol's one builder (protocol/handshake-query.ts). */
 export function connectUrl(base: string, p: ConnectParams): string {
-  const q: string[] = [];
-  const add = (k: string, v: string | number): void => { q.push(`${k}=${encodeURIComponent(String(v))}`); };
-  if (p.token !== undefined && p.tokenIn !== 'subprotocol') add('access_token', p.token);
-  if (p.device !== undefined) add('device', p.device);
-  if (p.hbMs !== undefined) add('hb', p.hbMs);
-  if (p.session !== undefined && p.lastSeq !== undefined) { add('session', p.session); add('last_seq', p.lastSeq); }
-  if (q.length === 0) return base;
-  return base + (base.includes('?') ? '&' : '?') + q.join('&');
+  return withHandshakeQuery(base, {
+    accessToken: p.tokenIn !== 'subprotocol' ? p.token : undefined,
+    device: p.device,
+    hbMs: p.hbMs,
+    resume: p.session !== undefined && p.lastSeq !== undefined ? { session: p.session, lastSeq: p.lastSeq } : undefined,
+    channels: p.channels,
+  });
 }
 
 /** Subprotocols to offer (§2.1, §3): `longlink.v1`, plus the token when it travels there. */
@@ -125,6 +127,12 @@ export interface SessionOptions {
   ackBatchCount?: number;
   /** The zombie wait after a heartbeat is min(interval, this) (SDK heartbeat.timeoutMs). */
   heartbeatTimeoutMs?: number;
+  /**
+   * Ack pushes (default true, as the SDK does). false: pushes are still
+   * de-duplicated and counted but never acked, for a bench that compares
+   * delivery cost alone (bench:fanout's per-user push baseline).
+   */
+  acks?: boolean;
   retry?: RetryPolicy;
   random?: () => number;
 }
@@ -179,6 +187,7 @@ export class ClientSession {
   private readonly retry: RetryPolicy;
   private readonly random: () => number;
   private readonly hbTimeoutMs: number;
+  private readonly acks: boolean;
   private readonly timers = new ManualTimers();
   private readonly delivery: Delivery;
   /** The current connection's heartbeats, from its hello on. */
@@ -204,6 +213,7 @@ export class ClientSession {
     this.retry = o.retry ?? SDK_RETRY;
     this.random = o.random ?? Math.random;
     this.hbTimeoutMs = o.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    this.acks = o.acks ?? true;
     const cfg = { ackDelayMs: o.ackBatchMs ?? DEFAULT_DELIVERY.ackDelayMs, ackBatch: o.ackBatchCount ?? DEFAULT_DELIVERY.ackBatch };
     this.delivery = new Delivery(cfg, this.timers, () => {});
   }
@@ -249,6 +259,7 @@ export class ClientSession {
           this.scheduler = this.newScheduler();
           this.scheduler.start(this.intervalMs, this.intervalMs);
           this.delivery.attach((seq) => {
+            if (!this.acks) return;
             this.queue(encodeAck(seq));
             this.ackedSeq = seq;
             this.stats.acks++;

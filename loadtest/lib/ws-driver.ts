@@ -26,14 +26,16 @@ export interface DriverOptions {
   token: string | (() => string | Promise<string>);
   tokenIn?: 'subprotocol' | 'query';
   device?: string;
+  /** Ask for channel frames (`channels=1`, docs/protocol.md §13). */
+  channels?: boolean;
   localAddress?: string;
   session: ClientSession;
   /** Reconnect (with resume) after an unplanned end, as the session advises. Default true. */
   reconnect?: boolean;
   connectTimeoutMs?: number;
-  onEvent?: (e: SessionEvent, d: SessionDriver) => void;
-  onOpen?: (d: SessionDriver) => void;
-  onEnd?: (e: EndInfo, d: SessionDriver) => void;
+  onEvent?: (e: SessionEvent, d: Driver) => void;
+  onOpen?: (d: Driver) => void;
+  onEnd?: (e: EndInfo, d: Driver) => void;
   /**
    * Runs the socket creation of an attempt. A load generator passes a queue
    * here: a loopback connect() runs the TCP handshake inside the syscall, so
@@ -45,7 +47,21 @@ export interface DriverOptions {
 
 export type DriverState = 'idle' | 'connecting' | 'open' | 'waiting' | 'stopped';
 
-export class SessionDriver {
+/** What owners use of a driver: this one over `ws`, or raw-driver.ts (lighter, for very many connections per process). */
+export interface Driver {
+  readonly state: DriverState;
+  readonly attemptStartedAt: number;
+  readonly helloAt: number;
+  readonly ready: boolean;
+  readonly session: ClientSession;
+  connect(): void;
+  tick(now: number): void;
+  send(data: Uint8Array | string): void;
+  drop(): void;
+  stop(): void;
+}
+
+export class SessionDriver implements Driver {
   state: DriverState = 'idle';
   /** When the current attempt started, and when its hello arrived (ms, epoch). */
   attemptStartedAt = 0;
@@ -77,7 +93,9 @@ export class SessionDriver {
     if (this.state !== 'connecting') return;
     const base = typeof this.o.url === 'string' ? this.o.url : this.o.url();
     const inSub = (this.o.tokenIn ?? 'subprotocol') === 'subprotocol';
-    const url = connectUrl(base, this.session.connectParams({ token, tokenIn: inSub ? 'subprotocol' : 'query', ...(this.o.device !== undefined ? { device: this.o.device } : {}) }));
+    const url = connectUrl(base, this.session.connectParams({
+      token, tokenIn: inSub ? 'subprotocol' : 'query', device: this.o.device, channels: this.o.channels,
+    }));
     const ws = new WebSocket(url, subprotocols(inSub ? token : undefined), {
       perMessageDeflate: false, handshakeTimeout: this.o.connectTimeoutMs ?? 10_000,
       ...(this.o.localAddress !== undefined ? { localAddress: this.o.localAddress } : {}),

@@ -1,7 +1,8 @@
 /**
  * LonglinkClient: the public face of the SDK. It wires the reconnect state
  * machine, one Connection at a time, the smart heartbeat policy with its
- * per-network memory, push delivery (dedup + acks) and upstream sends.
+ * per-network memory (heartbeat-learning.ts), push delivery (dedup + acks),
+ * channels and upstream sends.
  *
  * Platform-neutral: the WebSocket comes from `options.transport`, time from
  * `options.timers`; the browser and node entries fill in defaults. No global
@@ -13,9 +14,8 @@ import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js';
 import { Connection } from './connection.js';
 import { DEFAULT_DELIVERY, Delivery, type PushMessage } from './delivery.js';
 import { Emitter } from './emitter.js';
-import {
-  FixedHeartbeatPolicy, MARS_DEFAULTS, SmartHeartbeatPolicy, type HeartbeatPolicy, type PolicyChange, type SmartHeartbeatConfig,
-} from './heartbeat-policy.js';
+import { FixedHeartbeatPolicy, MARS_DEFAULTS, SmartHeartbeatPolicy, type SmartHeartbeatConfig } from './heartbeat-policy.js';
+import { HeartbeatLearning } from './heartbeat-learning.js';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, type Beat } from './heartbeat-scheduler.js';
 import { staticNetwork, type NetworkEvent, type NetworkMonitor } from './network.js';
 import { ReconnectMachine, isTerminal, type ClientState, type LossInfo, type WakeSource } from './reconnect-machine.js';
@@ -36,8 +36,7 @@ export class LonglinkClient {
   private readonly timers: Timers;
   private readonly random: () => number;
   private readonly machine: ReconnectMachine;
-  private readonly policy: HeartbeatPolicy;
-  private readonly memory: HeartbeatMemory;
+  private readonly learning: HeartbeatLearning;
   private readonly monitor: NetworkMonitor;
   private readonly delivery: Delivery;
   private readonly upstream: Upstream;
@@ -53,10 +52,6 @@ export class LonglinkClient {
   private attemptSeq = 0;
   private attemptUsedFreshToken = false;
   private sessionId: string | undefined;
-  private networkKey: string;
-  /** Network whose record the policy holds; undefined until loaded. */
-  private loadedNetwork: string | undefined;
-  private networkSeq = 0;
   private unsubscribe: (() => void) | undefined;
   private lastRetryMs: number | undefined;
   private readonly counters = { connects: 0, zombies: 0, heartbeatsSent: 0, heartbeatAcks: 0, lastRttMs: undefined as number | undefined };
@@ -73,12 +68,17 @@ export class LonglinkClient {
     this.hbTimeoutMs = hb.timeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 15_000;
     this.sendTimeoutMs = opts.sendTimeoutMs ?? 10_000;
-    this.policy = hb.smart === false
-      ? new FixedHeartbeatPolicy(hb.intervalMs ?? 30_000)
-      : new SmartHeartbeatPolicy(smartConfig(hb), () => this.timers.wallNow());
-    this.memory = new HeartbeatMemory(opts.storage ?? new MemoryStorage(), opts.storageKey);
     this.monitor = opts.network ?? staticNetwork();
-    this.networkKey = this.monitor.key();
+    this.learning = new HeartbeatLearning(
+      hb.smart === false ? new FixedHeartbeatPolicy(hb.intervalMs ?? 30_000) : new SmartHeartbeatPolicy(smartConfig(hb), () => this.timers.wallNow()),
+      new HeartbeatMemory(opts.storage ?? new MemoryStorage(), opts.storageKey),
+      this.monitor.key(),
+      {
+        interval: (ms) => this.conn?.scheduler.setInterval(ms),
+        changed: (e) => this.events.emit('interval', e),
+        error: (e) => this.events.emit('error', e),
+      },
+    );
     this.tokenProvider = typeof opts.token === 'string' ? ((t: string) => () => t)(opts.token) : opts.token;
     this.delivery = new Delivery(
       { ackDelayMs: opts.ackDelayMs ?? DEFAULT_DELIVERY.ackDelayMs, ackBatch: opts.ackBatch ?? DEFAULT_DELIVERY.ackBatch },
@@ -145,9 +145,9 @@ export class LonglinkClient {
   }
 
   /** Current heartbeat interval (ms). */
-  get heartbeatIntervalMs(): number { return this.policy.intervalMs; }
-  get heartbeatStable(): boolean { return this.policy.stable; }
-  get network(): string { return this.networkKey; }
+  get heartbeatIntervalMs(): number { return this.learning.intervalMs; }
+  get heartbeatStable(): boolean { return this.learning.stable; }
+  get network(): string { return this.learning.network; }
 
   get stats(): ClientStats {
     return {
@@ -180,9 +180,7 @@ export class LonglinkClient {
    * switch); if disconnected, retries now.
    */
   setNetwork(key: string): void {
-    const changed = key !== this.networkKey;
-    this.networkKey = key;
-    if (changed) void this.loadNetwork(key);
+    const changed = this.learning.switchTo(key);
     if (this.machine.state === 'connected') {
       if (changed) this.conn?.scheduler.check();
     } else {
@@ -229,7 +227,7 @@ export class LonglinkClient {
     const id = ++this.attemptSeq;
     this.attemptUsedFreshToken = refresh;
     const prepare = async (): Promise<string> => {
-      if (this.loadedNetwork !== this.networkKey) await this.loadNetwork(this.networkKey);
+      await this.learning.ready();
       const token = await this.tokenProvider({ refresh });
       if (refresh || !tokenExpired(token, this.timers.wallNow())) return token;
       // Already expired (a browser would only see 1006 for the gateway's 401): ask for a fresh one now.
@@ -262,7 +260,7 @@ export class LonglinkClient {
     const resume = this.resumeState;
     const conn: Connection = new Connection(
       {
-        url: this.opts.url, token, tokenIn: this.opts.tokenIn ?? 'protocol', device: this.opts.device, hbMs: this.policy.intervalMs,
+        url: this.opts.url, token, tokenIn: this.opts.tokenIn ?? 'protocol', device: this.opts.device, hbMs: this.learning.intervalMs,
         resume, connectTimeoutMs: this.connectTimeoutMs, heartbeatTimeoutMs: this.hbTimeoutMs,
         ...(this.channelsSpoken ? { recover: this.channelState.recoverPositions.slice(0, LIMITS.maxRecoverChannels) } : {}),
       },
@@ -303,8 +301,8 @@ export class LonglinkClient {
       // An older gateway without epochs: a sequence behind ours was reset.
       this.delivery.rebase();
     }
-    this.report(this.policy.setBounds(f.hb.minMs, f.hb.maxMs));
-    conn.scheduler.start(this.policy.intervalMs, f.hb.intervalMs);
+    this.learning.setBounds(f.hb.minMs, f.hb.maxMs);
+    conn.scheduler.start(this.learning.intervalMs, f.hb.intervalMs);
     this.counters.connects++;
     this.delivery.attach((seq) => conn.sendAck(seq));
     this.upstream.attach((frame) => conn.sendText(frame));
@@ -312,14 +310,14 @@ export class LonglinkClient {
     this.machine.opened();
     if (this.conn !== conn) return; // a state listener closed the client
     this.events.emit('connected', {
-      session: f.session, resumed: f.resumed, gateway: f.gateway, conn: f.conn, intervalMs: this.policy.intervalMs, serverSeq: f.seq,
+      session: f.session, resumed: f.resumed, gateway: f.gateway, conn: f.conn, intervalMs: this.learning.intervalMs, serverSeq: f.seq,
     });
   }
 
   private onHeartbeatAck(serverMs: number | undefined, unread: number | undefined, beat: Beat | undefined, rttMs: number): void {
     this.counters.heartbeatAcks++;
     this.counters.lastRttMs = rttMs;
-    if (beat?.kind === 'probe') this.report(this.policy.onSuccess(beat.intervalMs), true);
+    this.learning.answered(beat);
     if (serverMs !== undefined && serverMs !== this.conn?.scheduler.currentIntervalMs) this.conn?.scheduler.setInterval(serverMs);
     if (unread !== undefined) this.events.emit('unread', { count: unread });
     this.events.emit('heartbeatAck', { rttMs, kind: beat?.kind });
@@ -332,16 +330,7 @@ export class LonglinkClient {
     this.delivery.detach();
     this.upstream.detach();
     if (info.zombie) this.counters.zombies++;
-    // Mars: a failure is an idle beat that died unanswered (our timeout, or a close without a
-    // close frame). The jittered first beat counts too: it waited *less* than the interval, so its
-    // death shows the interval is too long all the more (and without it, a connection that dies
-    // on every first beat would never reach a probe and never learn). See heartbeat-policy.ts.
-    // A beat whose timer fired far too late (device asleep, background-tab throttling) was idle
-    // much longer than the interval: its death says nothing about the interval.
-    if ((beat?.kind === 'probe' || beat?.kind === 'first') && !beat.aliveSeen && (info.zombie === true || info.code === 1006)
-      && beat.idleMs <= lateBeatLimit(beat.intervalMs)) {
-      this.report(this.policy.onFailure(beat.intervalMs), true);
-    }
+    this.learning.lost(info, beat);
     this.lastRetryMs = undefined;
     const d = this.machine.lost({ ...info, usedFreshToken: this.attemptUsedFreshToken });
     this.events.emit('disconnected', {
@@ -367,45 +356,12 @@ export class LonglinkClient {
     this.unsubscribe = undefined;
   }
 
-  // ---- heartbeat learning and networks ---------------------------------------------
-
-  /** Applies a policy change: tell the scheduler, persist, emit. `persist` also saves counters. */
-  private report(change: PolicyChange | undefined, persist = false): void {
-    if (change !== undefined) {
-      this.conn?.scheduler.setInterval(this.policy.intervalMs);
-      this.events.emit('interval', { network: this.loadedNetwork ?? this.networkKey, ...change });
-    }
-    if ((change !== undefined || persist) && this.policy.smart && this.loadedNetwork !== undefined) {
-      this.memory.save(this.loadedNetwork, this.policy.record()).catch((e: unknown) => this.events.emit('error', toError(e)));
-    }
-  }
-
-  private async loadNetwork(key: string): Promise<void> {
-    const seq = ++this.networkSeq;
-    let rec;
-    try {
-      rec = this.policy.smart ? await this.memory.load(key) : undefined;
-    } catch (e) {
-      this.events.emit('error', toError(e));
-    }
-    if (seq !== this.networkSeq) return; // a newer switch won
-    this.loadedNetwork = key;
-    const change = this.policy.useNetwork(rec);
-    if (change !== undefined) {
-      this.conn?.scheduler.setInterval(this.policy.intervalMs);
-      this.events.emit('interval', { network: key, ...change });
-    }
-  }
+  // ---- networks ------------------------------------------------------------------
 
   private onNetworkEvent(ev: NetworkEvent): void {
     if (ev === 'online' || ev === 'visible') this.machine.wake(ev);
     else if (ev === 'network') this.setNetwork(this.monitor.key());
   }
-}
-
-/** Idle time beyond which a beat counts as sent late (its failure is not held against the interval). */
-export function lateBeatLimit(intervalMs: number): number {
-  return intervalMs * 1.25 + 250;
 }
 
 function smartConfig(hb: HeartbeatOptions): SmartHeartbeatConfig {

@@ -11,7 +11,7 @@
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat,
   encodeJson, type ChannelPosition, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type RefreshedFrame, type ReplyFrame, type SentFrame,
-  type SubscribedFrame, type UnsubscribedFrame,
+  type SubscribedFrame, type UnsubscribedFrame, withHandshakeQuery,
 } from '../../protocol/index.js';
 import { HeartbeatScheduler, type Beat } from './heartbeat-scheduler.js';
 import type { LossInfo } from './reconnect-machine.js';
@@ -54,20 +54,21 @@ export interface ConnectionEvents {
   beatSent(beat: Beat): void;
 }
 
-/** Builds the handshake URL (docs/protocol.md §2.2). */
+/**
+ * Builds the handshake URL (docs/protocol.md §2.2) with the one query builder
+ * (protocol/handshake-query.ts). Handshake parameters already in the app's URL
+ * are replaced by the client's own; other parameters stay.
+ */
 export function handshakeUrl(p: Pick<ConnectionParams, 'url' | 'token' | 'tokenIn' | 'device' | 'hbMs' | 'resume' | 'recover'>): string {
-  const u = new URL(p.url);
-  // This client speaks channel frames (§13); recover=1 implies it.
-  u.searchParams.set(p.recover !== undefined ? 'recover' : 'channels', '1');
-  if (p.device !== undefined) u.searchParams.set('device', p.device);
-  u.searchParams.set('hb', String(Math.round(p.hbMs)));
-  if (p.resume !== undefined) {
-    u.searchParams.set('session', p.resume.session);
-    u.searchParams.set('last_seq', String(p.resume.lastSeq));
-    if (p.resume.epoch !== undefined) u.searchParams.set('epoch', String(p.resume.epoch));
-  }
-  if (p.tokenIn === 'query') u.searchParams.set('access_token', p.token);
-  return u.toString();
+  return withHandshakeQuery(p.url, {
+    // This client speaks channel frames (§13); recover=1 implies it.
+    channels: true,
+    recover: p.recover !== undefined,
+    device: p.device,
+    hbMs: p.hbMs,
+    resume: p.resume,
+    accessToken: p.tokenIn === 'query' ? p.token : undefined,
+  });
 }
 
 export class Connection {

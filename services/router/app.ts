@@ -53,6 +53,8 @@ export interface RouterDeps {
   storesConnected?: () => boolean;
   /** Where backend events go (the webhook sink); none by default. */
   events?: BackendEvents;
+  /** How long an announced interest in ack receipts lasts (LONGLINK_ACK_RECEIPTS=await); 10 s by default. */
+  ackInterestMs?: number;
 }
 
 /** Core options from the router's settings; everything not set here keeps its default. */
@@ -89,7 +91,7 @@ export class Router {
     this.storesConnected = deps.storesConnected ?? (() => true);
     const trace = deps.trace ?? NO_TRACING;
     this.events_ = deps.events ?? NO_BACKEND_EVENTS;
-    this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats });
+    this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats, ackReceipts: options.ackReceipts, ...(deps.ackInterestMs !== undefined ? { ackInterestMs: deps.ackInterestMs } : {}) });
     const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace, events: this.events_ };
     this.core = new RouterCore(common);
     this.events = new GatewayEvents(common);
@@ -164,7 +166,7 @@ export async function startRouter(o: RouterDeps & {
     }
     const http = await startRouterHttp({
       core: router.core, channels: router.channels, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
-      limits: { maxBodyBytes: o.settings.maxBodyBytes },
+      limits: { maxBodyBytes: o.settings.maxBodyBytes }, server: o.settings.apiServer,
       metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
       observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),
       ...(consoleApp ? { console: consoleApp.http } : {}),

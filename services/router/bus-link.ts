@@ -9,13 +9,17 @@
  * Gateway → router traffic (presence, beacons, acks, resumes) and push
  * requests use the queue group ROUTER_QUEUE, so each is handled by one router
  * of the cluster; receipts come to this router's own subject. Ack receipts
- * (acked()) go out on the acked subject, which every router also hears,
- * outside the queue group, for its pushes awaiting `acked`.
+ * (acked()) go out on the acked subject. A router listens to it (outside the
+ * queue group: the ack may reach another router) only while a push here
+ * awaits `acked` and for a while after, so routers do not read every
+ * receipt of the cluster for nothing. With LONGLINK_ACK_RECEIPTS=await a
+ * router that awaits also announces it on the ackwant subject (a lease,
+ * renewed while it waits), and acks publish receipts only under such a lease.
  */
 import { randomUUID } from 'node:crypto';
 import { batchJson } from './batch-json.js';
 import { decodeMsg, encodeMsg, type Bus, type BusMessage, type Subscription } from '../shared/bus/bus.js';
-import type { AckEvent, ChannelCountReply, ChannelCountRequest, ChannelMessage, ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
+import type { AckEvent, AckInterest, ChannelCountReply, ChannelCountRequest, ChannelMessage, ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -35,11 +39,17 @@ export interface RouterBusLinkOptions {
   log: Pick<Logger, 'warn'>;
   /** busErrors is counted here (malformed messages, failed publishes). */
   stats: RouterStats;
+  /** The router's LONGLINK_ACK_RECEIPTS: `'await'` announces ack interest to the other routers. */
+  ackReceipts?: boolean | 'await';
+  /** How long an announced interest in ack receipts lasts; renewed every third of it while a push waits. Default 10 s. */
+  ackInterestMs?: number;
 }
+
+const DEFAULT_ACK_INTEREST_MS = 10_000;
 
 /** What the link hands incoming messages to. */
 export interface RouterHandlers {
-  core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
+  core: Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
   events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
   channels: Pick<ChannelService, 'publish' | 'history'>;
   /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
@@ -52,9 +62,19 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
   private subs: Subscription[] = [];
   private readonly routerId = randomUUID().replace(/-/g, '');
   private countRequests = 0;
+  private handlers: RouterHandlers | undefined;
+  /** The acked subscription, held while pushes here await acks (and a lease after). */
+  private ackedSub: Subscription | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
+  private lastAwaitAt = 0;
+  private lastAnnounceAt = Number.NEGATIVE_INFINITY;
+  /** Await mode: some router (this one included) awaits ack receipts until then (monotonic ms). */
+  private interestUntil = Number.NEGATIVE_INFINITY;
+  private readonly interestMs: number;
 
   constructor(private readonly o: RouterBusLinkOptions) {
     this.receiptAddress = o.subjects.receipts(this.routerId);
+    this.interestMs = o.ackInterestMs ?? DEFAULT_ACK_INTEREST_MS;
   }
 
   get listening(): boolean { return this.subs.length > 0; }
@@ -74,9 +94,16 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
       bus.subscribe(s.channelHistory, (m) => void this.onRequest(m, parseHistoryRequest, 'channel history', (req) => h.channels.history(req)), q),
       bus.subscribe(s.publish, (m) => void this.onPublish(m, h), q),
       bus.subscribe(this.receiptAddress, (m) => this.onEvent(m, parseReceipt, async (r: DeliveryReceipt) => h.core.receipt(r))),
-      // Every router, no queue group: the ack may have reached another router than the one awaiting it.
-      bus.subscribe(s.acked, (m) => { if (h.core.awaitingAcks) this.onEvent(m, parseAckEvent, async (ev) => h.core.ackReceipt(ev)); }),
     ];
+    this.handlers = h;
+    if (this.o.ackReceipts === 'await') {
+      // Every router, no queue group: any of them may apply the acks another one awaits.
+      this.subs.push(bus.subscribe(s.ackInterest, (m) => {
+        const a = decodeMsg<AckInterest>(m.data);
+        if (!a || typeof a.ms !== 'number' || !(a.ms > 0)) { this.o.stats.busErrors++; return; }
+        this.interestUntil = Math.max(this.interestUntil, performance.now() + Math.min(a.ms, 10 * DEFAULT_ACK_INTEREST_MS));
+      }));
+    }
     const backend = h.backend;
     if (backend?.wants('upstream.message')) {
       // One router of the group turns each upstream message into an upstream.message webhook;
@@ -93,6 +120,8 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
   close(): void {
     for (const sub of this.subs) sub.unsubscribe();
     this.subs = [];
+    this.stopAwaitingAcks();
+    this.handlers = undefined;
   }
 
   // ---- RouterOutbound ------------------------------------------------------------
@@ -112,6 +141,55 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
   /** Ack receipts: one message per acked push on `<prefix>.acked` (docs/api.md, "Ack receipts"). */
   acked(events: AckEvent[]): void {
     for (const ev of events) this.publish(this.o.subjects.acked, ev);
+  }
+
+  /**
+   * A push awaits `acked`. Subscribes the acked subject now if needed: the
+   * subscription leaves before the push's delivery (the bus keeps one
+   * connection's order), so it is in place before any ack can exist. Await
+   * mode announces the interest too (the announcement also precedes the
+   * delivery). A timer renews the announcement while pushes wait and drops
+   * the subscription one lease after the last one stopped waiting.
+   */
+  awaitingAck(): void {
+    const h = this.handlers;
+    if (!h) return;
+    const now = performance.now();
+    this.lastAwaitAt = now;
+    this.ackedSub ??= this.o.bus.subscribe(this.o.subjects.acked, (m) => {
+      if (h.core.awaitingAcks) this.onEvent(m, parseAckEvent, async (ev) => h.core.ackReceipt(ev));
+    });
+    if (this.o.ackReceipts === 'await' && now - this.lastAnnounceAt >= this.interestMs / 3) this.announceInterest(now);
+    this.ackTimer ??= setInterval(() => this.tickAwaiting(), this.interestMs / 3);
+  }
+
+  ackReceiptsWanted(): boolean {
+    return performance.now() < this.interestUntil;
+  }
+
+  private announceInterest(now: number): void {
+    this.lastAnnounceAt = now;
+    this.interestUntil = Math.max(this.interestUntil, now + this.interestMs);
+    const a: AckInterest = { router: this.routerId, ms: this.interestMs };
+    this.publish(this.o.subjects.ackInterest, a);
+  }
+
+  private tickAwaiting(): void {
+    const now = performance.now();
+    if (this.handlers?.core.awaitingAcks) {
+      this.lastAwaitAt = now;
+      if (this.o.ackReceipts === 'await' && now - this.lastAnnounceAt >= this.interestMs / 3) this.announceInterest(now);
+      return;
+    }
+    // Nothing waits: keep listening one lease longer (receipts of acks already in flight), then stop.
+    if (now - this.lastAwaitAt >= this.interestMs) this.stopAwaitingAcks();
+  }
+
+  private stopAwaitingAcks(): void {
+    if (this.ackTimer !== undefined) clearInterval(this.ackTimer);
+    this.ackTimer = undefined;
+    this.ackedSub?.unsubscribe();
+    this.ackedSub = undefined;
   }
 
   sync(req: SyncRequest): boolean {
@@ -203,7 +281,7 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
       this.reply(m, new LonglinkError(Errors.API_BAD_JSON).toJSON());
       return;
     }
-    const parsed = h.core.parsePush(body);
+    const parsed = await h.core.parsePushPaced(body);
     if (!parsed.ok) {
       this.reply(m, new LonglinkError(parsed.error, parsed.message).toJSON());
       return;

@@ -7,9 +7,13 @@
 import { z } from 'zod';
 import { bool, csv, int, loadConfig, v, type ConfigOf } from '../shared/config.js';
 
+/** true / false as `bool`, or `await`: receipts only while some router awaits one. */
+const ackReceiptsMode = z.union([z.literal('await'), bool]);
+
 export const routerSpec = {
   apiHost: v('LONGLINK_API_HOST', z.string().min(1), 'Address the push HTTP API binds to.', '127.0.0.1'),
   apiPort: v('LONGLINK_API_PORT', int(0, 65535), 'Push HTTP API port. 0 picks a free port.', '8081'),
+  apiServer: v('LONGLINK_API_SERVER', z.enum(['node', 'uws']), 'Server library carrying the push HTTP API: "node" (node:http) or "uws" (uWebSockets.js: less CPU per request, but uWS answers "Expect: 100-continue" itself before the API key is checked; docs/api.md).', 'node'),
   apiKeys: v('LONGLINK_API_KEYS', csv, 'Comma-separated API keys accepted as "Authorization: Bearer <key>" (>= 16 chars each). Standalone generates one when unset.', '', true),
   inboxMaxLen: v('LONGLINK_INBOX_MAX_LEN', int(1, 1_000_000), 'Messages kept per user inbox (oldest dropped first).', '1000'),
   inboxTtlMs: v('LONGLINK_INBOX_TTL_MS', int(1000, 30 * 24 * 3600_000), 'How long an undelivered message is kept (ms).', String(7 * 24 * 3600_000)),
@@ -25,7 +29,7 @@ export const routerSpec = {
   channelHistorySize: v('LONGLINK_CHANNEL_HISTORY_SIZE', int(1, 100_000), 'Messages kept per channel for recovery on resume (oldest dropped first).', '100'),
   channelHistoryTtlMs: v('LONGLINK_CHANNEL_HISTORY_TTL_MS', int(1000, 30 * 24 * 3600_000), 'How long a channel message stays recoverable (ms).', String(10 * 60_000)),
   channelEpochTtlMs: v('LONGLINK_CHANNEL_EPOCH_TTL_MS', int(1000, 365 * 24 * 3600_000), 'How long a channel keeps its epoch and offsets without a publish (ms); after that its offsets restart under a new epoch.', String(7 * 24 * 3600_000)),
-  ackReceipts: v('LONGLINK_ACK_RECEIPTS', bool, 'Publish an ack receipt on <prefix>.acked for every push a device acks (needed by push "await": "acked" and by backends and webhooks that want read receipts). Costs one extra inbox read per ack; set the same on every router.', 'true'),
+  ackReceipts: v('LONGLINK_ACK_RECEIPTS', ackReceiptsMode, 'Publish an ack receipt on <prefix>.acked for every push a device acks (needed by push "await": "acked" and by backends and webhooks that want read receipts). Costs one extra inbox read and one bus message per acked push. "await": only while some router awaits one (push "await": "acked"), for backends that take no receipts. Set the same on every router.', 'true'),
   leaseMs: v('LONGLINK_GATEWAY_LEASE_MS', int(1000, 600_000), 'A gateway whose beacons stop for this long is dead: its presence stops routing.', '15000'),
 } as const;
 

@@ -2,19 +2,19 @@
  * The router's HTTP API (docs/api.md): push, presence, inbox, kick, cluster, plus
  * unauthenticated /healthz, /readyz and /metrics for orchestrators.
  *
- * Plain node:http rather than uWS: this is a low-rate backend API where
- * request/response ergonomics matter more than socket count.
+ * The request handling here knows no server library: it sees an ApiRequest
+ * and answers through a SendReply (http-body.ts). One adapter per server
+ * carries it: uWebSockets.js (http-uws.ts) or node:http (http-node.ts),
+ * chosen by `server` (LONGLINK_API_SERVER).
  *
- * Checks run cheapest-first and reject before any body is read: path (404),
- * method (405), API key (401), content type (415), declared length (413).
- * Bodies are read up to `maxBodyBytes` and no further. Client input never
+ * Checks run cheapest-first, synchronously, and reject before any body is
+ * read: path (404), method (405), API key (401), content type (415),
+ * declared length (413). Bodies are read up to `maxBodyBytes` and no further. Client input never
  * yields a 500; store failures yield 503. API keys and bodies are never logged.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { bearerOf, keyMatcher } from '../shared/bearer.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
-import { expectsContinue, fail, json, readBody, wasInvited, type Reply } from './http-body.js';
+import { fail, json, type ApiHandler, type ApiRequest, type Reply, type SendReply } from './http-body.js';
 import { batchJsonChunks } from './batch-json.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
@@ -24,11 +24,12 @@ import { parsePublishBody, parseSubscribeBody } from './channel-schemas.js';
 import type { ChannelService } from './core/channels.js';
 import { checkPublishChannel } from '../../protocol/index.js';
 import { inboxJson, parseInboxQuery } from './core/inbox-history.js';
-import { consoleRoute, type ConsoleHttp } from './console/http.js';
-import { serveConsoleNode } from './console/node-http.js';
+import type { ConsoleHttp } from './console/http.js';
+import { listenNode } from './http-node.js';
+import { listenUws } from './http-uws.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
+export type RouterApi = Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
@@ -53,6 +54,19 @@ export interface RouterHttpOptions {
   console?: ConsoleHttp;
   /** More authenticated /v1 routes (the webhook API), checked after the built-in ones. */
   extraRoutes?: readonly ApiRoute[];
+  /** The server library carrying the API: 'uws' (uWebSockets.js) or 'node' (node:http, the default). */
+  server?: ApiServer;
+  log: Logger;
+}
+
+export type ApiServer = 'uws' | 'node';
+
+/** What an adapter needs to listen. */
+export interface ListenOptions {
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  console: ConsoleHttp | undefined;
   log: Logger;
 }
 
@@ -74,7 +88,7 @@ export interface ApiRoute {
   handle(param: string, query: URLSearchParams, body: unknown): Promise<{ status: number; body: unknown }>;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, param: string) => Promise<Reply>;
+type Handler = (req: ApiRequest, param: string) => Promise<Reply>;
 
 interface Route {
   method: 'GET' | 'POST';
@@ -83,19 +97,17 @@ interface Route {
   handler: Handler;
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8';
-
 /** Channel routes (docs/api.md "Channels"): the caller's API key is the unit of the publish rate. */
-function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jsonBody: (req: IncomingMessage, res: ServerResponse) => Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }>): Record<string, Route> {
-  const publish = (broadcast: boolean): Handler => async (req, res) => {
-    const body = await jsonBody(req, res);
+function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jsonBody: (req: ApiRequest) => Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }>): Record<string, Route> {
+  const publish = (broadcast: boolean): Handler => async (req) => {
+    const body = await jsonBody(req);
     if (!body.ok) return body.reply;
     const parsed = parsePublishBody(body.value, broadcast);
     if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
-    return json(200, await channels.publish(parsed.value, bearerOf(req.headers.authorization) ?? ''));
+    return json(200, await channels.publish(parsed.value, bearerOf(req.header('authorization')) ?? ''));
   };
-  const subscribe = (type: 'subscribe' | 'unsubscribe'): Handler => async (req, res) => {
-    const body = await jsonBody(req, res);
+  const subscribe = (type: 'subscribe' | 'unsubscribe'): Handler => async (req) => {
+    const body = await jsonBody(req);
     if (!body.ok) return body.reply;
     const parsed = parseSubscribeBody(body.value, type);
     if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
@@ -108,7 +120,7 @@ function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jso
     '/v1/unsubscribe': { method: 'POST', auth: true, handler: subscribe('unsubscribe') },
     '/v1/channels/:channel': {
       method: 'GET', auth: true,
-      handler: async (_req, _res, param) => {
+      handler: async (_req, param) => {
         let name: string;
         try { name = decodeURIComponent(param); } catch { return fail(Errors.API_VALIDATION, 'channel: bad percent-encoding in path'); }
         const bad = checkPublishChannel(name);
@@ -131,16 +143,23 @@ function pathUser(param: string): { ok: true; user: string } | { ok: false; repl
   return r.success ? { ok: true, user: r.data } : { ok: false, reply: fail(Errors.API_VALIDATION, `user: ${r.error.issues[0]?.message ?? 'invalid'}`) };
 }
 
-const queryOf = (url: string | undefined): string => { const i = (url ?? '').indexOf('?'); return i < 0 ? '' : url!.slice(i + 1); };
+const queryOf = (url: string): string => { const i = url.indexOf('?'); return i < 0 ? '' : url.slice(i + 1); };
 
 export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHttp> {
+  const handler = apiHandler(opts);
+  const listen: ListenOptions = { host: opts.host, port: opts.port, maxBodyBytes: opts.limits.maxBodyBytes, console: opts.console, log: opts.log };
+  return (opts.server ?? 'node') === 'uws' ? listenUws(handler, listen) : listenNode(handler, listen);
+}
+
+/** The request handling, independent of the server library. */
+export function apiHandler(opts: RouterHttpOptions): ApiHandler {
   const { core, limits, log } = opts;
   if (opts.apiKeys.length === 0) throw new RangeError('startRouterHttp: at least one API key is required');
   const keyOk = keyMatcher(opts.apiKeys);
 
   /** Parses a JSON request body; the union's failure arm is the reply to send. */
-  async function jsonBody(req: IncomingMessage, res: ServerResponse): Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }> {
-    const b = await readBody(req, res, limits.maxBodyBytes);
+  async function jsonBody(req: ApiRequest): Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }> {
+    const b = await req.body(limits.maxBodyBytes);
     if (!b.ok) return b;
     try {
       return { ok: true, value: JSON.parse(b.text) as unknown };
@@ -152,10 +171,10 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
   const routes: Record<string, Route> = {
     '/v1/push': {
       method: 'POST', auth: true,
-      handler: async (req, res) => {
-        const body = await jsonBody(req, res);
+      handler: async (req) => {
+        const body = await jsonBody(req);
         if (!body.ok) return body.reply;
-        const parsed = core.parsePush(body.value);
+        const parsed = await core.parsePushPaced(body.value);
         if (!parsed.ok) return fail(parsed.error, parsed.message);
         const v = parsed.value;
         if (v.kind === 'single') return json(200, (await core.pushValidated([v.push]))[0]);
@@ -165,14 +184,14 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     },
     '/v1/presence/:user': {
       method: 'GET', auth: true,
-      handler: async (_req, _res, param) => {
+      handler: async (_req, param) => {
         const u = pathUser(param);
         return u.ok ? json(200, await core.presenceOf(u.user)) : u.reply;
       },
     },
     '/v1/users/:user/inbox': {
       method: 'GET', auth: true,
-      handler: async (req, _res, param) => {
+      handler: async (req, param) => {
         const u = pathUser(param);
         if (!u.ok) return u.reply;
         const q = parseInboxQuery(u.user, queryOf(req.url));
@@ -182,8 +201,8 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     },
     '/v1/kick': {
       method: 'POST', auth: true,
-      handler: async (req, res) => {
-        const body = await jsonBody(req, res);
+      handler: async (req) => {
+        const body = await jsonBody(req);
         if (!body.ok) return body.reply;
         const parsed = parseKickBody(body.value);
         if (!parsed.ok) return fail(Errors.API_VALIDATION, parsed.message);
@@ -207,21 +226,22 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     api: x,
     route: {
       method: x.method, auth: true,
-      handler: async (req, res, param) => {
+      handler: async (req, param) => {
         let value: unknown;
         if (x.method === 'POST') {
-          const body = await jsonBody(req, res);
+          const body = await jsonBody(req);
           if (!body.ok) return body.reply;
           value = body.value;
         }
-        const r = await x.handle(param, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), value);
+        const r = await x.handle(param, new URLSearchParams(queryOf(req.url)), value);
         return json(r.status, r.body);
       },
     },
   }));
 
-  function match(url: string | undefined): { route: Route; param: string; template: string } | undefined {
-    const path = (url ?? '/').split('?', 1)[0]!;
+  function match(url: string): { route: Route; param: string; template: string } | undefined {
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
     const exact = path.includes(':') ? undefined : routes[path];
     if (exact) return { route: exact, param: '', template: path };
     for (const [prefix, template] of [['/v1/presence/', '/v1/presence/:user'], ['/v1/channels/', '/v1/channels/:channel']] as const) {
@@ -240,125 +260,74 @@ export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHt
     return undefined;
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<Reply> {
-    const m = match(req.url);
-    if (!m) return fail(Errors.NOT_FOUND);
+  /** Checks (all synchronous, before any body is read), then the route's handler. */
+  function handle(req: ApiRequest, m: ReturnType<typeof match>): Promise<Reply> {
+    if (!m) return Promise.resolve(fail(Errors.NOT_FOUND));
     const { route, param } = m;
     const method = req.method === 'HEAD' && route.method === 'GET' ? 'GET' : req.method;
-    if (method !== route.method) return fail(Errors.API_METHOD, `use ${route.method}`, { allow: route.method === 'GET' ? 'GET, HEAD' : route.method });
+    if (method !== route.method) return Promise.resolve(fail(Errors.API_METHOD, `use ${route.method}`, { allow: route.method === 'GET' ? 'GET, HEAD' : route.method }));
     if (route.auth) {
-      const key = bearerOf(req.headers.authorization);
+      const key = bearerOf(req.header('authorization'));
       if (key === undefined || !keyOk(key)) {
-        return fail(Errors.API_UNAUTHORIZED, undefined, { 'www-authenticate': 'Bearer' });
+        return Promise.resolve(fail(Errors.API_UNAUTHORIZED, undefined, { 'www-authenticate': 'Bearer' }));
       }
     }
     if (route.method === 'POST') {
-      const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
-      if (type !== 'application/json') return fail(Errors.API_UNSUPPORTED_MEDIA);
+      const type = (req.header('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
+      if (type !== 'application/json') return Promise.resolve(fail(Errors.API_UNSUPPORTED_MEDIA));
     }
-    return route.handler(req, res, param);
+    return route.handler(req, param);
   }
 
-  /** The route, not the URL: paths can hold user ids. */
-  function routeOf(url: string | undefined): string {
-    return match(url)?.template ?? 'unknown';
-  }
-
-  async function send(req: IncomingMessage, res: ServerResponse, r: Reply, t0: number): Promise<void> {
-    if (res.headersSent || res.destroyed) return;
-    res.writeHead(r.status, {
-      'content-type': r.contentType ?? JSON_TYPE,
-      'cache-control': 'no-store',
-      ...(r.chunks === undefined ? { 'content-length': Buffer.byteLength(r.body) } : {}),
-      // Refused before its body was invited: the client may or may not send it now, so this connection cannot carry another request.
-      ...(expectsContinue(req) && !wasInvited(res) ? { connection: 'close' } : {}),
-      ...r.headers,
-    });
-    if (r.chunks === undefined) res.end(r.body);
-    else {
-      for await (const chunk of r.chunks) {
-        if (res.destroyed) return;
-        if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
-      }
-      res.end();
-    }
+  function observed(route: string, method: string, status: number, t0: number): void {
     // Never headers or bodies.
-    const route = routeOf(req.url);
     const seconds = (performance.now() - t0) / 1000;
-    log.debug({ method: req.method, route, status: r.status, ms: Math.round(seconds * 1000) }, 'http request');
-    opts.observe?.(route, req.method ?? 'GET', r.status, seconds);
+    log.debug({ method, route, status, ms: Math.round(seconds * 1000) }, 'http request');
+    opts.observe?.(route, method, status, seconds);
   }
 
-  const trace = opts.trace ?? NO_TRACING;
-  /** Handles and answers one request; resolves with the status sent. */
-  const answer = (req: IncomingMessage, res: ServerResponse, t0: number): Promise<number> => handle(req, res).then(
-    async (r) => { await send(req, res, r, t0); return r.status; },
-    (err: unknown) => {
+  /** Answers one request; resolves with the status sent. */
+  const answer = (req: ApiRequest, send: SendReply, m: ReturnType<typeof match>, t0: number): Promise<number> => {
+    let replied: Promise<Reply>;
+    try {
+      replied = handle(req, m);
+    } catch (err) {
+      replied = Promise.reject(err);
+    }
+    const finish = async (r: Reply): Promise<number> => {
+      await send(r);
+      // The route, not the URL: paths can hold user ids.
+      observed(m?.template ?? 'unknown', req.method, r.status, t0);
+      return r.status;
+    };
+    return replied.then(finish, (err: unknown) => {
       if (err instanceof LonglinkError) {
         const retry = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
-        void send(req, res, { status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) }, t0);
-        return err.status;
+        return finish({ status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) });
       }
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');
-      void send(req, res, fail(Errors.INTERNAL), t0);
-      return 500;
-    },
-  );
-
-  /** The console's routes are its own (console/http.ts): only the route template reaches logs and metrics. */
-  function serveConsole(c: ConsoleHttp, req: IncomingMessage, res: ServerResponse, path: string, t0: number): void {
-    const route = consoleRoute(path);
-    const done = (status: number): void => {
-      const seconds = (performance.now() - t0) / 1000;
-      log.debug({ method: req.method, route, status, ms: Math.round(seconds * 1000) }, 'http request');
-      opts.observe?.(route, req.method ?? 'GET', status, seconds);
-    };
-    serveConsoleNode(c, req, res).then(done, () => {
-      if (!res.headersSent) res.writeHead(500).end();
-      done(500);
+      return finish(fail(Errors.INTERNAL));
+    }).catch((err: unknown) => {
+      // A failed send (the client went away mid-answer): nothing left to answer.
+      log.debug({ err: err instanceof Error ? err.message : String(err) }, 'http reply not sent');
+      return 0;
     });
-  }
-
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const t0 = performance.now();
-    if (opts.console) {
-      const path = (req.url ?? '/').split('?', 1)[0]!;
-      // The console does its own checks and invites a body (100-continue) only after them (console/node-http.ts).
-      if (opts.console.owns(path)) { serveConsole(opts.console, req, res, path, t0); return; }
-    }
-    const route = trace.enabled ? routeOf(req.url) : '';
-    // Probes and scrapes (/healthz, /readyz, /metrics) would start a trace each: only the API is traced.
-    if (!route.startsWith('/v1/')) { void answer(req, res, t0); return; }
-    const method = req.method ?? 'GET';
-    void trace.span(`${method} ${route}`, { kind: 'server', carrier: req.headers, attrs: { 'http.request.method': method, 'http.route': route } }, (span) =>
-      answer(req, res, t0).then((status) => {
-        span.setAttributes({ 'http.response.status_code': status });
-        if (status >= 500) span.fail(`HTTP ${status}`);
-      }));
   };
-  const server = createServer(onRequest);
-  // Handled, Node sends no automatic 100 Continue: readBody sends it once every check before the body has passed.
-  server.on('checkContinue', onRequest);
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 15_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  log.info({ host: opts.host, port }, 'router HTTP API listening');
-
+  const trace = opts.trace ?? NO_TRACING;
   return {
-    port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-      // Requests still in flight get a moment to finish; after that, connections are cut.
-      setTimeout(() => server.closeAllConnections(), 1000).unref();
-    }),
+    observed,
+    async serve(req, send, t0) {
+      const m = match(req.url);
+      const route = m?.template ?? 'unknown';
+      // Probes and scrapes (/healthz, /readyz, /metrics) would start a trace each: only the API is traced.
+      if (!trace.enabled || !route.startsWith('/v1/')) { await answer(req, send, m, t0); return; }
+      const method = req.method;
+      await trace.span(`${method} ${route}`, { kind: 'server', carrier: req.traceCarrier(), attrs: { 'http.request.method': method, 'http.route': route } }, (span) =>
+        answer(req, send, m, t0).then((status) => {
+          span.setAttributes({ 'http.response.status_code': status });
+          if (status >= 500) span.fail(`HTTP ${status}`);
+        }));
+    },
   };
 }

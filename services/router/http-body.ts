@@ -1,10 +1,15 @@
 /**
- * Reading and answering requests of the router's HTTP API (http-api.ts):
- * the reply shape, the error replies, and the bounded body reader with its
- * `Expect: 100-continue` handling.
+ * What the router's HTTP API (http-api.ts) and its server adapters share:
+ * the reply shape, the error replies, the narrow request interface the
+ * request handling sees (one adapter per server library implements it:
+ * http-node.ts, http-uws.ts), and the bounded node:http body reader that
+ * the node adapter and the console's node:http server (console/node-http.ts)
+ * both use.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Errors, errorBody, type ErrorSpec } from '../shared/errors.js';
+
+export const JSON_TYPE = 'application/json; charset=utf-8';
 
 export interface Reply {
   status: number;
@@ -22,61 +27,91 @@ export const fail = (which: ErrorSpec, detail?: string, headers?: Record<string,
 
 export type Body = { ok: true; text: string } | { ok: false; reply: Reply };
 
-export const expectsContinue = (req: IncomingMessage): boolean => (req.headers.expect ?? '').toLowerCase() === '100-continue';
-/** Responses whose request was sent `100 Continue`. */
-const invited = new WeakSet<ServerResponse>();
+/**
+ * One API request as the request handling sees it, whatever server carries
+ * it. Headers are read when the request arrives (uWS frees them when its
+ * handler returns). `body` is called only once every check that comes
+ * before the body has passed, and (for adapters that must start reading at
+ * once) synchronously from the adapter's call into the handler.
+ */
+export interface ApiRequest {
+  /** Upper case. */
+  readonly method: string;
+  /** Path and query, as sent. */
+  readonly url: string;
+  /** A request header by lower-case name. */
+  header(name: string): string | undefined;
+  /** The trace context headers (W3C traceparent, tracestate) for the SERVER span. */
+  traceCarrier(): Record<string, string>;
+  /** The body as text, at most `max` bytes; past that the 413 reply (answered at once, while reading). */
+  body(max: number): Promise<Body>;
+}
 
-/** Whether this response's request was sent `100 Continue` (its body may follow). */
-export const wasInvited = (res: ServerResponse): boolean => invited.has(res);
+/** How an adapter answers: writes `r` (its chunks, if any, as they come); resolves when done or the client is gone. */
+export type SendReply = (r: Reply) => Promise<void>;
+
+/** The request handling an adapter drives (http-api.ts builds it). */
+export interface ApiHandler {
+  /** Answers one request through `send`: routes, checks, traces, observes. Never rejects. */
+  serve(req: ApiRequest, send: SendReply, t0: number): Promise<void>;
+  /** Logs and observes an answered request outside `serve` (the console's). */
+  observed(route: string, method: string, status: number, t0: number): void;
+}
 
 /** Past the limit, the rest of a body is read and thrown away (so the client can read the 413 instead of meeting a reset), up to this many times the limit; then the connection is cut. */
-const DISCARD_FACTOR = 8;
+export const DISCARD_FACTOR = 8;
+
+// Built only when needed: the error carries a stack trace, too costly for every request.
+export const tooLarge = (max: number): Body => ({ ok: false, reply: fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`) });
 
 /**
- * Reads at most `max` bytes. Past that it answers 413 at once and discards
- * the rest as it arrives, keeping the connection usable; a body larger than
- * DISCARD_FACTOR × max (or still arriving at the request timeout) gets the
- * connection closed. `Expect: 100-continue` is answered here, so only a
- * request that passed every check before the body is invited to send it.
+ * The answer to a declared `Content-Length` over `max`, or undefined. Past
+ * DISCARD_FACTOR × max the connection is closed after the answer.
  */
-export function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Body> {
-  // Built only when needed: the error carries a stack trace, too costly for every request.
-  const tooLarge = (): Body => ({ ok: false, reply: fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`) });
-  const declared = Number(req.headers['content-length']);
-  const discard = (): void => {
-    let seen = 0;
-    req.on('data', (c: Buffer) => { seen += c.length; if (seen > DISCARD_FACTOR * max) req.socket.destroy(); });
-    req.resume();
-  };
-  if (Number.isFinite(declared) && declared > max) {
-    // Never invited (no 100 Continue): a client that waits sends nothing; one that sends anyway is discarded up to the cap.
-    if (declared > DISCARD_FACTOR * max) return Promise.resolve({ ok: false, reply: { ...fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`), headers: { connection: 'close' } } });
-    if (!expectsContinue(req)) discard();
-    return Promise.resolve(tooLarge());
-  }
-  if (expectsContinue(req)) {
-    res.writeContinue();
-    invited.add(res);
-  }
+export function declaredTooLarge(contentLength: string | undefined, max: number): Body | undefined {
+  const declared = Number(contentLength);
+  if (contentLength === undefined || contentLength === '' || !Number.isFinite(declared) || declared <= max) return undefined;
+  if (declared > DISCARD_FACTOR * max) return { ok: false, reply: { ...fail(Errors.API_TOO_LARGE, `limit is ${max} bytes`), headers: { connection: 'close' } } };
+  return tooLarge(max);
+}
+
+export type NodeBody = { ok: true; text: string } | { ok: false; tooLarge: boolean };
+
+/**
+ * Reads at most `max` bytes of a node:http request. Past that it resolves
+ * with `tooLarge` at once, and then, by `over`:
+ *  - 'drain': discards the rest as it arrives, keeping the connection
+ *    usable; past DISCARD_FACTOR × max the connection is cut (the API);
+ *  - 'pause': stops reading (the console, which closes the connection).
+ * A request error resolves with `tooLarge: false`.
+ */
+export function readNodeBody(req: IncomingMessage, max: number, over: 'drain' | 'pause'): Promise<NodeBody> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const done = (b: Body): void => {
+    const done = (b: NodeBody): void => {
       req.off('data', onData);
       req.off('end', onEnd);
-      req.off('error', onEnd);
+      req.off('error', onError);
       resolve(b);
     };
     const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > max) {
-        done(tooLarge());
-        discard();
-      } else chunks.push(c);
+      if (size <= max) { chunks.push(c); return; }
+      done({ ok: false, tooLarge: true });
+      if (over === 'pause') req.pause();
+      else discardNodeBody(req, max, size);
     };
     const onEnd = (): void => done({ ok: true, text: Buffer.concat(chunks).toString('utf8') });
+    const onError = (): void => done({ ok: false, tooLarge: false });
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('error', onEnd);
+    req.on('error', onError);
   });
+}
+
+/** Reads and throws away the rest of a body; past DISCARD_FACTOR × max (counting `seen` bytes already read) the connection is cut. */
+export function discardNodeBody(req: IncomingMessage, max: number, seen = 0): void {
+  req.on('data', (c: Buffer) => { seen += c.length; if (seen > DISCARD_FACTOR * max) req.socket.destroy(); });
+  req.resume();
 }

@@ -12,6 +12,8 @@ export function start(env: Record<string, string> = {}): Promise<Standalone> {
     LONGLINK_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     LONGLINK_JWT_SECRET: TEST_SECRET,
     LONGLINK_API_KEYS: TEST_API_KEY,
+    // The API server under test (LONGLINK_API_SERVER=uws|node runs the suites over either adapter).
+    ...(process.env.LONGLINK_API_SERVER ? { LONGLINK_API_SERVER: process.env.LONGLINK_API_SERVER } : {}),
     ...env,
   });
 }

@@ -169,6 +169,18 @@ describe('ClientSession on a fake clock', () => {
     assert.deepEqual({ p: s.stats.pushes, d: s.stats.duplicates, g: s.stats.gaps, last: s.lastSeq }, { p: 4, d: 1, g: 2, last: 6 });
   });
 
+  it('acks: false (bench:fanout\'s push baseline): pushes counted and de-duplicated, never acked; heartbeats still go', () => {
+    const s = new ClientSession({ intervalMs: 1000, ackBatchMs: 100, ackBatchCount: 2, acks: false, random: draws([0]) });
+    s.opened(0);
+    s.receive(hello(), 0);
+    s.receive(push(1), 10);
+    s.receive(push(2), 11);
+    s.receive(push(2), 12);
+    assert.deepEqual(s.poll(500).frames, [], 'no ack, by time or by count');
+    assert.deepEqual(s.poll(1011).frames, [heartbeatFrame()]);
+    assert.deepEqual({ p: s.stats.pushes, d: s.stats.duplicates, acks: s.stats.acks, acked: s.ackedSeq, last: s.lastSeq }, { p: 2, d: 1, acks: 0, acked: 0, last: 2 });
+  });
+
   it('resume: the next connect carries session and last_seq; ended() follows the close-code advice', () => {
     const s = new ClientSession({ intervalMs: 1000, random: draws([0.5]) });
     assert.deepEqual(s.connectParams({ token: 't' }), { token: 't', hbMs: 1000 });

@@ -1,3 +1,4 @@
+/** The gateway core on the shared gateway bench (tests/helpers/gateway-harness.ts): hello, heartbeats and deadlines, frames and floods, pushes and acks, slow consumers, drain, kick. Admission: gateway-admission.test.ts; channels: gateway-channels.test.ts. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../protocol/index.js';
@@ -7,7 +8,6 @@ import type { Admission } from '../../services/gateway/core/admission.js';
 import { admissionOptions, buf, flush, gatewayBench, text } from '../helpers/gateway-harness.js';
 import { SendStatus, type PushRecord, type ResumeReply } from '../../services/gateway/core/ports.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
-import { Errors, LonglinkError } from '../../services/shared/errors.js';
 
 const adm = admissionOptions;
 
@@ -243,130 +243,6 @@ describe('GatewayCore', () => {
     run(5000);
     core.message(c, buf(encodeHeartbeat()), true);
     assert.equal(s.ended, undefined);
-  });
-
-  it('admission: connection limit and connect rate reject with retry-after', async () => {
-    const a = setup({ admission: adm({ maxConnections: 2, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }) });
-    assert.equal(admit(a.core).ok, true);
-    const first = new FakeClientSocket();
-    const firstConn = a.core.open(first, a.hs('u1'));
-    a.core.open(new FakeClientSocket(), a.hs('u2'));
-    const third = admit(a.core);
-    assert.equal(third.ok, false);
-    if (!third.ok) { assert.equal(third.error.code, 'LL_ADMISSION_MAX_CONNECTIONS'); assert.ok(third.retryAfterS >= 1); }
-    await flush();
-    a.core.message(firstConn, buf(encodeHeartbeat()), true);
-    assert.equal(first.code(), undefined, 'existing sessions are unaffected');
-    a.core.closeWith(firstConn, Close.NORMAL, 'bye');
-    assert.equal(admit(a.core).ok, true, 'a slot freed up');
-
-    const b = setup({ admission: adm({ maxConnections: 100, connectRate: 2, connectBurst: 3, maxStarting: 1000 }) });
-    const results = Array.from({ length: 5 }, () => admit(b.core).ok);
-    assert.deepEqual(results, [true, true, true, false, false]);
-    b.clock.advance(500);
-    assert.equal(admit(b.core).ok, true, 'bucket refills');
-    assert.equal(b.core.stats.admissionRejections.get('LL_ADMISSION_RATE'), 2);
-  });
-
-  it('admission: too many sessions waiting for the router refuses new connects (before spending a rate token)', async () => {
-    const a = setup({ admission: adm({ maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 2 }) });
-    const replies: Array<() => void> = [];
-    a.link.resumeReply = (req) => new Promise((resolve, reject) => {
-      replies.push(() => resolve({ session: 's', resumed: false, latestSeq: 0, pushes: [] }));
-      if (req.user === 'fails') replies.push(() => reject(new Error('timeout')));
-    });
-    a.core.open(new FakeClientSocket(), a.hs('u1'));
-    a.core.open(new FakeClientSocket(), a.hs('u2'));
-    assert.equal(a.core.sessionsStarting, 2);
-    const refused = admit(a.core);
-    assert.equal(refused.ok, false);
-    if (!refused.ok) { assert.equal(refused.error.code, 'LL_ADMISSION_STARTING'); assert.ok(refused.retryAfterS >= 1 && refused.retryAfterS <= 3); }
-    replies.shift()!();
-    await flush();
-    assert.equal(a.core.sessionsStarting, 1, 'a settled session start frees a slot');
-    assert.equal(admit(a.core).ok, true);
-    // A failed start (router timeout) frees its slot too.
-    a.core.open(new FakeClientSocket(), a.hs('fails'));
-    assert.equal(a.core.sessionsStarting, 2);
-    replies.pop()!();
-    await flush();
-    assert.equal(a.core.sessionsStarting, 1);
-    assert.equal(a.core.stats.admissionRejections.get('LL_ADMISSION_STARTING'), 1);
-  });
-
-  it('adaptive admission: slow session starts shrink the limit (503 with a spread Retry-After), fast ones grow it back', async () => {
-    const a = setup({ admission: adm({ maxConnections: 100_000, connectBurst: 100_000, maxStarting: 1000, startTargetMs: 100 }) });
-    const pending: Array<() => void> = [];
-    a.link.resumeReply = () => new Promise((resolve) => pending.push(() => resolve({ session: 's', resumed: false, latestSeq: 0, pushes: [] })));
-    const startLimit = a.core.startLimit.limit;
-    assert.equal(startLimit, 500, 'starts at the initial limit, below the ceiling');
-    let opened = 0;
-    while (admit(a.core).ok) { a.core.open(new FakeClientSocket(), a.hs(`u${opened++}`)); }
-    assert.equal(opened, 500, 'admits up to the limit');
-    const refused = admit(a.core);
-    assert.ok(!refused.ok && refused.error.code === 'LL_ADMISSION_STARTING' && refused.retryAfterS >= 1);
-    // The router answers after 400 ms: four times the target.
-    a.clock.advance(400);
-    for (const r of pending.splice(0)) r();
-    await flush();
-    assert.equal(a.core.sessionsStarting, 0);
-    assert.equal(a.core.startLimit.limit, 250, 'cut by at most half, once for the episode');
-    assert.ok(a.core.startLimit.latencyMs >= 390);
-    // Now the router answers in 10 ms: the limit grows back while it is in use.
-    for (let round = 0; round < 15; round++) {
-      while (admit(a.core).ok) a.core.open(new FakeClientSocket(), a.hs(`v${opened++}`));
-      a.clock.advance(10);
-      for (const r of pending.splice(0)) r();
-      await flush();
-    }
-    assert.ok(a.core.startLimit.limit > 500, `grew back: ${a.core.startLimit.limit}`);
-    assert.ok(a.core.startLimit.resumeTimeoutMs >= 300 && a.core.startLimit.resumeTimeoutMs <= 5000, 'resume timeout within [3 x target, ceiling]');
-    assert.ok((a.core.stats.admissionRejections.get('LL_ADMISSION_STARTING') ?? 0) >= 7);
-  });
-
-  it('adaptive admission: starts still unanswered after the target cut the limit before any answer arrives', () => {
-    const a = setup({ admission: adm({ maxConnections: 100_000, connectBurst: 100_000, maxStarting: 1000, startTargetMs: 100 }) });
-    a.link.resumeReply = () => new Promise(() => {}); // the router never answers
-    for (let i = 0; i < 300; i++) { assert.ok(admit(a.core).ok); a.core.open(new FakeClientSocket(), a.hs(`u${i}`)); }
-    a.clock.advance(90);
-    assert.ok(admit(a.core).ok, 'younger than the target: no signal yet');
-    a.core.open(new FakeClientSocket(), a.hs('late'));
-    a.clock.advance(110); // the oldest has waited 200 ms: twice the target
-    assert.equal(admit(a.core).ok, false);
-    assert.equal(a.core.startLimit.limit, 250, 'cut in proportion (x 0.5): 301 starts unanswered are over it');
-    assert.equal(a.core.sessionsStarting, 301);
-  });
-
-  it('a router that sheds a session start: 1013 after a reconnect frame with a jittered delay, and the limit halves', async () => {
-    const a = setup({ admission: adm({ maxStarting: 100 }) });
-    a.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', 2000));
-    const s = new FakeClientSocket();
-    const before = a.core.startLimit.limit;
-    a.core.open(s, a.hs());
-    await flush();
-    const frames = s.frames();
-    assert.deepEqual(frames[0], { op: 'reconnect', delayMs: 3000, reason: 'routers overloaded' }, 'hint x (1 + jitter), random 0.5');
-    assert.equal(s.ended?.code, Close.TRY_AGAIN_LATER);
-    assert.equal(a.core.stats.startsShedByRouter, 1);
-    assert.equal(a.core.startLimit.limit, Math.floor(before / 2));
-    // Any other failure (timeout, store down) is a 1011.
-    const t = setup();
-    t.link.resumeReply = () => Promise.reject(new Error('bus request timed out'));
-    const s2 = new FakeClientSocket();
-    t.core.open(s2, t.hs());
-    await flush();
-    assert.equal(s2.ended?.code, Close.INTERNAL_ERROR);
-  });
-
-  it('admission order: a source over its own budget gets 429 before anything is spent; other sources are unaffected', () => {
-    const a = setup({ admission: adm({ connectRate: 1, connectBurst: 3, sourceRate: 1, sourceBurst: 2 }) });
-    const flood = Array.from({ length: 10 }, () => a.core.precheck('198.51.100.9'));
-    assert.equal(flood.filter((r) => r.ok).length, 2);
-    const over = flood[9]!;
-    assert.ok(!over.ok && over.error.code === 'LL_ADMISSION_SOURCE_RATE' && over.error.status === 429 && over.retryAfterS >= 1);
-    // The flood spent nothing of the shared connect budget (3 tokens): three other sources still get in.
-    assert.deepEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3'].map((src) => admit(a.core, src).ok), [true, true, true]);
-    assert.equal(a.core.stats.admissionRejections.get('LL_ADMISSION_SOURCE_RATE'), 8);
   });
 
   it('drain: reconnect frames with jittered delays paced over the window, then DRAINING closes; admission refuses', async () => {

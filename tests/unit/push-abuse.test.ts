@@ -16,7 +16,7 @@ import { MemoryInbox } from '../../services/router/stores/memory/inbox.js';
 import { MemorySessions } from '../../services/router/stores/memory/sessions.js';
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
 import { Router } from '../../services/router/app.js';
-import { startRouterHttp, type RouterHttp } from '../../services/router/http-api.js';
+import { startRouterHttp, type ApiServer, type RouterHttp } from '../../services/router/http-api.js';
 import { Rand } from '../../loadtest/lib/rand.js';
 
 import { silent } from '../helpers/log.js';
@@ -29,7 +29,7 @@ const nested = (depth: number): unknown => JSON.parse(nestedText(depth));
 
 interface Server { port: number; http: RouterHttp; router: Router; core: Router['core']; bus: MemoryBus; inbox: MemoryInbox }
 
-async function serve(o: { maxUsersPerPush?: number; maxBatch?: number } = {}): Promise<Server> {
+async function serve(o: { maxUsersPerPush?: number; maxBatch?: number; server?: ApiServer; maxBody?: number } = {}): Promise<Server> {
   const clock = new ManualClock(1000);
   const bus = new MemoryBus();
   const inbox = new MemoryInbox({ clock, maxLen: 100_000 });
@@ -39,7 +39,7 @@ async function serve(o: { maxUsersPerPush?: number; maxBatch?: number } = {}): P
     options: { maxPushBytes: 100_000, maxUsersPerPush: o.maxUsersPerPush ?? 10, maxBatch: o.maxBatch ?? 10 },
   });
   router.start();
-  const http = await startRouterHttp({ core: router.core, ready: () => router.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY], log: silent, limits: { maxBodyBytes: MAX_BODY } });
+  const http = await startRouterHttp({ core: router.core, ready: () => router.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY], log: silent, limits: { maxBodyBytes: o.maxBody ?? MAX_BODY }, server: o.server ?? 'node' });
   return { port: http.port, http, router, core: router.core, bus, inbox };
 }
 
@@ -103,48 +103,76 @@ describe('push API abuse: poison pushes', () => {
   });
 });
 
-describe('push API abuse: HTTP', () => {
-  let s: Server;
-  before(async () => { s = await serve(); });
-  after(async () => { s.router.stop(); await s.http.close(); });
+// Over both server adapters (http-node.ts, http-uws.ts).
+for (const server of ['node', 'uws'] as const) {
+  describe(`push API abuse: HTTP (${server})`, () => {
+    let s: Server;
+    before(async () => { s = await serve({ server }); });
+    after(async () => { s.router.stop(); await s.http.close(); });
 
-  it('a chunked body over the limit gets a readable 413 (no reset) and the connection stays usable', async () => {
-    const head = `POST /v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
-    const chunk = 'x'.repeat(1000);
-    const parts = [head, ...Array.from({ length: 40 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`), '0\r\n\r\n',
-      'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'];
-    const r = await raw(s.port, parts, 1500);
-    assert.equal(r.error, undefined, `no socket error (${r.error})`);
-    assert.match(r.text, /^HTTP\/1\.1 413 /);
-    assert.match(r.text, /"code":"LL_API_TOO_LARGE"/);
-    assert.match(r.text, /HTTP\/1\.1 200 OK[\s\S]*"status":"ok"/, 'the next request on the same connection is answered');
-  });
-
-  it('sends no 100 Continue before the API key is checked; a valid request gets it, then its answer', async () => {
-    const body = JSON.stringify({ user: 'u', data: 1 });
-    const req = (key: string): string => `POST /v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`;
-    const bad = await raw(s.port, [req('wrong-key-0123456789')], 500);
-    assert.match(bad.text, /^HTTP\/1\.1 401 /, bad.text.slice(0, 40));
-    assert.doesNotMatch(bad.text, /100 Continue/);
-    assert.match(bad.text, /connection: close/i, 'the refused body may still come: the connection is not reused');
-    const tooBig = await raw(s.port, [req(KEY).replace(`Content-Length: ${body.length}`, `Content-Length: ${MAX_BODY + 1}`)], 500);
-    assert.match(tooBig.text, /^HTTP\/1\.1 413 /);
-    assert.doesNotMatch(tooBig.text, /100 Continue/);
-    const good = await new Promise<string>((resolve) => {
-      const sock = net.connect(s.port, '127.0.0.1', () => sock.write(req(KEY)));
-      let text = '';
-      sock.on('data', (d) => {
-        text += d.toString();
-        if (text === 'HTTP/1.1 100 Continue\r\n\r\n') sock.write(body);
-        if (text.includes('"results"')) { sock.destroy(); resolve(text); }
-      });
-      setTimeout(() => { sock.destroy(); resolve(text); }, 2000);
+    it('a chunked body over the limit gets a readable 413 (no reset) and the connection stays usable', async () => {
+      const head = `POST /v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+      const chunk = 'x'.repeat(1000);
+      const parts = [head, ...Array.from({ length: 40 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`), '0\r\n\r\n',
+        'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'];
+      const r = await raw(s.port, parts, 1500);
+      assert.equal(r.error, undefined, `no socket error (${r.error})`);
+      assert.match(r.text, /^HTTP\/1\.1 413 /);
+      assert.match(r.text, /"code":"LL_API_TOO_LARGE"/);
+      assert.match(r.text, /HTTP\/1\.1 200 OK[\s\S]*"status":"ok"/, 'the next request on the same connection is answered');
     });
-    assert.match(good, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+
+    it('sends no 100 Continue before the API key is checked; a valid request gets it, then its answer', async () => {
+      const body = JSON.stringify({ user: 'u', data: 1 });
+      const req = (key: string): string => `POST /v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`;
+      // uWS answers `Expect: 100-continue` itself before any handler runs (docs/api.md): the refusal follows it and the connection closes unread.
+      const invitedFirst = server === 'uws' ? 'HTTP\\/1\\.1 100 Continue\r\n\r\n' : '';
+      const bad = await raw(s.port, [req('wrong-key-0123456789')], 500);
+      assert.match(bad.text, new RegExp(`^${invitedFirst}HTTP\\/1\\.1 401 `), bad.text.slice(0, 40));
+      if (server === 'node') assert.doesNotMatch(bad.text, /100 Continue/);
+      assert.match(bad.text, /connection: close/i, 'the refused body may still come: the connection is not reused');
+      const tooBig = await raw(s.port, [req(KEY).replace(`Content-Length: ${body.length}`, `Content-Length: ${MAX_BODY + 1}`)], 500);
+      assert.match(tooBig.text, new RegExp(`^${invitedFirst}HTTP\\/1\\.1 413 `));
+      if (server === 'node') assert.doesNotMatch(tooBig.text, /100 Continue/);
+      const good = await new Promise<string>((resolve) => {
+        const sock = net.connect(s.port, '127.0.0.1', () => sock.write(req(KEY)));
+        let text = '';
+        sock.on('data', (d) => {
+          text += d.toString();
+          if (text === 'HTTP/1.1 100 Continue\r\n\r\n') sock.write(body);
+          if (text.includes('"results"')) { sock.destroy(); resolve(text); }
+        });
+        setTimeout(() => { sock.destroy(); resolve(text); }, 2000);
+      });
+      assert.match(good, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    });
   });
-});
+}
 
 describe('push API abuse: maximum-size batches', () => {
+  for (const server of ['node', 'uws'] as const) {
+    it(`a maximum batch's answer (100,000 results, several MB, written in slices) arrives whole over HTTP (${server})`, async () => {
+      const s = await serve({ maxUsersPerPush: 1000, maxBatch: 100, server, maxBody: 1024 * 1024 });
+      try {
+        const messages = Array.from({ length: 100 }, (_, i) => ({ users: Array.from({ length: 1000 }, (_u, j) => `u${j}`), data: { i }, id: `m${i}` }));
+        const r = await fetch(`http://127.0.0.1:${s.port}/v1/push`, {
+          method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ messages }),
+        });
+        assert.equal(r.status, 200);
+        assert.equal(r.headers.get('content-length'), null, 'chunked');
+        const text = await r.text();
+        assert.ok(text.length > 4_000_000, `${text.length} characters`);
+        const out = JSON.parse(text) as { messages: Array<{ id: string; results: Array<{ user: string; seq: number }> }> };
+        assert.equal(out.messages.length, 100);
+        assert.deepEqual(out.messages.map((m) => m.results.length), Array.from({ length: 100 }, () => 1000));
+        assert.deepEqual([out.messages[99]!.id, out.messages[99]!.results[999]], ['m99', { ...out.messages[99]!.results[999]!, user: 'u999', seq: 100 }]);
+      } finally {
+        s.router.stop();
+        await s.http.close();
+      }
+    });
+  }
+
   it('a maximum batch (100 messages × 1,000 users) yields the event loop while its store calls are issued', async () => {
     const s = await serve({ maxUsersPerPush: 1000, maxBatch: 100 });
     try {

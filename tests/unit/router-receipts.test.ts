@@ -111,6 +111,49 @@ describe('push with await_ms (delivery receipts)', () => {
     await bus.close();
   });
 
+  it('LONGLINK_ACK_RECEIPTS=await: receipts only while some router awaits one (a lease renewed while it waits), and await "acked" works across routers', async () => {
+    const bus = new MemoryBus();
+    const s = makeSubjects();
+    const inbox = new MemoryInbox({ clock: systemClock });
+    const presence = new MemoryPresence({ clock: systemClock });
+    const mk = () => new Router({
+      bus, subjects: s, clock: systemClock, log: silent, options: { ackReceipts: 'await' }, ackInterestMs: 300,
+      stores: { inbox, sessions: new MemorySessions({ clock: systemClock }), presence },
+    });
+    const routers = [mk(), mk()];
+    for (const r of routers) r.start();
+    const events: AckEvent[] = [];
+    bus.subscribe(s.acked, (m) => { events.push(decodeMsg<AckEvent>(m.data)!); });
+    const ev: PresenceEvent = { type: 'online', user: 'ann', device: 'phone', conn: 'c1', session: 's', gateway: 'gw', at: Date.now() };
+    bus.publish(s.presence, encodeMsg(ev));
+    await flush();
+    // Both routers apply each ack once (the queue group alternates): whichever gets it publishes or not.
+    const acks = async (seq: number): Promise<void> => {
+      for (let i = 0; i < 2; i++) bus.publish(s.acks, encodeMsg({ acks: [['ann', 'phone', seq]] }));
+      await flush();
+    };
+    await routers[0]!.core.push({ users: ['ann'], data: 1 });
+    await acks(1);
+    assert.equal(events.length, 0, 'nobody awaits: no receipt');
+    // A push awaiting "acked" on router 1 makes both routers publish receipts; it waits 3 s, so the lease (300 ms) is renewed.
+    let settled = false;
+    const pending = routers[1]!.core.push({ users: ['ann'], data: 2, id: 'm-2', awaitMs: 3000, awaitFor: 'acked' }).then((o) => { settled = true; return o; });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(settled, false);
+    await acks(2);
+    const out = await pending;
+    assert.equal(out.results[0]!.status, 'acked');
+    assert.deepEqual(events.map((e) => [e.seq, e.id]), [[2, 'm-2']]);
+    // Once nothing waits and the lease ran out, acks publish nothing again.
+    await new Promise((r) => setTimeout(r, 400));
+    await routers[0]!.core.push({ users: ['ann'], data: 3 });
+    await acks(3);
+    assert.equal(events.length, 1);
+    assert.equal(await inbox.acked('ann', 'phone'), 3, 'acks still move the cursor');
+    for (const r of routers) r.stop();
+    await bus.close();
+  });
+
   it('with LONGLINK_ACK_RECEIPTS off, acks move cursors and publish nothing', async () => {
     const bus = new MemoryBus();
     const s = makeSubjects();

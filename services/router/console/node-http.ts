@@ -4,32 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConsoleHttp, ConsoleRequest } from './http.js';
-
-/** Reads at most `max` bytes; undefined (and reading stops) past that. */
-function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (v: string | undefined): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      resolve(v);
-    };
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size > max) {
-        req.pause();
-        done(undefined);
-      } else chunks.push(c);
-    };
-    const onEnd = (): void => done(Buffer.concat(chunks).toString('utf8'));
-    const onError = (): void => done(undefined);
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
-}
+import { readNodeBody } from '../http-body.js';
 
 /**
  * Answers one request; resolves with the status sent. A client that sent
@@ -52,7 +27,8 @@ export async function serveConsoleNode(c: ConsoleHttp, req: IncomingMessage, res
         invited = true;
         res.writeContinue();
       }
-      return readBody(req, max);
+      // Over `max` reading stops there (the request is paused).
+      return readNodeBody(req, max, 'pause').then((b) => (b.ok ? b.text : undefined));
     },
   };
   const r = await c.handle(request);

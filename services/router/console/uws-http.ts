@@ -14,7 +14,8 @@ import { statusLine } from '../../shared/errors.js';
 
 const BUFFER_CAP = 64 * 1024;
 
-function serve(c: ConsoleHttp, res: HttpResponse, req: HttpRequest): void {
+/** Answers one console request (the router API's uWS adapter hands /console requests here); resolves with the status sent. */
+export function serveConsoleUws(c: ConsoleHttp, res: HttpResponse, req: HttpRequest): Promise<number> {
   let aborted = false;
   res.onAborted(() => { aborted = true; });
   const method = req.getMethod().toUpperCase();
@@ -40,26 +41,35 @@ function serve(c: ConsoleHttp, res: HttpResponse, req: HttpRequest): void {
     });
   } else ended = true;
 
+  // uWS answers `Expect: 100-continue` itself before any handler runs: a request refused before its body was asked for gets its connection closed (the body is not read).
+  const expects = (headers.get('expect') ?? '').toLowerCase() === '100-continue';
+  let claimed = false;
   const request: ConsoleRequest = {
     method, path,
     header: (name) => headers.get(name),
     body: async (max) => {
+      claimed = true;
       if (!ended) await new Promise<void>((resolve) => { waiter = resolve; });
       return size > max ? undefined : Buffer.concat(chunks).toString('utf8');
     },
   };
-  void c.handle(request).then((r) => {
-    if (aborted) return;
+  return c.handle(request).then((r) => {
+    if (aborted) return r.status;
     res.cork(() => {
       res.writeStatus(statusLine(r.status));
       for (const [k, v] of Object.entries(r.headers)) res.writeHeader(k, v);
-      if (method === 'HEAD') res.endWithoutBody(typeof r.body === 'string' ? Buffer.byteLength(r.body) : r.body.byteLength);
-      else res.end(r.body);
+      const close = expects && !claimed;
+      if (method === 'HEAD') res.endWithoutBody(typeof r.body === 'string' ? Buffer.byteLength(r.body) : r.body.byteLength, close);
+      else res.end(r.body, close);
     });
+    return r.status;
+  }, () => {
+    if (!aborted) res.cork(() => { res.writeStatus(statusLine(500)).end(); });
+    return 500;
   });
 }
 
 export function mountConsoleUws(app: TemplatedApp, c: ConsoleHttp): void {
-  app.any('/console', (res, req) => serve(c, res, req));
-  app.any('/console/*', (res, req) => serve(c, res, req));
+  app.any('/console', (res, req) => void serveConsoleUws(c, res, req));
+  app.any('/console/*', (res, req) => void serveConsoleUws(c, res, req));
 }

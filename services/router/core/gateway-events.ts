@@ -191,7 +191,9 @@ export class GatewayEvents {
     this.d.stats.acks += acks.length;
     // [user, device, seq, epoch?]: an ack naming an epoch the store no longer has changes nothing (Inbox.ack).
     // The acked pushes are listed only when someone takes receipts: the bus (ackReceipts) or push.acked webhooks.
-    const list = this.d.options.ackReceipts || this.events.wants('push.acked');
+    const mode = this.d.options.ackReceipts;
+    const publish = mode === true || (mode === 'await' && this.d.out.ackReceiptsWanted?.() === true);
+    const list = publish || this.events.wants('push.acked');
     const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) =>
       this.d.inbox.ack(u, d, seq, { ...(list ? { list: true } : {}), ...(epoch !== undefined ? { epoch } : {}) }))));
     const ts = this.d.clock.wallNow();
@@ -203,7 +205,7 @@ export class GatewayEvents {
       for (const p of r.acked ?? []) events.push({ user, device, seq: p.seq, id: p.id, ts });
     }
     if (events.length > 0) {
-      if (this.d.options.ackReceipts) {
+      if (publish) {
         this.d.stats.ackReceipts += events.length;
         this.d.out.acked(events);
       }

@@ -20,6 +20,14 @@ export interface RouterOutbound {
    * `acked` pushes); anything else that reports acks hooks in here.
    */
   acked(events: AckEvent[]): void;
+  /**
+   * A push here now awaits `acked`: ack receipts must reach this router (the
+   * link listens to them only while some push awaits one, and in `await`
+   * mode tells the other routers to publish them).
+   */
+  awaitingAck?(): void;
+  /** In `await` mode: whether some router awaits ack receipts now (acks publish them only then). */
+  ackReceiptsWanted?(): boolean;
   /** Asks one gateway (or all, without `gateway`) to announce its connections again. */
   sync(req: SyncRequest): boolean;
   /** Where gateways send this router's delivery receipts (put in deliveries that await them). */

@@ -51,10 +51,12 @@ export interface RouterCoreOptions extends PushLimits {
   maxDevicesPerUser: number;
   /**
    * Ack receipts: every push a device acks is published (RouterOutbound.acked),
-   * which `await: "acked"` relies on. Off: acks only move cursors, and pushes
+   * which `await: "acked"` relies on. `'await'`: only while some router
+   * awaits one (RouterOutbound.ackReceiptsWanted), for deployments whose
+   * backends take no receipts. Off: acks only move cursors, and pushes
    * asking to await acks are refused.
    */
-  ackReceipts: boolean;
+  ackReceipts: boolean | 'await';
 }
 
 export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze({

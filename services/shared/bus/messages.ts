@@ -163,6 +163,17 @@ export interface AckEvent {
   ts: number;
 }
 
+/**
+ * Router → every router, on `<prefix>.ackwant`, only with
+ * LONGLINK_ACK_RECEIPTS=await: this router awaits ack receipts for the next
+ * `ms` milliseconds (renewed while it does), so whichever router applies an
+ * ack publishes them until then.
+ */
+export interface AckInterest {
+  router: string;
+  ms: number;
+}
+
 export type ControlCommand =
   | { type: 'kick' | 'logout'; user: string; device?: string }
   /** Subscribes (or unsubscribes) this user's (device's) live connections to channels. */

@@ -30,8 +30,20 @@
  * written to the dying socket are lost: delivery stays at-most-once.
  * A request() made while disconnected waits for the reconnect within its own
  * timeout instead of being published into the void.
+ *
+ * One socket write per event-loop turn: the client writes its outbound buffer
+ * at the first microtask checkpoint after a publish, so publishes made in
+ * several microtask runs of one turn (promise continuations of different
+ * requests) cost one write system call each. This adapter queues publishes
+ * and hands them to the client together at the end of the turn
+ * (setImmediate), where they leave in one write. Order is kept: subscribe,
+ * unsubscribe, request, flush and close hand the queue over first, so the
+ * server sees every operation in the order it was made. What can fail
+ * synchronously still throws from publish() (header values, a payload over
+ * the server's max_payload, an empty subject); a handover that fails later
+ * (the connection closed in between) is counted in `errors` and logged.
  */
-import { connect, type Msg, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { connect, type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import type { Logger } from '../log.js';
 import { BusTimeoutError, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
 import { HeldPublishes, type Held } from './held-publishes.js';
@@ -89,6 +101,8 @@ export interface NatsBusCounters {
 
 const HANDLER_LOG_EVERY_MS = 10_000;
 
+interface Queued { subject: string; data: Uint8Array; headers: Headers | undefined; nats: MsgHdrs | undefined }
+
 export async function connectNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
   if (opts.servers.length === 0) throw new RangeError('connectNatsBus: servers must not be empty');
   const nc = await connect({
@@ -116,6 +130,12 @@ export class NatsBus implements Bus {
     reconnects: 0, disconnects: 0, reconnectAttempts: 0, lameDuckNotices: 0, errors: 0, handlerErrors: 0,
     bufferedWhileDisconnected: 0, droppedWhileDisconnected: 0, replayedAfterReconnect: 0, droppedAfterClose: 0,
   };
+
+  /** Publishes of this turn, handed to the client together (see the file comment). */
+  private queue: Queued[] = [];
+  private handoverScheduled = false;
+  private lastHandoverLog = 0;
+  private readonly handover = (): void => { this.handoverScheduled = false; this.handOver(); };
 
   /** Use connectNatsBus(); the constructor takes an already connected client. */
   constructor(private readonly nc: NatsConnection, private readonly opts: NatsBusOptions) {
@@ -165,8 +185,42 @@ export class NatsBus implements Bus {
 
   publish(subject: string, data: Uint8Array, headers?: Headers): void {
     if (this.closing || this.state === 'closed') { this.c.droppedAfterClose++; return; }
-    if (this.state === 'reconnecting') { this.hold({ subject, data, headers, size: subject.length + data.length }); return; }
-    this.nc.publish(subject, data, headers ? { headers: toNatsHeaders(headers) } : undefined);
+    if (this.state === 'reconnecting') {
+      this.handOver(); // held after what this turn queued before the disconnect
+      this.hold({ subject, data, headers, size: subject.length + data.length });
+      return;
+    }
+    // What the client would refuse is refused now, where the caller can see it.
+    if (subject.length === 0 || /\s/.test(subject)) throw new TypeError(`invalid subject "${subject}"`);
+    const nats = headers ? toNatsHeaders(headers) : undefined;
+    const max = this.nc.info?.max_payload;
+    if (max !== undefined && data.length > max) throw new RangeError(`payload of ${data.length} bytes over the server's max_payload (${max})`);
+    this.queue.push({ subject, data, headers, nats });
+    if (!this.handoverScheduled) {
+      this.handoverScheduled = true;
+      setImmediate(this.handover);
+    }
+  }
+
+  /** Hands the queued publishes to the client (connected) or to the held queue (reconnecting), in order. */
+  private handOver(): void {
+    if (this.queue.length === 0) return;
+    const q = this.queue;
+    this.queue = [];
+    for (const m of q) {
+      if (this.state === 'closed') { this.c.droppedAfterClose++; continue; }
+      if (this.state === 'reconnecting') { this.hold({ subject: m.subject, data: m.data, headers: m.headers, size: m.subject.length + m.data.length }); continue; }
+      try {
+        this.nc.publish(m.subject, m.data, m.nats ? { headers: m.nats } : undefined);
+      } catch (err) {
+        this.c.errors++;
+        const now = Date.now();
+        if (now - this.lastHandoverLog >= HANDLER_LOG_EVERY_MS) {
+          this.lastHandoverLog = now;
+          this.opts.log.warn({ err, subject: m.subject }, 'NATS publish failed at handover');
+        }
+      }
+    }
   }
 
   subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: { queue?: string }): Subscription {
@@ -174,6 +228,7 @@ export class NatsBus implements Bus {
       this.opts.log.warn({ subject }, 'subscribe on a closed NATS bus ignored');
       return { unsubscribe: () => undefined };
     }
+    this.handOver(); // publishes made before this subscription reach the server before it
     let active = true;
     let lastLog = 0;
     let suppressed = 0;
@@ -201,6 +256,7 @@ export class NatsBus implements Bus {
       unsubscribe: () => {
         if (!active) return;
         active = false;
+        this.handOver();
         try { sub.unsubscribe(); } catch { /* closed with the connection: nothing to undo */ }
       },
     };
@@ -212,6 +268,7 @@ export class NatsBus implements Bus {
       throw new BusTimeoutError(subject, opts.timeoutMs);
     }
     const remaining = Math.max(1, opts.timeoutMs - (Date.now() - started));
+    this.handOver();
     try {
       const m = await this.nc.request(subject, data, {
         timeout: remaining,
@@ -239,6 +296,7 @@ export class NatsBus implements Bus {
         await this.waitConnected(Number.POSITIVE_INFINITY);
         continue;
       }
+      this.handOver();
       try {
         await this.nc.flush();
         return;
@@ -260,6 +318,7 @@ export class NatsBus implements Bus {
   }
 
   private async doClose(): Promise<void> {
+    this.handOver(); // what was published before close() is drained with the rest
     this.closing = true;
     if (this.state === 'connected' && !this.nc.isClosed()) {
       let timer: NodeJS.Timeout | undefined;

@@ -15,6 +15,7 @@
  * | P.offline                       | router → notifiers    | pushes for offline users        |
  * | P.receipts.<router>             | gateway → one router  | delivery receipt (await_ms)     |
  * | P.acked                         | router → backends, routers | AckEvent: a device acked a push |
+ * | P.ackwant                       | router → routers      | AckInterest: publish ack receipts (await mode) |
  * | P.sync                          | router → gateways     | re-announce your connections (SyncRequest; empty: all) |
  * | P.ch.<channel>                  | router → gateways with subscribers | ChannelMessage     |
  * | P.chhistory (queue: routers)    | gateway → a router    | ChannelHistoryRequest → Reply   |
@@ -38,6 +39,8 @@ export interface Subjects {
   receipts(router: string): string;
   /** Ack receipts (AckEvent), for backends and for routers awaiting `acked`. */
   readonly acked: string;
+  /** LONGLINK_ACK_RECEIPTS=await: a router awaits ack receipts for a while (AckInterest). */
+  readonly ackInterest: string;
   readonly sync: string;
   /** Channel fan-out; gateways subscribe only while they have local subscribers. */
   channel(name: string): string;
@@ -65,6 +68,7 @@ export function subjects(prefix = 'longlink'): Subjects {
     offline: `${prefix}.offline`,
     receipts: (router: string) => `${prefix}.receipts.${router}`,
     acked: `${prefix}.acked`,
+    ackInterest: `${prefix}.ackwant`,
     sync: `${prefix}.sync`,
     channel: (name: string) => `${prefix}.ch.${name}`,
     channelHistory: `${prefix}.chhistory`,

@@ -1,0 +1,190 @@
+/**
+ * The router HTTP API on uWebSockets.js: adapts uWS's HttpRequest and
+ * HttpResponse to the request interface of http-body.ts.
+ *
+ * uWS rules kept here: onAborted is registered before anything async and an
+ * aborted response is never touched; the headers the handling needs are read
+ * before the uWS handler returns (the request object dies with it); every
+ * write after the handler returned is corked; the body is taken with onData
+ * (registered in the handler, or its first bytes would be dropped), buffered
+ * up to the limit and no further: past it the 413 is answered at once and
+ * the rest of the body is dropped as it arrives, keeping the connection.
+ *
+ * Differences from node:http that uWS imposes (docs/api.md): uWS answers
+ * `Expect: 100-continue` itself before any handler runs, so a refused request
+ * gets its error after `100 Continue` (with `Connection: close`: its body is
+ * never read); a body over the limit is dropped to its end (no 8× cap: uWS
+ * offers no way to close a connection after its answer, and its idle timeout
+ * cuts a stalled one); pipelined requests behind an unanswered one close the
+ * connection (HTTP clients do not pipeline).
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { statusLine } from '../shared/errors.js';
+import { legacyWarning, loadNativeUws } from '../shared/uws-native.js';
+import { consoleRoute } from './console/http.js';
+import { serveConsoleUws } from './console/uws-http.js';
+import { declaredTooLarge, JSON_TYPE, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
+import type { ListenOptions, RouterHttp } from './http-api.js';
+
+/** The request headers the handling reads (http-api.ts), and the trace context. */
+const HEADERS = ['authorization', 'content-type', 'content-length', 'traceparent', 'tracestate'] as const;
+
+/** One request's state: its headers, its body as it arrives, whether its response is gone. */
+class UwsExchange implements ApiRequest {
+  readonly method: string;
+  readonly url: string;
+  private readonly headers: Record<string, string> = {};
+  /** The client sent `Expect: 100-continue` (uWS already answered it). */
+  private readonly expects: boolean;
+  aborted = false;
+  replied = false;
+  /** body() was asked for: every check before the body passed. */
+  private claimed = false;
+  private chunks: Buffer[] = [];
+  private text: string | undefined;
+  private size = 0;
+  private ended = false;
+  private over = false;
+  private waiter: (() => void) | undefined;
+  private writable: (() => void) | undefined;
+
+  constructor(private readonly res: HttpResponse, req: HttpRequest, private readonly cap: number) {
+    this.method = req.getMethod().toUpperCase();
+    const q = req.getQuery();
+    const path = req.getUrl();
+    this.url = q ? `${path}?${q}` : path;
+    for (const name of HEADERS) {
+      const v = req.getHeader(name);
+      if (v !== '') this.headers[name] = v;
+    }
+    this.expects = req.getHeader('expect').toLowerCase() === '100-continue';
+    res.onAborted(() => {
+      this.aborted = true;
+      this.waiter?.();
+      this.writable?.();
+    });
+    if (this.method === 'GET' || this.method === 'HEAD') this.ended = true;
+    else res.onData((ab, isLast) => this.data(ab, isLast));
+  }
+
+  private data(ab: ArrayBuffer, isLast: boolean): void {
+    if (this.replied || this.over) return; // answered (or over the limit): the rest is dropped
+    this.size += ab.byteLength;
+    if (this.size > this.cap) {
+      this.over = true;
+      this.chunks = [];
+      this.waiter?.();
+      return;
+    }
+    // uWS neuters the ArrayBuffer after this callback: decode (one chunk, the usual case) or copy now.
+    if (isLast && this.chunks.length === 0) this.text = Buffer.from(ab).toString('utf8');
+    else if (ab.byteLength > 0) this.chunks.push(Buffer.from(ab.slice(0)));
+    if (isLast) {
+      this.ended = true;
+      this.waiter?.();
+    }
+  }
+
+  header(name: string): string | undefined { return this.headers[name]; }
+
+  traceCarrier(): Record<string, string> {
+    const c: Record<string, string> = {};
+    if (this.headers.traceparent !== undefined) c.traceparent = this.headers.traceparent;
+    if (this.headers.tracestate !== undefined) c.tracestate = this.headers.tracestate;
+    return c;
+  }
+
+  async body(max: number): Promise<Body> {
+    this.claimed = true;
+    const declared = declaredTooLarge(this.headers['content-length'], max);
+    if (declared) return declared;
+    if (!this.ended && !this.over && !this.aborted) await new Promise<void>((resolve) => { this.waiter = resolve; });
+    this.waiter = undefined;
+    if (this.over || this.size > max) return tooLarge(max);
+    const text = this.text ?? Buffer.concat(this.chunks).toString('utf8');
+    this.chunks = [];
+    return { ok: true, text };
+  }
+
+  /** Writes the reply (corked); a chunked one a piece at a time, waiting out backpressure. */
+  async send(r: Reply): Promise<void> {
+    if (this.aborted || this.replied) return;
+    this.replied = true;
+    this.chunks = [];
+    // Refused before its body was asked for, after uWS invited it: the body is not read, the connection closes.
+    const close = r.headers?.connection === 'close' || (this.expects && !this.claimed);
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(statusLine(r.status));
+      res.writeHeader('content-type', r.contentType ?? JSON_TYPE);
+      res.writeHeader('cache-control', 'no-store');
+      if (r.headers) for (const k in r.headers) if (k !== 'connection') res.writeHeader(k, r.headers[k]!);
+      if (r.chunks !== undefined) return;
+      if (this.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(r.body), close);
+      else res.end(r.body, close);
+    });
+    if (r.chunks === undefined) return;
+    for await (const chunk of r.chunks) {
+      if (this.aborted) return;
+      let ok = true;
+      res.cork(() => { ok = res.write(chunk); });
+      if (!ok && !this.aborted) {
+        // Written, but buffered: wait until uWS drained it (or the client left).
+        await new Promise<void>((resolve) => {
+          this.writable = resolve;
+          res.onWritable(() => { resolve(); return true; });
+        });
+        this.writable = undefined;
+      }
+    }
+    if (!this.aborted) res.cork(() => { res.end(undefined, close); });
+  }
+}
+
+export async function listenUws(h: ApiHandler, o: ListenOptions): Promise<RouterHttp> {
+  const native = loadNativeUws();
+  const { uws, build } = native;
+  const legacy = legacyWarning(native);
+  if (legacy !== undefined) o.log.warn({ uws: build }, legacy);
+  const app = uws.App();
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const settled = (): void => { if (--inFlight === 0) idle?.(); };
+
+  app.any('/*', (res, req) => {
+    const t0 = performance.now();
+    const path = req.getUrl();
+    if (o.console?.owns(path)) {
+      // The console does its own checks (console/uws-http.ts).
+      const method = req.getMethod().toUpperCase();
+      inFlight++;
+      void serveConsoleUws(o.console, res, req).then((status) => { h.observed(consoleRoute(path), method, status, t0); settled(); });
+      return;
+    }
+    const x = new UwsExchange(res, req, o.maxBodyBytes);
+    inFlight++;
+    void h.serve(x, (r) => x.send(r), t0).finally(settled);
+  });
+
+  const listenSocket = await new Promise<NonNullable<Parameters<Parameters<typeof app.listen>[2]>[0]>>((resolve, reject) => {
+    app.listen(o.host, o.port, (ls) => {
+      if (ls) resolve(ls);
+      else reject(new Error(`router HTTP API could not listen on ${o.host}:${o.port}`));
+    });
+  });
+  const port = uws.us_socket_local_port(listenSocket);
+  o.log.info({ host: o.host, port, server: 'uws', build }, 'router HTTP API listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close: () => (closing ??= new Promise<void>((resolve) => {
+      uws.us_listen_socket_close(listenSocket);
+      // Requests still in flight get a moment to finish; after that, connections are cut.
+      const cut = (): void => { clearTimeout(timer); idle = undefined; app.close(); resolve(); };
+      const timer = setTimeout(cut, 1000);
+      if (inFlight === 0) cut();
+      else idle = cut;
+    })),
+  };
+}
