@@ -5,7 +5,7 @@
 import { renderPanels, timelinePanels, type Panel, type Phase, type Point } from '../generator/report.js';
 
 export interface MemPoint {
-  t: number; open: number; memAvailableMb: number; slabMb: number; tcpBufMb: number;
+  t: number; open: number; memAvailableMb: number; memUsedMb: number; slabMb: number; tcpBufMb: number;
   gatewaysMb: number; clientsMb: number; routerMb: number; redisMb: number; natsMb: number;
   busyPct: number; tcpInuse: number; conntrack: number;
 }
@@ -13,11 +13,11 @@ export interface MemPoint {
 export function memoryPanels(mem: MemPoint[]): Panel[] {
   const gb = (f: (m: MemPoint) => number): Array<[number, number]> => mem.map((m) => [m.t, Math.round(f(m) / 102.4) / 10]);
   return [
-    ['Memory (GB)', 'GB', [
-      { label: 'available', color: '#7f7f7f', values: gb((m) => m.memAvailableMb) },
+    ['Memory: machine in use (total − available), gateways, clients, kernel slab, Redis', 'GB', [
+      { label: 'in use', color: '#7f7f7f', values: gb((m) => m.memUsedMb) },
       { label: 'gateways', color: '#1f77b4', values: gb((m) => m.gatewaysMb) },
       { label: 'clients', color: '#ff7f0e', values: gb((m) => m.clientsMb) },
-      { label: 'kernel slab', color: '#2ca02c', values: gb((m) => m.slabMb) },
+      { label: 'slab', color: '#2ca02c', values: gb((m) => m.slabMb) },
       { label: 'redis', color: '#d62728', values: gb((m) => m.redisMb) }]],
     ['Machine CPU busy (both cores)', '%', [{ label: 'busy', color: '#9467bd', values: mem.map((m) => [m.t, m.busyPct]) }]],
   ];

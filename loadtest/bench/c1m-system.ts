@@ -24,14 +24,17 @@ const nums = (v: string): number[] => v.split(' ').map(Number);
  * given the current values; only raises, never lowers. `memBytes`: the
  * machine's RAM (TCP memory is capped at half of it).
  */
-export function plannedSysctls(sockets: number, memBytes: number, read: (k: string) => string | undefined = readSysctl): SysctlChange[] {
+export function plannedSysctls(sockets: number, memBytes: number, read: (k: string) => string | undefined = readSysctl, o: { bindBeforeConnect?: boolean } = {}): SysctlChange[] {
   const out: SysctlChange[] = [];
   const raise = (key: string, want: number, why: string): void => {
     const cur = read(key);
     if (cur !== undefined && Number(cur) < want) out.push({ key, from: cur, to: String(want), why });
   };
   raise('fs.file-max', Math.max(4_194_304, sockets * 2), 'system-wide open files: one per socket, both sides of every connection');
-  const ports = read('net.ipv4.ip_local_port_range');
+  // Clients that bind their source address before connect() take a port per address for every
+  // destination; the native client defers the port to connect() (IP_BIND_ADDRESS_NO_PORT) and so
+  // gets the whole range per (source, gateway port): the range only matters for the Node clients.
+  const ports = o.bindBeforeConnect === false ? undefined : read('net.ipv4.ip_local_port_range');
   if (ports !== undefined) {
     const [lo, hi] = nums(ports);
     if (lo! > 1024 || hi! < 65535) out.push({ key: 'net.ipv4.ip_local_port_range', from: ports, to: '1024 65535', why: 'ephemeral ports per client source address (bind before connect)' });
@@ -81,6 +84,8 @@ export interface KernelSnap {
   memAvailable: number; memFree: number; slab: number; sUnreclaim: number;
   /** /proc/net/sockstat (TCP line). `memPages`: pages of socket buffers. */
   tcpInuse: number; tcpOrphan: number; tcpTw: number; tcpAlloc: number; tcpMemPages: number; socketsUsed: number;
+  /** /proc/sys/fs/file-nr: file handles allocated system-wide. */
+  fileHandles: number;
   /** /proc/slabinfo: bytes per cache (active objects × object size); empty when unreadable. */
   slabs: Record<string, number>;
   conntrack: number;
@@ -123,7 +128,7 @@ export function kernelSnap(): KernelSnap {
   return {
     memAvailable: mi.MemAvailable ?? 0, memFree: mi.MemFree ?? 0, slab: mi.Slab ?? 0, sUnreclaim: mi.SUnreclaim ?? 0,
     tcpInuse: ss.tcp.inuse ?? 0, tcpOrphan: ss.tcp.orphan ?? 0, tcpTw: ss.tcp.tw ?? 0, tcpAlloc: ss.tcp.alloc ?? 0, tcpMemPages: ss.tcp.mem ?? 0,
-    socketsUsed: ss.used, slabs: existsSync('/proc/slabinfo') ? parseSlabinfo(readOr('/proc/slabinfo')) : {},
+    socketsUsed: ss.used, fileHandles: Number((readSysctl('fs.file-nr') ?? '0').split(' ')[0]), slabs: existsSync('/proc/slabinfo') ? parseSlabinfo(readOr('/proc/slabinfo')) : {},
     conntrack: Number(readSysctl('net.netfilter.nf_conntrack_count') ?? 0),
   };
 }
@@ -133,13 +138,17 @@ export function kernelSnap(): KernelSnap {
  * caches, and the largest ones by name) and socket-buffer pages, divided by
  * the sockets added.
  */
+/** Slab caches a TCP socket's file takes objects from (the socket, its inode and dentry, the file, its epoll entry, LSM blobs). */
+export const SOCKET_SLABS = ['TCP', 'sock_inode_cache', 'dentry', 'filp', 'eventpoll_epi', 'eventpoll_pwq', 'lsm_inode_cache', 'lsm_file_cache'];
+
 export function kernelPerSocket(a: KernelSnap, b: KernelSnap): { sockets: number; slab_bytes_per_socket: number; unreclaimable_bytes_per_socket: number;
-  buffer_bytes_per_socket: number; top_slabs_bytes_per_socket: Record<string, number> } {
+  socket_caches_bytes_per_socket: number; buffer_bytes_per_socket: number; top_slabs_bytes_per_socket: Record<string, number> } {
   const sockets = b.tcpInuse - a.tcpInuse;
   const per = (x: number): number => (sockets > 0 ? Math.round(x / sockets) : -1);
   const deltas = Object.entries(b.slabs).map(([k, v]) => [k, v - (a.slabs[k] ?? 0)] as const).filter(([, d]) => d > 0).sort((x, y) => y[1] - x[1]).slice(0, 8);
   return {
     sockets, slab_bytes_per_socket: per(b.slab - a.slab), unreclaimable_bytes_per_socket: per(b.sUnreclaim - a.sUnreclaim),
+    socket_caches_bytes_per_socket: per(SOCKET_SLABS.reduce((x, k) => x + (b.slabs[k] ?? 0) - (a.slabs[k] ?? 0), 0)),
     buffer_bytes_per_socket: per((b.tcpMemPages - a.tcpMemPages) * 4096),
     top_slabs_bytes_per_socket: Object.fromEntries(deltas.map(([k, d]) => [k, per(d)])),
   };

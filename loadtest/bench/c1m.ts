@@ -54,7 +54,7 @@ import { Aggregator } from '../generator/aggregate.js';
 import { splitWork } from '../generator/options.js';
 import { renderTable, type Phase } from '../generator/report.js';
 import type { Sample, WorkerArgs } from '../generator/worker.js';
-import { applySysctls, kernelPerSocket, kernelSnap, plannedSysctls, restoreScript, restoreSysctls, type SysctlChange } from './c1m-system.js';
+import { applySysctls, kernelPerSocket, kernelSnap, plannedSysctls, readSysctl, restoreScript, restoreSysctls, type SysctlChange } from './c1m-system.js';
 import { limitVerdict, renderC1mSvg, type MemPoint } from './c1m-report.js';
 
 const { values: v } = benchArgs('bench:c1m', { options: {
@@ -72,7 +72,7 @@ const { values: v } = benchArgs('bench:c1m', { options: {
   'sample-ms': { type: 'string', default: '5000' },
   'sweep-ms': { type: 'string', default: '1000' },
   client: { type: 'string', default: 'native' },
-  concurrency: { type: 'string', default: '64' },
+  concurrency: { type: 'string', default: '16' },
   'mem-floor-mb': { type: 'string', default: '1200' },
   sysctl: { type: 'string', default: 'auto' },
   'semi-space-mb': { type: 'string', default: '2' },
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
   const isRoot = process.getuid?.() === 0;
 
   // 1. Kernel settings.
-  const planned = plannedSysctls(N * 2, os.totalmem());
+  const planned = plannedSysctls(N * 2, os.totalmem(), undefined, { bindBeforeConnect: v.client === 'node' });
   let sysctlFailed: Array<{ key: string; error: string }> = [];
   if (v.sysctl === 'on' || (v.sysctl === 'auto' && isRoot)) {
     const r = applySysctls(planned);
@@ -261,7 +261,7 @@ async function main(): Promise<void> {
   let minAvail = Infinity;
   const memTick = (): MemPoint => {
     const k = kernelSnap(), p = procs(c), j = machineJiffies();
-    const m: MemPoint = { t: Math.round(tNow() * 10) / 10, open: agg.gauge().open, memAvailableMb: mb(k.memAvailable), slabMb: mb(k.slab), tcpBufMb: mb(k.tcpMemPages * 4096),
+    const m: MemPoint = { t: Math.round(tNow() * 10) / 10, open: agg.gauge().open, memAvailableMb: mb(k.memAvailable), memUsedMb: mb(os.totalmem() - k.memAvailable), slabMb: mb(k.slab), tcpBufMb: mb(k.tcpMemPages * 4096),
       gatewaysMb: mb(sumRss(p.gateways)), clientsMb: mb([...workerRss.values()].reduce((a, b) => a + b, 0)), routerMb: mb(p.router?.rss ?? 0),
       redisMb: mb(p.redis?.rss ?? 0), natsMb: mb(p.nats?.rss ?? 0), busyPct: busyPct(jPrev, j), tcpInuse: k.tcpInuse, conntrack: k.conntrack };
     jPrev = j;
@@ -423,7 +423,7 @@ async function main(): Promise<void> {
       redis_used_bytes_per_conn: reached > 0 ? Math.round((rRamp.used - rIdle.used) / reached) : -1, redis_used_mb: mb(rHold.used), redis_rss_mb: mb(rHold.rss), redis_keys: rHold.keys,
       router_rss_mb: mb(pHold1.router?.rss ?? 0), nats_rss_mb: mb(pHold1.nats?.rss ?? 0),
       mem_available_mb_min: mb(minAvail), mem_available_mb_before: mb(kIdle.memAvailable), mem_available_mb_hold_end: mb(kHold.memAvailable),
-      tcp_sockets_hold: kHold.tcpInuse, conntrack_entries_hold: kHold.conntrack,
+      tcp_sockets_hold: kHold.tcpInuse, conntrack_entries_hold: kHold.conntrack, file_handles_hold: kHold.fileHandles, file_max: readSysctl('fs.file-max'),
     },
     cpu: {
       router_us_per_session_start: perStart(pIdle.router, pRamp.router), redis_us_per_session_start: perStart(pIdle.redis, pRamp.redis),
@@ -459,7 +459,8 @@ async function main(): Promise<void> {
       ...(drain ? [['drain', `${String(drain.gateway)}: ${String(drain.connections_moved)} moved, all back in ${String(drain.all_back_s)} s (${String(drain.reconnects)} reconnects, ${String(drain.resumed)} resumed, ${String(drain.failed_attempts)} failed attempts)`] as [string, string]] : [])]],
     ['Memory', [['gateway RSS each, idle → loaded', `${m.gateway_rss_mb_idle_each} → ${m.gateway_rss_mb_loaded_each} MB (${m.gateway_rss_bytes_per_conn} B/conn marginal, ${m.gateway_rss_avg_bytes_per_conn} B/conn average)`],
       ['client process RSS each, idle → loaded', `${m.client_rss_mb_idle_each} → ${m.client_rss_mb_loaded_each} MB (${m.client_rss_bytes_per_conn} B/conn)`],
-      ['kernel per TCP socket', `${m.kernel.slab_bytes_per_socket} B slab (${m.kernel.unreclaimable_bytes_per_socket} B unreclaimable) + ${m.kernel.buffer_bytes_per_socket} B buffers; ${JSON.stringify(m.kernel.top_slabs_bytes_per_socket)}`],
+      ['kernel per TCP socket', `${m.kernel.socket_caches_bytes_per_socket} B in socket caches, ${m.kernel.slab_bytes_per_socket} B of all slab (${m.kernel.unreclaimable_bytes_per_socket} B unreclaimable) + ${m.kernel.buffer_bytes_per_socket} B buffers; ${JSON.stringify(m.kernel.top_slabs_bytes_per_socket)}`],
+      ['TCP sockets / file handles / conntrack (hold)', `${m.tcp_sockets_hold} / ${m.file_handles_hold} of ${m.file_max} / ${m.conntrack_entries_hold}`],
       ['Redis per connection', `${m.redis_used_bytes_per_conn} B (used_memory ${m.redis_used_mb} MB, RSS ${m.redis_rss_mb} MB, ${m.redis_keys} keys)`],
       ['router / NATS RSS', `${m.router_rss_mb} / ${m.nats_rss_mb} MB`], ['MemAvailable before / min / end of hold', `${m.mem_available_mb_before} / ${m.mem_available_mb_min} / ${m.mem_available_mb_hold_end} MB`]]],
     ['CPU', [['per session start (ramp)', `router ${cp.router_us_per_session_start} µs, Redis ${cp.redis_us_per_session_start} µs, NATS ${cp.nats_us_per_session_start} µs, gateways ${cp.gateways_us_per_session_start} µs`],

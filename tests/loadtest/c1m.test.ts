@@ -33,6 +33,8 @@ describe('bench:c1m pieces', () => {
     assert.deepEqual(plannedSysctls(10, 24 * 2 ** 30, (k) => ({ ...cur, 'fs.file-max': '9999999', 'net.ipv4.ip_local_port_range': '1024 65535', 'net.core.somaxconn': '65535',
       'net.ipv4.tcp_max_syn_backlog': '65535', 'net.core.netdev_max_backlog': '65536', 'net.ipv4.tcp_mem': '1 2 99999999' })[k]), [], 'nothing to raise');
     assert.match(restoreScript(p), /^#!\/bin\/sh\n(sysctl -q -w [\w.-]+='[\d ]+'\n)+$/);
+    assert.equal(plannedSysctls(2_000_000, 24 * 2 ** 30, (k) => cur[k], { bindBeforeConnect: false }).find((c) => c.key === 'net.ipv4.ip_local_port_range'), undefined,
+      'the native client defers the port to connect(): the range is per destination');
   });
 
   it('parses meminfo, sockstat and slabinfo; kernel bytes per socket', () => {
@@ -42,11 +44,12 @@ describe('bench:c1m pieces', () => {
     const slab = parseSlabinfo('slabinfo - version: 2.1\n# name <active_objs> ...\nTCP                  100    120   2432   13    8 : tunables 0 0 0 : slabdata 9 9 0\n');
     assert.deepEqual(slab, { TCP: 243_200 });
     const snap = (inuse: number, slabB: number, tcp: number): KernelSnap => ({ memAvailable: 0, memFree: 0, slab: slabB, sUnreclaim: slabB / 2, tcpInuse: inuse, tcpOrphan: 0, tcpTw: 0,
-      tcpAlloc: inuse, tcpMemPages: 0, socketsUsed: inuse, slabs: { TCP: tcp }, conntrack: 0 });
+      tcpAlloc: inuse, tcpMemPages: 0, socketsUsed: inuse, fileHandles: 0, slabs: { TCP: tcp, proc_inode_cache: tcp / 4 }, conntrack: 0 });
     const k = kernelPerSocket(snap(10, 1e6, 0), snap(1010, 1e6 + 4e6, 2.4e6));
     assert.equal(k.sockets, 1000);
     assert.equal(k.slab_bytes_per_socket, 4000);
     assert.equal(k.top_slabs_bytes_per_socket.TCP, 2400);
+    assert.equal(k.socket_caches_bytes_per_socket, 2400, 'socket caches only');
   });
 
   it('names what limited a run', () => {
