@@ -3,28 +3,23 @@
  * time. A maximum batch (100 messages × 1,000 users) answers with 100,000
  * per-recipient results, about 9 MB of JSON: one JSON.stringify and one
  * socket write of that blocked the router's event loop for hundreds of
- * milliseconds. Here each slice of about RESULTS_PER_SLICE results is
- * serialised in its own event-loop turn; the text is the same as
- * JSON.stringify({ messages }) would give.
+ * milliseconds. Here messages are serialised as the process's per-turn
+ * budget for bulk work allows (core/turn-budget.ts), and what one turn
+ * serialised is one chunk; the text is the same as JSON.stringify({ messages })
+ * would give.
  */
 import type { PushOutcome } from './core/router-types.js';
-
-const RESULTS_PER_SLICE = 2000;
-const yieldTurn = (): Promise<void> => new Promise((r) => { setImmediate(r); });
+import { bulkBudget } from './core/turn-budget.js';
 
 /** `{"messages":[…]}` in pieces; yields the event loop between them. */
 export async function* batchJsonChunks(messages: readonly PushOutcome[]): AsyncGenerator<string> {
   let buf = '{"messages":[';
-  let n = 0;
   for (let i = 0; i < messages.length; i++) {
-    const m = messages[i]!;
-    buf += (i > 0 ? ',' : '') + JSON.stringify(m);
-    n += m.results.length;
-    if (n >= RESULTS_PER_SLICE && i < messages.length - 1) {
+    buf += (i > 0 ? ',' : '') + JSON.stringify(messages[i]!);
+    if (i < messages.length - 1 && bulkBudget.spent()) {
       yield buf;
       buf = '';
-      n = 0;
-      await yieldTurn();
+      await bulkBudget.pace();
     }
   }
   yield buf + ']}';

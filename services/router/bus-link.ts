@@ -49,7 +49,7 @@ const DEFAULT_ACK_INTEREST_MS = 10_000;
 
 /** What the link hands incoming messages to. */
 export interface RouterHandlers {
-  core: Pick<RouterCore, 'parsePush' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
+  core: Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
   events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
   channels: Pick<ChannelService, 'publish' | 'history'>;
   /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
@@ -281,7 +281,7 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
       this.reply(m, new LonglinkError(Errors.API_BAD_JSON).toJSON());
       return;
     }
-    const parsed = h.core.parsePush(body);
+    const parsed = await h.core.parsePushPaced(body);
     if (!parsed.ok) {
       this.reply(m, new LonglinkError(parsed.error, parsed.message).toJSON());
       return;

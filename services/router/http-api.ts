@@ -29,7 +29,7 @@ import { listenNode } from './http-node.js';
 import { listenUws } from './http-uws.js';
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'parsePush' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
+export type RouterApi = Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
@@ -174,7 +174,7 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
       handler: async (req) => {
         const body = await jsonBody(req);
         if (!body.ok) return body.reply;
-        const parsed = core.parsePush(body.value);
+        const parsed = await core.parsePushPaced(body.value);
         if (!parsed.ok) return fail(parsed.error, parsed.message);
         const v = parsed.value;
         if (v.kind === 'single') return json(200, (await core.pushValidated([v.push]))[0]);

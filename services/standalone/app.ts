@@ -17,6 +17,7 @@ import { MemoryChannelHistory } from '../router/stores/memory/channel-history.js
 import { MemoryInbox } from '../router/stores/memory/inbox.js';
 import { MemorySessions } from '../router/stores/memory/sessions.js';
 import { MemoryPresence } from '../router/stores/memory/presence.js';
+import { MemoryPushStore } from '../router/stores/memory/push-store.js';
 import { createRouterMetrics } from '../router/metrics.js';
 import { loadRouterSettings } from '../router/config.js';
 import { loadWebhookSettings } from '../router/webhooks/config.js';
@@ -78,16 +79,13 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   // Webhooks in standalone mode queue in memory: lost when the process exits (docs/webhooks.md).
   const webhooks = whSettings.endpoints.length > 0 ? createWebhooks({ settings: whSettings, queue: new MemoryWebhookQueue(), clock, log }) : undefined;
   // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
+  const inbox = new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
+  const presence = new MemoryPresence({ clock, leaseMs: settings.leaseMs });
   const routed = await startRouter({
     ...(webhooks ? { webhooks } : {}),
     settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'), metrics: routerMetrics,
     console: { access, mode: 'standalone' },
-    stores: {
-      inbox: new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs }),
-      sessions: new MemorySessions({ clock }),
-      presence: new MemoryPresence({ clock, leaseMs: settings.leaseMs }),
-      history: new MemoryChannelHistory({ clock, ...historyLimits(settings) }),
-    },
+    stores: { inbox, sessions: new MemorySessions({ clock }), presence, pushStore: new MemoryPushStore(inbox, presence), history: new MemoryChannelHistory({ clock, ...historyLimits(settings) }) },
   });
   let gateway: RunningGateway;
   try {

@@ -8,6 +8,7 @@ import { sessionsContract } from './sessions.contract.js';
 import { presenceContract } from './presence.contract.js';
 import { pushStoreContract } from './push-store.contract.js';
 import { composePushStore } from '../../services/router/core/push-store.js';
+import { MemoryPushStore } from '../../services/router/stores/memory/push-store.js';
 import { MemoryChannelHistory } from '../../services/router/stores/memory/channel-history.js';
 import { channelHistoryContract } from './channel-history.contract.js';
 
@@ -37,6 +38,13 @@ pushStoreContract('memory (inbox and presence composed)', async (limits) => {
   const inbox = new MemoryInbox({ clock });
   const presence = new MemoryPresence({ clock, ...limits });
   return { store: composePushStore(inbox, presence), inbox, presence, advance };
+});
+
+pushStoreContract('memory (MemoryPushStore, synchronous)', async (limits) => {
+  const { clock, advance } = manual();
+  const inbox = new MemoryInbox({ clock });
+  const presence = new MemoryPresence({ clock, ...limits });
+  return { store: new MemoryPushStore(inbox, presence), inbox, presence, advance };
 });
 
 channelHistoryContract('memory', async (limits) => {

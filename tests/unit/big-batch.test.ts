@@ -1,12 +1,14 @@
 /**
  * A maximum-size batch (100 messages × 1,000 users) must not hold the event
  * loop (issue: a large batch froze the process): its store calls, routing
- * and answer are sliced with turns in between. Also: lanes taken with
- * repeated keys, and the sliced answer text equals JSON.stringify's.
+ * and answer are sliced with turns in between, all big batches drawing on
+ * one time budget per turn (TurnBudget). Also: lanes taken with repeated
+ * keys, and the sliced answer text equals JSON.stringify's.
  */
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lanes } from '../../services/router/core/lanes.js';
+import { TurnBudget } from '../../services/router/core/turn-budget.js';
 import { batchJson, batchJsonChunks } from '../../services/router/batch-json.js';
 import type { PushOutcome, PushRequest } from '../../services/router/core/router-types.js';
 import { setup, stopRouters } from '../helpers/router-harness.js';
@@ -31,9 +33,49 @@ describe('big batches', () => {
     assert.equal(out.length, 100);
     assert.equal(out.reduce((a, o) => a + o.results.length, 0), 100_000);
     assert.ok(out.every((o) => o.results.every((r) => r.status === 'offline')));
-    // 100,000 recipients: store calls in slices of 512 (~196 turns) and routing in slices of 1,024 (~98 more).
-    assert.ok(routedTurns >= 260, `only ${routedTurns} other turns ran while the batch was stored and routed`);
-    assert.ok(chunks >= 40, `the answer was serialised in ${chunks} pieces`);
+    // 100,000 recipients validated, stored and routed a turn budget (SLICE_MS) at a time: far more than one turn's worth of work.
+    assert.ok(routedTurns >= 20, `only ${routedTurns} other turns ran while the batch was stored and routed`);
+    assert.ok(chunks >= 2, `the answer was serialised in ${chunks} pieces`);
+  });
+
+  it('the turn budget: the first call of a turn starts the clock, every caller yields once it ran out, a later turn starts afresh', async () => {
+    let now = 1000;
+    const b = new TurnBudget(5, () => now);
+    assert.equal(b.spent(), false, 'the first call of a turn is never refused (progress)');
+    now += 4;
+    assert.equal(b.spent(), false);
+    now += 1;
+    assert.equal(b.spent(), true, 'spent after 5 ms');
+    assert.equal(b.spent(), true, 'for every caller: the budget is the turn\'s, not a batch\'s');
+    let resumed = 0;
+    const pacing = [b.pace().then(() => { resumed++; }), b.pace().then(() => { resumed++; })];
+    await Promise.resolve();
+    assert.equal(resumed, 0, 'pace() waits for a later turn');
+    await Promise.all(pacing);
+    assert.equal(resumed, 2);
+    assert.equal(b.spent(), false, 'a later turn starts its own clock');
+    now += 5;
+    assert.equal(b.spent(), true);
+    await b.next();
+    now += 100;
+    assert.equal(b.spent(), false, 'time spent outside bulk work does not count');
+  });
+
+  it('three big batches at once all complete, the oldest first', async () => {
+    const t = setup({ options: { maxBatch: 100, maxUsersPerPush: 1000 } });
+    const done: number[] = [];
+    const all = [0, 1, 2].map((k) => t.core.pushBatch(maxBatch(k).slice(0, 30)).then((out) => { done.push(k); return out; }));
+    const outs = await Promise.all(all);
+    assert.ok(outs.every((o) => o.reduce((a, m) => a + m.results.length, 0) === 30_000));
+    assert.equal(done[0], 0, `completed in order ${done.join(', ')}`);
+    // Every user's seqs are distinct across the three batches (lanes keep per-user order).
+    const seqs = new Map<string, Set<number>>();
+    for (const o of outs) for (const m of o) for (const r of m.results) {
+      const s = seqs.get(r.user) ?? new Set<number>();
+      assert.ok(!s.has(r.seq), `${r.user} got seq ${r.seq} twice`);
+      s.add(r.seq);
+      seqs.set(r.user, s);
+    }
   });
 
   it('the sliced answer is exactly JSON.stringify({ messages })', async () => {

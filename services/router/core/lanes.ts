@@ -40,6 +40,11 @@ export class Lanes {
    * this lease (a maximum batch shares up to 100,000 with the one before it).
    */
   acquire(keys: Iterable<string>): Lease {
+    return this.acquireLists([Array.isArray(keys) ? keys as readonly string[] : [...keys]]);
+  }
+
+  /** acquire() over several key lists (a batch's messages), without building one: a maximum batch lists 100,000 keys, taken in one step. */
+  acquireLists(lists: ReadonlyArray<readonly string[]>): Lease {
     let release!: () => void, markIssued!: () => void;
     const mine: Tail = {
       isIssued: false,
@@ -48,12 +53,15 @@ export class Lanes {
     };
     const earlier = new Set<Tail>();
     const held: string[] = [];
-    for (const k of keys) {
-      const prev = this.tails.get(k);
-      if (prev === mine) continue;
-      if (prev) earlier.add(prev);
-      this.tails.set(k, mine);
-      held.push(k);
+    for (const keys of lists) {
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        const prev = this.tails.get(k);
+        if (prev === mine) continue;
+        if (prev) earlier.add(prev);
+        this.tails.set(k, mine);
+        held.push(k);
+      }
     }
     const before = [...earlier];
     let released = false;

@@ -147,10 +147,43 @@ function serialiseData(m: Record<string, unknown>, path: string, limits: PushLim
 /** A push body: one message, or `{messages: [...]}` for a batch (the HTTP API's and the bus's wire form). */
 export function parsePushBody(body: unknown, limits: PushLimits): InputResult<PushInput> {
   const issues = new Issues();
-  if (!isObject(body)) { issues.add('', 'must be a JSON object'); return issues.result(() => undefined as never); }
+  const head = bodyHead(body, limits, issues);
+  if (head.kind !== 'batch') return head.result;
+  const pushes: ValidPush[] = [];
+  for (let i = 0; i < head.list.length && !issues.full; i++) {
+    const p = message(head.list[i], `messages[${i}]`, limits, issues);
+    if (p) pushes.push(p);
+  }
+  return issues.result(() => ({ kind: 'batch', pushes }));
+}
+
+/** What pacing needs of a TurnBudget (turn-budget.ts). */
+export interface Pacer { spent(): boolean; pace(): Promise<void> }
+
+/**
+ * parsePushBody for big batches: the same checks and answer, a batch's
+ * messages validated as `budget` allows (a maximum batch lists 100,000 user
+ * ids), yielding the event loop in between.
+ */
+export async function parsePushBodyPaced(body: unknown, limits: PushLimits, budget: Pacer): Promise<InputResult<PushInput>> {
+  const issues = new Issues();
+  const head = bodyHead(body, limits, issues);
+  if (head.kind !== 'batch') return head.result;
+  const pushes: ValidPush[] = [];
+  for (let i = 0; i < head.list.length && !issues.full; i++) {
+    const p = message(head.list[i], `messages[${i}]`, limits, issues);
+    if (p) pushes.push(p);
+    if (budget.spent()) await budget.pace();
+  }
+  return issues.result(() => ({ kind: 'batch', pushes }));
+}
+
+/** A single push (checked), a refused body, or a batch's message list to check. */
+function bodyHead(body: unknown, limits: PushLimits, issues: Issues): { kind: 'done'; result: InputResult<PushInput> } | { kind: 'batch'; list: unknown[] } {
+  if (!isObject(body)) { issues.add('', 'must be a JSON object'); return { kind: 'done', result: issues.result(() => undefined as never) }; }
   if (!('messages' in body)) {
     const push = message(body, '', limits, issues);
-    return issues.result(() => ({ kind: 'single', push: push! }));
+    return { kind: 'done', result: issues.result(() => ({ kind: 'single', push: push! })) };
   }
   const extra = Object.keys(body).filter((k) => k !== 'messages');
   if (extra.length > 0) issues.add('', `Unrecognized key${extra.length > 1 ? 's' : ''}: ${extra.map((k) => JSON.stringify(k)).join(', ')}`);
@@ -158,15 +191,8 @@ export function parsePushBody(body: unknown, limits: PushLimits): InputResult<Pu
   if (!Array.isArray(list)) issues.add('messages', 'must be an array of push messages');
   else if (list.length < 1) issues.add('messages', 'must hold at least one message');
   else if (list.length > limits.maxBatch) issues.add('messages', `must hold at most ${limits.maxBatch} messages`);
-  else {
-    const pushes: ValidPush[] = [];
-    for (let i = 0; i < list.length && !issues.full; i++) {
-      const p = message(list[i], `messages[${i}]`, limits, issues);
-      if (p) pushes.push(p);
-    }
-    return issues.result(() => ({ kind: 'batch', pushes }));
-  }
-  return issues.result(() => undefined as never);
+  else return { kind: 'batch', list };
+  return { kind: 'done', result: issues.result(() => undefined as never) };
 }
 
 /** PushRequests built in code: the same rules as the wire form, messages prefixed `messages[i].` for more than one. */

@@ -12,8 +12,9 @@
  * inbox.append (atomic seq + store) and presence lookup issued together →
  * deliveries coalesced per gateway per event-loop turn (delivery-batcher.ts)
  * → per-user result. Offline users' pushes stay in the inbox and an
- * OfflineNotice goes out. A big batch issues its store calls in slices and
- * yields the event loop between them.
+ * OfflineNotice goes out. A big batch (validation, store calls, routing,
+ * answer) runs as the process's per-turn budget for bulk work allows
+ * (turn-budget.ts), yielding the event loop in between.
  */
 import { randomUUID } from 'node:crypto';
 import { LonglinkError } from '../../shared/errors.js';
@@ -26,8 +27,9 @@ import type { Inbox, InboxEntry } from './inbox.js';
 import { composePushStore, type Located, type PushStore } from './push-store.js';
 import { DeliveryBatcher } from './delivery-batcher.js';
 import { readInbox, type InboxQuery, type InboxView } from './inbox-history.js';
-import { parsePushBody, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
+import { parsePushBody, parsePushBodyPaced, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
+import { CHECK_EVERY, bulkBudget } from './turn-budget.js';
 import type { RouterOutbound } from './ports.js';
 import { NO_BACKEND_EVENTS, type BackendEvents, type PushOfflineData } from './backend-events.js';
 import { ReceiptWaiter } from './receipts.js';
@@ -59,17 +61,31 @@ export interface RouterCoreDeps {
   events?: BackendEvents;
 }
 
-/** Store calls a push issues before yielding the event loop (a maximum batch is 100 × 1,000 recipients). */
-const STORE_SLICE = 512;
+/** Pushes with more recipients than this are bulk work: paced by the per-turn budget (turn-budget.ts); smaller ones run in one go. */
+const BULK = 512;
 /** Store calls of one batch awaiting their answer at most (in call order, so waiting for the oldest frees room). */
 const MAX_IN_FLIGHT = 4096;
 const noop = (): void => {};
-/** Recipients routed (results, deliveries, offline notices) per event-loop turn in a big batch. */
-const ROUTE_SLICE = 1024;
-const yieldTurn = (): Promise<void> => new Promise((r) => { setImmediate(r); });
 
-function* usersOf(pushes: readonly ValidPush[]): Generator<string> {
-  for (const p of pushes) yield* p.users;
+/**
+ * Promise.all for a big batch: its 100,000 settled store calls would run
+ * 100,000 reactions in one turn. Here they are taken in order, the turn
+ * budget allowing. Every promise is awaited (none is left to reject
+ * unhandled); the first failure is thrown once all have settled.
+ */
+async function settleInOrder<T>(pending: ReadonlyArray<Promise<T>>): Promise<T[]> {
+  const out = new Array<T>(pending.length);
+  let failed: { err: unknown } | undefined;
+  for (let i = 0; i < pending.length; i++) {
+    try {
+      out[i] = await pending[i]!;
+    } catch (err) {
+      failed ??= { err };
+    }
+    if (i % CHECK_EVERY === 0 && bulkBudget.spent()) await bulkBudget.pace();
+  }
+  if (failed) throw failed.err;
+  return out;
 }
 
 interface RouteContext {
@@ -121,6 +137,11 @@ export class RouterCore {
     return parsePushBody(body, this.options);
   }
 
+  /** parsePush for requests: a big batch is validated as the turn budget allows (turn-budget.ts), a message at a time. */
+  parsePushPaced(body: unknown): Promise<InputResult<PushInput>> {
+    return parsePushBodyPaced(body, this.options, bulkBudget);
+  }
+
   /** A push built in code; throws LonglinkError API_VALIDATION / API_TOO_LARGE (see pushValidated for the rest). */
   push(req: PushRequest): Promise<PushOutcome> {
     return this.pushBatch([req]).then((r) => r[0]!);
@@ -150,31 +171,29 @@ export class RouterCore {
     this.stats.pushRequests += pushes.length;
     let total = 0;
     for (const p of pushes) total += p.users.length;
-    // Repeated users across a batch's messages are fine: Lanes skips a key it already holds.
-    const users = pushes.length === 1 ? pushes[0]!.users : usersOf(pushes);
-    // Take the users' lanes at arrival: see Lanes for why this orders publishes by seq.
-    const lease = this.lanes.acquire(users);
+    const bulk = total > BULK;
+    // Take the users' lanes at arrival, in one step (a maximum batch's 100,000 in about a millisecond): see Lanes for why this orders publishes by seq.
+    const lease = this.lanes.acquireLists(pushes.map((p) => p.users));
     try {
       const pending: Array<Promise<Located>> = [];
-      // Small pushes issue their store calls now; a big batch issues slices of them, yielding in between (event-loop delay).
-      const sliced = total > STORE_SLICE;
-      if (!lease.issuable || sliced) await lease.canIssue;
+      // Small pushes issue their store calls now; a big batch issues them as the turn budget allows (event-loop delay).
+      if (!lease.issuable || bulk) await lease.canIssue;
       let n = 0;
       for (let i = 0; i < pushes.length; i++) {
         const p = pushes[i]!, entry = entries[i]!;
         const opts = p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined;
         for (const u of p.users) {
           pending.push(this.locate(u, entry, opts));
-          if (sliced && ++n % STORE_SLICE === 0) {
+          if (bulk && ++n % CHECK_EVERY === 0) {
             // Bounded in flight: a store slower than the loop (Redis) would otherwise hold every
             // command, promise and argument of the batch at once, and the GC of that heap stalled the process.
             if (n > MAX_IN_FLIGHT) await pending[n - MAX_IN_FLIGHT]!.then(noop, noop);
-            await yieldTurn();
+            if (bulkBudget.spent()) await bulkBudget.pace();
           }
         }
       }
       lease.issued();
-      const located = await this.store('append', Promise.all(pending));
+      const located = await this.store('append', bulk ? settleInOrder(pending) : Promise.all(pending));
       await lease.ready;
       const outcomes = await this.route(pushes, entries, located);
       lease.release();
@@ -212,8 +231,8 @@ export class RouterCore {
 
   /**
    * `located` is flat: recipients of pushes[0], then of pushes[1], … A big
-   * batch is routed ROUTE_SLICE recipients per event-loop turn (results,
-   * deliveries, offline notices), yielding in between: a maximum batch has
+   * batch is routed as the turn budget allows (results, deliveries, offline
+   * notices), yielding in between: a maximum batch has
    * 100,000 recipients, and routing them in one go blocked the process for
    * hundreds of milliseconds. The users' lanes stay held throughout, so seq
    * order per user is kept.
@@ -221,18 +240,19 @@ export class RouterCore {
   private async route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: readonly Located[]): Promise<PushOutcome[]> {
     const events = this.deps.events ?? NO_BACKEND_EVENTS;
     const ctx: RouteContext = { notices: [], traced: this.trace.enabled, events, offlineEvents: events.wants('push.offline') };
-    const sliced = located.length > ROUTE_SLICE;
+    const bulk = located.length > BULK;
     const outcomes: PushOutcome[] = [];
-    let k = 0, sinceYield = 0;
+    let k = 0, sinceCheck = 0;
     for (let i = 0; i < pushes.length; i++) {
       const p = pushes[i]!;
       const results: PushResult[] = new Array<PushResult>(p.users.length);
       for (let j = 0; j < p.users.length; j++) {
         results[j] = this.routeOne(p, p.users[j]!, located[k++]!, ctx);
-        if (sliced && ++sinceYield === ROUTE_SLICE) {
+        if (bulk && ++sinceCheck === CHECK_EVERY) {
+          sinceCheck = 0;
+          // Published as they come, so their cost counts against the budget too.
           this.publishNotices(ctx);
-          sinceYield = 0;
-          await yieldTurn();
+          if (bulkBudget.spent()) await bulkBudget.pace();
         }
       }
       outcomes.push({ id: entries[i]!.id, results });

@@ -12,11 +12,65 @@ interface Stored {
   expiresAt: number;
 }
 
+/**
+ * A user's stored pushes, in seq order (so also in expiry order: one TTL),
+ * as parallel arrays read from `head`: no object per entry. A standalone
+ * router keeps every offline push here (a maximum batch adds 100,000), and
+ * two small objects per entry made every garbage collection walk millions
+ * of them; numbers in these arrays are stored unboxed and the id and data
+ * strings are shared by all recipients of a push.
+ */
+class Entries {
+  private head = 0;
+  private readonly seqs: number[] = [];
+  private readonly ids: string[] = [];
+  private readonly tss: number[] = [];
+  private readonly datas: string[] = [];
+  private readonly exps: number[] = [];
+
+  get length(): number { return this.seqs.length - this.head; }
+  seqAt(i: number): number { return this.seqs[this.head + i]!; }
+  expiresAt(i: number): number { return this.exps[this.head + i]!; }
+  record(i: number, epoch: number): PushRecord {
+    const k = this.head + i;
+    return { seq: this.seqs[k]!, id: this.ids[k]!, ts: this.tss[k]!, data: this.datas[k]!, epoch };
+  }
+
+  push(seq: number, id: string, ts: number, data: string, expiresAt: number): void {
+    this.seqs.push(seq); this.ids.push(id); this.tss.push(ts); this.datas.push(data); this.exps.push(expiresAt);
+  }
+
+  /** Drops the first n entries. */
+  drop(n: number): void {
+    if (n <= 0) return;
+    this.head += n;
+    if (this.head === this.seqs.length) {
+      this.head = 0;
+      this.seqs.length = 0; this.ids.length = 0; this.tss.length = 0; this.datas.length = 0; this.exps.length = 0;
+    } else if (this.head >= 64 && this.head * 2 >= this.seqs.length) {
+      const h = this.head;
+      this.head = 0;
+      this.seqs.splice(0, h); this.ids.splice(0, h); this.tss.splice(0, h); this.datas.splice(0, h); this.exps.splice(0, h);
+    }
+  }
+
+  /** Index of the first entry with seq > afterSeq (binary search). */
+  after(afterSeq: number): number {
+    let lo = 0;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.seqAt(mid) <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
 interface UserInbox {
   seq: number;
   epoch: number;
-  /** In seq order, so also in expiry order (the TTL is the same for all). */
-  entries: Stored[];
+  entries: Entries;
   cursors: Map<string, number>;
   cursorsExpireAt: number;
   /** Insertion order = expiry order (one TTL), so expired keys are pruned from the front. */
@@ -51,7 +105,7 @@ export class MemoryInbox implements Inbox {
     let u = this.users.get(user);
     if (!u) {
       // The user's sequence starts here, so its epoch does too (the memory store forgets everything on restart).
-      u = { seq: 0, epoch: newEpoch(this.clock.wallNow()), entries: [], cursors: new Map(), cursorsExpireAt: 0, idem: new Map() };
+      u = { seq: 0, epoch: newEpoch(this.clock.wallNow()), entries: new Entries(), cursors: new Map(), cursorsExpireAt: 0, idem: new Map() };
       this.users.set(user, u);
     }
     return u;
@@ -60,8 +114,8 @@ export class MemoryInbox implements Inbox {
   /** Drops expired entries, cursors and idempotency keys. */
   private prune(u: UserInbox, now: number): void {
     let n = 0;
-    while (n < u.entries.length && u.entries[n]!.expiresAt <= now) n++;
-    if (n > 0) u.entries.splice(0, n);
+    while (n < u.entries.length && u.entries.expiresAt(n) <= now) n++;
+    u.entries.drop(n);
     if (u.cursors.size > 0 && u.cursorsExpireAt <= now) u.cursors.clear();
     for (const [k, v] of u.idem) {
       if (v.expiresAt > now) break;
@@ -70,6 +124,11 @@ export class MemoryInbox implements Inbox {
   }
 
   async append(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<AppendResult> {
+    return this.appendNow(user, entry, opts);
+  }
+
+  /** append(), synchronously (the memory push store: stores/memory/push-store.ts). */
+  appendNow(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): AppendResult {
     const now = this.clock.now();
     const u = this.user(user);
     this.prune(u, now);
@@ -78,26 +137,24 @@ export class MemoryInbox implements Inbox {
       const seen = u.idem.get(key);
       if (seen) return { record: { ...seen.record }, duplicate: true };
     }
-    const record: PushRecord = { seq: ++u.seq, id: entry.id, ts: entry.ts, data: entry.data, epoch: u.epoch };
-    u.entries.push({ record, expiresAt: now + this.limits.ttlMs });
-    if (u.entries.length > this.limits.maxLen) u.entries.splice(0, u.entries.length - this.limits.maxLen);
-    if (key !== undefined) u.idem.set(key, { record, expiresAt: now + this.limits.idempotencyTtlMs });
-    return { record: { ...record }, duplicate: false };
+    const seq = ++u.seq;
+    u.entries.push(seq, entry.id, entry.ts, entry.data, now + this.limits.ttlMs);
+    if (u.entries.length > this.limits.maxLen) u.entries.drop(u.entries.length - this.limits.maxLen);
+    const record: PushRecord = { seq, id: entry.id, ts: entry.ts, data: entry.data, epoch: u.epoch };
+    if (key !== undefined) {
+      u.idem.set(key, { record, expiresAt: now + this.limits.idempotencyTtlMs });
+      return { record: { ...record }, duplicate: false };
+    }
+    return { record, duplicate: false };
   }
 
   async since(user: string, afterSeq: number, limit: number): Promise<PushRecord[]> {
     const u = this.users.get(user);
     if (!u || limit <= 0) return [];
     this.prune(u, this.clock.now());
-    // Binary search for the first entry with seq > afterSeq.
-    let lo = 0;
-    let hi = u.entries.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (u.entries[mid]!.record.seq <= afterSeq) lo = mid + 1;
-      else hi = mid;
-    }
-    return u.entries.slice(lo, lo + limit).map((s) => ({ ...s.record }));
+    const out: PushRecord[] = [];
+    for (let i = u.entries.after(afterSeq); i < u.entries.length && out.length < limit; i++) out.push(u.entries.record(i, u.epoch));
+    return out;
   }
 
   async latestSeq(user: string): Promise<number> {
@@ -120,14 +177,21 @@ export class MemoryInbox implements Inbox {
     }
     const prev = u.cursors.get(device) ?? 0;
     const cursor = Math.max(prev, Math.min(Math.floor(seq), u.seq));
-    const acked = opts?.list === true ? u.entries.filter((e) => e.record.seq > prev && e.record.seq <= cursor).map((e) => ({ seq: e.record.seq, id: e.record.id })) : undefined;
+    let acked: Array<{ seq: number; id: string }> | undefined;
+    if (opts?.list === true) {
+      acked = [];
+      for (let i = u.entries.after(prev); i < u.entries.length && u.entries.seqAt(i) <= cursor; i++) {
+        const r = u.entries.record(i, u.epoch);
+        acked.push({ seq: r.seq, id: r.id });
+      }
+    }
     u.cursors.set(device, cursor);
     u.cursorsExpireAt = now + this.limits.cursorTtlMs;
     let min = Infinity;
     for (const c of u.cursors.values()) if (c < min) min = c;
     let n = 0;
-    while (n < u.entries.length && u.entries[n]!.record.seq <= min) n++;
-    if (n > 0) u.entries.splice(0, n);
+    while (n < u.entries.length && u.entries.seqAt(n) <= min) n++;
+    u.entries.drop(n);
     return acked ? { cursor, trimmed: n, acked } : { cursor, trimmed: n };
   }
 

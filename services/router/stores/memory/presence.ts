@@ -118,6 +118,11 @@ export class MemoryPresence implements Presence {
   }
 
   async lookup(user: string): Promise<PresenceEntry[]> {
+    return this.lookupNow(user);
+  }
+
+  /** lookup(), synchronously (the memory push store: push-store.ts). */
+  lookupNow(user: string): PresenceEntry[] {
     const entries = this.users.get(user);
     if (!entries) return [];
     const now = this.clock.now();
