@@ -1,11 +1,19 @@
 /**
- * The handshake's query string (docs/protocol.md §2.2), one builder for every
- * client: the SDK's connection and the load tools (Node drivers and k6).
+ * The handshake's query string (docs/protocol.md §2.2) and subprotocol list
+ * (§2.1), one builder for every client: the SDK's connection and the load
+ * tools (Node drivers and k6).
  *
  * Pure string code (no `URL`, no `URLSearchParams`): k6 has neither, and the
  * k6 scripts bundle this module. Values are percent-encoded with
  * `encodeURIComponent`, which the gateway's query parser decodes.
  */
+
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from './frames.js';
+
+/** Subprotocols to offer (§2.1, §3): `longlink.v1`, plus `longlink.token.<jwt>` when the token travels there. */
+export function handshakeSubprotocols(token?: string): string[] {
+  return token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + token];
+}
 
 /** Every query parameter the gateway reads in the handshake, in the order the builder writes them. */
 export const HANDSHAKE_PARAMS = Object.freeze(['access_token', 'device', 'hb', 'session', 'last_seq', 'epoch', 'channels', 'recover'] as const);

@@ -14,6 +14,7 @@ import http, { type IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadNativeUws } from '../../services/shared/uws-native.js';
 import { pushHandler, tokenFrom, verifyHs256 } from './baseline-auth.js';
+import { heartbeatDeadlineMs } from '../../protocol/index.js';
 
 const kind = process.argv[2];
 const intervalMs = Number(process.argv[3] ?? 10_000);
@@ -22,7 +23,8 @@ const ACK = Uint8Array.of(0x02);
 if (kind === 'uws') {
   const uWS = loadNativeUws().uws;
   uWS.App().ws('/*', {
-    idleTimeout: Math.ceil((intervalMs * 1.5) / 1000) + 5,
+    // The gateway's deadline with its default 5 s grace, in whole seconds (uWS takes seconds).
+    idleTimeout: Math.ceil(heartbeatDeadlineMs(intervalMs, 5000) / 1000),
     maxPayloadLength: 65536,
     message: (ws, _m, isBinary) => { if (isBinary) ws.send(ACK, true); },
   }).listen('127.0.0.1', 0, (ls) => {

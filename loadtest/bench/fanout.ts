@@ -28,6 +28,7 @@ import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../
 import { apiCall } from '../../infra/local/api-call.js';
 import { cpuMicros } from './proc-stats.js';
 import { ask, nextMessage } from '../lib/worker-ipc.js';
+import { percentileOf } from '../lib/histogram.js';
 import type { FanoutWorkerArgs } from './fanout-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -46,11 +47,8 @@ const workers: ChildProcess[] = [];
 process.on('exit', () => { for (const w of workers) w.kill('SIGKILL'); });
 
 
-const pct = (xs: number[], q: number): number => {
-  if (xs.length === 0) return -1;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-};
+/** Percentile of raw samples (-1 for none, as the JSON has always said). */
+const pct = (xs: number[], q: number): number => (xs.length === 0 ? -1 : percentileOf([...xs].sort((a, b) => a - b), q));
 const gatewayCpu = (c: Cluster): number => c.gateways.reduce((a, g) => a + cpuMicros(g.proc.child.pid!), 0);
 
 interface Counts { pubs: Array<[number, [number, number]]>; pushes: Array<[string, [number, number]]>; disorder: number; closed: number; subscribed: number }

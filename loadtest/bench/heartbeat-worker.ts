@@ -6,9 +6,9 @@
  */
 import WebSocket from 'ws';
 import { mintToken } from '../../services/standalone/dev-token.js';
-import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, encodeHeartbeat } from '../../protocol/index.js';
+import { encodeHeartbeat } from '../../protocol/index.js';
 import { beatEvery } from '../lib/fixed-beat.js';
-import { connectUrl } from '../lib/protocol-session.js';
+import { connectUrl, subprotocols } from '../lib/protocol-session.js';
 
 interface Args { url: string; count: number; firstStage?: number; localAddress: string; intervalMs: number; secret?: string; prefix: string; concurrency: number }
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -18,8 +18,7 @@ let open = 0, acks = 0, closedUnexpectedly = 0, failed = 0, sent = 0;
 let closing = false;
 
 async function openOne(i: number): Promise<void> {
-  const protocols = [SUBPROTOCOL];
-  if (args.secret) protocols.push(TOKEN_SUBPROTOCOL_PREFIX + (await mintToken(args.secret, `${args.prefix}-${i}`, { ttlSeconds: 3600 })));
+  const protocols = subprotocols(args.secret ? await mintToken(args.secret, `${args.prefix}-${i}`, { ttlSeconds: 3600 }) : undefined);
   await new Promise<void>((resolve) => {
     const ws = new WebSocket(connectUrl(args.url, { hbMs: args.intervalMs }), protocols, { localAddress: args.localAddress, perMessageDeflate: false });
     ws.binaryType = 'nodebuffer';

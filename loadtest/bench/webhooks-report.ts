@@ -2,6 +2,7 @@
  * `bench:webhooks` numbers: latency percentiles of one phase, the modes
  * merged over the rounds, their ratios against webhooks off, and the table.
  */
+import { percentileOf } from '../lib/histogram.js';
 
 export type Mode = 'off' | 'on' | 'on-slow';
 
@@ -17,10 +18,7 @@ export interface PhaseStats {
   router_cpu_us_per_push: number;
 }
 
-export function percentileOf(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
+export { percentileOf };
 
 export function phaseStats(mode: Mode, latenciesMs: number[], errors: number, seconds: number, routerCpuUs = 0): PhaseStats {
   const s = [...latenciesMs].sort((a, b) => a - b);

@@ -14,7 +14,7 @@
  *  - acks pushes cumulatively, batched like the SDK's Delivery (after 100 ms, on a 200 ms sweep,
  *    or 50 pushes), drops duplicates (seq <= last);
  *  - reconnects with resume (session, last_seq): after a drain's reconnect
- *    frame at its delay, after a 503 at Retry-After plus up to 50 %, else
+ *    frame at its delay, after a 503 or 429 at Retry-After plus up to 50 %, else
  *    with full-jitter backoff (1 s base, 60 s cap, reset after 30 s up);
  *    codes the close-code table marks terminal end the client.
  *
@@ -171,8 +171,8 @@ static void ended(conn_t *c, int was_open, int code, int status, double retry_af
     cnt[C_FAILED]++;
     if (status) { char k[8]; snprintf(k, sizeof k, "%d", status); bump(statuses, &nstatuses, k); }
     else bump(errs, &nerrs, err ? err : "closed before open");
-    if (status == 400 || status == 404) { c->st = ST_DONE; return; }
-    if (status == 503 && retry_after_ms >= 0) { c->attempt < 30 ? c->attempt++ : 0; schedule_retry(c, retry_after_ms * (1 + 0.5 * rnd())); return; }
+    if (status == 400 || status == 404 || status == 426) { c->st = ST_DONE; return; }
+    if ((status == 503 || status == 429) && retry_after_ms >= 0) { c->attempt < 30 ? c->attempt++ : 0; schedule_retry(c, retry_after_ms * (1 + 0.5 * rnd())); return; }
     schedule_retry(c, backoff(c));
   }
 }

@@ -23,6 +23,16 @@ export function bucketValue(i: number): number {
 
 export type Sparse = Array<[number, number]>;
 
+/**
+ * Nearest-rank percentile of raw samples already sorted ascending (q in
+ * [0, 1]): the value at rank ceil(q·n), exact. NaN for no samples. For the
+ * few-thousand-sample reports; large counts go into a Histogram.
+ */
+export function percentileOf(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
 /** What reports print of a histogram: count and latencies in ms (2 decimals; -1 for no data). */
 export interface LatencySummary { n: number; p50: number; p95: number; p99: number; p999: number; max: number; mean: number }
 

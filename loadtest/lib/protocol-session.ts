@@ -20,7 +20,7 @@ import { DEFAULT_HEARTBEAT_TIMEOUT_MS, HeartbeatScheduler } from '../../sdk/src/
 import { DEFAULT_DELIVERY, Delivery } from '../../sdk/src/delivery.js';
 import { ManualTimers } from '../../sdk/src/manual-timers.js';
 import { decodeServerFrame, encodeAck, encodeHeartbeat } from '../../protocol/codec.js';
-import { withHandshakeQuery } from '../../protocol/handshake-query.js';
+import { handshakeSubprotocols, withHandshakeQuery } from '../../protocol/handshake-query.js';
 import {
   SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX,
   type ErrorFrame, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type ReconnectFrame, type SentFrame, type ServerFrame,
@@ -76,10 +76,8 @@ export function connectUrl(base: string, p: ConnectParams): string {
   });
 }
 
-/** Subprotocols to offer (§2.1, §3): `longlink.v1`, plus the token when it travels there. */
-export function subprotocols(token?: string): string[] {
-  return token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + token];
-}
+/** Subprotocols to offer (§2.1, §3): `longlink.v1`, plus the token when it travels there (the protocol's one list). */
+export const subprotocols = handshakeSubprotocols;
 
 // ---- close codes and reconnect delays ----------------------------------------------------------
 

@@ -15,6 +15,7 @@
  */
 import net from 'node:net';
 import { createHash, randomFillSync } from 'node:crypto';
+import { parseRetryAfter } from '../../sdk/src/backoff.js';
 import { connectUrl, subprotocols, type ClientSession } from './protocol-session.js';
 import type { Driver, DriverOptions, DriverState, EndInfo } from './ws-driver.js';
 
@@ -89,7 +90,9 @@ export class RawSessionDriver implements Driver {
     if (this.state !== 'connecting') return;
     const base = typeof this.o.url === 'string' ? this.o.url : this.o.url();
     const inSub = (this.o.tokenIn ?? 'subprotocol') === 'subprotocol';
-    const full = connectUrl(base, this.session.connectParams({ token, tokenIn: inSub ? 'subprotocol' : 'query', ...(this.o.device !== undefined ? { device: this.o.device } : {}) }));
+    const full = connectUrl(base, this.session.connectParams({
+      token, tokenIn: inSub ? 'subprotocol' : 'query', device: this.o.device, channels: this.o.channels,
+    }));
     const m = /^ws:\/\/([^/:]+)(?::(\d+))?(\/.*)?$/.exec(full);
     if (!m) { this.finish({ wasOpen: false, error: `unsupported url ${full.slice(0, 60)}` }); return; }
     const host = m[1]!, port = Number(m[2] ?? 80), pathAndQuery = m[3] ?? '/';
@@ -118,8 +121,9 @@ export class RawSessionDriver implements Driver {
       const head = data.toString('latin1', 0, eoh);
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
       if (status !== 101) {
-        const ra = /\r\nretry-after:\s*(\d+)/i.exec(head)?.[1];
-        this.endWith({ wasOpen: false, status, ...(ra !== undefined ? { retryAfterMs: Number(ra) * 1000 } : {}) });
+        // The SDK's Retry-After parser (delta-seconds or HTTP-date), as ws-driver.ts uses it.
+        const retryAfterMs = parseRetryAfter(/\r\nretry-after:([^\r]*)/i.exec(head)?.[1], Date.now());
+        this.endWith({ wasOpen: false, status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
         return;
       }
       const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(head)?.[1];

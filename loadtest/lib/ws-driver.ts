@@ -7,6 +7,7 @@
  * (backoff with full jitter, drain delay, Retry-After of a 503).
  */
 import WebSocket from 'ws';
+import { parseRetryAfter } from '../../sdk/src/backoff.js';
 import { connectUrl, subprotocols, type ClientSession, type Ended, type SessionEvent } from './protocol-session.js';
 
 export const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -112,8 +113,9 @@ export class SessionDriver implements Driver {
       this.finish({ ...e, wasOpen: opened });
     };
     ws.on('unexpected-response', (req, res) => {
+      // The SDK's own parser (delta-seconds or HTTP-date), as its Node transport reads it.
       const ra = res.headers['retry-after'];
-      const retryAfterMs = typeof ra === 'string' && /^\d+$/.test(ra.trim()) ? Number(ra.trim()) * 1000 : undefined;
+      const retryAfterMs = parseRetryAfter(Array.isArray(ra) ? ra[0] : ra, Date.now());
       res.resume();
       req.destroy();
       end({ status: res.statusCode ?? 0, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });

@@ -9,7 +9,7 @@
  * abandoned socket can never touch the client's state.
  */
 import {
-  SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, decodeServerFrame, encodeAck, encodeHeartbeat,
+  decodeServerFrame, handshakeSubprotocols, encodeAck, encodeHeartbeat,
   encodeJson, type ChannelPosition, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type RefreshedFrame, type ReplyFrame, type SentFrame,
   type SubscribedFrame, type UnsubscribedFrame, withHandshakeQuery,
 } from '../../protocol/index.js';
@@ -101,7 +101,7 @@ export class Connection {
   get open(): boolean { return this.helloSeen && !this.done; }
 
   start(): void {
-    const protocols = this.p.tokenIn === 'protocol' ? [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + this.p.token] : [SUBPROTOCOL];
+    const protocols = handshakeSubprotocols(this.p.tokenIn === 'protocol' ? this.p.token : undefined);
     this.connectTimer = this.timers.setTimeout(() => {
       this.connectTimer = undefined;
       this.fail({ code: 1006, reason: `no hello within ${this.p.connectTimeoutMs} ms` });

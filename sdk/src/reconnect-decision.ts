@@ -52,9 +52,11 @@ export function decide(info: LossInfo, attempt: number, cfg: BackoffConfig, rand
       if (info.usedFreshToken) return { kind: 'terminal', state: 'failed', why: `upgrade refused: 401 ${info.errorCode ?? ''} with a fresh token`.trim() };
       return { kind: 'retry', delayMs: 0, refreshToken: true, serverWait: false, countsAsAttempt: false, why: `upgrade refused: 401 ${info.errorCode ?? ''}`.trim() };
     }
-    if (s === 400 || s === 404) return { kind: 'terminal', state: 'failed', why: `upgrade refused: ${s} ${info.errorCode ?? ''} (client bug or wrong URL)`.trim() };
-    if (s === 503 && info.retryAfterMs !== undefined) {
-      return { kind: 'retry', delayMs: retryAfterDelay(cfg, info.retryAfterMs, random), refreshToken: false, serverWait: true, countsAsAttempt: true, why: `upgrade refused: 503, Retry-After ${info.retryAfterMs} ms` };
+    // 400/404: bad request or wrong URL; 426: the platform's WebSocket version is not 13. Retrying cannot help.
+    if (s === 400 || s === 404 || s === 426) return { kind: 'terminal', state: 'failed', why: `upgrade refused: ${s} ${info.errorCode ?? ''} (client bug or wrong URL)`.trim() };
+    // 503 (gateway busy or draining) and 429 (this address over its attempt budget) name their wait.
+    if ((s === 503 || s === 429) && info.retryAfterMs !== undefined) {
+      return { kind: 'retry', delayMs: retryAfterDelay(cfg, info.retryAfterMs, random), refreshToken: false, serverWait: true, countsAsAttempt: true, why: `upgrade refused: ${s}, Retry-After ${info.retryAfterMs} ms` };
     }
     return backoff(`upgrade refused: ${s}`);
   }

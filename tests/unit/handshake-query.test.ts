@@ -1,9 +1,10 @@
 /** The one handshake query builder (protocol/handshake-query.ts), and the SDK and load tools building their URLs with it. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { HANDSHAKE_PARAMS, handshakeQuery, withHandshakeQuery } from '../../protocol/handshake-query.js';
+import { HANDSHAKE_PARAMS, handshakeQuery, handshakeSubprotocols, withHandshakeQuery } from '../../protocol/handshake-query.js';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../../protocol/frames.js';
 import { handshakeUrl } from '../../sdk/src/connection.js';
-import { connectUrl } from '../../loadtest/lib/protocol-session.js';
+import { connectUrl, subprotocols } from '../../loadtest/lib/protocol-session.js';
 
 describe('handshakeQuery', () => {
   it('writes the parameters in one order, only those given', () => {
@@ -42,6 +43,14 @@ describe('handshakeQuery', () => {
     const q = handshakeQuery({ accessToken: 't', device: 'd', hbMs: 1, resume: { session: 's', lastSeq: 1, epoch: 1 }, channels: true });
     const written = [...new URLSearchParams(q).keys(), 'recover'];
     assert.deepEqual([...written].sort(), [...HANDSHAKE_PARAMS].sort());
+  });
+});
+
+describe('handshakeSubprotocols', () => {
+  it('offers longlink.v1, and the token after it when it travels there; the load tools use the same list', () => {
+    assert.deepEqual(handshakeSubprotocols(), [SUBPROTOCOL]);
+    assert.deepEqual(handshakeSubprotocols('a.b.c'), [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}a.b.c`]);
+    assert.equal(subprotocols, handshakeSubprotocols);
   });
 });
 

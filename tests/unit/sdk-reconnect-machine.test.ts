@@ -85,6 +85,9 @@ test('decide(): refused upgrades (Node sees the HTTP status)', () => {
   assert.equal(r({ httpStatus: 401, usedFreshToken: true }).kind, 'terminal');
   assert.equal(r({ httpStatus: 400 }).kind, 'terminal');
   assert.equal(r({ httpStatus: 404 }).kind, 'terminal');
+  assert.equal(r({ httpStatus: 426, errorCode: 'LL_UNSUPPORTED_WS_VERSION' }).kind, 'terminal', '426: do not retry (protocol.md §2.3)');
+  const limited = r({ httpStatus: 429, retryAfterMs: 3000, errorCode: 'LL_ADMISSION_SOURCE_RATE' });
+  assert.ok(limited.kind === 'retry' && limited.delayMs >= 3000 && limited.serverWait, '429: wait Retry-After');
   const busy = r({ httpStatus: 503, retryAfterMs: 4000 });
   assert.ok(busy.kind === 'retry' && busy.delayMs === 5000 && busy.serverWait);
   const busyNoHeader = r({ httpStatus: 503 });

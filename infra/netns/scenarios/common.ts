@@ -5,13 +5,13 @@
  */
 import type { ClientHost } from '../clients.js';
 import type { NetnsCluster } from '../cluster.js';
+import { percentileOf } from '../../../loadtest/lib/histogram.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Nearest-rank percentile, `p` in percent (the load tools' percentileOf). */
 export function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+  return percentileOf([...xs].sort((a, b) => a - b), p / 100);
 }
 
 export const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;

@@ -7,6 +7,7 @@
 import type { ClientHost } from '../clients.js';
 import { NetnsCluster } from '../cluster.js';
 import { PushLoop, round, scrape, sleep, type Recipients } from './common.js';
+import { heartbeatDeadlineMs } from '../../../protocol/index.js';
 
 const FAST_BACKOFF = { baseMs: 100, capMs: 1000, healthyAfterMs: 500 };
 
@@ -138,7 +139,7 @@ export async function natForgetsMapping(o: ForgetOptions = {}): Promise<Record<s
     }
     return {
       scenario: 'the NAT forgets a mapping', intervalMs: interval, clientTimeoutMs: timeout,
-      clientBoundMs: interval + Math.min(interval, timeout), gatewayDeadlineMs: interval * 1.5 + graceMs, cases: results,
+      clientBoundMs: interval + Math.min(interval, timeout), gatewayDeadlineMs: heartbeatDeadlineMs(interval, graceMs), cases: results,
     };
   } finally {
     await c.close();
