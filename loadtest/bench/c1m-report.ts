@@ -13,7 +13,7 @@ export interface MemPoint {
 export function memoryPanels(mem: MemPoint[]): Panel[] {
   const gb = (f: (m: MemPoint) => number): Array<[number, number]> => mem.map((m) => [m.t, Math.round(f(m) / 102.4) / 10]);
   return [
-    ['Memory: machine in use (total − available), gateways, clients, kernel slab, Redis', 'GB', [
+    ['Memory in use (machine: total − available)', 'GB', [
       { label: 'in use', color: '#7f7f7f', values: gb((m) => m.memUsedMb) },
       { label: 'gateways', color: '#1f77b4', values: gb((m) => m.gatewaysMb) },
       { label: 'clients', color: '#ff7f0e', values: gb((m) => m.clientsMb) },

@@ -327,6 +327,7 @@ async function main(): Promise<void> {
   const gHold1 = await scrapeAll(c.gateways);
   const jHold1 = machineJiffies();
   const kHold = kernelSnap();
+  const fileMaxHold = readSysctl('fs.file-max');
   const rHold = await redisMemory(redis);
   const clientRssHold = [...workerRss.values()].reduce((a, b) => a + b, 0);
   const holdEndT = tNow();
@@ -423,7 +424,7 @@ async function main(): Promise<void> {
       redis_used_bytes_per_conn: reached > 0 ? Math.round((rRamp.used - rIdle.used) / reached) : -1, redis_used_mb: mb(rHold.used), redis_rss_mb: mb(rHold.rss), redis_keys: rHold.keys,
       router_rss_mb: mb(pHold1.router?.rss ?? 0), nats_rss_mb: mb(pHold1.nats?.rss ?? 0),
       mem_available_mb_min: mb(minAvail), mem_available_mb_before: mb(kIdle.memAvailable), mem_available_mb_hold_end: mb(kHold.memAvailable),
-      tcp_sockets_hold: kHold.tcpInuse, conntrack_entries_hold: kHold.conntrack, file_handles_hold: kHold.fileHandles, file_max: readSysctl('fs.file-max'),
+      tcp_sockets_hold: kHold.tcpInuse, conntrack_entries_hold: kHold.conntrack, file_handles_hold: kHold.fileHandles, file_max: fileMaxHold,
     },
     cpu: {
       router_us_per_session_start: perStart(pIdle.router, pRamp.router), redis_us_per_session_start: perStart(pIdle.redis, pRamp.redis),
