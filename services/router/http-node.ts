@@ -57,11 +57,27 @@ async function send(req: IncomingMessage, res: ServerResponse, r: Reply, refused
     ...r.headers,
   });
   if (r.chunks === undefined) { res.end(r.body); return; }
-  for await (const chunk of r.chunks) {
-    if (res.destroyed) return;
-    if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+  if (await writeChunks(res, r.chunks)) res.end();
+}
+
+/**
+ * Writes an answer's chunks, waiting for the socket to drain when it is full.
+ * Each wait removes both of its listeners once either fires: a multi-MB
+ * answer waits hundreds of times, and leftover 'close' listeners piled up
+ * (MaxListenersExceededWarning). False if the response was destroyed.
+ */
+export async function writeChunks(res: Pick<ServerResponse, 'write' | 'once' | 'off' | 'destroyed'>, chunks: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>): Promise<boolean> {
+  for await (const chunk of chunks) {
+    if (res.destroyed) return false;
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => { res.off('drain', done); res.off('close', done); resolve(); };
+        res.once('drain', done);
+        res.once('close', done);
+      });
+    }
   }
-  res.end();
+  return !res.destroyed;
 }
 
 export async function listenNode(h: ApiHandler, o: ListenOptions): Promise<RouterHttp> {
