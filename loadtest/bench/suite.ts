@@ -26,7 +26,7 @@ import { spawnNode } from '../../infra/local/process.js';
 import { Histogram, r2 } from '../lib/histogram.js';
 import { machineInfo } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
-import { cpuMicros, rssBytes } from './proc-stats.js';
+import { cpuMicrosFine, rssBytes } from './proc-stats.js';
 import { suiteRatios, suiteTable, type SuiteResult } from './suite-report.js';
 import type { Dialect, SuiteStats, SuiteWorkerArgs } from './suite-worker.js';
 
@@ -100,9 +100,9 @@ async function phase(d: Dialect): Promise<SuiteResult> {
   const rssA = rssBytes(srv.pid), openA = sum(await stats(), 'open');
 
   log(`${d}: stage 2, the rest at full speed (connect rate)…`);
-  const cpuC0 = cpuMicros(srv.pid);
+  const cpuC0 = cpuMicrosFine(srv.pid);
   const opened = await Promise.all(workers.map((w) => reply<Opened>(w, 'opened', { cmd: 'open', upTo: per })));
-  const cpuC1 = cpuMicros(srv.pid);
+  const cpuC1 = cpuMicrosFine(srv.pid);
   const connectS = (Math.max(...opened.map((x) => x.lastAt)) - Math.min(...opened.map((x) => x.firstAt))) / 1000;
   await sleep(INTERVAL + 2000);
   const rssB = rssBytes(srv.pid);
@@ -110,9 +110,9 @@ async function phase(d: Dialect): Promise<SuiteResult> {
   const openB = sum(s1, 'open');
 
   log(`${d}: ${openB} connections; heartbeat window ${WINDOW / 1000} s…`);
-  const cpu0 = cpuMicros(srv.pid), t0 = performance.now();
+  const cpu0 = cpuMicrosFine(srv.pid), t0 = performance.now();
   await sleep(WINDOW);
-  const cpu1 = cpuMicros(srv.pid), t1 = performance.now();
+  const cpu1 = cpuMicrosFine(srv.pid), t1 = performance.now();
   const s2 = await stats();
   const beats = sum(s2, 'beats') - sum(s1, 'beats');
 
