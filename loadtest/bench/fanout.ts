@@ -224,20 +224,26 @@ async function main(): Promise<void> {
 
   // Rate phases.
   const publisher = new Publisher(c.apiUrl, CLUSTER_API_KEY);
+  const routerPid = c.routers[0]!.proc.child.pid!;
+  /** One open-loop phase, with gateway CPU per delivery and router CPU per publish over it (drain included). */
+  const ratePhase = async (prefix: string, channels: number, size: number, rate: number, secs: number) => {
+    const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid);
+    const out = await openLoop(publisher, prefix, channels, rate, secs);
+    await sleep(3000);
+    const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0;
+    const s = rateSummary(out, size, merge(await counts(), (x) => x.pubs), secs);
+    return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1 };
+  };
   let sustained: RateSummary | undefined, latency: RateSummary | undefined;
   if (NCH > 0) {
     const secs = Number(o['sustain-seconds']), rate = Number(o['sustain-rate']) / SIZE;
     log(`sustained: ${NCH} channels × ${SIZE}, ${Math.round(rate)} publishes/s (${o['sustain-rate']} deliveries/s offered) for ${secs} s…`);
-    const out = await openLoop(publisher, SUSTAIN.prefix, NCH, rate, secs);
-    await sleep(3000);
-    sustained = rateSummary(out, SIZE, merge(await counts(), (x) => x.pubs), secs);
+    sustained = await ratePhase(SUSTAIN.prefix, NCH, SIZE, rate, secs);
   }
   if (LAT_CH > 0) {
     const secs = Number(o['lat-seconds']);
     log(`latency: ${LAT_RATE} publishes/s over ${LAT_CH} channels × ${LAT_SIZE} for ${secs} s…`);
-    const out = await openLoop(publisher, LATENCY.prefix, LAT_CH, LAT_RATE, secs);
-    await sleep(3000);
-    latency = rateSummary(out, LAT_SIZE, merge(await counts(), (x) => x.pubs), secs);
+    latency = await ratePhase(LATENCY.prefix, LAT_CH, LAT_SIZE, LAT_RATE, secs);
   }
   publisher.close();
   const final = await counts();
