@@ -91,21 +91,29 @@ function open(i: number): Promise<void> {
   });
 }
 
-/** A plain socket to the bare publisher: counts `bare#offset` (the frame is a pub frame, as the gateways send). */
-function openBare(): Promise<void> {
+/**
+ * A plain socket to the bare publisher: counts `bare#offset` (the frame is a pub frame, as the gateways send).
+ * A failed open (a full accept backlog under the connect burst) is retried a few times, then counted.
+ */
+function openBare(attempt = 0): Promise<void> {
   return new Promise<void>((resolve) => {
     const ws = new WebSocket(a.bareUrl!, { perMessageDeflate: false, localAddress: a.bareAddress!, handshakeTimeout: 30_000 });
-    bare.push(ws);
-    let last = 0;
-    ws.on('open', () => { bareOpen++; resolve(); });
+    let last = 0, opened = false;
+    ws.on('open', () => { opened = true; bare.push(ws); bareOpen++; resolve(); });
     ws.on('message', (data) => {
       const offset = (JSON.parse(String(data)) as { offset: number }).offset;
       if (offset <= last) disorder++;
       last = offset;
       note(pubs, `bare#${offset}`, Date.now());
     });
-    ws.on('error', () => { failed++; resolve(); });
-    ws.on('close', () => { bareClosed++; resolve(); });
+    ws.on('error', (err) => {
+      if (opened) return;
+      if (attempt < 4) { setTimeout(() => { void openBare(attempt + 1).then(resolve); }, 200 * (attempt + 1)); return; }
+      failed++;
+      process.stderr.write(`[fanout-worker] bare socket: ${err.message}\n`);
+      resolve();
+    });
+    ws.on('close', () => { if (opened) bareClosed++; });
   });
 }
 
