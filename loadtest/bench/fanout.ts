@@ -28,7 +28,7 @@
  *
  * Flags (defaults are a scaled-down run): --subscribers 2000 --gateways 2
  * --workers 2 --publishes 20 --interval 200 --push-batch 1000
- * --concurrency 50 --bare <subscribers> --channels <S/size> --channel-size 100
+ * --concurrency 50 --bare <subscribers, at most 18,000> --channels <S/size> --channel-size 100
  * --sustain-rate 100000 --sustain-seconds 10 --lat-rate 2000 --lat-size 100
  * --lat-seconds 5. --channels 0 / --lat-rate 0 / --bare 0 skip a phase.
  * docs/benchmarks.md has the full-size commands. The last stdout line is
@@ -60,7 +60,13 @@ const { values: o } = benchArgs('bench:fanout', { options: {
   perf: { type: 'string' },
 } });
 const S = Number(o.subscribers), G = Number(o.gateways), W = Number(o.workers), P = Number(o.publishes), INTERVAL = Number(o.interval);
-const BARE = Number(o.bare) < 0 ? S : Number(o.bare);
+/** Sockets one process may hold: every process here is under a 20,000 open files limit (bench:c1m says the same). */
+const FD_ROOM = 19_500;
+/** The bare server holds all its sockets in one process: the same count as the subscribers, up to what one process may open. */
+const BARE = Number(o.bare) < 0 ? Math.min(S, 18_000) : Number(o.bare);
+if (BARE > FD_ROOM - 500) throw new Error(`--bare ${BARE}: one process holds them all; at most ${FD_ROOM - 500}`);
+if (Math.ceil(S / G) > FD_ROOM) throw new Error(`${Math.ceil(S / G)} subscribers per gateway: at most ${FD_ROOM} (add --gateways)`);
+if (Math.ceil(S / W) + Math.ceil(BARE / W) > FD_ROOM) throw new Error(`${Math.ceil(S / W) + Math.ceil(BARE / W)} sockets per worker: at most ${FD_ROOM} (add --workers)`);
 const SIZE = Number(o['channel-size']), LAT_SIZE = Number(o['lat-size']), LAT_RATE = Number(o['lat-rate']);
 const NCH = Number(o.channels) < 0 ? Math.floor(S / SIZE) : Number(o.channels);
 const LAT_CH = LAT_RATE > 0 ? Math.floor(S / LAT_SIZE) : 0;
