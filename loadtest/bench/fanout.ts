@@ -46,7 +46,7 @@ import { cpuMicrosFine } from './proc-stats.js';
 import { ask, nextMessage } from '../lib/worker-ipc.js';
 import { percentileOf } from '../lib/histogram.js';
 import { openLoop, Publisher, rateSummary, type RateSummary } from './fanout-load.js';
-import { perfBuckets, perfRecord } from './perf-phase.js';
+import { perfBuckets, perfRecord, perfTop } from './perf-phase.js';
 import type { ChannelGroup, FanoutWorkerArgs } from './fanout-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -142,8 +142,11 @@ function receipts(sentAt: Map<number, number>, pubs: Map<string, [number, number
 }
 
 async function main(): Promise<void> {
+  if (o.perf !== undefined) mkdirSync(o.perf, { recursive: true });
   const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error' },
-    routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'error', LONGLINK_PUBLISH_RATE: '0' } }));
+    routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'error', LONGLINK_PUBLISH_RATE: '0' },
+    // perf names JIT frames from the map file this writes.
+    ...(o.perf !== undefined ? { nodeArgs: () => ['--perf-basic-prof'] } : {}) }));
   const bareUrl = await startBare();
   const urls = c.gateways.map((g) => g.url);
   const per = Math.ceil(S / W), barePer = Math.ceil(BARE / W);
@@ -232,24 +235,27 @@ async function main(): Promise<void> {
   const publisher = new Publisher(c.apiUrl, CLUSTER_API_KEY);
   const routerPid = c.routers[0]!.proc.child.pid!;
   /** One open-loop phase, with gateway CPU per delivery and router CPU per publish over it (drain included). */
-  const ratePhase = async (prefix: string, channels: number, size: number, rate: number, secs: number) => {
+  const ratePhase = async (name: string, prefix: string, channels: number, size: number, rate: number, secs: number) => {
     const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid);
-    const out = await openLoop(publisher, prefix, channels, rate, secs);
-    await sleep(3000);
+    let out: Awaited<ReturnType<typeof openLoop>> = [];
+    const stopRouter = o.perf !== undefined ? perfRecord(routerPid, path.join(o.perf, `${name}-router.data`)) : undefined;
+    const perfGw = await profiled(name, gw0, async () => { out = await openLoop(publisher, prefix, channels, rate, secs); await sleep(3000); });
+    await stopRouter?.();
     const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0;
     const s = rateSummary(out, size, merge(await counts(), (x) => x.pubs), secs);
-    return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1 };
+    return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1,
+      ...(o.perf !== undefined ? { perf_gateway0: perfGw, perf_router_top: perfTop(path.join(o.perf, `${name}-router.data`)) } : {}) };
   };
   let sustained: RateSummary | undefined, latency: RateSummary | undefined;
   if (NCH > 0) {
     const secs = Number(o['sustain-seconds']), rate = Number(o['sustain-rate']) / SIZE;
     log(`sustained: ${NCH} channels × ${SIZE}, ${Math.round(rate)} publishes/s (${o['sustain-rate']} deliveries/s offered) for ${secs} s…`);
-    sustained = await ratePhase(SUSTAIN.prefix, NCH, SIZE, rate, secs);
+    sustained = await ratePhase('sustained', SUSTAIN.prefix, NCH, SIZE, rate, secs);
   }
   if (LAT_CH > 0) {
     const secs = Number(o['lat-seconds']);
     log(`latency: ${LAT_RATE} publishes/s over ${LAT_CH} channels × ${LAT_SIZE} for ${secs} s…`);
-    latency = await ratePhase(LATENCY.prefix, LAT_CH, LAT_SIZE, LAT_RATE, secs);
+    latency = await ratePhase('latency', LATENCY.prefix, LAT_CH, LAT_SIZE, LAT_RATE, secs);
   }
   publisher.close();
   const final = await counts();

@@ -46,3 +46,15 @@ export function perfBuckets(file: string): { samples: number; pct: Record<string
   for (const b of PERF_BUCKETS) pct[b] = samples > 0 ? Math.round(((counts.get(b) ?? 0) / samples) * 1000) / 10 : 0;
   return { samples, pct };
 }
+
+/** The `n` symbols with the most self samples (JIT frames are named when the process ran with --perf-basic-prof). */
+export function perfTop(file: string, n = 12): Array<{ pct: number; sym: string }> {
+  const r = spawnSync('perf', ['report', '-i', file, '--stdio', '--no-children', '--sort', 'sym', '-g', 'none'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const out: Array<{ pct: number; sym: string }> = [];
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const m = /^\s*([\d.]+)%\s+\[[.kj]\]\s+(.*)$/.exec(line);
+    if (m) out.push({ pct: Number(m[1]), sym: m[2]!.trim().slice(0, 120) });
+    if (out.length >= n) break;
+  }
+  return out;
+}
