@@ -143,6 +143,7 @@ function receipts(sentAt: Map<number, number>, pubs: Map<string, [number, number
 
 async function main(): Promise<void> {
   if (o.perf !== undefined) mkdirSync(o.perf, { recursive: true });
+  phaseAt = performance.now();
   const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error' },
     routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'error', LONGLINK_PUBLISH_RATE: '0' },
     // perf names JIT frames from the map file this writes.
@@ -167,6 +168,7 @@ async function main(): Promise<void> {
   log(`${subscribed} subscribed${bareUrl ? `, ${bareOpen} bare` : ''} in ${connectS.toFixed(1)} s`);
   if (subscribed < S) throw new Error(`only ${subscribed}/${S} subscribed`);
   if (bareOpen < BARE) throw new Error(`only ${bareOpen}/${BARE} bare sockets open`);
+  phaseDone('connect');
   await sleep(1000);
   const api = (p: string, body: unknown) => apiCall(c.apiUrl, CLUSTER_API_KEY, 'POST', p, body);
   const windowMs = P * INTERVAL + 2000;
@@ -177,6 +179,7 @@ async function main(): Promise<void> {
   const i0 = gatewayCpu(c);
   await sleep(idleMs);
   const idleUsPerS = ((gatewayCpu(c) - i0) * 1000) / idleMs;
+  phaseDone('idle');
 
   // Channel phase.
   let sentAt = new Map<number, number>();
@@ -191,6 +194,7 @@ async function main(): Promise<void> {
   const cpuChannel = gatewayCpu(c) - cpu0, channelWin = performance.now() - w0;
   const afterChannel = await counts();
   const channel = receipts(sentAt, merge(afterChannel, (x) => x.pubs), CHANNEL, S);
+  phaseDone('channel');
 
   // Bare phase: the same frames through a bare uWS app.publish.
   let bare: ReturnType<typeof receipts> | undefined, bareCpu = 0, perfBare;
@@ -205,6 +209,7 @@ async function main(): Promise<void> {
     });
     bareCpu = cpuMicrosFine(bareProc.pid!) - b0;
     bare = receipts(bareSent, merge(await counts(), (x) => x.pubs), 'bare', BARE);
+    phaseDone('bare');
   }
 
   // Push phase: the same recipients as users, the per-recipient path.
@@ -230,6 +235,7 @@ async function main(): Promise<void> {
   const pushes = merge(afterPush, (x) => x.pushes);
   const pushDelivered = [...pushSent.keys()].reduce((a, id) => a + (pushes.get(id)?.[0] ?? 0), 0);
   const pushLastMs = [...pushSent].map(([id, t]) => (pushes.get(id)?.[1] ?? Infinity) - t);
+  phaseDone('push');
 
   // Rate phases.
   const publisher = new Publisher(c.apiUrl, CLUSTER_API_KEY);
@@ -251,11 +257,13 @@ async function main(): Promise<void> {
     const secs = Number(o['sustain-seconds']), rate = Number(o['sustain-rate']) / SIZE;
     log(`sustained: ${NCH} channels × ${SIZE}, ${Math.round(rate)} publishes/s (${o['sustain-rate']} deliveries/s offered) for ${secs} s…`);
     sustained = await ratePhase('sustained', SUSTAIN.prefix, NCH, SIZE, rate, secs);
+    phaseDone('sustained');
   }
   if (LAT_CH > 0) {
     const secs = Number(o['lat-seconds']);
     log(`latency: ${LAT_RATE} publishes/s over ${LAT_CH} channels × ${LAT_SIZE} for ${secs} s…`);
     latency = await ratePhase('latency', LATENCY.prefix, LAT_CH, LAT_SIZE, LAT_RATE, secs);
+    phaseDone('latency');
   }
   publisher.close();
   const final = await counts();
@@ -268,7 +276,7 @@ async function main(): Promise<void> {
   const ratio = (a: number, b: number): number => (a > 0 && b > 0 ? r3(a / b) : -1);
   const result = {
     bench: 'fanout', date: new Date().toISOString(), subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
-    connect_s: Math.round(connectS * 10) / 10,
+    connect_s: Math.round(connectS * 10) / 10, phase_s: phaseS,
     gateway_idle_cpu_us_per_s: Math.round(idleUsPerS),
     channel: {
       ...channel, out_of_order: final.reduce((a, x) => a + x.disorder, 0),
@@ -296,6 +304,11 @@ async function main(): Promise<void> {
   if (latency) log(`latency: publish answer p50/p99 ${latency.api_answer_ms.p50}/${latency.api_answer_ms.p99} ms, → last subscriber p99 ${latency.publish_to_last_subscriber_ms.p99} ms`);
   console.log(JSON.stringify(result));
 }
+
+/** Wall seconds per phase, so a full-size run can be planned from a smaller one. */
+const phaseS: Record<string, number> = {};
+let phaseAt = performance.now();
+const phaseDone = (name: string): void => { const now = performance.now(); phaseS[name] = Math.round((now - phaseAt) / 100) / 10; phaseAt = now; };
 
 const watchdog = setTimeout(() => { log('watchdog: over 60 minutes, giving up'); process.exit(2); }, 60 * 60_000);
 watchdog.unref();
