@@ -1,6 +1,6 @@
 /**
  * The benchmark suite (`npm run bench`), the reconnect-storm bench
- * (`npm run bench:storm`), CPU per heartbeat vs bare uWS
+ * (`npm run bench:storm`), push latency and maximum batches (`bench:push`), CPU per heartbeat vs bare uWS
  * (`bench:heartbeat-cpu`) and the timing wheel (`bench:wheel`), run end to end
  * at toy sizes: every server and
  * every retry policy produces numbers, the baselines verify JWTs, nothing is
@@ -70,6 +70,21 @@ describe('benches end to end (toy sizes)', () => {
     assert.deepEqual([push.delivered, push.expected], [160, 160]);
     assert.equal(json.closed_unexpectedly, 0);
     assert.equal(typeof json.ratio_gateway_cpu_channel_vs_push, 'number');
+  });
+
+  it('bench:push: standalone at a fixed rate, then maximum-size batches with the bystander probe and the server\'s own event-loop delay', async () => {
+    const { json, out } = await run('dist/loadtest/bench/push.js', ['--systems', 'standalone', '--baseline', 'none', '--users', '20', '--workers', '1',
+      '--rate', '50', '--duration', '600', '--warmup', '400', '--single-steps', '', '--batch-steps', '', '--max-batch', '10', '--max-batch-users', '200',
+      '--max-batch-parallel', '2', '--max-batch-ms', '800']);
+    const [sys] = json.systems as Array<{ label: string; fixed: { accepted: number; received: number }; max_batch: Record<string, number> }>;
+    assert.equal(sys!.label, 'standalone new');
+    assert.ok(sys!.fixed.accepted > 0 && sys!.fixed.received === sys!.fixed.accepted, JSON.stringify(sys!.fixed));
+    const m = sys!.max_batch;
+    assert.ok(m.ok! >= 1 && m.errors === 0 && m.probes! > 0, JSON.stringify(m));
+    // Sampled inside the standalone process over the window: present, numbers, and measured (not the -1 of "no monitor").
+    for (const k of ['loop_p99_ms', 'loop_max_ms', 'loop_samples']) assert.equal(typeof m[k], 'number', k);
+    assert.ok(m.loop_samples! > 0 && m.loop_max_ms! >= 0 && m.loop_max_ms! >= m.loop_p99_ms!, JSON.stringify(m));
+    assert.match(out, /server event-loop delay p99\/max ms/);
   });
 
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
