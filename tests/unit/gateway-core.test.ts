@@ -2,24 +2,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../protocol/index.js';
-import type { GatewayCore } from '../../services/gateway/core/gateway-core.js';
-import type { CoreOptions } from '../../services/gateway/core/options.js';
-import type { Admission } from '../../services/gateway/core/admission.js';
-import { admissionOptions, buf, flush, gatewayBench, text } from '../helpers/gateway-harness.js';
+import { admit, buf, flush, roomyGatewayBench, text } from '../helpers/gateway-harness.js';
 import { SendStatus, type PushRecord, type ResumeReply } from '../../services/gateway/core/ports.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 
-const adm = admissionOptions;
-
-/** What the transport does for an upgrade whose token verified: precheck (source budget), then the shared budget. */
-function admit(core: GatewayCore, source = '192.0.2.1'): Admission {
-  const pre = core.precheck(source);
-  return pre.ok ? core.admitVerified() : pre;
-}
-
-/** The shared bench with this suite's admission limits (roomy, so admission never gets in the way). */
-const setup = (over: Partial<CoreOptions> = {}) =>
-  gatewayBench({ admission: adm({ maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }), ...over });
+const setup = roomyGatewayBench;
 
 describe('GatewayCore', () => {
   it('sends hello with session, ids, heartbeat bounds and limits after resume answers', async () => {
@@ -51,6 +38,34 @@ describe('GatewayCore', () => {
     assert.equal(last.isBinary, true);
     assert.deepEqual([...(last.data as Uint8Array)], [0x02]);
     assert.equal(core.stats.heartbeats, 1);
+  });
+
+  it('counts a bare heartbeat once yet reports it in every total; a dropped bare ack closes as a slow consumer', async () => {
+    const { core, hs } = setup();
+    const s = new FakeClientSocket();
+    const c = core.open(s, hs());
+    await flush();
+    const before = { framesOut: core.stats.framesOut, bytesOut: core.stats.bytesOut };
+    for (let i = 0; i < 3; i++) core.message(c, buf(encodeHeartbeat()), true);
+    core.message(c, buf(encodeAck(0)), true);
+    assert.equal(core.stats.bareHeartbeats, 3);
+    assert.equal(core.stats.heartbeats, 3);
+    assert.equal(core.stats.framesIn, 4);
+    assert.equal(core.stats.bytesIn, 3 + encodeAck(0).byteLength);
+    assert.equal(core.stats.framesOut - before.framesOut, 3);
+    assert.equal(core.stats.bytesOut - before.bytesOut, 3);
+    // A 1-byte binary frame that is not a heartbeat takes the general path and its error.
+    core.message(c, buf(Uint8Array.of(0x7f)), true);
+    assert.equal(s.code(), Close.INVALID_FRAME);
+    assert.equal(core.stats.framesIn, 5);
+
+    const t = new FakeClientSocket();
+    const d = core.open(t, hs('bob'));
+    await flush();
+    t.nextStatus = SendStatus.DROPPED;
+    core.message(d, buf(encodeHeartbeat()), true);
+    assert.equal(t.code(), Close.SLOW_CONSUMER);
+    assert.equal(core.stats.backpressureDrops, 2, 'the ack, then the close\'s error frame');
   });
 
   it('closes an idle connection within interval x 1.5 + grace (+ one tick) with HEARTBEAT_TIMEOUT', async () => {
