@@ -2,9 +2,13 @@
  * The machine side of the C1M bench (c1m.ts): kernel settings applied for
  * the run and restored after, and what the kernel spends on sockets
  * (/proc/meminfo, /proc/net/sockstat, /proc/slabinfo). Parsers are pure so
- * tests can feed them text.
+ * tests can feed them text. Also the per-process and per-server readings
+ * (CPU, RSS, Redis memory, gateway metrics) the report is computed from.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { Cluster, GatewayProc } from '../../infra/local/cluster-harness.js';
+import { procSnap, scrapeGateway, type GatewayScrape, type ProcSnap } from '../lib/gateway-metrics.js';
 
 // ---- sysctls -------------------------------------------------------------------------------------
 
@@ -152,4 +156,29 @@ export function kernelPerSocket(a: KernelSnap, b: KernelSnap): { sockets: number
     buffer_bytes_per_socket: per((b.tcpMemPages - a.tcpMemPages) * 4096),
     top_slabs_bytes_per_socket: Object.fromEntries(deltas.map(([k, d]) => [k, per(d)])),
   };
+}
+
+// ---- process and server readings ----------------------------------------------------------------
+
+export interface Procs { gateways: Array<ProcSnap | undefined>; router?: ProcSnap; redis?: ProcSnap; nats?: ProcSnap }
+export function procs(c: Cluster): Procs {
+  const p: Procs = { gateways: c.gateways.map((g) => procSnap(g.proc.child.pid)) };
+  const r = procSnap(c.routers[0]?.proc.child.pid); if (r) p.router = r;
+  const rd = procSnap(c.redis.pid); if (rd) p.redis = rd;
+  const n = procSnap(c.nats.pid(0)); if (n) p.nats = n;
+  return p;
+}
+export const cpuDelta = (a: ProcSnap | undefined, b: ProcSnap | undefined): number => (a && b ? b.cpuUs - a.cpuUs : NaN);
+export const sumRss = (xs: Array<ProcSnap | undefined>): number => xs.reduce((s, x) => s + (x?.rss ?? 0), 0);
+
+export async function redisMemory(redis: Redis): Promise<{ used: number; rss: number; keys: number }> {
+  const info = await redis.info('memory');
+  const get = (k: string): number => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  return { used: get('used_memory'), rss: get('used_memory_rss'), keys: await redis.dbsize() };
+}
+
+export async function scrapeAll(gws: GatewayProc[]): Promise<Array<GatewayScrape | undefined>> {
+  const out: Array<GatewayScrape | undefined> = [];
+  for (let i = 0; i < gws.length; i += 8) out.push(...await Promise.all(gws.slice(i, i + 8).map((g) => scrapeGateway(g.httpUrl, 15_000))));
+  return out;
 }

@@ -38,95 +38,32 @@
  * --connections 6000 --sysctl off; the on-demand 100k run and the full run's
  * command are in docs/benchmarks.md.
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster, type GatewayProc } from '../../infra/local/cluster-harness.js';
-import { benchArgs } from '../lib/cli-args.js';
+import { CLUSTER_API_KEY, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
-import { procSnap, scrapeGateway, type GatewayScrape, type ProcSnap } from '../lib/gateway-metrics.js';
-import { nextMessage } from '../lib/worker-ipc.js';
+import { procSnap, type ProcSnap } from '../lib/gateway-metrics.js';
 import { Aggregator } from '../generator/aggregate.js';
 import { splitWork } from '../generator/options.js';
 import { renderTable, type Phase } from '../generator/report.js';
-import type { Sample, WorkerArgs } from '../generator/worker.js';
-import { applySysctls, kernelPerSocket, kernelSnap, plannedSysctls, readSysctl, restoreScript, restoreSysctls, type SysctlChange } from './c1m-system.js';
+import type { Sample } from '../generator/worker.js';
+import { startClientProcess, type ClientProc } from './c1m-clients.js';
+import { applySysctls, cpuDelta, kernelPerSocket, kernelSnap, plannedSysctls, procs, readSysctl, redisMemory, restoreScript, restoreSysctls, scrapeAll, sumRss, type SysctlChange } from './c1m-system.js';
 import { limitVerdict, renderC1mSvg, type MemPoint } from './c1m-report.js';
+import { c1mOptions } from './c1m-options.js';
 
-const { values: v } = benchArgs('bench:c1m', { options: {
-  connections: { type: 'string', default: '1000000' },
-  'per-gateway': { type: 'string', default: '18500' },
-  'per-worker': { type: 'string', default: '18000' },
-  'per-source': { type: 'string', default: '12000' },
-  hb: { type: 'string', default: '270000' },
-  'ramp-rate': { type: 'string', default: '1000' },
-  'ramp-max': { type: 'string', default: '1800' },
-  hold: { type: 'string', default: '600' },
-  'push-rate': { type: 'string', default: '10' },
-  drain: { type: 'string', default: 'on' },
-  'drain-window': { type: 'string', default: '30000' },
-  'sample-ms': { type: 'string', default: '5000' },
-  'sweep-ms': { type: 'string', default: '1000' },
-  client: { type: 'string', default: 'native' },
-  concurrency: { type: 'string', default: '16' },
-  'mem-floor-mb': { type: 'string', default: '1200' },
-  sysctl: { type: 'string', default: 'auto' },
-  'semi-space-mb': { type: 'string', default: '2' },
-  'end-by': { type: 'string', default: '' },
-  out: { type: 'string', default: '' },
-} });
+const { v, N, perGw, hbMs, rampRate, pushRate, sampleMs, drainWindowMs, memFloor, semi, deadline, gateways, workerCount, sources } = c1mOptions();
 
-const N = Number(v.connections), perGw = Number(v['per-gateway']), perWorker = Number(v['per-worker']), perSource = Number(v['per-source']);
-const hbMs = Number(v.hb), rampRate = Number(v['ramp-rate']), pushRate = Number(v['push-rate']), sampleMs = Number(v['sample-ms']);
-const drainWindowMs = Number(v['drain-window']), memFloor = Number(v['mem-floor-mb']) * 2 ** 20, semi = Number(v['semi-space-mb']);
-for (const [k, x] of Object.entries({ connections: N, 'per-gateway': perGw, 'per-worker': perWorker, 'per-source': perSource, hb: hbMs, 'ramp-rate': rampRate, 'sample-ms': sampleMs })) {
-  if (!Number.isFinite(x) || x <= 0) { process.stderr.write(`bench:c1m: --${k} must be a positive number\n`); process.exit(2); }
-}
-if (perGw > 19_500 || perWorker > 19_500) { process.stderr.write('bench:c1m: --per-gateway and --per-worker stay under 19,500 (20,000 open files per process)\n'); process.exit(2); }
-if (!['auto', 'on', 'off'].includes(v.sysctl)) { process.stderr.write('bench:c1m: --sysctl is auto, on or off\n'); process.exit(2); }
-if (!['native', 'node'].includes(v.client)) { process.stderr.write('bench:c1m: --client is native or node\n'); process.exit(2); }
-if (!['on', 'off'].includes(v.drain)) { process.stderr.write('bench:c1m: --drain is on or off\n'); process.exit(2); }
-/** --end-by HH:MM (UTC, today or tomorrow) → epoch ms. */
-function endBy(s: string): number {
-  if (s === '') return Infinity;
-  const m = /^(\d{1,2}):(\d{2})$/.exec(s);
-  if (!m) { process.stderr.write('bench:c1m: --end-by is HH:MM (UTC)\n'); process.exit(2); }
-  const d = new Date(); d.setUTCHours(Number(m[1]), Number(m[2]), 0, 0);
-  if (d.getTime() < Date.now() - 3600_000) d.setUTCDate(d.getUTCDate() + 1);
-  return d.getTime();
-}
-const deadline = endBy(v['end-by']);
-
-const here = path.dirname(fileURLToPath(import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => { process.stderr.write(`[c1m ${new Date().toISOString().slice(11, 19)}] ${s}\n`); };
 const mb = (b: number): number => Math.round(b / 2 ** 20);
 
-/** Enough gateways that, with one drained, the others still take every client under the 19,500 limit. */
-let gateways = Math.ceil(N / perGw);
-while (gateways > 1 && N / (gateways - 1) > 19_000) gateways++;
-const workerCount = Math.ceil(N / perWorker);
-const nSources = Math.max(workerCount, Math.ceil(N / perSource));
-/** 127.1.0.2, 127.1.0.3, … (any 127/8 address is on the loopback interface; 127.0.0.1 stays for the servers). */
-const sources = Array.from({ length: nSources }, (_, i) => `127.${1 + Math.floor(i / 250)}.0.${2 + (i % 250)}`);
-
 let cluster: Cluster | undefined;
-/** A client process: a Node worker (IPC) or the native client (stdin lines); both answer with worker.ts' Sample. */
-interface ClientProc { pid: number | undefined; proc: ChildProcess; send(m: { cmd: string; ratePerS?: number; urls?: string[] }): void }
 const workers: ClientProc[] = [];
 
-/** Compiles loadtest/c1m-client/client.c into `dir` (cc and OpenSSL's libcrypto). */
-function buildNativeClient(dir: string): string {
-  const src = path.join(here, '../../../loadtest/c1m-client/client.c');
-  const bin = path.join(dir, 'c1m-client');
-  const r = spawnSync('cc', ['-O2', '-o', bin, src, '-lcrypto', '-lm'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`building the native client failed (needs cc and libssl-dev; or --client node):\n${r.stderr ?? r.error?.message}`);
-  return bin;
-}
 let applied: SysctlChange[] = [];
 let restored = false;
 function restore(): string[] {
@@ -145,29 +82,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     killAll();
     void (cluster?.stop() ?? Promise.resolve()).catch(() => undefined).finally(() => { restore(); process.exit(130); });
   });
-}
-
-interface Procs { gateways: Array<ProcSnap | undefined>; router?: ProcSnap; redis?: ProcSnap; nats?: ProcSnap }
-function procs(c: Cluster): Procs {
-  const p: Procs = { gateways: c.gateways.map((g) => procSnap(g.proc.child.pid)) };
-  const r = procSnap(c.routers[0]?.proc.child.pid); if (r) p.router = r;
-  const rd = procSnap(c.redis.pid); if (rd) p.redis = rd;
-  const n = procSnap(c.nats.pid(0)); if (n) p.nats = n;
-  return p;
-}
-const cpuDelta = (a: ProcSnap | undefined, b: ProcSnap | undefined): number => (a && b ? b.cpuUs - a.cpuUs : NaN);
-const sumRss = (xs: Array<ProcSnap | undefined>): number => xs.reduce((s, x) => s + (x?.rss ?? 0), 0);
-
-async function redisMemory(redis: Redis): Promise<{ used: number; rss: number; keys: number }> {
-  const info = await redis.info('memory');
-  const get = (k: string): number => Number(new RegExp(`^${k}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
-  return { used: get('used_memory'), rss: get('used_memory_rss'), keys: await redis.dbsize() };
-}
-
-async function scrapeAll(gws: GatewayProc[]): Promise<Array<GatewayScrape | undefined>> {
-  const out: Array<GatewayScrape | undefined> = [];
-  for (let i = 0; i < gws.length; i += 8) out.push(...await Promise.all(gws.slice(i, i + 8).map((g) => scrapeGateway(g.httpUrl, 15_000))));
-  return out;
 }
 
 async function main(): Promise<void> {
@@ -213,41 +127,13 @@ async function main(): Promise<void> {
   const ready: Array<Promise<void>> = [];
   const stopped: Array<Promise<void>> = [];
   const onSample = (i: number, m: Sample): void => { if (m.type === 'sample') { agg.add(i, m); if (m.rss !== undefined) workerRss.set(i, m.rss); } };
-  const bin = v.client === 'native' ? buildNativeClient(out) : '';
+  const clientOpts = { kind: v.client === 'native' ? 'native' as const : 'node' as const, out, urls, hbMs, sampleMs, concurrency: v.concurrency,
+    sweepMs: Number(v['sweep-ms']), nodeArgs };
   shares.forEach((s, i) => {
-    if (v.client === 'native') {
-      const ports = urls.map((u) => Number(/:(\d+)\//.exec(u)![1]));
-      const w = spawn(bin, ['--ports', ports.join(','), '--first', String(s.first), '--count', String(s.count), '--sources', s.sources.join(','),
-        '--secret', CLUSTER_SECRET, '--prefix', 'c1m-', '--hb', String(hbMs), '--concurrency', v.concurrency, '--sample-ms', String(sampleMs)],
-      { stdio: ['pipe', 'pipe', 'inherit'] });
-      let buf = '';
-      let readyR: () => void = () => undefined;
-      ready.push(new Promise<void>((r) => { readyR = r; }));
-      w.stdout!.on('data', (b: Buffer) => {
-        buf += b.toString('utf8');
-        let k: number;
-        while ((k = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, k); buf = buf.slice(k + 1);
-          const m = JSON.parse(line) as Sample | { type: 'ready' | 'stopped' };
-          if (m.type === 'ready') readyR(); else if (m.type === 'sample') onSample(i, m);
-        }
-      });
-      w.stdin!.on('error', () => undefined);
-      stopped.push(new Promise((r) => w.on('exit', () => r())));
-      workers.push({ pid: w.pid, proc: w, send: (m) => {
-        if (w.stdin!.destroyed) return;
-        const line = m.cmd === 'start' ? `start ${m.ratePerS}` : m.cmd === 'backends' ? `backends ${m.urls!.map((u) => /:(\d+)\//.exec(u)![1]).join(',')}` : m.cmd;
-        w.stdin!.write(line + '\n');
-      } });
-      return;
-    }
-    const args: WorkerArgs = { urls, first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: 'c1m-',
-      hbMs, retry: 'sdk', concurrency: Number(v.concurrency), sampleMs, driver: 'raw', sweepMs: Number(v['sweep-ms']) };
-    const w = fork(path.join(here, '../generator/worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: nodeArgs });
-    workers.push({ pid: w.pid, proc: w, send: (m) => { if (w.connected) w.send(m); } });
-    ready.push(nextMessage(w, 'ready').then(() => undefined));
-    stopped.push(new Promise((r) => w.on('exit', () => r())));
-    w.on('message', (m: Sample) => onSample(i, m));
+    const w = startClientProcess(clientOpts, s, (m) => onSample(i, m));
+    workers.push(w);
+    ready.push(w.ready);
+    stopped.push(w.stopped);
   });
   await Promise.all(ready);
   await sleep(2000);

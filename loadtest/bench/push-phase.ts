@@ -5,8 +5,9 @@
  * /proc/<pid>/stat, end-to-end latency histograms gathered from the client
  * workers (push-worker.ts). Also the max-batch phase (issue: a maximum-size
  * batch must not freeze the process), which measures event-loop delay from
- * outside: /healthz answered by the process that handles the pushes,
- * requested every few ms while such batches are processed.
+ * outside (/healthz answered by the process that handles the pushes,
+ * requested every few ms while such batches are processed) and inside that
+ * process (loop-monitor.ts).
  */
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -16,6 +17,7 @@ import { cpuMicros } from './proc-stats.js';
 import { Histogram } from '../lib/histogram.js';
 import { ask } from '../lib/worker-ipc.js';
 import type { BenchSystem } from './push-systems.js';
+import type { LoopDelay } from './loop-monitor.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowAbs = (): number => performance.timeOrigin + performance.now();
@@ -184,6 +186,20 @@ export interface MaxBatchResult {
   batch_p50_ms: number; batch_max_ms: number;
   /** /healthz round trips sent every `probeMs` during the phase: event-loop delay as a client sees it. */
   probes: number; probe_p50_ms: number; probe_p99_ms: number; probe_max_ms: number;
+  /**
+   * Event-loop delay inside the process handling the batches (router or
+   * standalone; loop-monitor.ts) over the same window: the server's own
+   * figure, without the probe's wait for a core. -1 when not measured.
+   */
+  loop_samples: number; loop_p99_ms: number; loop_max_ms: number;
+}
+
+/** GETs the process's loop monitor (`/reset` at the window's start, `/read` at its end). */
+async function loopMonitor(url: string | undefined, what: 'reset' | 'read'): Promise<LoopDelay | undefined> {
+  if (url === undefined) return undefined;
+  const r = await fetch(`${url}/${what}`, { signal: AbortSignal.timeout(30_000) });
+  if (!r.ok) throw new Error(`loop monitor /${what}: HTTP ${r.status}`);
+  return (await r.json()) as LoopDelay;
 }
 
 /**
@@ -207,6 +223,7 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
   const sample = body();
   const batchHist = new Histogram(), probeHist = new Histogram();
   let ok = 0, errors = 0;
+  await loopMonitor(s.loopUrl, 'reset');
   const end = performance.now() + o.durationMs;
   let stop = false;
   const probeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -231,11 +248,13 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
     }
   }));
   stop = true;
+  const loop = await loopMonitor(s.loopUrl, 'read');
   await prober;
   agent.destroy(); probeAgent.destroy();
   return {
     batches: batchHist.n, ok, errors, bytes_per_batch: Buffer.byteLength(sample), messages: o.messages, users_per_message: o.usersPer,
     batch_p50_ms: ms(batchHist.percentileMs(0.5)), batch_max_ms: ms(batchHist.maxUs / 1000),
     probes: probeHist.n, probe_p50_ms: ms(probeHist.percentileMs(0.5)), probe_p99_ms: ms(probeHist.percentileMs(0.99)), probe_max_ms: ms(probeHist.maxUs / 1000),
+    loop_samples: loop?.samples ?? 0, loop_p99_ms: loop?.p99_ms ?? -1, loop_max_ms: loop?.max_ms ?? -1,
   };
 }

@@ -16,6 +16,12 @@ import path from 'node:path';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
 
+const LOOP_URL = /loop-monitor:\s+(http:\/\/\S+)/;
+/** The loop monitor's URL if the process prints one (it does at once when preloaded; `preloaded` says whether to wait). */
+async function loopUrlOf(p: Spawned, preloaded: boolean): Promise<string | undefined> {
+  return preloaded ? (await p.waitFor(LOOP_URL, 30_000))[1] : undefined;
+}
+
 export interface BenchSystem {
   /** e.g. "cluster new", "standalone old". */
   readonly label: string;
@@ -25,6 +31,8 @@ export interface BenchSystem {
   readonly secret: string;
   /** Gateway WebSocket URLs; clients spread over them. */
   readonly wsUrls: string[];
+  /** The loop-monitor.ts side server of the process handling pushes (router or standalone), when preloaded. */
+  readonly loopUrl: string | undefined;
   /** pids per CPU-accounting group, read at each snapshot (processes may be restarted). */
   groups(): Record<string, Array<number | undefined>>;
   /** SIGTERM everything (so `--cpu-prof` profiles are written), SIGKILL what lingers. */
@@ -67,8 +75,9 @@ export interface StartOptions {
 export async function startClusterSystem(o: StartOptions): Promise<BenchSystem> {
   const c = await startCluster({ gateways: 2, routers: 1, root: o.root, gatewayEnv: GATEWAY_ENV, ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}) });
   const procs = (): Spawned[] => [...c.routers.map((r) => r.proc), ...c.gateways.map((g) => g.proc)];
+  const loopUrl = await loopUrlOf(c.routers[0]!.proc, o.nodeArgs?.('router').some((a) => a.includes('loop-monitor')) ?? false);
   return {
-    label: o.label, kind: 'cluster', apiUrl: c.apiUrl, apiKey: CLUSTER_API_KEY, secret: CLUSTER_SECRET, wsUrls: c.gateways.map((g) => g.url),
+    label: o.label, kind: 'cluster', apiUrl: c.apiUrl, apiKey: CLUSTER_API_KEY, secret: CLUSTER_SECRET, wsUrls: c.gateways.map((g) => g.url), loopUrl,
     groups: () => ({
       router: c.routers.map((r) => r.proc.child.pid), gateways: c.gateways.map((g) => g.proc.child.pid),
       nats: [c.nats.pid(0)], redis: [c.redis.pid],
@@ -91,8 +100,9 @@ export async function startStandaloneSystem(o: StartOptions): Promise<BenchSyste
   }, [], undefined, o.nodeArgs?.('standalone'));
   const ws = await proc.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 30_000);
   const api = await proc.waitFor(/Push API:\s+(http:\/\/\S+)\/v1\/push/, 30_000);
+  const loopUrl = await loopUrlOf(proc, o.nodeArgs?.('standalone').some((a) => a.includes('loop-monitor')) ?? false);
   return {
-    label: o.label, kind: 'standalone', apiUrl: api[1]!, apiKey: CLUSTER_API_KEY, secret: CLUSTER_SECRET, wsUrls: [ws[1]!],
+    label: o.label, kind: 'standalone', apiUrl: api[1]!, apiKey: CLUSTER_API_KEY, secret: CLUSTER_SECRET, wsUrls: [ws[1]!], loopUrl,
     groups: () => ({ standalone: [proc.child.pid] }),
     stop: async () => {
       proc.kill('SIGTERM');

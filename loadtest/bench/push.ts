@@ -16,7 +16,9 @@
  *     ≥ 95 % of offered, every push accepted and received, and p99 < --p99-limit ms.
  *  3. Maximum-size batches (--max-batch messages × --max-batch-users users,
  *     --max-batch-parallel at once) with /healthz probed every 5 ms on the
- *     process handling them: the event-loop delay a bystander sees.
+ *     process handling them: the event-loop delay a bystander sees; and the
+ *     event-loop delay sampled inside that process (loop-monitor.ts,
+ *     preloaded into the router and standalone processes).
  * CPU per process group from /proc/<pid>/stat over each send window.
  *
  * Flags: --users 4000 --workers 2 --rate 2000 --duration 10000 --warmup 2000
@@ -31,7 +33,7 @@ import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchArgs } from '../lib/cli-args.js';
 import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
 import { cpuDelta, cpuSnap, judge, machineStat, maxBatchPhase, runPhase, sleep, type MaxBatchResult, type PhaseResult, type PhaseSetup } from './push-phase.js';
@@ -147,12 +149,15 @@ async function measure(s: BenchSystem): Promise<SystemResult> {
 }
 
 async function run(label: string, kind: 'cluster' | 'standalone', root: string, profileDir: string | undefined): Promise<SystemResult> {
-  const nodeArgs = profileDir ? (role: string): string[] => {
+  // The event-loop monitor goes into the process that handles the pushes (router, standalone), old and new alike.
+  const nodeArgs = (role: string): string[] => {
+    const out = role === 'gateway' ? [] : ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href];
+    if (!profileDir) return out;
     mkdirSync(path.join(profileDir, role), { recursive: true });
-    return ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, role)}`];
-  } : undefined;
+    return [...out, '--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, role)}`];
+  };
   log(`starting ${label}…`);
-  const s = (current = kind === 'cluster' ? await startClusterSystem({ label, root, ...(nodeArgs ? { nodeArgs } : {}) }) : await startStandaloneSystem({ label, root, ...(nodeArgs ? { nodeArgs } : {}) }));
+  const s = (current = kind === 'cluster' ? await startClusterSystem({ label, root, nodeArgs }) : await startStandaloneSystem({ label, root, nodeArgs }));
   try {
     return await measure(s);
   } finally {

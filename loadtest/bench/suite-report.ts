@@ -1,7 +1,11 @@
 /** Result type, ratios and table of the benchmark suite (suite.ts). Pure. */
 
+/** `longlink` = cluster mode (gateway, router, NATS, Redis); `standalone*` = one process; `ws`, `socketio` = the baselines. */
+export type SuiteServer = 'longlink' | 'standalone' | 'standalone-node' | 'standalone-uws' | 'ws' | 'socketio';
+const isBaseline = (s: SuiteServer): boolean => s === 'ws' || s === 'socketio';
+
 export interface SuiteResult {
-  server: 'longlink' | 'ws' | 'socketio';
+  server: SuiteServer;
   connections: number;
   failed: number;
   unexpected_closes: number;
@@ -18,15 +22,16 @@ export interface SuiteResult {
 
 export type Ratios = Record<string, Record<string, number>>;
 
-/** Longlink / baseline for each metric. For connect rate and push throughput, > 1 is better; for the rest, < 1 is better. */
+/**
+ * Longlink / baseline for each metric, for each Longlink row (`<row>_vs_<baseline>`).
+ * For connect rate and push throughput, > 1 is better; for the rest, < 1 is better.
+ */
 export function suiteRatios(rs: SuiteResult[]): Ratios {
-  const ll = rs.find((r) => r.server === 'longlink');
   const out: Ratios = {};
-  if (!ll) return out;
   const q = (a: number, b: number): number => (b > 0 && a >= 0 ? Math.round((a / b) * 100) / 100 : -1);
-  for (const b of rs) {
-    if (b === ll) continue;
-    out[`longlink_vs_${b.server}`] = {
+  for (const ll of rs) for (const b of rs) {
+    if (isBaseline(ll.server) || !isBaseline(b.server)) continue;
+    out[`${ll.server}_vs_${b.server}`] = {
       rss_per_conn: q(ll.rss_bytes_per_conn, b.rss_bytes_per_conn),
       connect_rate: q(ll.connect_rate_per_s, b.connect_rate_per_s),
       cpu_per_connect: q(ll.cpu_us_per_connect, b.cpu_us_per_connect),

@@ -11,10 +11,14 @@
  *  - CPU per heartbeat over a window;
  *  - push latency (HTTP push API call → client, p50/p99) and achieved throughput at a fixed rate.
  *
- * Ratios are Longlink / baseline. bench:memory and bench:push measure
- * memory and push throughput of Longlink alone in more depth.
+ * `standalone` is Longlink's one-process mode (gateway + in-memory router,
+ * `dist/services/standalone/main.js`) on the same clients; `standalone-uws`
+ * and `standalone-node` pin its push API server (LONGLINK_API_SERVER).
+ *
+ * Ratios are Longlink / baseline, for each Longlink row. bench:memory and
+ * bench:push measure memory and push throughput of Longlink alone in more depth.
  * Flags: --connections 10000 --workers 2 --interval 5000 --window 10000
- *        --push-rate 500 --push-s 5 --only longlink,ws,socketio
+ *        --push-rate 500 --push-s 5 --only longlink,standalone,ws,socketio
  * Prints a table; the last line is one JSON object.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -27,14 +31,14 @@ import { Histogram, r2 } from '../lib/histogram.js';
 import { machineInfo } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuMicrosFine, rssBytes } from './proc-stats.js';
-import { suiteRatios, suiteTable, type SuiteResult } from './suite-report.js';
+import { suiteRatios, suiteTable, type SuiteResult, type SuiteServer } from './suite-report.js';
 import type { Dialect, SuiteStats, SuiteWorkerArgs } from './suite-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench', { options: {
   connections: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' }, interval: { type: 'string', default: '5000' },
   window: { type: 'string', default: '10000' }, 'push-rate': { type: 'string', default: '500' }, 'push-s': { type: 'string', default: '5' },
-  only: { type: 'string', default: 'longlink,ws,socketio' },
+  only: { type: 'string', default: 'longlink,standalone,ws,socketio' },
 } });
 const N = Number(o.connections), W = Number(o.workers), INTERVAL = Number(o.interval), WINDOW = Number(o.window);
 const PUSH_RATE = Number(o['push-rate']), PUSH_MS = Number(o['push-s']) * 1000;
@@ -44,6 +48,8 @@ const log = (s: string): void => { process.stderr.write(`[bench] ${s}\n`); };
 
 let cluster: Cluster | undefined;
 let children: ChildProcess[] = [];
+const SERVERS: readonly SuiteServer[] = ['longlink', 'standalone', 'standalone-node', 'standalone-uws', 'ws', 'socketio'];
+const dialectOf = (s: SuiteServer): Dialect => (s === 'ws' || s === 'socketio' ? s : 'longlink');
 function killAll(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   if (cluster) { for (const g of cluster.gateways) g.proc.kill('SIGKILL'); for (const r of cluster.routers) r.proc.kill('SIGKILL'); }
@@ -60,7 +66,7 @@ function reply<T>(w: ChildProcess, type: string, msg?: object, timeoutMs = 300_0
   });
 }
 
-async function startServer(d: Dialect): Promise<{ pid: number; url: string; api: string; apiKey: string }> {
+async function startServer(d: SuiteServer): Promise<{ pid: number; url: string; api: string; apiKey: string }> {
   if (d === 'longlink') {
     cluster = await startCluster({ gateways: 1, gatewayEnv: {
       LONGLINK_MAX_CONNECTIONS: '200000', LONGLINK_CONNECT_RATE: '1000000', LONGLINK_CONNECT_BURST: '1000000', LONGLINK_SOURCE_CONNECT_RATE: '0',
@@ -68,6 +74,19 @@ async function startServer(d: Dialect): Promise<{ pid: number; url: string; api:
     }, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } });
     const g = cluster.gateways[0]!;
     return { pid: g.proc.child.pid!, url: g.url, api: cluster.apiUrl, apiKey: CLUSTER_API_KEY };
+  }
+  if (d.startsWith('standalone')) {
+    const api: Record<string, string> = d === 'standalone' ? {} : { LONGLINK_API_SERVER: d.slice('standalone-'.length) };
+    const p = spawnNode(path.join(here, '../../services/standalone/main.js'), {
+      LONGLINK_MAX_CONNECTIONS: '200000', LONGLINK_CONNECT_RATE: '1000000', LONGLINK_CONNECT_BURST: '1000000', LONGLINK_SOURCE_CONNECT_RATE: '0',
+      LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
+      LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0',
+      LONGLINK_JWT_SECRET: SECRET, LONGLINK_API_KEYS: CLUSTER_API_KEY, LONGLINK_LOG_LEVEL: 'warn', ...api,
+    });
+    children.push(p.child);
+    const ws = (await p.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 30_000))[1]!;
+    const url = (await p.waitFor(/Push API:\s+(http:\/\/\S+)\/v1\/push/, 30_000))[1]!;
+    return { pid: p.child.pid!, url: ws, api: url, apiKey: CLUSTER_API_KEY };
   }
   const p = spawnNode(path.join(here, 'baseline-servers.js'), {}, [d, String(INTERVAL), SECRET]);
   const child = p.child;
@@ -77,12 +96,12 @@ async function startServer(d: Dialect): Promise<{ pid: number; url: string; api:
   return { pid: child.pid!, url: d === 'ws' ? `ws://${base}/ws` : `http://${base}`, api: `http://${base}`, apiKey: 'unused' };
 }
 
-async function phase(d: Dialect): Promise<SuiteResult> {
+async function phase(d: SuiteServer): Promise<SuiteResult> {
   log(`${d}: starting the server…`);
   const srv = await startServer(d);
   const per = Math.ceil(N / W);
   const workers = Array.from({ length: W }, (_, i) => {
-    const args: SuiteWorkerArgs = { dialect: d, url: srv.url, first: i * per, count: Math.max(0, Math.min(per, N - i * per)),
+    const args: SuiteWorkerArgs = { dialect: dialectOf(d), url: srv.url, first: i * per, count: Math.max(0, Math.min(per, N - i * per)),
       sources: [`127.0.0.${2 + 2 * i}`, `127.0.0.${3 + 2 * i}`], secret: SECRET, prefix: 'b', hbMs: INTERVAL, concurrency: 50 };
     return fork(path.join(here, 'suite-worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   });
@@ -151,7 +170,9 @@ async function main(): Promise<void> {
   const machine = await machineInfo();
   log(`machine: ${machine.cpus} cores (${machine.model}), busy ${machine.busy_pct_before}% before start, load avg ${machine.loadavg_1m}`);
   const results: SuiteResult[] = [];
-  for (const d of o.only.split(',').map((s) => s.trim()) as Dialect[]) results.push(await phase(d));
+  const only = o.only.split(',').map((s) => s.trim()) as SuiteServer[];
+  for (const d of only) if (!SERVERS.includes(d)) throw new Error(`--only: "${d}" is not one of ${SERVERS.join(', ')}`);
+  for (const d of only) results.push(await phase(d));
   const ratios = suiteRatios(results);
   console.log(suiteTable(results, ratios));
   console.log(JSON.stringify({ bench: 'suite', date: new Date().toISOString(), machine, connections: N, interval_ms: INTERVAL, results, ratios }));

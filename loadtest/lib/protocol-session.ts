@@ -61,6 +61,8 @@ export interface ConnectParams {
   /** Resume: both or neither (§7). */
   session?: string;
   lastSeq?: number;
+  /** The epoch lastSeq belongs to (hello.epoch), sent with resume so the server can say what it lost (§7). */
+  epoch?: number;
   /** `channels=1`: the client speaks channel frames (§13). */
   channels?: boolean;
 }
@@ -71,7 +73,7 @@ export function connectUrl(base: string, p: ConnectParams): string {
     accessToken: p.tokenIn !== 'subprotocol' ? p.token : undefined,
     device: p.device,
     hbMs: p.hbMs,
-    resume: p.session !== undefined && p.lastSeq !== undefined ? { session: p.session, lastSeq: p.lastSeq } : undefined,
+    resume: p.session !== undefined && p.lastSeq !== undefined ? { session: p.session, lastSeq: p.lastSeq, epoch: p.epoch } : undefined,
     channels: p.channels,
   });
 }
@@ -182,7 +184,7 @@ export class ClientSession {
   intervalMs: number;
   connected = false;
   attempt = 0;
-  readonly stats = { connects: 0, resumes: 0, pushes: 0, duplicates: 0, gaps: 0, heartbeats: 0, heartbeatAcks: 0, acks: 0, zombies: 0, invalid: 0 };
+  readonly stats = { connects: 0, resumes: 0, pushes: 0, duplicates: 0, gaps: 0, heartbeats: 0, heartbeatAcks: 0, acks: 0, zombies: 0, invalid: 0, epochChanges: 0 };
 
   private readonly retry: RetryPolicy;
   private readonly random: () => number;
@@ -215,15 +217,16 @@ export class ClientSession {
     this.hbTimeoutMs = o.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.acks = o.acks ?? true;
     const cfg = { ackDelayMs: o.ackBatchMs ?? DEFAULT_DELIVERY.ackDelayMs, ackBatch: o.ackBatchCount ?? DEFAULT_DELIVERY.ackBatch };
-    this.delivery = new Delivery(cfg, this.timers, () => {});
+    this.delivery = new Delivery(cfg, this.timers, () => {}, 0, undefined, () => { this.stats.epochChanges++; });
   }
 
   /** Highest seq processed (what `last_seq` says on resume). */
   get lastSeq(): number { return this.delivery.lastSeq; }
 
   /** Handshake parameters for the next connection: the interval, and resume once a session is known. */
-  connectParams(base: Omit<ConnectParams, 'session' | 'lastSeq' | 'hbMs'> = {}): ConnectParams {
-    return { ...base, hbMs: this.intervalMs, ...(this.session !== undefined ? { session: this.session, lastSeq: this.lastSeq } : {}) };
+  connectParams(base: Omit<ConnectParams, 'session' | 'lastSeq' | 'epoch' | 'hbMs'> = {}): ConnectParams {
+    const epoch = this.delivery.epoch;
+    return { ...base, hbMs: this.intervalMs, ...(this.session !== undefined ? { session: this.session, lastSeq: this.lastSeq, ...(epoch !== undefined ? { epoch } : {}) } : {}) };
   }
 
   /** The WebSocket opened; hello is next (heartbeats start with it, as in the SDK). */
@@ -253,8 +256,10 @@ export class ClientSession {
         this.resumed = m.resumed;
         this.wantsFreshToken = false;
         this.intervalMs = m.hb.intervalMs;
-        // The server's sequence is behind ours on a fresh session: its store was reset (the SDK's rule).
-        if (!m.resumed && m.seq < this.delivery.lastSeq) this.delivery.rebase();
+        // The SDK's rule (§7): a new epoch means the server lost the sequence our lastSeq is from;
+        // a gateway without epochs shows the same as a fresh session's seq behind ours.
+        if (m.epoch !== undefined) { if (this.delivery.adopt(m.epoch) !== undefined || m.lost !== undefined) this.stats.epochChanges++; }
+        else if (!m.resumed && m.seq < this.delivery.lastSeq) this.delivery.rebase();
         if (this.scheduler === undefined && this.connected) {
           this.scheduler = this.newScheduler();
           this.scheduler.start(this.intervalMs, this.intervalMs);
@@ -279,16 +284,16 @@ export class ClientSession {
         return { type: 'heartbeat_ack', frame: m, rttMs };
       }
       case 'push': {
-        const last = this.delivery.lastSeq;
-        const duplicate = m.seq <= last;
-        const gap = duplicate || last === 0 ? 0 : m.seq - last - 1;
+        const last = this.delivery.lastSeq, epoch = this.delivery.epoch;
+        // New or not is the SDK's Delivery's decision (seq within the push's epoch); a gap only counts within one epoch.
+        const duplicate = !this.delivery.receive(m);
+        const gap = duplicate || last === 0 || (m.epoch !== undefined && m.epoch !== epoch) ? 0 : m.seq - last - 1;
         const t = typeof m.data === 'object' && m.data !== null ? (m.data as { t?: unknown }).t : undefined;
         if (duplicate) this.stats.duplicates++;
         else {
           this.stats.pushes++;
           this.stats.gaps += gap;
         }
-        this.delivery.receive(m);
         return { type: 'push', frame: m, duplicate, gap, latencyMs: now - m.ts, e2eMs: typeof t === 'number' ? now - t : undefined };
       }
       case 'reconnect':

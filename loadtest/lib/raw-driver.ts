@@ -16,8 +16,8 @@
 import net from 'node:net';
 import { createHash, randomFillSync } from 'node:crypto';
 import { refusalWait } from '../../sdk/src/backoff.js';
-import { connectUrl, subprotocols, type ClientSession } from './protocol-session.js';
-import type { Driver, DriverOptions, DriverState, EndInfo } from './ws-driver.js';
+import type { ClientSession } from './protocol-session.js';
+import { attemptTarget, type Driver, type DriverOptions, type DriverState, type EndInfo } from './ws-driver.js';
 
 export const nowMs = (): number => performance.timeOrigin + performance.now();
 
@@ -84,15 +84,10 @@ export class RawSessionDriver implements Driver {
   }
 
   private async open(): Promise<void> {
-    let token: string;
-    try { token = typeof this.o.token === 'string' ? this.o.token : await this.o.token(); }
-    catch (err) { this.finish({ wasOpen: false, error: `token: ${String(err)}` }); return; }
-    if (this.state !== 'connecting') return;
-    const base = typeof this.o.url === 'string' ? this.o.url : this.o.url();
-    const inSub = (this.o.tokenIn ?? 'subprotocol') === 'subprotocol';
-    const full = connectUrl(base, this.session.connectParams({
-      token, tokenIn: inSub ? 'subprotocol' : 'query', device: this.o.device, channels: this.o.channels,
-    }));
+    const target = await attemptTarget(this.o, () => this.state === 'connecting');
+    if (target === undefined) return;
+    if ('error' in target) { this.finish({ wasOpen: false, error: target.error }); return; }
+    const full = target.url;
     const m = /^ws:\/\/([^/:]+)(?::(\d+))?(\/.*)?$/.exec(full);
     if (!m) { this.finish({ wasOpen: false, error: `unsupported url ${full.slice(0, 60)}` }); return; }
     const host = m[1]!, port = Number(m[2] ?? 80), pathAndQuery = m[3] ?? '/';
@@ -100,7 +95,7 @@ export class RawSessionDriver implements Driver {
     this.pending = undefined; this.phase = Phase.Upgrade; this.opened = false; this.done = false;
     this.closeCode = undefined; this.lastError = undefined; this.frag = undefined;
     const req = `GET ${pathAndQuery} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${this.key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${subprotocols(inSub ? token : undefined).join(', ')}\r\n\r\n`;
+      `Sec-WebSocket-Key: ${this.key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${target.protocols.join(', ')}\r\n\r\n`;
     const sock = net.connect({
       host, port, ...(this.o.localAddress !== undefined ? { localAddress: this.o.localAddress } : {}), noDelay: true,
       onread: { buffer: READ_BUF, callback: (n: number, buf: Buffer): boolean => { if (this.sock === sock) this.onData(buf, n); return true; } },

@@ -48,6 +48,28 @@ export interface DriverOptions {
 
 export type DriverState = 'idle' | 'connecting' | 'open' | 'waiting' | 'stopped';
 
+/** Where one attempt goes: the handshake URL (resume, heartbeat and token query built by the session) and the subprotocols to offer. */
+export interface AttemptTarget { url: string; protocols: string[] }
+
+/**
+ * The start every driver's attempt shares: fetch the token (a fresh one per
+ * attempt when `token` is a function), then build the URL and subprotocols
+ * from the session's state. Undefined when `live()` turned false while the
+ * token was awaited (the driver was stopped meanwhile).
+ */
+export async function attemptTarget(o: DriverOptions, live: () => boolean): Promise<AttemptTarget | { error: string } | undefined> {
+  let token: string;
+  try { token = typeof o.token === 'string' ? o.token : await o.token(); }
+  catch (err) { return { error: `token: ${String(err)}` }; }
+  if (!live()) return undefined;
+  const base = typeof o.url === 'string' ? o.url : o.url();
+  const inSub = (o.tokenIn ?? 'subprotocol') === 'subprotocol';
+  const url = connectUrl(base, o.session.connectParams({
+    token, tokenIn: inSub ? 'subprotocol' : 'query', device: o.device, channels: o.channels,
+  }));
+  return { url, protocols: subprotocols(inSub ? token : undefined) };
+}
+
 /** What owners use of a driver: this one over `ws`, or raw-driver.ts (lighter, for very many connections per process). */
 export interface Driver {
   readonly state: DriverState;
@@ -88,16 +110,10 @@ export class SessionDriver implements Driver {
   }
 
   private async open(): Promise<void> {
-    let token: string;
-    try { token = typeof this.o.token === 'string' ? this.o.token : await this.o.token(); }
-    catch (err) { this.finish({ wasOpen: false, error: `token: ${String(err)}` }); return; }
-    if (this.state !== 'connecting') return;
-    const base = typeof this.o.url === 'string' ? this.o.url : this.o.url();
-    const inSub = (this.o.tokenIn ?? 'subprotocol') === 'subprotocol';
-    const url = connectUrl(base, this.session.connectParams({
-      token, tokenIn: inSub ? 'subprotocol' : 'query', device: this.o.device, channels: this.o.channels,
-    }));
-    const ws = new WebSocket(url, subprotocols(inSub ? token : undefined), {
+    const target = await attemptTarget(this.o, () => this.state === 'connecting');
+    if (target === undefined) return;
+    if ('error' in target) { this.finish({ wasOpen: false, error: target.error }); return; }
+    const ws = new WebSocket(target.url, target.protocols, {
       perMessageDeflate: false, handshakeTimeout: this.o.connectTimeoutMs ?? 10_000,
       ...(this.o.localAddress !== undefined ? { localAddress: this.o.localAddress } : {}),
     });

@@ -13,7 +13,7 @@ const ackReceiptsMode = z.union([z.literal('await'), bool]);
 export const routerSpec = {
   apiHost: v('LONGLINK_API_HOST', z.string().min(1), 'Address the push HTTP API binds to.', '127.0.0.1'),
   apiPort: v('LONGLINK_API_PORT', int(0, 65535), 'Push HTTP API port. 0 picks a free port.', '8081'),
-  apiServer: v('LONGLINK_API_SERVER', z.enum(['node', 'uws']), 'Server library carrying the push HTTP API: "node" (node:http) or "uws" (uWebSockets.js: less CPU per request, but uWS answers "Expect: 100-continue" itself before the API key is checked; docs/api.md).', 'node'),
+  apiServer: v('LONGLINK_API_SERVER', z.enum(['node', 'uws']), 'Server library carrying the push HTTP API: "uws" (uWebSockets.js, the gateway\'s server: less CPU per request; it writes "100 Continue" itself, so a refused Expect request gets its error right behind it, docs/api.md) or "node" (node:http).', 'uws'),
   apiKeys: v('LONGLINK_API_KEYS', csv, 'Comma-separated API keys accepted as "Authorization: Bearer <key>" (>= 16 chars each). Standalone generates one when unset.', '', true),
   inboxMaxLen: v('LONGLINK_INBOX_MAX_LEN', int(1, 1_000_000), 'Messages kept per user inbox (oldest dropped first).', '1000'),
   inboxTtlMs: v('LONGLINK_INBOX_TTL_MS', int(1000, 30 * 24 * 3600_000), 'How long an undelivered message is kept (ms).', String(7 * 24 * 3600_000)),

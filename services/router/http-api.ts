@@ -54,7 +54,7 @@ export interface RouterHttpOptions {
   console?: ConsoleHttp;
   /** More authenticated /v1 routes (the webhook API), checked after the built-in ones. */
   extraRoutes?: readonly ApiRoute[];
-  /** The server library carrying the API: 'uws' (uWebSockets.js) or 'node' (node:http, the default). */
+  /** The server library carrying the API: 'uws' (uWebSockets.js; the service default, LONGLINK_API_SERVER) or 'node' (node:http; used when unset here). */
   server?: ApiServer;
   log: Logger;
 }

@@ -7,23 +7,30 @@
  * before the uWS handler returns (the request object dies with it); every
  * write after the handler returned is corked; the body is taken with onData
  * (registered in the handler, or its first bytes would be dropped), buffered
- * up to the limit and no further: past it the 413 is answered at once and
- * the rest of the body is dropped as it arrives, keeping the connection.
+ * up to the limit and no further.
  *
- * Differences from node:http that uWS imposes (docs/api.md): uWS answers
- * `Expect: 100-continue` itself before any handler runs, so a refused request
- * gets its error after `100 Continue` (with `Connection: close`: its body is
- * never read); a body over the limit is dropped to its end (no 8× cap: uWS
- * offers no way to close a connection after its answer, and its idle timeout
- * cuts a stalled one); pipelined requests behind an unanswered one close the
- * connection (HTTP clients do not pipeline).
+ * A body over the limit sent chunked (no Content-Length bounds it): the 413
+ * is written at once (status, headers and its JSON, as a chunked answer) and
+ * the rest of the body is read and thrown away; the answer ends when the
+ * body does (the connection stays usable) or, past DISCARD_FACTOR × the
+ * limit, the connection is cut, as on node:http. The answer cannot be ended
+ * first: once it is, uWS keeps draining the body with no way to stop it (a
+ * finished response cannot be closed).
+ *
+ * Differences from node:http that uWS imposes (docs/api.md): uWS writes
+ * `100 Continue` for `Expect: 100-continue` before any handler runs. The
+ * checks before the body are synchronous, so a refusal leaves in the same
+ * write as that 100 (the client never sees an invitation alone), with
+ * `Connection: close`, and the body is never read. Pipelined requests
+ * behind an unanswered one close the connection (HTTP clients do not
+ * pipeline).
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { statusLine } from '../shared/errors.js';
 import { legacyWarning, loadNativeUws } from '../shared/uws-native.js';
 import { consoleRoute } from './console/http.js';
 import { serveConsoleUws } from './console/uws-http.js';
-import { declaredTooLarge, JSON_TYPE, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
+import { declaredTooLarge, DISCARD_FACTOR, JSON_TYPE, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
 import type { ListenOptions, RouterHttp } from './http-api.js';
 
 /** The request headers the handling reads (http-api.ts), and the trace context. */
@@ -45,6 +52,8 @@ class UwsExchange implements ApiRequest {
   private size = 0;
   private ended = false;
   private over = false;
+  /** The 413 is written but not ended: the rest of the body is counted and thrown away (see the file comment). */
+  private discarding = false;
   private waiter: (() => void) | undefined;
   private writable: (() => void) | undefined;
 
@@ -68,8 +77,15 @@ class UwsExchange implements ApiRequest {
   }
 
   private data(ab: ArrayBuffer, isLast: boolean): void {
-    if (this.replied || this.over) return; // answered (or over the limit): the rest is dropped
     this.size += ab.byteLength;
+    if (isLast) this.ended = true;
+    if (this.discarding) {
+      if (this.aborted) return;
+      if (isLast) { this.discarding = false; this.res.cork(() => { this.res.end(); }); }
+      else if (this.size > DISCARD_FACTOR * this.cap) { this.discarding = false; this.res.close(); }
+      return;
+    }
+    if (this.replied || this.over) return; // answered (or over the limit): the rest is dropped
     if (this.size > this.cap) {
       this.over = true;
       this.chunks = [];
@@ -79,10 +95,7 @@ class UwsExchange implements ApiRequest {
     // uWS neuters the ArrayBuffer after this callback: decode (one chunk, the usual case) or copy now.
     if (isLast && this.chunks.length === 0) this.text = Buffer.from(ab).toString('utf8');
     else if (ab.byteLength > 0) this.chunks.push(Buffer.from(ab.slice(0)));
-    if (isLast) {
-      this.ended = true;
-      this.waiter?.();
-    }
+    if (isLast) this.waiter?.();
   }
 
   header(name: string): string | undefined { return this.headers[name]; }
@@ -112,8 +125,20 @@ class UwsExchange implements ApiRequest {
     this.replied = true;
     this.chunks = [];
     // Refused before its body was asked for, after uWS invited it: the body is not read, the connection closes.
-    const close = r.headers?.connection === 'close' || (this.expects && !this.claimed);
+    const close = r.headers?.connection === 'close' || (this.expects && !this.claimed) || this.size > DISCARD_FACTOR * this.cap;
     const res = this.res;
+    if (this.over && !this.ended && !close && r.chunks === undefined) {
+      // A chunked body over the limit, still arriving: answer now, end the answer with the body (data()).
+      this.discarding = true;
+      res.cork(() => {
+        res.writeStatus(statusLine(r.status));
+        res.writeHeader('content-type', r.contentType ?? JSON_TYPE);
+        res.writeHeader('cache-control', 'no-store');
+        if (r.headers) for (const k in r.headers) if (k !== 'connection') res.writeHeader(k, r.headers[k]!);
+        res.write(r.body);
+      });
+      return;
+    }
     res.cork(() => {
       res.writeStatus(statusLine(r.status));
       res.writeHeader('content-type', r.contentType ?? JSON_TYPE);

@@ -5,7 +5,7 @@
 import { ManualClock } from '../../services/shared/clock.js';
 import { GatewayCore } from '../../services/gateway/core/gateway-core.js';
 import type { CoreOptions } from '../../services/gateway/core/options.js';
-import type { AdmissionOptions } from '../../services/gateway/core/admission.js';
+import type { Admission, AdmissionOptions } from '../../services/gateway/core/admission.js';
 import type { FetchReply, FetchRequest, GatewayLink, Handshake, PresenceEvent, ResumeReply, ResumeRequest, TokenVerifier, UpstreamMessage } from '../../services/gateway/core/ports.js';
 import { silent } from './log.js';
 
@@ -66,3 +66,13 @@ export function gatewayBench(over: Partial<CoreOptions> = {}, extra: { verifyTok
 export const flush = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
 export const buf = (u: Uint8Array): ArrayBuffer => u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
 export const text = (s: string): ArrayBuffer => buf(new TextEncoder().encode(s));
+
+/** The bench with roomy admission limits, so admission never gets in the way; a test sets the limits it checks. */
+export const roomyGatewayBench = (over: Partial<CoreOptions> = {}): ReturnType<typeof gatewayBench> =>
+  gatewayBench({ admission: admissionOptions({ maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }), ...over });
+
+/** What the transport does for an upgrade whose token verified: precheck (source budget), then the shared budget. */
+export function admit(core: GatewayCore, source = '192.0.2.1'): Admission {
+  const pre = core.precheck(source);
+  return pre.ok ? core.admitVerified() : pre;
+}

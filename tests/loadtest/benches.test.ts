@@ -1,6 +1,6 @@
 /**
  * The benchmark suite (`npm run bench`), the reconnect-storm bench
- * (`npm run bench:storm`), CPU per heartbeat vs bare uWS
+ * (`npm run bench:storm`), push latency and maximum batches (`bench:push`), CPU per heartbeat vs bare uWS
  * (`bench:heartbeat-cpu`) and the timing wheel (`bench:wheel`), run end to end
  * at toy sizes: every server and
  * every retry policy produces numbers, the baselines verify JWTs, nothing is
@@ -38,8 +38,9 @@ describe('bench pieces', () => {
     const r = (server: SuiteResult['server'], k: number): SuiteResult => ({ server, connections: 10, failed: 0, unexpected_closes: 0, connect_rate_per_s: 100 * k,
       cpu_us_per_connect: 10 * k, rss_bytes_per_conn: 1000 * k, rss_avg_bytes_per_conn: 0, rss_idle_mb: 0, rss_loaded_mb: 0, cpu_us_per_heartbeat: 2 * k, heartbeats_per_s: 1,
       push: { offered_per_s: 1, accepted: 1, errors: 0, received: 1, achieved_per_s: 50, p50_ms: k, p99_ms: 0, max_ms: 0 } });
-    const x = suiteRatios([r('longlink', 1), r('ws', 2), r('socketio', 4)]);
-    assert.deepEqual(Object.keys(x), ['longlink_vs_ws', 'longlink_vs_socketio']);
+    const x = suiteRatios([r('longlink', 1), r('standalone-uws', 2), r('ws', 2), r('socketio', 4)]);
+    assert.deepEqual(Object.keys(x), ['longlink_vs_ws', 'longlink_vs_socketio', 'standalone-uws_vs_ws', 'standalone-uws_vs_socketio']);
+    assert.equal(x['standalone-uws_vs_socketio']!.cpu_per_connect, 0.5);
     assert.equal(x.longlink_vs_ws!.rss_per_conn, 0.5);
     assert.equal(x.longlink_vs_socketio!.connect_rate, 0.25);
     assert.equal(x.longlink_vs_ws!.push_p99, -1, 'a zero denominator is reported as not measured');
@@ -72,6 +73,21 @@ describe('benches end to end (toy sizes)', () => {
     assert.equal(typeof json.ratio_gateway_cpu_channel_vs_push, 'number');
   });
 
+  it('bench:push: standalone at a fixed rate, then maximum-size batches with the bystander probe and the server\'s own event-loop delay', async () => {
+    const { json, out } = await run('dist/loadtest/bench/push.js', ['--systems', 'standalone', '--baseline', 'none', '--users', '20', '--workers', '1',
+      '--rate', '50', '--duration', '600', '--warmup', '400', '--single-steps', '', '--batch-steps', '', '--max-batch', '10', '--max-batch-users', '200',
+      '--max-batch-parallel', '2', '--max-batch-ms', '800']);
+    const [sys] = json.systems as Array<{ label: string; fixed: { accepted: number; received: number }; max_batch: Record<string, number> }>;
+    assert.equal(sys!.label, 'standalone new');
+    assert.ok(sys!.fixed.accepted > 0 && sys!.fixed.received === sys!.fixed.accepted, JSON.stringify(sys!.fixed));
+    const m = sys!.max_batch;
+    assert.ok(m.ok! >= 1 && m.errors === 0 && m.probes! > 0, JSON.stringify(m));
+    // Sampled inside the standalone process over the window: present, numbers, and measured (not the -1 of "no monitor").
+    for (const k of ['loop_p99_ms', 'loop_max_ms', 'loop_samples']) assert.equal(typeof m[k], 'number', k);
+    assert.ok(m.loop_samples! > 0 && m.loop_max_ms! >= 0 && m.loop_max_ms! >= m.loop_p99_ms!, JSON.stringify(m));
+    assert.match(out, /server event-loop delay p99\/max ms/);
+  });
+
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
     const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', ['--connections', '100', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '3']);
     const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; open: number; unexpected_closes: number; failed: number }>;
@@ -93,10 +109,10 @@ describe('benches end to end (toy sizes)', () => {
     for (const r of rows) assert.ok(r.wheel_cpu_ms_per_s > 0 && r.naive_cpu_ms_per_s > 0 && r.naive_f64_cpu_ms_per_s > 0 && r.ratio > 0 && r.ns_per_touch > 0 && r.ns_per_touch_replay > 0, JSON.stringify(r));
   });
 
-  it('bench: Longlink, ws and Socket.IO all connect with JWTs, heartbeat and deliver pushes; ratios computed', async () => {
+  it('bench: Longlink (cluster and standalone), ws and Socket.IO all connect with JWTs, heartbeat and deliver pushes; ratios computed', async () => {
     const { json } = await run('dist/loadtest/bench/suite.js', ['--connections', '150', '--workers', '2', '--interval', '2000', '--window', '2500', '--push-rate', '40', '--push-s', '1']);
     const results = json.results as SuiteResult[];
-    assert.deepEqual(results.map((r) => r.server), ['longlink', 'ws', 'socketio']);
+    assert.deepEqual(results.map((r) => r.server), ['longlink', 'standalone', 'ws', 'socketio']);
     for (const r of results) {
       assert.equal(r.connections, 150, `${r.server}: all connected`);
       assert.equal(r.failed + r.unexpected_closes, 0, r.server);
@@ -106,6 +122,7 @@ describe('benches end to end (toy sizes)', () => {
     }
     const ratios = json.ratios as Record<string, Record<string, number>>;
     assert.ok(ratios.longlink_vs_ws!.cpu_per_heartbeat! > 0 && ratios.longlink_vs_socketio!.rss_per_conn! !== undefined);
+    assert.ok(ratios.standalone_vs_ws!.push_throughput! > 0, JSON.stringify(ratios.standalone_vs_ws));
   });
 
   it('bench:storm: every client reconnects with resume after the gateway dies, with both retry policies, and no push is lost', async () => {

@@ -17,8 +17,9 @@ import { DEFAULT_BACKOFF, backoffDelay, retryAfterDelay } from '../../sdk/src/ba
 import { FakeTimers } from '../../sdk/src/fake-timers.js';
 import { ReconnectMachine } from '../../sdk/src/reconnect-machine.js';
 
-const hello = (o: Partial<{ session: string; resumed: boolean; intervalMs: number; seq: number }> = {}): string => encodeJson({
+const hello = (o: Partial<{ session: string; resumed: boolean; intervalMs: number; seq: number; epoch: number }> = {}): string => encodeJson({
   op: 'hello', v: 1, session: o.session ?? 's1', conn: 'c1', gateway: 'gw-0', resumed: o.resumed ?? false, seq: o.seq ?? 0,
+  ...(o.epoch !== undefined ? { epoch: o.epoch } : {}),
   hb: { minMs: 100, maxMs: 900_000, intervalMs: o.intervalMs ?? 1000, graceMs: 500 }, limits: { maxPayload: 65536, ratePerSec: 20, burst: 60 },
 });
 const push = (seq: number, data: unknown = {}, ts = 1000): string => encodePushRaw(seq, `m${seq}`, ts, JSON.stringify(data));
@@ -179,6 +180,26 @@ describe('ClientSession on a fake clock', () => {
     assert.deepEqual(s.poll(500).frames, [], 'no ack, by time or by count');
     assert.deepEqual(s.poll(1011).frames, [heartbeatFrame()]);
     assert.deepEqual({ p: s.stats.pushes, d: s.stats.duplicates, acks: s.stats.acks, acked: s.ackedSeq, last: s.lastSeq }, { p: 2, d: 1, acks: 0, acked: 0, last: 2 });
+  });
+
+  it('epochs (§7), as the SDK: a new epoch in hello or in a push starts the sequence over; resume names the epoch', () => {
+    const s = new ClientSession({ intervalMs: 60_000 });
+    s.opened(0);
+    s.receive(hello({ session: 'e1', epoch: 7 }), 0);
+    for (const seq of [1, 2, 3]) s.receive(encodePushRaw(seq, `m${seq}`, 0, '{}', 7), 1);
+    assert.deepEqual(s.connectParams(), { hbMs: 1000, session: 'e1', lastSeq: 3, epoch: 7 });
+    assert.match(connectUrl('ws://h/ws', s.connectParams()), /last_seq=3&epoch=7/);
+    // The store was wiped while we were away: the gateway names epoch 8 and seqs start at 1 again.
+    s.opened(10);
+    s.receive(hello({ session: 'e1', resumed: true, seq: 1, epoch: 8 }), 10);
+    const p1 = s.receive(encodePushRaw(1, 'n1', 0, '{}', 8), 11);
+    assert.ok(p1.type === 'push' && !p1.duplicate && p1.gap === 0, 'seq 1 of the new epoch is new, not a duplicate of the old seq 1');
+    const stale = s.receive(encodePushRaw(4, 'm4', 0, '{}', 7), 12);
+    assert.ok(stale.type === 'push' && stale.duplicate, 'a push of the old epoch is stale');
+    // Mid-connection: a push of a newer epoch resets too (no gap counted across epochs).
+    const p2 = s.receive(encodePushRaw(2, 'x2', 0, '{}', 9), 13);
+    assert.ok(p2.type === 'push' && !p2.duplicate && p2.gap === 0);
+    assert.deepEqual({ last: s.lastSeq, pushes: s.stats.pushes, dups: s.stats.duplicates, changes: s.stats.epochChanges }, { last: 2, pushes: 5, dups: 1, changes: 2 });
   });
 
   it('resume: the next connect carries session and last_seq; ended() follows the close-code advice', () => {

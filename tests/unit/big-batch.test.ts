@@ -3,12 +3,14 @@
  * loop (issue: a large batch froze the process): its store calls, routing
  * and answer are sliced with turns in between, all big batches drawing on
  * one time budget per turn (TurnBudget). Also: lanes taken with repeated
- * keys, and the sliced answer text equals JSON.stringify's.
+ * keys, and the sliced answer text equals JSON.stringify's; validation paced
+ * under the budget answers exactly what validation in one go answers.
  */
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Lanes } from '../../services/router/core/lanes.js';
 import { TurnBudget } from '../../services/router/core/turn-budget.js';
+import { parsePushBody, parsePushBodyPaced, type Pacer } from '../../services/router/core/push-input.js';
 import { batchJson, batchJsonChunks } from '../../services/router/batch-json.js';
 import type { PushOutcome, PushRequest } from '../../services/router/core/router-types.js';
 import { setup, stopRouters } from '../helpers/router-harness.js';
@@ -103,3 +105,41 @@ describe('big batches', () => {
     assert.equal(lanes.size, 0, 'every lane released');
   });
 });
+
+describe('push body validation, at once and paced', () => {
+  const limits = { maxUsersPerPush: 1000, maxBatch: 100, maxPushBytes: 4096, ackReceipts: false };
+  /** A pacer whose budget is always spent: paced validation yields after every message. */
+  const everyMessage = (): Pacer & { paces: number } => {
+    const p = { paces: 0, spent: () => true, pace: async () => { p.paces++; await new Promise<void>((r) => { setImmediate(r); }); } };
+    return p;
+  };
+  const bodies: Array<[string, unknown]> = [
+    ['a maximum batch', { messages: maxBatch(3).map((m) => ({ users: m.users, data: m.data })) }],
+    ['a single push', { users: ['a', 'b', 'a'], data: { x: 1 }, id: 'm1' }],
+    ['not an object', [1, 2]],
+    ['an empty batch', { messages: [] }],
+    ['a batch with more than five issues', { messages: [{ user: '', data: 1 }, { users: ['ok', 7, 8], data: 1 }, { user: 'u' }, { user: 'u', data: 1, await: 'soon' }, { user: 'u', data: 1, x: 1 }, { user: 'u', data: 1, await_ms: 0 }] }],
+    ['a batch whose last message is too large', { messages: [{ user: 'u', data: 1 }, { user: 'u', data: 'x'.repeat(5000) }] }],
+  ];
+  for (const [what, body] of bodies) {
+    it(`${what}: the paced answer equals the one-go answer`, async () => {
+      const pacer = everyMessage();
+      const once = parsePushBody(body, limits);
+      const paced = await parsePushBodyPaced(body, limits, pacer);
+      assert.deepEqual(paced, once);
+      const n = isBatch(body) ? body.messages.length : 0;
+      // Paced: one pause per message checked (the loop stops early once five issues are found).
+      assert.ok(pacer.paces <= n && (n === 0 || pacer.paces >= 1), `${pacer.paces} pauses for ${n} messages`);
+    });
+  }
+  it('user ids: a bad id is named by its index; a maximum batch of good ids passes with users deduplicated', () => {
+    const bad = parsePushBody({ messages: [{ users: ['a', 'b', '', 'c'], data: 1 }] }, limits);
+    assert.equal(bad.ok, false);
+    assert.match(bad.ok ? '' : bad.message, /^messages\[0\]\.users\[2\]: .*\(user id\)$/);
+    const good = parsePushBody({ messages: [{ users: ['a', 'b', 'a'], data: 1 }] }, limits);
+    assert.ok(good.ok && good.value.kind === 'batch');
+    assert.deepEqual(good.value.pushes[0]!.users, ['a', 'b']);
+  });
+});
+
+const isBatch = (b: unknown): b is { messages: unknown[] } => typeof b === 'object' && b !== null && Array.isArray((b as { messages?: unknown }).messages);

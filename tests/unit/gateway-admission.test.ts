@@ -8,22 +8,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Close, encodeHeartbeat } from '../../protocol/index.js';
-import type { GatewayCore } from '../../services/gateway/core/gateway-core.js';
-import type { CoreOptions } from '../../services/gateway/core/options.js';
-import type { Admission } from '../../services/gateway/core/admission.js';
-import { admissionOptions as adm, buf, flush, gatewayBench } from '../helpers/gateway-harness.js';
+import { admissionOptions as adm, admit, buf, flush, roomyGatewayBench } from '../helpers/gateway-harness.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 import { Errors, LonglinkError } from '../../services/shared/errors.js';
 
-/** What the transport does for an upgrade whose token verified: precheck (source budget), then the shared budget. */
-function admit(core: GatewayCore, source = '192.0.2.1'): Admission {
-  const pre = core.precheck(source);
-  return pre.ok ? core.admitVerified() : pre;
-}
-
-/** The shared bench with roomy limits; each test sets the ones it checks. */
-const setup = (over: Partial<CoreOptions> = {}) =>
-  gatewayBench({ admission: adm({ maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }), ...over });
+const setup = roomyGatewayBench;
 
 describe('GatewayCore admission', () => {
   it('admission: connection limit and connect rate reject with retry-after', async () => {

@@ -2,24 +2,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Close, encodeAck, encodeHeartbeat, type HelloFrame, type PushFrame } from '../../protocol/index.js';
-import type { GatewayCore } from '../../services/gateway/core/gateway-core.js';
-import type { CoreOptions } from '../../services/gateway/core/options.js';
-import type { Admission } from '../../services/gateway/core/admission.js';
-import { admissionOptions, buf, flush, gatewayBench, text } from '../helpers/gateway-harness.js';
+import { admit, buf, flush, roomyGatewayBench, text } from '../helpers/gateway-harness.js';
 import { SendStatus, type PushRecord, type ResumeReply } from '../../services/gateway/core/ports.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 
-const adm = admissionOptions;
-
-/** What the transport does for an upgrade whose token verified: precheck (source budget), then the shared budget. */
-function admit(core: GatewayCore, source = '192.0.2.1'): Admission {
-  const pre = core.precheck(source);
-  return pre.ok ? core.admitVerified() : pre;
-}
-
-/** The shared bench with this suite's admission limits (roomy, so admission never gets in the way). */
-const setup = (over: Partial<CoreOptions> = {}) =>
-  gatewayBench({ admission: adm({ maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 1000 }), ...over });
+const setup = roomyGatewayBench;
 
 describe('GatewayCore', () => {
   it('sends hello with session, ids, heartbeat bounds and limits after resume answers', async () => {

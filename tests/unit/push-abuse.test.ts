@@ -122,11 +122,39 @@ for (const server of ['node', 'uws'] as const) {
       assert.match(r.text, /HTTP\/1\.1 200 OK[\s\S]*"status":"ok"/, 'the next request on the same connection is answered');
     });
 
+    it('a chunked body that goes on past 8 × the limit gets its 413, then the connection is cut (not drained forever)', async () => {
+      const head = `POST /v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+      const chunk = 'x'.repeat(4000);
+      let sent = 0;
+      const r = await new Promise<{ text: string; closedAfter: number }>((resolve) => {
+        const sock = net.connect(s.port, '127.0.0.1');
+        let text = '';
+        sock.on('data', (d) => { text += d.toString('latin1'); });
+        sock.on('error', () => undefined);
+        const timer = setInterval(() => {
+          if (sock.destroyed || sent > 40 * MAX_BODY) { clearInterval(timer); sock.destroy(); return; }
+          sock.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+          sent += chunk.length;
+        }, 2);
+        sock.on('close', () => { clearInterval(timer); resolve({ text, closedAfter: sent }); });
+        sock.write(head);
+      });
+      assert.match(r.text, /^HTTP\/1\.1 413 /);
+      assert.match(r.text, /"code":"LL_API_TOO_LARGE"/);
+      assert.ok(r.closedAfter <= 40 * MAX_BODY, `the server cut the connection (after ${r.closedAfter} bytes sent; cap ${8 * MAX_BODY})`);
+    });
+
     it('sends no 100 Continue before the API key is checked; a valid request gets it, then its answer', async () => {
       const body = JSON.stringify({ user: 'u', data: 1 });
       const req = (key: string): string => `POST /v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`;
-      // uWS answers `Expect: 100-continue` itself before any handler runs (docs/api.md): the refusal follows it and the connection closes unread.
+      // uWS writes `100 Continue` itself before any handler runs (docs/api.md): the refusal leaves in the same write, and the connection closes unread.
       const invitedFirst = server === 'uws' ? 'HTTP\\/1\\.1 100 Continue\r\n\r\n' : '';
+      const first = await new Promise<string>((resolve) => {
+        const sock = net.connect(s.port, '127.0.0.1', () => sock.write(req('wrong-key-0123456789')));
+        sock.once('data', (d) => { sock.destroy(); resolve(d.toString('latin1')); });
+        sock.on('error', () => resolve(''));
+      });
+      assert.match(first, /^(HTTP\/1\.1 100 Continue\r\n\r\n)?HTTP\/1\.1 401 [^]*"code":"LL_API_UNAUTHORIZED"/, `the first bytes the client reads already hold the refusal: ${first.slice(0, 60)}`);
       const bad = await raw(s.port, [req('wrong-key-0123456789')], 500);
       assert.match(bad.text, new RegExp(`^${invitedFirst}HTTP\\/1\\.1 401 `), bad.text.slice(0, 40));
       if (server === 'node') assert.doesNotMatch(bad.text, /100 Continue/);

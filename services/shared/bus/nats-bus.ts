@@ -31,73 +31,24 @@
  * A request() made while disconnected waits for the reconnect within its own
  * timeout instead of being published into the void.
  *
- * One socket write per event-loop turn: the client writes its outbound buffer
- * at the first microtask checkpoint after a publish, so publishes made in
- * several microtask runs of one turn (promise continuations of different
- * requests) cost one write system call each. This adapter queues publishes
- * and hands them to the client together at the end of the turn
- * (setImmediate), where they leave in one write. Order is kept: subscribe,
- * unsubscribe, request, flush and close hand the queue over first, so the
- * server sees every operation in the order it was made. What can fail
- * synchronously still throws from publish() (header values, a payload over
- * the server's max_payload, an empty subject); a handover that fails later
- * (the connection closed in between) is counted in `errors` and logged.
+ * One socket write per event-loop turn: publishes are queued and handed to
+ * the client together at the end of the turn (turn-queue.ts says why and
+ * what it guarantees), where they leave in one write. Order is kept:
+ * subscribe, unsubscribe, request, flush and close hand the queue over
+ * first, so the server sees every operation in the order it was made. What
+ * can fail synchronously still throws from publish() (header values, a
+ * payload over the server's max_payload, an empty subject); a handover that
+ * fails later (the connection closed in between) is counted in `errors` and
+ * logged.
  */
 import { connect, type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
-import type { Logger } from '../log.js';
 import { BusTimeoutError, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
 import { HeldPublishes, type Held } from './held-publishes.js';
 import { mapRequestError, toBusMessage, toNatsHeaders } from './nats-messages.js';
+import type { NatsBusCounters, NatsBusEvent, NatsBusOptions, NatsBusStatus } from './nats-bus-types.js';
+import { TurnQueue } from './turn-queue.js';
 
-
-export interface NatsBusOptions {
-  /** Client URLs, e.g. `nats://10.0.0.1:4222`; the cluster gossips the rest. */
-  servers: string[];
-  /** Shown by the server's monitoring (connz): use the service instance name. */
-  name: string;
-  log: Logger;
-  /** Publishes held while disconnected (oldest dropped beyond this). Default 10,000; 0 drops them all. */
-  maxPendingEvents?: number;
-  /** Payload+subject bytes held while disconnected (the analogue of reconnectBufSize). Default 8 MiB. */
-  maxPendingBytes?: number;
-  /** Delay before retrying a server already tried; jitter of up to `reconnectJitterMs` is added. Defaults 2000 / 1000 ms. */
-  reconnectTimeWaitMs?: number;
-  reconnectJitterMs?: number;
-  /** Client PING interval; two missed PONGs mark the connection stale and reconnect. Default 20 s. */
-  pingIntervalMs?: number;
-  /** Limit on one dial + handshake (client default 20 s, spent in full on a vanished host). Default 5 s. */
-  connectTimeoutMs?: number;
-  /** close() drains (lets in-flight messages finish) for at most this long, then closes. Default 5 s. */
-  drainTimeoutMs?: number;
-}
-
-/** `reconnecting` covers both "socket just dropped" and "dialling servers". */
-export type NatsBusStatus = 'connected' | 'reconnecting' | 'closed';
-
-export interface NatsBusEvent {
-  readonly type: 'disconnect' | 'reconnecting' | 'reconnect' | 'ldm' | 'error' | 'stale' | 'update' | 'close';
-  /** State after the event. */
-  readonly status: NatsBusStatus;
-  /** Server concerned (host:port), when the client names one. */
-  readonly server?: string;
-  readonly error?: Error;
-}
-
-/**
- * Monotonic counters for metrics. reconnects excludes the initial connect;
- * reconnectAttempts counts dials while reconnecting; errors are client/server
- * errors (permissions, protocol, stale connection); handlerErrors are
- * handlers that threw or rejected; the *WhileDisconnected/replayed ones
- * follow the hold-and-replay of publishes; droppedAfterClose counts
- * publishes made while closing/closed (and held ones never replayed).
- */
-export interface NatsBusCounters {
-  reconnects: number; disconnects: number; reconnectAttempts: number; lameDuckNotices: number;
-  errors: number; handlerErrors: number;
-  bufferedWhileDisconnected: number; droppedWhileDisconnected: number; replayedAfterReconnect: number;
-  droppedAfterClose: number;
-}
-
+export type { NatsBusCounters, NatsBusEvent, NatsBusOptions, NatsBusStatus } from './nats-bus-types.js';
 
 const HANDLER_LOG_EVERY_MS = 10_000;
 
@@ -132,10 +83,8 @@ export class NatsBus implements Bus {
   };
 
   /** Publishes of this turn, handed to the client together (see the file comment). */
-  private queue: Queued[] = [];
-  private handoverScheduled = false;
+  private readonly turn = new TurnQueue<Queued>((q) => this.deliver(q));
   private lastHandoverLog = 0;
-  private readonly handover = (): void => { this.handoverScheduled = false; this.handOver(); };
 
   /** Use connectNatsBus(); the constructor takes an already connected client. */
   constructor(private readonly nc: NatsConnection, private readonly opts: NatsBusOptions) {
@@ -195,18 +144,16 @@ export class NatsBus implements Bus {
     const nats = headers ? toNatsHeaders(headers) : undefined;
     const max = this.nc.info?.max_payload;
     if (max !== undefined && data.length > max) throw new RangeError(`payload of ${data.length} bytes over the server's max_payload (${max})`);
-    this.queue.push({ subject, data, headers, nats });
-    if (!this.handoverScheduled) {
-      this.handoverScheduled = true;
-      setImmediate(this.handover);
-    }
+    this.turn.push({ subject, data, headers, nats });
   }
 
-  /** Hands the queued publishes to the client (connected) or to the held queue (reconnecting), in order. */
+  /** Hands this turn's publishes over now, before an operation that must not overtake them. */
   private handOver(): void {
-    if (this.queue.length === 0) return;
-    const q = this.queue;
-    this.queue = [];
+    this.turn.flush();
+  }
+
+  /** Gives queued publishes to the client (connected) or to the held queue (reconnecting), in order. */
+  private deliver(q: Queued[]): void {
     for (const m of q) {
       if (this.state === 'closed') { this.c.droppedAfterClose++; continue; }
       if (this.state === 'reconnecting') { this.hold({ subject: m.subject, data: m.data, headers: m.headers, size: m.subject.length + m.data.length }); continue; }
