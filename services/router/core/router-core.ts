@@ -69,10 +69,9 @@ const BULK = 512;
  * budget cannot: the client parses a socket read of answers at once and every
  * answer's continuations run before the loop moves on. A Redis answer here is
  * ~25 bytes, so with 4,096 in flight per batch (three batches at once) one
- * 64 KB read settled ~2,600 recipients in one turn, and the router's
- * event-loop delay reached 95–357 ms under maximum batches; at 512 it stays
- * near the scavenge pauses, and batches take no longer (Redis still has
- * hundreds of commands queued per round trip).
+ * 64 KB read could settle ~2,600 recipients in one turn; at 512 a turn
+ * settles at most 512 per batch in flight, and Redis still has hundreds of
+ * commands queued per round trip (docs/benchmarks.md).
  */
 const MAX_IN_FLIGHT = 512;
 const noop = (): void => {};
