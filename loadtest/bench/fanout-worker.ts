@@ -1,29 +1,41 @@
 /**
  * A fan-out bench worker (fanout.ts): opens `count` protocol clients (real
  * `ws` sockets, `channels=1`) spread over the gateways, each user
- * `fan<first+i>` with a token naming the bench channel. Each is the load
- * tools' ClientSession (protocol-session.ts) on a SessionDriver: the SDK's
- * heartbeat scheduler, as the push workers run it. Pushes are not acked
- * (`acks: false`), so the per-user push baseline costs the gateways what it
- * always did here: delivery alone, no ack traffic.
- * It records per channel offset the latest receipt time and how many received
- * it (plus pushes by id, for the per-user push comparison). Out-of-order or
- * duplicate receipts are counted: the bench reports them.
+ * `fan<first+i>` with a token naming the bench channel plus, for the
+ * sustained and latency phases, the one channel of each group the user falls
+ * in (`groups`: user n is in `<prefix><floor(n/size)>` while n < size×count).
+ * Each is the load tools' ClientSession (protocol-session.ts) on a
+ * SessionDriver: the SDK's heartbeat scheduler, as the push workers run it.
+ * Pushes are not acked (`acks: false`), so the per-user push baseline costs
+ * the gateways what it always did here: delivery alone, no ack traffic.
+ * With `bareUrl` it also opens `bareCount` plain `ws` sockets to the bare
+ * uWS publisher (fanout-bare.ts), from `bareAddress`: the kernel floor row.
+ *
+ * It records per `channel#offset` how many received it and the latest receipt
+ * time (plus pushes by id, and `bare#offset` for the bare sockets).
+ * Out-of-order or duplicate receipts are counted per connection and channel.
  *
  * IPC: parent → { cmd: 'counts' | 'close' }; worker → { type: 'ready' | 'counts', ... }.
  */
+import WebSocket from 'ws';
 import { mintToken } from '../../services/standalone/dev-token.js';
 import { ClientSession } from '../lib/protocol-session.js';
 import { SessionDriver, nowMs } from '../lib/ws-driver.js';
+
+export interface ChannelGroup { prefix: string; size: number; count: number }
 
 export interface FanoutWorkerArgs {
   urls: string[];
   first: number;
   count: number;
   channel: string;
+  groups: ChannelGroup[];
   secret: string;
   localAddress: string;
   concurrency: number;
+  bareUrl?: string;
+  bareCount?: number;
+  bareAddress?: string;
 }
 
 /** Heartbeat interval asked for: long, so heartbeats cost the gateways next to nothing while they fan out. */
@@ -31,34 +43,45 @@ const HB_MS = 600_000;
 
 const a = JSON.parse(process.argv[2]!) as FanoutWorkerArgs;
 const send = (m: object): void => { process.send?.(m); };
-/** offset → [receipts, latest receipt wall ms] */
-const pubs = new Map<number, [number, number]>();
+/** `channel#offset` → [receipts, latest receipt wall ms] */
+const pubs = new Map<string, [number, number]>();
 /** push id → [receipts, latest receipt wall ms] */
 const pushes = new Map<string, [number, number]>();
-let subscribed = 0, disorder = 0, closed = 0, failed = 0;
+let subscribed = 0, disorder = 0, closed = 0, failed = 0, bareOpen = 0, bareClosed = 0;
 const drivers: SessionDriver[] = [];
+const bare: WebSocket[] = [];
 
 function note<K>(m: Map<K, [number, number]>, k: K, now: number): void {
-  const e = m.get(k) ?? [0, 0];
-  e[0]++; e[1] = Math.max(e[1], now);
-  m.set(k, e);
+  const e = m.get(k);
+  if (e === undefined) m.set(k, [1, now]);
+  else { e[0]++; if (now > e[1]) e[1] = now; }
+}
+
+/** The channels user n's token names. */
+function channelsOf(n: number, main: string, groups: readonly ChannelGroup[]): string[] {
+  const out = [main];
+  for (const g of groups) if (n < g.size * g.count) out.push(`${g.prefix}${Math.floor(n / g.size)}`);
+  return out;
 }
 
 function open(i: number): Promise<void> {
-  const user = `fan${a.first + i}`;
+  const n = a.first + i;
+  const channels = channelsOf(n, a.channel, a.groups);
   return new Promise<void>((resolve) => {
-    let last = 0;
+    const last = new Map<string, number>();
+    let pending = channels.length;
     const d = new SessionDriver({
-      url: a.urls[(a.first + i) % a.urls.length]!, channels: true, localAddress: a.localAddress, reconnect: false,
-      token: () => mintToken(a.secret, user, { ttlSeconds: 7200, channels: [a.channel] }),
+      url: a.urls[n % a.urls.length]!, channels: true, localAddress: a.localAddress, reconnect: false,
+      token: () => mintToken(a.secret, `fan${n}`, { ttlSeconds: 7200, channels }),
       session: new ClientSession({ intervalMs: HB_MS, acks: false }),
       onEvent: (e) => {
         const now = Date.now();
-        if (e.type === 'subscribed' && e.frame.channel === a.channel) { subscribed++; resolve(); }
-        else if (e.type === 'pub' && e.frame.channel === a.channel) {
-          if (e.frame.offset <= last) disorder++;
-          last = e.frame.offset;
-          note(pubs, e.frame.offset, now);
+        if (e.type === 'subscribed' && channels.includes(e.frame.channel)) { if (--pending === 0) { subscribed++; resolve(); } }
+        else if (e.type === 'pub') {
+          const ch = e.frame.channel;
+          if (e.frame.offset <= (last.get(ch) ?? 0)) disorder++;
+          last.set(ch, e.frame.offset);
+          note(pubs, `${ch}#${e.frame.offset}`, now);
         } else if (e.type === 'push') note(pushes, e.frame.id, now);
       },
       onEnd: (e) => { closed++; if (e.error !== undefined || !e.wasOpen) failed++; resolve(); },
@@ -68,17 +91,48 @@ function open(i: number): Promise<void> {
   });
 }
 
-async function main(): Promise<void> {
+/**
+ * A plain socket to the bare publisher: counts `bare#offset` (the frame is a pub frame, as the gateways send).
+ * A failed open (a full accept backlog under the connect burst) is retried a few times, then counted.
+ */
+function openBare(attempt = 0): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const ws = new WebSocket(a.bareUrl!, { perMessageDeflate: false, localAddress: a.bareAddress!, handshakeTimeout: 30_000 });
+    let last = 0, opened = false;
+    ws.on('open', () => { opened = true; bare.push(ws); bareOpen++; resolve(); });
+    ws.on('message', (data) => {
+      const offset = (JSON.parse(String(data)) as { offset: number }).offset;
+      if (offset <= last) disorder++;
+      last = offset;
+      note(pubs, `bare#${offset}`, Date.now());
+    });
+    ws.on('error', (err) => {
+      if (opened) return;
+      if (attempt < 4) { setTimeout(() => { void openBare(attempt + 1).then(resolve); }, 200 * (attempt + 1)); return; }
+      failed++;
+      process.stderr.write(`[fanout-worker] bare socket: ${err.message}\n`);
+      resolve();
+    });
+    ws.on('close', () => { if (opened) bareClosed++; });
+  });
+}
+
+async function lanes(n: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  const lane = async (): Promise<void> => { while (next < a.count) await open(next++); };
+  const lane = async (): Promise<void> => { while (next < n) await fn(next++); };
+  await Promise.all(Array.from({ length: Math.min(a.concurrency, n) }, lane));
+}
+
+async function main(): Promise<void> {
   // Heartbeats: one sweep over every session (as the push workers do).
   setInterval(() => { const at = nowMs(); for (const d of drivers) d.tick(at); }, 50);
-  await Promise.all(Array.from({ length: Math.min(a.concurrency, a.count) }, lane));
-  send({ type: 'ready', subscribed, failed, closed });
+  await lanes(a.count, open);
+  if (a.bareUrl !== undefined) await lanes(a.bareCount ?? 0, () => openBare());
+  send({ type: 'ready', subscribed, failed, closed, bareOpen });
 }
 
 process.on('message', (m: { cmd: string }) => {
-  if (m.cmd === 'counts') send({ type: 'counts', pubs: [...pubs], pushes: [...pushes], disorder, closed, subscribed });
-  else if (m.cmd === 'close') { for (const d of drivers) d.stop(); process.exit(0); }
+  if (m.cmd === 'counts') send({ type: 'counts', pubs: [...pubs], pushes: [...pushes], disorder, closed: closed + bareClosed, subscribed, bareOpen });
+  else if (m.cmd === 'close') { for (const d of drivers) d.stop(); for (const ws of bare) ws.terminate(); process.exit(0); }
 });
 void main();

@@ -1,164 +1,340 @@
 /**
  * `npm run bench:fanout`: channel fan-out on a real cluster (nats-server,
  * redis-server, 1 router, G gateway processes), with the per-user push path
- * to the same recipients measured in the same run as the baseline.
+ * to the same recipients and a bare uWebSockets.js publisher (the kernel's
+ * floor) measured in the same run.
  *
- *  1. S subscribers of one channel, connected from W worker processes (each
- *     on its own loopback address) spread over the gateways.
- *  2. Channel phase: P publishes, one every --interval ms, each stamped with
- *     its send time. Per publish: time from the API call to the last
- *     subscriber's receipt (p50/p99), and whether every subscriber got it
- *     exactly once, in offset order.
- *  3. Push phase: the same recipients as users, one push per --push-batch
- *     users (POST /v1/push), P rounds: the per-recipient path.
- *  4. Gateway CPU (from /proc) per delivered message in each phase, and
- *     their ratio (channel / push: the issue's target is ≤ 1/20).
+ *  1. S subscribers connected from W worker processes (each on its own
+ *     loopback address) spread over the gateways. Each user's token names the
+ *     bench channel plus one channel of the sustained group and one of the
+ *     latency group. With --bare > 0 the workers also open that many plain
+ *     sockets to the bare publisher (fanout-bare.ts), from other addresses.
+ *  2. Idle: gateway CPU over a quiet window, so the per-delivery figures
+ *     below can be given net of what the gateways burn anyway (timers,
+ *     beacons, heartbeats).
+ *  3. Channel: P publishes to the bench channel, one every --interval ms;
+ *     publish → last subscriber p50/p99, exactly once and in order.
+ *  4. Bare: the same P frames (same size, same interval) through the bare
+ *     server's app.publish to its sockets.
+ *  5. Push: the same recipients as users (POST /v1/push, --push-batch users a
+ *     call), P rounds: the per-recipient path.
+ *  6. Sustained (fanout-load.ts): --channels N of --channel-size M
+ *     subscribers, --sustain-rate deliveries/s offered for --sustain-seconds.
+ *  7. Latency: --lat-rate publishes/s to channels of --lat-size subscribers
+ *     for --lat-seconds: publish API answer p99 and publish → last subscriber.
+ * Gateway CPU (schedstat, all threads) per delivery for 3-5; ratios
+ * channel / push and channel / bare. --perf DIR samples gateway 0 and the
+ * bare server with Linux perf in phases 3-5 and sorts where the CPU went.
  *
- * The issue's full run is `--subscribers 100000 --gateways 7 --workers 6`
- * (on demand; minutes and most of the box). The defaults are a scaled-down
- * run. Flags: --subscribers 2000 --gateways 2 --workers 2 --publishes 20
- * --interval 200 --push-batch 1000 --concurrency 50. The last stdout line is
+ * Flags (defaults are a scaled-down run): --subscribers 2000 --gateways 2
+ * --workers 2 --publishes 20 --interval 200 --push-batch 1000
+ * --concurrency 50 --bare <subscribers, at most 18,000> --channels <S/size> --channel-size 100
+ * --sustain-rate 100000 --sustain-seconds 10 --lat-rate 2000 --lat-size 100
+ * --lat-seconds 5. --channels 0 / --lat-rate 0 / --bare 0 skip a phase.
+ * docs/benchmarks.md has the full-size commands. The last stdout line is
  * one JSON object.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchArgs } from '../lib/cli-args.js';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { apiCall } from '../../infra/local/api-call.js';
-import { cpuMicros } from './proc-stats.js';
+import { encodePubRaw } from '../../protocol/index.js';
+import { cpuMicrosFine } from './proc-stats.js';
 import { ask, nextMessage } from '../lib/worker-ipc.js';
 import { percentileOf } from '../lib/histogram.js';
-import type { FanoutWorkerArgs } from './fanout-worker.js';
+import { openLoop, Publisher, rateSummary, type RateSummary } from './fanout-load.js';
+import { perfBuckets, perfRecord, perfTop } from './perf-phase.js';
+import type { ChannelGroup, FanoutWorkerArgs } from './fanout-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench:fanout', { options: {
   subscribers: { type: 'string', default: '2000' }, gateways: { type: 'string', default: '2' }, workers: { type: 'string', default: '2' },
   publishes: { type: 'string', default: '20' }, interval: { type: 'string', default: '200' }, 'push-batch': { type: 'string', default: '1000' },
-  concurrency: { type: 'string', default: '50' },
+  concurrency: { type: 'string', default: '50' }, bare: { type: 'string', default: '-1' },
+  channels: { type: 'string', default: '-1' }, 'channel-size': { type: 'string', default: '100' },
+  'sustain-rate': { type: 'string', default: '100000' }, 'sustain-seconds': { type: 'string', default: '10' },
+  'lat-rate': { type: 'string', default: '2000' }, 'lat-size': { type: 'string', default: '100' }, 'lat-seconds': { type: 'string', default: '5' },
+  perf: { type: 'string' },
 } });
 const S = Number(o.subscribers), G = Number(o.gateways), W = Number(o.workers), P = Number(o.publishes), INTERVAL = Number(o.interval);
+/** Sockets one process may hold: every process here is under a 20,000 open files limit (bench:c1m says the same). */
+const FD_ROOM = 19_500;
+/** The bare server holds all its sockets in one process: the same count as the subscribers, up to what one process may open. */
+const BARE = Number(o.bare) < 0 ? Math.min(S, 18_000) : Number(o.bare);
+if (BARE > FD_ROOM - 500) throw new Error(`--bare ${BARE}: one process holds them all; at most ${FD_ROOM - 500}`);
+if (Math.ceil(S / G) > FD_ROOM) throw new Error(`${Math.ceil(S / G)} subscribers per gateway: at most ${FD_ROOM} (add --gateways)`);
+if (Math.ceil(S / W) + Math.ceil(BARE / W) > FD_ROOM) throw new Error(`${Math.ceil(S / W) + Math.ceil(BARE / W)} sockets per worker: at most ${FD_ROOM} (add --workers)`);
+const SIZE = Number(o['channel-size']), LAT_SIZE = Number(o['lat-size']), LAT_RATE = Number(o['lat-rate']);
+const NCH = Number(o.channels) < 0 ? Math.floor(S / SIZE) : Number(o.channels);
+const LAT_CH = LAT_RATE > 0 ? Math.floor(S / LAT_SIZE) : 0;
+if (NCH * SIZE > S) throw new Error(`--channels ${NCH} × --channel-size ${SIZE} is more than ${S} subscribers`);
 const CHANNEL = 'bench:fanout';
+const SUSTAIN: ChannelGroup = { prefix: 'bench:s', size: SIZE, count: NCH };
+const LATENCY: ChannelGroup = { prefix: 'bench:l', size: LAT_SIZE, count: LAT_CH };
 const log = (s: string): void => { process.stderr.write(`[bench:fanout] ${s}\n`); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 let cluster: Cluster | undefined;
+let bareProc: ChildProcess | undefined;
 const workers: ChildProcess[] = [];
-process.on('exit', () => { for (const w of workers) w.kill('SIGKILL'); });
-
+process.on('exit', () => { for (const w of [...workers, bareProc]) w?.kill('SIGKILL'); });
 
 /** Percentile of raw samples (-1 for none, as the JSON has always said). */
 const pct = (xs: number[], q: number): number => (xs.length === 0 ? -1 : percentileOf([...xs].sort((a, b) => a - b), q));
-const gatewayCpu = (c: Cluster): number => c.gateways.reduce((a, g) => a + cpuMicros(g.proc.child.pid!), 0);
+const gatewayCpu = (c: Cluster): number => c.gateways.reduce((a, g) => a + cpuMicrosFine(g.proc.child.pid!), 0);
+const r3 = (v: number): number => (Number.isFinite(v) ? Math.round(v * 1000) / 1000 : -1);
 
-interface Counts { pubs: Array<[number, [number, number]]>; pushes: Array<[string, [number, number]]>; disorder: number; closed: number; subscribed: number }
+interface Counts { pubs: Array<[string, [number, number]]>; pushes: Array<[string, [number, number]]>; disorder: number; closed: number; subscribed: number }
 
 async function counts(): Promise<Counts[]> {
-  return Promise.all(workers.map((w) => ask<Counts>(w, { cmd: 'counts' }, 'counts', 60_000)));
+  return Promise.all(workers.map((w) => ask<Counts>(w, { cmd: 'counts' }, 'counts', 120_000)));
 }
 
 /** Per key: receipts summed over workers, and the latest receipt. */
-function merge<K>(all: Counts[], pick: (c: Counts) => Array<[K, [number, number]]>): Map<K, [number, number]> {
-  const m = new Map<K, [number, number]>();
+function merge(all: Counts[], pick: (c: Counts) => Array<[string, [number, number]]>): Map<string, [number, number]> {
+  const m = new Map<string, [number, number]>();
   for (const c of all) for (const [k, [n, t]] of pick(c)) { const e = m.get(k) ?? [0, 0]; e[0] += n; e[1] = Math.max(e[1], t); m.set(k, e); }
   return m;
 }
 
-async function main(): Promise<void> {
-  const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error' },
-    routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'error' } }));
-  const urls = c.gateways.map((g) => g.url);
-  const per = Math.ceil(S / W);
-  log(`connecting ${S} subscribers over ${G} gateways from ${W} workers…`);
-  const t0 = performance.now();
-  const ready: Array<Promise<{ subscribed: number; failed: number }>> = [];
-  for (let i = 0; i < W; i++) {
-    const args: FanoutWorkerArgs = { urls, first: i * per, count: Math.max(0, Math.min(per, S - i * per)), channel: CHANNEL, secret: CLUSTER_SECRET,
-      localAddress: `127.0.0.${2 + i}`, concurrency: Number(o.concurrency) };
-    const w = fork(path.join(here, 'fanout-worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    workers.push(w);
-    ready.push(nextMessage(w, 'ready', 300_000));
-  }
-  const r = await Promise.all(ready);
-  const subscribed = r.reduce((a, x) => a + x.subscribed, 0);
-  log(`${subscribed} subscribed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  if (subscribed < S) throw new Error(`only ${subscribed}/${S} subscribed`);
-  await sleep(1000);
-  const api = (p: string, body: unknown) => apiCall(c.apiUrl, CLUSTER_API_KEY, 'POST', p, body);
+/** Runs `body` with perf sampling `pid` into DIR/<name>.data when --perf is given; returns the buckets. */
+async function profiled(name: string, pid: number | undefined, body: () => Promise<void>): Promise<ReturnType<typeof perfBuckets> | undefined> {
+  if (o.perf === undefined || pid === undefined) { await body(); return undefined; }
+  mkdirSync(o.perf, { recursive: true });
+  const file = path.join(o.perf, `${name}.data`);
+  const stop = perfRecord(pid, file);
+  await sleep(300);
+  await body();
+  await stop();
+  return perfBuckets(file);
+}
 
-  // Channel phase.
+async function startBare(): Promise<string | undefined> {
+  if (BARE <= 0) return undefined;
+  bareProc = fork(path.join(here, 'fanout-bare.js'), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    bareProc!.stdout!.on('data', (d: Buffer) => { const m = /PORT (\d+)/.exec(String(d)); if (m) resolve(Number(m[1])); });
+    bareProc!.on('exit', () => reject(new Error('bare server exited')));
+  });
+  return `ws://127.0.0.1:${port}/`;
+}
+
+/** P timed publishes through `send`, one every INTERVAL ms; returns offset → send time. */
+async function timedPublishes(send: (i: number, t: number) => Promise<number>): Promise<Map<number, number>> {
   const sentAt = new Map<number, number>();
-  const cpu0 = gatewayCpu(c);
   for (let i = 0; i < P; i++) {
     const t = Date.now();
-    const res = await api('/v1/publish', { channel: CHANNEL, data: { t, i } });
-    if (res.status !== 200) throw new Error(`publish ${res.status} ${JSON.stringify(res.body)}`);
-    sentAt.set((res.body as { offset: number }).offset, t);
+    sentAt.set(await send(i, t), t);
     await sleep(INTERVAL);
   }
   await sleep(2000);
-  const cpuChannel = gatewayCpu(c) - cpu0;
+  return sentAt;
+}
+
+function receipts(sentAt: Map<number, number>, pubs: Map<string, [number, number]>, prefix: string, per: number) {
+  const lastMs = [...sentAt].map(([off, t]) => (pubs.get(`${prefix}#${off}`)?.[1] ?? Infinity) - t);
+  const delivered = [...sentAt.keys()].reduce((a, off) => a + (pubs.get(`${prefix}#${off}`)?.[0] ?? 0), 0);
+  const exactlyOnce = [...sentAt.keys()].every((off) => pubs.get(`${prefix}#${off}`)?.[0] === per);
+  return { delivered, expected: per * P, exactly_once: exactlyOnce, last_receipt_ms: { p50: pct(lastMs, 0.5), p99: pct(lastMs, 0.99), max: pct(lastMs, 1) } };
+}
+
+async function main(): Promise<void> {
+  if (o.perf !== undefined) mkdirSync(o.perf, { recursive: true });
+  phaseAt = performance.now();
+  const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error' },
+    routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'error', LONGLINK_PUBLISH_RATE: '0' },
+    // perf names JIT frames from the map file this writes.
+    ...(o.perf !== undefined ? { nodeArgs: () => ['--perf-basic-prof'] } : {}) }));
+  const bareUrl = await startBare();
+  const urls = c.gateways.map((g) => g.url);
+  const per = Math.ceil(S / W), barePer = Math.ceil(BARE / W);
+  log(`connecting ${S} subscribers over ${G} gateways${bareUrl ? ` and ${BARE} bare sockets` : ''} from ${W} workers…`);
+  const t0 = performance.now();
+  const ready: Array<Promise<{ subscribed: number; failed: number; bareOpen: number }>> = [];
+  for (let i = 0; i < W; i++) {
+    const args: FanoutWorkerArgs = { urls, first: i * per, count: Math.max(0, Math.min(per, S - i * per)), channel: CHANNEL, groups: [SUSTAIN, LATENCY],
+      secret: CLUSTER_SECRET, localAddress: `127.0.0.${2 + i}`, concurrency: Number(o.concurrency),
+      ...(bareUrl ? { bareUrl, bareCount: Math.max(0, Math.min(barePer, BARE - i * barePer)), bareAddress: `127.0.1.${2 + i}` } : {}) };
+    const w = fork(path.join(here, 'fanout-worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    workers.push(w);
+    ready.push(nextMessage(w, 'ready', 1_800_000));
+  }
+  const r = await Promise.all(ready);
+  const subscribed = r.reduce((a, x) => a + x.subscribed, 0), bareOpen = r.reduce((a, x) => a + x.bareOpen, 0);
+  const connectS = (performance.now() - t0) / 1000;
+  log(`${subscribed} subscribed${bareUrl ? `, ${bareOpen} bare` : ''} in ${connectS.toFixed(1)} s`);
+  if (subscribed < S) throw new Error(`only ${subscribed}/${S} subscribed`);
+  if (bareOpen < BARE) throw new Error(`only ${bareOpen}/${BARE} bare sockets open`);
+  phaseDone('connect');
+  await sleep(1000);
+  const api = (p: string, body: unknown) => apiCall(c.apiUrl, CLUSTER_API_KEY, 'POST', p, body);
+  const windowMs = P * INTERVAL + 2000;
+  const gw0 = c.gateways[0]!.proc.child.pid;
+
+  // Idle: what the gateways burn with nothing to deliver, per second.
+  const idleMs = Math.min(windowMs, 5000);
+  const i0 = gatewayCpu(c);
+  await sleep(idleMs);
+  const idleUsPerS = ((gatewayCpu(c) - i0) * 1000) / idleMs;
+  phaseDone('idle');
+
+  // Channel phase.
+  let sentAt = new Map<number, number>();
+  const cpu0 = gatewayCpu(c), w0 = performance.now();
+  const perfChannel = await profiled('channel', gw0, async () => {
+    sentAt = await timedPublishes(async (i, t) => {
+      const res = await api('/v1/publish', { channel: CHANNEL, data: { t, i } });
+      if (res.status !== 200) throw new Error(`publish ${res.status} ${JSON.stringify(res.body)}`);
+      return (res.body as { offset: number }).offset;
+    });
+  });
+  const cpuChannel = gatewayCpu(c) - cpu0, channelWin = performance.now() - w0;
   const afterChannel = await counts();
-  const pubs = merge(afterChannel, (x) => x.pubs);
-  const lastMs = [...sentAt].map(([off, t]) => (pubs.get(off)?.[1] ?? Infinity) - t);
-  const channelDelivered = [...sentAt.keys()].reduce((a, off) => a + (pubs.get(off)?.[0] ?? 0), 0);
-  const exactlyOnce = [...sentAt.keys()].every((off) => pubs.get(off)?.[0] === S);
+  const channel = receipts(sentAt, merge(afterChannel, (x) => x.pubs), CHANNEL, S);
+  phaseDone('channel');
+
+  // Bare phase: the same frames through a bare uWS app.publish.
+  let bare: ReturnType<typeof receipts> | undefined, bareCpu = 0, perfBare;
+  if (bareProc !== undefined) {
+    const b0 = cpuMicrosFine(bareProc.pid!);
+    let bareSent = new Map<number, number>();
+    perfBare = await profiled('bare', bareProc.pid, async () => {
+      bareSent = await timedPublishes(async (i, t) => {
+        bareProc!.send({ cmd: 'publish', frame: encodePubRaw(CHANNEL, i + 1, 'bench0epoch0', `bare-${i}-0123456789ab`, t, JSON.stringify({ t, i })) });
+        return i + 1;
+      });
+    });
+    bareCpu = cpuMicrosFine(bareProc.pid!) - b0;
+    bare = receipts(bareSent, merge(await counts(), (x) => x.pubs), 'bare', BARE);
+    phaseDone('bare');
+  }
 
   // Push phase: the same recipients as users, the per-recipient path.
   const users = Array.from({ length: S }, (_, i) => `fan${i}`);
   const batch = Number(o['push-batch']);
-  const cpu1 = gatewayCpu(c);
   const pushSent = new Map<string, number>();
-  for (let i = 0; i < P; i++) {
-    for (let k = 0; k < users.length; k += batch) {
-      const id = `p${i}-${k}`;
-      const t = Date.now();
-      const res = await api('/v1/push', { users: users.slice(k, k + batch), data: { t, i }, id });
-      if (res.status !== 200) throw new Error(`push ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
-      pushSent.set(id, t);
+  const cpu1 = gatewayCpu(c), w1 = performance.now();
+  const perfPush = await profiled('push', gw0, async () => {
+    for (let i = 0; i < P; i++) {
+      for (let k = 0; k < users.length; k += batch) {
+        const id = `p${i}-${k}`;
+        const t = Date.now();
+        const res = await api('/v1/push', { users: users.slice(k, k + batch), data: { t, i }, id });
+        if (res.status !== 200) throw new Error(`push ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+        pushSent.set(id, t);
+      }
+      await sleep(INTERVAL);
     }
-    await sleep(INTERVAL);
-  }
-  await sleep(2000);
-  const cpuPush = gatewayCpu(c) - cpu1;
+    await sleep(2000);
+  });
+  const cpuPush = gatewayCpu(c) - cpu1, pushWin = performance.now() - w1;
   const afterPush = await counts();
   const pushes = merge(afterPush, (x) => x.pushes);
   const pushDelivered = [...pushSent.keys()].reduce((a, id) => a + (pushes.get(id)?.[0] ?? 0), 0);
   const pushLastMs = [...pushSent].map(([id, t]) => (pushes.get(id)?.[1] ?? Infinity) - t);
+  phaseDone('push');
 
-  const perChannel = channelDelivered > 0 ? cpuChannel / channelDelivered : -1;
+  // Rate phases.
+  const publisher = new Publisher(c.apiUrl, CLUSTER_API_KEY);
+  const routerPid = c.routers[0]!.proc.child.pid!;
+  /** One open-loop phase, with gateway CPU per delivery and router CPU per publish over it (drain included). */
+  const ratePhase = async (name: string, prefix: string, channels: number, size: number, rate: number, secs: number) => {
+    const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid);
+    let out: Awaited<ReturnType<typeof openLoop>> = [];
+    const stopRouter = o.perf !== undefined ? perfRecord(routerPid, path.join(o.perf, `${name}-router.data`)) : undefined;
+    let pubs = new Map<string, [number, number]>();
+    const perfGw = await profiled(name, gw0, async () => {
+      out = await openLoop(publisher, prefix, channels, rate, secs);
+      // Wait for the backlog to drain: until the phase's receipts stop growing (or all arrived), at most 60 s.
+      const got = (): number => out.reduce((a, x) => a + (pubs.get(`${x.channel}#${x.offset}`)?.[0] ?? 0), 0);
+      const want = out.filter((x) => x.status === 200).length * size;
+      for (let prev = -1, t = 0; t < 60_000; t += 2000) {
+        await sleep(2000);
+        pubs = merge(await counts(), (x) => x.pubs);
+        const n = got();
+        if (n >= want || n === prev) break;
+        prev = n;
+      }
+    });
+    await stopRouter?.();
+    const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0;
+    const s = rateSummary(out, size, pubs, secs);
+    return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1,
+      ...(o.perf !== undefined ? { perf_gateway0: perfGw, perf_router_top: perfTop(path.join(o.perf, `${name}-router.data`)) } : {}) };
+  };
+  let sustained: RateSummary | undefined, latency: RateSummary | undefined;
+  if (NCH > 0) {
+    const secs = Number(o['sustain-seconds']), rate = Number(o['sustain-rate']) / SIZE;
+    log(`sustained: ${NCH} channels × ${SIZE}, ${Math.round(rate)} publishes/s (${o['sustain-rate']} deliveries/s offered) for ${secs} s…`);
+    sustained = await ratePhase('sustained', SUSTAIN.prefix, NCH, SIZE, rate, secs);
+    phaseDone('sustained');
+  }
+  if (LAT_CH > 0) {
+    const secs = Number(o['lat-seconds']);
+    log(`latency: ${LAT_RATE} publishes/s over ${LAT_CH} channels × ${LAT_SIZE} for ${secs} s…`);
+    latency = await ratePhase('latency', LATENCY.prefix, LAT_CH, LAT_SIZE, LAT_RATE, secs);
+    phaseDone('latency');
+  }
+  publisher.close();
+  const final = await counts();
+
+  const net = (cpu: number, winMs: number, n: number): number => (n > 0 ? (cpu - (idleUsPerS * winMs) / 1000) / n : -1);
+  const perChannel = channel.delivered > 0 ? cpuChannel / channel.delivered : -1;
   const perPush = pushDelivered > 0 ? cpuPush / pushDelivered : -1;
+  const netChannel = net(cpuChannel, channelWin, channel.delivered), netPush = net(cpuPush, pushWin, pushDelivered);
+  const perBare = bare && bare.delivered > 0 ? bareCpu / bare.delivered : -1;
+  const ratio = (a: number, b: number): number => (a > 0 && b > 0 ? r3(a / b) : -1);
   const result = {
-    bench: 'fanout', date: new Date().toISOString(), subscribers: S, gateways: G, workers: W, publishes: P,
+    bench: 'fanout', date: new Date().toISOString(), subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
+    connect_s: Math.round(connectS * 10) / 10, phase_s: phaseS,
+    gateway_idle_cpu_us_per_s: Math.round(idleUsPerS),
     channel: {
-      delivered: channelDelivered, expected: S * P, exactly_once: exactlyOnce, out_of_order: afterChannel.reduce((a, x) => a + x.disorder, 0),
-      last_receipt_ms: { p50: pct(lastMs, 0.5), p99: pct(lastMs, 0.99), max: pct(lastMs, 1) },
-      deliveries_per_s_while_publishing: Math.round(channelDelivered / ((P * INTERVAL) / 1000)),
-      gateway_cpu_us_per_delivery: Math.round(perChannel * 1000) / 1000,
+      ...channel, out_of_order: final.reduce((a, x) => a + x.disorder, 0),
+      deliveries_per_s_while_publishing: Math.round(channel.delivered / ((P * INTERVAL) / 1000)),
+      gateway_cpu_us_per_delivery: r3(perChannel), gateway_cpu_us_per_delivery_net_of_idle: r3(netChannel), perf_gateway0: perfChannel,
     },
+    ...(bare ? { bare_uws: { ...bare, cpu_us_per_delivery: r3(perBare), perf: perfBare } } : {}),
     push: {
       delivered: pushDelivered, expected: S * P,
       last_receipt_ms: { p50: pct(pushLastMs, 0.5), p99: pct(pushLastMs, 0.99), max: pct(pushLastMs, 1) },
-      gateway_cpu_us_per_delivery: Math.round(perPush * 1000) / 1000,
+      gateway_cpu_us_per_delivery: r3(perPush), gateway_cpu_us_per_delivery_net_of_idle: r3(netPush), perf_gateway0: perfPush,
     },
-    ratio_gateway_cpu_channel_vs_push: perChannel > 0 && perPush > 0 ? Math.round((perChannel / perPush) * 1000) / 1000 : -1,
-    closed_unexpectedly: afterPush.reduce((a, x) => a + x.closed, 0),
+    ratio_gateway_cpu_channel_vs_push: ratio(perChannel, perPush),
+    ratio_gateway_cpu_channel_vs_push_net_of_idle: ratio(netChannel, netPush),
+    ratio_gateway_cpu_channel_vs_bare_uws: ratio(netChannel, perBare),
+    ratio_bare_uws_vs_push: ratio(perBare, netPush),
+    ...(sustained ? { sustained: { channels: NCH, channel_size: SIZE, ...sustained } } : {}),
+    ...(latency ? { latency: { channels: LAT_CH, channel_size: LAT_SIZE, ...latency } } : {}),
+    closed_unexpectedly: final.reduce((a, x) => a + x.closed, 0),
   };
-  log(`channel: ${channelDelivered}/${S * P} delivered, last receipt p50 ${result.channel.last_receipt_ms.p50} ms p99 ${result.channel.last_receipt_ms.p99} ms; `
-    + `push: ${pushDelivered}/${S * P}; gateway CPU per delivery channel/push = ${result.ratio_gateway_cpu_channel_vs_push}`);
+  log(`channel: ${channel.delivered}/${channel.expected} delivered, last receipt p50 ${channel.last_receipt_ms.p50} ms p99 ${channel.last_receipt_ms.p99} ms; `
+    + `push: ${pushDelivered}/${S * P}; gateway CPU µs/delivery (net of idle ${Math.round(idleUsPerS)} µs/s) channel ${r3(netChannel)}, push ${r3(netPush)}`
+    + `${bare ? `, bare uWS ${r3(perBare)}` : ''}; channel/push ${result.ratio_gateway_cpu_channel_vs_push_net_of_idle}, channel/bare ${result.ratio_gateway_cpu_channel_vs_bare_uws}`);
+  if (sustained) log(`sustained: ${sustained.deliveries_per_s} deliveries/s received (${sustained.delivered}/${sustained.expected}), publish → last p99 ${sustained.publish_to_last_subscriber_ms.p99} ms`);
+  if (latency) log(`latency: publish answer p50/p99 ${latency.api_answer_ms.p50}/${latency.api_answer_ms.p99} ms, → last subscriber p99 ${latency.publish_to_last_subscriber_ms.p99} ms`);
   console.log(JSON.stringify(result));
 }
 
-const watchdog = setTimeout(() => { log('watchdog: over 30 minutes, giving up'); process.exit(2); }, 30 * 60_000);
+/** Wall seconds per phase, so a full-size run can be planned from a smaller one. */
+const phaseS: Record<string, number> = {};
+let phaseAt = performance.now();
+const phaseDone = (name: string): void => { const now = performance.now(); phaseS[name] = Math.round((now - phaseAt) / 100) / 10; phaseAt = now; };
+
+const watchdog = setTimeout(() => { log('watchdog: over 60 minutes, giving up'); process.exit(2); }, 60 * 60_000);
 watchdog.unref();
 main().then(async () => {
   for (const w of workers) if (w.connected) w.send({ cmd: 'close' });
   await sleep(200);
+  bareProc?.kill('SIGKILL');
   await cluster?.stop();
   process.exit(0);
 }, async (err: unknown) => {
   log(`failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
   for (const w of workers) w.kill('SIGKILL');
+  bareProc?.kill('SIGKILL');
   await cluster?.stop().catch(() => {});
   process.exit(1);
 });

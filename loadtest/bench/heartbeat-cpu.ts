@@ -9,7 +9,9 @@
  *
  * Each server gets N connections (authenticated for the gateway) from W worker
  * processes (heartbeat-worker.ts), each heartbeating with the 1-byte frame
- * every --interval ms. After the clients are up and a settle period, K windows
+ * every --interval ms; a refused connect (e.g. the gateway's 503 while its
+ * session starts queue on a busy machine) is retried, and the retries and
+ * their reasons are reported per server. After the clients are up and a settle period, K windows
  * of --window ms are measured: per server, CPU time of all its threads (from
  * /proc/<pid>/task/<tid>/schedstat, nanoseconds; the gateway's GC and libuv
  * threads count) divided by the acks its clients received in the window. Per
@@ -58,7 +60,7 @@ function threadCpuNs(pid: number): Map<string, number> {
 
 const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
-interface WorkerStats { open: number; acks: number; sent: number; closedUnexpectedly: number; failed: number }
+interface WorkerStats { open: number; acks: number; sent: number; closedUnexpectedly: number; failed: number; retries: number; errors: Record<string, number> }
 
 function ask(w: ChildProcess): Promise<WorkerStats> {
   return new Promise((resolve) => {
@@ -72,7 +74,16 @@ interface Target { name: string; pid: number; url: string; secret?: string; work
 
 async function acks(t: Target): Promise<WorkerStats> {
   const all = await Promise.all(t.workers.map(ask));
-  return all.reduce((a, x) => ({ open: a.open + x.open, acks: a.acks + x.acks, sent: a.sent + x.sent, closedUnexpectedly: a.closedUnexpectedly + x.closedUnexpectedly, failed: a.failed + x.failed }));
+  return all.reduce((a, x) => ({
+    open: a.open + x.open, acks: a.acks + x.acks, sent: a.sent + x.sent, closedUnexpectedly: a.closedUnexpectedly + x.closedUnexpectedly,
+    failed: a.failed + x.failed, retries: a.retries + x.retries, errors: mergeCounts(a.errors, x.errors),
+  }));
+}
+
+function mergeCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 function startWorkers(t: Target, addrBase: number): Promise<unknown> {
@@ -93,7 +104,9 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 
 async function main(): Promise<void> {
   const gatewayEnv: Record<string, string> = {
-    LONGLINK_MAX_CONNECTIONS: '100000', LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000',
+    // Admission off as far as it goes: each worker connects thousands of clients from one address, which the
+    // per-address budget (200/s, burst 1000) answers with 429s; the bare server has no such budget.
+    LONGLINK_MAX_CONNECTIONS: '100000', LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0',
     LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
   };
   // Gateways started here rather than by the cluster helper, so node flags (--cpu-prof) can be passed.
@@ -173,14 +186,17 @@ async function main(): Promise<void> {
         cpu_us_per_heartbeat: Number(median(rows[t.name]!.us).toFixed(3)), heartbeats_per_s: Math.round(median(rows[t.name]!.hbPerS)),
         threads_us_per_heartbeat: Object.fromEntries([...threads[t.name]!].filter(([, v]) => v >= 0.01).map(([k, v]) => [k, Number(v.toFixed(2))])),
         open: end[i]!.open, unexpected_closes: end[i]!.closedUnexpectedly, failed: end[i]!.failed,
+        connect_retries: end[i]!.retries, connect_errors: end[i]!.errors,
       }])),
       ratio_longlink_vs_uws: Number(median(ratios).toFixed(3)),
       ratio_range: [Number(Math.min(...ratios).toFixed(3)), Number(Math.max(...ratios).toFixed(3))],
       ...(beforeRatios.length ? { ratio_before_vs_uws: Number(median(beforeRatios).toFixed(3)) } : {}),
     };
-    console.log('\nserver      µs/heartbeat (median)  heartbeats/s  open  unexpected closes');
+    console.log('\nserver      µs/heartbeat (median)  heartbeats/s  open  unexpected closes  connect retries');
     for (const [name, r] of Object.entries(result.servers)) {
-      console.log(`${name.padEnd(10)} ${r.cpu_us_per_heartbeat.toFixed(3).padStart(21)} ${String(r.heartbeats_per_s).padStart(13)} ${String(r.open).padStart(5)}  ${r.unexpected_closes}`);
+      console.log(`${name.padEnd(10)} ${r.cpu_us_per_heartbeat.toFixed(3).padStart(21)} ${String(r.heartbeats_per_s).padStart(13)} ${String(r.open).padStart(5)}  ${String(r.unexpected_closes).padStart(17)}  ${r.connect_retries}` +
+        (r.failed > 0 ? ` (${r.failed} never opened)` : ''));
+      if (r.connect_retries > 0) console.log(`           connect errors: ${Object.entries(r.connect_errors).map(([k, v]) => `${v}× ${k}`).join('; ')}`);
       console.log(`           by thread (mean µs/heartbeat): ${Object.entries(r.threads_us_per_heartbeat).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     }
     console.log(`\nlonglink / bare uWS: median ${result.ratio_longlink_vs_uws}× over ${WINDOWS} windows (range ${result.ratio_range[0]}–${result.ratio_range[1]})` +

@@ -62,15 +62,26 @@ describe('bench pieces', () => {
 });
 
 describe('benches end to end (toy sizes)', () => {
-  it('bench:fanout: every subscriber on both gateways gets every publish once, in order; the push baseline delivers too; CPU ratio computed', async () => {
-    const { json } = await run('dist/loadtest/bench/fanout.js', ['--subscribers', '40', '--gateways', '2', '--workers', '1', '--publishes', '4', '--interval', '50']);
+  it('bench:fanout: every subscriber on both gateways gets every publish once, in order; the push, bare-uWS, sustained and latency phases deliver too; CPU ratios computed', async () => {
+    const { json } = await run('dist/loadtest/bench/fanout.js', ['--subscribers', '40', '--gateways', '2', '--workers', '1', '--publishes', '4', '--interval', '50',
+      '--channel-size', '10', '--sustain-rate', '1000', '--sustain-seconds', '1', '--lat-size', '20', '--lat-rate', '100', '--lat-seconds', '1']);
     const ch = json.channel as { delivered: number; expected: number; exactly_once: boolean; out_of_order: number; last_receipt_ms: { p99: number } };
     const push = json.push as { delivered: number; expected: number };
+    const bare = json.bare_uws as { delivered: number; expected: number; exactly_once: boolean; cpu_us_per_delivery: number };
     assert.deepEqual([ch.delivered, ch.expected, ch.exactly_once, ch.out_of_order], [160, 160, true, 0]);
     assert.ok(ch.last_receipt_ms.p99 >= 0 && ch.last_receipt_ms.p99 < 10_000, JSON.stringify(ch));
     assert.deepEqual([push.delivered, push.expected], [160, 160]);
+    assert.deepEqual([bare.delivered, bare.expected, bare.exactly_once], [160, 160, true]);
+    assert.ok(bare.cpu_us_per_delivery > 0, JSON.stringify(bare));
+    // 4 channels of 10 at 100 publishes/s for 1 s; 2 channels of 20 at 100/s for 1 s: every message to every member once.
+    const sus = json.sustained as { channels: number; publishes: number; accepted: number; delivered: number; exactly_once: boolean; deliveries_per_s: number };
+    assert.deepEqual([sus.channels, sus.publishes, sus.accepted, sus.delivered, sus.exactly_once], [4, 100, 100, 1000, true]);
+    assert.ok(sus.deliveries_per_s > 0, JSON.stringify(sus));
+    const lat = json.latency as { channels: number; publishes: number; delivered: number; exactly_once: boolean; api_answer_ms: { p99: number } };
+    assert.deepEqual([lat.channels, lat.publishes, lat.delivered, lat.exactly_once], [2, 100, 2000, true]);
+    assert.ok(lat.api_answer_ms.p99 >= 0, JSON.stringify(lat));
     assert.equal(json.closed_unexpectedly, 0);
-    assert.equal(typeof json.ratio_gateway_cpu_channel_vs_push, 'number');
+    for (const k of ['ratio_gateway_cpu_channel_vs_push', 'ratio_gateway_cpu_channel_vs_push_net_of_idle', 'ratio_gateway_cpu_channel_vs_bare_uws']) assert.equal(typeof json[k], 'number', k);
   });
 
   it('bench:push: standalone at a fixed rate, then maximum-size batches with the bystander probe and the server\'s own event-loop delay', async () => {

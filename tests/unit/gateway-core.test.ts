@@ -40,6 +40,34 @@ describe('GatewayCore', () => {
     assert.equal(core.stats.heartbeats, 1);
   });
 
+  it('counts a bare heartbeat once yet reports it in every total; a dropped bare ack closes as a slow consumer', async () => {
+    const { core, hs } = setup();
+    const s = new FakeClientSocket();
+    const c = core.open(s, hs());
+    await flush();
+    const before = { framesOut: core.stats.framesOut, bytesOut: core.stats.bytesOut };
+    for (let i = 0; i < 3; i++) core.message(c, buf(encodeHeartbeat()), true);
+    core.message(c, buf(encodeAck(0)), true);
+    assert.equal(core.stats.bareHeartbeats, 3);
+    assert.equal(core.stats.heartbeats, 3);
+    assert.equal(core.stats.framesIn, 4);
+    assert.equal(core.stats.bytesIn, 3 + encodeAck(0).byteLength);
+    assert.equal(core.stats.framesOut - before.framesOut, 3);
+    assert.equal(core.stats.bytesOut - before.bytesOut, 3);
+    // A 1-byte binary frame that is not a heartbeat takes the general path and its error.
+    core.message(c, buf(Uint8Array.of(0x7f)), true);
+    assert.equal(s.code(), Close.INVALID_FRAME);
+    assert.equal(core.stats.framesIn, 5);
+
+    const t = new FakeClientSocket();
+    const d = core.open(t, hs('bob'));
+    await flush();
+    t.nextStatus = SendStatus.DROPPED;
+    core.message(d, buf(encodeHeartbeat()), true);
+    assert.equal(t.code(), Close.SLOW_CONSUMER);
+    assert.equal(core.stats.backpressureDrops, 2, 'the ack, then the close\'s error frame');
+  });
+
   it('closes an idle connection within interval x 1.5 + grace (+ one tick) with HEARTBEAT_TIMEOUT', async () => {
     const { core, hs, run } = setup();
     const s = new FakeClientSocket();

@@ -29,7 +29,8 @@ export interface ClientFramesDeps {
   recover?(c: Connection, positions: readonly ChannelPosition[]): boolean;
 }
 
-const HEARTBEAT_ACK_BARE = encodeHeartbeatAck();
+/** Shared with GatewayCore's bare-heartbeat path. */
+export const HEARTBEAT_ACK_BARE = encodeHeartbeatAck();
 
 export class ClientFrames {
   constructor(private readonly d: ClientFramesDeps) {}
@@ -131,7 +132,7 @@ export class ClientFrames {
 
   /** A heartbeat, with or without an announced interval: renegotiate if needed and answer with an ack. */
   heartbeat(c: Connection, announcedMs: number | undefined): void {
-    this.d.stats.heartbeats++;
+    this.d.stats.heartbeatsOther++;
     if (this.d.options.hb.log) this.d.log.debug({ conn: c.id, user: c.user, intervalMs: announcedMs }, 'heartbeat');
     let intervalMs: number | undefined;
     if (announcedMs !== undefined) {

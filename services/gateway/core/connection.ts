@@ -12,6 +12,12 @@ import type { ChannelConn } from './channels.js';
 import { heartbeatDeadlineMs } from '../../../protocol/index.js';
 
 export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn, ChannelConn {
+  // The fields every heartbeat reads or writes come first, so they share the
+  // object's first cache lines (V8 lays fields out in declaration order):
+  // a heartbeat arrives on a connection nothing touched for seconds, and each
+  // cold line it loads costs more than the JavaScript around it.
+  /** Set once `end()` was called or the transport reported the close: never touch the socket after. */
+  closed = false;
   /** The timing wheel's index for this connection's deadline record (-1: none). */
   wheelId = -1;
   // Numeric fields start as numbers, never `undefined` (what an ES2022 field
@@ -22,12 +28,17 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   // inbound token bucket
   tokens = 0;
   last = 0;
-
-  /** Negotiated heartbeat interval and the derived server-side span (interval x 1.5 + grace). */
-  intervalMs = 0;
+  /** Highest seq written to this socket, and highest the client acked, both of `epoch`. */
+  sentSeq = 0;
+  ackedSeq = 0;
+  /** Negotiated heartbeat interval's server-side span (interval x 1.5 + grace). */
   deadlineSpanMs = 0;
-  /** Set once `end()` was called or the transport reported the close: never touch the socket after. */
-  closed = false;
+  /** Moves forward on an in-band refresh. */
+  tokenExpiresAt = 0;
+  readonly socket: ClientSocket;
+
+  /** Negotiated heartbeat interval. */
+  intervalMs = 0;
   /** Close code the core chose (for metrics); undefined when the peer closed. */
   closeCode: number | undefined = undefined;
   /** Registered in the local registry and announced online. */
@@ -39,9 +50,6 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   /** The backlog being replayed, paced by the send buffer (replay.ts); null once done. */
   replay: ReplayState | null = null;
   session = '';
-  /** Highest seq written to this socket, and highest the client acked, both of `epoch`. */
-  sentSeq = 0;
-  ackedSeq = 0;
   /** The user's sequence epoch (epoch.ts); -1 until the session start says (or if the router sends none). */
   epoch = -1;
   epochMoved = false;
@@ -54,19 +62,16 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   /** Channels joined or joining (channels.ts); null until the first. */
   channels: Set<string> | null = null;
   awaitingRecover: { channels: readonly string[]; until: number } | null = null;
+  readonly id: string;
+  readonly user: string;
+  readonly device: string;
 
-  constructor(
-    readonly socket: ClientSocket,
-    readonly id: string,
-    readonly user: string,
-    readonly device: string,
-    /** Moves forward on an in-band refresh. */
-    public tokenExpiresAt: number,
-    intervalMs: number,
-    graceMs: number,
-    burst: number,
-    now: number,
-  ) {
+  constructor(socket: ClientSocket, id: string, user: string, device: string, tokenExpiresAt: number, intervalMs: number, graceMs: number, burst: number, now: number) {
+    this.socket = socket;
+    this.id = id;
+    this.user = user;
+    this.device = device;
+    this.tokenExpiresAt = tokenExpiresAt;
     this.tokens = burst;
     this.last = now;
     this.intervalMs = intervalMs;

@@ -26,7 +26,7 @@ import { Replayer } from './replay.js';
 import { bump } from '../../shared/stats.js';
 import { Outbound } from './outbound.js';
 import { startSession, type SessionStartDeps } from './session-start.js';
-import { ClientFrames } from './client-frames.js';
+import { ClientFrames, HEARTBEAT_ACK_BARE } from './client-frames.js';
 import { newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
 import { ChannelHub } from './channels.js';
 import type { ChannelLink, ClientSocket, ControlCommand, Delivery, GatewayLink, Handshake, IdSource, TokenVerifier, TopicPublisher } from './ports.js';
@@ -260,33 +260,58 @@ export class GatewayCore {
 
   // ---- inbound frames ------------------------------------------------------------
 
+  /**
+   * Every inbound frame: size, rate, liveness, then what it says. The bare
+   * 1-byte heartbeat, most of a gateway's traffic, is recognised first by one
+   * byte compare (a 1-byte frame is always under the size limit, which is at
+   * least 64) and, unless the ack has business data to carry, costs a rate
+   * check, a deadline touch, one counter and the preallocated ack.
+   */
   message(c: Connection, data: ArrayBuffer, isBinary: boolean): void {
     if (c.closed) return;
     const now = this.clock.now();
     const len = data.byteLength;
-    this.stats.framesIn++;
-    this.stats.bytesIn += len;
-    if (len > this.o.limits.maxPayload) {
-      this.closeWith(c, Close.MESSAGE_TOO_BIG, `frame of ${len} bytes exceeds the ${this.o.limits.maxPayload}-byte limit`);
+    const lim = this.o.limits;
+    if (len === 1 && isBinary && new Uint8Array(data, 0, 1)[0] === BinaryOp.HEARTBEAT) {
+      if (take(c, lim.ratePerSec, lim.burst, now)) {
+        this.deadlines.touch(c, now);
+        if (c.sentSeq <= c.ackedSeq && !this.o.hb.log) {
+          this.stats.bareHeartbeats++;
+          this.out.bareAck(c, HEARTBEAT_ACK_BARE);
+          return;
+        }
+        this.stats.framesInOther++;
+        this.stats.bytesInOther++;
+        this.frames.heartbeat(c, undefined);
+        return;
+      }
+      this.stats.framesInOther++;
+      this.stats.bytesInOther++;
+      this.rateLimited(c);
       return;
     }
-    if (!take(c, this.o.limits.ratePerSec, this.o.limits.burst, now)) {
-      this.closeWith(c, Close.RATE_LIMITED, `more than ${this.o.limits.ratePerSec} frames/s (burst ${this.o.limits.burst})`);
+    this.stats.framesInOther++;
+    this.stats.bytesInOther += len;
+    if (len > lim.maxPayload) {
+      this.closeWith(c, Close.MESSAGE_TOO_BIG, `frame of ${len} bytes exceeds the ${lim.maxPayload}-byte limit`);
+      return;
+    }
+    if (!take(c, lim.ratePerSec, lim.burst, now)) {
+      this.rateLimited(c);
       return;
     }
     // Last-packet time: any frame is liveness. O(1), no allocation.
     this.deadlines.touch(c, now);
-    // Fast path for the bare 1-byte heartbeat: no decoder, preallocated ack.
-    if (isBinary && len === 1 && new Uint8Array(data, 0, 1)[0] === BinaryOp.HEARTBEAT) {
-      this.frames.heartbeat(c, undefined);
-      return;
-    }
     const d = decodeClientFrame(data, isBinary);
     if (!d.ok) {
       this.closeWith(c, d.code, d.reason);
       return;
     }
     this.frames.handle(c, d.frame);
+  }
+
+  private rateLimited(c: Connection): void {
+    this.closeWith(c, Close.RATE_LIMITED, `more than ${this.o.limits.ratePerSec} frames/s (burst ${this.o.limits.burst})`);
   }
 
   // ---- deadlines -------------------------------------------------------------------

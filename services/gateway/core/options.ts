@@ -12,15 +12,28 @@ export interface CoreOptions {
   channels?: { maxPerConnection: number; recoverWaitMs: number; presenceEvents?: boolean };
 }
 
-/** Plain counters the core bumps on hot paths; the metrics module reads them at scrape time. */
+/**
+ * Plain counters the core bumps on hot paths; the metrics module reads them at
+ * scrape time. The bare heartbeat (1 byte in, the 1-byte ack out) bumps one
+ * counter, `bareHeartbeats`, instead of five: `heartbeats`, `framesIn`,
+ * `bytesIn`, `framesOut` and `bytesOut` are totals read through getters that
+ * add it to the `…Other` counters every other frame bumps.
+ */
 export interface CoreStats {
   opened: number;
-  heartbeats: number;
+  /** Bare heartbeats answered with the bare ack (GatewayCore.message's fast path). */
+  bareHeartbeats: number;
+  heartbeatsOther: number;
+  framesInOther: number;
+  framesOutOther: number;
+  bytesInOther: number;
+  bytesOutOther: number;
+  readonly heartbeats: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
   heartbeatTimeouts: number;
-  framesIn: number;
-  framesOut: number;
-  bytesIn: number;
-  bytesOut: number;
   pushesDelivered: number;
   backpressureDrops: number;
   slowConsumerCloses: number;
@@ -42,7 +55,14 @@ export interface CoreStats {
 
 export function newStats(): CoreStats {
   return {
-    opened: 0, heartbeats: 0, heartbeatTimeouts: 0, framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
+    opened: 0, bareHeartbeats: 0, heartbeatsOther: 0, framesInOther: 0, framesOutOther: 0, bytesInOther: 0, bytesOutOther: 0,
+    get heartbeats() { return this.bareHeartbeats + this.heartbeatsOther; },
+    get framesIn() { return this.bareHeartbeats + this.framesInOther; },
+    get framesOut() { return this.bareHeartbeats + this.framesOutOther; },
+    // Each bare heartbeat and each bare ack is one byte.
+    get bytesIn() { return this.bareHeartbeats + this.bytesInOther; },
+    get bytesOut() { return this.bareHeartbeats + this.bytesOutOther; },
+    heartbeatTimeouts: 0,
     pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, startsShedByRouter: 0, startsDeviceLimit: 0,
     closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(), refreshes: new Map(), upstreamReplies: new Map(),
   };

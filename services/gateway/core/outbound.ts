@@ -32,9 +32,24 @@ export class Outbound {
     if (c.closed) return;
     const { stats } = this.d;
     const status = c.socket.send(data, isBinary);
-    stats.framesOut++;
-    stats.bytesOut += typeof data === 'string' ? data.length : data.byteLength;
-    if (status === SendStatus.OK) return;
+    stats.framesOutOther++;
+    stats.bytesOutOther += typeof data === 'string' ? data.length : data.byteLength;
+    if (status !== SendStatus.OK) this.sent(c, status);
+  }
+
+  /**
+   * The bare heartbeat ack on a live connection (GatewayCore.message checked
+   * `closed`); counted by the caller's `bareHeartbeats`, so a send that went
+   * through costs nothing more here.
+   */
+  bareAck(c: Connection, ack: Uint8Array): void {
+    const status = c.socket.send(ack, true);
+    if (status !== SendStatus.OK) this.sent(c, status);
+  }
+
+  /** A send that did not go straight out: dropped (close as a slow consumer) or buffered (start its clock). */
+  private sent(c: Connection, status: number): void {
+    const { stats } = this.d;
     if (status === SendStatus.DROPPED) {
       stats.backpressureDrops++;
       // Already closing (e.g. the error frame itself was dropped): don't re-enter the close.

@@ -35,6 +35,15 @@ interface UserData {
   conn: Connection | null;
 }
 
+/**
+ * uWS copies the upgrade's user data onto the WebSocket object and
+ * getUserData() returns that very object (both builds; tested), so the
+ * per-frame handlers read `conn` from `ws` without the native call. open()
+ * stores it on `ws` itself as well, so this holds whatever a build does.
+ */
+type Socket = uWS.WebSocket<UserData> & { conn?: Connection | null };
+const connOf = (ws: uWS.WebSocket<UserData>): Connection | null | undefined => (ws as Socket).conn;
+
 export interface UwsGatewayOptions {
   core: GatewayCore;
   auth: Authenticator;
@@ -230,19 +239,21 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       const ud = ws.getUserData();
       const hs = ud.hs!;
       ud.hs = null;
-      ud.conn = core.open(ws, hs);
+      const conn = core.open(ws, hs);
+      ud.conn = conn;
+      (ws as Socket).conn = conn;
     },
     message: (ws, message, isBinary) => {
-      const c = ws.getUserData().conn;
-      if (c !== null) core.message(c, message, isBinary);
+      const c = connOf(ws);
+      if (c != null) core.message(c, message, isBinary);
     },
     drain: (ws) => {
-      const c = ws.getUserData().conn;
-      if (c !== null) core.sendBufferDrained(c);
+      const c = connOf(ws);
+      if (c != null) core.sendBufferDrained(c);
     },
     close: (ws, code) => {
-      const c = ws.getUserData().conn;
-      if (c !== null) core.closed(c, code);
+      const c = connOf(ws);
+      if (c != null) core.closed(c, code);
     },
   });
 
