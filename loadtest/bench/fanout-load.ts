@@ -13,7 +13,9 @@
  *
  * Publishes go through one keep-alive HTTP agent, at most `maxInFlight`
  * outstanding; a call that could not start on time is still timed from its
- * schedule.
+ * schedule. After the last answer the phase waits until receipts stop
+ * growing (fanout.ts), so `exactly_once: false` means messages were lost or
+ * duplicated, not still on their way.
  */
 import http from 'node:http';
 import { percentileOf } from '../lib/histogram.js';

@@ -245,10 +245,23 @@ async function main(): Promise<void> {
     const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid);
     let out: Awaited<ReturnType<typeof openLoop>> = [];
     const stopRouter = o.perf !== undefined ? perfRecord(routerPid, path.join(o.perf, `${name}-router.data`)) : undefined;
-    const perfGw = await profiled(name, gw0, async () => { out = await openLoop(publisher, prefix, channels, rate, secs); await sleep(3000); });
+    let pubs = new Map<string, [number, number]>();
+    const perfGw = await profiled(name, gw0, async () => {
+      out = await openLoop(publisher, prefix, channels, rate, secs);
+      // Wait for the backlog to drain: until the phase's receipts stop growing (or all arrived), at most 60 s.
+      const got = (): number => out.reduce((a, x) => a + (pubs.get(`${x.channel}#${x.offset}`)?.[0] ?? 0), 0);
+      const want = out.filter((x) => x.status === 200).length * size;
+      for (let prev = -1, t = 0; t < 60_000; t += 2000) {
+        await sleep(2000);
+        pubs = merge(await counts(), (x) => x.pubs);
+        const n = got();
+        if (n >= want || n === prev) break;
+        prev = n;
+      }
+    });
     await stopRouter?.();
     const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0;
-    const s = rateSummary(out, size, merge(await counts(), (x) => x.pubs), secs);
+    const s = rateSummary(out, size, pubs, secs);
     return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1,
       ...(o.perf !== undefined ? { perf_gateway0: perfGw, perf_router_top: perfTop(path.join(o.perf, `${name}-router.data`)) } : {}) };
   };

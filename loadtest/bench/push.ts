@@ -174,9 +174,11 @@ async function main(): Promise<number> {
   const idle1 = machineStat();
   const preBusy = Math.round(((idle1[0] - idle0[0]) / Math.max(1, idle1[1] - idle0[1])) * 100);
   log(`machine busy before start: ${preBusy}% of ${availableParallelism()} cores${preBusy > 10 ? ' (other load present: compare ratios within this run)' : ''}`);
-  const repo = execFileSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8' }).trim();
-  const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8' }).trim();
-  const oldRoot = o.baseline === 'none' ? undefined : ensureBaseline(repo, o.baseline, log);
+  // git is needed only to build a baseline; without one (an image, a root without git) the build is just "unknown".
+  const git = (args: string[]): string => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  let head = 'unknown';
+  try { head = git(['rev-parse', '--short=12', 'HEAD']); } catch { if (o.baseline !== 'none') throw new Error('bench:push --baseline needs git and a checkout (or --baseline none)'); }
+  const oldRoot = o.baseline === 'none' ? undefined : ensureBaseline(git(['rev-parse', '--show-toplevel']), o.baseline, log);
   const kinds = o.systems.split(',').map((x) => x.trim()) as Array<'cluster' | 'standalone'>;
   const apiServers = o['api-servers'].split(',').map((x) => x.trim()).filter((x) => x !== '');
   for (const x of apiServers) if (x !== 'uws' && x !== 'node') throw new Error(`--api-servers: "${x}" is not uws or node`);

@@ -1,6 +1,7 @@
 /** Result type, table and jitter-vs-fixed comparison of the reconnect-storm bench (storm.ts). Pure. */
 import type { LatencySummary as Lat } from '../lib/histogram.js';
 import type { RouterResumes } from '../lib/gateway-metrics.js';
+import type { StormSecond } from './storm-timeline.js';
 
 /** Failed attempts: refused before the upgrade (503) and session starts failed after it (1011; 1013: shed by a router with a retry delay). */
 export interface FailureSplit { c503: number; c1011: number; c1013: number; other: number; share503: number }
@@ -34,6 +35,8 @@ export interface StormResult {
   attempt_to_hello_ms?: Lat;
   push_error_samples?: Record<string, number>;
   machine_busy_pct_storm: number;
+  /** Per second after the kill: admissions, refusals, Retry-After given, clients waiting vs connecting, CPU (storm-timeline.ts). */
+  timeline_1s?: StormSecond[];
   timeline?: Array<{ t: number; opened: number[]; rejected: number[]; started?: number[]; limit?: number[]; latency_ms?: number[] }>;
 }
 

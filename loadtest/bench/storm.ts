@@ -46,6 +46,8 @@ import { scrapeGateway, scrapeRouterResumes, type GatewayScrape } from '../lib/g
 import { startCpuHog } from '../lib/cpu-hog.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
+import { cpuMicros } from './proc-stats.js';
+import { perSecond, timelineText, type StormSample } from './storm-timeline.js';
 import { compareStorms, connectTable, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -158,14 +160,29 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
 
   // Watch the survivors' own counters: accepted connects and 503s, in 250 ms steps.
   const steps: Step[] = [];
+  const trace: StormSample[] = [];
+  const cpu = (pid: number | undefined): number => { try { return pid === undefined ? 0 : cpuMicros(pid); } catch { return 0; } };
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0);
+  const sampleNow = (t: number, st: Step | undefined): void => {
+    const g = agg.gauge(), last = trace.at(-1);
+    trace.push({ t, started: st ? Math.max(last?.started ?? 0, sum(st.started)) : sum(before.map((m) => m?.started ?? 0)),
+      refused: st ? Math.max(last?.refused ?? 0, sum(st.rejected)) : sum(before.map((m) => Object.values(m?.admissionRejections ?? {}).reduce((a, b) => a + b, 0))),
+      open: g.open, connecting: g.connecting, waiting: g.waiting, c503: agg.statuses['503'] ?? 0, c1011: agg.codes['1011'] ?? 0, retryAfter: { ...agg.retryAfter },
+      cpuClients: sum(workers.map((w) => cpu(w.pid))), cpuGateways: others.map((x) => cpu(x.proc.child.pid)), cpuRouter: cpu(c.routers[0]?.proc.child.pid), jiffies: machineJiffies(),
+      cpuOther: cpu(process.pid) + cpu(c.nats.pid(0)) + cpu(c.redis.pid), clientLagMs: agg.takeStepLag() });
+  };
+  sampleNow(0, undefined);
   let recoverS: number | undefined;
   while (performance.now() - tKill < TIMEOUT_S * 1000) {
     await sleep(250);
     const now = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl, 2000)));
     steps.push(step((performance.now() - tKill) / 1000, now));
+    sampleNow(steps.at(-1)!.t, steps.at(-1));
     if (recoverS === undefined && agg.gauge().open >= N) { recoverS = (performance.now() - tKill) / 1000; break; }
   }
   const j1 = machineJiffies();
+  const seconds = perSecond(trace);
+  log(`${mode}: per-second timeline after the kill\n${timelineText(seconds)}`);
   await sleep(2000); // pushes keep flowing to the recovered clients
   await pusher.stop();
   const after = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl)));
@@ -229,6 +246,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     router_resumes: router,
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: agg.merged(['storm']).connect.summary(),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
+    timeline_1s: seconds,
     timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, started: s.started, rejected: s.rejected, limit: s.limit, latency_ms: s.latencyMs })),
   };
 }

@@ -21,6 +21,8 @@ export class Aggregator {
   readonly codes: Record<string, number> = {};
   readonly statuses: Record<string, number> = {};
   readonly errors: Record<string, number> = {};
+  /** Retry-After values of the 503s clients received (whole seconds → count). */
+  readonly retryAfter: Record<string, number> = {};
   readonly points: Point[] = [];
   /** Per-client time from a 'mark' to its next hello (storm bench). */
   readonly reconnect = new Histogram();
@@ -50,12 +52,18 @@ export class Aggregator {
     this.reconnect.merge(s.reconnect);
     this.lagMaxMs = Math.max(this.lagMaxMs, s.lagMaxMs);
     this.pendingLag = Math.max(this.pendingLag, s.lagMaxMs);
+    this.stepLag = Math.max(this.stepLag, s.lagMaxMs);
     this.pendingSamples++;
     this.pendingAge = Math.max(this.pendingAge, Date.now() - s.t);
     this.pendingHb.merge(s.hb);
     this.pendingPush.merge(s.push);
     addMap(this.codes, s.codes); addMap(this.statuses, s.statuses); addMap(this.errors, s.errors);
+    if (s.retryAfter) addMap(this.retryAfter, s.retryAfter);
   }
+
+  /** Worst worker event-loop delay since the last call (ms); the storm bench's per-step view (it does not use `point`). */
+  takeStepLag(): number { const l = this.stepLag; this.stepLag = 0; return l; }
+  private stepLag = 0;
 
   gauge(): { open: number; connecting: number; waiting: number; attempted: number } {
     const g = { open: 0, connecting: 0, waiting: 0, attempted: 0 };

@@ -42,6 +42,8 @@ export interface HistDelta { b: Sparse; n: number; maxUs: number; sumUs: number 
 export interface Sample {
   type: 'sample'; t: number; open: number; connecting: number; waiting: number; attempted: number;
   d: Counts; codes: Record<string, number>; statuses: Record<string, number>; errors: Record<string, number>;
+  /** Retry-After of the 503s received (whole seconds → count). */
+  retryAfter?: Record<string, number>;
   hb: HistDelta; push: HistDelta; connect: HistDelta; reconnect: HistDelta;
   /** Worst event-loop delay of this worker over the sample (ms): when high, the generator itself was the bottleneck. */
   lagMaxMs: number;
@@ -63,7 +65,7 @@ function runWorker(a: WorkerArgs, kit: Awaited<ReturnType<typeof driverKit>>): v
   const drivers: Driver[] = [];
   const dropping = new WeakSet<Driver>();
   let d = zeroCounts();
-  let codes: Record<string, number> = {}, statuses: Record<string, number> = {}, errors: Record<string, number> = {};
+  let codes: Record<string, number> = {}, statuses: Record<string, number> = {}, errors: Record<string, number> = {}, retryAfter: Record<string, number> = {};
   const hb = new Histogram(), push = new Histogram(), connect = new Histogram(), reconnect = new Histogram();
   let urls = a.urls, randomUrl = false, markAt = 0;
   const seqs = new Map<string, Set<number>>();
@@ -84,6 +86,7 @@ function runWorker(a: WorkerArgs, kit: Awaited<ReturnType<typeof driverKit>>): v
     } else {
       d.failed++;
       if (e.status !== undefined) bump(statuses, String(e.status));
+      if (e.status === 503 && e.retryAfterMs !== undefined) bump(retryAfter, String(Math.round(e.retryAfterMs / 1000)));
       else bump(errors, e.error ?? 'closed before open');
     }
   };
@@ -155,12 +158,12 @@ function runWorker(a: WorkerArgs, kit: Awaited<ReturnType<typeof driverKit>>): v
     }
     d.hbSent = hbSent - lastHb; lastHb = hbSent;
     d.zombies = zombies - lastZombies; lastZombies = zombies;
-    const s: Sample = { type: 'sample', t: Date.now(), open, connecting, waiting, attempted: drivers.length, d, codes, statuses, errors,
+    const s: Sample = { type: 'sample', t: Date.now(), open, connecting, waiting, attempted: drivers.length, d, codes, statuses, errors, retryAfter,
       hb: hb.toSparse(), push: push.toSparse(), connect: connect.toSparse(), reconnect: reconnect.toSparse(),
       lagMaxMs: Math.round(Math.max(lag.max / 1e6, late)), rss: process.memoryUsage.rss() };
     lag.reset();
     send(s);
-    d = zeroCounts(); codes = {}; statuses = {}; errors = {};
+    d = zeroCounts(); codes = {}; statuses = {}; errors = {}; retryAfter = {};
     hb.reset(); push.reset(); connect.reset(); reconnect.reset();
   };
   const sampler = setInterval(sample, a.sampleMs);

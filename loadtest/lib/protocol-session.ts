@@ -158,6 +158,8 @@ export interface Ended {
   status?: number;
   /** Retry-After of a 503, in ms. */
   retryAfterMs?: number;
+  /** It came from Retry-After-Ms (the gateway's exact schedule). */
+  retryAfterExact?: true;
 }
 
 const NOTHING: { frames: Uint8Array[]; zombie: boolean } = Object.freeze({ frames: Object.freeze([]) as unknown as Uint8Array[], zombie: false });
@@ -401,7 +403,7 @@ export class ClientSession {
       code: e.closeCode ?? 1006,
       reason: '',
       ...(e.status !== undefined ? { httpStatus: e.status } : {}),
-      ...(e.status === 503 && e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+      ...(e.status === 503 && e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs, ...(e.retryAfterExact ? { retryAfterExact: true } : {}) } : {}),
       ...(this.drainAt !== undefined ? { reconnectDelayMs: Math.max(0, this.drainAt - now) } : {}),
       ...(usedFreshToken ? { usedFreshToken: true } : {}),
     };

@@ -15,7 +15,7 @@
  */
 import net from 'node:net';
 import { createHash, randomFillSync } from 'node:crypto';
-import { parseRetryAfter } from '../../sdk/src/backoff.js';
+import { refusalWait } from '../../sdk/src/backoff.js';
 import type { ClientSession } from './protocol-session.js';
 import { attemptTarget, type Driver, type DriverOptions, type DriverState, type EndInfo } from './ws-driver.js';
 
@@ -117,8 +117,8 @@ export class RawSessionDriver implements Driver {
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
       if (status !== 101) {
         // The SDK's Retry-After parser (delta-seconds or HTTP-date), as ws-driver.ts uses it.
-        const retryAfterMs = parseRetryAfter(/\r\nretry-after:([^\r]*)/i.exec(head)?.[1], Date.now());
-        this.endWith({ wasOpen: false, status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+        const wait = refusalWait(/\r\nretry-after:([^\r]*)/i.exec(head)?.[1], /\r\nretry-after-ms:([^\r]*)/i.exec(head)?.[1], Date.now());
+        this.endWith({ wasOpen: false, status, ...(wait ?? {}) });
         return;
       }
       const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(head)?.[1];

@@ -7,7 +7,7 @@
  * (backoff with full jitter, drain delay, Retry-After of a 503).
  */
 import WebSocket from 'ws';
-import { parseRetryAfter } from '../../sdk/src/backoff.js';
+import { refusalWait } from '../../sdk/src/backoff.js';
 import { connectUrl, subprotocols, type ClientSession, type Ended, type SessionEvent } from './protocol-session.js';
 
 export const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -130,11 +130,11 @@ export class SessionDriver implements Driver {
     };
     ws.on('unexpected-response', (req, res) => {
       // The SDK's own parser (delta-seconds or HTTP-date), as its Node transport reads it.
-      const ra = res.headers['retry-after'];
-      const retryAfterMs = parseRetryAfter(Array.isArray(ra) ? ra[0] : ra, Date.now());
+      const first = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? h[0] : h);
+      const wait = refusalWait(first(res.headers['retry-after']), first(res.headers['retry-after-ms']), Date.now());
       res.resume();
       req.destroy();
-      end({ status: res.statusCode ?? 0, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+      end({ status: res.statusCode ?? 0, ...(wait ?? {}) });
     });
     ws.on('open', () => {
       opened = true;

@@ -9,7 +9,8 @@
  *
  * A 503 with Retry-After is honoured: wait at least Retry-After, plus up to
  * `retryAfterJitter` (default 50 %) more, so a crowd turned away together does
- * not come back together (docs/protocol.md §2.3).
+ * not come back together (docs/protocol.md §2.3). A Retry-After-Ms (the
+ * gateway's admission schedule, already spread) is honoured exactly.
  */
 
 export interface BackoffConfig {
@@ -46,9 +47,35 @@ export function backoffDelay(cfg: Pick<BackoffConfig, 'baseMs' | 'capMs'>, attem
   return Math.floor(random() * backoffWindow(cfg, attempt));
 }
 
-/** Delay honouring a server's Retry-After (ms): at least that, plus up to `retryAfterJitter` of it. */
-export function retryAfterDelay(cfg: Pick<BackoffConfig, 'retryAfterJitter'>, retryAfterMs: number, random: () => number): number {
-  return Math.floor(retryAfterMs * (1 + random() * cfg.retryAfterJitter));
+/**
+ * Delay honouring a server's Retry-After (ms): at least that, plus up to
+ * `retryAfterJitter` of it. `exact`: the wait came from Retry-After-Ms, a
+ * place in the server's own return schedule (already spread over its crowd),
+ * so it is kept as given: jitter on top would bring the crowd back later and
+ * less evenly than the server planned.
+ */
+export function retryAfterDelay(cfg: Pick<BackoffConfig, 'retryAfterJitter'>, retryAfterMs: number, random: () => number, exact = false): number {
+  return exact ? Math.floor(retryAfterMs) : Math.floor(retryAfterMs * (1 + random() * cfg.retryAfterJitter));
+}
+
+/** Parses a Retry-After-Ms value (whole milliseconds, at most one hour); undefined if absent or malformed. */
+export function parseRetryAfterMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (!/^\d{1,7}$/.test(v)) return undefined;
+  const ms = Number(v);
+  return ms <= 3_600_000 ? ms : undefined;
+}
+
+/**
+ * The wait a refused upgrade names: Retry-After-Ms when present and valid
+ * (exact), else Retry-After (delta-seconds or HTTP-date); undefined if neither.
+ */
+export function refusalWait(retryAfter: string | undefined, retryAfterMs: string | undefined, wallNow: number): { retryAfterMs: number; retryAfterExact?: true } | undefined {
+  const exact = parseRetryAfterMs(retryAfterMs);
+  if (exact !== undefined) return { retryAfterMs: exact, retryAfterExact: true };
+  const ms = parseRetryAfter(retryAfter, wallNow);
+  return ms === undefined ? undefined : { retryAfterMs: ms };
 }
 
 /** Parses an HTTP Retry-After value (delta-seconds or HTTP-date) into ms; undefined if absent or malformed. */

@@ -222,6 +222,7 @@ export class Connection {
     const loss: LossInfo = { code: info.code, reason: this.lastError ?? info.reason };
     if (info.httpStatus !== undefined) loss.httpStatus = info.httpStatus;
     if (info.retryAfterMs !== undefined) loss.retryAfterMs = info.retryAfterMs;
+    if (info.retryAfterExact) loss.retryAfterExact = true;
     if (info.errorCode !== undefined) loss.errorCode = info.errorCode;
     this.socket = undefined;
     this.fail(loss);

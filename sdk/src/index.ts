@@ -13,7 +13,7 @@ export { FixedHeartbeatPolicy, MARS_DEFAULTS, SmartHeartbeatPolicy } from './hea
 export type { ChangeReason, HeartbeatPolicy, HeartbeatRecord, PolicyChange, SmartHeartbeatConfig } from './heartbeat-policy.js';
 export { HeartbeatScheduler } from './heartbeat-scheduler.js';
 export type { Beat, BeatKind } from './heartbeat-scheduler.js';
-export { DEFAULT_BACKOFF, backoffDelay, backoffWindow, parseRetryAfter, retryAfterDelay } from './backoff.js';
+export { DEFAULT_BACKOFF, backoffDelay, backoffWindow, parseRetryAfter, parseRetryAfterMs, refusalWait, retryAfterDelay } from './backoff.js';
 export type { BackoffConfig } from './backoff.js';
 export { DEFAULT_DELIVERY, Delivery } from './delivery.js';
 export type { DeliveryConfig, LostRange, PushMessage } from './delivery.js';

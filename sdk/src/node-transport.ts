@@ -8,7 +8,7 @@
  */
 import WebSocket from 'ws';
 import type { IncomingMessage } from 'node:http';
-import { parseRetryAfter } from './backoff.js';
+import { refusalWait } from './backoff.js';
 import type { CloseInfo, TransportFactory } from './transport.js';
 
 export interface NodeTransportOptions {
@@ -55,7 +55,7 @@ export function nodeWsTransport(opts: NodeTransportOptions = {}): TransportFacto
       ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
     let closed = false;
-    let http: Pick<CloseInfo, 'httpStatus' | 'retryAfterMs' | 'errorCode'> | undefined;
+    let http: Pick<CloseInfo, 'httpStatus' | 'retryAfterMs' | 'retryAfterExact' | 'errorCode'> | undefined;
     const finish = (info: CloseInfo): void => {
       if (closed) return;
       closed = true;
@@ -71,10 +71,10 @@ export function nodeWsTransport(opts: NodeTransportOptions = {}): TransportFacto
     });
     ws.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
-      const retry = res.headers['retry-after'];
-      const retryAfterMs = parseRetryAfter(Array.isArray(retry) ? retry[0] : retry, Date.now());
+      const first = (h: string | string[] | undefined): string | undefined => (Array.isArray(h) ? h[0] : h);
+      const wait = refusalWait(first(res.headers['retry-after']), first(res.headers['retry-after-ms']), Date.now());
       readErrorCode(res, (errorCode) => {
-        http = { httpStatus: status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(errorCode !== undefined ? { errorCode } : {}) };
+        http = { httpStatus: status, ...(wait ?? {}), ...(errorCode !== undefined ? { errorCode } : {}) };
         ws.terminate();
       });
     });

@@ -20,6 +20,8 @@ export interface LossInfo {
   /** A refused upgrade, where the platform shows it. */
   httpStatus?: number;
   retryAfterMs?: number;
+  /** retryAfterMs came from Retry-After-Ms: honoured exactly, without jitter (backoff.ts). */
+  retryAfterExact?: boolean;
   errorCode?: string;
   /** Remaining wait from a `reconnect` frame received on this connection. */
   reconnectDelayMs?: number;
@@ -56,7 +58,7 @@ export function decide(info: LossInfo, attempt: number, cfg: BackoffConfig, rand
     if (s === 400 || s === 404 || s === 426) return { kind: 'terminal', state: 'failed', why: `upgrade refused: ${s} ${info.errorCode ?? ''} (client bug or wrong URL)`.trim() };
     // 503 (gateway busy or draining) and 429 (this address over its attempt budget) name their wait.
     if ((s === 503 || s === 429) && info.retryAfterMs !== undefined) {
-      return { kind: 'retry', delayMs: retryAfterDelay(cfg, info.retryAfterMs, random), refreshToken: false, serverWait: true, countsAsAttempt: true, why: `upgrade refused: ${s}, Retry-After ${info.retryAfterMs} ms` };
+      return { kind: 'retry', delayMs: retryAfterDelay(cfg, info.retryAfterMs, random, info.retryAfterExact === true), refreshToken: false, serverWait: true, countsAsAttempt: true, why: `upgrade refused: ${s}, Retry-After ${info.retryAfterMs} ms` };
     }
     return backoff(`upgrade refused: ${s}`);
   }

@@ -24,6 +24,8 @@ export interface CloseInfo {
   httpStatus?: number;
   /** Retry-After of a refused upgrade, in ms, where observable. */
   retryAfterMs?: number;
+  /** The wait came from Retry-After-Ms: the server's exact, already spread schedule (no jitter is added). */
+  retryAfterExact?: boolean;
   /** `error.code` of a refused upgrade's JSON body (e.g. LL_AUTH_TOKEN_EXPIRED), where observable. */
   errorCode?: string;
 }

@@ -106,6 +106,20 @@ describe('Redis stores: layout and call order', () => {
     ]);
   });
 
+  it("sweeping a dead gateway removes every user's entry, its cleanup paced (more users than scripts in flight)", async () => {
+    const p = prefix();
+    const presence = new RedisPresence({ redis, prefix: p, leaseMs: 300 });
+    const at = Date.now();
+    await presence.beacon({ gateway: 'gw-dead', boot: 'b1', connections: 0, draining: false, at });
+    const users = Array.from({ length: 300 }, (_, i) => `sw${i}`);
+    await Promise.all(users.map((u) => presence.online({ type: 'online', user: u, device: 'd', conn: `c-${u}`, session: 's', gateway: 'gw-dead', at })));
+    assert.equal((await redis.keys(`${p}:{u:sw*}:presence`)).length, 300);
+    await new Promise((r) => setTimeout(r, 400)); // the lease lapses
+    const swept = await presence.sweep();
+    assert.deepEqual([swept.gateways, swept.entries], [1, 300]);
+    assert.deepEqual(await redis.keys(`${p}:{u:sw*}:presence`), [], 'no leftover entries once sweep resolved');
+  });
+
   it('the seq counter never expires; the inbox expires with its newest entry', async () => {
     const p = prefix();
     const inbox = new RedisInbox({ redis, prefix: p, ttlMs: 60_000 });

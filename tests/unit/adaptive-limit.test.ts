@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveLimit, RetryWindow, type AdaptiveLimitOptions } from '../../services/gateway/core/adaptive-limit.js';
+import { AdaptiveLimit, RetrySchedule, type AdaptiveLimitOptions } from '../../services/gateway/core/adaptive-limit.js';
 import { SourceBudget } from '../../services/gateway/core/source-budget.js';
 
 const opts = (o: Partial<AdaptiveLimitOptions> = {}): AdaptiveLimitOptions => ({ initial: 10, min: 2, max: 1000, targetMs: 100, minRatio: 0.5, smoothing: 0.1, ...o });
@@ -153,46 +153,56 @@ describe('AdaptiveLimit', () => {
   });
 });
 
-describe('RetryWindow', () => {
-  const second = (w: RetryWindow, t: number, admits: number, refusals: number): void => {
-    for (let i = 0; i < admits; i++) w.admit(t);
-    for (let i = 0; i < refusals; i++) w.refuse(t, () => 0.5);
-  };
+describe('RetrySchedule', () => {
+  const opts = { maxMs: 30_000, minWaitMs: 500, periodMs: 1000, headroom: 1.25 };
 
-  it('widens at most 2x per period while refusals outnumber admissions by more than the aim, is capped, resets when idle', () => {
-    const w = new RetryWindow({ maxS: 30, periodMs: 1000, refusalsPerAdmit: 2 }, 0);
-    assert.equal(w.seconds, 1);
-    second(w, 0, 100, 2000); // 20 refusals per admit: 10 x the aim
-    second(w, 1000, 100, 2000);
-    assert.equal(w.seconds, 2, 'doubles at most per period');
-    for (let t = 2; t < 10; t++) second(w, t * 1000, 100, 2000);
-    assert.equal(w.seconds, 30, 'capped');
-    const spread = new Set(Array.from({ length: 200 }, (_, i) => w.refuse(10_000, () => i / 200)));
-    assert.ok(Math.min(...spread) === 1 && Math.max(...spread) === 30, 'Retry-After uniform in [1, window]');
-    w.admit(20_000); // idle for a while, no refusals
-    assert.equal(w.seconds, 1);
+  it('hands a crowd refused at once slots spread at the rate: returns arrive evenly, the last one when the rest are served', () => {
+    const s = new RetrySchedule(opts, 0);
+    // 1,000 clients refused within one instant, the limit supporting 200/s: they return over 5 s at 200/s.
+    const waits = Array.from({ length: 1000 }, (_, i) => s.refuse(0, () => (i % 10) / 10, 200));
+    assert.ok(waits.every((w, i) => i === 0 || w >= waits[i - 1]! - 5), 'in order of refusal (a slot is 5 ms wide)');
+    assert.ok(Math.min(...waits) >= 500, 'never sooner than minWaitMs');
+    const last = Math.max(...waits);
+    assert.ok(last >= 500 + 4990 && last <= 500 + 5000, `the last returns after 1,000 / 200 s (+ minWait), got ${last} ms`);
+    const perSecond = [0, 0, 0, 0, 0];
+    for (const w of waits) perSecond[Math.min(4, Math.floor((w - 500) / 1000))]!++;
+    assert.ok(perSecond.every((n) => Math.abs(n - 200) <= 1), `even: 200 returns in each second (±1 for rounding), got ${perSecond}`);
+    assert.equal(Math.round(s.horizonMs(0)), 5500);
+    assert.equal(s.rate, 200);
   });
 
-  it('is sized to drain the crowd at the best recent admission rate, and shrinks at once when the crowd thins', () => {
-    const w = new RetryWindow({ maxS: 30, periodMs: 1000, refusalsPerAdmit: 2 }, 0);
-    // The gateway admitted 800/s before congestion; then admissions collapse to 50/s while a crowd of
-    // 6,000 waits: each second about crowd / mean wait of them come back (and are refused).
-    second(w, 0, 800, 0);
-    const crowd = 6000;
-    let t = 1;
-    for (; t <= 8; t++) second(w, t * 1000, 50, Math.round(crowd / ((1 + w.seconds) / 2)));
-    // Sized on the remembered ~800/s (decaying 0.9 per period), not on today's 50/s: about crowd / capacity - 1.
-    const lo = crowd / 800 - 1, hi = crowd / (800 * 0.9 ** 8) - 1;
-    assert.ok(w.seconds >= Math.floor(lo) && w.seconds <= Math.ceil(hi), `window ${w.seconds} s, expected ${lo.toFixed(1)}–${hi.toFixed(1)}`);
-    assert.ok(w.seconds < 30, 'not the cap a 50/s rate would give');
-    second(w, t++ * 1000, 700, 10); // admissions back, few refusals
-    second(w, t * 1000, 700, 0); // rolls the period above
-    assert.equal(w.seconds, 1, 'a thin crowd: back to 1 s at once, not halving period by period');
+  it('runs at headroom x the best recent admission rate when that is above the floor, and remembers it through a dip', () => {
+    const s = new RetrySchedule(opts, 0);
+    for (let i = 0; i < 800; i++) s.admit(i); // 800 admitted in the first second
+    s.admit(1000); // rolls: capacity 800/s
+    const a = s.refuse(1000, () => 0, 10);
+    const b = s.refuse(1000, () => 0, 10);
+    assert.equal(s.rate, 1000, '1.25 x 800/s, not the floor of 10/s');
+    assert.equal(b - a, 1, 'slots 1 ms apart');
+    // Admissions collapse for 3 s (router congestion): the remembered rate decays 0.9 per period, not to 50/s.
+    for (let t = 2; t <= 4; t++) { for (let i = 0; i < 50; i++) s.admit(t * 1000); }
+    s.refuse(5000, () => 0, 10);
+    assert.ok(Math.abs(s.rate - 1.25 * 800 * 0.9 ** 4) < 1, `rate ${s.rate}`);
+  });
+
+  it('starts the schedule afresh once it has drained, and caps waits without reserving slots past the cap', () => {
+    const s = new RetrySchedule(opts, 0);
+    for (let i = 0; i < 100; i++) s.refuse(0, () => 0, 100); // a 1 s schedule
+    assert.equal(s.refuse(10_000, () => 0, 100), 500, 'drained: minWaitMs from now, not behind old slots');
+    const c = new RetrySchedule(opts, 0);
+    for (let i = 0; i < 60; i++) c.refuse(0, () => 0, 2); // 60 at 2/s: slots to 30.5 s
+    const horizon = c.horizonMs(0);
+    const capped = c.refuse(0, () => 0.5, 2);
+    assert.equal(capped, 28_500, 'past the cap: maxMs, jittered down by up to a tenth');
+    assert.equal(c.horizonMs(0), horizon, 'no slot reserved for it');
+    assert.ok(Array.from({ length: 50 }, () => c.refuse(0, Math.random, 2)).every((w) => w <= 30_000), 'never above maxMs');
   });
 
   it('refuses nonsense options', () => {
-    assert.throws(() => new RetryWindow({ maxS: 0, periodMs: 1000, refusalsPerAdmit: 2 }, 0), RangeError);
-    assert.throws(() => new RetryWindow({ maxS: 30, periodMs: 0, refusalsPerAdmit: 2 }, 0), RangeError);
+    assert.throws(() => new RetrySchedule({ ...opts, maxMs: 0 }, 0), RangeError);
+    assert.throws(() => new RetrySchedule({ ...opts, minWaitMs: 40_000 }, 0), RangeError);
+    assert.throws(() => new RetrySchedule({ ...opts, periodMs: 0 }, 0), RangeError);
+    assert.throws(() => new RetrySchedule({ ...opts, headroom: 0.5 }, 0), RangeError);
   });
 });
 

@@ -64,6 +64,22 @@ describe('GatewayCore admission', () => {
     assert.equal(a.core.stats.admissionRejections.get('LL_ADMISSION_STARTING'), 1);
   });
 
+  it('refused session starts get consecutive return slots (Retry-After-Ms), spread at what the limit admits', () => {
+    const a = setup({ admission: adm({ maxConnections: 100, connectRate: 1000, connectBurst: 1000, maxStarting: 2, startTargetMs: 1000 }) });
+    a.link.resumeReply = () => new Promise(() => {}); // both starts stay in flight
+    for (let i = 0; i < 2; i++) { assert.equal(admit(a.core).ok, true); a.core.open(new FakeClientSocket(), a.hs(`u${i}`)); }
+    // Limit 2 at a 1 s target: 2 starts per second, so slots are 500 ms wide, the first at least 500 ms away.
+    const waits = Array.from({ length: 4 }, () => admit(a.core)).map((r) => {
+      assert.ok(!r.ok && r.error.code === 'LL_ADMISSION_STARTING' && r.retryAfterMs !== undefined);
+      assert.equal(r.retryAfterS, Math.max(1, Math.ceil(r.retryAfterMs / 1000)), 'Retry-After: the same wait rounded up');
+      return r.retryAfterMs;
+    });
+    waits.forEach((w, i) => assert.ok(w >= 500 * (i + 1) && w <= 500 * (i + 2), `slot ${i}: ${w} ms`));
+    assert.equal(a.core.startLimit.retryWindowS, 2.5, 'the last scheduled return, 2.5 s away');
+    a.clock.advance(1000);
+    assert.equal(a.core.startLimit.retryWindowS, 1.5);
+  });
+
   it('adaptive admission: slow session starts shrink the limit (503 with a spread Retry-After), fast ones grow it back', async () => {
     const a = setup({ admission: adm({ maxConnections: 100_000, connectBurst: 100_000, maxStarting: 1000, startTargetMs: 100 }) });
     const pending: Array<() => void> = [];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CLOSE_CODES, Close } from '../../protocol/index.js';
-import { DEFAULT_BACKOFF, backoffDelay, backoffWindow, parseRetryAfter, retryAfterDelay, type BackoffConfig } from '../../sdk/src/backoff.js';
+import { DEFAULT_BACKOFF, backoffDelay, backoffWindow, parseRetryAfter, parseRetryAfterMs, refusalWait, retryAfterDelay, type BackoffConfig } from '../../sdk/src/backoff.js';
 import { FakeTimers } from '../../sdk/src/fake-timers.js';
 import { ReconnectMachine, decide, type ClientState, type LossInfo, type StateChange } from '../../sdk/src/reconnect-machine.js';
 
@@ -34,6 +34,20 @@ test('Retry-After: honoured, plus up to 50 % jitter; parsed from seconds or an H
   assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:30 GMT', now), 30_000);
   assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', now), 0);
   assert.equal(DEFAULT_BACKOFF.retryAfterJitter, 0.5);
+});
+
+test('Retry-After-Ms: the gateway\'s exact schedule wins over Retry-After and is honoured without jitter', () => {
+  assert.equal(parseRetryAfterMs('2750'), 2750);
+  assert.equal(parseRetryAfterMs(' 0 '), 0);
+  for (const bad of [undefined, '', '1.5', '-3', 'soon', '3600001', '99999999']) assert.equal(parseRetryAfterMs(bad), undefined, String(bad));
+  assert.deepEqual(refusalWait('3', '2750', 0), { retryAfterMs: 2750, retryAfterExact: true });
+  assert.deepEqual(refusalWait('3', 'junk', 0), { retryAfterMs: 3000 }, 'a malformed Retry-After-Ms falls back to Retry-After');
+  assert.equal(refusalWait(undefined, undefined, 0), undefined);
+  assert.equal(retryAfterDelay(cfg, 2750, () => 0.999, true), 2750);
+  const d = decide({ code: 1006, reason: '', httpStatus: 503, retryAfterMs: 2750, retryAfterExact: true }, 0, cfg, () => 0.999);
+  assert.equal(d.kind === 'retry' && d.delayMs, 2750, 'exact: the slot the gateway gave, no +50 %');
+  const j = decide({ code: 1006, reason: '', httpStatus: 503, retryAfterMs: 3000 }, 0, cfg, () => 0.999);
+  assert.ok(j.kind === 'retry' && j.delayMs > 4000, 'plain Retry-After keeps its jitter');
 });
 
 // ---- decide(): every close code, every refused upgrade -----------------------------------

@@ -159,70 +159,90 @@ export class AdaptiveLimit {
 }
 
 /**
- * How long refused clients are told to wait (Retry-After, whole seconds,
- * uniform in [1, window]). The window is sized so the waiting crowd comes
- * back at about `refusalsPerAdmit` times the pace the gateway can admit:
+ * How long refused session starts are told to wait (Retry-After): a return
+ * *schedule*, not a window. Each refusal takes the next free slot of a
+ * timetable that advances by 1 / rate per refusal, and is told to come back
+ * at a random point inside its slot:
  *
- *   crowd  ≈ refusals/s × mean wait in force ((1 + window) / 2)
- *   window = 2 × crowd / (refusalsPerAdmit × capacity) − 1
+ *   slot       = max(nextFree, now + minWaitMs);  nextFree = slot + 1000 / rate
+ *   Retry-After = slot − now + random × slot width   (ms, capped at maxMs)
  *
- * where capacity is the best admission rate of recent periods (it decays by
- * `capacityDecay` per period), not the current one: while the backend is
- * congested admissions collapse for a moment, and sizing the window on that
- * told a crowd of 15,000 to wait up to 30 s though the gateway admitted
- * ~700/s once latency recovered (bench:storm: the last clients came back
- * after 57 s, 5.8× the ideal). The window grows at most 2× per period (a
- * one-period spike does not scatter the crowd) and shrinks at once, since
- * an over-long wait is the costlier mistake. Capped at `maxS`; back to 1 s
- * after a whole period with no attempt. Pure, caller-supplied time.
+ * so the refused crowd returns at `rate` per second, spread evenly, and the
+ * last one returns when the ones before it have been served. Why: a window
+ * (uniform waits in [1, W] s) sized from the crowd brought clients back in
+ * clumps, and once sized during a few seconds of congestion it sent
+ * thousands of clients to sleep for up to 30 s while the gateway stood idle
+ * (bench:storm, fixed-retry clients: 10,000 waiting, admissions at 10 ms
+ * latency, no refusal, for the last 28 s of a 68 s recovery).
+ *
+ * The rate is `headroom` × the best admission rate of recent periods
+ * (decaying by `capacityDecay` per period), and never below a floor the
+ * caller gives (the gateway: what its adaptive limit admits at the current
+ * start latency, limit / latency, Little's law; it is the only estimate
+ * before the first admission): a schedule at exactly the measured rate would be self-fulfilling
+ * (admissions can never exceed arrivals), so it asks for a little more and
+ * the limit refuses, and re-schedules, what does not fit. Waits beyond
+ * `maxMs` are not reserved: those clients are told `maxMs` (jittered down
+ * by up to a tenth) and take a slot when they return. Pure, caller-supplied
+ * time and randomness.
  */
-export interface RetryWindowOptions {
-  /** Longest window (s). */
-  maxS: number;
+export interface RetryScheduleOptions {
+  /** Longest wait handed out (ms). */
+  maxMs: number;
+  /** Shortest wait (ms): the limit is full now, so the next room is at least a start's latency away. */
+  minWaitMs: number;
+  /** Period over which admissions are counted (ms). */
   periodMs: number;
-  refusalsPerAdmit: number;
+  /** The schedule runs this much faster than the measured admission rate (> 1 probes for more). */
+  headroom: number;
   /** Per-period decay of the remembered best admission rate (0–1; default 0.9). */
   capacityDecay?: number;
 }
 
-export class RetryWindow {
-  private windowS = 1;
+export class RetrySchedule {
+  private nextFree: number;
   private periodStart: number;
   private admitted = 0;
-  private refused = 0;
   /** Best recent admissions per second (decaying). */
   private capacity = 0;
+  private lastRate = 0;
 
-  constructor(private readonly o: RetryWindowOptions, now: number) {
-    if (!(o.maxS >= 1) || !(o.periodMs > 0) || !(o.refusalsPerAdmit > 0)) throw new RangeError('RetryWindow: maxS >= 1, periodMs > 0 and refusalsPerAdmit > 0');
+  constructor(private readonly o: RetryScheduleOptions, now: number) {
+    if (!(o.maxMs >= 1000) || !(o.minWaitMs >= 0 && o.minWaitMs < o.maxMs) || !(o.periodMs > 0) || !(o.headroom >= 1)) {
+      throw new RangeError('RetrySchedule: maxMs >= 1000, 0 <= minWaitMs < maxMs, periodMs > 0, headroom >= 1');
+    }
+    this.nextFree = now;
     this.periodStart = now;
   }
 
-  get seconds(): number { return this.windowS; }
+  /** Time until the last scheduled return (ms): the longest wait currently handed out. */
+  horizonMs(now: number): number { return Math.max(0, Math.min(this.o.maxMs, this.nextFree - now)); }
+  /** The return rate of the last refusal (per second). */
+  get rate(): number { return this.lastRate; }
 
   admit(now: number): void { this.roll(now); this.admitted++; }
 
-  /** Counts a refusal and returns its Retry-After (s). */
-  refuse(now: number, random: () => number): number {
+  /**
+   * Counts a refusal and returns its wait (ms). `floorPerS`: the rate the
+   * admission limit supports at its target latency (limit × 1000 / target).
+   */
+  refuse(now: number, random: () => number, floorPerS: number): number {
     this.roll(now);
-    this.refused++;
-    return 1 + Math.floor(random() * this.windowS);
+    const rate = this.lastRate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
+    const width = 1000 / rate;
+    const slot = Math.max(this.nextFree, now + this.o.minWaitMs);
+    if (slot - now >= this.o.maxMs) return Math.round(this.o.maxMs * (1 - 0.1 * random()));
+    this.nextFree = slot + width;
+    return Math.round(Math.min(this.o.maxMs, slot - now + random() * width));
   }
 
   private roll(now: number): void {
     if (now - this.periodStart < this.o.periodMs) return;
-    // A whole period without a single attempt: the crowd is gone.
-    if (now - this.periodStart >= 2 * this.o.periodMs) {
-      this.windowS = 1;
-    } else {
-      const perS = 1000 / this.o.periodMs;
-      this.capacity = Math.max(this.admitted * perS, this.capacity * (this.o.capacityDecay ?? 0.9));
-      const crowd = this.refused * perS * ((1 + this.windowS) / 2);
-      const sized = (2 * crowd) / (this.o.refusalsPerAdmit * Math.max(1, this.capacity)) - 1;
-      this.windowS = Math.min(this.o.maxS, 2 * this.windowS, Math.max(1, Math.round(sized)));
-    }
+    // Admissions over the time since the last roll (no call in between means none happened).
+    const elapsed = now - this.periodStart;
+    const decay = (this.o.capacityDecay ?? 0.9) ** Math.floor(elapsed / this.o.periodMs);
+    this.capacity = Math.max((this.admitted * 1000) / elapsed, this.capacity * decay);
     this.periodStart = now;
     this.admitted = 0;
-    this.refused = 0;
   }
 }

@@ -13,16 +13,18 @@
  *    then the connect-rate token bucket as a static ceiling.
  *
  * Refusals are 503 (429 for a source over its budget) with a Retry-After;
- * the session-start one is spread over a window that follows the crowd
- * (RetryWindow) so refused clients come back at the pace they can be served.
+ * the session-start one is a place in a return schedule (RetrySchedule:
+ * refused clients come back spread at the rate the gateway admits), sent
+ * exactly as Retry-After-Ms beside the whole-second Retry-After.
  * Existing sessions are never affected.
  */
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
-import { AdaptiveLimit, DEFAULT_LIMIT_OPTIONS, RetryWindow, type SampleOutcome } from './adaptive-limit.js';
+import { AdaptiveLimit, DEFAULT_LIMIT_OPTIONS, RetrySchedule, type SampleOutcome } from './adaptive-limit.js';
 import { SourceBudget } from './source-budget.js';
 import { newBucket, take, waitMs, type BucketState } from '../../shared/token-bucket.js';
 
-export type Admission = { ok: true } | { ok: false; error: ErrorSpec; retryAfterS: number };
+/** A refusal's wait: `retryAfterS` (whole seconds, the Retry-After header) and, where the gateway scheduled it, the exact `retryAfterMs`. */
+export type Admission = { ok: true } | { ok: false; error: ErrorSpec; retryAfterS: number; retryAfterMs?: number };
 
 export interface AdmissionOptions {
   maxConnections: number;
@@ -45,7 +47,7 @@ export class AdmissionControl {
   readonly limit: AdaptiveLimit;
   readonly sources: SourceBudget;
   private readonly bucket: BucketState;
-  private readonly retry: RetryWindow;
+  private readonly retry: RetrySchedule;
 
   constructor(private readonly o: AdmissionOptions, now: number, private readonly random: () => number) {
     this.bucket = newBucket(o.connectBurst, now);
@@ -54,11 +56,11 @@ export class AdmissionControl {
       max: o.maxStarting, targetMs: o.startTargetMs,
     });
     this.sources = new SourceBudget({ ratePerSec: o.sourceRate, burst: o.sourceBurst, maxSources: 100_000 });
-    this.retry = new RetryWindow({ maxS: 30, periodMs: 1000, refusalsPerAdmit: 2 }, now);
+    this.retry = new RetrySchedule({ maxMs: 30_000, minWaitMs: 500, periodMs: 1000, headroom: 1.5 }, now);
   }
 
-  /** Seconds a refused session start is told to wait at most (the current Retry-After window). */
-  get retryWindowS(): number { return this.retry.seconds; }
+  /** Seconds until the last scheduled return of a refused session start (the longest Retry-After in force). */
+  retryHorizonS(now: number): number { return Math.round(this.retry.horizonMs(now) / 100) / 10; }
 
   /** Steps 1 and 2: state that refuses everyone, then the source's budget. */
   precheck(state: { draining: boolean; connections: number }, source: string, now: number): Admission {
@@ -74,7 +76,10 @@ export class AdmissionControl {
     this.limit.observe(now);
     // Before the bucket: a refused connect should not also spend a token.
     if (!this.limit.hasRoom) {
-      return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: this.retry.refuse(now, this.random) };
+      // Floor: what the limit admits at the latency starts take now (never faster than at the target), Little's law.
+      const floor = (this.limit.limit * 1000) / Math.max(this.o.startTargetMs, this.limit.latencyMs);
+      const ms = this.retry.refuse(now, this.random, floor);
+      return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
     }
     if (!take(this.bucket, this.o.connectRate, this.o.connectBurst, now)) {
       const wait = waitMs(this.bucket, this.o.connectRate, now);

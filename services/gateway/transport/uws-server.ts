@@ -73,10 +73,12 @@ export interface UwsGateway {
 /** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
 const WS_KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
 
-function reject(res: uWS.HttpResponse, spec: ErrorSpec, detail?: string, retryAfterS?: number): void {
+function reject(res: uWS.HttpResponse, spec: ErrorSpec, detail?: string, retryAfterS?: number, retryAfterMs?: number): void {
   res.cork(() => {
     res.writeStatus(statusLine(spec.status));
     if (retryAfterS !== undefined) res.writeHeader('Retry-After', String(retryAfterS));
+    // The exact wait of a scheduled refusal (protocol.md §2.3); Retry-After alone has whole seconds.
+    if (retryAfterMs !== undefined) res.writeHeader('Retry-After-Ms', String(retryAfterMs));
     // RFC 6455 §4.4: a version the server does not speak is answered with the versions it does.
     if (spec.status === 426) res.writeHeader('Sec-WebSocket-Version', '13');
     res.writeHeader('Content-Type', 'application/json');
@@ -217,7 +219,7 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
       // Only a verified upgrade spends the gateway-wide budget (adaptive session-start limit, connect rate).
       const admission = core.admitVerified();
       if (!admission.ok) {
-        reject(res, admission.error, undefined, admission.retryAfterS);
+        reject(res, admission.error, undefined, admission.retryAfterS, admission.retryAfterMs);
         return;
       }
       const hs: Handshake = {

@@ -77,6 +77,9 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   private nextAck = 0;
   private ackSub: Subscription | undefined;
   private ackSweep: NodeJS.Timeout | undefined;
+  /** Deliveries' acks waiting for the end of this event-loop turn (ackSoon). */
+  private acksDue: JsMsg[] = [];
+  private acksTimer: NodeJS.Immediate | undefined;
 
   constructor(private readonly o: JetStreamQueueOptions, private readonly jsm: JetStreamManager, private readonly js: JetStreamClient,
     readonly stream: string, readonly deadStream: string) {}
@@ -185,7 +188,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   private lease(m: JsMsg, job: WebhookJob): LeasedJob {
     return {
       job, attempt: m.info.deliveryCount,
-      ack: async () => { m.ack(); },
+      ack: async () => { this.ackSoon(m); },
       retry: async (delayMs) => { m.nak(Math.max(1, Math.round(delayMs))); },
       dead: async (letter) => {
         // Stored before the job leaves the queue: a crash in between re-delivers it (and it dies again), never loses it.
@@ -194,6 +197,27 @@ export class JetStreamWebhookQueue implements WebhookQueue {
       },
       working: () => m.working(),
     };
+  }
+
+  /**
+   * Acks go out together at the end of the event-loop turn: the client writes
+   * each ack on its own (one socket write per delivery, the dispatcher's
+   * largest cost after the HTTP request), while the answers of one turn's
+   * receivers now share one write. An ack was fire-and-forget before as well;
+   * one lost with a dying router only brings the job back after its lease
+   * (at-least-once, same webhook-id).
+   */
+  private ackSoon(m: JsMsg): void {
+    this.acksDue.push(m);
+    this.acksTimer ??= setImmediate(() => this.flushAcks());
+  }
+
+  private flushAcks(): void {
+    if (this.acksTimer) clearImmediate(this.acksTimer);
+    this.acksTimer = undefined;
+    const due = this.acksDue;
+    this.acksDue = [];
+    for (const m of due) m.ack();
   }
 
   async depth(endpoint: string): Promise<number> {
@@ -251,6 +275,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   }
 
   async close(): Promise<void> {
+    this.flushAcks();
     await Promise.all([...this.consumers].map((c) => c.close().catch(() => undefined)));
     this.consumers.clear();
     if (this.ackSweep) clearInterval(this.ackSweep);
