@@ -63,8 +63,17 @@ export interface RouterCoreDeps {
 
 /** Pushes with more recipients than this are bulk work: paced by the per-turn budget (turn-budget.ts); smaller ones run in one go. */
 const BULK = 512;
-/** Store calls of one batch awaiting their answer at most (in call order, so waiting for the oldest frees room). */
-const MAX_IN_FLIGHT = 4096;
+/**
+ * Store calls of one batch awaiting their answer at most (in call order, so
+ * waiting for the oldest frees room). Also what bounds one turn that the turn
+ * budget cannot: the client parses a socket read of answers at once and every
+ * answer's continuations run before the loop moves on. A Redis answer here is
+ * ~25 bytes, so with 4,096 in flight per batch (three batches at once) one
+ * 64 KB read could settle ~2,600 recipients in one turn; at 512 a turn
+ * settles at most 512 per batch in flight, and Redis still has hundreds of
+ * commands queued per round trip (docs/benchmarks.md).
+ */
+const MAX_IN_FLIGHT = 512;
 const noop = (): void => {};
 
 /**
