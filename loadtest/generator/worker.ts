@@ -14,7 +14,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ClientSession, FIXED_RETRY, SDK_RETRY } from '../lib/protocol-session.js';
+import { ClientSession } from '../lib/protocol-session.js';
+import { FIXED_RETRY, SDK_RETRY } from '../lib/retry-policy.js';
 import type { Driver, DriverOptions, EndInfo } from '../lib/ws-driver.js';
 import { RawSessionDriver, nowMs } from '../lib/raw-driver.js';
 import { mintTokenSync } from '../lib/fast-token.js';

@@ -18,7 +18,8 @@ import { setTimeout, clearTimeout, type TimeoutID } from 'k6/timers';
 import { hmac } from 'k6/crypto';
 import { b64encode } from 'k6/encoding';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import { ClientSession, connectUrl, toArrayBuffer, type RetryPolicy, type SessionEvent } from '../lib/protocol-session.ts';
+import { ClientSession, connectUrl, toArrayBuffer, type SessionEvent } from '../lib/protocol-session.ts';
+import type { RetryPolicy } from '../lib/retry-policy.ts';
 
 // ---- environment ------------------------------------------------------------------------
 

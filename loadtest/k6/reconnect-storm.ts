@@ -19,7 +19,7 @@ import http from 'k6/http';
 import { sleep } from 'k6';
 import { setInterval, clearInterval, setTimeout } from 'k6/timers';
 import type { Options } from 'k6/options';
-import { FIXED_RETRY, SDK_RETRY } from '../lib/protocol-session.ts';
+import { FIXED_RETRY, SDK_RETRY } from '../lib/retry-policy.ts';
 import { API, API_KEY, K6Connection, USER_PREFIX, envNum, envStr, m, touchCounters, urlFor } from './common.ts';
 
 const CONNECTIONS = envNum('CONNECTIONS', 5000);

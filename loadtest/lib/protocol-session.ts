@@ -2,8 +2,8 @@
  * Client side of Longlink wire protocol v1 (docs/protocol.md) for load tools:
  * connect URLs with resume parameters, and a clock-driven session that runs
  * the SDK's own client rules (heartbeat scheduler and zombie rule, ack
- * batching and de-duplication, reconnect decisions and backoff: §5-§7), plus
- * a fixed-delay retry policy for comparison. Frames are built and parsed by
+ * batching and de-duplication, reconnect decisions and backoff: §5-§7) under
+ * a retry policy (retry-policy.ts). Frames are built and parsed by
  * the one protocol module (protocol), as in the gateway and the SDK.
  *
  * Plain ES module: no Node, DOM or k6 APIs (no TextDecoder, no URL), so the
@@ -13,8 +13,7 @@
  * `poll()` returns, and wakes up at `nextWakeAt()`.
  * tests/loadtest/protocol-session.test.ts checks the rules against the SDK's.
  */
-import { closeCodeInfo, type ReconnectAdvice } from '../../protocol/close-codes.js';
-import { DEFAULT_BACKOFF, backoffDelay, retryAfterDelay } from '../../sdk/src/backoff.js';
+import { SDK_RETRY, type RetryPolicy } from './retry-policy.js';
 import { decide, type Decision, type LossInfo } from '../../sdk/src/reconnect-decision.js';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, HeartbeatScheduler } from '../../sdk/src/heartbeat-scheduler.js';
 import { DEFAULT_DELIVERY, Delivery } from '../../sdk/src/delivery.js';
@@ -80,41 +79,6 @@ export function connectUrl(base: string, p: ConnectParams): string {
 
 /** Subprotocols to offer (§2.1, §3): `longlink.v1`, plus the token when it travels there (the protocol's one list). */
 export const subprotocols = handshakeSubprotocols;
-
-// ---- close codes and reconnect delays ----------------------------------------------------------
-
-export type CloseAdvice = ReconnectAdvice;
-
-/** What a client does after a close code (the close-code table, §11); codes the table does not define mean backoff. */
-export function closeAdvice(code: number): CloseAdvice {
-  return closeCodeInfo(code)?.reconnect ?? 'backoff';
-}
-
-export interface RetryPolicy {
-  /** 'full-jitter': uniform in [0, min(cap, base·2^n)) (the SDK). 'fixed': always `baseMs`, no jitter. */
-  mode: 'full-jitter' | 'fixed';
-  baseMs: number;
-  capMs: number;
-  /** Extra random fraction on top of a 503's Retry-After (SDK: 0.5). 'fixed' adds none. */
-  retryAfterJitter: number;
-  /** A connection up at least this long resets the attempt counter (SDK: healthyAfterMs). */
-  healthyAfterMs: number;
-}
-
-/** The SDK's defaults (sdk/src/backoff.ts DEFAULT_BACKOFF, taken from there). */
-export const SDK_RETRY: Readonly<RetryPolicy> = Object.freeze({ mode: 'full-jitter', ...DEFAULT_BACKOFF });
-/** The usual naive client: retry every second, everyone at the same moment. */
-export const FIXED_RETRY: Readonly<RetryPolicy> = Object.freeze({ mode: 'fixed', baseMs: 1_000, capMs: 1_000, retryAfterJitter: 0, healthyAfterMs: 30_000 });
-
-/**
- * Delay before reconnect attempt `attempt` (0-based); a server's Retry-After (ms) is honoured as a floor.
- * 'full-jitter' is the SDK's own formula (sdk/src/backoff.ts), not a copy of it.
- */
-export function retryDelay(p: RetryPolicy, attempt: number, random: () => number, retryAfterMs?: number): number {
-  if (retryAfterMs !== undefined) return retryAfterDelay({ retryAfterJitter: p.mode === 'fixed' ? 0 : p.retryAfterJitter }, retryAfterMs, random);
-  if (p.mode === 'fixed') return p.baseMs;
-  return backoffDelay(p, attempt, random);
-}
 
 // ---- the session state machine -------------------------------------------------------------------
 

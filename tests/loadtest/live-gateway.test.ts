@@ -8,7 +8,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Standalone } from '../../services/standalone/app.js';
-import { ClientSession, SDK_RETRY, type SessionEvent } from '../../loadtest/lib/protocol-session.js';
+import { ClientSession, type SessionEvent } from '../../loadtest/lib/protocol-session.js';
+import { SDK_RETRY } from '../../loadtest/lib/retry-policy.js';
 import { SessionDriver, nowMs, type EndInfo } from '../../loadtest/lib/ws-driver.js';
 import { push, start } from '../helpers/standalone.js';
 import { waitFor } from '../helpers/sdk-clients.js';

@@ -8,8 +8,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ClientSession, FIXED_RETRY, SDK_RETRY, ackFrame, closeAdvice, connectUrl, heartbeatFrame, parseServerFrame, retryDelay, subprotocols, toArrayBuffer,
+  ClientSession, ackFrame, connectUrl, heartbeatFrame, parseServerFrame, subprotocols, toArrayBuffer,
 } from '../../loadtest/lib/protocol-session.js';
+import { FIXED_RETRY, SDK_RETRY, closeAdvice, retryDelay } from '../../loadtest/lib/retry-policy.js';
 import {
   CLOSE_CODES, decodeServerFrame, encodeAck, encodeHeartbeat, encodeHeartbeatAck, encodeJson, encodePushRaw,
 } from '../../protocol/index.js';

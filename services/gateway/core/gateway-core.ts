@@ -262,32 +262,22 @@ export class GatewayCore {
 
   /**
    * Every inbound frame: size, rate, liveness, then what it says. The bare
-   * 1-byte heartbeat, most of a gateway's traffic, is recognised first by one
-   * byte compare (a 1-byte frame is always under the size limit, which is at
-   * least 64) and, unless the ack has business data to carry, costs a rate
-   * check, a deadline touch, one counter and the preallocated ack.
+   * 1-byte heartbeat with no ack business to carry, most of a gateway's
+   * traffic, is recognised first by one byte compare (a 1-byte frame is
+   * always under the size limit, which is at least 64) and costs a rate
+   * check, a deadline touch, one counter and the preallocated ack. Any other
+   * bare heartbeat, and one over the rate, takes the general path.
    */
   message(c: Connection, data: ArrayBuffer, isBinary: boolean): void {
     if (c.closed) return;
     const now = this.clock.now();
     const len = data.byteLength;
     const lim = this.o.limits;
-    if (len === 1 && isBinary && new Uint8Array(data, 0, 1)[0] === BinaryOp.HEARTBEAT) {
-      if (take(c, lim.ratePerSec, lim.burst, now)) {
-        this.deadlines.touch(c, now);
-        if (c.sentSeq <= c.ackedSeq && !this.o.hb.log) {
-          this.stats.bareHeartbeats++;
-          this.out.bareAck(c, HEARTBEAT_ACK_BARE);
-          return;
-        }
-        this.stats.framesInOther++;
-        this.stats.bytesInOther++;
-        this.frames.heartbeat(c, undefined);
-        return;
-      }
-      this.stats.framesInOther++;
-      this.stats.bytesInOther++;
-      this.rateLimited(c);
+    const bareBeat = len === 1 && isBinary && new Uint8Array(data, 0, 1)[0] === BinaryOp.HEARTBEAT;
+    if (bareBeat && c.sentSeq <= c.ackedSeq && !this.o.hb.log && take(c, lim.ratePerSec, lim.burst, now)) {
+      this.deadlines.touch(c, now);
+      this.stats.bareHeartbeats++;
+      this.out.bareAck(c, HEARTBEAT_ACK_BARE);
       return;
     }
     this.stats.framesInOther++;
@@ -297,21 +287,21 @@ export class GatewayCore {
       return;
     }
     if (!take(c, lim.ratePerSec, lim.burst, now)) {
-      this.rateLimited(c);
+      this.closeWith(c, Close.RATE_LIMITED, `more than ${lim.ratePerSec} frames/s (burst ${lim.burst})`);
       return;
     }
     // Last-packet time: any frame is liveness. O(1), no allocation.
     this.deadlines.touch(c, now);
+    if (bareBeat) {
+      this.frames.heartbeat(c, undefined);
+      return;
+    }
     const d = decodeClientFrame(data, isBinary);
     if (!d.ok) {
       this.closeWith(c, d.code, d.reason);
       return;
     }
     this.frames.handle(c, d.frame);
-  }
-
-  private rateLimited(c: Connection): void {
-    this.closeWith(c, Close.RATE_LIMITED, `more than ${this.o.limits.ratePerSec} frames/s (burst ${this.o.limits.burst})`);
   }
 
   // ---- deadlines -------------------------------------------------------------------
