@@ -4,6 +4,7 @@
  * copied by every scavenge until the batch is routed; and the batch's work
  * is done in slices of the process's turn budget, counted here with a clock
  * that advances per look (deterministic: no timing in the assertions).
+ * Big request bodies are parsed under the same budget: one per turn.
  */
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,10 @@ import type { Located } from '../../services/router/core/push-store.js';
 import type { PushRequest } from '../../services/router/core/router-types.js';
 import { MemoryBus } from '../../services/shared/bus/memory-bus.js';
 import { setup, stopRouters } from '../helpers/router-harness.js';
+import { apiHandler, type RouterApi } from '../../services/router/http-api.js';
+import type { ApiRequest } from '../../services/router/http-body.js';
+import { Errors } from '../../services/shared/errors.js';
+import { silent } from '../helpers/log.js';
 
 afterEach(stopRouters);
 
@@ -118,5 +123,41 @@ describe('offline notices nobody subscribes to', () => {
     await t.settle();
     assert.equal(notices.length, 1, 'a subscriber gets its notice');
     assert.equal(t.core.stats.offlineNotices, 2);
+  });
+});
+
+describe('big request bodies', () => {
+  it('three maximum batches whose bodies complete together are parsed in three turns, not one', async () => {
+    // Every look at the clock is 10 ms later (a big parse costs about that): past the 5 ms slice.
+    let fake = 0;
+    const restore = bulkBudget.useClock(() => (fake += 10));
+    try {
+      let turn = 0, stop = false;
+      const ticker = (): void => { if (stop) return; turn++; setImmediate(ticker); };
+      setImmediate(ticker);
+      const parsedIn: number[] = [];
+      const core = {
+        parsePushPaced: async () => { parsedIn.push(turn); return { ok: false as const, error: Errors.API_VALIDATION, message: 'stub' }; },
+      } as unknown as RouterApi;
+      const h = apiHandler({ core, ready: () => true, host: '127.0.0.1', port: 0, apiKeys: ['k'], limits: { maxBodyBytes: 1 << 20 }, log: silent });
+      const text = JSON.stringify({ messages: [{ users: Array.from({ length: 10_000 }, (_, i) => `u${i}`), data: 1 }] });
+      assert.ok(text.length > 64 * 1024);
+      let arrive!: () => void;
+      const arrived = new Promise<void>((r) => { arrive = r; });
+      const req = (): ApiRequest => ({
+        method: 'POST', url: '/v1/push', traceCarrier: () => ({}),
+        header: (n) => ({ authorization: 'Bearer k', 'content-type': 'application/json' })[n],
+        body: async () => { await arrived; return { ok: true, text }; },
+      });
+      const statuses: number[] = [];
+      const all = [0, 1, 2].map(() => h.serve(req(), async (r) => { statuses.push(r.status); }, 0));
+      arrive();
+      await Promise.all(all);
+      stop = true;
+      assert.deepEqual(statuses, [400, 400, 400]);
+      assert.equal(new Set(parsedIn).size, 3, `parsed in turns ${parsedIn.join(', ')}`);
+    } finally {
+      bulkBudget.useClock(restore);
+    }
   });
 });
