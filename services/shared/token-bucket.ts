@@ -29,25 +29,6 @@ export function take(s: BucketState, ratePerSec: number, burst: number, now: num
   return false;
 }
 
-/**
- * `take` on a bucket stored in a Float64Array: tokens at `f[i]`, last refill
- * at `f[i + 1]` (the gateway's per-connection records, conn-records.ts).
- */
-export function takeAt(f: Float64Array, i: number, ratePerSec: number, burst: number, now: number): boolean {
-  let tokens = f[i]!;
-  const elapsed = now - f[i + 1]!;
-  if (elapsed > 0) {
-    tokens = Math.min(burst, tokens + (elapsed * ratePerSec) / 1000);
-    f[i + 1] = now;
-  }
-  if (tokens >= 1) {
-    f[i] = tokens - 1;
-    return true;
-  }
-  f[i] = tokens;
-  return false;
-}
-
 /** Milliseconds until one token is available (0 if one is now). */
 export function waitMs(s: BucketState, ratePerSec: number, now: number): number {
   const tokens = s.tokens + ((now - s.last) * ratePerSec) / 1000;

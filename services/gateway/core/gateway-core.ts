@@ -18,8 +18,7 @@ import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
 import { OrderedDelivery } from './ordered-delivery.js';
 import { Deadlines, type Due } from './deadlines.js';
-import { take, takeAt } from '../../shared/token-bucket.js';
-import { ConnRecords, R } from './conn-records.js';
+import { take } from '../../shared/token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
@@ -66,8 +65,6 @@ export class GatewayCore {
   private readonly sessionStart: SessionStartDeps;
   private readonly frames: ClientFrames;
   private readonly registry = new ConnectionRegistry();
-  /** Every live connection's per-frame numbers, one dense record each (conn-records.ts). */
-  private readonly records = new ConnRecords();
   private readonly slow: SlowConsumers<Connection>;
   private readonly admission: AdmissionControl;
   private readonly random: () => number;
@@ -205,7 +202,7 @@ export class GatewayCore {
   open(socket: ClientSocket, hs: Handshake): Connection {
     const now = this.clock.now();
     const interval = clampInterval(hs.requestedIntervalMs ?? this.o.hb.defaultMs, this.o.hb.minMs, this.o.hb.maxMs);
-    const c = new Connection(socket, this.deps.ids.next(), hs.user, hs.device, hs.tokenExpiresAt, interval, this.o.hb.graceMs, this.o.limits.burst, now, this.records);
+    const c = new Connection(socket, this.deps.ids.next(), hs.user, hs.device, hs.tokenExpiresAt, interval, this.o.hb.graceMs, this.o.limits.burst, now);
     this.stats.opened++;
     this.deps.observer?.negotiatedIntervalMs(interval);
     // One live session per (user, device) on this gateway: the newest wins.
@@ -229,7 +226,6 @@ export class GatewayCore {
   closed(c: Connection, code: number): void {
     c.closed = true;
     this.deadlines.cancel(c);
-    c.detach();
     this.slow.forget(c);
     c.pending = null;
     c.replay = null;
@@ -269,10 +265,8 @@ export class GatewayCore {
    * 1-byte heartbeat with no ack business to carry, most of a gateway's
    * traffic, is recognised first by one byte compare (a 1-byte frame is
    * always under the size limit, which is at least 64) and costs a rate
-   * check, a deadline touch, one counter and the preallocated ack; the
-   * numbers it reads (sequence numbers, bucket, deadline inputs) are the
-   * connection's one record. Any other bare heartbeat, and one over the
-   * rate, takes the general path.
+   * check, a deadline touch, one counter and the preallocated ack. Any other
+   * bare heartbeat, and one over the rate, takes the general path.
    */
   message(c: Connection, data: ArrayBuffer, isBinary: boolean): void {
     if (c.closed) return;
@@ -280,15 +274,11 @@ export class GatewayCore {
     const len = data.byteLength;
     const lim = this.o.limits;
     const bareBeat = len === 1 && isBinary && new Uint8Array(data, 0, 1)[0] === BinaryOp.HEARTBEAT;
-    if (bareBeat && !this.o.hb.log) {
-      const f = c.rec.f;
-      const b = c.base;
-      if (f[b + R.SENT]! <= f[b + R.ACKED]! && takeAt(f, b + R.TOKENS, lim.ratePerSec, lim.burst, now)) {
-        this.deadlines.touch(c, now);
-        this.stats.bareHeartbeats++;
-        this.out.bareAck(c, HEARTBEAT_ACK_BARE);
-        return;
-      }
+    if (bareBeat && c.sentSeq <= c.ackedSeq && !this.o.hb.log && take(c, lim.ratePerSec, lim.burst, now)) {
+      this.deadlines.touch(c, now);
+      this.stats.bareHeartbeats++;
+      this.out.bareAck(c, HEARTBEAT_ACK_BARE);
+      return;
     }
     this.stats.framesInOther++;
     this.stats.bytesInOther += len;
