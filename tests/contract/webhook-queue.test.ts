@@ -89,6 +89,21 @@ describe('JetStream webhook queue', () => {
   });
 
 
+  it('jobs waiting behind a slow receiver keep their lease: none is handed out twice', async () => {
+    // ack_wait is 6 s here (timeoutMs 1000 + 5 s); with one slot and 3.5 s per attempt the third job waits 7 s.
+    for (let i = 0; i < 3; i++) await js.enqueue(jobOf('b-slow', i));
+    const seen: string[] = [];
+    const c = await js.consume('b-slow', 1, async (j) => {
+      seen.push(j.job.id);
+      await new Promise((r) => setTimeout(r, 3500));
+      await j.ack();
+    });
+    try {
+      await until(async () => seen.length >= 3 && (await js.depth('b-slow')) === 0, 20_000, 'three attempts');
+      assert.deepEqual(seen.sort(), ['msg_b-slow_0', 'msg_b-slow_1', 'msg_b-slow_2']);
+    } finally { await c.stop(); }
+  });
+
   it('counts jobs of an endpoint no router consumes yet; an enqueue the stream cannot take fails (never hangs)', async () => {
     const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.broken', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
     try {
