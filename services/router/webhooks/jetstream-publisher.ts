@@ -1,16 +1,19 @@
 /**
  * Puts webhook jobs on the JetStream queue, several per message.
  *
- * The jobs one endpoint gets in one event-loop turn leave as one message
- * (job-codec.ts) at the end of that turn, up to MAX_JOBS jobs or
- * MAX_CHARS of bodies: JetStream's work (store, PubAck, hand-out, ack,
+ * Group commit: per endpoint at most WINDOW messages wait for their PubAck;
+ * jobs that come meanwhile gather in the next message, which leaves when a
+ * PubAck frees the window (or at MAX_JOBS jobs / MAX_CHARS of bodies). At a
+ * light load every job leaves at the end of the event-loop turn it was made
+ * in, alone; under load messages grow with the PubAck's round trip, the
+ * time a job waits here. JetStream's work (store, PubAck, hand-out, ack,
  * work-queue delete) and the client's are per message, and with every push
  * producing an event they were the largest cost of a webhook after the HTTP
- * request itself. A job waits at most for the end of the turn it was made
- * in, so what the push path was promised holds: its event is handed to the
- * queue as the push is answered, in the background, and one not yet
- * confirmed when the router dies is lost (docs/webhooks.md).
- *
+ * request itself. What the push path was promised holds: its event is
+ * handed to the queue in the background as the push is answered, and one
+ * not yet confirmed when the router dies is lost (docs/webhooks.md); the
+ * wait adds at most one PubAck round trip to that window.
+
  * Each message is a plain publish with a reply subject under one inbox
  * subscription: JetStream answers with its PubAck (or an error, or the
  * server a no-responders status), which settles every job of the message at
@@ -24,10 +27,12 @@ import { encodeJobs, type QueuedJob } from './job-codec.js';
 export const MAX_JOBS = 64;
 /** Body characters per message at most (≤ 3 bytes each in UTF-8: well under NATS's 1 MiB default max_payload). */
 const MAX_CHARS = 256 * 1024;
+/** Messages per subject waiting for their PubAck before the next one is held back. */
+const WINDOW = 1;
 /** A publish with no PubAck this long fails (JetStream unreachable). */
 const PUBLISH_TIMEOUT_MS = 5000;
 
-interface Pending { resolve(): void; reject(err: Error): void; at: number }
+interface Pending { resolve(): void; reject(err: Error): void; at: number; subject: string }
 interface Open { jobs: QueuedJob[]; chars: number; done: Promise<void>; settle: Pending }
 
 const dec = new TextDecoder();
@@ -38,8 +43,13 @@ export class JobPublisher {
   private nextAck = 0;
   private sub: Subscription | undefined;
   private sweep: NodeJS.Timeout | undefined;
-  /** Per subject: the message being filled this turn. */
+  /** Per subject: the message being filled. */
   private readonly open = new Map<string, Open>();
+  /** Per subject: messages sent and not yet answered. */
+  private readonly unanswered = new Map<string, number>();
+  /** Messages and jobs sent (the batching's effect, for the benchmarks). */
+  messages = 0;
+  jobs = 0;
   private flushTimer: NodeJS.Immediate | undefined;
   private closed = false;
 
@@ -58,7 +68,7 @@ export class JobPublisher {
     }
     if (o === undefined) {
       let settle!: Pending;
-      const done = new Promise<void>((resolve, reject) => { settle = { resolve, reject, at: 0 }; });
+      const done = new Promise<void>((resolve, reject) => { settle = { resolve, reject, at: 0, subject }; });
       o = { jobs: [], chars: 0, done, settle };
       this.open.set(subject, o);
       this.flushTimer ??= setImmediate(() => this.flush());
@@ -72,16 +82,24 @@ export class JobPublisher {
   publish(subject: string, jobs: QueuedJob[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('webhook queue closed'));
     let settle!: Pending;
-    const done = new Promise<void>((resolve, reject) => { settle = { resolve, reject, at: 0 }; });
+    const done = new Promise<void>((resolve, reject) => { settle = { resolve, reject, at: 0, subject }; });
     this.send(subject, { jobs, chars: 0, done, settle });
     return done;
   }
 
-  /** Sends every message being filled. */
-  flush(): void {
+  /** End of the turn: sends the messages being filled whose subject's window has room (all of them with `all`). */
+  flush(all = false): void {
     if (this.flushTimer) clearImmediate(this.flushTimer);
     this.flushTimer = undefined;
-    for (const [subject, o] of this.open) this.send(subject, o);
+    for (const [subject, o] of this.open) if (all || (this.unanswered.get(subject) ?? 0) < WINDOW) this.send(subject, o);
+  }
+
+  /** A PubAck (or its failure) for `subject`: the window has room again, and the message held back leaves. */
+  private answered(subject: string): void {
+    const u = (this.unanswered.get(subject) ?? 1) - 1;
+    if (u > 0) this.unanswered.set(subject, u); else this.unanswered.delete(subject);
+    const o = this.open.get(subject);
+    if (o !== undefined && u < WINDOW) this.send(subject, o);
   }
 
   private send(subject: string, o: Open): void {
@@ -90,10 +108,14 @@ export class JobPublisher {
     const n = this.nextAck++;
     o.settle.at = performance.now();
     this.acks.set(n, o.settle);
+    this.unanswered.set(subject, (this.unanswered.get(subject) ?? 0) + 1);
+    this.messages++;
+    this.jobs += o.jobs.length;
     try {
       this.nc.publish(subject, encodeJobs(o.jobs), { reply: `${this.inbox}.${n}` });
     } catch (err) {
       this.acks.delete(n);
+      this.answered(subject);
       o.settle.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
@@ -106,6 +128,7 @@ export class JobPublisher {
       for (const [n, p] of this.acks) {
         if (p.at > old) break; // insertion order is time order
         this.acks.delete(n);
+        this.answered(p.subject);
         p.reject(new Error('JetStream publish timed out'));
       }
     }, 1000);
@@ -118,6 +141,7 @@ export class JobPublisher {
     const p = this.acks.get(n);
     if (!p) return;
     this.acks.delete(n);
+    this.answered(p.subject);
     if (m.headers?.hasError || m.data.length === 0) { p.reject(new Error(`JetStream publish failed: ${m.headers?.code ?? 'empty reply'} ${m.headers?.description ?? ''}`.trim())); return; }
     const text = dec.decode(m.data);
     if (text.includes('"error"')) p.reject(new Error(`JetStream refused the event: ${text.slice(0, 200)}`));
@@ -126,7 +150,7 @@ export class JobPublisher {
 
   /** Sends what is being filled; then fails whatever is not confirmed yet. */
   close(): void {
-    this.flush();
+    this.flush(true);
     this.closed = true;
     if (this.sweep) clearInterval(this.sweep);
     this.sub?.unsubscribe();
