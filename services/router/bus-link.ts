@@ -50,7 +50,7 @@ const DEFAULT_ACK_INTEREST_MS = 10_000;
 /** What the link hands incoming messages to. */
 export interface RouterHandlers {
   core: Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
-  events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
+  events: Pick<GatewayEvents, 'queuedPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
   channels: Pick<ChannelService, 'publish' | 'history'>;
   /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
   backend?: BackendEvents;
@@ -85,7 +85,7 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     const { bus, subjects: s } = this.o;
     const q = { queue: ROUTER_QUEUE };
     this.subs = [
-      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, async (ev) => { await h.events.applyPresence(ev); }), q),
+      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, (ev) => h.events.queuedPresence(ev)), q),
       bus.subscribe(s.beacon, (m) => this.onEvent(m, parseBeacon, (b) => h.events.applyBeacon(b)), q),
       bus.subscribe(s.acks, (m) => this.onEvent(m, parseAcks, (a) => h.events.applyAcks(a)), q),
       bus.subscribe(s.resume, (m) => void this.onResume(m, h), q),
@@ -318,7 +318,9 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     }
   }
 
+  /** Encodes and publishes; a message nobody would receive (an in-process bus knows) is not even encoded, and counts as sent. */
   private publish(subject: string, body: unknown): boolean {
+    if (this.o.bus.interested?.(subject) === false) return true;
     try {
       this.o.bus.publish(subject, encodeMsg(body));
       return true;

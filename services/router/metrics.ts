@@ -19,6 +19,7 @@ import type { ChannelStats } from './core/channels.js';
 export interface RouterMetricsSource {
   readonly stats: RouterStats;
   readonly resumeWork: Pick<WorkQueue, 'queued' | 'inFlight' | 'stats' | 'serviceMs' | 'expectedWaitMs'>;
+  readonly presenceWork: Pick<WorkQueue, 'queued' | 'stats'>;
   readonly core: { cluster(): Promise<ClusterView> };
   readonly channels: { readonly stats: ChannelStats };
 }
@@ -53,6 +54,8 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.counter('inbox_trims_total', 'Inbox entries trimmed after every known device acked them.', (r) => r.stats.inboxTrims);
   m.counter('presence_lookups_total', 'Presence directory lookups.', (r) => r.stats.presenceLookups);
   m.counter('presence_events_total', 'Presence events applied.', (r) => r.stats.presenceEvents);
+  m.gauge('presence_event_queue', 'Presence events from gateways waiting to be applied (a re-announcement is worked off at the store\'s pace, a bounded number at once).', (r) => r.presenceWork.queued);
+  m.counter('presence_events_shed_total', 'Presence events dropped because the presence event queue was full.', (r) => r.presenceWork.stats.shed);
   m.counter('beacons_total', 'Gateway beacons received.', (r) => r.stats.beacons);
   m.counter('gateway_resyncs_total', 'Gateways asked to re-announce their connections: their presence lease had lapsed (late beacons) while they were alive.', (r) => r.stats.resyncs);
   m.counter('presence_catchups_total', 'Re-announced connections sent the pushes stored while the directory did not list them.', (r) => r.stats.catchUps);

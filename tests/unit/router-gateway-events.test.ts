@@ -118,6 +118,38 @@ describe('RouterCore resume and acks', () => {
     assert.deepEqual(t.router.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
   });
 
+  it('bounds presence events applied at once: a re-announcement burst waits in a FIFO, in arrival order; a full queue drops and counts', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let running = 0, most = 0;
+    const started: string[] = [];
+    const t = setup({
+      options: { presenceConcurrency: 4, presenceQueue: 40 },
+      presence: (p) => Object.assign(Object.create(p) as Presence, {
+        online: async (ev: Parameters<Presence['online']>[0]) => {
+          started.push(ev.user);
+          most = Math.max(most, ++running);
+          await gate;
+          try { return await p.online(ev); } finally { running--; }
+        },
+      }),
+    });
+    const a = t.gw('A');
+    // One gateway re-announcing 50 connections in one turn (bus-link.ts reannounce).
+    for (let i = 0; i < 50; i++) a.presence('online', `u${i}`, 'd', `c${i}`);
+    await t.settle();
+    assert.equal(running, 4, 'only presenceConcurrency events touch the store at once');
+    assert.equal(t.router.presenceWork.queued, 40);
+    assert.equal(t.router.presenceWork.stats.shed, 6, 'past the queue: dropped and counted');
+    release();
+    for (let i = 0; i < 20 && t.router.presenceWork.stats.started < 44; i++) await t.settle();
+    await t.settle();
+    assert.equal(most, 4);
+    assert.deepEqual(started, Array.from({ length: 44 }, (_, i) => `u${i}`), 'started in arrival order');
+    assert.equal((await t.presence.lookup('u43')).length, 1);
+    assert.deepEqual(await t.presence.lookup('u44'), [], 'a dropped event was never applied');
+  });
+
   it('acks move cursors and trim what every known device has acked', async () => {
     const t = setup();
     for (let i = 1; i <= 4; i++) await t.core.push({ users: ['u1'], data: i });
