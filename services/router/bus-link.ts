@@ -318,7 +318,9 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     }
   }
 
+  /** Encodes and publishes; a message nobody would receive (an in-process bus knows) is not even encoded, and counts as sent. */
   private publish(subject: string, body: unknown): boolean {
+    if (this.o.bus.interested?.(subject) === false) return true;
     try {
       this.o.bus.publish(subject, encodeMsg(body));
       return true;

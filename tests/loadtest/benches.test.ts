@@ -96,7 +96,11 @@ describe('benches end to end (toy sizes)', () => {
     // Sampled inside the standalone process over the window: present, numbers, and measured (not the -1 of "no monitor").
     for (const k of ['loop_p99_ms', 'loop_max_ms', 'loop_samples']) assert.equal(typeof m[k], 'number', k);
     assert.ok(m.loop_samples! > 0 && m.loop_max_ms! >= 0 && m.loop_max_ms! >= m.loop_p99_ms!, JSON.stringify(m));
-    assert.match(out, /server event-loop delay p99\/max ms/);
+    // The longest stall less the wait for a core, and the machine's floor (an idle process) over the same window.
+    // (own is -1 where /proc has no per-thread schedstat.)
+    assert.ok(typeof m.loop_own_max_ms === 'number' && m.loop_own_max_ms >= -1 && m.floor_max_ms! >= 0, JSON.stringify(m));
+    assert.match(out, /server event-loop delay p99\/max \(own max\) ms/);
+    assert.match(out, /floor \(an idle Node process, same window\)/);
   });
 
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
