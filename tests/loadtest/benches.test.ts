@@ -105,12 +105,12 @@ describe('benches end to end (toy sizes)', () => {
 
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
     const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', ['--connections', '100', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '3']);
-    const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; open: number; unexpected_closes: number; failed: number }>;
+    const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; heartbeats_per_wakeup: number; open: number; unexpected_closes: number; failed: number }>;
     assert.deepEqual(Object.keys(servers), ['longlink', 'uws']);
     for (const [name, r] of Object.entries(servers)) {
       assert.equal(r.open, 100, `${name}: all connected`);
       assert.equal(r.failed + r.unexpected_closes, 0, name);
-      assert.ok(r.heartbeats_per_s > 20 && r.cpu_us_per_heartbeat > 0, `${name}: ${JSON.stringify(r)}`);
+      assert.ok(r.heartbeats_per_s > 20 && r.cpu_us_per_heartbeat > 0 && r.heartbeats_per_wakeup > 0, `${name}: ${JSON.stringify(r)}`);
     }
     const ratio = json.ratio_longlink_vs_uws as number;
     assert.ok(Number.isFinite(ratio) && ratio > 0, String(ratio));
