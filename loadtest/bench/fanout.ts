@@ -342,11 +342,11 @@ const routerHealth: Record<string, object> = {};
 async function readRouterHealth(): Promise<object> {
   if (cluster === undefined || loopUrl === undefined) return {};
   const get = (u: string, h?: Record<string, string>): Promise<string> => fetch(u, { signal: AbortSignal.timeout(30_000), ...(h ? { headers: h } : {}) }).then((r) => r.text());
-  const loop = JSON.parse(await get(`${loopUrl}/read`)) as { p99_ms: number; max_ms: number };
+  const loop = JSON.parse(await get(`${loopUrl}/read`)) as { p99_ms: number; max_ms: number; max_own_ms: number };
   await get(`${loopUrl}/reset`);
   const text = await get(`${cluster.apiUrl}/metrics`, { authorization: `Bearer ${CLUSTER_API_KEY}` });
   const metric = (name: string): number => Number(new RegExp(`^longlink_router_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? -1);
-  return { loop_p99_ms: loop.p99_ms, loop_max_ms: loop.max_ms, store_errors: metric('store_errors_total'), resyncs: metric('gateway_resyncs_total'),
+  return { loop_p99_ms: loop.p99_ms, loop_max_ms: loop.max_ms, loop_max_own_ms: loop.max_own_ms, store_errors: metric('store_errors_total'), resyncs: metric('gateway_resyncs_total'),
     presence_shed: metric('presence_events_shed_total') };
 }
 
