@@ -64,7 +64,11 @@ function channelsOf(n: number, main: string, groups: readonly ChannelGroup[]): s
   return out;
 }
 
-function open(i: number): Promise<void> {
+/** Tries per subscriber: an open refused or timed out under the connect burst (a busy shared box) is tried again. */
+const OPEN_TRIES = 4;
+let failureNotes = 0;
+
+function open(i: number, attempt = 0): Promise<void> {
   const n = a.first + i;
   const channels = channelsOf(n, a.channel, a.groups);
   return new Promise<void>((resolve) => {
@@ -84,7 +88,17 @@ function open(i: number): Promise<void> {
           note(pubs, `${ch}#${e.frame.offset}`, now);
         } else if (e.type === 'push') note(pushes, e.frame.id, now);
       },
-      onEnd: (e) => { closed++; if (e.error !== undefined || !e.wasOpen) failed++; resolve(); },
+      onEnd: (e) => {
+        // Never subscribed (refused, timed out, or closed while starting): a fresh connection, after a pause.
+        if (pending > 0 && attempt + 1 < OPEN_TRIES) {
+          setTimeout(() => { void open(i, attempt + 1).then(resolve); }, 500 * (attempt + 1));
+          return;
+        }
+        closed++;
+        if (e.error !== undefined || !e.wasOpen) failed++;
+        if (pending > 0 && failureNotes++ < 5) process.stderr.write(`[fanout-worker] fan${n} not subscribed after ${attempt + 1} tries: ${e.error ?? `closed (open: ${e.wasOpen})`}\n`);
+        resolve();
+      },
     });
     drivers.push(d);
     d.connect();

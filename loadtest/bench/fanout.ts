@@ -22,6 +22,9 @@
  *     subscribers, --sustain-rate deliveries/s offered for --sustain-seconds.
  *  7. Latency: --lat-rate publishes/s to channels of --lat-size subscribers
  *     for --lat-seconds: publish API answer p99 and publish → last subscriber.
+ * Per phase, the router's health: its event-loop delay (loop-monitor.ts,
+ * preloaded), store errors and gateways asked to re-announce (a lapsed
+ * lease), so a failure or a slow phase names its cause.
  * Gateway CPU (schedstat, all threads) per delivery for 3-5; ratios
  * channel / push and channel / bare. --perf DIR samples gateway 0 and the
  * bare server with Linux perf in phases 3-5 and sorts where the CPU went.
@@ -37,7 +40,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchArgs } from '../lib/cli-args.js';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { apiCall } from '../../infra/local/api-call.js';
@@ -144,10 +147,14 @@ function receipts(sentAt: Map<number, number>, pubs: Map<string, [number, number
 async function main(): Promise<void> {
   if (o.perf !== undefined) mkdirSync(o.perf, { recursive: true });
   phaseAt = performance.now();
-  const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error' },
-    routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'error', LONGLINK_PUBLISH_RATE: '0' },
-    // perf names JIT frames from the map file this writes.
-    ...(o.perf !== undefined ? { nodeArgs: () => ['--perf-basic-prof'] } : {}) }));
+  // Beacons and lease at their production defaults (5 s / 15 s), not the test harness's 0.5 s / 2 s: a gateway
+  // fanning one message out to ~15,000 local sockets on this shared 2-core box is busy for seconds, and a lapsed
+  // lease makes it re-announce every connection, which is a different workload from the one measured here.
+  const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error', LONGLINK_BEACON_INTERVAL_MS: '5000' },
+    routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'warn', LONGLINK_PUBLISH_RATE: '0', LONGLINK_GATEWAY_LEASE_MS: '15000' },
+    // perf names JIT frames from the map file this writes; the router's event-loop delay is sampled inside it.
+    nodeArgs: (role) => [...(o.perf !== undefined ? ['--perf-basic-prof'] : []), ...(role === 'router' ? ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href] : [])] }));
+  loopUrl = (await c.routers[0]!.proc.waitFor(/loop-monitor:\s+(http:\/\/\S+)/, 30_000))[1];
   const bareUrl = await startBare();
   const urls = c.gateways.map((g) => g.url);
   const per = Math.ceil(S / W), barePer = Math.ceil(BARE / W);
@@ -168,7 +175,7 @@ async function main(): Promise<void> {
   log(`${subscribed} subscribed${bareUrl ? `, ${bareOpen} bare` : ''} in ${connectS.toFixed(1)} s`);
   if (subscribed < S) throw new Error(`only ${subscribed}/${S} subscribed`);
   if (bareOpen < BARE) throw new Error(`only ${bareOpen}/${BARE} bare sockets open`);
-  phaseDone('connect');
+  await phaseDone('connect');
   await sleep(1000);
   const api = (p: string, body: unknown) => apiCall(c.apiUrl, CLUSTER_API_KEY, 'POST', p, body);
   const windowMs = P * INTERVAL + 2000;
@@ -179,7 +186,7 @@ async function main(): Promise<void> {
   const i0 = gatewayCpu(c);
   await sleep(idleMs);
   const idleUsPerS = ((gatewayCpu(c) - i0) * 1000) / idleMs;
-  phaseDone('idle');
+  await phaseDone('idle');
 
   // Channel phase.
   let sentAt = new Map<number, number>();
@@ -194,7 +201,7 @@ async function main(): Promise<void> {
   const cpuChannel = gatewayCpu(c) - cpu0, channelWin = performance.now() - w0;
   const afterChannel = await counts();
   const channel = receipts(sentAt, merge(afterChannel, (x) => x.pubs), CHANNEL, S);
-  phaseDone('channel');
+  await phaseDone('channel');
 
   // Bare phase: the same frames through a bare uWS app.publish.
   let bare: ReturnType<typeof receipts> | undefined, bareCpu = 0, perfBare;
@@ -209,7 +216,7 @@ async function main(): Promise<void> {
     });
     bareCpu = cpuMicrosFine(bareProc.pid!) - b0;
     bare = receipts(bareSent, merge(await counts(), (x) => x.pubs), 'bare', BARE);
-    phaseDone('bare');
+    await phaseDone('bare');
   }
 
   // Push phase: the same recipients as users, the per-recipient path.
@@ -235,7 +242,7 @@ async function main(): Promise<void> {
   const pushes = merge(afterPush, (x) => x.pushes);
   const pushDelivered = [...pushSent.keys()].reduce((a, id) => a + (pushes.get(id)?.[0] ?? 0), 0);
   const pushLastMs = [...pushSent].map(([id, t]) => (pushes.get(id)?.[1] ?? Infinity) - t);
-  phaseDone('push');
+  await phaseDone('push');
 
   // Rate phases.
   const publisher = new Publisher(c.apiUrl, CLUSTER_API_KEY);
@@ -270,13 +277,13 @@ async function main(): Promise<void> {
     const secs = Number(o['sustain-seconds']), rate = Number(o['sustain-rate']) / SIZE;
     log(`sustained: ${NCH} channels × ${SIZE}, ${Math.round(rate)} publishes/s (${o['sustain-rate']} deliveries/s offered) for ${secs} s…`);
     sustained = await ratePhase('sustained', SUSTAIN.prefix, NCH, SIZE, rate, secs);
-    phaseDone('sustained');
+    await phaseDone('sustained');
   }
   if (LAT_CH > 0) {
     const secs = Number(o['lat-seconds']);
     log(`latency: ${LAT_RATE} publishes/s over ${LAT_CH} channels × ${LAT_SIZE} for ${secs} s…`);
     latency = await ratePhase('latency', LATENCY.prefix, LAT_CH, LAT_SIZE, LAT_RATE, secs);
-    phaseDone('latency');
+    await phaseDone('latency');
   }
   publisher.close();
   const final = await counts();
@@ -289,7 +296,7 @@ async function main(): Promise<void> {
   const ratio = (a: number, b: number): number => (a > 0 && b > 0 ? r3(a / b) : -1);
   const result = {
     bench: 'fanout', date: new Date().toISOString(), subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
-    connect_s: Math.round(connectS * 10) / 10, phase_s: phaseS,
+    connect_s: Math.round(connectS * 10) / 10, phase_s: phaseS, router_health: routerHealth,
     gateway_idle_cpu_us_per_s: Math.round(idleUsPerS),
     channel: {
       ...channel, out_of_order: final.reduce((a, x) => a + x.disorder, 0),
@@ -321,7 +328,27 @@ async function main(): Promise<void> {
 /** Wall seconds per phase, so a full-size run can be planned from a smaller one. */
 const phaseS: Record<string, number> = {};
 let phaseAt = performance.now();
-const phaseDone = (name: string): void => { const now = performance.now(); phaseS[name] = Math.round((now - phaseAt) / 100) / 10; phaseAt = now; };
+const phaseDone = async (name: string): Promise<void> => {
+  const now = performance.now();
+  phaseS[name] = Math.round((now - phaseAt) / 100) / 10;
+  routerHealth[name] = await readRouterHealth();
+  phaseAt = performance.now();
+};
+
+/** The router's loop-monitor.ts side server. */
+let loopUrl: string | undefined;
+/** Per phase: the router's event-loop delay (ms) and its counters so far (store errors, re-announcements asked for). */
+const routerHealth: Record<string, object> = {};
+async function readRouterHealth(): Promise<object> {
+  if (cluster === undefined || loopUrl === undefined) return {};
+  const get = (u: string, h?: Record<string, string>): Promise<string> => fetch(u, { signal: AbortSignal.timeout(30_000), ...(h ? { headers: h } : {}) }).then((r) => r.text());
+  const loop = JSON.parse(await get(`${loopUrl}/read`)) as { p99_ms: number; max_ms: number; max_own_ms: number };
+  await get(`${loopUrl}/reset`);
+  const text = await get(`${cluster.apiUrl}/metrics`, { authorization: `Bearer ${CLUSTER_API_KEY}` });
+  const metric = (name: string): number => Number(new RegExp(`^longlink_router_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? -1);
+  return { loop_p99_ms: loop.p99_ms, loop_max_ms: loop.max_ms, loop_max_own_ms: loop.max_own_ms, store_errors: metric('store_errors_total'), resyncs: metric('gateway_resyncs_total'),
+    presence_shed: metric('presence_events_shed_total') };
+}
 
 const watchdog = setTimeout(() => { log('watchdog: over 60 minutes, giving up'); process.exit(2); }, 60 * 60_000);
 watchdog.unref();
@@ -333,6 +360,9 @@ main().then(async () => {
   process.exit(0);
 }, async (err: unknown) => {
   log(`failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  // What the router said last (store failures are logged with their operation), and its health so far.
+  if (cluster !== undefined) log(`router output (last 4,000 chars):\n${cluster.routers[0]?.proc.output().slice(-4000) ?? ''}`);
+  log(`router health per phase: ${JSON.stringify({ ...routerHealth, now: await readRouterHealth().catch(() => ({})) })}`);
   for (const w of workers) w.kill('SIGKILL');
   bareProc?.kill('SIGKILL');
   await cluster?.stop().catch(() => {});

@@ -16,7 +16,10 @@
  * /proc/<pid>/task/<tid>/schedstat, nanoseconds; the gateway's GC and libuv
  * threads count) divided by the acks its clients received in the window. Per
  * window the ratio gateway / bare uWS is taken; the median over windows is
- * reported (and the median of each side's µs/heartbeat).
+ * reported (and the median of each side's µs/heartbeat), with each server's
+ * heartbeats per wake-up of its main thread (voluntary context switches from
+ * /proc/<pid>/status): a server woken more often per heartbeat pays more
+ * epoll waits and context switches for the same work.
  *
  * Flags: --connections N (10000 per server) --workers W (2 per server)
  *        --interval MS (5000) --window MS (5000) --windows K (9)
@@ -56,6 +59,19 @@ function threadCpuNs(pid: number): Map<string, number> {
     }
   }
   return byName;
+}
+
+/**
+ * Times the main thread went to sleep (voluntary context switches: each an
+ * epoll wait that blocked, then a wake-up). Fewer heartbeats per wake-up
+ * cost more CPU per heartbeat, whatever the server's own code does.
+ */
+function mainThreadSleeps(pid: number): number {
+  try {
+    return Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
@@ -140,8 +156,8 @@ async function main(): Promise<void> {
     // Distinct source addresses per worker (each has ~28k ephemeral ports).
     await Promise.all(targets.map((t, k) => startWorkers(t, 2 + k * W)));
     await sleep(INTERVAL + 3000); // every client heartbeats; heaps settle
-    const rows: Record<string, { us: number[]; hbPerS: number[] }> = {};
-    for (const t of targets) rows[t.name] = { us: [], hbPerS: [] };
+    const rows: Record<string, { us: number[]; hbPerS: number[]; hbPerWake: number[] }> = {};
+    for (const t of targets) rows[t.name] = { us: [], hbPerS: [], hbPerWake: [] };
     /** Mean µs per heartbeat by thread (where the time goes: the main thread vs V8's GC/compiler workers). */
     const threads: Record<string, Map<string, number>> = {};
     for (const t of targets) threads[t.name] = new Map();
@@ -150,9 +166,11 @@ async function main(): Promise<void> {
     for (let k = 0; k < WINDOWS; k++) {
       const a0 = await Promise.all(targets.map(acks));
       const th0 = targets.map((t) => threadCpuNs(t.pid));
+      const w0 = targets.map((t) => mainThreadSleeps(t.pid));
       const t0 = performance.now();
       await sleep(WINDOW);
       const th1 = targets.map((t) => threadCpuNs(t.pid));
+      const w1 = targets.map((t) => mainThreadSleeps(t.pid));
       const c0 = th0.map(total);
       const c1 = th1.map(total);
       const t1 = performance.now();
@@ -160,6 +178,7 @@ async function main(): Promise<void> {
       const us = targets.map((t, i) => {
         const beats = a1[i]!.acks - a0[i]!.acks;
         rows[t.name]!.hbPerS.push(beats / ((t1 - t0) / 1000));
+        rows[t.name]!.hbPerWake.push(beats / Math.max(1, w1[i]! - w0[i]!));
         const v = (c1[i]! - c0[i]!) / 1000 / Math.max(1, beats);
         rows[t.name]!.us.push(v);
         for (const [name, ns] of th1[i]!) {
@@ -184,6 +203,7 @@ async function main(): Promise<void> {
       bench: 'heartbeat-cpu', date: new Date().toISOString(), node: process.version, connections: N, interval_ms: INTERVAL, window_ms: WINDOW, windows: WINDOWS,
       servers: Object.fromEntries(targets.map((t, i) => [t.name, {
         cpu_us_per_heartbeat: Number(median(rows[t.name]!.us).toFixed(3)), heartbeats_per_s: Math.round(median(rows[t.name]!.hbPerS)),
+        heartbeats_per_wakeup: Number(median(rows[t.name]!.hbPerWake).toFixed(2)),
         threads_us_per_heartbeat: Object.fromEntries([...threads[t.name]!].filter(([, v]) => v >= 0.01).map(([k, v]) => [k, Number(v.toFixed(2))])),
         open: end[i]!.open, unexpected_closes: end[i]!.closedUnexpectedly, failed: end[i]!.failed,
         connect_retries: end[i]!.retries, connect_errors: end[i]!.errors,
@@ -192,9 +212,9 @@ async function main(): Promise<void> {
       ratio_range: [Number(Math.min(...ratios).toFixed(3)), Number(Math.max(...ratios).toFixed(3))],
       ...(beforeRatios.length ? { ratio_before_vs_uws: Number(median(beforeRatios).toFixed(3)) } : {}),
     };
-    console.log('\nserver      µs/heartbeat (median)  heartbeats/s  open  unexpected closes  connect retries');
+    console.log('\nserver      µs/heartbeat (median)  heartbeats/s  per wake-up  open  unexpected closes  connect retries');
     for (const [name, r] of Object.entries(result.servers)) {
-      console.log(`${name.padEnd(10)} ${r.cpu_us_per_heartbeat.toFixed(3).padStart(21)} ${String(r.heartbeats_per_s).padStart(13)} ${String(r.open).padStart(5)}  ${String(r.unexpected_closes).padStart(17)}  ${r.connect_retries}` +
+      console.log(`${name.padEnd(10)} ${r.cpu_us_per_heartbeat.toFixed(3).padStart(21)} ${String(r.heartbeats_per_s).padStart(13)} ${r.heartbeats_per_wakeup.toFixed(2).padStart(12)} ${String(r.open).padStart(5)}  ${String(r.unexpected_closes).padStart(17)}  ${r.connect_retries}` +
         (r.failed > 0 ? ` (${r.failed} never opened)` : ''));
       if (r.connect_retries > 0) console.log(`           connect errors: ${Object.entries(r.connect_errors).map(([k, v]) => `${v}× ${k}`).join('; ')}`);
       console.log(`           by thread (mean µs/heartbeat): ${Object.entries(r.threads_us_per_heartbeat).map(([k, v]) => `${k} ${v}`).join(', ')}`);

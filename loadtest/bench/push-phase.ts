@@ -17,7 +17,7 @@ import { cpuMicros } from './proc-stats.js';
 import { Histogram } from '../lib/histogram.js';
 import { ask } from '../lib/worker-ipc.js';
 import type { BenchSystem } from './push-systems.js';
-import type { LoopDelay } from './loop-monitor.js';
+import type { LoopDelay, Stall } from './loop-monitor.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowAbs = (): number => performance.timeOrigin + performance.now();
@@ -192,6 +192,16 @@ export interface MaxBatchResult {
    * figure, without the probe's wait for a core. -1 when not measured.
    */
   loop_samples: number; loop_p99_ms: number; loop_max_ms: number;
+  /** The longest stall less the time the thread waited for a core (loop-monitor.ts); -1 when not measured. */
+  loop_own_max_ms: number;
+  /** Stalls over 15 ms: how many, the longest with their breakdown (on a core, waiting for one, GC), GC per kind. */
+  loop_stall_count: number; loop_stalls: Stall[]; loop_gc: LoopDelay['gc'];
+  /**
+   * The machine's floor over the same window: an idle Node process running
+   * only the same monitor (its delay is waiting to be woken and given a core).
+   * -1 when not measured.
+   */
+  floor_p99_ms: number; floor_max_ms: number;
 }
 
 /** GETs the process's loop monitor (`/reset` at the window's start, `/read` at its end). */
@@ -208,7 +218,7 @@ async function loopMonitor(url: string | undefined, what: 'reset' | 'read'): Pro
  * the router's) for `durationMs`, while /healthz on the same process is
  * requested every `probeMs`.
  */
-export async function maxBatchPhase(s: BenchSystem, o: { messages: number; usersPer: number; parallel: number; durationMs: number; probeMs: number }): Promise<MaxBatchResult> {
+export async function maxBatchPhase(s: BenchSystem, o: { messages: number; usersPer: number; parallel: number; durationMs: number; probeMs: number; floorUrl?: string }): Promise<MaxBatchResult> {
   const api = new URL(s.apiUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.parallel });
   let n = 0;
@@ -224,6 +234,7 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
   const batchHist = new Histogram(), probeHist = new Histogram();
   let ok = 0, errors = 0;
   await loopMonitor(s.loopUrl, 'reset');
+  await loopMonitor(o.floorUrl, 'reset');
   const end = performance.now() + o.durationMs;
   let stop = false;
   const probeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -249,6 +260,7 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
   }));
   stop = true;
   const loop = await loopMonitor(s.loopUrl, 'read');
+  const floor = await loopMonitor(o.floorUrl, 'read');
   await prober;
   agent.destroy(); probeAgent.destroy();
   return {
@@ -256,5 +268,7 @@ export async function maxBatchPhase(s: BenchSystem, o: { messages: number; users
     batch_p50_ms: ms(batchHist.percentileMs(0.5)), batch_max_ms: ms(batchHist.maxUs / 1000),
     probes: probeHist.n, probe_p50_ms: ms(probeHist.percentileMs(0.5)), probe_p99_ms: ms(probeHist.percentileMs(0.99)), probe_max_ms: ms(probeHist.maxUs / 1000),
     loop_samples: loop?.samples ?? 0, loop_p99_ms: loop?.p99_ms ?? -1, loop_max_ms: loop?.max_ms ?? -1,
+    loop_own_max_ms: loop?.max_own_ms ?? -1, loop_stall_count: loop?.stall_count ?? 0, loop_stalls: loop?.stalls ?? [], loop_gc: loop?.gc ?? {},
+    floor_p99_ms: floor?.p99_ms ?? -1, floor_max_ms: floor?.max_ms ?? -1,
   };
 }

@@ -35,12 +35,20 @@ export function printReport(results: SystemResult[], o: { rate: number; p99Limit
     console.log(`${r.label.padEnd(35)} ${f(u.router, 6)} ${f(u.gateways, 5)} ${f(u.nats, 5)} ${f(u.redis, 5)} ${f(u.standalone, 10)} | ${f(u.server, 12)} | ${f(u.workers, 7)} ${f(u.driver, 6)}`);
   }
 
-  console.log('\nsustained (p99 < ' + o.p99Limit + ' ms)   single/s  batched/s | max-size batches: batches ok  batch p50/max ms  bystander /healthz p50/p99/max ms  server event-loop delay p99/max ms');
+  console.log('\nsustained (p99 < ' + o.p99Limit + ' ms)   single/s  batched/s | max-size batches: batches ok  batch p50/max ms  bystander /healthz p50/p99/max ms  server event-loop delay p99/max (own max) ms');
   for (const r of results) {
     const m = r.maxBatch;
-    console.log(`${r.label.padEnd(28)} ${f(r.maxSingle, 9)} ${f(r.maxBatched, 10)} | ${m ? `${f(m.ok, 10)}/${m.batches}  ${f(m.batch_p50_ms, 8)}/${m.batch_max_ms}  ${f(m.probe_p50_ms, 14)}/${m.probe_p99_ms}/${m.probe_max_ms}  ${f(m.loop_p99_ms, 22)}/${m.loop_max_ms}` : '-'}`);
+    console.log(`${r.label.padEnd(28)} ${f(r.maxSingle, 9)} ${f(r.maxBatched, 10)} | ${m ? `${f(m.ok, 10)}/${m.batches}  ${f(m.batch_p50_ms, 8)}/${m.batch_max_ms}  ${f(m.probe_p50_ms, 14)}/${m.probe_p99_ms}/${m.probe_max_ms}  ${f(m.loop_p99_ms, 22)}/${m.loop_max_ms} (${m.loop_own_max_ms})` : '-'}`);
   }
-  console.log('(server event-loop delay: sampled inside the router / standalone process every 5 ms over the max-batch window; how late a due timer ran)');
+  console.log('(server event-loop delay: sampled inside the router / standalone process every 5 ms over the max-batch window; how late a due timer ran; own = the longest stall less the time the thread waited for a core)');
+  for (const r of results) {
+    const m = r.maxBatch;
+    if (!m) continue;
+    if (m.floor_max_ms >= 0) console.log(`  ${r.label}: floor (an idle Node process, same window) p99/max ${m.floor_p99_ms}/${m.floor_max_ms} ms`);
+    if (m.loop_stalls.length === 0) continue;
+    const top = m.loop_stalls.slice(0, 5).map((x) => `${x.delay_ms} (cpu ${x.oncpu_ms}, waiting ${x.runqueue_ms}, gc ${x.gc_ms}${x.gc.length > 0 ? ' ' + x.gc.join('+') : ''})`);
+    console.log(`  ${r.label}: ${m.loop_stall_count} stalls > 15 ms; longest ms: ${top.join('; ')}`);
+  }
 
   const ratios: Record<string, Record<string, number>> = {};
   for (const kind of ['cluster', 'standalone'] as const) {
@@ -51,7 +59,7 @@ export function printReport(results: SystemResult[], o: { rate: number; p99Limit
       ...(kind === 'cluster' ? { router_cpu: ratio(nu.router, bu.router), gateways_cpu: ratio(nu.gateways, bu.gateways), nats_cpu: ratio(nu.nats, bu.nats), redis_cpu: ratio(nu.redis, bu.redis) } : {}),
       server_cpu: ratio(nu.server, bu.server), p99: ratio(n.fixed.p99_ms, b.fixed.p99_ms), p50: ratio(n.fixed.p50_ms, b.fixed.p50_ms),
       max_single: ratio(n.maxSingle, b.maxSingle), max_batched: ratio(n.maxBatched, b.maxBatched),
-      ...(n.maxBatch && b.maxBatch ? { bystander_max_delay: ratio(n.maxBatch.probe_max_ms, b.maxBatch.probe_max_ms), loop_max_delay: ratio(n.maxBatch.loop_max_ms, b.maxBatch.loop_max_ms) } : {}),
+      ...(n.maxBatch && b.maxBatch ? { bystander_max_delay: ratio(n.maxBatch.probe_max_ms, b.maxBatch.probe_max_ms), loop_max_delay: ratio(n.maxBatch.loop_max_ms, b.maxBatch.loop_max_ms), loop_own_max_delay: ratio(n.maxBatch.loop_own_max_ms, b.maxBatch.loop_own_max_ms) } : {}),
     };
   }
   if (Object.keys(ratios).length > 0) {

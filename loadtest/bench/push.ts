@@ -40,6 +40,7 @@ import { cpuDelta, cpuSnap, judge, machineStat, maxBatchPhase, runPhase, sleep, 
 import { ensureBaseline, startClusterSystem, startStandaloneSystem, type BenchSystem } from './push-systems.js';
 import type { WorkerArgs } from './push-worker.js';
 import { ask } from '../lib/worker-ipc.js';
+import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { printReport, type SystemResult } from './push-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -67,9 +68,12 @@ function log(s: string): void { process.stderr.write(`[bench:push] ${s}\n`); }
 
 let current: BenchSystem | undefined;
 let workers: ChildProcess[] = [];
+/** An idle Node process with the loop monitor: the machine's floor for event-loop delay (max-batch phase). */
+let floor: { url: string; proc: Spawned } | undefined;
 function killAllSync(): void {
   for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
   current?.kill();
+  floor?.proc.kill();
 }
 process.on('exit', killAllSync);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAllSync(); process.exit(130); });
@@ -135,7 +139,7 @@ async function measure(s: BenchSystem): Promise<SystemResult> {
     await sleep(1500);
     log(`${s.label}: maximum-size batches (${o['max-batch']} × ${o['max-batch-users']} users, ${o['max-batch-parallel']} at once)…`);
     maxBatch = await maxBatchPhase(s, { messages: Number(o['max-batch']), usersPer: Number(o['max-batch-users']), parallel: Number(o['max-batch-parallel']),
-      durationMs: Number(o['max-batch-ms']), probeMs: 5 });
+      durationMs: Number(o['max-batch-ms']), probeMs: 5, ...(floor ? { floorUrl: floor.url } : {}) });
     log(`  → ${JSON.stringify(maxBatch)}`);
   }
   const totals = await Promise.all(workers.map((w) => ask<Record<string, number>>(w, { cmd: 'counts' }, 'counts')));
@@ -179,6 +183,10 @@ async function main(): Promise<number> {
   let head = 'unknown';
   try { head = git(['rev-parse', '--short=12', 'HEAD']); } catch { if (o.baseline !== 'none') throw new Error('bench:push --baseline needs git and a checkout (or --baseline none)'); }
   const oldRoot = o.baseline === 'none' ? undefined : ensureBaseline(git(['rev-parse', '--show-toplevel']), o.baseline, log);
+  if (Number(o['max-batch']) > 0) {
+    const proc = spawnNode('-e', {}, ['setInterval(() => {}, 1e9)'], process.execPath, ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href]);
+    floor = { proc, url: (await proc.waitFor(/loop-monitor:\s+(http:\/\/\S+)/, 30_000))[1]! };
+  }
   const kinds = o.systems.split(',').map((x) => x.trim()) as Array<'cluster' | 'standalone'>;
   const apiServers = o['api-servers'].split(',').map((x) => x.trim()).filter((x) => x !== '');
   for (const x of apiServers) if (x !== 'uws' && x !== 'node') throw new Error(`--api-servers: "${x}" is not uws or node`);

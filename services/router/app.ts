@@ -107,6 +107,7 @@ export class Router {
    */
   get ready(): boolean { return this.link.listening && !this.storeHealth.failing && this.storesConnected(); }
   get resumeWork(): GatewayEvents['resumeWork'] { return this.events.resumeWork; }
+  get presenceWork(): GatewayEvents['presenceWork'] { return this.events.presenceWork; }
   get options(): RouterCoreOptions { return this.core.options; }
 
   /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */

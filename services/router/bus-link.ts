@@ -28,7 +28,6 @@ import type { GatewayEvents } from './core/gateway-events.js';
 import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
-import { QueueExpiredError } from './core/work-queue.js';
 import type { ChannelOutbound, ChannelService } from './core/channels.js';
 import { parseHistoryRequest, parsePublishBody } from './channel-schemas.js';
 import { parseAckEvent, parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt, parseUpstream } from './schemas.js';
@@ -50,7 +49,7 @@ const DEFAULT_ACK_INTEREST_MS = 10_000;
 /** What the link hands incoming messages to. */
 export interface RouterHandlers {
   core: Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
-  events: Pick<GatewayEvents, 'applyPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
+  events: Pick<GatewayEvents, 'queuedPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
   channels: Pick<ChannelService, 'publish' | 'history'>;
   /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
   backend?: BackendEvents;
@@ -85,7 +84,7 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     const { bus, subjects: s } = this.o;
     const q = { queue: ROUTER_QUEUE };
     this.subs = [
-      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, async (ev) => { await h.events.applyPresence(ev); }), q),
+      bus.subscribe(s.presence, (m) => this.onEvent(m, parsePresenceEvent, (ev) => h.events.queuedPresence(ev)), q),
       bus.subscribe(s.beacon, (m) => this.onEvent(m, parseBeacon, (b) => h.events.applyBeacon(b)), q),
       bus.subscribe(s.acks, (m) => this.onEvent(m, parseAcks, (a) => h.events.applyAcks(a)), q),
       bus.subscribe(s.resume, (m) => void this.onResume(m, h), q),
@@ -268,8 +267,10 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     try {
       this.reply(m, await run(req));
     } catch (err) {
-      // Expired in the queue: the gateway has given up, nobody would read the answer.
-      if (err instanceof QueueExpiredError) return;
+      // Expired in the queue (QueueExpiredError) is answered too: its deadline is at most
+      // `startWithin` of the gateway's budget, so the gateway usually still waits, and an
+      // overload answer with a hint closes the connection with 1013 and that delay
+      // instead of a timeout (1011) later. A reply nobody reads any more costs one small message.
       this.reply(m, toLonglinkError(err).toJSON());
     }
   }
@@ -318,7 +319,9 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     }
   }
 
+  /** Encodes and publishes; a message nobody would receive (an in-process bus knows) is not even encoded, and counts as sent. */
   private publish(subject: string, body: unknown): boolean {
+    if (this.o.bus.interested?.(subject) === false) return true;
     try {
       this.o.bus.publish(subject, encodeMsg(body));
       return true;

@@ -19,6 +19,7 @@ import type { ChannelStats } from './core/channels.js';
 export interface RouterMetricsSource {
   readonly stats: RouterStats;
   readonly resumeWork: Pick<WorkQueue, 'queued' | 'inFlight' | 'stats' | 'serviceMs' | 'expectedWaitMs'>;
+  readonly presenceWork: Pick<WorkQueue, 'queued' | 'stats'>;
   readonly core: { cluster(): Promise<ClusterView> };
   readonly channels: { readonly stats: ChannelStats };
 }
@@ -53,6 +54,8 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.counter('inbox_trims_total', 'Inbox entries trimmed after every known device acked them.', (r) => r.stats.inboxTrims);
   m.counter('presence_lookups_total', 'Presence directory lookups.', (r) => r.stats.presenceLookups);
   m.counter('presence_events_total', 'Presence events applied.', (r) => r.stats.presenceEvents);
+  m.gauge('presence_event_queue', 'Presence events from gateways waiting to be applied (a re-announcement is worked off at the store\'s pace, a bounded number at once).', (r) => r.presenceWork.queued);
+  m.counter('presence_events_shed_total', 'Presence events dropped because the presence event queue was full.', (r) => r.presenceWork.stats.shed);
   m.counter('beacons_total', 'Gateway beacons received.', (r) => r.stats.beacons);
   m.counter('gateway_resyncs_total', 'Gateways asked to re-announce their connections: their presence lease had lapsed (late beacons) while they were alive.', (r) => r.stats.resyncs);
   m.counter('presence_catchups_total', 'Re-announced connections sent the pushes stored while the directory did not list them.', (r) => r.stats.catchUps);
@@ -61,7 +64,7 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.labeledCounter('resumes_total', 'Resume requests by outcome.', 'outcome', (r) => r.stats.resumes, ['fresh', 'resumed', 'rejected', 'failed', 'device-limit']);
   m.gauge('resume_queue', 'Resume requests waiting for a slot (LONGLINK_RESUME_CONCURRENCY).', (r) => r.resumeWork.queued);
   m.gauge('resumes_in_flight', 'Resume requests being served.', (r) => r.resumeWork.inFlight);
-  m.counter('resumes_expired_total', 'Resume requests dropped in the queue: their gateway had stopped waiting (reconnect storm beyond capacity).', (r) => r.resumeWork.stats.expired);
+  m.counter('resumes_expired_total', 'Resume requests dropped unstarted in the queue at their start deadline, answered with an overload hint (reconnect storm beyond capacity).', (r) => r.resumeWork.stats.expired);
   m.counter('resumes_shed_total', 'Resume requests refused at once, with a retry hint: they could not start before their deadline (measured service time), or the queue was full (LONGLINK_RESUME_QUEUE).', (r) => r.resumeWork.stats.shed);
   m.gauge('resume_service_seconds', 'Smoothed time a resume takes once started (the store round trips): sets the expected queue wait and the start deadline.', (r) => r.resumeWork.serviceMs / 1000);
   m.gauge('resume_queue_wait_seconds', 'Expected wait for a resume arriving now: queued x service time / concurrency.', (r) => r.resumeWork.expectedWaitMs / 1000);

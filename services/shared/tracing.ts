@@ -202,6 +202,10 @@ class TracedBus implements Bus {
     }
   }
 
+  interested(subject: string): boolean {
+    return this.inner.interested?.(subject) ?? true;
+  }
+
   request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers?: Headers }): Promise<BusMessage> {
     const parent = context.active();
     if (!trace.getSpan(parent)?.isRecording()) return this.inner.request(subject, data, opts);

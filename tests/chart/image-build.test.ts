@@ -94,6 +94,8 @@ function buildImage(): string {
     } else if (ins.op === 'RUN') {
       const r = spawnSync('/bin/sh', ['-c', ins.command], { cwd: buildDir, env, encoding: 'utf8', timeout: 540_000, maxBuffer: 64 * 1024 * 1024 });
       assert.equal(r.status, 0, `RUN ${ins.command}\nfailed (${r.status ?? r.signal}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+      // Node 24 is the supported runtime: no locked package may exclude it (tests/unit/engines.test.ts checks the lock file).
+      if (/\bnpm (ci|install)\b/.test(ins.command)) assert.doesNotMatch(`${r.stdout}\n${r.stderr}`, /EBADENGINE/, `RUN ${ins.command} warned EBADENGINE on Node ${process.version}`);
     } else if (ins.op === 'ENV' || ins.op === 'USER' || ins.op === 'ENTRYPOINT' || ins.op === 'CMD') {
       assert.fail(`the build stage has ${ins.op}: extend the replay in tests/chart/image-build.test.ts`);
     }

@@ -8,6 +8,8 @@ import { startNatsServer } from '../../infra/local/nats.js';
 import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { MemoryWebhookQueue } from '../../services/router/webhooks/memory-queue.js';
 import { openJetStreamQueue } from '../../services/router/webhooks/jetstream-queue.js';
+import type { LeasedJob } from '../../services/router/webhooks/core/queue.js';
+import type { WebhookJob } from '../../services/router/webhooks/core/types.js';
 import { silent } from '../helpers/log.js';
 import { webhookQueueContract } from './webhook-queue.contract.js';
 
@@ -26,7 +28,82 @@ after(async () => {
 describe('webhook queue contract: memory', () => webhookQueueContract(() => mem));
 describe('webhook queue contract: JetStream', () => webhookQueueContract(() => js));
 
+const jobOf = (endpoint: string, n: number): WebhookJob => ({ id: `msg_${endpoint}_${n}`, endpoint, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n},"s":"é\\n\\t"}` });
+async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('JetStream webhook queue', () => {
+  it('the jobs of one turn travel as one message and are handed out one by one, bodies intact', async () => {
+    const jobs = Array.from({ length: 10 }, (_, i) => jobOf('b-one', i));
+    await Promise.all(jobs.map((j) => js.enqueue(j)));
+    assert.equal(await js.depth('b-one'), 1, 'one message for the ten');
+    const got: LeasedJob[] = [];
+    const c = await js.consume('b-one', 4, async (j) => { got.push(j); await j.ack(); });
+    try {
+      await until(() => got.length === 10, 5000, 'ten jobs');
+      assert.deepEqual(got.map((j) => [j.job.id, j.job.body, j.job.endpoint, j.attempt]).sort(), jobs.map((j) => [j.id, j.body, 'b-one', 1]).sort());
+      await until(async () => (await js.depth('b-one')) === 0, 5000, 'the message acked');
+    } finally { await c.stop(); }
+  });
+
+  it('a job of a batch that fails comes back alone, after its delay, as attempt 2; the others are not sent again', async () => {
+    await Promise.all(Array.from({ length: 5 }, (_, i) => js.enqueue(jobOf('b-retry', i))));
+    const seen: Array<{ id: string; attempt: number; at: number }> = [];
+    const c = await js.consume('b-retry', 8, async (j) => {
+      seen.push({ id: j.job.id, attempt: j.attempt, at: Date.now() });
+      if (j.job.id === 'msg_b-retry_2' && j.attempt < 3) await j.retry(300); else await j.ack();
+    });
+    try {
+      await until(() => seen.length === 7, 5000, 'five jobs and two retries');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(seen.length, 7, 'nothing else came back');
+      const r = seen.filter((s) => s.id === 'msg_b-retry_2');
+      assert.deepEqual(r.map((s) => s.attempt), [1, 2, 3]);
+      assert.ok(r[1]!.at - r[0]!.at >= 250 && r[2]!.at - r[1]!.at >= 250, `waited the delays (${r[1]!.at - r[0]!.at}, ${r[2]!.at - r[1]!.at} ms)`);
+      await until(async () => (await js.depth('b-retry')) === 0, 5000, 'all settled');
+    } finally { await c.stop(); }
+  });
+
+  it('a consumer gone mid-batch (a dead router): the whole batch comes back after the lease, under the same ids', async () => {
+    await Promise.all(Array.from({ length: 4 }, (_, i) => js.enqueue(jobOf('b-crash', i))));
+    const first: string[] = [];
+    const c1 = await js.consume('b-crash', 8, async (j) => {
+      first.push(j.job.id);
+      if (j.job.id !== 'msg_b-crash_3') await j.ack(); // the last one is never settled: its router "dies"
+    });
+    await until(() => first.length === 4, 5000, 'the batch handed out');
+    await c1.stop();
+    const second: LeasedJob[] = [];
+    const c2 = await js.consume('b-crash', 8, async (j) => { second.push(j); await j.ack(); });
+    try {
+      await until(() => second.length === 4, 15_000, 'the batch again after the lease');
+      assert.deepEqual(second.map((j) => j.job.id).sort(), [...first].sort());
+      assert.ok(second.every((j) => j.attempt === 2), 'counted as the second attempt');
+      await until(async () => (await js.depth('b-crash')) === 0, 5000, 'acked');
+    } finally { await c2.stop(); }
+  });
+
+
+  it('jobs waiting behind a slow receiver keep their lease: none is handed out twice', async () => {
+    // ack_wait is 6 s here (timeoutMs 1000 + 5 s); with one slot and 3.5 s per attempt the third job waits 7 s.
+    for (let i = 0; i < 3; i++) await js.enqueue(jobOf('b-slow', i));
+    const seen: string[] = [];
+    const c = await js.consume('b-slow', 1, async (j) => {
+      seen.push(j.job.id);
+      await new Promise((r) => setTimeout(r, 3500));
+      await j.ack();
+    });
+    try {
+      await until(async () => seen.length >= 3 && (await js.depth('b-slow')) === 0, 20_000, 'three attempts');
+      assert.deepEqual(seen.sort(), ['msg_b-slow_0', 'msg_b-slow_1', 'msg_b-slow_2']);
+    } finally { await c.stop(); }
+  });
+
   it('counts jobs of an endpoint no router consumes yet; an enqueue the stream cannot take fails (never hangs)', async () => {
     const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.broken', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
     try {

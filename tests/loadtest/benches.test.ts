@@ -96,17 +96,21 @@ describe('benches end to end (toy sizes)', () => {
     // Sampled inside the standalone process over the window: present, numbers, and measured (not the -1 of "no monitor").
     for (const k of ['loop_p99_ms', 'loop_max_ms', 'loop_samples']) assert.equal(typeof m[k], 'number', k);
     assert.ok(m.loop_samples! > 0 && m.loop_max_ms! >= 0 && m.loop_max_ms! >= m.loop_p99_ms!, JSON.stringify(m));
-    assert.match(out, /server event-loop delay p99\/max ms/);
+    // The longest stall less the wait for a core, and the machine's floor (an idle process) over the same window.
+    // (own is -1 where /proc has no per-thread schedstat.)
+    assert.ok(typeof m.loop_own_max_ms === 'number' && m.loop_own_max_ms >= -1 && m.floor_max_ms! >= 0, JSON.stringify(m));
+    assert.match(out, /server event-loop delay p99\/max \(own max\) ms/);
+    assert.match(out, /floor \(an idle Node process, same window\)/);
   });
 
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
     const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', ['--connections', '100', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '3']);
-    const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; open: number; unexpected_closes: number; failed: number }>;
+    const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; heartbeats_per_wakeup: number; open: number; unexpected_closes: number; failed: number }>;
     assert.deepEqual(Object.keys(servers), ['longlink', 'uws']);
     for (const [name, r] of Object.entries(servers)) {
       assert.equal(r.open, 100, `${name}: all connected`);
       assert.equal(r.failed + r.unexpected_closes, 0, name);
-      assert.ok(r.heartbeats_per_s > 20 && r.cpu_us_per_heartbeat > 0, `${name}: ${JSON.stringify(r)}`);
+      assert.ok(r.heartbeats_per_s > 20 && r.cpu_us_per_heartbeat > 0 && r.heartbeats_per_wakeup > 0, `${name}: ${JSON.stringify(r)}`);
     }
     const ratio = json.ratio_longlink_vs_uws as number;
     assert.ok(Number.isFinite(ratio) && ratio > 0, String(ratio));

@@ -88,7 +88,7 @@ describe('RouterCore resume and acks', () => {
     assert.equal(decodeMsg<{ error: { code: string } }>(bad.data)!.error.code, 'LL_API_VALIDATION', 'a fetch without afterSeq is refused');
   });
 
-  it('bounds concurrent resumes: a full queue refuses at once, a request whose gateway stopped waiting is dropped unapplied', async () => {
+  it('bounds concurrent resumes: a full queue refuses at once, a request past its start deadline is dropped unapplied and answered with a retry hint', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
     let onlines = 0;
@@ -103,7 +103,7 @@ describe('RouterCore resume and acks', () => {
         .then((m) => decodeMsg<unknown>(m.data));
     const a = ask('a', 5000);
     await t.settle();
-    const b = ask('b').then(() => 'answered', () => 'no answer');
+    const b = ask('b').then((r) => r as { error: { code: string; retryAfterMs?: number } }, () => 'no answer');
     await t.settle();
     assert.equal(t.router.resumeWork.inFlight, 1);
     assert.equal(t.router.resumeWork.queued, 1);
@@ -112,10 +112,44 @@ describe('RouterCore resume and acks', () => {
     t.clock.advance(801); // past 80 % of b's 1000 ms budget
     release();
     assert.equal((await a as ResumeReply).resumed, false);
-    assert.equal(await b, 'no answer', 'b is dropped without a reply');
+    // The deadline leaves the gateway 20 % of its budget: it is told to come back (1013 + delay), not left to time out (1011).
+    const bAnswer = await b;
+    assert.ok(typeof bAnswer === 'object' && bAnswer.error.code === 'LL_ROUTER_OVERLOADED' && (bAnswer.error.retryAfterMs ?? 0) >= 250, `b answered overloaded with a hint: ${JSON.stringify(bAnswer)}`);
     assert.equal(onlines, 1, 'b never registered its connection');
     assert.deepEqual(await t.presence.lookup('b'), []);
     assert.deepEqual(t.router.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
+  });
+
+  it('bounds presence events applied at once: a re-announcement burst waits in a FIFO, in arrival order; a full queue drops and counts', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let running = 0, most = 0;
+    const started: string[] = [];
+    const t = setup({
+      options: { presenceConcurrency: 4, presenceQueue: 40 },
+      presence: (p) => Object.assign(Object.create(p) as Presence, {
+        online: async (ev: Parameters<Presence['online']>[0]) => {
+          started.push(ev.user);
+          most = Math.max(most, ++running);
+          await gate;
+          try { return await p.online(ev); } finally { running--; }
+        },
+      }),
+    });
+    const a = t.gw('A');
+    // One gateway re-announcing 50 connections in one turn (bus-link.ts reannounce).
+    for (let i = 0; i < 50; i++) a.presence('online', `u${i}`, 'd', `c${i}`);
+    await t.settle();
+    assert.equal(running, 4, 'only presenceConcurrency events touch the store at once');
+    assert.equal(t.router.presenceWork.queued, 40);
+    assert.equal(t.router.presenceWork.stats.shed, 6, 'past the queue: dropped and counted');
+    release();
+    for (let i = 0; i < 20 && t.router.presenceWork.stats.started < 44; i++) await t.settle();
+    await t.settle();
+    assert.equal(most, 4);
+    assert.deepEqual(started, Array.from({ length: 44 }, (_, i) => `u${i}`), 'started in arrival order');
+    assert.equal((await t.presence.lookup('u43')).length, 1);
+    assert.deepEqual(await t.presence.lookup('u44'), [], 'a dropped event was never applied');
   });
 
   it('acks move cursors and trim what every known device has acked', async () => {

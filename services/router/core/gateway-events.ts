@@ -31,7 +31,7 @@ export interface GatewayEventsDeps {
   log: Logger;
   stats: RouterStats;
   store: StoreCall;
-  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'maxDevicesPerUser' | 'ackReceipts'>;
+  options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'presenceConcurrency' | 'presenceQueue' | 'maxDevicesPerUser' | 'ackReceipts'>;
   trace?: TraceHooks;
   /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
   events?: BackendEvents;
@@ -40,6 +40,8 @@ export interface GatewayEventsDeps {
 export class GatewayEvents {
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
   readonly resumeWork: WorkQueue;
+  /** Presence events from the bus: bounded concurrency, FIFO (see queuedPresence). */
+  readonly presenceWork: WorkQueue;
   private readonly trace: TraceHooks;
   private readonly events: BackendEvents;
   /** A resume reply's pushes stop at about this many bytes of data; the gateway asks for the rest. */
@@ -51,6 +53,26 @@ export class GatewayEvents {
     // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
     this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
     this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
+    this.presenceWork = new WorkQueue({ concurrency: d.options.presenceConcurrency, maxQueued: d.options.presenceQueue, startWithin: 1 }, () => d.clock.now());
+  }
+
+  /**
+   * applyPresence() for an event from the bus, at most `presenceConcurrency`
+   * at once, in arrival order. Why: a gateway whose lease lapsed re-announces
+   * every connection it holds in one burst (tens of thousands of events), and
+   * a router (re)connecting asks every gateway to. Applied as they arrived,
+   * each event sent its first store command at once: the store connection's
+   * pipeline held three or four commands per connection of the gateway, and
+   * a push or channel publish issued meanwhile queued behind all of them, past
+   * the store's command timeout (503 STORE_UNAVAILABLE). With the bound, a
+   * publish waits behind at most `presenceConcurrency` short scripts, and the
+   * burst is worked off at the store's pace. FIFO start order keeps the call
+   * order the presence store relies on (its first step is sent when called).
+   * A full queue drops the event (counted: presenceWork.stats.shed); the
+   * directory then misses that connection until its next re-announcement.
+   */
+  queuedPresence(ev: PresenceEvent): Promise<void> {
+    return this.presenceWork.run(async () => { await this.applyPresence(ev); });
   }
 
   /** resume() through the bounded queue; rejects with QueueExpiredError if its deadline passed before it started. */

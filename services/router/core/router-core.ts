@@ -30,6 +30,7 @@ import { readInbox, type InboxQuery, type InboxView } from './inbox-history.js';
 import { parsePushBody, parsePushBodyPaced, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
 import { CHECK_EVERY, bulkBudget } from './turn-budget.js';
+import { SettledBatch } from './settled-batch.js';
 import type { RouterOutbound } from './ports.js';
 import { NO_BACKEND_EVENTS, type BackendEvents, type PushOfflineData } from './backend-events.js';
 import { ReceiptWaiter } from './receipts.js';
@@ -64,8 +65,8 @@ export interface RouterCoreDeps {
 /** Pushes with more recipients than this are bulk work: paced by the per-turn budget (turn-budget.ts); smaller ones run in one go. */
 const BULK = 512;
 /**
- * Store calls of one batch awaiting their answer at most (in call order, so
- * waiting for the oldest frees room). Also what bounds one turn that the turn
+ * Store calls of one batch awaiting their answer at most (the batch issues
+ * more as answers come back). Also what bounds one turn that the turn
  * budget cannot: the client parses a socket read of answers at once and every
  * answer's continuations run before the loop moves on. A Redis answer here is
  * ~25 bytes, so with 4,096 in flight per batch (three batches at once) one
@@ -74,28 +75,6 @@ const BULK = 512;
  * commands queued per round trip (docs/benchmarks.md).
  */
 const MAX_IN_FLIGHT = 512;
-const noop = (): void => {};
-
-/**
- * Promise.all for a big batch: its 100,000 settled store calls would run
- * 100,000 reactions in one turn. Here they are taken in order, the turn
- * budget allowing. Every promise is awaited (none is left to reject
- * unhandled); the first failure is thrown once all have settled.
- */
-async function settleInOrder<T>(pending: ReadonlyArray<Promise<T>>): Promise<T[]> {
-  const out = new Array<T>(pending.length);
-  let failed: { err: unknown } | undefined;
-  for (let i = 0; i < pending.length; i++) {
-    try {
-      out[i] = await pending[i]!;
-    } catch (err) {
-      failed ??= { err };
-    }
-    if (i % CHECK_EVERY === 0 && bulkBudget.spent()) await bulkBudget.pace();
-  }
-  if (failed) throw failed.err;
-  return out;
-}
 
 interface RouteContext {
   notices: OfflineNotice[];
@@ -185,6 +164,9 @@ export class RouterCore {
     const lease = this.lanes.acquireLists(pushes.map((p) => p.users));
     try {
       const pending: Array<Promise<Located>> = [];
+      // A big batch keeps its answers as numbers as they arrive (settled-batch.ts: young garbage, short scavenges).
+      const msgOf = bulk ? new Uint32Array(total) : undefined;
+      const settled = msgOf ? new SettledBatch(total, (k) => entries[msgOf[k]!]!) : undefined;
       // Small pushes issue their store calls now; a big batch issues them as the turn budget allows (event-loop delay).
       if (!lease.issuable || bulk) await lease.canIssue;
       let n = 0;
@@ -192,19 +174,28 @@ export class RouterCore {
         const p = pushes[i]!, entry = entries[i]!;
         const opts = p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined;
         for (const u of p.users) {
-          pending.push(this.locate(u, entry, opts));
-          if (bulk && ++n % CHECK_EVERY === 0) {
+          if (!settled) { pending.push(this.locate(u, entry, opts)); continue; }
+          msgOf![n] = i;
+          settled.track(n, this.locate(u, entry, opts));
+          if (++n % CHECK_EVERY === 0) {
             // Bounded in flight: a store slower than the loop (Redis) would otherwise hold every
             // command, promise and argument of the batch at once, and the GC of that heap stalled the process.
-            if (n > MAX_IN_FLIGHT) await pending[n - MAX_IN_FLIGHT]!.then(noop, noop);
+            if (settled.pending >= MAX_IN_FLIGHT) await settled.below(MAX_IN_FLIGHT);
             if (bulkBudget.spent()) await bulkBudget.pace();
           }
         }
       }
       lease.issued();
-      const located = await this.store('append', bulk ? settleInOrder(pending) : Promise.all(pending));
+      let located: (k: number) => Located;
+      if (settled) {
+        await this.store('append', settled.all());
+        located = (k) => settled.located(k);
+      } else {
+        const all = await this.store('append', Promise.all(pending));
+        located = (k) => all[k]!;
+      }
       await lease.ready;
-      const outcomes = await this.route(pushes, entries, located);
+      const outcomes = await this.route(pushes, entries, located, total);
       lease.release();
       // Answer once the deliveries are on the bus (coalesced with this turn's other pushes).
       await this.deliveries.published;
@@ -239,24 +230,24 @@ export class RouterCore {
   }
 
   /**
-   * `located` is flat: recipients of pushes[0], then of pushes[1], … A big
+   * `located(k)`: recipient k's answer, counting recipients of pushes[0], then of pushes[1], … (`total` in all). A big
    * batch is routed as the turn budget allows (results, deliveries, offline
    * notices), yielding in between: a maximum batch has
    * 100,000 recipients, and routing them in one go blocked the process for
    * hundreds of milliseconds. The users' lanes stay held throughout, so seq
    * order per user is kept.
    */
-  private async route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: readonly Located[]): Promise<PushOutcome[]> {
+  private async route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: (k: number) => Located, total: number): Promise<PushOutcome[]> {
     const events = this.deps.events ?? NO_BACKEND_EVENTS;
     const ctx: RouteContext = { notices: [], traced: this.trace.enabled, events, offlineEvents: events.wants('push.offline') };
-    const bulk = located.length > BULK;
+    const bulk = total > BULK;
     const outcomes: PushOutcome[] = [];
     let k = 0, sinceCheck = 0;
     for (let i = 0; i < pushes.length; i++) {
       const p = pushes[i]!;
       const results: PushResult[] = new Array<PushResult>(p.users.length);
       for (let j = 0; j < p.users.length; j++) {
-        results[j] = this.routeOne(p, p.users[j]!, located[k++]!, ctx);
+        results[j] = this.routeOne(p, p.users[j]!, located(k++), ctx);
         if (bulk && ++sinceCheck === CHECK_EVERY) {
           sinceCheck = 0;
           // Published as they come, so their cost counts against the budget too.

@@ -44,6 +44,15 @@ export interface RouterCoreOptions extends PushLimits {
   /** Resume requests allowed to wait; more are refused at once (ROUTER_OVERLOADED). */
   resumeQueue: number;
   /**
+   * Presence events from the bus applied at once (each a few store round
+   * trips); the rest wait in a FIFO. Bounds what a re-announcement of a whole
+   * gateway (tens of thousands of events in one burst) puts in the store
+   * connection's pipeline ahead of pushes and publishes (gateway-events.ts).
+   */
+  presenceConcurrency: number;
+  /** Presence events allowed to wait; more are dropped and counted (presence_events_shed_total). */
+  presenceQueue: number;
+  /**
    * Most devices of one user connected at once, cluster-wide; a session start
    * for one more device is refused with DEVICE_LIMIT. The same device
    * reconnecting replaces its old connection and does not count twice. 0 = no cap.
@@ -68,6 +77,8 @@ export const DEFAULT_ROUTER_OPTIONS: Readonly<RouterCoreOptions> = Object.freeze
   maxBusMessageBytes: 512 * 1024,
   resumeConcurrency: 256,
   resumeQueue: 20_000,
+  presenceConcurrency: 64,
+  presenceQueue: 500_000,
   maxDevicesPerUser: 16,
   ackReceipts: true,
 });

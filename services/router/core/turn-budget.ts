@@ -33,7 +33,19 @@ export class TurnBudget {
   private started = -1;
   private readonly reset = (): void => { this.started = -1; };
 
-  constructor(private readonly sliceMs: number = SLICE_MS, private readonly now: () => number = () => performance.now()) {}
+  constructor(private readonly sliceMs: number = SLICE_MS, private now: () => number = () => performance.now()) {}
+
+  /**
+   * Replaces the clock and returns the previous one. For tests of the
+   * process's shared budget: a clock that advances a fixed step per look
+   * makes a slice a fixed number of checks, whatever the machine's speed.
+   */
+  useClock(now: () => number): () => number {
+    const before = this.now;
+    this.now = now;
+    this.started = -1;
+    return before;
+  }
 
   /** True once this turn's bulk work has run `sliceMs`; the first call of a turn starts the clock (and is false). */
   spent(): boolean {

@@ -9,24 +9,29 @@
  *    dead receiver's backlog never holds up another endpoint. Explicit acks:
  *    a job whose router dies mid-attempt is redelivered after `ack_wait`
  *    (attempt time limit + 5 s) with the same body, hence the same webhook-id.
- *    Retries are NAKs with a delay; JetStream counts the deliveries (the
- *    attempt number).
+ *    Retries are NAKs with a delay, JetStream counting the deliveries (the
+ *    attempt number), or for a job out of a message of several, the job
+ *    re-published on its own with its count.
  *  - Stream `<P>_webhooks_dead` (subjects `<prefix>.webhooks.dead.<endpoint>`,
  *    limits retention, kept `deadTtlMs`): dead letters, counted per subject
  *    and replayed by re-publishing them to the queue and deleting them.
- * Enqueues are plain publishes with a reply subject under one inbox
- * subscription of this queue: JetStream answers each with its PubAck (or an
- * error, or the server a no-responders status), which settles that enqueue.
- * The client's js.publish costs about 15 times the CPU (a request with its
- * own promise, timer and parsed reply), and the push path pays it per event.
+ * Jobs travel several to a message (jetstream-publisher.ts: the jobs of
+ * one event-loop turn per endpoint; job-codec.ts: the layout), and the
+ * consumer fans them out and settles each message once all its jobs are
+ * settled (jetstream-consumer.ts, where the lease rules are). The depth
+ * counts messages: one event each at a light load, up to MAX_JOBS under a
+ * heavy one.
  * Replays carry a `Nats-Msg-Id` of their own, so a replay retried within the
  * stream's duplicate window is stored once.
  */
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
-import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/log.js';
 import type { LeasedJob, QueueConsumer, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
+import { consumeJobs } from './jetstream-consumer.js';
+import { JobPublisher } from './jetstream-publisher.js';
+import { encodeJobs } from './job-codec.js';
 
 export interface JetStreamQueueOptions {
   nc: NatsConnection;
@@ -45,19 +50,8 @@ export interface JetStreamQueueOptions {
 const ns = (ms: number): number => Math.round(ms * 1_000_000);
 /** Jobs handed out and not acked per endpoint (in flight or waiting out a retry delay). */
 const MAX_ACK_PENDING = 20_000;
-/** An enqueue with no PubAck this long fails (JetStream unreachable). */
-const ENQUEUE_TIMEOUT_MS = 5000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function parseJob(m: JsMsg): WebhookJob | undefined {
-  try {
-    const j = JSON.parse(dec.decode(m.data)) as WebhookJob;
-    return typeof j.id === 'string' && typeof j.body === 'string' && typeof j.endpoint === 'string' && typeof j.createdAt === 'number' ? j : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export async function openJetStreamQueue(o: JetStreamQueueOptions): Promise<JetStreamWebhookQueue> {
   // API calls (depth, dead letters, replay) fail after 3 s instead of waiting on a NATS outage.
@@ -68,32 +62,16 @@ export async function openJetStreamQueue(o: JetStreamQueueOptions): Promise<JetS
   return q;
 }
 
-interface PendingAck { resolve(): void; reject(err: Error): void; at: number }
-
 export class JetStreamWebhookQueue implements WebhookQueue {
-  private readonly consumers = new Set<ConsumerMessages>();
-  private readonly inbox = createInbox();
-  private readonly acks = new Map<number, PendingAck>();
-  private nextAck = 0;
-  private ackSub: Subscription | undefined;
-  private ackSweep: NodeJS.Timeout | undefined;
+  private readonly consumers = new Set<QueueConsumer>();
+  private readonly publisher: JobPublisher;
   /** Deliveries' acks waiting for the end of this event-loop turn (ackSoon). */
   private acksDue: JsMsg[] = [];
   private acksTimer: NodeJS.Immediate | undefined;
 
   constructor(private readonly o: JetStreamQueueOptions, private readonly jsm: JetStreamManager, private readonly js: JetStreamClient,
-    readonly stream: string, readonly deadStream: string) {}
-
-  /** PubAcks of enqueues: `<inbox>.<n>` settles enqueue n. */
-  private onAck(m: Msg): void {
-    const n = Number(m.subject.slice(this.inbox.length + 1));
-    const p = this.acks.get(n);
-    if (!p) return;
-    this.acks.delete(n);
-    if (m.headers?.hasError || m.data.length === 0) { p.reject(new Error(`JetStream publish failed: ${m.headers?.code ?? 'empty reply'} ${m.headers?.description ?? ''}`.trim())); return; }
-    const text = dec.decode(m.data);
-    if (text.includes('"error"')) p.reject(new Error(`JetStream refused the event: ${text.slice(0, 200)}`));
-    else p.resolve();
+    readonly stream: string, readonly deadStream: string) {
+    this.publisher = new JobPublisher(o.nc);
   }
 
   private subject(endpoint: string): string { return `${this.o.prefix}.webhooks.q.${endpoint}`; }
@@ -125,36 +103,17 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     await this.jsm.streams.update(name, update);
   }
 
+  /** Joins this turn's message for the endpoint; resolves once JetStream has stored it. */
   enqueue(job: WebhookJob): Promise<void> {
-    if (!this.ackSub) {
-      this.ackSub = this.o.nc.subscribe(`${this.inbox}.*`, { callback: (_err, m) => this.onAck(m) });
-      this.ackSweep = setInterval(() => {
-        const old = performance.now() - ENQUEUE_TIMEOUT_MS;
-        for (const [n, p] of this.acks) {
-          if (p.at > old) break; // insertion order is time order
-          this.acks.delete(n);
-          p.reject(new Error('JetStream publish timed out'));
-        }
-      }, 1000);
-      this.ackSweep.unref?.();
-    }
-    const n = this.nextAck++;
-    return new Promise<void>((resolve, reject) => {
-      this.acks.set(n, { resolve, reject, at: performance.now() });
-      try {
-        this.o.nc.publish(this.subject(job.endpoint), enc.encode(JSON.stringify(job)), { reply: `${this.inbox}.${n}` });
-      } catch (err) {
-        this.acks.delete(n);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    });
+    return this.publisher.add(this.subject(job.endpoint), { id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: 0, notBefore: 0 });
   }
 
   async consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer> {
     const durable = this.durable(endpoint);
+    const ackWaitMs = this.o.timeoutMs + 5000;
     const cfg = {
       durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: this.subject(endpoint),
-      ack_wait: ns(this.o.timeoutMs + 5000), max_deliver: -1, max_ack_pending: MAX_ACK_PENDING,
+      ack_wait: ns(ackWaitMs), max_deliver: -1, max_ack_pending: MAX_ACK_PENDING,
     };
     try {
       await this.jsm.consumers.add(this.stream, cfg);
@@ -162,41 +121,17 @@ export class JetStreamWebhookQueue implements WebhookQueue {
       await this.jsm.consumers.update(this.stream, durable, { ack_wait: cfg.ack_wait, max_ack_pending: cfg.max_ack_pending });
     }
     const consumer = await this.js.consumers.get(this.stream, durable);
-    const msgs = await consumer.consume({ max_messages: Math.max(concurrency, 8) });
-    this.consumers.add(msgs);
-    let active = 0;
-    let wake: (() => void) | undefined;
-    const done = (async () => {
-      for await (const m of msgs) {
-        while (active >= concurrency) await new Promise<void>((r) => { wake = r; });
-        const job = parseJob(m);
-        if (!job) { m.term('malformed webhook job'); continue; }
-        active++;
-        void handle(this.lease(m, job)).catch(() => undefined).finally(() => { active--; const w = wake; wake = undefined; w?.(); });
-      }
-    })().catch((err: unknown) => this.o.log.warn({ err: String(err), endpoint }, 'webhook consumer ended'));
-    return {
-      stop: async () => {
-        this.consumers.delete(msgs);
-        await msgs.close().catch(() => undefined);
-        wake?.();
-        await done;
-      },
-    };
-  }
-
-  private lease(m: JsMsg, job: WebhookJob): LeasedJob {
-    return {
-      job, attempt: m.info.deliveryCount,
-      ack: async () => { this.ackSoon(m); },
-      retry: async (delayMs) => { m.nak(Math.max(1, Math.round(delayMs))); },
-      dead: async (letter) => {
-        // Stored before the job leaves the queue: a crash in between re-delivers it (and it dies again), never loses it.
-        await this.js.publish(this.deadSubject(job.endpoint), enc.encode(JSON.stringify(letter)));
-        m.ack();
-      },
-      working: () => m.working(),
-    };
+    const subject = this.subject(endpoint);
+    const c = await consumeJobs({
+      consumer, endpoint, concurrency, ackWaitMs, handle, log: this.o.log,
+      requeue: (job) => this.publisher.publish(subject, [job]),
+      // Stored before the job leaves the queue: a crash in between re-delivers it (and it dies again), never loses it.
+      bury: async (letter) => { await this.js.publish(this.deadSubject(endpoint), enc.encode(JSON.stringify(letter))); },
+      ack: (m) => this.ackSoon(m),
+    });
+    const entry: QueueConsumer = { stop: async () => { this.consumers.delete(entry); await c.stop(); } };
+    this.consumers.add(entry);
+    return entry;
   }
 
   /**
@@ -269,19 +204,14 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     return this.readDead(endpoint, limit, async (d, seq) => {
       // Same webhook-id, a fresh horizon; a new Nats-Msg-Id so the duplicate window does not swallow it.
       const job: WebhookJob = { ...d.job, createdAt: Date.now() };
-      await this.js.publish(this.subject(endpoint), enc.encode(JSON.stringify(job)), { msgID: `${job.id}.${endpoint}.r${seq}` });
+      await this.js.publish(this.subject(endpoint), encodeJobs([{ id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: 0, notBefore: 0 }]), { msgID: `${job.id}.${endpoint}.r${seq}` });
       await this.jsm.streams.deleteMessage(this.deadStream, seq);
     });
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.stop().catch(() => undefined)));
     this.flushAcks();
-    await Promise.all([...this.consumers].map((c) => c.close().catch(() => undefined)));
-    this.consumers.clear();
-    if (this.ackSweep) clearInterval(this.ackSweep);
-    this.ackSub?.unsubscribe();
-    this.ackSub = undefined;
-    for (const p of this.acks.values()) p.reject(new Error('webhook queue closed'));
-    this.acks.clear();
+    this.publisher.close();
   }
 }

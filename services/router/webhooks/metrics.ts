@@ -51,7 +51,7 @@ export function registerWebhookMetrics(registry: Registry, src: { settings: Webh
   counter('replayed_total', 'Dead letters put back in the queue through the API.', 'replayed');
   const read = queueReader(names, src.queue);
   new Gauge({
-    name: P + 'queue_depth', help: 'Webhook events of the endpoint not yet delivered: waiting, in flight or waiting for a retry (cluster-wide with JetStream).',
+    name: P + 'queue_depth', help: 'Webhook queue entries of the endpoint not yet delivered: waiting, in flight or waiting for a retry (with JetStream: cluster-wide, one entry per queue message of 1-64 events).',
     labelNames: ['endpoint'], registers: [registry],
     async collect() { for (const [n, v] of await read()) if (v.depth !== undefined) this.set({ endpoint: n }, v.depth); },
   });

@@ -50,6 +50,14 @@ export interface Subscription {
 
 export interface Bus {
   publish(subject: string, data: Uint8Array, headers?: Headers): void;
+  /**
+   * False when a message published on `subject` now would reach no one, so
+   * the publisher may skip building it. Only an in-process bus can know (a
+   * standalone router publishes an offline notice per offline recipient,
+   * 100,000 for a maximum batch, usually to no subscriber); a network bus
+   * leaves it out, which means "maybe".
+   */
+  interested?(subject: string): boolean;
   subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: { queue?: string }): Subscription;
   request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers?: Headers }): Promise<BusMessage>;
   respond(to: BusMessage, data: Uint8Array, headers?: Headers): void;

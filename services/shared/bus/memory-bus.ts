@@ -32,6 +32,11 @@ export class MemoryBus implements Bus {
     this.dispatch({ subject, data, headers, reply: undefined });
   }
 
+  interested(subject: string): boolean {
+    if (this.closed) return false;
+    return this.waiting.has(subject) || this.matching(subject).some((s) => s.active);
+  }
+
   /** Returns how many subscribers the message was queued for. */
   private dispatch(msg: BusMessage): number {
     if (this.closed) return 0;

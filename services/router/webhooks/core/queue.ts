@@ -33,7 +33,7 @@ export interface WebhookQueue {
   enqueue(job: WebhookJob): Promise<void>;
   /** Hands `endpoint`'s jobs to `handle`, at most `concurrency` at once across this consumer. */
   consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer>;
-  /** Jobs of the endpoint not yet delivered: waiting, in flight or waiting for a retry. */
+  /** Entries of the endpoint not yet delivered (waiting, in flight or waiting for a retry): jobs, or messages of several jobs (the adapter's unit). */
   depth(endpoint: string): Promise<number>;
   deadCount(endpoint: string): Promise<number>;
   /** The oldest dead letters of the endpoint, at most `limit`. */

@@ -1,0 +1,150 @@
+/**
+ * One endpoint's deliveries out of the JetStream queue: fetches messages,
+ * fans each message's jobs out to `handle` (at most `concurrency` attempts
+ * at once) and settles the message once every job in it is settled.
+ *
+ * Leases, per message (JetStream's unit):
+ *  - a message of one job settles as before: ack, NAK with the retry delay
+ *    (JetStream counts deliveries: the attempt number), or dead-letter + ack;
+ *  - a message of several jobs is acked when each of its jobs is delivered,
+ *    dead-lettered (stored first) or, when it failed, re-published on its own
+ *    with its attempt count and the time before which it waits (stored
+ *    first). A router that dies before that sends the whole message again
+ *    after its lease: jobs already delivered go out twice, with the same
+ *    webhook-id (at-least-once, as a crash mid-attempt always did).
+ *  - If storing a retry or a dead letter fails, the message comes back after
+ *    FAILED_AGAIN_MS, whole.
+ * Messages are fetched only while fewer than `cap` jobs are held here, and
+ * every held message's lease is extended (working) every third of ack_wait,
+ * so jobs waiting for a slot behind a slow receiver do not come back while
+ * they wait.
+ */
+import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from '../../shared/log.js';
+import type { LeasedJob, QueueConsumer } from './core/queue.js';
+import type { DeadLetter, WebhookJob } from './core/types.js';
+import { decodeJobs, type QueuedJob } from './job-codec.js';
+
+/** A fetch waits this long for messages before it is renewed (JetStream's minimum is 1 s). */
+const FETCH_EXPIRES_MS = 5000;
+/** A message whose retry or dead letter could not be stored is handed out again after this. */
+const FAILED_AGAIN_MS = 5000;
+/** A job re-published with a wait comes back this early at most without being held back again. */
+const EARLY_SLACK_MS = 5;
+
+export interface JobConsumerOptions {
+  consumer: Consumer;
+  endpoint: string;
+  concurrency: number;
+  /** The consumer's ack_wait (one attempt's limit + 5 s). */
+  ackWaitMs: number;
+  handle(j: LeasedJob): Promise<void>;
+  /** Stores one job as a message of its own on the endpoint's subject; resolves once stored. */
+  requeue(job: QueuedJob): Promise<void>;
+  /** Stores a dead letter; resolves once stored. */
+  bury(letter: DeadLetter): Promise<void>;
+  /** Acks a message (acks of one turn leave together). */
+  ack(m: JsMsg): void;
+  log: Logger;
+}
+
+interface Held { m: JsMsg; left: number; started: number; failed: boolean; readonly single: boolean }
+interface Ready { h: Held; job: WebhookJob; attempt: number }
+
+export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer> {
+  const held = new Set<Held>();
+  const ready: Ready[] = [];
+  // Jobs held here (waiting for a slot or in an attempt); messages are fetched below half of `cap`.
+  const cap = Math.max(o.concurrency * 4, 64);
+  let heldJobs = 0, active = 0, stopped = false;
+  let perMessage = 1;
+  let wake: (() => void) | undefined;
+  let current: ConsumerMessages | undefined;
+  const wakeUp = (): void => { const w = wake; wake = undefined; w?.(); };
+  const keep = setInterval(() => { for (const h of held) h.m.working(); }, Math.max(1000, Math.floor(o.ackWaitMs / 3)));
+  keep.unref?.();
+
+  const settled = (h: Held, ok: boolean): void => {
+    if (!ok) h.failed = true;
+    if (--h.left > 0) return;
+    held.delete(h);
+    if (h.failed) h.m.nak(FAILED_AGAIN_MS); else o.ack(h.m);
+  };
+
+  const lease = (r: Ready): LeasedJob => {
+    const { h, job } = r;
+    const guard = async (store: () => Promise<void>): Promise<void> => {
+      try { await store(); } catch (err) { settled(h, false); throw err; }
+      settled(h, true);
+    };
+    return {
+      job, attempt: r.attempt,
+      ack: async () => { settled(h, true); },
+      retry: async (delayMs) => {
+        if (h.single) { held.delete(h); h.left = 0; h.m.nak(Math.max(1, Math.round(delayMs))); return; }
+        await guard(() => o.requeue({ id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: r.attempt, notBefore: Date.now() + Math.max(1, Math.round(delayMs)) }));
+      },
+      dead: (letter) => guard(() => o.bury(letter)),
+      working: () => h.m.working(),
+    };
+  };
+
+  const pump = (): void => {
+    while (!stopped && active < o.concurrency && ready.length > 0) {
+      const r = ready.shift()!;
+      active++;
+      r.h.started++;
+      void o.handle(lease(r)).catch(() => undefined).finally(() => { active--; heldJobs--; pump(); if (heldJobs <= cap / 2) wakeUp(); });
+    }
+  };
+
+  const take = (m: JsMsg): void => {
+    const jobs = decodeJobs(m.data);
+    if (jobs === undefined) { m.term('malformed webhook job'); return; }
+    const now = Date.now();
+    if (jobs.length === 1 && jobs[0]!.notBefore > now + EARLY_SLACK_MS) { m.nak(jobs[0]!.notBefore - now); return; }
+    const h: Held = { m, left: jobs.length, started: 0, failed: false, single: jobs.length === 1 };
+    held.add(h);
+    heldJobs += jobs.length;
+    perMessage = perMessage * 0.8 + jobs.length * 0.2;
+    const deliveries = m.info.deliveryCount;
+    for (const q of jobs) {
+      // Deliveries of this message count as attempts, less the one held back until notBefore.
+      const attempt = q.attempts + Math.max(1, deliveries - (q.notBefore > 0 ? 1 : 0));
+      ready.push({ h, attempt, job: { id: q.id, endpoint: o.endpoint, type: q.type, createdAt: q.createdAt, body: q.body } });
+    }
+    pump();
+  };
+
+  const done = (async () => {
+    let lastWarn = -Infinity;
+    while (!stopped) {
+      if (heldJobs > cap / 2) { await new Promise<void>((r) => { wake = r; }); continue; }
+      try {
+        current = await o.consumer.fetch({ max_messages: Math.max(1, Math.min(256, Math.floor((cap - heldJobs) / perMessage))), expires: FETCH_EXPIRES_MS });
+        for await (const m of current) {
+          if (stopped) m.nak(); else take(m);
+        }
+      } catch (err) {
+        if (stopped) break;
+        if (performance.now() - lastWarn > 10_000) { lastWarn = performance.now(); o.log.warn({ err: String(err), endpoint: o.endpoint }, 'webhook fetch failed'); }
+        await new Promise((r) => setTimeout(r, 1000));
+      } finally {
+        current = undefined;
+      }
+    }
+  })();
+
+  return {
+    stop: async () => {
+      stopped = true;
+      clearInterval(keep);
+      current?.stop();
+      wakeUp();
+      await done;
+      // Messages none of whose jobs started go back now; the rest come back after their lease.
+      for (const h of held) if (h.started === 0) { held.delete(h); h.m.nak(); }
+      ready.length = 0;
+    },
+  };
+}
