@@ -8,6 +8,8 @@ export interface FailureSplit { c503: number; c1011: number; c1013: number; othe
 
 export interface StormResult {
   mode: 'sdk' | 'fixed';
+  /** With --baseline: which build ran ('baseline' or 'this'). */
+  build?: string;
   connections: number;
   /** Kill → every client connected again (s); -1 if it never happened within the timeout. */
   recover_s: number;
@@ -44,6 +46,7 @@ export interface StormResult {
 export interface ConnectResult {
   scenario: 'connect';
   mode: 'sdk' | 'fixed';
+  build?: string;
   connections: number;
   gateways: number;
   /** Start → every client in (s); -1 if not within the timeout. */
@@ -75,7 +78,7 @@ export function connectTable(rs: ConnectResult[]): string {
     ['router resumes: expired / shed', (r) => (r.router_resumes ? `${r.router_resumes.expired} / ${r.router_resumes.shed}` : '-')],
     ['machine busy', (r) => `${r.machine_busy_pct}%`],
   ];
-  return table(rows, rs.map((r) => label(r.mode)), rs);
+  return table(rows, rs.map(colLabel), rs);
 }
 
 function table<R>(rows: Array<[string, (r: R) => string]>, cols: string[], rs: R[]): string {
@@ -86,6 +89,7 @@ function table<R>(rows: Array<[string, (r: R) => string]>, cols: string[], rs: R
 }
 
 const label = (m: StormResult['mode']): string => (m === 'sdk' ? 'SDK backoff, full jitter' : 'fixed 1 s, no jitter');
+const colLabel = (r: { mode: StormResult['mode']; build?: string }): string => (r.build ? `${r.mode === 'sdk' ? 'SDK' : 'fixed 1 s'}, ${r.build}` : label(r.mode));
 const peakMax = (r: StormResult): number => Math.max(...Object.values(r.peak_connect_rate_per_gateway));
 
 export function stormTable(rs: StormResult[]): string {
@@ -110,12 +114,13 @@ export function stormTable(rs: StormResult[]): string {
     ['pushes lost after resume', (r) => `${r.pushes.lost} of ${r.pushes.checked}${r.pushes.lost ? ' e.g. ' + r.pushes.lost_samples.slice(0, 4).join(' ') : ''}`],
     ['machine busy during storm', (r) => `${r.machine_busy_pct_storm}%`],
   ];
-  return table(rows, rs.map((r) => label(r.mode)), rs);
+  return table(rows, rs.map(colLabel), rs);
 }
 
 /** What jitter buys: fixed / jitter ratios (> 1: the fixed retry is worse). */
 export function compareStorms(rs: StormResult[]): { ratios: Record<string, number>; text: string } | undefined {
-  const j = rs.find((r) => r.mode === 'sdk'), f = rs.find((r) => r.mode === 'fixed');
+  const mine = rs.filter((r) => r.build === undefined || r.build === 'this');
+  const j = mine.find((r) => r.mode === 'sdk'), f = mine.find((r) => r.mode === 'fixed');
   if (!j || !f) return undefined;
   const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 100) / 100 : a > 0 ? Infinity : 1);
   const ratios = {

@@ -27,6 +27,19 @@
  * --cpu-hog 0.5: a process keeping half of one core busy for the whole run
  * (a noisy neighbour); the share it actually got is reported.
  *
+ * --driver raw: the clients use the lighter raw-socket driver (raw-driver.ts,
+ * the C1M bench's) instead of `ws`: the clients share the machine with the
+ * cluster, and every refused attempt costs them a whole handshake.
+ *
+ * --baseline COMMIT: each mode runs on that commit's build first (built once
+ * in the temp directory, as bench:push does), then on this one, so the two
+ * builds are compared on the same machine minutes apart; the clients are
+ * this checkout's in both.
+ *
+ * --cpu-prof DIR: the router and the gateways run under `node --cpu-prof`
+ * (profiles in DIR/<mode>/<role>; the killed gateway writes none, the
+ * survivors' cover only the storm); the hottest functions are printed.
+ *
  * Flags: --connections 15000 --workers 3 --modes sdk,fixed --push-rate 300
  *        --connect-rate 2000 --connect-burst 4000 --max-starting 5000 --target-ms 1000
  *        --resume-concurrency 256 --hb 30000 --ramp-rate 1500 --timeout 180
@@ -35,6 +48,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { benchArgs } from '../lib/cli-args.js';
 import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../../infra/local/cluster-harness.js';
@@ -47,7 +61,10 @@ import { startCpuHog } from '../lib/cpu-hog.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuMicros } from './proc-stats.js';
+import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
 import { perSecond, timelineText, type StormSample } from './storm-timeline.js';
+import { ensureBaseline } from './push-systems.js';
+import { execFileSync } from 'node:child_process';
 import { compareStorms, connectTable, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -57,8 +74,11 @@ const { values: o } = benchArgs('bench:storm', { options: {
   'max-starting': { type: 'string', default: '5000' }, 'resume-concurrency': { type: 'string', default: '256' },
   hb: { type: 'string', default: '30000' }, 'ramp-rate': { type: 'string', default: '1500' }, timeout: { type: 'string', default: '180' },
   'target-ms': { type: 'string', default: '1000' }, scenario: { type: 'string', default: 'kill' }, gateways: { type: 'string' },
-  'cpu-hog': { type: 'string', default: '0' },
+  'cpu-hog': { type: 'string', default: '0' }, 'cpu-prof': { type: 'string' },
+  driver: { type: 'string', default: 'ws' }, baseline: { type: 'string' },
 } });
+const DRIVER = o.driver as 'ws' | 'raw';
+if (DRIVER !== 'ws' && DRIVER !== 'raw') throw new Error('--driver: ws or raw');
 const SCENARIO = o.scenario as 'kill' | 'connect';
 if (SCENARIO !== 'kill' && SCENARIO !== 'connect') throw new Error('--scenario: kill or connect');
 const GATEWAYS = Number(o.gateways ?? (SCENARIO === 'kill' ? 3 : 1));
@@ -88,9 +108,14 @@ async function forkWorkers<S>(shares: S[], agg: Aggregator, argsFor: (s: S) => W
   await Promise.all(workers.map((w) => nextMessage(w, 'ready')));
 }
 
+/** '' = this checkout; else the directory of the --baseline build. */
+let ROOT = '';
+
 function stormCluster(mode: string): Promise<Cluster> {
   log(`${mode}: starting a cluster (${GATEWAYS} gateways, 1 router; admission: adaptive, target ${o['target-ms']} ms, ceilings ${o['max-starting']} starting, ${o['connect-rate']}/s burst ${o['connect-burst']})…`);
-  return startCluster({ gateways: GATEWAYS, routers: 1, routerEnv: { LONGLINK_RESUME_CONCURRENCY: o['resume-concurrency'] }, gatewayEnv: {
+  const prof = o['cpu-prof'];
+  const nodeArgs = prof ? (role: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, `${mode}${ROOT ? ' baseline' : ''}`.replace(/\W+/g, '-'), role)}`] : undefined;
+  return startCluster({ gateways: GATEWAYS, routers: 1, ...(ROOT ? { root: ROOT } : {}), ...(nodeArgs ? { nodeArgs } : {}), routerEnv: { LONGLINK_RESUME_CONCURRENCY: o['resume-concurrency'] }, gatewayEnv: {
     LONGLINK_MAX_STARTING_SESSIONS: o['max-starting'], LONGLINK_SESSION_START_TARGET_MS: o['target-ms'],
     LONGLINK_CONNECT_RATE: o['connect-rate'], LONGLINK_CONNECT_BURST: o['connect-burst'], LONGLINK_MAX_CONNECTIONS: '50000',
     // A few loopback addresses stand in for 15,000 clients' addresses: no per-source budget.
@@ -136,7 +161,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   const shares = splitWork({ connections: N, workers: W, sources: Array.from({ length: W * 2 }, (_, i) => `127.0.0.${2 + i}`) });
   const agg = new Aggregator(Date.now());
   await forkWorkers(shares, agg, (s) => ({ urls: [victim!.url], first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: prefix,
-    hbMs: Number(o.hb), retry: mode, concurrency: 64, sampleMs: 250, recordSeqs: true }));
+    hbMs: Number(o.hb), retry: mode, concurrency: 64, sampleMs: 250, recordSeqs: true, driver: DRIVER }));
   shares.forEach((s, i) => workers[i]!.send({ cmd: 'start', ratePerS: (Number(o['ramp-rate']) * s.count) / N }));
   // Setup, not measured: on a busy machine the gateway's adaptive limit spreads the ramp too (Retry-After up to 30 s).
   const rampDeadline = Date.now() + ((N / Number(o['ramp-rate'])) * 3 + 180) * 1000;
@@ -213,7 +238,8 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   }
   await Promise.all(workers.map((w) => ask(w, { cmd: 'stop' }, 'stopped', 10_000).catch(() => undefined)));
   workers = [];
-  await c.stop();
+  // --cpu-prof: SIGTERM, so the profiles are written.
+  await (o['cpu-prof'] ? c.shutdown() : c.stop());
   cluster = undefined;
 
   // Peak connect rate per gateway: accepted connects in any 1 s window (4 consecutive 250 ms steps).
@@ -258,7 +284,7 @@ async function connectStorm(mode: 'sdk' | 'fixed'): Promise<ConnectResult> {
   const shares = splitWork({ connections: N, workers: W, sources: Array.from({ length: W * 2 }, (_, i) => `127.0.0.${2 + i}`) });
   const agg = new Aggregator(Date.now());
   await forkWorkers(shares, agg, (s) => ({ urls: c.gateways.map((g) => g.url), first: s.first, count: s.count, sources: s.sources, secret: CLUSTER_SECRET, userPrefix: prefix,
-    hbMs: Number(o.hb), retry: mode, concurrency: s.count, sampleMs: 250 }));
+    hbMs: Number(o.hb), retry: mode, concurrency: s.count, sampleMs: 250, driver: DRIVER }));
   const before = await Promise.all(c.gateways.map((g) => scrapeGateway(g.httpUrl)));
   const j0 = machineJiffies();
   agg.phase = 'storm';
@@ -279,7 +305,8 @@ async function connectStorm(mode: 'sdk' | 'fixed'): Promise<ConnectResult> {
   const router = await scrapeRouterResumes(c.apiUrl);
   await Promise.all(workers.map((w) => ask(w, { cmd: 'stop' }, 'stopped', 10_000).catch(() => undefined)));
   workers = [];
-  await c.stop();
+  // --cpu-prof: SIGTERM, so the profiles are written.
+  await (o['cpu-prof'] ? c.shutdown() : c.stop());
   cluster = undefined;
   const throughput = bestRate3s(before.map((m) => m?.started ?? 0), steps);
   const idealS = N / Math.max(1, throughput);
@@ -299,25 +326,50 @@ async function connectStorm(mode: 'sdk' | 'fixed'): Promise<ConnectResult> {
   };
 }
 
+/** With --cpu-prof: where each profiled process spent its time (self time, top functions). */
+function printProfiles(): void {
+  const dir = o['cpu-prof'];
+  if (!dir) return;
+  for (const mode of existsSync(dir) ? readdirSync(dir) : []) for (const role of ['router', 'gateway']) {
+    for (const f of profilesIn(path.join(dir, mode, role))) {
+      const h = hotFunctions(f, 25);
+      log(`profile ${mode}/${role} ${path.basename(f)}: ${h.totalMs} ms, idle ${h.idlePct}%, GC ${h.gcPct}%\n` +
+        h.top.map((x) => `  ${String(x.pct).padStart(5)}%  ${x.fn}`).join('\n'));
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const machine = await machineInfo();
   log(`machine: ${machine.cpus} cores, busy ${machine.busy_pct_before}% before start (load avg ${machine.loadavg_1m})`);
   const hog = HOG > 0 ? await startCpuHog(HOG) : undefined;
   if (hog) log(`CPU hog running: ${HOG} of one core`);
   const admission = { target_ms: Number(o['target-ms']), max_starting: Number(o['max-starting']), connect_rate: Number(o['connect-rate']), connect_burst: Number(o['connect-burst']) };
-  const head = { bench: 'storm', scenario: SCENARIO, date: new Date().toISOString(), machine, connections: N, gateways: GATEWAYS, admission,
+  const head = { bench: 'storm', scenario: SCENARIO, driver: DRIVER, baseline: o.baseline, date: new Date().toISOString(), machine, connections: N, gateways: GATEWAYS, admission,
     resume_concurrency: Number(o['resume-concurrency']) };
+  const builds: Array<{ build?: string; root: string }> = o.baseline
+    ? [{ build: 'baseline', root: ensureBaseline(execFileSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8' }).trim(), o.baseline, log) }, { build: 'this', root: '' }]
+    : [{ root: '' }];
+  const each = async <R>(run: (m: 'sdk' | 'fixed') => Promise<R>): Promise<R[]> => {
+    const out: R[] = [];
+    for (const m of modes) for (const b of builds) {
+      ROOT = b.root;
+      if (b.build) log(`${m}: build ${b.build}${b.root ? ` (${o.baseline}, ${b.root})` : ''}`);
+      out.push({ ...(await run(m)), ...(b.build ? { build: b.build } : {}) });
+    }
+    return out;
+  };
   if (SCENARIO === 'connect') {
-    const results: ConnectResult[] = [];
-    for (const m of modes) results.push(await connectStorm(m));
+    const results = await each(connectStorm);
     const hogShare = await hog?.stop();
+    printProfiles();
     console.log(connectTable(results));
     console.log(JSON.stringify({ ...head, cpu_hog: hog ? { asked: HOG, got: hogShare } : undefined, results }));
     return;
   }
-  const results: StormResult[] = [];
-  for (const m of modes) results.push(await storm(m));
+  const results = await each(storm);
   const hogShare = await hog?.stop();
+  printProfiles();
   console.log(stormTable(results));
   const comparison = compareStorms(results);
   if (comparison) console.log(`\n${comparison.text}`);

@@ -1,9 +1,14 @@
 /**
  * A CPU hog for benchmarks: a child process that keeps `share` of one core
- * busy (spins for share × 100 ms, sleeps the rest of each 100 ms), standing
- * in for a noisy neighbour on the same machine. `stop()` reports the share
- * it actually got (CPU seconds / wall seconds), which is less than asked
- * when the machine is saturated.
+ * busy, standing in for a noisy neighbour on the same machine. Each 100 ms
+ * period it spins until it has used share × 100 ms of CPU time (its own
+ * CPU clock, not the wall clock), then sleeps the rest of the period; if it
+ * has not got that much CPU by the end of the period it goes on spinning
+ * into the next one, as a neighbour with that much work would. (Spinning
+ * for share × 100 ms of wall time, as it did before, got 0.04–0.23 of a
+ * core on a busy machine: time spent waiting for a CPU counted as spun.)
+ * `stop()` reports the share it actually got (CPU seconds / wall seconds),
+ * which can still be less than asked when the machine is saturated.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -35,13 +40,18 @@ export async function startCpuHog(share: number): Promise<CpuHog> {
 function runHog(share: number): void {
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const busyMs = share * PERIOD_MS;
+  const cpuMs = (): number => { const u = process.cpuUsage(cpu0); return (u.user + u.system) / 1000; };
+  let x = 0;
   const spin = (): void => {
-    const end = performance.now() + busyMs;
-    let x = 0;
-    while (performance.now() < end) x = (x * 1103515245 + 12345) % 2147483647;
+    const periodStart = performance.now();
+    // CPU owed since the start (what a neighbour with `share` of a core of work would have used);
+    // a debt of at most one more period is carried, so a long starvation is not paid back in one burst.
+    const owed = Math.min(share * (periodStart - t0 + PERIOD_MS), cpuMs() + 2 * share * PERIOD_MS);
+    while (cpuMs() < owed && performance.now() - periodStart < 5 * PERIOD_MS) {
+      for (let i = 0; i < 20_000; i++) x = (x * 1103515245 + 12345) % 2147483647;
+    }
     if (x < 0) console.log(x); // keep the loop from being optimised away
-    setTimeout(spin, PERIOD_MS - busyMs);
+    setTimeout(spin, Math.max(0, PERIOD_MS - (performance.now() - periodStart)));
   };
   spin();
   process.on('message', () => {

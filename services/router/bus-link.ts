@@ -28,7 +28,6 @@ import type { GatewayEvents } from './core/gateway-events.js';
 import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
-import { QueueExpiredError } from './core/work-queue.js';
 import type { ChannelOutbound, ChannelService } from './core/channels.js';
 import { parseHistoryRequest, parsePublishBody } from './channel-schemas.js';
 import { parseAckEvent, parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt, parseUpstream } from './schemas.js';
@@ -268,8 +267,10 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     try {
       this.reply(m, await run(req));
     } catch (err) {
-      // Expired in the queue: the gateway has given up, nobody would read the answer.
-      if (err instanceof QueueExpiredError) return;
+      // Expired in the queue (QueueExpiredError) is answered too: its deadline is at most
+      // `startWithin` of the gateway's budget, so the gateway usually still waits, and an
+      // overload answer with a hint closes the connection with 1013 and that delay
+      // instead of a timeout (1011) later. A reply nobody reads any more costs one small message.
       this.reply(m, toLonglinkError(err).toJSON());
     }
   }

@@ -34,6 +34,13 @@ describe('error catalogue', () => {
 
   it('errors serialise to the documented body shape', () => {
     assert.deepEqual(JSON.parse(errorBody(Errors.API_VALIDATION, 'users: required')), { error: { code: 'LL_API_VALIDATION', message: 'Request body failed validation: users: required' } });
+    // errorBody builds no Error (a refusal flood would pay a stack trace each) but says exactly what toJSON says.
+    for (const spec of Object.values(Errors)) {
+      for (const detail of [undefined, '', 'a "quoted" detail']) {
+        assert.equal(errorBody(spec, detail), JSON.stringify(new LonglinkError(spec, detail).toJSON()), `${spec.code} ${String(detail)}`);
+      }
+    }
+    assert.equal(errorBody(Errors.ADMISSION_STARTING), errorBody(Errors.ADMISSION_STARTING), 'the cached body is stable');
     const e = new LonglinkError(Errors.DRAINING);
     assert.equal(e.status, 503);
     assert.ok(e instanceof Error);

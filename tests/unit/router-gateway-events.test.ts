@@ -88,7 +88,7 @@ describe('RouterCore resume and acks', () => {
     assert.equal(decodeMsg<{ error: { code: string } }>(bad.data)!.error.code, 'LL_API_VALIDATION', 'a fetch without afterSeq is refused');
   });
 
-  it('bounds concurrent resumes: a full queue refuses at once, a request whose gateway stopped waiting is dropped unapplied', async () => {
+  it('bounds concurrent resumes: a full queue refuses at once, a request past its start deadline is dropped unapplied and answered with a retry hint', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
     let onlines = 0;
@@ -103,7 +103,7 @@ describe('RouterCore resume and acks', () => {
         .then((m) => decodeMsg<unknown>(m.data));
     const a = ask('a', 5000);
     await t.settle();
-    const b = ask('b').then(() => 'answered', () => 'no answer');
+    const b = ask('b').then((r) => r as { error: { code: string; retryAfterMs?: number } }, () => 'no answer');
     await t.settle();
     assert.equal(t.router.resumeWork.inFlight, 1);
     assert.equal(t.router.resumeWork.queued, 1);
@@ -112,7 +112,9 @@ describe('RouterCore resume and acks', () => {
     t.clock.advance(801); // past 80 % of b's 1000 ms budget
     release();
     assert.equal((await a as ResumeReply).resumed, false);
-    assert.equal(await b, 'no answer', 'b is dropped without a reply');
+    // The deadline leaves the gateway 20 % of its budget: it is told to come back (1013 + delay), not left to time out (1011).
+    const bAnswer = await b;
+    assert.ok(typeof bAnswer === 'object' && bAnswer.error.code === 'LL_ROUTER_OVERLOADED' && (bAnswer.error.retryAfterMs ?? 0) >= 250, `b answered overloaded with a hint: ${JSON.stringify(bAnswer)}`);
     assert.equal(onlines, 1, 'b never registered its connection');
     assert.deepEqual(await t.presence.lookup('b'), []);
     assert.deepEqual(t.router.resumeWork.stats, { started: 1, expired: 1, shed: 1 });

@@ -8,9 +8,11 @@
  * gateway gave up, the clients retry, and the router spends all its time on
  * answers nobody reads (congestion collapse; `npm run bench:storm` with fixed
  * 1 s retries reproduced it). Here at most `concurrency` tasks run; the rest
- * wait in a FIFO, and a task whose requester's budget ran out while it waited
- * is dropped before it touches the store: no wasted work, and no presence
- * entry registered for a connection the gateway has already closed.
+ * wait in a FIFO, and a task still waiting at its start deadline is dropped
+ * before it touches the store: no wasted work, and no presence entry
+ * registered for a connection the gateway has already closed. Its requester
+ * gets the same overload answer (with a retry hint) as a task shed at
+ * arrival, since the deadline leaves part of its budget.
  *
  * Shedding early, not late: the queue measures how long tasks take (smoothed
  * service time), so it knows at arrival how long a new task would wait:
@@ -52,12 +54,19 @@ export interface WorkQueueStats {
 /** Retry hints stay within these bounds (ms). */
 const MIN_HINT_MS = 250;
 const MAX_HINT_MS = 30_000;
+const retryHint = (waitMs: number): number => Math.round(Math.min(MAX_HINT_MS, Math.max(MIN_HINT_MS, waitMs)));
 /** Weight of one task's duration in the smoothed service time. */
 const SMOOTHING = 0.05;
 
-/** The task waited past its requester's budget and never ran. */
+/**
+ * The task waited past its start deadline and never ran. It carries a retry
+ * hint: the deadline is at most `startWithin` of the requester's budget, so
+ * the requester is usually still waiting and can be told when to come back
+ * (a gateway then closes with 1013 and that delay instead of timing out into
+ * a 1011).
+ */
 export class QueueExpiredError extends LonglinkError {
-  constructor() { super(Errors.ROUTER_OVERLOADED, 'expired in the queue'); }
+  constructor(retryAfterMs?: number) { super(Errors.ROUTER_OVERLOADED, 'expired in the queue', retryAfterMs); }
 }
 
 interface Waiting {
@@ -106,13 +115,13 @@ export class WorkQueue {
     const startWithin = budgetMs === undefined ? Infinity : this.startWithinMs(budgetMs);
     if (this.queued >= this.o.maxQueued || wait > startWithin) {
       this.stats.shed++;
-      const hint = Math.round(Math.min(MAX_HINT_MS, Math.max(MIN_HINT_MS, wait)));
+      const hint = retryHint(wait);
       return Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, this.queued >= this.o.maxQueued ? 'queue full' : 'cannot start in time', hint));
     }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
         run: () => { this.start(task).then(resolve, reject); },
-        expire: () => { reject(new QueueExpiredError()); },
+        expire: () => { reject(new QueueExpiredError(retryHint(this.expectedWaitMs))); },
         deadline: this.now() + startWithin,
       });
     });

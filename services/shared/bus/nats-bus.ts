@@ -65,6 +65,10 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
     pingInterval: opts.pingIntervalMs ?? 20_000,
     maxPingOut: 2,
     timeout: opts.connectTimeoutMs ?? 5000,
+    // Otherwise every request() captures a stack trace up front (an Error per
+    // session start, in case it times out): 2-4 % of a gateway's CPU during a
+    // reconnect storm (bench:storm --cpu-prof). Our timeouts name their call.
+    noAsyncTraces: true,
   });
   return new NatsBus(nc, opts);
 }
