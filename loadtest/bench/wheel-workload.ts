@@ -2,13 +2,18 @@
  * Heartbeat profiles and the precomputed workload for loadtest/bench/wheel.ts.
  *
  * Timeline (ticks of TICK_MS, tick s sweeps at now = s * TICK_MS):
- *   1 .. warmTicks                 untimed warm-up, one whole deadline long
+ *   1 .. warmTicks                 untimed warm-up: one deadline, then one rotation
  *   warmTicks+1 .. totalTicks      the wheel's timed window (timedTicks)
  *   naiveFrom+1 .. totalTicks      the naive scan's timed window (its tail)
  * The warm-up matters because every connection starts "just re-slotted"
  * (deadline = last frame + timeout), so for the first timeout - interval
- * seconds the wheel visits nothing; timing starts once every initial entry has
- * been visited at least once.
+ * seconds the wheel visits nothing; and because the wheel's buckets reach the
+ * capacity a slot needs per rotation only as slots are walked (touch() never
+ * allocates: into a bucket without room it records the deadline instead of
+ * moving the entry, and a walk re-slots it later, as a freshly started gateway
+ * does for about a deadline). Timing starts once every initial entry has been
+ * visited and every slot walked since: the steady state of a long-running
+ * gateway.
  */
 import { rng } from '../lib/rand.js';
 import { heartbeatDeadlineMs } from '../../protocol/index.js';
@@ -72,7 +77,7 @@ export interface Workload {
 
 export function buildWorkload(p: Profile, n: number): Workload {
   const r = rng(n ^ p.intervalMs);
-  const warmTicks = Math.ceil(p.timeoutMs / TICK_MS);
+  const warmTicks = Math.ceil(p.timeoutMs / TICK_MS) + p.wheelSize;
   const totalTicks = warmTicks + p.timedTicks;
   const naiveFrom = totalTicks - p.naiveTicks;
   const totalMs = totalTicks * TICK_MS;

@@ -15,9 +15,10 @@
  * 2048 x 500 ms covers both too). Each tick first applies the heartbeats that
  * arrived during it (wheel: touch(); naive: `s.last = t`), then sweeps. Only
  * the sweep is timed:
- *   wheel: advance(now), over `timedTicks` after a one-deadline warm-up
- *          (web 120 s, smart 1,200 s: the wheel's cost per second depends on
- *          the interval, so it must span several of them);
+ *   wheel: advance(now), over `timedTicks` after a warm-up of one deadline
+ *          plus one rotation (wheel-workload.ts says why) (web 120 s,
+ *          smart 1,200 s: the wheel's cost per second depends on the
+ *          interval, so it must span several of them);
  *   naive: the classic checkSessionHeartbeat loop over every session,
  *          `now - s.last > timeout`, swap-removing the dead (array: the
  *          cheapest container a naive gateway could use). Its cost per
@@ -45,12 +46,13 @@
  *
  * Reading the result: ratio ~= (naive visits / wheel visits) x (naive cost
  * per session / wheel cost per visit). The first factor is the algorithmic
- * win (a lazily touched entry is visited about once per interval +
- * (timeout - interval) / 2, so ~35x for web, ~275x for smart; both columns
- * are printed). The second is memory: the naive scan streams objects in
- * allocation order (prefetch-friendly, ~5-10 ns each at 1M); a wheel visit
- * streams its 16-byte cell, appends it to another bucket and stores the
- * entry's new 8-byte location (the one random access, a store). The JSON rows
+ * win (an entry leaves about one cell per heartbeat for a walk to look at, so
+ * ~30x for web, ~270x for smart; both columns are printed). The second is
+ * memory: the naive scan streams objects in allocation order
+ * (prefetch-friendly, ~5-10 ns each at 1M); a wheel visit is mostly a stale
+ * cell (the entry moved on at its heartbeat), one sequential 16-byte read;
+ * an entry still there is re-slotted or expired, which stores its new
+ * location at random. The JSON rows
  * use densely packed Conn objects (the naive scan's best case). Honest
  * baseline: the naive side scans the same connections with the same workload
  * and the cheapest container (a dense array, swap-remove); the "f64 scan"
@@ -268,7 +270,7 @@ function main(): void {
   for (const p of PROFILES) {
     console.log(
       `  ${p.name}: heartbeat ${p.intervalMs / 1000}s, deadline ${p.timeoutMs / 1000}s, wheel ${p.wheelSize} slots; ` +
-        `timed ${p.timedTicks} s (wheel, after ${Math.ceil(p.timeoutMs / TICK_MS)} s warm-up) / ${p.naiveTicks} s (naive)`,
+        `timed ${p.timedTicks} s (wheel, after ${Math.ceil(p.timeoutMs / TICK_MS) + p.wheelSize} s warm-up) / ${p.naiveTicks} s (naive)`,
     );
   }
   console.log(

@@ -9,56 +9,75 @@
  *   Time is cut into ticks of `tickMs`, counted from `startMs`: tick k ends at
  *   boundary B(k) = startMs + k * tickMs. A deadline d belongs to tick
  *   T(d) = ceil((d - startMs) / tickMs), the first boundary at or after d.
- *   `wheelSize` slots (a power of two) each hold a bucket: an unordered dense
- *   array of cells [entry index, deadline], removed from by swap-remove. An
- *   entry for tick k sits in slot k & (wheelSize - 1), so a slot is shared by
- *   ticks one rotation apart. advance(now) processes every boundary B(k) <= now
- *   it has not processed yet, and for tick k walks only slot k's bucket:
- *   entries with T(deadline) <= k expire, the rest are appended to the bucket
- *   of their current deadline. No per-entry round counter is kept; an entry
- *   more than a rotation away is simply seen (and re-appended) once per
- *   rotation until its tick comes up.
+ *   `wheelSize` slots (a power of two) each hold a bucket: an append-only
+ *   array of cells [entry index, deadline]. An entry for tick k sits in slot
+ *   k & (wheelSize - 1), so a slot is shared by ticks one rotation apart.
+ *   advance(now) processes every boundary B(k) <= now it has not processed
+ *   yet, and for tick k walks only slot k's bucket: entries with
+ *   T(deadline) <= k expire, the rest are appended to the bucket of their
+ *   current deadline; then the bucket is empty again. No per-entry round
+ *   counter is kept; an entry more than a rotation away is simply seen (and
+ *   re-appended) once per rotation until its tick comes up.
  *
- *   Layout (why it is fast). The deadline lives in the bucket cell, beside the
- *   index, so a walk reads its bucket sequentially and never chases a pointer:
- *   the only random access per visit is the write of the entry's new location
- *   (slot, position: 8 bytes per entry), a store the CPU does not wait for.
- *   touch() goes the other way (entry -> location -> cell), one random access
- *   on the heartbeat path, where the connection is being touched anyway. The
- *   previous layout, an intrusive doubly linked list through the connection
- *   objects, cost ~390 ns per visit at 1M entries (each visit a chain of
- *   dependent cache misses); loadtest/bench/wheel.ts and docs/benchmarks.md
- *   have today's figures. Free entries form a list through their position
- *   field; `nodes` maps an index back to its node and is read only on expiry.
+ *   Stale cells instead of removal. An entry that moves (touch, schedule) or
+ *   leaves (cancel) overwrites its old cell's index with -1 and appends a new
+ *   cell; nothing is swapped or compacted. A walk steps over stale cells (a
+ *   sequential read and a branch) and frees them all at once by emptying the
+ *   bucket, so a stale cell lives at most until its slot's next walk.
  *
- *   Touches are lazy: extending a deadline only rewrites the cell's deadline,
- *   and the entry is moved when its old slot comes round. Invariant that makes
- *   this correct: the slot an entry sits in is visited no later than
- *   max(T(deadline), next unprocessed tick). Moving a deadline later keeps it;
- *   moving it earlier may break it, so touch() re-slots eagerly in that case.
+ *   touch(): move now, or record in place. Invariant that makes recording
+ *   correct: the slot an entry's cell sits in is walked no later than
+ *   max(T(deadline), next unprocessed tick). With r = ticks until the cell's
+ *   slot is next walked and r' = the same for the new deadline's slot:
+ *   - new deadline before that walk: the entry moves (the invariant demands it);
+ *   - r' > 2r (a heartbeat: the deadline jumps a whole interval ahead): the
+ *     entry moves to the new slot now, so the walk of its old slot meets only
+ *     a stale cell;
+ *   - otherwise (a frame soon after the last one, or the target bucket is at
+ *     capacity): the deadline is written into the cell, and the walk of its
+ *     slot re-appends it (counted in stats.reslotted).
+ *   Why move at touch time: either way an entry is moved about once per
+ *   heartbeat, and the move needs one random access, the entry's location.
+ *   touch() reads that location anyway and the cell write is a store the CPU
+ *   does not wait for; the walk would pay a random store into the location
+ *   table per moved entry (~40 ns at 1M entries, where the rest of a visit is
+ *   a few ns). Moving costs the touch an append at a bucket's tail (in cache)
+ *   and the location write (the line it just read); recording costs the same
+ *   one store as before. The 2r rule bounds moves: each one more than doubles
+ *   the distance to the entry's next walk, so a connection touched on every
+ *   frame moves about twice per deadline, not per frame.
  *
  *   While a slot is walked its bucket is detached ("pending") and the slot
- *   starts a fresh one, so entries re-slotted into the same slot (a deadline
- *   a rotation or more away) are not seen twice in one tick. An entry whose
- *   location names the walked slot is in pending iff its position is below the
- *   pending length and pending holds its index there; that is what lets
- *   onExpire cancel/touch any entry, including ones not walked yet, without
- *   marking every entry of the slot.
+ *   starts a fresh one (a bucket recycled from the previous walk), so entries
+ *   re-appended into the same slot are not seen twice in one tick. An entry
+ *   whose location names the walked slot is in pending iff pending holds its
+ *   index at that position (the walk marks each cell it takes stale first);
+ *   that is what lets onExpire cancel/touch any entry of the slot.
  *
  * Complexity (n = entries, S = wheelSize)
- *   touch / cancel              O(1), no allocation.
+ *   touch / cancel              O(1). A touch that records, or moves to a
+ *                               later deadline, never allocates (it records
+ *                               instead when the target bucket is full); only
+ *                               a move to an earlier deadline may grow a
+ *                               bucket, as schedule may.
  *   schedule                    O(1) amortized; allocates only when the entry
- *                               table or a bucket doubles (not in steady state:
- *                               capacity is kept and buckets are recycled).
- *   advance                     O(ticks crossed + entries in their slots);
+ *                               table or a bucket doubles (not in steady
+ *                               state: capacity is kept, buckets are recycled).
+ *   advance                     O(ticks crossed + cells in their slots);
  *                               a jump of more than one rotation is capped at
- *                               O(S + n): one pass over every slot.
- *   Per entry, a deadline D ticks ahead costs ceil(D / S) visits, and a lazily
- *   touched entry is visited about once per touch interval, so sweep cost per
- *   second scales with the touch (heartbeat) rate, not with n.
- *   Space per entry: a 16 B cell (buckets double, so up to 2x that), an 8 B
- *   location and one reference, at the peak entry count; O(S) bucket headers,
- *   allocated lazily.
+ *                               O(S + cells): one pass over every slot.
+ *   Per heartbeat (one touch that moves the entry), a walk later steps over
+ *   one stale cell, so sweep cost per second scales with the touch rate, not
+ *   with n, at a few ns per heartbeat. Entries touched by small increments
+ *   are re-appended by a walk about once per deadline, as are entries more
+ *   than a rotation out (once per rotation).
+ *   Space: 16 B per cell, live or stale (buckets double, so up to 2x that);
+ *   stale cells are those left since their slot's last walk: about
+ *   n x (deadline - interval) / interval with steady heartbeats, at most
+ *   ~log2(S) + 1 per entry from later-moving touches, plus one per
+ *   schedule/cancel/expiry/earlier-moving touch in the last rotation. 8 B of
+ *   location and one reference per entry, at the peak entry count; O(S)
+ *   bucket headers, allocated lazily.
  *
  * Accuracy
  *   An entry expires on the first tick boundary at or after its deadline, i.e.
@@ -91,7 +110,7 @@ export interface TimingWheelOptions {
 }
 
 export interface TimingWheelStats {
-  /** Entries looked at by advance(). */
+  /** Cells looked at by advance(): entries, and the stale cells moved or cancelled entries left behind. */
   visited: number;
   /** Entries expired (onExpire calls). */
   expired: number;
@@ -107,6 +126,8 @@ const EMPTY = new Float64Array(0);
 // A bucket cell is [index, deadline] (two float64s); a location is [slot, pos] (two int32s).
 const CELL = 2;
 const LOC = 2;
+/** A cell's index once its entry moved, left or was taken by a walk. */
+const STALE = -1;
 
 export class TimingWheel<N extends WheelNode> {
   /** Cumulative counters, mutated in place (cheap to export as metrics). */
@@ -119,12 +140,12 @@ export class TimingWheel<N extends WheelNode> {
   private locs = new Int32Array(0);
   private readonly nodes: (N | undefined)[] = [];
   private freeHead = -1;
-  /** Per slot: cells [index, deadline] at [2p], [2p + 1] for p < lens[slot]. */
+  /** Per slot: cells [index, deadline] at [2p], [2p + 1] for p < lens[slot]; index STALE if dead. */
   private readonly buckets: Float64Array[];
   private readonly lens: Int32Array;
   /** An empty bucket handed to the slot being walked (the walked one becomes the next spare). */
   private spare: Float64Array = EMPTY;
-  /** The detached bucket of the slot being walked; cells [0, pendingLen) are not walked yet. */
+  /** The detached bucket of the slot being walked (cells the walk took are marked STALE). */
   private pending: Float64Array = EMPTY;
   private pendingLen = 0;
   private pendingSlot = -1;
@@ -175,43 +196,45 @@ export class TimingWheel<N extends WheelNode> {
       i = this.alloc(node);
       this.count++;
     } else {
-      this.unlink(i);
+      this.markStale(i);
     }
-    this.append(i, this.slotFor(deadline), deadline);
+    this.append(i, this.tickFor(deadline) & this.mask, deadline);
   }
 
   /**
-   * Heartbeat path: O(1), allocation-free. A later (or equal) deadline is only
-   * recorded; the entry is re-slotted when its current slot comes round. An
-   * earlier deadline is re-slotted now so the entry cannot expire late.
-   * No-op for a node that is not scheduled.
+   * Heartbeat path: O(1). Sets the node's deadline (later or earlier): moves
+   * the entry to the new deadline's slot, or records the deadline in its cell
+   * for the walk of its current slot to act on (the class comment says which,
+   * and why that is exact). Allocates only when an earlier deadline must move
+   * into a full bucket. No-op for a node that is not scheduled.
    */
   touch(node: N, deadline: number): void {
     const i = node.wheelId;
     if (i < 0) return;
-    const at = i * LOC;
-    const slot = this.locs[at]!;
-    const cell = this.locs[at + 1]! * CELL + 1;
-    const bucket = slot === this.pendingSlot ? this.bucketOf(i) : this.buckets[slot]!;
-    if (deadline >= bucket[cell]!) {
-      bucket[cell] = deadline;
+    if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
+    const slot = this.locs[i * LOC]!;
+    const cell = this.locs[i * LOC + 1]! * CELL;
+    const bucket = slot === this.pendingSlot ? this.bucketOf(i, slot, cell) : this.buckets[slot]!;
+    const next = this.nextTick;
+    const mask = this.mask;
+    const tick = this.tickFor(deadline);
+    const to = tick & mask;
+    // Ticks until the cell's slot is next walked, and the new slot's (both < S).
+    const r = (slot - next) & mask;
+    const rTo = (to - next) & mask;
+    if (tick - next >= r && (rTo < 2 * r || rTo === 0 || this.lens[to]! * CELL === this.buckets[to]!.length)) {
+      bucket[cell + 1] = deadline;
       return;
     }
-    if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
-    bucket[cell] = deadline;
-    const to = this.slotFor(deadline);
-    // Same slot: its next visit is already <= the new tick (see invariant).
-    if (to !== slot) {
-      this.unlink(i);
-      this.append(i, to, deadline);
-    }
+    bucket[cell] = STALE;
+    this.append(i, to, deadline);
   }
 
   /** O(1). No-op if not scheduled; afterwards node.wheelId === -1. */
   cancel(node: N): void {
     const i = node.wheelId;
     if (i < 0) return;
-    this.unlink(i);
+    this.markStale(i);
     this.release(i);
     node.wheelId = -1;
     this.count--;
@@ -263,7 +286,7 @@ export class TimingWheel<N extends WheelNode> {
     return this.stats.expired - expiredBefore;
   }
 
-  /** Detach slot `s` and examine each of its entries as of tick `tick`. */
+  /** Detach slot `s` and examine each of its cells as of tick `tick`. */
   private walk(s: number, tick: number, onExpire: (node: N) => void): void {
     const len = this.lens[s]!;
     if (len === 0) return;
@@ -275,46 +298,39 @@ export class TimingWheel<N extends WheelNode> {
     this.pendingLen = len;
     this.pendingSlot = s;
     const { stats, startMs, tickMs, mask } = this;
-    let visited = 0;
-    let reslotted = 0;
-    try {
-      // Pop from the end: the callback may swap-remove other pending cells,
-      // which keeps [0, pendingLen) exactly the entries not walked yet. Only a
-      // callback can change pendingLen, so it is synced around callbacks only.
-      let k = len;
-      while (k > 0) {
-        k--;
-        const i = pending[k * CELL]! | 0;
-        const d = pending[k * CELL + 1]!;
-        visited++;
-        const t = Math.ceil((d - startMs) / tickMs);
-        if (t <= tick) {
-          const node = this.nodes[i]!;
-          this.release(i);
-          node.wheelId = -1;
-          this.count--;
-          stats.expired++;
-          this.pendingLen = k;
-          onExpire(node);
-          k = this.pendingLen;
-        } else {
-          reslotted++;
-          // t > tick >= nextTick - 1, so no clamping is needed.
-          this.append(i, t & mask, d);
-        }
+    stats.visited += len;
+    // Front to back. Nothing is removed from pending while it is walked:
+    // callbacks, like the walk itself, only mark cells stale.
+    for (let c = 0, end = len * CELL; c < end; c += CELL) {
+      const i = pending[c]! | 0;
+      if (i < 0) continue; // its entry moved, left or expired since it was appended
+      const d = pending[c + 1]!;
+      pending[c] = STALE;
+      const t = Math.ceil((d - startMs) / tickMs);
+      if (t <= tick) {
+        const node = this.nodes[i]!;
+        this.release(i);
+        node.wheelId = -1;
+        this.count--;
+        stats.expired++;
+        onExpire(node);
+      } else {
+        stats.reslotted++;
+        // t > tick >= nextTick - 1, so no clamping is needed.
+        this.append(i, t & mask, d);
       }
-      this.pendingLen = 0;
-    } finally {
-      stats.visited += visited;
-      stats.reslotted += reslotted;
     }
     this.pendingSlot = -1;
+    this.pendingLen = 0;
     this.pending = EMPTY;
-    // The walked bucket's capacity serves the next detached slot.
-    this.spare = pending;
+    // The walked bucket serves the next detached slot. If it was full, touches
+    // into it may have had to record instead of move (touch() never
+    // allocates): the next slot gets twice the capacity. So within about a
+    // rotation, buckets fit the cells a slot receives per rotation.
+    this.spare = len * CELL === pending.length ? new Float64Array(pending.length * 2) : pending;
   }
 
-  /** After onExpire threw: park unexamined entries in the next tick's slot. */
+  /** After onExpire threw: park the live cells the walk had not taken (all others are stale) in the next tick's slot. */
   private requeuePending(): void {
     const pending = this.pending;
     const n = this.pendingLen;
@@ -322,27 +338,25 @@ export class TimingWheel<N extends WheelNode> {
     this.pendingSlot = -1;
     this.pending = EMPTY;
     const slot = this.nextTick & this.mask;
-    for (let k = 0; k < n; k++) this.append(pending[k * CELL]! | 0, slot, pending[k * CELL + 1]!);
+    for (let k = 0; k < n; k++) {
+      const i = pending[k * CELL]! | 0;
+      if (i >= 0) this.append(i, slot, pending[k * CELL + 1]!);
+    }
   }
 
   /**
-   * Slot for a deadline, clamped so overdue entries land on the next
-   * unprocessed tick. `&` on a double keeps the low bits of any integer up to
-   * 2^53, and maps +/-Infinity to slot 0 (harmless: revisited each rotation).
+   * Tick of a deadline, clamped so overdue entries land on the next
+   * unprocessed tick. `&` on the result keeps the low bits of any integer up
+   * to 2^53, and maps +/-Infinity to slot 0 (harmless: revisited each rotation).
    */
-  private slotFor(deadline: number): number {
+  private tickFor(deadline: number): number {
     const t = Math.ceil((deadline - this.startMs) / this.tickMs);
-    return (t < this.nextTick ? this.nextTick : t) & this.mask;
+    return t < this.nextTick ? this.nextTick : t;
   }
 
-  /** The bucket holding entry i's cell: its slot's, or pending (see the class comment). */
-  private bucketOf(i: number): Float64Array {
-    const slot = this.locs[i * LOC]!;
-    if (slot === this.pendingSlot) {
-      const p = this.locs[i * LOC + 1]!;
-      if (p < this.pendingLen && this.pending[p * CELL] === i) return this.pending;
-    }
-    return this.buckets[slot]!;
+  /** The bucket holding the cell at `cell` of entry i whose slot is being walked: pending, or the slot's fresh one. */
+  private bucketOf(i: number, slot: number, cell: number): Float64Array {
+    return cell < this.pendingLen * CELL && this.pending[cell] === i ? this.pending : this.buckets[slot]!;
   }
 
   /** Append entry i with `deadline` to `slot`'s bucket and point its location at the cell. */
@@ -361,24 +375,12 @@ export class TimingWheel<N extends WheelNode> {
     this.locs[i * LOC + 1] = n;
   }
 
-  /** Swap-remove entry i's cell from whichever bucket holds it (a slot's, or pending). */
-  private unlink(i: number): void {
-    const locs = this.locs;
-    const slot = locs[i * LOC]!;
-    const p = locs[i * LOC + 1]!;
-    let bucket: Float64Array;
-    let last: number;
-    if (slot === this.pendingSlot && p < this.pendingLen && this.pending[p * CELL] === i) {
-      bucket = this.pending;
-      last = --this.pendingLen;
-    } else {
-      bucket = this.buckets[slot]!;
-      last = --this.lens[slot]!;
-    }
-    const moved = bucket[last * CELL]! | 0;
-    bucket[p * CELL] = moved;
-    bucket[p * CELL + 1] = bucket[last * CELL + 1]!;
-    locs[moved * LOC + 1] = p;
+  /** Mark entry i's current cell stale (it is re-appended or released next). */
+  private markStale(i: number): void {
+    const slot = this.locs[i * LOC]!;
+    const cell = this.locs[i * LOC + 1]! * CELL;
+    const bucket = slot === this.pendingSlot ? this.bucketOf(i, slot, cell) : this.buckets[slot]!;
+    bucket[cell] = STALE;
   }
 
   private alloc(node: N): number {

@@ -122,6 +122,7 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
       if (heldJobs > cap / 2) { await new Promise<void>((r) => { wake = r; }); continue; }
       try {
         current = await o.consumer.fetch({ max_messages: Math.max(1, Math.min(256, Math.floor((cap - heldJobs) / perMessage))), expires: FETCH_EXPIRES_MS });
+        if (stopped) current.stop(); // stopped while the fetch was being set up
         for await (const m of current) {
           if (stopped) m.nak(); else take(m);
         }
