@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startNatsServer } from '../../infra/local/nats.js';
 import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { MemoryWebhookQueue } from '../../services/router/webhooks/memory-queue.js';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { openJetStreamQueue } from '../../services/router/webhooks/jetstream-queue.js';
 import type { LeasedJob } from '../../services/router/webhooks/core/queue.js';
 import type { WebhookJob } from '../../services/router/webhooks/core/types.js';
@@ -67,6 +68,46 @@ describe('JetStream webhook queue', () => {
       assert.ok(r[1]!.at - r[0]!.at >= 250 && r[2]!.at - r[1]!.at >= 250, `waited the delays (${r[1]!.at - r[0]!.at}, ${r[2]!.at - r[1]!.at} ms)`);
       await until(async () => (await js.depth('b-retry')) === 0, 5000, 'all settled');
     } finally { await c.stop(); }
+  });
+
+  it('a job re-published out of a batch and handed out without being held back counts its attempts on', async () => {
+    await Promise.all(Array.from({ length: 3 }, (_, i) => js.enqueue(jobOf('b-count', i))));
+    const attempts: number[] = [];
+    const c = await js.consume('b-count', 8, async (j) => {
+      if (j.job.id !== 'msg_b-count_1') { await j.ack(); return; }
+      attempts.push(j.attempt);
+      // A 1 ms delay: the re-published job is due when it arrives, so it is not held back first.
+      if (j.attempt < 4) await j.retry(1); else await j.ack();
+    });
+    try {
+      await until(() => attempts.length === 4, 5000, 'four attempts');
+      assert.deepEqual(attempts, [1, 2, 3, 4]);
+      await until(async () => (await js.depth('b-count')) === 0, 5000, 'all settled');
+    } finally { await c.stop(); }
+  });
+
+  it('the "single" layout writes one job per message, as the JSON routers before batching read; it drains and retries as usual', async () => {
+    const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.single', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, layout: 'single' });
+    try {
+      const jobs = Array.from({ length: 4 }, (_, i) => jobOf('s-one', i));
+      await Promise.all(jobs.map((j) => q.enqueue(j)));
+      assert.equal(await q.depth('s-one'), 4, 'a message per job');
+      const jsm = await jetstreamManager(bus.connection);
+      const raw = await jsm.streams.getMessage(q.stream, { last_by_subj: 'contract.single.webhooks.q.s-one' });
+      // What a router before batching accepted: JSON with id, endpoint, body (strings) and createdAt (number).
+      const old = JSON.parse(new TextDecoder().decode(raw!.data)) as Record<string, unknown>;
+      assert.deepEqual({ id: old.id, endpoint: old.endpoint, body: old.body, createdAt: old.createdAt, type: old.type }, { ...jobs[3]! });
+      const seen: Array<[string, number]> = [];
+      const c = await q.consume('s-one', 4, async (j) => {
+        seen.push([j.job.id, j.attempt]);
+        if (j.job.id === 'msg_s-one_1' && j.attempt === 1) await j.retry(50); else await j.ack();
+      });
+      try {
+        await until(() => seen.length === 5, 5000, 'four jobs and one retry');
+        assert.deepEqual(seen.filter(([id]) => id === 'msg_s-one_1').map(([, a]) => a), [1, 2]);
+        await until(async () => (await q.depth('s-one')) === 0, 5000, 'all settled');
+      } finally { await c.stop(); }
+    } finally { await q.close(); }
   });
 
   it('a consumer gone mid-batch (a dead router): the whole batch comes back after the lease, under the same ids', async () => {

@@ -36,6 +36,7 @@ export const webhookSpec = {
   concurrency: v('LONGLINK_WEBHOOK_CONCURRENCY', int(1, 1024), 'Delivery attempts in flight at once per endpoint, per router.', '32'),
   inlineMaxBytes: v('LONGLINK_WEBHOOK_INLINE_MAX_BYTES', int(0, 1024 * 1024), 'push.offline carries the payload up to this size (bytes); larger ones carry too_large and how to fetch it.', '4096'),
   deadTtlMs: v('LONGLINK_WEBHOOK_DEAD_TTL_MS', int(60_000, 90 * 24 * 3_600_000), 'How long dead letters are kept for replay (ms).', String(7 * 24 * 3_600_000)),
+  queueLayout: v('LONGLINK_WEBHOOK_QUEUE_LAYOUT', z.enum(['batch', 'single']), 'How events are written to the JetStream queue: "batch" (several per message; routers of releases before it cannot read it and drop such messages) or "single" (one per message, the JSON layout every release reads). Routers read both. Set "single" on every router for a rolling update from an earlier release, then "batch" (docs/webhooks.md).', 'batch'),
   outbox: v('LONGLINK_WEBHOOK_OUTBOX', int(1, 10_000_000), 'Events waiting for the queue to accept them; beyond this new events are dropped and counted (the push path never waits on the queue).', '100000'),
 } as const;
 

@@ -12,8 +12,15 @@
  *    first). A router that dies before that sends the whole message again
  *    after its lease: jobs already delivered go out twice, with the same
  *    webhook-id (at-least-once, as a crash mid-attempt always did).
- *  - If storing a retry or a dead letter fails, the message comes back after
- *    FAILED_AGAIN_MS, whole.
+ *  - If storing a retry or a dead letter fails, the store is tried again
+ *    every FAILED_AGAIN_MS while the message stays held (its lease renewed):
+ *    the message's other jobs are not sent again. Only a consumer stopped
+ *    meanwhile, or an attempt that ends without settling its job, leaves the
+ *    message unsettled: it comes back whole, as after a crash.
+ *  - The fast path (NAK with the retry delay, JetStream counting attempts)
+ *    is only for a message of one new job: a job re-published with its count
+ *    may have been held back once or not, so its deliveries do not count its
+ *    attempts; it is re-published again with the count.
  * Messages are fetched only while fewer than `cap` jobs are held here, and
  * every held message's lease is extended (working) every third of ack_wait,
  * so jobs waiting for a slot behind a slow receiver do not come back while
@@ -24,10 +31,11 @@ import type { Logger } from '../../shared/log.js';
 import type { LeasedJob, QueueConsumer } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
 import { decodeJobs, type QueuedJob } from './job-codec.js';
+import { MAX_JOBS } from './jetstream-publisher.js';
 
 /** A fetch waits this long for messages before it is renewed (JetStream's minimum is 1 s). */
 const FETCH_EXPIRES_MS = 5000;
-/** A message whose retry or dead letter could not be stored is handed out again after this. */
+/** A retry or dead letter that could not be stored is tried again after this (ms). */
 const FAILED_AGAIN_MS = 5000;
 /** A job re-published with a wait comes back this early at most without being held back again. */
 const EARLY_SLACK_MS = 5;
@@ -49,7 +57,7 @@ export interface JobConsumerOptions {
 }
 
 interface Held { m: JsMsg; left: number; started: number; failed: boolean; readonly single: boolean }
-interface Ready { h: Held; job: WebhookJob; attempt: number }
+interface Ready { h: Held; job: WebhookJob; attempt: number; done: boolean }
 
 export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer> {
   const held = new Set<Held>();
@@ -57,7 +65,9 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
   // Jobs held here (waiting for a slot or in an attempt); messages are fetched below half of `cap`.
   const cap = Math.max(o.concurrency * 4, 64);
   let heldJobs = 0, active = 0, stopped = false;
-  let perMessage = 1;
+  // Jobs per message, smoothed; starts at the most a message holds, so a first fetch into a backlog takes `cap` jobs, not `cap` messages.
+  let perMessage = MAX_JOBS;
+  let malformed = 0, lastMalformedWarn = -Infinity;
   let wake: (() => void) | undefined;
   let current: ConsumerMessages | undefined;
   const wakeUp = (): void => { const w = wake; wake = undefined; w?.(); };
@@ -71,17 +81,34 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
     if (h.failed) h.m.nak(FAILED_AGAIN_MS); else o.ack(h.m);
   };
 
+  /** Settles r's job once (an attempt that ends without settling it is settled as failed by pump). */
+  const settle = (r: Ready, ok: boolean): void => {
+    if (r.done) return;
+    r.done = true;
+    settled(r.h, ok);
+  };
+
   const lease = (r: Ready): LeasedJob => {
     const { h, job } = r;
+    // Stores until it succeeds or the consumer stops (then the message comes back whole after its lease).
     const guard = async (store: () => Promise<void>): Promise<void> => {
-      try { await store(); } catch (err) { settled(h, false); throw err; }
-      settled(h, true);
+      for (;;) {
+        try {
+          await store();
+          settle(r, true);
+          return;
+        } catch (err) {
+          if (stopped) { settle(r, false); throw err; }
+          o.log.warn({ err: String(err), endpoint: o.endpoint }, 'webhook retry or dead letter not stored; trying again');
+          await new Promise((w) => setTimeout(w, FAILED_AGAIN_MS));
+        }
+      }
     };
     return {
       job, attempt: r.attempt,
-      ack: async () => { settled(h, true); },
+      ack: async () => { settle(r, true); },
       retry: async (delayMs) => {
-        if (h.single) { held.delete(h); h.left = 0; h.m.nak(Math.max(1, Math.round(delayMs))); return; }
+        if (h.single) { r.done = true; held.delete(h); h.left = 0; h.m.nak(Math.max(1, Math.round(delayMs))); return; }
         await guard(() => o.requeue({ id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: r.attempt, notBefore: Date.now() + Math.max(1, Math.round(delayMs)) }));
       },
       dead: (letter) => guard(() => o.bury(letter)),
@@ -94,16 +121,24 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
       const r = ready.shift()!;
       active++;
       r.h.started++;
-      void o.handle(lease(r)).catch(() => undefined).finally(() => { active--; heldJobs--; pump(); if (heldJobs <= cap / 2) wakeUp(); });
+      void o.handle(lease(r)).catch(() => undefined).finally(() => { settle(r, false); active--; heldJobs--; pump(); if (heldJobs <= cap / 2) wakeUp(); });
     }
   };
 
   const take = (m: JsMsg): void => {
     const jobs = decodeJobs(m.data);
-    if (jobs === undefined) { m.term('malformed webhook job'); return; }
+    if (jobs === undefined) {
+      malformed++;
+      if (performance.now() - lastMalformedWarn > 10_000) {
+        lastMalformedWarn = performance.now();
+        o.log.warn({ endpoint: o.endpoint, seq: m.seq, bytes: m.data.length, malformed }, 'malformed webhook queue message dropped');
+      }
+      m.term('malformed webhook job');
+      return;
+    }
     const now = Date.now();
     if (jobs.length === 1 && jobs[0]!.notBefore > now + EARLY_SLACK_MS) { m.nak(jobs[0]!.notBefore - now); return; }
-    const h: Held = { m, left: jobs.length, started: 0, failed: false, single: jobs.length === 1 };
+    const h: Held = { m, left: jobs.length, started: 0, failed: false, single: jobs.length === 1 && jobs[0]!.notBefore === 0 && jobs[0]!.attempts === 0 };
     held.add(h);
     heldJobs += jobs.length;
     perMessage = perMessage * 0.8 + jobs.length * 0.2;
@@ -111,7 +146,7 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
     for (const q of jobs) {
       // Deliveries of this message count as attempts, less the one held back until notBefore.
       const attempt = q.attempts + Math.max(1, deliveries - (q.notBefore > 0 ? 1 : 0));
-      ready.push({ h, attempt, job: { id: q.id, endpoint: o.endpoint, type: q.type, createdAt: q.createdAt, body: q.body } });
+      ready.push({ h, attempt, done: false, job: { id: q.id, endpoint: o.endpoint, type: q.type, createdAt: q.createdAt, body: q.body } });
     }
     pump();
   };

@@ -32,6 +32,13 @@ const WINDOW = 1;
 /** A publish with no PubAck this long fails (JetStream unreachable). */
 const PUBLISH_TIMEOUT_MS = 5000;
 
+/** How messages are cut and written: the framed layout up to MAX_JOBS jobs, or one job per message in another layout. */
+export interface PublisherLayout {
+  maxJobs: number;
+  encode(subject: string, jobs: readonly QueuedJob[]): Uint8Array;
+}
+const BATCH: PublisherLayout = { maxJobs: MAX_JOBS, encode: (_subject, jobs) => encodeJobs(jobs) };
+
 interface Pending { resolve(): void; reject(err: Error): void; at: number; subject: string }
 interface Open { jobs: QueuedJob[]; chars: number; done: Promise<void>; settle: Pending }
 
@@ -53,7 +60,7 @@ export class JobPublisher {
   private flushTimer: NodeJS.Immediate | undefined;
   private closed = false;
 
-  constructor(private readonly nc: NatsConnection) {}
+  constructor(private readonly nc: NatsConnection, private readonly layout: PublisherLayout = BATCH) {}
 
   /**
    * Adds `job` to this turn's message for `subject`. Resolves once JetStream
@@ -62,7 +69,7 @@ export class JobPublisher {
   add(subject: string, job: QueuedJob): Promise<void> {
     if (this.closed) return Promise.reject(new Error('webhook queue closed'));
     let o = this.open.get(subject);
-    if (o !== undefined && (o.jobs.length >= MAX_JOBS || o.chars + job.body.length > MAX_CHARS)) {
+    if (o !== undefined && (o.jobs.length >= this.layout.maxJobs || o.chars + job.body.length > MAX_CHARS)) {
       this.send(subject, o);
       o = undefined;
     }
@@ -112,7 +119,7 @@ export class JobPublisher {
     this.messages++;
     this.jobs += o.jobs.length;
     try {
-      this.nc.publish(subject, encodeJobs(o.jobs), { reply: `${this.inbox}.${n}` });
+      this.nc.publish(subject, this.layout.encode(subject, o.jobs), { reply: `${this.inbox}.${n}` });
     } catch (err) {
       this.acks.delete(n);
       this.answered(subject);

@@ -31,7 +31,7 @@ import type { LeasedJob, QueueConsumer, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
 import { consumeJobs } from './jetstream-consumer.js';
 import { JobPublisher } from './jetstream-publisher.js';
-import { encodeJobs } from './job-codec.js';
+import { encodeJobJson, encodeJobs } from './job-codec.js';
 
 export interface JetStreamQueueOptions {
   nc: NatsConnection;
@@ -43,6 +43,13 @@ export interface JetStreamQueueOptions {
   /** Queued jobs older than this + 1 h are dropped by the stream (they are dead-lettered long before). */
   horizonMs: number;
   deadTtlMs: number;
+  /**
+   * How jobs are written (LONGLINK_WEBHOOK_QUEUE_LAYOUT): "batch", several per
+   * message in the framed layout; "single", one per message in the JSON
+   * layout that routers before the framed one read (for a rolling update from
+   * such a release). Both are read. Default "batch".
+   */
+  layout?: 'batch' | 'single';
   /** Bytes the queue stream may hold; past it new events are refused (counted as dropped). Default 1 GiB. */
   maxBytes?: number;
 }
@@ -71,7 +78,10 @@ export class JetStreamWebhookQueue implements WebhookQueue {
 
   constructor(private readonly o: JetStreamQueueOptions, private readonly jsm: JetStreamManager, private readonly js: JetStreamClient,
     readonly stream: string, readonly deadStream: string) {
-    this.publisher = new JobPublisher(o.nc);
+    const q = `${o.prefix}.webhooks.q.`;
+    this.publisher = o.layout === 'single'
+      ? new JobPublisher(o.nc, { maxJobs: 1, encode: (subject, jobs) => encodeJobJson(jobs[0]!, subject.slice(q.length)) })
+      : new JobPublisher(o.nc);
   }
 
   private subject(endpoint: string): string { return `${this.o.prefix}.webhooks.q.${endpoint}`; }
@@ -204,7 +214,8 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     return this.readDead(endpoint, limit, async (d, seq) => {
       // Same webhook-id, a fresh horizon; a new Nats-Msg-Id so the duplicate window does not swallow it.
       const job: WebhookJob = { ...d.job, createdAt: Date.now() };
-      await this.js.publish(this.subject(endpoint), encodeJobs([{ id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: 0, notBefore: 0 }]), { msgID: `${job.id}.${endpoint}.r${seq}` });
+      const fresh = { id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: 0, notBefore: 0 };
+      await this.js.publish(this.subject(endpoint), this.o.layout === 'single' ? encodeJobJson(fresh, endpoint) : encodeJobs([fresh]), { msgID: `${job.id}.${endpoint}.r${seq}` });
       await this.jsm.streams.deleteMessage(this.deadStream, seq);
     });
   }

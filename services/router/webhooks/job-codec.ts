@@ -17,7 +17,10 @@
  * per hop; here the body's bytes are copied as they are. Messages that start
  * with `{` are the previous layout (one job as JSON: `{id, endpoint, type,
  * createdAt, body}`), still read, so a queue written by an older router
- * drains after an upgrade.
+ * drains after an upgrade; and still written in the "single" queue layout
+ * (LONGLINK_WEBHOOK_QUEUE_LAYOUT), because routers before the framed layout
+ * terminate any message they cannot parse: during a rolling update from such
+ * a release every router must write what every router reads.
  */
 import type { WebhookEventType } from './core/types.js';
 
@@ -47,6 +50,11 @@ export function encodeJobs(jobs: readonly QueuedJob[]): Buffer {
     s += `${clean(j.id)}\t${clean(j.type)}\t${j.createdAt}\t${j.attempts}\t${j.notBefore}\t${Buffer.byteLength(j.body)}\n${j.body}\n`;
   }
   return Buffer.from(s, 'utf8');
+}
+
+/** One job in the previous layout (JSON), which routers of every release read. Carries no attempts or wait: only for new jobs. */
+export function encodeJobJson(job: QueuedJob, endpoint: string): Buffer {
+  return Buffer.from(JSON.stringify({ id: job.id, endpoint, type: job.type, createdAt: job.createdAt, body: job.body }), 'utf8');
 }
 
 /**

@@ -26,7 +26,7 @@ const stats = new WebhookStats(settings.endpoints.map((e) => e.name));
 let observations: WorkerReport['observations'] = [];
 
 const nc = await connect({ servers: setup.natsUrls, name: setup.name, maxReconnectAttempts: -1, reconnectTimeWait: 2000, reconnectJitter: 1000, timeout: 5000 });
-const queue = await openJetStreamQueue({ nc, prefix: setup.prefix, log, timeoutMs: settings.timeoutMs, horizonMs: settings.horizonMs, deadTtlMs: settings.deadTtlMs });
+const queue = await openJetStreamQueue({ nc, prefix: setup.prefix, log, timeoutMs: settings.timeoutMs, horizonMs: settings.horizonMs, deadTtlMs: settings.deadTtlMs, layout: settings.queueLayout });
 const dispatcher = new WebhookDispatcher({
   settings, queue, poster: httpPoster, clock: systemClock, log, stats,
   observe: (endpoint, outcome, seconds) => { if (observations.length < 100_000) observations.push([endpoint, outcome, seconds]); },

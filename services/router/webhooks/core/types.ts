@@ -38,6 +38,8 @@ export interface WebhookSettings {
   readonly deadTtlMs: number;
   /** Events waiting for the queue to take them (the push path never waits); beyond this they are dropped and counted. */
   readonly outbox: number;
+  /** How the JetStream queue is written: several events per message, or one in the layout earlier releases read. */
+  readonly queueLayout: 'batch' | 'single';
 }
 
 /** One event for one endpoint: what the queue stores. The same `id` (webhook-id) on every attempt and every replay. */
