@@ -53,7 +53,7 @@ try {
     })));
   }
   const data = JSON.stringify({ text: 'hello from bench:push-store', n: 1 });
-  const results: Record<'lean' | 'ioredis', Array<{ us: number; rate: number }>> = { lean: [], ioredis: [] };
+  const results: Record<'lean' | 'ioredis', Array<{ us: number; rate: number; offline: number }>> = { lean: [], ioredis: [] };
   let seq = 0;
   // Round 0 warms both paths up (JIT) and is not counted.
   for (let r = 0; r <= ROUNDS; r++) {
@@ -70,7 +70,7 @@ try {
       }
       await Promise.all(pending);
       const c = process.cpuUsage(c0), ms = performance.now() - t0;
-      const x = { us: Math.round(((c.user + c.system) / CALLS) * 10) / 10, rate: Math.round(CALLS / (ms / 1000)) };
+      const x = { us: Math.round(((c.user + c.system) / CALLS) * 10) / 10, rate: Math.round(CALLS / (ms / 1000)), offline };
       if (r === 0) continue;
       results[name].push(x);
       log(`round ${r} ${name.padEnd(7)}: ${x.us} µs CPU per call, ${x.rate} calls/s${offline > 0 ? `, ${offline} found no connection` : ''}`);
