@@ -2,7 +2,9 @@
  * ResumeRead on Redis: position, replay start and first chunk in one Lua
  * call on the user's keys (lua-resume.ts), one round trip where the Inbox's
  * calls took two or three. Passes the same contract suite as the composed
- * memory version.
+ * memory version. Called only after the resume's presence step has been
+ * answered, so which connection it goes on does not matter for the
+ * resume's ordering (core/gateway-events.ts).
  */
 import type { Clock } from '../../../shared/clock.js';
 import type { PushRecord } from '../../core/inbox.js';
@@ -10,7 +12,7 @@ import type { ResumeFrom, ResumeRead, ResumeStart } from '../../core/resume-read
 import type { RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, UserKeys } from './keys.js';
 import { RESUME_READ } from './lua-resume.js';
-import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
+import { asArray, asNumber, asString, defineHotScript, nowArg, type RunScript } from './script.js';
 
 /** A seq argument Lua can parse: NaN and ±Infinity become what RedisInbox.since makes of them (from the start; nothing). A non-finite epoch is stale ('-1'). */
 const seqArg = (n: number): string => (Number.isNaN(n) ? '-1' : n === Infinity ? '9007199254740991' : n === -Infinity ? '-1' : String(n));
@@ -23,7 +25,8 @@ export class RedisResumeRead implements ResumeRead {
   constructor(opts: RedisStoreOptions) {
     this.keys = new UserKeys(opts.prefix ?? DEFAULT_PREFIX);
     this.clock = opts.clock;
-    this.script = defineScript(opts.redis, 'resume_read', RESUME_READ);
+    // The inbox's route (the lean connection when there is one, lean-pipe.ts): it reads the inbox's keys.
+    this.script = defineHotScript(opts.redis, 'resume_read', RESUME_READ);
   }
 
   async start(user: string, device: string, from: ResumeFrom, limit: number): Promise<ResumeStart> {
