@@ -27,6 +27,7 @@
  *        --p99-limit 50 --max-batch 100 --max-batch-users 1000 --max-batch-parallel 3 --max-batch-ms 6000
  *        --systems cluster,standalone --baseline 1cba12d (or "none") --profile <dir> (CPU profiles of this build)
  *        --api-servers uws,node (this build once per router API server, LONGLINK_API_SERVER; default: the configured one)
+ *        --also <commit,…> (more builds measured after the baseline in each deployment, labelled "<kind> <commit>"; no ratios)
  * Prints tables; the last line is one JSON object.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -55,6 +56,7 @@ const { values: o } = benchArgs('bench:push', { options: {
   'max-batch-parallel': { type: 'string', default: '3' }, 'max-batch-ms': { type: 'string', default: '6000' },
   systems: { type: 'string', default: 'cluster,standalone' }, baseline: { type: 'string', default: '1cba12d' },
   'api-servers': { type: 'string', default: '' },
+  also: { type: 'string', default: '' },
   profile: { type: 'string', default: '' },
 } });
 const N = Number(o.users), W = Number(o.workers), RATE = Number(o.rate), DURATION = Number(o.duration), WARMUP = Number(o.warmup);
@@ -183,6 +185,7 @@ async function main(): Promise<number> {
   let head = 'unknown';
   try { head = git(['rev-parse', '--short=12', 'HEAD']); } catch { if (o.baseline !== 'none') throw new Error('bench:push --baseline needs git and a checkout (or --baseline none)'); }
   const oldRoot = o.baseline === 'none' ? undefined : ensureBaseline(git(['rev-parse', '--show-toplevel']), o.baseline, log);
+  const also = o.also.split(',').map((x) => x.trim()).filter((x) => x !== '').map((c) => ({ c, root: ensureBaseline(git(['rev-parse', '--show-toplevel']), c, log) }));
   if (Number(o['max-batch']) > 0) {
     const proc = spawnNode('-e', {}, ['setInterval(() => {}, 1e9)'], process.execPath, ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href]);
     floor = { proc, url: (await proc.waitFor(/loop-monitor:\s+(http:\/\/\S+)/, 30_000))[1]! };
@@ -209,6 +212,7 @@ async function main(): Promise<number> {
       for (const role of ['router', 'gateway', 'standalone']) for (const f of profilesIn(path.join(d!, role))) (profiles[`${name} ${role}`] ??= []).push(hotFunctions(f));
     }
     if (oldRoot) results.push(await run(`${kind} old`, kind, oldRoot, undefined));
+    for (const x of also) results.push(await run(`${kind} ${x.c}`, kind, x.root, undefined));
   }
   const json = printReport(results, { rate: RATE, p99Limit: P99_LIMIT, profiles });
   console.log(JSON.stringify({
