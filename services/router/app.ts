@@ -96,7 +96,10 @@ export class Router {
     this.events_ = deps.events ?? NO_BACKEND_EVENTS;
     this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats, ackReceipts: options.ackReceipts, ...(deps.ackInterestMs !== undefined ? { ackInterestMs: deps.ackInterestMs } : {}) });
     // Trace context rides in bus headers: a traced push's deliveries take the bus even in one process.
-    const out = deps.localGateway && !trace.enabled ? new LocalFirstOutbound(this.link, deps.localGateway) : this.link;
+    const bus = deps.bus;
+    const out = deps.localGateway && !trace.enabled
+      ? new LocalFirstOutbound(this.link, deps.localGateway, bus.interested ? () => bus.interested!(deps.subjects.acked) : undefined)
+      : this.link;
     const common = { out, ...deps.stores, clock, log, stats: this.stats, store, options, trace, events: this.events_ };
     this.core = new RouterCore(common);
     this.events = new GatewayEvents(common);

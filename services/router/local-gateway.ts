@@ -1,6 +1,7 @@
 /**
  * Standalone mode's shortcut from the router to the gateway in the same
- * process: deliveries for that gateway are handed to it as objects instead
+ * process (and, while at it, whether anyone listens to ack receipts, so
+ * acks need not list what they covered for nobody): deliveries for that gateway are handed to it as objects instead
  * of being encoded, published on the memory bus, dispatched in a microtask
  * and decoded again. Everything else (control, offline notices, acks,
  * receipts, sync) still crosses the bus, and so do deliveries for any other
@@ -59,9 +60,12 @@ export class LocalGateway {
 export class LocalFirstOutbound implements RouterOutbound {
   readonly receiptAddress: string;
 
-  constructor(private readonly link: RouterOutbound, private readonly local: LocalGateway) {
+  /** `heard`: whether anyone receives ack receipts now (the memory bus knows its subscribers). */
+  constructor(private readonly link: RouterOutbound, private readonly local: LocalGateway, private readonly heard?: () => boolean) {
     this.receiptAddress = link.receiptAddress;
   }
+
+  ackReceiptsHeard(): boolean { return this.heard?.() ?? true; }
 
   deliver(gateway: string, deliveries: Delivery[]): boolean {
     return this.local.take(gateway, deliveries) || this.link.deliver(gateway, deliveries);
