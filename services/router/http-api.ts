@@ -288,8 +288,9 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
       }
     }
     if (route.method === 'POST') {
-      const type = (req.header('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
-      if (type !== 'application/json') return Promise.resolve(fail(Errors.API_UNSUPPORTED_MEDIA));
+      const ct = req.header('content-type');
+      // The usual header as sent by clients first; anything else is parsed (parameters, case, spaces).
+      if (ct !== 'application/json' && (ct ?? '').split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') return Promise.resolve(fail(Errors.API_UNSUPPORTED_MEDIA));
     }
     return route.handler(req, param);
   }
