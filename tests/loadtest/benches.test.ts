@@ -103,6 +103,17 @@ describe('benches end to end (toy sizes)', () => {
     assert.match(out, /floor \(an idle Node process, same window\)/);
   });
 
+  it('bench:push-store: both store paths find every user online, CPU per call and the lean ÷ ioredis ratio computed', async () => {
+    const { json, out } = await run('dist/loadtest/bench/push-store.js', ['--calls', '300', '--per-turn', '4', '--users', '50', '--rounds', '2']);
+    const results = json.results as Record<'lean' | 'ioredis', Array<{ us: number; rate: number; offline: number }>>;
+    for (const k of ['lean', 'ioredis'] as const) {
+      assert.equal(results[k].length, 2, k);
+      for (const r of results[k]) assert.ok(r.us > 0 && r.rate > 0 && r.offline === 0, `${k}: ${JSON.stringify(r)}`);
+    }
+    assert.ok(typeof json.ratio === 'number' && (json.ratio as number) > 0);
+    assert.match(out, /"bench":"push-store"/);
+  });
+
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
     const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', ['--connections', '100', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '3']);
     const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; heartbeats_per_wakeup: number; open: number; unexpected_closes: number; failed: number }>;
