@@ -23,8 +23,14 @@
  *  7. Latency: --lat-rate publishes/s to channels of --lat-size subscribers
  *     for --lat-seconds: publish API answer p99 and publish → last subscriber.
  * Per phase, the router's health: its event-loop delay (loop-monitor.ts,
- * preloaded), store errors and gateways asked to re-announce (a lapsed
- * lease), so a failure or a slow phase names its cause.
+ * preloaded), store errors, gateways asked to re-announce (a lapsed
+ * lease) and its own /v1/publish durations (its histogram: the share within
+ * 10 ms and the p99's bucket, next to the answer time the bench's client
+ * saw); the clients' health: every connection end they saw (close code and
+ * reason, HTTP status, error) and their event-loop delay; and the gateways'
+ * closes by reason (connections_closed_total). So a failure or a slow phase
+ * names its cause (`client_health`, `gateway_closes` in the JSON, and a log
+ * line for every phase with a close).
  * Gateway CPU (schedstat, all threads) per delivery for 3-5; ratios
  * channel / push and channel / bare. --perf DIR samples gateway 0 and the
  * bare server with Linux perf in phases 3-5 and sorts where the CPU went.
@@ -34,6 +40,7 @@
  * --concurrency 50 --bare <subscribers, at most 18,000> --channels <S/size> --channel-size 100
  * --sustain-rate 100000 --sustain-seconds 10 --lat-rate 2000 --lat-size 100
  * --lat-seconds 5. --channels 0 / --lat-rate 0 / --bare 0 skip a phase.
+ * --cpu-prof DIR writes the router's V8 CPU profile there (at the end).
  * docs/benchmarks.md has the full-size commands. The last stdout line is
  * one JSON object.
  */
@@ -61,9 +68,11 @@ const { values: o } = benchArgs('bench:fanout', { options: {
   channels: { type: 'string', default: '-1' }, 'channel-size': { type: 'string', default: '100' },
   'sustain-rate': { type: 'string', default: '100000' }, 'sustain-seconds': { type: 'string', default: '10' },
   'lat-rate': { type: 'string', default: '2000' }, 'lat-size': { type: 'string', default: '100' }, 'lat-seconds': { type: 'string', default: '5' },
-  perf: { type: 'string' }, 'cpu-prof': { type: 'string' },
+  perf: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'push-rounds': { type: 'string', default: '-1' },
 } });
 const S = Number(o.subscribers), G = Number(o.gateways), W = Number(o.workers), P = Number(o.publishes), INTERVAL = Number(o.interval);
+/** Rounds of the push phase (default: as many as publishes); at full size each round is S pushes, minutes on this box. */
+const PUSH_ROUNDS = Number(o['push-rounds']) < 0 ? P : Number(o['push-rounds']);
 /** Sockets one process may hold: every process here is under a 20,000 open files limit (bench:c1m says the same). */
 const FD_ROOM = 19_500;
 /** The bare server holds all its sockets in one process: the same count as the subscribers, up to what one process may open. */
@@ -206,6 +215,7 @@ async function main(): Promise<void> {
   const cpuChannel = gatewayCpu(c) - cpu0, channelWin = performance.now() - w0, cpuClients = clientCpu() - k0;
   const afterChannel = await counts();
   const channel = receipts(sentAt, merge(afterChannel, (x) => x.pubs), CHANNEL, S);
+  partial.channel = channel;
   await phaseDone('channel');
 
   // Bare phase: the same frames through a bare uWS app.publish.
@@ -221,6 +231,7 @@ async function main(): Promise<void> {
     });
     bareCpu = cpuMicrosFine(bareProc.pid!) - b0;
     bare = receipts(bareSent, merge(await counts(), (x) => x.pubs), 'bare', BARE);
+    partial.bare = { ...bare, cpu_us_per_delivery: r3(bareCpu / Math.max(1, bare.delivered)) };
     await phaseDone('bare');
   }
 
@@ -228,15 +239,23 @@ async function main(): Promise<void> {
   const users = Array.from({ length: S }, (_, i) => `fan${i}`);
   const batch = Number(o['push-batch']);
   const pushSent = new Map<string, number>();
+  const pushRefused: Record<string, number> = {};
+  let pushExpected = 0;
   const cpu1 = gatewayCpu(c), w1 = performance.now();
   const perfPush = await profiled('push', gw0, async () => {
-    for (let i = 0; i < P; i++) {
+    for (let i = 0; i < PUSH_ROUNDS; i++) {
       for (let k = 0; k < users.length; k += batch) {
         const id = `p${i}-${k}`;
         const t = Date.now();
         const res = await api('/v1/push', { users: users.slice(k, k + batch), data: { t, i }, id });
-        if (res.status !== 200) throw new Error(`push ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+        // A refused call is counted and the phase goes on: the push path's failures are this phase's result, not the run's end.
+        if (res.status !== 200) {
+          const code = `${res.status} ${(res.body as { error?: { code?: string } } | undefined)?.error?.code ?? ''}`.trim();
+          if ((pushRefused[code] = (pushRefused[code] ?? 0) + 1) === 1) log(`push refused: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+          continue;
+        }
         pushSent.set(id, t);
+        pushExpected += Math.min(batch, users.length - k);
       }
       await sleep(INTERVAL);
     }
@@ -315,7 +334,7 @@ async function main(): Promise<void> {
     },
     ...(bare ? { bare_uws: { ...bare, cpu_us_per_delivery: r3(perBare), perf: perfBare } } : {}),
     push: {
-      delivered: pushDelivered, expected: S * P,
+      delivered: pushDelivered, expected: pushExpected, rounds: PUSH_ROUNDS, refused_calls: pushRefused,
       last_receipt_ms: { p50: pct(pushLastMs, 0.5), p99: pct(pushLastMs, 0.99), max: pct(pushLastMs, 1) },
       gateway_cpu_us_per_delivery: r3(perPush), gateway_cpu_us_per_delivery_net_of_idle: r3(netPush), perf_gateway0: perfPush,
     },
@@ -329,13 +348,15 @@ async function main(): Promise<void> {
     closes_seen_by_clients: closesSeen, gateway_closes_by_reason: gatewayClosesTotal, client_health: clientHealth, gateway_closes: gatewayCloses,
   };
   log(`channel: ${channel.delivered}/${channel.expected} delivered, last receipt p50 ${channel.last_receipt_ms.p50} ms p99 ${channel.last_receipt_ms.p99} ms; `
-    + `push: ${pushDelivered}/${S * P}; gateway CPU µs/delivery (net of idle ${Math.round(idleUsPerS)} µs/s) channel ${r3(netChannel)}, push ${r3(netPush)}`
+    + `push: ${pushDelivered}/${pushExpected}; gateway CPU µs/delivery (net of idle ${Math.round(idleUsPerS)} µs/s) channel ${r3(netChannel)}, push ${r3(netPush)}`
     + `${bare ? `, bare uWS ${r3(perBare)}` : ''}; channel/push ${result.ratio_gateway_cpu_channel_vs_push_net_of_idle}, channel/bare ${result.ratio_gateway_cpu_channel_vs_bare_uws}`);
   if (sustained) log(`sustained: ${sustained.deliveries_per_s} deliveries/s received (${sustained.delivered}/${sustained.expected}), publish → last p99 ${sustained.publish_to_last_subscriber_ms.p99} ms`);
   if (latency) log(`latency: publish answer p50/p99 ${latency.api_answer_ms.p50}/${latency.api_answer_ms.p99} ms, → last subscriber p99 ${latency.publish_to_last_subscriber_ms.p99} ms`);
   console.log(JSON.stringify(result));
 }
 
+/** Phase results so far, printed if the run fails later. */
+const partial: Record<string, unknown> = {};
 /** Wall seconds per phase, so a full-size run can be planned from a smaller one. */
 const phaseS: Record<string, number> = {};
 let phaseAt = performance.now();
@@ -434,6 +455,7 @@ main().then(async () => {
   log(`router health per phase: ${JSON.stringify({ ...routerHealth, now: await readRouterHealth().catch(() => ({})) })}`);
   await readCloses('at failure').catch(() => {});
   log(`client health per phase: ${JSON.stringify(clientHealth)}; gateway closes per phase: ${JSON.stringify(gatewayCloses)}`);
+  log(`results of the phases that finished: ${JSON.stringify({ phase_s: phaseS, ...partial })}`);
   for (const w of workers) w.kill('SIGKILL');
   bareProc?.kill('SIGKILL');
   await cluster?.stop().catch(() => {});
