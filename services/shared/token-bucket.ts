@@ -29,25 +29,6 @@ export function take(s: BucketState, ratePerSec: number, burst: number, now: num
   return false;
 }
 
-/**
- * take() over state kept in a Float64Array, tokens at s[at] and their time at
- * s[at + 1] (the gateway's dense per-connection records): the same arithmetic.
- */
-export function takeAt(s: Float64Array, at: number, ratePerSec: number, burst: number, now: number): boolean {
-  let tokens = s[at]!;
-  const elapsed = now - s[at + 1]!;
-  if (elapsed > 0) {
-    tokens = Math.min(burst, tokens + (elapsed * ratePerSec) / 1000);
-    s[at + 1] = now;
-  }
-  if (tokens >= 1) {
-    s[at] = tokens - 1;
-    return true;
-  }
-  s[at] = tokens;
-  return false;
-}
-
 /** Milliseconds until one token is available (0 if one is now). */
 export function waitMs(s: BucketState, ratePerSec: number, now: number): number {
   const tokens = s.tokens + ((now - s.last) * ratePerSec) / 1000;

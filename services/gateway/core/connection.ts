@@ -4,13 +4,14 @@
  * the hot paths (touch on every frame, rate check) allocate nothing.
  */
 import type { WheelNode } from './timing-wheel.js';
+import type { BucketState } from '../../shared/token-bucket.js';
 import type { ClientSocket, PushRecord } from './ports.js';
 import type { OrderedConn } from './ordered-delivery.js';
 import type { ReplayConn, ReplayState } from './replay.js';
 import type { ChannelConn } from './channels.js';
 import { heartbeatDeadlineMs } from '../../../protocol/index.js';
 
-export class Connection implements WheelNode, OrderedConn, ReplayConn, ChannelConn {
+export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn, ChannelConn {
   // The fields every heartbeat reads or writes come first, so they share the
   // object's first cache lines (V8 lays fields out in declaration order):
   // a heartbeat arrives on a connection nothing touched for seconds, and each
@@ -19,15 +20,14 @@ export class Connection implements WheelNode, OrderedConn, ReplayConn, ChannelCo
   closed = false;
   /** The timing wheel's index for this connection's deadline record (-1: none). */
   wheelId = -1;
-  /**
-   * Index of this connection's dense record (conn-records.ts: last frame time
-   * and the inbound token bucket, the numbers every frame writes); -1 once closed.
-   */
-  rec = -1;
   // Numeric fields start as numbers, never `undefined` (what an ES2022 field
   // without initializer holds until the constructor runs): a field that ever
-  // held a non-number is stored boxed, and a write of a fractional value
-  // would allocate a HeapNumber and take a GC write barrier.
+  // held a non-number is stored boxed, so every write of a fractional value
+  // (tokens and last, on every frame) would allocate a HeapNumber and take a
+  // GC write barrier.
+  // inbound token bucket
+  tokens = 0;
+  last = 0;
   /** Highest seq written to this socket, and highest the client acked, both of `epoch`. */
   sentSeq = 0;
   ackedSeq = 0;
@@ -66,12 +66,14 @@ export class Connection implements WheelNode, OrderedConn, ReplayConn, ChannelCo
   readonly user: string;
   readonly device: string;
 
-  constructor(socket: ClientSocket, id: string, user: string, device: string, tokenExpiresAt: number, intervalMs: number, graceMs: number) {
+  constructor(socket: ClientSocket, id: string, user: string, device: string, tokenExpiresAt: number, intervalMs: number, graceMs: number, burst: number, now: number) {
     this.socket = socket;
     this.id = id;
     this.user = user;
     this.device = device;
     this.tokenExpiresAt = tokenExpiresAt;
+    this.tokens = burst;
+    this.last = now;
     this.intervalMs = intervalMs;
     this.deadlineSpanMs = heartbeatDeadlineMs(intervalMs, graceMs);
   }

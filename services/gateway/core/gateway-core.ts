@@ -18,8 +18,7 @@ import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
 import { OrderedDelivery } from './ordered-delivery.js';
 import { Deadlines, type Due } from './deadlines.js';
-import { takeAt } from '../../shared/token-bucket.js';
-import { ConnRecords, STRIDE, TOKENS } from './conn-records.js';
+import { take } from '../../shared/token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
@@ -62,8 +61,6 @@ export class GatewayCore {
   private readonly o: CoreOptions;
   private readonly clock: Clock;
   private readonly deadlines: Deadlines;
-  /** Every open connection's dense record: last frame time and inbound token bucket. */
-  private readonly recs = new ConnRecords();
   private readonly out: Outbound;
   private readonly sessionStart: SessionStartDeps;
   private readonly frames: ClientFrames;
@@ -88,7 +85,7 @@ export class GatewayCore {
     this.random = deps.random ?? Math.random;
     this.trace = deps.trace ?? NO_TRACING;
     const now = this.clock.now();
-    this.deadlines = new Deadlines({ tickMs: this.o.wheel.tickMs, wheelSize: this.o.wheel.size, startMs: now, check: this.o.hb.check }, this.recs, (c, why) => this.due(c, why));
+    this.deadlines = new Deadlines({ tickMs: this.o.wheel.tickMs, wheelSize: this.o.wheel.size, startMs: now, check: this.o.hb.check }, (c, why) => this.due(c, why));
     this.admission = new AdmissionControl(this.o.admission, now, this.random);
     this.slow = new SlowConsumers(this.o.limits);
     this.out = new Outbound({
@@ -205,8 +202,7 @@ export class GatewayCore {
   open(socket: ClientSocket, hs: Handshake): Connection {
     const now = this.clock.now();
     const interval = clampInterval(hs.requestedIntervalMs ?? this.o.hb.defaultMs, this.o.hb.minMs, this.o.hb.maxMs);
-    const c = new Connection(socket, this.deps.ids.next(), hs.user, hs.device, hs.tokenExpiresAt, interval, this.o.hb.graceMs);
-    c.rec = this.recs.alloc(now, this.o.limits.burst);
+    const c = new Connection(socket, this.deps.ids.next(), hs.user, hs.device, hs.tokenExpiresAt, interval, this.o.hb.graceMs, this.o.limits.burst, now);
     this.stats.opened++;
     this.deps.observer?.negotiatedIntervalMs(interval);
     // One live session per (user, device) on this gateway: the newest wins.
@@ -230,10 +226,6 @@ export class GatewayCore {
   closed(c: Connection, code: number): void {
     c.closed = true;
     this.deadlines.cancel(c);
-    if (c.rec >= 0) {
-      this.recs.free(c.rec);
-      c.rec = -1;
-    }
     this.slow.forget(c);
     c.pending = null;
     c.replay = null;
@@ -282,8 +274,8 @@ export class GatewayCore {
     const len = data.byteLength;
     const lim = this.o.limits;
     const bareBeat = len === 1 && isBinary && new Uint8Array(data, 0, 1)[0] === BinaryOp.HEARTBEAT;
-    if (bareBeat && c.sentSeq <= c.ackedSeq && !this.o.hb.log && takeAt(this.recs.f64, c.rec * STRIDE + TOKENS, lim.ratePerSec, lim.burst, now)) {
-      this.deadlines.beat(c, now);
+    if (bareBeat && c.sentSeq <= c.ackedSeq && !this.o.hb.log && take(c, lim.ratePerSec, lim.burst, now)) {
+      this.deadlines.touch(c, now);
       this.stats.bareHeartbeats++;
       this.out.bareAck(c, HEARTBEAT_ACK_BARE);
       return;
@@ -294,12 +286,12 @@ export class GatewayCore {
       this.closeWith(c, Close.MESSAGE_TOO_BIG, `frame of ${len} bytes exceeds the ${lim.maxPayload}-byte limit`);
       return;
     }
-    if (!takeAt(this.recs.f64, c.rec * STRIDE + TOKENS, lim.ratePerSec, lim.burst, now)) {
+    if (!take(c, lim.ratePerSec, lim.burst, now)) {
       this.closeWith(c, Close.RATE_LIMITED, `more than ${lim.ratePerSec} frames/s (burst ${lim.burst})`);
       return;
     }
     // Last-packet time: any frame is liveness. O(1), no allocation.
-    this.deadlines.beat(c, now);
+    this.deadlines.touch(c, now);
     if (bareBeat) {
       this.frames.heartbeat(c, undefined);
       return;

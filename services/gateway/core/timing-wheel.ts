@@ -250,15 +250,6 @@ export class TimingWheel<N extends WheelNode> {
     this.append(i, to, deadline);
   }
 
-  /**
-   * Whether an entry with this deadline would have expired by now: inside
-   * onExpire, at the tick being processed (or earlier); outside advance(),
-   * at a tick already processed. For a caller that re-files lazily.
-   */
-  isDue(deadline: number): boolean {
-    return Math.ceil((deadline - this.startMs) / this.tickMs) < this.nextTick;
-  }
-
   /** O(1). No-op if not scheduled; afterwards node.wheelId === -1. */
   cancel(node: N): void {
     const i = node.wheelId;
