@@ -11,6 +11,8 @@ import { composePushStore } from '../../services/router/core/push-store.js';
 import { MemoryPushStore } from '../../services/router/stores/memory/push-store.js';
 import { MemoryChannelHistory } from '../../services/router/stores/memory/channel-history.js';
 import { channelHistoryContract } from './channel-history.contract.js';
+import { resumeReadContract } from './resume-read.contract.js';
+import { composeResumeRead } from '../../services/router/core/resume-read.js';
 
 function manual(): { clock: ManualClock; advance(ms: number): Promise<void> } {
   const clock = new ManualClock(1000);
@@ -51,4 +53,10 @@ channelHistoryContract('memory', async (limits) => {
   const { clock, advance } = manual();
   const history = new MemoryChannelHistory({ clock, ...limits });
   return { history, advance, lose: async () => history.lose() };
+});
+
+resumeReadContract('memory (inbox calls composed)', async (limits) => {
+  const { clock, advance } = manual();
+  const inbox = new MemoryInbox({ clock, ...limits });
+  return { resume: composeResumeRead(inbox), inbox, advance };
 });

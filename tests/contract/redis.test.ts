@@ -30,6 +30,8 @@ import { pushStoreContract } from './push-store.contract.js';
 import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
 import { RedisChannelHistory } from '../../services/router/stores/redis/channel-history.js';
 import { channelHistoryContract } from './channel-history.contract.js';
+import { resumeReadContract } from './resume-read.contract.js';
+import { RedisResumeRead } from '../../services/router/stores/redis/resume-read.js';
 
 const [server, clusterNode] = await Promise.all([startRedis(), startRedis({ cluster: true })]);
 const [redis, cluster] = await Promise.all([createRedis({ url: server.url }), createRedis({ nodes: [clusterNode.url] })]);
@@ -61,6 +63,10 @@ function contracts(name: string, client: RedisClient): void {
     return { inbox, advance, wipe: async () => { await wipePrefix(client, p); return inbox; } };
   });
   sessionsContract(name, async (limits) => ({ sessions: new RedisSessions({ redis: client, prefix: prefix(), ...limits }), advance }));
+  resumeReadContract(name, async (limits) => {
+    const p = prefix();
+    return { resume: new RedisResumeRead({ redis: client, prefix: p }), inbox: new RedisInbox({ redis: client, prefix: p, ...limits }), advance };
+  });
   presenceContract(name, async (limits) => ({ presence: new RedisPresence({ redis: client, prefix: prefix(), ...limits }), advance }));
   pushStoreContract(name, async (limits) => {
     const p = prefix();
