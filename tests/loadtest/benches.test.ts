@@ -112,6 +112,16 @@ describe('benches end to end (toy sizes)', () => {
     assert.deepEqual([lat.channels, lat.publishes, lat.delivered, lat.exactly_once], [2, 100, 2000, true]);
     assert.ok(lat.api_answer_ms.p99 >= 0, JSON.stringify(lat));
     assert.equal(json.closed_unexpectedly, 0);
+    // Every end the clients saw and every close the gateways counted, per phase and in all: none here, but every phase read.
+    assert.deepEqual([json.closes_seen_by_clients, json.gateway_closes_by_reason], [{}, {}]);
+    const phases = ['connect', 'idle', 'channel', 'bare', 'push', 'sustained', 'latency'];
+    const clients = json.client_health as Record<string, { loop_p99_ms: number; loop_max_ms: number; closes: object }>;
+    assert.deepEqual(Object.keys(clients), phases);
+    for (const p of phases) assert.ok(clients[p]!.loop_max_ms > 0 && clients[p]!.loop_max_ms >= clients[p]!.loop_p99_ms, JSON.stringify(clients[p]));
+    assert.deepEqual(Object.keys(json.gateway_closes as object), phases);
+    // The router's own view of the latency phase's publishes (its duration histogram): all 100 answered, a p99 bound.
+    const inRouter = (json.router_health as Record<string, { publish_in_router: { answers: number; within_10ms: number; p99_le_ms: number } }>).latency!.publish_in_router;
+    assert.ok(inRouter.answers === 100 && inRouter.within_10ms >= 0 && inRouter.p99_le_ms > 0, JSON.stringify(inRouter));
     for (const k of ['ratio_gateway_cpu_channel_vs_push', 'ratio_gateway_cpu_channel_vs_push_net_of_idle', 'ratio_gateway_cpu_channel_vs_bare_uws']) assert.equal(typeof json[k], 'number', k);
   });
 
