@@ -60,7 +60,7 @@ export interface LeanLimits {
   refusedRetryMs: number;
 }
 
-/** Bounds of one lean connection (docs/configuration.md, "Redis"). */
+/** Bounds of one lean connection (docs/deploy.md, the Redis section, says what they mean to an operator). */
 export const LEAN_LIMITS: Readonly<LeanLimits> = Object.freeze({
   /** Calls sent or queued and not answered yet (timed-out ones included) before new calls are refused. */
   maxPendingCalls: 50_000,
@@ -136,7 +136,7 @@ export class LeanPipe {
   private timer: NodeJS.Timeout | undefined;
   /** Connect attempts since the connection was last ready. */
   private attempts = 0;
-  /** Connects in a row that ended on a refused step; and whether the warning was said. */
+  /** Connects in a row that ended on a refused step; and whether the warning was said (once per such run). */
   private refused = 0;
   private warned = false;
   private readonly limits: LeanLimits;
@@ -277,7 +277,7 @@ export class LeanPipe {
       if (t.name !== undefined) this.internal(['CLIENT', 'SETNAME', `${t.name}-lean`], OPTIONAL);
       // Ready once every step above answered OK (the ping's answer comes last).
       this.loadScripts(() => {
-        if (this.sock === sock && this.state === 'loading') { this.state = 'ready'; this.attempts = 0; this.refused = 0; }
+        if (this.sock === sock && this.state === 'loading') { this.state = 'ready'; this.attempts = 0; this.refused = 0; this.warned = false; }
       });
       this.flush();
     });
