@@ -11,6 +11,8 @@ import { composePushStore } from '../../services/router/core/push-store.js';
 import { MemoryPushStore } from '../../services/router/stores/memory/push-store.js';
 import { MemoryChannelHistory } from '../../services/router/stores/memory/channel-history.js';
 import { channelHistoryContract } from './channel-history.contract.js';
+import { channelOccupancyContract } from './channel-occupancy.contract.js';
+import { MemoryChannelOccupancy } from '../../services/router/stores/memory/channel-occupancy.js';
 
 function manual(): { clock: ManualClock; advance(ms: number): Promise<void> } {
   const clock = new ManualClock(1000);
@@ -52,3 +54,5 @@ channelHistoryContract('memory', async (limits) => {
   const history = new MemoryChannelHistory({ clock, ...limits });
   return { history, advance, lose: async () => history.lose() };
 });
+
+channelOccupancyContract('memory', async () => new MemoryChannelOccupancy());
