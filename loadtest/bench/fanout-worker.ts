@@ -15,8 +15,15 @@
  * time (plus pushes by id, and `bare#offset` for the bare sockets).
  * Out-of-order or duplicate receipts are counted per connection and channel.
  *
- * IPC: parent → { cmd: 'counts' | 'close' }; worker → { type: 'ready' | 'counts', ... }.
+ * Health, per phase (`health`, which resets it): every end of a connection
+ * that was not retried, by close code and reason (or HTTP status, or client
+ * error text), and this process's event-loop delay: a starved client
+ * process's heartbeats and reads are late, which is one way a full-size run
+ * loses connections, and this says whether it happened.
+ *
+ * IPC: parent → { cmd: 'counts' | 'health' | 'close' }; worker → { type: 'ready' | 'counts' | 'health', ... }.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { mintToken } from '../../services/standalone/dev-token.js';
 import { ClientSession } from '../lib/protocol-session.js';
@@ -49,6 +56,16 @@ const pubs = new Map<string, [number, number]>();
 const pushes = new Map<string, [number, number]>();
 let subscribed = 0, disorder = 0, closed = 0, failed = 0, bareOpen = 0, bareClosed = 0;
 const drivers: SessionDriver[] = [];
+/** Ends by cause since the last `health` ("1006", "4008 slow consumer", "http 503", "error ECONNRESET"…). */
+let closes: Record<string, number> = {};
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
+function endCause(e: { closeCode?: number; closeReason?: string; status?: number; error?: string }): string {
+  if (e.closeCode !== undefined) return e.closeReason ? `${e.closeCode} ${e.closeReason}` : String(e.closeCode);
+  if (e.status !== undefined) return `http ${e.status}`;
+  return `error ${e.error ?? 'unknown'}`;
+}
 const bare: WebSocket[] = [];
 
 function note<K>(m: Map<K, [number, number]>, k: K, now: number): void {
@@ -95,6 +112,8 @@ function open(i: number, attempt = 0): Promise<void> {
           return;
         }
         closed++;
+        const cause = endCause(e);
+        closes[cause] = (closes[cause] ?? 0) + 1;
         if (e.error !== undefined || !e.wasOpen) failed++;
         if (pending > 0 && failureNotes++ < 5) process.stderr.write(`[fanout-worker] fan${n} not subscribed after ${attempt + 1} tries: ${e.error ?? `closed (open: ${e.wasOpen})`}\n`);
         resolve();
@@ -127,7 +146,7 @@ function openBare(attempt = 0): Promise<void> {
       process.stderr.write(`[fanout-worker] bare socket: ${err.message}\n`);
       resolve();
     });
-    ws.on('close', () => { if (opened) bareClosed++; });
+    ws.on('close', (code) => { if (opened) { bareClosed++; const cause = `bare ${code}`; closes[cause] = (closes[cause] ?? 0) + 1; } });
   });
 }
 
@@ -147,6 +166,11 @@ async function main(): Promise<void> {
 
 process.on('message', (m: { cmd: string }) => {
   if (m.cmd === 'counts') send({ type: 'counts', pubs: [...pubs], pushes: [...pushes], disorder, closed: closed + bareClosed, subscribed, bareOpen });
-  else if (m.cmd === 'close') { for (const d of drivers) d.stop(); for (const ws of bare) ws.terminate(); process.exit(0); }
+  else if (m.cmd === 'health') {
+    const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+    send({ type: 'health', lag_p50_ms: ms(loopDelay.percentile(50)), lag_p99_ms: ms(loopDelay.percentile(99)), lag_max_ms: ms(loopDelay.max), closes });
+    loopDelay.reset();
+    closes = {};
+  } else if (m.cmd === 'close') { for (const d of drivers) d.stop(); for (const ws of bare) ws.terminate(); process.exit(0); }
 });
 void main();

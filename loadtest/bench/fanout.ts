@@ -23,8 +23,14 @@
  *  7. Latency: --lat-rate publishes/s to channels of --lat-size subscribers
  *     for --lat-seconds: publish API answer p99 and publish → last subscriber.
  * Per phase, the router's health: its event-loop delay (loop-monitor.ts,
- * preloaded), store errors and gateways asked to re-announce (a lapsed
- * lease), so a failure or a slow phase names its cause.
+ * preloaded), store errors, gateways asked to re-announce (a lapsed
+ * lease) and its own /v1/publish durations (its histogram: the share within
+ * 10 ms and the p99's bucket, next to the answer time the bench's client
+ * saw); the clients' health: every connection end they saw (close code and
+ * reason, HTTP status, error) and their event-loop delay; and the gateways'
+ * closes by reason (connections_closed_total). So a failure or a slow phase
+ * names its cause (`client_health`, `gateway_closes` in the JSON, and a log
+ * line for every phase with a close).
  * Gateway CPU (schedstat, all threads) per delivery for 3-5; ratios
  * channel / push and channel / bare. --perf DIR samples gateway 0 and the
  * bare server with Linux perf in phases 3-5 and sorts where the CPU went.
@@ -34,6 +40,7 @@
  * --concurrency 50 --bare <subscribers, at most 18,000> --channels <S/size> --channel-size 100
  * --sustain-rate 100000 --sustain-seconds 10 --lat-rate 2000 --lat-size 100
  * --lat-seconds 5. --channels 0 / --lat-rate 0 / --bare 0 skip a phase.
+ * --cpu-prof DIR writes the router's V8 CPU profile there (at the end).
  * docs/benchmarks.md has the full-size commands. The last stdout line is
  * one JSON object.
  */
@@ -47,6 +54,7 @@ import { apiCall } from '../../infra/local/api-call.js';
 import { encodePubRaw } from '../../protocol/index.js';
 import { cpuMicrosFine } from './proc-stats.js';
 import { ask, nextMessage } from '../lib/worker-ipc.js';
+import { scrapeGateway } from '../lib/gateway-metrics.js';
 import { percentileOf } from '../lib/histogram.js';
 import { openLoop, Publisher, rateSummary, type RateSummary } from './fanout-load.js';
 import { perfBuckets, perfRecord, perfTop } from './perf-phase.js';
@@ -60,9 +68,11 @@ const { values: o } = benchArgs('bench:fanout', { options: {
   channels: { type: 'string', default: '-1' }, 'channel-size': { type: 'string', default: '100' },
   'sustain-rate': { type: 'string', default: '100000' }, 'sustain-seconds': { type: 'string', default: '10' },
   'lat-rate': { type: 'string', default: '2000' }, 'lat-size': { type: 'string', default: '100' }, 'lat-seconds': { type: 'string', default: '5' },
-  perf: { type: 'string' },
+  perf: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'push-rounds': { type: 'string', default: '-1' },
 } });
 const S = Number(o.subscribers), G = Number(o.gateways), W = Number(o.workers), P = Number(o.publishes), INTERVAL = Number(o.interval);
+/** Rounds of the push phase (default: as many as publishes); at full size each round is S pushes, minutes on this box. */
+const PUSH_ROUNDS = Number(o['push-rounds']) < 0 ? P : Number(o['push-rounds']);
 /** Sockets one process may hold: every process here is under a 20,000 open files limit (bench:c1m says the same). */
 const FD_ROOM = 19_500;
 /** The bare server holds all its sockets in one process: the same count as the subscribers, up to what one process may open. */
@@ -88,6 +98,8 @@ process.on('exit', () => { for (const w of [...workers, bareProc]) w?.kill('SIGK
 /** Percentile of raw samples (-1 for none, as the JSON has always said). */
 const pct = (xs: number[], q: number): number => (xs.length === 0 ? -1 : percentileOf([...xs].sort((a, b) => a - b), q));
 const gatewayCpu = (c: Cluster): number => c.gateways.reduce((a, g) => a + cpuMicrosFine(g.proc.child.pid!), 0);
+/** The client processes' CPU: on this box they share the cores with the gateways, so a receipt's cost bounds how fast S subscribers can all have one. */
+const clientCpu = (): number => workers.reduce((a, w) => a + (w.pid === undefined ? 0 : cpuMicrosFine(w.pid)), 0);
 const r3 = (v: number): number => (Number.isFinite(v) ? Math.round(v * 1000) / 1000 : -1);
 
 interface Counts { pubs: Array<[string, [number, number]]>; pushes: Array<[string, [number, number]]>; disorder: number; closed: number; subscribed: number }
@@ -153,7 +165,9 @@ async function main(): Promise<void> {
   const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error', LONGLINK_BEACON_INTERVAL_MS: '5000' },
     routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'warn', LONGLINK_PUBLISH_RATE: '0', LONGLINK_GATEWAY_LEASE_MS: '15000' },
     // perf names JIT frames from the map file this writes; the router's event-loop delay is sampled inside it.
-    nodeArgs: (role) => [...(o.perf !== undefined ? ['--perf-basic-prof'] : []), ...(role === 'router' ? ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href] : [])] }));
+    // --cpu-prof DIR: V8's sampling profile of the router, written when it exits at the end of the run.
+    nodeArgs: (role) => [...(o.perf !== undefined ? ['--perf-basic-prof'] : []),
+      ...(role === 'router' ? ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href, ...(o['cpu-prof'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o['cpu-prof'])}`] : [])] : [])] }));
   loopUrl = (await c.routers[0]!.proc.waitFor(/loop-monitor:\s+(http:\/\/\S+)/, 30_000))[1];
   const bareUrl = await startBare();
   const urls = c.gateways.map((g) => g.url);
@@ -190,7 +204,7 @@ async function main(): Promise<void> {
 
   // Channel phase.
   let sentAt = new Map<number, number>();
-  const cpu0 = gatewayCpu(c), w0 = performance.now();
+  const cpu0 = gatewayCpu(c), w0 = performance.now(), k0 = clientCpu();
   const perfChannel = await profiled('channel', gw0, async () => {
     sentAt = await timedPublishes(async (i, t) => {
       const res = await api('/v1/publish', { channel: CHANNEL, data: { t, i } });
@@ -198,9 +212,10 @@ async function main(): Promise<void> {
       return (res.body as { offset: number }).offset;
     });
   });
-  const cpuChannel = gatewayCpu(c) - cpu0, channelWin = performance.now() - w0;
+  const cpuChannel = gatewayCpu(c) - cpu0, channelWin = performance.now() - w0, cpuClients = clientCpu() - k0;
   const afterChannel = await counts();
   const channel = receipts(sentAt, merge(afterChannel, (x) => x.pubs), CHANNEL, S);
+  partial.channel = channel;
   await phaseDone('channel');
 
   // Bare phase: the same frames through a bare uWS app.publish.
@@ -216,6 +231,7 @@ async function main(): Promise<void> {
     });
     bareCpu = cpuMicrosFine(bareProc.pid!) - b0;
     bare = receipts(bareSent, merge(await counts(), (x) => x.pubs), 'bare', BARE);
+    partial.bare = { ...bare, cpu_us_per_delivery: r3(bareCpu / Math.max(1, bare.delivered)) };
     await phaseDone('bare');
   }
 
@@ -223,15 +239,23 @@ async function main(): Promise<void> {
   const users = Array.from({ length: S }, (_, i) => `fan${i}`);
   const batch = Number(o['push-batch']);
   const pushSent = new Map<string, number>();
+  const pushRefused: Record<string, number> = {};
+  let pushExpected = 0;
   const cpu1 = gatewayCpu(c), w1 = performance.now();
   const perfPush = await profiled('push', gw0, async () => {
-    for (let i = 0; i < P; i++) {
+    for (let i = 0; i < PUSH_ROUNDS; i++) {
       for (let k = 0; k < users.length; k += batch) {
         const id = `p${i}-${k}`;
         const t = Date.now();
         const res = await api('/v1/push', { users: users.slice(k, k + batch), data: { t, i }, id });
-        if (res.status !== 200) throw new Error(`push ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+        // A refused call is counted and the phase goes on: the push path's failures are this phase's result, not the run's end.
+        if (res.status !== 200) {
+          const code = `${res.status} ${(res.body as { error?: { code?: string } } | undefined)?.error?.code ?? ''}`.trim();
+          if ((pushRefused[code] = (pushRefused[code] ?? 0) + 1) === 1) log(`push refused: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+          continue;
+        }
         pushSent.set(id, t);
+        pushExpected += Math.min(batch, users.length - k);
       }
       await sleep(INTERVAL);
     }
@@ -249,7 +273,9 @@ async function main(): Promise<void> {
   const routerPid = c.routers[0]!.proc.child.pid!;
   /** One open-loop phase, with gateway CPU per delivery and router CPU per publish over it (drain included). */
   const ratePhase = async (name: string, prefix: string, channels: number, size: number, rate: number, secs: number) => {
-    const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid);
+    // Redis and NATS too: a publish's cost on this box is the router's plus the store's and the bus's.
+    const storeCpu = (): number => [c.redis.pid, c.nats.pid(0)].reduce<number>((a, pid) => a + (pid === undefined ? 0 : cpuMicrosFine(pid)), 0);
+    const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid), s0 = storeCpu();
     let out: Awaited<ReturnType<typeof openLoop>> = [];
     const stopRouter = o.perf !== undefined ? perfRecord(routerPid, path.join(o.perf, `${name}-router.data`)) : undefined;
     let pubs = new Map<string, [number, number]>();
@@ -267,9 +293,10 @@ async function main(): Promise<void> {
       }
     });
     await stopRouter?.();
-    const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0;
+    const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0, st = storeCpu() - s0;
     const s = rateSummary(out, size, pubs, secs);
     return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1,
+      redis_and_nats_cpu_us_per_publish: s.accepted > 0 ? Math.round(st / s.accepted) : -1,
       ...(o.perf !== undefined ? { perf_gateway0: perfGw, perf_router_top: perfTop(path.join(o.perf, `${name}-router.data`)) } : {}) };
   };
   let sustained: RateSummary | undefined, latency: RateSummary | undefined;
@@ -302,10 +329,12 @@ async function main(): Promise<void> {
       ...channel, out_of_order: final.reduce((a, x) => a + x.disorder, 0),
       deliveries_per_s_while_publishing: Math.round(channel.delivered / ((P * INTERVAL) / 1000)),
       gateway_cpu_us_per_delivery: r3(perChannel), gateway_cpu_us_per_delivery_net_of_idle: r3(netChannel), perf_gateway0: perfChannel,
+      // Gross (idle heartbeat sweeps included): with the gateways' figure, the CPU one publish to S subscribers needs on this box.
+      client_cpu_us_per_receipt: channel.delivered > 0 ? r3(cpuClients / channel.delivered) : -1,
     },
     ...(bare ? { bare_uws: { ...bare, cpu_us_per_delivery: r3(perBare), perf: perfBare } } : {}),
     push: {
-      delivered: pushDelivered, expected: S * P,
+      delivered: pushDelivered, expected: pushExpected, rounds: PUSH_ROUNDS, refused_calls: pushRefused,
       last_receipt_ms: { p50: pct(pushLastMs, 0.5), p99: pct(pushLastMs, 0.99), max: pct(pushLastMs, 1) },
       gateway_cpu_us_per_delivery: r3(perPush), gateway_cpu_us_per_delivery_net_of_idle: r3(netPush), perf_gateway0: perfPush,
     },
@@ -316,15 +345,18 @@ async function main(): Promise<void> {
     ...(sustained ? { sustained: { channels: NCH, channel_size: SIZE, ...sustained } } : {}),
     ...(latency ? { latency: { channels: LAT_CH, channel_size: LAT_SIZE, ...latency } } : {}),
     closed_unexpectedly: final.reduce((a, x) => a + x.closed, 0),
+    closes_seen_by_clients: closesSeen, gateway_closes_by_reason: gatewayClosesTotal, client_health: clientHealth, gateway_closes: gatewayCloses,
   };
   log(`channel: ${channel.delivered}/${channel.expected} delivered, last receipt p50 ${channel.last_receipt_ms.p50} ms p99 ${channel.last_receipt_ms.p99} ms; `
-    + `push: ${pushDelivered}/${S * P}; gateway CPU µs/delivery (net of idle ${Math.round(idleUsPerS)} µs/s) channel ${r3(netChannel)}, push ${r3(netPush)}`
+    + `push: ${pushDelivered}/${pushExpected}; gateway CPU µs/delivery (net of idle ${Math.round(idleUsPerS)} µs/s) channel ${r3(netChannel)}, push ${r3(netPush)}`
     + `${bare ? `, bare uWS ${r3(perBare)}` : ''}; channel/push ${result.ratio_gateway_cpu_channel_vs_push_net_of_idle}, channel/bare ${result.ratio_gateway_cpu_channel_vs_bare_uws}`);
   if (sustained) log(`sustained: ${sustained.deliveries_per_s} deliveries/s received (${sustained.delivered}/${sustained.expected}), publish → last p99 ${sustained.publish_to_last_subscriber_ms.p99} ms`);
   if (latency) log(`latency: publish answer p50/p99 ${latency.api_answer_ms.p50}/${latency.api_answer_ms.p99} ms, → last subscriber p99 ${latency.publish_to_last_subscriber_ms.p99} ms`);
   console.log(JSON.stringify(result));
 }
 
+/** Phase results so far, printed if the run fails later. */
+const partial: Record<string, unknown> = {};
 /** Wall seconds per phase, so a full-size run can be planned from a smaller one. */
 const phaseS: Record<string, number> = {};
 let phaseAt = performance.now();
@@ -332,8 +364,40 @@ const phaseDone = async (name: string): Promise<void> => {
   const now = performance.now();
   phaseS[name] = Math.round((now - phaseAt) / 100) / 10;
   routerHealth[name] = await readRouterHealth();
+  await readCloses(name);
   phaseAt = performance.now();
 };
+
+/** Per phase: what the clients saw end (close code and reason, HTTP status, error) and their event-loop delay. */
+const clientHealth: Record<string, object> = {};
+/** Per phase: connections the gateways closed, by close-code name (their connections_closed_total), summed over gateways. */
+const gatewayCloses: Record<string, Record<string, number>> = {};
+const closesSeen: Record<string, number> = {}, gatewayClosesTotal: Record<string, number> = {};
+let gatewayClosedBefore: Record<string, number> = {};
+const addTo = (into: Record<string, number>, from: Record<string, number>): void => { for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v; };
+
+interface WorkerHealth { lag_p50_ms: number; lag_p99_ms: number; lag_max_ms: number; closes: Record<string, number> }
+
+/** Reads (and resets) every worker's health, and the gateways' close counters since the last phase; logs any close. */
+async function readCloses(name: string): Promise<void> {
+  const hs = await Promise.all(workers.map((w) => ask<WorkerHealth>(w, { cmd: 'health' }, 'health', 120_000).catch(() => undefined)));
+  const closes: Record<string, number> = {};
+  for (const h of hs) if (h) addTo(closes, h.closes);
+  addTo(closesSeen, closes);
+  const ok = hs.filter((h): h is WorkerHealth => h !== undefined);
+  clientHealth[name] = { loop_p50_ms: Math.max(...ok.map((h) => h.lag_p50_ms)), loop_p99_ms: Math.max(...ok.map((h) => h.lag_p99_ms)),
+    loop_max_ms: Math.max(...ok.map((h) => h.lag_max_ms)), closes, ...(ok.length < hs.length ? { unanswered: hs.length - ok.length } : {}) };
+  const now: Record<string, number> = {};
+  const scrapes = await Promise.all((cluster?.gateways ?? []).map((g) => scrapeGateway(g.httpUrl, 30_000)));
+  for (const sc of scrapes) if (sc) { addTo(now, sc.closedByReason); now.heartbeat_timeouts_counter = (now.heartbeat_timeouts_counter ?? 0) + sc.heartbeatTimeouts; }
+  const delta: Record<string, number> = {};
+  for (const [k, v] of Object.entries(now)) if (v - (gatewayClosedBefore[k] ?? 0) > 0) delta[k] = v - (gatewayClosedBefore[k] ?? 0);
+  if (scrapes.some((x) => x === undefined)) delta.unscraped_gateways = scrapes.filter((x) => x === undefined).length;
+  gatewayClosedBefore = now;
+  gatewayCloses[name] = delta;
+  addTo(gatewayClosesTotal, delta);
+  if (Object.keys(closes).length > 0 || Object.keys(delta).length > 0) log(`${name}: clients saw ends ${JSON.stringify(closes)}; gateways closed ${JSON.stringify(delta)}; client loop delay max ${JSON.stringify(clientHealth[name])}`);
+}
 
 /** The router's loop-monitor.ts side server. */
 let loopUrl: string | undefined;
@@ -347,7 +411,31 @@ async function readRouterHealth(): Promise<object> {
   const text = await get(`${cluster.apiUrl}/metrics`, { authorization: `Bearer ${CLUSTER_API_KEY}` });
   const metric = (name: string): number => Number(new RegExp(`^longlink_router_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? -1);
   return { loop_p99_ms: loop.p99_ms, loop_max_ms: loop.max_ms, loop_max_own_ms: loop.max_own_ms, store_errors: metric('store_errors_total'), resyncs: metric('gateway_resyncs_total'),
-    presence_shed: metric('presence_events_shed_total') };
+    presence_shed: metric('presence_events_shed_total'), publish_in_router: publishInRouter(text) };
+}
+
+/** /v1/publish's duration histogram (cumulative bucket counts by `le`) at the last read. */
+let publishBucketsBefore = new Map<string, number>();
+/**
+ * The router's own view of /v1/publish over the phase (body read → answer written, its
+ * http_request_duration_seconds histogram): answers, the share within 10 ms, and the bucket
+ * bound holding the p99. Next to the bench's answer time it says how much of a slow answer
+ * was spent in the router and how much in the client or waiting for a core before the router read it.
+ */
+function publishInRouter(text: string): { answers: number; within_10ms: number; p99_le_ms: number } {
+  const now = new Map<string, number>();
+  for (const m of text.matchAll(/^longlink_router_http_request_duration_seconds_bucket\{([^}]*)\} (\S+)$/gm)) {
+    if (!m[1]!.includes('route="/v1/publish"')) continue;
+    const le = /le="([^"]+)"/.exec(m[1]!)?.[1];
+    if (le !== undefined) now.set(le, Number(m[2]));
+  }
+  const d = [...now].map(([le, n]) => [le, n - (publishBucketsBefore.get(le) ?? 0)] as const).sort((a, b) => Number(a[0]) - Number(b[0]));
+  publishBucketsBefore = now;
+  const total = d.find(([le]) => le === '+Inf')?.[1] ?? 0;
+  if (total <= 0) return { answers: 0, within_10ms: -1, p99_le_ms: -1 };
+  const within = d.find(([le]) => le === '0.01')?.[1] ?? 0;
+  const p99 = d.find(([, n]) => n >= total * 0.99)?.[0] ?? '+Inf';
+  return { answers: total, within_10ms: r3(within / total), p99_le_ms: p99 === '+Inf' ? Infinity : Number(p99) * 1000 };
 }
 
 const watchdog = setTimeout(() => { log('watchdog: over 60 minutes, giving up'); process.exit(2); }, 60 * 60_000);
@@ -356,6 +444,8 @@ main().then(async () => {
   for (const w of workers) if (w.connected) w.send({ cmd: 'close' });
   await sleep(200);
   bareProc?.kill('SIGKILL');
+  // The router writes its --cpu-prof profile only on a clean exit.
+  if (o['cpu-prof'] !== undefined) for (const r of cluster?.routers ?? []) { r.proc.kill('SIGTERM'); await r.proc.exited(30_000).catch(() => {}); }
   await cluster?.stop();
   process.exit(0);
 }, async (err: unknown) => {
@@ -363,6 +453,9 @@ main().then(async () => {
   // What the router said last (store failures are logged with their operation), and its health so far.
   if (cluster !== undefined) log(`router output (last 4,000 chars):\n${cluster.routers[0]?.proc.output().slice(-4000) ?? ''}`);
   log(`router health per phase: ${JSON.stringify({ ...routerHealth, now: await readRouterHealth().catch(() => ({})) })}`);
+  await readCloses('at failure').catch(() => {});
+  log(`client health per phase: ${JSON.stringify(clientHealth)}; gateway closes per phase: ${JSON.stringify(gatewayCloses)}`);
+  log(`results of the phases that finished: ${JSON.stringify({ phase_s: phaseS, ...partial })}`);
   for (const w of workers) w.kill('SIGKILL');
   bareProc?.kill('SIGKILL');
   await cluster?.stop().catch(() => {});

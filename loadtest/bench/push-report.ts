@@ -52,15 +52,19 @@ export function printReport(results: SystemResult[], o: { rate: number; p99Limit
 
   const ratios: Record<string, Record<string, number>> = {};
   for (const kind of ['cluster', 'standalone'] as const) {
-    const n = results.find((r) => r.label === `${kind} new`), b = results.find((r) => r.label === `${kind} old`);
-    if (!n || !b) continue;
-    const nu = n.fixed.cpu_us_per_msg, bu = b.fixed.cpu_us_per_msg;
-    ratios[kind] = {
-      ...(kind === 'cluster' ? { router_cpu: ratio(nu.router, bu.router), gateways_cpu: ratio(nu.gateways, bu.gateways), nats_cpu: ratio(nu.nats, bu.nats), redis_cpu: ratio(nu.redis, bu.redis) } : {}),
-      server_cpu: ratio(nu.server, bu.server), p99: ratio(n.fixed.p99_ms, b.fixed.p99_ms), p50: ratio(n.fixed.p50_ms, b.fixed.p50_ms),
-      max_single: ratio(n.maxSingle, b.maxSingle), max_batched: ratio(n.maxBatched, b.maxBatched),
-      ...(n.maxBatch && b.maxBatch ? { bystander_max_delay: ratio(n.maxBatch.probe_max_ms, b.maxBatch.probe_max_ms), loop_max_delay: ratio(n.maxBatch.loop_max_ms, b.maxBatch.loop_max_ms), loop_own_max_delay: ratio(n.maxBatch.loop_own_max_ms, b.maxBatch.loop_own_max_ms) } : {}),
-    };
+    const n = results.find((r) => r.label === `${kind} new`);
+    if (!n) continue;
+    // "old" gives the ratios under the deployment's name; any further baseline ("base <commit>") under its own.
+    for (const b of results.filter((r) => r.kind === kind && r.label !== `${kind} new` && (r.label === `${kind} old` || r.label.startsWith(`${kind} base `)))) {
+      const key = b.label === `${kind} old` ? kind : `${kind} ÷ ${b.label.slice(kind.length + 6)}`;
+      const nu = n.fixed.cpu_us_per_msg, bu = b.fixed.cpu_us_per_msg;
+      ratios[key] = {
+        ...(kind === 'cluster' ? { router_cpu: ratio(nu.router, bu.router), gateways_cpu: ratio(nu.gateways, bu.gateways), nats_cpu: ratio(nu.nats, bu.nats), redis_cpu: ratio(nu.redis, bu.redis) } : {}),
+        server_cpu: ratio(nu.server, bu.server), p99: ratio(n.fixed.p99_ms, b.fixed.p99_ms), p50: ratio(n.fixed.p50_ms, b.fixed.p50_ms),
+        max_single: ratio(n.maxSingle, b.maxSingle), max_batched: ratio(n.maxBatched, b.maxBatched),
+        ...(n.maxBatch && b.maxBatch ? { bystander_max_delay: ratio(n.maxBatch.probe_max_ms, b.maxBatch.probe_max_ms), loop_max_delay: ratio(n.maxBatch.loop_max_ms, b.maxBatch.loop_max_ms), loop_own_max_delay: ratio(n.maxBatch.loop_own_max_ms, b.maxBatch.loop_own_max_ms) } : {}),
+      };
+    }
   }
   if (Object.keys(ratios).length > 0) {
     console.log('\nnew ÷ old (same run)');

@@ -25,7 +25,7 @@
  *        --single-steps 2000,3000,4000,5000,6000 --batch-steps 4000,8000,12000,16000
  *        --step-duration 5000 --batch-size 100 --concurrency 64 --hb 20000 --ack-batch 50
  *        --p99-limit 50 --max-batch 100 --max-batch-users 1000 --max-batch-parallel 3 --max-batch-ms 6000
- *        --systems cluster,standalone --baseline 1cba12d (or "none") --profile <dir> (CPU profiles of this build)
+ *        --systems cluster,standalone --baseline 1cba12d (or "none"; a list "1cba12d,<commit>" runs each, the first as "old") --profile <dir> (CPU profiles of this build)
  *        --api-servers uws,node (this build once per router API server, LONGLINK_API_SERVER; default: the configured one)
  * Prints tables; the last line is one JSON object.
  */
@@ -182,7 +182,9 @@ async function main(): Promise<number> {
   const git = (args: string[]): string => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   let head = 'unknown';
   try { head = git(['rev-parse', '--short=12', 'HEAD']); } catch { if (o.baseline !== 'none') throw new Error('bench:push --baseline needs git and a checkout (or --baseline none)'); }
-  const oldRoot = o.baseline === 'none' ? undefined : ensureBaseline(git(['rev-parse', '--show-toplevel']), o.baseline, log);
+  // The first baseline is "old" (the new ÷ old ratios); any further ones (e.g. the main branch's head) are labelled by commit.
+  const baselines = o.baseline === 'none' ? [] : o.baseline.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const oldRoots = baselines.map((b, i) => ({ label: i === 0 ? 'old' : `base ${b}`, root: ensureBaseline(git(['rev-parse', '--show-toplevel']), b, log) }));
   if (Number(o['max-batch']) > 0) {
     const proc = spawnNode('-e', {}, ['setInterval(() => {}, 1e9)'], process.execPath, ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href]);
     floor = { proc, url: (await proc.waitFor(/loop-monitor:\s+(http:\/\/\S+)/, 30_000))[1]! };
@@ -208,7 +210,7 @@ async function main(): Promise<number> {
     for (const [d, name] of dir ? (apiServers.length === 0 ? [[dir, kind]] : apiServers.map((x) => [path.join(dir, x), `${kind} ${x}`])) : []) {
       for (const role of ['router', 'gateway', 'standalone']) for (const f of profilesIn(path.join(d!, role))) (profiles[`${name} ${role}`] ??= []).push(hotFunctions(f));
     }
-    if (oldRoot) results.push(await run(`${kind} old`, kind, oldRoot, undefined));
+    for (const b of oldRoots) results.push(await run(`${kind} ${b.label}`, kind, b.root, undefined));
   }
   const json = printReport(results, { rate: RATE, p99Limit: P99_LIMIT, profiles });
   console.log(JSON.stringify({

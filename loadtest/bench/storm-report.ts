@@ -65,6 +65,27 @@ export interface ConnectResult {
   timeline: Array<{ t: number; started: number[]; rejected: number[]; limit: number[]; latency_ms: number[] }>;
 }
 
+/**
+ * Whether every client is back after the kill. The gauges are each worker's
+ * last sample (every 250 ms, from an event loop that the kill's 15,000
+ * closes stall for a second or more), so for a while after the kill they
+ * still count the killed connections as open: judged on them alone, a storm
+ * "recovered" in 0.6 s with no session started and a sixth of the clients
+ * still out. A client counts only once it has had a hello after the mark
+ * (the per-client reconnect histogram, `reconnected`), and the gauges must
+ * agree (a client back and lost again is not back).
+ */
+export function allReconnected(open: number, reconnected: number, clients: number): boolean {
+  return reconnected >= clients && open >= clients;
+}
+
+/** Clients ÷ the session-start rate, and recovery ÷ that; undefined when no start was measured (no ideal to compare with). */
+export function idealOf(clients: number, startsPerS: number, recoverS: number | undefined): { ideal_s?: number; recover_vs_ideal?: number } {
+  if (!(startsPerS > 0)) return {};
+  const ideal = clients / startsPerS;
+  return { ideal_s: Math.round(ideal * 100) / 100, recover_vs_ideal: recoverS === undefined ? -1 : Math.round((recoverS / ideal) * 100) / 100 };
+}
+
 /** The connect scenario's table: one column per retry policy. */
 export function connectTable(rs: ConnectResult[]): string {
   const rows: Array<[string, (r: ConnectResult) => string]> = [

@@ -65,7 +65,7 @@ import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
 import { perSecond, timelineText, type StormSample } from './storm-timeline.js';
 import { ensureBaseline } from './push-systems.js';
 import { execFileSync } from 'node:child_process';
-import { compareStorms, connectTable, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
+import { allReconnected, compareStorms, connectTable, idealOf, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench:storm', { options: {
@@ -203,7 +203,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     const now = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl, 2000)));
     steps.push(step((performance.now() - tKill) / 1000, now));
     sampleNow(steps.at(-1)!.t, steps.at(-1));
-    if (recoverS === undefined && agg.gauge().open >= N) { recoverS = (performance.now() - tKill) / 1000; break; }
+    if (recoverS === undefined && allReconnected(agg.gauge().open, agg.reconnect.n, N)) { recoverS = (performance.now() - tKill) / 1000; break; }
   }
   const j1 = machineJiffies();
   const seconds = perSecond(trace);
@@ -254,13 +254,11 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     Object.values(before[g]?.admissionRejections ?? {}).reduce((a, b) => a + b, 0));
   const client503 = (agg.statuses['503'] ?? 0) - (statusesBefore['503'] ?? 0);
   const throughput = bestRate3s(before.map((m) => m?.started ?? 0), steps);
-  const idealS = N / Math.max(1, throughput);
   // 1006: the kill itself (one per client), not a failed attempt.
   const { 1006: _killed, ...stormCodes } = diff(agg.codes, codesBefore);
   const split = failureSplit(diff(agg.statuses, statusesBefore), stormCodes);
   return {
-    start_throughput_per_s: Math.round(throughput), ideal_s: Math.round(idealS * 100) / 100,
-    recover_vs_ideal: recoverS === undefined ? -1 : Math.round((recoverS / idealS) * 100) / 100,
+    start_throughput_per_s: Math.round(throughput), ...idealOf(N, throughput, recoverS),
     failures: split, push_api_timeouts: pusher.stats.errorSamples['request timeout'] ?? 0,
     mode, connections: N, recover_s: recoverS === undefined ? -1 : Math.round(recoverS * 100) / 100,
     reconnect_ms: agg.reconnect.summary(), reconnected: agg.reconnect.n, resumed: agg.totals.resumed,

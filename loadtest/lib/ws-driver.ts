@@ -17,6 +17,8 @@ export interface EndInfo extends Ended {
   wasOpen: boolean;
   /** Client-side error text (ECONNREFUSED, handshake timeout…), if any. */
   error?: string;
+  /** The close frame's reason text, when the server sent one. */
+  closeReason?: string;
   /** Delay before the next attempt, or undefined when not reconnecting. */
   delayMs: number | undefined;
 }
@@ -149,7 +151,8 @@ export class SessionDriver implements Driver {
       this.o.onEvent?.(e, this);
     });
     ws.on('error', (err) => { lastError = err.message.slice(0, 100); });
-    ws.on('close', (code) => end({ ...(opened ? { closeCode: code } : {}), ...(lastError !== undefined ? { error: lastError } : {}) }));
+    ws.on('close', (code, reason: Buffer) => end({ ...(opened ? { closeCode: code } : {}), ...(opened && reason.length > 0 ? { closeReason: reason.toString('utf8').slice(0, 80) } : {}),
+      ...(lastError !== undefined ? { error: lastError } : {}) }));
   }
 
   private finish(e: Omit<EndInfo, 'delayMs'>): void {

@@ -21,6 +21,7 @@ import type { Presence } from './core/presence.js';
 import { RouterCore } from './core/router-core.js';
 import { DEFAULT_ROUTER_OPTIONS, newRouterStats, type RouterCoreOptions, type RouterStats } from './core/router-types.js';
 import type { Sessions } from './core/sessions.js';
+import type { ResumeRead } from './core/resume-read.js';
 import { storeCall, type StoreHealth } from './core/store-call.js';
 import { startRouterHttp, type RouterHttp } from './http-api.js';
 import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
@@ -41,6 +42,8 @@ export interface RouterStores {
   history?: ChannelHistory;
   /** Which gateways have subscribers per channel (channel webhooks); memory when absent. */
   occupancy?: ChannelOccupancy;
+  /** A session start's inbox reads in one step (Redis: one Lua call); by default the inbox's calls in order. */
+  resumeRead?: ResumeRead;
 }
 
 export interface RouterDeps {

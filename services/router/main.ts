@@ -19,6 +19,7 @@ import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { openJetStreamQueue } from './webhooks/jetstream-queue.js';
 import { historyLimits, startRouter } from './app.js';
 import { RedisInbox } from './stores/redis/inbox.js';
+import { RedisResumeRead } from './stores/redis/resume-read.js';
 import { RedisSessions } from './stores/redis/sessions.js';
 import { RedisPresence } from './stores/redis/presence.js';
 import { RedisPushStore } from './stores/redis/push-store.js';
@@ -73,7 +74,7 @@ try {
     console: { access, mode: 'cluster' },
     ...(webhooks ? { webhooks } : {}),
     storesConnected: () => redis.status === 'ready',
-    stores: { inbox, sessions: new RedisSessions({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence),
+    stores: { inbox, sessions: new RedisSessions({ redis, prefix }), resumeRead: new RedisResumeRead({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence),
       history: new RedisChannelHistory({ redis, prefix, ...historyLimits(settings) }),
       occupancy: new RedisChannelOccupancy({ redis, prefix }) },
   });

@@ -13,6 +13,8 @@ import { MemoryChannelHistory } from '../../services/router/stores/memory/channe
 import { channelHistoryContract } from './channel-history.contract.js';
 import { channelOccupancyContract } from './channel-occupancy.contract.js';
 import { MemoryChannelOccupancy } from '../../services/router/stores/memory/channel-occupancy.js';
+import { resumeReadContract } from './resume-read.contract.js';
+import { composeResumeRead } from '../../services/router/core/resume-read.js';
 
 function manual(): { clock: ManualClock; advance(ms: number): Promise<void> } {
   const clock = new ManualClock(1000);
@@ -56,3 +58,8 @@ channelHistoryContract('memory', async (limits) => {
 });
 
 channelOccupancyContract('memory', async () => new MemoryChannelOccupancy());
+resumeReadContract('memory (inbox calls composed)', async (limits) => {
+  const { clock, advance } = manual();
+  const inbox = new MemoryInbox({ clock, ...limits });
+  return { resume: composeResumeRead(inbox), inbox, advance };
+});

@@ -32,6 +32,8 @@ import { RedisChannelHistory } from '../../services/router/stores/redis/channel-
 import { channelHistoryContract } from './channel-history.contract.js';
 import { channelOccupancyContract } from './channel-occupancy.contract.js';
 import { RedisChannelOccupancy } from '../../services/router/stores/redis/channel-occupancy.js';
+import { resumeReadContract } from './resume-read.contract.js';
+import { RedisResumeRead } from '../../services/router/stores/redis/resume-read.js';
 
 const [server, clusterNode] = await Promise.all([startRedis(), startRedis({ cluster: true })]);
 const [redis, cluster] = await Promise.all([createRedis({ url: server.url }), createRedis({ nodes: [clusterNode.url] })]);
@@ -63,6 +65,10 @@ function contracts(name: string, client: RedisClient): void {
     return { inbox, advance, wipe: async () => { await wipePrefix(client, p); return inbox; } };
   });
   sessionsContract(name, async (limits) => ({ sessions: new RedisSessions({ redis: client, prefix: prefix(), ...limits }), advance }));
+  resumeReadContract(name, async (limits) => {
+    const p = prefix();
+    return { resume: new RedisResumeRead({ redis: client, prefix: p }), inbox: new RedisInbox({ redis: client, prefix: p, ...limits }), advance };
+  });
   presenceContract(name, async (limits) => ({ presence: new RedisPresence({ redis: client, prefix: prefix(), ...limits }), advance }));
   pushStoreContract(name, async (limits) => {
     const p = prefix();

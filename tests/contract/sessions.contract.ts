@@ -39,6 +39,13 @@ export function sessionsContract(name: string, factory: SessionsFactory, cleanup
       assert.notEqual(a.session, b.session);
     });
 
+    it('new ids are 22 base64url characters and never repeat (more opens than one draw of randomness covers)', async () => {
+      const { sessions } = await make();
+      const ids = await Promise.all(Array.from({ length: 600 }, (_, i) => sessions.open(uid(`many${i}`), 'phone').then((o) => o.session)));
+      for (const id of ids) assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+      assert.equal(new Set(ids).size, ids.length);
+    });
+
     it('resumes the stored session of the same user and device', async () => {
       const { sessions } = await make();
       const u = uid('u');

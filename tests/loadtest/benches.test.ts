@@ -10,7 +10,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { verifyHs256 } from '../../loadtest/bench/baseline-auth.js';
-import { compareStorms, stormTable, type StormResult } from '../../loadtest/bench/storm-report.js';
+import { allReconnected, compareStorms, idealOf, stormTable, type StormResult } from '../../loadtest/bench/storm-report.js';
+import { Aggregator } from '../../loadtest/generator/aggregate.js';
+import { zeroCounts, type Sample } from '../../loadtest/generator/worker.js';
+import { Histogram } from '../../loadtest/lib/histogram.js';
 import { suiteRatios, type SuiteResult } from '../../loadtest/bench/suite-report.js';
 import { mintToken } from '../../services/standalone/dev-token.js';
 
@@ -47,6 +50,34 @@ describe('bench pieces', () => {
     assert.equal(x.longlink_vs_ws!.push_throughput, 1);
   });
 
+  it('storm recovery: samples taken before the kill do not count as every client back', () => {
+    // Two workers of 50 clients; their samples come every 250 ms from event loops the kill stalls.
+    const agg = new Aggregator(0, 'storm');
+    const sample = (open: number, reconnectedNow: number): Sample => {
+      const r = new Histogram();
+      for (let i = 0; i < reconnectedNow; i++) r.recordMs(500);
+      return { type: 'sample', t: 0, open, connecting: 50 - open, waiting: 0, attempted: 50, d: zeroCounts(), codes: {}, statuses: {}, errors: {},
+        hb: new Histogram().toSparse(), push: new Histogram().toSparse(), connect: new Histogram().toSparse(), reconnect: r.toSparse(), lagMaxMs: 0 };
+    };
+    const back = (): boolean => allReconnected(agg.gauge().open, agg.reconnect.n, 100);
+    // Before the kill (and for as long as no worker has sampled since): everyone looks open, nobody has reconnected.
+    agg.add(0, sample(50, 0)); agg.add(1, sample(50, 0));
+    assert.equal(agg.gauge().open, 100);
+    assert.equal(back(), false, 'stale gauges: the killed connections still count as open');
+    agg.add(0, sample(10, 10)); agg.add(1, sample(50, 0));
+    assert.equal(back(), false, 'one worker has seen the kill, the other has not sampled since');
+    agg.add(0, sample(50, 40)); agg.add(1, sample(50, 49));
+    assert.equal(back(), false, 'one client has not had a hello since the mark');
+    agg.add(1, sample(49, 1));
+    assert.equal(back(), false, 'every client had a hello, but one is out again');
+    agg.add(1, sample(50, 0));
+    assert.equal(back(), true);
+    // No session start measured: no ideal, rather than clients ÷ 1/s.
+    assert.deepEqual(idealOf(100, 0, 0.62), {});
+    assert.deepEqual(idealOf(100, 50, 3), { ideal_s: 2, recover_vs_ideal: 1.5 });
+    assert.deepEqual(idealOf(100, 50, undefined), { ideal_s: 2, recover_vs_ideal: -1 });
+  });
+
   it('storm comparison: fixed / jitter ratios and a table with both columns', () => {
     const base: StormResult = { mode: 'sdk', connections: 100, recover_s: 2, reconnect_ms: { n: 100, p50: 1, p95: 2, p99: 3, p999: 3, max: 4, mean: 1 }, reconnected: 100, resumed: 100,
       peak_connect_rate_per_gateway: { gw1: 100, gw2: 80 }, admission_rejections_503: 10, client_seen_503: 10, failed_attempts: 10, failed_by_error: {},
@@ -81,6 +112,16 @@ describe('benches end to end (toy sizes)', () => {
     assert.deepEqual([lat.channels, lat.publishes, lat.delivered, lat.exactly_once], [2, 100, 2000, true]);
     assert.ok(lat.api_answer_ms.p99 >= 0, JSON.stringify(lat));
     assert.equal(json.closed_unexpectedly, 0);
+    // Every end the clients saw and every close the gateways counted, per phase and in all: none here, but every phase read.
+    assert.deepEqual([json.closes_seen_by_clients, json.gateway_closes_by_reason], [{}, {}]);
+    const phases = ['connect', 'idle', 'channel', 'bare', 'push', 'sustained', 'latency'];
+    const clients = json.client_health as Record<string, { loop_p99_ms: number; loop_max_ms: number; closes: object }>;
+    assert.deepEqual(Object.keys(clients), phases);
+    for (const p of phases) assert.ok(clients[p]!.loop_max_ms > 0 && clients[p]!.loop_max_ms >= clients[p]!.loop_p99_ms, JSON.stringify(clients[p]));
+    assert.deepEqual(Object.keys(json.gateway_closes as object), phases);
+    // The router's own view of the latency phase's publishes (its duration histogram): all 100 answered, a p99 bound.
+    const inRouter = (json.router_health as Record<string, { publish_in_router: { answers: number; within_10ms: number; p99_le_ms: number } }>).latency!.publish_in_router;
+    assert.ok(inRouter.answers === 100 && inRouter.within_10ms >= 0 && inRouter.p99_le_ms > 0, JSON.stringify(inRouter));
     for (const k of ['ratio_gateway_cpu_channel_vs_push', 'ratio_gateway_cpu_channel_vs_push_net_of_idle', 'ratio_gateway_cpu_channel_vs_bare_uws']) assert.equal(typeof json[k], 'number', k);
   });
 
@@ -101,6 +142,17 @@ describe('benches end to end (toy sizes)', () => {
     assert.ok(typeof m.loop_own_max_ms === 'number' && m.loop_own_max_ms >= -1 && m.floor_max_ms! >= 0, JSON.stringify(m));
     assert.match(out, /server event-loop delay p99\/max \(own max\) ms/);
     assert.match(out, /floor \(an idle Node process, same window\)/);
+  });
+
+  it('bench:push-store: both store paths find every user online, CPU per call and the lean ÷ ioredis ratio computed', async () => {
+    const { json, out } = await run('dist/loadtest/bench/push-store.js', ['--calls', '300', '--per-turn', '4', '--users', '50', '--rounds', '2']);
+    const results = json.results as Record<'lean' | 'ioredis', Array<{ us: number; rate: number; offline: number }>>;
+    for (const k of ['lean', 'ioredis'] as const) {
+      assert.equal(results[k].length, 2, k);
+      for (const r of results[k]) assert.ok(r.us > 0 && r.rate > 0 && r.offline === 0, `${k}: ${JSON.stringify(r)}`);
+    }
+    assert.ok(typeof json.ratio === 'number' && (json.ratio as number) > 0);
+    assert.match(out, /"bench":"push-store"/);
   });
 
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
@@ -147,6 +199,7 @@ describe('benches end to end (toy sizes)', () => {
     assert.deepEqual(results.map((r) => r.mode), ['sdk', 'fixed']);
     for (const r of results) {
       assert.ok(r.recover_s > 0, `${r.mode} recovered: ${r.recover_s}`);
+      assert.ok(r.start_throughput_per_s! > 0 && r.recover_vs_ideal! > 0, `${r.mode}: sessions started during the recovery: ${r.start_throughput_per_s}/s`);
       assert.equal(r.reconnected, 300);
       // A failed resume is legal (a fresh session replays the inbox); nearly all should resume.
       assert.ok(r.resumed >= 285, `${r.mode}: ${r.resumed} of 300 sessions resumed`);

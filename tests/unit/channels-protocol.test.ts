@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   BROADCAST_CHANNEL, Close, checkChannel, checkPublishChannel, decodeClientFrame, decodeServerFrame, encodeJson, encodePubRaw, isEpoch, type RecoverFrame,
 } from '../../protocol/index.js';
+import { newEpoch } from '../../services/router/stores/shared.js';
 
 describe('channel names', () => {
   it('accepts dotted words of A-Z a-z 0-9 _ - : @, and nothing else', () => {
@@ -13,6 +14,20 @@ describe('channel names', () => {
   it('the broadcast channel is publishable but not subscribable by name', () => {
     assert.notEqual(checkChannel(BROADCAST_CHANNEL), undefined);
     assert.equal(checkPublishChannel(BROADCAST_CHANNEL), undefined);
+  });
+});
+
+describe('channel epochs (router stores)', () => {
+  it('are 12 base64url characters that the protocol accepts, never repeated across pool refills', () => {
+    const seen = new Set<string>();
+    // 3,000 epochs: several refills of the 512-epoch pool of random bytes.
+    for (let i = 0; i < 3000; i++) {
+      const e = newEpoch();
+      assert.match(e, /^[A-Za-z0-9_-]{12}$/);
+      assert.ok(isEpoch(e), e);
+      seen.add(e);
+    }
+    assert.equal(seen.size, 3000);
   });
 });
 

@@ -13,7 +13,8 @@ import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { Inbox, SeqPosition } from './inbox.js';
-import { readPage, type Page } from './inbox-page.js';
+import { firstChunk, readPage, type Page } from './inbox-page.js';
+import { composeResumeRead, type ResumeRead } from './resume-read.js';
 import type { RouterOutbound } from './ports.js';
 import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
@@ -35,6 +36,8 @@ export interface GatewayEventsDeps {
   trace?: TraceHooks;
   /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
   events?: BackendEvents;
+  /** A session start's inbox reads in one step (Redis: one script); by default the Inbox's calls in order. */
+  resumeRead?: ResumeRead;
 }
 
 export class GatewayEvents {
@@ -46,12 +49,14 @@ export class GatewayEvents {
   private readonly events: BackendEvents;
   /** A resume reply's pushes stop at about this many bytes of data; the gateway asks for the rest. */
   private readonly maxResumeBytes: number;
+  private readonly resumeRead: ResumeRead;
 
   constructor(private readonly d: GatewayEventsDeps) {
     this.trace = d.trace ?? NO_TRACING;
     this.events = d.events ?? NO_BACKEND_EVENTS;
     // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
     this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
+    this.resumeRead = d.resumeRead ?? composeResumeRead(d.inbox);
     this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
     this.presenceWork = new WorkQueue({ concurrency: d.options.presenceConcurrency, maxQueued: d.options.presenceQueue, startWithin: 1 }, () => d.clock.now());
   }
@@ -117,17 +122,17 @@ export class GatewayEvents {
         bump(this.d.stats.resumes, 'device-limit');
         throw new LonglinkError(Errors.DEVICE_LIMIT, `at most ${this.d.options.maxDevicesPerUser} devices per user`);
       }
-      // The position strictly BEFORE since(): the gateway uses it as its in-order watermark
-      // when the replay is empty, so it must never be ahead of what since() saw.
-      const pos = await this.d.store('since', inbox.position(req.user));
+      // Position, replay start and first chunk in one store step (Redis: one script; core/resume-read.ts).
+      // The position is read no later than the chunk: the gateway uses it as its in-order watermark
+      // when the replay is empty, so it must never be ahead of what the read saw.
+      const { pos, after, stale, first } = await this.d.store('since', this.resumeRead.start(req.user, req.device,
+        { resumed: s.resumed, lastSeq: req.lastSeq, lastEpoch: req.lastEpoch }, firstChunk(this.pageBounds)));
       // The client's last_seq is of a sequence the store lost: nothing of it can be replayed,
-      // and the current sequence is new to the client, so it gets it from the beginning.
+      // and the current sequence is new to the client, so it got it from the beginning.
       // (Epoch 0, "no sequence yet", had nothing to lose.)
-      const stale = req.lastEpoch !== undefined && req.lastEpoch !== pos.epoch;
       const lost = stale && req.lastEpoch !== 0 && req.lastSeq !== undefined ? { epoch: req.lastEpoch!, afterSeq: req.lastSeq } : undefined;
       if (lost !== undefined) this.d.stats.epochResets++;
-      const after = stale ? 0 : s.resumed && req.lastSeq !== undefined ? req.lastSeq : await this.d.store('acked', inbox.acked(req.user, req.device));
-      const page = await this.page(req.user, after, pos.epoch);
+      const page = await readPage(inbox, this.d.store, req.user, after, this.pageBounds, pos.epoch, first);
       bump(this.d.stats.resumes, s.resumed ? 'resumed' : req.session === undefined ? 'fresh' : 'rejected');
       if (this.events.wants('connection.opened')) {
         this.events.emit('connection.opened', { user: req.user, device: req.device, conn: req.conn, gateway: req.gateway, resumed: s.resumed, at: this.d.clock.wallNow() } satisfies ConnectionOpenedData);
@@ -141,7 +146,11 @@ export class GatewayEvents {
 
   /** One page of the inbox after `after` (a seq of `epoch`), bounded in pushes and bytes (inbox-page.ts). */
   private page(user: string, after: number, epoch: number): Promise<Page> {
-    return readPage(this.d.inbox, this.d.store, user, after, { maxPushes: this.d.options.maxResumePushes, maxBytes: this.maxResumeBytes }, epoch);
+    return readPage(this.d.inbox, this.d.store, user, after, this.pageBounds, epoch);
+  }
+
+  private get pageBounds(): { maxPushes: number; maxBytes: number } {
+    return { maxPushes: this.d.options.maxResumePushes, maxBytes: this.maxResumeBytes };
   }
 
   /** Returns false only for an online refused by `maxDevices` (see Presence.online). */

@@ -20,15 +20,21 @@ export interface Page { pushes: PushRecord[]; more?: true; epoch?: number }
 /** Pushes read from the inbox per round trip while filling a page. */
 const CHUNK = 32;
 
+/** How many pushes a page's first read asks for (a caller that read them already passes them as `first`). */
+export const firstChunk = (bounds: { maxPushes: number }): number => Math.min(CHUNK, bounds.maxPushes);
+
+/** With `first`: the result of that first read (inbox.since(user, after, firstChunk(bounds))), already made by the caller. */
 export async function readPage(
-  inbox: Inbox, store: StoreCall, user: string, after: number, bounds: { maxPushes: number; maxBytes: number }, epoch?: number,
+  inbox: Inbox, store: StoreCall, user: string, after: number, bounds: { maxPushes: number; maxBytes: number }, epoch?: number, first?: PushRecord[],
 ): Promise<Page> {
   let pushes: PushRecord[] = [];
   let bytes = 0;
   let from = after;
+  let given = first;
   for (;;) {
     const want = Math.min(CHUNK, bounds.maxPushes - pushes.length);
-    const chunk = await store('since', inbox.since(user, from, want));
+    const chunk = given ?? await store('since', inbox.since(user, from, want));
+    given = undefined;
     const e = chunk[0]?.epoch;
     if (epoch !== undefined && e !== undefined && e !== epoch) {
       // The store lost the sequence after the caller read `epoch`: `after` was a seq of the old one.

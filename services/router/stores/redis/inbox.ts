@@ -15,24 +15,30 @@
  * inbox disappears by itself. The seq counter is a separate key without TTL:
  * a seq must never go backwards, even after every entry has expired.
  *
- * Ordering: each method is one command on the shared connection, sent when
- * the method is called, so calls are applied in call order (the router's
- * Lanes rely on it for appends).
+ * Ordering: each method is one script call, sent when the method is called,
+ * so calls are applied in call order (the router's Lanes rely on it for
+ * appends). The calls go on the client's lean connection while it is ready
+ * (lean-pipe.ts: the push path's and the ack path's per-push calls cost far
+ * less CPU there) and on the ioredis client otherwise; every call of this
+ * store takes that route, whose switches keep call order (LeanPipe.route).
  */
+/** GET and HGET as scripts, so they take the same route as the other calls (call order). */
+const GET_ONE = `return redis.call('GET', KEYS[1])`;
+const HGET_ONE = `return redis.call('HGET', KEYS[1], ARGV[1])`;
 import type { Clock } from '../../../shared/clock.js';
 import { DEFAULT_INBOX_LIMITS, type AckResult, type AckedPush, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord, type SeqPosition } from '../../core/inbox.js';
-import type { RedisClient } from './client.js';
 import type { RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, UserKeys } from './keys.js';
 import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE, INBOX_SUMMARY, SEQ_POSITION } from './lua-user.js';
-import { asArray, asNumber, asString, defineScript, nowArg, type RunScript, type ScriptArg } from './script.js';
+import { asArray, asNumber, asString, defineHotScript, nowArg, type RunScript, type ScriptArg } from './script.js';
 
 export class RedisInbox implements Inbox {
-  private readonly redis: RedisClient;
   private readonly keys: UserKeys;
   private readonly clock: Clock | undefined;
   private readonly limits: InboxLimits;
   private readonly appendScript: RunScript;
+  private readonly getScript: RunScript;
+  private readonly hgetScript: RunScript;
   private readonly sinceScript: RunScript;
   private readonly ackScript: RunScript;
   private readonly summaryScript: RunScript;
@@ -40,16 +46,18 @@ export class RedisInbox implements Inbox {
 
   constructor(opts: RedisStoreOptions & Partial<InboxLimits>) {
     const { redis, prefix, clock, ...limits } = opts;
-    this.redis = redis;
     this.keys = new UserKeys(prefix ?? DEFAULT_PREFIX);
     this.clock = clock;
     this.limits = { ...DEFAULT_INBOX_LIMITS, ...limits };
     if (!(this.limits.maxLen >= 1)) throw new RangeError('RedisInbox: maxLen must be >= 1');
-    this.appendScript = defineScript(redis, 'inbox_append', INBOX_APPEND);
-    this.sinceScript = defineScript(redis, 'inbox_since', INBOX_SINCE, { readOnly: true });
-    this.ackScript = defineScript(redis, 'inbox_ack', INBOX_ACK);
-    this.summaryScript = defineScript(redis, 'inbox_summary', INBOX_SUMMARY, { readOnly: true });
-    this.positionScript = defineScript(redis, 'seq_position', SEQ_POSITION);
+    // Every call is a hot script (lean connection when there is one): see the file comment on order.
+    this.appendScript = defineHotScript(redis, 'inbox_append', INBOX_APPEND);
+    this.sinceScript = defineHotScript(redis, 'inbox_since', INBOX_SINCE, { readOnly: true });
+    this.ackScript = defineHotScript(redis, 'inbox_ack', INBOX_ACK);
+    this.summaryScript = defineHotScript(redis, 'inbox_summary', INBOX_SUMMARY, { readOnly: true });
+    this.positionScript = defineHotScript(redis, 'seq_position', SEQ_POSITION);
+    this.getScript = defineHotScript(redis, 'get', GET_ONE, { readOnly: true });
+    this.hgetScript = defineHotScript(redis, 'hget', HGET_ONE, { readOnly: true });
   }
 
   async append(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<AppendResult> {
@@ -62,11 +70,12 @@ export class RedisInbox implements Inbox {
    * duplicate.
    */
   async appendLocating(user: string, entry: InboxEntry, opts: { idempotencyKey?: string } | undefined, locate: boolean): Promise<{ appended: AppendResult; presence: string[] | undefined }> {
-    const k = this.keys;
-    const keys = [k.seq(user), k.epoch(user), k.inbox(user)];
+    // The keys of UserKeys (seq, epoch, inbox, idem, presence), from one escaped base.
+    const base = this.keys.base(user);
+    const keys = [`${base}seq`, `${base}epoch`, `${base}inbox`];
     const idem = opts?.idempotencyKey;
-    if (idem !== undefined) keys.push(k.idem(user, idem));
-    if (locate) keys.push(k.presence(user));
+    if (idem !== undefined) keys.push(`${base}idem:${idem}`);
+    if (locate) keys.push(`${base}presence`);
     const { maxLen, ttlMs, idempotencyTtlMs } = this.limits;
     const args: ScriptArg[] = [nowArg(this.clock), entry.id, String(entry.ts), entry.data, Math.floor(maxLen), Math.ceil(ttlMs), Math.ceil(idempotencyTtlMs)];
     if (locate) args.push('1');
@@ -96,8 +105,8 @@ export class RedisInbox implements Inbox {
   }
 
   async latestSeq(user: string): Promise<number> {
-    const v = await this.redis.get(this.keys.seq(user));
-    return v === null ? 0 : asNumber(v);
+    const v = await this.getScript([this.keys.seq(user)], []);
+    return v === null || v === undefined ? 0 : asNumber(v);
   }
 
   async position(user: string): Promise<SeqPosition> {
@@ -121,8 +130,8 @@ export class RedisInbox implements Inbox {
   }
 
   async acked(user: string, device: string): Promise<number> {
-    const v = await this.redis.hget(this.keys.acks(user), device);
-    return v === null ? 0 : asNumber(v);
+    const v = await this.hgetScript([this.keys.acks(user)], [device]);
+    return v === null || v === undefined ? 0 : asNumber(v);
   }
 
   async summary(user: string): Promise<InboxSummary> {

@@ -33,8 +33,10 @@ export const DEFAULT_PREFIX = 'll';
 
 /** `%` → `%25`, `{` → `%7B`, `}` → `%7D`. */
 export function escapeTag(s: string): string {
-  return s.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
+  // Most ids hold none of the three: no replace (and no callback per match) on the push path.
+  return TAG_SPECIAL.test(s) ? s.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D')) : s;
 }
+const TAG_SPECIAL = /[%{}]/;
 
 export function checkPrefix(prefix: string): string {
   if (prefix === '' || /[{}\s]/.test(prefix)) {
@@ -48,7 +50,8 @@ export class UserKeys {
     checkPrefix(prefix);
   }
 
-  private base(user: string): string {
+  /** What every key of the user starts with (the key names below append to it). */
+  base(user: string): string {
     return `${this.prefix}:{u:${escapeTag(user)}}:`;
   }
 

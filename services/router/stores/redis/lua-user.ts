@@ -35,12 +35,12 @@ end
  * greater than any epoch the lost sequence can have had. A counter without an
  * epoch (written before epochs existed) gets one the same way.
  */
-const EPOCH_OF = `
+export const EPOCH_OF = `
 local function epoch_of(epoch_key)
   return tonumber(redis.call('GET', epoch_key) or '0')
 end
 `;
-const EPOCH = EPOCH_OF + `
+export const EPOCH = EPOCH_OF + `
 local function epoch_for(seq_key, epoch_key)
   local e = redis.call('GET', epoch_key)
   if e and redis.call('EXISTS', seq_key) == 1 then return tonumber(e) end

@@ -68,9 +68,10 @@ class KeyedQueue {
     const prev = this.tails.get(key);
     // An idle key runs at once, so the task's first command is sent from this very call.
     const p = prev === undefined ? task() : prev.then(task);
-    const tail = p.then(noop, noop);
+    // One promise per task for the tail, which also forgets the key once it is the last.
+    const done = (): void => { if (this.tails.get(key) === tail) this.tails.delete(key); };
+    const tail: Promise<void> = p.then(done, done);
     this.tails.set(key, tail);
-    void tail.then(() => { if (this.tails.get(key) === tail) this.tails.delete(key); });
     return p;
   }
 

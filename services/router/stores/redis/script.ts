@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../../shared/clock.js';
 import type { RedisClient } from './client.js';
+import { leanPipeFor } from './lean-pipe.js';
 
 export type ScriptArg = string | number;
 export type RunScript = (keys: readonly string[], args: readonly ScriptArg[]) => Promise<unknown>;
@@ -64,6 +65,23 @@ export function defineScript(client: RedisClient, name: string, lua: string, opt
     const fn = host[command] as (...a: ScriptArg[]) => Promise<unknown>;
     return fn.call(client, keys.length, ...keys, ...args);
   };
+}
+
+/**
+ * defineScript for the push path's hot scripts: calls go on the client's
+ * lean connection (lean-pipe.ts: one write per event-loop turn, no ioredis
+ * command objects) while it is ready, and on the ioredis client otherwise
+ * (a cluster, TLS, or the lean connection reconnecting), so availability and
+ * fail-fast behaviour are the ioredis client's. Same source, same replies.
+ * Call order across the two holds (LeanPipe.route): a store whose calls all
+ * go through hot scripts keeps its calls applied in call order.
+ */
+export function defineHotScript(client: RedisClient, name: string, lua: string, opts: { readOnly?: boolean } = {}): RunScript {
+  const viaClient = defineScript(client, name, lua, opts);
+  const pipe = leanPipeFor(client);
+  if (pipe === undefined) return viaClient;
+  const sha = pipe.register((opts.readOnly === true ? '#!lua flags=no-writes\n' : '#!lua\n') + LUA_PRELUDE + lua);
+  return (keys, args) => pipe.route(sha, keys, args, () => viaClient(keys, args));
 }
 
 /** ARGV[1] of every script: the injected wall clock in ms, or '' for the server's TIME. */

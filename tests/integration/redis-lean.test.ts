@@ -1,0 +1,194 @@
+/**
+ * The push path's lean Redis connection (stores/redis/lean-pipe.ts) on a
+ * real redis-server: the push store's script calls go over it, in call
+ * order, with the replies ioredis gives; and it keeps the ioredis client's
+ * failure behaviour: a hung server rejects after the command timeout, a
+ * crash rejects what was in flight (never re-sent), calls made while it
+ * reconnects go through ioredis (which fails fast while Redis is down), and
+ * after a restart it loads its scripts again (no NOSCRIPT). A SCRIPT FLUSH
+ * costs at most the calls already sent when it happened. Calls switching
+ * between the two connections keep call order.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
+import { RedisPresence } from '../../services/router/stores/redis/presence.js';
+import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
+import { leanPipeFor, type LeanPipe } from '../../services/router/stores/redis/lean-pipe.js';
+import { createRedis, type RedisClient } from '../../services/router/stores/redis/client.js';
+import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const entry = (id: string) => ({ id, ts: 1_700_000_000_000, data: JSON.stringify({ id, text: 'héllo ✓' }) });
+
+async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function leanClientLine(redis: RedisClient): Promise<string | undefined> {
+  const list = String(await redis.client('LIST'));
+  return list.split('\n').find((l) => l.includes('name=longlink-router-lean'));
+}
+
+describe('lean Redis connection for the push path', () => {
+  let server: RedisHarness;
+  let redis: RedisClient;
+  let pipe: LeanPipe;
+  let inbox: RedisInbox;
+  let store: RedisPushStore;
+
+  before(async () => {
+    server = await startRedis({ aof: true });
+    redis = await createRedis({ url: server.url, commandTimeoutMs: 400 });
+    inbox = new RedisInbox({ redis, maxLen: 1000 });
+    store = new RedisPushStore(inbox, new RedisPresence({ redis }));
+    pipe = leanPipeFor(redis)!;
+    assert.ok(pipe, 'a standalone client gets a lean connection');
+    await until('the lean connection', () => pipe.ready);
+  });
+
+  after(async () => {
+    redis.disconnect();
+    await server.cleanup();
+  });
+
+  it('carries the push store calls, in call order, with the same answers as the ioredis path', async () => {
+    const u = 'order';
+    const ids = Array.from({ length: 300 }, (_, i) => `m${i}`);
+    const all = await Promise.all(ids.map((id) => store.appendAndLookup(u, entry(id))));
+    assert.deepEqual(all.map((r) => r.appended.record.seq), ids.map((_, i) => i + 1));
+    assert.ok(all.every((r) => !r.appended.duplicate && r.entries.length === 0));
+    const line = await leanClientLine(redis);
+    assert.ok(line?.includes('cmd=evalsha'), `the lean connection ran the scripts: ${line}`);
+    // Stored as sent (UTF-8 intact), readable through ioredis.
+    const stored = await inbox.since(u, 0, 1000);
+    assert.deepEqual(stored.map((r) => r.id), ids);
+    assert.equal(stored[5]!.data, entry('m5').data);
+    // A duplicate answers with the stored record, as on ioredis.
+    const a = await store.appendAndLookup('idem', entry('x1'), { idempotencyKey: 'k' });
+    const b = await store.appendAndLookup('idem', entry('x2'), { idempotencyKey: 'k' });
+    assert.equal(b.appended.duplicate, true);
+    assert.deepEqual(b.appended.record, a.appended.record);
+    assert.deepEqual(b.entries, []);
+  });
+
+  it('inbox calls that are not awaited apply in call order (appends, ack, reads)', async () => {
+    const appends = [1, 2, 3, 4, 5].map((i) => inbox.append('co', entry(`m${i}`)));
+    const ack = inbox.ack('co', 'phone', 3);
+    const acked = inbox.acked('co', 'phone');
+    const since = inbox.since('co', 0, 10);
+    const latest = inbox.latestSeq('co');
+    assert.deepEqual((await Promise.all(appends)).map((r) => r.record.seq), [1, 2, 3, 4, 5]);
+    assert.deepEqual(await ack, { cursor: 3, trimmed: 3 });
+    assert.equal(await acked, 3);
+    assert.deepEqual((await since).map((r) => r.seq), [4, 5]);
+    assert.equal(await latest, 5);
+    assert.equal(await inbox.acked('co', 'nobody'), 0);
+    assert.equal(await inbox.latestSeq('nobody-at-all'), 0);
+  });
+
+  it('call order holds across a drop of the lean connection (calls switch to ioredis and back)', async () => {
+    const line = await leanClientLine(redis);
+    const id = /\bid=(\d+)/.exec(line ?? '')?.[1];
+    assert.ok(id, 'found the lean connection');
+    const calls: Array<Promise<number | undefined>> = [];
+    const t0 = Date.now();
+    let killed = false, sawDown = false;
+    while (Date.now() - t0 < 600 && calls.length < 600) {
+      for (let i = 0; i < 5; i++) calls.push(store.appendAndLookup('switch', entry(`s${calls.length}`)).then((r) => r.appended.record.seq, () => undefined));
+      if (!killed && calls.length > 50) { killed = true; void redis.client('KILL', 'ID', id); }
+      if (killed && !pipe.ready) sawDown = true;
+      await sleep(2);
+    }
+    const seqs = await Promise.all(calls);
+    const ok = seqs.filter((x): x is number => x !== undefined);
+    assert.ok(sawDown, 'the lean connection went down');
+    assert.ok(ok.length > calls.length / 2, `${ok.length} of ${calls.length} calls succeeded`);
+    for (let i = 1; i < ok.length; i++) assert.ok(ok[i]! > ok[i - 1]!, `seqs in call order: ${ok[i - 1]} then ${ok[i]}`);
+    await until('the lean connection', () => pipe.ready);
+  });
+
+  it('a script error rejects that call only', async () => {
+    await redis.set('{u:wrongtype}:notastream', 'x');
+    const sha = pipe.register('#!lua\nreturn redis.call("XADD", KEYS[1], "*", "a", "b")');
+    await assert.rejects(pipe.call(sha, ['{u:wrongtype}:notastream'], [])!, /WRONGTYPE/);
+    const r = await store.appendAndLookup('after-error', entry('y'));
+    assert.equal(r.appended.record.seq, 1);
+  });
+
+  it('after SCRIPT FLUSH, at most the calls already sent fail; every script is loaded again', async () => {
+    await redis.script('FLUSH');
+    const first = await store.appendAndLookup('flush', entry('f1')).then(() => 'ok', (e: Error) => e.message);
+    assert.ok(first === 'ok' || first.startsWith('NOSCRIPT'), first);
+    const r = await store.appendAndLookup('flush', entry('f2'));
+    assert.equal(r.appended.duplicate, false);
+    // Every script was loaded again, not only the one that met the NOSCRIPT.
+    assert.equal((await inbox.since('flush', 0, 10)).at(-1)?.id, 'f2');
+    assert.ok(pipe.ready);
+  });
+
+  it('a hung server: calls reject after the command timeout; answers resume when it does', async () => {
+    server.pause();
+    try {
+      const t0 = performance.now();
+      await assert.rejects(store.appendAndLookup('hung', entry('h1')), /timed out/);
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 350 && ms < 1500, `rejected after ${Math.round(ms)} ms`);
+    } finally {
+      server.resume();
+    }
+    // The late answer is read and dropped: the next call gets its own answer.
+    await until('the lean connection', () => pipe.ready);
+    const r = await store.appendAndLookup('hung', entry('h2'));
+    assert.equal(r.appended.record.id, 'h2');
+    const stored = await inbox.since('hung', 0, 10);
+    assert.deepEqual(stored.map((x) => x.id), ['h1', 'h2'], 'the timed-out call was applied (outcome unknown to the caller), never re-sent');
+  });
+
+  it('a crash: in-flight calls reject, calls while down fail fast, and after a restart the scripts run again on the lean connection', async () => {
+    const u = 'crash';
+    const ok = new Map<number, string>();
+    let n = 0, failed = 0;
+    const writer = async (): Promise<void> => {
+      for (;;) {
+        const id = `c${++n}`;
+        try {
+          ok.set((await store.appendAndLookup(u, entry(id))).appended.record.seq, id);
+        } catch {
+          failed++;
+          return;
+        }
+      }
+    };
+    const writers = [writer(), writer(), writer()];
+    await sleep(100);
+    await server.kill();
+    await Promise.all(writers);
+    assert.ok(ok.size > 0 && failed === 3);
+    assert.equal(pipe.ready, false);
+    const t0 = performance.now();
+    await assert.rejects(store.appendAndLookup(u, entry('down')));
+    assert.ok(performance.now() - t0 < 1500, 'rejects promptly while Redis is down');
+
+    await server.restart();
+    await until('the lean connection after the restart', () => pipe.ready);
+    const r = await store.appendAndLookup(u, entry('back'));
+    assert.ok(r.appended.record.seq > Math.max(...ok.keys()), 'no acknowledged seq is reused');
+    await until('the ioredis client after the restart', () => redis.status === 'ready');
+    const line = await leanClientLine(redis);
+    assert.ok(line?.includes('cmd=evalsha'), `back on the lean connection: ${line}`);
+  });
+
+  it('closes for good when the client ends', async () => {
+    const other = await createRedis({ url: server.url });
+    const p = leanPipeFor(other)!;
+    await until('the second lean connection', () => p.ready);
+    await other.quit();
+    await until('the lean connection to close', () => !p.ready);
+    assert.equal(p.call(p.register('#!lua\nreturn 1'), [], []), undefined, 'not ready: the caller uses ioredis');
+  });
+});
