@@ -59,19 +59,14 @@ export class BusGatewayListener {
   private beaconTimer: NodeJS.Timeout | undefined;
   /** Malformed bus messages dropped (counted, never thrown). */
   badMessages = 0;
+  private closed = false;
 
   constructor(private readonly o: BusListenerOptions) {
     const { bus, subjects, gatewayId, gateway: core } = o;
     this.subs.push(bus.subscribe(subjects.deliver(gatewayId), (m) => {
       const msg = decodeMsg<{ deliveries?: Delivery[] }>(m.data);
       if (!msg || !Array.isArray(msg.deliveries)) { this.badMessages++; return; }
-      for (const d of msg.deliveries) {
-        const n = core.deliver(d);
-        if (d.receipt !== undefined && n > 0) {
-          const receipt: DeliveryReceipt = { user: d.user, seqs: d.pushes.map((p) => p.seq), gateway: gatewayId };
-          bus.publish(d.receipt, encodeMsg(receipt));
-        }
-      }
+      this.deliverAll(msg.deliveries);
     }));
     this.subs.push(bus.subscribe(subjects.control(gatewayId), (m) => {
       const cmd = decodeMsg<ControlCommand>(m.data);
@@ -97,6 +92,25 @@ export class BusGatewayListener {
     this.beaconTimer = setInterval(() => this.beacon(), o.beaconIntervalMs);
   }
 
+  /**
+   * One deliver message's deliveries, written to the local sockets; a
+   * delivery that awaits a receipt gets one once some connection took it.
+   * The bus subscription calls this after decoding; standalone mode's
+   * router calls it directly (local-gateway.ts) with its own objects, which
+   * are only read here.
+   */
+  deliverAll(deliveries: readonly Delivery[]): void {
+    if (this.closed) return;
+    const { gateway: core, gatewayId, bus } = this.o;
+    for (const d of deliveries) {
+      const n = core.deliver(d);
+      if (d.receipt !== undefined && n > 0) {
+        const receipt: DeliveryReceipt = { user: d.user, seqs: d.pushes.map((p) => p.seq), gateway: gatewayId };
+        bus.publish(d.receipt, encodeMsg(receipt));
+      }
+    }
+  }
+
   beacon(): void {
     const g = this.o.gateway;
     const b: GatewayBeacon = { gateway: this.o.gatewayId, boot: this.o.bootId, connections: g.connections, draining: g.isDraining, at: this.o.wallNow(), version: VERSION };
@@ -115,6 +129,7 @@ export class BusGatewayListener {
   }
 
   close(): void {
+    this.closed = true;
     if (this.beaconTimer) clearInterval(this.beaconTimer);
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];

@@ -11,6 +11,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import { RouterBusLink } from './bus-link.js';
+import { LocalFirstOutbound, type LocalGateway } from './local-gateway.js';
 import { NO_BACKEND_EVENTS, type BackendEvents } from './core/backend-events.js';
 import type { Webhooks } from './webhooks/index.js';
 import type { RouterSettings } from './config.js';
@@ -62,6 +63,8 @@ export interface RouterDeps {
   events?: BackendEvents;
   /** How long an announced interest in ack receipts lasts (LONGLINK_ACK_RECEIPTS=await); 10 s by default. */
   ackInterestMs?: number;
+  /** Standalone mode: the gateway in this process, which takes its deliveries without the bus (local-gateway.ts). */
+  localGateway?: LocalGateway;
 }
 
 /** Core options from the router's settings; everything not set here keeps its default. */
@@ -101,7 +104,12 @@ export class Router {
     const trace = deps.trace ?? NO_TRACING;
     this.events_ = deps.events ?? NO_BACKEND_EVENTS;
     this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats, ackReceipts: options.ackReceipts, ...(deps.ackInterestMs !== undefined ? { ackInterestMs: deps.ackInterestMs } : {}) });
-    const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace, events: this.events_ };
+    // Trace context rides in bus headers: a traced push's deliveries take the bus even in one process.
+    const bus = deps.bus;
+    const out = deps.localGateway && !trace.enabled
+      ? new LocalFirstOutbound(this.link, deps.localGateway, bus.interested ? () => bus.interested!(deps.subjects.acked) : undefined)
+      : this.link;
+    const common = { out, ...deps.stores, clock, log, stats: this.stats, store, options, trace, events: this.events_ };
     this.core = new RouterCore(common);
     this.events = new GatewayEvents(common);
     this.channels = new ChannelService({
