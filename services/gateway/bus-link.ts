@@ -7,12 +7,13 @@
  * deliver, control and sync subjects, and periodic beacons), which needs only
  * the narrow `ServedGateway` view of the core.
  */
+import { randomBytes } from 'node:crypto';
 import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
 import { publishUpstream, requestUpstream } from '../shared/bus/upstream.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type {
-  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelPresenceEvent, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
+  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelOccupancyEvent, ChannelPresenceEvent, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
   GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage,
 } from '../shared/bus/messages.js';
 import type { ChannelLink, GatewayLink } from './core/ports.js';
@@ -24,6 +25,8 @@ export interface BusLinkOptions {
   subjects: Subjects;
   resumeTimeoutMs: number;
   ackFlushMs: number;
+  /** This process's boot id (as in its beacons): channel occupancy reports carry it. */
+  bootId?: string;
 }
 
 /** What the listener asks of the gateway it serves (GatewayCore satisfies it). */
@@ -56,19 +59,14 @@ export class BusGatewayListener {
   private beaconTimer: NodeJS.Timeout | undefined;
   /** Malformed bus messages dropped (counted, never thrown). */
   badMessages = 0;
+  private closed = false;
 
   constructor(private readonly o: BusListenerOptions) {
     const { bus, subjects, gatewayId, gateway: core } = o;
     this.subs.push(bus.subscribe(subjects.deliver(gatewayId), (m) => {
       const msg = decodeMsg<{ deliveries?: Delivery[] }>(m.data);
       if (!msg || !Array.isArray(msg.deliveries)) { this.badMessages++; return; }
-      for (const d of msg.deliveries) {
-        const n = core.deliver(d);
-        if (d.receipt !== undefined && n > 0) {
-          const receipt: DeliveryReceipt = { user: d.user, seqs: d.pushes.map((p) => p.seq), gateway: gatewayId };
-          bus.publish(d.receipt, encodeMsg(receipt));
-        }
-      }
+      this.deliverAll(msg.deliveries);
     }));
     this.subs.push(bus.subscribe(subjects.control(gatewayId), (m) => {
       const cmd = decodeMsg<ControlCommand>(m.data);
@@ -94,6 +92,25 @@ export class BusGatewayListener {
     this.beaconTimer = setInterval(() => this.beacon(), o.beaconIntervalMs);
   }
 
+  /**
+   * One deliver message's deliveries, written to the local sockets; a
+   * delivery that awaits a receipt gets one once some connection took it.
+   * The bus subscription calls this after decoding; standalone mode's
+   * router calls it directly (local-gateway.ts) with its own objects, which
+   * are only read here.
+   */
+  deliverAll(deliveries: readonly Delivery[]): void {
+    if (this.closed) return;
+    const { gateway: core, gatewayId, bus } = this.o;
+    for (const d of deliveries) {
+      const n = core.deliver(d);
+      if (d.receipt !== undefined && n > 0) {
+        const receipt: DeliveryReceipt = { user: d.user, seqs: d.pushes.map((p) => p.seq), gateway: gatewayId };
+        bus.publish(d.receipt, encodeMsg(receipt));
+      }
+    }
+  }
+
   beacon(): void {
     const g = this.o.gateway;
     const b: GatewayBeacon = { gateway: this.o.gatewayId, boot: this.o.bootId, connections: g.connections, draining: g.isDraining, at: this.o.wallNow(), version: VERSION };
@@ -112,6 +129,7 @@ export class BusGatewayListener {
   }
 
   close(): void {
+    this.closed = true;
     if (this.beaconTimer) clearInterval(this.beaconTimer);
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
@@ -129,8 +147,12 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
   private ackTimer: NodeJS.Timeout | undefined;
   /** Malformed channel messages dropped. */
   badChannelMessages = 0;
+  private occupancySeq = 0;
+  private readonly bootId: string;
 
-  constructor(private readonly o: BusLinkOptions) {}
+  constructor(private readonly o: BusLinkOptions) {
+    this.bootId = o.bootId ?? randomBytes(6).toString('base64url');
+  }
 
   interest(channel: string, onMessage: (m: ChannelMessage) => void): { ready: Promise<void>; drop(): void } {
     const sub = this.o.bus.subscribe(this.o.subjects.channel(channel), (m) => {
@@ -144,6 +166,11 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
 
   channelPresence(ev: ChannelPresenceEvent): void {
     this.o.bus.publish(this.o.subjects.channelPresence(ev.channel), encodeMsg(ev));
+  }
+
+  /** Adds this boot's id and the next report number (routers order one gateway's reports by them). */
+  channelOccupancy(ev: ChannelOccupancyEvent): void {
+    this.o.bus.publish(this.o.subjects.channelOccupancy, encodeMsg({ ...ev, boot: this.bootId, seq: ++this.occupancySeq }));
   }
 
   history(req: ChannelHistoryRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ChannelHistoryReply> {

@@ -11,6 +11,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import { RouterBusLink } from './bus-link.js';
+import { LocalFirstOutbound, type LocalGateway } from './local-gateway.js';
 import { NO_BACKEND_EVENTS, type BackendEvents } from './core/backend-events.js';
 import type { Webhooks } from './webhooks/index.js';
 import type { RouterSettings } from './config.js';
@@ -28,6 +29,8 @@ import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
 import type { ChannelHistory } from './core/channel-history.js';
 import { ChannelService, type ChannelLimits } from './core/channels.js';
 import { MemoryChannelHistory } from './stores/memory/channel-history.js';
+import { MemoryChannelOccupancy } from './stores/memory/channel-occupancy.js';
+import { ChannelOccupancyEvents, type ChannelOccupancy } from './core/channel-occupancy.js';
 import { startConsole, type ConsoleAccess, type ConsolePanel, type RunningConsole } from './console/index.js';
 
 export interface RouterStores {
@@ -38,6 +41,8 @@ export interface RouterStores {
   pushStore?: PushStore;
   /** Channel history (offsets, epochs, recent messages); memory when absent (standalone, tests). */
   history?: ChannelHistory;
+  /** Which gateways have subscribers per channel (channel webhooks); memory when absent. */
+  occupancy?: ChannelOccupancy;
   /** A session start's inbox reads in one step (Redis: one Lua call); by default the inbox's calls in order. */
   resumeRead?: ResumeRead;
 }
@@ -58,6 +63,8 @@ export interface RouterDeps {
   events?: BackendEvents;
   /** How long an announced interest in ack receipts lasts (LONGLINK_ACK_RECEIPTS=await); 10 s by default. */
   ackInterestMs?: number;
+  /** Standalone mode: the gateway in this process, which takes its deliveries without the bus (local-gateway.ts). */
+  localGateway?: LocalGateway;
 }
 
 /** Core options from the router's settings; everything not set here keeps its default. */
@@ -82,6 +89,8 @@ export class Router {
   readonly events: GatewayEvents;
   readonly link: RouterBusLink;
   readonly channels: ChannelService;
+  /** channel.occupied / channel.vacated webhooks from the gateways' occupancy reports. */
+  readonly occupancy: ChannelOccupancyEvents;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly storeHealth: StoreHealth = { failing: false };
   private readonly storesConnected: () => boolean;
@@ -95,11 +104,19 @@ export class Router {
     const trace = deps.trace ?? NO_TRACING;
     this.events_ = deps.events ?? NO_BACKEND_EVENTS;
     this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats, ackReceipts: options.ackReceipts, ...(deps.ackInterestMs !== undefined ? { ackInterestMs: deps.ackInterestMs } : {}) });
-    const common = { out: this.link, ...deps.stores, clock, log, stats: this.stats, store, options, trace, events: this.events_ };
+    // Trace context rides in bus headers: a traced push's deliveries take the bus even in one process.
+    const bus = deps.bus;
+    const out = deps.localGateway && !trace.enabled
+      ? new LocalFirstOutbound(this.link, deps.localGateway, bus.interested ? () => bus.interested!(deps.subjects.acked) : undefined)
+      : this.link;
+    const common = { out, ...deps.stores, clock, log, stats: this.stats, store, options, trace, events: this.events_ };
     this.core = new RouterCore(common);
     this.events = new GatewayEvents(common);
     this.channels = new ChannelService({
       history: deps.stores.history ?? new MemoryChannelHistory({ clock }), presence: deps.stores.presence, out: this.link, clock, store, ...(deps.channelLimits ? { limits: deps.channelLimits } : {}),
+    });
+    this.occupancy = new ChannelOccupancyEvents({
+      occupancy: deps.stores.occupancy ?? new MemoryChannelOccupancy(), presence: deps.stores.presence, events: this.events_, store,
     });
   }
 
@@ -116,7 +133,7 @@ export class Router {
   /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */
   start(): void {
     if (this.link.listening) return;
-    this.link.listen({ core: this.core, events: this.events, backend: this.events_, channels: this.channels });
+    this.link.listen({ core: this.core, events: this.events, backend: this.events_, channels: this.channels, occupancy: this.occupancy });
     this.sweepTimer = setInterval(() => void this.events.sweep(), this.core.options.sweepIntervalMs);
     this.sweepTimer.unref?.();
   }

@@ -31,3 +31,19 @@ export async function batchJson(messages: readonly PushOutcome[]): Promise<strin
   for await (const chunk of batchJsonChunks(messages)) out += chunk;
   return out;
 }
+
+/**
+ * One push's answer, `{"id":…,"results":[{"user","seq","id","status","connections"}…]}`:
+ * the same text as JSON.stringify(outcome) (the order routeOne builds), without walking
+ * the objects' keys. The receipts' internal promises are never written.
+ */
+export function pushOutcomeJson(o: PushOutcome): string {
+  let s = '{"id":' + JSON.stringify(o.id) + ',"results":[';
+  const rs = o.results;
+  for (let i = 0; i < rs.length; i++) {
+    const r = rs[i]!;
+    s += (i > 0 ? ',{"user":' : '{"user":') + JSON.stringify(r.user) + ',"seq":' + r.seq + ',"id":' + JSON.stringify(r.id)
+      + ',"status":"' + r.status + '","connections":' + r.connections + '}';
+  }
+  return s + ']}';
+}

@@ -15,7 +15,7 @@
 import { bearerOf, keyMatcher } from '../shared/bearer.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import { fail, json, type ApiHandler, type ApiRequest, type Reply, type SendReply } from './http-body.js';
-import { batchJsonChunks } from './batch-json.js';
+import { batchJsonChunks, pushOutcomeJson } from './batch-json.js';
 import { bulkBudget } from './core/turn-budget.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
@@ -33,7 +33,7 @@ import { listenUws } from './http-uws.js';
 const BULK_BODY_CHARS = 64 * 1024;
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
+export type RouterApi = Pick<RouterCore, 'parsePush' | 'parsePushPaced' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
@@ -147,6 +147,9 @@ function pathUser(param: string): { ok: true; user: string } | { ok: false; repl
   return r.success ? { ok: true, user: r.data } : { ok: false, reply: fail(Errors.API_VALIDATION, `user: ${r.error.issues[0]?.message ?? 'invalid'}`) };
 }
 
+/** A push body in batch form (`{"messages": …}`); anything else is validated as one message. */
+const isBatch = (v: unknown): boolean => typeof v === 'object' && v !== null && 'messages' in v;
+
 const queryOf = (url: string): string => { const i = url.indexOf('?'); return i < 0 ? '' : url.slice(i + 1); };
 
 export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHttp> {
@@ -185,10 +188,11 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
       handler: async (req) => {
         const body = await jsonBody(req);
         if (!body.ok) return body.reply;
-        const parsed = await core.parsePushPaced(body.value);
+        // A single message is validated in one step; only a batch's messages are paced (turn budget).
+        const parsed = isBatch(body.value) ? await core.parsePushPaced(body.value) : core.parsePush(body.value);
         if (!parsed.ok) return fail(parsed.error, parsed.message);
         const v = parsed.value;
-        if (v.kind === 'single') return json(200, (await core.pushValidated([v.push]))[0]);
+        if (v.kind === 'single') return { status: 200, body: pushOutcomeJson((await core.pushValidated([v.push]))[0]!) };
         // A batch's answer can be ~9 MB (100,000 results): written in slices, one per turn (batch-json.ts).
         return { status: 200, body: '', chunks: batchJsonChunks(await core.pushValidated(v.pushes)) };
       },
@@ -284,8 +288,9 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
       }
     }
     if (route.method === 'POST') {
-      const type = (req.header('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
-      if (type !== 'application/json') return Promise.resolve(fail(Errors.API_UNSUPPORTED_MEDIA));
+      const ct = req.header('content-type');
+      // The usual header as sent by clients first; anything else is parsed (parameters, case, spaces).
+      if (ct !== 'application/json' && (ct ?? '').split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') return Promise.resolve(fail(Errors.API_UNSUPPORTED_MEDIA));
     }
     return route.handler(req, param);
   }

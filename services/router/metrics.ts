@@ -8,8 +8,9 @@
  * End-to-end push latency (router accept → socket write) is measured where
  * the write happens: `longlink_gateway_push_latency_seconds` on the gateways.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { ScrapeMetrics, registerNatsMetrics, type NatsBusStats } from '../shared/metrics.js';
+import { FastHistogram } from '../shared/fast-histogram.js';
 import type { ClusterView, RouterStats } from './core/router-types.js';
 import type { WorkQueue } from './core/work-queue.js';
 
@@ -82,14 +83,21 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.counter('bus_errors_total', 'Malformed bus messages and failed publishes.', (r) => r.stats.busErrors);
   m.counter('store_errors_total', 'Failed storage calls (Redis unavailable, timeouts).', (r) => r.stats.storeErrors);
 
-  const requests = new Counter({
+  // Once per API request: plain counts and pre-bound histogram series (fast-histogram.ts); prom-client reads the counts when scraped.
+  const requestCounts = new Map<string, { labels: { route: string; method: string; code: string }; n: number }>();
+  new Counter({
     name: P + 'http_requests_total', help: 'Push API requests answered, by route template, method and HTTP status code.',
     labelNames: ['route', 'method', 'code'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of requestCounts.values()) this.inc(c.labels, c.n);
+    },
   });
-  const duration = new Histogram({
+  const duration = new FastHistogram({
     name: P + 'http_request_duration_seconds', help: 'Push API request duration (first byte read to response written), by route template.',
     labelNames: ['route'], registers: [registry], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   });
+  const durationOf = new Map<string, (seconds: number) => void>();
 
   let bound = false;
   return {
@@ -106,8 +114,14 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
       if (nats) registerNatsMetrics(registry, nats);
     },
     observeHttp(route, method, status, seconds) {
-      requests.inc({ route, method: METHODS.has(method) ? method : 'other', code: String(status) });
-      duration.observe({ route }, seconds);
+      const m = METHODS.has(method) ? method : 'other';
+      const key = route + ' ' + m + ' ' + status;
+      const c = requestCounts.get(key);
+      if (c !== undefined) c.n++;
+      else requestCounts.set(key, { labels: { route, method: m, code: String(status) }, n: 1 });
+      let observe = durationOf.get(route);
+      if (observe === undefined) durationOf.set(route, (observe = duration.bind(route)));
+      observe(seconds);
     },
   };
 }

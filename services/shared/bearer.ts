@@ -2,13 +2,16 @@
  * Bearer credentials (push API keys, the console token): parsing the
  * Authorization header and comparing in constant time.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
-/** Digests first, so comparison time depends on neither the key's content nor its length. */
+/**
+ * Digests first, so comparison time depends on neither the key's content nor its length.
+ * One-shot `hash` (no Hash object): this runs once per push API request.
+ */
 export function keyMatcher(keys: readonly string[]): (presented: string) => boolean {
-  const digests = keys.map((k) => createHash('sha256').update(k).digest());
+  const digests = keys.map((k) => hash('sha256', k, 'buffer'));
   return (presented) => {
-    const d = createHash('sha256').update(presented).digest();
+    const d = hash('sha256', presented, 'buffer');
     let ok = false;
     for (const k of digests) ok = timingSafeEqual(k, d) || ok;
     return ok;

@@ -23,6 +23,7 @@ import { loadRouterSettings } from '../router/config.js';
 import { loadWebhookSettings } from '../router/webhooks/config.js';
 import { createWebhooks } from '../router/webhooks/index.js';
 import { MemoryWebhookQueue } from '../router/webhooks/memory-queue.js';
+import { LocalGateway } from '../router/local-gateway.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
 import { loadConsoleAccess } from '../router/console/index.js';
 
@@ -81,7 +82,10 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
   const inbox = new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
   const presence = new MemoryPresence({ clock, leaseMs: settings.leaseMs });
+  // The gateway below takes the router's deliveries as objects, not through the bus (local-gateway.ts).
+  const localGateway = new LocalGateway();
   const routed = await startRouter({
+    localGateway,
     ...(webhooks ? { webhooks } : {}),
     settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'), metrics: routerMetrics,
     console: { access, mode: 'standalone' },
@@ -94,6 +98,8 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     await routed.close();
     throw err;
   }
+  const listener = gateway.listener;
+  localGateway.attach(gateway.id, (deliveries) => listener.deliverAll(deliveries));
   const router = routed.router;
   const http = routed.http;
   const secret = config.jwtSecret ?? DEV_JWT_SECRET;
@@ -102,6 +108,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    localGateway.detach();
     await gateway.close();
     await routed.close();
     await bus.close();

@@ -68,8 +68,25 @@ export class Outbound {
       () => this.pushNow(c, p, path));
   }
 
+  /**
+   * The last push frame encoded, by record and epoch: a delivery writes one
+   * record to each of the user's connections in a row, so the frame is
+   * built once per push, not once per socket.
+   */
+  private lastRecord: PushRecord | undefined;
+  private lastEpoch = -1;
+  private lastFrame = '';
+
+  private frameOf(p: PushRecord, epoch: number): string {
+    if (p === this.lastRecord && epoch === this.lastEpoch) return this.lastFrame;
+    this.lastFrame = encodePushRaw(p.seq, p.id, p.ts, p.data, epoch >= 0 ? epoch : undefined);
+    this.lastRecord = p;
+    this.lastEpoch = epoch;
+    return this.lastFrame;
+  }
+
   private pushNow(c: Connection, p: PushRecord, path: PushPath): void {
-    this.write(c, encodePushRaw(p.seq, p.id, p.ts, p.data, c.epoch >= 0 ? c.epoch : undefined), false);
+    this.write(c, this.frameOf(p, c.epoch), false);
     if (p.seq > c.sentSeq) c.sentSeq = p.seq;
     this.d.stats.pushesDelivered++;
     this.d.observer?.pushLatencySeconds((this.d.clock.wallNow() - p.ts) / 1000, path);

@@ -223,7 +223,7 @@ export class GatewayEvents {
     // [user, device, seq, epoch?]: an ack naming an epoch the store no longer has changes nothing (Inbox.ack).
     // The acked pushes are listed only when someone takes receipts: the bus (ackReceipts) or push.acked webhooks.
     const mode = this.d.options.ackReceipts;
-    const publish = mode === true || (mode === 'await' && this.d.out.ackReceiptsWanted?.() === true);
+    const publish = (mode === true && this.d.out.ackReceiptsHeard?.() !== false) || (mode === 'await' && this.d.out.ackReceiptsWanted?.() === true);
     const list = publish || this.events.wants('push.acked');
     const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) =>
       this.d.inbox.ack(u, d, seq, { ...(list ? { list: true } : {}), ...(epoch !== undefined ? { epoch } : {}) }))));

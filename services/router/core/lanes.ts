@@ -34,6 +34,12 @@ export class Lanes {
 
   get size(): number { return this.tails.size; }
 
+  /** Whether some lease holds one of these keys (a push that finds none may store and route without taking them, in one turn). */
+  anyHeld(keys: readonly string[]): boolean {
+    for (let i = 0; i < keys.length; i++) if (this.tails.has(keys[i]!)) return true;
+    return false;
+  }
+
   /**
    * Keys may repeat (a batch's messages share users): a repeat is skipped.
    * Earlier holders are kept once each, however many keys they share with

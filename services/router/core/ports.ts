@@ -28,6 +28,12 @@ export interface RouterOutbound {
   awaitingAck?(): void;
   /** In `await` mode: whether some router awaits ack receipts now (acks publish them only then). */
   ackReceiptsWanted?(): boolean;
+  /**
+   * False when no one would receive an ack receipt published now (an
+   * in-process bus knows: standalone mode without a backend listening);
+   * acks then skip listing the pushes they cover. Absent: assume someone does.
+   */
+  ackReceiptsHeard?(): boolean;
   /** Asks one gateway (or all, without `gateway`) to announce its connections again. */
   sync(req: SyncRequest): boolean;
   /** Where gateways send this router's delivery receipts (put in deliveries that await them). */

@@ -21,6 +21,13 @@ export interface Located {
 
 export interface PushStore {
   appendAndLookup(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<Located>;
+  /**
+   * appendAndLookup answered synchronously (throws what the promise would
+   * reject with): only a store that does its work in process offers it (the
+   * memory store). The router core then stores and routes a small push in
+   * the request's own turn (router-core.ts).
+   */
+  appendAndLookupNow?(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Located;
 }
 
 /** Append and lookup issued together (a duplicate's lookup result is dropped). */

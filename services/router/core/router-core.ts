@@ -149,8 +149,47 @@ export class RouterCore {
    * Traced as `longlink.router.push` (child of the API request's span): the deliveries' publish spans hang off it.
    */
   pushValidated(pushes: readonly ValidPush[]): Promise<PushOutcome[]> {
-    if (!this.trace.enabled) return this.routeBatch(pushes);
+    if (!this.trace.enabled) return this.pushNow(pushes) ?? this.routeBatch(pushes);
     return this.trace.span('longlink.router.push', { attrs: { 'longlink.messages': pushes.length } }, () => this.routeBatch(pushes));
+  }
+
+  /**
+   * The in-process fast path (standalone mode: the memory push store answers
+   * synchronously): a small push whose users no other push holds is stored,
+   * looked up and routed in the caller's turn, without lanes, store promises
+   * or awaits. Per-user order holds as on the general path: appends happen
+   * in arrival order and deliveries are queued in that order; a user held by
+   * an unfinished push (a big batch being stored) sends this one the general
+   * way, behind it. Store errors become STORE_UNAVAILABLE through the same
+   * StoreCall. Undefined: not eligible, take routeBatch.
+   */
+  private pushNow(pushes: readonly ValidPush[]): Promise<PushOutcome[]> | undefined {
+    const now = this.pushStore.appendAndLookupNow;
+    if (now === undefined || pushes.length > 1) return undefined;
+    const p = pushes[0];
+    if (p === undefined || p.users.length > BULK || this.lanes.anyHeld(p.users)) return undefined;
+    const entry: InboxEntry = { id: p.id ?? randomUUID(), ts: this.deps.clock.wallNow(), data: p.data };
+    this.stats.pushRequests++;
+    const opts = p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined;
+    const located: Located[] = new Array<Located>(p.users.length);
+    try {
+      for (let j = 0; j < p.users.length; j++) {
+        this.stats.presenceLookups++;
+        located[j] = now.call(this.pushStore, p.users[j]!, entry, opts);
+      }
+    } catch (err) {
+      // Some recipients may be stored (as on the general path): the caller retries with its idempotency key.
+      return this.store('append', Promise.reject(err instanceof Error ? err : new Error(String(err))));
+    }
+    const events = this.deps.events ?? NO_BACKEND_EVENTS;
+    const ctx: RouteContext = { notices: [], traced: false, events, offlineEvents: events.wants('push.offline') };
+    const results: PushResult[] = new Array<PushResult>(p.users.length);
+    for (let j = 0; j < p.users.length; j++) results[j] = this.routeOne(p, p.users[j]!, located[j]!, ctx);
+    this.publishNotices(ctx);
+    const outcomes: PushOutcome[] = [{ id: entry.id, results }];
+    // Answer once the deliveries are on their way (end of this turn, with the turn's other pushes).
+    const published = this.deliveries.published;
+    return p.awaitMs !== undefined ? published.then(() => this.awaitReceipts(pushes, outcomes)) : published.then(() => outcomes);
   }
 
   private async routeBatch(pushes: readonly ValidPush[]): Promise<PushOutcome[]> {

@@ -16,10 +16,14 @@ export class MemoryPushStore implements PushStore {
 
   appendAndLookup(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Promise<Located> {
     try {
-      const appended = this.inbox.appendNow(user, entry, opts);
-      return Promise.resolve({ appended, entries: appended.duplicate ? [] : this.presence.lookupNow(user) });
+      return Promise.resolve(this.appendAndLookupNow(user, entry, opts));
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  appendAndLookupNow(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Located {
+    const appended = this.inbox.appendNow(user, entry, opts);
+    return { appended, entries: appended.duplicate ? [] : this.presence.lookupNow(user) };
   }
 }
