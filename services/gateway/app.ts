@@ -85,7 +85,7 @@ export async function startGateway(deps: {
   const metrics = createGatewayMetrics();
   // Trace context rides in bus headers; a pass-through unless startTracing() enabled tracing.
   const tracedBus = traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory');
-  const link = new BusGatewayLink({ bus: tracedBus, subjects, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50 });
+  const link = new BusGatewayLink({ bus: tracedBus, subjects, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50, bootId });
   // The topic publisher is bound to the uWS app once it exists: no connection (so no channel) before that.
   let publishTopic: (topic: string, message: string) => void = () => {};
   const core = new GatewayCore({

@@ -7,12 +7,13 @@
  * deliver, control and sync subjects, and periodic beacons), which needs only
  * the narrow `ServedGateway` view of the core.
  */
+import { randomBytes } from 'node:crypto';
 import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
 import { publishUpstream, requestUpstream } from '../shared/bus/upstream.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type {
-  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelPresenceEvent, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
+  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelOccupancyEvent, ChannelPresenceEvent, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
   GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage,
 } from '../shared/bus/messages.js';
 import type { ChannelLink, GatewayLink } from './core/ports.js';
@@ -24,6 +25,8 @@ export interface BusLinkOptions {
   subjects: Subjects;
   resumeTimeoutMs: number;
   ackFlushMs: number;
+  /** This process's boot id (as in its beacons): channel occupancy reports carry it. */
+  bootId?: string;
 }
 
 /** What the listener asks of the gateway it serves (GatewayCore satisfies it). */
@@ -144,8 +147,12 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
   private ackTimer: NodeJS.Timeout | undefined;
   /** Malformed channel messages dropped. */
   badChannelMessages = 0;
+  private occupancySeq = 0;
+  private readonly bootId: string;
 
-  constructor(private readonly o: BusLinkOptions) {}
+  constructor(private readonly o: BusLinkOptions) {
+    this.bootId = o.bootId ?? randomBytes(6).toString('base64url');
+  }
 
   interest(channel: string, onMessage: (m: ChannelMessage) => void): { ready: Promise<void>; drop(): void } {
     const sub = this.o.bus.subscribe(this.o.subjects.channel(channel), (m) => {
@@ -159,6 +166,11 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
 
   channelPresence(ev: ChannelPresenceEvent): void {
     this.o.bus.publish(this.o.subjects.channelPresence(ev.channel), encodeMsg(ev));
+  }
+
+  /** Adds this boot's id and the next report number (routers order one gateway's reports by them). */
+  channelOccupancy(ev: ChannelOccupancyEvent): void {
+    this.o.bus.publish(this.o.subjects.channelOccupancy, encodeMsg({ ...ev, boot: this.bootId, seq: ++this.occupancySeq }));
   }
 
   history(req: ChannelHistoryRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ChannelHistoryReply> {

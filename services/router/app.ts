@@ -29,6 +29,8 @@ import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
 import type { ChannelHistory } from './core/channel-history.js';
 import { ChannelService, type ChannelLimits } from './core/channels.js';
 import { MemoryChannelHistory } from './stores/memory/channel-history.js';
+import { MemoryChannelOccupancy } from './stores/memory/channel-occupancy.js';
+import { ChannelOccupancyEvents, type ChannelOccupancy } from './core/channel-occupancy.js';
 import { startConsole, type ConsoleAccess, type ConsolePanel, type RunningConsole } from './console/index.js';
 
 export interface RouterStores {
@@ -39,6 +41,8 @@ export interface RouterStores {
   pushStore?: PushStore;
   /** Channel history (offsets, epochs, recent messages); memory when absent (standalone, tests). */
   history?: ChannelHistory;
+  /** Which gateways have subscribers per channel (channel webhooks); memory when absent. */
+  occupancy?: ChannelOccupancy;
   /** A session start's inbox reads in one step (Redis: one Lua call); by default the inbox's calls in order. */
   resumeRead?: ResumeRead;
 }
@@ -85,6 +89,8 @@ export class Router {
   readonly events: GatewayEvents;
   readonly link: RouterBusLink;
   readonly channels: ChannelService;
+  /** channel.occupied / channel.vacated webhooks from the gateways' occupancy reports. */
+  readonly occupancy: ChannelOccupancyEvents;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly storeHealth: StoreHealth = { failing: false };
   private readonly storesConnected: () => boolean;
@@ -109,6 +115,9 @@ export class Router {
     this.channels = new ChannelService({
       history: deps.stores.history ?? new MemoryChannelHistory({ clock }), presence: deps.stores.presence, out: this.link, clock, store, ...(deps.channelLimits ? { limits: deps.channelLimits } : {}),
     });
+    this.occupancy = new ChannelOccupancyEvents({
+      occupancy: deps.stores.occupancy ?? new MemoryChannelOccupancy(), presence: deps.stores.presence, events: this.events_, store,
+    });
   }
 
   /**
@@ -124,7 +133,7 @@ export class Router {
   /** Subscribes to the router's bus subjects and starts the presence sweeper. Idempotent. */
   start(): void {
     if (this.link.listening) return;
-    this.link.listen({ core: this.core, events: this.events, backend: this.events_, channels: this.channels });
+    this.link.listen({ core: this.core, events: this.events, backend: this.events_, channels: this.channels, occupancy: this.occupancy });
     this.sweepTimer = setInterval(() => void this.events.sweep(), this.core.options.sweepIntervalMs);
     this.sweepTimer.unref?.();
   }

@@ -23,13 +23,14 @@ import type { AckEvent, AckInterest, ChannelCountReply, ChannelCountRequest, Cha
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
-import type { BackendEvents } from './core/backend-events.js';
+import type { BackendEvents, ChannelMemberData } from './core/backend-events.js';
+import type { ChannelOccupancyEvents } from './core/channel-occupancy.js';
 import type { GatewayEvents } from './core/gateway-events.js';
 import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
 import type { ChannelOutbound, ChannelService } from './core/channels.js';
-import { parseHistoryRequest, parsePublishBody } from './channel-schemas.js';
+import { parseChannelMember, parseHistoryRequest, parseOccupancy, parsePublishBody } from './channel-schemas.js';
 import { parseAckEvent, parseAcks, parseBeacon, parseFetchRequest, parsePresenceEvent, parseResumeRequest, parseReceipt, parseUpstream } from './schemas.js';
 
 export interface RouterBusLinkOptions {
@@ -51,6 +52,8 @@ export interface RouterHandlers {
   core: Pick<RouterCore, 'parsePushPaced' | 'pushValidated' | 'receipt' | 'ackReceipt' | 'awaitingAcks'>;
   events: Pick<GatewayEvents, 'queuedPresence' | 'applyBeacon' | 'applyAcks' | 'queuedResume' | 'queuedFetch'>;
   channels: Pick<ChannelService, 'publish' | 'history'>;
+  /** Channel webhooks: gateways' occupancy reports are read off the bus only when an endpoint takes channel.occupied or channel.vacated. */
+  occupancy?: Pick<ChannelOccupancyEvents, 'wanted' | 'report'>;
   /** Backend events (webhooks): upstream messages are read off the bus only when an endpoint takes them. */
   backend?: BackendEvents;
 }
@@ -104,6 +107,15 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
       }));
     }
     const backend = h.backend;
+    const occupancy = h.occupancy;
+    if (occupancy?.wanted === true) this.subs.push(bus.subscribe(s.channelOccupancy, (m) => this.onEvent(m, parseOccupancy, (ev) => occupancy.report(ev)), q));
+    if (backend !== undefined && (backend.wants('channel.subscribed') || backend.wants('channel.unsubscribed'))) {
+      // The gateways' join / leave events (LONGLINK_CHANNEL_PRESENCE_EVENTS on the gateways): one router of the group reports each.
+      this.subs.push(bus.subscribe(s.channelPresence('>'), (m) => this.onEvent(m, parseChannelMember, async (ev) => {
+        const type = ev.type === 'join' ? 'channel.subscribed' : 'channel.unsubscribed';
+        if (backend.wants(type)) backend.emit(type, { channel: ev.channel, user: ev.user, device: ev.device, conn: ev.conn, gateway: ev.gateway, at: ev.at } satisfies ChannelMemberData);
+      }), q));
+    }
     if (backend?.wants('upstream.message')) {
       // One router of the group turns each upstream message into an upstream.message webhook;
       // a request (reply: true) is answered with the receiver's response (webhooks.md).

@@ -4,9 +4,9 @@
  */
 import { z } from 'zod';
 import { BROADCAST_CHANNEL, checkChannel, checkMessageId, checkPublishChannel } from '../../protocol/index.js';
-import type { ChannelHistoryRequest } from '../shared/bus/messages.js';
+import type { ChannelHistoryRequest, ChannelOccupancyEvent, ChannelPresenceEvent } from '../shared/bus/messages.js';
 import type { PublishRequest, SubscribeRequest } from './core/channels.js';
-import { deviceId, formatIssues, ident, objectError, userId, type Parsed } from './schemas.js';
+import { deviceId, formatIssues, gatewayOrConnId, ident, objectError, userId, type Parsed } from './schemas.js';
 
 const channel = ident(checkChannel, 'channel');
 const publishChannel = ident(checkPublishChannel, 'channel');
@@ -50,4 +50,24 @@ export function parseHistoryRequest(v: unknown): ChannelHistoryRequest | undefin
   if (!r.success) return undefined;
   const { afterOffset, ...rest } = r.data;
   return afterOffset === null || afterOffset === undefined ? rest : { ...rest, afterOffset };
+}
+
+const occupancySchema = z.object({
+  channel: publishChannel, gateway: gatewayOrConnId, occupied: z.boolean(), at: z.number().finite(),
+  boot: z.string().max(256).optional(), seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+const memberSchema = z.object({
+  type: z.enum(['join', 'leave']), channel: publishChannel, user: userId, device: deviceId, conn: gatewayOrConnId, gateway: gatewayOrConnId, at: z.number().finite(),
+});
+
+/** A gateway's occupancy report (P.choccupancy). */
+export function parseOccupancy(v: unknown): ChannelOccupancyEvent | undefined {
+  const r = occupancySchema.safeParse(v);
+  return r.success ? r.data : undefined;
+}
+
+/** A gateway's join / leave event (P.chpresence.<channel>), for channel.subscribed / unsubscribed webhooks. */
+export function parseChannelMember(v: unknown): ChannelPresenceEvent | undefined {
+  const r = memberSchema.safeParse(v);
+  return r.success ? r.data : undefined;
 }

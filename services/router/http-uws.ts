@@ -188,7 +188,7 @@ export async function listenUws(h: ApiHandler, o: ListenOptions): Promise<Router
     }
     const x = new UwsExchange(res, req, o.maxBodyBytes);
     inFlight++;
-    void h.serve(x, (r) => x.send(r), t0).then(settled); // serve never rejects
+    void h.serve(x, (r) => x.send(r), t0).then(settled, settled); // serve never rejects; if it ever did, the count must still drop
   });
 
   const listenSocket = await new Promise<NonNullable<Parameters<Parameters<typeof app.listen>[2]>[0]>>((resolve, reject) => {

@@ -21,6 +21,9 @@ import type { AckEvent, ControlCommand, Delivery, SyncRequest } from '../shared/
 import type { RouterOutbound } from './core/ports.js';
 import type { OfflineNotice } from './core/router-types.js';
 
+/** At most one report of a throwing gateway per this many ms (the count of the others goes with it). */
+const REPORT_EVERY_MS = 10_000;
+
 /** Where the in-process gateway takes deliveries (its bus listener's `deliverAll`). */
 export type LocalDeliver = (deliveries: readonly Delivery[]) => void;
 
@@ -32,6 +35,16 @@ export class LocalGateway {
   handedOver = 0;
   /** Deliver calls that threw inside the gateway (dropped, as the bus would). */
   failures = 0;
+  private reportedAt = -Infinity;
+  private unreported = 0;
+
+  /**
+   * `onFailure`: told (at most once per 10 s, with how many throws it covers)
+   * when the gateway threw while taking deliveries. A throw there is a bug:
+   * the rest of that flush's deliveries stay in their inboxes until resume,
+   * so it must not pass silently.
+   */
+  constructor(private readonly onFailure?: (err: unknown, count: number) => void, private readonly now: () => number = Date.now) {}
 
   attach(id: string, deliver: LocalDeliver): void {
     this.id = id;
@@ -49,10 +62,21 @@ export class LocalGateway {
     this.handedOver += deliveries.length;
     try {
       this.deliver(deliveries);
-    } catch {
+    } catch (err) {
       this.failures++;
+      this.report(err);
     }
     return true;
+  }
+
+  private report(err: unknown): void {
+    this.unreported++;
+    const t = this.now();
+    if (this.onFailure === undefined || t - this.reportedAt < REPORT_EVERY_MS) return;
+    this.reportedAt = t;
+    const count = this.unreported;
+    this.unreported = 0;
+    this.onFailure(err, count);
   }
 }
 

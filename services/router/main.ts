@@ -25,6 +25,7 @@ import { RedisPresence } from './stores/redis/presence.js';
 import { RedisPushStore } from './stores/redis/push-store.js';
 import { createRedis } from './stores/redis/client.js';
 import { RedisChannelHistory } from './stores/redis/channel-history.js';
+import { RedisChannelOccupancy } from './stores/redis/channel-occupancy.js';
 import { createRouterMetrics } from './metrics.js';
 import { consoleSpec, loadConsoleAccess } from './console/index.js';
 import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
@@ -74,7 +75,8 @@ try {
     ...(webhooks ? { webhooks } : {}),
     storesConnected: () => redis.status === 'ready',
     stores: { inbox, sessions: new RedisSessions({ redis, prefix }), resumeRead: new RedisResumeRead({ redis, prefix }), presence, pushStore: new RedisPushStore(inbox, presence),
-      history: new RedisChannelHistory({ redis, prefix, ...historyLimits(settings) }) },
+      history: new RedisChannelHistory({ redis, prefix, ...historyLimits(settings) }),
+      occupancy: new RedisChannelOccupancy({ redis, prefix }) },
   });
   // Whichever side reconnects last triggers the re-announcement: gateways do it on their
   // own reconnect, and a reconnected router asks them (announcements sent while it was not

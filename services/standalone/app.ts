@@ -83,7 +83,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const inbox = new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
   const presence = new MemoryPresence({ clock, leaseMs: settings.leaseMs });
   // The gateway below takes the router's deliveries as objects, not through the bus (local-gateway.ts).
-  const localGateway = new LocalGateway();
+  const localGateway = new LocalGateway((err, count) => log.error({ err: err instanceof Error ? err.message : String(err), count }, 'gateway threw taking deliveries: they stay in the inbox until the client resumes'));
   const routed = await startRouter({
     localGateway,
     ...(webhooks ? { webhooks } : {}),

@@ -11,6 +11,8 @@ import { composePushStore } from '../../services/router/core/push-store.js';
 import { MemoryPushStore } from '../../services/router/stores/memory/push-store.js';
 import { MemoryChannelHistory } from '../../services/router/stores/memory/channel-history.js';
 import { channelHistoryContract } from './channel-history.contract.js';
+import { channelOccupancyContract } from './channel-occupancy.contract.js';
+import { MemoryChannelOccupancy } from '../../services/router/stores/memory/channel-occupancy.js';
 import { resumeReadContract } from './resume-read.contract.js';
 import { composeResumeRead } from '../../services/router/core/resume-read.js';
 
@@ -55,6 +57,7 @@ channelHistoryContract('memory', async (limits) => {
   return { history, advance, lose: async () => history.lose() };
 });
 
+channelOccupancyContract('memory', async () => new MemoryChannelOccupancy());
 resumeReadContract('memory (inbox calls composed)', async (limits) => {
   const { clock, advance } = manual();
   const inbox = new MemoryInbox({ clock, ...limits });

@@ -30,6 +30,8 @@ import { pushStoreContract } from './push-store.contract.js';
 import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
 import { RedisChannelHistory } from '../../services/router/stores/redis/channel-history.js';
 import { channelHistoryContract } from './channel-history.contract.js';
+import { channelOccupancyContract } from './channel-occupancy.contract.js';
+import { RedisChannelOccupancy } from '../../services/router/stores/redis/channel-occupancy.js';
 import { resumeReadContract } from './resume-read.contract.js';
 import { RedisResumeRead } from '../../services/router/stores/redis/resume-read.js';
 
@@ -80,6 +82,7 @@ function contracts(name: string, client: RedisClient): void {
     const lose = async (): Promise<void> => { for (const k of await client.keys(`${p}:*`)) await client.del(k); };
     return { history: new RedisChannelHistory({ redis: client, prefix: p, ...limits }), advance, lose };
   });
+  channelOccupancyContract(name, async () => new RedisChannelOccupancy({ redis: client, prefix: prefix() }));
 }
 
 contracts('redis', redis);

@@ -12,6 +12,7 @@ import { MemorySessions } from '../../services/router/stores/memory/sessions.js'
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
 import type { Inbox } from '../../services/router/core/inbox.js';
 import type { Presence } from '../../services/router/core/presence.js';
+import type { Sessions } from '../../services/router/core/sessions.js';
 import { Router } from '../../services/router/app.js';
 import type { RouterCore, RouterCoreOptions } from '../../services/router/core/router-core.js';
 import { silent } from './log.js';
@@ -42,7 +43,7 @@ export interface Setup {
   bus: MemoryBus;
   s: Subjects;
   inbox: Inbox;
-  sessions: MemorySessions;
+  sessions: Sessions;
   presence: Presence;
   router: Router;
   core: RouterCore;
@@ -54,13 +55,14 @@ const running: Router[] = [];
 /** Stops every router set up so far: call from afterEach. */
 export function stopRouters(): void { for (const c of running.splice(0)) c.stop(); }
 
-export function setup(o: { options?: Partial<RouterCoreOptions>; inbox?: (i: Inbox) => Inbox; presence?: (p: Presence) => Presence } = {}): Setup {
+export function setup(o: { options?: Partial<RouterCoreOptions>; inbox?: (i: Inbox) => Inbox; presence?: (p: Presence) => Presence; sessions?: (s: Sessions) => Sessions } = {}): Setup {
   const clock = new ManualClock(1000);
   const bus = new MemoryBus();
   const s = makeSubjects('t');
   const baseInbox = new MemoryInbox({ clock, maxLen: 100 });
   const inbox = o.inbox ? o.inbox(baseInbox) : baseInbox;
-  const sessions = new MemorySessions({ clock });
+  const baseSessions = new MemorySessions({ clock });
+  const sessions = o.sessions ? o.sessions(baseSessions) : baseSessions;
   const basePresence = new MemoryPresence({ clock, leaseMs: 10_000 });
   const presence = o.presence ? o.presence(basePresence) : basePresence;
   const router = new Router({ bus, subjects: s, stores: { inbox, sessions, presence }, clock, log: silent, ...(o.options ? { options: o.options } : {}) });

@@ -6,15 +6,18 @@
  * crash rejects what was in flight (never re-sent), calls made while it
  * reconnects go through ioredis (which fails fast while Redis is down), and
  * after a restart it loads its scripts again (no NOSCRIPT). A SCRIPT FLUSH
- * costs at most the calls already sent when it happened. Calls switching
- * between the two connections keep call order.
+ * costs no call: the calls that met the NOSCRIPT are re-sent after the
+ * reload. Calls switching between the two connections keep call order. A
+ * connect step the server refuses ends that connect (the backoff grows; after
+ * a few, calls stay on ioredis), a stalled server costs linear work, and the
+ * calls waiting on the connection are bounded.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
 import { RedisPresence } from '../../services/router/stores/redis/presence.js';
 import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
-import { leanPipeFor, type LeanPipe } from '../../services/router/stores/redis/lean-pipe.js';
+import { LeanPipe, leanPipeFor, type LeanTarget } from '../../services/router/stores/redis/lean-pipe.js';
 import { createRedis, type RedisClient } from '../../services/router/stores/redis/client.js';
 import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 
@@ -33,6 +36,20 @@ async function leanClientLine(redis: RedisClient): Promise<string | undefined> {
   const list = String(await redis.client('LIST'));
   return list.split('\n').find((l) => l.includes('name=longlink-router-lean'));
 }
+
+/** A lean connection of its own to the test server (limits and warnings under the test's control). */
+function ownPipe(url: string, more: Partial<LeanTarget> = {}): LeanPipe {
+  const u = new URL(url);
+  return new LeanPipe({
+    host: u.hostname, port: Number(u.port), db: 0, commandTimeoutMs: 400, connectTimeoutMs: 1000, retryDelay: (n) => 20 * n, ...more,
+  });
+}
+
+async function connectionsReceived(redis: RedisClient): Promise<number> {
+  return Number(/total_connections_received:(\d+)/.exec(await redis.info('stats'))?.[1]);
+}
+
+const RPUSH = '#!lua\nreturn redis.call("RPUSH", KEYS[1], ARGV[1])';
 
 describe('lean Redis connection for the push path', () => {
   let server: RedisHarness;
@@ -120,15 +137,20 @@ describe('lean Redis connection for the push path', () => {
     assert.equal(r.appended.record.seq, 1);
   });
 
-  it('after SCRIPT FLUSH, at most the calls already sent fail; every script is loaded again', async () => {
+  it('after SCRIPT FLUSH no call fails: every script is loaded again and the calls that met NOSCRIPT are re-sent, in call order', async () => {
     await redis.script('FLUSH');
-    const first = await store.appendAndLookup('flush', entry('f1')).then(() => 'ok', (e: Error) => e.message);
-    assert.ok(first === 'ok' || first.startsWith('NOSCRIPT'), first);
-    const r = await store.appendAndLookup('flush', entry('f2'));
-    assert.equal(r.appended.duplicate, false);
-    // Every script was loaded again, not only the one that met the NOSCRIPT.
-    assert.equal((await inbox.since('flush', 0, 10)).at(-1)?.id, 'f2');
+    // Two turns of calls: the first turn's meet the NOSCRIPT; the second's may be made while the reload runs.
+    const first = Array.from({ length: 20 }, (_, i) => inbox.append('flush', entry(`f${i}`)));
+    await new Promise((r) => setImmediate(r));
+    const second = Array.from({ length: 20 }, (_, i) => inbox.append('flush', entry(`g${i}`)));
+    const seqs = [...(await Promise.all(first)).map((r) => r.record.seq), ...(await Promise.all(second)).map((r) => r.record.seq)];
+    assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1), `every call applied once, in call order: ${seqs.join()}`);
+    // Every script was loaded again, not only the ones that met the NOSCRIPT.
+    assert.equal((await inbox.since('flush', 0, 100)).at(-1)?.id, 'g19');
+    assert.equal(await inbox.acked('flush', 'nobody'), 0);
     assert.ok(pipe.ready);
+    const line = await leanClientLine(redis);
+    assert.ok(line?.includes('cmd=evalsha') || line?.includes('cmd=client'), `still on the lean connection: ${line}`);
   });
 
   it('a hung server: calls reject after the command timeout; answers resume when it does', async () => {
@@ -181,6 +203,100 @@ describe('lean Redis connection for the push path', () => {
     await until('the ioredis client after the restart', () => redis.status === 'ready');
     const line = await leanClientLine(redis);
     assert.ok(line?.includes('cmd=evalsha'), `back on the lean connection: ${line}`);
+  });
+
+  it('call order holds when the lean connection is back while calls routed to ioredis are still unanswered', async () => {
+    const key = `order-switch-${Date.now()}`;
+    const sha = pipe.register(RPUSH);
+    const slowFallback = (v: string) => async (): Promise<unknown> => { await sleep(150); return redis.eval(RPUSH, 1, key, v); };
+    const id = /\bid=(\d+)/.exec((await leanClientLine(redis)) ?? '')?.[1];
+    assert.ok(id, 'found the lean connection');
+    await redis.client('KILL', 'ID', id);
+    await until('the lean connection to drop', () => !pipe.ready, 2000);
+    const a = pipe.route(sha, [key], ['a'], slowFallback('a')); // lean is down: the fallback, answered in 150 ms
+    await until('the lean connection', () => pipe.ready);
+    const b = pipe.route(sha, [key], ['b'], slowFallback('b')); // must not overtake a
+    await Promise.all([a, b]);
+    assert.deepEqual(await redis.lrange(key, 0, -1), ['a', 'b']);
+  });
+
+  it('a refused connect step ends that connect: the backoff grows, and after a few every call stays on ioredis (said once)', async () => {
+    await redis.acl('SETUSER', 'noload', 'on', '>pw', '~*', '&*', '+@all', '-script|load');
+    const warnings: string[] = [];
+    const before = await connectionsReceived(redis);
+    const p = ownPipe(server.url, { username: 'noload', password: 'pw', retryDelay: (n) => 20 * 2 ** n, limits: { maxRefusedConnects: 3 }, warn: (m) => warnings.push(m) });
+    p.register(RPUSH);
+    try {
+      let readySeen = 0;
+      const t0 = Date.now();
+      while (Date.now() - t0 < 1200) {
+        if (p.ready) readySeen++;
+        await sleep(5);
+      }
+      const connects = (await connectionsReceived(redis)) - before;
+      assert.equal(readySeen, 0, 'never ready while SCRIPT LOAD is refused');
+      assert.ok(connects >= 3 && connects <= 5, `${connects} connects in 1.2 s`);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(warnings[0]!, /3 connects in a row refused .*NOPERM.*ioredis/);
+      let viaFallback = 0;
+      await p.route(p.register(RPUSH), ['refused'], ['x'], async () => { viaFallback++; return 1; });
+      assert.equal(viaFallback, 1, 'the call went on the fallback');
+    } finally {
+      p.close();
+    }
+  });
+
+  it('CLIENT SETNAME refused is not fatal (best effort, as on ioredis)', async () => {
+    await redis.acl('SETUSER', 'noname', 'on', '>pw', '~*', '&*', '+@all', '-client');
+    const p = ownPipe(server.url, { username: 'noname', password: 'pw', name: 'longlink-test' });
+    try {
+      await until('the lean connection without its name', () => p.ready, 3000);
+      const before = await connectionsReceived(redis);
+      const sha = p.register(RPUSH);
+      const n = await Promise.all(Array.from({ length: 10 }, (_, i) => p.call(sha, ['noname'], [String(i)])!));
+      assert.deepEqual(n, Array.from({ length: 10 }, (_, i) => i + 1));
+      await sleep(200);
+      assert.ok(p.ready);
+      assert.equal(await connectionsReceived(redis), before, 'no reconnects');
+    } finally {
+      p.close();
+    }
+  });
+
+  it('a stalled server: timed-out calls are not scanned again (linear work), and calls past the bound reject at once', async () => {
+    const p = ownPipe(server.url, { commandTimeoutMs: 100, limits: { maxPendingCalls: 3000 } });
+    const sha = p.register(RPUSH);
+    await until('the own lean connection', () => p.ready, 3000);
+    // Count the FIFO reads of the timeout scans.
+    let reads = 0;
+    const q = p as unknown as { fifo: unknown[]; expire: () => void };
+    const expire = q.expire.bind(p);
+    q.expire = () => {
+      const fifo = q.fifo;
+      q.fifo = new Proxy(fifo, { get: (t, k, r) => { if (typeof k === 'string' && /^\d+$/.test(k)) reads++; return Reflect.get(t, k, r) as unknown; } });
+      try { expire(); } finally { q.fifo = fifo; }
+    };
+    server.pause();
+    const outcomes: Array<Promise<string>> = [];
+    try {
+      // 2000 calls over ~400 ms: each timer fire finds a few newly timed out behind many already timed out.
+      for (let t = 0; t < 100; t++) {
+        for (let i = 0; i < 20; i++) outcomes.push(p.call(sha, ['stall'], ['x'])!.then(() => 'ok', (e: Error) => e.name + ':' + e.message));
+        await sleep(4);
+      }
+      await sleep(200);
+      const done = await Promise.all(outcomes);
+      assert.ok(done.every((x) => /timed out/.test(x)), done.find((x) => !/timed out/.test(x)));
+      assert.ok(reads < 4 * outcomes.length, `${reads} FIFO reads for ${outcomes.length} timed-out calls`);
+      // Past the bound (3000 waiting, timed-out ones included: their answers are still due): refused at once.
+      const over: Array<Promise<string>> = [];
+      for (let i = 0; i < 1100; i++) over.push(p.call(sha, ['stall'], ['y'])!.then(() => 'ok', (e: Error) => e.name));
+      const refused = await Promise.race([Promise.all(over.slice(1000)), sleep(50).then(() => [] as string[])]);
+      assert.ok(refused.length === 100 && refused.every((x) => x === 'LeanOverloadError'), `refused at once: ${refused.slice(0, 3).join()}`);
+    } finally {
+      server.resume();
+      p.close();
+    }
   });
 
   it('closes for good when the client ends', async () => {

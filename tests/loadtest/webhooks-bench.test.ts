@@ -26,8 +26,8 @@ describe('bench:webhooks', () => {
     assert.match(table(m, r, undefined, undefined, { events: 10, seconds: 1, rate: 10 }, 0), /on, slow receiver\s+80\s/);
   });
 
-  it('runs end to end at a toy size: every mode measured, every event delivered', async () => {
-    const child = spawn(process.execPath, ['dist/loadtest/bench/webhooks.js', '--rounds', '1', '--duration', '600', '--concurrency', '2', '--slow-ms', '300', '--events', '300', '--users', '10'],
+  for (const receiver of ['node', 'raw']) it(`runs end to end at a toy size (${receiver} receiver): every mode measured, every event delivered`, async () => {
+    const child = spawn(process.execPath, ['dist/loadtest/bench/webhooks.js', '--rounds', '1', '--duration', '600', '--concurrency', '2', '--slow-ms', '300', '--events', '300', '--users', '10', '--receiver', receiver],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
     child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
@@ -38,7 +38,14 @@ describe('bench:webhooks', () => {
       saturated: { modes: Record<string, { requests: number; errors: number }>; ratios: Record<string, unknown> };
       fixed: { rate: number; modes: Record<string, { requests: number }> };
       delivery_per_router: { events: number; rate: number };
+      receiver: string; sustained: { on: number; ratio: number; drain_ms: number }; cpu_us_per_push: Record<string, Record<string, number>>;
+      batching: { messages: number; events: number; events_per_message: number };
     };
+    assert.equal(json.receiver, receiver);
+    assert.ok(json.sustained.on > 0 && json.sustained.ratio > 0 && json.sustained.drain_ms >= 0, JSON.stringify(json.sustained));
+    assert.deepEqual(Object.keys(json.cpu_us_per_push.on!).sort(), ['driver', 'gateway', 'nats', 'receiver', 'redis', 'router']);
+    assert.ok(json.cpu_us_per_push.on!.receiver! > 0, 'the receiver did work in the on phases');
+    assert.ok(json.batching.messages > 0 && json.batching.events_per_message >= 1 && json.batching.events_per_message <= 64, JSON.stringify(json.batching));
     for (const mode of ['off', 'on', 'on-slow']) {
       assert.ok(json.saturated.modes[mode]!.requests > 0, `${mode} measured`);
       assert.equal(json.saturated.modes[mode]!.errors, 0);

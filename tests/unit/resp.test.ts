@@ -50,6 +50,33 @@ describe('RESP reader', () => {
     assert.deepEqual(out, EXPECTED);
   });
 
+  it('a large reply in many reads is read in linear work: its bytes are copied about once, not once per read', () => {
+    // 4 MiB: an array of 64 bulk strings of 64 KiB and one bulk string of 1 MiB, fed in 16 KiB reads (offset by 7 bytes, so no cut lands on a boundary).
+    const item = 'x'.repeat(64 * 1024), big = 'é'.repeat(512 * 1024);
+    const wire = Buffer.from(`*65\r\n${Array.from({ length: 64 }, () => bulk(item)).join('')}${bulk(big)}`);
+    const r = new RespReader();
+    const concat = Buffer.concat;
+    let copied = 0;
+    Buffer.concat = ((list: readonly Uint8Array[], len?: number) => {
+      const b = concat(list, len);
+      copied += b.length;
+      return b;
+    }) as typeof Buffer.concat;
+    let got: RespValue | undefined;
+    try {
+      r.feed(wire.subarray(0, 7));
+      for (let i = 7; i < wire.length; i += 16 * 1024) {
+        r.feed(wire.subarray(i, i + 16 * 1024));
+        const x = r.next();
+        if (x !== undefined) got = x.value;
+      }
+    } finally {
+      Buffer.concat = concat;
+    }
+    assert.ok(Array.isArray(got) && got.length === 65 && got[0] === item && got[64] === big, 'read whole');
+    assert.ok(copied <= 2 * wire.length, `copied ${copied} bytes for a ${wire.length}-byte reply`);
+  });
+
   it('throws on bytes that are not RESP (the connection is then closed)', () => {
     const r = new RespReader();
     r.feed(Buffer.from('?what\r\n'));

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { decodeMsg, encodeMsg } from '../../services/shared/bus/bus.js';
 import type { ResumeReply } from '../../services/gateway/core/ports.js';
 import type { Presence } from '../../services/router/core/presence.js';
+import type { Sessions } from '../../services/router/core/sessions.js';
 import { fetchAfter, resume, setup, stopRouters, withGatewayA } from '../helpers/router-harness.js';
 
 afterEach(stopRouters);
@@ -118,6 +119,40 @@ describe('RouterCore resume and acks', () => {
     assert.equal(onlines, 1, 'b never registered its connection');
     assert.deepEqual(await t.presence.lookup('b'), []);
     assert.deepEqual(t.router.resumeWork.stats, { started: 1, expired: 1, shed: 1 });
+  });
+
+  // A start the gateway gave up on (its resume timeout fired, it closed that connection; the
+  // offline was lost to a failing store) must not displace the client's newer connection when
+  // the router finishes it late: that connection would be closed 4003, which clients do not retry.
+  it('a session start finished past the gateway\'s timeout registers nothing and never replaces the newer connection', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const t = setup({
+      sessions: (s) => Object.assign(Object.create(s) as Sessions, {
+        open: async (user: string, device: string, session: string | undefined) => {
+          if (user === 'u' && device === 'phone' && session === 'slow') await gate;
+          return s.open(user, device, session);
+        },
+      }),
+    });
+    const gwA = t.gw('gwA');
+    const gwB = t.gw('gwB');
+    const late = t.bus.request(t.s.resume, encodeMsg({ gateway: 'gwA', conn: 'cOld', user: 'u', device: 'phone', session: 'slow', timeoutMs: 1000 }), { timeoutMs: 5000 })
+      .then((m) => decodeMsg<unknown>(m.data), () => 'no answer');
+    await t.settle();
+    assert.equal(t.router.resumeWork.inFlight, 1, 'the old start is running, stuck in the store');
+    t.clock.advance(1500); // the gateway's 1000 ms resume timeout fired: it closed cOld; the client reconnected
+    const fresh = await resume(t, { user: 'u', device: 'phone', gateway: 'gwB', conn: 'cNew', timeoutMs: 1000 });
+    assert.equal(fresh.resumed, false);
+    release();
+    const answer = await late;
+    await t.settle();
+    assert.equal((answer as { error?: { code: string } }).error?.code, 'LL_ROUTER_OVERLOADED', `abandoned, not answered as started: ${JSON.stringify(answer)}`);
+    assert.equal(t.core.stats.resumes.get('abandoned'), 1);
+    assert.deepEqual(gwB.controls, [], 'the live newer connection is not told it was replaced');
+    assert.deepEqual(gwA.controls, []);
+    assert.deepEqual((await t.presence.lookup('u')).map((e) => e.conn), ['cNew'], 'the newer connection keeps its directory entry');
+    assert.equal(t.core.stats.replaces, 0);
   });
 
   it('bounds presence events applied at once: a re-announcement burst waits in a FIFO, in arrival order; a full queue drops and counts', async () => {

@@ -239,3 +239,21 @@ describe('API key check', () => {
     for (const bad of ['', 'key-on', 'key-one ', 'K2', 'x'.repeat(10_000)]) assert.equal(ok(bad), false, JSON.stringify(bad.slice(0, 20)));
   });
 });
+
+describe('LocalGateway: a gateway that throws is reported, not silent', () => {
+  it('reports the first throw at once and the rest at most once per 10 s, with their count', () => {
+    let t = 0;
+    const reports: { msg: string; count: number }[] = [];
+    const local = new LocalGateway((err, count) => reports.push({ msg: (err as Error).message, count }), () => t);
+    local.attach('gw-1', () => { throw new Error('boom'); });
+    const d: Delivery[] = [];
+    assert.equal(local.take('gw-1', d), true, 'taken even though the gateway threw (the bus would have dropped it too)');
+    assert.deepEqual(reports, [{ msg: 'boom', count: 1 }]);
+    t = 5_000; local.take('gw-1', d); local.take('gw-1', d);
+    assert.equal(reports.length, 1, 'within 10 s of the last report: counted, not reported');
+    t = 10_000; local.take('gw-1', d);
+    assert.deepEqual(reports[1], { msg: 'boom', count: 3 }, 'the next report carries the throws it covers');
+    assert.equal(local.failures, 4);
+    assert.equal(local.take('gw-2', d), false, 'another gateway id goes on the bus');
+  });
+});

@@ -47,6 +47,8 @@ export interface ChannelOptions {
   recoverWaitMs: number;
   /** Publish join and leave events for backends (ChannelLink.channelPresence), with this gateway id and wall clock; off when absent. */
   presenceEvents?: { gateway: string; wallNow: () => number };
+  /** Report this gateway's first local subscriber of a channel and its last one leaving (ChannelLink.channelOccupancy); off when absent. */
+  occupancyEvents?: { gateway: string; wallNow: () => number };
 }
 
 export interface ChannelStats {
@@ -79,6 +81,8 @@ class ChannelState<C extends ChannelConn> {
   repairing = false;
   early: ChannelMessage[] = [];
   waiting: Array<Waiter<C>> = [];
+  /** Reported occupied (a member's join succeeded): its last member leaving reports it vacated. */
+  occupied = false;
   constructor(readonly name: string, public interest: { ready: Promise<void>; drop(): void } | null) {}
 }
 
@@ -169,6 +173,7 @@ export class ChannelHub<C extends ChannelConn> {
           else st.waiting.push({ c, after: pos });
         });
         this.presence('join', c, channel);
+        if (!st.occupied) { st.occupied = true; this.occupancy(channel, true); }
       })
       .catch((err: unknown) => {
         if (!this.isMember(c, channel)) return;
@@ -197,6 +202,7 @@ export class ChannelHub<C extends ChannelConn> {
       this.stats.interestDropped++;
       this.states.delete(channel);
       this.holding.delete(st);
+      if (st.occupied) this.occupancy(channel, false);
     }
   }
 
@@ -213,6 +219,17 @@ export class ChannelHub<C extends ChannelConn> {
     const pe = this.o.presenceEvents;
     if (pe === undefined || channel === BROADCAST_CHANNEL) return;
     this.link.channelPresence({ type, channel, user: c.user, device: c.device, conn: c.id, gateway: pe.gateway, at: pe.wallNow() });
+  }
+
+  /**
+   * First member joined / last member left, once each per channel state: a
+   * join that failed reports nothing, and a state made again after the last
+   * one left reports again. Never for the broadcast channel.
+   */
+  private occupancy(channel: string, occupied: boolean): void {
+    const oe = this.o.occupancyEvents;
+    if (oe === undefined || channel === BROADCAST_CHANNEL || this.link.channelOccupancy === undefined) return;
+    this.link.channelOccupancy({ channel, gateway: oe.gateway, occupied, at: oe.wallNow() });
   }
 
   private isMember(c: C, channel: string): boolean {

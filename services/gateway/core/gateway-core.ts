@@ -126,6 +126,7 @@ export class GatewayCore {
       {
         maxPerConnection: this.o.channels?.maxPerConnection ?? 64, recoverWaitMs: this.o.channels?.recoverWaitMs ?? 5000, repairAfterMs: this.o.wheel.tickMs,
         ...(this.o.channels?.presenceEvents === true ? { presenceEvents: { gateway: this.o.gatewayId, wallNow: () => this.clock.wallNow() } } : {}),
+        occupancyEvents: { gateway: this.o.gatewayId, wallNow: () => this.clock.wallNow() },
       },
       ch.link, ch.topics, (c, frame) => this.write(c, frame, false), () => this.clock.now(), this.trace);
     this.sessionStart = {

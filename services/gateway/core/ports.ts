@@ -5,7 +5,7 @@
  * `GatewayLink` (memory bus in standalone mode, NATS in cluster mode).
  */
 
-import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelPresenceEvent, FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
+import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelOccupancyEvent, ChannelPresenceEvent, FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
 
 /** Bus messages the core speaks; defined once for every service. */
 export type { ChannelMessage, ChannelHistoryReply, ChannelHistoryRequest, PushRecord, ResumeRequest, ResumeReply, FetchRequest, FetchReply, PresenceEvent, UpstreamMessage, Delivery, ControlCommand } from '../../shared/bus/messages.js';
@@ -46,6 +46,8 @@ export interface ChannelLink {
   history(req: ChannelHistoryRequest): Promise<ChannelHistoryReply>;
   /** Join and leave events for backends (only when the gateway is configured to send them). */
   channelPresence(ev: ChannelPresenceEvent): void;
+  /** This gateway's first local subscriber of a channel joined, or its last one left (for the routers' channel webhooks). */
+  channelOccupancy?(ev: ChannelOccupancyEvent): void;
 }
 
 /** Identity established by the upgrade handler (token verified, params validated). */

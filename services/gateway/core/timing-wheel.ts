@@ -2,8 +2,9 @@
  * Hashed timing wheel (Varghese & Lauck, "scheme 6"; the shape of Netty's
  * HashedWheelTimer) owning every connection's heartbeat deadline, laid out
  * data-oriented: each slot is a dense bucket of (entry, deadline) cells in a
- * Float64Array, an entry's location is two int32s in a typed array, and a node
- * carries only its entry index (`wheelId`).
+ * Float64Array (stored, grown and recycled by timing-wheel-buckets.ts), an
+ * entry's location is two int32s in a typed array, and a node carries only
+ * its entry index (`wheelId`).
  *
  * Algorithm
  *   Time is cut into ticks of `tickMs`, counted from `startMs`: tick k ends at
@@ -33,39 +34,42 @@
  *   - r' > 2r (a heartbeat: the deadline jumps a whole interval ahead): the
  *     entry moves to the new slot now, so the walk of its old slot meets only
  *     a stale cell;
- *   - otherwise (a frame soon after the last one, or the target bucket is at
- *     capacity): the deadline is written into the cell, and the walk of its
- *     slot re-appends it (counted in stats.reslotted).
- *   Why move at touch time: either way an entry is moved about once per
- *   heartbeat, and the move needs one random access, the entry's location.
- *   touch() reads that location anyway and the cell write is a store the CPU
- *   does not wait for; the walk would pay a random store into the location
- *   table per moved entry (~40 ns at 1M entries, where the rest of a visit is
- *   a few ns). Moving costs the touch an append at a bucket's tail (in cache)
- *   and the location write (the line it just read); recording costs the same
- *   one store as before. The 2r rule bounds moves: each one more than doubles
- *   the distance to the entry's next walk, so a connection touched on every
- *   frame moves about twice per deadline, not per frame.
+ *   - otherwise (a frame soon after the last one, a deadline a rotation or
+ *     more ahead, which no move could put in its final slot, or the target
+ *     bucket is at capacity): the deadline is written into the cell, and the
+ *     walk of its slot re-appends it (counted in stats.reslotted).
+ *   Why move at touch time: the move needs the entry's location, a random
+ *   access touch() makes anyway; the walk would pay a random store per moved
+ *   entry (~40 ns at 1M, where a stale cell costs a few ns). The 2r rule
+ *   bounds moves: each more than doubles the distance to the entry's next
+ *   walk, so a connection touched on every frame moves about twice per
+ *   deadline, not per frame.
  *
- *   While a slot is walked its bucket is detached ("pending") and the slot
- *   starts a fresh one (a bucket recycled from the previous walk), so entries
- *   re-appended into the same slot are not seen twice in one tick. An entry
- *   whose location names the walked slot is in pending iff pending holds its
- *   index at that position (the walk marks each cell it takes stale first);
- *   that is what lets onExpire cancel/touch any entry of the slot.
+ *   Deciding without dividing. Computing T(d) (a division and a rounding)
+ *   for the common touch, which records, is avoided by boundaries:
+ *   bounds[j] is the smallest double d with T(d) >= the tick at which slot j
+ *   is next walked, exact to the ulp under T's own arithmetic
+ *   (tick-boundary.ts), computed when that tick enters the rotation (one per
+ *   tick); farBound is the same for tick next + S. "Record" is then
+ *   d >= bounds[slot] and (d < bounds[slot of tick next + min(2r, S - 1)] or
+ *   d >= farBound): the exact rule's decision from two or three compares
+ *   (8 B per slot, 16 KB at the gateway's 2,048). Everything else (moves, a
+ *   full bucket, the slot being walked, NaN, an unpinned boundary) takes the
+ *   exact path with the division.
+ *
+ *   While a slot is walked its bucket is detached ("pending", see
+ *   timing-wheel-buckets.ts), so entries re-appended into the same slot are
+ *   not seen twice in one tick. An entry whose location names the walked
+ *   slot is in pending iff pending holds its index at that position; that is
+ *   what lets onExpire cancel/touch any entry of the slot.
  *
  * Complexity (n = entries, S = wheelSize)
- *   touch / cancel              O(1). A touch that records, or moves to a
- *                               later deadline, never allocates (it records
- *                               instead when the target bucket is full); only
- *                               a move to an earlier deadline may grow a
- *                               bucket, as schedule may.
- *   schedule                    O(1) amortized; allocates only when the entry
- *                               table or a bucket doubles (not in steady
- *                               state: capacity is kept, buckets are recycled).
- *   advance                     O(ticks crossed + cells in their slots);
- *                               a jump of more than one rotation is capped at
- *                               O(S + cells): one pass over every slot.
+ *   touch, cancel: O(1); a touch never allocates except to move an entry
+ *   to an earlier deadline into a full bucket (it records instead otherwise).
+ *   schedule: O(1) amortized; allocates only when the entry table or a
+ *   bucket doubles (not in steady state: buckets are recycled).
+ *   advance: O(ticks crossed + cells in their slots); a jump of more than a
+ *   rotation is one pass over every slot, O(S + cells).
  *   Per heartbeat (one touch that moves the entry), a walk later steps over
  *   one stale cell, so sweep cost per second scales with the touch rate, not
  *   with n, at a few ns per heartbeat. Entries touched by small increments
@@ -77,7 +81,7 @@
  *   ~log2(S) + 1 per entry from later-moving touches, plus one per
  *   schedule/cancel/expiry/earlier-moving touch in the last rotation. 8 B of
  *   location and one reference per entry, at the peak entry count; O(S)
- *   bucket headers, allocated lazily.
+ *   bucket headers, allocated lazily, and 8 B of boundary per slot.
  *
  * Accuracy
  *   An entry expires on the first tick boundary at or after its deadline, i.e.
@@ -93,6 +97,9 @@
  * schedule/touch/cancel any node, but must not call advance(). A node must
  * belong to at most one wheel.
  */
+
+import { SlotBuckets, CELL, STALE } from './timing-wheel-buckets.js';
+import { firstDeadlineOfTick } from './tick-boundary.js';
 
 /** What the wheel needs on a node: one number (the gateway's Connection carries it), so it allocates nothing per touch. */
 export interface WheelNode {
@@ -120,15 +127,8 @@ export interface TimingWheelStats {
 
 const MAX_WHEEL_SIZE = 1 << 20;
 const INITIAL_ENTRIES = 1024;
-/** Initial bucket capacity in cells. */
-const INITIAL_BUCKET = 16;
-const EMPTY = new Float64Array(0);
-// A bucket cell is [index, deadline] (two float64s); a location is [slot, pos] (two int32s).
-const CELL = 2;
+// A location is [slot, pos] (two int32s).
 const LOC = 2;
-/** A cell's index once its entry moved, left or was taken by a walk. */
-const STALE = -1;
-
 export class TimingWheel<N extends WheelNode> {
   /** Cumulative counters, mutated in place (cheap to export as metrics). */
   readonly stats: TimingWheelStats = { visited: 0, expired: 0, reslotted: 0 };
@@ -140,15 +140,15 @@ export class TimingWheel<N extends WheelNode> {
   private locs = new Int32Array(0);
   private readonly nodes: (N | undefined)[] = [];
   private freeHead = -1;
-  /** Per slot: cells [index, deadline] at [2p], [2p + 1] for p < lens[slot]; index STALE if dead. */
-  private readonly buckets: Float64Array[];
-  private readonly lens: Int32Array;
-  /** An empty bucket handed to the slot being walked (the walked one becomes the next spare). */
-  private spare: Float64Array = EMPTY;
-  /** The detached bucket of the slot being walked (cells the walk took are marked STALE). */
-  private pending: Float64Array = EMPTY;
-  private pendingLen = 0;
-  private pendingSlot = -1;
+  private readonly cells: SlotBuckets;
+  /**
+   * Per slot j: the smallest deadline whose tick is at or after the tick at
+   * which j is next walked (next + ((j - next) & mask)); NaN if it could not
+   * be pinned (every compare with it fails, so touch() takes the exact path).
+   */
+  private readonly bounds: Float64Array;
+  /** The same for tick nextTick + S: a deadline at or past it is a rotation or more ahead. */
+  private farBound = Number.NaN;
   /** Next tick index to process; every tick below it has been processed. */
   private nextTick = 0;
   private count = 0;
@@ -174,8 +174,9 @@ export class TimingWheel<N extends WheelNode> {
     this.tickMs = tickMs;
     this.startMs = startMs;
     this.mask = wheelSize - 1;
-    this.buckets = new Array<Float64Array>(wheelSize).fill(EMPTY);
-    this.lens = new Int32Array(wheelSize);
+    this.cells = new SlotBuckets(wheelSize);
+    this.bounds = new Float64Array(wheelSize);
+    this.refreshBounds();
     this.growEntries(INITIAL_ENTRIES);
   }
 
@@ -211,10 +212,29 @@ export class TimingWheel<N extends WheelNode> {
   touch(node: N, deadline: number): void {
     const i = node.wheelId;
     if (i < 0) return;
-    if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
     const slot = this.locs[i * LOC]!;
+    const next = this.nextTick;
+    const mask = this.mask;
+    const r = (slot - next) & mask;
+    // Record iff T(deadline) >= next + r and, either T(deadline) < next + min(2r, S - 1)
+    // or T(deadline) >= next + S: see "Deciding without dividing".
+    const bounds = this.bounds;
+    if (
+      deadline >= bounds[slot]! &&
+      (deadline < bounds[(next + (r < mask - r ? 2 * r : mask)) & mask]! || deadline >= this.farBound) &&
+      slot !== this.cells.pendingSlot
+    ) {
+      this.cells.buckets[slot]![this.locs[i * LOC + 1]! * CELL + 1] = deadline;
+      return;
+    }
+    this.touchExact(i, slot, deadline);
+  }
+
+  /** touch() with the deadline's tick computed: every case, including those the fast path leaves. */
+  private touchExact(i: number, slot: number, deadline: number): void {
+    if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
     const cell = this.locs[i * LOC + 1]! * CELL;
-    const bucket = slot === this.pendingSlot ? this.bucketOf(i, slot, cell) : this.buckets[slot]!;
+    const bucket = this.cells.bucketOf(i, slot, cell);
     const next = this.nextTick;
     const mask = this.mask;
     const tick = this.tickFor(deadline);
@@ -222,7 +242,7 @@ export class TimingWheel<N extends WheelNode> {
     // Ticks until the cell's slot is next walked, and the new slot's (both < S).
     const r = (slot - next) & mask;
     const rTo = (to - next) & mask;
-    if (tick - next >= r && (rTo < 2 * r || rTo === 0 || this.lens[to]! * CELL === this.buckets[to]!.length)) {
+    if (tick - next >= r && (tick - next > mask || rTo < 2 * r || rTo === 0 || this.cells.full(to))) {
       bucket[cell + 1] = deadline;
       return;
     }
@@ -264,12 +284,16 @@ export class TimingWheel<N extends WheelNode> {
         // tick, minus the (possibly millions of) empty iterations.
         jumped = true;
         this.nextTick = target + 1;
+        this.refreshBounds();
         for (let s = 0; s <= this.mask; s++) this.walk(s, target, onExpire);
       } else {
         while (this.nextTick <= target) {
           const tick = this.nextTick;
           // Bump first: anything scheduled from onExpire lands in a later tick.
           this.nextTick = tick + 1;
+          // This slot is next walked a rotation later, at the old farBound's tick.
+          this.bounds[tick & this.mask] = this.farBound;
+          this.farBound = firstDeadlineOfTick(tick + 1 + this.mask + 1, this.startMs, this.tickMs);
           this.walk(tick & this.mask, tick, onExpire);
         }
       }
@@ -280,7 +304,10 @@ export class TimingWheel<N extends WheelNode> {
         this.requeuePending();
         // A throw mid-pass left later slots unvisited although overdue: make
         // the next advance() (any now in or after this tick) a full pass again.
-        if (jumped) this.nextTick = target - this.mask;
+        if (jumped) {
+          this.nextTick = target - this.mask;
+          this.refreshBounds();
+        }
       }
     }
     return this.stats.expired - expiredBefore;
@@ -288,15 +315,9 @@ export class TimingWheel<N extends WheelNode> {
 
   /** Detach slot `s` and examine each of its cells as of tick `tick`. */
   private walk(s: number, tick: number, onExpire: (node: N) => void): void {
-    const len = this.lens[s]!;
+    const len = this.cells.detach(s);
     if (len === 0) return;
-    const pending = this.buckets[s]!;
-    this.buckets[s] = this.spare;
-    this.spare = EMPTY;
-    this.lens[s] = 0;
-    this.pending = pending;
-    this.pendingLen = len;
-    this.pendingSlot = s;
+    const pending = this.cells.pending;
     const { stats, startMs, tickMs, mask } = this;
     stats.visited += len;
     // Front to back. Nothing is removed from pending while it is walked:
@@ -320,23 +341,14 @@ export class TimingWheel<N extends WheelNode> {
         this.append(i, t & mask, d);
       }
     }
-    this.pendingSlot = -1;
-    this.pendingLen = 0;
-    this.pending = EMPTY;
-    // The walked bucket serves the next detached slot. If it was full, touches
-    // into it may have had to record instead of move (touch() never
-    // allocates): the next slot gets twice the capacity. So within about a
-    // rotation, buckets fit the cells a slot receives per rotation.
-    this.spare = len * CELL === pending.length ? new Float64Array(pending.length * 2) : pending;
+    this.cells.recycle();
   }
 
   /** After onExpire threw: park the live cells the walk had not taken (all others are stale) in the next tick's slot. */
   private requeuePending(): void {
-    const pending = this.pending;
-    const n = this.pendingLen;
-    this.pendingLen = 0;
-    this.pendingSlot = -1;
-    this.pending = EMPTY;
+    const pending = this.cells.pending;
+    const n = this.cells.pendingLen;
+    this.cells.dropPending();
     const slot = this.nextTick & this.mask;
     for (let k = 0; k < n; k++) {
       const i = pending[k * CELL]! | 0;
@@ -354,33 +366,24 @@ export class TimingWheel<N extends WheelNode> {
     return t < this.nextTick ? this.nextTick : t;
   }
 
-  /** The bucket holding the cell at `cell` of entry i whose slot is being walked: pending, or the slot's fresh one. */
-  private bucketOf(i: number, slot: number, cell: number): Float64Array {
-    return cell < this.pendingLen * CELL && this.pending[cell] === i ? this.pending : this.buckets[slot]!;
+  /** Every slot's boundary and farBound, for the current nextTick (construction, after a jump). */
+  private refreshBounds(): void {
+    const next = this.nextTick;
+    for (let r = 0; r <= this.mask; r++) this.bounds[(next + r) & this.mask] = firstDeadlineOfTick(next + r, this.startMs, this.tickMs);
+    this.farBound = firstDeadlineOfTick(next + this.mask + 1, this.startMs, this.tickMs);
   }
 
   /** Append entry i with `deadline` to `slot`'s bucket and point its location at the cell. */
   private append(i: number, slot: number, deadline: number): void {
-    let bucket = this.buckets[slot]!;
-    const n = this.lens[slot]!;
-    if (n * CELL === bucket.length) {
-      const grown = new Float64Array(Math.max(INITIAL_BUCKET, n * 2) * CELL);
-      grown.set(bucket);
-      this.buckets[slot] = bucket = grown;
-    }
-    bucket[n * CELL] = i;
-    bucket[n * CELL + 1] = deadline;
-    this.lens[slot] = n + 1;
+    this.locs[i * LOC + 1] = this.cells.append(slot, i, deadline);
     this.locs[i * LOC] = slot;
-    this.locs[i * LOC + 1] = n;
   }
 
   /** Mark entry i's current cell stale (it is re-appended or released next). */
   private markStale(i: number): void {
     const slot = this.locs[i * LOC]!;
     const cell = this.locs[i * LOC + 1]! * CELL;
-    const bucket = slot === this.pendingSlot ? this.bucketOf(i, slot, cell) : this.buckets[slot]!;
-    bucket[cell] = STALE;
+    this.cells.bucketOf(i, slot, cell)[cell] = STALE;
   }
 
   private alloc(node: N): number {

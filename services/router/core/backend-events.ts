@@ -2,7 +2,8 @@
  * Events the router reports to backends (webhooks, docs/webhooks.md) where
  * they happen: connections opened and closed (from the gateways' session
  * starts and presence events), pushes that found their user offline,
- * upstream messages. The core calls a `BackendEvents` sink; what the sink
+ * upstream messages, channels occupied and vacated cluster-wide and a user's
+ * connections joining and leaving channels (channel-occupancy.ts). The core calls a `BackendEvents` sink; what the sink
  * does (sign, queue, retry) is the webhook module's business, so the core
  * never sees a queue or an HTTP client. Session ids never appear here: they
  * are resume credentials.
@@ -10,6 +11,7 @@
 
 export const BACKEND_EVENT_TYPES = Object.freeze([
   'connection.opened', 'connection.closed', 'push.offline', 'push.acked', 'upstream.message',
+  'channel.occupied', 'channel.vacated', 'channel.subscribed', 'channel.unsubscribed',
 ] as const);
 export type BackendEventType = (typeof BACKEND_EVENT_TYPES)[number];
 
@@ -35,6 +37,12 @@ export interface PushOfflineData {
   user: string; seq: number; id: string;
   /** Router accept time, epoch ms. */
   ts: number;
+}
+
+/** channel.subscribed / channel.unsubscribed: one connection started or stopped receiving a channel (the gateways' join / leave events). */
+export interface ChannelMemberData {
+  channel: string; user: string; device: string; conn: string; gateway: string;
+  at: number;
 }
 
 /** push.acked carries the ack receipt as published on `<prefix>.acked` (AckEvent in shared/bus/messages.ts). */

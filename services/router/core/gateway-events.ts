@@ -40,6 +40,18 @@ export interface GatewayEventsDeps {
   resumeRead?: ResumeRead;
 }
 
+/**
+ * Share of a start's budget (the gateway's resume timeout, counted from
+ * receipt) within which its connection may still be registered online. The
+ * rest covers the bus transit both ways and the inbox read after it.
+ */
+const REGISTER_WITHIN = 0.9;
+
+/** A start past its deadline (see resumeNow): answered as overloaded, though nobody is likely to read it. */
+class AbandonedStart extends LonglinkError {
+  constructor() { super(Errors.ROUTER_OVERLOADED, 'session start finished after the gateway stopped waiting; not registered'); }
+}
+
 export class GatewayEvents {
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
   readonly resumeWork: WorkQueue;
@@ -82,7 +94,9 @@ export class GatewayEvents {
 
   /** resume() through the bounded queue; rejects with QueueExpiredError if its deadline passed before it started. */
   queuedResume(req: ResumeRequest): Promise<ResumeReply> {
-    return this.resumeWork.run(() => this.resume(req), req.timeoutMs);
+    // The gateway's timer started before we received the request, so this deadline is never early.
+    const deadline = req.timeoutMs === undefined ? undefined : this.d.clock.now() + req.timeoutMs * REGISTER_WITHIN;
+    return this.resumeWork.run(() => this.resume(req, deadline), req.timeoutMs);
   }
 
   /** fetch() through the same bounded queue as resumes (both read the inbox for a gateway that waits). */
@@ -104,15 +118,26 @@ export class GatewayEvents {
   }
 
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
-  resume(req: ResumeRequest): Promise<ResumeReply> {
-    if (!this.trace.enabled) return this.resumeNow(req);
-    return this.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req));
+  resume(req: ResumeRequest, deadline?: number): Promise<ResumeReply> {
+    if (!this.trace.enabled) return this.resumeNow(req, deadline);
+    return this.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req, deadline));
   }
 
-  private async resumeNow(req: ResumeRequest): Promise<ResumeReply> {
+  /**
+   * `deadline` (clock.now() scale): past it the gateway has given up on this
+   * start and closed the connection, and the client may already be back on a
+   * newer one. Registering the dead attempt then would displace that newer
+   * connection (closed 4003 REPLACED, which clients do not retry) and leave a
+   * ghost entry, so the start is abandoned unregistered instead.
+   */
+  private async resumeNow(req: ResumeRequest, deadline?: number): Promise<ResumeReply> {
     const { inbox } = this.d;
     try {
       const s = await this.d.store('sessions', this.d.sessions.open(req.user, req.device, req.session));
+      if (deadline !== undefined && this.d.clock.now() >= deadline) {
+        bump(this.d.stats.resumes, 'abandoned');
+        throw new AbandonedStart();
+      }
       // Register the connection in the directory BEFORE reading the inbox: every push then
       // either appended before the snapshot below (replayed) or looks up presence after
       // this (delivered live). The gateway sends no separate online event at open.
@@ -139,7 +164,7 @@ export class GatewayEvents {
       }
       return { session: s.session, resumed: s.resumed, ...reply(pos, page), ...(lost !== undefined ? { lost } : {}) };
     } catch (err) {
-      if (!(err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code)) bump(this.d.stats.resumes, 'failed');
+      if (!(err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code) && !(err instanceof AbandonedStart)) bump(this.d.stats.resumes, 'failed');
       throw err;
     }
   }

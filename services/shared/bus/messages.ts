@@ -256,6 +256,25 @@ export interface ChannelPresenceEvent {
   at: number;
 }
 
+/**
+ * Gateway → routers (queue group), on P.choccupancy: this gateway's first
+ * local connection joined `channel` (`occupied: true`, after its join
+ * succeeded) or its last one left (`false`). One message per transition per
+ * gateway, never per join: routers derive the cluster-wide
+ * channel.occupied / channel.vacated webhooks from them (docs/webhooks.md).
+ * The broadcast channel is never reported.
+ */
+export interface ChannelOccupancyEvent {
+  channel: string;
+  gateway: string;
+  occupied: boolean;
+  /** Epoch ms, gateway wall clock. */
+  at: number;
+  /** The gateway process's boot id (as in its beacons) and a number that grows with each report: the routers apply one gateway's reports in this order. Set by the gateway's bus link. */
+  boot?: string;
+  seq?: number;
+}
+
 /** Router → every gateway: how many local connections receive `channel`; answered on `reply`. */
 export interface ChannelCountRequest {
   channel: string;

@@ -23,6 +23,7 @@
  * | P.chcount                       | router → gateways     | ChannelCountRequest             |
  * | P.chcounts.<router>             | gateway → one router  | ChannelCountReply               |
  * | P.chpresence.<channel>          | gateway → backends    | ChannelPresenceEvent (opt-in)   |
+ * | P.choccupancy (queue: routers)  | gateway → a router    | ChannelOccupancyEvent           |
  */
 export interface Subjects {
   readonly presence: string;
@@ -49,6 +50,8 @@ export interface Subjects {
   readonly channelCount: string;
   channelCounts(router: string): string;
   channelPresence(channel: string): string;
+  /** A gateway's first local subscriber of a channel joined, or its last one left (webhooks' channel.occupied / vacated). */
+  readonly channelOccupancy: string;
 }
 
 export const ROUTER_QUEUE = 'routers';
@@ -76,5 +79,6 @@ export function subjects(prefix = 'longlink'): Subjects {
     channelCount: `${prefix}.chcount`,
     channelCounts: (router: string) => `${prefix}.chcounts.${router}`,
     channelPresence: (channel: string) => `${prefix}.chpresence.${channel}`,
+    channelOccupancy: `${prefix}.choccupancy`,
   });
 }

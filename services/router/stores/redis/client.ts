@@ -125,8 +125,17 @@ function waitReady(client: RedisClient, timeoutMs: number): Promise<void> {
 /**
  * Connects with the fail-fast settings above and resolves once the client is
  * ready (commands made before that would be refused). The caller owns the
- * client: stores built on it never quit it, so several stores share one
- * connection (one connection also keeps calls in order). An 'error' listener
+ * client: stores built on it never quit it, so several stores share it.
+ *
+ * Order: a standalone client has two connections, this one and its lean
+ * connection for the hot scripts (lean-pipe.ts). Calls that take the same
+ * route are applied in call order: the plain calls on this connection, and
+ * the hot scripts (every inbox call, the resume read, the push store's
+ * append) through LeanPipe.route, whose switches between the two keep call
+ * order. Calls on different routes have no order between them. The one
+ * place that mixes routes is presence.lookupWith: its mark (ioredis) and
+ * the push store's append-and-read (lean) may be applied in either order,
+ * which is safe (see lookupWith). An 'error' listener
  * is attached so reconnect errors are not unhandled events; log them with
  * your own listener.
  */

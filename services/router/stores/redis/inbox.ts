@@ -70,12 +70,11 @@ export class RedisInbox implements Inbox {
    * duplicate.
    */
   async appendLocating(user: string, entry: InboxEntry, opts: { idempotencyKey?: string } | undefined, locate: boolean): Promise<{ appended: AppendResult; presence: string[] | undefined }> {
-    // The keys of UserKeys (seq, epoch, inbox, idem, presence), from one escaped base.
-    const base = this.keys.base(user);
-    const keys = [`${base}seq`, `${base}epoch`, `${base}inbox`];
+    const k = this.keys;
+    const keys = [k.seq(user), k.epoch(user), k.inbox(user)];
     const idem = opts?.idempotencyKey;
-    if (idem !== undefined) keys.push(`${base}idem:${idem}`);
-    if (locate) keys.push(`${base}presence`);
+    if (idem !== undefined) keys.push(k.idem(user, idem));
+    if (locate) keys.push(k.presence(user));
     const { maxLen, ttlMs, idempotencyTtlMs } = this.limits;
     const args: ScriptArg[] = [nowArg(this.clock), entry.id, String(entry.ts), entry.data, Math.floor(maxLen), Math.ceil(ttlMs), Math.ceil(idempotencyTtlMs)];
     if (locate) args.push('1');

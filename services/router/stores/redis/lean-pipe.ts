@@ -23,12 +23,25 @@
  *    scripts are not idempotent: the caller retries with an idempotency key).
  *  - A call unanswered after commandTimeoutMs rejects (its late answer, if
  *    any, is read and dropped, so later answers stay matched).
+ *  - Bounded: while more than LEAN_LIMITS.maxPendingCalls calls wait for an
+ *    answer (timed-out ones included: their answers are still due) or more
+ *    than LEAN_LIMITS.maxPendingBytes wait to be written (a stalled server
+ *    stops reading), a call rejects at once with LeanOverloadError, which
+ *    the stores' callers map to 503 like any store error.
  *  - Scripts are loaded (SCRIPT LOAD) on every (re)connect before the
  *    connection counts as ready, so a restarted server's empty script cache
- *    costs no NOSCRIPT; a NOSCRIPT anyway (SCRIPT FLUSH) rejects the calls
- *    already sent and loads every script again before the next call is sent.
- *  - Reconnects forever with the ioredis client's retry strategy; closes for
- *    good when the ioredis client ends (quit/disconnect).
+ *    costs no NOSCRIPT. A NOSCRIPT anyway (SCRIPT FLUSH) loads every script
+ *    again and re-sends, once, each call that met it (a NOSCRIPT call was not
+ *    run); calls made meanwhile wait until the reload is done, so call order
+ *    holds.
+ *  - Reconnects with the ioredis client's retry strategy; closes for good
+ *    when the ioredis client ends (quit/disconnect). A connect step the
+ *    server refuses (AUTH, SELECT or SCRIPT LOAD answered with an error)
+ *    ends that connect and counts as a failed attempt (the backoff grows);
+ *    CLIENT SETNAME is best effort, as on ioredis. After
+ *    LEAN_LIMITS.maxRefusedConnects refused connects in a row every call
+ *    goes on the ioredis client (one warning says so) and the lean
+ *    connection only retries every LEAN_LIMITS.refusedRetryMs.
  *
  * Only for a standalone server without TLS (leanPipeFor returns undefined
  * otherwise): a Redis Cluster keeps every call on ioredis, which routes by
@@ -40,6 +53,25 @@ import { Redis } from 'ioredis';
 import type { RedisClient } from './client.js';
 import { bulk, encodeCommand, RedisReplyError, RespReader, type RespValue } from './resp.js';
 
+export interface LeanLimits {
+  maxPendingCalls: number;
+  maxPendingBytes: number;
+  maxRefusedConnects: number;
+  refusedRetryMs: number;
+}
+
+/** Bounds of one lean connection (docs/deploy.md, the Redis section, says what they mean to an operator). */
+export const LEAN_LIMITS: Readonly<LeanLimits> = Object.freeze({
+  /** Calls sent or queued and not answered yet (timed-out ones included) before new calls are refused. */
+  maxPendingCalls: 50_000,
+  /** Bytes queued for the socket and not yet taken by the kernel before new calls are refused. */
+  maxPendingBytes: 8 * 1024 * 1024,
+  /** Connects in a row with a refused step before calls stay on the ioredis client. */
+  maxRefusedConnects: 5,
+  /** Retry interval of the lean connection once it gave up that way (ms). */
+  refusedRetryMs: 60_000,
+});
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -47,12 +79,16 @@ interface Pending {
   at: number;
   /** Timed out: its answer is read and dropped. */
   dropped: boolean;
-  /** The script's SHA1; INTERNAL for a connect step. */
+  /** The script's SHA1; INTERNAL or OPTIONAL for a connect step. */
   sha: string;
+  /** A call's encoded command (re-sent once after a NOSCRIPT); '' once re-sent, and for connect steps. */
+  cmd: string;
 }
 
-/** Internal steps of a connect (AUTH, SELECT, SETNAME, SCRIPT LOAD): their answers are checked, not handed on. */
+/** Internal steps of a connect (AUTH, SELECT, SCRIPT LOAD): an error answer ends the connect. */
 const INTERNAL = '';
+/** A best-effort step (CLIENT SETNAME, refused by some ACLs and proxies): its error answer is ignored. */
+const OPTIONAL = '?';
 
 export interface LeanTarget {
   host: string;
@@ -66,6 +102,10 @@ export interface LeanTarget {
   connectTimeoutMs: number;
   /** Delay before reconnect attempt n (from 1), like ioredis' retryStrategy. */
   retryDelay: (attempt: number) => number;
+  /** Said once when refused connects send every call to the ioredis client. */
+  warn?: (message: string) => void;
+  /** LEAN_LIMITS, overridable (tests). */
+  limits?: Partial<LeanLimits>;
 }
 
 export class ConnectionClosedError extends Error {
@@ -75,25 +115,45 @@ export class ConnectionClosedError extends Error {
   }
 }
 
+/** Too many calls wait on the lean connection (a stalled server): refused at once, like a down store. */
+export class LeanOverloadError extends Error {
+  constructor(what: string) {
+    super(`Redis connection overloaded: ${what}`);
+    this.name = 'LeanOverloadError';
+  }
+}
+
 export class LeanPipe {
   private sock: net.Socket | undefined;
   private state: 'connecting' | 'loading' | 'ready' | 'down' | 'closed' = 'down';
   private readonly reader = new RespReader();
-  private readonly fifo: Pending[] = [];
+  private fifo: Pending[] = [];
   private head = 0;
+  /** Every entry from head to here timed out: expire() starts its scan here (`at` only grows along the FIFO). */
+  private scan = 0;
   private out = '';
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Connect attempts since the connection was last ready. */
   private attempts = 0;
+  /** Connects in a row that ended on a refused step; and whether the warning was said (once per such run). */
+  private refused = 0;
+  private warned = false;
+  private readonly limits: LeanLimits;
   private readonly scripts = new Map<string, string>();
   private readonly flushTurn = (): void => { this.scheduled = false; this.flush(); };
-  /** A NOSCRIPT answer started loading every script again (until the PING after them answers). */
-  private reloading = false;
+  /**
+   * A NOSCRIPT answer started loading every script again: until the PING
+   * after the loads answers, new calls are held here (sent after the
+   * re-sent ones, so call order holds).
+   */
+  private held: Array<{ cmd: string; p: Pending }> | undefined;
   /** Calls route() sent to the fallback, not answered yet. */
   private viaFallback = 0;
   private readonly fallbackDone = (): void => { this.viaFallback--; };
 
   constructor(private readonly t: LeanTarget) {
+    this.limits = { ...LEAN_LIMITS, ...t.limits };
     this.connect();
   }
 
@@ -112,15 +172,20 @@ export class LeanPipe {
 
   /**
    * EVALSHA of a registered script, sent at the end of this turn; undefined
-   * (nothing sent) when the connection is not ready.
+   * (nothing sent) when the connection is not ready; rejected at once with
+   * LeanOverloadError past LEAN_LIMITS.
    */
   call(sha: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> | undefined {
     if (this.state !== 'ready') return undefined;
+    const over = this.overload();
+    if (over !== undefined) return Promise.reject(new LeanOverloadError(over));
     let cmd = `*${3 + keys.length + args.length}\r\n$7\r\nEVALSHA\r\n$40\r\n${sha}\r\n${bulk(String(keys.length))}`;
     for (const k of keys) cmd += bulk(k);
     for (const a of args) cmd += bulk(typeof a === 'string' ? a : String(a));
     return new Promise<unknown>((resolve, reject) => {
-      this.enqueue(cmd, { resolve, reject, at: performance.now(), dropped: false, sha });
+      const p: Pending = { resolve, reject, at: performance.now(), dropped: false, sha, cmd };
+      if (this.held !== undefined) this.held.push({ cmd, p });
+      else this.enqueue(cmd, p);
     });
   }
 
@@ -153,6 +218,15 @@ export class LeanPipe {
 
   // ---- sending ----------------------------------------------------------------------
 
+  /** Why a new call is refused (LEAN_LIMITS), or undefined. */
+  private overload(): string | undefined {
+    const waiting = this.fifo.length - this.head + (this.held?.length ?? 0);
+    if (waiting >= this.limits.maxPendingCalls) return `${waiting} calls wait for an answer`;
+    const bytes = this.out.length + (this.sock?.writableLength ?? 0);
+    if (bytes >= this.limits.maxPendingBytes) return `${bytes} bytes wait to be sent`;
+    return undefined;
+  }
+
   private enqueue(cmd: string, p: Pending): void {
     this.fifo.push(p);
     this.out += cmd;
@@ -163,8 +237,14 @@ export class LeanPipe {
     this.timer ??= this.arm(this.t.commandTimeoutMs);
   }
 
-  private internal(parts: string[]): void {
-    this.enqueue(encodeCommand(parts), { resolve: noop, reject: noop, at: performance.now(), dropped: false, sha: INTERNAL });
+  private internal(parts: string[], sha = INTERNAL, resolve: (v: unknown) => void = noop): void {
+    this.enqueue(encodeCommand(parts), { resolve, reject: noop, at: performance.now(), dropped: false, sha, cmd: '' });
+  }
+
+  /** SCRIPT LOAD of every script, then a PING whose answer (after theirs, all OK) calls `done`. */
+  private loadScripts(done: () => void): void {
+    for (const source of this.scripts.values()) this.internal(['SCRIPT', 'LOAD', source]);
+    this.internal(['PING'], INTERNAL, done);
   }
 
   private flush(): void {
@@ -191,19 +271,17 @@ export class LeanPipe {
       if (this.sock !== sock) return;
       this.state = 'loading';
       this.reader.reset();
-      this.reloading = false;
+      this.held = undefined;
       if (t.password !== undefined) this.internal(t.username !== undefined ? ['AUTH', t.username, t.password] : ['AUTH', t.password]);
       if (t.db !== 0) this.internal(['SELECT', String(t.db)]);
-      if (t.name !== undefined) this.internal(['CLIENT', 'SETNAME', `${t.name}-lean`]);
-      for (const source of this.scripts.values()) this.internal(['SCRIPT', 'LOAD', source]);
+      if (t.name !== undefined) this.internal(['CLIENT', 'SETNAME', `${t.name}-lean`], OPTIONAL);
       // Ready once every step above answered OK (the ping's answer comes last).
-      this.enqueue(encodeCommand(['PING']), {
-        resolve: () => { if (this.sock === sock && this.state === 'loading') { this.state = 'ready'; this.attempts = 0; } },
-        reject: noop, at: performance.now(), dropped: false, sha: INTERNAL,
+      this.loadScripts(() => {
+        if (this.sock === sock && this.state === 'loading') { this.state = 'ready'; this.attempts = 0; this.refused = 0; this.warned = false; }
       });
       this.flush();
     });
-    sock.on('data', (chunk: Buffer) => { if (this.sock === sock) this.onData(chunk); });
+    sock.on('data', (chunk: Buffer) => { if (this.sock === sock) this.onData(sock, chunk); });
     sock.on('error', noop); // 'close' follows
     sock.on('close', () => {
       clearTimeout(connectTimer);
@@ -212,41 +290,74 @@ export class LeanPipe {
       this.failAll(new ConnectionClosedError());
       if (this.state === 'closed') return;
       this.state = 'down';
-      const delay = this.t.retryDelay(++this.attempts);
+      let delay = this.t.retryDelay(++this.attempts);
+      if (this.refused >= this.limits.maxRefusedConnects) {
+        delay = Math.max(delay, this.limits.refusedRetryMs);
+        if (!this.warned) {
+          this.warned = true;
+          (this.t.warn ?? noop)(`lean Redis connection: ${this.refused} connects in a row refused (${this.lastRefusal}); `
+            + `calls go on the ioredis client, the lean connection retries every ${this.limits.refusedRetryMs} ms`);
+        }
+      }
       setTimeout(() => this.connect(), delay).unref();
     });
     // The ioredis client keeps the process alive while it is open; this connection never does on its own.
     sock.unref();
   }
 
-  private onData(chunk: Buffer): void {
+  private lastRefusal = '';
+
+  /** Ends the current socket: nothing more is read from it, and its 'close' schedules the reconnect. */
+  private drop(sock: net.Socket): void {
+    if (this.state !== 'closed') this.state = 'down';
+    sock.destroy();
+  }
+
+  private onData(sock: net.Socket, chunk: Buffer): void {
     this.reader.feed(chunk);
-    for (;;) {
+    // A reply can end this socket (a refused connect step): stop reading it then.
+    while (this.sock === sock && !sock.destroyed) {
       let r: { value: RespValue } | undefined;
       try {
         r = this.reader.next();
       } catch {
-        this.sock?.destroy(); // out of step: every call in flight fails, as on a dropped connection
+        this.drop(sock); // out of step: every call in flight fails, as on a dropped connection
         return;
       }
       if (r === undefined) return;
       const p = this.fifo[this.head];
-      if (p === undefined) { this.sock?.destroy(); return; }
+      if (p === undefined) { this.drop(sock); return; }
       this.fifo[this.head++] = undefined as unknown as Pending;
-      if (this.head > 1024 && this.head * 2 > this.fifo.length) { this.fifo.splice(0, this.head); this.head = 0; }
-      this.settle(p, r.value);
+      if (this.head > 1024 && this.head * 2 > this.fifo.length) {
+        this.fifo = this.fifo.slice(this.head);
+        this.scan = Math.max(0, this.scan - this.head);
+        this.head = 0;
+      }
+      this.settle(sock, p, r.value);
     }
   }
 
-  private settle(p: Pending, v: RespValue): void {
+  private settle(sock: net.Socket, p: Pending, v: RespValue): void {
     if (v instanceof RedisReplyError) {
-      // A connect step failed (auth, select, a server still loading its data): start over.
-      if (p.sha === INTERNAL) { this.sock?.destroy(); return; }
-      // The script cache was flushed (SCRIPT FLUSH drops every script): load them all again, once.
-      if (v.message.startsWith('NOSCRIPT') && !this.reloading) {
-        this.reloading = true;
-        for (const source of this.scripts.values()) this.internal(['SCRIPT', 'LOAD', source]);
-        this.enqueue(encodeCommand(['PING']), { resolve: () => { this.reloading = false; }, reject: noop, at: performance.now(), dropped: false, sha: INTERNAL });
+      if (p.sha === OPTIONAL) return;
+      // A connect step failed (auth, select, a script that does not load, a server still loading its data): start over.
+      if (p.sha === INTERNAL) {
+        // A server loading its data refuses for a while: that is not a refusal to count.
+        if (this.state === 'loading' && !v.message.startsWith('LOADING')) { this.refused++; this.lastRefusal = v.message; }
+        this.drop(sock);
+        return;
+      }
+      // The script cache was flushed (SCRIPT FLUSH drops every script): load them all again, once, and
+      // re-send the call (a NOSCRIPT call did not run). Calls made until the reload is done are held.
+      if (v.message.startsWith('NOSCRIPT') && !p.dropped && p.cmd !== '') {
+        if (this.held === undefined) {
+          this.held = [];
+          this.loadScripts(() => this.release(sock));
+        }
+        const cmd = p.cmd;
+        p.cmd = '';
+        this.enqueue(cmd, p);
+        return;
       }
       if (!p.dropped) p.reject(v);
       return;
@@ -254,11 +365,25 @@ export class LeanPipe {
     if (!p.dropped) p.resolve(v);
   }
 
+  /** The reload after a NOSCRIPT is done: send the calls held meanwhile, in call order. */
+  private release(sock: net.Socket): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held === undefined || this.sock !== sock) return;
+    for (const h of held) this.enqueue(h.cmd, h.p);
+  }
+
   private failAll(err: Error): void {
-    const list = this.fifo.splice(0);
+    const list = this.fifo;
+    const from = this.head;
+    const held = this.held ?? [];
+    this.fifo = [];
+    this.held = undefined;
     this.head = 0;
+    this.scan = 0;
     this.out = '';
-    for (const p of list) if (p !== undefined && !p.dropped) p.reject(err);
+    for (let i = from; i < list.length; i++) { const p = list[i]!; if (!p.dropped) p.reject(err); }
+    for (const h of held) h.p.reject(err);
     this.reader.reset();
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
   }
@@ -271,20 +396,29 @@ export class LeanPipe {
     return t;
   }
 
-  /** Rejects the calls older than the command timeout; re-arms for the oldest still waiting. */
+  /**
+   * Rejects the calls older than the command timeout; re-arms for the oldest
+   * still waiting. Linear overall: entries are queued in `at` order, so the
+   * timed-out ones form a prefix of the waiting ones and each scan starts
+   * past it (this.scan).
+   */
   private expire(): void {
     this.timer = undefined;
     const limit = this.t.commandTimeoutMs;
     const now = performance.now();
-    for (let i = this.head; i < this.fifo.length; i++) {
+    let i = Math.max(this.scan, this.head);
+    for (; i < this.fifo.length; i++) {
       const p = this.fifo[i]!;
       if (p.dropped) continue;
       const left = p.at + limit - now;
-      if (left > 0) { this.timer = this.arm(left); return; }
+      if (left > 0) { this.timer = this.arm(left); break; }
       p.dropped = true;
-      if (p.sha === INTERNAL) { this.sock?.destroy(); return; }
-      p.reject(new Error('Command timed out'));
+      if (p.sha !== INTERNAL && p.sha !== OPTIONAL) { p.reject(new Error('Command timed out')); continue; }
+      this.scan = i + 1;
+      if (this.sock !== undefined) this.drop(this.sock);
+      return;
     }
+    this.scan = i;
   }
 }
 
@@ -312,6 +446,8 @@ export function leanPipeFor(client: RedisClient): LeanPipe | undefined {
       db: o.db ?? 0, ...(o.connectionName !== undefined ? { name: o.connectionName } : {}),
       commandTimeoutMs: o.commandTimeout ?? 1000, connectTimeoutMs: o.connectTimeout ?? 1000,
       retryDelay: (n) => { const d = retry?.(n); return typeof d === 'number' ? d : 1000; },
+      // A process warning (stderr, and 'warning' listeners): the stores have no logger of their own.
+      warn: (message) => process.emitWarning(message, { code: 'LL_REDIS_LEAN_OFF' }),
     });
     const p = pipe;
     client.once('end', () => p.close());

@@ -206,6 +206,18 @@ export class RedisPresence implements Presence {
    * push store's append does), so one round trip serves both. Same call
    * order and as-of rules as lookup: the mark is taken now, `read` runs in
    * the user's queue. `values: undefined` skips the lookup (entries []).
+   *
+   * The mark goes on the ioredis connection and a hot-script `read` (the
+   * push store's append) on the lean one, so Redis may apply the read
+   * before the mark, not only after it. Safe either way: the entries read
+   * are at least those present when lookup was called (the read is sent
+   * after the call), and they are judged against gateway state no older
+   * than the call. If the read came first, an entry whose gateway changed
+   * epoch between the read and the mark is left out; such an entry is dead
+   * for good (epochs only grow), exactly what a read after the mark would
+   * have found. And a connection that comes online while a push is in
+   * flight and is missed by its lookup reads that push on its resume read,
+   * which runs after its presence step (core/gateway-events.ts).
    */
   lookupWith<T>(user: string, read: () => Promise<{ values: string[] | undefined; result: T }>): Promise<{ result: T; entries: PresenceEntry[] }> {
     // The gateway side is read after the user's entries, so it is read as of this mark, sent now:

@@ -30,40 +30,67 @@ export function encodeCommand(parts: readonly string[]): string {
 }
 
 const INCOMPLETE: unique symbol = Symbol('incomplete');
+const OPENED: unique symbol = Symbol('opened');
 const CR = 13;
+
+/** An array reply being read: its elements so far. */
+interface Frame { out: RespValue[]; i: number }
 
 /**
  * Reads replies from socket chunks. feed() a chunk, then call next() until
- * it returns undefined (the rest of a reply has not arrived yet; it is kept
- * and the reply is read again from its start once more bytes come).
+ * it returns undefined (the rest of a reply has not arrived yet).
  * A reply that cannot be RESP throws: the connection is out of step and must
  * be closed.
+ *
+ * Linear in the reply's size however it is cut into chunks: the reader
+ * resumes where it stopped. An array being read keeps its elements read so
+ * far (a stack of frames), and a bulk string that has not fully arrived
+ * keeps how many bytes it still needs and the chunks that hold its start;
+ * they are joined once, when the last byte arrives. Only a partial header
+ * line (a few bytes) is ever copied into the next chunk.
  */
 export class RespReader {
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
+  private readonly stack: Frame[] = [];
+  /** A bulk string in progress: its length, the parts that arrived, and how many bytes (CRLF included) are still due. */
+  private bulkLen = -1;
+  private bulkParts: Buffer[] = [];
+  private bulkDue = 0;
 
   feed(chunk: Buffer): void {
     if (this.pos >= this.buf.length) this.buf = chunk;
-    else this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk]);
+    else this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk]); // a partial header line only
     this.pos = 0;
   }
 
   /** The next whole reply, or undefined if none is complete yet. */
   next(): { value: RespValue } | undefined {
-    if (this.pos >= this.buf.length) return undefined;
-    const start = this.pos;
-    const v = this.read();
-    if (v === INCOMPLETE) {
-      this.pos = start;
-      return undefined;
+    for (;;) {
+      let v: RespValue | typeof INCOMPLETE | typeof OPENED;
+      if (this.bulkLen >= 0) v = this.moreBulk();
+      else v = this.read();
+      if (v === INCOMPLETE) return undefined;
+      if (v === OPENED) continue; // an array header: read its elements
+      // Hand the value to the array being read, closing every array it completes.
+      for (;;) {
+        const top = this.stack.at(-1);
+        if (top === undefined) return { value: v };
+        top.out[top.i++] = v;
+        if (top.i < top.out.length) break;
+        this.stack.pop();
+        v = top.out;
+      }
     }
-    return { value: v };
   }
 
   reset(): void {
     this.buf = Buffer.alloc(0);
     this.pos = 0;
+    this.stack.length = 0;
+    this.bulkLen = -1;
+    this.bulkParts = [];
+    this.bulkDue = 0;
   }
 
   /** The line from pos to its CRLF (exclusive), or -1 if the CRLF has not arrived. */
@@ -85,7 +112,24 @@ export class RespReader {
     return neg ? -n : n;
   }
 
-  private read(): RespValue | typeof INCOMPLETE {
+  /** Takes what has arrived of the bulk string in progress; its value once whole. */
+  private moreBulk(): RespValue | typeof INCOMPLETE {
+    const avail = this.buf.length - this.pos;
+    if (avail <= 0) return INCOMPLETE;
+    const take = Math.min(avail, this.bulkDue);
+    this.bulkParts.push(this.buf.subarray(this.pos, this.pos + take));
+    this.pos += take;
+    this.bulkDue -= take;
+    if (this.bulkDue > 0) return INCOMPLETE;
+    const len = this.bulkLen;
+    const whole = Buffer.concat(this.bulkParts);
+    this.bulkLen = -1;
+    this.bulkParts = [];
+    return whole.toString('utf8', 0, len);
+  }
+
+  /** One value, an array's header (OPENED: a frame was pushed), or INCOMPLETE (nothing consumed). */
+  private read(): RespValue | typeof INCOMPLETE | typeof OPENED {
     const b = this.buf;
     if (this.pos >= b.length) return INCOMPLETE;
     const type = b[this.pos]!;
@@ -108,23 +152,26 @@ export class RespReader {
       }
       case 36: { // '$'
         const len = this.int(from, end);
-        if (len < 0) { this.pos = end + 2; return null; }
-        const at = end + 2;
-        if (at + len + 2 > b.length) return INCOMPLETE;
-        this.pos = at + len + 2;
-        return b.toString('utf8', at, at + len);
+        this.pos = end + 2;
+        if (len < 0) return null;
+        const at = this.pos;
+        if (at + len + 2 <= b.length) {
+          this.pos = at + len + 2;
+          return b.toString('utf8', at, at + len);
+        }
+        // Not all here yet: keep what came, wait for the rest.
+        this.bulkLen = len;
+        this.bulkParts = [];
+        this.bulkDue = len + 2;
+        return this.moreBulk();
       }
       case 42: { // '*'
         const len = this.int(from, end);
         this.pos = end + 2;
         if (len < 0) return null;
-        const out: RespValue[] = new Array<RespValue>(len);
-        for (let i = 0; i < len; i++) {
-          const v = this.read();
-          if (v === INCOMPLETE) return INCOMPLETE;
-          out[i] = v;
-        }
-        return out;
+        if (len === 0) return [];
+        this.stack.push({ out: new Array<RespValue>(len), i: 0 });
+        return OPENED;
       }
       default:
         throw new Error(`RESP: unexpected reply type ${JSON.stringify(String.fromCharCode(type))}`);

@@ -17,6 +17,9 @@ import { asArray, asNumber, asString, defineHotScript, nowArg, type RunScript } 
 /** A seq argument Lua can parse: NaN and ±Infinity become what RedisInbox.since makes of them (from the start; nothing). A non-finite epoch is stale ('-1'). */
 const seqArg = (n: number): string => (Number.isNaN(n) ? '-1' : n === Infinity ? '9007199254740991' : n === -Infinity ? '-1' : String(n));
 
+/** The first chunk's size as Lua reads it: NaN or negative is 0 (position only, as RedisInbox.since reads nothing); Infinity is capped. */
+const limitArg = (n: number): number => { const f = Math.floor(n); return f >= 0 ? Math.min(f, Number.MAX_SAFE_INTEGER) : 0; };
+
 export class RedisResumeRead implements ResumeRead {
   private readonly keys: UserKeys;
   private readonly clock: Clock | undefined;
@@ -34,7 +37,7 @@ export class RedisResumeRead implements ResumeRead {
     const r = asArray(await this.script([k.seq(user), k.epoch(user), k.inbox(user), k.acks(user)], [
       nowArg(this.clock), device, from.resumed ? '1' : '', from.lastSeq === undefined ? '' : seqArg(from.lastSeq),
       from.lastEpoch === undefined ? '' : Number.isFinite(from.lastEpoch) ? String(from.lastEpoch) : '-1',
-      Math.max(0, Math.floor(limit)),
+      limitArg(limit),
     ]));
     const recordsEpoch = asNumber(r[4]);
     const first: PushRecord[] = [];

@@ -57,7 +57,15 @@ end
  * run on replicas and are not refused when the server is out of memory.
  */
 export function defineScript(client: RedisClient, name: string, lua: string, opts: { readOnly?: boolean } = {}): RunScript {
-  const source = (opts.readOnly === true ? '#!lua flags=no-writes\n' : '#!lua\n') + LUA_PRELUDE + lua;
+  return defineSource(client, name, scriptSource(lua, opts), opts);
+}
+
+/** A script's full text: shebang line, prelude, body. Built in one place, so both connections run (and hash) the same text. */
+function scriptSource(lua: string, opts: { readOnly?: boolean }): string {
+  return (opts.readOnly === true ? '#!lua flags=no-writes\n' : '#!lua\n') + LUA_PRELUDE + lua;
+}
+
+function defineSource(client: RedisClient, name: string, source: string, opts: { readOnly?: boolean }): RunScript {
   const command = `longlink_${name}_${createHash('sha1').update(source).digest('hex').slice(0, 10)}`;
   const host = client as unknown as Record<string, unknown>;
   if (typeof host[command] !== 'function') client.defineCommand(command, { lua: source, readOnly: opts.readOnly === true });
@@ -77,10 +85,11 @@ export function defineScript(client: RedisClient, name: string, lua: string, opt
  * go through hot scripts keeps its calls applied in call order.
  */
 export function defineHotScript(client: RedisClient, name: string, lua: string, opts: { readOnly?: boolean } = {}): RunScript {
-  const viaClient = defineScript(client, name, lua, opts);
+  const source = scriptSource(lua, opts);
+  const viaClient = defineSource(client, name, source, opts);
   const pipe = leanPipeFor(client);
   if (pipe === undefined) return viaClient;
-  const sha = pipe.register((opts.readOnly === true ? '#!lua flags=no-writes\n' : '#!lua\n') + LUA_PRELUDE + lua);
+  const sha = pipe.register(source);
   return (keys, args) => pipe.route(sha, keys, args, () => viaClient(keys, args));
 }
 
