@@ -42,6 +42,7 @@ export const Errors = Object.freeze({
   CHANNEL_LIMIT: spec('LL_CHANNEL_LIMIT', 400, 'The connection already has the most channels it may subscribe (LONGLINK_MAX_CHANNELS_PER_CONNECTION)'),
   PUBLISH_TOO_LARGE: spec('LL_PUBLISH_TOO_LARGE', 413, 'Channel message data is over its limit (LONGLINK_MAX_PUBLISH_BYTES)'),
   PUBLISH_RATE: spec('LL_PUBLISH_RATE', 429, 'Too many channel publishes for this API key (LONGLINK_PUBLISH_RATE)'),
+  SESSION_REPLACED: spec('LL_SESSION_REPLACED', 409, 'A newer session start for this user and device registered first'),
   ROUTER_OVERLOADED: spec('LL_ROUTER_OVERLOADED', 503, 'Router is overloaded; retry shortly'),
   UPSTREAM_NO_BACKEND: spec('LL_UPSTREAM_NO_BACKEND', 503, 'No backend is listening on this topic'),
   UPSTREAM_TIMEOUT: spec('LL_UPSTREAM_TIMEOUT', 504, 'The backend did not reply in time'),
@@ -53,7 +54,7 @@ export const Errors = Object.freeze({
 /** Reason phrases (RFC 9110) for every status Longlink answers with: one table for every HTTP server. */
 const REASONS: Readonly<Record<number, string>> = Object.freeze({
   200: 'OK', 204: 'No Content', 302: 'Found', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  413: 'Content Too Large', 415: 'Unsupported Media Type', 426: 'Upgrade Required', 429: 'Too Many Requests',
+  409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 426: 'Upgrade Required', 429: 'Too Many Requests',
   500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 });
 

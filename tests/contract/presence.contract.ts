@@ -68,6 +68,30 @@ export function presenceContract(name: string, factory: PresenceFactory, cleanup
       assert.deepEqual(await conns(presence, u), [`${a}/c2`, `${b}/c3`]);
     });
 
+    it('a session start older than the device\'s entry is stale: refused atomically, displacing nothing; re-announced entries neither block nor are protected', async () => {
+      const { presence } = await make();
+      const [u, a, b] = [uid('u'), uid('gwA'), uid('gwB')];
+      await presence.beacon(beacon(a));
+      await presence.beacon(beacon(b));
+      const start = (e: PresenceEvent, at: number): PresenceEvent => ({ ...e, start: 1_700_000_000_000 + at });
+      assert.deepEqual(await presence.online(start(ev('online', u, 'phone', 'new', b), 200)), { displaced: [], gatewayRegistered: false });
+      // A start received earlier (one its gateway gave up on) whose registration lands late.
+      assert.deepEqual(await presence.online(start(ev('online', u, 'phone', 'old', a), 100)), { displaced: [], gatewayRegistered: false, stale: true });
+      assert.deepEqual(await conns(presence, u), [`${b}/new`], 'the newer connection keeps its entry');
+      assert.deepEqual((await presence.lookup(u))[0], { user: u, device: 'phone', conn: 'new', gateway: b, session: 's-new', since: 1_700_000_000_000 }, 'the stamp is not part of the entry');
+      // Another device is not affected by the stamp; a genuinely newer start still displaces.
+      await presence.online(start(ev('online', u, 'tablet', 't1', a), 50));
+      const r = await presence.online(start(ev('online', u, 'phone', 'newer', a), 300));
+      assert.deepEqual(r.displaced.map((e) => [e.gateway, e.conn]), [[b, 'new']]);
+      assert.deepEqual(await conns(presence, u), [`${a}/newer`, `${a}/t1`]);
+      // A re-announced online (no stamp) displaces as before, and its entry blocks no later start.
+      const re = await presence.online(ev('online', u, 'phone', 'again', b));
+      assert.deepEqual(re.displaced.map((e) => e.conn), ['newer']);
+      const late = await presence.online(start(ev('online', u, 'phone', 'late', a), 10));
+      assert.deepEqual(late.displaced.map((e) => e.conn), ['again']);
+      assert.deepEqual(await conns(presence, u), [`${a}/late`, `${a}/t1`]);
+    });
+
     it('a device cap refuses one device too many, cluster-wide, but never the same device reconnecting', async () => {
       const { presence } = await make();
       const [u, a, b] = [uid('u'), uid('gwA'), uid('gwB')];

@@ -142,6 +142,13 @@ describe('GatewayCore admission', () => {
     t.core.open(s2, t.hs());
     await flush();
     assert.equal(s2.ended?.code, Close.INTERNAL_ERROR);
+    // A start that lost to a newer one of the same device (stale, LL_SESSION_REPLACED): closed as replaced, not retried.
+    const r = setup();
+    r.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.SESSION_REPLACED, 'a newer session start registered first'));
+    const s3 = new FakeClientSocket();
+    r.core.open(s3, r.hs());
+    await flush();
+    assert.equal(s3.ended?.code, Close.REPLACED);
   });
 
   it('admission order: a source over its own budget gets 429 before anything is spent; other sources are unaffected', () => {

@@ -155,6 +155,32 @@ describe('RouterCore resume and acks', () => {
     assert.equal(t.core.stats.replaces, 0);
   });
 
+  // The deadline check cannot reach a registration already sent to a stalling store: the start
+  // stamp (PresenceEvent.start) makes the store itself refuse it once a newer start registered.
+  it('a session start whose registration lands after a newer start\'s is refused as stale; the older connection is closed as replaced', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const t = setup({
+      presence: (p) => Object.assign(Object.create(p) as Presence, {
+        online: async (ev: Parameters<Presence['online']>[0], max?: number) => { if (ev.conn === 'cOld') await gate; return p.online(ev, max); },
+      }),
+    });
+    const gwA = t.gw('gwA');
+    const gwB = t.gw('gwB');
+    const late = t.bus.request(t.s.resume, encodeMsg({ gateway: 'gwA', conn: 'cOld', user: 'u', device: 'phone', timeoutMs: 1000 }), { timeoutMs: 5000 })
+      .then((m) => decodeMsg<{ error?: { code: string } }>(m.data)!);
+    await t.settle();
+    t.clock.advance(10);
+    await resume(t, { user: 'u', device: 'phone', gateway: 'gwB', conn: 'cNew', timeoutMs: 1000 });
+    release();
+    assert.equal((await late).error?.code, 'LL_SESSION_REPLACED', 'the gateway closes the older connection 4003, as if replaced');
+    await t.settle();
+    assert.deepEqual(gwB.controls, [], 'the newer connection is not told it was replaced');
+    assert.deepEqual(gwA.controls, []);
+    assert.deepEqual((await t.presence.lookup('u')).map((e) => e.conn), ['cNew']);
+    assert.equal(t.core.stats.resumes.get('stale'), 1);
+  });
+
   it('bounds presence events applied at once: a re-announcement burst waits in a FIFO, in arrival order; a full queue drops and counts', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });

@@ -97,6 +97,11 @@ function refused(d: SessionStartDeps, c: Connection, err: unknown): void {
     d.closeWith(c, Close.DEVICE_LIMIT, 'too many devices connected for this user');
     return;
   }
+  if (err instanceof LonglinkError && err.code === Errors.SESSION_REPLACED.code) {
+    // This start lost to a newer one of the same device (PresenceEvent.start): as if replaced by it.
+    d.closeWith(c, Close.REPLACED, 'a newer connection for this user and device took over');
+    return;
+  }
   d.log.warn({ err: String(err), conn: c.id }, 'resume failed; closing so the client retries');
   d.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
 }

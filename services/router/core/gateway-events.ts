@@ -96,7 +96,8 @@ export class GatewayEvents {
   queuedResume(req: ResumeRequest): Promise<ResumeReply> {
     // The gateway's timer started before we received the request, so this deadline is never early.
     const deadline = req.timeoutMs === undefined ? undefined : this.d.clock.now() + req.timeoutMs * REGISTER_WITHIN;
-    return this.resumeWork.run(() => this.resume(req, deadline), req.timeoutMs);
+    const start = this.d.clock.wallNow();
+    return this.resumeWork.run(() => this.resume(req, deadline, start), req.timeoutMs);
   }
 
   /** fetch() through the same bounded queue as resumes (both read the inbox for a gateway that waits). */
@@ -118,9 +119,9 @@ export class GatewayEvents {
   }
 
   /** Session check and missed pushes. Rejects with STORE_UNAVAILABLE if the stores fail. */
-  resume(req: ResumeRequest, deadline?: number): Promise<ResumeReply> {
-    if (!this.trace.enabled) return this.resumeNow(req, deadline);
-    return this.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req, deadline));
+  resume(req: ResumeRequest, deadline?: number, start = this.d.clock.wallNow()): Promise<ResumeReply> {
+    if (!this.trace.enabled) return this.resumeNow(req, deadline, start);
+    return this.trace.span('longlink.router.resume', { attrs: { 'longlink.resume_requested': req.session !== undefined } }, () => this.resumeNow(req, deadline, start));
   }
 
   /**
@@ -128,9 +129,12 @@ export class GatewayEvents {
    * start and closed the connection, and the client may already be back on a
    * newer one. Registering the dead attempt then would displace that newer
    * connection (closed 4003 REPLACED, which clients do not retry) and leave a
-   * ghost entry, so the start is abandoned unregistered instead.
+   * ghost entry, so the start is abandoned unregistered instead. `start` (wall
+   * clock at receipt) backs this up in the store itself, where the deadline
+   * check cannot reach (a registration in flight while the store stalls):
+   * see PresenceEvent.start.
    */
-  private async resumeNow(req: ResumeRequest, deadline?: number): Promise<ResumeReply> {
+  private async resumeNow(req: ResumeRequest, deadline: number | undefined, start: number): Promise<ResumeReply> {
     const { inbox } = this.d;
     try {
       const s = await this.d.store('sessions', this.d.sessions.open(req.user, req.device, req.session));
@@ -142,10 +146,14 @@ export class GatewayEvents {
       // either appended before the snapshot below (replayed) or looks up presence after
       // this (delivered live). The gateway sends no separate online event at open.
       // The device cap is checked in the same atomic step (only here: a re-announced connection is already open).
-      const ok = await this.applyPresence({ type: 'online', user: req.user, device: req.device, conn: req.conn, session: s.session, gateway: req.gateway, at: this.d.clock.wallNow() }, this.d.options.maxDevicesPerUser);
-      if (!ok) {
+      const ok = await this.applyPresence({ type: 'online', user: req.user, device: req.device, conn: req.conn, session: s.session, gateway: req.gateway, at: this.d.clock.wallNow(), start }, this.d.options.maxDevicesPerUser);
+      if (ok === 'refused') {
         bump(this.d.stats.resumes, 'device-limit');
         throw new LonglinkError(Errors.DEVICE_LIMIT, `at most ${this.d.options.maxDevicesPerUser} devices per user`);
+      }
+      if (ok === 'stale') {
+        bump(this.d.stats.resumes, 'stale');
+        throw new LonglinkError(Errors.SESSION_REPLACED, 'a newer session start of this user and device registered first');
       }
       // Position, replay start and first chunk in one store step (Redis: one script; core/resume-read.ts).
       // The position is read no later than the chunk: the gateway uses it as its in-order watermark
@@ -164,7 +172,7 @@ export class GatewayEvents {
       }
       return { session: s.session, resumed: s.resumed, ...reply(pos, page), ...(lost !== undefined ? { lost } : {}) };
     } catch (err) {
-      if (!(err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code) && !(err instanceof AbandonedStart)) bump(this.d.stats.resumes, 'failed');
+      if (!(err instanceof LonglinkError && (err.code === Errors.DEVICE_LIMIT.code || err.code === Errors.SESSION_REPLACED.code)) && !(err instanceof AbandonedStart)) bump(this.d.stats.resumes, 'failed');
       throw err;
     }
   }
@@ -178,8 +186,8 @@ export class GatewayEvents {
     return { maxPushes: this.d.options.maxResumePushes, maxBytes: this.maxResumeBytes };
   }
 
-  /** Returns false only for an online refused by `maxDevices` (see Presence.online). */
-  async applyPresence(ev: PresenceEvent, maxDevices?: number): Promise<boolean> {
+  /** 'refused' for an online refused by `maxDevices`, 'stale' for one older than the device's entry (see Presence.online). */
+  async applyPresence(ev: PresenceEvent, maxDevices?: number): Promise<'ok' | 'refused' | 'stale'> {
     this.d.stats.presenceEvents++;
     if (ev.type === 'offline') {
       // A connection whose session never started (refused, or closed while starting) was never reported opened.
@@ -190,10 +198,11 @@ export class GatewayEvents {
       await this.d.store('presence', this.d.presence.offline(ev));
       // The session's TTL counts from the last time the client was seen.
       if (ev.session !== '') await this.d.store('sessions', this.d.sessions.touch(ev.user, ev.device, ev.session));
-      return true;
+      return 'ok';
     }
-    const { displaced, gatewayRegistered, refused } = await this.d.store('presence', this.d.presence.online(ev, maxDevices));
-    if (refused === true) return false;
+    const { displaced, gatewayRegistered, refused, stale } = await this.d.store('presence', this.d.presence.online(ev, maxDevices));
+    if (refused === true) return 'refused';
+    if (stale === true) return 'stale';
     // An online that re-registered a lapsed gateway dropped its other entries, as a late beacon would.
     if (gatewayRegistered) this.resync(ev.gateway);
     // Same gateway: it already closed its older connection itself.
@@ -204,7 +213,7 @@ export class GatewayEvents {
     }
     // The stores keep named fields only: the watermark is never stored.
     if (ev.seq !== undefined) await this.catchUp(ev, ev.seq, ev.epoch);
-    return true;
+    return 'ok';
   }
 
   /**

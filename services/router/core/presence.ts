@@ -61,6 +61,12 @@ export interface OnlineResult {
    * alive gateways, so nothing was added or displaced.
    */
   refused?: true;
+  /**
+   * Only for an online with `start`: the user already has an entry for this
+   * device with a later `start` (a newer session start registered first).
+   * Nothing was added or displaced. Checked in the same atomic step.
+   */
+  stale?: true;
 }
 
 export interface BeaconResult {

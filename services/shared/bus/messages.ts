@@ -114,6 +114,16 @@ export interface PresenceEvent {
   seq?: number;
   /** With `seq`: the epoch it belongs to. A different epoch than the user's sends the catch-up from the epoch's beginning. */
   epoch?: number;
+  /**
+   * Session-start onlines only (set by the router, never by a gateway): when
+   * the router received the start, its wall clock, epoch ms. Of two starts of
+   * one user and device the later-received wins: an online whose `start` is
+   * before that of the device's entry in the directory is stale (a start the
+   * gateway gave up on, finished late) and is refused (OnlineResult.stale)
+   * instead of displacing the newer connection. Entries without it (re-announced)
+   * neither block nor are protected.
+   */
+  start?: number;
   /** Offline events only: the WebSocket close code (protocol/close-codes.ts) and its label, for connection.closed webhooks. */
   code?: number;
   reason?: string;

@@ -26,6 +26,8 @@ export class MemoryPresence implements Presence {
   private readonly limits: PresenceLimits;
   /** entry key → expiry; insertion order = expiry order (one TTL). */
   private readonly tombstones = new Map<string, number>();
+  /** entry key → its session start stamp (PresenceEvent.start), for entries that have one. */
+  private readonly starts = new Map<string, number>();
 
   private readonly clock: Clock;
 
@@ -44,6 +46,7 @@ export class MemoryPresence implements Presence {
     const e = entries?.get(key);
     if (!entries || !e) return undefined;
     entries.delete(key);
+    this.starts.delete(key);
     if (entries.size === 0) this.users.delete(user);
     this.gws.get(e.gateway)?.conns.delete(key);
     return e;
@@ -81,6 +84,11 @@ export class MemoryPresence implements Presence {
       for (const e of entries.values()) if (e.device !== ev.device && this.alive(this.gws.get(e.gateway), now)) others.add(e.device);
       if (others.size >= maxDevices) return { displaced: [], gatewayRegistered, refused: true };
     }
+    if (entries && ev.start !== undefined) {
+      for (const [k, e] of entries) {
+        if (e.device === ev.device && k !== key && (this.starts.get(k) ?? -Infinity) > ev.start) return { displaced: [], gatewayRegistered, stale: true };
+      }
+    }
     if (entries) {
       for (const [k, e] of [...entries]) {
         if (e.device !== ev.device || k === key) continue;
@@ -96,6 +104,8 @@ export class MemoryPresence implements Presence {
       this.users.set(ev.user, map);
     }
     map.set(key, entry);
+    if (ev.start !== undefined) this.starts.set(key, ev.start);
+    else this.starts.delete(key);
     g!.conns.set(key, ev.user);
     return { displaced, gatewayRegistered };
   }
@@ -172,5 +182,6 @@ export class MemoryPresence implements Presence {
     this.users.clear();
     this.gws.clear();
     this.tombstones.clear();
+    this.starts.clear();
   }
 }

@@ -209,8 +209,10 @@ return out
  * many other devices. This slot cannot see gateway epochs, so entries of a
  * gateway purged but not yet cleaned up still count here, until the cleanup
  * that follows every purge (and the lease sweep) removes them.
- * KEYS: presence, tomb   ARGV: now, field, entry JSON, device, maxDevices
- * → {added (0|1), displaced entry JSON…} | {-1}
+ * With a start stamp (PresenceEvent.start), refused as stale ({-2}, nothing
+ * changed) when another entry of the device has a later one.
+ * KEYS: presence, tomb   ARGV: now, field, entry JSON, device, maxDevices, start ('' = none)
+ * → {added (0|1), displaced entry JSON…} | {-1} | {-2}
  */
 export const PRES_ONLINE = `
 local now = now_ms(ARGV[1])
@@ -229,6 +231,15 @@ if max > 0 then
     end
   end
   if n >= max then return {-1} end
+end
+local start = tonumber(ARGV[6])
+if start then
+  for i = 1, #all, 2 do
+    if all[i] ~= ARGV[2] then
+      local e = cjson.decode(all[i + 1])
+      if e.device == ARGV[4] and type(e.start) == 'number' and e.start > start then return {-2} end
+    end
+  end
 end
 for i = 1, #all, 2 do
   if all[i] ~= ARGV[2] and cjson.decode(all[i + 1]).device == ARGV[4] then

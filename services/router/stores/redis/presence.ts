@@ -56,6 +56,8 @@ import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, typ
 /** What a user hash stores per entry: the entry without the user, plus the gateway epoch it belongs to. */
 interface Stored extends Omit<PresenceEntry, 'user'> {
   epoch: string;
+  /** PresenceEvent.start, when the online had one (read by PRES_ONLINE only). */
+  start?: number;
 }
 
 const noop = (): void => {};
@@ -165,9 +167,11 @@ export class RedisPresence implements Presence {
       if (r.length > 4) void this.cleanup(readPurges(r, 4, ev.gateway, false));
       const u = this.users;
       const field = fieldOf(ev.gateway, ev.conn);
-      const stored: Stored = { device: ev.device, conn: ev.conn, gateway: ev.gateway, session: ev.session, since: ev.at, epoch };
-      const res = asArray(await this.s.online([u.presence(ev.user), u.tomb(ev.user)], [this.now, field, JSON.stringify(stored), ev.device, maxDevices]));
+      const stored: Stored = { device: ev.device, conn: ev.conn, gateway: ev.gateway, session: ev.session, since: ev.at, epoch, ...(ev.start !== undefined ? { start: ev.start } : {}) };
+      const res = asArray(await this.s.online([u.presence(ev.user), u.tomb(ev.user)],
+        [this.now, field, JSON.stringify(stored), ev.device, maxDevices, ev.start !== undefined ? String(ev.start) : '']));
       if (asNumber(res[0]) === -1) return { displaced: [], gatewayRegistered, refused: true };
+      if (asNumber(res[0]) === -2) return { displaced: [], gatewayRegistered, stale: true };
       const added = asNumber(res[0]) === 1;
       const displaced = res.slice(1).map((v) => parseStored(asString(v)));
       if (!added && displaced.length === 0) return { displaced: [], gatewayRegistered };
