@@ -16,7 +16,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
-import type { GatewayBeacon, Presence, PresenceEntry, PresenceEvent } from '../../services/router/core/presence.js';
+import type { GatewayBeacon, Presence, PresenceEntry, PresenceEvent, PresenceLimits } from '../../services/router/core/presence.js';
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
 import { RedisPresence } from '../../services/router/stores/redis/presence.js';
 import { RedisSessions } from '../../services/router/stores/redis/sessions.js';
@@ -56,6 +56,11 @@ async function wipePrefix(client: RedisClient, p: string): Promise<void> {
 }
 // "At least ms": timers may fire a hair early against the server's clock.
 const advance = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms + 5));
+const SLOW = 3;
+const scaleLimits = (l: Partial<PresenceLimits>): Partial<PresenceLimits> => ({
+  ...(l.leaseMs !== undefined ? { leaseMs: l.leaseMs * SLOW } : {}),
+  ...(l.tombstoneMs !== undefined ? { tombstoneMs: l.tombstoneMs * SLOW } : {}),
+});
 
 function contracts(name: string, client: RedisClient): void {
   inboxContract(name, async (limits) => {
@@ -69,7 +74,13 @@ function contracts(name: string, client: RedisClient): void {
     const p = prefix();
     return { resume: new RedisResumeRead({ redis: client, prefix: p }), inbox: new RedisInbox({ redis: client, prefix: p, ...limits }), advance };
   });
-  presenceContract(name, async (limits) => ({ presence: new RedisPresence({ redis: client, prefix: prefix(), ...limits }), advance }));
+  // The lease cases sleep part of a lease and expect it to hold (or to have
+  // lapsed): a 200 ms margin is less than a loaded machine's timer lateness,
+  // so on real time they run at SLOW× every duration, same shape.
+  presenceContract(name, async (limits) => ({
+    presence: new RedisPresence({ redis: client, prefix: prefix(), ...scaleLimits(limits) }),
+    advance: (ms) => advance(ms * SLOW),
+  }));
   pushStoreContract(name, async (limits) => {
     const p = prefix();
     const inbox = new RedisInbox({ redis: client, prefix: p });
