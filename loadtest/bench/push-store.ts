@@ -20,7 +20,7 @@ import { createRedis } from '../../services/router/stores/redis/client.js';
 import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
 import { RedisPresence } from '../../services/router/stores/redis/presence.js';
 import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
-import { leanPipeFor } from '../../services/router/stores/redis/lean-pipe.js';
+import { leanPipeFor } from '../../services/router/stores/redis/lean-pipe-for.js';
 
 const { values: o } = benchArgs('bench:push-store', { options: {
   calls: { type: 'string', default: '20000' }, 'per-turn': { type: 'string', default: '4' },

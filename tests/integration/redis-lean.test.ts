@@ -17,7 +17,8 @@ import assert from 'node:assert/strict';
 import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
 import { RedisPresence } from '../../services/router/stores/redis/presence.js';
 import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
-import { LeanPipe, leanPipeFor, type LeanTarget } from '../../services/router/stores/redis/lean-pipe.js';
+import { LeanPipe, type LeanTarget } from '../../services/router/stores/redis/lean-pipe.js';
+import { leanPipeFor } from '../../services/router/stores/redis/lean-pipe-for.js';
 import { createRedis, type RedisClient } from '../../services/router/stores/redis/client.js';
 import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 

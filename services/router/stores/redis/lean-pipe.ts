@@ -43,14 +43,12 @@
  *    goes on the ioredis client (one warning says so) and the lean
  *    connection only retries every LEAN_LIMITS.refusedRetryMs.
  *
- * Only for a standalone server without TLS (leanPipeFor returns undefined
- * otherwise): a Redis Cluster keeps every call on ioredis, which routes by
- * slot.
+ * Only for a standalone server without TLS (leanPipeFor, lean-pipe-for.ts,
+ * returns undefined otherwise): a Redis Cluster keeps every call on
+ * ioredis, which routes by slot.
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
-import { Redis } from 'ioredis';
-import type { RedisClient } from './client.js';
 import { bulk, encodeCommand, RedisReplyError, RespReader, type RespValue } from './resp.js';
 
 export interface LeanLimits {
@@ -423,35 +421,3 @@ export class LeanPipe {
 }
 
 function noop(): void {}
-
-const pipes = new WeakMap<RedisClient, LeanPipe | null>();
-
-/**
- * The lean connection of a standalone, non-TLS ioredis client (one per
- * client, shared by its stores), or undefined: a cluster, TLS, a sentinel
- * setup or a key prefix keep every call on ioredis.
- */
-export function leanPipeFor(client: RedisClient): LeanPipe | undefined {
-  const known = pipes.get(client);
-  if (known !== undefined) return known ?? undefined;
-  let pipe: LeanPipe | null = null;
-  const o = client instanceof Redis ? client.options : undefined;
-  if (o !== undefined && o.tls === undefined && (o.sentinels ?? null) === null
-    && client.status !== 'end' && (o.keyPrefix ?? '') === '') {
-    const retry = o.retryStrategy;
-    pipe = new LeanPipe({
-      host: o.host ?? '127.0.0.1', port: o.port ?? 6379, ...(o.path !== undefined && o.path !== null ? { path: o.path } : {}),
-      ...(o.username !== undefined && o.username !== null && o.username !== '' ? { username: o.username } : {}),
-      ...(o.password !== undefined && o.password !== null && o.password !== '' ? { password: o.password } : {}),
-      db: o.db ?? 0, ...(o.connectionName !== undefined ? { name: o.connectionName } : {}),
-      commandTimeoutMs: o.commandTimeout ?? 1000, connectTimeoutMs: o.connectTimeout ?? 1000,
-      retryDelay: (n) => { const d = retry?.(n); return typeof d === 'number' ? d : 1000; },
-      // A process warning (stderr, and 'warning' listeners): the stores have no logger of their own.
-      warn: (message) => process.emitWarning(message, { code: 'LL_REDIS_LEAN_OFF' }),
-    });
-    const p = pipe;
-    client.once('end', () => p.close());
-  }
-  pipes.set(client, pipe);
-  return pipe ?? undefined;
-}

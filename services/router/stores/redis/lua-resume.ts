@@ -2,9 +2,9 @@
  * Lua for RedisResumeRead (core/resume-read.ts): a session start's reads in
  * one step on one user's keys (one hash tag, one cluster slot). The position
  * part is SEQ_POSITION's, the replay start is replayAfter()'s rule, and the
- * read is INBOX_SINCE's loop (lua-user.ts); keep them in step.
+ * read is INBOX_SINCE's (READ_SINCE in lua-user.ts).
  */
-import { EPOCH } from './lua-user.js';
+import { EPOCH, READ_SINCE } from './lua-user.js';
 
 /**
  * KEYS: seq, epoch, inbox, acks
@@ -12,7 +12,7 @@ import { EPOCH } from './lua-user.js';
  * → {seq, epoch, stale (0|1), after, recordsEpoch, seq, id, ts, data, …}
  * (epoch 0 and seq 0: no sequence yet; recordsEpoch is what INBOX_SINCE reports for the records.)
  */
-export const RESUME_READ = EPOCH + `
+export const RESUME_READ = EPOCH + READ_SINCE + `
 local now = now_ms(ARGV[1])
 local seq, epoch = 0, 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -34,22 +34,5 @@ local limit = tonumber(ARGV[6])
 if limit < 1 or after >= 9007199254740991 then return out end
 local start = '-'
 if after >= 0 then start = '(' .. fmt(math.floor(after)) .. '-0' end
-local n = 0
-while n < limit do
-  local want = limit - n
-  local batch = redis.call('XRANGE', KEYS[3], start, '+', 'COUNT', want)
-  for _, e in ipairs(batch) do
-    local f = e[2]
-    if tonumber(f[8]) > now then
-      out[#out + 1] = string.match(e[1], '^%d+')
-      out[#out + 1] = f[2]
-      out[#out + 1] = f[4]
-      out[#out + 1] = f[6]
-      n = n + 1
-    end
-  end
-  if #batch < want then break end
-  start = '(' .. batch[#batch][1]
-end
-return out
+return read_since(KEYS[3], start, limit, now, out)
 `;

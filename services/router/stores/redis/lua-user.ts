@@ -98,33 +98,45 @@ return out
 `;
 
 /**
+ * Appends to `out` up to `limit` unexpired entries of the inbox stream after
+ * `start` ("(<seq>-0" exclusive, or "-") as seq, id, ts, data; expired ones
+ * are skipped, not deleted, so reads never write. Shared by INBOX_SINCE and
+ * RESUME_READ (lua-resume.ts).
+ */
+export const READ_SINCE = `
+local function read_since(inbox_key, start, limit, now, out)
+  local n = 0
+  while n < limit do
+    local want = limit - n
+    local batch = redis.call('XRANGE', inbox_key, start, '+', 'COUNT', want)
+    for _, e in ipairs(batch) do
+      local f = e[2]
+      if tonumber(f[8]) > now then
+        out[#out + 1] = string.match(e[1], '^%d+')
+        out[#out + 1] = f[2]
+        out[#out + 1] = f[4]
+        out[#out + 1] = f[6]
+        n = n + 1
+      end
+    end
+    if #batch < want then break end
+    start = '(' .. batch[#batch][1]
+  end
+  return out
+end
+`;
+
+/**
  * Read-only: unexpired entries after a stream id, up to `limit`, skipping
  * (not deleting) expired ones so reads never write; and the epoch they
  * belong to, read in the same step.
  * KEYS: inbox, epoch   ARGV: now, start ("(<seq>-0" exclusive, or "-"), limit
  * → {epoch, seq, id, ts, data, …}
  */
-export const INBOX_SINCE = EPOCH_OF + `
+export const INBOX_SINCE = EPOCH_OF + READ_SINCE + `
 local now = now_ms(ARGV[1])
 local limit = tonumber(ARGV[3])
-local out, n, start = {fmt(epoch_of(KEYS[2]))}, 0, ARGV[2]
-while n < limit do
-  local want = limit - n
-  local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', want)
-  for _, e in ipairs(batch) do
-    local f = e[2]
-    if tonumber(f[8]) > now then
-      out[#out + 1] = string.match(e[1], '^%d+')
-      out[#out + 1] = f[2]
-      out[#out + 1] = f[4]
-      out[#out + 1] = f[6]
-      n = n + 1
-    end
-  end
-  if #batch < want then break end
-  start = '(' .. batch[#batch][1]
-end
-return out
+return read_since(KEYS[1], ARGV[2], limit, now, {fmt(epoch_of(KEYS[2]))})
 `;
 
 /**

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../../shared/clock.js';
 import type { RedisClient } from './client.js';
-import { leanPipeFor } from './lean-pipe.js';
+import { leanPipeFor } from './lean-pipe-for.js';
 
 export type ScriptArg = string | number;
 export type RunScript = (keys: readonly string[], args: readonly ScriptArg[]) => Promise<unknown>;
