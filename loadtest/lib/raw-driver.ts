@@ -16,11 +16,10 @@
 import net from 'node:net';
 import { createHash, randomFillSync } from 'node:crypto';
 import { refusalWait } from '../../sdk/src/backoff.js';
-import type { ClientSession } from './protocol-session.js';
+import { DriverBase, attemptTarget, type EndInfo } from './driver.js';
 import { FrameReader, type FrameSink } from './ws-reader.js';
-import { attemptTarget, type Driver, type DriverOptions, type DriverState, type EndInfo } from './ws-driver.js';
 
-export const nowMs = (): number => performance.timeOrigin + performance.now();
+export { nowMs } from './driver.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** One read buffer for every socket of the process: data is parsed (or copied) before the next read. */
@@ -51,12 +50,8 @@ export function clientFrame(opcode: number, payload: Uint8Array): Buffer {
 
 const enum Phase { Upgrade, Frames }
 
-export class RawSessionDriver implements Driver, FrameSink {
-  state: DriverState = 'idle';
-  attemptStartedAt = 0;
-  helloAt = 0;
+export class RawSessionDriver extends DriverBase implements FrameSink {
   private sock: net.Socket | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
   /** Per attempt: the upgrade response while incomplete (frame bytes are the reader's). */
   private pending: Buffer | undefined;
   private phase = Phase.Upgrade;
@@ -65,25 +60,10 @@ export class RawSessionDriver implements Driver, FrameSink {
   private done = false;
   private closeCode: number | undefined;
   private lastError: string | undefined;
-  /** Frames of the current connection (split reads, fragments): ws-reader.ts. */
+  /** Frames of the current connection (split reads, fragments, masks): ws-reader.ts. */
   private readonly reader = new FrameReader(this);
 
-  constructor(readonly o: DriverOptions) {}
-
-  get session(): ClientSession { return this.o.session; }
-  get ready(): boolean { return this.state === 'open' && this.helloAt >= this.attemptStartedAt; }
-
-  connect(): void {
-    if (this.state !== 'idle' && this.state !== 'waiting') return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.state = 'connecting';
-    this.attemptStartedAt = nowMs();
-    if (this.o.gate) this.o.gate(() => { if (this.state === 'connecting') void this.open(); });
-    else void this.open();
-  }
-
-  private async open(): Promise<void> {
+  protected async open(): Promise<void> {
     const target = await attemptTarget(this.o, () => this.state === 'connecting');
     if (target === undefined) return;
     if ('error' in target) { this.finish({ wasOpen: false, error: target.error }); return; }
@@ -131,10 +111,7 @@ export class RawSessionDriver implements Driver, FrameSink {
       this.phase = Phase.Frames;
       this.opened = true;
       this.sock!.setTimeout(0);
-      if (this.state !== 'connecting') { this.sock!.destroy(); return; }
-      this.state = 'open';
-      this.session.opened(nowMs());
-      this.o.onOpen?.(this);
+      if (!this.upgraded()) { this.sock!.destroy(); return; }
       if (data.length > eoh + 4) this.reader.push(data, eoh + 4);
     }
   }
@@ -145,9 +122,7 @@ export class RawSessionDriver implements Driver, FrameSink {
     if (this.o.intercept?.(opcode, buf, start, end, this) === true) return;
     // The session keeps nothing of the payload beyond this call (parsed or copied), so the shared buffer is safe.
     const payload = buf.subarray(start, end);
-    const e = this.session.receive(opcode === 0x2 ? payload : payload.toString('utf8'), nowMs());
-    if (e.type === 'hello') this.helloAt = nowMs();
-    this.o.onEvent?.(e, this);
+    this.received(opcode === 0x2 ? payload : payload.toString('utf8'));
   }
 
   onControl(opcode: number, payload: Buffer): void {
@@ -175,14 +150,9 @@ export class RawSessionDriver implements Driver, FrameSink {
     this.finish({ wasOpen: this.opened, ...(this.opened ? { closeCode: this.closeCode ?? 1006 } : {}), ...(this.lastError !== undefined ? { error: this.lastError } : {}) });
   }
 
-  private finish(e: Omit<EndInfo, 'delayMs'>): void {
+  protected override finish(e: Omit<EndInfo, 'delayMs'>): void {
     this.pending = undefined; this.reader.reset();
-    const stopped = this.state === 'stopped';
-    const delay = this.session.ended(e, nowMs());
-    const delayMs = stopped || this.o.reconnect === false ? undefined : delay;
-    if (!stopped) this.state = delayMs === undefined ? 'idle' : 'waiting';
-    this.o.onEnd?.({ ...e, delayMs }, this);
-    if (delayMs !== undefined && this.state === 'waiting') this.retryTimer = setTimeout(() => this.connect(), delayMs);
+    super.finish(e);
   }
 
   tick(now: number): void {
@@ -197,12 +167,5 @@ export class RawSessionDriver implements Driver, FrameSink {
     this.sock?.write(typeof data === 'string' ? clientFrame(0x1, Buffer.from(data)) : clientFrame(0x2, data));
   }
 
-  /** Drops the TCP connection without a close handshake, as a dying network would (as ws-driver's terminate()). */
   drop(): void { this.sock?.destroy(); }
-
-  stop(): void {
-    this.state = 'stopped';
-    clearTimeout(this.retryTimer);
-    this.sock?.destroy();
-  }
 }
