@@ -210,4 +210,18 @@ describe('benches end to end (toy sizes)', () => {
     }
     assert.match(out, /Fixed-delay retry vs SDK jitter: /);
   });
+
+  it('bench:storm with Redis frozen during the storm: store errors, yet no client is displaced (4003) or left out, no push lost', async () => {
+    // Each 1.2 s stall outlasts the routers' 1 s command timeout: resumes fail (1011) while their late calls still run once
+    // Redis resumes, the order in which an abandoned start used to displace its client's newer connection.
+    const { json } = await run('dist/loadtest/bench/storm.js', ['--connections', '300', '--workers', '1', '--push-rate', '40', '--modes', 'sdk',
+      '--connect-rate', '100', '--connect-burst', '100', '--ramp-rate', '300', '--timeout', '60', '--redis-stall', '1200', '--redis-stalls', '2', '--redis-stall-at', '300']);
+    const [r] = json.results as StormResult[];
+    assert.deepEqual(r!.store_stalls, { count: 2, ms: 1200 });
+    assert.equal(r!.closed_4003, 0, `closed 4003: ${JSON.stringify(r!.closes_by_code)}`);
+    assert.equal(r!.left_out, 0);
+    assert.ok(r!.recover_s > 0);
+    assert.equal(r!.reconnected, 300);
+    assert.equal(r!.pushes.lost, 0, `lost ${r!.pushes.lost_samples.join(' ')}`);
+  });
 });
