@@ -205,7 +205,7 @@ export interface MaxBatchResult {
 }
 
 /** GETs the process's loop monitor (`/reset` at the window's start, `/read` at its end). */
-async function loopMonitor(url: string | undefined, what: 'reset' | 'read'): Promise<LoopDelay | undefined> {
+export async function loopMonitor(url: string | undefined, what: 'reset' | 'read'): Promise<LoopDelay | undefined> {
   if (url === undefined) return undefined;
   const r = await fetch(`${url}/${what}`, { signal: AbortSignal.timeout(30_000) });
   if (!r.ok) throw new Error(`loop monitor /${what}: HTTP ${r.status}`);

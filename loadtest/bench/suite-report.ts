@@ -1,4 +1,5 @@
 /** Result type, ratios and table of the benchmark suite (suite.ts). Pure. */
+import type { LoopDelay } from './loop-monitor.js';
 
 /** `longlink` = cluster mode (gateway, router, NATS, Redis); `standalone*` = one process; `ws`, `socketio` = the baselines. */
 export type SuiteServer = 'longlink' | 'standalone' | 'standalone-node' | 'standalone-uws' | 'ws' | 'socketio';
@@ -17,7 +18,11 @@ export interface SuiteResult {
   rss_loaded_mb: number;
   cpu_us_per_heartbeat: number;
   heartbeats_per_s: number;
-  push: { offered_per_s: number; accepted: number; errors: number; received: number; achieved_per_s: number; p50_ms: number; p99_ms: number; max_ms: number };
+  push: {
+    offered_per_s: number; accepted: number; errors: number; received: number; achieved_per_s: number; p50_ms: number; p99_ms: number; max_ms: number;
+    /** The server's own event-loop delay over the push window (one-process servers: loop-monitor.ts). */
+    loop?: LoopDelay;
+  };
 }
 
 export type Ratios = Record<string, Record<string, number>>;
@@ -57,6 +62,7 @@ export function suiteTable(rs: SuiteResult[], ratios: Ratios): string {
     ['push: achieved / offered (/s)', (r) => `${r.push.achieved_per_s} / ${r.push.offered_per_s}`],
     ['push: received / accepted (errors)', (r) => `${r.push.received} / ${r.push.accepted} (${r.push.errors})`],
     ['push latency p50 / p99 / max (ms)', (r) => `${r.push.p50_ms} / ${r.push.p99_ms} / ${r.push.max_ms}`],
+    ['server loop delay p99 / max, own max (ms)', (r) => (r.push.loop ? `${r.push.loop.p99_ms} / ${r.push.loop.max_ms}, ${r.push.loop.max_own_ms}` : '-')],
   ];
   const wl = Math.max(...rows.map(([k]) => k.length));
   const cells = rs.map((r) => rows.map(([, f]) => String(f(r))));

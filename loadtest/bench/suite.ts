@@ -23,7 +23,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchArgs } from '../lib/cli-args.js';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { spawnNode } from '../../infra/local/process.js';
@@ -32,6 +32,7 @@ import { machineInfo } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuMicrosFine, rssBytes } from './proc-stats.js';
 import { suiteRatios, suiteTable, type SuiteResult, type SuiteServer } from './suite-report.js';
+import { loopMonitor } from './push-phase.js';
 import type { Dialect, SuiteStats, SuiteWorkerArgs } from './suite-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -66,7 +67,16 @@ function reply<T>(w: ChildProcess, type: string, msg?: object, timeoutMs = 300_0
   });
 }
 
-async function startServer(d: SuiteServer): Promise<{ pid: number; url: string; api: string; apiKey: string }> {
+/**
+ * The event-loop monitor (loop-monitor.ts) goes into every one-process server
+ * (standalone and both baselines, alike): the push window's loop delay and
+ * its longest stalls (on a core, waiting for one, GC) say what a push's tail
+ * is made of. The cluster row runs without it.
+ */
+const LOOP_ARGS = ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href];
+const LOOP_URL = /loop-monitor:\s+(http:\/\/\S+)/;
+
+async function startServer(d: SuiteServer): Promise<{ pid: number; url: string; api: string; apiKey: string; loopUrl?: string }> {
   if (d === 'longlink') {
     cluster = await startCluster({ gateways: 1, gatewayEnv: {
       LONGLINK_MAX_CONNECTIONS: '200000', LONGLINK_CONNECT_RATE: '1000000', LONGLINK_CONNECT_BURST: '1000000', LONGLINK_SOURCE_CONNECT_RATE: '0',
@@ -82,18 +92,20 @@ async function startServer(d: SuiteServer): Promise<{ pid: number; url: string; 
       LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
       LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0',
       LONGLINK_JWT_SECRET: SECRET, LONGLINK_API_KEYS: CLUSTER_API_KEY, LONGLINK_LOG_LEVEL: 'warn', ...api,
-    });
+    }, [], undefined, LOOP_ARGS);
     children.push(p.child);
     const ws = (await p.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 30_000))[1]!;
     const url = (await p.waitFor(/Push API:\s+(http:\/\/\S+)\/v1\/push/, 30_000))[1]!;
-    return { pid: p.child.pid!, url: ws, api: url, apiKey: CLUSTER_API_KEY };
+    const loopUrl = (await p.waitFor(LOOP_URL, 30_000))[1]!;
+    return { pid: p.child.pid!, url: ws, api: url, apiKey: CLUSTER_API_KEY, loopUrl };
   }
-  const p = spawnNode(path.join(here, 'baseline-servers.js'), {}, [d, String(INTERVAL), SECRET]);
+  const p = spawnNode(path.join(here, 'baseline-servers.js'), {}, [d, String(INTERVAL), SECRET], undefined, LOOP_ARGS);
   const child = p.child;
   children.push(child);
   const port = (await p.waitFor(/PORT (\d+)/, 20_000))[1]!;
   const base = `127.0.0.1:${port}`;
-  return { pid: child.pid!, url: d === 'ws' ? `ws://${base}/ws` : `http://${base}`, api: `http://${base}`, apiKey: 'unused' };
+  const loopUrl = (await p.waitFor(LOOP_URL, 30_000))[1]!;
+  return { pid: child.pid!, url: d === 'ws' ? `ws://${base}/ws` : `http://${base}`, api: `http://${base}`, apiKey: 'unused', loopUrl };
 }
 
 async function phase(d: SuiteServer): Promise<SuiteResult> {
@@ -138,11 +150,14 @@ async function phase(d: SuiteServer): Promise<SuiteResult> {
   log(`${d}: ${PUSH_RATE} pushes/s for ${PUSH_MS / 1000} s…`);
   const pusher = new Pusher(srv.api, srv.apiKey);
   const pushes0 = sum(s2, 'pushes');
+  await loopMonitor(srv.loopUrl, 'reset');
   const tp0 = performance.now();
   pusher.start(PUSH_RATE, () => `b${Math.floor(Math.random() * N)}`);
   await sleep(PUSH_MS);
   await pusher.stop();
   const tp1 = performance.now();
+  const loop = await loopMonitor(srv.loopUrl, 'read');
+  if (loop) log(`${d}: event-loop delay over the push window p50 ${loop.p50_ms} / p99 ${loop.p99_ms} / max ${loop.max_ms} ms, stalls > 15 ms: ${loop.stall_count} ${JSON.stringify(loop.stalls.slice(0, 5))}, gc ${JSON.stringify(loop.gc)}`);
   await sleep(1500);
   const s3 = await stats();
   const hist = new Histogram();
@@ -162,7 +177,8 @@ async function phase(d: SuiteServer): Promise<SuiteResult> {
     rss_idle_mb: r2(rss0 / 2 ** 20), rss_loaded_mb: r2(rssB / 2 ** 20),
     cpu_us_per_heartbeat: r2((cpu1 - cpu0) / Math.max(1, beats)), heartbeats_per_s: Math.round(beats / ((t1 - t0) / 1000)),
     push: { offered_per_s: PUSH_RATE, accepted: pusher.stats.sent, errors: pusher.stats.errors, received,
-      achieved_per_s: Math.round(pusher.stats.sent / ((tp1 - tp0) / 1000)), p50_ms: r2(hist.percentileMs(0.5)), p99_ms: r2(hist.percentileMs(0.99)), max_ms: r2(hist.maxUs / 1000) },
+      achieved_per_s: Math.round(pusher.stats.sent / ((tp1 - tp0) / 1000)), p50_ms: r2(hist.percentileMs(0.5)), p99_ms: r2(hist.percentileMs(0.99)), max_ms: r2(hist.maxUs / 1000),
+      ...(loop ? { loop } : {}) },
   };
 }
 

@@ -4,7 +4,9 @@
  * `k6/websockets` WebSocket to a ClientSession from
  * ../lib/protocol-session.ts (the same protocol logic the Node load
  * generator and CI's tests run), and `rampClients`, the clients scenario the
- * scripts share (VU slicing, a linear ramp of staggered starts, one end). Needs k6 ≥ 1.0 (stable k6/websockets);
+ * scripts share (VU slicing, a linear ramp of staggered starts, one end),
+ * with `clientsAndSender` and `apiPost` for scripts that also call the
+ * router's API at a fixed rate. Needs k6 ≥ 1.0 (stable k6/websockets);
  * run the bundles `npm run build:k6` writes to dist/k6/.
  *
  * k6's WebSocket takes no subprotocol list, so the token travels in the
@@ -13,6 +15,8 @@
  */
 import exec from 'k6/execution';
 import { sleep } from 'k6';
+import http from 'k6/http';
+import type { Options } from 'k6/options';
 import { WebSocket } from 'k6/websockets';
 import { setTimeout, clearTimeout, type TimeoutID } from 'k6/timers';
 import { hmac } from 'k6/crypto';
@@ -263,4 +267,43 @@ export function rampClients(r: RampOptions): void {
     }, Math.max(0, openAt - Date.now()));
   }
   sleep(0);
+}
+
+// ---- a sender beside the clients ---------------------------------------------------------------
+
+export interface SenderOptions {
+  /** VUs of the clients scenario (rampVus). */
+  clientVus: number;
+  /** The clients' ramp and settle time (s): the sender starts after both. */
+  rampS: number;
+  settleS: number;
+  /** The exported function that sends, one call per arrival; also the scenario's name. */
+  exec: string;
+  /** Calls per second, for `sendS` seconds. */
+  rate: number;
+  sendS: number;
+  /** Floors of the sender's preallocated and maximum VUs (rate / 20 and rate above them). */
+  minPreVus: number;
+  minMaxVus: number;
+}
+
+/**
+ * The scenarios of a script whose clients (exported `clients`, one
+ * iteration per VU that lasts the run) are sent to through the router's API:
+ * the clients, and a constant-arrival-rate sender that starts once every
+ * client is in and settled.
+ */
+export function clientsAndSender(o: SenderOptions): NonNullable<Options['scenarios']> {
+  return {
+    clients: { executor: 'per-vu-iterations', vus: o.clientVus, iterations: 1, maxDuration: `${o.rampS + o.settleS + o.sendS + 60}s`, exec: 'clients' },
+    [o.exec]: {
+      executor: 'constant-arrival-rate', exec: o.exec, rate: o.rate, timeUnit: '1s', duration: `${o.sendS}s`,
+      startTime: `${o.rampS + o.settleS}s`, preAllocatedVUs: Math.max(o.minPreVus, Math.ceil(o.rate / 20)), maxVUs: Math.max(o.minMaxVus, o.rate),
+    },
+  };
+}
+
+/** POSTs `payload` as JSON to the router's API (LONGLINK_API) with the API key; `name` tags the request in k6's metrics. */
+export function apiPost(path: string, payload: unknown, name: string): ReturnType<typeof http.post> {
+  return http.post(`${API}${path}`, JSON.stringify(payload), { headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, tags: { name } });
 }

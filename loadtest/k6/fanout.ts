@@ -9,11 +9,10 @@
  *          -e LONGLINK_API_KEY=… -e LONGLINK_JWT_SECRET=… \
  *          -e CONNECTIONS=2000 -e PUBLISH_RATE=10 -e PUBLISH_S=60 dist/k6/fanout.js   # after npm run build:k6
  */
-import http from 'k6/http';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { API, API_KEY, envNum, rampClients, rampVus } from './common.ts';
+import { apiPost, clientsAndSender, envNum, rampClients, rampVus } from './common.ts';
 
 const CONNECTIONS = envNum('CONNECTIONS', 2000);
 const PER_VU = Math.max(1, envNum('CONNS_PER_VU', 1));
@@ -26,13 +25,7 @@ const CHANNEL = (typeof __ENV.CHANNEL === 'string' && __ENV.CHANNEL !== '') ? __
 const published = new Counter('longlink_channel_publishes_accepted');
 
 export const options: Options = {
-  scenarios: {
-    clients: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: `${RAMP_S + SETTLE_S + PUBLISH_S + 60}s`, exec: 'clients' },
-    publisher: {
-      executor: 'constant-arrival-rate', exec: 'publisher', rate: PUBLISH_RATE, timeUnit: '1s', duration: `${PUBLISH_S}s`,
-      startTime: `${RAMP_S + SETTLE_S}s`, preAllocatedVUs: Math.max(5, Math.ceil(PUBLISH_RATE / 20)), maxVUs: Math.max(20, PUBLISH_RATE),
-    },
-  },
+  scenarios: clientsAndSender({ clientVus: VUS, rampS: RAMP_S, settleS: SETTLE_S, exec: 'publisher', rate: PUBLISH_RATE, sendS: PUBLISH_S, minPreVus: 5, minMaxVus: 20 }),
   thresholds: {
     longlink_channel_latency_ms: [`p(99)<${envNum('CHANNEL_P99_MS', 1000)}`],
     'http_req_failed{scenario:publisher}': ['rate<0.01'],
@@ -47,7 +40,6 @@ export function clients(): void {
 }
 
 export function publisher(): void {
-  const body = JSON.stringify({ channel: CHANNEL, data: { t: Date.now() } });
-  const res = http.post(`${API}/v1/publish`, body, { headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, tags: { name: 'publish' } });
+  const res = apiPost('/v1/publish', { channel: CHANNEL, data: { t: Date.now() } }, 'publish');
   if (check(res, { 'publish 200': (r) => r.status === 200 })) published.add(1);
 }

@@ -9,11 +9,10 @@
  *          -e LONGLINK_API_KEY=… -e LONGLINK_JWT_SECRET=… \
  *          -e CONNECTIONS=2000 -e PUSH_RATE=500 -e PUSH_S=60 dist/k6/push-latency.js   # after npm run build:k6
  */
-import http from 'k6/http';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import { API, API_KEY, USER_PREFIX, envNum, rampClients, rampVus } from './common.ts';
+import { USER_PREFIX, apiPost, clientsAndSender, envNum, rampClients, rampVus } from './common.ts';
 
 const CONNECTIONS = envNum('CONNECTIONS', 2000);
 const PER_VU = Math.max(1, envNum('CONNS_PER_VU', 1));
@@ -25,13 +24,7 @@ const PUSH_RATE = envNum('PUSH_RATE', 500);
 const pushesAccepted = new Counter('longlink_pushes_accepted');
 
 export const options: Options = {
-  scenarios: {
-    clients: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: `${RAMP_S + SETTLE_S + PUSH_S + 60}s`, exec: 'clients' },
-    pusher: {
-      executor: 'constant-arrival-rate', exec: 'pusher', rate: PUSH_RATE, timeUnit: '1s', duration: `${PUSH_S}s`,
-      startTime: `${RAMP_S + SETTLE_S}s`, preAllocatedVUs: Math.max(10, Math.ceil(PUSH_RATE / 20)), maxVUs: Math.max(50, PUSH_RATE),
-    },
-  },
+  scenarios: clientsAndSender({ clientVus: VUS, rampS: RAMP_S, settleS: SETTLE_S, exec: 'pusher', rate: PUSH_RATE, sendS: PUSH_S, minPreVus: 10, minMaxVus: 50 }),
   thresholds: {
     longlink_push_latency_ms: [`p(95)<${envNum('PUSH_P95_MS', 100)}`, `p(99)<${envNum('PUSH_P99_MS', 250)}`],
     'http_req_failed{scenario:pusher}': ['rate<0.01'],
@@ -47,8 +40,7 @@ export function clients(): void {
 
 export function pusher(): void {
   const user = `${USER_PREFIX}${Math.floor(Math.random() * CONNECTIONS)}`;
-  const body = JSON.stringify({ users: [user], data: { t: Date.now() } });
-  const res = http.post(`${API}/v1/push`, body, { headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' }, tags: { name: 'push' } });
+  const res = apiPost('/v1/push', { users: [user], data: { t: Date.now() } }, 'push');
   const ok = check(res, {
     'push 200': (r) => r.status === 200,
     'push sent to a live connection': (r) => {

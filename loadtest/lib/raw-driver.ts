@@ -16,10 +16,9 @@
 import net from 'node:net';
 import { createHash, randomFillSync } from 'node:crypto';
 import { refusalWait } from '../../sdk/src/backoff.js';
-import type { ClientSession } from './protocol-session.js';
-import { attemptTarget, type Driver, type DriverOptions, type DriverState, type EndInfo } from './ws-driver.js';
+import { DriverBase, attemptTarget, type EndInfo } from './driver.js';
 
-export const nowMs = (): number => performance.timeOrigin + performance.now();
+export { nowMs } from './driver.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** One read buffer for every socket of the process: data is parsed (or copied) before the next read. */
@@ -50,12 +49,8 @@ export function clientFrame(opcode: number, payload: Uint8Array): Buffer {
 
 const enum Phase { Upgrade, Frames }
 
-export class RawSessionDriver implements Driver {
-  state: DriverState = 'idle';
-  attemptStartedAt = 0;
-  helloAt = 0;
+export class RawSessionDriver extends DriverBase {
   private sock: net.Socket | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
   /** Per attempt: upgrade response or partial frame bytes (only while incomplete). */
   private pending: Buffer | undefined;
   private phase = Phase.Upgrade;
@@ -68,22 +63,7 @@ export class RawSessionDriver implements Driver {
   private frag: Buffer[] | undefined;
   private fragBinary = false;
 
-  constructor(readonly o: DriverOptions) {}
-
-  get session(): ClientSession { return this.o.session; }
-  get ready(): boolean { return this.state === 'open' && this.helloAt >= this.attemptStartedAt; }
-
-  connect(): void {
-    if (this.state !== 'idle' && this.state !== 'waiting') return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.state = 'connecting';
-    this.attemptStartedAt = nowMs();
-    if (this.o.gate) this.o.gate(() => { if (this.state === 'connecting') void this.open(); });
-    else void this.open();
-  }
-
-  private async open(): Promise<void> {
+  protected async open(): Promise<void> {
     const target = await attemptTarget(this.o, () => this.state === 'connecting');
     if (target === undefined) return;
     if ('error' in target) { this.finish({ wasOpen: false, error: target.error }); return; }
@@ -130,10 +110,7 @@ export class RawSessionDriver implements Driver {
       this.phase = Phase.Frames;
       this.opened = true;
       this.sock!.setTimeout(0);
-      if (this.state !== 'connecting') { this.sock!.destroy(); return; }
-      this.state = 'open';
-      this.session.opened(nowMs());
-      this.o.onOpen?.(this);
+      if (!this.upgraded()) { this.sock!.destroy(); return; }
       data = data.subarray(eoh + 4);
     }
     let at = 0;
@@ -167,9 +144,7 @@ export class RawSessionDriver implements Driver {
         if (opcode !== 0) { this.fragBinary = opcode === 2; if (!fin) { this.frag = [Buffer.from(payload)]; return; } }
         else { if (!this.frag) return; this.frag.push(Buffer.from(payload)); if (!fin) return; payload = Buffer.concat(this.frag); this.frag = undefined; }
         // The session keeps nothing of `payload` beyond this call (parsed or copied), so the shared buffer is safe.
-        const e = this.session.receive(this.fragBinary ? payload : payload.toString('utf8'), nowMs());
-        if (e.type === 'hello') this.helloAt = nowMs();
-        this.o.onEvent?.(e, this);
+        this.received(this.fragBinary ? payload : payload.toString('utf8'));
         return;
       }
       default: this.lastError = `opcode ${opcode}`; this.sock?.destroy();
@@ -192,14 +167,9 @@ export class RawSessionDriver implements Driver {
     this.finish({ wasOpen: this.opened, ...(this.opened ? { closeCode: this.closeCode ?? 1006 } : {}), ...(this.lastError !== undefined ? { error: this.lastError } : {}) });
   }
 
-  private finish(e: Omit<EndInfo, 'delayMs'>): void {
+  protected override finish(e: Omit<EndInfo, 'delayMs'>): void {
     this.pending = undefined; this.frag = undefined;
-    const stopped = this.state === 'stopped';
-    const delay = this.session.ended(e, nowMs());
-    const delayMs = stopped || this.o.reconnect === false ? undefined : delay;
-    if (!stopped) this.state = delayMs === undefined ? 'idle' : 'waiting';
-    this.o.onEnd?.({ ...e, delayMs }, this);
-    if (delayMs !== undefined && this.state === 'waiting') this.retryTimer = setTimeout(() => this.connect(), delayMs);
+    super.finish(e);
   }
 
   tick(now: number): void {
@@ -214,12 +184,5 @@ export class RawSessionDriver implements Driver {
     this.sock?.write(typeof data === 'string' ? clientFrame(0x1, Buffer.from(data)) : clientFrame(0x2, data));
   }
 
-  /** Drops the TCP connection without a close handshake, as a dying network would (as ws-driver's terminate()). */
   drop(): void { this.sock?.destroy(); }
-
-  stop(): void {
-    this.state = 'stopped';
-    clearTimeout(this.retryTimer);
-    this.sock?.destroy();
-  }
 }

@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { BROADCAST_CHANNEL, checkChannel, checkMessageId, checkPublishChannel } from '../../protocol/index.js';
 import type { ChannelHistoryRequest, ChannelOccupancyEvent, ChannelPresenceEvent } from '../shared/bus/messages.js';
 import type { PublishRequest, SubscribeRequest } from './core/channels.js';
-import { deviceId, formatIssues, gatewayOrConnId, ident, objectError, userId, type Parsed } from './schemas.js';
+import { deviceId, gatewayOrConnId, ident, objectError, parseWith as parse, userId, type Parsed } from './schemas.js';
+import { parseOrUndefined } from '../shared/parse.js';
 
 const channel = ident(checkChannel, 'channel');
 const publishChannel = ident(checkPublishChannel, 'channel');
@@ -25,11 +26,6 @@ const historySchema = z.object({
   channel: publishChannel, afterOffset: z.number().int().min(0).optional().nullable(), timeoutMs: z.number().int().min(1).max(600_000).optional(),
 });
 
-function parse<T>(schema: z.ZodType<T>, v: unknown): Parsed<T> {
-  const r = schema.safeParse(v);
-  return r.success ? { ok: true, value: r.data } : { ok: false, message: formatIssues(r.error) };
-}
-
 /** `broadcast`: the body names no channel; it goes to BROADCAST_CHANNEL. */
 export function parsePublishBody(body: unknown, broadcast = false): Parsed<PublishRequest> {
   const r = broadcast ? parse(broadcastSchema, body) : parse(publishSchema, body);
@@ -46,9 +42,9 @@ export function parseSubscribeBody(body: unknown, type: SubscribeRequest['type']
 }
 
 export function parseHistoryRequest(v: unknown): ChannelHistoryRequest | undefined {
-  const r = historySchema.safeParse(v);
-  if (!r.success) return undefined;
-  const { afterOffset, ...rest } = r.data;
+  const r = parseOrUndefined(historySchema, v);
+  if (r === undefined) return undefined;
+  const { afterOffset, ...rest } = r;
   return afterOffset === null || afterOffset === undefined ? rest : { ...rest, afterOffset };
 }
 
@@ -62,12 +58,10 @@ const memberSchema = z.object({
 
 /** A gateway's occupancy report (P.choccupancy). */
 export function parseOccupancy(v: unknown): ChannelOccupancyEvent | undefined {
-  const r = occupancySchema.safeParse(v);
-  return r.success ? r.data : undefined;
+  return parseOrUndefined(occupancySchema, v);
 }
 
 /** A gateway's join / leave event (P.chpresence.<channel>), for channel.subscribed / unsubscribed webhooks. */
 export function parseChannelMember(v: unknown): ChannelPresenceEvent | undefined {
-  const r = memberSchema.safeParse(v);
-  return r.success ? r.data : undefined;
+  return parseOrUndefined(memberSchema, v);
 }

@@ -36,6 +36,14 @@ import type { ListenOptions, RouterHttp } from './http-api.js';
 /** The request headers the handling reads (http-api.ts), and the trace context. */
 const HEADERS = ['authorization', 'content-type', 'content-length', 'traceparent', 'tracestate'] as const;
 
+/** Status line and headers of a reply (inside a cork). `connection` is uWS's to write: it follows the end() call's close flag. */
+function writeHead(res: HttpResponse, r: Reply): void {
+  res.writeStatus(statusLine(r.status));
+  res.writeHeader('content-type', r.contentType ?? JSON_TYPE);
+  res.writeHeader('cache-control', 'no-store');
+  if (r.headers) for (const k in r.headers) if (k !== 'connection') res.writeHeader(k, r.headers[k]!);
+}
+
 /** One request's state: its headers, its body as it arrives, whether its response is gone. */
 class UwsExchange implements ApiRequest {
   readonly method: string;
@@ -131,19 +139,13 @@ class UwsExchange implements ApiRequest {
       // A chunked body over the limit, still arriving: answer now, end the answer with the body (data()).
       this.discarding = true;
       res.cork(() => {
-        res.writeStatus(statusLine(r.status));
-        res.writeHeader('content-type', r.contentType ?? JSON_TYPE);
-        res.writeHeader('cache-control', 'no-store');
-        if (r.headers) for (const k in r.headers) if (k !== 'connection') res.writeHeader(k, r.headers[k]!);
+        writeHead(res, r);
         res.write(r.body);
       });
       return;
     }
     res.cork(() => {
-      res.writeStatus(statusLine(r.status));
-      res.writeHeader('content-type', r.contentType ?? JSON_TYPE);
-      res.writeHeader('cache-control', 'no-store');
-      if (r.headers) for (const k in r.headers) if (k !== 'connection') res.writeHeader(k, r.headers[k]!);
+      writeHead(res, r);
       if (r.chunks !== undefined) return;
       if (this.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(r.body), close);
       else res.end(r.body, close);

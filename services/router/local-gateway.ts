@@ -56,6 +56,9 @@ export class LocalGateway {
     this.deliver = undefined;
   }
 
+  /** Whether deliveries for `gateway` are handed over here (it is the attached gateway). */
+  holds(gateway: string): boolean { return gateway === this.id && this.deliver !== undefined; }
+
   /** Hands `deliveries` to the local gateway if it is `gateway`; false if it is not (publish on the bus). */
   take(gateway: string, deliveries: Delivery[]): boolean {
     if (gateway !== this.id || this.deliver === undefined) return false;
@@ -94,6 +97,8 @@ export class LocalFirstOutbound implements RouterOutbound {
   deliver(gateway: string, deliveries: Delivery[]): boolean {
     return this.local.take(gateway, deliveries) || this.link.deliver(gateway, deliveries);
   }
+
+  deliversInProcess(gateway: string): boolean { return this.local.holds(gateway); }
 
   control(gateway: string, cmd: ControlCommand): boolean { return this.link.control(gateway, cmd); }
   offline(notice: OfflineNotice): boolean { return this.link.offline(notice); }

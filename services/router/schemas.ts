@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { checkDeviceId, checkMessageId, checkSessionId, checkUserId } from '../../protocol/index.js';
 import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
 import type { AckEvent, DeliveryReceipt, FetchRequest, ResumeRequest, UpstreamMessage } from '../shared/bus/messages.js';
+import { parseOrUndefined } from '../shared/parse.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -38,7 +39,8 @@ export function formatIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-function parseWith<T>(schema: z.ZodType<T>, input: unknown): Parsed<T> {
+/** The schema's output, or the issues as one message naming the fields (for requests answered with a reason). */
+export function parseWith<T>(schema: z.ZodType<T>, input: unknown): Parsed<T> {
   const r = schema.safeParse(input);
   return r.success ? { ok: true, value: r.data } : { ok: false, message: formatIssues(r.error) };
 }
@@ -92,45 +94,40 @@ const fetchSchema = z.object({
 });
 
 export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {
-  const r = presenceEventSchema.safeParse(v);
-  return r.success ? r.data : undefined;
+  return parseOrUndefined(presenceEventSchema, v);
 }
 
 /** An upstream message as the gateway publishes it (for upstream.message webhooks). */
 export function parseUpstream(v: unknown): UpstreamMessage | undefined {
-  const r = upstreamSchema.safeParse(v);
-  return r.success ? { ...r.data, data: r.data.data } : undefined;
+  const m = parseOrUndefined(upstreamSchema, v);
+  // `data: z.unknown()` infers as optional; the message always carries the key.
+  return m && { ...m, data: m.data };
 }
 
 export function parseBeacon(v: unknown): GatewayBeacon | undefined {
-  const r = beaconSchema.safeParse(v);
-  return r.success ? r.data : undefined;
+  return parseOrUndefined(beaconSchema, v);
 }
 
 export function parseAcks(v: unknown): Array<[string, string, number, number?]> | undefined {
-  const r = acksSchema.safeParse(v);
-  return r.success ? r.data.acks : undefined;
+  return parseOrUndefined(acksSchema, v)?.acks;
 }
 
 export function parseReceipt(v: unknown): DeliveryReceipt | undefined {
-  const r = receiptSchema.safeParse(v);
-  return r.success ? r.data : undefined;
+  return parseOrUndefined(receiptSchema, v);
 }
 
 export function parseAckEvent(v: unknown): AckEvent | undefined {
-  const r = ackEventSchema.safeParse(v);
-  return r.success ? r.data : undefined;
+  return parseOrUndefined(ackEventSchema, v);
 }
 
 /** JSON has no `undefined`: a gateway may send null or omit the field. */
 export function parseResumeRequest(v: unknown): ResumeRequest | undefined {
-  const r = resumeSchema.safeParse(v);
-  if (!r.success) return undefined;
-  const { session, lastSeq, lastEpoch, ...rest } = r.data;
+  const r = parseOrUndefined(resumeSchema, v);
+  if (r === undefined) return undefined;
+  const { session, lastSeq, lastEpoch, ...rest } = r;
   return { ...rest, session: session ?? undefined, lastSeq: lastSeq ?? undefined, ...(lastEpoch !== undefined && lastEpoch !== null ? { lastEpoch } : {}) };
 }
 
 export function parseFetchRequest(v: unknown): FetchRequest | undefined {
-  const r = fetchSchema.safeParse(v);
-  return r.success ? r.data : undefined;
+  return parseOrUndefined(fetchSchema, v);
 }

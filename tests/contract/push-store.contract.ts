@@ -86,5 +86,23 @@ export function pushStoreContract(name: string, factory: PushStoreFactory): void
       assert.deepEqual(all.map((r) => r.appended.record.seq), Array.from({ length: 20 }, (_, i) => i + 1));
       assert.deepEqual(where(all[0]!), [`${gw}/c1`]);
     });
+
+    it('judges gateways as of the call: a restart called just after a push is not seen by it, one called just before is', async () => {
+      const { store, presence } = await factory({});
+      const [u, gw] = [uid('u'), uid('gw')];
+      await presence.beacon(beacon(gw, 'boot-1'));
+      await presence.online(ev('online', u, 'phone', 'c1', gw));
+      for (let round = 0; round < 5; round++) {
+        const conn = `c${round + 1}`;
+        // Not awaited, in this order: push, restart (new boot), push.
+        const first = store.appendAndLookup(u, entry(2 * round));
+        const restart = presence.beacon(beacon(gw, `boot-${round + 2}`));
+        const second = store.appendAndLookup(u, entry(2 * round + 1));
+        assert.deepEqual(where(await first), [`${gw}/${conn}`], `round ${round}: the push called before the restart sees the connection`);
+        assert.deepEqual(where(await second), [], `round ${round}: the push called after the restart does not`);
+        await restart;
+        await presence.online(ev('online', u, 'phone', `c${round + 2}`, gw));
+      }
+    });
   });
 }

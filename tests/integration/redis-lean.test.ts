@@ -109,6 +109,64 @@ describe('lean Redis connection for the push path', () => {
     assert.equal(await inbox.latestSeq('nobody-at-all'), 0);
   });
 
+  it('presence takes the lean connection too: a push with its mark, online, offline, beacon, sweep and reads send nothing through ioredis', async () => {
+    const presence = new RedisPresence({ redis });
+    const ps = new RedisPushStore(inbox, presence);
+    const gw = `gw-lean-${Date.now()}`;
+    const viaIoredis: string[] = [];
+    const host = redis as unknown as { sendCommand: (c: { name: string }) => unknown };
+    const send = host.sendCommand;
+    host.sendCommand = function (this: unknown, c: { name: string }) { viaIoredis.push(c.name); return send.call(this, c); };
+    try {
+      await presence.beacon({ gateway: gw, boot: 'b1', connections: 0, draining: false, at: Date.now() });
+      await presence.online({ type: 'online', user: 'pl', device: 'd', conn: 'c1', session: 's1', gateway: gw, at: Date.now() });
+      const pushed = await Promise.all([1, 2, 3].map((i) => ps.appendAndLookup('pl', entry(`p${i}`))));
+      assert.deepEqual(pushed.map((r) => r.entries.map((e) => e.conn)), [['c1'], ['c1'], ['c1']]);
+      assert.deepEqual((await presence.lookup('pl')).map((e) => e.conn), ['c1']);
+      assert.equal(await presence.offline({ type: 'offline', user: 'pl', device: 'd', conn: 'c1', session: 's1', gateway: gw, at: Date.now() }), true);
+      assert.deepEqual((await ps.appendAndLookup('pl', entry('p4'))).entries, []);
+      await presence.sweep();
+      assert.ok((await presence.gateways()).some((g) => g.gateway === gw));
+    } finally {
+      host.sendCommand = send;
+    }
+    assert.deepEqual(viaIoredis, [], `sent through ioredis: ${viaIoredis.join()}`);
+  });
+
+  it('a lookup is judged as of its call against this process\'s gateway steps around it, both ways, also while calls switch connections', async () => {
+    const presence = new RedisPresence({ redis });
+    const ps = new RedisPushStore(inbox, presence);
+    const gw = `gw-order-${Date.now()}`;
+    const at = Date.now();
+    const lineId = async (): Promise<string | undefined> => /\bid=(\d+)/.exec((await leanClientLine(redis)) ?? '')?.[1];
+    let checked = 0, killed = false, sawDown = false;
+    for (let round = 0; round < 60; round++) {
+      const boot = `b${round}`, next = `b${round + 1}`, conn = `c${round}`;
+      try {
+        if (round === 0) await presence.beacon({ gateway: gw, boot, connections: 0, draining: false, at });
+        await presence.online({ type: 'online', user: 'po', device: 'd', conn, session: `s${round}`, gateway: gw, at });
+      } catch {
+        await until('the lean connection', () => pipe.ready);
+        continue;
+      }
+      if (round === 20) { const id = await lineId(); assert.ok(id); killed = true; void redis.client('KILL', 'ID', id); }
+      // Not awaited, in this order, in one turn: a push called before the restart sees the connection, one called after does not.
+      const before = ps.appendAndLookup('po', entry(`o${round}a`));
+      const restart = presence.beacon({ gateway: gw, boot: next, connections: 0, draining: false, at });
+      const afterIt = ps.appendAndLookup('po', entry(`o${round}b`));
+      const [b, r, a] = await Promise.allSettled([before, restart, afterIt]);
+      if (killed && !pipe.ready) sawDown = true;
+      if (r.status === 'rejected') { await until('the lean connection', () => pipe.ready); continue; }
+      if (b.status === 'fulfilled') assert.deepEqual(b.value.entries.map((e) => e.conn), [conn], `round ${round}: called before the restart`);
+      if (a.status === 'fulfilled') assert.deepEqual(a.value.entries, [], `round ${round}: called after the restart`);
+      if (b.status === 'fulfilled' && a.status === 'fulfilled') checked++;
+      await sleep(round >= 18 && round <= 30 ? 0 : 2);
+    }
+    assert.ok(killed && sawDown, 'the lean connection went down mid-run');
+    assert.ok(checked >= 40, `${checked} rounds checked both ways`);
+    await until('the lean connection', () => pipe.ready);
+  });
+
   it('call order holds across a drop of the lean connection (calls switch to ioredis and back)', async () => {
     const line = await leanClientLine(redis);
     const id = /\bid=(\d+)/.exec(line ?? '')?.[1];

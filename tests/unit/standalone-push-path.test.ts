@@ -86,6 +86,33 @@ describe('standalone push path', () => {
     assert.equal(t.core.stats.deliveryMessages, 1);
   });
 
+  it('the push is written to the local gateway in its own turn, before the end-of-turn flush, and answered without waiting for it', async () => {
+    const t = standalone();
+    await t.connect('u1');
+    let immediateRan = false;
+    setImmediate(() => { immediateRan = true; });
+    const out = t.core.push({ users: ['u1'], data: 1 });
+    assert.deepEqual(t.written, ['u1:1'], 'handed over synchronously, inside push()');
+    await out;
+    assert.equal(immediateRan, false, 'answered before the turn ended (no setImmediate round)');
+  });
+
+  it('a single push after a batch queued deliveries for the same user in the same turn is written after them', async () => {
+    const t = standalone();
+    await t.connect('u1');
+    // A small batch takes the general path: its delivery waits for the end-of-turn flush.
+    const batch = t.core.pushBatch([{ users: ['u1'], data: 'a' }, { users: ['u1'], data: 'b' }]);
+    // Microtasks only (the end-of-turn flush is a setImmediate): the batch's store calls settle, it routes and releases its lanes.
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    assert.deepEqual(t.written, [], 'the batch\'s deliveries are queued, not written yet');
+    const single = t.core.push({ users: ['u1'], data: 'c' });
+    const [b, s] = await Promise.all([batch, single]);
+    assert.deepEqual(b.map((o) => o.results[0]!.seq), [1, 2]);
+    assert.equal(s.results[0]!.seq, 3);
+    await t.settle();
+    assert.deepEqual(t.written, ['u1:1', 'u1:2', 'u1:3'], 'per-user order: what was queued leaves first');
+  });
+
   it('deliveries take the bus again once the local gateway is detached', async () => {
     const t = standalone();
     await t.connect('u1');

@@ -12,7 +12,7 @@ const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('WorkQueue', () => {
   it('runs at most `concurrency` tasks, the rest in FIFO order as slots free up', async () => {
-    const q = new WorkQueue({ concurrency: 2, maxQueued: 10, startWithin: 1 }, () => 0);
+    const q = new WorkQueue({ concurrency: 2, maxQueued: 10 }, () => 0);
     const started: number[] = [];
     const gates = Array.from({ length: 5 }, () => deferred());
     const results = gates.map((g, i) => q.run(() => { started.push(i); return g.promise; }));
@@ -34,7 +34,7 @@ describe('WorkQueue', () => {
   });
 
   it('refuses at once when the queue is full', async () => {
-    const q = new WorkQueue({ concurrency: 1, maxQueued: 1, startWithin: 1 }, () => 0);
+    const q = new WorkQueue({ concurrency: 1, maxQueued: 1 }, () => 0);
     const g = deferred();
     void q.run(() => g.promise);
     const queued = q.run(async () => 'queued');
@@ -65,7 +65,33 @@ describe('WorkQueue', () => {
     assert.deepEqual(q.stats, { started: 3, expired: 1, shed: 0 });
   });
 
+  it('without a budget a task has no start deadline, and without `startWithin` only the service-time rule bounds the wait (presence events)', async () => {
+    let now = 0;
+    const q = new WorkQueue({ concurrency: 1, maxQueued: 10 }, () => now);
+    const g = deferred();
+    void q.run(() => g.promise);
+    let ranUnbounded = false, ranBudgeted = false;
+    const unbounded = q.run(async () => { ranUnbounded = true; return 'no deadline'; });
+    // Service time still 0: deadline max(1000 / 4, 1000 - 0) = 1000 ms (with startWithin 0.8 it would be 800).
+    const budgeted = q.run(async () => { ranBudgeted = true; return 'in time'; }, 1000);
+    now = 900;
+    g.resolve('first');
+    assert.equal(await unbounded, 'no deadline');
+    assert.equal(await budgeted, 'in time');
+    assert.ok(ranUnbounded && ranBudgeted);
+    // An hour in the queue: a task without a budget still runs.
+    const h = deferred();
+    void q.run(() => h.promise);
+    const late = q.run(async () => 'an hour later');
+    now += 3_600_000;
+    h.resolve('x');
+    assert.equal(await late, 'an hour later');
+    assert.equal(q.stats.expired, 0);
+  });
+
   it('validates its options', () => {
+    assert.doesNotThrow(() => new WorkQueue({ concurrency: 1, maxQueued: 0 }, () => 0));
+    assert.throws(() => new WorkQueue({ concurrency: 1, maxQueued: 1, startWithin: 1.5 }, () => 0), RangeError);
     assert.throws(() => new WorkQueue({ concurrency: 0, maxQueued: 1, startWithin: 1 }, () => 0), RangeError);
     assert.throws(() => new WorkQueue({ concurrency: 1, maxQueued: -1, startWithin: 1 }, () => 0), RangeError);
     assert.throws(() => new WorkQueue({ concurrency: 1, maxQueued: 1, startWithin: 0 }, () => 0), RangeError);

@@ -3,7 +3,8 @@
  * resume, local delivery, admission, slow-consumer detection and drain.
  * The parts live beside it: session-start.ts (resume and HELLO),
  * client-frames.ts (what each client frame does), deadlines.ts (heartbeat and
- * token deadlines on the wheel), outbound.ts (the one write path).
+ * token deadlines on the wheel), outbound.ts (the one write path),
+ * local-delivery.ts (pushes to local sockets: in order, held during replay).
  *
  * It knows sockets only through `ClientSocket` and the cluster only through
  * `GatewayLink`, and reads time only from the injected clock; the transport
@@ -16,15 +17,14 @@ import type { Logger } from '../../shared/log.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import { Connection, clampInterval } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
-import { OrderedDelivery } from './ordered-delivery.js';
 import { Deadlines, type Due } from './deadlines.js';
 import { take } from '../../shared/token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
-import { Replayer } from './replay.js';
 import { bump } from '../../shared/stats.js';
 import { Outbound } from './outbound.js';
+import { LocalDelivery } from './local-delivery.js';
 import { startSession, type SessionStartDeps } from './session-start.js';
 import { ClientFrames, HEARTBEAT_ACK_BARE } from './client-frames.js';
 import { newStats, type CoreObserver, type CoreOptions, type CoreStats } from './options.js';
@@ -49,13 +49,6 @@ export interface CoreDeps {
   channels?: { link: ChannelLink; topics: TopicPublisher };
 }
 
-
-/** Live pushes held for one connection during its replay before they are dropped for one more inbox page (replay.ts). */
-const MAX_PENDING_DURING_REPLAY = 1024;
-
-/** The connection's epoch for a fetch, when known (FetchRequest.epoch). */
-const epochOf = (c: Connection): { epoch?: number } => (c.epoch >= 0 ? { epoch: c.epoch } : {});
-
 export class GatewayCore {
   readonly stats: CoreStats = newStats();
   private readonly o: CoreOptions;
@@ -74,8 +67,7 @@ export class GatewayCore {
     this.stats.slowConsumerCloses++;
     this.closeWith(c, Close.SLOW_CONSUMER, `send buffer over ${this.o.limits.sendBufferBound} bytes for ${this.o.limits.writeTimeoutMs} ms`);
   };
-  private readonly ordered: OrderedDelivery<Connection>;
-  private readonly replayer: Replayer<Connection>;
+  private readonly local: LocalDelivery;
   /** Channel subscriptions and fan-out (channels.ts); null without a channel link. */
   readonly channels: ChannelHub<Connection> | null;
 
@@ -100,26 +92,10 @@ export class GatewayCore {
       this.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'gateway draining' }), false);
       this.closeWith(c, Close.DRAINING, 'gateway draining');
     });
-    this.ordered = new OrderedDelivery<Connection>({
-      write: (c, p) => this.out.push(c, p, 'live'),
-      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq, ...epochOf(c) }).then((r) => r.pushes),
-      repairAfterMs: this.o.wheel.tickMs,
-    });
-    this.replayer = new Replayer<Connection>({
-      write: (c, p) => this.out.push(c, p, 'replay'),
-      fetch: (c, afterSeq) => deps.link.fetch({ user: c.user, device: c.device, afterSeq, ...epochOf(c) }),
-      done: (c) => {
-        const pending = c.pending ?? [];
-        c.pending = null;
-        if (pending.length > 0) c.socket.cork(() => this.ordered.offer(c, pending, this.clock.now()));
-      },
-      failed: (c, err) => {
-        this.deps.log.warn({ err: String(err), conn: c.id }, 'replay page fetch failed; closing so the client resumes');
-        this.closeWith(c, Close.INTERNAL_ERROR, 'session service unavailable, retry');
-      },
-      // Under the slow-consumer bound: a reading client is never taken for a stuck one.
-      highWaterBytes: this.o.limits.sendBufferBound,
-      maxPending: MAX_PENDING_DURING_REPLAY,
+    this.local = new LocalDelivery({
+      out: this.out, link: deps.link, clock: this.clock, log: deps.log,
+      repairAfterMs: this.o.wheel.tickMs, sendBufferBound: this.o.limits.sendBufferBound,
+      closeWith: (c, code, message) => this.closeWith(c, code, message),
     });
     const ch = deps.channels;
     const hub = this.channels = ch === undefined ? null : new ChannelHub<Connection>(
@@ -134,7 +110,7 @@ export class GatewayCore {
       random: this.random, refreshable: deps.verifyToken !== undefined,
       write: (c, data, isBinary) => this.write(c, data, isBinary),
       closeWith: (c, code, message) => this.closeWith(c, code, message),
-      replay: (c, reply) => this.replayer.start(c, reply),
+      replay: (c, reply) => this.local.replay(c, reply),
       ...(hub ? { started: (c: Connection, hs: Handshake) => { if (hs.channels !== undefined) hub.start(c, hs.channels, hs.recover === true); } } : {}),
     };
     this.frames = new ClientFrames({
@@ -147,15 +123,10 @@ export class GatewayCore {
   }
 
   /** Out-of-order repairs (fetches from the inbox) and gaps the inbox could not fill. */
-  get orderingStats(): { repairs: number; skippedGaps: number; pendingGaps: number; epochMoves: number; stalePushes: number } {
-    const o = this.ordered;
-    return { repairs: o.repairs, skippedGaps: o.skippedGaps, pendingGaps: o.pendingGaps, epochMoves: o.epochMoves, stalePushes: o.stalePushes };
-  }
+  get orderingStats(): LocalDelivery['orderingStats'] { return this.local.orderingStats; }
 
   /** Replay pages fetched after the session start's, and pauses on a full send buffer. */
-  get replayStats(): { pages: number; pauses: number } {
-    return { pages: this.replayer.pagesFetched, pauses: this.replayer.pauses };
-  }
+  get replayStats(): LocalDelivery['replayStats'] { return this.local.replayStats; }
 
   get connections(): number { return this.registry.size; }
   /** Connections waiting for the router's answer to their session start. */
@@ -228,9 +199,7 @@ export class GatewayCore {
     c.closed = true;
     this.deadlines.cancel(c);
     this.slow.forget(c);
-    c.pending = null;
-    c.replay = null;
-    this.ordered.forget(c);
+    this.local.forget(c);
     this.channels?.closed(c);
     if (c.registered) {
       // Counted once: uWS reports the close again after closeWith() already did.
@@ -323,7 +292,7 @@ export class GatewayCore {
     const now = this.clock.now();
     this.deadlines.advance(now);
     this.slow.sweep(now, this.onStuck);
-    this.ordered.tick(now);
+    this.local.tick(now);
     this.channels?.tick(now);
     this.drain.step(now);
     this.admission.tick(now);
@@ -333,7 +302,7 @@ export class GatewayCore {
   /** The transport's drain event: the socket's send buffer shrank (not the gateway drain: that is startDrain). */
   sendBufferDrained(c: Connection): void {
     this.slow.sendBufferDrained(c);
-    if (c.replay !== null) c.socket.cork(() => this.replayer.sendBufferDrained(c));
+    this.local.sendBufferDrained(c);
   }
 
   // ---- outbound ---------------------------------------------------------------------
@@ -344,17 +313,7 @@ export class GatewayCore {
 
   /** A delivery from the router: write to this user's local sockets. Returns how many connections got it. */
   deliver(d: Delivery): number {
-    const conns = this.registry.get(d.user, d.device);
-    const now = this.clock.now();
-    let n = 0;
-    for (const c of conns) {
-      if (c.closed) continue;
-      n++;
-      if (c.pending !== null) { this.replayer.hold(c, d.pushes); continue; }
-      if (d.pushes.length === 1) this.ordered.offer(c, d.pushes, now);
-      else c.socket.cork(() => this.ordered.offer(c, d.pushes, now));
-    }
-    return n;
+    return this.local.deliver(this.registry.get(d.user, d.device), d.pushes);
   }
 
   control(cmd: ControlCommand): number {

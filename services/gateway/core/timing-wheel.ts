@@ -3,8 +3,9 @@
  * HashedWheelTimer) owning every connection's heartbeat deadline, laid out
  * data-oriented: each slot is a dense bucket of (entry, deadline) cells in a
  * Float64Array (stored, grown and recycled by timing-wheel-buckets.ts), an
- * entry's location is two int32s in a typed array, and a node carries only
- * its entry index (`wheelId`).
+ * entry's location is two int32s in a typed array (the entry table and its
+ * free list: timing-wheel-entries.ts), and a node carries only its entry
+ * index (`wheelId`).
  *
  * Algorithm
  *   Time is cut into ticks of `tickMs`, counted from `startMs`: tick k ends at
@@ -99,13 +100,10 @@
  */
 
 import { SlotBuckets, CELL, STALE } from './timing-wheel-buckets.js';
+import { WheelEntries, LOC, type WheelNode } from './timing-wheel-entries.js';
 import { firstDeadlineOfTick } from './tick-boundary.js';
 
-/** What the wheel needs on a node: one number (the gateway's Connection carries it), so it allocates nothing per touch. */
-export interface WheelNode {
-  /** -1 when not in the wheel (set it so before the first schedule); otherwise the wheel's index for it. */
-  wheelId: number;
-}
+export type { WheelNode } from './timing-wheel-entries.js';
 
 export interface TimingWheelOptions {
   /** Tick length in ms: > 0, finite. */
@@ -126,9 +124,7 @@ export interface TimingWheelStats {
 }
 
 const MAX_WHEEL_SIZE = 1 << 20;
-const INITIAL_ENTRIES = 1024;
-// A location is [slot, pos] (two int32s).
-const LOC = 2;
+
 export class TimingWheel<N extends WheelNode> {
   /** Cumulative counters, mutated in place (cheap to export as metrics). */
   readonly stats: TimingWheelStats = { visited: 0, expired: 0, reslotted: 0 };
@@ -136,10 +132,8 @@ export class TimingWheel<N extends WheelNode> {
   private readonly tickMs: number;
   private readonly startMs: number;
   private readonly mask: number;
-  /** Per entry i: slot at [2i] (-1 when free), cell position at [2i + 1] (next free entry when free). */
-  private locs = new Int32Array(0);
-  private readonly nodes: (N | undefined)[] = [];
-  private freeHead = -1;
+  /** Entry index -> node and location [slot, cell position] (timing-wheel-entries.ts). */
+  private readonly entries = new WheelEntries<N>();
   private readonly cells: SlotBuckets;
   /**
    * Per slot j: the smallest deadline whose tick is at or after the tick at
@@ -151,7 +145,6 @@ export class TimingWheel<N extends WheelNode> {
   private farBound = Number.NaN;
   /** Next tick index to process; every tick below it has been processed. */
   private nextTick = 0;
-  private count = 0;
   private advancing = false;
 
   constructor(opts: TimingWheelOptions) {
@@ -177,12 +170,11 @@ export class TimingWheel<N extends WheelNode> {
     this.cells = new SlotBuckets(wheelSize);
     this.bounds = new Float64Array(wheelSize);
     this.refreshBounds();
-    this.growEntries(INITIAL_ENTRIES);
   }
 
   /** Number of scheduled nodes (including any mid-walk inside advance()). */
   get size(): number {
-    return this.count;
+    return this.entries.size;
   }
 
   /**
@@ -194,8 +186,7 @@ export class TimingWheel<N extends WheelNode> {
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
     let i = node.wheelId;
     if (i === -1) {
-      i = this.alloc(node);
-      this.count++;
+      i = this.entries.alloc(node);
     } else {
       this.markStale(i);
     }
@@ -212,7 +203,8 @@ export class TimingWheel<N extends WheelNode> {
   touch(node: N, deadline: number): void {
     const i = node.wheelId;
     if (i < 0) return;
-    const slot = this.locs[i * LOC]!;
+    const locs = this.entries.locs;
+    const slot = locs[i * LOC]!;
     const next = this.nextTick;
     const mask = this.mask;
     const r = (slot - next) & mask;
@@ -224,7 +216,7 @@ export class TimingWheel<N extends WheelNode> {
       (deadline < bounds[(next + (r < mask - r ? 2 * r : mask)) & mask]! || deadline >= this.farBound) &&
       slot !== this.cells.pendingSlot
     ) {
-      this.cells.buckets[slot]![this.locs[i * LOC + 1]! * CELL + 1] = deadline;
+      this.cells.buckets[slot]![locs[i * LOC + 1]! * CELL + 1] = deadline;
       return;
     }
     this.touchExact(i, slot, deadline);
@@ -233,7 +225,7 @@ export class TimingWheel<N extends WheelNode> {
   /** touch() with the deadline's tick computed: every case, including those the fast path leaves. */
   private touchExact(i: number, slot: number, deadline: number): void {
     if (deadline !== deadline) throw new RangeError('TimingWheel: deadline is NaN');
-    const cell = this.locs[i * LOC + 1]! * CELL;
+    const cell = this.entries.locs[i * LOC + 1]! * CELL;
     const bucket = this.cells.bucketOf(i, slot, cell);
     const next = this.nextTick;
     const mask = this.mask;
@@ -255,9 +247,7 @@ export class TimingWheel<N extends WheelNode> {
     const i = node.wheelId;
     if (i < 0) return;
     this.markStale(i);
-    this.release(i);
-    node.wheelId = -1;
-    this.count--;
+    this.entries.release(i);
   }
 
   /**
@@ -329,10 +319,7 @@ export class TimingWheel<N extends WheelNode> {
       pending[c] = STALE;
       const t = Math.ceil((d - startMs) / tickMs);
       if (t <= tick) {
-        const node = this.nodes[i]!;
-        this.release(i);
-        node.wheelId = -1;
-        this.count--;
+        const node = this.entries.release(i);
         stats.expired++;
         onExpire(node);
       } else {
@@ -375,45 +362,17 @@ export class TimingWheel<N extends WheelNode> {
 
   /** Append entry i with `deadline` to `slot`'s bucket and point its location at the cell. */
   private append(i: number, slot: number, deadline: number): void {
-    this.locs[i * LOC + 1] = this.cells.append(slot, i, deadline);
-    this.locs[i * LOC] = slot;
+    const pos = this.cells.append(slot, i, deadline);
+    const locs = this.entries.locs;
+    locs[i * LOC + 1] = pos;
+    locs[i * LOC] = slot;
   }
 
   /** Mark entry i's current cell stale (it is re-appended or released next). */
   private markStale(i: number): void {
-    const slot = this.locs[i * LOC]!;
-    const cell = this.locs[i * LOC + 1]! * CELL;
+    const locs = this.entries.locs;
+    const slot = locs[i * LOC]!;
+    const cell = locs[i * LOC + 1]! * CELL;
     this.cells.bucketOf(i, slot, cell)[cell] = STALE;
-  }
-
-  private alloc(node: N): number {
-    if (this.freeHead === -1) this.growEntries(this.nodes.length * 2);
-    const i = this.freeHead;
-    this.freeHead = this.locs[i * LOC + 1]!;
-    this.nodes[i] = node;
-    node.wheelId = i;
-    return i;
-  }
-
-  /** Return entry i to the free list (its node reference dropped so it can be collected). */
-  private release(i: number): void {
-    this.nodes[i] = undefined;
-    this.locs[i * LOC] = -1;
-    this.locs[i * LOC + 1] = this.freeHead;
-    this.freeHead = i;
-  }
-
-  /** Double (or create) the entry table; new entries go on the free list, lowest index first. */
-  private growEntries(capacity: number): void {
-    const old = this.nodes.length;
-    const locs = new Int32Array(capacity * LOC);
-    locs.set(this.locs);
-    this.locs = locs;
-    for (let i = capacity - 1; i >= old; i--) {
-      locs[i * LOC] = -1;
-      locs[i * LOC + 1] = this.freeHead;
-      this.freeHead = i;
-    }
-    for (let i = old; i < capacity; i++) this.nodes.push(undefined);
   }
 }

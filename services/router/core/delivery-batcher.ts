@@ -41,9 +41,19 @@ export class DeliveryBatcher {
     this.schedule = o.schedule ?? ((f) => { setImmediate(f); });
   }
 
-  /** Queues pushes for one user on one gateway. With `now`, publishes this gateway's queue at once (tracing). */
-  add(gateway: string, user: string, pushes: PushRecord[], receipt: string | undefined, now = false): void {
+  /**
+   * Queues pushes for one user on one gateway. With `now`, publishes this
+   * gateway's queue at once, what was queued before first (tracing, and
+   * in-process gateways). True: queued (published with the turn's flush,
+   * see `published`); false: published already.
+   */
+  add(gateway: string, user: string, pushes: PushRecord[], receipt: string | undefined, now = false): boolean {
     let p = this.pending.get(gateway);
+    if (now && (p === undefined || p.deliveries.length === 0)) {
+      // Nothing queued for this gateway before it: this delivery alone, without the queue's bookkeeping.
+      this.o.publish(gateway, [receipt !== undefined ? { user, pushes: [...pushes], receipt } : { user, pushes: [...pushes] }]);
+      return false;
+    }
     if (!p) this.pending.set(gateway, (p = { deliveries: [], byUser: new Map(), bytes: 0 }));
     let bytes = 0;
     for (const r of pushes) bytes += recordBytes(r);
@@ -60,13 +70,14 @@ export class DeliveryBatcher {
     p.bytes += bytes;
     if (now) {
       this.flushGateway(gateway, p);
-      return;
+      return false;
     }
     if (!this.scheduled) {
       let resolve!: () => void;
       this.scheduled = { promise: new Promise<void>((r) => { resolve = r; }), resolve };
       this.schedule(() => this.flush());
     }
+    return true;
   }
 
   /** Resolves once what is queued now has been published (at once if nothing is). */

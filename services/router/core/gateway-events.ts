@@ -70,7 +70,8 @@ export class GatewayEvents {
     this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
     this.resumeRead = d.resumeRead ?? composeResumeRead(d.inbox);
     this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
-    this.presenceWork = new WorkQueue({ concurrency: d.options.presenceConcurrency, maxQueued: d.options.presenceQueue, startWithin: 1 }, () => d.clock.now());
+    // No start deadline: nobody waits for a presence event, and a dropped one leaves the directory short (queuedPresence).
+    this.presenceWork = new WorkQueue({ concurrency: d.options.presenceConcurrency, maxQueued: d.options.presenceQueue }, () => d.clock.now());
   }
 
   /**

@@ -34,6 +34,13 @@ export interface RouterOutbound {
    * acks then skip listing the pushes they cover. Absent: assume someone does.
    */
   ackReceiptsHeard?(): boolean;
+  /**
+   * True when `deliver` to this gateway hands the deliveries to a gateway in
+   * this process (standalone mode: local-gateway.ts): no bus message to
+   * coalesce, so a push routed in its request's turn delivers at once and
+   * is answered without waiting for the end of the turn. Absent: never.
+   */
+  deliversInProcess?(gateway: string): boolean;
   /** Asks one gateway (or all, without `gateway`) to announce its connections again. */
   sync(req: SyncRequest): boolean;
   /** Where gateways send this router's delivery receipts (put in deliveries that await them). */

@@ -22,7 +22,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { AckEvent, ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
+import type { AckEvent, ControlCommand, DeliveryReceipt, PushRecord } from '../../shared/bus/messages.js';
 import type { Inbox, InboxEntry } from './inbox.js';
 import { composePushStore, type Located, type PushStore } from './push-store.js';
 import { DeliveryBatcher } from './delivery-batcher.js';
@@ -76,9 +76,17 @@ const BULK = 512;
  */
 const MAX_IN_FLIGHT = 512;
 
+/** The store's options for one message's appends. */
+const storeOpts = (p: ValidPush): { idempotencyKey: string } | undefined => (p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined);
+
+/** What routing one request's recipients collects and needs (one per request). */
 interface RouteContext {
   notices: OfflineNotice[];
   traced: boolean;
+  /** Deliveries to a gateway in this process leave at once (the in-turn path, pushNow). */
+  inProcess: boolean;
+  /** Some delivery waits for the end of the turn's flush: the answer waits for it too (DeliveryBatcher.published). */
+  queued: boolean;
   events: BackendEvents;
   offlineEvents: boolean;
 }
@@ -157,20 +165,22 @@ export class RouterCore {
    * The in-process fast path (standalone mode: the memory push store answers
    * synchronously): a small push whose users no other push holds is stored,
    * looked up and routed in the caller's turn, without lanes, store promises
-   * or awaits. Per-user order holds as on the general path: appends happen
-   * in arrival order and deliveries are queued in that order; a user held by
-   * an unfinished push (a big batch being stored) sends this one the general
-   * way, behind it. Store errors become STORE_UNAVAILABLE through the same
-   * StoreCall. Undefined: not eligible, take routeBatch.
+   * or awaits, and its deliveries to the gateway in this process are handed
+   * over at once (after anything queued for it earlier in the turn), so the
+   * answer does not wait for the end of the turn. Per-user order holds as on
+   * the general path: appends happen in arrival order and deliveries leave
+   * in that order; a user held by an unfinished push (a big batch being
+   * stored) sends this one the general way, behind it. Store errors become
+   * STORE_UNAVAILABLE through the same StoreCall. Undefined: not eligible,
+   * take routeBatch.
    */
   private pushNow(pushes: readonly ValidPush[]): Promise<PushOutcome[]> | undefined {
     const now = this.pushStore.appendAndLookupNow;
     if (now === undefined || pushes.length > 1) return undefined;
     const p = pushes[0];
     if (p === undefined || p.users.length > BULK || this.lanes.anyHeld(p.users)) return undefined;
-    const entry: InboxEntry = { id: p.id ?? randomUUID(), ts: this.deps.clock.wallNow(), data: p.data };
-    this.stats.pushRequests++;
-    const opts = p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined;
+    const entries = this.admit(pushes);
+    const entry = entries[0]!, opts = storeOpts(p);
     const located: Located[] = new Array<Located>(p.users.length);
     try {
       for (let j = 0; j < p.users.length; j++) {
@@ -181,21 +191,12 @@ export class RouterCore {
       // Some recipients may be stored (as on the general path): the caller retries with its idempotency key.
       return this.store('append', Promise.reject(err instanceof Error ? err : new Error(String(err))));
     }
-    const events = this.deps.events ?? NO_BACKEND_EVENTS;
-    const ctx: RouteContext = { notices: [], traced: false, events, offlineEvents: events.wants('push.offline') };
-    const results: PushResult[] = new Array<PushResult>(p.users.length);
-    for (let j = 0; j < p.users.length; j++) results[j] = this.routeOne(p, p.users[j]!, located[j]!, ctx);
-    this.publishNotices(ctx);
-    const outcomes: PushOutcome[] = [{ id: entry.id, results }];
-    // Answer once the deliveries are on their way (end of this turn, with the turn's other pushes).
-    const published = this.deliveries.published;
-    return p.awaitMs !== undefined ? published.then(() => this.awaitReceipts(pushes, outcomes)) : published.then(() => outcomes);
+    const ctx = this.context(false, this.deps.out.deliversInProcess !== undefined);
+    return this.answer(pushes, this.routeInTurn(pushes, entries, (k) => located[k]!, ctx), ctx);
   }
 
   private async routeBatch(pushes: readonly ValidPush[]): Promise<PushOutcome[]> {
-    const ts = this.deps.clock.wallNow();
-    const entries = pushes.map((p): InboxEntry => ({ id: p.id ?? randomUUID(), ts, data: p.data }));
-    this.stats.pushRequests += pushes.length;
+    const entries = this.admit(pushes);
     let total = 0;
     for (const p of pushes) total += p.users.length;
     const bulk = total > BULK;
@@ -211,7 +212,7 @@ export class RouterCore {
       let n = 0;
       for (let i = 0; i < pushes.length; i++) {
         const p = pushes[i]!, entry = entries[i]!;
-        const opts = p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined;
+        const opts = storeOpts(p);
         for (const u of p.users) {
           if (!settled) { pending.push(this.locate(u, entry, opts)); continue; }
           msgOf![n] = i;
@@ -234,14 +235,36 @@ export class RouterCore {
         located = (k) => all[k]!;
       }
       await lease.ready;
-      const outcomes = await this.route(pushes, entries, located, total);
+      const ctx = this.context(this.trace.enabled, false);
+      const outcomes = bulk ? await this.routePaced(pushes, entries, located, ctx) : this.routeInTurn(pushes, entries, located, ctx);
       lease.release();
-      // Answer once the deliveries are on the bus (coalesced with this turn's other pushes).
-      await this.deliveries.published;
-      return pushes.some((p) => p.awaitMs !== undefined) ? await this.awaitReceipts(pushes, outcomes) : outcomes;
+      return await this.answer(pushes, outcomes, ctx);
     } finally {
       lease.release();
     }
+  }
+
+  /** A request's pushes get their inbox entries (one id and timestamp per message, shared by its recipients); counted. */
+  private admit(pushes: readonly ValidPush[]): InboxEntry[] {
+    const ts = this.deps.clock.wallNow();
+    this.stats.pushRequests += pushes.length;
+    return pushes.map((p): InboxEntry => ({ id: p.id ?? randomUUID(), ts, data: p.data }));
+  }
+
+  private context(traced: boolean, inProcess: boolean): RouteContext {
+    const events = this.deps.events ?? NO_BACKEND_EVENTS;
+    return { notices: [], traced, inProcess, queued: false, events, offlineEvents: events.wants('push.offline') };
+  }
+
+  /**
+   * The answer, once the deliveries are on their way: at once when none
+   * waits for the turn's flush (all handed to an in-process gateway, or
+   * none), else with the turn's other pushes (coalesced per gateway). Pushes
+   * that await receipts then wait for them (awaitReceipts).
+   */
+  private answer(pushes: readonly ValidPush[], outcomes: PushOutcome[], ctx: RouteContext): Promise<PushOutcome[]> {
+    const sent = ctx.queued ? this.deliveries.published : Promise.resolve();
+    return pushes.some((p) => p.awaitMs !== undefined) ? sent.then(() => this.awaitReceipts(pushes, outcomes)) : sent.then(() => outcomes);
   }
 
   /** Inbox append and presence lookup of one recipient: one store step (push-store.ts). */
@@ -269,17 +292,31 @@ export class RouterCore {
   }
 
   /**
-   * `located(k)`: recipient k's answer, counting recipients of pushes[0], then of pushes[1], … (`total` in all). A big
-   * batch is routed as the turn budget allows (results, deliveries, offline
-   * notices), yielding in between: a maximum batch has
+   * `located(k)`: recipient k's answer, counting recipients of pushes[0], then
+   * of pushes[1], … Results, deliveries and offline notices of a request
+   * small enough to route in one go (pushNow, and routeBatch below BULK).
+   */
+  private routeInTurn(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: (k: number) => Located, ctx: RouteContext): PushOutcome[] {
+    const outcomes: PushOutcome[] = new Array<PushOutcome>(pushes.length);
+    let k = 0;
+    for (let i = 0; i < pushes.length; i++) {
+      const p = pushes[i]!;
+      const results: PushResult[] = new Array<PushResult>(p.users.length);
+      for (let j = 0; j < p.users.length; j++) results[j] = this.routeOne(p, p.users[j]!, located(k++), ctx);
+      outcomes[i] = { id: entries[i]!.id, results };
+    }
+    this.publishNotices(ctx);
+    return outcomes;
+  }
+
+  /**
+   * routeInTurn for a big batch, as the turn budget allows (results,
+   * deliveries, offline notices), yielding in between: a maximum batch has
    * 100,000 recipients, and routing them in one go blocked the process for
    * hundreds of milliseconds. The users' lanes stay held throughout, so seq
    * order per user is kept.
    */
-  private async route(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: (k: number) => Located, total: number): Promise<PushOutcome[]> {
-    const events = this.deps.events ?? NO_BACKEND_EVENTS;
-    const ctx: RouteContext = { notices: [], traced: this.trace.enabled, events, offlineEvents: events.wants('push.offline') };
-    const bulk = total > BULK;
+  private async routePaced(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: (k: number) => Located, ctx: RouteContext): Promise<PushOutcome[]> {
     const outcomes: PushOutcome[] = [];
     let k = 0, sinceCheck = 0;
     for (let i = 0; i < pushes.length; i++) {
@@ -287,7 +324,7 @@ export class RouterCore {
       const results: PushResult[] = new Array<PushResult>(p.users.length);
       for (let j = 0; j < p.users.length; j++) {
         results[j] = this.routeOne(p, p.users[j]!, located(k++), ctx);
-        if (bulk && ++sinceCheck === CHECK_EVERY) {
+        if (++sinceCheck === CHECK_EVERY) {
           sinceCheck = 0;
           // Published as they come, so their cost counts against the budget too.
           this.publishNotices(ctx);
@@ -317,22 +354,31 @@ export class RouterCore {
       return { user, seq: record.seq, id: record.id, status: 'offline', connections: 0 };
     }
     const waitMs = p.awaitMs;
-    const receipt = waitMs !== undefined ? this.deps.out.receiptAddress : undefined;
-    const gateway0 = where[0]!.gateway;
-    // Before the delivery can leave (a traced one leaves at once): the ack receipt must find this router listening.
-    if (p.awaitFor === 'acked' && waitMs !== undefined) this.deps.out.awaitingAck?.();
-    this.deliveries.add(gateway0, user, [record], receipt, ctx.traced);
-    if (where.length > 1) for (const gw of new Set(where.map((e) => e.gateway))) if (gw !== gateway0) this.deliveries.add(gw, user, [record], receipt, ctx.traced);
+    let result: PushResult;
     if (waitMs === undefined) {
       bump(this.stats.pushes, 'sent');
-      return { user, seq: record.seq, id: record.id, status: 'sent', connections: where.length };
+      result = { user, seq: record.seq, id: record.id, status: 'sent', connections: where.length };
+    } else {
+      // Before the delivery can leave (a traced or in-process one leaves at once): the ack receipt must find this
+      // router listening, and the receipts are registered so that a fast one can't be missed.
+      if (p.awaitFor === 'acked') this.deps.out.awaitingAck?.();
+      result = {
+        user, seq: record.seq, id: record.id, status: 'sent', connections: where.length,
+        receipt: this.receipts.expect(user, record.seq, waitMs),
+        ...(p.awaitFor === 'acked' ? { ackReceipt: this.receipts.expectAck(user, record.seq, waitMs) } : {}),
+      };
     }
-    return {
-      user, seq: record.seq, id: record.id, status: 'sent', connections: where.length,
-      // Registered before the delivery is published (end of this turn), so a fast receipt can't be missed.
-      receipt: this.receipts.expect(user, record.seq, waitMs),
-      ...(p.awaitFor === 'acked' ? { ackReceipt: this.receipts.expectAck(user, record.seq, waitMs) } : {}),
-    };
+    const receipt = waitMs !== undefined ? this.deps.out.receiptAddress : undefined;
+    const gateway0 = where[0]!.gateway;
+    this.deliver(gateway0, user, record, receipt, ctx);
+    if (where.length > 1) for (const gw of new Set(where.map((e) => e.gateway))) if (gw !== gateway0) this.deliver(gw, user, record, receipt, ctx);
+    return result;
+  }
+
+  /** Queued for the turn's flush, or (traced; an in-process gateway on the in-turn path) published at once. */
+  private deliver(gateway: string, user: string, record: PushRecord, receipt: string | undefined, ctx: RouteContext): void {
+    const now = ctx.traced || (ctx.inProcess && this.deps.out.deliversInProcess?.(gateway) === true);
+    if (this.deliveries.add(gateway, user, [record], receipt, now)) ctx.queued = true;
   }
 
   private publishNotices(ctx: RouteContext): void {

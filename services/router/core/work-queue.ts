@@ -39,8 +39,11 @@ export interface WorkQueueOptions {
   /**
    * Fraction of a task's budget that may pass in the queue before it is
    * dropped (0 < f ≤ 1): the rest is left for the work and the reply's trip.
+   * Only tasks run with a budget have a start deadline, so a queue whose
+   * tasks have none (presence events: no requester waits for them) leaves
+   * it out. Default 1: only the service-time rule (class comment) applies.
    */
-  startWithin: number;
+  startWithin?: number;
 }
 
 export interface WorkQueueStats {
@@ -78,7 +81,7 @@ interface Waiting {
 export function validateWorkQueueOptions(o: WorkQueueOptions): WorkQueueOptions {
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new RangeError(`concurrency must be an integer >= 1, got ${o.concurrency}`);
   if (!Number.isInteger(o.maxQueued) || o.maxQueued < 0) throw new RangeError(`maxQueued must be an integer >= 0, got ${o.maxQueued}`);
-  if (!(o.startWithin > 0 && o.startWithin <= 1)) throw new RangeError(`startWithin must be in (0, 1], got ${o.startWithin}`);
+  if (o.startWithin !== undefined && !(o.startWithin > 0 && o.startWithin <= 1)) throw new RangeError(`startWithin must be in (0, 1], got ${o.startWithin}`);
   return o;
 }
 
@@ -129,7 +132,7 @@ export class WorkQueue {
 
   /** How long into its budget a task may still start: room for twice the service time, within [budget / 4, budget × startWithin]. */
   private startWithinMs(budgetMs: number): number {
-    return Math.min(budgetMs * this.o.startWithin, Math.max(budgetMs / 4, budgetMs - 2 * this.service));
+    return Math.min(budgetMs * (this.o.startWithin ?? 1), Math.max(budgetMs / 4, budgetMs - 2 * this.service));
   }
 
   private start<T>(task: () => Promise<T>): Promise<T> {

@@ -8,8 +8,9 @@
  * microtask checkpoint (a uWS request is one); the push path makes one such
  * call per recipient and it was the router's largest share of CPU after the
  * socket writes themselves (docs/benchmarks.md). Here a call is one string
- * appended to the turn's buffer (the script's command prefix is prebuilt),
- * one FIFO slot and one promise; the turn's calls leave in one write at the
+ * appended to the turn's buffer (formatted per call by template: the array
+ * header, EVALSHA and the script's SHA1, then each key and argument as a
+ * bulk string), one FIFO slot and one promise; the turn's calls leave in one write at the
  * end of the event-loop turn (setImmediate), and replies are read by a small
  * RESP reader (resp.ts).
  *
@@ -50,25 +51,9 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { bulk, encodeCommand, RedisReplyError, RespReader, type RespValue } from './resp.js';
+import { ConnectionClosedError, LEAN_LIMITS, LeanOverloadError, type LeanLimits, type LeanTarget } from './lean-target.js';
 
-export interface LeanLimits {
-  maxPendingCalls: number;
-  maxPendingBytes: number;
-  maxRefusedConnects: number;
-  refusedRetryMs: number;
-}
-
-/** Bounds of one lean connection (docs/deploy.md, the Redis section, says what they mean to an operator). */
-export const LEAN_LIMITS: Readonly<LeanLimits> = Object.freeze({
-  /** Calls sent or queued and not answered yet (timed-out ones included) before new calls are refused. */
-  maxPendingCalls: 50_000,
-  /** Bytes queued for the socket and not yet taken by the kernel before new calls are refused. */
-  maxPendingBytes: 8 * 1024 * 1024,
-  /** Connects in a row with a refused step before calls stay on the ioredis client. */
-  maxRefusedConnects: 5,
-  /** Retry interval of the lean connection once it gave up that way (ms). */
-  refusedRetryMs: 60_000,
-});
+export { ConnectionClosedError, LEAN_LIMITS, LeanOverloadError, type LeanLimits, type LeanTarget } from './lean-target.js';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -87,39 +72,6 @@ interface Pending {
 const INTERNAL = '';
 /** A best-effort step (CLIENT SETNAME, refused by some ACLs and proxies): its error answer is ignored. */
 const OPTIONAL = '?';
-
-export interface LeanTarget {
-  host: string;
-  port: number;
-  path?: string;
-  username?: string;
-  password?: string;
-  db: number;
-  name?: string;
-  commandTimeoutMs: number;
-  connectTimeoutMs: number;
-  /** Delay before reconnect attempt n (from 1), like ioredis' retryStrategy. */
-  retryDelay: (attempt: number) => number;
-  /** Said once when refused connects send every call to the ioredis client. */
-  warn?: (message: string) => void;
-  /** LEAN_LIMITS, overridable (tests). */
-  limits?: Partial<LeanLimits>;
-}
-
-export class ConnectionClosedError extends Error {
-  constructor(message = 'Connection is closed.') {
-    super(message);
-    this.name = 'ConnectionClosedError';
-  }
-}
-
-/** Too many calls wait on the lean connection (a stalled server): refused at once, like a down store. */
-export class LeanOverloadError extends Error {
-  constructor(what: string) {
-    super(`Redis connection overloaded: ${what}`);
-    this.name = 'LeanOverloadError';
-  }
-}
 
 export class LeanPipe {
   private sock: net.Socket | undefined;

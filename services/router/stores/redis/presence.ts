@@ -20,8 +20,12 @@
  *    purged entries from users' hashes that follows is cleanup, order-free
  *    and best-effort (lookup hides and drops leftovers).
  *  - Call order: online and offline send their gateway step synchronously
- *    when called, like beacon and sweep, so gateway steps run in call order
- *    on the connection; their user steps then run through a per-user queue,
+ *    when called, like beacon and sweep (and lookup its mark), so gateway
+ *    steps and marks run in call order on the connection. Every call of
+ *    this store is a hot script (script.ts defineHotScript): all take one
+ *    route, the client's lean connection while it is ready and the ioredis
+ *    client otherwise, and a switch between the two keeps call order
+ *    (LeanPipe.route), so that order holds whichever way each call goes; their user steps then run through a per-user queue,
  *    in call order too (purge cleanups join that queue, so an offline called
  *    before a purge still finds its entry). So a beacon with a new boot
  *    called before an online invalidates older entries but not that online's.
@@ -47,11 +51,15 @@ import {
   DEFAULT_PRESENCE_LIMITS, type BeaconResult, type GatewayBeacon, type GatewayInfo, type OnlineResult, type Presence, type PresenceEntry,
   type PresenceEvent, type PresenceLimits, type SweepResult,
 } from '../../core/presence.js';
-import type { RedisClient } from './client.js';
 import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './keys.js';
 import { GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_STATE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './lua-presence.js';
 import { GatewayView } from './gateway-view.js';
-import { ReplyShapeError, asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
+import { ReplyShapeError, asArray, asNumber, asString, defineHotScript, nowArg, type RunScript } from './script.js';
+
+/** HGET, SREM and HVALS as scripts, so they take the same route as the other calls (call order: see RedisPresence). */
+const HGET_ONE = `return redis.call('HGET', KEYS[1], ARGV[1])`;
+const SREM_ONE = `return redis.call('SREM', KEYS[1], ARGV[1])`;
+const HVALS_ONE = `return redis.call('HVALS', KEYS[1])`;
 
 /** What a user hash stores per entry: the entry without the user, plus the gateway epoch it belongs to. */
 interface Stored extends Omit<PresenceEntry, 'user'> {
@@ -109,28 +117,30 @@ interface Purged {
 const CLEANUP_IN_FLIGHT = 64;
 
 export class RedisPresence implements Presence {
-  private readonly redis: RedisClient;
   private readonly users: UserKeys;
   private readonly gws: GatewayKeys;
   private readonly clock: Clock | undefined;
   private readonly limits: PresenceLimits;
   private readonly queue = new KeyedQueue();
-  private readonly s: Record<'gwOnline' | 'gwBeacon' | 'gwConnect' | 'gwMark' | 'gwList' | 'gwSweep' | 'online' | 'offline' | 'drop', RunScript>;
+  private readonly s: Record<'gwOnline' | 'gwBeacon' | 'gwConnect' | 'gwMark' | 'gwList' | 'gwSweep' | 'gwEpoch' | 'gwForget' | 'values' | 'online' | 'offline' | 'drop', RunScript>;
   private readonly view: GatewayView;
   /** The mark lookups called in this event-loop turn share (see mark()). */
   private turnMark: Promise<unknown[]> | undefined;
 
   constructor(opts: RedisStoreOptions & Partial<PresenceLimits>) {
     const { redis, prefix, clock, ...limits } = opts;
-    this.redis = redis;
     this.users = new UserKeys(prefix ?? DEFAULT_PREFIX);
     this.gws = new GatewayKeys(prefix ?? DEFAULT_PREFIX);
     this.clock = clock;
     this.limits = { ...DEFAULT_PRESENCE_LIMITS, ...limits };
-    const d = (name: string, lua: string, readOnly = false): RunScript => defineScript(redis, name, lua, { readOnly });
+    // Every call is a hot script: all of them take one route (the lean connection when there is one, else
+    // ioredis), whose switches keep call order (LeanPipe.route), so the gateway steps and the marks stay in
+    // call order by construction (see the file comment).
+    const d = (name: string, lua: string, readOnly = false): RunScript => defineHotScript(redis, name, lua, { readOnly });
     this.s = {
       gwOnline: d('gw_online', GW_ONLINE), gwBeacon: d('gw_beacon', GW_BEACON), gwConnect: d('gw_connect', GW_CONNECT),
       gwMark: d('gw_mark', GW_MARK, true), gwList: d('gw_list', GW_LIST, true), gwSweep: d('gw_sweep', GW_SWEEP),
+      gwEpoch: d('hget', HGET_ONE, true), gwForget: d('srem', SREM_ONE), values: d('hvals', HVALS_ONE, true),
       online: d('pres_online', PRES_ONLINE), offline: d('pres_offline', PRES_OFFLINE), drop: d('pres_drop', PRES_DROP),
     };
     this.view = new GatewayView(d('gw_state', GW_STATE, true), { leases: this.gws.leases, epoch: this.gws.epoch, base: this.gws.base });
@@ -188,20 +198,21 @@ export class RedisPresence implements Presence {
 
   offline(ev: PresenceEvent): Promise<boolean> {
     this.turnMark = undefined;
-    const first = this.redis.hget(this.gws.info(ev.gateway), 'epoch');
+    const first = this.s.gwEpoch([this.gws.info(ev.gateway)], ['epoch']);
     first.catch(noop);
     return this.queue.run(ev.user, async () => {
-      const epoch = (await first) ?? '';
+      const e = await first;
+      const epoch = e === null || e === undefined ? '' : asString(e);
       const u = this.users;
       const r = asArray(await this.s.offline([u.presence(ev.user), u.tomb(ev.user)], [this.now, fieldOf(ev.gateway, ev.conn), epoch, Math.ceil(this.limits.tombstoneMs)]));
       if (asNumber(r[0]) !== 1) return false;
-      await this.redis.srem(this.gws.conns(asString(r[1])), refOf(ev.user, ev.conn));
+      await this.s.gwForget([this.gws.conns(asString(r[1]))], [refOf(ev.user, ev.conn)]);
       return true;
     });
   }
 
   lookup(user: string): Promise<PresenceEntry[]> {
-    return this.lookupWith(user, async () => ({ values: await this.redis.hvals(this.users.presence(user)), result: undefined })).then((r) => r.entries);
+    return this.lookupWith(user, async () => ({ values: asArray(await this.s.values([this.users.presence(user)], [])).map(asString), result: undefined })).then((r) => r.entries);
   }
 
   /**
@@ -211,17 +222,15 @@ export class RedisPresence implements Presence {
    * order and as-of rules as lookup: the mark is taken now, `read` runs in
    * the user's queue. `values: undefined` skips the lookup (entries []).
    *
-   * The mark goes on the ioredis connection and a hot-script `read` (the
-   * push store's append) on the lean one, so Redis may apply the read
-   * before the mark, not only after it. Safe either way: the entries read
-   * are at least those present when lookup was called (the read is sent
-   * after the call), and they are judged against gateway state no older
-   * than the call. If the read came first, an entry whose gateway changed
-   * epoch between the read and the mark is left out; such an entry is dead
-   * for good (epochs only grow), exactly what a read after the mark would
-   * have found. And a connection that comes online while a push is in
-   * flight and is missed by its lookup reads that push on its resume read,
-   * which runs after its presence step (core/gateway-events.ts).
+   * The mark is sent when lookupWith is called and a hot-script `read`
+   * (the push store's append) later, on the same route (the file comment),
+   * so Redis applies the mark first. (The answer would be right in the
+   * other order too: the entries read are at least those present at the
+   * call, judged against gateway state no older than the call, and an entry
+   * whose gateway changed epoch in between is dead for good, since epochs
+   * only grow.) A connection that comes online while a push is in flight
+   * and is missed by its lookup reads that push on its resume read, which
+   * runs after its presence step (core/gateway-events.ts).
    */
   lookupWith<T>(user: string, read: () => Promise<{ values: string[] | undefined; result: T }>): Promise<{ result: T; entries: PresenceEntry[] }> {
     // The gateway side is read after the user's entries, so it is read as of this mark, sent now:
