@@ -30,9 +30,11 @@
  *   machine: every hop of a start waits for a time slice, whatever the
  *   limit), so the cut is undone and latencies up to 1.25 × the judged one
  *   no longer cut (Gradient2's lesson: do not chase latency the limit does
- *   not cause). While a cut waits for its judgement, only latency over
- *   twice the one that caused it cuts again. A cut that did buy latency, or
- *   any failure, re-arms latency cuts. Failures are never undone: they are overload (a start
+ *   not cause). Cuts are judged together once they add up to a quarter of
+ *   the limit (a 10 % cut buys 5 % at best, lost in the noise); until then
+ *   they go on as before, after that only latency over twice the one that
+ *   started them cuts again before the judgement. A cut that did buy
+ *   latency, or any failure, re-arms latency cuts. Failures are never undone: they are overload (a start
  *   timed out, or a router shed it).
  *
  * The limit stays within [min, max]; `max` is the static ceiling
@@ -81,6 +83,8 @@ export interface AdaptiveLimitStats {
 
 /** Ok samples (at most; fewer when the limit is smaller) that judge a cut. */
 const JUDGE_SAMPLES = 16;
+/** Cuts are judged once they add up to at least this much (limit ≤ this × the limit before them). */
+const JUDGE_MIN_CUT = 0.75;
 /** Latency up to this multiple of one a cut did not lower does not cut again. */
 const NO_QUEUE_MARGIN = 1.25;
 
@@ -194,9 +198,12 @@ export class AdaptiveLimit {
   /** A start slower than the target (completed, or still waiting at that age): cut, unless such latency was shown not to be queueing. */
   private slow(latency: number, now: number): void {
     if (latency <= NO_QUEUE_MARGIN * this.noQueueMs) return;
-    // One cut at a time, judged before the next, unless latency has doubled since: that is no starvation.
-    if (this.judging && latency <= 2 * this.judging.trigger) return;
+    // Once the cuts add up to one worth judging, no more until it is judged, unless latency has doubled: that is no starvation.
+    if (this.judging && this.value <= JUDGE_MIN_CUT * this.judging.before && latency <= 2 * this.judging.trigger) return;
     this.judging ??= { before: this.value, at: now, trigger: latency, oldN: 0, oldSum: 0, n: 0, sum: 0 };
+    // Only starts admitted after this cut's queue drained judge the cuts so far.
+    this.judging.n = 0;
+    this.judging.sum = 0;
     this.decrease(Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / latency)), now, latency);
   }
 
@@ -206,8 +213,14 @@ export class AdaptiveLimit {
     j.n++;
     j.sum += latency;
     if (j.n < Math.min(JUDGE_SAMPLES, Math.max(1, this.limit))) return;
-    this.judging = undefined;
     const mean = j.sum / j.n;
+    if (this.value > JUDGE_MIN_CUT * j.before) {
+      // Too shallow to tell from noise (a 10 % cut buys 5 % at best): wait for more cuts, unless latency is back within the target.
+      if (mean <= this.o.targetMs) { this.judging = undefined; this.noQueueMs = 0; }
+      else { j.n = 0; j.sum = 0; }
+      return;
+    }
+    this.judging = undefined;
     const old = Math.max(j.trigger, j.oldN > 0 ? j.oldSum / j.oldN : 0);
     // Were all of the latency queueing behind this limit, cutting it by f would scale latency by f.
     const f = this.value / j.before;
