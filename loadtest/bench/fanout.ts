@@ -46,47 +46,22 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { benchArgs } from '../lib/cli-args.js';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { apiCall } from '../../infra/local/api-call.js';
 import { encodePubRaw } from '../../protocol/index.js';
 import { cpuMicrosFine } from './proc-stats.js';
 import { ask, nextMessage } from '../lib/worker-ipc.js';
-import { scrapeGateway } from '../lib/gateway-metrics.js';
+import { bindHealth, clientHealth, closesSeen, gatewayCloses, gatewayClosesTotal, partial, phaseDone, phaseS, readCloses, readRouterHealth, routerHealth, startPhases } from './fanout-health.js';
 import { percentileOf } from '../lib/histogram.js';
 import { openLoop, Publisher, rateSummary, type RateSummary } from './fanout-load.js';
 import { perfBuckets, perfRecord, perfTop } from './perf-phase.js';
-import type { ChannelGroup, FanoutWorkerArgs } from './fanout-worker.js';
+import type { FanoutWorkerArgs } from './fanout-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const { values: o } = benchArgs('bench:fanout', { options: {
-  subscribers: { type: 'string', default: '2000' }, gateways: { type: 'string', default: '2' }, workers: { type: 'string', default: '2' },
-  publishes: { type: 'string', default: '20' }, interval: { type: 'string', default: '200' }, 'push-batch': { type: 'string', default: '1000' },
-  concurrency: { type: 'string', default: '50' }, bare: { type: 'string', default: '-1' },
-  channels: { type: 'string', default: '-1' }, 'channel-size': { type: 'string', default: '100' },
-  'sustain-rate': { type: 'string', default: '100000' }, 'sustain-seconds': { type: 'string', default: '10' },
-  'lat-rate': { type: 'string', default: '2000' }, 'lat-size': { type: 'string', default: '100' }, 'lat-seconds': { type: 'string', default: '5' },
-  perf: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'push-rounds': { type: 'string', default: '-1' },
-} });
-const S = Number(o.subscribers), G = Number(o.gateways), W = Number(o.workers), P = Number(o.publishes), INTERVAL = Number(o.interval);
-/** Rounds of the push phase (default: as many as publishes); at full size each round is S pushes, minutes on this box. */
-const PUSH_ROUNDS = Number(o['push-rounds']) < 0 ? P : Number(o['push-rounds']);
-/** Sockets one process may hold: every process here is under a 20,000 open files limit (bench:c1m says the same). */
-const FD_ROOM = 19_500;
-/** The bare server holds all its sockets in one process: the same count as the subscribers, up to what one process may open. */
-const BARE = Number(o.bare) < 0 ? Math.min(S, 18_000) : Number(o.bare);
-if (BARE > FD_ROOM - 500) throw new Error(`--bare ${BARE}: one process holds them all; at most ${FD_ROOM - 500}`);
-if (Math.ceil(S / G) > FD_ROOM) throw new Error(`${Math.ceil(S / G)} subscribers per gateway: at most ${FD_ROOM} (add --gateways)`);
-if (Math.ceil(S / W) + Math.ceil(BARE / W) > FD_ROOM) throw new Error(`${Math.ceil(S / W) + Math.ceil(BARE / W)} sockets per worker: at most ${FD_ROOM} (add --workers)`);
-const SIZE = Number(o['channel-size']), LAT_SIZE = Number(o['lat-size']), LAT_RATE = Number(o['lat-rate']);
-const NCH = Number(o.channels) < 0 ? Math.floor(S / SIZE) : Number(o.channels);
-const LAT_CH = LAT_RATE > 0 ? Math.floor(S / LAT_SIZE) : 0;
-if (NCH * SIZE > S) throw new Error(`--channels ${NCH} × --channel-size ${SIZE} is more than ${S} subscribers`);
-const CHANNEL = 'bench:fanout';
-const SUSTAIN: ChannelGroup = { prefix: 'bench:s', size: SIZE, count: NCH };
-const LATENCY: ChannelGroup = { prefix: 'bench:l', size: LAT_SIZE, count: LAT_CH };
+import { BARE, CHANNEL, CLIENT, G, INTERVAL, LAT_CH, LAT_RATE, LAT_SIZE, LATENCY, NCH, o, P, PUSH_ROUNDS, S, SIZE, SUSTAIN, W } from './fanout-options.js';
 const log = (s: string): void => { process.stderr.write(`[bench:fanout] ${s}\n`); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -102,7 +77,8 @@ const gatewayCpu = (c: Cluster): number => c.gateways.reduce((a, g) => a + cpuMi
 const clientCpu = (): number => workers.reduce((a, w) => a + (w.pid === undefined ? 0 : cpuMicrosFine(w.pid)), 0);
 const r3 = (v: number): number => (Number.isFinite(v) ? Math.round(v * 1000) / 1000 : -1);
 
-interface Counts { pubs: Array<[string, [number, number]]>; pushes: Array<[string, [number, number]]>; disorder: number; closed: number; subscribed: number }
+/** A worker's receipts; `slowPubs`: pub frames the lean path left to the full decoder (fanout-receipts.ts), 0 when the scanner matches every frame. */
+interface Counts { pubs: Array<[string, [number, number]]>; pushes: Array<[string, [number, number]]>; disorder: number; closed: number; subscribed: number; slowPubs?: number }
 
 async function counts(): Promise<Counts[]> {
   return Promise.all(workers.map((w) => ask<Counts>(w, { cmd: 'counts' }, 'counts', 120_000)));
@@ -158,7 +134,8 @@ function receipts(sentAt: Map<number, number>, pubs: Map<string, [number, number
 
 async function main(): Promise<void> {
   if (o.perf !== undefined) mkdirSync(o.perf, { recursive: true });
-  phaseAt = performance.now();
+  startPhases();
+  bindHealth({ cluster: () => cluster, workers, log });
   // Beacons and lease at their production defaults (5 s / 15 s), not the test harness's 0.5 s / 2 s: a gateway
   // fanning one message out to ~15,000 local sockets on this shared 2-core box is busy for seconds, and a lapsed
   // lease makes it re-announce every connection, which is a different workload from the one measured here.
@@ -168,7 +145,7 @@ async function main(): Promise<void> {
     // --cpu-prof DIR: V8's sampling profile of the router, written when it exits at the end of the run.
     nodeArgs: (role) => [...(o.perf !== undefined ? ['--perf-basic-prof'] : []),
       ...(role === 'router' ? ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href, ...(o['cpu-prof'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o['cpu-prof'])}`] : [])] : [])] }));
-  loopUrl = (await c.routers[0]!.proc.waitFor(/loop-monitor:\s+(http:\/\/\S+)/, 30_000))[1];
+  bindHealth({ cluster: () => cluster, workers, log, loopUrl: (await c.routers[0]!.proc.waitFor(/loop-monitor:\s+(http:\/\/\S+)/, 30_000))[1]! });
   const bareUrl = await startBare();
   const urls = c.gateways.map((g) => g.url);
   const per = Math.ceil(S / W), barePer = Math.ceil(BARE / W);
@@ -176,7 +153,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const ready: Array<Promise<{ subscribed: number; failed: number; bareOpen: number }>> = [];
   for (let i = 0; i < W; i++) {
-    const args: FanoutWorkerArgs = { urls, first: i * per, count: Math.max(0, Math.min(per, S - i * per)), channel: CHANNEL, groups: [SUSTAIN, LATENCY],
+    const args: FanoutWorkerArgs = { urls, first: i * per, count: Math.max(0, Math.min(per, S - i * per)), channel: CHANNEL, groups: [SUSTAIN, LATENCY], client: CLIENT,
       secret: CLUSTER_SECRET, localAddress: `127.0.0.${2 + i}`, concurrency: Number(o.concurrency),
       ...(bareUrl ? { bareUrl, bareCount: Math.max(0, Math.min(barePer, BARE - i * barePer)), bareAddress: `127.0.1.${2 + i}` } : {}) };
     const w = fork(path.join(here, 'fanout-worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -276,6 +253,9 @@ async function main(): Promise<void> {
     // Redis and NATS too: a publish's cost on this box is the router's plus the store's and the bus's.
     const storeCpu = (): number => [c.redis.pid, c.nats.pid(0)].reduce<number>((a, pid) => a + (pid === undefined ? 0 : cpuMicrosFine(pid)), 0);
     const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid), s0 = storeCpu();
+    // This process sends the publishes: its own event-loop delay is part of `api_queued_in_client_ms`.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     let out: Awaited<ReturnType<typeof openLoop>> = [];
     const stopRouter = o.perf !== undefined ? perfRecord(routerPid, path.join(o.perf, `${name}-router.data`)) : undefined;
     let pubs = new Map<string, [number, number]>();
@@ -293,10 +273,12 @@ async function main(): Promise<void> {
       }
     });
     await stopRouter?.();
+    lag.disable();
     const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0, st = storeCpu() - s0;
     const s = rateSummary(out, size, pubs, secs);
     return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1,
       redis_and_nats_cpu_us_per_publish: s.accepted > 0 ? Math.round(st / s.accepted) : -1,
+      publisher_loop_delay_ms: { p99: Math.round(lag.percentile(99) / 1e6), max: Math.round(lag.max / 1e6) },
       ...(o.perf !== undefined ? { perf_gateway0: perfGw, perf_router_top: perfTop(path.join(o.perf, `${name}-router.data`)) } : {}) };
   };
   let sustained: RateSummary | undefined, latency: RateSummary | undefined;
@@ -322,7 +304,7 @@ async function main(): Promise<void> {
   const perBare = bare && bare.delivered > 0 ? bareCpu / bare.delivered : -1;
   const ratio = (a: number, b: number): number => (a > 0 && b > 0 ? r3(a / b) : -1);
   const result = {
-    bench: 'fanout', date: new Date().toISOString(), subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
+    bench: 'fanout', date: new Date().toISOString(), client: CLIENT, subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
     connect_s: Math.round(connectS * 10) / 10, phase_s: phaseS, router_health: routerHealth,
     gateway_idle_cpu_us_per_s: Math.round(idleUsPerS),
     channel: {
@@ -331,6 +313,8 @@ async function main(): Promise<void> {
       gateway_cpu_us_per_delivery: r3(perChannel), gateway_cpu_us_per_delivery_net_of_idle: r3(netChannel), perf_gateway0: perfChannel,
       // Gross (idle heartbeat sweeps included): with the gateways' figure, the CPU one publish to S subscribers needs on this box.
       client_cpu_us_per_receipt: channel.delivered > 0 ? r3(cpuClients / channel.delivered) : -1,
+      // Pub frames the lean client could not scan and decoded in full (all phases): 0 unless the frame's shape changed.
+      client_pubs_decoded_in_full: final.reduce((a, x) => a + (x.slowPubs ?? 0), 0),
     },
     ...(bare ? { bare_uws: { ...bare, cpu_us_per_delivery: r3(perBare), perf: perfBare } } : {}),
     push: {
@@ -355,94 +339,16 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-/** Phase results so far, printed if the run fails later. */
-const partial: Record<string, unknown> = {};
-/** Wall seconds per phase, so a full-size run can be planned from a smaller one. */
-const phaseS: Record<string, number> = {};
-let phaseAt = performance.now();
-const phaseDone = async (name: string): Promise<void> => {
-  const now = performance.now();
-  phaseS[name] = Math.round((now - phaseAt) / 100) / 10;
-  routerHealth[name] = await readRouterHealth();
-  await readCloses(name);
-  phaseAt = performance.now();
-};
-
-/** Per phase: what the clients saw end (close code and reason, HTTP status, error) and their event-loop delay. */
-const clientHealth: Record<string, object> = {};
-/** Per phase: connections the gateways closed, by close-code name (their connections_closed_total), summed over gateways. */
-const gatewayCloses: Record<string, Record<string, number>> = {};
-const closesSeen: Record<string, number> = {}, gatewayClosesTotal: Record<string, number> = {};
-let gatewayClosedBefore: Record<string, number> = {};
-const addTo = (into: Record<string, number>, from: Record<string, number>): void => { for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v; };
-
-interface WorkerHealth { lag_p50_ms: number; lag_p99_ms: number; lag_max_ms: number; closes: Record<string, number> }
-
-/** Reads (and resets) every worker's health, and the gateways' close counters since the last phase; logs any close. */
-async function readCloses(name: string): Promise<void> {
-  const hs = await Promise.all(workers.map((w) => ask<WorkerHealth>(w, { cmd: 'health' }, 'health', 120_000).catch(() => undefined)));
-  const closes: Record<string, number> = {};
-  for (const h of hs) if (h) addTo(closes, h.closes);
-  addTo(closesSeen, closes);
-  const ok = hs.filter((h): h is WorkerHealth => h !== undefined);
-  clientHealth[name] = { loop_p50_ms: Math.max(...ok.map((h) => h.lag_p50_ms)), loop_p99_ms: Math.max(...ok.map((h) => h.lag_p99_ms)),
-    loop_max_ms: Math.max(...ok.map((h) => h.lag_max_ms)), closes, ...(ok.length < hs.length ? { unanswered: hs.length - ok.length } : {}) };
-  const now: Record<string, number> = {};
-  const scrapes = await Promise.all((cluster?.gateways ?? []).map((g) => scrapeGateway(g.httpUrl, 30_000)));
-  for (const sc of scrapes) if (sc) { addTo(now, sc.closedByReason); now.heartbeat_timeouts_counter = (now.heartbeat_timeouts_counter ?? 0) + sc.heartbeatTimeouts; }
-  const delta: Record<string, number> = {};
-  for (const [k, v] of Object.entries(now)) if (v - (gatewayClosedBefore[k] ?? 0) > 0) delta[k] = v - (gatewayClosedBefore[k] ?? 0);
-  if (scrapes.some((x) => x === undefined)) delta.unscraped_gateways = scrapes.filter((x) => x === undefined).length;
-  gatewayClosedBefore = now;
-  gatewayCloses[name] = delta;
-  addTo(gatewayClosesTotal, delta);
-  if (Object.keys(closes).length > 0 || Object.keys(delta).length > 0) log(`${name}: clients saw ends ${JSON.stringify(closes)}; gateways closed ${JSON.stringify(delta)}; client loop delay max ${JSON.stringify(clientHealth[name])}`);
-}
-
-/** The router's loop-monitor.ts side server. */
-let loopUrl: string | undefined;
-/** Per phase: the router's event-loop delay (ms) and its counters so far (store errors, re-announcements asked for). */
-const routerHealth: Record<string, object> = {};
-async function readRouterHealth(): Promise<object> {
-  if (cluster === undefined || loopUrl === undefined) return {};
-  const get = (u: string, h?: Record<string, string>): Promise<string> => fetch(u, { signal: AbortSignal.timeout(30_000), ...(h ? { headers: h } : {}) }).then((r) => r.text());
-  const loop = JSON.parse(await get(`${loopUrl}/read`)) as { p99_ms: number; max_ms: number; max_own_ms: number };
-  await get(`${loopUrl}/reset`);
-  const text = await get(`${cluster.apiUrl}/metrics`, { authorization: `Bearer ${CLUSTER_API_KEY}` });
-  const metric = (name: string): number => Number(new RegExp(`^longlink_router_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? -1);
-  return { loop_p99_ms: loop.p99_ms, loop_max_ms: loop.max_ms, loop_max_own_ms: loop.max_own_ms, store_errors: metric('store_errors_total'), resyncs: metric('gateway_resyncs_total'),
-    presence_shed: metric('presence_events_shed_total'), publish_in_router: publishInRouter(text) };
-}
-
-/** /v1/publish's duration histogram (cumulative bucket counts by `le`) at the last read. */
-let publishBucketsBefore = new Map<string, number>();
-/**
- * The router's own view of /v1/publish over the phase (body read → answer written, its
- * http_request_duration_seconds histogram): answers, the share within 10 ms, and the bucket
- * bound holding the p99. Next to the bench's answer time it says how much of a slow answer
- * was spent in the router and how much in the client or waiting for a core before the router read it.
- */
-function publishInRouter(text: string): { answers: number; within_10ms: number; p99_le_ms: number } {
-  const now = new Map<string, number>();
-  for (const m of text.matchAll(/^longlink_router_http_request_duration_seconds_bucket\{([^}]*)\} (\S+)$/gm)) {
-    if (!m[1]!.includes('route="/v1/publish"')) continue;
-    const le = /le="([^"]+)"/.exec(m[1]!)?.[1];
-    if (le !== undefined) now.set(le, Number(m[2]));
-  }
-  const d = [...now].map(([le, n]) => [le, n - (publishBucketsBefore.get(le) ?? 0)] as const).sort((a, b) => Number(a[0]) - Number(b[0]));
-  publishBucketsBefore = now;
-  const total = d.find(([le]) => le === '+Inf')?.[1] ?? 0;
-  if (total <= 0) return { answers: 0, within_10ms: -1, p99_le_ms: -1 };
-  const within = d.find(([le]) => le === '0.01')?.[1] ?? 0;
-  const p99 = d.find(([, n]) => n >= total * 0.99)?.[0] ?? '+Inf';
-  return { answers: total, within_10ms: r3(within / total), p99_le_ms: p99 === '+Inf' ? Infinity : Number(p99) * 1000 };
-}
-
 const watchdog = setTimeout(() => { log('watchdog: over 60 minutes, giving up'); process.exit(2); }, 60 * 60_000);
 watchdog.unref();
 main().then(async () => {
-  for (const w of workers) if (w.connected) w.send({ cmd: 'close' });
-  await sleep(200);
+  // Let the workers exit on their own (a worker run with --cpu-prof writes its profile on exit), at most 10 s.
+  await Promise.all(workers.map((w) => new Promise<void>((resolve) => {
+    if (!w.connected || w.exitCode !== null) { resolve(); return; }
+    const t = setTimeout(resolve, 10_000);
+    w.once('exit', () => { clearTimeout(t); resolve(); });
+    w.send({ cmd: 'close' });
+  })));
   bareProc?.kill('SIGKILL');
   // The router writes its --cpu-prof profile only on a clean exit.
   if (o['cpu-prof'] !== undefined) for (const r of cluster?.routers ?? []) { r.proc.kill('SIGTERM'); await r.proc.exited(30_000).catch(() => {}); }

@@ -36,6 +36,14 @@ export interface DriverOptions {
   reconnect?: boolean;
   connectTimeoutMs?: number;
   onEvent?: (e: SessionEvent, d: Driver) => void;
+  /**
+   * raw-driver.ts only: sees every whole data message first (`buf[start, end)`,
+   * opcode 1 text / 2 binary; the buffer is reused after the call) and returns
+   * true when it consumed it, so the session never decodes it. A load
+   * generator's lean path for frames it only counts (bench:fanout's pub
+   * frames, pub-scan.ts); anything it returns false for goes to the session.
+   */
+  intercept?: (opcode: number, buf: Buffer, start: number, end: number, d: Driver) => boolean;
   onOpen?: (d: Driver) => void;
   onEnd?: (e: EndInfo, d: Driver) => void;
   /**

@@ -17,6 +17,7 @@ import net from 'node:net';
 import { createHash, randomFillSync } from 'node:crypto';
 import { refusalWait } from '../../sdk/src/backoff.js';
 import { DriverBase, attemptTarget, type EndInfo } from './driver.js';
+import { FrameReader, type FrameSink } from './ws-reader.js';
 
 export { nowMs } from './driver.js';
 
@@ -49,9 +50,9 @@ export function clientFrame(opcode: number, payload: Uint8Array): Buffer {
 
 const enum Phase { Upgrade, Frames }
 
-export class RawSessionDriver extends DriverBase {
+export class RawSessionDriver extends DriverBase implements FrameSink {
   private sock: net.Socket | undefined;
-  /** Per attempt: upgrade response or partial frame bytes (only while incomplete). */
+  /** Per attempt: the upgrade response while incomplete (frame bytes are the reader's). */
   private pending: Buffer | undefined;
   private phase = Phase.Upgrade;
   private key = '';
@@ -59,9 +60,8 @@ export class RawSessionDriver extends DriverBase {
   private done = false;
   private closeCode: number | undefined;
   private lastError: string | undefined;
-  /** Fragmented message being assembled (rare: the gateway sends whole frames). */
-  private frag: Buffer[] | undefined;
-  private fragBinary = false;
+  /** Frames of the current connection (split reads, fragments, masks): ws-reader.ts. */
+  private readonly reader = new FrameReader(this);
 
   protected async open(): Promise<void> {
     const target = await attemptTarget(this.o, () => this.state === 'connecting');
@@ -73,7 +73,7 @@ export class RawSessionDriver extends DriverBase {
     const host = m[1]!, port = Number(m[2] ?? 80), pathAndQuery = m[3] ?? '/';
     this.key = random(16).toString('base64');
     this.pending = undefined; this.phase = Phase.Upgrade; this.opened = false; this.done = false;
-    this.closeCode = undefined; this.lastError = undefined; this.frag = undefined;
+    this.closeCode = undefined; this.lastError = undefined; this.reader.reset();
     const req = `GET ${pathAndQuery} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${this.key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${target.protocols.join(', ')}\r\n\r\n`;
     const sock = net.connect({
@@ -88,6 +88,7 @@ export class RawSessionDriver extends DriverBase {
   }
 
   private onData(buf: Buffer, n: number): void {
+    if (this.phase === Phase.Frames) { this.reader.push(buf, 0, n); return; }
     let data = buf.subarray(0, n);
     if (this.pending) { data = Buffer.concat([this.pending, data]); this.pending = undefined; }
     if (this.phase === Phase.Upgrade) {
@@ -111,45 +112,27 @@ export class RawSessionDriver extends DriverBase {
       this.opened = true;
       this.sock!.setTimeout(0);
       if (!this.upgraded()) { this.sock!.destroy(); return; }
-      data = data.subarray(eoh + 4);
+      if (data.length > eoh + 4) this.reader.push(data, eoh + 4);
     }
-    let at = 0;
-    while (at < data.length && this.sock) {
-      if (data.length - at < 2) break;
-      const b0 = data[at]!, b1 = data[at + 1]!;
-      let len = b1 & 0x7f, p = at + 2;
-      if (len === 126) { if (data.length - at < 4) break; len = data.readUInt16BE(at + 2); p = at + 4; }
-      else if (len === 127) { if (data.length - at < 10) break; len = data.readUInt32BE(at + 2) * 2 ** 32 + data.readUInt32BE(at + 6); p = at + 10; }
-      const masked = (b1 & 0x80) !== 0;
-      if (masked) p += 4;
-      if (data.length < p + len) break;
-      let payload = data.subarray(p, p + len);
-      if (masked) { const k = data.subarray(p - 4, p); payload = Buffer.from(payload); for (let i = 0; i < len; i++) payload[i]! ^= k[i & 3]!; }
-      at = p + len;
-      this.frame(b0 & 0x80 ? true : false, b0 & 0x0f, payload);
-    }
-    if (at < data.length && this.sock) this.pending = Buffer.from(data.subarray(at));
   }
 
-  private frame(fin: boolean, opcode: number, payload: Buffer): void {
-    switch (opcode) {
-      case 0x8: { // close: echo it, then the socket ends
-        this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-        this.sock?.end(clientFrame(0x8, payload.subarray(0, 2)));
-        return;
-      }
-      case 0x9: this.sock?.write(clientFrame(0xa, payload)); return;
-      case 0xa: return;
-      case 0x0: case 0x1: case 0x2: {
-        if (opcode !== 0) { this.fragBinary = opcode === 2; if (!fin) { this.frag = [Buffer.from(payload)]; return; } }
-        else { if (!this.frag) return; this.frag.push(Buffer.from(payload)); if (!fin) return; payload = Buffer.concat(this.frag); this.frag = undefined; }
-        // The session keeps nothing of `payload` beyond this call (parsed or copied), so the shared buffer is safe.
-        this.received(this.fragBinary ? payload : payload.toString('utf8'));
-        return;
-      }
-      default: this.lastError = `opcode ${opcode}`; this.sock?.destroy();
-    }
+  /** FrameSink: one whole data message, `buf[start, end)` (possibly the shared read buffer: used before returning). */
+  onMessage(opcode: number, buf: Buffer, start: number, end: number): void {
+    if (!this.sock) return;
+    if (this.o.intercept?.(opcode, buf, start, end, this) === true) return;
+    // The session keeps nothing of the payload beyond this call (parsed or copied), so the shared buffer is safe.
+    const payload = buf.subarray(start, end);
+    this.received(opcode === 0x2 ? payload : payload.toString('utf8'));
   }
+
+  onControl(opcode: number, payload: Buffer): void {
+    if (opcode === 0x8) { // close: echo it, then the socket ends
+      this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+      this.sock?.end(clientFrame(0x8, payload.subarray(0, 2)));
+    } else if (opcode === 0x9) this.sock?.write(clientFrame(0xa, payload));
+  }
+
+  onError(reason: string): void { this.lastError = reason; this.sock?.destroy(); }
 
   private endWith(e: Omit<EndInfo, 'delayMs'>): void {
     const s = this.sock;
@@ -168,7 +151,7 @@ export class RawSessionDriver extends DriverBase {
   }
 
   protected override finish(e: Omit<EndInfo, 'delayMs'>): void {
-    this.pending = undefined; this.frag = undefined;
+    this.pending = undefined; this.reader.reset();
     super.finish(e);
   }
 

@@ -123,6 +123,21 @@ describe('benches end to end (toy sizes)', () => {
     const inRouter = (json.router_health as Record<string, { publish_in_router: { answers: number; within_10ms: number; p99_le_ms: number } }>).latency!.publish_in_router;
     assert.ok(inRouter.answers === 100 && inRouter.within_10ms >= 0 && inRouter.p99_le_ms > 0, JSON.stringify(inRouter));
     for (const k of ['ratio_gateway_cpu_channel_vs_push', 'ratio_gateway_cpu_channel_vs_push_net_of_idle', 'ratio_gateway_cpu_channel_vs_bare_uws']) assert.equal(typeof json[k], 'number', k);
+    // The lean client (default) counted every pub frame from its bytes: none needed the full decoder.
+    assert.equal(json.client, 'lean');
+    assert.equal((json.channel as { client_pubs_decoded_in_full: number }).client_pubs_decoded_in_full, 0);
+    // The answer time split into the wait in the bench's client and the round trip.
+    const split = lat as unknown as { api_queued_in_client_ms: { p99: number }; api_round_trip_ms: { p99: number } };
+    assert.ok(split.api_queued_in_client_ms.p99 >= 0 && split.api_round_trip_ms.p99 >= 0, JSON.stringify(lat));
+  });
+
+  it('bench:fanout --client ws (every frame decoded, the client before the lean one): the same receipts', async () => {
+    const { json } = await run('dist/loadtest/bench/fanout.js', ['--subscribers', '30', '--gateways', '1', '--workers', '1', '--publishes', '3', '--interval', '50',
+      '--bare', '10', '--channels', '0', '--lat-rate', '0', '--client', 'ws']);
+    const ch = json.channel as { delivered: number; exactly_once: boolean; out_of_order: number; client_pubs_decoded_in_full: number };
+    assert.equal(json.client, 'ws');
+    assert.deepEqual([ch.delivered, ch.exactly_once, ch.out_of_order, ch.client_pubs_decoded_in_full], [90, true, 0, 0]);
+    assert.deepEqual([(json.bare_uws as { delivered: number }).delivered, (json.push as { delivered: number }).delivered], [30, 90]);
   });
 
   it('bench:push: standalone at a fixed rate, then maximum-size batches with the bystander probe and the server\'s own event-loop delay', async () => {
