@@ -213,12 +213,26 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
     this.ackTimer ??= setTimeout(() => this.flushAcks(), this.o.ackFlushMs);
   }
 
+  /**
+   * Standalone mode: the router in this process takes the acks as they are
+   * (its GatewayEvents.applyAcks) instead of them being encoded, published
+   * on the memory bus, decoded and validated again: that round trip was a
+   * few per cent of a standalone push's CPU (docs/benchmarks.md). Undefined
+   * (the default, and always in cluster mode): acks go on the bus.
+   */
+  handAcksTo(take: ((acks: Array<[string, string, number, number?]>) => void) | undefined): void {
+    this.ackTaker = take;
+  }
+
+  private ackTaker: ((acks: Array<[string, string, number, number?]>) => void) | undefined;
+
   flushAcks(): void {
     this.ackTimer = undefined;
     if (this.pendingAcks.size === 0) return;
     const acks = [...this.pendingAcks.values()];
     this.pendingAcks.clear();
-    this.o.bus.publish(this.o.subjects.acks, encodeMsg({ acks }));
+    if (this.ackTaker !== undefined) this.ackTaker(acks);
+    else this.o.bus.publish(this.o.subjects.acks, encodeMsg({ acks }));
   }
 
   async upstream(msg: UpstreamMessage): Promise<void> {

@@ -84,10 +84,12 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const presence = new MemoryPresence({ clock, leaseMs: settings.leaseMs });
   // The gateway below takes the router's deliveries as objects, not through the bus (local-gateway.ts).
   const localGateway = new LocalGateway((err, count) => log.error({ err: err instanceof Error ? err.message : String(err), count }, 'gateway threw taking deliveries: they stay in the inbox until the client resumes'));
+  const routerTrace = traceHooks('longlink-router');
+  const traced = routerTrace.enabled;
   const routed = await startRouter({
     localGateway,
     ...(webhooks ? { webhooks } : {}),
-    settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: traceHooks('longlink-router'), metrics: routerMetrics,
+    settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: routerTrace, metrics: routerMetrics,
     console: { access, mode: 'standalone' },
     stores: { inbox, sessions: new MemorySessions({ clock }), presence, pushStore: new MemoryPushStore(inbox, presence), history: new MemoryChannelHistory({ clock, ...historyLimits(settings) }) },
   });
@@ -101,6 +103,13 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const listener = gateway.listener;
   localGateway.attach(gateway.id, (deliveries) => listener.deliverAll(deliveries));
   const router = routed.router;
+  // Acks, likewise, go to the router as they are; with tracing on they keep the bus (as deliveries do).
+  if (!traced) {
+    gateway.link.handAcksTo((acks) => {
+      // Failures are counted and logged by the store call, as for acks from the bus.
+      router.events.applyAcks(acks).catch(() => {});
+    });
+  }
   const http = routed.http;
   const secret = config.jwtSecret ?? DEV_JWT_SECRET;
   const host = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
@@ -109,6 +118,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
     if (closed) return;
     closed = true;
     localGateway.detach();
+    gateway.link.handAcksTo(undefined);
     await gateway.close();
     await routed.close();
     await bus.close();

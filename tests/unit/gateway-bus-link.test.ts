@@ -55,6 +55,27 @@ function setup() {
 }
 
 describe('gateway bus link', () => {
+  it('acks go to an in-process taker as they are when one is set (standalone), on the bus otherwise', async () => {
+    const t = setup();
+    const onBus: unknown[] = [];
+    t.bus.subscribe(t.s.acks, (m) => onBus.push(decodeMsg<unknown>(m.data)));
+    const taken: unknown[] = [];
+    t.link.handAcksTo((acks) => taken.push(acks));
+    t.link.ack('u1', 'd1', 3);
+    t.link.ack('u1', 'd1', 5, 7);
+    t.link.ack('u2', 'd1', 1);
+    t.link.flushAcks();
+    await t.settle();
+    assert.deepEqual(taken, [[['u1', 'd1', 5, 7], ['u2', 'd1', 1]]]);
+    assert.deepEqual(onBus, []);
+    t.link.handAcksTo(undefined);
+    t.link.ack('u3', 'd1', 2);
+    t.link.flushAcks();
+    await t.settle();
+    assert.deepEqual(onBus, [{ acks: [['u3', 'd1', 2]] }]);
+    assert.equal(taken.length, 1);
+  });
+
   it('answers sync for all gateways or for this one, naming each connection\'s watermark; ignores others', async () => {
     const t = setup();
     t.core.open(new FakeClientSocket(), t.hs('alice'));

@@ -263,7 +263,12 @@ describe('API key check', () => {
     const ok = keyMatcher(['key-one', 'k2']);
     assert.equal(ok('key-one'), true);
     assert.equal(ok('k2'), true);
-    for (const bad of ['', 'key-on', 'key-one ', 'K2', 'x'.repeat(10_000)]) assert.equal(ok(bad), false, JSON.stringify(bad.slice(0, 20)));
+    for (const bad of ['', 'key-on', 'key-one ', 'K2', 'x'.repeat(10_000), 'k2\u0000', 'key-one\u0000', 'key-one€', 'k2€', 'k€']) assert.equal(ok(bad), false, JSON.stringify(bad.slice(0, 20)));
+    // A key of multi-byte characters, and a presented key whose bytes overflow the width only in UTF-8.
+    const wide = keyMatcher(['ab', 'abc', 'é€']);
+    assert.equal(wide('é€'), true);
+    assert.equal(wide('ab'), true);
+    for (const bad of ['ab€', 'a€', 'é', '€é', 'abc\u0000']) assert.equal(wide(bad), false, JSON.stringify(bad));
   });
 });
 
