@@ -108,6 +108,8 @@ export function rateSummary(out: PublishOutcome[], size: number, pubs: Map<strin
   const ms = (xs: number[]) => ({ p50: pct(xs, 0.5), p99: pct(xs, 0.99), max: pct(xs, 1) });
   return {
     publishes: out.length, accepted: ok.length, refused: out.length - ok.length,
+    // Refused calls by HTTP status (0: no answer: a transport error or the call's 10 s timeout).
+    refused_by_status: out.reduce<Record<string, number>>((m, o) => { if (!(o.status === 200 && o.offset > 0)) m[o.status] = (m[o.status] ?? 0) + 1; return m; }, {}),
     offered_publishes_per_s: Math.round(out.length / seconds),
     delivered, expected: ok.length * size, exactly_once: complete === ok.length && delivered === ok.length * size,
     deliveries_per_s: span > 0 ? Math.round(delivered / span) : -1,

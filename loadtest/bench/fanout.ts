@@ -252,7 +252,7 @@ async function main(): Promise<void> {
   const ratePhase = async (name: string, prefix: string, channels: number, size: number, rate: number, secs: number) => {
     // Redis and NATS too: a publish's cost on this box is the router's plus the store's and the bus's.
     const storeCpu = (): number => [c.redis.pid, c.nats.pid(0)].reduce<number>((a, pid) => a + (pid === undefined ? 0 : cpuMicrosFine(pid)), 0);
-    const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid), s0 = storeCpu();
+    const g0 = gatewayCpu(c), r0 = cpuMicrosFine(routerPid), s0 = storeCpu(), k0 = clientCpu();
     // This process sends the publishes: its own event-loop delay is part of `api_queued_in_client_ms`.
     const lag = monitorEventLoopDelay({ resolution: 10 });
     lag.enable();
@@ -274,9 +274,9 @@ async function main(): Promise<void> {
     });
     await stopRouter?.();
     lag.disable();
-    const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0, st = storeCpu() - s0;
+    const gw = gatewayCpu(c) - g0, rt = cpuMicrosFine(routerPid) - r0, st = storeCpu() - s0, kc = clientCpu() - k0;
     const s = rateSummary(out, size, pubs, secs);
-    return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1,
+    return { ...s, gateway_cpu_us_per_delivery: s.delivered > 0 ? r3(gw / s.delivered) : -1, client_cpu_us_per_receipt: s.delivered > 0 ? r3(kc / s.delivered) : -1, router_cpu_us_per_publish: s.accepted > 0 ? Math.round(rt / s.accepted) : -1,
       redis_and_nats_cpu_us_per_publish: s.accepted > 0 ? Math.round(st / s.accepted) : -1,
       publisher_loop_delay_ms: { p99: Math.round(lag.percentile(99) / 1e6), max: Math.round(lag.max / 1e6) },
       ...(o.perf !== undefined ? { perf_gateway0: perfGw, perf_router_top: perfTop(path.join(o.perf, `${name}-router.data`)) } : {}) };

@@ -19,7 +19,7 @@ import type { Clock } from '../../../shared/clock.js';
 import { DEFAULT_HISTORY_LIMITS, type ChannelHistory, type ChannelRecord, type HistoryEntry, type HistoryLimits, type HistoryWindow } from '../../core/channel-history.js';
 import { newEpoch, type RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, checkPrefix } from './keys.js';
-import { asArray, asNumber, asString, defineScript, nowArg, type RunScript } from './script.js';
+import { asArray, asNumber, asString, defineHotScript, nowArg, type RunScript } from './script.js';
 
 /** Shared by both scripts: the channel's epoch, made from ARGV[2] when the meta hash is gone. */
 const ENSURE_EPOCH = `
@@ -89,8 +89,10 @@ export class RedisChannelHistory implements ChannelHistory {
     this.clock = clock;
     this.limits = { ...DEFAULT_HISTORY_LIMITS, ...limits };
     if (!(this.limits.maxLen >= 1)) throw new RangeError('RedisChannelHistory: maxLen must be >= 1');
-    this.appendScript = defineScript(redis, 'channel_append', APPEND);
-    this.sinceScript = defineScript(redis, 'channel_since', SINCE);
+    // Both on the lean connection when there is one (defineHotScript: one write per event-loop turn, no ioredis
+    // command objects): the append is on every publish's path, and routing both keeps this store's calls in call order.
+    this.appendScript = defineHotScript(redis, 'channel_append', APPEND);
+    this.sinceScript = defineHotScript(redis, 'channel_since', SINCE);
   }
 
   private keys(channel: string): [string, string] {
