@@ -17,6 +17,29 @@
  * in flight, not protocol time.
  */
 import type { AckEvent, DeliveryReceipt } from '../../shared/bus/messages.js';
+import { bump } from '../../shared/stats.js';
+import type { ValidPush } from './push-input.js';
+import type { PushOutcome } from './router-types.js';
+
+/**
+ * Turns `sent` into `acked` (awaiting acks, and a device acked in time),
+ * `delivered` or `stored` for the pushes that asked to await receipts
+ * (counted per status in `counts`), and drops the internal promises from
+ * the results.
+ */
+export async function settleReceipts(pushes: readonly ValidPush[], outcomes: PushOutcome[], counts: Map<string, number>): Promise<PushOutcome[]> {
+  await Promise.all(outcomes.map(async (o, i) => {
+    if (pushes[i]!.awaitMs === undefined) return;
+    await Promise.all(o.results.map(async (r) => {
+      if (r.status !== 'sent') return;
+      if (r.ackReceipt !== undefined && await r.ackReceipt) r.status = 'acked';
+      else r.status = (await r.receipt) ? 'delivered' : 'stored';
+      bump(counts, r.status);
+    }));
+    for (const r of o.results) { delete r.receipt; delete r.ackReceipt; }
+  }));
+  return outcomes;
+}
 
 export class ReceiptWaiter {
   private readonly waiting = new Map<string, () => void>();

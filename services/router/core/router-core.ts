@@ -33,7 +33,7 @@ import { CHECK_EVERY, bulkBudget } from './turn-budget.js';
 import { SettledBatch } from './settled-batch.js';
 import type { RouterOutbound } from './ports.js';
 import { NO_BACKEND_EVENTS, type BackendEvents, type PushOfflineData } from './backend-events.js';
-import { ReceiptWaiter } from './receipts.js';
+import { ReceiptWaiter, settleReceipts } from './receipts.js';
 import type { Presence } from './presence.js';
 import type { Sessions } from './sessions.js';
 import type { StoreCall } from './store-call.js';
@@ -260,35 +260,17 @@ export class RouterCore {
    * The answer, once the deliveries are on their way: at once when none
    * waits for the turn's flush (all handed to an in-process gateway, or
    * none), else with the turn's other pushes (coalesced per gateway). Pushes
-   * that await receipts then wait for them (awaitReceipts).
+   * that await receipts then wait for them (receipts.ts settleReceipts).
    */
   private answer(pushes: readonly ValidPush[], outcomes: PushOutcome[], ctx: RouteContext): Promise<PushOutcome[]> {
     const sent = ctx.queued ? this.deliveries.published : Promise.resolve();
-    return pushes.some((p) => p.awaitMs !== undefined) ? sent.then(() => this.awaitReceipts(pushes, outcomes)) : sent.then(() => outcomes);
+    return pushes.some((p) => p.awaitMs !== undefined) ? sent.then(() => settleReceipts(pushes, outcomes, this.stats.pushes)) : sent.then(() => outcomes);
   }
 
   /** Inbox append and presence lookup of one recipient: one store step (push-store.ts). */
   private locate(user: string, entry: InboxEntry, opts: { idempotencyKey: string } | undefined): Promise<Located> {
     this.stats.presenceLookups++;
     return this.pushStore.appendAndLookup(user, entry, opts);
-  }
-
-  /**
-   * Turns `sent` into `acked` (awaiting acks, and a device acked in time),
-   * `delivered` or `stored` for pushes that asked to await receipts.
-   */
-  private async awaitReceipts(pushes: readonly ValidPush[], outcomes: PushOutcome[]): Promise<PushOutcome[]> {
-    await Promise.all(outcomes.map(async (o, i) => {
-      if (pushes[i]!.awaitMs === undefined) return;
-      await Promise.all(o.results.map(async (r) => {
-        if (r.status !== 'sent') return;
-        if (r.ackReceipt !== undefined && await r.ackReceipt) r.status = 'acked';
-        else r.status = (await r.receipt) ? 'delivered' : 'stored';
-        bump(this.stats.pushes, r.status);
-      }));
-      for (const r of o.results) { delete r.receipt; delete r.ackReceipt; }
-    }));
-    return outcomes;
   }
 
   /**
