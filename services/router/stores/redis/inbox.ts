@@ -24,13 +24,12 @@
  */
 /** GET and HGET as scripts, so they take the same route as the other calls (call order). */
 const GET_ONE = `return redis.call('GET', KEYS[1])`;
-const HGET_ONE = `return redis.call('HGET', KEYS[1], ARGV[1])`;
 import type { Clock } from '../../../shared/clock.js';
 import { DEFAULT_INBOX_LIMITS, type AckResult, type AckedPush, type AppendResult, type Inbox, type InboxEntry, type InboxLimits, type InboxSummary, type PushRecord, type SeqPosition } from '../../core/inbox.js';
 import type { RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, UserKeys } from './keys.js';
 import { INBOX_ACK, INBOX_APPEND, INBOX_SINCE, INBOX_SUMMARY, SEQ_POSITION } from './lua-user.js';
-import { asArray, asNumber, asString, defineHotScript, nowArg, type RunScript, type ScriptArg } from './script.js';
+import { HGET_ONE, asArray, asNumber, asString, defineHotScript, nowArg, type RunScript, type ScriptArg } from './script.js';
 
 export class RedisInbox implements Inbox {
   private readonly keys: UserKeys;

@@ -31,6 +31,8 @@ export function leanPipeFor(client: RedisClient): LeanPipe | undefined {
       retryDelay: (n) => { const d = retry?.(n); return typeof d === 'number' ? d : 1000; },
       // A process warning (stderr, and 'warning' listeners): the stores have no logger of their own.
       warn: (message) => process.emitWarning(message, { code: 'LL_REDIS_LEAN_OFF' }),
+      // Answered after every command sent before it on the ioredis connection (one connection, in order).
+      fallbackBarrier: () => client.ping(),
     });
     const p = pipe;
     client.once('end', () => p.close());

@@ -35,6 +35,15 @@
  *    again and re-sends, once, each call that met it (a NOSCRIPT call was not
  *    run); calls made meanwhile wait until the reload is done, so call order
  *    holds.
+ *  - route() keeps call order across switches to and from the fallback (the
+ *    ioredis client): back on this connection, new calls are held (in call
+ *    order, within the bounds above and the command timeout) until every
+ *    fallback call is done, then sent, so steady traffic switches back after
+ *    one drain; a fallback call that timed out counts as done only once a
+ *    PING on its connection answers (it may still run). Away from it (a drop
+ *    this side made), new calls wait for the socket's close to fail the
+ *    calls in flight. Gateway steps (`reserved`) have a small reserve past
+ *    the bounds.
  *  - Reconnects with the ioredis client's retry strategy; closes for good
  *    when the ioredis client ends (quit/disconnect). A connect step the
  *    server refuses (AUTH, SELECT or SCRIPT LOAD answered with an error)
@@ -43,6 +52,14 @@
  *    LEAN_LIMITS.maxRefusedConnects refused connects in a row every call
  *    goes on the ioredis client (one warning says so) and the lean
  *    connection only retries every LEAN_LIMITS.refusedRetryMs.
+ *
+ * Known limits: with several routers a script can be loaded by another
+ * router between two calls of one pipeline, so a call that met NOSCRIPT
+ * (re-sent after the reload) can run after a later call of this connection
+ * that did not. A drop made on this side (a timed-out connect step, a reply
+ * out of step) fails its calls in flight at the socket's close, but the
+ * server may still run the bytes it had received; the calls then held go to
+ * the fallback, so in that rare case order is not proven.
  *
  * Only for a standalone server without TLS (leanPipeFor, lean-pipe-for.ts,
  * returns undefined otherwise): a Redis Cluster keeps every call on
@@ -68,6 +85,13 @@ interface Pending {
   cmd: string;
 }
 
+/** A call held before it is sent (see LeanPipe.held); `fallback` when route() made it: where it goes if this connection closes first. */
+interface Held {
+  cmd: string;
+  p: Pending;
+  fallback?: (() => Promise<unknown>) | undefined;
+}
+
 /** Internal steps of a connect (AUTH, SELECT, SCRIPT LOAD): an error answer ends the connect. */
 const INTERNAL = '';
 /** A best-effort step (CLIENT SETNAME, refused by some ACLs and proxies): its error answer is ignored. */
@@ -75,7 +99,8 @@ const OPTIONAL = '?';
 
 export class LeanPipe {
   private sock: net.Socket | undefined;
-  private state: 'connecting' | 'loading' | 'ready' | 'down' | 'closed' = 'down';
+  /** 'dropping': this side ended the socket, its 'close' (which fails the calls in flight) is still due. */
+  private state: 'connecting' | 'loading' | 'ready' | 'dropping' | 'down' | 'closed' = 'down';
   private readonly reader = new RespReader();
   private fifo: Pending[] = [];
   private head = 0;
@@ -93,14 +118,35 @@ export class LeanPipe {
   private readonly scripts = new Map<string, string>();
   private readonly flushTurn = (): void => { this.scheduled = false; this.flush(); };
   /**
-   * A NOSCRIPT answer started loading every script again: until the PING
-   * after the loads answers, new calls are held here (sent after the
-   * re-sent ones, so call order holds).
+   * New calls are held here, in call order, while one of these lasts (then
+   * sent, or re-routed to the fallback if this connection closes first):
+   *  - a NOSCRIPT answer started loading every script again (`reloading`):
+   *    until the PING after the loads answers (sent after the re-sent calls);
+   *  - the connection is ready but calls routed to the fallback are still
+   *    unanswered (`viaFallback`): until the last of them is done, so no
+   *    call here overtakes one there;
+   *  - this side ended the socket (state 'dropping'): until its 'close' has
+   *    failed the calls in flight, so no call on the fallback is sent while
+   *    they may still be answered.
+   * Held calls count against LEAN_LIMITS and reject after commandTimeoutMs.
    */
-  private held: Array<{ cmd: string; p: Pending }> | undefined;
-  /** Calls route() sent to the fallback, not answered yet. */
+  private held: Held[] | undefined;
+  private reloading = false;
+  private holdTimer: NodeJS.Timeout | undefined;
+  /** Calls route() sent to the fallback and not known to be done (answered, or proven run by a barrier). */
   private viaFallback = 0;
-  private readonly fallbackDone = (): void => { this.viaFallback--; };
+  private readonly fallbackDone = (): void => { if (--this.viaFallback === 0) this.release(); };
+  /**
+   * A fallback call that timed out was sent and may still run: it counts as
+   * done once the barrier (a PING on the fallback's connection, answered
+   * after it) answers, or fails other than by timing out (that connection is
+   * gone). Another error (a reply error, a closed connection) is final.
+   */
+  private readonly fallbackFailed = (e: unknown): void => {
+    const barrier = this.t.fallbackBarrier;
+    if (barrier === undefined || !isTimeout(e)) { this.fallbackDone(); return; }
+    barrier().then(this.fallbackDone, this.fallbackFailed);
+  };
 
   constructor(private readonly t: LeanTarget) {
     this.limits = { ...LEAN_LIMITS, ...t.limits };
@@ -125,37 +171,55 @@ export class LeanPipe {
    * (nothing sent) when the connection is not ready; rejected at once with
    * LeanOverloadError past LEAN_LIMITS.
    */
-  call(sha: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> | undefined {
+  call(sha: string, keys: readonly string[], args: readonly (string | number)[], reserved = false): Promise<unknown> | undefined {
     if (this.state !== 'ready') return undefined;
-    const over = this.overload();
+    return this.send(sha, keys, args, reserved, undefined);
+  }
+
+  /**
+   * The call on this connection when it is ready (or only briefly held, see
+   * `held`), on the fallback (the ioredis client) otherwise. Calls routed
+   * here are applied in call order whichever way each went:
+   *  - a switch back to this connection, once it is ready again, holds new
+   *    calls here until every call routed to the fallback is done (answered;
+   *    one that timed out only once a barrier proves it ran, see
+   *    fallbackFailed), then sends them in call order. Under steady traffic
+   *    that is one drain, not a wait for an idle moment: new calls queue
+   *    behind the held ones instead of going to the fallback;
+   *  - a switch away waits until this connection's calls in flight have
+   *    failed (a drop on this side holds new calls until the socket's close).
+   * `reserved` (gateway steps): may exceed LEAN_LIMITS.maxPendingCalls and
+   * maxPendingBytes by reservedCalls and reservedBytes, so a push overload
+   * does not refuse the beacons that keep a gateway's lease.
+   */
+  route(sha: string, keys: readonly string[], args: readonly (string | number)[], fallback: () => Promise<unknown>,
+    reserved = false): Promise<unknown> {
+    if (this.state === 'ready' || this.state === 'dropping') return this.send(sha, keys, args, reserved, fallback);
+    return this.toFallback(fallback);
+  }
+
+  private toFallback(fallback: () => Promise<unknown>): Promise<unknown> {
+    this.viaFallback++;
+    const p = fallback();
+    p.then(this.fallbackDone, this.fallbackFailed);
+    return p;
+  }
+
+  private send(sha: string, keys: readonly string[], args: readonly (string | number)[], reserved: boolean,
+    fallback: (() => Promise<unknown>) | undefined): Promise<unknown> {
+    const over = this.overload(reserved);
     if (over !== undefined) return Promise.reject(new LeanOverloadError(over));
     let cmd = `*${3 + keys.length + args.length}\r\n$7\r\nEVALSHA\r\n$40\r\n${sha}\r\n${bulk(String(keys.length))}`;
     for (const k of keys) cmd += bulk(k);
     for (const a of args) cmd += bulk(typeof a === 'string' ? a : String(a));
     return new Promise<unknown>((resolve, reject) => {
       const p: Pending = { resolve, reject, at: performance.now(), dropped: false, sha, cmd };
-      if (this.held !== undefined) this.held.push({ cmd, p });
-      else this.enqueue(cmd, p);
+      if (this.held === undefined && (this.state !== 'ready' || this.viaFallback > 0)) this.held = [];
+      if (this.held !== undefined) {
+        this.held.push({ cmd, p, fallback });
+        this.holdTimer ??= this.armHold(this.t.commandTimeoutMs);
+      } else this.enqueue(cmd, p);
     });
-  }
-
-  /**
-   * call() when the connection is ready and no call routed to the fallback
-   * (the ioredis client) is still waiting for its answer; the fallback
-   * otherwise. So calls routed here are applied in call order whichever
-   * way each went: a switch back to this connection waits until the
-   * fallback's calls are answered (a switch away needs no wait: this
-   * connection's calls in flight were rejected when it dropped).
-   */
-  route(sha: string, keys: readonly string[], args: readonly (string | number)[], fallback: () => Promise<unknown>): Promise<unknown> {
-    if (this.viaFallback === 0) {
-      const p = this.call(sha, keys, args);
-      if (p !== undefined) return p;
-    }
-    this.viaFallback++;
-    const p = fallback();
-    p.then(this.fallbackDone, this.fallbackDone);
-    return p;
   }
 
   /** For good: rejects what is in flight, never reconnects. */
@@ -168,12 +232,13 @@ export class LeanPipe {
 
   // ---- sending ----------------------------------------------------------------------
 
-  /** Why a new call is refused (LEAN_LIMITS), or undefined. */
-  private overload(): string | undefined {
+  /** Why a new call is refused (LEAN_LIMITS; a reserved one gets the reserve on top), or undefined. */
+  private overload(reserved: boolean): string | undefined {
+    const l = this.limits;
     const waiting = this.fifo.length - this.head + (this.held?.length ?? 0);
-    if (waiting >= this.limits.maxPendingCalls) return `${waiting} calls wait for an answer`;
+    if (waiting >= l.maxPendingCalls + (reserved ? l.reservedCalls : 0)) return `${waiting} calls wait for an answer`;
     const bytes = this.out.length + (this.sock?.writableLength ?? 0);
-    if (bytes >= this.limits.maxPendingBytes) return `${bytes} bytes wait to be sent`;
+    if (bytes >= l.maxPendingBytes + (reserved ? l.reservedBytes : 0)) return `${bytes} bytes wait to be sent`;
     return undefined;
   }
 
@@ -221,7 +286,6 @@ export class LeanPipe {
       if (this.sock !== sock) return;
       this.state = 'loading';
       this.reader.reset();
-      this.held = undefined;
       if (t.password !== undefined) this.internal(t.username !== undefined ? ['AUTH', t.username, t.password] : ['AUTH', t.password]);
       if (t.db !== 0) this.internal(['SELECT', String(t.db)]);
       if (t.name !== undefined) this.internal(['CLIENT', 'SETNAME', `${t.name}-lean`], OPTIONAL);
@@ -237,9 +301,9 @@ export class LeanPipe {
       clearTimeout(connectTimer);
       if (this.sock !== sock) return;
       this.sock = undefined;
+      if (this.state !== 'closed') this.state = 'down';
       this.failAll(new ConnectionClosedError());
       if (this.state === 'closed') return;
-      this.state = 'down';
       let delay = this.t.retryDelay(++this.attempts);
       if (this.refused >= this.limits.maxRefusedConnects) {
         delay = Math.max(delay, this.limits.refusedRetryMs);
@@ -257,9 +321,13 @@ export class LeanPipe {
 
   private lastRefusal = '';
 
-  /** Ends the current socket: nothing more is read from it, and its 'close' schedules the reconnect. */
+  /**
+   * Ends the current socket: nothing more is read from it, and its 'close'
+   * fails the calls in flight and schedules the reconnect. Until then new
+   * routed calls are held ('dropping'), not sent on the fallback.
+   */
   private drop(sock: net.Socket): void {
-    if (this.state !== 'closed') this.state = 'down';
+    if (this.state !== 'closed') this.state = 'dropping';
     sock.destroy();
   }
 
@@ -300,9 +368,10 @@ export class LeanPipe {
       // The script cache was flushed (SCRIPT FLUSH drops every script): load them all again, once, and
       // re-send the call (a NOSCRIPT call did not run). Calls made until the reload is done are held.
       if (v.message.startsWith('NOSCRIPT') && !p.dropped && p.cmd !== '') {
-        if (this.held === undefined) {
-          this.held = [];
-          this.loadScripts(() => this.release(sock));
+        if (!this.reloading) {
+          this.reloading = true;
+          this.held ??= [];
+          this.loadScripts(() => { if (this.sock === sock) { this.reloading = false; this.release(); } });
         }
         const cmd = p.cmd;
         p.cmd = '';
@@ -315,30 +384,55 @@ export class LeanPipe {
     if (!p.dropped) p.resolve(v);
   }
 
-  /** The reload after a NOSCRIPT is done: send the calls held meanwhile, in call order. */
-  private release(sock: net.Socket): void {
+  /** Sends the held calls, in call order, once nothing holds them any more (see `held`). */
+  private release(): void {
     const held = this.held;
+    if (held === undefined || this.state !== 'ready' || this.reloading || this.viaFallback > 0) return;
     this.held = undefined;
-    if (held === undefined || this.sock !== sock) return;
+    if (this.holdTimer !== undefined) { clearTimeout(this.holdTimer); this.holdTimer = undefined; }
     for (const h of held) this.enqueue(h.cmd, h.p);
   }
 
+  /** The connection closed: the calls in flight fail; held routed calls go on the fallback, in call order (unless closed for good). */
   private failAll(err: Error): void {
     const list = this.fifo;
     const from = this.head;
     const held = this.held ?? [];
     this.fifo = [];
     this.held = undefined;
+    this.reloading = false;
     this.head = 0;
     this.scan = 0;
     this.out = '';
     for (let i = from; i < list.length; i++) { const p = list[i]!; if (!p.dropped) p.reject(err); }
-    for (const h of held) h.p.reject(err);
     this.reader.reset();
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
+    if (this.holdTimer !== undefined) { clearTimeout(this.holdTimer); this.holdTimer = undefined; }
+    for (const h of held) {
+      if (h.fallback === undefined || this.state === 'closed') h.p.reject(err);
+      else this.toFallback(h.fallback).then(h.p.resolve, h.p.reject);
+    }
   }
 
   // ---- timeouts ---------------------------------------------------------------------
+
+  private armHold(ms: number): NodeJS.Timeout {
+    const t = setTimeout(() => this.expireHeld(), Math.max(1, ms));
+    t.unref();
+    return t;
+  }
+
+  /** Rejects the held calls older than the command timeout (never sent: they did not run); re-arms for the oldest left. */
+  private expireHeld(): void {
+    this.holdTimer = undefined;
+    const held = this.held;
+    if (held === undefined) return;
+    const now = performance.now();
+    let n = 0;
+    while (n < held.length && held[n]!.p.at + this.t.commandTimeoutMs <= now) n++;
+    for (const h of held.splice(0, n)) h.p.reject(new Error('Command timed out'));
+    if (held.length > 0) this.holdTimer = this.armHold(held[0]!.p.at + this.t.commandTimeoutMs - now);
+  }
 
   private arm(ms: number): NodeJS.Timeout {
     const t = setTimeout(() => this.expire(), Math.max(1, ms));
@@ -373,3 +467,7 @@ export class LeanPipe {
 }
 
 function noop(): void {}
+
+function isTimeout(e: unknown): boolean {
+  return e instanceof Error && /timed out/i.test(e.message);
+}

@@ -8,6 +8,8 @@ export interface LeanLimits {
   maxPendingBytes: number;
   maxRefusedConnects: number;
   refusedRetryMs: number;
+  reservedCalls: number;
+  reservedBytes: number;
 }
 
 /** Bounds of one lean connection (docs/deploy.md, the Redis section, says what they mean to an operator). */
@@ -20,6 +22,10 @@ export const LEAN_LIMITS: Readonly<LeanLimits> = Object.freeze({
   maxRefusedConnects: 5,
   /** Retry interval of the lean connection once it gave up that way (ms). */
   refusedRetryMs: 60_000,
+  /** Extra calls a reserved call (a gateway step: beacon, online, offline, sweep) may add past maxPendingCalls. */
+  reservedCalls: 1_000,
+  /** Extra bytes a reserved call may add past maxPendingBytes. */
+  reservedBytes: 512 * 1024,
 });
 
 export interface LeanTarget {
@@ -36,6 +42,12 @@ export interface LeanTarget {
   retryDelay: (attempt: number) => number;
   /** Said once when refused connects send every call to the ioredis client. */
   warn?: (message: string) => void;
+  /**
+   * A call on the fallback's connection whose answer proves the calls sent
+   * there before it have run (a PING): a fallback call that timed out counts
+   * as done only once it answers (lean-pipe.ts, fallbackFailed).
+   */
+  fallbackBarrier?: () => Promise<unknown>;
   /** LEAN_LIMITS, overridable (tests). */
   limits?: Partial<LeanLimits>;
 }

@@ -54,10 +54,9 @@ import {
 import { DEFAULT_PREFIX, GatewayKeys, UserKeys } from './keys.js';
 import { GW_BEACON, GW_CONNECT, GW_LIST, GW_MARK, GW_ONLINE, GW_STATE, GW_SWEEP, PRES_DROP, PRES_OFFLINE, PRES_ONLINE } from './lua-presence.js';
 import { GatewayView } from './gateway-view.js';
-import { ReplyShapeError, asArray, asNumber, asString, defineHotScript, nowArg, type RunScript } from './script.js';
+import { HGET_ONE, ReplyShapeError, asArray, asNumber, asString, defineHotScript, nowArg, type RunScript } from './script.js';
 
-/** HGET, SREM and HVALS as scripts, so they take the same route as the other calls (call order: see RedisPresence). */
-const HGET_ONE = `return redis.call('HGET', KEYS[1], ARGV[1])`;
+/** SREM and HVALS (HGET: script.ts) as scripts, so they take the same route as the other calls (call order: see RedisPresence). */
 const SREM_ONE = `return redis.call('SREM', KEYS[1], ARGV[1])`;
 const HVALS_ONE = `return redis.call('HVALS', KEYS[1])`;
 
@@ -149,12 +148,15 @@ export class RedisPresence implements Presence {
     // Every call is a hot script: all of them take one route (the lean connection when there is one, else
     // ioredis), whose switches keep call order (LeanPipe.route), so the gateway steps and the marks stay in
     // call order by construction (see the file comment).
-    const d = (name: string, lua: string, readOnly = false): RunScript => defineHotScript(redis, name, lua, { readOnly });
+    // The gateway's own steps (beacon, online, offline, sweep) are `reserved`: a push overload of the lean
+    // connection does not refuse them (LeanPipe.route), so it cannot cost a gateway its lease.
+    const d = (name: string, lua: string, readOnly = false, reserved = false): RunScript => defineHotScript(redis, name, lua, { readOnly, reserved });
     this.s = {
-      gwOnline: d('gw_online', GW_ONLINE), gwBeacon: d('gw_beacon', GW_BEACON), gwConnect: d('gw_connect', GW_CONNECT),
-      gwMark: d('gw_mark', GW_MARK, true), gwList: d('gw_list', GW_LIST, true), gwSweep: d('gw_sweep', GW_SWEEP),
-      gwEpoch: d('hget', HGET_ONE, true), gwForget: d('srem', SREM_ONE), values: d('hvals', HVALS_ONE, true),
-      online: d('pres_online', PRES_ONLINE), offline: d('pres_offline', PRES_OFFLINE), drop: d('pres_drop', PRES_DROP),
+      gwOnline: d('gw_online', GW_ONLINE, false, true), gwBeacon: d('gw_beacon', GW_BEACON, false, true),
+      gwConnect: d('gw_connect', GW_CONNECT, false, true), gwMark: d('gw_mark', GW_MARK, true), gwList: d('gw_list', GW_LIST, true),
+      gwSweep: d('gw_sweep', GW_SWEEP, false, true), gwEpoch: d('hget', HGET_ONE, true), gwForget: d('srem', SREM_ONE),
+      values: d('hvals', HVALS_ONE, true), online: d('pres_online', PRES_ONLINE, false, true),
+      offline: d('pres_offline', PRES_OFFLINE, false, true), drop: d('pres_drop', PRES_DROP),
     };
     this.view = new GatewayView(d('gw_state', GW_STATE, true), { leases: this.gws.leases, epoch: this.gws.epoch, base: this.gws.base });
   }

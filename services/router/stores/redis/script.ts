@@ -84,14 +84,28 @@ function defineSource(client: RedisClient, name: string, source: string, opts: {
  * Call order across the two holds (LeanPipe.route): a store whose calls all
  * go through hot scripts keeps its calls applied in call order.
  */
-export function defineHotScript(client: RedisClient, name: string, lua: string, opts: { readOnly?: boolean } = {}): RunScript {
+export function defineHotScript(client: RedisClient, name: string, lua: string, opts: HotScriptOptions = {}): RunScript {
   const source = scriptSource(lua, opts);
   const viaClient = defineSource(client, name, source, opts);
   const pipe = leanPipeFor(client);
   if (pipe === undefined) return viaClient;
   const sha = pipe.register(source);
-  return (keys, args) => pipe.route(sha, keys, args, () => viaClient(keys, args));
+  const reserved = opts.reserved === true;
+  return (keys, args) => pipe.route(sha, keys, args, () => viaClient(keys, args), reserved);
 }
+
+export interface HotScriptOptions {
+  readOnly?: boolean;
+  /**
+   * A gateway step (beacon, online, offline, sweep): may use the lean
+   * connection's reserve past its overload bounds (LeanPipe.route), so a
+   * push overload does not refuse the calls that keep gateways' leases.
+   */
+  reserved?: boolean;
+}
+
+/** HGET as a script, so it takes the same route as a store's other calls (call order). */
+export const HGET_ONE = `return redis.call('HGET', KEYS[1], ARGV[1])`;
 
 /** ARGV[1] of every script: the injected wall clock in ms, or '' for the server's TIME. */
 export function nowArg(clock: Clock | undefined): string {
