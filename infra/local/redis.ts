@@ -94,6 +94,9 @@ class Harness implements RedisHarness {
       '--appendonly', aof ? 'yes' : 'no', '--appendfsync', aof ? 'always' : 'everysec',
       ...(this.opts.cluster === true ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1'] : []),
     ];
+    // The log is appended to across restarts: count the ready lines before spawning, since a server
+    // that starts before this process reads the log again would otherwise have its line counted as old.
+    const before = this.log().split('Ready to accept connections').length;
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.child = child;
     guardChild(child);
@@ -103,8 +106,6 @@ class Harness implements RedisHarness {
       child.once('error', () => { exited = true; if (this.child === child) this.child = undefined; resolve(); });
     });
     const deadline = Date.now() + (this.opts.readyTimeoutMs ?? 15_000);
-    // The log is appended to across restarts: count the ready lines seen before this start.
-    const before = this.log().split('Ready to accept connections').length;
     while (Date.now() < deadline) {
       if (this.log().split('Ready to accept connections').length > before) {
         if (this.opts.cluster === true) await this.assignSlots(deadline);
