@@ -33,6 +33,10 @@ export interface StormResult {
   /** The router's resume outcomes, and resumes it dropped (expired in its queue) or refused (queue full). */
   router_resumes?: RouterResumes | undefined;
   closes_by_code?: Record<string, number>;
+  /** --redis-stall: Redis frozen `count` times for `ms` each during the storm; clients closed 4003 (a newer connection displaced); clients never back. */
+  store_stalls?: { count: number; ms: number };
+  closed_4003?: number;
+  left_out?: number;
   /** Each attempt during the storm: start → hello (queueing in the client, upgrade, resume, replay). */
   attempt_to_hello_ms?: Lat;
   push_error_samples?: Record<string, number>;
@@ -135,6 +139,11 @@ export function stormTable(rs: StormResult[]): string {
     ['pushes lost after resume', (r) => `${r.pushes.lost} of ${r.pushes.checked}${r.pushes.lost ? ' e.g. ' + r.pushes.lost_samples.slice(0, 4).join(' ') : ''}`],
     ['machine busy during storm', (r) => `${r.machine_busy_pct_storm}%`],
   ];
+  if (rs.some((r) => r.store_stalls)) {
+    const o = (r: StormResult, k: string): number => r.router_resumes?.outcomes[k] ?? 0;
+    rows.push(['Redis stalls / closed 4003 / clients left out', (r) => (r.store_stalls ? `${r.store_stalls.count} × ${r.store_stalls.ms} ms / ${r.closed_4003} / ${r.left_out}` : '-')]);
+    rows.push(['router resumes failed / abandoned / stale', (r) => `${o(r, 'failed')} / ${o(r, 'abandoned')} / ${o(r, 'stale')}`]);
+  }
   return table(rows, rs.map(colLabel), rs);
 }
 

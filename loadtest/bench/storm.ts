@@ -36,6 +36,13 @@
  * builds are compared on the same machine minutes apart; the clients are
  * this checkout's in both.
  *
+ * --redis-stall MS: Redis is frozen (SIGSTOP … SIGCONT) for MS ms, --redis-stalls
+ * times (default 3), the first --redis-stall-at ms after the kill (default 1000), then every 2.5 s: store calls
+ * time out (the routers' command timeout is 1 s) while a late one still runs
+ * once Redis resumes, the order in which a resume the gateway gave up on could
+ * displace its client's newer connection (closed 4003 REPLACED, which clients
+ * do not retry). Reported: the stalls, 4003 closes, clients left out.
+ *
  * --cpu-prof DIR: the router and the gateways run under `node --cpu-prof`
  * (profiles in DIR/<mode>/<role>; the killed gateway writes none, the
  * survivors' cover only the storm); the hottest functions are printed.
@@ -76,7 +83,9 @@ const { values: o } = benchArgs('bench:storm', { options: {
   'target-ms': { type: 'string', default: '1000' }, scenario: { type: 'string', default: 'kill' }, gateways: { type: 'string' },
   'cpu-hog': { type: 'string', default: '0' }, 'cpu-prof': { type: 'string' },
   driver: { type: 'string', default: 'ws' }, baseline: { type: 'string' },
+  'redis-stall': { type: 'string', default: '0' }, 'redis-stalls': { type: 'string', default: '3' }, 'redis-stall-at': { type: 'string', default: '1000' },
 } });
+const STALL_MS = Number(o['redis-stall']), STALLS = Number(o['redis-stalls']), STALL_AT = Number(o['redis-stall-at']);
 const DRIVER = o.driver as 'ws' | 'raw';
 if (DRIVER !== 'ws' && DRIVER !== 'raw') throw new Error('--driver: ws or raw');
 const SCENARIO = o.scenario as 'kill' | 'connect';
@@ -182,6 +191,13 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
   // The balancer drops the dead backend as soon as it is gone (the TCP balancer does it on exit).
   for (const w of workers) w.send({ cmd: 'backends', urls: others.map((g) => g.url) });
   await killed;
+  // --redis-stall: freeze Redis a few times during the storm (store calls time out, late ones still run).
+  let stalled = 0;
+  const stallTimers = STALL_MS > 0 ? Array.from({ length: STALLS }, (_, i) => setTimeout(() => {
+    c.redis.pause();
+    stalled++;
+    stallTimers.push(setTimeout(() => c.redis.resume(), STALL_MS));
+  }, STALL_AT + i * 2500)) : [];
 
   // Watch the survivors' own counters: accepted connects and 503s, in 250 ms steps.
   const steps: Step[] = [];
@@ -206,6 +222,8 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     if (recoverS === undefined && allReconnected(agg.gauge().open, agg.reconnect.n, N)) { recoverS = (performance.now() - tKill) / 1000; break; }
   }
   const j1 = machineJiffies();
+  for (const t of stallTimers) clearTimeout(t);
+  c.redis.resume();
   const seconds = perSecond(trace);
   log(`${mode}: per-second timeline after the kill\n${timelineText(seconds)}`);
   await sleep(2000); // pushes keep flowing to the recovered clients
@@ -268,6 +286,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     connections_after: Object.fromEntries(others.map((g, i) => [g.id, after[i]?.connections ?? -1])),
     pushes: { requests: pusher.stats.requests, sent: pusher.stats.sent, offline: pusher.stats.offline, errors: pusher.stats.errors, checked, lost: missing, lost_samples: samples, lost_diagnosis: diagnosis },
     router_resumes: router,
+    ...(STALL_MS > 0 ? { store_stalls: { count: stalled, ms: STALL_MS }, closed_4003: stormCodes['4003'] ?? 0, left_out: N - agg.reconnect.n } : {}),
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: agg.merged(['storm']).connect.summary(),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
     timeline_1s: seconds,

@@ -54,6 +54,7 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.gauge('admission_retry_window_seconds', 'Time until the last scheduled return of refused session starts: the longest Retry-After in force (each refusal gets the next slot of a schedule that brings the crowd back at 1.5 x the best recent admission rate).', (c) => c.startLimit.retryWindowS);
   m.counter('session_start_limit_increases_total', 'Times the adaptive session-start limit grew.', (c) => c.startLimit.increases);
   m.counter('session_start_limit_decreases_total', 'Times the adaptive session-start limit shrank (starts over the target, failed or shed).', (c) => c.startLimit.decreases);
+  m.counter('session_start_limit_reverts_total', 'Cuts of the adaptive session-start limit undone because the starts after them were not faster (latency not caused by the limit).', (c) => c.startLimit.reverts);
   m.counter('session_starts_shed_total', 'Session starts a router refused at once as overloaded: closed with 1013 and a retry delay.', (c) => c.stats.startsShedByRouter);
   m.counter('session_starts_device_limit_total', 'Session starts refused because the user had the most devices connected at once: closed with 4011.', (c) => c.stats.startsDeviceLimit);
   m.gauge('admission_sources', 'Client addresses tracked by the per-source connect budget (LONGLINK_SOURCE_CONNECT_RATE).', (c) => c.sourcesTracked);

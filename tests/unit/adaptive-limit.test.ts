@@ -71,9 +71,16 @@ describe('AdaptiveLimit', () => {
     // Starts that began before that decrease reflect the old limit: no further cut.
     for (let i = 0; i < 50; i++) l.release(100, 300, 'ok');
     assert.equal(l.limit, 50);
-    // A start that began after it and is still slow (1.25 x target) cuts again, by 0.8.
+    // Nor does one that began after it but before the queue in front of it drained (cut at 200 + latency 200).
     l.acquire();
     l.release(250, 375, 'ok');
+    assert.equal(l.limit, 50);
+    // Starts admitted after the drain judge the cut: at the target (100 ms against 200 before), it bought latency.
+    for (let i = 0; i < 16; i++) { l.acquire(); l.release(400, 500, 'ok'); }
+    assert.equal(l.stats.reverts, 0);
+    // A start that began after that and is still slow (1.25 x target) cuts again, by 0.8.
+    l.acquire();
+    l.release(600, 725, 'ok');
     assert.equal(l.limit, 40);
     // The cut is never deeper than minRatio, never shallower than 0.9.
     const deep = new AdaptiveLimit(opts({ initial: 100 }));
@@ -99,7 +106,9 @@ describe('AdaptiveLimit', () => {
     l.observe(500);
     assert.equal(l.limit, 66, 'the oldest in flight is now the one from t=400: at the target, no cut');
     l.observe(600);
-    assert.equal(l.limit, 33, 'a start admitted after the cut and slow too: cut again');
+    assert.equal(l.limit, 66, 'a start admitted after the cut and slow too, but not twice as slow as the one that cut: the cut is still being judged');
+    l.observe(701);
+    assert.equal(l.limit, 33, 'twice as slow (301 ms against 150 ms): cut again');
   });
 
   it('a failed start halves the limit; the limit stays within [min, max]', () => {
@@ -141,6 +150,29 @@ describe('AdaptiveLimit', () => {
     const slowLat = median(slow.latencies);
     assert.ok(slowLat <= 300, `latency back near the target after the slowdown: ${slowLat}`);
     assert.ok(slow.done >= 0.95 * 500 * 10, `throughput kept: ${slow.done}`);
+    assert.ok(l.limit <= 200, `limit followed down: ${l.limit}`);
+  });
+
+  it('undoes a cut that bought no latency (a CPU-starved machine), but keeps cutting a real queue', () => {
+    // Every start takes 150 ms (target 100) however many run at once: latency that is not queueing behind the limit.
+    const l = new AdaptiveLimit(opts({ initial: 200, min: 4, max: 5000 }));
+    const inFlight: number[] = [];
+    let done = 0;
+    for (let t = 0; t < 10_000; t += 5) {
+      while (inFlight.length > 0 && t - inFlight[0]! >= 150) { l.release(inFlight.shift()!, t, 'ok'); done++; }
+      l.observe(t);
+      while (l.hasRoom) { l.acquire(t); inFlight.push(t); }
+    }
+    assert.ok(l.stats.decreases >= 1 && l.stats.reverts >= 1, `cut, then undone: ${JSON.stringify(l.stats)}`);
+    assert.ok(l.limit >= 180, `the limit stays where it was, not cut to the floor: ${l.limit}`);
+    assert.ok(done >= 0.9 * (200 / 0.15) * 10, `throughput kept (limit / latency): ${done} in 10 s`);
+    assert.ok(l.noQueueLatencyMs >= 140 && l.noQueueLatencyMs <= 160, `the judged latency: ${l.noQueueLatencyMs}`);
+    for (const t of inFlight) l.release(t, 10_000, 'ignore');
+    // The same limit then meets a real queue (a backend at 500/s): latency well past 1.25 x 150 ms cuts, and the cuts stay.
+    const backend = new Backend(l);
+    backend.run(500, 10_000, 20_000);
+    const q = backend.run(500, 20_000, 30_000);
+    assert.ok(median(q.latencies) <= 300, `latency back near the target: ${median(q.latencies)}`);
     assert.ok(l.limit <= 200, `limit followed down: ${l.limit}`);
   });
 

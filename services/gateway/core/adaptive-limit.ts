@@ -20,8 +20,22 @@
  *   already (its latency can only grow): the limit reacts within the target,
  *   not when the backend finally answers or the start times out;
  * - both only once per congestion episode: a sample that started before the
- *   last decrease reflects the old limit, so it cannot cut again (TCP reacts
- *   once per window).
+ *   queue in front of the last decrease had drained (the decrease's time plus
+ *   the latency that caused it) reflects the old limit, so it cannot cut
+ *   again (TCP reacts once per window);
+ * - a cut must buy latency: the starts admitted after that drain judge it.
+ *   If their mean latency did not fall by at least half of what the cut
+ *   would buy were all of the latency queueing here (limit × f → latency
+ *   × f), the latency is not queueing behind this limit (a CPU-starved
+ *   machine: every hop of a start waits for a time slice, whatever the
+ *   limit), so the cut is undone and latencies up to 1.25 × the judged one
+ *   no longer cut (Gradient2's lesson: do not chase latency the limit does
+ *   not cause). Cuts are judged together once they add up to a quarter of
+ *   the limit (a 10 % cut buys 5 % at best, lost in the noise); until then
+ *   they go on as before, after that only latency over twice the one that
+ *   started them cuts again before the judgement. A cut that did buy
+ *   latency, or any failure, re-arms latency cuts. Failures are never undone: they are overload (a start
+ *   timed out, or a router shed it).
  *
  * The limit stays within [min, max]; `max` is the static ceiling
  * (LONGLINK_MAX_STARTING_SESSIONS). The target sits well below the resume
@@ -63,7 +77,16 @@ export interface AdaptiveLimitStats {
   decreases: number;
   /** Samples that failed (timeouts, router refusals). */
   failures: number;
+  /** Cuts undone because the starts after them were not faster. */
+  reverts: number;
 }
+
+/** Ok samples (at most; fewer when the limit is smaller) that judge a cut. */
+const JUDGE_SAMPLES = 16;
+/** Cuts are judged once they add up to at least this much (limit ≤ this × the limit before them). */
+const JUDGE_MIN_CUT = 0.75;
+/** Latency up to this multiple of one a cut did not lower does not cut again. */
+const NO_QUEUE_MARGIN = 1.25;
 
 export function validateLimitOptions(o: AdaptiveLimitOptions): AdaptiveLimitOptions {
   if (!(o.min >= 1 && o.max >= o.min)) throw new RangeError(`need 1 <= min <= max, got min ${o.min} max ${o.max}`);
@@ -74,12 +97,22 @@ export function validateLimitOptions(o: AdaptiveLimitOptions): AdaptiveLimitOpti
 }
 
 export class AdaptiveLimit {
-  readonly stats: AdaptiveLimitStats = { increases: 0, decreases: 0, failures: 0 };
+  readonly stats: AdaptiveLimitStats = { increases: 0, decreases: 0, failures: 0, reverts: 0 };
   private value: number;
   private running = 0;
   /** Smoothed latency of completed starts (ms); 0 until the first sample. */
   private smoothed = 0;
   private lastDecreaseAt = -Infinity;
+  /** Samples that started before this reflect the queue in front of the last cut. */
+  private settleUntil = -Infinity;
+  /**
+   * The cuts since the last judgement: the limit before the first and when it was cut; the latency
+   * under the old limit (the trigger's, and the mean of starts admitted before the cut that complete
+   * after it: the trigger of the age check is only a lower bound); the judging samples so far.
+   */
+  private judging: { before: number; at: number; trigger: number; oldN: number; oldSum: number; n: number; sum: number } | undefined;
+  /** Latency a cut was shown not to lower (0: none); slow samples up to NO_QUEUE_MARGIN × this do not cut. */
+  private noQueueMs = 0;
   /** Starts in flight per start time, oldest first (a monotonic clock inserts in order). */
   private readonly pending = new Map<number, number>();
 
@@ -113,10 +146,13 @@ export class AdaptiveLimit {
   observe(now: number): void {
     let oldest: number | undefined;
     for (const t of this.pending.keys()) { oldest = t; break; }
-    if (oldest === undefined || oldest < this.lastDecreaseAt) return;
+    if (oldest === undefined || oldest < this.settleUntil) return;
     const age = now - oldest;
-    if (age > this.o.targetMs) this.decrease(Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / age)), now);
+    if (age > this.o.targetMs) this.slow(age, now);
   }
+
+  /** Latency that no longer cuts (a cut was shown not to lower it); 0 while latency cuts are armed. */
+  get noQueueLatencyMs(): number { return this.noQueueMs; }
 
   /**
    * Returns a slot. `startedAt`: when it was acquired; `now`: when the start
@@ -130,14 +166,23 @@ export class AdaptiveLimit {
     if (outcome === 'ignore') return;
     const latency = Math.max(0, now - startedAt);
     this.smoothed = this.smoothed === 0 ? latency : this.smoothed + this.o.smoothing * (latency - this.smoothed);
-    const fresh = startedAt >= this.lastDecreaseAt;
     if (outcome === 'failed') {
       this.stats.failures++;
-      if (fresh) this.decrease(0.5, now);
+      if (startedAt >= this.lastDecreaseAt) {
+        // Overload, not starvation: never undone, and latency cuts are armed again.
+        this.judging = undefined;
+        this.noQueueMs = 0;
+        this.decrease(0.5, now, latency);
+      }
       return;
     }
+    const settled = startedAt >= this.settleUntil;
+    if (this.judging) {
+      if (settled) this.judge(latency);
+      else if (startedAt < this.judging.at) { this.judging.oldN++; this.judging.oldSum += latency; }
+    }
     if (latency > this.o.targetMs) {
-      if (fresh) this.decrease(Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / latency)), now);
+      if (settled) this.slow(latency, now);
       return;
     }
     // Grow only while the limit is what holds admission back (not when traffic is light).
@@ -150,11 +195,46 @@ export class AdaptiveLimit {
     }
   }
 
-  private decrease(factor: number, now: number): void {
+  /** A start slower than the target (completed, or still waiting at that age): cut, unless such latency was shown not to be queueing. */
+  private slow(latency: number, now: number): void {
+    if (latency <= NO_QUEUE_MARGIN * this.noQueueMs) return;
+    // Once the cuts add up to one worth judging, no more until it is judged, unless latency has doubled: that is no starvation.
+    if (this.judging && this.value <= JUDGE_MIN_CUT * this.judging.before && latency <= 2 * this.judging.trigger) return;
+    this.judging ??= { before: this.value, at: now, trigger: latency, oldN: 0, oldSum: 0, n: 0, sum: 0 };
+    // Only starts admitted after this cut's queue drained judge the cuts so far.
+    this.judging.n = 0;
+    this.judging.sum = 0;
+    this.decrease(Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / latency)), now, latency);
+  }
+
+  /** One ok sample admitted after the last cut's queue drained. */
+  private judge(latency: number): void {
+    const j = this.judging!;
+    j.n++;
+    j.sum += latency;
+    if (j.n < Math.min(JUDGE_SAMPLES, Math.max(1, this.limit))) return;
+    const mean = j.sum / j.n;
+    if (this.value > JUDGE_MIN_CUT * j.before) {
+      // Too shallow to tell from noise (a 10 % cut buys 5 % at best): wait for more cuts, unless latency is back within the target.
+      if (mean <= this.o.targetMs) { this.judging = undefined; this.noQueueMs = 0; }
+      else { j.n = 0; j.sum = 0; }
+      return;
+    }
+    this.judging = undefined;
+    const old = Math.max(j.trigger, j.oldN > 0 ? j.oldSum / j.oldN : 0);
+    // Were all of the latency queueing behind this limit, cutting it by f would scale latency by f.
+    const f = this.value / j.before;
+    if (mean <= old * (1 - (1 - f) / 2)) { this.noQueueMs = 0; return; }
+    this.noQueueMs = mean;
+    if (j.before > this.value) { this.value = j.before; this.stats.reverts++; }
+  }
+
+  private decrease(factor: number, now: number, latency: number): void {
     const next = Math.max(this.o.min, this.value * factor);
     if (next < this.value) this.stats.decreases++;
     this.value = next;
     this.lastDecreaseAt = now;
+    this.settleUntil = now + latency;
   }
 }
 

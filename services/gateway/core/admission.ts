@@ -42,6 +42,8 @@ export interface AdmissionOptions {
 }
 
 const OK: Admission = Object.freeze({ ok: true });
+/** Longest session-start Retry-After handed out (ms). */
+export const RETRY_HORIZON_MS = 10_000;
 
 export class AdmissionControl {
   readonly limit: AdaptiveLimit;
@@ -56,7 +58,11 @@ export class AdmissionControl {
       max: o.maxStarting, targetMs: o.startTargetMs,
     });
     this.sources = new SourceBudget({ ratePerSec: o.sourceRate, burst: o.sourceBurst, maxSources: 100_000 });
-    this.retry = new RetrySchedule({ maxMs: 30_000, minWaitMs: 500, periodMs: 1000, headroom: 1.5 }, now);
+    // maxMs: no return is booked further ahead than this. The rate a slot is booked at is measured now; booked
+    // 30 s ahead during a few seconds of congestion, it left the gateway idle at 20-50 ms start latency while
+    // thousands slept (bench:storm, docs/benchmarks.md). Beyond 10 s a client comes back for a fresh slot
+    // instead: one more refusal (tens of µs here) per 10 s of waiting.
+    this.retry = new RetrySchedule({ maxMs: RETRY_HORIZON_MS, minWaitMs: 500, periodMs: 1000, headroom: 1.5 }, now);
   }
 
   /** Seconds until the last scheduled return of a refused session start (the longest Retry-After in force). */

@@ -132,11 +132,11 @@ export class GatewayCore {
   /** Connections waiting for the router's answer to their session start. */
   get sessionsStarting(): number { return this.admission.limit.inFlight; }
   /** The adaptive session-start limit: current limit, smoothed latency, its target, the resume timeout in use, the time to the last scheduled return (s). */
-  get startLimit(): { limit: number; latencyMs: number; targetMs: number; resumeTimeoutMs: number; retryWindowS: number; increases: number; decreases: number } {
+  get startLimit(): { limit: number; latencyMs: number; targetMs: number; resumeTimeoutMs: number; retryWindowS: number; increases: number; decreases: number; reverts: number } {
     const l = this.admission.limit;
     return {
       limit: l.limit, latencyMs: l.latencyMs, targetMs: l.targetMs, resumeTimeoutMs: this.admission.resumeTimeoutMs(),
-      retryWindowS: this.admission.retryHorizonS(this.clock.now()), increases: l.stats.increases, decreases: l.stats.decreases,
+      retryWindowS: this.admission.retryHorizonS(this.clock.now()), increases: l.stats.increases, decreases: l.stats.decreases, reverts: l.stats.reverts,
     };
   }
   /** Buckets held by the per-source budget. */
