@@ -8,7 +8,8 @@
  *    (a PING on the fallback's connection proves it ran before the switch);
  *  - a drop on the lean side holds new calls until its close failed the calls
  *    in flight, then sends them on the fallback;
- *  - gateway steps have a reserve past the overload bounds.
+ *  - the beacon (lease-keeping) has a reserve past the overload bounds that
+ *    per-connection presence steps (online, offline) do not use.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
 import { RedisPresence } from '../../services/router/stores/redis/presence.js';
 import { RedisPushStore } from '../../services/router/stores/redis/push-store.js';
 import { LeanOverloadError, LeanPipe, type LeanTarget } from '../../services/router/stores/redis/lean-pipe.js';
+import { LEAN_LIMITS, type LeanLimits } from '../../services/router/stores/redis/lean-target.js';
 import { leanPipeFor } from '../../services/router/stores/redis/lean-pipe-for.js';
 import { createRedis, type RedisClient } from '../../services/router/stores/redis/client.js';
 import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
@@ -179,7 +181,7 @@ describe('lean Redis connection: switches to and from the ioredis fallback', () 
     }
   });
 
-  it('gateway steps have a reserve past the overload bound; the presence store marks its gateway steps, not the push path', async () => {
+  it('the beacon has a reserve past the overload bound; the presence store marks only the beacon, not online, sweep or the push path', async () => {
     const p = ownPipe(server.url, { commandTimeoutMs: 2000, limits: { maxPendingCalls: 50, reservedCalls: 10 } });
     const sha = p.register(RPUSH);
     await until('the own lean connection', () => p.ready, 3000);
@@ -218,8 +220,34 @@ describe('lean Redis connection: switches to and from the ioredis fallback', () 
     }
     const by = (w: string): boolean[] => marks.filter(([x]) => x === w).map(([, r]) => r);
     assert.ok(by('beacon').every(Boolean) && by('beacon').length > 0, `beacon: ${by('beacon').join()}`);
-    assert.ok(by('online').some(Boolean), `online: ${by('online').join()}`);
-    assert.ok(by('sweep').some(Boolean), `sweep: ${by('sweep').join()}`);
+    assert.ok(by('online').length > 0 && !by('online').some(Boolean), `online: ${by('online').join()}`);
+    assert.ok(by('sweep').length > 0 && !by('sweep').some(Boolean), `sweep: ${by('sweep').join()}`);
     assert.ok(by('push').length > 0 && !by('push').some(Boolean), `push: ${by('push').join()}`);
+  });
+
+  it('a reconnect storm\'s online steps do not take the beacon\'s reserve', async () => {
+    const r2 = await createRedis({ url: server.url, commandTimeoutMs: 5000, name: 'lean-storm' });
+    const p2 = leanPipeFor(r2)!;
+    // The shared connection's bounds, small (a test's override of LEAN_LIMITS).
+    (p2 as unknown as { limits: LeanLimits }).limits = { ...LEAN_LIMITS, maxPendingCalls: 10, reservedCalls: 5 };
+    const presence = new RedisPresence({ redis: r2 });
+    const sha = p2.register(RPUSH);
+    await until('the lean connection', () => p2.ready, 3000);
+    const outcome = (x: Promise<unknown>): Promise<string> => x.then(() => 'ok', (e: Error) => e.name);
+    const gw = `gw-storm-${Date.now()}`;
+    server.pause();
+    try {
+      const push = Array.from({ length: 10 }, () => outcome(p2.route(sha, ['storm'], ['push'], async () => 'fb')));
+      const online = Array.from({ length: 5 }, (_, i) => outcome(presence.online({ type: 'online', user: `su${i}`, device: 'd', conn: `c${i}`, session: 's', gateway: gw, at: Date.now() })));
+      const beacon = outcome(presence.beacon({ gateway: gw, boot: 'b', connections: 0, draining: false, at: Date.now() }));
+      await sleep(100);
+      server.resume();
+      assert.equal(await beacon, 'ok', 'the beacon was accepted and answered');
+      assert.deepEqual(await Promise.all(push), Array(10).fill('ok'));
+      assert.deepEqual(await Promise.all(online), Array(5).fill('LeanOverloadError'), 'online steps past the bound are refused like pushes');
+    } finally {
+      server.resume();
+      r2.disconnect();
+    }
   });
 });

@@ -30,7 +30,7 @@ export function leanPipeFor(client: RedisClient): LeanPipe | undefined {
       commandTimeoutMs: o.commandTimeout ?? 1000, connectTimeoutMs: o.connectTimeout ?? 1000,
       retryDelay: (n) => { const d = retry?.(n); return typeof d === 'number' ? d : 1000; },
       // A process warning (stderr, and 'warning' listeners): the stores have no logger of their own.
-      warn: (message) => process.emitWarning(message, { code: 'LL_REDIS_LEAN_OFF' }),
+      warn: (message, code) => process.emitWarning(message, { code }),
       // Answered after every command sent before it on the ioredis connection (one connection, in order).
       fallbackBarrier: () => client.ping(),
     });

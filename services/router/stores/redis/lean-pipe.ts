@@ -40,10 +40,14 @@
  *    order, within the bounds above and the command timeout) until every
  *    fallback call is done, then sent, so steady traffic switches back after
  *    one drain; a fallback call that timed out counts as done only once a
- *    PING on its connection answers (it may still run). Away from it (a drop
- *    this side made), new calls wait for the socket's close to fail the
- *    calls in flight. Gateway steps (`reserved`) have a small reserve past
- *    the bounds. (The hold and fallback rules: RouteGate, lean-route.ts.)
+ *    PING on its connection answers (it may still run): one PING in flight
+ *    covers every call timed out before it was sent, and that wait is capped
+ *    at LEAN_LIMITS.barrierWaits command timeouts (see the known limits).
+ *    Away from it (a drop this side made), new calls wait for the socket's
+ *    close to fail the calls in flight. The lease-keeping step (the
+ *    gateway's beacon, `reserved`) has a small reserve past the bounds that
+ *    no other call uses. (The hold and fallback rules: RouteGate,
+ *    lean-route.ts.)
  *  - Reconnects with the ioredis client's retry strategy; closes for good
  *    when the ioredis client ends (quit/disconnect). A connect step the
  *    server refuses (AUTH, SELECT or SCRIPT LOAD answered with an error)
@@ -59,7 +63,14 @@
  * that did not. A drop made on this side (a timed-out connect step, a reply
  * out of step) fails its calls in flight at the socket's close, but the
  * server may still run the bytes it had received; the calls then held go to
- * the fallback, so in that rare case order is not proven.
+ * the fallback, so in that rare case order is not proven. A fallback call
+ * that timed out and whose connection then answers no PING for
+ * LEAN_LIMITS.barrierWaits command timeouts (a half-open or hung ioredis
+ * socket) is given up on: the lean route reopens (a warning,
+ * LL_REDIS_FALLBACK_SUSPECT, says so once) and, until that connection
+ * answers again, its timeouts are final; if such a call still runs later,
+ * a later call here may overtake it. The other way, every call of a healthy
+ * lean connection would be held and fail until the OS closed that socket.
  *
  * Only for a standalone server without TLS (leanPipeFor, lean-pipe-for.ts,
  * returns undefined otherwise): a Redis Cluster keeps every call on
@@ -115,7 +126,7 @@ export class LeanPipe {
 
   constructor(private readonly t: LeanTarget) {
     this.limits = { ...LEAN_LIMITS, ...t.limits };
-    this.gate = new RouteGate<Pending>(t, () => this.state === 'ready', (cmd, p) => this.enqueue(cmd, p));
+    this.gate = new RouteGate<Pending>(t, this.limits.barrierWaits, () => this.state === 'ready', (cmd, p) => this.enqueue(cmd, p));
     this.connect();
   }
 
@@ -154,9 +165,10 @@ export class LeanPipe {
    *    behind the held ones instead of going to the fallback;
    *  - a switch away waits until this connection's calls in flight have
    *    failed (a drop on this side holds new calls until the socket's close).
-   * `reserved` (gateway steps): may exceed LEAN_LIMITS.maxPendingCalls and
-   * maxPendingBytes by reservedCalls and reservedBytes, so a push overload
-   * does not refuse the beacons that keep a gateway's lease.
+   * `reserved` (the lease-keeping beacon only): may exceed
+   * LEAN_LIMITS.maxPendingCalls and maxPendingBytes by reservedCalls and
+   * reservedBytes, so a push overload or a reconnect storm's presence steps
+   * do not refuse the beacons that keep a gateway's lease.
    */
   route(sha: string, keys: readonly string[], args: readonly (string | number)[], fallback: () => Promise<unknown>,
     reserved = false): Promise<unknown> {
@@ -265,7 +277,7 @@ export class LeanPipe {
         if (!this.warned) {
           this.warned = true;
           (this.t.warn ?? noop)(`lean Redis connection: ${this.refused} connects in a row refused (${this.lastRefusal}); `
-            + `calls go on the ioredis client, the lean connection retries every ${this.limits.refusedRetryMs} ms`);
+            + `calls go on the ioredis client, the lean connection retries every ${this.limits.refusedRetryMs} ms`, 'LL_REDIS_LEAN_OFF');
         }
       }
       setTimeout(() => this.connect(), delay).unref();

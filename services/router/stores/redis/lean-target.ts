@@ -10,6 +10,7 @@ export interface LeanLimits {
   refusedRetryMs: number;
   reservedCalls: number;
   reservedBytes: number;
+  barrierWaits: number;
 }
 
 /** Bounds of one lean connection (docs/deploy.md, the Redis section, says what they mean to an operator). */
@@ -22,10 +23,18 @@ export const LEAN_LIMITS: Readonly<LeanLimits> = Object.freeze({
   maxRefusedConnects: 5,
   /** Retry interval of the lean connection once it gave up that way (ms). */
   refusedRetryMs: 60_000,
-  /** Extra calls a reserved call (a gateway step: beacon, online, offline, sweep) may add past maxPendingCalls. */
+  /**
+   * Extra calls a reserved call may add past maxPendingCalls. Only the lease-keeping step (the gateway's
+   * beacon) is reserved: per-connection steps (online, offline) would fill it in a reconnect storm.
+   */
   reservedCalls: 1_000,
   /** Extra bytes a reserved call may add past maxPendingBytes. */
   reservedBytes: 512 * 1024,
+  /**
+   * Command timeouts a timed-out call on the ioredis client may hold the lean route while its PING (the
+   * barrier) goes unanswered; then call order stops waiting for it (lean-route.ts, the give-up).
+   */
+  barrierWaits: 3,
 });
 
 export interface LeanTarget {
@@ -40,12 +49,17 @@ export interface LeanTarget {
   connectTimeoutMs: number;
   /** Delay before reconnect attempt n (from 1), like ioredis' retryStrategy. */
   retryDelay: (attempt: number) => number;
-  /** Said once when refused connects send every call to the ioredis client. */
-  warn?: (message: string) => void;
+  /**
+   * Said once per episode, with a stable code: refused connects send every call to the ioredis client
+   * (LL_REDIS_LEAN_OFF); the barrier went unanswered past the cap (LL_REDIS_FALLBACK_SUSPECT).
+   */
+  warn?: (message: string, code: string) => void;
   /**
    * A call on the fallback's connection whose answer proves the calls sent
    * there before it have run (a PING): a fallback call that timed out counts
-   * as done only once it answers (lean-route.ts, RouteGate).
+   * as done only once it answers (lean-route.ts, RouteGate: one in flight
+   * covers every call timed out before it was sent), or after
+   * LEAN_LIMITS.barrierWaits command timeouts without an answer (given up).
    */
   fallbackBarrier?: () => Promise<unknown>;
   /** LEAN_LIMITS, overridable (tests). */

@@ -148,15 +148,17 @@ export class RedisPresence implements Presence {
     // Every call is a hot script: all of them take one route (the lean connection when there is one, else
     // ioredis), whose switches keep call order (LeanPipe.route), so the gateway steps and the marks stay in
     // call order by construction (see the file comment).
-    // The gateway's own steps (beacon, online, offline, sweep) are `reserved`: a push overload of the lean
-    // connection does not refuse them (LeanPipe.route), so it cannot cost a gateway its lease.
+    // The beacon alone is `reserved`: a push overload of the lean connection does not refuse it
+    // (LeanPipe.route), so it cannot cost a gateway its lease. Per-connection steps (online, offline) are
+    // not: in a reconnect storm they would fill the reserve and the beacons be refused anyway. The sweep
+    // is not either: it ends lapsed leases, keeps none, and a refused one runs again on its next tick.
     const d = (name: string, lua: string, readOnly = false, reserved = false): RunScript => defineHotScript(redis, name, lua, { readOnly, reserved });
     this.s = {
-      gwOnline: d('gw_online', GW_ONLINE, false, true), gwBeacon: d('gw_beacon', GW_BEACON, false, true),
-      gwConnect: d('gw_connect', GW_CONNECT, false, true), gwMark: d('gw_mark', GW_MARK, true), gwList: d('gw_list', GW_LIST, true),
-      gwSweep: d('gw_sweep', GW_SWEEP, false, true), gwEpoch: d('hget', HGET_ONE, true), gwForget: d('srem', SREM_ONE),
-      values: d('hvals', HVALS_ONE, true), online: d('pres_online', PRES_ONLINE, false, true),
-      offline: d('pres_offline', PRES_OFFLINE, false, true), drop: d('pres_drop', PRES_DROP),
+      gwOnline: d('gw_online', GW_ONLINE), gwBeacon: d('gw_beacon', GW_BEACON, false, true),
+      gwConnect: d('gw_connect', GW_CONNECT), gwMark: d('gw_mark', GW_MARK, true), gwList: d('gw_list', GW_LIST, true),
+      gwSweep: d('gw_sweep', GW_SWEEP), gwEpoch: d('hget', HGET_ONE, true), gwForget: d('srem', SREM_ONE),
+      values: d('hvals', HVALS_ONE, true), online: d('pres_online', PRES_ONLINE),
+      offline: d('pres_offline', PRES_OFFLINE), drop: d('pres_drop', PRES_DROP),
     };
     this.view = new GatewayView(d('gw_state', GW_STATE, true), { leases: this.gws.leases, epoch: this.gws.epoch, base: this.gws.base });
   }

@@ -97,9 +97,10 @@ export function defineHotScript(client: RedisClient, name: string, lua: string, 
 export interface HotScriptOptions {
   readOnly?: boolean;
   /**
-   * A gateway step (beacon, online, offline, sweep): may use the lean
+   * A lease-keeping step (the gateway's beacon): may use the lean
    * connection's reserve past its overload bounds (LeanPipe.route), so a
    * push overload does not refuse the calls that keep gateways' leases.
+   * Not for per-connection steps: a reconnect storm's would fill it.
    */
   reserved?: boolean;
 }
