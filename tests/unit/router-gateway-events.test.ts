@@ -283,4 +283,52 @@ describe('RouterCore presence healing', () => {
     await t.settle();
     assert.deepEqual(syncs, [{ gateway: 'A' }], 'the lease is alive again: the beacon asks nothing more');
   });
+  // A store stalled past the command timeout still runs the queued beacon when it wakes: the lease
+  // had lapsed, so that beacon re-registered the gateway (dropping its entries), but its answer was lost.
+  it('a beacon whose answer was lost (it may have re-registered the gateway) makes the next answered beacon ask for a re-announcement; failed re-announcements are asked again with backoff', async () => {
+    let lose = 0;
+    let failOnline = 0;
+    const t = setup({
+      presence: (p) => Object.assign(Object.create(p) as Presence, {
+        beacon: async (b: Parameters<Presence['beacon']>[0]) => { const r = await p.beacon(b); if (lose > 0) { lose--; throw new Error('Command timed out'); } return r; },
+        online: async (ev: Parameters<Presence['online']>[0]) => { if (failOnline > 0) { failOnline--; throw new Error('Command timed out'); } return p.online(ev); },
+      }),
+    });
+    const syncs: unknown[] = [];
+    t.bus.subscribe(t.s.sync, (m) => syncs.push(decodeMsg<unknown>(m.data)));
+    const a = t.gw('A');
+    a.beacon('boot-a', 0);
+    a.presence('online', 'u1', 'phone', 'a1');
+    await t.settle();
+    t.clock.advance(10_001); // the lease lapsed during the stall
+    lose = 1;
+    a.beacon('boot-a', 1); // ran in the store (re-registered A, dropped u1) but the router saw a timeout
+    await t.settle();
+    assert.deepEqual(syncs, []);
+    assert.deepEqual(await t.presence.lookup('u1'), [], 'the entry is gone');
+    t.clock.advance(500);
+    a.beacon('boot-a', 1); // the lease is alive again: registered is false, yet the gateway owes a re-announcement
+    await t.settle();
+    assert.deepEqual(syncs, [{ gateway: 'A' }]);
+    // Its re-announcement fails (the next stall): asked again, but not before the backoff gap (1 s, then 2 s).
+    failOnline = 1;
+    t.bus.publish(t.s.presence, encodeMsg({ type: 'online', user: 'u1', device: 'phone', conn: 'a1', session: 's', gateway: 'A', at: 2, seq: 0 }));
+    await t.settle();
+    t.clock.advance(500);
+    a.beacon('boot-a', 1);
+    await t.settle();
+    assert.equal(syncs.length, 1, 'within the gap: not yet');
+    t.clock.advance(600);
+    a.beacon('boot-a', 1);
+    await t.settle();
+    assert.equal(syncs.length, 2, 'after the gap: asked again');
+    t.bus.publish(t.s.presence, encodeMsg({ type: 'online', user: 'u1', device: 'phone', conn: 'a1', session: 's', gateway: 'A', at: 3, seq: 0 }));
+    await t.settle();
+    assert.equal((await t.presence.lookup('u1')).length, 1, 'listed again');
+    t.clock.advance(5000);
+    a.beacon('boot-a', 1);
+    await t.settle();
+    assert.equal(syncs.length, 2, 'nothing owed: nothing asked');
+    assert.equal(t.core.stats.resyncs, 2);
+  });
 });
