@@ -43,7 +43,7 @@
  *    PING on its connection answers (it may still run). Away from it (a drop
  *    this side made), new calls wait for the socket's close to fail the
  *    calls in flight. Gateway steps (`reserved`) have a small reserve past
- *    the bounds.
+ *    the bounds. (The hold and fallback rules: RouteGate, lean-route.ts.)
  *  - Reconnects with the ioredis client's retry strategy; closes for good
  *    when the ioredis client ends (quit/disconnect). A connect step the
  *    server refuses (AUTH, SELECT or SCRIPT LOAD answered with an error)
@@ -69,27 +69,17 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { bulk, encodeCommand, RedisReplyError, RespReader, type RespValue } from './resp.js';
 import { ConnectionClosedError, LEAN_LIMITS, LeanOverloadError, type LeanLimits, type LeanTarget } from './lean-target.js';
+import { RouteGate, type Waiter } from './lean-route.js';
 
 export { ConnectionClosedError, LEAN_LIMITS, LeanOverloadError, type LeanLimits, type LeanTarget } from './lean-target.js';
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  /** When it was queued (performance.now()). */
-  at: number;
+interface Pending extends Waiter {
   /** Timed out: its answer is read and dropped. */
   dropped: boolean;
   /** The script's SHA1; INTERNAL or OPTIONAL for a connect step. */
   sha: string;
   /** A call's encoded command (re-sent once after a NOSCRIPT); '' once re-sent, and for connect steps. */
   cmd: string;
-}
-
-/** A call held before it is sent (see LeanPipe.held); `fallback` when route() made it: where it goes if this connection closes first. */
-interface Held {
-  cmd: string;
-  p: Pending;
-  fallback?: (() => Promise<unknown>) | undefined;
 }
 
 /** Internal steps of a connect (AUTH, SELECT, SCRIPT LOAD): an error answer ends the connect. */
@@ -118,38 +108,14 @@ export class LeanPipe {
   private readonly scripts = new Map<string, string>();
   private readonly flushTurn = (): void => { this.scheduled = false; this.flush(); };
   /**
-   * New calls are held here, in call order, while one of these lasts (then
-   * sent, or re-routed to the fallback if this connection closes first):
-   *  - a NOSCRIPT answer started loading every script again (`reloading`):
-   *    until the PING after the loads answers (sent after the re-sent calls);
-   *  - the connection is ready but calls routed to the fallback are still
-   *    unanswered (`viaFallback`): until the last of them is done, so no
-   *    call here overtakes one there;
-   *  - this side ended the socket (state 'dropping'): until its 'close' has
-   *    failed the calls in flight, so no call on the fallback is sent while
-   *    they may still be answered.
-   * Held calls count against LEAN_LIMITS and reject after commandTimeoutMs.
+   * Holds new calls while a reload, fallback calls in flight or a drop on
+   * this side last, and counts the calls on the fallback (lean-route.ts).
    */
-  private held: Held[] | undefined;
-  private reloading = false;
-  private holdTimer: NodeJS.Timeout | undefined;
-  /** Calls route() sent to the fallback and not known to be done (answered, or proven run by a barrier). */
-  private viaFallback = 0;
-  private readonly fallbackDone = (): void => { if (--this.viaFallback === 0) this.release(); };
-  /**
-   * A fallback call that timed out was sent and may still run: it counts as
-   * done once the barrier (a PING on the fallback's connection, answered
-   * after it) answers, or fails other than by timing out (that connection is
-   * gone). Another error (a reply error, a closed connection) is final.
-   */
-  private readonly fallbackFailed = (e: unknown): void => {
-    const barrier = this.t.fallbackBarrier;
-    if (barrier === undefined || !isTimeout(e)) { this.fallbackDone(); return; }
-    barrier().then(this.fallbackDone, this.fallbackFailed);
-  };
+  private readonly gate: RouteGate<Pending>;
 
   constructor(private readonly t: LeanTarget) {
     this.limits = { ...LEAN_LIMITS, ...t.limits };
+    this.gate = new RouteGate<Pending>(t, () => this.state === 'ready', (cmd, p) => this.enqueue(cmd, p));
     this.connect();
   }
 
@@ -178,12 +144,12 @@ export class LeanPipe {
 
   /**
    * The call on this connection when it is ready (or only briefly held, see
-   * `held`), on the fallback (the ioredis client) otherwise. Calls routed
+   * RouteGate, lean-route.ts), on the fallback (the ioredis client) otherwise. Calls routed
    * here are applied in call order whichever way each went:
    *  - a switch back to this connection, once it is ready again, holds new
    *    calls here until every call routed to the fallback is done (answered;
    *    one that timed out only once a barrier proves it ran, see
-   *    fallbackFailed), then sends them in call order. Under steady traffic
+   *    lean-route.ts), then sends them in call order. Under steady traffic
    *    that is one drain, not a wait for an idle moment: new calls queue
    *    behind the held ones instead of going to the fallback;
    *  - a switch away waits until this connection's calls in flight have
@@ -195,14 +161,7 @@ export class LeanPipe {
   route(sha: string, keys: readonly string[], args: readonly (string | number)[], fallback: () => Promise<unknown>,
     reserved = false): Promise<unknown> {
     if (this.state === 'ready' || this.state === 'dropping') return this.send(sha, keys, args, reserved, fallback);
-    return this.toFallback(fallback);
-  }
-
-  private toFallback(fallback: () => Promise<unknown>): Promise<unknown> {
-    this.viaFallback++;
-    const p = fallback();
-    p.then(this.fallbackDone, this.fallbackFailed);
-    return p;
+    return this.gate.toFallback(fallback);
   }
 
   private send(sha: string, keys: readonly string[], args: readonly (string | number)[], reserved: boolean,
@@ -214,11 +173,7 @@ export class LeanPipe {
     for (const a of args) cmd += bulk(typeof a === 'string' ? a : String(a));
     return new Promise<unknown>((resolve, reject) => {
       const p: Pending = { resolve, reject, at: performance.now(), dropped: false, sha, cmd };
-      if (this.held === undefined && (this.state !== 'ready' || this.viaFallback > 0)) this.held = [];
-      if (this.held !== undefined) {
-        this.held.push({ cmd, p, fallback });
-        this.holdTimer ??= this.armHold(this.t.commandTimeoutMs);
-      } else this.enqueue(cmd, p);
+      if (!this.gate.hold(cmd, p, fallback, this.state === 'ready')) this.enqueue(cmd, p);
     });
   }
 
@@ -235,7 +190,7 @@ export class LeanPipe {
   /** Why a new call is refused (LEAN_LIMITS; a reserved one gets the reserve on top), or undefined. */
   private overload(reserved: boolean): string | undefined {
     const l = this.limits;
-    const waiting = this.fifo.length - this.head + (this.held?.length ?? 0);
+    const waiting = this.fifo.length - this.head + this.gate.size;
     if (waiting >= l.maxPendingCalls + (reserved ? l.reservedCalls : 0)) return `${waiting} calls wait for an answer`;
     const bytes = this.out.length + (this.sock?.writableLength ?? 0);
     if (bytes >= l.maxPendingBytes + (reserved ? l.reservedBytes : 0)) return `${bytes} bytes wait to be sent`;
@@ -324,7 +279,7 @@ export class LeanPipe {
   /**
    * Ends the current socket: nothing more is read from it, and its 'close'
    * fails the calls in flight and schedules the reconnect. Until then new
-   * routed calls are held ('dropping'), not sent on the fallback.
+   * routed calls are held ('dropping', lean-route.ts), not sent on the fallback.
    */
   private drop(sock: net.Socket): void {
     if (this.state !== 'closed') this.state = 'dropping';
@@ -368,11 +323,7 @@ export class LeanPipe {
       // The script cache was flushed (SCRIPT FLUSH drops every script): load them all again, once, and
       // re-send the call (a NOSCRIPT call did not run). Calls made until the reload is done are held.
       if (v.message.startsWith('NOSCRIPT') && !p.dropped && p.cmd !== '') {
-        if (!this.reloading) {
-          this.reloading = true;
-          this.held ??= [];
-          this.loadScripts(() => { if (this.sock === sock) { this.reloading = false; this.release(); } });
-        }
+        if (this.gate.startReload()) this.loadScripts(() => { if (this.sock === sock) this.gate.reloaded(); });
         const cmd = p.cmd;
         p.cmd = '';
         this.enqueue(cmd, p);
@@ -384,55 +335,21 @@ export class LeanPipe {
     if (!p.dropped) p.resolve(v);
   }
 
-  /** Sends the held calls, in call order, once nothing holds them any more (see `held`). */
-  private release(): void {
-    const held = this.held;
-    if (held === undefined || this.state !== 'ready' || this.reloading || this.viaFallback > 0) return;
-    this.held = undefined;
-    if (this.holdTimer !== undefined) { clearTimeout(this.holdTimer); this.holdTimer = undefined; }
-    for (const h of held) this.enqueue(h.cmd, h.p);
-  }
-
   /** The connection closed: the calls in flight fail; held routed calls go on the fallback, in call order (unless closed for good). */
   private failAll(err: Error): void {
     const list = this.fifo;
     const from = this.head;
-    const held = this.held ?? [];
     this.fifo = [];
-    this.held = undefined;
-    this.reloading = false;
     this.head = 0;
     this.scan = 0;
     this.out = '';
     for (let i = from; i < list.length; i++) { const p = list[i]!; if (!p.dropped) p.reject(err); }
     this.reader.reset();
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
-    if (this.holdTimer !== undefined) { clearTimeout(this.holdTimer); this.holdTimer = undefined; }
-    for (const h of held) {
-      if (h.fallback === undefined || this.state === 'closed') h.p.reject(err);
-      else this.toFallback(h.fallback).then(h.p.resolve, h.p.reject);
-    }
+    this.gate.failHeld(err, this.state === 'closed');
   }
 
   // ---- timeouts ---------------------------------------------------------------------
-
-  private armHold(ms: number): NodeJS.Timeout {
-    const t = setTimeout(() => this.expireHeld(), Math.max(1, ms));
-    t.unref();
-    return t;
-  }
-
-  /** Rejects the held calls older than the command timeout (never sent: they did not run); re-arms for the oldest left. */
-  private expireHeld(): void {
-    this.holdTimer = undefined;
-    const held = this.held;
-    if (held === undefined) return;
-    const now = performance.now();
-    let n = 0;
-    while (n < held.length && held[n]!.p.at + this.t.commandTimeoutMs <= now) n++;
-    for (const h of held.splice(0, n)) h.p.reject(new Error('Command timed out'));
-    if (held.length > 0) this.holdTimer = this.armHold(held[0]!.p.at + this.t.commandTimeoutMs - now);
-  }
 
   private arm(ms: number): NodeJS.Timeout {
     const t = setTimeout(() => this.expire(), Math.max(1, ms));
@@ -467,7 +384,3 @@ export class LeanPipe {
 }
 
 function noop(): void {}
-
-function isTimeout(e: unknown): boolean {
-  return e instanceof Error && /timed out/i.test(e.message);
-}

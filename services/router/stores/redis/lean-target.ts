@@ -45,7 +45,7 @@ export interface LeanTarget {
   /**
    * A call on the fallback's connection whose answer proves the calls sent
    * there before it have run (a PING): a fallback call that timed out counts
-   * as done only once it answers (lean-pipe.ts, fallbackFailed).
+   * as done only once it answers (lean-route.ts, RouteGate).
    */
   fallbackBarrier?: () => Promise<unknown>;
   /** LEAN_LIMITS, overridable (tests). */
