@@ -10,6 +10,9 @@ import type { ResumeReply } from '../../services/gateway/core/ports.js';
 import type { Presence } from '../../services/router/core/presence.js';
 import type { Sessions } from '../../services/router/core/sessions.js';
 import { fetchAfter, resume, setup, stopRouters, withGatewayA } from '../helpers/router-harness.js';
+import { flush, roomyGatewayBench } from '../helpers/gateway-harness.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
+import { Close } from '../../protocol/index.js';
 
 afterEach(stopRouters);
 
@@ -179,6 +182,49 @@ describe('RouterCore resume and acks', () => {
     assert.deepEqual(gwA.controls, []);
     assert.deepEqual((await t.presence.lookup('u')).map((e) => e.conn), ['cNew']);
     assert.equal(t.core.stats.resumes.get('stale'), 1);
+  });
+
+  // A start the router registered in time but whose answer reached the gateway too late (1011),
+  // then the client on another gateway, then (that start failing too) back on the first one:
+  // the displacement notice for the first attempt reaches its gateway after the client's newest
+  // connection opened there. Closing by (user, device) would close that one 4003 (never retried).
+  it('a late replace command closes only the displaced connection, never a newer one of the device on that gateway', async () => {
+    const t = setup();
+    const gwTest = t.gw('gw-test');
+    const g = roomyGatewayBench(); // gateway id gw-test, connection ids c1, c2, ...
+    g.link.resumeReply = async () => { throw new Error('resume timed out'); };
+    const a = new FakeClientSocket();
+    g.core.open(a, g.hs('alice', 'phone'));
+    await flush();
+    assert.equal(a.code(), Close.INTERNAL_ERROR, 'attempt c1 gave up at the gateway');
+    // ... though the router registered it (its answer was late, not its registration: no abandoned, no stale).
+    await resume(t, { user: 'alice', device: 'phone', gateway: 'gw-test', conn: 'c1', timeoutMs: 1000 });
+    t.clock.advance(10);
+    // The client's next attempt, on gwB, registers and displaces c1 (correct: it is newer).
+    await resume(t, { user: 'alice', device: 'phone', gateway: 'gwB', conn: 'b1', timeoutMs: 1000 });
+    await t.settle();
+    assert.equal(t.core.stats.replaces, 1);
+    assert.equal(t.core.stats.resumes.get('abandoned'), undefined);
+    assert.equal(t.core.stats.resumes.get('stale'), undefined);
+    // Meanwhile the client is back on gw-test (its gwB attempt ended too) and started there.
+    g.link.resumeReply = async (req) => ({ session: req.session ?? 's-new', resumed: false, latestSeq: 0, pushes: [] });
+    const c = new FakeClientSocket();
+    const live = g.core.open(c, g.hs('alice', 'phone'));
+    await flush();
+    assert.equal(live.id, 'c2');
+    assert.equal(c.frames()[0]?.op, 'hello');
+    // Now the notice for c1 arrives.
+    assert.equal(gwTest.controls.length, 1);
+    for (const cmd of gwTest.controls) g.core.control(cmd);
+    assert.equal(c.ended, undefined, `the live newer connection stays open (closed ${String(c.code())})`);
+    assert.equal(g.core.connections, 1);
+    // A displaced connection still open when its notice arrives is closed as replaced.
+    const d = new FakeClientSocket();
+    const old = g.core.open(d, g.hs('alice', 'tablet'));
+    await flush();
+    g.core.control({ type: 'replace', user: 'alice', device: 'tablet', keepConn: 'b2', conns: [old.id] });
+    assert.equal(d.code(), Close.REPLACED);
+    assert.equal(c.ended, undefined);
   });
 
   it('bounds presence events applied at once: a re-announcement burst waits in a FIFO, in arrival order; a full queue drops and counts', async () => {

@@ -206,10 +206,18 @@ export class GatewayEvents {
     if (stale === true) return 'stale';
     // An online that re-registered a lapsed gateway dropped its other entries, as a late beacon would.
     if (gatewayRegistered) this.resync(ev.gateway);
-    // Same gateway: it already closed its older connection itself.
-    const others = new Set(displaced.filter((d) => d.gateway !== ev.gateway).map((d) => d.gateway));
-    for (const gw of others) {
-      const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn };
+    // Same gateway: it already closed its older connection itself. Each other gateway is told
+    // which connections to close by id: by the time the command arrives, the client may be back
+    // on that gateway on a newer connection of the same device (ControlCommand 'replace').
+    const byGateway = new Map<string, string[]>();
+    for (const e of displaced) {
+      if (e.gateway === ev.gateway) continue;
+      const conns = byGateway.get(e.gateway);
+      if (conns) conns.push(e.conn);
+      else byGateway.set(e.gateway, [e.conn]);
+    }
+    for (const [gw, conns] of byGateway) {
+      const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn, conns };
       if (this.d.out.control(gw, cmd)) this.d.stats.replaces++;
     }
     // The stores keep named fields only: the watermark is never stored.
