@@ -125,6 +125,19 @@ async function timedPublishes(send: (i: number, t: number) => Promise<number>): 
   return sentAt;
 }
 
+/**
+ * Waits for a phase's late receipts: until `read()` reaches `want` or stops growing between two reads 2 s apart, at
+ * most 60 s. A backlog still draining is counted, not reported as lost.
+ */
+async function drain(want: number, read: () => Promise<number>): Promise<void> {
+  for (let prev = -1, t = 0; t < 60_000; t += 2000) {
+    await sleep(2000);
+    const n = await read();
+    if (n >= want || n === prev) return;
+    prev = n;
+  }
+}
+
 function receipts(sentAt: Map<number, number>, pubs: Map<string, [number, number]>, prefix: string, per: number) {
   const lastMs = [...sentAt].map(([off, t]) => (pubs.get(`${prefix}#${off}`)?.[1] ?? Infinity) - t);
   const delivered = [...sentAt.keys()].reduce((a, off) => a + (pubs.get(`${prefix}#${off}`)?.[0] ?? 0), 0);
@@ -188,6 +201,7 @@ async function main(): Promise<void> {
       if (res.status !== 200) throw new Error(`publish ${res.status} ${JSON.stringify(res.body)}`);
       return (res.body as { offset: number }).offset;
     });
+    await drain(sentAt.size * S, async () => receipts(sentAt, merge(await counts(), (x) => x.pubs), CHANNEL, S).delivered);
   });
   const cpuChannel = gatewayCpu(c) - cpu0, channelWin = performance.now() - w0, cpuClients = clientCpu() - k0;
   const afterChannel = await counts();
@@ -205,6 +219,7 @@ async function main(): Promise<void> {
         bareProc!.send({ cmd: 'publish', frame: encodePubRaw(CHANNEL, i + 1, 'bench0epoch0', `bare-${i}-0123456789ab`, t, JSON.stringify({ t, i })) });
         return i + 1;
       });
+      await drain(bareSent.size * BARE, async () => receipts(bareSent, merge(await counts(), (x) => x.pubs), 'bare', BARE).delivered);
     });
     bareCpu = cpuMicrosFine(bareProc.pid!) - b0;
     bare = receipts(bareSent, merge(await counts(), (x) => x.pubs), 'bare', BARE);
@@ -264,13 +279,7 @@ async function main(): Promise<void> {
       // Wait for the backlog to drain: until the phase's receipts stop growing (or all arrived), at most 60 s.
       const got = (): number => out.reduce((a, x) => a + (pubs.get(`${x.channel}#${x.offset}`)?.[0] ?? 0), 0);
       const want = out.filter((x) => x.status === 200).length * size;
-      for (let prev = -1, t = 0; t < 60_000; t += 2000) {
-        await sleep(2000);
-        pubs = merge(await counts(), (x) => x.pubs);
-        const n = got();
-        if (n >= want || n === prev) break;
-        prev = n;
-      }
+      await drain(want, async () => { pubs = merge(await counts(), (x) => x.pubs); return got(); });
     });
     await stopRouter?.();
     lag.disable();

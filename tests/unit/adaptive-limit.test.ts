@@ -153,16 +153,22 @@ describe('AdaptiveLimit', () => {
     assert.ok(l.limit <= 200, `limit followed down: ${l.limit}`);
   });
 
+  /** Every start takes `latencyMs` however many run at once (a CPU-starved machine); returns the starts done in `ms`. */
+  function starved(l: AdaptiveLimit, latencyMs: number, ms: number, inFlight: number[]): number {
+    let done = 0;
+    for (let t = 0; t < ms; t += 5) {
+      while (inFlight.length > 0 && t - inFlight[0]! >= latencyMs) { l.release(inFlight.shift()!, t, 'ok'); done++; }
+      l.observe(t);
+      while (l.hasRoom) { l.acquire(t); inFlight.push(t); }
+    }
+    return done;
+  }
+
   it('undoes a cut that bought no latency (a CPU-starved machine), but keeps cutting a real queue', () => {
     // Every start takes 150 ms (target 100) however many run at once: latency that is not queueing behind the limit.
     const l = new AdaptiveLimit(opts({ initial: 200, min: 4, max: 5000 }));
     const inFlight: number[] = [];
-    let done = 0;
-    for (let t = 0; t < 10_000; t += 5) {
-      while (inFlight.length > 0 && t - inFlight[0]! >= 150) { l.release(inFlight.shift()!, t, 'ok'); done++; }
-      l.observe(t);
-      while (l.hasRoom) { l.acquire(t); inFlight.push(t); }
-    }
+    const done = starved(l, 150, 10_000, inFlight);
     assert.ok(l.stats.decreases >= 1 && l.stats.reverts >= 1, `cut, then undone: ${JSON.stringify(l.stats)}`);
     assert.ok(l.limit >= 180, `the limit stays where it was, not cut to the floor: ${l.limit}`);
     assert.ok(done >= 0.9 * (200 / 0.15) * 10, `throughput kept (limit / latency): ${done} in 10 s`);
@@ -174,6 +180,53 @@ describe('AdaptiveLimit', () => {
     const q = backend.run(500, 20_000, 30_000);
     assert.ok(median(q.latencies) <= 300, `latency back near the target: ${median(q.latencies)}`);
     assert.ok(l.limit <= 200, `limit followed down: ${l.limit}`);
+  });
+
+  for (const latencyMs of [250, 400]) {
+    it(`undoes a cut that bought no latency when starved starts take ${latencyMs / 100} x the target (older than twice the age check's trigger while waiting)`, () => {
+      const l = new AdaptiveLimit(opts({ initial: 200, min: 4, max: 5000 }));
+      const done = starved(l, latencyMs, 10_000, []);
+      assert.ok(l.stats.decreases >= 1 && l.stats.reverts >= 1, `cut, then undone: ${JSON.stringify(l.stats)}`);
+      assert.ok(l.limit >= 180, `the limit back where it was, not at the floor: ${l.limit}`);
+      assert.ok(done >= 0.8 * (200 / (latencyMs / 1000)) * 10, `throughput kept (limit / latency): ${done} in 10 s`);
+      assert.ok(Math.abs(l.noQueueLatencyMs - latencyMs) <= 0.1 * latencyMs, `the judged latency: ${l.noQueueLatencyMs}`);
+    });
+  }
+
+  it('a slow sample at the floor cuts nothing and leaves the judgement alone', () => {
+    const l = new AdaptiveLimit(opts({ initial: 8, min: 4 }));
+    for (let i = 0; i < 8; i++) l.acquire(0);
+    l.observe(200); // x 0.5: 4, the floor; settles at 400
+    assert.equal(l.limit, 4);
+    for (let i = 0; i < 8; i++) l.release(0, 300, 'ok'); // the old starts: 300 ms
+    for (let i = 0; i < 4; i++) l.acquire(400);
+    l.observe(1100); // 700 ms old: over twice the episode's 300 ms, but the limit is at its floor: no cut, no new drain time
+    assert.equal(l.stats.decreases, 1);
+    for (let i = 0; i < 4; i++) l.release(400, 1100, 'ok'); // judge: 700 ms against 300 ms under 8 slots; the cut bought nothing
+    assert.equal(l.stats.reverts, 1, JSON.stringify(l.stats));
+    assert.equal(l.limit, 8);
+  });
+
+  it('drops a judgement left open when traffic stopped instead of judging it later against the stale episode', () => {
+    const l = new AdaptiveLimit(opts({ initial: 100 }));
+    for (let i = 0; i < 10; i++) l.acquire(0);
+    l.observe(150); // x 0.66: a cut worth judging
+    assert.equal(l.limit, 66);
+    for (let i = 0; i < 10; i++) l.release(0, 200, 'ok');
+    // Traffic stops for 100 s, then starts of 300 ms: a new episode, not samples judging the old cut.
+    for (let i = 0; i < 16; i++) l.acquire(100_000);
+    for (let i = 0; i < 16; i++) l.release(100_000, 100_300, 'ok');
+    assert.equal(l.stats.reverts, 0, `the stale cut is not undone: ${JSON.stringify(l.stats)}`);
+    assert.equal(l.limit, 33, 'the new slow start cuts as the first of its own episode');
+    // A judgement with samples coming in is not dropped however long it stays open.
+    const busy = new AdaptiveLimit(opts({ initial: 100 }));
+    for (let i = 0; i < 100; i++) busy.acquire(0);
+    busy.observe(150);
+    for (let t = 0; t < 100; t++) busy.release(0, 200 + t * 100, 'ok'); // one old start every 100 ms for 10 s
+    for (let i = 0; i < 16; i++) busy.acquire(10_200);
+    for (let i = 0; i < 16; i++) busy.release(10_200, 10_500, 'ok');
+    assert.equal(busy.stats.reverts, 0, 'judged, not dropped: the cut bought latency (300 ms against the old starts\' ~5 s)');
+    assert.equal(busy.noQueueLatencyMs, 0);
   });
 
   it('validates its options', () => {

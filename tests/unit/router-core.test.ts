@@ -150,7 +150,7 @@ describe('RouterCore presence and control', () => {
     await t.settle();
     b.presence('online', 'u1', 'phone', 'b1');
     await t.settle();
-    assert.deepEqual(a.controls, [{ type: 'replace', user: 'u1', device: 'phone', keepConn: 'b1' }]);
+    assert.deepEqual(a.controls, [{ type: 'replace', user: 'u1', device: 'phone', keepConn: 'b1', conns: ['a1'] }]);
     assert.deepEqual(b.controls, []);
     assert.deepEqual((await t.core.presenceOf('u1')).connections.map((c) => c.conn), ['b1']);
     b.presence('online', 'u1', 'phone', 'b2');

@@ -10,6 +10,9 @@ import type { ResumeReply } from '../../services/gateway/core/ports.js';
 import type { Presence } from '../../services/router/core/presence.js';
 import type { Sessions } from '../../services/router/core/sessions.js';
 import { fetchAfter, resume, setup, stopRouters, withGatewayA } from '../helpers/router-harness.js';
+import { flush, roomyGatewayBench } from '../helpers/gateway-harness.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
+import { Close } from '../../protocol/index.js';
 
 afterEach(stopRouters);
 
@@ -181,6 +184,49 @@ describe('RouterCore resume and acks', () => {
     assert.equal(t.core.stats.resumes.get('stale'), 1);
   });
 
+  // A start the router registered in time but whose answer reached the gateway too late (1011),
+  // then the client on another gateway, then (that start failing too) back on the first one:
+  // the displacement notice for the first attempt reaches its gateway after the client's newest
+  // connection opened there. Closing by (user, device) would close that one 4003 (never retried).
+  it('a late replace command closes only the displaced connection, never a newer one of the device on that gateway', async () => {
+    const t = setup();
+    const gwTest = t.gw('gw-test');
+    const g = roomyGatewayBench(); // gateway id gw-test, connection ids c1, c2, ...
+    g.link.resumeReply = async () => { throw new Error('resume timed out'); };
+    const a = new FakeClientSocket();
+    g.core.open(a, g.hs('alice', 'phone'));
+    await flush();
+    assert.equal(a.code(), Close.INTERNAL_ERROR, 'attempt c1 gave up at the gateway');
+    // ... though the router registered it (its answer was late, not its registration: no abandoned, no stale).
+    await resume(t, { user: 'alice', device: 'phone', gateway: 'gw-test', conn: 'c1', timeoutMs: 1000 });
+    t.clock.advance(10);
+    // The client's next attempt, on gwB, registers and displaces c1 (correct: it is newer).
+    await resume(t, { user: 'alice', device: 'phone', gateway: 'gwB', conn: 'b1', timeoutMs: 1000 });
+    await t.settle();
+    assert.equal(t.core.stats.replaces, 1);
+    assert.equal(t.core.stats.resumes.get('abandoned'), undefined);
+    assert.equal(t.core.stats.resumes.get('stale'), undefined);
+    // Meanwhile the client is back on gw-test (its gwB attempt ended too) and started there.
+    g.link.resumeReply = async (req) => ({ session: req.session ?? 's-new', resumed: false, latestSeq: 0, pushes: [] });
+    const c = new FakeClientSocket();
+    const live = g.core.open(c, g.hs('alice', 'phone'));
+    await flush();
+    assert.equal(live.id, 'c2');
+    assert.equal(c.frames()[0]?.op, 'hello');
+    // Now the notice for c1 arrives.
+    assert.equal(gwTest.controls.length, 1);
+    for (const cmd of gwTest.controls) g.core.control(cmd);
+    assert.equal(c.ended, undefined, `the live newer connection stays open (closed ${String(c.code())})`);
+    assert.equal(g.core.connections, 1);
+    // A displaced connection still open when its notice arrives is closed as replaced.
+    const d = new FakeClientSocket();
+    const old = g.core.open(d, g.hs('alice', 'tablet'));
+    await flush();
+    g.core.control({ type: 'replace', user: 'alice', device: 'tablet', keepConn: 'b2', conns: [old.id] });
+    assert.equal(d.code(), Close.REPLACED);
+    assert.equal(c.ended, undefined);
+  });
+
   it('bounds presence events applied at once: a re-announcement burst waits in a FIFO, in arrival order; a full queue drops and counts', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
@@ -282,5 +328,53 @@ describe('RouterCore presence healing', () => {
     a.beacon('boot-a', 2);
     await t.settle();
     assert.deepEqual(syncs, [{ gateway: 'A' }], 'the lease is alive again: the beacon asks nothing more');
+  });
+  // A store stalled past the command timeout still runs the queued beacon when it wakes: the lease
+  // had lapsed, so that beacon re-registered the gateway (dropping its entries), but its answer was lost.
+  it('a beacon whose answer was lost (it may have re-registered the gateway) makes the next answered beacon ask for a re-announcement; failed re-announcements are asked again with backoff', async () => {
+    let lose = 0;
+    let failOnline = 0;
+    const t = setup({
+      presence: (p) => Object.assign(Object.create(p) as Presence, {
+        beacon: async (b: Parameters<Presence['beacon']>[0]) => { const r = await p.beacon(b); if (lose > 0) { lose--; throw new Error('Command timed out'); } return r; },
+        online: async (ev: Parameters<Presence['online']>[0]) => { if (failOnline > 0) { failOnline--; throw new Error('Command timed out'); } return p.online(ev); },
+      }),
+    });
+    const syncs: unknown[] = [];
+    t.bus.subscribe(t.s.sync, (m) => syncs.push(decodeMsg<unknown>(m.data)));
+    const a = t.gw('A');
+    a.beacon('boot-a', 0);
+    a.presence('online', 'u1', 'phone', 'a1');
+    await t.settle();
+    t.clock.advance(10_001); // the lease lapsed during the stall
+    lose = 1;
+    a.beacon('boot-a', 1); // ran in the store (re-registered A, dropped u1) but the router saw a timeout
+    await t.settle();
+    assert.deepEqual(syncs, []);
+    assert.deepEqual(await t.presence.lookup('u1'), [], 'the entry is gone');
+    t.clock.advance(500);
+    a.beacon('boot-a', 1); // the lease is alive again: registered is false, yet the gateway owes a re-announcement
+    await t.settle();
+    assert.deepEqual(syncs, [{ gateway: 'A' }]);
+    // Its re-announcement fails (the next stall): asked again, but not before the backoff gap (1 s, then 2 s).
+    failOnline = 1;
+    t.bus.publish(t.s.presence, encodeMsg({ type: 'online', user: 'u1', device: 'phone', conn: 'a1', session: 's', gateway: 'A', at: 2, seq: 0 }));
+    await t.settle();
+    t.clock.advance(500);
+    a.beacon('boot-a', 1);
+    await t.settle();
+    assert.equal(syncs.length, 1, 'within the gap: not yet');
+    t.clock.advance(600);
+    a.beacon('boot-a', 1);
+    await t.settle();
+    assert.equal(syncs.length, 2, 'after the gap: asked again');
+    t.bus.publish(t.s.presence, encodeMsg({ type: 'online', user: 'u1', device: 'phone', conn: 'a1', session: 's', gateway: 'A', at: 3, seq: 0 }));
+    await t.settle();
+    assert.equal((await t.presence.lookup('u1')).length, 1, 'listed again');
+    t.clock.advance(5000);
+    a.beacon('boot-a', 1);
+    await t.settle();
+    assert.equal(syncs.length, 2, 'nothing owed: nothing asked');
+    assert.equal(t.core.stats.resyncs, 2);
   });
 });

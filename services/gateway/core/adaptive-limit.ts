@@ -33,9 +33,18 @@
  *   not cause). Cuts are judged together once they add up to a quarter of
  *   the limit (a 10 % cut buys 5 % at best, lost in the noise); until then
  *   they go on as before, after that only latency over twice the one that
- *   started them cuts again before the judgement. A cut that did buy
- *   latency, or any failure, re-arms latency cuts. Failures are never undone: they are overload (a start
- *   timed out, or a router shed it).
+ *   started them cuts again before the judgement: the mean of the starts
+ *   admitted before the first cut, once there are as many as a judgement
+ *   takes (the age check's trigger is only just over the target, and a
+ *   starved machine's starts always grow twice as old while waiting), else
+ *   the trigger. A slow sample that cuts nothing (the limit at its floor,
+ *   or suppressed as above) leaves the judgement alone: it neither restarts
+ *   the sample count nor moves the drain time, or a starved machine would
+ *   never be judged and the limit would sit at its floor. A judgement that
+ *   sees no sample for a while (traffic stopped) is dropped, not judged
+ *   later against a stale episode. A cut that did buy latency, or any
+ *   failure, re-arms latency cuts. Failures are never undone: they are
+ *   overload (a start timed out, or a router shed it).
  *
  * The limit stays within [min, max]; `max` is the static ceiling
  * (LONGLINK_MAX_STARTING_SESSIONS). The target sits well below the resume
@@ -87,6 +96,13 @@ const JUDGE_SAMPLES = 16;
 const JUDGE_MIN_CUT = 0.75;
 /** Latency up to this multiple of one a cut did not lower does not cut again. */
 const NO_QUEUE_MARGIN = 1.25;
+/**
+ * A judgement with no sample for this many targets (and this many times its episode's latency:
+ * a start in flight that long has timed out, the resume timeout being at most 4 × the latency)
+ * is dropped: traffic stopped, and what comes later belongs to another episode.
+ */
+const JUDGE_STALE_TARGETS = 8;
+const JUDGE_STALE_LATENCIES = 4;
 
 export function validateLimitOptions(o: AdaptiveLimitOptions): AdaptiveLimitOptions {
   if (!(o.min >= 1 && o.max >= o.min)) throw new RangeError(`need 1 <= min <= max, got min ${o.min} max ${o.max}`);
@@ -110,7 +126,11 @@ export class AdaptiveLimit {
    * under the old limit (the trigger's, and the mean of starts admitted before the cut that complete
    * after it: the trigger of the age check is only a lower bound); the judging samples so far.
    */
-  private judging: { before: number; at: number; trigger: number; oldN: number; oldSum: number; n: number; sum: number } | undefined;
+  private judging: {
+    before: number; at: number; trigger: number; oldN: number; oldSum: number; n: number; sum: number;
+    /** Last cut or sample (ms): see JUDGE_STALE_TARGETS. */
+    lastAt: number;
+  } | undefined;
   /** Latency a cut was shown not to lower (0: none); slow samples up to NO_QUEUE_MARGIN × this do not cut. */
   private noQueueMs = 0;
   /** Starts in flight per start time, oldest first (a monotonic clock inserts in order). */
@@ -146,6 +166,7 @@ export class AdaptiveLimit {
   observe(now: number): void {
     let oldest: number | undefined;
     for (const t of this.pending.keys()) { oldest = t; break; }
+    this.expireJudging(now);
     if (oldest === undefined || oldest < this.settleUntil) return;
     const age = now - oldest;
     if (age > this.o.targetMs) this.slow(age, now);
@@ -164,6 +185,7 @@ export class AdaptiveLimit {
     const n = this.pending.get(startedAt);
     if (n !== undefined) { if (n > 1) this.pending.set(startedAt, n - 1); else this.pending.delete(startedAt); }
     if (outcome === 'ignore') return;
+    this.expireJudging(now);
     const latency = Math.max(0, now - startedAt);
     this.smoothed = this.smoothed === 0 ? latency : this.smoothed + this.o.smoothing * (latency - this.smoothed);
     if (outcome === 'failed') {
@@ -178,6 +200,7 @@ export class AdaptiveLimit {
     }
     const settled = startedAt >= this.settleUntil;
     if (this.judging) {
+      this.judging.lastAt = now;
       if (settled) this.judge(latency);
       else if (startedAt < this.judging.at) { this.judging.oldN++; this.judging.oldSum += latency; }
     }
@@ -199,12 +222,34 @@ export class AdaptiveLimit {
   private slow(latency: number, now: number): void {
     if (latency <= NO_QUEUE_MARGIN * this.noQueueMs) return;
     // Once the cuts add up to one worth judging, no more until it is judged, unless latency has doubled: that is no starvation.
-    if (this.judging && this.value <= JUDGE_MIN_CUT * this.judging.before && latency <= 2 * this.judging.trigger) return;
-    this.judging ??= { before: this.value, at: now, trigger: latency, oldN: 0, oldSum: 0, n: 0, sum: 0 };
+    if (this.judging && this.value <= JUDGE_MIN_CUT * this.judging.before && latency <= 2 * this.episodeLatency(this.judging)) return;
+    const factor = Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / latency));
+    // At the floor nothing is cut: leave the judgement (its samples, its drain time) as it is.
+    if (Math.max(this.o.min, this.value * factor) >= this.value) return;
+    this.judging ??= { before: this.value, at: now, trigger: latency, oldN: 0, oldSum: 0, n: 0, sum: 0, lastAt: now };
     // Only starts admitted after this cut's queue drained judge the cuts so far.
     this.judging.n = 0;
     this.judging.sum = 0;
-    this.decrease(Math.max(this.o.minRatio, Math.min(0.9, this.o.targetMs / latency)), now, latency);
+    this.judging.lastAt = now;
+    this.decrease(factor, now, latency);
+  }
+
+  /**
+   * Latency under the limit before the cuts: the mean of the starts admitted before the first cut,
+   * once there are as many as a judgement takes (fewer are noise), else the trigger (for the age
+   * check only a lower bound: just over the target).
+   */
+  private episodeLatency(j: NonNullable<AdaptiveLimit['judging']>): number {
+    const enough = j.oldN >= Math.min(JUDGE_SAMPLES, Math.max(1, Math.floor(j.before)));
+    return enough ? Math.max(j.trigger, j.oldSum / j.oldN) : j.trigger;
+  }
+
+  /** Drops a judgement that saw no sample for long (traffic stopped): see JUDGE_STALE_TARGETS. */
+  private expireJudging(now: number): void {
+    const j = this.judging;
+    if (!j) return;
+    const old = Math.max(j.trigger, j.oldN > 0 ? j.oldSum / j.oldN : 0);
+    if (now - j.lastAt > Math.max(JUDGE_STALE_TARGETS * this.o.targetMs, JUDGE_STALE_LATENCIES * old)) this.judging = undefined;
   }
 
   /** One ok sample admitted after the last cut's queue drained. */

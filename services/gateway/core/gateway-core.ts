@@ -330,7 +330,8 @@ export class GatewayCore {
         }
         continue;
       }
-      if (cmd.type === 'replace' && c.id === cmd.keepConn) continue;
+      // Replace closes the displaced connections it names, never a newer one of the device (messages.ts).
+      if (cmd.type === 'replace' && (c.id === cmd.keepConn || (Array.isArray(cmd.conns) && !cmd.conns.includes(c.id)))) continue;
       n++;
       if (cmd.type === 'kick') this.closeWith(c, Close.KICKED, 'disconnected by the service');
       else if (cmd.type === 'logout') this.closeWith(c, Close.LOGGED_OUT, 'logged out');

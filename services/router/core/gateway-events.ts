@@ -21,6 +21,7 @@ import type { RouterCoreOptions, RouterStats } from './router-types.js';
 import type { Sessions } from './sessions.js';
 import type { StoreCall } from './store-call.js';
 import { WorkQueue } from './work-queue.js';
+import { ResyncDebt } from './resync-debt.js';
 import { NO_BACKEND_EVENTS, type BackendEvents, type ConnectionClosedData, type ConnectionOpenedData } from './backend-events.js';
 
 export interface GatewayEventsDeps {
@@ -62,6 +63,8 @@ export class GatewayEvents {
   /** A resume reply's pushes stop at about this many bytes of data; the gateway asks for the rest. */
   private readonly maxResumeBytes: number;
   private readonly resumeRead: ResumeRead;
+  /** Gateways owing a re-announcement (a failed or lapsed step), asked for at their next answered beacon. */
+  private readonly debt = new ResyncDebt();
 
   constructor(private readonly d: GatewayEventsDeps) {
     this.trace = d.trace ?? NO_TRACING;
@@ -87,10 +90,12 @@ export class GatewayEvents {
    * burst is worked off at the store's pace. FIFO start order keeps the call
    * order the presence store relies on (its first step is sent when called).
    * A full queue drops the event (counted: presenceWork.stats.shed); the
-   * directory then misses that connection until its next re-announcement.
+   * directory then misses that connection until its gateway re-announces,
+   * which the drop itself asks for (ResyncDebt: at its next answered beacon).
    */
   queuedPresence(ev: PresenceEvent): Promise<void> {
-    return this.presenceWork.run(async () => { await this.applyPresence(ev); });
+    // A shed event leaves the directory short too: re-announce once the store answers (ResyncDebt).
+    return this.presenceWork.run(async () => { await this.applyPresence(ev); }).catch((err: unknown) => { this.debt.owe(ev.gateway); throw err; });
   }
 
   /** resume() through the bounded queue; rejects with QueueExpiredError if its deadline passed before it started. */
@@ -187,8 +192,22 @@ export class GatewayEvents {
     return { maxPushes: this.d.options.maxResumePushes, maxBytes: this.maxResumeBytes };
   }
 
-  /** 'refused' for an online refused by `maxDevices`, 'stale' for one older than the device's entry (see Presence.online). */
+  /**
+   * 'refused' for an online refused by `maxDevices`, 'stale' for one older than the device's entry (see Presence.online).
+   * A failed step may still have run in the store (a command timeout does not unsend it), and an
+   * online's first step may have re-registered a lapsed gateway, dropping its other entries: the
+   * gateway then owes a re-announcement, asked for at its next beacon that the store answers.
+   */
   async applyPresence(ev: PresenceEvent, maxDevices?: number): Promise<'ok' | 'refused' | 'stale'> {
+    try {
+      return await this.applyPresenceNow(ev, maxDevices);
+    } catch (err) {
+      this.debt.owe(ev.gateway);
+      throw err;
+    }
+  }
+
+  private async applyPresenceNow(ev: PresenceEvent, maxDevices?: number): Promise<'ok' | 'refused' | 'stale'> {
     this.d.stats.presenceEvents++;
     if (ev.type === 'offline') {
       // A connection whose session never started (refused, or closed while starting) was never reported opened.
@@ -206,10 +225,18 @@ export class GatewayEvents {
     if (stale === true) return 'stale';
     // An online that re-registered a lapsed gateway dropped its other entries, as a late beacon would.
     if (gatewayRegistered) this.resync(ev.gateway);
-    // Same gateway: it already closed its older connection itself.
-    const others = new Set(displaced.filter((d) => d.gateway !== ev.gateway).map((d) => d.gateway));
-    for (const gw of others) {
-      const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn };
+    // Same gateway: it already closed its older connection itself. Each other gateway is told
+    // which connections to close by id: by the time the command arrives, the client may be back
+    // on that gateway on a newer connection of the same device (ControlCommand 'replace').
+    const byGateway = new Map<string, string[]>();
+    for (const e of displaced) {
+      if (e.gateway === ev.gateway) continue;
+      const conns = byGateway.get(e.gateway);
+      if (conns) conns.push(e.conn);
+      else byGateway.set(e.gateway, [e.conn]);
+    }
+    for (const [gw, conns] of byGateway) {
+      const cmd: ControlCommand = { type: 'replace', user: ev.user, device: ev.device, keepConn: ev.conn, conns };
       if (this.d.out.control(gw, cmd)) this.d.stats.replaces++;
     }
     // The stores keep named fields only: the watermark is never stored.
@@ -236,11 +263,27 @@ export class GatewayEvents {
     if (this.d.out.deliver(ev.gateway, [d])) this.d.stats.catchUps++;
   }
 
+  /**
+   * Renews the gateway's lease. Registered anew while holding connections: its lease lapsed (late
+   * beacons), dropping its entries, so it is asked to re-announce them. A failed beacon may have
+   * done that too without the answer reaching us: a store stalled past the command timeout still
+   * runs the queued beacon once it wakes, and the beacons after it then find the lease alive
+   * (`registered` false), so nothing would ever ask again. So a failed beacon (like a failed
+   * presence step) leaves the gateway owing a re-announcement, asked for at its next beacon the
+   * store answers, and again (with backoff) while steps keep failing (ResyncDebt).
+   */
   async applyBeacon(b: GatewayBeacon): Promise<void> {
     this.d.stats.beacons++;
-    const { registered } = await this.d.store('presence', this.d.presence.beacon(b));
-    // Registered anew while holding connections: its lease lapsed (late beacons), dropping its entries.
-    if (registered && b.connections > 0) this.resync(b.gateway);
+    let registered: boolean;
+    try {
+      ({ registered } = await this.d.store('presence', this.d.presence.beacon(b)));
+    } catch (err) {
+      this.debt.owe(b.gateway);
+      throw err;
+    }
+    if (registered) this.debt.owe(b.gateway);
+    if (b.connections > 0 && this.debt.due(b.gateway, this.d.clock.now())) this.resync(b.gateway);
+    else if (b.connections === 0) this.debt.forgive(b.gateway);
   }
 
   /** Asks one gateway to announce all its connections again. */

@@ -188,8 +188,15 @@ export type ControlCommand =
   | { type: 'kick' | 'logout'; user: string; device?: string }
   /** Subscribes (or unsubscribes) this user's (device's) live connections to channels. */
   | { type: 'subscribe' | 'unsubscribe'; user: string; device?: string; channels: string[] }
-  /** Cluster-wide one-session rule: close this user+device's connections except `keepConn`. */
-  | { type: 'replace'; user: string; device: string; keepConn: string };
+  /**
+   * Cluster-wide one-session rule: `conns` are the displaced connections of
+   * this user+device on the receiving gateway; only those are closed. The
+   * command can arrive after the client already came back to this gateway on
+   * a newer connection (its displaced attempt ended 1011 meanwhile), so it
+   * must never close by (user, device). Without `conns` (a router of an
+   * older version): every connection of the device except `keepConn`.
+   */
+  | { type: 'replace'; user: string; device: string; keepConn: string; conns?: string[] };
 
 /** Periodic liveness beacon of a gateway; `boot` is new on every process start. */
 export interface GatewayBeacon {
