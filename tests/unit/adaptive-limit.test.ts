@@ -283,6 +283,14 @@ describe('RetrySchedule', () => {
     assert.ok(Array.from({ length: 50 }, () => c.refuse(0, Math.random, 2)).every((w) => w <= 30_000), 'never above maxMs');
   });
 
+  it('a refusal with a longer shortest wait (a router hint) takes the first free slot after it', () => {
+    const s = new RetrySchedule(opts, 0);
+    assert.equal(s.refuse(0, () => 0, 100, 3000), 3000, 'an empty schedule: the hint itself');
+    assert.equal(s.refuse(0, () => 0, 100, 3000), 3010, 'the next slot after it');
+    assert.equal(s.refuse(0, () => 0, 100), 3020, 'later refusals queue behind it');
+    assert.equal(s.refuse(0, () => 0, 100, 50_000), 30_000, 'beyond the horizon: not reserved');
+  });
+
   it('refuses nonsense options', () => {
     assert.throws(() => new RetrySchedule({ ...opts, maxMs: 0 }, 0), RangeError);
     assert.throws(() => new RetrySchedule({ ...opts, minWaitMs: 40_000 }, 0), RangeError);

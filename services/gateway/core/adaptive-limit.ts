@@ -350,12 +350,14 @@ export class RetrySchedule {
   /**
    * Counts a refusal and returns its wait (ms). `floorPerS`: the rate the
    * admission limit supports at its target latency (limit × 1000 / target).
+   * `notBeforeMs`: a longer shortest wait for this one (a router's hint: its
+   * queue drains no sooner), so it takes the first free slot after that.
    */
-  refuse(now: number, random: () => number, floorPerS: number): number {
+  refuse(now: number, random: () => number, floorPerS: number, notBeforeMs = 0): number {
     this.roll(now);
     const rate = this.lastRate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
     const width = 1000 / rate;
-    const slot = Math.max(this.nextFree, now + this.o.minWaitMs);
+    const slot = Math.max(this.nextFree, now + Math.max(this.o.minWaitMs, notBeforeMs));
     if (slot - now >= this.o.maxMs) return Math.round(this.o.maxMs * (1 - 0.1 * random()));
     this.nextFree = slot + width;
     return Math.round(Math.min(this.o.maxMs, slot - now + random() * width));
