@@ -19,7 +19,8 @@
  * Existing sessions are never affected.
  */
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
-import { AdaptiveLimit, DEFAULT_LIMIT_OPTIONS, RetrySchedule, type SampleOutcome } from './adaptive-limit.js';
+import { AdaptiveLimit, DEFAULT_LIMIT_OPTIONS, type SampleOutcome } from './adaptive-limit.js';
+import { RetrySchedule } from './retry-schedule.js';
 import { SourceBudget } from './source-budget.js';
 import { newBucket, take, waitMs, type BucketState } from '../../shared/token-bucket.js';
 
