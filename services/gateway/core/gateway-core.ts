@@ -313,6 +313,8 @@ export class GatewayCore {
 
   /** A delivery from the router: write to this user's local sockets. Returns how many connections got it. */
   deliver(d: Delivery): number {
+    const one = this.registry.only(d.user, d.device);
+    if (one !== undefined) return this.local.deliverTo(one, d.pushes) ? 1 : 0;
     return this.local.deliver(this.registry.get(d.user, d.device), d.pushes);
   }
 

@@ -10,8 +10,8 @@
  *
  * Push flow: validated once at the edge (push-input.ts) → per recipient,
  * inbox.append (atomic seq + store) and presence lookup issued together →
- * deliveries coalesced per gateway per event-loop turn (delivery-batcher.ts)
- * → per-user result. Offline users' pushes stay in the inbox and an
+ * routed (push-routing.ts): deliveries coalesced per gateway per event-loop
+ * turn (delivery-batcher.ts) → per-user result. Offline users' pushes stay in the inbox and an
  * OfflineNotice goes out. A big batch (validation, store calls, routing,
  * answer) runs as the process's per-turn budget for bulk work allows
  * (turn-budget.ts), yielding the event loop in between.
@@ -20,26 +20,25 @@ import { randomUUID } from 'node:crypto';
 import { LonglinkError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
-import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { AckEvent, ControlCommand, DeliveryReceipt, PushRecord } from '../../shared/bus/messages.js';
+import type { AckEvent, ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
 import type { Inbox, InboxEntry } from './inbox.js';
 import { composePushStore, type Located, type PushStore } from './push-store.js';
-import { DeliveryBatcher } from './delivery-batcher.js';
+import { PushRouting } from './push-routing.js';
 import { readInbox, type InboxQuery, type InboxView } from './inbox-history.js';
 import { parsePushBody, parsePushBodyPaced, validatePushRequests, type InputResult, type PushInput, type ValidPush } from './push-input.js';
 import { Lanes } from './lanes.js';
 import { CHECK_EVERY, bulkBudget } from './turn-budget.js';
 import { SettledBatch } from './settled-batch.js';
 import type { RouterOutbound } from './ports.js';
-import { NO_BACKEND_EVENTS, type BackendEvents, type PushOfflineData } from './backend-events.js';
-import { ReceiptWaiter, settleReceipts } from './receipts.js';
+import type { BackendEvents } from './backend-events.js';
+import { ReceiptWaiter } from './receipts.js';
 import type { Presence } from './presence.js';
 import type { Sessions } from './sessions.js';
 import type { StoreCall } from './store-call.js';
 import {
-  type ClusterView, type ControlOutcome, type ControlRequest, type OfflineNotice, type PresenceView, type PushOutcome, type PushRequest,
-  type PushResult, type RouterCoreOptions, type RouterStats,
+  type ClusterView, type ControlOutcome, type ControlRequest, type PresenceView, type PushOutcome, type PushRequest,
+  type RouterCoreOptions, type RouterStats,
 } from './router-types.js';
 
 export * from './router-types.js';
@@ -79,18 +78,6 @@ const MAX_IN_FLIGHT = 512;
 /** The store's options for one message's appends. */
 const storeOpts = (p: ValidPush): { idempotencyKey: string } | undefined => (p.idempotencyKey !== undefined ? { idempotencyKey: p.idempotencyKey } : undefined);
 
-/** What routing one request's recipients collects and needs (one per request). */
-interface RouteContext {
-  notices: OfflineNotice[];
-  traced: boolean;
-  /** Deliveries to a gateway in this process leave at once (the in-turn path, pushNow). */
-  inProcess: boolean;
-  /** Some delivery waits for the end of the turn's flush: the answer waits for it too (DeliveryBatcher.published). */
-  queued: boolean;
-  events: BackendEvents;
-  offlineEvents: boolean;
-}
-
 export class RouterCore {
   readonly stats: RouterStats;
   readonly options: RouterCoreOptions;
@@ -98,7 +85,7 @@ export class RouterCore {
   private readonly receipts = new ReceiptWaiter();
   private readonly trace: TraceHooks;
   private readonly store: StoreCall;
-  private readonly deliveries: DeliveryBatcher;
+  private readonly routing: PushRouting;
   private readonly pushStore: PushStore;
 
   constructor(private readonly deps: RouterCoreDeps) {
@@ -107,9 +94,8 @@ export class RouterCore {
     this.store = deps.store;
     this.trace = deps.trace ?? NO_TRACING;
     this.pushStore = deps.pushStore ?? composePushStore(deps.inbox, deps.presence);
-    this.deliveries = new DeliveryBatcher({
-      maxBytes: this.options.maxBusMessageBytes,
-      publish: (gw, deliveries) => { if (deps.out.deliver(gw, deliveries)) this.stats.deliveryMessages++; },
+    this.routing = new PushRouting({
+      out: deps.out, stats: deps.stats, receipts: this.receipts, maxBusMessageBytes: this.options.maxBusMessageBytes, ...(deps.events ? { events: deps.events } : {}),
     });
   }
 
@@ -191,8 +177,8 @@ export class RouterCore {
       // Some recipients may be stored (as on the general path): the caller retries with its idempotency key.
       return this.store('append', Promise.reject(err instanceof Error ? err : new Error(String(err))));
     }
-    const ctx = this.context(false, this.deps.out.deliversInProcess !== undefined);
-    return this.answer(pushes, this.routeInTurn(pushes, entries, (k) => located[k]!, ctx), ctx);
+    const ctx = this.routing.context(false, this.deps.out.deliversInProcess !== undefined);
+    return this.routing.answer(pushes, this.routing.routeInTurn(pushes, entries, (k) => located[k]!, ctx), ctx);
   }
 
   private async routeBatch(pushes: readonly ValidPush[]): Promise<PushOutcome[]> {
@@ -235,10 +221,10 @@ export class RouterCore {
         located = (k) => all[k]!;
       }
       await lease.ready;
-      const ctx = this.context(this.trace.enabled, false);
-      const outcomes = bulk ? await this.routePaced(pushes, entries, located, ctx) : this.routeInTurn(pushes, entries, located, ctx);
+      const ctx = this.routing.context(this.trace.enabled, false);
+      const outcomes = bulk ? await this.routing.routePaced(pushes, entries, located, ctx) : this.routing.routeInTurn(pushes, entries, located, ctx);
       lease.release();
-      return await this.answer(pushes, outcomes, ctx);
+      return await this.routing.answer(pushes, outcomes, ctx);
     } finally {
       lease.release();
     }
@@ -251,121 +237,10 @@ export class RouterCore {
     return pushes.map((p): InboxEntry => ({ id: p.id ?? randomUUID(), ts, data: p.data }));
   }
 
-  private context(traced: boolean, inProcess: boolean): RouteContext {
-    const events = this.deps.events ?? NO_BACKEND_EVENTS;
-    return { notices: [], traced, inProcess, queued: false, events, offlineEvents: events.wants('push.offline') };
-  }
-
-  /**
-   * The answer, once the deliveries are on their way: at once when none
-   * waits for the turn's flush (all handed to an in-process gateway, or
-   * none), else with the turn's other pushes (coalesced per gateway). Pushes
-   * that await receipts then wait for them (receipts.ts settleReceipts).
-   */
-  private answer(pushes: readonly ValidPush[], outcomes: PushOutcome[], ctx: RouteContext): Promise<PushOutcome[]> {
-    const sent = ctx.queued ? this.deliveries.published : Promise.resolve();
-    return pushes.some((p) => p.awaitMs !== undefined) ? sent.then(() => settleReceipts(pushes, outcomes, this.stats.pushes)) : sent.then(() => outcomes);
-  }
-
   /** Inbox append and presence lookup of one recipient: one store step (push-store.ts). */
   private locate(user: string, entry: InboxEntry, opts: { idempotencyKey: string } | undefined): Promise<Located> {
     this.stats.presenceLookups++;
     return this.pushStore.appendAndLookup(user, entry, opts);
-  }
-
-  /**
-   * `located(k)`: recipient k's answer, counting recipients of pushes[0], then
-   * of pushes[1], … Results, deliveries and offline notices of a request
-   * small enough to route in one go (pushNow, and routeBatch below BULK).
-   */
-  private routeInTurn(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: (k: number) => Located, ctx: RouteContext): PushOutcome[] {
-    const outcomes: PushOutcome[] = new Array<PushOutcome>(pushes.length);
-    let k = 0;
-    for (let i = 0; i < pushes.length; i++) {
-      const p = pushes[i]!;
-      const results: PushResult[] = new Array<PushResult>(p.users.length);
-      for (let j = 0; j < p.users.length; j++) results[j] = this.routeOne(p, p.users[j]!, located(k++), ctx);
-      outcomes[i] = { id: entries[i]!.id, results };
-    }
-    this.publishNotices(ctx);
-    return outcomes;
-  }
-
-  /**
-   * routeInTurn for a big batch, as the turn budget allows (results,
-   * deliveries, offline notices), yielding in between: a maximum batch has
-   * 100,000 recipients, and routing them in one go blocked the process for
-   * hundreds of milliseconds. The users' lanes stay held throughout, so seq
-   * order per user is kept.
-   */
-  private async routePaced(pushes: readonly ValidPush[], entries: readonly InboxEntry[], located: (k: number) => Located, ctx: RouteContext): Promise<PushOutcome[]> {
-    const outcomes: PushOutcome[] = [];
-    let k = 0, sinceCheck = 0;
-    for (let i = 0; i < pushes.length; i++) {
-      const p = pushes[i]!;
-      const results: PushResult[] = new Array<PushResult>(p.users.length);
-      for (let j = 0; j < p.users.length; j++) {
-        results[j] = this.routeOne(p, p.users[j]!, located(k++), ctx);
-        if (++sinceCheck === CHECK_EVERY) {
-          sinceCheck = 0;
-          // Published as they come, so their cost counts against the budget too.
-          this.publishNotices(ctx);
-          if (bulkBudget.spent()) await bulkBudget.pace();
-        }
-      }
-      outcomes.push({ id: entries[i]!.id, results });
-    }
-    this.publishNotices(ctx);
-    return outcomes;
-  }
-
-  private routeOne(p: ValidPush, user: string, loc: Located, ctx: RouteContext): PushResult {
-    const { appended: { record, duplicate }, entries: where } = loc;
-    if (duplicate) {
-      this.stats.inboxDuplicates++;
-      bump(this.stats.pushes, 'duplicate');
-      return { user, seq: record.seq, id: record.id, status: 'duplicate', connections: 0 };
-    }
-    this.stats.inboxAppends++;
-    if (where.length === 0) {
-      ctx.notices.push(record.epoch !== undefined
-        ? { user, seq: record.seq, id: record.id, ts: record.ts, epoch: record.epoch }
-        : { user, seq: record.seq, id: record.id, ts: record.ts });
-      if (ctx.offlineEvents) ctx.events.emit('push.offline', { user, seq: record.seq, id: record.id, ts: record.ts } satisfies PushOfflineData, record.data);
-      bump(this.stats.pushes, 'offline');
-      return { user, seq: record.seq, id: record.id, status: 'offline', connections: 0 };
-    }
-    const waitMs = p.awaitMs;
-    let result: PushResult;
-    if (waitMs === undefined) {
-      bump(this.stats.pushes, 'sent');
-      result = { user, seq: record.seq, id: record.id, status: 'sent', connections: where.length };
-    } else {
-      // Before the delivery can leave (a traced or in-process one leaves at once): the ack receipt must find this
-      // router listening, and the receipts are registered so that a fast one can't be missed.
-      if (p.awaitFor === 'acked') this.deps.out.awaitingAck?.();
-      result = {
-        user, seq: record.seq, id: record.id, status: 'sent', connections: where.length,
-        receipt: this.receipts.expect(user, record.seq, waitMs),
-        ...(p.awaitFor === 'acked' ? { ackReceipt: this.receipts.expectAck(user, record.seq, waitMs) } : {}),
-      };
-    }
-    const receipt = waitMs !== undefined ? this.deps.out.receiptAddress : undefined;
-    const gateway0 = where[0]!.gateway;
-    this.deliver(gateway0, user, record, receipt, ctx);
-    if (where.length > 1) for (const gw of new Set(where.map((e) => e.gateway))) if (gw !== gateway0) this.deliver(gw, user, record, receipt, ctx);
-    return result;
-  }
-
-  /** Queued for the turn's flush, or (traced; an in-process gateway on the in-turn path) published at once. */
-  private deliver(gateway: string, user: string, record: PushRecord, receipt: string | undefined, ctx: RouteContext): void {
-    const now = ctx.traced || (ctx.inProcess && this.deps.out.deliversInProcess?.(gateway) === true);
-    if (this.deliveries.add(gateway, user, [record], receipt, now)) ctx.queued = true;
-  }
-
-  private publishNotices(ctx: RouteContext): void {
-    for (const n of ctx.notices) if (this.deps.out.offline(n)) this.stats.offlineNotices++;
-    ctx.notices.length = 0;
   }
 
   // ---- queries and commands -------------------------------------------------------
