@@ -44,6 +44,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { CLUSTER_API_KEY, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
+import { clusterProcs, killOnExit } from '../lib/kill-on-exit.js';
 import { Pusher } from '../lib/pusher.js';
 import { procSnap, type ProcSnap } from '../lib/gateway-metrics.js';
 import { Aggregator } from '../generator/aggregate.js';
@@ -71,11 +72,8 @@ function restore(): string[] {
   restored = true;
   return restoreSysctls(applied);
 }
-function killAll(): void {
-  for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill('SIGKILL');
-  if (cluster) { for (const g of cluster.gateways) g.proc.kill('SIGKILL'); for (const r of cluster.routers) r.proc.kill('SIGKILL'); }
-}
-process.on('exit', () => { killAll(); restore(); });
+const killAll = killOnExit(() => [...workers.map((w) => w.proc), ...clusterProcs(cluster)]);
+process.on('exit', () => { restore(); });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     log(`${sig}: stopping everything and restoring the kernel settings`);

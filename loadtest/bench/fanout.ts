@@ -54,6 +54,7 @@ import { apiCall } from '../../infra/local/api-call.js';
 import { encodePubRaw } from '../../protocol/index.js';
 import { cpuMicrosFine } from './proc-stats.js';
 import { ask, nextMessage } from '../lib/worker-ipc.js';
+import { killOnExit } from '../lib/kill-on-exit.js';
 import { bindHealth, clientHealth, closesSeen, gatewayCloses, gatewayClosesTotal, partial, phaseDone, phaseS, readCloses, readRouterHealth, routerHealth, startPhases } from './fanout-health.js';
 import { percentileOf } from '../lib/histogram.js';
 import { openLoop, Publisher, rateSummary, type RateSummary } from './fanout-load.js';
@@ -68,7 +69,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 let cluster: Cluster | undefined;
 let bareProc: ChildProcess | undefined;
 const workers: ChildProcess[] = [];
-process.on('exit', () => { for (const w of [...workers, bareProc]) w?.kill('SIGKILL'); });
+killOnExit(() => [...workers, bareProc]);
 
 /** Percentile of raw samples (-1 for none, as the JSON has always said). */
 const pct = (xs: number[], q: number): number => (xs.length === 0 ? -1 : percentileOf([...xs].sort((a, b) => a - b), q));

@@ -40,6 +40,7 @@ import { cpuDelta, cpuSnap, judge, machineStat, maxBatchPhase, runPhase, sleep, 
 import { ensureBaseline, startClusterSystem, startStandaloneSystem, type BenchSystem } from './push-systems.js';
 import type { WorkerArgs } from './push-worker.js';
 import { ask } from '../lib/worker-ipc.js';
+import { killOnExit } from '../lib/kill-on-exit.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { printReport, type SystemResult } from './push-report.js';
 
@@ -70,13 +71,8 @@ let current: BenchSystem | undefined;
 let workers: ChildProcess[] = [];
 /** An idle Node process with the loop monitor: the machine's floor for event-loop delay (max-batch phase). */
 let floor: { url: string; proc: Spawned } | undefined;
-function killAllSync(): void {
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-  current?.kill();
-  floor?.proc.kill();
-}
-process.on('exit', killAllSync);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAllSync(); process.exit(130); });
+// BenchSystem.kill() and Spawned.kill() SIGKILL (what they do with no signal, too).
+const killAllSync = killOnExit(() => [...workers, current, floor?.proc], { exitOnSignal: true });
 
 async function closeWorkers(): Promise<void> {
   for (const w of workers) if (w.connected) w.send({ cmd: 'close' });

@@ -60,6 +60,7 @@ import { fileURLToPath } from 'node:url';
 import { benchArgs } from '../lib/cli-args.js';
 import { startCluster, CLUSTER_API_KEY, CLUSTER_SECRET, type Cluster } from '../../infra/local/cluster-harness.js';
 import { ask, nextMessage } from '../lib/worker-ipc.js';
+import { clusterProcs, killOnExit } from '../lib/kill-on-exit.js';
 import { Aggregator } from '../generator/aggregate.js';
 import { splitWork } from '../generator/options.js';
 import type { Sample, WorkerArgs } from '../generator/worker.js';
@@ -100,12 +101,7 @@ const log = (s: string): void => { process.stderr.write(`[bench:storm] ${s}\n`);
 
 let cluster: Cluster | undefined;
 let workers: ChildProcess[] = [];
-function killAll(): void {
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-  if (cluster) { for (const g of cluster.gateways) g.proc.kill('SIGKILL'); for (const r of cluster.routers) r.proc.kill('SIGKILL'); }
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
+killOnExit(() => [...workers, ...clusterProcs(cluster)], { exitOnSignal: true });
 
 /** Forks one load-generator worker per share, their samples feeding `agg`; resolves once every one is ready. */
 async function forkWorkers<S>(shares: S[], agg: Aggregator, argsFor: (s: S) => WorkerArgs): Promise<void> {

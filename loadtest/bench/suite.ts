@@ -29,6 +29,7 @@ import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../
 import { spawnNode } from '../../infra/local/process.js';
 import { Histogram, r2 } from '../lib/histogram.js';
 import { machineInfo } from '../lib/machine.js';
+import { clusterProcs, killOnExit } from '../lib/kill-on-exit.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuMicrosFine, rssBytes } from './proc-stats.js';
 import { suiteRatios, suiteTable, type SuiteResult, type SuiteServer } from './suite-report.js';
@@ -51,12 +52,7 @@ let cluster: Cluster | undefined;
 let children: ChildProcess[] = [];
 const SERVERS: readonly SuiteServer[] = ['longlink', 'standalone', 'standalone-node', 'standalone-uws', 'ws', 'socketio'];
 const dialectOf = (s: SuiteServer): Dialect => (s === 'ws' || s === 'socketio' ? s : 'longlink');
-function killAll(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (cluster) { for (const g of cluster.gateways) g.proc.kill('SIGKILL'); for (const r of cluster.routers) r.proc.kill('SIGKILL'); }
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
+const killAll = killOnExit(() => [...children, ...clusterProcs(cluster)], { exitOnSignal: true });
 
 function reply<T>(w: ChildProcess, type: string, msg?: object, timeoutMs = 300_000): Promise<T> {
   return new Promise((resolve, reject) => {

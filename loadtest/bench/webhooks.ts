@@ -36,6 +36,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchArgs } from '../lib/cli-args.js';
+import { killOnExit } from '../lib/kill-on-exit.js';
 import { CLUSTER_API_KEY, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { machineStat } from './push-phase.js';
 import { cpuMicros, cpuMicrosFine } from './proc-stats.js';
@@ -54,11 +55,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 let cluster: Cluster | undefined;
 let sink: ChildProcess | undefined;
+const killSink = killOnExit(() => [sink]);
 function killAll(): void {
-  if (sink && sink.exitCode === null) sink.kill('SIGKILL');
+  killSink();
   void cluster?.stop();
 }
-process.on('exit', () => { if (sink && sink.exitCode === null) sink.kill('SIGKILL'); });
 
 function ask<T>(msg: object, type: string, timeoutMs = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {

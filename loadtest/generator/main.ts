@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { nextMessage } from '../lib/worker-ipc.js';
+import { clusterProcs, killOnExit } from '../lib/kill-on-exit.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuPct, procSnap, scrapeGateway, type GatewayScrape, type ProcSnap } from '../lib/gateway-metrics.js';
@@ -34,11 +35,7 @@ try { cfg = parseConfig(process.argv.slice(2)); } catch (e) { console.error(e in
 const progress = new Progress();
 const workers: ChildProcess[] = [];
 let cluster: Cluster | undefined;
-function killAll(): void {
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-  if (cluster) { for (const g of cluster.gateways) g.proc.kill('SIGKILL'); for (const r of cluster.routers) r.proc.kill('SIGKILL'); }
-}
-process.on('exit', killAll);
+killOnExit(() => [...workers, ...clusterProcs(cluster)]);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { progress.done(); void (cluster?.stop() ?? Promise.resolve()).finally(() => process.exit(130)); });
 
 interface GwSnap { id: string; pid: number | undefined; httpUrl: string; proc?: ProcSnap; m?: GatewayScrape }

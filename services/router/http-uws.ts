@@ -36,11 +36,22 @@ import type { ListenOptions, RouterHttp } from './http-api.js';
 /** The request headers the handling reads (http-api.ts), and the trace context. */
 const HEADERS = ['authorization', 'content-type', 'content-length', 'traceparent', 'tracestate'] as const;
 
+/**
+ * The idle time a kept-alive connection may be reused for, announced on every answer that keeps it open
+ * (`Keep-Alive: timeout=5`, what node:http says and does). uWS closes a connection idle for 10 s, give or take
+ * its 4 s timer sweep: as early as 8 s. Unannounced, a client's pool kept such a connection and reused it after
+ * the close had arrived but before it had read it (its event loop busy at that moment): the request went into a
+ * closed socket and failed with ECONNRESET. Pools that read the hint (Node's http.Agent and undici, one second
+ * early) now drop the connection at 4 s, well before the server can close it.
+ */
+export const KEEP_ALIVE_HINT = 'timeout=5';
+
 /** Status line and headers of a reply (inside a cork). `connection` is uWS's to write: it follows the end() call's close flag. */
-function writeHead(res: HttpResponse, r: Reply): void {
+function writeHead(res: HttpResponse, r: Reply, close: boolean): void {
   res.writeStatus(statusLine(r.status));
   res.writeHeader('content-type', r.contentType ?? JSON_TYPE);
   res.writeHeader('cache-control', 'no-store');
+  if (!close) res.writeHeader('keep-alive', KEEP_ALIVE_HINT);
   if (r.headers) for (const k in r.headers) if (k !== 'connection') res.writeHeader(k, r.headers[k]!);
 }
 
@@ -147,20 +158,20 @@ class UwsExchange implements ApiRequest {
       // A chunked body over the limit, still arriving: answer now, end the answer with the body (data()).
       this.discarding = true;
       res.cork(() => {
-        writeHead(res, r);
+        writeHead(res, r, false);
         res.write(r.body);
       });
       return undefined;
     }
     if (r.chunks === undefined) {
       res.cork(() => {
-        writeHead(res, r);
+        writeHead(res, r, close);
         if (this.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(r.body), close);
         else res.end(r.body, close);
       });
       return undefined;
     }
-    res.cork(() => { writeHead(res, r); });
+    res.cork(() => { writeHead(res, r, close); });
     return this.sendChunks(r.chunks, close);
   }
 

@@ -84,14 +84,21 @@ export class LocalDelivery {
   deliver(conns: Iterable<Connection>, pushes: PushRecord[]): number {
     const now = this.d.clock.now();
     let n = 0;
-    for (const c of conns) {
-      if (c.closed) continue;
-      n++;
-      if (c.pending !== null) { this.replayer.hold(c, pushes); continue; }
-      if (pushes.length === 1) this.ordered.offer(c, pushes, now);
-      else c.socket.cork(() => this.ordered.offer(c, pushes, now));
-    }
+    for (const c of conns) if (this.offerTo(c, pushes, now)) n++;
     return n;
+  }
+
+  /** deliver() for one connection (the common case: no iterable, no snapshot). True if it was open. */
+  deliverTo(c: Connection, pushes: PushRecord[]): boolean {
+    return this.offerTo(c, pushes, this.d.clock.now());
+  }
+
+  private offerTo(c: Connection, pushes: PushRecord[], now: number): boolean {
+    if (c.closed) return false;
+    if (c.pending !== null) { this.replayer.hold(c, pushes); return true; }
+    if (pushes.length === 1) this.ordered.offer(c, pushes, now);
+    else c.socket.cork(() => this.ordered.offer(c, pushes, now));
+    return true;
   }
 
   /** The socket's send buffer shrank: a paused replay continues. */

@@ -47,6 +47,17 @@ export class ConnectionRegistry {
     return device === undefined ? cur.slice() : cur.filter((c) => c.device === device);
   }
 
+  /**
+   * The user's one connection (of `device`, if set) when it has exactly one
+   * here, else undefined (none, or several: use get()). The delivery path's
+   * common case, answered without the snapshot array get() allocates.
+   */
+  only(user: string, device?: string): Connection | undefined {
+    const cur = this.byUser.get(user);
+    if (cur === undefined || Array.isArray(cur)) return undefined;
+    return device === undefined || cur.device === device ? cur : undefined;
+  }
+
   *all(): IterableIterator<Connection> {
     for (const v of this.byUser.values()) {
       if (Array.isArray(v)) yield* v;

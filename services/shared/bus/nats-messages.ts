@@ -21,11 +21,30 @@ function fromNatsHeaders(h: MsgHdrs | undefined): Headers | undefined {
 }
 
 /**
+ * A received message as the Bus names it, read from the NATS message on
+ * access: the client decodes subject and reply from bytes (a TextDecoder
+ * call each) only when asked, and most handlers read just `data` (a
+ * gateway's deliveries, a router's acks), so building all four fields up
+ * front cost two decodes per message for nothing. Headers are converted
+ * once, on first read.
+ *
  * `data` is a view into the socket read chunk (no copy): handlers that keep
  * a payload for long should copy it, or the whole chunk stays alive.
  */
+class NatsBusMessage implements BusMessage {
+  private hdrs: Headers | undefined | null = null;
+  constructor(private readonly m: Msg) {}
+  get subject(): string { return this.m.subject; }
+  get data(): Uint8Array { return this.m.data; }
+  get headers(): Headers | undefined {
+    if (this.hdrs === null) this.hdrs = fromNatsHeaders(this.m.headers);
+    return this.hdrs;
+  }
+  get reply(): string | undefined { return this.m.reply ? this.m.reply : undefined; }
+}
+
 export function toBusMessage(m: Msg): BusMessage {
-  return { subject: m.subject, data: m.data, headers: fromNatsHeaders(m.headers), reply: m.reply ? m.reply : undefined };
+  return new NatsBusMessage(m);
 }
 
 export function mapRequestError(err: unknown, subject: string, timeoutMs: number): unknown {
