@@ -126,21 +126,29 @@ class UwsExchange implements ApiRequest {
     return c;
   }
 
-  async body(max: number): Promise<Body> {
+  body(max: number): Promise<Body> {
     this.claimed = true;
     const declared = declaredTooLarge(this.headers['content-length'], max);
-    if (declared) return declared;
-    if (!this.ended && !this.over && !this.aborted) await new Promise<void>((resolve) => { this.waiter = resolve; });
-    this.waiter = undefined;
+    if (declared) return Promise.resolve(declared);
+    // One promise per request, settled by data() (the last chunk, or over the limit) or an abort.
+    if (!this.ended && !this.over && !this.aborted) return new Promise<Body>((resolve) => { this.waiter = () => { this.waiter = undefined; resolve(this.taken(max)); }; });
+    return Promise.resolve(this.taken(max));
+  }
+
+  /** The body as read, once complete (or over the limit, or aborted). */
+  private taken(max: number): Body {
     if (this.over || this.size > max) return tooLarge(max);
     const text = this.text ?? Buffer.concat(this.chunks).toString('utf8');
     this.chunks = [];
     return { ok: true, text };
   }
 
-  /** Writes the reply (corked); a chunked one a piece at a time, waiting out backpressure. */
-  async send(r: Reply): Promise<void> {
-    if (this.aborted || this.replied) return;
+  /**
+   * Writes the reply (corked), in the call; a chunked one a piece at a time,
+   * waiting out backpressure (the promise). SendReply's contract.
+   */
+  send(r: Reply): Promise<void> | undefined {
+    if (this.aborted || this.replied) return undefined;
     this.replied = true;
     this.chunks = [];
     // Refused before its body was asked for, after uWS invited it: the body is not read, the connection closes.
@@ -153,16 +161,23 @@ class UwsExchange implements ApiRequest {
         writeHead(res, r, false);
         res.write(r.body);
       });
-      return;
+      return undefined;
     }
-    res.cork(() => {
-      writeHead(res, r, close);
-      if (r.chunks !== undefined) return;
-      if (this.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(r.body), close);
-      else res.end(r.body, close);
-    });
-    if (r.chunks === undefined) return;
-    for await (const chunk of r.chunks) {
+    if (r.chunks === undefined) {
+      res.cork(() => {
+        writeHead(res, r, close);
+        if (this.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(r.body), close);
+        else res.end(r.body, close);
+      });
+      return undefined;
+    }
+    res.cork(() => { writeHead(res, r, close); });
+    return this.sendChunks(r.chunks, close);
+  }
+
+  private async sendChunks(chunks: AsyncIterable<string>, close: boolean): Promise<void> {
+    const res = this.res;
+    for await (const chunk of chunks) {
       if (this.aborted) return;
       let ok = true;
       res.cork(() => { ok = res.write(chunk); });

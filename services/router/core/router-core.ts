@@ -211,11 +211,15 @@ export class RouterCore {
       if (settled) {
         await this.store('append', settled.all());
         located = (k) => settled.located(k);
+      } else if (pending.length === 1) {
+        // One recipient (the usual API push): its own promise, without a Promise.all around it.
+        const one = await this.store('append', pending[0]!);
+        located = () => one;
       } else {
         const all = await this.store('append', Promise.all(pending));
         located = (k) => all[k]!;
       }
-      await lease.ready;
+      if (!lease.isReady) await lease.ready;
       const ctx = this.routing.context(this.trace.enabled, false);
       const outcomes = bulk ? await this.routing.routePaced(pushes, entries, located, ctx) : this.routing.routeInTurn(pushes, entries, located, ctx);
       lease.release();
