@@ -12,27 +12,22 @@ import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { Inbox, SeqPosition } from './inbox.js';
+import type { SeqPosition } from './inbox.js';
 import { firstChunk, readPage, type Page } from './inbox-page.js';
 import { composeResumeRead, type ResumeRead } from './resume-read.js';
 import type { RouterOutbound } from './ports.js';
-import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
+import type { GatewayBeacon, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
-import type { Sessions } from './sessions.js';
-import type { StoreCall } from './store-call.js';
 import { WorkQueue } from './work-queue.js';
 import { ResyncDebt } from './resync-debt.js';
+import type { StoreDeps } from './store-deps.js';
 import { NO_BACKEND_EVENTS, type BackendEvents, type ConnectionClosedData, type ConnectionOpenedData } from './backend-events.js';
 
-export interface GatewayEventsDeps {
+export interface GatewayEventsDeps extends StoreDeps {
   out: RouterOutbound;
-  inbox: Inbox;
-  sessions: Sessions;
-  presence: Presence;
   clock: Clock;
   log: Logger;
   stats: RouterStats;
-  store: StoreCall;
   options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'presenceConcurrency' | 'presenceQueue' | 'maxDevicesPerUser' | 'ackReceipts'>;
   trace?: TraceHooks;
   /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
