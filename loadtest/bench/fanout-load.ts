@@ -25,14 +25,23 @@ import { percentileOf } from '../lib/histogram.js';
  * waited in this client before the request was written (all `maxInFlight` calls busy, or this process's event
  * loop late), the rest is the round trip (the router reading, working, answering; the kernel; this process reading).
  */
-export interface PublishOutcome { channel: string; offset: number; scheduledAt: number; answeredMs: number; queuedMs: number; status: number }
+export interface PublishOutcome { channel: string; offset: number; scheduledAt: number; answeredMs: number; queuedMs: number; status: number; error?: string }
+
+/**
+ * How long a kept-alive connection may sit idle in the pool: under the router's announced 5 s
+ * (`Keep-Alive: timeout=5`, which Node's pool only applies to lower a timeout of its own) and well under the
+ * 8-12 s after which uWS closes it. Without it the pool kept idle connections past that close, and after a
+ * stall of this process between two phases reused some the close had already reached: those publishes failed
+ * with ECONNRESET (41-56 of 10,000 in the latency phase of earlier runs).
+ */
+export const IDLE_SOCKET_MS = 4000;
 
 export class Publisher {
   private readonly agent: http.Agent;
   private readonly api: URL;
   constructor(apiUrl: string, private readonly apiKey: string, readonly maxInFlight = 256) {
     this.api = new URL(apiUrl);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: maxInFlight });
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: maxInFlight, timeout: IDLE_SOCKET_MS });
   }
 
   /** One publish; resolves with the answer (status 0 on a transport error), never rejects. */
@@ -40,7 +49,7 @@ export class Publisher {
     const body = JSON.stringify({ channel, data });
     const queuedMs = Date.now() - scheduledAt;
     return new Promise((resolve) => {
-      const done = (status: number, offset: number): void => resolve({ channel, offset, scheduledAt, answeredMs: Date.now() - scheduledAt, queuedMs, status });
+      const done = (status: number, offset: number, error?: string): void => resolve({ channel, offset, scheduledAt, answeredMs: Date.now() - scheduledAt, queuedMs, status, ...(error !== undefined ? { error } : {}) });
       const req = http.request({ host: this.api.hostname, port: this.api.port, path: '/v1/publish', method: 'POST', agent: this.agent, timeout: 10_000,
         headers: { authorization: `Bearer ${this.apiKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
         let text = '';
@@ -53,7 +62,7 @@ export class Publisher {
         });
       });
       req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => done(0, -1));
+      req.on('error', (err: NodeJS.ErrnoException) => done(0, -1, err.code ?? err.message));
       req.end(body);
     });
   }
@@ -108,8 +117,13 @@ export function rateSummary(out: PublishOutcome[], size: number, pubs: Map<strin
   const ms = (xs: number[]) => ({ p50: pct(xs, 0.5), p99: pct(xs, 0.99), max: pct(xs, 1) });
   return {
     publishes: out.length, accepted: ok.length, refused: out.length - ok.length,
-    // Refused calls by HTTP status (0: no answer: a transport error or the call's 10 s timeout).
-    refused_by_status: out.reduce<Record<string, number>>((m, o) => { if (!(o.status === 200 && o.offset > 0)) m[o.status] = (m[o.status] ?? 0) + 1; return m; }, {}),
+    // Refused calls by HTTP status; no answer is "0 <error>" (ECONNRESET, "timeout": the call's 10 s).
+    refused_by_status: out.reduce<Record<string, number>>((m, o) => {
+      if (o.status === 200 && o.offset > 0) return m;
+      const k = o.status === 0 ? `0 ${o.error ?? ''}`.trim() : String(o.status);
+      m[k] = (m[k] ?? 0) + 1;
+      return m;
+    }, {}),
     offered_publishes_per_s: Math.round(out.length / seconds),
     delivered, expected: ok.length * size, exactly_once: complete === ok.length && delivered === ok.length * size,
     deliveries_per_s: span > 0 ? Math.round(delivered / span) : -1,

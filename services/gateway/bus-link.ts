@@ -17,6 +17,7 @@ import type {
   GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage,
 } from '../shared/bus/messages.js';
 import type { ChannelLink, GatewayLink } from './core/ports.js';
+import { reannounced, type AnnouncedConn } from './core/connection.js';
 import { VERSION } from '../shared/version.js';
 
 
@@ -36,7 +37,7 @@ export interface ServedGateway {
   control(cmd: ControlCommand): unknown;
   readonly connections: number;
   readonly isDraining: boolean;
-  allConnections(): Iterable<{ readonly user: string; readonly device: string; readonly id: string; readonly session: string; readonly sentSeq: number; readonly epoch: number }>;
+  allConnections(): Iterable<AnnouncedConn>;
   /** Local connections receiving `channel` (channel presence counts). */
   channelSubscribers(channel: string): number;
 }
@@ -117,14 +118,26 @@ export class BusGatewayListener {
     this.o.bus.publish(this.o.subjects.beacon, encodeMsg(b));
   }
 
-  /** Publishes an online event for every live connection (after a bus outage). */
+  /**
+   * Publishes an online event for every live connection (after a bus outage,
+   * or a router found this gateway's lease lapsed), each naming its
+   * watermark. A connection still starting is not announced now but once its
+   * start succeeds (Connection.announceOnStart, session-start.ts): a
+   * re-announced online carries no start stamp, and an unstamped online
+   * displaces the device's entry whatever its stamp (PresenceEvent.start). Had
+   * the gateway then given up on that start (1011) and the client come back
+   * on another gateway before the router applied the announcement (presence
+   * events wait in their own queue, behind a storm's), the stale
+   * announcement displaced the newer connection, closed 4003 REPLACED,
+   * which clients do not retry. A start that succeeds announces it after
+   * its own registration; one that fails announces nothing.
+   */
   reannounce(): void {
     this.beacon();
     const at = this.o.wallNow();
     for (const c of this.o.gateway.allConnections()) {
-      // Each names its watermark. One still starting says 0: its resume may have read the inbox before
-      // the directory lost it, and what the catch-up sends waits in c.pending, de-duplicated by seq.
-      this.o.presence({ type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway: this.o.gatewayId, at, seq: c.sentSeq, ...(c.epoch >= 0 ? { epoch: c.epoch } : {}) });
+      if (c.session === '') { c.announceOnStart = true; continue; }
+      this.o.presence(reannounced(c, this.o.gatewayId, at));
     }
   }
 

@@ -141,6 +141,10 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     return this.publish(this.o.subjects.deliver(gateway), { deliveries });
   }
 
+  delivered(): void {
+    this.o.bus.handOver?.();
+  }
+
   control(gateway: string, cmd: ControlCommand): boolean {
     return this.publish(this.o.subjects.control(gateway), cmd);
   }

@@ -310,11 +310,15 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
     } catch (err) {
       replied = Promise.reject(err);
     }
-    const finish = async (r: Reply): Promise<number> => {
-      await send(r);
+    const done = (r: Reply): number => {
       // The route, not the URL: paths can hold user ids.
       observed(m?.template ?? 'unknown', req.method, r.status, t0);
       return r.status;
+    };
+    // A reply written in the send() call (the usual one) finishes here, without a promise of its own.
+    const finish = (r: Reply): number | Promise<number> => {
+      const sending = send(r);
+      return sending === undefined ? done(r) : sending.then(() => done(r));
     };
     return replied.then(finish, (err: unknown) => {
       if (err instanceof LonglinkError) {
@@ -333,13 +337,13 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
   const trace = opts.trace ?? NO_TRACING;
   return {
     observed,
-    async serve(req, send, t0) {
+    serve(req, send, t0) {
       const m = match(req.url);
       const route = m?.template ?? 'unknown';
       // Probes and scrapes (/healthz, /readyz, /metrics) would start a trace each: only the API is traced.
-      if (!trace.enabled || !route.startsWith('/v1/')) { await answer(req, send, m, t0); return; }
+      if (!trace.enabled || !route.startsWith('/v1/')) return answer(req, send, m, t0);
       const method = req.method;
-      await trace.span(`${method} ${route}`, { kind: 'server', carrier: req.traceCarrier(), attrs: { 'http.request.method': method, 'http.route': route } }, (span) =>
+      return trace.span(`${method} ${route}`, { kind: 'server', carrier: req.traceCarrier(), attrs: { 'http.request.method': method, 'http.route': route } }, (span) =>
         answer(req, send, m, t0).then((status) => {
           span.setAttributes({ 'http.response.status_code': status });
           if (status >= 500) span.fail(`HTTP ${status}`);

@@ -47,13 +47,18 @@ export interface ApiRequest {
   body(max: number): Promise<Body>;
 }
 
-/** How an adapter answers: writes `r` (its chunks, if any, as they come); resolves when done or the client is gone. */
-export type SendReply = (r: Reply) => Promise<void>;
+/**
+ * How an adapter answers: writes `r` (its chunks, if any, as they come).
+ * Returns undefined when the reply is written (or the client is gone)
+ * already, in the call (no promise for the usual one-piece reply), else a
+ * promise that resolves when it is.
+ */
+export type SendReply = (r: Reply) => Promise<void> | undefined;
 
 /** The request handling an adapter drives (http-api.ts builds it). */
 export interface ApiHandler {
-  /** Answers one request through `send`: routes, checks, traces, observes. Never rejects. */
-  serve(req: ApiRequest, send: SendReply, t0: number): Promise<void>;
+  /** Answers one request through `send`: routes, checks, traces, observes. Resolves once answered (the value is the handling's own); never rejects. */
+  serve(req: ApiRequest, send: SendReply, t0: number): Promise<unknown>;
   /** Logs and observes an answered request outside `serve` (the console's). */
   observed(route: string, method: string, status: number, t0: number): void;
 }

@@ -36,11 +36,22 @@ import type { ListenOptions, RouterHttp } from './http-api.js';
 /** The request headers the handling reads (http-api.ts), and the trace context. */
 const HEADERS = ['authorization', 'content-type', 'content-length', 'traceparent', 'tracestate'] as const;
 
+/**
+ * The idle time a kept-alive connection may be reused for, announced on every answer that keeps it open
+ * (`Keep-Alive: timeout=5`, what node:http says and does). uWS closes a connection idle for 10 s, give or take
+ * its 4 s timer sweep: as early as 8 s. Unannounced, a client's pool kept such a connection and reused it after
+ * the close had arrived but before it had read it (its event loop busy at that moment): the request went into a
+ * closed socket and failed with ECONNRESET. Pools that read the hint (Node's http.Agent and undici, one second
+ * early) now drop the connection at 4 s, well before the server can close it.
+ */
+export const KEEP_ALIVE_HINT = 'timeout=5';
+
 /** Status line and headers of a reply (inside a cork). `connection` is uWS's to write: it follows the end() call's close flag. */
-function writeHead(res: HttpResponse, r: Reply): void {
+function writeHead(res: HttpResponse, r: Reply, close: boolean): void {
   res.writeStatus(statusLine(r.status));
   res.writeHeader('content-type', r.contentType ?? JSON_TYPE);
   res.writeHeader('cache-control', 'no-store');
+  if (!close) res.writeHeader('keep-alive', KEEP_ALIVE_HINT);
   if (r.headers) for (const k in r.headers) if (k !== 'connection') res.writeHeader(k, r.headers[k]!);
 }
 
@@ -115,21 +126,29 @@ class UwsExchange implements ApiRequest {
     return c;
   }
 
-  async body(max: number): Promise<Body> {
+  body(max: number): Promise<Body> {
     this.claimed = true;
     const declared = declaredTooLarge(this.headers['content-length'], max);
-    if (declared) return declared;
-    if (!this.ended && !this.over && !this.aborted) await new Promise<void>((resolve) => { this.waiter = resolve; });
-    this.waiter = undefined;
+    if (declared) return Promise.resolve(declared);
+    // One promise per request, settled by data() (the last chunk, or over the limit) or an abort.
+    if (!this.ended && !this.over && !this.aborted) return new Promise<Body>((resolve) => { this.waiter = () => { this.waiter = undefined; resolve(this.taken(max)); }; });
+    return Promise.resolve(this.taken(max));
+  }
+
+  /** The body as read, once complete (or over the limit, or aborted). */
+  private taken(max: number): Body {
     if (this.over || this.size > max) return tooLarge(max);
     const text = this.text ?? Buffer.concat(this.chunks).toString('utf8');
     this.chunks = [];
     return { ok: true, text };
   }
 
-  /** Writes the reply (corked); a chunked one a piece at a time, waiting out backpressure. */
-  async send(r: Reply): Promise<void> {
-    if (this.aborted || this.replied) return;
+  /**
+   * Writes the reply (corked), in the call; a chunked one a piece at a time,
+   * waiting out backpressure (the promise). SendReply's contract.
+   */
+  send(r: Reply): Promise<void> | undefined {
+    if (this.aborted || this.replied) return undefined;
     this.replied = true;
     this.chunks = [];
     // Refused before its body was asked for, after uWS invited it: the body is not read, the connection closes.
@@ -139,19 +158,26 @@ class UwsExchange implements ApiRequest {
       // A chunked body over the limit, still arriving: answer now, end the answer with the body (data()).
       this.discarding = true;
       res.cork(() => {
-        writeHead(res, r);
+        writeHead(res, r, false);
         res.write(r.body);
       });
-      return;
+      return undefined;
     }
-    res.cork(() => {
-      writeHead(res, r);
-      if (r.chunks !== undefined) return;
-      if (this.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(r.body), close);
-      else res.end(r.body, close);
-    });
-    if (r.chunks === undefined) return;
-    for await (const chunk of r.chunks) {
+    if (r.chunks === undefined) {
+      res.cork(() => {
+        writeHead(res, r, close);
+        if (this.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(r.body), close);
+        else res.end(r.body, close);
+      });
+      return undefined;
+    }
+    res.cork(() => { writeHead(res, r, close); });
+    return this.sendChunks(r.chunks, close);
+  }
+
+  private async sendChunks(chunks: AsyncIterable<string>, close: boolean): Promise<void> {
+    const res = this.res;
+    for await (const chunk of chunks) {
       if (this.aborted) return;
       let ok = true;
       res.cork(() => { ok = res.write(chunk); });

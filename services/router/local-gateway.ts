@@ -99,6 +99,7 @@ export class LocalFirstOutbound implements RouterOutbound {
   }
 
   deliversInProcess(gateway: string): boolean { return this.local.holds(gateway); }
+  delivered(): void { this.link.delivered?.(); }
 
   control(gateway: string, cmd: ControlCommand): boolean { return this.link.control(gateway, cmd); }
   offline(notice: OfflineNotice): boolean { return this.link.offline(notice); }

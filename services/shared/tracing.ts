@@ -206,6 +206,10 @@ class TracedBus implements Bus {
     return this.inner.interested?.(subject) ?? true;
   }
 
+  handOver(): void {
+    this.inner.handOver?.();
+  }
+
   request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers?: Headers }): Promise<BusMessage> {
     const parent = context.active();
     if (!trace.getSpan(parent)?.isRecording()) return this.inner.request(subject, data, opts);

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveLimit, RetrySchedule, type AdaptiveLimitOptions } from '../../services/gateway/core/adaptive-limit.js';
+import { AdaptiveLimit, type AdaptiveLimitOptions } from '../../services/gateway/core/adaptive-limit.js';
+import { RetrySchedule } from '../../services/gateway/core/retry-schedule.js';
 import { SourceBudget } from '../../services/gateway/core/source-budget.js';
 
 const opts = (o: Partial<AdaptiveLimitOptions> = {}): AdaptiveLimitOptions => ({ initial: 10, min: 2, max: 1000, targetMs: 100, minRatio: 0.5, smoothing: 0.1, ...o });
@@ -109,6 +110,29 @@ describe('AdaptiveLimit', () => {
     assert.equal(l.limit, 66, 'a start admitted after the cut and slow too, but not twice as slow as the one that cut: the cut is still being judged');
     l.observe(701);
     assert.equal(l.limit, 33, 'twice as slow (301 ms against 150 ms): cut again');
+  });
+
+  it('a start admitted before a cut and still waiting does not hide the slow starts admitted after it from the age check', () => {
+    const l = new AdaptiveLimit(opts({ initial: 100 }));
+    for (let i = 0; i < 10; i++) l.acquire(0);
+    l.observe(150);
+    assert.equal(l.limit, 66, 'x target / age; the queue in front of the cut drains by t=300');
+    for (let i = 0; i < 9; i++) l.release(0, 200, 'ok'); // one straggler from t=0 still waits
+    for (let i = 0; i < 10; i++) l.acquire(400);
+    l.observe(600);
+    assert.equal(l.limit, 66, '200 ms old: the cut is still being judged');
+    l.observe(701);
+    assert.equal(l.limit, 33, 'starts admitted after the drain, 301 ms old (twice the 150 ms that cut): cut again, straggler or not');
+    l.observe(2000);
+    assert.equal(l.limit, 33, 'once per episode: the starts from t=400 do not cut twice');
+    // Admitted after that cut's drain (701 + 301): the age check follows them, not the older ones.
+    for (let i = 0; i < 10; i++) l.release(400, 2000, 'ok');
+    l.acquire(2100);
+    l.observe(2200);
+    assert.equal(l.limit, 33, '100 ms old: at the target');
+    l.release(2100, 2180, 'ok');
+    l.observe(5000);
+    assert.equal(l.limit, 33, 'only the straggler from before the first cut is left: it never cuts');
   });
 
   it('a failed start halves the limit; the limit stays within [min, max]', () => {
@@ -281,6 +305,14 @@ describe('RetrySchedule', () => {
     assert.equal(capped, 28_500, 'past the cap: maxMs, jittered down by up to a tenth');
     assert.equal(c.horizonMs(0), horizon, 'no slot reserved for it');
     assert.ok(Array.from({ length: 50 }, () => c.refuse(0, Math.random, 2)).every((w) => w <= 30_000), 'never above maxMs');
+  });
+
+  it('a refusal with a longer shortest wait (a router hint) takes the first free slot after it', () => {
+    const s = new RetrySchedule(opts, 0);
+    assert.equal(s.refuse(0, () => 0, 100, 3000), 3000, 'an empty schedule: the hint itself');
+    assert.equal(s.refuse(0, () => 0, 100, 3000), 3010, 'the next slot after it');
+    assert.equal(s.refuse(0, () => 0, 100), 3020, 'later refusals queue behind it');
+    assert.equal(s.refuse(0, () => 0, 100, 50_000), 30_000, 'beyond the horizon: not reserved');
   });
 
   it('refuses nonsense options', () => {

@@ -123,6 +123,33 @@ describe('GatewayCore admission', () => {
     assert.equal(a.core.sessionsStarting, 301);
   });
 
+  it('starts a router shed together come back in booked slots right after its hint, behind clients already booked', async () => {
+    const a = setup({ admission: adm({ maxConnections: 1000, maxStarting: 1000 }) });
+    a.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', 2000));
+    const sockets = Array.from({ length: 100 }, (_, i) => { const s = new FakeClientSocket(); assert.ok(admit(a.core).ok); a.core.open(s, a.hs(`u${i}`)); return s; });
+    a.clock.advance(10);
+    await flush();
+    const delays = sockets.map((s) => (s.frames()[0] as { delayMs: number }).delayMs);
+    assert.ok(delays.every((d) => d >= 2000), `none before the router's queue drains: ${Math.min(...delays)}`);
+    assert.ok(delays.every((d, i) => i === 0 || d >= delays[i - 1]!), 'in the order they were shed');
+    // Hint x (1 + jitter) spread them over 2-4 s (the last 1 % of a storm came back at 50-70/s); booked at the
+    // rate the limit admits (500 → 250 starts at the 1 s target: 250-500/s), 100 take well under half a second.
+    assert.ok(Math.max(...delays) < 2500, `the last back soon after the hint: ${Math.max(...delays)} ms`);
+    // A crowd refused 503 is booked up to ~4 s ahead: a start shed now queues behind it, not in front.
+    const b = setup({ admission: adm({ maxConnections: 100_000, connectBurst: 100_000, maxStarting: 10 }) });
+    for (let i = 0; i < 10; i++) { assert.ok(admit(b.core).ok); b.core.open(new FakeClientSocket(), b.hs(`s${i}`)); }
+    let last = 0;
+    for (let i = 0; i < 40; i++) { const r = admit(b.core); assert.equal(r.ok, false); if (!r.ok) last = r.retryAfterMs ?? 0; }
+    assert.ok(last > 3500, `40 refusals at 10/s: booked ~4 s ahead (${last} ms)`);
+    b.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', 1000));
+    const shed = new FakeClientSocket();
+    await flush(); // the 10 starts answer: room again
+    assert.ok(admit(b.core).ok);
+    b.core.open(shed, b.hs('shed'));
+    await flush();
+    assert.ok((shed.frames()[0] as { delayMs: number }).delayMs >= last, 'behind the booked crowd');
+  });
+
   it('a router that sheds a session start: 1013 after a reconnect frame with a jittered delay, and the limit halves', async () => {
     const a = setup({ admission: adm({ maxStarting: 100 }) });
     a.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', 2000));
@@ -131,7 +158,8 @@ describe('GatewayCore admission', () => {
     a.core.open(s, a.hs());
     await flush();
     const frames = s.frames();
-    assert.deepEqual(frames[0], { op: 'reconnect', delayMs: 3000, reason: 'routers overloaded' }, 'hint x (1 + jitter), random 0.5');
+    // The first slot of the return schedule no sooner than the hint: 2,000 ms + half a slot (limit 100 at the 1 s target: 100/s, 10 ms slots).
+    assert.deepEqual(frames[0], { op: 'reconnect', delayMs: 2005, reason: 'routers overloaded' }, 'booked after the hint, not hint x (1 + jitter)');
     assert.equal(s.ended?.code, Close.TRY_AGAIN_LATER);
     assert.equal(a.core.stats.startsShedByRouter, 1);
     assert.equal(a.core.startLimit.limit, Math.floor(before / 2));

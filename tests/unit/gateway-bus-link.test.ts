@@ -1,8 +1,9 @@
 /**
  * The gateway's bus link with a real GatewayCore over the in-memory bus:
  * re-announcement on `sync` (all gateways, or this one only), each
- * re-announced connection naming its watermark (0 while its session is still
- * starting), and malformed sync messages counted, not thrown.
+ * re-announced connection naming its watermark, one still starting announced
+ * only once its start succeeds (never if it fails), and malformed sync
+ * messages counted, not thrown.
  */
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,11 +39,11 @@ function setup() {
   });
   const listener = new BusGatewayListener({ bus, subjects: s, gatewayId: 'gwA', bootId: 'boot', beaconIntervalMs: 60_000, wallNow: () => clock.wallNow(), gateway: core, presence: (ev) => link.presence(ev) });
   links.push(listener);
-  // A router stand-in: answers resumes at once, except for user "slow" (held until released).
+  // A router stand-in: answers resumes at once, except for users "slow…" (held until released).
   const held: BusMessage[] = [];
   bus.subscribe(s.resume, (m) => {
     const req = decodeMsg<ResumeRequest>(m.data)!;
-    if (req.user === 'slow') { held.push(m); return; }
+    if (req.user.startsWith('slow')) { held.push(m); return; }
     bus.respond(m, encodeMsg({ session: `s-${req.user}`, resumed: false, latestSeq: 0, pushes: [] }));
   });
   const events: PresenceEvent[] = [];
@@ -92,14 +93,14 @@ describe('gateway bus link', () => {
     const beaconsBefore = t.beacons();
     t.bus.publish(t.s.sync, encodeMsg({ gateway: 'gwA' }));
     await t.settle();
-    assert.deepEqual(announced(), [['alice', 2], ['slow', 0]], 'alice has seq 2; slow is still starting');
+    assert.deepEqual(announced(), [['alice', 2]], 'alice has seq 2; slow is still starting: not yet');
     assert.ok(t.events.every((e) => e.type === 'online' && e.gateway === 'gwA'));
     assert.equal(t.beacons(), beaconsBefore + 1, 'a beacon goes first');
 
     t.events.length = 0;
     t.bus.publish(t.s.sync, new Uint8Array(0));
     await t.settle();
-    assert.deepEqual(announced(), [['alice', 2], ['slow', 0]], 'an empty sync means every gateway');
+    assert.deepEqual(announced(), [['alice', 2]], 'an empty sync means every gateway');
 
     t.events.length = 0;
     const bad = t.listener.badMessages;
@@ -107,6 +108,30 @@ describe('gateway bus link', () => {
     await t.settle();
     assert.equal(t.events.length, 0);
     assert.equal(t.listener.badMessages, bad + 1);
+  });
+
+  it('a connection still starting at a sync is announced once its start succeeds, never when it fails (no unstamped online to displace a newer one)', async () => {
+    const t = setup();
+    const ok = new FakeClientSocket(), failed = new FakeClientSocket();
+    t.core.open(ok, t.hs('slow'));
+    t.core.open(failed, t.hs('slow-b'));
+    await t.settle();
+    t.bus.publish(t.s.sync, new Uint8Array(0));
+    await t.settle();
+    assert.equal(t.events.length, 0, 'both still starting: nothing announced');
+    // The router answers the first; the second is refused (the gateway closes it, the client retries elsewhere).
+    t.bus.respond(t.held[0]!, encodeMsg({ session: 's-slow', resumed: false, latestSeq: 0, pushes: [] }));
+    t.bus.respond(t.held[1]!, encodeMsg({ error: { code: 'LL_ROUTER_OVERLOADED', message: 'full', retryAfterMs: 500 } }));
+    await t.settle();
+    assert.equal(failed.ended?.code, 1013);
+    const onlines = (): PresenceEvent[] => t.events.filter((e) => e.type === 'online');
+    assert.equal(onlines().length, 1, `one announcement, none for the failed start: ${JSON.stringify(t.events)}`);
+    assert.deepEqual({ ...onlines()[0]!, at: 0 }, { type: 'online', user: 'slow', device: 'd1', conn: 'c1', session: 's-slow', gateway: 'gwA', at: 0, seq: 0 });
+    assert.equal(onlines()[0]!.start, undefined, 'a re-announcement: no start stamp');
+    t.events.length = 0;
+    t.bus.publish(t.s.sync, new Uint8Array(0));
+    await t.settle();
+    assert.deepEqual(onlines().map((e) => e.conn), ['c1'], 'started now: announced at every sync');
   });
 
   it('fetch (replay page, gap repair) is its own request, not a resume; router errors come back typed', async () => {

@@ -31,4 +31,19 @@ describe('parseOrUndefined', () => {
     assert.deepEqual(up?.data, { a: 1 });
     assert.equal(parseUpstream({ user: 'u' }), undefined);
   });
+
+  it('parseAcks takes [user, device, seq] and [user, device, seq, epoch] and refuses anything else', () => {
+    const u = 'u1', d = 'd1';
+    assert.deepEqual(parseAcks({ acks: [], other: 1 }), []);
+    assert.deepEqual(parseAcks({ acks: [[u, d, 0], [u, d, Number.MAX_SAFE_INTEGER, 0]] }), [[u, d, 0], [u, d, Number.MAX_SAFE_INTEGER, 0]]);
+    const bad: unknown[] = [
+      undefined, null, 'x', [], {}, { acks: {} }, { acks: 'x' }, { acks: [null] }, { acks: [{}] },
+      { acks: [[u, d]] }, { acks: [[u, d, 1, 1, 1]] }, { acks: [[u, d, 1.5]] }, { acks: [[u, d, 1, -1]] }, { acks: [[u, d, 1, 0.5]] },
+      { acks: [[u, d, '1']] }, { acks: [[u, d, Number.MAX_SAFE_INTEGER + 1]] }, { acks: [[u, d, Infinity]] }, { acks: [[u, d, NaN]] },
+      { acks: [[1, d, 1]] }, { acks: [[u, 2, 1]] }, { acks: [['', d, 1]] }, { acks: [[u, '', 1]] }, { acks: [['a\u0000b', d, 1]] },
+      { acks: [[u, d, 1], [u, d, -1]] }, { acks: Array.from({ length: 100_001 }, () => [u, d, 1]) },
+    ];
+    for (const v of bad) assert.equal(parseAcks(v), undefined, JSON.stringify(v)?.slice(0, 80));
+    assert.equal(parseAcks({ acks: Array.from({ length: 100_000 }, () => [u, d, 1]) })?.length, 100_000);
+  });
 });

@@ -39,4 +39,15 @@ describe('TurnQueue', () => {
     q.flush();
     assert.equal(batches.length, 2, 'an empty flush calls no sink');
   });
+
+  it('flush() cancels the end-of-turn handover it made unnecessary (no loop iteration for nothing)', () => {
+    const immediates = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length;
+    const before = immediates();
+    const q = new TurnQueue<number>(() => undefined);
+    q.push(1);
+    q.push(2);
+    assert.equal(immediates(), before + 1, 'one end-of-turn handover scheduled');
+    q.flush();
+    assert.equal(immediates(), before, 'none left pending after flush()');
+  });
 });

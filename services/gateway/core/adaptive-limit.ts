@@ -135,6 +135,9 @@ export class AdaptiveLimit {
   private noQueueMs = 0;
   /** Starts in flight per start time, oldest first (a monotonic clock inserts in order). */
   private readonly pending = new Map<number, number>();
+  /** oldestSettled()'s cache: valid while ageKnown (see there). */
+  private ageKey: number | undefined;
+  private ageKnown = false;
 
   constructor(private readonly o: AdaptiveLimitOptions) {
     validateLimitOptions(o);
@@ -159,17 +162,38 @@ export class AdaptiveLimit {
    */
   acquire(now?: number): void {
     this.running++;
-    if (now !== undefined) this.pending.set(now, (this.pending.get(now) ?? 0) + 1);
+    if (now === undefined) return;
+    this.pending.set(now, (this.pending.get(now) ?? 0) + 1);
+    if (this.ageKnown && this.ageKey === undefined && now >= this.settleUntil) this.ageKey = now;
   }
 
-  /** The age check: a start in flight for longer than the target is slow already; cut once for it. */
+  /**
+   * The age check: a start in flight for longer than the target is slow already; cut once for it.
+   * Only starts admitted after the last cut's queue drained count (settleUntil), and one admitted
+   * before it that is still waiting does not hide them: the check used to look at the oldest start
+   * only, so a single straggler from before a cut blocked it until it settled, and the limit sat at
+   * 2 × the capacity for seconds while latency climbed to 2.4 s (bench:storm, SDK: admissions at
+   * 40 % of the peak, no cut for 3 s).
+   */
   observe(now: number): void {
-    let oldest: number | undefined;
-    for (const t of this.pending.keys()) { oldest = t; break; }
     this.expireJudging(now);
-    if (oldest === undefined || oldest < this.settleUntil) return;
+    const oldest = this.oldestSettled();
+    if (oldest === undefined) return;
     const age = now - oldest;
     if (age > this.o.targetMs) this.slow(age, now);
+  }
+
+  /**
+   * Start time of the oldest start in flight admitted at or after settleUntil. Cached: keys are
+   * inserted in time order, so it stays the answer until it leaves `pending` or settleUntil moves;
+   * `ageKnown` with no key means none yet, and the next acquire after settleUntil is it.
+   */
+  private oldestSettled(): number | undefined {
+    if (this.ageKnown && (this.ageKey === undefined || this.pending.has(this.ageKey))) return this.ageKey;
+    this.ageKey = undefined;
+    for (const t of this.pending.keys()) if (t >= this.settleUntil) { this.ageKey = t; break; }
+    this.ageKnown = true;
+    return this.ageKey;
   }
 
   /** Latency that no longer cuts (a cut was shown not to lower it); 0 while latency cuts are armed. */
@@ -280,94 +304,6 @@ export class AdaptiveLimit {
     this.value = next;
     this.lastDecreaseAt = now;
     this.settleUntil = now + latency;
-  }
-}
-
-/**
- * How long refused session starts are told to wait (Retry-After): a return
- * *schedule*, not a window. Each refusal takes the next free slot of a
- * timetable that advances by 1 / rate per refusal, and is told to come back
- * at a random point inside its slot:
- *
- *   slot       = max(nextFree, now + minWaitMs);  nextFree = slot + 1000 / rate
- *   Retry-After = slot − now + random × slot width   (ms, capped at maxMs)
- *
- * so the refused crowd returns at `rate` per second, spread evenly, and the
- * last one returns when the ones before it have been served. Why: a window
- * (uniform waits in [1, W] s) sized from the crowd brought clients back in
- * clumps, and once sized during a few seconds of congestion it sent
- * thousands of clients to sleep for up to 30 s while the gateway stood idle
- * (bench:storm, fixed-retry clients: 10,000 waiting, admissions at 10 ms
- * latency, no refusal, for the last 28 s of a 68 s recovery).
- *
- * The rate is `headroom` × the best admission rate of recent periods
- * (decaying by `capacityDecay` per period), and never below a floor the
- * caller gives (the gateway: what its adaptive limit admits at the current
- * start latency, limit / latency, Little's law; it is the only estimate
- * before the first admission): a schedule at exactly the measured rate would be self-fulfilling
- * (admissions can never exceed arrivals), so it asks for a little more and
- * the limit refuses, and re-schedules, what does not fit. Waits beyond
- * `maxMs` are not reserved: those clients are told `maxMs` (jittered down
- * by up to a tenth) and take a slot when they return. Pure, caller-supplied
- * time and randomness.
- */
-export interface RetryScheduleOptions {
-  /** Longest wait handed out (ms). */
-  maxMs: number;
-  /** Shortest wait (ms): the limit is full now, so the next room is at least a start's latency away. */
-  minWaitMs: number;
-  /** Period over which admissions are counted (ms). */
-  periodMs: number;
-  /** The schedule runs this much faster than the measured admission rate (> 1 probes for more). */
-  headroom: number;
-  /** Per-period decay of the remembered best admission rate (0–1; default 0.9). */
-  capacityDecay?: number;
-}
-
-export class RetrySchedule {
-  private nextFree: number;
-  private periodStart: number;
-  private admitted = 0;
-  /** Best recent admissions per second (decaying). */
-  private capacity = 0;
-  private lastRate = 0;
-
-  constructor(private readonly o: RetryScheduleOptions, now: number) {
-    if (!(o.maxMs >= 1000) || !(o.minWaitMs >= 0 && o.minWaitMs < o.maxMs) || !(o.periodMs > 0) || !(o.headroom >= 1)) {
-      throw new RangeError('RetrySchedule: maxMs >= 1000, 0 <= minWaitMs < maxMs, periodMs > 0, headroom >= 1');
-    }
-    this.nextFree = now;
-    this.periodStart = now;
-  }
-
-  /** Time until the last scheduled return (ms): the longest wait currently handed out. */
-  horizonMs(now: number): number { return Math.max(0, Math.min(this.o.maxMs, this.nextFree - now)); }
-  /** The return rate of the last refusal (per second). */
-  get rate(): number { return this.lastRate; }
-
-  admit(now: number): void { this.roll(now); this.admitted++; }
-
-  /**
-   * Counts a refusal and returns its wait (ms). `floorPerS`: the rate the
-   * admission limit supports at its target latency (limit × 1000 / target).
-   */
-  refuse(now: number, random: () => number, floorPerS: number): number {
-    this.roll(now);
-    const rate = this.lastRate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
-    const width = 1000 / rate;
-    const slot = Math.max(this.nextFree, now + this.o.minWaitMs);
-    if (slot - now >= this.o.maxMs) return Math.round(this.o.maxMs * (1 - 0.1 * random()));
-    this.nextFree = slot + width;
-    return Math.round(Math.min(this.o.maxMs, slot - now + random() * width));
-  }
-
-  private roll(now: number): void {
-    if (now - this.periodStart < this.o.periodMs) return;
-    // Admissions over the time since the last roll (no call in between means none happened).
-    const elapsed = now - this.periodStart;
-    const decay = (this.o.capacityDecay ?? 0.9) ** Math.floor(elapsed / this.o.periodMs);
-    this.capacity = Math.max((this.admitted * 1000) / elapsed, this.capacity * decay);
-    this.periodStart = now;
-    this.admitted = 0;
+    this.ageKnown = false;
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { WheelNode } from './timing-wheel.js';
 import type { BucketState } from '../../shared/token-bucket.js';
-import type { ClientSocket, PushRecord } from './ports.js';
+import type { ClientSocket, PresenceEvent, PushRecord } from './ports.js';
 import type { OrderedConn } from './ordered-delivery.js';
 import type { ReplayConn, ReplayState } from './replay.js';
 import type { ChannelConn } from './channels.js';
@@ -49,7 +49,10 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   pending: PushRecord[] | null = [];
   /** The backlog being replayed, paced by the send buffer (replay.ts); null once done. */
   replay: ReplayState | null = null;
+  /** '' until the session start answers (the connection is still starting). */
   session = '';
+  /** A re-announcement passed over this connection while it was starting: announce it once its start succeeds (bus-link.ts reannounce). */
+  announceOnStart = false;
   /** The user's sequence epoch (epoch.ts); -1 until the session start says (or if the router sends none). */
   epoch = -1;
   epochMoved = false;
@@ -82,4 +85,10 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
 /** Clamp helper shared by hello negotiation and heartbeat announcements. */
 export function clampInterval(ms: number, min: number, max: number): number {
   return ms < min ? min : ms > max ? max : ms;
+}
+
+/** A re-announced online (no start stamp) for a live connection: its watermark, what the router's catch-up sends after, and its epoch. */
+export type AnnouncedConn = Pick<Connection, 'user' | 'device' | 'id' | 'session' | 'sentSeq' | 'epoch' | 'announceOnStart'>;
+export function reannounced(c: AnnouncedConn, gateway: string, at: number): PresenceEvent {
+  return { type: 'online', user: c.user, device: c.device, conn: c.id, session: c.session, gateway, at, seq: c.sentSeq, ...(c.epoch >= 0 ? { epoch: c.epoch } : {}) };
 }

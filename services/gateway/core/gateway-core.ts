@@ -107,7 +107,7 @@ export class GatewayCore {
       ch.link, ch.topics, (c, frame) => this.write(c, frame, false), () => this.clock.now(), this.trace);
     this.sessionStart = {
       options: this.o, clock: this.clock, link: deps.link, log: deps.log, stats: this.stats, admission: this.admission,
-      random: this.random, refreshable: deps.verifyToken !== undefined,
+      refreshable: deps.verifyToken !== undefined,
       write: (c, data, isBinary) => this.write(c, data, isBinary),
       closeWith: (c, code, message) => this.closeWith(c, code, message),
       replay: (c, reply) => this.local.replay(c, reply),

@@ -11,7 +11,7 @@ import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import type { AdmissionControl } from './admission.js';
 import type { SampleOutcome } from './adaptive-limit.js';
-import type { Connection } from './connection.js';
+import { reannounced, type Connection } from './connection.js';
 import type { CoreOptions, CoreStats } from './options.js';
 import type { GatewayLink, Handshake, ResumeReply } from './ports.js';
 
@@ -22,8 +22,6 @@ export interface SessionStartDeps {
   log: Logger;
   stats: CoreStats;
   admission: AdmissionControl;
-  /** [0, 1): jitter for the retry delay of a start the routers shed. */
-  random: () => number;
   /** In-band token refresh is on: hello tells the client how long its token has left. */
   refreshable: boolean;
   write(c: Connection, data: string, isBinary: boolean): void;
@@ -70,6 +68,11 @@ export function startSession(d: SessionStartDeps, c: Connection, hs: Handshake):
         // Paced by the send buffer; live pushes stay in c.pending until it ends.
         d.replay(c, reply);
       });
+      // Passed over by a re-announcement while starting (bus-link.ts reannounce): announced now that it started.
+      if (c.announceOnStart) {
+        c.announceOnStart = false;
+        d.link.presence(reannounced(c, o.gatewayId, d.clock.wallNow()));
+      }
       d.started?.(c, hs);
     })
     .catch((err: unknown) => {
@@ -86,8 +89,8 @@ function refused(d: SessionStartDeps, c: Connection, err: unknown): void {
     // Refused at once by a router that could not start it in time: tell the client when to come back.
     d.stats.startsShedByRouter++;
     if (c.closed) return;
-    const hint = err.retryAfterMs ?? 1000;
-    const delayMs = Math.round(hint * (1 + d.random()));
+    // Booked in the gateway's return schedule, no sooner than the router's hint (AdmissionControl.shedReturnMs).
+    const delayMs = d.admission.shedReturnMs(d.clock.now(), err.retryAfterMs ?? 1000);
     d.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'routers overloaded' }), false);
     d.closeWith(c, Close.TRY_AGAIN_LATER, 'routers overloaded, retry after the delay');
     return;

@@ -26,6 +26,8 @@ interface Pending {
 export interface DeliveryBatcherOptions {
   maxBytes: number;
   publish: (gateway: string, deliveries: Delivery[]) => void;
+  /** After the end-of-turn flush published something: the publisher may send it on at once (RouterOutbound.delivered). */
+  flushed?: () => void;
   /** Schedules a flush at the end of the current turn; setImmediate by default. */
   schedule?: (flush: () => void) => void;
 }
@@ -91,8 +93,10 @@ export class DeliveryBatcher {
     this.scheduled = undefined;
     const all = this.pending;
     this.pending = new Map();
+    let any = false;
     try {
-      for (const [gateway, p] of all) if (p.deliveries.length > 0) this.o.publish(gateway, p.deliveries);
+      for (const [gateway, p] of all) if (p.deliveries.length > 0) { any = true; this.o.publish(gateway, p.deliveries); }
+      if (any) this.o.flushed?.();
     } finally {
       done?.resolve();
     }

@@ -12,33 +12,30 @@ import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { Inbox, SeqPosition } from './inbox.js';
+import type { SeqPosition } from './inbox.js';
 import { firstChunk, readPage, type Page } from './inbox-page.js';
 import { composeResumeRead, type ResumeRead } from './resume-read.js';
 import type { RouterOutbound } from './ports.js';
-import type { GatewayBeacon, Presence, PresenceEvent } from './presence.js';
+import type { GatewayBeacon, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
-import type { Sessions } from './sessions.js';
-import type { StoreCall } from './store-call.js';
 import { WorkQueue } from './work-queue.js';
 import { ResyncDebt } from './resync-debt.js';
+import type { StoreDeps } from './store-deps.js';
 import { NO_BACKEND_EVENTS, type BackendEvents, type ConnectionClosedData, type ConnectionOpenedData } from './backend-events.js';
 
-export interface GatewayEventsDeps {
+export interface GatewayEventsDeps extends StoreDeps {
   out: RouterOutbound;
-  inbox: Inbox;
-  sessions: Sessions;
-  presence: Presence;
   clock: Clock;
   log: Logger;
   stats: RouterStats;
-  store: StoreCall;
   options: Pick<RouterCoreOptions, 'maxResumePushes' | 'maxBusMessageBytes' | 'resumeConcurrency' | 'resumeQueue' | 'presenceConcurrency' | 'presenceQueue' | 'maxDevicesPerUser' | 'ackReceipts'>;
   trace?: TraceHooks;
   /** Backend events (webhooks): connection.opened / connection.closed. None by default. */
   events?: BackendEvents;
   /** A session start's inbox reads in one step (Redis: one script); by default the Inbox's calls in order. */
   resumeRead?: ResumeRead;
+  /** Which gateways owe a re-announcement (resync-debt.ts); a new one by default (tests pass one to watch it). */
+  debt?: ResyncDebt;
 }
 
 /**
@@ -64,7 +61,7 @@ export class GatewayEvents {
   private readonly maxResumeBytes: number;
   private readonly resumeRead: ResumeRead;
   /** Gateways owing a re-announcement (a failed or lapsed step), asked for at their next answered beacon. */
-  private readonly debt = new ResyncDebt();
+  private readonly debt: ResyncDebt;
 
   constructor(private readonly d: GatewayEventsDeps) {
     this.trace = d.trace ?? NO_TRACING;
@@ -72,6 +69,7 @@ export class GatewayEvents {
     // Half a bus message: `data` is JSON inside JSON, and escaping can double it.
     this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
     this.resumeRead = d.resumeRead ?? composeResumeRead(d.inbox);
+    this.debt = d.debt ?? new ResyncDebt();
     this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
     // No start deadline: nobody waits for a presence event, and a dropped one leaves the directory short (queuedPresence).
     this.presenceWork = new WorkQueue({ concurrency: d.options.presenceConcurrency, maxQueued: d.options.presenceQueue }, () => d.clock.now());
@@ -95,7 +93,9 @@ export class GatewayEvents {
    */
   queuedPresence(ev: PresenceEvent): Promise<void> {
     // A shed event leaves the directory short too: re-announce once the store answers (ResyncDebt).
-    return this.presenceWork.run(async () => { await this.applyPresence(ev); }).catch((err: unknown) => { this.debt.owe(ev.gateway); throw err; });
+    // One that ran and failed already owes (applyPresence): one failure, one debt.
+    let ran = false;
+    return this.presenceWork.run(async () => { ran = true; await this.applyPresence(ev); }).catch((err: unknown) => { if (!ran) this.debt.owe(ev.gateway); throw err; });
   }
 
   /** resume() through the bounded queue; rejects with QueueExpiredError if its deadline passed before it started. */

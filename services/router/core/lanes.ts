@@ -19,15 +19,53 @@ export interface Lease {
   readonly canIssue: Promise<void>;
   /** This holder's store calls are all issued (release() implies it). */
   issued(): void;
+  /** True when every earlier holder has released: the caller may publish now, without awaiting `ready`. */
+  readonly isReady: boolean;
   readonly ready: Promise<void>;
   release(): void;
 }
 
-interface Tail {
-  isIssued: boolean;
-  issued: Promise<void>;
-  done: Promise<void>;
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * One holder's two stages. Their promises are made only when a later
+ * holder waits on them: most pushes find their users' lanes free and are
+ * waited on by no one, and two promises and their resolvers per push were
+ * garbage on the hot path.
+ */
+class Tail {
+  isIssued = false;
+  isDone = false;
+  private issuedP: Promise<void> | undefined;
+  private doneP: Promise<void> | undefined;
+  private onIssued: (() => void) | undefined;
+  private onDone: (() => void) | undefined;
+
+  get issued(): Promise<void> {
+    if (this.isIssued) return RESOLVED;
+    return (this.issuedP ??= new Promise<void>((r) => { this.onIssued = r; }));
+  }
+
+  get done(): Promise<void> {
+    if (this.isDone) return RESOLVED;
+    return (this.doneP ??= new Promise<void>((r) => { this.onDone = r; }));
+  }
+
+  issue(): void {
+    if (this.isIssued) return;
+    this.isIssued = true;
+    this.onIssued?.();
+  }
+
+  finish(): void {
+    this.issue();
+    if (this.isDone) return;
+    this.isDone = true;
+    this.onDone?.();
+  }
 }
+
+const NONE: readonly Tail[] = [];
 
 export class Lanes {
   private readonly tails = new Map<string, Tail>();
@@ -51,42 +89,33 @@ export class Lanes {
 
   /** acquire() over several key lists (a batch's messages), without building one: a maximum batch lists 100,000 keys, taken in one step. */
   acquireLists(lists: ReadonlyArray<readonly string[]>): Lease {
-    let release!: () => void, markIssued!: () => void;
-    const mine: Tail = {
-      isIssued: false,
-      issued: new Promise<void>((r) => { markIssued = r; }),
-      done: new Promise<void>((r) => { release = r; }),
-    };
-    const earlier = new Set<Tail>();
+    const mine = new Tail();
+    let earlier: Set<Tail> | undefined;
     const held: string[] = [];
     for (const keys of lists) {
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
         const prev = this.tails.get(k);
         if (prev === mine) continue;
-        if (prev) earlier.add(prev);
+        if (prev) (earlier ??= new Set()).add(prev);
         this.tails.set(k, mine);
         held.push(k);
       }
     }
-    const before = [...earlier];
+    const before = earlier ? [...earlier] : NONE;
     let released = false;
-    const issued = (): void => {
-      if (mine.isIssued) return;
-      mine.isIssued = true;
-      markIssued();
-    };
+    const tails = this.tails;
     return {
       get issuable() { return before.every((t) => t.isIssued); },
-      get canIssue() { return Promise.all(before.map((t) => t.issued)).then(() => undefined); },
-      issued,
-      ready: before.length === 0 ? Promise.resolve() : Promise.all(before.map((t) => t.done)).then(() => undefined),
+      get canIssue() { return before.length === 0 ? RESOLVED : Promise.all(before.map((t) => t.issued)).then(() => undefined); },
+      issued: () => mine.issue(),
+      get isReady() { return before.every((t) => t.isDone); },
+      get ready() { return before.length === 0 ? RESOLVED : Promise.all(before.map((t) => t.done)).then(() => undefined); },
       release: () => {
         if (released) return;
         released = true;
-        issued();
-        release();
-        for (const k of held) if (this.tails.get(k) === mine) this.tails.delete(k);
+        mine.finish();
+        for (const k of held) if (tails.get(k) === mine) tails.delete(k);
       },
     };
   }

@@ -10,6 +10,12 @@ import type { OfflineNotice } from './router-types.js';
 export interface RouterOutbound {
   /** Deliveries for connections on one gateway. False if publishing failed (counted and logged by the link). */
   deliver(gateway: string, deliveries: Delivery[]): boolean;
+  /**
+   * The turn's coalesced deliveries are all published (delivery-batcher.ts):
+   * send them on now rather than at the bus's own end of turn (Bus.handOver).
+   * Absent: nothing to do.
+   */
+  delivered?(): void;
   /** Kick, logout or replace on one gateway. */
   control(gateway: string, cmd: ControlCommand): boolean;
   /** A push found its user offline (for external notifiers). */

@@ -52,6 +52,7 @@ export class PushRouting {
     this.deliveries = new DeliveryBatcher({
       maxBytes: deps.maxBusMessageBytes,
       publish: (gw, deliveries) => { if (deps.out.deliver(gw, deliveries)) deps.stats.deliveryMessages++; },
+      flushed: () => deps.out.delivered?.(),
     });
   }
 

@@ -22,7 +22,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { AckEvent, ControlCommand, DeliveryReceipt } from '../../shared/bus/messages.js';
-import type { Inbox, InboxEntry } from './inbox.js';
+import type { InboxEntry } from './inbox.js';
 import { composePushStore, type Located, type PushStore } from './push-store.js';
 import { PushRouting } from './push-routing.js';
 import { readInbox, type InboxQuery, type InboxView } from './inbox-history.js';
@@ -33,9 +33,8 @@ import { SettledBatch } from './settled-batch.js';
 import type { RouterOutbound } from './ports.js';
 import type { BackendEvents } from './backend-events.js';
 import { ReceiptWaiter } from './receipts.js';
-import type { Presence } from './presence.js';
-import type { Sessions } from './sessions.js';
 import type { StoreCall } from './store-call.js';
+import type { StoreDeps } from './store-deps.js';
 import {
   type ClusterView, type ControlOutcome, type ControlRequest, type PresenceView, type PushOutcome, type PushRequest,
   type RouterCoreOptions, type RouterStats,
@@ -43,17 +42,13 @@ import {
 
 export * from './router-types.js';
 
-export interface RouterCoreDeps {
+export interface RouterCoreDeps extends StoreDeps {
   out: RouterOutbound;
-  inbox: Inbox;
-  sessions: Sessions;
-  presence: Presence;
-  /** Append + lookup in one step; by default the two calls above, issued together. */
+  /** Append + lookup in one step; by default the inbox and presence calls (StoreDeps), issued together. */
   pushStore?: PushStore;
   clock: Clock;
   log: Logger;
   stats: RouterStats;
-  store: StoreCall;
   options: RouterCoreOptions;
   /** Tracing (services/shared/tracing.ts); NO_TRACING by default. */
   trace?: TraceHooks;
@@ -216,11 +211,15 @@ export class RouterCore {
       if (settled) {
         await this.store('append', settled.all());
         located = (k) => settled.located(k);
+      } else if (pending.length === 1) {
+        // One recipient (the usual API push): its own promise, without a Promise.all around it.
+        const one = await this.store('append', pending[0]!);
+        located = () => one;
       } else {
         const all = await this.store('append', Promise.all(pending));
         located = (k) => all[k]!;
       }
-      await lease.ready;
+      if (!lease.isReady) await lease.ready;
       const ctx = this.routing.context(this.trace.enabled, false);
       const outcomes = bulk ? await this.routing.routePaced(pushes, entries, located, ctx) : this.routing.routeInTurn(pushes, entries, located, ctx);
       lease.release();

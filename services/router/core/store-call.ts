@@ -13,17 +13,13 @@ export type StoreCall = <T>(op: string, p: Promise<T>) => Promise<T>;
 export interface StoreHealth { failing: boolean }
 
 export function storeCall(stats: RouterStats, log: Pick<Logger, 'warn'>, health: StoreHealth = { failing: false }): StoreCall {
-  return async <T>(op: string, p: Promise<T>): Promise<T> => {
-    try {
-      const v = await p;
-      health.failing = false;
-      return v;
-    } catch (err) {
-      if (err instanceof LonglinkError) throw err;
-      health.failing = true;
-      stats.storeErrors++;
-      log.warn({ op, err: err instanceof Error ? err.message : String(err) }, 'store operation failed');
-      throw new LonglinkError(Errors.STORE_UNAVAILABLE, op);
-    }
+  const failed = (op: string, err: unknown): never => {
+    if (err instanceof LonglinkError) throw err;
+    health.failing = true;
+    stats.storeErrors++;
+    log.warn({ op, err: err instanceof Error ? err.message : String(err) }, 'store operation failed');
+    throw new LonglinkError(Errors.STORE_UNAVAILABLE, op);
   };
+  // One then() per call rather than an async wrapper: every push makes one or more of these.
+  return <T>(op: string, p: Promise<T>): Promise<T> => p.then((v) => { health.failing = false; return v; }, (err: unknown) => failed(op, err));
 }

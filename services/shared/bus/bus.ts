@@ -61,6 +61,15 @@ export interface Bus {
   subscribe(subject: string, handler: (msg: BusMessage) => void, opts?: { queue?: string }): Subscription;
   request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers?: Headers }): Promise<BusMessage>;
   respond(to: BusMessage, data: Uint8Array, headers?: Headers): void;
+  /**
+   * A bus that sends what a turn published together at the end of the turn
+   * (nats-bus.ts) hands it to its connection now instead, synchronously.
+   * For a publisher whose own end-of-turn batch just went out (the router's
+   * coalesced deliveries): without it that batch would wait for the next
+   * loop iteration, one more wake-up and a later write. Order is kept (the
+   * queue is handed over in publish order). Absent: the bus sends at once.
+   */
+  handOver?(): void;
   /** Resolves when everything published so far has been handed to the server (or subscribers). */
   flush(): Promise<void>;
   close(): Promise<void>;

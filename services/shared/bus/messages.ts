@@ -105,8 +105,9 @@ export interface PresenceEvent {
   at: number;
   /**
    * Only on re-announced onlines (SyncRequest, or the gateway's own NATS
-   * reconnect): the highest seq written to this connection (0 while its
-   * session is still starting). Pushes stored
+   * reconnect): the highest seq written to this connection. A connection
+   * still starting is announced only once its start succeeds (gateway
+   * bus-link.ts reannounce: unstamped, it would displace any entry). Pushes stored
    * while the directory did not list the connection are then sent to it
    * from the inbox (read after the entry is back, as a resume does), so none
    * waits for the next reconnect.

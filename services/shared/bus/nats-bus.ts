@@ -151,8 +151,8 @@ export class NatsBus implements Bus {
     this.turn.push({ subject, data, headers, nats });
   }
 
-  /** Hands this turn's publishes over now, before an operation that must not overtake them. */
-  private handOver(): void {
+  /** Hands this turn's publishes over now: before an operation that must not overtake them, or for a publisher done for the turn (Bus.handOver). */
+  handOver(): void {
     this.turn.flush();
   }
 

@@ -13,7 +13,10 @@
  *  - Order: the sink gets items in push order, and every item exactly once.
  *  - flush() hands over what is queued now, synchronously; owners call it
  *    before any operation that must not overtake earlier pushes (subscribe,
- *    unsubscribe, request, flush, close, a disconnect).
+ *    unsubscribe, request, flush, close, a disconnect), or when a turn's
+ *    publishing is done (Bus.handOver). It cancels the end-of-turn handover
+ *    it made unnecessary: a pending setImmediate keeps the event loop from
+ *    sleeping, so it would cost a loop iteration for nothing.
  *  - One setImmediate per turn at most, however many pushes; none when the
  *    queue stays empty.
  *  - The sink owns the batch it is given; a throw from the sink propagates
@@ -21,9 +24,9 @@
  */
 export class TurnQueue<T> {
   private items: T[] = [];
-  private scheduled = false;
+  private scheduled: NodeJS.Immediate | undefined;
   private readonly atTurnEnd = (): void => {
-    this.scheduled = false;
+    this.scheduled = undefined;
     this.flush();
   };
 
@@ -36,14 +39,12 @@ export class TurnQueue<T> {
 
   push(item: T): void {
     this.items.push(item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.atTurnEnd);
-    }
+    this.scheduled ??= setImmediate(this.atTurnEnd);
   }
 
   /** Hands what is queued to the sink now, in order (nothing if empty). */
   flush(): void {
+    if (this.scheduled !== undefined) { clearImmediate(this.scheduled); this.scheduled = undefined; }
     if (this.items.length === 0) return;
     const batch = this.items;
     this.items = [];

@@ -1,0 +1,90 @@
+/**
+ * How long refused session starts are told to wait (Retry-After): a return
+ * *schedule*, not a window. Each refusal takes the next free slot of a
+ * timetable that advances by 1 / rate per refusal, and is told to come back
+ * at a random point inside its slot:
+ *
+ *   slot       = max(nextFree, now + minWaitMs);  nextFree = slot + 1000 / rate
+ *   Retry-After = slot − now + random × slot width   (ms, capped at maxMs)
+ *
+ * so the refused crowd returns at `rate` per second, spread evenly, and the
+ * last one returns when the ones before it have been served. Why: a window
+ * (uniform waits in [1, W] s) sized from the crowd brought clients back in
+ * clumps, and once sized during a few seconds of congestion it sent
+ * thousands of clients to sleep for up to 30 s while the gateway stood idle
+ * (bench:storm, fixed-retry clients: 10,000 waiting, admissions at 10 ms
+ * latency, no refusal, for the last 28 s of a 68 s recovery).
+ *
+ * The rate is `headroom` × the best admission rate of recent periods
+ * (decaying by `capacityDecay` per period), and never below a floor the
+ * caller gives (the gateway: what its adaptive limit admits at the current
+ * start latency, limit / latency, Little's law; it is the only estimate
+ * before the first admission): a schedule at exactly the measured rate would be self-fulfilling
+ * (admissions can never exceed arrivals), so it asks for a little more and
+ * the limit refuses, and re-schedules, what does not fit. Waits beyond
+ * `maxMs` are not reserved: those clients are told `maxMs` (jittered down
+ * by up to a tenth) and take a slot when they return. Pure, caller-supplied
+ * time and randomness.
+ */
+export interface RetryScheduleOptions {
+  /** Longest wait handed out (ms). */
+  maxMs: number;
+  /** Shortest wait (ms): the limit is full now, so the next room is at least a start's latency away. */
+  minWaitMs: number;
+  /** Period over which admissions are counted (ms). */
+  periodMs: number;
+  /** The schedule runs this much faster than the measured admission rate (> 1 probes for more). */
+  headroom: number;
+  /** Per-period decay of the remembered best admission rate (0–1; default 0.9). */
+  capacityDecay?: number;
+}
+
+export class RetrySchedule {
+  private nextFree: number;
+  private periodStart: number;
+  private admitted = 0;
+  /** Best recent admissions per second (decaying). */
+  private capacity = 0;
+  private lastRate = 0;
+
+  constructor(private readonly o: RetryScheduleOptions, now: number) {
+    if (!(o.maxMs >= 1000) || !(o.minWaitMs >= 0 && o.minWaitMs < o.maxMs) || !(o.periodMs > 0) || !(o.headroom >= 1)) {
+      throw new RangeError('RetrySchedule: maxMs >= 1000, 0 <= minWaitMs < maxMs, periodMs > 0, headroom >= 1');
+    }
+    this.nextFree = now;
+    this.periodStart = now;
+  }
+
+  /** Time until the last scheduled return (ms): the longest wait currently handed out. */
+  horizonMs(now: number): number { return Math.max(0, Math.min(this.o.maxMs, this.nextFree - now)); }
+  /** The return rate of the last refusal (per second). */
+  get rate(): number { return this.lastRate; }
+
+  admit(now: number): void { this.roll(now); this.admitted++; }
+
+  /**
+   * Counts a refusal and returns its wait (ms). `floorPerS`: the rate the
+   * admission limit supports at its target latency (limit × 1000 / target).
+   * `notBeforeMs`: a longer shortest wait for this one (a router's hint: its
+   * queue drains no sooner), so it takes the first free slot after that.
+   */
+  refuse(now: number, random: () => number, floorPerS: number, notBeforeMs = 0): number {
+    this.roll(now);
+    const rate = this.lastRate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
+    const width = 1000 / rate;
+    const slot = Math.max(this.nextFree, now + Math.max(this.o.minWaitMs, notBeforeMs));
+    if (slot - now >= this.o.maxMs) return Math.round(this.o.maxMs * (1 - 0.1 * random()));
+    this.nextFree = slot + width;
+    return Math.round(Math.min(this.o.maxMs, slot - now + random() * width));
+  }
+
+  private roll(now: number): void {
+    if (now - this.periodStart < this.o.periodMs) return;
+    // Admissions over the time since the last roll (no call in between means none happened).
+    const elapsed = now - this.periodStart;
+    const decay = (this.o.capacityDecay ?? 0.9) ** Math.floor(elapsed / this.o.periodMs);
+    this.capacity = Math.max((this.admitted * 1000) / elapsed, this.capacity * decay);
+    this.periodStart = now;
+    this.admitted = 0;
+  }
+}
