@@ -347,11 +347,21 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
       // Probes and scrapes (/healthz, /readyz, /metrics) would start a trace each: only the API is traced.
       if (!trace.enabled || !route.startsWith('/v1/')) return answer(req, send, m, t0);
       const method = req.method;
-      return trace.span(`${method} ${route}`, { kind: 'server', carrier: req.traceCarrier(), attrs: { 'http.request.method': method, 'http.route': route } }, (span) =>
-        answer(req, send, m, t0).then((status) => {
-          span.setAttributes({ 'http.response.status_code': status });
-          if (status >= 500) span.fail(`HTTP ${status}`);
-        }));
+      let answering: Promise<number> | undefined;
+      try {
+        return trace.span(`${method} ${route}`, { kind: 'server', carrier: req.traceCarrier(), attrs: { 'http.request.method': method, 'http.route': route } }, (span) => {
+          answering = answer(req, send, m, t0);
+          return answering.then((status) => {
+            span.setAttributes({ 'http.response.status_code': status });
+            if (status >= 500) span.fail(`HTTP ${status}`);
+          });
+        });
+      } catch (err) {
+        // `serve` never rejects or throws (the adapters count requests in flight on it): a tracer that
+        // throws costs the trace, never the answer.
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'http request not traced');
+        return answering ?? answer(req, send, m, t0);
+      }
     },
   };
 }
