@@ -254,11 +254,15 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
     },
   }));
 
+  // Fixed paths' matches, made once: one per request was garbage on the push path.
+  const exactMatches = new Map<string, { route: Route; param: string; template: string }>();
+  for (const [template, route] of Object.entries(routes)) if (!template.includes(':')) exactMatches.set(template, { route, param: '', template });
+
   function match(url: string): { route: Route; param: string; template: string } | undefined {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const exact = path.includes(':') ? undefined : routes[path];
-    if (exact) return { route: exact, param: '', template: path };
+    const exact = exactMatches.get(path);
+    if (exact) return exact;
     for (const [prefix, template] of [['/v1/presence/', '/v1/presence/:user'], ['/v1/channels/', '/v1/channels/:channel']] as const) {
       const r = routes[template];
       if (r && path.startsWith(prefix) && path.length > prefix.length && !path.includes('/', prefix.length)) return { route: r, param: path.slice(prefix.length), template };

@@ -1,7 +1,7 @@
 /**
  * The benchmark suite (`npm run bench`), the reconnect-storm bench
  * (`npm run bench:storm`), push latency and maximum batches (`bench:push`), CPU per heartbeat vs bare uWS
- * (`bench:heartbeat-cpu`) and the timing wheel (`bench:wheel`), run end to end
+ * (`bench:heartbeat-cpu`), the gateway's delivery path alone (`bench:gateway-deliver`) and the timing wheel (`bench:wheel`), run end to end
  * at toy sizes: every server and
  * every retry policy produces numbers, the baselines verify JWTs, nothing is
  * lost in the storm. Plus the pure report pieces (ratios, comparison).
@@ -157,6 +157,20 @@ describe('benches end to end (toy sizes)', () => {
     assert.ok(typeof m.loop_own_max_ms === 'number' && m.loop_own_max_ms >= -1 && m.floor_max_ms! >= 0, JSON.stringify(m));
     assert.match(out, /server event-loop delay p99\/max \(own max\) ms/);
     assert.match(out, /floor \(an idle Node process, same window\)/);
+  });
+
+  it('bench:gateway-deliver: deliveries published straight to the gateway reach every client, at 1 and 4 pushes per bus message, with CPU per push and per message', async () => {
+    const { json, out } = await run('dist/loadtest/bench/gateway-deliver.js', ['--baseline', 'none', '--users', '20', '--workers', '1',
+      '--rate', '200', '--duration', '600', '--warmup', '200', '--per-msg', '1,4']);
+    const [r] = json.results as Array<{ label: string; windows: Array<{ per_msg: number; pushes: number; msgs: number; received: number; gateway_us_per_push: number; gateway_us_per_msg: number }> }>;
+    assert.equal(r!.label, 'new');
+    assert.deepEqual(r!.windows.map((w) => w.per_msg), [1, 4]);
+    for (const w of r!.windows) {
+      assert.ok(w.pushes > 0 && w.received === w.pushes, JSON.stringify(w));
+      assert.equal(w.msgs, Math.ceil(w.pushes / w.per_msg));
+      assert.ok(w.gateway_us_per_push > 0 && Math.abs(w.gateway_us_per_msg - w.gateway_us_per_push * w.per_msg) <= w.per_msg, JSON.stringify(w));
+    }
+    assert.match(out, /gateway CPU per push \(deliveries published straight to the gateway\)/);
   });
 
   it('bench:push-store: both store paths find every user online, CPU per call and the lean ÷ ioredis ratio computed', async () => {

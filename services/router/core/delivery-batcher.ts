@@ -44,27 +44,26 @@ export class DeliveryBatcher {
   }
 
   /**
-   * Queues pushes for one user on one gateway. With `now`, publishes this
+   * Queues a push for one user on one gateway. With `now`, publishes this
    * gateway's queue at once, what was queued before first (tracing, and
    * in-process gateways). True: queued (published with the turn's flush,
    * see `published`); false: published already.
    */
-  add(gateway: string, user: string, pushes: PushRecord[], receipt: string | undefined, now = false): boolean {
+  add(gateway: string, user: string, record: PushRecord, receipt: string | undefined, now = false): boolean {
     let p = this.pending.get(gateway);
     if (now && (p === undefined || p.deliveries.length === 0)) {
       // Nothing queued for this gateway before it: this delivery alone, without the queue's bookkeeping.
-      this.o.publish(gateway, [receipt !== undefined ? { user, pushes: [...pushes], receipt } : { user, pushes: [...pushes] }]);
+      this.o.publish(gateway, [receipt !== undefined ? { user, pushes: [record], receipt } : { user, pushes: [record] }]);
       return false;
     }
     if (!p) this.pending.set(gateway, (p = { deliveries: [], byUser: new Map(), bytes: 0 }));
-    let bytes = 0;
-    for (const r of pushes) bytes += recordBytes(r);
+    let bytes = recordBytes(record);
     if (p.deliveries.length > 0 && p.bytes + bytes > this.o.maxBytes) this.flushGateway(gateway, p);
     const last = p.byUser.get(user);
     if (last !== undefined && last.receipt === receipt) {
-      for (const r of pushes) last.pushes.push(r);
+      last.pushes.push(record);
     } else {
-      const d: Delivery = receipt !== undefined ? { user, pushes: [...pushes], receipt } : { user, pushes: [...pushes] };
+      const d: Delivery = receipt !== undefined ? { user, pushes: [record], receipt } : { user, pushes: [record] };
       p.deliveries.push(d);
       p.byUser.set(user, d);
       bytes += user.length + 32;

@@ -168,6 +168,12 @@ function* pushBodySteps(body: unknown, limits: PushLimits): Generator<void, Inpu
 
 /** A push body: one message, or `{messages: [...]}` for a batch (the HTTP API's and the bus's wire form). */
 export function parsePushBody(body: unknown, limits: PushLimits): InputResult<PushInput> {
+  // One message (the usual push): checked as bodyHead would, without the generator.
+  if (isObject(body) && !('messages' in body)) {
+    const issues = new Issues();
+    const push = message(body, '', limits, issues);
+    return issues.result(() => ({ kind: 'single', push: push! }));
+  }
   const steps = pushBodySteps(body, limits);
   for (;;) {
     const r = steps.next();

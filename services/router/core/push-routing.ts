@@ -159,7 +159,7 @@ export class PushRouting {
   /** Queued for the turn's flush, or (traced; an in-process gateway on the in-turn path) published at once. */
   private deliver(gateway: string, user: string, record: PushRecord, receipt: string | undefined, ctx: RouteContext): void {
     const now = ctx.traced || (ctx.inProcess && this.deps.out.deliversInProcess?.(gateway) === true);
-    if (this.deliveries.add(gateway, user, [record], receipt, now)) ctx.queued = true;
+    if (this.deliveries.add(gateway, user, record, receipt, now)) ctx.queued = true;
   }
 
   private publishNotices(ctx: RouteContext): void {
