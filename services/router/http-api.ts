@@ -348,19 +348,28 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
       if (!trace.enabled || !route.startsWith('/v1/')) return answer(req, send, m, t0);
       const method = req.method;
       let answering: Promise<number> | undefined;
+      // `serve` never rejects or throws (the adapters count requests in flight on it): a tracer that throws,
+      // at once or later (ending the span, setting its status), costs the trace, never the answer.
+      const untraced = (err: unknown): Promise<number> => {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'http request trace failed');
+        return answering ?? answer(req, send, m, t0);
+      };
       try {
-        return trace.span(`${method} ${route}`, { kind: 'server', carrier: req.traceCarrier(), attrs: { 'http.request.method': method, 'http.route': route } }, (span) => {
+        const traced = trace.span(`${method} ${route}`, { kind: 'server', carrier: req.traceCarrier(), attrs: { 'http.request.method': method, 'http.route': route } }, (span) => {
           answering = answer(req, send, m, t0);
           return answering.then((status) => {
-            span.setAttributes({ 'http.response.status_code': status });
-            if (status >= 500) span.fail(`HTTP ${status}`);
+            try {
+              span.setAttributes({ 'http.response.status_code': status });
+              if (status >= 500) span.fail(`HTTP ${status}`);
+            } catch (err) {
+              log.warn({ err: err instanceof Error ? err.message : String(err) }, 'http request trace failed');
+            }
+            return status;
           });
         });
+        return Promise.resolve(traced).then(undefined, untraced);
       } catch (err) {
-        // `serve` never rejects or throws (the adapters count requests in flight on it): a tracer that
-        // throws costs the trace, never the answer.
-        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'http request not traced');
-        return answering ?? answer(req, send, m, t0);
+        return untraced(err);
       }
     },
   };

@@ -97,7 +97,8 @@ export async function listenNode(h: ApiHandler, o: ListenOptions): Promise<Route
     }
     const expects = (req.headers.expect ?? '').toLowerCase() === '100-continue';
     const state = { invited: false };
-    void h.serve(request(req, res, state, expects), (r) => send(req, res, r, expects && !state.invited), t0);
+    // serve never rejects; if it ever did, an unhandled rejection must not take the router down.
+    h.serve(request(req, res, state, expects), (r) => send(req, res, r, expects && !state.invited), t0).catch(() => {});
   };
   const server = createServer(onRequest);
   // Handled, Node sends no automatic 100 Continue: the request's body() sends it once every check before the body has passed.

@@ -309,10 +309,28 @@ describe('RetrySchedule', () => {
 
   it('a refusal with a longer shortest wait (a router hint) takes the first free slot after it', () => {
     const s = new RetrySchedule(opts, 0);
-    assert.equal(s.refuse(0, () => 0, 100, 3000), 3000, 'an empty schedule: the hint itself');
-    assert.equal(s.refuse(0, () => 0, 100, 3000), 3010, 'the next slot after it');
-    assert.equal(s.refuse(0, () => 0, 100), 3020, 'later refusals queue behind it');
-    assert.equal(s.refuse(0, () => 0, 100, 50_000), 30_000, 'beyond the horizon: not reserved');
+    assert.equal(s.refuseAfter(0, () => 0, 100, 3000), 3000, 'an empty schedule: the hint itself');
+    assert.equal(s.refuseAfter(0, () => 0, 100, 3000), 3010, 'the next slot after it');
+    assert.equal(s.refuse(0, () => 0, 100), 500, 'later refusals do not queue behind it');
+    assert.equal(s.refuse(0, () => 0, 100), 510);
+    assert.equal(s.refuseAfter(0, () => 0, 100, 0), 3020, 'a short hint still queues behind the longer ones');
+    const horizon = s.horizonMs(0);
+    assert.equal(s.refuseAfter(0, () => 0, 100, 50_000), 50_000, 'beyond the horizon: the hint, not the horizon');
+    assert.equal(s.refuseAfter(0, () => 0.999, 100, 50_000), 54_995, 'jittered up by up to a tenth');
+    assert.equal(s.horizonMs(0), horizon, 'and not reserved');
+  });
+
+  it('a hint is honoured whatever the schedule holds: never a wait below it', () => {
+    const full = new RetrySchedule({ ...opts, maxMs: 10_000 }, 0);
+    for (let i = 0; i < 100; i++) full.refuse(0, () => 0, 10); // booked to 10.5 s: no slot within the horizon
+    for (const hint of [0, 2000, 8999, 9000, 9500, 9999, 10_000, 12_000, 30_000]) {
+      for (const r of [0, 0.5, 0.999]) {
+        const w = full.refuseAfter(0, () => r, 10, hint);
+        assert.ok(w >= hint && w >= 9000 && w <= Math.max(10_000, hint * 1.1), `hint ${hint}, random ${r}: ${w} ms`);
+      }
+    }
+    const empty = new RetrySchedule({ ...opts, maxMs: 10_000 }, 0);
+    for (const hint of [9999, 10_000, 12_000, 30_000]) assert.ok(empty.refuseAfter(0, () => 0.5, 10, hint) >= hint, `${hint} on an empty schedule`);
   });
 
   it('refuses nonsense options', () => {

@@ -150,6 +150,36 @@ describe('GatewayCore admission', () => {
     assert.ok((shed.frames()[0] as { delayMs: number }).delayMs >= last, 'behind the booked crowd');
   });
 
+  for (const hint of [5_000, 9_990, 12_000, 30_000]) {
+    it(`a router shed hint of ${hint} ms is honoured: the client is told no sooner`, async () => {
+      const a = setup({ admission: adm({ maxStarting: 100 }) });
+      a.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', hint));
+      const s = new FakeClientSocket();
+      assert.ok(admit(a.core).ok);
+      a.core.open(s, a.hs());
+      await flush();
+      const { delayMs } = s.frames()[0] as { delayMs: number };
+      // Past the 10 s horizon the hint was cut to 9-10 s: back before the router's queue drained, in one clump.
+      assert.ok(delayMs >= hint && delayMs <= hint * 1.1 + 10, `told ${delayMs} ms, router said ${hint} ms`);
+    });
+  }
+
+  it("a long shed does not push the gateway's own 503 refusals behind it", async () => {
+    const a = setup({ admission: adm({ maxConnections: 1000, connectBurst: 1000, maxStarting: 10 }) });
+    a.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', 9000));
+    const shed = new FakeClientSocket();
+    assert.ok(admit(a.core).ok);
+    a.core.open(shed, a.hs('shed'));
+    await flush();
+    assert.ok((shed.frames()[0] as { delayMs: number }).delayMs >= 9000);
+    a.link.resumeReply = () => new Promise(() => {}); // the limit fills with starts still waiting
+    let r = admit(a.core);
+    for (let i = 0; r.ok && i < 20; i++) { a.core.open(new FakeClientSocket(), a.hs(`u${i}`)); r = admit(a.core); }
+    assert.equal(r.ok, false, 'the limit is full');
+    // Booked behind the shed, it was told 9.5 s: one router's queue set the whole gateway's return times.
+    if (!r.ok) assert.ok(r.retryAfterMs! < 2000, `a 503 told ${r.retryAfterMs} ms, not behind the 9 s shed`);
+  });
+
   it('a router that sheds a session start: 1013 after a reconnect frame with a jittered delay, and the limit halves', async () => {
     const a = setup({ admission: adm({ maxStarting: 100 }) });
     a.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', 2000));

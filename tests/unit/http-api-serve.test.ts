@@ -16,20 +16,25 @@ const request = (): ApiRequest => ({
   body: async () => ({ ok: true, text: '{}' }),
 });
 
-function throwingTracer(when: 'before' | 'after'): TraceHooks {
+type When = 'before' | 'after' | 'on status' | 'on end';
+
+function throwingTracer(when: When): TraceHooks {
+  const broke = (): never => { throw new Error('tracer broke'); };
   return {
     enabled: true,
     span: (_name, _opts, fn) => {
-      if (when === 'before') throw new Error('tracer broke');
-      fn({ setAttributes: () => {}, fail: () => {} } as never);
-      throw new Error('tracer broke');
+      if (when === 'before') broke();
+      const ran = fn({ setAttributes: when === 'on status' ? broke : () => {}, fail: () => {} } as never);
+      if (when === 'after') broke();
+      // As the OTel hooks do: the span ends once the handler's promise settles; ending it throws here.
+      return when === 'on end' ? (ran as Promise<unknown>).then(broke) : ran;
     },
   } as TraceHooks;
 }
 
 describe('ApiHandler.serve with a tracer that throws', () => {
-  for (const when of ['before', 'after'] as const) {
-    it(`answers exactly once and resolves when the span throws ${when} running the handler`, async () => {
+  for (const when of ['before', 'after', 'on status', 'on end'] as const) {
+    it(`answers exactly once and resolves when the tracer throws ${when}`, async () => {
       const h = apiHandler({
         core: {} as RouterApi, ready: () => true, host: '127.0.0.1', port: 0, apiKeys: ['k'],
         limits: { maxBodyBytes: 1 << 16 }, log: silent, trace: throwingTracer(when),
@@ -37,7 +42,7 @@ describe('ApiHandler.serve with a tracer that throws', () => {
       const sent: Reply[] = [];
       let served: Promise<unknown> | undefined;
       assert.doesNotThrow(() => { served = h.serve(request(), (r) => { sent.push(r); return undefined; }, 0); });
-      await served;
+      await assert.doesNotReject(served as Promise<unknown>);
       assert.deepEqual(sent.map((r) => r.status), [401]);
     });
   }

@@ -95,23 +95,32 @@ export class AdmissionControl {
   }
 
   /**
-   * The wait (ms) for a start a router shed with a retry hint: the first free
-   * slot of the same return schedule as the 503s, no sooner than the hint
-   * (the router's queue drains no sooner). Why not hint × (1 + jitter), as
-   * before: the hint is already the time the router's queue takes to drain,
-   * and doubling it at random brought a storm's last few hundred clients
-   * back over seconds at 50-70/s while the gateways stood idle (bench:storm,
-   * fixed retry: the last 1 % took 8.4 → 11.3 s); booked, they come back
-   * at the rate the gateway admits, in the order they were shed.
+   * The wait (ms) for a start a router shed with a retry hint: never less
+   * than the hint (the router's queue drains no sooner). Within the horizon,
+   * the first free slot at or after the hint, behind the 503s already
+   * booked, at the same rate, on a timetable of its own: a shed never moves
+   * the 503s' next slot, so one router's queue estimate does not set every
+   * refused client's return time (RetrySchedule.refuseAfter). A hint past
+   * the horizon books nothing: the hint plus up to a tenth. Why not
+   * hint × (1 + jitter) for all of them, as before: the hint is already the
+   * time the router's queue takes to drain, and doubling it at random
+   * brought a storm's last few hundred clients back over seconds at
+   * 50-70/s while the gateways stood idle (bench:storm, fixed retry: the
+   * last 1 % took 8.4 → 11.3 s); booked, they come back at the rate the
+   * gateway admits, in the order they were shed.
    */
   shedReturnMs(now: number, hintMs: number): number {
-    return this.bookReturn(now, hintMs);
+    return this.retry.refuseAfter(now, this.random, this.floorPerS(), hintMs);
   }
 
-  /** A place in the return schedule: Little's law floor, what the limit admits at the latency starts take now (never faster than at the target). */
-  private bookReturn(now: number, notBeforeMs = 0): number {
-    const floor = (this.limit.limit * 1000) / Math.max(this.o.startTargetMs, this.limit.latencyMs);
-    return this.retry.refuse(now, this.random, floor, notBeforeMs);
+  /** A place in the return schedule of the 503s. */
+  private bookReturn(now: number): number {
+    return this.retry.refuse(now, this.random, this.floorPerS());
+  }
+
+  /** Little's law floor of the return rate: what the limit admits at the latency starts take now (never faster than at the target). */
+  private floorPerS(): number {
+    return (this.limit.limit * 1000) / Math.max(this.o.startTargetMs, this.limit.latencyMs);
   }
 
   /** A session start began (the connection opened); returns its start time for `startEnded`. */

@@ -23,8 +23,20 @@
  * (admissions can never exceed arrivals), so it asks for a little more and
  * the limit refuses, and re-schedules, what does not fit. Waits beyond
  * `maxMs` are not reserved: those clients are told `maxMs` (jittered down
- * by up to a tenth) and take a slot when they return. Pure, caller-supplied
- * time and randomness.
+ * by up to a tenth) and take a slot when they return.
+ *
+ * Returns with a shortest wait (`refuseAfter`: a start a router shed, with
+ * the time its queue takes to drain) are never told less than that wait,
+ * and run on their own timetable (`shedNextFree`): the first free slot at
+ * or after the hint, behind the refusals already booked, spread at the same
+ * rate, but they never move `nextFree`. Why: one router's queue estimate
+ * (up to 30 s) booked into the shared timetable sent every later refusal of
+ * the whole gateway behind it (one 9 s shed, then a full limit: the next
+ * refusal was told 9.5 s instead of 0.5 s). Where the two timetables overlap
+ * the gateway sees up to twice the rate for a while; the limit refuses, and
+ * re-books, what does not fit. A hint beyond `maxMs` is not reserved either:
+ * told the hint plus up to a tenth (upward: the router asked for no sooner).
+ * Pure, caller-supplied time and randomness.
  */
 export interface RetryScheduleOptions {
   /** Longest wait handed out (ms). */
@@ -41,6 +53,8 @@ export interface RetryScheduleOptions {
 
 export class RetrySchedule {
   private nextFree: number;
+  /** Next free slot of the returns with a shortest wait (router sheds); never moves `nextFree`. */
+  private shedNextFree: number;
   private periodStart: number;
   private admitted = 0;
   /** Best recent admissions per second (decaying). */
@@ -52,30 +66,55 @@ export class RetrySchedule {
       throw new RangeError('RetrySchedule: maxMs >= 1000, 0 <= minWaitMs < maxMs, periodMs > 0, headroom >= 1');
     }
     this.nextFree = now;
+    this.shedNextFree = now;
     this.periodStart = now;
   }
 
-  /** Time until the last scheduled return (ms): the longest wait currently handed out. */
-  horizonMs(now: number): number { return Math.max(0, Math.min(this.o.maxMs, this.nextFree - now)); }
+  /** Time until the last scheduled return (ms, at most `maxMs`): the longest booked wait currently handed out. */
+  horizonMs(now: number): number { return Math.max(0, Math.min(this.o.maxMs, Math.max(this.nextFree, this.shedNextFree) - now)); }
   /** The return rate of the last refusal (per second). */
   get rate(): number { return this.lastRate; }
 
   admit(now: number): void { this.roll(now); this.admitted++; }
 
   /**
-   * Counts a refusal and returns its wait (ms). `floorPerS`: the rate the
-   * admission limit supports at its target latency (limit × 1000 / target).
-   * `notBeforeMs`: a longer shortest wait for this one (a router's hint: its
-   * queue drains no sooner), so it takes the first free slot after that.
+   * Counts a refusal and returns its wait (ms): the next slot of the
+   * timetable. `floorPerS`: the rate the admission limit supports at its
+   * target latency (limit × 1000 / target).
    */
-  refuse(now: number, random: () => number, floorPerS: number, notBeforeMs = 0): number {
-    this.roll(now);
-    const rate = this.lastRate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
-    const width = 1000 / rate;
-    const slot = Math.max(this.nextFree, now + Math.max(this.o.minWaitMs, notBeforeMs));
-    if (slot - now >= this.o.maxMs) return Math.round(this.o.maxMs * (1 - 0.1 * random()));
+  refuse(now: number, random: () => number, floorPerS: number): number {
+    const width = this.width(now, floorPerS);
+    const slot = Math.max(this.nextFree, now + this.o.minWaitMs);
+    if (slot - now >= this.o.maxMs) return this.unbooked(0, random);
     this.nextFree = slot + width;
     return Math.round(Math.min(this.o.maxMs, slot - now + random() * width));
+  }
+
+  /**
+   * A refusal that must wait at least `notBeforeMs` (a router's hint: its
+   * queue drains no sooner): the first free slot at or after it, behind the
+   * refusals booked so far, on the timetable of such returns, which
+   * `refuse` does not queue behind. The wait is never below `notBeforeMs`.
+   */
+  refuseAfter(now: number, random: () => number, floorPerS: number, notBeforeMs: number): number {
+    const width = this.width(now, floorPerS);
+    const wait = Math.max(this.o.minWaitMs, notBeforeMs);
+    const slot = Math.max(this.nextFree, this.shedNextFree, now + wait);
+    if (slot - now >= this.o.maxMs) return this.unbooked(wait, random);
+    this.shedNextFree = slot + width;
+    return Math.round(Math.min(this.o.maxMs, slot - now + random() * width));
+  }
+
+  /** No slot within `maxMs`: nothing reserved. `maxMs` jittered down by up to a tenth, or a longer shortest wait jittered up by up to a tenth. */
+  private unbooked(notBeforeMs: number, random: () => number): number {
+    return notBeforeMs >= 0.9 * this.o.maxMs ? Math.max(Math.ceil(notBeforeMs), Math.round(notBeforeMs * (1 + 0.1 * random()))) : Math.round(this.o.maxMs * (1 - 0.1 * random()));
+  }
+
+  /** The slot width (ms) at the current rate, counting the refusal. */
+  private width(now: number, floorPerS: number): number {
+    this.roll(now);
+    this.lastRate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
+    return 1000 / this.lastRate;
   }
 
   private roll(now: number): void {

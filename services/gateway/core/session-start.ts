@@ -89,7 +89,7 @@ function refused(d: SessionStartDeps, c: Connection, err: unknown): void {
     // Refused at once by a router that could not start it in time: tell the client when to come back.
     d.stats.startsShedByRouter++;
     if (c.closed) return;
-    // Booked in the gateway's return schedule, no sooner than the router's hint (AdmissionControl.shedReturnMs).
+    // Never sooner than the router's hint: a slot at or after it, or past the horizon the hint plus jitter (AdmissionControl.shedReturnMs).
     const delayMs = d.admission.shedReturnMs(d.clock.now(), err.retryAfterMs ?? 1000);
     d.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'routers overloaded' }), false);
     d.closeWith(c, Close.TRY_AGAIN_LATER, 'routers overloaded, retry after the delay');

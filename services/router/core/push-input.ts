@@ -168,11 +168,10 @@ function* pushBodySteps(body: unknown, limits: PushLimits): Generator<void, Inpu
 
 /** A push body: one message, or `{messages: [...]}` for a batch (the HTTP API's and the bus's wire form). */
 export function parsePushBody(body: unknown, limits: PushLimits): InputResult<PushInput> {
-  // One message (the usual push): checked as bodyHead would, without the generator.
-  if (isObject(body) && !('messages' in body)) {
-    const issues = new Issues();
-    const push = message(body, '', limits, issues);
-    return issues.result(() => ({ kind: 'single', push: push! }));
+  // One message (the usual push) or a body refused outright: bodyHead decides it, without the generator.
+  if (!isObject(body) || !('messages' in body)) {
+    const head = bodyHead(body, limits, new Issues());
+    if (head.kind === 'done') return head.result;
   }
   const steps = pushBodySteps(body, limits);
   for (;;) {
