@@ -33,6 +33,7 @@ import { killOnExit, clusterProcs } from '../lib/kill-on-exit.js';
 import { startCluster, CLUSTER_SECRET, type Cluster } from '../../infra/local/cluster-harness.js';
 import { subjects as makeSubjects } from '../../services/shared/bus/subjects.js';
 import { cpuMicrosFine as cpuMicros } from './proc-stats.js';
+import { gatewayDeliverCounts, type DeliverCounts } from './gateway-deliver-counts.js';
 import { ensureBaseline, GATEWAY_ENV } from './push-systems.js';
 import type { WorkerArgs } from './push-worker.js';
 
@@ -55,8 +56,16 @@ let workers: ChildProcess[] = [];
 killOnExit(() => [...workers, ...clusterProcs(cluster)], { exitOnSignal: true });
 
 interface Window {
-  per_msg: number; pushes: number; msgs: number; received: number; elapsed_s: number;
-  gateway_us_per_push: number; gateway_us_per_msg: number; gateway_cpu_pct: number;
+  /** Published: `pushes` pushes in `msgs` bus messages. */
+  per_msg: number; pushes: number; msgs: number;
+  /** Counted by the gateway (pushes_delivered_total) and by NATS (messages sent on its deliver subscription), over the window. */
+  gw_pushes: number; gw_msgs: number;
+  received: number; elapsed_s: number;
+  /** false when a push was lost (received or delivered < published): the window's figures are not comparable. */
+  complete: boolean;
+  /** The gateway's CPU over the window, and what it spends idle (heartbeats, timers) over as long; per push/msg figures are the difference. */
+  gateway_cpu_us: number; idle_cpu_us: number;
+  gateway_us_per_push: number; gateway_us_per_msg: number; idle_us_per_push: number; gateway_cpu_pct: number;
   p50_ms: number; p99_ms: number;
 }
 
@@ -83,9 +92,19 @@ async function publish(nc: NatsConnection, subject: string, seqs: Int32Array, ph
   return msgs;
 }
 
-async function window(c: Cluster, nc: NatsConnection, seqs: Int32Array, phase: number, durationMs: number, perMsg: number, cursor: { user: number }): Promise<Window> {
+/** The gateway's CPU per second with no pushes (its clients heartbeating), over `ms`. */
+async function idleRate(c: Cluster, ms: number): Promise<number> {
+  const pid = c.gateways[0]!.proc.child.pid!;
+  const cpu0 = cpuMicros(pid), t0 = performance.now();
+  await sleep(ms);
+  return (cpuMicros(pid) - cpu0) / ((performance.now() - t0) / 1000);
+}
+
+async function window(c: Cluster, nc: NatsConnection, seqs: Int32Array, phase: number, durationMs: number, perMsg: number, cursor: { user: number }, idleUsPerS: number): Promise<Window> {
   const pid = c.gateways[0]!.proc.child.pid!;
   const pushes = Math.round((RATE * durationMs) / 1000 / perMsg) * perMsg;
+  // Counted outside the timed span: a scrape is gateway work too.
+  const n0: DeliverCounts = await gatewayDeliverCounts(c, c.gateways[0]!.id);
   const cpu0 = cpuMicros(pid), t0 = performance.now();
   const msgs = await publish(nc, makeSubjects().deliver(c.gateways[0]!.id), seqs, phase, pushes, perMsg, cursor);
   const elapsedS = (performance.now() - t0) / 1000;
@@ -96,13 +115,20 @@ async function window(c: Cluster, nc: NatsConnection, seqs: Int32Array, phase: n
     if (counts.reduce((a, x) => a + (x.received[phase] ?? 0), 0) >= pushes || performance.now() > until) break;
     await sleep(50);
   }
-  const cpu = cpuMicros(pid) - cpu0;
+  const cpu = cpuMicros(pid) - cpu0, spanS = (performance.now() - t0) / 1000;
+  const n1 = await gatewayDeliverCounts(c, c.gateways[0]!.id);
+  const gwPushes = n1.pushes - n0.pushes, gwMsgs = n1.msgs - n0.msgs;
+  const idle = idleUsPerS * spanS, net = Math.max(0, cpu - idle);
   const parts = await Promise.all(workers.map((w) => ask<{ hist: ReturnType<Histogram['toSparse']> }>(w, { cmd: 'phase', id: phase }, 'phase')));
   const hist = new Histogram();
   for (const p of parts) hist.merge(p.hist);
   return {
-    per_msg: perMsg, pushes, msgs, received: hist.n, elapsed_s: r1(elapsedS),
-    gateway_us_per_push: r1(cpu / pushes), gateway_us_per_msg: r1(cpu / msgs), gateway_cpu_pct: Math.round((cpu / 1e4) / ((performance.now() - t0) / 1000)),
+    per_msg: perMsg, pushes, msgs, gw_pushes: gwPushes, gw_msgs: gwMsgs, received: hist.n, elapsed_s: r1(elapsedS),
+    complete: hist.n >= pushes && gwPushes >= pushes && gwMsgs >= msgs,
+    gateway_cpu_us: Math.round(cpu), idle_cpu_us: Math.round(idle),
+    // Per what the gateway counted itself: a push it never delivered is no work to divide by.
+    gateway_us_per_push: r1(net / Math.max(1, gwPushes)), gateway_us_per_msg: r1(net / Math.max(1, gwMsgs)),
+    idle_us_per_push: r1(idle / Math.max(1, gwPushes)), gateway_cpu_pct: Math.round((cpu / 1e4) / spanS),
     p50_ms: r1(hist.percentileMs(0.5)), p99_ms: r1(hist.percentileMs(0.99)),
   };
 }
@@ -124,14 +150,18 @@ async function measure(label: string, root: string): Promise<{ label: string; wi
     const open = (await Promise.all(ready)).reduce((a, x) => a + x.open, 0);
     if (open < N) throw new Error(`${label}: only ${open}/${N} clients connected`);
     await sleep(1000);
+    // As long as a measured window: the idle cost subtracted from each (as bench:push's idle window).
+    const idleUsPerS = await idleRate(c, DURATION);
+    log(`${label}: idle gateway ${Math.round(idleUsPerS / 1e4) / 100} % of a core`);
     const seqs = new Int32Array(N);
     const cursor = { user: 0 };
     const windows: Window[] = [];
     let phase = 1;
     for (const perMsg of PER_MSG) {
-      await window(c, nc, seqs, phase++, WARMUP, perMsg, cursor);
-      const w = await window(c, nc, seqs, phase++, DURATION, perMsg, cursor);
-      log(`${label} ${perMsg}/msg: gateway ${w.gateway_us_per_push} µs/push, ${w.gateway_us_per_msg} µs/msg, received ${w.received}/${w.pushes}, p99 ${w.p99_ms} ms`);
+      await window(c, nc, seqs, phase++, WARMUP, perMsg, cursor, idleUsPerS);
+      const w = await window(c, nc, seqs, phase++, DURATION, perMsg, cursor, idleUsPerS);
+      log(`${label} ${perMsg}/msg: gateway ${w.gateway_us_per_push} µs/push (idle ${w.idle_us_per_push} subtracted), ${w.gateway_us_per_msg} µs/msg, `
+        + `received ${w.received}/${w.pushes}, delivered ${w.gw_pushes} in ${w.gw_msgs} msgs, p99 ${w.p99_ms} ms${w.complete ? '' : ' INCOMPLETE'}`);
       windows.push(w);
     }
     return { label, windows };
@@ -146,24 +176,32 @@ async function measure(label: string, root: string): Promise<{ label: string; wi
   }
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const git = (args: string[]): string => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   const baselines = o.baseline === 'none' ? [] : o.baseline.split(',').map((x) => x.trim()).filter((x) => x !== '');
   const builds = [{ label: 'new', root: '' }, ...baselines.map((b) => ({ label: b, root: ensureBaseline(git(['rev-parse', '--show-toplevel']), b, log) }))];
   const results = [];
   for (const b of builds) results.push(await measure(b.label, b.root));
-  console.log('\ngateway CPU per push (deliveries published straight to the gateway)');
-  console.log('build         pushes/msg  µs/push  µs/msg  gw cpu %  received   p50 ms  p99 ms');
+  console.log('\ngateway CPU per push (deliveries published straight to the gateway; idle CPU subtracted)');
+  console.log('build         pushes/msg  µs/push  µs/msg  idle µs/push  gw cpu %  received   p50 ms  p99 ms');
   for (const r of results) for (const w of r.windows) {
     console.log(`${r.label.padEnd(14)}${String(w.per_msg).padStart(10)}${String(w.gateway_us_per_push).padStart(9)}${String(w.gateway_us_per_msg).padStart(8)}`
-      + `${String(w.gateway_cpu_pct).padStart(10)}${`${w.received}/${w.pushes}`.padStart(13)}${String(w.p50_ms).padStart(9)}${String(w.p99_ms).padStart(8)}`);
+      + `${String(w.idle_us_per_push).padStart(14)}${String(w.gateway_cpu_pct).padStart(10)}${`${w.received}/${w.pushes}`.padStart(13)}${String(w.p50_ms).padStart(9)}${String(w.p99_ms).padStart(8)}`
+      + (w.complete ? '' : '  INCOMPLETE: pushes lost, no ratio'));
   }
-  const ratios: Record<string, Record<string, number>> = {};
+  // A window that lost pushes did less work than the other build's: no ratio for it, and the run fails.
+  const incomplete = results.flatMap((r) => r.windows.filter((w) => !w.complete).map((w) => `${r.label} ${w.per_msg}/msg`));
+  const ratios: Record<string, Record<string, number | null>> = {};
   for (const r of results.slice(1)) {
-    ratios[`new ÷ ${r.label}`] = Object.fromEntries(results[0]!.windows.map((w, i) => [`${w.per_msg}/msg`, Math.round((w.gateway_us_per_push / r.windows[i]!.gateway_us_per_push) * 100) / 100]));
+    ratios[`new ÷ ${r.label}`] = Object.fromEntries(results[0]!.windows.map((w, i) => {
+      const o2 = r.windows[i]!;
+      return [`${w.per_msg}/msg`, w.complete && o2.complete ? Math.round((w.gateway_us_per_push / o2.gateway_us_per_push) * 100) / 100 : null];
+    }));
   }
   if (Object.keys(ratios).length > 0) console.log('\ngateway µs/push, new ÷ older build (same run): ' + JSON.stringify(ratios));
-  console.log(JSON.stringify({ bench: 'gateway-deliver', date: new Date().toISOString(), users: N, rate: RATE, duration_ms: DURATION, results, ratios }));
+  if (incomplete.length > 0) console.log(`\nINCOMPLETE windows (pushes lost): ${incomplete.join(', ')}`);
+  console.log(JSON.stringify({ bench: 'gateway-deliver', date: new Date().toISOString(), users: N, rate: RATE, duration_ms: DURATION, results, ratios, incomplete }));
+  return incomplete.length > 0 ? 1 : 0;
 }
 
-main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });
+main().then((code) => process.exit(code), (err: unknown) => { console.error(err); process.exit(1); });
