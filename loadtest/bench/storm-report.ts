@@ -83,6 +83,31 @@ export function allReconnected(open: number, reconnected: number, clients: numbe
   return reconnected >= clients && open >= clients;
 }
 
+/**
+ * The best rate of a cumulative counter over any `windowS` seconds of
+ * samples `{ t (s), n }` (n never decreasing), each window's end read off
+ * the series by linear interpolation. Why by time and not by sample count:
+ * the storm samples every 250 ms *plus* the scrape and the bench's own
+ * event-loop delay, so on a busy machine 12 samples spanned 4–8 s, and
+ * counting them as 3 s overstated the session-start rate (and so
+ * understated the ideal recovery time) by up to 1.4 × in the same run.
+ * Shorter than a window: the whole span's mean rate.
+ */
+export function bestRate(samples: ReadonlyArray<{ t: number; n: number }>, windowS = 3): number {
+  if (samples.length < 2) return 0;
+  const first = samples[0]!, last = samples.at(-1)!;
+  if (last.t - first.t <= windowS) return (last.n - first.n) / Math.max(0.25, last.t - first.t);
+  let best = 0;
+  for (let i = 0, j = 1; i < samples.length && samples[i]!.t + windowS <= last.t; i++) {
+    const a = samples[i]!, end = a.t + windowS;
+    while (samples[j]!.t < end) j++; // samples[j - 1].t < end <= samples[j].t
+    const p = samples[j - 1]!, q = samples[j]!;
+    const nEnd = q.t === p.t ? q.n : p.n + ((q.n - p.n) * (end - p.t)) / (q.t - p.t);
+    best = Math.max(best, (nEnd - a.n) / windowS);
+  }
+  return best;
+}
+
 /** Clients ÷ the session-start rate, and recovery ÷ that; undefined when no start was measured (no ideal to compare with). */
 export function idealOf(clients: number, startsPerS: number, recoverS: number | undefined): { ideal_s?: number; recover_vs_ideal?: number } {
   if (!(startsPerS > 0)) return {};

@@ -73,7 +73,7 @@ import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
 import { perSecond, timelineText, type StormSample } from './storm-timeline.js';
 import { ensureBaseline } from './push-systems.js';
 import { execFileSync } from 'node:child_process';
-import { allReconnected, compareStorms, connectTable, idealOf, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
+import { allReconnected, bestRate, compareStorms, connectTable, idealOf, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench:storm', { options: {
@@ -139,14 +139,11 @@ function step(t: number, now: Array<GatewayScrape | undefined>): Step {
   };
 }
 
-/** Best rate of completed session starts over any 3 s (12 steps of 250 ms), summed over gateways (a failed scrape carries the last value). */
+/** Best rate of completed session starts over any 3 s of wall time (bestRate), summed over gateways (a failed scrape carries the last value). */
 function bestRate3s(start: number[], steps: Step[]): number {
-  const series = [start.reduce((a, b) => a + b, 0)];
-  for (const s of steps) series.push(Math.max(series.at(-1)!, s.started.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0)));
-  let best = 0;
-  for (let i = 0; i + 12 < series.length; i++) best = Math.max(best, series[i + 12]! - series[i]!);
-  if (series.length <= 12) return (series.at(-1)! - series[0]!) / Math.max(0.25, (series.length - 1) * 0.25);
-  return best / 3;
+  const series = [{ t: 0, n: start.reduce((a, b) => a + b, 0) }];
+  for (const s of steps) series.push({ t: s.t, n: Math.max(series.at(-1)!.n, s.started.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0)) });
+  return bestRate(series, 3);
 }
 
 /** Failed attempts by kind: refused before the upgrade (by HTTP status), and closes before hello or after it (by close code). */
