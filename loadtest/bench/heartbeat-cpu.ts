@@ -32,7 +32,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { benchArgs } from '../lib/cli-args.js';
 import { fileURLToPath } from 'node:url';
-import { CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
+import { CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
+import { clusterProcs, killOnExit } from '../lib/kill-on-exit.js';
 import { nextMessage } from '../lib/worker-ipc.js';
 import { spawnNode } from '../../infra/local/process.js';
 
@@ -102,6 +103,11 @@ function mergeCounts(a: Record<string, number>, b: Record<string, number>): Reco
   return out;
 }
 
+// Every process started here, killed if the bench ends early (the cluster's NATS and Redis guard themselves).
+const children: ChildProcess[] = [];
+let cluster: Cluster | undefined;
+killOnExit(() => [...children, ...clusterProcs(cluster)], { exitOnSignal: true });
+
 function startWorkers(t: Target, addrBase: number): Promise<unknown> {
   const per = Math.ceil(N / W);
   const ready: Promise<void>[] = [];
@@ -111,6 +117,7 @@ function startWorkers(t: Target, addrBase: number): Promise<unknown> {
       ...(t.secret !== undefined ? { secret: t.secret } : {}),
     })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     t.workers.push(w);
+    children.push(w);
     ready.push(nextMessage(w, 'ready').then(() => undefined));
   }
   return Promise.all(ready);
@@ -126,20 +133,22 @@ async function main(): Promise<void> {
     LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
   };
   // Gateways started here rather than by the cluster helper, so node flags (--cpu-prof) can be passed.
-  const cluster = await startCluster({ gateways: 0, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } });
+  const c = (cluster = await startCluster({ gateways: 0, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } }));
   const gateways: ChildProcess[] = [];
   const startGateway = async (dist: string, id: string, nodeArgs: string[]): Promise<string> => {
     const p = spawnNode(path.join(dist, 'services/gateway/main.js'), {
       ...gatewayEnv, LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_GATEWAY_ID: id,
-      LONGLINK_NATS_URLS: cluster.nats.urls.join(','), LONGLINK_JWT_SECRET: CLUSTER_SECRET, LONGLINK_LOG_LEVEL: 'warn',
+      LONGLINK_NATS_URLS: c.nats.urls.join(','), LONGLINK_JWT_SECRET: CLUSTER_SECRET, LONGLINK_LOG_LEVEL: 'warn',
     }, [], process.execPath, nodeArgs);
     gateways.push(p.child);
+    children.push(p.child);
     return `ws://127.0.0.1:${(await p.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/, 20_000))[1]}/ws`;
   };
   const gwFlags = [...(values['gateway-flags']?.split(' ').filter(Boolean) ?? []), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : [])];
   const gwUrl = await startGateway(path.resolve(here, '../..'), 'gw-now', gwFlags);
   const uwsProc = spawnNode(path.join(here, 'baseline-servers.js'), {}, ['uws', String(INTERVAL)]);
   const uws = uwsProc.child;
+  children.push(uws);
   const uwsPort = (await uwsProc.waitFor(/PORT (\d+)/, 20_000))[1]!;
   const targets: Target[] = [
     { name: 'longlink', pid: gateways[0]!.pid!, url: gwUrl, secret: CLUSTER_SECRET, workers: [] },
@@ -232,7 +241,8 @@ async function main(): Promise<void> {
       g.once('exit', () => { clearTimeout(t); resolve(); });
       g.kill('SIGTERM');
     })));
-    await cluster.shutdown();
+    await c.shutdown();
+    cluster = undefined;
   }
 }
 

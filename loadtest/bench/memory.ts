@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMicros, rssBytes } from './proc-stats.js';
 import { spawnNode } from '../../infra/local/process.js';
+import { clusterProcs, killOnExit } from '../lib/kill-on-exit.js';
 import { CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { nextMessage } from '../lib/worker-ipc.js';
 
@@ -50,6 +51,10 @@ function ask(w: ChildProcess, cmd: string): Promise<WorkerStats> {
 
 type Server = 'longlink' | 'standalone' | 'uws' | 'ws';
 
+// The current phase's processes, killed if the bench ends early (the cluster's NATS and Redis guard themselves).
+const live: { cluster?: Cluster; child?: ChildProcess; workers: ChildProcess[] } = { workers: [] };
+killOnExit(() => [...live.workers, live.child, ...clusterProcs(live.cluster)], { exitOnSignal: true });
+
 async function phase(server: Server): Promise<Result> {
   let child: ChildProcess;
   let url: string;
@@ -60,6 +65,7 @@ async function phase(server: Server): Promise<Result> {
       LONGLINK_MAX_CONNECTIONS: '100000', LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0',
       LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
     }, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } });
+    live.cluster = cluster;
     child = cluster.gateways[0]!.proc.child;
     url = cluster.gateways[0]!.url;
   } else if (server === 'standalone') {
@@ -68,18 +74,18 @@ async function phase(server: Server): Promise<Result> {
       LONGLINK_API_KEYS: 'bench-api-key-0123456789', LONGLINK_LOG_LEVEL: 'warn', LONGLINK_MAX_CONNECTIONS: '100000',
       LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0', LONGLINK_HB_MIN_MS: '1000',
     });
-    child = p.child;
+    child = live.child = p.child;
     url = (await p.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 20_000))[1]!;
   } else {
     const p = spawnNode(path.join(here, 'baseline-servers.js'), {}, [server, String(INTERVAL)]);
-    child = p.child;
+    child = live.child = p.child;
     url = `ws://127.0.0.1:${(await p.waitFor(/PORT (\d+)/, 20_000))[1]}/ws`;
   }
   const pid = child.pid!;
   const httpBase = server === 'longlink' || server === 'standalone' ? url.replace('ws://', 'http://').replace(/\/ws$/, '') : undefined;
   await sleep(1500);
   const rss0 = rssBytes(pid);
-  const workers: ChildProcess[] = [];
+  const workers: ChildProcess[] = (live.workers = []);
   const per = Math.ceil(N / W);
   const stage: Array<Promise<void>> = [];
   const ready: Array<Promise<void>> = [];
@@ -119,6 +125,7 @@ async function phase(server: Server): Promise<Result> {
   await sleep(500);
   if (cluster) await cluster.stop();
   else child.kill('SIGKILL');
+  live.cluster = undefined; live.child = undefined;
   await sleep(500);
   return {
     server, connections: open,

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuMicros } from './proc-stats.js';
 import { Histogram } from '../lib/histogram.js';
-import { ask } from '../lib/worker-ipc.js';
+import { collectPhase } from './push-workers.js';
 import type { BenchSystem } from './push-systems.js';
 import type { LoopDelay, Stall } from './loop-monitor.js';
 
@@ -149,15 +149,7 @@ export async function runPhase(s: BenchSystem, workers: ChildProcess[], setup: P
   agent.destroy();
   const elapsedS = Math.max(durationMs, lastDone - start) / 1000;
   // Wait for every accepted push to reach its client (or give up after 3 s).
-  const waitUntil = performance.now() + 3000;
-  while (true) {
-    const counts = await Promise.all(workers.map((w) => ask<{ received: Record<string, number> }>(w, { cmd: 'counts' }, 'counts')));
-    if (counts.reduce((a, x) => a + (x.received[id] ?? 0), 0) >= expected || performance.now() > waitUntil) break;
-    await sleep(100);
-  }
-  const parts = await Promise.all(workers.map((w) => ask<{ hist: ReturnType<Histogram['toSparse']> }>(w, { cmd: 'phase', id }, 'phase')));
-  const hist = new Histogram();
-  for (const p of parts) hist.merge(p.hist);
+  const hist = await collectPhase(workers, id, expected, 3000, 100);
   const received = hist.n;
   if (errorSamples.size > 0) setup.log(`${s.label} ${name}: errors ${JSON.stringify(Object.fromEntries([...errorSamples].slice(0, 5)))}`);
   return {

@@ -29,7 +29,7 @@
  *        --api-servers uws,node (this build once per router API server, LONGLINK_API_SERVER; default: the configured one)
  * Prints tables; the last line is one JSON object.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -38,7 +38,7 @@ import { benchArgs } from '../lib/cli-args.js';
 import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
 import { cpuDelta, cpuSnap, judge, machineStat, maxBatchPhase, runPhase, sleep, type MaxBatchResult, type PhaseResult, type PhaseSetup } from './push-phase.js';
 import { ensureBaseline, startClusterSystem, startStandaloneSystem, type BenchSystem } from './push-systems.js';
-import type { WorkerArgs } from './push-worker.js';
+import { closePushWorkers, forkPushWorkers, pushLoadOptions } from './push-workers.js';
 import { ask } from '../lib/worker-ipc.js';
 import { killOnExit } from '../lib/kill-on-exit.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
@@ -46,12 +46,10 @@ import { printReport, type SystemResult } from './push-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench:push', { options: {
-  users: { type: 'string', default: '4000' }, workers: { type: 'string', default: '2' },
-  rate: { type: 'string', default: '2000' }, duration: { type: 'string', default: '10000' }, warmup: { type: 'string', default: '2000' },
+  ...pushLoadOptions('2000'),
   'single-steps': { type: 'string', default: '2000,3000,4000,5000,6000' }, 'batch-steps': { type: 'string', default: '4000,8000,12000,16000' },
   'step-duration': { type: 'string', default: '5000' }, 'batch-size': { type: 'string', default: '100' },
-  concurrency: { type: 'string', default: '64' }, hb: { type: 'string', default: '20000' },
-  'ack-batch': { type: 'string', default: '50' }, 'p99-limit': { type: 'string', default: '50' },
+  concurrency: { type: 'string', default: '64' }, 'p99-limit': { type: 'string', default: '50' },
   'max-batch': { type: 'string', default: '100' }, 'max-batch-users': { type: 'string', default: '1000' },
   'max-batch-parallel': { type: 'string', default: '3' }, 'max-batch-ms': { type: 'string', default: '6000' },
   systems: { type: 'string', default: 'cluster,standalone' }, baseline: { type: 'string', default: '1cba12d' },
@@ -75,9 +73,7 @@ let floor: { url: string; proc: Spawned } | undefined;
 const killAllSync = killOnExit(() => [...workers, current, floor?.proc], { exitOnSignal: true });
 
 async function closeWorkers(): Promise<void> {
-  for (const w of workers) if (w.connected) w.send({ cmd: 'close' });
-  await sleep(300);
-  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  await closePushWorkers(workers);
   workers = [];
 }
 
@@ -87,17 +83,8 @@ let nextPhase = 1;
 
 async function measure(s: BenchSystem): Promise<SystemResult> {
   const t0 = performance.now();
-  const per = Math.ceil(N / W);
   log(`${s.label}: connecting ${N} users from ${W} workers…`);
-  const ready: Array<Promise<{ open: number; failed: number; errors: Record<string, number> }>> = [];
-  for (let i = 0; i < W; i++) {
-    const args: WorkerArgs = { urls: s.wsUrls, first: i * per, count: Math.max(0, Math.min(per, N - i * per)),
-      localAddress: `127.0.0.${2 + i}`, secret: s.secret, intervalMs: Number(o.hb), ackBatchMs: Number(o['ack-batch']), concurrency: 50 };
-    const w = fork(path.join(here, 'push-worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    workers.push(w);
-    ready.push(ask(w, {}, 'ready', 120_000));
-  }
-  const r = await Promise.all(ready);
+  const r = await forkPushWorkers(workers, s.wsUrls, { users: N, workers: W, secret: s.secret, hbMs: Number(o.hb), ackBatchMs: Number(o['ack-batch']) });
   const open = r.reduce((a, x) => a + x.open, 0), failed = r.reduce((a, x) => a + x.failed, 0);
   log(`${s.label}: ${open} connected, ${failed} failed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   if (open < N) throw new Error(`${s.label}: only ${open}/${N} clients connected ${JSON.stringify(r.map((x) => x.errors))}`);

@@ -163,9 +163,9 @@ describe('benches end to end (toy sizes)', () => {
     // Clients hold their acks past the run (--ack-batch): the router then has nothing to do while pushes flow, so a
     // bench timing any process but the gateway sees no more CPU than idle.
     const { json, out } = await run('dist/loadtest/bench/gateway-deliver.js', ['--baseline', 'none', '--users', '20', '--workers', '1',
-      '--rate', '400', '--duration', '1000', '--warmup', '200', '--per-msg', '1,4', '--ack-batch', '600000']);
+      '--rate', '2000', '--duration', '1000', '--warmup', '200', '--per-msg', '1,4', '--ack-batch', '600000', '--rounds', '1']);
     type W = { per_msg: number; pushes: number; msgs: number; gw_pushes: number; gw_msgs: number; received: number; complete: boolean;
-      gateway_cpu_us: number; idle_cpu_us: number; gateway_us_per_push: number; gateway_us_per_msg: number };
+      gateway_cpu_us: number; idle_cpu_us: number; gateway_us_per_push: number; gateway_us_per_msg: number; msgs_per_write: number; max_msgs_per_write: number };
     const [r] = json.results as Array<{ label: string; windows: W[] }>;
     assert.equal(r!.label, 'new');
     assert.deepEqual(r!.windows.map((w) => w.per_msg), [1, 4]);
@@ -175,8 +175,11 @@ describe('benches end to end (toy sizes)', () => {
       assert.deepEqual([w.gw_pushes, w.gw_msgs], [w.pushes, w.msgs], JSON.stringify(w));
       // The gateway worked for them: ≥ 3 µs a push above its idle CPU over as long (a push costs it tens of µs).
       assert.ok(w.gateway_cpu_us - w.idle_cpu_us >= 3 * w.pushes && w.gateway_us_per_push >= 3, JSON.stringify(w));
+      // Each bus message left in its own write, though at 1/msg they fall due every 0.5 ms, under the timers' 1 ms.
+      assert.deepEqual([w.msgs_per_write, w.max_msgs_per_write], [1, 1], JSON.stringify(w));
     }
     assert.deepEqual(json.incomplete, []);
+    assert.deepEqual(Object.keys(json.means as object), ['new']);
     assert.match(out, /gateway CPU per push \(deliveries published straight to the gateway; idle CPU subtracted\)/);
   });
 
