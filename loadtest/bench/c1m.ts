@@ -242,7 +242,10 @@ async function main(): Promise<void> {
       minOpen = Math.min(minOpen, o);
       if (exitedAt !== undefined && o >= before && backAt === undefined) { backAt = tNow(); break; }
     }
+    // The clients report their counts every sampleMs: wait for the resumes of every moved connection to be
+    // reported (a fixed wait lost them when a loaded machine delayed a report), bounded: a shortfall is reported as is.
     await sleep(sampleMs + 500);
+    for (const by = Date.now() + 15_000; Date.now() < by && agg.merged(['drain']).counts.resumed < moving;) await sleep(250);
     const dc = agg.merged(['drain']).counts;
     const after = await scrapeAll(c.gateways.slice(1));
     drain = {
@@ -257,7 +260,12 @@ async function main(): Promise<void> {
   }
 
   await pusher?.stop();
-  await sleep(2000); // in-flight pushes land
+  // In-flight pushes land before the servers stop: wait until the clients have reported every delivery the pusher
+  // expects (deliveries plus stored pushes), not a fixed 2 s, which a loaded machine outlasts; bounded, so a real
+  // loss still ends the run and shows in the verdict.
+  await sleep(2000);
+  const landed = (): boolean => !pusher || agg.merged(['ramp', 'hold', 'drain']).counts.pushes >= pusher.stats.expectedDeliveries + pusher.stats.offline;
+  for (const by = Date.now() + 30_000; Date.now() < by && !landed();) await sleep(250);
   clearInterval(tick);
   agg.point(Date.now());
   memTick();
