@@ -3,8 +3,12 @@
  * redis-servers started by the harness (own ports and temp dirs): a
  * standalone server, and a one-node Redis Cluster through ioredis' Cluster
  * client, where the server enforces the single-slot rule on every script
- * (see redis/script.ts). Time is real: `advance` sleeps, and the stores read
- * the server's TIME.
+ * (see redis/script.ts). Where a store judges expiries in its scripts
+ * (leases, tombstones, sessions, inbox entries) the contracts run on an
+ * injected clock that only `advance` moves (see `manualWall`); where Redis
+ * expires whole keys on its own (ack cursors, idempotency records, channel
+ * history) time is real: `advance` sleeps, and the stores read the server's
+ * TIME.
  *
  * Every store instance gets its own key prefix, so each behaves like a fresh
  * MemoryX (presence's sweep and gateways() see only their own gateways)
@@ -16,12 +20,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisInbox } from '../../services/router/stores/redis/inbox.js';
-import type { GatewayBeacon, Presence, PresenceEntry, PresenceEvent, PresenceLimits } from '../../services/router/core/presence.js';
+import type { GatewayBeacon, Presence, PresenceEntry, PresenceEvent } from '../../services/router/core/presence.js';
 import { MemoryPresence } from '../../services/router/stores/memory/presence.js';
 import { RedisPresence } from '../../services/router/stores/redis/presence.js';
 import { RedisSessions } from '../../services/router/stores/redis/sessions.js';
 import { createRedis, type RedisClient } from '../../services/router/stores/redis/client.js';
-import { systemClock } from '../../services/shared/clock.js';
+import { ManualClock, systemClock } from '../../services/shared/clock.js';
 import { startRedis } from '../../infra/local/redis.js';
 import { inboxContract } from './inbox.contract.js';
 import { presenceContract } from './presence.contract.js';
@@ -56,36 +60,56 @@ async function wipePrefix(client: RedisClient, p: string): Promise<void> {
 }
 // "At least ms": timers may fire a hair early against the server's clock.
 const advance = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms + 5));
-const SLOW = 3;
-const scaleLimits = (l: Partial<PresenceLimits>): Partial<PresenceLimits> => ({
-  ...(l.leaseMs !== undefined ? { leaseMs: l.leaseMs * SLOW } : {}),
-  ...(l.tombstoneMs !== undefined ? { tombstoneMs: l.tombstoneMs * SLOW } : {}),
-});
+/**
+ * Many cases hold a lease or TTL for part of its length and expect it to
+ * hold, then let it lapse: on real time a scheduling stall
+ * longer than the margin (a loaded machine's timers and Redis replies run
+ * late by more than any fixed margin) decides the case instead of the store.
+ * So their stores take an injected clock (every script's `now`, redis/script.ts)
+ * that only `advance` moves: the same Lua judges the same lease arithmetic,
+ * independent of how long the calls took. It runs an hour ahead of the
+ * server's clock so that Redis never expires a whole key (PEXPIREAT, set at
+ * the clock's times) while a case still reads it: only the scripts' own
+ * judgement of `now` counts. The server-TIME path of these stores is covered
+ * below (sweep pacing, the memory-vs-Redis call order replay).
+ */
+const manualWall = (): { clock: ManualClock; advance(ms: number): Promise<void> } => {
+  const clock = new ManualClock(0, Date.now() + 3_600_000);
+  return { clock, advance: async (ms) => clock.advance(ms) };
+};
 
 function contracts(name: string, client: RedisClient): void {
   inboxContract(name, async (limits) => {
     const p = prefix();
-    const inbox = new RedisInbox({ redis: client, prefix: p, ...limits });
+    // Ack cursors and idempotency records live as whole keys that Redis expires on its own clock, so their
+    // cases keep real time (they only wait for an expiry, which a stall makes surer); entries carry their
+    // own expiry, judged by the scripts, so the entry cases hold on the injected clock.
+    const real = limits.cursorTtlMs !== undefined || limits.idempotencyTtlMs !== undefined;
+    const { clock, advance: step } = real ? { clock: undefined, advance } : manualWall();
+    const inbox = new RedisInbox({ redis: client, prefix: p, clock, ...limits });
     // This store's keys only (others share the server): what a FLUSHALL does to them.
-    return { inbox, advance, wipe: async () => { await wipePrefix(client, p); return inbox; } };
+    return { inbox, advance: step, wipe: async () => { await wipePrefix(client, p); return inbox; } };
   });
-  sessionsContract(name, async (limits) => ({ sessions: new RedisSessions({ redis: client, prefix: prefix(), ...limits }), advance }));
+  // Each device's expiry is in its value, judged by the scripts (redis/sessions.ts).
+  sessionsContract(name, async (limits) => {
+    const { clock, advance: step } = manualWall();
+    return { sessions: new RedisSessions({ redis: client, prefix: prefix(), clock, ...limits }), advance: step };
+  });
   resumeReadContract(name, async (limits) => {
     const p = prefix();
-    return { resume: new RedisResumeRead({ redis: client, prefix: p }), inbox: new RedisInbox({ redis: client, prefix: p, ...limits }), advance };
+    const { clock, advance: step } = manualWall();
+    return { resume: new RedisResumeRead({ redis: client, prefix: p, clock }), inbox: new RedisInbox({ redis: client, prefix: p, clock, ...limits }), advance: step };
   });
-  // The lease cases sleep part of a lease and expect it to hold (or to have
-  // lapsed): a 200 ms margin is less than a loaded machine's timer lateness,
-  // so on real time they run at SLOW× every duration, same shape.
-  presenceContract(name, async (limits) => ({
-    presence: new RedisPresence({ redis: client, prefix: prefix(), ...scaleLimits(limits) }),
-    advance: (ms) => advance(ms * SLOW),
-  }));
+  presenceContract(name, async (limits) => {
+    const { clock, advance: step } = manualWall();
+    return { presence: new RedisPresence({ redis: client, prefix: prefix(), clock, ...limits }), advance: step };
+  });
   pushStoreContract(name, async (limits) => {
     const p = prefix();
-    const inbox = new RedisInbox({ redis: client, prefix: p });
-    const presence = new RedisPresence({ redis: client, prefix: p, ...limits });
-    return { store: new RedisPushStore(inbox, presence), inbox, presence, advance };
+    const { clock, advance: step } = manualWall();
+    const inbox = new RedisInbox({ redis: client, prefix: p, clock });
+    const presence = new RedisPresence({ redis: client, prefix: p, clock, ...limits });
+    return { store: new RedisPushStore(inbox, presence), inbox, presence, advance: step };
   });
   channelHistoryContract(name, async (limits) => {
     const p = prefix();
@@ -128,13 +152,15 @@ describe('Redis stores: layout and call order', () => {
 
   it("sweeping a dead gateway removes every user's entry, its cleanup paced (more users than scripts in flight)", async () => {
     const p = prefix();
-    const presence = new RedisPresence({ redis, prefix: p, leaseMs: 300 });
+    // On the injected clock: 300 scripts in flight can take longer than the lease on a loaded machine.
+    const { clock, advance: step } = manualWall();
+    const presence = new RedisPresence({ redis, prefix: p, clock, leaseMs: 300 });
     const at = Date.now();
     await presence.beacon({ gateway: 'gw-dead', boot: 'b1', connections: 0, draining: false, at });
     const users = Array.from({ length: 300 }, (_, i) => `sw${i}`);
     await Promise.all(users.map((u) => presence.online({ type: 'online', user: u, device: 'd', conn: `c-${u}`, session: 's', gateway: 'gw-dead', at })));
     assert.equal((await redis.keys(`${p}:{u:sw*}:presence`)).length, 300);
-    await new Promise((r) => setTimeout(r, 400)); // the lease lapses
+    await step(400); // the lease lapses
     const swept = await presence.sweep();
     assert.deepEqual([swept.gateways, swept.entries], [1, 300]);
     assert.deepEqual(await redis.keys(`${p}:{u:sw*}:presence`), [], 'no leftover entries once sweep resolved');
