@@ -123,7 +123,7 @@ async function measure(label: string, round: number, root: string): Promise<Run>
     await sleep(1000);
     // As long as a measured window: the idle cost subtracted from each (as bench:push's idle window).
     const idleUsPerS = await idleRate(c, DURATION);
-    log(`${label}: idle gateway ${Math.round(idleUsPerS / 1e4) / 100} % of a core`);
+    log(`${label}: idle gateway ${Math.round(idleUsPerS / 100) / 100} % of a core`);
     const seqs = new Int32Array(N);
     const cursor = { user: 0 };
     const windows: Window[] = [];
