@@ -6,9 +6,9 @@
  * (see redis/script.ts). Where a store judges expiries in its scripts
  * (leases, tombstones, sessions, inbox entries) the contracts run on an
  * injected clock that only `advance` moves (see `manualWall`); where Redis
- * expires whole keys on its own (ack cursors, idempotency records, channel
- * history) time is real: `advance` sleeps, and the stores read the server's
- * TIME.
+ * expires whole keys on its own (ack cursors, idempotency records, a
+ * channel's epoch) time is real: `advance` sleeps, and the stores read the
+ * server's TIME.
  *
  * Every store instance gets its own key prefix, so each behaves like a fresh
  * MemoryX (presence's sweep and gateways() see only their own gateways)
@@ -115,7 +115,10 @@ function contracts(name: string, client: RedisClient): void {
     const p = prefix();
     // Loses this store's keys only (the server is shared by every contract): what FLUSHALL does to it.
     const lose = async (): Promise<void> => { for (const k of await client.keys(`${p}:*`)) await client.del(k); };
-    return { history: new RedisChannelHistory({ redis: client, prefix: p, ...limits }), advance, lose };
+    // Entries carry their own expiry, judged by the scripts; a channel's epoch lives as its meta key, which
+    // Redis expires on its own clock, so the epoch case keeps real time (it only waits for that expiry).
+    const { clock, advance: step } = limits.epochTtlMs !== undefined ? { clock: undefined, advance } : manualWall();
+    return { history: new RedisChannelHistory({ redis: client, prefix: p, clock, ...limits }), advance: step, lose };
   });
   channelOccupancyContract(name, async () => new RedisChannelOccupancy({ redis: client, prefix: prefix() }));
 }
