@@ -81,6 +81,7 @@ import net from 'node:net';
 import { bulk, encodeCommand, RedisReplyError, RespReader, type RespValue } from './resp.js';
 import { ConnectionClosedError, LEAN_LIMITS, LeanOverloadError, type LeanLimits, type LeanTarget } from './lean-target.js';
 import { RouteGate, type Waiter } from './lean-route.js';
+import { deadlineTimer } from '../../../shared/deadline.js';
 
 export { ConnectionClosedError, LEAN_LIMITS, LeanOverloadError, type LeanLimits, type LeanTarget } from './lean-target.js';
 
@@ -363,10 +364,9 @@ export class LeanPipe {
 
   // ---- timeouts ---------------------------------------------------------------------
 
+  /** Rule of shared/deadline.ts: a reply read in the turn the timer fires still counts. A cleared timer's run is stale. */
   private arm(ms: number): NodeJS.Timeout {
-    const t = setTimeout(() => this.expire(), Math.max(1, ms));
-    t.unref();
-    return t;
+    return deadlineTimer((t) => { if (this.timer === t) this.expire(); }, ms);
   }
 
   /**

@@ -49,6 +49,7 @@
  */
 
 import type { LeanTarget } from './lean-target.js';
+import { deadlineTimer } from '../../../shared/deadline.js';
 
 /** What the gate needs of a call: LeanPipe's pending entry is one. */
 export interface Waiter {
@@ -205,10 +206,9 @@ export class RouteGate<P extends Waiter> {
     this.t.fallbackBarrier!().then(() => settled(true), (e: unknown) => settled(!isTimeout(e)));
   }
 
-  private armGiveUp(): NodeJS.Timeout {
-    const t = setTimeout(() => this.giveUp(), Math.max(1, this.barrierWaits * this.t.commandTimeoutMs));
-    t.unref();
-    return t;
+  /** Deadlines here follow shared/deadline.ts (a barrier answer read in the turn the timer fires still counts). */
+  private armGiveUp(ms = this.barrierWaits * this.t.commandTimeoutMs): NodeJS.Timeout {
+    return deadlineTimer((t) => { if (this.giveUpTimer === t) this.giveUp(); }, ms);
   }
 
   /**
@@ -223,7 +223,7 @@ export class RouteGate<P extends Waiter> {
     const oldest = this.covered > 0 ? this.coveredSince : this.unprovenSince;
     const left = oldest + this.barrierWaits * this.t.commandTimeoutMs - performance.now();
     if (this.covered + this.unproven === 0) return;
-    if (left > 1) { this.giveUpTimer = setTimeout(() => this.giveUp(), left); this.giveUpTimer.unref(); return; }
+    if (left > 1) { this.giveUpTimer = this.armGiveUp(left); return; }
     const n = this.covered + this.unproven;
     this.covered = 0;
     this.unproven = 0;
@@ -239,9 +239,7 @@ export class RouteGate<P extends Waiter> {
   }
 
   private armHold(ms: number): NodeJS.Timeout {
-    const t = setTimeout(() => this.expireHeld(), Math.max(1, ms));
-    t.unref();
-    return t;
+    return deadlineTimer((t) => { if (this.holdTimer === t) this.expireHeld(); }, ms);
   }
 
   /** Rejects the held calls older than the command timeout (never sent: they did not run); re-arms for the oldest left. */

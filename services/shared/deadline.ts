@@ -1,0 +1,25 @@
+/**
+ * Deadlines that a stalled process does not miss by itself.
+ *
+ * Node runs a loop turn's expired timers before its poll phase reads the
+ * sockets. When the process is stalled past a deadline (CPU starvation, a
+ * long GC pause, SIGSTOP) while the awaited reply already sits in the
+ * socket buffer, a plain setTimeout fires first and fails a call whose
+ * answer is waiting. A setImmediate callback runs in the check phase, after
+ * the poll phase of the same turn: the answer has been read by then.
+ *
+ * Contract of `deadlineTimer(fn, ms)`: `fn` runs no earlier than `ms` after
+ * the call and not before pending I/O has been read once after the timer
+ * fired. `fn` gets its timer and must re-check whether its call is still
+ * pending: the I/O read in between may have settled it, and a timer cleared
+ * after it fired (clearTimeout is then too late to stop `fn`) is stale, so
+ * callers compare it with the timer they hold. The timer is unref'd (a
+ * deadline never keeps a process alive); the setImmediate is made only when
+ * a deadline is actually reached, so the common path costs one timer as
+ * before.
+ */
+export function deadlineTimer(fn: (timer: NodeJS.Timeout) => void, ms: number): NodeJS.Timeout {
+  const t: NodeJS.Timeout = setTimeout(() => setImmediate(fn, t), Math.max(1, ms));
+  t.unref();
+  return t;
+}
