@@ -17,6 +17,11 @@
  * deadline never keeps a process alive); the setImmediate is made only when
  * a deadline is actually reached, so the common path costs one timer as
  * before.
+ *
+ * Limit: "read once" is one poll phase, and libuv reads at most ~2 MiB from
+ * one socket per poll phase (32 reads of 64 KiB). A reply queued behind more
+ * than that (e.g. a gateway's fan-out traffic piled up during the stall) can
+ * still be missed; so can one still queued on the server side.
  */
 export function deadlineTimer(fn: (timer: NodeJS.Timeout) => void, ms: number): NodeJS.Timeout {
   const t: NodeJS.Timeout = setTimeout(() => setImmediate(fn, t), Math.max(1, ms));
