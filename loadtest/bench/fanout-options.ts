@@ -10,6 +10,8 @@
  * protocol decoder (the bench's client before the lean one, fanout-receipts.ts).
  * --cpu-prof DIR writes the router's V8 CPU profile there (at the end).
  * --perf DIR samples gateway 0 (and the bare server) with Linux perf.
+ * --root DIR: run the cluster (router, gateways) from DIR's dist/ (an older build) with this checkout's
+ * clients and publisher, so two builds are compared with the same load generator.
  * --channel-layout record|frame: the routers' LONGLINK_CHANNEL_BUS_LAYOUT (docs/protocol.md §13.6); default
  * the routers' own default (record).
  */
@@ -24,7 +26,7 @@ export const { values: o } = benchArgs('bench:fanout', { options: {
   'sustain-rate': { type: 'string', default: '100000' }, 'sustain-seconds': { type: 'string', default: '10' },
   'lat-rate': { type: 'string', default: '2000' }, 'lat-size': { type: 'string', default: '100' }, 'lat-seconds': { type: 'string', default: '5' },
   perf: { type: 'string' }, client: { type: 'string', default: 'lean' }, 'cpu-prof': { type: 'string' }, 'push-rounds': { type: 'string', default: '-1' },
-  'channel-layout': { type: 'string' },
+  'channel-layout': { type: 'string' }, root: { type: 'string' },
 } });
 export const S = Number(o.subscribers), G = Number(o.gateways), W = Number(o.workers), P = Number(o.publishes), INTERVAL = Number(o.interval);
 /** Rounds of the push phase (default: as many as publishes); at full size each round is S pushes, minutes on this box. */

@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   // Beacons and lease at their production defaults (5 s / 15 s), not the test harness's 0.5 s / 2 s: a gateway
   // fanning one message out to ~15,000 local sockets on this shared 2-core box is busy for seconds, and a lapsed
   // lease makes it re-announce every connection, which is a different workload from the one measured here.
-  const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error', LONGLINK_BEACON_INTERVAL_MS: '5000' },
+  const c = (cluster = await startCluster({ gateways: G, ...(o.root !== undefined ? { root: path.resolve(o.root) } : {}), gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error', LONGLINK_BEACON_INTERVAL_MS: '5000' },
     routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'warn', LONGLINK_PUBLISH_RATE: '0', LONGLINK_GATEWAY_LEASE_MS: '15000',
       ...(LAYOUT !== undefined ? { LONGLINK_CHANNEL_BUS_LAYOUT: LAYOUT } : {}) },
     // perf names JIT frames from the map file this writes; the router's event-loop delay is sampled inside it.
@@ -315,7 +315,7 @@ async function main(): Promise<void> {
   const perBare = bare && bare.delivered > 0 ? bareCpu / bare.delivered : -1;
   const ratio = (a: number, b: number): number => (a > 0 && b > 0 ? r3(a / b) : -1);
   const result = {
-    bench: 'fanout', date: new Date().toISOString(), client: CLIENT, channel_layout: LAYOUT ?? 'default', subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
+    bench: 'fanout', date: new Date().toISOString(), client: CLIENT, channel_layout: LAYOUT ?? 'default', root: o.root ?? '', subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
     connect_s: Math.round(connectS * 10) / 10, phase_s: phaseS, router_health: routerHealth,
     gateway_idle_cpu_us_per_s: Math.round(idleUsPerS),
     channel: {
