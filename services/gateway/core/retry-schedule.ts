@@ -36,6 +36,20 @@
  * the gateway sees up to twice the rate for a while; the limit refuses, and
  * re-books, what does not fit. A hint beyond `maxMs` is not reserved either:
  * told the hint plus up to a tenth (upward: the router asked for no sooner).
+ *
+ * The timetable follows the rate as it is re-measured: at the first refusal
+ * after each period, the refusals still booked ahead, (nextFree − now) ×
+ * the rate they were booked at, are re-spaced at the new rate, so the next
+ * free slot moves to now + booked ÷ new rate. Why: the rate is measured at
+ * the time of a refusal, and a storm's rate moves by 2–4× within seconds
+ * (the limit regrowing after a cut, a CPU hog taking or leaving its share).
+ * Booked at the rate of the first seconds, a crowd's later refusals queued
+ * behind slots spaced for a rate long gone: returns too late once capacity
+ * recovered (the gateway idle while clients slept), too early once it fell
+ * (repeat 503s). Slots already handed out cannot move (the clients were told
+ * them), so only later refusals are placed at the new spacing; where they
+ * overlap the old slots the limit refuses, and re-books, what does not fit.
+ * Only the 503 timetable is re-spaced: router sheds keep their hints.
  * Pure, caller-supplied time and randomness.
  */
 export interface RetryScheduleOptions {
@@ -60,6 +74,8 @@ export class RetrySchedule {
   /** Best recent admissions per second (decaying). */
   private capacity = 0;
   private lastRate = 0;
+  /** A period rolled since the last refusal: the refusals booked ahead are re-spaced at the next one. */
+  private respace = false;
 
   constructor(private readonly o: RetryScheduleOptions, now: number) {
     if (!(o.maxMs >= 1000) || !(o.minWaitMs >= 0 && o.minWaitMs < o.maxMs) || !(o.periodMs > 0) || !(o.headroom >= 1)) {
@@ -110,11 +126,14 @@ export class RetrySchedule {
     return notBeforeMs >= 0.9 * this.o.maxMs ? Math.max(Math.ceil(notBeforeMs), Math.round(notBeforeMs * (1 + 0.1 * random()))) : Math.round(this.o.maxMs * (1 - 0.1 * random()));
   }
 
-  /** The slot width (ms) at the current rate, counting the refusal. */
+  /** The slot width (ms) at the current rate, counting the refusal; after a period rolled, the booked refusals are re-spaced at it. */
   private width(now: number, floorPerS: number): number {
     this.roll(now);
-    this.lastRate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
-    return 1000 / this.lastRate;
+    const rate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
+    if (this.respace && this.lastRate > 0 && this.nextFree > now) this.nextFree = now + ((this.nextFree - now) * this.lastRate) / rate;
+    this.respace = false;
+    this.lastRate = rate;
+    return 1000 / rate;
   }
 
   private roll(now: number): void {
@@ -125,5 +144,6 @@ export class RetrySchedule {
     this.capacity = Math.max((this.admitted * 1000) / elapsed, this.capacity * decay);
     this.periodStart = now;
     this.admitted = 0;
+    this.respace = true;
   }
 }
