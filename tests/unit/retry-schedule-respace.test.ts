@@ -27,14 +27,16 @@ describe('RetrySchedule follows the recovering rate', () => {
     assert.equal(s.refuse(1000, zero, 100) - w, 2);
   });
 
-  it('capacity falls (a CPU hog): later refusals are spaced at the lower rate, behind what the booked crowd needs at it', () => {
+  it('capacity falls after it rose: the booked crowd is not re-spaced later (a dip would send later refusals to the horizon)', () => {
     const s = new RetrySchedule(opts, 0);
-    // 1,000 refused at 400/s: slots 0.5 … 3 s.
-    for (let i = 0; i < 1000; i++) s.refuse(0, zero, 400);
-    assert.equal(Math.round(s.horizonMs(0)), 3000);
-    // At 1 s starts take 4 × as long: the limit supports 100/s. 800 booked are still ahead: 8 s at 100/s.
+    for (let i = 0; i < 500; i++) s.refuse(0, zero, 100); // slots 0.5 … 5.5 s at 100/s
+    for (let i = 0; i < 400; i++) s.admit(i * 2); // the rate rises to 500/s
     const w = s.refuse(1000, zero, 100);
-    assert.equal(s.rate, 100);
-    assert.ok(w >= 7900 && w <= 8100, `placed behind the booked crowd at the rate it can be served: ${w} ms (was 2 s)`);
+    assert.ok(w <= 1000, `re-spaced earlier: ${w} ms`);
+    for (let i = 0; i < 600; i++) s.refuse(1000, zero, 100); // 1.2 s more at 500/s: booked to ~3.1 s
+    // In the next second starts fail and nothing is admitted: the rate falls back towards the floor (50/s).
+    const horizon = s.horizonMs(2000);
+    const later = s.refuse(2000, zero, 50);
+    assert.ok(later <= Math.max(500, horizon) + 1, `not pushed later than the booked slots: ${later} ms, horizon ${horizon} ms`);
   });
 });
