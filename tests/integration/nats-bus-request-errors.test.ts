@@ -14,7 +14,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { ClosedConnectionError, connect, DrainingConnectionError, type NatsConnection } from '@nats-io/transport-node';
 import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { BusNoRespondersError, BusPermissionError, BusTimeoutError } from '../../services/shared/bus/bus.js';
 import { startNatsServer, recordingLog, type NatsHarness } from '../../infra/local/nats.js';
@@ -49,6 +49,7 @@ async function timed<T>(p: Promise<T>): Promise<{ ms: number; err: unknown; valu
 describe('NatsBus.request: permission errors, no responders, close', () => {
   let h: NatsHarness;
   let svc: NatsConnection;
+  const counted: string[] = [];
 
   before(async () => {
     h = await startNatsServer({ extraConfig: perms(true) });
@@ -56,6 +57,7 @@ describe('NatsBus.request: permission errors, no responders, close', () => {
     svc.subscribe('perm.echo', { callback: (_e, m) => { m.respond(m.data); } });
     svc.subscribe('perm.slow', { callback: (_e, m) => { setTimeout(() => m.respond(m.data), 200); } });
     svc.subscribe('perm.silent', { callback: () => { /* never answers */ } });
+    svc.subscribe('perm.count', { callback: (_e, m) => { counted.push(dec.decode(m.data)); m.respond(m.data); } });
     await svc.flush();
   });
 
@@ -127,5 +129,25 @@ describe('NatsBus.request: permission errors, no responders, close', () => {
     assert.ok(r.err instanceof Error && !(r.err instanceof BusTimeoutError), String(r.err));
     assert.ok(r.ms < 10_000, `rejected after ${Math.round(r.ms)} ms`);
     await h.reload(0, perms(true));
+  });
+
+  it('a request made while close() drains, or after it closed, is refused at once and never reaches a responder', async () => {
+    await h.reload(0, perms(false));
+    const bus = await connectNatsBus({ servers: h.urls, name: 'perm-draining', log: recordingLog().log });
+    try {
+      assert.equal(dec.decode((await bus.request('perm.count', enc.encode('before'), { timeoutMs: TIMEOUT_MS })).data), 'before');
+      const closing = bus.close();
+      const during = await timed(bus.request('perm.count', enc.encode('during-close'), { timeoutMs: TIMEOUT_MS }));
+      await closing;
+      const afterClose = await timed(bus.request('perm.count', enc.encode('after-close'), { timeoutMs: TIMEOUT_MS }));
+      assert.ok(during.err instanceof DrainingConnectionError, String(during.err));
+      assert.ok(afterClose.err instanceof ClosedConnectionError, String(afterClose.err));
+      assert.ok(during.ms < FAST_MS && afterClose.ms < FAST_MS);
+      await svc.flush(); // anything the bus sent has reached the responder by now
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(counted, ['before']);
+    } finally {
+      await h.reload(0, perms(true));
+    }
   });
 });

@@ -22,6 +22,7 @@ function fakeClient(calls: string[]): NatsConnection {
     getServer: () => '127.0.0.1:4222',
     info: { max_payload: 1024 },
     isClosed: () => false,
+    isDraining: () => false,
     publish: (subject: string, data: Uint8Array, opts?: { headers?: unknown; reply?: string }) => {
       if (opts?.reply !== undefined) {
         calls.push(`req ${subject}`);

@@ -20,7 +20,9 @@
  *    BusTimeoutError, the no-responders status (server 503) →
  *    BusNoRespondersError, a permissions violation (reply inbox subscribe
  *    or request publish denied) → BusPermissionError at once.
- *    Other failures (closed connection) propagate as the client's errors.
+ *    Other failures propagate as the client's errors: ClosedConnectionError
+ *    (closed while waiting, or called after close), DrainingConnectionError
+ *    (called while close() drains; the request is not sent).
  *  - Reconnection is unlimited (maxReconnectAttempts -1) with jitter, so a
  *    cluster node dying or entering lame-duck mode moves the client to
  *    another node; subscriptions are re-sent by the client on reconnect.

@@ -25,10 +25,15 @@
  *    on that subject at once with the PermissionViolationError, instead of
  *    a timeout after its whole deadline. Like the client, a denied plain
  *    publish on the same subject is taken for that call;
- *  - close() rejects what is still waiting.
+ *  - close() rejects what is still waiting; a request made while the
+ *    connection drains or after it closed is refused at once and not sent
+ *    (the client's own check), so a responder never acts on it;
+ *  - reply inboxes are `<inboxPrefix>.<nuid>.<token>` (`_INBOX` unless the
+ *    constructor is given the prefix the connection was made with), so a
+ *    permissions config written for the prefix holds.
  */
 import {
-  ClosedConnectionError, createInbox, NoRespondersError, PermissionViolationError, TimeoutError,
+  ClosedConnectionError, createInbox, DrainingConnectionError, NoRespondersError, PermissionViolationError, TimeoutError,
   type Msg, type MsgHdrs, type NatsConnection, type Subscription,
 } from '@nats-io/transport-node';
 import { deadlineTimer } from '../deadline.js';
@@ -41,7 +46,8 @@ export class NatsRequests {
   private seq = 0;
   private readonly waiting = new Map<string, Waiting>();
 
-  constructor(private readonly nc: NatsConnection) {}
+  /** `inboxPrefix`: give it when the connection was made with one (connect's option of that name). */
+  constructor(private readonly nc: NatsConnection, private readonly inboxPrefix?: string) {}
 
   /**
    * Rejects with the client's TimeoutError once the deadline is missed
@@ -49,7 +55,15 @@ export class NatsRequests {
    * subscription or request publish denied), or a publish error.
    */
   request(subject: string, data: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Promise<Msg> {
-    if (this.sub === undefined) this.subscribe();
+    if (this.nc.isClosed()) return Promise.reject(new ClosedConnectionError());
+    if (this.nc.isDraining()) return Promise.reject(new DrainingConnectionError());
+    if (this.sub === undefined) {
+      try {
+        this.subscribe();
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
     const token = (++this.seq).toString(36);
     const reply = this.prefix + token;
     return new Promise<Msg>((resolve, reject) => {
@@ -83,7 +97,7 @@ export class NatsRequests {
   }
 
   private subscribe(): void {
-    this.prefix = `${createInbox()}.`;
+    this.prefix = `${createInbox(this.inboxPrefix)}.`;
     const sub = this.nc.subscribe(`${this.prefix}*`, {
       callback: (err, m) => {
         if (err === null) this.answer(m);
