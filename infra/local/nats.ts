@@ -30,6 +30,8 @@ export interface NatsHarnessOptions {
   lameDuckGracePeriod?: string;
   /** How long to wait for a node to become ready. Default 20 s (a loaded 2-core box). */
   readyTimeoutMs?: number;
+  /** Config text appended to every node's file (e.g. an `authorization` block); reload() replaces it. */
+  extraConfig?: string;
 }
 
 export interface NatsNodeInfo {
@@ -56,6 +58,8 @@ export interface NatsHarness {
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   /** Sends a signal without waiting (SIGUSR2 = lame duck mode, SIGHUP = reload). */
   signal(i: number, signal: NodeJS.Signals): void;
+  /** Replaces node i's extraConfig and reloads it (SIGHUP); resolves once /varz shows the new config loaded. */
+  reload(i: number, extraConfig: string): Promise<void>;
   /** Puts node i in lame duck mode (SIGUSR2, what `nats-server --signal ldm=<pid>` sends). */
   lameDuck(i: number): void;
   /** Resolves when node i has exited (any cause). */
@@ -129,9 +133,11 @@ class Harness implements NatsHarness {
   private ns: Node[] = [];
   private stopped = false;
   private readonly readyTimeoutMs: number;
+  private readonly extra: Array<string | undefined>;
 
   constructor(private readonly bin: string, readonly dir: string, private readonly size: number, private readonly opts: NatsHarnessOptions) {
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
+    this.extra = Array.from({ length: size }, () => opts.extraConfig);
   }
 
   get nodes(): readonly NatsNodeInfo[] {
@@ -175,6 +181,7 @@ class Harness implements NatsHarness {
       lines.push(`cluster { name: longlink-test, listen: "127.0.0.1:${info.clusterPort}", routes: [${routes.join(', ')}] }`);
     }
     if (this.opts.jetstream) lines.push(`jetstream { store_dir: "${join(this.dir, `js-${info.name}`)}" }`);
+    if (this.extra[info.index] !== undefined) lines.push(this.extra[info.index]!);
     return lines.join('\n') + '\n';
   }
 
@@ -221,6 +228,20 @@ class Harness implements NatsHarness {
   signal(i: number, signal: NodeJS.Signals): void {
     if (!this.alive(i)) throw new Error(`nats node ${i} is not running`);
     this.node(i).child!.kill(signal);
+  }
+
+  async reload(i: number, extraConfig: string): Promise<void> {
+    type Varz = { config_load_time?: string };
+    const before = (await this.monitor<Varz>(i, 'varz')).config_load_time;
+    const n = this.node(i);
+    this.extra[i] = extraConfig;
+    writeFileSync(n.conf, this.config(n.info, this.nodes as NatsNodeInfo[]));
+    this.signal(i, 'SIGHUP');
+    const deadline = Date.now() + this.readyTimeoutMs;
+    while ((await this.monitor<Varz>(i, 'varz')).config_load_time === before) {
+      if (Date.now() > deadline) throw new Error(`nats node ${i} did not reload within ${this.readyTimeoutMs} ms; log:\n${this.log(i)}`);
+      await sleep(20);
+    }
   }
 
   lameDuck(i: number): void {

@@ -18,6 +18,16 @@
  * a deadline is actually reached, so the common path costs one timer as
  * before.
  *
+ * Used by the lean Redis connection's command timeouts and held-call and
+ * barrier deadlines (router/stores/redis/lean-pipe.ts, lean-route.ts) and
+ * by every NATS bus request (bus/nats-requests.ts: the bus's own reply
+ * subscription, since the client's request() arms a plain timer; it keeps
+ * the client's permission-error and no-responders handling) and by the
+ * router's delivery and ack receipt waits (router/core/receipts.ts, re-ref'd
+ * there: a push waiting for its receipt keeps the process up, as before).
+ * The router's ioredis connection still uses the client's own
+ * commandTimeout (a plain timer).
+ *
  * Limit: "read once" is one poll phase, and libuv reads at most ~2 MiB from
  * one socket per poll phase (32 reads of 64 KiB). A reply queued behind more
  * than that (e.g. a gateway's fan-out traffic piled up during the stall) can

@@ -11,16 +11,31 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { NatsBus } from '../../services/shared/bus/nats-bus.js';
 import { silent } from '../helpers/log.js';
 
+type Callback = (err: Error | null, m: { subject: string; data: Uint8Array }) => void;
+
+/** Requests go out as a publish with a reply subject on the bus's reply subscription (nats-requests.ts); the fake answers at once. */
 function fakeClient(calls: string[]): NatsConnection {
+  let replies: Callback | undefined;
   const fake = {
     status: () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => undefined) }) }),
     closed: () => new Promise(() => undefined),
     getServer: () => '127.0.0.1:4222',
     info: { max_payload: 1024 },
     isClosed: () => false,
-    publish: (subject: string, data: Uint8Array, opts?: { headers?: unknown }) => { calls.push(`pub ${subject} ${data.length}${opts?.headers ? ' h' : ''}`); },
-    subscribe: (subject: string) => { calls.push(`sub ${subject}`); return { unsubscribe: () => { calls.push(`unsub ${subject}`); } }; },
-    request: async (subject: string) => { calls.push(`req ${subject}`); return { subject, data: new Uint8Array(), headers: undefined, reply: '' }; },
+    publish: (subject: string, data: Uint8Array, opts?: { headers?: unknown; reply?: string }) => {
+      if (opts?.reply !== undefined) {
+        calls.push(`req ${subject}`);
+        const to = opts.reply;
+        queueMicrotask(() => replies?.(null, { subject: to, data: new Uint8Array(1) }));
+        return;
+      }
+      calls.push(`pub ${subject} ${data.length}${opts?.headers ? ' h' : ''}`);
+    },
+    subscribe: (subject: string, opts?: { callback?: Callback }) => {
+      if (subject.startsWith('_INBOX.')) { calls.push('sub replies'); replies = opts?.callback; return { unsubscribe: () => undefined, closed: new Promise(() => undefined) }; }
+      calls.push(`sub ${subject}`);
+      return { unsubscribe: () => { calls.push(`unsub ${subject}`); } };
+    },
     flush: async () => { calls.push('flush'); },
   };
   return fake as unknown as NatsConnection;
@@ -50,11 +65,11 @@ describe('NATS bus: publishes handed over once per event-loop turn', () => {
     bus.publish('p2', new Uint8Array(1));
     sub.unsubscribe();
     bus.publish('p3', new Uint8Array(1));
-    await bus.request('r', new Uint8Array(1), { timeoutMs: 100 });
+    assert.equal((await bus.request('r', new Uint8Array(1), { timeoutMs: 100 })).data.length, 1, 'the reply');
     bus.publish('p4', new Uint8Array(1));
     await bus.flush();
     await turn();
-    assert.deepEqual(calls, ['pub p1 1', 'sub s', 'pub p2 1', 'unsub s', 'pub p3 1', 'req r', 'pub p4 1', 'flush']);
+    assert.deepEqual(calls, ['pub p1 1', 'sub s', 'pub p2 1', 'unsub s', 'pub p3 1', 'sub replies', 'req r', 'pub p4 1', 'flush']);
   });
 
   it('refuses at once what the client would refuse: a payload over max_payload, an empty subject, a bad header', async () => {

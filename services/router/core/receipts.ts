@@ -13,10 +13,13 @@
  *
  * A waiter not settled within its timeout resolves false: the push is then
  * `stored` or `delivered` (it stays in the inbox and arrives on the next
- * resume). Timers use the platform's setTimeout: a bounded wait of a request
- * in flight, not protocol time.
+ * resume). The waits are deadlines of a request in flight, not protocol
+ * time: real timers, and they follow shared/deadline.ts, so a router stalled
+ * past a wait (CPU starvation, GC, SIGSTOP) takes a receipt that reached its
+ * socket in time instead of reporting the push `stored`.
  */
 import type { AckEvent, DeliveryReceipt } from '../../shared/bus/messages.js';
+import { deadlineTimer } from '../../shared/deadline.js';
 import { bump } from '../../shared/stats.js';
 import type { ValidPush } from './push-input.js';
 import type { PushOutcome } from './router-types.js';
@@ -50,15 +53,17 @@ export class ReceiptWaiter {
   expect(user: string, seq: number, timeoutMs: number): Promise<boolean> {
     const key = `${seq}\u0000${user}`;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(key);
-        resolve(false);
-      }, timeoutMs);
-      this.waiting.set(key, () => {
+      let settled = false;
+      const settle = (ok: boolean): void => {
+        if (settled) return; // a receipt read after the timer fired settled it first
+        settled = true;
         clearTimeout(timer);
-        this.waiting.delete(key);
-        resolve(true);
-      });
+        if (this.waiting.get(key) === done) this.waiting.delete(key);
+        resolve(ok);
+      };
+      const done = (): void => settle(true);
+      const timer = deadlineTimer(() => settle(false), timeoutMs).ref(); // ref'd as before: a waiting push keeps the process up
+      this.waiting.set(key, done);
     });
   }
 
@@ -77,14 +82,21 @@ export class ReceiptWaiter {
     return new Promise((resolve) => {
       let forUser = this.ackWaiting.get(user);
       if (!forUser) this.ackWaiting.set(user, forUser = new Map());
-      const drop = (): void => {
+      let settled = false;
+      const settle = (ok: boolean): void => {
+        if (settled) return; // an ack read after the timer fired settled it first
+        settled = true;
+        clearTimeout(timer);
         const m = this.ackWaiting.get(user);
-        if (!m) return;
-        m.delete(seq);
-        if (m.size === 0) this.ackWaiting.delete(user);
+        if (m?.get(seq) === done) {
+          m.delete(seq);
+          if (m.size === 0) this.ackWaiting.delete(user);
+        }
+        resolve(ok);
       };
-      const timer = setTimeout(() => { drop(); resolve(false); }, timeoutMs);
-      forUser.set(seq, () => { clearTimeout(timer); drop(); resolve(true); });
+      const done = (): void => settle(true);
+      const timer = deadlineTimer(() => settle(false), timeoutMs).ref(); // ref'd as before: a waiting push keeps the process up
+      forUser.set(seq, done);
     });
   }
 

@@ -8,7 +8,7 @@
  *  - delivery is asynchronous and at-most-once; publish never throws on a
  *    missing subscriber;
  *  - request() resolves with the first reply, or rejects with BusTimeoutError
- *    or BusNoRespondersError.
+ *    or BusNoRespondersError (NATS also: BusPermissionError).
  * The same contract suite (tests/contract/bus.contract.ts) runs against every adapter.
  */
 
@@ -86,6 +86,19 @@ export class BusNoRespondersError extends Error {
   constructor(subject: string) {
     super(`no responders on ${subject}`);
     this.name = 'BusNoRespondersError';
+  }
+}
+
+/**
+ * The server refused the request: its publish to `subject`, or the reply
+ * subscription (operation "subscription"), is denied by the connection's
+ * permissions (NATS only; the in-memory bus has none). Reported at once,
+ * not as a timeout.
+ */
+export class BusPermissionError extends Error {
+  constructor(readonly subject: string, readonly operation: 'publish' | 'subscription', detail: string) {
+    super(`request on ${subject} refused: ${detail}`);
+    this.name = 'BusPermissionError';
   }
 }
 

@@ -14,8 +14,12 @@
  *    ends the client's read loop and the connection stalls silently (no
  *    status event; flush never resolves), so every handler call is wrapped:
  *    sync throws and rejected promises are counted and logged (throttled).
- *  - request(): the client's TimeoutError → BusTimeoutError, its
- *    no-responders RequestError (server 503 status) → BusNoRespondersError.
+ *  - request(): over nats-requests.ts (deadlines a stalled process does not
+ *    miss by itself, shared/deadline.ts; the client's handling of denied
+ *    reply subscriptions and request publishes kept); a timeout →
+ *    BusTimeoutError, the no-responders status (server 503) →
+ *    BusNoRespondersError, a permissions violation (reply inbox subscribe
+ *    or request publish denied) → BusPermissionError at once.
  *    Other failures (closed connection) propagate as the client's errors.
  *  - Reconnection is unlimited (maxReconnectAttempts -1) with jitter, so a
  *    cluster node dying or entering lame-duck mode moves the client to
@@ -41,9 +45,10 @@
  * fails later (the connection closed in between) is counted in `errors` and
  * logged.
  */
-import { connect, type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { ClosedConnectionError, connect, type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { BusTimeoutError, type Bus, type BusMessage, type Headers, type Subscription } from './bus.js';
 import { HeldPublishes, type Held } from './held-publishes.js';
+import { NatsRequests } from './nats-requests.js';
 import { mapRequestError, toBusMessage, toNatsHeaders } from './nats-messages.js';
 import type { NatsBusCounters, NatsBusEvent, NatsBusOptions, NatsBusStatus } from './nats-bus-types.js';
 import { TurnQueue } from './turn-queue.js';
@@ -80,6 +85,7 @@ export class NatsBus implements Bus {
   private readonly listeners = new Set<(e: NatsBusEvent) => void>();
   private readonly connectWaiters = new Set<() => void>();
   private readonly held: HeldPublishes;
+  private readonly requests: NatsRequests;
   private readonly statusLoop: Promise<void>;
   private readonly c: NatsBusCounters = {
     reconnects: 0, disconnects: 0, reconnectAttempts: 0, lameDuckNotices: 0, errors: 0, handlerErrors: 0,
@@ -92,6 +98,7 @@ export class NatsBus implements Bus {
 
   /** Use connectNatsBus(); the constructor takes an already connected client. */
   constructor(private readonly nc: NatsConnection, private readonly opts: NatsBusOptions) {
+    this.requests = new NatsRequests(nc);
     this.held = new HeldPublishes(opts.maxPendingEvents ?? 10_000, opts.maxPendingBytes ?? 8 * 1024 * 1024, () => { this.c.droppedWhileDisconnected++; });
     // status() must be called now: the client only queues events for iterators that exist.
     this.statusLoop = this.watch(nc.status());
@@ -221,10 +228,7 @@ export class NatsBus implements Bus {
     const remaining = Math.max(1, opts.timeoutMs - (Date.now() - started));
     this.handOver();
     try {
-      const m = await this.nc.request(subject, data, {
-        timeout: remaining,
-        ...(opts.headers ? { headers: toNatsHeaders(opts.headers) } : {}),
-      });
+      const m = await this.requests.request(subject, data, remaining, opts.headers ? toNatsHeaders(opts.headers) : undefined);
       return toBusMessage(m);
     } catch (err) {
       throw mapRequestError(err, subject, opts.timeoutMs);
@@ -322,6 +326,7 @@ export class NatsBus implements Bus {
   private setClosed(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.requests.close(new ClosedConnectionError());
     this.c.droppedAfterClose += this.held.take().length;
     this.wakeWaiters();
   }
@@ -358,6 +363,7 @@ export class NatsBus implements Bus {
         return this.emit({ type: 'ldm', status: this.state, server: s.server });
       case 'error':
         this.c.errors++;
+        this.requests.publishDenied(s.error); // a denied request publish fails its call now, not at its deadline
         log.error({ err: s.error }, 'NATS error');
         return this.emit({ type: 'error', status: this.state, error: s.error });
       case 'staleConnection':

@@ -2,10 +2,10 @@
  * Translation between the Bus contract (bus.ts) and the NATS client's types,
  * for nats-bus.ts: headers (one string per key; a key a foreign publisher
  * sent twice reads back as its first value), received messages, and the
- * request errors the Bus names (timeout, no responders).
+ * request errors the Bus names (timeout, no responders, permission denied).
  */
-import { headers as natsHeaders, NoRespondersError, RequestError, TimeoutError, type Msg, type MsgHdrs } from '@nats-io/transport-node';
-import { BusNoRespondersError, BusTimeoutError, type BusMessage, type Headers } from './bus.js';
+import { headers as natsHeaders, NoRespondersError, PermissionViolationError, RequestError, TimeoutError, type Msg, type MsgHdrs } from '@nats-io/transport-node';
+import { BusNoRespondersError, BusPermissionError, BusTimeoutError, type BusMessage, type Headers } from './bus.js';
 
 export function toNatsHeaders(h: Headers): MsgHdrs {
   const out = natsHeaders();
@@ -51,6 +51,8 @@ export function mapRequestError(err: unknown, subject: string, timeoutMs: number
   let mapped: Error | undefined;
   if (err instanceof TimeoutError) mapped = new BusTimeoutError(subject, timeoutMs);
   else if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) mapped = new BusNoRespondersError(subject);
+  else if (err instanceof PermissionViolationError) mapped = new BusPermissionError(subject, err.operation, err.message);
+  else if (err instanceof RequestError && err.cause instanceof PermissionViolationError) mapped = new BusPermissionError(subject, err.cause.operation, err.cause.message);
   if (!mapped) return err;
   mapped.cause = err;
   return mapped;
