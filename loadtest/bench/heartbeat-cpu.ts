@@ -23,7 +23,7 @@
  *
  * Before any client connects, each server's fixed work is measured for
  * --idle ms (0 connections): CPU ms per second (all threads) and wake-ups per
- * second (voluntary context switches, all threads): per-second work (timers,
+ * second (voluntary context switches: the main thread's, all threads'): per-second work (timers,
  * the NATS connection) that a per-heartbeat ratio at ~1,000 heartbeats/s
  * cannot tell from the heartbeat's own cost.
  *
@@ -96,15 +96,18 @@ function allThreadSleeps(pid: number): number {
   return n;
 }
 
-/** Each target's CPU (ms/s, all threads) and wake-ups (/s, all threads) over `ms` with no client connected. */
-async function idleCost(targets: readonly { pid: number }[], ms: number): Promise<{ cpu_ms_per_s: number; wakeups_per_s: number }[]> {
+/** Idle cost: CPU (ms/s, all threads), wake-ups of the main thread and of all threads (/s), over `ms`. */
+interface Idle { cpu_ms_per_s: number; main_wakeups_per_s: number; wakeups_per_s: number }
+async function idleCost(targets: readonly { pid: number }[], ms: number): Promise<Idle[]> {
   const c0 = targets.map((t) => total(threadCpuNs(t.pid)));
+  const m0 = targets.map((t) => mainThreadSleeps(t.pid));
   const w0 = targets.map((t) => allThreadSleeps(t.pid));
   const t0 = performance.now();
   await sleep(ms);
   const s = (performance.now() - t0) / 1000;
   return targets.map((t, i) => ({
     cpu_ms_per_s: Number(((total(threadCpuNs(t.pid)) - c0[i]!) / 1e6 / s).toFixed(3)),
+    main_wakeups_per_s: Number(((mainThreadSleeps(t.pid) - m0[i]!) / s).toFixed(1)),
     wakeups_per_s: Number(((allThreadSleeps(t.pid) - w0[i]!) / s).toFixed(1)),
   }));
 }
@@ -195,11 +198,12 @@ async function main(): Promise<void> {
       else targets.push(before);
     }
     const IDLE = Number(values.idle);
-    let idle: { cpu_ms_per_s: number; wakeups_per_s: number }[] = [];
+    let idle: Idle[] = [];
     if (IDLE > 0) {
-      await sleep(2000); // start-up's compilation and connects settle
+      await sleep(Math.min(IDLE, 5000)); // start-up's compilation (V8's workers) and the NATS handshakes settle
       idle = await idleCost(targets, IDLE);
-      process.stderr.write(`[bench:heartbeat-cpu] idle, 0 connections: ${targets.map((t, i) => `${t.name} ${idle[i]!.cpu_ms_per_s} ms CPU/s, ${idle[i]!.wakeups_per_s} wake-ups/s`).join('; ')}\n`);
+      process.stderr.write(`[bench:heartbeat-cpu] idle, 0 connections: ${targets.map((t, i) =>
+        `${t.name} ${idle[i]!.cpu_ms_per_s} ms CPU/s, wake-ups/s ${idle[i]!.main_wakeups_per_s} main, ${idle[i]!.wakeups_per_s} all threads`).join('; ')}\n`);
     }
     process.stderr.write(`[bench:heartbeat-cpu] pids: ${targets.map((t) => `${t.name} ${t.pid}`).join(', ')}\n`);
     process.stderr.write(`[bench:heartbeat-cpu] ${targets.map((t) => t.name).join(', ')}: ${N} connections each from ${W} workers, heartbeat every ${INTERVAL} ms…\n`);
@@ -259,7 +263,7 @@ async function main(): Promise<void> {
         threads_us_per_heartbeat: Object.fromEntries([...threads[t.name]!].filter(([, v]) => v >= 0.01).map(([k, v]) => [k, Number(v.toFixed(2))])),
         open: end[i]!.open, unexpected_closes: end[i]!.closedUnexpectedly, failed: end[i]!.failed,
         connect_retries: end[i]!.retries, connect_errors: end[i]!.errors,
-        ...(idle[i] ? { idle_cpu_ms_per_s: idle[i].cpu_ms_per_s, idle_wakeups_per_s: idle[i].wakeups_per_s } : {}),
+        ...(idle[i] ? { idle_cpu_ms_per_s: idle[i].cpu_ms_per_s, idle_main_wakeups_per_s: idle[i].main_wakeups_per_s, idle_wakeups_per_s: idle[i].wakeups_per_s } : {}),
       }])),
       order: targets.map((t) => t.name),
       ratio_longlink_vs_uws: Number(median(ratios).toFixed(3)),
