@@ -10,6 +10,10 @@
  * protocol decoder (the bench's client before the lean one, fanout-receipts.ts).
  * --cpu-prof DIR writes the router's V8 CPU profile there (at the end).
  * --perf DIR samples gateway 0 (and the bare server) with Linux perf.
+ * --root DIR: run the cluster (router, gateways) from DIR's dist/ (an older build) with this checkout's
+ * clients and publisher, so two builds are compared with the same load generator.
+ * --channel-layout record|frame: the routers' LONGLINK_CHANNEL_BUS_LAYOUT (docs/protocol.md §13.6); default
+ * the routers' own default (record).
  */
 import { benchArgs } from '../lib/cli-args.js';
 import type { ChannelGroup } from './fanout-worker.js';
@@ -22,6 +26,7 @@ export const { values: o } = benchArgs('bench:fanout', { options: {
   'sustain-rate': { type: 'string', default: '100000' }, 'sustain-seconds': { type: 'string', default: '10' },
   'lat-rate': { type: 'string', default: '2000' }, 'lat-size': { type: 'string', default: '100' }, 'lat-seconds': { type: 'string', default: '5' },
   perf: { type: 'string' }, client: { type: 'string', default: 'lean' }, 'cpu-prof': { type: 'string' }, 'push-rounds': { type: 'string', default: '-1' },
+  'channel-layout': { type: 'string' }, root: { type: 'string' },
 } });
 export const S = Number(o.subscribers), G = Number(o.gateways), W = Number(o.workers), P = Number(o.publishes), INTERVAL = Number(o.interval);
 /** Rounds of the push phase (default: as many as publishes); at full size each round is S pushes, minutes on this box. */
@@ -43,3 +48,6 @@ export const LATENCY: ChannelGroup = { prefix: 'bench:l', size: LAT_SIZE, count:
 /** The clients' receive path (fanout-receipts.ts). */
 export const CLIENT = o.client === 'ws' ? 'ws' : 'lean';
 if (o.client !== 'ws' && o.client !== 'lean') throw new Error(`--client ${o.client}: lean or ws`);
+/** The routers' channel bus layout; undefined: their default. */
+export const LAYOUT = o['channel-layout'];
+if (LAYOUT !== undefined && LAYOUT !== 'record' && LAYOUT !== 'frame') throw new Error(`--channel-layout ${LAYOUT}: record or frame`);

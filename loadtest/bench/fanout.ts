@@ -62,7 +62,7 @@ import { perfBuckets, perfRecord, perfTop } from './perf-phase.js';
 import type { FanoutWorkerArgs } from './fanout-worker.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-import { BARE, CHANNEL, CLIENT, G, INTERVAL, LAT_CH, LAT_RATE, LAT_SIZE, LATENCY, NCH, o, P, PUSH_ROUNDS, S, SIZE, SUSTAIN, W } from './fanout-options.js';
+import { BARE, CHANNEL, CLIENT, G, INTERVAL, LAT_CH, LAYOUT, LAT_RATE, LAT_SIZE, LATENCY, NCH, o, P, PUSH_ROUNDS, S, SIZE, SUSTAIN, W } from './fanout-options.js';
 const log = (s: string): void => { process.stderr.write(`[bench:fanout] ${s}\n`); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -153,8 +153,9 @@ async function main(): Promise<void> {
   // Beacons and lease at their production defaults (5 s / 15 s), not the test harness's 0.5 s / 2 s: a gateway
   // fanning one message out to ~15,000 local sockets on this shared 2-core box is busy for seconds, and a lapsed
   // lease makes it re-announce every connection, which is a different workload from the one measured here.
-  const c = (cluster = await startCluster({ gateways: G, gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error', LONGLINK_BEACON_INTERVAL_MS: '5000' },
-    routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'warn', LONGLINK_PUBLISH_RATE: '0', LONGLINK_GATEWAY_LEASE_MS: '15000' },
+  const c = (cluster = await startCluster({ gateways: G, ...(o.root !== undefined ? { root: path.resolve(o.root) } : {}), gatewayEnv: { LONGLINK_MAX_CONNECTIONS: String(S + 1000), LONGLINK_LOG_LEVEL: 'error', LONGLINK_BEACON_INTERVAL_MS: '5000' },
+    routerEnv: { LONGLINK_MAX_USERS_PER_PUSH: String(Math.max(1000, Number(o['push-batch']))), LONGLINK_LOG_LEVEL: 'warn', LONGLINK_PUBLISH_RATE: '0', LONGLINK_GATEWAY_LEASE_MS: '15000',
+      ...(LAYOUT !== undefined ? { LONGLINK_CHANNEL_BUS_LAYOUT: LAYOUT } : {}) },
     // perf names JIT frames from the map file this writes; the router's event-loop delay is sampled inside it.
     // --cpu-prof DIR: V8's sampling profile of the router, written when it exits at the end of the run.
     nodeArgs: (role) => [...(o.perf !== undefined ? ['--perf-basic-prof'] : []),
@@ -314,7 +315,7 @@ async function main(): Promise<void> {
   const perBare = bare && bare.delivered > 0 ? bareCpu / bare.delivered : -1;
   const ratio = (a: number, b: number): number => (a > 0 && b > 0 ? r3(a / b) : -1);
   const result = {
-    bench: 'fanout', date: new Date().toISOString(), client: CLIENT, subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
+    bench: 'fanout', date: new Date().toISOString(), client: CLIENT, channel_layout: LAYOUT ?? 'default', root: o.root ?? '', subscribers: S, gateways: G, workers: W, publishes: P, interval_ms: INTERVAL, bare_sockets: BARE,
     connect_s: Math.round(connectS * 10) / 10, phase_s: phaseS, router_health: routerHealth,
     gateway_idle_cpu_us_per_s: Math.round(idleUsPerS),
     channel: {

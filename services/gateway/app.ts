@@ -87,7 +87,7 @@ export async function startGateway(deps: {
   const tracedBus = traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory');
   const link = new BusGatewayLink({ bus: tracedBus, subjects, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50, bootId });
   // The topic publisher is bound to the uWS app once it exists: no connection (so no channel) before that.
-  let publishTopic: (topic: string, message: string) => void = () => {};
+  let publishTopic: (topic: string, message: string | Uint8Array) => void = () => {};
   const core = new GatewayCore({
     options: coreOptions(config, id), clock, ids: idSource(bootId), link, log, observer: metrics.observer, trace: traceHooks('longlink-gateway'),
     verifyToken: (t) => auth.verify(t),

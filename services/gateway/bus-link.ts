@@ -9,11 +9,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
+import { channelNameBytes, readChannelMessage, type ChannelArrival } from '../shared/bus/channel-layout.js';
 import { publishUpstream, requestUpstream } from '../shared/bus/upstream.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type {
-  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelOccupancyEvent, ChannelPresenceEvent, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
+  ChannelCountReply, ChannelCountRequest, ChannelHistoryReply, ChannelHistoryRequest, ChannelOccupancyEvent, ChannelPresenceEvent, ControlCommand, Delivery, DeliveryReceipt, FetchReply, FetchRequest,
   GatewayBeacon, PresenceEvent, ResumeReply, ResumeRequest, SyncRequest, UpstreamMessage,
 } from '../shared/bus/messages.js';
 import type { ChannelLink, GatewayLink } from './core/ports.js';
@@ -149,12 +150,6 @@ export class BusGatewayListener {
   }
 }
 
-/** A channel message as the router publishes it; anything else is dropped (and counted). */
-function isChannelMessage(m: ChannelMessage | undefined, channel: string): m is ChannelMessage {
-  return m !== undefined && m !== null && m.channel === channel && Number.isSafeInteger(m.offset) && m.offset > 0 && typeof m.epoch === 'string'
-    && typeof m.id === 'string' && typeof m.ts === 'number' && typeof m.data === 'string';
-}
-
 export class BusGatewayLink implements GatewayLink, ChannelLink {
   private readonly pendingAcks = new Map<string, [string, string, number, number?]>();
   private ackTimer: NodeJS.Timeout | undefined;
@@ -167,10 +162,12 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
     this.bootId = o.bootId ?? randomBytes(6).toString('base64url');
   }
 
-  interest(channel: string, onMessage: (m: ChannelMessage) => void): { ready: Promise<void>; drop(): void } {
+  /** Either bus layout of a channel message (channel-layout.ts): a frame goes to the hub as the bytes that came. */
+  interest(channel: string, onMessage: (m: ChannelArrival) => void): { ready: Promise<void>; drop(): void } {
+    const name = channelNameBytes(channel);
     const sub = this.o.bus.subscribe(this.o.subjects.channel(channel), (m) => {
-      const msg = decodeMsg<ChannelMessage>(m.data);
-      if (!isChannelMessage(msg, channel)) { this.badChannelMessages++; return; }
+      const msg = readChannelMessage(m.data, channel, name);
+      if (msg === undefined) { this.badChannelMessages++; return; }
       onMessage(msg);
     });
     // Flushed: the server has the subscription before any history read that relies on it.

@@ -90,6 +90,8 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.gauge('channel_gaps_pending', 'Channels holding out-of-order messages while an offset gap is repaired.', (c) => ch(c)?.gapsPending ?? 0);
   m.counter('channel_messages_total', 'Channel messages fanned out by this gateway (one native topic publish each).', (c) => ch(c)?.stats.published ?? 0);
   m.counter('channel_deliveries_total', 'Channel frames the topic publishes reached (subscribers at the time of each message).', (c) => ch(c)?.stats.deliveries ?? 0);
+  m.labeledCounter('channel_bus_messages_total', 'Channel messages taken from the bus, by layout (docs/protocol.md §13.6): record (decoded and encoded here) or frame (the client frame, fanned out as it came).', 'layout',
+    (c) => new Map([['record', ch(c)?.stats.arrivedRecord ?? 0], ['frame', ch(c)?.stats.arrivedFrame ?? 0]]), ['record', 'frame']);
   m.counter('channel_duplicates_total', 'Channel messages dropped as already fanned out (offset at or below the last).', (c) => ch(c)?.stats.duplicates ?? 0);
   m.counter('channel_gap_repairs_total', 'Channel offset gaps filled from the history.', (c) => ch(c)?.stats.gapsRepaired ?? 0);
   m.counter('channel_gaps_skipped_total', 'Channel offset gaps the history could no longer fill, skipped.', (c) => ch(c)?.stats.gapsSkipped ?? 0);

@@ -5,6 +5,7 @@
  * HTTP API. Limits are written once: in DEFAULT_ROUTER_OPTIONS, overridden
  * only by settings.
  */
+import type { ChannelBusLayout } from '../shared/bus/channel-layout.js';
 import type { Bus } from '../shared/bus/bus.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import type { Clock } from '../shared/clock.js';
@@ -65,6 +66,8 @@ export interface RouterDeps {
   ackInterestMs?: number;
   /** Standalone mode: the gateway in this process, which takes its deliveries without the bus (local-gateway.ts). */
   localGateway?: LocalGateway;
+  /** How channel messages go on the bus (LONGLINK_CHANNEL_BUS_LAYOUT, channel-layout.ts); `record` by default. */
+  channelBusLayout?: ChannelBusLayout;
 }
 
 /** Core options from the router's settings; everything not set here keeps its default. */
@@ -103,7 +106,8 @@ export class Router {
     this.storesConnected = deps.storesConnected ?? (() => true);
     const trace = deps.trace ?? NO_TRACING;
     this.events_ = deps.events ?? NO_BACKEND_EVENTS;
-    this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats, ackReceipts: options.ackReceipts, ...(deps.ackInterestMs !== undefined ? { ackInterestMs: deps.ackInterestMs } : {}) });
+    this.link = new RouterBusLink({ bus: deps.bus, subjects: deps.subjects, log, stats: this.stats, ackReceipts: options.ackReceipts,
+      ...(deps.ackInterestMs !== undefined ? { ackInterestMs: deps.ackInterestMs } : {}), ...(deps.channelBusLayout !== undefined ? { channelLayout: deps.channelBusLayout } : {}) });
     // Trace context rides in bus headers: a traced push's deliveries take the bus even in one process.
     const bus = deps.bus;
     const out = deps.localGateway && !trace.enabled
@@ -168,7 +172,7 @@ export async function startRouter(o: RouterDeps & {
 }): Promise<RunningRouter> {
   const wh = o.webhooks;
   const router = new Router({
-    ...o, options: { ...routerOptions(o.settings), ...o.options }, channelLimits: { ...channelLimits(o.settings), ...o.channelLimits }, ...(wh ? { events: wh.sink } : {}),
+    ...o, channelBusLayout: o.channelBusLayout ?? o.settings.channelBusLayout, options: { ...routerOptions(o.settings), ...o.options }, channelLimits: { ...channelLimits(o.settings), ...o.channelLimits }, ...(wh ? { events: wh.sink } : {}),
   });
   router.start();
   o.metrics.bind(router, o.sources);

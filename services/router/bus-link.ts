@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { batchJson } from './batch-json.js';
 import { decodeMsg, encodeMsg, type Bus, type BusMessage, type Subscription } from '../shared/bus/bus.js';
+import { encodeChannelMessage, type ChannelBusLayout } from '../shared/bus/channel-layout.js';
 import type { AckEvent, AckInterest, ChannelCountReply, ChannelCountRequest, ChannelMessage, ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
@@ -43,6 +44,8 @@ export interface RouterBusLinkOptions {
   ackReceipts?: boolean | 'await';
   /** How long an announced interest in ack receipts lasts; renewed every third of it while a push waits. Default 10 s. */
   ackInterestMs?: number;
+  /** Channel messages on the bus (channel-layout.ts, LONGLINK_CHANNEL_BUS_LAYOUT): `record` unless every gateway reads `frame`. */
+  channelLayout?: ChannelBusLayout;
 }
 
 const DEFAULT_ACK_INTEREST_MS = 10_000;
@@ -211,8 +214,18 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     return this.publish(this.o.subjects.sync, req);
   }
 
+  /** One channel message in the configured bus layout (channel-layout.ts). */
   channel(msg: ChannelMessage): boolean {
-    return this.publish(this.o.subjects.channel(msg.channel), msg);
+    const subject = this.o.subjects.channel(msg.channel);
+    if (this.o.bus.interested?.(subject) === false) return true;
+    try {
+      this.o.bus.publish(subject, encodeChannelMessage(msg, this.o.channelLayout ?? 'record'));
+      return true;
+    } catch (err) {
+      this.o.stats.busErrors++;
+      this.o.log.warn({ err: String(err), subject }, 'bus publish failed');
+      return false;
+    }
   }
 
   countSubscribers(channel: string, expect: number, timeoutMs: number): Promise<Array<{ gateway: string; count: number }>> {

@@ -88,6 +88,8 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const traced = routerTrace.enabled;
   const routed = await startRouter({
     localGateway,
+    // Its gateway is this build, which reads both layouts: no rollout to wait for.
+    channelBusLayout: 'frame',
     ...(webhooks ? { webhooks } : {}),
     settings, apiKeys, bus: traceBus(bus, 'longlink-router', 'memory'), subjects, clock, log, trace: routerTrace, metrics: routerMetrics,
     console: { access, mode: 'standalone' },

@@ -8,7 +8,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelHub, type ChannelConn } from '../../services/gateway/core/channels.js';
-import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelLink, ChannelMessage } from '../../services/gateway/core/ports.js';
+import type { ChannelArrival, ChannelHistoryReply, ChannelHistoryRequest, ChannelLink } from '../../services/gateway/core/ports.js';
+import { arrivalOfRecord } from '../../services/shared/bus/channel-layout.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
 
 let ids = 0;
@@ -24,7 +25,7 @@ class Conn implements ChannelConn {
 
 function rig(history: (req: ChannelHistoryRequest) => ChannelHistoryReply) {
   let now = 0;
-  const handlers = new Map<string, (m: ChannelMessage) => void>();
+  const handlers = new Map<string, (m: ChannelArrival) => void>();
   const interest: string[] = [];
   const published: Array<[string, number]> = [];
   const reads: ChannelHistoryRequest[] = [];
@@ -34,10 +35,10 @@ function rig(history: (req: ChannelHistoryRequest) => ChannelHistoryReply) {
     channelPresence: () => {},
   };
   const hub = new ChannelHub<Conn>({ maxPerConnection: 2, repairAfterMs: 100, recoverWaitMs: 1000 }, link,
-    { publish: (topic, frame) => { published.push([topic, JSON.parse(frame).offset]); } },
+    { publish: (topic, frame) => { published.push([topic, (JSON.parse(typeof frame === 'string' ? frame : Buffer.from(frame).toString()) as { offset: number }).offset]); } },
     (c, frame) => { c.socket.send(frame); }, () => now);
-  const msg = (offset: number, epoch = 'e1', channel = 'c'): ChannelMessage => ({ channel, offset, epoch, id: `m${offset}`, ts: 1, data: String(offset) });
-  const deliver = (m: ChannelMessage): void => handlers.get(m.channel)!(m);
+  const msg = (offset: number, epoch = 'e1', channel = 'c'): ChannelArrival => arrivalOfRecord({ channel, offset, epoch, id: `m${offset}`, ts: 1, data: String(offset) });
+  const deliver = (m: ChannelArrival): void => handlers.get(m.channel)!(m);
   return { hub, interest, published, reads, deliver, msg, advance: (ms: number) => { now += ms; }, flush: () => new Promise((r) => setTimeout(r, 0)) };
 }
 

@@ -23,7 +23,7 @@
 import { BROADCAST_CHANNEL, encodeJson, encodePubRaw, type ChannelPosition } from '../../../protocol/index.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { ChannelLink, ChannelMessage, ClientSocket, TopicPublisher } from './ports.js';
+import type { ChannelArrival, ChannelLink, ClientSocket, TopicPublisher } from './ports.js';
 
 /** What the hub needs of a connection. */
 export interface ChannelConn {
@@ -56,6 +56,9 @@ export interface ChannelStats {
   published: number;
   /** Frames the topic publishes reached: subscribers at the time of each message. */
   deliveries: number;
+  /** Bus messages taken, by layout (channel-layout.ts): `record` decoded and encoded here, `frame` fanned out as the bytes that came. */
+  arrivedRecord: number;
+  arrivedFrame: number;
   duplicates: number;
   gapsRepaired: number;
   gapsSkipped: number;
@@ -75,11 +78,11 @@ class ChannelState<C extends ChannelConn> {
   /** Highest offset fanned out in order; -1 until the first history read. */
   last = -1;
   readonly members = new Set<C>();
-  ring: ChannelMessage[] = [];
-  readonly held = new Map<number, ChannelMessage>();
+  ring: ChannelArrival[] = [];
+  readonly held = new Map<number, ChannelArrival>();
   heldSince = 0;
   repairing = false;
-  early: ChannelMessage[] = [];
+  early: ChannelArrival[] = [];
   waiting: Array<Waiter<C>> = [];
   /** Reported occupied (a member's join succeeded): its last member leaving reports it vacated. */
   occupied = false;
@@ -88,14 +91,14 @@ class ChannelState<C extends ChannelConn> {
 
 export class ChannelHub<C extends ChannelConn> {
   readonly stats: ChannelStats = {
-    published: 0, deliveries: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0, interestAdded: 0, interestDropped: 0, joins: new Map(),
+    published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0, interestAdded: 0, interestDropped: 0, joins: new Map(),
   };
   private readonly states = new Map<string, ChannelState<C>>();
   private readonly holding = new Set<ChannelState<C>>();
   private readonly awaiting = new Set<C>();
 
   constructor(private readonly o: ChannelOptions, private readonly link: ChannelLink, private readonly topics: TopicPublisher,
-    private readonly send: (c: C, frame: string) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {}
+    private readonly send: (c: C, frame: string | Uint8Array) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {}
 
   /** Channels with local subscribers (each one bus subscription). */
   get channelCount(): number { return this.states.size; }
@@ -167,7 +170,7 @@ export class ChannelHub<C extends ChannelConn> {
           let pos = r.epoch === st.epoch ? r.offset : st.last;
           if (recovered === true) for (const p of r.pubs) if (p.offset > from!.offset) this.send(c, encodePubRaw(channel, p.offset, st.epoch, p.id, p.ts, p.data));
           for (const m of st.ring) {
-            if (m.offset > pos && m.offset <= st.last) { this.send(c, this.frame(m)); pos = m.offset; }
+            if (m.offset > pos && m.offset <= st.last) { this.send(c, m.frame); pos = m.offset; }
           }
           if (pos <= st.last) c.socket.subscribe(channel);
           else st.waiting.push({ c, after: pos });
@@ -260,13 +263,11 @@ export class ChannelHub<C extends ChannelConn> {
     for (const m of early) this.onMessage(st, m);
   }
 
-  private frame(m: ChannelMessage): string {
-    return encodePubRaw(m.channel, m.offset, m.epoch, m.id, m.ts, m.data);
-  }
-
   /** A message from the bus for a channel with local subscribers. */
-  private onMessage(st: ChannelState<C>, m: ChannelMessage): void {
+  private onMessage(st: ChannelState<C>, m: ChannelArrival): void {
     if (this.states.get(st.name) !== st) return;
+    if (typeof m.frame === 'string') this.stats.arrivedRecord++;
+    else this.stats.arrivedFrame++;
     if (st.last < 0) {
       if (st.early.length < MAX_EARLY) st.early.push(m);
       return;
@@ -304,13 +305,13 @@ export class ChannelHub<C extends ChannelConn> {
     else st.heldSince = this.now();
   }
 
-  private fanOut(st: ChannelState<C>, m: ChannelMessage): void {
+  private fanOut(st: ChannelState<C>, m: ChannelArrival): void {
     if (this.trace.enabled) {
       // Inside the bus message's consumer span: the publish's trace ends with this gateway's fan-out.
       this.trace.span('longlink.gateway.fanout', { childOnly: true, attrs: { 'longlink.channel': st.name, 'longlink.offset': m.offset, 'longlink.subscribers': st.members.size } },
-        () => this.topics.publish(st.name, this.frame(m)));
+        () => this.topics.publish(st.name, m.frame));
     } else {
-      this.topics.publish(st.name, this.frame(m));
+      this.topics.publish(st.name, m.frame);
     }
     st.last = m.offset;
     this.stats.published++;
@@ -346,7 +347,7 @@ export class ChannelHub<C extends ChannelConn> {
             if (p.offset !== st.last + 1) continue;
             const held = st.held.get(p.offset);
             st.held.delete(p.offset);
-            this.fanOut(st, held ?? { ...p, channel: st.name, epoch });
+            this.fanOut(st, held ?? { channel: st.name, offset: p.offset, epoch, frame: encodePubRaw(st.name, p.offset, epoch, p.id, p.ts, p.data) });
           }
         } else {
           this.stats.gapsSkipped++;

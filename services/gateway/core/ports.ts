@@ -5,9 +5,11 @@
  * `GatewayLink` (memory bus in standalone mode, NATS in cluster mode).
  */
 
-import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ChannelOccupancyEvent, ChannelPresenceEvent, FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
+import type { ChannelArrival } from '../../shared/bus/channel-layout.js';
+import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelOccupancyEvent, ChannelPresenceEvent, FetchReply, FetchRequest, ResumeReply, ResumeRequest, PresenceEvent, UpstreamMessage } from '../../shared/bus/messages.js';
 
 /** Bus messages the core speaks; defined once for every service. */
+export type { ChannelArrival } from '../../shared/bus/channel-layout.js';
 export type { ChannelMessage, ChannelHistoryReply, ChannelHistoryRequest, PushRecord, ResumeRequest, ResumeReply, FetchRequest, FetchReply, PresenceEvent, UpstreamMessage, Delivery, ControlCommand } from '../../shared/bus/messages.js';
 
 /** uWS send() results. */
@@ -29,9 +31,9 @@ export interface ClientSocket {
   unsubscribe(topic: string): boolean;
 }
 
-/** The transport's native fan-out: one call writes `message` (a text frame) to every socket subscribed to `topic`. */
+/** The transport's native fan-out: one call writes `message` (a text frame: a string or its UTF-8 bytes) to every socket subscribed to `topic`. */
 export interface TopicPublisher {
-  publish(topic: string, message: string): void;
+  publish(topic: string, message: string | Uint8Array): void;
 }
 
 /** Gateway → bus for channels. */
@@ -41,7 +43,7 @@ export interface ChannelLink {
    * resolves once the subscription is in place (a history read made after it
    * misses nothing that the live stream will not bring). `drop()` ends it.
    */
-  interest(channel: string, onMessage: (m: ChannelMessage) => void): { ready: Promise<void>; drop(): void };
+  interest(channel: string, onMessage: (m: ChannelArrival) => void): { ready: Promise<void>; drop(): void };
   /** The channel's position and, with afterOffset, what followed; rejects like resume(). */
   history(req: ChannelHistoryRequest): Promise<ChannelHistoryReply>;
   /** Join and leave events for backends (only when the gateway is configured to send them). */

@@ -67,7 +67,7 @@ export interface UwsGateway {
   /** Stops listening (existing sockets stay) and stops the tick timer. */
   close(): void;
   /** Native fan-out: writes a text frame to every socket subscribed to `topic` (uWS app.publish). */
-  publish(topic: string, message: string): void;
+  publish(topic: string, message: string | Uint8Array): void;
 }
 
 /** RFC 6455 §4.1: the key is 16 random bytes, base64 (24 characters). */
