@@ -21,9 +21,17 @@
  * /proc/<pid>/status): a server woken more often per heartbeat pays more
  * epoll waits and context switches for the same work.
  *
+ * Before any client connects, each server's fixed work is measured for
+ * --idle ms (0 connections): CPU ms per second (all threads) and wake-ups per
+ * second (voluntary context switches: the main thread's, all threads'): per-second work (timers,
+ * the NATS connection) that a per-heartbeat ratio at ~1,000 heartbeats/s
+ * cannot tell from the heartbeat's own cost.
+ *
  * Flags: --connections N (10000 per server) --workers W (2 per server)
- *        --interval MS (5000) --window MS (5000) --windows K (9)
- *        --before DIR (dist/ of another build) --cpu-prof DIR (profile the gateway)
+ *        --interval MS (5000) --window MS (5000) --windows K (9) --idle MS (5000; 0: skip)
+ *        --before DIR (dist/ of another build) --before-first (the other build takes the first place: start order,
+ *        source addresses; alternate runs with and without it, as the place alone moved a gateway's ratio ~10 %)
+ *        --cpu-prof DIR (profile the gateway)
  *        --gateway-flags="..." (node flags for the gateway, e.g. --perf-basic-prof)
  * Last line of output: one JSON object.
  */
@@ -41,7 +49,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const { values } = benchArgs('bench:heartbeat-cpu', { options: {
   connections: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' },
   interval: { type: 'string', default: '5000' }, window: { type: 'string', default: '5000' }, windows: { type: 'string', default: '9' },
-  before: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'gateway-flags': { type: 'string' },
+  before: { type: 'string' }, 'before-first': { type: 'boolean', default: false }, idle: { type: 'string', default: '5000' },
+  'cpu-prof': { type: 'string' }, 'gateway-flags': { type: 'string' },
 } });
 const N = Number(values.connections), W = Number(values.workers), INTERVAL = Number(values.interval);
 const WINDOW = Number(values.window), WINDOWS = Number(values.windows);
@@ -76,6 +85,32 @@ function mainThreadSleeps(pid: number): number {
 }
 
 const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
+
+/** Voluntary context switches of every thread of `pid` (each a sleep and a wake-up). */
+function allThreadSleeps(pid: number): number {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try { n += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0); }
+    catch { /* the thread exited */ }
+  }
+  return n;
+}
+
+/** Idle cost: CPU (ms/s, all threads), wake-ups of the main thread and of all threads (/s), over `ms`. */
+interface Idle { cpu_ms_per_s: number; main_wakeups_per_s: number; wakeups_per_s: number }
+async function idleCost(targets: readonly { pid: number }[], ms: number): Promise<Idle[]> {
+  const c0 = targets.map((t) => total(threadCpuNs(t.pid)));
+  const m0 = targets.map((t) => mainThreadSleeps(t.pid));
+  const w0 = targets.map((t) => allThreadSleeps(t.pid));
+  const t0 = performance.now();
+  await sleep(ms);
+  const s = (performance.now() - t0) / 1000;
+  return targets.map((t, i) => ({
+    cpu_ms_per_s: Number(((total(threadCpuNs(t.pid)) - c0[i]!) / 1e6 / s).toFixed(3)),
+    main_wakeups_per_s: Number(((mainThreadSleeps(t.pid) - m0[i]!) / s).toFixed(1)),
+    wakeups_per_s: Number(((allThreadSleeps(t.pid) - w0[i]!) / s).toFixed(1)),
+  }));
+}
 
 interface WorkerStats { open: number; acks: number; sent: number; closedUnexpectedly: number; failed: number; retries: number; errors: Record<string, number> }
 
@@ -158,7 +193,17 @@ async function main(): Promise<void> {
     if (values.before) {
       // The same gateway configuration, started from the other build, on the same NATS (its own gateway id).
       const url = await startGateway(path.resolve(values.before), 'gw-before', []);
-      targets.push({ name: 'before', pid: gateways[1]!.pid!, url, secret: CLUSTER_SECRET, workers: [] });
+      const before = { name: 'before', pid: gateways[1]!.pid!, url, secret: CLUSTER_SECRET, workers: [] };
+      if (values['before-first']) targets.unshift(before);
+      else targets.push(before);
+    }
+    const IDLE = Number(values.idle);
+    let idle: Idle[] = [];
+    if (IDLE > 0) {
+      await sleep(Math.min(IDLE, 5000)); // start-up's compilation (V8's workers) and the NATS handshakes settle
+      idle = await idleCost(targets, IDLE);
+      process.stderr.write(`[bench:heartbeat-cpu] idle, 0 connections: ${targets.map((t, i) =>
+        `${t.name} ${idle[i]!.cpu_ms_per_s} ms CPU/s, wake-ups/s ${idle[i]!.main_wakeups_per_s} main, ${idle[i]!.wakeups_per_s} all threads`).join('; ')}\n`);
     }
     process.stderr.write(`[bench:heartbeat-cpu] pids: ${targets.map((t) => `${t.name} ${t.pid}`).join(', ')}\n`);
     process.stderr.write(`[bench:heartbeat-cpu] ${targets.map((t) => t.name).join(', ')}: ${N} connections each from ${W} workers, heartbeat every ${INTERVAL} ms…\n`);
@@ -196,8 +241,10 @@ async function main(): Promise<void> {
         }
         return v;
       });
-      ratios.push(us[0]! / us[1]!);
-      if (us[2] !== undefined) beforeRatios.push(us[2] / us[1]!);
+      const at = (name: string): number | undefined => us[targets.findIndex((t) => t.name === name)];
+      ratios.push(at('longlink')! / at('uws')!);
+      const b = at('before');
+      if (b !== undefined) beforeRatios.push(b / at('uws')!);
       process.stderr.write(`  window ${k + 1}/${WINDOWS}: ${targets.map((t, i) => `${t.name} ${us[i]!.toFixed(2)} µs`).join(', ')}; longlink/uws ${ratios.at(-1)!.toFixed(3)}\n`);
     }
     const end = await Promise.all(targets.map(acks));
@@ -216,7 +263,9 @@ async function main(): Promise<void> {
         threads_us_per_heartbeat: Object.fromEntries([...threads[t.name]!].filter(([, v]) => v >= 0.01).map(([k, v]) => [k, Number(v.toFixed(2))])),
         open: end[i]!.open, unexpected_closes: end[i]!.closedUnexpectedly, failed: end[i]!.failed,
         connect_retries: end[i]!.retries, connect_errors: end[i]!.errors,
+        ...(idle[i] ? { idle_cpu_ms_per_s: idle[i].cpu_ms_per_s, idle_main_wakeups_per_s: idle[i].main_wakeups_per_s, idle_wakeups_per_s: idle[i].wakeups_per_s } : {}),
       }])),
+      order: targets.map((t) => t.name),
       ratio_longlink_vs_uws: Number(median(ratios).toFixed(3)),
       ratio_range: [Number(Math.min(...ratios).toFixed(3)), Number(Math.max(...ratios).toFixed(3))],
       ...(beforeRatios.length ? { ratio_before_vs_uws: Number(median(beforeRatios).toFixed(3)) } : {}),

@@ -195,10 +195,12 @@ describe('benches end to end (toy sizes)', () => {
   });
 
   it('bench:heartbeat-cpu: gateway and bare uWS heartbeat at once, every client acked, CPU per heartbeat and the ratio computed', async () => {
-    const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', ['--connections', '100', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '3']);
-    const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; heartbeats_per_wakeup: number; open: number; unexpected_closes: number; failed: number }>;
+    const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', ['--connections', '100', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '3', '--idle', '1000']);
+    const servers = json.servers as Record<string, { cpu_us_per_heartbeat: number; heartbeats_per_s: number; heartbeats_per_wakeup: number; open: number; unexpected_closes: number; failed: number;
+      idle_cpu_ms_per_s: number; idle_main_wakeups_per_s: number; idle_wakeups_per_s: number }>;
     assert.deepEqual(Object.keys(servers), ['longlink', 'uws']);
     for (const [name, r] of Object.entries(servers)) {
+      assert.ok(r.idle_cpu_ms_per_s >= 0 && r.idle_main_wakeups_per_s >= 0 && r.idle_wakeups_per_s >= r.idle_main_wakeups_per_s, `${name}: idle cost measured: ${JSON.stringify(r)}`);
       assert.equal(r.open, 100, `${name}: all connected`);
       assert.equal(r.failed + r.unexpected_closes, 0, name);
       assert.ok(r.heartbeats_per_s > 20 && r.cpu_us_per_heartbeat > 0 && r.heartbeats_per_wakeup > 0, `${name}: ${JSON.stringify(r)}`);
