@@ -36,25 +36,6 @@
  * the gateway sees up to twice the rate for a while; the limit refuses, and
  * re-books, what does not fit. A hint beyond `maxMs` is not reserved either:
  * told the hint plus up to a tenth (upward: the router asked for no sooner).
- *
- * The timetable follows the rate as it recovers: at the first refusal after
- * a period in which the rate rose, the refusals still booked ahead,
- * (nextFree − now) × the rate they were booked at, are re-spaced at the new
- * rate, so the next free slot moves to now + booked ÷ new rate. Why: the
- * rate is measured at the time of a refusal, and a storm's rate moves by
- * 2–4× within seconds (the limit regrowing after a cut, a CPU hog leaving
- * its share). Booked at the rate of the first seconds, a crowd's later
- * refusals queued behind slots spaced for a rate long gone, and came back
- * after the gateway could have taken them. Slots already handed out cannot
- * move (the clients were told them), so only later refusals are placed at
- * the new spacing; where they overlap the old slots the limit refuses, and
- * re-books, what does not fit (a 503: tens of µs). Never re-spaced later
- * when the rate falls: re-spacing the backlog at a dip's rate (a burst of
- * failed starts halving the limit) sent the next refusals to the 10 s
- * horizon, and they slept through the recovery that followed within
- * seconds (bench:storm, fixed retry under a CPU hog: 700 clients waiting
- * 5–10 s while the gateways admitted at 100–170 ms latency). Only the 503
- * timetable is re-spaced: router sheds keep their hints.
  * Pure, caller-supplied time and randomness.
  */
 export interface RetryScheduleOptions {
@@ -79,8 +60,6 @@ export class RetrySchedule {
   /** Best recent admissions per second (decaying). */
   private capacity = 0;
   private lastRate = 0;
-  /** A period rolled since the last refusal: if the rate rose, the refusals booked ahead are re-spaced at the next one. */
-  private respace = false;
 
   constructor(private readonly o: RetryScheduleOptions, now: number) {
     if (!(o.maxMs >= 1000) || !(o.minWaitMs >= 0 && o.minWaitMs < o.maxMs) || !(o.periodMs > 0) || !(o.headroom >= 1)) {
@@ -131,14 +110,11 @@ export class RetrySchedule {
     return notBeforeMs >= 0.9 * this.o.maxMs ? Math.max(Math.ceil(notBeforeMs), Math.round(notBeforeMs * (1 + 0.1 * random()))) : Math.round(this.o.maxMs * (1 - 0.1 * random()));
   }
 
-  /** The slot width (ms) at the current rate, counting the refusal; after a period rolled, a higher rate re-spaces the booked refusals. */
+  /** The slot width (ms) at the current rate, counting the refusal. */
   private width(now: number, floorPerS: number): number {
     this.roll(now);
-    const rate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
-    if (this.respace && rate > this.lastRate && this.lastRate > 0 && this.nextFree > now) this.nextFree = now + ((this.nextFree - now) * this.lastRate) / rate;
-    this.respace = false;
-    this.lastRate = rate;
-    return 1000 / rate;
+    this.lastRate = Math.max(1, floorPerS, this.o.headroom * this.capacity);
+    return 1000 / this.lastRate;
   }
 
   private roll(now: number): void {
@@ -149,6 +125,5 @@ export class RetrySchedule {
     this.capacity = Math.max((this.admitted * 1000) / elapsed, this.capacity * decay);
     this.periodStart = now;
     this.admitted = 0;
-    this.respace = true;
   }
 }
