@@ -29,8 +29,8 @@
  *
  * Flags: --connections N (10000 per server) --workers W (2 per server)
  *        --interval MS (5000) --window MS (5000) --windows K (9) --idle MS (5000; 0: skip)
- *        --before DIR (dist/ of another build) --before-first (the other build takes the first place: start order,
- *        source addresses; alternate runs with and without it, as the place alone moved a gateway's ratio ~10 %)
+ *        --before DIR (dist/ of another build) --before-first (with --before: the other build takes the first place: target
+ *        order, worker start and source addresses; processes still start in one order; alternate runs with and without it, as the place alone moved a gateway's ratio ~10 %)
  *        --cpu-prof DIR (profile the gateway)
  *        --gateway-flags="..." (node flags for the gateway, e.g. --perf-basic-prof)
  * Last line of output: one JSON object.
@@ -54,6 +54,11 @@ const { values } = benchArgs('bench:heartbeat-cpu', { options: {
 } });
 const N = Number(values.connections), W = Number(values.workers), INTERVAL = Number(values.interval);
 const WINDOW = Number(values.window), WINDOWS = Number(values.windows);
+const usage = (msg: string): never => { process.stderr.write(`bench:heartbeat-cpu: ${msg}\n`); process.exit(2); };
+for (const [k, v] of Object.entries({ connections: N, workers: W, interval: INTERVAL, window: WINDOW, windows: WINDOWS, idle: Number(values.idle) })) {
+  if (!Number.isFinite(v) || v < 0) usage(`--${k} must be a number ≥ 0 (got ${String(values[k as keyof typeof values])})`);
+}
+if (values['before-first'] && !values.before) usage('--before-first needs --before DIR');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** CPU time (ns, schedstat's first field) of each thread of `pid`, by thread name (V8's workers share one). */

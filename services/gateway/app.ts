@@ -82,7 +82,7 @@ export async function startGateway(deps: {
     publicKeyPem: config.jwtPublicKey, jwksUrl: config.jwtJwksUrl, algorithms: config.jwtAlgorithms,
     audience: config.jwtAudience, issuer: config.jwtIssuer, log,
   });
-  const metrics = createGatewayMetrics({ tickMs: config.wheelTickMs });
+  const metrics = createGatewayMetrics();
   // Trace context rides in bus headers; a pass-through unless startTracing() enabled tracing.
   const tracedBus = traceBus(bus, 'longlink-gateway', deps.nats ? 'nats' : 'memory');
   const link = new BusGatewayLink({ bus: tracedBus, subjects, resumeTimeoutMs: config.resumeTimeoutMs, ackFlushMs: 50, bootId });

@@ -12,7 +12,6 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { ScrapeMetrics, registerNatsMetrics, type NatsBusStats } from '../shared/metrics.js';
 import { FastHistogram } from '../shared/fast-histogram.js';
-import { LoopDelaySampler } from '../shared/loop-delay.js';
 import type { GatewayCore } from './core/gateway-core.js';
 import type { CoreObserver } from './core/options.js';
 
@@ -41,13 +40,8 @@ const P = 'longlink_gateway_';
  */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400];
 
-/**
- * `tickMs`: the wheel tick's period. With default metrics on, `nodejs_eventloop_lag_*` is the tick's lateness
- * (shared/loop-delay.ts) rather than prom-client's sampler, whose timer woke the process 10 times a second.
- */
-export function createGatewayMetrics(opts: { defaultMetrics?: boolean; tickMs: number }): GatewayMetrics {
-  const loop = new LoopDelaySampler(opts.tickMs);
-  const m = new ScrapeMetrics<GatewayCore>(P, { ...(opts.defaultMetrics !== undefined ? { defaultMetrics: opts.defaultMetrics } : {}), loopDelay: loop.histogram });
+export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): GatewayMetrics {
+  const m = new ScrapeMetrics<GatewayCore>(P, opts);
   const { registry } = m;
 
   m.gauge('connections', 'Live WebSocket connections.', (c) => c.connections);
@@ -130,7 +124,6 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean; tickMs: n
   return {
     registry,
     observer: {
-      tickStarted: (nowMs) => loop.sample(nowMs),
       sweepSeconds: (s) => sweep.observe(s),
       negotiatedIntervalMs: (ms) => interval.observe(ms / 1000),
       // Clocks of router and gateway hosts differ slightly: a negative age is clamped to 0.

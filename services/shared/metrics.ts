@@ -9,8 +9,6 @@
  * counters; histograms, never summaries; labels only with bounded values
  * (close-code names, error codes, outcomes), never user or connection ids.
  */
-import { createRequire } from 'node:module';
-import type { RecordableHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NatsBusCounters, NatsBusStatus } from './bus/nats-bus.js';
 
@@ -26,16 +24,10 @@ export class ScrapeMetrics<S> {
   readonly registry: Registry;
   private source: S | undefined;
 
-  /**
-   * `registry`: register on an existing registry instead of a new one (default metrics are then the caller's business).
-   * `loopDelay`: the `nodejs_eventloop_lag_*` gauges read this histogram (ns, e.g. a LoopDelaySampler's, fed by a
-   * timer the process runs anyway) instead of prom-client's own sampler and its timer (loop-delay.ts).
-   */
-  constructor(private readonly prefix: string, opts: { defaultMetrics?: boolean; registry?: Registry; loopDelay?: RecordableHistogram } = {}) {
+  /** `registry`: register on an existing registry instead of a new one (default metrics are then the caller's business). */
+  constructor(private readonly prefix: string, opts: { defaultMetrics?: boolean; registry?: Registry } = {}) {
     this.registry = opts.registry ?? new Registry();
-    if (opts.registry !== undefined || !(opts.defaultMetrics ?? true)) return;
-    if (opts.loopDelay === undefined) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
-    else defaultMetricsWithLoopDelay(this.registry, opts.loopDelay);
+    if (opts.registry === undefined && (opts.defaultMetrics ?? true)) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
   /** Binds the collectors to the running component they read from. */
@@ -74,44 +66,6 @@ export class ScrapeMetrics<S> {
     const src = (): S | undefined => this.source;
     new Gauge({ name: this.prefix + name, help, registers: [this.registry], collect() { const v = src(); if (v !== undefined) this.set(read(v)); } });
   }
-}
-
-/** prom-client's default metric modules by name (`collectDefaultMetrics.metricsList`), each `(registry, config) => void`. */
-type DefaultMetric = (registry: Registry, config: object) => void;
-const promRequire = createRequire(import.meta.url);
-
-/**
- * prom-client's default metrics, every one but its event-loop sampler
- * (`eventLoopLag`, which starts a timer), plus the same `nodejs_eventloop_lag_*`
- * gauges read from `hist` (ns) at scrape time and reset, as prom-client does
- * with its own. `nodejs_eventloop_lag_seconds` keeps prom-client's meaning: a
- * setImmediate's wait measured at scrape time.
- */
-function defaultMetricsWithLoopDelay(registry: Registry, hist: RecordableHistogram): void {
-  for (const name of collectDefaultMetrics.metricsList) {
-    if (name === 'eventLoopLag') continue;
-    (promRequire(`prom-client/lib/metrics/${name}`) as DefaultMetric)(registry, {});
-  }
-  const NS = 1e9;
-  // The histogram's getters read NaN / sentinels before the first sample: 0 then, as no delay was seen.
-  const read = (v: number): number => (hist.count > 0 && Number.isFinite(v) ? v / NS : 0);
-  const gauge = (name: string, help: string, collect?: () => void): Gauge =>
-    new Gauge({ name: `nodejs_eventloop_lag_${name}`, help, registers: [registry], ...(collect ? { collect } : {}) });
-  // Registered first, its collect sets them all before the registry reads the others (as prom-client's own does).
-  const lag: Gauge = gauge('seconds', 'Lag of event loop in seconds (a setImmediate\'s wait at scrape time).', () => {
-    const start = process.hrtime.bigint();
-    setImmediate(() => lag.set(Number(process.hrtime.bigint() - start) / NS));
-    min.set(read(hist.min)); max.set(read(hist.max)); mean.set(read(hist.mean)); stddev.set(read(hist.stddev));
-    p50.set(read(hist.percentile(50))); p90.set(read(hist.percentile(90))); p99.set(read(hist.percentile(99)));
-    hist.reset();
-  });
-  const min = gauge('min_seconds', 'The minimum recorded event loop delay (lateness of the periodic tick).');
-  const max = gauge('max_seconds', 'The maximum recorded event loop delay (lateness of the periodic tick).');
-  const mean = gauge('mean_seconds', 'The mean of the recorded event loop delays (lateness of the periodic tick).');
-  const stddev = gauge('stddev_seconds', 'The standard deviation of the recorded event loop delays.');
-  const p50 = gauge('p50_seconds', 'The 50th percentile of the recorded event loop delays.');
-  const p90 = gauge('p90_seconds', 'The 90th percentile of the recorded event loop delays.');
-  const p99 = gauge('p99_seconds', 'The 99th percentile of the recorded event loop delays.');
 }
 
 /**

@@ -286,14 +286,10 @@ export class GatewayCore {
     }
   }
 
-  /**
-   * Called every wheel tick by the transport: expire deadlines, close stuck writers, pace the drain. The gateway's one
-   * periodic timer; the observer also takes the event-loop delay from it (its lateness), so no other timer wakes the process.
-   */
+  /** Called every wheel tick by the transport: expire deadlines, close stuck writers, pace the drain. */
   tick(): void {
     const t0 = performance.now();
     const now = this.clock.now();
-    this.deps.observer?.tickStarted(now);
     this.deadlines.advance(now);
     this.slow.sweep(now, this.onStuck);
     this.local.tick(now);

@@ -70,8 +70,6 @@ export function newStats(): CoreStats {
 
 /** Hooks for distributions (histograms) that plain counters can't carry. */
 export interface CoreObserver {
-  /** A wheel tick started at `nowMs` (the core's clock): the periodic timer's fires, for the event-loop delay (shared/loop-delay.ts). */
-  tickStarted(nowMs: number): void;
   sweepSeconds(s: number): void;
   negotiatedIntervalMs(ms: number): void;
   /** A push was written to a socket `s` seconds after the router accepted it (wall clocks; may be slightly negative across hosts). */
