@@ -8,11 +8,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeServerFrame, encodePubRaw } from '../../protocol/index.js';
 import { channelNameBytes, encodeChannelMessage, isFrameLayout, readChannelMessage, readFrame, type ChannelArrival } from '../../services/shared/bus/channel-layout.js';
+import { decodeMsg } from '../../services/shared/bus/bus.js';
 import type { ChannelMessage } from '../../services/shared/bus/messages.js';
 
 const text = (a: ChannelArrival): string => (typeof a.frame === 'string' ? a.frame : Buffer.from(a.frame).toString('utf8'));
 const read = (data: Uint8Array, channel: string): ChannelArrival | undefined => readChannelMessage(data, channel, channelNameBytes(channel));
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+/** A pub frame as the `frame` layout carries it: the marker byte first. */
+const framed = (s: string): Uint8Array => enc(`#${s}`);
 
 describe('channel bus layouts', () => {
   const msgs: ChannelMessage[] = [
@@ -39,6 +42,16 @@ describe('channel bus layouts', () => {
     }
   });
 
+  it('a gateway from before the frame layout cannot take a frame for a record, whatever its data', () => {
+    // Such a gateway decoded every channel message as JSON (decodeMsg) and checked the record's fields; a frame whose
+    // data is a JSON string had them all, and its data went to clients unquoted. The marker makes every frame invalid JSON.
+    const strings = ['"hello"', '"1,\\"channel\\":\\"room:other\\""', '"s"'];
+    for (const m of [...msgs, ...strings.map((data, i) => ({ ...msgs[0]!, offset: 100 + i, data }))]) {
+      assert.equal(decodeMsg(encodeChannelMessage(m, 'frame')), undefined, m.data);
+      assert.notEqual(decodeMsg(encodeChannelMessage(m, 'record')), undefined, m.data);
+    }
+  });
+
   it('a frame arrival owns its bytes: the bus buffer can be reused after the handler', () => {
     const data = encodeChannelMessage(msgs[0]!, 'frame');
     const a = read(data, 'room:42')!;
@@ -50,7 +63,8 @@ describe('channel bus layouts', () => {
     // The frame's tail (id, ts, data) is the router's JSON and is not parsed; a cut frame is refused by its last byte,
     // so `data` here does not end in a brace.
     const good = encodePubRaw('room:42', 7, 'e1', 'a', 1, '[1]');
-    assert.ok(read(enc(good), 'room:42'));
+    assert.ok(read(framed(good), 'room:42'));
+    assert.equal(text(read(framed(good), 'room:42')!), good, 'the marker is not part of the client frame');
     const bad = [
       encodePubRaw('room:4', 7, 'e1', 'a', 1, '[1]'), encodePubRaw('room:421', 7, 'e1', 'a', 1, '[1]'),
       good.replace('"offset":7', '"offset":0'), good.replace('"offset":7', '"offset":-7'), good.replace('"offset":7', '"offset":7.5'),
@@ -62,8 +76,9 @@ describe('channel bus layouts', () => {
       JSON.stringify({ channel: 'room:4', offset: 7, epoch: 'e1', id: 'a', ts: 1, data: '{}' }),
       JSON.stringify({ channel: 'room:42', offset: 0, epoch: 'e1', id: 'a', ts: 1, data: '{}' }),
     ];
-    for (const b of bad) assert.equal(read(enc(b), 'room:42'), undefined, b);
+    for (const b of bad) assert.equal(read(framed(b), 'room:42'), undefined, b);
+    for (const b of bad.slice(-3)) assert.equal(read(enc(b), 'room:42'), undefined, b);
     assert.equal(readFrame(new Uint8Array([0xff, 0xfe, 0x00]), 'room:42', channelNameBytes('room:42')), undefined);
-    for (let n = 0; n < good.length; n++) assert.equal(read(enc(good.slice(0, n)), 'room:42'), undefined, `cut at ${n}`);
+    for (let n = 0; n < good.length; n++) assert.equal(read(framed(good.slice(0, n)), 'room:42'), undefined, `cut at ${n}`);
   });
 });

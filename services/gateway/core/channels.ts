@@ -247,7 +247,12 @@ export class ChannelHub<C extends ChannelConn> {
     let st = this.states.get(channel);
     if (st === undefined) {
       const created = new ChannelState<C>(channel, null);
-      created.interest = this.link.interest(channel, (m) => this.onMessage(created, m));
+      created.interest = this.link.interest(channel, (m) => {
+        // Counted here, once per bus message: onMessage also replays the ones held before the first history read.
+        if (typeof m.frame === 'string') this.stats.arrivedRecord++;
+        else this.stats.arrivedFrame++;
+        this.onMessage(created, m);
+      });
       this.stats.interestAdded++;
       this.states.set(channel, created);
       st = created;
@@ -266,8 +271,6 @@ export class ChannelHub<C extends ChannelConn> {
   /** A message from the bus for a channel with local subscribers. */
   private onMessage(st: ChannelState<C>, m: ChannelArrival): void {
     if (this.states.get(st.name) !== st) return;
-    if (typeof m.frame === 'string') this.stats.arrivedRecord++;
-    else this.stats.arrivedFrame++;
     if (st.last < 0) {
       if (st.early.length < MAX_EARLY) st.early.push(m);
       return;

@@ -7,16 +7,22 @@
  *   "data":"<data as a JSON string>"}`. A gateway decodes it (UTF-8 and
  *   JSON.parse of the whole message, data included) and encodes the client's
  *   pub frame from it once per message.
- * - `frame`: the bytes of the client's pub frame itself, exactly as
- *   `encodePubRaw` writes it. A gateway reads the channel, offset and epoch
- *   from the frame's fixed prefix and hands the bytes as they came to the
- *   native topic publish: no decode, no encode, no string.
+ * - `frame`: one marker byte (`#`, FRAME_MARKER), then the bytes of the
+ *   client's pub frame itself, exactly as `encodePubRaw` writes it. A gateway
+ *   reads the channel, offset and epoch from the frame's fixed prefix and
+ *   hands the frame's bytes to the native topic publish: no decode, no
+ *   encode, no string (the marker is left out of the copy it keeps anyway).
  *
  * Gateways read both (a message starting with the pub frame's prefix is a
  * frame, anything else a record); routers write `record` unless configured
  * (LONGLINK_CHANNEL_BUS_LAYOUT=frame), so a fleet upgrades gateways first and
- * switches routers after. A gateway from before this layout drops `frame`
- * messages as malformed, which is why the switch comes second.
+ * switches routers after. The marker makes a `frame` message invalid JSON,
+ * so a gateway from before this layout drops it as malformed (counted, not
+ * delivered) whatever its data: without it, a frame whose data is a JSON
+ * string passed the old gateway's record check, and the old gateway copied
+ * that string unquoted into the client frame (broken JSON that ends SDK
+ * sessions, or publisher text read as extra keys). Dropping is still a loss
+ * for that gateway's subscribers, which is why the switch comes second.
  */
 import { encodePubRaw, isEpoch, LIMITS } from '../../../protocol/index.js';
 import { decodeMsg, encodeMsg } from './bus.js';
@@ -34,11 +40,14 @@ export interface ChannelArrival {
 }
 
 const enc = new TextEncoder();
+/** The `frame` layout's first byte: no JSON text starts with it, so older gateways refuse the message. */
+const FRAME_MARKER_CHAR = '#';
+export const FRAME_MARKER = 0x23;
 
 /** The bus payload for `msg` in `layout`. */
 export function encodeChannelMessage(msg: ChannelMessage, layout: ChannelBusLayout): Uint8Array {
   if (layout === 'record') return encodeMsg(msg);
-  return enc.encode(encodePubRaw(msg.channel, msg.offset, msg.epoch, msg.id, msg.ts, msg.data));
+  return enc.encode(FRAME_MARKER_CHAR + encodePubRaw(msg.channel, msg.offset, msg.epoch, msg.id, msg.ts, msg.data));
 }
 
 /** The arrival for a record (record layout, history reads, the in-process path). */
@@ -61,9 +70,9 @@ function matchAt(buf: Uint8Array, at: number, part: Uint8Array): boolean {
   return true;
 }
 
-/** Whether `data` starts as a pub frame does: the `frame` layout. */
+/** Whether `data` is the `frame` layout: the marker, then the start of a pub frame. */
 export function isFrameLayout(data: Uint8Array): boolean {
-  return matchAt(data, 0, HEAD);
+  return data[0] === FRAME_MARKER && matchAt(data, 1, HEAD);
 }
 
 /** What readFrame compares a frame's channel with: the name as encodePubRaw writes it (a JSON string, quotes included). */
@@ -78,8 +87,8 @@ export function channelNameBytes(channel: string): Uint8Array {
  * `}`. The rest (id, ts, data) is the router's JSON and goes to clients as is.
  */
 export function readFrame(data: Uint8Array, channel: string, name: Uint8Array): ChannelArrival | undefined {
-  if (data.length < HEAD.length + name.length + 16 || data[data.length - 1] !== CLOSE_BRACE || !isFrameLayout(data)) return undefined;
-  let p = HEAD.length;
+  if (data.length < 1 + HEAD.length + name.length + 16 || data[data.length - 1] !== CLOSE_BRACE || !isFrameLayout(data)) return undefined;
+  let p = 1 + HEAD.length;
   if (!matchAt(data, p, name)) return undefined;
   p += name.length;
   if (!matchAt(data, p, MID_OFFSET)) return undefined;
@@ -97,8 +106,8 @@ export function readFrame(data: Uint8Array, channel: string, name: Uint8Array): 
   if (data[p] !== QUOTE) return undefined;
   const epoch = String.fromCharCode.apply(null, data.subarray(start, p) as unknown as number[]);
   if (!isEpoch(epoch) || !matchAt(data, p, AFTER_EPOCH)) return undefined;
-  // A copy: the bus's buffer is not ours to keep (the recent-message ring holds frames).
-  return { channel, offset, epoch, frame: Uint8Array.prototype.slice.call(data) };
+  // A copy without the marker: the bus's buffer is not ours to keep (the recent-message ring holds frames).
+  return { channel, offset, epoch, frame: Uint8Array.prototype.slice.call(data, 1) };
 }
 
 /** A record layout message for `channel`; undefined if malformed. */

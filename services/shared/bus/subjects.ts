@@ -17,7 +17,7 @@
  * | P.acked                         | router → backends, routers | AckEvent: a device acked a push |
  * | P.ackwant                       | router → routers      | AckInterest: publish ack receipts (await mode) |
  * | P.sync                          | router → gateways     | re-announce your connections (SyncRequest; empty: all) |
- * | P.ch.<channel>                  | router → gateways with subscribers | ChannelMessage     |
+ * | P.ch.<channel>                  | router → gateways with subscribers | ChannelMessage or its frame (channel-layout.ts) |
  * | P.chhistory (queue: routers)    | gateway → a router    | ChannelHistoryRequest → Reply   |
  * | P.publish (queue: routers)      | backend → a router    | publish body → publish result   |
  * | P.chcount                       | router → gateways     | ChannelCountRequest             |
