@@ -55,9 +55,10 @@ const { values } = benchArgs('bench:heartbeat-cpu', { options: {
 const N = Number(values.connections), W = Number(values.workers), INTERVAL = Number(values.interval);
 const WINDOW = Number(values.window), WINDOWS = Number(values.windows);
 const usage = (msg: string): never => { process.stderr.write(`bench:heartbeat-cpu: ${msg}\n`); process.exit(2); };
-for (const [k, v] of Object.entries({ connections: N, workers: W, interval: INTERVAL, window: WINDOW, windows: WINDOWS, idle: Number(values.idle) })) {
-  if (!Number.isFinite(v) || v < 0) usage(`--${k} must be a number ≥ 0 (got ${String(values[k as keyof typeof values])})`);
+for (const [k, v] of Object.entries({ connections: N, workers: W, interval: INTERVAL, window: WINDOW, windows: WINDOWS })) {
+  if (!Number.isFinite(v) || v <= 0) usage(`--${k} must be a number > 0 (got ${String(values[k as keyof typeof values])})`);
 }
+if (!(Number(values.idle) >= 0)) usage(`--idle must be a number ≥ 0 (got ${values.idle})`);
 if (values['before-first'] && !values.before) usage('--before-first needs --before DIR');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -82,8 +82,11 @@ describe('channel bus layouts on a cluster: record and frame routers, gateways r
     const bus = await connectNatsBus({ servers: c.nats.urls, name: 'layout-garbage', log: silent });
     const good = encodePubRaw(CH, 241, 'E', 'x', 1, '1');
     const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-    for (const bad of [good.slice(0, -1), encodePubRaw('room:other', 241, 'E', 'x', 1, '1'), good.replace('"epoch":"E"', '"epoch":"E E"'),
-      '{"op":"pub","channel":', 'not json', JSON.stringify({ channel: CH, offset: 241, epoch: 'E', id: 'x', ts: 1, data: 5 })]) {
+    // Frame-shaped ones carry the layout's marker (#), so they reach the frame reader; the unmarked frame with a JSON
+    // string as data is what a router from before the marker wrote.
+    for (const bad of ['#' + good.slice(0, -1), '#' + encodePubRaw('room:other', 241, 'E', 'x', 1, '1'), '#' + good.replace('"epoch":"E"', '"epoch":"E E"'),
+      '#{"op":"pub","channel":', encodePubRaw(CH, 241, 'E', 'x', 1, '"unmarked"'), 'not json',
+      JSON.stringify({ channel: CH, offset: 241, epoch: 'E', id: 'x', ts: 1, data: 5 })]) {
       bus.publish(`longlink.ch.${CH}`, enc(bad));
     }
     await bus.flush();

@@ -14,7 +14,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClosedConnectionError, connect, DrainingConnectionError, type NatsConnection } from '@nats-io/transport-node';
+import { ClosedConnectionError, connect, type NatsConnection } from '@nats-io/transport-node';
 import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { BusNoRespondersError, BusPermissionError, BusTimeoutError } from '../../services/shared/bus/bus.js';
 import { startNatsServer, recordingLog, type NatsHarness } from '../../infra/local/nats.js';
@@ -140,7 +140,7 @@ describe('NatsBus.request: permission errors, no responders, close', () => {
       const during = await timed(bus.request('perm.count', enc.encode('during-close'), { timeoutMs: TIMEOUT_MS }));
       await closing;
       const afterClose = await timed(bus.request('perm.count', enc.encode('after-close'), { timeoutMs: TIMEOUT_MS }));
-      assert.ok(during.err instanceof DrainingConnectionError, String(during.err));
+      assert.ok(during.err instanceof ClosedConnectionError, String(during.err));
       assert.ok(afterClose.err instanceof ClosedConnectionError, String(afterClose.err));
       assert.ok(during.ms < FAST_MS && afterClose.ms < FAST_MS);
       await svc.flush(); // anything the bus sent has reached the responder by now
@@ -148,6 +148,29 @@ describe('NatsBus.request: permission errors, no responders, close', () => {
       assert.deepEqual(counted, ['before']);
     } finally {
       await h.reload(0, perms(true));
+    }
+  });
+});
+
+describe('NatsBus.request while reconnecting', () => {
+  it('a request waiting for the reconnect when close() is called is rejected as closed, not as a timeout', async () => {
+    const h = await startNatsServer();
+    const bus = await connectNatsBus({ servers: h.urls, name: 'closing-reconnect', log: recordingLog().log, reconnectTimeWaitMs: 200 });
+    try {
+      await h.kill(0);
+      for (let i = 0; i < 100 && bus.status !== 'reconnecting'; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(bus.status, 'reconnecting');
+      const waiting = timed(bus.request('any.subject', enc.encode('x'), { timeoutMs: 10_000 }));
+      await new Promise((r) => setTimeout(r, 50));
+      await bus.close();
+      const r = await waiting;
+      assert.ok(r.err instanceof ClosedConnectionError, String(r.err));
+      assert.ok(r.ms < 5_000, `rejected after ${Math.round(r.ms)} ms`);
+      const after = await timed(bus.request('any.subject', enc.encode('y'), { timeoutMs: 10_000 }));
+      assert.ok(after.err instanceof ClosedConnectionError && after.ms < FAST_MS, String(after.err));
+    } finally {
+      await bus.close();
+      await h.stop();
     }
   });
 });

@@ -49,6 +49,8 @@ describe('channel bus layouts', () => {
     for (const m of [...msgs, ...strings.map((data, i) => ({ ...msgs[0]!, offset: 100 + i, data }))]) {
       assert.equal(decodeMsg(encodeChannelMessage(m, 'frame')), undefined, m.data);
       assert.notEqual(decodeMsg(encodeChannelMessage(m, 'record')), undefined, m.data);
+      // And the other way: a frame without the marker (routers built before it) is not read as a record either.
+      assert.equal(read(enc(encodePubRaw(m.channel, m.offset, m.epoch, m.id, m.ts, m.data)), m.channel), undefined, m.data);
     }
   });
 

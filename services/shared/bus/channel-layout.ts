@@ -110,10 +110,14 @@ export function readFrame(data: Uint8Array, channel: string, name: Uint8Array): 
   return { channel, offset, epoch, frame: Uint8Array.prototype.slice.call(data, 1) };
 }
 
-/** A record layout message for `channel`; undefined if malformed. */
+/**
+ * A record layout message for `channel`; undefined if malformed. A pub frame without the marker (what routers
+ * built before the marker wrote as `frame`) is refused by its `op` key: read as a record, a frame whose data is a
+ * JSON string would pass every field check and its string would reach clients unquoted.
+ */
 export function readRecord(data: Uint8Array, channel: string): ChannelArrival | undefined {
-  const m = decodeMsg<ChannelMessage>(data);
-  if (m === undefined || m === null || m.channel !== channel || !Number.isSafeInteger(m.offset) || m.offset <= 0 || typeof m.epoch !== 'string'
+  const m = decodeMsg<ChannelMessage & { op?: unknown }>(data);
+  if (m === undefined || m === null || m.op !== undefined || m.channel !== channel || !Number.isSafeInteger(m.offset) || m.offset <= 0 || typeof m.epoch !== 'string'
     || typeof m.id !== 'string' || typeof m.ts !== 'number' || typeof m.data !== 'string') return undefined;
   return arrivalOfRecord(m);
 }

@@ -21,8 +21,7 @@
  *    BusNoRespondersError, a permissions violation (reply inbox subscribe
  *    or request publish denied) → BusPermissionError at once.
  *    Other failures propagate as the client's errors: ClosedConnectionError
- *    (closed while waiting, or called after close), DrainingConnectionError
- *    (called while close() drains; the request is not sent).
+ *    (closed while waiting, or called once close() began: not sent).
  *  - Reconnection is unlimited (maxReconnectAttempts -1) with jitter, so a
  *    cluster node dying or entering lame-duck mode moves the client to
  *    another node; subscriptions are re-sent by the client on reconnect.
@@ -224,7 +223,10 @@ export class NatsBus implements Bus {
 
   async request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers?: Headers }): Promise<BusMessage> {
     const started = Date.now();
-    if (this.state === 'reconnecting' && !this.closing && !(await this.waitConnected(opts.timeoutMs))) {
+    if (this.shuttingDown()) throw new ClosedConnectionError();
+    if (this.state === 'reconnecting' && !(await this.waitConnected(opts.timeoutMs))) {
+      // Closed while it waited: say so (a timeout would read as a slow backend).
+      if (this.shuttingDown()) throw new ClosedConnectionError();
       throw new BusTimeoutError(subject, opts.timeoutMs);
     }
     const remaining = Math.max(1, opts.timeoutMs - (Date.now() - started));
@@ -311,6 +313,11 @@ export class NatsBus implements Bus {
   }
 
   /** Resolves true once connected, false on timeout or close. */
+  /** close() began (requests are refused from then on, not sent). */
+  private shuttingDown(): boolean {
+    return this.closing || this.state === 'closed';
+  }
+
   private waitConnected(timeoutMs: number): Promise<boolean> {
     if (this.state === 'connected') return Promise.resolve(true);
     if (this.state === 'closed' || this.closing) return Promise.resolve(false);
