@@ -218,14 +218,7 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
   channel(msg: ChannelMessage): boolean {
     const subject = this.o.subjects.channel(msg.channel);
     if (this.o.bus.interested?.(subject) === false) return true;
-    try {
-      this.o.bus.publish(subject, encodeChannelMessage(msg, this.o.channelLayout ?? 'record'));
-      return true;
-    } catch (err) {
-      this.o.stats.busErrors++;
-      this.o.log.warn({ err: String(err), subject }, 'bus publish failed');
-      return false;
-    }
+    return this.send(subject, encodeChannelMessage(msg, this.o.channelLayout ?? 'record'));
   }
 
   countSubscribers(channel: string, expect: number, timeoutMs: number): Promise<Array<{ gateway: string; count: number }>> {
@@ -350,9 +343,14 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
 
   /** Encodes and publishes; a message nobody would receive (an in-process bus knows) is not even encoded, and counts as sent. */
   private publish(subject: string, body: unknown): boolean {
-    if (this.o.bus.interested?.(subject) === false) return true;
+    if (this.o.bus.interested?.(subject) === false) return true; // checked before encoding: nobody listens
+    return this.send(subject, encodeMsg(body));
+  }
+
+  /** Publishes encoded bytes; a failure is counted and logged, never thrown. */
+  private send(subject: string, data: Uint8Array): boolean {
     try {
-      this.o.bus.publish(subject, encodeMsg(body));
+      this.o.bus.publish(subject, data);
       return true;
     } catch (err) {
       this.o.stats.busErrors++;

@@ -312,15 +312,15 @@ export class NatsBus implements Bus {
     }
   }
 
-  /** Resolves true once connected, false on timeout or close. */
   /** close() began (requests are refused from then on, not sent). */
   private shuttingDown(): boolean {
     return this.closing || this.state === 'closed';
   }
 
+  /** Resolves true once connected, false on timeout or close. */
   private waitConnected(timeoutMs: number): Promise<boolean> {
     if (this.state === 'connected') return Promise.resolve(true);
-    if (this.state === 'closed' || this.closing) return Promise.resolve(false);
+    if (this.shuttingDown()) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const done = (): void => { clearTimeout(timer); this.connectWaiters.delete(done); resolve(this.state === 'connected'); };
       const timer = Number.isFinite(timeoutMs) ? setTimeout(done, timeoutMs) : undefined;

@@ -28,9 +28,8 @@
  *  - close() rejects what is still waiting; a request made while the
  *    connection drains or after it closed is refused at once and not sent
  *    (the client's own check), so a responder never acts on it;
- *  - reply inboxes are `<inboxPrefix>.<nuid>.<token>` (`_INBOX` unless the
- *    constructor is given the prefix the connection was made with), so a
- *    permissions config written for the prefix holds.
+ *  - reply inboxes are `_INBOX.<nuid>.<token>` (the client's default
+ *    prefix; connections here are made without another one).
  */
 import {
   ClosedConnectionError, createInbox, DrainingConnectionError, NoRespondersError, PermissionViolationError, TimeoutError,
@@ -46,8 +45,7 @@ export class NatsRequests {
   private seq = 0;
   private readonly waiting = new Map<string, Waiting>();
 
-  /** `inboxPrefix`: give it when the connection was made with one (connect's option of that name). */
-  constructor(private readonly nc: NatsConnection, private readonly inboxPrefix?: string) {}
+  constructor(private readonly nc: NatsConnection) {}
 
   /**
    * Rejects with the client's TimeoutError once the deadline is missed
@@ -97,7 +95,7 @@ export class NatsRequests {
   }
 
   private subscribe(): void {
-    this.prefix = `${createInbox(this.inboxPrefix)}.`;
+    this.prefix = `${createInbox()}.`;
     const sub = this.nc.subscribe(`${this.prefix}*`, {
       callback: (err, m) => {
         if (err === null) this.answer(m);
