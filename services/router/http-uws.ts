@@ -26,11 +26,11 @@
  * pipeline).
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { statusLine } from '../shared/errors.js';
+import { Errors, statusLine } from '../shared/errors.js';
 import { legacyWarning, loadNativeUws } from '../shared/uws-native.js';
 import { consoleRoute } from './console/http.js';
 import { serveConsoleUws } from './console/uws-http.js';
-import { declaredTooLarge, DISCARD_FACTOR, JSON_TYPE, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
+import { declaredTooLarge, DISCARD_FACTOR, fail, JSON_TYPE, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
 import type { ListenOptions, RouterHttp } from './http-api.js';
 
 /** The request headers the handling reads (http-api.ts), and the trace context. */
@@ -138,6 +138,9 @@ class UwsExchange implements ApiRequest {
   /** The body as read, once complete (or over the limit, or aborted). */
   private taken(max: number): Body {
     if (this.over || this.size > max) return tooLarge(max);
+    // Cut off before its last byte: never handled (a push stored from a partial body the client got no answer
+    // for would be stored again by its retry). No one reads the answer; node:http's adapter says the same.
+    if (this.aborted && !this.ended) { this.chunks = []; return { ok: false, reply: fail(Errors.API_BAD_JSON, 'the request body was cut off') }; }
     const text = this.text ?? Buffer.concat(this.chunks).toString('utf8');
     this.chunks = [];
     return { ok: true, text };

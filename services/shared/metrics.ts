@@ -11,6 +11,8 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { NatsBusCounters, NatsBusStatus } from './bus/nats-bus.js';
+import { systemClock, type Clock } from './clock.js';
+import { OpenFdCount } from './open-fds.js';
 
 /**
  * Sampling period (ms) of the event-loop delay monitor behind
@@ -20,6 +22,28 @@ import type { NatsBusCounters, NatsBusStatus } from './bus/nats-bus.js';
  */
 const EVENT_LOOP_SAMPLE_MS = 100;
 
+/** How often `process_open_fds` may list /proc/self/fd at most (open-fds.ts). */
+const OPEN_FDS_MIN_INTERVAL_MS = 5000;
+
+/**
+ * Swaps prom-client's `process_open_fds` (a readdirSync of /proc/self/fd per scrape, on the event loop) for the
+ * same metric listed off the loop and at most every 5 s (open-fds.ts). Same name and help: dashboards and the
+ * descriptor alert read it unchanged.
+ */
+export function replaceOpenFds(registry: Registry, clock: Clock = systemClock): void {
+  const old = registry.getSingleMetric('process_open_fds');
+  if (old === undefined) return; // not Linux: prom-client registers none
+  registry.removeSingleMetric('process_open_fds');
+  const fds = new OpenFdCount({ clock, minIntervalMs: OPEN_FDS_MIN_INTERVAL_MS });
+  new Gauge({
+    name: 'process_open_fds', help: 'Number of open file descriptors.', registers: [registry],
+    async collect() {
+      const n = await fds.value();
+      if (n !== undefined) this.set(n);
+    },
+  });
+}
+
 export class ScrapeMetrics<S> {
   readonly registry: Registry;
   private source: S | undefined;
@@ -27,7 +51,10 @@ export class ScrapeMetrics<S> {
   /** `registry`: register on an existing registry instead of a new one (default metrics are then the caller's business). */
   constructor(private readonly prefix: string, opts: { defaultMetrics?: boolean; registry?: Registry } = {}) {
     this.registry = opts.registry ?? new Registry();
-    if (opts.registry === undefined && (opts.defaultMetrics ?? true)) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    if (opts.registry === undefined && (opts.defaultMetrics ?? true)) {
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+      replaceOpenFds(this.registry);
+    }
   }
 
   /** Binds the collectors to the running component they read from. */

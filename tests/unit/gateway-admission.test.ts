@@ -180,6 +180,30 @@ describe('GatewayCore admission', () => {
     if (!r.ok) assert.ok(r.retryAfterMs! < 2000, `a 503 told ${r.retryAfterMs} ms, not behind the 9 s shed`);
   });
 
+  it('refusals about one user (device limit, a newer start of the device) never shrink the gateway-wide start limit', async () => {
+    const a = setup({ admission: adm({ maxConnections: 100_000, connectBurst: 100_000, maxStarting: 1000, startTargetMs: 100 }) });
+    const before = a.core.startLimit.limit;
+    for (const spec of [Errors.DEVICE_LIMIT, Errors.SESSION_REPLACED]) {
+      a.link.resumeReply = () => Promise.reject(new LonglinkError(spec));
+      for (let i = 0; i < 10; i++) {
+        const s = new FakeClientSocket();
+        assert.ok(admit(a.core).ok);
+        a.core.open(s, a.hs('attacker'));
+        a.clock.advance(5);
+        await flush();
+        assert.equal(s.ended?.code, spec === Errors.DEVICE_LIMIT ? Close.DEVICE_LIMIT : Close.REPLACED);
+      }
+    }
+    assert.equal(a.core.startLimit.limit, before, '20 answered refusals: the limit is where it was');
+    assert.equal(a.core.startLimit.decreases, 0);
+    // The same number of router failures is overload: the limit falls.
+    a.link.resumeReply = () => Promise.reject(new Error('bus request timed out'));
+    a.core.open(new FakeClientSocket(), a.hs('u'));
+    a.clock.advance(5);
+    await flush();
+    assert.ok(a.core.startLimit.limit < before, `a failure cuts it: ${a.core.startLimit.limit}`);
+  });
+
   it('a router that sheds a session start: 1013 after a reconnect frame with a jittered delay, and the limit halves', async () => {
     const a = setup({ admission: adm({ maxStarting: 100 }) });
     a.link.resumeReply = () => Promise.reject(new LonglinkError(Errors.ROUTER_OVERLOADED, 'cannot start in time', 2000));

@@ -39,7 +39,7 @@ async function serve(o: { maxUsersPerPush?: number; maxBatch?: number; server?: 
     options: { maxPushBytes: 100_000, maxUsersPerPush: o.maxUsersPerPush ?? 10, maxBatch: o.maxBatch ?? 10 },
   });
   router.start();
-  const http = await startRouterHttp({ core: router.core, ready: () => router.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY], log: silent, limits: { maxBodyBytes: o.maxBody ?? MAX_BODY }, server: o.server ?? 'node' });
+  const http = await startRouterHttp({ core: router.core, channels: router.channels, ready: () => router.ready, host: '127.0.0.1', port: 0, apiKeys: [KEY], log: silent, limits: { maxBodyBytes: o.maxBody ?? MAX_BODY }, server: o.server ?? 'node' });
   return { port: http.port, http, router, core: router.core, bus, inbox };
 }
 
@@ -96,6 +96,18 @@ describe('push API abuse: poison pushes', () => {
     assert.deepEqual((await s.inbox.since('victim', 0, 10)).map((r) => r.seq), [1], 'nothing of a refused request was stored');
   });
 
+  it('publish and broadcast refuse data nested thousands deep with 400, not a 500 from the serialiser', async () => {
+    for (const path of ['/v1/publish', '/v1/broadcast']) {
+      for (const depth of [MAX_DATA_DEPTH + 1, 8000]) { // 8,000 levels: the body stays under the 16 KiB limit
+        const body = `{${path === '/v1/publish' ? '"channel":"room:1",' : ''}"data":${nestedText(depth)}}`;
+        const r = await fetch(`http://127.0.0.1:${s.port}${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body });
+        const j = await r.json() as { error?: { code: string } };
+        assert.equal(r.status, 400, `${path} depth ${depth}`);
+        assert.equal(j.error?.code, 'LL_API_VALIDATION');
+      }
+    }
+  });
+
   it('refuses the same push sent as a bus push request, and from code', async () => {
     const m = await s.bus.request(makeSubjects('t').push, encodeMsg({ user: 'victim', data: nested(65) }), { timeoutMs: 1000 });
     assert.equal(decodeMsg<{ error: { code: string } }>(m.data)!.error.code, 'LL_API_VALIDATION');
@@ -142,6 +154,18 @@ for (const server of ['node', 'uws'] as const) {
       assert.match(r.text, /^HTTP\/1\.1 413 /);
       assert.match(r.text, /"code":"LL_API_TOO_LARGE"/);
       assert.ok(r.closedAfter <= 40 * MAX_BODY, `the server cut the connection (after ${r.closedAfter} bytes sent; cap ${8 * MAX_BODY})`);
+    });
+
+    it('a body the client cut off before its last byte is never handled (no push stored without an answer)', async () => {
+      const body = JSON.stringify({ user: 'cut-off', data: 1 }); // valid JSON on its own: only the length says it is partial
+      const head = `POST /v1/push HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n`;
+      const r = await raw(s.port, [head + body], 200); // the client gives up: destroyed after 200 ms
+      assert.equal(r.text, '', 'no answer before the body was complete');
+      await new Promise((res) => setTimeout(res, 200));
+      assert.equal(await s.inbox.latestSeq('cut-off'), 0, 'nothing stored for the cut-off body');
+      const whole = await post(s, { user: 'cut-off', data: 2 });
+      assert.equal(whole.status, 200, 'a whole request afterwards is handled');
+      assert.equal(await s.inbox.latestSeq('cut-off'), 1);
     });
 
     it('sends no 100 Continue before the API key is checked; a valid request gets it, then its answer', async () => {

@@ -17,6 +17,8 @@ import { backoffMs } from '../../services/router/webhooks/core/dispatcher.js';
 import { buildBody } from '../../services/router/webhooks/core/sink.js';
 import { createWebhooks, type Webhooks } from '../../services/router/webhooks/index.js';
 import { MemoryWebhookQueue } from '../../services/router/webhooks/memory-queue.js';
+import { shownUrl, webhookRoutes } from '../../services/router/webhooks/http-routes.js';
+import { WebhookStats } from '../../services/router/webhooks/core/stats.js';
 import { silent } from '../helpers/log.js';
 import { newSecret, WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -57,6 +59,27 @@ describe('webhook config', () => {
       assert.match(err.message, /secrets\[0\]: must hold 24 to 64 bytes/);
       assert.match(err.message, /duplicate name/);
     }
+  });
+
+  it('refuses credentials in an endpoint URL (never sent) without echoing them', () => {
+    try {
+      loadWebhookSettings({ LONGLINK_WEBHOOKS: endpoints('https://bridge:hunter2pw@api.internal/h', [newSecret()]) });
+      assert.fail('should throw');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /no user:password in the URL/);
+      assert.doesNotMatch(err.message, /hunter2pw/);
+    }
+  });
+
+  it('GET /v1/webhooks shows URLs with query values hidden', async () => {
+    assert.equal(shownUrl('https://api.internal/hooks?token=s3cr3t&v=2'), 'https://api.internal/hooks?token=***&v=***');
+    assert.equal(shownUrl('http://127.0.0.1:9000/h'), 'http://127.0.0.1:9000/h');
+    const settings = loadWebhookSettings({ LONGLINK_WEBHOOKS: endpoints('https://api.internal/hooks?token=s3cr3t', [newSecret()]) });
+    const route = webhookRoutes(settings, new MemoryWebhookQueue(), new WebhookStats(['be'])).find((r) => r.template === '/v1/webhooks')!;
+    const answer = JSON.stringify(await route.handle('', new URLSearchParams(), undefined as never));
+    assert.match(answer, /"url":"https:\/\/api\.internal\/hooks\?token=\*\*\*"/);
+    assert.doesNotMatch(answer, /s3cr3t/);
   });
 
   it('expands patterns, freezes the settings, and is off by default', () => {

@@ -76,11 +76,19 @@ export function startSession(d: SessionStartDeps, c: Connection, hs: Handshake):
       d.started?.(c, hs);
     })
     .catch((err: unknown) => {
-      outcome = 'failed';
+      // A refusal the router answered about this user (device limit, a newer start of the same device) says the
+      // router is keeping up: a sample like a success. Counting it as overload let one user with a valid token
+      // halve the gateway-wide limit on every attempt, refusing everyone else's connects.
+      outcome = answeredRefusal(err) ? 'ok' : 'failed';
       bump(stats.resumeOutcomes, 'failed');
       refused(d, c, err);
     })
     .finally(() => { admission.startEnded(startedAt, d.clock.now(), outcome); });
+}
+
+/** A refusal that concerns this user only, answered in time: not a sign of overload. */
+function answeredRefusal(err: unknown): boolean {
+  return err instanceof LonglinkError && (err.code === Errors.DEVICE_LIMIT.code || err.code === Errors.SESSION_REPLACED.code);
 }
 
 /** The router refused or failed the start: say why, and when to come back if it was overload. */

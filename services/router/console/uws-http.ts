@@ -16,17 +16,18 @@ const BUFFER_CAP = 64 * 1024;
 
 /** Answers one console request (the router API's uWS adapter hands /console requests here); resolves with the status sent. */
 export function serveConsoleUws(c: ConsoleHttp, res: HttpResponse, req: HttpRequest): Promise<number> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let ended = false;
+  let waiter: (() => void) | undefined;
   let aborted = false;
-  res.onAborted(() => { aborted = true; });
+  // Wakes a body wait too: a client that left mid-body would otherwise leave the request (and its buffer) pending forever.
+  res.onAborted(() => { aborted = true; chunks.length = 0; waiter?.(); });
   const method = req.getMethod().toUpperCase();
   const path = req.getUrl();
   const headers = new Map<string, string>();
   req.forEach((k, v) => headers.set(k, headers.has(k) ? `${headers.get(k)}, ${v}` : v));
 
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let ended = false;
-  let waiter: (() => void) | undefined;
   if (method !== 'GET' && method !== 'HEAD') {
     res.onData((ab, isLast) => {
       if (size <= BUFFER_CAP) {
@@ -49,7 +50,9 @@ export function serveConsoleUws(c: ConsoleHttp, res: HttpResponse, req: HttpRequ
     header: (name) => headers.get(name),
     body: async (max) => {
       claimed = true;
-      if (!ended) await new Promise<void>((resolve) => { waiter = resolve; });
+      if (!ended && !aborted) await new Promise<void>((resolve) => { waiter = resolve; });
+      // Cut off before its last byte: handled as refused (no one reads the answer), never acted on in part.
+      if (aborted && !ended) return undefined;
       return size > max ? undefined : Buffer.concat(chunks).toString('utf8');
     },
   };

@@ -12,7 +12,10 @@ import { WEBHOOK_EVENT_TYPES, type WebhookEndpoint, type WebhookEventType, type 
 
 const endpointSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, '1-32 characters of A-Z a-z 0-9 _ -'),
-  url: z.string().max(2048).refine((u) => { try { return ['http:', 'https:'].includes(new URL(u).protocol); } catch { return false; } }, 'an http:// or https:// URL'),
+  url: z.string().max(2048)
+    .refine((u) => { try { return ['http:', 'https:'].includes(new URL(u).protocol); } catch { return false; } }, 'an http:// or https:// URL')
+    // The poster sends only origin, path and query: credentials in the URL would silently never reach the receiver.
+    .refine((u) => { try { const x = new URL(u); return x.username === '' && x.password === ''; } catch { return true; } }, 'no user:password in the URL (it is never sent; receivers check the webhook signature)'),
   events: z.array(z.string()).min(1).max(32),
   secrets: z.array(z.string()).min(1).max(4),
 }).strict();

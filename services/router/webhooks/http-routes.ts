@@ -21,6 +21,17 @@ function limitOf(raw: unknown, def: number, max: number, where: string): number 
   return n;
 }
 
+/**
+ * An endpoint's URL as the API shows it: query values hidden (receivers often take a token there, and any push key
+ * holder may read this route), origin, path and parameter names kept for operators.
+ */
+export function shownUrl(url: string): string {
+  const u = new URL(url);
+  if (u.search === '') return u.origin + u.pathname;
+  const names = [...u.searchParams.keys()].map((k) => `${encodeURIComponent(k)}=***`);
+  return `${u.origin}${u.pathname}?${names.join('&')}`;
+}
+
 export function webhookRoutes(settings: WebhookSettings, queue: WebhookQueue, stats: WebhookStats): ApiRoute[] {
   const known = (name: string): void => {
     if (!settings.endpoints.some((e) => e.name === name)) throw new LonglinkError(Errors.NOT_FOUND, `no webhook endpoint "${name}"`);
@@ -32,7 +43,7 @@ export function webhookRoutes(settings: WebhookSettings, queue: WebhookQueue, st
         status: 200,
         body: {
           endpoints: await Promise.all(settings.endpoints.map(async (e) => ({
-            name: e.name, url: e.url, events: [...e.events], secrets: e.secrets.length,
+            name: e.name, url: shownUrl(e.url), events: [...e.events], secrets: e.secrets.length,
             depth: await queue.depth(e.name), dead: await queue.deadCount(e.name), stats: { ...stats.of(e.name) },
           }))),
         },
