@@ -7,9 +7,15 @@
  * Optionally a third server: the gateway built from another tree
  * (--before DIR, a `dist/` of an older commit), for before/after in one run.
  *
- * Each server gets N connections (authenticated for the gateway) from W worker
- * processes (heartbeat-worker.ts), each heartbeating with the 1-byte frame
- * every --interval ms; a refused connect (e.g. the gateway's 503 while its
+ * Each server gets N connections (authenticated for the gateway), each
+ * heartbeating with the 1-byte frame every --interval ms. With --clients
+ * shared (the default) W × (number of servers) worker processes
+ * (heartbeat-worker.ts) each hold an equal share of every server's
+ * connections, opened interleaved, so no server's clients are forked,
+ * connect or are scheduled before another's; with --clients per-server (the
+ * layout before 2026-12-07) each server has its own W workers, started in
+ * target order, and the place in that order alone moved a gateway's ratio
+ * ~10 % (bare uWS second: 1.19–1.22×, third: 1.33–1.35×). A refused connect (e.g. the gateway's 503 while its
  * session starts queue on a busy machine) is retried, and the retries and
  * their reasons are reported per server. After the clients are up and a settle period, K windows
  * of --window ms are measured: per server, CPU time of all its threads (from
@@ -19,7 +25,9 @@
  * reported (and the median of each side's µs/heartbeat), with each server's
  * heartbeats per wake-up of its main thread (voluntary context switches from
  * /proc/<pid>/status): a server woken more often per heartbeat pays more
- * epoll waits and context switches for the same work.
+ * epoll waits and context switches for the same work; and its main thread's
+ * preemptions (involuntary switches) per 1,000 heartbeats. The servers'
+ * counters are read in an order that rotates by one place each window.
  *
  * Before any client connects, each server's fixed work is measured for
  * --idle ms (0 connections): CPU ms per second (all threads) and wake-ups per
@@ -29,6 +37,7 @@
  *
  * Flags: --connections N (10000 per server) --workers W (2 per server)
  *        --interval MS (5000) --window MS (5000) --windows K (9) --idle MS (5000; 0: skip)
+ *        --clients shared|per-server (shared: every worker loads every server; per-server: the old layout, where places differ)
  *        --before DIR (dist/ of another build) --before-first (with --before: the other build takes the first place: target
  *        order, worker start and source addresses; processes still start in one order; alternate runs with and without it, as the place alone moved a gateway's ratio ~10 %)
  *        --cpu-prof DIR (profile the gateway)
@@ -50,7 +59,7 @@ const { values } = benchArgs('bench:heartbeat-cpu', { options: {
   connections: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' },
   interval: { type: 'string', default: '5000' }, window: { type: 'string', default: '5000' }, windows: { type: 'string', default: '9' },
   before: { type: 'string' }, 'before-first': { type: 'boolean', default: false }, idle: { type: 'string', default: '5000' },
-  'cpu-prof': { type: 'string' }, 'gateway-flags': { type: 'string' },
+  'cpu-prof': { type: 'string' }, 'gateway-flags': { type: 'string' }, clients: { type: 'string', default: 'shared' },
 } });
 const N = Number(values.connections), W = Number(values.workers), INTERVAL = Number(values.interval);
 const WINDOW = Number(values.window), WINDOWS = Number(values.windows);
@@ -60,6 +69,8 @@ for (const [k, v] of Object.entries({ connections: N, workers: W, interval: INTE
 }
 if (!(Number(values.idle) >= 0)) usage(`--idle must be a number ≥ 0 (got ${values.idle})`);
 if (values['before-first'] && !values.before) usage('--before-first needs --before DIR');
+if (values.clients !== 'shared' && values.clients !== 'per-server') usage(`--clients must be shared or per-server (got ${values.clients})`);
+const SHARED = values.clients === 'shared';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** CPU time (ns, schedstat's first field) of each thread of `pid`, by thread name (V8's workers share one). */
@@ -78,17 +89,24 @@ function threadCpuNs(pid: number): Map<string, number> {
 }
 
 /**
- * Times the main thread went to sleep (voluntary context switches: each an
- * epoll wait that blocked, then a wake-up). Fewer heartbeats per wake-up
- * cost more CPU per heartbeat, whatever the server's own code does.
+ * The main thread's context switches: voluntary (it went to sleep in an
+ * epoll wait that blocked, then was woken: fewer heartbeats per wake-up cost
+ * more CPU per heartbeat, whatever the server's own code does) and
+ * involuntary (preempted while runnable; each costs a switch-out, a wait in
+ * the run queue and a switch-in with colder caches).
  */
-function mainThreadSleeps(pid: number): number {
+function mainThreadSwitches(pid: number): { sleeps: number; preempted: number } {
   try {
-    return Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {
+      sleeps: Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0),
+      preempted: Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0),
+    };
   } catch {
-    return 0;
+    return { sleeps: 0, preempted: 0 };
   }
 }
+const mainThreadSleeps = (pid: number): number => mainThreadSwitches(pid).sleeps;
 
 const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
@@ -120,18 +138,30 @@ async function idleCost(targets: readonly { pid: number }[], ms: number): Promis
 
 interface WorkerStats { open: number; acks: number; sent: number; closedUnexpectedly: number; failed: number; retries: number; errors: Record<string, number> }
 
-function ask(w: ChildProcess): Promise<WorkerStats> {
+type Reply = WorkerStats & { targets: WorkerStats[] };
+function ask(w: ChildProcess): Promise<Reply> {
   return new Promise((resolve) => {
-    const on = (m: { type: string } & WorkerStats): void => { if (m.type === 'stats') { w.off('message', on); resolve(m); } };
+    const on = (m: { type: string } & Reply): void => { if (m.type === 'stats') { w.off('message', on); resolve(m); } };
     w.on('message', on);
     w.send({ cmd: 'stats' });
   });
 }
 
-interface Target { name: string; pid: number; url: string; secret?: string; workers: ChildProcess[] }
+/** `slot`: the target's place in its workers' target lists (shared clients), undefined with per-server workers. */
+interface Target { name: string; pid: number; url: string; secret?: string; workers: ChildProcess[]; slot?: number }
 
-async function acks(t: Target): Promise<WorkerStats> {
-  const all = await Promise.all(t.workers.map(ask));
+/**
+ * Each target's counts, summed over its workers. Every worker is asked once
+ * (shared workers serve several targets: a second request would leave a
+ * reply that the next round's listener took for its own).
+ */
+async function statsOf(ts: readonly Target[]): Promise<WorkerStats[]> {
+  const workers = [...new Set(ts.flatMap((t) => t.workers))];
+  const replies = new Map(await Promise.all(workers.map(async (w) => [w, await ask(w)] as const)));
+  return ts.map((t) => sumStats(t.workers.map((w) => { const r = replies.get(w)!; return t.slot === undefined ? r : r.targets[t.slot]!; })));
+}
+
+function sumStats(all: WorkerStats[]): WorkerStats {
   return all.reduce((a, x) => ({
     open: a.open + x.open, acks: a.acks + x.acks, sent: a.sent + x.sent, closedUnexpectedly: a.closedUnexpectedly + x.closedUnexpectedly,
     failed: a.failed + x.failed, retries: a.retries + x.retries, errors: mergeCounts(a.errors, x.errors),
@@ -148,6 +178,29 @@ function mergeCounts(a: Record<string, number>, b: Record<string, number>): Reco
 const children: ChildProcess[] = [];
 let cluster: Cluster | undefined;
 killOnExit(() => [...children, ...clusterProcs(cluster)], { exitOnSignal: true });
+
+/**
+ * Shared clients: W × targets workers, each with an equal share of every
+ * target's N connections, opened interleaved (heartbeat-worker.ts), so every
+ * server is loaded by the same processes.
+ */
+function startSharedWorkers(ts: Target[]): Promise<unknown> {
+  const count = W * ts.length;
+  const ready: Promise<void>[] = [];
+  const workers: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const share = (): number => Math.floor(N / count) + (i < N % count ? 1 : 0);
+    const w = fork(path.join(here, 'heartbeat-worker.js'), [JSON.stringify({
+      targets: ts.map((t) => ({ url: t.url, count: share(), prefix: `${t.name}${i}`, ...(t.secret !== undefined ? { secret: t.secret } : {}) })),
+      localAddress: `127.0.0.${2 + i}`, intervalMs: INTERVAL, concurrency: 50,
+    })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    workers.push(w);
+    children.push(w);
+    ready.push(nextMessage(w, 'ready').then(() => undefined));
+  }
+  ts.forEach((t, k) => { t.workers = workers; t.slot = k; });
+  return Promise.all(ready);
+}
 
 function startWorkers(t: Target, addrBase: number): Promise<unknown> {
   const per = Math.ceil(N / W);
@@ -212,33 +265,39 @@ async function main(): Promise<void> {
         `${t.name} ${idle[i]!.cpu_ms_per_s} ms CPU/s, wake-ups/s ${idle[i]!.main_wakeups_per_s} main, ${idle[i]!.wakeups_per_s} all threads`).join('; ')}\n`);
     }
     process.stderr.write(`[bench:heartbeat-cpu] pids: ${targets.map((t) => `${t.name} ${t.pid}`).join(', ')}\n`);
-    process.stderr.write(`[bench:heartbeat-cpu] ${targets.map((t) => t.name).join(', ')}: ${N} connections each from ${W} workers, heartbeat every ${INTERVAL} ms…\n`);
+    process.stderr.write(`[bench:heartbeat-cpu] ${targets.map((t) => t.name).join(', ')}: ${N} connections each, ` +
+      `${SHARED ? `${W * targets.length} workers shared by all servers` : `${W} workers per server`}, heartbeat every ${INTERVAL} ms…\n`);
     // Distinct source addresses per worker (each has ~28k ephemeral ports).
-    await Promise.all(targets.map((t, k) => startWorkers(t, 2 + k * W)));
+    if (SHARED) await startSharedWorkers(targets);
+    else await Promise.all(targets.map((t, k) => startWorkers(t, 2 + k * W)));
     await sleep(INTERVAL + 3000); // every client heartbeats; heaps settle
-    const rows: Record<string, { us: number[]; hbPerS: number[]; hbPerWake: number[] }> = {};
-    for (const t of targets) rows[t.name] = { us: [], hbPerS: [], hbPerWake: [] };
+    const rows: Record<string, { us: number[]; hbPerS: number[]; hbPerWake: number[]; preemptPerK: number[] }> = {};
+    for (const t of targets) rows[t.name] = { us: [], hbPerS: [], hbPerWake: [], preemptPerK: [] };
     /** Mean µs per heartbeat by thread (where the time goes: the main thread vs V8's GC/compiler workers). */
     const threads: Record<string, Map<string, number>> = {};
     for (const t of targets) threads[t.name] = new Map();
     const ratios: number[] = [];
     const beforeRatios: number[] = [];
     for (let k = 0; k < WINDOWS; k++) {
-      const a0 = await Promise.all(targets.map(acks));
-      const th0 = targets.map((t) => threadCpuNs(t.pid));
-      const w0 = targets.map((t) => mainThreadSleeps(t.pid));
+      const a0 = await statsOf(targets);
+      // Read in an order rotating by one place per window, so no server's counters are always read first.
+      const order = targets.map((_, i) => (i + k) % targets.length);
+      const read = <T>(f: (t: Target) => T): T[] => { const out: T[] = []; for (const i of order) out[i] = f(targets[i]!); return out; };
+      const th0 = read((t) => threadCpuNs(t.pid));
+      const w0 = read((t) => mainThreadSwitches(t.pid));
       const t0 = performance.now();
       await sleep(WINDOW);
-      const th1 = targets.map((t) => threadCpuNs(t.pid));
-      const w1 = targets.map((t) => mainThreadSleeps(t.pid));
+      const th1 = read((t) => threadCpuNs(t.pid));
+      const w1 = read((t) => mainThreadSwitches(t.pid));
       const c0 = th0.map(total);
       const c1 = th1.map(total);
       const t1 = performance.now();
-      const a1 = await Promise.all(targets.map(acks));
+      const a1 = await statsOf(targets);
       const us = targets.map((t, i) => {
         const beats = a1[i]!.acks - a0[i]!.acks;
         rows[t.name]!.hbPerS.push(beats / ((t1 - t0) / 1000));
-        rows[t.name]!.hbPerWake.push(beats / Math.max(1, w1[i]! - w0[i]!));
+        rows[t.name]!.hbPerWake.push(beats / Math.max(1, w1[i]!.sleeps - w0[i]!.sleeps));
+        rows[t.name]!.preemptPerK.push((w1[i]!.preempted - w0[i]!.preempted) * 1000 / Math.max(1, beats));
         const v = (c1[i]! - c0[i]!) / 1000 / Math.max(1, beats);
         rows[t.name]!.us.push(v);
         for (const [name, ns] of th1[i]!) {
@@ -253,7 +312,7 @@ async function main(): Promise<void> {
       if (b !== undefined) beforeRatios.push(b / at('uws')!);
       process.stderr.write(`  window ${k + 1}/${WINDOWS}: ${targets.map((t, i) => `${t.name} ${us[i]!.toFixed(2)} µs`).join(', ')}; longlink/uws ${ratios.at(-1)!.toFixed(3)}\n`);
     }
-    const end = await Promise.all(targets.map(acks));
+    const end = await statsOf(targets);
     // Why any gateway connection closed (timeouts would mean the clients could not keep up).
     for (const t of targets) {
       if (t.secret === undefined) continue;
@@ -263,9 +322,11 @@ async function main(): Promise<void> {
     }
     const result = {
       bench: 'heartbeat-cpu', date: new Date().toISOString(), node: process.version, connections: N, interval_ms: INTERVAL, window_ms: WINDOW, windows: WINDOWS,
+      clients: values.clients,
       servers: Object.fromEntries(targets.map((t, i) => [t.name, {
         cpu_us_per_heartbeat: Number(median(rows[t.name]!.us).toFixed(3)), heartbeats_per_s: Math.round(median(rows[t.name]!.hbPerS)),
         heartbeats_per_wakeup: Number(median(rows[t.name]!.hbPerWake).toFixed(2)),
+        preemptions_per_1000_heartbeats: Number(median(rows[t.name]!.preemptPerK).toFixed(2)),
         threads_us_per_heartbeat: Object.fromEntries([...threads[t.name]!].filter(([, v]) => v >= 0.01).map(([k, v]) => [k, Number(v.toFixed(2))])),
         open: end[i]!.open, unexpected_closes: end[i]!.closedUnexpectedly, failed: end[i]!.failed,
         connect_retries: end[i]!.retries, connect_errors: end[i]!.errors,
@@ -276,9 +337,10 @@ async function main(): Promise<void> {
       ratio_range: [Number(Math.min(...ratios).toFixed(3)), Number(Math.max(...ratios).toFixed(3))],
       ...(beforeRatios.length ? { ratio_before_vs_uws: Number(median(beforeRatios).toFixed(3)) } : {}),
     };
-    console.log('\nserver      µs/heartbeat (median)  heartbeats/s  per wake-up  open  unexpected closes  connect retries');
+    console.log('\nserver      µs/heartbeat (median)  heartbeats/s  per wake-up  preempted/1k  open  unexpected closes  connect retries');
     for (const [name, r] of Object.entries(result.servers)) {
-      console.log(`${name.padEnd(10)} ${r.cpu_us_per_heartbeat.toFixed(3).padStart(21)} ${String(r.heartbeats_per_s).padStart(13)} ${r.heartbeats_per_wakeup.toFixed(2).padStart(12)} ${String(r.open).padStart(5)}  ${String(r.unexpected_closes).padStart(17)}  ${r.connect_retries}` +
+      console.log(`${name.padEnd(10)} ${r.cpu_us_per_heartbeat.toFixed(3).padStart(21)} ${String(r.heartbeats_per_s).padStart(13)} ${r.heartbeats_per_wakeup.toFixed(2).padStart(12)} ` +
+        `${r.preemptions_per_1000_heartbeats.toFixed(2).padStart(13)} ${String(r.open).padStart(5)}  ${String(r.unexpected_closes).padStart(17)}  ${r.connect_retries}` +
         (r.failed > 0 ? ` (${r.failed} never opened)` : ''));
       if (r.connect_retries > 0) console.log(`           connect errors: ${Object.entries(r.connect_errors).map(([k, v]) => `${v}× ${k}`).join('; ')}`);
       console.log(`           by thread (mean µs/heartbeat): ${Object.entries(r.threads_us_per_heartbeat).map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -287,7 +349,7 @@ async function main(): Promise<void> {
       (beforeRatios.length ? `; before / bare uWS: ${result.ratio_before_vs_uws}×` : ''));
     console.log(JSON.stringify(result));
   } finally {
-    for (const t of targets) for (const w of t.workers) w.send({ cmd: 'close' });
+    for (const w of new Set(targets.flatMap((t) => t.workers))) w.send({ cmd: 'close' });
     await sleep(500);
     uws.kill('SIGKILL');
     // SIGTERM: the gateway drains and exits normally, which is when --cpu-prof writes its profile.

@@ -40,7 +40,7 @@ export class RequestError extends Error {
 }
 
 const KIND_OF_CODE: Readonly<Record<string, RequestErrorKind>> = {
-  LL_UPSTREAM_NO_BACKEND: 'no-backend', LL_UPSTREAM_TIMEOUT: 'timeout', LL_UPSTREAM_BAD_REPLY: 'bad-reply', LL_UPSTREAM_BUSY: 'busy',
+  LL_UPSTREAM_NO_BACKEND: 'no-backend', LL_UPSTREAM_TIMEOUT: 'timeout', LL_UPSTREAM_BAD_REPLY: 'bad-reply', LL_UPSTREAM_BUSY: 'busy', LL_UPSTREAM_OVERLOADED: 'busy',
 };
 
 /** The gateway answers a timed-out request itself; the client's own timer waits this much longer for that answer. */

@@ -22,6 +22,7 @@ import { decodeMsg, encodeMsg, type Bus, type BusMessage, type Subscription } fr
 import { encodeChannelMessage, type ChannelBusLayout } from '../shared/bus/channel-layout.js';
 import type { AckEvent, AckInterest, ChannelCountReply, ChannelCountRequest, ChannelMessage, ControlCommand, Delivery, DeliveryReceipt, SyncRequest } from '../shared/bus/messages.js';
 import { ROUTER_QUEUE, type Subjects } from '../shared/bus/subjects.js';
+import { UPSTREAM_ERROR_HEADER, upstreamTimeoutOf } from '../shared/bus/upstream.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { BackendEvents, ChannelMemberData } from './core/backend-events.js';
@@ -126,7 +127,13 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
         if (m.reply === undefined) { this.onEvent(m, parseUpstream, async (u) => { backend.emit('upstream.message', u); }); return; }
         const u = parseUpstream(decodeMsg<unknown>(m.data));
         if (u === undefined) { this.o.stats.busErrors++; return; }
-        void backend.request('upstream.message', u).then((body) => { if (body !== undefined) this.replyBytes(m, new TextEncoder().encode(body)); });
+        // The POST ends when the gateway stops waiting (its remaining deadline rides in a header;
+        // a gateway that sends none gets the attempt limit). A refusal (caps on requests in flight)
+        // is answered at once with its code, which the gateway hands to the client.
+        backend.request('upstream.message', u, upstreamTimeoutOf(m.headers)).then(
+          (body) => { if (body !== undefined) this.replyBytes(m, new TextEncoder().encode(body)); },
+          (err: unknown) => { if (err instanceof LonglinkError) this.respondRefusal(m, err); },
+        );
       }, q));
     }
   }
@@ -330,6 +337,15 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
 
   private reply(m: BusMessage, body: unknown): void {
     this.replyBytes(m, encodeMsg(body));
+  }
+
+  private respondRefusal(m: BusMessage, e: LonglinkError): void {
+    try {
+      this.o.bus.respond(m, new TextEncoder().encode(e.detail ?? ''), { [UPSTREAM_ERROR_HEADER]: e.code });
+    } catch (err) {
+      this.o.stats.busErrors++;
+      this.o.log.warn({ err: String(err) }, 'bus reply failed');
+    }
   }
 
   private replyBytes(m: BusMessage, data: Uint8Array): void {

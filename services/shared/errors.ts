@@ -48,6 +48,7 @@ export const Errors = Object.freeze({
   UPSTREAM_TIMEOUT: spec('LL_UPSTREAM_TIMEOUT', 504, 'The backend did not reply in time'),
   UPSTREAM_BAD_REPLY: spec('LL_UPSTREAM_BAD_REPLY', 502, 'The backend\'s reply is not JSON, too large or nested too deep'),
   UPSTREAM_BUSY: spec('LL_UPSTREAM_BUSY', 429, 'Too many requests awaiting a reply on this connection'),
+  UPSTREAM_OVERLOADED: spec('LL_UPSTREAM_OVERLOADED', 503, 'Too many upstream requests in flight at the router, for this user or in all; retry shortly'),
   INTERNAL: spec('LL_INTERNAL', 500, 'Internal error'),
 });
 

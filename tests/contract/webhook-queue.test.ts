@@ -157,3 +157,62 @@ describe('JetStream webhook queue', () => {
     }
   });
 });
+
+/*
+ * The memory queue's bounds are tested here, not in the shared contract: the
+ * JetStream queue is bounded too (max_bytes with DiscardNew on the queue
+ * stream, DiscardOld on the dead stream), but by the stream's stored bytes
+ * (framing and batches included) across every endpoint, and its dead stream
+ * by age alone, so no one set of numbers means the same on both adapters.
+ */
+describe('memory webhook queue: bounds', () => {
+  const held = (j: LeasedJob[]): ((l: LeasedJob) => Promise<void>) => async (l) => { j.push(l); };
+
+  it('enqueue past the job or byte bound rejects (every endpoint together); an ack makes room again', async () => {
+    const q = new MemoryWebhookQueue({ maxJobs: 3, maxBytes: 1000 });
+    try {
+      const got: LeasedJob[] = [];
+      const c = await q.consume('m-a', 8, held(got));
+      for (let i = 0; i < 2; i++) await q.enqueue(jobOf('m-a', i));
+      await q.enqueue(jobOf('m-b', 0));
+      await assert.rejects(q.enqueue(jobOf('m-b', 1)), /webhook queue full/);
+      await until(() => got.length === 2, 2000, 'two in flight');
+      await assert.rejects(q.enqueue(jobOf('m-a', 9)), /webhook queue full/, 'in-flight jobs count');
+      await got[0]!.ack();
+      await q.enqueue(jobOf('m-a', 2));
+      await got[1]!.retry(60_000);
+      await assert.rejects(q.enqueue(jobOf('m-a', 3)), /webhook queue full/, 'a job waiting for its retry counts');
+      await c.stop();
+      const big = new MemoryWebhookQueue({ maxJobs: 100, maxBytes: 1000 });
+      await big.enqueue({ ...jobOf('m-c', 0), body: 'é'.repeat(300) });
+      await assert.rejects(big.enqueue({ ...jobOf('m-c', 1), body: 'é'.repeat(250) }), /webhook queue full/, 'bytes are UTF-8 bytes: 600 + 500 > 1000');
+      await big.enqueue({ ...jobOf('m-c', 2), body: 'x'.repeat(400) });
+      assert.deepEqual(big.usage, { jobs: 2, bytes: 1000, dead: 0, deadBytes: 0 });
+      await big.close();
+    } finally { await q.close(); }
+  });
+
+  it('dead letters past the bound drop the longest-dead first, across endpoints; a replay moves only what fits', async () => {
+    const q = new MemoryWebhookQueue({ maxJobs: 3, maxBytes: 10_000 });
+    try {
+      let at = 0;
+      const kill = async (l: LeasedJob): Promise<void> => { await l.dead({ job: l.job, attempts: 1, reason: 'HTTP 500', deadAt: ++at }); };
+      const ca = await q.consume('d-a', 1, kill);
+      const cb = await q.consume('d-b', 1, kill);
+      for (let i = 0; i < 2; i++) { await q.enqueue(jobOf('d-a', i)); await until(async () => (await q.deadCount('d-a')) === i + 1, 2000, 'dead a'); }
+      for (let i = 0; i < 2; i++) { await q.enqueue(jobOf('d-b', i)); await until(async () => q.usage.jobs === 0 && (await q.deadCount('d-b')) === i + 1, 2000, 'dead b'); }
+      // Four died, three are kept: d-a's first (the longest dead) went.
+      assert.deepEqual((await q.listDead('d-a', 10)).map((d) => d.job.id), ['msg_d-a_1']);
+      assert.deepEqual((await q.listDead('d-b', 10)).map((d) => d.job.id), ['msg_d-b_0', 'msg_d-b_1']);
+      assert.deepEqual(q.usage.dead, 3);
+      await ca.stop();
+      await cb.stop();
+      // Fill the queue to one free slot: a replay of two moves one; the other stays dead.
+      await q.enqueue(jobOf('d-c', 0));
+      await q.enqueue(jobOf('d-c', 1));
+      assert.equal(await q.replayDead('d-b', 10), 1);
+      assert.deepEqual((await q.listDead('d-b', 10)).map((d) => d.job.id), ['msg_d-b_1']);
+      assert.deepEqual([q.usage.jobs, q.usage.dead], [3, 2]);
+    } finally { await q.close(); }
+  });
+});

@@ -35,6 +35,9 @@ describe('upstream request/reply over NATS', () => {
     backend.subscribe(s.upstream('slow.never'), (m) => { seen.push({ msg: JSON.parse(new TextDecoder().decode(m.data)) as UpstreamMessage, headers: m.headers }); });
     // Answers with something that is not JSON.
     backend.subscribe(s.upstream('broken.reply'), (m) => backend.respond(m, new TextEncoder().encode('not json {')));
+    // Refuses as a router over its caps does; and a backend's reply that merely carries the header with another code.
+    backend.subscribe(s.upstream('refuse.me'), (m) => backend.respond(m, new TextEncoder().encode('128 in flight at this router'), { 'longlink-error': 'LL_UPSTREAM_OVERLOADED' }));
+    backend.subscribe(s.upstream('odd.header'), (m) => backend.respond(m, new TextEncoder().encode('{"a":1}'), { 'longlink-error': 'LL_INTERNAL' }));
     await backend.flush();
   });
   after(async () => {
@@ -67,14 +70,22 @@ describe('upstream request/reply over NATS', () => {
     assert.ok(Date.now() - t1 >= 390, 'waited the requested timeoutMs');
     assert.equal(seen.at(-1)!.msg.id, 'r3');
     assert.equal(seen.at(-1)!.headers?.['longlink-user'], 'req-user', 'a request carries the upstream headers');
+    assert.equal(seen.at(-1)!.headers?.['longlink-timeout-ms'], '400', 'and how long the gateway waits');
 
     ask('r4', 'broken.reply', {});
     const broken = await replyTo('r4');
     assert.equal('error' in broken && broken.error, 'LL_UPSTREAM_BAD_REPLY');
 
+    const t2 = Date.now();
+    ask('r5', 'refuse.me', {}, { timeoutMs: 3000 });
+    assert.deepEqual(await replyTo('r5'), { op: 'reply', id: 'r5', error: 'LL_UPSTREAM_OVERLOADED', message: 'Too many upstream requests in flight at the router, for this user or in all; retry shortly: 128 in flight at this router' });
+    assert.ok(Date.now() - t2 < 2000, 'a refusal is answered at once');
+    ask('r6', 'odd.header', {});
+    assert.deepEqual(await replyTo('r6'), { op: 'reply', id: 'r6', data: { a: 1 } }, 'only the refusal codes are read off the header');
+
     cl.send(JSON.stringify({ op: 'send', id: 'p1', topic: 'calc.add', data: { a: 1, b: 1 } }));
     assert.deepEqual(await cl.until(() => cl.frames.find((f) => f.op === 'sent' && f.id === 'p1')), { op: 'sent', id: 'p1' });
-    assert.equal(cl.frames.filter((f) => f.op === 'reply').length, 4, 'no reply for a plain send');
+    assert.equal(cl.frames.filter((f) => f.op === 'reply').length, 6, 'no reply for a plain send');
     assert.equal(cl.closed, undefined, 'the connection stays open throughout');
   });
 

@@ -8,7 +8,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { verifyHs256 } from '../../loadtest/bench/baseline-auth.js';
 import { allReconnected, compareStorms, idealOf, stormTable, type StormResult } from '../../loadtest/bench/storm-report.js';
 import { Aggregator } from '../../loadtest/generator/aggregate.js';
@@ -207,6 +207,33 @@ describe('benches end to end (toy sizes)', () => {
     }
     const ratio = json.ratio_longlink_vs_uws as number;
     assert.ok(Number.isFinite(ratio) && ratio > 0, String(ratio));
+  });
+
+  it('bench:heartbeat-cpu: shared clients (the default) load every server from the same workers, each server its own count; per-server clients still reachable', async () => {
+    type Row = { cpu_us_per_heartbeat: number; heartbeats_per_s: number; heartbeats_per_wakeup: number; preemptions_per_1000_heartbeats: number; open: number; unexpected_closes: number; failed: number };
+    const common = ['--connections', '60', '--workers', '1', '--interval', '2500', '--window', '2500', '--windows', '2', '--idle', '0', '--before', 'dist'];
+    for (const [layout, extra, order] of [
+      ['shared', ['--before-first'], ['before', 'longlink', 'uws']],
+      ['per-server', ['--clients', 'per-server'], ['longlink', 'uws', 'before']],
+    ] as const) {
+      const { json } = await run('dist/loadtest/bench/heartbeat-cpu.js', [...common, ...extra]);
+      assert.equal(json.clients, layout);
+      assert.deepEqual(json.order, order);
+      const servers = json.servers as Record<string, Row>;
+      for (const name of order) {
+        const r = servers[name]!;
+        // Each server's own 60, not the workers' total over all three (shared workers report per target).
+        assert.equal(r.open, 60, `${layout} ${name}: ${JSON.stringify(r)}`);
+        assert.equal(r.failed + r.unexpected_closes, 0, `${layout} ${name}`);
+        // Acks counted per window (a stale stats reply would read 0 heartbeats); rate ≈ 60 / 2.5 s.
+        assert.ok(r.heartbeats_per_s > 12 && r.heartbeats_per_s < 40 && r.cpu_us_per_heartbeat > 0, `${layout} ${name}: ${JSON.stringify(r)}`);
+        assert.ok(r.preemptions_per_1000_heartbeats >= 0, `${layout} ${name}: preemptions reported`);
+      }
+      assert.ok((json.ratio_before_vs_uws as number) > 0);
+    }
+    const bad = spawnSync(process.execPath, ['dist/loadtest/bench/heartbeat-cpu.js', '--clients', 'both'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /--clients must be shared or per-server/);
   });
 
   it('bench:wheel: wheel, naive scan and f64 scan detect exactly the silent connections; ratios computed', async () => {

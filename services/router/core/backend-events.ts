@@ -55,9 +55,13 @@ export interface BackendEvents {
   /**
    * An upstream request (a client `send` with `reply: true`) answered by a
    * backend event's receiver: resolves with the reply body (JSON text), or
-   * undefined when no answer came (the client then times out). Never rejects.
+   * undefined when no answer came (the client then times out). `timeoutMs`:
+   * how long the client still waits (the gateway's remaining deadline); no
+   * attempt outlives it. Rejects only with a LonglinkError
+   * (UPSTREAM_OVERLOADED) when a cap on requests in flight refused it before
+   * anything was sent.
    */
-  request(type: 'upstream.message', data: object): Promise<string | undefined>;
+  request<T extends { user: string }>(type: 'upstream.message', data: T, timeoutMs?: number): Promise<string | undefined>;
 }
 
 export const NO_BACKEND_EVENTS: BackendEvents = Object.freeze({ wants: () => false, emit: () => undefined, request: () => Promise.resolve(undefined) });

@@ -40,6 +40,10 @@ export const webhookSpec = {
   inlineMaxBytes: v('LONGLINK_WEBHOOK_INLINE_MAX_BYTES', int(0, 1024 * 1024), 'push.offline carries the payload up to this size (bytes); larger ones carry too_large and how to fetch it.', '4096'),
   deadTtlMs: v('LONGLINK_WEBHOOK_DEAD_TTL_MS', int(60_000, 90 * 24 * 3_600_000), 'How long dead letters are kept for replay (ms).', String(7 * 24 * 3_600_000)),
   queueLayout: v('LONGLINK_WEBHOOK_QUEUE_LAYOUT', z.enum(['batch', 'single']), 'How events are written to the JetStream queue: "batch" (several per message; routers of releases before it cannot read it and drop such messages) or "single" (one per message, the JSON layout every release reads). Routers read both. Set "single" on every router for a rolling update from an earlier release, then "batch" (docs/webhooks.md).', 'batch'),
+  upstreamMaxInFlight: v('LONGLINK_WEBHOOK_UPSTREAM_MAX_IN_FLIGHT', int(1, 100_000), 'Upstream requests (a client send with reply: true, answered by the upstream.message receiver) in flight at once per router; more are refused with LL_UPSTREAM_OVERLOADED. Keep it below the 256 sockets a router opens per receiver origin, so queued deliveries and other users still get through.', '128'),
+  upstreamMaxPerUser: v('LONGLINK_WEBHOOK_UPSTREAM_MAX_PER_USER', int(1, 100_000), 'Upstream requests in flight at once per user, per router (all the user\'s connections together); more are refused with LL_UPSTREAM_OVERLOADED.', '32'),
+  memoryMaxJobs: v('LONGLINK_WEBHOOK_MEMORY_MAX_JOBS', int(1, 10_000_000), 'Standalone mode\'s in-memory queue: events it holds at most (waiting, in flight or waiting for a retry, all endpoints); past it new events are dropped and counted. Dead letters have the same bound of their own (oldest dropped first). Cluster mode is bounded by the JetStream stream instead.', '100000'),
+  memoryMaxBytes: v('LONGLINK_WEBHOOK_MEMORY_MAX_BYTES', int(1024, 16 * 1024 ** 3), 'Standalone mode\'s in-memory queue: body bytes it holds at most (as LONGLINK_WEBHOOK_MEMORY_MAX_JOBS); dead letters have the same bound of their own.', String(64 * 1024 ** 2)),
   outbox: v('LONGLINK_WEBHOOK_OUTBOX', int(1, 10_000_000), 'Events waiting for the queue to accept them; beyond this new events are dropped and counted (the push path never waits on the queue).', '100000'),
 } as const;
 
@@ -71,6 +75,7 @@ export function loadWebhookSettings(env: NodeJS.ProcessEnv = process.env): Webho
       });
       return Object.freeze({ name: e.name, url: e.url, events: eventsOf(e.events, where, problems), secrets: Object.freeze(secrets) });
     });
+    if (c.upstreamMaxPerUser > c.upstreamMaxInFlight) problems.push('LONGLINK_WEBHOOK_UPSTREAM_MAX_PER_USER: must be <= LONGLINK_WEBHOOK_UPSTREAM_MAX_IN_FLIGHT');
     if (c.retryMaxMs < c.retryBaseMs) problems.push('LONGLINK_WEBHOOK_RETRY_MAX_MS: must be >= LONGLINK_WEBHOOK_RETRY_BASE_MS');
     return problems;
   });

@@ -3,16 +3,34 @@
  * tests. Same contract as the JetStream adapter except durability: jobs,
  * retries and dead letters are lost when the process exits (documented in
  * docs/webhooks.md; cluster mode uses JetStream).
+ *
+ * Bounded, as the JetStream streams are: the jobs held (waiting, in flight or
+ * waiting for a retry, every endpoint together) by count and body bytes, past
+ * which enqueue rejects (the sink drops and counts the event, as JetStream's
+ * DiscardNew does); and the dead letters by the same numbers of their own,
+ * past which the oldest are dropped (as the dead stream's DiscardOld). A
+ * replay moves only as many dead letters as the queue has room for.
  */
 import type { LeasedJob, QueueConsumer, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
 
-interface Entry { job: WebhookJob; attempts: number }
+interface Entry { job: WebhookJob; attempts: number; bytes: number }
+
+/** Defaults: LONGLINK_WEBHOOK_MEMORY_MAX_JOBS / _BYTES. */
+export interface MemoryQueueBounds { maxJobs: number; maxBytes: number }
+const DEFAULT_BOUNDS: MemoryQueueBounds = { maxJobs: 100_000, maxBytes: 64 * 1024 ** 2 };
+
+/** Rejected enqueue: the queue is at its bound (the sink counts the event as dropped). */
+export class WebhookQueueFullError extends Error {
+  constructor(held: number, bytes: number) { super(`webhook queue full (${held} jobs, ${bytes} bytes)`); this.name = 'WebhookQueueFullError'; }
+}
+
+const sizeOf = (job: WebhookJob): number => Buffer.byteLength(job.body);
 interface Lane {
   ready: Entry[];
   /** Handed out and not settled, or waiting for a retry timer. */
   held: number;
-  dead: DeadLetter[];
+  dead: Array<DeadLetter & { bytes: number }>;
   consumer?: { concurrency: number; handle: (j: LeasedJob) => Promise<void>; active: number };
 }
 
@@ -20,6 +38,29 @@ export class MemoryWebhookQueue implements WebhookQueue {
   private readonly lanes = new Map<string, Lane>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** Jobs held (ready, in flight, waiting for a retry) and their body bytes, all lanes. */
+  private held = 0;
+  private heldBytes = 0;
+  /** Dead letters of all lanes and their body bytes. */
+  private deadJobs = 0;
+  private deadBytes = 0;
+  private readonly bounds: MemoryQueueBounds;
+
+  constructor(bounds: Partial<MemoryQueueBounds> = {}) {
+    this.bounds = Object.freeze({ ...DEFAULT_BOUNDS, ...bounds });
+  }
+
+  /** Jobs and bytes held, and dead letters: what the bounds apply to. */
+  get usage(): { jobs: number; bytes: number; dead: number; deadBytes: number } {
+    return { jobs: this.held, bytes: this.heldBytes, dead: this.deadJobs, deadBytes: this.deadBytes };
+  }
+
+  private hasRoom(bytes: number): boolean {
+    return this.held < this.bounds.maxJobs && this.heldBytes + bytes <= this.bounds.maxBytes;
+  }
+
+  private take(bytes: number): void { this.held++; this.heldBytes += bytes; }
+  private release(e: Entry): void { this.held--; this.heldBytes -= e.bytes; }
 
   private lane(endpoint: string): Lane {
     let l = this.lanes.get(endpoint);
@@ -29,7 +70,10 @@ export class MemoryWebhookQueue implements WebhookQueue {
 
   async enqueue(job: WebhookJob): Promise<void> {
     if (this.closed) throw new Error('webhook queue closed');
-    this.lane(job.endpoint).ready.push({ job, attempts: 0 });
+    const bytes = sizeOf(job);
+    if (!this.hasRoom(bytes)) throw new WebhookQueueFullError(this.held, this.heldBytes);
+    this.take(bytes);
+    this.lane(job.endpoint).ready.push({ job, attempts: 0, bytes });
     this.pump(job.endpoint);
   }
 
@@ -63,8 +107,8 @@ export class MemoryWebhookQueue implements WebhookQueue {
     };
     return {
       job: e.job, attempt: e.attempts,
-      ack: async () => { settle(); },
-      dead: async (letter) => { settle(); l.dead.push(letter); },
+      ack: async () => { settle(); this.release(e); },
+      dead: async (letter) => { settle(); this.release(e); this.addDead(l, letter, e.bytes); },
       retry: async (delayMs) => {
         if (settled) throw new Error('lease already settled');
         settled = true;
@@ -81,6 +125,20 @@ export class MemoryWebhookQueue implements WebhookQueue {
     };
   }
 
+  /** Keeps the dead letters within the bounds: the longest-dead (across endpoints) go first. */
+  private addDead(l: Lane, letter: DeadLetter, bytes: number): void {
+    l.dead.push({ ...letter, bytes });
+    this.deadJobs++;
+    this.deadBytes += bytes;
+    while (this.deadJobs > this.bounds.maxJobs || this.deadBytes > this.bounds.maxBytes) {
+      let oldest: Lane | undefined;
+      for (const x of this.lanes.values()) if (x.dead.length > 0 && (oldest === undefined || x.dead[0]!.deadAt < oldest.dead[0]!.deadAt)) oldest = x;
+      const d = oldest!.dead.shift()!;
+      this.deadJobs--;
+      this.deadBytes -= d.bytes;
+    }
+  }
+
   async depth(endpoint: string): Promise<number> {
     const l = this.lane(endpoint);
     return l.ready.length + l.held;
@@ -91,17 +149,24 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   async listDead(endpoint: string, limit: number): Promise<DeadLetter[]> {
-    return this.lane(endpoint).dead.slice(0, limit);
+    return this.lane(endpoint).dead.slice(0, limit).map(({ bytes: _b, ...d }) => d);
   }
 
   async replayDead(endpoint: string, limit: number): Promise<number> {
     const l = this.lane(endpoint);
-    const out = l.dead.splice(0, limit);
-    // A fresh horizon, the same webhook-id.
+    // A fresh horizon, the same webhook-id; only as many as the queue has room for (the rest stay dead).
     const now = Date.now();
-    for (const d of out) l.ready.push({ job: { ...d.job, createdAt: now }, attempts: 0 });
+    let n = 0;
+    while (n < limit && l.dead.length > 0 && this.hasRoom(l.dead[0]!.bytes)) {
+      const d = l.dead.shift()!;
+      this.deadJobs--;
+      this.deadBytes -= d.bytes;
+      this.take(d.bytes);
+      l.ready.push({ job: { ...d.job, createdAt: now }, attempts: 0, bytes: d.bytes });
+      n++;
+    }
     this.pump(endpoint);
-    return out.length;
+    return n;
   }
 
   async close(): Promise<void> {

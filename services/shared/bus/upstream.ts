@@ -16,6 +16,28 @@ import { BusNoRespondersError, BusTimeoutError, decodeMsg, encodeMsg, headerValu
 import type { UpstreamMessage } from './messages.js';
 import type { Subjects } from './subjects.js';
 
+/**
+ * On a request: how long the gateway still waits for the answer (ms, decimal),
+ * so whoever answers (the router's upstream.message webhook) stops working on
+ * it when the client stops waiting. A relative time: no clock is shared.
+ */
+export const UPSTREAM_TIMEOUT_HEADER = 'longlink-timeout-ms';
+/**
+ * On a reply: the request was refused with this LL_UPSTREAM_ code (the body is
+ * the detail text): a router over its caps on requests in flight, or a
+ * backend shedding load the same way (docs/api.md). Only the codes in
+ * REPLY_ERRORS are read; with any other value the reply is an ordinary one.
+ */
+export const UPSTREAM_ERROR_HEADER = 'longlink-error';
+const REPLY_ERRORS = new Map([Errors.UPSTREAM_OVERLOADED].map((e) => [e.code, e]));
+
+/** The timeout a request carries (UPSTREAM_TIMEOUT_HEADER), or undefined when absent or not a positive integer. */
+export function upstreamTimeoutOf(headers: Headers | undefined): number | undefined {
+  const v = headers?.[UPSTREAM_TIMEOUT_HEADER];
+  if (v === undefined || !/^[1-9][0-9]{0,8}$/.test(v)) return undefined;
+  return Number(v);
+}
+
 /** The sender's ids as headers, so a backend can route without parsing the body (percent-encoded where not plain visible ASCII). */
 export function upstreamHeaders(msg: UpstreamMessage): Headers {
   return { 'longlink-user': headerValue(msg.user), 'longlink-device': headerValue(msg.device), 'longlink-conn': headerValue(msg.conn), 'longlink-gateway': headerValue(msg.gateway) };
@@ -28,18 +50,26 @@ export function publishUpstream(bus: Bus, subjects: Subjects, msg: UpstreamMessa
 /**
  * Sends `msg` as a request and returns the backend's reply (a JSON value).
  * Rejects with UPSTREAM_NO_BACKEND (no responders, or the bus is down),
- * UPSTREAM_TIMEOUT, or UPSTREAM_BAD_REPLY (not JSON, over
- * LIMITS.maxReplyBytes, or nested deeper than the protocol allows).
+ * UPSTREAM_TIMEOUT, UPSTREAM_BAD_REPLY (not JSON, over
+ * LIMITS.maxReplyBytes, or nested deeper than the protocol allows), or
+ * UPSTREAM_OVERLOADED (the router refused it: too many in flight). The
+ * request carries `timeoutMs` in UPSTREAM_TIMEOUT_HEADER.
  */
 export async function requestUpstream(bus: Bus, subjects: Subjects, msg: UpstreamMessage, timeoutMs: number): Promise<unknown> {
   let data: Uint8Array;
+  let refusal: LonglinkError | undefined;
   try {
-    data = (await bus.request(subjects.upstream(msg.topic), encodeMsg(msg), { timeoutMs, headers: upstreamHeaders(msg) })).data;
+    const reply = await bus.request(subjects.upstream(msg.topic), encodeMsg(msg), { timeoutMs, headers: { ...upstreamHeaders(msg), [UPSTREAM_TIMEOUT_HEADER]: String(Math.max(1, Math.round(timeoutMs))) } });
+    const refused = reply.headers?.[UPSTREAM_ERROR_HEADER];
+    const spec = refused === undefined ? undefined : REPLY_ERRORS.get(refused);
+    if (spec !== undefined) refusal = new LonglinkError(spec, new TextDecoder().decode(reply.data).slice(0, 200) || undefined);
+    data = reply.data;
   } catch (err) {
     if (err instanceof BusNoRespondersError) throw new LonglinkError(Errors.UPSTREAM_NO_BACKEND, `topic ${msg.topic}`);
     if (err instanceof BusTimeoutError) throw new LonglinkError(Errors.UPSTREAM_TIMEOUT, `no reply within ${timeoutMs} ms`);
     throw new LonglinkError(Errors.UPSTREAM_NO_BACKEND, 'bus unavailable');
   }
+  if (refusal !== undefined) throw refusal;
   if (data.byteLength > LIMITS.maxReplyBytes) throw new LonglinkError(Errors.UPSTREAM_BAD_REPLY, `${data.byteLength} bytes, over ${LIMITS.maxReplyBytes}`);
   const value = data.byteLength === 0 ? undefined : decodeMsg<unknown>(data);
   if (value === undefined) throw new LonglinkError(Errors.UPSTREAM_BAD_REPLY, 'not a JSON value');

@@ -16,6 +16,7 @@ import type { WebhookEndpoint, WebhookJob, WebhookSettings } from './types.js';
 import type { WebhookStats } from './stats.js';
 import type { WebhookPoster } from './dispatcher.js';
 import { deliveryHeaders } from './signer.js';
+import { Errors, LonglinkError } from '../../../shared/errors.js';
 
 /** Largest upstream reply a receiver may return (the protocol's reply limit, LIMITS.maxReplyBytes, is checked again by the gateway). */
 const MAX_REPLY_BYTES = 64 * 1024;
@@ -29,6 +30,9 @@ export class WebhookSink implements BackendEvents {
   private readonly byType = new Map<BackendEventType, WebhookEndpoint[]>();
   private inFlight = 0;
   private lastLog = -Infinity;
+  /** Upstream requests being POSTed: in all, and by user (bounded by settings.upstreamMaxInFlight / upstreamMaxPerUser). */
+  private upstreamOpen = 0;
+  private readonly upstreamByUser = new Map<string, number>();
 
   constructor(private readonly o: { settings: WebhookSettings; queue: Pick<WebhookQueue, 'enqueue'>; clock: Clock; log: Logger; stats: WebhookStats; poster: WebhookPoster }) {
     for (const ep of o.settings.endpoints) {
@@ -57,20 +61,36 @@ export class WebhookSink implements BackendEvents {
     for (const ep of eps) this.enqueue({ id, endpoint: ep.name, type, createdAt: now, body });
   }
 
+  /** Upstream requests this router is POSTing now. */
+  get upstreamInFlight(): number { return this.upstreamOpen; }
+
   /**
    * An upstream request: POSTed now to the first endpoint taking
    * upstream.message, signed like any delivery, with `reply: true` in its
    * data; not queued and not retried (the client is waiting). A 2xx answer's
    * body is the reply (an empty body means null); anything else, no reply.
+   * The POST is aborted once the client stops waiting (`timeoutMs`, the
+   * gateway's remaining deadline, at most the attempt limit): a request the
+   * gateway already answered with LL_UPSTREAM_TIMEOUT must not hold a socket
+   * of the pool every user shares. Beyond the caps on requests in flight
+   * (per router, per user) it rejects with UPSTREAM_OVERLOADED, sending nothing.
    */
-  async request(type: 'upstream.message', data: object): Promise<string | undefined> {
+  async request<T extends { user: string }>(type: 'upstream.message', data: T, timeoutMs?: number): Promise<string | undefined> {
     const ep = this.byType.get(type)?.[0];
     if (ep === undefined) return undefined;
+    const { settings } = this.o;
+    const user = data.user;
+    const mine = this.upstreamByUser.get(user) ?? 0;
+    if (this.upstreamOpen >= settings.upstreamMaxInFlight) throw new LonglinkError(Errors.UPSTREAM_OVERLOADED, `${settings.upstreamMaxInFlight} in flight at this router`);
+    if (mine >= settings.upstreamMaxPerUser) throw new LonglinkError(Errors.UPSTREAM_OVERLOADED, `${settings.upstreamMaxPerUser} of this user's in flight`);
+    this.upstreamOpen++;
+    this.upstreamByUser.set(user, mine + 1);
     const s = this.o.stats.of(ep.name);
     const now = this.o.clock.wallNow();
     const body = buildBody(type, now, { ...data, reply: true }, undefined, 0);
+    const limit = timeoutMs === undefined ? settings.timeoutMs : Math.max(1, Math.min(timeoutMs, settings.timeoutMs));
     try {
-      const r = await this.o.poster.post(ep.url, deliveryHeaders(newId(), now / 1000, body, ep.secrets), body, this.o.settings.timeoutMs, MAX_REPLY_BYTES);
+      const r = await this.o.poster.post(ep.url, deliveryHeaders(newId(), now / 1000, body, ep.secrets), body, limit, MAX_REPLY_BYTES);
       if (r.status !== undefined && r.status >= 200 && r.status < 300 && !r.tooLong) {
         s.delivered++;
         return r.body === undefined || r.body.trim() === '' ? 'null' : r.body;
@@ -80,6 +100,10 @@ export class WebhookSink implements BackendEvents {
     } catch {
       s.failed++;
       return undefined;
+    } finally {
+      this.upstreamOpen--;
+      const left = (this.upstreamByUser.get(user) ?? 1) - 1;
+      if (left > 0) this.upstreamByUser.set(user, left); else this.upstreamByUser.delete(user);
     }
   }
 

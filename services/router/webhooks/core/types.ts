@@ -38,6 +38,12 @@ export interface WebhookSettings {
   readonly deadTtlMs: number;
   /** Events waiting for the queue to take them (the push path never waits); beyond this they are dropped and counted. */
   readonly outbox: number;
+  /** Upstream requests in flight at once per router, and per user per router; more are refused (LL_UPSTREAM_OVERLOADED). */
+  readonly upstreamMaxInFlight: number;
+  readonly upstreamMaxPerUser: number;
+  /** The in-memory queue's bound (standalone): jobs and body bytes held, and the same again for dead letters. */
+  readonly memoryMaxJobs: number;
+  readonly memoryMaxBytes: number;
   /** How the JetStream queue is written: several events per message, or one in the layout earlier releases read. */
   readonly queueLayout: 'batch' | 'single';
 }
