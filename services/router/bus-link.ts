@@ -130,9 +130,12 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
         // The POST ends when the gateway stops waiting (its remaining deadline rides in a header;
         // a gateway that sends none gets the attempt limit). A refusal (caps on requests in flight)
         // is answered at once with its code, which the gateway hands to the client.
-        backend.request('upstream.message', u, upstreamTimeoutOf(m.headers)).then(
+        const timeoutMs = upstreamTimeoutOf(m.headers);
+        backend.request('upstream.message', u, timeoutMs).then(
           (body) => { if (body !== undefined) this.replyBytes(m, new TextEncoder().encode(body)); },
-          (err: unknown) => { if (err instanceof LonglinkError) this.respondRefusal(m, err); },
+          // Only gateways that send the timeout header read the refusal header: an older one would hand the
+          // detail text to its client as the reply (LL_UPSTREAM_BAD_REPLY). It gets no answer, as before.
+          (err: unknown) => { if (err instanceof LonglinkError && timeoutMs !== undefined) this.respondRefusal(m, err); },
         );
       }, q));
     }

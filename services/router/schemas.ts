@@ -6,7 +6,7 @@
  * fixing a request needs nothing else.
  */
 import { z } from 'zod';
-import { checkDeviceId, checkMessageId, checkSessionId, checkUserId } from '../../protocol/index.js';
+import { checkDeviceId, checkMessageId, checkSessionId, checkUserId, MAX_DATA_DEPTH, withinDepth } from '../../protocol/index.js';
 import type { GatewayBeacon, PresenceEvent } from './core/presence.js';
 import type { AckEvent, DeliveryReceipt, FetchRequest, ResumeRequest, UpstreamMessage } from '../shared/bus/messages.js';
 import { parseOrUndefined } from '../shared/parse.js';
@@ -100,6 +100,8 @@ export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {
 /** An upstream message as the gateway publishes it (for upstream.message webhooks). */
 export function parseUpstream(v: unknown): UpstreamMessage | undefined {
   const m = parseOrUndefined(upstreamSchema, v);
+  // Gateways check the depth; anything else publishing here is held to the same rule (deeper data overflows JSON.stringify).
+  if (m !== undefined && !withinDepth(m.data, MAX_DATA_DEPTH)) return undefined;
   // `data: z.unknown()` infers as optional; the message always carries the key.
   return m && { ...m, data: m.data };
 }

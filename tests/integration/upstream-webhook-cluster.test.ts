@@ -12,6 +12,7 @@ import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js
 import { mustConnect, type TestClient } from '../helpers/client.js';
 import { HoldingReceiver } from '../helpers/holding-receiver.js';
 import { waitFor } from '../helpers/sdk-clients.js';
+import { connect } from '@nats-io/transport-node';
 
 type Reply = Extract<ServerFrame, { op: 'reply' }>;
 
@@ -53,5 +54,23 @@ describe('upstream requests on a cluster: deadline and caps at the router', () =
     cl.send(JSON.stringify({ op: 'send', id: 'n0', topic: 'chat', data: 'now', reply: true, timeoutMs: 3000 }));
     const ok = await reply('n0');
     assert.deepEqual('data' in ok && ok.data, { ok: true });
+  });
+
+  it('a request without the timeout header (a gateway of an earlier release) is not answered with the refusal header it cannot read', async () => {
+    const nc = await connect({ servers: c!.nats.urls });
+    try {
+      const body = (id: string): Uint8Array => new TextEncoder().encode(JSON.stringify({ user: 'old-gw-user', device: 'd', conn: 'c1', gateway: 'gw-old', topic: 'chat', id, data: 'hold' }));
+      const held = [0, 1].map((i) => nc.request('longlink.upstream.chat', body(`o${i}`), { timeout: 4000 }).catch(() => undefined));
+      await waitFor(() => rx.open === 2, 3000, 'the user\'s two slots held', () => `${rx.open} open`);
+      // Over the user's cap: a new gateway would get LL_UPSTREAM_OVERLOADED in a header; an old one would read the
+      // detail text as the backend's reply (LL_UPSTREAM_BAD_REPLY to its client). No answer, as before the caps.
+      const t0 = Date.now();
+      const third = await nc.request('longlink.upstream.chat', body('o2'), { timeout: 1000 }).then((m) => m.string(), (e: Error) => e.name);
+      assert.notEqual(typeof third === 'string' && third.includes('in flight'), true, `no refusal text as a reply: ${third}`);
+      assert.ok(Date.now() - t0 >= 900, 'the request timed out at its own deadline');
+      await Promise.all(held);
+    } finally {
+      await nc.close();
+    }
   });
 });

@@ -83,12 +83,13 @@ export class WebhookSink implements BackendEvents {
     const mine = this.upstreamByUser.get(user) ?? 0;
     if (this.upstreamOpen >= settings.upstreamMaxInFlight) throw new LonglinkError(Errors.UPSTREAM_OVERLOADED, `${settings.upstreamMaxInFlight} in flight at this router`);
     if (mine >= settings.upstreamMaxPerUser) throw new LonglinkError(Errors.UPSTREAM_OVERLOADED, `${settings.upstreamMaxPerUser} of this user's in flight`);
-    this.upstreamOpen++;
-    this.upstreamByUser.set(user, mine + 1);
     const s = this.o.stats.of(ep.name);
     const now = this.o.clock.wallNow();
+    // Built before the counters go up: a body that cannot be serialised must not hold a slot for good.
     const body = buildBody(type, now, { ...data, reply: true }, undefined, 0);
     const limit = timeoutMs === undefined ? settings.timeoutMs : Math.max(1, Math.min(timeoutMs, settings.timeoutMs));
+    this.upstreamOpen++;
+    this.upstreamByUser.set(user, mine + 1);
     try {
       const r = await this.o.poster.post(ep.url, deliveryHeaders(newId(), now / 1000, body, ep.secrets), body, limit, MAX_REPLY_BYTES);
       if (r.status !== undefined && r.status >= 200 && r.status < 300 && !r.tooLong) {
