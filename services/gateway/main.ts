@@ -5,9 +5,10 @@
  * holds presence events (bounded), and /readyz reports degraded.
  */
 import os from 'node:os';
-import { helpText, loadConfig } from '../shared/config.js';
+import { ConfigError, helpText, loadConfig } from '../shared/config.js';
 import { natsSpec } from '../shared/cluster-config.js';
 import { connectNatsBus } from '../shared/bus/nats-bus.js';
+import { payloadLimitProblems } from '../shared/bus/payload-limits.js';
 import { subjects } from '../shared/bus/subjects.js';
 import { createLogger } from '../shared/log.js';
 import { exitOnStartError, onShutdown } from '../shared/shutdown.js';
@@ -27,6 +28,9 @@ try {
   // Off unless OTEL_* configures an exporter (docs/observability.md).
   const tracing = await startTracing({ serviceName: 'longlink-gateway' });
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `gateway-${config.gatewayId ?? os.hostname()}`, log, pingIntervalMs: nats.natsPingIntervalMs });
+  // A client frame at the limit is forwarded upstream in one bus message.
+  const tooBig = payloadLimitProblems(bus.connection.info?.max_payload, { LONGLINK_MAX_PAYLOAD: config.maxPayload });
+  if (tooBig.length > 0) { await bus.close(); throw new ConfigError(tooBig); }
   const gw = await startGateway({ config, bus, subjects: subjects(nats.prefix), log, ready: () => bus.status === 'connected', nats: bus });
   bus.onStatus((e) => {
     // After an outage, announce every live connection again so the directory

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { ConfigError, helpText, loadConfig } from '../shared/config.js';
 import { natsSpec, redisSpec } from '../shared/cluster-config.js';
 import { connectNatsBus } from '../shared/bus/nats-bus.js';
+import { payloadLimitProblems } from '../shared/bus/payload-limits.js';
 import { subjects } from '../shared/bus/subjects.js';
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/log.js';
@@ -57,6 +58,8 @@ try {
     name: `longlink-router-${os.hostname()}`,
   });
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log, pingIntervalMs: nats.natsPingIntervalMs });
+  const tooBig = payloadLimitProblems(bus.connection.info?.max_payload, { LONGLINK_MAX_PUSH_BYTES: settings.maxPushBytes, LONGLINK_MAX_PUBLISH_BYTES: settings.maxPublishBytes });
+  if (tooBig.length > 0) { await bus.close(); redis.disconnect(); throw new ConfigError(tooBig); }
   const clock = systemClock;
   const prefix = nats.prefix;
   let webhooks: Webhooks | undefined;

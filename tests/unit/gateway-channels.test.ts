@@ -7,7 +7,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelHub, type ChannelConn } from '../../services/gateway/core/channels.js';
+import { ChannelHub, MAX_PENDING_CONTROL, type ChannelConn } from '../../services/gateway/core/channels.js';
 import type { ChannelArrival, ChannelHistoryReply, ChannelHistoryRequest, ChannelLink } from '../../services/gateway/core/ports.js';
 import { arrivalOfRecord } from '../../services/shared/bus/channel-layout.js';
 import { FakeClientSocket } from '../helpers/fake-client-socket.js';
@@ -20,8 +20,12 @@ class Conn implements ChannelConn {
   closed = false;
   channels: Set<string> | null = new Set();
   awaitingRecover: { channels: readonly string[]; until: number } | null = null;
+  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null = null;
   readonly socket = new FakeClientSocket();
 }
+
+/** A connection whose session is still starting, from a client that speaks channel frames (as GatewayCore.open makes it). */
+const starting = (): Conn => { const c = new Conn(); c.channels = null; c.pendingControl = []; return c; };
 
 function rig(history: (req: ChannelHistoryRequest) => ChannelHistoryReply) {
   let now = 0;
@@ -140,5 +144,39 @@ describe('gateway channel hub', () => {
     r.hub.tick(1000);
     await r.flush();
     assert.equal(r.hub.count('x'), 1);
+  });
+
+  it('subscribe/unsubscribe commands that arrive while the session starts apply when it has started, in order', async () => {
+    const r = rig(head(0));
+    const c = starting();
+    assert.equal(r.hub.control(c, true, ['room', 'gone']), true, 'held: the connection counts as reached');
+    assert.equal(r.hub.control(c, false, ['gone', 'claimed']), true);
+    assert.equal(r.interest.length, 0, 'nothing joined before the start');
+    r.hub.start(c, ['claimed'], false);
+    await r.flush();
+    assert.deepEqual([...c.channels!].sort(), ['$all', 'room'], 'the token\'s channel and the held unsubscribe: left; the held subscribe: joined');
+    assert.equal(c.pendingControl, null);
+    // A recover=1 start: the held subscribe waits for the recover frame with the token's channels, and recovers.
+    const d = starting();
+    r.hub.control(d, true, ['room']);
+    r.hub.start(d, [], true);
+    assert.deepEqual([...d.awaitingRecover!.channels].sort(), ['$all', 'room']);
+    // An unsubscribe while the recover frame is awaited: not joined when it comes.
+    r.hub.control(d, false, ['room']);
+    r.hub.recover(d, [{ channel: 'room', offset: 0, epoch: 'e1' }]);
+    await r.flush();
+    assert.deepEqual([...d.channels!], ['$all']);
+  });
+
+  it('a client without channel frames is not reached; a starting one holds a bounded number of commands', () => {
+    const r = rig(head(0));
+    const plain = new Conn();
+    plain.channels = null; // pendingControl null: no channel frames
+    assert.equal(r.hub.control(plain, true, ['room']), false);
+    const c = starting();
+    for (let i = 0; i < MAX_PENDING_CONTROL; i++) assert.equal(r.hub.control(c, true, [`r${i}`]), true);
+    assert.equal(r.hub.control(c, true, ['over']), false);
+    c.closed = true;
+    assert.equal(r.hub.control(c, true, ['room']), false);
   });
 });

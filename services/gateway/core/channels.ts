@@ -37,7 +37,16 @@ export interface ChannelConn {
   readonly device: string;
   /** Channels waiting for the client's `recover` frame (handshake `recover=1`), and until when (hub clock). */
   awaitingRecover: { channels: readonly string[]; until: number } | null;
+  /**
+   * Subscribe/unsubscribe commands that arrived while the session was starting (the router already lists the
+   * connection, so a backend acting on `connection.opened` can beat the gateway's start): applied by start().
+   * null when the client does not speak channel frames, or once started.
+   */
+  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null;
 }
+
+/** Commands held per starting connection; more are not applied (the API counts the connection as not reached). */
+export const MAX_PENDING_CONTROL = 32;
 
 export interface ChannelOptions {
   /** Channels one connection may receive (the broadcast channel does not count). */
@@ -127,10 +136,35 @@ export class ChannelHub<C extends ChannelConn> {
    */
   start(c: C, channels: readonly string[], recover: boolean): void {
     c.channels ??= new Set();
-    const all = [BROADCAST_CHANNEL, ...channels];
+    const held = c.pendingControl ?? [];
+    c.pendingControl = null;
+    const all = new Set([BROADCAST_CHANNEL, ...channels]);
+    // Commands that came while starting apply after the token's channels, in arrival order.
+    for (const op of held) for (const ch of op.channels) if (op.subscribe) all.add(ch); else if (ch !== BROADCAST_CHANNEL) all.delete(ch);
     if (!recover) { for (const ch of all) void this.join(c, ch); return; }
-    c.awaitingRecover = { channels: all, until: this.now() + this.o.recoverWaitMs };
+    c.awaitingRecover = { channels: [...all], until: this.now() + this.o.recoverWaitMs };
     this.awaiting.add(c);
+  }
+
+  /**
+   * A subscribe/unsubscribe command from the API (ControlCommand). False when it does not reach this connection
+   * (closed, no channel frames, or too many held while starting).
+   */
+  control(c: C, subscribe: boolean, channels: readonly string[]): boolean {
+    if (c.closed) return false;
+    if (c.channels === null) {
+      if (c.pendingControl === null || c.pendingControl.length >= MAX_PENDING_CONTROL) return false;
+      c.pendingControl.push({ subscribe, channels });
+      return true;
+    }
+    const waiting = c.awaitingRecover;
+    // Still waiting for the recover frame: an unsubscribed channel must not be joined when it comes.
+    if (!subscribe && waiting !== null) waiting.channels = waiting.channels.filter((ch) => ch === BROADCAST_CHANNEL || !channels.includes(ch));
+    for (const name of channels) {
+      if (subscribe) void this.join(c, name);
+      else this.leave(c, name, true);
+    }
+    return true;
   }
 
   /** The client's `recover` frame. False when none was expected (a protocol error). */

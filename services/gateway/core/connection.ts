@@ -65,6 +65,8 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   /** Channels joined or joining (channels.ts); null until the first. */
   channels: Set<string> | null = null;
   awaitingRecover: { channels: readonly string[]; until: number } | null = null;
+  /** Channel commands held while the session starts (channels.ts); [] from open() when the client speaks channel frames. */
+  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null = null;
   readonly id: string;
   readonly user: string;
   readonly device: string;

@@ -183,6 +183,7 @@ export class GatewayCore {
     }
     this.registry.add(c);
     c.registered = true;
+    if (hs.channels !== undefined && this.channels !== null) c.pendingControl = [];
     this.deadlines.schedule(c, now);
     // The session span covers announcing, the resume round trip, HELLO and the replay (one trace per session start).
     if (this.trace.enabled) {
@@ -323,13 +324,8 @@ export class GatewayCore {
     let n = 0;
     for (const c of targets) {
       if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
-        // Only connections that speak channel frames and whose session started (channels.ts start()).
-        if (c.closed || c.channels === null || this.channels === null) continue;
-        n++;
-        for (const name of cmd.channels) {
-          if (cmd.type === 'subscribe') void this.channels.join(c, name);
-          else this.channels.leave(c, name, true);
-        }
+        // Only connections that speak channel frames; held while their session starts (channels.ts control()).
+        if (this.channels !== null && this.channels.control(c, cmd.type === 'subscribe', cmd.channels)) n++;
         continue;
       }
       // Replace closes the displaced connections it names, never a newer one of the device (messages.ts).

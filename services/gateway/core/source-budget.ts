@@ -1,5 +1,6 @@
 /**
- * Per-source-address connect budget: a token bucket per client address,
+ * Per-source-address connect budget: a token bucket per client address (an
+ * IPv6 client's /64),
  * spent by every upgrade attempt from it (valid or not) before the token is
  * verified. One source flooding upgrades (garbage tokens, or a valid token
  * opened in a loop) runs out of its own budget and gets 429s, while every
@@ -16,6 +17,7 @@
  * sweep O(sources) and meant to run on a timer tick.
  */
 import { newBucket, take, waitMs, type BucketState } from '../../shared/token-bucket.js';
+import { sourceKey } from './source-key.js';
 
 export interface SourceBudgetOptions {
   /** Upgrades per second per source (0 turns the budget off). */
@@ -34,14 +36,15 @@ export class SourceBudget {
   get enabled(): boolean { return this.o.ratePerSec > 0; }
   get sources(): number { return this.buckets.size; }
 
-  /** Spends one token of `source`; returns 0 if allowed, else the seconds until one is available (≥ 1). */
+  /** Spends one token of `source` (an IPv6 address counts for its /64: source-key.ts); returns 0 if allowed, else the seconds until one is available (≥ 1). */
   take(source: string, now: number): number {
     if (!this.enabled) return 0;
-    let b = this.buckets.get(source);
+    const key = sourceKey(source);
+    let b = this.buckets.get(key);
     if (b === undefined) {
       if (this.buckets.size >= this.o.maxSources) this.buckets.delete(this.buckets.keys().next().value!);
       b = newBucket(this.o.burst, now);
-      this.buckets.set(source, b);
+      this.buckets.set(key, b);
     }
     if (take(b, this.o.ratePerSec, this.o.burst, now)) return 0;
     this.refused++;
