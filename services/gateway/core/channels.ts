@@ -25,6 +25,7 @@ import { Errors, LonglinkError } from '../../shared/errors.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { ChannelHistoryReply } from '../../shared/bus/messages.js';
 import type { ChannelArrival, ChannelLink, ClientSocket, TopicPublisher } from './ports.js';
+import { SharedReads, type SharedReadCounts } from './shared-reads.js';
 
 /** What the hub needs of a connection. */
 export interface ChannelConn {
@@ -75,9 +76,8 @@ export interface ChannelStats {
   epochChanges: number;
   interestAdded: number;
   interestDropped: number;
-  /** History reads sent to a router, and joins that shared one already in flight (ChannelHub.read). */
-  historyReads: number;
-  historyReadsShared: number;
+  /** History reads sent to a router, and joins that shared one in flight (shared-reads.ts). */
+  readonly historyReads: SharedReadCounts;
   readonly joins: Map<string, number>;
 }
 
@@ -99,14 +99,13 @@ class ChannelState<C extends ChannelConn> {
   waiting: Array<Waiter<C>> = [];
   /** Reported occupied (a member's join succeeded): its last member leaving reports it vacated. */
   occupied = false;
-  /** History reads in flight, by afterOffset (-1: a position read); joins asking the same share one. */
-  readonly reads = new Map<number, Promise<ChannelHistoryReply>>();
-  constructor(readonly name: string, public interest: { ready: Promise<void>; drop(): void } | null) {}
+  /** `reads`: history reads in flight, by afterOffset (-1: a position read); joins asking the same share one. */
+  constructor(readonly name: string, public interest: { ready: Promise<void>; drop(): void } | null, readonly reads: SharedReads<number, ChannelHistoryReply>) {}
 }
 
 export class ChannelHub<C extends ChannelConn> {
   readonly stats: ChannelStats = {
-    published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0, interestAdded: 0, interestDropped: 0, historyReads: 0, historyReadsShared: 0, joins: new Map(),
+    published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0, interestAdded: 0, interestDropped: 0, historyReads: { started: 0, shared: 0 }, joins: new Map(),
   };
   private readonly states = new Map<string, ChannelState<C>>();
   private readonly holding = new Set<ChannelState<C>>();
@@ -194,13 +193,12 @@ export class ChannelHub<C extends ChannelConn> {
     st.members.add(c);
     const interest = st.interest!;
     // A channel this gateway already follows knows its position: a plain join needs no history read, so a
-    // reconnect storm costs one read per channel per gateway, not one per connection. Nor does a recovery from
-    // another epoch (it cannot recover: `recovered` below needs the client's epoch to be this gateway's) or
-    // from the current offset (nothing missed).
+    // reconnect storm costs one read per channel per gateway, not one per connection. Nor does a recovery from another
+    // epoch (`recovered` below needs the client's epoch to be this gateway's) or from the current offset (none missed).
     const known = st.last >= 0 && (from === undefined || from.epoch !== st.epoch || from.offset === st.last);
     const read = known
       ? Promise.resolve({ channel, epoch: st.epoch, offset: st.last, pubs: [], covered: from === undefined || from.offset === st.last })
-      : interest.ready.then(() => this.read(st, from?.offset));
+      : interest.ready.then(() => st.reads.read(from?.offset ?? -1, () => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) })));
     return read
       .then((r) => {
         if (!this.isMember(c, channel)) return;
@@ -227,25 +225,6 @@ export class ChannelHub<C extends ChannelConn> {
         const code = err instanceof LonglinkError ? err.code : Errors.STORE_UNAVAILABLE.code;
         this.send(c, encodeJson({ op: 'unsubscribed', channel, error: code }));
       });
-  }
-
-  /**
-   * One history read per (channel, afterOffset) in flight: joins asking the
-   * same while it runs share its reply. Why: after a mass reconnect every
-   * recovering client of a channel asks for the same offset at once, and each
-   * read is a store script over up to the reply bound (a recover storm could
-   * stall the store for everyone); shared, the store sees one per gateway.
-   */
-  private read(st: ChannelState<C>, afterOffset: number | undefined): Promise<ChannelHistoryReply> {
-    const key = afterOffset ?? -1;
-    const inFlight = st.reads.get(key);
-    if (inFlight !== undefined) { this.stats.historyReadsShared++; return inFlight; }
-    this.stats.historyReads++;
-    const p = this.link.history({ channel: st.name, ...(afterOffset !== undefined ? { afterOffset } : {}) });
-    st.reads.set(key, p);
-    const done = (): void => { if (st.reads.get(key) === p) st.reads.delete(key); };
-    p.then(done, done);
-    return p;
   }
 
   /** Stops `channel` for `c` (tells the client unless it is closed or `silent`). */
@@ -307,7 +286,7 @@ export class ChannelHub<C extends ChannelConn> {
   private state(channel: string): ChannelState<C> {
     let st = this.states.get(channel);
     if (st === undefined) {
-      const created = new ChannelState<C>(channel, null);
+      const created = new ChannelState<C>(channel, null, new SharedReads(this.stats.historyReads));
       created.interest = this.link.interest(channel, (m) => {
         // Counted here, once per bus message: onMessage also replays the ones held before the first history read.
         if (typeof m.frame === 'string') this.stats.arrivedRecord++;
