@@ -117,7 +117,8 @@ export class Router {
     this.core = new RouterCore(common);
     this.events = new GatewayEvents(common);
     this.channels = new ChannelService({
-      history: deps.stores.history ?? new MemoryChannelHistory({ clock }), presence: deps.stores.presence, out: this.link, clock, store, ...(deps.channelLimits ? { limits: deps.channelLimits } : {}),
+      history: deps.stores.history ?? new MemoryChannelHistory({ clock }), presence: deps.stores.presence, out: this.link, clock, store,
+      limits: { maxHistoryBytes: options.maxBusMessageBytes / 2, ...deps.channelLimits },
     });
     this.occupancy = new ChannelOccupancyEvents({
       occupancy: deps.stores.occupancy ?? new MemoryChannelOccupancy(), presence: deps.stores.presence, events: this.events_, store,

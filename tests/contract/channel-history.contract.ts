@@ -75,6 +75,30 @@ export function channelHistoryContract(name: string, factory: HistoryFactory): v
       assert.deepEqual((await history.since(c, 2)).pubs.map((p) => p.offset), [3, 4, 5]);
     });
 
+    it('since with maxBytes: all the messages when their data fit, not covered (nothing partial) when they do not', async () => {
+      const { history } = await make();
+      const c = ch('room');
+      const big = (id: string) => ({ id, ts: 1_700_000_000_000, data: JSON.stringify('é'.repeat(500)) }); // 1,002 bytes, 502 characters
+      for (const id of ['1', '2', '3', '4', '5']) await history.append(c, big(id));
+      const head = await history.since(c, undefined);
+      assert.deepEqual((await history.since(c, 0, 5 * 1002)).pubs.map((p) => p.id), ['1', '2', '3', '4', '5'], 'exactly at the bound: covered');
+      assert.deepEqual(await history.since(c, 0, 5 * 1002 - 1), { epoch: head.epoch, offset: 5, pubs: [], covered: false }, 'one byte over (UTF-8 bytes, not characters)');
+      assert.deepEqual((await history.since(c, 3, 2 * 1002)).pubs.map((p) => p.id), ['4', '5'], 'the bound counts only what comes after the offset');
+      assert.deepEqual(await history.since(c, 5, 1), { epoch: head.epoch, offset: 5, pubs: [], covered: true }, 'at the head: nothing to send, covered');
+      assert.equal((await history.since(c, 0)).pubs.length, 5, 'no bound without maxBytes');
+    });
+
+    it('since with maxBytes over a window of many messages: correct across the store\'s read chunks', async () => {
+      const { history } = await make({ maxLen: 40 });
+      const c = ch('room');
+      for (let i = 1; i <= 40; i++) await history.append(c, entry(`m${i}`));
+      const size = Buffer.byteLength(entry('m10').data); // m10..m40: equal sizes
+      const w = await history.since(c, 9, 31 * size);
+      assert.equal(w.covered, true);
+      assert.deepEqual(w.pubs.map((p) => p.offset), Array.from({ length: 31 }, (_, i) => i + 10));
+      assert.equal((await history.since(c, 9, 31 * size - 1)).covered, false);
+    });
+
     it('messages leave the window after ttlMs; offsets and epoch stay', async () => {
       const { history, advance } = await make({ ttlMs: 300 });
       const c = ch('room');

@@ -65,6 +65,18 @@ export function inboxContract(name: string, factory: InboxFactory, cleanup?: () 
       assert.deepEqual(await inbox.summary(u), { latestSeq: 5, depth: 1, cursors: { phone: 2, tablet: 3 } }, 'the expired prefix is not counted');
     });
 
+    it('summary keeps a cursor whose device id is an Object.prototype name (__proto__, constructor)', async () => {
+      const { inbox } = await make();
+      const u = uid('u');
+      for (let i = 1; i <= 3; i++) await inbox.append(u, entry(`m${i}`));
+      await inbox.ack(u, '__proto__', 2);
+      await inbox.ack(u, 'constructor', 1);
+      const { cursors } = await inbox.summary(u);
+      assert.deepEqual(Object.entries(cursors).sort(), [['__proto__', 2], ['constructor', 1]]);
+      assert.equal(Object.getPrototypeOf(cursors), Object.prototype, 'a plain object: nothing else changed shape');
+      assert.equal(JSON.parse(JSON.stringify({ cursors })).cursors['__proto__'], 2, 'and it survives the API\'s JSON');
+    });
+
     it('assigns 1, 2, 3… per user and returns the stored record', async () => {
       const { inbox } = await make();
       const [a, b] = [uid('a'), uid('b')];

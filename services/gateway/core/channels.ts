@@ -23,7 +23,9 @@
 import { BROADCAST_CHANNEL, encodeJson, encodePubRaw, type ChannelPosition } from '../../../protocol/index.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
+import type { ChannelHistoryReply } from '../../shared/bus/messages.js';
 import type { ChannelArrival, ChannelLink, ClientSocket, TopicPublisher } from './ports.js';
+import { SharedReads, type SharedReadCounts } from './shared-reads.js';
 
 /** What the hub needs of a connection. */
 export interface ChannelConn {
@@ -74,6 +76,8 @@ export interface ChannelStats {
   epochChanges: number;
   interestAdded: number;
   interestDropped: number;
+  /** History reads sent to a router, and joins that shared one in flight (shared-reads.ts). */
+  readonly historyReads: SharedReadCounts;
   readonly joins: Map<string, number>;
 }
 
@@ -95,12 +99,13 @@ class ChannelState<C extends ChannelConn> {
   waiting: Array<Waiter<C>> = [];
   /** Reported occupied (a member's join succeeded): its last member leaving reports it vacated. */
   occupied = false;
-  constructor(readonly name: string, public interest: { ready: Promise<void>; drop(): void } | null) {}
+  /** `reads`: history reads in flight, by afterOffset (-1: a position read); joins asking the same share one. */
+  constructor(readonly name: string, public interest: { ready: Promise<void>; drop(): void } | null, readonly reads: SharedReads<number, ChannelHistoryReply>) {}
 }
 
 export class ChannelHub<C extends ChannelConn> {
   readonly stats: ChannelStats = {
-    published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0, interestAdded: 0, interestDropped: 0, joins: new Map(),
+    published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0, interestAdded: 0, interestDropped: 0, historyReads: { started: 0, shared: 0 }, joins: new Map(),
   };
   private readonly states = new Map<string, ChannelState<C>>();
   private readonly holding = new Set<ChannelState<C>>();
@@ -188,11 +193,12 @@ export class ChannelHub<C extends ChannelConn> {
     st.members.add(c);
     const interest = st.interest!;
     // A channel this gateway already follows knows its position: a plain join needs no history read, so a
-    // reconnect storm costs one read per channel per gateway, not one per connection.
-    const known = from === undefined && st.last >= 0;
+    // reconnect storm costs one read per channel per gateway, not one per connection. Nor does a recovery from another
+    // epoch (`recovered` below needs the client's epoch to be this gateway's) or from the current offset (none missed).
+    const known = st.last >= 0 && (from === undefined || from.epoch !== st.epoch || from.offset === st.last);
     const read = known
-      ? Promise.resolve({ channel, epoch: st.epoch, offset: st.last, pubs: [], covered: true })
-      : interest.ready.then(() => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) }));
+      ? Promise.resolve({ channel, epoch: st.epoch, offset: st.last, pubs: [], covered: from === undefined || from.offset === st.last })
+      : interest.ready.then(() => st.reads.read(from?.offset ?? -1, () => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) })));
     return read
       .then((r) => {
         if (!this.isMember(c, channel)) return;
@@ -280,7 +286,7 @@ export class ChannelHub<C extends ChannelConn> {
   private state(channel: string): ChannelState<C> {
     let st = this.states.get(channel);
     if (st === undefined) {
-      const created = new ChannelState<C>(channel, null);
+      const created = new ChannelState<C>(channel, null, new SharedReads(this.stats.historyReads));
       created.interest = this.link.interest(channel, (m) => {
         // Counted here, once per bus message: onMessage also replays the ones held before the first history read.
         if (typeof m.frame === 'string') this.stats.arrivedRecord++;

@@ -15,6 +15,14 @@
  * - since() answers whether the window still holds every message after an
  *   offset; it returns them only when it does (a partial answer would look
  *   like a complete one to an app).
+ * - since() with `maxBytes` also answers not covered (no pubs) when those
+ *   messages' `data` add up to more than `maxBytes` UTF-8 bytes. Why: the
+ *   reply crosses the bus, whose messages are bounded (NATS max_payload,
+ *   1 MiB by default); an unbounded one (100 x 64 KiB) was never delivered
+ *   and the subscriber lost the channel. Not covered is the answer the
+ *   protocol already has for "cannot recover": the client refetches
+ *   (docs/protocol.md 13.4). The stores stop reading once over the bound,
+ *   so a read costs the store at most about `maxBytes` plus one message.
  */
 import type { ChannelRecord } from '../../shared/bus/messages.js';
 
@@ -56,8 +64,9 @@ export interface ChannelHistory {
    * Without `afterOffset`: the position (covered, no pubs). With it: the
    * messages after it, if the window still holds all of them (an offset at
    * or past the latest is covered with none; one past it is not: it came
-   * from another epoch's numbering).
+   * from another epoch's numbering). Not covered either when their data
+   * exceed `maxBytes` (no bound when absent).
    */
-  since(channel: string, afterOffset: number | undefined): Promise<HistoryWindow>;
+  since(channel: string, afterOffset: number | undefined, maxBytes?: number): Promise<HistoryWindow>;
   close(): Promise<void>;
 }

@@ -32,6 +32,13 @@ export interface ChannelLimits {
   publishBurst: number;
   /** How long a subscriber count waits for gateways' answers (ms). */
   countTimeoutMs: number;
+  /**
+   * A history reply carries at most this many bytes of `data`; more is
+   * answered as not covered (channel-history.ts). The router sets it to half
+   * its bus message bound (maxBusMessageBytes / 2, as the inbox resume: `data`
+   * is JSON inside JSON, and escaping can double it).
+   */
+  maxHistoryBytes: number;
 }
 
 export const DEFAULT_CHANNEL_LIMITS: Readonly<ChannelLimits> = Object.freeze({
@@ -39,6 +46,7 @@ export const DEFAULT_CHANNEL_LIMITS: Readonly<ChannelLimits> = Object.freeze({
   publishRate: 1000,
   publishBurst: 2000,
   countTimeoutMs: 300,
+  maxHistoryBytes: 256 * 1024,
 });
 
 export interface PublishRequest {
@@ -131,10 +139,10 @@ export class ChannelService {
     }
   }
 
-  /** A gateway's position or recovery read. */
+  /** A gateway's position or recovery read; never more than maxHistoryBytes of data (else not covered). */
   async history(req: ChannelHistoryRequest): Promise<ChannelHistoryReply> {
     this.stats.historyReads++;
-    const w = await this.deps.store('channel-history', this.deps.history.since(req.channel, req.afterOffset));
+    const w = await this.deps.store('channel-history', this.deps.history.since(req.channel, req.afterOffset, this.limits.maxHistoryBytes));
     return { channel: req.channel, ...w };
   }
 

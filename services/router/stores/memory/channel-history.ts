@@ -47,7 +47,7 @@ export class MemoryChannelHistory implements ChannelHistory {
     return { offset: s.offset, epoch: s.epoch };
   }
 
-  async since(channel: string, afterOffset: number | undefined): Promise<HistoryWindow> {
+  async since(channel: string, afterOffset: number | undefined, maxBytes = Infinity): Promise<HistoryWindow> {
     const now = this.clock.wallNow();
     const s = this.state(channel, now);
     const head = { epoch: s.epoch, offset: s.offset };
@@ -55,6 +55,8 @@ export class MemoryChannelHistory implements ChannelHistory {
     if (afterOffset > s.offset) return { ...head, pubs: [], covered: false };
     const live = s.entries.filter((e) => e.exp > now && e.offset > afterOffset);
     if (live.length === 0 || live[0]!.offset !== afterOffset + 1) return { ...head, pubs: [], covered: false };
+    let bytes = 0;
+    for (const e of live) if ((bytes += Buffer.byteLength(e.data)) > maxBytes) return { ...head, pubs: [], covered: false };
     return { ...head, pubs: live.map(({ offset, id, ts, data }) => ({ offset, id, ts, data })), covered: true };
   }
 

@@ -45,9 +45,19 @@ redis.call('PEXPIREAT', KEYS[1], fmt(now + tonumber(ARGV[8])))
 return {epoch, off}
 `;
 
+/** Stream entries per XRANGE in the since script: small enough that a read over budget stops early. */
+const READ_CHUNK = 8;
+
 /**
- * KEYS meta hist; ARGV now freshEpoch afterOffset('' = none) maxLen epochTtlMs
+ * KEYS meta hist; ARGV now freshEpoch afterOffset('' = none) maxLen epochTtlMs maxBytes(0 = none)
  * → {epoch, offset, covered, [offset id ts data]...}.
+ *
+ * Reads the stream in chunks of READ_CHUNK and stops at the first sign the
+ * answer is "not covered": a gap, or data past maxBytes. A recover read of a
+ * full window of large messages used to copy all of it (100 x 64 KiB) into
+ * the script and the reply, only for the reply to be dropped; now it costs
+ * at most maxBytes plus one chunk. Asked further back than the window can
+ * reach (more than maxLen behind), it reads nothing.
  */
 const SINCE = ENSURE_EPOCH + `
 local now = now_ms(ARGV[1])
@@ -56,20 +66,29 @@ local latest = tonumber(redis.call('HGET', KEYS[1], 'offset'))
 if ARGV[3] == '' then return {epoch, latest, 1} end
 local after = tonumber(ARGV[3])
 if after == latest then return {epoch, latest, 1} end
-if after > latest then return {epoch, latest, 0} end
-local rows = redis.call('XRANGE', KEYS[2], '(' .. fmt(after) .. '-0', '+', 'COUNT', tonumber(ARGV[4]))
+if after > latest or latest - after > tonumber(ARGV[4]) then return {epoch, latest, 0} end
+local budget = tonumber(ARGV[6])
+local bytes = 0
 local out = {epoch, latest, 0}
 local expect = after + 1
-for _, row in ipairs(rows) do
-  local f = row[2]
-  local h = {}
-  for i = 1, #f, 2 do h[f[i]] = f[i + 1] end
-  if tonumber(h.exp) > now then
-    local off = tonumber(string.match(row[1], '^(%d+)'))
-    if off ~= expect then return {epoch, latest, 0} end
-    table.insert(out, off); table.insert(out, h.id); table.insert(out, h.ts); table.insert(out, h.data)
-    expect = off + 1
+local from = '(' .. fmt(after) .. '-0'
+while true do
+  local rows = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', ${READ_CHUNK})
+  for _, row in ipairs(rows) do
+    local f = row[2]
+    local h = {}
+    for i = 1, #f, 2 do h[f[i]] = f[i + 1] end
+    if tonumber(h.exp) > now then
+      local off = tonumber(string.match(row[1], '^(%d+)'))
+      if off ~= expect then return {epoch, latest, 0} end
+      bytes = bytes + #h.data
+      if budget > 0 and bytes > budget then return {epoch, latest, 0} end
+      table.insert(out, off); table.insert(out, h.id); table.insert(out, h.ts); table.insert(out, h.data)
+      expect = off + 1
+    end
   end
+  if #rows < ${READ_CHUNK} then break end
+  from = '(' .. rows[#rows][1]
 end
 if expect ~= latest + 1 then return {epoch, latest, 0} end
 out[3] = 1
@@ -106,9 +125,11 @@ export class RedisChannelHistory implements ChannelHistory {
     return { epoch: asString(r[0]), offset: asNumber(r[1]) };
   }
 
-  async since(channel: string, afterOffset: number | undefined): Promise<HistoryWindow> {
+  async since(channel: string, afterOffset: number | undefined, maxBytes?: number): Promise<HistoryWindow> {
     const after = afterOffset === undefined ? '' : String(Math.floor(Math.max(0, Math.min(afterOffset, Number.MAX_SAFE_INTEGER))));
-    const r = asArray(await this.sinceScript(this.keys(channel), [nowArg(this.clock), newEpoch(), after, Math.floor(this.limits.maxLen), Math.ceil(this.limits.epochTtlMs)]));
+    // 0 = no bound in the script; a bound below one byte still refuses any message.
+    const budget = maxBytes === undefined || !Number.isFinite(maxBytes) ? 0 : Math.max(0.5, Math.floor(maxBytes));
+    const r = asArray(await this.sinceScript(this.keys(channel), [nowArg(this.clock), newEpoch(), after, Math.floor(this.limits.maxLen), Math.ceil(this.limits.epochTtlMs), budget]));
     const pubs: ChannelRecord[] = [];
     for (let i = 3; i + 3 < r.length; i += 4) pubs.push({ offset: asNumber(r[i]), id: asString(r[i + 1]), ts: asNumber(r[i + 2]), data: asString(r[i + 3]) });
     return { epoch: asString(r[0]), offset: asNumber(r[1]), pubs, covered: asNumber(r[2]) === 1 };

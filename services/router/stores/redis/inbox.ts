@@ -135,9 +135,10 @@ export class RedisInbox implements Inbox {
   async summary(user: string): Promise<InboxSummary> {
     const k = this.keys;
     const r = asArray(await this.summaryScript([k.seq(user), k.inbox(user), k.acks(user)], [nowArg(this.clock)]));
-    const cursors: Record<string, number> = {};
-    for (let i = 2; i + 1 < r.length; i += 2) cursors[asString(r[i])] = asNumber(r[i + 1]);
-    return { latestSeq: asNumber(r[0]), depth: asNumber(r[1]), cursors };
+    // Entries, not `cursors[device] = …`: a device id may be `__proto__`, which an assignment would swallow.
+    const entries: Array<[string, number]> = [];
+    for (let i = 2; i + 1 < r.length; i += 2) entries.push([asString(r[i]), asNumber(r[i + 1])]);
+    return { latestSeq: asNumber(r[0]), depth: asNumber(r[1]), cursors: Object.fromEntries(entries) };
   }
 
   /** The client is shared and owned by whoever created it: nothing to release here. */
