@@ -28,7 +28,8 @@ try {
   // Off unless OTEL_* configures an exporter (docs/observability.md).
   const tracing = await startTracing({ serviceName: 'longlink-gateway' });
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `gateway-${config.gatewayId ?? os.hostname()}`, log, pingIntervalMs: nats.natsPingIntervalMs });
-  // A client frame at the limit is forwarded upstream in one bus message.
+  // A client's send is forwarded upstream in one bus message, its data re-encoded (JSON.stringify writes some
+  // numbers longer than they came, docs/deploy.md): this catches a limit the server cannot carry even as sent.
   const tooBig = payloadLimitProblems(bus.connection.info?.max_payload, { LONGLINK_MAX_PAYLOAD: config.maxPayload });
   if (tooBig.length > 0) { await bus.close(); throw new ConfigError(tooBig); }
   const gw = await startGateway({ config, bus, subjects: subjects(nats.prefix), log, ready: () => bus.status === 'connected', nats: bus });

@@ -7,7 +7,8 @@ import os from 'node:os';
 import { ConfigError, helpText, loadConfig } from '../shared/config.js';
 import { natsSpec, redisSpec } from '../shared/cluster-config.js';
 import { connectNatsBus } from '../shared/bus/nats-bus.js';
-import { payloadLimitProblems } from '../shared/bus/payload-limits.js';
+import { busMessageBytesFor, payloadLimitProblems } from '../shared/bus/payload-limits.js';
+import { DEFAULT_ROUTER_OPTIONS } from './core/router-types.js';
 import { subjects } from '../shared/bus/subjects.js';
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/log.js';
@@ -58,7 +59,9 @@ try {
     name: `longlink-router-${os.hostname()}`,
   });
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log, pingIntervalMs: nats.natsPingIntervalMs });
-  const tooBig = payloadLimitProblems(bus.connection.info?.max_payload, { LONGLINK_MAX_PUSH_BYTES: settings.maxPushBytes, LONGLINK_MAX_PUBLISH_BYTES: settings.maxPublishBytes });
+  const serverMax = bus.connection.info?.max_payload;
+  // Push data and record-layout channel data cross the bus as escaped JSON strings: up to twice their size.
+  const tooBig = payloadLimitProblems(serverMax, { LONGLINK_MAX_PUSH_BYTES: settings.maxPushBytes, LONGLINK_MAX_PUBLISH_BYTES: settings.maxPublishBytes }, 2);
   if (tooBig.length > 0) { await bus.close(); redis.disconnect(); throw new ConfigError(tooBig); }
   const clock = systemClock;
   const prefix = nats.prefix;
@@ -73,6 +76,8 @@ try {
   const presence = new RedisPresence({ redis, prefix, leaseMs: settings.leaseMs });
   const running = await startRouter({
     settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
+    // Delivery batches, resume pages and history reads sized to what this server carries (512 KiB on a default one).
+    options: { maxBusMessageBytes: busMessageBytesFor(serverMax, DEFAULT_ROUTER_OPTIONS.maxBusMessageBytes) },
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
     console: { access, mode: 'cluster' },
     ...(webhooks ? { webhooks } : {}),

@@ -32,7 +32,13 @@ export interface DeliveryBatcherOptions {
   schedule?: (flush: () => void) => void;
 }
 
-const recordBytes = (p: PushRecord): number => p.data.length + p.id.length + 64;
+/**
+ * A record's worst-case size on the bus. `data` is JSON text carried as a JSON string, counted in UTF-16 units: one
+ * unit encodes to at most 3 bytes (a BMP character in UTF-8; a quote or backslash escapes to 2, an escaped lone
+ * surrogate's 6 units to 7). Counting units alone let a batch of CJK text reach 3 × maxBytes, past max_payload
+ * (1.5 MB for the 512 KiB default): the publish failed and none of its pushes was delivered live.
+ */
+const recordBytes = (p: PushRecord): number => 3 * p.data.length + p.id.length + 64;
 
 export class DeliveryBatcher {
   private pending = new Map<string, Pending>();

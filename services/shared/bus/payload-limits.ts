@@ -17,15 +17,26 @@
 /** Room kept for the envelope around a payload at its limit. Identifiers are bounded (≤ 128 characters each, protocol/identifiers.ts). */
 export const BUS_ENVELOPE_BYTES = 4096;
 
-/** One problem per limit the server cannot carry with its envelope; none when `serverMax` is unknown. */
-export function payloadLimitProblems(serverMax: number | undefined, limits: Readonly<Record<string, number>>): string[] {
+/**
+ * One problem per limit the server cannot carry with its envelope; none when `serverMax` is unknown. `growth`: how
+ * much larger than the limit the payload can be on the bus (2 for JSON text carried as a JSON string: a quote or
+ * backslash escapes to two bytes).
+ */
+export function payloadLimitProblems(serverMax: number | undefined, limits: Readonly<Record<string, number>>, growth = 1): string[] {
   if (serverMax === undefined || !(serverMax > 0)) return [];
   const problems: string[] = [];
   for (const [name, bytes] of Object.entries(limits)) {
-    if (bytes + BUS_ENVELOPE_BYTES > serverMax) {
-      problems.push(`${name}: ${bytes} bytes plus ${BUS_ENVELOPE_BYTES} of envelope exceed the NATS server's max_payload (${serverMax}); `
-        + `raise max_payload in the NATS config or set ${name} to at most ${serverMax - BUS_ENVELOPE_BYTES}`);
+    if (growth * bytes + BUS_ENVELOPE_BYTES > serverMax) {
+      const fits = Math.max(0, Math.floor((serverMax - BUS_ENVELOPE_BYTES) / growth));
+      problems.push(`${name}: ${bytes} bytes${growth > 1 ? ` (up to ${growth} × on the bus, escaped)` : ''} plus ${BUS_ENVELOPE_BYTES} of envelope exceed the NATS server's max_payload (${serverMax}); `
+        + `raise max_payload in the NATS config or set ${name} to at most ${fits}`);
     }
   }
   return problems;
+}
+
+/** The router's delivery batches and resume pages (maxBusMessageBytes) within what the server carries. */
+export function busMessageBytesFor(serverMax: number | undefined, preferred: number): number {
+  if (serverMax === undefined || !(serverMax > 0)) return preferred;
+  return Math.max(1024, Math.min(preferred, serverMax - BUS_ENVELOPE_BYTES));
 }
