@@ -11,7 +11,26 @@
  * `retryAfterJitter` (default 50 %) more, so a crowd turned away together does
  * not come back together (docs/protocol.md §2.3). A Retry-After-Ms (the
  * gateway's admission schedule, already spread) is honoured exactly.
+ *
+ * Every wait a server names (Retry-After, Retry-After-Ms, a `reconnect`
+ * frame's delayMs) is clamped to [SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS]
+ * (docs/sdk.md): a buggy or hostile gateway must not be able to set the
+ * client into a hot reconnect loop (a wait of 0, or one past setTimeout's
+ * 2^31-1 ms range, which platforms fire at once) nor park it for weeks.
+ * A wait below the floor is not trusted as a schedule at all: the client
+ * backs off as for an unexplained loss (reconnect-decision.ts).
  */
+
+/** Shortest server-named wait honoured as given (ms); below it the client backs off instead. */
+export const SERVER_WAIT_MIN_MS = 250;
+/** Longest server-named wait (ms) the client accepts; longer ones are cut to this. */
+export const SERVER_WAIT_MAX_MS = 3_600_000;
+
+/** A server's wait as the client honours it: at most SERVER_WAIT_MAX_MS; undefined when below SERVER_WAIT_MIN_MS (or not a number). */
+export function trustedServerWait(ms: number): number | undefined {
+  if (!(ms >= SERVER_WAIT_MIN_MS)) return undefined;
+  return Math.min(SERVER_WAIT_MAX_MS, ms);
+}
 
 export interface BackoffConfig {
   /** Window of the first retry (ms). */
@@ -82,8 +101,9 @@ export function refusalWait(retryAfter: string | undefined, retryAfterMs: string
 export function parseRetryAfter(value: string | undefined, wallNow: number): number | undefined {
   if (value === undefined) return undefined;
   const v = value.trim();
-  if (/^\d{1,9}$/.test(v)) return Number(v) * 1000;
+  // Capped at SERVER_WAIT_MAX_MS: a far-future date or a huge delta is not a reason to wait for weeks.
+  if (/^\d{1,9}$/.test(v)) return Math.min(SERVER_WAIT_MAX_MS, Number(v) * 1000);
   const date = Date.parse(v);
   if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - wallNow);
+  return Math.min(SERVER_WAIT_MAX_MS, Math.max(0, date - wallNow));
 }

@@ -10,8 +10,14 @@
  *   recovery (at most once per `gapReconnectMs`).
  * - Positions survive reconnects (and, through resumeState, restarts), so a
  *   reconnect asks the gateway for exactly what was missed.
+ * - Positions are kept most recently used first and at most
+ *   LIMITS.maxRecoverChannels of them (what one `recover` frame can name). A
+ *   channel the server joined the connection to (a backend subscribe) can
+ *   vanish at a reconnect without an `unsubscribed` frame; its position then
+ *   ages out instead of piling up ahead of the channels the client still
+ *   has, which every `subscribed` and `pub` moves to the front.
  */
-import type { ChannelPosition, PubFrame, SubscribedFrame, UnsubscribedFrame } from '../../protocol/index.js';
+import { LIMITS, type ChannelPosition, type PubFrame, type SubscribedFrame, type UnsubscribedFrame } from '../../protocol/index.js';
 
 export interface ChannelMessage {
   channel: string;
@@ -52,16 +58,27 @@ export class Channels {
   private lastResyncAt = -Infinity;
   duplicates = 0;
 
+  /** `initial`: saved positions, most recent first (as `recoverPositions` gives them). */
   constructor(private readonly ev: ChannelEvents, private readonly now: () => number, initial: readonly ChannelPosition[] = []) {
-    for (const p of initial) this.positions.set(p.channel, { epoch: p.epoch, offset: p.offset });
+    for (const p of [...initial].reverse()) this.touch(p.channel, { epoch: p.epoch, offset: p.offset });
   }
 
   /** Channels the current connection receives. */
   get names(): string[] { return [...this.live]; }
 
-  /** Where each channel stopped: what a reconnect's `recover` frame sends. */
+  /** Where each channel stopped, most recently used first: what a reconnect's `recover` frame sends. */
   get recoverPositions(): ChannelPosition[] {
-    return [...this.positions].map(([channel, p]) => ({ channel, offset: p.offset, epoch: p.epoch }));
+    return [...this.positions].reverse().map(([channel, p]) => ({ channel, offset: p.offset, epoch: p.epoch }));
+  }
+
+  /** Sets a position as the most recent (the Map's last entry); drops the least recent past the bound. */
+  private touch(channel: string, p: { epoch: string; offset: number }): void {
+    this.positions.delete(channel);
+    this.positions.set(channel, p);
+    for (const oldest of this.positions.keys()) {
+      if (this.positions.size <= LIMITS.maxRecoverChannels) break;
+      this.positions.delete(oldest);
+    }
   }
 
   /** Adds a handler for one channel's messages; returns the function that removes it. */
@@ -82,8 +99,9 @@ export class Channels {
     const known = this.positions.get(f.channel);
     if (f.recovered === true && known !== undefined && known.epoch === f.epoch) {
       // The missed messages follow; the position moves as they arrive.
+      this.touch(f.channel, known);
     } else {
-      this.positions.set(f.channel, { epoch: f.epoch, offset: f.offset });
+      this.touch(f.channel, { epoch: f.epoch, offset: f.offset });
       const lost = f.recovered === false || (known !== undefined && (known.epoch !== f.epoch || known.offset < f.offset));
       if (lost) this.ev.reset({ channel: f.channel, epoch: f.epoch, offset: f.offset, reason: known !== undefined && known.epoch !== f.epoch ? 'epoch_changed' : 'not_recovered' });
     }
@@ -112,7 +130,7 @@ export class Channels {
     } else if (known !== undefined) {
       this.ev.reset({ channel: f.channel, epoch: f.epoch, offset: f.offset, reason: 'epoch_changed' });
     }
-    this.positions.set(f.channel, { epoch: f.epoch, offset: f.offset });
+    this.touch(f.channel, { epoch: f.epoch, offset: f.offset });
     const m: ChannelMessage = { channel: f.channel, offset: f.offset, epoch: f.epoch, id: f.id, ts: f.ts, data: f.data };
     this.ev.message(m);
     const set = this.handlers.get(f.channel);

@@ -13,6 +13,7 @@ import {
   encodeJson, type ChannelPosition, type HeartbeatAckFrame, type HelloFrame, type PubFrame, type PushFrame, type RefreshedFrame, type ReplyFrame, type SentFrame,
   type SubscribedFrame, type UnsubscribedFrame, withHandshakeQuery,
 } from '../../protocol/index.js';
+import { DEFAULT_HB_BOUNDS, clampMs, saneHelloHb, type HbBounds } from './heartbeat-bounds.js';
 import { HeartbeatScheduler, type Beat } from './heartbeat-scheduler.js';
 import type { LossInfo } from './reconnect-machine.js';
 import type { Timer, Timers } from './timers.js';
@@ -75,6 +76,8 @@ export class Connection {
   private socket: TransportSocket | undefined;
   private done = false;
   private helloSeen = false;
+  /** The hello's heartbeat range, clamped (heartbeat-bounds.ts); bounds a heartbeat_ack's interval. */
+  private hbBounds: HbBounds = DEFAULT_HB_BOUNDS;
   private connectTimer: Timer | undefined;
   private reconnectAt: number | undefined;
   private lastError: string | undefined;
@@ -174,7 +177,7 @@ export class Connection {
     this.scheduler.received();
     const f = d.frame;
     switch (f.op) {
-      case 'hello':
+      case 'hello': {
         if (this.helloSeen) return;
         this.helloSeen = true;
         this.session = f.session;
@@ -182,11 +185,17 @@ export class Connection {
         this.connectTimer = undefined;
         // The recover frame must be the first after hello: the gateway holds channel joins until it comes.
         if (this.p.recover !== undefined) this.write(encodeJson({ op: 'recover', channels: this.p.recover }));
-        this.ev.hello(f);
+        const hb = saneHelloHb(f.hb);
+        this.hbBounds = hb;
+        this.ev.hello({ ...f, hb });
         return;
-      case 'heartbeat_ack':
-        this.scheduler.ack(f.intervalMs, (beat, rtt) => this.ev.heartbeatAck(f, beat, rtt));
+      }
+      case 'heartbeat_ack': {
+        // Clamped before the scheduler sees it (heartbeat-bounds.ts).
+        const a = f.intervalMs === undefined ? f : { ...f, intervalMs: clampMs(f.intervalMs, this.hbBounds.minMs, this.hbBounds.maxMs) };
+        this.scheduler.ack(a.intervalMs, (beat, rtt) => this.ev.heartbeatAck(a, beat, rtt));
         return;
+      }
       case 'push':
         this.ev.push(f);
         return;

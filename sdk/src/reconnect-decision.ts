@@ -6,7 +6,7 @@
  * take their reconnect decisions from here too.
  */
 import { Close, closeCodeInfo } from '../../protocol/index.js';
-import { backoffDelay, retryAfterDelay, type BackoffConfig } from './backoff.js';
+import { SERVER_WAIT_MIN_MS, backoffDelay, retryAfterDelay, trustedServerWait, type BackoffConfig } from './backoff.js';
 
 export type TerminalState = 'replaced' | 'kicked' | 'logged-out' | 'failed' | 'closed';
 
@@ -46,6 +46,10 @@ const TERMINAL_BY_CODE: ReadonlyMap<number, TerminalState> = new Map<number, Ter
 export function decide(info: LossInfo, attempt: number, cfg: BackoffConfig, random: () => number): Decision {
   const backoff = (why: string, refreshToken = false): Decision =>
     ({ kind: 'retry', delayMs: backoffDelay(cfg, attempt, random), refreshToken, serverWait: false, countsAsAttempt: true, why });
+  // A server wait below the floor (0 from a buggy or hostile gateway) is not a schedule: back off as for any
+  // loss, counted as an attempt so the window grows, and never sooner than the floor (backoff.ts).
+  const tooShort = (why: string): Decision =>
+    ({ kind: 'retry', delayMs: Math.max(SERVER_WAIT_MIN_MS, backoffDelay(cfg, attempt, random)), refreshToken: false, serverWait: true, countsAsAttempt: true, why: `${why} (server wait below ${SERVER_WAIT_MIN_MS} ms: backoff)` });
   if (info.tokenError) return backoff('token provider failed', true);
   if (info.httpStatus !== undefined) {
     const s = info.httpStatus;
@@ -58,7 +62,10 @@ export function decide(info: LossInfo, attempt: number, cfg: BackoffConfig, rand
     if (s === 400 || s === 404 || s === 426) return { kind: 'terminal', state: 'failed', why: `upgrade refused: ${s} ${info.errorCode ?? ''} (client bug or wrong URL)`.trim() };
     // 503 (gateway busy or draining) and 429 (this address over its attempt budget) name their wait.
     if ((s === 503 || s === 429) && info.retryAfterMs !== undefined) {
-      return { kind: 'retry', delayMs: retryAfterDelay(cfg, info.retryAfterMs, random, info.retryAfterExact === true), refreshToken: false, serverWait: true, countsAsAttempt: true, why: `upgrade refused: ${s}, Retry-After ${info.retryAfterMs} ms` };
+      const why = `upgrade refused: ${s}, Retry-After ${info.retryAfterMs} ms`;
+      const wait = trustedServerWait(info.retryAfterMs);
+      if (wait === undefined) return tooShort(why);
+      return { kind: 'retry', delayMs: retryAfterDelay(cfg, wait, random, info.retryAfterExact === true), refreshToken: false, serverWait: true, countsAsAttempt: true, why };
     }
     return backoff(`upgrade refused: ${s}`);
   }
@@ -73,8 +80,10 @@ export function decide(info: LossInfo, attempt: number, cfg: BackoffConfig, rand
         : { kind: 'retry', delayMs: 0, refreshToken: true, serverWait: false, countsAsAttempt: false, why: 'token expired' };
     case 'after-delay':
       if (info.reconnectDelayMs !== undefined) {
-        return { kind: 'retry', delayMs: Math.max(0, info.reconnectDelayMs), refreshToken: false, serverWait: true, countsAsAttempt: false,
-          why: info.code === Close.DRAINING ? 'gateway draining' : `closed ${info.code} ${closeCodeInfo(info.code)?.name ?? ''}: retry after the server's delay` };
+        const why = info.code === Close.DRAINING ? 'gateway draining' : `closed ${info.code} ${closeCodeInfo(info.code)?.name ?? ''}: retry after the server's delay`;
+        const wait = trustedServerWait(info.reconnectDelayMs);
+        if (wait === undefined) return tooShort(why);
+        return { kind: 'retry', delayMs: wait, refreshToken: false, serverWait: true, countsAsAttempt: false, why };
       }
       return backoff(`closed ${info.code} ${closeCodeInfo(info.code)?.name ?? ''} without a reconnect frame`);
     case 'backoff':

@@ -18,6 +18,14 @@ export interface TokenRefreshOptions {
   minRetryMs: number;
 }
 
+/**
+ * Longest single refresh timer (24 h). A token valid for weeks puts its
+ * refresh weeks ahead; the wait is armed in steps of at most this, so it
+ * stays within every platform's timer range whatever `Timers` the app gave
+ * (past 2^31-1 ms setTimeout fires at once: a token-provider hot loop).
+ */
+export const MAX_REFRESH_STEP_MS = 86_400_000;
+
 export const DEFAULT_TOKEN_REFRESH: Readonly<TokenRefreshOptions> = Object.freeze({ fromFraction: 0.7, toFraction: 0.9, minRetryMs: 2000 });
 
 export interface TokenRefreshDeps {
@@ -71,9 +79,18 @@ export class TokenRefresher {
   private schedule(from: number, to: number): void {
     this.timer?.cancel();
     const left = this.expiresAt - this.d.timers.now();
-    const at = left * (from + (to - from) * this.d.random());
-    const gen = this.generation;
-    this.timer = this.d.timers.setTimeout(() => { if (gen === this.generation) this.fire(gen); }, Math.max(0, at));
+    const at = Math.max(0, left * (from + (to - from) * this.d.random()));
+    this.arm(this.d.timers.now() + at, this.generation);
+  }
+
+  /** Fires at monotonic time `due`, in steps of at most MAX_REFRESH_STEP_MS. */
+  private arm(due: number, gen: number): void {
+    const wait = Math.min(MAX_REFRESH_STEP_MS, Math.max(0, due - this.d.timers.now()));
+    this.timer = this.d.timers.setTimeout(() => {
+      if (gen !== this.generation) return;
+      if (this.d.timers.now() < due) this.arm(due, gen);
+      else this.fire(gen);
+    }, wait);
   }
 
   private fire(gen: number): void {
