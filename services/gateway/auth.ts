@@ -86,7 +86,8 @@ class JwksKeys {
     this.lastAttempt = Date.now();
     this.inflight ??= (async () => {
       try {
-        const res = await fetch(this.url, { signal: AbortSignal.timeout(5000) });
+        // No redirects: a hop to another host (or to plain http) would let it choose the keys.
+        const res = await fetch(this.url, { signal: AbortSignal.timeout(5000), redirect: 'error' });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const body = (await res.json()) as { keys?: unknown };
         if (!Array.isArray(body.keys)) throw new Error('no "keys" array');

@@ -12,7 +12,7 @@ export const gatewaySpec = {
   dev: v('LONGLINK_DEV', bool, 'Dev mode: allows the built-in, publicly known dev JWT secret. Never in production.', 'false'),
   jwtSecret: v('LONGLINK_JWT_SECRET', optionalString, 'HS256 shared secret for client JWTs (>= 32 characters).', undefined, true),
   jwtPublicKey: v('LONGLINK_JWT_PUBLIC_KEY', optionalString, 'PEM (SPKI) public key for RS256/EdDSA client JWTs.'),
-  jwtJwksUrl: v('LONGLINK_JWT_JWKS_URL', z.string().url().optional(), 'JWKS URL for client JWTs (RS256/EdDSA/ES256).'),
+  jwtJwksUrl: v('LONGLINK_JWT_JWKS_URL', z.string().url().optional(), 'JWKS URL for client JWTs (RS256/EdDSA/ES256): https://, or http:// to a loopback address; redirects are not followed.'),
   jwtAlgorithms: v('LONGLINK_JWT_ALGORITHMS', csv, 'Accepted JWT algorithms (comma-separated). Default: HS256 for a secret, RS256,EdDSA,ES256 for keys.', ''),
   jwtAudience: v('LONGLINK_JWT_AUDIENCE', optionalString, 'Required "aud" claim, if set.'),
   jwtIssuer: v('LONGLINK_JWT_ISSUER', optionalString, 'Required "iss" claim, if set.'),
@@ -53,6 +53,15 @@ export type GatewayConfig = ConfigOf<typeof gatewaySpec>;
 /** A dev secret everyone can read in this file: accepted only with LONGLINK_DEV=true. */
 export const DEV_JWT_SECRET = 'longlink-dev-secret-DO-NOT-USE-IN-PRODUCTION-0000';
 
+/** https, or http to this machine's loopback (nothing on the network can substitute the keys there). */
+function jwksUrlSafe(url: string): boolean {
+  const u = new URL(url);
+  if (u.protocol === 'https:') return true;
+  if (u.protocol !== 'http:') return false;
+  const h = u.hostname;
+  return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
 /** Cross-field rules that a per-variable schema can't express. */
 export function validateGatewayConfig(c: GatewayConfig): string[] {
   const p: string[] = [];
@@ -65,6 +74,9 @@ export function validateGatewayConfig(c: GatewayConfig): string[] {
   const keys = [c.jwtSecret, c.jwtPublicKey, c.jwtJwksUrl].filter((x) => x !== undefined).length;
   if (keys > 1) p.push('set only one of LONGLINK_JWT_SECRET, LONGLINK_JWT_PUBLIC_KEY, LONGLINK_JWT_JWKS_URL');
   if (keys === 0 && !c.dev) p.push('no JWT key: set LONGLINK_JWT_SECRET, LONGLINK_JWT_PUBLIC_KEY or LONGLINK_JWT_JWKS_URL (or LONGLINK_DEV=true for the insecure dev secret)');
+  if (c.jwtJwksUrl !== undefined && !jwksUrlSafe(c.jwtJwksUrl)) {
+    p.push('LONGLINK_JWT_JWKS_URL must be https:// (plain http:// only to a loopback address, e.g. a sidecar): whoever can alter the key set can forge every token');
+  }
   return p;
 }
 

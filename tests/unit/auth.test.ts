@@ -160,4 +160,26 @@ describe('JWKS keys', () => {
     assert.equal(accepted, true, 'rotated key accepted after refresh');
     assert.ok(fetches >= 2);
   });
+
+  it('does not follow a redirect for the key set', async () => {
+    const k1 = generateKeyPairSync('ed25519');
+    const jwks = { keys: [{ ...(await exportJWK(k1.publicKey)), kid: 'k1', use: 'sig' }] };
+    let served = 0;
+    const srv = createServer((req, res) => {
+      if (req.url === '/jwks') { res.writeHead(302, { location: '/elsewhere' }).end(); return; }
+      served++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const a = createAuthenticator({ jwksUrl: `http://127.0.0.1:${(srv.address() as { port: number }).port}/jwks`, algorithms: [], jwksCooldownMs: 0 });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(a.ready(), false, 'the redirected key set was not taken');
+      assert.equal(served, 0, 'the redirect target was never fetched');
+    } finally {
+      a.close();
+      srv.close();
+    }
+  });
 });

@@ -35,6 +35,14 @@ describe('gateway config', () => {
     assert.throws(() => loadGatewayConfig({ ...KEY, LONGLINK_JWT_JWKS_URL: 'https://example.test/jwks' }), /only one of/);
     assert.throws(() => loadGatewayConfig({ ...KEY, LONGLINK_DRAIN_WINDOW_MS: '60000', LONGLINK_SHUTDOWN_TIMEOUT_MS: '30000' }), /SHUTDOWN_TIMEOUT_MS must exceed/);
   });
+  it('a JWKS URL is https, or plain http to loopback only (a network peer could substitute the keys)', () => {
+    for (const bad of ['http://keys.internal/jwks', 'http://10.0.0.5/jwks', 'ftp://127.0.0.1/jwks']) {
+      assert.throws(() => loadGatewayConfig({ LONGLINK_JWT_JWKS_URL: bad }), /LONGLINK_JWT_JWKS_URL must be https:\/\//, bad);
+    }
+    for (const ok of ['https://keys.internal/jwks', 'http://127.0.0.1:8080/jwks', 'http://localhost/jwks', 'http://[::1]:9/jwks']) {
+      assert.equal(loadGatewayConfig({ LONGLINK_JWT_JWKS_URL: ok }).jwtJwksUrl, ok);
+    }
+  });
   it('--help lists every variable with its default and hides secrets', () => {
     const text = helpText('t', [gatewaySpec]);
     for (const s of Object.values(gatewaySpec)) assert.ok(text.includes(s.env), s.env);
