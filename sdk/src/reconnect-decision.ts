@@ -82,6 +82,12 @@ export function decide(info: LossInfo, attempt: number, cfg: BackoffConfig, rand
       if (info.reconnectDelayMs !== undefined) {
         const why = info.code === Close.DRAINING ? 'gateway draining' : `closed ${info.code} ${closeCodeInfo(info.code)?.name ?? ''}: retry after the server's delay`;
         const wait = trustedServerWait(info.reconnectDelayMs);
+        // A drain spreads its clients from 0 ms up (LONGLINK_DRAIN_RECONNECT_JITTER_MS): a short draw is normal there,
+        // not a loss. It waits the floor plus jitter, not counted, so rolling deploys never climb the backoff ladder;
+        // a server that answers every attempt this way still gets at most ~3 attempts a second.
+        if (wait === undefined && info.code === Close.DRAINING) {
+          return { kind: 'retry', delayMs: Math.round(SERVER_WAIT_MIN_MS * (1 + random())), refreshToken: false, serverWait: true, countsAsAttempt: false, why: `${why} (server wait below ${SERVER_WAIT_MIN_MS} ms)` };
+        }
         if (wait === undefined) return tooShort(why);
         return { kind: 'retry', delayMs: wait, refreshToken: false, serverWait: true, countsAsAttempt: false, why };
       }

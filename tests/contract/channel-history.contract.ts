@@ -7,7 +7,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { ChannelHistory, HistoryLimits } from '../../services/router/core/channel-history.js';
+import { HISTORY_ENTRY_BYTES, type ChannelHistory, type HistoryLimits } from '../../services/router/core/channel-history.js';
 import { isEpoch } from '../../protocol/index.js';
 
 export interface HistoryHarness {
@@ -75,15 +75,18 @@ export function channelHistoryContract(name: string, factory: HistoryFactory): v
       assert.deepEqual((await history.since(c, 2)).pubs.map((p) => p.offset), [3, 4, 5]);
     });
 
-    it('since with maxBytes: all the messages when their data fit, not covered (nothing partial) when they do not', async () => {
+    it('since with maxBytes: all the messages when their data fit, not covered (with the prefix that fits) when they do not', async () => {
       const { history } = await make();
       const c = ch('room');
       const big = (id: string) => ({ id, ts: 1_700_000_000_000, data: JSON.stringify('é'.repeat(500)) }); // 1,002 bytes, 502 characters
       for (const id of ['1', '2', '3', '4', '5']) await history.append(c, big(id));
       const head = await history.since(c, undefined);
-      assert.deepEqual((await history.since(c, 0, 5 * 1002)).pubs.map((p) => p.id), ['1', '2', '3', '4', '5'], 'exactly at the bound: covered');
-      assert.deepEqual(await history.since(c, 0, 5 * 1002 - 1), { epoch: head.epoch, offset: 5, pubs: [], covered: false }, 'one byte over (UTF-8 bytes, not characters)');
-      assert.deepEqual((await history.since(c, 3, 2 * 1002)).pubs.map((p) => p.id), ['4', '5'], 'the bound counts only what comes after the offset');
+      const E = 1002 + HISTORY_ENTRY_BYTES; // each message: its data's UTF-8 bytes and the entry's envelope
+      assert.deepEqual((await history.since(c, 0, 5 * E)).pubs.map((p) => p.id), ['1', '2', '3', '4', '5'], 'exactly at the bound: covered');
+      const over = await history.since(c, 0, 5 * E - 1);
+      assert.deepEqual([over.covered, over.pubs.map((p) => p.id)], [false, ['1', '2', '3', '4']], 'one byte over (UTF-8 bytes, not characters): not covered, the four that fit');
+      assert.deepEqual((await history.since(c, 0, E - 1)).pubs, [], 'not even the first fits');
+      assert.deepEqual((await history.since(c, 3, 2 * E)).pubs.map((p) => p.id), ['4', '5'], 'the bound counts only what comes after the offset');
       assert.deepEqual(await history.since(c, 5, 1), { epoch: head.epoch, offset: 5, pubs: [], covered: true }, 'at the head: nothing to send, covered');
       assert.equal((await history.since(c, 0)).pubs.length, 5, 'no bound without maxBytes');
     });
@@ -92,11 +95,13 @@ export function channelHistoryContract(name: string, factory: HistoryFactory): v
       const { history } = await make({ maxLen: 40 });
       const c = ch('room');
       for (let i = 1; i <= 40; i++) await history.append(c, entry(`m${i}`));
-      const size = Buffer.byteLength(entry('m10').data); // m10..m40: equal sizes
+      const size = Buffer.byteLength(entry('m10').data) + HISTORY_ENTRY_BYTES; // m10..m40: equal sizes
       const w = await history.since(c, 9, 31 * size);
       assert.equal(w.covered, true);
       assert.deepEqual(w.pubs.map((p) => p.offset), Array.from({ length: 31 }, (_, i) => i + 10));
-      assert.equal((await history.since(c, 9, 31 * size - 1)).covered, false);
+      const short = await history.since(c, 9, 31 * size - 1);
+      assert.equal(short.covered, false);
+      assert.deepEqual(short.pubs.map((p) => p.offset), Array.from({ length: 30 }, (_, i) => i + 10), 'the prefix that fits, across chunks');
     });
 
     it('messages leave the window after ttlMs; offsets and epoch stay', async () => {

@@ -79,8 +79,9 @@ for (const mode of ['frame0', 'framehuge', 'retry0', 'retryhuge'] as const) {
       c.connect();
       await sleep(2000);
       c.close();
-      // Default backoff (base 1 s): 0 waits back off from the 250 ms floor; huge waits are cut to 1 h.
-      assert.ok(g.attempts() <= 4, `${mode}: ${g.attempts()} attempts in 2 s`);
+      // 0 waits: at most one attempt per 250 ms floor (a drain's) or a growing backoff (base 1 s); huge waits are cut to 1 h.
+      // Hundreds of attempts before; 1 + 2,000 / 250 at the very most now, whatever the random draws.
+      assert.ok(g.attempts() <= 9, `${mode}: ${g.attempts()} attempts in 2 s`);
       assert.ok(g.attempts() >= 1);
     } finally {
       await g.close();

@@ -73,6 +73,23 @@ describe('gateway channel hub', () => {
     assert.equal(r.hub.channelCount, 0);
   });
 
+  it('repairs a gap in pages when the history\'s byte bound cuts its answer short (not covered, with the prefix that fits)', async () => {
+    // The history holds 1..6; its bound lets two messages through per answer, so each read is "not covered" with a prefix.
+    const r = rig((req) => {
+      if (req.afterOffset === undefined) return { channel: 'c', epoch: 'e1', offset: 0, pubs: [], covered: true };
+      const after = req.afterOffset;
+      const pubs = [after + 1, after + 2].filter((o) => o <= 6).map((o) => ({ offset: o, id: `m${o}`, ts: 1, data: String(o) }));
+      return { channel: 'c', epoch: 'e1', offset: 6, pubs, covered: after + 2 >= 6 };
+    });
+    await r.hub.join(new Conn(), 'c');
+    for (const o of [4, 5, 6]) r.deliver(r.msg(o)); // 1..3 lost on the bus
+    assert.equal(r.published.length, 0);
+    for (let t = 150; t <= 450; t += 150) { r.advance(150); r.hub.tick(t); await r.flush(); }
+    assert.deepEqual(r.published.map(([, o]) => o), [1, 2, 3, 4, 5, 6], 'every message, in order (the previous code skipped to 4)');
+    assert.equal(r.hub.stats.gapsSkipped, 0);
+    assert.deepEqual(r.reads.slice(1).map((q) => q.afterOffset), [0, 2]);
+  });
+
   it('fans out in offset order once each: holds early messages, drops duplicates, repairs a lasting gap from the history', async () => {
     const r = rig((req) => (req.afterOffset === undefined
       ? { channel: 'c', epoch: 'e1', offset: 0, pubs: [], covered: true }
@@ -161,6 +178,14 @@ describe('gateway channel hub', () => {
     r.hub.control(d, true, ['room']);
     r.hub.start(d, [], true);
     assert.deepEqual([...d.awaitingRecover!.channels].sort(), ['$all', 'room']);
+    // A subscribe while the recover frame is awaited joins when it comes, with the client's position: it recovers.
+    const e = starting();
+    r.hub.start(e, [], true);
+    r.hub.control(e, true, ['late']);
+    assert.equal(e.channels!.has('late'), false, 'not joined before the recover frame');
+    r.hub.recover(e, [{ channel: 'late', offset: 0, epoch: 'e1' }]);
+    await r.flush();
+    assert.deepEqual(e.socket.frames().find((f) => (f as { channel?: string }).channel === 'late'), { op: 'subscribed', channel: 'late', offset: 0, epoch: 'e1', recovered: true });
     // An unsubscribe while the recover frame is awaited: not joined when it comes.
     r.hub.control(d, false, ['room']);
     r.hub.recover(d, [{ channel: 'room', offset: 0, epoch: 'e1' }]);

@@ -64,7 +64,7 @@ const cfg: BackoffConfig = { baseMs: 1000, capMs: 30_000, healthyAfterMs: 10_000
 
 test('decide(): server waits clamped to [250 ms, 1 h]; below the floor counts as an attempt and backs off', () => {
   const d = (info: Partial<LossInfo>, attempt = 0) => decide({ code: 1006, reason: '', ...info }, attempt, cfg, () => 0);
-  for (const info of [{ code: Close.DRAINING, reconnectDelayMs: 0 }, { code: Close.TRY_AGAIN_LATER, reconnectDelayMs: 10 },
+  for (const info of [{ code: Close.TRY_AGAIN_LATER, reconnectDelayMs: 10 },
     { httpStatus: 503, retryAfterMs: 0, retryAfterExact: true }, { httpStatus: 429, retryAfterMs: 0 }]) {
     const x = d(info, 3);
     assert.ok(x.kind === 'retry' && x.countsAsAttempt && x.delayMs === SERVER_WAIT_MIN_MS, JSON.stringify([info, x]));
@@ -77,12 +77,32 @@ test('decide(): server waits clamped to [250 ms, 1 h]; below the floor counts as
   assert.ok(hugeMs.kind === 'retry' && hugeMs.delayMs === SERVER_WAIT_MAX_MS);
   assert.equal(parseRetryAfter('999999999', 0), SERVER_WAIT_MAX_MS);
   assert.equal(parseRetryAfter('Fri, 01 Jan 2100 00:00:00 GMT', Date.parse('Mon, 07 Dec 2026 00:00:00 GMT')), SERVER_WAIT_MAX_MS);
+  // A drain's short draw (its jitter starts at 0 ms): the floor plus jitter, not counted (rolling deploys do not climb the ladder).
+  for (const [r, want] of [[0, 250], [0.999, 500]] as const) {
+    const drained = decide({ code: Close.DRAINING, reason: '', reconnectDelayMs: 120 }, 3, cfg, () => r);
+    assert.ok(drained.kind === 'retry' && !drained.countsAsAttempt && drained.delayMs === want, JSON.stringify(drained));
+  }
   const sane = d({ code: Close.DRAINING, reconnectDelayMs: 250 });
   assert.ok(sane.kind === 'retry' && sane.delayMs === 250 && !sane.countsAsAttempt, 'a wait at the floor is honoured exactly, as before');
 });
 
-test('reconnect machine: a gateway answering every attempt with reconnect 0 + close 4000 gets a growing backoff, not a hot loop', () => {
-  for (const info of [{ code: Close.DRAINING, reason: '', reconnectDelayMs: 0 }, { code: 1006, reason: '', httpStatus: 503, retryAfterMs: 0, retryAfterExact: true }] as LossInfo[]) {
+test('reconnect machine: a gateway answering every attempt with reconnect 0 + close 4000 is held to the floor, not a hot loop', () => {
+  const t = new FakeTimers();
+  let connects = 0;
+  const m = new ReconnectMachine(cfg, t, () => 0.5, { connect: () => { connects++; }, abort: () => {}, state: () => {}, retry: () => {} });
+  m.start();
+  const startedAt = t.now();
+  for (let i = 0; i < 10; i++) {
+    m.lost({ code: Close.DRAINING, reason: '', reconnectDelayMs: 0 });
+    t.runAll();
+  }
+  assert.equal(connects, 11);
+  assert.equal(m.backoffAttempt, 0, 'a drain is not a failed attempt');
+  assert.equal(t.now() - startedAt, 10 * 375, '10 waits of 250 ms + jitter (was 0)');
+});
+
+test('reconnect machine: a gateway answering every attempt with 503 Retry-After-Ms 0 gets a growing backoff, not a hot loop', () => {
+  for (const info of [{ code: 1006, reason: '', httpStatus: 503, retryAfterMs: 0, retryAfterExact: true }] as LossInfo[]) {
     const t = new FakeTimers();
     let connects = 0;
     const m = new ReconnectMachine(cfg, t, () => 0.5, { connect: () => { connects++; }, abort: () => {}, state: () => {}, retry: () => {} });

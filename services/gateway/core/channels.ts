@@ -157,8 +157,12 @@ export class ChannelHub<C extends ChannelConn> {
       return true;
     }
     const waiting = c.awaitingRecover;
-    // Still waiting for the recover frame: an unsubscribed channel must not be joined when it comes.
-    if (!subscribe && waiting !== null) waiting.channels = waiting.channels.filter((ch) => ch === BROADCAST_CHANNEL || !channels.includes(ch));
+    if (waiting !== null) {
+      // Still waiting for the recover frame: join with the others when it comes (so a channel the client has a
+      // position for recovers); an unsubscribed one is not joined then.
+      if (subscribe) { waiting.channels = [...new Set([...waiting.channels, ...channels])]; return true; }
+      waiting.channels = waiting.channels.filter((ch) => ch === BROADCAST_CHANNEL || !channels.includes(ch));
+    }
     for (const name of channels) {
       if (subscribe) void this.join(c, name);
       else this.leave(c, name, true);
@@ -384,7 +388,9 @@ export class ChannelHub<C extends ChannelConn> {
       this.link.history({ channel: st.name, afterOffset: from }).then((r) => {
         st.repairing = false;
         if (this.states.get(st.name) !== st || st.epoch !== epoch || st.last !== from) return;
-        if (r.covered && r.epoch === epoch) {
+        // Not covered but with messages: the history's byte bound cut the answer short; they are the prefix from
+        // the gap on (the held messages after it made it large). Taken, and the next tick asks for the rest.
+        if (r.epoch === epoch && (r.covered || r.pubs[0]?.offset === from + 1)) {
           this.stats.gapsRepaired++;
           for (const p of r.pubs) {
             if (p.offset !== st.last + 1) continue;

@@ -15,18 +15,29 @@
  * - since() answers whether the window still holds every message after an
  *   offset; it returns them only when it does (a partial answer would look
  *   like a complete one to an app).
- * - since() with `maxBytes` also answers not covered (no pubs) when those
- *   messages' `data` add up to more than `maxBytes` UTF-8 bytes. Why: the
+ * - since() with `maxBytes` also answers not covered when those
+ *   messages' `data` (UTF-8 bytes) plus HISTORY_ENTRY_BYTES each add up to more than `maxBytes`. Why: the
  *   reply crosses the bus, whose messages are bounded (NATS max_payload,
  *   1 MiB by default); an unbounded one (100 x 64 KiB) was never delivered
  *   and the subscriber lost the channel. Not covered is the answer the
  *   protocol already has for "cannot recover": the client refetches
  *   (docs/protocol.md 13.4). The stores stop reading once over the bound,
  *   so a read costs the store at most about `maxBytes` plus one message.
+ *   Over the bound, `pubs` holds the messages from afterOffset + 1 that fit
+ *   (a contiguous prefix): never a recovery (not covered), but what a
+ *   gateway's gap repair needs, which asks from before the gap and already
+ *   holds the large messages after it; it repairs in pages that way.
  */
 import type { ChannelRecord } from '../../shared/bus/messages.js';
 
 export type { ChannelRecord } from '../../shared/bus/messages.js';
+
+/**
+ * What each message adds to a history reply besides its `data` (offset, id of up to 128 characters, ts, JSON
+ * punctuation), counted against `maxBytes` with the data: a window of many small messages (a history size of
+ * thousands) is bounded too.
+ */
+export const HISTORY_ENTRY_BYTES = 192;
 
 export interface HistoryLimits {
   /** Messages kept per channel (oldest dropped first). */
@@ -65,7 +76,7 @@ export interface ChannelHistory {
    * messages after it, if the window still holds all of them (an offset at
    * or past the latest is covered with none; one past it is not: it came
    * from another epoch's numbering). Not covered either when their data
-   * exceed `maxBytes` (no bound when absent).
+   * exceed `maxBytes` (no bound when absent): `pubs` then holds the prefix that fits.
    */
   since(channel: string, afterOffset: number | undefined, maxBytes?: number): Promise<HistoryWindow>;
   close(): Promise<void>;

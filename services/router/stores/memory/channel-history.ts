@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../../../shared/clock.js';
 import { newEpoch } from '../shared.js';
-import { DEFAULT_HISTORY_LIMITS, type ChannelHistory, type ChannelRecord, type HistoryEntry, type HistoryLimits, type HistoryWindow } from '../../core/channel-history.js';
+import { DEFAULT_HISTORY_LIMITS, HISTORY_ENTRY_BYTES, type ChannelHistory, type ChannelRecord, type HistoryEntry, type HistoryLimits, type HistoryWindow } from '../../core/channel-history.js';
 
 interface Stored extends ChannelRecord { exp: number }
 
@@ -55,9 +55,13 @@ export class MemoryChannelHistory implements ChannelHistory {
     if (afterOffset > s.offset) return { ...head, pubs: [], covered: false };
     const live = s.entries.filter((e) => e.exp > now && e.offset > afterOffset);
     if (live.length === 0 || live[0]!.offset !== afterOffset + 1) return { ...head, pubs: [], covered: false };
+    const pub = ({ offset, id, ts, data }: typeof live[number]) => ({ offset, id, ts, data });
     let bytes = 0;
-    for (const e of live) if ((bytes += Buffer.byteLength(e.data)) > maxBytes) return { ...head, pubs: [], covered: false };
-    return { ...head, pubs: live.map(({ offset, id, ts, data }) => ({ offset, id, ts, data })), covered: true };
+    for (let i = 0; i < live.length; i++) {
+      // Over the bound: not covered, with the prefix that fits (gap repair pages with it; channel-history.ts).
+      if ((bytes += Buffer.byteLength(live[i]!.data) + HISTORY_ENTRY_BYTES) > maxBytes) return { ...head, pubs: live.slice(0, i).map(pub), covered: false };
+    }
+    return { ...head, pubs: live.map(pub), covered: true };
   }
 
   /** Loses every channel (what a flushed store does): the next use of a channel starts a new epoch. */

@@ -16,7 +16,7 @@
  * newest entry.
  */
 import type { Clock } from '../../../shared/clock.js';
-import { DEFAULT_HISTORY_LIMITS, type ChannelHistory, type ChannelRecord, type HistoryEntry, type HistoryLimits, type HistoryWindow } from '../../core/channel-history.js';
+import { DEFAULT_HISTORY_LIMITS, HISTORY_ENTRY_BYTES, type ChannelHistory, type ChannelRecord, type HistoryEntry, type HistoryLimits, type HistoryWindow } from '../../core/channel-history.js';
 import { newEpoch, type RedisStoreOptions } from '../shared.js';
 import { DEFAULT_PREFIX, checkPrefix } from './keys.js';
 import { asArray, asNumber, asString, defineHotScript, nowArg, type RunScript } from './script.js';
@@ -53,7 +53,8 @@ const READ_CHUNK = 8;
  * → {epoch, offset, covered, [offset id ts data]...}.
  *
  * Reads the stream in chunks of READ_CHUNK and stops at the first sign the
- * answer is "not covered": a gap, or data past maxBytes. A recover read of a
+ * answer is "not covered": a gap, or data past maxBytes (then with the
+ * messages that fit, for gap repair: channel-history.ts). A recover read of a
  * full window of large messages used to copy all of it (100 x 64 KiB) into
  * the script and the reply, only for the reply to be dropped; now it costs
  * at most maxBytes plus one chunk. Asked further back than the window can
@@ -81,8 +82,8 @@ while true do
     if tonumber(h.exp) > now then
       local off = tonumber(string.match(row[1], '^(%d+)'))
       if off ~= expect then return {epoch, latest, 0} end
-      bytes = bytes + #h.data
-      if budget > 0 and bytes > budget then return {epoch, latest, 0} end
+      bytes = bytes + #h.data + ${HISTORY_ENTRY_BYTES}
+      if budget > 0 and bytes > budget then return out end
       table.insert(out, off); table.insert(out, h.id); table.insert(out, h.ts); table.insert(out, h.data)
       expect = off + 1
     end
