@@ -26,6 +26,9 @@ import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
 import type { ChannelHistoryReply } from '../../shared/bus/messages.js';
 import type { ChannelArrival, ChannelLink, ClientSocket, TopicPublisher } from './ports.js';
 import { SharedReads, type SharedReadCounts } from './shared-reads.js';
+import { applyCommand, foldCommand, type ChannelCommand } from './channel-commands.js';
+
+export { MAX_PENDING_CONTROL } from './channel-commands.js';
 
 /** What the hub needs of a connection. */
 export interface ChannelConn {
@@ -43,11 +46,8 @@ export interface ChannelConn {
    * connection, so a backend acting on `connection.opened` can beat the gateway's start): applied by start().
    * null when the client does not speak channel frames, or once started.
    */
-  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null;
+  pendingControl: ChannelCommand[] | null;
 }
-
-/** Commands held per starting connection; more are not applied (the API counts the connection as not reached). */
-export const MAX_PENDING_CONTROL = 32;
 
 export interface ChannelOptions {
   /** Channels one connection may receive (the broadcast channel does not count). */
@@ -137,9 +137,8 @@ export class ChannelHub<C extends ChannelConn> {
     c.channels ??= new Set();
     const held = c.pendingControl ?? [];
     c.pendingControl = null;
-    const all = new Set([BROADCAST_CHANNEL, ...channels]);
     // Commands that came while starting apply after the token's channels, in arrival order.
-    for (const op of held) for (const ch of op.channels) if (op.subscribe) all.add(ch); else if (ch !== BROADCAST_CHANNEL) all.delete(ch);
+    const all = held.reduce(foldCommand, new Set([BROADCAST_CHANNEL, ...channels]));
     if (!recover) { for (const ch of all) void this.join(c, ch); return; }
     c.awaitingRecover = { channels: [...all], until: this.now() + this.o.recoverWaitMs };
     this.awaiting.add(c);
@@ -150,24 +149,7 @@ export class ChannelHub<C extends ChannelConn> {
    * (closed, no channel frames, or too many held while starting).
    */
   control(c: C, subscribe: boolean, channels: readonly string[]): boolean {
-    if (c.closed) return false;
-    if (c.channels === null) {
-      if (c.pendingControl === null || c.pendingControl.length >= MAX_PENDING_CONTROL) return false;
-      c.pendingControl.push({ subscribe, channels });
-      return true;
-    }
-    const waiting = c.awaitingRecover;
-    if (waiting !== null) {
-      // Still waiting for the recover frame: join with the others when it comes (so a channel the client has a
-      // position for recovers); an unsubscribed one is not joined then.
-      if (subscribe) { waiting.channels = [...new Set([...waiting.channels, ...channels])]; return true; }
-      waiting.channels = waiting.channels.filter((ch) => ch === BROADCAST_CHANNEL || !channels.includes(ch));
-    }
-    for (const name of channels) {
-      if (subscribe) void this.join(c, name);
-      else this.leave(c, name, true);
-    }
-    return true;
+    return applyCommand(this, c, { subscribe, channels });
   }
 
   /** The client's `recover` frame. False when none was expected (a protocol error). */

@@ -9,6 +9,7 @@ import type { ClientSocket, PresenceEvent, PushRecord } from './ports.js';
 import type { OrderedConn } from './ordered-delivery.js';
 import type { ReplayConn, ReplayState } from './replay.js';
 import type { ChannelConn } from './channels.js';
+import type { ChannelCommand } from './channel-commands.js';
 import { heartbeatDeadlineMs } from '../../../protocol/index.js';
 
 export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn, ChannelConn {
@@ -66,7 +67,7 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   channels: Set<string> | null = null;
   awaitingRecover: { channels: readonly string[]; until: number } | null = null;
   /** Channel commands held while the session starts (channels.ts); [] from open() when the client speaks channel frames. */
-  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null = null;
+  pendingControl: ChannelCommand[] | null = null;
   readonly id: string;
   readonly user: string;
   readonly device: string;

@@ -324,7 +324,7 @@ export class GatewayCore {
     let n = 0;
     for (const c of targets) {
       if (cmd.type === 'subscribe' || cmd.type === 'unsubscribe') {
-        // Only connections that speak channel frames; held while their session starts (channels.ts control()).
+        // Only connections that speak channel frames; held while their session starts (channel-commands.ts).
         if (this.channels !== null && this.channels.control(c, cmd.type === 'subscribe', cmd.channels)) n++;
         continue;
       }
