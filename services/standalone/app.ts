@@ -78,7 +78,7 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const routerMetrics = createRouterMetrics({ defaultMetrics: false });
   const access = loadConsoleAccess(effective, { dev: config.dev, apiKeys });
   // Webhooks in standalone mode queue in memory: lost when the process exits (docs/webhooks.md).
-  const webhooks = whSettings.endpoints.length > 0 ? createWebhooks({ settings: whSettings, queue: new MemoryWebhookQueue({ maxJobs: whSettings.memoryMaxJobs, maxBytes: whSettings.memoryMaxBytes }), clock, log }) : undefined;
+  const webhooks = whSettings.endpoints.length > 0 ? createWebhooks({ settings: whSettings, queue: new MemoryWebhookQueue({ maxJobs: whSettings.memoryMaxJobs, maxBytes: whSettings.memoryMaxBytes, share: { maxJobs: Math.min(whSettings.userMaxJobs, whSettings.memoryMaxJobs), maxBytes: Math.min(whSettings.userMaxBytes, whSettings.memoryMaxBytes) } }), clock, log }) : undefined;
   // Tracing (if the entry point started it): context crosses the memory bus in headers, as over NATS.
   const inbox = new MemoryInbox({ clock, maxLen: settings.inboxMaxLen, ttlMs: settings.inboxTtlMs });
   const presence = new MemoryPresence({ clock, leaseMs: settings.leaseMs });

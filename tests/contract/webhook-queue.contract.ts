@@ -96,3 +96,83 @@ export function webhookQueueContract(queue: () => WebhookQueue): void {
     } finally { await c.stop(); }
   });
 }
+
+/**
+ * The per-user share (core/share.ts), against every adapter: `make` opens a
+ * queue of its own with the given share (jobs; bytes generous unless given).
+ */
+export function webhookShareContract(make: (share: { maxJobs: number; maxBytes: number }) => Promise<WebhookQueue>): void {
+  const of = (endpoint: string, key: string | undefined, n: number): WebhookJob => ({ ...job(endpoint, n), id: `msg_${endpoint}_${key ?? 'none'}_${n}`, key });
+  const refusedByShare = (e: unknown): boolean => e instanceof Error && e.name === 'WebhookShareError' && /share/.test(e.message);
+
+  it('a user past its share is refused while other users still enqueue; retries of its queued jobs are never refused; leaving frees the share', async () => {
+    const q = await make({ maxJobs: 3, maxBytes: 1_000_000 });
+    // Attempts held open (a slow receiver): their jobs stay in flight until released.
+    const parked: Array<() => void> = [];
+    const seen: Array<[string, number]> = [];
+    try {
+      // Three of alice's (one turn: one message of several with JetStream) fill her share.
+      await Promise.all([0, 1, 2].map((n) => q.enqueue(of('s-fair', 'alice', n))));
+      await assert.rejects(q.enqueue(of('s-fair', 'alice', 3)), refusedByShare);
+      await q.enqueue(of('s-fair', 'bob', 0));
+      await q.enqueue(of('s-fair', undefined, 0));
+      const c = await q.consume('s-fair', 8, async (j) => {
+        seen.push([j.job.id, j.attempt]);
+        if (j.job.id.endsWith('alice_1') && j.attempt === 1) { await j.retry(1500); return; }
+        if (/alice_[45]$/.test(j.job.id)) await new Promise<void>((r) => parked.push(r)); // held in flight: still hers
+        await j.ack();
+      });
+      try {
+        await until(() => ['alice_0', 'alice_2', 'bob_0', 'none_0'].every((s) => seen.some(([id]) => id.endsWith(s))), 5000, 'the first jobs handed out');
+        // alice_0 and alice_2 left; alice_1 waits for its retry and still counts: two more fit, a third does not.
+        await until(async () => { try { await q.enqueue(of('s-fair', 'alice', 4)); return true; } catch (e) { if (!refusedByShare(e)) throw e; return false; } }, 5000, 'room for alice again');
+        await q.enqueue(of('s-fair', 'alice', 5));
+        await until(() => parked.length === 2, 5000, 'alice 4 and 5 in flight');
+        await assert.rejects(q.enqueue(of('s-fair', 'alice', 6)), refusedByShare, 'the job waiting for its retry and the two in flight fill the share');
+        // The retry comes back (same id, attempt 2) although alice is at her share, and is delivered: room for one.
+        await until(() => seen.some(([id, a]) => id.endsWith('alice_1') && a === 2), 5000, 'the retry');
+        await until(async () => { try { await q.enqueue(of('s-fair', 'alice', 7)); return true; } catch (e) { if (!refusedByShare(e)) throw e; return false; } }, 5000, 'room after the retry was delivered');
+        for (const release of parked.splice(0)) release();
+        await until(async () => (await q.depth('s-fair')) === 0, 5000, 'all delivered');
+        assert.deepEqual(seen.filter(([id]) => id.endsWith('alice_1')).map(([, a]) => a), [1, 2]);
+        assert.ok(!seen.some(([id]) => id.endsWith('alice_3') || id.endsWith('alice_6')), 'refused jobs were never queued');
+      } finally { await c.stop(); }
+    } finally { await q.close(); }
+  });
+
+  it('bytes count too, dead letters free the share, and a replayed dead letter is not refused by it', async () => {
+    const q = await make({ maxJobs: 100, maxBytes: 2048 });
+    const big = (n: number): WebhookJob => ({ ...of('s-bytes', 'carol', n), body: JSON.stringify({ n, pad: 'x'.repeat(900) }) });
+    let dead = true;
+    const seen: string[] = [];
+    const parked: Array<() => void> = [];
+    try {
+      await q.enqueue(big(0));
+      await q.enqueue(big(1));
+      await assert.rejects(q.enqueue(big(2)), refusedByShare, 'three 900-byte bodies pass 2048 bytes');
+      await q.enqueue({ ...big(3), key: 'dave' });
+      const c = await q.consume('s-bytes', 4, async (j) => {
+        seen.push(j.job.id);
+        if (dead) await j.dead({ job: j.job, attempts: j.attempt, reason: 'HTTP 500', deadAt: Date.now() });
+        else {
+          if (/carol_[45]$/.test(j.job.id)) await new Promise<void>((r) => parked.push(r));
+          await j.ack();
+        }
+      });
+      try {
+        await until(async () => (await q.deadCount('s-bytes')) === 3, 5000, 'three dead letters');
+        dead = false;
+        // Dead letters left the queue: carol has her share back, and fills it again (held in flight).
+        await until(async () => { try { await q.enqueue(big(4)); return true; } catch (e) { if (!refusedByShare(e)) throw e; return false; } }, 5000, 'room for carol again');
+        await q.enqueue(big(5));
+        await until(() => parked.length === 2, 5000, 'carol 4 and 5 in flight');
+        await assert.rejects(q.enqueue(big(6)), refusedByShare);
+        // A replay is the operator's: carol's dead letters go back although she is at her share.
+        assert.equal(await q.replayDead('s-bytes', 10), 3);
+        await until(() => seen.filter((id) => id.endsWith('carol_0') || id.endsWith('carol_1')).length === 4, 5000, 'the replays delivered');
+        for (const release of parked.splice(0)) release();
+        await until(async () => (await q.depth('s-bytes')) === 0 && (await q.deadCount('s-bytes')) === 0, 5000, 'replayed and delivered');
+      } finally { await c.stop(); }
+    } finally { await q.close(); }
+  });
+}

@@ -9,10 +9,11 @@ import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { MemoryWebhookQueue } from '../../services/router/webhooks/memory-queue.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { openJetStreamQueue } from '../../services/router/webhooks/jetstream-queue.js';
+import { keyOf } from '../../services/router/webhooks/jetstream-share.js';
 import type { LeasedJob } from '../../services/router/webhooks/core/queue.js';
 import type { WebhookJob } from '../../services/router/webhooks/core/types.js';
 import { silent } from '../helpers/log.js';
-import { webhookQueueContract } from './webhook-queue.contract.js';
+import { webhookQueueContract, webhookShareContract } from './webhook-queue.contract.js';
 
 const nats = await startNatsServer({ jetstream: true });
 const bus = await connectNatsBus({ servers: nats.urls, name: 'webhook-queue-contract', log: silent });
@@ -28,6 +29,12 @@ after(async () => {
 
 describe('webhook queue contract: memory', () => webhookQueueContract(() => mem));
 describe('webhook queue contract: JetStream', () => webhookQueueContract(() => js));
+
+// The per-user share: each case opens a queue of its own (a fresh subject prefix for JetStream).
+let shares = 0;
+describe('webhook queue share contract: memory', () => webhookShareContract(async (share) => new MemoryWebhookQueue({ share })));
+describe('webhook queue share contract: JetStream', () => webhookShareContract((share) =>
+  openJetStreamQueue({ nc: bus.connection, prefix: `contract.share${++shares}`, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share })));
 
 const jobOf = (endpoint: string, n: number): WebhookJob => ({ id: `msg_${endpoint}_${n}`, endpoint, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n},"s":"é\\n\\t"}` });
 async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -143,6 +150,27 @@ describe('JetStream webhook queue', () => {
       await until(async () => seen.length >= 3 && (await js.depth('b-slow')) === 0, 20_000, 'three attempts');
       assert.deepEqual(seen.sort(), ['msg_b-slow_0', 'msg_b-slow_1', 'msg_b-slow_2']);
     } finally { await c.stop(); }
+  });
+
+  it('the share is released by whichever router delivers: settle notices reach the router that queued the job', async () => {
+    const prefix = 'contract.sharex';
+    const a = await openJetStreamQueue({ nc: bus.connection, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share: { maxJobs: 2, maxBytes: 1_000_000 } });
+    const other = await connectNatsBus({ servers: nats.urls, name: 'webhook-queue-other-router', log: silent });
+    const b = await openJetStreamQueue({ nc: other.connection, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
+    try {
+      const mine = (n: number): WebhookJob => ({ ...jobOf('x-share', n), key: 'erin' });
+      await Promise.all([a.enqueue(mine(0)), a.enqueue(mine(1))]);
+      await assert.rejects(a.enqueue(mine(2)), /share/);
+      // Router b delivers both (one after a retry re-published out of the batch, its charge carried along).
+      const seen: Array<[string, number]> = [];
+      const c = await b.consume('x-share', 4, async (j) => { seen.push([j.job.id, j.attempt]); if (j.job.id === 'msg_x-share_1' && j.attempt === 1) await j.retry(300); else await j.ack(); });
+      try {
+        await until(() => seen.length === 3, 5000, 'two jobs and a retry');
+        await until(() => a.share!.ledger.of(keyOf('erin')).jobs === 0, 5000, 'a released both');
+        await Promise.all([a.enqueue(mine(3)), a.enqueue(mine(4))]);
+        await until(() => seen.length === 5, 5000, 'the next two');
+      } finally { await c.stop(); }
+    } finally { await b.close(); await other.close(); await a.close(); }
   });
 
   it('counts jobs of an endpoint no router consumes yet; an enqueue the stream cannot take fails (never hangs)', async () => {

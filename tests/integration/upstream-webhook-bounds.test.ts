@@ -88,6 +88,10 @@ describe('upstream requests: the router holds nothing past the client\'s deadlin
     const r = await replyOf(b, 'o2', 2000);
     assert.equal(outcome(r), 'LL_UPSTREAM_OVERLOADED');
     assert.match(String((r as { message?: string }).message), /at this router/);
+    // Counted by the cap that refused them.
+    const metrics = await (await fetch(`${s.apiUrl}/metrics`)).text();
+    assert.match(metrics, /^longlink_router_upstream_refused_total\{reason="user_cap"\} 2$/m);
+    assert.match(metrics, /^longlink_router_upstream_refused_total\{reason="router_cap"\} 1$/m);
   });
 });
 
@@ -115,5 +119,26 @@ describe('the memory webhook queue is bounded while the receiver is down', () =>
     await until(accounted(s2, 10), 5000, 'all 10 accounted for');
     st = await state(s2)();
     assert.deepEqual([st.depth, st.stats.enqueued, st.stats.dropped], [3, 3, 7], 'three 60 KB bodies fit in 200,000 bytes');
+  });
+
+  it('one user holds at most its share (LONGLINK_WEBHOOK_USER_MAX_JOBS / _BYTES): past it its events are dropped, counted as user_share, and other users\' still enqueue', async () => {
+    const gone = await new HoldingReceiver().start();
+    const url = gone.url;
+    await gone.stop();
+    const s = await standalone(url, { LONGLINK_WEBHOOK_MEMORY_MAX_JOBS: '20', LONGLINK_WEBHOOK_USER_MAX_JOBS: '10', LONGLINK_WEBHOOK_USER_MAX_BYTES: '50000', LONGLINK_WEBHOOK_RETRY_BASE_MS: '60000' });
+    const stats = async (): Promise<{ depth: number; stats: { dropped: number; enqueued: number; droppedShare: number } }> =>
+      ((await (await fetch(`${s.apiUrl}/v1/webhooks`, { headers: { authorization: `Bearer ${s.apiKey}` } })).json()) as { endpoints: Array<{ depth: number; stats: { dropped: number; enqueued: number; droppedShare: number } }> }).endpoints[0]!;
+    const flood = await client(s, 'flood');
+    for (let i = 0; i < 40; i++) flood.send(JSON.stringify({ op: 'send', id: `f${i}`, topic: 'chat', data: i }));
+    await until(async () => { const st = await stats(); return st.stats.enqueued + st.stats.dropped === 40; }, 5000, 'the flood accounted for');
+    // The victim's events still enqueue although the flood came first (before: the flood filled the queue's 20 and the victim's were dropped).
+    const victim = await client(s, 'victim');
+    for (let i = 0; i < 5; i++) victim.send(JSON.stringify({ op: 'send', id: `v${i}`, topic: 'chat', data: i }));
+    await until(async () => { const st = await stats(); return st.stats.enqueued + st.stats.dropped === 45; }, 5000, 'the victim accounted for');
+    const st = await stats();
+    assert.deepEqual([st.depth, st.stats.enqueued, st.stats.dropped, st.stats.droppedShare], [15, 15, 30, 30]);
+    const metrics = await (await fetch(`${s.apiUrl}/metrics`)).text();
+    assert.match(metrics, /^longlink_router_webhook_dropped_total\{endpoint="app",reason="user_share"\} 30$/m);
+    assert.match(metrics, /^longlink_router_webhook_dropped_total\{endpoint="app",reason="queue"\} 0$/m);
   });
 });

@@ -73,6 +73,15 @@ describe('webhook config', () => {
     }
   });
 
+  it('the per-user share of the queue: defaults, and bad values named at start', () => {
+    const d = loadWebhookSettings({});
+    assert.deepEqual([d.userMaxJobs, d.userMaxBytes], [10_000, 8 * 1024 ** 2]);
+    assert.deepEqual([loadWebhookSettings({ LONGLINK_WEBHOOK_USER_MAX_JOBS: '5', LONGLINK_WEBHOOK_USER_MAX_BYTES: '4096' })].map((x) => [x.userMaxJobs, x.userMaxBytes]), [[5, 4096]]);
+    for (const [k, v] of [['LONGLINK_WEBHOOK_USER_MAX_JOBS', '0'], ['LONGLINK_WEBHOOK_USER_MAX_JOBS', 'ten'], ['LONGLINK_WEBHOOK_USER_MAX_BYTES', '100'], ['LONGLINK_WEBHOOK_USER_MAX_BYTES', String(2 * 1024 ** 3)]] as const) {
+      assert.throws(() => loadWebhookSettings({ [k]: v }), (err: unknown) => err instanceof ConfigError && err.message.includes(k), `${k}=${v}`);
+    }
+  });
+
   it('GET /v1/webhooks shows URLs with query values hidden', async () => {
     assert.equal(shownUrl('https://api.internal/hooks?token=s3cr3t&v=2'), 'https://api.internal/hooks?token=***&v=***');
     assert.equal(shownUrl('http://127.0.0.1:9000/h'), 'http://127.0.0.1:9000/h');

@@ -15,10 +15,10 @@
  *   history no longer has it; subscribers see the gap in the offsets). A new
  *   epoch restarts the count.
  * - Join: the history gives the channel's position (and, for a recovering
- *   client, what it missed); messages that arrived since are replayed from a
- *   small ring of recent ones; then the socket joins the topic. A socket
- *   whose history read is ahead of the live stream joins once the live stream
- *   reaches that offset, so nothing arrives twice or out of order.
+ *   client, what it missed, in pages: channel-pager.ts); messages that
+ *   arrived since come from a ring of recent ones or the history; then the
+ *   socket joins the topic, or once the live stream reaches the history's
+ *   offset, so nothing arrives twice or out of order.
  */
 import { BROADCAST_CHANNEL, encodeJson, encodePubRaw, type ChannelPosition } from '../../../protocol/index.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
@@ -27,6 +27,7 @@ import type { ChannelHistoryReply } from '../../shared/bus/messages.js';
 import type { ChannelArrival, ChannelLink, ClientSocket, TopicPublisher } from './ports.js';
 import { SharedReads, type SharedReadCounts } from './shared-reads.js';
 import { applyCommand, foldCommand, type ChannelCommand } from './channel-commands.js';
+import { ChannelPager, type CatchUp, type PagerStats } from './channel-pager.js';
 
 export { MAX_PENDING_CONTROL } from './channel-commands.js';
 
@@ -56,6 +57,8 @@ export interface ChannelOptions {
   repairAfterMs: number;
   /** How long joins wait for the `recover` frame of a `recover=1` handshake before going ahead without it (ms). */
   recoverWaitMs: number;
+  /** A join's catch-up (recovery pages) writes while the socket's send buffer is under this (bytes; default 256 KiB). */
+  highWaterBytes?: number;
   /** Publish join and leave events for backends (ChannelLink.channelPresence), with this gateway id and wall clock; off when absent. */
   presenceEvents?: { gateway: string; wallNow: () => number };
   /** Report this gateway's first local subscriber of a channel and its last one leaving (ChannelLink.channelOccupancy); off when absent. */
@@ -79,6 +82,8 @@ export interface ChannelStats {
   /** History reads sent to a router, and joins that shared one in flight (shared-reads.ts). */
   readonly historyReads: SharedReadCounts;
   readonly joins: Map<string, number>;
+  /** Joins caught up in pages (channel-pager.ts): pages read, pauses on a full send buffer, catch-ups cut short. */
+  readonly catchUp: PagerStats;
 }
 
 const RING = 256;
@@ -97,6 +102,8 @@ class ChannelState<C extends ChannelConn> {
   repairing = false;
   early: ChannelArrival[] = [];
   waiting: Array<Waiter<C>> = [];
+  /** Members being caught up (channel-pager.ts): not on the topic yet. */
+  readonly catchingUp = new Map<C, CatchUp<C>>();
   /** Reported occupied (a member's join succeeded): its last member leaving reports it vacated. */
   occupied = false;
   /** `reads`: history reads in flight, by afterOffset (-1: a position read); joins asking the same share one. */
@@ -104,24 +111,24 @@ class ChannelState<C extends ChannelConn> {
 }
 
 export class ChannelHub<C extends ChannelConn> {
-  readonly stats: ChannelStats = {
-    published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0, interestAdded: 0, interestDropped: 0, historyReads: { started: 0, shared: 0 }, joins: new Map(),
-  };
+  readonly stats: ChannelStats;
+  private readonly pager: ChannelPager<C>;
   private readonly states = new Map<string, ChannelState<C>>();
   private readonly holding = new Set<ChannelState<C>>();
   private readonly awaiting = new Set<C>();
 
   constructor(private readonly o: ChannelOptions, private readonly link: ChannelLink, private readonly topics: TopicPublisher,
-    private readonly send: (c: C, frame: string | Uint8Array) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {}
+    private readonly send: (c: C, frame: string | Uint8Array) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {
+    this.pager = new ChannelPager<C>({ send, now, history: (channel, afterOffset) => link.history({ channel, afterOffset }),
+      current: (st) => this.states.get(st.name) === st, highWaterBytes: o.highWaterBytes ?? 256 * 1024, retryAfterMs: o.repairAfterMs });
+    this.stats = { published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0,
+      interestAdded: 0, interestDropped: 0, historyReads: { started: 0, shared: 0 }, joins: new Map(), catchUp: this.pager.stats };
+  }
 
   /** Channels with local subscribers (each one bus subscription). */
   get channelCount(): number { return this.states.size; }
   /** Connection-channel memberships (joined or joining). */
-  get subscriptions(): number {
-    let n = 0;
-    for (const st of this.states.values()) n += st.members.size;
-    return n;
-  }
+  get subscriptions(): number { let n = 0; for (const st of this.states.values()) n += st.members.size; return n; }
   /** Channels holding out-of-order messages while a gap is repaired. */
   get gapsPending(): number { return this.holding.size; }
 
@@ -189,17 +196,14 @@ export class ChannelHub<C extends ChannelConn> {
       .then((r) => {
         if (!this.isMember(c, channel)) return;
         if (st.last < 0) this.sync(st, r.epoch, r.offset);
-        const recovered = from === undefined ? undefined : from.epoch === r.epoch && r.covered && r.epoch === st.epoch;
+        // Past its byte bound the history answers with the prefix that fits (not covered): the pager reads the rest.
+        const holds = r.covered || (from !== undefined && r.pubs[0]?.offset === from.offset + 1);
+        const recovered = from === undefined ? undefined : from.epoch === r.epoch && holds && r.epoch === st.epoch;
         this.bumpJoin(recovered === undefined ? 'fresh' : recovered ? 'recovered' : 'not_recovered');
         c.socket.cork(() => {
           this.send(c, encodeJson({ op: 'subscribed', channel, offset: r.offset, epoch: st.epoch, ...(recovered !== undefined ? { recovered } : {}) }));
-          let pos = r.epoch === st.epoch ? r.offset : st.last;
-          if (recovered === true) for (const p of r.pubs) if (p.offset > from!.offset) this.send(c, encodePubRaw(channel, p.offset, st.epoch, p.id, p.ts, p.data));
-          for (const m of st.ring) {
-            if (m.offset > pos && m.offset <= st.last) { this.send(c, m.frame); pos = m.offset; }
-          }
-          if (pos <= st.last) c.socket.subscribe(channel);
-          else st.waiting.push({ c, after: pos });
+          if (recovered === true) this.pager.start(c, st, from!.offset, r.pubs, true);
+          else this.pager.start(c, st, r.epoch === st.epoch ? r.offset : st.last, [], false);
         });
         this.presence('join', c, channel);
         if (!st.occupied) { st.occupied = true; this.occupancy(channel, true); }
@@ -223,6 +227,7 @@ export class ChannelHub<C extends ChannelConn> {
     }
     if (st === undefined) return;
     if (st.last >= 0) this.presence('leave', c, channel);
+    this.pager.stop(c, st);
     st.members.delete(c);
     if (st.waiting.length > 0) st.waiting = st.waiting.filter((w) => w.c !== c);
     if (st.members.size === 0) {
@@ -312,6 +317,7 @@ export class ChannelHub<C extends ChannelConn> {
       const waiting = st.waiting;
       st.waiting = [];
       for (const w of waiting) if (this.isMember(w.c, st.name)) w.c.socket.subscribe(st.name);
+      this.pager.epochChanged(st);
     }
     if (m.offset <= st.last) { this.stats.duplicates++; return; }
     if (m.offset > st.last + 1) {
@@ -344,7 +350,7 @@ export class ChannelHub<C extends ChannelConn> {
     }
     st.last = m.offset;
     this.stats.published++;
-    this.stats.deliveries += st.members.size - st.waiting.length;
+    this.stats.deliveries += st.members.size - st.waiting.length - st.catchingUp.size;
     st.ring.push(m);
     if (st.ring.length > RING) st.ring.splice(0, st.ring.length - RING);
     if (st.waiting.length > 0) {
@@ -357,8 +363,11 @@ export class ChannelHub<C extends ChannelConn> {
     }
   }
 
+  /** The socket's send buffer shrank: a catch-up paused on it goes on. */
+  sendBufferDrained(c: C): void { this.pager.sendBufferDrained(c); }
   /** Every wheel tick: gaps held too long are read from the history, or skipped. */
   tick(now: number): void {
+    this.pager.tick(now);
     for (const c of this.awaiting) {
       if (c.awaitingRecover !== null && now >= c.awaitingRecover.until) this.recover(c, []);
     }

@@ -24,9 +24,10 @@
  *   (docs/protocol.md 13.4). The stores stop reading once over the bound,
  *   so a read costs the store at most about `maxBytes` plus one message.
  *   Over the bound, `pubs` holds the messages from afterOffset + 1 that fit
- *   (a contiguous prefix): never a recovery (not covered), but what a
- *   gateway's gap repair needs, which asks from before the gap and already
- *   holds the large messages after it; it repairs in pages that way.
+ *   (a contiguous prefix), and the window held every later message when it
+ *   was read: gateways repair gaps and recover clients in pages that way,
+ *   each next read after the last offset they got (gateway
+ *   channel-pager.ts).
  */
 import type { ChannelRecord } from '../../shared/bus/messages.js';
 
@@ -64,7 +65,7 @@ export interface HistoryWindow {
   epoch: string;
   /** Latest offset assigned in this epoch (0: nothing yet). */
   offset: number;
-  /** Every message after the asked offset, in order, when `covered`; otherwise empty. */
+  /** Every message after the asked offset, in order, when `covered`; otherwise the prefix that fit `maxBytes`, or none. */
   pubs: ChannelRecord[];
   covered: boolean;
 }

@@ -25,6 +25,9 @@
  * every held message's lease is extended (working) every third of ack_wait,
  * so jobs waiting for a slot behind a slow receiver do not come back while
  * they wait.
+ * Share tags (jetstream-share.ts): a settled message reports the tags of
+ * its jobs that left the queue (delivered or dead-lettered) to `settled`; a
+ * job re-published for a retry takes its tag along instead.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../../shared/log.js';
@@ -32,6 +35,7 @@ import type { LeasedJob, QueueConsumer } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
 import { decodeJobs, type QueuedJob } from './job-codec.js';
 import { MAX_JOBS } from './jetstream-publisher.js';
+import { readShareTags, type ShareTag } from './jetstream-share.js';
 
 /** A fetch waits this long for messages before it is renewed (JetStream's minimum is 1 s). */
 const FETCH_EXPIRES_MS = 5000;
@@ -53,11 +57,13 @@ export interface JobConsumerOptions {
   bury(letter: DeadLetter): Promise<void>;
   /** Acks a message (acks of one turn leave together). */
   ack(m: JsMsg): void;
+  /** Charged jobs that left the queue with a settled message (their origins release them). */
+  settled?(tags: ShareTag[]): void;
   log: Logger;
 }
 
-interface Held { m: JsMsg; left: number; started: number; failed: boolean; readonly single: boolean }
-interface Ready { h: Held; job: WebhookJob; attempt: number; done: boolean }
+interface Held { m: JsMsg; left: number; started: number; failed: boolean; readonly single: boolean; gone?: ShareTag[] }
+interface Ready { h: Held; job: WebhookJob; attempt: number; done: boolean; tag?: ShareTag }
 
 export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer> {
   const held = new Set<Held>();
@@ -78,24 +84,27 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
     if (!ok) h.failed = true;
     if (--h.left > 0) return;
     held.delete(h);
-    if (h.failed) h.m.nak(FAILED_AGAIN_MS); else o.ack(h.m);
+    if (h.failed) { h.m.nak(FAILED_AGAIN_MS); return; }
+    o.ack(h.m);
+    if (h.gone !== undefined && h.gone.length > 0) o.settled?.(h.gone);
   };
 
-  /** Settles r's job once (an attempt that ends without settling it is settled as failed by pump). */
-  const settle = (r: Ready, ok: boolean): void => {
+  /** Settles r's job once (an attempt that ends without settling it is settled as failed by pump); `moved`: re-published, its tag with it. */
+  const settle = (r: Ready, ok: boolean, moved = false): void => {
     if (r.done) return;
     r.done = true;
+    if (ok && !moved && r.tag !== undefined) (r.h.gone ??= []).push(r.tag);
     settled(r.h, ok);
   };
 
   const lease = (r: Ready): LeasedJob => {
     const { h, job } = r;
     // Stores until it succeeds or the consumer stops (then the message comes back whole after its lease).
-    const guard = async (store: () => Promise<void>): Promise<void> => {
+    const guard = async (store: () => Promise<void>, moved: boolean): Promise<void> => {
       for (;;) {
         try {
           await store();
-          settle(r, true);
+          settle(r, true, moved);
           return;
         } catch (err) {
           if (stopped) { settle(r, false); throw err; }
@@ -109,9 +118,9 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
       ack: async () => { settle(r, true); },
       retry: async (delayMs) => {
         if (h.single) { r.done = true; held.delete(h); h.left = 0; h.m.nak(Math.max(1, Math.round(delayMs))); return; }
-        await guard(() => o.requeue({ id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: r.attempt, notBefore: Date.now() + Math.max(1, Math.round(delayMs)) }));
+        await guard(() => o.requeue({ id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: r.attempt, notBefore: Date.now() + Math.max(1, Math.round(delayMs)), share: r.tag }), true);
       },
-      dead: (letter) => guard(() => o.bury(letter)),
+      dead: (letter) => guard(() => o.bury(letter), false),
       working: () => h.m.working(),
     };
   };
@@ -128,6 +137,8 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
   const take = (m: JsMsg): void => {
     const jobs = decodeJobs(m.data);
     if (jobs === undefined) {
+      const tags = o.settled ? readShareTags(m.headers).filter((t) => t !== undefined) : [];
+      if (tags.length > 0) o.settled!(tags);
       malformed++;
       if (performance.now() - lastMalformedWarn > 10_000) {
         lastMalformedWarn = performance.now();
@@ -143,10 +154,11 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
     heldJobs += jobs.length;
     perMessage = perMessage * 0.8 + jobs.length * 0.2;
     const deliveries = m.info.deliveryCount;
-    for (const q of jobs) {
+    const tags = o.settled ? readShareTags(m.headers, jobs.length) : [];
+    for (const [i, q] of jobs.entries()) {
       // Deliveries of this message count as attempts, less the one held back until notBefore.
       const attempt = q.attempts + Math.max(1, deliveries - (q.notBefore > 0 ? 1 : 0));
-      ready.push({ h, attempt, done: false, job: { id: q.id, endpoint: o.endpoint, type: q.type, createdAt: q.createdAt, body: q.body } });
+      ready.push({ h, attempt, done: false, tag: tags[i], job: { id: q.id, endpoint: o.endpoint, type: q.type, createdAt: q.createdAt, body: q.body } });
     }
     pump();
   };

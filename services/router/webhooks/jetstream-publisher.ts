@@ -22,6 +22,7 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { encodeJobs, type QueuedJob } from './job-codec.js';
+import { shareHeaders } from './jetstream-share.js';
 
 /** Jobs per message at most: a crash between delivering and acking a message sends all of them again. */
 export const MAX_JOBS = 64;
@@ -40,7 +41,8 @@ export interface PublisherLayout {
 const BATCH: PublisherLayout = { maxJobs: MAX_JOBS, encode: (_subject, jobs) => encodeJobs(jobs) };
 
 interface Pending { resolve(): void; reject(err: Error): void; at: number; subject: string }
-interface Open { jobs: QueuedJob[]; chars: number; done: Promise<void>; settle: Pending }
+/** `charged`: some job carries a share tag (the message then carries the Longlink-Share header). */
+interface Open { jobs: QueuedJob[]; chars: number; done: Promise<void>; settle: Pending; charged?: boolean }
 
 const dec = new TextDecoder();
 
@@ -82,6 +84,7 @@ export class JobPublisher {
     }
     o.jobs.push(job);
     o.chars += job.body.length + job.id.length;
+    if (job.share !== undefined) o.charged = true;
     return o.done;
   }
 
@@ -90,7 +93,7 @@ export class JobPublisher {
     if (this.closed) return Promise.reject(new Error('webhook queue closed'));
     let settle!: Pending;
     const done = new Promise<void>((resolve, reject) => { settle = { resolve, reject, at: 0, subject }; });
-    this.send(subject, { jobs, chars: 0, done, settle });
+    this.send(subject, { jobs, chars: 0, done, settle, charged: jobs.some((j) => j.share !== undefined) });
     return done;
   }
 
@@ -119,7 +122,8 @@ export class JobPublisher {
     this.messages++;
     this.jobs += o.jobs.length;
     try {
-      this.nc.publish(subject, this.layout.encode(subject, o.jobs), { reply: `${this.inbox}.${n}` });
+      const hdrs = o.charged === true ? shareHeaders(o.jobs.map((j) => j.share)) : undefined;
+      this.nc.publish(subject, this.layout.encode(subject, o.jobs), hdrs === undefined ? { reply: `${this.inbox}.${n}` } : { reply: `${this.inbox}.${n}`, headers: hdrs });
     } catch (err) {
       this.acks.delete(n);
       this.answered(subject);

@@ -24,6 +24,9 @@
  * heavy one.
  * Replays carry a `Nats-Msg-Id` of their own, so a replay retried within the
  * stream's duplicate window is stored once.
+ * With `share`, each user holds at most its share of what this router
+ * queued (jetstream-share.ts: a ledger per router, released by the settle
+ * notices of whichever router delivers).
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -33,6 +36,8 @@ import type { DeadLetter, WebhookJob } from './core/types.js';
 import { consumeJobs } from './jetstream-consumer.js';
 import { JobPublisher } from './jetstream-publisher.js';
 import { encodeJobJson, encodeJobs } from './job-codec.js';
+import type { ShareLimits } from './core/share.js';
+import { JetStreamShare, ShareNotices } from './jetstream-share.js';
 
 export interface JetStreamQueueOptions {
   nc: NatsConnection;
@@ -55,6 +60,8 @@ export interface JetStreamQueueOptions {
   maxBytes?: number;
   /** Bytes the dead-letter stream may hold; past it the longest-dead are dropped. Default 1 GiB. */
   deadMaxBytes?: number;
+  /** Per-user share of what this router queues (LONGLINK_WEBHOOK_USER_MAX_JOBS / _BYTES); none: no share. */
+  share?: ShareLimits;
 }
 
 const GIB = 1024 ** 3;
@@ -80,6 +87,9 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   /** Deliveries' acks waiting for the end of this event-loop turn (ackSoon). */
   private acksDue: JsMsg[] = [];
   private acksTimer: NodeJS.Immediate | undefined;
+  /** This router's share ledger (with `share`), and the settle notices its consumers send. */
+  readonly share: JetStreamShare | undefined;
+  private readonly notices: ShareNotices;
 
   constructor(private readonly o: JetStreamQueueOptions, private readonly jsm: JetStreamManager, private readonly js: JetStreamClient,
     readonly stream: string, readonly deadStream: string) {
@@ -87,6 +97,8 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     this.publisher = o.layout === 'single'
       ? new JobPublisher(o.nc, { maxJobs: 1, encode: (subject, jobs) => encodeJobJson(jobs[0]!, subject.slice(q.length)) })
       : new JobPublisher(o.nc);
+    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share) : undefined;
+    this.notices = new ShareNotices(o.nc, o.prefix);
   }
 
   private subject(endpoint: string): string { return `${this.o.prefix}.webhooks.q.${endpoint}`; }
@@ -122,7 +134,12 @@ export class JetStreamWebhookQueue implements WebhookQueue {
 
   /** Joins this turn's message for the endpoint; resolves once JetStream has stored it. */
   enqueue(job: WebhookJob): Promise<void> {
-    return this.publisher.add(this.subject(job.endpoint), { id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: 0, notBefore: 0 });
+    const q = { id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: 0, notBefore: 0 };
+    if (this.share === undefined || job.key === undefined) return this.publisher.add(this.subject(job.endpoint), q);
+    let tag;
+    try { tag = this.share.charge(job.key, Buffer.byteLength(job.body)); } catch (err) { return Promise.reject(err as Error); }
+    const share = this.share;
+    return this.publisher.add(this.subject(job.endpoint), { ...q, share: tag }).catch((err: unknown) => { share.refund(tag); throw err; });
   }
 
   async consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer> {
@@ -145,6 +162,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
       // Stored before the job leaves the queue: a crash in between re-delivers it (and it dies again), never loses it.
       bury: async (letter) => { await this.js.publish(this.deadSubject(endpoint), enc.encode(JSON.stringify(letter))); },
       ack: (m) => this.ackSoon(m),
+      settled: (tags) => this.notices.settled(tags),
     });
     const entry: QueueConsumer = { stop: async () => { this.consumers.delete(entry); await c.stop(); } };
     this.consumers.add(entry);
@@ -233,6 +251,8 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.stop().catch(() => undefined)));
     this.flushAcks();
+    this.notices.flush();
+    this.share?.close();
     this.publisher.close();
   }
 }

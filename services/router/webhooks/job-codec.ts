@@ -23,6 +23,7 @@
  * a release every router must write what every router reads.
  */
 import type { WebhookEventType } from './core/types.js';
+import type { ShareTag } from './jetstream-share.js';
 
 /** A job as a queue message carries it. */
 export interface QueuedJob {
@@ -35,6 +36,8 @@ export interface QueuedJob {
   readonly attempts: number;
   /** Epoch ms before which it waits (0: none). */
   readonly notBefore: number;
+  /** The user's share it is charged to (jetstream-share.ts): travels in the message's header, not in this layout. */
+  readonly share?: ShareTag;
 }
 
 const MAGIC = 'LLWH1\n';

@@ -10,14 +10,18 @@
  * DiscardNew does); and the dead letters by the same numbers of their own,
  * past which the oldest are dropped (as the dead stream's DiscardOld). A
  * replay moves only as many dead letters as the queue has room for.
+ * With `share`, one key (user) holds at most its share of the jobs and
+ * bytes (core/share.ts): its new jobs past it are refused, retries never.
  */
 import type { LeasedJob, QueueConsumer, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
+import { ShareLedger, type ShareLimits } from './core/share.js';
 
-interface Entry { job: WebhookJob; attempts: number; bytes: number }
+/** `key`: the share the entry is charged to (released when it leaves the queue). */
+interface Entry { job: WebhookJob; attempts: number; bytes: number; key?: string }
 
 /** Defaults: LONGLINK_WEBHOOK_MEMORY_MAX_JOBS / _BYTES. */
-export interface MemoryQueueBounds { maxJobs: number; maxBytes: number }
+export interface MemoryQueueBounds { maxJobs: number; maxBytes: number; share?: ShareLimits }
 const DEFAULT_BOUNDS: MemoryQueueBounds = { maxJobs: 100_000, maxBytes: 64 * 1024 ** 2 };
 
 /** Rejected enqueue: the queue is at its bound (the sink counts the event as dropped). */
@@ -45,9 +49,11 @@ export class MemoryWebhookQueue implements WebhookQueue {
   private deadJobs = 0;
   private deadBytes = 0;
   private readonly bounds: MemoryQueueBounds;
+  private readonly share: ShareLedger | undefined;
 
   constructor(bounds: Partial<MemoryQueueBounds> = {}) {
     this.bounds = Object.freeze({ ...DEFAULT_BOUNDS, ...bounds });
+    this.share = bounds.share ? new ShareLedger(bounds.share) : undefined;
   }
 
   /** Jobs and bytes held, and dead letters: what the bounds apply to. */
@@ -60,7 +66,11 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   private take(bytes: number): void { this.held++; this.heldBytes += bytes; }
-  private release(e: Entry): void { this.held--; this.heldBytes -= e.bytes; }
+  private release(e: Entry): void {
+    this.held--;
+    this.heldBytes -= e.bytes;
+    if (e.key !== undefined) this.share?.release(e.key, e.bytes);
+  }
 
   private lane(endpoint: string): Lane {
     let l = this.lanes.get(endpoint);
@@ -72,8 +82,11 @@ export class MemoryWebhookQueue implements WebhookQueue {
     if (this.closed) throw new Error('webhook queue closed');
     const bytes = sizeOf(job);
     if (!this.hasRoom(bytes)) throw new WebhookQueueFullError(this.held, this.heldBytes);
+    const key = this.share && job.key !== undefined ? job.key : undefined;
+    if (key !== undefined) this.share!.take(key, bytes);
     this.take(bytes);
-    this.lane(job.endpoint).ready.push({ job, attempts: 0, bytes });
+    const { key: _k, ...stored } = job;
+    this.lane(job.endpoint).ready.push({ job: stored, attempts: 0, bytes, key });
     this.pump(job.endpoint);
   }
 

@@ -5,7 +5,9 @@
  * refreshed at most every 2 s, and a scrape never waits more than 250 ms for
  * the queue: while NATS is down the last values stay and /metrics still
  * answers), and the attempt duration histogram. The only label is the endpoint name
- * (bounded by configuration), plus the outcome on the histogram.
+ * (bounded by configuration), plus the outcome on the histogram and the
+ * reason on dropped events. Also `longlink_router_upstream_refused_total`:
+ * upstream requests the sink refused, by the cap that was full.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { WebhookQueue } from './core/queue.js';
@@ -35,7 +37,10 @@ function queueReader(names: readonly string[], queue: WebhookQueue): () => Promi
   };
 }
 
-export function registerWebhookMetrics(registry: Registry, src: { settings: WebhookSettings; queue: WebhookQueue; stats: WebhookStats; sink: Pick<WebhookSink, 'pending'> }): (endpoint: string, outcome: 'delivered' | 'failed', seconds: number) => void {
+/** Why an event was dropped before the queue took it: longlink_router_webhook_dropped_total{reason}. */
+const DROP_REASONS = [['outbox', 'droppedOutbox'], ['queue', 'droppedQueue'], ['user_share', 'droppedShare']] as const;
+
+export function registerWebhookMetrics(registry: Registry, src: { settings: WebhookSettings; queue: WebhookQueue; stats: WebhookStats; sink: Pick<WebhookSink, 'pending' | 'upstreamRefused'> }): (endpoint: string, outcome: 'delivered' | 'failed', seconds: number) => void {
   const names = src.settings.endpoints.map((e) => e.name);
   const counter = (name: string, help: string, key: keyof EndpointStats): void => {
     new Counter({
@@ -44,11 +49,23 @@ export function registerWebhookMetrics(registry: Registry, src: { settings: Webh
     });
   };
   counter('enqueued_total', 'Webhook events (one per endpoint) the queue accepted.', 'enqueued');
-  counter('dropped_total', 'Webhook events dropped before the queue took them: outbox full (LONGLINK_WEBHOOK_OUTBOX) or queue unavailable.', 'dropped');
+  new Counter({
+    name: P + 'dropped_total', labelNames: ['endpoint', 'reason'], registers: [registry],
+    help: 'Webhook events dropped before the queue took them, by reason: outbox (LONGLINK_WEBHOOK_OUTBOX full), queue (the queue refused them: full or unavailable), user_share (their user held its share of the queue, LONGLINK_WEBHOOK_USER_MAX_JOBS / _BYTES).',
+    collect() {
+      this.reset();
+      for (const n of names) { const s = src.stats.of(n); for (const [reason, key] of DROP_REASONS) this.inc({ endpoint: n, reason }, s[key]); }
+    },
+  });
   counter('deliveries_total', 'Webhook deliveries a receiver answered with 2xx.', 'delivered');
   counter('failures_total', 'Webhook attempts that failed (non-2xx, timeout, connection error); each is retried or dead-lettered.', 'failed');
   counter('dead_lettered_total', 'Webhook events dead-lettered by this router: the retry horizon passed.', 'deadLettered');
   counter('replayed_total', 'Dead letters put back in the queue through the API.', 'replayed');
+  new Counter({
+    name: 'longlink_router_upstream_refused_total', labelNames: ['reason'], registers: [registry],
+    help: 'Upstream requests (a client send with reply: true) refused with LL_UPSTREAM_OVERLOADED, by the cap that was full: router_cap (LONGLINK_WEBHOOK_UPSTREAM_MAX_IN_FLIGHT at this router) or user_cap (LONGLINK_WEBHOOK_UPSTREAM_MAX_PER_USER).',
+    collect() { this.reset(); for (const [reason, n] of Object.entries(src.sink.upstreamRefused)) this.inc({ reason }, n); },
+  });
   const read = queueReader(names, src.queue);
   new Gauge({
     name: P + 'queue_depth', help: 'Webhook queue entries of the endpoint not yet delivered: waiting, in flight or waiting for a retry (with JetStream: cluster-wide, one entry per queue message of 1-64 events).',

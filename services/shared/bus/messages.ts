@@ -252,7 +252,10 @@ export interface ChannelHistoryReply {
   epoch: string;
   /** Latest offset assigned in this epoch (0: nothing published yet). */
   offset: number;
-  /** After `afterOffset`, in offset order; empty unless `covered`. */
+  /**
+   * After `afterOffset`, in offset order: all of them when `covered`; when not, the prefix that fit the reply's
+   * byte bound (the rest follows in later reads), or none (the history no longer holds afterOffset + 1).
+   */
   pubs: ChannelRecord[];
   /** Every offset in (afterOffset, offset] is in `pubs` (true without afterOffset). */
   covered: boolean;

@@ -29,7 +29,13 @@ export interface QueueConsumer {
 }
 
 export interface WebhookQueue {
-  /** Resolves once the queue holds the job durably (the adapter's meaning of durable). */
+  /**
+   * Resolves once the queue holds the job durably (the adapter's meaning of
+   * durable). Rejects past the queue's bound, or, for a job with a `key`
+   * when the adapter has a share (core/share.ts), with WebhookShareError
+   * once that key holds its share; a job is charged only here, so its
+   * retries are never refused, and a replayed dead letter is not charged.
+   */
   enqueue(job: WebhookJob): Promise<void>;
   /** Hands `endpoint`'s jobs to `handle`, at most `concurrency` at once across this consumer. */
   consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer>;

@@ -5,7 +5,9 @@
  * never waits: enqueues run in the background, bounded by `outbox` (events
  * handed to the queue and not yet confirmed); beyond it new events are
  * dropped and counted, so a slow or unavailable queue cannot hold up pushes
- * or grow memory without bound.
+ * or grow memory without bound. An event about a user is charged to that
+ * user's share of the queue (core/share.ts; the queue refuses it past the
+ * share, counted as dropped with reason user_share).
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../../shared/clock.js';
@@ -17,6 +19,7 @@ import type { WebhookStats } from './stats.js';
 import type { WebhookPoster } from './dispatcher.js';
 import { deliveryHeaders } from './signer.js';
 import { Errors, LonglinkError } from '../../../shared/errors.js';
+import { WebhookShareError } from './share.js';
 
 /** Largest upstream reply a receiver may return (the protocol's reply limit, LIMITS.maxReplyBytes, is checked again by the gateway). */
 const MAX_REPLY_BYTES = 64 * 1024;
@@ -33,6 +36,8 @@ export class WebhookSink implements BackendEvents {
   /** Upstream requests being POSTed: in all, and by user (bounded by settings.upstreamMaxInFlight / upstreamMaxPerUser). */
   private upstreamOpen = 0;
   private readonly upstreamByUser = new Map<string, number>();
+  /** Upstream requests refused (LL_UPSTREAM_OVERLOADED), by the cap that was full: longlink_router_upstream_refused_total. */
+  readonly upstreamRefused = { router_cap: 0, user_cap: 0 };
 
   constructor(private readonly o: { settings: WebhookSettings; queue: Pick<WebhookQueue, 'enqueue'>; clock: Clock; log: Logger; stats: WebhookStats; poster: WebhookPoster }) {
     for (const ep of o.settings.endpoints) {
@@ -58,7 +63,10 @@ export class WebhookSink implements BackendEvents {
     const body = buildBody(type, now, data, payload, this.o.settings.inlineMaxBytes);
     // One webhook-id per event: receivers with several endpoints see the same id for the same event.
     const id = newId();
-    for (const ep of eps) this.enqueue({ id, endpoint: ep.name, type, createdAt: now, body });
+    // The share key: the user the event is about (channel.occupied / vacated name none and are not charged).
+    const user = (data as { user?: unknown }).user;
+    const key = typeof user === 'string' ? user : undefined;
+    for (const ep of eps) this.enqueue({ id, endpoint: ep.name, type, createdAt: now, body, key });
   }
 
   /** Upstream requests this router is POSTing now. */
@@ -81,8 +89,14 @@ export class WebhookSink implements BackendEvents {
     const { settings } = this.o;
     const user = data.user;
     const mine = this.upstreamByUser.get(user) ?? 0;
-    if (this.upstreamOpen >= settings.upstreamMaxInFlight) throw new LonglinkError(Errors.UPSTREAM_OVERLOADED, `${settings.upstreamMaxInFlight} in flight at this router`);
-    if (mine >= settings.upstreamMaxPerUser) throw new LonglinkError(Errors.UPSTREAM_OVERLOADED, `${settings.upstreamMaxPerUser} of this user's in flight`);
+    if (this.upstreamOpen >= settings.upstreamMaxInFlight) {
+      this.upstreamRefused.router_cap++;
+      throw new LonglinkError(Errors.UPSTREAM_OVERLOADED, `${settings.upstreamMaxInFlight} in flight at this router`);
+    }
+    if (mine >= settings.upstreamMaxPerUser) {
+      this.upstreamRefused.user_cap++;
+      throw new LonglinkError(Errors.UPSTREAM_OVERLOADED, `${settings.upstreamMaxPerUser} of this user's in flight`);
+    }
     const s = this.o.stats.of(ep.name);
     const now = this.o.clock.wallNow();
     // Built before the counters go up: a body that cannot be serialised must not hold a slot for good.
@@ -112,13 +126,20 @@ export class WebhookSink implements BackendEvents {
     const s = this.o.stats.of(job.endpoint);
     if (this.inFlight >= this.o.settings.outbox) {
       s.dropped++;
+      s.droppedOutbox++;
       this.warn('webhook outbox full: event dropped', job);
       return;
     }
     this.inFlight++;
     this.o.queue.enqueue(job).then(
       () => { this.inFlight--; s.enqueued++; },
-      (err: unknown) => { this.inFlight--; s.dropped++; this.warn('webhook enqueue failed: event dropped', job, err); },
+      (err: unknown) => {
+        this.inFlight--;
+        s.dropped++;
+        if (err instanceof WebhookShareError) { s.droppedShare++; this.warn('webhook queue share of the user full: event dropped', job, err); return; }
+        s.droppedQueue++;
+        this.warn('webhook enqueue failed: event dropped', job, err);
+      },
     );
   }
 

@@ -2,8 +2,14 @@
 export interface EndpointStats {
   /** Jobs the queue accepted. */
   enqueued: number;
-  /** Events dropped before the queue took them (outbox full, queue unavailable). */
+  /** Events dropped before the queue took them (all reasons: the three below). */
   dropped: number;
+  /** … because the outbox was full (LONGLINK_WEBHOOK_OUTBOX). */
+  droppedOutbox: number;
+  /** … because the queue refused them (full, unavailable). */
+  droppedQueue: number;
+  /** … because their user held its share of the queue (LONGLINK_WEBHOOK_USER_MAX_JOBS / _BYTES). */
+  droppedShare: number;
   /** Deliveries a receiver answered 2xx. */
   delivered: number;
   /** Attempts that failed (non-2xx, timeout, connection error); each is retried or dead-lettered. */
@@ -22,7 +28,7 @@ export class WebhookStats {
   of(endpoint: string): EndpointStats {
     let s = this.endpoints.get(endpoint);
     if (!s) {
-      s = { enqueued: 0, dropped: 0, delivered: 0, failed: 0, deadLettered: 0, replayed: 0 };
+      s = { enqueued: 0, dropped: 0, droppedOutbox: 0, droppedQueue: 0, droppedShare: 0, delivered: 0, failed: 0, deadLettered: 0, replayed: 0 };
       this.endpoints.set(endpoint, s);
     }
     return s;

@@ -44,6 +44,9 @@ export interface WebhookSettings {
   /** The in-memory queue's bound (standalone): jobs and body bytes held, and the same again for dead letters. */
   readonly memoryMaxJobs: number;
   readonly memoryMaxBytes: number;
+  /** Per-user share of the queue (core/share.ts): jobs and body bytes one user's events may hold at once (per router with JetStream). */
+  readonly userMaxJobs: number;
+  readonly userMaxBytes: number;
   /** How the JetStream queue is written: several events per message, or one in the layout earlier releases read. */
   readonly queueLayout: 'batch' | 'single';
 }
@@ -58,6 +61,12 @@ export interface WebhookJob {
   readonly createdAt: number;
   /** The JSON body, exactly as signed and sent. */
   readonly body: string;
+  /**
+   * Whose share of the queue a new job is charged to (core/share.ts): the
+   * user the event is about. Not stored with the job: retries and replays
+   * are never refused by the share.
+   */
+  readonly key?: string;
 }
 
 /** A dead-lettered job and why it died. */

@@ -1,0 +1,235 @@
+/**
+ * Catching a joining connection up with a channel's live stream
+ * (channels.ts), in pages paced by its socket (docs/protocol.md 13.4).
+ *
+ * A join knows the last offset the client has (`pos`: its recover position,
+ * or the channel's position for a plain join) and has the first history
+ * answer. From there, until `pos` reaches the offset this gateway has fanned
+ * out (`last`), the connection is written, in order and once each:
+ *
+ * 1. what the history answered (a history reply is bounded in bytes: over
+ *    the bound it is the prefix that fits);
+ * 2. then, if the channel's ring of recent messages holds `pos + 1`, the
+ *    ring from there (what the topic's subscribers were sent meanwhile);
+ * 3. otherwise the next history page after `pos` (one read in flight per
+ *    connection; joins asking for the same channel and offset share it).
+ *
+ * Then the socket joins the channel's topic, in the same turn as the last
+ * write, so live messages follow without a gap or a repeat. If the history
+ * was ahead of the live stream, the socket joins when the live stream
+ * reaches `pos` (the channel's `waiting` list). Live messages published
+ * during the paging are not buffered per connection: the ring and the
+ * history already hold them, and the last steps read them from there.
+ *
+ * Bounds: writing pauses while the socket's send buffer is at
+ * `highWaterBytes` and goes on when it drains (or at a tick), so a large
+ * recovery never overruns the send-buffer cap; the gateway holds at most one
+ * page (one history reply) per catching-up connection.
+ *
+ * A catch-up stops silently when the connection leaves the channel or closes
+ * (the channel state's `catchingUp` entry is gone). It is **cut** when it
+ * cannot go on: the channel's epoch changed, the history no longer holds
+ * `pos + 1` (trimmed or expired while paging), or page reads failed
+ * MAX_PAGE_FAILURES times in a row. A cut client is sent a second
+ * `subscribed` for the channel with `recovered:false` and the current
+ * offset and epoch, and joins the live stream from there.
+ */
+import { encodeJson, encodePubRaw } from '../../../protocol/index.js';
+import type { ChannelHistoryReply, ChannelRecord } from '../../shared/bus/messages.js';
+import type { ChannelArrival, ClientSocket } from './ports.js';
+import type { SharedReads } from './shared-reads.js';
+
+/** Page reads that may fail in a row (each retried at a tick after `retryAfterMs`) before the catch-up is cut. */
+export const MAX_PAGE_FAILURES = 3;
+
+export interface PagerConn { readonly socket: ClientSocket; closed: boolean }
+
+/** What the pager needs of a channel's state (channels.ts). */
+export interface PagerChannel<C> {
+  readonly name: string;
+  epoch: string;
+  /** Highest offset fanned out in order. */
+  last: number;
+  ring: ChannelArrival[];
+  waiting: Array<{ c: C; after: number }>;
+  /** Connections being caught up, each with its one catch-up; leaving the channel deletes the entry. */
+  readonly catchingUp: Map<C, CatchUp<C>>;
+  readonly reads: SharedReads<number, ChannelHistoryReply>;
+}
+
+interface Step { offset: number; frame: string | Uint8Array }
+
+export interface CatchUp<C> {
+  readonly c: C;
+  readonly st: PagerChannel<C>;
+  /** The epoch of the offsets being written. */
+  readonly epoch: string;
+  readonly recovering: boolean;
+  /** Last offset written to the client. */
+  pos: number;
+  page: Step[];
+  next: number;
+  /** The page came from the ring: it may skip a gap the topic's subscribers saw skipped too. */
+  fromRing: boolean;
+  fetching: boolean;
+  paused: boolean;
+  failures: number;
+  /** When a failed page read is tried again (hub clock); 0 when none is due. */
+  retryAt: number;
+}
+
+export interface PagerDeps<C> {
+  send(c: C, frame: string | Uint8Array): void;
+  /** The history after `afterOffset` (one bounded reply). */
+  history(channel: string, afterOffset: number): Promise<ChannelHistoryReply>;
+  /** The hub still has this state for its channel (its last member did not leave). */
+  current(st: PagerChannel<C>): boolean;
+  now(): number;
+  highWaterBytes: number;
+  retryAfterMs: number;
+}
+
+export interface PagerStats {
+  /** History pages read after a join's first answer. */
+  pages: number;
+  /** Times writing paused on a full send buffer. */
+  pauses: number;
+  /** Catch-ups that could not reach the live stream (a second `subscribed`, recovered:false). */
+  cut: number;
+}
+
+export class ChannelPager<C extends PagerConn> {
+  readonly stats: PagerStats = { pages: 0, pauses: 0, cut: 0 };
+  private readonly byConn = new Map<C, Set<CatchUp<C>>>();
+
+  constructor(private readonly d: PagerDeps<C>) {}
+
+  /**
+   * Catches `c` up from `pos` (the last offset it has), with `first` (history after `pos`, in order) to write first.
+   * `recovering`: the client asked for recovery and was told `recovered:true`, so a cut tells it otherwise; a plain
+   * join that cannot be caught up joins the live stream where it is, as its `subscribed` frame promised nothing more.
+   */
+  start(c: C, st: PagerChannel<C>, pos: number, first: readonly ChannelRecord[], recovering: boolean): void {
+    if (first.length === 0 && pos === st.last) { c.socket.subscribe(st.name); return; }
+    const epoch = st.epoch;
+    const cu: CatchUp<C> = {
+      c, st, epoch, pos, recovering, next: 0, fromRing: false, fetching: false, paused: false, failures: 0, retryAt: 0,
+      page: first.map((p) => ({ offset: p.offset, frame: encodePubRaw(st.name, p.offset, epoch, p.id, p.ts, p.data) })),
+    };
+    const old = st.catchingUp.get(c);
+    if (old !== undefined) this.end(old);
+    st.catchingUp.set(c, cu);
+    let set = this.byConn.get(c);
+    if (set === undefined) this.byConn.set(c, set = new Set());
+    set.add(cu);
+    this.pump(cu);
+  }
+
+  /** `c` left `st`'s channel (or closed): its catch-up there stops. */
+  stop(c: C, st: PagerChannel<C>): void {
+    const cu = st.catchingUp.get(c);
+    if (cu !== undefined) this.end(cu);
+  }
+
+  /** The channel's epoch changed: catch-ups not waiting for a read are cut now (the others when it comes). */
+  epochChanged(st: PagerChannel<C>): void {
+    for (const cu of [...st.catchingUp.values()]) if (!cu.fetching) this.pump(cu);
+  }
+
+  /** The socket's send buffer shrank: paused catch-ups go on. */
+  sendBufferDrained(c: C): void {
+    const set = this.byConn.get(c);
+    if (set === undefined) return;
+    c.socket.cork(() => { for (const cu of [...set]) if (cu.paused) this.pump(cu); });
+  }
+
+  /** Every wheel tick: paused catch-ups whose buffer drained (a missed drain event), failed reads due again. */
+  tick(now: number): void {
+    for (const [c, set] of [...this.byConn]) {
+      if (c.closed) continue;
+      for (const cu of [...set]) {
+        if (cu.fetching) continue;
+        const retry = cu.retryAt > 0 && now >= cu.retryAt;
+        if (retry) cu.retryAt = 0;
+        if (retry || (cu.paused && c.socket.getBufferedAmount() < this.d.highWaterBytes)) c.socket.cork(() => this.pump(cu));
+      }
+    }
+  }
+
+  private alive(cu: CatchUp<C>): boolean {
+    return !cu.c.closed && cu.st.catchingUp.get(cu.c) === cu && this.d.current(cu.st);
+  }
+
+  private pump(cu: CatchUp<C>): void {
+    const { c, st } = cu;
+    for (;;) {
+      if (!this.alive(cu)) { this.end(cu); return; }
+      if (st.epoch !== cu.epoch) { this.cut(cu); return; }
+      while (cu.next < cu.page.length) {
+        if (c.socket.getBufferedAmount() >= this.d.highWaterBytes) {
+          if (!cu.paused) { cu.paused = true; this.stats.pauses++; }
+          return;
+        }
+        const s = cu.page[cu.next++]!;
+        if (s.offset <= cu.pos) continue;
+        if (s.offset !== cu.pos + 1 && !cu.fromRing) { this.cut(cu); return; }
+        this.d.send(c, s.frame);
+        cu.pos = s.offset;
+        if (c.closed) { this.end(cu); return; }
+      }
+      cu.paused = false;
+      cu.page = [];
+      cu.next = 0;
+      if (cu.pos >= st.last) { this.finish(cu); return; }
+      const i = st.ring.findIndex((m) => m.offset === cu.pos + 1);
+      if (i < 0) { this.fetch(cu); return; }
+      cu.page = st.ring.slice(i);
+      cu.fromRing = true;
+    }
+  }
+
+  private fetch(cu: CatchUp<C>): void {
+    const { st } = cu;
+    const from = cu.pos;
+    cu.fetching = true;
+    this.stats.pages++;
+    st.reads.read(from, () => this.d.history(st.name, from)).then((r) => {
+      cu.fetching = false;
+      if (!this.alive(cu)) { this.end(cu); return; }
+      // Another epoch, or the history no longer holds from + 1 (trimmed or expired while paging): cut (pump).
+      const ok = r.epoch === cu.epoch && r.pubs[0]?.offset === from + 1;
+      cu.failures = 0;
+      cu.fromRing = false;
+      cu.page = ok ? r.pubs.map((p) => ({ offset: p.offset, frame: encodePubRaw(st.name, p.offset, cu.epoch, p.id, p.ts, p.data) })) : [];
+      cu.c.socket.cork(() => { if (ok) this.pump(cu); else if (this.alive(cu)) this.cut(cu); });
+    }, () => {
+      cu.fetching = false;
+      if (!this.alive(cu)) { this.end(cu); return; }
+      if (++cu.failures >= MAX_PAGE_FAILURES) cu.c.socket.cork(() => this.cut(cu));
+      else cu.retryAt = this.d.now() + this.d.retryAfterMs;
+    });
+  }
+
+  /** Caught up: on the topic now, or once the live stream reaches what the history already gave. */
+  private finish(cu: CatchUp<C>): void {
+    this.end(cu);
+    if (cu.pos === cu.st.last) cu.c.socket.subscribe(cu.st.name);
+    else cu.st.waiting.push({ c: cu.c, after: cu.pos });
+  }
+
+  private cut(cu: CatchUp<C>): void {
+    const { c, st } = cu;
+    this.end(cu);
+    this.stats.cut++;
+    if (cu.recovering) this.d.send(c, encodeJson({ op: 'subscribed', channel: st.name, offset: st.last, epoch: st.epoch, recovered: false }));
+    if (!c.closed) c.socket.subscribe(st.name);
+  }
+
+  private end(cu: CatchUp<C>): void {
+    if (cu.st.catchingUp.get(cu.c) === cu) cu.st.catchingUp.delete(cu.c);
+    const set = this.byConn.get(cu.c);
+    if (set === undefined) return;
+    set.delete(cu);
+    if (set.size === 0) this.byConn.delete(cu.c);
+  }
+}

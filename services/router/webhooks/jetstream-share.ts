@@ -1,0 +1,119 @@
+/**
+ * The per-user share of the webhook queue (core/share.ts) over JetStream.
+ *
+ * JetStream counts messages per subject, not jobs per user, and the queue's
+ * messages carry the jobs of many users (one event-loop turn's, per
+ * endpoint), so each router keeps the ledger of what it queued itself:
+ *  - enqueue charges the job's key (a hash of the user id, never the id
+ *    itself) in this router's ledger, and the queue message carries, in the
+ *    `Longlink-Share` header, one tag per job: `<origin>/<key>/<bytes>`
+ *    (`origin` names this router's queue, random per start) or `-`;
+ *  - whichever router settles a message (every job of it delivered,
+ *    dead-lettered or re-published on its own) publishes the tags of the jobs
+ *    that left the queue on `<prefix>.webhooks.settled.<origin>` (core NATS,
+ *    the notices of one event-loop turn per origin together), and the origin
+ *    releases them. A job re-published for a retry carries its tag on, so it
+ *    stays charged until it leaves; a replayed dead letter carries none.
+ * Notices are not durable: one lost while the origin is disconnected would
+ * keep a charge for good, so the ledger is cleared on a reconnect (a user
+ * may then hold up to its share again on top of what it holds: failing open,
+ * never refusing a user for a charge that is gone), as it is on a restart.
+ * With several routers the share is per router: a user whose events are
+ * made at R routers holds at most R shares.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { ShareLedger, type ShareLimits } from './core/share.js';
+
+/** One job's charge, as a message header carries it. */
+export interface ShareTag { readonly origin: string; readonly key: string; readonly bytes: number }
+
+export const SHARE_HEADER = 'Longlink-Share';
+
+/** The header for a message of `tags` (one per job), or undefined when none is charged. */
+export function shareHeaders(tags: ReadonlyArray<ShareTag | undefined>): MsgHdrs | undefined {
+  if (!tags.some((t) => t !== undefined)) return undefined;
+  const h = headers();
+  h.set(SHARE_HEADER, tags.map((t) => (t === undefined ? '-' : `${t.origin}/${t.key}/${t.bytes}`)).join(' '));
+  return h;
+}
+
+const TOKEN = /^([0-9a-f]{1,32})\/([A-Za-z0-9_-]{1,32})\/(\d{1,12})$/;
+
+/** The tags of a message of `jobs` jobs (any number without it); none when the header is missing or does not match the jobs. */
+export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<ShareTag | undefined> {
+  const v = h?.get(SHARE_HEADER);
+  if (v === undefined || v === '') return [];
+  const parts = v.split(' ');
+  if (jobs !== undefined && parts.length !== jobs) return [];
+  return parts.map((p) => {
+    const m = TOKEN.exec(p);
+    return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]) } : undefined;
+  });
+}
+
+/** Publishes settle notices: the tags of one event-loop turn, one message per origin. */
+export class ShareNotices {
+  private due = new Map<string, string[]>();
+  private timer: NodeJS.Immediate | undefined;
+  constructor(private readonly nc: NatsConnection, private readonly prefix: string) {}
+
+  settled(tags: Iterable<ShareTag>): void {
+    for (const t of tags) {
+      const list = this.due.get(t.origin);
+      if (list) list.push(`${t.key}/${t.bytes}`); else this.due.set(t.origin, [`${t.key}/${t.bytes}`]);
+    }
+    if (this.due.size > 0) this.timer ??= setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = undefined;
+    const due = this.due;
+    this.due = new Map();
+    for (const [origin, list] of due) {
+      try { this.nc.publish(`${this.prefix}.webhooks.settled.${origin}`, list.join(' ')); } catch { /* closed: the origin's ledger is gone or cleared on reconnect */ }
+    }
+  }
+}
+
+/** This router's ledger: charges on enqueue, releases on the notices addressed to it, cleared on a reconnect. */
+export class JetStreamShare {
+  readonly origin = randomBytes(6).toString('hex');
+  readonly ledger: ShareLedger;
+  private readonly sub: Subscription;
+  private readonly status: { stop(): void };
+
+  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits) {
+    const ledger = (this.ledger = new ShareLedger(limits));
+    this.sub = nc.subscribe(`${prefix}.webhooks.settled.${this.origin}`, {
+      callback: (_err, m) => {
+        for (const t of m.string().split(' ')) {
+          const slash = t.indexOf('/');
+          if (slash > 0) ledger.release(t.slice(0, slash), Number(t.slice(slash + 1)) || 0);
+        }
+      },
+    });
+    const it = nc.status();
+    this.status = it as unknown as { stop(): void };
+    void (async () => { for await (const s of it) if (s.type === 'reconnect') ledger.clear(); })().catch(() => undefined);
+  }
+
+  /** Charges `user`'s job of `bytes` (throws WebhookShareError past the share); returns its tag. */
+  charge(user: string, bytes: number): ShareTag {
+    const key = keyOf(user);
+    this.ledger.take(key, bytes);
+    return { origin: this.origin, key, bytes };
+  }
+
+  /** A charge whose job was never stored. */
+  refund(t: ShareTag): void { this.ledger.release(t.key, t.bytes); }
+
+  close(): void {
+    this.sub.unsubscribe();
+    this.status.stop();
+  }
+}
+
+/** The ledger's key for a user: 72 bits of SHA-256, so user ids never travel in headers. */
+export const keyOf = (user: string): string => createHash('sha256').update(user).digest('base64url').slice(0, 12);
