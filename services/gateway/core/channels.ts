@@ -95,7 +95,8 @@ class ChannelState<C extends ChannelConn> {
   epoch = '';
   /** Highest offset fanned out in order; -1 until the first history read. */
   last = -1;
-  readonly members = new Set<C>();
+  /** Members, each with its join's number: a read answering an earlier join of the same member is stale. */
+  readonly members = new Map<C, number>();
   ring: ChannelArrival[] = [];
   readonly held = new Map<number, ChannelArrival>();
   heldSince = 0;
@@ -116,6 +117,7 @@ export class ChannelHub<C extends ChannelConn> {
   private readonly states = new Map<string, ChannelState<C>>();
   private readonly holding = new Set<ChannelState<C>>();
   private readonly awaiting = new Set<C>();
+  private joinSeq = 0;
 
   constructor(private readonly o: ChannelOptions, private readonly link: ChannelLink, private readonly topics: TopicPublisher,
     private readonly send: (c: C, frame: string | Uint8Array) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {
@@ -183,7 +185,8 @@ export class ChannelHub<C extends ChannelConn> {
     }
     set.add(channel);
     const st = this.state(channel);
-    st.members.add(c);
+    const seq = ++this.joinSeq;
+    st.members.set(c, seq);
     const interest = st.interest!;
     // A channel this gateway already follows knows its position: a plain join needs no history read, so a
     // reconnect storm costs one read per channel per gateway, not one per connection. Nor does a recovery from another
@@ -192,9 +195,11 @@ export class ChannelHub<C extends ChannelConn> {
     const read = known
       ? Promise.resolve({ channel, epoch: st.epoch, offset: st.last, pubs: [], covered: from === undefined || from.offset === st.last })
       : interest.ready.then(() => st.reads.read(from?.offset ?? -1, () => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) })));
+    // Left and joined again while this read was in flight: the later join answers (this one would replay into it).
+    const current = (): boolean => this.isMember(c, channel) && st.members.get(c) === seq;
     return read
       .then((r) => {
-        if (!this.isMember(c, channel)) return;
+        if (!current()) return;
         if (st.last < 0) this.sync(st, r.epoch, r.offset);
         // Past its byte bound the history answers with the prefix that fits (not covered): the pager reads the rest.
         const holds = r.covered || (from !== undefined && r.pubs[0]?.offset === from.offset + 1);
@@ -209,7 +214,7 @@ export class ChannelHub<C extends ChannelConn> {
         if (!st.occupied) { st.occupied = true; this.occupancy(channel, true); }
       })
       .catch((err: unknown) => {
-        if (!this.isMember(c, channel)) return;
+        if (!current()) return;
         this.bumpJoin('failed');
         this.leave(c, channel);
         const code = err instanceof LonglinkError ? err.code : Errors.STORE_UNAVAILABLE.code;
