@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { bool, csv, int, loadConfig, optionalString, v, type ConfigOf } from '../shared/config.js';
 
 export const gatewaySpec = {
-  host: v('LONGLINK_GATEWAY_HOST', z.string().min(1), 'Address the WebSocket listener binds to.', '0.0.0.0'),
+  host: v('LONGLINK_GATEWAY_HOST', z.string().min(1), 'Address the WebSocket listener binds to. Unset in dev mode with the built-in dev secret (no JWT key): 127.0.0.1, since anyone who can reach that gateway can mint tokens for any user; set it (e.g. 0.0.0.0) to expose a dev gateway on purpose.', '0.0.0.0'),
   port: v('LONGLINK_GATEWAY_PORT', int(0, 65535), 'WebSocket port (also serves /healthz, /readyz, /metrics). 0 picks a free port.', '8080'),
   gatewayId: v('LONGLINK_GATEWAY_ID', optionalString, 'Gateway id announced in hello and presence. Default: host name + random suffix.'),
   dev: v('LONGLINK_DEV', bool, 'Dev mode: allows the built-in, publicly known dev JWT secret. Never in production.', 'false'),
@@ -82,5 +82,12 @@ export function validateGatewayConfig(c: GatewayConfig): string[] {
 }
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  return loadConfig(gatewaySpec, env, validateGatewayConfig);
+  const c = loadConfig(gatewaySpec, env, validateGatewayConfig);
+  // The built-in dev secret is public: a gateway that accepts it listens on loopback unless told otherwise.
+  const devSecret = c.dev && c.jwtSecret === undefined && c.jwtPublicKey === undefined && c.jwtJwksUrl === undefined;
+  if (devSecret && (env.LONGLINK_GATEWAY_HOST ?? '') === '') return Object.freeze({ ...c, host: DEV_HOST });
+  return c;
 }
+
+/** Where a gateway on the public dev secret listens when LONGLINK_GATEWAY_HOST is unset. */
+export const DEV_HOST = '127.0.0.1';
