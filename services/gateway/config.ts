@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { bool, csv, int, loadConfig, optionalString, v, type ConfigOf } from '../shared/config.js';
+import { isLoopbackHttpUrl } from '../shared/loopback-url.js';
 
 export const gatewaySpec = {
   host: v('LONGLINK_GATEWAY_HOST', z.string().min(1), 'Address the WebSocket listener binds to. Unset in dev mode with the built-in dev secret (no JWT key): 127.0.0.1, since anyone who can reach that gateway can mint tokens for any user; set it (e.g. 0.0.0.0) to expose a dev gateway on purpose.', '0.0.0.0'),
@@ -56,11 +57,7 @@ export const DEV_JWT_SECRET = 'longlink-dev-secret-DO-NOT-USE-IN-PRODUCTION-0000
 
 /** https, or http to this machine's loopback (nothing on the network can substitute the keys there). */
 function jwksUrlSafe(url: string): boolean {
-  const u = new URL(url);
-  if (u.protocol === 'https:') return true;
-  if (u.protocol !== 'http:') return false;
-  const h = u.hostname;
-  return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  return new URL(url).protocol === 'https:' || isLoopbackHttpUrl(url);
 }
 
 /** Cross-field rules that a per-variable schema can't express. */
