@@ -5,7 +5,10 @@
  * A join knows the last offset the client has (`pos`: its recover position,
  * or the channel's position for a plain join) and has the first history
  * answer. From there, until `pos` reaches the offset this gateway has fanned
- * out (`last`), the connection is written, in order and once each:
+ * out (`last`) and the latest one the history has shown (`until`: this
+ * gateway's live stream can be behind it, e.g. its tail lost on the bus and
+ * not noticed before the next message), the connection is written, in order
+ * and once each:
  *
  * 1. what the history answered (a history reply is bounded in bytes: over
  *    the bound it is the prefix that fits);
@@ -73,6 +76,11 @@ export interface CatchUp<C> {
   readonly recovering: boolean;
   /** Last offset written to the client. */
   pos: number;
+  /**
+   * The latest offset the history has shown (its replies' `offset`): written up to at least this, even when the live
+   * stream here is behind it (st.last; its tail may have been lost on the bus, found only at the next message).
+   */
+  until: number;
   page: Step[];
   next: number;
   /** The page came from the ring: it may skip a gap the topic's subscribers saw skipped too. */
@@ -122,11 +130,11 @@ export class ChannelPager<C extends PagerConn> {
    * `recovering`: the client asked for recovery and was told `recovered:true`, so a cut tells it otherwise; a plain
    * join that cannot be caught up joins the live stream where it is, as its `subscribed` frame promised nothing more.
    */
-  start(c: C, st: PagerChannel<C>, pos: number, first: readonly ChannelRecord[], recovering: boolean): void {
-    if (first.length === 0 && pos === st.last) { c.socket.subscribe(st.name); return; }
+  start(c: C, st: PagerChannel<C>, pos: number, first: readonly ChannelRecord[], recovering: boolean, historyOffset = pos): void {
+    if (first.length === 0 && pos === st.last && historyOffset <= pos) { c.socket.subscribe(st.name); return; }
     const epoch = st.epoch;
     const cu: CatchUp<C> = {
-      c, st, epoch, pos, recovering, next: 0, fromRing: false, fetching: false, paused: false, failures: 0, retryAt: 0,
+      c, st, epoch, pos, until: historyOffset, recovering, next: 0, fromRing: false, fetching: false, paused: false, failures: 0, retryAt: 0,
       page: first.map((p) => ({ offset: p.offset, frame: encodePubRaw(st.name, p.offset, epoch, p.id, p.ts, p.data) })),
     };
     const old = st.catchingUp.get(c);
@@ -193,7 +201,7 @@ export class ChannelPager<C extends PagerConn> {
       cu.paused = false;
       cu.page = [];
       cu.next = 0;
-      if (cu.pos >= st.last) { this.finish(cu); return; }
+      if (cu.pos >= Math.max(st.last, cu.until)) { this.finish(cu); return; }
       const i = st.ring.findIndex((m) => m.offset === cu.pos + 1);
       if (i < 0) { this.fetch(cu); return; }
       cu.page = st.ring.slice(i);
@@ -222,6 +230,7 @@ export class ChannelPager<C extends PagerConn> {
       if (!this.alive(cu)) { this.end(cu); return; }
       // Another epoch, or the history no longer holds from + 1 (trimmed or expired while paging): cut (pump).
       const ok = r.epoch === cu.epoch && r.pubs[0]?.offset === from + 1;
+      if (ok) cu.until = Math.max(cu.until, r.offset);
       cu.failures = 0;
       cu.fromRing = false;
       cu.page = ok ? r.pubs.map((p) => ({ offset: p.offset, frame: encodePubRaw(st.name, p.offset, cu.epoch, p.id, p.ts, p.data) })) : [];

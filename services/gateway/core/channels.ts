@@ -209,7 +209,7 @@ export class ChannelHub<C extends ChannelConn> {
         this.bumpJoin(recovered === undefined ? 'fresh' : recovered ? 'recovered' : 'not_recovered');
         c.socket.cork(() => {
           this.send(c, encodeJson({ op: 'subscribed', channel, offset: r.offset, epoch: st.epoch, ...(recovered !== undefined ? { recovered } : {}) }));
-          if (recovered === true) this.pager.start(c, st, from!.offset, r.pubs, true);
+          if (recovered === true) this.pager.start(c, st, from!.offset, r.pubs, true, r.offset);
           else this.pager.start(c, st, r.epoch === st.epoch ? r.offset : st.last, [], false);
         });
         this.presence('join', c, channel);
