@@ -104,7 +104,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     this.publisher = o.layout === 'single'
       ? new JobPublisher(o.nc, { maxJobs: 1, encode: (subject, jobs) => encodeJobJson(jobs[0]!, subject.slice(q.length)) })
       : new JobPublisher(o.nc);
-    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share, o.shareLapseMs ?? shareLapseMs(o.horizonMs, o.timeoutMs)) : undefined;
+    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share, o.shareLapseMs ?? shareLapseMs(o.horizonMs, o.timeoutMs), o.log) : undefined;
     this.notices = new ShareNotices(o.nc, o.prefix);
   }
 

@@ -30,6 +30,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Logger } from '../../shared/log.js';
 import { ShareLedger, type ShareLimits } from './core/share.js';
 
 /** One job's charge, as a message header carries it; `gen`: the origin's ledger generation it was charged in. */
@@ -110,10 +111,13 @@ export class JetStreamShare {
   private readonly sub: Subscription;
   private readonly status: { stop(): void };
 
-  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, lapseMs: number) {
+  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, lapseMs: number, log: Logger) {
     const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
-    this.sub = nc.subscribe(`${prefix}.webhooks.settled.${this.origin}`, {
-      callback: (_err, m) => {
+    const subject = `${prefix}.webhooks.settled.${this.origin}`;
+    this.sub = nc.subscribe(subject, {
+      // An error (the subscription denied by NATS permissions) comes with no message: reading it would throw in the client's reader and wedge the connection.
+      callback: (err, m) => {
+        if (err) { log.error({ err: String(err), subject }, 'webhook share: settle notices cannot be received; charges are released only when they lapse'); return; }
         for (const t of m.string().split(' ')) {
           const [key, bytes, gen] = t.split('/', 3);
           if (key) ledger.release(key, Number(bytes) || 0, gen === undefined ? undefined : Number(gen));
