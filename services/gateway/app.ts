@@ -10,7 +10,7 @@ import type { Bus } from '../shared/bus/bus.js';
 import type { Subjects } from '../shared/bus/subjects.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
-import type { NatsBusStats } from '../shared/metrics.js';
+import { sharedScrape, type NatsBusStats } from '../shared/metrics.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
 import { createAuthenticator } from './auth.js';
 import { DEV_JWT_SECRET, type GatewayConfig } from './config.js';
@@ -46,7 +46,7 @@ export function coreOptions(c: GatewayConfig, gatewayId: string): CoreOptions {
       startTargetMs: c.sessionStartTargetMs, resumeTimeoutMs: c.resumeTimeoutMs, sourceRate: c.sourceConnectRate, sourceBurst: c.sourceConnectBurst,
     },
     drain: { windowMs: c.drainWindowMs, reconnectJitterMs: c.drainReconnectJitterMs },
-    channels: { maxPerConnection: c.maxChannelsPerConnection, recoverWaitMs: RECOVER_WAIT_MS, presenceEvents: c.channelPresenceEvents },
+    channels: { maxPerConnection: c.maxChannelsPerConnection, recoverWaitMs: RECOVER_WAIT_MS, presenceEvents: c.channelPresenceEvents, maxPageReads: c.channelPageReads },
   };
 }
 
@@ -105,7 +105,7 @@ export async function startGateway(deps: {
     server = await startUwsGateway({
       core, auth, clock, host: config.host, port: config.port, clientIpHeader: config.clientIpHeader, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
       tickMs: config.wheelTickMs, maxChannels: config.maxChannelsPerConnection, ready: () => !core.isDraining && auth.ready() && ready(),
-      metrics: { contentType: served.contentType, metrics: () => served.metrics() }, log,
+      metrics: { contentType: served.contentType, metrics: sharedScrape(() => served.metrics()) }, log,
     });
   } catch (err) {
     listener.close();

@@ -14,7 +14,7 @@ import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/log.js';
 import { exitOnStartError, onShutdown } from '../shared/shutdown.js';
 import { z } from 'zod';
-import { v } from '../shared/config.js';
+import { decimal, v } from '../shared/config.js';
 import { loadRouterSettings, routerSpec } from './config.js';
 import { loadWebhookSettings, webhookSpec } from './webhooks/config.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
@@ -34,7 +34,7 @@ import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
 
 const processSpec = {
   logLevel: v('LONGLINK_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'Log level.', 'info'),
-  shutdownTimeoutMs: v('LONGLINK_SHUTDOWN_TIMEOUT_MS', z.coerce.number().int().min(100), 'Hard deadline from SIGTERM to exit (ms).', '15000'),
+  shutdownTimeoutMs: v('LONGLINK_SHUTDOWN_TIMEOUT_MS', decimal.pipe(z.number().int().min(100)), 'Hard deadline from SIGTERM to exit (ms).', '15000'),
 } as const;
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {

@@ -26,8 +26,14 @@ export function v<T>(env: string, schema: z.ZodType<T>, description: string, def
 }
 
 // ---- reusable schemas ----
-export const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-export const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+/**
+ * A decimal number (surrounding spaces allowed): not what Number() takes, which reads a blank value as 0 (and for
+ * caps, rates and ports 0 means off, no limit or any port), and `0x1f`, `0b1`, `0o7` and `Infinity` as numbers.
+ */
+const DECIMAL = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+export const decimal = z.string({ error: 'must be a decimal number' }).regex(DECIMAL, 'must be a decimal number').transform(Number);
+export const int = (min: number, max: number) => decimal.pipe(z.number().int().min(min).max(max));
+export const num = (min: number, max: number) => decimal.pipe(z.number().min(min).max(max));
 export const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']).transform((s) => ['true', '1', 'yes', 'on'].includes(s));
 export const optionalString = z.string().min(1).optional();
 export const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0));

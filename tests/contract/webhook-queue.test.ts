@@ -186,12 +186,48 @@ describe('JetStream webhook queue', () => {
   });
 });
 
+describe('JetStream webhook queue: dead-letter bound', () => {
+  it('the dead-letter stream is bounded in bytes: past it the longest-dead go first, the newest stay', async () => {
+    const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.deadbound', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, deadMaxBytes: 64 * 1024 });
+    const body = JSON.stringify({ pad: 'x'.repeat(2000) });
+    const n = 100;
+    let buried = 0;
+    const c = await q.consume('gone', 16, async (j: LeasedJob) => { await j.dead({ job: j.job, attempts: 1, reason: 'HTTP 500', deadAt: Date.now() }); buried++; });
+    try {
+      for (let i = 0; i < n; i++) await q.enqueue({ id: `msg_dead_${i}`, endpoint: 'gone', type: 'push.offline', createdAt: Date.now(), body });
+      await until(() => buried >= n, 20_000, 'every job dead-lettered');
+      const info = await q.manager.streams.info(q.deadStream);
+      assert.equal(info.config.max_bytes, 64 * 1024);
+      assert.ok(info.state.bytes <= 64 * 1024, `dead stream holds ${info.state.bytes} bytes`);
+      const count = await q.deadCount('gone');
+      assert.ok(count > 0 && count < n, `${count} of ${n} dead letters kept`);
+      const kept = (await q.listDead('gone', n)).map((d) => d.job.id);
+      assert.ok(kept.includes(`msg_dead_${n - 1}`), 'the newest dead letter is kept');
+      assert.ok(!kept.includes('msg_dead_0'), 'the longest-dead went first');
+    } finally {
+      await c.stop();
+      await q.close();
+    }
+  });
+
+  it('an existing dead-letter stream without a byte bound gets one when a router opens the queue', async () => {
+    const jsm = await jetstreamManager(bus.connection);
+    await jsm.streams.add({ name: 'contract_old_webhooks_dead', subjects: ['contract.old.webhooks.dead.*'], max_age: 3_600_000 * 1_000_000 });
+    const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.old', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
+    try {
+      assert.equal((await jsm.streams.info(q.deadStream)).config.max_bytes, 1024 ** 3);
+    } finally {
+      await q.close();
+    }
+  });
+});
+
 /*
  * The memory queue's bounds are tested here, not in the shared contract: the
  * JetStream queue is bounded too (max_bytes with DiscardNew on the queue
  * stream, DiscardOld on the dead stream), but by the stream's stored bytes
- * (framing and batches included) across every endpoint, and its dead stream
- * by age alone, so no one set of numbers means the same on both adapters.
+ * (framing and batches included) across every endpoint, so no one set of
+ * numbers means the same on both adapters.
  */
 describe('memory webhook queue: bounds', () => {
   const held = (j: LeasedJob[]): ((l: LeasedJob) => Promise<void>) => async (l) => { j.push(l); };

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, helpText } from '../../services/shared/config.js';
 import { gatewaySpec, loadGatewayConfig } from '../../services/gateway/config.js';
+import { loadRouterSettings } from '../../services/router/config.js';
 
 const KEY = { LONGLINK_JWT_SECRET: 'x'.repeat(32) };
 
@@ -12,6 +13,9 @@ describe('gateway config', () => {
     assert.equal(c.hbCheck, true);
     assert.ok(Object.isFrozen(c));
     assert.throws(() => { (c as { port: number }).port = 1; });
+    assert.equal(c.channelPageReads, 64);
+    assert.equal(loadGatewayConfig({ ...KEY, LONGLINK_CHANNEL_PAGE_READS: '8' }).channelPageReads, 8);
+    assert.throws(() => loadGatewayConfig({ ...KEY, LONGLINK_CHANNEL_PAGE_READS: '0' }), /LONGLINK_CHANNEL_PAGE_READS/);
   });
   it('names every bad variable at once, without echoing secrets', () => {
     try {
@@ -48,5 +52,28 @@ describe('gateway config', () => {
     for (const s of Object.values(gatewaySpec)) assert.ok(text.includes(s.env), s.env);
     assert.match(text, /LONGLINK_JWT_SECRET[\s\S]*?\(secret, no default\)/);
     assert.match(text, /LONGLINK_HB_GRACE_MS[\s\S]*?default: 5000/);
+  });
+});
+
+describe('numeric variables', () => {
+  const router = { LONGLINK_API_KEYS: 'k'.repeat(20) };
+  it('a blank value is refused, not read as 0 (which turns caps and rates off, or picks any port)', () => {
+    for (const blank of [' ', '  ', ' \t', '\n']) {
+      assert.throws(() => loadRouterSettings({ ...router, LONGLINK_MAX_DEVICES_PER_USER: blank }), /LONGLINK_MAX_DEVICES_PER_USER: must be a decimal number/, JSON.stringify(blank));
+      assert.throws(() => loadRouterSettings({ ...router, LONGLINK_PUBLISH_RATE: blank }), /LONGLINK_PUBLISH_RATE: must be a decimal number/);
+      assert.throws(() => loadRouterSettings({ ...router, LONGLINK_API_PORT: blank }), /LONGLINK_API_PORT: must be a decimal number/);
+      assert.throws(() => loadGatewayConfig({ ...KEY, LONGLINK_SOURCE_CONNECT_RATE: blank }), /LONGLINK_SOURCE_CONNECT_RATE: must be a decimal number/);
+    }
+  });
+  it('hex, binary, octal and Infinity are refused; decimal forms (spaces around, exponent) read as before', () => {
+    for (const odd of ['0x1f90', '0b1', '0o17', 'Infinity', '1_000', '8080abc']) {
+      assert.throws(() => loadRouterSettings({ ...router, LONGLINK_API_PORT: odd }), /LONGLINK_API_PORT: must be a decimal number/, odd);
+    }
+    assert.equal(loadRouterSettings({ ...router, LONGLINK_API_PORT: ' 8082 ' }).apiPort, 8082);
+    assert.equal(loadRouterSettings({ ...router, LONGLINK_PUBLISH_RATE: '1e3' }).publishRate, 1000);
+    assert.equal(loadRouterSettings({ ...router, LONGLINK_MAX_DEVICES_PER_USER: '0' }).maxDevicesPerUser, 0, 'an explicit 0 still means no cap');
+    assert.throws(() => loadRouterSettings({ ...router, LONGLINK_API_PORT: '80.5' }), /LONGLINK_API_PORT/);
+    assert.equal(loadRouterSettings(router).apiPort, 8081, 'unset or empty: the default');
+    assert.equal(loadRouterSettings({ ...router, LONGLINK_API_PORT: '' }).apiPort, 8081);
   });
 });

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
 import { ConfigError } from '../../services/shared/config.js';
+import type { LonglinkError } from '../../services/shared/errors.js';
 import { systemClock } from '../../services/shared/clock.js';
 import { loadWebhookSettings } from '../../services/router/webhooks/config.js';
 import { decodeSecret, signWebhook } from '../../services/router/webhooks/core/signer.js';
@@ -89,6 +90,38 @@ describe('webhook config', () => {
     const answer = JSON.stringify(await route.handle('', new URLSearchParams(), undefined as never));
     assert.match(answer, /"url":"https:\/\/api\.internal\/hooks\?token=\*\*\*"/);
     assert.doesNotMatch(answer, /s3cr3t/);
+  });
+
+  it('dead-letter list: limit is digits, once, and the only query parameter (as the inbox API)', async () => {
+    const settings = loadWebhookSettings({ LONGLINK_WEBHOOKS: endpoints('http://127.0.0.1:1/h', [newSecret()]) });
+    const route = webhookRoutes(settings, new MemoryWebhookQueue(), new WebhookStats(['be'])).find((r) => r.template === '/v1/webhooks/:endpoint/dead-letters')!;
+    const list = (q: string): Promise<unknown> => route.handle('be', new URLSearchParams(q), undefined as never);
+    for (const bad of ['limit=0x10', 'limit=1e2', 'limit=%201', 'limit=', 'limit=0', 'limit=1001', 'limit=1&limit=2', 'limt=5']) {
+      await assert.rejects(list(bad), (e: LonglinkError) => e.code === 'LL_API_VALIDATION', bad);
+    }
+    for (const ok of ['', 'limit=1', 'limit=1000']) assert.equal(((await list(ok)) as { status: number }).status, 200, ok);
+    const replay = webhookRoutes(settings, new MemoryWebhookQueue(), new WebhookStats(['be'])).find((r) => r.template === '/v1/webhooks/:endpoint/dead-letters/replay')!;
+    await assert.rejects(replay.handle('be', new URLSearchParams(), { limit: '0x10' }), (e: LonglinkError) => e.code === 'LL_API_VALIDATION');
+    assert.equal((await replay.handle('be', new URLSearchParams(), { limit: 5 })).status, 200);
+  });
+
+  it('says at start which endpoints are plain http:// beyond this machine, and whether they answer upstream requests', async () => {
+    const list = JSON.stringify([
+      { name: 'tls', url: 'https://api.example/h', events: ['*'], secrets: [newSecret()] },
+      { name: 'sidecar', url: 'http://127.0.0.1:9/h', events: ['*'], secrets: [newSecret()] },
+      { name: 'local', url: 'http://localhost:9/h', events: ['*'], secrets: [newSecret()] },
+      { name: 'plain', url: 'http://backend.svc:8080/h', events: ['push.offline'], secrets: [newSecret()] },
+      { name: 'replies', url: 'http://10.0.0.7/h?token=s3cr3t', events: ['upstream.message'], secrets: [newSecret()] },
+    ]);
+    const settings = loadWebhookSettings({ LONGLINK_WEBHOOKS: list });
+    const warned: { o: Record<string, unknown>; msg: string }[] = [];
+    const log = { ...silent, warn: (o: Record<string, unknown>, msg: string) => { warned.push({ o, msg }); } };
+    const wh = createWebhooks({ settings, queue: new MemoryWebhookQueue(), clock: systemClock, log: log as typeof silent });
+    await wh.close();
+    assert.deepEqual(warned.map((w) => w.o.endpoint), ['plain', 'replies']);
+    assert.match(warned[1]!.msg, /upstream requests/);
+    assert.doesNotMatch(warned[0]!.msg, /upstream requests/);
+    assert.ok(warned.every((w) => !JSON.stringify(w).includes('s3cr3t') && !JSON.stringify(w).includes('10.0.0.7')), 'names the endpoint, never its URL');
   });
 
   it('expands patterns, freezes the settings, and is off by default', () => {

@@ -59,6 +59,8 @@ export interface ChannelOptions {
   recoverWaitMs: number;
   /** A join's catch-up (recovery pages) writes while the socket's send buffer is under this (bytes; default 256 KiB). */
   highWaterBytes?: number;
+  /** Recovery page reads this gateway has in flight at most (channel-pager.ts; default 64). */
+  maxPageReads?: number;
   /** Publish join and leave events for backends (ChannelLink.channelPresence), with this gateway id and wall clock; off when absent. */
   presenceEvents?: { gateway: string; wallNow: () => number };
   /** Report this gateway's first local subscriber of a channel and its last one leaving (ChannelLink.channelOccupancy); off when absent. */
@@ -95,7 +97,8 @@ class ChannelState<C extends ChannelConn> {
   epoch = '';
   /** Highest offset fanned out in order; -1 until the first history read. */
   last = -1;
-  readonly members = new Set<C>();
+  /** Members, each with its join's number: a read answering an earlier join of the same member is stale. */
+  readonly members = new Map<C, number>();
   ring: ChannelArrival[] = [];
   readonly held = new Map<number, ChannelArrival>();
   heldSince = 0;
@@ -116,11 +119,12 @@ export class ChannelHub<C extends ChannelConn> {
   private readonly states = new Map<string, ChannelState<C>>();
   private readonly holding = new Set<ChannelState<C>>();
   private readonly awaiting = new Set<C>();
+  private joinSeq = 0;
 
   constructor(private readonly o: ChannelOptions, private readonly link: ChannelLink, private readonly topics: TopicPublisher,
     private readonly send: (c: C, frame: string | Uint8Array) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {
     this.pager = new ChannelPager<C>({ send, now, history: (channel, afterOffset) => link.history({ channel, afterOffset }),
-      current: (st) => this.states.get(st.name) === st, highWaterBytes: o.highWaterBytes ?? 256 * 1024, retryAfterMs: o.repairAfterMs });
+      current: (st) => this.states.get(st.name) === st, highWaterBytes: o.highWaterBytes ?? 256 * 1024, retryAfterMs: o.repairAfterMs, maxReads: o.maxPageReads ?? 64 });
     this.stats = { published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0,
       interestAdded: 0, interestDropped: 0, historyReads: { started: 0, shared: 0 }, joins: new Map(), catchUp: this.pager.stats };
   }
@@ -183,7 +187,8 @@ export class ChannelHub<C extends ChannelConn> {
     }
     set.add(channel);
     const st = this.state(channel);
-    st.members.add(c);
+    const seq = ++this.joinSeq;
+    st.members.set(c, seq);
     const interest = st.interest!;
     // A channel this gateway already follows knows its position: a plain join needs no history read, so a
     // reconnect storm costs one read per channel per gateway, not one per connection. Nor does a recovery from another
@@ -192,9 +197,11 @@ export class ChannelHub<C extends ChannelConn> {
     const read = known
       ? Promise.resolve({ channel, epoch: st.epoch, offset: st.last, pubs: [], covered: from === undefined || from.offset === st.last })
       : interest.ready.then(() => st.reads.read(from?.offset ?? -1, () => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) })));
+    // Left and joined again while this read was in flight: the later join answers (this one would replay into it).
+    const current = (): boolean => this.isMember(c, channel) && st.members.get(c) === seq;
     return read
       .then((r) => {
-        if (!this.isMember(c, channel)) return;
+        if (!current()) return;
         if (st.last < 0) this.sync(st, r.epoch, r.offset);
         // Past its byte bound the history answers with the prefix that fits (not covered): the pager reads the rest.
         const holds = r.covered || (from !== undefined && r.pubs[0]?.offset === from.offset + 1);
@@ -209,7 +216,7 @@ export class ChannelHub<C extends ChannelConn> {
         if (!st.occupied) { st.occupied = true; this.occupancy(channel, true); }
       })
       .catch((err: unknown) => {
-        if (!this.isMember(c, channel)) return;
+        if (!current()) return;
         this.bumpJoin('failed');
         this.leave(c, channel);
         const code = err instanceof LonglinkError ? err.code : Errors.STORE_UNAVAILABLE.code;

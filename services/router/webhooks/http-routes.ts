@@ -14,11 +14,22 @@ const REPLAY = /^\/v1\/webhooks\/([A-Za-z0-9_-]{1,32})\/dead-letters\/replay$/;
 const MAX_LIST = 1000;
 const MAX_REPLAY = 10_000;
 
+/** A query value: digits only, as the inbox API's since and limit (Number() also took '0x10', '1e2' and ' 1'). */
+const DIGITS = /^[1-9][0-9]{0,15}$/;
+
 function limitOf(raw: unknown, def: number, max: number, where: string): number {
-  if (raw === undefined || raw === null || raw === '') return def;
-  const n = typeof raw === 'string' ? Number(raw) : raw;
+  if (raw === undefined || raw === null) return def;
+  const n = typeof raw === 'string' ? (DIGITS.test(raw) ? Number(raw) : NaN) : raw;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) throw new LonglinkError(Errors.API_VALIDATION, `${where}: must be an integer from 1 to ${max}`);
   return n;
+}
+
+/** The list's query: `limit` at most once, nothing else (as the inbox API). */
+function listLimit(query: URLSearchParams): number {
+  for (const k of query.keys()) if (k !== 'limit') throw new LonglinkError(Errors.API_VALIDATION, `${k.slice(0, 64)}: unknown query parameter (use limit)`);
+  const all = query.getAll('limit');
+  if (all.length > 1) throw new LonglinkError(Errors.API_VALIDATION, 'limit: given more than once');
+  return limitOf(all[0], 100, MAX_LIST, 'limit');
 }
 
 /**
@@ -53,7 +64,7 @@ export function webhookRoutes(settings: WebhookSettings, queue: WebhookQueue, st
       method: 'GET', template: '/v1/webhooks/:endpoint/dead-letters', match: (p) => DEAD.exec(p)?.[1],
       handle: async (name, query) => {
         known(name);
-        const limit = limitOf(query.get('limit') ?? undefined, 100, MAX_LIST, 'limit');
+        const limit = listLimit(query);
         const [count, dead] = await Promise.all([queue.deadCount(name), queue.listDead(name, limit)]);
         return {
           status: 200,

@@ -13,7 +13,8 @@
  *    attempt number), or for a job out of a message of several, the job
  *    re-published on its own with its count.
  *  - Stream `<P>_webhooks_dead` (subjects `<prefix>.webhooks.dead.<endpoint>`,
- *    limits retention, kept `deadTtlMs`): dead letters, counted per subject
+ *    limits retention, kept `deadTtlMs` and at most `deadMaxBytes`, the
+ *    longest-dead dropped first): dead letters, counted per subject
  *    and replayed by re-publishing them to the queue and deleting them.
  * Jobs travel several to a message (jetstream-publisher.ts: the jobs of
  * one event-loop turn per endpoint; job-codec.ts: the layout), and the
@@ -57,6 +58,8 @@ export interface JetStreamQueueOptions {
   layout?: 'batch' | 'single';
   /** Bytes the queue stream may hold; past it new events are refused (counted as dropped). Default 1 GiB. */
   maxBytes?: number;
+  /** Bytes the dead-letter stream may hold; past it the longest-dead are dropped. Default 1 GiB. */
+  deadMaxBytes?: number;
   /** Per-user share of what this router queues (LONGLINK_WEBHOOK_USER_MAX_JOBS / _BYTES); none: no share. */
   share?: ShareLimits;
   /** A charge whose settle notice never came is forgotten after this (default: shareLapseMs; tests shorten it). */
@@ -72,6 +75,7 @@ const MAX_AGE_PAST_HORIZON_MS = 3_600_000;
  * lease; plus a minute for clocks.
  */
 export const shareLapseMs = (horizonMs: number, timeoutMs: number): number => 2 * horizonMs + MAX_AGE_PAST_HORIZON_MS + timeoutMs + 5000 + 60_000;
+const GIB = 1024 ** 3;
 
 const ns = (ms: number): number => Math.round(ms * 1_000_000);
 /** Jobs handed out and not acked per endpoint (in flight or waiting out a retry delay). */
@@ -116,11 +120,13 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   async ensureStreams(): Promise<void> {
     await this.ensure({
       name: this.stream, subjects: [`${this.o.prefix}.webhooks.q.*`], retention: RetentionPolicy.Workqueue, storage: StorageType.File,
-      max_age: ns(this.o.horizonMs + MAX_AGE_PAST_HORIZON_MS), max_bytes: this.o.maxBytes ?? 1024 ** 3, discard: DiscardPolicy.New,
+      max_age: ns(this.o.horizonMs + MAX_AGE_PAST_HORIZON_MS), max_bytes: this.o.maxBytes ?? GIB, discard: DiscardPolicy.New,
     });
     await this.ensure({
       name: this.deadStream, subjects: [`${this.o.prefix}.webhooks.dead.*`], retention: RetentionPolicy.Limits, storage: StorageType.File,
-      max_age: ns(this.o.deadTtlMs), discard: DiscardPolicy.Old,
+      // Bounded in bytes too: by age alone, a receiver down for days kept every event of the dead-letter TTL
+      // (7 days by default, at the rate events happen) on the NATS servers' disks.
+      max_age: ns(this.o.deadTtlMs), max_bytes: this.o.deadMaxBytes ?? GIB, discard: DiscardPolicy.Old,
     });
   }
 
@@ -212,7 +218,10 @@ export class JetStreamWebhookQueue implements WebhookQueue {
 
   async deadCount(endpoint: string): Promise<number> {
     const subj = this.deadSubject(endpoint);
-    const info = await this.jsm.streams.info(this.deadStream, { subjects_filter: subj });
+    // Filtered by the stream's wildcard, not the exact subject: once the byte bound has dropped the first messages,
+    // nats-server 2.9's file store answered an exact-subject filter with no subjects at all, which read as 0 dead
+    // letters (nothing could be listed or replayed).
+    const info = await this.jsm.streams.info(this.deadStream, { subjects_filter: `${this.o.prefix}.webhooks.dead.*` });
     return info.state.subjects?.[subj] ?? 0;
   }
 
