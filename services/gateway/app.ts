@@ -46,7 +46,7 @@ export function coreOptions(c: GatewayConfig, gatewayId: string): CoreOptions {
       startTargetMs: c.sessionStartTargetMs, resumeTimeoutMs: c.resumeTimeoutMs, sourceRate: c.sourceConnectRate, sourceBurst: c.sourceConnectBurst,
     },
     drain: { windowMs: c.drainWindowMs, reconnectJitterMs: c.drainReconnectJitterMs },
-    channels: { maxPerConnection: c.maxChannelsPerConnection, recoverWaitMs: RECOVER_WAIT_MS, presenceEvents: c.channelPresenceEvents },
+    channels: { maxPerConnection: c.maxChannelsPerConnection, recoverWaitMs: RECOVER_WAIT_MS, presenceEvents: c.channelPresenceEvents, maxPageReads: c.channelPageReads },
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { bool, csv, int, loadConfig, optionalString, v, type ConfigOf } from '../shared/config.js';
+import { isLoopbackHttpUrl } from '../shared/loopback-url.js';
 
 export const gatewaySpec = {
   host: v('LONGLINK_GATEWAY_HOST', z.string().min(1), 'Address the WebSocket listener binds to. Unset in dev mode with the built-in dev secret (no JWT key): 127.0.0.1, since anyone who can reach that gateway can mint tokens for any user; set it (e.g. 0.0.0.0) to expose a dev gateway on purpose.', '0.0.0.0'),
@@ -29,6 +30,7 @@ export const gatewaySpec = {
   maxBackpressure: v('LONGLINK_MAX_BACKPRESSURE', int(1024, 1 << 30), 'Hard send-buffer cap (bytes): a send over it is dropped and the connection closed as a slow consumer.', '1048576'),
   writeTimeoutMs: v('LONGLINK_WRITE_TIMEOUT_MS', int(100, 600_000), 'How long the send buffer may stay over its bound before the peer counts as gone (ms).', '10000'),
   maxChannelsPerConnection: v('LONGLINK_MAX_CHANNELS_PER_CONNECTION', int(1, 10_000), 'Channels one connection may receive (token claim plus subscribe calls; the broadcast channel does not count). A token naming more is refused with 400 LL_CHANNEL_LIMIT; a subscribe past it gets an unsubscribed frame with LL_CHANNEL_LIMIT.', '64'),
+  channelPageReads: v('LONGLINK_CHANNEL_PAGE_READS', int(1, 10_000), 'Channel recovery page reads this gateway has in flight at most (each up to half the bus message bound, 256 KiB by default): over it a recovering connection waits its turn (longlink_gateway_channel_recovery_reads_waiting).', '64'),
   channelPresenceEvents: v('LONGLINK_CHANNEL_PRESENCE_EVENTS', bool, 'Publish a join / leave event on <prefix>.chpresence.<channel> whenever a connection starts or stops receiving a channel (for backends; one bus message per join and per leave).', 'false'),
   ratePerSec: v('LONGLINK_RATE_PER_SEC', int(1, 100_000), 'Inbound frames per second per connection (token bucket refill).', '20'),
   rateBurst: v('LONGLINK_RATE_BURST', int(1, 100_000), 'Inbound token-bucket size per connection.', '60'),
@@ -55,11 +57,7 @@ export const DEV_JWT_SECRET = 'longlink-dev-secret-DO-NOT-USE-IN-PRODUCTION-0000
 
 /** https, or http to this machine's loopback (nothing on the network can substitute the keys there). */
 function jwksUrlSafe(url: string): boolean {
-  const u = new URL(url);
-  if (u.protocol === 'https:') return true;
-  if (u.protocol !== 'http:') return false;
-  const h = u.hostname;
-  return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  return new URL(url).protocol === 'https:' || isLoopbackHttpUrl(url);
 }
 
 /** Cross-field rules that a per-variable schema can't express. */

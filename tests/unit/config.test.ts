@@ -13,6 +13,9 @@ describe('gateway config', () => {
     assert.equal(c.hbCheck, true);
     assert.ok(Object.isFrozen(c));
     assert.throws(() => { (c as { port: number }).port = 1; });
+    assert.equal(c.channelPageReads, 64);
+    assert.equal(loadGatewayConfig({ ...KEY, LONGLINK_CHANNEL_PAGE_READS: '8' }).channelPageReads, 8);
+    assert.throws(() => loadGatewayConfig({ ...KEY, LONGLINK_CHANNEL_PAGE_READS: '0' }), /LONGLINK_CHANNEL_PAGE_READS/);
   });
   it('names every bad variable at once, without echoing secrets', () => {
     try {

@@ -105,6 +105,25 @@ describe('webhook config', () => {
     assert.equal((await replay.handle('be', new URLSearchParams(), { limit: 5 })).status, 200);
   });
 
+  it('says at start which endpoints are plain http:// beyond this machine, and whether they answer upstream requests', async () => {
+    const list = JSON.stringify([
+      { name: 'tls', url: 'https://api.example/h', events: ['*'], secrets: [newSecret()] },
+      { name: 'sidecar', url: 'http://127.0.0.1:9/h', events: ['*'], secrets: [newSecret()] },
+      { name: 'local', url: 'http://localhost:9/h', events: ['*'], secrets: [newSecret()] },
+      { name: 'plain', url: 'http://backend.svc:8080/h', events: ['push.offline'], secrets: [newSecret()] },
+      { name: 'replies', url: 'http://10.0.0.7/h?token=s3cr3t', events: ['upstream.message'], secrets: [newSecret()] },
+    ]);
+    const settings = loadWebhookSettings({ LONGLINK_WEBHOOKS: list });
+    const warned: { o: Record<string, unknown>; msg: string }[] = [];
+    const log = { ...silent, warn: (o: Record<string, unknown>, msg: string) => { warned.push({ o, msg }); } };
+    const wh = createWebhooks({ settings, queue: new MemoryWebhookQueue(), clock: systemClock, log: log as typeof silent });
+    await wh.close();
+    assert.deepEqual(warned.map((w) => w.o.endpoint), ['plain', 'replies']);
+    assert.match(warned[1]!.msg, /upstream requests/);
+    assert.doesNotMatch(warned[0]!.msg, /upstream requests/);
+    assert.ok(warned.every((w) => !JSON.stringify(w).includes('s3cr3t') && !JSON.stringify(w).includes('10.0.0.7')), 'names the endpoint, never its URL');
+  });
+
   it('expands patterns, freezes the settings, and is off by default', () => {
     assert.equal(loadWebhookSettings({}).endpoints.length, 0);
     const s = loadWebhookSettings({ LONGLINK_WEBHOOKS: endpoints('http://127.0.0.1:1/h', [newSecret(), newSecret()], ['connection.*', 'push.offline']) });

@@ -24,7 +24,13 @@
  * Bounds: writing pauses while the socket's send buffer is at
  * `highWaterBytes` and goes on when it drains (or at a tick), so a large
  * recovery never overruns the send-buffer cap; the gateway holds at most one
- * page (one history reply) per catching-up connection.
+ * page (one history reply) per catching-up connection. Page reads this
+ * gateway has in flight are capped (`maxReads`): after a mass reconnect with
+ * large gaps each catching-up connection would otherwise have its own read
+ * of up to the reply bound in flight at once (2,000 connections: 2,000 reads,
+ * ~500 MB through the router and the bus). Over the cap a catch-up waits its
+ * turn (FIFO); one that can share a read in flight, or go on from the ring,
+ * does not wait.
  *
  * A catch-up stops silently when the connection leaves the channel or closes
  * (the channel state's `catchingUp` entry is gone). It is **cut** when it
@@ -87,6 +93,8 @@ export interface PagerDeps<C> {
   now(): number;
   highWaterBytes: number;
   retryAfterMs: number;
+  /** Page reads this pager has in flight at most (reads shared with one in flight do not count). */
+  maxReads: number;
 }
 
 export interface PagerStats {
@@ -96,11 +104,16 @@ export interface PagerStats {
   pauses: number;
   /** Catch-ups that could not reach the live stream (a second `subscribed`, recovered:false). */
   cut: number;
+  /** Page reads in flight now (at most `maxReads`), and catch-ups waiting for one. */
+  readsInFlight: number;
+  waiting: number;
 }
 
 export class ChannelPager<C extends PagerConn> {
-  readonly stats: PagerStats = { pages: 0, pauses: 0, cut: 0 };
+  readonly stats: PagerStats = { pages: 0, pauses: 0, cut: 0, readsInFlight: 0, waiting: 0 };
   private readonly byConn = new Map<C, Set<CatchUp<C>>>();
+  /** Catch-ups waiting for a page read (over `maxReads`), oldest first. */
+  private readonly queue = new Set<CatchUp<C>>();
 
   constructor(private readonly d: PagerDeps<C>) {}
 
@@ -191,9 +204,20 @@ export class ChannelPager<C extends PagerConn> {
   private fetch(cu: CatchUp<C>): void {
     const { st } = cu;
     const from = cu.pos;
+    if (!st.reads.has(from) && this.stats.readsInFlight >= this.d.maxReads) {
+      this.queue.add(cu);
+      this.stats.waiting = this.queue.size;
+      return;
+    }
     cu.fetching = true;
     this.stats.pages++;
-    st.reads.read(from, () => this.d.history(st.name, from)).then((r) => {
+    st.reads.read(from, () => {
+      this.stats.readsInFlight++;
+      const p = this.d.history(st.name, from);
+      const done = (): void => { this.stats.readsInFlight--; this.admit(); };
+      p.then(done, done);
+      return p;
+    }).then((r) => {
       cu.fetching = false;
       if (!this.alive(cu)) { this.end(cu); return; }
       // Another epoch, or the history no longer holds from + 1 (trimmed or expired while paging): cut (pump).
@@ -208,6 +232,17 @@ export class ChannelPager<C extends PagerConn> {
       if (++cu.failures >= MAX_PAGE_FAILURES) cu.c.socket.cork(() => this.cut(cu));
       else cu.retryAt = this.d.now() + this.d.retryAfterMs;
     });
+  }
+
+  /** A page read ended: catch-ups waiting for one go on (from the ring, a shared read, or a read of their own). */
+  private admit(): void {
+    for (const cu of this.queue) {
+      if (this.stats.readsInFlight >= this.d.maxReads) break;
+      this.queue.delete(cu);
+      if (this.alive(cu)) cu.c.socket.cork(() => this.pump(cu));
+      else this.end(cu);
+    }
+    this.stats.waiting = this.queue.size;
   }
 
   /** Caught up: on the topic now, or once the live stream reaches what the history already gave. */
@@ -227,6 +262,7 @@ export class ChannelPager<C extends PagerConn> {
 
   private end(cu: CatchUp<C>): void {
     if (cu.st.catchingUp.get(cu.c) === cu) cu.st.catchingUp.delete(cu.c);
+    if (this.queue.delete(cu)) this.stats.waiting = this.queue.size;
     const set = this.byConn.get(cu.c);
     if (set === undefined) return;
     set.delete(cu);

@@ -59,6 +59,8 @@ export interface ChannelOptions {
   recoverWaitMs: number;
   /** A join's catch-up (recovery pages) writes while the socket's send buffer is under this (bytes; default 256 KiB). */
   highWaterBytes?: number;
+  /** Recovery page reads this gateway has in flight at most (channel-pager.ts; default 64). */
+  maxPageReads?: number;
   /** Publish join and leave events for backends (ChannelLink.channelPresence), with this gateway id and wall clock; off when absent. */
   presenceEvents?: { gateway: string; wallNow: () => number };
   /** Report this gateway's first local subscriber of a channel and its last one leaving (ChannelLink.channelOccupancy); off when absent. */
@@ -122,7 +124,7 @@ export class ChannelHub<C extends ChannelConn> {
   constructor(private readonly o: ChannelOptions, private readonly link: ChannelLink, private readonly topics: TopicPublisher,
     private readonly send: (c: C, frame: string | Uint8Array) => void, private readonly now: () => number, private readonly trace: TraceHooks = NO_TRACING) {
     this.pager = new ChannelPager<C>({ send, now, history: (channel, afterOffset) => link.history({ channel, afterOffset }),
-      current: (st) => this.states.get(st.name) === st, highWaterBytes: o.highWaterBytes ?? 256 * 1024, retryAfterMs: o.repairAfterMs });
+      current: (st) => this.states.get(st.name) === st, highWaterBytes: o.highWaterBytes ?? 256 * 1024, retryAfterMs: o.repairAfterMs, maxReads: o.maxPageReads ?? 64 });
     this.stats = { published: 0, deliveries: 0, arrivedRecord: 0, arrivedFrame: 0, duplicates: 0, gapsRepaired: 0, gapsSkipped: 0, epochChanges: 0,
       interestAdded: 0, interestDropped: 0, historyReads: { started: 0, shared: 0 }, joins: new Map(), catchUp: this.pager.stats };
   }

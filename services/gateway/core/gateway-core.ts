@@ -102,7 +102,7 @@ export class GatewayCore {
     const hub = this.channels = ch === undefined ? null : new ChannelHub<Connection>(
       {
         maxPerConnection: this.o.channels?.maxPerConnection ?? 64, recoverWaitMs: this.o.channels?.recoverWaitMs ?? 5000, repairAfterMs: this.o.wheel.tickMs,
-        highWaterBytes: this.o.limits.sendBufferBound,
+        highWaterBytes: this.o.limits.sendBufferBound, maxPageReads: this.o.channels?.maxPageReads ?? 64,
         ...(this.o.channels?.presenceEvents === true ? { presenceEvents: { gateway: this.o.gatewayId, wallNow: () => this.clock.wallNow() } } : {}),
         occupancyEvents: { gateway: this.o.gatewayId, wallNow: () => this.clock.wallNow() },
       },

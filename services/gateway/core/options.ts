@@ -9,7 +9,7 @@ export interface CoreOptions {
   admission: AdmissionOptions;
   drain: { windowMs: number; reconnectJitterMs: number };
   /** Channels (channels.ts); defaults when absent. */
-  channels?: { maxPerConnection: number; recoverWaitMs: number; presenceEvents?: boolean };
+  channels?: { maxPerConnection: number; recoverWaitMs: number; presenceEvents?: boolean; maxPageReads?: number };
 }
 
 /**

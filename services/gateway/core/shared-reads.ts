@@ -17,6 +17,9 @@ export class SharedReads<K, V> {
   /** `counts`: reads started, and calls that joined one in flight (may be shared by several instances). */
   constructor(private readonly counts: SharedReadCounts = { started: 0, shared: 0 }) {}
 
+  /** A read of `key` is in flight (a `read` of it now would share it). */
+  has(key: K): boolean { return this.inFlight.has(key); }
+
   read(key: K, start: () => Promise<V>): Promise<V> {
     const cur = this.inFlight.get(key);
     if (cur !== undefined) { this.counts.shared++; return cur; }

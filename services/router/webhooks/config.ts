@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { int, loadConfig, v, type ConfigOf } from '../../shared/config.js';
+import { isLoopbackHttpUrl } from '../../shared/loopback-url.js';
 import { decodeSecret } from './core/signer.js';
 import { WEBHOOK_EVENT_TYPES, type WebhookEndpoint, type WebhookEventType, type WebhookSettings } from './core/types.js';
 
@@ -83,4 +84,16 @@ export function loadWebhookSettings(env: NodeJS.ProcessEnv = process.env): Webho
   });
   const { endpoints: _raw, ...rest } = raw;
   return Object.freeze({ ...rest, endpoints: Object.freeze(endpoints) });
+}
+
+/**
+ * Endpoints reached over plain http:// beyond this machine. Allowed (receivers
+ * inside a cluster network often have no TLS), but said at start: their
+ * events travel readable, and for upstream.message the response body answers
+ * clients' requests, so anyone on the path can forge those answers.
+ */
+export function plainHttpEndpoints(settings: WebhookSettings): { name: string; upstream: boolean }[] {
+  return settings.endpoints
+    .filter((e) => new URL(e.url).protocol === 'http:' && !isLoopbackHttpUrl(e.url))
+    .map((e) => ({ name: e.name, upstream: e.events.has('upstream.message') }));
 }

@@ -14,6 +14,7 @@ import type { WebhookQueue } from './core/queue.js';
 import { WebhookSink } from './core/sink.js';
 import { WebhookStats } from './core/stats.js';
 import type { WebhookSettings } from './core/types.js';
+import { plainHttpEndpoints } from './config.js';
 import { httpPoster } from './http-poster.js';
 import { webhookRoutes } from './http-routes.js';
 import { WorkerDispatcher, type WorkerSetup } from './worker-dispatcher.js';
@@ -42,6 +43,11 @@ export interface Webhooks {
  */
 export function createWebhooks(o: { settings: WebhookSettings; queue: WebhookQueue; clock: Clock; log: Logger; poster?: WebhookPoster; worker?: WorkerSetup }): Webhooks {
   const stats = new WebhookStats(o.settings.endpoints.map((e) => e.name));
+  for (const e of plainHttpEndpoints(o.settings)) {
+    o.log.warn({ endpoint: e.name }, e.upstream
+      ? 'webhook endpoint over plain http:// beyond this machine: its events travel readable, and anyone on the path can answer clients\' upstream requests (upstream.message replies); use https:// outside a trusted network'
+      : 'webhook endpoint over plain http:// beyond this machine: its events travel readable on the path; use https:// outside a trusted network');
+  }
   const sink = new WebhookSink({ settings: o.settings, queue: o.queue, clock: o.clock, log: o.log, stats, poster: o.poster ?? httpPoster });
   let observe: ((endpoint: string, outcome: 'delivered' | 'failed', seconds: number) => void) | undefined;
   const onObserve = (e: string, outcome: 'delivered' | 'failed', s: number): void => observe?.(e, outcome, s);

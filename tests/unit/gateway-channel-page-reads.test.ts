@@ -1,0 +1,108 @@
+/**
+ * The per-gateway cap on channel recovery page reads in flight
+ * (channel-pager.ts, LONGLINK_CHANNEL_PAGE_READS): after a mass reconnect
+ * with large gaps, recovering connections on different channels each had
+ * their own page read in flight at once (2,000 connections: 2,000 reads of
+ * up to 256 KiB). Over the cap a recovery waits its turn; one that can share
+ * a read in flight does not; a waiting connection that closes leaves no trace.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChannelHub, type ChannelConn, type ChannelOptions } from '../../services/gateway/core/channels.js';
+import type { ChannelArrival, ChannelHistoryReply, ChannelHistoryRequest, ChannelLink } from '../../services/gateway/core/ports.js';
+import type { PubFrame } from '../../protocol/index.js';
+import { FakeClientSocket } from '../helpers/fake-client-socket.js';
+
+let ids = 0;
+class Conn implements ChannelConn {
+  readonly id = `q${++ids}`;
+  readonly user = 'u';
+  readonly device = 'd';
+  closed = false;
+  channels: Set<string> | null = new Set();
+  awaitingRecover: { channels: readonly string[]; until: number } | null = null;
+  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null = null;
+  readonly socket = new FakeClientSocket();
+}
+
+/** Every channel has offsets 1..20 in epoch e1; a reply holds at most 5 (the byte bound). Reads wait for release(). */
+function rig(maxPageReads: number) {
+  const pending: Array<{ req: ChannelHistoryRequest; answer: () => void }> = [];
+  let inFlight = 0;
+  let most = 0;
+  const answer = (req: ChannelHistoryRequest): ChannelHistoryReply => {
+    const head = { channel: req.channel, epoch: 'e1', offset: 20 };
+    const after = req.afterOffset;
+    if (after === undefined || after === 20) return { ...head, pubs: [], covered: true };
+    const pubs = [];
+    for (let off = after + 1; off <= Math.min(20, after + 5); off++) pubs.push({ offset: off, id: `m${off}`, ts: 1, data: String(off) });
+    return { ...head, pubs, covered: after + 5 >= 20 };
+  };
+  const link: ChannelLink = {
+    interest: (_ch, _on: (m: ChannelArrival) => void) => ({ ready: Promise.resolve(), drop: () => {} }),
+    history: (req) => new Promise((resolve) => {
+      // Position reads (the channels' first members) are answered at once and not counted.
+      if (req.afterOffset === undefined) { resolve(answer(req)); return; }
+      most = Math.max(most, ++inFlight);
+      pending.push({ req, answer: () => { inFlight--; resolve(answer(req)); } });
+    }),
+    channelPresence: () => {},
+  };
+  // Not an object literal: the previous code's ChannelOptions had no maxPageReads (ignored there).
+  const options: ChannelOptions = Object.assign({ maxPerConnection: 8, repairAfterMs: 100, recoverWaitMs: 1000 }, { maxPageReads });
+  const hub = new ChannelHub<Conn>(options, link, { publish: () => {} }, (c, frame) => { c.socket.send(frame); }, () => 0);
+  const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); };
+  /** Answers every read in flight now, then lets what follows run. */
+  const releaseAll = async (): Promise<void> => { for (const p of pending.splice(0)) p.answer(); await flush(); };
+  return { hub, pending, flush, releaseAll, most: () => most };
+}
+const pubOffsets = (c: Conn): number[] => c.socket.frames().filter((f): f is PubFrame => f.op === 'pub').map((f) => f.offset);
+const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+describe('channel recovery page reads per gateway', () => {
+  it('at most maxPageReads in flight; the others wait their turn and still recover everything in order once', async () => {
+    const r = rig(2);
+    const conns: Conn[] = [];
+    for (let i = 0; i < 6; i++) {
+      await r.hub.join(new Conn(), `c${i}`); // the gateway follows the channel (at 20)
+      const c = new Conn();
+      conns.push(c);
+      void r.hub.join(c, `c${i}`, { channel: `c${i}`, offset: 0, epoch: 'e1' });
+    }
+    await r.flush();
+    assert.equal(r.pending.length, 6, 'the joins\' first reads are not capped');
+    await r.releaseAll(); // each wrote 1..5 and wants a page after 5
+    assert.equal(r.pending.length, 2, 'two page reads in flight (previous code: 6)');
+    assert.equal(r.hub.stats.catchUp.readsInFlight, 2);
+    assert.equal(r.hub.stats.catchUp.waiting, 4);
+    for (let i = 0; i < 20 && r.pending.length > 0; i++) await r.releaseAll();
+    for (const c of conns) assert.deepEqual(pubOffsets(c), range(1, 20));
+    for (const c of conns) assert.ok(c.socket.topics.has(c.channels!.values().next().value!));
+    assert.equal(r.hub.stats.catchUp.readsInFlight, 0);
+    assert.equal(r.hub.stats.catchUp.waiting, 0);
+  });
+
+  it('a recovery that can share a read in flight does not wait; one that closes while waiting leaves the queue', async () => {
+    const r = rig(1);
+    const mk = async (ch: string): Promise<Conn> => {
+      const c = new Conn();
+      void r.hub.join(c, ch, { channel: ch, offset: 0, epoch: 'e1' });
+      await r.flush();
+      return c;
+    };
+    await r.hub.join(new Conn(), 'a');
+    await r.hub.join(new Conn(), 'b');
+    const [a1, a2, b] = [await mk('a'), await mk('a'), await mk('b')];
+    await r.releaseAll(); // a's shared first read and b's
+    assert.deepEqual(r.pending.map((p) => `${p.req.channel}:${p.req.afterOffset}`), ['a:5'], 'a1 and a2 share the one page read; b waits');
+    assert.equal(r.hub.stats.catchUp.waiting, 1);
+    b.closed = true;
+    r.hub.closed(b);
+    assert.equal(r.hub.stats.catchUp.waiting, 0, 'the closed connection left the queue');
+    for (let i = 0; i < 10 && r.pending.length > 0; i++) await r.releaseAll();
+    assert.deepEqual(pubOffsets(a1), range(1, 20));
+    assert.deepEqual(pubOffsets(a2), range(1, 20));
+    assert.equal(pubOffsets(b).length, 5);
+    assert.equal(r.most(), 2, 'one page read at a time (and b\'s first read)');
+  });
+});
