@@ -62,8 +62,19 @@ export interface JetStreamQueueOptions {
   deadMaxBytes?: number;
   /** Per-user share of what this router queues (LONGLINK_WEBHOOK_USER_MAX_JOBS / _BYTES); none: no share. */
   share?: ShareLimits;
+  /** A charge whose settle notice never came is forgotten after this (default: shareLapseMs; tests shorten it). */
+  shareLapseMs?: number;
 }
 
+/** The stream's max_age past the horizon. */
+const MAX_AGE_PAST_HORIZON_MS = 3_600_000;
+/**
+ * How long a charge may still be in the queue: its job's last message is
+ * published before the horizon passes (a retry re-published, its tag with
+ * it) and removed within the stream's max_age after that, or acked within a
+ * lease; plus a minute for clocks.
+ */
+export const shareLapseMs = (horizonMs: number, timeoutMs: number): number => 2 * horizonMs + MAX_AGE_PAST_HORIZON_MS + timeoutMs + 5000 + 60_000;
 const GIB = 1024 ** 3;
 
 const ns = (ms: number): number => Math.round(ms * 1_000_000);
@@ -97,7 +108,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     this.publisher = o.layout === 'single'
       ? new JobPublisher(o.nc, { maxJobs: 1, encode: (subject, jobs) => encodeJobJson(jobs[0]!, subject.slice(q.length)) })
       : new JobPublisher(o.nc);
-    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share) : undefined;
+    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share, o.shareLapseMs ?? shareLapseMs(o.horizonMs, o.timeoutMs), o.log) : undefined;
     this.notices = new ShareNotices(o.nc, o.prefix);
   }
 
@@ -109,7 +120,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   async ensureStreams(): Promise<void> {
     await this.ensure({
       name: this.stream, subjects: [`${this.o.prefix}.webhooks.q.*`], retention: RetentionPolicy.Workqueue, storage: StorageType.File,
-      max_age: ns(this.o.horizonMs + 3_600_000), max_bytes: this.o.maxBytes ?? GIB, discard: DiscardPolicy.New,
+      max_age: ns(this.o.horizonMs + MAX_AGE_PAST_HORIZON_MS), max_bytes: this.o.maxBytes ?? GIB, discard: DiscardPolicy.New,
     });
     await this.ensure({
       name: this.deadStream, subjects: [`${this.o.prefix}.webhooks.dead.*`], retention: RetentionPolicy.Limits, storage: StorageType.File,
