@@ -1,0 +1,71 @@
+/**
+ * Refused session starts remembered by client (the token's user and device):
+ * when each was told to come back. A virtual waiting room's ticket, kept by
+ * the gateway instead of the client, so it works for clients that keep
+ * nothing (a naive client retrying every second sends no cookie or ticket).
+ * AdmissionControl uses it two ways:
+ *
+ * - a client back at or after its booked time is admitted even when the
+ *   session-start limit is full (up to a bounded overshoot): the timetable
+ *   booked it for now, and refusing it again costs it (and the gateway)
+ *   another whole handshake and sends it to the back of the line, behind
+ *   clients refused after it;
+ * - a client back before its time is told the rest of its wait and keeps
+ *   its place: nothing new is booked, so clients that ignore Retry-After do
+ *   not push the timetable out for everyone else.
+ *
+ * Bounded: at most `maxEntries` (a refusal beyond that is not remembered:
+ * the behaviour without the line), each kept until `keepMs` after the time
+ * it was told to return (a client back later than that is a new arrival).
+ * Entries are in booking order, which is nearly expiry order (waits are
+ * spread over a 10 s horizon), so a sweep stops at the first one still kept;
+ * one that outlives its time behind it is dropped on lookup or by a later
+ * sweep. Pure: caller-supplied time (ms, monotonic).
+ */
+export interface ReturnLineOptions {
+  maxEntries: number;
+  /** How long a ticket is kept after its time (ms). */
+  keepMs: number;
+}
+
+/** The line's key for a client: the token's user and the connection's device (neither holds a newline). */
+export function returnKey(user: string, device: string): string { return `${user}\n${device}`; }
+
+interface Ticket { dueAt: number; expiresAt: number }
+
+export class ReturnLine {
+  /** In booking order. */
+  private readonly tickets = new Map<string, Ticket>();
+
+  constructor(private readonly o: ReturnLineOptions) {}
+
+  get size(): number { return this.tickets.size; }
+
+  /** When `client` was told to come back, if it holds a ticket still kept at `now`. */
+  dueAt(client: string, now: number): number | undefined {
+    const t = this.tickets.get(client);
+    if (t === undefined) return undefined;
+    if (now > t.expiresAt) { this.tickets.delete(client); return undefined; }
+    return t.dueAt;
+  }
+
+  /** Remembers that `client` was told to return at `dueAt`. False when the line is full. */
+  book(client: string, dueAt: number): boolean {
+    // Re-inserted at the end: booking order stays expiry order.
+    this.tickets.delete(client);
+    if (this.tickets.size >= this.o.maxEntries) return false;
+    this.tickets.set(client, { dueAt, expiresAt: dueAt + this.o.keepMs });
+    return true;
+  }
+
+  /** The client got in: its ticket is used up. */
+  forget(client: string): void { this.tickets.delete(client); }
+
+  /** Drops expired tickets, oldest first, up to the first one still kept. */
+  sweep(now: number): void {
+    for (const [k, t] of this.tickets) {
+      if (t.expiresAt >= now) return;
+      this.tickets.delete(k);
+    }
+  }
+}
