@@ -65,7 +65,9 @@ export class ShareLedger {
     const gen = this.lapse ? this.expire() : 0;
     const h = this.held.get(key);
     const jobs = h?.jobs ?? 0, b = h?.bytes ?? 0;
-    if (jobs + 1 > this.limits.maxJobs || b + bytes > this.limits.maxBytes) throw new WebhookShareError(jobs, b, this.limits);
+    // A key holding nothing may always enqueue one event, however large: a
+    // byte share below one event's size would otherwise refuse that user forever.
+    if (jobs + 1 > this.limits.maxJobs || (jobs > 0 && b + bytes > this.limits.maxBytes)) throw new WebhookShareError(jobs, b, this.limits);
     add(this.held, key, bytes);
     if (this.lapse) {
       let g = this.gens.get(gen);
