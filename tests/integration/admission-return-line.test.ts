@@ -81,3 +81,51 @@ describe('refused session starts keep their place in line', () => {
     await admitted.frame('hello', 0, 15_000);
   });
 });
+
+describe('a client told a wait past the schedule horizon holds no slot', () => {
+  let c: Cluster | undefined;
+  const clients: TestClient[] = [];
+  after(async () => {
+    for (const x of clients) x.close();
+    for (const r of c?.routers ?? []) r.proc.kill('SIGCONT');
+    await c?.stop();
+  });
+
+  it('back on its time into the full limit it is refused (and booked now); the client the schedule booked for that time is admitted', async () => {
+    // Target 8 s: the schedule books one return a second (slots 0.5 … 9.5 s: ten clients), the held starts time out only at 24 s.
+    c = await startCluster({ gateways: 1, routers: 1, gatewayEnv: {
+      LONGLINK_MAX_STARTING_SESSIONS: '4', LONGLINK_SESSION_START_TARGET_MS: '8000', LONGLINK_RESUME_TIMEOUT_MS: '30000', LONGLINK_SOURCE_CONNECT_RATE: '0',
+    } });
+    const g = c.gateways[0]!;
+    const router = c.routers[0]!;
+    const names = [...[0, 1, 2, 3].map((i) => `holder-${i}`), ...Array.from({ length: 10 }, (_, i) => `booked-${i}`), 'past-1', 'past-2'];
+    const tokens = new Map(await Promise.all(names.map(async (n) => [n, await c!.token(n, 'd')] as const)));
+    const attempt = async (n: string): Promise<{ ok: true } | Refused> => {
+      const r = await connect(g.url, { token: tokens.get(n)! });
+      if (r.ok) { clients.push(r.client); return { ok: true }; }
+      return r;
+    };
+    router.proc.kill('SIGSTOP');
+    try {
+      for (let i = 0; i < 4; i++) assert.equal((await attempt(`holder-${i}`)).ok, true, 'the limit has room for 4 starts');
+      await sleep(100);
+      const t0 = performance.now();
+      const due = new Map<string, number>();
+      for (const n of names.slice(4)) {
+        const r = await attempt(n);
+        assert.ok(!r.ok && r.status === 503, `${n} refused`);
+        due.set(n, performance.now() + waitOf(r));
+      }
+      assert.ok(performance.now() - t0 < 450, 'the twelve refusals came within the first slot: the last two got no slot within 10 s');
+      await sleep(Math.max(...due.values()) - performance.now() + 50);
+      for (const n of ['past-1', 'past-2']) {
+        const r = await attempt(n);
+        assert.ok(!r.ok && r.status === 503, `${n}, told the horizon with no slot reserved, is not admitted over the limit: ${JSON.stringify(r)}`);
+        assert.ok(waitOf(r) < 2000, `${n} takes a slot now (told ${waitOf(r)} ms)`);
+      }
+      assert.equal((await attempt('booked-9')).ok, true, 'the client booked for the last slot is admitted over the full limit');
+    } finally {
+      router.proc.kill('SIGCONT');
+    }
+  });
+});

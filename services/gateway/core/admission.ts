@@ -103,27 +103,31 @@ export class AdmissionControl {
    */
   admitVerified(now: number, client?: string): Admission {
     this.limit.observe(now);
-    const due = client === undefined ? undefined : this.returns.dueAt(client, now);
+    const ticket = client === undefined ? undefined : this.returns.find(client, now);
+    const full = !this.limit.hasRoom;
     // Before the bucket: a refused connect should not also spend a token.
-    if (!this.limit.hasRoom) {
-      if (due !== undefined && now < due - RETURN_EARLY_MS) {
+    if (full) {
+      if (ticket !== undefined && now < ticket.dueAt - RETURN_EARLY_MS) {
         // Back before its time: the rest of its wait, same place in the line.
-        const ms = Math.max(RETURN_MIN_WAIT_MS, Math.round(due - now));
+        const ms = Math.max(RETURN_MIN_WAIT_MS, Math.round(ticket.dueAt - now));
         return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
       }
-      const onTime = due !== undefined && this.limit.inFlight < this.limit.limit + Math.ceil(this.limit.limit * RETURN_OVERSHOOT);
+      // Only a slot the schedule reserved is a claim above the limit: a client told a wait past the horizon
+      // was promised no slot, and taking the overshoot would refuse one that was (it books a slot now instead).
+      const onTime = ticket?.booked === true && this.limit.inFlight < this.limit.limit + Math.ceil(this.limit.limit * RETURN_OVERSHOOT);
       if (!onTime) {
         const ms = this.bookReturn(now);
-        if (client !== undefined) this.returns.book(client, now + ms);
+        if (client !== undefined) this.returns.book(client, now + ms, this.retry.booked);
         return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
       }
-      this.admittedOnReturn++;
     }
     if (!take(this.bucket, this.o.connectRate, this.o.connectBurst, now)) {
       const wait = waitMs(this.bucket, this.o.connectRate, now);
       return { ok: false, error: Errors.ADMISSION_RATE, retryAfterS: Math.max(1, Math.ceil(wait / 1000)) + Math.floor(this.random() * 3) };
     }
-    if (due !== undefined) this.returns.forget(client!);
+    // Counted once admitted: an on-time client the connect-rate ceiling refused did not get in (and keeps its ticket).
+    if (full) this.admittedOnReturn++;
+    if (ticket !== undefined) this.returns.forget(client!);
     this.retry.admit(now);
     return OK;
   }
@@ -145,7 +149,7 @@ export class AdmissionControl {
    */
   shedReturnMs(now: number, hintMs: number, client?: string): number {
     const ms = this.retry.refuseAfter(now, this.random, this.floorPerS(), hintMs);
-    if (client !== undefined) this.returns.book(client, now + ms);
+    if (client !== undefined) this.returns.book(client, now + ms, this.retry.booked);
     return ms;
   }
 

@@ -6,7 +6,8 @@
  * AdmissionControl uses it two ways:
  *
  * - a client back at or after its booked time is admitted even when the
- *   session-start limit is full (up to a bounded overshoot): the timetable
+ *   session-start limit is full (up to a bounded overshoot), if the
+ *   schedule reserved its slot (not one told a wait past the horizon): the timetable
  *   booked it for now, and refusing it again costs it (and the gateway)
  *   another whole handshake and sends it to the back of the line, behind
  *   clients refused after it;
@@ -31,7 +32,12 @@ export interface ReturnLineOptions {
 /** The line's key for a client: the token's user and the connection's device (neither holds a newline). */
 export function returnKey(user: string, device: string): string { return `${user}\n${device}`; }
 
-interface Ticket { dueAt: number; expiresAt: number }
+/**
+ * `booked`: the return schedule reserved the client's slot. A client told a wait past the schedule's horizon
+ * got no slot (it takes one when it returns): back early, it is told the rest of its wait like any other, but
+ * on time it is not one the schedule planned for, so it has no claim above the limit.
+ */
+export interface Ticket { readonly dueAt: number; readonly expiresAt: number; readonly booked: boolean }
 
 export class ReturnLine {
   /** In booking order. */
@@ -41,20 +47,23 @@ export class ReturnLine {
 
   get size(): number { return this.tickets.size; }
 
-  /** When `client` was told to come back, if it holds a ticket still kept at `now`. */
-  dueAt(client: string, now: number): number | undefined {
+  /** `client`'s ticket, if it holds one still kept at `now`. */
+  find(client: string, now: number): Ticket | undefined {
     const t = this.tickets.get(client);
     if (t === undefined) return undefined;
     if (now > t.expiresAt) { this.tickets.delete(client); return undefined; }
-    return t.dueAt;
+    return t;
   }
 
-  /** Remembers that `client` was told to return at `dueAt`. False when the line is full. */
-  book(client: string, dueAt: number): boolean {
+  /** When `client` was told to come back, if it holds a ticket still kept at `now`. */
+  dueAt(client: string, now: number): number | undefined { return this.find(client, now)?.dueAt; }
+
+  /** Remembers that `client` was told to return at `dueAt` (`booked`: in a reserved slot). False when the line is full. */
+  book(client: string, dueAt: number, booked = true): boolean {
     // Re-inserted at the end: booking order stays expiry order.
     this.tickets.delete(client);
     if (this.tickets.size >= this.o.maxEntries) return false;
-    this.tickets.set(client, { dueAt, expiresAt: dueAt + this.o.keepMs });
+    this.tickets.set(client, { dueAt, expiresAt: dueAt + this.o.keepMs, booked });
     return true;
   }
 
