@@ -121,7 +121,7 @@ describe('a client told a wait past the schedule horizon holds no slot', () => {
       for (const n of ['past-1', 'past-2']) {
         const r = await attempt(n);
         assert.ok(!r.ok && r.status === 503, `${n}, told the horizon with no slot reserved, is not admitted over the limit: ${JSON.stringify(r)}`);
-        assert.ok(waitOf(r) < 2000, `${n} takes a slot now (told ${waitOf(r)} ms)`);
+        assert.ok(waitOf(r) < 5000, `${n} takes a slot now, not the horizon (told ${waitOf(r)} ms)`);
       }
       assert.equal((await attempt('booked-9')).ok, true, 'the client booked for the last slot is admitted over the full limit');
     } finally {
