@@ -1,5 +1,5 @@
 /**
- * `node dist/loadtest/bench/refusal-cost.js`: what one refused upgrade costs
+ * `npm run bench:refusal-cost`: what one refused upgrade costs
  * the gateway while its session-start limit is full (the 503 every refused
  * client of a storm gets). One gateway and one router (real processes,
  * infra/local/cluster-harness.ts), LONGLINK_MAX_STARTING_SESSIONS=1; the
@@ -38,6 +38,12 @@ const { values: o } = benchArgs('bench:refusal-cost', { options: {
   baseline: { type: 'string' }, 'cpu-prof': { type: 'string' },
 } });
 const N = Number(o.attempts), CONC = Number(o.concurrency);
+const usage = (msg: string): never => { process.stderr.write(`bench:refusal-cost: ${msg}\n`); process.exit(2); };
+// Checked before anything is spawned: a malformed count used to start a cluster, send nothing and print nulls.
+for (const [k, v] of [['attempts', N], ['concurrency', CONC]] as const) {
+  if (!Number.isInteger(v) || v <= 0) usage(`--${k} must be a whole number > 0 (got ${String(o[k])})`);
+}
+if (o.token !== 'valid' && o.token !== 'garbage') usage(`--token must be valid or garbage (got ${o.token})`);
 const log = (s: string): void => { process.stderr.write(`[bench:refusal-cost] ${s}\n`); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let cluster: Cluster | undefined;
