@@ -30,6 +30,16 @@ describe('ReturnLine', () => {
     assert.equal(l.dueAt('a', 0), 400, 'a (re-booked, expires at 1400) kept');
   });
 
+  it('a sweep drops every expired ticket, also those booked after one kept longer (a long router shed)', () => {
+    const l = new ReturnLine({ maxEntries: 3, keepMs: 10_000 });
+    l.book('shed', 30_000);
+    l.book('a', 500);
+    l.book('b', 1500);
+    l.sweep(12_000);
+    assert.equal(l.size, 1, 'a and b expired at 10.5 and 11.5 s');
+    assert.equal(l.book('c', 12_500), true, 'their room is free for new refusals');
+  });
+
   it('keys by user and device', () => {
     assert.notEqual(returnKey('u', 'd1'), returnKey('u', 'd2'));
   });
@@ -67,6 +77,16 @@ describe('AdmissionControl and the return line', () => {
     const ms = a.shedReturnMs(0, 30_000, returnKey('shed', 'd'));
     assert.ok(ms >= 30_000);
     assert.equal(a.admitVerified(ms, returnKey('shed', 'd')).ok, false, 'back on its time into a full limit: refused, booked now');
+  });
+
+  it('a long router shed does not keep the expired 503 tickets booked after it (gauge, bound)', () => {
+    const a = control();
+    fill(a);
+    a.shedReturnMs(0, 30_000, returnKey('shed', 'd'));
+    for (let i = 0; i < 10; i++) a.admitVerified(0, returnKey(`c${i}`, 'd'));
+    assert.equal(a.returns.size, 11);
+    a.tick(25_000);
+    assert.equal(a.returns.size, 1, 'the ten 503s expired by 20 s');
   });
 
   it('admitted_on_return counts only clients admitted: one the connect-rate ceiling refuses is not counted and keeps its ticket', () => {

@@ -18,10 +18,12 @@
  * Bounded: at most `maxEntries` (a refusal beyond that is not remembered:
  * the behaviour without the line), each kept until `keepMs` after the time
  * it was told to return (a client back later than that is a new arrival).
- * Entries are in booking order, which is nearly expiry order (waits are
- * spread over a 10 s horizon), so a sweep stops at the first one still kept;
- * one that outlives its time behind it is dropped on lookup or by a later
- * sweep. Pure: caller-supplied time (ms, monotonic).
+ * A sweep looks at every ticket: booking order is not expiry order (a start
+ * a router shed is told its hint, up to tens of seconds, while the 503s
+ * booked after it wait 0.5-10 s), and a sweep that stopped at the first
+ * ticket still kept left every expired one behind a long shed in the line,
+ * counted in its size and its bound, until that shed expired (~0.8 ms per
+ * 100,000 tickets, once a tick). Pure: caller-supplied time (ms, monotonic).
  */
 export interface ReturnLineOptions {
   maxEntries: number;
@@ -40,7 +42,6 @@ export function returnKey(user: string, device: string): string { return `${user
 export interface Ticket { readonly dueAt: number; readonly expiresAt: number; readonly booked: boolean }
 
 export class ReturnLine {
-  /** In booking order. */
   private readonly tickets = new Map<string, Ticket>();
 
   constructor(private readonly o: ReturnLineOptions) {}
@@ -60,7 +61,6 @@ export class ReturnLine {
 
   /** Remembers that `client` was told to return at `dueAt` (`booked`: in a reserved slot). False when the line is full. */
   book(client: string, dueAt: number, booked = true): boolean {
-    // Re-inserted at the end: booking order stays expiry order.
     this.tickets.delete(client);
     if (this.tickets.size >= this.o.maxEntries) return false;
     this.tickets.set(client, { dueAt, expiresAt: dueAt + this.o.keepMs, booked });
@@ -70,11 +70,8 @@ export class ReturnLine {
   /** The client got in: its ticket is used up. */
   forget(client: string): void { this.tickets.delete(client); }
 
-  /** Drops expired tickets, oldest first, up to the first one still kept. */
+  /** Drops every expired ticket. */
   sweep(now: number): void {
-    for (const [k, t] of this.tickets) {
-      if (t.expiresAt >= now) return;
-      this.tickets.delete(k);
-    }
+    for (const [k, t] of this.tickets) if (t.expiresAt < now) this.tickets.delete(k);
   }
 }
