@@ -26,6 +26,8 @@ import { freePorts, guardChild } from './children.js';
 export interface NatsHarnessOptions {
   /** Enable JetStream (store in the harness temp dir). */
   jetstream?: boolean;
+  /** JetStream's file store limit per node (`max_file_store`, e.g. "1536MB"); streams with a byte bound reserve it. Default: the server's. */
+  jetstreamMaxFileStore?: string;
   /** Lame duck grace period: time between the LDM announcement and the first client close. Default "1s". */
   lameDuckGracePeriod?: string;
   /** How long to wait for a node to become ready. Default 20 s (a loaded 2-core box). */
@@ -180,7 +182,8 @@ class Harness implements NatsHarness {
       const routes = all.filter((o) => o.index !== info.index).map((o) => `"nats-route://127.0.0.1:${o.clusterPort}"`);
       lines.push(`cluster { name: longlink-test, listen: "127.0.0.1:${info.clusterPort}", routes: [${routes.join(', ')}] }`);
     }
-    if (this.opts.jetstream) lines.push(`jetstream { store_dir: "${join(this.dir, `js-${info.name}`)}" }`);
+    const maxFile = this.opts.jetstreamMaxFileStore !== undefined ? `, max_file_store: ${this.opts.jetstreamMaxFileStore}` : '';
+    if (this.opts.jetstream) lines.push(`jetstream { store_dir: "${join(this.dir, `js-${info.name}`)}"${maxFile} }`);
     if (this.extra[info.index] !== undefined) lines.push(this.extra[info.index]!);
     return lines.join('\n') + '\n';
   }

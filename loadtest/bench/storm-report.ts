@@ -24,6 +24,8 @@ export interface StormResult {
   resumed: number;
   peak_connect_rate_per_gateway: Record<string, number>;
   admission_rejections_503: number;
+  /** Starts admitted over a full limit, the client back on its booked time (the gateways' return line). */
+  admitted_on_return?: number;
   client_seen_503: number;
   failed_attempts: number;
   failed_by_error: Record<string, number>;
@@ -155,6 +157,7 @@ export function stormTable(rs: StormResult[]): string {
     ['peak connect rate per gateway (/s, 1 s window)', (r) => Object.entries(r.peak_connect_rate_per_gateway).map(([g, v]) => `${g} ${v}`).join(', ')],
     ['admission rejections (503, gateways)', (r) => String(r.admission_rejections_503)],
     ['503s seen by clients', (r) => String(r.client_seen_503)],
+    ['admitted over a full limit, back on time', (r) => String(r.admitted_on_return ?? '-')],
     ['failed attempts (all causes)', (r) => `${r.failed_attempts} ${JSON.stringify(r.failed_by_error)}`],
     ['attempt → hello p50 / p99 (ms)', (r) => (r.attempt_to_hello_ms ? `${r.attempt_to_hello_ms.p50} / ${r.attempt_to_hello_ms.p99}` : '-')],
     ['router resumes: expired / shed', (r) => (r.router_resumes ? `${r.router_resumes.expired} / ${r.router_resumes.shed}` : '-')],

@@ -275,6 +275,7 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     reconnect_ms: agg.reconnect.summary(), reconnected: agg.reconnect.n, resumed: agg.totals.resumed,
     peak_connect_rate_per_gateway: Object.fromEntries(others.map((g, i) => [g.id, peak[i]!])),
     admission_rejections_503: rejected.reduce((a, b) => a + b, 0), client_seen_503: client503,
+    admitted_on_return: others.reduce((a, _, g) => a + (after[g]?.admittedOnReturn ?? 0) - (before[g]?.admittedOnReturn ?? 0), 0),
     failed_attempts: agg.totals.failed - failedBefore, failed_by_error: agg.errors,
     connections_after: Object.fromEntries(others.map((g, i) => [g.id, after[i]?.connections ?? -1])),
     pushes: { requests: pusher.stats.requests, sent: pusher.stats.sent, offline: pusher.stats.offline, errors: pusher.stats.errors, checked, lost: missing, lost_samples: samples, lost_diagnosis: diagnosis },

@@ -19,6 +19,8 @@ export interface GatewayScrape {
   /** The adaptive session-start limit and its smoothed latency (ms). */
   startLimit: number;
   startLatencyMs: number;
+  /** Starts admitted over a full limit because the client was back on its booked time (0 on builds without the return line). */
+  admittedOnReturn: number;
 }
 
 /** Value of one unlabelled sample, or 0. */
@@ -46,6 +48,7 @@ export function parseGatewayMetrics(text: string): GatewayScrape {
     started: Object.entries(labelled(text, p + 'resume_total', 'outcome')).reduce((a, [k, v]) => (k === 'failed' ? a : a + v), 0),
     startLimit: sample(text, p + 'session_start_limit'),
     startLatencyMs: Math.round(sample(text, p + 'session_start_latency_seconds') * 1000),
+    admittedOnReturn: sample(text, p + 'admission_admitted_on_return_total'),
   };
 }
 

@@ -27,6 +27,7 @@ import type { ResumeRead } from './core/resume-read.js';
 import { storeCall, type StoreHealth } from './core/store-call.js';
 import { startRouterHttp, type RouterHttp } from './http-api.js';
 import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
+import { sharedScrape } from '../shared/metrics.js';
 import type { ChannelHistory } from './core/channel-history.js';
 import { ChannelService, type ChannelLimits } from './core/channels.js';
 import { MemoryChannelHistory } from './stores/memory/channel-history.js';
@@ -193,7 +194,8 @@ export async function startRouter(o: RouterDeps & {
     const http = await startRouterHttp({
       core: router.core, channels: router.channels, ready: () => router.ready, host: o.settings.apiHost, port: o.settings.apiPort, apiKeys: o.apiKeys,
       limits: { maxBodyBytes: o.settings.maxBodyBytes }, server: o.settings.apiServer,
-      metrics: { contentType: o.metrics.registry.contentType, metrics: () => o.metrics.registry.metrics() },
+      // Unauthenticated like the gateway's: a client looping on it shares collections instead of one per request.
+      metrics: { contentType: o.metrics.registry.contentType, metrics: sharedScrape(() => o.metrics.registry.metrics()) },
       observe: o.metrics.observeHttp, log: o.log, ...(o.trace ? { trace: o.trace } : {}),
       ...(consoleApp ? { console: consoleApp.http } : {}),
       ...(wh ? { extraRoutes: wh.routes } : {}),

@@ -39,3 +39,12 @@ export type RouterSettings = ConfigOf<typeof routerSpec>;
 export function loadRouterSettings(env: NodeJS.ProcessEnv = process.env): RouterSettings {
   return loadConfig(routerSpec, env, (c) => (c.apiKeys.some((k) => k.length < 16) ? ['LONGLINK_API_KEYS: every key must be at least 16 characters'] : []));
 }
+
+/**
+ * The router process's own variables (router/main.ts). The deadline has the gateway's bound: past 2^31 - 1 ms
+ * setTimeout fires at once, so a larger value exited at SIGTERM without shutting down.
+ */
+export const routerProcessSpec = {
+  logLevel: v('LONGLINK_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'Log level.', 'info'),
+  shutdownTimeoutMs: v('LONGLINK_SHUTDOWN_TIMEOUT_MS', int(100, 3_600_000), 'Hard deadline from SIGTERM to exit (ms).', '15000'),
+} as const;

@@ -13,9 +13,7 @@ import { subjects } from '../shared/bus/subjects.js';
 import { systemClock } from '../shared/clock.js';
 import { createLogger } from '../shared/log.js';
 import { exitOnStartError, onShutdown } from '../shared/shutdown.js';
-import { z } from 'zod';
-import { decimal, v } from '../shared/config.js';
-import { loadRouterSettings, routerSpec } from './config.js';
+import { loadRouterSettings, routerProcessSpec as processSpec, routerSpec } from './config.js';
 import { loadWebhookSettings, webhookSpec } from './webhooks/config.js';
 import { createWebhooks, type Webhooks } from './webhooks/index.js';
 import { openJetStreamQueue } from './webhooks/jetstream-queue.js';
@@ -32,10 +30,6 @@ import { createRouterMetrics } from './metrics.js';
 import { consoleSpec, loadConsoleAccess } from './console/index.js';
 import { startTracing, traceBus, traceHooks } from '../shared/tracing.js';
 
-const processSpec = {
-  logLevel: v('LONGLINK_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'Log level.', 'info'),
-  shutdownTimeoutMs: v('LONGLINK_SHUTDOWN_TIMEOUT_MS', decimal.pipe(z.number().int().min(100)), 'Hard deadline from SIGTERM to exit (ms).', '15000'),
-} as const;
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(helpText('Longlink router (cluster mode: NATS + Redis).\n\nUsage: node dist/services/router/main.js', [routerSpec, webhookSpec, consoleSpec, natsSpec, redisSpec, processSpec]));

@@ -37,7 +37,8 @@ const SHARED_SCRAPE_MAX_MS = 1000;
  * (~0.6 ms of the event loop, more with many series) per request, pinning the
  * loop that acks heartbeats (other requests' latency went from 1 to 85 ms).
  * Shared, collections take at most ~5 % of the loop whatever the request
- * rate; a Prometheus scraping every few seconds always gets a fresh one.
+ * rate; a Prometheus scraping every few seconds always gets a fresh one. The
+ * router's /metrics (push API port, no credential either) is shared the same way.
  */
 export function sharedScrape(collect: () => Promise<string>, clock: Clock = systemClock): () => Promise<string> {
   let last: { text: string; until: number } | undefined;

@@ -4,7 +4,7 @@
  * get reconnect frames, paced over LONGLINK_DRAIN_WINDOW_MS) and exit before
  * LONGLINK_SHUTDOWN_TIMEOUT_MS.
  */
-import { ConfigError, helpText } from '../shared/config.js';
+import { ConfigError, helpText, loadConfig } from '../shared/config.js';
 import { gatewaySpec } from '../gateway/config.js';
 import { routerSpec } from '../router/config.js';
 import { webhookSpec } from '../router/webhooks/config.js';
@@ -50,7 +50,9 @@ try {
     );
   }
   console.log(banner.join('\n') + '\n');
-  const shutdownTimeoutMs = Number(process.env.LONGLINK_SHUTDOWN_TIMEOUT_MS ?? 45_000);
+  // The validated value (startStandalone checked it): Number() read an empty LONGLINK_SHUTDOWN_TIMEOUT_MS as a 0 ms
+  // deadline, where the configuration reads it as the default.
+  const shutdownTimeoutMs = loadConfig({ t: gatewaySpec.shutdownTimeoutMs }, process.env).t;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

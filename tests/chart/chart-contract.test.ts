@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { gatewaySpec, loadGatewayConfig } from '../../services/gateway/config.js';
-import { loadRouterSettings, routerSpec } from '../../services/router/config.js';
+import { loadRouterSettings, routerProcessSpec, routerSpec } from '../../services/router/config.js';
 import { loadConsoleAccess } from '../../services/router/console/config.js';
 import { natsSpec, redisSpec } from '../../services/shared/cluster-config.js';
 import { loadConfig, type ConfigSpec } from '../../services/shared/config.js';
@@ -98,7 +98,7 @@ test('every env var the chart sets exists in the services\' config specs, and th
         assert.ok(settings.apiKeys.length > 0, `${name}: the router needs LONGLINK_API_KEYS`);
         assert.doesNotThrow(() => loadConfig(natsSpec, env));
         assert.doesNotThrow(() => loadConfig(redisSpec, env), `${name}: LONGLINK_REDIS_URL invalid`);
-        assert.doesNotThrow(() => loadConfig({ l: gatewaySpec.logLevel, s: gatewaySpec.shutdownTimeoutMs }, env), `${name}: router process variables invalid`);
+        assert.doesNotThrow(() => loadConfig(routerProcessSpec, env), `${name}: router process variables invalid`);
         // The operator console: on exactly when the chart hands the router its own token, which the router accepts.
         const access = loadConsoleAccess(env, { dev: false, apiKeys: settings.apiKeys });
         assert.equal(access.enabled, env.LONGLINK_CONSOLE_TOKEN !== undefined, `${name}: console enabled iff LONGLINK_CONSOLE_TOKEN is set`);

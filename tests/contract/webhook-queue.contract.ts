@@ -140,6 +140,16 @@ export function webhookShareContract(make: (share: { maxJobs: number; maxBytes: 
     } finally { await q.close(); }
   });
 
+  it('an event larger than the whole byte share is queued when its user holds nothing (else the user would be refused forever)', async () => {
+    const q = await make({ maxJobs: 100, maxBytes: 2048 });
+    const huge = (n: number): WebhookJob => ({ ...of('s-huge', 'erin', n), body: JSON.stringify({ n, pad: 'x'.repeat(5000) }) });
+    try {
+      await q.enqueue(huge(0));
+      await assert.rejects(q.enqueue(huge(1)), refusedByShare, 'a second one waits until the first has left');
+      await assert.rejects(q.enqueue({ ...huge(2), body: '{}' }), refusedByShare, 'the held bytes pass the share: even a small one waits');
+    } finally { await q.close(); }
+  });
+
   it('bytes count too, dead letters free the share, and a replayed dead letter is not refused by it', async () => {
     const q = await make({ maxJobs: 100, maxBytes: 2048 });
     const big = (n: number): WebhookJob => ({ ...of('s-bytes', 'carol', n), body: JSON.stringify({ n, pad: 'x'.repeat(900) }) });

@@ -4,7 +4,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNatsServer } from '../../infra/local/nats.js';
+import { recordingLog, startNatsServer } from '../../infra/local/nats.js';
 import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { MemoryWebhookQueue } from '../../services/router/webhooks/memory-queue.js';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -218,6 +218,43 @@ describe('JetStream webhook queue: dead-letter bound', () => {
       assert.equal((await jsm.streams.info(q.deadStream)).config.max_bytes, 1024 ** 3);
     } finally {
       await q.close();
+    }
+  });
+
+  it('a byte bound an operator set on the dead-letter stream is kept', async () => {
+    const jsm = await jetstreamManager(bus.connection);
+    await jsm.streams.add({ name: 'contract_op_webhooks_dead', subjects: ['contract.op.webhooks.dead.*'], max_age: 3_600_000 * 1_000_000, max_bytes: 5 * 1024 ** 2 });
+    const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.op', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
+    try {
+      assert.equal((await jsm.streams.info(q.deadStream)).config.max_bytes, 5 * 1024 ** 2, 'not reset to 1 GiB (dropping dead letters)');
+    } finally {
+      await q.close();
+    }
+  });
+
+  it('NATS servers that cannot reserve the dead-letter bound: the queue opens (age bound only) and says so', async () => {
+    // 1.5 GB of file store: the queue stream's 1 GiB reservation fits, the dead stream's second 1 GiB does not.
+    const small = await startNatsServer({ jetstream: true, jetstreamMaxFileStore: '1536MB' });
+    const nc = await connectNatsBus({ servers: small.urls, name: 'webhook-queue-small', log: silent });
+    try {
+      const jsm = await jetstreamManager(nc.connection);
+      await jsm.streams.add({ name: 'contract_pre_webhooks_dead', subjects: ['contract.pre.webhooks.dead.*'], max_age: 3_600_000 * 1_000_000 });
+      for (const prefix of ['contract.fresh', 'contract.pre']) {
+        const { log, entries } = recordingLog();
+        const q = await openJetStreamQueue({ nc: nc.connection, prefix, log, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
+        try {
+          const dead = await jsm.streams.info(q.deadStream);
+          assert.equal(dead.config.max_age, 3_600_000 * 1_000_000, prefix);
+          assert.ok(dead.config.max_bytes <= 0, `${prefix}: no byte bound (${dead.config.max_bytes})`);
+          assert.ok(entries.some((e) => e.level === 'warn' && /dead-letter stream left without a byte bound/.test(e.msg)), `${prefix}: warned`);
+          await jsm.streams.delete(q.stream);
+        } finally {
+          await q.close();
+        }
+      }
+    } finally {
+      await nc.close();
+      await small.stop();
     }
   });
 });

@@ -89,3 +89,28 @@ describe('drain completion on SIGTERM (the last session closed by the first step
     });
   }
 });
+
+describe('shutdown deadline on SIGTERM', () => {
+  let proc: Spawned | undefined;
+  after(() => proc?.kill());
+
+  it('an empty LONGLINK_SHUTDOWN_TIMEOUT_MS is the default deadline (as the configuration reads it), not 0 ms', async () => {
+    proc = spawnNode('dist/services/standalone/main.js', {
+      LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_PORT: '0',
+      LONGLINK_JWT_SECRET: TEST_SECRET, LONGLINK_API_KEYS: TEST_API_KEY, LONGLINK_LOG_LEVEL: 'warn',
+      LONGLINK_SHUTDOWN_TIMEOUT_MS: '', LONGLINK_DRAIN_WINDOW_MS: '1500',
+    });
+    const url = (await proc.waitFor(/WebSocket:\s+(ws:\/\/\S+)/))[1]!;
+    const clients: TestClient[] = [];
+    for (let i = 0; i < 20; i++) {
+      const c = await mustConnect(url, { token: await mintToken(TEST_SECRET, `late${i}`) });
+      await c.frame('hello');
+      clients.push(c);
+    }
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exited(30_000);
+    assert.equal(exit.code, 0, proc.output());
+    assert.doesNotMatch(proc.output(), /shutdown deadline reached/);
+    for (const c of clients) assert.equal((await c.closeEvent()).code, Close.DRAINING);
+  });
+});

@@ -32,6 +32,14 @@ describe('benchmark flags', () => {
     });
   }
 
+  it('bench:refusal-cost refuses malformed counts and tokens (exit 2) before it spawns anything', () => {
+    for (const args of [['--attempts', 'abc'], ['--attempts', '0'], ['--concurrency', '1.5'], ['--token', 'foo']]) {
+      const r = spawnSync(process.execPath, ['dist/loadtest/bench/refusal-cost.js', ...args], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^bench:refusal-cost: ${args[0]} must be`));
+    }
+  });
+
   it('usage shows defaults, lists and booleans', () => {
     const text = usage('bench:x', { n: { type: 'string', default: '3' }, on: { type: 'boolean' }, l: { type: 'string', multiple: true, default: ['a', 'b'] } });
     assert.equal(text, 'usage: npm run bench:x -- [flags]\n  --n <value>  (default: 3)\n  --on\n  --l <value>  (default: a,b)\n');

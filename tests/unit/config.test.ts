@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, helpText } from '../../services/shared/config.js';
+import { ConfigError, helpText, loadConfig } from '../../services/shared/config.js';
 import { gatewaySpec, loadGatewayConfig } from '../../services/gateway/config.js';
-import { loadRouterSettings } from '../../services/router/config.js';
+import { loadRouterSettings, routerProcessSpec } from '../../services/router/config.js';
 
 const KEY = { LONGLINK_JWT_SECRET: 'x'.repeat(32) };
 
@@ -75,5 +75,13 @@ describe('numeric variables', () => {
     assert.throws(() => loadRouterSettings({ ...router, LONGLINK_API_PORT: '80.5' }), /LONGLINK_API_PORT/);
     assert.equal(loadRouterSettings(router).apiPort, 8081, 'unset or empty: the default');
     assert.equal(loadRouterSettings({ ...router, LONGLINK_API_PORT: '' }).apiPort, 8081);
+  });
+});
+
+describe('router process variables', () => {
+  it('the shutdown deadline is bounded as the gateway\'s: past 2^31 - 1 ms setTimeout fired at once on SIGTERM', () => {
+    assert.equal(loadConfig(routerProcessSpec, {}).shutdownTimeoutMs, 15000);
+    assert.equal(loadConfig(routerProcessSpec, { LONGLINK_SHUTDOWN_TIMEOUT_MS: '3600000' }).shutdownTimeoutMs, 3_600_000);
+    assert.throws(() => loadConfig(routerProcessSpec, { LONGLINK_SHUTDOWN_TIMEOUT_MS: '3000000000' }), /LONGLINK_SHUTDOWN_TIMEOUT_MS/);
   });
 });

@@ -48,7 +48,7 @@ describe('sharedScrape', () => {
   });
 });
 
-describe('gateway /metrics under a request storm', () => {
+describe('gateway and router /metrics under a request storm', () => {
   let s: Standalone;
   const original = Registry.prototype.metrics;
   let collections = 0;
@@ -74,5 +74,17 @@ describe('gateway /metrics under a request storm', () => {
     collections = 0;
     await (await fetch(`${s.gatewayHttpUrl}/metrics`)).text();
     assert.equal(collections, 1);
+  });
+
+  it('the router\'s /metrics (push API port, no credential either) shares its collections too', async () => {
+    await new Promise((r) => setTimeout(r, 1100));
+    collections = 0;
+    const texts = await Promise.all(Array.from({ length: 64 }, async () => {
+      const r = await fetch(`${s.apiUrl}/metrics`);
+      assert.equal(r.status, 200);
+      return r.text();
+    }));
+    for (const t of texts) assert.match(t, /longlink_router_pushes_total\{status="sent"\} \d+/);
+    assert.ok(collections <= 2, `${collections} collections for 64 concurrent scrapes of the router`);
   });
 });

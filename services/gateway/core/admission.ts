@@ -16,11 +16,17 @@
  * the session-start one is a place in a return schedule (RetrySchedule:
  * refused clients come back spread at the rate the gateway admits), sent
  * exactly as Retry-After-Ms beside the whole-second Retry-After.
+ * The place is remembered per client (ReturnLine, by the token's user and
+ * device): a client back on its time is admitted even when the limit is
+ * full, up to RETURN_OVERSHOOT over it, instead of being refused again and
+ * sent behind clients refused after it; one back early is told the rest of
+ * its wait and keeps its place (nothing new booked).
  * Existing sessions are never affected.
  */
 import { Errors, type ErrorSpec } from '../../shared/errors.js';
 import { AdaptiveLimit, DEFAULT_LIMIT_OPTIONS, type SampleOutcome } from './adaptive-limit.js';
 import { RetrySchedule } from './retry-schedule.js';
+import { ReturnLine } from './return-line.js';
 import { SourceBudget } from './source-budget.js';
 import { newBucket, take, waitMs, type BucketState } from '../../shared/token-bucket.js';
 
@@ -45,12 +51,25 @@ export interface AdmissionOptions {
 const OK: Admission = Object.freeze({ ok: true });
 /** Longest session-start Retry-After handed out (ms). */
 export const RETRY_HORIZON_MS = 10_000;
+/**
+ * Clients back on their booked time may start above the full limit, by up to this fraction of it. Bounded
+ * because the timetable books returns faster than the gateway admits (RetrySchedule's headroom).
+ */
+export const RETURN_OVERSHOOT = 0.25;
+/** A client this much before its booked time counts as on time (timers fire a little early, clocks differ). */
+const RETURN_EARLY_MS = 100;
+/** Shortest wait told to a client back early: below 250 ms the SDK does not trust a server's wait (sdk/src/backoff.ts). */
+const RETURN_MIN_WAIT_MS = 250;
 
 export class AdmissionControl {
   readonly limit: AdaptiveLimit;
   readonly sources: SourceBudget;
   private readonly bucket: BucketState;
   private readonly retry: RetrySchedule;
+  /** Refused clients and when they were told to return. */
+  readonly returns = new ReturnLine({ maxEntries: 100_000, keepMs: RETRY_HORIZON_MS });
+  /** Starts admitted above a full limit because the client came back on its booked time. */
+  admittedOnReturn = 0;
 
   constructor(private readonly o: AdmissionOptions, now: number, private readonly random: () => number) {
     this.bucket = newBucket(o.connectBurst, now);
@@ -78,18 +97,37 @@ export class AdmissionControl {
     return OK;
   }
 
-  /** Step 4, for an upgrade whose token verified. On ok, the caller must `startBegan` (the open follows synchronously). */
-  admitVerified(now: number): Admission {
+  /**
+   * Step 4, for an upgrade whose token verified. On ok, the caller must `startBegan` (the open follows synchronously).
+   * `client` (the token's user and device) finds the client's place in the return line, and books one on refusal.
+   */
+  admitVerified(now: number, client?: string): Admission {
     this.limit.observe(now);
+    const ticket = client === undefined ? undefined : this.returns.find(client, now);
+    const full = !this.limit.hasRoom;
     // Before the bucket: a refused connect should not also spend a token.
-    if (!this.limit.hasRoom) {
-      const ms = this.bookReturn(now);
-      return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
+    if (full) {
+      if (ticket !== undefined && now < ticket.dueAt - RETURN_EARLY_MS) {
+        // Back before its time: the rest of its wait, same place in the line.
+        const ms = Math.max(RETURN_MIN_WAIT_MS, Math.round(ticket.dueAt - now));
+        return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
+      }
+      // Only a slot the schedule reserved is a claim above the limit: a client told a wait past the horizon
+      // was promised no slot, and taking the overshoot would refuse one that was (it books a slot now instead).
+      const onTime = ticket?.booked === true && this.limit.inFlight < this.limit.limit + Math.ceil(this.limit.limit * RETURN_OVERSHOOT);
+      if (!onTime) {
+        const ms = this.bookReturn(now);
+        if (client !== undefined) this.returns.book(client, now + ms, this.retry.booked);
+        return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
+      }
     }
     if (!take(this.bucket, this.o.connectRate, this.o.connectBurst, now)) {
       const wait = waitMs(this.bucket, this.o.connectRate, now);
       return { ok: false, error: Errors.ADMISSION_RATE, retryAfterS: Math.max(1, Math.ceil(wait / 1000)) + Math.floor(this.random() * 3) };
     }
+    // Counted once admitted: an on-time client the connect-rate ceiling refused did not get in (and keeps its ticket).
+    if (full) this.admittedOnReturn++;
+    if (ticket !== undefined) this.returns.forget(client!);
     this.retry.admit(now);
     return OK;
   }
@@ -109,8 +147,10 @@ export class AdmissionControl {
    * last 1 % took 8.4 → 11.3 s); booked, they come back at the rate the
    * gateway admits, in the order they were shed.
    */
-  shedReturnMs(now: number, hintMs: number): number {
-    return this.retry.refuseAfter(now, this.random, this.floorPerS(), hintMs);
+  shedReturnMs(now: number, hintMs: number, client?: string): number {
+    const ms = this.retry.refuseAfter(now, this.random, this.floorPerS(), hintMs);
+    if (client !== undefined) this.returns.book(client, now + ms, this.retry.booked);
+    return ms;
   }
 
   /** A place in the return schedule of the 503s. */
@@ -148,5 +188,6 @@ export class AdmissionControl {
   tick(now: number): void {
     this.limit.observe(now);
     this.sources.sweep(now);
+    this.returns.sweep(now);
   }
 }

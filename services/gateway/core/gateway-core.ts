@@ -20,6 +20,7 @@ import { ConnectionRegistry } from './registry.js';
 import { Deadlines, type Due } from './deadlines.js';
 import { take } from '../../shared/token-bucket.js';
 import { AdmissionControl, type Admission } from './admission.js';
+import { returnKey } from './return-line.js';
 import { DrainPacer } from './drain.js';
 import { SlowConsumers } from './slow-consumers.js';
 import { bump } from '../../shared/stats.js';
@@ -133,11 +134,12 @@ export class GatewayCore {
   /** Connections waiting for the router's answer to their session start. */
   get sessionsStarting(): number { return this.admission.limit.inFlight; }
   /** The adaptive session-start limit: current limit, smoothed latency, its target, the resume timeout in use, the time to the last scheduled return (s). */
-  get startLimit(): { limit: number; latencyMs: number; targetMs: number; resumeTimeoutMs: number; retryWindowS: number; increases: number; decreases: number; reverts: number } {
+  get startLimit(): { limit: number; latencyMs: number; targetMs: number; resumeTimeoutMs: number; retryWindowS: number; increases: number; decreases: number; reverts: number; returnLine: number; admittedOnReturn: number } {
     const l = this.admission.limit;
     return {
       limit: l.limit, latencyMs: l.latencyMs, targetMs: l.targetMs, resumeTimeoutMs: this.admission.resumeTimeoutMs(),
       retryWindowS: this.admission.retryHorizonS(this.clock.now()), increases: l.stats.increases, decreases: l.stats.decreases, reverts: l.stats.reverts,
+      returnLine: this.admission.returns.size, admittedOnReturn: this.admission.admittedOnReturn,
     };
   }
   /** Buckets held by the per-source budget. */
@@ -155,9 +157,12 @@ export class GatewayCore {
     return this.counted(this.admission.precheck({ draining: this.drain.active, connections: this.registry.size }, source, this.clock.now()));
   }
 
-  /** After the token verified: the adaptive session-start limit and the connect-rate ceiling. On ok, open() must follow. */
-  admitVerified(): Admission {
-    return this.counted(this.admission.admitVerified(this.clock.now()));
+  /**
+   * After the token verified: the adaptive session-start limit and the connect-rate ceiling. On ok, open() must follow.
+   * `user` and `device` (the handshake's): the client's place in the return line of refused starts (admission.ts).
+   */
+  admitVerified(user?: string, device?: string): Admission {
+    return this.counted(this.admission.admitVerified(this.clock.now(), user === undefined ? undefined : returnKey(user, device ?? 'default')));
   }
 
   private counted(res: Admission): Admission {

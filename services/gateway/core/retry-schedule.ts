@@ -60,6 +60,8 @@ export class RetrySchedule {
   /** Best recent admissions per second (decaying). */
   private capacity = 0;
   private lastRate = 0;
+  /** Whether the last refusal took a slot (false: its wait was past `maxMs`, nothing reserved). */
+  private lastBooked = false;
 
   constructor(private readonly o: RetryScheduleOptions, now: number) {
     if (!(o.maxMs >= 1000) || !(o.minWaitMs >= 0 && o.minWaitMs < o.maxMs) || !(o.periodMs > 0) || !(o.headroom >= 1)) {
@@ -74,6 +76,8 @@ export class RetrySchedule {
   horizonMs(now: number): number { return Math.max(0, Math.min(this.o.maxMs, Math.max(this.nextFree, this.shedNextFree) - now)); }
   /** The return rate of the last refusal (per second). */
   get rate(): number { return this.lastRate; }
+  /** Whether the last refusal (`refuse` or `refuseAfter`) was given a reserved slot; false when told a wait past `maxMs`. */
+  get booked(): boolean { return this.lastBooked; }
 
   admit(now: number): void { this.roll(now); this.admitted++; }
 
@@ -85,7 +89,8 @@ export class RetrySchedule {
   refuse(now: number, random: () => number, floorPerS: number): number {
     const width = this.width(now, floorPerS);
     const slot = Math.max(this.nextFree, now + this.o.minWaitMs);
-    if (slot - now >= this.o.maxMs) return this.unbooked(0, random);
+    this.lastBooked = slot - now < this.o.maxMs;
+    if (!this.lastBooked) return this.unbooked(0, random);
     this.nextFree = slot + width;
     return Math.round(Math.min(this.o.maxMs, slot - now + random() * width));
   }
@@ -100,7 +105,8 @@ export class RetrySchedule {
     const width = this.width(now, floorPerS);
     const wait = Math.max(this.o.minWaitMs, notBeforeMs);
     const slot = Math.max(this.nextFree, this.shedNextFree, now + wait);
-    if (slot - now >= this.o.maxMs) return this.unbooked(wait, random);
+    this.lastBooked = slot - now < this.o.maxMs;
+    if (!this.lastBooked) return this.unbooked(wait, random);
     this.shedNextFree = slot + width;
     return Math.round(Math.min(this.o.maxMs, slot - now + random() * width));
   }

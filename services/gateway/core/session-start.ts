@@ -10,6 +10,7 @@ import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import type { AdmissionControl } from './admission.js';
+import { returnKey } from './return-line.js';
 import type { SampleOutcome } from './adaptive-limit.js';
 import { reannounced, type Connection } from './connection.js';
 import type { CoreOptions, CoreStats } from './options.js';
@@ -97,8 +98,9 @@ function refused(d: SessionStartDeps, c: Connection, err: unknown): void {
     // Refused at once by a router that could not start it in time: tell the client when to come back.
     d.stats.startsShedByRouter++;
     if (c.closed) return;
-    // Never sooner than the router's hint: a slot at or after it, or past the horizon the hint plus jitter (AdmissionControl.shedReturnMs).
-    const delayMs = d.admission.shedReturnMs(d.clock.now(), err.retryAfterMs ?? 1000);
+    // Never sooner than the router's hint: a slot at or after it, or past the horizon the hint plus jitter
+    // (AdmissionControl.shedReturnMs); the client's place is remembered like a 503's.
+    const delayMs = d.admission.shedReturnMs(d.clock.now(), err.retryAfterMs ?? 1000, returnKey(c.user, c.device));
     d.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'routers overloaded' }), false);
     d.closeWith(c, Close.TRY_AGAIN_LATER, 'routers overloaded, retry after the delay');
     return;

@@ -216,15 +216,17 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
         reject(res, Errors.CHANNEL_LIMIT, `the token names ${vt.channels.length} channels, limit ${o.maxChannels}`);
         return;
       }
-      // Only a verified upgrade spends the gateway-wide budget (adaptive session-start limit, connect rate).
-      const admission = core.admitVerified();
+      const device = vt.device ?? params.device ?? 'default';
+      // Only a verified upgrade spends the gateway-wide budget (adaptive session-start limit, connect rate),
+      // and only a verified client holds a place in the line of refused starts.
+      const admission = core.admitVerified(vt.user, device);
       if (!admission.ok) {
         reject(res, admission.error, undefined, admission.retryAfterS, admission.retryAfterMs);
         return;
       }
       const hs: Handshake = {
         user: vt.user,
-        device: vt.device ?? params.device ?? 'default',
+        device,
         tokenExpiresAt: clock.now() + (vt.expiresAt - clock.wallNow()),
         requestedIntervalMs: params.hb,
         session: params.session,

@@ -133,7 +133,8 @@ export class JobPublisher {
 
   private listen(): void {
     if (this.sub) return;
-    this.sub = this.nc.subscribe(`${this.inbox}.*`, { callback: (_err, m) => this.onAck(m) });
+    // An error (the subscription denied) comes with no message: the waiting publishes time out below.
+    this.sub = this.nc.subscribe(`${this.inbox}.*`, { callback: (err, m) => { if (err === null) this.onAck(m); } });
     this.sweep = setInterval(() => {
       const old = performance.now() - PUBLISH_TIMEOUT_MS;
       for (const [n, p] of this.acks) {

@@ -14,7 +14,8 @@
  *    re-published on its own with its count.
  *  - Stream `<P>_webhooks_dead` (subjects `<prefix>.webhooks.dead.<endpoint>`,
  *    limits retention, kept `deadTtlMs` and at most `deadMaxBytes`, the
- *    longest-dead dropped first): dead letters, counted per subject
+ *    longest-dead dropped first, where JetStream storage can reserve that
+ *    bound; an operator's bound is kept): dead letters, counted per subject
  *    and replayed by re-publishing them to the queue and deleting them.
  * Jobs travel several to a message (jetstream-publisher.ts: the jobs of
  * one event-loop turn per endpoint; job-codec.ts: the layout), and the
@@ -28,7 +29,7 @@
  * queued (jetstream-share.ts: a ledger per router, released by the settle
  * notices of whichever router delivers).
  */
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/log.js';
 import type { LeasedJob, QueueConsumer, WebhookQueue } from './core/queue.js';
@@ -62,9 +63,22 @@ export interface JetStreamQueueOptions {
   deadMaxBytes?: number;
   /** Per-user share of what this router queues (LONGLINK_WEBHOOK_USER_MAX_JOBS / _BYTES); none: no share. */
   share?: ShareLimits;
+  /** A charge whose settle notice never came is forgotten after this (default: shareLapseMs; tests shorten it). */
+  shareLapseMs?: number;
 }
 
+/** The stream's max_age past the horizon. */
+const MAX_AGE_PAST_HORIZON_MS = 3_600_000;
+/**
+ * How long a charge may still be in the queue: its job's last message is
+ * published before the horizon passes (a retry re-published, its tag with
+ * it) and removed within the stream's max_age after that, or acked within a
+ * lease; plus a minute for clocks.
+ */
+export const shareLapseMs = (horizonMs: number, timeoutMs: number): number => 2 * horizonMs + MAX_AGE_PAST_HORIZON_MS + timeoutMs + 5000 + 60_000;
 const GIB = 1024 ** 3;
+/** JetStream's "insufficient storage resources available" (10047) and "insufficient resources" (10023). */
+const noRoomToReserve = (err: unknown): boolean => err instanceof JetStreamApiError && (err.code === 10047 || err.code === 10023);
 
 const ns = (ms: number): number => Math.round(ms * 1_000_000);
 /** Jobs handed out and not acked per endpoint (in flight or waiting out a retry delay). */
@@ -97,7 +111,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     this.publisher = o.layout === 'single'
       ? new JobPublisher(o.nc, { maxJobs: 1, encode: (subject, jobs) => encodeJobJson(jobs[0]!, subject.slice(q.length)) })
       : new JobPublisher(o.nc);
-    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share) : undefined;
+    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share, o.shareLapseMs ?? shareLapseMs(o.horizonMs, o.timeoutMs), o.log) : undefined;
     this.notices = new ShareNotices(o.nc, o.prefix);
   }
 
@@ -109,24 +123,47 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   async ensureStreams(): Promise<void> {
     await this.ensure({
       name: this.stream, subjects: [`${this.o.prefix}.webhooks.q.*`], retention: RetentionPolicy.Workqueue, storage: StorageType.File,
-      max_age: ns(this.o.horizonMs + 3_600_000), max_bytes: this.o.maxBytes ?? GIB, discard: DiscardPolicy.New,
+      max_age: ns(this.o.horizonMs + MAX_AGE_PAST_HORIZON_MS), max_bytes: this.o.maxBytes ?? GIB, discard: DiscardPolicy.New,
     });
-    await this.ensure({
+    await this.ensureDead();
+  }
+
+  /**
+   * The dead-letter stream: kept `deadTtlMs`, and bounded in bytes too (by age alone, a receiver down for days kept
+   * every event of the TTL, 7 days by default, on the NATS servers' disks). A byte bound is reserved in JetStream's
+   * storage (the servers' max_file_store, the account's limit): where it does not fit beside the queue stream's, the
+   * stream keeps its age bound only and a warning says so, instead of the router refusing to start. A bound already
+   * on an existing stream (an operator's) is kept.
+   */
+  private async ensureDead(): Promise<void> {
+    const maxBytes = this.o.deadMaxBytes ?? GIB;
+    const cfg = {
       name: this.deadStream, subjects: [`${this.o.prefix}.webhooks.dead.*`], retention: RetentionPolicy.Limits, storage: StorageType.File,
-      // Bounded in bytes too: by age alone, a receiver down for days kept every event of the dead-letter TTL
-      // (7 days by default, at the rate events happen) on the NATS servers' disks.
-      max_age: ns(this.o.deadTtlMs), max_bytes: this.o.deadMaxBytes ?? GIB, discard: DiscardPolicy.Old,
-    });
+      max_age: ns(this.o.deadTtlMs), discard: DiscardPolicy.Old,
+    };
+    const bounded = await this.jsm.streams.info(this.deadStream).then((i) => i.config.max_bytes > 0, () => false);
+    if (bounded) return this.ensure(cfg);
+    try {
+      await this.ensure({ ...cfg, max_bytes: maxBytes });
+    } catch (err) {
+      if (!noRoomToReserve(err)) throw err;
+      this.o.log.warn({ stream: this.deadStream, maxBytes, err: String(err) }, 'webhook dead-letter stream left without a byte bound: '
+        + 'JetStream storage on the NATS servers cannot reserve it (raise max_file_store or the account\'s JetStream limit); '
+        + 'dead letters are bounded by LONGLINK_WEBHOOK_DEAD_TTL_MS only');
+      await this.ensure(cfg);
+    }
   }
 
   private async ensure(cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
-    try {
-      await this.jsm.streams.info(cfg.name);
-    } catch {
+    const exists = (): Promise<boolean> => this.jsm.streams.info(cfg.name).then(() => true, () => false);
+    if (!(await exists())) {
       try {
         await this.jsm.streams.add(cfg);
         return;
-      } catch { /* another router created it meanwhile: update below */ }
+      } catch (err) {
+        // Another router created it meanwhile: update below. Otherwise add's refusal is the reason to report.
+        if (!(await exists())) throw err;
+      }
     }
     const { name, retention: _r, storage: _s, ...update } = cfg;
     await this.jsm.streams.update(name, update);

@@ -6,8 +6,9 @@
  * endpoint), so each router keeps the ledger of what it queued itself:
  *  - enqueue charges the job's key (a hash of the user id, never the id
  *    itself) in this router's ledger, and the queue message carries, in the
- *    `Longlink-Share` header, one tag per job: `<origin>/<key>/<bytes>`
- *    (`origin` names this router's queue, random per start) or `-`;
+ *    `Longlink-Share` header, one tag per job: `<origin>/<key>/<bytes>/<gen>`
+ *    (`origin` names this router's queue, random per start; `gen` the
+ *    ledger generation charged) or `-`;
  *  - whichever router settles a message (every job of it delivered,
  *    dead-lettered or re-published on its own) publishes the tags of the jobs
  *    that left the queue on `<prefix>.webhooks.settled.<origin>` (core NATS,
@@ -18,15 +19,22 @@
  * keep a charge for good, so the ledger is cleared on a reconnect (a user
  * may then hold up to its share again on top of what it holds: failing open,
  * never refusing a user for a charge that is gone), as it is on a restart.
+ * Reports can also never come without a reconnect here: a message removed
+ * by the stream's max_age or a purge, acked by a router of an earlier
+ * release, a report lost between NATS servers. So a charge lapses once no
+ * message carrying it can still be in the queue (`lapseMs`: the last one is
+ * published before the horizon passes and lives at most the stream's
+ * max_age, horizon + 1 h, after that).
  * With several routers the share is per router: a user whose events are
  * made at R routers holds at most R shares.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Logger } from '../../shared/log.js';
 import { ShareLedger, type ShareLimits } from './core/share.js';
 
-/** One job's charge, as a message header carries it. */
-export interface ShareTag { readonly origin: string; readonly key: string; readonly bytes: number }
+/** One job's charge, as a message header carries it; `gen`: the origin's ledger generation it was charged in. */
+export interface ShareTag { readonly origin: string; readonly key: string; readonly bytes: number; readonly gen?: number }
 
 export const SHARE_HEADER = 'Longlink-Share';
 
@@ -34,11 +42,15 @@ export const SHARE_HEADER = 'Longlink-Share';
 export function shareHeaders(tags: ReadonlyArray<ShareTag | undefined>): MsgHdrs | undefined {
   if (!tags.some((t) => t !== undefined)) return undefined;
   const h = headers();
-  h.set(SHARE_HEADER, tags.map((t) => (t === undefined ? '-' : `${t.origin}/${t.key}/${t.bytes}`)).join(' '));
+  h.set(SHARE_HEADER, tags.map((t) => (t === undefined ? '-' : `${t.origin}/${item(t)}`)).join(' '));
   return h;
 }
 
-const TOKEN = /^([0-9a-f]{1,32})\/([A-Za-z0-9_-]{1,32})\/(\d{1,12})$/;
+const TOKEN = /^([0-9a-f]{1,32})\/([A-Za-z0-9_-]{1,32})\/(\d{1,12})(?:\/(\d{1,15}))?$/;
+/** A tag without its origin, as a header and a settle notice carry it: `<key>/<bytes>/<gen>`. */
+const item = (t: ShareTag): string => (t.gen === undefined ? `${t.key}/${t.bytes}` : `${t.key}/${t.bytes}/${t.gen}`);
+/** A settle notice's bytes at most (less when the server's max_payload is smaller). */
+const NOTICE_MAX_BYTES = 32 * 1024;
 
 /** The tags of a message of `jobs` jobs (any number without it); none when the header is missing or does not match the jobs. */
 export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<ShareTag | undefined> {
@@ -48,7 +60,7 @@ export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<Shar
   if (jobs !== undefined && parts.length !== jobs) return [];
   return parts.map((p) => {
     const m = TOKEN.exec(p);
-    return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]) } : undefined;
+    return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
   });
 }
 
@@ -61,9 +73,13 @@ export class ShareNotices {
   settled(tags: Iterable<ShareTag>): void {
     for (const t of tags) {
       const list = this.due.get(t.origin);
-      if (list) list.push(`${t.key}/${t.bytes}`); else this.due.set(t.origin, [`${t.key}/${t.bytes}`]);
+      if (list) list.push(item(t)); else this.due.set(t.origin, [item(t)]);
     }
     if (this.due.size > 0) this.timer ??= setImmediate(() => this.flush());
+  }
+
+  private publish(origin: string, text: string): void {
+    try { this.nc.publish(`${this.prefix}.webhooks.settled.${origin}`, text); } catch { /* closed: the origin's charges lapse (or it restarted) */ }
   }
 
   flush(): void {
@@ -72,25 +88,39 @@ export class ShareNotices {
     const due = this.due;
     this.due = new Map();
     for (const [origin, list] of due) {
-      try { this.nc.publish(`${this.prefix}.webhooks.settled.${origin}`, list.join(' ')); } catch { /* closed: the origin's ledger is gone or cleared on reconnect */ }
+      // In parts: one turn may settle thousands of jobs (many endpoints, dead letters stored together), past a small max_payload.
+      const limit = Math.max(256, Math.min(NOTICE_MAX_BYTES, (this.nc.info?.max_payload ?? NOTICE_MAX_BYTES) - 1024));
+      let part = '';
+      for (const t of list) {
+        if (part.length > 0 && part.length + 1 + t.length > limit) { this.publish(origin, part); part = ''; }
+        part = part.length === 0 ? t : `${part} ${t}`;
+      }
+      if (part.length > 0) this.publish(origin, part);
     }
   }
 }
 
-/** This router's ledger: charges on enqueue, releases on the notices addressed to it, cleared on a reconnect. */
+/**
+ * This router's ledger: charges on enqueue, releases on the notices addressed
+ * to it, cleared on a reconnect; a charge whose notice never comes lapses
+ * after `lapseMs` (core/share.ts).
+ */
 export class JetStreamShare {
   readonly origin = randomBytes(6).toString('hex');
   readonly ledger: ShareLedger;
   private readonly sub: Subscription;
   private readonly status: { stop(): void };
 
-  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits) {
-    const ledger = (this.ledger = new ShareLedger(limits));
-    this.sub = nc.subscribe(`${prefix}.webhooks.settled.${this.origin}`, {
-      callback: (_err, m) => {
+  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, lapseMs: number, log: Logger) {
+    const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
+    const subject = `${prefix}.webhooks.settled.${this.origin}`;
+    this.sub = nc.subscribe(subject, {
+      // An error (the subscription denied by NATS permissions) comes with no message: reading it would throw in the client's reader and wedge the connection.
+      callback: (err, m) => {
+        if (err) { log.error({ err: String(err), subject }, 'webhook share: settle notices cannot be received; charges are released only when they lapse'); return; }
         for (const t of m.string().split(' ')) {
-          const slash = t.indexOf('/');
-          if (slash > 0) ledger.release(t.slice(0, slash), Number(t.slice(slash + 1)) || 0);
+          const [key, bytes, gen] = t.split('/', 3);
+          if (key) ledger.release(key, Number(bytes) || 0, gen === undefined ? undefined : Number(gen));
         }
       },
     });
@@ -102,12 +132,12 @@ export class JetStreamShare {
   /** Charges `user`'s job of `bytes` (throws WebhookShareError past the share); returns its tag. */
   charge(user: string, bytes: number): ShareTag {
     const key = keyOf(user);
-    this.ledger.take(key, bytes);
-    return { origin: this.origin, key, bytes };
+    const gen = this.ledger.take(key, bytes);
+    return { origin: this.origin, key, bytes, gen };
   }
 
   /** A charge whose job was never stored. */
-  refund(t: ShareTag): void { this.ledger.release(t.key, t.bytes); }
+  refund(t: ShareTag): void { this.ledger.release(t.key, t.bytes, t.gen); }
 
   close(): void {
     this.sub.unsubscribe();
