@@ -8,36 +8,19 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelHub, type ChannelConn, type ChannelOptions } from '../../services/gateway/core/channels.js';
+import { ChannelHub, type ChannelOptions } from '../../services/gateway/core/channels.js';
 import type { ChannelArrival, ChannelHistoryReply, ChannelHistoryRequest, ChannelLink } from '../../services/gateway/core/ports.js';
 import type { PubFrame } from '../../protocol/index.js';
-import { FakeClientSocket } from '../helpers/fake-client-socket.js';
+import { FakeChannelConn, historyPage } from '../helpers/channel-fakes.js';
 
-let ids = 0;
-class Conn implements ChannelConn {
-  readonly id = `q${++ids}`;
-  readonly user = 'u';
-  readonly device = 'd';
-  closed = false;
-  channels: Set<string> | null = new Set();
-  awaitingRecover: { channels: readonly string[]; until: number } | null = null;
-  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null = null;
-  readonly socket = new FakeClientSocket();
-}
+class Conn extends FakeChannelConn {}
 
 /** Every channel has offsets 1..20 in epoch e1; a reply holds at most 5 (the byte bound). Reads wait for release(). */
 function rig(maxPageReads: number) {
   const pending: Array<{ req: ChannelHistoryRequest; answer: () => void }> = [];
   let inFlight = 0;
   let most = 0;
-  const answer = (req: ChannelHistoryRequest): ChannelHistoryReply => {
-    const head = { channel: req.channel, epoch: 'e1', offset: 20 };
-    const after = req.afterOffset;
-    if (after === undefined || after === 20) return { ...head, pubs: [], covered: true };
-    const pubs = [];
-    for (let off = after + 1; off <= Math.min(20, after + 5); off++) pubs.push({ offset: off, id: `m${off}`, ts: 1, data: String(off) });
-    return { ...head, pubs, covered: after + 5 >= 20 };
-  };
+  const answer = (req: ChannelHistoryRequest): ChannelHistoryReply => historyPage(req, { epoch: 'e1', latest: 20 }, 5);
   const link: ChannelLink = {
     interest: (_ch, _on: (m: ChannelArrival) => void) => ({ ready: Promise.resolve(), drop: () => {} }),
     history: (req) => new Promise((resolve) => {
