@@ -88,3 +88,11 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
 
 /** Where a gateway on the public dev secret listens when LONGLINK_GATEWAY_HOST is unset. */
 export const DEV_HOST = '127.0.0.1';
+
+/** The start-up warning of a gateway accepting the public dev secret, saying where it listens (`host`). */
+export function devModeWarning(host: string): string {
+  const where = host === DEV_HOST
+    ? `Listening on loopback (${DEV_HOST}) only, the default in dev mode; LONGLINK_GATEWAY_HOST (e.g. 0.0.0.0) exposes it.`
+    : `Listening on ${host} (LONGLINK_GATEWAY_HOST): reachable from wherever that address is; unset it to listen on loopback only.`;
+  return `DEV MODE: accepting tokens signed with the built-in dev secret. Anyone can mint them. Never expose this gateway. ${where}`;
+}
