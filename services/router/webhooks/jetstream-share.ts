@@ -110,8 +110,15 @@ export class JetStreamShare {
   readonly ledger: ShareLedger;
   private readonly sub: Subscription;
   private readonly status: { stop(): void };
+  /**
+   * The last user charged and its key: an event sent to several endpoints is charged once per endpoint copy, one
+   * after another, and hashing the user again for each copy cost ~0.6 µs per extra endpoint.
+   */
+  private lastUser: string | undefined;
+  private lastKey = '';
 
-  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, lapseMs: number, log: Logger) {
+  /** `hash`: the user's key (keyOf; tests count the calls). */
+  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, lapseMs: number, log: Logger, private readonly hash: (user: string) => string = keyOf) {
     const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
     const subject = `${prefix}.webhooks.settled.${this.origin}`;
     this.sub = nc.subscribe(subject, {
@@ -131,7 +138,8 @@ export class JetStreamShare {
 
   /** Charges `user`'s job of `bytes` (throws WebhookShareError past the share); returns its tag. */
   charge(user: string, bytes: number): ShareTag {
-    const key = keyOf(user);
+    if (user !== this.lastUser) { this.lastKey = this.hash(user); this.lastUser = user; }
+    const key = this.lastKey;
     const gen = this.ledger.take(key, bytes);
     return { origin: this.origin, key, bytes, gen };
   }
