@@ -13,7 +13,7 @@ import type { Logger } from '../shared/log.js';
 import { sharedScrape, type NatsBusStats } from '../shared/metrics.js';
 import { traceBus, traceHooks } from '../shared/tracing.js';
 import { createAuthenticator } from './auth.js';
-import { DEV_JWT_SECRET, type GatewayConfig } from './config.js';
+import { DEV_JWT_SECRET, devModeWarning, type GatewayConfig } from './config.js';
 import { BusGatewayLink, BusGatewayListener } from './bus-link.js';
 import { GatewayCore } from './core/gateway-core.js';
 import type { CoreOptions } from './core/options.js';
@@ -75,7 +75,7 @@ export async function startGateway(deps: {
   const bootId = randomBytes(6).toString('base64url');
   const id = config.gatewayId ?? `${os.hostname().replace(/[^A-Za-z0-9_-]/g, '-')}-${bootId.slice(0, 4).replace(/[^A-Za-z0-9]/g, 'x')}`;
   if (config.dev && config.jwtSecret === undefined && config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined) {
-    log.warn({}, 'DEV MODE: accepting tokens signed with the built-in dev secret. Anyone can mint them. Never expose this gateway.');
+    log.warn({ host: config.host }, devModeWarning(config.host));
   }
   const auth = createAuthenticator({
     secret: config.jwtSecret ?? (config.jwtPublicKey === undefined && config.jwtJwksUrl === undefined ? DEV_JWT_SECRET : undefined),

@@ -30,7 +30,7 @@ export const gatewaySpec = {
   maxBackpressure: v('LONGLINK_MAX_BACKPRESSURE', int(1024, 1 << 30), 'Hard send-buffer cap (bytes): a send over it is dropped and the connection closed as a slow consumer.', '1048576'),
   writeTimeoutMs: v('LONGLINK_WRITE_TIMEOUT_MS', int(100, 600_000), 'How long the send buffer may stay over its bound before the peer counts as gone (ms).', '10000'),
   maxChannelsPerConnection: v('LONGLINK_MAX_CHANNELS_PER_CONNECTION', int(1, 10_000), 'Channels one connection may receive (token claim plus subscribe calls; the broadcast channel does not count). A token naming more is refused with 400 LL_CHANNEL_LIMIT; a subscribe past it gets an unsubscribed frame with LL_CHANNEL_LIMIT.', '64'),
-  channelPageReads: v('LONGLINK_CHANNEL_PAGE_READS', int(1, 10_000), 'Channel recovery page reads this gateway has in flight at most (each up to half the bus message bound, 256 KiB by default): over it a recovering connection waits its turn (longlink_gateway_channel_recovery_reads_waiting).', '64'),
+  channelPageReads: v('LONGLINK_CHANNEL_PAGE_READS', int(1, 10_000), 'Channel recovery reads this gateway has in flight at most, recovering joins\' first reads and page reads together (each up to half the bus message bound, 256 KiB by default): over it a recovering connection waits its turn (longlink_gateway_channel_recovery_reads_waiting).', '64'),
   channelPresenceEvents: v('LONGLINK_CHANNEL_PRESENCE_EVENTS', bool, 'Publish a join / leave event on <prefix>.chpresence.<channel> whenever a connection starts or stops receiving a channel (for backends; one bus message per join and per leave).', 'false'),
   ratePerSec: v('LONGLINK_RATE_PER_SEC', int(1, 100_000), 'Inbound frames per second per connection (token bucket refill).', '20'),
   rateBurst: v('LONGLINK_RATE_BURST', int(1, 100_000), 'Inbound token-bucket size per connection.', '60'),
@@ -88,3 +88,11 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
 
 /** Where a gateway on the public dev secret listens when LONGLINK_GATEWAY_HOST is unset. */
 export const DEV_HOST = '127.0.0.1';
+
+/** The start-up warning of a gateway accepting the public dev secret, saying where it listens (`host`). */
+export function devModeWarning(host: string): string {
+  const where = host === DEV_HOST
+    ? `Listening on loopback (${DEV_HOST}) only, the default in dev mode; LONGLINK_GATEWAY_HOST (e.g. 0.0.0.0) exposes it.`
+    : `Listening on ${host} (LONGLINK_GATEWAY_HOST): reachable from wherever that address is; unset it to listen on loopback only.`;
+  return `DEV MODE: accepting tokens signed with the built-in dev secret. Anyone can mint them. Never expose this gateway. ${where}`;
+}

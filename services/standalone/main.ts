@@ -41,7 +41,8 @@ try {
     banner.push(
       '',
       '  !!! DEV MODE: tokens are signed with the PUBLIC built-in dev secret. Set LONGLINK_JWT_SECRET',
-      '  !!! (and LONGLINK_API_KEYS) for anything real.',
+      '  !!! (and LONGLINK_API_KEYS) for anything real. The gateway listens on loopback only unless',
+      '  !!! LONGLINK_GATEWAY_HOST is set (e.g. 0.0.0.0 to expose it).',
       '',
       '  Try it:  npm run token -- alice',
       '           npm run client -- alice',

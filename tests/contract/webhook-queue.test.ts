@@ -247,6 +247,11 @@ describe('JetStream webhook queue: dead-letter bound', () => {
           assert.equal(dead.config.max_age, 3_600_000 * 1_000_000, prefix);
           assert.ok(dead.config.max_bytes <= 0, `${prefix}: no byte bound (${dead.config.max_bytes})`);
           assert.ok(entries.some((e) => e.level === 'warn' && /dead-letter stream left without a byte bound/.test(e.msg)), `${prefix}: warned`);
+          // The router's webhook thread opens the queue its main thread set up: it says nothing more (it warned twice).
+          const worker = recordingLog();
+          const w = await openJetStreamQueue({ nc: nc.connection, prefix, log: worker.log, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, ensureStreams: false });
+          await w.close();
+          assert.deepEqual(worker.entries.filter((e) => e.level === 'warn').map((e) => e.msg), [], `${prefix}: warned once`);
           await jsm.streams.delete(q.stream);
         } finally {
           await q.close();

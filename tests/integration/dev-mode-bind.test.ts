@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { startStandalone, type Standalone } from '../../services/standalone/app.js';
 import { loadGatewayConfig } from '../../services/gateway/config.js';
+import { recordingLog } from '../../infra/local/nats.js';
 
 /** This machine's first non-loopback IPv4 address, if it has one. */
 const lan = Object.values(os.networkInterfaces()).flat().find((a) => a !== undefined && !a.internal && a.family === 'IPv4')?.address;
@@ -35,6 +36,22 @@ describe('dev mode listens on loopback unless told otherwise', () => {
     assert.equal(loadGatewayConfig({ LONGLINK_DEV: 'true', LONGLINK_JWT_SECRET: 'a-real-secret-0123456789-0123456789' }).host, '0.0.0.0');
     assert.equal(loadGatewayConfig({ LONGLINK_JWT_SECRET: 'a-real-secret-0123456789-0123456789' }).host, '0.0.0.0');
     assert.ok(Object.isFrozen(loadGatewayConfig({ LONGLINK_DEV: 'true' })));
+  });
+
+  it('the start-up warning says where the dev gateway listens and names LONGLINK_GATEWAY_HOST', async () => {
+    const warning = async (env: NodeJS.ProcessEnv): Promise<string> => {
+      const { log, entries } = recordingLog();
+      const s = await startStandalone({ ...BASE, ...env }, { log });
+      running.push(s);
+      const w = entries.filter((e) => e.level === 'warn' && e.msg.startsWith('DEV MODE'));
+      assert.equal(w.length, 1);
+      return w[0]!.msg;
+    };
+    const local = await warning({});
+    assert.match(local, /loopback \(127\.0\.0\.1\) only/);
+    assert.match(local, /LONGLINK_GATEWAY_HOST/);
+    const exposed = await warning({ LONGLINK_GATEWAY_HOST: '0.0.0.0' });
+    assert.match(exposed, /Listening on 0\.0\.0\.0 \(LONGLINK_GATEWAY_HOST\)/);
   });
 
   it('zero-config standalone (dev secret): the gateway is not reachable on the machine\'s network address', { skip: lan === undefined ? 'no non-loopback IPv4 address' : false }, async () => {

@@ -3,44 +3,32 @@
  * (channel-pager.ts, LONGLINK_CHANNEL_PAGE_READS): after a mass reconnect
  * with large gaps, recovering connections on different channels each had
  * their own page read in flight at once (2,000 connections: 2,000 reads of
- * up to 256 KiB). Over the cap a recovery waits its turn; one that can share
- * a read in flight does not; a waiting connection that closes leaves no trace.
+ * up to 256 KiB). Recovering joins' first reads share the cap (they were
+ * uncapped: the same 2,000 reads at once, before any page). Over the cap a
+ * recovery waits its turn; one that can share a read in flight does not; a
+ * waiting connection that closes leaves no trace; plain joins (and a
+ * `recover=1` connection at its recover deadline) do not wait.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelHub, type ChannelConn, type ChannelOptions } from '../../services/gateway/core/channels.js';
+import { ChannelHub, type ChannelOptions } from '../../services/gateway/core/channels.js';
 import type { ChannelArrival, ChannelHistoryReply, ChannelHistoryRequest, ChannelLink } from '../../services/gateway/core/ports.js';
 import type { PubFrame } from '../../protocol/index.js';
-import { FakeClientSocket } from '../helpers/fake-client-socket.js';
+import { FakeChannelConn, historyPage } from '../helpers/channel-fakes.js';
 
-let ids = 0;
-class Conn implements ChannelConn {
-  readonly id = `q${++ids}`;
-  readonly user = 'u';
-  readonly device = 'd';
-  closed = false;
-  channels: Set<string> | null = new Set();
-  awaitingRecover: { channels: readonly string[]; until: number } | null = null;
-  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null = null;
-  readonly socket = new FakeClientSocket();
-}
+class Conn extends FakeChannelConn {}
 
 /** Every channel has offsets 1..20 in epoch e1; a reply holds at most 5 (the byte bound). Reads wait for release(). */
 function rig(maxPageReads: number) {
   const pending: Array<{ req: ChannelHistoryRequest; answer: () => void }> = [];
   let inFlight = 0;
   let most = 0;
-  const answer = (req: ChannelHistoryRequest): ChannelHistoryReply => {
-    const head = { channel: req.channel, epoch: 'e1', offset: 20 };
-    const after = req.afterOffset;
-    if (after === undefined || after === 20) return { ...head, pubs: [], covered: true };
-    const pubs = [];
-    for (let off = after + 1; off <= Math.min(20, after + 5); off++) pubs.push({ offset: off, id: `m${off}`, ts: 1, data: String(off) });
-    return { ...head, pubs, covered: after + 5 >= 20 };
-  };
+  const seen: ChannelHistoryRequest[] = [];
+  const answer = (req: ChannelHistoryRequest): ChannelHistoryReply => historyPage(req, { epoch: 'e1', latest: 20 }, 5);
   const link: ChannelLink = {
     interest: (_ch, _on: (m: ChannelArrival) => void) => ({ ready: Promise.resolve(), drop: () => {} }),
     history: (req) => new Promise((resolve) => {
+      seen.push(req);
       // Position reads (the channels' first members) are answered at once and not counted.
       if (req.afterOffset === undefined) { resolve(answer(req)); return; }
       most = Math.max(most, ++inFlight);
@@ -54,7 +42,7 @@ function rig(maxPageReads: number) {
   const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); };
   /** Answers every read in flight now, then lets what follows run. */
   const releaseAll = async (): Promise<void> => { for (const p of pending.splice(0)) p.answer(); await flush(); };
-  return { hub, pending, flush, releaseAll, most: () => most };
+  return { hub, pending, flush, releaseAll, most: () => most, seen: () => seen };
 }
 const pubOffsets = (c: Conn): number[] => c.socket.frames().filter((f): f is PubFrame => f.op === 'pub').map((f) => f.offset);
 const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
@@ -70,12 +58,11 @@ describe('channel recovery page reads per gateway', () => {
       void r.hub.join(c, `c${i}`, { channel: `c${i}`, offset: 0, epoch: 'e1' });
     }
     await r.flush();
-    assert.equal(r.pending.length, 6, 'the joins\' first reads are not capped');
-    await r.releaseAll(); // each wrote 1..5 and wants a page after 5
-    assert.equal(r.pending.length, 2, 'two page reads in flight (previous code: 6)');
+    assert.deepEqual(r.pending.map((p) => p.req.afterOffset), [0, 0], 'two first reads in flight (previous code: 6)');
     assert.equal(r.hub.stats.catchUp.readsInFlight, 2);
     assert.equal(r.hub.stats.catchUp.waiting, 4);
-    for (let i = 0; i < 20 && r.pending.length > 0; i++) await r.releaseAll();
+    for (let i = 0; i < 40 && r.pending.length > 0; i++) await r.releaseAll();
+    assert.equal(r.most(), 2, 'never more than two first and page reads in flight');
     for (const c of conns) assert.deepEqual(pubOffsets(c), range(1, 20));
     for (const c of conns) assert.ok(c.socket.topics.has(c.channels!.values().next().value!));
     assert.equal(r.hub.stats.catchUp.readsInFlight, 0);
@@ -93,16 +80,22 @@ describe('channel recovery page reads per gateway', () => {
     await r.hub.join(new Conn(), 'a');
     await r.hub.join(new Conn(), 'b');
     const [a1, a2, b] = [await mk('a'), await mk('a'), await mk('b')];
-    await r.releaseAll(); // a's shared first read and b's
-    assert.deepEqual(r.pending.map((p) => `${p.req.channel}:${p.req.afterOffset}`), ['a:5'], 'a1 and a2 share the one page read; b waits');
+    assert.deepEqual(r.pending.map((p) => `${p.req.channel}:${p.req.afterOffset}`), ['a:0'], 'a2 shares a1\'s first read; b\'s waits');
     assert.equal(r.hub.stats.catchUp.waiting, 1);
+    // A recover=1 connection whose recover frame does not come joins at its deadline, without waiting for a read.
+    const late = new Conn();
+    r.hub.start(late, ['a'], true);
+    r.hub.tick(1000);
+    await r.flush();
+    assert.ok(late.socket.frames().some((f) => f.op === 'subscribed' && f.channel === 'a'), 'joined at the recover deadline');
     b.closed = true;
     r.hub.closed(b);
     assert.equal(r.hub.stats.catchUp.waiting, 0, 'the closed connection left the queue');
     for (let i = 0; i < 10 && r.pending.length > 0; i++) await r.releaseAll();
     assert.deepEqual(pubOffsets(a1), range(1, 20));
     assert.deepEqual(pubOffsets(a2), range(1, 20));
-    assert.equal(pubOffsets(b).length, 5);
-    assert.equal(r.most(), 2, 'one page read at a time (and b\'s first read)');
+    assert.deepEqual(b.socket.frames(), [], 'b, closed while waiting, was sent nothing');
+    assert.ok(!r.seen().some((q) => q.channel === 'b' && q.afterOffset !== undefined), 'and its first read was never made');
+    assert.equal(r.most(), 1, 'one read at a time');
   });
 });

@@ -9,23 +9,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelHub, type ChannelConn } from '../../services/gateway/core/channels.js';
+import { ChannelHub } from '../../services/gateway/core/channels.js';
 import type { ChannelArrival, ChannelHistoryReply, ChannelHistoryRequest, ChannelLink } from '../../services/gateway/core/ports.js';
 import { arrivalOfRecord } from '../../services/shared/bus/channel-layout.js';
 import type { PubFrame } from '../../protocol/index.js';
-import { FakeClientSocket } from '../helpers/fake-client-socket.js';
+import { FakeChannelConn, historyPage } from '../helpers/channel-fakes.js';
 
-let ids = 0;
-class Conn implements ChannelConn {
-  readonly id = `h${++ids}`;
-  readonly user = 'u';
-  readonly device = 'd';
-  closed = false;
-  channels: Set<string> | null = new Set();
-  awaitingRecover: { channels: readonly string[]; until: number } | null = null;
-  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null = null;
-  readonly socket = new FakeClientSocket();
-}
+class Conn extends FakeChannelConn {}
 
 /** History 1..latest, at most `perPage` a reply; the topic reaches the sockets subscribed to it (as uWS does). */
 function rig(o: { latest: number; perPage: number }) {
@@ -33,14 +23,7 @@ function rig(o: { latest: number; perPage: number }) {
   const h = { latest: o.latest };
   const conns: Conn[] = [];
   const handlers = new Map<string, (m: ChannelArrival) => void>();
-  const answer = (req: ChannelHistoryRequest): ChannelHistoryReply => {
-    const head = { channel: req.channel, epoch: 'e1', offset: h.latest };
-    const after = req.afterOffset;
-    if (after === undefined || after === h.latest) return { ...head, pubs: [], covered: true };
-    const pubs = [];
-    for (let off = after + 1; off <= Math.min(h.latest, after + o.perPage); off++) pubs.push({ offset: off, id: `m${off}`, ts: 1, data: String(off) });
-    return { ...head, pubs, covered: after + o.perPage >= h.latest };
-  };
+  const answer = (req: ChannelHistoryRequest): ChannelHistoryReply => historyPage(req, { epoch: 'e1', latest: h.latest }, o.perPage);
   const link: ChannelLink = {
     interest: (ch, on) => { handlers.set(ch, on); return { ready: Promise.resolve(), drop: () => { handlers.delete(ch); } }; },
     history: (req) => Promise.resolve(answer(req)),

@@ -7,22 +7,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelHub, MAX_PENDING_CONTROL, type ChannelConn } from '../../services/gateway/core/channels.js';
+import { ChannelHub, MAX_PENDING_CONTROL } from '../../services/gateway/core/channels.js';
 import type { ChannelArrival, ChannelHistoryReply, ChannelHistoryRequest, ChannelLink } from '../../services/gateway/core/ports.js';
 import { arrivalOfRecord } from '../../services/shared/bus/channel-layout.js';
-import { FakeClientSocket } from '../helpers/fake-client-socket.js';
+import { FakeChannelConn } from '../helpers/channel-fakes.js';
 
-let ids = 0;
-class Conn implements ChannelConn {
-  readonly id = `c${++ids}`;
-  readonly user = 'u';
-  readonly device = 'd';
-  closed = false;
-  channels: Set<string> | null = new Set();
-  awaitingRecover: { channels: readonly string[]; until: number } | null = null;
-  pendingControl: Array<{ subscribe: boolean; channels: readonly string[] }> | null = null;
-  readonly socket = new FakeClientSocket();
-}
+class Conn extends FakeChannelConn {}
 
 /** A connection whose session is still starting, from a client that speaks channel frames (as GatewayCore.open makes it). */
 const starting = (): Conn => { const c = new Conn(); c.channels = null; c.pendingControl = []; return c; };

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReturnLine, returnKey } from '../../services/gateway/core/return-line.js';
-import { AdmissionControl, type Admission } from '../../services/gateway/core/admission.js';
+import { AdmissionControl, RETURN_TICKETS_PER_USER, type Admission } from '../../services/gateway/core/admission.js';
 
 describe('ReturnLine', () => {
   it('remembers a return time until keepMs after it, and forgets a used ticket', () => {
@@ -38,6 +38,26 @@ describe('ReturnLine', () => {
     l.sweep(12_000);
     assert.equal(l.size, 1, 'a and b expired at 10.5 and 11.5 s');
     assert.equal(l.book('c', 12_500), true, 'their room is free for new refusals');
+  });
+
+  it('holds at most maxPerUser tickets for one user; a used, expired or swept ticket frees its place', () => {
+    const l = new ReturnLine({ maxEntries: 100, keepMs: 1000, maxPerUser: 2 });
+    assert.equal(l.book(returnKey('u', 'd1'), 100), true);
+    assert.equal(l.book(returnKey('u', 'd2'), 100), true);
+    assert.equal(l.book(returnKey('u', 'made-up'), 100), false, 'a third device of the same user is not remembered');
+    assert.equal(l.dueAt(returnKey('u', 'made-up'), 0), undefined);
+    assert.equal(l.book(returnKey('v', 'd1'), 100), true, 'another user is not affected');
+    assert.equal(l.book(returnKey('u', 'd1'), 200), true, 're-booking a device it holds does not count twice');
+    assert.equal(l.size, 3);
+    l.forget(returnKey('u', 'd1'));
+    assert.equal(l.book(returnKey('u', 'd3'), 2000), true, 'a used ticket frees its place');
+    assert.equal(l.dueAt(returnKey('u', 'd2'), 1101), undefined, 'd2 expired (looked up at 1101 on the injected clock)');
+    assert.equal(l.book(returnKey('u', 'd4'), 2000), true, 'an expired ticket frees its place');
+    assert.equal(l.book(returnKey('u', 'd5'), 2000), false);
+    l.sweep(3001);
+    assert.equal(l.size, 0);
+    assert.equal(l.book(returnKey('u', 'd5'), 4000), true, 'swept tickets free their places');
+    assert.equal(l.book(returnKey('u', 'd6'), 4000), true);
   });
 
   it('keys by user and device', () => {
@@ -87,6 +107,16 @@ describe('AdmissionControl and the return line', () => {
     assert.equal(a.returns.size, 11);
     a.tick(25_000);
     assert.equal(a.returns.size, 1, 'the ten 503s expired by 20 s');
+  });
+
+  it('one token naming made-up devices holds at most RETURN_TICKETS_PER_USER tickets', () => {
+    const a = control();
+    fill(a);
+    for (let i = 0; i < 40; i++) assert.equal(a.admitVerified(0, returnKey('greedy', `fake${i}`)).ok, false);
+    assert.equal(a.returns.size, RETURN_TICKETS_PER_USER, 'the other devices were refused but not remembered');
+    assert.equal(a.admitVerified(0, returnKey('honest', 'd')).ok, false);
+    assert.equal(a.returns.size, RETURN_TICKETS_PER_USER + 1, 'another user still gets a ticket');
+    assert.equal(a.returns.dueAt(returnKey('greedy', 'fake39'), 1), undefined, 'a made-up device past the cap holds no place');
   });
 
   it('admitted_on_return counts only clients admitted: one the connect-rate ceiling refuses is not counted and keeps its ticket', () => {

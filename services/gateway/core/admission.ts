@@ -56,6 +56,12 @@ export const RETRY_HORIZON_MS = 10_000;
  * because the timetable books returns faster than the gateway admits (RetrySchedule's headroom).
  */
 export const RETURN_OVERSHOOT = 0.25;
+/**
+ * Most return-line tickets one user holds (one per device): the router's default LONGLINK_MAX_DEVICES_PER_USER
+ * (the gateway does not know the router's setting). A token without a device claim lets the client name any
+ * device; without this cap one token could fill the line and take the overshoot with made-up devices.
+ */
+export const RETURN_TICKETS_PER_USER = 16;
 /** A client this much before its booked time counts as on time (timers fire a little early, clocks differ). */
 const RETURN_EARLY_MS = 100;
 /** Shortest wait told to a client back early: below 250 ms the SDK does not trust a server's wait (sdk/src/backoff.ts). */
@@ -67,7 +73,7 @@ export class AdmissionControl {
   private readonly bucket: BucketState;
   private readonly retry: RetrySchedule;
   /** Refused clients and when they were told to return. */
-  readonly returns = new ReturnLine({ maxEntries: 100_000, keepMs: RETRY_HORIZON_MS });
+  readonly returns = new ReturnLine({ maxEntries: 100_000, keepMs: RETRY_HORIZON_MS, maxPerUser: RETURN_TICKETS_PER_USER });
   /** Starts admitted above a full limit because the client came back on its booked time. */
   admittedOnReturn = 0;
 

@@ -27,13 +27,11 @@
  * Bounds: writing pauses while the socket's send buffer is at
  * `highWaterBytes` and goes on when it drains (or at a tick), so a large
  * recovery never overruns the send-buffer cap; the gateway holds at most one
- * page (one history reply) per catching-up connection. Page reads this
- * gateway has in flight are capped (`maxReads`): after a mass reconnect with
- * large gaps each catching-up connection would otherwise have its own read
- * of up to the reply bound in flight at once (2,000 connections: 2,000 reads,
- * ~500 MB through the router and the bus). Over the cap a catch-up waits its
- * turn (FIFO); one that can share a read in flight, or go on from the ring,
- * does not wait.
+ * page (one history reply) per catching-up connection. Page reads and
+ * recovering joins' first reads (`firstRead`) this gateway has in flight are
+ * capped together (`maxReads`, read-gate.ts). Over the cap a read waits its
+ * turn (FIFO); one that can share a read in flight, or a catch-up that can go
+ * on from the ring, does not wait.
  *
  * A catch-up stops silently when the connection leaves the channel or closes
  * (the channel state's `catchingUp` entry is gone). It is **cut** when it
@@ -47,6 +45,7 @@ import { encodeJson, encodePubRaw } from '../../../protocol/index.js';
 import type { ChannelHistoryReply, ChannelRecord } from '../../shared/bus/messages.js';
 import type { ChannelArrival, ClientSocket } from './ports.js';
 import type { SharedReads } from './shared-reads.js';
+import { ReadGate } from './read-gate.js';
 
 /** Page reads that may fail in a row (each retried at a tick after `retryAfterMs`) before the catch-up is cut. */
 export const MAX_PAGE_FAILURES = 3;
@@ -101,7 +100,7 @@ export interface PagerDeps<C> {
   now(): number;
   highWaterBytes: number;
   retryAfterMs: number;
-  /** Page reads this pager has in flight at most (reads shared with one in flight do not count). */
+  /** Page and recovering joins' first reads in flight at most (reads shared with one in flight do not count). */
   maxReads: number;
 }
 
@@ -112,7 +111,7 @@ export interface PagerStats {
   pauses: number;
   /** Catch-ups that could not reach the live stream (a second `subscribed`, recovered:false). */
   cut: number;
-  /** Page reads in flight now (at most `maxReads`), and catch-ups waiting for one. */
+  /** Page and first reads in flight now (at most `maxReads`), and catch-ups and joins waiting for one. */
   readsInFlight: number;
   waiting: number;
 }
@@ -120,10 +119,32 @@ export interface PagerStats {
 export class ChannelPager<C extends PagerConn> {
   readonly stats: PagerStats = { pages: 0, pauses: 0, cut: 0, readsInFlight: 0, waiting: 0 };
   private readonly byConn = new Map<C, Set<CatchUp<C>>>();
-  /** Catch-ups waiting for a page read (over `maxReads`), oldest first. */
-  private readonly queue = new Set<CatchUp<C>>();
+  private readonly gate: ReadGate;
+  /** Catch-ups waiting for a page read (over `maxReads`), each with its turn in the gate. */
+  private readonly queued = new Map<CatchUp<C>, () => void>();
+  /** Recovering joins waiting for their first read, by connection and channel: cancel (stop) rejects the read. */
+  private readonly joining = new Map<C, Map<PagerChannel<C>, () => void>>();
 
-  constructor(private readonly d: PagerDeps<C>) {}
+  constructor(private readonly d: PagerDeps<C>) { this.gate = new ReadGate(d.maxReads, this.stats); }
+
+  /**
+   * A recovering join's first history read (`after`: the client's offset), under the page reads' cap: it waits its
+   * turn unless it can share a read in flight. `current`: the join still stands; stop(c, st) while it waits cancels
+   * it (no read, rejected; the join is no longer current and ignores it).
+   */
+  firstRead(c: C, st: PagerChannel<C>, after: number, current: () => boolean, read: () => Promise<ChannelHistoryReply>): Promise<ChannelHistoryReply> {
+    const now = (): Promise<ChannelHistoryReply> => st.reads.read(after, () => this.gate.track(read()));
+    if (!current()) return Promise.reject(new Error('join gone'));
+    if (st.reads.has(after) || !this.gate.full) return now();
+    return new Promise((resolve, reject) => {
+      let mine = this.joining.get(c);
+      if (mine === undefined) this.joining.set(c, mine = new Map());
+      const off = (): void => { mine.delete(st); if (mine.size === 0 && this.joining.get(c) === mine) this.joining.delete(c); };
+      const go = (): void => { off(); if (current()) resolve(now()); else reject(new Error('join gone')); };
+      mine.set(st, () => { off(); this.gate.cancel(go); reject(new Error('join gone')); });
+      this.gate.wait(go);
+    });
+  }
 
   /**
    * Catches `c` up from `pos` (the last offset it has), with `first` (history after `pos`, in order) to write first.
@@ -148,6 +169,7 @@ export class ChannelPager<C extends PagerConn> {
 
   /** `c` left `st`'s channel (or closed): its catch-up there stops. */
   stop(c: C, st: PagerChannel<C>): void {
+    this.joining.get(c)?.get(st)?.();
     const cu = st.catchingUp.get(c);
     if (cu !== undefined) this.end(cu);
   }
@@ -212,20 +234,16 @@ export class ChannelPager<C extends PagerConn> {
   private fetch(cu: CatchUp<C>): void {
     const { st } = cu;
     const from = cu.pos;
-    if (!st.reads.has(from) && this.stats.readsInFlight >= this.d.maxReads) {
-      this.queue.add(cu);
-      this.stats.waiting = this.queue.size;
+    if (!st.reads.has(from) && this.gate.full) {
+      // Its turn: from the ring, a shared read, or a read of its own (pump).
+      const go = (): void => { this.queued.delete(cu); if (this.alive(cu)) cu.c.socket.cork(() => this.pump(cu)); else this.end(cu); };
+      this.queued.set(cu, go);
+      this.gate.wait(go);
       return;
     }
     cu.fetching = true;
     this.stats.pages++;
-    st.reads.read(from, () => {
-      this.stats.readsInFlight++;
-      const p = this.d.history(st.name, from);
-      const done = (): void => { this.stats.readsInFlight--; this.admit(); };
-      p.then(done, done);
-      return p;
-    }).then((r) => {
+    st.reads.read(from, () => this.gate.track(this.d.history(st.name, from))).then((r) => {
       cu.fetching = false;
       if (!this.alive(cu)) { this.end(cu); return; }
       // Another epoch, or the history no longer holds from + 1 (trimmed or expired while paging): cut (pump).
@@ -241,17 +259,6 @@ export class ChannelPager<C extends PagerConn> {
       if (++cu.failures >= MAX_PAGE_FAILURES) cu.c.socket.cork(() => this.cut(cu));
       else cu.retryAt = this.d.now() + this.d.retryAfterMs;
     });
-  }
-
-  /** A page read ended: catch-ups waiting for one go on (from the ring, a shared read, or a read of their own). */
-  private admit(): void {
-    for (const cu of this.queue) {
-      if (this.stats.readsInFlight >= this.d.maxReads) break;
-      this.queue.delete(cu);
-      if (this.alive(cu)) cu.c.socket.cork(() => this.pump(cu));
-      else this.end(cu);
-    }
-    this.stats.waiting = this.queue.size;
   }
 
   /** Caught up: on the topic now, or once the live stream reaches what the history already gave. */
@@ -271,7 +278,8 @@ export class ChannelPager<C extends PagerConn> {
 
   private end(cu: CatchUp<C>): void {
     if (cu.st.catchingUp.get(cu.c) === cu) cu.st.catchingUp.delete(cu.c);
-    if (this.queue.delete(cu)) this.stats.waiting = this.queue.size;
+    const go = this.queued.get(cu);
+    if (go !== undefined) { this.queued.delete(cu); this.gate.cancel(go); }
     const set = this.byConn.get(cu.c);
     if (set === undefined) return;
     set.delete(cu);

@@ -23,11 +23,11 @@
 import { BROADCAST_CHANNEL, encodeJson, encodePubRaw, type ChannelPosition } from '../../../protocol/index.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { ChannelHistoryReply } from '../../shared/bus/messages.js';
 import type { ChannelArrival, ChannelLink, ClientSocket, TopicPublisher } from './ports.js';
 import { SharedReads, type SharedReadCounts } from './shared-reads.js';
+import { ChannelState, type Waiter } from './channel-state.js';
 import { applyCommand, foldCommand, type ChannelCommand } from './channel-commands.js';
-import { ChannelPager, type CatchUp, type PagerStats } from './channel-pager.js';
+import { ChannelPager, type PagerStats } from './channel-pager.js';
 
 export { MAX_PENDING_CONTROL } from './channel-commands.js';
 
@@ -59,7 +59,7 @@ export interface ChannelOptions {
   recoverWaitMs: number;
   /** A join's catch-up (recovery pages) writes while the socket's send buffer is under this (bytes; default 256 KiB). */
   highWaterBytes?: number;
-  /** Recovery page reads this gateway has in flight at most (channel-pager.ts; default 64). */
+  /** Recovery reads (first and page reads) this gateway has in flight at most (channel-pager.ts; default 64). */
   maxPageReads?: number;
   /** Publish join and leave events for backends (ChannelLink.channelPresence), with this gateway id and wall clock; off when absent. */
   presenceEvents?: { gateway: string; wallNow: () => number };
@@ -90,28 +90,6 @@ export interface ChannelStats {
 
 const RING = 256;
 const MAX_EARLY = 1024;
-
-interface Waiter<C> { c: C; after: number }
-
-class ChannelState<C extends ChannelConn> {
-  epoch = '';
-  /** Highest offset fanned out in order; -1 until the first history read. */
-  last = -1;
-  /** Members, each with its join's number: a read answering an earlier join of the same member is stale. */
-  readonly members = new Map<C, number>();
-  ring: ChannelArrival[] = [];
-  readonly held = new Map<number, ChannelArrival>();
-  heldSince = 0;
-  repairing = false;
-  early: ChannelArrival[] = [];
-  waiting: Array<Waiter<C>> = [];
-  /** Members being caught up (channel-pager.ts): not on the topic yet. */
-  readonly catchingUp = new Map<C, CatchUp<C>>();
-  /** Reported occupied (a member's join succeeded): its last member leaving reports it vacated. */
-  occupied = false;
-  /** `reads`: history reads in flight, by afterOffset (-1: a position read); joins asking the same share one. */
-  constructor(readonly name: string, public interest: { ready: Promise<void>; drop(): void } | null, readonly reads: SharedReads<number, ChannelHistoryReply>) {}
-}
 
 export class ChannelHub<C extends ChannelConn> {
   readonly stats: ChannelStats;
@@ -190,15 +168,17 @@ export class ChannelHub<C extends ChannelConn> {
     const seq = ++this.joinSeq;
     st.members.set(c, seq);
     const interest = st.interest!;
+    // Left and joined again while this read was in flight: the later join answers (this one would replay into it).
+    const current = (): boolean => this.isMember(c, channel) && st.members.get(c) === seq;
     // A channel this gateway already follows knows its position: a plain join needs no history read, so a
     // reconnect storm costs one read per channel per gateway, not one per connection. Nor does a recovery from another
     // epoch (`recovered` below needs the client's epoch to be this gateway's) or from the current offset (none missed).
     const known = st.last >= 0 && (from === undefined || from.epoch !== st.epoch || from.offset === st.last);
     const read = known
       ? Promise.resolve({ channel, epoch: st.epoch, offset: st.last, pubs: [], covered: from === undefined || from.offset === st.last })
-      : interest.ready.then(() => st.reads.read(from?.offset ?? -1, () => this.link.history({ channel, ...(from !== undefined ? { afterOffset: from.offset } : {}) })));
-    // Left and joined again while this read was in flight: the later join answers (this one would replay into it).
-    const current = (): boolean => this.isMember(c, channel) && st.members.get(c) === seq;
+      // A position read carries no messages; a recovery's first read is capped with the page reads (channel-pager.ts).
+      : interest.ready.then(() => from === undefined ? st.reads.read(-1, () => this.link.history({ channel }))
+        : this.pager.firstRead(c, st, from.offset, current, () => this.link.history({ channel, afterOffset: from.offset })));
     return read
       .then((r) => {
         if (!current()) return;

@@ -16,7 +16,10 @@
  *   not push the timetable out for everyone else.
  *
  * Bounded: at most `maxEntries` (a refusal beyond that is not remembered:
- * the behaviour without the line), each kept until `keepMs` after the time
+ * the behaviour without the line), at most `maxPerUser` of them for one user
+ * (a token without a device claim lets the client name any device, so one
+ * token could otherwise fill the line and the overshoot with made-up
+ * devices; counted per user, the counts bounded by the tickets), each kept until `keepMs` after the time
  * it was told to return (a client back later than that is a new arrival).
  * A sweep looks at every ticket: booking order is not expiry order (a start
  * a router shed is told its hint, up to tens of seconds, while the 503s
@@ -29,10 +32,18 @@ export interface ReturnLineOptions {
   maxEntries: number;
   /** How long a ticket is kept after its time (ms). */
   keepMs: number;
+  /** Most tickets one user holds at once (one per device); a refusal beyond it is not remembered. Default: no cap. */
+  maxPerUser?: number;
 }
 
 /** The line's key for a client: the token's user and the connection's device (neither holds a newline). */
 export function returnKey(user: string, device: string): string { return `${user}\n${device}`; }
+
+/** The user part of a `returnKey` (a key without a newline is its own user). */
+function userOf(client: string): string {
+  const i = client.indexOf('\n');
+  return i < 0 ? client : client.slice(0, i);
+}
 
 /**
  * `booked`: the return schedule reserved the client's slot. A client told a wait past the schedule's horizon
@@ -43,8 +54,11 @@ export interface Ticket { readonly dueAt: number; readonly expiresAt: number; re
 
 export class ReturnLine {
   private readonly tickets = new Map<string, Ticket>();
+  /** Tickets held per user (only users holding one: never more entries than `tickets`). */
+  private readonly perUser = new Map<string, number>();
+  private readonly maxPerUser: number;
 
-  constructor(private readonly o: ReturnLineOptions) {}
+  constructor(private readonly o: ReturnLineOptions) { this.maxPerUser = o.maxPerUser ?? Infinity; }
 
   get size(): number { return this.tickets.size; }
 
@@ -52,26 +66,40 @@ export class ReturnLine {
   find(client: string, now: number): Ticket | undefined {
     const t = this.tickets.get(client);
     if (t === undefined) return undefined;
-    if (now > t.expiresAt) { this.tickets.delete(client); return undefined; }
+    if (now > t.expiresAt) { this.drop(client); return undefined; }
     return t;
   }
 
   /** When `client` was told to come back, if it holds a ticket still kept at `now`. */
   dueAt(client: string, now: number): number | undefined { return this.find(client, now)?.dueAt; }
 
-  /** Remembers that `client` was told to return at `dueAt` (`booked`: in a reserved slot). False when the line is full. */
+  /**
+   * Remembers that `client` was told to return at `dueAt` (`booked`: in a reserved slot). False when the line
+   * is full or the client's user already holds `maxPerUser` tickets.
+   */
   book(client: string, dueAt: number, booked = true): boolean {
-    this.tickets.delete(client);
+    this.drop(client);
     if (this.tickets.size >= this.o.maxEntries) return false;
+    const user = userOf(client);
+    const held = this.perUser.get(user) ?? 0;
+    if (held >= this.maxPerUser) return false;
+    this.perUser.set(user, held + 1);
     this.tickets.set(client, { dueAt, expiresAt: dueAt + this.o.keepMs, booked });
     return true;
   }
 
   /** The client got in: its ticket is used up. */
-  forget(client: string): void { this.tickets.delete(client); }
+  forget(client: string): void { this.drop(client); }
 
   /** Drops every expired ticket. */
   sweep(now: number): void {
-    for (const [k, t] of this.tickets) if (t.expiresAt < now) this.tickets.delete(k);
+    for (const [k, t] of this.tickets) if (t.expiresAt < now) this.drop(k);
+  }
+
+  private drop(client: string): void {
+    if (!this.tickets.delete(client)) return;
+    const user = userOf(client);
+    const held = this.perUser.get(user) ?? 0;
+    if (held <= 1) this.perUser.delete(user); else this.perUser.set(user, held - 1);
   }
 }

@@ -65,6 +65,11 @@ export interface JetStreamQueueOptions {
   share?: ShareLimits;
   /** A charge whose settle notice never came is forgotten after this (default: shareLapseMs; tests shorten it). */
   shareLapseMs?: number;
+  /**
+   * Create the streams or bring their limits up to date (default true). The router's webhook thread opens the queue
+   * its main thread already set up (false): set up twice, a warning about the servers' storage was logged twice.
+   */
+  ensureStreams?: boolean;
 }
 
 /** The stream's max_age past the horizon. */
@@ -91,7 +96,7 @@ export async function openJetStreamQueue(o: JetStreamQueueOptions): Promise<JetS
   const jsm = await jetstreamManager(o.nc, { timeout: 3000 });
   const base = o.prefix.replace(/\./g, '_');
   const q = new JetStreamWebhookQueue(o, jsm, jetstream(o.nc, { timeout: 3000 }), `${base}_webhooks`, `${base}_webhooks_dead`);
-  await q.ensureStreams();
+  if (o.ensureStreams !== false) await q.ensureStreams();
   return q;
 }
 
