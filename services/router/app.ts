@@ -28,7 +28,7 @@ import { storeCall, type StoreHealth } from './core/store-call.js';
 import { startRouterHttp, type RouterHttp } from './http-api.js';
 import type { RouterMetrics, RouterMetricsSources } from './metrics.js';
 import { sharedScrape } from '../shared/metrics.js';
-import type { ChannelHistory } from './core/channel-history.js';
+import { historyReplyBytes, type ChannelHistory } from './core/channel-history.js';
 import { ChannelService, type ChannelLimits } from './core/channels.js';
 import { MemoryChannelHistory } from './stores/memory/channel-history.js';
 import { MemoryChannelOccupancy } from './stores/memory/channel-occupancy.js';
@@ -119,7 +119,7 @@ export class Router {
     this.events = new GatewayEvents(common);
     this.channels = new ChannelService({
       history: deps.stores.history ?? new MemoryChannelHistory({ clock }), presence: deps.stores.presence, out: this.link, clock, store,
-      limits: { maxHistoryBytes: options.maxBusMessageBytes / 2, ...deps.channelLimits },
+      limits: { maxHistoryBytes: historyReplyBytes(options.maxBusMessageBytes), ...deps.channelLimits },
     });
     this.occupancy = new ChannelOccupancyEvents({
       occupancy: deps.stores.occupancy ?? new MemoryChannelOccupancy(), presence: deps.stores.presence, events: this.events_, store,

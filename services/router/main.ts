@@ -25,6 +25,7 @@ import { RedisPresence } from './stores/redis/presence.js';
 import { RedisPushStore } from './stores/redis/push-store.js';
 import { createRedis } from './stores/redis/client.js';
 import { RedisChannelHistory } from './stores/redis/channel-history.js';
+import { historyReplyBytes, publishLimitProblems } from './core/channel-history.js';
 import { RedisChannelOccupancy } from './stores/redis/channel-occupancy.js';
 import { createRouterMetrics } from './metrics.js';
 import { consoleSpec, loadConsoleAccess } from './console/index.js';
@@ -55,7 +56,12 @@ try {
   const bus = await connectNatsBus({ servers: nats.natsUrls, name: `router-${os.hostname()}-${process.pid}`, log, pingIntervalMs: nats.natsPingIntervalMs });
   const serverMax = bus.connection.info?.max_payload;
   // Push data and record-layout channel data cross the bus as escaped JSON strings: up to twice their size.
-  const tooBig = payloadLimitProblems(serverMax, { LONGLINK_MAX_PUSH_BYTES: settings.maxPushBytes, LONGLINK_MAX_PUBLISH_BYTES: settings.maxPublishBytes }, 2);
+  const maxBusMessageBytes = busMessageBytesFor(serverMax, DEFAULT_ROUTER_OPTIONS.maxBusMessageBytes);
+  const tooBig = [
+    ...payloadLimitProblems(serverMax, { LONGLINK_MAX_PUSH_BYTES: settings.maxPushBytes, LONGLINK_MAX_PUBLISH_BYTES: settings.maxPublishBytes }, 2),
+    // A channel message must also fit one history reply, or it is never recovered (channel-history.ts).
+    ...publishLimitProblems(settings.maxPublishBytes, historyReplyBytes(maxBusMessageBytes)),
+  ];
   if (tooBig.length > 0) { await bus.close(); redis.disconnect(); throw new ConfigError(tooBig); }
   const clock = systemClock;
   const prefix = nats.prefix;
@@ -71,7 +77,7 @@ try {
   const running = await startRouter({
     settings, apiKeys: settings.apiKeys, bus: traceBus(bus, 'longlink-router', 'nats'), subjects: subjects(prefix), clock, log,
     // Delivery batches, resume pages and history reads sized to what this server carries (512 KiB on a default one).
-    options: { maxBusMessageBytes: busMessageBytesFor(serverMax, DEFAULT_ROUTER_OPTIONS.maxBusMessageBytes) },
+    options: { maxBusMessageBytes },
     trace: traceHooks('longlink-router'), metrics: createRouterMetrics(), sources: { nats: bus, redis },
     console: { access, mode: 'cluster' },
     ...(webhooks ? { webhooks } : {}),

@@ -20,6 +20,9 @@ import { MemoryPresence } from '../router/stores/memory/presence.js';
 import { MemoryPushStore } from '../router/stores/memory/push-store.js';
 import { createRouterMetrics } from '../router/metrics.js';
 import { loadRouterSettings } from '../router/config.js';
+import { DEFAULT_ROUTER_OPTIONS } from '../router/core/router-types.js';
+import { historyReplyBytes, publishLimitProblems } from '../router/core/channel-history.js';
+import { ConfigError } from '../shared/config.js';
 import { loadWebhookSettings } from '../router/webhooks/config.js';
 import { createWebhooks } from '../router/webhooks/index.js';
 import { MemoryWebhookQueue } from '../router/webhooks/memory-queue.js';
@@ -67,6 +70,9 @@ export async function startStandalone(env: NodeJS.ProcessEnv = process.env, opts
   const effective = { ...env, LONGLINK_DEV: env.LONGLINK_DEV ?? (hasKey ? 'false' : 'true') };
   const config = loadGatewayConfig(effective);
   const settings = loadRouterSettings(effective);
+  // A channel message must fit one history reply (the router's default bus message bound here), or it is never recovered.
+  const tooBig = publishLimitProblems(settings.maxPublishBytes, historyReplyBytes(DEFAULT_ROUTER_OPTIONS.maxBusMessageBytes));
+  if (tooBig.length > 0) throw new ConfigError(tooBig);
   const whSettings = loadWebhookSettings(effective);
   const log = opts.log ?? createLogger('longlink', config.logLevel);
   const clock = opts.clock ?? systemClock;

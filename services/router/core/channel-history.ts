@@ -40,6 +40,27 @@ export type { ChannelRecord } from '../../shared/bus/messages.js';
  */
 export const HISTORY_ENTRY_BYTES = 192;
 
+/**
+ * A history reply's `maxBytes` for a router whose bus messages hold `maxBusMessageBytes`: half of it, as the inbox
+ * resume (`data` is JSON inside JSON, and escaping can double it).
+ */
+export function historyReplyBytes(maxBusMessageBytes: number): number {
+  return Math.floor(maxBusMessageBytes / 2);
+}
+
+/**
+ * A problem when the largest channel message (`maxPublishBytes` of data plus HISTORY_ENTRY_BYTES, as since() counts
+ * it) cannot fit one history reply of `maxHistoryBytes`: it would be accepted and given an offset, then never be in a
+ * reply, so every recovery reaching it is cut and every gap repair skips it. Checked at start, as the bus limits
+ * (shared/bus/payload-limits.ts).
+ */
+export function publishLimitProblems(maxPublishBytes: number, maxHistoryBytes: number): string[] {
+  if (maxPublishBytes + HISTORY_ENTRY_BYTES <= maxHistoryBytes) return [];
+  const fits = Math.max(0, maxHistoryBytes - HISTORY_ENTRY_BYTES);
+  return [`LONGLINK_MAX_PUBLISH_BYTES: ${maxPublishBytes} bytes plus ${HISTORY_ENTRY_BYTES} per message exceed a channel history reply's bound (${maxHistoryBytes}: `
+    + `half the router's bus message bound, for escaping), so such a message could never be recovered or repaired; set LONGLINK_MAX_PUBLISH_BYTES to at most ${fits}`];
+}
+
 export interface HistoryLimits {
   /** Messages kept per channel (oldest dropped first). */
   maxLen: number;
