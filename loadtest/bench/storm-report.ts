@@ -2,12 +2,13 @@
 import type { LatencySummary as Lat } from '../lib/histogram.js';
 import type { RouterResumes } from '../lib/gateway-metrics.js';
 import type { StormSecond } from './storm-timeline.js';
+import { RETRY_MODES, type RetryModeName } from '../lib/retry-policy.js';
 
 /** Failed attempts: refused before the upgrade (503) and session starts failed after it (1011; 1013: shed by a router with a retry delay). */
 export interface FailureSplit { c503: number; c1011: number; c1013: number; other: number; share503: number }
 
 export interface StormResult {
-  mode: 'sdk' | 'fixed';
+  mode: RetryModeName;
   /** With --baseline: which build ran ('baseline' or 'this'). */
   build?: string;
   connections: number;
@@ -45,13 +46,13 @@ export interface StormResult {
   machine_busy_pct_storm: number;
   /** Per second after the kill: admissions, refusals, Retry-After given, clients waiting vs connecting, CPU (storm-timeline.ts). */
   timeline_1s?: StormSecond[];
-  timeline?: Array<{ t: number; opened: number[]; rejected: number[]; started?: number[]; limit?: number[]; latency_ms?: number[] }>;
+  timeline?: Array<{ t: number; opened: number[]; rejected: number[]; started?: number[]; limit?: number[]; latency_ms?: number[]; shed?: number[] }>;
 }
 
 /** --scenario connect: every client connecting at once, no kill. */
 export interface ConnectResult {
   scenario: 'connect';
-  mode: 'sdk' | 'fixed';
+  mode: RetryModeName;
   build?: string;
   connections: number;
   gateways: number;
@@ -140,8 +141,9 @@ function table<R>(rows: Array<[string, (r: R) => string]>, cols: string[], rs: R
   return ['', line('', cols), line('-'.repeat(wl), wc.map((w) => '-'.repeat(w))), ...rows.map(([k, f]) => line(k, rs.map(f)))].join('\n');
 }
 
-const label = (m: StormResult['mode']): string => (m === 'sdk' ? 'SDK backoff, full jitter' : 'fixed 1 s, no jitter');
-const colLabel = (r: { mode: StormResult['mode']; build?: string }): string => (r.build ? `${r.mode === 'sdk' ? 'SDK' : 'fixed 1 s'}, ${r.build}` : label(r.mode));
+const label = (m: StormResult['mode']): string => (m === 'sdk' ? 'SDK backoff, full jitter' : m === 'deaf' ? '1 s, ignoring Retry-After' : 'fixed 1 s, no jitter');
+const short = (m: StormResult['mode']): string => (m === 'sdk' ? 'SDK' : m === 'deaf' ? 'deaf 1 s' : 'fixed 1 s');
+const colLabel = (r: { mode: StormResult['mode']; build?: string }): string => (r.build ? `${short(r.mode)}, ${r.build}` : label(r.mode));
 const peakMax = (r: StormResult): number => Math.max(...Object.values(r.peak_connect_rate_per_gateway));
 
 export function stormTable(rs: StormResult[]): string {
@@ -191,4 +193,15 @@ export function compareStorms(rs: StormResult[]): { ratios: Record<string, numbe
     `503s ×${ratios.admission_rejections} (${f.admission_rejections_503} vs ${j.admission_rejections_503}), ` +
     `time to recover ×${ratios.recover_time} (${f.recover_s} vs ${j.recover_s} s).`;
   return { ratios, text };
+}
+
+/**
+ * --modes: a comma list of client policies, each run on a fresh cluster: sdk (the SDK's backoff), fixed (1 s,
+ * honouring the server's waits), deaf (1 s on its own clock, ignoring Retry-After and reconnect delays).
+ */
+export function parseModes(text: string): RetryModeName[] {
+  const modes = text.split(',').map((m) => m.trim());
+  const bad = modes.filter((m) => !(RETRY_MODES as readonly string[]).includes(m));
+  if (modes.length === 0 || bad.length > 0) throw new Error(`--modes must be a comma list of ${RETRY_MODES.join(', ')} (got ${text})`);
+  return modes as RetryModeName[];
 }

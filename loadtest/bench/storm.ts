@@ -8,7 +8,9 @@
  * two (clients pick one at random per attempt, as a balancer would; the dead
  * one is removed right after the kill, as the TCP balancer does).
  *
- * Reported per retry policy (--modes sdk,fixed; each on a fresh cluster):
+ * Reported per retry policy (--modes sdk,fixed; each on a fresh cluster;
+ * `deaf` adds fixed 1 s clients that ignore Retry-After and reconnect delays,
+ * as some field clients do; not in the default, its ideal taken as for the others):
  * time until every client is connected again, per-client reconnect time,
  * peak connect rate per gateway (1 s windows, from the gateways' own
  * counters), admission rejections (503s), and whether every push accepted
@@ -73,7 +75,8 @@ import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
 import { perSecond, timelineText, type StormSample } from './storm-timeline.js';
 import { ensureBaseline } from './push-systems.js';
 import { execFileSync } from 'node:child_process';
-import { allReconnected, bestRate, compareStorms, connectTable, idealOf, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
+import { allReconnected, bestRate, compareStorms, connectTable, idealOf, parseModes, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
+import type { RetryModeName } from '../lib/retry-policy.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench:storm', { options: {
@@ -94,8 +97,8 @@ if (SCENARIO !== 'kill' && SCENARIO !== 'connect') throw new Error('--scenario: 
 const GATEWAYS = Number(o.gateways ?? (SCENARIO === 'kill' ? 3 : 1));
 const HOG = Number(o['cpu-hog']);
 const N = Number(o.connections), W = Number(o.workers), PUSH_RATE = Number(o['push-rate']), TIMEOUT_S = Number(o.timeout);
-const modes = o.modes.split(',').map((m) => m.trim()) as Array<'sdk' | 'fixed'>;
-for (const m of modes) if (m !== 'sdk' && m !== 'fixed') throw new Error('--modes: sdk and/or fixed');
+let modes: RetryModeName[] = [];
+try { modes = parseModes(o.modes); } catch (e) { process.stderr.write(`bench:storm: ${(e as Error).message}\n`); process.exit(2); }
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => { process.stderr.write(`[bench:storm] ${s}\n`); };
 
@@ -129,13 +132,13 @@ function stormCluster(mode: string): Promise<Cluster> {
   } }).then((c) => (cluster = c));
 }
 
-interface Step { t: number; opened: number[]; started: number[]; rejected: number[]; limit: number[]; latencyMs: number[] }
+interface Step { t: number; opened: number[]; started: number[]; rejected: number[]; limit: number[]; latencyMs: number[]; shed: number[] }
 
 function step(t: number, now: Array<GatewayScrape | undefined>): Step {
   return {
     t, opened: now.map((m) => m?.opened ?? NaN), started: now.map((m) => m?.started ?? NaN),
     rejected: now.map((m) => Object.values(m?.admissionRejections ?? {}).reduce((a, b) => a + b, 0)),
-    limit: now.map((m) => m?.startLimit ?? NaN), latencyMs: now.map((m) => m?.startLatencyMs ?? NaN),
+    limit: now.map((m) => m?.startLimit ?? NaN), latencyMs: now.map((m) => m?.startLatencyMs ?? NaN), shed: now.map((m) => m?.shed ?? NaN),
   };
 }
 
@@ -156,7 +159,7 @@ function failureSplit(statuses: Record<string, number>, codes: Record<string, nu
 const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
   Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
 
-async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
+async function storm(mode: RetryModeName): Promise<StormResult> {
   const c = await stormCluster(mode);
   const [victim, ...others] = c.gateways;
   const prefix = `st-${mode}-`;
@@ -284,12 +287,12 @@ async function storm(mode: 'sdk' | 'fixed'): Promise<StormResult> {
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: agg.merged(['storm']).connect.summary(),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
     timeline_1s: seconds,
-    timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, started: s.started, rejected: s.rejected, limit: s.limit, latency_ms: s.latencyMs })),
+    timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, started: s.started, rejected: s.rejected, limit: s.limit, latency_ms: s.latencyMs, shed: s.shed })),
   };
 }
 
 /** --scenario connect: every client connects at once (all handshakes in flight together); no kill. */
-async function connectStorm(mode: 'sdk' | 'fixed'): Promise<ConnectResult> {
+async function connectStorm(mode: RetryModeName): Promise<ConnectResult> {
   const c = await stormCluster(`${mode}, all at once`);
   const prefix = `cs-${mode}-`;
   const shares = splitWork({ connections: N, workers: W, sources: Array.from({ length: W * 2 }, (_, i) => `127.0.0.${2 + i}`) });
@@ -361,7 +364,7 @@ async function main(): Promise<void> {
   const builds: Array<{ build?: string; root: string }> = o.baseline
     ? [{ build: 'baseline', root: ensureBaseline(execFileSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8' }).trim(), o.baseline, log) }, { build: 'this', root: '' }]
     : [{ root: '' }];
-  const each = async <R>(run: (m: 'sdk' | 'fixed') => Promise<R>): Promise<R[]> => {
+  const each = async <R>(run: (m: RetryModeName) => Promise<R>): Promise<R[]> => {
     const out: R[] = [];
     for (const m of modes) for (const b of builds) {
       ROOT = b.root;

@@ -15,7 +15,7 @@
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ClientSession } from '../lib/protocol-session.js';
-import { FIXED_RETRY, SDK_RETRY } from '../lib/retry-policy.js';
+import { retryPolicyFor, type RetryModeName } from '../lib/retry-policy.js';
 import type { Driver, DriverOptions, EndInfo } from '../lib/ws-driver.js';
 import { RawSessionDriver, nowMs } from '../lib/raw-driver.js';
 import { mintTokenSync } from '../lib/fast-token.js';
@@ -23,7 +23,7 @@ import { Histogram, type Sparse } from '../lib/histogram.js';
 
 export interface WorkerArgs {
   urls: string[]; first: number; count: number; sources: string[]; secret: string; userPrefix: string;
-  hbMs: number; retry: 'sdk' | 'fixed'; concurrency: number; sampleMs: number;
+  hbMs: number; retry: RetryModeName; concurrency: number; sampleMs: number;
   /** Keep every received seq per user (for 'verify'). */
   recordSeqs?: boolean;
   /**
@@ -72,7 +72,7 @@ function runWorker(a: WorkerArgs, kit: Awaited<ReturnType<typeof driverKit>>): v
   const seqs = new Map<string, Set<number>>();
   const marked = new WeakSet<Driver>();
   const bump = (o: Record<string, number>, k: string): void => { o[k] = (o[k] ?? 0) + 1; };
-  const retry = a.retry === 'fixed' ? FIXED_RETRY : SDK_RETRY;
+  const retry = retryPolicyFor(a.retry);
   let stopping = false;
 
   const onEnd = (e: EndInfo, drv: Driver): void => {

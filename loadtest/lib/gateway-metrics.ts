@@ -21,6 +21,8 @@ export interface GatewayScrape {
   startLatencyMs: number;
   /** Starts admitted over a full limit because the client was back on its booked time (0 on builds without the return line). */
   admittedOnReturn: number;
+  /** Session starts a router shed (closed 1013 with a retry delay). */
+  shed: number;
 }
 
 /** Value of one unlabelled sample, or 0. */
@@ -49,6 +51,7 @@ export function parseGatewayMetrics(text: string): GatewayScrape {
     startLimit: sample(text, p + 'session_start_limit'),
     startLatencyMs: Math.round(sample(text, p + 'session_start_latency_seconds') * 1000),
     admittedOnReturn: sample(text, p + 'admission_admitted_on_return_total'),
+    shed: sample(text, p + 'session_starts_shed_total'),
   };
 }
 

@@ -338,7 +338,8 @@ export class ClientSession {
     if (d.kind === 'terminal') return undefined;
     if (d.countsAsAttempt) this.attempt++;
     // 'fixed' (the naive client the storms compare with) keeps its constant where the SDK would back off.
-    return this.retry.mode === 'fixed' && d.countsAsAttempt && !d.serverWait ? this.retry.baseMs : d.delayMs;
+    // 'deaf' (fixed, ignoreServerWait) keeps it even where the server said when.
+    return this.retry.mode === 'fixed' && d.countsAsAttempt && (!d.serverWait || this.retry.ignoreServerWait === true) ? this.retry.baseMs : d.delayMs;
   }
 
   private newScheduler(): HeartbeatScheduler {

@@ -23,12 +23,23 @@ export interface RetryPolicy {
   retryAfterJitter: number;
   /** A connection up at least this long resets the attempt counter (SDK: healthyAfterMs). */
   healthyAfterMs: number;
+  /** 'fixed' only: retry after `baseMs` even when the server said when (Retry-After, a reconnect frame's delay). */
+  ignoreServerWait?: boolean;
 }
 
 /** The SDK's defaults (sdk/src/backoff.ts DEFAULT_BACKOFF, taken from there). */
 export const SDK_RETRY: Readonly<RetryPolicy> = Object.freeze({ mode: 'full-jitter', ...DEFAULT_BACKOFF });
 /** The usual naive client: retry every second, everyone at the same moment. */
 export const FIXED_RETRY: Readonly<RetryPolicy> = Object.freeze({ mode: 'fixed', baseMs: 1_000, capMs: 1_000, retryAfterJitter: 0, healthyAfterMs: 30_000 });
+/** A field client on its own clock: every second, whatever Retry-After says (what the return line's "back early" rule is for). */
+export const DEAF_RETRY: Readonly<RetryPolicy> = Object.freeze({ ...FIXED_RETRY, ignoreServerWait: true });
+
+/** The load tools' client policies by name: the SDK's, fixed 1 s honouring server waits, fixed 1 s ignoring them. */
+export type RetryModeName = 'sdk' | 'fixed' | 'deaf';
+export const RETRY_MODES: readonly RetryModeName[] = Object.freeze(['sdk', 'fixed', 'deaf']);
+export function retryPolicyFor(name: RetryModeName): Readonly<RetryPolicy> {
+  return name === 'deaf' ? DEAF_RETRY : name === 'fixed' ? FIXED_RETRY : SDK_RETRY;
+}
 
 /**
  * Delay before reconnect attempt `attempt` (0-based); a server's Retry-After (ms) is honoured as a floor.

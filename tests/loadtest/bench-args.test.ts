@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { usage } from '../../loadtest/lib/cli-args.js';
+import { parseModes } from '../../loadtest/bench/storm-report.js';
+import { retryPolicyFor } from '../../loadtest/lib/retry-policy.js';
 
 const scripts = JSON.parse(readFileSync('package.json', 'utf8')).scripts as Record<string, string>;
 /** `npm run <name>` → the compiled benchmark it runs (bench:wheel and bench:fuzz take no flags parser). */
@@ -38,6 +40,17 @@ describe('benchmark flags', () => {
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`^bench:refusal-cost: ${args[0]} must be`));
     }
+  });
+
+  it('bench:storm --modes: sdk, fixed and deaf (1 s ignoring Retry-After); anything else exits 2 before it spawns anything', () => {
+    assert.deepEqual(parseModes('sdk,fixed'), ['sdk', 'fixed']);
+    assert.deepEqual(parseModes('deaf, fixed'), ['deaf', 'fixed']);
+    assert.equal(retryPolicyFor('deaf').ignoreServerWait, true);
+    assert.equal(retryPolicyFor('fixed').ignoreServerWait, undefined, 'fixed still honours the server');
+    for (const bad of ['sdk,nope', '', 'fixed,']) assert.throws(() => parseModes(bad), /--modes must be/);
+    const r = spawnSync(process.execPath, ['dist/loadtest/bench/storm.js', '--modes', 'sdk,ignore'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^bench:storm: --modes must be a comma list of sdk, fixed, deaf/);
   });
 
   it('usage shows defaults, lists and booleans', () => {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import {
   ClientSession, ackFrame, connectUrl, heartbeatFrame, parseServerFrame, subprotocols, toArrayBuffer,
 } from '../../loadtest/lib/protocol-session.js';
-import { FIXED_RETRY, SDK_RETRY, closeAdvice, retryDelay } from '../../loadtest/lib/retry-policy.js';
+import { FIXED_RETRY, SDK_RETRY, closeAdvice, retryDelay, retryPolicyFor } from '../../loadtest/lib/retry-policy.js';
 import {
   CLOSE_CODES, decodeServerFrame, encodeAck, encodeHeartbeat, encodeHeartbeatAck, encodeJson, encodePushRaw,
 } from '../../protocol/index.js';
@@ -201,6 +201,13 @@ describe('ClientSession on a fake clock', () => {
     const p2 = s.receive(encodePushRaw(2, 'x2', 0, '{}', 9), 13);
     assert.ok(p2.type === 'push' && !p2.duplicate && p2.gap === 0);
     assert.deepEqual({ last: s.lastSeq, pushes: s.stats.pushes, dups: s.stats.duplicates, changes: s.stats.epochChanges }, { last: 2, pushes: 5, dups: 1, changes: 2 });
+  });
+
+  it("'deaf' retries after 1 s whatever the server said; 'fixed' keeps the server's wait", () => {
+    const deaf = new ClientSession({ intervalMs: 1000, retry: retryPolicyFor('deaf'), random: draws([0.5]) });
+    assert.equal(deaf.ended({ status: 503, retryAfterMs: 4000 }, 0), 1000, '503 Retry-After 4 s: back in 1 s');
+    const fixed = new ClientSession({ intervalMs: 1000, retry: retryPolicyFor('fixed'), random: draws([0.5]) });
+    assert.equal(fixed.ended({ status: 503, retryAfterMs: 4000 }, 0), 4000, 'Retry-After exactly');
   });
 
   it('resume: the next connect carries session and last_seq; ended() follows the close-code advice', () => {
