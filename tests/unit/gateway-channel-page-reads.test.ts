@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelHub, type ChannelOptions } from '../../services/gateway/core/channels.js';
 import type { ChannelArrival, ChannelHistoryReply, ChannelHistoryRequest, ChannelLink } from '../../services/gateway/core/ports.js';
-import type { PubFrame } from '../../protocol/index.js';
+import { encodePubRaw, type PubFrame } from '../../protocol/index.js';
 import { FakeChannelConn, historyPage } from '../helpers/channel-fakes.js';
 
 class Conn extends FakeChannelConn {}
@@ -97,5 +97,46 @@ describe('channel recovery page reads per gateway', () => {
     assert.deepEqual(b.socket.frames(), [], 'b, closed while waiting, was sent nothing');
     assert.ok(!r.seen().some((q) => q.channel === 'b' && q.afterOffset !== undefined), 'and its first read was never made');
     assert.equal(r.most(), 1, 'one read at a time');
+  });
+});
+
+describe('live messages while a recovering join waits for its turn', () => {
+  it('a channel new to the gateway keeps the newest of them, not the oldest: none after its first read is lost', async () => {
+    // One read at a time; 'hot' is new to the gateway, so its messages wait (early) until its first read answers.
+    const pending: Array<{ req: ChannelHistoryRequest; answer: () => void }> = [];
+    let latest = 20;
+    const on = new Map<string, (m: ChannelArrival) => void>();
+    const link: ChannelLink = {
+      interest: (ch, cb) => { on.set(ch, cb); return { ready: Promise.resolve(), drop: () => {} }; },
+      history: (req) => new Promise((resolve) => {
+        const snapshot = req.channel === 'hot' ? latest : 20;
+        const answer = (): void => resolve(historyPage(req, { epoch: 'e1', latest: snapshot }, 500));
+        if (req.afterOffset === undefined) answer(); else pending.push({ req, answer });
+      }),
+      channelPresence: () => {},
+    };
+    const published: number[] = [];
+    const options: ChannelOptions = Object.assign({ maxPerConnection: 8, repairAfterMs: 100, recoverWaitMs: 1000 }, { maxPageReads: 1 });
+    const hub = new ChannelHub<Conn>(options, link, { publish: (ch: string, f: string | Uint8Array) => { if (ch === 'hot') published.push((JSON.parse(String(f)) as PubFrame).offset); } },
+      (c, frame) => { c.socket.send(frame); }, () => 0);
+    const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((res) => setImmediate(res)); };
+    const arrive = (offset: number): void => { latest = Math.max(latest, offset); on.get('hot')!({ channel: 'hot', offset, epoch: 'e1', frame: encodePubRaw('hot', offset, 'e1', `m${offset}`, 1, String(offset)) }); };
+    await hub.join(new Conn(), 'x');
+    void hub.join(new Conn(), 'x', { channel: 'x', offset: 0, epoch: 'e1' }); // holds the one read
+    const c = new Conn();
+    void hub.join(c, 'hot', { channel: 'hot', offset: 0, epoch: 'e1' });
+    await flush();
+    assert.equal(hub.stats.catchUp.waiting, 1, 'hot\'s first read waits its turn');
+    for (let off = 1; off <= 1100; off++) arrive(off); // more than the gateway keeps for a channel it has no position for
+    pending.shift()!.answer(); // x's read ends: hot's first read goes (the history is at 1100)
+    await flush();
+    assert.deepEqual(pending.map((p) => p.req.channel), ['hot']);
+    for (let off = 1101; off <= 1103; off++) arrive(off); // while hot's first read is in flight
+    for (let i = 0; i < 20 && pending.length > 0; i++) { for (const p of pending.splice(0)) p.answer(); await flush(); }
+    assert.deepEqual(published, range(1101, 1103), 'fanned out after the first read (previous code: none, dropped)');
+    assert.deepEqual(pubOffsets(c), range(1, 1103));
+    assert.ok(c.socket.topics.has('hot'));
+    assert.equal(hub.stats.catchUp.readsInFlight, 0);
+    assert.equal(hub.stats.catchUp.waiting, 0);
   });
 });

@@ -290,7 +290,11 @@ export class ChannelHub<C extends ChannelConn> {
   private onMessage(st: ChannelState<C>, m: ChannelArrival): void {
     if (this.states.get(st.name) !== st) return;
     if (st.last < 0) {
-      if (st.early.length < MAX_EARLY) st.early.push(m);
+      // Past the bound the oldest go: most came before the first read was sent (a recovering join can wait its
+      // turn for it, read-gate.ts), which covers them, and a gap they leave above it is repaired like any other
+      // (the newer ones are held); dropping the newest lost those sent after the read until another message came.
+      st.early.push(m);
+      if (st.early.length > MAX_EARLY) st.early.shift();
       return;
     }
     if (m.epoch !== st.epoch) {
