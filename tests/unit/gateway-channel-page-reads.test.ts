@@ -98,6 +98,31 @@ describe('channel recovery page reads per gateway', () => {
     assert.ok(!r.seen().some((q) => q.channel === 'b' && q.afterOffset !== undefined), 'and its first read was never made');
     assert.equal(r.most(), 1, 'one read at a time');
   });
+
+  it('joins waiting at the same channel and offset share the read that starts at the first one\'s turn', async () => {
+    const r = rig(1);
+    await r.hub.join(new Conn(), 'x');
+    await r.hub.join(new Conn(), 'y');
+    void r.hub.join(new Conn(), 'y', { channel: 'y', offset: 0, epoch: 'e1' }); // holds the one read
+    await r.flush();
+    const [x1, x2] = [new Conn(), new Conn()];
+    void r.hub.join(x1, 'x', { channel: 'x', offset: 0, epoch: 'e1' });
+    void r.hub.join(x2, 'x', { channel: 'x', offset: 0, epoch: 'e1' });
+    await r.flush();
+    assert.equal(r.hub.stats.catchUp.waiting, 2, 'both wait for a turn');
+    r.pending.shift()!.answer(); // y's read ends: x1's turn
+    await r.flush();
+    assert.deepEqual(r.pending.map((p) => `${p.req.channel}:${p.req.afterOffset}`), ['x:0'], 'one read for both');
+    assert.equal(r.hub.stats.catchUp.waiting, 1, 'x2 left the line to share it; y\'s next page waits (previous code: 2)');
+    for (let i = 0; i < 40 && r.pending.length > 0; i++) await r.releaseAll();
+    assert.equal(r.seen().filter((q) => q.channel === 'x' && q.afterOffset === 0).length, 1, 'x after 0 read once (previous code: twice)');
+    assert.deepEqual(pubOffsets(x1), range(1, 20));
+    assert.deepEqual(pubOffsets(x2), range(1, 20));
+    assert.ok(x1.socket.topics.has('x') && x2.socket.topics.has('x'));
+    assert.equal(r.most(), 1, 'one read at a time');
+    assert.equal(r.hub.stats.catchUp.readsInFlight, 0);
+    assert.equal(r.hub.stats.catchUp.waiting, 0);
+  });
 });
 
 describe('live messages while a recovering join waits for its turn', () => {

@@ -31,7 +31,9 @@
  * recovering joins' first reads (`firstRead`) this gateway has in flight are
  * capped together (`maxReads`, read-gate.ts). Over the cap a read waits its
  * turn (FIFO); one that can share a read in flight, or a catch-up that can go
- * on from the ring, does not wait.
+ * on from the ring, does not wait, and a waiter goes as soon as a read of its
+ * channel and offset starts (it shares it: many recovering joins at one offset
+ * wait for one turn, not one each).
  *
  * A catch-up stops silently when the connection leaves the channel or closes
  * (the channel state's `catchingUp` entry is gone). It is **cut** when it
@@ -116,6 +118,9 @@ export interface PagerStats {
   waiting: number;
 }
 
+/** A read's key in the gate: the channel and the offset it reads after. */
+const readKey = (st: { readonly name: string }, from: number): string => `${from}:${st.name}`;
+
 export class ChannelPager<C extends PagerConn> {
   readonly stats: PagerStats = { pages: 0, pauses: 0, cut: 0, readsInFlight: 0, waiting: 0 };
   private readonly byConn = new Map<C, Set<CatchUp<C>>>();
@@ -133,7 +138,7 @@ export class ChannelPager<C extends PagerConn> {
    * it (no read, rejected; the join is no longer current and ignores it).
    */
   firstRead(c: C, st: PagerChannel<C>, after: number, current: () => boolean, read: () => Promise<ChannelHistoryReply>): Promise<ChannelHistoryReply> {
-    const now = (): Promise<ChannelHistoryReply> => st.reads.read(after, () => this.gate.track(read()));
+    const now = (): Promise<ChannelHistoryReply> => this.read(st, after, read);
     if (!current()) return Promise.reject(new Error('join gone'));
     if (st.reads.has(after) || !this.gate.full) return now();
     return new Promise((resolve, reject) => {
@@ -142,8 +147,16 @@ export class ChannelPager<C extends PagerConn> {
       const off = (): void => { mine.delete(st); if (mine.size === 0 && this.joining.get(c) === mine) this.joining.delete(c); };
       const go = (): void => { off(); if (current()) resolve(now()); else reject(new Error('join gone')); };
       mine.set(st, () => { off(); this.gate.cancel(go); reject(new Error('join gone')); });
-      this.gate.wait(go);
+      this.gate.wait(go, readKey(st, after));
     });
+  }
+
+  /** Reads `st` after `from`, or shares the read in flight; one that starts lets the waiters for it share it now. */
+  private read(st: PagerChannel<C>, from: number, read: () => Promise<ChannelHistoryReply>): Promise<ChannelHistoryReply> {
+    const fresh = !st.reads.has(from);
+    const p = st.reads.read(from, () => this.gate.track(read()));
+    if (fresh) this.gate.release(readKey(st, from));
+    return p;
   }
 
   /**
@@ -238,12 +251,12 @@ export class ChannelPager<C extends PagerConn> {
       // Its turn: from the ring, a shared read, or a read of its own (pump).
       const go = (): void => { this.queued.delete(cu); if (this.alive(cu)) cu.c.socket.cork(() => this.pump(cu)); else this.end(cu); };
       this.queued.set(cu, go);
-      this.gate.wait(go);
+      this.gate.wait(go, readKey(st, from));
       return;
     }
     cu.fetching = true;
     this.stats.pages++;
-    st.reads.read(from, () => this.gate.track(this.d.history(st.name, from))).then((r) => {
+    this.read(st, from, () => this.d.history(st.name, from)).then((r) => {
       cu.fetching = false;
       if (!this.alive(cu)) { this.end(cu); return; }
       // Another epoch, or the history no longer holds from + 1 (trimmed or expired while paging): cut (pump).

@@ -9,7 +9,9 @@
  * Over the cap a read waits its turn, oldest first. The caller decides what
  * bypasses it: a read it can share with one in flight (SharedReads) neither
  * waits nor counts. A waiter that no longer needs its turn (its connection
- * left the channel or closed) is cancelled and leaves nothing behind.
+ * left the channel or closed) is cancelled and leaves nothing behind. A
+ * waiter may name the read it is after (`key`): when such a read starts,
+ * `release(key)` lets its waiters go at once, to share it.
  */
 export interface ReadGateCounts {
   /** Reads in flight now (at most the cap). */
@@ -19,8 +21,10 @@ export interface ReadGateCounts {
 }
 
 export class ReadGate {
-  /** Waiters, oldest first: each runs when a read ends with room for one more. */
-  private readonly line = new Set<() => void>();
+  /** Waiters, oldest first, with the read each is after: each runs when a read ends with room for one more. */
+  private readonly line = new Map<() => void, string | undefined>();
+  /** Waiters by the read they are after. */
+  private readonly byKey = new Map<string, Set<() => void>>();
 
   constructor(private readonly max: number, private readonly counts: ReadGateCounts) {}
 
@@ -35,22 +39,41 @@ export class ReadGate {
     return p;
   }
 
-  /** `go` runs at its turn (it may then start a read, share one, or need none). */
-  wait(go: () => void): void {
-    this.line.add(go);
+  /** `go` runs at its turn, or when the read `key` starts (it may then start a read, share one, or need none). */
+  wait(go: () => void, key?: string): void {
+    this.line.set(go, key);
+    if (key !== undefined) {
+      let set = this.byKey.get(key);
+      if (set === undefined) this.byKey.set(key, set = new Set());
+      set.add(go);
+    }
     this.counts.waiting = this.line.size;
   }
 
   /** `go` no longer waits (it never runs). */
   cancel(go: () => void): void {
-    if (this.line.delete(go)) this.counts.waiting = this.line.size;
+    if (!this.line.has(go)) return;
+    const key = this.line.get(go);
+    this.line.delete(go);
+    if (key !== undefined) {
+      const set = this.byKey.get(key);
+      set?.delete(go);
+      if (set?.size === 0) this.byKey.delete(key);
+    }
+    this.counts.waiting = this.line.size;
+  }
+
+  /** The read `key` started: its waiters go now, out of turn (they share it). */
+  release(key: string): void {
+    const set = this.byKey.get(key);
+    if (set === undefined) return;
+    for (const go of [...set]) { this.cancel(go); go(); }
   }
 
   private admit(): void {
-    for (const go of this.line) {
+    for (const go of this.line.keys()) {
       if (this.full) break;
-      this.line.delete(go);
-      this.counts.waiting = this.line.size;
+      this.cancel(go);
       go();
     }
   }
