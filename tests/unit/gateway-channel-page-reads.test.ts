@@ -24,6 +24,7 @@ function rig(maxPageReads: number) {
   let inFlight = 0;
   let most = 0;
   const seen: ChannelHistoryRequest[] = [];
+  const presence: string[] = [];
   const answer = (req: ChannelHistoryRequest): ChannelHistoryReply => historyPage(req, { epoch: 'e1', latest: 20 }, 5);
   const link: ChannelLink = {
     interest: (_ch, _on: (m: ChannelArrival) => void) => ({ ready: Promise.resolve(), drop: () => {} }),
@@ -34,15 +35,16 @@ function rig(maxPageReads: number) {
       most = Math.max(most, ++inFlight);
       pending.push({ req, answer: () => { inFlight--; resolve(answer(req)); } });
     }),
-    channelPresence: () => {},
+    channelPresence: (ev) => { presence.push(`${ev.type} ${ev.conn} ${ev.channel}`); },
   };
   // Not an object literal: the previous code's ChannelOptions had no maxPageReads (ignored there).
-  const options: ChannelOptions = Object.assign({ maxPerConnection: 8, repairAfterMs: 100, recoverWaitMs: 1000 }, { maxPageReads });
+  const options: ChannelOptions = Object.assign({ maxPerConnection: 8, repairAfterMs: 100, recoverWaitMs: 1000 }, { maxPageReads },
+    { presenceEvents: { gateway: 'g1', wallNow: () => 0 } });
   const hub = new ChannelHub<Conn>(options, link, { publish: () => {} }, (c, frame) => { c.socket.send(frame); }, () => 0);
   const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); };
   /** Answers every read in flight now, then lets what follows run. */
   const releaseAll = async (): Promise<void> => { for (const p of pending.splice(0)) p.answer(); await flush(); };
-  return { hub, pending, flush, releaseAll, most: () => most, seen: () => seen };
+  return { hub, pending, flush, releaseAll, most: () => most, seen: () => seen, presence };
 }
 const pubOffsets = (c: Conn): number[] => c.socket.frames().filter((f): f is PubFrame => f.op === 'pub').map((f) => f.offset);
 const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
@@ -122,6 +124,29 @@ describe('channel recovery page reads per gateway', () => {
     assert.equal(r.most(), 1, 'one read at a time');
     assert.equal(r.hub.stats.catchUp.readsInFlight, 0);
     assert.equal(r.hub.stats.catchUp.waiting, 0);
+  });
+
+  it('a join cancelled while it waits, on a channel the gateway follows, reports neither join nor leave', async () => {
+    const r = rig(1);
+    const member = new Conn();
+    await r.hub.join(member, 'x'); // the gateway follows x
+    await r.hub.join(new Conn(), 'y');
+    void r.hub.join(new Conn(), 'y', { channel: 'y', offset: 0, epoch: 'e1' }); // holds the one read
+    await r.flush();
+    const [gone, closed] = [new Conn(), new Conn()];
+    void r.hub.join(gone, 'x', { channel: 'x', offset: 0, epoch: 'e1' });
+    void r.hub.join(closed, 'x', { channel: 'x', offset: 0, epoch: 'e1' });
+    await r.flush();
+    assert.equal(r.hub.stats.catchUp.waiting, 2);
+    r.presence.length = 0;
+    r.hub.leave(gone, 'x', true);
+    closed.closed = true;
+    r.hub.closed(closed);
+    assert.equal(r.hub.stats.catchUp.waiting, 0);
+    for (let i = 0; i < 40 && r.pending.length > 0; i++) await r.releaseAll();
+    assert.deepEqual(r.presence.filter((e) => e.endsWith(' x')), [], 'no leave without a join (previous code: two leaves)');
+    r.hub.leave(member, 'x');
+    assert.deepEqual(r.presence.filter((e) => e.endsWith(' x')), [`leave ${member.id} x`], 'a joined member is still reported leaving');
   });
 });
 

@@ -22,6 +22,8 @@ export class ChannelState<C extends ChannelConn> {
   waiting: Array<Waiter<C>> = [];
   /** Members being caught up (channel-pager.ts): not on the topic yet. */
   readonly catchingUp = new Map<C, CatchUp<C>>();
+  /** Members whose join succeeded (presence `join` sent): only they are reported leaving. */
+  readonly joined = new Set<C>();
   /** Reported occupied (a member's join succeeded): its last member leaving reports it vacated. */
   occupied = false;
   /** `reads`: history reads in flight, by afterOffset (-1: a position read); joins asking the same share one. */

@@ -192,6 +192,7 @@ export class ChannelHub<C extends ChannelConn> {
           if (recovered === true) this.pager.start(c, st, from!.offset, r.pubs, true, r.offset);
           else this.pager.start(c, st, r.epoch === st.epoch ? r.offset : st.last, [], false);
         });
+        st.joined.add(c);
         this.presence('join', c, channel);
         if (!st.occupied) { st.occupied = true; this.occupancy(channel, true); }
       })
@@ -213,7 +214,8 @@ export class ChannelHub<C extends ChannelConn> {
       if (tell) this.send(c, encodeJson({ op: 'unsubscribed', channel }));
     }
     if (st === undefined) return;
-    if (st.last >= 0) this.presence('leave', c, channel);
+    // A member that leaves (or whose join fails) before its join succeeded was never reported joining.
+    if (st.joined.delete(c)) this.presence('leave', c, channel);
     this.pager.stop(c, st);
     st.members.delete(c);
     if (st.waiting.length > 0) st.waiting = st.waiting.filter((w) => w.c !== c);
