@@ -89,7 +89,6 @@ export interface ChannelStats {
 }
 
 const RING = 256;
-const MAX_EARLY = 1024;
 
 export class ChannelHub<C extends ChannelConn> {
   readonly stats: ChannelStats;
@@ -283,9 +282,7 @@ export class ChannelHub<C extends ChannelConn> {
   private sync(st: ChannelState<C>, epoch: string, offset: number): void {
     st.epoch = epoch;
     st.last = offset;
-    const early = st.early;
-    st.early = [];
-    for (const m of early) this.onMessage(st, m);
+    for (const m of st.early.drain()) this.onMessage(st, m);
   }
 
   /** A message from the bus for a channel with local subscribers. */
@@ -296,7 +293,6 @@ export class ChannelHub<C extends ChannelConn> {
       // turn for it, read-gate.ts), which covers them, and a gap they leave above it is repaired like any other
       // (the newer ones are held); dropping the newest lost those sent after the read until another message came.
       st.early.push(m);
-      if (st.early.length > MAX_EARLY) st.early.shift();
       return;
     }
     if (m.epoch !== st.epoch) {
