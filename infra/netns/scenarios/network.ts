@@ -70,6 +70,8 @@ export async function lossySlowLink(o: LossyOptions): Promise<Record<string, unk
       mobile: { heartbeatAcks: acks('m'), ...lossOf(mobile, mUsers), lost: lossDetail(mobile, mUsers), heartbeatRttMs: { p50: percentile(rtts, 50), p99: percentile(rtts, 99), n: rtts.length }, push: lat(mUsers) },
       clean: { heartbeatAcks: acks('w'), ...lossOf(clean, cUsers), lost: lossDetail(clean, cUsers), push: lat(cUsers) },
       packetsDroppedByLossRule: await c.links.get('c0')!.dropped(),
+      // The gateway's side of any loss: closes by close-code name over the whole run (connect phase included).
+      gatewayCloses: await scrapeLabels(c.gateways[0]!.httpUrl, 'longlink_gateway_connections_closed_total'),
       pushes: { accepted: pushes.acceptedCount, lost },
     };
   } finally {
