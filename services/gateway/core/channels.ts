@@ -193,7 +193,7 @@ export class ChannelHub<C extends ChannelConn> {
         });
         st.joined.add(c);
         this.presence('join', c, channel);
-        if (!st.occupied) { st.occupied = true; this.occupancy(channel, true); }
+        if (!st.occupied) { st.occupied = true; this.occupancy(channel, true, c); }
       })
       .catch((err: unknown) => {
         if (!current()) return;
@@ -224,7 +224,7 @@ export class ChannelHub<C extends ChannelConn> {
       this.stats.interestDropped++;
       this.states.delete(channel);
       this.holding.delete(st);
-      if (st.occupied) this.occupancy(channel, false);
+      if (st.occupied) this.occupancy(channel, false, c);
     }
   }
 
@@ -248,10 +248,10 @@ export class ChannelHub<C extends ChannelConn> {
    * join that failed reports nothing, and a state made again after the last
    * one left reports again. Never for the broadcast channel.
    */
-  private occupancy(channel: string, occupied: boolean): void {
+  private occupancy(channel: string, occupied: boolean, by: C): void {
     const oe = this.o.occupancyEvents;
     if (oe === undefined || channel === BROADCAST_CHANNEL || this.link.channelOccupancy === undefined) return;
-    this.link.channelOccupancy({ channel, gateway: oe.gateway, occupied, at: oe.wallNow() });
+    this.link.channelOccupancy({ channel, gateway: oe.gateway, occupied, at: oe.wallNow(), user: by.user });
   }
 
   private isMember(c: C, channel: string): boolean {
