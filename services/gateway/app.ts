@@ -24,6 +24,8 @@ import { legacyWarning } from '../shared/uws-native.js';
 export interface RunningGateway {
   readonly id: string;
   readonly port: number;
+  /** The separate /metrics listener's port (LONGLINK_METRICS_PORT), undefined when /metrics is on `port`. */
+  readonly metricsPort: number | undefined;
   readonly core: GatewayCore;
   /** Outbound bus traffic (the core's GatewayLink). */
   readonly link: BusGatewayLink;
@@ -103,7 +105,7 @@ export async function startGateway(deps: {
   let server: UwsGateway;
   try {
     server = await startUwsGateway({
-      core, auth, clock, host: config.host, port: config.port, clientIpHeader: config.clientIpHeader, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
+      core, auth, clock, host: config.host, port: config.port, metricsPort: config.metricsPort, clientIpHeader: config.clientIpHeader, maxPayload: config.maxPayload, maxBackpressure: config.maxBackpressure,
       tickMs: config.wheelTickMs, maxChannels: config.maxChannelsPerConnection, ready: () => !core.isDraining && auth.ready() && ready(),
       metrics: { contentType: served.contentType, metrics: sharedScrape(() => served.metrics()) }, log,
     });
@@ -113,9 +115,9 @@ export async function startGateway(deps: {
     throw err;
   }
   publishTopic = server.publish;
-  log.info({ gateway: id, port: server.port }, 'gateway listening');
+  log.info({ gateway: id, port: server.port, ...(server.metricsPort !== undefined ? { metricsPort: server.metricsPort } : {}) }, 'gateway listening');
   return {
-    id, port: server.port, core, link, listener, metrics,
+    id, port: server.port, metricsPort: server.metricsPort, core, link, listener, metrics,
     drain: () => core.startDrain(),
     async close() {
       server.close();

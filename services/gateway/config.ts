@@ -8,7 +8,8 @@ import { isLoopbackHttpUrl } from '../shared/loopback-url.js';
 
 export const gatewaySpec = {
   host: v('LONGLINK_GATEWAY_HOST', z.string().min(1), 'Address the WebSocket listener binds to. Unset in dev mode with the built-in dev secret (no JWT key): 127.0.0.1, since anyone who can reach that gateway can mint tokens for any user; set it (e.g. 0.0.0.0) to expose a dev gateway on purpose.', '0.0.0.0'),
-  port: v('LONGLINK_GATEWAY_PORT', int(0, 65535), 'WebSocket port (also serves /healthz, /readyz, /metrics). 0 picks a free port.', '8080'),
+  port: v('LONGLINK_GATEWAY_PORT', int(0, 65535), 'WebSocket port (also serves /healthz, /readyz, and /metrics unless LONGLINK_METRICS_PORT is set). 0 picks a free port.', '8080'),
+  metricsPort: v('LONGLINK_METRICS_PORT', int(0, 65535).optional(), 'A port of its own for /metrics (and /healthz, /readyz), on LONGLINK_GATEWAY_HOST; the WebSocket port then answers /metrics with 404. Set it whenever the WebSocket port is public (the Helm chart does): the scrape then never reaches the internet. Unset: /metrics on the WebSocket port. 0 picks a free port.'),
   gatewayId: v('LONGLINK_GATEWAY_ID', optionalString, 'Gateway id announced in hello and presence. Default: host name + random suffix.'),
   dev: v('LONGLINK_DEV', bool, 'Dev mode: allows the built-in, publicly known dev JWT secret. Never in production.', 'false'),
   jwtSecret: v('LONGLINK_JWT_SECRET', optionalString, 'HS256 shared secret for client JWTs (>= 32 characters).', undefined, true),
@@ -67,6 +68,7 @@ export function validateGatewayConfig(c: GatewayConfig): string[] {
   if (c.hbDefaultMs < c.hbMinMs || c.hbDefaultMs > c.hbMaxMs) p.push('LONGLINK_HB_DEFAULT_MS must lie within [LONGLINK_HB_MIN_MS, LONGLINK_HB_MAX_MS]');
   if (c.sendBufferBound > c.maxBackpressure) p.push('LONGLINK_SEND_BUFFER_BOUND must be <= LONGLINK_MAX_BACKPRESSURE');
   if (c.sessionStartTargetMs * 3 > c.resumeTimeoutMs) p.push('LONGLINK_SESSION_START_TARGET_MS must be at most a third of LONGLINK_RESUME_TIMEOUT_MS');
+  if (c.metricsPort !== undefined && c.metricsPort !== 0 && c.metricsPort === c.port) p.push('LONGLINK_METRICS_PORT must differ from LONGLINK_GATEWAY_PORT');
   if (c.shutdownTimeoutMs <= c.drainWindowMs) p.push('LONGLINK_SHUTDOWN_TIMEOUT_MS must exceed LONGLINK_DRAIN_WINDOW_MS');
   if (c.jwtSecret !== undefined && c.jwtSecret.length < 32) p.push('LONGLINK_JWT_SECRET must be at least 32 characters');
   const keys = [c.jwtSecret, c.jwtPublicKey, c.jwtJwksUrl].filter((x) => x !== undefined).length;

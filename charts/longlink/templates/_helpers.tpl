@@ -100,6 +100,9 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Checks of values the services would reject at start-up: fail at render time instead of in CrashLoopBackOff. */}}
 {{- define "longlink.validate" -}}
+{{- if eq (int .Values.gateway.metricsPort) (int .Values.gateway.port) }}
+{{- fail "gateway.metricsPort must differ from gateway.port (/metrics stays off the public WebSocket port)" }}
+{{- end }}
 {{- $d := .Values.gateway.drain }}
 {{- if le (int $d.shutdownTimeoutMs) (int $d.windowMs) }}
 {{- fail "gateway.drain.shutdownTimeoutMs must exceed gateway.drain.windowMs (LONGLINK_SHUTDOWN_TIMEOUT_MS > LONGLINK_DRAIN_WINDOW_MS)" }}

@@ -2,8 +2,11 @@
  * The uWebSockets.js transport: the only file that touches uWS. It turns
  * HTTP upgrades into verified handshakes (admission precheck and the source's
  * budget → protocol → params → JWT → the shared admission budget, all
- * synchronous), hands sockets to the core, and serves /healthz, /readyz and
- * /metrics on the same port.
+ * synchronous), hands sockets to the core, and serves /healthz and /readyz on
+ * the same port, and /metrics there too unless `metricsPort` gives it a
+ * listener of its own (that one serves the probes as well). The WebSocket
+ * port is the public one (a LoadBalancer Service): a separate metrics port
+ * keeps the scrape, and its CPU cost, off the internet.
  *
  * uWS rules this file keeps: the upgrade completes synchronously inside the
  * upgrade handler (req is stack-allocated, and async corked upgrades are
@@ -50,6 +53,8 @@ export interface UwsGatewayOptions {
   clock: Clock;
   host: string;
   port: number;
+  /** A separate listener (on `host`) for /metrics, /healthz and /readyz; the WebSocket port then answers /metrics with 404. undefined: /metrics on `port`. */
+  metricsPort?: number | undefined;
   /** Lower-case header a trusted proxy sets to the client address (last entry used); undefined: the TCP peer. */
   clientIpHeader?: string | undefined;
   maxPayload: number;
@@ -64,6 +69,8 @@ export interface UwsGatewayOptions {
 
 export interface UwsGateway {
   readonly port: number;
+  /** The metrics listener's port, or undefined when /metrics is served on `port`. */
+  readonly metricsPort: number | undefined;
   /** Stops listening (existing sockets stay) and stops the tick timer. */
   close(): void;
   /** Native fan-out: writes a text frame to every socket subscribed to `topic` (uWS app.publish). */
@@ -139,7 +146,7 @@ function parseParams(query: string): Params | string {
   return out;
 }
 
-export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
+export async function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
   const { core, auth, clock } = o;
   const { uws } = loadNativeUws();
   const app = uws.App();
@@ -261,47 +268,68 @@ export function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
     },
   });
 
-  app.get('/healthz', (res) => {
-    res.writeHeader('Content-Type', 'application/json').end('{"status":"ok"}');
-  });
-  app.get('/readyz', (res) => {
-    if (o.ready()) res.writeHeader('Content-Type', 'application/json').end('{"status":"ready"}');
-    else res.writeStatus(statusLine(503)).writeHeader('Content-Type', 'application/json').end(`{"status":"${core.isDraining ? 'draining' : 'degraded'}"}`);
-  });
-  app.get('/metrics', (res) => {
-    let aborted = false;
-    res.onAborted(() => { aborted = true; });
-    o.metrics.metrics().then(
-      (text) => { if (!aborted) res.cork(() => { res.writeHeader('Content-Type', o.metrics.contentType).end(text); }); },
-      (err: unknown) => {
-        o.log.warn({ err: String(err) }, 'metrics collection failed');
-        if (!aborted) res.cork(() => { res.writeStatus(statusLine(500)).end(); });
-      },
-    );
-  });
-  app.any('/*', (res) => {
-    res.writeStatus(statusLine(404)).writeHeader('Content-Type', 'application/json').end(errorBody(Errors.NOT_FOUND));
-  });
-
-  return new Promise((resolve, reject) => {
-    app.listen(o.host, o.port, (listenSocket) => {
-      if (!listenSocket) {
-        reject(new Error(`gateway could not listen on ${o.host}:${o.port}`));
-        return;
-      }
-      const port = uws.us_socket_local_port(listenSocket);
-      const timer = setInterval(() => core.tick(), o.tickMs);
-      let open = true;
-      resolve({
-        port,
-        publish: (topic, message) => { app.publish(topic, message, false); },
-        close() {
-          if (!open) return;
-          open = false;
-          clearInterval(timer);
-          uws.us_listen_socket_close(listenSocket);
-        },
-      });
+  const probes = (a: uWS.TemplatedApp): void => {
+    a.get('/healthz', (res) => {
+      res.writeHeader('Content-Type', 'application/json').end('{"status":"ok"}');
     });
+    a.get('/readyz', (res) => {
+      if (o.ready()) res.writeHeader('Content-Type', 'application/json').end('{"status":"ready"}');
+      else res.writeStatus(statusLine(503)).writeHeader('Content-Type', 'application/json').end(`{"status":"${core.isDraining ? 'draining' : 'degraded'}"}`);
+    });
+  };
+  const metricsRoute = (a: uWS.TemplatedApp): void => {
+    a.get('/metrics', (res) => {
+      let aborted = false;
+      res.onAborted(() => { aborted = true; });
+      o.metrics.metrics().then(
+        (text) => { if (!aborted) res.cork(() => { res.writeHeader('Content-Type', o.metrics.contentType).end(text); }); },
+        (err: unknown) => {
+          o.log.warn({ err: String(err) }, 'metrics collection failed');
+          if (!aborted) res.cork(() => { res.writeStatus(statusLine(500)).end(); });
+        },
+      );
+    });
+  };
+  const notFound = (a: uWS.TemplatedApp): void => {
+    a.any('/*', (res) => {
+      res.writeStatus(statusLine(404)).writeHeader('Content-Type', 'application/json').end(errorBody(Errors.NOT_FOUND));
+    });
+  };
+  probes(app);
+  if (o.metricsPort === undefined) metricsRoute(app);
+  notFound(app);
+
+  const listen = (a: uWS.TemplatedApp, port: number, what: string): Promise<uWS.us_listen_socket> => new Promise((resolve, reject) => {
+    a.listen(o.host, port, (s) => (s ? resolve(s) : reject(new Error(`gateway could not listen on ${o.host}:${port}${what}`))));
   });
+  let metricsSocket: uWS.us_listen_socket | undefined;
+  if (o.metricsPort !== undefined) {
+    const m = uws.App();
+    probes(m);
+    metricsRoute(m);
+    notFound(m);
+    metricsSocket = await listen(m, o.metricsPort, ' (metrics)');
+  }
+  let listenSocket: uWS.us_listen_socket;
+  try {
+    listenSocket = await listen(app, o.port, '');
+  } catch (err) {
+    if (metricsSocket) uws.us_listen_socket_close(metricsSocket);
+    throw err;
+  }
+  const port = uws.us_socket_local_port(listenSocket);
+  const timer = setInterval(() => core.tick(), o.tickMs);
+  let open = true;
+  return {
+    port,
+    metricsPort: metricsSocket ? uws.us_socket_local_port(metricsSocket) : undefined,
+    publish: (topic, message) => { app.publish(topic, message, false); },
+    close() {
+      if (!open) return;
+      open = false;
+      clearInterval(timer);
+      uws.us_listen_socket_close(listenSocket);
+      if (metricsSocket) uws.us_listen_socket_close(metricsSocket);
+    },
+  };
 }
