@@ -48,6 +48,8 @@ export interface StormResult {
   timeline_1s?: StormSecond[];
   /** Seconds above the ideal by phase, with the clients' and the cluster's CPU in each (storm-timeline.ts lostByPhase). */
   lost_by_phase?: PhaseLoss[];
+  /** Where the best 3 s (the ideal's rate) lay, s after the kill. */
+  best_window_s?: [number, number];
   timeline?: Array<{ t: number; opened: number[]; rejected: number[]; started?: number[]; limit?: number[]; latency_ms?: number[]; shed?: number[] }>;
 }
 

@@ -104,13 +104,11 @@ export function timelineText(rows: StormSecond[]): string {
  *
  * Per phase also the CPU (% of one core, mean over the phase) of the load
  * clients, the bench process (it pushes and scrapes), the cluster (surviving
- * gateways + router + NATS + Redis), the whole machine, and the cluster's CPU per completed
- * start relative to the best window's (`cluster_cpu_per_start_vs_best`, 1 =
- * as efficient as at its best). A phase that lost time with the cluster as
- * efficient as at its best but given less CPU lost it to whatever took the CPU
- * (the clients, on a shared machine); one where the cluster spent more per
- * start than at its best lost it to the cluster's own work (refusals, failed
- * starts). Pure.
+ * gateways + router + NATS + Redis) and the whole machine: on a shared machine
+ * what the three leave of the machine's busy time went to other work. The
+ * cluster's CPU per start is not given: its fixed costs (the bench's pushes
+ * and scrapes, idle connections) make it higher in any slow phase by
+ * construction. Pure.
  */
 export type StormPhase = 'quiet' | 'start' | 'refusing' | 'booked' | 'handshake';
 export const STORM_PHASES: readonly StormPhase[] = Object.freeze(['quiet', 'start', 'refusing', 'booked', 'handshake']);
@@ -125,8 +123,6 @@ export interface PhaseLoss {
   cpu_cluster_pct: number;
   /** Whole machine busy (% of one core; 200 = both cores of a 2-core machine): what neither the clients nor the cluster used went to other work. */
   machine_busy_pct: number;
-  /** Cluster CPU per completed start in the phase ÷ the same in the best window (undefined: no start in the phase). */
-  cluster_cpu_per_start_vs_best?: number;
 }
 
 const clusterCpu = (s: StormSample): number => s.cpuGateways.reduce((a, b) => a + b, 0) + s.cpuRouter + s.cpuOther - (s.cpuBench ?? 0);
@@ -139,17 +135,13 @@ export function phaseOf(first: StormSample, a: StormSample, b: StormSample, refu
 }
 
 /**
- * Seconds lost per phase against the best rate `bestPerS`; `best` is the
- * [from, to] of the best window (s after the kill), for the cluster's CPU per
- * start at its best. Phases that never occurred are left out.
+ * Seconds lost per phase against the best rate `bestPerS` (the ideal's);
+ * `cores`: the machine's, for its busy share. Phases that never occurred are
+ * left out.
  */
-export function lostByPhase(samples: StormSample[], bestPerS: number, best: { from: number; to: number }, cores = 2): PhaseLoss[] {
+export function lostByPhase(samples: StormSample[], bestPerS: number, cores = 2): PhaseLoss[] {
   if (samples.length < 2 || !(bestPerS > 0)) return [];
   const first = samples[0]!;
-  // The cluster's CPU per start over the best window: the samples nearest its ends.
-  const near = (t: number): StormSample => samples.reduce((x, s) => (Math.abs(s.t - t) < Math.abs(x.t - t) ? s : x));
-  const w0 = near(best.from), w1 = near(best.to);
-  const bestCpuPerStart = w1.started > w0.started ? (clusterCpu(w1) - clusterCpu(w0)) / (w1.started - w0.started) : NaN;
   const acc = new Map<StormPhase, { dt: number; lost: number; started: number; cli: number; bench: number; cluster: number; busy: number }>();
   let refusedYet = false;
   for (let i = 1; i < samples.length; i++) {
@@ -175,19 +167,16 @@ export function lostByPhase(samples: StormSample[], bestPerS: number, best: { fr
   return STORM_PHASES.filter((p) => acc.has(p)).map((p) => {
     const x = acc.get(p)!;
     const pct = (us: number): number => Math.round((us / (x.dt * 1e6)) * 100);
-    // Fewer than 100 starts: too few for a CPU-per-start figure.
-    const vsBest = x.started >= 100 && bestCpuPerStart > 0 ? r2(x.cluster / x.started / bestCpuPerStart) : undefined;
     return {
       phase: p, seconds: r2(x.dt), lost_s: r2(x.lost), admitted_per_s: Math.round(x.started / x.dt),
       cpu_clients_pct: pct(x.cli), cpu_bench_pct: pct(x.bench), cpu_cluster_pct: pct(x.cluster), machine_busy_pct: pct(x.busy),
-      ...(vsBest !== undefined ? { cluster_cpu_per_start_vs_best: vsBest } : {}),
     };
   });
 }
 
 /** One line per phase (stderr of the bench). */
 export function phaseText(rows: PhaseLoss[]): string {
-  const head = 'phase       s   lost s  admit/s  cpu clients/bench/cluster/machine %  cluster cpu per start vs best';
+  const head = 'phase       s   lost s  admit/s  cpu clients/bench/cluster/machine (% of a core)';
   return [head, ...rows.map((r) => `${r.phase.padEnd(9)} ${r.seconds.toFixed(1).padStart(5)}  ${r.lost_s.toFixed(2).padStart(6)}  ${String(r.admitted_per_s).padStart(7)}  ` +
-    `${`${r.cpu_clients_pct}/${r.cpu_bench_pct}/${r.cpu_cluster_pct}/${r.machine_busy_pct}`.padStart(35)}  ${r.cluster_cpu_per_start_vs_best ?? '-'}`)].join('\n');
+    `${`${r.cpu_clients_pct}/${r.cpu_bench_pct}/${r.cpu_cluster_pct}/${r.machine_busy_pct}`.padStart(35)}`)].join('\n');
 }

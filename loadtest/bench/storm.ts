@@ -225,7 +225,7 @@ async function storm(mode: RetryModeName): Promise<StormResult> {
   log(`${mode}: per-second timeline after the kill\n${timelineText(seconds)}`);
   // The same series as bestRate3s (the trace carries a failed scrape's last value too), for where its window lies.
   const win = bestWindow(trace.map((x) => ({ t: x.t, n: x.started })), 3);
-  const lost = lostByPhase(trace, win.rate, win, cpus().length);
+  const lost = lostByPhase(trace, win.rate, cpus().length);
   log(`${mode}: seconds above the ideal by phase (best 3 s: ${Math.round(win.rate)}/s at ${win.from.toFixed(1)}–${win.to.toFixed(1)} s)\n${phaseText(lost)}`);
   await sleep(2000); // pushes keep flowing to the recovered clients
   await pusher.stop();
@@ -291,7 +291,7 @@ async function storm(mode: RetryModeName): Promise<StormResult> {
     ...(STALL_MS > 0 ? { store_stalls: { count: stalled, ms: STALL_MS }, closed_4003: stormCodes['4003'] ?? 0, left_out: N - agg.reconnect.n } : {}),
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: agg.merged(['storm']).connect.summary(),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
-    timeline_1s: seconds, lost_by_phase: lost,
+    timeline_1s: seconds, lost_by_phase: lost, best_window_s: [Math.round(win.from * 100) / 100, Math.round(win.to * 100) / 100],
     timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, started: s.started, rejected: s.rejected, limit: s.limit, latency_ms: s.latencyMs, shed: s.shed })),
   };
 }
