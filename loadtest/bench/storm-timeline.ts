@@ -95,7 +95,8 @@ export function timelineText(rows: StormSecond[]): string {
  *   loops after the kill's closes, the first starts' latency. Admission has
  *   nothing to do yet.
  * - `start`: starts completing, no 503 yet: the limits had room.
- * - `refusing`: 503s handed out in the step: the limits were full.
+ * - `refusing`: 503s handed out in the step (by the gateways' count or the
+ *   clients'): the limits were full.
  * - `booked`: after the first 503, none in the step, more clients asleep on a
  *   server-given wait than in a handshake: returns paced by the 503 timetable
  *   (or a router shed's delay) while the gateways had room.
@@ -129,7 +130,9 @@ const clusterCpu = (s: StormSample): number => s.cpuGateways.reduce((a, b) => a 
 
 /** The phase of the step from `a` to `b` (`first` is the sample at the kill; `refusedYet`: a 503 in an earlier step). */
 export function phaseOf(first: StormSample, a: StormSample, b: StormSample, refusedYet: boolean): StormPhase {
-  if (b.refused > a.refused) return 'refusing';
+  // The clients' own 503 count too: a gateway scrape that repeats its last values (the storm's busiest seconds) must
+  // not turn a refusing step into a handshake one, or the step after it, which catches up, gives its time back elsewhere.
+  if (b.refused > a.refused || b.c503 > a.c503) return 'refusing';
   if (!refusedYet) return b.started > first.started ? 'start' : 'quiet';
   return b.waiting > b.connecting ? 'booked' : 'handshake';
 }

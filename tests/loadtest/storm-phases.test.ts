@@ -77,6 +77,14 @@ describe('bench:storm seconds above the ideal, by phase', () => {
     assert.ok(Math.abs(ps[0]!.lost_s) < 0.01, `lost ${ps[0]!.lost_s}`);
   });
 
+  it('a gateway scrape that repeats itself while refusing stays in the refusing phase (the clients still count 503s)', () => {
+    const ys = storm([{ s: 4, startsPerS: 1000, refusedPerS: 2000, waiting: 2000, connecting: 9000, cliPct: 100, clusterPct: 50 }]);
+    ys[6]!.started = ys[5]!.started; ys[6]!.refused = ys[5]!.refused; // the gateways' counters repeated; the clients' 503s moved on
+    const ps = lostByPhase(ys, 2000);
+    assert.deepEqual(ps.map((p) => p.phase), ['refusing']);
+    assert.ok(Math.abs(ps[0]!.lost_s - 2) < 0.01, `4 s at half the best rate: 2 s lost, got ${ps[0]!.lost_s}`);
+  });
+
   it('no best rate, or fewer than two samples: nothing', () => {
     assert.deepEqual(lostByPhase(xs, 0), []);
     assert.deepEqual(lostByPhase(xs.slice(0, 1), 2000), []);
