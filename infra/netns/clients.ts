@@ -95,8 +95,22 @@ export class ClientHost {
     return e.clients as ClientStatsRow[];
   }
 
-  of(id: string, ev?: AgentEvent['ev']): AgentEvent[] {
-    return this.events.filter((e) => e.id === id && (ev === undefined || e.ev === ev));
+  /**
+   * Where the event stream stands now: every event at or after this index came after every event before it
+   * (the agent writes one ordered stream). Windows that start right after an SDK event (a death that made the
+   * heartbeat settle, for example) are cut by this index, not by time: events carry whole milliseconds, and the
+   * window can start in the very millisecond of the event that ended the phase before it.
+   */
+  mark(): number { return this.events.length; }
+
+  /** Events of client `id` (of kind `ev`), from index `from` on. */
+  of(id: string, ev?: AgentEvent['ev'], from = 0): AgentEvent[] {
+    const out: AgentEvent[] = [];
+    for (let i = from; i < this.events.length; i++) {
+      const e = this.events[i]!;
+      if (e.id === id && (ev === undefined || e.ev === ev)) out.push(e);
+    }
+    return out;
   }
 
   /** Push payloads received by `id` (after the SDK's de-duplication), in order. */

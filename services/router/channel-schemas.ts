@@ -49,7 +49,7 @@ export function parseHistoryRequest(v: unknown): ChannelHistoryRequest | undefin
 }
 
 const occupancySchema = z.object({
-  channel: publishChannel, gateway: gatewayOrConnId, occupied: z.boolean(), at: z.number().finite(),
+  channel: publishChannel, gateway: gatewayOrConnId, occupied: z.boolean(), at: z.number().finite(), user: userId.optional(),
   boot: z.string().max(256).optional(), seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 const memberSchema = z.object({

@@ -79,6 +79,7 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.counter('channel_publishes_total', 'Channel messages stored and published on the bus (broadcasts included).', (r) => r.channels.stats.publishes);
   m.labeledCounter('channel_publishes_refused_total', 'Channel publishes refused before anything was stored, by reason: too_large, rate, validation.', 'reason', (r) => r.channels.stats.publishRefused, ['too_large', 'rate', 'validation']);
   m.counter('channel_history_reads_total', 'Channel history reads for gateways (positions on join, recovery, gap repair).', (r) => r.channels.stats.historyReads);
+  m.counter('channel_reads_shared_total', 'Channel history reads answered by an identical store read already in flight (same channel, offset and bound): no store read of their own.', (r) => r.channels.stats.historyReadsShared);
   m.counter('channel_subscribe_commands_total', 'Subscribe and unsubscribe calls handled.', (r) => r.channels.stats.subscribeCommands);
   m.counter('bus_errors_total', 'Malformed bus messages and failed publishes.', (r) => r.stats.busErrors);
   m.counter('store_errors_total', 'Failed storage calls (Redis unavailable, timeouts).', (r) => r.stats.storeErrors);

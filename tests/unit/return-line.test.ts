@@ -128,4 +128,25 @@ describe('AdmissionControl and the return line', () => {
     assert.equal(a.admittedOnReturn, 0);
     assert.equal(a.returns.dueAt(returnKey('c', 'd'), 500), 500, 'its place is kept');
   });
+
+  it('the line is looked at only when the limit is full: an upgrade with room costs no lookup, and still uses a ticket up', () => {
+    const a = control();
+    let finds = 0;
+    let forgets = 0;
+    const find = a.returns.find.bind(a.returns);
+    const forget = a.returns.forget.bind(a.returns);
+    a.returns.find = (client, now) => { finds++; return find(client, now); };
+    a.returns.forget = (client) => { forgets++; forget(client); };
+    for (let i = 0; i < 4; i++) assert.equal(a.admitVerified(0, returnKey(`h${i}`, 'd')).ok, true);
+    assert.deepEqual([finds, forgets], [0, 0], 'room, empty line: no lookup, nothing to forget');
+    a.startBegan(0); a.startBegan(0); a.startBegan(0); a.startBegan(0);
+    assert.equal(waitOf(a.admitVerified(0, returnKey('c', 'd'))), 500, 'full: refused and booked');
+    assert.equal(finds, 1, 'full: the ticket is looked up');
+    // Room again (the four starts end), the client comes back early: admitted, its ticket used up as before.
+    for (let i = 0; i < 4; i++) a.startEnded(0, 10, 'ok');
+    assert.equal(a.admitVerified(100, returnKey('c', 'd')).ok, true);
+    assert.equal(finds, 1, 'room: no lookup');
+    assert.equal(a.returns.dueAt(returnKey('c', 'd'), 100), undefined, 'the ticket is used up');
+    assert.equal(a.returns.size, 0);
+  });
 });

@@ -43,7 +43,10 @@ export async function smartHeartbeatThroughNat(o: SmartNatOptions): Promise<Reco
     const learnMs = settled.t - t0;
     // Pushes covered the learning (where connections die); the steady window is idle, so beats/hour mean what they say.
     await pushes.stop();
+    // The stats reply comes after every event of the learning, the death that made it settle included (the SDK
+    // reports that death in the same step as the settle): the window starts at this mark, not at a time.
     const s0 = await host.stats();
+    const m0 = host.mark();
     const w0 = Date.now();
     await sleep(o.steadyMs);
     const s1 = await host.stats();
@@ -59,9 +62,11 @@ export async function smartHeartbeatThroughNat(o: SmartNatOptions): Promise<Reco
       learnedMs: s1.find((r) => r.id === 'smart')!.intervalMs,
       stable: s1.find((r) => r.id === 'smart')!.stable,
       intervals: host.of('smart', 'interval').map((e) => `${String(e.reason)}:${String(e.toMs)}`),
-      learnMs, deathsLearning: host.of('smart', 'disconnected').filter((e) => e.t < w0).length,
+      learnMs, deathsLearning: host.of('smart', 'disconnected').length - host.of('smart', 'disconnected', m0).length,
       steadyWindowMs: windowMs,
-      steadyDisconnects: host.of('smart', 'disconnected').filter((e) => e.t >= w0).length,
+      steadyDisconnects: host.of('smart', 'disconnected', m0).length,
+      // Every loss in full (window-relative time, close code, reason), so a failed run says why.
+      disconnects: host.of('smart', 'disconnected').map((e) => ({ atMs: e.t - w0, inWindow: host.events.indexOf(e) >= m0, code: e.code, reason: e.reason, zombie: e.zombie })),
       heartbeatsPerScaledHour: { smart: smartH, fixed30s: fixedH, ratio: round(fixedH / smartH, 2) },
       fixedDisconnects: host.of('fixed', 'disconnected').length,
       pushes: { accepted: pushes.acceptedCount, lost },
@@ -164,6 +169,9 @@ export async function natBelowMinimum(o: BelowMinOptions): Promise<Record<string
     await addClient(c, host, 'u', c.gateways[0]!.url, hb);
     const pushes = new PushLoop(c, ['u'], 7000); // sparse: a push resets the idle time a probe needs
     const settled = await host.waitEvent((e) => e.id === 'u' && e.ev === 'interval' && e.stable === true, o.learnTimeoutMs ?? 120_000, 'the interval to settle');
+    // As in scenario 1: the hold starts after the death that made it settle, by the event stream's order.
+    await host.stats();
+    const m0 = host.mark();
     const w0 = Date.now();
     await sleep(o.holdMs);
     await pushes.stop();
@@ -172,8 +180,9 @@ export async function natBelowMinimum(o: BelowMinOptions): Promise<Record<string
     return {
       scenario: 'NAT timeout below the SDK minimum', scale: 60, natTimeoutMs: 2000, sdkMinMs: hb.minMs, serverMinMs: 500,
       intervals: host.of('u', 'interval').map((e) => `${String(e.reason)}:${String(e.toMs)}`),
-      learnedMs: st.intervalMs, stable: st.stable, convergeMs: settled.t - t0, deathsLearning: host.of('u', 'disconnected').filter((e) => e.t < w0).length,
-      holdMs: Date.now() - w0, disconnectsAfter: host.of('u', 'disconnected').filter((e) => e.t >= w0).length, state: st.state,
+      learnedMs: st.intervalMs, stable: st.stable, convergeMs: settled.t - t0, deathsLearning: host.of('u', 'disconnected').length - host.of('u', 'disconnected', m0).length,
+      holdMs: Date.now() - w0, disconnectsAfter: host.of('u', 'disconnected', m0).length, state: st.state,
+      disconnects: host.of('u', 'disconnected').map((e) => ({ atMs: e.t - w0, inWindow: host.events.indexOf(e) >= m0, code: e.code, reason: e.reason, zombie: e.zombie })),
       pushes: { accepted: pushes.acceptedCount, lost },
     };
   } finally {

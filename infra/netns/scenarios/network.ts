@@ -43,6 +43,8 @@ export async function lossySlowLink(o: LossyOptions): Promise<Record<string, unk
     await addMany(c, mobile, mUsers, c.gateways[0]!.url, heartbeat, rec);
     await addMany(c, clean, cUsers, c.gateways[0]!.url, heartbeat, rec);
     const s0 = [...await mobile.stats(), ...await clean.stats()];
+    // The window starts at each host's mark (its event stream's order), not at a time: see ClientHost.mark.
+    const marks = new Map([[mobile, mobile.mark()], [clean, clean.mark()]]);
     const t0 = Date.now();
     // A push round every heartbeat + 2 s: each gap leaves one idle interval, so a heartbeat crosses the link too.
     const pushes = new PushLoop(c, [...mUsers, ...cUsers], hbMs + 2000);
@@ -52,9 +54,12 @@ export async function lossySlowLink(o: LossyOptions): Promise<Record<string, unk
     const s1 = [...await mobile.stats(), ...await clean.stats()];
     const acks = (prefix: string): number => s1.filter((r) => r.id.startsWith(prefix)).reduce((k, r) => k + r.heartbeatAcks - s0.find((x) => x.id === r.id)!.heartbeatAcks, 0);
     const lossOf = (host: ClientHost, users: string[]): Record<string, number> => ({
-      disconnects: users.reduce((k, u) => k + host.of(u, 'disconnected').filter((e) => e.t >= t0).length, 0),
-      zombies: users.reduce((k, u) => k + host.of(u, 'disconnected').filter((e) => e.t >= t0 && e.zombie === true).length, 0),
+      disconnects: users.reduce((k, u) => k + host.of(u, 'disconnected', marks.get(host)).length, 0),
+      zombies: users.reduce((k, u) => k + host.of(u, 'disconnected', marks.get(host)).filter((e) => e.zombie === true).length, 0),
     });
+    // Each loss in full (who, when, the close code and reason), so a failed run says why.
+    const lossDetail = (host: ClientHost, users: string[]): Array<Record<string, unknown>> => users.flatMap((u) =>
+      host.of(u, 'disconnected', marks.get(host)).map((e) => ({ id: u, atMs: e.t - t0, code: e.code, reason: e.reason, zombie: e.zombie })));
     const lat = (users: string[]): { p50: number; p99: number; n: number } => {
       const xs = pushes.latencies(rec, users).filter((x) => x >= 0);
       return { p50: round(percentile(xs, 50)), p99: round(percentile(xs, 99)), n: xs.length };
@@ -62,9 +67,11 @@ export async function lossySlowLink(o: LossyOptions): Promise<Record<string, unk
     const rtts = mobile.events.filter((e) => e.ev === 'ack' && e.t >= t0).map((e) => e.rttMs as number);
     return {
       scenario: 'lossy slow mobile link', durationMs: Date.now() - t0, shape, heartbeatMs: hbMs, clientsPerHost: n,
-      mobile: { heartbeatAcks: acks('m'), ...lossOf(mobile, mUsers), heartbeatRttMs: { p50: percentile(rtts, 50), p99: percentile(rtts, 99), n: rtts.length }, push: lat(mUsers) },
-      clean: { heartbeatAcks: acks('w'), ...lossOf(clean, cUsers), push: lat(cUsers) },
+      mobile: { heartbeatAcks: acks('m'), ...lossOf(mobile, mUsers), lost: lossDetail(mobile, mUsers), heartbeatRttMs: { p50: percentile(rtts, 50), p99: percentile(rtts, 99), n: rtts.length }, push: lat(mUsers) },
+      clean: { heartbeatAcks: acks('w'), ...lossOf(clean, cUsers), lost: lossDetail(clean, cUsers), push: lat(cUsers) },
       packetsDroppedByLossRule: await c.links.get('c0')!.dropped(),
+      // The gateway's side of any loss: closes by close-code name over the whole run (connect phase included).
+      gatewayCloses: await scrapeLabels(c.gateways[0]!.httpUrl, 'longlink_gateway_connections_closed_total'),
       pushes: { accepted: pushes.acceptedCount, lost },
     };
   } finally {

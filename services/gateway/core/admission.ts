@@ -106,11 +106,15 @@ export class AdmissionControl {
   /**
    * Step 4, for an upgrade whose token verified. On ok, the caller must `startBegan` (the open follows synchronously).
    * `client` (the token's user and device) finds the client's place in the return line, and books one on refusal.
+   * The line is looked at only when the limit is full (the only case its ticket decides anything), so an upgrade
+   * to a gateway with room costs no lookup; one admitted then still uses its ticket up (forget, only while the
+   * line holds any). Only an expired ticket of a client refused by the connect rate with room stays until the
+   * tick's sweep instead of being dropped here: find() never returns it, so no decision changes.
    */
   admitVerified(now: number, client?: string): Admission {
     this.limit.observe(now);
-    const ticket = client === undefined ? undefined : this.returns.find(client, now);
     const full = !this.limit.hasRoom;
+    const ticket = full && client !== undefined ? this.returns.find(client, now) : undefined;
     // Before the bucket: a refused connect should not also spend a token.
     if (full) {
       if (ticket !== undefined && now < ticket.dueAt - RETURN_EARLY_MS) {
@@ -133,7 +137,7 @@ export class AdmissionControl {
     }
     // Counted once admitted: an on-time client the connect-rate ceiling refused did not get in (and keeps its ticket).
     if (full) this.admittedOnReturn++;
-    if (ticket !== undefined) this.returns.forget(client!);
+    if (ticket !== undefined || (!full && client !== undefined && this.returns.size > 0)) this.returns.forget(client!);
     this.retry.admit(now);
     return OK;
   }

@@ -4,6 +4,10 @@ import type { ChannelArrival } from './ports.js';
 import type { SharedReads } from './shared-reads.js';
 import type { CatchUp } from './channel-pager.js';
 import type { ChannelConn } from './channels.js';
+import { NewestBuffer } from './newest-buffer.js';
+
+/** Messages held per channel before its first history read answers (the newest kept: channels.ts onMessage says why). */
+export const MAX_EARLY = 1024;
 
 /** A caught-up member that joins the topic once the live stream reaches `after`. */
 export interface Waiter<C> { c: C; after: number }
@@ -18,7 +22,8 @@ export class ChannelState<C extends ChannelConn> {
   readonly held = new Map<number, ChannelArrival>();
   heldSince = 0;
   repairing = false;
-  early: ChannelArrival[] = [];
+  /** Messages that arrived before the first history read answered, replayed once it does. */
+  readonly early = new NewestBuffer<ChannelArrival>(MAX_EARLY);
   waiting: Array<Waiter<C>> = [];
   /** Members being caught up (channel-pager.ts): not on the topic yet. */
   readonly catchingUp = new Map<C, CatchUp<C>>();

@@ -89,7 +89,6 @@ export interface ChannelStats {
 }
 
 const RING = 256;
-const MAX_EARLY = 1024;
 
 export class ChannelHub<C extends ChannelConn> {
   readonly stats: ChannelStats;
@@ -194,7 +193,7 @@ export class ChannelHub<C extends ChannelConn> {
         });
         st.joined.add(c);
         this.presence('join', c, channel);
-        if (!st.occupied) { st.occupied = true; this.occupancy(channel, true); }
+        if (!st.occupied) { st.occupied = true; this.occupancy(channel, true, c); }
       })
       .catch((err: unknown) => {
         if (!current()) return;
@@ -225,7 +224,7 @@ export class ChannelHub<C extends ChannelConn> {
       this.stats.interestDropped++;
       this.states.delete(channel);
       this.holding.delete(st);
-      if (st.occupied) this.occupancy(channel, false);
+      if (st.occupied) this.occupancy(channel, false, c);
     }
   }
 
@@ -249,10 +248,10 @@ export class ChannelHub<C extends ChannelConn> {
    * join that failed reports nothing, and a state made again after the last
    * one left reports again. Never for the broadcast channel.
    */
-  private occupancy(channel: string, occupied: boolean): void {
+  private occupancy(channel: string, occupied: boolean, by: C): void {
     const oe = this.o.occupancyEvents;
     if (oe === undefined || channel === BROADCAST_CHANNEL || this.link.channelOccupancy === undefined) return;
-    this.link.channelOccupancy({ channel, gateway: oe.gateway, occupied, at: oe.wallNow() });
+    this.link.channelOccupancy({ channel, gateway: oe.gateway, occupied, at: oe.wallNow(), user: by.user });
   }
 
   private isMember(c: C, channel: string): boolean {
@@ -283,9 +282,7 @@ export class ChannelHub<C extends ChannelConn> {
   private sync(st: ChannelState<C>, epoch: string, offset: number): void {
     st.epoch = epoch;
     st.last = offset;
-    const early = st.early;
-    st.early = [];
-    for (const m of early) this.onMessage(st, m);
+    for (const m of st.early.drain()) this.onMessage(st, m);
   }
 
   /** A message from the bus for a channel with local subscribers. */
@@ -296,7 +293,6 @@ export class ChannelHub<C extends ChannelConn> {
       // turn for it, read-gate.ts), which covers them, and a gap they leave above it is repaired like any other
       // (the newer ones are held); dropping the newest lost those sent after the read until another message came.
       st.early.push(m);
-      if (st.early.length > MAX_EARLY) st.early.shift();
       return;
     }
     if (m.epoch !== st.epoch) {

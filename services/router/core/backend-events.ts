@@ -50,8 +50,12 @@ export interface ChannelMemberData {
 /** The sink. `wants` is checked first so nothing is built for an event no endpoint takes. */
 export interface BackendEvents {
   wants(type: BackendEventType): boolean;
-  /** `payload`: already-serialised JSON to carry as the event's payload (push.offline). Never throws, never waits. */
-  emit(type: BackendEventType, data: object, payload?: string): void;
+  /**
+   * `payload`: already-serialised JSON to carry as the event's payload (push.offline). `chargeTo`: the user whose
+   * share of the webhook queue the event is charged to when its data names none (channel.occupied / vacated: the
+   * user whose join or leave made it). Never throws, never waits.
+   */
+  emit(type: BackendEventType, data: object, payload?: string, chargeTo?: string): void;
   /**
    * An upstream request (a client `send` with `reply: true`) answered by a
    * backend event's receiver: resolves with the reply body (JSON text), or

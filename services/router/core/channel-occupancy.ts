@@ -56,7 +56,9 @@ export class ChannelOccupancyEvents {
     const live = new Map(gws.map((g) => [g.gateway, g.boot] as const));
     const { before, after } = await this.d.store('channel-occupancy', this.d.occupancy.apply({ channel: ev.channel, gateway: ev.gateway, boot: ev.boot, seq: ev.seq, occupied: ev.occupied }, live));
     const data: ChannelEventData = { channel: ev.channel, at: ev.at };
-    if (before === 0 && after > 0 && this.d.events.wants('channel.occupied')) this.d.events.emit('channel.occupied', data);
-    if (before > 0 && after === 0 && this.d.events.wants('channel.vacated')) this.d.events.emit('channel.vacated', data);
+    // Charged to the user whose join or leave made it: one client that cycles a connection naming channels no one
+    // else follows made two uncharged events per channel per cycle, past its share (the body names no user).
+    if (before === 0 && after > 0 && this.d.events.wants('channel.occupied')) this.d.events.emit('channel.occupied', data, undefined, ev.user);
+    if (before > 0 && after === 0 && this.d.events.wants('channel.vacated')) this.d.events.emit('channel.vacated', data, undefined, ev.user);
   }
 }

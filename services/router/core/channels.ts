@@ -20,9 +20,10 @@ import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { newBucket, take, waitMs, type BucketState } from '../../shared/token-bucket.js';
 import type { ChannelHistoryReply, ChannelHistoryRequest, ChannelMessage, ControlCommand } from '../../shared/bus/messages.js';
-import type { ChannelHistory } from './channel-history.js';
+import type { ChannelHistory, HistoryWindow } from './channel-history.js';
 import type { Presence } from './presence.js';
 import type { StoreCall } from './store-call.js';
+import { ReadCoalescer } from './read-coalescer.js';
 
 export interface ChannelLimits {
   /** Serialised `data` of one channel message (UTF-8 bytes). */
@@ -81,12 +82,15 @@ export interface ChannelOutbound {
 export interface ChannelStats {
   publishes: number;
   publishRefused: Map<string, number>;
+  /** History requests from gateways. */
   historyReads: number;
+  /** History requests answered by an identical store read already in flight (read-coalescer.ts): no store read of their own. */
+  historyReadsShared: number;
   subscribeCommands: number;
 }
 
 export function newChannelStats(): ChannelStats {
-  return { publishes: 0, publishRefused: new Map(), historyReads: 0, subscribeCommands: 0 };
+  return { publishes: 0, publishRefused: new Map(), historyReads: 0, historyReadsShared: 0, subscribeCommands: 0 };
 }
 
 /** Most API keys (and the bus) tracked for rates; far above any real deployment's key count. */
@@ -96,6 +100,8 @@ export class ChannelService {
   readonly stats = newChannelStats();
   private readonly buckets = new Map<string, BucketState>();
   private readonly limits: ChannelLimits;
+  /** Identical history reads in flight share one store read (many gateways resuming a hot channel at one offset). */
+  private readonly reads = new ReadCoalescer<HistoryWindow>();
 
   constructor(private readonly deps: {
     history: ChannelHistory; presence: Presence; out: ChannelOutbound; clock: Clock; store: StoreCall; limits?: Partial<ChannelLimits>;
@@ -139,11 +145,22 @@ export class ChannelService {
     }
   }
 
-  /** A gateway's position or recovery read; never more than maxHistoryBytes of data (else not covered). */
+  /**
+   * A gateway's position or recovery read; never more than maxHistoryBytes of data (else not covered). Requests
+   * with the same channel, offset and bound while one is being read share its store read and its outcome
+   * (a failure too); nothing is kept once it settles.
+   */
   async history(req: ChannelHistoryRequest): Promise<ChannelHistoryReply> {
     this.stats.historyReads++;
-    const w = await this.deps.store('channel-history', this.deps.history.since(req.channel, req.afterOffset, this.limits.maxHistoryBytes));
-    return { channel: req.channel, ...w };
+    const { channel, afterOffset } = req;
+    const maxBytes = this.limits.maxHistoryBytes;
+    // Every argument of since() is in the key; the channel last, so no name can make two keys collide.
+    const key = `${maxBytes}|${afterOffset ?? '-'}|${channel}`;
+    const before = this.reads.counts.shared;
+    const p = this.reads.read(key, () => this.deps.store('channel-history', this.deps.history.since(channel, afterOffset, maxBytes)));
+    this.stats.historyReadsShared += this.reads.counts.shared - before;
+    const w = await p;
+    return { channel, ...w };
   }
 
   /** Subscribes or unsubscribes the user's (device's) live connections on every gateway holding one. */

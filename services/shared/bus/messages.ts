@@ -291,6 +291,11 @@ export interface ChannelOccupancyEvent {
   occupied: boolean;
   /** Epoch ms, gateway wall clock. */
   at: number;
+  /**
+   * The user whose connection's join or leave made the transition: the routers charge the webhook it becomes to
+   * that user's share of the queue (never in its body). Absent from older gateways: not charged.
+   */
+  user?: string;
   /** The gateway process's boot id (as in its beacons) and a number that grows with each report: the routers apply one gateway's reports in this order. Set by the gateway's bus link. */
   boot?: string;
   seq?: number;

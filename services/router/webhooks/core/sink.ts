@@ -56,16 +56,16 @@ export class WebhookSink implements BackendEvents {
     return this.byType.has(type);
   }
 
-  emit(type: BackendEventType, data: object, payload?: string): void {
+  emit(type: BackendEventType, data: object, payload?: string, chargeTo?: string): void {
     const eps = this.byType.get(type);
     if (eps === undefined) return;
     const now = this.o.clock.wallNow();
     const body = buildBody(type, now, data, payload, this.o.settings.inlineMaxBytes);
     // One webhook-id per event: receivers with several endpoints see the same id for the same event.
     const id = newId();
-    // The share key: the user the event is about (channel.occupied / vacated name none and are not charged).
+    // The share key: the user the event is about (channel.occupied / vacated name none: the user whose join or leave made it).
     const user = (data as { user?: unknown }).user;
-    const key = typeof user === 'string' ? user : undefined;
+    const key = typeof user === 'string' ? user : chargeTo;
     for (const ep of eps) this.enqueue({ id, endpoint: ep.name, type, createdAt: now, body, key });
   }
 
