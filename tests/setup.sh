@@ -14,6 +14,8 @@ command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+
 command -v iptables-legacy >/dev/null 2>&1 || [ -x /usr/sbin/iptables-legacy ] || need+=(iptables)
 command -v conntrack >/dev/null 2>&1 || [ -x /usr/sbin/conntrack ] || need+=(conntrack)
 command -v sysctl >/dev/null 2>&1 || [ -x /usr/sbin/sysctl ] || [ -x /sbin/sysctl ] || need+=(procps)
+# bench:push --syscalls and its test count a process's system calls with perf.
+command -v perf >/dev/null 2>&1 || need+=(linux-perf)
 # The C1M bench's native client (loadtest/c1m-client/client.c): a C compiler and OpenSSL's headers.
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 [ -f /usr/include/openssl/hmac.h ] || need+=(libssl-dev)

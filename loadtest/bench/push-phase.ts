@@ -9,6 +9,7 @@
  * requested every few ms while such batches are processed) and inside that
  * process (loop-monitor.ts).
  */
+import type { SyscallsPerUnit } from './perf-phase.js';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -75,6 +76,8 @@ export interface PhaseResult {
   p50_ms: number; p90_ms: number; p99_ms: number; p999_ms: number; max_ms: number; mean_ms: number;
   http_p50_ms: number; http_p99_ms: number; max_backlog: number; cpu: Record<string, number>; cpu_us_per_msg: Record<string, number>;
   pass?: boolean; why?: string[];
+  /** --syscalls (fixed phase only): the router's / standalone process's system calls per push, perf-phase.ts perUnit. */
+  syscalls?: SyscallsPerUnit;
 }
 
 export interface PhaseSetup {

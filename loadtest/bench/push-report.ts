@@ -35,6 +35,15 @@ export function printReport(results: SystemResult[], o: { rate: number; p99Limit
     console.log(`${r.label.padEnd(35)} ${f(u.router, 6)} ${f(u.gateways, 5)} ${f(u.nats, 5)} ${f(u.redis, 5)} ${f(u.standalone, 10)} | ${f(u.server, 12)} | ${f(u.workers, 7)} ${f(u.driver, 6)}`);
   }
 
+  if (results.some((r) => r.fixed.syscalls !== undefined)) {
+    console.log('\nper push at the fixed rate (perf stat)  syscalls  writes  reads  epoll_pwait  futex  ctx switches  task clock µs  (pushes counted)');
+    for (const r of results) {
+      const y = r.fixed.syscalls;
+      if (y) console.log(`${r.label.padEnd(38)} ${f(y.syscalls, 9)} ${f(y.writes, 7)} ${f(y.reads, 6)} ${f(y.epoll_pwait, 12)} ${f(y.futex, 6)} ${f(y.context_switches, 13)} ${f(y.task_clock_us, 14)}  (${y.units})`);
+    }
+    console.log('(the router or standalone process, all threads; writes = write, writev, sendto, sendmsg; reads = read, recvfrom)');
+  }
+
   console.log('\nsustained (p99 < ' + o.p99Limit + ' ms)   single/s  batched/s | max-size batches: batches ok  batch p50/max ms  bystander /healthz p50/p99/max ms  server event-loop delay p99/max (own max) ms');
   for (const r of results) {
     const m = r.maxBatch;

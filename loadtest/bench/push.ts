@@ -27,6 +27,9 @@
  *        --p99-limit 50 --max-batch 100 --max-batch-users 1000 --max-batch-parallel 3 --max-batch-ms 6000
  *        --systems cluster,standalone --baseline 1cba12d (or "none"; a list "1cba12d,<commit>" runs each, the first as "old") --profile <dir> (CPU profiles of this build)
  *        --api-servers uws,node (this build once per router API server, LONGLINK_API_SERVER; default: the configured one)
+ *        --syscalls (Linux `perf stat` on the router / standalone process during the fixed phase, from 20 % into it for
+ *        up to 4 s: system calls, socket writes and reads, loop waits, context switches and task clock per push; needs
+ *        perf, and root for the syscall counts)
  * Prints tables; the last line is one JSON object.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -43,6 +46,7 @@ import { ask } from '../lib/worker-ipc.js';
 import { killOnExit } from '../lib/kill-on-exit.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { printReport, type SystemResult } from './push-report.js';
+import { perfStat, perUnit } from './perf-phase.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench:push', { options: {
@@ -55,6 +59,7 @@ const { values: o } = benchArgs('bench:push', { options: {
   systems: { type: 'string', default: 'cluster,standalone' }, baseline: { type: 'string', default: '1cba12d' },
   'api-servers': { type: 'string', default: '' },
   profile: { type: 'string', default: '' },
+  syscalls: { type: 'boolean', default: false },
 } });
 const N = Number(o.users), W = Number(o.workers), RATE = Number(o.rate), DURATION = Number(o.duration), WARMUP = Number(o.warmup);
 const steps = (s: string): number[] => s.split(',').filter((x) => x.trim() !== '').map(Number);
@@ -101,8 +106,15 @@ async function measure(s: BenchSystem): Promise<SystemResult> {
   }
   await sleep(1000);
   log(`${s.label}: ${RATE} single-user pushes/s for ${DURATION / 1000} s…`);
+  // The process handling pushes: its system calls per push over a window inside the phase (--syscalls).
+  const pid = o.syscalls ? (s.groups().router ?? s.groups().standalone)?.[0] : undefined;
+  const statMs = Math.min(4000, DURATION / 2);
+  const stat = pid !== undefined ? perfStat(pid, DURATION / 5, statMs) : undefined;
   const fixed = judge(await runPhase(s, workers, setup, nextPhase++, `fixed ${RATE}/s`, RATE, DURATION, 'single'), P99_LIMIT);
-  log(`  → p50 ${fixed.p50_ms} ms, p99 ${fixed.p99_ms} ms, CPU µs/push ${JSON.stringify(fixed.cpu_us_per_msg)}`);
+  const counts = await stat;
+  // Pushes in the window: the phase's achieved rate (open loop, so close to even over the phase).
+  if (counts !== undefined) fixed.syscalls = perUnit(counts, Math.round(fixed.achieved_rate * statMs / 1000));
+  log(`  → p50 ${fixed.p50_ms} ms, p99 ${fixed.p99_ms} ms, CPU µs/push ${JSON.stringify(fixed.cpu_us_per_msg)}${fixed.syscalls ? `, per push ${JSON.stringify(fixed.syscalls)}` : ''}`);
   const sweep = async (list: number[], mode: 'single' | 'batch'): Promise<PhaseResult[]> => {
     const out: PhaseResult[] = [];
     if (mode === 'batch' && list.length > 0) await runPhase(s, workers, setup, nextPhase++, 'batch warm-up', list[0]!, WARMUP, 'batch');

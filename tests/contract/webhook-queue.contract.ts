@@ -185,4 +185,43 @@ export function webhookShareContract(make: (share: { maxJobs: number; maxBytes: 
       } finally { await c.stop(); }
     } finally { await q.close(); }
   });
+
+  it('an event\'s copies enqueued together: each endpoint gets its copy, charged one job each; past the share the later copies are refused, as one by one', async () => {
+    const q = await make({ maxJobs: 4, maxBytes: 1_000_000 });
+    const eps = ['s-ev1', 's-ev2', 's-ev3'];
+    const seen: Array<[string, string]> = [];
+    const parked: Array<() => void> = [];
+    const event = (key: string | undefined, n: number) => ({ id: `msg_ev_${key ?? 'none'}_${n}`, type: 'push.offline' as const, createdAt: Date.now(), body: `{"n":${n}}`, key });
+    const outcomes = (ps: Array<Promise<void>>): Promise<string[]> => Promise.all(ps.map((p) => p.then(() => 'ok', (e: unknown) => (refusedByShare(e) ? 'share' : String(e)))));
+    try {
+      assert.deepEqual(await outcomes(q.enqueueEvent(event('frank', 0), eps)), ['ok', 'ok', 'ok']);
+      // frank holds 3 of 4: one more copy fits, the later two are refused (the same as three enqueue() calls).
+      assert.deepEqual(await outcomes(q.enqueueEvent(event('frank', 1), eps)), ['ok', 'share', 'share']);
+      assert.deepEqual(await outcomes(q.enqueueEvent(event('frank', 2), eps)), ['share', 'share', 'share']);
+      await assert.rejects(q.enqueue({ ...event('frank', 3), endpoint: 's-ev1' }), refusedByShare, 'one by one: the same share');
+      assert.deepEqual(await outcomes(q.enqueueEvent(event('gina', 0), eps)), ['ok', 'ok', 'ok'], 'another user still enqueues');
+      assert.deepEqual(await outcomes(q.enqueueEvent(event(undefined, 0), eps)), ['ok', 'ok', 'ok'], 'an event about no user is not charged');
+      assert.deepEqual(await outcomes(q.enqueueEvent(event('gina', 1), [])), [], 'no endpoint: nothing');
+      const cs = await Promise.all(eps.map((ep) => q.consume(ep, 8, async (j) => {
+        seen.push([ep, j.job.id]);
+        if ((j.job.id === 'msg_ev_frank_0' && j.job.endpoint === 's-ev1') || j.job.id === 'msg_ev_frank_4') await new Promise<void>((r) => parked.push(r));
+        await j.ack();
+      })));
+      try {
+        await until(() => seen.length === 10 && parked.length === 1, 5000, 'every stored copy handed out');
+        assert.deepEqual(seen.map(([ep, id]) => `${ep}:${id}`).sort(), [
+          's-ev1:msg_ev_frank_0', 's-ev1:msg_ev_frank_1', 's-ev1:msg_ev_gina_0', 's-ev1:msg_ev_none_0',
+          's-ev2:msg_ev_frank_0', 's-ev2:msg_ev_gina_0', 's-ev2:msg_ev_none_0',
+          's-ev3:msg_ev_frank_0', 's-ev3:msg_ev_gina_0', 's-ev3:msg_ev_none_0',
+        ]);
+        // Each copy left on its own: frank holds the one in flight, so three of a new event fit.
+        await until(async () => (await q.depth('s-ev2')) === 0 && (await q.depth('s-ev3')) === 0, 5000, 'the other copies acked');
+        await until(async () => (await outcomes(q.enqueueEvent(event('frank', 4), ['s-ev2']))).join() === 'ok', 5000, 'frank\'s copies released');
+        assert.deepEqual(await outcomes(q.enqueueEvent(event('frank', 5), eps)), ['ok', 'ok', 'share'], 'the two held (in flight or queued) count');
+        await until(() => parked.length === 2, 5000, 'frank 4 in flight');
+        for (const release of parked.splice(0)) release();
+        await until(async () => (await Promise.all(eps.map((ep) => q.depth(ep)))).every((d) => d === 0), 5000, 'all delivered');
+      } finally { for (const c of cs) await c.stop(); }
+    } finally { await q.close(); }
+  });
 }

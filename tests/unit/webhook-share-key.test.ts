@@ -1,7 +1,8 @@
 /**
  * The JetStream share's key (services/router/webhooks/jetstream-share.ts): an
- * event sent to several endpoints is charged once per endpoint copy; the
- * user's key (a SHA-256 prefix) is computed once for them, not per copy.
+ * event sent to several endpoints is charged one job per endpoint copy, in
+ * one step (chargeEvent); the user's key (a SHA-256 prefix) is computed once
+ * for them, not per copy.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,9 +21,10 @@ describe('webhook share key', () => {
     const hashed: string[] = [];
     const share = new JetStreamShare(fakeNc(), 'p', { maxJobs: 100, maxBytes: 1_000_000 }, 60_000, silent, (u) => { hashed.push(u); return keyOf(u); });
     try {
-      const tags = [share.charge('alice', 10), share.charge('alice', 10), share.charge('alice', 10)];
+      const copies = share.chargeEvent('alice', 10, 3);
       assert.deepEqual(hashed, ['alice'], 'three endpoint copies: one hash');
-      for (const t of tags) assert.equal(t.key, keyOf('alice'));
+      assert.equal(copies.taken, 3);
+      assert.equal(copies.tag.key, keyOf('alice'));
       assert.equal(share.charge('bob', 10).key, keyOf('bob'));
       assert.equal(share.charge('alice', 10).key, keyOf('alice'));
       assert.deepEqual(hashed, ['alice', 'bob', 'alice']);

@@ -126,6 +126,14 @@ export class AdmissionControl {
       // was promised no slot, and taking the overshoot would refuse one that was (it books a slot now instead).
       const onTime = ticket?.booked === true && this.limit.inFlight < this.limit.limit + Math.ceil(this.limit.limit * RETURN_OVERSHOOT);
       if (!onTime) {
+        if (ticket === undefined && client !== undefined && this.returns.userFull(client)) {
+          // Its user already holds RETURN_TICKETS_PER_USER tickets (made-up devices, with a token naming none): it
+          // is told to come back after the line, and books no slot. Each such refusal booked one before: one token
+          // naming new devices pushed every other refused client's return out to the horizon, where it loses
+          // its claim above the limit.
+          const ms = Math.round(Math.max(RETURN_MIN_WAIT_MS, this.retry.horizonMs(now)) * (1 + 0.1 * this.random()));
+          return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
+        }
         const ms = this.bookReturn(now);
         if (client !== undefined) this.returns.book(client, now + ms, this.retry.booked);
         return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };

@@ -204,21 +204,39 @@ export class ChannelPager<C extends PagerConn> {
   /** The socket's send buffer shrank: paused catch-ups go on. */
   sendBufferDrained(c: C): void {
     const set = this.byConn.get(c);
-    if (set === undefined) return;
-    c.socket.cork(() => { for (const cu of [...set]) if (cu.paused) this.pump(cu); });
+    if (set !== undefined) this.resume(c, set, (cu) => cu.paused);
   }
 
   /** Every wheel tick: paused catch-ups whose buffer drained (a missed drain event), failed reads due again. */
   tick(now: number): void {
     for (const [c, set] of [...this.byConn]) {
       if (c.closed) continue;
-      for (const cu of [...set]) {
-        if (cu.fetching) continue;
+      const room = c.socket.getBufferedAmount() < this.d.highWaterBytes;
+      this.resume(c, set, (cu) => {
+        if (cu.fetching) return false;
         const retry = cu.retryAt > 0 && now >= cu.retryAt;
         if (retry) cu.retryAt = 0;
-        if (retry || (cu.paused && c.socket.getBufferedAmount() < this.d.highWaterBytes)) c.socket.cork(() => this.pump(cu));
-      }
+        return retry || (cu.paused && room);
+      });
     }
+  }
+
+  /**
+   * Goes on with `c`'s catch-ups that `which` picks. One with no page to write needs a read: while the connection
+   * has PAGES_PER_CONNECTION it waits (paused, woken when one ends) without a pump, so a drain costs a count of the
+   * connection's catch-ups, not one per catch-up (a connection can have 64 waiting).
+   */
+  private resume(c: C, set: Set<CatchUp<C>>, which: (cu: CatchUp<C>) => boolean): void {
+    let busy = this.busy(c);
+    c.socket.cork(() => {
+      for (const cu of [...set]) {
+        if (!which(cu)) continue;
+        if (cu.next < cu.page.length) { this.pump(cu); continue; }
+        if (busy >= PAGES_PER_CONNECTION) { cu.paused = true; continue; }
+        this.pump(cu);
+        busy = this.busy(c);
+      }
+    });
   }
 
   private alive(cu: CatchUp<C>): boolean {
@@ -295,10 +313,12 @@ export class ChannelPager<C extends PagerConn> {
    * The other catch-ups of `cu`'s connection reading a history page (or waiting for a read's turn) or holding one
    * not yet written. Pages from the ring are the channel's own arrivals, held anyway, and do not count.
    */
-  private pagesBesides(cu: CatchUp<C>): number {
+  private pagesBesides(cu: CatchUp<C>): number { return this.busy(cu.c, cu); }
+
+  private busy(c: C, except?: CatchUp<C>): number {
     let n = 0;
-    for (const o of this.byConn.get(cu.c) ?? []) {
-      if (o !== cu && (o.fetching || this.queued.has(o) || (!o.fromRing && o.next < o.page.length))) n++;
+    for (const o of this.byConn.get(c) ?? []) {
+      if (o !== except && (o.fetching || this.queued.has(o) || (!o.fromRing && o.next < o.page.length))) n++;
     }
     return n;
   }
@@ -306,8 +326,7 @@ export class ChannelPager<C extends PagerConn> {
   /** A catch-up of `c` ended: the others waiting for a page's turn go on (those with room read, the rest wait again). */
   private wake(c: C): void {
     const set = this.byConn.get(c);
-    if (set === undefined || c.closed) return;
-    c.socket.cork(() => { for (const o of [...set]) if (o.paused && !o.fetching && !this.queued.has(o)) this.pump(o); });
+    if (set !== undefined && !c.closed) this.resume(c, set, (o) => o.paused && !o.fetching && !this.queued.has(o));
   }
 
   /** Caught up: on the topic now, or once the live stream reaches what the history already gave. */

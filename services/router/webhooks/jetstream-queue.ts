@@ -32,7 +32,7 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/log.js';
-import type { LeasedJob, QueueConsumer, WebhookQueue } from './core/queue.js';
+import type { LeasedJob, QueueConsumer, WebhookEvent, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
 import { consumeJobs } from './jetstream-consumer.js';
 import { JobPublisher } from './jetstream-publisher.js';
@@ -176,12 +176,20 @@ export class JetStreamWebhookQueue implements WebhookQueue {
 
   /** Joins this turn's message for the endpoint; resolves once JetStream has stored it. */
   enqueue(job: WebhookJob): Promise<void> {
-    const q = { id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: 0, notBefore: 0 };
-    if (this.share === undefined || job.key === undefined) return this.publisher.add(this.subject(job.endpoint), q);
-    let tag;
-    try { tag = this.share.charge(job.key, Buffer.byteLength(job.body)); } catch (err) { return Promise.reject(err as Error); }
+    return this.enqueueEvent(job, [job.endpoint])[0]!;
+  }
+
+  /**
+   * Each copy joins this turn's message for its endpoint. With a share, the event is charged once for its copies
+   * (jetstream-share.ts chargeEvent): those past the share are refused; a copy JetStream does not store is refunded.
+   */
+  enqueueEvent(event: WebhookEvent, endpoints: readonly string[]): Array<Promise<void>> {
+    const q = { id: event.id, type: event.type, createdAt: event.createdAt, body: event.body, attempts: 0, notBefore: 0 };
     const share = this.share;
-    return this.publisher.add(this.subject(job.endpoint), { ...q, share: tag }).catch((err: unknown) => { share.refund(tag); throw err; });
+    if (share === undefined || event.key === undefined) return endpoints.map((ep) => this.publisher.add(this.subject(ep), { ...q }));
+    const { tag, taken, refusal } = share.chargeEvent(event.key, Buffer.byteLength(event.body), endpoints.length);
+    return endpoints.map((ep, i) => (i >= taken ? Promise.reject(refusal!)
+      : this.publisher.add(this.subject(ep), { ...q, share: tag }).catch((err: unknown) => { share.refund(tag); throw err; })));
   }
 
   async consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer> {

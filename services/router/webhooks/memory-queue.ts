@@ -13,7 +13,7 @@
  * With `share`, one key (user) holds at most its share of the jobs and
  * bytes (core/share.ts): its new jobs past it are refused, retries never.
  */
-import type { LeasedJob, QueueConsumer, WebhookQueue } from './core/queue.js';
+import type { LeasedJob, QueueConsumer, WebhookEvent, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
 import { ShareLedger, type ShareLimits } from './core/share.js';
 
@@ -29,7 +29,6 @@ export class WebhookQueueFullError extends Error {
   constructor(held: number, bytes: number) { super(`webhook queue full (${held} jobs, ${bytes} bytes)`); this.name = 'WebhookQueueFullError'; }
 }
 
-const sizeOf = (job: WebhookJob): number => Buffer.byteLength(job.body);
 interface Lane {
   ready: Entry[];
   /** Handed out and not settled, or waiting for a retry timer. */
@@ -78,16 +77,37 @@ export class MemoryWebhookQueue implements WebhookQueue {
     return l;
   }
 
-  async enqueue(job: WebhookJob): Promise<void> {
-    if (this.closed) throw new Error('webhook queue closed');
-    const bytes = sizeOf(job);
-    if (!this.hasRoom(bytes)) throw new WebhookQueueFullError(this.held, this.heldBytes);
-    const key = this.share && job.key !== undefined ? job.key : undefined;
-    if (key !== undefined) this.share!.take(key, bytes);
-    this.take(bytes);
-    const { key: _k, ...stored } = job;
-    this.lane(job.endpoint).ready.push({ job: stored, attempts: 0, bytes, key });
-    this.pump(job.endpoint);
+  enqueue(job: WebhookJob): Promise<void> {
+    return this.enqueueEvent(job, [job.endpoint])[0]!;
+  }
+
+  /**
+   * Copy by copy, a copy is refused when the queue has no room for it (WebhookQueueFullError) or else when the
+   * key's share is full (WebhookShareError); either holds for every later copy too (same size, and a refused
+   * copy changes nothing), so the copies stored are a prefix, charged to the share in one step.
+   */
+  enqueueEvent(event: WebhookEvent, endpoints: readonly string[]): Array<Promise<void>> {
+    if (this.closed) return endpoints.map(() => Promise.reject(new Error('webhook queue closed')));
+    const bytes = Buffer.byteLength(event.body);
+    let room = 0;
+    while (room < endpoints.length && this.held + room < this.bounds.maxJobs && this.heldBytes + (room + 1) * bytes <= this.bounds.maxBytes) room++;
+    const key = this.share && event.key !== undefined ? event.key : undefined;
+    const stored = key === undefined ? room : this.share!.takeCopies(key, bytes, room).taken;
+    // Not stored with the job: retries and replays are never charged. `endpoint` too, when given a whole job.
+    const { key: _k, endpoint: _e, ...base } = event as WebhookJob;
+    const out: Array<Promise<void>> = [];
+    for (let i = 0; i < stored; i++) {
+      const endpoint = endpoints[i]!;
+      this.take(bytes);
+      this.lane(endpoint).ready.push({ job: { ...base, endpoint }, attempts: 0, bytes, key });
+      this.pump(endpoint);
+      out.push(Promise.resolve());
+    }
+    if (stored < endpoints.length) {
+      const err = stored < room ? this.share!.refusal(key!) : new WebhookQueueFullError(this.held, this.heldBytes);
+      for (let i = stored; i < endpoints.length; i++) out.push(Promise.reject(err));
+    }
+    return out;
   }
 
   async consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer> {

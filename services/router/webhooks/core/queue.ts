@@ -9,6 +9,9 @@
  */
 import type { DeadLetter, WebhookJob } from './types.js';
 
+/** A job without its endpoint: an event's copies differ in nothing else. */
+export type WebhookEvent = Omit<WebhookJob, 'endpoint'>;
+
 /** A job handed to one consumer; exactly one of ack / retry / dead ends the lease. */
 export interface LeasedJob {
   readonly job: WebhookJob;
@@ -37,6 +40,14 @@ export interface WebhookQueue {
    * retries are never refused, and a replayed dead letter is not charged.
    */
   enqueue(job: WebhookJob): Promise<void>;
+  /**
+   * One event's copies, one per endpoint, together (what the sink enqueues):
+   * the same outcome as enqueue() of each copy in `endpoints` order (the
+   * same refusals, copy by copy), but the event's size and its share charge
+   * (the user's key, hashed once where the adapter hashes it) are worked out
+   * once for all of them. One promise per copy, in `endpoints` order.
+   */
+  enqueueEvent(event: WebhookEvent, endpoints: readonly string[]): Array<Promise<void>>;
   /** Hands `endpoint`'s jobs to `handle`, at most `concurrency` at once across this consumer. */
   consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer>;
   /** Entries of the endpoint not yet delivered (waiting, in flight or waiting for a retry): jobs, or messages of several jobs (the adapter's unit). */

@@ -62,22 +62,42 @@ export class ShareLedger {
    * the release names it.
    */
   take(key: string, bytes: number): number {
+    const { gen, taken } = this.takeCopies(key, bytes, 1);
+    if (taken === 0) throw this.refusal(key);
+    return gen;
+  }
+
+  /**
+   * Charges an event's `copies` (one job of `bytes` per endpoint) to `key` at
+   * once: as many as take() would charge one after another before refusing
+   * (a refusal leaves the ledger as it is, so every later copy is refused
+   * too), with one ledger update. Returns the generation charged and how
+   * many copies were; the others pass the share (refusal() says by how much).
+   */
+  takeCopies(key: string, bytes: number, copies: number): { gen: number; taken: number } {
     const gen = this.lapse ? this.expire() : 0;
     const h = this.held.get(key);
-    const jobs = h?.jobs ?? 0, b = h?.bytes ?? 0;
+    let jobs = h?.jobs ?? 0, b = h?.bytes ?? 0, taken = 0;
     // A key holding nothing may always enqueue one event, however large: a
     // byte share below one event's size would otherwise refuse that user forever.
-    if (jobs + 1 > this.limits.maxJobs || (jobs > 0 && b + bytes > this.limits.maxBytes)) throw new WebhookShareError(jobs, b, this.limits);
-    add(this.held, key, bytes);
+    while (taken < copies && !(jobs + 1 > this.limits.maxJobs || (jobs > 0 && b + bytes > this.limits.maxBytes))) { jobs++; b += bytes; taken++; }
+    if (taken === 0) return { gen, taken };
+    add(this.held, key, bytes * taken, taken);
     if (this.lapse) {
       let g = this.gens.get(gen);
       if (!g) {
         this.gens.set(gen, (g = new Map()));
         if (this.nextLapse === Infinity) this.nextLapse = (gen + GENERATIONS + 1) * this.slice;
       }
-      add(g, key, bytes);
+      add(g, key, bytes * taken, taken);
     }
-    return gen;
+    return { gen, taken };
+  }
+
+  /** The error refusing `key`'s next job, with what it holds. */
+  refusal(key: string): WebhookShareError {
+    const h = this.held.get(key);
+    return new WebhookShareError(h?.jobs ?? 0, h?.bytes ?? 0, this.limits);
   }
 
   /**
@@ -128,9 +148,9 @@ export class ShareLedger {
   }
 }
 
-function add(m: Map<string, Held>, key: string, bytes: number): void {
+function add(m: Map<string, Held>, key: string, bytes: number, jobs = 1): void {
   const h = m.get(key);
-  if (h) { h.jobs++; h.bytes += bytes; } else m.set(key, { jobs: 1, bytes });
+  if (h) { h.jobs += jobs; h.bytes += bytes; } else m.set(key, { jobs, bytes });
 }
 
 function sub(m: Map<string, Held>, key: string, bytes: number, jobs = 1): void {

@@ -13,8 +13,8 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../../shared/clock.js';
 import type { Logger } from '../../../shared/log.js';
 import type { BackendEvents, BackendEventType } from '../../core/backend-events.js';
-import type { WebhookQueue } from './queue.js';
-import type { WebhookEndpoint, WebhookJob, WebhookSettings } from './types.js';
+import type { WebhookEvent, WebhookQueue } from './queue.js';
+import type { WebhookEndpoint, WebhookSettings } from './types.js';
 import type { WebhookStats } from './stats.js';
 import type { WebhookPoster } from './dispatcher.js';
 import { deliveryHeaders } from './signer.js';
@@ -39,7 +39,7 @@ export class WebhookSink implements BackendEvents {
   /** Upstream requests refused (LL_UPSTREAM_OVERLOADED), by the cap that was full: longlink_router_upstream_refused_total. */
   readonly upstreamRefused = { router_cap: 0, user_cap: 0 };
 
-  constructor(private readonly o: { settings: WebhookSettings; queue: Pick<WebhookQueue, 'enqueue'>; clock: Clock; log: Logger; stats: WebhookStats; poster: WebhookPoster }) {
+  constructor(private readonly o: { settings: WebhookSettings; queue: Pick<WebhookQueue, 'enqueueEvent'>; clock: Clock; log: Logger; stats: WebhookStats; poster: WebhookPoster }) {
     for (const ep of o.settings.endpoints) {
       for (const t of ep.events) {
         const list = this.byType.get(t) ?? [];
@@ -66,7 +66,7 @@ export class WebhookSink implements BackendEvents {
     // The share key: the user the event is about (channel.occupied / vacated name none: the user whose join or leave made it).
     const user = (data as { user?: unknown }).user;
     const key = typeof user === 'string' ? user : chargeTo;
-    for (const ep of eps) this.enqueue({ id, endpoint: ep.name, type, createdAt: now, body, key });
+    this.enqueue({ id, type, createdAt: now, body, key }, eps);
   }
 
   /** Upstream requests this router is POSTing now. */
@@ -122,32 +122,42 @@ export class WebhookSink implements BackendEvents {
     }
   }
 
-  private enqueue(job: WebhookJob): void {
-    const s = this.o.stats.of(job.endpoint);
-    if (this.inFlight >= this.o.settings.outbox) {
+  /**
+   * The event's copies go to the queue together (its share charged once, WebhookQueue.enqueueEvent); each copy is
+   * counted for its endpoint. Past the outbox the remaining copies are dropped, as one by one.
+   */
+  private enqueue(event: WebhookEvent, eps: readonly WebhookEndpoint[]): void {
+    const room = Math.max(0, Math.min(eps.length, this.o.settings.outbox - this.inFlight));
+    for (let i = room; i < eps.length; i++) {
+      const s = this.o.stats.of(eps[i]!.name);
       s.dropped++;
       s.droppedOutbox++;
-      this.warn('webhook outbox full: event dropped', job);
-      return;
+      this.warn('webhook outbox full: event dropped', eps[i]!.name, event.type);
     }
-    this.inFlight++;
-    this.o.queue.enqueue(job).then(
-      () => { this.inFlight--; s.enqueued++; },
-      (err: unknown) => {
-        this.inFlight--;
-        s.dropped++;
-        if (err instanceof WebhookShareError) { s.droppedShare++; this.warn('webhook queue share of the user full: event dropped', job, err); return; }
-        s.droppedQueue++;
-        this.warn('webhook enqueue failed: event dropped', job, err);
-      },
-    );
+    if (room === 0) return;
+    const names = eps.slice(0, room).map((ep) => ep.name);
+    const copies = this.o.queue.enqueueEvent(event, names);
+    this.inFlight += copies.length;
+    for (let i = 0; i < copies.length; i++) {
+      const s = this.o.stats.of(names[i]!);
+      copies[i]!.then(
+        () => { this.inFlight--; s.enqueued++; },
+        (err: unknown) => {
+          this.inFlight--;
+          s.dropped++;
+          if (err instanceof WebhookShareError) { s.droppedShare++; this.warn('webhook queue share of the user full: event dropped', names[i]!, event.type, err); return; }
+          s.droppedQueue++;
+          this.warn('webhook enqueue failed: event dropped', names[i]!, event.type, err);
+        },
+      );
+    }
   }
 
-  private warn(msg: string, job: WebhookJob, err?: unknown): void {
+  private warn(msg: string, endpoint: string, type: string, err?: unknown): void {
     const t = this.o.clock.now();
     if (t - this.lastLog < LOG_EVERY_MS) return;
     this.lastLog = t;
-    this.o.log.warn({ endpoint: job.endpoint, type: job.type, ...(err !== undefined ? { err: String(err) } : {}) }, msg);
+    this.o.log.warn({ endpoint, type, ...(err !== undefined ? { err: String(err) } : {}) }, msg);
   }
 }
 
