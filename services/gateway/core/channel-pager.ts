@@ -32,8 +32,11 @@
  * full held 64 (~16 MiB) before. Page reads and
  * recovering joins' first reads (`firstRead`) this gateway has in flight are
  * capped together (`maxReads`, read-gate.ts). Over the cap a read waits its
- * turn (FIFO); one that can share a read in flight, or a catch-up that can go
- * on from the ring, does not wait, and a waiter goes as soon as a read of its
+ * turn: round-robin by the connection's user, oldest first within a user, so
+ * one user's burst of reads (many connections recovering many channels) does
+ * not queue ahead of another user's read. One that can share a read in
+ * flight, or a catch-up that can go on from the ring, does not wait, and a
+ * waiter goes as soon as a read of its
  * channel and offset starts (it shares it: many recovering joins at one offset
  * wait for one turn, not one each).
  *
@@ -61,7 +64,12 @@ export const MAX_PAGE_FAILURES = 3;
  */
 export const PAGES_PER_CONNECTION = 4;
 
-export interface PagerConn { readonly socket: ClientSocket; closed: boolean }
+export interface PagerConn {
+  readonly socket: ClientSocket;
+  closed: boolean;
+  /** Its user: reads waiting for the gate take turns by user (read-gate.ts). */
+  readonly user: string;
+}
 
 /** What the pager needs of a channel's state (channels.ts). */
 export interface PagerChannel<C> {
@@ -156,7 +164,7 @@ export class ChannelPager<C extends PagerConn> {
       const off = (): void => { mine.delete(st); if (mine.size === 0 && this.joining.get(c) === mine) this.joining.delete(c); };
       const go = (): void => { off(); if (current()) resolve(now()); else reject(new Error('join gone')); };
       mine.set(st, () => { off(); this.gate.cancel(go); reject(new Error('join gone')); });
-      this.gate.wait(go, readKey(st, after));
+      this.gate.wait(go, readKey(st, after), c.user);
     });
   }
 
@@ -286,7 +294,7 @@ export class ChannelPager<C extends PagerConn> {
       // Its turn: from the ring, a shared read, or a read of its own (pump).
       const go = (): void => { this.queued.delete(cu); if (this.alive(cu)) cu.c.socket.cork(() => this.pump(cu)); else this.end(cu); };
       this.queued.set(cu, go);
-      this.gate.wait(go, readKey(st, from));
+      this.gate.wait(go, readKey(st, from), cu.c.user);
       return;
     }
     cu.fetching = true;
