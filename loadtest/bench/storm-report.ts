@@ -1,7 +1,7 @@
 /** Result type, table and jitter-vs-fixed comparison of the reconnect-storm bench (storm.ts). Pure. */
 import type { LatencySummary as Lat } from '../lib/histogram.js';
 import type { RouterResumes } from '../lib/gateway-metrics.js';
-import type { StormSecond } from './storm-timeline.js';
+import type { PhaseLoss, StormSecond } from './storm-timeline.js';
 import { RETRY_MODES, type RetryModeName } from '../lib/retry-policy.js';
 
 /** Failed attempts: refused before the upgrade (503) and session starts failed after it (1011; 1013: shed by a router with a retry delay). */
@@ -46,6 +46,10 @@ export interface StormResult {
   machine_busy_pct_storm: number;
   /** Per second after the kill: admissions, refusals, Retry-After given, clients waiting vs connecting, CPU (storm-timeline.ts). */
   timeline_1s?: StormSecond[];
+  /** Seconds above the ideal by phase, with the clients' and the cluster's CPU in each (storm-timeline.ts lostByPhase). */
+  lost_by_phase?: PhaseLoss[];
+  /** Where the best 3 s (the ideal's rate) lay, s after the kill. */
+  best_window_s?: [number, number];
   timeline?: Array<{ t: number; opened: number[]; rejected: number[]; started?: number[]; limit?: number[]; latency_ms?: number[]; shed?: number[] }>;
 }
 
@@ -97,16 +101,22 @@ export function allReconnected(open: number, reconnected: number, clients: numbe
  * Shorter than a window: the whole span's mean rate.
  */
 export function bestRate(samples: ReadonlyArray<{ t: number; n: number }>, windowS = 3): number {
-  if (samples.length < 2) return 0;
+  return bestWindow(samples, windowS).rate;
+}
+
+/** bestRate, with where its window lies (`from`, `to`: s, as the samples' t). */
+export function bestWindow(samples: ReadonlyArray<{ t: number; n: number }>, windowS = 3): { rate: number; from: number; to: number } {
+  if (samples.length < 2) return { rate: 0, from: 0, to: 0 };
   const first = samples[0]!, last = samples.at(-1)!;
-  if (last.t - first.t <= windowS) return (last.n - first.n) / Math.max(0.25, last.t - first.t);
-  let best = 0;
+  if (last.t - first.t <= windowS) return { rate: (last.n - first.n) / Math.max(0.25, last.t - first.t), from: first.t, to: last.t };
+  let best = { rate: 0, from: first.t, to: first.t + windowS };
   for (let i = 0, j = 1; i < samples.length && samples[i]!.t + windowS <= last.t; i++) {
     const a = samples[i]!, end = a.t + windowS;
     while (samples[j]!.t < end) j++; // samples[j - 1].t < end <= samples[j].t
     const p = samples[j - 1]!, q = samples[j]!;
     const nEnd = q.t === p.t ? q.n : p.n + ((q.n - p.n) * (end - p.t)) / (q.t - p.t);
-    best = Math.max(best, (nEnd - a.n) / windowS);
+    const rate = (nEnd - a.n) / windowS;
+    if (rate > best.rate) best = { rate, from: a.t, to: end };
   }
   return best;
 }
@@ -141,6 +151,7 @@ function table<R>(rows: Array<[string, (r: R) => string]>, cols: string[], rs: R
   return ['', line('', cols), line('-'.repeat(wl), wc.map((w) => '-'.repeat(w))), ...rows.map(([k, f]) => line(k, rs.map(f)))].join('\n');
 }
 
+const lostText = (ps: PhaseLoss[]): string => ['quiet', 'start', 'refusing', 'booked', 'handshake'].map((p) => ps.find((x) => x.phase === p)?.lost_s ?? 0).join(' / ');
 const label = (m: StormResult['mode']): string => (m === 'sdk' ? 'SDK backoff, full jitter' : m === 'deaf' ? '1 s, ignoring Retry-After' : 'fixed 1 s, no jitter');
 const short = (m: StormResult['mode']): string => (m === 'sdk' ? 'SDK' : m === 'deaf' ? 'deaf 1 s' : 'fixed 1 s');
 const colLabel = (r: { mode: StormResult['mode']; build?: string }): string => (r.build ? `${short(r.mode)}, ${r.build}` : label(r.mode));
@@ -152,6 +163,7 @@ export function stormTable(rs: StormResult[]): string {
     ['all reconnected after (s)', (r) => String(r.recover_s)],
     ['session-start throughput (best 3 s, /s) → ideal (s)', (r) => (r.start_throughput_per_s !== undefined ? `${r.start_throughput_per_s} → ${r.ideal_s}` : '-')],
     ['recovery ÷ ideal (target ≤ 1.5)', (r) => (r.recover_vs_ideal !== undefined ? String(r.recover_vs_ideal) : '-')],
+    ['lost s: quiet / start / refusing / booked / handshake', (r) => (r.lost_by_phase ? lostText(r.lost_by_phase) : '-')],
     ['failed attempts: 503 / 1011 / 1013 / other (503 share)', (r) => (r.failures ? `${r.failures.c503} / ${r.failures.c1011} / ${r.failures.c1013} / ${r.failures.other} (${Math.round(r.failures.share503 * 100)}%)` : '-')],
     ['push API timeouts', (r) => (r.push_api_timeouts !== undefined ? String(r.push_api_timeouts) : '-')],
     ['per-client reconnect p50 / p99 / max (ms)', (r) => `${r.reconnect_ms.p50} / ${r.reconnect_ms.p99} / ${r.reconnect_ms.max}`],

@@ -22,6 +22,8 @@ export interface StormSample {
   cpuClients: number; cpuGateways: number[]; cpuRouter: number; jiffies: [number, number];
   /** CPU (µs, cumulative) of the rest of the bench: this process (pusher, scrapes), nats-server, redis-server. */
   cpuOther: number;
+  /** The part of cpuOther that is this process (µs, cumulative): load generation and measurement, not the cluster. */
+  cpuBench?: number;
   /** Worst client-worker event-loop delay in the step (ms). */
   clientLagMs: number;
 }
@@ -77,4 +79,107 @@ export function timelineText(rows: StormSecond[]): string {
   return [head, ...rows.map((r) => `${r.t.toFixed(1).padStart(5)}  ${String(r.admitted_per_s).padStart(6)}  ${String(r.refused_per_s).padStart(5)}  ${String(r.client_1011_per_s).padStart(6)}  ` +
     `${`${r.retry_after.n}/${r.retry_after.mean}/${r.retry_after.max}`.padStart(13)}  ${String(r.open).padStart(5)}  ${String(r.connecting).padStart(4)}  ${String(r.waiting).padStart(5)}  ` +
     `${`${r.cpu_clients_pct}/${r.cpu_gateways_pct.join('+')}/${r.cpu_router_pct}/${r.cpu_bench_nats_redis_pct}`.padStart(21)}  ${String(r.machine_busy_pct).padStart(6)}  ${String(r.client_lag_ms).padStart(10)}`)].join('\n');
+}
+
+/**
+ * Where the seconds above the ideal went, by phase, and whose CPU ran then.
+ * With the storm's best rate `R` (ideal = clients ÷ R), a step of `dt`
+ * seconds that completed `a` starts per second lost `dt × (1 − a / R)`, and a
+ * step above `R` gives some back (a scrape that stalls shows as a step with
+ * none followed by one with twice as many: clipping would count the stall as
+ * lost); summed over the storm this is recovery − ideal. Each 250 ms step
+ * (sample b after sample a) is put in one phase:
+ *
+ * - `quiet`: no start completed and no 503 since the kill: the clients' own
+ *   first delay (1 s for fixed retry, up to 1 s for the SDK's), their event
+ *   loops after the kill's closes, the first starts' latency. Admission has
+ *   nothing to do yet.
+ * - `start`: starts completing, no 503 yet: the limits had room.
+ * - `refusing`: 503s handed out in the step (by the gateways' count or the
+ *   clients'): the limits were full.
+ * - `booked`: after the first 503, none in the step, more clients asleep on a
+ *   server-given wait than in a handshake: returns paced by the 503 timetable
+ *   (or a router shed's delay) while the gateways had room.
+ * - `handshake`: after the first 503, none in the step, most clients not back
+ *   are mid-handshake (in the clients' own queues, the kernel or the gateway).
+ *
+ * Per phase also the CPU (% of one core, mean over the phase) of the load
+ * clients, the bench process (it pushes and scrapes), the cluster (surviving
+ * gateways + router + NATS + Redis) and the whole machine: on a shared machine
+ * what the three leave of the machine's busy time went to other work. The
+ * cluster's CPU per start is not given: its fixed costs (the bench's pushes
+ * and scrapes, idle connections) make it higher in any slow phase by
+ * construction. Pure.
+ */
+export type StormPhase = 'quiet' | 'start' | 'refusing' | 'booked' | 'handshake';
+export const STORM_PHASES: readonly StormPhase[] = Object.freeze(['quiet', 'start', 'refusing', 'booked', 'handshake']);
+
+export interface PhaseLoss {
+  phase: StormPhase;
+  seconds: number;
+  lost_s: number;
+  admitted_per_s: number;
+  cpu_clients_pct: number;
+  cpu_bench_pct: number;
+  cpu_cluster_pct: number;
+  /** Whole machine busy (% of one core; 200 = both cores of a 2-core machine): what neither the clients nor the cluster used went to other work. */
+  machine_busy_pct: number;
+}
+
+const clusterCpu = (s: StormSample): number => s.cpuGateways.reduce((a, b) => a + b, 0) + s.cpuRouter + s.cpuOther - (s.cpuBench ?? 0);
+
+/** The phase of the step from `a` to `b` (`first` is the sample at the kill; `refusedYet`: a 503 in an earlier step). */
+export function phaseOf(first: StormSample, a: StormSample, b: StormSample, refusedYet: boolean): StormPhase {
+  // The clients' own 503 count too: a gateway scrape that repeats its last values (the storm's busiest seconds) must
+  // not turn a refusing step into a handshake one, or the step after it, which catches up, gives its time back elsewhere.
+  if (b.refused > a.refused || b.c503 > a.c503) return 'refusing';
+  if (!refusedYet) return b.started > first.started ? 'start' : 'quiet';
+  return b.waiting > b.connecting ? 'booked' : 'handshake';
+}
+
+/**
+ * Seconds lost per phase against the best rate `bestPerS` (the ideal's);
+ * `cores`: the machine's, for its busy share. Phases that never occurred are
+ * left out.
+ */
+export function lostByPhase(samples: StormSample[], bestPerS: number, cores = 2): PhaseLoss[] {
+  if (samples.length < 2 || !(bestPerS > 0)) return [];
+  const first = samples[0]!;
+  const acc = new Map<StormPhase, { dt: number; lost: number; started: number; cli: number; bench: number; cluster: number; busy: number }>();
+  let refusedYet = false;
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1]!, b = samples[i]!;
+    const dt = b.t - a.t;
+    if (!(dt > 0)) continue;
+    const phase = phaseOf(first, a, b, refusedYet);
+    if (phase === 'refusing') refusedYet = true;
+    const started = Math.max(0, b.started - a.started);
+    const x = acc.get(phase) ?? { dt: 0, lost: 0, started: 0, cli: 0, bench: 0, cluster: 0, busy: 0 };
+    x.dt += dt;
+    x.lost += dt - started / bestPerS;
+    x.started += started;
+    x.cli += Math.max(0, b.cpuClients - a.cpuClients);
+    x.cluster += Math.max(0, clusterCpu(b) - clusterCpu(a));
+    x.bench += Math.max(0, (b.cpuBench ?? 0) - (a.cpuBench ?? 0));
+    // Jiffies: busy share of the whole machine over the step, in cores (× dt × 1e6 µs, like the others).
+    const jt = b.jiffies[1] - a.jiffies[1];
+    x.busy += jt > 0 ? ((b.jiffies[0] - a.jiffies[0]) / jt) * cores * dt * 1e6 : 0;
+    acc.set(phase, x);
+  }
+  const r2 = (v: number): number => Math.round(v * 100) / 100;
+  return STORM_PHASES.filter((p) => acc.has(p)).map((p) => {
+    const x = acc.get(p)!;
+    const pct = (us: number): number => Math.round((us / (x.dt * 1e6)) * 100);
+    return {
+      phase: p, seconds: r2(x.dt), lost_s: r2(x.lost), admitted_per_s: Math.round(x.started / x.dt),
+      cpu_clients_pct: pct(x.cli), cpu_bench_pct: pct(x.bench), cpu_cluster_pct: pct(x.cluster), machine_busy_pct: pct(x.busy),
+    };
+  });
+}
+
+/** One line per phase (stderr of the bench). */
+export function phaseText(rows: PhaseLoss[]): string {
+  const head = 'phase       s   lost s  admit/s  cpu clients/bench/cluster/machine (% of a core)';
+  return [head, ...rows.map((r) => `${r.phase.padEnd(9)} ${r.seconds.toFixed(1).padStart(5)}  ${r.lost_s.toFixed(2).padStart(6)}  ${String(r.admitted_per_s).padStart(7)}  ` +
+    `${`${r.cpu_clients_pct}/${r.cpu_bench_pct}/${r.cpu_cluster_pct}/${r.machine_busy_pct}`.padStart(35)}`)].join('\n');
 }

@@ -57,6 +57,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { cpus } from 'node:os';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { benchArgs } from '../lib/cli-args.js';
@@ -72,10 +73,10 @@ import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuMicros } from './proc-stats.js';
 import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
-import { perSecond, timelineText, type StormSample } from './storm-timeline.js';
+import { lostByPhase, perSecond, phaseText, timelineText, type StormSample } from './storm-timeline.js';
 import { ensureBaseline } from './push-systems.js';
 import { execFileSync } from 'node:child_process';
-import { allReconnected, bestRate, compareStorms, connectTable, idealOf, parseModes, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
+import { allReconnected, bestRate, bestWindow, compareStorms, connectTable, idealOf, parseModes, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
 import type { RetryModeName } from '../lib/retry-policy.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -206,7 +207,7 @@ async function storm(mode: RetryModeName): Promise<StormResult> {
       refused: st ? Math.max(last?.refused ?? 0, sum(st.rejected)) : sum(before.map((m) => Object.values(m?.admissionRejections ?? {}).reduce((a, b) => a + b, 0))),
       open: g.open, connecting: g.connecting, waiting: g.waiting, c503: agg.statuses['503'] ?? 0, c1011: agg.codes['1011'] ?? 0, retryAfter: { ...agg.retryAfter },
       cpuClients: sum(workers.map((w) => cpu(w.pid))), cpuGateways: others.map((x) => cpu(x.proc.child.pid)), cpuRouter: cpu(c.routers[0]?.proc.child.pid), jiffies: machineJiffies(),
-      cpuOther: cpu(process.pid) + cpu(c.nats.pid(0)) + cpu(c.redis.pid), clientLagMs: agg.takeStepLag() });
+      cpuOther: cpu(process.pid) + cpu(c.nats.pid(0)) + cpu(c.redis.pid), cpuBench: cpu(process.pid), clientLagMs: agg.takeStepLag() });
   };
   sampleNow(0, undefined);
   let recoverS: number | undefined;
@@ -222,6 +223,10 @@ async function storm(mode: RetryModeName): Promise<StormResult> {
   c.redis.resume();
   const seconds = perSecond(trace);
   log(`${mode}: per-second timeline after the kill\n${timelineText(seconds)}`);
+  // The same series as bestRate3s (the trace carries a failed scrape's last value too), for where its window lies.
+  const win = bestWindow(trace.map((x) => ({ t: x.t, n: x.started })), 3);
+  const lost = lostByPhase(trace, win.rate, cpus().length);
+  log(`${mode}: seconds above the ideal by phase (best 3 s: ${Math.round(win.rate)}/s at ${win.from.toFixed(1)}–${win.to.toFixed(1)} s)\n${phaseText(lost)}`);
   await sleep(2000); // pushes keep flowing to the recovered clients
   await pusher.stop();
   const after = await Promise.all(others.map((g) => scrapeGateway(g.httpUrl)));
@@ -286,7 +291,7 @@ async function storm(mode: RetryModeName): Promise<StormResult> {
     ...(STALL_MS > 0 ? { store_stalls: { count: stalled, ms: STALL_MS }, closed_4003: stormCodes['4003'] ?? 0, left_out: N - agg.reconnect.n } : {}),
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: agg.merged(['storm']).connect.summary(),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
-    timeline_1s: seconds,
+    timeline_1s: seconds, lost_by_phase: lost, best_window_s: [Math.round(win.from * 100) / 100, Math.round(win.to * 100) / 100],
     timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, started: s.started, rejected: s.rejected, limit: s.limit, latency_ms: s.latencyMs, shed: s.shed })),
   };
 }

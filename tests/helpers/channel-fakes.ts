@@ -11,7 +11,7 @@ let ids = 0;
 
 export class FakeChannelConn implements ChannelConn {
   readonly id = `c${++ids}`;
-  readonly user = 'u';
+  readonly user: string = 'u';
   readonly device = 'd';
   closed = false;
   channels: Set<string> | null = new Set();

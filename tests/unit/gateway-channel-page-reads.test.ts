@@ -17,6 +17,8 @@ import { encodePubRaw, type PubFrame } from '../../protocol/index.js';
 import { FakeChannelConn, historyPage } from '../helpers/channel-fakes.js';
 
 class Conn extends FakeChannelConn {}
+/** A connection of another user than Conn's. */
+class OtherConn extends Conn { override readonly user: string = 'other'; }
 
 /** Every channel has offsets 1..20 in epoch e1; a reply holds at most 5 (the byte bound). Reads wait for release(). */
 function rig(maxPageReads: number) {
@@ -147,6 +149,39 @@ describe('channel recovery page reads per gateway', () => {
     assert.deepEqual(r.presence.filter((e) => e.endsWith(' x')), [], 'no leave without a join (previous code: two leaves)');
     r.hub.leave(member, 'x');
     assert.deepEqual(r.presence.filter((e) => e.endsWith(' x')), [`leave ${member.id} x`], 'a joined member is still reported leaving');
+  });
+});
+
+describe('recovery reads waiting for their turn, by user', () => {
+  it('one user\'s burst of recovering joins does not queue ahead of another user\'s recovery', async () => {
+    const r = rig(2);
+    const channels = Array.from({ length: 8 }, (_, i) => `burst${i}`);
+    for (const ch of [...channels, 'mine']) await r.hub.join(new Conn(), ch); // the gateway follows them (at 20)
+    const burst: Conn[] = [];
+    for (let k = 0; k < 3; k++) {
+      const c = new Conn();
+      burst.push(c);
+      for (const ch of channels) void r.hub.join(c, ch, { channel: ch, offset: k, epoch: 'e1' }); // distinct offsets: no sharing
+    }
+    await r.flush();
+    assert.equal(r.hub.stats.catchUp.waiting, 3 * 8 - 2);
+    const victim = new OtherConn();
+    void r.hub.join(victim, 'mine', { channel: 'mine', offset: 0, epoch: 'e1' });
+    await r.flush();
+    let ends = 0;
+    while (!r.pending.some((p) => p.req.channel === 'mine')) {
+      assert.ok(ends < 2, `the other user's first read still waits after ${ends} read ends (previous code: after the burst's 22 first reads)`);
+      r.pending.shift()!.answer();
+      await r.flush();
+      ends++;
+    }
+    for (let i = 0; i < 80 && r.pending.length > 0; i++) await r.releaseAll();
+    assert.equal(r.most(), 2, 'the cap holds');
+    assert.deepEqual(pubOffsets(victim), range(1, 20));
+    for (const [k, c] of burst.entries()) for (const ch of channels) {
+      assert.deepEqual(c.socket.frames().filter((f): f is PubFrame => f.op === 'pub' && f.channel === ch).map((f) => f.offset), range(k + 1, 20));
+    }
+    assert.equal(r.hub.stats.catchUp.waiting, 0);
   });
 });
 

@@ -149,4 +149,18 @@ describe('AdmissionControl and the return line', () => {
     assert.equal(a.returns.dueAt(returnKey('c', 'd'), 100), undefined, 'the ticket is used up');
     assert.equal(a.returns.size, 0);
   });
+
+  it('a router shed past its user\'s tickets books no slot: another client\'s shed is not pushed to the horizon', () => {
+    // At target 100 ms the schedule books 40 returns a second (25 ms slots).
+    const a = new AdmissionControl({
+      maxConnections: 1000, connectRate: 1000, connectBurst: 1000, maxStarting: 4, startTargetMs: 100, resumeTimeoutMs: 30_000, sourceRate: 0, sourceBurst: 1,
+    }, 0, () => 0);
+    const own = Array.from({ length: 16 }, (_, i) => a.shedReturnMs(0, 500, returnKey('mallory', `d${i}`)));
+    const past = Array.from({ length: 500 }, (_, i) => a.shedReturnMs(0, 500, returnKey('mallory', `made-up-${i}`)));
+    assert.equal(a.returns.size, 16);
+    assert.ok(past.every((ms) => ms >= Math.max(...own)), 'past its tickets: told to come back after the line');
+    const other = a.shedReturnMs(0, 500, returnKey('other', 'phone'));
+    assert.ok(other < 1000, `the other client's shed is told ${other} ms (the previous code: the 10 s horizon)`);
+    assert.equal(a.returns.find(returnKey('other', 'phone'), 0)?.booked, true, 'in a reserved slot');
+  });
 });

@@ -126,6 +126,14 @@ export class AdmissionControl {
       // was promised no slot, and taking the overshoot would refuse one that was (it books a slot now instead).
       const onTime = ticket?.booked === true && this.limit.inFlight < this.limit.limit + Math.ceil(this.limit.limit * RETURN_OVERSHOOT);
       if (!onTime) {
+        if (ticket === undefined && client !== undefined && this.returns.userFull(client)) {
+          // Its user already holds RETURN_TICKETS_PER_USER tickets (made-up devices, with a token naming none): it
+          // is told to come back after the line, and books no slot. Each such refusal booked one before: one token
+          // naming new devices pushed every other refused client's return out to the horizon, where it loses
+          // its claim above the limit.
+          const ms = this.afterLine(now, RETURN_MIN_WAIT_MS);
+          return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
+        }
         const ms = this.bookReturn(now);
         if (client !== undefined) this.returns.book(client, now + ms, this.retry.booked);
         return { ok: false, error: Errors.ADMISSION_STARTING, retryAfterS: Math.max(1, Math.ceil(ms / 1000)), retryAfterMs: ms };
@@ -158,9 +166,16 @@ export class AdmissionControl {
    * gateway admits, in the order they were shed.
    */
   shedReturnMs(now: number, hintMs: number, client?: string): number {
+    // Past its user's tickets (see admitVerified): after the line and the hint, no slot booked.
+    if (client !== undefined && this.returns.userFull(client)) return this.afterLine(now, hintMs);
     const ms = this.retry.refuseAfter(now, this.random, this.floorPerS(), hintMs);
     if (client !== undefined) this.returns.book(client, now + ms, this.retry.booked);
     return ms;
+  }
+
+  /** A wait after every return booked and at least `minMs`, jittered up by up to a tenth: no slot is booked. */
+  private afterLine(now: number, minMs: number): number {
+    return Math.round(Math.max(minMs, this.retry.horizonMs(now)) * (1 + 0.1 * this.random()));
   }
 
   /** A place in the return schedule of the 503s. */

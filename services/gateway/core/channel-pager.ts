@@ -32,8 +32,11 @@
  * full held 64 (~16 MiB) before. Page reads and
  * recovering joins' first reads (`firstRead`) this gateway has in flight are
  * capped together (`maxReads`, read-gate.ts). Over the cap a read waits its
- * turn (FIFO); one that can share a read in flight, or a catch-up that can go
- * on from the ring, does not wait, and a waiter goes as soon as a read of its
+ * turn: round-robin by the connection's user, oldest first within a user, so
+ * one user's burst of reads (many connections recovering many channels) does
+ * not queue ahead of another user's read. One that can share a read in
+ * flight, or a catch-up that can go on from the ring, does not wait, and a
+ * waiter goes as soon as a read of its
  * channel and offset starts (it shares it: many recovering joins at one offset
  * wait for one turn, not one each).
  *
@@ -61,7 +64,12 @@ export const MAX_PAGE_FAILURES = 3;
  */
 export const PAGES_PER_CONNECTION = 4;
 
-export interface PagerConn { readonly socket: ClientSocket; closed: boolean }
+export interface PagerConn {
+  readonly socket: ClientSocket;
+  closed: boolean;
+  /** Its user: reads waiting for the gate take turns by user (read-gate.ts). */
+  readonly user: string;
+}
 
 /** What the pager needs of a channel's state (channels.ts). */
 export interface PagerChannel<C> {
@@ -156,7 +164,7 @@ export class ChannelPager<C extends PagerConn> {
       const off = (): void => { mine.delete(st); if (mine.size === 0 && this.joining.get(c) === mine) this.joining.delete(c); };
       const go = (): void => { off(); if (current()) resolve(now()); else reject(new Error('join gone')); };
       mine.set(st, () => { off(); this.gate.cancel(go); reject(new Error('join gone')); });
-      this.gate.wait(go, readKey(st, after));
+      this.gate.wait(go, readKey(st, after), c.user);
     });
   }
 
@@ -204,21 +212,39 @@ export class ChannelPager<C extends PagerConn> {
   /** The socket's send buffer shrank: paused catch-ups go on. */
   sendBufferDrained(c: C): void {
     const set = this.byConn.get(c);
-    if (set === undefined) return;
-    c.socket.cork(() => { for (const cu of [...set]) if (cu.paused) this.pump(cu); });
+    if (set !== undefined) this.resume(c, set, (cu) => cu.paused);
   }
 
   /** Every wheel tick: paused catch-ups whose buffer drained (a missed drain event), failed reads due again. */
   tick(now: number): void {
     for (const [c, set] of [...this.byConn]) {
       if (c.closed) continue;
-      for (const cu of [...set]) {
-        if (cu.fetching) continue;
+      const room = c.socket.getBufferedAmount() < this.d.highWaterBytes;
+      this.resume(c, set, (cu) => {
+        if (cu.fetching) return false;
         const retry = cu.retryAt > 0 && now >= cu.retryAt;
         if (retry) cu.retryAt = 0;
-        if (retry || (cu.paused && c.socket.getBufferedAmount() < this.d.highWaterBytes)) c.socket.cork(() => this.pump(cu));
-      }
+        return retry || (cu.paused && room);
+      });
     }
+  }
+
+  /**
+   * Goes on with `c`'s catch-ups that `which` picks. One with no page to write needs a read: while the connection
+   * has PAGES_PER_CONNECTION it waits (paused, woken when one ends) without a pump, so a drain costs a count of the
+   * connection's catch-ups, not one per catch-up (a connection can have 64 waiting).
+   */
+  private resume(c: C, set: Set<CatchUp<C>>, which: (cu: CatchUp<C>) => boolean): void {
+    let busy = this.busy(c);
+    c.socket.cork(() => {
+      for (const cu of [...set]) {
+        if (!which(cu)) continue;
+        if (cu.next < cu.page.length) { this.pump(cu); continue; }
+        if (busy >= PAGES_PER_CONNECTION) { cu.paused = true; continue; }
+        this.pump(cu);
+        busy = this.busy(c);
+      }
+    });
   }
 
   private alive(cu: CatchUp<C>): boolean {
@@ -268,7 +294,7 @@ export class ChannelPager<C extends PagerConn> {
       // Its turn: from the ring, a shared read, or a read of its own (pump).
       const go = (): void => { this.queued.delete(cu); if (this.alive(cu)) cu.c.socket.cork(() => this.pump(cu)); else this.end(cu); };
       this.queued.set(cu, go);
-      this.gate.wait(go, readKey(st, from));
+      this.gate.wait(go, readKey(st, from), cu.c.user);
       return;
     }
     cu.fetching = true;
@@ -295,10 +321,12 @@ export class ChannelPager<C extends PagerConn> {
    * The other catch-ups of `cu`'s connection reading a history page (or waiting for a read's turn) or holding one
    * not yet written. Pages from the ring are the channel's own arrivals, held anyway, and do not count.
    */
-  private pagesBesides(cu: CatchUp<C>): number {
+  private pagesBesides(cu: CatchUp<C>): number { return this.busy(cu.c, cu); }
+
+  private busy(c: C, except?: CatchUp<C>): number {
     let n = 0;
-    for (const o of this.byConn.get(cu.c) ?? []) {
-      if (o !== cu && (o.fetching || this.queued.has(o) || (!o.fromRing && o.next < o.page.length))) n++;
+    for (const o of this.byConn.get(c) ?? []) {
+      if (o !== except && (o.fetching || this.queued.has(o) || (!o.fromRing && o.next < o.page.length))) n++;
     }
     return n;
   }
@@ -306,8 +334,7 @@ export class ChannelPager<C extends PagerConn> {
   /** A catch-up of `c` ended: the others waiting for a page's turn go on (those with room read, the rest wait again). */
   private wake(c: C): void {
     const set = this.byConn.get(c);
-    if (set === undefined || c.closed) return;
-    c.socket.cork(() => { for (const o of [...set]) if (o.paused && !o.fetching && !this.queued.has(o)) this.pump(o); });
+    if (set !== undefined && !c.closed) this.resume(c, set, (o) => o.paused && !o.fetching && !this.queued.has(o));
   }
 
   /** Caught up: on the topic now, or once the live stream reaches what the history already gave. */

@@ -88,6 +88,11 @@ export class ReturnLine {
     return true;
   }
 
+  /** `client` holds no ticket and its user holds `maxPerUser`: a refusal of it would not be remembered. */
+  userFull(client: string): boolean {
+    return !this.tickets.has(client) && (this.perUser.get(userOf(client)) ?? 0) >= this.maxPerUser;
+  }
+
   /** The client got in: its ticket is used up. */
   forget(client: string): void { this.drop(client); }
 
