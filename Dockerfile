@@ -44,7 +44,8 @@ COPY --from=build /app/dist/sdk ./dist/sdk
 # Numeric uid:gid of the image's "node" user, so Kubernetes' runAsNonRoot can
 # verify it. Files stay root-owned: the process cannot modify its own code.
 USER 1000:1000
-EXPOSE 8080 8081
+# 8080 gateway WebSocket (and health), 8081 router API, 9090 gateway /metrics when LONGLINK_METRICS_PORT is set (the chart sets it).
+EXPOSE 8080 8081 9090
 STOPSIGNAL SIGTERM
 # Exec form: node is PID 1 and gets SIGTERM itself; its handler starts the
 # gateway's paced drain (the router closes its HTTP server and connections).

@@ -100,6 +100,16 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Checks of values the services would reject at start-up: fail at render time instead of in CrashLoopBackOff. */}}
 {{- define "longlink.validate" -}}
+{{- /* extraEnv lands in a ConfigMap (plain text, readable with ConfigMap access, shown by kubectl describe): credentials go through the Secret only.
+     The list is every variable the services mark secret (tests/chart/chart-render.test.ts derives it from their config specs). */}}
+{{- $secretVars := list "LONGLINK_JWT_SECRET" "LONGLINK_API_KEYS" "LONGLINK_CONSOLE_TOKEN" "LONGLINK_REDIS_URL" "LONGLINK_WEBHOOKS" }}
+{{- range $where, $env := dict "gateway.extraEnv" .Values.gateway.extraEnv "router.extraEnv" .Values.router.extraEnv "tracing.extraEnv" .Values.tracing.extraEnv }}
+{{- range $k, $_ := $env }}
+{{- if has $k $secretVars }}
+{{- fail (printf "%s.%s: a credential would land in a ConfigMap in plain text; use the Secret (auth.*, redis.url, router.console.token, router.webhooks.existingSecret, or auth.existingSecret)" $where $k) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if eq (int .Values.gateway.metricsPort) (int .Values.gateway.port) }}
 {{- fail "gateway.metricsPort must differ from gateway.port (/metrics stays off the public WebSocket port)" }}
 {{- end }}
