@@ -146,6 +146,11 @@ function parseParams(query: string): Params | string {
   return out;
 }
 
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT on the listen socket. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+/** The native listen(host, port, options, cb) (options between port and callback); the type definitions omit the form with a host. */
+interface ListenWithOptions { listen(host: string, port: number, options: number, cb: (s: uWS.us_listen_socket | false) => void): unknown }
+
 export async function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
   const { core, auth, clock } = o;
   const { uws } = loadNativeUws();
@@ -299,8 +304,10 @@ export async function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway>
   if (o.metricsPort === undefined) metricsRoute(app);
   notFound(app);
 
-  const listen = (a: uWS.TemplatedApp, port: number, what: string): Promise<uWS.us_listen_socket> => new Promise((resolve, reject) => {
-    a.listen(o.host, port, (s) => (s ? resolve(s) : reject(new Error(`gateway could not listen on ${o.host}:${port}${what}`))));
+  const listen = (a: uWS.TemplatedApp, port: number, what: string, exclusive = false): Promise<uWS.us_listen_socket> => new Promise((resolve, reject) => {
+    const done = (s: uWS.us_listen_socket | false): void => (s ? resolve(s) : reject(new Error(`gateway could not listen on ${o.host}:${port}${what}`)));
+    if (exclusive) (a as unknown as ListenWithOptions).listen(o.host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, done);
+    else a.listen(o.host, port, done);
   });
   let metricsSocket: uWS.us_listen_socket | undefined;
   if (o.metricsPort !== undefined) {
@@ -308,7 +315,10 @@ export async function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway>
     probes(m);
     metricsRoute(m);
     notFound(m);
-    metricsSocket = await listen(m, o.metricsPort, ' (metrics)');
+    // Exclusive: uWS listens with SO_REUSEPORT by default, so a port another gateway's (or the standalone push
+    // API's) listener holds would be shared silently, each connection answered by either process at random
+    // (a scrape of the other gateway, a push API request answered 404). Taken, it is a start-up error instead.
+    metricsSocket = await listen(m, o.metricsPort, ' (metrics; port in use?)', true);
   }
   let listenSocket: uWS.us_listen_socket;
   try {
