@@ -76,7 +76,7 @@ import { clusterProcs, killOnExit } from '../lib/kill-on-exit.js';
 import { Aggregator } from '../generator/aggregate.js';
 import { splitWork } from '../generator/options.js';
 import type { Sample, WorkerArgs } from '../generator/worker.js';
-import { scrapeGateway, scrapeRouterResumes, type GatewayScrape } from '../lib/gateway-metrics.js';
+import { scrapeGateway, scrapeRouterResumes } from '../lib/gateway-metrics.js';
 import { startCpuHog } from '../lib/cpu-hog.js';
 import { clusterPids, cpuListText, parsePin, pinAll, PinError, type PinPlan } from '../lib/cpu-pin.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
@@ -86,7 +86,8 @@ import { hotFunctions, profilesIn } from '../lib/cpuprofile.js';
 import { lostByPhase, perSecond, phaseText, timelineText, type StormSample } from './storm-timeline.js';
 import { ensureBaseline } from './push-systems.js';
 import { execFileSync } from 'node:child_process';
-import { allReconnected, bestRate, bestWindow, compareStorms, connectTable, idealOf, parseModes, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
+import { bestRate3s, diff, failureSplit, step, type Step } from './storm-steps.js';
+import { allReconnected, bestWindow, compareStorms, connectTable, idealOf, parseModes, stormTable, type ConnectResult, type StormResult } from './storm-report.js';
 import type { RetryModeName } from '../lib/retry-policy.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -163,33 +164,6 @@ function stormCluster(mode: string): Promise<Cluster> {
     return c;
   });
 }
-
-interface Step { t: number; opened: number[]; started: number[]; rejected: number[]; limit: number[]; latencyMs: number[]; shed: number[] }
-
-function step(t: number, now: Array<GatewayScrape | undefined>): Step {
-  return {
-    t, opened: now.map((m) => m?.opened ?? NaN), started: now.map((m) => m?.started ?? NaN),
-    rejected: now.map((m) => Object.values(m?.admissionRejections ?? {}).reduce((a, b) => a + b, 0)),
-    limit: now.map((m) => m?.startLimit ?? NaN), latencyMs: now.map((m) => m?.startLatencyMs ?? NaN), shed: now.map((m) => m?.shed ?? NaN),
-  };
-}
-
-/** Best rate of completed session starts over any 3 s of wall time (bestRate), summed over gateways (a failed scrape carries the last value). */
-function bestRate3s(start: number[], steps: Step[]): number {
-  const series = [{ t: 0, n: start.reduce((a, b) => a + b, 0) }];
-  for (const s of steps) series.push({ t: s.t, n: Math.max(series.at(-1)!.n, s.started.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0)) });
-  return bestRate(series, 3);
-}
-
-/** Failed attempts by kind: refused before the upgrade (by HTTP status), and closes before hello or after it (by close code). */
-function failureSplit(statuses: Record<string, number>, codes: Record<string, number>): { c503: number; c1011: number; c1013: number; other: number; share503: number } {
-  const c503 = statuses['503'] ?? 0, c1011 = codes['1011'] ?? 0, c1013 = codes['1013'] ?? 0;
-  const all = Object.values(statuses).reduce((a, b) => a + b, 0) + Object.values(codes).reduce((a, b) => a + b, 0);
-  return { c503, c1011, c1013, other: all - c503 - c1011 - c1013, share503: all > 0 ? Math.round((c503 / all) * 1000) / 1000 : 1 };
-}
-
-const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
-  Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
 
 async function storm(mode: RetryModeName): Promise<StormResult> {
   const c = await stormCluster(mode);
