@@ -29,6 +29,15 @@
  * --cpu-hog 0.5: a process keeping half of one core busy for the whole run
  * (a noisy neighbour); the share it actually got is reported.
  *
+ * --pin CLUSTER:LOAD (e.g. 0:1): the cluster's processes (gateways, router,
+ * NATS, Redis) pinned to the CLUSTER CPUs, this process and the load clients
+ * to the LOAD CPUs (taskset; every thread, read back from /proc before the
+ * storm), so the clients stop taking CPU the cluster would have used. The
+ * ideal is measured in the same storm, so under the same pinning: the cluster
+ * has the same CPUs for both. --pin-hog cluster|load: which side the
+ * --cpu-hog shares (default cluster: a noisy neighbour of the server).
+ * Not the default bench: the issue's targets are read without it.
+ *
  * --driver raw: the clients use the lighter raw-socket driver (raw-driver.ts,
  * the C1M bench's) instead of `ws`: the clients share the machine with the
  * cluster, and every refused attempt costs them a whole handshake.
@@ -52,7 +61,7 @@
  * Flags: --connections 15000 --workers 3 --modes sdk,fixed --push-rate 300
  *        --connect-rate 2000 --connect-burst 4000 --max-starting 5000 --target-ms 1000
  *        --resume-concurrency 256 --hb 30000 --ramp-rate 1500 --timeout 180
- *        --scenario kill|connect --gateways N --cpu-hog SHARE
+ *        --scenario kill|connect --gateways N --cpu-hog SHARE --pin CLUSTER:LOAD --pin-hog cluster|load
  * Prints a table; the last line is one JSON object.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -69,6 +78,7 @@ import { splitWork } from '../generator/options.js';
 import type { Sample, WorkerArgs } from '../generator/worker.js';
 import { scrapeGateway, scrapeRouterResumes, type GatewayScrape } from '../lib/gateway-metrics.js';
 import { startCpuHog } from '../lib/cpu-hog.js';
+import { clusterPids, cpuListText, parsePin, pinAll, PinError, type PinPlan } from '../lib/cpu-pin.js';
 import { busyPct, machineInfo, machineJiffies } from '../lib/machine.js';
 import { Pusher } from '../lib/pusher.js';
 import { cpuMicros } from './proc-stats.js';
@@ -86,7 +96,7 @@ const { values: o } = benchArgs('bench:storm', { options: {
   'max-starting': { type: 'string', default: '5000' }, 'resume-concurrency': { type: 'string', default: '256' },
   hb: { type: 'string', default: '30000' }, 'ramp-rate': { type: 'string', default: '1500' }, timeout: { type: 'string', default: '180' },
   'target-ms': { type: 'string', default: '1000' }, scenario: { type: 'string', default: 'kill' }, gateways: { type: 'string' },
-  'cpu-hog': { type: 'string', default: '0' }, 'cpu-prof': { type: 'string' },
+  'cpu-hog': { type: 'string', default: '0' }, pin: { type: 'string' }, 'pin-hog': { type: 'string', default: 'cluster' }, 'cpu-prof': { type: 'string' },
   driver: { type: 'string', default: 'ws' }, baseline: { type: 'string' },
   'redis-stall': { type: 'string', default: '0' }, 'redis-stalls': { type: 'string', default: '3' }, 'redis-stall-at': { type: 'string', default: '1000' },
 } });
@@ -100,6 +110,18 @@ const HOG = Number(o['cpu-hog']);
 const N = Number(o.connections), W = Number(o.workers), PUSH_RATE = Number(o['push-rate']), TIMEOUT_S = Number(o.timeout);
 let modes: RetryModeName[] = [];
 try { modes = parseModes(o.modes); } catch (e) { process.stderr.write(`bench:storm: ${(e as Error).message}\n`); process.exit(2); }
+let PIN: PinPlan | undefined;
+try {
+  if (o['pin-hog'] !== 'cluster' && o['pin-hog'] !== 'load') throw new PinError(`--pin-hog must be cluster or load, got '${o['pin-hog']}'`);
+  if (o.pin !== undefined) PIN = parsePin(o.pin);
+  else if (process.argv.some((a) => a.startsWith('--pin-hog'))) throw new PinError('--pin-hog needs --pin');
+} catch (e) {
+  if (!(e instanceof PinError)) throw e;
+  process.stderr.write(`bench:storm: ${e.message}\n`);
+  process.exit(2);
+}
+/** With --pin: role → CPU list its threads were read back on, per cluster (the last one started). */
+let pinned: Record<string, string> = {};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => { process.stderr.write(`[bench:storm] ${s}\n`); };
 
@@ -115,6 +137,8 @@ async function forkWorkers<S>(shares: S[], agg: Aggregator, argsFor: (s: S) => W
     return w;
   });
   await Promise.all(workers.map((w) => nextMessage(w, 'ready')));
+  // They inherit the bench's CPUs; pinned again (and read back) so the report does not rest on inheritance.
+  if (PIN) Object.assign(pinned, pinAll(Object.fromEntries(workers.map((w, i) => [`worker${i}`, w.pid!])), PIN.load));
 }
 
 /** '' = this checkout; else the directory of the --baseline build. */
@@ -130,7 +154,14 @@ function stormCluster(mode: string): Promise<Cluster> {
     // A few loopback addresses stand in for 15,000 clients' addresses: no per-source budget.
     LONGLINK_SOURCE_CONNECT_RATE: '0',
     LONGLINK_HB_MIN_MS: '1000', LONGLINK_LOG_LEVEL: 'warn',
-  } }).then((c) => (cluster = c));
+  } }).then((c) => {
+    cluster = c;
+    if (PIN) {
+      pinned = { bench: cpuListText(PIN.load), ...pinAll(clusterPids(c), PIN.cluster) };
+      log(`${mode}: pinned the cluster to CPU ${cpuListText(PIN.cluster)} (${Object.keys(pinned).filter((k) => k !== 'bench').join(', ')}), this process and the clients to CPU ${cpuListText(PIN.load)}`);
+    }
+    return c;
+  });
 }
 
 interface Step { t: number; opened: number[]; started: number[]; rejected: number[]; limit: number[]; latencyMs: number[]; shed: number[] }
@@ -291,7 +322,7 @@ async function storm(mode: RetryModeName): Promise<StormResult> {
     ...(STALL_MS > 0 ? { store_stalls: { count: stalled, ms: STALL_MS }, closed_4003: stormCodes['4003'] ?? 0, left_out: N - agg.reconnect.n } : {}),
     unexpected_closes: agg.totals.unexpectedCloses, closes_by_code: agg.codes, attempt_to_hello_ms: agg.merged(['storm']).connect.summary(),
     push_error_samples: pusher.stats.errorSamples, machine_busy_pct_storm: busyPct(j0, j1),
-    timeline_1s: seconds, lost_by_phase: lost, best_window_s: [Math.round(win.from * 100) / 100, Math.round(win.to * 100) / 100],
+    ...(PIN ? { pinned: { ...pinned } } : {}), timeline_1s: seconds, lost_by_phase: lost, best_window_s: [Math.round(win.from * 100) / 100, Math.round(win.to * 100) / 100],
     timeline: steps.map((s) => ({ t: Math.round(s.t * 100) / 100, opened: s.opened, started: s.started, rejected: s.rejected, limit: s.limit, latency_ms: s.latencyMs, shed: s.shed })),
   };
 }
@@ -361,11 +392,15 @@ function printProfiles(): void {
 async function main(): Promise<void> {
   const machine = await machineInfo();
   log(`machine: ${machine.cpus} cores, busy ${machine.busy_pct_before}% before start (load avg ${machine.loadavg_1m})`);
+  // Before anything is forked: the workers and the hog inherit the load CPUs.
+  if (PIN) pinAll({ bench: process.pid }, PIN.load);
   const hog = HOG > 0 ? await startCpuHog(HOG) : undefined;
-  if (hog) log(`CPU hog running: ${HOG} of one core`);
+  if (hog && PIN && o['pin-hog'] === 'cluster') pinAll({ hog: hog.pid! }, PIN.cluster);
+  if (hog) log(`CPU hog running: ${HOG} of one core${PIN ? `, on the ${o['pin-hog']}'s CPU ${cpuListText(o['pin-hog'] === 'cluster' ? PIN.cluster : PIN.load)}` : ''}`);
   const admission = { target_ms: Number(o['target-ms']), max_starting: Number(o['max-starting']), connect_rate: Number(o['connect-rate']), connect_burst: Number(o['connect-burst']) };
   const head = { bench: 'storm', scenario: SCENARIO, driver: DRIVER, baseline: o.baseline, date: new Date().toISOString(), machine, connections: N, gateways: GATEWAYS, admission,
-    resume_concurrency: Number(o['resume-concurrency']) };
+    resume_concurrency: Number(o['resume-concurrency']),
+    ...(PIN ? { pin: { cluster: cpuListText(PIN.cluster), load: cpuListText(PIN.load), hog: HOG > 0 ? o['pin-hog'] : undefined } } : {}) };
   const builds: Array<{ build?: string; root: string }> = o.baseline
     ? [{ build: 'baseline', root: ensureBaseline(execFileSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8' }).trim(), o.baseline, log) }, { build: 'this', root: '' }]
     : [{ root: '' }];

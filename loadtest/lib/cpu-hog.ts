@@ -14,6 +14,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export interface CpuHog {
+  /** The hog's process (benchmarks pin it to a CPU). */
+  readonly pid: number | undefined;
   /** Stops the hog; resolves with the share of one core it used. */
   stop(): Promise<number>;
 }
@@ -30,6 +32,7 @@ export async function startCpuHog(share: number): Promise<CpuHog> {
   const killOnExit = (): void => { child.kill('SIGKILL'); };
   process.on('exit', killOnExit);
   return {
+    pid: child.pid,
     stop: () => new Promise<number>((resolve) => {
       child.once('message', (m: { share?: number }) => { process.off('exit', killOnExit); resolve(m.share ?? NaN); });
       child.send('stop');
