@@ -102,6 +102,18 @@ describe('read gate: waiting reads take turns by user', () => {
     assert.deepEqual(r.started, ['hold', 'a0', 'a1', 'a2', 'a3', 'a4']);
   });
 
+  it('a waiter of a released read that an earlier waiter of the same read cancelled does not run', () => {
+    const r = rig(1);
+    r.ask('hold', 'X');
+    const ran: string[] = [];
+    const second = (): void => { ran.push('second'); };
+    r.wait(() => { ran.push('first'); r.gate.cancel(second); }, 'ch:3', 'A');
+    r.wait(second, 'ch:3', 'B');
+    r.gate.release('ch:3');
+    assert.deepEqual(ran, ['first']);
+    assert.equal(r.counts.waiting, 0);
+  });
+
   it('a waiter whose turn starts no read leaves the room to the next in turn', async () => {
     const r = rig(1);
     r.ask('hold', 'X');

@@ -94,11 +94,18 @@ export class ReadGate {
     this.counts.waiting = this.waiters.size;
   }
 
-  /** The read `key` started: its waiters go now, out of turn (they share it). */
+  /**
+   * The read `key` started: its waiters go now, out of turn (they share it). One that an earlier one's `go`
+   * cancelled meanwhile does not run (the contract of cancel).
+   */
   release(key: string): void {
     const set = this.byKey.get(key);
     if (set === undefined) return;
-    for (const go of [...set]) { this.cancel(go); go(); }
+    for (const go of [...set]) {
+      if (!this.waiters.has(go)) continue;
+      this.cancel(go);
+      go();
+    }
   }
 
   /**
