@@ -14,12 +14,13 @@
  */
 import { bearerOf, keyMatcher } from '../shared/bearer.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
-import { fail, json, type ApiHandler, type ApiRequest, type Reply, type SendReply } from './http-body.js';
+import { fail, json, type ApiHandler, type ApiRequest, type Body, type Reply, type SendReply } from './http-body.js';
 import { batchJsonChunks, pushOutcomeJson } from './batch-json.js';
 import { bulkBudget } from './core/turn-budget.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
-import type { RouterCore } from './core/router-core.js';
+import type { PushOutcome, RouterCore } from './core/router-core.js';
+import type { InputResult, PushInput } from './core/push-input.js';
 import { parseKickBody, userId } from './schemas.js';
 import { parsePublishBody, parseSubscribeBody } from './channel-schemas.js';
 import type { ChannelService } from './core/channels.js';
@@ -33,7 +34,7 @@ import { listenUws } from './http-uws.js';
 const BULK_BODY_CHARS = 64 * 1024;
 
 /** The part of RouterCore the API uses (tests may substitute it). */
-export type RouterApi = Pick<RouterCore, 'parsePush' | 'parsePushPaced' | 'pushValidated' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
+export type RouterApi = Pick<RouterCore, 'parsePush' | 'parsePushPaced' | 'pushValidated' | 'pushSettled' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
 
 export interface RouterHttpOptions {
   core: RouterApi;
@@ -152,6 +153,18 @@ const isBatch = (v: unknown): boolean => typeof v === 'object' && v !== null && 
 
 const queryOf = (url: string): string => { const i = url.indexOf('?'); return i < 0 ? '' : url.slice(i + 1); };
 
+type JsonBody = { ok: true; value: unknown } | { ok: false; reply: Reply };
+
+function parseJson(text: string): JsonBody {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { ok: false, reply: fail(Errors.API_BAD_JSON, err instanceof Error ? err.message : undefined) };
+  }
+}
+
+const singleReply = (outcomes: PushOutcome[]): Reply => ({ status: 200, body: pushOutcomeJson(outcomes[0]!) });
+
 export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHttp> {
   const handler = apiHandler(opts);
   const listen: ListenOptions = { host: opts.host, port: opts.port, maxBodyBytes: opts.limits.maxBodyBytes, console: opts.console, log: opts.log };
@@ -171,31 +184,47 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
    * requests whose bodies complete in the same socket read would otherwise
    * parse one after another in one event-loop turn.
    */
-  async function jsonBody(req: ApiRequest): Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }> {
-    const b = await req.body(limits.maxBodyBytes);
+  function jsonBody(req: ApiRequest): Promise<JsonBody> {
+    return req.body(limits.maxBodyBytes).then(parsedBody);
+  }
+
+  /** jsonBody once the body is read: parsed in the call unless a big body waits for the turn budget first. */
+  function parsedBody(b: Body): JsonBody | Promise<JsonBody> {
     if (!b.ok) return b;
-    if (b.text.length > BULK_BODY_CHARS && bulkBudget.spent()) await bulkBudget.pace();
-    try {
-      return { ok: true, value: JSON.parse(b.text) as unknown };
-    } catch (err) {
-      return { ok: false, reply: fail(Errors.API_BAD_JSON, err instanceof Error ? err.message : undefined) };
+    if (b.text.length > BULK_BODY_CHARS && bulkBudget.spent()) return bulkBudget.pace().then(() => parseJson(b.text));
+    return parseJson(b.text);
+  }
+
+  /**
+   * POST /v1/push once its body is read. A single message stored and routed
+   * in the call (RouterCore.pushSettled) is answered in the same call: no
+   * promise or microtask between the body's last bytes and the answer.
+   */
+  function pushReply(body: JsonBody): Reply | Promise<Reply> {
+    if (!body.ok) return body.reply;
+    // A single message is validated in one step; only a batch's messages are paced (turn budget).
+    if (isBatch(body.value)) return core.parsePushPaced(body.value).then(pushInputReply);
+    return pushInputReply(core.parsePush(body.value));
+  }
+
+  function pushInputReply(parsed: InputResult<PushInput>): Reply | Promise<Reply> {
+    if (!parsed.ok) return fail(parsed.error, parsed.message);
+    const v = parsed.value;
+    if (v.kind === 'single') {
+      const out = core.pushSettled([v.push]);
+      return Array.isArray(out) ? singleReply(out) : out.then(singleReply);
     }
+    // A batch's answer can be ~9 MB (100,000 results): written in slices, one per turn (batch-json.ts).
+    return core.pushValidated(v.pushes).then((outcomes): Reply => ({ status: 200, body: '', chunks: batchJsonChunks(outcomes) }));
   }
 
   const routes: Record<string, Route> = {
     '/v1/push': {
       method: 'POST', auth: true,
-      handler: async (req) => {
-        const body = await jsonBody(req);
-        if (!body.ok) return body.reply;
-        // A single message is validated in one step; only a batch's messages are paced (turn budget).
-        const parsed = isBatch(body.value) ? await core.parsePushPaced(body.value) : core.parsePush(body.value);
-        if (!parsed.ok) return fail(parsed.error, parsed.message);
-        const v = parsed.value;
-        if (v.kind === 'single') return { status: 200, body: pushOutcomeJson((await core.pushValidated([v.push]))[0]!) };
-        // A batch's answer can be ~9 MB (100,000 results): written in slices, one per turn (batch-json.ts).
-        return { status: 200, body: '', chunks: batchJsonChunks(await core.pushValidated(v.pushes)) };
-      },
+      handler: (req) => req.body(limits.maxBodyBytes).then((b) => {
+        const body = parsedBody(b);
+        return body instanceof Promise ? body.then(pushReply) : pushReply(body);
+      }),
     },
     '/v1/presence/:user': {
       method: 'GET', auth: true,
@@ -319,22 +348,32 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
       observed(m?.template ?? 'unknown', req.method, r.status, t0);
       return r.status;
     };
-    // A reply written in the send() call (the usual one) finishes here, without a promise of its own.
-    const finish = (r: Reply): number | Promise<number> => {
-      const sending = send(r);
-      return sending === undefined ? done(r) : sending.then(() => done(r));
-    };
-    return replied.then(finish, (err: unknown) => {
-      if (err instanceof LonglinkError) {
-        const retry = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
-        return finish({ status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) });
-      }
-      log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');
-      return finish(fail(Errors.INTERNAL));
-    }).catch((err: unknown) => {
-      // A failed send (the client went away mid-answer): nothing left to answer.
+    // A failed send (the client went away mid-answer): nothing left to answer.
+    const notSent = (err: unknown): number => {
       log.debug({ err: err instanceof Error ? err.message : String(err) }, 'http reply not sent');
       return 0;
+    };
+    // A reply written in the send() call (the usual one) finishes here, without a promise of its own. Never throws
+    // (nor does the failure arm below): the promise serve returns never rejects, without a catch() step of its own.
+    const finish = (r: Reply): number | Promise<number> => {
+      try {
+        const sending = send(r);
+        return sending === undefined ? done(r) : sending.then(() => done(r)).catch(notSent);
+      } catch (err) {
+        return notSent(err);
+      }
+    };
+    return replied.then(finish, (err: unknown) => {
+      try {
+        if (err instanceof LonglinkError) {
+          const retry = err.retryAfterMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))) } : undefined;
+          return finish({ status: err.status, body: JSON.stringify(err.toJSON()), ...(retry ? { headers: retry } : {}) });
+        }
+        log.error({ err: err instanceof Error ? err.message : String(err) }, 'http handler failed');
+        return finish(fail(Errors.INTERNAL));
+      } catch (e) {
+        return notSent(e);
+      }
     });
   };
 

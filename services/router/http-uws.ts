@@ -33,9 +33,6 @@ import { serveConsoleUws } from './console/uws-http.js';
 import { declaredTooLarge, DISCARD_FACTOR, fail, JSON_TYPE, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
 import type { ListenOptions, RouterHttp } from './http-api.js';
 
-/** The request headers the handling reads (http-api.ts), and the trace context. */
-const HEADERS = ['authorization', 'content-type', 'content-length', 'traceparent', 'tracestate'] as const;
-
 /**
  * The idle time a kept-alive connection may be reused for, announced on every answer that keeps it open
  * (`Keep-Alive: timeout=5`, what node:http says and does). uWS closes a connection idle for 10 s, give or take
@@ -45,6 +42,9 @@ const HEADERS = ['authorization', 'content-type', 'content-length', 'traceparent
  * early) now drop the connection at 4 s, well before the server can close it.
  */
 export const KEEP_ALIVE_HINT = 'timeout=5';
+
+/** A header as uWS reads it ('' when absent), or undefined when absent. */
+const present = (v: string): string | undefined => (v === '' ? undefined : v);
 
 /** Status line and headers of a reply (inside a cork). `connection` is uWS's to write: it follows the end() call's close flag. */
 function writeHead(res: HttpResponse, r: Reply, close: boolean): void {
@@ -59,7 +59,12 @@ function writeHead(res: HttpResponse, r: Reply, close: boolean): void {
 class UwsExchange implements ApiRequest {
   readonly method: string;
   readonly url: string;
-  private readonly headers: Record<string, string> = {};
+  // The request headers the handling reads (http-api.ts) and the trace context, in fields: undefined if absent.
+  private readonly authorization: string | undefined;
+  private readonly contentType: string | undefined;
+  private readonly contentLength: string | undefined;
+  private readonly traceparent: string | undefined;
+  private readonly tracestate: string | undefined;
   /** The client sent `Expect: 100-continue` (uWS already answered it). */
   private readonly expects: boolean;
   aborted = false;
@@ -76,15 +81,16 @@ class UwsExchange implements ApiRequest {
   private waiter: (() => void) | undefined;
   private writable: (() => void) | undefined;
 
-  constructor(private readonly res: HttpResponse, req: HttpRequest, private readonly cap: number) {
+  /** `path`: req.getUrl(), read once by the caller. */
+  constructor(private readonly res: HttpResponse, req: HttpRequest, path: string, private readonly cap: number) {
     this.method = req.getMethod().toUpperCase();
     const q = req.getQuery();
-    const path = req.getUrl();
     this.url = q ? `${path}?${q}` : path;
-    for (const name of HEADERS) {
-      const v = req.getHeader(name);
-      if (v !== '') this.headers[name] = v;
-    }
+    this.authorization = present(req.getHeader('authorization'));
+    this.contentType = present(req.getHeader('content-type'));
+    this.contentLength = present(req.getHeader('content-length'));
+    this.traceparent = present(req.getHeader('traceparent'));
+    this.tracestate = present(req.getHeader('tracestate'));
     this.expects = req.getHeader('expect').toLowerCase() === '100-continue';
     res.onAborted(() => {
       this.aborted = true;
@@ -117,18 +123,27 @@ class UwsExchange implements ApiRequest {
     if (isLast) this.waiter?.();
   }
 
-  header(name: string): string | undefined { return this.headers[name]; }
+  header(name: string): string | undefined {
+    switch (name) {
+      case 'authorization': return this.authorization;
+      case 'content-type': return this.contentType;
+      case 'content-length': return this.contentLength;
+      case 'traceparent': return this.traceparent;
+      case 'tracestate': return this.tracestate;
+      default: return undefined;
+    }
+  }
 
   traceCarrier(): Record<string, string> {
     const c: Record<string, string> = {};
-    if (this.headers.traceparent !== undefined) c.traceparent = this.headers.traceparent;
-    if (this.headers.tracestate !== undefined) c.tracestate = this.headers.tracestate;
+    if (this.traceparent !== undefined) c.traceparent = this.traceparent;
+    if (this.tracestate !== undefined) c.tracestate = this.tracestate;
     return c;
   }
 
   body(max: number): Promise<Body> {
     this.claimed = true;
-    const declared = declaredTooLarge(this.headers['content-length'], max);
+    const declared = declaredTooLarge(this.contentLength, max);
     if (declared) return Promise.resolve(declared);
     // One promise per request, settled by data() (the last chunk, or over the limit) or an abort.
     if (!this.ended && !this.over && !this.aborted) return new Promise<Body>((resolve) => { this.waiter = () => { this.waiter = undefined; resolve(this.taken(max)); }; });
@@ -217,7 +232,7 @@ export async function listenUws(h: ApiHandler, o: ListenOptions): Promise<Router
       void serveConsoleUws(o.console, res, req).then((status) => { h.observed(consoleRoute(path), method, status, t0); settled(); });
       return;
     }
-    const x = new UwsExchange(res, req, o.maxBodyBytes);
+    const x = new UwsExchange(res, req, path, o.maxBodyBytes);
     inFlight++;
     void h.serve(x, (r) => x.send(r), t0).then(settled, settled); // serve never rejects; if it ever did, the count must still drop
   });

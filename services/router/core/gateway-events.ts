@@ -12,7 +12,7 @@ import type { Logger } from '../../shared/log.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
 import { bump } from '../../shared/stats.js';
 import { NO_TRACING, type TraceHooks } from '../../shared/trace-hooks.js';
-import type { SeqPosition } from './inbox.js';
+import type { AckResult, SeqPosition } from './inbox.js';
 import { firstChunk, readPage, type Page } from './inbox-page.js';
 import { composeResumeRead, type ResumeRead } from './resume-read.js';
 import type { RouterOutbound } from './ports.js';
@@ -303,8 +303,21 @@ export class GatewayEvents {
     const mode = this.d.options.ackReceipts;
     const publish = (mode === true && this.d.out.ackReceiptsHeard?.() !== false) || (mode === 'await' && this.d.out.ackReceiptsWanted?.() === true);
     const list = publish || this.events.wants('push.acked');
-    const res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) =>
-      this.d.inbox.ack(u, d, seq, { ...(list ? { list: true } : {}), ...(epoch !== undefined ? { epoch } : {}) }))));
+    const optsOf = (epoch: number | undefined): { list?: boolean; epoch?: number } | undefined =>
+      (epoch !== undefined ? { list, epoch } : list ? LIST : undefined);
+    const inbox = this.d.inbox;
+    let res: AckResult[];
+    if (inbox.ackNow !== undefined) {
+      // An in-process inbox (memory): the batch applied in this call, without a promise per ack.
+      try {
+        res = new Array<AckResult>(acks.length);
+        for (let i = 0; i < acks.length; i++) { const [u, d, seq, epoch] = acks[i]!; res[i] = inbox.ackNow(u, d, seq, optsOf(epoch)); }
+      } catch (err) {
+        res = await this.d.store('ack', Promise.reject(err instanceof Error ? err : new Error(String(err))));
+      }
+    } else {
+      res = await this.d.store('ack', Promise.all(acks.map(([u, d, seq, epoch]) => inbox.ack(u, d, seq, optsOf(epoch)))));
+    }
     const ts = this.d.clock.wallNow();
     const events: AckEvent[] = [];
     for (let i = 0; i < res.length; i++) {
@@ -335,6 +348,9 @@ export class GatewayEvents {
     }
   }
 }
+
+/** An ack's options when it lists what it covered and names no epoch (shared: the inbox only reads them). */
+const LIST = Object.freeze({ list: true });
 
 /** A page read under another epoch than `pos` (the sequence restarted in between) has no latest seq to give: 0. */
 function reply(pos: SeqPosition, page: Page): FetchReply {

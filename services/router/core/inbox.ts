@@ -124,6 +124,13 @@ export interface Inbox {
    */
   ack(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): Promise<AckResult>;
 
+  /**
+   * ack() answered synchronously (throws what the promise would reject
+   * with): only a store that does its work in process offers it (the memory
+   * inbox), so a batch of acks is applied without a promise per ack.
+   */
+  ackNow?(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): AckResult;
+
   /** The device's ack cursor (0 if it never acked or its cursor expired). */
   acked(user: string, device: string): Promise<number>;
 

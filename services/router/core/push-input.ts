@@ -80,8 +80,10 @@ const AWAIT_FOR: readonly string[] = ['delivered', 'acked'] satisfies AwaitFor[]
 function message(m: unknown, at: string, limits: PushLimits, issues: Issues): ValidPush | undefined {
   if (!isObject(m)) { issues.add(at, 'must be a JSON object'); return undefined; }
   const before = issues.count;
-  const unknown = Object.keys(m).filter((k) => !KNOWN.has(k));
-  if (unknown.length > 0) issues.add(at, `Unrecognized key${unknown.length > 1 ? 's' : ''}: ${unknown.map((k) => JSON.stringify(k)).join(', ')}`);
+  let unknown: string[] | undefined;
+  // Own keys only, as Object.keys; the array is made only for a key that is not known.
+  for (const k in m) if (!KNOWN.has(k) && Object.hasOwn(m, k)) (unknown ??= []).push(k);
+  if (unknown !== undefined) issues.add(at, `Unrecognized key${unknown.length > 1 ? 's' : ''}: ${unknown.map((k) => JSON.stringify(k)).join(', ')}`);
   let users: string[] | undefined;
   if (m.user !== undefined) {
     if (checkId(m.user, join(at, 'user'), 'user id', issues)) users = [m.user];
@@ -128,18 +130,23 @@ function message(m: unknown, at: string, limits: PushLimits, issues: Issues): Va
   } as unknown as ValidPush;
 }
 
+/** The shortest JSON text of a value nesting deeper than MAX_DATA_DEPTH (withinDepth): MAX_DATA_DEPTH + 1 levels of `[]`. */
+const DEEP_CHARS = 2 * (MAX_DATA_DEPTH + 1);
+
 /** `data`: present, a JSON value, within MAX_DATA_DEPTH, serialised within maxPushBytes. */
 function serialiseData(m: Record<string, unknown>, path: string, limits: PushLimits, issues: Issues): string | undefined {
   if (!('data' in m) || m.data === undefined) { issues.add(path, 'is required (any JSON value; null is allowed)'); return undefined; }
-  if (!withinDepth(m.data, MAX_DATA_DEPTH)) {
-    issues.add(path, `nests deeper than ${MAX_DATA_DEPTH} levels (clients must reject such a push: docs/protocol.md)`);
-    return undefined;
-  }
   let s: string | undefined;
   try {
     s = JSON.stringify(m.data);
   } catch {
     s = undefined;
+  }
+  // The depth walk only where it can fail: nesting past MAX_DATA_DEPTH takes an opening and a closing bracket per
+  // level, so its text is at least DEEP_CHARS long (a value that did not serialise is walked too, as before).
+  if ((typeof s !== 'string' || s.length >= DEEP_CHARS) && !withinDepth(m.data, MAX_DATA_DEPTH)) {
+    issues.add(path, `nests deeper than ${MAX_DATA_DEPTH} levels (clients must reject such a push: docs/protocol.md)`);
+    return undefined;
   }
   if (typeof s !== 'string') { issues.add(path, 'must be a JSON value'); return undefined; }
   // UTF-8 size is at most 3 bytes per UTF-16 unit: count exactly only when it could matter.

@@ -68,8 +68,22 @@ export class PushRouting {
    * that await receipts then wait for them (receipts.ts settleReceipts).
    */
   answer(pushes: readonly ValidPush[], outcomes: PushOutcome[], ctx: RouteContext): Promise<PushOutcome[]> {
+    const a = this.answerNow(pushes, outcomes, ctx);
+    return Array.isArray(a) ? Promise.resolve(a) : a;
+  }
+
+  /**
+   * answer() without a promise when nothing waits (no delivery queued for
+   * the turn's flush, no receipts awaited): the outcomes themselves. The
+   * in-turn path (the core's pushSettled) answers its request in the same
+   * call then, not a microtask later.
+   */
+  answerNow(pushes: readonly ValidPush[], outcomes: PushOutcome[], ctx: RouteContext): PushOutcome[] | Promise<PushOutcome[]> {
+    let awaits = false;
+    for (let i = 0; i < pushes.length && !awaits; i++) awaits = pushes[i]!.awaitMs !== undefined;
+    if (!ctx.queued && !awaits) return outcomes;
     const sent = ctx.queued ? this.deliveries.published : Promise.resolve();
-    return pushes.some((p) => p.awaitMs !== undefined) ? sent.then(() => settleReceipts(pushes, outcomes, this.deps.stats.pushes)) : sent.then(() => outcomes);
+    return awaits ? sent.then(() => settleReceipts(pushes, outcomes, this.deps.stats.pushes)) : sent.then(() => outcomes);
   }
 
   /**

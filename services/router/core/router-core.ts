@@ -138,8 +138,24 @@ export class RouterCore {
    * Traced as `longlink.router.push` (child of the API request's span): the deliveries' publish spans hang off it.
    */
   pushValidated(pushes: readonly ValidPush[]): Promise<PushOutcome[]> {
-    if (!this.trace.enabled) return this.pushNow(pushes) ?? this.routeBatch(pushes);
+    if (!this.trace.enabled) {
+      const now = this.pushNow(pushes);
+      if (now === undefined) return this.routeBatch(pushes);
+      return Array.isArray(now) ? Promise.resolve(now) : now;
+    }
     return this.trace.span('longlink.router.push', { attrs: { 'longlink.messages': pushes.length } }, () => this.routeBatch(pushes));
+  }
+
+  /**
+   * pushValidated, answered without a promise when the push was stored and
+   * routed in this call and nothing is left to wait for (pushNow, no
+   * `await_ms`): the HTTP API then writes its answer in the same turn, with
+   * no microtask in between. Same outcomes, errors (a rejected promise) and
+   * order as pushValidated.
+   */
+  pushSettled(pushes: readonly ValidPush[]): PushOutcome[] | Promise<PushOutcome[]> {
+    if (this.trace.enabled) return this.pushValidated(pushes);
+    return this.pushNow(pushes) ?? this.routeBatch(pushes);
   }
 
   /**
@@ -155,7 +171,7 @@ export class RouterCore {
    * STORE_UNAVAILABLE through the same StoreCall. Undefined: not eligible,
    * take routeBatch.
    */
-  private pushNow(pushes: readonly ValidPush[]): Promise<PushOutcome[]> | undefined {
+  private pushNow(pushes: readonly ValidPush[]): PushOutcome[] | Promise<PushOutcome[]> | undefined {
     const now = this.pushStore.appendAndLookupNow;
     if (now === undefined || pushes.length > 1) return undefined;
     const p = pushes[0];
@@ -173,7 +189,7 @@ export class RouterCore {
       return this.store('append', Promise.reject(err instanceof Error ? err : new Error(String(err))));
     }
     const ctx = this.routing.context(false, this.deps.out.deliversInProcess !== undefined);
-    return this.routing.answer(pushes, this.routing.routeInTurn(pushes, entries, (k) => located[k]!, ctx), ctx);
+    return this.routing.answerNow(pushes, this.routing.routeInTurn(pushes, entries, (k) => located[k]!, ctx), ctx);
   }
 
   private async routeBatch(pushes: readonly ValidPush[]): Promise<PushOutcome[]> {

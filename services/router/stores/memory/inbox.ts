@@ -167,6 +167,11 @@ export class MemoryInbox implements Inbox {
   }
 
   async ack(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): Promise<AckResult> {
+    return this.ackNow(user, device, seq, opts);
+  }
+
+  /** ack(), synchronously (the router's applyAcks: gateway-events.ts). */
+  ackNow(user: string, device: string, seq: number, opts?: { list?: boolean; epoch?: number }): AckResult {
     const u = this.users.get(user);
     if (!u) return opts?.list === true ? { cursor: 0, trimmed: 0, acked: [] } : { cursor: 0, trimmed: 0 };
     const now = this.clock.now();

@@ -131,13 +131,26 @@ export class MemoryPresence implements Presence {
     return this.lookupNow(user);
   }
 
-  /** lookup(), synchronously (the memory push store: push-store.ts). */
+  /** lookup(), synchronously: copies of the entries, the caller's to keep or change. */
   lookupNow(user: string): PresenceEntry[] {
+    const out = this.lookupShared(user);
+    for (let i = 0; i < out.length; i++) out[i] = { ...out[i]! };
+    return out;
+  }
+
+  /**
+   * lookupNow() without copying the entries (the array is new): the directory's own objects,
+   * read-only for the caller (the memory push store: push-store.ts, whose
+   * router reads each entry's gateway once, in the call). Safe to share
+   * because an entry is never changed in place: online() replaces it with a
+   * new object, offline() and the sweeps drop it.
+   */
+  lookupShared(user: string): PresenceEntry[] {
     const entries = this.users.get(user);
     if (!entries) return [];
     const now = this.clock.now();
     const out: PresenceEntry[] = [];
-    for (const e of entries.values()) if (this.alive(this.gws.get(e.gateway), now)) out.push({ ...e });
+    for (const e of entries.values()) if (this.alive(this.gws.get(e.gateway), now)) out.push(e);
     return out;
   }
 

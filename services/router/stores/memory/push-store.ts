@@ -24,6 +24,7 @@ export class MemoryPushStore implements PushStore {
 
   appendAndLookupNow(user: string, entry: InboxEntry, opts?: { idempotencyKey?: string }): Located {
     const appended = this.inbox.appendNow(user, entry, opts);
-    return { appended, entries: appended.duplicate ? [] : this.presence.lookupNow(user) };
+    // The directory's entries, not copies (MemoryPresence.lookupShared): the router only reads them.
+    return { appended, entries: appended.duplicate ? [] : this.presence.lookupShared(user) };
   }
 }
