@@ -190,6 +190,45 @@ export function webhookShareContract(make: (share: { maxJobs: number; maxBytes: 
     } finally { await q.close(); }
   });
 
+  it('dead letters have a share per user: past it a user\'s dead letters are dropped (dead() false) while other users\' are kept; a replay frees it', async () => {
+    const q = await make({ maxJobs: 2, maxBytes: 1_000_000 });
+    const kept: Array<[string, boolean]> = [];
+    let kill = true;
+    try {
+      const c = await q.consume('s-dead', 4, async (j) => {
+        if (kill) kept.push([j.job.id, await j.dead({ job: j.job, attempts: j.attempt, reason: 'HTTP 500', deadAt: Date.now() })]);
+        else await j.ack();
+      });
+      const dieAll = async (jobs: WebhookJob[], what: string): Promise<void> => {
+        const before = kept.length;
+        await Promise.all(jobs.map((j) => q.enqueue(j)));
+        await until(() => kept.length === before + jobs.length, 5000, what);
+      };
+      try {
+        await dieAll([of('s-dead', 'alice', 0), of('s-dead', 'alice', 1)], 'alice 0 and 1 dead');
+        // Her queue share is free again (dead letters left the queue), her dead-letter share is not.
+        await until(async () => { try { await dieAll([of('s-dead', 'alice', 2)], 'alice 2 dead'); return true; } catch (e) { if (!refusedByShare(e)) throw e; return false; } }, 5000, 'alice queues again');
+        await dieAll([of('s-dead', 'alice', 3), of('s-dead', 'bob', 0), of('s-dead', undefined, 0)], 'alice 3, bob 0 and an event about no user dead');
+        assert.deepEqual(Object.fromEntries(kept), {
+          'msg_s-dead_alice_0': true, 'msg_s-dead_alice_1': true, 'msg_s-dead_alice_2': false, 'msg_s-dead_alice_3': false,
+          'msg_s-dead_bob_0': true, 'msg_s-dead_none_0': true,
+        });
+        assert.equal(await q.deadCount('s-dead'), 4);
+        assert.deepEqual((await q.listDead('s-dead', 10)).map((d) => d.job.id).sort(), ['msg_s-dead_alice_0', 'msg_s-dead_alice_1', 'msg_s-dead_bob_0', 'msg_s-dead_none_0']);
+        assert.ok((await q.listDead('s-dead', 10)).every((d) => Object.keys(d).sort().join() === 'attempts,deadAt,job,reason'), 'the listing shows no share charge');
+        // The replay path is unchanged: every dead letter goes back, and alice's dead-letter share is hers again.
+        kill = false;
+        assert.equal(await q.replayDead('s-dead', 10), 4);
+        await until(async () => (await q.depth('s-dead')) === 0 && (await q.deadCount('s-dead')) === 0, 5000, 'replayed and delivered');
+        kill = true;
+        await until(async () => {
+          await dieAll([of('s-dead', 'alice', kept.length + 10)], 'alice dies again');
+          return kept[kept.length - 1]![1];
+        }, 5000, 'alice\'s dead letters kept again after the replay');
+      } finally { await c.stop(); }
+    } finally { await q.close(); }
+  });
+
   it('an event\'s copies enqueued together: each endpoint gets its copy, charged one job each; past the share the later copies are refused, as one by one', async () => {
     const q = await make({ maxJobs: 4, maxBytes: 1_000_000 });
     const eps = ['s-ev1', 's-ev2', 's-ev3'];

@@ -12,6 +12,11 @@
  * replay moves only as many dead letters as the queue has room for.
  * With `share`, one key (user) holds at most its share of the jobs and
  * bytes (core/share.ts): its new jobs past it are refused, retries never.
+ * Dead letters have a share of their own with the same numbers: a job dying
+ * while its key holds its share of the dead letters is dropped (dead()
+ * resolves false), so one user's failing events cannot push every other
+ * user's dead letters out of the bound. Dead letters of replayed jobs carry
+ * no key (a replay is the operator's) and are not charged.
  */
 import type { LeasedJob, QueueConsumer, WebhookEvent, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
@@ -33,7 +38,8 @@ interface Lane {
   ready: Entry[];
   /** Handed out and not settled, or waiting for a retry timer. */
   held: number;
-  dead: Array<DeadLetter & { bytes: number }>;
+  /** `key`: the dead-letter share it is charged to. */
+  dead: Array<DeadLetter & { bytes: number; key?: string }>;
   consumer?: { concurrency: number; handle: (j: LeasedJob) => Promise<void>; active: number };
 }
 
@@ -49,10 +55,13 @@ export class MemoryWebhookQueue implements WebhookQueue {
   private deadBytes = 0;
   private readonly bounds: MemoryQueueBounds;
   private readonly share: ShareLedger | undefined;
+  /** The dead letters' share (the same limits, its own counts). */
+  private readonly deadShare: ShareLedger | undefined;
 
   constructor(bounds: Partial<MemoryQueueBounds> = {}) {
     this.bounds = Object.freeze({ ...DEFAULT_BOUNDS, ...bounds });
     this.share = bounds.share ? new ShareLedger(bounds.share) : undefined;
+    this.deadShare = bounds.share ? new ShareLedger(bounds.share) : undefined;
   }
 
   /** Jobs and bytes held, and dead letters: what the bounds apply to. */
@@ -140,7 +149,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
     return {
       job: e.job, attempt: e.attempts,
       ack: async () => { settle(); this.release(e); },
-      dead: async (letter) => { settle(); this.release(e); this.addDead(l, letter, e.bytes); },
+      dead: async (letter) => { settle(); this.release(e); return this.addDead(l, letter, e.bytes, e.key); },
       retry: async (delayMs) => {
         if (settled) throw new Error('lease already settled');
         settled = true;
@@ -157,18 +166,27 @@ export class MemoryWebhookQueue implements WebhookQueue {
     };
   }
 
-  /** Keeps the dead letters within the bounds: the longest-dead (across endpoints) go first. */
-  private addDead(l: Lane, letter: DeadLetter, bytes: number): void {
-    l.dead.push({ ...letter, bytes });
+  /**
+   * Keeps the dead letters within the bounds: the longest-dead (across endpoints) go first. A letter past its key's
+   * dead-letter share is not kept (false).
+   */
+  private addDead(l: Lane, letter: DeadLetter, bytes: number, key: string | undefined): boolean {
+    if (key !== undefined && this.deadShare && this.deadShare.takeCopies(key, bytes, 1).taken === 0) return false;
+    l.dead.push({ ...letter, bytes, key });
     this.deadJobs++;
     this.deadBytes += bytes;
     while (this.deadJobs > this.bounds.maxJobs || this.deadBytes > this.bounds.maxBytes) {
       let oldest: Lane | undefined;
       for (const x of this.lanes.values()) if (x.dead.length > 0 && (oldest === undefined || x.dead[0]!.deadAt < oldest.dead[0]!.deadAt)) oldest = x;
-      const d = oldest!.dead.shift()!;
-      this.deadJobs--;
-      this.deadBytes -= d.bytes;
+      this.dropDead(oldest!.dead.shift()!);
     }
+    return true;
+  }
+
+  private dropDead(d: { bytes: number; key?: string }): void {
+    this.deadJobs--;
+    this.deadBytes -= d.bytes;
+    if (d.key !== undefined) this.deadShare?.release(d.key, d.bytes);
   }
 
   async depth(endpoint: string): Promise<number> {
@@ -181,7 +199,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   async listDead(endpoint: string, limit: number): Promise<DeadLetter[]> {
-    return this.lane(endpoint).dead.slice(0, limit).map(({ bytes: _b, ...d }) => d);
+    return this.lane(endpoint).dead.slice(0, limit).map(({ bytes: _b, key: _k, ...d }) => d);
   }
 
   async replayDead(endpoint: string, limit: number): Promise<number> {
@@ -191,8 +209,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
     let n = 0;
     while (n < limit && l.dead.length > 0 && this.roomFor(1, l.dead[0]!.bytes) === 1) {
       const d = l.dead.shift()!;
-      this.deadJobs--;
-      this.deadBytes -= d.bytes;
+      this.dropDead(d);
       this.take(d.bytes);
       l.ready.push({ job: { ...d.job, createdAt: now }, attempts: 0, bytes: d.bytes });
       n++;

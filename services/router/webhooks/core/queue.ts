@@ -21,8 +21,13 @@ export interface LeasedJob {
   ack(): Promise<void>;
   /** Hand it out again after `delayMs`. */
   retry(delayMs: number): Promise<void>;
-  /** Move it to the dead letters (then gone from the queue). */
-  dead(letter: DeadLetter): Promise<void>;
+  /**
+   * Move it to the dead letters (then gone from the queue). Resolves false when
+   * the dead letter was dropped instead: its user (the key the job was charged
+   * to) already holds its share of the dead letters (the same numbers as the
+   * queue's share, counted apart); the job still leaves the queue.
+   */
+  dead(letter: DeadLetter): Promise<boolean>;
   /** Still working on it: extends the lease (slow receivers). */
   working(): void;
 }
