@@ -199,10 +199,10 @@ export function webhookShareContract(make: (share: { maxJobs: number; maxBytes: 
         if (kill) kept.push([j.job.id, await j.dead({ job: j.job, attempts: j.attempt, reason: 'HTTP 500', deadAt: Date.now() })]);
         else await j.ack();
       });
-      const dieAll = async (jobs: WebhookJob[], what: string): Promise<void> => {
+      const dieAll = async (events: WebhookEvent[], what: string): Promise<void> => {
         const before = kept.length;
-        await Promise.all(jobs.map((j) => q.enqueue(j)));
-        await until(() => kept.length === before + jobs.length, 5000, what);
+        await Promise.all(events.flatMap((e) => q.enqueueEvent(e, ['s-dead'])));
+        await until(() => kept.length === before + events.length, 5000, what);
       };
       try {
         await dieAll([of('s-dead', 'alice', 0), of('s-dead', 'alice', 1)], 'alice 0 and 1 dead');
