@@ -27,6 +27,8 @@
  * max_age, horizon + 1 h, after that).
  * With several routers the share is per router: a user whose events are
  * made at R routers holds at most R shares.
+ * Dead letters have a share of their own, kept the same way on subjects of
+ * their own (`dead_settled`; jetstream-queue.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -64,11 +66,21 @@ export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<Shar
   });
 }
 
+/** A tag as a header or a dead letter carries it (`<origin>/<key>/<bytes>/<gen>`); undefined when malformed. */
+export function parseShareTag(v: unknown): ShareTag | undefined {
+  const m = typeof v === 'string' ? TOKEN.exec(v) : null;
+  return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
+}
+
+/** A tag as a header or a dead letter carries it. */
+export const formatShareTag = (t: ShareTag): string => `${t.origin}/${item(t)}`;
+
 /** Publishes settle notices: the tags of one event-loop turn, one message per origin. */
 export class ShareNotices {
   private due = new Map<string, string[]>();
   private timer: NodeJS.Immediate | undefined;
-  constructor(private readonly nc: NatsConnection, private readonly prefix: string) {}
+  /** `kind`: the subjects' token (`settled`, or `dead_settled` for the dead letters' share). */
+  constructor(private readonly nc: NatsConnection, private readonly prefix: string, private readonly kind = 'settled') {}
 
   settled(tags: Iterable<ShareTag>): void {
     for (const t of tags) {
@@ -79,7 +91,7 @@ export class ShareNotices {
   }
 
   private publish(origin: string, text: string): void {
-    try { this.nc.publish(`${this.prefix}.webhooks.settled.${origin}`, text); } catch { /* closed: the origin's charges lapse (or it restarted) */ }
+    try { this.nc.publish(`${this.prefix}.webhooks.${this.kind}.${origin}`, text); } catch { /* closed: the origin's charges lapse (or it restarted) */ }
   }
 
   flush(): void {
@@ -103,7 +115,8 @@ export class ShareNotices {
 /**
  * This router's ledger: charges on enqueue, releases on the notices addressed
  * to it, cleared on a reconnect; a charge whose notice never comes lapses
- * after `lapseMs` (core/share.ts).
+ * after `lapseMs` (core/share.ts). `kind` 'dead': the dead letters' share,
+ * released on subjects of its own.
  */
 export class JetStreamShare {
   readonly origin = randomBytes(6).toString('hex');
@@ -111,9 +124,10 @@ export class JetStreamShare {
   private readonly sub: Subscription;
   private readonly status: { stop(): void };
   /** `hash`: the user's key (keyOf; tests count the calls). */
-  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, lapseMs: number, log: Logger, private readonly hash: (user: string) => string = keyOf) {
+  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, lapseMs: number, log: Logger,
+    private readonly hash: (user: string) => string = keyOf, kind: 'queue' | 'dead' = 'queue') {
     const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
-    const subject = `${prefix}.webhooks.settled.${this.origin}`;
+    const subject = `${prefix}.webhooks.${kind === 'queue' ? 'settled' : 'dead_settled'}.${this.origin}`;
     this.sub = nc.subscribe(subject, {
       // An error (the subscription denied by NATS permissions) comes with no message: reading it would throw in the client's reader and wedge the connection.
       callback: (err, m) => {
@@ -129,20 +143,17 @@ export class JetStreamShare {
     void (async () => { for await (const s of it) if (s.type === 'reconnect') ledger.clear(); })().catch(() => undefined);
   }
 
-  /** Charges `user`'s job of `bytes` (throws WebhookShareError past the share); returns its tag. */
-  charge(user: string, bytes: number): ShareTag {
-    const c = this.chargeEvent(user, bytes, 1);
-    if (c.taken === 0) throw c.refusal!;
-    return c.tag;
-  }
-
   /**
    * Charges an event's `copies` (one job of `bytes` per endpoint) to `user`: the user hashed once, the ledger
    * updated once (ShareLedger.takeCopies). The first `taken` copies are charged, each carrying `tag` (a tag is a
    * value: each copy's settle notice releases one job); the others are refused with `refusal`.
    */
   chargeEvent(user: string, bytes: number, copies: number): { tag: ShareTag; taken: number; refusal?: Error } {
-    const key = this.hash(user);
+    return this.chargeKey(this.hash(user), bytes, copies);
+  }
+
+  /** chargeEvent for a key already hashed (a dead letter's, from its job's tag). */
+  chargeKey(key: string, bytes: number, copies = 1): { tag: ShareTag; taken: number; refusal?: Error } {
     const { gen, taken } = this.ledger.takeCopies(key, bytes, copies);
     return { tag: { origin: this.origin, key, bytes, gen }, taken, ...(taken < copies ? { refusal: this.ledger.refusal(key) } : {}) };
   }
