@@ -196,13 +196,9 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     await this.jsm.streams.update(name, update);
   }
 
-  /** Joins this turn's message for the endpoint; resolves once JetStream has stored it. */
-  enqueue(job: WebhookJob): Promise<void> {
-    return this.enqueueEvent(job, [job.endpoint])[0]!;
-  }
-
   /**
-   * Each copy joins this turn's message for its endpoint. With a share, the event is charged once for its copies
+   * Each copy joins this turn's message for its endpoint; its promise resolves once JetStream has stored that
+   * message. With a share, the event is charged once for its copies
    * (jetstream-share.ts chargeEvent): those past the share are refused; a copy JetStream does not store is refunded.
    */
   enqueueEvent(event: WebhookEvent, endpoints: readonly string[]): Array<Promise<void>> {

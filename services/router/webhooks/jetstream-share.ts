@@ -188,13 +188,6 @@ export class JetStreamShare {
     return { jobs, bytes };
   }
 
-  /** Charges `user`'s job of `bytes` (throws WebhookShareError past the share); returns its tag. */
-  charge(user: string, bytes: number): ShareTag {
-    const c = this.chargeEvent(user, bytes, 1);
-    if (c.taken === 0) throw c.refusal!;
-    return c.tag;
-  }
-
   /**
    * Charges an event's `copies` (one job of `bytes` per endpoint) to `user`: the user hashed once, the ledger
    * updated once (ShareLedger.takeCopies). The first `taken` copies are charged, each carrying `tag` (a tag is a

@@ -6,7 +6,7 @@
  *
  * Bounded, as the JetStream streams are: the jobs held (waiting, in flight or
  * waiting for a retry, every endpoint together) by count and body bytes, past
- * which enqueue rejects (the sink drops and counts the event, as JetStream's
+ * which new copies are refused (the sink drops and counts them, as JetStream's
  * DiscardNew does); and the dead letters by the same numbers of their own,
  * past which the oldest are dropped (as the dead stream's DiscardOld). A
  * replay moves only as many dead letters as the queue has room for.
@@ -69,8 +69,12 @@ export class MemoryWebhookQueue implements WebhookQueue {
     return { jobs: this.held, bytes: this.heldBytes, dead: this.deadJobs, deadBytes: this.deadBytes };
   }
 
-  private hasRoom(bytes: number): boolean {
-    return this.held < this.bounds.maxJobs && this.heldBytes + bytes <= this.bounds.maxBytes;
+  /** How many of `copies` jobs of `bytes` each fit within the bounds (jobs and bytes held, every endpoint together). */
+  private roomFor(copies: number, bytes: number): number {
+    const byJobs = this.bounds.maxJobs - this.held;
+    const free = this.bounds.maxBytes - this.heldBytes;
+    const byBytes = bytes === 0 ? (free >= 0 ? copies : 0) : Math.floor(free / bytes);
+    return Math.max(0, Math.min(copies, byJobs, byBytes));
   }
 
   private take(bytes: number): void { this.held++; this.heldBytes += bytes; }
@@ -86,10 +90,6 @@ export class MemoryWebhookQueue implements WebhookQueue {
     return l;
   }
 
-  enqueue(job: WebhookJob): Promise<void> {
-    return this.enqueueEvent(job, [job.endpoint])[0]!;
-  }
-
   /**
    * Copy by copy, a copy is refused when the queue has no room for it (WebhookQueueFullError) or else when the
    * key's share is full (WebhookShareError); either holds for every later copy too (same size, and a refused
@@ -98,12 +98,11 @@ export class MemoryWebhookQueue implements WebhookQueue {
   enqueueEvent(event: WebhookEvent, endpoints: readonly string[]): Array<Promise<void>> {
     if (this.closed) return endpoints.map(() => Promise.reject(new Error('webhook queue closed')));
     const bytes = Buffer.byteLength(event.body);
-    let room = 0;
-    while (room < endpoints.length && this.held + room < this.bounds.maxJobs && this.heldBytes + (room + 1) * bytes <= this.bounds.maxBytes) room++;
+    const room = this.roomFor(endpoints.length, bytes);
     const key = this.share && event.key !== undefined ? event.key : undefined;
     const stored = key === undefined ? room : this.share!.takeCopies(key, bytes, room).taken;
-    // Not stored with the job: retries and replays are never charged. `endpoint` too, when given a whole job.
-    const { key: _k, endpoint: _e, ...base } = event as WebhookJob;
+    // Not stored with the job: retries and replays are never charged.
+    const { key: _k, ...base } = event;
     const out: Array<Promise<void>> = [];
     for (let i = 0; i < stored; i++) {
       const endpoint = endpoints[i]!;
@@ -208,7 +207,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
     // A fresh horizon, the same webhook-id; only as many as the queue has room for (the rest stay dead).
     const now = Date.now();
     let n = 0;
-    while (n < limit && l.dead.length > 0 && this.hasRoom(l.dead[0]!.bytes)) {
+    while (n < limit && l.dead.length > 0 && this.roomFor(1, l.dead[0]!.bytes) === 1) {
       const d = l.dead.shift()!;
       this.dropDead(d);
       this.take(d.bytes);

@@ -57,24 +57,14 @@ export class ShareLedger {
   }
 
   /**
-   * Charges one job of `bytes` to `key`, or throws WebhookShareError when that
-   * would pass the share. Returns the generation charged (0 without lapse):
-   * the release names it.
-   */
-  take(key: string, bytes: number): number {
-    const { gen, taken } = this.takeCopies(key, bytes, 1);
-    if (taken === 0) throw this.refusal(key);
-    return gen;
-  }
-
-  /**
    * Charges an event's `copies` (one job of `bytes` per endpoint) to `key` at
-   * once: as many as take() would charge one after another before refusing
-   * (a refusal leaves the ledger as it is, so every later copy is refused
-   * too), with one ledger update. Returns the generation charged and how
-   * many copies were; the others pass the share (refusal() says by how much).
-   * `elsewhere`: what the key holds outside this ledger (other routers'
-   * charges, as they report them), counted against the share but not kept here.
+   * once: as many as fit the share charged one after another (a copy that
+   * does not fit changes nothing, so every later copy does not fit either),
+   * with one ledger update. Returns the generation charged (0 without
+   * lapse: the release names it) and how many copies were; the others pass
+   * the share (refusal() says by how much). `elsewhere`: what the key holds
+   * outside this ledger (other routers' charges, as they announce them),
+   * counted against the share but not kept here.
    */
   takeCopies(key: string, bytes: number, copies: number, elsewhere?: Held): { gen: number; taken: number } {
     const gen = this.lapse ? this.expire() : 0;
