@@ -174,6 +174,34 @@ describe('JetStream webhook queue', () => {
     } finally { await b.close(); await other.close(); await a.close(); }
   });
 
+  it('the share is the cluster\'s: two routers queueing one user\'s events hold at most one share between them', async () => {
+    const prefix = 'contract.sharecluster';
+    const share = { maxJobs: 3, maxBytes: 1_000_000 };
+    const a = await openJetStreamQueue({ nc: bus.connection, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share });
+    const other = await connectNatsBus({ servers: nats.urls, name: 'webhook-queue-second-router', log: silent });
+    const b = await openJetStreamQueue({ nc: other.connection, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share });
+    const key = keyOf('ivan');
+    const mine = (n: number): WebhookEvent => ({ ...eventOf('x-cluster', n), key: 'ivan' });
+    const tryEnqueue = (q: typeof a, n: number): Promise<string> => put(q, 'x-cluster', mine(n)).then(() => 'ok', (e: unknown) => (/share/.test(String(e)) ? 'share' : String(e)));
+    try {
+      assert.deepEqual(await Promise.all([tryEnqueue(a, 0), tryEnqueue(a, 1)]), ['ok', 'ok']);
+      await until(() => b.share!.elsewhere(key).jobs === 2, 5000, 'b learns a\'s charges');
+      assert.deepEqual([await tryEnqueue(b, 2), await tryEnqueue(b, 3)], ['ok', 'share'], 'b holds one, the share is full');
+      await until(() => a.share!.elsewhere(key).jobs === 1, 5000, 'a learns b\'s charge');
+      assert.equal(await tryEnqueue(a, 4), 'share', 'a refuses too');
+      assert.deepEqual(await Promise.all([tryEnqueue(a, 5), tryEnqueue(b, 6)].concat([20, 21, 22].map((n) => put(b, 'x-cluster', { ...eventOf('x-cluster', n), key: 'judy' }).then(() => 'ok')))), ['share', 'share', 'ok', 'ok', 'ok'], 'another user still enqueues');
+      // Whichever router delivers, both learn the jobs left: the user has the whole share back, at either router.
+      const seen: string[] = [];
+      const c = await b.consume('x-cluster', 8, async (j) => { seen.push(j.job.id); await j.ack(); });
+      try {
+        await until(() => seen.length === 6, 5000, 'every stored job delivered');
+        assert.deepEqual(seen.filter((id) => !/_2\d$/.test(id)).sort(), ['msg_x-cluster_0', 'msg_x-cluster_1', 'msg_x-cluster_2'], 'the refused were never queued');
+        await until(() => a.share!.ledger.of(key).jobs + a.share!.elsewhere(key).jobs === 0 && b.share!.ledger.of(key).jobs + b.share!.elsewhere(key).jobs === 0, 5000, 'both released');
+        assert.deepEqual(await Promise.all([tryEnqueue(a, 7), tryEnqueue(a, 8), tryEnqueue(b, 10)]), ['ok', 'ok', 'ok']);
+      } finally { await c.stop(); }
+    } finally { await b.close(); await other.close(); await a.close(); }
+  });
+
   it('counts jobs of an endpoint no router consumes yet; an enqueue the stream cannot take fails (never hangs)', async () => {
     const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.broken', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
     try {

@@ -25,16 +25,17 @@
  * heavy one.
  * Replays carry a `Nats-Msg-Id` of their own, so a replay retried within the
  * stream's duplicate window is stored once.
- * With `share`, each user holds at most its share of what this router
+ * With `share`, each user holds at most its share of what the routers
  * queued (jetstream-share.ts: a ledger per router, released by the settle
- * notices of whichever router delivers).
+ * notices of whichever router delivers, plus the other routers' charges as
+ * they announce them).
  * With `deadShare` (default: `share`), each user holds at most that share of
  * the dead letters too, kept the same way on subjects of its own: the router
  * that buries a job charges the key of the job's share tag, the dead letter
  * records its charge (`share`), and a replay reports it settled; a dead
  * letter past its user's share is not stored (bury resolves false). Dead
  * letters the stream drops (max_age, its byte bound) report nothing: their
- * charges lapse after `deadTtlMs` + 1 min. Per router, like the queue's share.
+ * charges lapse after `deadTtlMs` + 1 min. Across the routers, like the queue's share.
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
