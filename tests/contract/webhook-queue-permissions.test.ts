@@ -33,12 +33,12 @@ describe('webhook queue: a denied subscription does not wedge the connection', (
     const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'perm', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share: { maxJobs: 1, maxBytes: 1_000_000 }, shareLapseMs: 1200 });
     try {
       assert.equal(await flows(bus.connection), true, 'the bus carries messages');
-      const job = (n: number) => ({ id: `m${n}`, endpoint: 'e', type: 'push.offline' as const, createdAt: Date.now(), body: '{}', key: 'erin' });
-      await q.enqueue(job(0));
-      await assert.rejects(q.enqueue(job(1)), /share/);
+      const put = (n: number): Promise<void> => q.enqueueEvent({ id: `m${n}`, type: 'push.offline', createdAt: Date.now(), body: '{}', key: 'erin' }, ['e'])[0]!;
+      await put(0);
+      await assert.rejects(put(1), /share/);
       const end = Date.now() + 5000;
       while (q.share!.ledger.of(keyOf('erin')).jobs > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      await q.enqueue(job(2));
+      await put(2);
     } finally { await q.close(); }
   });
 

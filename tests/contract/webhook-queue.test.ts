@@ -10,8 +10,7 @@ import { MemoryWebhookQueue } from '../../services/router/webhooks/memory-queue.
 import { jetstreamManager } from '@nats-io/jetstream';
 import { openJetStreamQueue } from '../../services/router/webhooks/jetstream-queue.js';
 import { keyOf } from '../../services/router/webhooks/jetstream-share.js';
-import type { LeasedJob } from '../../services/router/webhooks/core/queue.js';
-import type { WebhookJob } from '../../services/router/webhooks/core/types.js';
+import type { LeasedJob, WebhookEvent, WebhookQueue } from '../../services/router/webhooks/core/queue.js';
 import { silent } from '../helpers/log.js';
 import { webhookQueueContract, webhookShareContract } from './webhook-queue.contract.js';
 
@@ -36,7 +35,9 @@ describe('webhook queue share contract: memory', () => webhookShareContract(asyn
 describe('webhook queue share contract: JetStream', () => webhookShareContract((share) =>
   openJetStreamQueue({ nc: bus.connection, prefix: `contract.share${++shares}`, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share })));
 
-const jobOf = (endpoint: string, n: number): WebhookJob => ({ id: `msg_${endpoint}_${n}`, endpoint, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n},"s":"é\\n\\t"}` });
+const eventOf = (endpoint: string, n: number): WebhookEvent => ({ id: `msg_${endpoint}_${n}`, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n},"s":"é\\n\\t"}` });
+/** Events of one endpoint, in this turn (one copy each); resolves once all are stored, rejects with the first refusal. */
+const put = (q: WebhookQueue, endpoint: string, ...events: WebhookEvent[]): Promise<void[]> => Promise.all(events.flatMap((e) => q.enqueueEvent(e, [endpoint])));
 async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (!(await pred())) {
@@ -47,8 +48,8 @@ async function until(pred: () => boolean | Promise<boolean>, ms: number, what: s
 
 describe('JetStream webhook queue', () => {
   it('the jobs of one turn travel as one message and are handed out one by one, bodies intact', async () => {
-    const jobs = Array.from({ length: 10 }, (_, i) => jobOf('b-one', i));
-    await Promise.all(jobs.map((j) => js.enqueue(j)));
+    const jobs = Array.from({ length: 10 }, (_, i) => eventOf('b-one', i));
+    await put(js, 'b-one', ...jobs);
     assert.equal(await js.depth('b-one'), 1, 'one message for the ten');
     const got: LeasedJob[] = [];
     const c = await js.consume('b-one', 4, async (j) => { got.push(j); await j.ack(); });
@@ -60,7 +61,7 @@ describe('JetStream webhook queue', () => {
   });
 
   it('a job of a batch that fails comes back alone, after its delay, as attempt 2; the others are not sent again', async () => {
-    await Promise.all(Array.from({ length: 5 }, (_, i) => js.enqueue(jobOf('b-retry', i))));
+    await put(js, 'b-retry', ...Array.from({ length: 5 }, (_, i) => eventOf('b-retry', i)));
     const seen: Array<{ id: string; attempt: number; at: number }> = [];
     const c = await js.consume('b-retry', 8, async (j) => {
       seen.push({ id: j.job.id, attempt: j.attempt, at: Date.now() });
@@ -78,7 +79,7 @@ describe('JetStream webhook queue', () => {
   });
 
   it('a job re-published out of a batch and handed out without being held back counts its attempts on', async () => {
-    await Promise.all(Array.from({ length: 3 }, (_, i) => js.enqueue(jobOf('b-count', i))));
+    await put(js, 'b-count', ...Array.from({ length: 3 }, (_, i) => eventOf('b-count', i)));
     const attempts: number[] = [];
     const c = await js.consume('b-count', 8, async (j) => {
       if (j.job.id !== 'msg_b-count_1') { await j.ack(); return; }
@@ -96,14 +97,14 @@ describe('JetStream webhook queue', () => {
   it('the "single" layout writes one job per message, as the JSON routers before batching read; it drains and retries as usual', async () => {
     const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.single', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, layout: 'single' });
     try {
-      const jobs = Array.from({ length: 4 }, (_, i) => jobOf('s-one', i));
-      await Promise.all(jobs.map((j) => q.enqueue(j)));
+      const jobs = Array.from({ length: 4 }, (_, i) => eventOf('s-one', i));
+      await put(q, 's-one', ...jobs);
       assert.equal(await q.depth('s-one'), 4, 'a message per job');
       const jsm = await jetstreamManager(bus.connection);
       const raw = await jsm.streams.getMessage(q.stream, { last_by_subj: 'contract.single.webhooks.q.s-one' });
       // What a router before batching accepted: JSON with id, endpoint, body (strings) and createdAt (number).
       const old = JSON.parse(new TextDecoder().decode(raw!.data)) as Record<string, unknown>;
-      assert.deepEqual({ id: old.id, endpoint: old.endpoint, body: old.body, createdAt: old.createdAt, type: old.type }, { ...jobs[3]! });
+      assert.deepEqual({ id: old.id, endpoint: old.endpoint, body: old.body, createdAt: old.createdAt, type: old.type }, { ...jobs[3]!, endpoint: 's-one' });
       const seen: Array<[string, number]> = [];
       const c = await q.consume('s-one', 4, async (j) => {
         seen.push([j.job.id, j.attempt]);
@@ -118,7 +119,7 @@ describe('JetStream webhook queue', () => {
   });
 
   it('a consumer gone mid-batch (a dead router): the whole batch comes back after the lease, under the same ids', async () => {
-    await Promise.all(Array.from({ length: 4 }, (_, i) => js.enqueue(jobOf('b-crash', i))));
+    await put(js, 'b-crash', ...Array.from({ length: 4 }, (_, i) => eventOf('b-crash', i)));
     const first: string[] = [];
     const c1 = await js.consume('b-crash', 8, async (j) => {
       first.push(j.job.id);
@@ -139,7 +140,7 @@ describe('JetStream webhook queue', () => {
 
   it('jobs waiting behind a slow receiver keep their lease: none is handed out twice', async () => {
     // ack_wait is 6 s here (timeoutMs 1000 + 5 s); with one slot and 3.5 s per attempt the third job waits 7 s.
-    for (let i = 0; i < 3; i++) await js.enqueue(jobOf('b-slow', i));
+    for (let i = 0; i < 3; i++) await put(js, 'b-slow', eventOf('b-slow', i));
     const seen: string[] = [];
     const c = await js.consume('b-slow', 1, async (j) => {
       seen.push(j.job.id);
@@ -158,17 +159,45 @@ describe('JetStream webhook queue', () => {
     const other = await connectNatsBus({ servers: nats.urls, name: 'webhook-queue-other-router', log: silent });
     const b = await openJetStreamQueue({ nc: other.connection, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
     try {
-      const mine = (n: number): WebhookJob => ({ ...jobOf('x-share', n), key: 'erin' });
-      await Promise.all([a.enqueue(mine(0)), a.enqueue(mine(1))]);
-      await assert.rejects(a.enqueue(mine(2)), /share/);
+      const mine = (n: number): WebhookEvent => ({ ...eventOf('x-share', n), key: 'erin' });
+      await put(a, 'x-share', mine(0), mine(1));
+      await assert.rejects(put(a, 'x-share', mine(2)), /share/);
       // Router b delivers both (one after a retry re-published out of the batch, its charge carried along).
       const seen: Array<[string, number]> = [];
       const c = await b.consume('x-share', 4, async (j) => { seen.push([j.job.id, j.attempt]); if (j.job.id === 'msg_x-share_1' && j.attempt === 1) await j.retry(300); else await j.ack(); });
       try {
         await until(() => seen.length === 3, 5000, 'two jobs and a retry');
         await until(() => a.share!.ledger.of(keyOf('erin')).jobs === 0, 5000, 'a released both');
-        await Promise.all([a.enqueue(mine(3)), a.enqueue(mine(4))]);
+        await put(a, 'x-share', mine(3), mine(4));
         await until(() => seen.length === 5, 5000, 'the next two');
+      } finally { await c.stop(); }
+    } finally { await b.close(); await other.close(); await a.close(); }
+  });
+
+  it('the share is the cluster\'s: two routers queueing one user\'s events hold at most one share between them', async () => {
+    const prefix = 'contract.sharecluster';
+    const share = { maxJobs: 3, maxBytes: 1_000_000 };
+    const a = await openJetStreamQueue({ nc: bus.connection, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share });
+    const other = await connectNatsBus({ servers: nats.urls, name: 'webhook-queue-second-router', log: silent });
+    const b = await openJetStreamQueue({ nc: other.connection, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share });
+    const key = keyOf('ivan');
+    const mine = (n: number): WebhookEvent => ({ ...eventOf('x-cluster', n), key: 'ivan' });
+    const tryEnqueue = (q: typeof a, n: number): Promise<string> => put(q, 'x-cluster', mine(n)).then(() => 'ok', (e: unknown) => (/share/.test(String(e)) ? 'share' : String(e)));
+    try {
+      assert.deepEqual(await Promise.all([tryEnqueue(a, 0), tryEnqueue(a, 1)]), ['ok', 'ok']);
+      await until(() => b.share!.elsewhere(key).jobs === 2, 5000, 'b learns a\'s charges');
+      assert.deepEqual([await tryEnqueue(b, 2), await tryEnqueue(b, 3)], ['ok', 'share'], 'b holds one, the share is full');
+      await until(() => a.share!.elsewhere(key).jobs === 1, 5000, 'a learns b\'s charge');
+      assert.equal(await tryEnqueue(a, 4), 'share', 'a refuses too');
+      assert.deepEqual(await Promise.all([tryEnqueue(a, 5), tryEnqueue(b, 6)].concat([20, 21, 22].map((n) => put(b, 'x-cluster', { ...eventOf('x-cluster', n), key: 'judy' }).then(() => 'ok')))), ['share', 'share', 'ok', 'ok', 'ok'], 'another user still enqueues');
+      // Whichever router delivers, both learn the jobs left: the user has the whole share back, at either router.
+      const seen: string[] = [];
+      const c = await b.consume('x-cluster', 8, async (j) => { seen.push(j.job.id); await j.ack(); });
+      try {
+        await until(() => seen.length === 6, 5000, 'every stored job delivered');
+        assert.deepEqual(seen.filter((id) => !/_2\d$/.test(id)).sort(), ['msg_x-cluster_0', 'msg_x-cluster_1', 'msg_x-cluster_2'], 'the refused were never queued');
+        await until(() => a.share!.ledger.of(key).jobs + a.share!.elsewhere(key).jobs === 0 && b.share!.ledger.of(key).jobs + b.share!.elsewhere(key).jobs === 0, 5000, 'both released');
+        assert.deepEqual(await Promise.all([tryEnqueue(a, 7), tryEnqueue(a, 8), tryEnqueue(b, 10)]), ['ok', 'ok', 'ok']);
       } finally { await c.stop(); }
     } finally { await b.close(); await other.close(); await a.close(); }
   });
@@ -176,10 +205,10 @@ describe('JetStream webhook queue', () => {
   it('counts jobs of an endpoint no router consumes yet; an enqueue the stream cannot take fails (never hangs)', async () => {
     const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.broken', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
     try {
-      await q.enqueue({ id: 'msg_a', endpoint: 'idle', type: 'push.offline', createdAt: Date.now(), body: '{}' });
+      await put(q, 'idle', { id: 'msg_a', type: 'push.offline', createdAt: Date.now(), body: '{}' });
       assert.equal(await q.depth('idle'), 1);
       await q.manager.streams.delete(q.stream);
-      await assert.rejects(q.enqueue({ id: 'msg_b', endpoint: 'idle', type: 'push.offline', createdAt: Date.now(), body: '{}' }), /JetStream/);
+      await assert.rejects(put(q, 'idle', { id: 'msg_b', type: 'push.offline', createdAt: Date.now(), body: '{}' }), /JetStream/);
     } finally {
       await q.close();
     }
@@ -194,7 +223,7 @@ describe('JetStream webhook queue: dead-letter bound', () => {
     let buried = 0;
     const c = await q.consume('gone', 16, async (j: LeasedJob) => { await j.dead({ job: j.job, attempts: 1, reason: 'HTTP 500', deadAt: Date.now() }); buried++; });
     try {
-      for (let i = 0; i < n; i++) await q.enqueue({ id: `msg_dead_${i}`, endpoint: 'gone', type: 'push.offline', createdAt: Date.now(), body });
+      for (let i = 0; i < n; i++) await put(q, 'gone', { id: `msg_dead_${i}`, type: 'push.offline', createdAt: Date.now(), body });
       await until(() => buried >= n, 20_000, 'every job dead-lettered');
       const info = await q.manager.streams.info(q.deadStream);
       assert.equal(info.config.max_bytes, 64 * 1024);
@@ -279,23 +308,47 @@ describe('memory webhook queue: bounds', () => {
     try {
       const got: LeasedJob[] = [];
       const c = await q.consume('m-a', 8, held(got));
-      for (let i = 0; i < 2; i++) await q.enqueue(jobOf('m-a', i));
-      await q.enqueue(jobOf('m-b', 0));
-      await assert.rejects(q.enqueue(jobOf('m-b', 1)), /webhook queue full/);
+      for (let i = 0; i < 2; i++) await put(q, 'm-a', eventOf('m-a', i));
+      await put(q, 'm-b', eventOf('m-b', 0));
+      await assert.rejects(put(q, 'm-b', eventOf('m-b', 1)), /webhook queue full/);
       await until(() => got.length === 2, 2000, 'two in flight');
-      await assert.rejects(q.enqueue(jobOf('m-a', 9)), /webhook queue full/, 'in-flight jobs count');
+      await assert.rejects(put(q, 'm-a', eventOf('m-a', 9)), /webhook queue full/, 'in-flight jobs count');
       await got[0]!.ack();
-      await q.enqueue(jobOf('m-a', 2));
+      await put(q, 'm-a', eventOf('m-a', 2));
       await got[1]!.retry(60_000);
-      await assert.rejects(q.enqueue(jobOf('m-a', 3)), /webhook queue full/, 'a job waiting for its retry counts');
+      await assert.rejects(put(q, 'm-a', eventOf('m-a', 3)), /webhook queue full/, 'a job waiting for its retry counts');
       await c.stop();
       const big = new MemoryWebhookQueue({ maxJobs: 100, maxBytes: 1000 });
-      await big.enqueue({ ...jobOf('m-c', 0), body: 'é'.repeat(300) });
-      await assert.rejects(big.enqueue({ ...jobOf('m-c', 1), body: 'é'.repeat(250) }), /webhook queue full/, 'bytes are UTF-8 bytes: 600 + 500 > 1000');
-      await big.enqueue({ ...jobOf('m-c', 2), body: 'x'.repeat(400) });
+      await put(big, 'm-c', { ...eventOf('m-c', 0), body: 'é'.repeat(300) });
+      await assert.rejects(put(big, 'm-c', { ...eventOf('m-c', 1), body: 'é'.repeat(250) }), /webhook queue full/, 'bytes are UTF-8 bytes: 600 + 500 > 1000');
+      await put(big, 'm-c', { ...eventOf('m-c', 2), body: 'x'.repeat(400) });
       assert.deepEqual(big.usage, { jobs: 2, bytes: 1000, dead: 0, deadBytes: 0 });
       await big.close();
     } finally { await q.close(); }
+  });
+
+  it('an event\'s copies are stored as far as the job and byte bounds hold room (one check for all), the rest refused; a share refuses after it', async () => {
+    const outcome = (ps: Array<Promise<void>>): Promise<string[]> =>
+      Promise.all(ps.map((p) => p.then(() => 'ok', (e: unknown) => (/webhook queue full/.test(String(e)) ? 'full' : /share/.test(String(e)) ? 'share' : String(e)))));
+    const body = (n: number, bytes: number): WebhookEvent => ({ ...eventOf('m-e', n), body: 'x'.repeat(bytes) });
+    const eps = ['m-e1', 'm-e2', 'm-e3', 'm-e4'];
+    const jobs = new MemoryWebhookQueue({ maxJobs: 4, maxBytes: 1_000_000 });
+    const bytes = new MemoryWebhookQueue({ maxJobs: 100, maxBytes: 1000 });
+    const shared = new MemoryWebhookQueue({ maxJobs: 3, maxBytes: 1_000_000, share: { maxJobs: 2, maxBytes: 1_000_000 } });
+    try {
+      await put(jobs, 'm-e1', body(0, 10));
+      assert.deepEqual(await outcome(jobs.enqueueEvent(body(1, 10), eps)), ['ok', 'ok', 'ok', 'full'], 'one job held: three of four copies fit 4 jobs');
+      assert.deepEqual(await outcome(jobs.enqueueEvent(body(2, 10), eps.slice(0, 2))), ['full', 'full']);
+      assert.deepEqual(jobs.usage, { jobs: 4, bytes: 40, dead: 0, deadBytes: 0 });
+      assert.deepEqual(await outcome(bytes.enqueueEvent(body(0, 300), eps)), ['ok', 'ok', 'ok', 'full'], '900 of 1000 bytes: a fourth 300 does not fit');
+      assert.deepEqual(await outcome(bytes.enqueueEvent(body(1, 100), eps.slice(0, 2))), ['ok', 'full'], 'exactly up to the bound, not past it');
+      assert.deepEqual(await outcome(bytes.enqueueEvent(body(2, 0), eps.slice(0, 2))), ['ok', 'ok'], 'empty bodies take no bytes');
+      assert.deepEqual(bytes.usage, { jobs: 6, bytes: 1000, dead: 0, deadBytes: 0 });
+      // Room first, then the share: copies the queue had no room for are neither charged nor called share refusals.
+      assert.deepEqual(await outcome(shared.enqueueEvent({ ...body(0, 10), key: 'kim' }, eps.slice(0, 3))), ['ok', 'ok', 'share']);
+      assert.deepEqual(await outcome(shared.enqueueEvent({ ...body(1, 10), key: 'lee' }, eps.slice(0, 3))), ['ok', 'full', 'full']);
+      assert.deepEqual(shared.usage, { jobs: 3, bytes: 30, dead: 0, deadBytes: 0 });
+    } finally { await jobs.close(); await bytes.close(); await shared.close(); }
   });
 
   it('dead letters past the bound drop the longest-dead first, across endpoints; a replay moves only what fits', async () => {
@@ -305,8 +358,8 @@ describe('memory webhook queue: bounds', () => {
       const kill = async (l: LeasedJob): Promise<void> => { await l.dead({ job: l.job, attempts: 1, reason: 'HTTP 500', deadAt: ++at }); };
       const ca = await q.consume('d-a', 1, kill);
       const cb = await q.consume('d-b', 1, kill);
-      for (let i = 0; i < 2; i++) { await q.enqueue(jobOf('d-a', i)); await until(async () => (await q.deadCount('d-a')) === i + 1, 2000, 'dead a'); }
-      for (let i = 0; i < 2; i++) { await q.enqueue(jobOf('d-b', i)); await until(async () => q.usage.jobs === 0 && (await q.deadCount('d-b')) === i + 1, 2000, 'dead b'); }
+      for (let i = 0; i < 2; i++) { await put(q, 'd-a', eventOf('d-a', i)); await until(async () => (await q.deadCount('d-a')) === i + 1, 2000, 'dead a'); }
+      for (let i = 0; i < 2; i++) { await put(q, 'd-b', eventOf('d-b', i)); await until(async () => q.usage.jobs === 0 && (await q.deadCount('d-b')) === i + 1, 2000, 'dead b'); }
       // Four died, three are kept: d-a's first (the longest dead) went.
       assert.deepEqual((await q.listDead('d-a', 10)).map((d) => d.job.id), ['msg_d-a_1']);
       assert.deepEqual((await q.listDead('d-b', 10)).map((d) => d.job.id), ['msg_d-b_0', 'msg_d-b_1']);
@@ -314,8 +367,7 @@ describe('memory webhook queue: bounds', () => {
       await ca.stop();
       await cb.stop();
       // Fill the queue to one free slot: a replay of two moves one; the other stays dead.
-      await q.enqueue(jobOf('d-c', 0));
-      await q.enqueue(jobOf('d-c', 1));
+      await put(q, 'd-c', eventOf('d-c', 0), eventOf('d-c', 1));
       assert.equal(await q.replayDead('d-b', 10), 1);
       assert.deepEqual((await q.listDead('d-b', 10)).map((d) => d.job.id), ['msg_d-b_1']);
       assert.deepEqual([q.usage.jobs, q.usage.dead], [3, 2]);

@@ -58,7 +58,9 @@ describe('webhook share: channel events', () => {
     const other = await mustConnect(s.gatewayUrl, { token: await s.mintToken('bystander'), query: {} });
     clients.push(other);
     await other.frame('hello', 0, 5000);
-    await sleep(500);
+    // Polled: /metrics serves a collection again for up to 1 s (20 x its duration, sharedScrape), longer than a fixed wait on a loaded machine.
+    const end = Date.now() + 3000;
+    while (await stat('enqueued_total') <= enqueued && Date.now() < end) await sleep(100);
     assert.equal(await stat('dropped_total', 'queue'), 0, 'nothing dropped for a full queue');
     assert.equal(await stat('enqueued_total'), enqueued + 1, 'the other user\'s connection.opened is queued');
   });

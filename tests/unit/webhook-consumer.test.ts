@@ -62,7 +62,7 @@ describe('webhook consumer: settling a message of several jobs', () => {
       consumer: scripted([m.msg]), endpoint: 'e', concurrency: 4, ackWaitMs: 30_000, log: silent,
       handle: async (j: LeasedJob) => { handed.push(j.job.id); if (j.job.id === 'msg_2') await j.retry(1000); else await j.ack(); },
       requeue: async () => { if (++requeues === 1) throw new Error('stream full'); },
-      bury: async () => undefined,
+      bury: async () => true,
       ack: (msg) => { acked.push(msg); },
     });
     try {
@@ -79,7 +79,7 @@ describe('webhook consumer: settling a message of several jobs', () => {
     const c = await consumeJobs({
       consumer: scripted([m.msg]), endpoint: 'e', concurrency: 4, ackWaitMs: 30_000, log: silent,
       handle: async (j: LeasedJob) => { if (j.job.id === 'msg_1') await j.ack(); else throw new Error('dispatcher bug'); },
-      requeue: async () => undefined, bury: async () => undefined,
+      requeue: async () => undefined, bury: async () => true,
       ack: (msg) => { acked.push(msg); },
     });
     try {
@@ -95,7 +95,7 @@ describe('webhook consumer: settling a message of several jobs', () => {
     const acked: JsMsg[] = [];
     const c = await consumeJobs({
       consumer: scripted([bad.msg, good.msg]), endpoint: 'e', concurrency: 4, ackWaitMs: 30_000, log: silent,
-      handle: async (j: LeasedJob) => { await j.ack(); }, requeue: async () => undefined, bury: async () => undefined,
+      handle: async (j: LeasedJob) => { await j.ack(); }, requeue: async () => undefined, bury: async () => true,
       ack: (msg) => { acked.push(msg); },
     });
     try {

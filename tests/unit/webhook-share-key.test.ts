@@ -25,8 +25,8 @@ describe('webhook share key', () => {
       assert.deepEqual(hashed, ['alice'], 'three endpoint copies: one hash');
       assert.equal(copies.taken, 3);
       assert.equal(copies.tag.key, keyOf('alice'));
-      assert.equal(share.charge('bob', 10).key, keyOf('bob'));
-      assert.equal(share.charge('alice', 10).key, keyOf('alice'));
+      assert.equal(share.chargeEvent('bob', 10, 1).tag.key, keyOf('bob'));
+      assert.equal(share.chargeEvent('alice', 10, 1).tag.key, keyOf('alice'));
       assert.deepEqual(hashed, ['alice', 'bob', 'alice']);
       assert.deepEqual(share.ledger.of(keyOf('alice')), { jobs: 4, bytes: 40 }, 'every copy charged');
     } finally {

@@ -20,6 +20,7 @@ import { createWebhooks, type Webhooks } from '../../services/router/webhooks/in
 import { MemoryWebhookQueue } from '../../services/router/webhooks/memory-queue.js';
 import { shownUrl, webhookRoutes } from '../../services/router/webhooks/http-routes.js';
 import { WebhookStats } from '../../services/router/webhooks/core/stats.js';
+import { Registry } from 'prom-client';
 import { silent } from '../helpers/log.js';
 import { newSecret, WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -167,9 +168,9 @@ describe('webhook delivery over the memory queue to a real receiver', () => {
   const open: Array<Webhooks | WebhookReceiver> = [];
   after(async () => { for (const x of open) await (x instanceof WebhookReceiver ? x.stop() : x.close()); });
 
-  async function setup(env: Record<string, string>, receiver: WebhookReceiver): Promise<Webhooks> {
+  async function setup(env: Record<string, string>, receiver: WebhookReceiver, queue = new MemoryWebhookQueue()): Promise<Webhooks> {
     const settings = loadWebhookSettings({ LONGLINK_WEBHOOK_RETRY_BASE_MS: '50', LONGLINK_WEBHOOK_RETRY_MAX_MS: '200', LONGLINK_WEBHOOK_TIMEOUT_MS: '1000', ...env });
-    const wh = createWebhooks({ settings, queue: new MemoryWebhookQueue(), clock: systemClock, log: silent });
+    const wh = createWebhooks({ settings, queue, clock: systemClock, log: silent });
     open.push(wh);
     await wh.start();
     assert.ok(receiver.url);
@@ -219,6 +220,26 @@ describe('webhook delivery over the memory queue to a real receiver', () => {
     assert.deepEqual(rx.acceptedIds(), ids, 'replays keep their webhook-id');
     assert.equal(await wh.queue.deadCount('be'), 0);
     assert.deepEqual(rx.received.filter((r) => r.status === 204).map((r) => r.body.data.payload).sort((p, q) => (p as { n: number }).n - (q as { n: number }).n), [{ n: 0 }, { n: 1 }, { n: 2 }]);
+  });
+
+  it('a user past its share of the dead letters: its next dead letter is dropped and counted (metric), others\' still kept', async () => {
+    const secret = newSecret();
+    const rx = await new WebhookReceiver([secret]).start();
+    open.push(rx);
+    rx.answer = () => 503;
+    const wh = await setup({ LONGLINK_WEBHOOKS: endpoints(rx.url, [secret], ['push.offline']), LONGLINK_WEBHOOK_HORIZON_MS: '1000' }, rx,
+      new MemoryWebhookQueue({ share: { maxJobs: 2, maxBytes: 1_000_000 } }));
+    const registry = new Registry();
+    wh.registerMetrics(registry);
+    const st = wh.stats.of('be');
+    for (let i = 0; i < 2; i++) wh.sink.emit('push.offline', { user: 'bob', seq: i + 1, id: `m${i}`, ts: 1 }, `{"n":${i}}`);
+    await waitFor(() => st.deadLettered === 2, 8000, 'two dead letters');
+    wh.sink.emit('push.offline', { user: 'bob', seq: 3, id: 'm2', ts: 1 }, '{"n":2}');
+    wh.sink.emit('push.offline', { user: 'carol', seq: 1, id: 'c0', ts: 1 }, '{"n":0}');
+    await waitFor(() => st.deadLettered === 4, 8000, 'two more past the horizon');
+    assert.equal(st.deadDroppedShare, 1, 'bob\'s third dropped');
+    assert.deepEqual((await wh.queue.listDead('be', 10)).map((d) => JSON.parse(d.job.body).data.id).sort(), ['c0', 'm0', 'm1']);
+    assert.match(await registry.metrics(), /longlink_router_webhook_dead_dropped_total\{endpoint="be"\} 1/);
   });
 
   it('an upstream request is answered with the receiver\'s 2xx body; a failure gives no answer', async () => {

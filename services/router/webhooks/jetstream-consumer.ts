@@ -53,8 +53,8 @@ export interface JobConsumerOptions {
   handle(j: LeasedJob): Promise<void>;
   /** Stores one job as a message of its own on the endpoint's subject; resolves once stored. */
   requeue(job: QueuedJob): Promise<void>;
-  /** Stores a dead letter; resolves once stored. */
-  bury(letter: DeadLetter): Promise<void>;
+  /** Stores a dead letter (`tag`: its job's share charge); resolves once stored, false when dropped over its user's dead-letter share. */
+  bury(letter: DeadLetter, tag?: ShareTag): Promise<boolean>;
   /** Acks a message (acks of one turn leave together). */
   ack(m: JsMsg): void;
   /** Charged jobs that left the queue with a settled message (their origins release them). */
@@ -100,12 +100,12 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
   const lease = (r: Ready): LeasedJob => {
     const { h, job } = r;
     // Stores until it succeeds or the consumer stops (then the message comes back whole after its lease).
-    const guard = async (store: () => Promise<void>, moved: boolean): Promise<void> => {
+    const guard = async <T>(store: () => Promise<T>, moved: boolean): Promise<T> => {
       for (;;) {
         try {
-          await store();
+          const v = await store();
           settle(r, true, moved);
-          return;
+          return v;
         } catch (err) {
           if (stopped) { settle(r, false); throw err; }
           o.log.warn({ err: String(err), endpoint: o.endpoint }, 'webhook retry or dead letter not stored; trying again');
@@ -120,7 +120,7 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
         if (h.single) { r.done = true; held.delete(h); h.left = 0; h.m.nak(Math.max(1, Math.round(delayMs))); return; }
         await guard(() => o.requeue({ id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: r.attempt, notBefore: Date.now() + Math.max(1, Math.round(delayMs)), share: r.tag }), true);
       },
-      dead: (letter) => guard(() => o.bury(letter), false),
+      dead: (letter) => guard(() => o.bury(letter, r.tag), false),
       working: () => h.m.working(),
     };
   };

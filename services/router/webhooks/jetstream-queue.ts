@@ -25,9 +25,17 @@
  * heavy one.
  * Replays carry a `Nats-Msg-Id` of their own, so a replay retried within the
  * stream's duplicate window is stored once.
- * With `share`, each user holds at most its share of what this router
+ * With `share`, each user holds at most its share of what the routers
  * queued (jetstream-share.ts: a ledger per router, released by the settle
- * notices of whichever router delivers).
+ * notices of whichever router delivers, plus the other routers' charges as
+ * they announce them).
+ * With `deadShare` (default: `share`), each user holds at most that share of
+ * the dead letters too, kept the same way on subjects of its own: the router
+ * that buries a job charges the key of the job's share tag, the dead letter
+ * records its charge (`share`), and a replay reports it settled; a dead
+ * letter past its user's share is not stored (bury resolves false). Dead
+ * letters the stream drops (max_age, its byte bound) report nothing: their
+ * charges lapse after `deadTtlMs` + 1 min. Across the routers, like the queue's share.
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -38,7 +46,7 @@ import { consumeJobs } from './jetstream-consumer.js';
 import { JobPublisher } from './jetstream-publisher.js';
 import { encodeJobJson, encodeJobs } from './job-codec.js';
 import type { ShareLimits } from './core/share.js';
-import { JetStreamShare, ShareNotices } from './jetstream-share.js';
+import { formatShareTag, JetStreamShare, keyOf, parseShareTag, ShareNotices, type ShareTag } from './jetstream-share.js';
 
 export interface JetStreamQueueOptions {
   nc: NatsConnection;
@@ -65,6 +73,14 @@ export interface JetStreamQueueOptions {
   share?: ShareLimits;
   /** A charge whose settle notice never came is forgotten after this (default: shareLapseMs; tests shorten it). */
   shareLapseMs?: number;
+  /**
+   * Per-user share of the dead letters (default: `share`); the router's webhook thread, which buries, has it
+   * without `share` (it queues no new events). Charged to the key of the job's share tag: jobs queued without one
+   * (no share, or a replay) are not charged.
+   */
+  deadShare?: ShareLimits;
+  /** A dead letter's charge is forgotten after this (default: deadTtlMs + 1 min, when the stream has dropped it). */
+  deadShareLapseMs?: number;
   /**
    * Create the streams or bring their limits up to date (default true). The router's webhook thread opens the queue
    * its main thread already set up (false): set up twice, a warning about the servers' storage was logged twice.
@@ -109,6 +125,9 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   /** This router's share ledger (with `share`), and the settle notices its consumers send. */
   readonly share: JetStreamShare | undefined;
   private readonly notices: ShareNotices;
+  /** The dead letters' share (the router burying charges it) and the notices a replay sends. */
+  readonly deadShare: JetStreamShare | undefined;
+  private readonly deadNotices: ShareNotices;
 
   constructor(private readonly o: JetStreamQueueOptions, private readonly jsm: JetStreamManager, private readonly js: JetStreamClient,
     readonly stream: string, readonly deadStream: string) {
@@ -118,6 +137,9 @@ export class JetStreamWebhookQueue implements WebhookQueue {
       : new JobPublisher(o.nc);
     this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share, o.shareLapseMs ?? shareLapseMs(o.horizonMs, o.timeoutMs), o.log) : undefined;
     this.notices = new ShareNotices(o.nc, o.prefix);
+    const deadShare = o.deadShare ?? o.share;
+    this.deadShare = deadShare ? new JetStreamShare(o.nc, o.prefix, deadShare, o.deadShareLapseMs ?? o.deadTtlMs + 60_000, o.log, keyOf, 'dead') : undefined;
+    this.deadNotices = new ShareNotices(o.nc, o.prefix, 'dead_settled');
   }
 
   private subject(endpoint: string): string { return `${this.o.prefix}.webhooks.q.${endpoint}`; }
@@ -174,13 +196,9 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     await this.jsm.streams.update(name, update);
   }
 
-  /** Joins this turn's message for the endpoint; resolves once JetStream has stored it. */
-  enqueue(job: WebhookJob): Promise<void> {
-    return this.enqueueEvent(job, [job.endpoint])[0]!;
-  }
-
   /**
-   * Each copy joins this turn's message for its endpoint. With a share, the event is charged once for its copies
+   * Each copy joins this turn's message for its endpoint; its promise resolves once JetStream has stored that
+   * message. With a share, the event is charged once for its copies
    * (jetstream-share.ts chargeEvent): those past the share are refused; a copy JetStream does not store is refunded.
    */
   enqueueEvent(event: WebhookEvent, endpoints: readonly string[]): Array<Promise<void>> {
@@ -210,13 +228,31 @@ export class JetStreamWebhookQueue implements WebhookQueue {
       consumer, endpoint, concurrency, ackWaitMs, handle, log: this.o.log,
       requeue: (job) => this.publisher.publish(subject, [job]),
       // Stored before the job leaves the queue: a crash in between re-delivers it (and it dies again), never loses it.
-      bury: async (letter) => { await this.js.publish(this.deadSubject(endpoint), enc.encode(JSON.stringify(letter))); },
+      bury: (letter, tag) => this.bury(endpoint, letter, tag),
       ack: (m) => this.ackSoon(m),
       settled: (tags) => this.notices.settled(tags),
     });
     const entry: QueueConsumer = { stop: async () => { this.consumers.delete(entry); await c.stop(); } };
     this.consumers.add(entry);
     return entry;
+  }
+
+  /** Stores a dead letter charged to its job's key (when the job carried a charge); false: over the share, dropped. */
+  private async bury(endpoint: string, letter: DeadLetter, tag: ShareTag | undefined): Promise<boolean> {
+    let charge: ShareTag | undefined;
+    if (this.deadShare && tag !== undefined) {
+      const c = this.deadShare.chargeKey(tag.key, tag.bytes);
+      if (c.taken === 0) return false;
+      charge = c.tag;
+    }
+    const stored = charge === undefined ? letter : { ...letter, share: formatShareTag(charge) };
+    try {
+      await this.js.publish(this.deadSubject(endpoint), enc.encode(JSON.stringify(stored)));
+    } catch (err) {
+      if (charge !== undefined) this.deadShare!.refund(charge);
+      throw err;
+    }
+    return true;
   }
 
   /**
@@ -265,7 +301,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   }
 
   /** Reads up to `limit` dead letters with an ephemeral ordered consumer; `each` sees the stream seq too. */
-  private async readDead(endpoint: string, limit: number, each: (d: DeadLetter, seq: number) => Promise<void>): Promise<number> {
+  private async readDead(endpoint: string, limit: number, each: (d: DeadLetter, seq: number, charge: ShareTag | undefined) => Promise<void>): Promise<number> {
     const want = Math.min(limit, await this.deadCount(endpoint));
     if (want <= 0) return 0;
     const oc = await this.js.consumers.get(this.deadStream, { filter_subjects: this.deadSubject(endpoint) });
@@ -273,8 +309,8 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     let n = 0;
     for await (const m of iter) {
       try {
-        const d = JSON.parse(dec.decode(m.data)) as DeadLetter;
-        if (d && typeof d === 'object' && d.job && typeof d.job.id === 'string') { await each(d, m.seq); n++; }
+        const { share, ...d } = JSON.parse(dec.decode(m.data)) as DeadLetter & { share?: unknown };
+        if (d && typeof d === 'object' && d.job && typeof d.job.id === 'string') { await each(d, m.seq, parseShareTag(share)); n++; }
       } catch { /* a malformed dead letter is skipped */ }
       if (n >= want) break;
     }
@@ -289,12 +325,13 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   }
 
   async replayDead(endpoint: string, limit: number): Promise<number> {
-    return this.readDead(endpoint, limit, async (d, seq) => {
+    return this.readDead(endpoint, limit, async (d, seq, charge) => {
       // Same webhook-id, a fresh horizon; a new Nats-Msg-Id so the duplicate window does not swallow it.
       const job: WebhookJob = { ...d.job, createdAt: Date.now() };
       const fresh = { id: job.id, type: job.type, createdAt: job.createdAt, body: job.body, attempts: 0, notBefore: 0 };
       await this.js.publish(this.subject(endpoint), this.o.layout === 'single' ? encodeJobJson(fresh, endpoint) : encodeJobs([fresh]), { msgID: `${job.id}.${endpoint}.r${seq}` });
       await this.jsm.streams.deleteMessage(this.deadStream, seq);
+      if (charge !== undefined) this.deadNotices.settled([charge]);
     });
   }
 
@@ -302,7 +339,9 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     await Promise.all([...this.consumers].map((c) => c.stop().catch(() => undefined)));
     this.flushAcks();
     this.notices.flush();
+    this.deadNotices.flush();
     this.share?.close();
+    this.deadShare?.close();
     this.publisher.close();
   }
 }

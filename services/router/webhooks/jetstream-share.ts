@@ -25,8 +25,17 @@
  * message carrying it can still be in the queue (`lapseMs`: the last one is
  * published before the horizon passes and lives at most the stream's
  * max_age, horizon + 1 h, after that).
- * With several routers the share is per router: a user whose events are
- * made at R routers holds at most R shares.
+ * The share is cluster-wide without a round trip on the push path: each
+ * router also announces its charges (`<prefix>.webhooks.charged.<origin>`,
+ * one message per event-loop turn) and every router listens to every
+ * router's charges and settle notices, so it knows what each other router's
+ * queued jobs hold per key and counts that against the share before
+ * charging. What it cannot see is a charge announced less than a NATS round
+ * trip ago, or one made before it started (or before its last reconnect,
+ * when it forgets the others' charges with its own): those fail open, a
+ * user holding up to one more share, as after a restart.
+ * Dead letters have a share of their own, kept the same way on their own
+ * subjects (`dead_charged` / `dead_settled`; jetstream-queue.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -64,22 +73,35 @@ export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<Shar
   });
 }
 
+/** A tag as a header or a dead letter carries it (`<origin>/<key>/<bytes>/<gen>`); undefined when malformed. */
+export function parseShareTag(v: unknown): ShareTag | undefined {
+  const m = typeof v === 'string' ? TOKEN.exec(v) : null;
+  return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
+}
+
+/** A tag as a header or a dead letter carries it. */
+export const formatShareTag = (t: ShareTag): string => `${t.origin}/${item(t)}`;
+
 /** Publishes settle notices: the tags of one event-loop turn, one message per origin. */
 export class ShareNotices {
   private due = new Map<string, string[]>();
   private timer: NodeJS.Immediate | undefined;
-  constructor(private readonly nc: NatsConnection, private readonly prefix: string) {}
+  /** `kind`: the subjects' token (`settled`, `charged`, `dead_settled`, `dead_charged`). */
+  constructor(private readonly nc: NatsConnection, private readonly prefix: string, private readonly kind = 'settled') {}
 
   settled(tags: Iterable<ShareTag>): void {
-    for (const t of tags) {
-      const list = this.due.get(t.origin);
-      if (list) list.push(item(t)); else this.due.set(t.origin, [item(t)]);
-    }
-    if (this.due.size > 0) this.timer ??= setImmediate(() => this.flush());
+    for (const t of tags) this.add(t.origin, item(t));
+  }
+
+  /** One item (`<key>/<bytes>/<gen>`, or `-<key>/<bytes>/<gen>` for a refund) for `origin`'s subject, sent at the end of the turn. */
+  add(origin: string, text: string): void {
+    const list = this.due.get(origin);
+    if (list) list.push(text); else this.due.set(origin, [text]);
+    this.timer ??= setImmediate(() => this.flush());
   }
 
   private publish(origin: string, text: string): void {
-    try { this.nc.publish(`${this.prefix}.webhooks.settled.${origin}`, text); } catch { /* closed: the origin's charges lapse (or it restarted) */ }
+    try { this.nc.publish(`${this.prefix}.webhooks.${this.kind}.${origin}`, text); } catch { /* closed: the origin's charges lapse (or it restarted) */ }
   }
 
   flush(): void {
@@ -103,37 +125,67 @@ export class ShareNotices {
 /**
  * This router's ledger: charges on enqueue, releases on the notices addressed
  * to it, cleared on a reconnect; a charge whose notice never comes lapses
- * after `lapseMs` (core/share.ts).
+ * after `lapseMs` (core/share.ts). Beside it, what every other router holds
+ * (one ledger per origin, from their charge announcements and everyone's
+ * settle notices), counted against the share: the share is the cluster's.
+ * `kind` 'dead': the dead letters' share, on subjects of its own.
  */
 export class JetStreamShare {
   readonly origin = randomBytes(6).toString('hex');
   readonly ledger: ShareLedger;
-  private readonly sub: Subscription;
+  /** Other routers' charges by origin, as announced (no limits of their own; they lapse like ours). */
+  private readonly others = new Map<string, ShareLedger>();
+  private readonly subs: Subscription[];
   private readonly status: { stop(): void };
+  private readonly announce: ShareNotices;
   /** `hash`: the user's key (keyOf; tests count the calls). */
-  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, lapseMs: number, log: Logger, private readonly hash: (user: string) => string = keyOf) {
+  constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, private readonly lapseMs: number, log: Logger,
+    private readonly hash: (user: string) => string = keyOf, kind: 'queue' | 'dead' = 'queue') {
     const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
-    const subject = `${prefix}.webhooks.settled.${this.origin}`;
-    this.sub = nc.subscribe(subject, {
-      // An error (the subscription denied by NATS permissions) comes with no message: reading it would throw in the client's reader and wedge the connection.
-      callback: (err, m) => {
-        if (err) { log.error({ err: String(err), subject }, 'webhook share: settle notices cannot be received; charges are released only when they lapse'); return; }
-        for (const t of m.string().split(' ')) {
-          const [key, bytes, gen] = t.split('/', 3);
-          if (key) ledger.release(key, Number(bytes) || 0, gen === undefined ? undefined : Number(gen));
-        }
-      },
-    });
+    const [settled, charged] = kind === 'queue' ? ['settled', 'charged'] : ['dead_settled', 'dead_charged'];
+    this.announce = new ShareNotices(nc, prefix, charged);
+    const listen = (token: string, apply: (origin: string, key: string, bytes: number, gen: number | undefined, refund: boolean) => void): Subscription => {
+      const subject = `${prefix}.webhooks.${token}.*`;
+      return nc.subscribe(subject, {
+        // An error (the subscription denied by NATS permissions) comes with no message: reading it would throw in the client's reader and wedge the connection.
+        callback: (err, m) => {
+          if (err) { log.error({ err: String(err), subject }, 'webhook share: notices cannot be received; charges are released only when they lapse'); return; }
+          const origin = m.subject.slice(m.subject.lastIndexOf('.') + 1);
+          for (const t of m.string().split(' ')) {
+            const refund = t.startsWith('-');
+            const [key, bytes, gen] = (refund ? t.slice(1) : t).split('/', 3);
+            if (key) apply(origin, key, Number(bytes) || 0, gen === undefined ? undefined : Number(gen), refund);
+          }
+        },
+      });
+    };
+    this.subs = [
+      listen(settled, (origin, key, bytes, gen) => {
+        if (origin === this.origin) ledger.release(key, bytes, gen); else this.others.get(origin)?.release(key, bytes);
+      }),
+      listen(charged, (origin, key, bytes, _gen, refund) => {
+        if (origin === this.origin) return;
+        if (refund) { this.others.get(origin)?.release(key, bytes); return; }
+        let o = this.others.get(origin);
+        if (!o) this.others.set(origin, (o = new ShareLedger({ maxJobs: Infinity, maxBytes: Infinity }, { ms: this.lapseMs })));
+        o.takeCopies(key, bytes, 1);
+      }),
+    ];
     const it = nc.status();
     this.status = it as unknown as { stop(): void };
-    void (async () => { for await (const s of it) if (s.type === 'reconnect') ledger.clear(); })().catch(() => undefined);
+    void (async () => { for await (const s of it) if (s.type === 'reconnect') { ledger.clear(); this.others.clear(); } })().catch(() => undefined);
   }
 
-  /** Charges `user`'s job of `bytes` (throws WebhookShareError past the share); returns its tag. */
-  charge(user: string, bytes: number): ShareTag {
-    const c = this.chargeEvent(user, bytes, 1);
-    if (c.taken === 0) throw c.refusal!;
-    return c.tag;
+  /** What `key` holds at the other routers, as they announced it. */
+  elsewhere(key: string): { jobs: number; bytes: number } {
+    let jobs = 0, bytes = 0;
+    for (const [origin, o] of this.others) {
+      if (o.keys === 0) { this.others.delete(origin); continue; }
+      const h = o.of(key);
+      jobs += h.jobs;
+      bytes += h.bytes;
+    }
+    return { jobs, bytes };
   }
 
   /**
@@ -142,16 +194,27 @@ export class JetStreamShare {
    * value: each copy's settle notice releases one job); the others are refused with `refusal`.
    */
   chargeEvent(user: string, bytes: number, copies: number): { tag: ShareTag; taken: number; refusal?: Error } {
-    const key = this.hash(user);
-    const { gen, taken } = this.ledger.takeCopies(key, bytes, copies);
-    return { tag: { origin: this.origin, key, bytes, gen }, taken, ...(taken < copies ? { refusal: this.ledger.refusal(key) } : {}) };
+    return this.chargeKey(this.hash(user), bytes, copies);
+  }
+
+  /** chargeEvent for a key already hashed (a dead letter's, from its job's tag). */
+  chargeKey(key: string, bytes: number, copies = 1): { tag: ShareTag; taken: number; refusal?: Error } {
+    const elsewhere = this.others.size > 0 ? this.elsewhere(key) : undefined;
+    const { gen, taken } = this.ledger.takeCopies(key, bytes, copies, elsewhere);
+    const tag = { origin: this.origin, key, bytes, gen };
+    for (let i = 0; i < taken; i++) this.announce.add(this.origin, item(tag));
+    return { tag, taken, ...(taken < copies ? { refusal: this.ledger.refusal(key, elsewhere) } : {}) };
   }
 
   /** A charge whose job was never stored. */
-  refund(t: ShareTag): void { this.ledger.release(t.key, t.bytes, t.gen); }
+  refund(t: ShareTag): void {
+    this.ledger.release(t.key, t.bytes, t.gen);
+    this.announce.add(this.origin, `-${item(t)}`);
+  }
 
   close(): void {
-    this.sub.unsubscribe();
+    this.announce.flush();
+    for (const s of this.subs) s.unsubscribe();
     this.status.stop();
   }
 }

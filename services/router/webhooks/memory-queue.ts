@@ -6,12 +6,17 @@
  *
  * Bounded, as the JetStream streams are: the jobs held (waiting, in flight or
  * waiting for a retry, every endpoint together) by count and body bytes, past
- * which enqueue rejects (the sink drops and counts the event, as JetStream's
+ * which new copies are refused (the sink drops and counts them, as JetStream's
  * DiscardNew does); and the dead letters by the same numbers of their own,
  * past which the oldest are dropped (as the dead stream's DiscardOld). A
  * replay moves only as many dead letters as the queue has room for.
  * With `share`, one key (user) holds at most its share of the jobs and
  * bytes (core/share.ts): its new jobs past it are refused, retries never.
+ * Dead letters have a share of their own with the same numbers: a job dying
+ * while its key holds its share of the dead letters is dropped (dead()
+ * resolves false), so one user's failing events cannot push every other
+ * user's dead letters out of the bound. Dead letters of replayed jobs carry
+ * no key (a replay is the operator's) and are not charged.
  */
 import type { LeasedJob, QueueConsumer, WebhookEvent, WebhookQueue } from './core/queue.js';
 import type { DeadLetter, WebhookJob } from './core/types.js';
@@ -33,7 +38,8 @@ interface Lane {
   ready: Entry[];
   /** Handed out and not settled, or waiting for a retry timer. */
   held: number;
-  dead: Array<DeadLetter & { bytes: number }>;
+  /** `key`: the dead-letter share it is charged to. */
+  dead: Array<DeadLetter & { bytes: number; key?: string }>;
   consumer?: { concurrency: number; handle: (j: LeasedJob) => Promise<void>; active: number };
 }
 
@@ -49,10 +55,13 @@ export class MemoryWebhookQueue implements WebhookQueue {
   private deadBytes = 0;
   private readonly bounds: MemoryQueueBounds;
   private readonly share: ShareLedger | undefined;
+  /** The dead letters' share (the same limits, its own counts). */
+  private readonly deadShare: ShareLedger | undefined;
 
   constructor(bounds: Partial<MemoryQueueBounds> = {}) {
     this.bounds = Object.freeze({ ...DEFAULT_BOUNDS, ...bounds });
     this.share = bounds.share ? new ShareLedger(bounds.share) : undefined;
+    this.deadShare = bounds.share ? new ShareLedger(bounds.share) : undefined;
   }
 
   /** Jobs and bytes held, and dead letters: what the bounds apply to. */
@@ -60,8 +69,12 @@ export class MemoryWebhookQueue implements WebhookQueue {
     return { jobs: this.held, bytes: this.heldBytes, dead: this.deadJobs, deadBytes: this.deadBytes };
   }
 
-  private hasRoom(bytes: number): boolean {
-    return this.held < this.bounds.maxJobs && this.heldBytes + bytes <= this.bounds.maxBytes;
+  /** How many of `copies` jobs of `bytes` each fit within the bounds (jobs and bytes held, every endpoint together). */
+  private roomFor(copies: number, bytes: number): number {
+    const byJobs = this.bounds.maxJobs - this.held;
+    const free = this.bounds.maxBytes - this.heldBytes;
+    const byBytes = bytes === 0 ? (free >= 0 ? copies : 0) : Math.floor(free / bytes);
+    return Math.max(0, Math.min(copies, byJobs, byBytes));
   }
 
   private take(bytes: number): void { this.held++; this.heldBytes += bytes; }
@@ -77,10 +90,6 @@ export class MemoryWebhookQueue implements WebhookQueue {
     return l;
   }
 
-  enqueue(job: WebhookJob): Promise<void> {
-    return this.enqueueEvent(job, [job.endpoint])[0]!;
-  }
-
   /**
    * Copy by copy, a copy is refused when the queue has no room for it (WebhookQueueFullError) or else when the
    * key's share is full (WebhookShareError); either holds for every later copy too (same size, and a refused
@@ -89,12 +98,11 @@ export class MemoryWebhookQueue implements WebhookQueue {
   enqueueEvent(event: WebhookEvent, endpoints: readonly string[]): Array<Promise<void>> {
     if (this.closed) return endpoints.map(() => Promise.reject(new Error('webhook queue closed')));
     const bytes = Buffer.byteLength(event.body);
-    let room = 0;
-    while (room < endpoints.length && this.held + room < this.bounds.maxJobs && this.heldBytes + (room + 1) * bytes <= this.bounds.maxBytes) room++;
+    const room = this.roomFor(endpoints.length, bytes);
     const key = this.share && event.key !== undefined ? event.key : undefined;
     const stored = key === undefined ? room : this.share!.takeCopies(key, bytes, room).taken;
-    // Not stored with the job: retries and replays are never charged. `endpoint` too, when given a whole job.
-    const { key: _k, endpoint: _e, ...base } = event as WebhookJob;
+    // Not stored with the job: retries and replays are never charged.
+    const { key: _k, ...base } = event;
     const out: Array<Promise<void>> = [];
     for (let i = 0; i < stored; i++) {
       const endpoint = endpoints[i]!;
@@ -141,7 +149,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
     return {
       job: e.job, attempt: e.attempts,
       ack: async () => { settle(); this.release(e); },
-      dead: async (letter) => { settle(); this.release(e); this.addDead(l, letter, e.bytes); },
+      dead: async (letter) => { settle(); this.release(e); return this.addDead(l, letter, e.bytes, e.key); },
       retry: async (delayMs) => {
         if (settled) throw new Error('lease already settled');
         settled = true;
@@ -158,18 +166,27 @@ export class MemoryWebhookQueue implements WebhookQueue {
     };
   }
 
-  /** Keeps the dead letters within the bounds: the longest-dead (across endpoints) go first. */
-  private addDead(l: Lane, letter: DeadLetter, bytes: number): void {
-    l.dead.push({ ...letter, bytes });
+  /**
+   * Keeps the dead letters within the bounds: the longest-dead (across endpoints) go first. A letter past its key's
+   * dead-letter share is not kept (false).
+   */
+  private addDead(l: Lane, letter: DeadLetter, bytes: number, key: string | undefined): boolean {
+    if (key !== undefined && this.deadShare && this.deadShare.takeCopies(key, bytes, 1).taken === 0) return false;
+    l.dead.push({ ...letter, bytes, key });
     this.deadJobs++;
     this.deadBytes += bytes;
     while (this.deadJobs > this.bounds.maxJobs || this.deadBytes > this.bounds.maxBytes) {
       let oldest: Lane | undefined;
       for (const x of this.lanes.values()) if (x.dead.length > 0 && (oldest === undefined || x.dead[0]!.deadAt < oldest.dead[0]!.deadAt)) oldest = x;
-      const d = oldest!.dead.shift()!;
-      this.deadJobs--;
-      this.deadBytes -= d.bytes;
+      this.dropDead(oldest!.dead.shift()!);
     }
+    return true;
+  }
+
+  private dropDead(d: { bytes: number; key?: string }): void {
+    this.deadJobs--;
+    this.deadBytes -= d.bytes;
+    if (d.key !== undefined) this.deadShare?.release(d.key, d.bytes);
   }
 
   async depth(endpoint: string): Promise<number> {
@@ -182,7 +199,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   async listDead(endpoint: string, limit: number): Promise<DeadLetter[]> {
-    return this.lane(endpoint).dead.slice(0, limit).map(({ bytes: _b, ...d }) => d);
+    return this.lane(endpoint).dead.slice(0, limit).map(({ bytes: _b, key: _k, ...d }) => d);
   }
 
   async replayDead(endpoint: string, limit: number): Promise<number> {
@@ -190,10 +207,9 @@ export class MemoryWebhookQueue implements WebhookQueue {
     // A fresh horizon, the same webhook-id; only as many as the queue has room for (the rest stay dead).
     const now = Date.now();
     let n = 0;
-    while (n < limit && l.dead.length > 0 && this.hasRoom(l.dead[0]!.bytes)) {
+    while (n < limit && l.dead.length > 0 && this.roomFor(1, l.dead[0]!.bytes) === 1) {
       const d = l.dead.shift()!;
-      this.deadJobs--;
-      this.deadBytes -= d.bytes;
+      this.dropDead(d);
       this.take(d.bytes);
       l.ready.push({ job: { ...d.job, createdAt: now }, attempts: 0, bytes: d.bytes });
       n++;

@@ -60,6 +60,7 @@ export function registerWebhookMetrics(registry: Registry, src: { settings: Webh
   counter('deliveries_total', 'Webhook deliveries a receiver answered with 2xx.', 'delivered');
   counter('failures_total', 'Webhook attempts that failed (non-2xx, timeout, connection error); each is retried or dead-lettered.', 'failed');
   counter('dead_lettered_total', 'Webhook events dead-lettered by this router: the retry horizon passed.', 'deadLettered');
+  counter('dead_dropped_total', 'Webhook events that passed the retry horizon and were dropped instead of dead-lettered: their user held its share of the dead letters (LONGLINK_WEBHOOK_USER_MAX_JOBS / _BYTES, counted apart from the queue).', 'deadDroppedShare');
   counter('replayed_total', 'Dead letters put back in the queue through the API.', 'replayed');
   new Counter({
     name: 'longlink_router_upstream_refused_total', labelNames: ['reason'], registers: [registry],

@@ -19,7 +19,7 @@ export interface WorkerSetup {
 
 export interface WorkerReport {
   type: 'stats';
-  /** Cumulative counters of the worker, per endpoint (delivered, failed, deadLettered are the worker's alone). */
+  /** Cumulative counters of the worker, per endpoint (delivered, failed, deadLettered, deadDroppedShare are the worker's alone). */
   stats: Record<string, EndpointStats>;
   observations: Array<[string, 'delivered' | 'failed', number]>;
 }
@@ -52,6 +52,7 @@ export class WorkerDispatcher {
       mine.delivered = s.delivered;
       mine.failed = s.failed;
       mine.deadLettered = s.deadLettered;
+      mine.deadDroppedShare = s.deadDroppedShare;
     }
     for (const [e, outcome, seconds] of r.observations) this.observe?.(e, outcome, seconds);
   }

@@ -28,7 +28,9 @@ let observations: WorkerReport['observations'] = [];
 const nc = await connect({ servers: setup.natsUrls, name: setup.name, maxReconnectAttempts: -1, reconnectTimeWait: 2000, reconnectJitter: 1000, timeout: 5000 });
 const queue = await openJetStreamQueue({ nc, prefix: setup.prefix, log, timeoutMs: settings.timeoutMs, horizonMs: settings.horizonMs, deadTtlMs: settings.deadTtlMs, layout: settings.queueLayout,
   // The main thread created or updated the streams (and logged any warning about them) before starting this thread.
-  ensureStreams: false });
+  ensureStreams: false,
+  // This thread buries: it keeps the dead letters' share (the main thread charges the queue's).
+  deadShare: { maxJobs: settings.userMaxJobs, maxBytes: settings.userMaxBytes } });
 const dispatcher = new WebhookDispatcher({
   settings, queue, poster: httpPoster, clock: systemClock, log, stats,
   observe: (endpoint, outcome, seconds) => { if (observations.length < 100_000) observations.push([endpoint, outcome, seconds]); },

@@ -100,7 +100,10 @@ export class WebhookDispatcher {
       if (left <= 0) {
         s.deadLettered++;
         this.d.log.warn({ endpoint: ep.name, type: job.type, attempts: lj.attempt, reason }, 'webhook dead-lettered: retry horizon passed');
-        await lj.dead({ job, attempts: lj.attempt, reason, deadAt: now });
+        if (!(await lj.dead({ job, attempts: lj.attempt, reason, deadAt: now }))) {
+          s.deadDroppedShare++;
+          this.d.log.warn({ endpoint: ep.name, type: job.type }, 'webhook dead letter dropped: its user holds its share of the dead letters');
+        }
         return;
       }
       // The last retry lands on the horizon rather than past it.

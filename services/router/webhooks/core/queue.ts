@@ -21,8 +21,13 @@ export interface LeasedJob {
   ack(): Promise<void>;
   /** Hand it out again after `delayMs`. */
   retry(delayMs: number): Promise<void>;
-  /** Move it to the dead letters (then gone from the queue). */
-  dead(letter: DeadLetter): Promise<void>;
+  /**
+   * Move it to the dead letters (then gone from the queue). Resolves false when
+   * the dead letter was dropped instead: its user (the key the job was charged
+   * to) already holds its share of the dead letters (the same numbers as the
+   * queue's share, counted apart); the job still leaves the queue.
+   */
+  dead(letter: DeadLetter): Promise<boolean>;
   /** Still working on it: extends the lease (slow receivers). */
   working(): void;
 }
@@ -33,19 +38,17 @@ export interface QueueConsumer {
 
 export interface WebhookQueue {
   /**
-   * Resolves once the queue holds the job durably (the adapter's meaning of
-   * durable). Rejects past the queue's bound, or, for a job with a `key`
-   * when the adapter has a share (core/share.ts), with WebhookShareError
-   * once that key holds its share; a job is charged only here, so its
-   * retries are never refused, and a replayed dead letter is not charged.
-   */
-  enqueue(job: WebhookJob): Promise<void>;
-  /**
-   * One event's copies, one per endpoint, together (what the sink enqueues):
-   * the same outcome as enqueue() of each copy in `endpoints` order (the
-   * same refusals, copy by copy), but the event's size and its share charge
-   * (the user's key, hashed once where the adapter hashes it) are worked out
-   * once for all of them. One promise per copy, in `endpoints` order.
+   * One event's copies, one per endpoint, together (what the sink enqueues);
+   * one promise per copy, in `endpoints` order. A copy's promise resolves once
+   * the queue holds it durably (the adapter's meaning of durable). It rejects
+   * past the queue's bound, or, for an event with a `key` when the adapter has
+   * a share (core/share.ts), with WebhookShareError once that key holds its
+   * share. Copies are refused in order, as if enqueued one after another: a
+   * refusal holds for every later copy (same size), so the copies stored are
+   * the first ones. The event's size and its share charge (the user's key,
+   * hashed once where the adapter hashes it) are worked out once for all of
+   * them. A job is charged only here, so its retries are never refused, and
+   * a replayed dead letter is not charged.
    */
   enqueueEvent(event: WebhookEvent, endpoints: readonly string[]): Array<Promise<void>>;
   /** Hands `endpoint`'s jobs to `handle`, at most `concurrency` at once across this consumer. */

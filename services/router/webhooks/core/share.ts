@@ -37,7 +37,7 @@ export class WebhookShareError extends Error {
   }
 }
 
-interface Held { jobs: number; bytes: number }
+export interface Held { jobs: number; bytes: number }
 
 /** Generations a charge lives through before it lapses. */
 const GENERATIONS = 8;
@@ -57,27 +57,19 @@ export class ShareLedger {
   }
 
   /**
-   * Charges one job of `bytes` to `key`, or throws WebhookShareError when that
-   * would pass the share. Returns the generation charged (0 without lapse):
-   * the release names it.
-   */
-  take(key: string, bytes: number): number {
-    const { gen, taken } = this.takeCopies(key, bytes, 1);
-    if (taken === 0) throw this.refusal(key);
-    return gen;
-  }
-
-  /**
    * Charges an event's `copies` (one job of `bytes` per endpoint) to `key` at
-   * once: as many as take() would charge one after another before refusing
-   * (a refusal leaves the ledger as it is, so every later copy is refused
-   * too), with one ledger update. Returns the generation charged and how
-   * many copies were; the others pass the share (refusal() says by how much).
+   * once: as many as fit the share charged one after another (a copy that
+   * does not fit changes nothing, so every later copy does not fit either),
+   * with one ledger update. Returns the generation charged (0 without
+   * lapse: the release names it) and how many copies were; the others pass
+   * the share (refusal() says by how much). `elsewhere`: what the key holds
+   * outside this ledger (other routers' charges, as they announce them),
+   * counted against the share but not kept here.
    */
-  takeCopies(key: string, bytes: number, copies: number): { gen: number; taken: number } {
+  takeCopies(key: string, bytes: number, copies: number, elsewhere?: Held): { gen: number; taken: number } {
     const gen = this.lapse ? this.expire() : 0;
     const h = this.held.get(key);
-    let jobs = h?.jobs ?? 0, b = h?.bytes ?? 0, taken = 0;
+    let jobs = (h?.jobs ?? 0) + (elsewhere?.jobs ?? 0), b = (h?.bytes ?? 0) + (elsewhere?.bytes ?? 0), taken = 0;
     // A key holding nothing may always enqueue one event, however large: a
     // byte share below one event's size would otherwise refuse that user forever.
     while (taken < copies && !(jobs + 1 > this.limits.maxJobs || (jobs > 0 && b + bytes > this.limits.maxBytes))) { jobs++; b += bytes; taken++; }
@@ -95,9 +87,9 @@ export class ShareLedger {
   }
 
   /** The error refusing `key`'s next job, with what it holds. */
-  refusal(key: string): WebhookShareError {
+  refusal(key: string, elsewhere?: Held): WebhookShareError {
     const h = this.held.get(key);
-    return new WebhookShareError(h?.jobs ?? 0, h?.bytes ?? 0, this.limits);
+    return new WebhookShareError((h?.jobs ?? 0) + (elsewhere?.jobs ?? 0), (h?.bytes ?? 0) + (elsewhere?.bytes ?? 0), this.limits);
   }
 
   /**

@@ -14,8 +14,10 @@ export interface EndpointStats {
   delivered: number;
   /** Attempts that failed (non-2xx, timeout, connection error); each is retried or dead-lettered. */
   failed: number;
-  /** Jobs moved to the dead letters (retry horizon passed). */
+  /** Jobs moved to the dead letters (retry horizon passed), kept or not. */
   deadLettered: number;
+  /** … of which dropped: their user held its share of the dead letters. */
+  deadDroppedShare: number;
   /** Dead letters put back in the queue. */
   replayed: number;
 }
@@ -28,7 +30,7 @@ export class WebhookStats {
   of(endpoint: string): EndpointStats {
     let s = this.endpoints.get(endpoint);
     if (!s) {
-      s = { enqueued: 0, dropped: 0, droppedOutbox: 0, droppedQueue: 0, droppedShare: 0, delivered: 0, failed: 0, deadLettered: 0, replayed: 0 };
+      s = { enqueued: 0, dropped: 0, droppedOutbox: 0, droppedQueue: 0, droppedShare: 0, delivered: 0, failed: 0, deadLettered: 0, deadDroppedShare: 0, replayed: 0 };
       this.endpoints.set(endpoint, s);
     }
     return s;

@@ -44,7 +44,7 @@ export interface WebhookSettings {
   /** The in-memory queue's bound (standalone): jobs and body bytes held, and the same again for dead letters. */
   readonly memoryMaxJobs: number;
   readonly memoryMaxBytes: number;
-  /** Per-user share of the queue (core/share.ts): jobs and body bytes one user's events may hold at once (per router with JetStream). */
+  /** Per-user share of the queue (core/share.ts): jobs and body bytes one user's events may hold at once (across the routers with JetStream), and the same of the dead letters. */
   readonly userMaxJobs: number;
   readonly userMaxBytes: number;
   /** How the JetStream queue is written: several events per message, or one in the layout earlier releases read. */
