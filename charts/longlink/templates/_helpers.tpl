@@ -3,25 +3,51 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{- define "longlink.fullname" -}}
+{{/*
+A generated object name: "<base><suffix>" when it fits Kubernetes' 63 characters; else <base> cut to
+leave room, "-", 8 hex characters of the whole name's SHA-256, then <suffix> whole. A plain cut to 63
+made two names alike once it took their differing ends away ("-gateway" and "-router" of a release
+name of 53 characters); the hash of the whole name keeps them apart, and the suffix still says what
+the object is. Names that fit are unchanged. Call with (dict "base" ... "suffix" "-gateway").
+*/}}
+{{- define "longlink.objectName" -}}
+{{- $whole := printf "%s%s" .base .suffix | trimSuffix "-" }}
+{{- if le (len $whole) 63 }}
+{{- $whole }}
+{{- else }}
+{{- printf "%s-%s%s" (.base | trunc (int (sub 54 (len .suffix))) | trimSuffix "-") ($whole | sha256sum | trunc 8) .suffix }}
+{{- end }}
+{{- end }}
+
+{{/* The release's name for its objects before any cut (objectName cuts it with its suffix). */}}
+{{- define "longlink.wholeName" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- .Values.fullnameOverride }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- .Release.Name }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* A component's object name: call with (dict "ctx" $ "suffix" "-gateway"). */}}
+{{- define "longlink.nameWith" -}}
+{{- include "longlink.objectName" (dict "base" (include "longlink.wholeName" .ctx) "suffix" .suffix) }}
+{{- end }}
+
+{{- define "longlink.fullname" -}}
+{{- include "longlink.nameWith" (dict "ctx" . "suffix" "") }}
 {{- end }}
 
 {{- define "longlink.gateway.fullname" -}}
-{{- printf "%s-gateway" (include "longlink.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "longlink.nameWith" (dict "ctx" . "suffix" "-gateway") }}
 {{- end }}
 
 {{- define "longlink.router.fullname" -}}
-{{- printf "%s-router" (include "longlink.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "longlink.nameWith" (dict "ctx" . "suffix" "-router") }}
 {{- end }}
 
 {{- define "longlink.chart" -}}
