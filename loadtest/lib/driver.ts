@@ -9,6 +9,8 @@
  */
 import { connectUrl, subprotocols, type ClientSession, type Ended, type SessionEvent } from './protocol-session.js';
 
+const NOTHING_DUE: { frames: Uint8Array[]; zombie: boolean } = Object.freeze({ frames: Object.freeze([]) as unknown as Uint8Array[], zombie: false });
+
 export const nowMs = (): number => performance.timeOrigin + performance.now();
 
 export interface EndInfo extends Ended {
@@ -103,6 +105,14 @@ export abstract class DriverBase implements Driver {
   /** When the current attempt started, and when its hello arrived (ms, epoch). */
   attemptStartedAt = 0;
   helloAt = 0;
+  /**
+   * When the session next has something for tick() to do, as of its last call
+   * from this driver: its timers and outbox only change inside opened(),
+   * receive(), poll() and ended(), which only the driver calls, so a sweep's
+   * visit before then skips the poll (a load worker sweeps thousands of idle
+   * sessions every 100 ms; late in a storm that sweep was most of its CPU).
+   */
+  protected wakeAt = Infinity;
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly o: DriverOptions) {}
@@ -130,8 +140,16 @@ export abstract class DriverBase implements Driver {
     this.drop();
   }
 
-  /** Sends what the session has due (acks, heartbeats); closes a zombie connection (it then reconnects). */
+  /** Sends what the session has due (acks, heartbeats); closes a zombie connection (it then reconnects). Cheap before `wakeAt`. */
   abstract tick(now: number): void;
+
+  /** The session's frames due at `now` (none before `wakeAt`, without asking it); remembers its next wake-up. */
+  protected due(now: number): { frames: Uint8Array[]; zombie: boolean } {
+    if (now < this.wakeAt) return NOTHING_DUE;
+    const r = this.session.poll(now);
+    this.wakeAt = this.session.nextWakeAt();
+    return r;
+  }
   /** Sends an application frame (tests). */
   abstract send(data: Uint8Array | string): void;
   /** Drops the TCP connection without a close handshake, as a dying network would; the driver then reconnects as advised. */
@@ -145,6 +163,7 @@ export abstract class DriverBase implements Driver {
     if (this.state !== 'connecting') return false;
     this.state = 'open';
     this.session.opened(nowMs());
+    this.wakeAt = this.session.nextWakeAt();
     this.o.onOpen?.(this);
     return true;
   }
@@ -152,6 +171,7 @@ export abstract class DriverBase implements Driver {
   /** A whole message from the gateway: to the session, then to the owner. */
   protected received(data: Buffer | string): void {
     const e = this.session.receive(data, nowMs());
+    this.wakeAt = this.session.nextWakeAt();
     if (e.type === 'hello') this.helloAt = nowMs();
     this.o.onEvent?.(e, this);
   }
@@ -160,6 +180,7 @@ export abstract class DriverBase implements Driver {
   protected finish(e: Omit<EndInfo, 'delayMs'>): void {
     const stopped = this.state === 'stopped';
     const delay = this.session.ended(e, nowMs());
+    this.wakeAt = Infinity;
     const delayMs = stopped || this.o.reconnect === false ? undefined : delay;
     if (!stopped) this.state = delayMs === undefined ? 'idle' : 'waiting';
     this.o.onEnd?.({ ...e, delayMs }, this);

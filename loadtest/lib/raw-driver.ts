@@ -157,7 +157,7 @@ export class RawSessionDriver extends DriverBase implements FrameSink {
 
   tick(now: number): void {
     if (this.state !== 'open' || !this.sock) return;
-    const { frames, zombie } = this.session.poll(now);
+    const { frames, zombie } = this.due(now);
     if (zombie) { this.sock.destroy(); return; }
     if (frames.length === 1) this.sock.write(clientFrame(0x2, frames[0]!));
     else if (frames.length > 1) this.sock.write(Buffer.concat(frames.map((f) => clientFrame(0x2, f))));

@@ -55,7 +55,7 @@ export class SessionDriver extends DriverBase {
 
   tick(now: number): void {
     if (this.state !== 'open' || !this.ws) return;
-    const { frames, zombie } = this.session.poll(now);
+    const { frames, zombie } = this.due(now);
     if (zombie) { this.ws.terminate(); return; }
     for (const f of frames) this.ws.send(f);
   }

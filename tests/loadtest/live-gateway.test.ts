@@ -54,6 +54,23 @@ describe('protocol-session over a Node WebSocket against a live gateway', () => 
     assert.equal(p.drv.state, 'open');
   });
 
+  it('a sweep before the session has anything due does not poll it; heartbeats and acks still go out on time', async () => {
+    const p = probe(s, 'sweep-user', { hbMs: 1000 });
+    await waitFor(() => of(p, 'hello').length === 1, 15_000, 'hello');
+    const session = p.drv.session;
+    let polls = 0;
+    const poll = session.poll.bind(session);
+    session.poll = (now: number) => { polls++; return poll(now); };
+    // A load worker's sweep visits every driver far more often than its session has anything to send.
+    for (let k = 0; k < 500; k++) p.drv.tick(nowMs());
+    assert.ok(polls <= 2, `${polls} polls for 500 visits with nothing due`);
+    const acks = of(p, 'heartbeat_ack').length;
+    assert.equal((await push(s, ['sweep-user'], { t: Date.now(), n: 1 })).status, 200);
+    await waitFor(() => session.ackedSeq === 1, 5000, 'the push acked');
+    await waitFor(() => of(p, 'heartbeat_ack').length >= acks + 2, 10_000, '2 more heartbeat acks');
+    assert.deepEqual(p.ends, [], 'no close');
+  });
+
   it('token in the access_token query parameter and no subprotocol (how k6 connects)', async () => {
     const p = probe(s, 'k6-style', { tokenIn: 'query' });
     await waitFor(() => of(p, 'hello').length === 1, 15_000, 'hello');
