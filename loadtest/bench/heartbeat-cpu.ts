@@ -229,12 +229,15 @@ async function main(): Promise<void> {
   // Gateways started here rather than by the cluster helper, so node flags (--cpu-prof) can be passed.
   const c = (cluster = await startCluster({ gateways: 0, routerEnv: { LONGLINK_GATEWAY_LEASE_MS: '15000' } }));
   const gateways: ChildProcess[] = [];
+  /** Each gateway's output (warn level and up), by pid: why session starts failed. */
+  const gatewayOutput = new Map<number, () => string>();
   const startGateway = async (dist: string, id: string, nodeArgs: string[]): Promise<string> => {
     const p = spawnNode(path.join(dist, 'services/gateway/main.js'), {
       ...gatewayEnv, LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_GATEWAY_ID: id,
       LONGLINK_NATS_URLS: c.nats.urls.join(','), LONGLINK_JWT_SECRET: CLUSTER_SECRET, LONGLINK_LOG_LEVEL: 'warn',
     }, [], process.execPath, nodeArgs);
     gateways.push(p.child);
+    gatewayOutput.set(p.child.pid!, p.output);
     children.push(p.child);
     return `ws://127.0.0.1:${(await p.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)\/ws/, 20_000))[1]}/ws`;
   };
@@ -319,6 +322,14 @@ async function main(): Promise<void> {
       const text = await (await fetch(t.url.replace('ws://', 'http://').replace(/\/ws$/, '/metrics'))).text();
       const closes = text.split('\n').filter((l) => l.startsWith('longlink_gateway_connections_closed_total{')).join(', ');
       if (closes) process.stderr.write(`  ${t.name} closes: ${closes}\n`);
+      // A 1011 is logged 'resume failed' with its error: which one (a bus timeout, a store error…) says where it came from.
+      const causes = new Map<string, number>();
+      for (const line of (gatewayOutput.get(t.pid)?.() ?? '').split('\n')) {
+        if (!line.includes('resume failed')) continue;
+        const err = /"err":"([^"]*)"/.exec(line)?.[1]?.replace(/\d+/g, 'N') ?? 'unknown';
+        causes.set(err, (causes.get(err) ?? 0) + 1);
+      }
+      if (causes.size > 0) process.stderr.write(`  ${t.name} failed starts (1011) by cause: ${[...causes].map(([k, v]) => `${v}× ${k}`).join('; ')}\n`);
     }
     const result = {
       bench: 'heartbeat-cpu', date: new Date().toISOString(), node: process.version, connections: N, interval_ms: INTERVAL, window_ms: WINDOW, windows: WINDOWS,

@@ -8,7 +8,7 @@
  * the narrow `ServedGateway` view of the core.
  */
 import { randomBytes } from 'node:crypto';
-import { decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
+import { BusTimeoutError, decodeMsg, encodeMsg, type Bus, type Subscription } from '../shared/bus/bus.js';
 import { channelNameBytes, readChannelMessage, type ChannelArrival } from '../shared/bus/channel-layout.js';
 import { publishUpstream, requestUpstream } from '../shared/bus/upstream.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
@@ -188,7 +188,14 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
   }
 
   resume(req: ResumeRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<ResumeReply> {
-    return this.request<ResumeReply>(this.o.subjects.resume, req, timeoutMs, (r) => typeof r.session === 'string' && Array.isArray(r.pushes));
+    return this.request<ResumeReply>(this.o.subjects.resume, req, timeoutMs, (r) => typeof r.session === 'string' && Array.isArray(r.pushes))
+      .catch((err: unknown) => {
+        // A router that took the request but did not answer in time is overloaded (or stalled), not failed:
+        // typed, so the core closes with 1013 and a delay instead of 1011 (GatewayLink.resume). No responders
+        // (no router at all) stays a failure.
+        if (err instanceof BusTimeoutError) throw new LonglinkError(Errors.ROUTER_TIMEOUT, `no answer within ${timeoutMs} ms`);
+        throw err;
+      });
   }
 
   fetch(req: FetchRequest, timeoutMs = this.o.resumeTimeoutMs): Promise<FetchReply> {

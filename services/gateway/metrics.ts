@@ -58,6 +58,7 @@ export function createGatewayMetrics(opts: { defaultMetrics?: boolean } = {}): G
   m.counter('session_start_limit_decreases_total', 'Times the adaptive session-start limit shrank (starts over the target, failed or shed).', (c) => c.startLimit.decreases);
   m.counter('session_start_limit_reverts_total', 'Cuts of the adaptive session-start limit undone because the starts after them were not faster (latency not caused by the limit).', (c) => c.startLimit.reverts);
   m.counter('session_starts_shed_total', 'Session starts a router refused at once as overloaded: closed with 1013 and a retry delay.', (c) => c.stats.startsShedByRouter);
+  m.counter('session_starts_timed_out_total', 'Session starts no router answered within the resume timeout: closed with 1013 and a retry delay, counted as overload by the adaptive limit.', (c) => c.stats.startsTimedOut);
   m.counter('session_starts_device_limit_total', 'Session starts refused because the user had the most devices connected at once: closed with 4011.', (c) => c.stats.startsDeviceLimit);
   m.gauge('admission_sources', 'Client addresses tracked by the per-source connect budget (LONGLINK_SOURCE_CONNECT_RATE).', (c) => c.sourcesTracked);
   m.gauge('draining', '1 while the gateway drains, else 0.', (c) => (c.isDraining ? 1 : 0));

@@ -13,7 +13,7 @@ export const natsSpec = {
 
 export const redisSpec = {
   redisUrl: v('LONGLINK_REDIS_URL', z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'), 'Redis URL (router only): redis://[:password@]host:port[/db].', 'redis://127.0.0.1:6379', true),
-  redisClusterNodes: v('LONGLINK_REDIS_CLUSTER_NODES', csv.refine((a) => a.every((u) => /^rediss?:\/\//.test(u)), 'each must start with redis:// or rediss://'), 'Redis Cluster seed nodes (comma-separated redis://host:port); when set, used instead of LONGLINK_REDIS_URL. Keys are hash-tagged per user, so every script stays on one slot.', ''),
+  redisClusterNodes: v('LONGLINK_REDIS_CLUSTER_NODES', csv.refine((a) => a.every((u) => /^rediss?:\/\//.test(u)), 'each must start with redis:// or rediss://'), 'Redis Cluster seed nodes (comma-separated redis://[:password@]host:port; the first one\'s user and password authenticate every node); when set, used instead of LONGLINK_REDIS_URL. Keys are hash-tagged per user, so every script stays on one slot.', '', true),
 } as const;
 
 export type NatsSettings = ConfigOf<typeof natsSpec>;

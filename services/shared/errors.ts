@@ -44,6 +44,7 @@ export const Errors = Object.freeze({
   PUBLISH_RATE: spec('LL_PUBLISH_RATE', 429, 'Too many channel publishes for this API key (LONGLINK_PUBLISH_RATE)'),
   SESSION_REPLACED: spec('LL_SESSION_REPLACED', 409, 'A newer session start for this user and device registered first'),
   ROUTER_OVERLOADED: spec('LL_ROUTER_OVERLOADED', 503, 'Router is overloaded; retry shortly'),
+  ROUTER_TIMEOUT: spec('LL_ROUTER_TIMEOUT', 504, 'No router answered the session start in time'),
   UPSTREAM_NO_BACKEND: spec('LL_UPSTREAM_NO_BACKEND', 503, 'No backend is listening on this topic'),
   UPSTREAM_TIMEOUT: spec('LL_UPSTREAM_TIMEOUT', 504, 'The backend did not reply in time'),
   UPSTREAM_BAD_REPLY: spec('LL_UPSTREAM_BAD_REPLY', 502, 'The backend\'s reply is not JSON, too large or nested too deep'),

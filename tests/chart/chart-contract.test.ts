@@ -62,6 +62,8 @@ function containerEnv(objects: K8sObject[], c: Container): Record<string, string
     else if (sk) {
       const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === sk.name) as (K8sObject & { data: Record<string, string> }) | undefined;
       const raw = secret?.data[sk.key];
+      // An optional key an existing Secret may lack: the variable stays unset, as the kubelet leaves it.
+      if (raw === undefined && sk.optional && EXTERNAL_SECRET_VALUES[e.name] === undefined) continue;
       env[e.name] = raw !== undefined ? Buffer.from(raw, 'base64').toString('utf8') : (EXTERNAL_SECRET_VALUES[e.name] ?? '');
       assert.ok(env[e.name], `${c.name}: no value for ${e.name}`);
     }

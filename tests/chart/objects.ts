@@ -6,7 +6,7 @@ export interface SecurityContext {
   runAsNonRoot?: boolean; runAsUser?: number; allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean;
   capabilities?: { drop?: string[] }; seccompProfile?: { type: string };
 }
-export interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }
+export interface EnvVar { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string } } }
 export interface Container {
   name: string;
   args?: string[];

@@ -149,6 +149,25 @@ describe('gateway bus link', () => {
     await assert.rejects(link.fetch({ user: 'busy', device: 'd1', afterSeq: 0 }, 1000), (e: unknown) => e instanceof LonglinkError && e.code === 'LL_ROUTER_OVERLOADED' && e.retryAfterMs === 500);
   });
 
+  it('a resume no router answers in time rejects ROUTER_TIMEOUT (overload: 1013); no router listening, or a router error, stays what it was (1011)', async () => {
+    const t = setup();
+    // Taken by the stand-in ("slow…" is held), never answered.
+    await assert.rejects(t.link.resume({ user: 'slow-t', device: 'd1', gateway: 'gwA', conn: 'c9', session: undefined, lastSeq: undefined }, 30),
+      (e: unknown) => e instanceof LonglinkError && e.code === 'LL_ROUTER_TIMEOUT' && /30 ms/.test(e.message));
+    // No subscriber at all: the bus says so at once, and it is not a timeout.
+    const bare = new BusGatewayLink({ bus: new MemoryBus(), subjects: t.s, resumeTimeoutMs: 5000, ackFlushMs: 50 });
+    links.push(bare);
+    await assert.rejects(bare.resume({ user: 'u', device: 'd1', gateway: 'gwA', conn: 'c8', session: undefined, lastSeq: undefined }, 1000),
+      (e: unknown) => !(e instanceof LonglinkError) && /no responders/.test(String(e)));
+    // A router's error answer keeps its code (a store error is a failure, not overload).
+    const bus = new MemoryBus();
+    bus.subscribe(t.s.resume, (m) => bus.respond(m, encodeMsg({ error: { code: 'LL_STORE_UNAVAILABLE', message: 'down' } })));
+    const erring = new BusGatewayLink({ bus, subjects: t.s, resumeTimeoutMs: 5000, ackFlushMs: 50 });
+    links.push(erring);
+    await assert.rejects(erring.resume({ user: 'u', device: 'd1', gateway: 'gwA', conn: 'c7', session: undefined, lastSeq: undefined }, 1000),
+      (e: unknown) => e instanceof LonglinkError && e.code === 'LL_STORE_UNAVAILABLE');
+  });
+
   it('upstream headers carry client-controlled ids percent-encoded: no control character, CR/LF or space raw', async () => {
     const { bus, s, link } = setup();
     const got: BusMessage[] = [];

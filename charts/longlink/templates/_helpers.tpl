@@ -131,12 +131,13 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Checks of values the services would reject at start-up: fail at render time instead of in CrashLoopBackOff. */}}
 {{- define "longlink.validate" -}}
 {{- /* extraEnv lands in a ConfigMap (plain text, readable with ConfigMap access, shown by kubectl describe): credentials go through the Secret only.
-     The list is every variable the services mark secret (tests/chart/chart-render.test.ts derives it from their config specs). */}}
-{{- $secretVars := list "LONGLINK_JWT_SECRET" "LONGLINK_API_KEYS" "LONGLINK_CONSOLE_TOKEN" "LONGLINK_REDIS_URL" "LONGLINK_WEBHOOKS" }}
+     The list is every variable the services mark secret (tests/chart/secret-env.test.ts derives it from their config specs), and the
+     OpenTelemetry SDK's header variables (a collector's auth token rides in them). */}}
+{{- $secretVars := list "LONGLINK_JWT_SECRET" "LONGLINK_API_KEYS" "LONGLINK_CONSOLE_TOKEN" "LONGLINK_REDIS_URL" "LONGLINK_REDIS_CLUSTER_NODES" "LONGLINK_WEBHOOKS" "OTEL_EXPORTER_OTLP_HEADERS" "OTEL_EXPORTER_OTLP_TRACES_HEADERS" }}
 {{- range $where, $env := dict "gateway.extraEnv" .Values.gateway.extraEnv "router.extraEnv" .Values.router.extraEnv "tracing.extraEnv" .Values.tracing.extraEnv }}
 {{- range $k, $_ := $env }}
 {{- if has $k $secretVars }}
-{{- fail (printf "%s.%s: a credential would land in a ConfigMap in plain text; use the Secret (auth.*, redis.url, router.console.token, router.webhooks.existingSecret, or auth.existingSecret)" $where $k) }}
+{{- fail (printf "%s.%s: a credential would land in a ConfigMap in plain text; use the Secret (auth.*, redis.url, redis.clusterNodes, tracing.otlpHeaders, router.console.token, router.webhooks.existingSecret, or auth.existingSecret)" $where $k) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -192,7 +193,28 @@ its name or restarting the deployments.
 */}}
 {{- define "longlink.secretChecksum" -}}
 {{- $in := dict "existing" .Values.auth.existingSecret "keys" .Values.auth.secretKeys "jwt" .Values.auth.jwt "apiKeys" .Values.auth.apiKeys "redis" .Values.redis.url "console" .Values.router.console }}
+{{- /* Only when set: the checksum of a release without them stays as it was (no restart on upgrade). */}}
+{{- with .Values.redis.clusterNodes }}{{ $_ := set $in "redisClusterNodes" . }}{{ end }}
+{{- with .Values.tracing.otlpHeaders }}{{ $_ := set $in "otlpHeaders" . }}{{ end }}
 {{- toJson $in | sha256sum }}
+{{- end }}
+
+{{/*
+An optional credential from the Secret, as an env entry: with the chart's Secret only when its value
+is set; with auth.existingSecret always, optional (the variable stays unset when that Secret lacks
+the key). Call with (dict "ctx" $ "name" "OTEL_EXPORTER_OTLP_HEADERS" "key" "otlp-headers" "set" value).
+*/}}
+{{- define "longlink.secretEnv" -}}
+{{- if or .set .ctx.Values.auth.existingSecret }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "longlink.secretName" .ctx }}
+      key: {{ .key }}
+      {{- if .ctx.Values.auth.existingSecret }}
+      optional: true
+      {{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The pod-level and container-level bits both deployments share. */}}

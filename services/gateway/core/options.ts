@@ -41,6 +41,8 @@ export interface CoreStats {
   acks: number;
   /** Session starts a router refused at once (overloaded), closed with 1013 and a retry delay. */
   startsShedByRouter: number;
+  /** Session starts no router answered within the resume timeout, closed with 1013 and a retry delay (not 1011). */
+  startsTimedOut: number;
   /** Session starts refused because the user had LONGLINK_MAX_DEVICES_PER_USER other devices connected (closed with 4011). */
   startsDeviceLimit: number;
   readonly closedByReason: Map<string, number>;
@@ -63,7 +65,7 @@ export function newStats(): CoreStats {
     get bytesIn() { return this.bareHeartbeats + this.bytesInOther; },
     get bytesOut() { return this.bareHeartbeats + this.bytesOutOther; },
     heartbeatTimeouts: 0,
-    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, startsShedByRouter: 0, startsDeviceLimit: 0,
+    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, startsShedByRouter: 0, startsTimedOut: 0, startsDeviceLimit: 0,
     closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(), refreshes: new Map(), upstreamReplies: new Map(),
   };
 }

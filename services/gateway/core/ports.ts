@@ -81,7 +81,9 @@ export interface GatewayLink {
    * Session check and missed pushes (fresh session: the undelivered inbox).
    * `timeoutMs`: how long to wait (the link's default if absent). Rejects if
    * the router can't answer; with a LonglinkError carrying the router's code
-   * (ROUTER_OVERLOADED with retryAfterMs when it shed the start).
+   * (ROUTER_OVERLOADED with retryAfterMs when it shed the start), or
+   * ROUTER_TIMEOUT when no answer came within `timeoutMs` (a router took the
+   * request and did not answer in time: overload, not a failure).
    */
   resume(req: ResumeRequest, timeoutMs?: number): Promise<ResumeReply>;
   /** Pushes after a seq for a started session (replay pages, gap repair); rejects like resume(). */

@@ -44,11 +44,12 @@ export function startSession(d: SessionStartDeps, c: Connection, hs: Handshake):
   const { options: o, admission, stats } = d;
   const startedAt = admission.startBegan(d.clock.now());
   let outcome: SampleOutcome = 'ignore';
+  const timeoutMs = admission.resumeTimeoutMs();
   return d.link
     .resume({
       user: c.user, device: c.device, gateway: o.gatewayId, conn: c.id, session: hs.session, lastSeq: hs.lastSeq,
       ...(hs.lastEpoch !== undefined ? { lastEpoch: hs.lastEpoch } : {}),
-    }, admission.resumeTimeoutMs())
+    }, timeoutMs)
     .then((reply) => {
       outcome = 'ok';
       if (c.closed) return;
@@ -80,9 +81,10 @@ export function startSession(d: SessionStartDeps, c: Connection, hs: Handshake):
       // A refusal the router answered about this user (device limit, a newer start of the same device) says the
       // router is keeping up: a sample like a success. Counting it as overload let one user with a valid token
       // halve the gateway-wide limit on every attempt, refusing everyone else's connects.
+      // A timeout is 'failed' too: overload (the limit halves), whatever the router was doing meanwhile.
       outcome = answeredRefusal(err) ? 'ok' : 'failed';
       bump(stats.resumeOutcomes, 'failed');
-      refused(d, c, err);
+      refused(d, c, err, timeoutMs);
     })
     .finally(() => { admission.startEnded(startedAt, d.clock.now(), outcome); });
 }
@@ -92,17 +94,28 @@ function answeredRefusal(err: unknown): boolean {
   return err instanceof LonglinkError && (err.code === Errors.DEVICE_LIMIT.code || err.code === Errors.SESSION_REPLACED.code);
 }
 
-/** The router refused or failed the start: say why, and when to come back if it was overload. */
-function refused(d: SessionStartDeps, c: Connection, err: unknown): void {
-  if (err instanceof LonglinkError && err.code === Errors.ROUTER_OVERLOADED.code) {
-    // Refused at once by a router that could not start it in time: tell the client when to come back.
-    d.stats.startsShedByRouter++;
+/**
+ * The router refused or failed the start: say why, and when to come back if it was overload.
+ * Overload is a router's shed (ROUTER_OVERLOADED, with its hint) or no answer within `timeoutMs`
+ * (ROUTER_TIMEOUT): both close 1013 after a `reconnect` frame with a booked delay. Only a genuine
+ * failure (no router listening, a store error, a malformed reply) closes 1011.
+ */
+function refused(d: SessionStartDeps, c: Connection, err: unknown, timeoutMs: number): void {
+  const shed = err instanceof LonglinkError && err.code === Errors.ROUTER_OVERLOADED.code;
+  const late = err instanceof LonglinkError && err.code === Errors.ROUTER_TIMEOUT.code;
+  if (shed || late) {
+    if (shed) d.stats.startsShedByRouter++;
+    else d.stats.startsTimedOut++;
     if (c.closed) return;
-    // Never sooner than the router's hint: a slot at or after it, or past the horizon the hint plus jitter
-    // (AdmissionControl.shedReturnMs); the client's place is remembered like a 503's.
-    const delayMs = d.admission.shedReturnMs(d.clock.now(), err.retryAfterMs ?? 1000, returnKey(c.user, c.device));
-    d.write(c, encodeJson({ op: 'reconnect', delayMs, reason: 'routers overloaded' }), false);
-    d.closeWith(c, Close.TRY_AGAIN_LATER, 'routers overloaded, retry after the delay');
+    // Shed: refused at once by a router that could not start it in time; never sooner than its hint.
+    // Timed out: a router took the start and did not answer within timeoutMs, so its backlog is at least
+    // that long: come back no sooner than that (an immediate retry lands in the same backlog). Either way a
+    // slot at or after the hint, or past the horizon the hint plus jitter (AdmissionControl.shedReturnMs);
+    // the client's place is remembered like a 503's.
+    const hintMs = shed ? (err.retryAfterMs ?? 1000) : timeoutMs;
+    const delayMs = d.admission.shedReturnMs(d.clock.now(), hintMs, returnKey(c.user, c.device));
+    d.write(c, encodeJson({ op: 'reconnect', delayMs, reason: shed ? 'routers overloaded' : 'routers too slow to answer' }), false);
+    d.closeWith(c, Close.TRY_AGAIN_LATER, shed ? 'routers overloaded, retry after the delay' : 'session start timed out, retry after the delay');
     return;
   }
   if (err instanceof LonglinkError && err.code === Errors.DEVICE_LIMIT.code) {
