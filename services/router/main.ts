@@ -67,7 +67,9 @@ try {
   const prefix = nats.prefix;
   let webhooks: Webhooks | undefined;
   if (whSettings.endpoints.length > 0) {
-    const queue = await openJetStreamQueue({ nc: bus.connection, prefix, log, timeoutMs: whSettings.timeoutMs, horizonMs: whSettings.horizonMs, deadTtlMs: whSettings.deadTtlMs, layout: whSettings.queueLayout, share: { maxJobs: whSettings.userMaxJobs, maxBytes: whSettings.userMaxBytes } })
+    const queue = await openJetStreamQueue({ nc: bus.connection, prefix, log, timeoutMs: whSettings.timeoutMs, horizonMs: whSettings.horizonMs, deadTtlMs: whSettings.deadTtlMs, layout: whSettings.queueLayout, share: { maxJobs: whSettings.userMaxJobs, maxBytes: whSettings.userMaxBytes },
+      // The webhook thread delivers and buries, and keeps the dead letters' share; this thread only queues.
+      deadShare: false })
       .catch((err: unknown) => { throw new ConfigError([`LONGLINK_WEBHOOKS: the webhook queue needs JetStream on the NATS servers (nats-server -js, or "jetstream {}" in its config): ${String(err)}`]); });
     // Deliveries run on a worker thread with its own NATS connection: the push path only enqueues.
     webhooks = createWebhooks({ settings: whSettings, queue, clock, log, worker: { natsUrls: nats.natsUrls, prefix, name: `router-webhooks-${os.hostname()}-${process.pid}`, logLevel: proc.logLevel } });

@@ -68,3 +68,9 @@ test('names that fit are not changed by the cut (an upgrade renames nothing)', (
   assert.match(cut, /^r+-[0-9a-f]{8}-gateway$/, 'cut, then a hash of the whole name, then the suffix');
   assert.equal(cut.length, 63);
 });
+
+test('a fullnameOverride or nameOverride ending in "-" keeps the names earlier releases gave it (an upgrade renames nothing)', () => {
+  const of = (args: string[]): string[] => names('prod', args).filter(([k]) => k === 'Deployment' || k === 'Service' || k === 'Secret').map(([k, n]) => `${k}/${n}`).sort();
+  assert.deepEqual(of(['--set', 'fullnameOverride=foo-']), ['Deployment/foo-gateway', 'Deployment/foo-router', 'Secret/foo', 'Service/foo-gateway', 'Service/foo-gateway-metrics', 'Service/foo-router']);
+  assert.deepEqual(of(['--set', 'nameOverride=ll-']), ['Deployment/prod-ll-gateway', 'Deployment/prod-ll-router', 'Secret/prod-ll', 'Service/prod-ll-gateway', 'Service/prod-ll-gateway-metrics', 'Service/prod-ll-router']);
+});

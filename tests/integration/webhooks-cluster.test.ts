@@ -47,6 +47,20 @@ describe('webhooks on a cluster (JetStream queue)', () => {
     await rx.stop();
   });
 
+  it('only the webhook thread, which buries, keeps the dead letters\' share: the router\'s main thread does not listen to it', async () => {
+    // The main thread only queues: a dead-letter share there listened to every router's dead-letter charges and kept them for the dead TTL, on the push path's thread.
+    type Connz = { connections: Array<{ name?: string; subscriptions_list?: string[] }> };
+    const listeners = async (): Promise<Connz['connections']> => (await c!.nats.monitor<Connz>(0, 'connz?subs=1&limit=1000')).connections
+      .filter((x) => (x.subscriptions_list ?? []).some((s) => s.endsWith('.webhooks.dead_charged.*')));
+    // The webhook thread opens its queue after the router is up.
+    for (const end = Date.now() + 10_000; !(await listeners()).some((x) => /^router-webhooks-/.test(x.name ?? '')) && Date.now() < end;) await new Promise((r) => setTimeout(r, 100));
+    const z = await c!.nats.monitor<Connz>(0, 'connz?subs=1&limit=1000');
+    const listening = await listeners();
+    assert.equal(listening.length, 1, `connections listening to the dead-letter charges: ${listening.map((x) => x.name).join(', ')}`);
+    assert.match(listening[0]!.name ?? '', /^router-webhooks-/, 'the webhook thread\'s connection');
+    assert.ok(z.connections.some((x) => (x.subscriptions_list ?? []).some((s) => s.endsWith('.webhooks.charged.*'))), 'the queue\'s share is still kept (main thread)');
+  });
+
   it('connection.opened / closed and push.offline arrive signed, without session ids', async () => {
     const alice = fleetClient(c!, 'wh-alice', 'phone');
     fleet.push(alice);

@@ -19,16 +19,20 @@ the object is. Names that fit are unchanged. Call with (dict "base" ... "suffix"
 {{- end }}
 {{- end }}
 
-{{/* The release's name for its objects before any cut (objectName cuts it with its suffix). */}}
+{{/*
+The release's name for its objects before any cut (objectName cuts it with its suffix). A trailing "-"
+(a fullnameOverride or nameOverride ending in one) is dropped, as earlier releases of the chart did
+before adding the suffix: "foo-" names "foo-gateway", not "foo--gateway" (an upgrade renames nothing).
+*/}}
 {{- define "longlink.wholeName" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
 {{- .Release.Name }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name }}
+{{- printf "%s-%s" .Release.Name $name | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -76,9 +76,11 @@ export interface JetStreamQueueOptions {
   /**
    * Per-user share of the dead letters (default: `share`); the router's webhook thread, which buries, has it
    * without `share` (it queues no new events). Charged to the key of the job's share tag: jobs queued without one
-   * (no share, or a replay) are not charged.
+   * (no share, or a replay) are not charged. `false`: none, for a queue that never buries (the router's main
+   * thread, whose deliveries run on the webhook thread): it would only listen to every router's dead-letter
+   * charges and keep them, on the push path's thread, for the dead letters' whole TTL.
    */
-  deadShare?: ShareLimits;
+  deadShare?: ShareLimits | false;
   /** A dead letter's charge is forgotten after this (default: deadTtlMs + 1 min, when the stream has dropped it). */
   deadShareLapseMs?: number;
   /**
