@@ -202,6 +202,21 @@ describe('JetStream webhook queue', () => {
     } finally { await b.close(); await other.close(); await a.close(); }
   });
 
+  it('share notices with a negative, fractional or non-numeric count are skipped: a forged item frees no share', async () => {
+    const prefix = 'contract.sharenotices';
+    const a = await openJetStreamQueue({ nc: bus.connection, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share: { maxJobs: 3, maxBytes: 1_000 } });
+    const other = await connectNatsBus({ servers: nats.urls, name: 'webhook-queue-notice-forger', log: silent });
+    const key = keyOf('mallory');
+    try {
+      const bad = [`${key}/-5000/1`, `${key}/1.5/2`, `${key}/abc/3`, `${key}/10/-1`, `${key}/10/0.5`].join(' ');
+      other.connection.publish(`${prefix}.webhooks.charged.f00d`, bad);
+      other.connection.publish(`${prefix}.webhooks.settled.f00d`, `${key}/-9000/5`);
+      other.connection.publish(`${prefix}.webhooks.charged.f00d`, `${key}/10/6`);
+      await until(() => a.share!.elsewhere(key).jobs >= 1, 5000, 'the well-formed charge is heard');
+      assert.deepEqual(a.share!.elsewhere(key), { jobs: 1, bytes: 10 }, 'only the well-formed item counts');
+    } finally { await other.close(); await a.close(); }
+  });
+
   it('counts jobs of an endpoint no router consumes yet; an enqueue the stream cannot take fails (never hangs)', async () => {
     const q = await openJetStreamQueue({ nc: bus.connection, prefix: 'contract.broken', log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000 });
     try {

@@ -73,6 +73,9 @@ export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<Shar
   });
 }
 
+/** A notice's byte count or generation: a non-negative safe integer. */
+const countOk = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+
 /** A tag as a header or a dead letter carries it (`<origin>/<key>/<bytes>/<gen>`); undefined when malformed. */
 export function parseShareTag(v: unknown): ShareTag | undefined {
   const m = typeof v === 'string' ? TOKEN.exec(v) : null;
@@ -154,7 +157,10 @@ export class JetStreamShare {
           for (const t of m.string().split(' ')) {
             const refund = t.startsWith('-');
             const [key, bytes, gen] = (refund ? t.slice(1) : t).split('/', 3);
-            if (key) apply(origin, key, Number(bytes) || 0, gen === undefined ? undefined : Number(gen), refund);
+            const b = Number(bytes), g = gen === undefined ? undefined : Number(gen);
+            // Only routers may publish here (docs/deploy.md), but a count that is negative, fractional or not a number
+            // would free share it never took: such an item is skipped, never applied.
+            if (key && countOk(b) && (g === undefined || countOk(g))) apply(origin, key, b, g, refund);
           }
         },
       });
