@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 const ROOT_ONLY = ['tests/chart/image-build.test.js', 'tests/integration/uws-package.test.js'];
 const ROOT_SUITE = [
   'tests/integration/gateway.test.js', 'tests/integration/drain.test.js', 'tests/integration/native-uws.test.js',
-  'tests/integration/gateway-metrics-port-taken.test.js',
+  'tests/integration/gateway-metrics-port-taken.test.js', 'tests/integration/listener-port-taken.test.js',
   'tests/integration/cluster-', 'tests/integration/sdk-gateway.test.js', 'tests/unit/router-http.test.js',
   'tests/integration/console-api.test.js', 'tests/loadtest/benches.test.js', 'tests/loadtest/live-gateway.test.js', ...ROOT_ONLY,
 ];

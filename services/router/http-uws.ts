@@ -27,7 +27,7 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { Errors, statusLine } from '../shared/errors.js';
-import { legacyWarning, loadNativeUws } from '../shared/uws-native.js';
+import { legacyWarning, listenExclusive, loadNativeUws } from '../shared/uws-native.js';
 import { consoleRoute } from './console/http.js';
 import { serveConsoleUws } from './console/uws-http.js';
 import { declaredTooLarge, DISCARD_FACTOR, fail, JSON_TYPE, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
@@ -237,12 +237,8 @@ export async function listenUws(h: ApiHandler, o: ListenOptions): Promise<Router
     void h.serve(x, (r) => x.send(r), t0).then(settled, settled); // serve never rejects; if it ever did, the count must still drop
   });
 
-  const listenSocket = await new Promise<NonNullable<Parameters<Parameters<typeof app.listen>[2]>[0]>>((resolve, reject) => {
-    app.listen(o.host, o.port, (ls) => {
-      if (ls) resolve(ls);
-      else reject(new Error(`router HTTP API could not listen on ${o.host}:${o.port}`));
-    });
-  });
+  // Exclusive (uws-native.ts): a second router (or standalone process) on this port fails instead of sharing it.
+  const listenSocket = await listenExclusive(app, o.host, o.port, 'router HTTP API listener');
   const port = uws.us_socket_local_port(listenSocket);
   o.log.info({ host: o.host, port, server: 'uws', build }, 'router HTTP API listening');
 

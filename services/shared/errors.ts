@@ -17,6 +17,7 @@ function spec(code: string, status: number, message: string): ErrorSpec {
 export const Errors = Object.freeze({
   CONFIG_INVALID: spec('LL_CONFIG_INVALID', 500, 'Configuration is invalid'),
   NATIVE_UWS_MISSING: spec('LL_NATIVE_UWS_MISSING', 500, 'The native uWebSockets.js binary did not load'),
+  PORT_TAKEN: spec('LL_PORT_TAKEN', 500, 'A port to listen on is already taken'),
   AUTH_MISSING_TOKEN: spec('LL_AUTH_MISSING_TOKEN', 401, 'No token: send it as subprotocol longlink.token.<jwt> or access_token query parameter'),
   AUTH_INVALID_TOKEN: spec('LL_AUTH_INVALID_TOKEN', 401, 'Token is invalid'),
   AUTH_TOKEN_EXPIRED: spec('LL_AUTH_TOKEN_EXPIRED', 401, 'Token has expired'),

@@ -21,10 +21,14 @@ export function onShutdown(stop: (signal: string) => Promise<void>, deadlineMs: 
   process.on('SIGINT', () => handler('SIGINT'));
 }
 
-/** Prints a ConfigError (or any start-up error) without a stack and exits 1. */
+/**
+ * Prints a ConfigError (or any start-up error) without a stack and exits 1. A catalogue error (LL_*) is followed by
+ * its code, the key to docs/errors.md.
+ */
 export function exitOnStartError(err: unknown): never {
   const e = err as { code?: string; detail?: string; message?: string };
   if (e.code === 'LL_CONFIG_INVALID') console.error(`Invalid configuration (${e.code}):${e.detail ?? ''}\nRun with --help to list every variable.`);
+  else if (e.message !== undefined && e.code?.startsWith('LL_') === true) console.error(`${e.message} (${e.code})`);
   else console.error(e.message ?? String(err));
   process.exit(1);
 }

@@ -131,3 +131,24 @@ export function legacyWarning(n: NativeUws): string | undefined {
     + `because this system's glibc ${glibcVersion() ?? '?'} is older than the ${MIN_GLIBC} the supported uWebSockets.js needs. `
     + 'Run the container image or Node 24 on a glibc >= 2.38 distribution in production (docs/runtime.md).';
 }
+
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT on the listen socket. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+/** The native listen(host, port, options, cb) (options between port and callback); the type definitions omit the form with a host. */
+interface ListenWithOptions { listen(host: string, port: number, options: number, cb: (s: UWS.us_listen_socket | false) => void): unknown }
+
+/**
+ * Listens on host:port alone. uWS listens with SO_REUSEPORT by default on Linux, so a second process started on a
+ * port another one holds (a second gateway, a standalone process, a metrics listener) would share it silently, each
+ * new connection reaching either process at random. Exclusive, a taken port fails start-up instead, with
+ * LL_PORT_TAKEN naming the listener and the port. uSockets reports no cause (errno), so the holder is unknown.
+ * `what` names the listener, e.g. "gateway WebSocket listener".
+ */
+export function listenExclusive(app: UWS.TemplatedApp, host: string, port: number, what: string): Promise<UWS.us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    (app as unknown as ListenWithOptions).listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (s) => {
+      if (s) resolve(s);
+      else reject(new LonglinkError(Errors.PORT_TAKEN, `could not listen on ${host}:${port} (${what}): another process holds the port (which one is unknown), or the address is not this machine's`));
+    });
+  });
+}

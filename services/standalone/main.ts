@@ -4,7 +4,8 @@
  * get reconnect frames, paced over LONGLINK_DRAIN_WINDOW_MS) and exit before
  * LONGLINK_SHUTDOWN_TIMEOUT_MS.
  */
-import { ConfigError, helpText, loadConfig } from '../shared/config.js';
+import { helpText, loadConfig } from '../shared/config.js';
+import { exitOnStartError } from '../shared/shutdown.js';
 import { gatewaySpec } from '../gateway/config.js';
 import { routerSpec } from '../router/config.js';
 import { webhookSpec } from '../router/webhooks/config.js';
@@ -71,10 +72,5 @@ try {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 } catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(`Invalid configuration (${err.code}):${err.detail ?? ''}\nRun with --help to list every variable.`);
-  } else {
-    console.error(err instanceof Error ? err.message : err);
-  }
-  process.exit(1);
+  exitOnStartError(err);
 }

@@ -17,7 +17,7 @@
 import type * as uWS from 'uWebSockets.js';
 import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError, errorBody, statusLine, type ErrorSpec } from '../../shared/errors.js';
-import { loadNativeUws, type NativeUws } from '../../shared/uws-native.js';
+import { listenExclusive, loadNativeUws, type NativeUws } from '../../shared/uws-native.js';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, checkDeviceId, checkSessionId } from '../../../protocol/index.js';
 import type { Authenticator } from '../auth.js';
 import type { Connection } from '../core/connection.js';
@@ -145,11 +145,6 @@ function parseParams(query: string): Params | string {
   if (token !== null) out.token = token;
   return out;
 }
-
-/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT on the listen socket. */
-const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
-/** The native listen(host, port, options, cb) (options between port and callback); the type definitions omit the form with a host. */
-interface ListenWithOptions { listen(host: string, port: number, options: number, cb: (s: uWS.us_listen_socket | false) => void): unknown }
 
 export async function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway> {
   const { core, auth, clock } = o;
@@ -304,25 +299,20 @@ export async function startUwsGateway(o: UwsGatewayOptions): Promise<UwsGateway>
   if (o.metricsPort === undefined) metricsRoute(app);
   notFound(app);
 
-  const listen = (a: uWS.TemplatedApp, port: number, what: string, exclusive = false): Promise<uWS.us_listen_socket> => new Promise((resolve, reject) => {
-    const done = (s: uWS.us_listen_socket | false): void => (s ? resolve(s) : reject(new Error(`gateway could not listen on ${o.host}:${port}${what}`)));
-    if (exclusive) (a as unknown as ListenWithOptions).listen(o.host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, done);
-    else a.listen(o.host, port, done);
-  });
   let metricsSocket: uWS.us_listen_socket | undefined;
   if (o.metricsPort !== undefined) {
     const m = uws.App();
     probes(m);
     metricsRoute(m);
     notFound(m);
-    // Exclusive: uWS listens with SO_REUSEPORT by default, so a port another gateway's (or the standalone push
-    // API's) listener holds would be shared silently, each connection answered by either process at random
-    // (a scrape of the other gateway, a push API request answered 404). Taken, it is a start-up error instead.
-    metricsSocket = await listen(m, o.metricsPort, ' (metrics; port in use?)', true);
+    // Exclusive, as every listener: a port another gateway's (or the standalone push API's) listener holds is a
+    // start-up error, not a port shared with it (a scrape of the other gateway, a push API request answered 404).
+    metricsSocket = await listenExclusive(m, o.host, o.metricsPort, 'metrics listener');
   }
   let listenSocket: uWS.us_listen_socket;
   try {
-    listenSocket = await listen(app, o.port, '');
+    // Exclusive: a second gateway started on this port by mistake fails instead of taking half the connections.
+    listenSocket = await listenExclusive(app, o.host, o.port, 'gateway WebSocket listener');
   } catch (err) {
     if (metricsSocket) uws.us_listen_socket_close(metricsSocket);
     throw err;
