@@ -11,6 +11,15 @@
  */
 import type { Cluster } from '../../infra/local/cluster-harness.js';
 import { subjects } from '../../services/shared/bus/subjects.js';
+import { SHARED_SCRAPE_MAX_MS } from '../../services/shared/metrics.js';
+
+/**
+ * When each gateway's /metrics was last read. A gateway serves a collection's text again to requests within up to
+ * SHARED_SCRAPE_MAX_MS of it (sharedScrape), so a count read sooner after the previous one can be that one: a
+ * window's start read right after a warm-up's end read the count from before the warm-up's pushes (2,400 delivered
+ * for 2,000 published). Each read here waits until the previous one's text has expired.
+ */
+const lastRead = new Map<string, number>();
 
 export interface DeliverCounts { pushes: number; msgs: number }
 
@@ -33,8 +42,12 @@ export function subjectMsgs(connz: Connz, subject: string): number {
 export async function gatewayDeliverCounts(c: Cluster, gatewayId: string): Promise<DeliverCounts> {
   const g = c.gateways.find((x) => x.id === gatewayId);
   if (!g) throw new Error(`no gateway ${gatewayId}`);
+  const since = performance.now() - (lastRead.get(g.httpUrl) ?? -Infinity);
+  if (since <= SHARED_SCRAPE_MAX_MS) await new Promise((r) => setTimeout(r, SHARED_SCRAPE_MAX_MS + 50 - since));
   const res = await fetch(`${g.httpUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-  const pushes = counterValue(await res.text(), 'longlink_gateway_pushes_delivered_total');
+  const text = await res.text();
+  lastRead.set(g.httpUrl, performance.now());
+  const pushes = counterValue(text, 'longlink_gateway_pushes_delivered_total');
   const msgs = subjectMsgs(await c.nats.monitor<Connz>(0, 'connz?subs=detail&limit=1024'), subjects().deliver(gatewayId));
   return { pushes, msgs };
 }

@@ -27,7 +27,7 @@ const OPEN_FDS_MIN_INTERVAL_MS = 5000;
 
 /** A scrape's text is served again for this many times as long as its collection took (at most SHARED_SCRAPE_MAX_MS). */
 const SHARED_SCRAPE_FACTOR = 20;
-const SHARED_SCRAPE_MAX_MS = 1000;
+export const SHARED_SCRAPE_MAX_MS = 1000;
 
 /**
  * `collect` (a registry's `metrics()`), shared: requests that arrive while a
