@@ -208,7 +208,10 @@ export class JetStreamShare {
     const elsewhere = this.others.size > 0 ? this.elsewhere(key) : undefined;
     const { gen, taken } = this.ledger.takeCopies(key, bytes, copies, elsewhere);
     const tag = { origin: this.origin, key, bytes, gen };
-    for (let i = 0; i < taken; i++) this.announce.add(this.origin, item(tag));
+    if (taken > 0) {
+      const text = item(tag);
+      for (let i = 0; i < taken; i++) this.announce.add(this.origin, text);
+    }
     return { tag, taken, ...(taken < copies ? { refusal: this.ledger.refusal(key, elsewhere) } : {}) };
   }
 
