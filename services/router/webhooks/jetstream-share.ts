@@ -55,7 +55,18 @@ export function shareHeaders(tags: ReadonlyArray<ShareTag | undefined>): MsgHdrs
   return h;
 }
 
-const TOKEN = /^([0-9a-f]{1,32})\/([A-Za-z0-9_-]{1,32})\/(\d{1,12})(?:\/(\d{1,15}))?$/;
+/**
+ * The one rule for a tag's `<key>/<bytes>/<gen>`, wherever it is read (a header, a dead letter, a notice item): a key
+ * of the hash's alphabet, counts of decimal digits only (never negative, fractional or past a safe integer).
+ */
+const ITEM = '([A-Za-z0-9_-]{1,32})\\/(\\d{1,12})(?:\\/(\\d{1,15}))?';
+/** A tag with its origin, as a header or a dead letter carries it. */
+const TOKEN = new RegExp(`^([0-9a-f]{1,32})\\/${ITEM}$`);
+/** A notice item: a tag without its origin (the subject names it), `-` before a refund. */
+const NOTICE_ITEM = new RegExp(`^(-?)${ITEM}$`);
+/** The tag of a TOKEN or NOTICE_ITEM match (its first group the origin or the refund mark). */
+const tagOf = (origin: string, m: RegExpExecArray): ShareTag =>
+  ({ origin, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) });
 /** A tag without its origin, as a header and a settle notice carry it: `<key>/<bytes>/<gen>`. */
 const item = (t: ShareTag): string => (t.gen === undefined ? `${t.key}/${t.bytes}` : `${t.key}/${t.bytes}/${t.gen}`);
 /** A settle notice's bytes at most (less when the server's max_payload is smaller). */
@@ -69,17 +80,14 @@ export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<Shar
   if (jobs !== undefined && parts.length !== jobs) return [];
   return parts.map((p) => {
     const m = TOKEN.exec(p);
-    return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
+    return m ? tagOf(m[1]!, m) : undefined;
   });
 }
-
-/** A notice's byte count or generation: a non-negative safe integer. */
-const countOk = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
 
 /** A tag as a header or a dead letter carries it (`<origin>/<key>/<bytes>/<gen>`); undefined when malformed. */
 export function parseShareTag(v: unknown): ShareTag | undefined {
   const m = typeof v === 'string' ? TOKEN.exec(v) : null;
-  return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
+  return m ? tagOf(m[1]!, m) : undefined;
 }
 
 /** A tag as a header or a dead letter carries it. */
@@ -155,12 +163,10 @@ export class JetStreamShare {
           if (err) { log.error({ err: String(err), subject }, 'webhook share: notices cannot be received; charges are released only when they lapse'); return; }
           const origin = m.subject.slice(m.subject.lastIndexOf('.') + 1);
           for (const t of m.string().split(' ')) {
-            const refund = t.startsWith('-');
-            const [key, bytes, gen] = (refund ? t.slice(1) : t).split('/', 3);
-            const b = Number(bytes), g = gen === undefined ? undefined : Number(gen);
             // Only routers may publish here (docs/deploy.md), but a count that is negative, fractional or not a number
-            // would free share it never took: such an item is skipped, never applied.
-            if (key && countOk(b) && (g === undefined || countOk(g))) apply(origin, key, b, g, refund);
+            // would free share it never took: an item off the tags' rule (NOTICE_ITEM) is skipped, never applied.
+            const n = NOTICE_ITEM.exec(t);
+            if (n) { const tag = tagOf(origin, n); apply(origin, tag.key, tag.bytes, tag.gen, n[1] === '-'); }
           }
         },
       });
