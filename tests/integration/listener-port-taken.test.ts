@@ -5,8 +5,10 @@
  * the port, and the first process keeps the port. uWS listens with
  * SO_REUSEPORT by default, so before, the second gateway (router, standalone)
  * started and the kernel handed each new connection to either process at
- * random. Real processes: cluster gateways (NATS), cluster routers (NATS,
- * Redis), standalone processes. The metrics port: gateway-metrics-port-taken.
+ * random. The router HTTP API on node:http (LONGLINK_API_SERVER=node) never
+ * shared a port, but failed with Node's raw EADDRINUSE: it fails the same way.
+ * Real processes: cluster gateways (NATS), cluster routers (NATS, Redis),
+ * standalone processes. The metrics port: gateway-metrics-port-taken.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,17 +68,20 @@ describe('standalone: a port another standalone process holds', () => {
     }
   });
 
-  it('the push API port: the second process exits 1, the first keeps the port', async () => {
-    const port = await freePort();
-    const first = spawnNode(STANDALONE, { ...STANDALONE_ENV, LONGLINK_API_PORT: String(port) });
-    try {
-      await first.waitFor(/Longlink standalone is running/, 20_000);
-      await refused(spawnNode(STANDALONE, { ...STANDALONE_ENV, LONGLINK_API_PORT: String(port) }), port, 'router HTTP API listener');
-      await stillServes(port);
-    } finally {
-      first.kill();
-    }
-  });
+  for (const server of ['uws', 'node'] as const) {
+    it(`the push API port (${server}): the second process exits 1, the first keeps the port`, async () => {
+      const port = await freePort();
+      const env = { ...STANDALONE_ENV, LONGLINK_API_PORT: String(port), LONGLINK_API_SERVER: server };
+      const first = spawnNode(STANDALONE, env);
+      try {
+        await first.waitFor(/Longlink standalone is running/, 20_000);
+        await refused(spawnNode(STANDALONE, env), port, 'router HTTP API listener');
+        await stillServes(port);
+      } finally {
+        first.kill();
+      }
+    });
+  }
 });
 
 describe('cluster: a second gateway or router on the same port', () => {
@@ -92,8 +97,8 @@ describe('cluster: a second gateway or router on the same port', () => {
     LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: String(port), LONGLINK_NATS_URLS: nats.urls.join(','),
     LONGLINK_JWT_SECRET: TEST_SECRET, LONGLINK_LOG_LEVEL: 'warn',
   });
-  const router = (port: number): Spawned => spawnNode('dist/services/router/main.js', {
-    LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: String(port), LONGLINK_API_KEYS: TEST_API_KEY,
+  const router = (port: number, server: 'uws' | 'node'): Spawned => spawnNode('dist/services/router/main.js', {
+    LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: String(port), LONGLINK_API_SERVER: server, LONGLINK_API_KEYS: TEST_API_KEY,
     LONGLINK_NATS_URLS: nats.urls.join(','), LONGLINK_REDIS_URL: redis.url, LONGLINK_LOG_LEVEL: 'warn',
   });
 
@@ -109,15 +114,17 @@ describe('cluster: a second gateway or router on the same port', () => {
     }
   });
 
-  it('router: the second exits 1, the first keeps the port', async () => {
-    const port = await freePort();
-    const first = router(port);
-    try {
-      await first.waitFor(/router listening on http:\/\//, 20_000);
-      await refused(router(port), port, 'router HTTP API listener');
-      await stillServes(port);
-    } finally {
-      first.kill();
-    }
-  });
+  for (const server of ['uws', 'node'] as const) {
+    it(`router (${server}): the second exits 1, the first keeps the port`, async () => {
+      const port = await freePort();
+      const first = router(port, server);
+      try {
+        await first.waitFor(/router listening on http:\/\//, 20_000);
+        await refused(router(port, server), port, 'router HTTP API listener');
+        await stillServes(port);
+      } finally {
+        first.kill();
+      }
+    });
+  }
 });
