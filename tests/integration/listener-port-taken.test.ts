@@ -12,19 +12,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startNatsServer, type NatsHarness } from '../../infra/local/nats.js';
 import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
+import { freePort, portTakenMessage, stillServes } from '../helpers/port-taken.js';
 import { TEST_API_KEY, TEST_SECRET } from '../helpers/standalone.js';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** The second process exits 1 with the catalogue error naming the listener and the port, not a bare stack. */
 async function refused(p: Spawned, port: number, listener: string): Promise<void> {
@@ -36,16 +28,8 @@ async function refused(p: Spawned, port: number, listener: string): Promise<void
   }
   const out = p.output();
   assert.match(out, /LL_PORT_TAKEN/, out);
-  assert.match(out, new RegExp(`could not listen on 127\\.0\\.0\\.1:${port} \\(${listener}\\): another process holds the port \\(which one is unknown\\)`), out);
+  assert.match(out, portTakenMessage(port, listener), out);
   assert.doesNotMatch(out, /^\s+at /m, 'no stack trace');
-}
-
-/** The first process still answers on the port, every time (nothing shares it). */
-async function stillServes(port: number): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-    assert.equal(r.status, 200);
-  }
 }
 
 const STANDALONE = 'dist/services/standalone/main.js';
@@ -55,7 +39,6 @@ const STANDALONE_ENV = {
 };
 
 describe('standalone: a port another standalone process holds', () => {
-  // Ports named, not 0: Linux shares no port it picked itself, SO_REUSEPORT or not.
   it('the WebSocket port: the second process exits 1, the first keeps the port', async () => {
     const port = await freePort();
     const first = spawnNode(STANDALONE, { ...STANDALONE_ENV, LONGLINK_GATEWAY_PORT: String(port) });
