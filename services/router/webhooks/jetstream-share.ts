@@ -70,7 +70,22 @@ export function shareHeaders(tags: ReadonlyArray<ShareTag | undefined>): MsgHdrs
   return h;
 }
 
-const TOKEN = /^([0-9a-f]{1,32})\/([A-Za-z0-9_-]{1,32})\/(\d{1,12})(?:\/(\d{1,15}))?$/;
+/**
+ * The one rule for a tag's `<key>/<bytes>/<gen>`, wherever it is read (a header, a dead letter, a notice item): a key
+ * of the hash's alphabet, counts of decimal digits only (never negative, fractional or past a safe integer).
+ */
+const ITEM = '([A-Za-z0-9_-]{1,32})\\/(\\d{1,12})(?:\\/(\\d{1,15}))?';
+/** A tag with its origin, as a header or a dead letter carries it. */
+const TOKEN = new RegExp(`^([0-9a-f]{1,32})\\/${ITEM}$`);
+/** A notice item: a tag without its origin (the subject names it), `-` before a refund. */
+const NOTICE_ITEM = new RegExp(`^(-?)${ITEM}$`);
+/** A turn marker of a charge announcement: `#<n>` (the items after it were charged in turn n) or `^<n>` (turn n stored). */
+const TURN = /^[#^]\d{1,15}$/;
+/** A job's place in the queue stream, before a settle notice's item: `@<stream seq>.<index in its message>`. */
+const PLACE = /^@\d{1,20}\.\d{1,4}$/;
+/** The tag of a TOKEN or NOTICE_ITEM match (its first group the origin or the refund mark). */
+const tagOf = (origin: string, m: RegExpExecArray): ShareTag =>
+  ({ origin, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) });
 /** A tag without its origin, as a header and a settle notice carry it: `<key>/<bytes>/<gen>`. */
 const item = (t: ShareTag): string => (t.gen === undefined ? `${t.key}/${t.bytes}` : `${t.key}/${t.bytes}/${t.gen}`);
 /** A settle notice's bytes at most (less when the server's max_payload is smaller). */
@@ -84,17 +99,14 @@ export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<Shar
   if (jobs !== undefined && parts.length !== jobs) return [];
   return parts.map((p) => {
     const m = TOKEN.exec(p);
-    return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
+    return m ? tagOf(m[1]!, m) : undefined;
   });
 }
-
-/** A notice's byte count or generation: a non-negative safe integer. */
-const countOk = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
 
 /** A tag as a header or a dead letter carries it (`<origin>/<key>/<bytes>/<gen>`); undefined when malformed. */
 export function parseShareTag(v: unknown): ShareTag | undefined {
   const m = typeof v === 'string' ? TOKEN.exec(v) : null;
-  return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
+  return m ? tagOf(m[1]!, m) : undefined;
 }
 
 /** A tag as a header or a dead letter carries it. */
@@ -214,19 +226,16 @@ export class JetStreamShare {
           const bare = (): void => { if (ctx.once !== undefined) this.released.repeat(ctx.once); ctx.once = undefined; };
           for (const t of m.string().split(' ')) {
             // Markers: `@<place>` names the next item's job place, `#<n>` the turn of the items after it, `^<n>` confirms a turn.
-            // Routers of an earlier release skip them (not an item: no count after a slash).
-            if (t.startsWith('@')) { bare(); ctx.once = t.slice(1); continue; }
+            // Routers of an earlier release skip them (off the items' rule).
+            if (t.startsWith('@')) { bare(); if (PLACE.test(t)) ctx.once = t.slice(1); continue; }
             if (t.startsWith('#') || t.startsWith('^')) {
-              const n = Number(t.slice(1));
-              if (countOk(n)) { if (t[0] === '#') ctx.turn = n; else if (origin !== this.origin) others.confirm(origin, n); }
+              if (TURN.test(t)) { const n = Number(t.slice(1)); if (t[0] === '#') ctx.turn = n; else if (origin !== this.origin) others.confirm(origin, n); }
               continue;
             }
-            const refund = t.startsWith('-');
-            const [key, bytes, gen] = (refund ? t.slice(1) : t).split('/', 3);
-            const b = Number(bytes), g = gen === undefined ? undefined : Number(gen);
             // Only routers may publish here (docs/deploy.md), but a count that is negative, fractional or not a number
-            // would free share it never took: such an item is skipped, never applied.
-            if (key && countOk(b) && (g === undefined || countOk(g))) apply(origin, key, b, g, refund, ctx);
+            // would free share it never took: an item off the tags' rule (NOTICE_ITEM) is skipped, never applied.
+            const n = NOTICE_ITEM.exec(t);
+            if (n) { const tag = tagOf(origin, n); apply(origin, tag.key, tag.bytes, tag.gen, n[1] === '-', ctx); }
             ctx.once = undefined;
           }
           bare();
@@ -270,8 +279,11 @@ export class JetStreamShare {
     const { gen, taken } = this.ledger.takeCopies(key, bytes, copies, elsewhere);
     if (taken > 0 && this.turn === 0) { this.turn = this.nextTurn++; this.announce.add(this.origin, `#${this.turn}`); }
     const tag = { origin: this.origin, key, bytes, gen, turn: taken > 0 ? this.turn : undefined };
-    if (taken > 0) this.unstored.set(this.turn, (this.unstored.get(this.turn) ?? 0) + taken);
-    for (let i = 0; i < taken; i++) this.announce.add(this.origin, item(tag));
+    if (taken > 0) {
+      this.unstored.set(this.turn, (this.unstored.get(this.turn) ?? 0) + taken);
+      const text = item(tag);
+      for (let i = 0; i < taken; i++) this.announce.add(this.origin, text);
+    }
     return { tag, taken, ...(taken < copies ? { refusal: this.ledger.refusal(key, elsewhere) } : {}) };
   }
 
