@@ -141,7 +141,8 @@ export class ClientFrames {
         c.intervalMs = clamped;
         c.deadlineSpanMs = heartbeatDeadlineMs(clamped, this.d.options.hb.graceMs);
         this.d.observer?.negotiatedIntervalMs(clamped);
-        this.d.deadlines.touch(c, this.d.clock.now());
+        // Exact, not touch(): a shorter span moves the deadline earlier than the wheel's entry.
+        this.d.deadlines.reschedule(c, this.d.clock.now());
       }
       if (clamped !== announcedMs) intervalMs = clamped;
     }

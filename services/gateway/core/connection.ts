@@ -36,6 +36,8 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
   deadlineSpanMs = 0;
   /** Moves forward on an in-band refresh. */
   tokenExpiresAt = 0;
+  /** Clock time of the last inbound frame (deadlines.ts: the heartbeat deadline is this + deadlineSpanMs). */
+  lastFrameAt = 0;
   readonly socket: ClientSocket;
 
   /** Negotiated heartbeat interval. */
@@ -80,6 +82,7 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
     this.tokenExpiresAt = tokenExpiresAt;
     this.tokens = burst;
     this.last = now;
+    this.lastFrameAt = now;
     this.intervalMs = intervalMs;
     this.deadlineSpanMs = heartbeatDeadlineMs(intervalMs, graceMs);
   }

@@ -45,6 +45,11 @@
  *   bounds moves: each more than doubles the distance to the entry's next
  *   walk, so a connection touched on every frame moves about twice per
  *   deadline, not per frame.
+ *   (That is the trade-off for a caller that touches on every frame. The
+ *   gateway's deadlines.ts does not: a frame only records its time on the
+ *   connection, and an entry that falls due early is scheduled again at its
+ *   true deadline, which costs the walk one load per deadline instead of the
+ *   touch's ~2 cold lines per heartbeat.)
  *
  *   Deciding without dividing. Computing T(d) (a division and a rounding)
  *   for the common touch, which records, is avoided by boundaries:
