@@ -70,11 +70,15 @@ export function shareHeaders(tags: ReadonlyArray<ShareTag | undefined>): MsgHdrs
   return h;
 }
 
+/** A key's length (keyOf: 72 bits in base64url), in every release. */
+const KEY_CHARS = 12;
 /**
  * The one rule for a tag's `<key>/<bytes>/<gen>`, wherever it is read (a header, a dead letter, a notice item): a key
- * of the hash's alphabet, counts of decimal digits only (never negative, fractional or past a safe integer).
+ * of the hash's alphabet and length, counts of decimal digits only (never negative, fractional or past a safe
+ * integer). The length is what tells a refund (`-<key>`) from a key that starts with `-` (one key in 64): read as a
+ * refund, such a user's charges were never counted at the other routers, and its settle notices released another key.
  */
-const ITEM = '([A-Za-z0-9_-]{1,32})\\/(\\d{1,12})(?:\\/(\\d{1,15}))?';
+const ITEM = `([A-Za-z0-9_-]{${KEY_CHARS}})\\/(\\d{1,12})(?:\\/(\\d{1,15}))?`;
 /** A tag with its origin, as a header or a dead letter carries it. */
 const TOKEN = new RegExp(`^([0-9a-f]{1,32})\\/${ITEM}$`);
 /** A notice item: a tag without its origin (the subject names it), `-` before a refund. */
@@ -313,4 +317,4 @@ export class JetStreamShare {
 }
 
 /** The ledger's key for a user: 72 bits of SHA-256, so user ids never travel in headers. */
-export const keyOf = (user: string): string => createHash('sha256').update(user).digest('base64url').slice(0, 12);
+export const keyOf = (user: string): string => createHash('sha256').update(user).digest('base64url').slice(0, KEY_CHARS);
