@@ -14,9 +14,8 @@
  */
 import { bearerOf, keyMatcher } from '../shared/bearer.js';
 import { Errors, LonglinkError } from '../shared/errors.js';
-import { fail, json, type ApiHandler, type ApiRequest, type Body, type Reply, type SendReply } from './http-body.js';
+import { fail, json, parsedBody, readJsonBody, type ApiHandler, type ApiRequest, type JsonBody, type Reply, type SendReply } from './http-body.js';
 import { batchJsonChunks, pushOutcomeJson } from './batch-json.js';
-import { bulkBudget } from './core/turn-budget.js';
 import { NO_TRACING, type TraceHooks } from '../shared/trace-hooks.js';
 import type { Logger } from '../shared/log.js';
 import type { PushOutcome, RouterCore } from './core/router-core.js';
@@ -29,9 +28,6 @@ import { inboxJson, parseInboxQuery } from './core/inbox-history.js';
 import type { ConsoleHttp } from './console/http.js';
 import { listenNode } from './http-node.js';
 import { listenUws } from './http-uws.js';
-
-/** Bodies longer than this (characters) are parsed under the turn budget (jsonBody). */
-const BULK_BODY_CHARS = 64 * 1024;
 
 /** The part of RouterCore the API uses (tests may substitute it). */
 export type RouterApi = Pick<RouterCore, 'parsePush' | 'parsePushPaced' | 'pushValidated' | 'pushSettled' | 'presenceOf' | 'control' | 'cluster' | 'inboxOf'>;
@@ -103,7 +99,7 @@ interface Route {
 }
 
 /** Channel routes (docs/api.md "Channels"): the caller's API key is the unit of the publish rate. */
-function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jsonBody: (req: ApiRequest) => Promise<{ ok: true; value: unknown } | { ok: false; reply: Reply }>): Record<string, Route> {
+function channelRoutes(channels: NonNullable<RouterHttpOptions['channels']>, jsonBody: (req: ApiRequest) => Promise<JsonBody>): Record<string, Route> {
   const publish = (broadcast: boolean): Handler => async (req) => {
     const body = await jsonBody(req);
     if (!body.ok) return body.reply;
@@ -153,16 +149,6 @@ const isBatch = (v: unknown): boolean => typeof v === 'object' && v !== null && 
 
 const queryOf = (url: string): string => { const i = url.indexOf('?'); return i < 0 ? '' : url.slice(i + 1); };
 
-type JsonBody = { ok: true; value: unknown } | { ok: false; reply: Reply };
-
-function parseJson(text: string): JsonBody {
-  try {
-    return { ok: true, value: JSON.parse(text) as unknown };
-  } catch (err) {
-    return { ok: false, reply: fail(Errors.API_BAD_JSON, err instanceof Error ? err.message : undefined) };
-  }
-}
-
 const singleReply = (outcomes: PushOutcome[]): Reply => ({ status: 200, body: pushOutcomeJson(outcomes[0]!) });
 
 export async function startRouterHttp(opts: RouterHttpOptions): Promise<RouterHttp> {
@@ -177,23 +163,7 @@ export function apiHandler(opts: RouterHttpOptions): ApiHandler {
   if (opts.apiKeys.length === 0) throw new RangeError('startRouterHttp: at least one API key is required');
   const keyOk = keyMatcher(opts.apiKeys);
 
-  /**
-   * Parses a JSON request body; the union's failure arm is the reply to send.
-   * A big body's one JSON.parse (a maximum batch: 642 KB, 6-11 ms on a busy
-   * core) draws on the process's turn budget for bulk work: parallel
-   * requests whose bodies complete in the same socket read would otherwise
-   * parse one after another in one event-loop turn.
-   */
-  function jsonBody(req: ApiRequest): Promise<JsonBody> {
-    return req.body(limits.maxBodyBytes).then(parsedBody);
-  }
-
-  /** jsonBody once the body is read: parsed in the call unless a big body waits for the turn budget first. */
-  function parsedBody(b: Body): JsonBody | Promise<JsonBody> {
-    if (!b.ok) return b;
-    if (b.text.length > BULK_BODY_CHARS && bulkBudget.spent()) return bulkBudget.pace().then(() => parseJson(b.text));
-    return parseJson(b.text);
-  }
+  const jsonBody = (req: ApiRequest): Promise<JsonBody> => readJsonBody(req, limits.maxBodyBytes);
 
   /**
    * POST /v1/push once its body is read. A single message stored and routed

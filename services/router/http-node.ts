@@ -6,13 +6,19 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Errors } from '../shared/errors.js';
+import { Errors, portTaken } from '../shared/errors.js';
 import { consoleRoute } from './console/http.js';
 import { serveConsoleNode } from './console/node-http.js';
 import { declaredTooLarge, discardNodeBody, fail, JSON_TYPE, readNodeBody, tooLarge, type ApiHandler, type ApiRequest, type Body, type Reply } from './http-body.js';
 import type { ListenOptions, RouterHttp } from './http-api.js';
 
 const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
+
+/** The listen errors that are LL_PORT_TAKEN, as on the uWS listeners (listenExclusive), with the cause node:http knows. */
+const PORT_TAKEN_CAUSES: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'another process holds the port (which one is unknown)',
+  EADDRNOTAVAIL: 'the address is not this machine\'s',
+};
 
 function request(req: IncomingMessage, res: ServerResponse, state: { invited: boolean }, expects: boolean): ApiRequest {
   const header = (name: string): string | undefined => {
@@ -106,10 +112,15 @@ export async function listenNode(h: ApiHandler, o: ListenOptions): Promise<Route
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
 
+  // node:http never shares a port (no SO_REUSEPORT); a taken one fails start-up with the catalogue error, not a raw errno.
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException): void => {
+      const why = PORT_TAKEN_CAUSES[err.code ?? ''];
+      reject(why === undefined ? err : portTaken(o.host, o.port, 'router HTTP API listener', why));
+    };
+    server.once('error', failed);
     server.listen(o.port, o.host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });

@@ -90,6 +90,15 @@ export class LonglinkError extends Error {
   }
 }
 
+/**
+ * LL_PORT_TAKEN for a listener (`what`, e.g. "router HTTP API listener") that could not bind host:port, whatever
+ * server library it runs on. `why`: the cause when the library reports one (node:http's errno); uSockets reports none.
+ */
+export function portTaken(host: string, port: number, what: string,
+  why = 'another process holds the port (which one is unknown), or the address is not this machine\'s'): LonglinkError {
+  return new LonglinkError(Errors.PORT_TAKEN, `could not listen on ${host}:${port} (${what}): ${why}`);
+}
+
 const plainBodies = new WeakMap<ErrorSpec, string>();
 
 /**

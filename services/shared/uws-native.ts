@@ -22,7 +22,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as UWS from 'uWebSockets.js';
-import { Errors, LonglinkError } from './errors.js';
+import { Errors, LonglinkError, portTaken } from './errors.js';
 
 export type Uws = typeof UWS;
 
@@ -148,7 +148,7 @@ export function listenExclusive(app: UWS.TemplatedApp, host: string, port: numbe
   return new Promise((resolve, reject) => {
     (app as unknown as ListenWithOptions).listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (s) => {
       if (s) resolve(s);
-      else reject(new LonglinkError(Errors.PORT_TAKEN, `could not listen on ${host}:${port} (${what}): another process holds the port (which one is unknown), or the address is not this machine's`));
+      else reject(portTaken(host, port, what));
     });
   });
 }

@@ -10,43 +10,27 @@
  * its user's tickets cannot remember books nothing: it is told to come back
  * after the line, and the other client gets the slot after the 16 booked.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
-import { connect, type Refused, type TestClient } from '../helpers/client.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const waitOf = (r: Refused): number => Number(r.headers['retry-after-ms']);
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pinnedLimitEnv, stalledRouter, waitOf } from '../helpers/stalled-router.js';
 
 describe('return line: one token, many devices', () => {
-  let c: Cluster | undefined;
-  const clients: TestClient[] = [];
-  after(async () => {
-    for (const x of clients) x.close();
-    for (const r of c?.routers ?? []) r.proc.kill('SIGCONT');
-    await c?.stop();
-  });
+  const rig = stalledRouter();
 
   it('refusals past its user\'s 16 tickets book no slot: another client\'s return is not pushed to the horizon', async () => {
-    c = await startCluster({ gateways: 1, routers: 1, gatewayEnv: {
-      LONGLINK_MAX_STARTING_SESSIONS: '4', LONGLINK_SESSION_START_TARGET_MS: '1000', LONGLINK_RESUME_TIMEOUT_MS: '30000', LONGLINK_SOURCE_CONNECT_RATE: '0',
-    } });
-    const g = c.gateways[0]!;
-    c.routers[0]!.proc.kill('SIGSTOP');
-    for (let i = 0; i < 4; i++) {
-      const r = await connect(g.url, { token: await c.token(`holder-${i}`, 'd') });
-      assert.ok(r.ok, 'the limit has room for 4 starts');
-      clients.push(r.client);
-    }
+    await rig.start(pinnedLimitEnv(1000));
+    rig.stall();
+    for (let i = 0; i < 4; i++) assert.ok((await rig.attempt(await rig.token(`holder-${i}`, 'd'))).ok, 'the limit has room for 4 starts');
     await sleep(100);
-    const mallory = await c.token('mallory'); // no device claim
+    const mallory = await rig.token('mallory'); // no device claim
     const waits: number[] = [];
     for (let i = 0; i < 100; i++) {
-      const r = await connect(g.url, { token: mallory, query: { device: `made-up-${i}` } });
+      const r = await rig.attempt(mallory, { device: `made-up-${i}` });
       assert.ok(!r.ok && r.status === 503, `refused: ${r.ok ? 'admitted' : r.status}`);
       waits.push(waitOf(r));
     }
-    const other = await connect(g.url, { token: await c.token('other', 'phone') });
+    const other = await rig.attempt(await rig.token('other', 'phone'));
     assert.ok(!other.ok && other.status === 503);
     const w = waitOf(other);
     assert.ok(w < Math.max(...waits.slice(0, 16)) + 1000, `the other client is told ${w} ms (mallory's 16 booked: up to ${Math.max(...waits.slice(0, 16))} ms)`);

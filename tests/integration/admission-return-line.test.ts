@@ -11,101 +11,69 @@
  * The limit is held full by starts the router cannot answer (SIGSTOP), the
  * limit pinned at 4 (LONGLINK_MAX_STARTING_SESSIONS 4: floor = ceiling).
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
-import { connect, type Refused, type TestClient } from '../helpers/client.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const waitOf = (r: Refused): number => Number(r.headers['retry-after-ms']);
+import { setTimeout as sleep } from 'node:timers/promises';
+import { outcome, pinnedLimitEnv, stalledRouter, waitOf } from '../helpers/stalled-router.js';
 
 describe('refused session starts keep their place in line', () => {
-  let c: Cluster | undefined;
-  const clients: TestClient[] = [];
-  after(async () => {
-    for (const x of clients) x.close();
-    for (const r of c?.routers ?? []) r.proc.kill('SIGCONT');
-    await c?.stop();
-  });
+  const rig = stalledRouter();
 
   it('a client back on its booked time is admitted over the full limit; early, it keeps its place; the overshoot is bounded', async () => {
-    c = await startCluster({ gateways: 1, routers: 1, gatewayEnv: {
-      LONGLINK_MAX_STARTING_SESSIONS: '4', LONGLINK_SESSION_START_TARGET_MS: '5000', LONGLINK_RESUME_TIMEOUT_MS: '30000', LONGLINK_SOURCE_CONNECT_RATE: '0',
-    } });
-    const g = c.gateways[0]!;
-    const router = c.routers[0]!;
-    const token = (u: string): Promise<string> => c!.token(u, 'd');
+    await rig.start(pinnedLimitEnv(5000));
+    const token = (u: string): Promise<string> => rig.token(u, 'd');
     const [holders, a, b, fresh] = [await Promise.all([0, 1, 2, 3].map((i) => token(`holder-${i}`))), await token('a'), await token('b'), await token('fresh')];
-    const attempt = async (tok: string): Promise<{ ok: true } | Refused> => {
-      const r = await connect(g.url, { token: tok });
-      if (r.ok) { clients.push(r.client); return { ok: true }; }
-      return r;
-    };
-    router.proc.kill('SIGSTOP');
+    rig.stall();
     try {
-      for (const h of holders) assert.equal((await attempt(h)).ok, true, 'the limit has room for 4 starts');
+      for (const h of holders) assert.equal((await rig.attempt(h)).ok, true, 'the limit has room for 4 starts');
       await sleep(100);
 
-      const a1 = await attempt(a);
-      assert.ok(!a1.ok && a1.status === 503 && /LL_ADMISSION_STARTING/.test(a1.body), `a refused: ${JSON.stringify(a1)}`);
+      const a1 = await rig.attempt(a);
+      assert.ok(!a1.ok && a1.status === 503 && /LL_ADMISSION_STARTING/.test(a1.body), `a refused: ${outcome(a1)}`);
       const t1 = performance.now();
       const wA = waitOf(a1);
       assert.ok(wA >= 500, `a told ${wA} ms`);
-      const b1 = await attempt(b);
+      const b1 = await rig.attempt(b);
       assert.ok(!b1.ok && b1.status === 503, 'b refused after a');
       const wB = waitOf(b1);
 
       // Back early (a client that retries on its own clock): the rest of its wait, not a new place behind b.
       await sleep(200);
-      const a2 = await attempt(a);
+      const a2 = await rig.attempt(a);
       assert.ok(!a2.ok && a2.status === 503, 'a, early, still refused');
       const left = wA - (performance.now() - t1);
       assert.ok(waitOf(a2) <= left + 150 && waitOf(a2) >= left - 250, `a told ${waitOf(a2)} ms the second time, ${Math.round(left)} ms left of its first wait`);
 
       // On time: admitted, though the 4 starts still hold the limit.
       await sleep(Math.max(0, wA - (performance.now() - t1)) + 50);
-      const a3 = await attempt(a);
-      assert.equal(a3.ok, true, `a, back on its time, admitted over the full limit: ${JSON.stringify(a3)}`);
+      const a3 = await rig.attempt(a);
+      assert.equal(a3.ok, true, `a, back on its time, admitted over the full limit: ${outcome(a3)}`);
       // A client never refused is not: the limit is still full.
-      const f1 = await attempt(fresh);
+      const f1 = await rig.attempt(fresh);
       assert.ok(!f1.ok && f1.status === 503, 'a fresh client is refused while the limit is full');
       // The overshoot is a quarter of the limit (1 here), used up by a: b, on its time too, is refused again.
       await sleep(Math.max(0, wB - (performance.now() - t1)) + 50);
-      const b2 = await attempt(b);
+      const b2 = await rig.attempt(b);
       assert.ok(!b2.ok && b2.status === 503, 'no room above the overshoot');
     } finally {
-      router.proc.kill('SIGCONT');
+      rig.resume();
     }
     // a's start was real: the router answers it once it runs again.
-    const admitted = clients.at(-1)!;
+    const admitted = rig.clients.at(-1)!;
     await admitted.frame('hello', 0, 15_000);
   });
 });
 
 describe('a client told a wait past the schedule horizon holds no slot', () => {
-  let c: Cluster | undefined;
-  const clients: TestClient[] = [];
-  after(async () => {
-    for (const x of clients) x.close();
-    for (const r of c?.routers ?? []) r.proc.kill('SIGCONT');
-    await c?.stop();
-  });
+  const rig = stalledRouter();
 
   it('back on its time into the full limit it is refused (and booked now); the client the schedule booked for that time is admitted', async () => {
     // Target 8 s: the schedule books one return a second (slots 0.5 … 9.5 s: ten clients), the held starts time out only at 24 s.
-    c = await startCluster({ gateways: 1, routers: 1, gatewayEnv: {
-      LONGLINK_MAX_STARTING_SESSIONS: '4', LONGLINK_SESSION_START_TARGET_MS: '8000', LONGLINK_RESUME_TIMEOUT_MS: '30000', LONGLINK_SOURCE_CONNECT_RATE: '0',
-    } });
-    const g = c.gateways[0]!;
-    const router = c.routers[0]!;
+    await rig.start(pinnedLimitEnv(8000));
     const names = [...[0, 1, 2, 3].map((i) => `holder-${i}`), ...Array.from({ length: 10 }, (_, i) => `booked-${i}`), 'past-1', 'past-2'];
-    const tokens = new Map(await Promise.all(names.map(async (n) => [n, await c!.token(n, 'd')] as const)));
-    const attempt = async (n: string): Promise<{ ok: true } | Refused> => {
-      const r = await connect(g.url, { token: tokens.get(n)! });
-      if (r.ok) { clients.push(r.client); return { ok: true }; }
-      return r;
-    };
-    router.proc.kill('SIGSTOP');
+    const tokens = new Map(await Promise.all(names.map(async (n) => [n, await rig.token(n, 'd')] as const)));
+    const attempt = (n: string): ReturnType<typeof rig.attempt> => rig.attempt(tokens.get(n)!);
+    rig.stall();
     try {
       for (let i = 0; i < 4; i++) assert.equal((await attempt(`holder-${i}`)).ok, true, 'the limit has room for 4 starts');
       await sleep(100);
@@ -120,12 +88,12 @@ describe('a client told a wait past the schedule horizon holds no slot', () => {
       await sleep(Math.max(...due.values()) - performance.now() + 50);
       for (const n of ['past-1', 'past-2']) {
         const r = await attempt(n);
-        assert.ok(!r.ok && r.status === 503, `${n}, told the horizon with no slot reserved, is not admitted over the limit: ${JSON.stringify(r)}`);
+        assert.ok(!r.ok && r.status === 503, `${n}, told the horizon with no slot reserved, is not admitted over the limit: ${outcome(r)}`);
         assert.ok(waitOf(r) < 5000, `${n} takes a slot now, not the horizon (told ${waitOf(r)} ms)`);
       }
       assert.equal((await attempt('booked-9')).ok, true, 'the client booked for the last slot is admitted over the full limit');
     } finally {
-      router.proc.kill('SIGCONT');
+      rig.resume();
     }
   });
 });

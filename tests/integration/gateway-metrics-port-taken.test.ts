@@ -9,27 +9,18 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import { freePort, portTakenMessage, stillServes } from '../helpers/port-taken.js';
 import { start } from '../helpers/standalone.js';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 describe('metrics listener on a port already taken', () => {
   it('another gateway\'s metrics port: the second gateway does not start', async () => {
-    // A port named, not 0: Linux shares no port it picked itself, SO_REUSEPORT or not.
     const port = await freePort();
     const first = await start({ LONGLINK_METRICS_PORT: String(port) });
     try {
       let second: Awaited<ReturnType<typeof start>> | undefined;
-      await assert.rejects(async () => { second = await start({ LONGLINK_METRICS_PORT: String(port) }); }, new RegExp(`could not listen on 127\\.0\\.0\\.1:${port} \\(metrics`));
+      await assert.rejects(async () => { second = await start({ LONGLINK_METRICS_PORT: String(port) }); }, portTakenMessage(port, 'metrics listener'));
       await second?.close();
-      assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 200, 'the first gateway still serves it');
+      await stillServes(port, '/metrics');
     } finally {
       await first.close();
     }
@@ -39,7 +30,7 @@ describe('metrics listener on a port already taken', () => {
     const first = await start({ LONGLINK_GATEWAY_PORT: String(await freePort()) });
     try {
       let second: Awaited<ReturnType<typeof start>> | undefined;
-      await assert.rejects(async () => { second = await start({ LONGLINK_METRICS_PORT: String(first.gateway.port) }); }, /\(metrics/);
+      await assert.rejects(async () => { second = await start({ LONGLINK_METRICS_PORT: String(first.gateway.port) }); }, portTakenMessage(first.gateway.port, 'metrics listener'));
       await second?.close();
     } finally {
       await first.close();

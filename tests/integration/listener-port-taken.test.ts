@@ -5,24 +5,18 @@
  * the port, and the first process keeps the port. uWS listens with
  * SO_REUSEPORT by default, so before, the second gateway (router, standalone)
  * started and the kernel handed each new connection to either process at
- * random. Real processes: cluster gateways (NATS), cluster routers (NATS,
- * Redis), standalone processes. The metrics port: gateway-metrics-port-taken.
+ * random. The router HTTP API on node:http (LONGLINK_API_SERVER=node) never
+ * shared a port, but failed with Node's raw EADDRINUSE: it fails the same way.
+ * Real processes: cluster gateways (NATS), cluster routers (NATS, Redis),
+ * standalone processes. The metrics port: gateway-metrics-port-taken.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startNatsServer, type NatsHarness } from '../../infra/local/nats.js';
 import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
+import { freePort, portTakenMessage, stillServes } from '../helpers/port-taken.js';
 import { TEST_API_KEY, TEST_SECRET } from '../helpers/standalone.js';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** The second process exits 1 with the catalogue error naming the listener and the port, not a bare stack. */
 async function refused(p: Spawned, port: number, listener: string): Promise<void> {
@@ -34,16 +28,8 @@ async function refused(p: Spawned, port: number, listener: string): Promise<void
   }
   const out = p.output();
   assert.match(out, /LL_PORT_TAKEN/, out);
-  assert.match(out, new RegExp(`could not listen on 127\\.0\\.0\\.1:${port} \\(${listener}\\): another process holds the port \\(which one is unknown\\)`), out);
+  assert.match(out, portTakenMessage(port, listener), out);
   assert.doesNotMatch(out, /^\s+at /m, 'no stack trace');
-}
-
-/** The first process still answers on the port, every time (nothing shares it). */
-async function stillServes(port: number): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-    assert.equal(r.status, 200);
-  }
 }
 
 const STANDALONE = 'dist/services/standalone/main.js';
@@ -53,7 +39,6 @@ const STANDALONE_ENV = {
 };
 
 describe('standalone: a port another standalone process holds', () => {
-  // Ports named, not 0: Linux shares no port it picked itself, SO_REUSEPORT or not.
   it('the WebSocket port: the second process exits 1, the first keeps the port', async () => {
     const port = await freePort();
     const first = spawnNode(STANDALONE, { ...STANDALONE_ENV, LONGLINK_GATEWAY_PORT: String(port) });
@@ -66,17 +51,20 @@ describe('standalone: a port another standalone process holds', () => {
     }
   });
 
-  it('the push API port: the second process exits 1, the first keeps the port', async () => {
-    const port = await freePort();
-    const first = spawnNode(STANDALONE, { ...STANDALONE_ENV, LONGLINK_API_PORT: String(port) });
-    try {
-      await first.waitFor(/Longlink standalone is running/, 20_000);
-      await refused(spawnNode(STANDALONE, { ...STANDALONE_ENV, LONGLINK_API_PORT: String(port) }), port, 'router HTTP API listener');
-      await stillServes(port);
-    } finally {
-      first.kill();
-    }
-  });
+  for (const server of ['uws', 'node'] as const) {
+    it(`the push API port (${server}): the second process exits 1, the first keeps the port`, async () => {
+      const port = await freePort();
+      const env = { ...STANDALONE_ENV, LONGLINK_API_PORT: String(port), LONGLINK_API_SERVER: server };
+      const first = spawnNode(STANDALONE, env);
+      try {
+        await first.waitFor(/Longlink standalone is running/, 20_000);
+        await refused(spawnNode(STANDALONE, env), port, 'router HTTP API listener');
+        await stillServes(port);
+      } finally {
+        first.kill();
+      }
+    });
+  }
 });
 
 describe('cluster: a second gateway or router on the same port', () => {
@@ -92,8 +80,8 @@ describe('cluster: a second gateway or router on the same port', () => {
     LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: String(port), LONGLINK_NATS_URLS: nats.urls.join(','),
     LONGLINK_JWT_SECRET: TEST_SECRET, LONGLINK_LOG_LEVEL: 'warn',
   });
-  const router = (port: number): Spawned => spawnNode('dist/services/router/main.js', {
-    LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: String(port), LONGLINK_API_KEYS: TEST_API_KEY,
+  const router = (port: number, server: 'uws' | 'node'): Spawned => spawnNode('dist/services/router/main.js', {
+    LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: String(port), LONGLINK_API_SERVER: server, LONGLINK_API_KEYS: TEST_API_KEY,
     LONGLINK_NATS_URLS: nats.urls.join(','), LONGLINK_REDIS_URL: redis.url, LONGLINK_LOG_LEVEL: 'warn',
   });
 
@@ -109,15 +97,17 @@ describe('cluster: a second gateway or router on the same port', () => {
     }
   });
 
-  it('router: the second exits 1, the first keeps the port', async () => {
-    const port = await freePort();
-    const first = router(port);
-    try {
-      await first.waitFor(/router listening on http:\/\//, 20_000);
-      await refused(router(port), port, 'router HTTP API listener');
-      await stillServes(port);
-    } finally {
-      first.kill();
-    }
-  });
+  for (const server of ['uws', 'node'] as const) {
+    it(`router (${server}): the second exits 1, the first keeps the port`, async () => {
+      const port = await freePort();
+      const first = router(port, server);
+      try {
+        await first.waitFor(/router listening on http:\/\//, 20_000);
+        await refused(router(port, server), port, 'router HTTP API listener');
+        await stillServes(port);
+      } finally {
+        first.kill();
+      }
+    });
+  }
 });

@@ -13,46 +13,35 @@
  * them closed 1011 'session service unavailable, retry' with no delay; the
  * clients then came back at once into the same stall.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
-import { connect, mustConnect, type TestClient } from '../helpers/client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestClient } from '../helpers/client.js';
+import { stalledRouter } from '../helpers/stalled-router.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const CLIENTS = 30;
 const RESUME_TIMEOUT_MS = 1200;
 
 describe('a session start that times out at the gateway', () => {
-  let c: Cluster | undefined;
-  const clients: TestClient[] = [];
-  after(async () => {
-    for (const x of clients) x.close();
-    for (const r of c?.routers ?? []) r.proc.kill('SIGCONT');
-    await c?.stop();
-  });
+  const rig = stalledRouter();
 
   it('is closed 1013 with a delay to come back after, never 1011; back after the delay, every client starts', async () => {
-    c = await startCluster({ gateways: 1, routers: 1, gatewayEnv: {
-      LONGLINK_SESSION_START_TARGET_MS: '400', LONGLINK_RESUME_TIMEOUT_MS: String(RESUME_TIMEOUT_MS), LONGLINK_SOURCE_CONNECT_RATE: '0',
-    } });
-    const g = c.gateways[0]!;
-    const router = c.routers[0]!;
-    const warm = await mustConnect(g.url, { token: await c.token('warm', 'd') });
-    clients.push(warm);
-    await warm.frame('hello');
+    await rig.start({ LONGLINK_SESSION_START_TARGET_MS: '400', LONGLINK_RESUME_TIMEOUT_MS: String(RESUME_TIMEOUT_MS) });
+    const warm = await rig.attempt(await rig.token('warm', 'd'));
+    assert.ok(warm.ok, 'the warm-up client is admitted');
+    await warm.client.frame('hello');
 
-    const tokens = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => c!.token(`stalled-${i}`, 'd')));
-    router.proc.kill('SIGSTOP');
+    const tokens = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => rig.token(`stalled-${i}`, 'd')));
+    rig.stall();
     let started: TestClient[];
     try {
-      const opened = await Promise.all(tokens.map((token) => connect(g.url, { token })));
+      const opened = await Promise.all(tokens.map((token) => rig.attempt(token)));
       started = opened.flatMap((o) => (o.ok ? [o.client] : []));
-      clients.push(...started);
       assert.ok(started.length >= CLIENTS / 2, `most upgrades accepted (${started.length} of ${CLIENTS}): the limit has room until the starts age`);
       // Past the gateway's deadline for every start (the timeout in use is at most RESUME_TIMEOUT_MS).
       await Promise.all(started.map((x) => x.closeEvent(RESUME_TIMEOUT_MS + 4000)));
     } finally {
-      router.proc.kill('SIGCONT');
+      rig.resume();
     }
     const codes = started.map((x) => x.closed!.code);
     assert.deepEqual(codes.filter((code) => code === 1011), [], `no 1011 for a start the router did not answer in time: ${JSON.stringify(started.map((x) => x.closed))}`);
@@ -69,8 +58,8 @@ describe('a session start that times out at the gateway', () => {
     const back = await Promise.all(started.map(async (x, i) => {
       await sleep(delays[i]!);
       for (let attempt = 0; attempt < 10; attempt++) {
-        const r = await connect(g.url, { token: tokens[i]! });
-        if (r.ok) { clients.push(r.client); await r.client.frame('hello', 0, 10_000); return true; }
+        const r = await rig.attempt(tokens[i]!);
+        if (r.ok) { await r.client.frame('hello', 0, 10_000); return true; }
         await sleep(Number(r.headers['retry-after-ms'] ?? 1000));
       }
       return false;

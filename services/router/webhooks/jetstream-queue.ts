@@ -46,7 +46,7 @@ import { consumeJobs } from './jetstream-consumer.js';
 import { JobPublisher } from './jetstream-publisher.js';
 import { encodeJobJson, encodeJobs } from './job-codec.js';
 import type { ShareLimits } from './core/share.js';
-import { formatShareTag, JetStreamShare, keyOf, parseShareTag, ShareNotices, type ShareTag } from './jetstream-share.js';
+import { formatShareTag, JetStreamShare, keyOf, parseShareTag, ShareNotices, type ShareTag, type ShareTiming } from './jetstream-share.js';
 
 export interface JetStreamQueueOptions {
   nc: NatsConnection;
@@ -73,6 +73,8 @@ export interface JetStreamQueueOptions {
   share?: ShareLimits;
   /** A charge whose settle notice never came is forgotten after this (default: shareLapseMs; tests shorten it). */
   shareLapseMs?: number;
+  /** Confirmation window and settle-once window of the shares (jetstream-share.ts; tests shorten them). */
+  shareTiming?: ShareTiming;
   /**
    * Per-user share of the dead letters (default: `share`); the router's webhook thread, which buries, has it
    * without `share` (it queues no new events). Charged to the key of the job's share tag: jobs queued without one
@@ -137,10 +139,12 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     this.publisher = o.layout === 'single'
       ? new JobPublisher(o.nc, { maxJobs: 1, encode: (subject, jobs) => encodeJobJson(jobs[0]!, subject.slice(q.length)) })
       : new JobPublisher(o.nc);
-    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share, o.shareLapseMs ?? shareLapseMs(o.horizonMs, o.timeoutMs), o.log) : undefined;
+    // A message whose ack was lost comes back one lease (ack_wait) after it settled; a few leases cover its fetch and attempt.
+    const timing = { onceWindowMs: Math.max(60_000, 4 * (o.timeoutMs + 5000)), ...o.shareTiming };
+    this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share, o.shareLapseMs ?? shareLapseMs(o.horizonMs, o.timeoutMs), o.log, keyOf, 'queue', timing) : undefined;
     this.notices = new ShareNotices(o.nc, o.prefix);
     const deadShare = o.deadShare ?? o.share;
-    this.deadShare = deadShare ? new JetStreamShare(o.nc, o.prefix, deadShare, o.deadShareLapseMs ?? o.deadTtlMs + 60_000, o.log, keyOf, 'dead') : undefined;
+    this.deadShare = deadShare ? new JetStreamShare(o.nc, o.prefix, deadShare, o.deadShareLapseMs ?? o.deadTtlMs + 60_000, o.log, keyOf, 'dead', timing) : undefined;
     this.deadNotices = new ShareNotices(o.nc, o.prefix, 'dead_settled');
   }
 
@@ -209,7 +213,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     if (share === undefined || event.key === undefined) return endpoints.map((ep) => this.publisher.add(this.subject(ep), { ...q }));
     const { tag, taken, refusal } = share.chargeEvent(event.key, Buffer.byteLength(event.body), endpoints.length);
     return endpoints.map((ep, i) => (i >= taken ? Promise.reject(refusal!)
-      : this.publisher.add(this.subject(ep), { ...q, share: tag }).catch((err: unknown) => { share.refund(tag); throw err; })));
+      : this.publisher.add(this.subject(ep), { ...q, share: tag }).then(() => { share.stored(tag); }, (err: unknown) => { share.refund(tag); throw err; })));
   }
 
   async consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer> {
@@ -250,6 +254,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     const stored = charge === undefined ? letter : { ...letter, share: formatShareTag(charge) };
     try {
       await this.js.publish(this.deadSubject(endpoint), enc.encode(JSON.stringify(stored)));
+      if (charge !== undefined) this.deadShare!.stored(charge);
     } catch (err) {
       if (charge !== undefined) this.deadShare!.refund(charge);
       throw err;

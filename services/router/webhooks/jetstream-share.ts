@@ -34,6 +34,11 @@
  * trip ago, or one made before it started (or before its last reconnect,
  * when it forgets the others' charges with its own): those fail open, a
  * user holding up to one more share, as after a restart.
+ * A settle notice names each job's place in the stream, and every router
+ * releases a place once (a message settled twice, its ack lost, reports
+ * twice). Announcements name their turn and the router confirms a turn once
+ * its jobs are stored or refunded; the others release a turn never confirmed
+ * (its router died before the store) after a short window (share-views.ts).
  * Dead letters have a share of their own, kept the same way on their own
  * subjects (`dead_charged` / `dead_settled`; jetstream-queue.ts).
  */
@@ -41,9 +46,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/log.js';
 import { ShareLedger, type ShareLimits } from './core/share.js';
+import { OtherRouters, RecentIds } from './share-views.js';
 
-/** One job's charge, as a message header carries it; `gen`: the origin's ledger generation it was charged in. */
-export interface ShareTag { readonly origin: string; readonly key: string; readonly bytes: number; readonly gen?: number }
+/**
+ * One job's charge, as a message header carries it; `gen`: the origin's ledger generation it was charged in.
+ * Never in a header: `once`, the job's place in the stream when it left (`<stream seq>.<index>`: a settle notice
+ * names it, so a message settled twice releases once); `turn`, the announcement turn that charged it (the origin's).
+ */
+export interface ShareTag {
+  readonly origin: string; readonly key: string; readonly bytes: number; readonly gen?: number;
+  readonly once?: string; readonly turn?: number;
+  /** The job left its place re-published (its tag with it): the notice names the place and releases nothing. */
+  readonly moved?: boolean;
+}
 
 export const SHARE_HEADER = 'Longlink-Share';
 
@@ -55,7 +70,22 @@ export function shareHeaders(tags: ReadonlyArray<ShareTag | undefined>): MsgHdrs
   return h;
 }
 
-const TOKEN = /^([0-9a-f]{1,32})\/([A-Za-z0-9_-]{1,32})\/(\d{1,12})(?:\/(\d{1,15}))?$/;
+/**
+ * The one rule for a tag's `<key>/<bytes>/<gen>`, wherever it is read (a header, a dead letter, a notice item): a key
+ * of the hash's alphabet, counts of decimal digits only (never negative, fractional or past a safe integer).
+ */
+const ITEM = '([A-Za-z0-9_-]{1,32})\\/(\\d{1,12})(?:\\/(\\d{1,15}))?';
+/** A tag with its origin, as a header or a dead letter carries it. */
+const TOKEN = new RegExp(`^([0-9a-f]{1,32})\\/${ITEM}$`);
+/** A notice item: a tag without its origin (the subject names it), `-` before a refund. */
+const NOTICE_ITEM = new RegExp(`^(-?)${ITEM}$`);
+/** A turn marker of a charge announcement: `#<n>` (the items after it were charged in turn n) or `^<n>` (turn n stored). */
+const TURN = /^[#^]\d{1,15}$/;
+/** A job's place in the queue stream, before a settle notice's item: `@<stream seq>.<index in its message>`. */
+const PLACE = /^@\d{1,20}\.\d{1,4}$/;
+/** The tag of a TOKEN or NOTICE_ITEM match (its first group the origin or the refund mark). */
+const tagOf = (origin: string, m: RegExpExecArray): ShareTag =>
+  ({ origin, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) });
 /** A tag without its origin, as a header and a settle notice carry it: `<key>/<bytes>/<gen>`. */
 const item = (t: ShareTag): string => (t.gen === undefined ? `${t.key}/${t.bytes}` : `${t.key}/${t.bytes}/${t.gen}`);
 /** A settle notice's bytes at most (less when the server's max_payload is smaller). */
@@ -69,17 +99,14 @@ export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<Shar
   if (jobs !== undefined && parts.length !== jobs) return [];
   return parts.map((p) => {
     const m = TOKEN.exec(p);
-    return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
+    return m ? tagOf(m[1]!, m) : undefined;
   });
 }
-
-/** A notice's byte count or generation: a non-negative safe integer. */
-const countOk = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
 
 /** A tag as a header or a dead letter carries it (`<origin>/<key>/<bytes>/<gen>`); undefined when malformed. */
 export function parseShareTag(v: unknown): ShareTag | undefined {
   const m = typeof v === 'string' ? TOKEN.exec(v) : null;
-  return m ? { origin: m[1]!, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) } : undefined;
+  return m ? tagOf(m[1]!, m) : undefined;
 }
 
 /** A tag as a header or a dead letter carries it. */
@@ -89,11 +116,17 @@ export const formatShareTag = (t: ShareTag): string => `${t.origin}/${item(t)}`;
 export class ShareNotices {
   private due = new Map<string, string[]>();
   private timer: NodeJS.Immediate | undefined;
+  /** Called as a turn's notices leave, before they are cut (it may add more). */
+  beforeFlush: (() => void) | undefined;
   /** `kind`: the subjects' token (`settled`, `charged`, `dead_settled`, `dead_charged`). */
   constructor(private readonly nc: NatsConnection, private readonly prefix: string, private readonly kind = 'settled') {}
 
+  /** Each item after its place (`@<seq>.<index> <item>`, one unit: never cut apart); routers before places skip `@` tokens. */
   settled(tags: Iterable<ShareTag>): void {
-    for (const t of tags) this.add(t.origin, item(t));
+    for (const t of tags) {
+      if (t.moved === true) { if (t.once !== undefined) this.add(t.origin, `@${t.once}`); continue; }
+      this.add(t.origin, t.once === undefined ? item(t) : `@${t.once} ${item(t)}`);
+    }
   }
 
   /** One item (`<key>/<bytes>/<gen>`, or `-<key>/<bytes>/<gen>` for a refund) for `origin`'s subject, sent at the end of the turn. */
@@ -108,6 +141,7 @@ export class ShareNotices {
   }
 
   flush(): void {
+    this.beforeFlush?.();
     if (this.timer) clearImmediate(this.timer);
     this.timer = undefined;
     const due = this.due;
@@ -115,9 +149,11 @@ export class ShareNotices {
     for (const [origin, list] of due) {
       // In parts: one turn may settle thousands of jobs (many endpoints, dead letters stored together), past a small max_payload.
       const limit = Math.max(256, Math.min(NOTICE_MAX_BYTES, (this.nc.info?.max_payload ?? NOTICE_MAX_BYTES) - 1024));
-      let part = '';
+      // A turn's header (`#<n>`) starts every part cut after it: each part is read on its own.
+      let part = '', head = '';
       for (const t of list) {
-        if (part.length > 0 && part.length + 1 + t.length > limit) { this.publish(origin, part); part = ''; }
+        if (part.length > 0 && part.length + 1 + t.length > limit) { this.publish(origin, part); part = head; }
+        if (t.startsWith('#')) head = t;
         part = part.length === 0 ? t : `${part} ${t}`;
       }
       if (part.length > 0) this.publish(origin, part);
@@ -125,79 +161,113 @@ export class ShareNotices {
   }
 }
 
+/** What a JetStreamShare tunes beyond its limits (tests shorten both). */
+export interface ShareTiming {
+  /** A turn of another router's charges not confirmed stored within this is released (default 30 s). */
+  confirmMs?: number;
+  /** A settle notice of a job place already released within this is skipped (default 1 min). */
+  onceWindowMs?: number;
+}
+
+/** Places (stream seq + index) of released jobs each router remembers per half-window, at most. */
+const ONCE_MAX_ENTRIES = 200_000;
+
 /**
  * This router's ledger: charges on enqueue, releases on the notices addressed
  * to it, cleared on a reconnect; a charge whose notice never comes lapses
  * after `lapseMs` (core/share.ts). Beside it, what every other router holds
  * (one ledger per origin, from their charge announcements and everyone's
- * settle notices), counted against the share: the share is the cluster's.
- * `kind` 'dead': the dead letters' share, on subjects of its own.
+ * settle notices, share-views.ts), counted against the share: the share is
+ * the cluster's. A settle notice releases a job's place once, here and at
+ * every router; another router's turn of charges never confirmed stored is
+ * released after `confirmMs`. `kind` 'dead': the dead letters' share, on
+ * subjects of its own.
  */
 export class JetStreamShare {
   readonly origin = randomBytes(6).toString('hex');
   readonly ledger: ShareLedger;
   /** Other routers' charges by origin, as announced (no limits of their own; they lapse like ours). */
-  private readonly others = new Map<string, ShareLedger>();
+  private readonly others: OtherRouters;
+  /** Job places whose release was applied (settle notices heard twice are skipped). */
+  private readonly released: RecentIds;
+  /** Settle notices skipped as a place already released (a metric). */
+  repeats = 0;
   private readonly subs: Subscription[];
   private readonly status: { stop(): void };
   private readonly announce: ShareNotices;
+  /** The announcement turn being filled (0: none yet this turn), and the next one's number. */
+  private turn = 0;
+  private nextTurn = 1;
+  /** Per turn announced: its jobs neither stored nor refunded yet. */
+  private readonly unstored = new Map<number, number>();
   /** `hash`: the user's key (keyOf; tests count the calls). */
   constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, private readonly lapseMs: number, log: Logger,
-    private readonly hash: (user: string) => string = keyOf, kind: 'queue' | 'dead' = 'queue') {
+    private readonly hash: (user: string) => string = keyOf, kind: 'queue' | 'dead' = 'queue', timing: ShareTiming = {}) {
     const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
+    const others = (this.others = new OtherRouters(lapseMs, timing.confirmMs ?? 30_000));
+    this.released = new RecentIds(timing.onceWindowMs ?? 60_000, ONCE_MAX_ENTRIES);
     const [settled, charged] = kind === 'queue' ? ['settled', 'charged'] : ['dead_settled', 'dead_charged'];
     this.announce = new ShareNotices(nc, prefix, charged);
-    const listen = (token: string, apply: (origin: string, key: string, bytes: number, gen: number | undefined, refund: boolean) => void): Subscription => {
+    // The turn closes as its announcement leaves; confirmed at once when nothing of it waits for a store.
+    this.announce.beforeFlush = () => {
+      if (this.turn !== 0 && !this.unstored.has(this.turn)) this.announce.add(this.origin, `^${this.turn}`);
+      this.turn = 0;
+    };
+    type Item = (origin: string, key: string, bytes: number, gen: number | undefined, refund: boolean, ctx: { once?: string; turn?: number }) => void;
+    const listen = (token: string, apply: Item): Subscription => {
       const subject = `${prefix}.webhooks.${token}.*`;
       return nc.subscribe(subject, {
         // An error (the subscription denied by NATS permissions) comes with no message: reading it would throw in the client's reader and wedge the connection.
         callback: (err, m) => {
           if (err) { log.error({ err: String(err), subject }, 'webhook share: notices cannot be received; charges are released only when they lapse'); return; }
           const origin = m.subject.slice(m.subject.lastIndexOf('.') + 1);
+          const ctx: { once?: string; turn?: number } = {};
+          // A place with no item after it: the job was re-published from there (its copy releases): remembered, nothing released.
+          const bare = (): void => { if (ctx.once !== undefined) this.released.repeat(ctx.once); ctx.once = undefined; };
           for (const t of m.string().split(' ')) {
-            const refund = t.startsWith('-');
-            const [key, bytes, gen] = (refund ? t.slice(1) : t).split('/', 3);
-            const b = Number(bytes), g = gen === undefined ? undefined : Number(gen);
+            // Markers: `@<place>` names the next item's job place, `#<n>` the turn of the items after it, `^<n>` confirms a turn.
+            // Routers of an earlier release skip them (off the items' rule).
+            if (t.startsWith('@')) { bare(); if (PLACE.test(t)) ctx.once = t.slice(1); continue; }
+            if (t.startsWith('#') || t.startsWith('^')) {
+              if (TURN.test(t)) { const n = Number(t.slice(1)); if (t[0] === '#') ctx.turn = n; else if (origin !== this.origin) others.confirm(origin, n); }
+              continue;
+            }
             // Only routers may publish here (docs/deploy.md), but a count that is negative, fractional or not a number
-            // would free share it never took: such an item is skipped, never applied.
-            if (key && countOk(b) && (g === undefined || countOk(g))) apply(origin, key, b, g, refund);
+            // would free share it never took: an item off the tags' rule (NOTICE_ITEM) is skipped, never applied.
+            const n = NOTICE_ITEM.exec(t);
+            if (n) { const tag = tagOf(origin, n); apply(origin, tag.key, tag.bytes, tag.gen, n[1] === '-', ctx); }
+            ctx.once = undefined;
           }
+          bare();
         },
       });
     };
     this.subs = [
-      listen(settled, (origin, key, bytes, gen) => {
-        if (origin === this.origin) ledger.release(key, bytes, gen); else this.others.get(origin)?.release(key, bytes);
+      listen(settled, (origin, key, bytes, gen, _refund, ctx) => {
+        if (ctx.once !== undefined && this.released.repeat(ctx.once)) { this.repeats++; return; }
+        if (origin === this.origin) ledger.release(key, bytes, gen); else others.release(origin, key, bytes);
       }),
-      listen(charged, (origin, key, bytes, _gen, refund) => {
+      listen(charged, (origin, key, bytes, _gen, refund, ctx) => {
         if (origin === this.origin) return;
-        if (refund) { this.others.get(origin)?.release(key, bytes); return; }
-        let o = this.others.get(origin);
-        if (!o) this.others.set(origin, (o = new ShareLedger({ maxJobs: Infinity, maxBytes: Infinity }, { ms: this.lapseMs })));
-        o.takeCopies(key, bytes, 1);
+        if (refund) others.release(origin, key, bytes); else others.charge(origin, key, bytes, ctx.turn);
       }),
     ];
     const it = nc.status();
     this.status = it as unknown as { stop(): void };
-    void (async () => { for await (const s of it) if (s.type === 'reconnect') { ledger.clear(); this.others.clear(); } })().catch(() => undefined);
+    void (async () => { for await (const s of it) if (s.type === 'reconnect') { ledger.clear(); others.clear(); } })().catch(() => undefined);
   }
 
   /** What `key` holds at the other routers, as they announced it. */
-  elsewhere(key: string): { jobs: number; bytes: number } {
-    let jobs = 0, bytes = 0;
-    for (const [origin, o] of this.others) {
-      if (o.keys === 0) { this.others.delete(origin); continue; }
-      const h = o.of(key);
-      jobs += h.jobs;
-      bytes += h.bytes;
-    }
-    return { jobs, bytes };
-  }
+  elsewhere(key: string): { jobs: number; bytes: number } { return this.others.of(key); }
+
+  /** Other routers' charges released because their turn was never confirmed stored (a metric). */
+  get unconfirmed(): number { return this.others.unconfirmed; }
 
   /**
    * Charges an event's `copies` (one job of `bytes` per endpoint) to `user`: the user hashed once, the ledger
    * updated once (ShareLedger.takeCopies). The first `taken` copies are charged, each carrying `tag` (a tag is a
-   * value: each copy's settle notice releases one job); the others are refused with `refusal`.
+   * value: each copy's settle notice releases one job); the others are refused with `refusal`. Each copy taken
+   * must end in stored(tag) or refund(tag): the announcement's turn is confirmed once all of its copies have.
    */
   chargeEvent(user: string, bytes: number, copies: number): { tag: ShareTag; taken: number; refusal?: Error } {
     return this.chargeKey(this.hash(user), bytes, copies);
@@ -207,15 +277,32 @@ export class JetStreamShare {
   chargeKey(key: string, bytes: number, copies = 1): { tag: ShareTag; taken: number; refusal?: Error } {
     const elsewhere = this.others.size > 0 ? this.elsewhere(key) : undefined;
     const { gen, taken } = this.ledger.takeCopies(key, bytes, copies, elsewhere);
-    const tag = { origin: this.origin, key, bytes, gen };
-    for (let i = 0; i < taken; i++) this.announce.add(this.origin, item(tag));
+    if (taken > 0 && this.turn === 0) { this.turn = this.nextTurn++; this.announce.add(this.origin, `#${this.turn}`); }
+    const tag = { origin: this.origin, key, bytes, gen, turn: taken > 0 ? this.turn : undefined };
+    if (taken > 0) {
+      this.unstored.set(this.turn, (this.unstored.get(this.turn) ?? 0) + taken);
+      const text = item(tag);
+      for (let i = 0; i < taken; i++) this.announce.add(this.origin, text);
+    }
     return { tag, taken, ...(taken < copies ? { refusal: this.ledger.refusal(key, elsewhere) } : {}) };
+  }
+
+  /** A charged copy was stored: once every copy of its turn is, the turn is confirmed (the others keep its charges). */
+  stored(t: ShareTag): void {
+    const n = t.turn;
+    if (n === undefined) return;
+    const left = (this.unstored.get(n) ?? 1) - 1;
+    if (left > 0) { this.unstored.set(n, left); return; }
+    this.unstored.delete(n);
+    // A turn still filling is confirmed as it leaves (beforeFlush), after the charges it may still take.
+    if (n !== this.turn) this.announce.add(this.origin, `^${n}`);
   }
 
   /** A charge whose job was never stored. */
   refund(t: ShareTag): void {
     this.ledger.release(t.key, t.bytes, t.gen);
     this.announce.add(this.origin, `-${item(t)}`);
+    this.stored(t);
   }
 
   close(): void {

@@ -78,6 +78,15 @@ export function registerWebhookMetrics(registry: Registry, src: { settings: Webh
     labelNames: ['endpoint'], registers: [registry],
     async collect() { for (const [n, v] of await read()) if (v.dead !== undefined) this.set({ endpoint: n }, v.dead); },
   });
+  // The cluster share's corrections (JetStream queue only: jetstream-share.ts).
+  const share = (src.queue as { share?: { repeats: number; unconfirmed: number } }).share;
+  if (share !== undefined) {
+    new Counter({
+      name: P + 'share_corrections_total', labelNames: ['kind'], registers: [registry],
+      help: 'Per-user share counts this router kept from going wrong: repeat (a settle notice for a job place already released, a queue message settled twice, skipped), unconfirmed (another router\'s charges released because it never confirmed storing them: it died between announcing and storing).',
+      collect() { this.reset(); this.inc({ kind: 'repeat' }, share.repeats); this.inc({ kind: 'unconfirmed' }, share.unconfirmed); },
+    });
+  }
   new Gauge({ name: P + 'outbox', help: 'Webhook events handed to the queue and not yet confirmed by it.', registers: [registry], collect() { this.set(src.sink.pending); } });
   const duration = new Histogram({
     name: P + 'attempt_duration_seconds', help: 'Webhook delivery attempt duration, by endpoint and outcome (delivered, failed).',
