@@ -55,19 +55,47 @@ export interface CoreStats {
   readonly upstreamReplies: Map<string, number>;
 }
 
+/**
+ * A class, not an object literal: a literal of this many properties with
+ * getters among them is created in dictionary mode, so every `stats.x++` on a
+ * hot path (one per bare heartbeat) was a hash lookup and store through V8's
+ * generic property stubs (~200 instructions, measured under callgrind). A
+ * class instance keeps the counters as in-object fields and the getters on
+ * its prototype.
+ */
+class Stats implements CoreStats {
+  opened = 0;
+  bareHeartbeats = 0;
+  heartbeatsOther = 0;
+  framesInOther = 0;
+  framesOutOther = 0;
+  bytesInOther = 0;
+  bytesOutOther = 0;
+  get heartbeats(): number { return this.bareHeartbeats + this.heartbeatsOther; }
+  get framesIn(): number { return this.bareHeartbeats + this.framesInOther; }
+  get framesOut(): number { return this.bareHeartbeats + this.framesOutOther; }
+  // Each bare heartbeat and each bare ack is one byte.
+  get bytesIn(): number { return this.bareHeartbeats + this.bytesInOther; }
+  get bytesOut(): number { return this.bareHeartbeats + this.bytesOutOther; }
+  heartbeatTimeouts = 0;
+  pushesDelivered = 0;
+  backpressureDrops = 0;
+  slowConsumerCloses = 0;
+  upstream = 0;
+  acks = 0;
+  startsShedByRouter = 0;
+  startsTimedOut = 0;
+  startsDeviceLimit = 0;
+  readonly closedByReason = new Map<string, number>();
+  readonly authFailures = new Map<string, number>();
+  readonly admissionRejections = new Map<string, number>();
+  readonly resumeOutcomes = new Map<string, number>();
+  readonly refreshes = new Map<string, number>();
+  readonly upstreamReplies = new Map<string, number>();
+}
+
 export function newStats(): CoreStats {
-  return {
-    opened: 0, bareHeartbeats: 0, heartbeatsOther: 0, framesInOther: 0, framesOutOther: 0, bytesInOther: 0, bytesOutOther: 0,
-    get heartbeats() { return this.bareHeartbeats + this.heartbeatsOther; },
-    get framesIn() { return this.bareHeartbeats + this.framesInOther; },
-    get framesOut() { return this.bareHeartbeats + this.framesOutOther; },
-    // Each bare heartbeat and each bare ack is one byte.
-    get bytesIn() { return this.bareHeartbeats + this.bytesInOther; },
-    get bytesOut() { return this.bareHeartbeats + this.bytesOutOther; },
-    heartbeatTimeouts: 0,
-    pushesDelivered: 0, backpressureDrops: 0, slowConsumerCloses: 0, upstream: 0, acks: 0, startsShedByRouter: 0, startsTimedOut: 0, startsDeviceLimit: 0,
-    closedByReason: new Map(), authFailures: new Map(), admissionRejections: new Map(), resumeOutcomes: new Map(), refreshes: new Map(), upstreamReplies: new Map(),
-  };
+  return new Stats();
 }
 
 /** Hooks for distributions (histograms) that plain counters can't carry. */
