@@ -116,7 +116,10 @@ export function parseShareTag(v: unknown): ShareTag | undefined {
 /** A tag as a header or a dead letter carries it. */
 export const formatShareTag = (t: ShareTag): string => `${t.origin}/${item(t)}`;
 
-/** Publishes settle notices: the tags of one event-loop turn, one message per origin. */
+/**
+ * Publishes share notices (settle notices, or with `kind` charge announcements): the items of one event-loop turn per
+ * origin together, in as few messages as fit the server's max_payload.
+ */
 export class ShareNotices {
   private due = new Map<string, string[]>();
   private timer: NodeJS.Immediate | undefined;
@@ -133,7 +136,10 @@ export class ShareNotices {
     }
   }
 
-  /** One item (`<key>/<bytes>/<gen>`, or `-<key>/<bytes>/<gen>` for a refund) for `origin`'s subject, sent at the end of the turn. */
+  /**
+   * One token for `origin`'s subject, sent at the end of the turn: an item (`<key>/<bytes>/<gen>`, `-` before a refund)
+   * or a marker (`@<place>`, `#<turn>`, `^<turn>`; see the listener in JetStreamShare).
+   */
   add(origin: string, text: string): void {
     const list = this.due.get(origin);
     if (list) list.push(text); else this.due.set(origin, [text]);
@@ -204,7 +210,7 @@ export class JetStreamShare {
   private nextTurn = 1;
   /** Per turn announced: its jobs neither stored nor refunded yet. */
   private readonly unstored = new Map<number, number>();
-  /** `hash`: the user's key (keyOf; tests count the calls). */
+  /** `hash`: the user's key (keyOf, KEY_CHARS characters: the notice rule reads no other length; tests count the calls). */
   constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, private readonly lapseMs: number, log: Logger,
     private readonly hash: (user: string) => string = keyOf, kind: 'queue' | 'dead' = 'queue', timing: ShareTiming = {}) {
     const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
