@@ -179,6 +179,17 @@ describe('Redis stores: layout and call order', () => {
     assert.ok(ttl > 55_000 && ttl <= 60_000, `inbox pttl ${ttl}`);
   });
 
+  it('appends and acks to an inbox with nothing expired send no XTRIM that removes nothing', async () => {
+    const inbox = new RedisInbox({ redis, prefix: prefix(), ttlMs: 60_000 });
+    const xtrims = async (): Promise<number> => Number(/cmdstat_xtrim:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+    const before = await xtrims();
+    await inbox.append('u', { id: 'm1', ts: 1, data: '1' });
+    await inbox.append('u', { id: 'm2', ts: 1, data: '1' }); // the head (m1) is live: nothing to prune
+    assert.deepEqual(await inbox.ack('u', 'phone', 1), { cursor: 1, trimmed: 1 }); // prune finds m1 live; the ack's trim removes it
+    assert.equal(await xtrims() - before, 1, 'only the ack trim, which removed an entry');
+    assert.deepEqual((await inbox.since('u', 0, 10)).map((r) => r.seq), [2]);
+  });
+
   it('inbox calls that are not awaited apply in call order', async () => {
     const inbox = new RedisInbox({ redis: cluster, prefix: prefix() });
     const appends = [1, 2, 3, 4, 5].map((i) => inbox.append('u', { id: `m${i}`, ts: 1, data: '1' }));

@@ -5,7 +5,9 @@
  *    out again after ack_wait) released its jobs twice, at every router, so
  *    a user could pass its share by the duplicates;
  *  - a router dying between announcing a charge and storing its job left
- *    the charge at the other routers until it lapsed (about two horizons).
+ *    the charge at the other routers until it lapsed (about two horizons);
+ *  - a user whose key starts with `-` (one in 64): its charge announcements
+ *    read as refunds and its settle notices as another key's.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,5 +109,30 @@ describe('JetStream webhook share: a charge announced and never stored', () => {
       assert.equal(watcher.share!.elsewhere(ivan).jobs, 1, 'a charge stored and confirmed stands until its job leaves');
       assert.equal(watcher.share!.elsewhere(old).jobs, 1, 'an earlier release\'s charge is kept (it lapses as before)');
     } finally { await l.close(); await live.close(); await watcher.close(); await a.close().catch(() => undefined); }
+  });
+});
+
+describe('JetStream webhook share: a key that starts with "-"', () => {
+  it('is charged at the other routers and released by its settle notices, not read as a refund of another key', { timeout: 30_000 }, async () => {
+    const prefix = 'once.dash';
+    // keyOf is base64url: one user in 64 has a key starting with '-', the refund mark of a notice item.
+    const user = Array.from({ length: 1000 }, (_, i) => `dash-${i}`).find((u) => keyOf(u).startsWith('-'))!;
+    const key = keyOf(user);
+    const a = await open(bus.connection, prefix);
+    const other = await connectNatsBus({ servers: nats.urls, name: 'webhook-share-once-dash', log: silent });
+    const b = await open(other.connection, prefix);
+    const seen: string[] = [];
+    try {
+      await put(a, 'x', ev(user, 0), ev(user, 1));
+      await until(() => b.share!.elsewhere(key).jobs === 2, 5000, 'b hears both charges (before: read as refunds of another key, 0)');
+      await assert.rejects(put(b, 'x', ev(user, 2)), /share/, 'the share is the cluster\'s');
+      const c = await b.consume('x', 4, async (j) => { seen.push(j.job.id); await j.ack(); });
+      try {
+        await until(() => seen.length === 2, 5000, 'both delivered at b');
+        await until(() => a.share!.ledger.of(key).jobs === 0 && b.share!.elsewhere(key).jobs === 0, 5000,
+          'both released at the router that queued them (before: the notice released another key, the charges held until they lapsed)');
+        await put(a, 'x', ev(user, 3), ev(user, 4));
+      } finally { await c.stop(); }
+    } finally { await b.close(); await other.close(); await a.close(); }
   });
 });

@@ -70,11 +70,15 @@ export function shareHeaders(tags: ReadonlyArray<ShareTag | undefined>): MsgHdrs
   return h;
 }
 
+/** A key's length (keyOf: 72 bits in base64url), in every release. */
+const KEY_CHARS = 12;
 /**
  * The one rule for a tag's `<key>/<bytes>/<gen>`, wherever it is read (a header, a dead letter, a notice item): a key
- * of the hash's alphabet, counts of decimal digits only (never negative, fractional or past a safe integer).
+ * of the hash's alphabet and length, counts of decimal digits only (never negative, fractional or past a safe
+ * integer). The length is what tells a refund (`-<key>`) from a key that starts with `-` (one key in 64): read as a
+ * refund, such a user's charges were never counted at the other routers, and its settle notices released another key.
  */
-const ITEM = '([A-Za-z0-9_-]{1,32})\\/(\\d{1,12})(?:\\/(\\d{1,15}))?';
+const ITEM = `([A-Za-z0-9_-]{${KEY_CHARS}})\\/(\\d{1,12})(?:\\/(\\d{1,15}))?`;
 /** A tag with its origin, as a header or a dead letter carries it. */
 const TOKEN = new RegExp(`^([0-9a-f]{1,32})\\/${ITEM}$`);
 /** A notice item: a tag without its origin (the subject names it), `-` before a refund. */
@@ -112,7 +116,10 @@ export function parseShareTag(v: unknown): ShareTag | undefined {
 /** A tag as a header or a dead letter carries it. */
 export const formatShareTag = (t: ShareTag): string => `${t.origin}/${item(t)}`;
 
-/** Publishes settle notices: the tags of one event-loop turn, one message per origin. */
+/**
+ * Publishes share notices (settle notices, or with `kind` charge announcements): the items of one event-loop turn per
+ * origin together, in as few messages as fit the server's max_payload.
+ */
 export class ShareNotices {
   private due = new Map<string, string[]>();
   private timer: NodeJS.Immediate | undefined;
@@ -129,7 +136,10 @@ export class ShareNotices {
     }
   }
 
-  /** One item (`<key>/<bytes>/<gen>`, or `-<key>/<bytes>/<gen>` for a refund) for `origin`'s subject, sent at the end of the turn. */
+  /**
+   * One token for `origin`'s subject, sent at the end of the turn: an item (`<key>/<bytes>/<gen>`, `-` before a refund)
+   * or a marker (`@<place>`, `#<turn>`, `^<turn>`; see the listener in JetStreamShare).
+   */
   add(origin: string, text: string): void {
     const list = this.due.get(origin);
     if (list) list.push(text); else this.due.set(origin, [text]);
@@ -200,7 +210,7 @@ export class JetStreamShare {
   private nextTurn = 1;
   /** Per turn announced: its jobs neither stored nor refunded yet. */
   private readonly unstored = new Map<number, number>();
-  /** `hash`: the user's key (keyOf; tests count the calls). */
+  /** `hash`: the user's key (keyOf, KEY_CHARS characters: the notice rule reads no other length; tests count the calls). */
   constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, private readonly lapseMs: number, log: Logger,
     private readonly hash: (user: string) => string = keyOf, kind: 'queue' | 'dead' = 'queue', timing: ShareTiming = {}) {
     const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
@@ -313,4 +323,4 @@ export class JetStreamShare {
 }
 
 /** The ledger's key for a user: 72 bits of SHA-256, so user ids never travel in headers. */
-export const keyOf = (user: string): string => createHash('sha256').update(user).digest('base64url').slice(0, 12);
+export const keyOf = (user: string): string => createHash('sha256').update(user).digest('base64url').slice(0, KEY_CHARS);

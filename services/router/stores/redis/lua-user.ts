@@ -9,15 +9,19 @@
  * Fields are always written in the order id, ts, data, exp, so `f[8]` is exp.
  */
 
-/** Drops the expired prefix of a stream. Entries share one TTL and are in seq order, so expired ones come first. */
+/**
+ * Drops the expired prefix of a stream. Entries share one TTL and are in seq order, so expired ones come first.
+ * Each batch starts at the stream's first entry (XRANGE from '-'), so a live first entry means nothing is
+ * expired: no XTRIM then (it would remove nothing; on the push path that was one call per append or ack).
+ */
 const PRUNE = `
 local function prune(key, now)
   while true do
     local batch = redis.call('XRANGE', key, '-', '+', 'COUNT', 16)
     if #batch == 0 then return end
-    for _, e in ipairs(batch) do
+    for i, e in ipairs(batch) do
       if tonumber(e[2][8]) > now then
-        redis.call('XTRIM', key, 'MINID', e[1])
+        if i > 1 then redis.call('XTRIM', key, 'MINID', e[1]) end
         return
       end
     end
