@@ -6,12 +6,14 @@
  * SO_REUSEPORT by default, so before, the second gateway (router, standalone)
  * started and the kernel handed each new connection to either process at
  * random. The router HTTP API on node:http (LONGLINK_API_SERVER=node) never
- * shared a port, but failed with Node's raw EADDRINUSE: it fails the same way.
+ * shared a port, but failed with Node's raw EADDRINUSE: it fails the same way,
+ * and on a host address not this machine's (EADDRNOTAVAIL) with that cause.
  * Real processes: cluster gateways (NATS), cluster routers (NATS, Redis),
  * standalone processes. The metrics port: gateway-metrics-port-taken.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { startNatsServer, type NatsHarness } from '../../infra/local/nats.js';
 import { startRedis, type RedisHarness } from '../../infra/local/redis.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
@@ -65,6 +67,27 @@ describe('standalone: a port another standalone process holds', () => {
       }
     });
   }
+});
+
+describe('the router HTTP API on node:http, on an address not this machine\'s', () => {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine's own address; bind() fails with EADDRNOTAVAIL.
+  const foreign = '192.0.2.1';
+  const mine = Object.values(os.networkInterfaces()).flat().some((a) => a?.address === foreign);
+  it('exits 1 with LL_PORT_TAKEN and the cause node:http knows (not "another process holds the port")', { skip: mine && `${foreign} is this machine's` }, async () => {
+    const port = await freePort();
+    const p = spawnNode(STANDALONE, { ...STANDALONE_ENV, LONGLINK_API_HOST: foreign, LONGLINK_API_PORT: String(port), LONGLINK_API_SERVER: 'node' });
+    try {
+      const exit = await p.exited(20_000);
+      assert.equal(exit.code, 1, p.output());
+    } finally {
+      p.kill();
+    }
+    const out = p.output();
+    assert.match(out, /LL_PORT_TAKEN/, out);
+    assert.ok(out.includes(`could not listen on ${foreign}:${port} (router HTTP API listener): the address is not this machine's`), out);
+    assert.doesNotMatch(out, /another process holds the port/, out);
+    assert.doesNotMatch(out, /^\s+at /m, 'no stack trace');
+  });
 });
 
 describe('cluster: a second gateway or router on the same port', () => {

@@ -61,6 +61,8 @@ export class JobPublisher {
   jobs = 0;
   private flushTimer: NodeJS.Immediate | undefined;
   private closed = false;
+  /** drain()'s wait: called once no message waits for its answer. */
+  private idle: (() => void) | undefined;
 
   constructor(private readonly nc: NatsConnection, private readonly layout: PublisherLayout = BATCH) {}
 
@@ -128,8 +130,11 @@ export class JobPublisher {
       this.acks.delete(n);
       this.answered(subject);
       o.settle.reject(err instanceof Error ? err : new Error(String(err)));
+      this.checkIdle();
     }
   }
+
+  private checkIdle(): void { if (this.acks.size === 0) this.idle?.(); }
 
   private listen(): void {
     if (this.sub) return;
@@ -143,6 +148,7 @@ export class JobPublisher {
         this.answered(p.subject);
         p.reject(new Error('JetStream publish timed out'));
       }
+      this.checkIdle();
     }, 1000);
     this.sweep.unref?.();
   }
@@ -154,13 +160,29 @@ export class JobPublisher {
     if (!p) return;
     this.acks.delete(n);
     this.answered(p.subject);
-    if (m.headers?.hasError || m.data.length === 0) { p.reject(new Error(`JetStream publish failed: ${m.headers?.code ?? 'empty reply'} ${m.headers?.description ?? ''}`.trim())); return; }
-    const text = dec.decode(m.data);
-    if (text.includes('"error"')) p.reject(new Error(`JetStream refused the event: ${text.slice(0, 200)}`));
-    else p.resolve();
+    if (m.headers?.hasError || m.data.length === 0) p.reject(new Error(`JetStream publish failed: ${m.headers?.code ?? 'empty reply'} ${m.headers?.description ?? ''}`.trim()));
+    else {
+      const text = dec.decode(m.data);
+      if (text.includes('"error"')) p.reject(new Error(`JetStream refused the event: ${text.slice(0, 200)}`));
+      else p.resolve();
+    }
+    this.checkIdle();
   }
 
-  /** Sends what is being filled; then fails whatever is not confirmed yet. */
+  /**
+   * Sends what is being filled and waits, at most `ms`, until every message sent is answered: at close, a message
+   * JetStream stored is then settled as stored (its share charge confirmed), not failed (and refunded) by close().
+   */
+  async drain(ms: number): Promise<void> {
+    this.flush(true);
+    if (this.acks.size === 0 || this.nc.isClosed()) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => { this.idle = resolve; timer = setTimeout(resolve, ms); });
+    clearTimeout(timer);
+    this.idle = undefined;
+  }
+
+  /** Sends what is being filled; then fails whatever is not confirmed yet (drain() first to wait for the answers). */
   close(): void {
     this.flush(true);
     this.closed = true;

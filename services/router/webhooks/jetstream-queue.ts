@@ -108,6 +108,8 @@ const noRoomToReserve = (err: unknown): boolean => err instanceof JetStreamApiEr
 const ns = (ms: number): number => Math.round(ms * 1_000_000);
 /** Jobs handed out and not acked per endpoint (in flight or waiting out a retry delay). */
 const MAX_ACK_PENDING = 20_000;
+/** How long close() waits for the answers to messages already sent (a PubAck is a round trip; a publish fails after 5 s). */
+const CLOSE_DRAIN_MS = 2000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -147,6 +149,8 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     this.deadShare = deadShare ? new JetStreamShare(o.nc, o.prefix, deadShare, o.deadShareLapseMs ?? o.deadTtlMs + 60_000, o.log, keyOf, 'dead', timing) : undefined;
     this.deadNotices = new ShareNotices(o.nc, o.prefix, 'dead_settled');
   }
+
+  get corrections(): { queue?: JetStreamShare; dead?: JetStreamShare } { return { queue: this.share, dead: this.deadShare }; }
 
   private subject(endpoint: string): string { return `${this.o.prefix}.webhooks.q.${endpoint}`; }
   private deadSubject(endpoint: string): string { return `${this.o.prefix}.webhooks.dead.${endpoint}`; }
@@ -345,6 +349,12 @@ export class JetStreamWebhookQueue implements WebhookQueue {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.stop().catch(() => undefined)));
     this.flushAcks();
+    // The publisher before the shares: a message sent and not yet answered may be stored. Failed by close(), its jobs
+    // were refunded (announced, released at every router) and released again when it settled. Its answer is waited for
+    // (a stored turn is confirmed as the share closes); one still unanswered after CLOSE_DRAIN_MS fails with no refund
+    // announced (the share is closed): its turn is never confirmed, and the other routers release it after their
+    // confirmation window, as for a router that died before the answer.
+    await this.publisher.drain(CLOSE_DRAIN_MS);
     this.notices.flush();
     this.deadNotices.flush();
     this.share?.close();

@@ -210,6 +210,7 @@ export class JetStreamShare {
   private nextTurn = 1;
   /** Per turn announced: its jobs neither stored nor refunded yet. */
   private readonly unstored = new Map<number, number>();
+  private closed = false;
   /** `hash`: the user's key (keyOf, KEY_CHARS characters: the notice rule reads no other length; tests count the calls). */
   constructor(nc: NatsConnection, prefix: string, limits: ShareLimits, private readonly lapseMs: number, log: Logger,
     private readonly hash: (user: string) => string = keyOf, kind: 'queue' | 'dead' = 'queue', timing: ShareTiming = {}) {
@@ -224,7 +225,10 @@ export class JetStreamShare {
       this.turn = 0;
     };
     type Item = (origin: string, key: string, bytes: number, gen: number | undefined, refund: boolean, ctx: { once?: string; turn?: number }) => void;
-    const listen = (token: string, apply: Item): Subscription => {
+    // Each subject reads its own markers only, and skips the other's (a forged or garbled notice): a settle notice
+    // `@<place>` before an item (never a refund), an announcement `#<n>` / `^<n>` (a `^` on the settle subject
+    // confirmed a turn, an `@` on the announcement's marked a place released that never was).
+    const listen = (token: string, markers: 'place' | 'turn', apply: Item): Subscription => {
       const subject = `${prefix}.webhooks.${token}.*`;
       return nc.subscribe(subject, {
         // An error (the subscription denied by NATS permissions) comes with no message: reading it would throw in the client's reader and wedge the connection.
@@ -237,15 +241,15 @@ export class JetStreamShare {
           for (const t of m.string().split(' ')) {
             // Markers: `@<place>` names the next item's job place, `#<n>` the turn of the items after it, `^<n>` confirms a turn.
             // Routers of an earlier release skip them (off the items' rule).
-            if (t.startsWith('@')) { bare(); if (PLACE.test(t)) ctx.once = t.slice(1); continue; }
+            if (t.startsWith('@')) { if (markers === 'place') { bare(); if (PLACE.test(t)) ctx.once = t.slice(1); } continue; }
             if (t.startsWith('#') || t.startsWith('^')) {
-              if (TURN.test(t)) { const n = Number(t.slice(1)); if (t[0] === '#') ctx.turn = n; else if (origin !== this.origin) others.confirm(origin, n); }
+              if (markers === 'turn' && TURN.test(t)) { const n = Number(t.slice(1)); if (t[0] === '#') ctx.turn = n; else if (origin !== this.origin) others.confirm(origin, n); }
               continue;
             }
             // Only routers may publish here (docs/deploy.md), but a count that is negative, fractional or not a number
             // would free share it never took: an item off the tags' rule (NOTICE_ITEM) is skipped, never applied.
             const n = NOTICE_ITEM.exec(t);
-            if (n) { const tag = tagOf(origin, n); apply(origin, tag.key, tag.bytes, tag.gen, n[1] === '-', ctx); }
+            if (n && (markers === 'turn' || n[1] === '')) { const tag = tagOf(origin, n); apply(origin, tag.key, tag.bytes, tag.gen, n[1] === '-', ctx); }
             ctx.once = undefined;
           }
           bare();
@@ -253,11 +257,11 @@ export class JetStreamShare {
       });
     };
     this.subs = [
-      listen(settled, (origin, key, bytes, gen, _refund, ctx) => {
+      listen(settled, 'place', (origin, key, bytes, gen, _refund, ctx) => {
         if (ctx.once !== undefined && this.released.repeat(ctx.once)) { this.repeats++; return; }
         if (origin === this.origin) ledger.release(key, bytes, gen); else others.release(origin, key, bytes);
       }),
-      listen(charged, (origin, key, bytes, _gen, refund, ctx) => {
+      listen(charged, 'turn', (origin, key, bytes, _gen, refund, ctx) => {
         if (origin === this.origin) return;
         if (refund) others.release(origin, key, bytes); else others.charge(origin, key, bytes, ctx.turn);
       }),
@@ -270,8 +274,8 @@ export class JetStreamShare {
   /** What `key` holds at the other routers, as they announced it. */
   elsewhere(key: string): { jobs: number; bytes: number } { return this.others.of(key); }
 
-  /** Other routers' charges released because their turn was never confirmed stored (a metric). */
-  get unconfirmed(): number { return this.others.unconfirmed; }
+  /** Other routers' charges released because their turn was never confirmed stored (a metric: read, it expires what is due). */
+  get unconfirmed(): number { this.others.expire(); return this.others.unconfirmed; }
 
   /**
    * Charges an event's `copies` (one job of `bytes` per endpoint) to `user`: the user hashed once, the ledger
@@ -300,7 +304,7 @@ export class JetStreamShare {
   /** A charged copy was stored: once every copy of its turn is, the turn is confirmed (the others keep its charges). */
   stored(t: ShareTag): void {
     const n = t.turn;
-    if (n === undefined) return;
+    if (n === undefined || this.closed) return;
     const left = (this.unstored.get(n) ?? 1) - 1;
     if (left > 0) { this.unstored.set(n, left); return; }
     this.unstored.delete(n);
@@ -308,16 +312,22 @@ export class JetStreamShare {
     if (n !== this.turn) this.announce.add(this.origin, `^${n}`);
   }
 
-  /** A charge whose job was never stored. */
+  /**
+   * A charge whose job was never stored. After close() nothing is announced: the queue fails at close what it could
+   * not confirm, which JetStream may have stored (a refund then, and the settle notice later, released it twice).
+   */
   refund(t: ShareTag): void {
+    if (this.closed) return;
     this.ledger.release(t.key, t.bytes, t.gen);
     this.announce.add(this.origin, `-${item(t)}`);
     this.stored(t);
   }
 
   close(): void {
+    this.closed = true;
     this.announce.flush();
     for (const s of this.subs) s.unsubscribe();
+    this.others.close();
     this.status.stop();
   }
 }

@@ -5,8 +5,8 @@
  * refreshed at most every 2 s, and a scrape never waits more than 250 ms for
  * the queue: while NATS is down the last values stay and /metrics still
  * answers), and the attempt duration histogram. The only label is the endpoint name
- * (bounded by configuration), plus the outcome on the histogram and the
- * reason on dropped events. Also `longlink_router_upstream_refused_total`:
+ * (bounded by configuration), plus the outcome on the histogram, the
+ * reason on dropped events, and the share and kind on the share corrections. Also `longlink_router_upstream_refused_total`:
  * upstream requests the sink refused, by the cap that was full.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -78,13 +78,21 @@ export function registerWebhookMetrics(registry: Registry, src: { settings: Webh
     labelNames: ['endpoint'], registers: [registry],
     async collect() { for (const [n, v] of await read()) if (v.dead !== undefined) this.set({ endpoint: n }, v.dead); },
   });
-  // The cluster share's corrections (JetStream queue only: jetstream-share.ts).
-  const share = (src.queue as { share?: { repeats: number; unconfirmed: number } }).share;
-  if (share !== undefined) {
+  // The cluster shares' corrections (JetStream only: jetstream-share.ts): the queue's, kept on this thread, and the dead
+  // letters', kept where jobs are buried (on this thread's queue, or the webhook thread's as it reports them).
+  const corrections = src.queue.corrections;
+  if (corrections !== undefined) {
     new Counter({
-      name: P + 'share_corrections_total', labelNames: ['kind'], registers: [registry],
-      help: 'Per-user share counts this router kept from going wrong: repeat (a settle notice for a job place already released, a queue message settled twice, skipped), unconfirmed (another router\'s charges released because it never confirmed storing them: it died between announcing and storing).',
-      collect() { this.reset(); this.inc({ kind: 'repeat' }, share.repeats); this.inc({ kind: 'unconfirmed' }, share.unconfirmed); },
+      name: P + 'share_corrections_total', labelNames: ['share', 'kind'], registers: [registry],
+      help: 'Per-user share counts this router kept from going wrong, by share (queue, dead: the dead letters\') and kind: repeat (a settle notice for a job place already released, a message settled twice, skipped), unconfirmed (another router\'s charges released because it never confirmed storing them: it died between announcing and storing).',
+      collect() {
+        this.reset();
+        for (const [share, c] of [['queue', corrections.queue], ['dead', corrections.dead ?? src.stats.deadShare]] as const) {
+          if (c === undefined) continue;
+          this.inc({ share, kind: 'repeat' }, c.repeats);
+          this.inc({ share, kind: 'unconfirmed' }, c.unconfirmed);
+        }
+      },
     });
   }
   new Gauge({ name: P + 'outbox', help: 'Webhook events handed to the queue and not yet confirmed by it.', registers: [registry], collect() { this.set(src.sink.pending); } });

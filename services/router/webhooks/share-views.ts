@@ -59,6 +59,13 @@ export class OtherRouters {
   private nextExpiry = Infinity;
   /** Charges released because their turn was never confirmed (a metric). */
   unconfirmed = 0;
+  /**
+   * Runs expire() at the next expiry: without it, turns expired only as this router next charged (of()), so the
+   * dead letters' share, which charges only as it buries, and the metric, kept a dead router's charges long after
+   * the window. Unref'd: it never keeps a process alive; close() clears it.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(private readonly lapseMs: number, private readonly confirmMs: number, private readonly now: () => number = () => performance.now()) {}
 
@@ -74,6 +81,7 @@ export class OtherRouters {
     if (!t) {
       o.turns.set(turn, (t = { at: this.now(), items: [] }));
       this.nextExpiry = Math.min(this.nextExpiry, t.at + this.confirmMs);
+      this.arm();
     }
     t.items.push([key, bytes]);
   }
@@ -98,10 +106,23 @@ export class OtherRouters {
 
   clear(): void { this.by.clear(); this.nextExpiry = Infinity; }
 
+  /** Stops the expiry timer for good (the share closed). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined || this.closed || this.nextExpiry === Infinity) return;
+    this.timer = setTimeout(() => { this.timer = undefined; this.expire(); }, Math.max(0, this.nextExpiry - this.now()) + 1);
+    this.timer.unref();
+  }
+
   /** Releases the charges of turns not confirmed within `confirmMs`: their router died before storing them. */
   expire(): void {
     const now = this.now();
-    if (now < this.nextExpiry) return;
+    if (now < this.nextExpiry) { this.arm(); return; }
     let next = Infinity;
     for (const o of this.by.values()) {
       for (const [n, t] of o.turns) {
@@ -112,5 +133,6 @@ export class OtherRouters {
       }
     }
     this.nextExpiry = next;
+    this.arm();
   }
 }

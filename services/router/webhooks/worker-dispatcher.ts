@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../shared/log.js';
-import type { EndpointStats, WebhookStats } from './core/stats.js';
+import type { EndpointStats, ShareCorrections, WebhookStats } from './core/stats.js';
 
 export interface WorkerSetup {
   natsUrls: string[];
@@ -22,6 +22,8 @@ export interface WorkerReport {
   /** Cumulative counters of the worker, per endpoint (delivered, failed, deadLettered, deadDroppedShare are the worker's alone). */
   stats: Record<string, EndpointStats>;
   observations: Array<[string, 'delivered' | 'failed', number]>;
+  /** The dead letters' share's corrections (cumulative; this thread keeps that share: it buries). */
+  deadShare?: ShareCorrections;
 }
 
 export class WorkerDispatcher {
@@ -54,6 +56,7 @@ export class WorkerDispatcher {
       mine.deadLettered = s.deadLettered;
       mine.deadDroppedShare = s.deadDroppedShare;
     }
+    if (r.deadShare !== undefined) this.o.stats.deadShare = r.deadShare;
     for (const [e, outcome, seconds] of r.observations) this.observe?.(e, outcome, seconds);
   }
 

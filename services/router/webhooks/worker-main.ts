@@ -38,7 +38,8 @@ const dispatcher = new WebhookDispatcher({
 await dispatcher.start();
 
 const report = (): void => {
-  const msg: WorkerReport = { type: 'stats', stats: Object.fromEntries(stats.endpoints), observations };
+  const dead = queue.deadShare;
+  const msg: WorkerReport = { type: 'stats', stats: Object.fromEntries(stats.endpoints), observations, ...(dead ? { deadShare: { repeats: dead.repeats, unconfirmed: dead.unconfirmed } } : {}) };
   observations = [];
   port.postMessage(msg);
 };

@@ -7,6 +7,7 @@
  * acked, retried nor dead-lettered (its router died) is handed out again
  * after the adapter's lease, with the same job (same webhook-id).
  */
+import type { ShareCorrections } from './stats.js';
 import type { DeadLetter, WebhookJob } from './types.js';
 
 /** A job without its endpoint: an event's copies differ in nothing else. */
@@ -64,4 +65,6 @@ export interface WebhookQueue {
    */
   replayDead(endpoint: string, limit: number): Promise<number>;
   close(): Promise<void>;
+  /** The cluster shares' corrections (JetStream): the queue's and the dead letters', where this queue keeps them. */
+  readonly corrections?: { queue?: ShareCorrections; dead?: ShareCorrections };
 }

@@ -22,8 +22,13 @@ export interface EndpointStats {
   replayed: number;
 }
 
+/** A cluster share's corrections (jetstream-share.ts): settle notices skipped as repeats, other routers' unconfirmed charges released. */
+export interface ShareCorrections { readonly repeats: number; readonly unconfirmed: number }
+
 export class WebhookStats {
   readonly endpoints = new Map<string, EndpointStats>();
+  /** The dead letters' share's corrections, as the webhook thread last reported them (worker-dispatcher.ts). */
+  deadShare: ShareCorrections | undefined;
   constructor(names: readonly string[]) {
     for (const n of names) this.of(n);
   }
