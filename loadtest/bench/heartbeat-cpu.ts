@@ -106,34 +106,50 @@ function mainThreadSwitches(pid: number): { sleeps: number; preempted: number } 
     return { sleeps: 0, preempted: 0 };
   }
 }
-const mainThreadSleeps = (pid: number): number => mainThreadSwitches(pid).sleeps;
 
 const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
-/** Voluntary context switches of every thread of `pid` (each a sleep and a wake-up). */
-function allThreadSleeps(pid: number): number {
-  let n = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try { n += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0); }
+/** Voluntary context switches (each a sleep and a wake-up) of every thread of `pid`, by thread id. */
+function threadSleeps(pid: number): Map<string, number> {
+  const by = new Map<string, number>();
+  let tids: string[] = [];
+  try { tids = readdirSync(`/proc/${pid}/task`); } catch { /* the process exited */ }
+  for (const tid of tids) {
+    try { by.set(tid, Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0)); }
     catch { /* the thread exited */ }
   }
-  return n;
+  return by;
+}
+
+/**
+ * Wake-ups between two snapshots of the same process: of its main thread, and of all its threads. Both from the same
+ * two reads, and summed per thread (a thread that exited in between keeps the count it had; a new one counts from 0),
+ * so all threads' count is never below the main thread's (two separate reads, or a thread that exited, could make it so).
+ */
+function sleepsBetween(pid: number, a: Map<string, number>, b: Map<string, number>): { main: number; all: number } {
+  let all = 0;
+  for (const [tid, n] of b) all += Math.max(0, n - (a.get(tid) ?? 0));
+  const key = String(pid);
+  return { main: Math.max(0, (b.get(key) ?? 0) - (a.get(key) ?? 0)), all };
 }
 
 /** Idle cost: CPU (ms/s, all threads), wake-ups of the main thread and of all threads (/s), over `ms`. */
 interface Idle { cpu_ms_per_s: number; main_wakeups_per_s: number; wakeups_per_s: number }
 async function idleCost(targets: readonly { pid: number }[], ms: number): Promise<Idle[]> {
   const c0 = targets.map((t) => total(threadCpuNs(t.pid)));
-  const m0 = targets.map((t) => mainThreadSleeps(t.pid));
-  const w0 = targets.map((t) => allThreadSleeps(t.pid));
+  const w0 = targets.map((t) => threadSleeps(t.pid));
   const t0 = performance.now();
   await sleep(ms);
   const s = (performance.now() - t0) / 1000;
-  return targets.map((t, i) => ({
-    cpu_ms_per_s: Number(((total(threadCpuNs(t.pid)) - c0[i]!) / 1e6 / s).toFixed(3)),
-    main_wakeups_per_s: Number(((mainThreadSleeps(t.pid) - m0[i]!) / s).toFixed(1)),
-    wakeups_per_s: Number(((allThreadSleeps(t.pid) - w0[i]!) / s).toFixed(1)),
-  }));
+  return targets.map((t, i) => {
+    const cpu = total(threadCpuNs(t.pid));
+    const w = sleepsBetween(t.pid, w0[i]!, threadSleeps(t.pid));
+    return {
+      cpu_ms_per_s: Number(((cpu - c0[i]!) / 1e6 / s).toFixed(3)),
+      main_wakeups_per_s: Number((w.main / s).toFixed(1)),
+      wakeups_per_s: Number((w.all / s).toFixed(1)),
+    };
+  });
 }
 
 interface WorkerStats { open: number; acks: number; sent: number; closedUnexpectedly: number; failed: number; retries: number; errors: Record<string, number> }
