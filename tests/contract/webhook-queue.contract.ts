@@ -6,6 +6,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LeasedJob, WebhookEvent, WebhookQueue } from '../../services/router/webhooks/core/queue.js';
+import { until } from '../helpers/until.js';
 
 /** Event `n` of the test using `endpoint` (each test enqueues it for that one endpoint unless it says otherwise). */
 const eventOf = (endpoint: string, n: number): WebhookEvent => ({ id: `msg_${endpoint}_${n}`, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n}}` });
@@ -13,13 +14,6 @@ const refusedByShare = (e: unknown): boolean => e instanceof Error && e.name ===
 /** Each copy's outcome, in order: 'ok', 'share' (WebhookShareError), or the error. */
 const outcomes = (ps: Array<Promise<void>>): Promise<string[]> => Promise.all(ps.map((p) => p.then(() => 'ok', (e: unknown) => (refusedByShare(e) ? 'share' : String(e)))));
 
-async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 export function webhookQueueContract(queue: () => WebhookQueue): void {
   it('hands out what was enqueued (attempt 1, the same job), and an ack removes it', async () => {

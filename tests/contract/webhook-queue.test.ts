@@ -12,6 +12,7 @@ import { openJetStreamQueue } from '../../services/router/webhooks/jetstream-que
 import { keyOf } from '../../services/router/webhooks/jetstream-share.js';
 import type { LeasedJob, WebhookEvent, WebhookQueue } from '../../services/router/webhooks/core/queue.js';
 import { silent } from '../helpers/log.js';
+import { until } from '../helpers/until.js';
 import { webhookQueueContract, webhookShareContract } from './webhook-queue.contract.js';
 
 const nats = await startNatsServer({ jetstream: true });
@@ -38,13 +39,6 @@ describe('webhook queue share contract: JetStream', () => webhookShareContract((
 const eventOf = (endpoint: string, n: number): WebhookEvent => ({ id: `msg_${endpoint}_${n}`, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n},"s":"é\\n\\t"}` });
 /** Events of one endpoint, in this turn (one copy each); resolves once all are stored, rejects with the first refusal. */
 const put = (q: WebhookQueue, endpoint: string, ...events: WebhookEvent[]): Promise<void[]> => Promise.all(events.flatMap((e) => q.enqueueEvent(e, [endpoint])));
-async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('JetStream webhook queue', () => {
   it('the jobs of one turn travel as one message and are handed out one by one, bodies intact', async () => {

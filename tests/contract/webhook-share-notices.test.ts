@@ -25,6 +25,7 @@ import { WebhookStats } from '../../services/router/webhooks/core/stats.js';
 import type { WebhookSettings } from '../../services/router/webhooks/core/types.js';
 import type { WebhookQueue } from '../../services/router/webhooks/core/queue.js';
 import { silent } from '../helpers/log.js';
+import { until } from '../helpers/until.js';
 
 const nats = await startNatsServer({ jetstream: true });
 const bus = await connectNatsBus({ servers: nats.urls, name: 'webhook-share-notices', log: silent });
@@ -34,13 +35,6 @@ const CONFIRM_MS = 400;
 const open = (nc: NatsConnection, prefix: string): Promise<JetStreamWebhookQueue> =>
   openJetStreamQueue({ nc, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share: { maxJobs: 5, maxBytes: 1_000_000 }, shareTiming: { confirmMs: CONFIRM_MS } });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(20);
-  }
-}
 /** Another router's notices, forged: `kind` the subject's token, `text` the tokens. */
 const FORGED = '0123456789ab';
 const forge = (prefix: string) => (kind: string, text: string): void => { bus.connection.publish(`${prefix}.webhooks.${kind}.${FORGED}`, text); };

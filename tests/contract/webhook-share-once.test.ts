@@ -19,6 +19,7 @@ import { keyOf } from '../../services/router/webhooks/jetstream-share.js';
 import type { WebhookEvent, WebhookQueue } from '../../services/router/webhooks/core/queue.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { silent } from '../helpers/log.js';
+import { until } from '../helpers/until.js';
 
 const nats = await startNatsServer({ jetstream: true });
 const bus = await connectNatsBus({ servers: nats.urls, name: 'webhook-share-once', log: silent });
@@ -31,13 +32,6 @@ const open = (nc: NatsConnection, prefix: string, confirmMs = 30_000): Promise<J
 const ev = (user: string, n: number): WebhookEvent => ({ id: `msg_${user}_${n}`, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n}}`, key: user });
 /** Events in this turn, one copy each for `endpoint`: resolves once all are stored, rejects with the first refusal. */
 const put = (q: WebhookQueue, endpoint: string, ...events: WebhookEvent[]): Promise<void[]> => Promise.all(events.flatMap((e) => q.enqueueEvent(e, [endpoint])));
-async function until(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 /** The router's first ack is never sent (written into a connection that died): JetStream hands the message out again. */
 function loseFirstAck(q: JetStreamWebhookQueue): { lost: () => number } {
   const r = q as unknown as { ackSoon(m: JsMsg): void };
