@@ -5,7 +5,7 @@
  *    confirmed, not refunded (a refund, and the settle notice after it,
  *    released it twice at the other routers);
  *  - each subject reads its own markers only: a turn confirmation (`^n`) or a
- *    refund on the settle subject, a job place (`@s.i`) on the announcement
+ *    refund on the settle subject, a charge id (`!n`) on the announcement
  *    subject, are skipped;
  *  - a notice item off the rule (a key not of the hash's alphabet and length,
  *    a field too many) is skipped, on either subject;
@@ -61,7 +61,7 @@ describe('JetStream webhook share: a router closing with a store in flight', () 
 });
 
 describe('JetStream webhook share: each subject reads its own markers', () => {
-  it('a confirmation or a refund on the settle subject, a place on the announcement subject: skipped', { timeout: 20_000 }, async () => {
+  it('a confirmation or a refund on the settle subject, a charge id on the announcement subject: skipped', { timeout: 20_000 }, async () => {
     const prefix = 'notices.markers';
     const w = await open(bus.connection, prefix);
     const pub = forge(prefix);
@@ -70,15 +70,15 @@ describe('JetStream webhook share: each subject reads its own markers', () => {
       pub('charged', `#1 ${fay}/10/1`);
       pub('settled', '^1'); // turn 1's confirmation, on the wrong subject
       pub('charged', `#2 ${gus}/10/1 ${hal}/10/1 ^2`);
-      pub('charged', '@7.0'); // gus's place, on the wrong subject: it marked the place released
+      pub('charged', '!7'); // an id of gus's charge, on the wrong subject: it would mark the charge released
       pub('settled', `-${hal}/10/1`); // a refund, on the wrong subject
       await until(() => w.share!.elsewhere(gus).jobs === 1, 3000, 'the charges heard');
       await sleep(CONFIRM_MS + 300);
       assert.equal(w.share!.elsewhere(fay).jobs, 0, 'turn 1, never confirmed on its own subject, released (before: confirmed by the settle subject, held)');
       assert.equal(w.share!.elsewhere(hal).jobs, 1, 'a refund on the settle subject releases nothing (before: released)');
-      pub('settled', `@7.0 ${gus}/10/1`);
+      pub('settled', `!7 ${gus}/10/1`);
       await until(() => w.share!.elsewhere(gus).jobs === 0, 3000,
-        'gus released by its settle notice (before: skipped as a repeat of the place the announcement subject named)');
+        'gus released by its settle notice (not skipped as a repeat of the id the announcement subject named)');
       assert.equal(w.share!.repeats, 0);
     } finally { await w.close(); }
   });
@@ -102,7 +102,7 @@ describe('JetStream webhook share: a notice item off the rule', () => {
       pub('charged', `#1 ${bad.map(([, item]) => item).join(' ')} ${ok}/10/1 ^1`);
       await until(() => w.share!.elsewhere(ok).jobs === 1, 3000, 'the item on the rule heard');
       for (const [key, item] of bad) assert.equal(w.share!.elsewhere(key).jobs, 0, `${item} skipped on the announcement subject`);
-      pub('settled', `${ok}/10/1/2 @3.0 ${ok}/10/1/2 ${ok.slice(1)}/10/1`);
+      pub('settled', `${ok}/10/1/2 !3 ${ok}/10/1/2 ${ok.slice(1)}/10/1`);
       pub('charged', `#2 ${ok}/10/1 ^2`);
       await until(() => w.share!.elsewhere(ok).jobs === 2, 3000, 'the second charge heard');
       assert.equal(w.share!.elsewhere(ok).jobs, 2, 'nothing off the rule released on the settle subject');

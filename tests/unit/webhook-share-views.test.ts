@@ -1,24 +1,31 @@
 /**
- * The bounded memories behind the cluster share (share-views.ts): the job
- * places already released, and other routers' unconfirmed turns.
+ * The bounded memories behind the cluster share (share-views.ts): the
+ * charge ids already released, and other routers' unconfirmed turns.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { OtherRouters, RecentIds } from '../../services/router/webhooks/share-views.js';
+import { OtherRouters, ReleasedCharges } from '../../services/router/webhooks/share-views.js';
 
-describe('RecentIds', () => {
-  it('a place repeats within the window, is forgotten after two, and memory stays under twice the cap', () => {
+describe('ReleasedCharges', () => {
+  it('an id repeats for as long as its block is touched within keepMs, per origin; full blocks keep no bits; bounded', () => {
     let now = 0;
-    const r = new RecentIds(1000, 3, () => now);
-    assert.equal(r.repeat('7.0'), false);
-    assert.equal(r.repeat('7.0'), true);
-    now = 1500; // rotated: still remembered (previous half)
-    assert.equal(r.repeat('7.0'), true);
-    now = 4000; // two windows idle: forgotten
-    assert.equal(r.repeat('7.0'), false);
-    for (let i = 0; i < 100; i++) r.repeat(`9.${i}`);
-    assert.ok(r.size <= 6, `bounded (${r.size})`);
-    assert.equal(r.repeat('9.99'), true, 'the newest are kept');
+    const r = new ReleasedCharges(1000, 3, () => now);
+    assert.equal(r.repeat('a', 7), false);
+    assert.equal(r.repeat('a', 7), true);
+    assert.equal(r.repeat('b', 7), false, 'ids are per origin');
+    now = 900;
+    assert.equal(r.repeat('a', 8), false); // touches a's block
+    now = 1800; // a's block touched 900 ms ago: kept; b's untouched for 1800 ms: dropped at the sweep
+    assert.equal(r.repeat('a', 7), true, 'still remembered: its block was touched within keepMs');
+    assert.equal(r.repeat('b', 7), false, 'b\'s block forgotten: read as never released (applied again)');
+    now = 5000;
+    assert.equal(r.repeat('a', 7), false, 'forgotten once untouched for keepMs');
+    for (let i = 0; i < 4096; i++) r.repeat('c', 4096 + i);
+    assert.equal(r.repeat('c', 4096 + 17), true, 'a full block still answers');
+    assert.equal((r as unknown as { by: Map<string, Map<number, { bits: unknown }>> }).by.get('c')!.get(1)!.bits, undefined, 'its bits dropped');
+    for (let i = 0; i < 10; i++) r.repeat('d', i * 4096);
+    assert.ok(r.size <= 3, `bounded (${r.size})`);
+    assert.equal(r.repeat('d', 9 * 4096), true, 'the newest are kept');
   });
 });
 

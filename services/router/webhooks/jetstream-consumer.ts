@@ -27,9 +27,9 @@
  * they wait.
  * Share tags (jetstream-share.ts): a settled message reports the tags of
  * its jobs that left the queue (delivered or dead-lettered) to `settled`,
- * each with its place (stream seq and index: released once across the
- * routers); a job re-published for a retry takes its tag along instead, and
- * its place is reported without a release.
+ * each with its charge's id (released once across the routers, however
+ * often the message or copies of the job settle); a job re-published for a
+ * retry takes its tag and id along instead, and reports nothing.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../../shared/log.js';
@@ -65,8 +65,7 @@ export interface JobConsumerOptions {
 }
 
 interface Held { m: JsMsg; left: number; started: number; failed: boolean; readonly single: boolean; gone?: ShareTag[] }
-/** `idx`: the job's index in its message (with the message's stream seq, its place: a settle notice names it). */
-interface Ready { h: Held; job: WebhookJob; attempt: number; done: boolean; idx: number; tag?: ShareTag }
+interface Ready { h: Held; job: WebhookJob; attempt: number; done: boolean; tag?: ShareTag }
 
 export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer> {
   const held = new Set<Held>();
@@ -96,10 +95,9 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
   const settle = (r: Ready, ok: boolean, moved = false): void => {
     if (r.done) return;
     r.done = true;
-    // Every router releases a place once: a message settled twice (its ack lost) reports what it reported before.
-    // A job re-published names its place too (releasing nothing: its copy will), so a second settle of the
-    // message does not release it.
-    if (ok && r.tag !== undefined) (r.h.gone ??= []).push({ ...r.tag, once: `${r.h.m.seq}.${r.idx}`, ...(moved ? { moved: true } : {}) });
+    // A job re-published carries its charge on (its copy reports it when it leaves). A message settled twice (its
+    // ack lost) reports its charges twice: every router releases a charge id once.
+    if (ok && !moved && r.tag !== undefined) (r.h.gone ??= []).push(r.tag);
     settled(r.h, ok);
   };
 
@@ -164,7 +162,7 @@ export async function consumeJobs(o: JobConsumerOptions): Promise<QueueConsumer>
     for (const [i, q] of jobs.entries()) {
       // Deliveries of this message count as attempts, less the one held back until notBefore.
       const attempt = q.attempts + Math.max(1, deliveries - (q.notBefore > 0 ? 1 : 0));
-      ready.push({ h, attempt, done: false, idx: i, tag: tags[i], job: { id: q.id, endpoint: o.endpoint, type: q.type, createdAt: q.createdAt, body: q.body } });
+      ready.push({ h, attempt, done: false, tag: tags[i], job: { id: q.id, endpoint: o.endpoint, type: q.type, createdAt: q.createdAt, body: q.body } });
     }
     pump();
   };

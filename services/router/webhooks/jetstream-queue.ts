@@ -46,7 +46,7 @@ import { consumeJobs } from './jetstream-consumer.js';
 import { JobPublisher } from './jetstream-publisher.js';
 import { encodeJobJson, encodeJobs } from './job-codec.js';
 import type { ShareLimits } from './core/share.js';
-import { formatShareTag, JetStreamShare, keyOf, parseShareTag, ShareNotices, type ShareTag, type ShareTiming } from './jetstream-share.js';
+import { copyTag, formatShareTag, JetStreamShare, keyOf, parseShareTag, ShareNotices, type ShareTag, type ShareTiming } from './jetstream-share.js';
 
 export interface JetStreamQueueOptions {
   nc: NatsConnection;
@@ -73,7 +73,7 @@ export interface JetStreamQueueOptions {
   share?: ShareLimits;
   /** A charge whose settle notice never came is forgotten after this (default: shareLapseMs; tests shorten it). */
   shareLapseMs?: number;
-  /** Confirmation window and settle-once window of the shares (jetstream-share.ts; tests shorten them). */
+  /** The shares' confirmation window (jetstream-share.ts; tests shorten it). */
   shareTiming?: ShareTiming;
   /**
    * Per-user share of the dead letters (default: `share`); the router's webhook thread, which buries, has it
@@ -141,8 +141,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     this.publisher = o.layout === 'single'
       ? new JobPublisher(o.nc, { maxJobs: 1, encode: (subject, jobs) => encodeJobJson(jobs[0]!, subject.slice(q.length)) })
       : new JobPublisher(o.nc);
-    // A message whose ack was lost comes back one lease (ack_wait) after it settled; a few leases cover its fetch and attempt.
-    const timing = { onceWindowMs: Math.max(60_000, 4 * (o.timeoutMs + 5000)), ...o.shareTiming };
+    const timing = o.shareTiming ?? {};
     this.share = o.share ? new JetStreamShare(o.nc, o.prefix, o.share, o.shareLapseMs ?? shareLapseMs(o.horizonMs, o.timeoutMs), o.log, keyOf, 'queue', timing) : undefined;
     this.notices = new ShareNotices(o.nc, o.prefix);
     const deadShare = o.deadShare ?? o.share;
@@ -217,7 +216,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     if (share === undefined || event.key === undefined) return endpoints.map((ep) => this.publisher.add(this.subject(ep), { ...q }));
     const { tag, taken, refusal } = share.chargeEvent(event.key, Buffer.byteLength(event.body), endpoints.length);
     return endpoints.map((ep, i) => (i >= taken ? Promise.reject(refusal!)
-      : this.publisher.add(this.subject(ep), { ...q, share: tag }).then(() => { share.stored(tag); }, (err: unknown) => { share.refund(tag); throw err; })));
+      : this.publisher.add(this.subject(ep), { ...q, share: copyTag(tag, i) }).then(() => { share.stored(tag); }, (err: unknown) => { share.refund(tag); throw err; })));
   }
 
   async consume(endpoint: string, concurrency: number, handle: (j: LeasedJob) => Promise<void>): Promise<QueueConsumer> {
@@ -255,7 +254,7 @@ export class JetStreamWebhookQueue implements WebhookQueue {
       if (c.taken === 0) return false;
       charge = c.tag;
     }
-    const stored = charge === undefined ? letter : { ...letter, share: formatShareTag(charge) };
+    const stored = charge === undefined ? letter : { ...letter, share: formatShareTag(charge), shareId: charge.id };
     try {
       await this.js.publish(this.deadSubject(endpoint), enc.encode(JSON.stringify(stored)));
       if (charge !== undefined) this.deadShare!.stored(charge);
@@ -320,8 +319,8 @@ export class JetStreamWebhookQueue implements WebhookQueue {
     let n = 0;
     for await (const m of iter) {
       try {
-        const { share, ...d } = JSON.parse(dec.decode(m.data)) as DeadLetter & { share?: unknown };
-        if (d && typeof d === 'object' && d.job && typeof d.job.id === 'string') { await each(d, m.seq, parseShareTag(share)); n++; }
+        const { share, shareId, ...d } = JSON.parse(dec.decode(m.data)) as DeadLetter & { share?: unknown; shareId?: unknown };
+        if (d && typeof d === 'object' && d.job && typeof d.job.id === 'string') { await each(d, m.seq, parseShareTag(share, shareId)); n++; }
       } catch { /* a malformed dead letter is skipped */ }
       if (n >= want) break;
     }

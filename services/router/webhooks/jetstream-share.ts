@@ -34,11 +34,14 @@
  * trip ago, or one made before it started (or before its last reconnect,
  * when it forgets the others' charges with its own): those fail open, a
  * user holding up to one more share, as after a restart.
- * A settle notice names each job's place in the stream, and every router
- * releases a place once (a message settled twice, its ack lost, reports
- * twice). Announcements name their turn and the router confirms a turn once
- * its jobs are stored or refunded; the others release a turn never confirmed
- * (its router died before the store) after a short window (share-views.ts).
+ * Every charge has an id (per origin, in `Longlink-Share-Id`, carried along
+ * with its tag), a settle notice names it, and every router releases an id
+ * once for as long as a copy of its job can be queued (a message settled
+ * twice, its ack lost, reports twice; a job re-stored for a retry by each
+ * delivery of its message leaves twice; share-views.ts). Announcements
+ * name their turn and the router confirms a turn once its jobs are stored
+ * or refunded; the others release a turn never confirmed (its router died
+ * before the store) after a short window (share-views.ts).
  * Dead letters have a share of their own, kept the same way on their own
  * subjects (`dead_charged` / `dead_settled`; jetstream-queue.ts).
  */
@@ -46,27 +49,31 @@ import { createHash, randomBytes } from 'node:crypto';
 import { headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../shared/log.js';
 import { ShareLedger, type ShareLimits } from './core/share.js';
-import { OtherRouters, RecentIds } from './share-views.js';
+import { OtherRouters, ReleasedCharges } from './share-views.js';
 
 /**
- * One job's charge, as a message header carries it; `gen`: the origin's ledger generation it was charged in.
- * Never in a header: `once`, the job's place in the stream when it left (`<stream seq>.<index>`: a settle notice
- * names it, so a message settled twice releases once); `turn`, the announcement turn that charged it (the origin's).
+ * One job's charge, as a message header carries it; `gen`: the origin's ledger generation it was charged in; `id`:
+ * the charge's id at its origin (every copy of the job carries it: a settle notice names it, and each router releases
+ * an id once). Never in a header: `turn`, the announcement turn that charged it (the origin's).
  */
 export interface ShareTag {
   readonly origin: string; readonly key: string; readonly bytes: number; readonly gen?: number;
-  readonly once?: string; readonly turn?: number;
-  /** The job left its place re-published (its tag with it): the notice names the place and releases nothing. */
-  readonly moved?: boolean;
+  readonly id?: number; readonly turn?: number;
 }
 
 export const SHARE_HEADER = 'Longlink-Share';
+/**
+ * The charges' ids, one per job (`-`: none), beside SHARE_HEADER: routers of an earlier release read that header's
+ * tags as before and pass this one over (a retry they re-store loses it: its release is then applied every time).
+ */
+export const SHARE_ID_HEADER = 'Longlink-Share-Id';
 
-/** The header for a message of `tags` (one per job), or undefined when none is charged. */
+/** The headers for a message of `tags` (one per job), or undefined when none is charged. */
 export function shareHeaders(tags: ReadonlyArray<ShareTag | undefined>): MsgHdrs | undefined {
   if (!tags.some((t) => t !== undefined)) return undefined;
   const h = headers();
   h.set(SHARE_HEADER, tags.map((t) => (t === undefined ? '-' : `${t.origin}/${item(t)}`)).join(' '));
+  if (tags.some((t) => t?.id !== undefined)) h.set(SHARE_ID_HEADER, tags.map((t) => (t?.id === undefined ? '-' : String(t.id))).join(' '));
   return h;
 }
 
@@ -85,8 +92,8 @@ const TOKEN = new RegExp(`^([0-9a-f]{1,32})\\/${ITEM}$`);
 const NOTICE_ITEM = new RegExp(`^(-?)${ITEM}$`);
 /** A turn marker of a charge announcement: `#<n>` (the items after it were charged in turn n) or `^<n>` (turn n stored). */
 const TURN = /^[#^]\d{1,15}$/;
-/** A job's place in the queue stream, before a settle notice's item: `@<stream seq>.<index in its message>`. */
-const PLACE = /^@\d{1,20}\.\d{1,4}$/;
+/** A charge id: in SHARE_ID_HEADER, and after `!` before a settle notice's item. */
+const ID = /^\d{1,15}$/;
 /** The tag of a TOKEN or NOTICE_ITEM match (its first group the origin or the refund mark). */
 const tagOf = (origin: string, m: RegExpExecArray): ShareTag =>
   ({ origin, key: m[2]!, bytes: Number(m[3]), gen: m[4] === undefined ? undefined : Number(m[4]) });
@@ -95,23 +102,31 @@ const item = (t: ShareTag): string => (t.gen === undefined ? `${t.key}/${t.bytes
 /** A settle notice's bytes at most (less when the server's max_payload is smaller). */
 const NOTICE_MAX_BYTES = 32 * 1024;
 
-/** The tags of a message of `jobs` jobs (any number without it); none when the header is missing or does not match the jobs. */
+/**
+ * The tags of a message of `jobs` jobs (any number without it); none when the header is missing or does not match the
+ * jobs. Ids from SHARE_ID_HEADER when it has one per tag (none otherwise: the releases are then applied every time).
+ */
 export function readShareTags(h: MsgHdrs | undefined, jobs?: number): Array<ShareTag | undefined> {
   const v = h?.get(SHARE_HEADER);
   if (v === undefined || v === '') return [];
   const parts = v.split(' ');
   if (jobs !== undefined && parts.length !== jobs) return [];
-  return parts.map((p) => {
+  const ids = h!.get(SHARE_ID_HEADER).split(' ');
+  const withIds = ids.length === parts.length;
+  return parts.map((p, i) => {
     const m = TOKEN.exec(p);
-    return m ? tagOf(m[1]!, m) : undefined;
+    return m ? withId(tagOf(m[1]!, m), withIds ? ids[i] : undefined) : undefined;
   });
 }
 
-/** A tag as a header or a dead letter carries it (`<origin>/<key>/<bytes>/<gen>`); undefined when malformed. */
-export function parseShareTag(v: unknown): ShareTag | undefined {
+/** A tag as a dead letter carries it (`<origin>/<key>/<bytes>/<gen>`, and its id apart); undefined when malformed. */
+export function parseShareTag(v: unknown, id?: unknown): ShareTag | undefined {
   const m = typeof v === 'string' ? TOKEN.exec(v) : null;
-  return m ? tagOf(m[1]!, m) : undefined;
+  return m ? withId(tagOf(m[1]!, m), typeof id === 'number' ? String(id) : id) : undefined;
 }
+
+/** `t` with the id `v` when it is one (decimal digits, as every reader of an id checks). */
+const withId = (t: ShareTag, v: unknown): ShareTag => (typeof v === 'string' && ID.test(v) ? { ...t, id: Number(v) } : t);
 
 /** A tag as a header or a dead letter carries it. */
 export const formatShareTag = (t: ShareTag): string => `${t.origin}/${item(t)}`;
@@ -128,17 +143,14 @@ export class ShareNotices {
   /** `kind`: the subjects' token (`settled`, `charged`, `dead_settled`, `dead_charged`). */
   constructor(private readonly nc: NatsConnection, private readonly prefix: string, private readonly kind = 'settled') {}
 
-  /** Each item after its place (`@<seq>.<index> <item>`, one unit: never cut apart); routers before places skip `@` tokens. */
+  /** Each item after its charge's id (`!<id> <item>`, one unit: never cut apart); routers of earlier releases skip `!` tokens. */
   settled(tags: Iterable<ShareTag>): void {
-    for (const t of tags) {
-      if (t.moved === true) { if (t.once !== undefined) this.add(t.origin, `@${t.once}`); continue; }
-      this.add(t.origin, t.once === undefined ? item(t) : `@${t.once} ${item(t)}`);
-    }
+    for (const t of tags) this.add(t.origin, t.id === undefined ? item(t) : `!${t.id} ${item(t)}`);
   }
 
   /**
    * One token for `origin`'s subject, sent at the end of the turn: an item (`<key>/<bytes>/<gen>`, `-` before a refund)
-   * or a marker (`@<place>`, `#<turn>`, `^<turn>`; see the listener in JetStreamShare).
+   * or a marker (`!<id>`, `#<turn>`, `^<turn>`; see the listener in JetStreamShare).
    */
   add(origin: string, text: string): void {
     const list = this.due.get(origin);
@@ -175,12 +187,13 @@ export class ShareNotices {
 export interface ShareTiming {
   /** A turn of another router's charges not confirmed stored within this is released (default 30 s). */
   confirmMs?: number;
-  /** A settle notice of a job place already released within this is skipped (default 1 min). */
-  onceWindowMs?: number;
 }
 
-/** Places (stream seq + index) of released jobs each router remembers per half-window, at most. */
-const ONCE_MAX_ENTRIES = 200_000;
+/**
+ * Blocks of released charge ids (4,096 ids each, share-views.ts) a router keeps per share at most: 268 M charges of
+ * the cluster's, ≤ 0.6 KB a block while one of its charges is held, ≈ 0.1 KB once all are released (≤ 40 MB).
+ */
+const RELEASED_MAX_BLOCKS = 65_536;
 
 /**
  * This router's ledger: charges on enqueue, releases on the notices addressed
@@ -188,8 +201,8 @@ const ONCE_MAX_ENTRIES = 200_000;
  * after `lapseMs` (core/share.ts). Beside it, what every other router holds
  * (one ledger per origin, from their charge announcements and everyone's
  * settle notices, share-views.ts), counted against the share: the share is
- * the cluster's. A settle notice releases a job's place once, here and at
- * every router; another router's turn of charges never confirmed stored is
+ * the cluster's. A settle notice releases a charge (by its id) once, here
+ * and at every router; another router's turn of charges never confirmed stored is
  * released after `confirmMs`. `kind` 'dead': the dead letters' share, on
  * subjects of its own.
  */
@@ -198,8 +211,10 @@ export class JetStreamShare {
   readonly ledger: ShareLedger;
   /** Other routers' charges by origin, as announced (no limits of their own; they lapse like ours). */
   private readonly others: OtherRouters;
-  /** Job places whose release was applied (settle notices heard twice are skipped). */
-  private readonly released: RecentIds;
+  /** Charge ids whose release was applied, per origin (a job's copies and settle notices heard twice are skipped). */
+  private readonly released: ReleasedCharges;
+  /** The id of this router's next charge (its copies take consecutive ids). */
+  private nextId = 1;
   /** Settle notices skipped as a place already released (a metric). */
   repeats = 0;
   private readonly subs: Subscription[];
@@ -216,7 +231,8 @@ export class JetStreamShare {
     private readonly hash: (user: string) => string = keyOf, kind: 'queue' | 'dead' = 'queue', timing: ShareTiming = {}) {
     const ledger = (this.ledger = new ShareLedger(limits, { ms: lapseMs }));
     const others = (this.others = new OtherRouters(lapseMs, timing.confirmMs ?? 30_000));
-    this.released = new RecentIds(timing.onceWindowMs ?? 60_000, ONCE_MAX_ENTRIES);
+    // A charge's copies all settle before it lapses: its ids are kept as long (lapseMs), then no longer matter.
+    this.released = new ReleasedCharges(lapseMs, RELEASED_MAX_BLOCKS);
     const [settled, charged] = kind === 'queue' ? ['settled', 'charged'] : ['dead_settled', 'dead_charged'];
     this.announce = new ShareNotices(nc, prefix, charged);
     // The turn closes as its announcement leaves; confirmed at once when nothing of it waits for a store.
@@ -224,24 +240,24 @@ export class JetStreamShare {
       if (this.turn !== 0 && !this.unstored.has(this.turn)) this.announce.add(this.origin, `^${this.turn}`);
       this.turn = 0;
     };
-    type Item = (origin: string, key: string, bytes: number, gen: number | undefined, refund: boolean, ctx: { once?: string; turn?: number }) => void;
+    type Item = (origin: string, key: string, bytes: number, gen: number | undefined, refund: boolean, ctx: { id?: number; turn?: number }) => void;
     // Each subject reads its own markers only, and skips the other's (a forged or garbled notice): a settle notice
-    // `@<place>` before an item (never a refund), an announcement `#<n>` / `^<n>` (a `^` on the settle subject
-    // confirmed a turn, an `@` on the announcement's marked a place released that never was).
-    const listen = (token: string, markers: 'place' | 'turn', apply: Item): Subscription => {
+    // `!<id>` before an item (never a refund), an announcement `#<n>` / `^<n>` (a `^` on the settle subject
+    // confirmed a turn, a `!` on the announcement's would mark a charge released that never was). `@<place>` (the
+    // previous release's job places, on the settle subject) is skipped on both.
+    const listen = (token: string, markers: 'id' | 'turn', apply: Item): Subscription => {
       const subject = `${prefix}.webhooks.${token}.*`;
       return nc.subscribe(subject, {
         // An error (the subscription denied by NATS permissions) comes with no message: reading it would throw in the client's reader and wedge the connection.
         callback: (err, m) => {
           if (err) { log.error({ err: String(err), subject }, 'webhook share: notices cannot be received; charges are released only when they lapse'); return; }
           const origin = m.subject.slice(m.subject.lastIndexOf('.') + 1);
-          const ctx: { once?: string; turn?: number } = {};
-          // A place with no item after it: the job was re-published from there (its copy releases): remembered, nothing released.
-          const bare = (): void => { if (ctx.once !== undefined) this.released.repeat(ctx.once); ctx.once = undefined; };
+          const ctx: { id?: number; turn?: number } = {};
           for (const t of m.string().split(' ')) {
-            // Markers: `@<place>` names the next item's job place, `#<n>` the turn of the items after it, `^<n>` confirms a turn.
+            // Markers: `!<id>` names the next item's charge, `#<n>` the turn of the items after it, `^<n>` confirms a turn.
             // Routers of an earlier release skip them (off the items' rule).
-            if (t.startsWith('@')) { if (markers === 'place') { bare(); if (PLACE.test(t)) ctx.once = t.slice(1); } continue; }
+            if (t.startsWith('@')) continue;
+            if (t.startsWith('!')) { ctx.id = markers === 'id' && ID.test(t.slice(1)) ? Number(t.slice(1)) : undefined; continue; }
             if (t.startsWith('#') || t.startsWith('^')) {
               if (markers === 'turn' && TURN.test(t)) { const n = Number(t.slice(1)); if (t[0] === '#') ctx.turn = n; else if (origin !== this.origin) others.confirm(origin, n); }
               continue;
@@ -250,15 +266,14 @@ export class JetStreamShare {
             // would free share it never took: an item off the tags' rule (NOTICE_ITEM) is skipped, never applied.
             const n = NOTICE_ITEM.exec(t);
             if (n && (markers === 'turn' || n[1] === '')) { const tag = tagOf(origin, n); apply(origin, tag.key, tag.bytes, tag.gen, n[1] === '-', ctx); }
-            ctx.once = undefined;
+            ctx.id = undefined;
           }
-          bare();
         },
       });
     };
     this.subs = [
-      listen(settled, 'place', (origin, key, bytes, gen, _refund, ctx) => {
-        if (ctx.once !== undefined && this.released.repeat(ctx.once)) { this.repeats++; return; }
+      listen(settled, 'id', (origin, key, bytes, gen, _refund, ctx) => {
+        if (ctx.id !== undefined && this.released.repeat(origin, ctx.id)) { this.repeats++; return; }
         if (origin === this.origin) ledger.release(key, bytes, gen); else others.release(origin, key, bytes);
       }),
       listen(charged, 'turn', (origin, key, bytes, _gen, refund, ctx) => {
@@ -279,9 +294,10 @@ export class JetStreamShare {
 
   /**
    * Charges an event's `copies` (one job of `bytes` per endpoint) to `user`: the user hashed once, the ledger
-   * updated once (ShareLedger.takeCopies). The first `taken` copies are charged, each carrying `tag` (a tag is a
-   * value: each copy's settle notice releases one job); the others are refused with `refusal`. Each copy taken
-   * must end in stored(tag) or refund(tag): the announcement's turn is confirmed once all of its copies have.
+   * updated once (ShareLedger.takeCopies). The first `taken` copies are charged, copy i carrying `tag` with the id
+   * `tag.id + i` (copyTag: each copy's settle notice releases one job, once); the others are refused with `refusal`.
+   * Each copy taken must end in stored(tag) or refund(tag): the announcement's turn is confirmed once all of its
+   * copies have.
    */
   chargeEvent(user: string, bytes: number, copies: number): { tag: ShareTag; taken: number; refusal?: Error } {
     return this.chargeKey(this.hash(user), bytes, copies);
@@ -292,8 +308,9 @@ export class JetStreamShare {
     const elsewhere = this.others.size > 0 ? this.elsewhere(key) : undefined;
     const { gen, taken } = this.ledger.takeCopies(key, bytes, copies, elsewhere);
     if (taken > 0 && this.turn === 0) { this.turn = this.nextTurn++; this.announce.add(this.origin, `#${this.turn}`); }
-    const tag = { origin: this.origin, key, bytes, gen, turn: taken > 0 ? this.turn : undefined };
+    const tag = { origin: this.origin, key, bytes, gen, id: taken > 0 ? this.nextId : undefined, turn: taken > 0 ? this.turn : undefined };
     if (taken > 0) {
+      this.nextId += taken;
       this.unstored.set(this.turn, (this.unstored.get(this.turn) ?? 0) + taken);
       const text = item(tag);
       for (let i = 0; i < taken; i++) this.announce.add(this.origin, text);
@@ -331,6 +348,9 @@ export class JetStreamShare {
     this.status.stop();
   }
 }
+
+/** Copy `i`'s tag of an event charged with `tag` (chargeEvent): its own charge id. */
+export const copyTag = (tag: ShareTag, i: number): ShareTag => (i === 0 || tag.id === undefined ? tag : { ...tag, id: tag.id + i });
 
 /** The ledger's key for a user: 72 bits of SHA-256, so user ids never travel in headers. */
 export const keyOf = (user: string): string => createHash('sha256').update(user).digest('base64url').slice(0, KEY_CHARS);

@@ -1,17 +1,21 @@
 /**
  * What a router knows of the other routers' share charges (jetstream-share.ts),
- * and which releases it has already applied.
+ * and which charges' releases it has already applied.
  *
- * Releases once (RecentIds). A queue message settled twice (its first ack
- * lost, or a lease that ran out while a router was stalled: JetStream hands
- * it out again, to any router) used to report its jobs twice, and each
- * report released one more of the user's charges at every router: the user
- * could pass its share by the duplicates. A settle notice now names each
- * job's place in the stream (`@<stream seq>.<index>`), and every router
- * applies the first notice of a place and skips the others it hears within
- * its window (`windowMs`: a few leases; the redelivery of a message whose ack
- * was lost comes one lease after it was settled). Bounded: at most
- * 2 × `maxEntries` places, the oldest half forgotten first.
+ * Released once (ReleasedCharges). One job's charge can be reported as
+ * leaving the queue more than once: a queue message settled twice (its ack
+ * lost, or its lease run out while a router stalled: JetStream hands it out
+ * again, to any router), a redelivery that fails again and waits out a
+ * backoff of up to an hour before it settles, a job re-stored for a retry
+ * twice (once per delivery of its message), each copy settling in its own
+ * time. Each charge has an id, unique per origin (the router that charged
+ * it: random per start) and carried by every copy of its job, and every
+ * router applies the first release of an id and skips the others for as
+ * long as they can come: until no copy of the job can still be queued (the
+ * charge's lapse time, `keepMs`). The earlier places in the stream
+ * (`@<stream seq>.<index>`) were remembered for a few leases only, and
+ * restarted with a stream deleted and created again, so a place of the new
+ * stream could skip a legitimate release.
  *
  * Charges confirmed (OtherRouters). A router announces a charge before its
  * job is stored, so that the store, and a settle notice after it, never
@@ -24,29 +28,68 @@
  */
 import { ShareLedger, type Held } from './core/share.js';
 
-export class RecentIds {
-  private cur = new Set<string>();
-  private prev = new Set<string>();
-  private since: number;
+/** Charge ids per block: one bit each. */
+const BLOCK = 4096;
+/** A block's bits, or undefined once all are set (every charge of it released: only its entry is kept). */
+interface Block { bits: Uint32Array | undefined; set: number; touched: number }
 
-  constructor(private readonly windowMs: number, private readonly maxEntries: number, private readonly now: () => number = () => performance.now()) {
-    this.since = now();
+/**
+ * The charge ids released, per origin, a bit per id in blocks of BLOCK consecutive ids (an origin numbers its
+ * charges 1, 2, 3, …, so they are dense). A block is dropped once no release touched it for `keepMs`: its charges
+ * were all made before that, so they have lapsed and their releases no longer matter. At most `maxBlocks` blocks
+ * (the least recently created dropped first past it): a dropped block's ids read as never released, so a repeat of
+ * one is applied again (under-counts, never over), as is one heard after a restart.
+ */
+export class ReleasedCharges {
+  private readonly by = new Map<string, Map<number, Block>>();
+  private blocks = 0;
+  private nextSweep: number;
+
+  constructor(private readonly keepMs: number, private readonly maxBlocks: number, private readonly now: () => number = () => performance.now()) {
+    this.nextSweep = now() + keepMs / 8;
   }
 
-  /** True when `id` was seen within the window (skip it); otherwise remembers it. */
-  repeat(id: string): boolean {
+  /** True when `origin`'s charge `id` was released before (skip it); otherwise remembers it. */
+  repeat(origin: string, id: number): boolean {
     const t = this.now();
-    if (t - this.since >= this.windowMs || this.cur.size >= this.maxEntries) {
-      this.prev = t - this.since >= 2 * this.windowMs ? new Set() : this.cur;
-      this.cur = new Set();
-      this.since = t;
+    if (t >= this.nextSweep) this.sweep(t);
+    let m = this.by.get(origin);
+    if (m === undefined) this.by.set(origin, (m = new Map()));
+    const n = Math.floor(id / BLOCK);
+    let b = m.get(n);
+    if (b === undefined) {
+      if (this.blocks >= this.maxBlocks) this.dropOldest();
+      m.set(n, (b = { bits: new Uint32Array(BLOCK / 32), set: 0, touched: t }));
+      this.blocks++;
     }
-    if (this.cur.has(id) || this.prev.has(id)) return true;
-    this.cur.add(id);
+    b.touched = t;
+    if (b.bits === undefined) return true;
+    const i = id - n * BLOCK, w = i >>> 5, bit = 1 << (i & 31);
+    if ((b.bits[w]! & bit) !== 0) return true;
+    b.bits[w]! |= bit;
+    if (++b.set === BLOCK) b.bits = undefined;
     return false;
   }
 
-  get size(): number { return this.cur.size + this.prev.size; }
+  /** Blocks held (each ≤ BLOCK / 8 bytes of bits, none once full). */
+  get size(): number { return this.blocks; }
+
+  private sweep(t: number): void {
+    this.nextSweep = t + this.keepMs / 8;
+    for (const [origin, m] of this.by) {
+      for (const [n, b] of m) if (t - b.touched >= this.keepMs) { m.delete(n); this.blocks--; }
+      if (m.size === 0) this.by.delete(origin);
+    }
+  }
+
+  private dropOldest(): void {
+    let oldest: Map<number, Block> | undefined, at = Infinity, key = 0;
+    for (const m of this.by.values()) {
+      const first = m.entries().next();
+      if (!first.done && first.value[1].touched < at) { oldest = m; at = first.value[1].touched; key = first.value[0]; }
+    }
+    if (oldest !== undefined) { oldest.delete(key); this.blocks--; }
+  }
 }
 
 interface Turn { readonly at: number; readonly items: Array<[key: string, bytes: number]> }
