@@ -84,7 +84,7 @@ export function registerWebhookMetrics(registry: Registry, src: { settings: Webh
   if (corrections !== undefined) {
     new Counter({
       name: P + 'share_corrections_total', labelNames: ['share', 'kind'], registers: [registry],
-      help: 'Per-user share counts this router kept from going wrong, by share (queue, dead: the dead letters\') and kind: repeat (a settle notice for a job place already released, a message settled twice, skipped), unconfirmed (another router\'s charges released because it never confirmed storing them: it died between announcing and storing).',
+      help: 'Per-user share counts this router kept from going wrong, by share (queue, dead: the dead letters\') and kind: repeat (a settle notice for a charge id already released, skipped: a message settled twice, or a job re-stored by each of its deliveries), unconfirmed (another router\'s charges released because it never confirmed storing them: it died between announcing and storing).',
       collect() {
         this.reset();
         for (const [share, c] of [['queue', corrections.queue], ['dead', corrections.dead ?? src.stats.deadShare]] as const) {
