@@ -103,6 +103,7 @@ describe('JetStream webhook share: a charge released once for its whole life', (
         await new Promise((r) => setTimeout(r, 500));
         assert.deepEqual(holds(a, b, key), [1, 1], 'erin_2 still counted (before: the second copy released it, 0 and 0)');
         await put(a, 'idle', ev('erin', 3));
+        await until(() => b.share!.elsewhere(key).jobs === 2, 5000, 'b hears the charge');
         await assert.rejects(put(b, 'idle', ev('erin', 4)), /share/, 'erin holds her share, no more');
       } finally { await c.stop(); }
     });
