@@ -131,18 +131,20 @@ async function measure(s: BenchSystem, probed = false): Promise<SystemResult> {
     log(`${s.label} warm-up ${k + 1}: accepted ${warm.accepted}, offline ${warm.offline}, errors ${warm.errors}, p99 ${warm.p99_ms} ms`);
     if (warm.offline === 0 && warm.errors === 0) break;
   }
+  // --hops: perf sched starts a second before the phase, so its own start-up (a burst of CPU) is not in the phase.
+  let sched: Promise<boolean> | undefined;
+  if (probed) sched = schedWindow(path.join(HOPS_DIR!, 'sched.data'), 0, DURATION + 1500);
   await sleep(1000);
   log(`${s.label}: ${RATE} single-user pushes/s for ${DURATION / 1000} s…`);
   // The process handling pushes: its system calls per push over a window inside the phase (--syscalls).
   const pid = o.syscalls ? (s.groups().router ?? s.groups().standalone)?.[0] : undefined;
   const statMs = Math.min(4000, DURATION / 2);
   const stat = pid !== undefined ? perfStat(pid, DURATION / 5, statMs) : undefined;
-  let sends: Marks | undefined, sched: Promise<boolean> | undefined;
+  let sends: Marks | undefined;
   if (probed) {
     signalProbes(s);
     await Promise.all(workers.map((w) => ask(w, { cmd: 'hops' }, 'hops')));
     sends = { keys: [], at: [] };
-    sched = schedWindow(path.join(HOPS_DIR!, 'sched.data'), 0, DURATION);
   }
   const fixed = judge(await runPhase(s, workers, setup, nextPhase++, `fixed ${RATE}/s`, RATE, DURATION, 'single', sends), P99_LIMIT);
   const counts = await stat;
