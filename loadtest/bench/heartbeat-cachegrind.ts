@@ -44,6 +44,13 @@ const { values } = benchArgs('bench:heartbeat-cachegrind', { options: {
 } });
 const N = Number(values.connections), INTERVAL = Number(values.interval), WINDOW = Number(values.window);
 const SETTLE = Number(values.settle), TOP = Number(values.top);
+for (const [k, v] of Object.entries({ connections: N, interval: INTERVAL, window: WINDOW, top: TOP })) {
+  if (!Number.isFinite(v) || v <= 0) { process.stderr.write(`bench:heartbeat-cachegrind: --${k} must be a number > 0\n`); process.exit(2); }
+}
+if (!(SETTLE >= 0)) { process.stderr.write('bench:heartbeat-cachegrind: --settle must be a number >= 0\n'); process.exit(2); }
+for (const [k, v] of [['d1', values.d1], ['ll', values.ll]] as const) {
+  if (!/^\d+,\d+,\d+$/.test(v)) { process.stderr.write(`bench:heartbeat-cachegrind: --${k} must be size,associativity,line (got ${v})\n`); process.exit(2); }
+}
 const OUT = values.out ? path.resolve(values.out) : mkdtempSync(path.join(tmpdir(), 'hb-cachegrind-'));
 mkdirSync(OUT, { recursive: true });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
