@@ -138,7 +138,7 @@ export function connectTable(rs: ConnectResult[]): string {
     ['per-client connect p50 / p99 / max (ms)', (r) => `${r.per_client_ms.p50} / ${r.per_client_ms.p99} / ${r.per_client_ms.max}`],
     ['failed attempts: 503 / 1011 / 1013 / other', (r) => `${r.failures.c503} / ${r.failures.c1011} / ${r.failures.c1013} / ${r.failures.other}`],
     ['admission rejections (gateway)', (r) => JSON.stringify(r.admission_rejections)],
-    ['router resumes: expired / shed', (r) => (r.router_resumes ? `${r.router_resumes.expired} / ${r.router_resumes.shed}` : '-')],
+    ['router resumes: expired / shed / aged out', (r) => (r.router_resumes ? `${r.router_resumes.expired} / ${r.router_resumes.shed} / ${r.router_resumes.agedOut ?? 0}` : '-')],
     ['machine busy', (r) => `${r.machine_busy_pct}%`],
   ];
   return table(rows, rs.map(colLabel), rs);
@@ -174,7 +174,7 @@ export function stormTable(rs: StormResult[]): string {
     ['admitted over a full limit, back on time', (r) => String(r.admitted_on_return ?? '-')],
     ['failed attempts (all causes)', (r) => `${r.failed_attempts} ${JSON.stringify(r.failed_by_error)}`],
     ['attempt → hello p50 / p99 (ms)', (r) => (r.attempt_to_hello_ms ? `${r.attempt_to_hello_ms.p50} / ${r.attempt_to_hello_ms.p99}` : '-')],
-    ['router resumes: expired / shed', (r) => (r.router_resumes ? `${r.router_resumes.expired} / ${r.router_resumes.shed}` : '-')],
+    ['router resumes: expired / shed / aged out', (r) => (r.router_resumes ? `${r.router_resumes.expired} / ${r.router_resumes.shed} / ${r.router_resumes.agedOut ?? 0}` : '-')],
     ['unexpected closes (by code)', (r) => `${r.unexpected_closes} ${JSON.stringify(r.closes_by_code ?? {})}`],
     ['connections after (per gateway)', (r) => Object.entries(r.connections_after).map(([g, v]) => `${g} ${v}`).join(', ')],
     ['pushes accepted during storm (sent + stored)', (r) => `${r.pushes.sent + r.pushes.offline} (${r.pushes.errors} API errors${r.pushes.errors ? ' ' + JSON.stringify(r.push_error_samples ?? {}) : ''})`],

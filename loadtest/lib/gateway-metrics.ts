@@ -56,7 +56,7 @@ export function parseGatewayMetrics(text: string): GatewayScrape {
 }
 
 /** The router's resume outcomes and overload counters (its /metrics on the API port). */
-export interface RouterResumes { outcomes: Record<string, number>; expired: number; shed: number }
+export interface RouterResumes { outcomes: Record<string, number>; expired: number; shed: number; /** Not started: read after too much of the gateway's budget passed (0 from routers before the counter). */ agedOut: number }
 
 export async function scrapeRouterResumes(apiUrl: string, timeoutMs = 5000): Promise<RouterResumes | undefined> {
   try {
@@ -64,7 +64,7 @@ export async function scrapeRouterResumes(apiUrl: string, timeoutMs = 5000): Pro
     if (!res.ok) return undefined;
     const text = await res.text();
     const p = 'longlink_router_';
-    return { outcomes: labelled(text, p + 'resumes_total', 'outcome'), expired: sample(text, p + 'resumes_expired_total'), shed: sample(text, p + 'resumes_shed_total') };
+    return { outcomes: labelled(text, p + 'resumes_total', 'outcome'), expired: sample(text, p + 'resumes_expired_total'), shed: sample(text, p + 'resumes_shed_total'), agedOut: sample(text, p + 'resumes_aged_out_total') };
   } catch {
     return undefined;
   }

@@ -150,6 +150,14 @@ export class BusGatewayListener {
   }
 }
 
+const perf = performance;
+/**
+ * A request's send stamp (ResumeRequest.sentAt): wall time at this process's
+ * start plus monotonic time since, so an NTP step never moves it (a router
+ * would read a step back as every request being late). Its id is the boot id.
+ */
+const sendClock = (): number => Math.round(perf.timeOrigin + perf.now());
+
 export class BusGatewayLink implements GatewayLink, ChannelLink {
   private readonly pendingAcks = new Map<string, [string, string, number, number?]>();
   private ackTimer: NodeJS.Timeout | undefined;
@@ -204,8 +212,9 @@ export class BusGatewayLink implements GatewayLink, ChannelLink {
 
   /** A request to a router; its error replies become LonglinkErrors with the router's code. */
   private async request<R>(subject: string, req: object, timeoutMs: number, ok: (r: R) => boolean): Promise<R> {
-    // The router gets the same budget, so it drops or refuses work this gateway would no longer wait for.
-    const m = await this.o.bus.request(subject, encodeMsg({ ...req, timeoutMs }), { timeoutMs });
+    // The router gets the same budget, so it drops or refuses work this gateway would no longer wait for,
+    // and the send time on this process's clock, to tell how long the request sat before it read it.
+    const m = await this.o.bus.request(subject, encodeMsg({ ...req, timeoutMs, sentAt: sendClock(), clock: this.bootId }), { timeoutMs });
     const reply = decodeMsg<R & { error?: { code?: unknown; message?: unknown; retryAfterMs?: unknown } }>(m.data);
     if (!reply || typeof reply !== 'object' || !ok(reply)) {
       const e = reply?.error;

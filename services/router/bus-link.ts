@@ -28,6 +28,7 @@ import type { Logger } from '../shared/log.js';
 import type { BackendEvents, ChannelMemberData } from './core/backend-events.js';
 import type { ChannelOccupancyEvents } from './core/channel-occupancy.js';
 import type { GatewayEvents } from './core/gateway-events.js';
+import { AgedOutError } from './core/work-queue.js';
 import type { RouterOutbound } from './core/ports.js';
 import type { RouterCore } from './core/router-core.js';
 import type { OfflineNotice, RouterStats } from './core/router-types.js';
@@ -299,6 +300,8 @@ export class RouterBusLink implements RouterOutbound, ChannelOutbound {
     try {
       this.reply(m, await run(req));
     } catch (err) {
+      // Read after the gateway's whole budget passed: it stopped waiting, and nobody would read an answer.
+      if (err instanceof AgedOutError && !err.answer) return;
       // Expired in the queue (QueueExpiredError) is answered too: its deadline is at most
       // `startWithin` of the gateway's budget, so the gateway usually still waits, and an
       // overload answer with a hint closes the connection with 1013 and that delay

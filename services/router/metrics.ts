@@ -67,6 +67,7 @@ export function createRouterMetrics(opts: { defaultMetrics?: boolean } = {}): Ro
   m.gauge('resumes_in_flight', 'Resume requests being served.', (r) => r.resumeWork.inFlight);
   m.counter('resumes_expired_total', 'Resume requests dropped unstarted in the queue at their start deadline, answered with an overload hint (reconnect storm beyond capacity).', (r) => r.resumeWork.stats.expired);
   m.counter('resumes_shed_total', 'Resume requests refused at once, with a retry hint: they could not start before their deadline (measured service time), or the queue was full (LONGLINK_RESUME_QUEUE).', (r) => r.resumeWork.stats.shed);
+  m.counter('resumes_aged_out_total', 'Resume and fetch requests not started because they sat too long before the router read them (their gateway\'s send stamp): answered with an overload hint when the gateway still waited, unanswered when its whole resume timeout had passed (a stopped or starved router).', (r) => r.resumeWork.stats.agedOut);
   m.gauge('resume_service_seconds', 'Smoothed time a resume takes once started (the store round trips): sets the expected queue wait and the start deadline.', (r) => r.resumeWork.serviceMs / 1000);
   m.gauge('resume_queue_wait_seconds', 'Expected wait for a resume arriving now: queued x service time / concurrency.', (r) => r.resumeWork.expectedWaitMs / 1000);
   m.counter('acks_total', 'Client acks applied.', (r) => r.stats.acks);

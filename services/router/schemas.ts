@@ -83,14 +83,21 @@ const seqNum = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const MAX_ACKS = 100_000;
 const receiptSchema = z.object({ user: userId, seqs: z.array(z.number().int().min(0)).max(100_000), gateway: str });
 const ackEventSchema = z.object({ user: userId, device: deviceId, seq: z.number().int().min(1), id: ident(checkMessageId, 'message id'), ts: wallMs });
+/** A request's send stamp (ResumeRequest.sentAt): a malformed one is dropped, never a reason to refuse the request. */
+const sendStamp = {
+  sentAt: z.number().finite().optional().catch(undefined),
+  clock: z.string().min(1).max(128).optional().catch(undefined),
+};
 const resumeSchema = z.object({
   user: userId, device: deviceId, gateway: str, conn: str,
   session: sessionId.optional().nullable(), lastSeq: z.number().int().min(0).optional().nullable(),
   lastEpoch: seqNum.optional().nullable(),
   timeoutMs: z.number().int().min(1).max(600_000).optional(),
+  ...sendStamp,
 });
 const fetchSchema = z.object({
   user: userId, device: deviceId, afterSeq: z.number().int().min(0), epoch: seqNum.optional(), timeoutMs: z.number().int().min(1).max(600_000).optional(),
+  ...sendStamp,
 });
 
 export function parsePresenceEvent(v: unknown): PresenceEvent | undefined {

@@ -145,7 +145,10 @@ describe('gateway bus link', () => {
     });
     const r = await link.fetch({ user: 'alice', device: 'd1', afterSeq: 7 }, 1000);
     assert.deepEqual(r, { latestSeq: 9, pushes: [{ seq: 8, id: 'm8', ts: 1, data: '8' }] });
-    assert.deepEqual(asked, [{ user: 'alice', device: 'd1', afterSeq: 7, timeoutMs: 1000 }], 'the router gets the wait budget');
+    assert.equal(asked.length, 1);
+    const { sentAt, clock, ...req } = asked[0] as { sentAt: number; clock: string };
+    assert.deepEqual(req, { user: 'alice', device: 'd1', afterSeq: 7, timeoutMs: 1000 }, 'the router gets the wait budget');
+    assert.ok(Math.abs(sentAt - Date.now()) < 5000 && typeof clock === 'string' && clock.length > 0, `and the send stamp: ${sentAt} on ${clock}`);
     await assert.rejects(link.fetch({ user: 'busy', device: 'd1', afterSeq: 0 }, 1000), (e: unknown) => e instanceof LonglinkError && e.code === 'LL_ROUTER_OVERLOADED' && e.retryAfterMs === 500);
   });
 

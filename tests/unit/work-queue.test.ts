@@ -62,7 +62,7 @@ describe('WorkQueue', () => {
     assert.equal(await unbounded, 'no deadline');
     assert.equal(ranLate, false);
     assert.ok(ranInTime && ranUnbounded);
-    assert.deepEqual(q.stats, { started: 3, expired: 1, shed: 0 });
+    assert.deepEqual(q.stats, { started: 3, expired: 1, shed: 0, agedOut: 0 });
   });
 
   it('without a budget a task has no start deadline, and without `startWithin` only the service-time rule bounds the wait (presence events)', async () => {

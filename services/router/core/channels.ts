@@ -14,7 +14,7 @@
  * routers behind a balancer a key gets up to N times the rate, the same
  * trade-off as the gateway's per-connection limits.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../../shared/uuid.js';
 import { MAX_DATA_DEPTH, withinDepth } from '../../../protocol/index.js';
 import type { Clock } from '../../shared/clock.js';
 import { Errors, LonglinkError } from '../../shared/errors.js';
@@ -122,7 +122,7 @@ export class ChannelService {
     const bytes = Buffer.byteLength(data);
     if (bytes > this.limits.maxPublishBytes) this.refuse('too_large', new LonglinkError(Errors.PUBLISH_TOO_LARGE, `${bytes} bytes, limit ${this.limits.maxPublishBytes}`));
     this.charge(key);
-    const id = req.id ?? randomUUID();
+    const id = req.id ?? randomUuid();
     const ts = this.deps.clock.wallNow();
     const { offset, epoch } = await this.deps.store('channel-append', this.deps.history.append(req.channel, { id, ts, data }));
     this.stats.publishes++;

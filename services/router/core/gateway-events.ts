@@ -19,6 +19,7 @@ import type { RouterOutbound } from './ports.js';
 import type { GatewayBeacon, PresenceEvent } from './presence.js';
 import type { RouterCoreOptions, RouterStats } from './router-types.js';
 import { WorkQueue } from './work-queue.js';
+import { RequestAges } from './request-age.js';
 import { ResyncDebt } from './resync-debt.js';
 import type { StoreDeps } from './store-deps.js';
 import { NO_BACKEND_EVENTS, type BackendEvents, type ConnectionClosedData, type ConnectionOpenedData } from './backend-events.js';
@@ -39,9 +40,10 @@ export interface GatewayEventsDeps extends StoreDeps {
 }
 
 /**
- * Share of a start's budget (the gateway's resume timeout, counted from
- * receipt) within which its connection may still be registered online. The
- * rest covers the bus transit both ways and the inbox read after it.
+ * Share of a start's budget (the gateway's resume timeout, counted from its
+ * send when stamped, else from receipt: request-age.ts) within which its
+ * connection may still be registered online. The rest covers the bus
+ * transit both ways and the inbox read after it.
  */
 const REGISTER_WITHIN = 0.9;
 
@@ -53,6 +55,8 @@ class AbandonedStart extends LonglinkError {
 export class GatewayEvents {
   /** Resume requests from the bus: bounded, and dropped once their gateway stopped waiting. */
   readonly resumeWork: WorkQueue;
+  /** How long each resume or fetch sat before it was read, from its gateway's stamp (request-age.ts). */
+  readonly ages: RequestAges;
   /** Presence events from the bus: bounded concurrency, FIFO (see queuedPresence). */
   readonly presenceWork: WorkQueue;
   private readonly trace: TraceHooks;
@@ -70,6 +74,7 @@ export class GatewayEvents {
     this.maxResumeBytes = d.options.maxBusMessageBytes / 2;
     this.resumeRead = d.resumeRead ?? composeResumeRead(d.inbox);
     this.debt = d.debt ?? new ResyncDebt();
+    this.ages = new RequestAges(d.clock);
     this.resumeWork = new WorkQueue({ concurrency: d.options.resumeConcurrency, maxQueued: d.options.resumeQueue, startWithin: 0.8 }, () => d.clock.now());
     // No start deadline: nobody waits for a presence event, and a dropped one leaves the directory short (queuedPresence).
     this.presenceWork = new WorkQueue({ concurrency: d.options.presenceConcurrency, maxQueued: d.options.presenceQueue }, () => d.clock.now());
@@ -98,17 +103,22 @@ export class GatewayEvents {
     return this.presenceWork.run(async () => { ran = true; await this.applyPresence(ev); }).catch((err: unknown) => { if (!ran) this.debt.owe(ev.gateway); throw err; });
   }
 
-  /** resume() through the bounded queue; rejects with QueueExpiredError if its deadline passed before it started. */
+  /**
+   * resume() through the bounded queue; rejects with QueueExpiredError if its
+   * deadline passed before it started, or with AgedOutError if it sat unread
+   * too long to start in time (work-queue.ts): neither touches the store.
+   */
   queuedResume(req: ResumeRequest): Promise<ResumeReply> {
-    // The gateway's timer started before we received the request, so this deadline is never early.
-    const deadline = req.timeoutMs === undefined ? undefined : this.d.clock.now() + req.timeoutMs * REGISTER_WITHIN;
+    // Counted from the gateway's send: the age errs low (request-age.ts), so this deadline is never early.
+    const age = this.ages.ageOf(req.clock, req.sentAt);
+    const deadline = req.timeoutMs === undefined ? undefined : this.d.clock.now() - age + req.timeoutMs * REGISTER_WITHIN;
     const start = this.d.clock.wallNow();
-    return this.resumeWork.run(() => this.resume(req, deadline, start), req.timeoutMs);
+    return this.resumeWork.run(() => this.resume(req, deadline, start), req.timeoutMs, age);
   }
 
   /** fetch() through the same bounded queue as resumes (both read the inbox for a gateway that waits). */
   queuedFetch(req: FetchRequest): Promise<FetchReply> {
-    return this.resumeWork.run(() => this.fetch(req), req.timeoutMs);
+    return this.resumeWork.run(() => this.fetch(req), req.timeoutMs, this.ages.ageOf(req.clock, req.sentAt));
   }
 
   /** Pushes after `afterSeq` for a started session: a replay page or a delivery gap. A read only. */

@@ -16,7 +16,7 @@
  * answer) runs as the process's per-turn budget for bulk work allows
  * (turn-budget.ts), yielding the event loop in between.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../../shared/uuid.js';
 import { LonglinkError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Clock } from '../../shared/clock.js';
@@ -249,7 +249,7 @@ export class RouterCore {
   private admit(pushes: readonly ValidPush[]): InboxEntry[] {
     const ts = this.deps.clock.wallNow();
     this.stats.pushRequests += pushes.length;
-    return pushes.map((p): InboxEntry => ({ id: p.id ?? randomUUID(), ts, data: p.data }));
+    return pushes.map((p): InboxEntry => ({ id: p.id ?? randomUuid(), ts, data: p.data }));
   }
 
   /** Inbox append and presence lookup of one recipient: one store step (push-store.ts). */

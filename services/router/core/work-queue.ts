@@ -24,6 +24,15 @@
  * a task must start while its budget still covers twice the service time
  * (at most `startWithin` of the budget, at least a quarter of it).
  *
+ * Time spent before the queue saw a task: `run`'s `ageMs` is how long the
+ * request sat before it was read (request-age.ts, from the requester's stamp).
+ * Its deadlines count from the requester's send, not from the read: a task
+ * whose whole budget passed unread is dropped unanswered (AgedOutError with
+ * `answer` false: its requester has certainly stopped waiting, as the age
+ * errs low, so a reply is a message nobody reads), one that could no longer
+ * start in time is refused at once with a retry hint (the requester still
+ * waits). Neither touches the store (counted in `stats.agedOut`).
+ *
  * Costs: O(1) per task (array queue with a moving head). Accuracy: deadlines
  * are checked when a task would start, on the injected clock; a task that
  * started in time runs to completion. The wait estimate assumes the service
@@ -52,6 +61,8 @@ export interface WorkQueueStats {
   expired: number;
   /** Refused at arrival: the queue was full, or the task could not have started in time. */
   shed: number;
+  /** Not started: it sat unread (ageMs) past its start deadline. Counted neither in shed nor expired. */
+  agedOut: number;
 }
 
 /** Retry hints stay within these bounds (ms). */
@@ -72,6 +83,18 @@ export class QueueExpiredError extends LonglinkError {
   constructor(retryAfterMs?: number) { super(Errors.ROUTER_OVERLOADED, 'expired in the queue', retryAfterMs); }
 }
 
+/**
+ * The task sat too long before it was read to start in time (run's `ageMs`).
+ * `answer` false: its requester's whole budget passed, so nobody waits for a
+ * reply (the bus link sends none); true: it still waits, and is told when to
+ * come back.
+ */
+export class AgedOutError extends LonglinkError {
+  constructor(readonly answer: boolean, ageMs: number, retryAfterMs?: number) {
+    super(Errors.ROUTER_OVERLOADED, `read ${Math.round(ageMs)} ms after it was sent: too late to start`, retryAfterMs);
+  }
+}
+
 interface Waiting {
   run: () => void;
   expire: () => void;
@@ -86,7 +109,7 @@ export function validateWorkQueueOptions(o: WorkQueueOptions): WorkQueueOptions 
 }
 
 export class WorkQueue {
-  readonly stats: WorkQueueStats = { started: 0, expired: 0, shed: 0 };
+  readonly stats: WorkQueueStats = { started: 0, expired: 0, shed: 0, agedOut: 0 };
   private running = 0;
   private queue: Array<Waiting | undefined> = [];
   private head = 0;
@@ -110,12 +133,18 @@ export class WorkQueue {
    * requester waits in all; undefined means no deadline. Rejects with
    * ROUTER_OVERLOADED (with `retryAfterMs`) when the queue is full or the
    * task could not start within its budget, or with QueueExpiredError when
-   * the budget ran out in the queue anyway (the task never ran).
+   * the budget ran out in the queue anyway (the task never ran). `ageMs`:
+   * how much of the budget passed before the request was read; with it, the
+   * task may be refused with AgedOutError (class comment).
    */
-  run<T>(task: () => Promise<T>, budgetMs?: number): Promise<T> {
+  run<T>(task: () => Promise<T>, budgetMs?: number, ageMs = 0): Promise<T> {
+    const startWithin = budgetMs === undefined ? Infinity : this.startWithinMs(budgetMs) - ageMs;
+    if (startWithin < 0) {
+      this.stats.agedOut++;
+      return Promise.reject(new AgedOutError(ageMs < budgetMs!, ageMs, retryHint(this.expectedWaitMs)));
+    }
     if (this.running < this.o.concurrency && this.queued === 0) return this.start(task);
     const wait = this.expectedWaitMs;
-    const startWithin = budgetMs === undefined ? Infinity : this.startWithinMs(budgetMs);
     if (this.queued >= this.o.maxQueued || wait > startWithin) {
       this.stats.shed++;
       const hint = retryHint(wait);

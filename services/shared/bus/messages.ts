@@ -46,6 +46,16 @@ export interface ResumeRequest {
    * leave a ghost entry.
    */
   timeoutMs?: number;
+  /**
+   * When the gateway sent the request (ms on its clock `clock`: its start
+   * time plus monotonic time, so it never steps) and that clock's id (one
+   * per gateway process). The router estimates the clocks' offset from the
+   * stamps (core/request-age.ts) to tell how long the request sat before it
+   * read it, and does not start one whose gateway stopped waiting. Absent
+   * from older gateways; a malformed stamp is ignored, never refused.
+   */
+  sentAt?: number;
+  clock?: string;
 }
 
 export interface ResumeReply {
@@ -81,6 +91,9 @@ export interface FetchRequest {
   epoch?: number;
   /** As in ResumeRequest: how long the gateway waits for the reply (ms). */
   timeoutMs?: number;
+  /** As in ResumeRequest: the send time and its clock's id. */
+  sentAt?: number;
+  clock?: string;
 }
 
 export interface FetchReply {

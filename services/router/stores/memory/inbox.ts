@@ -19,14 +19,24 @@ interface Stored {
  * two small objects per entry made every garbage collection walk millions
  * of them; numbers in these arrays are stored unboxed and the id and data
  * strings are shared by all recipients of a push.
+ *
+ * Empty, the five fields point at shared empty arrays (never written: push
+ * replaces them first). The usual inbox holds one push until its ack, so
+ * the first push gets one-slot arrays (literals) instead of growing empty
+ * ones, which V8 grows to 17 slots each: 760 bytes of backing stores per
+ * pushed user, copied by every young-generation collection before the ack
+ * came (docs/benchmarks.md, "young generation of the standalone process").
  */
+const NO_NUMBERS: readonly number[] = Object.freeze([]);
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+
 class Entries {
   private head = 0;
-  private readonly seqs: number[] = [];
-  private readonly ids: string[] = [];
-  private readonly tss: number[] = [];
-  private readonly datas: string[] = [];
-  private readonly exps: number[] = [];
+  private seqs = NO_NUMBERS as number[];
+  private ids = NO_STRINGS as string[];
+  private tss = NO_NUMBERS as number[];
+  private datas = NO_STRINGS as string[];
+  private exps = NO_NUMBERS as number[];
 
   get length(): number { return this.seqs.length - this.head; }
   seqAt(i: number): number { return this.seqs[this.head + i]!; }
@@ -37,6 +47,10 @@ class Entries {
   }
 
   push(seq: number, id: string, ts: number, data: string, expiresAt: number): void {
+    if (this.seqs.length === 0) {
+      this.seqs = [seq]; this.ids = [id]; this.tss = [ts]; this.datas = [data]; this.exps = [expiresAt];
+      return;
+    }
     this.seqs.push(seq); this.ids.push(id); this.tss.push(ts); this.datas.push(data); this.exps.push(expiresAt);
   }
 
@@ -46,7 +60,8 @@ class Entries {
     this.head += n;
     if (this.head === this.seqs.length) {
       this.head = 0;
-      this.seqs.length = 0; this.ids.length = 0; this.tss.length = 0; this.datas.length = 0; this.exps.length = 0;
+      this.seqs = NO_NUMBERS as number[]; this.ids = NO_STRINGS as string[]; this.tss = NO_NUMBERS as number[];
+      this.datas = NO_STRINGS as string[]; this.exps = NO_NUMBERS as number[];
     } else if (this.head >= 64 && this.head * 2 >= this.seqs.length) {
       const h = this.head;
       this.head = 0;
@@ -71,10 +86,14 @@ interface UserInbox {
   seq: number;
   epoch: number;
   entries: Entries;
-  cursors: Map<string, number>;
+  /** Made by the first ack (an offline user may never get one). */
+  cursors: Map<string, number> | undefined;
   cursorsExpireAt: number;
-  /** Insertion order = expiry order (one TTL), so expired keys are pruned from the front. */
-  idem: Map<string, Stored>;
+  /**
+   * Made by the first push with an idempotency key. Insertion order = expiry
+   * order (one TTL), so expired keys are pruned from the front.
+   */
+  idem: Map<string, Stored> | undefined;
 }
 
 /**
@@ -105,7 +124,7 @@ export class MemoryInbox implements Inbox {
     let u = this.users.get(user);
     if (!u) {
       // The user's sequence starts here, so its epoch does too (the memory store forgets everything on restart).
-      u = { seq: 0, epoch: newEpoch(this.clock.wallNow()), entries: new Entries(), cursors: new Map(), cursorsExpireAt: 0, idem: new Map() };
+      u = { seq: 0, epoch: newEpoch(this.clock.wallNow()), entries: new Entries(), cursors: undefined, cursorsExpireAt: 0, idem: undefined };
       this.users.set(user, u);
     }
     return u;
@@ -116,8 +135,8 @@ export class MemoryInbox implements Inbox {
     let n = 0;
     while (n < u.entries.length && u.entries.expiresAt(n) <= now) n++;
     u.entries.drop(n);
-    if (u.cursors.size > 0 && u.cursorsExpireAt <= now) u.cursors.clear();
-    for (const [k, v] of u.idem) {
+    if (u.cursors !== undefined && u.cursors.size > 0 && u.cursorsExpireAt <= now) u.cursors.clear();
+    if (u.idem !== undefined) for (const [k, v] of u.idem) {
       if (v.expiresAt > now) break;
       u.idem.delete(k);
     }
@@ -134,7 +153,7 @@ export class MemoryInbox implements Inbox {
     this.prune(u, now);
     const key = opts?.idempotencyKey;
     if (key !== undefined) {
-      const seen = u.idem.get(key);
+      const seen = u.idem?.get(key);
       if (seen) return { record: { ...seen.record }, duplicate: true };
     }
     const seq = ++u.seq;
@@ -142,7 +161,7 @@ export class MemoryInbox implements Inbox {
     if (u.entries.length > this.limits.maxLen) u.entries.drop(u.entries.length - this.limits.maxLen);
     const record: PushRecord = { seq, id: entry.id, ts: entry.ts, data: entry.data, epoch: u.epoch };
     if (key !== undefined) {
-      u.idem.set(key, { record, expiresAt: now + this.limits.idempotencyTtlMs });
+      (u.idem ??= new Map()).set(key, { record, expiresAt: now + this.limits.idempotencyTtlMs });
       return { record: { ...record }, duplicate: false };
     }
     return { record, duplicate: false };
@@ -177,10 +196,11 @@ export class MemoryInbox implements Inbox {
     const now = this.clock.now();
     this.prune(u, now);
     if (opts?.epoch !== undefined && opts.epoch !== u.epoch) {
-      const cursor = u.cursors.get(device) ?? 0;
+      const cursor = u.cursors?.get(device) ?? 0;
       return opts.list === true ? { cursor, trimmed: 0, acked: [] } : { cursor, trimmed: 0 };
     }
-    const prev = u.cursors.get(device) ?? 0;
+    const cursors = (u.cursors ??= new Map());
+    const prev = cursors.get(device) ?? 0;
     const cursor = Math.max(prev, Math.min(Math.floor(seq), u.seq));
     let acked: Array<{ seq: number; id: string }> | undefined;
     if (opts?.list === true) {
@@ -190,10 +210,10 @@ export class MemoryInbox implements Inbox {
         acked.push({ seq: r.seq, id: r.id });
       }
     }
-    u.cursors.set(device, cursor);
+    cursors.set(device, cursor);
     u.cursorsExpireAt = now + this.limits.cursorTtlMs;
     let min = Infinity;
-    for (const c of u.cursors.values()) if (c < min) min = c;
+    for (const c of cursors.values()) if (c < min) min = c;
     let n = 0;
     while (n < u.entries.length && u.entries.seqAt(n) <= min) n++;
     u.entries.drop(n);
@@ -204,14 +224,14 @@ export class MemoryInbox implements Inbox {
     const u = this.users.get(user);
     if (!u) return 0;
     this.prune(u, this.clock.now());
-    return u.cursors.get(device) ?? 0;
+    return u.cursors?.get(device) ?? 0;
   }
 
   async summary(user: string): Promise<InboxSummary> {
     const u = this.users.get(user);
     if (!u) return { latestSeq: 0, depth: 0, cursors: {} };
     this.prune(u, this.clock.now());
-    return { latestSeq: u.seq, depth: u.entries.length, cursors: Object.fromEntries(u.cursors) };
+    return { latestSeq: u.seq, depth: u.entries.length, cursors: u.cursors ? Object.fromEntries(u.cursors) : {} };
   }
 
   async close(): Promise<void> {
