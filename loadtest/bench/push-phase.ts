@@ -104,7 +104,9 @@ function post(agent: http.Agent, api: URL, key: string, body: string, timeoutMs:
   });
 }
 
-export async function runPhase(s: BenchSystem, workers: ChildProcess[], setup: PhaseSetup, id: number, name: string, rate: number, durationMs: number, mode: 'single' | 'batch'): Promise<PhaseResult> {
+/** `sends` (bench:push --hops): each push's `t` as text and its send time on CLOCK_MONOTONIC (ms). */
+export async function runPhase(s: BenchSystem, workers: ChildProcess[], setup: PhaseSetup, id: number, name: string, rate: number, durationMs: number, mode: 'single' | 'batch',
+  sends?: { keys: string[]; at: number[] }): Promise<PhaseResult> {
   const api = new URL(s.apiUrl);
   // A fresh keep-alive pool per phase: at most `concurrency` requests in flight and no queueing inside the agent.
   const agent = new http.Agent({ keepAlive: true, maxSockets: setup.concurrency, scheduling: 'fifo' });
@@ -121,6 +123,7 @@ export async function runPhase(s: BenchSystem, workers: ChildProcess[], setup: P
     const heads = Array.from({ length: per }, () => `{"users":["u${Math.floor(Math.random() * setup.users)}"],"data":`);
     const t = nowAbs(); // send time: taken just before the HTTP call
     const d = `{"t":${t},"p":${id}}`;
+    if (sends) { sends.keys.push(String(t)); sends.at.push(Number(process.hrtime.bigint()) / 1e6); }
     const body = per === 1 ? heads[0]! + d + '}' : '{"messages":[' + heads.join(d + '},') + d + '}]}';
     void post(agent, api, s.apiKey, body, 10_000).then((r) => {
       inFlight--; lastDone = performance.now(); httpHist.recordMs(nowAbs() - t);

@@ -3,6 +3,7 @@
  * per process group, and new ÷ old per deployment (both measured in the same
  * run, so the machine's background load affects both).
  */
+import type { HopReport } from './hop-report.js';
 import type { HotFunction } from '../lib/cpuprofile.js';
 import type { MaxBatchResult, PhaseResult } from './push-phase.js';
 
@@ -11,6 +12,8 @@ export interface SystemResult {
   fixed: PhaseResult; single: PhaseResult[]; batch: PhaseResult[]; maxBatch: MaxBatchResult | undefined;
   idleCpu: Record<string, number>; maxSingle: number; maxBatched: number;
   clients: Record<string, number>;
+  /** --hops: the fixed phase's hop breakdown (hop-report.ts). */
+  hops?: HopReport;
 }
 
 type Profile = { totalMs: number; idlePct: number; gcPct: number; top: HotFunction[] };
@@ -88,7 +91,7 @@ export function printReport(results: SystemResult[], o: { rate: number; p99Limit
   return {
     systems: results.map((r) => ({
       label: r.label, fixed: r.fixed, single_steps: r.single, batch_steps: r.batch, max_batch: r.maxBatch, idle_cpu: r.idleCpu,
-      max_sustained_single: r.maxSingle, max_sustained_batched: r.maxBatched, clients: r.clients,
+      max_sustained_single: r.maxSingle, max_sustained_batched: r.maxBatched, clients: r.clients, ...(r.hops ? { hops: r.hops } : {}),
     })),
     ratios_new_over_old: ratios,
     profiles: o.profiles,

@@ -14,6 +14,8 @@
  *   {cmd:'phase', id}         → {type:'phase', id, hist: Histogram.toSparse()}
  *                               (the phase is then closed; later arrivals count as `late`)
  *   {cmd:'clock', t}          → {type:'clock', d: now − t}   (clock/IPC sanity check)
+ *   {cmd:'hops'}              → {type:'hops', keys, at}: with `hops`, each push's `data.t` (as text) and its
+ *                               receive time on CLOCK_MONOTONIC (ms) since the last such command (bench:push --hops)
  *   {cmd:'close'}             → terminates every socket and exits
  */
 import { fileURLToPath } from 'node:url';
@@ -28,6 +30,8 @@ import { Histogram } from '../lib/histogram.js';
 export interface WorkerArgs {
   urls: string[]; first: number; count: number; localAddress: string; secret: string;
   intervalMs: number; ackBatchMs: number; concurrency: number;
+  /** Keep every push's receive time on the monotonic clock (bench:push --hops; at most 400,000 between reads). */
+  hops?: boolean;
 }
 
 function runWorker(args: WorkerArgs): void {
@@ -38,6 +42,7 @@ function runWorker(args: WorkerArgs): void {
     errorFrames: 0, hbSent: 0, hbAcks: 0, acksSent: 0, helloSeqNonZero: 0 };
   let closing = false;
   const errors = new Map<string, number>();
+  let hopKeys: string[] = [], hopAt: number[] = [];
   const noteError = (e: string): void => { errors.set(e, (errors.get(e) ?? 0) + 1); };
 
   function record(phase: number, latencyMs: number): void {
@@ -70,7 +75,10 @@ function runWorker(args: WorkerArgs): void {
             case 'push': {
               t.pushes++;
               const m = e.frame.data as { t?: unknown; p?: unknown } | null;
-              if (m !== null && typeof m === 'object' && typeof m.t === 'number' && typeof m.p === 'number') record(m.p, now() - m.t);
+              if (m !== null && typeof m === 'object' && typeof m.t === 'number' && typeof m.p === 'number') {
+                record(m.p, now() - m.t);
+                if (args.hops === true && hopKeys.length < 400_000) { hopKeys.push(String(m.t)); hopAt.push(Number(process.hrtime.bigint()) / 1e6); }
+              }
               else t.unmarked++;
               break;
             }
@@ -117,6 +125,10 @@ function runWorker(args: WorkerArgs): void {
         break;
       }
       case 'clock': send({ type: 'clock', d: now() - m.t! }); break;
+      case 'hops':
+        send({ type: 'hops', keys: hopKeys, at: hopAt });
+        hopKeys = []; hopAt = [];
+        break;
       case 'close':
         closing = true;
         for (const d of drivers) d.stop();

@@ -29,12 +29,13 @@ export function pushLoadOptions(rate: string) {
 export interface WorkerReady { open: number; failed: number; errors: Record<string, number> }
 
 /** Forks `o.workers` workers for users u0…u<users-1> against `urls`; resolves when every one reported its clients connected. */
-export function forkPushWorkers(into: ChildProcess[], urls: string[], o: { users: number; workers: number; secret: string; hbMs: number; ackBatchMs: number }): Promise<WorkerReady[]> {
+export function forkPushWorkers(into: ChildProcess[], urls: string[], o: { users: number; workers: number; secret: string; hbMs: number; ackBatchMs: number; hops?: boolean }): Promise<WorkerReady[]> {
   const per = Math.ceil(o.users / o.workers);
   const ready: Array<Promise<WorkerReady>> = [];
   for (let i = 0; i < o.workers; i++) {
     const args: WorkerArgs = { urls, first: i * per, count: Math.max(0, Math.min(per, o.users - i * per)),
-      localAddress: `127.0.0.${2 + i}`, secret: o.secret, intervalMs: o.hbMs, ackBatchMs: o.ackBatchMs, concurrency: 50 };
+      localAddress: `127.0.0.${2 + i}`, secret: o.secret, intervalMs: o.hbMs, ackBatchMs: o.ackBatchMs, concurrency: 50,
+      ...(o.hops === true ? { hops: true } : {}) };
     const w = fork(path.join(here, 'push-worker.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     into.push(w);
     ready.push(ask(w, {}, 'ready', 120_000));

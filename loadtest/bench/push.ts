@@ -30,10 +30,15 @@
  *        --syscalls (Linux `perf stat` on the router / standalone process during the fixed phase, from 20 % into it for
  *        up to 4 s: system calls, socket writes and reads, loop waits, context switches and task clock per push; needs
  *        perf, and root for the syscall counts)
+ *        --hops DIR (this build's cluster: per-hop timestamps of every push in the fixed phase, hop-probe.ts preloaded
+ *        into the router and gateways, joined with the driver's send and the clients' receive times; a system-wide
+ *        `perf sched record` over a window of the phase gives each hop's run-queue wait; hop-report.ts)
+ *        --node-flags "FLAGS" (extra node / V8 flags for this build's router, gateways and standalone process, e.g.
+ *        --single-threaded-gc; the baselines run without them)
  * Prints tables; the last line is one JSON object.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -47,6 +52,7 @@ import { killOnExit } from '../lib/kill-on-exit.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
 import { printReport, type SystemResult } from './push-report.js';
 import { perfStat, perUnit } from './perf-phase.js';
+import { hopReport, printHops, type HopReport, type Marks } from './hop-report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench:push', { options: {
@@ -60,7 +66,12 @@ const { values: o } = benchArgs('bench:push', { options: {
   'api-servers': { type: 'string', default: '' },
   profile: { type: 'string', default: '' },
   syscalls: { type: 'boolean', default: false },
+  hops: { type: 'string', default: '' },
+  'node-flags': { type: 'string', default: '' },
 } });
+const NODE_FLAGS = o['node-flags'].split(/\s+/).filter((x) => x !== '');
+const HOPS_DIR = o.hops !== '' ? path.resolve(o.hops) : undefined;
+if (HOPS_DIR !== undefined) { mkdirSync(HOPS_DIR, { recursive: true }); process.env.LL_HOPS_DIR = HOPS_DIR; }
 const N = Number(o.users), W = Number(o.workers), RATE = Number(o.rate), DURATION = Number(o.duration), WARMUP = Number(o.warmup);
 const steps = (s: string): number[] => s.split(',').filter((x) => x.trim() !== '').map(Number);
 const SINGLE_STEPS = steps(o['single-steps']), BATCH_STEPS = steps(o['batch-steps']), STEP_MS = Number(o['step-duration']);
@@ -86,10 +97,26 @@ async function closeWorkers(): Promise<void> {
 
 let nextPhase = 1;
 
-async function measure(s: BenchSystem): Promise<SystemResult> {
+/** SIGUSR2 to the hop probes (hop-probe.ts): each writes its marks and starts afresh. */
+function signalProbes(s: BenchSystem): void {
+  for (const pid of [...(s.groups().router ?? []), ...(s.groups().gateways ?? [])]) if (pid !== undefined) try { process.kill(pid, 'SIGUSR2'); } catch { /* gone */ }
+}
+
+/** `perf sched record` of the whole machine for `ms`, starting `afterMs` from now (monotonic clock, as the hop marks; ~1 MB a second). */
+function schedWindow(file: string, afterMs: number, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    setTimeout(() => {
+      const p = spawn('perf', ['sched', 'record', '-k', 'CLOCK_MONOTONIC', '-o', file, '--', 'sleep', String(ms / 1000)], { stdio: 'ignore' });
+      p.on('error', () => resolve(false));
+      p.on('exit', (code) => resolve(code === 0));
+    }, afterMs);
+  });
+}
+
+async function measure(s: BenchSystem, probed = false): Promise<SystemResult> {
   const t0 = performance.now();
   log(`${s.label}: connecting ${N} users from ${W} workers…`);
-  const r = await forkPushWorkers(workers, s.wsUrls, { users: N, workers: W, secret: s.secret, hbMs: Number(o.hb), ackBatchMs: Number(o['ack-batch']) });
+  const r = await forkPushWorkers(workers, s.wsUrls, { users: N, workers: W, secret: s.secret, hbMs: Number(o.hb), ackBatchMs: Number(o['ack-batch']), hops: probed });
   const open = r.reduce((a, x) => a + x.open, 0), failed = r.reduce((a, x) => a + x.failed, 0);
   log(`${s.label}: ${open} connected, ${failed} failed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   if (open < N) throw new Error(`${s.label}: only ${open}/${N} clients connected ${JSON.stringify(r.map((x) => x.errors))}`);
@@ -104,14 +131,34 @@ async function measure(s: BenchSystem): Promise<SystemResult> {
     log(`${s.label} warm-up ${k + 1}: accepted ${warm.accepted}, offline ${warm.offline}, errors ${warm.errors}, p99 ${warm.p99_ms} ms`);
     if (warm.offline === 0 && warm.errors === 0) break;
   }
+  // --hops: perf sched starts a second before the phase, so its own start-up (a burst of CPU) is not in the phase.
+  let sched: Promise<boolean> | undefined;
+  if (probed) sched = schedWindow(path.join(HOPS_DIR!, 'sched.data'), 0, DURATION + 1500);
   await sleep(1000);
   log(`${s.label}: ${RATE} single-user pushes/s for ${DURATION / 1000} s…`);
   // The process handling pushes: its system calls per push over a window inside the phase (--syscalls).
   const pid = o.syscalls ? (s.groups().router ?? s.groups().standalone)?.[0] : undefined;
   const statMs = Math.min(4000, DURATION / 2);
   const stat = pid !== undefined ? perfStat(pid, DURATION / 5, statMs) : undefined;
-  const fixed = judge(await runPhase(s, workers, setup, nextPhase++, `fixed ${RATE}/s`, RATE, DURATION, 'single'), P99_LIMIT);
+  let sends: Marks | undefined;
+  if (probed) {
+    signalProbes(s);
+    await Promise.all(workers.map((w) => ask(w, { cmd: 'hops' }, 'hops')));
+    sends = { keys: [], at: [] };
+  }
+  const fixed = judge(await runPhase(s, workers, setup, nextPhase++, `fixed ${RATE}/s`, RATE, DURATION, 'single', sends), P99_LIMIT);
   const counts = await stat;
+  let hops: HopReport | undefined;
+  if (probed) {
+    signalProbes(s);
+    const schedOk = await sched;
+    await sleep(500);
+    const clients = await Promise.all(workers.map(async (w) => ({ pid: w.pid!, marks: await ask<Marks>(w, { cmd: 'hops' }, 'hops') })));
+    const g = s.groups();
+    writeFileSync(path.join(HOPS_DIR!, 'clients.json'), JSON.stringify({ sends, clients, nats: g.nats?.[0] ?? 0, redis: g.redis?.[0] ?? 0, driver: process.pid }));
+    hops = hopReport(HOPS_DIR!, sends!, clients, { nats: g.nats?.[0] ?? 0, redis: g.redis?.[0] ?? 0, driver: process.pid }, schedOk ? path.join(HOPS_DIR!, 'sched.data') : undefined);
+    printHops(s.label, hops);
+  }
   // Pushes in the window: the phase's achieved rate (open loop, so close to even over the phase).
   if (counts !== undefined) fixed.syscalls = perUnit(counts, Math.round(fixed.achieved_rate * statMs / 1000));
   log(`  → p50 ${fixed.p50_ms} ms, p99 ${fixed.p99_ms} ms, CPU µs/push ${JSON.stringify(fixed.cpu_us_per_msg)}${fixed.syscalls ? `, per push ${JSON.stringify(fixed.syscalls)}` : ''}`);
@@ -141,16 +188,20 @@ async function measure(s: BenchSystem): Promise<SystemResult> {
   const sum = (k: string): number => totals.reduce((a, x) => a + (Number(x[k]) || 0), 0);
   const best = (l: PhaseResult[]): number => l.filter((x) => x.pass).reduce((a, x) => Math.max(a, x.offered_rate), 0);
   return {
-    label: s.label, kind: s.kind, fixed, single, batch, maxBatch, idleCpu,
+    label: s.label, kind: s.kind, fixed, single, batch, maxBatch, idleCpu, ...(hops ? { hops } : {}),
     maxSingle: best(single), maxBatched: best(batch),
     clients: { open, failed, unexpected_closes: sum('closedUnexpectedly'), reconnect_frames: sum('reconnectFrames'), error_frames: sum('errorFrames'), late_pushes: sum('late') },
   };
 }
 
 async function run(label: string, kind: 'cluster' | 'standalone', root: string, profileDir: string | undefined): Promise<SystemResult> {
+  // The hop probe wraps this build's methods: the cluster of this checkout only.
+  const probed = HOPS_DIR !== undefined && kind === 'cluster' && root === '';
   // The event-loop monitor goes into the process that handles the pushes (router, standalone), old and new alike.
   const nodeArgs = (role: string): string[] => {
     const out = role === 'gateway' ? [] : ['--import', pathToFileURL(path.join(here, 'loop-monitor.js')).href];
+    if (probed && role !== 'standalone') out.push('--import', pathToFileURL(path.join(here, 'hop-probe.js')).href);
+    if (root === '') out.push(...NODE_FLAGS);
     if (!profileDir) return out;
     mkdirSync(path.join(profileDir, role), { recursive: true });
     return [...out, '--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, role)}`];
@@ -158,7 +209,7 @@ async function run(label: string, kind: 'cluster' | 'standalone', root: string, 
   log(`starting ${label}…`);
   const s = (current = kind === 'cluster' ? await startClusterSystem({ label, root, nodeArgs }) : await startStandaloneSystem({ label, root, nodeArgs }));
   try {
-    return await measure(s);
+    return await measure(s, probed);
   } finally {
     await closeWorkers();
     await s.stop();

@@ -9,6 +9,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { verifyHs256 } from '../../loadtest/bench/baseline-auth.js';
 import { allReconnected, compareStorms, idealOf, stormTable, type StormResult } from '../../loadtest/bench/storm-report.js';
 import { Aggregator } from '../../loadtest/generator/aggregate.js';
@@ -157,6 +160,25 @@ describe('benches end to end (toy sizes)', () => {
     assert.ok(typeof m.loop_own_max_ms === 'number' && m.loop_own_max_ms >= -1 && m.floor_max_ms! >= 0, JSON.stringify(m));
     assert.match(out, /server event-loop delay p99\/max \(own max\) ms/);
     assert.match(out, /floor \(an idle Node process, same window\)/);
+  });
+
+  it('bench:push --hops: every push of the fixed phase joined across driver, router, gateway and client, its hops adding up to its latency', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'longlink-hops-'));
+    try {
+      const { json, out } = await run('dist/loadtest/bench/push.js', ['--systems', 'cluster', '--baseline', 'none', '--users', '20', '--workers', '1',
+        '--rate', '50', '--duration', '600', '--warmup', '400', '--single-steps', '', '--batch-steps', '', '--max-batch', '0', '--hops', dir]);
+      const [sys] = json.systems as Array<{ fixed: { accepted: number }; hops: { pushes: number; joined: number; total_p50_ms: number;
+        rows: Array<{ hop: string; p50_ms: number; rest_mean_ms: number; tail_mean_ms: number }>; gc: Record<string, unknown> } }>;
+      const h = sys!.hops;
+      assert.ok(h.pushes === sys!.fixed.accepted && h.joined === h.pushes && h.pushes > 0, JSON.stringify(h));
+      assert.deepEqual(h.rows.map((r) => r.hop), ['send→accept', 'accept→stored', 'stored→published', 'published→received', 'received→written', 'written→client']);
+      // Marks on one monotonic clock, taken in path order: no hop is negative.
+      for (const r of h.rows) assert.ok(r.p50_ms >= 0 && r.rest_mean_ms >= 0 && r.tail_mean_ms >= 0, JSON.stringify(r));
+      assert.ok(Object.keys(h.gc).some((k) => k.startsWith('router ')) && Object.keys(h.gc).filter((k) => k.startsWith('gateway ')).length === 2, JSON.stringify(h.gc));
+      assert.match(out, /Hops, cluster new: \d+ of \d+ pushes joined/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('bench:gateway-deliver: deliveries published straight to the gateway reach every client, at 1 and 4 pushes per bus message; the gateway\'s own counts and CPU', async () => {
