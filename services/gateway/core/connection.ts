@@ -13,32 +13,39 @@ import type { ChannelCommand } from './channel-commands.js';
 import { heartbeatDeadlineMs } from '../../../protocol/index.js';
 
 export class Connection implements WheelNode, BucketState, OrderedConn, ReplayConn, ChannelConn {
-  // The fields every heartbeat reads or writes come first, so they share the
-  // object's first cache lines (V8 lays fields out in declaration order):
-  // a heartbeat arrives on a connection nothing touched for seconds, and each
-  // cold line it loads costs more than the JavaScript around it.
+  // The fields a bare heartbeat reads or writes come first and together
+  // (GatewayCore.message: closed, the ack watermarks, the token bucket, the
+  // socket), so they share the object's first two cache lines (V8 lays fields
+  // out in declaration order): a heartbeat arrives on a connection nothing
+  // touched for seconds, and each cold line it loads costs more than the
+  // JavaScript around it.
   /** Set once `end()` was called or the transport reported the close: never touch the socket after. */
   closed = false;
-  /** The timing wheel's index for this connection's deadline record (-1: none). */
-  wheelId = -1;
+  /** Highest seq written to this socket, and highest the client acked, both of `epoch`. */
+  sentSeq = 0;
+  ackedSeq = 0;
   // Numeric fields start as numbers, never `undefined` (what an ES2022 field
   // without initializer holds until the constructor runs): a field that ever
   // held a non-number is stored boxed, so every write of a fractional value
   // (tokens and last, on every frame) would allocate a HeapNumber and take a
   // GC write barrier.
-  // inbound token bucket
+  /** Inbound token bucket: tokens left. */
   tokens = 0;
+  /**
+   * Clock time of the last inbound frame: the token bucket's refill time
+   * (every frame passes take() first, which sets it) and the heartbeat
+   * deadline's liveness (deadlines.ts: the deadline is this + deadlineSpanMs).
+   * One field for both: a fractional number is a separate heap box in V8, so
+   * two equal times cost a heartbeat two boxes to write.
+   */
   last = 0;
-  /** Highest seq written to this socket, and highest the client acked, both of `epoch`. */
-  sentSeq = 0;
-  ackedSeq = 0;
+  readonly socket: ClientSocket;
+  /** The timing wheel's index for this connection's deadline record (-1: none). */
+  wheelId = -1;
   /** Negotiated heartbeat interval's server-side span (interval x 1.5 + grace). */
   deadlineSpanMs = 0;
   /** Moves forward on an in-band refresh. */
   tokenExpiresAt = 0;
-  /** Clock time of the last inbound frame (deadlines.ts: the heartbeat deadline is this + deadlineSpanMs). */
-  lastFrameAt = 0;
-  readonly socket: ClientSocket;
 
   /** Negotiated heartbeat interval. */
   intervalMs = 0;
@@ -82,7 +89,6 @@ export class Connection implements WheelNode, BucketState, OrderedConn, ReplayCo
     this.tokenExpiresAt = tokenExpiresAt;
     this.tokens = burst;
     this.last = now;
-    this.lastFrameAt = now;
     this.intervalMs = intervalMs;
     this.deadlineSpanMs = heartbeatDeadlineMs(intervalMs, graceMs);
   }

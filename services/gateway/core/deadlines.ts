@@ -5,7 +5,7 @@
  * says which of the two fell due, and the core closes accordingly.
  *
  * Lazy deadlines. A frame only records liveness on the connection
- * (`lastFrameAt`, a field on the object the frame already loaded); the wheel
+ * (`last`, the field its token bucket already wrote); the wheel
  * entry stays where it is. When the entry falls due, expire() computes the
  * true deadline from the connection and, if it is still ahead, schedules the
  * entry there instead of closing. Why: moving the entry on every frame costs
@@ -56,7 +56,7 @@ export class Deadlines {
 
   /** A new connection (or one whose refresh gave it a finite expiry again): liveness from `now`, scheduled at its true deadline. No deadline at all: not scheduled. */
   schedule(c: Connection, now: number): void {
-    c.lastFrameAt = now;
+    c.last = now;
     const d = this.next(c);
     if (d !== Infinity) this.wheel.schedule(c, d);
   }
@@ -67,7 +67,7 @@ export class Deadlines {
    * catches up with; a change that moves it earlier must call reschedule().
    */
   touch(c: Connection, now: number): void {
-    c.lastFrameAt = now;
+    c.last = now;
   }
 
   /**
@@ -78,7 +78,7 @@ export class Deadlines {
    */
   reschedule(c: Connection, now: number): void {
     if (c.wheelId < 0) { this.schedule(c, now); return; }
-    c.lastFrameAt = now;
+    c.last = now;
     const d = this.next(c);
     if (d === Infinity) this.wheel.cancel(c);
     else this.wheel.touch(c, d);
@@ -98,7 +98,7 @@ export class Deadlines {
   private next(c: Connection): number {
     const token = c.tokenExpiresAt;
     if (!this.check) return token;
-    const hb = c.lastFrameAt + c.deadlineSpanMs;
+    const hb = c.last + c.deadlineSpanMs;
     return hb < token ? hb : token;
   }
 
