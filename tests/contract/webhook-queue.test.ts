@@ -10,8 +10,9 @@ import { MemoryWebhookQueue } from '../../services/router/webhooks/memory-queue.
 import { jetstreamManager } from '@nats-io/jetstream';
 import { openJetStreamQueue } from '../../services/router/webhooks/jetstream-queue.js';
 import { keyOf } from '../../services/router/webhooks/jetstream-share.js';
-import type { LeasedJob, WebhookEvent, WebhookQueue } from '../../services/router/webhooks/core/queue.js';
+import type { LeasedJob, WebhookEvent } from '../../services/router/webhooks/core/queue.js';
 import { silent } from '../helpers/log.js';
+import { put } from '../helpers/webhook-share.js';
 import { until } from '../helpers/until.js';
 import { webhookQueueContract, webhookShareContract } from './webhook-queue.contract.js';
 
@@ -37,8 +38,6 @@ describe('webhook queue share contract: JetStream', () => webhookShareContract((
   openJetStreamQueue({ nc: bus.connection, prefix: `contract.share${++shares}`, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share })));
 
 const eventOf = (endpoint: string, n: number): WebhookEvent => ({ id: `msg_${endpoint}_${n}`, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n},"s":"é\\n\\t"}` });
-/** Events of one endpoint, in this turn (one copy each); resolves once all are stored, rejects with the first refusal. */
-const put = (q: WebhookQueue, endpoint: string, ...events: WebhookEvent[]): Promise<void[]> => Promise.all(events.flatMap((e) => q.enqueueEvent(e, [endpoint])));
 
 describe('JetStream webhook queue', () => {
   it('the jobs of one turn travel as one message and are handed out one by one, bodies intact', async () => {

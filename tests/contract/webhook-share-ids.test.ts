@@ -14,14 +14,13 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer } from '../../infra/local/nats.js';
 import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { openJetStreamQueue, type JetStreamWebhookQueue } from '../../services/router/webhooks/jetstream-queue.js';
 import { keyOf, type ShareTiming } from '../../services/router/webhooks/jetstream-share.js';
-import type { WebhookEvent, WebhookQueue } from '../../services/router/webhooks/core/queue.js';
 import { silent } from '../helpers/log.js';
+import { loseFirstAck, put, userEvent } from '../helpers/webhook-share.js';
 import { until } from '../helpers/until.js';
 
 const nats = await startNatsServer({ jetstream: true });
@@ -37,17 +36,6 @@ const timing = { onceWindowMs: 2000 } as ShareTiming;
 /** A router's queue; `timeoutMs` 1000: a lease (ack_wait) of 6 s. */
 const open = (nc: NatsConnection, prefix: string): Promise<JetStreamWebhookQueue> =>
   openJetStreamQueue({ nc, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share, shareTiming: timing });
-const ev = (user: string, n: number): WebhookEvent => ({ id: `msg_${user}_${n}`, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n}}`, key: user });
-/** Events in this turn, one copy each for `endpoint`: resolves once all are stored, rejects with the first refusal. */
-const put = (q: WebhookQueue, endpoint: string, ...events: WebhookEvent[]): Promise<void[]> => Promise.all(events.flatMap((e) => q.enqueueEvent(e, [endpoint])));
-/** The router's first ack is never sent (written into a connection that died): JetStream hands the message out again. */
-function loseFirstAck(q: JetStreamWebhookQueue): { lost: () => number } {
-  const r = q as unknown as { ackSoon(m: JsMsg): void };
-  const ackSoon = r.ackSoon.bind(q);
-  let lost = 0;
-  r.ackSoon = (m) => { if (lost === 0) lost = m.seq; else ackSoon(m); };
-  return { lost: () => lost };
-}
 /** Two routers on their own connections, closed by `run`'s end. */
 async function routers(prefix: string, run: (a: JetStreamWebhookQueue, b: JetStreamWebhookQueue) => Promise<void>): Promise<void> {
   const a = await open(bus.connection, prefix);
@@ -67,16 +55,16 @@ describe('JetStream webhook share: a charge released once for its whole life', (
       // Delivered at once (its ack lost); the redelivery, one lease later, fails and waits out a backoff of 3 s.
       const c = await b.consume('x', 4, async (j) => { seen.push(Date.now()); if (seen.length === 2) await j.retry(3000); else await j.ack(); });
       try {
-        await put(a, 'x', ev('erin', 0));
+        await put(a, 'x', userEvent('erin', 0));
         await until(() => seen.length === 1 && lost.lost() > 0, 5000, 'delivered, its ack lost');
         await until(() => holds(a, b, key).join() === '0,0', 5000, 'released');
-        await put(a, 'idle', ev('erin', 1), ev('erin', 2)); // erin's whole share, on an endpoint nobody delivers
+        await put(a, 'idle', userEvent('erin', 1), userEvent('erin', 2)); // erin's whole share, on an endpoint nobody delivers
         await until(() => seen.length === 3, 20_000, 'the redelivery, its failure, and the delivery after the backoff');
         await until(async () => (await b.depth('x')) === 0, 5000, 'the queue empty');
         await new Promise((r) => setTimeout(r, 500)); // the last report reaches both routers
         assert.deepEqual(holds(a, b, key), [2, 2], 'both routers still count erin\'s two new charges (before: the late report released one, 1 and 1)');
         assert.ok(a.share!.repeats >= 1 && b.share!.repeats >= 1, 'heard as a repeat at both routers');
-        await assert.rejects(put(a, 'idle', ev('erin', 3)), /share/, 'erin cannot pass her share by the late duplicate');
+        await assert.rejects(put(a, 'idle', userEvent('erin', 3)), /share/, 'erin cannot pass her share by the late duplicate');
       } finally { await c.stop(); }
     });
   });
@@ -93,18 +81,18 @@ describe('JetStream webhook share: a charge released once for its whole life', (
         if (j.job.id === 'msg_erin_1' && failures < 2) await j.retry(failures++ === 0 ? 8000 : 2000); else await j.ack();
       });
       try {
-        await put(a, 'x', ev('erin', 0), ev('erin', 1)); // one message of two jobs
+        await put(a, 'x', userEvent('erin', 0), userEvent('erin', 1)); // one message of two jobs
         await until(() => seen.length === 2 && lost.lost() > 0, 5000, 'both attempted, erin_1 re-stored, the message\'s ack lost');
         await until(() => holds(a, b, key).join() === '1,1', 5000, 'erin_0 released; erin_1 still charged (its copy carries the charge)');
-        await put(a, 'idle', ev('erin', 2)); // erin's share full again
+        await put(a, 'idle', userEvent('erin', 2)); // erin's share full again
         await until(() => failures === 2, 15_000, 'the redelivery: erin_1 re-stored a second time');
         await until(() => seen.filter((id) => id === 'msg_erin_1').length === 4, 15_000, 'both copies of erin_1 delivered');
         await until(async () => (await b.depth('x')) === 0, 5000, 'the queue empty');
         await new Promise((r) => setTimeout(r, 500));
         assert.deepEqual(holds(a, b, key), [1, 1], 'erin_2 still counted (before: the second copy released it, 0 and 0)');
-        await put(a, 'idle', ev('erin', 3));
+        await put(a, 'idle', userEvent('erin', 3));
         await until(() => b.share!.elsewhere(key).jobs === 2, 5000, 'b hears the charge');
-        await assert.rejects(put(b, 'idle', ev('erin', 4)), /share/, 'erin holds her share, no more');
+        await assert.rejects(put(b, 'idle', userEvent('erin', 4)), /share/, 'erin holds her share, no more');
       } finally { await c.stop(); }
     });
   });
@@ -116,7 +104,7 @@ describe('JetStream webhook share: a charge released once for its whole life', (
       const deliver = (): ReturnType<JetStreamWebhookQueue['consume']> => b.consume('x', 4, async (j) => { seen.push(j.job.id); await j.ack(); });
       let c = await deliver();
       try {
-        await put(a, 'x', ev('erin', 0), ev('erin', 1)); // stream seq 1, jobs 0 and 1
+        await put(a, 'x', userEvent('erin', 0), userEvent('erin', 1)); // stream seq 1, jobs 0 and 1
         await until(() => seen.length === 2, 5000, 'delivered');
         await until(() => holds(a, b, key).join() === '0,0', 5000, 'released');
         await until(async () => (await b.depth('x')) === 0, 5000, 'acked');
@@ -125,10 +113,10 @@ describe('JetStream webhook share: a charge released once for its whole life', (
         await a.manager.streams.delete(a.stream);
         await a.ensureStreams();
         c = await deliver();
-        await put(a, 'x', ev('erin', 2), ev('erin', 3)); // stream seq 1 again: the same places
+        await put(a, 'x', userEvent('erin', 2), userEvent('erin', 3)); // stream seq 1 again: the same places
         await until(() => seen.length === 4, 5000, 'delivered from the new stream');
         await until(() => holds(a, b, key).join() === '0,0', 5000, 'released (before: skipped as repeats of the old stream\'s places, held until they lapsed)');
-        await put(b, 'x', ev('erin', 4), ev('erin', 5));
+        await put(b, 'x', userEvent('erin', 4), userEvent('erin', 5));
       } finally { await c.stop(); }
     });
   });

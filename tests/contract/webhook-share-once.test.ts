@@ -11,14 +11,13 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { JsMsg } from '@nats-io/jetstream';
 import { startNatsServer } from '../../infra/local/nats.js';
 import { connectNatsBus } from '../../services/shared/bus/nats-bus.js';
 import { openJetStreamQueue, type JetStreamWebhookQueue } from '../../services/router/webhooks/jetstream-queue.js';
 import { keyOf } from '../../services/router/webhooks/jetstream-share.js';
-import type { WebhookEvent, WebhookQueue } from '../../services/router/webhooks/core/queue.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { silent } from '../helpers/log.js';
+import { loseFirstAck, put, userEvent } from '../helpers/webhook-share.js';
 import { until } from '../helpers/until.js';
 
 const nats = await startNatsServer({ jetstream: true });
@@ -29,17 +28,6 @@ const share = { maxJobs: 2, maxBytes: 1_000_000 };
 /** A router's queue; `timeoutMs` 1000: a lease (ack_wait) of 6 s. */
 const open = (nc: NatsConnection, prefix: string, confirmMs = 30_000): Promise<JetStreamWebhookQueue> =>
   openJetStreamQueue({ nc, prefix, log: silent, timeoutMs: 1000, horizonMs: 60_000, deadTtlMs: 3_600_000, share, shareTiming: { confirmMs } });
-const ev = (user: string, n: number): WebhookEvent => ({ id: `msg_${user}_${n}`, type: 'push.offline', createdAt: Date.now(), body: `{"n":${n}}`, key: user });
-/** Events in this turn, one copy each for `endpoint`: resolves once all are stored, rejects with the first refusal. */
-const put = (q: WebhookQueue, endpoint: string, ...events: WebhookEvent[]): Promise<void[]> => Promise.all(events.flatMap((e) => q.enqueueEvent(e, [endpoint])));
-/** The router's first ack is never sent (written into a connection that died): JetStream hands the message out again. */
-function loseFirstAck(q: JetStreamWebhookQueue): { lost: () => number } {
-  const r = q as unknown as { ackSoon(m: JsMsg): void };
-  const ackSoon = r.ackSoon.bind(q);
-  let lost = 0;
-  r.ackSoon = (m) => { if (lost === 0) lost = m.seq; else ackSoon(m); };
-  return { lost: () => lost };
-}
 
 describe('JetStream webhook share: a message settled twice releases once', () => {
   it('the first ack lost: the redelivery, at another router, releases nothing again (here or there)', { timeout: 30_000 }, async () => {
@@ -57,11 +45,11 @@ describe('JetStream webhook share: a message settled twice releases once', () =>
       if (j.job.id === 'msg_erin_1' && !retried) { retried = true; await j.retry(200); } else await j.ack();
     });
     try {
-      await put(a, 'x', ev('erin', 0), ev('erin', 1));
+      await put(a, 'x', userEvent('erin', 0), userEvent('erin', 1));
       await until(() => seen.length === 3 && lost.lost() > 0, 5000, 'both jobs and the retry, the message\'s ack lost');
       await until(() => a.share!.ledger.of(key).jobs === 0 && b.share!.elsewhere(key).jobs === 0, 5000, 'both released once');
       // Erin holds her whole share again, on an endpoint nobody delivers.
-      await put(a, 'idle', ev('erin', 2), ev('erin', 3));
+      await put(a, 'idle', userEvent('erin', 2), userEvent('erin', 3));
       await until(() => b.share!.elsewhere(key).jobs === 2, 5000, 'b hears the new charges');
       // The message comes back after its lease (6 s): both jobs sent again (same ids), settled again, reported again.
       await until(() => seen.filter(([id]) => id === 'msg_erin_0').length === 2, 15_000, 'the redelivery');
@@ -70,8 +58,8 @@ describe('JetStream webhook share: a message settled twice releases once', () =>
       assert.deepEqual(a.share!.ledger.of(key), { jobs: 2, bytes: 2 * '{"n":2}'.length }, 'the router that queued still counts both new charges (before: 0)');
       assert.equal(b.share!.elsewhere(key).jobs, 2, 'so does the other router (before: 0)');
       assert.ok(a.share!.repeats >= 2 && b.share!.repeats >= 2, 'heard as repeats at both routers');
-      await assert.rejects(put(a, 'idle', ev('erin', 4)), /share/, 'erin cannot pass her share by the duplicate');
-      await assert.rejects(put(b, 'idle', ev('erin', 5)), /share/, 'at either router');
+      await assert.rejects(put(a, 'idle', userEvent('erin', 4)), /share/, 'erin cannot pass her share by the duplicate');
+      await assert.rejects(put(b, 'idle', userEvent('erin', 5)), /share/, 'at either router');
     } finally { await c.stop(); await b.close(); await other.close(); await a.close(); }
   });
 });
@@ -89,8 +77,8 @@ describe('JetStream webhook share: a charge announced and never stored', () => {
     try {
       // Router a announces erin's charge, then its store never completes: it dies before the PubAck.
       (a as unknown as { publisher: { add(): Promise<void> } }).publisher.add = () => new Promise<void>(() => undefined);
-      void a.enqueueEvent(ev('erin', 0), ['idle'])[0]!.catch(() => undefined);
-      await put(l, 'idle', ev('ivan', 0));
+      void a.enqueueEvent(userEvent('erin', 0), ['idle'])[0]!.catch(() => undefined);
+      await put(l, 'idle', userEvent('ivan', 0));
       // A router of an earlier release: its announcement carries no turn and is never confirmed.
       live.connection.publish(`${prefix}.webhooks.charged.0123abcd`, `${old}/10/6`);
       await until(() => watcher.share!.elsewhere(erin).jobs === 1 && watcher.share!.elsewhere(ivan).jobs === 1 && watcher.share!.elsewhere(old).jobs === 1, 5000, 'the charges heard');
@@ -117,15 +105,15 @@ describe('JetStream webhook share: a key that starts with "-"', () => {
     const b = await open(other.connection, prefix);
     const seen: string[] = [];
     try {
-      await put(a, 'x', ev(user, 0), ev(user, 1));
+      await put(a, 'x', userEvent(user, 0), userEvent(user, 1));
       await until(() => b.share!.elsewhere(key).jobs === 2, 5000, 'b hears both charges (before: read as refunds of another key, 0)');
-      await assert.rejects(put(b, 'x', ev(user, 2)), /share/, 'the share is the cluster\'s');
+      await assert.rejects(put(b, 'x', userEvent(user, 2)), /share/, 'the share is the cluster\'s');
       const c = await b.consume('x', 4, async (j) => { seen.push(j.job.id); await j.ack(); });
       try {
         await until(() => seen.length === 2, 5000, 'both delivered at b');
         await until(() => a.share!.ledger.of(key).jobs === 0 && b.share!.elsewhere(key).jobs === 0, 5000,
           'both released at the router that queued them (before: the notice released another key, the charges held until they lapsed)');
-        await put(a, 'x', ev(user, 3), ev(user, 4));
+        await put(a, 'x', userEvent(user, 3), userEvent(user, 4));
       } finally { await c.stop(); }
     } finally { await b.close(); await other.close(); await a.close(); }
   });

@@ -6,6 +6,7 @@
  * gateway settings and what it does with the stall.
  */
 import { after } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { connect, type Refused, type TestClient, type Upgraded } from './client.js';
 
@@ -30,6 +31,12 @@ export interface StalledRouter {
   token(user: string, device?: string): Promise<string>;
   /** One upgrade at the gateway: the client (kept in `clients`) or the refusal. */
   attempt(token: string, query?: Record<string, string>): Promise<Upgraded | Refused>;
+  /**
+   * A refused client's return, as the SDK does it: waits `delayMs`, then
+   * tries up to 10 times (each refusal's Retry-After-Ms apart, 1 s without
+   * one) until its session starts (a `hello`). True once it has.
+   */
+  comeBack(token: string, delayMs: number): Promise<boolean>;
   /** Stops the router (SIGSTOP); `resume` continues it (SIGCONT, also done when the suite ends). */
   stall(): void;
   resume(): void;
@@ -49,6 +56,11 @@ export function stalledRouter(): StalledRouter {
     signal('SIGCONT');
     await c?.stop();
   });
+  const attempt = async (token: string, query?: Record<string, string>): Promise<Upgraded | Refused> => {
+    const r = await connect(started().gateways[0]!.url, { token, ...(query ? { query } : {}) });
+    if (r.ok) clients.push(r.client);
+    return r;
+  };
   return {
     clients,
     async start(gatewayEnv) {
@@ -57,10 +69,15 @@ export function stalledRouter(): StalledRouter {
     },
     get url() { return started().gateways[0]!.url; },
     token: (user, device) => started().token(user, device),
-    async attempt(token, query) {
-      const r = await connect(started().gateways[0]!.url, { token, ...(query ? { query } : {}) });
-      if (r.ok) clients.push(r.client);
-      return r;
+    attempt,
+    async comeBack(token, delayMs) {
+      await sleep(delayMs);
+      for (let n = 0; n < 10; n++) {
+        const r = await attempt(token);
+        if (r.ok) { await r.client.frame('hello', 0, 10_000); return true; }
+        await sleep(Number(r.headers['retry-after-ms'] ?? 1000));
+      }
+      return false;
     },
     stall: () => signal('SIGSTOP'),
     resume: () => signal('SIGCONT'),

@@ -76,15 +76,9 @@ describe('session starts read after their gateway gave up', () => {
     assert.equal(after.agedOut, stalled.length, 'each counted once');
 
     // Back after their delay, every client starts: fresh requests are not taken for old ones.
-    const back = await Promise.all(stalled.map(async (x, i) => {
+    const back = await Promise.all(stalled.map((x, i) => {
       const hint = x.frames.find((f) => f.op === 'reconnect');
-      await sleep(hint !== undefined && hint.op === 'reconnect' ? hint.delayMs : 1000);
-      for (let attempt = 0; attempt < 10; attempt++) {
-        const r = await rig.attempt(stalledTokens[i]!);
-        if (r.ok) { await r.client.frame('hello', 0, 10_000); return true; }
-        await sleep(Number(r.headers['retry-after-ms'] ?? 1000));
-      }
-      return false;
+      return rig.comeBack(stalledTokens[i]!, hint !== undefined && hint.op === 'reconnect' ? hint.delayMs : 1000);
     }));
     assert.equal(back.filter(Boolean).length, stalled.length, 'every client started on its return');
     assert.equal((await resumeCounters(apiUrl)).agedOut, stalled.length, 'no fresh start dropped');
