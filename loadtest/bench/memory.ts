@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuMicros, rssBytes } from './proc-stats.js';
 import { spawnNode } from '../../infra/local/process.js';
+import { STANDALONE_NODE_FLAGS } from '../../services/standalone/node-flags.js';
 import { clusterProcs, killOnExit } from '../lib/kill-on-exit.js';
 import { CLUSTER_SECRET, startCluster, type Cluster } from '../../infra/local/cluster-harness.js';
 import { nextMessage } from '../lib/worker-ipc.js';
@@ -73,7 +74,7 @@ async function phase(server: Server): Promise<Result> {
       LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_PORT: '0', LONGLINK_JWT_SECRET: SECRET,
       LONGLINK_API_KEYS: 'bench-api-key-0123456789', LONGLINK_LOG_LEVEL: 'warn', LONGLINK_MAX_CONNECTIONS: '100000',
       LONGLINK_CONNECT_RATE: '100000', LONGLINK_CONNECT_BURST: '100000', LONGLINK_SOURCE_CONNECT_RATE: '0', LONGLINK_HB_MIN_MS: '1000',
-    });
+    }, [], undefined, [...STANDALONE_NODE_FLAGS]);
     child = live.child = p.child;
     url = (await p.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 20_000))[1]!;
   } else {

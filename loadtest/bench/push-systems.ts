@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CLUSTER_API_KEY, CLUSTER_SECRET, startCluster } from '../../infra/local/cluster-harness.js';
 import { spawnNode, type Spawned } from '../../infra/local/process.js';
+import { STANDALONE_NODE_FLAGS } from '../../services/standalone/node-flags.js';
 
 const LOOP_URL = /loop-monitor:\s+(http:\/\/\S+)/;
 /** The loop monitor's URL if the process prints one (it does at once when preloaded; `preloaded` says whether to wait). */
@@ -97,7 +98,7 @@ export async function startStandaloneSystem(o: StartOptions): Promise<BenchSyste
     ...GATEWAY_ENV,
     LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0',
     LONGLINK_JWT_SECRET: CLUSTER_SECRET, LONGLINK_API_KEYS: CLUSTER_API_KEY, LONGLINK_LOG_LEVEL: 'warn',
-  }, [], undefined, o.nodeArgs?.('standalone'));
+  }, [], undefined, [...STANDALONE_NODE_FLAGS, ...(o.nodeArgs?.('standalone') ?? [])]);
   const ws = await proc.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 30_000);
   const api = await proc.waitFor(/Push API:\s+(http:\/\/\S+)\/v1\/push/, 30_000);
   const loopUrl = await loopUrlOf(proc, o.nodeArgs?.('standalone').some((a) => a.includes('loop-monitor')) ?? false);

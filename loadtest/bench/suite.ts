@@ -35,6 +35,7 @@ import { cpuMicrosFine, rssBytes } from './proc-stats.js';
 import { suiteRatios, suiteTable, type SuiteResult, type SuiteServer } from './suite-report.js';
 import { loopMonitor } from './push-phase.js';
 import type { Dialect, SuiteStats, SuiteWorkerArgs } from './suite-worker.js';
+import { STANDALONE_NODE_FLAGS } from '../../services/standalone/node-flags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: o } = benchArgs('bench', { options: {
@@ -88,7 +89,7 @@ async function startServer(d: SuiteServer): Promise<{ pid: number; url: string; 
       LONGLINK_HB_MIN_MS: '1000', LONGLINK_WHEEL_TICK_MS: '500', LONGLINK_BEACON_INTERVAL_MS: '5000',
       LONGLINK_GATEWAY_HOST: '127.0.0.1', LONGLINK_GATEWAY_PORT: '0', LONGLINK_API_HOST: '127.0.0.1', LONGLINK_API_PORT: '0',
       LONGLINK_JWT_SECRET: SECRET, LONGLINK_API_KEYS: CLUSTER_API_KEY, LONGLINK_LOG_LEVEL: 'warn', ...api,
-    }, [], undefined, LOOP_ARGS);
+    }, [], undefined, [...STANDALONE_NODE_FLAGS, ...LOOP_ARGS]);
     children.push(p.child);
     const ws = (await p.waitFor(/WebSocket:\s+(ws:\/\/\S+)/, 30_000))[1]!;
     const url = (await p.waitFor(/Push API:\s+(http:\/\/\S+)\/v1\/push/, 30_000))[1]!;
