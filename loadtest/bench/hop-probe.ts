@@ -17,7 +17,8 @@
  *    the end-of-turn coalescing flush);
  *  - gateway `received`: the deliver message's handler entered
  *    (BusGatewayListener.deliverAll);
- *  - gateway `written`: the message's deliveries written to the sockets.
+ *  - gateway `written`: the delivery written to its user's sockets
+ *    (GatewayCore.deliver returned; each delivery of a message on its own).
  * GC pauses (perf_hooks) are kept with their start and duration.
  *
  * SIGUSR2 writes what was kept to `<LL_HOPS_DIR>/<role>-<pid>.json` and
@@ -94,9 +95,15 @@ async function install(): Promise<void> {
   } else if (role === 'gateway') {
     wrap((await mod('gateway/bus-link.js')).BusGatewayListener!.prototype, 'deliverAll', (orig) => function (this: unknown, ds: Del[]) {
       const at = nowMs();
-      const r: unknown = orig.call(this, ds);
+      for (const d of ds) for (const p of d.pushes) mark('received', p.data, at);
+      return orig.call(this, ds);
+    });
+    // Per delivery, not at the message's end: a client can read an early delivery of a long message before the
+    // gateway has written the last one (which read as a negative written→client hop).
+    wrap((await mod('gateway/core/gateway-core.js')).GatewayCore!.prototype, 'deliver', (orig) => function (this: unknown, d: Del) {
+      const r: unknown = orig.call(this, d);
       const done = nowMs();
-      for (const d of ds) for (const p of d.pushes) { mark('received', p.data, at); mark('written', p.data, done); }
+      for (const p of d.pushes) mark('written', p.data, done);
       return r;
     });
   }
